@@ -1,0 +1,69 @@
+// The JSON error body every endpoint of both services answers with, and the one error type behind it.
+import * as v from "valibot";
+
+/**
+ * Stable machine-readable error codes. Clients switch on these; the `message` is for humans and
+ * may change. Adding a code is fine, renaming one is a breaking change.
+ */
+export const ERROR_CODES = [
+  // transport and encoding
+  "invalid_json", // body is not parseable JSON (400)
+  "invalid_compression", // gzip/deflate stream is corrupt or truncated (400)
+  "payload_too_large", // compressed body over MAX_BODY_BYTES (413)
+  "decompressed_too_large", // inflated body over MAX_DECOMPRESSED_BYTES (413)
+  "unsupported_encoding", // Content-Encoding other than gzip, deflate, identity (415)
+  "request_timeout", // body did not arrive in time (408)
+  // frame contract (422)
+  "frame_invalid_shape", // not an object, `data` not an object, unknown top-level key, wrong binary length
+  "frame_invalid_value", // a feature value that is not a finite JSON number
+  "frame_unknown_features", // keys the model does not know
+  "frame_duplicate_features", // a feature key present more than once
+  "frame_missing_features", // model features absent from the frame
+  "frame_invalid_timestamp", // timestamp neither ISO 8601 nor epoch milliseconds
+  "frame_invalid_stream_id", // stream_id not a 1..128 char string of [A-Za-z0-9._:-]
+  // alert contract
+  "invalid_alert", // alert body breaks the contract (422)
+  "invalid_signature", // Standard Webhooks signature missing, wrong or stale (401)
+  // service state
+  "unauthorized", // missing or wrong bearer token (401)
+  "queue_full", // ingest queue full, retry after Retry-After seconds (429)
+  "model_not_ready", // model still loading or failed (503)
+  "shutting_down", // service is draining (503)
+  "database_unavailable", // database unreachable (503)
+  "not_found", // no such route or resource (404)
+  "invalid_request", // malformed path or query parameter (400)
+  "internal_error", // a bug; the log has the stack trace (500)
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const errorBodySchema = v.strictObject({
+  error: v.picklist(ERROR_CODES),
+  message: v.string(),
+});
+
+export type ErrorBody = v.InferOutput<typeof errorBodySchema>;
+
+/**
+ * An error that maps to one HTTP answer. Thrown anywhere below a handler; one `app.onError` per
+ * service turns it into `{error, message}` with the status (and headers, e.g. Retry-After).
+ *
+ * @example throw new HttpError(429, "queue_full", "queue holds 100 frames", { "Retry-After": "1" })
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+
+  get body(): ErrorBody {
+    return { error: this.code, message: this.message };
+  }
+}

@@ -1,0 +1,61 @@
+// The metadata JSON that travels beside every ONNX model: what the engine needs to feed and read it.
+import * as v from "valibot";
+
+/** Kinds of model the training CLI produces. */
+export const MODEL_KINDS = ["featurewise_ocsvm_rff", "featurewise_ocsvm_linear"] as const;
+
+export const modelMetadataSchema = v.object({
+  /** File stem: `NAME.onnx` + `NAME.json`. */
+  name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]+$/)),
+  /** Changes whenever the weights change (includes a prefix of the ONNX sha256). */
+  version: v.pipe(v.string(), v.minLength(1)),
+  kind: v.picklist(MODEL_KINDS),
+  window_size: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),
+  n_features: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)),
+  /** Feature names in model order; length = n_features, all distinct. */
+  feature_names: v.array(v.pipe(v.string(), v.minLength(1))),
+  /** ONNX graph input `[batch, window_size, n_features]` float32, raw sensor values. */
+  input_name: v.string(),
+  /** ONNX graph output `[batch, n_features]` float32 scores in [0, 1]. */
+  output_name: v.string(),
+  score: v.object({
+    /** Human description of what a score means (e.g. calibrated tail probability mapping). */
+    semantics: v.string(),
+    /** Calibration details: method, per-feature false-alarm target, held-out windows used. */
+    calibration: v.record(v.string(), v.unknown()),
+  }),
+  default_threshold: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
+  /** Training summary: seed, rows, hyper-parameters, timings, data source. */
+  training: v.record(v.string(), v.unknown()),
+  onnx_sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+});
+
+export type ModelMetadata = v.InferOutput<typeof modelMetadataSchema>;
+
+/** Default feature names of the plant: `feature_0` .. `feature_{n-1}`. */
+export function defaultFeatureNames(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `feature_${i}`);
+}
+
+/**
+ * Parses metadata and checks the cross-field rules a schema alone cannot express.
+ * Throws a `TypeError` naming the first broken rule.
+ */
+export function parseModelMetadata(input: unknown): ModelMetadata {
+  const result = v.safeParse(modelMetadataSchema, input);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = v.getDotPath(issue) ?? "(root)";
+    throw new TypeError(`model metadata: ${path}: ${issue.message}`);
+  }
+  const meta = result.output;
+  if (meta.feature_names.length !== meta.n_features) {
+    throw new TypeError(
+      `model metadata: feature_names has ${meta.feature_names.length} names, n_features is ${meta.n_features}`,
+    );
+  }
+  if (new Set(meta.feature_names).size !== meta.n_features) {
+    throw new TypeError("model metadata: feature_names are not distinct");
+  }
+  return meta;
+}
