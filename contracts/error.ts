@@ -55,7 +55,12 @@ export class HttpError extends Error {
   readonly code: ErrorCode;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    code: ErrorCode,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
     super(message);
     this.name = "HttpError";
     this.status = status;

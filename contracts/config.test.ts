@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { backendConfigSchema, ConfigError, engineConfigSchema, parseConfig } from "./config.ts";
+
+test("engine config has the original design's defaults", () => {
+  const c = parseConfig(engineConfigSchema, {});
+  assert.equal(c.APP_HOST, "0.0.0.0");
+  assert.equal(c.APP_PORT, 9000);
+  assert.equal(c.NESTJS_URL, "http://localhost:3000");
+  assert.equal(c.NESTJS_ANOMALY_ENDPOINT, "/api/v1/alert");
+  assert.equal(c.QUEUE_MAX_SIZE, 100);
+  assert.equal(c.INFERENCE_BATCH_SIZE, 64);
+  assert.equal(c.DEFAULT_MODEL_NAME, "featurewise_ocsvm");
+  assert.equal(c.DEFAULT_DEVICE, "auto");
+  assert.equal(c.MAX_RETRIES, 5);
+  assert.equal(c.ANOMALY_THRESHOLD, 0.9);
+  assert.equal(c.MAX_BODY_BYTES, 512 * 1024);
+  assert.equal(c.MAX_DECOMPRESSED_BYTES, 4 * 1024 * 1024);
+  assert.equal(c.ALERT_SIGNING_SECRET, undefined);
+});
+
+test("engine config coerces numbers, trims URLs and lower-cases choices", () => {
+  const c = parseConfig(engineConfigSchema, {
+    APP_PORT: "9100",
+    ANOMALY_THRESHOLD: "0.75",
+    NESTJS_URL: "http://backend:3000/",
+    DEFAULT_DEVICE: "CPU",
+  });
+  assert.equal(c.APP_PORT, 9100);
+  assert.equal(c.ANOMALY_THRESHOLD, 0.75);
+  assert.equal(c.NESTJS_URL, "http://backend:3000");
+  assert.equal(c.DEFAULT_DEVICE, "cpu");
+});
+
+test("engine config rejects each out-of-range value naming the variable", () => {
+  const bad: Record<string, string> = {
+    MAX_RETRIES: "0",
+    INFERENCE_BATCH_SIZE: "0",
+    QUEUE_MAX_SIZE: "1.5",
+    APP_PORT: "70000",
+    ANOMALY_THRESHOLD: "1.1",
+    DEFAULT_DEVICE: "tpu",
+    NESTJS_URL: "ftp://x",
+    NESTJS_ANOMALY_ENDPOINT: "no-slash",
+    LOG_LEVEL: "loud",
+    ALERT_SIGNING_SECRET: "short",
+  };
+  for (const [name, value] of Object.entries(bad)) {
+    assert.throws(
+      () => parseConfig(engineConfigSchema, { [name]: value }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(`'${name}'`),
+      `${name}=${value}`,
+    );
+  }
+  assert.throws(
+    () => parseConfig(engineConfigSchema, { MAX_RETRIES: "6" }),
+    /'MAX_RETRIES' must be an integer 1\.\.5, got "6"/,
+  );
+});
+
+test("config lists every bad variable at once", () => {
+  assert.throws(
+    () => parseConfig(engineConfigSchema, { MAX_RETRIES: "9", APP_PORT: "x" }),
+    (e: unknown) =>
+      e instanceof ConfigError && /APP_PORT/.test(e.message) && /MAX_RETRIES/.test(e.message),
+  );
+});
+
+test("backend config treats an empty DATABASE_URL as unset and checks its scheme", () => {
+  assert.equal(parseConfig(backendConfigSchema, { DATABASE_URL: "" }).DATABASE_URL, undefined);
+  const url = "postgres://postgres@127.0.0.1:5432/test";
+  assert.equal(parseConfig(backendConfigSchema, { DATABASE_URL: url }).DATABASE_URL, url);
+  assert.throws(
+    () => parseConfig(backendConfigSchema, { DATABASE_URL: "mysql://x" }),
+    /DATABASE_URL/,
+  );
+  assert.equal(parseConfig(backendConfigSchema, {}).PORT, 3000);
+});

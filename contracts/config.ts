@@ -1,0 +1,173 @@
+// Configuration of both services from environment variables: one defaults table, parsed once.
+import * as v from "valibot";
+
+/** Raised for a bad environment variable; the message names it, e.g. `'MAX_RETRIES' must be 1..5, got "9"`. */
+export class ConfigError extends RangeError {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(name: string, fallback: number, min: number, max: number) {
+  return v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform((s) => s.trim()),
+    v.check(
+      (s) => /^-?\d+$/.test(s) && +s >= min && +s <= max,
+      (i) => `'${name}' must be an integer ${min}..${max}, got ${JSON.stringify(i.input)}`,
+    ),
+    v.transform(Number),
+  );
+}
+
+function num(name: string, fallback: number, min: number, max: number) {
+  return v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform((s) => s.trim()),
+    v.check(
+      (s) => s !== "" && Number.isFinite(+s) && +s >= min && +s <= max,
+      (i) => `'${name}' must be a number ${min}..${max}, got ${JSON.stringify(i.input)}`,
+    ),
+    v.transform(Number),
+  );
+}
+
+function str(name: string, fallback: string, pattern = /^.+$/s) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.check(
+      (s) => pattern.test(s),
+      (i) => `'${name}' is not valid: ${JSON.stringify(i.input)}`,
+    ),
+  );
+}
+
+function url(name: string, fallback: string) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.check(
+      (s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol),
+      (i) => `'${name}' must be an http(s) URL, got ${JSON.stringify(i.input)}`,
+    ),
+    v.transform((s) => s.replace(/\/+$/, "")),
+  );
+}
+
+function pick<const T extends readonly string[]>(name: string, fallback: T[number], options: T) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.transform((s) => s.trim().toLowerCase()),
+    v.check(
+      (s) => (options as readonly string[]).includes(s),
+      (i) => `'${name}' must be one of ${options.join("|")}, got ${JSON.stringify(i.input)}`,
+    ),
+    v.transform((s) => s as T[number]),
+  );
+}
+
+function secret(name: string, minLength: number) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => s === "" || s.length >= minLength,
+        `'${name}' must be at least ${minLength} characters`,
+      ),
+      v.transform((s) => (s === "" ? undefined : s)),
+    ),
+  );
+}
+
+const LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const;
+const host = (name: string, fallback: string) => str(name, fallback, /^[A-Za-z0-9.:[\]-]+$/);
+const port = (name: string, fallback: number) => int(name, fallback, 0, 65535);
+
+/** Engine configuration (SPEC §5): the original design's names plus ours. */
+export const engineConfigSchema = v.object({
+  APP_HOST: host("APP_HOST", "0.0.0.0"),
+  APP_PORT: port("APP_PORT", 9000),
+  NESTJS_URL: url("NESTJS_URL", "http://localhost:3000"),
+  NESTJS_ANOMALY_ENDPOINT: str("NESTJS_ANOMALY_ENDPOINT", "/api/v1/alert", /^\/[^\s]*$/),
+  QUEUE_MAX_SIZE: int("QUEUE_MAX_SIZE", 100, 1, 65536),
+  INFERENCE_BATCH_SIZE: int("INFERENCE_BATCH_SIZE", 64, 1, 4096),
+  DEFAULT_MODEL_NAME: str("DEFAULT_MODEL_NAME", "featurewise_ocsvm", /^[A-Za-z0-9._-]+$/),
+  DEFAULT_DEVICE: pick("DEFAULT_DEVICE", "auto", ["auto", "cuda", "cpu"] as const),
+  MAX_RETRIES: int("MAX_RETRIES", 5, 1, 5),
+  MODEL_DIR: str("MODEL_DIR", "models"),
+  BATCH_MAX_DELAY_MS: int("BATCH_MAX_DELAY_MS", 2, 0, 1000),
+  ANOMALY_THRESHOLD: num("ANOMALY_THRESHOLD", 0.9, 0, 1),
+  MAX_ALERT_FEATURES: int("MAX_ALERT_FEATURES", 1000, 1, 100_000),
+  MAX_BODY_BYTES: int("MAX_BODY_BYTES", 512 * 1024, 1024, 256 * 1024 * 1024),
+  MAX_DECOMPRESSED_BYTES: int("MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  BODY_TIMEOUT_MS: int("BODY_TIMEOUT_MS", 10_000, 100, 600_000),
+  DATA_DIR: str("DATA_DIR", ".data/engine"),
+  ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
+  INGEST_TOKEN: secret("INGEST_TOKEN", 16),
+  ALERT_TIMEOUT_MS: int("ALERT_TIMEOUT_MS", 5000, 100, 600_000),
+  RETRY_BASE_MS: int("RETRY_BASE_MS", 200, 1, 60_000),
+  RETRY_MAX_MS: int("RETRY_MAX_MS", 10_000, 1, 600_000),
+  ALERT_CONCURRENCY: int("ALERT_CONCURRENCY", 4, 1, 256),
+  OUTBOX_MAX_ALERTS: int("OUTBOX_MAX_ALERTS", 100_000, 1, 10_000_000),
+  INGEST_WORKERS: int("INGEST_WORKERS", 0, 0, 64),
+  SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+  LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
+});
+
+/** Backend configuration (SPEC §6). */
+export const backendConfigSchema = v.object({
+  HOST: host("HOST", "0.0.0.0"),
+  PORT: port("PORT", 3000),
+  DATABASE_URL: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => s === "" || /^postgres(ql)?:\/\//.test(s),
+        "'DATABASE_URL' must be a postgres:// URL",
+      ),
+      v.transform((s) => (s === "" ? undefined : s)),
+    ),
+  ),
+  PGLITE_DATA_DIR: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => (s === "" ? undefined : s)),
+    ),
+  ),
+  ENGINE_URL: url("ENGINE_URL", "http://localhost:9000"),
+  ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
+  INGEST_TOKEN: secret("INGEST_TOKEN", 16),
+  SIMULATOR_RATE_HZ: num("SIMULATOR_RATE_HZ", 0, 0, 10_000),
+  SIMULATOR_ANOMALY_EVERY_S: num("SIMULATOR_ANOMALY_EVERY_S", 20, 0, 86_400),
+  SIMULATOR_STREAMS: int("SIMULATOR_STREAMS", 1, 1, 1000),
+  SIMULATOR_FEATURES: int("SIMULATOR_FEATURES", 25_000, 1, 1_000_000),
+  SIMULATOR_SEED: int("SIMULATOR_SEED", 7, 0, 2 ** 31 - 1),
+  SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+  LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
+});
+
+export type EngineConfig = v.InferOutput<typeof engineConfigSchema>;
+export type BackendConfig = v.InferOutput<typeof backendConfigSchema>;
+
+/**
+ * Parses the environment once at start-up. Throws a {@link ConfigError} listing every bad
+ * variable by name; unknown variables are ignored.
+ *
+ * @example const config = parseConfig(engineConfigSchema, process.env);
+ */
+export function parseConfig<S extends typeof engineConfigSchema | typeof backendConfigSchema>(
+  schema: S,
+  env: Env,
+): v.InferOutput<S> {
+  // Only the schema's own keys are read, so a huge or odd environment changes nothing.
+  const input: Env = {};
+  for (const key of Object.keys(schema.entries)) if (env[key] !== undefined) input[key] = env[key];
+  const result = v.safeParse(schema, input);
+  if (result.success) return result.output as v.InferOutput<S>;
+  const messages = result.issues.map((issue) => {
+    const key = issue.path?.[0]?.key;
+    return issue.message.includes(`'${String(key)}'`)
+      ? issue.message
+      : `'${String(key)}': ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration: ${messages.join("; ")}`);
+}

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as v from "valibot";
+import { classifyFrameIssues, createFrameSchema, parseTimestamp } from "./frame.ts";
+import { defaultFeatureNames } from "./model.ts";
+
+const names = defaultFeatureNames(6);
+const schema = createFrameSchema(names);
+const data = () => Object.fromEntries(names.map((n, i) => [n, i / 10]));
+const problem = (input: unknown) => {
+  const result = v.safeParse(schema, input);
+  assert.equal(result.success, false, "frame should be rejected");
+  return classifyFrameIssues(result.issues!);
+};
+
+test("frame schema accepts the upstream shape and defaults nothing it was not given", () => {
+  const out = v.parse(schema, { data: data() });
+  assert.deepEqual(out, { data: data() });
+});
+
+test("frame schema accepts ISO and epoch timestamps and a stream id", () => {
+  const iso = v.parse(schema, {
+    data: data(),
+    timestamp: "2026-11-24T09:00:00.500Z",
+    stream_id: "line-1",
+  });
+  assert.equal(iso.timestamp, Date.UTC(2026, 10, 24, 9, 0, 0, 500));
+  assert.equal(iso.stream_id, "line-1");
+  const epoch = v.parse(schema, { data: data(), timestamp: 1_700_000_000_000 });
+  assert.equal(epoch.timestamp, 1_700_000_000_000);
+});
+
+test("frame schema rejects a missing feature naming it", () => {
+  const d = data();
+  delete d.feature_3;
+  const p = problem({ data: d });
+  assert.equal(p.code, "frame_missing_features");
+  assert.deepEqual(p.keys, ["feature_3"]);
+  assert.match(p.message, /missing features: "feature_3"/);
+});
+
+test("frame schema rejects an unknown feature naming it", () => {
+  const p = problem({ data: { ...data(), feature_99: 1 } });
+  assert.equal(p.code, "frame_unknown_features");
+  assert.deepEqual(p.keys, ["feature_99"]);
+});
+
+test("frame schema rejects non-numbers and non-finite values with their keys", () => {
+  for (const bad of ["1", null, true, [], {}, Number.NaN, Number.POSITIVE_INFINITY]) {
+    const p = problem({ data: { ...data(), feature_2: bad } });
+    assert.equal(p.code, "frame_invalid_value", `value ${String(bad)}`);
+    assert.deepEqual(p.keys, ["feature_2"]);
+  }
+});
+
+test("frame schema rejects wrong shapes", () => {
+  for (const bad of [
+    null,
+    [],
+    "x",
+    1,
+    { data: [] },
+    { data: null },
+    {},
+    { data: data(), extra: 1 },
+  ]) {
+    assert.equal(problem(bad).code, "frame_invalid_shape", JSON.stringify(bad));
+  }
+});
+
+test("frame schema rejects bad timestamps and stream ids", () => {
+  for (const ts of ["yesterday", "2026-11-24", "2026-13-01T00:00:00Z", -1, true, 1e20]) {
+    assert.equal(
+      problem({ data: data(), timestamp: ts }).code,
+      "frame_invalid_timestamp",
+      String(ts),
+    );
+  }
+  for (const id of ["", "a b", "x".repeat(129), 5, "ü"]) {
+    assert.equal(
+      problem({ data: data(), stream_id: id }).code,
+      "frame_invalid_stream_id",
+      String(id),
+    );
+  }
+});
+
+test("frame problems are reported in a fixed order and counted", () => {
+  const d: Record<string, unknown> = data();
+  delete d.feature_0;
+  delete d.feature_1;
+  delete d.feature_5;
+  d.bogus = 1;
+  const p = problem({ data: d });
+  assert.equal(p.code, "frame_unknown_features", "unknown keys outrank missing ones");
+  const onlyMissing = { ...data() } as Record<string, unknown>;
+  for (const n of names) delete onlyMissing[n];
+  const q = classifyFrameIssues(v.safeParse(schema, { data: onlyMissing }).issues!, 2);
+  assert.equal(q.count, 6);
+  assert.deepEqual(q.keys, ["feature_0", "feature_1"]);
+  assert.match(q.message, /\(\+4 more\)/);
+});
+
+test("parseTimestamp accepts zones and rejects dates without one", () => {
+  assert.equal(parseTimestamp("2026-11-24T10:00:00+01:00"), Date.UTC(2026, 10, 24, 9));
+  assert.equal(parseTimestamp("2026-11-24T09:00:00"), undefined);
+  assert.equal(parseTimestamp(Number.NaN), undefined);
+});

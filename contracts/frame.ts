@@ -1,0 +1,165 @@
+// The frame contract of `POST /data-enqueue` (SPEC §4.1), built from the model's feature names.
+import * as v from "valibot";
+import type { ErrorCode } from "./error.ts";
+
+/** Stream ids name a sliding window; kept short and printable so they are safe in logs and keys. */
+export const STREAM_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const DEFAULT_STREAM_ID = "default";
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * Parses a frame timestamp: ISO 8601 with a zone, or epoch milliseconds (0 .. year 9999).
+ * Returns epoch milliseconds, or `undefined` when the value is not a valid timestamp.
+ */
+export function parseTimestamp(value: unknown): number | undefined {
+  if (typeof value === "number") {
+    return Number.isFinite(value) && value >= 0 && value <= 253402300799999 ? value : undefined;
+  }
+  if (typeof value === "string" && ISO_8601.test(value)) {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? undefined : ms;
+  }
+  return undefined;
+}
+
+const isPlainObject = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);
+
+/** A feature value: any finite JSON number. */
+export const featureValueSchema = v.pipe(v.number("a finite number"), v.finite("a finite number"));
+
+export const timestampSchema = v.pipe(
+  v.union([v.number(), v.string()]),
+  v.check((x) => parseTimestamp(x) !== undefined, "ISO 8601 with a zone or epoch milliseconds"),
+  v.transform((x) => parseTimestamp(x) as number),
+);
+
+export const streamIdSchema = v.pipe(
+  v.string(),
+  v.regex(STREAM_ID_PATTERN, "1..128 characters of A-Z a-z 0-9 . _ : -"),
+);
+
+/**
+ * The frame envelope for any feature set: what JSON Schema publishes. The engine validates
+ * against {@link createFrameSchema}, which pins the exact feature names of the loaded model.
+ */
+export const frameEnvelopeSchema = v.strictObject({
+  data: v.pipe(v.custom<object>(isPlainObject, "an object"), v.record(v.string(), featureValueSchema)),
+  timestamp: v.optional(timestampSchema),
+  stream_id: v.optional(streamIdSchema),
+});
+
+/**
+ * The exact frame contract for a model: every name present once, nothing else, finite numbers.
+ *
+ * @example
+ * const schema = createFrameSchema(["feature_0", "feature_1"]);
+ * v.parse(schema, { data: { feature_0: 1, feature_1: 2 } });
+ */
+export function createFrameSchema(featureNames: readonly string[]) {
+  const entries: Record<string, typeof featureValueSchema> = Object.create(null);
+  for (const name of featureNames) entries[name] = featureValueSchema;
+  return v.strictObject({
+    // valibot's object schemas accept arrays; a JSON array is never a frame's `data`.
+    data: v.pipe(v.custom<object>(isPlainObject, "an object"), v.strictObject(entries)),
+    timestamp: v.optional(timestampSchema),
+    stream_id: v.optional(streamIdSchema),
+  });
+}
+
+export type FrameSchema = ReturnType<typeof createFrameSchema>;
+export type FrameInput = v.InferInput<typeof frameEnvelopeSchema>;
+export type Frame = v.InferOutput<typeof frameEnvelopeSchema>;
+
+/** The classified outcome of a rejected frame: one stable code, the first offending keys. */
+export interface FrameProblem {
+  code: ErrorCode;
+  /** Offending feature keys or field names, in the order met, at most `limit`. */
+  keys: string[];
+  /** Total count of offending keys of that code (may exceed `keys.length`). */
+  count: number;
+  message: string;
+}
+
+/**
+ * Order in which problems are reported when a frame has several. The hot-path scanner in the
+ * engine follows the same order, so both paths answer the same code for the same body.
+ */
+export const FRAME_PROBLEM_ORDER: readonly ErrorCode[] = [
+  "frame_invalid_shape",
+  "frame_invalid_value",
+  "frame_unknown_features",
+  "frame_duplicate_features",
+  "frame_missing_features",
+  "frame_invalid_timestamp",
+  "frame_invalid_stream_id",
+];
+
+const PROBLEM_TEXT: Partial<Record<ErrorCode, string>> = {
+  frame_invalid_shape: "frame is not {data: {...}, timestamp?, stream_id?}",
+  frame_invalid_value: "feature values must be finite JSON numbers",
+  frame_unknown_features: "unknown features",
+  frame_duplicate_features: "duplicated features",
+  frame_missing_features: "missing features",
+  frame_invalid_timestamp: "timestamp must be ISO 8601 with a zone or epoch milliseconds",
+  frame_invalid_stream_id: "stream_id must be 1..128 characters of A-Z a-z 0-9 . _ : -",
+};
+
+/** Builds the human message for a problem: `missing features: feature_3, feature_9 (+12 more)`. */
+export function frameProblemMessage(
+  code: ErrorCode,
+  keys: readonly string[],
+  count: number,
+): string {
+  const text = PROBLEM_TEXT[code] ?? code;
+  if (keys.length === 0) return text;
+  const more = count > keys.length ? ` (+${count - keys.length} more)` : "";
+  return `${text}: ${keys.map((k) => JSON.stringify(k)).join(", ")}${more}`;
+}
+
+/** Classifies valibot issues of a frame into the single problem the API reports. */
+export function classifyFrameIssues(
+  issues: readonly v.BaseIssue<unknown>[],
+  limit = 5,
+): FrameProblem {
+  const found = new Map<ErrorCode, string[]>();
+  const add = (code: ErrorCode, key: string) => {
+    const list = found.get(code);
+    if (list) list.push(key);
+    else found.set(code, [key]);
+  };
+  for (const issue of issues) {
+    const path: readonly { key: unknown }[] = issue.path ?? [];
+    const top = path[0]?.key;
+    if (top === "data" && path.length >= 2) {
+      const key = String(path[1].key);
+      if (issue.type === "strict_object") {
+        add(
+          issue.received === "undefined" ? "frame_missing_features" : "frame_unknown_features",
+          key,
+        );
+      } else add("frame_invalid_value", key);
+    } else if (top === "timestamp" && path.length === 1)
+      add("frame_invalid_timestamp", "timestamp");
+    else if (top === "stream_id" && path.length === 1) add("frame_invalid_stream_id", "stream_id");
+    else add("frame_invalid_shape", path.length ? String(top) : "(root)");
+  }
+  for (const code of FRAME_PROBLEM_ORDER) {
+    const keys = found.get(code);
+    if (keys) {
+      const shown = keys.slice(0, limit);
+      return {
+        code,
+        keys: shown,
+        count: keys.length,
+        message: frameProblemMessage(code, shown, keys.length),
+      };
+    }
+  }
+  return {
+    code: "frame_invalid_shape",
+    keys: [],
+    count: 0,
+    message: PROBLEM_TEXT.frame_invalid_shape!,
+  };
+}
