@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "frame_missing_features", // model features absent from the frame
   "frame_invalid_timestamp", // timestamp neither ISO 8601 nor epoch milliseconds
   "frame_invalid_stream_id", // stream_id not a 1..128 char string of [A-Za-z0-9._:-]
+  "frame_out_of_order", // timestamp older than the stream's window already scored (409)
   // alert contract
   "invalid_alert", // alert body breaks the contract (422)
   "invalid_signature", // Standard Webhooks signature missing, wrong or stale (401)
