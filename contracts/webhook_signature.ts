@@ -2,11 +2,11 @@
 import { HttpError } from "./error.ts";
 
 /** The three headers a signed delivery carries. */
-export interface WebhookHeaders {
+export type WebhookHeaders = {
   "webhook-id": string;
   "webhook-timestamp": string;
   "webhook-signature": string;
-}
+};
 
 export interface SignWebhookOptions {
   /** `whsec_<base64>` (the base64-decoded bytes are the key) or any other string (its UTF-8 bytes). */
