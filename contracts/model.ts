@@ -2,7 +2,12 @@
 import * as v from "valibot";
 
 /** Kinds of model the training CLI produces. */
-export const MODEL_KINDS = ["featurewise_ocsvm_rff", "featurewise_ocsvm_linear"] as const;
+export const MODEL_KINDS = [
+  "featurewise_ocsvm_rff",
+  "featurewise_ocsvm_linear",
+  // SVDD (the wide-kernel limit of the RBF One-Class SVM) on a whitened DCT of the window.
+  "featurewise_ocsvm_svdd",
+] as const;
 
 export const modelMetadataSchema = v.object({
   /** File stem: `NAME.onnx` + `NAME.json`. */
