@@ -1,0 +1,88 @@
+// Hono middleware: one SERVER span per request, continuing the caller's W3C trace context.
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from "@opentelemetry/api";
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+
+const headerGetter: TextMapGetter<Headers> = {
+  get: (headers, key) => headers.get(key) ?? undefined,
+  keys: (headers) => [...headers.keys()],
+};
+
+// Catch-all patterns are where middleware is mounted, not a route a request was served by.
+const NOT_A_ROUTE = new Set(["", "*", "/*"]);
+
+function serverAddress(host: string | undefined, url: string) {
+  const raw = host ?? new URL(url).host;
+  const colon = raw.lastIndexOf(":");
+  // "[::1]:9000" and "localhost:9000" carry a port; "[::1]" does not.
+  if (colon > raw.lastIndexOf("]"))
+    return { address: raw.slice(0, colon), port: +raw.slice(colon + 1) };
+  return { address: raw, port: url.startsWith("https:") ? 443 : 80 };
+}
+
+/**
+ * A SERVER span per request named `METHOD route` (e.g. `POST /data-enqueue`) with the stable
+ * HTTP semantic-convention attributes. The incoming `traceparent` is extracted with the global
+ * propagator and the rest of the chain runs inside the span, so spans created by handlers are
+ * its children. With no SDK registered the span is a non-recording no-op and no attribute is
+ * computed.
+ *
+ * Hand-written rather than `@hono/otel` (1.1.2 checked): that one sets no `url.path`,
+ * `server.address`/`server.port` or `error.type`, and reads every request header even when
+ * nothing records.
+ *
+ * @example app.use(otelMiddleware("engine"));
+ */
+export function otelMiddleware(service: string): MiddlewareHandler {
+  const tracer = trace.getTracer(service);
+  return async function otelServerSpan(c, next) {
+    const method = c.req.method;
+    const parent = propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter);
+    const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+    if (span.isRecording()) {
+      const { address, port } = serverAddress(c.req.header("host"), c.req.url);
+      span.setAttributes({
+        "http.request.method": method,
+        "url.path": c.req.path,
+        "url.scheme": c.req.url.startsWith("https:") ? "https" : "http",
+        "server.address": address,
+        "server.port": port,
+      });
+      const agent = c.req.header("user-agent");
+      if (agent) span.setAttribute("user_agent.original", agent);
+    }
+    try {
+      await context.with(trace.setSpan(parent, span), next);
+    } catch (error) {
+      // Hono's compose normally routes errors to onError; this catches what escapes it.
+      span.recordException(error as Error);
+      span.setAttribute("error.type", (error as Error)?.name ?? "Error");
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      throw error;
+    }
+    if (span.isRecording()) {
+      const route = routePath(c, -1);
+      const status = c.res.status;
+      span.setAttribute("http.response.status_code", status);
+      if (!NOT_A_ROUTE.has(route)) {
+        span.setAttribute("http.route", route);
+        span.updateName(`${method} ${route}`);
+      }
+      if (status >= 500) {
+        if (c.error) span.recordException(c.error);
+        span.setAttribute("error.type", c.error?.name ?? String(status));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+    }
+    span.end();
+  };
+}

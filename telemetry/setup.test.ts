@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { metrics, trace } from "@opentelemetry/api";
+import { startOtlpReceiver, waitFor } from "./_otlp_receiver.ts";
+import { startTelemetry, telemetryPlan } from "./setup.ts";
+
+test("telemetryPlan starts nothing without an OTLP endpoint", () => {
+  const plan = telemetryPlan("engine", {}, false);
+  assert.equal(plan.mode, "off");
+  assert.equal(plan.serviceName, "engine");
+});
+
+test("telemetryPlan starts NodeSDK for traces and metrics when an endpoint is set", () => {
+  const plan = telemetryPlan(
+    "engine",
+    { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SERVICE_NAME: "engine-a" },
+    false,
+  );
+  assert.deepEqual(plan, {
+    mode: "node-sdk",
+    reason: "NodeSDK",
+    serviceName: "engine-a",
+    traces: true,
+    metrics: true,
+  });
+});
+
+test("telemetryPlan starts only the signal whose endpoint is set", () => {
+  const plan = telemetryPlan(
+    "backend",
+    { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/v1/traces" },
+    false,
+  );
+  assert.equal(plan.traces, true);
+  assert.equal(plan.metrics, false);
+});
+
+test("telemetryPlan honours OTEL_SDK_DISABLED and explicit exporters", () => {
+  const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" };
+  assert.equal(telemetryPlan("x", { ...endpoint, OTEL_SDK_DISABLED: "true" }, false).mode, "off");
+  const console = telemetryPlan("x", { OTEL_TRACES_EXPORTER: "console" }, false);
+  assert.equal(console.traces, true);
+  assert.equal(console.metrics, false);
+  const none = telemetryPlan("x", { ...endpoint, OTEL_METRICS_EXPORTER: "none" }, false);
+  assert.equal(none.traces, true);
+  assert.equal(none.metrics, false);
+});
+
+test("telemetryPlan leaves Deno to its built-in SDK", () => {
+  const plan = telemetryPlan("engine", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }, true);
+  assert.equal(plan.mode, "deno");
+});
+
+// The two tests below share the process-wide API globals, so they run in this order.
+const saved = { ...process.env };
+after(() => {
+  process.env = saved;
+});
+
+test("startTelemetry without an endpoint keeps spans non-recording", async () => {
+  for (const key of Object.keys(process.env)) if (key.startsWith("OTEL_")) delete process.env[key];
+  const stop = await startTelemetry("quiet");
+  const span = trace.getTracer("quiet").startSpan("nothing");
+  assert.equal(span.isRecording(), false);
+  span.end();
+  await stop();
+});
+
+test("startTelemetry exports spans and metrics as OTLP JSON and flushes on shutdown", async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.after(() => receiver.close());
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url;
+  process.env.OTEL_EXPORTER_OTLP_PROTOCOL = "http/json";
+  process.env.OTEL_SERVICE_NAME = "probe-service";
+  // Long intervals: only the shutdown flush can deliver within the test.
+  process.env.OTEL_BSP_SCHEDULE_DELAY = "60000";
+  process.env.OTEL_METRIC_EXPORT_INTERVAL = "60000";
+
+  const stop = await startTelemetry("ignored-name");
+  const span = trace.getTracer("probe").startSpan("probe span", { attributes: { n: 1 } });
+  span.end();
+  metrics.getMeter("probe").createCounter("probe.count").add(3, { reason: "x" });
+
+  await Promise.all([stop(), stop()]);
+  const received = await waitFor("the probe span", () =>
+    receiver.spans.find((s) => s.name === "probe span"),
+  );
+  assert.equal(received.service, "probe-service");
+  assert.equal(received.attributes.n, 1);
+  assert.match(received.traceId, /^[0-9a-f]{32}$/);
+  const point = await waitFor("the probe counter", () =>
+    receiver.points.find((p) => p.metric === "probe.count"),
+  );
+  assert.equal(point.value, 3);
+  assert.deepEqual(point.attributes, { reason: "x" });
+  assert.deepEqual(receiver.errors, []);
+});

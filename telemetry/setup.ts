@@ -1,0 +1,102 @@
+// Starts the OpenTelemetry SDK of the running runtime at a service's entry point (NodeSDK on Node).
+import { diag } from "@opentelemetry/api";
+
+type Env = Record<string, string | undefined>;
+
+/** Flushes and stops whatever {@link startTelemetry} started; safe to call more than once. */
+export type TelemetryShutdown = () => Promise<void>;
+
+/** What {@link telemetryPlan} decided from the environment. */
+export interface TelemetryPlan {
+  /** `node-sdk`: start NodeSDK; `deno`: Deno's built-in SDK owns it; `off`: nothing to start. */
+  mode: "node-sdk" | "deno" | "off";
+  /** Why, in words, for the start-up log. */
+  reason: string;
+  serviceName: string;
+  traces: boolean;
+  metrics: boolean;
+}
+
+const set = (value: string | undefined) => value !== undefined && value.trim() !== "";
+const exporterChosen = (value: string | undefined) =>
+  set(value) && !value!.split(",").every((name) => name.trim() === "none");
+
+/**
+ * Decides what to start from the standard `OTEL_*` variables, without side effects.
+ * Telemetry is on only when somewhere to send it is configured: an OTLP endpoint, or an
+ * explicit `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` (e.g. `console`). Without one, no
+ * SDK is started and every `@opentelemetry/api` call stays a no-op, which is what
+ * "costs next to nothing" means.
+ */
+export function telemetryPlan(service: string, env: Env, isDeno: boolean): TelemetryPlan {
+  const serviceName = set(env.OTEL_SERVICE_NAME) ? env.OTEL_SERVICE_NAME!.trim() : service;
+  const off = (mode: "deno" | "off", reason: string): TelemetryPlan => ({
+    mode,
+    reason,
+    serviceName,
+    traces: false,
+    metrics: false,
+  });
+  // Deno registers its own providers into the API global when OTEL_DENO=true; a second SDK
+  // would fight over the globals.
+  if (isDeno) return off("deno", "Deno's built-in OpenTelemetry (OTEL_DENO=true) is used");
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") {
+    return off("off", "OTEL_SDK_DISABLED=true");
+  }
+  const anyEndpoint = set(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const traces =
+    env.OTEL_TRACES_EXPORTER === undefined
+      ? anyEndpoint || set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+      : exporterChosen(env.OTEL_TRACES_EXPORTER);
+  const metrics =
+    env.OTEL_METRICS_EXPORTER === undefined
+      ? anyEndpoint || set(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)
+      : exporterChosen(env.OTEL_METRICS_EXPORTER);
+  if (!traces && !metrics) return off("off", "no OTEL_EXPORTER_OTLP_ENDPOINT configured");
+  return { mode: "node-sdk", reason: "NodeSDK", serviceName, traces, metrics };
+}
+
+/**
+ * Starts telemetry for `service` (used as `service.name` unless `OTEL_SERVICE_NAME` is set) and
+ * returns an idempotent shutdown that flushes pending spans and metrics. Call it first in an
+ * entry point, before creating meters: the metrics API, unlike the trace API, does not hand
+ * out proxies, so a meter created earlier stays a no-op.
+ *
+ * On Node this starts NodeSDK, which reads the standard variables itself (`OTEL_EXPORTER_OTLP_*`
+ * including `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`, `OTEL_TRACES_SAMPLER`,
+ * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_BSP_*`, `OTEL_PROPAGATORS`, ...). On Deno it starts
+ * nothing: run with `OTEL_DENO=true` and Deno's built-in SDK serves the same API.
+ *
+ * @example
+ * const stopTelemetry = await startTelemetry("engine");
+ * // ... serve ...
+ * await stopTelemetry();
+ */
+export async function startTelemetry(service: string): Promise<TelemetryShutdown> {
+  const isDeno = "Deno" in globalThis;
+  const env: Env = isDeno ? {} : process.env;
+  const plan = telemetryPlan(service, env, isDeno);
+  if (plan.mode !== "node-sdk") return async function noTelemetryToStop() {};
+
+  // Imported only here so that Deno, and Node with telemetry off, never load the SDK.
+  const { NodeSDK } = await import("@opentelemetry/sdk-node");
+  const sdk = new NodeSDK({
+    serviceName: plan.serviceName,
+    // An empty list keeps NodeSDK from defaulting an exporter to localhost:4318 for the signal
+    // nobody configured (e.g. only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set).
+    ...(plan.traces ? {} : { spanProcessors: [] }),
+    ...(plan.metrics ? {} : { metricReaders: [] }),
+    // Logs stay JSON lines on stdout (see logger.ts); no OTel log pipeline is started.
+    logRecordProcessors: [],
+  });
+  sdk.start();
+
+  let stopping: Promise<void> | undefined;
+  return function stopTelemetry() {
+    stopping ??= sdk.shutdown().catch((error: unknown) => {
+      // A collector that went away must not turn a clean exit into a crash.
+      diag.warn("telemetry shutdown failed", error);
+    });
+    return stopping;
+  };
+}
