@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { verifyWebhook } from "../../contracts/webhook_signature.ts";
+import { type AlertSink, startAlertSink } from "../_test/alert_sink.ts";
+import { createAlertSender } from "./alert_sender.ts";
+
+let sink: AlertSink;
+before(async () => {
+  sink = await startAlertSink();
+});
+after(() => sink.close());
+
+const record = () => {
+  const id = crypto.randomUUID();
+  return { id, body: JSON.stringify({ alert_id: id }) };
+};
+const fast = { maxRetries: 3, retryBaseMs: 5, retryMaxMs: 20, timeoutMs: 2000 };
+
+test("alertSender retries a failing sink and succeeds once it recovers", async () => {
+  sink.requests.length = 0;
+  sink.script = [500, 503, { status: 429, retryAfter: "0" }];
+  const send = createAlertSender({ url: sink.url, ...fast });
+  const r = record();
+  const result = await send(r);
+  assert.deepEqual(result, { outcome: "delivered", attempts: 4, status: 201 });
+  assert.equal(sink.requests.length, 4);
+  assert.ok(sink.delivered.has(r.id));
+  for (const req of sink.requests) assert.equal(req.body, r.body);
+});
+
+test("alertSender does not retry a 400", async () => {
+  sink.requests.length = 0;
+  sink.script = [400];
+  const send = createAlertSender({ url: sink.url, ...fast });
+  const result = await send(record());
+  assert.deepEqual(result, { outcome: "rejected", attempts: 1, status: 400 });
+  assert.equal(sink.requests.length, 1);
+});
+
+test("alertSender gives up after MAX_RETRIES retries", async () => {
+  sink.requests.length = 0;
+  sink.script = [500, 500, 500, 500, 500];
+  const send = createAlertSender({ url: sink.url, ...fast, maxRetries: 2 });
+  const result = await send(record());
+  assert.deepEqual(result, { outcome: "failed", attempts: 3, status: 500 });
+  assert.equal(sink.requests.length, 3);
+  sink.script = [];
+});
+
+test("alertSender times out a hanging sink and retries", async () => {
+  sink.requests.length = 0;
+  sink.script = ["hang"];
+  const send = createAlertSender({ url: sink.url, ...fast, timeoutMs: 200 });
+  const result = await send(record());
+  assert.equal(result.outcome, "delivered");
+  assert.equal(result.attempts, 2);
+});
+
+test("alertSender treats a refused connection as retryable", async () => {
+  const send = createAlertSender({
+    url: "http://127.0.0.1:1/api/v1/alert",
+    ...fast,
+    maxRetries: 1,
+  });
+  const result = await send(record());
+  assert.equal(result.outcome, "failed");
+  assert.equal(result.attempts, 2);
+  assert.ok(result.error instanceof Error);
+});
+
+test("alertSender signs deliveries verifiably when a secret is set", async () => {
+  sink.requests.length = 0;
+  const secret = "a-test-signing-secret";
+  const send = createAlertSender({ url: sink.url, ...fast, signingSecret: secret });
+  const r = record();
+  await send(r);
+  const req = sink.requests[0];
+  assert.equal(req.headers["webhook-id"], r.id);
+  await verifyWebhook({ secret, headers: new Headers(req.headers), body: req.body });
+});
+
+test("alertSender rejects out-of-range options naming the variable", () => {
+  assert.throws(
+    () => createAlertSender({ url: sink.url, ...fast, maxRetries: 6 }),
+    /'MAX_RETRIES'/,
+  );
+  assert.throws(
+    () => createAlertSender({ url: sink.url, ...fast, retryMaxMs: 1 }),
+    /'RETRY_MAX_MS'/,
+  );
+});
