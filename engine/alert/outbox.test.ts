@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { appendFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { Outbox } from "./outbox.ts";
+
+const record = (n: number) => {
+  const id = crypto.randomUUID();
+  return {
+    id,
+    body: JSON.stringify({ alert_id: id, n, score: 0.95 }),
+    traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
+  };
+};
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await mkdtemp(join(tmpdir(), "outbox-"));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test("outbox keeps undelivered alerts across a reopen with their exact bodies", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir });
+    const records = [record(1), record(2), record(3)];
+    await outbox.append(records);
+    await outbox.delivered(records[1].id);
+    await outbox.close();
+    const reopened = await Outbox.open({ dir });
+    assert.deepEqual(reopened.pending(), [records[0], records[2]]);
+    await reopened.close();
+  }));
+
+test("outbox survives a torn last line from a crash", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir: join(dir, "nested") });
+    const r = record(1);
+    await outbox.append([r]);
+    await outbox.close();
+    await appendFile(outbox.path, '{"op":"add","id":"x","alert":{"trunc');
+    const reopened = await Outbox.open({ dir: join(dir, "nested") });
+    assert.deepEqual(reopened.pending(), [r]);
+    assert.equal(reopened.skippedLines, 1);
+    await reopened.close();
+  }));
+
+test("outbox compacts the log once enough alerts are delivered", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir, compactAfter: 4 });
+    const records = Array.from({ length: 6 }, (_, i) => record(i));
+    await outbox.append(records);
+    for (const r of records.slice(0, 4)) await outbox.delivered(r.id);
+    const text = await readFile(outbox.path, "utf8");
+    const lines = text.trim().split("\n");
+    assert.equal(lines.length, 2);
+    assert.ok(lines.every((l) => JSON.parse(l).op === "add"));
+    assert.equal(outbox.size, 2);
+    await outbox.close();
+  }));
+
+test("outbox ignores a second delivered mark for the same alert", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir });
+    const r = record(1);
+    await outbox.append([r]);
+    await outbox.delivered(r.id);
+    await outbox.delivered(r.id);
+    assert.equal(outbox.size, 0);
+    await outbox.close();
+  }));

@@ -1,0 +1,162 @@
+// The durable alert outbox: an fsync'd append-only log of alerts not yet delivered.
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { AlertRecord } from "./alert_sender.ts";
+
+export interface OutboxOptions {
+  /** Folder of the log (`DATA_DIR`); created when missing. */
+  dir: string;
+  /** Delivered marks that trigger a rewrite of the log with only undelivered alerts (1000). */
+  compactAfter?: number;
+}
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+const FILE = "alerts.log";
+
+// The alert body is embedded as JSON, not as an escaped string, so the log stays greppable.
+function addLine(r: AlertRecord): string {
+  const tp = r.traceparent ? `,"traceparent":${JSON.stringify(r.traceparent)}` : "";
+  return `{"op":"add","id":${JSON.stringify(r.id)}${tp},"alert":${r.body}}\n`;
+}
+
+/**
+ * Alerts are appended as JSON lines (`{"op":"add","id","traceparent","alert":{...}}`) and fsync'd
+ * before their first delivery attempt, a whole scored batch per fsync (group commit). Delivery
+ * appends `{"op":"done","id"}` without fsync: losing such a mark only causes a redelivery, which
+ * the backend deduplicates by `alert_id`. Opening replays the log (a torn last line from a crash
+ * is skipped: it was never fsync'd, so never sent) and compacts it to the undelivered alerts.
+ *
+ * All file operations run one after another on a promise chain, so marks never overtake adds.
+ */
+export class Outbox {
+  readonly path: string;
+  readonly #dir: string;
+  readonly #compactAfter: number;
+  readonly #pending = new Map<string, AlertRecord>();
+  #file: FileHandle | undefined;
+  #marks = 0;
+  #chain: Promise<unknown> = Promise.resolve();
+  /** Lines skipped when the log was opened (torn writes). */
+  skippedLines = 0;
+
+  private constructor(options: OutboxOptions) {
+    const { compactAfter = 1000 } = options;
+    if (!Number.isInteger(compactAfter) || compactAfter < 1) {
+      throw new RangeError(`'compactAfter' must be a positive integer, got ${compactAfter}`);
+    }
+    this.#dir = options.dir;
+    this.#compactAfter = compactAfter;
+    this.path = join(options.dir, FILE);
+  }
+
+  /** Opens (or creates) the outbox in `dir`, replays and compacts the log. */
+  static async open(options: OutboxOptions): Promise<Outbox> {
+    const outbox = new Outbox(options);
+    await mkdir(outbox.#dir, { recursive: true });
+    const text = await readFile(outbox.path, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return "";
+      throw error;
+    });
+    for (const line of text.split("\n")) {
+      if (line) outbox.#replay(line);
+    }
+    await outbox.#rewrite();
+    return outbox;
+  }
+
+  /** Undelivered alerts held. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Undelivered alerts, oldest first. */
+  pending(): AlertRecord[] {
+    return [...this.#pending.values()];
+  }
+
+  /** Appends alerts and fsyncs once for all of them; resolves when they are durable. */
+  append(records: readonly AlertRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    for (const r of records) this.#pending.set(r.id, r);
+    const lines = records.map(addLine);
+    return this.#serial(async () => {
+      const file = this.#open();
+      await file.write(lines.join(""));
+      await file.sync();
+    });
+  }
+
+  /** Marks an alert delivered; it leaves the outbox and the log is compacted when due. */
+  delivered(id: string): Promise<void> {
+    if (!this.#pending.delete(id)) return Promise.resolve();
+    return this.#serial(async () => {
+      await this.#open().write(`{"op":"done","id":${JSON.stringify(id)}}\n`);
+      if (++this.#marks >= this.#compactAfter && this.#marks >= this.#pending.size) {
+        await this.#rewrite();
+      }
+    });
+  }
+
+  /** Flushes and closes the log; the outbox must not be used afterwards. */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      const file = this.#file;
+      this.#file = undefined;
+      if (file) {
+        await file.sync();
+        await file.close();
+      }
+    });
+  }
+
+  #open(): FileHandle {
+    if (!this.#file) throw new Error("outbox is closed");
+    return this.#file;
+  }
+
+  #serial(step: () => Promise<void>): Promise<void> {
+    const next = this.#chain.then(step);
+    // A failed step fails its caller; later steps still run.
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  #replay(line: string): void {
+    let entry: { op?: unknown; id?: unknown; traceparent?: unknown; alert?: unknown };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      this.skippedLines++;
+      return;
+    }
+    if (typeof entry.id !== "string") {
+      this.skippedLines++;
+    } else if (entry.op === "add" && entry.alert && typeof entry.alert === "object") {
+      const traceparent = typeof entry.traceparent === "string" ? entry.traceparent : undefined;
+      // JSON.stringify(JSON.parse(body)) === body for a body JSON.stringify made: same signature.
+      this.#pending.set(entry.id, { id: entry.id, body: JSON.stringify(entry.alert), traceparent });
+    } else if (entry.op === "done") {
+      this.#pending.delete(entry.id);
+    } else {
+      this.skippedLines++;
+    }
+  }
+
+  /** Replaces the log with the undelivered alerts: write aside, fsync, rename, reopen. */
+  async #rewrite(): Promise<void> {
+    const tmp = `${this.path}.tmp`;
+    const out = await open(tmp, "w");
+    try {
+      const lines = [...this.#pending.values()].map(addLine);
+      await out.write(lines.join(""));
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await this.#file?.close();
+    await rename(tmp, this.path);
+    this.#file = await open(this.path, "a");
+    this.#marks = 0;
+  }
+}
