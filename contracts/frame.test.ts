@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
-import { classifyFrameIssues, createFrameSchema, parseTimestamp } from "./frame.ts";
+import { classifyFrameIssues, createFrameSchema, FLOAT32_MAX, parseTimestamp } from "./frame.ts";
 import { defaultFeatureNames } from "./model.ts";
 
 const names = defaultFeatureNames(6);
@@ -105,4 +105,14 @@ test("parseTimestamp accepts zones and rejects dates without one", () => {
   assert.equal(parseTimestamp("2026-11-24T10:00:00+01:00"), Date.UTC(2026, 10, 24, 9));
   assert.equal(parseTimestamp("2026-11-24T09:00:00"), undefined);
   assert.equal(parseTimestamp(Number.NaN), undefined);
+});
+
+test("frame schema rejects values beyond the float32 range, keeps its edge", () => {
+  for (const bad of [3.5e38, -1e300, Number.MAX_VALUE]) {
+    const p = problem({ data: { ...data(), feature_1: bad } });
+    assert.equal(p.code, "frame_invalid_value", String(bad));
+    assert.deepEqual(p.keys, ["feature_1"]);
+  }
+  const edge = v.parse(schema, { data: { ...data(), feature_1: -FLOAT32_MAX } });
+  assert.equal(Math.fround(edge.data.feature_1), -FLOAT32_MAX);
 });

@@ -25,8 +25,16 @@ export function parseTimestamp(value: unknown): number | undefined {
 
 const isPlainObject = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);
 
-/** A feature value: any finite JSON number. */
-export const featureValueSchema = v.pipe(v.number("a finite number"), v.finite("a finite number"));
+/** Largest finite float32. The model reads float32: a larger magnitude would reach it as Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A feature value: a JSON number that is finite as a float32 (|x| <= FLOAT32_MAX). */
+export const featureValueSchema = v.pipe(
+  v.number("a finite number"),
+  // The range implies finiteness (NaN is not a number to valibot), and gives one issue per value.
+  v.minValue(-FLOAT32_MAX, "a finite float32"),
+  v.maxValue(FLOAT32_MAX, "a finite float32"),
+);
 
 export const timestampSchema = v.pipe(
   v.union([v.number(), v.string()]),
