@@ -52,7 +52,10 @@ export const streamIdSchema = v.pipe(
  * against {@link createFrameSchema}, which pins the exact feature names of the loaded model.
  */
 export const frameEnvelopeSchema = v.strictObject({
-  data: v.pipe(v.custom<object>(isPlainObject, "an object"), v.record(v.string(), featureValueSchema)),
+  data: v.pipe(
+    v.custom<object>(isPlainObject, "an object"),
+    v.record(v.string(), featureValueSchema),
+  ),
   timestamp: v.optional(timestampSchema),
   stream_id: v.optional(streamIdSchema),
 });
