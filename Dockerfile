@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1.7
+# One image for the engine and the backend (the command picks which), in a CPU and a GPU flavour:
+#   docker build --target cpu -t anomaly-stream:cpu .
+#   docker build --target gpu -t anomaly-stream:gpu .   (CUDA 12 execution provider for onnxruntime)
+# The services run TypeScript through tsx, so there is no compile stage: the dependency stages
+# install production packages only, and the runtime stages copy them beside the sources.
+
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+# ---- production dependencies, CPU: onnxruntime-node ships its CPU library in the package ----
+FROM ${NODE_IMAGE} AS deps-cpu
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json .npmrc ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+
+# ---- production dependencies, GPU: the only place the CUDA provider libraries are downloaded ----
+FROM ${NODE_IMAGE} AS deps-gpu
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=cuda12
+COPY package.json package-lock.json .npmrc ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+
+# ---- sources shared by both runtimes ----
+FROM ${NODE_IMAGE} AS source
+WORKDIR /app
+COPY package.json tsconfig.json deno.json ./
+COPY contracts ./contracts
+COPY telemetry ./telemetry
+COPY models ./models
+COPY engine ./engine
+COPY backend ./backend
+COPY start.ts ./
+
+# ---- CPU runtime (default target) ----
+FROM ${NODE_IMAGE} AS cpu
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps-cpu --chown=root:root /app/node_modules ./node_modules
+COPY --from=source --chown=root:root /app ./
+# The code is root-owned and read-only to the service; only its data folder is writable.
+RUN mkdir -p /app/.data && chown node:node /app/.data
+USER node
+EXPOSE 9000 3000
+ENTRYPOINT ["node", "--import", "tsx"]
+CMD ["start.ts"]
+
+# ---- GPU runtime: CUDA 12 + cuDNN 9 user-space libraries, Node copied from the official image ----
+FROM ${CUDA_IMAGE} AS gpu
+COPY --from=deps-gpu /usr/local/bin/node /usr/local/bin/node
+RUN groupadd --system --gid 1001 app && useradd --system --uid 1001 --gid app --no-create-home app
+ENV NODE_ENV=production DEFAULT_DEVICE=cuda
+WORKDIR /app
+COPY --from=deps-gpu --chown=root:root /app/node_modules ./node_modules
+COPY --from=source --chown=root:root /app ./
+RUN mkdir -p /app/.data && chown app:app /app/.data
+USER app
+EXPOSE 9000
+ENTRYPOINT ["node", "--import", "tsx"]
+CMD ["engine/main.ts"]
