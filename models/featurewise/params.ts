@@ -1,0 +1,76 @@
+// Parameter sets of the two feature-wise models, as stored in the ONNX initialisers (one name each).
+
+/** Model kinds this folder produces (values of `kind` in the metadata). */
+export type FeaturewiseKind = "featurewise_ocsvm_svdd" | "featurewise_ocsvm_linear";
+
+/**
+ * Calibration of a nonconformity statistic `s` (higher = stranger) into a score:
+ * `t = s - tailU`; `logp = ln(max(1 + tailK * t, 1e-30))`; `score = clip(scoreA * logp + scoreB, 0, 1)`.
+ * This is `score = clip(0.9 * ln(p) / ln(p_target), 0, 1)` with `p` the fitted GPD tail probability
+ * `p = p_u * (1 + xi * t / beta)^(-1/xi)` (tailK = xi/beta, scoreA = -c/xi, scoreB = c ln p_u,
+ * c = 0.9 / ln p_target).
+ */
+export interface TailParams {
+  tailU: Float32Array;
+  tailK: Float32Array;
+  scoreA: Float32Array;
+  scoreB: Float32Array;
+}
+
+/** Original baseline: linear OCSVM on the raw window divided by the sensor's RMS; s = rho - w.z. */
+export interface LinearParams extends TailParams {
+  kind: "featurewise_ocsvm_linear";
+  windowSize: number;
+  nFeatures: number;
+  /** [F] 1 / RMS of the raw values. */
+  invScale: Float32Array;
+  /** [W, F] per-feature weights. */
+  weight: Float32Array;
+  /** [F] offsets. */
+  rho: Float32Array;
+}
+
+/**
+ * Default: SVDD (= RBF One-Class SVM in its wide-kernel limit) in a per-feature whitened window
+ * space: y = DCT(x - loc) * invScale; s = ||y - center||^2.
+ */
+export interface SvddParams extends TailParams {
+  kind: "featurewise_ocsvm_svdd";
+  windowSize: number;
+  nFeatures: number;
+  /** [F] robust location (median). */
+  loc: Float32Array;
+  /** [W, W] orthonormal DCT-II basis (row k = frequency k). */
+  basis: Float32Array;
+  /** [W, F] 1 / robust scale of each DCT coefficient. */
+  invScale: Float32Array;
+  /** [W, F] SVDD centre in the whitened space. */
+  center: Float32Array;
+}
+
+export type FeaturewiseParams = LinearParams | SvddParams;
+
+/** Names of the per-feature tensors of each kind, in initialiser order. */
+export const TENSOR_NAMES = {
+  featurewise_ocsvm_linear: ["invScale", "weight", "rho", "tailU", "tailK", "scoreA", "scoreB"],
+  featurewise_ocsvm_svdd: [
+    "loc",
+    "basis",
+    "invScale",
+    "center",
+    "tailU",
+    "tailK",
+    "scoreA",
+    "scoreB",
+  ],
+} as const;
+
+/** Orthonormal DCT-II basis of size n, row-major [k][i]. */
+export function dctBasis(n: number): Float64Array {
+  const q = new Float64Array(n * n);
+  for (let k = 0; k < n; k++) {
+    const norm = k === 0 ? Math.sqrt(1 / n) : Math.sqrt(2 / n);
+    for (let i = 0; i < n; i++) q[k * n + i] = norm * Math.cos((Math.PI * (i + 0.5) * k) / n);
+  }
+  return q;
+}

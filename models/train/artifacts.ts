@@ -1,0 +1,58 @@
+// Writes a trained model as NAME.onnx + NAME.json (metadata checked against the contract).
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import type { TrainResult } from "../featurewise/train.ts";
+import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
+
+/** Bumped when the training algorithm changes in a way that changes weights. */
+export const MODEL_FORMAT_VERSION = "1.0.0";
+
+export const SCORE_SEMANTICS =
+  "Calibrated per-feature tail score: score = clip(0.9 * ln(p) / ln(p_target), 0, 1), where p is " +
+  "the fitted probability (GPD tail on held-out normal windows) that a normal window of this " +
+  "feature is at least this unusual, and p_target = alpha_frame / n_features. score >= 0.9 means " +
+  "p <= p_target, so with every feature at 0.9 the expected false-alert rate is about alpha_frame " +
+  "per frame; 1.0 means p <= p_target^(1/0.9).";
+
+/** Builds the ONNX bytes and the metadata document of a trained model. */
+export function buildArtifacts(
+  name: string,
+  result: TrainResult,
+  featureNames: readonly string[],
+  source: Record<string, unknown>,
+  threshold = 0.9,
+): { onnx: Uint8Array; meta: ModelMetadata } {
+  const onnx = exportOnnx(result.params, `${name}: ${result.params.kind}`);
+  const sha = createHash("sha256").update(onnx).digest("hex");
+  const meta = parseModelMetadata({
+    name,
+    version: `${MODEL_FORMAT_VERSION}+${sha.slice(0, 12)}`,
+    kind: result.params.kind,
+    window_size: result.params.windowSize,
+    n_features: result.params.nFeatures,
+    feature_names: [...featureNames],
+    input_name: INPUT_NAME,
+    output_name: OUTPUT_NAME,
+    score: { semantics: SCORE_SEMANTICS, calibration: result.calibration },
+    default_threshold: threshold,
+    training: { ...result.summary, data: source },
+    onnx_sha256: sha,
+  });
+  return { onnx, meta };
+}
+
+/** Writes `DIR/NAME.onnx` and `DIR/NAME.json`; returns their paths. */
+export async function writeArtifacts(
+  dir: string,
+  onnx: Uint8Array,
+  meta: ModelMetadata,
+): Promise<{ onnxPath: string; jsonPath: string }> {
+  await mkdir(dir, { recursive: true });
+  const onnxPath = join(dir, `${meta.name}.onnx`);
+  const jsonPath = join(dir, `${meta.name}.json`);
+  await writeFile(onnxPath, onnx);
+  await writeFile(jsonPath, `${JSON.stringify(meta, null, 1)}\n`);
+  return { onnxPath, jsonPath };
+}

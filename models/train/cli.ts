@@ -1,0 +1,188 @@
+// `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
+import { parseArgs } from "node:util";
+import type { FeaturewiseKind } from "../featurewise/params.ts";
+import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
+import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
+import { buildArtifacts, writeArtifacts } from "./artifacts.ts";
+import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
+import { plantSeries } from "./plant_series.ts";
+
+const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
+                          [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
+                          [--nu X] [--tail-margin X] [--alpha-frame X]
+
+Without --model, writes both standard models: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
+Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).`;
+
+const KINDS: Record<string, FeaturewiseKind> = {
+  svdd: "featurewise_ocsvm_svdd",
+  linear: "featurewise_ocsvm_linear",
+};
+
+function intArg(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InputError(`'--${name}' must be an integer ${min}..${max}, got '${raw}'`);
+  }
+  return n;
+}
+
+function numArg(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new InputError(`'--${name}' must be a number in [${min}, ${max}], got '${raw}'`);
+  }
+  return n;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      input: { type: "string" },
+      out: { type: "string" },
+      model: { type: "string" },
+      kind: { type: "string" },
+      seed: { type: "string" },
+      features: { type: "string" },
+      frames: { type: "string" },
+      window: { type: "string" },
+      "plant-seed": { type: "string" },
+      nu: { type: "string" },
+      "tail-margin": { type: "string" },
+      "alpha-frame": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (a.help) {
+    console.log(USAGE);
+    return;
+  }
+  const seed = intArg("seed", a.seed, TRAIN_DEFAULTS.seed, 0, 2 ** 31 - 1);
+  const windowSize = intArg("window", a.window, TRAIN_DEFAULTS.windowSize, 2, 64);
+  const nu = numArg("nu", a.nu, TRAIN_DEFAULTS.nu, 0.01, 0.5);
+  const tailMargin = numArg("tail-margin", a["tail-margin"], TRAIN_DEFAULTS.tailMargin, 0, 5);
+  const alphaFrame = numArg("alpha-frame", a["alpha-frame"], TRAIN_DEFAULTS.alphaFrame, 1e-12, 0.5);
+  const outDir = a.out ?? "models";
+  if (a.model !== undefined && !/^[A-Za-z0-9._-]+$/.test(a.model)) {
+    throw new InputError(`'--model' must match [A-Za-z0-9._-]+, got '${a.model}'`);
+  }
+  if (a.kind !== undefined && !(a.kind in KINDS)) {
+    throw new InputError(`'--kind' must be svdd or linear, got '${a.kind}'`);
+  }
+  const jobs: { name: string; kind: FeaturewiseKind }[] =
+    a.model === undefined
+      ? [
+          { name: "featurewise_ocsvm", kind: KINDS[a.kind ?? "svdd"] },
+          { name: "featurewise_ocsvm_linear", kind: KINDS.linear },
+        ].filter((j) => a.kind === undefined || j.kind === KINDS[a.kind])
+      : [
+          {
+            name: a.model,
+            kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
+          },
+        ];
+
+  const t0 = performance.now();
+  let series: LoadedSeries;
+  let source: Record<string, unknown>;
+  if (a.input !== undefined) {
+    if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
+      throw new InputError(
+        "'--features', '--frames' and '--plant-seed' apply only without '--input'",
+      );
+    }
+    console.error(`[train] reading ${a.input}`);
+    series = await loadSeries(a.input);
+    source = {
+      kind: "file",
+      file: a.input.split(/[\\/]/).pop(),
+      frames: series.nFrames,
+      features: series.nFeatures,
+    };
+  } else {
+    const nFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
+    const frames = intArg("frames", a.frames, 3000, 1, 1_000_000);
+    const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
+    console.error(
+      `[train] simulating ${frames} frames x ${nFeatures} features (plant seed ${plantSeed})`,
+    );
+    series = plantSeries(nFeatures, frames, plantSeed, seed);
+    source = {
+      kind: "simulated_plant",
+      plant_seed: plantSeed,
+      noise_seed: `mixSeed(${seed}, 0x7a11)`,
+      frames,
+      features: nFeatures,
+    };
+  }
+  const { nFrames, nFeatures } = series;
+  if (nFeatures < 1) throw new InputError("input has no features");
+  if (nFrames < windowSize) {
+    throw new InputError(`too few rows: ${nFrames} frames, a window needs ${windowSize}`);
+  }
+  console.error(
+    `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+
+  for (const job of jobs) {
+    const t1 = performance.now();
+    let lastPct = -1;
+    let result: ReturnType<typeof trainFeaturewise>;
+    try {
+      result = trainFeaturewise(series, {
+        kind: job.kind,
+        windowSize,
+        seed,
+        nu,
+        tailMargin,
+        alphaFrame,
+        onProgress(done, total) {
+          const pct = Math.floor((100 * done) / total / 10) * 10;
+          if (pct !== lastPct) {
+            lastPct = pct;
+            console.error(
+              `[train] ${job.name}: ${done}/${total} features (${Math.floor((100 * done) / total)}%)`,
+            );
+          }
+        },
+      });
+    } catch (err) {
+      if (err instanceof RangeError && /too few rows/.test(err.message))
+        throw new InputError(err.message);
+      throw err;
+    }
+    const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+    const paths = await writeArtifacts(outDir, onnx, meta);
+    const secs = (performance.now() - t1) / 1000;
+    console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
+    console.log(
+      `${paths.onnxPath} ${(onnx.length / 1e6).toFixed(2)} MB sha256 ${meta.onnx_sha256.slice(0, 12)}`,
+    );
+    console.log(paths.jsonPath);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const known =
+    err instanceof InputError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+  console.error(`train: ${known ? (err as Error).message : (err as Error).stack}`);
+  if (known) console.error(USAGE);
+  process.exit(1);
+});

@@ -1,0 +1,135 @@
+// Reads a user's normal history (.npy float32 [T, F] or .csv with a header row) into a dense series.
+import { createReadStream } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { defaultFeatureNames } from "../../contracts/model.ts";
+import type { TrainData } from "../featurewise/train.ts";
+
+/** Bad training input: the CLI prints the message and exits with status 1. */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+export interface LoadedSeries extends TrainData {
+  featureNames: string[];
+}
+
+/** Loads `.npy` or `.csv` by extension. */
+export async function loadSeries(path: string): Promise<LoadedSeries> {
+  if (path.endsWith(".npy")) return parseNpy(await readBytes(path), path);
+  if (path.endsWith(".csv")) return await loadCsv(path);
+  throw new InputError(`${path}: unsupported input format (expected .npy or .csv)`);
+}
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new InputError(`${path}: cannot read file (${(err as Error).message})`);
+  }
+}
+
+/** Parses a NumPy `.npy` (v1-v3) holding a 2-D little-endian float32 or float64 array. */
+export function parseNpy(bytes: Uint8Array, label = "input"): LoadedSeries {
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (bytes.length < 10 || magic.some((m, i) => bytes[i] !== m)) {
+    throw new InputError(`${label}: not a .npy file (bad magic)`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  const header = new TextDecoder("latin1").decode(
+    bytes.subarray(headerStart, headerStart + headerLen),
+  );
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*True/.test(header);
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || shapeText === undefined) throw new InputError(`${label}: malformed .npy header`);
+  const shape = shapeText
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
+  if (shape.length !== 2) {
+    throw new InputError(
+      `${label}: expected a 2-D array [frames, features], got shape (${shapeText})`,
+    );
+  }
+  const [T, F] = shape;
+  const width = descr === "<f4" ? 4 : descr === "<f8" ? 8 : 0;
+  if (width === 0)
+    throw new InputError(`${label}: dtype '${descr}' not supported (use float32 '<f4')`);
+  const offset = headerStart + headerLen;
+  if (bytes.length - offset < T * F * width) {
+    throw new InputError(
+      `${label}: truncated data (${bytes.length - offset} bytes for shape ${T}x${F})`,
+    );
+  }
+  const values = new Float32Array(T * F);
+  for (let i = 0; i < T * F; i++) {
+    const x =
+      width === 4 ? view.getFloat32(offset + 4 * i, true) : view.getFloat64(offset + 8 * i, true);
+    // C order: i = t*F + f; Fortran order: i = f*T + t.
+    const t = fortran ? i % T : Math.floor(i / F);
+    const f = fortran ? Math.floor(i / T) : i % F;
+    if (!Number.isFinite(x))
+      throw new InputError(`${label}: non-finite value ${x} at row ${t}, column ${f}`);
+    values[t * F + f] = x;
+  }
+  return { values, nFrames: T, nFeatures: F, featureNames: defaultFeatureNames(F) };
+}
+
+async function loadCsv(path: string): Promise<LoadedSeries> {
+  const stream = createReadStream(path, { encoding: "utf8" });
+  const opened = new Promise<void>((resolve, reject) => {
+    stream.once("open", () => resolve());
+    stream.once("error", (err) =>
+      reject(new InputError(`${path}: cannot read file (${err.message})`)),
+    );
+  });
+  await opened;
+  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  let names: string[] | undefined;
+  const rows: Float32Array[] = [];
+  let lineNo = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.trim() === "") continue;
+    const cells = line.split(",");
+    if (!names) {
+      names = cells.map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
+      const bad = names.indexOf("");
+      if (bad >= 0)
+        throw new InputError(`${path}:${lineNo}: empty feature name in header column ${bad + 1}`);
+      if (new Set(names).size !== names.length)
+        throw new InputError(`${path}:${lineNo}: duplicate feature names in header`);
+      continue;
+    }
+    if (cells.length !== names.length) {
+      throw new InputError(
+        `${path}:${lineNo}: ragged row: ${cells.length} values, header has ${names.length} columns`,
+      );
+    }
+    const row = new Float32Array(cells.length);
+    for (let j = 0; j < cells.length; j++) {
+      const text = cells[j].trim();
+      const x = text === "" ? Number.NaN : Number(text);
+      if (!Number.isFinite(x)) {
+        throw new InputError(
+          `${path}:${lineNo}: column '${names[j]}' is not a finite number: '${text}'`,
+        );
+      }
+      row[j] = x;
+    }
+    rows.push(row);
+  }
+  if (!names) throw new InputError(`${path}: empty CSV (no header row)`);
+  const F = names.length;
+  const values = new Float32Array(rows.length * F);
+  for (let t = 0; t < rows.length; t++) values.set(rows[t], t * F);
+  return { values, nFrames: rows.length, nFeatures: F, featureNames: names };
+}
