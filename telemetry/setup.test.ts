@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { after, test } from "node:test";
 import { metrics, trace } from "@opentelemetry/api";
 import { startOtlpReceiver, waitFor } from "./_otlp_receiver.ts";
@@ -94,4 +96,34 @@ test("startTelemetry exports spans and metrics as OTLP JSON and flushes on shutd
   assert.equal(point.value, 3);
   assert.deepEqual(point.attributes, { reason: "x" });
   assert.deepEqual(receiver.errors, []);
+});
+
+test("startTelemetry leaves Deno's built-in SDK to export through the same API", async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.after(() => receiver.close());
+  const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
+  const probe = new URL("./_deno_probe.ts", import.meta.url).pathname;
+  const child = spawn(deno, ["run", "-A", probe], {
+    env: {
+      ...saved,
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "deno-probe",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  t.after(() => child.kill());
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const [code] = await once(child, "exit");
+  assert.equal(code, 0, stderr);
+  const span = await waitFor("the Deno span", () =>
+    receiver.spans.find((s) => s.name === "deno span"),
+  );
+  assert.equal(span.service, "deno-probe");
+  assert.equal(span.attributes.runtime, "deno");
+  await waitFor("the Deno counter", () => receiver.points.find((p) => p.metric === "probe.deno"));
 });
