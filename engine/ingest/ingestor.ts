@@ -1,0 +1,88 @@
+// The ingest entry point: request in, validated frame values out, in model order, or an HttpError.
+
+import { binaryFrameEnvelope } from "./binary_frame.ts";
+import type { FeatureLayout } from "./feature_layout.ts";
+import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
+import { parseContentEncoding } from "./inflate_body.ts";
+import { readBody } from "./read_body.ts";
+
+export interface IngestLimits {
+  maxBodyBytes: number;
+  maxDecompressedBytes: number;
+  bodyTimeoutMs: number;
+}
+
+export interface IngestedFrame {
+  /** From the JSON `stream_id` or the `X-Stream-Id` header (binary); default "default". */
+  streamId: string;
+  /** Epoch ms from JSON `timestamp` or the `X-Timestamp` header; undefined = reception time. */
+  timestamp: number | undefined;
+  /** Bytes received on the wire. */
+  bodyBytes: number;
+}
+
+export interface Ingestor {
+  /**
+   * Reads, decodes and validates the frame in `request`, writing its values in model order into
+   * `into` (length = layout.size; may be a view on a SharedArrayBuffer). Throws HttpError
+   * 400/408/413/415/422; touches nothing but `into`.
+   */
+  ingest(request: Request, into: Float32Array): Promise<IngestedFrame>;
+  close(): Promise<void>;
+}
+
+export interface IngestorOptions {
+  layout: FeatureLayout;
+  limits: IngestLimits;
+  /** Worker threads for inflate + scan; 0 or undefined = choose automatically. */
+  workers?: number;
+}
+
+/** Checks limits, quoting the parameter: `'maxBodyBytes' must be an integer >= 1, got 0`. */
+export function checkIngestLimits(limits: IngestLimits): void {
+  for (const key of ["maxBodyBytes", "maxDecompressedBytes", "bodyTimeoutMs"] as const) {
+    const value = limits?.[key];
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`'${key}' must be an integer >= 1, got ${value}`);
+    }
+  }
+}
+
+/** Reads the request's headers into a decode job; 415 for an unsupported coding, before any read. */
+export function decodeJobOf(request: Request): DecodeJob {
+  const type = request.headers.get("content-type") ?? "";
+  return {
+    encoding: parseContentEncoding(request.headers.get("content-encoding")),
+    binary: /^\s*application\/octet-stream\s*(?:;|$)/i.test(type),
+  };
+}
+
+/**
+ * Creates an ingestor that decodes on the calling thread.
+ *
+ * @example
+ * const ingestor = createThreadIngestor({ layout, limits });
+ * const frame = await ingestor.ingest(request, slot); // slot: Float32Array(layout.size)
+ */
+export function createThreadIngestor(options: IngestorOptions): Ingestor {
+  const { layout, limits } = options;
+  checkIngestLimits(limits);
+  const decoder = createFrameDecoder(layout, limits.maxDecompressedBytes);
+  return {
+    async ingest(request, into) {
+      if (into.length !== layout.size) {
+        throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
+      }
+      const job = decodeJobOf(request);
+      const body = await readBody(request, limits);
+      const scanned = decoder.decode(body, job, into) ?? binaryFrameEnvelope(request.headers);
+      return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes: body.length };
+    },
+    async close() {},
+  };
+}
+
+/** Creates the engine's ingestor (see {@link Ingestor}). */
+export function createIngestor(options: IngestorOptions): Ingestor {
+  return createThreadIngestor(options);
+}
