@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   "model_not_ready", // model still loading or failed (503)
   "shutting_down", // service is draining (503)
   "database_unavailable", // database unreachable (503)
+  "engine_unreachable", // the simulator could not reach the engine (502)
   "not_found", // no such route or resource (404)
   "invalid_request", // malformed path or query parameter (400)
   "internal_error", // a bug; the log has the stack trace (500)

@@ -1,0 +1,50 @@
+// Translates postgres.js errors at the repository boundary into what the HTTP layer understands.
+import { HttpError } from "../../contracts/error.ts";
+
+/** A unique constraint was violated (SQLSTATE 23505). */
+export class DuplicateError extends Error {
+  override name = "DuplicateError";
+}
+
+// Client-side codes postgres.js sets when a connection cannot be made or is lost.
+const CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+// Server-side SQLSTATEs that mean "not now": the client should retry later.
+const UNAVAILABLE_SQLSTATES = new Set([
+  "57P01", // admin_shutdown: the server is stopping
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: the server is starting or recovering
+  "53300", // too_many_connections
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+]);
+
+/** Whether the error means the database is (for now) unreachable, so the request may be retried. */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  return CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith("08");
+}
+
+/** Rethrows `error` as a `DuplicateError`, a 503 `HttpError`, or unchanged. */
+export function translateDbError(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "23505") throw new DuplicateError((error as Error).message, { cause: error });
+  if (isUnavailable(error)) {
+    throw new HttpError(503, "database_unavailable", "the database is unavailable; retry later", {
+      "Retry-After": "1",
+    });
+  }
+  throw error;
+}

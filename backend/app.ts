@@ -1,0 +1,62 @@
+// The backend's Hono app: alert intake and queries, health, and the simulator's endpoints.
+import { Hono } from "hono";
+import { HttpError } from "../contracts/error.ts";
+import { otelMiddleware } from "../telemetry/hono.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { BackendMetrics } from "../telemetry/metrics.ts";
+import { createAlertRepository } from "./alerts/alert_repository.ts";
+import { alertRoutes } from "./alerts/routes.ts";
+import type { Database } from "./db/database.ts";
+import { healthRoutes } from "./health_routes.ts";
+import { simulatorRoutes } from "./simulator/routes.ts";
+import type { Simulator } from "./simulator/simulator.ts";
+
+export interface BackendAppOptions {
+  database: Pick<Database, "sql" | "kind" | "ping">;
+  /** Milliseconds since the epoch (tests pass a fixed clock to check signature freshness). */
+  clock?: { now(): number };
+  /** The plant simulator; without it `/data/*` answers 404. */
+  simulator?: Simulator;
+  /** Standard Webhooks secret; when set, unsigned or badly signed alerts get 401. */
+  signingSecret?: string;
+  log?: Logger;
+  metrics?: BackendMetrics;
+  /** Readiness reports `draining` once this returns true (during shutdown). */
+  isDraining?: () => boolean;
+}
+
+/**
+ * Builds the backend's HTTP app. Runtime-neutral: serve it with @hono/node-server or Deno.serve.
+ *
+ * @example
+ * const app = createBackendApp({ database: await openDatabase(), signingSecret });
+ * const res = await app.request("/api/v1/alerts");
+ */
+export function createBackendApp(options: BackendAppOptions): Hono {
+  const { database, simulator, signingSecret, log, metrics } = options;
+  const now = options.clock ? () => options.clock!.now() : () => Date.now();
+  const app = new Hono();
+  app.use(otelMiddleware("backend"));
+
+  app.route(
+    "/health",
+    healthRoutes({ database, now, isDraining: options.isDraining ?? (() => false) }),
+  );
+  app.route(
+    "/api/v1",
+    alertRoutes({ alerts: createAlertRepository(database.sql), signingSecret, now, metrics }),
+  );
+  if (simulator) app.route("/data", simulatorRoutes(simulator));
+
+  app.notFound((c) => c.json(new HttpError(404, "not_found", `no route ${c.req.path}`).body, 404));
+  app.onError(function answerError(error, c) {
+    if (error instanceof HttpError) {
+      if (error.status >= 500)
+        log?.warn(error.message, { error_code: error.code, path: c.req.path });
+      return c.json(error.body, error.status as 400, error.headers);
+    }
+    log?.error("unhandled error", error, { path: c.req.path, method: c.req.method });
+    return c.json(new HttpError(500, "internal_error", "internal error").body, 500);
+  });
+  return app;
+}

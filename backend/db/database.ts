@@ -1,0 +1,71 @@
+// Opens the backend's database: PostgreSQL at DATABASE_URL, or embedded PGlite, always via postgres.js.
+import postgres, { type Sql } from "postgres";
+import { startPgliteServer } from "./_pglite_server.ts";
+
+export type DatabaseKind = "postgres" | "pglite";
+
+export interface Database {
+  sql: Sql;
+  kind: DatabaseKind;
+  /** Where postgres.js connects (for logs; no password is ever in it for PGlite). */
+  url: string;
+  /** Resolves when the database answers `SELECT 1` before the signal aborts; rejects otherwise. */
+  ping(signal?: AbortSignal): Promise<void>;
+  /** Ends the connections (waiting up to `timeoutSeconds` for queries) and stops PGlite. */
+  close(timeoutSeconds?: number): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL URL; absent means embedded PGlite. */
+  url?: string;
+  /** PGlite data folder; absent means in memory. Ignored with `url`. */
+  pgliteDataDir?: string;
+  /** Schema to work in (tests use one per run); it must exist. */
+  searchPath?: string;
+  /** Pool size for PostgreSQL (PGlite always uses one connection). */
+  max?: number;
+}
+
+/**
+ * Connects postgres.js to PostgreSQL, or starts PGlite and connects to it over its socket.
+ *
+ * @example const db = await openDatabase({ url: config.DATABASE_URL }); await migrate(db.sql);
+ */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  const pglite = options.url
+    ? undefined
+    : await startPgliteServer({ dataDir: options.pgliteDataDir });
+  const url = options.url ?? pglite!.url;
+  const sql = postgres(url, {
+    // PGlite runs one statement at a time: more connections would only queue on its side.
+    max: pglite ? 1 : (options.max ?? 10),
+    connect_timeout: 5,
+    idle_timeout: pglite ? undefined : 60,
+    onnotice: () => {},
+    connection: {
+      application_name: "anomaly-backend",
+      ...(options.searchPath ? { search_path: options.searchPath } : {}),
+    },
+  });
+  return {
+    sql,
+    kind: pglite ? "pglite" : "postgres",
+    url: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
+    ping: async function ping(signal?: AbortSignal) {
+      const query = sql`SELECT 1`.execute();
+      const aborted = new Promise<never>((_, reject) => {
+        signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+      if (signal?.aborted) throw signal.reason;
+      try {
+        await Promise.race([query, aborted]);
+      } finally {
+        if (signal?.aborted) query.cancel();
+      }
+    },
+    close: async function closeDatabase(timeoutSeconds = 5) {
+      await sql.end({ timeout: timeoutSeconds });
+      await pglite?.close();
+    },
+  };
+}

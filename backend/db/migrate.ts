@@ -1,0 +1,89 @@
+// Versioned SQL migrations: applies `NNNN_name.sql` files in order, once each, recorded in a table.
+import { readdir, readFile } from "node:fs/promises";
+import type { Sql } from "postgres";
+
+/** One migration: its version (the file's number), name and SQL text. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface MigrateResult {
+  /** Versions applied by this call, in order (empty when the schema was already current). */
+  applied: number[];
+  /** The schema version after the call. */
+  version: number;
+}
+
+/** Folder of the backend's own migrations. */
+export const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
+
+// Any constant shared by every backend instance: concurrent start-ups migrate one at a time.
+const MIGRATION_LOCK_KEY = 7_141_993;
+
+/** Reads `NNNN_name.sql` files from a folder, ordered by version. */
+export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
+  const migrations: Migration[] = [];
+  for (const file of (await readdir(dir)).sort()) {
+    const match = /^(\d+)_([A-Za-z0-9_]+)\.sql$/.exec(file);
+    if (!match) continue;
+    const text = await readFile(new URL(file, dir), "utf8");
+    migrations.push({ version: Number(match[1]), name: match[2], sql: text });
+  }
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i].version === migrations[i - 1].version) {
+      throw new RangeError(`two migrations have version ${migrations[i].version}`);
+    }
+  }
+  return migrations;
+}
+
+async function checksum(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Brings the schema (in the connection's `search_path`) up to date in one transaction, under an
+ * advisory lock. A migration already applied whose text has since changed is an error: edit
+ * history by adding a migration, never by rewriting one.
+ *
+ * @example await migrate(sql); // at start-up, before serving
+ */
+export async function migrate(sql: Sql, migrations?: readonly Migration[]): Promise<MigrateResult> {
+  const all = migrations ?? (await loadMigrations());
+  const sums = await Promise.all(all.map((m) => checksum(m.sql)));
+  return await sql.begin(async function applyMigrations(tx) {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
+    await tx`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`;
+    const rows = await tx<{ version: number; checksum: string }[]>`
+      SELECT version, checksum FROM schema_migrations ORDER BY version`;
+    const done = new Map(rows.map((r) => [r.version, r.checksum]));
+    const applied: number[] = [];
+    for (const [i, migration] of all.entries()) {
+      const recorded = done.get(migration.version);
+      if (recorded !== undefined) {
+        if (recorded !== sums[i]) {
+          throw new Error(
+            `migration ${migration.version}_${migration.name} was changed after it was applied`,
+          );
+        }
+        continue;
+      }
+      await tx.unsafe(migration.sql);
+      await tx`
+        INSERT INTO schema_migrations (version, name, checksum)
+        VALUES (${migration.version}, ${migration.name}, ${sums[i]})`;
+      applied.push(migration.version);
+    }
+    const version = Math.max(0, ...done.keys(), ...applied);
+    return { applied, version };
+  });
+}

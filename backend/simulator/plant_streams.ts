@@ -1,0 +1,133 @@
+// The simulated streams: one seeded plant per stream, frames as gzip bodies, labelled injections.
+import {
+  type AnomalyKind,
+  type AnomalySpec,
+  createPlant,
+  mixSeed,
+  type Plant,
+  Rng,
+  randomAnomaly,
+} from "../../models/signal/mod.ts";
+import { frameBody, keyPrefixes } from "./frame_body.ts";
+import { gzipText } from "./gzip.ts";
+
+/** Ground truth of one injected anomaly, as recorded when its frames are generated. */
+export interface InjectedAnomaly {
+  stream_id: string;
+  kind: AnomalyKind;
+  features: number[];
+  feature_names: string[];
+  start_frame: number;
+  duration: number;
+  magnitude: number;
+  /** Timestamp (ISO) of the first affected frame, once generated. */
+  start_time: string | null;
+  /** Timestamp (ISO) of the last affected frame, once generated. */
+  end_time: string | null;
+}
+
+/** One generated frame, ready to send. */
+export interface GeneratedFrame {
+  streamId: string;
+  frameIndex: number;
+  timestamp: number;
+  gzip: Uint8Array;
+}
+
+export interface PlantStreamsOptions {
+  nFeatures: number;
+  /** Noise seed: which realisation of the plant (the sensor layout is the models' training plant). */
+  seed: number;
+  /** Most injections kept as ground truth (oldest forgotten first). */
+  historyLimit?: number;
+}
+
+/** Stream ids: `"default"` for a single stream (what the engine assumes), else `plant-N`. */
+export function streamIds(count: number): string[] {
+  return count === 1 ? ["default"] : Array.from({ length: count }, (_, i) => `plant-${i}`);
+}
+
+/**
+ * Plants by stream id, created on first use. Frame timestamps strictly increase per stream, so
+ * the engine never sees a duplicate or an out-of-order frame from the simulator.
+ */
+export function createPlantStreams(options: PlantStreamsOptions) {
+  const { nFeatures, seed, historyLimit = 10_000 } = options;
+  const plants = new Map<string, { plant: Plant; lastTs: number; index: number }>();
+  const injected: InjectedAnomaly[] = [];
+  const rng = new Rng(mixSeed(seed, 0xa70));
+  let prefixes: string[] | undefined;
+
+  function stream(streamId: string) {
+    let s = plants.get(streamId);
+    if (!s) {
+      const index = plants.size;
+      s = { plant: createPlant({ nFeatures, noiseSeed: mixSeed(seed, index) }), lastTs: 0, index };
+      plants.set(streamId, s);
+    }
+    return s;
+  }
+
+  /** Generates the next frame of a stream and gzips it; records injection times it covers. */
+  async function next(streamId: string, now: number): Promise<GeneratedFrame> {
+    const s = stream(streamId);
+    const frameIndex = s.plant.frameIndex;
+    const values = s.plant.next();
+    const timestamp = Math.max(now, s.lastTs + 1);
+    s.lastTs = timestamp;
+    for (const a of injected) {
+      if (a.stream_id !== streamId) continue;
+      const iso = new Date(timestamp).toISOString();
+      if (a.start_frame === frameIndex) a.start_time = iso;
+      if (a.start_frame + a.duration - 1 === frameIndex) a.end_time = iso;
+    }
+    prefixes ??= keyPrefixes(s.plant.featureNames);
+    const gzip = await gzipText(frameBody(values, prefixes, { timestamp, streamId }));
+    return { streamId, frameIndex, timestamp, gzip };
+  }
+
+  /**
+   * Schedules an anomaly on a stream from its next frame on; unspecified parts are drawn with
+   * the generator's realistic defaults. Returns the recorded ground truth.
+   */
+  function inject(
+    streamId: string,
+    spec: Partial<Omit<AnomalySpec, "start">> & { kind?: AnomalyKind; maxDuration?: number },
+  ): InjectedAnomaly {
+    const { plant } = stream(streamId);
+    const drawn = randomAnomaly(rng, plant, {
+      kind: spec.kind,
+      features: spec.features,
+      magnitude: spec.magnitude,
+      duration: spec.duration,
+    });
+    if (spec.maxDuration !== undefined) drawn.duration = Math.min(drawn.duration, spec.maxDuration);
+    plant.inject(drawn);
+    const record: InjectedAnomaly = {
+      stream_id: streamId,
+      kind: drawn.kind,
+      features: drawn.features,
+      feature_names: drawn.features.map((f) => plant.featureNames[f]),
+      start_frame: drawn.start,
+      duration: drawn.duration,
+      magnitude: drawn.magnitude,
+      start_time: null,
+      end_time: null,
+    };
+    injected.push(record);
+    if (injected.length > historyLimit) injected.shift();
+    return record;
+  }
+
+  return {
+    nFeatures,
+    next,
+    inject,
+    /** The injections recorded so far (oldest first). */
+    groundTruth: (): readonly InjectedAnomaly[] => injected,
+    /** A random integer in [0, n) from the simulator's own seeded generator. */
+    pick: (n: number) => rng.int(n),
+  };
+}
+
+export type PlantStreams = ReturnType<typeof createPlantStreams>;

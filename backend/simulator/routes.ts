@@ -1,0 +1,84 @@
+// HTTP routes of the simulator: the original `POST /data/send` and control of the stream mode.
+import { Hono } from "hono";
+import * as v from "valibot";
+import { HttpError } from "../../contracts/error.ts";
+import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { ANOMALY_KINDS, type AnomalyKind } from "../../models/signal/mod.ts";
+import type { Simulator } from "./simulator.ts";
+
+const kind = v.picklist(ANOMALY_KINDS as AnomalyKind[]);
+const count = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max));
+
+const planSchema = v.strictObject({
+  rate_hz: v.pipe(v.number(), v.minValue(0.001), v.maxValue(1000)),
+  duration_s: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(7 * 86_400))),
+  streams: v.optional(v.pipe(count(1000), v.minValue(1)), 1),
+  anomaly_every_s: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(86_400)), 20),
+  kinds: v.optional(v.array(kind)),
+  anomalies: v.optional(
+    v.pipe(
+      v.array(
+        v.strictObject({
+          at_frame: count(100_000_000),
+          stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN))),
+          kind: v.optional(kind),
+          features: v.optional(v.pipe(v.array(count(10_000_000)), v.minLength(1))),
+          duration: v.optional(v.pipe(count(1_000_000), v.minValue(1))),
+          magnitude: v.optional(v.pipe(v.number(), v.finite())),
+        }),
+      ),
+      v.maxLength(10_000),
+    ),
+  ),
+});
+
+const sendSchema = v.strictObject({
+  stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)), "default"),
+});
+
+async function jsonBody(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
+  }
+}
+
+function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const r = v.safeParse(schema, input);
+  if (r.success) return r.output;
+  const path = v.getDotPath(r.issues[0]);
+  throw new HttpError(400, "invalid_request", `${path ? `${path}: ` : ""}${r.issues[0].message}`);
+}
+
+/**
+ * Mounted under `/data`: `POST /send` (one frame; answers with the engine's status and body),
+ * `POST /stream` (start a run, JSON plan), `GET /stream` (progress and ground truth),
+ * `DELETE /stream` (stop).
+ */
+export function simulatorRoutes(simulator: Simulator): Hono {
+  const app = new Hono();
+  app.post("/send", async function sendFrame(c) {
+    const { stream_id } = parse(sendSchema, await jsonBody(c.req.raw));
+    const answer = await simulator.sendOne(stream_id, c.req.raw.signal);
+    return c.json(answer.body as object, answer.status as 202);
+  });
+  app.post("/stream", async function startStream(c) {
+    const plan = parse(planSchema, await jsonBody(c.req.raw));
+    try {
+      await simulator.start(plan);
+    } catch (error) {
+      if (error instanceof RangeError) throw new HttpError(400, "invalid_request", error.message);
+      throw error;
+    }
+    return c.json(simulator.status(), 202);
+  });
+  app.get("/stream", (c) => c.json(simulator.status()));
+  app.delete("/stream", async function stopStream(c) {
+    await simulator.stop();
+    return c.json(simulator.status());
+  });
+  return app;
+}

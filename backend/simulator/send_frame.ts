@@ -1,0 +1,119 @@
+// Sends one gzip frame to the engine's /data-enqueue, with the simulator's retry policy.
+import { HttpError } from "../../contracts/error.ts";
+
+/** What the engine answered. */
+export interface EngineAnswer {
+  status: number;
+  body: unknown;
+  /** Attempts made (1 = no retry). */
+  attempts: number;
+}
+
+export interface FrameSenderOptions {
+  engineUrl: string;
+  fetch?: typeof fetch;
+  /** Per-attempt deadline (ms). */
+  timeoutMs?: number;
+  /** Retries after the first attempt for retryable answers (0 = none). */
+  maxRetries?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Optional bearer token the engine may require (INGEST_TOKEN). */
+  token?: string;
+}
+
+/** Statuses worth another attempt of the same frame. */
+const RETRYABLE_STATUSES = new Set([
+  408, // request timeout: the body did not arrive in time
+  429, // queue full: back off as Retry-After says
+  500, // internal error: may be transient
+  502, // bad gateway: a proxy lost the engine
+  503, // model loading or draining
+  504, // gateway timeout
+]);
+
+/** Waits `ms` unless `signal` aborts first (then rejects with its reason). */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener("abort", aborted);
+      resolve();
+    }
+    function aborted() {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    }
+    signal?.addEventListener("abort", aborted, { once: true });
+  });
+}
+
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * Creates `send(gzipBody, signal)`: POSTs to `{engineUrl}/data-enqueue` and returns the engine's
+ * status and JSON body. Network errors, timeouts and the statuses in `RETRYABLE_STATUSES` are
+ * retried with exponential backoff and full jitter (429 and 503 wait at least `Retry-After`);
+ * when retries run out the last answer is returned, or a network failure becomes a 502
+ * `engine_unreachable` HttpError.
+ */
+export function createFrameSender(options: FrameSenderOptions) {
+  const doFetch = options.fetch ?? fetch;
+  const url = `${options.engineUrl.replace(/\/+$/, "")}/data-enqueue`;
+  const { timeoutMs = 10_000, maxRetries = 0, retryBaseMs = 100, retryMaxMs = 5000 } = options;
+  if (!(maxRetries >= 0 && maxRetries <= 100)) {
+    throw new RangeError(`'maxRetries' must be 0..100, got ${maxRetries}`);
+  }
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "content-encoding": "gzip",
+  };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+
+  return async function sendFrame(body: Uint8Array, signal?: AbortSignal): Promise<EngineAnswer> {
+    for (let attempt = 1; ; attempt++) {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      let wait: number;
+      try {
+        const res = await doFetch(url, {
+          method: "POST",
+          headers,
+          body: body as Uint8Array<ArrayBuffer>,
+          signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+        });
+        const text = await res.text();
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // Not JSON: hand back the text as it came.
+        }
+        if (!RETRYABLE_STATUSES.has(res.status) || attempt > maxRetries) {
+          return { status: res.status, body: parsed, attempts: attempt };
+        }
+        wait = retryAfterMs(res.headers.get("retry-after")) ?? 0;
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (attempt > maxRetries) {
+          throw new HttpError(
+            502,
+            "engine_unreachable",
+            `engine at ${url}: ${(error as Error).message}`,
+          );
+        }
+        wait = 0;
+      }
+      const backoff = Math.random() * Math.min(retryMaxMs, retryBaseMs * 2 ** (attempt - 1));
+      await delay(Math.max(wait, backoff), signal);
+    }
+  };
+}
+
+export type FrameSender = ReturnType<typeof createFrameSender>;

@@ -1,0 +1,28 @@
+// Waits until the engine reports ready, so a simulator run does not start by failing frames.
+import { delay } from "./send_frame.ts";
+
+/**
+ * Polls `{engineUrl}/health/ready` until it answers 200 or `signal` aborts. Each probe has its own
+ * short deadline; between probes it waits `intervalMs`.
+ */
+export async function waitForEngine(
+  engineUrl: string,
+  signal: AbortSignal,
+  options: { intervalMs?: number; fetch?: typeof fetch } = {},
+): Promise<void> {
+  const { intervalMs = 500, fetch: doFetch = fetch } = options;
+  const url = `${engineUrl.replace(/\/+$/, "")}/health/ready`;
+  while (true) {
+    try {
+      const res = await doFetch(url, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]),
+      });
+      await res.body?.cancel();
+      if (res.status === 200) return;
+    } catch {
+      if (signal.aborted) throw signal.reason;
+      // Not up yet: try again.
+    }
+    await delay(intervalMs, signal);
+  }
+}
