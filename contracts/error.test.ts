@@ -16,3 +16,11 @@ test("HttpError body validates against the error body schema", () => {
   });
   assert.equal(v.safeParse(errorBodySchema, { error: "no_such_code", message: "" }).success, false);
 });
+
+test("HttpError for a full alert outbox carries its code and Retry-After", () => {
+  const error = new HttpError(503, "outbox_full", "alert outbox holds 100 undelivered alerts", {
+    "Retry-After": "5",
+  });
+  assert.equal(v.parse(errorBodySchema, error.body).error, "outbox_full");
+  assert.equal(error.headers["Retry-After"], "5");
+});
