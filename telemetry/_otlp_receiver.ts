@@ -153,12 +153,12 @@ export type OtlpReceiver = Awaited<ReturnType<typeof startOtlpReceiver>>;
 /** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */
 export async function waitFor<T>(
   what: string,
-  check: () => T | undefined | false,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 20_000,
 ): Promise<T> {
   const signal = AbortSignal.timeout(timeoutMs);
   while (true) {
-    const value = check();
+    const value = await check();
     if (value !== undefined && value !== false) return value;
     if (signal.aborted) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
