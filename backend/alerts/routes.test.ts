@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { originalAlert, ourAlert, post } from "./_fixtures.ts";
+
+for (const target of testTargets()) {
+  describe(`alert API on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    const rows = async (alertId: string) => {
+      const [a] = await db.sql`SELECT count(*)::int AS n FROM alert WHERE alert_id = ${alertId}`;
+      const [f] = await db.sql`
+        SELECT count(*)::int AS n FROM alert_feature WHERE alert_id = ${alertId}`;
+      return { alerts: a.n as number, features: f.n as number };
+    };
+    const total = async () => (await db.sql`SELECT count(*)::int AS n FROM alert`)[0].n as number;
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db });
+    });
+    after(() => db.dispose());
+
+    test("POST /api/v1/alert stores an alert with its features and answers 201", async () => {
+      const alert = ourAlert();
+      const res = await app.request("/api/v1/alert", post(alert));
+      assert.equal(res.status, 201);
+      assert.deepEqual(await res.json(), { status: "ok", alert_id: alert.alert_id });
+      assert.deepEqual(await rows(alert.alert_id), { alerts: 1, features: 2 });
+      const stored = await (await app.request(`/api/v1/alerts/${alert.alert_id}`)).json();
+      assert.deepEqual(stored.anomalous_features, alert.anomalous_features);
+      assert.equal(stored.timestamp, alert.timestamp);
+      assert.equal(stored.model_version, "featurewise_ocsvm@1");
+    });
+
+    test("POST /api/v1/alert accepts an original-style alert and gives it a stable id", async () => {
+      const body = JSON.stringify(originalAlert({ timestamp: "2026-11-24T10:00:00.000Z" }));
+      const first = await (await app.request("/api/v1/alert", post(body))).json();
+      const again = await (await app.request("/api/v1/alert", post(body))).json();
+      assert.match(first.alert_id, /^[0-9a-f-]{36}$/);
+      assert.equal(again.alert_id, first.alert_id);
+      assert.deepEqual(await rows(first.alert_id), { alerts: 1, features: 1 });
+      const stored = await (await app.request(`/api/v1/alerts/${first.alert_id}`)).json();
+      assert.equal(stored.stream_id, "default");
+      assert.equal(stored.max_score, 0.95);
+    });
+
+    test("POST /api/v1/alert stores a repeated alert_id once", async () => {
+      const alert = ourAlert();
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+      }
+      assert.deepEqual(await rows(alert.alert_id), { alerts: 1, features: 2 });
+    });
+
+    test("POST /api/v1/alert stores concurrent repeats of an alert exactly once", async () => {
+      const alert = ourAlert({
+        num_anomalous_features: 300,
+        anomalous_features: Array.from({ length: 300 }, (_, i) => ({
+          feature_idx: i * 7,
+          score: 0.9 + (i % 10) / 100,
+          feature: `feature_${i * 7}`,
+        })),
+      });
+      const before = await total();
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, () => app.request("/api/v1/alert", post(alert))),
+      );
+      assert.deepEqual(
+        answers.map((r) => r.status),
+        answers.map(() => 201),
+      );
+      assert.deepEqual(await rows(alert.alert_id), { alerts: 1, features: 300 });
+      assert.equal(await total(), before + 1);
+    });
+
+    test("POST /api/v1/alert answers 400 for unparsable JSON and stores nothing", async () => {
+      const before = await total();
+      const res = await app.request("/api/v1/alert", post('{"timestamp": '));
+      assert.equal(res.status, 400);
+      assert.equal((await res.json()).error, "invalid_json");
+      assert.equal(await total(), before);
+    });
+
+    test("POST /api/v1/alert answers 422 naming the field that breaks the contract", async () => {
+      const before = await total();
+      const cases: [unknown, RegExp][] = [
+        [ourAlert({ alert_id: "not-a-uuid" }), /alert_id/],
+        [ourAlert({ anomalous_features: [{ feature_idx: 1, score: 1.5 }] }), /score/],
+        [ourAlert({ num_anomalous_features: 1 }), /num_anomalous_features/],
+        [originalAlert({ timestamp: undefined }), /timestamp/],
+        [[1, 2, 3], /timestamp/],
+        [42, /Object/],
+        [
+          originalAlert({
+            num_anomalous_features: 2,
+            anomalous_features: [
+              { feature_idx: 5, score: 0.95 },
+              { feature_idx: 5, score: 0.91 },
+            ],
+          }),
+          /listed twice/,
+        ],
+        [originalAlert({ timestamp: "0000-01-01T00:00:00Z" }), /year/],
+      ];
+      for (const [body, message] of cases) {
+        const res = await app.request("/api/v1/alert", post(body));
+        assert.equal(res.status, 422, JSON.stringify(body));
+        const json = await res.json();
+        assert.equal(json.error, "invalid_alert");
+        assert.match(json.message, message);
+      }
+      assert.equal(await total(), before);
+    });
+
+    test("GET /api/v1/alerts/:id answers 404 for an unknown id and 400 for a malformed one", async () => {
+      const unknown = await app.request(`/api/v1/alerts/${crypto.randomUUID()}`);
+      assert.equal(unknown.status, 404);
+      assert.equal((await unknown.json()).error, "not_found");
+      const malformed = await app.request("/api/v1/alerts/12345");
+      assert.equal(malformed.status, 400);
+      assert.equal((await malformed.json()).error, "invalid_request");
+    });
+
+    test("unknown routes answer 404 with the error body", async () => {
+      const res = await app.request("/api/v2/nothing");
+      assert.equal(res.status, 404);
+      assert.equal((await res.json()).error, "not_found");
+    });
+
+    test("GET /health/ready answers 200 with the database kind", async () => {
+      const res = await app.request("/health/ready");
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), {
+        status: "ready",
+        database: { kind: target.kind, reachable: true },
+      });
+    });
+  });
+}
