@@ -1,0 +1,183 @@
+// The engine's HTTP app: frame intake, health, stats. Web standards only; runtimes serve it.
+import { type SpanContext, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { Hono } from "hono";
+import { HttpError } from "../contracts/error.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { EngineMetrics } from "../telemetry/metrics.ts";
+import type { EngineState } from "./engine_state.ts";
+import type { EngineStats } from "./stats.ts";
+
+export interface Clock {
+  /** Epoch milliseconds (frame timestamps). */
+  now(): number;
+}
+
+export interface EngineAppOptions {
+  state: EngineState;
+  stats: EngineStats;
+  log: Logger;
+  /** `INGEST_TOKEN`: when set, `/data-enqueue` needs `Authorization: Bearer <token>`. */
+  ingestToken?: string;
+  clock?: Clock;
+  metrics?: Pick<EngineMetrics, "framesAccepted" | "framesRejected">;
+  tracer?: Tracer;
+  /** Extra middleware mounted first (the OpenTelemetry server span). */
+  middleware?: Parameters<Hono["use"]>[1][];
+  /** Resident memory for `/stats`; a runtime detail passed in. */
+  rssBytes?: () => number;
+}
+
+const RETRY_AFTER = { "Retry-After": "1" };
+
+/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
+function sameToken(given: string, expected: string): boolean {
+  let diff = given.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    diff |= (given.charCodeAt(i % Math.max(1, given.length)) || 0) ^ expected.charCodeAt(i);
+  }
+  return diff === 0;
+}
+
+/**
+ * Builds the engine app: `POST /data-enqueue` (SPEC §4.1), `GET /health/live`,
+ * `GET /health/ready`, `GET /stats`, `POST /stats/reset`. The enqueue handler checks readiness,
+ * auth, the outbox bound and queue space before reading the body, so a refused frame costs
+ * nothing; it then decodes into a reserved slab, applies the stream's ordering rules and commits.
+ * It never waits on inference.
+ */
+export function createEngineApp(options: EngineAppOptions): Hono {
+  const { state, stats, log, ingestToken, metrics } = options;
+  const clock = options.clock ?? { now: () => Date.now() };
+  const tracer = options.tracer ?? trace.getTracer("engine");
+  const app = new Hono();
+  for (const mw of options.middleware ?? []) app.use(mw);
+
+  app.onError(function toJsonError(error, c) {
+    if (error instanceof HttpError) {
+      return c.json(error.body, error.status as 400, error.headers);
+    }
+    log.error("unhandled error", error, { path: c.req.path });
+    return c.json({ error: "internal_error", message: "internal error; see the engine log" }, 500);
+  });
+  app.notFound((c) =>
+    c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404),
+  );
+
+  app.get("/health/live", (c) =>
+    c.json({ status: "ok", uptime_s: Math.round(performance.now()) / 1000 }),
+  );
+
+  app.get("/health/ready", (c) => {
+    const body = state.readiness();
+    return c.json(body, body.status === "ready" ? 200 : 503);
+  });
+
+  app.get("/stats", (c) => {
+    const p = state.pipeline;
+    return c.json(
+      stats.snapshot({
+        queue: { depth: p?.queue.used ?? 0, capacity: p?.queue.capacity ?? 0 },
+        alerts: {
+          generated: p?.alerts.counts.generated ?? 0,
+          delivered: p?.alerts.counts.delivered ?? 0,
+          outbox: p?.alerts.backlog ?? 0,
+        },
+        rss_bytes: options.rssBytes?.() ?? 0,
+      }),
+    );
+  });
+
+  app.post("/stats/reset", (c) => {
+    stats.reset();
+    return c.json({ status: "ok" });
+  });
+
+  app.post("/data-enqueue", async function enqueueFrame(c) {
+    const receivedAt = performance.now();
+    try {
+      const p = state.pipeline;
+      if (state.status === "draining") {
+        throw new HttpError(503, "shutting_down", "engine is shutting down", RETRY_AFTER);
+      }
+      if (state.status !== "ready" || !p) {
+        throw new HttpError(503, "model_not_ready", `model is ${state.status}`, RETRY_AFTER);
+      }
+      if (ingestToken) {
+        const auth = c.req.header("authorization") ?? "";
+        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), ingestToken)) {
+          throw new HttpError(401, "unauthorized", "a valid bearer token is required", {
+            "WWW-Authenticate": "Bearer",
+          });
+        }
+      }
+      if (p.alerts.full) {
+        log.warn("alert outbox at its bound; refusing frames", { outbox: p.alerts.backlog });
+        throw new HttpError(
+          503,
+          "outbox_full",
+          `alert outbox holds ${p.alerts.backlog} undelivered alerts; the backend must catch up`,
+          { "Retry-After": "5" },
+        );
+      }
+      const slot = p.queue.reserve();
+      if (slot < 0) {
+        throw new HttpError(
+          429,
+          "queue_full",
+          `queue holds ${p.queue.capacity} frames`,
+          RETRY_AFTER,
+        );
+      }
+      const span = tracer.startSpan("enqueue frame");
+      let spanContext: SpanContext | undefined;
+      try {
+        const frame = await p.ingestor.ingest(c.req.raw, p.queue.slab(slot));
+        span.setAttributes({
+          "engine.stream.id": frame.streamId,
+          "engine.frame.bytes": frame.bodyBytes,
+        });
+        const admission = p.windows.admit(frame.streamId, frame.timestamp, clock.now());
+        const timestamp = new Date(admission.timestamp).toISOString();
+        if (admission.status === "duplicate") {
+          p.queue.release(slot);
+          stats.duplicate++;
+          return c.json({ status: "duplicate", stream_id: frame.streamId, timestamp }, 202);
+        }
+        if (admission.status === "out_of_order") {
+          throw new HttpError(
+            409,
+            "frame_out_of_order",
+            `timestamp ${timestamp} is older than stream ${JSON.stringify(frame.streamId)}'s newest frame ${new Date(admission.newest).toISOString()}`,
+          );
+        }
+        spanContext = span.spanContext();
+        p.queue.commit(slot, {
+          streamId: frame.streamId,
+          timestamp: admission.timestamp,
+          receivedAt,
+          span: spanContext,
+        });
+        stats.accepted++;
+        metrics?.framesAccepted.add(1);
+        return c.json(
+          { status: "accepted", stream_id: frame.streamId, timestamp, queue_depth: p.queue.depth },
+          202,
+        );
+      } catch (error) {
+        if (!spanContext) p.queue.release(slot);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    } catch (error) {
+      stats.rejected++;
+      const reason = error instanceof HttpError ? error.code : "internal_error";
+      metrics?.framesRejected.add(1, { reason });
+      if (!(error instanceof HttpError)) log.error("frame intake failed", error as Error);
+      throw error;
+    }
+  });
+
+  return app;
+}

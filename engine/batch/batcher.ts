@@ -1,0 +1,198 @@
+// The dynamic batcher: drains the queue into windows, scores up to a batch at a time, off the request path.
+import {
+  context,
+  type Link,
+  type SpanContext,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
+import type { ScoringModel } from "../infer/load_model.ts";
+import type { FrameQueue } from "../queue/frame_queue.ts";
+import type { StreamWindows } from "../window/stream_windows.ts";
+
+/** A scored batch, valid only during the `onBatch` call (its buffers are reused). */
+export interface ScoredBatch {
+  size: number;
+  /** `[size, n_features]` scores, row-major (longer than needed: read `size` rows). */
+  scores: Float32Array;
+  /** Per row: the newest frame of the window. */
+  streamIds: readonly string[];
+  timestamps: Float64Array;
+  receivedAt: Float64Array;
+  spans: readonly (SpanContext | undefined)[];
+  /** ONNX Runtime time for the batch, and `performance.now()` when it completed. */
+  inferenceMs: number;
+  completedAt: number;
+}
+
+export interface BatcherOptions {
+  queue: FrameQueue;
+  windows: StreamWindows;
+  model: ScoringModel;
+  /** Windows per inference at most (`INFERENCE_BATCH_SIZE`). */
+  maxBatch: number;
+  /** Longest wait for more windows once one is ready (`BATCH_MAX_DELAY_MS`). */
+  maxDelayMs: number;
+  /** Called after each inference; the batcher waits for it before reusing its buffers. */
+  onBatch: (batch: ScoredBatch) => void | Promise<void>;
+  /** Called when an inference fails; the batch's frames are dropped from scoring, not retried. */
+  onError: (error: Error, size: number) => void;
+  tracer?: Tracer;
+}
+
+/**
+ * One loop, one inference at a time. It takes every committed frame in order, appends it to its
+ * stream's window (releasing the slab at once) and collects each ready window into a
+ * preallocated `[maxBatch, window, features]` tensor. It scores as soon as the batch is full or
+ * no further frame arrives within `maxDelayMs`: at 1 frame/s a frame is scored within
+ * milliseconds, while a burst (frames that queued up during the previous inference) is scored
+ * in batches of up to `maxBatch`. Request handlers only commit and wake it; they never wait on it.
+ */
+export class Batcher {
+  readonly #o: BatcherOptions;
+  readonly #input: Float32Array;
+  readonly #output: Float32Array;
+  readonly #windowValues: number;
+  readonly #streamIds: string[];
+  readonly #timestamps: Float64Array;
+  readonly #receivedAt: Float64Array;
+  readonly #spans: (SpanContext | undefined)[];
+  readonly #stop = new AbortController();
+  readonly #tracer: Tracer;
+  #busy = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: BatcherOptions) {
+    const { maxBatch, maxDelayMs, windows } = options;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 4096) {
+      throw new RangeError(`'INFERENCE_BATCH_SIZE' must be an integer 1..4096, got ${maxBatch}`);
+    }
+    if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) {
+      throw new RangeError(`'BATCH_MAX_DELAY_MS' must be >= 0, got ${maxDelayMs}`);
+    }
+    this.#o = options;
+    this.#windowValues = windows.windowSize * windows.frameSize;
+    this.#input = new Float32Array(maxBatch * this.#windowValues);
+    this.#output = new Float32Array(maxBatch * windows.frameSize);
+    this.#streamIds = new Array<string>(maxBatch).fill("");
+    this.#timestamps = new Float64Array(maxBatch);
+    this.#receivedAt = new Float64Array(maxBatch);
+    this.#spans = new Array<SpanContext | undefined>(maxBatch).fill(undefined);
+    this.#tracer = options.tracer ?? trace.getTracer("engine");
+  }
+
+  /** True while frames are taken, scored or handed to `onBatch`. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops after the batch in progress; frames still queued stay unscored. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { queue } = this.#o;
+    const stop = this.#stop.signal;
+    while (!stop.aborted) {
+      await queue.waitForFrames(stop);
+      if (stop.aborted) break;
+      this.#busy = true;
+      try {
+        const size = await this.#collect();
+        if (size > 0) await this.#score(size);
+      } finally {
+        this.#busy = false;
+      }
+    }
+  }
+
+  /** Moves frames from the queue into windows until the batch is full or the delay passes. */
+  async #collect(): Promise<number> {
+    const { queue, windows, maxBatch, maxDelayMs } = this.#o;
+    let size = 0;
+    let deadline = 0;
+    for (;;) {
+      while (size < maxBatch) {
+        const slot = queue.take();
+        if (slot < 0) break;
+        const into = this.#input.subarray(
+          size * this.#windowValues,
+          (size + 1) * this.#windowValues,
+        );
+        const stream = queue.streamId(slot);
+        if (windows.push(stream, queue.slab(slot), into)) {
+          this.#streamIds[size] = stream;
+          this.#timestamps[size] = queue.timestamp(slot);
+          this.#receivedAt[size] = queue.receivedAt(slot);
+          this.#spans[size] = queue.span(slot);
+          size++;
+        }
+        queue.release(slot);
+      }
+      if (size === 0 || size >= maxBatch || maxDelayMs === 0) return size;
+      deadline ||= performance.now() + maxDelayMs;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0 || this.#stop.signal.aborted) return size;
+      await queue.waitForFrames(
+        AbortSignal.any([this.#stop.signal, AbortSignal.timeout(remaining)]),
+      );
+      if (queue.depth === 0) return size;
+    }
+  }
+
+  async #score(size: number): Promise<void> {
+    const { model, windows } = this.#o;
+    const links: Link[] = [];
+    for (let i = 0; i < size; i++) {
+      const context = this.#spans[i];
+      if (context) links.push({ context });
+    }
+    const span = this.#tracer.startSpan("inference batch", {
+      links,
+      attributes: {
+        "engine.batch.size": size,
+        "engine.window.size": windows.windowSize,
+        "engine.model.features": windows.frameSize,
+        "engine.execution_provider": model.provider,
+        "engine.model.version": model.metadata.version,
+      },
+    });
+    const started = performance.now();
+    try {
+      await model.score(this.#input, size, this.#output);
+    } catch (error) {
+      const err = error instanceof Error ? error : new Error(String(error));
+      span.recordException(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      span.end();
+      this.#o.onError(err, size);
+      return;
+    }
+    const completedAt = performance.now();
+    span.setAttribute("engine.inference.ms", completedAt - started);
+    const batch: ScoredBatch = {
+      size,
+      scores: this.#output,
+      streamIds: this.#streamIds,
+      timestamps: this.#timestamps,
+      receivedAt: this.#receivedAt,
+      spans: this.#spans,
+      inferenceMs: completedAt - started,
+      completedAt,
+    };
+    // Inside the span, so the batch's log line and alert hand-off carry its trace id.
+    try {
+      await context.with(trace.setSpan(context.active(), span), () => this.#o.onBatch(batch));
+    } finally {
+      span.end();
+    }
+  }
+}

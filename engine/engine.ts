@@ -1,0 +1,238 @@
+// Assembles the engine from its configuration: model, queue, windows, batcher, alerts, HTTP app.
+import { isSpanContextValid, type SpanContext, trace } from "@opentelemetry/api";
+import type { Hono } from "hono";
+import type { engineConfigSchema } from "../contracts/config.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { createEngineMetrics } from "../telemetry/metrics.ts";
+import { hasGpu, sampleResources } from "../telemetry/resources.ts";
+import { delay } from "./_delay.ts";
+import { AlertDispatcher } from "./alert/alert_dispatcher.ts";
+import { type AlertRecord, createAlertSender } from "./alert/alert_sender.ts";
+import { buildAlert } from "./alert/build_alert.ts";
+import { Outbox } from "./alert/outbox.ts";
+import { type Clock, createEngineApp, type EngineAppOptions } from "./app.ts";
+import { Batcher, type ScoredBatch } from "./batch/batcher.ts";
+import { EngineState } from "./engine_state.ts";
+import { loadModel } from "./infer/load_model.ts";
+import { createFeatureLayout, createIngestor } from "./ingest/mod.ts";
+import { FrameQueue } from "./queue/frame_queue.ts";
+import { EngineStats } from "./stats.ts";
+import { StreamWindows } from "./window/stream_windows.ts";
+
+type Config = import("valibot").InferOutput<typeof engineConfigSchema>;
+
+export interface EngineOptions {
+  config: Config;
+  log: Logger;
+  /** The fetch alerts are sent with (tests and proxies pass their own). */
+  fetch?: typeof fetch;
+  clock?: Clock;
+  middleware?: EngineAppOptions["middleware"];
+}
+
+export interface Engine {
+  app: Hono;
+  state: EngineState;
+  stats: EngineStats;
+  /** Loads the model and starts the pipeline; rejects (state `failed`) when it cannot. */
+  start(): Promise<void>;
+  /**
+   * Graceful stop: readiness and new frames turn 503, accepted frames are scored, pending
+   * alerts get until the deadline to be delivered (the rest stay in the outbox).
+   */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+function traceparentOf(span: SpanContext | undefined): string | undefined {
+  if (!span || !isSpanContextValid(span)) return undefined;
+  return `00-${span.traceId}-${span.spanId}-${(span.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
+}
+
+/**
+ * Creates the engine. The app answers at once (`/health/ready` 503 while loading); `start()`
+ * loads and warms the model, replays the outbox and starts scoring.
+ *
+ * @example
+ * const engine = createEngine({ config: parseConfig(engineConfigSchema, env), log });
+ * serve(engine.app.fetch); await engine.start();
+ */
+export function createEngine(options: EngineOptions): Engine {
+  const { config, log } = options;
+  const clock = options.clock ?? { now: () => Date.now() };
+  const metrics = createEngineMetrics();
+  const tracer = trace.getTracer("engine");
+  const state = new EngineState(hasGpu());
+  const stats = new EngineStats();
+  const app = createEngineApp({
+    state,
+    stats,
+    log,
+    ingestToken: config.INGEST_TOKEN,
+    clock,
+    metrics,
+    tracer,
+    middleware: options.middleware,
+    rssBytes: () => sampleResources().rss_bytes,
+  });
+
+  function onBatch(batch: ScoredBatch, meta: { names: readonly string[]; version: string }) {
+    const alerts: AlertRecord[] = [];
+    const frames: { stream_id: string; timestamp: string; latency_ms: number }[] = [];
+    const anomalies: { stream_id: string; anomalous: number; top: unknown }[] = [];
+    let maxLatency = 0;
+    for (let i = 0; i < batch.size; i++) {
+      const latencyMs = batch.completedAt - batch.receivedAt[i];
+      maxLatency = Math.max(maxLatency, latencyMs);
+      stats.frameScored(latencyMs);
+      metrics.frameLatency.record(latencyMs);
+      const streamId = batch.streamIds[i];
+      frames.push({
+        stream_id: streamId,
+        timestamp: new Date(batch.timestamps[i]).toISOString(),
+        latency_ms: Math.round(latencyMs * 1000) / 1000,
+      });
+      const alert = buildAlert({
+        scores: batch.scores,
+        row: i,
+        featureNames: meta.names,
+        threshold: config.ANOMALY_THRESHOLD,
+        maxFeatures: config.MAX_ALERT_FEATURES,
+        alertId: crypto.randomUUID(),
+        streamId,
+        frameTimestamp: batch.timestamps[i],
+        modelVersion: meta.version,
+        latencyMs,
+        now: clock.now(),
+      });
+      if (alert) {
+        alerts.push({
+          id: alert.alert_id,
+          body: JSON.stringify(alert),
+          traceparent: traceparentOf(batch.spans[i]),
+        });
+        anomalies.push({
+          stream_id: streamId,
+          anomalous: alert.num_anomalous_features,
+          top: alert.anomalous_features.slice(0, 10),
+        });
+      }
+    }
+    stats.batchScored(batch.size, batch.inferenceMs);
+    metrics.batchSize.record(batch.size);
+    metrics.inferenceDuration.record(batch.inferenceMs);
+    log.info("batch scored", {
+      batch_size: batch.size,
+      inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
+      latency_max_ms: Math.round(maxLatency * 1000) / 1000,
+      frames,
+      alerts: alerts.length,
+      ...(anomalies.length ? { anomalies } : {}),
+      resources: sampleResources(),
+    });
+    return alerts;
+  }
+
+  async function start(): Promise<void> {
+    try {
+      const model = await loadModel({
+        dir: config.MODEL_DIR,
+        name: config.DEFAULT_MODEL_NAME,
+        device: config.DEFAULT_DEVICE,
+        log,
+        maxBatch: config.INFERENCE_BATCH_SIZE,
+      });
+      const meta = model.metadata;
+      const layout = createFeatureLayout(meta.feature_names);
+      const ingestor = createIngestor({
+        layout,
+        limits: {
+          maxBodyBytes: config.MAX_BODY_BYTES,
+          maxDecompressedBytes: config.MAX_DECOMPRESSED_BYTES,
+          bodyTimeoutMs: config.BODY_TIMEOUT_MS,
+        },
+        workers: config.INGEST_WORKERS,
+      });
+      const queue = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
+      const windows = new StreamWindows({
+        windowSize: meta.window_size,
+        frameSize: meta.n_features,
+      });
+      const outbox = await Outbox.open({ dir: config.DATA_DIR });
+      const send = createAlertSender({
+        url: `${config.NESTJS_URL}${config.NESTJS_ANOMALY_ENDPOINT}`,
+        maxRetries: config.MAX_RETRIES,
+        retryBaseMs: config.RETRY_BASE_MS,
+        retryMaxMs: Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS),
+        timeoutMs: config.ALERT_TIMEOUT_MS,
+        signingSecret: config.ALERT_SIGNING_SECRET,
+        fetch: options.fetch,
+        tracer,
+        metrics,
+      });
+      const roundBaseMs = Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS);
+      const alerts = new AlertDispatcher({
+        outbox,
+        send,
+        concurrency: config.ALERT_CONCURRENCY,
+        maxAlerts: config.OUTBOX_MAX_ALERTS,
+        roundBaseMs,
+        roundMaxMs: Math.max(roundBaseMs, Math.min(300_000, 30 * roundBaseMs)),
+        log,
+        metrics,
+      });
+      metrics.queueDepth.addCallback((r) => r.observe(queue.used));
+      metrics.outboxDepth.addCallback((r) => r.observe(outbox.size));
+      const names = meta.feature_names;
+      const batcher = new Batcher({
+        queue,
+        windows,
+        model,
+        maxBatch: config.INFERENCE_BATCH_SIZE,
+        maxDelayMs: config.BATCH_MAX_DELAY_MS,
+        tracer,
+        onBatch(batch) {
+          const records = onBatch(batch, { names, version: meta.version });
+          // Not awaited: the fsync and deliveries run while the next batch is scored.
+          alerts
+            .submit(records)
+            .catch((error) => log.error("could not keep alerts in the outbox", error));
+        },
+        onError(error, size) {
+          log.error("inference failed; the batch's windows are not scored", error, {
+            batch_size: size,
+          });
+        },
+      });
+      alerts.start();
+      batcher.start();
+      state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox });
+      log.info("engine ready", {
+        model: meta.name,
+        version: meta.version,
+        n_features: meta.n_features,
+        window_size: meta.window_size,
+        execution_provider: model.provider,
+        gpu_available: state.readiness().gpu.available,
+        outbox_kept: outbox.size,
+      });
+    } catch (error) {
+      state.fail(error as Error);
+      throw error;
+    }
+  }
+
+  async function shutdown(timeoutMs: number): Promise<void> {
+    state.drain();
+    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
+    const p = state.pipeline;
+    if (!p) return;
+    // Accepted frames (committed, or still uploading into a reserved slab) are scored first.
+    while ((p.queue.used > 0 || p.batcher.busy) && !deadline.aborted) await delay(5, deadline);
+    await p.batcher.stop();
+    await p.alerts.drain(deadline);
+    await Promise.allSettled([p.outbox.close(), p.ingestor.close(), p.model.close()]);
+    log.info("engine stopped", { unscored_frames: p.queue.used, outbox_kept: p.outbox.size });
+  }
+
+  return { app, state, stats, start, shutdown };
+}

@@ -1,0 +1,56 @@
+// Engine entry point (Node and Deno): read the configuration, serve, load the model, stop on signals.
+import process from "node:process";
+import { ConfigError, engineConfigSchema, parseConfig } from "../contracts/config.ts";
+import { otelMiddleware } from "../telemetry/hono.ts";
+import { createLogger } from "../telemetry/logger.ts";
+import { startTelemetry } from "../telemetry/setup.ts";
+import { createEngine } from "./engine.ts";
+import { serve } from "./serve.ts";
+
+let config: ReturnType<typeof parseConfig<typeof engineConfigSchema>>;
+try {
+  config = parseConfig(engineConfigSchema, process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`engine: ${error.message}`);
+  process.exit(1);
+}
+
+const stopTelemetry = await startTelemetry("engine");
+const log = createLogger({ service: "engine", level: config.LOG_LEVEL });
+const engine = createEngine({ config, log, middleware: [otelMiddleware("engine")] });
+const server = await serve(engine.app.fetch, { hostname: config.APP_HOST, port: config.APP_PORT });
+log.info("engine listening", { host: config.APP_HOST, port: server.port, pid: process.pid });
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info("shutting down", { signal, timeout_ms: config.SHUTDOWN_TIMEOUT_MS });
+  // A last resort if something hangs past the deadline: exit anyway, but say so.
+  const force = setTimeout(() => {
+    log.error("shutdown overran its deadline; exiting");
+    process.exit(1);
+  }, config.SHUTDOWN_TIMEOUT_MS + 2000);
+  force.unref?.();
+  await engine.shutdown(config.SHUTDOWN_TIMEOUT_MS);
+  await server.close();
+  await stopTelemetry();
+  process.exit(0);
+}
+process.once("SIGTERM", () => void stop("SIGTERM"));
+process.once("SIGINT", () => void stop("SIGINT"));
+
+try {
+  await engine.start();
+} catch (error) {
+  log.error("engine failed to start", error as Error, {
+    model_dir: config.MODEL_DIR,
+    model: config.DEFAULT_MODEL_NAME,
+    device: config.DEFAULT_DEVICE,
+  });
+  console.error(`engine: ${(error as Error).message}`);
+  await server.close();
+  await stopTelemetry();
+  process.exit(1);
+}

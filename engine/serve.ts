@@ -1,0 +1,50 @@
+// Serves a fetch handler on the running runtime: Deno.serve under Deno, @hono/node-server under Node.
+
+export interface RunningServer {
+  /** The port actually bound (useful with port 0). */
+  port: number;
+  /** Stops accepting connections and closes idle ones; resolves when the server is closed. */
+  close(): Promise<void>;
+}
+
+type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+interface DenoServe {
+  serve(
+    options: { hostname: string; port: number; onListen?: (addr: { port: number }) => void },
+    handler: FetchHandler,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
+}
+
+/**
+ * Starts listening on `hostname:port` and resolves once bound.
+ *
+ * @example const server = await serve(app.fetch, { hostname: "0.0.0.0", port: 9000 });
+ */
+export async function serve(
+  fetch: FetchHandler,
+  options: { hostname: string; port: number },
+): Promise<RunningServer> {
+  const deno = (globalThis as { Deno?: DenoServe }).Deno;
+  if (deno) {
+    const server = await new Promise<ReturnType<DenoServe["serve"]>>((resolve) => {
+      const s = deno.serve({ ...options, onListen: () => resolve(s) }, fetch);
+    });
+    return { port: server.addr.port, close: () => server.shutdown() };
+  }
+  // Imported here so that Deno never loads the Node adapter.
+  const { serve: nodeServe } = await import("@hono/node-server");
+  return await new Promise<RunningServer>((resolve, reject) => {
+    const server = nodeServe({ fetch, hostname: options.hostname, port: options.port }, (info) => {
+      resolve({
+        port: info.port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            if ("closeIdleConnections" in server) server.closeIdleConnections();
+          }),
+      });
+    });
+    server.once("error", reject);
+  });
+}
