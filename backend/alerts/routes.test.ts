@@ -103,6 +103,7 @@ for (const target of testTargets()) {
           /listed twice/,
         ],
         [originalAlert({ timestamp: "0000-01-01T00:00:00Z" }), /year/],
+        [ourAlert({ num_anomalous_features: 2 ** 40 }), /num_anomalous_features/],
       ];
       for (const [body, message] of cases) {
         const res = await app.request("/api/v1/alert", post(body));

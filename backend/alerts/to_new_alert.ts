@@ -35,6 +35,10 @@ function parseTime(text: string, field: string): Date {
  * listed scores, an id derived from the body. A feature listed twice is a 422: the list is a set.
  */
 export async function toNewAlert(input: AlertInput, rawBody: string): Promise<NewAlert> {
+  // Stored as a PostgreSQL integer; a larger count cannot be real (features are capped at 10M).
+  if (input.num_anomalous_features > 2_147_483_647) {
+    throw new HttpError(422, "invalid_alert", "num_anomalous_features is larger than any model");
+  }
   const seen = new Set<number>();
   let maxListed = 0;
   for (const f of input.anomalous_features) {
