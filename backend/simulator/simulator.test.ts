@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { HttpError } from "../../contracts/error.ts";
+import { createPlant } from "../../models/signal/mod.ts";
+import { createBackendApp } from "../app.ts";
+import { testTargets } from "../db/_test_databases.ts";
+import { startFrameSink } from "./_frame_sink.ts";
+import { frameBody, keyPrefixes } from "./frame_body.ts";
+import { gzipText } from "./gzip.ts";
+import { createPlantStreams } from "./plant_streams.ts";
+import { createFrameSender } from "./send_frame.ts";
+import { createSimulator } from "./simulator.ts";
+
+const sinks: { close(): Promise<void> }[] = [];
+after(() => Promise.all(sinks.map((s) => s.close())));
+async function sink(script?: Parameters<typeof startFrameSink>[0]) {
+  const s = await startFrameSink(script);
+  sinks.push(s);
+  return s;
+}
+
+test("frameBody writes the upstream frame JSON with every feature in order", () => {
+  const plant = createPlant({ nFeatures: 1000 });
+  const values = plant.next();
+  const text = frameBody(values, keyPrefixes(plant.featureNames), {
+    timestamp: 5,
+    streamId: "s-1",
+  });
+  const json = JSON.parse(text);
+  assert.equal(json.timestamp, 5);
+  assert.equal(json.stream_id, "s-1");
+  assert.deepEqual(Object.keys(json.data), plant.featureNames);
+  for (let i = 0; i < values.length; i++) {
+    assert.ok(Math.abs(json.data[`feature_${i}`] - values[i]) <= Math.abs(values[i]) * 1e-6);
+  }
+});
+
+test("frameBody rejects a non-finite value", () => {
+  assert.throws(
+    () => frameBody(new Float32Array([Number.NaN]), ['"a":'], { timestamp: 1, streamId: "x" }),
+    RangeError,
+  );
+});
+
+test("frame sender retries 5xx and backs off on 429 as long as Retry-After says", async () => {
+  const s = await sink([{ status: 503 }, { status: 429, headers: { "retry-after": "1" } }]);
+  const send = createFrameSender({ engineUrl: s.url, maxRetries: 3, retryBaseMs: 1 });
+  const answer = await send(await gzipText('{"data":{"feature_0":1}}'));
+  assert.equal(answer.status, 202);
+  assert.equal(answer.attempts, 3);
+  assert.ok(s.arrivals[2] - s.arrivals[1] >= 950, `waited ${s.arrivals[2] - s.arrivals[1]} ms`);
+});
+
+test("frame sender does not retry a 4xx other than 408 and 429", async () => {
+  const s = await sink([{ status: 422 }]);
+  const answer = await createFrameSender({ engineUrl: s.url, maxRetries: 3 })(await gzipText("{}"));
+  assert.deepEqual([answer.status, answer.attempts], [422, 1]);
+});
+
+test("frame sender turns a network error that outlasts its retries into 502 engine_unreachable", async () => {
+  const s = await sink();
+  await s.close();
+  const send = createFrameSender({ engineUrl: s.url, maxRetries: 2, retryBaseMs: 1 });
+  const error = await send(await gzipText("{}")).catch((e) => e);
+  assert.ok(error instanceof HttpError);
+  assert.deepEqual([error.status, error.code], [502, "engine_unreachable"]);
+});
+
+test("simulator streams paced frames and records the ground truth of a planned anomaly", async () => {
+  const s = await sink();
+  const streams = createPlantStreams({ nFeatures: 200, seed: 3 });
+  const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+  await simulator.start({
+    rate_hz: 100,
+    duration_s: 0.3,
+    streams: 2,
+    anomaly_every_s: 0,
+    anomalies: [
+      {
+        at_frame: 10,
+        stream_id: "plant-1",
+        kind: "level_shift",
+        features: [42],
+        duration: 5,
+        magnitude: 50,
+      },
+    ],
+  });
+  await simulator.finished();
+  const status = simulator.status();
+  assert.equal(status.running, false);
+  assert.equal(status.frames_sent, 60);
+  assert.deepEqual(status.answers, { "202": 60 });
+  const [truth] = status.injected;
+  assert.deepEqual(
+    [
+      truth.stream_id,
+      truth.kind,
+      truth.features,
+      truth.feature_names,
+      truth.start_frame,
+      truth.duration,
+    ],
+    ["plant-1", "level_shift", [42], ["feature_42"], 10, 5],
+  );
+  const plant1 = s.frames.filter((f) => f.json.stream_id === "plant-1").map((f) => f.json);
+  assert.equal(plant1.length, 30);
+  assert.ok(plant1.every((f, i) => i === 0 || f.timestamp > plant1[i - 1].timestamp));
+  assert.equal(new Date(plant1[10].timestamp).toISOString(), truth.start_time);
+  assert.equal(new Date(plant1[14].timestamp).toISOString(), truth.end_time);
+  const before = plant1[9].data.feature_42;
+  assert.ok(
+    Math.abs(plant1[12].data.feature_42 - before) > Math.abs(plant1[8].data.feature_42 - before),
+  );
+});
+
+test("simulator rejects a plan naming a feature the plant does not have", async () => {
+  const streams = createPlantStreams({ nFeatures: 10, seed: 3 });
+  const simulator = createSimulator({
+    streams,
+    send: createFrameSender({ engineUrl: "http://127.0.0.1:9" }),
+  });
+  await assert.rejects(
+    simulator.start({
+      rate_hz: 1,
+      streams: 1,
+      anomaly_every_s: 0,
+      anomalies: [{ at_frame: 0, features: [10] }],
+    }),
+    /'features' must be 0..9/,
+  );
+});
+
+test("POST /data/send answers with the engine's status and body", async () => {
+  const s = await sink([{ status: 429, headers: { "retry-after": "1" } }]);
+  const db = await testTargets()[0].open();
+  try {
+    const streams = createPlantStreams({ nFeatures: 50, seed: 1 });
+    const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+    const app = createBackendApp({ database: db, simulator });
+    const busy = await app.request("/data/send", { method: "POST" });
+    assert.deepEqual([busy.status, await busy.json()], [429, { status: "scripted" }]);
+    const ok = await app.request("/data/send", { method: "POST", body: '{"stream_id":"line-7"}' });
+    assert.deepEqual([ok.status, await ok.json()], [202, { status: "accepted" }]);
+    assert.equal(s.frames[0].json.stream_id, "line-7");
+    assert.equal(Object.keys(s.frames[0].json.data).length, 50);
+    const bad = await app.request("/data/stream", { method: "POST", body: '{"rate_hz":0}' });
+    assert.equal(bad.status, 400);
+  } finally {
+    await db.dispose();
+  }
+});
