@@ -1,6 +1,7 @@
 // The ingest entry point: request in, validated frame values out, in model order, or an HttpError.
-
+import { availableParallelism } from "node:os";
 import { binaryFrameEnvelope } from "./binary_frame.ts";
+import { createDecodePool } from "./decode_pool.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
 import { parseContentEncoding } from "./inflate_body.ts";
@@ -82,7 +83,44 @@ export function createThreadIngestor(options: IngestorOptions): Ingestor {
   };
 }
 
-/** Creates the engine's ingestor (see {@link Ingestor}). */
+/** Worker count for `workers: 0`: one per core, at most 4 (see README.md for the measurements). */
+export function autoWorkerCount(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/**
+ * Creates the engine's ingestor (see {@link Ingestor}): headers and body are read on the calling
+ * thread, inflate + scan run on a pool of worker threads (`workers`; 0 or undefined = one per
+ * core, at most 4), so the request thread never blocks for a frame's milliseconds of decoding.
+ *
+ * @example
+ * const ingestor = createIngestor({ layout, limits, workers: 0 });
+ * const frame = await ingestor.ingest(request, slot);
+ * await ingestor.close();
+ */
 export function createIngestor(options: IngestorOptions): Ingestor {
-  return createThreadIngestor(options);
+  const { layout, limits } = options;
+  checkIngestLimits(limits);
+  const workers = options.workers ?? 0;
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+    throw new RangeError(`'workers' must be an integer 0..64, got ${workers}`);
+  }
+  const pool = createDecodePool({
+    names: layout.names,
+    maxDecompressedBytes: limits.maxDecompressedBytes,
+    size: workers === 0 ? autoWorkerCount() : workers,
+  });
+  return {
+    async ingest(request, into) {
+      if (into.length !== layout.size) {
+        throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
+      }
+      const job = decodeJobOf(request);
+      const body = await readBody(request, limits);
+      const bodyBytes = body.length;
+      const scanned = (await pool.decode(body, job, into)) ?? binaryFrameEnvelope(request.headers);
+      return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes };
+    },
+    close: () => pool.close(),
+  };
 }

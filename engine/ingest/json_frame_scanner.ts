@@ -58,9 +58,16 @@ export class JsonFrameScanner {
   #cursor = new JsonCursor();
   #state: Uint8Array;
 
+  /** Feature indices in the order valibot checks them: `for...in` over the schema's entries. */
+  #reportOrder: Int32Array;
+
   constructor(layout: FeatureLayout) {
     this.layout = layout;
     this.#state = new Uint8Array(layout.size);
+    const entries: Record<string, number> = Object.create(null);
+    for (let i = 0; i < layout.size; i++) entries[layout.names[i]] = i;
+    // Integer-like names enumerate first, ascending; for `feature_N` names this is model order.
+    this.#reportOrder = Int32Array.from(Object.keys(entries), (name) => entries[name]);
   }
 
   /** Scans `bytes` (UTF-8 JSON) into `into` (length `layout.size`). Throws HttpError 400/422. */
@@ -239,12 +246,13 @@ export class JsonFrameScanner {
       frameProblem("frame_missing_features", this.#keysWith(0), size - this.#seen);
   }
 
-  /** The first feature names in model order whose state is `wanted`. */
+  /** The first feature names, in report order, whose state is `wanted`. */
   #keysWith(wanted: number): string[] {
     const keys: string[] = [];
     const state = this.#state;
-    for (let i = 0; i < state.length && keys.length < KEY_LIMIT; i++) {
-      if (state[i] === wanted) keys.push(this.layout.names[i]);
+    const order = this.#reportOrder;
+    for (let k = 0; k < order.length && keys.length < KEY_LIMIT; k++) {
+      if (state[order[k]] === wanted) keys.push(this.layout.names[order[k]]);
     }
     return keys;
   }

@@ -1,7 +1,11 @@
 // The specification path: JSON.parse + the valibot frame contract. Tests check the scanner against it.
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
-import { classifyFrameIssues, createFrameSchema, DEFAULT_STREAM_ID } from "../../contracts/frame.ts";
+import {
+  classifyFrameIssues,
+  createFrameSchema,
+  DEFAULT_STREAM_ID,
+} from "../../contracts/frame.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import type { ScannedFrame } from "./json_frame_scanner.ts";
 
@@ -26,7 +30,11 @@ export function createValibotFrameDecoder(layout: FeatureLayout): ValibotFrameDe
       try {
         input = JSON.parse(utf8.decode(bytes));
       } catch (error) {
-        throw new HttpError(400, "invalid_json", `body is not valid JSON: ${(error as Error).message}`);
+        throw new HttpError(
+          400,
+          "invalid_json",
+          `body is not valid JSON: ${(error as Error).message}`,
+        );
       }
       const result = v.safeParse(schema, input);
       if (!result.success) {

@@ -1,0 +1,45 @@
+// Worker-thread entry of the decode pool: inflates and scans bodies into a shared output slab.
+import { parentPort, workerData } from "node:worker_threads";
+import { HttpError } from "../../contracts/error.ts";
+import { createFeatureLayout } from "./feature_layout.ts";
+import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
+
+/** What the pool sends: one body, transferred. */
+export interface WorkerJob extends DecodeJob {
+  body: Uint8Array;
+}
+
+/** What the worker answers: the JSON envelope, or the HttpError to rethrow, or a crash. */
+export type WorkerReply =
+  | { ok: true; streamId?: string; timestamp?: number }
+  | { ok: false; status: number; code: string; message: string }
+  | { ok: false; crash: string };
+
+export interface WorkerSetup {
+  names: readonly string[];
+  maxDecompressedBytes: number;
+  /** The worker's output slab: layout.size float32, read by the pool after each reply. */
+  output: SharedArrayBuffer;
+}
+
+const port = parentPort;
+if (port) {
+  const setup = workerData as WorkerSetup;
+  const decoder = createFrameDecoder(createFeatureLayout(setup.names), setup.maxDecompressedBytes);
+  const output = new Float32Array(setup.output);
+  port.on("message", function decodeJob(job: WorkerJob) {
+    let reply: WorkerReply;
+    try {
+      const scanned = decoder.decode(job.body, job, output);
+      reply = scanned ? { ok: true, ...scanned } : { ok: true };
+    } catch (error) {
+      reply =
+        error instanceof HttpError
+          ? { ok: false, status: error.status, code: error.code, message: error.message }
+          : { ok: false, crash: (error as Error)?.stack ?? String(error) };
+    }
+    port.postMessage(reply);
+  });
+  // Tells the pool the module loaded: a failure before this means workers cannot run here.
+  port.postMessage("ready");
+}
