@@ -1,0 +1,170 @@
+// `npm run bench`: the engine as a separate process under HTTP load, plus the in-process floor.
+import { writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { startEngineProcess } from "./engine_process.ts";
+import { makeBenchFrames } from "./frames.ts";
+import { type Client, closedLoop, createClient, type LoadOutcome, openLoop } from "./load.ts";
+import { measureFloor, measureMicro, round } from "./micro.ts";
+import { renderReport } from "./report.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: "string" },
+    quick: { type: "boolean", default: false },
+    workers: { type: "string", default: "0" },
+    connections: { type: "string", default: "8" },
+    features: { type: "string", default: "25000" },
+    env: { type: "string", multiple: true, default: [] },
+  },
+});
+const quick = args.quick!;
+const seconds = {
+  micro: quick ? 0.5 : 2,
+  sustained: quick ? 5 : 15,
+  slow: quick ? 5 : 20,
+  fast: quick ? 10 : 60,
+};
+const nFeatures = Number(args.features);
+const connections = Number(args.connections);
+
+// biome-ignore lint/suspicious/noExplicitAny: /stats as the engine serves it
+type Stats = any;
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+const BINARY = { "content-type": "application/octet-stream" };
+
+console.error(`building ${nFeatures}-feature frames...`);
+const frames = makeBenchFrames({ nFeatures, count: 16 });
+const size = (list: Uint8Array[]) =>
+  Math.round(list.reduce((s, b) => s + b.length, 0) / list.length);
+console.error("measuring the floor and the micro-benchmark in-process...");
+const floor = measureFloor(frames, seconds.micro * 2);
+const micro = measureMicro(frames, seconds.micro);
+
+console.error("starting the engine...");
+// `--env KEY=VALUE` passes engine settings through (e.g. --env BATCH_MAX_DELAY_MS=0).
+const extraEnv = Object.fromEntries(
+  args.env!.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+);
+const engine = await startEngineProcess({
+  QUEUE_MAX_SIZE: "100",
+  INGEST_WORKERS: args.workers!,
+  ...extraEnv,
+});
+const client = createClient(engine.port);
+const rss: { t: number; bytes: number }[] = [];
+const t0 = performance.now();
+const sampler = setInterval(async () => {
+  const bytes = await engine.rss();
+  if (bytes) rss.push({ t: round((performance.now() - t0) / 1000, 1), bytes });
+}, 500);
+
+/** Waits until every accepted frame is scored (the queue drained); returns the final stats. */
+async function drained(c: Client): Promise<Stats> {
+  const deadline = AbortSignal.timeout(60_000);
+  let last = -1;
+  let stable = 0;
+  for (;;) {
+    const stats: Stats = await c.getJson("/stats");
+    if (stats.queue.depth === 0 && stats.frames.scored >= stats.frames.accepted) return stats;
+    // Frames that never complete a window (a stream's first ones) stop the count moving.
+    stable = stats.frames.scored === last && stats.queue.depth === 0 ? stable + 1 : 0;
+    if (stable >= 20 || deadline.aborted) return stats;
+    last = stats.frames.scored;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function sustained(bodies: Uint8Array[], headers: Record<string, string>) {
+  await client.getJson("/stats/reset");
+  const start = performance.now();
+  const load = await closedLoop(client, bodies, headers, {
+    connections,
+    seconds: seconds.sustained,
+  });
+  const stats = await drained(client);
+  const elapsed = (performance.now() - start) / 1000;
+  return { load, stats, frames_per_s: round(stats.frames.scored / elapsed, 1) };
+}
+
+async function latency(rate: number, secs: number) {
+  await client.getJson("/stats/reset");
+  const rssBefore = await engine.rss();
+  const load: LoadOutcome = await openLoop(client, frames.gzipJson, FORM, { rate, seconds: secs });
+  const stats = await drained(client);
+  return { rate, load, stats, rss_before: rssBefore, rss_after: await engine.rss() };
+}
+
+try {
+  console.error("warming up...");
+  await closedLoop(client, frames.gzipJson, FORM, { connections, seconds: 3 });
+  await drained(client);
+  console.error(`sustained gzip JSON, ${connections} connections, ${seconds.sustained} s...`);
+  const gzipJson = await sustained(frames.gzipJson, FORM);
+  console.error(`sustained binary, ${seconds.sustained} s...`);
+  const binary = await sustained(frames.binary, BINARY);
+  console.error(`latency at 1 frame/s, ${seconds.slow} s...`);
+  const slow = await latency(1, seconds.slow);
+  console.error(`latency at 100 frames/s, ${seconds.fast} s...`);
+  const fast = await latency(100, seconds.fast);
+  clearInterval(sampler);
+
+  const bySize: Record<string, number> = {};
+  for (const s of [slow.stats, fast.stats, gzipJson.stats, binary.stats]) {
+    Object.assign(bySize, s.inference_ms.by_batch_size);
+  }
+  const result = {
+    machine: {
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: availableParallelism(),
+      memory_gib: round(totalmem() / 2 ** 30, 1),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    config: {
+      features: nFeatures,
+      queue_max_size: 100,
+      workers: args.workers,
+      connections,
+      quick,
+      env: extraEnv,
+    },
+    frame_bytes: {
+      gzip_json: size(frames.gzipJson),
+      json: size(frames.json),
+      binary: size(frames.binary),
+    },
+    floor,
+    micro,
+    sustained: {
+      gzip_json: {
+        frames_per_s: gzipJson.frames_per_s,
+        load: gzipJson.load,
+        ratio_to_floor: round(gzipJson.frames_per_s / floor.frames_per_s, 2),
+      },
+      binary: { frames_per_s: binary.frames_per_s, load: binary.load },
+    },
+    latency_ms: Object.fromEntries(
+      [slow, fast].map((r) => [
+        `${r.rate}_per_s`,
+        { ...r.stats.latency_ms, load: r.load, rss_before: r.rss_before, rss_after: r.rss_after },
+      ]),
+    ),
+    inference_ms_by_batch_size: bySize,
+    rss: {
+      max_mb: round(Math.max(...rss.map((s) => s.bytes)) / 2 ** 20, 1),
+      at_100_per_s_start_mb: round((fast.rss_before ?? 0) / 2 ** 20, 1),
+      at_100_per_s_end_mb: round((fast.rss_after ?? 0) / 2 ** 20, 1),
+      samples: rss,
+    },
+  };
+  console.log(renderReport(result));
+  if (args.json) {
+    await writeFile(args.json, `${JSON.stringify(result, null, 2)}\n`);
+    console.error(`wrote ${args.json}`);
+  }
+} finally {
+  clearInterval(sampler);
+  client.close();
+  await engine.stop();
+}

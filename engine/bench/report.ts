@@ -1,0 +1,97 @@
+// Renders the benchmark result as the human table printed by `npm run bench`.
+
+// biome-ignore lint/suspicious/noExplicitAny: the result object the CLI assembles
+type Result = any;
+
+const row = (label: string, value: string, target = "") =>
+  `  ${label.padEnd(44)} ${value.padStart(16)}  ${target}`;
+const ok = (pass: boolean) => (pass ? "ok" : "MISSED");
+
+/** The table: floor, micro-benchmark, sustained rates, latency, inference, memory, with targets. */
+export function renderReport(r: Result): string {
+  const lines: string[] = [];
+  const m = r.machine;
+  lines.push(
+    `engine benchmark: ${r.config.features} features, ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB, node ${m.node}`,
+  );
+  lines.push(
+    `frames: ${(r.frame_bytes.gzip_json / 1024).toFixed(0)} KB gzip JSON, ${(r.frame_bytes.json / 1024).toFixed(0)} KB inflated, ${(r.frame_bytes.binary / 1024).toFixed(0)} KB binary`,
+  );
+  lines.push("");
+  lines.push("in-process, one core (ms per frame)");
+  lines.push(
+    row(
+      "floor: gunzip + JSON.parse",
+      `${r.floor.ms_per_frame} ms`,
+      `= ${r.floor.frames_per_s} frames/s`,
+    ),
+  );
+  lines.push(row("gunzip", `${r.micro.gunzip_ms} ms`));
+  lines.push(row("JSON.parse", `${r.micro.json_parse_ms} ms`));
+  lines.push(
+    row("JSON.parse + valibot (specification path)", `${r.micro.json_parse_valibot_ms} ms`),
+  );
+  lines.push(
+    row(
+      "scanner (validates, fills float32)",
+      `${r.micro.scanner_ms} ms`,
+      `${r.micro.scanner_speedup}x faster`,
+    ),
+  );
+  lines.push(row("gunzip + scanner", `${r.micro.gunzip_scanner_ms} ms`));
+  lines.push("");
+  lines.push(
+    `engine process over HTTP (keep-alive, ${r.config.connections} connections, QUEUE_MAX_SIZE=100)`,
+  );
+  const g = r.sustained.gzip_json;
+  lines.push(
+    row(
+      "sustained gzip JSON, accepted and scored",
+      `${g.frames_per_s} frames/s`,
+      `${g.ratio_to_floor}x floor (target >= 3x: ${ok(g.ratio_to_floor >= 3)})`,
+    ),
+  );
+  const b = r.sustained.binary;
+  lines.push(
+    row(
+      "sustained binary, accepted and scored",
+      `${b.frames_per_s} frames/s`,
+      `target >= 1000: ${ok(b.frames_per_s >= 1000)}`,
+    ),
+  );
+  for (const [key, limit] of [
+    ["1_per_s", 20],
+    ["100_per_s", 100],
+  ] as const) {
+    const l = r.latency_ms[key];
+    if (!l) continue;
+    lines.push(
+      row(
+        `reception -> inference at ${key.replace("_per_s", "")} frame/s (n=${l.count})`,
+        `p50 ${l.p50} ms`,
+        `p99 ${l.p99} ms (target <= ${limit}: ${ok(l.p99 <= limit)})`,
+      ),
+    );
+  }
+  const sizes = Object.entries(r.inference_ms_by_batch_size as Record<string, number>)
+    .sort((a, b) => Number(a[0]) - Number(b[0]))
+    .map(([n, ms]) => `${n}: ${ms.toFixed(2)}`);
+  lines.push(row("inference ms by batch size", "", sizes.join(", ")));
+  const rss = r.rss;
+  const growth = rss.at_100_per_s_end_mb - rss.at_100_per_s_start_mb;
+  lines.push(
+    row(
+      "engine RSS, max over the run",
+      `${rss.max_mb} MB`,
+      `target <= 300: ${ok(rss.max_mb <= 300)}`,
+    ),
+  );
+  lines.push(
+    row(
+      "engine RSS over the 100 frame/s run",
+      `${rss.at_100_per_s_start_mb} -> ${rss.at_100_per_s_end_mb} MB`,
+      `growth ${growth.toFixed(1)} MB`,
+    ),
+  );
+  return lines.join("\n");
+}
