@@ -94,6 +94,8 @@ test("startTelemetry exports spans and metrics as OTLP JSON and flushes on shutd
     receiver.points.find((p) => p.metric === "probe.count"),
   );
   assert.equal(point.value, 3);
+  const cpu = receiver.points.find((p) => p.metric === "process.cpu.utilization");
+  assert.ok(cpu && cpu.value >= 0 && cpu.unit === "1", "resource gauges registered by start-up");
   assert.deepEqual(point.attributes, { reason: "x" });
   assert.deepEqual(receiver.errors, []);
 });
@@ -110,20 +112,37 @@ test("startTelemetry leaves Deno's built-in SDK to export through the same API",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_SERVICE_NAME: "deno-probe",
+      OTEL_METRIC_EXPORT_INTERVAL: "200",
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
-  t.after(() => child.kill());
   let stderr = "";
   child.stderr.on("data", (chunk) => {
     stderr += chunk;
   });
-  const [code] = await once(child, "exit");
-  assert.equal(code, 0, stderr);
-  const span = await waitFor("the Deno span", () =>
+  let exitCode: number | null = null;
+  child.once("exit", (code) => {
+    exitCode = code;
+  });
+  t.after(async () => {
+    if (exitCode !== null) return;
+    const gone = once(child, "exit");
+    child.kill("SIGKILL");
+    await gone;
+  });
+  const arrived = <T>(what: string, check: () => T | undefined) =>
+    waitFor(what, () => {
+      if (exitCode !== null) throw new Error(`Deno probe exited ${exitCode}: ${stderr}`);
+      return check();
+    });
+  const span = await arrived("the Deno span", () =>
     receiver.spans.find((s) => s.name === "deno span"),
   );
   assert.equal(span.service, "deno-probe");
   assert.equal(span.attributes.runtime, "deno");
-  await waitFor("the Deno counter", () => receiver.points.find((p) => p.metric === "probe.deno"));
+  await arrived("the Deno counter", () => receiver.points.find((p) => p.metric === "probe.deno"));
+  const rss = await arrived("the Deno memory gauge", () =>
+    receiver.points.find((p) => p.metric === "process.memory.usage"),
+  );
+  assert.ok(rss.value > 1024 * 1024);
 });

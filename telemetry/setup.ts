@@ -1,5 +1,7 @@
 // Starts the OpenTelemetry SDK of the running runtime at a service's entry point (NodeSDK on Node).
-import { diag } from "@opentelemetry/api";
+import process from "node:process";
+import { diag, metrics } from "@opentelemetry/api";
+import { registerResourceMetrics } from "./resources.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -65,7 +67,9 @@ export function telemetryPlan(service: string, env: Env, isDeno: boolean): Telem
  * On Node this starts NodeSDK, which reads the standard variables itself (`OTEL_EXPORTER_OTLP_*`
  * including `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`, `OTEL_TRACES_SAMPLER`,
  * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_BSP_*`, `OTEL_PROPAGATORS`, ...). On Deno it starts
- * nothing: run with `OTEL_DENO=true` and Deno's built-in SDK serves the same API.
+ * nothing: run with `OTEL_DENO=true` and Deno's built-in SDK serves the same API. Either way,
+ * when metrics are exported, the process CPU/memory and GPU gauges of `resources.ts` are
+ * registered here, so entry points need not.
  *
  * @example
  * const stopTelemetry = await startTelemetry("engine");
@@ -74,8 +78,10 @@ export function telemetryPlan(service: string, env: Env, isDeno: boolean): Telem
  */
 export async function startTelemetry(service: string): Promise<TelemetryShutdown> {
   const isDeno = "Deno" in globalThis;
-  const env: Env = isDeno ? {} : process.env;
-  const plan = telemetryPlan(service, env, isDeno);
+  const plan = telemetryPlan(service, process.env, isDeno);
+  if (plan.mode === "deno" && /^(true|1)$/i.test(process.env.OTEL_DENO ?? "")) {
+    registerResourceMetrics(metrics.getMeter("resources"));
+  }
   if (plan.mode !== "node-sdk") return async function noTelemetryToStop() {};
 
   // Imported only here so that Deno, and Node with telemetry off, never load the SDK.
@@ -90,6 +96,8 @@ export async function startTelemetry(service: string): Promise<TelemetryShutdown
     logRecordProcessors: [],
   });
   sdk.start();
+  // Process CPU/memory and GPU gauges belong to the process, not to a service's code.
+  if (plan.metrics) registerResourceMetrics(metrics.getMeter("resources"));
 
   let stopping: Promise<void> | undefined;
   return function stopTelemetry() {
