@@ -25,13 +25,13 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 # ---- sources shared by both runtimes ----
 FROM ${NODE_IMAGE} AS source
 WORKDIR /app
-COPY package.json tsconfig.json deno.json ./
+# *.ts: the root entry points (start.ts).
+COPY package.json tsconfig.json deno.json *.ts ./
 COPY contracts ./contracts
 COPY telemetry ./telemetry
 COPY models ./models
 COPY engine ./engine
 COPY backend ./backend
-COPY start.ts ./
 
 # ---- CPU runtime (default target) ----
 FROM ${NODE_IMAGE} AS cpu

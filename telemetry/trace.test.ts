@@ -148,6 +148,16 @@ describe("trace across engine and backend", () => {
       const frame = await find(`linked span ${link.spanId}`, (s) => s.spanId === link.spanId);
       assert.equal(frame.name, ingest.name);
     }
+    // The batch's JSON log line carries its trace, the anomaly and the resources at inference.
+    const line = await waitFor("the batch's log line", () =>
+      engine!.lines.find((l) => l.msg === "batch scored" && l.trace_id === batch.traceId),
+    );
+    assert.equal(line.span_id, batch.spanId);
+    assert.equal(line.service, "engine");
+    assert.ok(Array.isArray(line.anomalies), "anomalous batch logs its anomalies");
+    const resources = line.resources as Record<string, unknown>;
+    assert.equal(typeof resources.cpu_percent, "number");
+    assert.equal(typeof resources.rss_bytes, "number");
     assert.deepEqual(receiver.errors, []);
   });
 
