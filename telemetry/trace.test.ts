@@ -49,11 +49,15 @@ describe("trace across engine and backend", () => {
       BATCH_MAX_DELAY_MS: "0",
     });
     engineUrl = `http://127.0.0.1:${engine.port}`;
-    await waitFor("engine ready", () =>
-      fetch(`${engineUrl}/health/ready`).then(
-        (res) => res.ok,
-        () => false,
-      ),
+    await waitFor(
+      "engine ready",
+      () =>
+        fetch(`${engineUrl}/health/ready`).then(
+          (res) => res.ok,
+          () => false,
+        ),
+      // Loading the model competes with the rest of the suite for two cores.
+      90_000,
     );
   });
 
