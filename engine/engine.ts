@@ -198,7 +198,7 @@ export function createEngine(options: EngineOptions): Engine {
             .catch((error) => log.error("could not keep alerts in the outbox", error));
         },
         onError(error, size) {
-          log.error("inference failed; the batch's windows are not scored", error, {
+          log.error("batch failed; its windows are not scored", error, {
             batch_size: size,
           });
         },

@@ -27,9 +27,8 @@ export async function serve(
 ): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoServe }).Deno;
   if (deno) {
-    const server = await new Promise<ReturnType<DenoServe["serve"]>>((resolve) => {
-      const s = deno.serve({ ...options, onListen: () => resolve(s) }, fetch);
-    });
+    // Deno.serve binds before it returns; the empty onListen replaces its console banner.
+    const server = deno.serve({ ...options, onListen: () => {} }, fetch);
     return { port: server.addr.port, close: () => server.shutdown() };
   }
   // Imported here so that Deno never loads the Node adapter.

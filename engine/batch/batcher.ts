@@ -108,6 +108,9 @@ export class Batcher {
       try {
         const size = await this.#collect();
         if (size > 0) await this.#score(size);
+      } catch (error) {
+        // A bug here must not stop scoring for good: report it and carry on with the next frames.
+        this.#o.onError(error instanceof Error ? error : new Error(String(error)), 0);
       } finally {
         this.#busy = false;
       }
@@ -142,7 +145,7 @@ export class Batcher {
       const remaining = deadline - performance.now();
       if (remaining <= 0 || this.#stop.signal.aborted) return size;
       await queue.waitForFrames(
-        AbortSignal.any([this.#stop.signal, AbortSignal.timeout(remaining)]),
+        AbortSignal.any([this.#stop.signal, AbortSignal.timeout(Math.ceil(remaining))]),
       );
       if (queue.depth === 0) return size;
     }

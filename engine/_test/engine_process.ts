@@ -1,0 +1,89 @@
+// Runs the real engine entry point as a child process (Node or Deno) for boot and signal tests.
+import { type ChildProcess, spawn } from "node:child_process";
+import { waitFor } from "./wait_for.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+export interface EngineProcess {
+  child: ChildProcess;
+  /** stdout + stderr so far. */
+  output(): string;
+  /** JSON log lines so far. */
+  // biome-ignore lint/suspicious/noExplicitAny: log lines as the tests read them
+  logs(): Record<string, any>[];
+  /** Resolves with the bound port once the engine logs that it listens. */
+  port(): Promise<number>;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  /** Kills the process if it still runs and waits for it. */
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Spawns `engine/main.ts` under `runtime` with `env` added to the current environment. */
+export function spawnEngine(runtime: "node" | "deno", env: Record<string, string>): EngineProcess {
+  const [command, args] =
+    runtime === "node"
+      ? [process.execPath, ["--import", "tsx", "engine/main.ts"]]
+      : [`${ROOT}node_modules/.bin/deno`, ["run", "-A", "engine/main.ts"]];
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, APP_HOST: "127.0.0.1", APP_PORT: "0", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let text = "";
+  child.stdout!.on("data", (chunk) => {
+    text += chunk;
+  });
+  child.stderr!.on("data", (chunk) => {
+    text += chunk;
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  const logs = () =>
+    text
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l)];
+        } catch {
+          return [];
+        }
+      });
+  return {
+    child,
+    output: () => text,
+    logs,
+    exited,
+    port: () =>
+      waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`engine exited ${child.exitCode}:\n${text}`);
+          return logs().find((l) => l.msg === "engine listening")?.port as number | undefined;
+        },
+        "the engine to listen",
+        60_000,
+      ),
+    async kill(signal = "SIGKILL") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Waits until `GET /health/ready` on `port` answers 200. */
+export async function waitReady(port: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    `engine on port ${port} to be ready`,
+    timeoutMs,
+    50,
+  );
+}

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { gzip, jsonFrame } from "./_test/engine_harness.ts";
+import { spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { waitFor } from "./_test/wait_for.ts";
+
+let model: ModelFixture;
+let sink: AlertSink;
+let dataDir: string;
+
+before(async () => {
+  model = await trainFixtureModel({ features: 300, name: "boot" });
+  sink = await startAlertSink();
+  dataDir = await mkdtemp(join(tmpdir(), "engine-main-"));
+});
+after(async () => {
+  await sink?.close();
+  await model?.remove();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const env = (extra: Record<string, string> = {}) => ({
+  MODEL_DIR: model.dir,
+  DEFAULT_MODEL_NAME: model.name,
+  NESTJS_URL: sink.origin,
+  DATA_DIR: join(dataDir, crypto.randomUUID()),
+  RETRY_BASE_MS: "5",
+  RETRY_MAX_MS: "50",
+  ALERT_TIMEOUT_MS: "500",
+  ...extra,
+});
+
+const post = (port: number, body: BodyInit, headers: Record<string, string> = {}) =>
+  fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body, headers });
+
+const stats = async (port: number) => (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+
+test("engine process stops with a clear message when a variable is invalid", async () => {
+  const engine = spawnEngine("node", env({ MAX_RETRIES: "9" }));
+  assert.equal(await engine.exited, 1);
+  assert.match(engine.output(), /'MAX_RETRIES' must be an integer 1\.\.5, got "9"/);
+});
+
+test("engine process exits non-zero naming the model when it cannot load", async () => {
+  const engine = spawnEngine("node", env({ DEFAULT_MODEL_NAME: "no_such_model" }));
+  assert.equal(await engine.exited, 1);
+  assert.match(engine.output(), /cannot read model metadata .*no_such_model\.json/);
+});
+
+test("engine process with DEFAULT_DEVICE=cuda fails loudly when CUDA is unavailable", async () => {
+  const engine = spawnEngine("node", env({ DEFAULT_DEVICE: "cuda" }));
+  assert.equal(await engine.exited, 1);
+  assert.match(engine.output(), /DEFAULT_DEVICE=cuda but the CUDA execution provider failed/);
+});
+
+test("engine process under Node scores accepted frames and exits 0 on SIGTERM", async () => {
+  const engine = spawnEngine("node", env());
+  try {
+    const port = await engine.port();
+    await waitReady(port);
+    for (let i = 0; i < 6; i++) {
+      const response = await post(port, gzip(jsonFrame(model.featureNames, model.normalFrame(i))));
+      assert.equal(response.status, 202);
+    }
+    engine.child.kill("SIGTERM");
+    assert.equal(await engine.exited, 0);
+    const stopped = engine.logs().find((l) => l.msg === "engine stopped");
+    assert.equal(stopped?.unscored_frames, 0);
+    const scored = engine.logs().filter((l) => l.msg === "batch scored");
+    assert.equal(
+      scored.reduce((n, l) => n + l.batch_size, 0),
+      2,
+      "six frames on one stream make two windows of five",
+    );
+  } finally {
+    await engine.kill();
+  }
+});
+
+test("engine process redelivers every kept alert after a SIGKILL", async () => {
+  sink.answer = 500;
+  const dir = join(dataDir, "kill");
+  const first = spawnEngine("node", env({ DATA_DIR: dir, MAX_RETRIES: "1" }));
+  let ids: string[];
+  try {
+    const port = await first.port();
+    await waitReady(port);
+    for (let i = 0; i < 8; i++) {
+      const values = i >= 4 ? model.spikedFrame(i, 3) : model.normalFrame(i);
+      assert.equal((await post(port, jsonFrame(model.featureNames, values))).status, 202);
+    }
+    await waitFor(async () => (await stats(port)).alerts.generated === 4, "four alerts kept");
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const log = await readFile(join(dir, "alerts.log"), "utf8");
+    ids = [
+      ...new Set(
+        log
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).id as string),
+      ),
+    ];
+    assert.equal(ids.length, 4);
+  } finally {
+    await first.kill();
+  }
+  sink.answer = 201;
+  const second = spawnEngine("node", env({ DATA_DIR: dir }));
+  try {
+    await waitFor(() => ids.every((id) => sink.delivered.has(id)), "every kept alert", 30_000);
+  } finally {
+    await second.kill();
+  }
+});
+
+test("engine process boots under Deno and accepts a gzip frame", async () => {
+  const engine = spawnEngine("deno", env());
+  try {
+    const port = await engine.port();
+    await waitReady(port);
+    const response = await post(port, gzip(jsonFrame(model.featureNames, model.normalFrame(0))), {
+      "content-type": "application/x-www-form-urlencoded",
+    });
+    assert.equal(response.status, 202);
+    assert.equal((await response.json()).status, "accepted");
+  } finally {
+    await engine.kill();
+  }
+});
