@@ -164,3 +164,20 @@ async function waitForQueueEmpty() {
 test("engine app answers 404 as JSON for an unknown route", async () => {
   await expectError(await engine.engine.app.request("/nope"), 404, "not_found");
 });
+
+test("engine app accepts the upstream's exact request with the committed 25,000-feature model", async () => {
+  const committed = { dir: new URL("../models", import.meta.url).pathname, name: "featurewise_ocsvm" };
+  const big = await startTestEngine(committed, sink);
+  try {
+    const names = Array.from({ length: 25_000 }, (_, i) => `feature_${i}`);
+    const values = Array.from({ length: 25_000 }, (_, i) => Math.round(Math.sin(i) * 100) / 100);
+    // As the original main server sends it: gzip bytes, no Content-Encoding, a form content type.
+    const response = await big.post(gzip(jsonFrame(names, values)), {
+      "content-type": "application/x-www-form-urlencoded",
+    });
+    assert.equal(response.status, 202, await response.clone().text());
+    assert.equal((await response.json()).status, "accepted");
+  } finally {
+    await big.stop();
+  }
+});
