@@ -166,7 +166,10 @@ test("engine app answers 404 as JSON for an unknown route", async () => {
 });
 
 test("engine app accepts the upstream's exact request with the committed 25,000-feature model", async () => {
-  const committed = { dir: new URL("../models", import.meta.url).pathname, name: "featurewise_ocsvm" };
+  const committed = {
+    dir: new URL("../models", import.meta.url).pathname,
+    name: "featurewise_ocsvm",
+  };
   const big = await startTestEngine(committed, sink);
   try {
     const names = Array.from({ length: 25_000 }, (_, i) => `feature_${i}`);
