@@ -12,7 +12,7 @@ import { simulatorRoutes } from "./simulator/routes.ts";
 import type { Simulator } from "./simulator/simulator.ts";
 
 export interface BackendAppOptions {
-  database: Pick<Database, "sql" | "kind" | "ping">;
+  database: Pick<Database, "sql" | "kind" | "ping" | "recover">;
   /** Milliseconds since the epoch (tests pass a fixed clock to check signature freshness). */
   clock?: { now(): number };
   /** The plant simulator; without it `/data/*` answers 404. */
@@ -44,7 +44,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   );
   app.route(
     "/api/v1",
-    alertRoutes({ alerts: createAlertRepository(database.sql), signingSecret, now, metrics }),
+    alertRoutes({ alerts: createAlertRepository(database), signingSecret, now, metrics }),
   );
   if (simulator) app.route("/data", simulatorRoutes(simulator));
 

@@ -25,11 +25,11 @@ export function testTargets(): TestTarget[] {
       async open(options = {}) {
         const db = await openDatabase({});
         if (options.migrate !== false) await migrate(db.sql);
-        return {
-          ...db,
+        // Object.assign keeps the `sql` getter, which a spread would freeze.
+        return Object.assign(db, {
           dispose: () => db.close(),
           reopen: () => Promise.reject(new Error("in-memory PGlite cannot be reopened")),
-        };
+        });
       },
     },
   ];
@@ -43,15 +43,14 @@ export function testTargets(): TestTarget[] {
         await admin.unsafe(`CREATE SCHEMA ${schema}`);
         const db = await openDatabase({ url, searchPath: schema });
         if (options.migrate !== false) await migrate(db.sql);
-        return {
-          ...db,
+        return Object.assign(db, {
           reopen: () => openDatabase({ url, searchPath: schema }),
           async dispose() {
             await db.close();
             await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
             await admin.end();
           },
-        };
+        });
       },
     });
   }

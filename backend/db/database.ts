@@ -1,16 +1,25 @@
 // Opens the backend's database: PostgreSQL at DATABASE_URL, or embedded PGlite, always via postgres.js.
 import postgres, { type Sql } from "postgres";
 import { startPgliteServer } from "./_pglite_server.ts";
+import { isUnavailable } from "./db_errors.ts";
 
 export type DatabaseKind = "postgres" | "pglite";
 
 export interface Database {
-  sql: Sql;
+  /** The current postgres.js client; read it per use, since `recover` may replace it. */
+  readonly sql: Sql;
   kind: DatabaseKind;
   /** Where postgres.js connects (for logs; no password is ever in it for PGlite). */
   url: string;
   /** Resolves when the database answers `SELECT 1` before the signal aborts; rejects otherwise. */
   ping(signal?: AbortSignal): Promise<void>;
+  /**
+   * Replaces the postgres.js client after a connection failure (at most once a second). Works
+   * around postgres.js 3.4.9 leaving a connection unable to write again when its socket closed
+   * with a write pending (porsager/postgres#1154, #1208): without it, a database restart could
+   * leave the pool failing forever.
+   */
+  recover(): void;
   /** Ends the connections (waiting up to `timeoutSeconds` for queries) and stops PGlite. */
   close(timeoutSeconds?: number): Promise<void>;
 }
@@ -36,36 +45,57 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     ? undefined
     : await startPgliteServer({ dataDir: options.pgliteDataDir });
   const url = options.url ?? pglite!.url;
-  const sql = postgres(url, {
-    // PGlite runs one statement at a time: more connections would only queue on its side.
-    max: pglite ? 1 : (options.max ?? 10),
-    connect_timeout: 5,
-    idle_timeout: pglite ? undefined : 60,
-    onnotice: () => {},
-    connection: {
-      application_name: "anomaly-backend",
-      ...(options.searchPath ? { search_path: options.searchPath } : {}),
+  const connect = () =>
+    postgres(url, {
+      // PGlite runs one statement at a time: more connections would only queue on its side.
+      max: pglite ? 1 : (options.max ?? 10),
+      connect_timeout: 5,
+      idle_timeout: pglite ? undefined : 60,
+      onnotice: () => {},
+      connection: {
+        application_name: "anomaly-backend",
+        ...(options.searchPath ? { search_path: options.searchPath } : {}),
+      },
+    });
+  let sql = connect();
+  let recoveredAt = 0;
+  let closed = false;
+  const database: Database = {
+    get sql() {
+      return sql;
     },
-  });
-  return {
-    sql,
     kind: pglite ? "pglite" : "postgres",
     url: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
     ping: async function ping(signal?: AbortSignal) {
       const query = sql`SELECT 1`.execute();
+      query.catch(() => {});
       const aborted = new Promise<never>((_, reject) => {
         signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
       });
       if (signal?.aborted) throw signal.reason;
       try {
         await Promise.race([query, aborted]);
+      } catch (error) {
+        if (signal?.aborted || isUnavailable(error)) database.recover();
+        throw error;
       } finally {
         if (signal?.aborted) query.cancel();
       }
     },
+    recover: function recover() {
+      const now = performance.now();
+      if (closed || now - recoveredAt < 1000) return;
+      recoveredAt = now;
+      const old = sql;
+      sql = connect();
+      // Queries still running on the old client may finish; it is ended in the background.
+      old.end({ timeout: 5 }).catch(() => {});
+    },
     close: async function closeDatabase(timeoutSeconds = 5) {
+      closed = true;
       await sql.end({ timeout: timeoutSeconds });
       await pglite?.close();
     },
   };
+  return database;
 }

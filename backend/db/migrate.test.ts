@@ -96,15 +96,15 @@ describe("database persistence", () => {
     dirs.push(dir);
     const first = await openDatabase({ pgliteDataDir: dir });
     await migrate(first.sql);
-    assert.equal(await createAlertRepository(first.sql).insert(alert), "stored");
+    assert.equal(await createAlertRepository(first).insert(alert), "stored");
     await first.close();
 
     const second = await openDatabase({ pgliteDataDir: dir });
     try {
       assert.deepEqual((await migrate(second.sql)).applied, []);
-      const stored = await createAlertRepository(second.sql).get(alert.alert_id);
+      const stored = await createAlertRepository(second).get(alert.alert_id);
       assert.equal(stored?.anomalous_features[0].feature, "feature_3");
-      assert.equal(await createAlertRepository(second.sql).insert(alert), "duplicate");
+      assert.equal(await createAlertRepository(second).insert(alert), "duplicate");
     } finally {
       await second.close();
     }
@@ -115,11 +115,11 @@ describe("database persistence", () => {
       const db = await target.open();
       try {
         const id = crypto.randomUUID();
-        await createAlertRepository(db.sql).insert({ ...alert, alert_id: id });
+        await createAlertRepository(db).insert({ ...alert, alert_id: id });
         await db.sql.end();
         const again = await db.reopen();
         try {
-          assert.equal((await createAlertRepository(again.sql).get(id))?.alert_id, id);
+          assert.equal((await createAlertRepository(again).get(id))?.alert_id, id);
         } finally {
           await again.close();
         }
