@@ -1,0 +1,116 @@
+// `npm start` / `deno task start`: the backend (with the simulator) and the engine on one machine, Ctrl-C stops both.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+// biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
+const deno = (globalThis as any).Deno as any;
+const env: Record<string, string | undefined> = deno ? deno.env.toObject() : process.env;
+
+const backendPort = env.PORT ?? "3000";
+const enginePort = env.APP_PORT ?? "9000";
+const backendUrl = `http://localhost:${backendPort}`;
+const engineUrl = `http://localhost:${enginePort}`;
+// The same runtime that runs this file runs the services.
+const runner = deno ? [deno.execPath(), "run", "-A"] : [process.execPath, "--import", "tsx"];
+const root = new URL(".", import.meta.url).pathname;
+
+const services: Record<string, { file: string; env: Record<string, string> }> = {
+  backend: {
+    file: "backend/main.ts",
+    env: {
+      PORT: backendPort,
+      ENGINE_URL: engineUrl,
+      SIMULATOR_RATE_HZ: env.SIMULATOR_RATE_HZ ?? "1",
+      SIMULATOR_ANOMALY_EVERY_S: env.SIMULATOR_ANOMALY_EVERY_S ?? "20",
+    },
+  },
+  engine: {
+    file: "engine/main.ts",
+    env: {
+      APP_PORT: enginePort,
+      NESTJS_URL: backendUrl,
+      DEFAULT_DEVICE: env.DEFAULT_DEVICE ?? "cpu",
+    },
+  },
+};
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const children = new Map<string, ChildProcess>();
+const listening = new Set<string>();
+let stopping = false;
+
+function summarise(name: string, line: string): string {
+  // Service logs are JSON lines; show the message and a few useful fields, keep the rest terse.
+  if (!line.startsWith("{")) return line;
+  try {
+    const { time: _t, level, msg, service: _s, ...fields } = JSON.parse(line);
+    const rest = Object.entries(fields)
+      .filter(([, value]) => typeof value !== "object" || value === null)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(" ");
+    if (msg.endsWith("listening")) {
+      listening.add(name);
+      if (listening.size === 2) announce();
+    }
+    return `${level === "info" ? "" : `${String(level).toUpperCase()} `}${msg}${rest ? `  ${rest}` : ""}`;
+  } catch {
+    return line;
+  }
+}
+
+function announce() {
+  say("");
+  say(`  backend   ${backendUrl}   (alerts: ${backendUrl}/api/v1/alerts)`);
+  say(`  engine    ${engineUrl}   (ready: ${engineUrl}/health/ready)`);
+  say(
+    `  simulator 1 frame/s with an anomaly about every ${services.backend.env.SIMULATOR_ANOMALY_EVERY_S} s`,
+  );
+  say("  Ctrl-C stops everything.");
+  say("");
+}
+
+for (const [name, service] of Object.entries(services)) {
+  const child = spawn(runner[0], [...runner.slice(1), service.file], {
+    cwd: root,
+    env: { ...env, ...service.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.set(name, child);
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on("line", (line) =>
+      say(`[${name.padEnd(7)}] ${summarise(name, line)}`),
+    );
+  }
+  child.once("exit", (code, signal) => {
+    children.delete(name);
+    say(`[${name.padEnd(7)}] exited ${signal ?? code}`);
+    // One service gone means the demo is broken: stop the other too.
+    if (!stopping) stop(code === 0 ? 1 : (code ?? 1));
+    else if (children.size === 0) finish();
+  });
+}
+
+let exitCode = 0;
+function finish() {
+  if (deno) deno.exit(exitCode);
+  process.exit(exitCode);
+}
+
+function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  exitCode = code;
+  say("stopping ...");
+  for (const child of children.values()) child.kill("SIGTERM");
+  if (children.size === 0) finish();
+  // A child that ignores SIGTERM for 20 s is killed.
+  setTimeout(() => {
+    for (const child of children.values()) child.kill("SIGKILL");
+  }, 20_000).unref?.();
+}
+
+say(`starting backend (${runner[0].split("/").pop()}) and engine ...`);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  if (deno) deno.addSignalListener(signal, () => stop(0));
+  else process.on(signal, () => stop(0));
+}
