@@ -1,10 +1,10 @@
 // Test helper: a private PostgreSQL server (initdb + pg_ctl on a temp dir and free port) that tests may stop and start.
 import { execFile } from "node:child_process";
 import { chown, mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "./free_port.ts";
 
 const run = promisify(execFile);
 const PG_ROOT = "/usr/lib/postgresql";
@@ -25,17 +25,6 @@ async function binDir(): Promise<string> {
     );
   }
   return join(PG_ROOT, versions.sort((a, b) => Number(b) - Number(a))[0], "bin");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
