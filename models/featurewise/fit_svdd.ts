@@ -9,7 +9,39 @@ export interface SvddFeatureFit {
   invScale: Float64Array;
   center: Float64Array;
   radius2: number;
-  tail: TailFit;
+  /** Tails of the level, dynamics and quiet statistics (see `svddStatistics`). */
+  tails: TailFit[];
+  /** Excess kurtosis of the non-zero frame-to-frame changes (tail-heaviness evidence). */
+  kurtosis: number;
+  heavy: boolean;
+  /** False when normal data already looks stuck (quantised sensors): the quiet score is off. */
+  quietEnabled: boolean;
+}
+
+/** Excess kurtosis above which a sensor's changes are treated as heavy-tailed. */
+export const HEAVY_KURTOSIS = 0.5;
+/** Smallest tail shape assumed for heavy-tailed sensors (a squared Student-t with about 3 degrees of freedom). */
+export const HEAVY_MIN_XI = 0.6;
+
+/** Floor inside the quiet statistic `-ln(dynamics + QUIET_EPS)`. */
+export const QUIET_EPS = 1e-9;
+
+/**
+ * The three per-window statistics of the default model. `w` are the whitened DCT coefficients and
+ * `c` the SVDD centre: level = (w_0 - c_0)^2 (where the window sits), dynamics =
+ * sum_{k>=1} (w_k - c_k)^2 (how it moves), quiet = -ln(sum_{k>=1} w_k^2 + QUIET_EPS) (how
+ * suspiciously still it is: a stuck sensor; uncentred so that float32 and float64 agree).
+ */
+export function svddStatistics(w: Float64Array, c: ArrayLike<number>, out: Float64Array): void {
+  let dyn = 0;
+  let raw = 0;
+  for (let k = 1; k < w.length; k++) {
+    dyn += (w[k] - c[k]) ** 2;
+    raw += w[k] * w[k];
+  }
+  out[0] = (w[0] - c[0]) ** 2;
+  out[1] = dyn;
+  out[2] = -Math.log(raw + QUIET_EPS);
 }
 
 export interface SvddFitOptions {
@@ -20,8 +52,8 @@ export interface SvddFitOptions {
 }
 
 /**
- * `col` is one feature's series, `basis` the W x W DCT, `perm` a shuffled order of fit windows
- * shared by all features (so the result does not depend on how features are partitioned).
+ * Fits one feature. `col` is its series, `basis` the W x W DCT, `perm` a shuffled order of fit
+ * windows shared by all features (so the result does not depend on how features are partitioned).
  */
 export function fitSvddFeature(
   col: Float64Array,
@@ -89,19 +121,34 @@ export function fitSvddFeature(
   }
   for (let k = 0; k < W; k++) center[k] = avgC[k] / avgN;
   const radius2 = avgR2 / avgN;
-  // Held-out windows: the nonconformity s = ||y - c||^2 whose tail is calibrated.
+  // Held-out windows: the statistics whose tails are calibrated.
   const yc = dctWindows(col, split.cal, basis, W, loc);
-  const s = new Float64Array(split.cal.length);
-  for (let i = 0; i < s.length; i++) {
-    let acc = 0;
-    for (let k = 0; k < W; k++) {
-      const e = yc[i * W + k] * invScale[k] - center[k];
-      acc += e * e;
-    }
-    s[i] = acc;
+  const nCal = split.cal.length;
+  const stats = [new Float64Array(nCal), new Float64Array(nCal), new Float64Array(nCal)];
+  const e = new Float64Array(W);
+  const st = new Float64Array(3);
+  for (let i = 0; i < nCal; i++) {
+    for (let k = 0; k < W; k++) e[k] = yc[i * W + k] * invScale[k];
+    svddStatistics(e, center, st);
+    for (let r = 0; r < 3; r++) stats[r][i] = st[r];
   }
-  const tail = fitTail(s, opts.tailFraction, opts.tailMargin);
-  return { loc, invScale, center, radius2, tail };
+  // Heavy tails cannot be told apart from light ones by ~150 exceedances alone; the kurtosis of
+  // the frame-to-frame changes (exact zeros of quantised sensors left out) is much clearer
+  // evidence, and a heavy sensor's shape is then assumed to be at least HEAVY_MIN_XI.
+  const { kurtosis, zeroChanges } = changeStats(col, split.fitFrames);
+  const heavy = kurtosis > HEAVY_KURTOSIS;
+  const tails = stats.map((v, r) => {
+    // The quiet statistic's tail is exponential by construction (the density of a sum of squares
+    // near zero), so it gets no shape margin.
+    const fit = fitTail(v, opts.tailFraction, r === 2 ? 0 : opts.tailMargin);
+    if (heavy && r < 2 && fit.xi < HEAVY_MIN_XI) fit.xi = HEAVY_MIN_XI;
+    return fit;
+  });
+  // A sensor that repeats its value (quantised: exact zero changes) or whose normal windows already
+  // look stuck (raw dynamics below 1e-6) can sit still legitimately: its quiet score is off.
+  let quietEnabled = zeroChanges === 0;
+  for (const q of stats[2]) if (q > -Math.log(1e-6)) quietEnabled = false;
+  return { loc, invScale, center, radius2, tails, kurtosis, heavy, quietEnabled };
 }
 
 function dctWindows(
@@ -134,4 +181,34 @@ function dist2(y: Float64Array, i: number, c: Float64Array, W: number): number {
 
 function quantileSorted(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function changeStats(
+  col: Float64Array,
+  frames: Int32Array,
+): { kurtosis: number; zeroChanges: number } {
+  let n = 0;
+  let zeroChanges = 0;
+  let m1 = 0;
+  let m2 = 0;
+  let m4 = 0;
+  const d: number[] = [];
+  for (let i = 1; i < frames.length; i++) {
+    if (frames[i] !== frames[i - 1] + 1) continue;
+    const x = col[frames[i]] - col[frames[i - 1]];
+    if (x !== 0) d.push(x);
+    else zeroChanges++;
+  }
+  n = d.length;
+  if (n < 20) return { kurtosis: 0, zeroChanges };
+  for (const x of d) m1 += x;
+  m1 /= n;
+  for (const x of d) {
+    const c2 = (x - m1) ** 2;
+    m2 += c2;
+    m4 += c2 * c2;
+  }
+  m2 /= n;
+  m4 /= n;
+  return { kurtosis: m2 > 0 ? m4 / (m2 * m2) - 3 : 0, zeroChanges };
 }

@@ -11,6 +11,8 @@ export type FeaturewiseKind = "featurewise_ocsvm_svdd" | "featurewise_ocsvm_line
  * c = 0.9 / ln p_target).
  */
 export interface TailParams {
+  /** Calibrated statistics per feature (1 linear; 3 default: level, dynamics, quiet). */
+  nStats: number;
   tailU: Float32Array;
   tailK: Float32Array;
   scoreA: Float32Array;
@@ -32,7 +34,9 @@ export interface LinearParams extends TailParams {
 
 /**
  * Default: SVDD (= RBF One-Class SVM in its wide-kernel limit) in a per-feature whitened window
- * space: y = DCT(x - loc) * invScale; s = ||y - center||^2.
+ * space: e = DCT(x - loc) * invScale - center; ||e||^2 is split into a level part e_0^2 and a
+ * dynamics part sum_{k>=1} e_k^2, plus a quiet statistic -ln(dynamics + 1e-6); each is calibrated
+ * (tail arrays are [3, F]) and the score is the largest of the three.
  */
 export interface SvddParams extends TailParams {
   kind: "featurewise_ocsvm_svdd";
@@ -46,6 +50,8 @@ export interface SvddParams extends TailParams {
   invScale: Float32Array;
   /** [W, F] SVDD centre in the whitened space. */
   center: Float32Array;
+  /** [2, W] rows selecting the level (k = 0) and dynamics (k >= 1) parts of e^2. */
+  select: Float32Array;
 }
 
 export type FeaturewiseParams = LinearParams | SvddParams;
@@ -58,12 +64,21 @@ export const TENSOR_NAMES = {
     "basis",
     "invScale",
     "center",
+    "select",
     "tailU",
     "tailK",
     "scoreA",
     "scoreB",
   ],
 } as const;
+
+/** The [2, W] selector of level and dynamics energy. */
+export function statSelector(W: number): Float32Array {
+  const s = new Float32Array(2 * W);
+  s[0] = 1;
+  for (let k = 1; k < W; k++) s[W + k] = 1;
+  return s;
+}
 
 /** Orthonormal DCT-II basis of size n, row-major [k][i]. */
 export function dctBasis(n: number): Float64Array {

@@ -2,7 +2,7 @@
 import { Rng } from "../signal/prng.ts";
 import { fitLinearFeature } from "./fit_linear.ts";
 import { fitSvddFeature } from "./fit_svdd.ts";
-import { dctBasis, type FeaturewiseKind, type FeaturewiseParams } from "./params.ts";
+import { dctBasis, type FeaturewiseKind, type FeaturewiseParams, statSelector } from "./params.ts";
 import { splitWindows } from "./split.ts";
 import { scoreMap, type TailFit } from "./tail.ts";
 
@@ -35,6 +35,8 @@ export interface TrainResult {
   /** Hyper-parameters and fit statistics for the metadata. */
   summary: Record<string, unknown>;
   calibration: Record<string, unknown>;
+  /** Per-feature tail fits (not serialised; for diagnostics and experiments). */
+  tails: TailFit[];
 }
 
 export const TRAIN_DEFAULTS = {
@@ -43,7 +45,7 @@ export const TRAIN_DEFAULTS = {
   nu: 0.1,
   epochs: 4,
   tailFraction: 0.1,
-  tailMargin: 1,
+  tailMargin: 0.5,
   alphaFrame: 1e-4,
   threshold: 0.9,
 } as const;
@@ -74,17 +76,23 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
     tailFraction: o.tailFraction,
     tailMargin: o.tailMargin,
   };
-  const tails: TailFit[] = new Array(F);
-  const tailU = new Float32Array(F);
-  const tailK = new Float32Array(F);
-  const scoreA = new Float32Array(F);
-  const scoreB = new Float32Array(F);
+  // One calibrated statistic for the linear model, three for the default (level, dynamics, quiet);
+  // the per-frame budget is shared equally between them (Bonferroni).
+  const R = o.kind === "featurewise_ocsvm_linear" ? 1 : 3;
+  const pStat = pTarget / R;
+  const tails: TailFit[] = new Array(R * F);
+  const tailU = new Float32Array(R * F);
+  const tailK = new Float32Array(R * F);
+  const scoreA = new Float32Array(R * F);
+  const scoreB = new Float32Array(R * F);
   const invScale = new Float32Array(o.kind === "featurewise_ocsvm_linear" ? F : W * F);
   const linWeight = new Float32Array(W * F);
   const rho = new Float32Array(F);
   const loc = new Float32Array(F);
   const center = new Float32Array(W * F);
   let radiusSum = 0;
+  let heavyCount = 0;
+  const quietOff: number[] = [];
   const basis = dctBasis(W);
   const col = new Float64Array(T);
   const chunk = new Float64Array(T * CHUNK);
@@ -98,13 +106,13 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
     for (let j = 0; j < nc; j++) {
       const f = f0 + j;
       col.set(chunk.subarray(j * T, j * T + T));
-      let tail: TailFit;
+      let fTails: TailFit[];
       if (o.kind === "featurewise_ocsvm_linear") {
         const r = fitLinearFeature(col, split, perm, fitOpts);
         invScale[f] = r.invScale;
         for (let k = 0; k < W; k++) linWeight[k * F + f] = r.weight[k];
         rho[f] = r.rho;
-        tail = r.tail;
+        fTails = [r.tail];
       } else {
         const r = fitSvddFeature(col, split, basis, perm, fitOpts);
         loc[f] = r.loc;
@@ -113,18 +121,28 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           center[k * F + f] = r.center[k];
         }
         radiusSum += r.radius2;
-        tail = r.tail;
+        fTails = r.tails;
+        if (r.heavy) heavyCount++;
+        if (!r.quietEnabled) quietOff.push(f);
       }
-      tails[f] = tail;
-      const m = scoreMap(tail, pTarget, o.threshold);
-      tailU[f] = m.u;
-      tailK[f] = m.k;
-      scoreA[f] = m.a;
-      scoreB[f] = m.b;
+      for (let r = 0; r < R; r++) {
+        const i = r * F + f;
+        tails[i] = fTails[r];
+        const m = scoreMap(fTails[r], pStat, o.threshold);
+        if (r === 2 && quietOff.at(-1) === f) {
+          // A disabled statistic scores 0 whatever its value.
+          m.a = 0;
+          m.b = 0;
+        }
+        tailU[i] = m.u;
+        tailK[i] = m.k;
+        scoreA[i] = m.a;
+        scoreB[i] = m.b;
+      }
     }
     o.onProgress?.(f0 + nc, F);
   }
-  const tailParams = { tailU, tailK, scoreA, scoreB };
+  const tailParams = { nStats: R, tailU, tailK, scoreA, scoreB };
   const params: FeaturewiseParams =
     o.kind === "featurewise_ocsvm_linear"
       ? {
@@ -144,12 +162,29 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           basis: Float32Array.from(basis),
           invScale,
           center,
+          select: statSelector(W),
           ...tailParams,
         };
-  const xiHat = Float64Array.from(tails, (t) => t.xiHat).sort();
   const q = (a: Float64Array, p: number) =>
     round(a[Math.min(a.length - 1, Math.floor(p * a.length))]);
-  const exc = Float64Array.from(tails, (t) => t.exceedances).sort();
+  const statNames = R === 1 ? ["decision"] : ["level", "dynamics", "quiet"];
+  const tailStats: Record<string, unknown> = {};
+  statNames.forEach((name, r) => {
+    const part = tails.slice(r * F, (r + 1) * F);
+    const xiHat = Float64Array.from(part, (t) => t.xiHat).sort();
+    const xi = Float64Array.from(part, (t) => t.xi).sort();
+    const exc = Float64Array.from(part, (t) => t.exceedances).sort();
+    tailStats[name] = {
+      xi_hat_quantiles: {
+        p10: q(xiHat, 0.1),
+        p50: q(xiHat, 0.5),
+        p90: q(xiHat, 0.9),
+        p99: q(xiHat, 0.99),
+      },
+      xi_used_quantiles: { p10: q(xi, 0.1), p50: q(xi, 0.5), p90: q(xi, 0.9), p99: q(xi, 0.99) },
+      exceedances_median: q(exc, 0.5),
+    };
+  });
   const summary: Record<string, unknown> = {
     seed: o.seed,
     frames: T,
@@ -163,28 +198,36 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
   };
   const calibration: Record<string, unknown> = {
     method: "gpd_tail",
-    statistic:
+    statistics:
       o.kind === "featurewise_ocsvm_linear"
-        ? "s = rho - w.(x / rms): negated linear OCSVM decision"
-        : "s = ||DCT(x - loc) * inv_scale - center||^2: squared SVDD distance",
+        ? { decision: "s = rho - w.(x / rms): negated linear OCSVM decision" }
+        : {
+            level: "e_0^2, e = DCT(x - loc) * inv_scale - center (SVDD coordinates)",
+            dynamics: "sum_{k>=1} e_k^2",
+            quiet: "-ln(dynamics + 1e-6) (a stuck sensor is suspiciously still)",
+            combined: "score = max over the statistics",
+          },
     heldout_windows: split.cal.length,
     tail_fraction: o.tailFraction,
     tail_margin_se: o.tailMargin,
     alpha_frame: o.alphaFrame,
     p_target: pTarget,
+    p_target_per_statistic: pStat,
     threshold: o.threshold,
     mapping:
-      "score = clip(threshold * ln(p) / ln(p_target), 0, 1), p = p_u * (1 + xi (s - u) / beta)^(-1/xi)",
+      "score = clip(threshold * ln(p) / ln(p_target_per_statistic), 0, 1), p = p_u * (1 + xi (s - u) / beta)^(-1/xi); max over statistics",
     onnx_form: "score = clip(scoreA * ln(max(1 + tailK * (s - tailU), 1e-30)) + scoreB, 0, 1)",
-    xi_hat_quantiles: {
-      p10: q(xiHat, 0.1),
-      p50: q(xiHat, 0.5),
-      p90: q(xiHat, 0.9),
-      p99: q(xiHat, 0.99),
-    },
-    exceedances_median: q(exc, 0.5),
+    tails: tailStats,
+    ...(R === 3
+      ? {
+          heavy_tail_rule:
+            "excess kurtosis of non-zero frame-to-frame changes > 0.5 => shape >= 0.6",
+          heavy_tailed_features: heavyCount,
+          quiet_disabled_features: quietOff.length,
+        }
+      : {}),
   };
-  return { params, summary, calibration };
+  return { params, summary, calibration, tails };
 }
 
 function round(x: number): number {

@@ -5,6 +5,7 @@ const { onnx } = onnxProto;
 const FLOAT = 1;
 const INT64 = 7;
 const ATTR_INT = 2;
+const ATTR_INTS = 7;
 
 export const OPSET = 17;
 
@@ -45,10 +46,17 @@ export class GraphBuilder {
   }
 
   /** Adds a node and returns the name of its (single) output. */
-  node(op: string, inputs: string[], attrs: Record<string, number> = {}, output?: string): string {
+  node(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, number | number[]> = {},
+    output?: string,
+  ): string {
     const out = output ?? `${op.toLowerCase()}_${this.#counter++}`;
-    const attribute = Object.entries(attrs).map(([name, i]) =>
-      onnx.AttributeProto.create({ name, type: ATTR_INT, i }),
+    const attribute = Object.entries(attrs).map(([name, v]) =>
+      Array.isArray(v)
+        ? onnx.AttributeProto.create({ name, type: ATTR_INTS, ints: v })
+        : onnx.AttributeProto.create({ name, type: ATTR_INT, i: v }),
     );
     this.#nodes.push(
       onnx.NodeProto.create({ opType: op, input: inputs, output: [out], name: out, attribute }),

@@ -1,4 +1,5 @@
 // Turns feature-wise model parameters into an ONNX graph: raw windows in, calibrated scores out.
+import { QUIET_EPS } from "../featurewise/fit_svdd.ts";
 import type { FeaturewiseParams, TailParams } from "../featurewise/params.ts";
 import { GraphBuilder } from "./builder.ts";
 
@@ -13,21 +14,29 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
   const g = new GraphBuilder();
   const W = params.windowSize;
   const F = params.nFeatures;
-  const axis1 = g.int64s("axis_window", [1]);
   let s: string;
   if (params.kind === "featurewise_ocsvm_linear") {
     const z = g.node("Mul", [INPUT_NAME, g.floats("invScale", [F], params.invScale)]);
     const wz = g.node("Mul", [z, g.floats("weight", [W, F], params.weight)]);
-    const dot = g.node("ReduceSum", [wz, axis1], { keepdims: 0 });
+    const dot = g.node("ReduceSum", [wz, g.int64s("axis_window", [1])], { keepdims: 0 });
     s = g.node("Sub", [g.floats("rho", [F], params.rho), dot], {}, "nonconformity");
   } else {
     const c = g.node("Sub", [INPUT_NAME, g.floats("loc", [F], params.loc)]);
     const y = g.node("MatMul", [g.floats("basis", [W, W], params.basis), c]);
-    const e = g.node("Sub", [
-      g.node("Mul", [y, g.floats("invScale", [W, F], params.invScale)]),
-      g.floats("center", [W, F], params.center),
+    const w = g.node("Mul", [y, g.floats("invScale", [W, F], params.invScale)]);
+    const e = g.node("Sub", [w, g.floats("center", [W, F], params.center)]);
+    // [2, W] x [B, W, F] -> [B, 2, F]: level (w_0 - c_0)^2 and dynamics sum_{k>=1} (w_k - c_k)^2.
+    const energy = g.node("MatMul", [
+      g.floats("select", [2, W], params.select),
+      g.node("Mul", [e, e]),
     ]);
-    s = g.node("ReduceSum", [g.node("Mul", [e, e]), axis1], { keepdims: 0 }, "nonconformity");
+    // Quiet: -ln(sum_{k>=1} w_k^2 + eps), the uncentred dynamics energy (row 1 of the selector).
+    const selDyn = g.floats("select_dynamics", [1, W], params.select.subarray(W, 2 * W));
+    const rawDyn = g.node("MatMul", [selDyn, g.node("Mul", [w, w])]);
+    const quiet = g.node("Neg", [
+      g.node("Log", [g.node("Add", [rawDyn, g.scalar("quiet_eps", QUIET_EPS)])]),
+    ]);
+    s = g.node("Concat", [energy, quiet], { axis: 1 }, "statistics");
   }
   const out = calibrate(g, s, params, F);
   return g.build({
@@ -41,15 +50,18 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
 }
 
 function calibrate(g: GraphBuilder, s: string, p: TailParams, F: number): string {
-  const t = g.node("Sub", [s, g.floats("tailU", [F], p.tailU)]);
+  // Tail tensors are [nStats, F]; with several statistics the score is their maximum.
+  const dims = p.nStats === 1 ? [F] : [p.nStats, F];
+  const t = g.node("Sub", [s, g.floats("tailU", dims, p.tailU)]);
   const arg = g.node("Add", [
-    g.node("Mul", [t, g.floats("tailK", [F], p.tailK)]),
+    g.node("Mul", [t, g.floats("tailK", dims, p.tailK)]),
     g.scalar("one", 1),
   ]);
   const logp = g.node("Log", [g.node("Max", [arg, g.scalar("tiny", 1e-30)])]);
-  const raw = g.node("Add", [
-    g.node("Mul", [logp, g.floats("scoreA", [F], p.scoreA)]),
-    g.floats("scoreB", [F], p.scoreB),
+  let raw = g.node("Add", [
+    g.node("Mul", [logp, g.floats("scoreA", dims, p.scoreA)]),
+    g.floats("scoreB", dims, p.scoreB),
   ]);
+  if (p.nStats > 1) raw = g.node("ReduceMax", [raw], { axes: [1], keepdims: 0 });
   return g.node("Clip", [raw, g.scalar("zero", 0), "one"], {}, OUTPUT_NAME);
 }

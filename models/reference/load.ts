@@ -31,6 +31,7 @@ export function paramsFromOnnx(bytes: Uint8Array, meta: ModelMetadata): Featurew
     kind: meta.kind,
     windowSize: meta.window_size,
     nFeatures: meta.n_features,
+    nStats: tensors.tailU.length / meta.n_features,
     ...tensors,
   } as FeaturewiseParams;
 }

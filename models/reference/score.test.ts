@@ -4,6 +4,7 @@ import * as ort from "onnxruntime-node";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
 import { trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx } from "../onnx/export.ts";
+import { createPlant } from "../signal/mod.ts";
 import { Rng } from "../signal/prng.ts";
 import { plantSeries } from "../train/plant_series.ts";
 import { scoreWindows } from "./mod.ts";
@@ -11,6 +12,8 @@ import { scoreWindows } from "./mod.ts";
 const F = 300;
 const W = 5;
 const series = plantSeries(F, 600, 77, 1);
+const sensors = createPlant({ nFeatures: F, seed: 77 }).sensors;
+const familyOf = (f: number) => sensors.family[f];
 
 /** Windows of real frames, some values perturbed by up to +-20 sensor std (anomalous on purpose). */
 function randomWindows(batch: number, seed: number): Float32Array {
@@ -64,6 +67,16 @@ for (const kind of ["featurewise_ocsvm_svdd", "featurewise_ocsvm_linear"] as Fea
       assert.ok(scores.every((s) => s >= 0 && s <= 1));
       if (kind === "featurewise_ocsvm_svdd") assert.equal(scores[F + f], 1);
     });
+
+    if (kind === "featurewise_ocsvm_svdd") {
+      it("scoreWindows flags a continuous sensor stuck at a normal value", () => {
+        const x = randomWindows(1, 4);
+        const continuous = [...Array(F).keys()].find((f) => familyOf(f) === 0)!;
+        for (let i = 1; i < W; i++) x[i * F + continuous] = x[continuous];
+        const scores = scoreWindows(params, x, 1);
+        assert.equal(scores[continuous], 1);
+      });
+    }
 
     it("scoreWindows rejects a window tensor of the wrong size", () => {
       assert.throws(() => scoreWindows(params, new Float32Array(10), 1), /must hold 1x5x300/);

@@ -1,4 +1,5 @@
 // Plain-TypeScript scorer of both feature-wise models: the reference the ONNX graphs are tested against.
+import { svddStatistics } from "../featurewise/fit_svdd.ts";
 import type { FeaturewiseParams } from "../featurewise/params.ts";
 
 /**
@@ -19,30 +20,38 @@ export function scoreWindows(
   }
   const out = new Float32Array(batch * F);
   const { tailU, tailK, scoreA, scoreB } = params;
+  const R = params.nStats;
   const y = new Float64Array(W);
+  const e = new Float64Array(W);
+  const c = new Float64Array(W);
+  const stats = new Float64Array(3);
   for (let b = 0; b < batch; b++) {
     const base = b * W * F;
     for (let f = 0; f < F; f++) {
-      let s = 0;
       if (params.kind === "featurewise_ocsvm_linear") {
         let dot = 0;
         for (let i = 0; i < W; i++) {
           dot += windows[base + i * F + f] * params.invScale[f] * params.weight[i * F + f];
         }
-        s = params.rho[f] - dot;
+        stats[0] = params.rho[f] - dot;
       } else {
         const { loc, basis, invScale, center } = params;
         for (let i = 0; i < W; i++) y[i] = windows[base + i * F + f] - loc[f];
         for (let k = 0; k < W; k++) {
           let acc = 0;
           for (let i = 0; i < W; i++) acc += basis[k * W + i] * y[i];
-          const e = acc * invScale[k * F + f] - center[k * F + f];
-          s += e * e;
+          e[k] = acc * invScale[k * F + f];
+          c[k] = center[k * F + f];
         }
+        svddStatistics(e, c, stats);
       }
-      const logp = Math.log(Math.max(1 + (s - tailU[f]) * tailK[f], 1e-30));
-      const score = logp * scoreA[f] + scoreB[f];
-      out[b * F + f] = score < 0 ? 0 : Math.min(score, 1);
+      let best = Number.NEGATIVE_INFINITY;
+      for (let r = 0; r < R; r++) {
+        const i = r * F + f;
+        const logp = Math.log(Math.max(1 + (stats[r] - tailU[i]) * tailK[i], 1e-30));
+        best = Math.max(best, logp * scoreA[i] + scoreB[i]);
+      }
+      out[b * F + f] = Math.min(1, Math.max(0, best));
     }
   }
   return out;
