@@ -12,7 +12,7 @@ const PG_ROOT = "/usr/lib/postgresql";
 export interface PrivatePostgres {
   url: string;
   start(): Promise<void>;
-  /** `fast` shutdown: sessions are terminated (57P01), as in a real restart. */
+  /** `fast` shutdown: connections are terminated (57P01), as in a real restart. */
   stop(): Promise<void>;
   dispose(): Promise<void>;
 }
