@@ -41,7 +41,13 @@ test("alert schema requires our fields on what our engine sends", () => {
   const r = v.safeParse(alertSchema, original);
   assert.equal(r.success, false);
   const paths = r.issues!.map((i) => v.getDotPath(i));
-  for (const key of ["alert_id", "stream_id", "max_score", "model_version", "anomalous_features.0.feature"]) {
+  for (const key of [
+    "alert_id",
+    "stream_id",
+    "max_score",
+    "model_version",
+    "anomalous_features.0.feature",
+  ]) {
     assert.ok(paths.includes(key), `${key} should be required, got ${paths.join(",")}`);
   }
 });
