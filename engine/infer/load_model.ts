@@ -1,15 +1,11 @@
 // Loads NAME.onnx + NAME.json from MODEL_DIR, checks they agree, warms the session up.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import * as ort from "onnxruntime-node";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { Logger } from "../../telemetry/logger.ts";
-import {
-  type Device,
-  type ExecutionProvider,
-  ModelLoadError,
-  openSession,
-} from "./execution_provider.ts";
+import { WINDOWS_PER_RUN } from "./_run_chunks.ts";
+import { type Device, type ExecutionProvider, ModelLoadError } from "./execution_provider.ts";
+import { openRunner } from "./session_runner.ts";
 
 /** A loaded model: scores `[batch, window, features]` windows into `[batch, features]` scores. */
 export interface ScoringModel {
@@ -30,6 +26,8 @@ export interface LoadModelOptions {
   log: Logger;
   /** Largest batch that will be scored; the warm-up runs it once so the first real one is fast. */
   maxBatch: number;
+  /** Where inference runs (default: a worker thread under Node, the calling thread under Deno). */
+  thread?: "worker" | "main";
 }
 
 async function readMetadata(path: string): Promise<ModelMetadata> {
@@ -62,45 +60,43 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
   const { dir, name, device, log, maxBatch } = options;
   const metadata = await readMetadata(join(dir, `${name}.json`));
   const onnxPath = join(dir, `${name}.onnx`);
-  const { session, provider } = await openSession(onnxPath, device, log);
+  const session = await openRunner({ path: onnxPath, device, log, thread: options.thread });
+  const provider = session.provider;
   const {
     input_name: inputName,
     output_name: outputName,
     window_size: W,
     n_features: F,
   } = metadata;
-  const input = session.inputMetadata.find((m) => m.name === inputName);
-  if (!input || !session.outputNames.includes(outputName)) {
+  const shape = session.inputShapes[inputName];
+  if (!shape || !session.outputNames.includes(outputName)) {
     await session.release();
     throw new ModelLoadError(
       `${onnxPath} has inputs [${session.inputNames}] and outputs [${session.outputNames}], ` +
         `metadata says ${inputName} -> ${outputName}`,
     );
   }
-  if (input.isTensor && (input.shape[1] !== W || input.shape[2] !== F)) {
+  if (shape[1] !== W || shape[2] !== F) {
     await session.release();
     throw new ModelLoadError(
-      `${onnxPath} expects [${input.shape}] windows, metadata says [batch, ${W}, ${F}]`,
+      `${onnxPath} expects [${shape}] windows, metadata says [batch, ${W}, ${F}]`,
     );
   }
 
-  async function score(data: Float32Array, batch: number, output: Float32Array): Promise<void> {
-    const feeds = {
-      [inputName]: new ort.Tensor("float32", data.subarray(0, batch * W * F), [batch, W, F]),
-    };
-    // Scores land straight in the caller's preallocated buffer: no per-batch allocation.
-    const fetches = {
-      [outputName]: new ort.Tensor("float32", output.subarray(0, batch * F), [batch, F]),
-    };
-    await session.run(feeds, fetches);
+  const io = { inputName, outputName };
+  function score(data: Float32Array, batch: number, output: Float32Array): Promise<void> {
+    // Scores land in the caller's preallocated buffer: no per-batch allocation.
+    return session.run(io, [batch, W, F], data, output);
   }
 
   // Warm-up: the first run of each shape allocates; do it now, not on the first frame.
-  const warmIn = new Float32Array(maxBatch * W * F);
-  const warmOut = new Float32Array(maxBatch * F);
+  // Batches run WINDOWS_PER_RUN windows at a time, so that is the largest shape to warm up.
+  const warmBatch = Math.min(maxBatch, WINDOWS_PER_RUN);
+  const warmIn = new Float32Array(warmBatch * W * F);
+  const warmOut = new Float32Array(warmBatch * F);
   try {
     await score(warmIn, 1, warmOut);
-    if (maxBatch > 1) await score(warmIn, maxBatch, warmOut);
+    if (warmBatch > 1) await score(warmIn, warmBatch, warmOut);
   } catch (error) {
     await session.release();
     throw new ModelLoadError(

@@ -1,6 +1,7 @@
 // A pool of worker threads that inflate and scan frame bodies off the request thread.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { type ErrorCode, HttpError } from "../../contracts/error.ts";
+import { spawnWorker } from "../_spawn_worker.ts";
 import type { WorkerJob, WorkerReply, WorkerSetup } from "./_decode_worker.ts";
 import { createFeatureLayout } from "./feature_layout.ts";
 import { createFrameDecoder, type DecodeJob, type FrameDecoder } from "./frame_decoder.ts";
@@ -32,18 +33,6 @@ export interface DecodePool {
 const WORKER_URL = new URL("./_decode_worker.ts", import.meta.url);
 
 /**
- * Starts a decode worker. Deno runs the TypeScript entry directly; Node 20 workers do not inherit
- * the parent's module hooks, so there a two-line bootstrap loads tsx first, then the entry.
- */
-function spawnWorker(setup: WorkerSetup): Worker {
-  if ("Deno" in globalThis) return new Worker(WORKER_URL, { workerData: setup });
-  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
-  const entry = JSON.stringify(WORKER_URL.href);
-  const bootstrap = `import(${tsx}).then((tsx) => { tsx.register(); return import(${entry}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: setup });
-}
-
-/**
  * Starts `size` workers, each with its own scanner and a shared output slab of `names.length`
  * float32. A body is transferred (not copied) to an idle worker; its values come back through the
  * slab and are copied into the caller's `into` (100 KB for 25,000 features: microseconds).
@@ -67,7 +56,7 @@ export function createDecodePool(options: {
   function start(): Slot {
     const shared = new SharedArrayBuffer(names.length * 4);
     const setup: WorkerSetup = { names, maxDecompressedBytes, output: shared };
-    const worker = spawnWorker(setup);
+    const worker = spawnWorker(WORKER_URL, setup);
     const slot: Slot = {
       worker,
       output: new Float32Array(shared),

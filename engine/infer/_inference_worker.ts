@@ -1,0 +1,83 @@
+// Worker-thread entry of the ONNX session: inference runs here so it never blocks the event loop.
+import { parentPort, workerData } from "node:worker_threads";
+import { createLogger } from "../../telemetry/logger.ts";
+import { runInChunks } from "./_run_chunks.ts";
+import { type Device, type ExecutionProvider, openSession } from "./execution_provider.ts";
+
+export interface InferenceWorkerSetup {
+  path: string;
+  device: Device;
+  /** consola numeric level of the parent's logger. */
+  logLevel: number;
+}
+
+/** One batch: `dims` = [batch, window, features]; both buffers are transferred and come back. */
+export interface InferenceJob {
+  dims: [number, number, number];
+  inputName: string;
+  outputName: string;
+  input: ArrayBuffer;
+  output: ArrayBuffer;
+}
+
+export type InferenceWorkerReply =
+  | {
+      type: "ready";
+      provider: ExecutionProvider;
+      inputNames: string[];
+      outputNames: string[];
+      inputShapes: Record<string, (number | string)[]>;
+    }
+  | { type: "failed"; message: string }
+  | { type: "scored"; input: ArrayBuffer; output: ArrayBuffer; error?: string };
+
+const port = parentPort;
+if (port) {
+  const setup = workerData as InferenceWorkerSetup;
+  const log = createLogger({ service: "engine" });
+  log.level = setup.logLevel;
+  try {
+    const { session, provider } = await openSession(setup.path, setup.device, log);
+    const inputShapes: Record<string, (number | string)[]> = {};
+    for (const m of session.inputMetadata) {
+      if (m.isTensor) inputShapes[m.name] = [...m.shape] as (number | string)[];
+    }
+    port.on("message", async function runJob(job: InferenceJob | "close") {
+      if (job === "close") {
+        await session.release();
+        port.close();
+        return;
+      }
+      let error: string | undefined;
+      try {
+        await runInChunks(
+          session,
+          job,
+          job.dims,
+          new Float32Array(job.input),
+          new Float32Array(job.output),
+        );
+      } catch (e) {
+        error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+      }
+      const reply: InferenceWorkerReply = {
+        type: "scored",
+        input: job.input,
+        output: job.output,
+        error,
+      };
+      port.postMessage(reply, [job.input, job.output]);
+    });
+    const ready: InferenceWorkerReply = {
+      type: "ready",
+      provider,
+      inputNames: [...session.inputNames],
+      outputNames: [...session.outputNames],
+      inputShapes,
+    };
+    port.postMessage(ready);
+  } catch (e) {
+    const failed: InferenceWorkerReply = { type: "failed", message: (e as Error).message };
+    port.postMessage(failed);
+  }
+}

@@ -1,0 +1,165 @@
+// Runs the ONNX session: on a worker thread under Node, on the calling thread under Deno.
+import { once } from "node:events";
+import type { Logger } from "../../telemetry/logger.ts";
+import { spawnWorker } from "../_spawn_worker.ts";
+import type {
+  InferenceJob,
+  InferenceWorkerReply,
+  InferenceWorkerSetup,
+} from "./_inference_worker.ts";
+import { runInChunks, WINDOWS_PER_RUN } from "./_run_chunks.ts";
+import {
+  type Device,
+  type ExecutionProvider,
+  ModelLoadError,
+  openSession,
+} from "./execution_provider.ts";
+
+/** An open session, wherever it runs. One `run` at a time. */
+export interface SessionRunner {
+  readonly provider: ExecutionProvider;
+  readonly thread: "worker" | "main";
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** The declared shape of an input (symbolic dimensions as strings), if it is a tensor. */
+  readonly inputShapes: Readonly<Record<string, readonly (number | string)[]>>;
+  /** Scores `dims[0]` windows of `input` into `output` (`dims[0] * dims[2]` values). */
+  run(
+    io: { inputName: string; outputName: string },
+    dims: [number, number, number],
+    input: Float32Array,
+    output: Float32Array,
+  ): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface OpenRunnerOptions {
+  path: string;
+  device: Device;
+  log: Logger;
+  /** Where inference runs; default: a worker under Node, the calling thread under Deno. */
+  thread?: "worker" | "main";
+}
+
+const WORKER_URL = new URL("./_inference_worker.ts", import.meta.url);
+
+/**
+ * Opens the model for inference. ONNX Runtime for Node runs `session.run` synchronously on the
+ * calling thread, so on the event loop a [64, 5, 25000] batch would stall every request for tens
+ * of milliseconds; a worker keeps HTTP and decoding responsive while the batch is scored. The
+ * batch is copied into a buffer that is transferred (not copied) to the worker and back.
+ */
+export async function openRunner(options: OpenRunnerOptions): Promise<SessionRunner> {
+  const thread = options.thread ?? ("Deno" in globalThis ? "main" : "worker");
+  return thread === "main" ? openInThread(options) : openInWorker(options);
+}
+
+async function openInThread({ path, device, log }: OpenRunnerOptions): Promise<SessionRunner> {
+  const { session, provider } = await openSession(path, device, log);
+  const inputShapes: Record<string, (number | string)[]> = {};
+  for (const m of session.inputMetadata)
+    if (m.isTensor) inputShapes[m.name] = [...m.shape] as (number | string)[];
+  return {
+    provider,
+    thread: "main",
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    inputShapes,
+    run: (io, dims, input, output) => runInChunks(session, io, dims, input, output),
+    release: () => session.release(),
+  };
+}
+
+async function openInWorker({ path, device, log }: OpenRunnerOptions): Promise<SessionRunner> {
+  const setup: InferenceWorkerSetup = { path, device, logLevel: log.level };
+  const worker = spawnWorker(WORKER_URL, setup);
+  let pending:
+    | { resolve(reply: InferenceWorkerReply): void; reject(error: Error): void }
+    | undefined;
+  let dead: Error | undefined;
+  const next = () =>
+    new Promise<InferenceWorkerReply>((resolve, reject) => {
+      if (dead) reject(dead);
+      else pending = { resolve, reject };
+    });
+  worker.on("message", (reply: InferenceWorkerReply) => {
+    const p = pending;
+    pending = undefined;
+    p?.resolve(reply);
+  });
+  const die = (error: Error) => {
+    dead ??= error;
+    const p = pending;
+    pending = undefined;
+    p?.reject(dead);
+  };
+  worker.on("error", die);
+  worker.on("exit", (code) => die(new Error(`inference worker exited with code ${code}`)));
+
+  const ready = await next().catch(
+    (error: Error) => ({ type: "failed", message: error.message }) as const,
+  );
+  if (ready.type !== "ready") {
+    await worker.terminate();
+    throw new ModelLoadError(
+      ready.type === "failed" ? ready.message : "inference worker did not start",
+    );
+  }
+  // Idle, the worker must not keep the process alive; a run in flight does.
+  worker.unref();
+  // The worker runs at most WINDOWS_PER_RUN windows per job, so two small buffers, transferred
+  // back and forth, carry every batch: no copy of the whole batch is kept on either side.
+  let inBuf: ArrayBuffer | undefined;
+  let outBuf: ArrayBuffer | undefined;
+  async function runJob(
+    io: { inputName: string; outputName: string },
+    dims: [number, number, number],
+    input: Float32Array,
+    output: Float32Array,
+  ): Promise<void> {
+    const [n, w, f] = dims;
+    inBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * w * f * 4);
+    outBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
+    new Float32Array(inBuf, 0, n * w * f).set(input);
+    const job: InferenceJob = { dims, ...io, input: inBuf, output: outBuf };
+    const replyPromise = next();
+    worker.ref();
+    worker.postMessage(job, [inBuf, outBuf]);
+    let reply: InferenceWorkerReply;
+    try {
+      reply = await replyPromise;
+    } finally {
+      worker.unref();
+    }
+    if (reply.type !== "scored") throw new Error(`unexpected inference worker reply ${reply.type}`);
+    inBuf = reply.input;
+    outBuf = reply.output;
+    if (reply.error) throw new Error(`inference failed: ${reply.error}`);
+    output.set(new Float32Array(outBuf, 0, n * f));
+  }
+  return {
+    provider: ready.provider,
+    thread: "worker",
+    inputNames: ready.inputNames,
+    outputNames: ready.outputNames,
+    inputShapes: ready.inputShapes,
+    async run(io, [batch, w, f], input, output) {
+      for (let start = 0; start < batch; start += WINDOWS_PER_RUN) {
+        const n = Math.min(WINDOWS_PER_RUN, batch - start);
+        await runJob(
+          io,
+          [n, w, f],
+          input.subarray(start * w * f, (start + n) * w * f),
+          output.subarray(start * f, (start + n) * f),
+        );
+      }
+    },
+    async release() {
+      if (dead) return;
+      // The worker releases the native session itself; terminate only if it does not exit soon.
+      const exited = once(worker, "exit", { signal: AbortSignal.timeout(2000) });
+      worker.postMessage("close");
+      await exited.catch(() => worker.terminate());
+    },
+  };
+}
