@@ -4,7 +4,14 @@ import { availableParallelism, cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { startEngineProcess } from "./engine_process.ts";
 import { makeBenchFrames } from "./frames.ts";
-import { type Client, closedLoop, createClient, type LoadOutcome, openLoop } from "./load.ts";
+import {
+  type Client,
+  closedLoop,
+  createClient,
+  type LoadOutcome,
+  type LoadStream,
+  openLoop,
+} from "./load.ts";
 import { measureFloor, measureMicro, round } from "./micro.ts";
 import { renderReport } from "./report.ts";
 
@@ -34,7 +41,16 @@ const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const BINARY = { "content-type": "application/octet-stream" };
 
 console.error(`building ${nFeatures}-feature frames...`);
-const frames = makeBenchFrames({ nFeatures, count: 16 });
+const frames = makeBenchFrames({ nFeatures, count: 16, streams: connections });
+// One stream per connection, so each stream's frames arrive in order (as one producer sends).
+const jsonStreams: LoadStream[] = frames.gzipJsonByStream.map((bodies) => ({
+  bodies,
+  headers: FORM,
+}));
+const binaryStreams: LoadStream[] = jsonStreams.map((_, k) => ({
+  bodies: frames.binary,
+  headers: { ...BINARY, "x-stream-id": `bench-${k}` },
+}));
 const size = (list: Uint8Array[]) =>
   Math.round(list.reduce((s, b) => s + b.length, 0) / list.length);
 console.error("measuring the floor and the micro-benchmark in-process...");
@@ -75,13 +91,10 @@ async function drained(c: Client): Promise<Stats> {
   }
 }
 
-async function sustained(bodies: Uint8Array[], headers: Record<string, string>) {
+async function sustained(streams: LoadStream[]) {
   await client.getJson("/stats/reset");
   const start = performance.now();
-  const load = await closedLoop(client, bodies, headers, {
-    connections,
-    seconds: seconds.sustained,
-  });
+  const load = await closedLoop(client, streams, { seconds: seconds.sustained });
   const stats = await drained(client);
   const elapsed = (performance.now() - start) / 1000;
   return { load, stats, frames_per_s: round(stats.frames.scored / elapsed, 1) };
@@ -97,12 +110,12 @@ async function latency(rate: number, secs: number) {
 
 try {
   console.error("warming up...");
-  await closedLoop(client, frames.gzipJson, FORM, { connections, seconds: 3 });
+  await closedLoop(client, jsonStreams, { seconds: 3 });
   await drained(client);
   console.error(`sustained gzip JSON, ${connections} connections, ${seconds.sustained} s...`);
-  const gzipJson = await sustained(frames.gzipJson, FORM);
+  const gzipJson = await sustained(jsonStreams);
   console.error(`sustained binary, ${seconds.sustained} s...`);
-  const binary = await sustained(frames.binary, BINARY);
+  const binary = await sustained(binaryStreams);
   console.error(`latency at 1 frame/s, ${seconds.slow} s...`);
   const slow = await latency(1, seconds.slow);
   console.error(`latency at 100 frames/s, ${seconds.fast} s...`);

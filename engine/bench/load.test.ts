@@ -46,7 +46,8 @@ test("closedLoop keeps every connection busy and counts what the server saw", as
   const server = await startCounter(() => 202);
   const client = createClient(server.port);
   try {
-    const out = await closedLoop(client, [new Uint8Array(3)], {}, { connections: 4, seconds: 0.3 });
+    const stream = { bodies: [new Uint8Array(3)], headers: {} };
+    const out = await closedLoop(client, [stream, stream, stream, stream], { seconds: 0.3 });
     assert.ok(out.sent >= 4);
     assert.equal(out.accepted, out.sent);
     assert.equal(server.count(), out.sent);

@@ -54,20 +54,25 @@ export interface LoadOutcome {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What one closed-loop connection plays: its own stream of frames, in order. */
+export interface LoadStream {
+  bodies: Uint8Array[];
+  headers: Record<string, string>;
+}
+
 /**
- * Closed loop: `connections` clients each post the next frame as soon as the previous answer
- * arrives, for `seconds`. A 429 makes that client pause a millisecond (the queue is full).
+ * Closed loop: one client per stream posts the stream's next frame as soon as the previous
+ * answer arrives, for `seconds`. A 429 makes that client pause a millisecond (the queue is full).
  */
 export async function closedLoop(
   client: Client,
-  bodies: Uint8Array[],
-  headers: Record<string, string>,
-  options: { connections: number; seconds: number },
+  streams: LoadStream[],
+  options: { seconds: number },
 ): Promise<LoadOutcome> {
   const out: LoadOutcome = { sent: 0, accepted: 0, busy: 0, failed: 0, seconds: options.seconds };
   const end = performance.now() + options.seconds * 1000;
-  let next = 0;
-  async function run(): Promise<void> {
+  async function run({ bodies, headers }: LoadStream): Promise<void> {
+    let next = 0;
     while (performance.now() < end) {
       const body = bodies[next++ % bodies.length];
       out.sent++;
@@ -79,7 +84,7 @@ export async function closedLoop(
       } else out.failed++;
     }
   }
-  await Promise.all(Array.from({ length: options.connections }, run));
+  await Promise.all(streams.map(run));
   return out;
 }
 
