@@ -33,6 +33,10 @@ export async function openSession(
       executionProviders: [provider],
       graphOptimizationLevel: "all",
       logSeverityLevel: 4,
+      // ONNX Runtime's pool threads spin between runs by default. On a small host they burn the
+      // cores the event loop and the decode workers need: measured on 2 cores, turning spinning
+      // off raised sustained ingest by ~40 % (binary 580 → 830 frames/s, gzip JSON 150 → 195).
+      extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
     });
   if (device === "cuda" || device === "auto") {
     try {
