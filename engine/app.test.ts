@@ -144,7 +144,12 @@ test("engine app answers 429 with Retry-After when every slab is taken, and acce
     };
     return { response, finish };
   });
-  await new Promise((r) => setTimeout(r, 20));
+  // Wait until the four uploads hold their slabs (/stats counts reserved slabs as used).
+  const deadline = Date.now() + 5000;
+  while ((await engine.stats()).queue.depth < 4) {
+    if (Date.now() > deadline) throw new Error("uploads did not reserve their slabs");
+    await new Promise((r) => setTimeout(r, 2));
+  }
   const full = await expectError(await engine.post(frame()), 429, "queue_full");
   assert.equal(full.headers.get("retry-after"), "1");
   for (const u of uploads) u.finish();
