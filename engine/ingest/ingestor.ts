@@ -5,6 +5,7 @@ import { createDecodePool } from "./decode_pool.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
 import { parseContentEncoding } from "./inflate_body.ts";
+import type { ScannedFrame } from "./json_frame_scanner.ts";
 import { readBody } from "./read_body.ts";
 
 export interface IngestLimits {
@@ -58,6 +59,27 @@ export function decodeJobOf(request: Request): DecodeJob {
   };
 }
 
+type Decode = (
+  body: Uint8Array,
+  job: DecodeJob,
+  into: Float32Array,
+) => ScannedFrame | undefined | Promise<ScannedFrame | undefined>;
+
+/** The ingest steps both ingestors share; only where `decode` runs differs. */
+function ingestWith(layout: FeatureLayout, limits: IngestLimits, decode: Decode) {
+  return async function ingest(request: Request, into: Float32Array): Promise<IngestedFrame> {
+    if (into.length !== layout.size) {
+      throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
+    }
+    const job = decodeJobOf(request);
+    const body = await readBody(request, limits);
+    // Read before decoding: a worker pool takes the body's buffer (transferred, so empty here).
+    const bodyBytes = body.length;
+    const scanned = (await decode(body, job, into)) ?? binaryFrameEnvelope(request.headers);
+    return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes };
+  };
+}
+
 /**
  * Creates an ingestor that decodes on the calling thread.
  *
@@ -70,15 +92,7 @@ export function createThreadIngestor(options: IngestorOptions): Ingestor {
   checkIngestLimits(limits);
   const decoder = createFrameDecoder(layout, limits.maxDecompressedBytes);
   return {
-    async ingest(request, into) {
-      if (into.length !== layout.size) {
-        throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
-      }
-      const job = decodeJobOf(request);
-      const body = await readBody(request, limits);
-      const scanned = decoder.decode(body, job, into) ?? binaryFrameEnvelope(request.headers);
-      return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes: body.length };
-    },
+    ingest: ingestWith(layout, limits, (body, job, into) => decoder.decode(body, job, into)),
     async close() {},
   };
 }
@@ -111,16 +125,7 @@ export function createIngestor(options: IngestorOptions): Ingestor {
     size: workers === 0 ? autoWorkerCount() : workers,
   });
   return {
-    async ingest(request, into) {
-      if (into.length !== layout.size) {
-        throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
-      }
-      const job = decodeJobOf(request);
-      const body = await readBody(request, limits);
-      const bodyBytes = body.length;
-      const scanned = (await pool.decode(body, job, into)) ?? binaryFrameEnvelope(request.headers);
-      return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes };
-    },
+    ingest: ingestWith(layout, limits, (body, job, into) => pool.decode(body, job, into)),
     close: () => pool.close(),
   };
 }

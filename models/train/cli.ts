@@ -19,35 +19,39 @@ const KINDS: Record<string, FeaturewiseKind> = {
   linear: "featurewise_ocsvm_linear",
 };
 
-function intArg(
+/** Reads a numeric option within [min, max]; `integer` also requires a whole number. */
+function numberArg(
   name: string,
   raw: string | undefined,
   fallback: number,
   min: number,
   max: number,
+  integer = false,
 ): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new InputError(`'--${name}' must be an integer ${min}..${max}, got '${raw}'`);
+  const ok = integer ? Number.isInteger(n) : Number.isFinite(n);
+  if (!ok || n < min || n > max) {
+    const kind = integer ? `an integer ${min}..${max}` : `a number in [${min}, ${max}]`;
+    throw new InputError(`'--${name}' must be ${kind}, got '${raw}'`);
   }
   return n;
 }
 
-function numArg(
+const intArg = (
   name: string,
   raw: string | undefined,
   fallback: number,
   min: number,
   max: number,
-): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new InputError(`'--${name}' must be a number in [${min}, ${max}], got '${raw}'`);
-  }
-  return n;
-}
+) => numberArg(name, raw, fallback, min, max, true);
+const numArg = (
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+) => numberArg(name, raw, fallback, min, max);
 
 async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
