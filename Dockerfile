@@ -2,8 +2,9 @@
 # One image for the engine and the backend (the command picks which), in a CPU and a GPU flavour:
 #   docker build --target cpu -t anomaly-stream:cpu .
 #   docker build --target gpu -t anomaly-stream:gpu .   (CUDA 12 execution provider for onnxruntime)
-# The services run TypeScript through tsx, so there is no compile stage: the dependency stages
-# install production packages only, and the runtime stages copy them beside the sources.
+# The services run TypeScript through run_ts.mjs (esbuild, at start), so there is no compile
+# stage: the dependency stages install production packages only, and the runtime stages copy them
+# beside the sources.
 
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -25,8 +26,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 # ---- sources shared by both runtimes ----
 FROM ${NODE_IMAGE} AS source
 WORKDIR /app
-# *.ts: the root entry points (start.ts).
-COPY package.json tsconfig.json deno.json *.ts ./
+# *.ts: the root entry points (start.ts, launch.ts); run_ts.mjs starts every service.
+COPY package.json tsconfig.json deno.json *.ts run_ts.mjs ./
 COPY contracts ./contracts
 COPY telemetry ./telemetry
 COPY models ./models
@@ -35,27 +36,28 @@ COPY backend ./backend
 
 # ---- CPU runtime (default target) ----
 FROM ${NODE_IMAGE} AS cpu
-ENV NODE_ENV=production
+ENV NODE_ENV=production MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=deps-cpu --chown=root:root /app/node_modules ./node_modules
 COPY --from=source --chown=root:root /app ./
 # The code is root-owned and read-only to the service; only its data folder is writable.
-RUN mkdir -p /app/.data && chown node:node /app/.data
+# run_ts.mjs writes the compiled service there once; everything else stays read-only.
+RUN mkdir -p /app/.data /app/node_modules/.cache/run_ts && chown node:node /app/.data /app/node_modules/.cache/run_ts
 USER node
 EXPOSE 9000 3000
-ENTRYPOINT ["node", "--import", "tsx"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "run_ts.mjs"]
 CMD ["start.ts"]
 
 # ---- GPU runtime: CUDA 12 + cuDNN 9 user-space libraries, Node copied from the official image ----
 FROM ${CUDA_IMAGE} AS gpu
 COPY --from=deps-gpu /usr/local/bin/node /usr/local/bin/node
 RUN groupadd --system --gid 1001 app && useradd --system --uid 1001 --gid app --no-create-home app
-ENV NODE_ENV=production DEFAULT_DEVICE=cuda
+ENV NODE_ENV=production MALLOC_ARENA_MAX=2 DEFAULT_DEVICE=cuda
 WORKDIR /app
 COPY --from=deps-gpu --chown=root:root /app/node_modules ./node_modules
 COPY --from=source --chown=root:root /app ./
-RUN mkdir -p /app/.data && chown app:app /app/.data
+RUN mkdir -p /app/.data /app/node_modules/.cache/run_ts && chown app:app /app/.data /app/node_modules/.cache/run_ts
 USER app
 EXPOSE 9000
-ENTRYPOINT ["node", "--import", "tsx"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "run_ts.mjs"]
 CMD ["engine/main.ts"]

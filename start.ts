@@ -1,6 +1,7 @@
 // `npm start` / `deno task start`: the backend (with the simulator) and the engine on one machine, Ctrl-C stops both.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { NODE_SERVICE_ARGS, nodeServiceEnv } from "./launch.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
 const deno = (globalThis as any).Deno as any;
@@ -11,7 +12,7 @@ const enginePort = env.APP_PORT ?? "9000";
 const backendUrl = `http://localhost:${backendPort}`;
 const engineUrl = `http://localhost:${enginePort}`;
 // The same runtime that runs this file runs the services.
-const runner = deno ? [deno.execPath(), "run", "-A"] : [process.execPath, "--import", "tsx"];
+const runner = deno ? [deno.execPath(), "run", "-A"] : [process.execPath, ...NODE_SERVICE_ARGS];
 const root = new URL(".", import.meta.url).pathname;
 
 const services: Record<string, { file: string; env: Record<string, string> }> = {
@@ -72,7 +73,7 @@ function announce() {
 for (const [name, service] of Object.entries(services)) {
   const child = spawn(runner[0], [...runner.slice(1), service.file], {
     cwd: root,
-    env: { ...env, ...service.env },
+    env: { ...env, ...(deno ? {} : nodeServiceEnv(env)), ...service.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.set(name, child);

@@ -5,6 +5,7 @@ import { HttpError } from "../contracts/error.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
 import type { EngineState } from "./engine_state.ts";
+import type { NodeBodyStream } from "./ingest/read_body.ts";
 import type { EngineStats } from "./stats.ts";
 
 export interface Clock {
@@ -131,7 +132,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       const span = tracer.startSpan("enqueue frame");
       let spanContext: SpanContext | undefined;
       try {
-        const frame = await p.ingestor.ingest(c.req.raw, p.queue.slab(slot));
+        // @hono/node-server passes Node's request as `env.incoming`; other runtimes do not.
+        const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
+        const frame = await p.ingestor.ingest(c.req.raw, p.queue.slab(slot), incoming);
         span.setAttributes({
           "engine.stream.id": frame.streamId,
           "engine.frame.bytes": frame.bodyBytes,

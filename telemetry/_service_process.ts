@@ -1,6 +1,7 @@
 // Runs a real service entry point as a child process for tests, and reads its JSON log lines.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { NODE_SERVICE_ARGS } from "../launch.ts";
 import { waitFor } from "./_otlp_receiver.ts";
 
 export interface ServiceProcess {
@@ -15,7 +16,7 @@ export interface ServiceProcess {
 }
 
 /**
- * Spawns `node --import tsx <entry>` with `env` and resolves once it logs a line carrying a
+ * Spawns `node run_ts.mjs <entry>` (launch.ts) with `env` and resolves once it logs a line carrying a
  * numeric `port` (its listening line), or rejects with its output if it exits or times out first.
  */
 export async function startService(
@@ -23,7 +24,7 @@ export async function startService(
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", entry], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_SERVICE_ARGS, entry], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

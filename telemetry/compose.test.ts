@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { describe, test } from "node:test";
 
 import {
+import { NODE_SERVICE_ARGS } from "../launch.ts";
   containerPorts,
   dashboards,
   dockerfile,
@@ -51,7 +52,12 @@ describe("compose.yaml", () => {
   test("compose runs the engine and the backend as their npm scripts do", () => {
     for (const name of ["engine", "backend"]) {
       const entry = services[name].command.join(" ");
-      assert.equal(scripts[name], `tsx ${entry}`, `${name} command vs npm run ${name}`);
+      // The image's ENTRYPOINT is `node ...NODE_SERVICE_ARGS` (launch.test.ts checks it).
+      assert.equal(
+        scripts[name],
+        ["node", ...NODE_SERVICE_ARGS, entry].join(" "),
+        `${name} command vs npm run ${name}`,
+      );
       assert.ok(existsSync(new URL(entry, root)), `${entry} exists`);
     }
   });

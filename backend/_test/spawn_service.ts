@@ -1,6 +1,7 @@
 // Test helper: runs a service as a child process, reads its JSON log lines, stops it and waits for exit.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { NODE_SERVICE_ARGS } from "../../launch.ts";
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -17,8 +18,8 @@ export interface ServiceProcess {
 
 const ROOT = new URL("../../", import.meta.url);
 
-/** Node with tsx, as `npm run backend` runs it. */
-export const NODE_TS = [process.execPath, "--import", "tsx"];
+/** Node as `npm run backend` / `npm run engine` run it (launch.ts). */
+export const NODE_TS = [process.execPath, ...NODE_SERVICE_ARGS];
 /** Deno from node_modules, as `deno task backend` runs it. */
 export const DENO_TS = [new URL("node_modules/.bin/deno", ROOT).pathname, "run", "-A"];
 

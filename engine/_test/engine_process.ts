@@ -1,5 +1,6 @@
 // Runs the real engine entry point as a child process (Node or Deno) for boot and signal tests.
 import { type ChildProcess, spawn } from "node:child_process";
+import { NODE_SERVICE_ARGS } from "../../launch.ts";
 import { waitFor } from "./wait_for.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -23,7 +24,7 @@ export interface EngineProcess {
 export function spawnEngine(runtime: "node" | "deno", env: Record<string, string>): EngineProcess {
   const [command, args] =
     runtime === "node"
-      ? [process.execPath, ["--import", "tsx", "engine/main.ts"]]
+      ? [process.execPath, [...NODE_SERVICE_ARGS, "engine/main.ts"]]
       : [`${ROOT}node_modules/.bin/deno`, ["run", "-A", "engine/main.ts"]];
   const child = spawn(command, args, {
     cwd: ROOT,

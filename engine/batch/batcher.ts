@@ -43,17 +43,31 @@ export interface BatcherOptions {
 
 /**
  * One loop, one inference at a time. It takes every committed frame in order, appends it to its
- * stream's window (releasing the slab at once) and collects each ready window into a
- * preallocated `[maxBatch, window, features]` tensor. It scores as soon as the batch is full or
- * no further frame arrives within `maxDelayMs`: at 1 frame/s a frame is scored within
- * milliseconds, while a burst (frames that queued up during the previous inference) is scored
- * in batches of up to `maxBatch`. Request handlers only commit and wake it; they never wait on it.
+ * stream's window (releasing the slab at once) and collects ready windows into a batch of up to
+ * `maxBatch`. The batch ends when it is full or no further frame arrives within `maxDelayMs`: at
+ * 1 frame/s a frame is scored within milliseconds, while a burst (frames that queued up during
+ * the previous inference) is scored in batches of up to `maxBatch`. Request handlers only commit
+ * and wake it; they never wait on it.
+ *
+ * The windows themselves pass through a tensor of only `model.windowsPerRun` windows (ONNX
+ * Runtime's run size, 8): each time it fills it is scored into the batch's rows while the batch
+ * goes on collecting, so a batch of 64 never holds a 32 MB `[64, window, features]` copy, and
+ * inference starts before the batch is complete.
  */
 export class Batcher {
   readonly #o: BatcherOptions;
   readonly #input: Float32Array;
   readonly #output: Float32Array;
   readonly #windowValues: number;
+  readonly #runSize: number;
+  /** Windows in `#input` not scored yet, and the batch row the first of them belongs to. */
+  #pending = 0;
+  #pendingFrom = 0;
+  #inferenceMs = 0;
+  /** Epoch ms when the batch's first run started (the batch span's start). */
+  #firstRunAt = 0;
+  /** The batch's first inference failure: its later runs are skipped, the batch is dropped. */
+  #failure: Error | undefined;
   readonly #streamIds: string[];
   readonly #timestamps: Float64Array;
   readonly #receivedAt: Float64Array;
@@ -73,7 +87,8 @@ export class Batcher {
     }
     this.#o = options;
     this.#windowValues = windows.windowSize * windows.frameSize;
-    this.#input = new Float32Array(maxBatch * this.#windowValues);
+    this.#runSize = Math.max(1, Math.min(maxBatch, options.model.windowsPerRun));
+    this.#input = new Float32Array(this.#runSize * this.#windowValues);
     this.#output = new Float32Array(maxBatch * windows.frameSize);
     this.#streamIds = new Array<string>(maxBatch).fill("");
     this.#timestamps = new Float64Array(maxBatch);
@@ -106,6 +121,11 @@ export class Batcher {
       if (stop.aborted) break;
       this.#busy = true;
       try {
+        this.#pending = 0;
+        this.#pendingFrom = 0;
+        this.#inferenceMs = 0;
+        this.#firstRunAt = 0;
+        this.#failure = undefined;
         const size = await this.#collect();
         if (size > 0) await this.#score(size);
       } catch (error) {
@@ -127,18 +147,24 @@ export class Batcher {
         const slot = queue.take();
         if (slot < 0) break;
         const into = this.#input.subarray(
-          size * this.#windowValues,
-          (size + 1) * this.#windowValues,
+          this.#pending * this.#windowValues,
+          (this.#pending + 1) * this.#windowValues,
         );
         const stream = queue.streamId(slot);
-        if (windows.push(stream, queue.slab(slot), into)) {
+        const ready = windows.push(stream, queue.slab(slot), into);
+        if (ready) {
           this.#streamIds[size] = stream;
           this.#timestamps[size] = queue.timestamp(slot);
           this.#receivedAt[size] = queue.receivedAt(slot);
           this.#spans[size] = queue.span(slot);
           size++;
+          this.#pending++;
         }
         queue.release(slot);
+        if (this.#pending === this.#runSize) {
+          await this.#scorePending();
+          if (this.#failure) return size;
+        }
       }
       if (size === 0 || size >= maxBatch || maxDelayMs === 0) return size;
       deadline ||= performance.now() + maxDelayMs;
@@ -151,6 +177,30 @@ export class Batcher {
     }
   }
 
+  /** Scores the windows waiting in `#input` into their batch rows of `#output`. */
+  async #scorePending(): Promise<void> {
+    const n = this.#pending;
+    if (n === 0) return;
+    const { frameSize } = this.#o.windows;
+    const from = this.#pendingFrom;
+    this.#pending = 0;
+    this.#pendingFrom = from + n;
+    if (this.#failure) return;
+    this.#firstRunAt ||= performance.timeOrigin + performance.now();
+    const started = performance.now();
+    try {
+      await this.#o.model.score(
+        this.#input,
+        n,
+        this.#output.subarray(from * frameSize, (from + n) * frameSize),
+      );
+    } catch (error) {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+    } finally {
+      this.#inferenceMs += performance.now() - started;
+    }
+  }
+
   async #score(size: number): Promise<void> {
     const { model, windows } = this.#o;
     const links: Link[] = [];
@@ -158,7 +208,9 @@ export class Batcher {
       const context = this.#spans[i];
       if (context) links.push({ context });
     }
+    await this.#scorePending();
     const span = this.#tracer.startSpan("inference batch", {
+      startTime: this.#firstRunAt || undefined,
       links,
       attributes: {
         "engine.batch.size": size,
@@ -168,11 +220,8 @@ export class Batcher {
         "engine.model.version": model.metadata.version,
       },
     });
-    const started = performance.now();
-    try {
-      await model.score(this.#input, size, this.#output);
-    } catch (error) {
-      const err = error instanceof Error ? error : new Error(String(error));
+    const err = this.#failure;
+    if (err) {
       span.recordException(err);
       span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       span.end();
@@ -180,7 +229,8 @@ export class Batcher {
       return;
     }
     const completedAt = performance.now();
-    span.setAttribute("engine.inference.ms", completedAt - started);
+    const inferenceMs = this.#inferenceMs;
+    span.setAttribute("engine.inference.ms", inferenceMs);
     const batch: ScoredBatch = {
       size,
       scores: this.#output,
@@ -188,7 +238,7 @@ export class Batcher {
       timestamps: this.#timestamps,
       receivedAt: this.#receivedAt,
       spans: this.#spans,
-      inferenceMs: completedAt - started,
+      inferenceMs,
       completedAt,
     };
     // Inside the span, so the batch's log line and alert hand-off carry its trace id.

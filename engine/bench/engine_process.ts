@@ -5,6 +5,7 @@ import * as http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NODE_SERVICE_ARGS, nodeServiceEnv } from "../../launch.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -48,7 +49,7 @@ async function startSink(): Promise<{ port: number; close(): Promise<void> }> {
 }
 
 /**
- * Spawns `node --import tsx engine/main.ts` on a free port with `env` on top of quiet defaults,
+ * Spawns the engine as every launcher does (`launch.ts`) on a free port with `env` on top of quiet defaults,
  * and resolves once `/health/ready` answers 200 (or rejects after `readyTimeoutMs`).
  */
 export async function startEngineProcess(
@@ -58,10 +59,11 @@ export async function startEngineProcess(
   const port = await freePort();
   const sink = await startSink();
   const dataDir = await mkdtemp(join(tmpdir(), "engine-bench-"));
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "engine/main.ts"], {
+  const child: ChildProcess = spawn(process.execPath, [...NODE_SERVICE_ARGS, "engine/main.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,
+      ...nodeServiceEnv(process.env),
       APP_HOST: "127.0.0.1",
       APP_PORT: String(port),
       NESTJS_URL: `http://127.0.0.1:${sink.port}`,

@@ -16,6 +16,8 @@ export interface ScoringModel {
    * and writes `batch * n_features` scores to the start of `output`. One call at a time.
    */
   score(input: Float32Array, batch: number, output: Float32Array): Promise<void>;
+  /** Windows ONNX Runtime scores per run: callers gain nothing by passing more at once. */
+  readonly windowsPerRun: number;
   close(): Promise<void>;
 }
 
@@ -111,6 +113,7 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
     metadata,
     provider,
     score,
+    windowsPerRun: WINDOWS_PER_RUN,
     close: () => session.release(),
   };
 }

@@ -10,10 +10,14 @@ export interface WorkerJob extends DecodeJob {
 }
 
 /** What the worker answers: the JSON envelope, or the HttpError to rethrow, or a crash. */
-export type WorkerReply =
+export type WorkerReply = (
   | { ok: true; streamId?: string; timestamp?: number }
   | { ok: false; status: number; code: string; message: string }
-  | { ok: false; crash: string };
+  | { ok: false; crash: string }
+) & {
+  /** The job's body buffer, transferred back for reuse. */
+  body?: ArrayBuffer;
+};
 
 export interface WorkerSetup {
   names: readonly string[];
@@ -38,7 +42,11 @@ if (port) {
           ? { ok: false, status: error.status, code: error.code, message: error.message }
           : { ok: false, crash: (error as Error)?.stack ?? String(error) };
     }
-    port.postMessage(reply);
+    const body = job.body.buffer;
+    if (body instanceof ArrayBuffer) {
+      reply.body = body;
+      port.postMessage(reply, [body]);
+    } else port.postMessage(reply);
   });
   // Tells the pool the module loaded: a failure before this means workers cannot run here.
   port.postMessage("ready");

@@ -27,8 +27,18 @@ export interface DecodePool {
   /** `workers`, or `thread` once workers proved unable to start on this runtime. */
   readonly mode: "workers" | "thread";
   decode(body: Uint8Array, job: DecodeJob, into: Float32Array): Promise<ScannedFrame | undefined>;
+  /**
+   * A `bytes`-long view on a body buffer a worker handed back, or a new one. Bodies travel to
+   * the workers and back, so under load no body buffer is allocated or left for the collector.
+   */
+  allocateBody(bytes: number): Uint8Array;
   close(): Promise<void>;
 }
+
+/** Body buffers kept for reuse: enough for every worker plus a burst of reads in flight. */
+const SPARE_BODIES = 16;
+/** Larger buffers are not kept: a rare huge body must not pin its memory. */
+const SPARE_BODY_MAX_BYTES = 4 * 2 ** 20;
 
 const WORKER_URL = new URL("./_decode_worker.ts", import.meta.url);
 
@@ -50,6 +60,7 @@ export function createDecodePool(options: {
     throw new RangeError(`'workers' must be an integer 1..64, got ${size}`);
   }
   const waiting: Pending[] = [];
+  const spareBodies: ArrayBuffer[] = [];
   let closed = false;
   let fallback: FrameDecoder | undefined;
 
@@ -104,6 +115,9 @@ export function createDecodePool(options: {
     slot.current = undefined;
     slot.worker.unref();
     if (pending) {
+      if (reply.body && reply.body.byteLength <= SPARE_BODY_MAX_BYTES) {
+        if (spareBodies.length < SPARE_BODIES) spareBodies.push(reply.body);
+      }
       if (reply.ok) {
         pending.into.set(slot.output);
         pending.resolve(
@@ -146,6 +160,18 @@ export function createDecodePool(options: {
     size,
     get mode() {
       return fallback ? "thread" : "workers";
+    },
+    allocateBody(bytes) {
+      for (let i = spareBodies.length - 1; i >= 0; i--) {
+        if (spareBodies[i].byteLength >= bytes) {
+          const [buffer] = spareBodies.splice(i, 1);
+          return new Uint8Array(buffer, 0, bytes);
+        }
+      }
+      // Rounded up, so the buffer fits the next, slightly larger body of the same stream too.
+      const capacity =
+        bytes <= SPARE_BODY_MAX_BYTES ? Math.ceil((bytes + 1) / 16384) * 16384 : bytes;
+      return new Uint8Array(new ArrayBuffer(capacity), 0, bytes);
     },
     decode(body, job, into) {
       if (closed) return Promise.reject(new Error("decode pool is closed"));

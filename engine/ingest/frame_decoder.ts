@@ -1,5 +1,6 @@
 // Inflate + decode of one frame body into model order: the work an ingest thread or worker does.
 
+import { reclaim } from "../_reclaim.ts";
 import { decodeBinaryFrame } from "./binary_frame.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import { type ContentEncoding, inflateBody } from "./inflate_body.ts";
@@ -36,11 +37,15 @@ export function createFrameDecoder(
         maxDecompressedBytes,
         job.binary ? rawBinaryLength : -1,
       );
-      if (job.binary) {
-        decodeBinaryFrame(bytes, layout, into);
-        return undefined;
+      try {
+        if (job.binary) {
+          decodeBinaryFrame(bytes, layout, into);
+          return undefined;
+        }
+        return scanner.scan(bytes, into);
+      } finally {
+        if (bytes !== body) reclaim(bytes.byteLength);
       }
-      return scanner.scan(bytes, into);
     },
   };
 }

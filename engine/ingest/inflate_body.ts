@@ -56,7 +56,11 @@ export function inflateBody(
     return body;
   }
   // node:zlib (also in Deno) inflates twice as fast as pako here; see README.md.
-  const options = { maxOutputLength: maxBytes, info: true } as zlib.ZlibOptions;
+  const options = {
+    maxOutputLength: maxBytes,
+    chunkSize: outputChunkSize(body, coding, maxBytes),
+    info: true,
+  } as zlib.ZlibOptions;
   let result: { buffer: Uint8Array; engine: { bytesWritten: number } };
   try {
     const run =
@@ -75,6 +79,22 @@ export function inflateBody(
     throw corrupt(`${body.length - result.engine.bytesWritten} bytes follow the ${coding} stream`);
   }
   return result.buffer;
+}
+
+/**
+ * Output chunk size for inflating `body`. node:zlib fills chunks of this size and concatenates
+ * them; sized to the whole output, a 25,000-feature frame inflates into one allocation instead
+ * of ~55 16 KiB chunks plus an 870 KB copy. gzip states the output size (mod 2^32) in its last
+ * four bytes; it is only a hint, bounded by `maxBytes` and deflate's maximum ratio (1032:1), so a
+ * lying trailer cannot make a small body allocate much. zlib and raw deflate guess 4x the input.
+ */
+function outputChunkSize(body: Uint8Array, coding: "gzip" | "zlib" | "raw", maxBytes: number) {
+  const n = body.length;
+  const hint =
+    coding === "gzip" && n >= 18
+      ? (body[n - 4] | (body[n - 3] << 8) | (body[n - 2] << 16) | (body[n - 1] << 24)) >>> 0
+      : 4 * n;
+  return Math.max(16 * 1024, Math.min(hint + 64, maxBytes + 64, 1032 * n + 64));
 }
 
 function corrupt(message: string): HttpError {

@@ -1,12 +1,13 @@
 // The ingest entry point: request in, validated frame values out, in model order, or an HttpError.
 import { availableParallelism } from "node:os";
+import { reclaim } from "../_reclaim.ts";
 import { binaryFrameEnvelope } from "./binary_frame.ts";
 import { createDecodePool } from "./decode_pool.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
 import { parseContentEncoding } from "./inflate_body.ts";
 import type { ScannedFrame } from "./json_frame_scanner.ts";
-import { readBody } from "./read_body.ts";
+import { type NodeBodyStream, readBody } from "./read_body.ts";
 
 export interface IngestLimits {
   maxBodyBytes: number;
@@ -27,9 +28,10 @@ export interface Ingestor {
   /**
    * Reads, decodes and validates the frame in `request`, writing its values in model order into
    * `into` (length = layout.size; may be a view on a SharedArrayBuffer). Throws HttpError
-   * 400/408/413/415/422; touches nothing but `into`.
+   * 400/408/413/415/422; touches nothing but `into`. Under Node, `incoming` (the server's
+   * `IncomingMessage`) is read instead of `request.body`, which is then never built.
    */
-  ingest(request: Request, into: Float32Array): Promise<IngestedFrame>;
+  ingest(request: Request, into: Float32Array, incoming?: NodeBodyStream): Promise<IngestedFrame>;
   close(): Promise<void>;
 }
 
@@ -66,15 +68,27 @@ type Decode = (
 ) => ScannedFrame | undefined | Promise<ScannedFrame | undefined>;
 
 /** The ingest steps both ingestors share; only where `decode` runs differs. */
-function ingestWith(layout: FeatureLayout, limits: IngestLimits, decode: Decode) {
-  return async function ingest(request: Request, into: Float32Array): Promise<IngestedFrame> {
+function ingestWith(
+  layout: FeatureLayout,
+  limits: IngestLimits,
+  decode: Decode,
+  allocateBody?: (bytes: number) => Uint8Array,
+) {
+  return async function ingest(
+    request: Request,
+    into: Float32Array,
+    incoming?: NodeBodyStream,
+  ): Promise<IngestedFrame> {
     if (into.length !== layout.size) {
       throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
     }
     const job = decodeJobOf(request);
-    const body = await readBody(request, limits);
+    const body = await readBody(request, limits, allocateBody, incoming);
     // Read before decoding: a worker pool takes the body's buffer (transferred, so empty here).
     const bodyBytes = body.length;
+    // The socket's chunks the body was copied from are garbage now, and so is the body itself
+    // once decoded, unless it goes back to the pool.
+    reclaim(allocateBody ? bodyBytes : 2 * bodyBytes);
     const scanned = (await decode(body, job, into)) ?? binaryFrameEnvelope(request.headers);
     return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes };
   };
@@ -125,7 +139,12 @@ export function createIngestor(options: IngestorOptions): Ingestor {
     size: workers === 0 ? autoWorkerCount() : workers,
   });
   return {
-    ingest: ingestWith(layout, limits, (body, job, into) => pool.decode(body, job, into)),
+    ingest: ingestWith(
+      layout,
+      limits,
+      (body, job, into) => pool.decode(body, job, into),
+      (bytes) => pool.allocateBody(bytes),
+    ),
     close: () => pool.close(),
   };
 }

@@ -10,14 +10,25 @@ export interface ReadBodyLimits {
  * Reads `request`'s body into one owned buffer (transferable to a worker). A declared
  * `Content-Length` over the cap is refused before reading; an undeclared one as soon as the
  * running total passes it (413 `payload_too_large`), so an oversized body is never buffered.
- * The body must arrive within `bodyTimeoutMs` (408 `request_timeout`).
+ * The body must arrive within `bodyTimeoutMs` (408 `request_timeout`). A declared length is read
+ * into `allocate(length)`, which must return exactly that many bytes.
+ *
+ * Under Node, pass the server's `IncomingMessage` as `incoming`: its chunks are read directly,
+ * and the web `Request` body (an undici Request and a web stream around the Node stream, built
+ * on first access) is never created: measured, that is a third of the request thread's
+ * allocation at 1,500 frames/s.
  */
-export async function readBody(request: Request, limits: ReadBodyLimits): Promise<Uint8Array> {
+export async function readBody(
+  request: Request,
+  limits: ReadBodyLimits,
+  allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
+  incoming?: NodeBodyStream,
+): Promise<Uint8Array> {
   const { maxBodyBytes, bodyTimeoutMs } = limits;
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (declared > maxBodyBytes) throw tooLarge(maxBodyBytes);
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
+  const reader = incoming ? nodeReader(incoming) : request.body?.getReader();
+  if (!reader) return new Uint8Array(0);
   const deadline = AbortSignal.timeout(bodyTimeoutMs);
   let onAbort = () => {};
   const expired = new Promise<never>((_, reject) => {
@@ -29,7 +40,8 @@ export async function readBody(request: Request, limits: ReadBodyLimits): Promis
     deadline.addEventListener("abort", onAbort, { once: true });
   });
   expired.catch(() => {});
-  let buffer = new Uint8Array(declared >= 0 ? declared : 64 * 1024);
+  // A declared length is read into a buffer from `allocate` (the decode pool recycles them).
+  let buffer = declared >= 0 ? allocate(declared) : new Uint8Array(64 * 1024);
   let length = 0;
   try {
     for (;;) {
@@ -58,4 +70,20 @@ export async function readBody(request: Request, limits: ReadBodyLimits): Promis
 
 function tooLarge(maxBodyBytes: number): HttpError {
   return new HttpError(413, "payload_too_large", `body exceeds ${maxBodyBytes} bytes`);
+}
+
+/** The part of Node's `IncomingMessage` the reader needs. */
+export interface NodeBodyStream extends AsyncIterable<Uint8Array> {
+  destroy(error?: Error): unknown;
+}
+
+/** A `ReadableStreamDefaultReader`-like view of a Node request stream. */
+function nodeReader(incoming: NodeBodyStream) {
+  const chunks = incoming[Symbol.asyncIterator]();
+  return {
+    read: () => chunks.next() as Promise<ReadableStreamReadResult<Uint8Array>>,
+    cancel: async () => {
+      incoming.destroy();
+    },
+  };
 }

@@ -1,0 +1,66 @@
+// Every Node launcher starts services the same way: launch.ts, package.json, the Dockerfile.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { NODE_SERVICE_ARGS, nodeServiceEnv } from "./launch.ts";
+
+const read = (file: string) => readFileSync(new URL(file, import.meta.url), "utf8");
+
+test("npm scripts start each service with the launch arguments", () => {
+  const { scripts } = JSON.parse(read("package.json"));
+  for (const [name, entry] of [
+    ["start", "start.ts"],
+    ["engine", "engine/main.ts"],
+    ["backend", "backend/main.ts"],
+  ]) {
+    assert.equal(scripts[name], ["node", ...NODE_SERVICE_ARGS, entry].join(" "), name);
+  }
+});
+
+test("the container images start services with the launch arguments and environment", () => {
+  const dockerfile = read("Dockerfile");
+  const entrypoints = [...dockerfile.matchAll(/^ENTRYPOINT (.+)$/gm)].map((m) => JSON.parse(m[1]));
+  assert.equal(entrypoints.length, 2);
+  for (const entrypoint of entrypoints)
+    assert.deepEqual(entrypoint, ["node", ...NODE_SERVICE_ARGS]);
+  for (const [key, value] of Object.entries(nodeServiceEnv({}))) {
+    assert.equal(dockerfile.match(new RegExp(`^ENV .*\\b${key}=${value}\\b`, "gm"))?.length, 2);
+  }
+  assert.match(dockerfile, /^COPY .*\brun_ts\.mjs\b/m);
+});
+
+test("nodeServiceEnv keeps a value the user set", () => {
+  assert.deepEqual(nodeServiceEnv({}), { MALLOC_ARENA_MAX: "2" });
+  assert.deepEqual(nodeServiceEnv({ MALLOC_ARENA_MAX: "8" }), { MALLOC_ARENA_MAX: "8" });
+});
+
+test("run_ts.mjs compiles a TypeScript entry once and runs it with its arguments", () => {
+  const dir = mkdtempSync(join(tmpdir(), "run-ts-"));
+  const entry = join(dir, "entry.ts");
+  writeFileSync(
+    entry,
+    `const meta: string = import.meta.url;
+    console.log(JSON.stringify({ argv: process.argv.slice(1), meta, execArgv: process.execArgv }));`,
+  );
+  const root = fileURLToPath(new URL(".", import.meta.url));
+  const run = spawnSync(process.execPath, ["run_ts.mjs", entry, "--flag", "x"], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout);
+  // The entry sees itself as the script, as under `node --import tsx`, and its own URL.
+  assert.deepEqual(out.argv, [entry, "--flag", "x"]);
+  assert.equal(out.meta, pathToFileURL(entry).href);
+  assert.deepEqual(out.execArgv, []);
+  const cached = readdirSync(join(root, "node_modules/.cache/run_ts")).filter((name) =>
+    name.includes("entry.ts."),
+  );
+  assert.ok(cached.length >= 1, "the compiled module is cached");
+  rmSync(dir, { recursive: true, force: true });
+});
