@@ -2,9 +2,8 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { describe, test } from "node:test";
-
-import {
 import { NODE_SERVICE_ARGS } from "../launch.ts";
+import {
   containerPorts,
   dashboards,
   dockerfile,

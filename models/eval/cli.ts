@@ -9,7 +9,7 @@ import { trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
-import { markdownTable, summarise } from "./report.ts";
+import { markdownTable, operatingPoints, operatingPointsTable, summarise } from "./report.ts";
 import { onnxScorer, type Scorer } from "./scorers.ts";
 import { baselineScorers, runSuite } from "./suite.ts";
 
@@ -110,6 +110,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const result = await runSuite(scorers, settings);
   const summary = summarise(result);
+  const points = operatingPoints(result);
 
   // Someone else's data: a different plant, trained in-process exactly as the CLI does.
   let foreign: Record<string, unknown> | undefined;
@@ -159,6 +160,7 @@ async function main(argv: string[]): Promise<void> {
       n_features: foreignFeatures,
       training_frames: 3000,
       models: summarise(fResult),
+      operating_points: operatingPoints(fResult),
     };
   }
 
@@ -184,17 +186,27 @@ async function main(argv: string[]): Promise<void> {
     machine,
     seconds: Math.round(seconds),
     models: summary,
+    operating_points: points,
     foreign_plant: foreign,
   };
   console.log(
     `Evaluation: ${F} features, ${cleanFrames} clean frames, ${eventsPerKind} events per kind, threshold ${threshold}`,
   );
   console.log(markdownTable(summary));
+  console.log("\nEvery other scorer re-thresholded to the default model's operating point:");
+  console.log(operatingPointsTable(points, summary, "featurewise_ocsvm"));
   if (foreign) {
     console.log(
       `\nForeign plant (seed 4242, ${foreignFeatures} features, models trained on its own 3000 frames):`,
     );
     console.log(markdownTable(foreign.models as Record<string, unknown>));
+    console.log(
+      operatingPointsTable(
+        foreign.operating_points as Record<string, unknown>,
+        foreign.models as Record<string, unknown>,
+        "featurewise_ocsvm",
+      ),
+    );
   }
   console.log(`\n${machine.cpu}, ${machine.cores} cores, ${machine.node}; ${seconds.toFixed(0)} s`);
   if (a.json) {

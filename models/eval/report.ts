@@ -92,3 +92,74 @@ export function markdownTable(summary: Record<string, unknown>): string {
   }
   return lines.join("\n");
 }
+
+/**
+ * Each other scorer at the reference scorer's operating point, on the same frames and events:
+ * (1) its threshold raised until it has no more false-alert frames than the reference, and the
+ * event recall it keeps there; (2) per anomaly kind, the false-alert frames it needs to reach the
+ * reference's event recall. Thresholds are chosen on the evaluation data itself, which favours
+ * the baselines: the reference gets no such tuning.
+ */
+export function operatingPoints(r: SuiteResult, reference = 0): Record<string, unknown> {
+  const ref = r.clean[reference];
+  const out: Record<string, unknown> = {};
+  r.scorers.forEach((sc, s) => {
+    if (s === reference) return;
+    const maxima = Float32Array.from(r.clean[s].maxima).sort().reverse();
+    // Flag when a score is above the (k+1)-th highest clean maximum: at most k alert frames.
+    const k = ref.alertFrames;
+    const above = k < maxima.length ? maxima[k] : Number.NEGATIVE_INFINITY;
+    const recallAtMatchedFalseAlerts: Record<string, number> = {};
+    const falseAlertsAtMatchedRecall: Record<string, number | null> = {};
+    r.kinds[s].forEach((kind, i) => {
+      const detected = kind.eventMax.reduce((n, m) => n + (m > above ? 1 : 0), 0);
+      recallAtMatchedFalseAlerts[kind.kind] = round(detected / kind.events);
+      const needed = r.kinds[reference][i].detected;
+      const sorted = Float32Array.from(kind.eventMax).sort().reverse();
+      const threshold = needed > 0 ? sorted[needed - 1] : Number.POSITIVE_INFINITY;
+      falseAlertsAtMatchedRecall[kind.kind] =
+        needed === 0 || threshold === Number.NEGATIVE_INFINITY
+          ? null
+          : maxima.reduce((n, m) => n + (m >= threshold ? 1 : 0), 0);
+    });
+    out[sc.name] = {
+      matched_false_alerts: {
+        false_alert_frames: maxima.reduce((n, m) => n + (m > above ? 1 : 0), 0),
+        event_recall: recallAtMatchedFalseAlerts,
+      },
+      false_alert_frames_at_matched_recall: falseAlertsAtMatchedRecall,
+    };
+  });
+  return out;
+}
+
+/** Markdown table of {@link operatingPoints}: one row per scorer and anomaly kind. */
+export function operatingPointsTable(
+  points: Record<string, unknown>,
+  summary: Record<string, unknown>,
+  referenceName: string,
+): string {
+  const ref = summary[referenceName] as {
+    false_alert_frames: number;
+    clean_frames: number;
+    kinds: Record<string, { event_recall: number }>;
+  };
+  const lines = [
+    `| scorer | anomaly | ${referenceName} event recall | scorer's recall at ≤ ${ref.false_alert_frames} false-alert frames / ${ref.clean_frames} | scorer's false-alert frames / ${ref.clean_frames} at the same recall |`,
+    "|---|---|---|---|---|",
+  ];
+  for (const [name, v] of Object.entries(points)) {
+    const p = v as {
+      matched_false_alerts: { event_recall: Record<string, number> };
+      false_alert_frames_at_matched_recall: Record<string, number | null>;
+    };
+    let first = true;
+    for (const [kind, recall] of Object.entries(p.matched_false_alerts.event_recall)) {
+      lines.push(
+        `| ${first ? name : ""} | ${kind} | ${ref.kinds[kind].event_recall} | ${recall} | ${p.false_alert_frames_at_matched_recall[kind] ?? "–"} |`,
+      );
+      first = false;
+    }
+  }
+  return lines.join("\n");
+}

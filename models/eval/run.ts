@@ -6,6 +6,8 @@ export interface CleanTally {
   frames: number;
   alertFrames: number;
   flaggedFeatureWindows: number;
+  /** Per clean window, its highest feature score (for re-thresholding a scorer). */
+  maxima: Float32Array;
 }
 
 export interface KindTally {
@@ -20,6 +22,8 @@ export interface KindTally {
   /** Affected features / detected ones per sensor family (0 gaussian, 1 heavy, 2 quantised). */
   familyAffected: number[];
   familyDetected: number[];
+  /** Per event, the highest score any of its features got in a window that contains it. */
+  eventMax: Float32Array;
 }
 
 /**
@@ -69,12 +73,22 @@ export async function evaluateClean(
   windowSize: number,
   scorers: Scorer[],
 ): Promise<CleanTally[]> {
-  const tallies = scorers.map(() => ({ frames: 0, alertFrames: 0, flaggedFeatureWindows: 0 }));
+  const tallies: CleanTally[] = scorers.map(() => ({
+    frames: 0,
+    alertFrames: 0,
+    flaggedFeatureWindows: 0,
+    maxima: new Float32Array(nWindows),
+  }));
   await streamWindows(plant, nWindows, windowSize, scorers, (_t, s, scores) => {
     const thr = scorers[s].threshold;
     let flagged = 0;
-    for (let f = 0; f < scores.length; f++) if (scores[f] >= thr) flagged++;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let f = 0; f < scores.length; f++) {
+      if (scores[f] >= thr) flagged++;
+      if (scores[f] > max) max = scores[f];
+    }
     const tally = tallies[s];
+    tally.maxima[tally.frames] = max;
     tally.frames++;
     tally.flaggedFeatureWindows += flagged;
     if (flagged > 0) tally.alertFrames++;
@@ -112,6 +126,7 @@ export async function evaluateEvents(
     falsePositives: 0,
     familyAffected: [0, 0, 0],
     familyDetected: [0, 0, 0],
+    eventMax: new Float32Array(events.length).fill(Number.NEGATIVE_INFINITY),
   }));
   const order = events.map((_, i) => i).sort((a, b) => events[a].start - events[b].start);
   let nextEvent = 0;
@@ -136,8 +151,9 @@ export async function evaluateEvents(
     const thr = scorers[s].threshold;
     const tally = tallies[s];
     for (let f = 0; f < F; f++) {
-      if (scores[f] < thr) continue;
       const e = owner[f];
+      if (e >= 0 && scores[f] > tally.eventMax[e]) tally.eventMax[e] = scores[f];
+      if (scores[f] < thr) continue;
       if (e < 0) {
         tally.falsePositives++;
         continue;

@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 import { trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx } from "../onnx/export.ts";
 import { plantSeries } from "../train/plant_series.ts";
-import { poissonUpper95 } from "./report.ts";
+import { operatingPoints, poissonUpper95 } from "./report.ts";
+import type { KindTally } from "./run.ts";
 import { onnxScorer } from "./scorers.ts";
 import { baselineScorers, runSuite } from "./suite.ts";
 
@@ -39,5 +40,44 @@ describe("eval suite", () => {
     assert.equal(shift.events, 5);
     assert.ok(shift.detected >= 3, `detected ${shift.detected} of 5 level shifts`);
     assert.ok(shift.delays.every((d) => d >= 0));
+  });
+
+  it("operatingPoints re-thresholds a scorer to the reference's false alerts and recall", () => {
+    const kind = (detected: number, eventMax: number[]): KindTally => ({
+      kind: "spike",
+      events: eventMax.length,
+      detected,
+      delays: [],
+      affectedFeatures: 0,
+      detectedFeatures: 0,
+      truePositives: 0,
+      falsePositives: 0,
+      familyAffected: [0, 0, 0],
+      familyDetected: [0, 0, 0],
+      eventMax: Float32Array.from(eventMax),
+    });
+    const clean = (alertFrames: number, maxima: number[]) => ({
+      frames: maxima.length,
+      alertFrames,
+      flaggedFeatureWindows: 0,
+      maxima: Float32Array.from(maxima),
+    });
+    const points = operatingPoints({
+      scorers: [
+        { name: "model", description: "", threshold: 0.9 },
+        { name: "baseline", description: "", threshold: 5 },
+      ],
+      // The model: 1 false-alert frame, 3 of 4 events found.
+      clean: [clean(1, [0.1, 0.95, 0.2, 0.3, 0.1]), clean(5, [6, 9, 7, 8, 10])],
+      kinds: [[kind(3, [1, 1, 1, 0.5])], [kind(4, [9.5, 7.5, 11, 6.5])]],
+    }) as Record<string, Record<string, Record<string, unknown>>>;
+    // At most 1 false alert: flag above the second-highest clean maximum (9): only 9.5 and 11.
+    assert.deepEqual(points.baseline.matched_false_alerts, {
+      false_alert_frames: 1,
+      event_recall: { spike: 0.5 },
+    });
+    // 3 of 4 events need a threshold of 7.5: clean maxima 8, 9, 10 reach it.
+    assert.deepEqual(points.baseline.false_alert_frames_at_matched_recall, { spike: 3 });
+    assert.equal(points.model, undefined);
   });
 });
