@@ -6,22 +6,39 @@ import { fitTail, type TailFit } from "./tail.ts";
 
 export interface SvddFeatureFit {
   loc: number;
+  /** 1 / robust scale of the frame-to-frame changes (the agitation statistic's unit). */
+  invScaleD: number;
   invScale: Float64Array;
   center: Float64Array;
   radius2: number;
-  /** Tails of the level, dynamics and quiet statistics (see `svddStatistics`). */
+  /** Tails of the level, dynamics, quiet and agitation statistics. */
   tails: TailFit[];
   /** Excess kurtosis of the non-zero frame-to-frame changes (tail-heaviness evidence). */
   kurtosis: number;
   heavy: boolean;
   /** False when normal data already looks stuck (quantised sensors): the quiet score is off. */
   quietEnabled: boolean;
+  /**
+   * True for heavy-tailed sensors with continuous readings: the only ones whose noise bursts the
+   * dynamics statistic cannot see (its tail must be assumed heavy) and the agitation statistic
+   * can. Elsewhere it adds nothing and is off (quantised readings make its tail a staircase no
+   * tail model fits).
+   */
+  agitationEnabled: boolean;
 }
 
 /** Excess kurtosis above which a sensor's changes are treated as heavy-tailed. */
 export const HEAVY_KURTOSIS = 0.5;
 /** Smallest tail shape assumed for heavy-tailed sensors (a squared Student-t with about 3 degrees of freedom). */
 export const HEAVY_MIN_XI = 0.6;
+
+/**
+ * Smallest tail shape assumed for a heavy-tailed sensor's agitation statistic. It is the smallest
+ * of W - 1 squared changes, so one wild reading does not make it large: for independent changes
+ * its tail is W - 1 times lighter than one change's. But one shock moves two consecutive changes,
+ * so two independent shocks are assumed to be enough: HEAVY_MIN_XI / 2.
+ */
+export const HEAVY_MIN_XI_AGITATION = HEAVY_MIN_XI / 2;
 
 /** Floor inside the quiet statistic `-ln(dynamics + QUIET_EPS)`. */
 export const QUIET_EPS = 1e-9;
@@ -42,6 +59,20 @@ export function svddStatistics(w: Float64Array, c: ArrayLike<number>, out: Float
   out[0] = (w[0] - c[0]) ** 2;
   out[1] = dyn;
   out[2] = -Math.log(raw + QUIET_EPS);
+}
+
+/**
+ * The agitation statistic: min_j ((x_j - x_{j-1}) * invScaleD)^2 over the window's changes, i.e.
+ * whether every step moved a lot. A heavy-tailed sensor's single shock moves one or two steps; a
+ * noise burst moves them all.
+ */
+export function agitationStatistic(window: ArrayLike<number>, invScaleD: number): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (let j = 1; j < window.length; j++) {
+    const z = (window[j] - window[j - 1]) * invScaleD;
+    if (z * z < min) min = z * z;
+  }
+  return min;
 }
 
 export interface SvddFitOptions {
@@ -71,6 +102,7 @@ export function fitSvddFeature(
   const invScale = new Float64Array(W);
   const coef = new Float64Array(nFit);
   const floor = Math.max(Math.abs(loc) * 1e-6, 1e-9);
+  const invScaleD = 1 / Math.max(changeScale(col, split.fitFrames), floor);
   let maxScale = 0;
   const scales = new Float64Array(W);
   for (let k = 0; k < W; k++) {
@@ -124,13 +156,16 @@ export function fitSvddFeature(
   // Held-out windows: the statistics whose tails are calibrated.
   const yc = dctWindows(col, split.cal, basis, W, loc);
   const nCal = split.cal.length;
-  const stats = [new Float64Array(nCal), new Float64Array(nCal), new Float64Array(nCal)];
+  const stats = Array.from({ length: 4 }, () => new Float64Array(nCal));
   const e = new Float64Array(W);
   const st = new Float64Array(3);
+  const centred = new Float64Array(W);
   for (let i = 0; i < nCal; i++) {
     for (let k = 0; k < W; k++) e[k] = yc[i * W + k] * invScale[k];
     svddStatistics(e, center, st);
     for (let r = 0; r < 3; r++) stats[r][i] = st[r];
+    for (let j = 0; j < W; j++) centred[j] = col[split.cal[i] + j] - loc;
+    stats[3][i] = agitationStatistic(centred, invScaleD);
   }
   // Heavy tails cannot be told apart from light ones by ~150 exceedances alone; the kurtosis of
   // the frame-to-frame changes (exact zeros of quantised sensors left out) is much clearer
@@ -142,13 +177,26 @@ export function fitSvddFeature(
     // near zero), so it gets no shape margin.
     const fit = fitTail(v, opts.tailFraction, r === 2 ? 0 : opts.tailMargin);
     if (heavy && r < 2 && fit.xi < HEAVY_MIN_XI) fit.xi = HEAVY_MIN_XI;
+    if (heavy && r === 3 && fit.xi < HEAVY_MIN_XI_AGITATION) fit.xi = HEAVY_MIN_XI_AGITATION;
     return fit;
   });
   // A sensor that repeats its value (quantised: exact zero changes) or whose normal windows already
   // look stuck (raw dynamics below 1e-6) can sit still legitimately: its quiet score is off.
   let quietEnabled = zeroChanges === 0;
   for (const q of stats[2]) if (q > -Math.log(1e-6)) quietEnabled = false;
-  return { loc, invScale, center, radius2, tails, kurtosis, heavy, quietEnabled };
+  const agitationEnabled = heavy && zeroChanges === 0;
+  return {
+    loc,
+    invScaleD,
+    invScale,
+    center,
+    radius2,
+    tails,
+    kurtosis,
+    heavy,
+    quietEnabled,
+    agitationEnabled,
+  };
 }
 
 function dctWindows(
@@ -211,4 +259,13 @@ function changeStats(
   m2 /= n;
   m4 /= n;
   return { kurtosis: m2 > 0 ? m4 / (m2 * m2) - 3 : 0, zeroChanges };
+}
+
+/** 1.4826 x the median absolute frame-to-frame change (consecutive frames only). */
+function changeScale(col: Float64Array, frames: Int32Array): number {
+  const d: number[] = [];
+  for (let i = 1; i < frames.length; i++) {
+    if (frames[i] === frames[i - 1] + 1) d.push(Math.abs(col[frames[i]] - col[frames[i - 1]]));
+  }
+  return d.length ? 1.4826 * median(Float64Array.from(d)) : 0;
 }

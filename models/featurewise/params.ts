@@ -11,7 +11,7 @@ export type FeaturewiseKind = "featurewise_ocsvm_svdd" | "featurewise_ocsvm_line
  * c = 0.9 / ln p_target).
  */
 export interface TailParams {
-  /** Calibrated statistics per feature (1 linear; 3 default: level, dynamics, quiet). */
+  /** Calibrated statistics per feature (1 linear; 4 default: level, dynamics, quiet, agitation). */
   nStats: number;
   tailU: Float32Array;
   tailK: Float32Array;
@@ -35,8 +35,9 @@ export interface LinearParams extends TailParams {
 /**
  * Default: SVDD (= RBF One-Class SVM in its wide-kernel limit) in a per-feature whitened window
  * space: e = DCT(x - loc) * invScale - center; ||e||^2 is split into a level part e_0^2 and a
- * dynamics part sum_{k>=1} e_k^2, plus a quiet statistic -ln(dynamics + 1e-6); each is calibrated
- * (tail arrays are [3, F]) and the score is the largest of the three.
+ * dynamics part sum_{k>=1} e_k^2, plus a quiet statistic -ln(dynamics + 1e-9) and an agitation
+ * statistic min_j ((x_j - x_{j-1}) * invScaleD)^2; each is calibrated (tail arrays are [4, F])
+ * and the score is the largest of the four.
  */
 export interface SvddParams extends TailParams {
   kind: "featurewise_ocsvm_svdd";
@@ -44,6 +45,8 @@ export interface SvddParams extends TailParams {
   nFeatures: number;
   /** [F] robust location (median). */
   loc: Float32Array;
+  /** [F] 1 / robust scale of the frame-to-frame changes (agitation statistic). */
+  invScaleD: Float32Array;
   /** [W, W] orthonormal DCT-II basis (row k = frequency k). */
   basis: Float32Array;
   /** [W, F] 1 / robust scale of each DCT coefficient. */
@@ -61,6 +64,7 @@ export const TENSOR_NAMES = {
   featurewise_ocsvm_linear: ["invScale", "weight", "rho", "tailU", "tailK", "scoreA", "scoreB"],
   featurewise_ocsvm_svdd: [
     "loc",
+    "invScaleD",
     "basis",
     "invScale",
     "center",

@@ -76,9 +76,10 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
     tailFraction: o.tailFraction,
     tailMargin: o.tailMargin,
   };
-  // One calibrated statistic for the linear model, three for the default (level, dynamics, quiet);
+  // One calibrated statistic for the linear model, four for the default (level, dynamics, quiet,
+  // agitation);
   // the per-frame budget is shared equally between them (Bonferroni).
-  const R = o.kind === "featurewise_ocsvm_linear" ? 1 : 3;
+  const R = o.kind === "featurewise_ocsvm_linear" ? 1 : 4;
   const pStat = pTarget / R;
   const tails: TailFit[] = new Array(R * F);
   const tailU = new Float32Array(R * F);
@@ -89,10 +90,13 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
   const linWeight = new Float32Array(W * F);
   const rho = new Float32Array(F);
   const loc = new Float32Array(F);
+  const invScaleD = new Float32Array(F);
   const center = new Float32Array(W * F);
   let radiusSum = 0;
   let heavyCount = 0;
   const quietOff: number[] = [];
+  let agitationOn = 0;
+  const statOff = new Uint8Array(4);
   const basis = dctBasis(W);
   const col = new Float64Array(T);
   const chunk = new Float64Array(T * CHUNK);
@@ -116,6 +120,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
       } else {
         const r = fitSvddFeature(col, split, basis, perm, fitOpts);
         loc[f] = r.loc;
+        invScaleD[f] = r.invScaleD;
         for (let k = 0; k < W; k++) {
           invScale[k * F + f] = r.invScale[k];
           center[k * F + f] = r.center[k];
@@ -124,12 +129,15 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
         fTails = r.tails;
         if (r.heavy) heavyCount++;
         if (!r.quietEnabled) quietOff.push(f);
+        if (r.agitationEnabled) agitationOn++;
+        statOff[2] = r.quietEnabled ? 0 : 1;
+        statOff[3] = r.agitationEnabled ? 0 : 1;
       }
       for (let r = 0; r < R; r++) {
         const i = r * F + f;
         tails[i] = fTails[r];
         const m = scoreMap(fTails[r], pStat, o.threshold);
-        if (r === 2 && quietOff.at(-1) === f) {
+        if (statOff[r]) {
           // A disabled statistic scores 0 whatever its value.
           m.a = 0;
           m.b = 0;
@@ -159,6 +167,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           windowSize: W,
           nFeatures: F,
           loc,
+          invScaleD,
           basis: Float32Array.from(basis),
           invScale,
           center,
@@ -167,7 +176,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
         };
   const q = (a: Float64Array, p: number) =>
     round(a[Math.min(a.length - 1, Math.floor(p * a.length))]);
-  const statNames = R === 1 ? ["decision"] : ["level", "dynamics", "quiet"];
+  const statNames = R === 1 ? ["decision"] : ["level", "dynamics", "quiet", "agitation"];
   const tailStats: Record<string, unknown> = {};
   statNames.forEach((name, r) => {
     const part = tails.slice(r * F, (r + 1) * F);
@@ -205,6 +214,8 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
             level: "e_0^2, e = DCT(x - loc) * inv_scale - center (SVDD coordinates)",
             dynamics: "sum_{k>=1} e_k^2",
             quiet: "-ln(dynamics + 1e-6) (a stuck sensor is suspiciously still)",
+            agitation:
+              "min over the window's changes of ((x_j - x_{j-1}) * inv_scale_d)^2 (every step large); heavy-tailed continuous sensors only",
             combined: "score = max over the statistics",
           },
     heldout_windows: split.cal.length,
@@ -218,12 +229,13 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
       "score = clip(threshold * ln(p) / ln(p_target_per_statistic), 0, 1), p = p_u * (1 + xi (s - u) / beta)^(-1/xi); max over statistics",
     onnx_form: "score = clip(scoreA * ln(max(1 + tailK * (s - tailU), 1e-30)) + scoreB, 0, 1)",
     tails: tailStats,
-    ...(R === 3
+    ...(R === 4
       ? {
           heavy_tail_rule:
-            "excess kurtosis of non-zero frame-to-frame changes > 0.5 => shape >= 0.6",
+            "excess kurtosis of non-zero frame-to-frame changes > 0.5 => shape >= 0.6 (level, dynamics), >= 0.3 (agitation)",
           heavy_tailed_features: heavyCount,
           quiet_disabled_features: quietOff.length,
+          agitation_enabled_features: agitationOn,
         }
       : {}),
   };

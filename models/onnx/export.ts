@@ -36,7 +36,21 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
     const quiet = g.node("Neg", [
       g.node("Log", [g.node("Add", [rawDyn, g.scalar("quiet_eps", QUIET_EPS)])]),
     ]);
-    s = g.node("Concat", [energy, quiet], { axis: 1 }, "statistics");
+    // Agitation: min over the window's changes of ((x_j - x_{j-1}) * invScaleD)^2, [B, 1, F].
+    const axis1 = g.int64s("axis_window", [1]);
+    const later = g.node("Slice", [c, g.int64s("from_1", [1]), g.int64s("to_w", [W]), axis1]);
+    const earlier = g.node("Slice", [
+      c,
+      g.int64s("from_0", [0]),
+      g.int64s("to_w1", [W - 1]),
+      axis1,
+    ]);
+    const d = g.node("Mul", [
+      g.node("Sub", [later, earlier]),
+      g.floats("invScaleD", [F], params.invScaleD),
+    ]);
+    const agitation = g.node("ReduceMin", [g.node("Mul", [d, d])], { axes: [1], keepdims: 1 });
+    s = g.node("Concat", [energy, quiet, agitation], { axis: 1 }, "statistics");
   }
   const out = calibrate(g, s, params, F);
   return g.build({

@@ -1,5 +1,5 @@
 // Plain-TypeScript scorer of both feature-wise models: the reference the ONNX graphs are tested against.
-import { svddStatistics } from "../featurewise/fit_svdd.ts";
+import { agitationStatistic, svddStatistics } from "../featurewise/fit_svdd.ts";
 import type { FeaturewiseParams } from "../featurewise/params.ts";
 
 /**
@@ -24,7 +24,7 @@ export function scoreWindows(
   const y = new Float64Array(W);
   const e = new Float64Array(W);
   const c = new Float64Array(W);
-  const stats = new Float64Array(3);
+  const stats = new Float64Array(4);
   for (let b = 0; b < batch; b++) {
     const base = b * W * F;
     for (let f = 0; f < F; f++) {
@@ -44,6 +44,7 @@ export function scoreWindows(
           c[k] = center[k * F + f];
         }
         svddStatistics(e, c, stats);
+        stats[3] = agitationStatistic(y, params.invScaleD[f]);
       }
       let best = Number.NEGATIVE_INFINITY;
       for (let r = 0; r < R; r++) {
