@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { HttpError } from "../contracts/error.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
+import { reclaim } from "./_reclaim.ts";
 import type { EngineState } from "./engine_state.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
 import type { EngineStats } from "./stats.ts";
@@ -95,6 +96,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
 
   app.post("/data-enqueue", async function enqueueFrame(c) {
     const receivedAt = performance.now();
+    let bodyTaken = false;
     try {
       const p = state.pipeline;
       if (state.status === "draining") {
@@ -134,6 +136,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       try {
         // @hono/node-server passes Node's request as `env.incoming`; other runtimes do not.
         const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
+        bodyTaken = true;
         const frame = await p.ingestor.ingest(c.req.raw, p.queue.slab(slot), incoming);
         span.setAttributes({
           "engine.stream.id": frame.streamId,
@@ -174,6 +177,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
         span.end();
       }
     } catch (error) {
+      // Refused before its body was read (429, 503, 401): Node reads and drops the body to keep
+      // the connection, and those chunks are garbage too.
+      if (!bodyTaken) reclaim(Number(c.req.header("content-length")) || 0);
       stats.rejected++;
       const reason = error instanceof HttpError ? error.code : "internal_error";
       metrics?.framesRejected.add(1, { reason });

@@ -62,7 +62,9 @@ export interface LoadStream {
 
 /**
  * Closed loop: one client per stream posts the stream's next frame as soon as the previous
- * answer arrives, for `seconds`. A 429 makes that client pause a millisecond (the queue is full).
+ * answer arrives, for `seconds`. A 429 (the queue is full) makes that client pause a millisecond
+ * and send the same frame again, as a producer honouring back-pressure does: skipping it would
+ * put a gap in the stream, which the model may rightly flag.
  */
 export async function closedLoop(
   client: Client,
@@ -74,14 +76,17 @@ export async function closedLoop(
   async function run({ bodies, headers }: LoadStream): Promise<void> {
     let next = 0;
     while (performance.now() < end) {
-      const body = bodies[next++ % bodies.length];
+      const body = bodies[next % bodies.length];
       out.sent++;
       const { status } = await client.post("/data-enqueue", body, headers);
-      if (status === 202) out.accepted++;
-      else if (status === 429) {
+      if (status === 429) {
         out.busy++;
         await pause(1);
-      } else out.failed++;
+        continue;
+      }
+      next++;
+      if (status === 202) out.accepted++;
+      else out.failed++;
     }
   }
   await Promise.all(streams.map(run));

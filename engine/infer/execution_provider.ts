@@ -32,6 +32,10 @@ export async function openSession(
     ort.InferenceSession.create(path, {
       executionProviders: [provider],
       graphOptimizationLevel: "all",
+      // A memory pattern is a pre-planned block per input shape; the batcher runs 1..8 windows,
+      // so 8 of them. Without patterns, measured on the default model: the same speed and a peak
+      // ~28 MB lower (170 -> 142 MB for a process holding the session).
+      enableMemPattern: false,
       logSeverityLevel: 4,
       // ONNX Runtime's pool threads spin between runs by default. On a small host they burn the
       // cores the event loop and the decode workers need: measured on 2 cores, turning spinning
