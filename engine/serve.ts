@@ -7,7 +7,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** A fetch handler; under Node, `env.incoming` is the server's `IncomingMessage`. */
+type FetchHandler = (request: Request, env?: unknown) => Response | Promise<Response>;
 
 interface DenoServe {
   serve(

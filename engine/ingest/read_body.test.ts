@@ -8,6 +8,7 @@ import { waitFor } from "../_test/wait_for.ts";
 import { serve } from "../serve.ts";
 import { createFeatureLayout } from "./feature_layout.ts";
 import { createIngestor } from "./ingestor.ts";
+import type { NodeBodyStream } from "./read_body.ts";
 
 const names = defaultFeatureNames(20);
 const layout = createFeatureLayout(names);
@@ -15,16 +16,22 @@ const frame = zlib.gzipSync(
   new TextEncoder().encode(`{"data":{${names.map((n, i) => `"${n}":${i}`).join(",")}}}`),
 );
 
-async function startServer(bodyTimeoutMs: number) {
+/** Where the body is read from: the web Request, or Node's IncomingMessage (what the engine uses). */
+type Source = "request" | "incoming";
+const SOURCES: Source[] = "Deno" in globalThis ? ["request"] : ["request", "incoming"];
+
+async function startServer(bodyTimeoutMs: number, source: Source) {
   const ingestor = createIngestor({
     layout,
     limits: { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024, bodyTimeoutMs },
     workers: 1,
   });
   const server = await serve(
-    async function handle(request) {
+    async function handle(request, env) {
+      const incoming =
+        source === "incoming" ? (env as { incoming: NodeBodyStream }).incoming : undefined;
       try {
-        await ingestor.ingest(request, new Float32Array(layout.size));
+        await ingestor.ingest(request, new Float32Array(layout.size), incoming);
         return Response.json({ status: "accepted" }, { status: 202 });
       } catch (error) {
         if (!(error instanceof HttpError)) throw error;
@@ -57,42 +64,64 @@ function rawPost(port: number, head: string, first: string) {
   return { socket, ended, reply: () => reply };
 }
 
-test("readBody times out a dribbling client with 408 while another client's frame is accepted", async () => {
-  const server = await startServer(400);
-  const slow = rawPost(
-    server.port,
-    "Content-Length: 1000\r\nContent-Type: application/json\r\n",
-    "{",
-  );
-  const drip = setInterval(() => slow.socket.write(" "), 50);
-  try {
-    const fast = await fetch(`http://127.0.0.1:${server.port}/data-enqueue`, {
-      method: "POST",
-      body: frame,
-    });
-    assert.equal(fast.status, 202);
-    assert.equal(slow.reply(), "", "the slow client must not have an answer yet");
-    await waitFor(() => slow.reply().includes("\r\n\r\n"), "the slow client's answer", 5000);
-    assert.match(slow.reply(), /^HTTP\/1\.1 408/);
-    assert.match(slow.reply(), /"error":"request_timeout"/);
-  } finally {
-    clearInterval(drip);
-    slow.socket.destroy();
-    await slow.ended;
-    await server.close();
-  }
-});
+for (const source of SOURCES) {
+  test(`readBody (${source}) times out a dribbling client with 408 while another client's frame is accepted`, async () => {
+    const server = await startServer(400, source);
+    const slow = rawPost(
+      server.port,
+      "Content-Length: 1000\r\nContent-Type: application/json\r\n",
+      "{",
+    );
+    const drip = setInterval(() => slow.socket.write(" "), 50);
+    try {
+      const fast = await fetch(`http://127.0.0.1:${server.port}/data-enqueue`, {
+        method: "POST",
+        body: frame,
+      });
+      assert.equal(fast.status, 202);
+      assert.equal(slow.reply(), "", "the slow client must not have an answer yet");
+      await waitFor(() => slow.reply().includes("\r\n\r\n"), "the slow client's answer", 5000);
+      assert.match(slow.reply(), /^HTTP\/1\.1 408/);
+      assert.match(slow.reply(), /"error":"request_timeout"/);
+    } finally {
+      clearInterval(drip);
+      slow.socket.destroy();
+      await slow.ended;
+      await server.close();
+    }
+  });
 
-test("readBody refuses a declared 2 MB body with 413 before it is sent", async () => {
-  const server = await startServer(5000);
-  const big = rawPost(server.port, `Content-Length: ${2 * 1024 * 1024}\r\n`, "x".repeat(1024));
-  try {
-    await waitFor(() => big.reply().includes("\r\n\r\n"), "the 413 answer", 5000);
-    assert.match(big.reply(), /^HTTP\/1\.1 413/);
-    assert.match(big.reply(), /"error":"payload_too_large"/);
-  } finally {
-    big.socket.destroy();
-    await big.ended;
-    await server.close();
-  }
-});
+  test(`readBody (${source}) refuses a declared 2 MB body with 413 before it is sent`, async () => {
+    const server = await startServer(5000, source);
+    const big = rawPost(server.port, `Content-Length: ${2 * 1024 * 1024}\r\n`, "x".repeat(1024));
+    try {
+      await waitFor(() => big.reply().includes("\r\n\r\n"), "the 413 answer", 5000);
+      assert.match(big.reply(), /^HTTP\/1\.1 413/);
+      assert.match(big.reply(), /"error":"payload_too_large"/);
+    } finally {
+      big.socket.destroy();
+      await big.ended;
+      await server.close();
+    }
+  });
+
+  test(`readBody (${source}) reads a chunked body of undeclared length`, async () => {
+    const server = await startServer(5000, source);
+    const chunked = rawPost(server.port, "Transfer-Encoding: chunked\r\n", "");
+    try {
+      const half = Math.floor(frame.length / 2);
+      for (const part of [frame.subarray(0, half), frame.subarray(half)]) {
+        chunked.socket.write(`${part.length.toString(16)}\r\n`);
+        chunked.socket.write(part);
+        chunked.socket.write("\r\n");
+      }
+      chunked.socket.write("0\r\n\r\n");
+      await waitFor(() => chunked.reply().includes("\r\n\r\n"), "the answer", 5000);
+      assert.match(chunked.reply(), /^HTTP\/1\.1 202/);
+    } finally {
+      chunked.socket.destroy();
+      await chunked.ended;
+      await server.close();
+    }
+  });
+}

@@ -1,4 +1,5 @@
 // Reads a request body with the size cap enforced while reading and a deadline for the whole body.
+import type { Readable } from "node:stream";
 import { HttpError } from "../../contracts/error.ts";
 
 export interface ReadBodyLimits {
@@ -73,17 +74,50 @@ function tooLarge(maxBodyBytes: number): HttpError {
 }
 
 /** The part of Node's `IncomingMessage` the reader needs. */
-export interface NodeBodyStream extends AsyncIterable<Uint8Array> {
-  destroy(error?: Error): unknown;
-}
+export type NodeBodyStream = Pick<Readable, "read" | "on" | "off" | "resume" | "readableEnded">;
 
-/** A `ReadableStreamDefaultReader`-like view of a Node request stream. */
+/**
+ * A `ReadableStreamDefaultReader`-like view of a Node request stream, reading in paused mode.
+ * `cancel` discards the rest of the body without closing the connection, so the error answer
+ * (408, 413) still reaches the client; the server closes the connection after it.
+ */
 function nodeReader(incoming: NodeBodyStream) {
-  const chunks = incoming[Symbol.asyncIterator]();
   return {
-    read: () => chunks.next() as Promise<ReadableStreamReadResult<Uint8Array>>,
+    read: () =>
+      new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+        const cleanup = () => {
+          incoming.off("readable", attempt);
+          incoming.off("end", onEnd);
+          incoming.off("error", onError);
+          incoming.off("close", onClose);
+        };
+        function attempt() {
+          const chunk = incoming.read() as Uint8Array | null;
+          if (chunk !== null) {
+            cleanup();
+            resolve({ done: false, value: chunk });
+          } else if (incoming.readableEnded) onEnd();
+        }
+        function onEnd() {
+          cleanup();
+          resolve({ done: true, value: undefined });
+        }
+        function onError(error: Error) {
+          cleanup();
+          reject(error);
+        }
+        function onClose() {
+          if (incoming.readableEnded) return onEnd();
+          onError(new Error("the client closed the connection before the body ended"));
+        }
+        incoming.on("readable", attempt);
+        incoming.on("end", onEnd);
+        incoming.on("error", onError);
+        incoming.on("close", onClose);
+        attempt();
+      }),
     cancel: async () => {
-      incoming.destroy();
+      incoming.resume();
     },
   };
 }
