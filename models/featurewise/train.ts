@@ -213,7 +213,8 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
         : {
             level: "e_0^2, e = DCT(x - loc) * inv_scale - center (SVDD coordinates)",
             dynamics: "sum_{k>=1} e_k^2",
-            quiet: "-ln(sum_{k>=1} w_k^2 + 1e-9), w uncentred (a stuck sensor is suspiciously still)",
+            quiet:
+              "-ln(sum_{k>=1} w_k^2 + 1e-9), w uncentred (a stuck sensor is suspiciously still)",
             agitation:
               "min over the window's changes of ((x_j - x_{j-1}) * inv_scale_d)^2 (every step large); heavy-tailed continuous sensors only",
             combined: "score = max over the statistics",
