@@ -6,8 +6,8 @@
 // compiles the entry and the project modules it imports, once, with esbuild (the compiler tsx
 // uses), into one ES module under node_modules/.cache, and imports that. Packages stay ordinary
 // imports, resolved from node_modules as usual; `import.meta.url` keeps naming each source file,
-// so paths built from it (worker entries, migrations) still point into the project. If the
-// cache cannot be written, it falls back to registering tsx in this process.
+// so paths built from it (worker entries, migrations) still point into the project. If compiling
+// or writing the cache fails, it says so on stderr and registers tsx in this process instead.
 
 import { createHash } from "node:crypto";
 import {

@@ -8,8 +8,10 @@ import { runInNewContext } from "node:vm";
  * (socket chunks, the body, the inflated JSON) are large buffers behind small objects. Left alone
  * a thread lets ~64 MB or more of dead buffers pile up before V8 reacts, and the engine has four
  * such threads. So the ingest path reports the bytes it leaves behind, and every
- * {@link RECLAIM_BUDGET_BYTES} a minor collection (~0.2 ms) frees them. Where the runtime offers
- * no collector hook (Deno) this does nothing.
+ * {@link RECLAIM_BUDGET_BYTES} a minor collection (~0.2 ms) frees them. The collector is reached
+ * the one way JavaScript can: V8's `--expose-gc` flag, set at run time on first use, then `gc`
+ * from a fresh context (contexts created later, such as workers', also see a global `gc`). Where
+ * the runtime offers no such hook (Deno) this does nothing.
  */
 export const RECLAIM_BUDGET_BYTES = 4 * 2 ** 20;
 
