@@ -26,6 +26,23 @@ export interface KindTally {
   eventMax: Float32Array;
 }
 
+/** A tally of `events` events of `kind` with nothing counted yet. */
+export function emptyKindTally(kind: AnomalyKind, events: number): KindTally {
+  return {
+    kind,
+    events,
+    detected: 0,
+    delays: [],
+    affectedFeatures: 0,
+    detectedFeatures: 0,
+    truePositives: 0,
+    falsePositives: 0,
+    familyAffected: [0, 0, 0],
+    familyDetected: [0, 0, 0],
+    eventMax: new Float32Array(events).fill(Number.NEGATIVE_INFINITY),
+  };
+}
+
 /**
  * Scores every window ending at frames `windowSize-1 .. windowSize-1+nWindows-1` of `plant`.
  * `visit(t, s, scores)` is called per window end `t` and scorer index `s` with that window's scores.
@@ -115,19 +132,7 @@ export async function evaluateEvents(
   const owner = new Int32Array(F).fill(-1);
   const firstHit = scorers.map(() => new Int32Array(events.length).fill(-1));
   const featureHit = scorers.map(() => events.map(() => new Set<number>()));
-  const tallies: KindTally[] = scorers.map(() => ({
-    kind,
-    events: events.length,
-    detected: 0,
-    delays: [],
-    affectedFeatures: 0,
-    detectedFeatures: 0,
-    truePositives: 0,
-    falsePositives: 0,
-    familyAffected: [0, 0, 0],
-    familyDetected: [0, 0, 0],
-    eventMax: new Float32Array(events.length).fill(Number.NEGATIVE_INFINITY),
-  }));
+  const tallies = scorers.map(() => emptyKindTally(kind, events.length));
   const order = events.map((_, i) => i).sort((a, b) => events[a].start - events[b].start);
   let nextEvent = 0;
   let live: number[] = [];

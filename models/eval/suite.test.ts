@@ -4,7 +4,7 @@ import { trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx } from "../onnx/export.ts";
 import { plantSeries } from "../train/plant_series.ts";
 import { operatingPoints, poissonUpper95 } from "./report.ts";
-import type { KindTally } from "./run.ts";
+import { emptyKindTally, type KindTally } from "./run.ts";
 import { onnxScorer } from "./scorers.ts";
 import { baselineScorers, runSuite } from "./suite.ts";
 
@@ -44,16 +44,8 @@ describe("eval suite", () => {
 
   it("operatingPoints re-thresholds a scorer to the reference's false alerts and recall", () => {
     const kind = (detected: number, eventMax: number[]): KindTally => ({
-      kind: "spike",
-      events: eventMax.length,
+      ...emptyKindTally("spike", eventMax.length),
       detected,
-      delays: [],
-      affectedFeatures: 0,
-      detectedFeatures: 0,
-      truePositives: 0,
-      falsePositives: 0,
-      familyAffected: [0, 0, 0],
-      familyDetected: [0, 0, 0],
       eventMax: Float32Array.from(eventMax),
     });
     const clean = (alertFrames: number, maxima: number[]) => ({

@@ -102,7 +102,8 @@ export function fitSvddFeature(
   const invScale = new Float64Array(W);
   const coef = new Float64Array(nFit);
   const floor = Math.max(Math.abs(loc) * 1e-6, 1e-9);
-  const invScaleD = 1 / Math.max(changeScale(col, split.fitFrames), floor);
+  const changes = changeStats(col, split.fitFrames);
+  const invScaleD = 1 / Math.max(changes.scale, floor);
   let maxScale = 0;
   const scales = new Float64Array(W);
   for (let k = 0; k < W; k++) {
@@ -170,7 +171,7 @@ export function fitSvddFeature(
   // Heavy tails cannot be told apart from light ones by ~150 exceedances alone; the kurtosis of
   // the frame-to-frame changes (exact zeros of quantised sensors left out) is much clearer
   // evidence, and a heavy sensor's shape is then assumed to be at least HEAVY_MIN_XI.
-  const { kurtosis, zeroChanges } = changeStats(col, split.fitFrames);
+  const { kurtosis, zeroChanges } = changes;
   const heavy = kurtosis > HEAVY_KURTOSIS;
   const tails = stats.map((v, r) => {
     // The quiet statistic's tail is exponential by construction (the density of a sum of squares
@@ -231,24 +232,31 @@ function quantileSorted(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/**
+ * The frame-to-frame changes of consecutive fit frames: the excess kurtosis of the non-zero ones
+ * (tail-heaviness evidence), how many are exactly zero (quantised sensors), and their robust scale
+ * (1.4826 x the median absolute change, the agitation statistic's unit).
+ */
 function changeStats(
   col: Float64Array,
   frames: Int32Array,
-): { kurtosis: number; zeroChanges: number } {
-  let n = 0;
+): { kurtosis: number; zeroChanges: number; scale: number } {
   let zeroChanges = 0;
   let m1 = 0;
   let m2 = 0;
   let m4 = 0;
   const d: number[] = [];
+  const abs: number[] = [];
   for (let i = 1; i < frames.length; i++) {
     if (frames[i] !== frames[i - 1] + 1) continue;
     const x = col[frames[i]] - col[frames[i - 1]];
+    abs.push(Math.abs(x));
     if (x !== 0) d.push(x);
     else zeroChanges++;
   }
-  n = d.length;
-  if (n < 20) return { kurtosis: 0, zeroChanges };
+  const scale = abs.length ? 1.4826 * median(Float64Array.from(abs)) : 0;
+  const n = d.length;
+  if (n < 20) return { kurtosis: 0, zeroChanges, scale };
   for (const x of d) m1 += x;
   m1 /= n;
   for (const x of d) {
@@ -258,14 +266,5 @@ function changeStats(
   }
   m2 /= n;
   m4 /= n;
-  return { kurtosis: m2 > 0 ? m4 / (m2 * m2) - 3 : 0, zeroChanges };
-}
-
-/** 1.4826 x the median absolute frame-to-frame change (consecutive frames only). */
-function changeScale(col: Float64Array, frames: Int32Array): number {
-  const d: number[] = [];
-  for (let i = 1; i < frames.length; i++) {
-    if (frames[i] === frames[i - 1] + 1) d.push(Math.abs(col[frames[i]] - col[frames[i - 1]]));
-  }
-  return d.length ? 1.4826 * median(Float64Array.from(d)) : 0;
+  return { kurtosis: m2 > 0 ? m4 / (m2 * m2) - 3 : 0, zeroChanges, scale };
 }

@@ -94,7 +94,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
   const center = new Float32Array(W * F);
   let radiusSum = 0;
   let heavyCount = 0;
-  const quietOff: number[] = [];
+  let quietOff = 0;
   let agitationOn = 0;
   const statOff = new Uint8Array(4);
   const basis = dctBasis(W);
@@ -128,7 +128,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
         radiusSum += r.radius2;
         fTails = r.tails;
         if (r.heavy) heavyCount++;
-        if (!r.quietEnabled) quietOff.push(f);
+        if (!r.quietEnabled) quietOff++;
         if (r.agitationEnabled) agitationOn++;
         statOff[2] = r.quietEnabled ? 0 : 1;
         statOff[3] = r.agitationEnabled ? 0 : 1;
@@ -235,7 +235,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           heavy_tail_rule:
             "excess kurtosis of non-zero frame-to-frame changes > 0.5 => shape >= 0.6 (level, dynamics), >= 0.3 (agitation)",
           heavy_tailed_features: heavyCount,
-          quiet_disabled_features: quietOff.length,
+          quiet_disabled_features: quietOff,
           agitation_enabled_features: agitationOn,
         }
       : {}),
