@@ -29,6 +29,30 @@ export const modelMetadataSchema = v.object({
     /** Calibration details: method, per-feature false-alarm target, held-out windows used. */
     calibration: v.record(v.string(), v.unknown()),
   }),
+  /**
+   * Optional output `[batch, n_features]` float32: the severity, -log10 of the fitted tail
+   * probability of the most unusual statistic. It does not saturate where the score clips at 1,
+   * so it ranks anomalies; absent in models trained before it existed.
+   */
+  severity_output_name: v.optional(v.string()),
+  /**
+   * Optional output `[batch, n_features]` (int64 or float32): the index, into `statistics`, of the
+   * statistic that decided each feature's score.
+   */
+  statistic_output_name: v.optional(v.string()),
+  /** Names of the statistics in the order `statistic_output_name` indexes them. */
+  statistics: v.optional(v.array(v.pipe(v.string(), v.minLength(1)))),
+  /**
+   * Per-feature typical range in the sensor's own units (`low[f]..high[f]`), shown beside a
+   * flagged sensor's readings; `description` says how it was estimated.
+   */
+  typical: v.optional(
+    v.object({
+      description: v.string(),
+      low: v.array(v.number()),
+      high: v.array(v.number()),
+    }),
+  ),
   default_threshold: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
   /** Training summary: seed, rows, hyper-parameters, timings, data source. */
   training: v.record(v.string(), v.unknown()),
@@ -61,6 +85,15 @@ export function parseModelMetadata(input: unknown): ModelMetadata {
   }
   if (new Set(meta.feature_names).size !== meta.n_features) {
     throw new TypeError("model metadata: feature_names are not distinct");
+  }
+  if (
+    meta.typical &&
+    (meta.typical.low.length !== meta.n_features || meta.typical.high.length !== meta.n_features)
+  ) {
+    throw new TypeError("model metadata: typical.low and typical.high need one value per feature");
+  }
+  if (meta.statistic_output_name && !meta.statistics?.length) {
+    throw new TypeError("model metadata: statistic_output_name needs the statistics it indexes");
   }
   return meta;
 }
