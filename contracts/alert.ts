@@ -10,11 +10,39 @@ const isoTimestamp = v.pipe(
 const score = v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1));
 const featureIdx = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000));
 
-/** One anomalous feature as the original main server knows it; `feature` (the name) is ours. */
+const finite = v.pipe(v.number(), v.finite());
+const severity = v.pipe(v.number(), v.finite(), v.minValue(0));
+
+/** Names a model may give the statistic that fired; `score` when the model reports none. */
+export const STATISTIC_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
+
+/** The incident lifecycle events an alert can carry (`ALERT_MODE=incident`). */
+export const INCIDENT_EVENTS = ["opened", "updated", "resolved"] as const;
+export type IncidentEvent = (typeof INCIDENT_EVENTS)[number];
+
+/**
+ * The evidence our engine attaches to each flagged sensor: the ranking severity (-log10 of the
+ * fitted tail probability), the latest reading, the window of raw readings the model saw (oldest
+ * first), the sensor's typical range in its own units, and which statistic fired.
+ */
+const evidenceEntries = {
+  severity,
+  value: finite,
+  window: v.pipe(v.array(finite), v.maxLength(1024)),
+  typical: v.object({ low: finite, high: finite }),
+  statistic: v.pipe(v.string(), v.regex(STATISTIC_PATTERN)),
+};
+
+/** One anomalous feature as the original main server knows it; `feature` and the evidence are ours. */
 export const anomalousFeatureInputSchema = v.object({
   feature_idx: featureIdx,
   score,
   feature: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  severity: v.optional(evidenceEntries.severity),
+  value: v.optional(evidenceEntries.value),
+  window: v.optional(evidenceEntries.window),
+  typical: v.optional(evidenceEntries.typical),
+  statistic: v.optional(evidenceEntries.statistic),
 });
 
 /** What the original engine sent: every field the main server required then. */
@@ -36,6 +64,21 @@ const ourEntries = {
   latency_ms: v.pipe(v.number(), v.finite(), v.minValue(0)),
 };
 
+/**
+ * Incident fields (`ALERT_MODE=incident`, the default): every alert of one incident shares its
+ * `incident_id`; `event` says which step of the lifecycle it is; `incident_started_at` is the
+ * frame timestamp of the window that opened it, on every event, so the backend can place an
+ * incident whose `opened` alert arrives late. `max_severity` is the largest listed severity.
+ * A `resolved` alert has `anomaly_detected: false` and lists the incident's sensors with their
+ * peak evidence. Absent in `ALERT_MODE=frame` and from the original design's engine.
+ */
+const incidentEntries = {
+  incident_id: v.optional(v.pipe(v.string(), v.uuid("a UUID"))),
+  event: v.optional(v.picklist(INCIDENT_EVENTS)),
+  incident_started_at: v.optional(isoTimestamp),
+  max_severity: v.optional(severity),
+};
+
 /** `num_anomalous_features` is the full count; the list may be capped, never longer. */
 function countCoversList<
   T extends { num_anomalous_features: number; anomalous_features: unknown[] },
@@ -43,6 +86,18 @@ function countCoversList<
   return v.check<T, string>(
     (a) => a.num_anomalous_features >= a.anomalous_features.length,
     "num_anomalous_features must be at least the length of anomalous_features",
+  );
+}
+
+/** `incident_id`, `event` and `incident_started_at` come together or not at all. */
+function incidentFieldsTogether<
+  T extends { incident_id?: string; event?: string; incident_started_at?: string },
+>() {
+  return v.check<T, string>(
+    (a) =>
+      (a.incident_id === undefined) === (a.event === undefined) &&
+      (a.incident_id === undefined) === (a.incident_started_at === undefined),
+    "incident_id, event and incident_started_at must be given together",
   );
 }
 
@@ -60,23 +115,30 @@ export const alertInputSchema = v.pipe(
     threshold: v.optional(ourEntries.threshold),
     model_version: v.optional(ourEntries.model_version),
     latency_ms: v.optional(ourEntries.latency_ms),
+    ...incidentEntries,
   }),
   countCoversList(),
+  incidentFieldsTogether(),
 );
 
-/** What our engine sends: every field required, each listed feature named. */
+/** What our engine sends: every field required, each listed feature named, with its evidence. */
 export const alertSchema = v.pipe(
   v.object({
     ...originalEntries,
     ...ourEntries,
+    ...incidentEntries,
     anomalous_features: v.pipe(
       v.array(
-        v.object({ feature_idx: featureIdx, score, feature: v.pipe(v.string(), v.maxLength(256)) }),
+        v.object({
+          ...anomalousFeatureInputSchema.entries,
+          feature: v.pipe(v.string(), v.maxLength(256)),
+        }),
       ),
       v.maxLength(100_000),
     ),
   }),
   countCoversList(),
+  incidentFieldsTogether(),
 );
 
 export type AlertInput = v.InferOutput<typeof alertInputSchema>;
