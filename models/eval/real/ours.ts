@@ -60,6 +60,7 @@ export function fittedOnnx(session: ort.InferenceSession, meta: ModelMetadata): 
     (n): n is string => n !== undefined && session.outputNames.includes(n),
   );
   return {
+    metadata: meta,
     async scoreRun(
       run: Matrix,
       testStart: number,
@@ -86,9 +87,11 @@ export function fittedOnnx(session: ort.InferenceSession, meta: ModelMetadata): 
         const sev = meta.severity_output_name
           ? (out[meta.severity_output_name]?.data as Float32Array | undefined)
           : undefined;
-        const stat = meta.statistic_output_name
+        const statRaw = meta.statistic_output_name
           ? (out[meta.statistic_output_name]?.data as ArrayLike<number | bigint> | undefined)
           : undefined;
+        // int64 comes back as BigInt64Array: the tracker wants plain numbers.
+        const stat = statRaw ? Float64Array.from(statRaw as ArrayLike<number>, Number) : undefined;
         for (let b = 0; b < n; b++) {
           const row = end0 + b;
           const s = sc.subarray(b * F, (b + 1) * F);
@@ -104,9 +107,10 @@ export function fittedOnnx(session: ort.InferenceSession, meta: ModelMetadata): 
           score[row - testStart] = rank;
           visit?.({
             row,
+            input: batch.subarray(b * W * F, (b + 1) * W * F),
             scores: s,
             severity: v,
-            statistic: stat ? Array.prototype.slice.call(stat, b * F, (b + 1) * F) : undefined,
+            statistic: stat?.subarray(b * F, (b + 1) * F),
           });
         }
       }

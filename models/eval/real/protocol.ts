@@ -2,6 +2,7 @@
 import type { LabelledRun, TepData } from "./datasets.ts";
 import { TEP_UNDETECTABLE } from "./datasets.ts";
 import type { Detector, Matrix, ScoredWindow } from "./detector.ts";
+import { IncidentRecorder, type IncidentSpan } from "./incidents.ts";
 import {
   addConfusion,
   alarmsAbove,
@@ -66,21 +67,30 @@ export function tepTasks(tep: TepData): Task[] {
 }
 
 /**
- * Fits `detector` per task and scores its runs in order. `onWindow(run, window)` sees every
- * window a streaming method scores, run by run, in stream order.
+ * Fits `detector` per task and scores its runs in order. When `incidents` is given and the
+ * method is an ONNX model, every window it scores goes to the engine's incident tracker (one
+ * `observe` per window, each run its own stream; rows are `periodMs` apart) and the incidents
+ * land in `incidents.spans`.
  */
 export async function runDetector(
   detector: Detector,
   tasks: Task[],
-  onWindow?: (run: string, w: ScoredWindow) => void,
+  incidents?: { periodMs: number; spans: Map<string, IncidentSpan[]> },
 ): Promise<RunResult[]> {
   const out: RunResult[] = [];
   for (const task of tasks) {
     const fitted = await detector.fit(task.train, task.featureNames);
+    const recorder =
+      incidents && fitted.metadata
+        ? new IncidentRecorder(fitted.metadata, incidents.periodMs, incidents.spans)
+        : undefined;
     try {
       for (const run of task.runs) {
-        const visit = onWindow ? (w: ScoredWindow) => onWindow(run.name, w) : undefined;
+        const visit = recorder
+          ? (w: ScoredWindow) => recorder.observe(run.name, w.row, w, w.input)
+          : undefined;
         const s = await fitted.scoreRun(run.data, run.testStart, visit);
+        recorder?.finish(run.name);
         out.push({
           name: run.name,
           label: run.label.subarray(run.testStart),

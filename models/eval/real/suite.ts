@@ -1,7 +1,14 @@
 // The SKAB and Tennessee Eastman suites of `npm run eval`: every method on the same frames, one report.
 import { join } from "node:path";
+import { TRAIN_DEFAULTS } from "../../featurewise/train.ts";
 import { loadSkab, loadTep, TEP_UNDETECTABLE } from "./datasets.ts";
-import type { Detector, ScoredWindow } from "./detector.ts";
+import type { Detector } from "./detector.ts";
+import {
+  type IncidentMetrics,
+  type IncidentSpan,
+  incidentMetrics,
+  incidentSettings,
+} from "./incidents.ts";
 import { round4 } from "./metrics.ts";
 import { type OursTrainOptions, ours } from "./ours.ts";
 import { hotellingT2, pcaT2Q, zScore } from "./peers.ts";
@@ -26,8 +33,6 @@ export interface RealSuiteOptions {
   log: (line: string) => void;
   /** Only the first N rows of every file (tests). */
   limitRows?: number;
-  /** Sees every window "ours" scores, per run in stream order (the incident metrics hook in here). */
-  onWindow?: (run: string, w: ScoredWindow) => void;
 }
 
 /** The published SKAB outlier-detection leaderboard (F1, FAR %, MAR %), from SKAB's README. */
@@ -51,18 +56,62 @@ interface MethodRun {
   description: string;
   seconds: number;
   results: RunResult[];
+  /** Incident metrics, for the methods the engine can run (ONNX models). */
+  incidents?: IncidentMetrics;
 }
 
-async function runAll(tasks: Task[], o: RealSuiteOptions, suite: string): Promise<MethodRun[]> {
+async function runAll(
+  tasks: Task[],
+  o: RealSuiteOptions,
+  suite: string,
+  periodMs: number,
+): Promise<MethodRun[]> {
   const out: MethodRun[] = [];
+  // Incidents open on windows of our model's size.
+  const W = o.train.windowSize ?? TRAIN_DEFAULTS.windowSize;
   for (const d of methods(o.train)) {
     const t0 = performance.now();
-    const results = await runDetector(d, tasks, d.name === "ours" ? o.onWindow : undefined);
+    const spans = new Map<string, IncidentSpan[]>();
+    const results = await runDetector(d, tasks, { periodMs, spans });
     const seconds = (performance.now() - t0) / 1000;
     o.log(`[eval] ${suite}: ${d.name} in ${seconds.toFixed(1)} s`);
-    out.push({ name: d.name, description: d.description, seconds, results });
+    const m: MethodRun = { name: d.name, description: d.description, seconds, results };
+    if (spans.size > 0 || d.name === "ours") {
+      const runs = tasks.flatMap((t) => t.runs);
+      m.incidents = incidentMetrics(
+        spans,
+        runs.map((r, i) => ({
+          name: r.name,
+          label: r.label,
+          testStart: r.testStart,
+          alarm: results[i].alarm,
+        })),
+        W,
+      );
+    }
+    out.push(m);
   }
   return out;
+}
+
+/** The incident table: one row per method the tracker ran on. */
+function incidentLines(all: MethodRun[]): string[] {
+  const s = incidentSettings();
+  const lines = [
+    "",
+    `Incidents (the engine's tracker, one window at a time; confirm ${s.INCIDENT_CONFIRM_K} of ${s.INCIDENT_CONFIRM_N}, resolve after ${s.INCIDENT_QUIET_WINDOWS} quiet windows; a false incident opens on a window with no anomalous row):`,
+    "",
+    "| method | incidents | per episode | episodes found | episodes covered | median delay to opened (rows) | false incidents | false incidents / 10k normal | false-alarm frames / 10k normal | alerts per incident |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const m of all) {
+    const i = m.incidents;
+    if (!i) continue;
+    lines.push(
+      `| ${m.name} | ${i.incidents} | ${i.incidents_per_episode} | ${i.episodes_found}/${i.episodes} | ${i.episodes_covered}/${i.episodes} | ${num(i.median_delay_to_opened)} | ${i.false_incidents} | ${i.false_incidents_per_10k_normal} | ${i.false_alarm_frames_per_10k_normal} | ${i.alerts_per_incident} |`,
+    );
+  }
+  return lines;
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -90,7 +139,8 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
   const t0 = performance.now();
   const runs = await loadSkab(join(o.datasets, "skab"), { limitRows: o.limitRows });
   o.log(`[eval] skab: ${runs.length} runs loaded`);
-  const all = await runAll(skabTasks(runs), o, "skab");
+  // One row per second (SKAB's sampling).
+  const all = await runAll(skabTasks(runs), o, "skab", 1000);
   const methodsDoc: Record<string, unknown> = {};
   const lines = [
     `SKAB (${runs.length} runs; per file the first 400 rows train, the rest is the test; pooled; frames alarm at each method's default rule):`,
@@ -100,13 +150,19 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
   ];
   for (const m of all) {
     const s = summariseMethod(m.results, BUDGETS);
-    methodsDoc[m.name] = { description: m.description, seconds: round4(m.seconds), ...s };
+    methodsDoc[m.name] = {
+      description: m.description,
+      seconds: round4(m.seconds),
+      ...s,
+      ...(m.incidents ? { incidents: m.incidents } : {}),
+    };
     const b1 = s.budgets["1%"];
     const b5 = s.budgets["5%"];
     lines.push(
       `| ${m.name} | ${pointCells(s.default).join(" | ")} | ${b1.f1.toFixed(3)} | ${b1.episodes_detected} | ${b5.f1.toFixed(3)} | ${b5.episodes_detected} | ${m.seconds.toFixed(1)} |`,
     );
   }
+  lines.push(...incidentLines(all));
   lines.push("", "Published leaderboard (SKAB README, outlier detection): F1 / FAR % / MAR %");
   for (const r of SKAB_LEADERBOARD) lines.push(`- ${r.method}: ${r.f1} / ${r.far} / ${r.mar}`);
   const seconds = (performance.now() - t0) / 1000;
@@ -119,6 +175,7 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       budgets: BUDGETS,
       methods: methodsDoc,
       leaderboard: SKAB_LEADERBOARD,
+      incident_settings: incidentSettings(),
       seconds: round4(seconds),
     },
     text: lines.join("\n"),
@@ -131,7 +188,8 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
   const t0 = performance.now();
   const tep = await loadTep(join(o.datasets, "tep"), { limitRows: o.limitRows });
   o.log(`[eval] tep: ${tep.tests.length} test runs loaded`);
-  const all = await runAll(tepTasks(tep), o, "tep");
+  // One sample every 3 minutes (TEP's sampling).
+  const all = await runAll(tepTasks(tep), o, "tep", 180_000);
   const methodsDoc: Record<string, unknown> = {};
   const lines = [
     "Tennessee Eastman (train d00; test d00_te + 21 fault runs, faulty from sample 160). FAR on the normal samples (d00_te and the first 160 of each run):",
@@ -167,6 +225,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       ...s,
       without_undetectable: { default: dDefault, "1%": d1 },
       faults: { default: defaultTable, "1%": table1 },
+      ...(m.incidents ? { incidents: m.incidents } : {}),
     };
     for (const row of defaultTable) {
       perFault[row.fault] ??= {};
@@ -180,6 +239,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       `| ${m.name} | ${pct(s.default.far)} | ${pct(s.default.mar)} | ${s.default.f1.toFixed(3)} | ${s.default.episodes_detected}/${s.default.episodes} | ${dDefault.f1.toFixed(3)} | ${b1.f1.toFixed(3)} | ${pct(b1.far)} | ${b1.episodes_detected}/${b1.episodes} | ${d1.f1.toFixed(3)} | ${num(f5)} | ${m.seconds.toFixed(1)} |`,
     );
   }
+  lines.push(...incidentLines(all));
   const names = all.map((m) => m.name);
   lines.push(
     "",
@@ -199,6 +259,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
     doc: {
       protocol:
         "TEP: train on d00 (transposed, 500 samples); test d00_te (960 normal) and dNN_te (faulty from sample 160); each test file is its own stream",
+      incident_settings: incidentSettings(),
       budgets: BUDGETS,
       methods: methodsDoc,
       seconds: round4(seconds),
