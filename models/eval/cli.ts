@@ -11,6 +11,13 @@ import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
 import { DatasetError } from "./real/datasets.ts";
+import {
+  IncidentRecorder,
+  type IncidentSpan,
+  incidentMetrics,
+  incidentSettings,
+  incidentTable,
+} from "./real/incidents.ts";
 import type { OursTrainOptions } from "./real/ours.ts";
 import { runSkabSuite, runTepSuite } from "./real/suite.ts";
 import { markdownTable, operatingPoints, operatingPointsTable, summarise } from "./report.ts";
@@ -188,7 +195,11 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
       "featurewise_ocsvm",
       "default: SVDD on whitened window DCT, calibrated (ONNX)",
       main.bytes,
-      shape,
+      {
+        ...shape,
+        severity: main.meta.severity_output_name,
+        statistic: main.meta.statistic_output_name,
+      },
       threshold,
     ),
     await onnxScorer(
@@ -210,7 +221,37 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
     concurrency: 10,
     log,
   };
-  const result = await runSuite(scorers, settings);
+  // The default model's windows go to the engine's incident tracker, one segment = one stream,
+  // one frame per second as the simulator sends them; its frame alarms are kept for comparison.
+  const spans = new Map<string, IncidentSpan[]>();
+  const recorder = new IncidentRecorder(main.meta, 1000, spans);
+  const alarms = new Map<string, number[]>();
+  const cut = Math.fround(threshold);
+  const result = await runSuite(scorers, {
+    ...settings,
+    tap(segment, t, s, scores, window, extras) {
+      if (s !== 0) return;
+      recorder.observe(segment, t, { scores, ...extras }, window);
+      for (let f = 0; f < scores.length; f++) {
+        if (scores[f] >= cut) {
+          const a = alarms.get(segment) ?? [];
+          a.push(t);
+          alarms.set(segment, a);
+          break;
+        }
+      }
+    },
+  });
+  for (const seg of result.segments) recorder.finish(seg.name);
+  const streams = result.segments.map((seg) => {
+    const alarm = new Uint8Array(seg.frames);
+    for (const t of alarms.get(seg.name) ?? []) alarm[t] = 1;
+    return { name: seg.name, label: seg.label, testStart: 0, alarm };
+  });
+  const incidents = {
+    all: incidentMetrics(spans, streams, W),
+    ...Object.fromEntries(streams.map((st) => [st.name, incidentMetrics(spans, [st], W)])),
+  };
   const summary = summarise(result);
   const points = operatingPoints(result);
 
@@ -283,6 +324,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
     seconds: Math.round(seconds),
     models: summary,
     operating_points: points,
+    incidents: { settings: incidentSettings(), featurewise_ocsvm: incidents },
     foreign_plant: foreign,
   };
   console.log(
@@ -291,6 +333,12 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
   console.log(markdownTable(summary));
   console.log("\nEvery other scorer re-thresholded to the default model's operating point:");
   console.log(operatingPointsTable(points, summary, "featurewise_ocsvm"));
+  console.log(
+    "\nIncidents of the default model (the engine's tracker, one window at a time; each segment one stream; an episode = the events injected together in one slot; delays in frames):\n",
+  );
+  console.log(
+    incidentTable(Object.entries(incidents).map(([name, m]) => ({ name, m }))).join("\n"),
+  );
   if (foreign) {
     console.log(
       `\nForeign plant (seed 4242, ${foreignFeatures} features, models trained on its own 3000 frames):`,

@@ -140,9 +140,10 @@ export interface IncidentMetrics {
   incidents_per_episode: number;
   /** Incidents whose opening window contains no anomalous row. */
   false_incidents: number;
+  /** Test frames whose window holds no anomalous row. */
   normal_frames: number;
   false_incidents_per_10k_normal: number;
-  /** Frames of the default point that alarm on normal rows, per 10,000 normal frames (for comparison). */
+  /** Normal frames that alarm at the default point, per 10,000 normal frames (for comparison). */
   false_alarm_frames_per_10k_normal: number;
   /** Rows from an episode's start to the `opened` of its first incident. */
   median_delay_to_opened: number | undefined;
@@ -222,4 +223,20 @@ export function incidentMetrics(
     alerts_per_incident: incidents ? round4(events / incidents) : 0,
     incidents,
   };
+}
+
+const cell = (x: number | undefined) => (x === undefined ? "–" : String(x));
+
+/** Markdown rows of incident metrics, one per labelled row. */
+export function incidentTable(rows: { name: string; m: IncidentMetrics }[]): string[] {
+  const out = [
+    "| | incidents | per episode | episodes found | episodes covered | median delay to opened | false incidents | false incidents / 10k normal | false-alarm frames / 10k normal | alerts per incident |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const { name, m } of rows) {
+    out.push(
+      `| ${name} | ${m.incidents} | ${m.incidents_per_episode} | ${m.episodes_found}/${m.episodes} | ${m.episodes_covered}/${m.episodes} | ${cell(m.median_delay_to_opened)} | ${m.false_incidents} | ${m.false_incidents_per_10k_normal} | ${m.false_alarm_frames_per_10k_normal} | ${m.alerts_per_incident} |`,
+    );
+  }
+  return out;
 }

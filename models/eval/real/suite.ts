@@ -8,6 +8,7 @@ import {
   type IncidentSpan,
   incidentMetrics,
   incidentSettings,
+  incidentTable,
 } from "./incidents.ts";
 import { round4 } from "./metrics.ts";
 import { type OursTrainOptions, ours } from "./ours.ts";
@@ -97,21 +98,12 @@ async function runAll(
 /** The incident table: one row per method the tracker ran on. */
 function incidentLines(all: MethodRun[]): string[] {
   const s = incidentSettings();
-  const lines = [
+  return [
     "",
-    `Incidents (the engine's tracker, one window at a time; confirm ${s.INCIDENT_CONFIRM_K} of ${s.INCIDENT_CONFIRM_N}, resolve after ${s.INCIDENT_QUIET_WINDOWS} quiet windows; a false incident opens on a window with no anomalous row):`,
+    `Incidents (the engine's tracker, one window at a time; confirm ${s.INCIDENT_CONFIRM_K} of ${s.INCIDENT_CONFIRM_N}, resolve after ${s.INCIDENT_QUIET_WINDOWS} quiet windows; delays in rows; a false incident opens on a window with no anomalous row; normal frames: windows with no anomalous row):`,
     "",
-    "| method | incidents | per episode | episodes found | episodes covered | median delay to opened (rows) | false incidents | false incidents / 10k normal | false-alarm frames / 10k normal | alerts per incident |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...incidentTable(all.flatMap((m) => (m.incidents ? [{ name: m.name, m: m.incidents }] : []))),
   ];
-  for (const m of all) {
-    const i = m.incidents;
-    if (!i) continue;
-    lines.push(
-      `| ${m.name} | ${i.incidents} | ${i.incidents_per_episode} | ${i.episodes_found}/${i.episodes} | ${i.episodes_covered}/${i.episodes} | ${num(i.median_delay_to_opened)} | ${i.false_incidents} | ${i.false_incidents_per_10k_normal} | ${i.false_alarm_frames_per_10k_normal} | ${i.alerts_per_incident} |`,
-    );
-  }
-  return lines;
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
