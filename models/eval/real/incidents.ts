@@ -141,6 +141,7 @@ export interface IncidentMetrics {
   /** Incidents whose opening window contains no anomalous row. */
   false_incidents: number;
   /** Test frames whose window holds no anomalous row. */
+  /** Test frames whose window holds no anomalous row. */
   normal_frames: number;
   false_incidents_per_10k_normal: number;
   /** Normal frames that alarm at the default point, per 10,000 normal frames (for comparison). */
@@ -175,17 +176,19 @@ export function incidentMetrics(
   for (const run of runs) {
     const spans = spansByRun.get(run.name) ?? [];
     const test = run.label.subarray(run.testStart);
+    const windowAnomalous = (row: number) => {
+      for (let r = Math.max(0, row - windowSize + 1); r <= row; r++) if (run.label[r]) return true;
+      return false;
+    };
+    // A normal frame: its whole window is normal (a window that still holds an anomalous row is
+    // not a false alarm for a window-based detector, nor is an incident it opens).
     for (let i = 0; i < test.length; i++) {
-      if (!test[i]) {
+      if (!windowAnomalous(run.testStart + i)) {
         normal++;
         if (run.alarm[i]) falseFrames++;
       }
     }
-    const opensAnomalous = (s: IncidentSpan) => {
-      for (let r = Math.max(0, s.openedRow - windowSize + 1); r <= s.openedRow; r++)
-        if (run.label[r]) return true;
-      return false;
-    };
+    const opensAnomalous = (s: IncidentSpan) => windowAnomalous(s.openedRow);
     for (const s of spans) {
       incidents++;
       events += s.events;
