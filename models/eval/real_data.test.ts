@@ -129,6 +129,12 @@ describe("metric arithmetic", () => {
     assert.equal(m.normal_frames, 11);
     assert.equal(m.false_alarm_frames_per_10k_normal, Math.round((1 / 11) * 1e8) / 1e4);
     assert.equal(m.alerts_per_incident, 2);
+    // Frames found the episode (alarms at 6, 7) and so did an incident: nothing lost; but one
+    // false incident against one false-alarm frame misses the quarter target.
+    assert.equal(m.frame_episodes_detected, 1);
+    assert.equal(m.episodes_lost, 0);
+    assert.equal(m.episodes_lost_uncovered, 0);
+    assert.equal(m.target_met, false);
   });
 });
 

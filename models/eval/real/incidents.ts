@@ -151,6 +151,14 @@ export interface IncidentMetrics {
   /** Alerts (opened + updated + resolved) per incident. */
   alerts_per_incident: number;
   incidents: number;
+  /** Episodes with a frame alarm inside (the frame-level count) ... */
+  frame_episodes_detected: number;
+  /** ... of which no incident was opened by the episode (lost by grouping) ... */
+  episodes_lost: number;
+  /** ... of which no incident was even open during the episode (an open one absorbs it). */
+  episodes_lost_uncovered: number;
+  /** Issue 13's target: false incidents <= 1/4 of false-alarm frames and at most one episode lost. */
+  target_met: boolean;
 }
 
 /**
@@ -172,6 +180,9 @@ export function incidentMetrics(
   let falseFrames = 0;
   let incidents = 0;
   let events = 0;
+  let frameFound = 0;
+  let lost = 0;
+  let lostUncovered = 0;
   const delays: number[] = [];
   for (const run of runs) {
     const spans = spansByRun.get(run.name) ?? [];
@@ -201,16 +212,18 @@ export function incidentMetrics(
       // The opening window [opened - W + 1, opened] overlaps the episode [start, end).
       const mine = spans.filter((s) => s.openedRow >= start && s.openedRow - windowSize + 1 < end);
       byEpisodes += mine.length;
+      const frameHit = run.alarm.subarray(a, b).some((x) => x === 1);
       if (mine.length > 0) {
         found++;
         delays.push(Math.min(...mine.map((s) => s.openedRow)) - start);
       }
-      if (
-        spans.some(
-          (s) => s.openedRow < end && (s.resolvedRow === undefined || s.resolvedRow >= start),
-        )
-      )
-        covered++;
+      if (frameHit) frameFound++;
+      if (frameHit && mine.length === 0) lost++;
+      const isCovered = spans.some(
+        (s) => s.openedRow < end && (s.resolvedRow === undefined || s.resolvedRow >= start),
+      );
+      if (isCovered) covered++;
+      if (frameHit && !isCovered) lostUncovered++;
     }
   }
   return {
@@ -225,6 +238,10 @@ export function incidentMetrics(
     median_delay_to_opened: median(delays),
     alerts_per_incident: incidents ? round4(events / incidents) : 0,
     incidents,
+    frame_episodes_detected: frameFound,
+    episodes_lost: lost,
+    episodes_lost_uncovered: lostUncovered,
+    target_met: falseIncidents <= falseFrames / 4 && lost <= 1,
   };
 }
 
@@ -233,12 +250,12 @@ const cell = (x: number | undefined) => (x === undefined ? "–" : String(x));
 /** Markdown rows of incident metrics, one per labelled row. */
 export function incidentTable(rows: { name: string; m: IncidentMetrics }[]): string[] {
   const out = [
-    "| | incidents | per episode | episodes found | episodes covered | median delay to opened | false incidents | false incidents / 10k normal | false-alarm frames / 10k normal | alerts per incident |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| | incidents | per episode | episodes found | episodes covered | median delay to opened | false incidents | false incidents / 10k normal | false-alarm frames / 10k normal | alerts per incident | episodes lost vs frames (not opened / not even covered) | target (≤ 1/4, ≤ 1 lost) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const { name, m } of rows) {
     out.push(
-      `| ${name} | ${m.incidents} | ${m.incidents_per_episode} | ${m.episodes_found}/${m.episodes} | ${m.episodes_covered}/${m.episodes} | ${cell(m.median_delay_to_opened)} | ${m.false_incidents} | ${m.false_incidents_per_10k_normal} | ${m.false_alarm_frames_per_10k_normal} | ${m.alerts_per_incident} |`,
+      `| ${name} | ${m.incidents} | ${m.incidents_per_episode} | ${m.episodes_found}/${m.episodes} | ${m.episodes_covered}/${m.episodes} | ${cell(m.median_delay_to_opened)} | ${m.false_incidents} | ${m.false_incidents_per_10k_normal} | ${m.false_alarm_frames_per_10k_normal} | ${m.alerts_per_incident} | ${m.episodes_lost} / ${m.episodes_lost_uncovered} of ${m.frame_episodes_detected} | ${m.target_met ? "met" : "missed"} |`,
     );
   }
   return out;
