@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as v from "valibot";
 import { type Alert, alertSchema } from "../contracts/alert.ts";
+import { parseModelMetadata } from "../contracts/model.ts";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { spawnEngine, waitReady } from "./_test/engine_process.ts";
@@ -90,8 +91,17 @@ test("engine raises one incident for a spike: opened with evidence, then resolve
   assert.equal(f.window.length, 5);
   assert.equal(f.value, f.window[4]);
   assert.ok(f.value > 1000, "the spiked reading");
-  assert.equal(f.statistic, "score", "the fixture model names no statistic");
-  assert.ok(f.severity > 0);
+  // The training CLI's models have severity and statistic outputs and typical ranges.
+  const meta = parseModelMetadata(
+    JSON.parse(await readFile(join(model.dir, `${model.name}.json`), "utf8")),
+  );
+  assert.ok(meta.severity_output_name && meta.statistics && meta.typical);
+  assert.ok(meta.statistics.includes(f.statistic), f.statistic);
+  assert.ok(f.severity > 10, "from the severity output: it does not saturate at score 1");
+  assert.deepEqual(f.typical, {
+    low: meta.typical.low[f.feature_idx],
+    high: meta.typical.high[f.feature_idx],
+  });
   assert.equal(resolved.event, "resolved");
   assert.equal(resolved.anomaly_detected, false);
   assert.equal(resolved.incident_id, opened.incident_id);
