@@ -111,6 +111,19 @@ test("engine raises one incident for a spike: opened with evidence, then resolve
   assert.equal((await engine.stats()).alerts.outbox, 0);
 });
 
+test("engine resolves the incident of a stream that stops sending after INCIDENT_STALE_MS", async () => {
+  const engine = await start({ INCIDENT_STALE_MS: "1000" });
+  await play(engine, "silent", [...normal(5), "spiked", "spiked"]);
+  await waitFor(() => alertsOf("silent").length === 1, "the opened alert");
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 1);
+  await waitFor(() => alertsOf("silent").length === 2, "the resolved alert", 10_000);
+  const [opened, resolved] = alertsOf("silent");
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.incident_id, opened.incident_id);
+  assert.equal(resolved.frame_timestamp, new Date(T0 + 6000).toISOString(), "its last window");
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 0);
+});
+
 test("engine in ALERT_MODE=frame sends one alert per anomalous window, with evidence", async () => {
   const engine = await start({ ALERT_MODE: "frame" });
   await play(engine, "frames", [...normal(5), "spiked", ...normal(6)]);
