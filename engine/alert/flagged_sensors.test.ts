@@ -46,7 +46,7 @@ test("observedWindow picks each flagged sensor's readings out of a [window, feat
     scale: 10,
     maxFeatures: 1,
   });
-  assert.deepEqual([...w.flagged], [1, 2]);
+  assert.deepEqual(Array.from(w.flagged), [1, 2]);
   assert.equal(w.evidence.length, 1, "evidence capped, count kept");
   assert.deepEqual(w.evidence[0].window, [10, 20, 30]);
 });
