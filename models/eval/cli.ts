@@ -4,6 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { ConfigError } from "../../contracts/config.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { FeaturewiseKind, LinearParams } from "../featurewise/params.ts";
 import { trainFeaturewise } from "../featurewise/train.ts";
@@ -13,6 +14,7 @@ import { plantSeries } from "../train/plant_series.ts";
 import { DatasetError } from "./real/datasets.ts";
 import {
   IncidentRecorder,
+  type IncidentSettings,
   type IncidentSpan,
   incidentMetrics,
   incidentSettings,
@@ -125,15 +127,18 @@ async function main(argv: string[]): Promise<void> {
       `suite ${real.join(", ")} needs '--datasets DIR' (../shared/datasets is absent)`,
     );
   }
+  // The engine's incident settings, from the same environment variables the engine reads.
+  const incidentConfig = incidentSettings(process.env);
   const doc: Record<string, unknown> = {};
   const seconds: Record<string, number> = {};
   for (const suite of suites) {
     const t0 = performance.now();
     if (suite === "plant") {
-      doc.plant = await plantSuite(a);
+      doc.plant = await plantSuite(a, incidentConfig);
     } else {
       const o = {
         datasets: datasets as string,
+        incidents: incidentConfig,
         train: trainOptions(`${suite}-train`, a[`${suite}-train`]),
         log,
       };
@@ -160,7 +165,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /** The simulated plant suite: the committed models on fresh plant data, and a foreign plant. */
-async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
+async function plantSuite(
+  a: PlantArgs,
+  incidentConfig: IncidentSettings,
+): Promise<Record<string, unknown>> {
   const dir = a.models ?? "models";
   const cleanFrames = int("clean-frames", a["clean-frames"], 10_000, 1);
   const eventsPerKind = int("events", a.events, 100, 1);
@@ -224,7 +232,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
   // The default model's windows go to the engine's incident tracker, one segment = one stream,
   // one frame per second as the simulator sends them; its frame alarms are kept for comparison.
   const spans = new Map<string, IncidentSpan[]>();
-  const recorder = new IncidentRecorder(main.meta, 1000, spans);
+  const recorder = new IncidentRecorder(main.meta, 1000, incidentConfig, spans);
   const alarms = new Map<string, number[]>();
   const cut = Math.fround(threshold);
   const result = await runSuite(scorers, {
@@ -324,7 +332,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
     seconds: Math.round(seconds),
     models: summary,
     operating_points: points,
-    incidents: { settings: incidentSettings(), featurewise_ocsvm: incidents },
+    incidents: { settings: incidentConfig, featurewise_ocsvm: incidents },
     foreign_plant: foreign,
   };
   console.log(
@@ -358,6 +366,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const known =
     err instanceof DatasetError ||
+    err instanceof ConfigError ||
     (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
     /^'--/.test((err as Error).message);
   console.error(`eval: ${known ? (err as Error).message : (err as Error).stack}`);
