@@ -3,11 +3,12 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../../contracts/config.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { FeaturewiseKind, LinearParams } from "../featurewise/params.ts";
-import { trainFeaturewise } from "../featurewise/train.ts";
+import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
@@ -39,6 +40,12 @@ const USAGE = `usage: npm run eval -- [--suite plant,skab,tep] [--datasets DIR] 
 --models ... --foreign-features: the simulated plant suite's settings`;
 
 const SUITES = ["plant", "skab", "tep"] as const;
+/** `../shared/datasets` from the project root (this file is `models/eval/cli.ts`). */
+const DEFAULT_DATASETS = join(
+  fileURLToPath(new URL("../../..", import.meta.url)),
+  "shared",
+  "datasets",
+);
 type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => console.error(line);
@@ -78,6 +85,16 @@ function trainOptions(flag: string, raw: string | undefined): OursTrainOptions {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new Error(`'--${flag}' must be a JSON object, got '${raw}'`);
   }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in TRAIN_DEFAULTS)) {
+      throw new Error(
+        `'--${flag}': unknown option '${key}' (known: ${Object.keys(TRAIN_DEFAULTS).join(", ")})`,
+      );
+    }
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw new Error(`'--${flag}': '${key}' must be a number, got ${JSON.stringify(value)}`);
+    }
+  }
   return parsed as OursTrainOptions;
 }
 
@@ -103,8 +120,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const datasets =
-    a.datasets ?? (existsSync("../shared/datasets") ? "../shared/datasets" : undefined);
+  const datasets = a.datasets ?? (existsSync(DEFAULT_DATASETS) ? DEFAULT_DATASETS : undefined);
   if (a.datasets !== undefined && !existsSync(a.datasets)) {
     throw new DatasetError(`'--datasets ${a.datasets}': no such directory`);
   }
