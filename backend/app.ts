@@ -8,6 +8,9 @@ import { createAlertRepository } from "./alerts/alert_repository.ts";
 import { alertRoutes } from "./alerts/routes.ts";
 import type { Database } from "./db/database.ts";
 import { healthRoutes } from "./health_routes.ts";
+import { createIncidentHub, type IncidentHub } from "./incidents/incident_hub.ts";
+import { createIncidentRepository } from "./incidents/incident_repository.ts";
+import { incidentRoutes } from "./incidents/routes.ts";
 import { simulatorRoutes } from "./simulator/routes.ts";
 import type { Simulator } from "./simulator/simulator.ts";
 
@@ -23,6 +26,10 @@ export interface BackendAppOptions {
   metrics?: BackendMetrics;
   /** Readiness reports `draining` once this returns true (during shutdown). */
   isDraining?: () => boolean;
+  /** When set, acknowledging an incident needs it (bearer token or the console's cookie). */
+  consoleToken?: string;
+  /** Live incident notices; pass one to close its event streams at shutdown. */
+  hub?: IncidentHub;
 }
 
 /**
@@ -42,10 +49,21 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     "/health",
     healthRoutes({ database, now, isDraining: options.isDraining ?? (() => false) }),
   );
+  const hub = options.hub ?? createIncidentHub();
+  const incidents = createIncidentRepository(database);
   app.route(
     "/api/v1",
-    alertRoutes({ alerts: createAlertRepository(database), signingSecret, now, metrics }),
+    alertRoutes({
+      alerts: createAlertRepository(database),
+      signingSecret,
+      now,
+      metrics,
+      onStored: (alert) => {
+        if (alert.incident) hub.publish(alert.incident.incident_id);
+      },
+    }),
   );
+  app.route("/api/v1", incidentRoutes({ incidents, hub, consoleToken: options.consoleToken, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator));
 
   app.notFound((c) => c.json(new HttpError(404, "not_found", `no route ${c.req.path}`).body, 404));
