@@ -1,4 +1,4 @@
-// The backend's Hono app: alert intake and queries, health, and the simulator's endpoints.
+// The backend's Hono app: alert intake and queries, incidents, the console, health, and the simulator's endpoints.
 import { Hono } from "hono";
 import { HttpError } from "../contracts/error.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
@@ -6,6 +6,8 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
 import { createAlertRepository } from "./alerts/alert_repository.ts";
 import { alertRoutes } from "./alerts/routes.ts";
+import type { EngineMonitor } from "./console/engine_monitor.ts";
+import { consoleRoutes } from "./console/routes.tsx";
 import type { Database } from "./db/database.ts";
 import { healthRoutes } from "./health_routes.ts";
 import { createIncidentHub, type IncidentHub } from "./incidents/incident_hub.ts";
@@ -30,6 +32,8 @@ export interface BackendAppOptions {
   consoleToken?: string;
   /** Live incident notices; pass one to close its event streams at shutdown. */
   hub?: IncidentHub;
+  /** The engine's health, read server-side for the console's Health page. */
+  engine?: EngineMonitor;
 }
 
 /**
@@ -65,6 +69,17 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   );
   app.route("/api/v1", incidentRoutes({ incidents, hub, consoleToken: options.consoleToken, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator));
+  app.route(
+    "/",
+    consoleRoutes({
+      incidents,
+      hub,
+      now,
+      consoleToken: options.consoleToken,
+      engine: options.engine,
+      database,
+    }),
+  );
 
   app.notFound((c) => c.json(new HttpError(404, "not_found", `no route ${c.req.path}`).body, 404));
   app.onError(function answerError(error, c) {

@@ -6,7 +6,8 @@ import { HttpError } from "../../contracts/error.ts";
 /** The cookie the console's token form sets. */
 export const TOKEN_COOKIE = "console_token";
 
-async function sameSecret(a: string, b: string): Promise<boolean> {
+/** Whether two secrets are equal, in time independent of where they differ. */
+export async function sameSecret(a: string, b: string): Promise<boolean> {
   // Comparing digests keeps the time taken independent of where the strings differ.
   const enc = new TextEncoder();
   const [x, y] = await Promise.all([
@@ -18,6 +19,17 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
   let diff = 0;
   for (let i = 0; i < p.length; i++) diff |= p[i] ^ q[i];
   return diff === 0;
+}
+
+/**
+ * Whether a request comes from this site's own pages (or a non-browser client): `Sec-Fetch-Site`,
+ * when sent, is `same-origin` or `none`, and `Origin`, when sent, is ours.
+ */
+export function isSameSite(c: Context): boolean {
+  const site = c.req.header("sec-fetch-site");
+  const origin = c.req.header("origin");
+  const own = new URL(c.req.url).origin;
+  return !((site && site !== "same-origin" && site !== "none") || (origin && origin !== own));
 }
 
 /**
@@ -34,10 +46,7 @@ export async function requireConsoleToken(c: Context, token: string | undefined)
   if (bearer !== undefined && (await sameSecret(bearer, token))) return;
   const cookie = getCookie(c, TOKEN_COOKIE);
   if (cookie !== undefined && (await sameSecret(cookie, token))) {
-    const site = c.req.header("sec-fetch-site");
-    const origin = c.req.header("origin");
-    const own = new URL(c.req.url).origin;
-    if ((site && site !== "same-origin" && site !== "none") || (origin && origin !== own)) {
+    if (!isSameSite(c)) {
       throw new HttpError(
         401,
         "unauthorized",

@@ -131,9 +131,9 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     return rows[0] ? toSummary(rows[0]) : undefined;
   }
 
-  /** One incident with every sensor's evidence and its timeline, or `undefined`. */
-  async function get(incidentId: string): Promise<IncidentDetail | undefined> {
-    const head = await summary(incidentId, 100_000);
+  /** One incident with its strongest `sensors` sensors' evidence and its timeline, or `undefined`. */
+  async function get(incidentId: string, sensors = 100_000): Promise<IncidentDetail | undefined> {
+    const head = await summary(incidentId, sensors);
     if (!head) return undefined;
     const sql = client();
     const events = await sql<

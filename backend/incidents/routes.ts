@@ -1,6 +1,5 @@
 // HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, acknowledge.
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
@@ -9,6 +8,7 @@ import { ackBodySchema, heatmapSchema, incidentListSchema } from "./_query_param
 import { requireConsoleToken } from "./console_auth.ts";
 import type { IncidentHub } from "./incident_hub.ts";
 import type { IncidentRepository } from "./incident_repository.ts";
+import { streamIncidentChanges } from "./incident_stream.ts";
 
 export interface IncidentRoutesOptions {
   incidents: IncidentRepository;
@@ -78,39 +78,15 @@ export function incidentRoutes(options: IncidentRoutesOptions): Hono {
   });
 
   app.get("/incidents/stream", function streamIncidents(c) {
-    return streamSSE(c, async function relayChanges(stream) {
-      const pending = new Set<string>();
-      let wake: (() => void) | undefined;
-      const unsubscribe = hub.subscribe((id) => {
-        pending.add(id);
-        wake?.();
-      });
-      const ended = AbortSignal.any([hub.closed, c.req.raw.signal]);
-      stream.onAbort(() => wake?.());
-      ended.addEventListener("abort", () => wake?.(), { once: true });
-      try {
-        await stream.writeSSE({ event: "ready", data: "{}" });
-        while (!stream.aborted && !stream.closed && !ended.aborted) {
-          if (pending.size === 0) {
-            const tick = AbortSignal.timeout(keepAliveMs);
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-              tick.addEventListener("abort", () => resolve(), { once: true });
-            });
-            wake = undefined;
-            if (pending.size === 0 && !ended.aborted) await stream.write(": keep-alive\n\n");
-            continue;
-          }
-          const [id] = pending;
-          pending.delete(id);
-          const incident = await incidents.summary(id);
-          if (incident)
-            await stream.writeSSE({ event: "incident", data: JSON.stringify(incident) });
-        }
-      } finally {
-        unsubscribe();
-      }
-    });
+    return streamIncidentChanges(
+      c,
+      hub,
+      async (id) => {
+        const incident = await incidents.summary(id);
+        return incident && JSON.stringify(incident);
+      },
+      keepAliveMs,
+    );
   });
 
   app.get("/incidents/:id", async function getIncident(c) {
