@@ -21,8 +21,8 @@ function SensorChart(props: { sensor: IncidentSensor; index: number }) {
         <h3 id={headingId}>{name}</h3>
         <p>
           severity <strong>{num(s.severity ?? null)}</strong> · score {num(s.score)}
-          {s.statistic ? ` · ${s.statistic}` : ""} · latest {num(s.value ?? null)} · typical{" "}
-          {typical}
+          {s.statistic ? ` · statistic ${s.statistic}` : ""} · latest {num(s.value ?? null)} ·
+          typical {typical}
         </p>
       </figcaption>
       {s.window ? (

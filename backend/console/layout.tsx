@@ -22,6 +22,8 @@ export function Layout(props: {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · anomaly-stream`}</title>
+        {/* No favicon request (a 404 would be a console error on every page). */}
+        <link rel="icon" href="data:," />
         {props.charts ? <link rel="stylesheet" href="/assets/uPlot.min.css" /> : null}
         <link rel="stylesheet" href="/assets/console.css" />
         {props.charts ? <script src="/assets/uPlot.iife.min.js" defer /> : null}
