@@ -156,6 +156,10 @@ export const backendConfigSchema = v.object({
   SIMULATOR_SEED: int("SIMULATOR_SEED", 7, 0, 2 ** 31 - 1),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
+  // When set, acknowledging incidents in the console (or the API) needs this token.
+  CONSOLE_TOKEN: secret("CONSOLE_TOKEN", 16),
+  // How long the console's Health page waits for the engine's answer.
+  ENGINE_HEALTH_TIMEOUT_MS: int("ENGINE_HEALTH_TIMEOUT_MS", 2000, 100, 60_000),
 });
 
 export type EngineConfig = v.InferOutput<typeof engineConfigSchema>;
