@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { type AlertSink, startAlertSink } from "../_test/alert_sink.ts";
 import { jsonFrame } from "../_test/engine_harness.ts";
@@ -13,6 +14,7 @@ import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts"
 import { waitFor } from "../_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "./_test/nats_server.ts";
 import { startTcpProxy } from "./_test/tcp_proxy.ts";
+import { partitionOf } from "./partition_of.ts";
 import { windowAlertId } from "./window_alert_id.ts";
 
 const SHARED_NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -64,8 +66,9 @@ function spawnRole(
   role: "ingest" | "worker",
   nats: { url: string; stream: string },
   env: Record<string, string> = {},
+  runtime: "node" | "deno" = "node",
 ): EngineProcess {
-  const p = spawnEngine("node", {
+  const p = spawnEngine(runtime, {
     ENGINE_ROLE: role,
     FRAME_BUS: "nats",
     NATS_URL: nats.url,
@@ -276,7 +279,12 @@ test("a worker stopped past its lease and resumed does not score partitions it l
     20_000,
   );
   const expected = expectedIds(streams, count);
-  await allAlerts(expected, "worker B to score the frames sent while A was stopped", [workerB]);
+  const sentWhileStopped = new Map(
+    [...expected].filter(([, at]) => Number(at.split("@")[1]) >= stopAt),
+  );
+  await allAlerts(sentWhileStopped, "worker B to score the frames sent while A was stopped", [
+    workerB,
+  ]);
   workerA.child.kill("SIGCONT");
   await waitFor(
     () => workerA.output().slice(stoppedAt).includes("partition lost"),
@@ -308,6 +316,8 @@ test("a worker stopped past its lease and resumed does not score partitions it l
       );
     }
   }
+  // Alerts A made durable before it froze are delivered by A once it runs again.
+  await allAlerts(expected, "every window position", [workerA, workerB]);
   assertExactlyOnce(prefix, expected);
 });
 
@@ -384,4 +394,49 @@ test("an ingest replica killed between publish and answer: the client's retry is
     .flatMap((l) => l.frames as { stream_id: string; timestamp: string }[])
     .filter((f) => f.stream_id === stream && Date.parse(f.timestamp) === BASE_TS + last * 1000);
   assert.equal(scored.length, 1, "the retried frame is scored once");
+});
+
+test("the same roles run under Deno: an ingest replica and a worker score a stream", async () => {
+  const nats = { url: SHARED_NATS, stream: streamName(SHARED_NATS) };
+  const ingest = spawnRole("ingest", nats, {}, "deno");
+  const worker = spawnRole("worker", nats, { DATA_DIR: await dataDir() }, "deno");
+  const [port] = await Promise.all([ready(ingest), ready(worker)]);
+  const stream = "deno-a";
+  const count = windowSize + 3;
+  for (let i = 0; i < count; i++)
+    assert.equal(await deliver([port], frameBody(stream, i)), "accepted");
+  const expected = expectedIds([stream], count);
+  await allAlerts(expected, "the Deno worker's alerts", [worker]);
+  assertExactlyOnce(stream, expected);
+});
+
+test("ingest answers 429 while the partition's owner reports more than NATS_MAX_LAG frames behind", async () => {
+  const nats = { url: SHARED_NATS, stream: streamName(SHARED_NATS) };
+  const ingest = spawnRole("ingest", nats, { NATS_MAX_LAG: "100" });
+  const port = await ready(ingest);
+  const stream = "lag-a";
+  const p = partitionOf(stream, PARTITIONS);
+  const nc = await connect({ servers: SHARED_NATS });
+  cleanups.push(() => nc.close());
+  const kv = await new Kvm(nc).open(`${nats.stream}_leases`);
+  // What a worker writes when it commits: its position and how much is still unread.
+  const record = (lag: number) =>
+    JSON.stringify({ owner: "w", expires: Date.now() + 60_000, committed: 1, replay: 0, lag });
+  await kv.put(`p.${p}`, record(250));
+  const refused = await waitFor(async () => {
+    const res = await post(port, frameBody(stream, 0));
+    return res.status === 429 ? res : undefined;
+  }, "the replica to see the lag");
+  assert.equal(refused.headers.get("retry-after"), "1");
+  assert.equal((await refused.json()).error, "queue_full");
+  const other = [..."bcdefghijklmnop"]
+    .map((c) => `lag-${c}`)
+    .find((s) => partitionOf(s, PARTITIONS) !== p)!;
+  assert.equal(
+    (await post(port, frameBody(other, 0))).status,
+    202,
+    "other partitions still accept",
+  );
+  await kv.put(`p.${p}`, record(3));
+  assert.equal(await deliver([port], frameBody(stream, 0)), "accepted");
 });
