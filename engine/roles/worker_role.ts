@@ -10,11 +10,12 @@ import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
 import { type AlertRecord, createAlertSender } from "../alert/alert_sender.ts";
-import { buildAlert } from "../alert/build_alert.ts";
+import { type AlertContext, buildFrameAlert } from "../alert/build_alert.ts";
+import { rankFlagged, sensorEvidence, severityScale } from "../alert/flagged_sensors.ts";
+import type { SensorEvidence } from "../alert/incident_tracker.ts";
 import { Outbox } from "../alert/outbox.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
-import { windowAlertId } from "../bus/window_alert_id.ts";
 import { loadModel, type ScoringModel } from "../infer/load_model.ts";
 import { EngineStats } from "../stats.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
@@ -260,6 +261,21 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const input = new Float32Array(runSize * windowValues);
     const scratch = new Float32Array(windowValues);
     const output = new Float32Array(maxBatch * F);
+    // Evidence per row, taken from `input` right after each run (the next run overwrites it).
+    const W = meta.window_size;
+    const scale = severityScale(meta);
+    const severity = m.outputs.severity ? new Float32Array(maxBatch * F) : undefined;
+    const statistic = m.outputs.statistic ? new Int32Array(maxBatch * F) : undefined;
+    const flagged = new Int32Array(F);
+    const rowCount = new Int32Array(maxBatch);
+    const rowEvidence: SensorEvidence[][] = Array.from({ length: maxBatch }, () => []);
+    const context: AlertContext = {
+      featureNames: meta.feature_names,
+      statistics: meta.statistics,
+      typical: meta.typical,
+      threshold: config.ANOMALY_THRESHOLD,
+      modelVersion: meta.version,
+    };
     const rowPart = new Int32Array(maxBatch);
     const rowStream = new Array<string>(maxBatch).fill("");
     const rowTs = new Float64Array(maxBatch);
@@ -281,8 +297,28 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           if (pending === 0) return;
           const from = rows - pending;
           const started = performance.now();
-          await m.score(input, pending, output.subarray(from * F, rows * F));
+          await m.score(input, pending, output.subarray(from * F, rows * F), {
+            severity: severity?.subarray(from * F, rows * F),
+            statistic: statistic?.subarray(from * F, rows * F),
+          });
           inferenceMs += performance.now() - started;
+          for (let r = from; r < rows; r++) {
+            const row = {
+              scores: output.subarray(r * F, (r + 1) * F),
+              severity: severity?.subarray(r * F, (r + 1) * F),
+              statistic: statistic?.subarray(r * F, (r + 1) * F),
+            };
+            const count = rankFlagged(row, F, config.ANOMALY_THRESHOLD, scale, flagged);
+            rowCount[r] = count;
+            rowEvidence[r] = [];
+            const base = (r - from) * windowValues;
+            for (let j = 0; j < Math.min(count, config.MAX_ALERT_FEATURES); j++) {
+              const f = flagged[j];
+              const window: number[] = [];
+              for (let t = 0; t < W; t++) window.push(input[base + t * F + f]);
+              rowEvidence[r].push(sensorEvidence(row, f, scale, window));
+            }
+          }
           pending = 0;
         };
         const order = [...partitions.values()];
@@ -343,20 +379,18 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             timestamp: new Date(rowTs[i]).toISOString(),
             partition: rowPart[i],
           });
-          const alert = buildAlert({
-            scores: output,
-            row: i,
-            featureNames: meta.feature_names,
-            threshold: config.ANOMALY_THRESHOLD,
-            maxFeatures: config.MAX_ALERT_FEATURES,
-            alertId: windowAlertId(rowStream[i], rowTs[i], meta.version),
+          if (rowCount[i] === 0) continue;
+          // One alert per anomalous window (ALERT_MODE=frame semantics): incidents across
+          // workers need their state in a shared store first.
+          const alert = buildFrameAlert(context, {
             streamId: rowStream[i],
             frameTimestamp: rowTs[i],
-            modelVersion: meta.version,
+            count: rowCount[i],
+            sensors: rowEvidence[i],
             latencyMs,
             now: Date.now(),
           });
-          if (alert) records.push({ id: alert.alert_id, body: JSON.stringify(alert) });
+          records.push({ id: alert.alert_id, body: JSON.stringify(alert) });
         }
         if (rows > 0) {
           stats.batchScored(rows, inferenceMs);
