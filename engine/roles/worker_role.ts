@@ -1,0 +1,543 @@
+// An inference worker: owns partitions by lease, rebuilds windows, scores, outboxes alerts, then commits.
+import { hostname } from "node:os";
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Hono } from "hono";
+import type { EngineConfig } from "../../contracts/config.ts";
+import type { EngineReady } from "../../contracts/health.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { createEngineMetrics } from "../../telemetry/metrics.ts";
+import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
+import { delay } from "../_delay.ts";
+import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
+import { type AlertRecord, createAlertSender } from "../alert/alert_sender.ts";
+import { type AlertContext, buildFrameAlert } from "../alert/build_alert.ts";
+import { rankFlagged, sensorEvidence, severityScale } from "../alert/flagged_sensors.ts";
+import type { SensorEvidence } from "../alert/incident_tracker.ts";
+import { Outbox } from "../alert/outbox.ts";
+import type { NatsBus } from "../bus/nats_bus.ts";
+import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
+import { loadModel, type ScoringModel } from "../infer/load_model.ts";
+import { EngineStats } from "../stats.ts";
+import { StreamWindows } from "../window/stream_windows.ts";
+import { connectWithRetry, FRAME_HEADERS, type Role } from "./ingest_role.ts";
+import { createRoleApp } from "./role_app.ts";
+
+export interface WorkerRoleOptions {
+  config: EngineConfig;
+  log: Logger;
+  fetch?: typeof fetch;
+  middleware?: Parameters<Hono["use"]>[1][];
+}
+
+/** A frame read back from the bus. */
+interface BusFrame {
+  seq: number;
+  streamId: string;
+  timestamp: number;
+  /** Epoch ms the ingest replica received it. */
+  receivedAt: number;
+  values: Float32Array;
+  /** Frames of the partition after this one not yet delivered to us. */
+  pending: number;
+}
+
+/** Sequences of a stream's last `window_size - 1` accepted frames (its replay point). */
+interface SeqRing {
+  seqs: Float64Array;
+  next: number;
+  count: number;
+}
+
+interface Partition {
+  id: number;
+  /** Last sequence whose windows' alerts are in the outbox (replayed, never re-scored). */
+  committed: number;
+  /** Replay point stored with the last commit (where a re-read must start). */
+  replay: number;
+  /** Last sequence buffered (the reader resumes after it). */
+  readSeq: number;
+  frames: BusFrame[];
+  windows: StreamWindows;
+  rings: Map<string, SeqRing>;
+  /** Set when handed over or lost: its frames are no longer taken. */
+  closed: boolean;
+  stopReader: () => void;
+  resumeReader: (() => void) | undefined;
+}
+
+// Frames buffered per partition before its reader pauses (bounded memory per partition).
+const READ_AHEAD = 512;
+
+/**
+ * Creates an inference worker. Partitions come and go through {@link PartitionLeases}; for each
+ * one it holds, an ordered consumer reads `<stream>.p.<n>` from the partition's replay point
+ * (frames up to the committed sequence only rebuild windows; later ones are scored). One loop
+ * takes frames from every partition in turn into batches, scores them, makes the alerts durable
+ * in the outbox (deterministic alert ids), checks the lease is still held and only then commits
+ * each partition's sequence. Frames older than the stream's newest (two replicas raced) are
+ * dropped and counted as late.
+ */
+export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: EngineStats } {
+  const { config, log } = options;
+  const metrics = createEngineMetrics();
+  const stats = new EngineStats();
+  const workerId =
+    config.NATS_WORKER_ID ||
+    `${hostname()
+      .replace(/[^A-Za-z0-9_-]/g, "-")
+      .slice(0, 40)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const partitions = new Map<number, Partition>();
+  const counters = { replayed: 0, late: 0, fenced_rows: 0, lost: 0, acquired: 0, released: 0 };
+  const stop = new AbortController();
+  let status: EngineReady["status"] = "loading";
+  let failure: string | undefined;
+  let model: ScoringModel | undefined;
+  let bus: NatsBus | undefined;
+  let leases: PartitionLeases | undefined;
+  let outbox: Outbox | undefined;
+  let alerts: AlertDispatcher | undefined;
+  let loop: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  let idle: (() => void)[] = [];
+  let busy = false;
+  let rotation = 0;
+
+  const buffered = () => {
+    let n = 0;
+    for (const part of partitions.values()) n += part.closed ? 0 : part.frames.length;
+    return n;
+  };
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  function readiness(): EngineReady {
+    const meta = model?.metadata;
+    const body: EngineReady = {
+      status,
+      model: meta
+        ? {
+            name: meta.name,
+            version: meta.version,
+            n_features: meta.n_features,
+            window_size: meta.window_size,
+          }
+        : null,
+      execution_provider: model?.provider ?? null,
+      gpu: { available: hasGpu() || model?.provider === "cuda" },
+      queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+    };
+    if (failure) body.error = failure;
+    return body;
+  }
+
+  function decode(m: JsMsg): BusFrame | undefined {
+    const h = m.headers;
+    const streamId = h?.get(FRAME_HEADERS.stream) ?? "";
+    const timestamp = Number(h?.get(FRAME_HEADERS.timestamp));
+    const receivedAt = Number(h?.get(FRAME_HEADERS.receivedAt));
+    const n = model!.metadata.n_features;
+    if (!streamId || !Number.isFinite(timestamp) || m.data.byteLength !== n * 4) {
+      log.error("frame on the bus does not fit this model; skipped", {
+        seq: m.seq,
+        subject: m.subject,
+        bytes: m.data.byteLength,
+        expected_bytes: n * 4,
+        model: h?.get(FRAME_HEADERS.model),
+      });
+      return undefined;
+    }
+    // A copy: aligned for Float32Array and independent of the client's read buffer.
+    const values = new Float32Array(n);
+    new Uint8Array(values.buffer).set(m.data);
+    return { seq: m.seq, streamId, timestamp, receivedAt, values, pending: m.info.pending };
+  }
+
+  /** Reads partition `part` from `from` into its buffer until it is closed. */
+  async function read(part: Partition, from: number): Promise<void> {
+    let start = from;
+    while (!part.closed && !stop.signal.aborted) {
+      try {
+        const consumer = await bus!.js.consumers.get(config.NATS_STREAM, {
+          filter_subjects: bus!.subject(part.id),
+          opt_start_seq: Math.max(1, start),
+        });
+        // Short pulls: a restarted server (ephemeral consumer gone) is noticed within seconds.
+        const messages = await consumer.consume({ max_messages: 256, expires: 2000 });
+        part.stopReader = () => messages.stop();
+        if (part.closed) messages.stop();
+        for await (const m of messages) {
+          if (part.closed) break;
+          part.readSeq = m.seq;
+          const frame = decode(m);
+          if (frame) part.frames.push(frame);
+          notify();
+          if (part.frames.length >= READ_AHEAD) {
+            await new Promise<void>((resolve) => {
+              part.resumeReader = resolve;
+            });
+          }
+        }
+        await consumer.delete().catch(() => {});
+      } catch (error) {
+        if (part.closed || stop.signal.aborted) break;
+        log.warn("partition reader failed; reading again", error as Error, { partition: part.id });
+        await delay(250, stop.signal);
+      }
+      start = part.readSeq + 1;
+    }
+  }
+
+  function open(id: number, record: PartitionRecord): void {
+    const meta = model!.metadata;
+    const part: Partition = {
+      id,
+      committed: record.committed,
+      replay: record.replay,
+      readSeq: 0,
+      frames: [],
+      windows: new StreamWindows({ windowSize: meta.window_size, frameSize: meta.n_features }),
+      rings: new Map(),
+      closed: false,
+      stopReader: () => {},
+      resumeReader: undefined,
+    };
+    partitions.set(id, part);
+    counters.acquired++;
+    const from = record.replay > 0 ? record.replay : record.committed + 1;
+    part.readSeq = from - 1;
+    void read(part, from);
+  }
+
+  function close(id: number): void {
+    const part = partitions.get(id);
+    if (!part) return;
+    part.closed = true;
+    partitions.delete(id);
+    part.stopReader();
+    part.resumeReader?.();
+    part.frames.length = 0;
+  }
+
+  function whenIdle(): Promise<void> {
+    if (!busy) return Promise.resolve();
+    return new Promise((resolve) => idle.push(resolve));
+  }
+
+  /** The first sequence a new owner must read to rebuild every stream's window. */
+  function replayPoint(part: Partition): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const ring of part.rings.values()) {
+      if (ring.count === 0) continue;
+      const oldest = ring.count < ring.seqs.length ? ring.seqs[0] : ring.seqs[ring.next];
+      if (oldest < min) min = oldest;
+    }
+    return Number.isFinite(min) ? min : 0;
+  }
+
+  function remember(part: Partition, streamId: string, seq: number): void {
+    const keep = model!.metadata.window_size - 1;
+    if (keep === 0) return;
+    let ring = part.rings.get(streamId);
+    if (!ring) {
+      // Streams the window store forgot (its LRU bound) no longer hold the replay point back.
+      if (part.rings.size >= 1024) part.rings.delete(part.rings.keys().next().value as string);
+      ring = { seqs: new Float64Array(keep), next: 0, count: 0 };
+      part.rings.set(streamId, ring);
+    }
+    ring.seqs[ring.next] = seq;
+    ring.next = (ring.next + 1) % keep;
+    ring.count = Math.min(keep, ring.count + 1);
+  }
+
+  async function runLoop(m: ScoringModel): Promise<void> {
+    const meta = m.metadata;
+    const F = meta.n_features;
+    const windowValues = meta.window_size * F;
+    const maxBatch = config.INFERENCE_BATCH_SIZE;
+    const runSize = Math.max(1, Math.min(maxBatch, m.windowsPerRun));
+    const input = new Float32Array(runSize * windowValues);
+    const scratch = new Float32Array(windowValues);
+    const output = new Float32Array(maxBatch * F);
+    // Evidence per row, taken from `input` right after each run (the next run overwrites it).
+    const W = meta.window_size;
+    const scale = severityScale(meta);
+    const severity = m.outputs.severity ? new Float32Array(maxBatch * F) : undefined;
+    const statistic = m.outputs.statistic ? new Int32Array(maxBatch * F) : undefined;
+    const flagged = new Int32Array(F);
+    const rowCount = new Int32Array(maxBatch);
+    const rowEvidence: SensorEvidence[][] = Array.from({ length: maxBatch }, () => []);
+    const context: AlertContext = {
+      featureNames: meta.feature_names,
+      statistics: meta.statistics,
+      typical: meta.typical,
+      threshold: config.ANOMALY_THRESHOLD,
+      modelVersion: meta.version,
+    };
+    const rowPart = new Int32Array(maxBatch);
+    const rowStream = new Array<string>(maxBatch).fill("");
+    const rowTs = new Float64Array(maxBatch);
+    const rowReceived = new Float64Array(maxBatch);
+    while (!stop.signal.aborted) {
+      if (buffered() === 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      busy = true;
+      try {
+        let rows = 0;
+        let pending = 0;
+        let inferenceMs = 0;
+        const last = new Map<Partition, BusFrame>();
+        const scoreRun = async () => {
+          if (pending === 0) return;
+          const from = rows - pending;
+          const started = performance.now();
+          await m.score(input, pending, output.subarray(from * F, rows * F), {
+            severity: severity?.subarray(from * F, rows * F),
+            statistic: statistic?.subarray(from * F, rows * F),
+          });
+          inferenceMs += performance.now() - started;
+          for (let r = from; r < rows; r++) {
+            const row = {
+              scores: output.subarray(r * F, (r + 1) * F),
+              severity: severity?.subarray(r * F, (r + 1) * F),
+              statistic: statistic?.subarray(r * F, (r + 1) * F),
+            };
+            const count = rankFlagged(row, F, config.ANOMALY_THRESHOLD, scale, flagged);
+            rowCount[r] = count;
+            rowEvidence[r] = [];
+            const base = (r - from) * windowValues;
+            for (let j = 0; j < Math.min(count, config.MAX_ALERT_FEATURES); j++) {
+              const f = flagged[j];
+              const window: number[] = [];
+              for (let t = 0; t < W; t++) window.push(input[base + t * F + f]);
+              rowEvidence[r].push(sensorEvidence(row, f, scale, window));
+            }
+          }
+          pending = 0;
+        };
+        const order = [...partitions.values()];
+        rotation = (rotation + 1) % Math.max(1, order.length);
+        for (let k = 0; k < order.length && rows < maxBatch; k++) {
+          const part = order[(k + rotation) % order.length];
+          while (!part.closed && part.frames.length > 0 && rows < maxBatch) {
+            const frame = part.frames.shift()!;
+            last.set(part, frame);
+            const replaying = frame.seq <= part.committed;
+            const admission = part.windows.admit(frame.streamId, frame.timestamp, Date.now());
+            if (admission.status !== "accepted") {
+              if (!replaying) counters.late++;
+              continue;
+            }
+            remember(part, frame.streamId, frame.seq);
+            if (replaying) {
+              counters.replayed++;
+              part.windows.push(frame.streamId, frame.values, scratch);
+              continue;
+            }
+            const into = input.subarray(pending * windowValues, (pending + 1) * windowValues);
+            if (!part.windows.push(frame.streamId, frame.values, into)) continue;
+            rowPart[rows] = part.id;
+            rowStream[rows] = frame.streamId;
+            rowTs[rows] = frame.timestamp;
+            rowReceived[rows] = frame.receivedAt;
+            rows++;
+            pending++;
+            if (pending === runSize) await scoreRun();
+          }
+          if (part.frames.length < READ_AHEAD / 2) {
+            const resume = part.resumeReader;
+            part.resumeReader = undefined;
+            resume?.();
+          }
+        }
+        await scoreRun();
+        const completedAt = performance.timeOrigin + performance.now();
+        // Fencing: a partition whose lease ran out (say, this process was stopped) is not
+        // scored by us any more; its rows are dropped and the new owner scores them.
+        const owned = new Set<number>();
+        for (const part of last.keys()) {
+          if (!part.closed && leases!.owns(part.id)) owned.add(part.id);
+        }
+        const records: AlertRecord[] = [];
+        const scored: { stream_id: string; timestamp: string; partition: number }[] = [];
+        for (let i = 0; i < rows; i++) {
+          if (!owned.has(rowPart[i])) {
+            counters.fenced_rows++;
+            continue;
+          }
+          const latencyMs = completedAt - rowReceived[i];
+          stats.frameScored(latencyMs);
+          metrics.frameLatency.record(latencyMs);
+          scored.push({
+            stream_id: rowStream[i],
+            timestamp: new Date(rowTs[i]).toISOString(),
+            partition: rowPart[i],
+          });
+          if (rowCount[i] === 0) continue;
+          // One alert per anomalous window (ALERT_MODE=frame semantics): incidents across
+          // workers need their state in a shared store first.
+          const alert = buildFrameAlert(context, {
+            streamId: rowStream[i],
+            frameTimestamp: rowTs[i],
+            count: rowCount[i],
+            sensors: rowEvidence[i],
+            latencyMs,
+            now: Date.now(),
+          });
+          records.push({ id: alert.alert_id, body: JSON.stringify(alert) });
+        }
+        if (rows > 0) {
+          stats.batchScored(rows, inferenceMs);
+          log.info("batch scored", {
+            worker: workerId,
+            batch_size: rows,
+            inference_ms: Math.round(inferenceMs * 1000) / 1000,
+            frames: scored,
+            alerts: records.length,
+          });
+        }
+        // Offsets move only once the alerts are durable in the outbox.
+        await alerts!.submit(records);
+        for (const [part, frame] of last) {
+          if (!owned.has(part.id) || part.closed) continue;
+          const replay = replayPoint(part);
+          const lag = frame.pending + part.frames.length;
+          if (await leases!.commit(part.id, frame.seq, replay, lag)) {
+            part.committed = Math.max(part.committed, frame.seq);
+            part.replay = replay;
+          }
+        }
+      } catch (error) {
+        log.error("worker batch failed; its partitions are read again", error as Error);
+        // Nothing of the batch was committed: re-read the touched partitions from their
+        // committed position so no frame is skipped.
+        for (const part of [...partitions.values()]) {
+          const record = { committed: part.committed, replay: part.replay };
+          close(part.id);
+          open(part.id, { ...record, owner: workerId, expires: 0, lag: 0 });
+        }
+        await delay(100, stop.signal);
+      } finally {
+        busy = false;
+        const waiting = idle;
+        idle = [];
+        for (const done of waiting) done();
+      }
+    }
+  }
+
+  async function start(): Promise<void> {
+    try {
+      model = await loadModel({
+        dir: config.MODEL_DIR,
+        name: config.DEFAULT_MODEL_NAME,
+        device: config.DEFAULT_DEVICE,
+        log,
+        maxBatch: config.INFERENCE_BATCH_SIZE,
+      });
+      outbox = await Outbox.open({ dir: config.DATA_DIR });
+      const roundBaseMs = Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS);
+      alerts = new AlertDispatcher({
+        outbox,
+        send: createAlertSender({
+          url: `${config.NESTJS_URL}${config.NESTJS_ANOMALY_ENDPOINT}`,
+          maxRetries: config.MAX_RETRIES,
+          retryBaseMs: config.RETRY_BASE_MS,
+          retryMaxMs: roundBaseMs,
+          timeoutMs: config.ALERT_TIMEOUT_MS,
+          signingSecret: config.ALERT_SIGNING_SECRET,
+          fetch: options.fetch,
+          metrics,
+        }),
+        concurrency: config.ALERT_CONCURRENCY,
+        maxAlerts: config.OUTBOX_MAX_ALERTS,
+        roundBaseMs,
+        roundMaxMs: Math.max(roundBaseMs, Math.min(300_000, 30 * roundBaseMs)),
+        log,
+        metrics,
+      });
+      alerts.start();
+      bus = await connectWithRetry(config, log, `engine-worker-${workerId}`, stop.signal);
+      leases = new PartitionLeases({
+        kv: bus.kv,
+        partitions: config.NATS_PARTITIONS,
+        workerId,
+        leaseMs: config.NATS_LEASE_MS,
+        log,
+        onAcquire: (p, record) => open(p, record),
+        async onRelease(p) {
+          const part = partitions.get(p);
+          if (part) part.closed = true;
+          await whenIdle();
+          counters.released++;
+          close(p);
+        },
+        onLost(p) {
+          counters.lost++;
+          close(p);
+        },
+      });
+      loop = runLoop(model);
+      leases.start();
+      status = "ready";
+      log.info("inference worker ready", {
+        worker: workerId,
+        model: model.metadata.name,
+        version: model.metadata.version,
+        execution_provider: model.provider,
+        stream: config.NATS_STREAM,
+        partitions: config.NATS_PARTITIONS,
+        outbox_kept: outbox.size,
+      });
+    } catch (error) {
+      status = "failed";
+      failure = (error as Error).message;
+      throw error;
+    }
+  }
+
+  async function shutdown(timeoutMs: number): Promise<void> {
+    if (status === "ready" || status === "loading") status = "draining";
+    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
+    // Hand every partition over at its committed position, then stop scoring.
+    await leases?.stop();
+    stop.abort();
+    notify();
+    await loop;
+    await alerts?.drain(deadline);
+    await Promise.allSettled([outbox?.close(), model?.close(), bus?.close()]);
+    log.info("inference worker stopped", { worker: workerId, outbox_kept: outbox?.size ?? 0 });
+  }
+
+  const app = createRoleApp({
+    log,
+    readiness,
+    middleware: options.middleware,
+    stats: () => ({
+      ...stats.snapshot({
+        queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+        alerts: {
+          generated: alerts?.counts.generated ?? 0,
+          delivered: alerts?.counts.delivered ?? 0,
+          outbox: alerts?.backlog ?? 0,
+        },
+        rss_bytes: sampleResources().rss_bytes,
+      }),
+      role: "worker",
+      worker: {
+        id: workerId,
+        partitions: [...partitions.keys()].sort((a, b) => a - b),
+        live_workers: leases?.liveWorkers ?? 0,
+        ...counters,
+      },
+    }),
+    resetStats: () => stats.reset(),
+  });
+  return { app, stats, start, shutdown };
+}

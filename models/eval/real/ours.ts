@@ -1,0 +1,117 @@
+// "Ours" on real data: trained as `npm run train` trains, exported to ONNX, scored by the engine's model loader.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadModel, type ScoringModel } from "../../../engine/infer/load_model.ts";
+import { createLogger } from "../../../telemetry/logger.ts";
+import { TRAIN_DEFAULTS, type TrainOptions, trainFeaturewise } from "../../featurewise/train.ts";
+import { buildArtifacts, writeArtifacts } from "../../train/artifacts.ts";
+import type { Detector, FittedDetector, Matrix, RunScores, ScoredWindow } from "./detector.ts";
+
+/** Options of the training, as `npm run train` passes them (a dataset flag may override any). */
+export type OursTrainOptions = Omit<TrainOptions, "kind" | "onProgress">;
+
+const quiet = createLogger({ service: "eval", level: "silent" });
+
+/**
+ * The default model, trained in-process with the same function and options `npm run train` uses
+ * (`trainFeaturewise` + `buildArtifacts`), written as NAME.onnx + NAME.json and loaded by the
+ * engine's `loadModel` (CPU, on the calling thread: the same session options, checks, warm-up and
+ * runs of `windowsPerRun` windows). Windows are scored in stream order; a feature is flagged at
+ * the metadata's default threshold compared in float32, as the engine's `rankFlagged` does.
+ * A row alarms when any feature is flagged in the window ending at it; its ranking score is the
+ * largest severity of the window when the model reports one, else the largest score.
+ */
+export function ours(options: OursTrainOptions = {}): Detector {
+  return {
+    name: "ours",
+    description:
+      "featurewise_ocsvm (svdd), trained in-process, the engine's loadModel, default threshold",
+    async fit(train: Matrix, featureNames: readonly string[]): Promise<FittedDetector> {
+      const values = Float32Array.from(train.values);
+      const result = trainFeaturewise(
+        { values, nFrames: train.rows, nFeatures: train.cols },
+        { ...TRAIN_DEFAULTS, ...options, kind: "featurewise_ocsvm_svdd" },
+      );
+      const { onnx, meta } = buildArtifacts("featurewise_ocsvm", result, featureNames, {
+        kind: "file",
+        frames: train.rows,
+        features: train.cols,
+      });
+      const dir = await mkdtemp(join(tmpdir(), "eval-model-"));
+      try {
+        await writeArtifacts(dir, onnx, meta);
+        const model = await loadModel({
+          dir,
+          name: meta.name,
+          device: "cpu",
+          log: quiet,
+          maxBatch: 8,
+          thread: "main",
+        });
+        return fittedModel(model);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** Scores runs with a model loaded by the engine. */
+export function fittedModel(model: ScoringModel): FittedDetector {
+  const meta = model.metadata;
+  const W = meta.window_size;
+  const F = meta.n_features;
+  const cut = Math.fround(meta.default_threshold);
+  const per = model.windowsPerRun;
+  const batch = new Float32Array(per * W * F);
+  const scores = new Float32Array(per * F);
+  const severity = model.outputs.severity ? new Float32Array(per * F) : undefined;
+  const statistic = model.outputs.statistic ? new Int32Array(per * F) : undefined;
+  return {
+    metadata: meta,
+    async scoreRun(
+      run: Matrix,
+      testStart: number,
+      visit?: (w: ScoredWindow) => void,
+    ): Promise<RunScores> {
+      if (run.cols !== F) throw new RangeError(`run has ${run.cols} features, the model ${F}`);
+      const rows = run.rows - testStart;
+      const alarm = new Uint8Array(rows);
+      const score = new Float64Array(rows).fill(Number.NEGATIVE_INFINITY);
+      // Windows end at every row from the first full window on (earlier rows fill it).
+      const first = Math.max(testStart, W - 1);
+      for (let end0 = first; end0 < run.rows; end0 += per) {
+        const n = Math.min(per, run.rows - end0);
+        for (let b = 0; b < n; b++) {
+          const start = end0 + b - W + 1;
+          for (let j = 0; j < W * F; j++) batch[b * W * F + j] = run.values[start * F + j];
+        }
+        await model.score(batch, n, scores, { severity, statistic });
+        for (let b = 0; b < n; b++) {
+          const row = end0 + b;
+          const s = scores.subarray(b * F, (b + 1) * F);
+          const v = severity?.subarray(b * F, (b + 1) * F);
+          let flagged = false;
+          let rank = Number.NEGATIVE_INFINITY;
+          for (let f = 0; f < F; f++) {
+            if (s[f] >= cut) flagged = true;
+            const r = v ? v[f] : s[f];
+            if (r > rank) rank = r;
+          }
+          alarm[row - testStart] = flagged ? 1 : 0;
+          score[row - testStart] = rank;
+          visit?.({
+            row,
+            input: batch.subarray(b * W * F, (b + 1) * W * F),
+            scores: s,
+            severity: v,
+            statistic: statistic?.subarray(b * F, (b + 1) * F),
+          });
+        }
+      }
+      return { alarm, score };
+    },
+    close: () => model.close(),
+  };
+}
