@@ -171,7 +171,14 @@ export function fitSvddFeature(
   // Heavy tails cannot be told apart from light ones by ~150 exceedances alone; the kurtosis of
   // the frame-to-frame changes (exact zeros of quantised sensors left out) is much clearer
   // evidence, and a heavy sensor's shape is then assumed to be at least HEAVY_MIN_XI.
-  const { kurtosis, zeroChanges } = changes;
+  // The evidence comes from the whole history (fit and calibration parts): it only ever makes a
+  // tail heavier, and the fit part alone (40 % of a history) missed heavy-tailed sensors whose
+  // wild readings happened to fall later.
+  const all = changeStats(
+    col,
+    Int32Array.from({ length: col.length }, (_, t) => t),
+  );
+  const { kurtosis, zeroChanges } = all;
   const heavy = kurtosis > HEAVY_KURTOSIS;
   const tails = stats.map((v, r) => {
     // The quiet statistic's tail is exponential by construction (the density of a sum of squares
