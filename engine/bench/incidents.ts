@@ -71,7 +71,7 @@ async function record(plant: ReturnType<typeof createPlant>, n: number): Promise
   const idx = new Int32Array(F);
   const started = performance.now();
   await streamWindows(plant, n, W, [scorer], (t, _s, scores) => {
-    const count = rankFlagged({ scores }, F, threshold, scale, idx);
+    const count = rankFlagged({ scores }, F, threshold, scale, idx, 0, MAX_FEATURES);
     const flagged = idx.slice(0, count);
     const evidence: SensorEvidence[] = [];
     for (let j = 0; j < Math.min(count, MAX_FEATURES); j++)

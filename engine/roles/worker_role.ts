@@ -308,7 +308,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
               severity: severity?.subarray(r * F, (r + 1) * F),
               statistic: statistic?.subarray(r * F, (r + 1) * F),
             };
-            const count = rankFlagged(row, F, config.ANOMALY_THRESHOLD, scale, flagged);
+            const count = rankFlagged(
+              row,
+              F,
+              config.ANOMALY_THRESHOLD,
+              scale,
+              flagged,
+              0,
+              config.MAX_ALERT_FEATURES,
+            );
             rowCount[r] = count;
             rowEvidence[r] = [];
             const base = (r - from) * windowValues;
