@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as v from "valibot";
 import { type Alert, alertSchema } from "../contracts/alert.ts";
+import { parseModelMetadata } from "../contracts/model.ts";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { spawnEngine, waitReady } from "./_test/engine_process.ts";
@@ -90,8 +91,17 @@ test("engine raises one incident for a spike: opened with evidence, then resolve
   assert.equal(f.window.length, 5);
   assert.equal(f.value, f.window[4]);
   assert.ok(f.value > 1000, "the spiked reading");
-  assert.equal(f.statistic, "score", "the fixture model names no statistic");
-  assert.ok(f.severity > 0);
+  // The training CLI's models have severity and statistic outputs and typical ranges.
+  const meta = parseModelMetadata(
+    JSON.parse(await readFile(join(model.dir, `${model.name}.json`), "utf8")),
+  );
+  assert.ok(meta.severity_output_name && meta.statistics && meta.typical);
+  assert.ok(meta.statistics.includes(f.statistic), f.statistic);
+  assert.ok(f.severity > 10, "from the severity output: it does not saturate at score 1");
+  assert.deepEqual(f.typical, {
+    low: meta.typical.low[f.feature_idx],
+    high: meta.typical.high[f.feature_idx],
+  });
   assert.equal(resolved.event, "resolved");
   assert.equal(resolved.anomaly_detected, false);
   assert.equal(resolved.incident_id, opened.incident_id);
@@ -99,6 +109,19 @@ test("engine raises one incident for a spike: opened with evidence, then resolve
   assert.equal(resolved.frame_timestamp, new Date(T0 + 13_000).toISOString());
   assert.equal(resolved.num_anomalous_features, 3);
   assert.equal((await engine.stats()).alerts.outbox, 0);
+});
+
+test("engine resolves the incident of a stream that stops sending after INCIDENT_STALE_MS", async () => {
+  const engine = await start({ INCIDENT_STALE_MS: "1000" });
+  await play(engine, "silent", [...normal(5), "spiked", "spiked"]);
+  await waitFor(() => alertsOf("silent").length === 1, "the opened alert");
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 1);
+  await waitFor(() => alertsOf("silent").length === 2, "the resolved alert", 10_000);
+  const [opened, resolved] = alertsOf("silent");
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.incident_id, opened.incident_id);
+  assert.equal(resolved.frame_timestamp, new Date(T0 + 6000).toISOString(), "its last window");
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 0);
 });
 
 test("engine in ALERT_MODE=frame sends one alert per anomalous window, with evidence", async () => {

@@ -1,6 +1,6 @@
 // Measures incident settings on the simulated plant through the committed model: run with `npx tsx engine/bench/incidents.ts`.
 import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseModelMetadata } from "../../contracts/model.ts";
 import { streamWindows } from "../../models/eval/run.ts";
@@ -43,7 +43,11 @@ const SETTINGS = {
     [3, 5],
   ],
   quiet: [5, 10, 20, 30, 60],
+  /** `updated` throttles tried at the chosen confirmation and quiet windows. */
+  update: [0, 30_000, 60_000, 120_000, 300_000],
 };
+/** The defaults this measurement chose (engine README): the update throttle table uses them. */
+const CHOSEN = { k: 2, n: 3, quiet: 30 };
 
 const metaPath = `${args.model}.json`;
 const meta = parseModelMetadata(JSON.parse(await readFile(metaPath, "utf8")));
@@ -78,14 +82,20 @@ async function record(plant: ReturnType<typeof createPlant>, n: number): Promise
   return out;
 }
 
-function track(windows: ObservedWindow[], k: number, n: number, quiet: number): IncidentEvent[] {
+function track(
+  windows: ObservedWindow[],
+  k: number,
+  n: number,
+  quiet: number,
+  updateMinMs = 60_000,
+): IncidentEvent[] {
   const tracker = new IncidentTracker({
     nFeatures: F,
     modelVersion: meta.version,
     confirmK: k,
     confirmN: n,
     quietWindows: quiet,
-    updateMinMs: 60_000,
+    updateMinMs,
     updateSeverityRise: 2,
     maxFeatures: MAX_FEATURES,
   });
@@ -128,6 +138,7 @@ interface Row {
   k: number;
   n: number;
   quiet: number;
+  update_min_s: number;
   clean_incidents: number;
   false_per_10k: number;
   found: number;
@@ -144,11 +155,16 @@ interface Row {
 }
 
 const rows: Row[] = [];
-for (const [k, n] of SETTINGS.confirm) {
-  for (const quiet of SETTINGS.quiet) {
-    const cleanEvents = track(clean, k, n, quiet);
+const combos: [number, number, number, number][] = [];
+for (const [k, n] of SETTINGS.confirm)
+  for (const quiet of SETTINGS.quiet) combos.push([k, n, quiet, 60_000]);
+for (const update of SETTINGS.update)
+  if (update !== 60_000) combos.push([CHOSEN.k, CHOSEN.n, CHOSEN.quiet, update]);
+for (const [k, n, quiet, update] of combos) {
+  {
+    const cleanEvents = track(clean, k, n, quiet, update);
     const cleanOpened = cleanEvents.filter((e) => e.event === "opened").length;
-    const events = track(labelled, k, n, quiet);
+    const events = track(labelled, k, n, quiet, update);
     const opened = events.filter((e) => e.event === "opened");
     const resolved = new Map(
       events.filter((e) => e.event === "resolved").map((e) => [e.incidentId, e]),
@@ -186,6 +202,7 @@ for (const [k, n] of SETTINGS.confirm) {
       k,
       n,
       quiet,
+      update_min_s: update / 1000,
       clean_incidents: cleanOpened,
       false_per_10k: round((cleanOpened * 10_000) / clean.length),
       found,
@@ -213,7 +230,7 @@ function quantile(xs: number[], q: number): number {
 }
 
 const header =
-  "| k of n | quiet | false incidents / 10k clean | events found | incidents / found event | split events | delay median (p90) s | resolved after end, median s | alerts / incident (max) | injected sensor first | false incidents (labelled run) |";
+  "| k of n | quiet | update min s | false incidents / 10k clean | events found | incidents / found event | split events | delay median (p90) s | resolved after end, median s | alerts / incident (max) | injected sensor first | false incidents (labelled run) |";
 const lines = [
   header,
   `|${header
@@ -224,7 +241,7 @@ const lines = [
 ];
 for (const r of rows) {
   lines.push(
-    `| ${r.k} of ${r.n} | ${r.quiet} | ${r.false_per_10k} (${r.clean_incidents}) | ${r.found}/${r.events} | ${r.incidents_per_event} | ${r.split_events} | ${r.delay_median_s} (${r.delay_p90_s}) | ${r.resolve_after_end_median_s} | ${r.alerts_per_incident} (${r.alerts_per_incident_max}) | ${r.injected_first}/${r.found} | ${r.labelled_false} |`,
+    `| ${r.k} of ${r.n} | ${r.quiet} | ${r.update_min_s} | ${r.false_per_10k} (${r.clean_incidents}) | ${r.found}/${r.events} | ${r.incidents_per_event} | ${r.split_events} | ${r.delay_median_s} (${r.delay_p90_s}) | ${r.resolve_after_end_median_s} | ${r.alerts_per_incident} (${r.alerts_per_incident_max}) | ${r.injected_first}/${r.found} | ${r.labelled_false} |`,
   );
 }
 const summary = {
@@ -245,5 +262,4 @@ console.log(
     `labelled: ${labelled.length} windows, ${injected.length} events, ${labelledAlertWindows} alert windows`,
 );
 console.log(lines.join("\n"));
-if (args.json)
-  await writeFile(join(process.cwd(), args.json), `${JSON.stringify(summary, null, 2)}\n`);
+if (args.json) await writeFile(resolve(args.json), `${JSON.stringify(summary, null, 2)}\n`);
