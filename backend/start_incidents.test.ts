@@ -95,7 +95,11 @@ test("npm start gives one incident per injected anomaly: at most 3 alerts, the i
     );
     for (const sensor of incident.sensors) {
       assert.equal(typeof sensor.value, "number", `${what}: ${sensor.feature} value`);
-      assert.equal(sensor.window?.length, metadata.window_size, `${what}: ${sensor.feature} window`);
+      assert.equal(
+        sensor.window?.length,
+        metadata.window_size,
+        `${what}: ${sensor.feature} window`,
+      );
       assert.equal(sensor.window?.at(-1), sensor.value);
       assert.equal(sensor.typical !== undefined, modelHasTypical, `${what}: typical range`);
     }
