@@ -53,6 +53,9 @@ interface Partition {
   committed: number;
   /** Replay point stored with the last commit (where a re-read must start). */
   replay: number;
+  /** Processed and durable in the outbox, not necessarily committed yet. */
+  done: { seq: number; replay: number; lag: number } | undefined;
+  lastCommitAt: number;
   /** Last sequence buffered (the reader resumes after it). */
   readSeq: number;
   frames: BusFrame[];
@@ -60,12 +63,15 @@ interface Partition {
   rings: Map<string, SeqRing>;
   /** Set when handed over or lost: its frames are no longer taken. */
   closed: boolean;
+  /** Being handed over: no new frames are taken, what is durable gets committed. */
+  releasing: boolean;
   stopReader: () => void;
   resumeReader: (() => void) | undefined;
 }
 
 // Frames buffered per partition before its reader pauses (bounded memory per partition).
 const READ_AHEAD = 512;
+const COMMIT_EVERY_MS = 100;
 
 /**
  * Creates an inference worker. Partitions come and go through {@link PartitionLeases}; for each
@@ -103,7 +109,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   const buffered = () => {
     let n = 0;
-    for (const part of partitions.values()) n += part.closed ? 0 : part.frames.length;
+    for (const part of partitions.values()) {
+      n += part.closed || part.releasing ? 0 : part.frames.length;
+    }
     return n;
   };
   const notify = () => {
@@ -195,11 +203,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       id,
       committed: record.committed,
       replay: record.replay,
+      done: undefined,
+      lastCommitAt: 0,
       readSeq: 0,
       frames: [],
       windows: new StreamWindows({ windowSize: meta.window_size, frameSize: meta.n_features }),
       rings: new Map(),
       closed: false,
+      releasing: false,
       stopReader: () => {},
       resumeReader: undefined,
     };
@@ -251,6 +262,22 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     ring.count = Math.min(keep, ring.count + 1);
   }
 
+  /**
+   * Commits what is durable in the outbox: at once when `force` (idle, hand-over), else at most
+   * every COMMIT_EVERY_MS per partition, so a busy partition costs one KV write per interval,
+   * not one per batch. A later commit only means more frames re-read after a takeover.
+   */
+  async function commit(part: Partition, force: boolean): Promise<void> {
+    const done = part.done;
+    if (!done || done.seq <= part.committed || part.closed) return;
+    if (!force && performance.now() - part.lastCommitAt < COMMIT_EVERY_MS) return;
+    part.lastCommitAt = performance.now();
+    if (await leases!.commit(part.id, done.seq, done.replay, done.lag)) {
+      part.committed = Math.max(part.committed, done.seq);
+      part.replay = done.replay;
+    }
+  }
+
   async function runLoop(m: ScoringModel): Promise<void> {
     const meta = m.metadata;
     const F = meta.n_features;
@@ -266,6 +293,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const rowReceived = new Float64Array(maxBatch);
     while (!stop.signal.aborted) {
       if (buffered() === 0) {
+        // Idle: commit everything durable so a takeover re-reads as little as possible.
+        busy = true;
+        await Promise.all([...partitions.values()].map((part) => commit(part, true))).catch(
+          (error) => log.warn("commit failed", error as Error),
+        );
+        busy = false;
+        if (buffered() > 0) continue;
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -289,7 +323,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         rotation = (rotation + 1) % Math.max(1, order.length);
         for (let k = 0; k < order.length && rows < maxBatch; k++) {
           const part = order[(k + rotation) % order.length];
-          while (!part.closed && part.frames.length > 0 && rows < maxBatch) {
+          while (!part.closed && !part.releasing && part.frames.length > 0 && rows < maxBatch) {
             const frame = part.frames.shift()!;
             last.set(part, frame);
             const replaying = frame.seq <= part.committed;
@@ -370,15 +404,17 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         }
         // Offsets move only once the alerts are durable in the outbox.
         await alerts!.submit(records);
+        const touched: Partition[] = [];
         for (const [part, frame] of last) {
           if (!owned.has(part.id) || part.closed) continue;
-          const replay = replayPoint(part);
-          const lag = frame.pending + part.frames.length;
-          if (await leases!.commit(part.id, frame.seq, replay, lag)) {
-            part.committed = Math.max(part.committed, frame.seq);
-            part.replay = replay;
-          }
+          part.done = {
+            seq: frame.seq,
+            replay: replayPoint(part),
+            lag: frame.pending + part.frames.length,
+          };
+          touched.push(part);
         }
+        await Promise.all(touched.map((part) => commit(part, false)));
       } catch (error) {
         log.error("worker batch failed; its partitions are read again", error as Error);
         // Nothing of the batch was committed: re-read the touched partitions from their
@@ -439,8 +475,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         onAcquire: (p, record) => open(p, record),
         async onRelease(p) {
           const part = partitions.get(p);
-          if (part) part.closed = true;
+          if (part) part.releasing = true;
           await whenIdle();
+          if (part) await commit(part, true);
+          if (part) part.closed = true;
           counters.released++;
           close(p);
         },
