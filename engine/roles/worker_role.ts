@@ -1,5 +1,6 @@
 // An inference worker: owns partitions by lease, rebuilds windows, scores, outboxes alerts, then commits.
 import { hostname } from "node:os";
+import { join } from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Hono } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
@@ -86,11 +87,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const { config, log } = options;
   const metrics = createEngineMetrics();
   const stats = new EngineStats();
+  const safeHost = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "host";
   const workerId =
-    config.NATS_WORKER_ID ||
-    `${hostname()
-      .replace(/[^A-Za-z0-9_-]/g, "-")
-      .slice(0, 40)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    config.NATS_WORKER_ID || `${safeHost}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const partitions = new Map<number, Partition>();
   const counters = { replayed: 0, late: 0, fenced_rows: 0, lost: 0, acquired: 0, released: 0 };
   const stop = new AbortController();
@@ -443,7 +442,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         log,
         maxBatch: config.INFERENCE_BATCH_SIZE,
       });
-      outbox = await Outbox.open({ dir: config.DATA_DIR });
+      // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
+      // restarted container (same hostname) redelivers what it left behind.
+      outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });
       const roundBaseMs = Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS);
       alerts = new AlertDispatcher({
         outbox,
