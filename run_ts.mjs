@@ -50,8 +50,9 @@ async function compile() {
       {
         name: "source-import-meta-url",
         setup(b) {
-          b.onLoad({ filter: /\.[cm]?ts$/ }, (args) => ({
-            loader: "ts",
+          // .tsx: the console's pages (Hono JSX; esbuild takes jsxImportSource from tsconfig.json).
+          b.onLoad({ filter: /\.[cm]?tsx?$/ }, (args) => ({
+            loader: args.path.endsWith("x") ? "tsx" : "ts",
             contents: readFileSync(args.path, "utf8").replaceAll(
               "import.meta.url",
               JSON.stringify(pathToFileURL(args.path).href),

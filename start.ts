@@ -61,7 +61,8 @@ function summarise(name: string, line: string): string {
 
 function announce() {
   say("");
-  say(`  backend   ${backendUrl}   (alerts: ${backendUrl}/api/v1/alerts)`);
+  say(`  console   ${backendUrl}/   (open it in a browser: live incidents and their evidence)`);
+  say(`  backend   ${backendUrl}   (incidents: ${backendUrl}/api/v1/incidents)`);
   say(`  engine    ${engineUrl}   (ready: ${engineUrl}/health/ready)`);
   say(
     `  simulator 1 frame/s with an anomaly about every ${services.backend.env.SIMULATOR_ANOMALY_EVERY_S} s`,

@@ -1,4 +1,4 @@
-// The backend's Hono app: alert intake and queries, health, and the simulator's endpoints.
+// The backend's Hono app: alert intake and queries, incidents, the console, health, and the simulator's endpoints.
 import { Hono } from "hono";
 import { HttpError } from "../contracts/error.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
@@ -6,8 +6,13 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
 import { createAlertRepository } from "./alerts/alert_repository.ts";
 import { alertRoutes } from "./alerts/routes.ts";
+import type { EngineMonitor } from "./console/engine_monitor.ts";
+import { consoleRoutes } from "./console/routes.tsx";
 import type { Database } from "./db/database.ts";
 import { healthRoutes } from "./health_routes.ts";
+import { createIncidentHub, type IncidentHub } from "./incidents/incident_hub.ts";
+import { createIncidentRepository } from "./incidents/incident_repository.ts";
+import { incidentRoutes } from "./incidents/routes.ts";
 import { simulatorRoutes } from "./simulator/routes.ts";
 import type { Simulator } from "./simulator/simulator.ts";
 
@@ -23,6 +28,12 @@ export interface BackendAppOptions {
   metrics?: BackendMetrics;
   /** Readiness reports `draining` once this returns true (during shutdown). */
   isDraining?: () => boolean;
+  /** When set, acknowledging an incident needs it (bearer token or the console's cookie). */
+  consoleToken?: string;
+  /** Live incident notices; pass one to close its event streams at shutdown. */
+  hub?: IncidentHub;
+  /** The engine's health, read server-side for the console's Health page. */
+  engine?: EngineMonitor;
 }
 
 /**
@@ -42,11 +53,33 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     "/health",
     healthRoutes({ database, now, isDraining: options.isDraining ?? (() => false) }),
   );
+  const hub = options.hub ?? createIncidentHub();
+  const incidents = createIncidentRepository(database);
   app.route(
     "/api/v1",
-    alertRoutes({ alerts: createAlertRepository(database), signingSecret, now, metrics }),
+    alertRoutes({
+      alerts: createAlertRepository(database),
+      signingSecret,
+      now,
+      metrics,
+      onStored: (alert) => {
+        if (alert.incident) hub.publish(alert.incident.incident_id);
+      },
+    }),
   );
+  app.route("/api/v1", incidentRoutes({ incidents, hub, consoleToken: options.consoleToken, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator));
+  app.route(
+    "/",
+    consoleRoutes({
+      incidents,
+      hub,
+      now,
+      consoleToken: options.consoleToken,
+      engine: options.engine,
+      database,
+    }),
+  );
 
   app.notFound((c) => c.json(new HttpError(404, "not_found", `no route ${c.req.path}`).body, 404));
   app.onError(function answerError(error, c) {

@@ -5,9 +5,11 @@ import { createBackendMetrics } from "../telemetry/metrics.ts";
 import { startTelemetry } from "../telemetry/setup.ts";
 import { exit, isDeno, onShutdownSignal, readEnv, serveApp } from "./_runtime.ts";
 import { createBackendApp } from "./app.ts";
+import { createEngineMonitor } from "./console/engine_monitor.ts";
 import { openDatabase } from "./db/database.ts";
 import { isUnavailable } from "./db/db_errors.ts";
 import { migrate } from "./db/migrate.ts";
+import { createIncidentHub } from "./incidents/incident_hub.ts";
 import { createPlantStreams } from "./simulator/plant_streams.ts";
 import { createFrameSender, delay } from "./simulator/send_frame.ts";
 import { createSimulator } from "./simulator/simulator.ts";
@@ -66,7 +68,14 @@ const simulator = createSimulator({
 });
 
 let draining = false;
+const hub = createIncidentHub();
 const app = createBackendApp({
+  hub,
+  consoleToken: config.CONSOLE_TOKEN,
+  engine: createEngineMonitor({
+    engineUrl: config.ENGINE_URL,
+    timeoutMs: config.ENGINE_HEALTH_TIMEOUT_MS,
+  }),
   database,
   simulator,
   signingSecret: config.ALERT_SIGNING_SECRET,
@@ -82,6 +91,7 @@ log.info("backend listening", {
   runtime: isDeno ? "deno" : "node",
   database: database.kind,
   signed_alerts: config.ALERT_SIGNING_SECRET !== undefined,
+  console_token: config.CONSOLE_TOKEN !== undefined,
   engine_url: config.ENGINE_URL,
 });
 
@@ -105,6 +115,8 @@ onShutdownSignal(async function shutdown(signal) {
   const deadline = AbortSignal.timeout(config.SHUTDOWN_TIMEOUT_MS);
   try {
     await simulator.stop();
+    // Live console streams never end on their own; close them so the server can drain.
+    hub.close();
     await server.close(deadline);
     await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
     await stopTelemetry();

@@ -40,6 +40,10 @@ async function startUntilAlertThenInterrupt(runtime: string[]): Promise<string[]
   assert.equal(alert.stream_id, "default");
   assert.ok(alert.anomalous_features.length > 0);
   assert.ok(start.lines.some((l) => l.includes(`backend   http://localhost:${backendPort}`)));
+  assert.ok(start.lines.some((l) => l.includes(`console   http://localhost:${backendPort}/`)));
+  const console = await fetch(`${base}/`);
+  assert.equal(console.status, 200);
+  assert.match(await console.text(), /<h1>Now<\/h1>/);
 
   start.child.kill("SIGINT");
   const code = await new Promise<number | null>((resolve) => start.child.once("exit", resolve));

@@ -21,10 +21,34 @@ const ours = {
   threshold: 0.9,
   model_version: "featurewise_ocsvm@1",
   latency_ms: 3.2,
+  max_severity: 12.4,
   anomalous_features: [
-    { feature_idx: 17, score: 0.97, feature: "feature_17" },
-    { feature_idx: 4051, score: 0.93, feature: "feature_4051" },
+    {
+      feature_idx: 17,
+      score: 0.97,
+      feature: "feature_17",
+      severity: 12.4,
+      value: 31.5,
+      window: [20.1, 20.3, 20.2, 24.9, 31.5],
+      typical: { low: 19.5, high: 21 },
+      statistic: "level",
+    },
+    {
+      feature_idx: 4051,
+      score: 0.93,
+      feature: "feature_4051",
+      severity: 9.7,
+      value: 0.2,
+      window: [0.2, 0.2, 0.2, 0.2, 0.2],
+      statistic: "quiet",
+    },
   ],
+};
+const incident = {
+  ...ours,
+  incident_id: "7c1f3d8e-5a2b-5c4d-8e9f-0a1b2c3d4e5f",
+  event: "opened",
+  incident_started_at: "2026-11-24T08:59:59.000Z",
 };
 const firstPath = (schema: typeof alertSchema | typeof alertInputSchema, input: unknown) => {
   const r = v.safeParse(schema, input);
@@ -81,4 +105,46 @@ test("alert schemas reject a count smaller than the listed features", () => {
   const r = v.safeParse(alertInputSchema, { ...original, num_anomalous_features: 1 });
   assert.equal(r.success, false);
   assert.match(r.issues![0].message, /num_anomalous_features/);
+});
+
+test("alert schema requires the evidence of each listed sensor and max_severity", () => {
+  for (const key of ["severity", "value", "window", "statistic"]) {
+    const { [key as "severity"]: _, ...feature } = ours.anomalous_features[0];
+    const alert = { ...ours, anomalous_features: [feature] };
+    assert.equal(firstPath(alertSchema, alert), `anomalous_features.0.${key}`);
+    assert.equal(v.safeParse(alertInputSchema, alert).success, true, `${key} optional on input`);
+  }
+  const { max_severity: _, ...noMax } = ours;
+  assert.equal(firstPath(alertSchema, noMax), "max_severity");
+});
+
+test("alert schema lets typical be absent (a model without typical ranges)", () => {
+  const { typical: _, ...feature } = ours.anomalous_features[0];
+  assert.equal(v.safeParse(alertSchema, { ...ours, anomalous_features: [feature] }).success, true);
+});
+
+test("alert schemas reject bad evidence with the path", () => {
+  const f = ours.anomalous_features[0];
+  const cases: [Record<string, unknown>, string][] = [
+    [{ severity: -1 }, "severity"],
+    [{ statistic: "Level!" }, "statistic"],
+    [{ window: [1, "x"] }, "window.1"],
+    [{ typical: { low: 1 } }, "typical.high"],
+  ];
+  for (const [patch, path] of cases) {
+    const alert = { ...ours, anomalous_features: [{ ...f, ...patch }] };
+    assert.equal(firstPath(alertInputSchema, alert), `anomalous_features.0.${path}`);
+  }
+});
+
+test("alert schemas accept incident alerts and want incident fields together", () => {
+  assert.equal(v.safeParse(alertSchema, incident).success, true);
+  assert.equal(v.safeParse(alertInputSchema, incident).success, true);
+  const resolved = { ...incident, event: "resolved", anomaly_detected: false };
+  assert.equal(v.safeParse(alertSchema, resolved).success, true);
+  assert.equal(firstPath(alertSchema, { ...incident, event: "closed" }), "event");
+  const { event: _, ...partial } = incident;
+  const r = v.safeParse(alertInputSchema, partial);
+  assert.equal(r.success, false);
+  assert.match(r.issues![0].message, /together/);
 });

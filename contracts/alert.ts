@@ -121,17 +121,26 @@ export const alertInputSchema = v.pipe(
   incidentFieldsTogether(),
 );
 
-/** What our engine sends: every field required, each listed feature named, with its evidence. */
+/**
+ * What our engine sends: every field required, each listed feature named, with its evidence
+ * (`severity`, `value`, `window`, `statistic`; `typical` whenever the model's metadata has
+ * typical ranges), and `max_severity`. The incident fields come in `ALERT_MODE=incident`.
+ */
 export const alertSchema = v.pipe(
   v.object({
     ...originalEntries,
     ...ourEntries,
     ...incidentEntries,
+    max_severity: evidenceEntries.severity,
     anomalous_features: v.pipe(
       v.array(
         v.object({
           ...anomalousFeatureInputSchema.entries,
           feature: v.pipe(v.string(), v.maxLength(256)),
+          severity: evidenceEntries.severity,
+          value: evidenceEntries.value,
+          window: evidenceEntries.window,
+          statistic: evidenceEntries.statistic,
         }),
       ),
       v.maxLength(100_000),

@@ -77,6 +77,18 @@ test("backend config treats an empty DATABASE_URL as unset and checks its scheme
   assert.equal(parseConfig(backendConfigSchema, {}).PORT, 3000);
 });
 
+test("backend config takes an optional console token of at least 16 characters", () => {
+  assert.equal(parseConfig(backendConfigSchema, {}).CONSOLE_TOKEN, undefined);
+  assert.equal(parseConfig(backendConfigSchema, { CONSOLE_TOKEN: "" }).CONSOLE_TOKEN, undefined);
+  const token = "a-console-token-16+";
+  assert.equal(parseConfig(backendConfigSchema, { CONSOLE_TOKEN: token }).CONSOLE_TOKEN, token);
+  assert.throws(
+    () => parseConfig(backendConfigSchema, { CONSOLE_TOKEN: "short" }),
+    /'CONSOLE_TOKEN' must be at least 16 characters/,
+  );
+  assert.equal(parseConfig(backendConfigSchema, {}).ENGINE_HEALTH_TIMEOUT_MS, 2000);
+});
+
 test("engine scale-out settings default to one process on the in-memory bus", () => {
   const c = parseConfig(engineConfigSchema, {});
   assert.equal(c.ENGINE_ROLE, "all");

@@ -111,6 +111,19 @@ export const engineConfigSchema = v.object({
   INGEST_WORKERS: int("INGEST_WORKERS", 0, 0, 64),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
+  /** `incident`: one incident per anomaly (opened/updated/resolved); `frame`: one alert per anomalous window. */
+  ALERT_MODE: pick("ALERT_MODE", "incident", ["incident", "frame"] as const),
+  /** An incident opens when K of the last N windows of a stream are anomalous (K <= N). */
+  INCIDENT_CONFIRM_K: int("INCIDENT_CONFIRM_K", 1, 1, 64),
+  INCIDENT_CONFIRM_N: int("INCIDENT_CONFIRM_N", 1, 1, 64),
+  /** Consecutive quiet windows that resolve an incident. */
+  INCIDENT_QUIET_WINDOWS: int("INCIDENT_QUIET_WINDOWS", 30, 1, 1_000_000),
+  /** Least stream time between two `updated` alerts of one incident. */
+  INCIDENT_UPDATE_MIN_MS: int("INCIDENT_UPDATE_MIN_MS", 60_000, 0, 86_400_000),
+  /** Rise of an incident's max severity (-log10 units) worth an `updated` alert. */
+  INCIDENT_UPDATE_SEVERITY_RISE: num("INCIDENT_UPDATE_SEVERITY_RISE", 2, 0, 1000),
+  /** An incident whose stream sends no window for this long is resolved. */
+  INCIDENT_STALE_MS: int("INCIDENT_STALE_MS", 300_000, 1000, 86_400_000),
   // Scale-out (engine/bus/README.md): roles, the frame bus and its NATS JetStream settings.
   ENGINE_ROLE: pick("ENGINE_ROLE", "all", ["all", "ingest", "worker"] as const),
   FRAME_BUS: pick("FRAME_BUS", "memory", ["memory", "nats"] as const),
@@ -155,6 +168,10 @@ export const backendConfigSchema = v.object({
   SIMULATOR_SEED: int("SIMULATOR_SEED", 7, 0, 2 ** 31 - 1),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
+  // When set, acknowledging incidents in the console (or the API) needs this token.
+  CONSOLE_TOKEN: secret("CONSOLE_TOKEN", 16),
+  // How long the console's Health page waits for the engine's answer.
+  ENGINE_HEALTH_TIMEOUT_MS: int("ENGINE_HEALTH_TIMEOUT_MS", 2000, 100, 60_000),
 });
 
 export type EngineConfig = v.InferOutput<typeof engineConfigSchema>;

@@ -1,5 +1,6 @@
 // Assembles the engine from its configuration: model, queue, windows, batcher, alerts, HTTP app.
-import { isSpanContextValid, type SpanContext, trace } from "@opentelemetry/api";
+import { join } from "node:path";
+import { trace } from "@opentelemetry/api";
 import type { Hono } from "hono";
 import type { engineConfigSchema } from "../contracts/config.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -7,8 +8,11 @@ import { createEngineMetrics } from "../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../telemetry/resources.ts";
 import { delay } from "./_delay.ts";
 import { AlertDispatcher } from "./alert/alert_dispatcher.ts";
-import { type AlertRecord, createAlertSender } from "./alert/alert_sender.ts";
-import { buildAlert } from "./alert/build_alert.ts";
+import { AlertPipeline } from "./alert/alert_pipeline.ts";
+import { createAlertSender } from "./alert/alert_sender.ts";
+import { severityScale } from "./alert/flagged_sensors.ts";
+import { FileIncidentStateStore } from "./alert/incident_state_store.ts";
+import { IncidentTracker } from "./alert/incident_tracker.ts";
 import { Outbox } from "./alert/outbox.ts";
 import { type Clock, createEngineApp, type EngineAppOptions } from "./app.ts";
 import { Batcher, type ScoredBatch } from "./batch/batcher.ts";
@@ -43,11 +47,6 @@ export interface Engine {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
-function traceparentOf(span: SpanContext | undefined): string | undefined {
-  if (!span || !isSpanContextValid(span)) return undefined;
-  return `00-${span.traceId}-${span.spanId}-${(span.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
-}
-
 /**
  * Creates the engine. The app answers at once (`/health/ready` 503 while loading); `start()`
  * loads and warms the model, replays the outbox and starts scoring.
@@ -75,48 +74,22 @@ export function createEngine(options: EngineOptions): Engine {
     rssBytes: () => sampleResources().rss_bytes,
   });
 
-  function onBatch(batch: ScoredBatch, meta: { names: readonly string[]; version: string }) {
-    const alerts: AlertRecord[] = [];
-    const frames: { stream_id: string; timestamp: string; latency_ms: number }[] = [];
-    const anomalies: { stream_id: string; anomalous: number; top: unknown }[] = [];
+  function onBatch(batch: ScoredBatch, pipeline: AlertPipeline) {
     let maxLatency = 0;
+    const frames: { stream_id: string; timestamp: string; latency_ms: number }[] = [];
     for (let i = 0; i < batch.size; i++) {
       const latencyMs = batch.completedAt - batch.receivedAt[i];
       maxLatency = Math.max(maxLatency, latencyMs);
       stats.frameScored(latencyMs);
       metrics.frameLatency.record(latencyMs);
-      const streamId = batch.streamIds[i];
       frames.push({
-        stream_id: streamId,
+        stream_id: batch.streamIds[i],
         timestamp: new Date(batch.timestamps[i]).toISOString(),
         latency_ms: Math.round(latencyMs * 1000) / 1000,
       });
-      const alert = buildAlert({
-        scores: batch.scores,
-        row: i,
-        featureNames: meta.names,
-        threshold: config.ANOMALY_THRESHOLD,
-        maxFeatures: config.MAX_ALERT_FEATURES,
-        alertId: crypto.randomUUID(),
-        streamId,
-        frameTimestamp: batch.timestamps[i],
-        modelVersion: meta.version,
-        latencyMs,
-        now: clock.now(),
-      });
-      if (alert) {
-        alerts.push({
-          id: alert.alert_id,
-          body: JSON.stringify(alert),
-          traceparent: traceparentOf(batch.spans[i]),
-        });
-        anomalies.push({
-          stream_id: streamId,
-          anomalous: alert.num_anomalous_features,
-          top: alert.anomalous_features.slice(0, 10),
-        });
-      }
     }
+    // Not awaited inside: state saves, fsyncs and deliveries run while the next batch is scored.
+    const { alerts, anomalies } = pipeline.scored(batch);
     stats.batchScored(batch.size, batch.inferenceMs);
     metrics.batchSize.record(batch.size);
     metrics.inferenceDuration.record(batch.inferenceMs);
@@ -125,11 +98,10 @@ export function createEngine(options: EngineOptions): Engine {
       inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
       latency_max_ms: Math.round(maxLatency * 1000) / 1000,
       frames,
-      alerts: alerts.length,
-      ...(anomalies.length ? { anomalies } : {}),
+      alerts,
+      ...(anomalies.length ? { anomalies, open_incidents: pipeline.openIncidents } : {}),
       resources: sampleResources(),
     });
-    return alerts;
   }
 
   async function start(): Promise<void> {
@@ -180,22 +152,54 @@ export function createEngine(options: EngineOptions): Engine {
         log,
         metrics,
       });
+      const incidents = config.ALERT_MODE === "incident";
+      const pipeline = new AlertPipeline({
+        mode: config.ALERT_MODE,
+        context: {
+          featureNames: meta.feature_names,
+          statistics: meta.statistics,
+          typical: meta.typical,
+          threshold: config.ANOMALY_THRESHOLD,
+          modelVersion: meta.version,
+        },
+        windowSize: meta.window_size,
+        severityScale: severityScale(meta),
+        dispatcher: alerts,
+        log,
+        now: () => clock.now(),
+        tracker: incidents
+          ? new IncidentTracker({
+              nFeatures: meta.n_features,
+              modelVersion: meta.version,
+              confirmK: config.INCIDENT_CONFIRM_K,
+              confirmN: config.INCIDENT_CONFIRM_N,
+              quietWindows: config.INCIDENT_QUIET_WINDOWS,
+              updateMinMs: config.INCIDENT_UPDATE_MIN_MS,
+              updateSeverityRise: config.INCIDENT_UPDATE_SEVERITY_RISE,
+              maxFeatures: config.MAX_ALERT_FEATURES,
+            })
+          : undefined,
+        store: incidents
+          ? new FileIncidentStateStore(join(config.DATA_DIR, "incidents"))
+          : undefined,
+        staleMs: config.INCIDENT_STALE_MS,
+      });
       metrics.queueDepth.addCallback((r) => r.observe(queue.used));
       metrics.outboxDepth.addCallback((r) => r.observe(outbox.size));
-      const names = meta.feature_names;
       const batcher = new Batcher({
         queue,
         windows,
         model,
         maxBatch: config.INFERENCE_BATCH_SIZE,
         maxDelayMs: config.BATCH_MAX_DELAY_MS,
+        flag: {
+          threshold: config.ANOMALY_THRESHOLD,
+          maxFeatures: config.MAX_ALERT_FEATURES,
+          severityScale: severityScale(meta),
+        },
         tracer,
         onBatch(batch) {
-          const records = onBatch(batch, { names, version: meta.version });
-          // Not awaited: the fsync and deliveries run while the next batch is scored.
-          alerts
-            .submit(records)
-            .catch((error) => log.error("could not keep alerts in the outbox", error));
+          onBatch(batch, pipeline);
         },
         onError(error, size) {
           log.error("batch failed; its windows are not scored", error, {
@@ -204,8 +208,9 @@ export function createEngine(options: EngineOptions): Engine {
         },
       });
       alerts.start();
+      await pipeline.start();
       batcher.start();
-      state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox });
+      state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox, pipeline });
       log.info("engine ready", {
         model: meta.name,
         version: meta.version,
@@ -214,6 +219,8 @@ export function createEngine(options: EngineOptions): Engine {
         execution_provider: model.provider,
         gpu_available: state.readiness().gpu.available,
         outbox_kept: outbox.size,
+        alert_mode: config.ALERT_MODE,
+        open_incidents: pipeline.openIncidents,
       });
     } catch (error) {
       state.fail(error as Error);
@@ -229,6 +236,7 @@ export function createEngine(options: EngineOptions): Engine {
     // Accepted frames (committed, or still uploading into a reserved slab) are scored first.
     while ((p.queue.used > 0 || p.batcher.busy) && !deadline.aborted) await delay(5, deadline);
     await p.batcher.stop();
+    await p.pipeline.stop();
     await p.alerts.drain(deadline);
     await Promise.allSettled([p.outbox.close(), p.ingestor.close(), p.model.close()]);
     log.info("engine stopped", { unscored_frames: p.queue.used, outbox_kept: p.outbox.size });

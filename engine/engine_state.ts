@@ -1,6 +1,7 @@
 // The engine's lifecycle (loading → ready → draining, or failed) and the parts that exist once ready.
 import type { EngineReady } from "../contracts/health.ts";
 import type { AlertDispatcher } from "./alert/alert_dispatcher.ts";
+import type { AlertPipeline } from "./alert/alert_pipeline.ts";
 import type { Outbox } from "./alert/outbox.ts";
 import type { Batcher } from "./batch/batcher.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
@@ -17,6 +18,7 @@ export interface EnginePipeline {
   batcher: Batcher;
   alerts: AlertDispatcher;
   outbox: Outbox;
+  pipeline: AlertPipeline;
 }
 
 export type EngineStatus = EngineReady["status"];

@@ -3,7 +3,14 @@ import { SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api
 import type { Database } from "../db/database.ts";
 import { DuplicateError, translateDbError } from "../db/db_errors.ts";
 import { encodeCursor } from "./_cursor.ts";
-import type { AlertFilter, AlertPage, AlertSummary, NewAlert, StoredAlert } from "./alert_types.ts";
+import type {
+  AlertFeature,
+  AlertFilter,
+  AlertPage,
+  AlertSummary,
+  NewAlert,
+  StoredAlert,
+} from "./alert_types.ts";
 
 export type { AlertFilter, AlertPage, AlertSummary, NewAlert, StoredAlert };
 
@@ -21,10 +28,49 @@ interface AlertRow {
   model_version: string | null;
   latency_ms: number | null;
   received_at: Date;
-  features: { feature_idx: number; score: number; feature: string | null }[] | null;
+  incident_id: string | null;
+  event: "opened" | "updated" | "resolved" | null;
+  incident_started_at: Date | null;
+  max_severity: number | null;
+  features: FeatureRow[] | null;
+}
+
+/** A feature as json_agg returns it: evidence columns are null when the alert carried none. */
+export interface FeatureRow {
+  feature_idx: number;
+  score: number;
+  feature: string | null;
+  severity: number | null;
+  value: number | null;
+  window: number[] | null;
+  typical_low: number | null;
+  typical_high: number | null;
+  statistic: string | null;
+}
+
+/** A stored feature in the contract's shape, leaving out the evidence it did not carry. */
+export function toFeature(r: FeatureRow): AlertFeature {
+  const out: AlertFeature = { feature_idx: r.feature_idx, score: r.score };
+  if (r.feature !== null) out.feature = r.feature;
+  if (r.severity !== null) out.severity = r.severity;
+  if (r.value !== null) out.value = r.value;
+  if (r.window !== null) out.window = r.window;
+  if (r.typical_low !== null && r.typical_high !== null) {
+    out.typical = { low: r.typical_low, high: r.typical_high };
+  }
+  if (r.statistic !== null) out.statistic = r.statistic;
+  return out;
 }
 
 function toStored(row: AlertRow): StoredAlert {
+  const incident =
+    row.incident_id !== null && row.event !== null && row.incident_started_at !== null
+      ? {
+          incident_id: row.incident_id,
+          event: row.event,
+          incident_started_at: row.incident_started_at.toISOString(),
+        }
+      : {};
   return {
     alert_id: row.alert_id,
     stream_id: row.stream_id,
@@ -37,9 +83,9 @@ function toStored(row: AlertRow): StoredAlert {
     model_version: row.model_version,
     latency_ms: row.latency_ms,
     received_at: row.received_at.toISOString(),
-    anomalous_features: (row.features ?? []).map(({ feature_idx, score, feature }) =>
-      feature === null ? { feature_idx, score } : { feature_idx, score, feature },
-    ),
+    ...(row.max_severity === null ? {} : { max_severity: row.max_severity }),
+    ...incident,
+    anomalous_features: (row.features ?? []).map(toFeature),
   };
 }
 
@@ -93,25 +139,95 @@ export function createAlertRepository(
   async function insertInTransaction(a: NewAlert): Promise<"stored" | "duplicate"> {
     const sql = client();
     const f = a.anomalous_features;
+    const column = <T>(pick: (x: AlertFeature) => T | undefined) => f.map((x) => pick(x) ?? null);
+    const incident = a.incident;
+    // The incident's clock is the frame that raised the event (the alert's own time otherwise).
+    const at = a.frame_timestamp ?? a.timestamp;
+    let maxSeverity = a.max_severity ?? null;
+    for (const x of f) {
+      if (x.severity !== undefined && (maxSeverity === null || x.severity > maxSeverity)) {
+        maxSeverity = x.severity;
+      }
+    }
     try {
       // One statement, hence one transaction, and no connection reserved across statements
       // (a reserved postgres.js 3.4.9 connection whose socket closes crashes the process,
       // porsager/postgres#1208). ON CONFLICT makes a concurrent repeat wait for the first
-      // insert's commit, then insert nothing; the features follow only a new alert row.
+      // insert's commit, then insert nothing; everything else follows only a new alert row, so
+      // the incident's counters move once per alert. The incident upsert only ever widens
+      // (LEAST/GREATEST) and a sensor's evidence is replaced only by a stronger alert's (on a tie, the
+      // earlier one), a total order: the rows converge whatever order the events arrive in.
       const [row] = await sql<{ inserted: number }[]>`
         WITH new_alert AS (
           INSERT INTO alert (alert_id, stream_id, ts, frame_timestamp, anomaly_detected,
-            num_anomalous_features, max_score, threshold, model_version, latency_ms)
+            num_anomalous_features, max_score, threshold, model_version, latency_ms,
+            incident_id, event, incident_started_at, max_severity)
           VALUES (${a.alert_id}, ${a.stream_id}, ${a.timestamp}, ${a.frame_timestamp},
             ${a.anomaly_detected}, ${a.num_anomalous_features}, ${a.max_score}, ${a.threshold},
-            ${a.model_version}, ${a.latency_ms})
+            ${a.model_version}, ${a.latency_ms}, ${incident?.incident_id ?? null}::uuid,
+            ${incident?.event ?? null}, ${incident?.incident_started_at ?? null}, ${maxSeverity})
           ON CONFLICT (alert_id) DO NOTHING
           RETURNING alert_id
+        ), u AS (
+          SELECT * FROM unnest(${column((x) => x.feature_idx)}::int[],
+            ${column((x) => x.score)}::float8[], ${column((x) => x.feature)}::text[],
+            ${column((x) => x.severity)}::float8[], ${column((x) => x.value)}::float8[],
+            ${column((x) => (x.window ? `{${x.window.join(",")}}` : undefined))}::text[],
+            ${column((x) => x.typical?.low)}::float8[], ${column((x) => x.typical?.high)}::float8[],
+            ${column((x) => x.statistic)}::text[])
+          AS u(feature_idx, score, feature, severity, value, win, typical_low, typical_high,
+            statistic)
         ), new_features AS (
-          INSERT INTO alert_feature (alert_id, stream_id, ts, feature_idx, score, feature)
-          SELECT new_alert.alert_id, ${a.stream_id}, ${a.timestamp}, u.*
-          FROM new_alert, unnest(${f.map((x) => x.feature_idx)}::int[],
-            ${f.map((x) => x.score)}::float8[], ${f.map((x) => x.feature ?? null)}::text[]) AS u
+          INSERT INTO alert_feature (alert_id, stream_id, ts, feature_idx, score, feature,
+            severity, value, window_values, typical_low, typical_high, statistic)
+          SELECT new_alert.alert_id, ${a.stream_id}, ${a.timestamp}, u.feature_idx, u.score,
+            u.feature, u.severity, u.value, u.win::float8[], u.typical_low, u.typical_high,
+            u.statistic
+          FROM new_alert, u
+        ), incident_row AS (
+          INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, resolved_at,
+            max_severity, max_score)
+          SELECT ${incident?.incident_id ?? null}::uuid, ${a.stream_id},
+            ${incident?.incident_started_at ?? null}::timestamptz, ${at},
+            ${incident?.event === "resolved" ? at : null}::timestamptz, ${maxSeverity}::float8,
+            ${a.max_score}
+          FROM new_alert WHERE ${incident?.incident_id ?? null}::uuid IS NOT NULL
+          ON CONFLICT (incident_id) DO UPDATE SET
+            started_at = LEAST(incident.started_at, EXCLUDED.started_at),
+            last_alert_at = GREATEST(incident.last_alert_at, EXCLUDED.last_alert_at),
+            resolved_at = GREATEST(incident.resolved_at, EXCLUDED.resolved_at),
+            max_severity = GREATEST(incident.max_severity, EXCLUDED.max_severity),
+            max_score = GREATEST(incident.max_score, EXCLUDED.max_score),
+            alerts = incident.alerts + 1
+          RETURNING incident_id, started_at
+        ), sensors AS (
+          INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, value,
+            window_values, typical_low, typical_high, statistic, peak_at, peak_alert_id,
+            started_at)
+          SELECT incident_row.incident_id, u.feature_idx, u.feature, u.severity, u.score, u.value,
+            u.win::float8[], u.typical_low, u.typical_high, u.statistic, ${at},
+            ${a.alert_id}::uuid, ${incident?.incident_started_at ?? null}::timestamptz
+          FROM incident_row, u
+          ORDER BY u.feature_idx
+          ON CONFLICT (incident_id, feature_idx) DO UPDATE SET
+            feature = EXCLUDED.feature, severity = EXCLUDED.severity, score = EXCLUDED.score,
+            value = EXCLUDED.value, window_values = EXCLUDED.window_values,
+            typical_low = EXCLUDED.typical_low, typical_high = EXCLUDED.typical_high,
+            statistic = EXCLUDED.statistic, peak_at = EXCLUDED.peak_at,
+            peak_alert_id = EXCLUDED.peak_alert_id,
+            started_at = LEAST(incident_sensor.started_at, EXCLUDED.started_at)
+          WHERE (COALESCE(EXCLUDED.severity, -1), EXCLUDED.score)
+              > (COALESCE(incident_sensor.severity, -1), incident_sensor.score)
+            OR ((COALESCE(EXCLUDED.severity, -1), EXCLUDED.score)
+                = (COALESCE(incident_sensor.severity, -1), incident_sensor.score)
+              AND (EXCLUDED.peak_at, EXCLUDED.peak_alert_id)
+                < (incident_sensor.peak_at, incident_sensor.peak_alert_id))
+        ), events AS (
+          INSERT INTO incident_event (alert_id, incident_id, event, event_at, num_sensors,
+            max_severity)
+          SELECT ${a.alert_id}::uuid, incident_row.incident_id, ${incident?.event ?? null},
+            ${at}, ${a.num_anomalous_features}, ${maxSeverity}::float8
+          FROM incident_row
         )
         SELECT count(*)::int AS inserted FROM new_alert`;
       return row.inserted === 1 ? "stored" : "duplicate";
@@ -128,9 +244,12 @@ export function createAlertRepository(
   const topFeatures = (sql: Database["sql"], n: number) => sql`
     LEFT JOIN LATERAL (
       SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'score', t.score,
-        'feature', t.feature) ORDER BY t.score DESC, t.feature_idx) AS features
-      FROM (SELECT feature_idx, score, feature FROM alert_feature af
-        WHERE af.alert_id = a.alert_id ORDER BY score DESC, feature_idx LIMIT ${n}) t
+        'feature', t.feature, 'severity', t.severity, 'value', t.value,
+        'window', t.window_values, 'typical_low', t.typical_low,
+        'typical_high', t.typical_high, 'statistic', t.statistic)
+        ORDER BY t.severity DESC NULLS LAST, t.score DESC, t.feature_idx) AS features
+      FROM (SELECT * FROM alert_feature af WHERE af.alert_id = a.alert_id
+        ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${n}) t
     ) f ON true`;
 
   /** One alert with every stored feature, or `undefined`. */

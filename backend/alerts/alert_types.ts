@@ -1,5 +1,25 @@
 // The shapes alerts take between the HTTP layer and the repository.
+import type { IncidentEvent } from "../../contracts/alert.ts";
 import type { CursorKey } from "./_cursor.ts";
+
+/** One flagged sensor of an alert, with the evidence our engine attaches (absent from others). */
+export interface AlertFeature {
+  feature_idx: number;
+  score: number;
+  feature?: string;
+  severity?: number;
+  value?: number;
+  window?: number[];
+  typical?: { low: number; high: number };
+  statistic?: string;
+}
+
+/** The incident an alert belongs to (absent in frame mode and from the original design's engine). */
+export interface AlertIncident {
+  incident_id: string;
+  event: IncidentEvent;
+  incident_started_at: Date;
+}
 
 /** An alert ready to store: the contract's fields with defaults filled in and times parsed. */
 export interface NewAlert {
@@ -13,7 +33,9 @@ export interface NewAlert {
   threshold: number | null;
   model_version: string | null;
   latency_ms: number | null;
-  anomalous_features: { feature_idx: number; score: number; feature?: string }[];
+  max_severity?: number | null;
+  incident?: AlertIncident | null;
+  anomalous_features: AlertFeature[];
 }
 
 /** An alert as the query API returns it (JSON-ready). */
@@ -29,7 +51,12 @@ export interface StoredAlert {
   model_version: string | null;
   latency_ms: number | null;
   received_at: string;
-  anomalous_features: { feature_idx: number; score: number; feature?: string }[];
+  /** Present only when the alert carried them. */
+  max_severity?: number;
+  incident_id?: string;
+  event?: IncidentEvent;
+  incident_started_at?: string;
+  anomalous_features: AlertFeature[];
 }
 
 export interface AlertFilter {

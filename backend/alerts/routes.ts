@@ -8,7 +8,7 @@ import { verifyWebhook } from "../../contracts/webhook_signature.ts";
 import type { BackendMetrics } from "../../telemetry/metrics.ts";
 import { decodeCursor } from "./_cursor.ts";
 import { listQuerySchema, parseQuery, summaryQuerySchema } from "./_query_params.ts";
-import type { AlertRepository } from "./alert_repository.ts";
+import type { AlertRepository, NewAlert } from "./alert_repository.ts";
 import { toNewAlert } from "./to_new_alert.ts";
 
 export interface AlertRoutesOptions {
@@ -18,6 +18,8 @@ export interface AlertRoutesOptions {
   /** Milliseconds since the epoch; the signature's freshness is judged against it. */
   now: () => number;
   metrics?: BackendMetrics;
+  /** Called after a new alert was stored (not for a repeat): the console's live updates. */
+  onStored?: (alert: NewAlert) => void;
   /** Largest accepted alert body (16 MiB: 100,000 listed features fit). */
   maxBodyBytes?: number;
 }
@@ -78,8 +80,10 @@ export function alertRoutes(options: AlertRoutesOptions): Hono {
         throw error;
       });
       const outcome = await alerts.insert(alert);
-      if (outcome === "stored") metrics?.alertsStored.add(1);
-      else metrics?.alertsDuplicate.add(1);
+      if (outcome === "stored") {
+        metrics?.alertsStored.add(1);
+        options.onStored?.(alert);
+      } else metrics?.alertsDuplicate.add(1);
       return c.json({ status: "ok", alert_id: alert.alert_id }, 201);
     },
   );

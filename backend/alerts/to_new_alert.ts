@@ -63,10 +63,16 @@ export async function toNewAlert(input: AlertInput, rawBody: string): Promise<Ne
     threshold: input.threshold ?? null,
     model_version: input.model_version ?? null,
     latency_ms: input.latency_ms ?? null,
-    anomalous_features: input.anomalous_features.map((f) =>
-      f.feature === undefined
-        ? { feature_idx: f.feature_idx, score: f.score }
-        : { feature_idx: f.feature_idx, score: f.score, feature: f.feature },
-    ),
+    max_severity: input.max_severity ?? null,
+    incident:
+      input.incident_id && input.event && input.incident_started_at
+        ? {
+            incident_id: input.incident_id.toLowerCase(),
+            event: input.event,
+            incident_started_at: parseTime(input.incident_started_at, "incident_started_at"),
+          }
+        : null,
+    // valibot keeps only the contract's keys, so a feature is stored exactly as validated.
+    anomalous_features: input.anomalous_features,
   };
 }

@@ -24,7 +24,15 @@ for (const target of testTargets()) {
           WHERE table_schema = current_schema() ORDER BY table_name`;
         assert.deepEqual(
           tables.map((t) => t.table_name),
-          ["alert", "alert_feature", "schema_migrations"],
+          [
+            "alert",
+            "alert_feature",
+            "incident",
+            "incident_ack",
+            "incident_event",
+            "incident_sensor",
+            "schema_migrations",
+          ],
         );
         const again = await migrate(db.sql);
         assert.deepEqual(again, { applied: [], version: first.version });

@@ -3,54 +3,85 @@ import { test } from "node:test";
 import * as v from "valibot";
 import { alertSchema } from "../../contracts/alert.ts";
 import { defaultFeatureNames } from "../../contracts/model.ts";
-import { buildAlert } from "./build_alert.ts";
+import { buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
+import type { IncidentEvent, SensorEvidence } from "./incident_tracker.ts";
 
-const base = {
+const context = {
   featureNames: defaultFeatureNames(6),
+  statistics: ["level", "dynamics", "quiet"],
+  typical: { low: [0, 1, 2, 3, 4, 5], high: [10, 11, 12, 13, 14, 15] },
   threshold: 0.9,
-  maxFeatures: 1000,
-  alertId: crypto.randomUUID(),
-  streamId: "line-1",
-  frameTimestamp: Date.UTC(2026, 10, 24, 9),
   modelVersion: "tiny@1",
-  latencyMs: 3.25,
-  now: Date.UTC(2026, 10, 24, 9, 0, 1),
 };
-
-test("buildAlert returns nothing when every score is below the threshold", () => {
-  const scores = new Float32Array([0.1, 0.2, 0.89, 0, 0.5, 0.3]);
-  assert.equal(buildAlert({ ...base, scores, row: 0 }), undefined);
+const at = Date.UTC(2026, 10, 24, 9);
+const evidence = (f: number, severity: number, statistic = 0): SensorEvidence => ({
+  feature_idx: f,
+  score: Math.min(1, severity / 10),
+  severity,
+  statistic,
+  window: [1, 2, 3, 4, Math.fround(20.1)],
 });
 
-test("buildAlert lists anomalous features of its row by descending score", () => {
-  const scores = new Float32Array([0, 0, 0, 0, 0, 0, 0.95, 0.1, 0.9, 1, 0.2, Number.NaN]);
-  const alert = buildAlert({ ...base, scores, row: 1 })!;
-  assert.deepEqual(
-    alert.anomalous_features.map((f) => [f.feature_idx, f.feature]),
-    [
-      [3, "feature_3"],
-      [0, "feature_0"],
-      [2, "feature_2"],
-    ],
-  );
-  assert.equal(alert.num_anomalous_features, 3);
+test("buildFrameAlert carries each sensor's evidence and passes the contract", () => {
+  const alert = buildFrameAlert(context, {
+    streamId: "line-1",
+    frameTimestamp: at,
+    count: 3,
+    sensors: [evidence(4, 12, 1), evidence(1, 9.5, 7)],
+    latencyMs: 3.25,
+    now: at + 1000,
+  });
+  assert.deepEqual(v.safeParse(alertSchema, alert).issues, undefined);
+  assert.equal(alert.num_anomalous_features, 3, "the count covers unlisted sensors");
+  const [first, second] = alert.anomalous_features;
+  assert.equal(first.feature, "feature_4");
+  assert.equal(first.value, 20.1, "float32 readings print as the sensor sent them");
+  assert.deepEqual(first.window, [1, 2, 3, 4, 20.1]);
+  assert.deepEqual(first.typical, { low: 4, high: 14 });
+  assert.equal(first.statistic, "dynamics");
+  assert.equal(second.statistic, "score", "an index outside the names falls back to score");
+  assert.equal(alert.max_severity, 12);
   assert.equal(alert.max_score, 1);
-  assert.equal(alert.frame_timestamp, "2026-11-24T09:00:00.000Z");
-  assert.equal(alert.timestamp, "2026-11-24T09:00:01.000Z");
+  assert.equal(alert.incident_id, undefined);
 });
 
-test("buildAlert caps the list but keeps the full count", () => {
-  const scores = new Float32Array([0.91, 0.92, 0.93, 0.94, 0.95, 0.96]);
-  const alert = buildAlert({ ...base, scores, row: 0, maxFeatures: 2 })!;
-  assert.equal(alert.num_anomalous_features, 6);
-  assert.deepEqual(
-    alert.anomalous_features.map((f) => f.feature_idx),
-    [5, 4],
+test("buildFrameAlert derives the same alert id for the same window, another for the next", () => {
+  const input = { streamId: "s", count: 1, sensors: [evidence(0, 9)], latencyMs: 1, now: at };
+  const a = buildFrameAlert(context, { ...input, frameTimestamp: at });
+  const b = buildFrameAlert(context, { ...input, frameTimestamp: at, now: at + 5 });
+  const c = buildFrameAlert(context, { ...input, frameTimestamp: at + 1000 });
+  assert.equal(a.alert_id, b.alert_id);
+  assert.notEqual(a.alert_id, c.alert_id);
+});
+
+test("buildIncidentAlert marks a resolved incident not anomalous and keeps its fields", () => {
+  const event: IncidentEvent = {
+    event: "resolved",
+    incidentId: "7c1f3d8e-5a2b-5c4d-8e9f-0a1b2c3d4e5f",
+    streamId: "line-1",
+    startedAt: at,
+    timestamp: at + 60_000,
+    sensorCount: 2,
+    sensors: [evidence(2, 11, 2), evidence(3, 9)],
+    maxSeverity: 11,
+    reason: "quiet",
+  };
+  const alert = buildIncidentAlert({ ...context, typical: undefined }, event, {
+    latencyMs: 0,
+    now: at + 61_000,
+  });
+  assert.deepEqual(v.safeParse(alertSchema, alert).issues, undefined);
+  assert.equal(alert.anomaly_detected, false);
+  assert.equal(alert.event, "resolved");
+  assert.equal(alert.incident_started_at, new Date(at).toISOString());
+  assert.equal(alert.frame_timestamp, new Date(at + 60_000).toISOString());
+  assert.equal(alert.anomalous_features[0].statistic, "quiet");
+  assert.equal(alert.anomalous_features[0].typical, undefined, "no typical range without metadata");
+  const opened = buildIncidentAlert(
+    context,
+    { ...event, event: "opened" },
+    { latencyMs: 1, now: 0 },
   );
-});
-
-test("buildAlert output passes the alert contract", () => {
-  const scores = new Float32Array([0.99, 0, 0, 0.9, 0, 0]);
-  const alert = buildAlert({ ...base, scores, row: 0 })!;
-  assert.deepEqual(v.parse(alertSchema, alert), alert);
+  assert.equal(opened.anomaly_detected, true);
+  assert.notEqual(opened.alert_id, alert.alert_id);
 });

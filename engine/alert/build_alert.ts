@@ -1,71 +1,115 @@
-// Turns one scored window into the SPEC §4.2 alert, or nothing when no feature crosses the threshold.
-import type { Alert, AnomalousFeature } from "../../contracts/alert.ts";
+// Turns a flagged window (ALERT_MODE=frame) or an incident event into the SPEC §4.2 alert body.
+import { type Alert, type AnomalousFeature, STATISTIC_PATTERN } from "../../contracts/alert.ts";
+import { deterministicUuid, type IncidentEvent, type SensorEvidence } from "./incident_tracker.ts";
 
-export interface BuildAlertOptions {
-  /** Scores of the whole batch, `[batch, n_features]` row-major. */
-  scores: Float32Array;
-  /** Row of this window in `scores`. */
-  row: number;
+/** What every alert of one model shares: names, statistic names, typical ranges, threshold. */
+export interface AlertContext {
   featureNames: readonly string[];
-  /** A feature is anomalous when its score is at or above this. */
+  /** The model's statistic names (`statistics`), indexed by `SensorEvidence.statistic`. */
+  statistics?: readonly string[];
+  /** Per-feature typical range in the sensor's units (model metadata `typical`). */
+  typical?: { readonly low: readonly number[]; readonly high: readonly number[] };
   threshold: number;
-  /** Listed features at most; `num_anomalous_features` keeps the full count. */
-  maxFeatures: number;
-  alertId: string;
-  streamId: string;
-  /** Epoch milliseconds of the newest frame of the window. */
-  frameTimestamp: number;
   modelVersion: string;
+}
+
+/** One scored window's flagged sensors, for `ALERT_MODE=frame`. */
+export interface FrameAlertInput {
+  streamId: string;
+  /** Epoch ms of the newest frame of the window. */
+  frameTimestamp: number;
+  /** Every flagged sensor counted; `sensors` lists the most severe (already capped). */
+  count: number;
+  sensors: readonly SensorEvidence[];
   /** Reception of the newest frame → inference complete. */
   latencyMs: number;
-  /** Epoch milliseconds now. */
+  /** Epoch ms now. */
   now: number;
 }
 
-// Scores are float32 (about 7 significant digits): six decimals print them faithfully and keep
-// a float32 0.9 reading as 0.9. The contract wants [0, 1].
-const cleanScore = (x: number) => (x >= 1 ? 1 : x <= 0 ? 0 : Math.round(x * 1e6) / 1e6);
+// Readings arrive as float32: seven significant digits print them faithfully (10.1, not
+// 10.100000381469727). Non-finite values cannot reach here (ingest rejects them).
+const reading = (x: number) => Number(x.toPrecision(7));
+
+function feature(ctx: AlertContext, e: SensorEvidence): AnomalousFeature {
+  const i = e.feature_idx;
+  const name = ctx.statistics?.[e.statistic];
+  const out: AnomalousFeature = {
+    feature_idx: i,
+    score: e.score,
+    feature: ctx.featureNames[i],
+    severity: e.severity,
+    value: reading(e.window[e.window.length - 1]),
+    window: e.window.map(reading),
+    statistic: name && STATISTIC_PATTERN.test(name) ? name : "score",
+  };
+  const low = ctx.typical?.low[i];
+  const high = ctx.typical?.high[i];
+  if (Number.isFinite(low) && Number.isFinite(high)) out.typical = { low: low!, high: high! };
+  return out;
+}
+
+function common(ctx: AlertContext, sensors: readonly SensorEvidence[], count: number) {
+  const features = sensors.map((e) => feature(ctx, e));
+  let maxScore = 0;
+  let maxSeverity = 0;
+  for (const f of features) {
+    maxScore = Math.max(maxScore, f.score);
+    maxSeverity = Math.max(maxSeverity, f.severity ?? 0);
+  }
+  return {
+    num_anomalous_features: Math.max(count, features.length),
+    anomalous_features: features,
+    max_score: maxScore,
+    threshold: ctx.threshold,
+    model_version: ctx.modelVersion,
+    max_severity: maxSeverity,
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const latency = (ms: number) => Math.max(0, Math.round(ms * 1000) / 1000);
 
 /**
- * Builds the alert for row `row` of a scored batch, listing anomalous features by descending
- * score (ties by index), capped at `maxFeatures`. Returns undefined when no score reaches the
- * threshold, which is the common case, so the scan allocates nothing then.
+ * The alert of one anomalous window (`ALERT_MODE=frame`). Its `alert_id` is derived from the
+ * stream, the window's newest frame and the model version: a window scored twice gives one id.
  *
- * @example
- * const alert = buildAlert({ scores, row: 0, featureNames, threshold: 0.9, maxFeatures: 1000, ... });
+ * @example buildFrameAlert(ctx, { streamId, frameTimestamp, count, sensors, latencyMs, now });
  */
-export function buildAlert(options: BuildAlertOptions): Alert | undefined {
-  const { scores, row, featureNames, threshold, maxFeatures } = options;
-  const n = featureNames.length;
-  const start = row * n;
-  // Compare in float32, as the graph computed: a score of float32(0.9) meets a 0.9 threshold.
-  const cut = Math.fround(threshold);
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    // `>=` is false for NaN, so a broken score never raises an alert on its own.
-    if (scores[start + i] >= cut) count++;
-  }
-  if (count === 0) return undefined;
-  const hits: number[] = [];
-  for (let i = 0; i < n; i++) if (scores[start + i] >= cut) hits.push(i);
-  hits.sort((a, b) => scores[start + b] - scores[start + a] || a - b);
-  const listed = hits.length > maxFeatures ? hits.slice(0, maxFeatures) : hits;
-  const features: AnomalousFeature[] = listed.map((i) => ({
-    feature_idx: i,
-    score: cleanScore(scores[start + i]),
-    feature: featureNames[i],
-  }));
+export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Alert {
+  const { streamId, frameTimestamp } = input;
   return {
-    timestamp: new Date(options.now).toISOString(),
+    timestamp: iso(input.now),
     anomaly_detected: true,
-    num_anomalous_features: hits.length,
-    anomalous_features: features,
-    alert_id: options.alertId,
-    stream_id: options.streamId,
-    frame_timestamp: new Date(options.frameTimestamp).toISOString(),
-    max_score: features[0].score,
-    threshold,
-    model_version: options.modelVersion,
-    latency_ms: Math.max(0, Math.round(options.latencyMs * 1000) / 1000),
+    ...common(ctx, input.sensors, input.count),
+    alert_id: deterministicUuid("frame", streamId, frameTimestamp, ctx.modelVersion),
+    stream_id: streamId,
+    frame_timestamp: iso(frameTimestamp),
+    latency_ms: latency(input.latencyMs),
+  };
+}
+
+/**
+ * The alert of an incident event (`ALERT_MODE=incident`). It lists the incident's sensors with
+ * their peak evidence and counts every sensor flagged in it; a `resolved` alert says
+ * `anomaly_detected: false`. Its `alert_id` is derived from the incident, the event and the
+ * window's timestamp.
+ */
+export function buildIncidentAlert(
+  ctx: AlertContext,
+  event: IncidentEvent,
+  at: { latencyMs: number; now: number },
+): Alert {
+  return {
+    timestamp: iso(at.now),
+    anomaly_detected: event.event !== "resolved",
+    ...common(ctx, event.sensors, event.sensorCount),
+    alert_id: deterministicUuid("alert", event.incidentId, event.event, event.timestamp),
+    stream_id: event.streamId,
+    frame_timestamp: iso(event.timestamp),
+    latency_ms: latency(at.latencyMs),
+    incident_id: event.incidentId,
+    event: event.event,
+    incident_started_at: iso(event.startedAt),
   };
 }

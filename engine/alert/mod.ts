@@ -5,6 +5,11 @@ export {
   type DispatchCounts,
 } from "./alert_dispatcher.ts";
 export {
+  AlertPipeline,
+  type AlertPipelineOptions,
+  type WindowAnomaly,
+} from "./alert_pipeline.ts";
+export {
   type AlertRecord,
   type AlertSender,
   type AlertSenderOptions,
@@ -12,7 +17,35 @@ export {
   type DeliveryOutcome,
   type DeliveryResult,
 } from "./alert_sender.ts";
-export { type BuildAlertOptions, buildAlert } from "./build_alert.ts";
+export {
+  type AlertContext,
+  buildFrameAlert,
+  buildIncidentAlert,
+  type FrameAlertInput,
+} from "./build_alert.ts";
+export {
+  cleanNumber,
+  observedWindow,
+  rankFlagged,
+  type ScoredRow,
+  sensorEvidence,
+  severityScale,
+} from "./flagged_sensors.ts";
+export {
+  FileIncidentStateStore,
+  type IncidentStateChange,
+  type IncidentStateStore,
+  type StoredIncidentState,
+} from "./incident_state_store.ts";
+export {
+  deterministicUuid,
+  type IncidentEvent,
+  IncidentTracker,
+  type IncidentTrackerOptions,
+  type ObservedWindow,
+  type SensorEvidence,
+  type StreamSnapshot,
+} from "./incident_tracker.ts";
 export { Outbox, type OutboxOptions } from "./outbox.ts";
 export {
   backoffDelay,

@@ -7,6 +7,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
+import { rankFlagged } from "../alert/flagged_sensors.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
 import type { StreamWindows } from "../window/stream_windows.ts";
@@ -16,6 +17,20 @@ export interface ScoredBatch {
   size: number;
   /** `[size, n_features]` scores, row-major (longer than needed: read `size` rows). */
   scores: Float32Array;
+  /** `[size, n_features]` severities, when the model has that output. */
+  severity: Float32Array | undefined;
+  /** `[size, n_features]` statistic indices, when the model has that output. */
+  statistic: Int32Array | undefined;
+  /**
+   * Row `r`'s flagged sensors are `flagged[flaggedFrom[r] .. flaggedFrom[r + 1])`, by descending
+   * severity; the window of raw readings of its `j`-th (`j < maxFeatures`) is
+   * `windows[(evidenceFrom[r] + j) * window_size ..][0 .. window_size)`, oldest first. Only
+   * flagged sensors' windows are kept: never a copy of the whole batch.
+   */
+  flagged: Int32Array;
+  flaggedFrom: Uint32Array;
+  evidenceFrom: Uint32Array;
+  windows: Float32Array;
   /** Per row: the newest frame of the window. */
   streamIds: readonly string[];
   timestamps: Float64Array;
@@ -34,6 +49,8 @@ export interface BatcherOptions {
   maxBatch: number;
   /** Longest wait for more windows once one is ready (`BATCH_MAX_DELAY_MS`). */
   maxDelayMs: number;
+  /** Which sensors count as flagged, and how many of a window keep their raw readings. */
+  flag: { threshold: number; maxFeatures: number; severityScale: number };
   /** Called after each inference; the batcher waits for it before reusing its buffers. */
   onBatch: (batch: ScoredBatch) => void | Promise<void>;
   /** Called when an inference fails; the batch's frames are dropped from scoring, not retried. */
@@ -58,6 +75,12 @@ export class Batcher {
   readonly #o: BatcherOptions;
   readonly #input: Float32Array;
   readonly #output: Float32Array;
+  readonly #severity: Float32Array | undefined;
+  readonly #statistic: Int32Array | undefined;
+  #flagged = new Int32Array(0);
+  readonly #flaggedFrom: Uint32Array;
+  readonly #evidenceFrom: Uint32Array;
+  #windows = new Float32Array(0);
   readonly #windowValues: number;
   readonly #runSize: number;
   /** Windows in `#input` not scored yet, and the batch row the first of them belongs to. */
@@ -90,6 +113,11 @@ export class Batcher {
     this.#runSize = Math.max(1, Math.min(maxBatch, options.model.windowsPerRun));
     this.#input = new Float32Array(this.#runSize * this.#windowValues);
     this.#output = new Float32Array(maxBatch * windows.frameSize);
+    const { outputs } = options.model;
+    if (outputs.severity) this.#severity = new Float32Array(maxBatch * windows.frameSize);
+    if (outputs.statistic) this.#statistic = new Int32Array(maxBatch * windows.frameSize);
+    this.#flaggedFrom = new Uint32Array(maxBatch + 1);
+    this.#evidenceFrom = new Uint32Array(maxBatch + 1);
     this.#streamIds = new Array<string>(maxBatch).fill("");
     this.#timestamps = new Float64Array(maxBatch);
     this.#receivedAt = new Float64Array(maxBatch);
@@ -188,16 +216,52 @@ export class Batcher {
     if (this.#failure) return;
     this.#firstRunAt ||= performance.timeOrigin + performance.now();
     const started = performance.now();
+    const rows = <T extends Float32Array | Int32Array>(a: T | undefined) =>
+      a?.subarray(from * frameSize, (from + n) * frameSize) as T | undefined;
     try {
-      await this.#o.model.score(
-        this.#input,
-        n,
-        this.#output.subarray(from * frameSize, (from + n) * frameSize),
-      );
+      await this.#o.model.score(this.#input, n, rows(this.#output)!, {
+        severity: rows(this.#severity),
+        statistic: rows(this.#statistic),
+      });
     } catch (error) {
       this.#failure = error instanceof Error ? error : new Error(String(error));
     } finally {
       this.#inferenceMs += performance.now() - started;
+    }
+    if (!this.#failure) this.#keepFlagged(from, n);
+  }
+
+  /**
+   * Notes the flagged sensors of rows `from .. from + n` and copies the windows of the most
+   * severe ones out of `#input` before the next run overwrites it. The buffers grow to the
+   * largest batch seen and are reused.
+   */
+  #keepFlagged(from: number, n: number): void {
+    const { frameSize: F, windowSize: W } = this.#o.windows;
+    const { threshold, maxFeatures, severityScale } = this.#o.flag;
+    for (let k = 0; k < n; k++) {
+      const r = from + k;
+      const at = this.#flaggedFrom[r];
+      if (this.#flagged.length < at + F) this.#flagged = grow(this.#flagged, at + F);
+      const row = {
+        scores: this.#output.subarray(r * F, (r + 1) * F),
+        severity: this.#severity?.subarray(r * F, (r + 1) * F),
+      };
+      const count = rankFlagged(row, F, threshold, severityScale, this.#flagged, at);
+      this.#flaggedFrom[r + 1] = at + count;
+      const listed = Math.min(count, maxFeatures);
+      const ev = this.#evidenceFrom[r];
+      this.#evidenceFrom[r + 1] = ev + listed;
+      if (listed === 0) continue;
+      if (this.#windows.length < (ev + listed) * W) {
+        this.#windows = grow(this.#windows, (ev + listed) * W);
+      }
+      const base = k * W * F;
+      for (let j = 0; j < listed; j++) {
+        const f = this.#flagged[at + j];
+        const to = (ev + j) * W;
+        for (let t = 0; t < W; t++) this.#windows[to + t] = this.#input[base + t * F + f];
+      }
     }
   }
 
@@ -234,6 +298,12 @@ export class Batcher {
     const batch: ScoredBatch = {
       size,
       scores: this.#output,
+      severity: this.#severity,
+      statistic: this.#statistic,
+      flagged: this.#flagged,
+      flaggedFrom: this.#flaggedFrom,
+      evidenceFrom: this.#evidenceFrom,
+      windows: this.#windows,
       streamIds: this.#streamIds,
       timestamps: this.#timestamps,
       receivedAt: this.#receivedAt,
@@ -248,4 +318,11 @@ export class Batcher {
       span.end();
     }
   }
+}
+
+/** A larger copy of `a` (at least `need` long, doubling), keeping its contents. */
+function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
+  const b = new (a.constructor as new (n: number) => T)(Math.max(need, 2 * a.length, 1024));
+  b.set(a);
+  return b;
 }

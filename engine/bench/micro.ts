@@ -1,4 +1,7 @@
-// In-process measurements: the gunzip + JSON.parse floor and the scanner vs JSON.parse + valibot.
+// In-process measurements: the gunzip + JSON.parse floor, the scanner vs JSON.parse + valibot, model inference.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { defaultFeatureNames } from "../../contracts/model.ts";
 import { createFeatureLayout } from "../ingest/feature_layout.ts";
@@ -37,6 +40,39 @@ export interface Micro {
   gunzip_scanner_ms: number;
   /** (JSON.parse + valibot) / scanner, per frame. */
   scanner_speedup: number;
+  /**
+   * The default model's ONNX Runtime CPU inference (one thread, runs of 8 windows): median ms per
+   * window; null when the model's feature count differs from the frames'.
+   */
+  inference_ms_per_window: number | null;
+}
+
+const MODEL = fileURLToPath(new URL("../../models/featurewise_ocsvm.onnx", import.meta.url));
+const INFER_BENCH = fileURLToPath(new URL("../../models/onnx/infer_bench.ts", import.meta.url));
+
+/**
+ * Measured in a child process (ONNX Runtime's run is asynchronous, this module is not): the same
+ * script measures any model file, so an older and a newer graph compare like for like.
+ */
+function inferenceMsPerWindow(nFeatures: number, seconds: number): number | null {
+  if (!existsSync(MODEL)) return null;
+  const out = execFileSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      INFER_BENCH,
+      "--model",
+      MODEL,
+      "--batch",
+      "8",
+      "--seconds",
+      String(seconds),
+    ],
+    { encoding: "utf8" },
+  );
+  const cost = JSON.parse(out.trim().split("\n").pop() ?? "{}");
+  return cost.n_features === nFeatures ? cost.ms_per_window : null;
 }
 
 /** Per-frame cost of each decoding step on the inflated frames, one core. */
@@ -59,6 +95,7 @@ export function measureMicro(frames: BenchFrames, seconds: number): Micro {
     scanner_ms: round(scan),
     gunzip_scanner_ms: round(both),
     scanner_speedup: round(valibot / scan),
+    inference_ms_per_window: inferenceMsPerWindow(frames.nFeatures, seconds),
   };
 }
 

@@ -1,7 +1,7 @@
 // Worker-thread entry of the ONNX session: inference runs here so it never blocks the event loop.
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../telemetry/logger.ts";
-import { runInChunks } from "./_run_chunks.ts";
+import { type RunNames, runInChunks } from "./_run_chunks.ts";
 import { type Device, type ExecutionProvider, openSession } from "./execution_provider.ts";
 
 export interface InferenceWorkerSetup {
@@ -11,13 +11,15 @@ export interface InferenceWorkerSetup {
   logLevel: number;
 }
 
-/** One batch: `dims` = [batch, window, features]; both buffers are transferred and come back. */
-export interface InferenceJob {
+/** One batch: `dims` = [batch, window, features]; every buffer is transferred and comes back. */
+export interface InferenceJob extends RunNames {
   dims: [number, number, number];
-  inputName: string;
-  outputName: string;
   input: ArrayBuffer;
   output: ArrayBuffer;
+  /** `[batch, features]` float32 severities, when the model has them. */
+  severity?: ArrayBuffer;
+  /** `[batch, features]` int32 statistic indices, when the model has them. */
+  statistic?: ArrayBuffer;
 }
 
 export type InferenceWorkerReply =
@@ -29,7 +31,14 @@ export type InferenceWorkerReply =
       inputShapes: Record<string, (number | string)[]>;
     }
   | { type: "failed"; message: string }
-  | { type: "scored"; input: ArrayBuffer; output: ArrayBuffer; error?: string };
+  | {
+      type: "scored";
+      input: ArrayBuffer;
+      output: ArrayBuffer;
+      severity?: ArrayBuffer;
+      statistic?: ArrayBuffer;
+      error?: string;
+    };
 
 const port = parentPort;
 if (port) {
@@ -56,6 +65,10 @@ if (port) {
           job.dims,
           new Float32Array(job.input),
           new Float32Array(job.output),
+          {
+            severity: job.severity && new Float32Array(job.severity),
+            statistic: job.statistic && new Int32Array(job.statistic),
+          },
         );
       } catch (e) {
         error = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -64,9 +77,15 @@ if (port) {
         type: "scored",
         input: job.input,
         output: job.output,
+        severity: job.severity,
+        statistic: job.statistic,
         error,
       };
-      port.postMessage(reply, [job.input, job.output]);
+      const buffers = [job.input, job.output, job.severity, job.statistic];
+      port.postMessage(
+        reply,
+        buffers.filter((b) => b !== undefined),
+      );
     });
     const ready: InferenceWorkerReply = {
       type: "ready",

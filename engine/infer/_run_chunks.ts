@@ -8,18 +8,48 @@ import * as ort from "onnxruntime-node";
  */
 export const WINDOWS_PER_RUN = 8;
 
-/** Scores `dims[0]` windows of `input` into `output`, WINDOWS_PER_RUN windows per run. */
+/** Graph names of the input and outputs; the severity and statistic outputs are optional. */
+export interface RunNames {
+  inputName: string;
+  outputName: string;
+  severityName?: string;
+  statisticName?: string;
+}
+
+/** Where the optional outputs go, `[batch, features]` like the scores. */
+export interface ExtraOutputs {
+  severity?: Float32Array;
+  statistic?: Int32Array;
+}
+
+/** Scores `dims[0]` windows of `input` into `output` (and `extra`), WINDOWS_PER_RUN windows per run. */
 export async function runInChunks(
   session: ort.InferenceSession,
-  io: { inputName: string; outputName: string },
+  io: RunNames,
   dims: readonly [number, number, number],
   input: Float32Array,
   output: Float32Array,
+  extra: ExtraOutputs = {},
 ): Promise<void> {
   const [batch, w, f] = dims;
   for (let start = 0; start < batch; start += WINDOWS_PER_RUN) {
     const n = Math.min(WINDOWS_PER_RUN, batch - start);
-    await session.run(
+    const fetches: Record<string, ort.Tensor | null> = {
+      [io.outputName]: new ort.Tensor("float32", output.subarray(start * f, (start + n) * f), [
+        n,
+        f,
+      ]),
+    };
+    if (io.severityName && extra.severity) {
+      fetches[io.severityName] = new ort.Tensor(
+        "float32",
+        extra.severity.subarray(start * f, (start + n) * f),
+        [n, f],
+      );
+    }
+    // The statistic may be int64 or float32: ONNX Runtime allocates it, we narrow it to int32.
+    if (io.statisticName && extra.statistic) fetches[io.statisticName] = null;
+    const result = await session.run(
       {
         [io.inputName]: new ort.Tensor(
           "float32",
@@ -27,12 +57,12 @@ export async function runInChunks(
           [n, w, f],
         ),
       },
-      {
-        [io.outputName]: new ort.Tensor("float32", output.subarray(start * f, (start + n) * f), [
-          n,
-          f,
-        ]),
-      },
+      fetches,
     );
+    if (io.statisticName && extra.statistic) {
+      const data = result[io.statisticName].data as ArrayLike<number | bigint>;
+      const into = extra.statistic.subarray(start * f, (start + n) * f);
+      for (let i = 0; i < into.length; i++) into[i] = Number(data[i]);
+    }
   }
 }

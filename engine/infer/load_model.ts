@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { Logger } from "../../telemetry/logger.ts";
-import { WINDOWS_PER_RUN } from "./_run_chunks.ts";
+import { type ExtraOutputs, type RunNames, WINDOWS_PER_RUN } from "./_run_chunks.ts";
 import { type Device, type ExecutionProvider, ModelLoadError } from "./execution_provider.ts";
 import { openRunner } from "./session_runner.ts";
 
@@ -15,7 +15,14 @@ export interface ScoringModel {
    * Scores the first `batch` windows of `input` (`batch * window_size * n_features` values)
    * and writes `batch * n_features` scores to the start of `output`. One call at a time.
    */
-  score(input: Float32Array, batch: number, output: Float32Array): Promise<void>;
+  score(
+    input: Float32Array,
+    batch: number,
+    output: Float32Array,
+    extra?: ExtraOutputs,
+  ): Promise<void>;
+  /** Which optional outputs the graph has (per metadata): `extra` buffers are filled for them. */
+  readonly outputs: { readonly severity: boolean; readonly statistic: boolean };
   /** Windows ONNX Runtime scores per run: callers gain nothing by passing more at once. */
   readonly windowsPerRun: number;
   close(): Promise<void>;
@@ -85,10 +92,28 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
     );
   }
 
-  const io = { inputName, outputName };
-  function score(data: Float32Array, batch: number, output: Float32Array): Promise<void> {
+  const io: RunNames = { inputName, outputName };
+  for (const [key, name] of [
+    ["severityName", metadata.severity_output_name],
+    ["statisticName", metadata.statistic_output_name],
+  ] as const) {
+    if (name === undefined) continue;
+    if (!session.outputNames.includes(name)) {
+      await session.release();
+      throw new ModelLoadError(
+        `${onnxPath} has outputs [${session.outputNames}], metadata names output ${name}`,
+      );
+    }
+    io[key] = name;
+  }
+  function score(
+    data: Float32Array,
+    batch: number,
+    output: Float32Array,
+    extra?: ExtraOutputs,
+  ): Promise<void> {
     // Scores land in the caller's preallocated buffer: no per-batch allocation.
-    return session.run(io, [batch, W, F], data, output);
+    return session.run(io, [batch, W, F], data, output, extra);
   }
 
   // Warm-up: the first run of each shape allocates; do it now, not on the first frame.
@@ -113,6 +138,7 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
     metadata,
     provider,
     score,
+    outputs: { severity: !!io.severityName, statistic: !!io.statisticName },
     windowsPerRun: WINDOWS_PER_RUN,
     close: () => session.release(),
   };

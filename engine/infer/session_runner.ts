@@ -7,7 +7,7 @@ import type {
   InferenceWorkerReply,
   InferenceWorkerSetup,
 } from "./_inference_worker.ts";
-import { runInChunks, WINDOWS_PER_RUN } from "./_run_chunks.ts";
+import { type ExtraOutputs, type RunNames, runInChunks, WINDOWS_PER_RUN } from "./_run_chunks.ts";
 import {
   type Device,
   type ExecutionProvider,
@@ -23,12 +23,13 @@ export interface SessionRunner {
   readonly outputNames: readonly string[];
   /** The declared shape of an input (symbolic dimensions as strings), if it is a tensor. */
   readonly inputShapes: Readonly<Record<string, readonly (number | string)[]>>;
-  /** Scores `dims[0]` windows of `input` into `output` (`dims[0] * dims[2]` values). */
+  /** Scores `dims[0]` windows of `input` into `output` (`dims[0] * dims[2]` values) and `extra`. */
   run(
-    io: { inputName: string; outputName: string },
+    io: RunNames,
     dims: [number, number, number],
     input: Float32Array,
     output: Float32Array,
+    extra?: ExtraOutputs,
   ): Promise<void>;
   release(): Promise<void>;
 }
@@ -65,7 +66,7 @@ async function openInThread({ path, device, log }: OpenRunnerOptions): Promise<S
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     inputShapes,
-    run: (io, dims, input, output) => runInChunks(session, io, dims, input, output),
+    run: (io, dims, input, output, extra) => runInChunks(session, io, dims, input, output, extra),
     release: () => session.release(),
   };
 }
@@ -111,20 +112,31 @@ async function openInWorker({ path, device, log }: OpenRunnerOptions): Promise<S
   // back and forth, carry every batch: no copy of the whole batch is kept on either side.
   let inBuf: ArrayBuffer | undefined;
   let outBuf: ArrayBuffer | undefined;
+  let sevBuf: ArrayBuffer | undefined;
+  let statBuf: ArrayBuffer | undefined;
   async function runJob(
-    io: { inputName: string; outputName: string },
+    io: RunNames,
     dims: [number, number, number],
     input: Float32Array,
     output: Float32Array,
+    extra: ExtraOutputs,
   ): Promise<void> {
     const [n, w, f] = dims;
     inBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * w * f * 4);
     outBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
+    if (extra.severity) sevBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
+    if (extra.statistic) statBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
     new Float32Array(inBuf, 0, n * w * f).set(input);
-    const job: InferenceJob = { dims, ...io, input: inBuf, output: outBuf };
+    const severity = extra.severity ? sevBuf : undefined;
+    const statistic = extra.statistic ? statBuf : undefined;
+    const job: InferenceJob = { dims, ...io, input: inBuf, output: outBuf, severity, statistic };
     const replyPromise = next();
     worker.ref();
-    worker.postMessage(job, [inBuf, outBuf]);
+    const buffers = [inBuf, outBuf, severity, statistic];
+    worker.postMessage(
+      job,
+      buffers.filter((b) => b !== undefined),
+    );
     let reply: InferenceWorkerReply;
     try {
       reply = await replyPromise;
@@ -134,8 +146,12 @@ async function openInWorker({ path, device, log }: OpenRunnerOptions): Promise<S
     if (reply.type !== "scored") throw new Error(`unexpected inference worker reply ${reply.type}`);
     inBuf = reply.input;
     outBuf = reply.output;
+    if (reply.severity) sevBuf = reply.severity;
+    if (reply.statistic) statBuf = reply.statistic;
     if (reply.error) throw new Error(`inference failed: ${reply.error}`);
     output.set(new Float32Array(outBuf, 0, n * f));
+    if (extra.severity && sevBuf) extra.severity.set(new Float32Array(sevBuf, 0, n * f));
+    if (extra.statistic && statBuf) extra.statistic.set(new Int32Array(statBuf, 0, n * f));
   }
   return {
     provider: ready.provider,
@@ -143,7 +159,9 @@ async function openInWorker({ path, device, log }: OpenRunnerOptions): Promise<S
     inputNames: ready.inputNames,
     outputNames: ready.outputNames,
     inputShapes: ready.inputShapes,
-    async run(io, [batch, w, f], input, output) {
+    async run(io, [batch, w, f], input, output, extra = {}) {
+      const rows = (a: Float32Array | Int32Array | undefined, from: number, to: number) =>
+        a?.subarray(from * f, to * f);
       for (let start = 0; start < batch; start += WINDOWS_PER_RUN) {
         const n = Math.min(WINDOWS_PER_RUN, batch - start);
         await runJob(
@@ -151,6 +169,10 @@ async function openInWorker({ path, device, log }: OpenRunnerOptions): Promise<S
           [n, w, f],
           input.subarray(start * w * f, (start + n) * w * f),
           output.subarray(start * f, (start + n) * f),
+          {
+            severity: rows(extra.severity, start, start + n) as Float32Array | undefined,
+            statistic: rows(extra.statistic, start, start + n) as Int32Array | undefined,
+          },
         );
       }
     },

@@ -1,4 +1,5 @@
-// `npm run eval`: detection quality of the committed models and two baselines on fresh labelled plant data.
+// `npm run eval`: detection quality on the simulated plant and on public labelled data (SKAB, Tennessee Eastman).
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -9,12 +10,34 @@ import { trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
+import { DatasetError } from "./real/datasets.ts";
+import {
+  IncidentRecorder,
+  type IncidentSpan,
+  incidentMetrics,
+  incidentSettings,
+  incidentTable,
+} from "./real/incidents.ts";
+import type { OursTrainOptions } from "./real/ours.ts";
+import { runSkabSuite, runTepSuite } from "./real/suite.ts";
 import { markdownTable, operatingPoints, operatingPointsTable, summarise } from "./report.ts";
 import { onnxScorer, type Scorer } from "./scorers.ts";
 import { baselineScorers, runSuite } from "./suite.ts";
 
-const USAGE = `usage: npm run eval -- [--models DIR] [--clean-frames N] [--events N] [--eval-seed N]
-                         [--foreign-features N] [--json FILE]`;
+const USAGE = `usage: npm run eval -- [--suite plant,skab,tep] [--datasets DIR] [--json FILE]
+                         [--skab-train JSON] [--tep-train JSON]
+                         [--models DIR] [--clean-frames N] [--events N] [--eval-seed N]
+                         [--foreign-features N]
+
+--suite       which suites to run (default: plant, plus skab and tep when --datasets holds them)
+--datasets    root holding skab/ and tep/ as published (default: ../shared/datasets when present)
+--skab-train, --tep-train
+              training options of our model for every file of that dataset, as JSON
+              (e.g. '{"alphaFrame":0.001,"tailMargin":0.5}'; keys of trainFeaturewise's options)
+--models ... --foreign-features: the simulated plant suite's settings`;
+
+const SUITES = ["plant", "skab", "tep"] as const;
+type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => console.error(line);
 
@@ -34,11 +57,37 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
   return n;
 }
 
+interface PlantArgs {
+  models?: string;
+  "clean-frames"?: string;
+  events?: string;
+  "eval-seed"?: string;
+  "foreign-features"?: string;
+}
+
+function trainOptions(flag: string, raw: string | undefined): OursTrainOptions {
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`'--${flag}' must be a JSON object: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`'--${flag}' must be a JSON object, got '${raw}'`);
+  }
+  return parsed as OursTrainOptions;
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
     args: argv,
     strict: true,
     options: {
+      suite: { type: "string" },
+      datasets: { type: "string" },
+      "skab-train": { type: "string" },
+      "tep-train": { type: "string" },
       models: { type: "string" },
       "clean-frames": { type: "string" },
       events: { type: "string" },
@@ -52,6 +101,66 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const datasets =
+    a.datasets ?? (existsSync("../shared/datasets") ? "../shared/datasets" : undefined);
+  if (a.datasets !== undefined && !existsSync(a.datasets)) {
+    throw new DatasetError(`'--datasets ${a.datasets}': no such directory`);
+  }
+  let suites: Suite[];
+  if (a.suite !== undefined) {
+    const asked = a.suite.split(",").map((x) => x.trim());
+    for (const x of asked) {
+      if (!SUITES.includes(x as Suite))
+        throw new Error(`'--suite' takes ${SUITES.join(", ")}; got '${x}'`);
+    }
+    suites = SUITES.filter((x) => asked.includes(x));
+  } else {
+    suites = SUITES.filter(
+      (x) => x === "plant" || (datasets !== undefined && existsSync(join(datasets, x))),
+    );
+  }
+  const real = suites.filter((x) => x !== "plant");
+  if (real.length > 0 && datasets === undefined) {
+    throw new DatasetError(
+      `suite ${real.join(", ")} needs '--datasets DIR' (../shared/datasets is absent)`,
+    );
+  }
+  const doc: Record<string, unknown> = {};
+  const seconds: Record<string, number> = {};
+  for (const suite of suites) {
+    const t0 = performance.now();
+    if (suite === "plant") {
+      doc.plant = await plantSuite(a);
+    } else {
+      const o = {
+        datasets: datasets as string,
+        train: trainOptions(`${suite}-train`, a[`${suite}-train`]),
+        log,
+      };
+      const report = suite === "skab" ? await runSkabSuite(o) : await runTepSuite(o);
+      doc[suite] = report.doc;
+      console.log(`\n${report.text}`);
+    }
+    seconds[suite] = Math.round((performance.now() - t0) / 100) / 10;
+  }
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    node: process.version,
+  };
+  console.log(
+    `\n${machine.cpu}, ${machine.cores} cores, ${machine.node}; ${Object.entries(seconds)
+      .map(([k, v]) => `${k} ${v} s`)
+      .join(", ")}`,
+  );
+  if (a.json) {
+    await writeFile(a.json, `${JSON.stringify({ ...doc, machine, seconds }, null, 2)}\n`);
+    log(`[eval] wrote ${a.json}`);
+  }
+}
+
+/** The simulated plant suite: the committed models on fresh plant data, and a foreign plant. */
+async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
   const dir = a.models ?? "models";
   const cleanFrames = int("clean-frames", a["clean-frames"], 10_000, 1);
   const eventsPerKind = int("events", a.events, 100, 1);
@@ -86,7 +195,11 @@ async function main(argv: string[]): Promise<void> {
       "featurewise_ocsvm",
       "default: SVDD on whitened window DCT, calibrated (ONNX)",
       main.bytes,
-      shape,
+      {
+        ...shape,
+        severity: main.meta.severity_output_name,
+        statistic: main.meta.statistic_output_name,
+      },
       threshold,
     ),
     await onnxScorer(
@@ -108,7 +221,37 @@ async function main(argv: string[]): Promise<void> {
     concurrency: 10,
     log,
   };
-  const result = await runSuite(scorers, settings);
+  // The default model's windows go to the engine's incident tracker, one segment = one stream,
+  // one frame per second as the simulator sends them; its frame alarms are kept for comparison.
+  const spans = new Map<string, IncidentSpan[]>();
+  const recorder = new IncidentRecorder(main.meta, 1000, spans);
+  const alarms = new Map<string, number[]>();
+  const cut = Math.fround(threshold);
+  const result = await runSuite(scorers, {
+    ...settings,
+    tap(segment, t, s, scores, window, extras) {
+      if (s !== 0) return;
+      recorder.observe(segment, t, { scores, ...extras }, window);
+      for (let f = 0; f < scores.length; f++) {
+        if (scores[f] >= cut) {
+          const a = alarms.get(segment) ?? [];
+          a.push(t);
+          alarms.set(segment, a);
+          break;
+        }
+      }
+    },
+  });
+  for (const seg of result.segments) recorder.finish(seg.name);
+  const streams = result.segments.map((seg) => {
+    const alarm = new Uint8Array(seg.frames);
+    for (const t of alarms.get(seg.name) ?? []) alarm[t] = 1;
+    return { name: seg.name, label: seg.label, testStart: 0, alarm };
+  });
+  const incidents = {
+    all: incidentMetrics(spans, streams, W),
+    ...Object.fromEntries(streams.map((st) => [st.name, incidentMetrics(spans, [st], W)])),
+  };
   const summary = summarise(result);
   const points = operatingPoints(result);
 
@@ -165,11 +308,6 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const seconds = (performance.now() - t0) / 1000;
-  const machine = {
-    cpu: cpus()[0]?.model ?? "unknown",
-    cores: cpus().length,
-    node: process.version,
-  };
   const doc = {
     settings: {
       n_features: F,
@@ -183,18 +321,24 @@ async function main(argv: string[]): Promise<void> {
       training_seed: trainSeed,
       plant_seed: data.plant_seed,
     },
-    machine,
     seconds: Math.round(seconds),
     models: summary,
     operating_points: points,
+    incidents: { settings: incidentSettings(), featurewise_ocsvm: incidents },
     foreign_plant: foreign,
   };
   console.log(
-    `Evaluation: ${F} features, ${cleanFrames} clean frames, ${eventsPerKind} events per kind, threshold ${threshold}`,
+    `Simulated plant: ${F} features, ${cleanFrames} clean frames, ${eventsPerKind} events per kind, threshold ${threshold}`,
   );
   console.log(markdownTable(summary));
   console.log("\nEvery other scorer re-thresholded to the default model's operating point:");
   console.log(operatingPointsTable(points, summary, "featurewise_ocsvm"));
+  console.log(
+    "\nIncidents of the default model (the engine's tracker, one window at a time; each segment one stream; an episode = the events injected together in one slot; delays in frames):\n",
+  );
+  console.log(
+    incidentTable(Object.entries(incidents).map(([name, m]) => ({ name, m }))).join("\n"),
+  );
   if (foreign) {
     console.log(
       `\nForeign plant (seed 4242, ${foreignFeatures} features, models trained on its own 3000 frames):`,
@@ -208,15 +352,15 @@ async function main(argv: string[]): Promise<void> {
       ),
     );
   }
-  console.log(`\n${machine.cpu}, ${machine.cores} cores, ${machine.node}; ${seconds.toFixed(0)} s`);
-  if (a.json) {
-    await writeFile(a.json, `${JSON.stringify(doc, null, 2)}\n`);
-    log(`[eval] wrote ${a.json}`);
-  }
+  return doc;
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  console.error(`eval: ${(err as Error).message}`);
+  const known =
+    err instanceof DatasetError ||
+    (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
+    /^'--/.test((err as Error).message);
+  console.error(`eval: ${known ? (err as Error).message : (err as Error).stack}`);
   console.error(USAGE);
   process.exit(1);
 });

@@ -43,9 +43,19 @@ export function emptyKindTally(kind: AnomalyKind, events: number): KindTally {
   };
 }
 
+/** A scored window as a streaming consumer (the incident tracker) sees it. */
+export type WindowTap = (
+  t: number,
+  s: number,
+  scores: Float32Array,
+  window: Float32Array,
+  extras: { severity?: Float32Array; statistic?: Float64Array },
+) => void;
+
 /**
  * Scores every window ending at frames `windowSize-1 .. windowSize-1+nWindows-1` of `plant`.
- * `visit(t, s, scores)` is called per window end `t` and scorer index `s` with that window's scores.
+ * `visit(t, s, scores)` is called per window end `t` and scorer index `s` with that window's
+ * scores; `tap`, when given, right after it with the raw window and the model's extra outputs.
  */
 export async function streamWindows(
   plant: Plant,
@@ -54,6 +64,7 @@ export async function streamWindows(
   scorers: Scorer[],
   visit: (t: number, s: number, scores: Float32Array) => void,
   batchSize = 64,
+  tap?: WindowTap,
 ): Promise<void> {
   const F = plant.nFeatures;
   const W = windowSize;
@@ -62,11 +73,24 @@ export async function streamWindows(
   const ends: number[] = [];
   const flush = async () => {
     const all: Float32Array[] = [];
-    for (const scorer of scorers) all.push(await scorer.score(batch, ends.length));
+    const extras: { severity?: Float32Array; statistic?: Float64Array }[] = [];
+    for (const scorer of scorers) {
+      all.push(await scorer.score(batch, ends.length));
+      extras.push({ ...scorer.extras });
+    }
     // Window by window (then scorer by scorer), so visitors see time move forward only.
     for (let b = 0; b < ends.length; b++) {
-      for (let s = 0; s < scorers.length; s++)
-        visit(ends[b], s, all[s].subarray(b * F, (b + 1) * F));
+      for (let s = 0; s < scorers.length; s++) {
+        const row = all[s].subarray(b * F, (b + 1) * F);
+        visit(ends[b], s, row);
+        if (tap) {
+          const e = extras[s];
+          tap(ends[b], s, row, batch.subarray(b * W * F, (b + 1) * W * F), {
+            severity: e.severity?.subarray(b * F, (b + 1) * F),
+            statistic: e.statistic?.subarray(b * F, (b + 1) * F),
+          });
+        }
+      }
     }
     ends.length = 0;
   };
@@ -89,6 +113,7 @@ export async function evaluateClean(
   nWindows: number,
   windowSize: number,
   scorers: Scorer[],
+  tap?: WindowTap,
 ): Promise<CleanTally[]> {
   const tallies: CleanTally[] = scorers.map(() => ({
     frames: 0,
@@ -96,20 +121,28 @@ export async function evaluateClean(
     flaggedFeatureWindows: 0,
     maxima: new Float32Array(nWindows),
   }));
-  await streamWindows(plant, nWindows, windowSize, scorers, (_t, s, scores) => {
-    const thr = scorers[s].threshold;
-    let flagged = 0;
-    let max = Number.NEGATIVE_INFINITY;
-    for (let f = 0; f < scores.length; f++) {
-      if (scores[f] >= thr) flagged++;
-      if (scores[f] > max) max = scores[f];
-    }
-    const tally = tallies[s];
-    tally.maxima[tally.frames] = max;
-    tally.frames++;
-    tally.flaggedFeatureWindows += flagged;
-    if (flagged > 0) tally.alertFrames++;
-  });
+  await streamWindows(
+    plant,
+    nWindows,
+    windowSize,
+    scorers,
+    (_t, s, scores) => {
+      const thr = scorers[s].threshold;
+      let flagged = 0;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let f = 0; f < scores.length; f++) {
+        if (scores[f] >= thr) flagged++;
+        if (scores[f] > max) max = scores[f];
+      }
+      const tally = tallies[s];
+      tally.maxima[tally.frames] = max;
+      tally.frames++;
+      tally.flaggedFeatureWindows += flagged;
+      if (flagged > 0) tally.alertFrames++;
+    },
+    64,
+    tap,
+  );
   return tallies;
 }
 
@@ -125,6 +158,7 @@ export async function evaluateEvents(
   nWindows: number,
   windowSize: number,
   scorers: Scorer[],
+  tap?: WindowTap,
 ): Promise<KindTally[]> {
   const F = plant.nFeatures;
   const W = windowSize;
@@ -151,23 +185,31 @@ export async function evaluateEvents(
     }
     live = still;
   };
-  await streamWindows(plant, nWindows, W, scorers, (t, s, scores) => {
-    updateOwners(t);
-    const thr = scorers[s].threshold;
-    const tally = tallies[s];
-    for (let f = 0; f < F; f++) {
-      const e = owner[f];
-      if (e >= 0 && scores[f] > tally.eventMax[e]) tally.eventMax[e] = scores[f];
-      if (scores[f] < thr) continue;
-      if (e < 0) {
-        tally.falsePositives++;
-        continue;
+  await streamWindows(
+    plant,
+    nWindows,
+    W,
+    scorers,
+    (t, s, scores) => {
+      updateOwners(t);
+      const thr = scorers[s].threshold;
+      const tally = tallies[s];
+      for (let f = 0; f < F; f++) {
+        const e = owner[f];
+        if (e >= 0 && scores[f] > tally.eventMax[e]) tally.eventMax[e] = scores[f];
+        if (scores[f] < thr) continue;
+        if (e < 0) {
+          tally.falsePositives++;
+          continue;
+        }
+        tally.truePositives++;
+        if (firstHit[s][e] < 0) firstHit[s][e] = t;
+        featureHit[s][e].add(f);
       }
-      tally.truePositives++;
-      if (firstHit[s][e] < 0) firstHit[s][e] = t;
-      featureHit[s][e].add(f);
-    }
-  });
+    },
+    64,
+    tap,
+  );
   tallies.forEach((tally, s) => {
     events.forEach((ev, e) => {
       if (firstHit[s][e] >= 0) {

@@ -8,6 +8,8 @@ export interface Scorer {
   readonly description: string;
   readonly threshold: number;
   score(windows: Float32Array, batch: number): Promise<Float32Array>;
+  /** After `score`: the batch's severity and statistic outputs, when the model has them. */
+  readonly extras?: { severity?: Float32Array; statistic?: Float64Array };
 }
 
 /** A committed (or freshly trained) model, scored through ONNX Runtime. */
@@ -15,21 +17,38 @@ export async function onnxScorer(
   name: string,
   description: string,
   bytes: Uint8Array,
-  shape: { windowSize: number; nFeatures: number; input: string; output: string },
+  shape: {
+    windowSize: number;
+    nFeatures: number;
+    input: string;
+    output: string;
+    /** Outputs read into `extras` after each batch (the incident tracker uses them). */
+    severity?: string;
+    statistic?: string;
+  },
   threshold: number,
 ): Promise<Scorer> {
   const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 2 });
+  const names = [shape.output, shape.severity, shape.statistic].filter(
+    (n): n is string => n !== undefined && session.outputNames.includes(n),
+  );
+  const extras: { severity?: Float32Array; statistic?: Float64Array } = {};
   return {
     name,
     description,
     threshold,
+    extras,
     async score(windows, batch) {
       const input = new ort.Tensor(
         "float32",
         windows.subarray(0, batch * shape.windowSize * shape.nFeatures),
         [batch, shape.windowSize, shape.nFeatures],
       );
-      const out = await session.run({ [shape.input]: input });
+      const out = await session.run({ [shape.input]: input }, names);
+      extras.severity = shape.severity ? (out[shape.severity]?.data as Float32Array) : undefined;
+      const stat = shape.statistic ? out[shape.statistic]?.data : undefined;
+      // int64 comes back as BigInt64Array: the tracker wants plain numbers.
+      extras.statistic = stat ? Float64Array.from(stat as ArrayLike<number>, Number) : undefined;
       return out[shape.output].data as Float32Array;
     },
   };

@@ -62,6 +62,7 @@ describe("eval suite", () => {
       // The model: 1 false-alert frame, 3 of 4 events found.
       clean: [clean(1, [0.1, 0.95, 0.2, 0.3, 0.1]), clean(5, [6, 9, 7, 8, 10])],
       kinds: [[kind(3, [1, 1, 1, 0.5])], [kind(4, [9.5, 7.5, 11, 6.5])]],
+      segments: [],
     }) as Record<string, Record<string, Record<string, unknown>>>;
     // At most 1 false alert: flag above the second-highest clean maximum (9): only 9.5 and 11.
     assert.deepEqual(points.baseline.matched_false_alerts, {

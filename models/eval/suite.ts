@@ -11,7 +11,13 @@ import {
   Rng,
 } from "../signal/mod.ts";
 import type { LoadedSeries } from "../train/input.ts";
-import { type CleanTally, evaluateClean, evaluateEvents, type KindTally } from "./run.ts";
+import {
+  type CleanTally,
+  evaluateClean,
+  evaluateEvents,
+  type KindTally,
+  type WindowTap,
+} from "./run.ts";
 import {
   gaussianTwoSided,
   type Scorer,
@@ -29,12 +35,22 @@ export interface SuiteOptions {
   /** Events running at once on disjoint features. */
   concurrency: number;
   log: (line: string) => void;
+  /** Sees every scored window, segment by segment in stream order (each segment is one stream). */
+  tap?: (segment: string, ...window: Parameters<WindowTap>) => void;
+}
+
+/** One stream of the suite: its frames and which of them carry an injected anomaly. */
+export interface Segment {
+  name: string;
+  frames: number;
+  label: Uint8Array;
 }
 
 export interface SuiteResult {
   scorers: { name: string; description: string; threshold: number }[];
   clean: CleanTally[];
   kinds: KindTally[][];
+  segments: Segment[];
 }
 
 /** The two baselines, built from the same training series as the models. */
@@ -130,7 +146,14 @@ export async function runSuite(scorers: Scorer[], o: SuiteOptions): Promise<Suit
     noiseSeed: mixSeed(o.evalSeed, 1),
   });
   o.log(`[eval] clean segment: ${o.cleanFrames} windows x ${o.nFeatures} features`);
-  const clean = await evaluateClean(cleanPlant, o.cleanFrames, W, scorers);
+  const tapFor = (segment: string): WindowTap | undefined => {
+    const tap = o.tap;
+    return tap ? (...w) => tap(segment, ...w) : undefined;
+  };
+  const clean = await evaluateClean(cleanPlant, o.cleanFrames, W, scorers, tapFor("clean"));
+  const segments: Segment[] = [
+    { name: "clean", frames: o.cleanFrames + W - 1, label: new Uint8Array(o.cleanFrames + W - 1) },
+  ];
   const kinds: KindTally[][] = scorers.map(() => []);
   for (const [k, kind] of ANOMALY_KINDS.entries()) {
     const plant = createPlant({
@@ -147,7 +170,11 @@ export async function runSuite(scorers: Scorer[], o: SuiteOptions): Promise<Suit
       W,
     );
     o.log(`[eval] ${kind}: ${events.length} events over ${frames} frames`);
-    const tallies = await evaluateEvents(plant, kind, events, frames, W, scorers);
+    const label = new Uint8Array(frames + W - 1);
+    for (const ev of events)
+      label.fill(1, ev.start, Math.min(label.length, ev.start + ev.duration));
+    segments.push({ name: kind, frames: frames + W - 1, label });
+    const tallies = await evaluateEvents(plant, kind, events, frames, W, scorers, tapFor(kind));
     for (const [s, t] of tallies.entries()) kinds[s].push(t);
   }
   return {
@@ -158,5 +185,6 @@ export async function runSuite(scorers: Scorer[], o: SuiteOptions): Promise<Suit
     })),
     clean,
     kinds,
+    segments,
   };
 }

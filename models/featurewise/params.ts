@@ -11,12 +11,18 @@ export type FeaturewiseKind = "featurewise_ocsvm_svdd" | "featurewise_ocsvm_line
  * c = 0.9 / ln p_target).
  */
 export interface TailParams {
-  /** Calibrated statistics per feature (1 linear; 4 default: level, dynamics, quiet, agitation). */
+  /** Calibrated statistics per feature (1 linear; 5 default: level, dynamics, quiet, agitation, residual). */
   nStats: number;
   tailU: Float32Array;
   tailK: Float32Array;
   scoreA: Float32Array;
   scoreB: Float32Array;
+  /**
+   * `-log10(p_target_per_statistic) / threshold`: the severity, -log10 of the fitted tail
+   * probability of the deciding statistic, is `max(raw, 0) * severityScale` where raw is the
+   * largest unclipped score (the mapping is linear in ln p).
+   */
+  severityScale: number;
 }
 
 /** Original baseline: linear OCSVM on the raw window divided by the sensor's RMS; s = rho - w.z. */
@@ -36,8 +42,9 @@ export interface LinearParams extends TailParams {
  * Default: SVDD (= RBF One-Class SVM in its wide-kernel limit) in a per-feature whitened window
  * space: e = DCT(x - loc) * invScale - center; ||e||^2 is split into a level part e_0^2 and a
  * dynamics part sum_{k>=1} e_k^2, plus a quiet statistic -ln(dynamics + 1e-9) and an agitation
- * statistic min_j ((x_j - x_{j-1}) * invScaleD)^2; each is calibrated (tail arrays are [4, F])
- * and the score is the largest of the four.
+ * statistic min_j ((x_j - x_{j-1}) * invScaleD)^2, and a cross-sensor residual r_f^2 with
+ * r = zbar - P P^T zbar (zbar the window mean of (x - loc) * invScaleZ); each is calibrated (tail
+ * arrays are [5, F]) and the score is the largest of the five.
  */
 export interface SvddParams extends TailParams {
   kind: "featurewise_ocsvm_svdd";
@@ -55,13 +62,28 @@ export interface SvddParams extends TailParams {
   center: Float32Array;
   /** [2, W] rows selecting the level (k = 0) and dynamics (k >= 1) parts of e^2. */
   select: Float32Array;
+  /** [F] 1 / robust scale of the raw readings (the cross-sensor stage's standardisation). */
+  invScaleZ: Float32Array;
+  /** [F, crossCols] orthonormal PCA loadings of the standardised readings (cross-sensor stage). */
+  crossBasis: Float32Array;
+  /** Columns of `crossBasis` (retained components; one zero column when none is retained). */
+  crossCols: number;
 }
 
 export type FeaturewiseParams = LinearParams | SvddParams;
 
 /** Names of the per-feature tensors of each kind, in initialiser order. */
 export const TENSOR_NAMES = {
-  featurewise_ocsvm_linear: ["invScale", "weight", "rho", "tailU", "tailK", "scoreA", "scoreB"],
+  featurewise_ocsvm_linear: [
+    "invScale",
+    "weight",
+    "rho",
+    "tailU",
+    "tailK",
+    "scoreA",
+    "scoreB",
+    "severityScale",
+  ],
   featurewise_ocsvm_svdd: [
     "loc",
     "invScaleD",
@@ -69,10 +91,13 @@ export const TENSOR_NAMES = {
     "invScale",
     "center",
     "select",
+    "invScaleZ",
+    "crossBasis",
     "tailU",
     "tailK",
     "scoreA",
     "scoreB",
+    "severityScale",
   ],
 } as const;
 

@@ -1,15 +1,19 @@
-// Splits a training series into interleaved fit and calibration blocks of whole windows.
+// Splits a training series in time: the model is fitted on the first part, calibrated on the rest.
 
 export interface WindowSplit {
   windowSize: number;
-  blockSize: number;
+  /** First frame of the calibration part (= number of fit frames). */
+  calStart: number;
   /** Start frames of windows used to fit the model. */
   fit: Int32Array;
-  /** Start frames of held-out windows used only for calibration. */
+  /** Start frames of held-out windows, all later than every fit frame, used only for calibration. */
   cal: Int32Array;
-  /** Frames that belong to fit blocks (for location/scale estimates). */
+  /** Frames that belong to the fit part (for location/scale estimates). */
   fitFrames: Int32Array;
 }
+
+/** Default share of the history, at its end, held out for calibration. */
+export const DEFAULT_CAL_FRACTION = 0.4;
 
 /** Smallest number of training frames accepted for a window size. */
 export function minFrames(windowSize: number): number {
@@ -17,31 +21,40 @@ export function minFrames(windowSize: number): number {
 }
 
 /**
- * Alternating blocks (even = fit, odd = calibration) so that both halves see every phase of slow
- * cycles; windows never straddle a block boundary, so no held-out value leaks into a fit window.
+ * Fit on the first `1 - calFraction` of the history, calibrate on the windows that follow it.
+ * Calibrating on later data is what a deployed model meets: whatever drift, slow cycle phase or
+ * change of regime the history holds beyond the fit part widens the fitted tails, instead of
+ * being averaged away as an interleaved split would. No window straddles the boundary, so no
+ * calibration value leaks into a fit window.
  */
-export function splitWindows(nFrames: number, windowSize: number): WindowSplit {
+export function splitWindows(
+  nFrames: number,
+  windowSize: number,
+  calFraction = DEFAULT_CAL_FRACTION,
+): WindowSplit {
   if (nFrames < minFrames(windowSize)) {
     throw new RangeError(
       `too few rows: ${nFrames} frames, need at least ${minFrames(windowSize)} for window size ${windowSize}`,
     );
   }
-  const blockSize = Math.max(4 * windowSize, Math.min(100, Math.floor(nFrames / 20)));
+  if (!(calFraction > 0 && calFraction < 1)) {
+    throw new RangeError(`calibration fraction must lie in (0, 1), got ${calFraction}`);
+  }
+  // Both parts keep at least 10 windows' worth of frames.
+  const minPart = 10 * windowSize;
+  const calStart = Math.min(
+    nFrames - minPart,
+    Math.max(minPart, Math.round(nFrames * (1 - calFraction))),
+  );
   const fit: number[] = [];
   const cal: number[] = [];
-  const fitFrames: number[] = [];
-  for (let b = 0; b * blockSize < nFrames; b++) {
-    const start = b * blockSize;
-    const end = Math.min(nFrames, start + blockSize);
-    const target = b % 2 === 0 ? fit : cal;
-    for (let t = start; t + windowSize <= end; t++) target.push(t);
-    if (b % 2 === 0) for (let t = start; t < end; t++) fitFrames.push(t);
-  }
+  for (let t = 0; t + windowSize <= calStart; t++) fit.push(t);
+  for (let t = calStart; t + windowSize <= nFrames; t++) cal.push(t);
   return {
     windowSize,
-    blockSize,
+    calStart,
     fit: Int32Array.from(fit),
     cal: Int32Array.from(cal),
-    fitFrames: Int32Array.from(fitFrames),
+    fitFrames: Int32Array.from({ length: calStart }, (_, t) => t),
   };
 }

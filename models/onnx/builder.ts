@@ -12,7 +12,7 @@ export const OPSET = 17;
 type Dim = number | string;
 
 /**
- * Collects initialisers and nodes, then serialises a single-input single-output float model.
+ * Collects initialisers and nodes, then serialises a single-input model (float32 and int64 outputs).
  * Field order is fixed, so the same graph always gives the same bytes.
  */
 export class GraphBuilder {
@@ -64,21 +64,20 @@ export class GraphBuilder {
     return out;
   }
 
-  /** Serialises the model with one float input and one float output. */
+  /** Serialises the model with one float input and its outputs (float32 unless `int64`). */
   build(opts: {
     graphName: string;
     input: string;
     inputDims: Dim[];
-    output: string;
-    outputDims: Dim[];
+    outputs: { name: string; dims: Dim[]; int64?: boolean }[];
     docString?: string;
   }): Uint8Array {
-    const valueInfo = (name: string, dims: Dim[]) =>
+    const valueInfo = (name: string, dims: Dim[], int64 = false) =>
       onnx.ValueInfoProto.create({
         name,
         type: onnx.TypeProto.create({
           tensorType: onnx.TypeProto.Tensor.create({
-            elemType: FLOAT,
+            elemType: int64 ? INT64 : FLOAT,
             shape: onnx.TensorShapeProto.create({
               dim: dims.map((d) =>
                 onnx.TensorShapeProto.Dimension.create(
@@ -94,7 +93,7 @@ export class GraphBuilder {
       node: this.#nodes,
       initializer: this.#initializers,
       input: [valueInfo(opts.input, opts.inputDims)],
-      output: [valueInfo(opts.output, opts.outputDims)],
+      output: opts.outputs.map((o) => valueInfo(o.name, o.dims, o.int64)),
     });
     const model = onnx.ModelProto.create({
       irVersion: 8,

@@ -5,9 +5,13 @@ import { GraphBuilder } from "./builder.ts";
 
 export const INPUT_NAME = "windows";
 export const OUTPUT_NAME = "scores";
+export const SEVERITY_NAME = "severity";
+export const STATISTIC_NAME = "statistic";
 
 /**
- * Builds the graph `[batch, window, features]` float32 -> `[batch, features]` float32 in [0, 1].
+ * Builds the graph `[batch, window, features]` float32 -> `scores` `[batch, features]` float32 in
+ * [0, 1], `severity` `[batch, features]` float32 (-log10 of the deciding statistic's fitted tail
+ * probability) and `statistic` `[batch, features]` int64 (which statistic decided).
  * Every tensor is laid out `[.., features]` last so that the big axis stays contiguous.
  */
 export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Array {
@@ -50,21 +54,48 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
       g.floats("invScaleD", [F], params.invScaleD),
     ]);
     const agitation = g.node("ReduceMin", [g.node("Mul", [d, d])], { axes: [1], keepdims: 1 });
-    s = g.node("Concat", [energy, quiet, agitation], { axis: 1 }, "statistics");
+    // Cross-sensor residual: zbar = window mean of (x - loc) * invScaleZ, [B, F]; its part off the
+    // PCA subspace r = zbar - (zbar P) P^T; statistic r^2 per sensor, [B, 1, F]. Two thin Gemms
+    // ([B, F] x [F, k] and back), never an F x F matrix.
+    const zbar = g.node("Mul", [
+      g.node("ReduceMean", [c], { axes: [1], keepdims: 0 }),
+      g.floats("invScaleZ", [F], params.invScaleZ),
+    ]);
+    const P = g.floats("crossBasis", [F, params.crossCols], params.crossBasis);
+    const proj = g.node("Gemm", [zbar, P]);
+    const recon = g.node("Gemm", [proj, P], { transB: 1 });
+    const r = g.node("Sub", [zbar, recon]);
+    const residual = g.node("Unsqueeze", [g.node("Mul", [r, r]), axis1]);
+    s = g.node("Concat", [energy, quiet, agitation, residual], { axis: 1 }, "statistics");
   }
-  const out = calibrate(g, s, params, F);
+  const raw = calibrate(g, s, params, F);
+  const scores = g.node("Clip", [raw, g.scalar("zero", 0), "one"], {}, OUTPUT_NAME);
+  // Severity -log10(p) = max(raw, 0) * severityScale: the mapping is linear in ln p, so this is
+  // the score before the clip, rescaled; it keeps growing where the score stops at 1.
+  g.node(
+    "Mul",
+    [g.node("Max", [raw, "zero"]), g.scalar("severityScale", params.severityScale)],
+    {},
+    SEVERITY_NAME,
+  );
   return g.build({
     graphName: params.kind,
     input: INPUT_NAME,
     inputDims: ["batch", W, F],
-    output: out,
-    outputDims: ["batch", F],
+    outputs: [
+      { name: scores, dims: ["batch", F] },
+      { name: SEVERITY_NAME, dims: ["batch", F] },
+      { name: STATISTIC_NAME, dims: ["batch", F], int64: true },
+    ],
     docString,
   });
 }
 
+/**
+ * The unclipped score of the deciding statistic, `[B, F]`, and (as node `statistic`) its index.
+ * Tail tensors are [nStats, F]; with several statistics the score is their maximum.
+ */
 function calibrate(g: GraphBuilder, s: string, p: TailParams, F: number): string {
-  // Tail tensors are [nStats, F]; with several statistics the score is their maximum.
   const dims = p.nStats === 1 ? [F] : [p.nStats, F];
   const t = g.node("Sub", [s, g.floats("tailU", dims, p.tailU)]);
   const arg = g.node("Add", [
@@ -76,6 +107,13 @@ function calibrate(g: GraphBuilder, s: string, p: TailParams, F: number): string
     g.node("Mul", [logp, g.floats("scoreA", dims, p.scoreA)]),
     g.floats("scoreB", dims, p.scoreB),
   ]);
-  if (p.nStats > 1) raw = g.node("ReduceMax", [raw], { axes: [1], keepdims: 0 });
-  return g.node("Clip", [raw, g.scalar("zero", 0), "one"], {}, OUTPUT_NAME);
+  if (p.nStats > 1) {
+    // ArgMax keeps the first of tied statistics, as the reference scorer does.
+    g.node("ArgMax", [raw], { axis: 1, keepdims: 0 }, STATISTIC_NAME);
+    raw = g.node("ReduceMax", [raw], { axes: [1], keepdims: 0 });
+  } else {
+    // One statistic: it always decides (index 0), [B, F] int64.
+    g.node("Cast", [g.node("Mul", [raw, g.scalar("zero_index", 0)])], { to: 7 }, STATISTIC_NAME);
+  }
+  return raw;
 }

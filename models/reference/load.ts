@@ -22,16 +22,21 @@ export function paramsFromOnnx(bytes: Uint8Array, meta: ModelMetadata): Featurew
     throw new TypeError(`no reference scorer for kind '${meta.kind}'`);
   const inits = readInitializers(bytes);
   const tensors: Record<string, Float32Array> = {};
+  const dims: Record<string, number[]> = {};
   for (const name of TENSOR_NAMES[meta.kind]) {
     const t = inits.get(name);
     if (!t) throw new TypeError(`ONNX model lacks initialiser '${name}' of kind '${meta.kind}'`);
     tensors[name] = t.data;
+    dims[name] = t.dims;
   }
+  const { severityScale, ...perFeature } = tensors;
   return {
     kind: meta.kind,
     windowSize: meta.window_size,
     nFeatures: meta.n_features,
     nStats: tensors.tailU.length / meta.n_features,
-    ...tensors,
+    ...perFeature,
+    severityScale: severityScale[0],
+    ...(meta.kind === "featurewise_ocsvm_svdd" ? { crossCols: dims.crossBasis[1] } : {}),
   } as FeaturewiseParams;
 }

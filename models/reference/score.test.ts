@@ -7,7 +7,7 @@ import { exportOnnx } from "../onnx/export.ts";
 import { createPlant } from "../signal/mod.ts";
 import { Rng } from "../signal/prng.ts";
 import { plantSeries } from "../train/plant_series.ts";
-import { scoreWindows } from "./mod.ts";
+import { scoreWindows, scoreWindowsDetailed } from "./mod.ts";
 
 const F = 300;
 const W = 5;
@@ -46,16 +46,40 @@ for (const kind of ["featurewise_ocsvm_svdd", "featurewise_ocsvm_linear"] as Fea
         const x = randomWindows(batch, seed);
         const out = await session.run({ windows: new ort.Tensor("float32", x, [batch, W, F]) });
         const onnx = out.scores.data as Float32Array;
+        const severity = out.severity.data as Float32Array;
+        const statistic = out.statistic.data as BigInt64Array;
         assert.deepEqual(out.scores.dims, [batch, F]);
-        const ref = scoreWindows(params, x, batch);
+        assert.deepEqual(out.severity.dims, [batch, F]);
+        assert.deepEqual(out.statistic.dims, [batch, F]);
+        assert.equal(out.statistic.type, "int64");
+        const detail = scoreWindowsDetailed(params, x, batch);
+        const ref = detail.scores;
+        assert.deepEqual(scoreWindows(params, x, batch), ref);
         let maxDiff = 0;
+        let maxSevDiff = 0;
         let spread = 0;
+        let statDiffers = 0;
+        let decided = new Set<number>();
         for (let i = 0; i < ref.length; i++) {
           maxDiff = Math.max(maxDiff, Math.abs(ref[i] - onnx[i]));
+          // Severity reaches hundreds: float32 arithmetic agrees to a relative 1e-4.
+          const sevDiff =
+            Math.abs(detail.severity[i] - severity[i]) / Math.max(1, detail.severity[i]);
+          maxSevDiff = Math.max(maxSevDiff, sevDiff);
           spread += ref[i] > 0.01 && ref[i] < 0.99 ? 1 : 0;
+          // Where two statistics tie within float32 noise either may decide.
+          if (detail.margin[i] > 1e-4 && Number(statistic[i]) !== detail.statistic[i])
+            statDiffers++;
+          decided.add(detail.statistic[i]);
         }
         assert.ok(maxDiff <= 1e-4, `max |onnx - reference| = ${maxDiff}`);
+        assert.ok(maxSevDiff <= 1e-4, `max relative severity difference = ${maxSevDiff}`);
+        assert.equal(statDiffers, 0, "deciding statistic differs");
         assert.ok(spread > 0, "some scores lie strictly inside (0, 1)");
+        if (kind === "featurewise_ocsvm_svdd") {
+          assert.ok(decided.size >= 3, `statistics deciding: ${[...decided]}`);
+        }
+        decided = new Set();
       }
     });
 
@@ -78,8 +102,63 @@ for (const kind of ["featurewise_ocsvm_svdd", "featurewise_ocsvm_linear"] as Fea
       });
     }
 
+    it("severity keeps ranking spikes far beyond the point where the score stops at 1", () => {
+      const f = [...Array(F).keys()].find((g) => familyOf(g) === 0)!;
+      const base = randomWindows(1, 11);
+      const sizes = [1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
+      // The linear model is one-sided: it flags readings against its weights' direction only.
+      const sign =
+        params.kind === "featurewise_ocsvm_linear" ? -Math.sign(params.weight[4 * F + f]) : 1;
+      const sev = sizes.map((k) => {
+        const x = Float32Array.from(base);
+        x[4 * F + f] += sign * k * Math.max(1, Math.abs(x[4 * F + f]));
+        const d = scoreWindowsDetailed(params, x, 1);
+        assert.equal(d.scores[f], 1);
+        return d.severity[f];
+      });
+      for (let i = 1; i < sev.length; i++) assert.ok(sev[i] > sev[i - 1], `severity ${sev}`);
+      // Down to tail probabilities of 1e-30 and beyond, each size still has its own severity.
+      assert.ok(sev[sev.length - 1] > 30, `severity ${sev}`);
+    });
+
     it("scoreWindows rejects a window tensor of the wrong size", () => {
       assert.throws(() => scoreWindows(params, new Float32Array(10), 1), /must hold 1x5x300/);
     });
   });
 }
+
+describe("cross-sensor stage", () => {
+  it("a broken relation between correlated sensors is flagged, by the residual statistic", async () => {
+    // Twelve sensors driven by one slow common factor plus small own noise: each reading alone
+    // stays in its normal range when the relation breaks, only their agreement does not.
+    const nF = 12;
+    const T = 1200;
+    const rng = new Rng(21);
+    const gain = Array.from({ length: nF }, (_, f) => (f % 2 === 0 ? 1 : -1) * (1 + f / nF));
+    const values = new Float32Array(T * nF);
+    let factor = 0;
+    for (let t = 0; t < T; t++) {
+      factor = 0.98 * factor + 0.2 * rng.normal();
+      for (let f = 0; f < nF; f++) values[t * nF + f] = 50 + gain[f] * factor + 0.05 * rng.normal();
+    }
+    const { params, statistics } = trainFeaturewise(
+      { values, nFrames: T, nFeatures: nF },
+      { kind: "featurewise_ocsvm_svdd", seed: 3 },
+    );
+    assert.equal(statistics[4], "residual");
+    assert.ok(params.kind === "featurewise_ocsvm_svdd" && params.crossCols >= 1);
+    // A window at a typical factor value; sensor 0 then reads what the factor's opposite gives.
+    const x = new Float32Array(W * nF);
+    for (let i = 0; i < W; i++) {
+      for (let f = 0; f < nF; f++) x[i * nF + f] = 50 + gain[f] * 1.5 + 0.05 * rng.normal();
+      x[i * nF] = 50 - gain[0] * 1.5 + 0.05 * rng.normal();
+    }
+    const d = scoreWindowsDetailed(params, x, 1);
+    assert.equal(d.statistic[0], 4, `deciding statistic ${d.statistic[0]}`);
+    assert.ok(d.scores[0] >= 0.9, `score ${d.scores[0]}`);
+    const session = await ort.InferenceSession.create(exportOnnx(params));
+    const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
+    assert.ok(Math.abs((out.scores.data as Float32Array)[0] - d.scores[0]) <= 1e-4);
+    assert.equal(Number((out.statistic.data as BigInt64Array)[0]), 4);
+  });
+});

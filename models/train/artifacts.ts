@@ -4,17 +4,24 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { TrainResult } from "../featurewise/train.ts";
-import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
+import {
+  exportOnnx,
+  INPUT_NAME,
+  OUTPUT_NAME,
+  SEVERITY_NAME,
+  STATISTIC_NAME,
+} from "../onnx/export.ts";
 
 /** Bumped when the training algorithm changes in a way that changes weights. */
-export const MODEL_FORMAT_VERSION = "1.0.0";
+export const MODEL_FORMAT_VERSION = "2.0.0";
 
 export const SCORE_SEMANTICS =
   "Calibrated per-feature tail score: score = clip(0.9 * ln(p) / ln(p_target), 0, 1), where p is " +
   "the fitted probability (GPD tail on held-out normal windows) that a normal window of this " +
   "feature is at least this unusual, and p_target = alpha_frame / n_features. score >= 0.9 means " +
   "p <= p_target, so with every feature at 0.9 the expected false-alert rate is about alpha_frame " +
-  "per frame; 1.0 means p <= p_target^(1/0.9).";
+  "per frame; 1.0 means p <= p_target^(1/0.9). Output 'severity' is -log10(p) of the deciding " +
+  "statistic (does not saturate; ranks anomalies), output 'statistic' its index in 'statistics'.";
 
 /** Builds the ONNX bytes and the metadata document of a trained model. */
 export function buildArtifacts(
@@ -35,6 +42,10 @@ export function buildArtifacts(
     feature_names: [...featureNames],
     input_name: INPUT_NAME,
     output_name: OUTPUT_NAME,
+    severity_output_name: SEVERITY_NAME,
+    statistic_output_name: STATISTIC_NAME,
+    statistics: result.statistics,
+    typical: result.typical,
     score: { semantics: SCORE_SEMANTICS, calibration: result.calibration },
     default_threshold: threshold,
     training: { ...result.summary, data: source },

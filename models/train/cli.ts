@@ -9,7 +9,8 @@ import { plantSeries } from "./plant_series.ts";
 
 const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
-                          [--nu X] [--tail-margin X] [--alpha-frame X]
+                          [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
+                          [--cross-components N]
 
 Without --model, writes both standard models: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
 Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).`;
@@ -71,6 +72,8 @@ async function main(argv: string[]): Promise<void> {
       nu: { type: "string" },
       "tail-margin": { type: "string" },
       "alpha-frame": { type: "string" },
+      "cal-fraction": { type: "string" },
+      "cross-components": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -83,6 +86,20 @@ async function main(argv: string[]): Promise<void> {
   const nu = numArg("nu", a.nu, TRAIN_DEFAULTS.nu, 0.01, 0.5);
   const tailMargin = numArg("tail-margin", a["tail-margin"], TRAIN_DEFAULTS.tailMargin, 0, 5);
   const alphaFrame = numArg("alpha-frame", a["alpha-frame"], TRAIN_DEFAULTS.alphaFrame, 1e-12, 0.5);
+  const calFraction = numArg(
+    "cal-fraction",
+    a["cal-fraction"],
+    TRAIN_DEFAULTS.calFraction,
+    0.05,
+    0.9,
+  );
+  const crossComponents = intArg(
+    "cross-components",
+    a["cross-components"],
+    TRAIN_DEFAULTS.crossComponents,
+    0,
+    200,
+  );
   const outDir = a.out ?? "models";
   if (a.model !== undefined && !/^[A-Za-z0-9._-]+$/.test(a.model)) {
     throw new InputError(`'--model' must match [A-Za-z0-9._-]+, got '${a.model}'`);
@@ -157,6 +174,8 @@ async function main(argv: string[]): Promise<void> {
         nu,
         tailMargin,
         alphaFrame,
+        calFraction,
+        crossComponents,
         onProgress(done, total) {
           const pct = Math.floor((100 * done) / total / 10) * 10;
           if (pct !== lastPct) {

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { freePort } from "../_test/free_port.ts";
+import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "../_test/spawn_service.ts";
+
+// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const FEATURE = 4242;
+// Where the screenshot goes: the committed one is made with CONSOLE_SCREENSHOT=backend/console/screenshot.png.
+const SCREENSHOT = process.env.CONSOLE_SCREENSHOT;
+
+let backend: ServiceProcess;
+let engine: ServiceProcess;
+let browser: Browser;
+let dataDir: string;
+let base: string;
+
+before(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "console-browser-"));
+  const [backendPort, enginePort] = [await freePort(), await freePort()];
+  base = `http://127.0.0.1:${backendPort}`;
+  backend = spawnService([...NODE_TS, "backend/main.ts"], {
+    HOST: "127.0.0.1",
+    PORT: String(backendPort),
+    DATABASE_URL: "",
+    ENGINE_URL: `http://127.0.0.1:${enginePort}`,
+    SIMULATOR_RATE_HZ: "0",
+  });
+  engine = spawnService([...NODE_TS, "engine/main.ts"], {
+    APP_HOST: "127.0.0.1",
+    APP_PORT: String(enginePort),
+    NESTJS_URL: base,
+    DEFAULT_DEVICE: "cpu",
+    DATA_DIR: dataDir,
+  });
+  await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+  await engine.waitForLog((l) => l.msg === "engine ready", 120_000);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await engine?.stop("SIGTERM");
+  await backend?.stop("SIGTERM");
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Console errors, failed requests and uncaught exceptions of a page, collected as they happen. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
+  page.on("requestfailed", (r) => {
+    // The live stream is cut when the page navigates away: that is not an error.
+    if (!r.url().endsWith("/events")) errors.push(`request failed: ${r.url()}`);
+  });
+  return errors;
+}
+
+/** Basic accessibility: one h1, no skipped heading level, every form control labelled. */
+async function checkAccessibility(page: Page, where: string) {
+  const report = await page.evaluate(() => {
+    const headings = [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map((h) =>
+      Number(h.tagName[1]),
+    );
+    const unlabelled = [...document.querySelectorAll("input, select, textarea")]
+      .filter((el) => (el as HTMLInputElement).type !== "hidden")
+      .filter(
+        (el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute("aria-label"),
+      )
+      .map((el) => el.outerHTML);
+    return { headings, unlabelled, lang: document.documentElement.lang, title: document.title };
+  });
+  assert.equal(report.headings.filter((h) => h === 1).length, 1, `${where}: one h1`);
+  for (let i = 1; i < report.headings.length; i++) {
+    assert.ok(report.headings[i] <= report.headings[i - 1] + 1, `${where}: heading levels skip`);
+  }
+  assert.deepEqual(report.unlabelled, [], `${where}: unlabelled controls`);
+  assert.equal(report.lang, "en");
+  assert.ok(report.title.length > 0);
+}
+
+/** Presses Tab until `selector` has the focus (at most `max` times): it is reachable by keyboard. */
+async function tabTo(page: Page, selector: string, max = 80) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+  }
+  assert.fail(`${selector} is not reachable with the Tab key`);
+}
+
+test("an injected anomaly appears live in the console, charts its readings, and is acknowledged for good", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = watchErrors(page);
+  await page.goto(`${base}/`);
+  await checkAccessibility(page, "Now");
+  // The page's script connected its event stream; mark the document to prove there is no reload.
+  await page.waitForSelector('#live-status[data-live="true"]', { timeout: 15_000 });
+  await page.evaluate(() => {
+    (window as unknown as { marker: number }).marker = 42;
+  });
+  // Keyboard focus starts at the skip link.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.className), "skip");
+
+  const res = await fetch(`${base}/data/stream`, {
+    method: "POST",
+    body: JSON.stringify({
+      rate_hz: 5,
+      duration_s: 30,
+      anomaly_every_s: 0,
+      anomalies: [
+        { at_frame: 10, kind: "level_shift", features: [FEATURE], duration: 25, magnitude: 25 },
+      ],
+    }),
+  });
+  assert.equal(res.status, 202);
+
+  const row = await page.waitForSelector("#open-incidents tr[data-incident]", { timeout: 90_000 });
+  assert.equal(await page.evaluate(() => (window as unknown as { marker: number }).marker), 42);
+  assert.match((await row.textContent()) ?? "", new RegExp(`feature_${FEATURE}`));
+  assert.equal(await page.isHidden("#open-incidents-empty"), true);
+  const incidentId = await row.getAttribute("data-incident");
+
+  await (await row.$("a"))!.click();
+  await page.waitForURL(`${base}/incidents/${incidentId}`);
+  await page.waitForSelector("h1");
+  assert.match((await page.textContent("h1")) ?? "", /Incident on stream default/);
+  await checkAccessibility(page, "Incident");
+  assert.match((await page.textContent(".sensor h3")) ?? "", new RegExp(`feature_${FEATURE}`));
+
+  // The first chart is the injected sensor's, drawn on a canvas with its points (the red series).
+  const canvas = await page.waitForSelector(".sensor .chart canvas", { timeout: 10_000 });
+  const drawn = await canvas.evaluate((c: HTMLCanvasElement) => {
+    const { data } = c.getContext("2d")!.getImageData(0, 0, c.width, c.height);
+    let red = 0;
+    let painted = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] > 0) painted++;
+      if (data[i] > 150 && data[i + 1] < 90 && data[i + 2] < 90 && data[i + 3] > 200) red++;
+    }
+    return { width: c.width, height: c.height, painted, red };
+  });
+  assert.ok(drawn.width > 100 && drawn.height > 100, JSON.stringify(drawn));
+  assert.ok(drawn.red > 50, `the sensor's points are drawn: ${JSON.stringify(drawn)}`);
+  const values = JSON.parse((await page.getAttribute(".sensor .chart", "data-values"))!);
+  assert.equal(values.length, 5);
+
+  // Acknowledge with the keyboard only.
+  await tabTo(page, "#ack-by");
+  await page.keyboard.type("Browser Test");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("level shift on <b>4242</b>, checked");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Acknowledge");
+  if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  await Promise.all([
+    page.waitForURL(`${base}/incidents/${incidentId}`),
+    page.keyboard.press("Enter"),
+  ]);
+  await page.waitForSelector('#ack-state[data-acknowledged="true"]');
+
+  await page.reload();
+  const state = await page.waitForSelector('#ack-state[data-acknowledged="true"]');
+  assert.match((await state.textContent()) ?? "", /Acknowledged by Browser Test/);
+  // The note is shown as text, markup and all.
+  assert.match((await state.textContent()) ?? "", /<b>4242<\/b>/);
+  assert.match((await page.textContent(".timeline")) ?? "", /acknowledged by Browser Test/);
+
+  // The other pages render with the same checks.
+  for (const path of ["/overview?period=1h", "/status", "/"]) {
+    await page.goto(`${base}${path}`);
+    await checkAccessibility(page, path);
+  }
+  await page.goto(`${base}/status`);
+  assert.equal(await page.getAttribute("#engine-health [data-ready]", "data-ready"), "ready");
+  await page.goto(`${base}/overview?period=1h`);
+  assert.ok(await page.$(`.heatmap a[href="/incidents/${incidentId}"]`), "heatmap cell links it");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

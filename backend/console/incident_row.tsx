@@ -1,0 +1,68 @@
+// One incident as a row of the Now page's tables; also sent over the live stream, rendered here.
+import type { IncidentSummary } from "../incidents/incident_types.ts";
+import { age, num, utc } from "./format.ts";
+
+/** The first few sensor names, strongest first, and how many more there are. */
+export function sensorList(incident: IncidentSummary, shown = 3): string {
+  const names = incident.sensors
+    .slice(0, shown)
+    .map((s) => s.feature ?? `#${s.feature_idx}`)
+    .join(", ");
+  const more = incident.num_sensors - Math.min(shown, incident.sensors.length);
+  return more > 0 ? `${names} and ${more} more` : names;
+}
+
+export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
+  const i = props.incident;
+  return (
+    <tr data-incident={i.incident_id} data-started={i.started_at} data-state={i.state}>
+      <td>
+        <a href={`/incidents/${i.incident_id}`}>{utc(i.started_at)}</a>
+      </td>
+      <td>{i.stream_id}</td>
+      <td class="sensors">{sensorList(i)}</td>
+      <td class="num">{num(i.max_severity)}</td>
+      <td>
+        <time datetime={i.started_at} data-age="">
+          {age(i.started_at, props.now)}
+        </time>
+      </td>
+      <td>{i.acknowledged ? `by ${i.acknowledged.by}` : "not yet"}</td>
+    </tr>
+  );
+}
+
+/** The table head shared by the open and resolved tables. */
+export function IncidentTable(props: {
+  id: string;
+  caption: string;
+  incidents: IncidentSummary[];
+  now: number;
+  empty: string;
+}) {
+  return (
+    <>
+      <table class="incidents" id={props.id}>
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Started</th>
+            <th scope="col">Stream</th>
+            <th scope="col">Sensors</th>
+            <th scope="col">Peak severity</th>
+            <th scope="col">Age</th>
+            <th scope="col">Acknowledged</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.incidents.map((incident) => (
+            <IncidentRow incident={incident} now={props.now} />
+          ))}
+        </tbody>
+      </table>
+      <p class="empty" id={`${props.id}-empty`} hidden={props.incidents.length > 0}>
+        {props.empty}
+      </p>
+    </>
+  );
+}

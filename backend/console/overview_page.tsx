@@ -1,0 +1,90 @@
+// The Overview page: a severity heatmap of time × the most severe flagged sensors over a chosen period.
+import type { Heatmap } from "../incidents/incident_types.ts";
+import { num, severityStep, utc } from "./format.ts";
+import { Layout } from "./layout.tsx";
+
+/** The periods a person can choose, in milliseconds. */
+export const PERIODS: Record<string, { ms: number; label: string }> = {
+  "1h": { ms: 3_600_000, label: "last hour" },
+  "6h": { ms: 6 * 3_600_000, label: "last 6 hours" },
+  "24h": { ms: 24 * 3_600_000, label: "last 24 hours" },
+  "7d": { ms: 7 * 24 * 3_600_000, label: "last 7 days" },
+};
+
+function bucketLabel(map: Heatmap, bucket: number): string {
+  const at = new Date(Date.parse(map.from) + bucket * map.bucket_ms).toISOString();
+  return map.bucket_ms >= 86_400_000
+    ? at.slice(5, 10)
+    : utc(at).slice(map.bucket_ms >= 3_600_000 ? 5 : 11, 16);
+}
+
+export function OverviewPage(props: { map: Heatmap; period: string }) {
+  const { map } = props;
+  const cells = new Map(map.cells.map((c) => [`${c.feature_idx}:${c.bucket}`, c]));
+  const buckets = Array.from({ length: map.buckets }, (_, b) => b);
+  return (
+    <Layout title="Overview" section="overview">
+      <h1>Overview</h1>
+      <form method="get" action="/overview" class="period">
+        <label for="period">Period</label>
+        <select id="period" name="period">
+          {Object.entries(PERIODS).map(([key, p]) => (
+            <option value={key} selected={key === props.period}>
+              {p.label}
+            </option>
+          ))}
+        </select>
+        <button type="submit">Show</button>
+      </form>
+      <p>
+        Severity of each flagged sensor per time slot ({Math.round(map.bucket_ms / 60_000)} min),
+        from {utc(map.from)} to {utc(map.to)}; the {map.sensors.length} most severe sensors. Each
+        cell opens the incident with the strongest evidence in it.
+      </p>
+      {map.sensors.length === 0 ? (
+        <p class="empty">No incidents in this period.</p>
+      ) : (
+        <div class="heatmap-wrap">
+          <table class="heatmap">
+            <caption>Severity by sensor and time (UTC)</caption>
+            <thead>
+              <tr>
+                <th scope="col">Sensor</th>
+                {buckets.map((b) => (
+                  <th scope="col" class="slot">
+                    {b % Math.max(1, Math.round(map.buckets / 8)) === 0 ? bucketLabel(map, b) : ""}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {map.sensors.map((s) => {
+                const name = s.feature ?? `#${s.feature_idx}`;
+                return (
+                  <tr>
+                    <th scope="row">{name}</th>
+                    {buckets.map((b) => {
+                      const cell = cells.get(`${s.feature_idx}:${b}`);
+                      if (!cell) return <td class="sev-0" />;
+                      return (
+                        <td class={`sev-${severityStep(cell.severity)}`}>
+                          <a
+                            href={`/incidents/${cell.incident_id}`}
+                            aria-label={`${name} at ${bucketLabel(map, b)}: severity ${num(cell.severity)}`}
+                            title={`${name}, severity ${num(cell.severity)}`}
+                          >
+                            {num(cell.severity, 2)}
+                          </a>
+                        </td>
+                      );
+                    })}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Layout>
+  );
+}

@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
+import { createEngineMonitor } from "./engine_monitor.ts";
+
+const TOKEN = "console-token-for-tests";
+const HOSTILE = '<script>alert("x")</script>';
+
+function form(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+  };
+}
+
+describe("console pages", () => {
+  let db: TestDatabase;
+  let app: ReturnType<typeof createBackendApp>;
+  let guarded: ReturnType<typeof createBackendApp>;
+  const store = async (alert: unknown) => {
+    assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+  };
+
+  before(async () => {
+    db = await testTargets()[0].open();
+    app = createBackendApp({ database: db });
+    guarded = createBackendApp({ database: db, consoleToken: TOKEN });
+  });
+  after(() => db.dispose());
+
+  test("the Now page lists open incidents server-side, with headings and safe headers", async () => {
+    const id = crypto.randomUUID();
+    await store(lifecycle(id, new Date().toISOString())[0]);
+    const res = await app.request("/");
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type")!, /text\/html/);
+    assert.match(res.headers.get("content-security-policy")!, /script-src 'self'/);
+    const page = await res.text();
+    assert.match(page, /^<!doctype html>/);
+    assert.match(page, /<h1>Now<\/h1>/);
+    assert.ok(page.includes(`href="/incidents/${id}"`));
+    assert.ok(page.includes("feature_4242"));
+    assert.match(page, /<html lang="en">/);
+  });
+
+  test("every value is escaped: a sensor named <script> renders as text", async () => {
+    const id = crypto.randomUUID();
+    await store(
+      incidentAlert({
+        incidentId: id,
+        event: "opened",
+        start: new Date().toISOString(),
+        sensors: [{ idx: 3, severity: 9, name: HOSTILE }],
+      }),
+    );
+    for (const path of ["/", `/incidents/${id}`, "/overview?period=1h"]) {
+      const page = await (await app.request(path)).text();
+      assert.ok(!page.includes(HOSTILE), path);
+      assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"), path);
+    }
+  });
+
+  test("the Incident page shows the timeline and each sensor's window and typical band", async () => {
+    const id = crypto.randomUUID();
+    for (const alert of lifecycle(id)) await store(alert);
+    const page = await (await app.request(`/incidents/${id}`)).text();
+    assert.match(page, /<h1>Incident on stream default/);
+    for (const event of ["opened", "updated", "resolved"]) {
+      assert.ok(page.includes(`data-event="${event}"`), event);
+    }
+    assert.ok(page.includes('data-values="[10,11,10.5,12,70]"'));
+    assert.ok(page.includes('data-low="8"') && page.includes('data-high="13"'));
+    assert.ok(page.indexOf("feature_4242") < page.indexOf("feature_17"), "strongest first");
+    assert.match(page, /<label for="ack-by">/);
+    const missing = await app.request(`/incidents/${crypto.randomUUID()}`);
+    assert.equal(missing.status, 404);
+    assert.equal((await app.request("/incidents/nope")).status, 400);
+  });
+
+  test("the acknowledge form records the acknowledgement and redirects back", async () => {
+    const id = crypto.randomUUID();
+    await store(lifecycle(id)[0]);
+    const bad = await app.request(`/incidents/${id}/ack`, form({ by: " " }));
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /role="alert"/);
+    const res = await app.request(`/incidents/${id}/ack`, form({ by: "Ana", note: "on it" }));
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get("location"), `/incidents/${id}`);
+    const page = await (await app.request(`/incidents/${id}`)).text();
+    assert.match(page, /Acknowledged by <strong>Ana<\/strong>/);
+    assert.ok(page.includes('data-event="acknowledged"'));
+  });
+
+  test("with CONSOLE_TOKEN the form needs the token cookie, set by the token form from this site", async () => {
+    const id = crypto.randomUUID();
+    await store(lifecycle(id)[0]);
+    const base = "http://console.test";
+    const refused = await guarded.request(`${base}/incidents/${id}/ack`, form({ by: "Ana" }));
+    assert.equal(refused.status, 401);
+    const wrong = await guarded.request(
+      `${base}/console-token`,
+      form({ token: "not-the-token-at-all", return: `/incidents/${id}` }),
+    );
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers.get("set-cookie"), null);
+    const crossSite = await guarded.request(
+      `${base}/console-token`,
+      form({ token: TOKEN }, { origin: "http://evil.test" }),
+    );
+    assert.equal(crossSite.status, 401);
+    const set = await guarded.request(
+      `${base}/console-token`,
+      form({ token: TOKEN, return: `/incidents/${id}` }, { origin: base }),
+    );
+    assert.equal(set.status, 303);
+    assert.equal(set.headers.get("location"), `/incidents/${id}`);
+    const cookie = set.headers.get("set-cookie")!;
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    const pair = cookie.split(";")[0];
+    const forged = await guarded.request(
+      `${base}/incidents/${id}/ack`,
+      form({ by: "Mallory" }, { cookie: pair, "sec-fetch-site": "cross-site" }),
+    );
+    assert.equal(forged.status, 401);
+    const ok = await guarded.request(
+      `${base}/incidents/${id}/ack`,
+      form({ by: "Ana" }, { cookie: pair, origin: base, "sec-fetch-site": "same-origin" }),
+    );
+    assert.equal(ok.status, 303);
+    const [ack] = await db.sql`SELECT acked_by FROM incident_ack WHERE incident_id = ${id}`;
+    assert.equal(ack.acked_by, "Ana");
+  });
+
+  test("the Overview heatmap links each cell to its incident", async () => {
+    const id = crypto.randomUUID();
+    await store(
+      incidentAlert({
+        incidentId: id,
+        event: "opened",
+        start: new Date(Date.now() - 60_000).toISOString(),
+        sensors: [{ idx: 5150, severity: 22 }],
+      }),
+    );
+    const page = await (await app.request("/overview?period=6h")).text();
+    assert.ok(page.includes("feature_5150"));
+    assert.ok(page.includes(`href="/incidents/${id}"`));
+    assert.match(page, /<option value="6h" selected/);
+    assert.equal((await app.request("/overview?period=1y")).status, 400);
+  });
+
+  test("the Health page reads the engine server-side and says when it is unreachable", async () => {
+    const unreachable = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({ engineUrl: "http://127.0.0.1:9", timeoutMs: 500 }),
+    });
+    const page = await (await unreachable.request("/status")).text();
+    assert.match(page, /<h1>Health<\/h1>/);
+    assert.match(page, /data-ready="unreachable"/);
+    const fake = createEngineMonitor({
+      engineUrl: "http://engine.test",
+      sampleGapMs: 10,
+      fetch: async (input) => {
+        const path = new URL(String(input)).pathname;
+        if (path === "/health/ready") {
+          return Response.json({
+            status: "ready",
+            model: { name: "featurewise_ocsvm", version: "2", n_features: 25000, window_size: 5 },
+            execution_provider: "cpu",
+            gpu: { available: false },
+          });
+        }
+        scored += 5;
+        return Response.json({
+          frames: { accepted: scored, rejected: 0, duplicate: 0, scored },
+          queue: { depth: 2, capacity: 100 },
+          latency_ms: { count: scored, p50: 9.5, p90: 11, p99: 14, max: 20 },
+          inference_ms: { count: 1, p50: 4, p99: 6, by_batch_size: {} },
+          alerts: { generated: 1, delivered: 1, outbox: 0 },
+          rss_bytes: 300 * 1048576,
+        });
+      },
+    });
+    let scored = 0;
+    const health = await fake.read();
+    assert.equal(health.ready?.execution_provider, "cpu");
+    assert.equal(health.stats?.queue.depth, 2);
+    assert.ok(health.frames_per_s !== null && health.frames_per_s > 0);
+  });
+
+  test("the console serves its script, styles and uPlot's files", async () => {
+    for (const [name, type] of [
+      ["console.js", "text/javascript"],
+      ["console.css", "text/css"],
+      ["uPlot.iife.min.js", "text/javascript"],
+      ["uPlot.min.css", "text/css"],
+    ]) {
+      const res = await app.request(`/assets/${name}`);
+      assert.equal(res.status, 200, name);
+      assert.match(res.headers.get("content-type")!, new RegExp(type));
+      assert.ok((await res.arrayBuffer()).byteLength > 500, name);
+      const again = await app.request(`/assets/${name}`, {
+        headers: { "if-none-match": res.headers.get("etag")! },
+      });
+      assert.equal(again.status, 304);
+    }
+    assert.equal((await app.request("/assets/../package.json")).status, 404);
+    assert.equal((await app.request("/assets/nope.js")).status, 404);
+  });
+});

@@ -1,0 +1,227 @@
+// The operator console's routes: server-rendered pages, the live row stream, forms, static assets.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { setCookie } from "hono/cookie";
+import { html } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+import { HttpError } from "../../contracts/error.ts";
+import {
+  isSameSite,
+  requireConsoleToken,
+  sameSecret,
+  TOKEN_COOKIE,
+} from "../incidents/console_auth.ts";
+import type { IncidentHub } from "../incidents/incident_hub.ts";
+import type { IncidentRepository } from "../incidents/incident_repository.ts";
+import { streamIncidentChanges } from "../incidents/incident_stream.ts";
+import { incidentIdParam, parseAck } from "../incidents/routes.ts";
+import type { EngineMonitor } from "./engine_monitor.ts";
+import { HealthPage } from "./health_page.tsx";
+import { IncidentPage, MessagePage } from "./incident_page.tsx";
+import { IncidentRow } from "./incident_row.tsx";
+import { NowPage } from "./now_page.tsx";
+import { OverviewPage, PERIODS } from "./overview_page.tsx";
+import { loadStaticAssets, type StaticAsset } from "./static_assets.ts";
+
+export interface ConsoleRoutesOptions {
+  incidents: IncidentRepository;
+  hub: IncidentHub;
+  now: () => number;
+  consoleToken?: string;
+  /** Reads the engine's health for the Health page; absent: the page says none is configured. */
+  engine?: EngineMonitor;
+  database: { kind: string; ping(signal?: AbortSignal): Promise<void> };
+}
+
+// Data only: scripts and styles from this origin, no inline script, no framing, forms stay here.
+const SECURITY_HEADERS = {
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "same-origin",
+};
+
+/** Open incidents listed on the Now page at most (newest first). */
+const NOW_LIMIT = 200;
+
+async function page(
+  c: Context,
+  element: HtmlEscapedString | Promise<HtmlEscapedString>,
+  status = 200,
+) {
+  for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
+  c.header("Cache-Control", "no-store");
+  return c.html(html`<!doctype html>${await element}`, status as 200);
+}
+
+/**
+ * Mounted at `/`: `GET /` (Now), `GET /events` (live rows), `GET /incidents/:id`,
+ * `POST /incidents/:id/ack` (form), `POST /console-token` (form), `GET /overview`,
+ * `GET /status` (Health), `GET /assets/:name`.
+ */
+export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
+  const { incidents, hub, now, consoleToken, engine, database } = options;
+  const app = new Hono();
+  let assets: Promise<Map<string, StaticAsset>> | undefined;
+
+  app.get("/", async function nowPage(c) {
+    const at = now();
+    const [open, resolved] = await Promise.all([
+      incidents.list({ state: "open", limit: NOW_LIMIT, sensorsPerIncident: 3 }),
+      incidents.list({
+        state: "resolved",
+        from: new Date(at - 3_600_000),
+        limit: 20,
+        sensorsPerIncident: 3,
+      }),
+    ]);
+    return page(c, <NowPage open={open.incidents} resolved={resolved.incidents} now={at} />);
+  });
+
+  app.get("/events", function liveRows(c) {
+    return streamIncidentChanges(c, hub, async (id) => {
+      const incident = await incidents.summary(id, 3);
+      if (!incident) return undefined;
+      const row = await (<IncidentRow incident={incident} now={now()} />);
+      return JSON.stringify({
+        incident_id: incident.incident_id,
+        state: incident.state,
+        started_at: incident.started_at,
+        row: row.toString(),
+      });
+    });
+  });
+
+  async function incidentPage(c: Context, id: string, error?: { status: number; message: string }) {
+    const incident = await incidents.get(id, 200);
+    if (!incident) {
+      return page(
+        c,
+        <MessagePage title="No such incident" message={`There is no incident ${id}.`} />,
+        404,
+      );
+    }
+    return page(
+      c,
+      <IncidentPage
+        incident={incident}
+        now={now()}
+        tokenRequired={consoleToken !== undefined}
+        error={error?.message}
+      />,
+      error?.status ?? 200,
+    );
+  }
+
+  app.get("/incidents/:id", async function showIncident(c) {
+    let id: string;
+    try {
+      id = incidentIdParam(c.req.param("id"));
+    } catch (error) {
+      return page(
+        c,
+        <MessagePage title="Not an incident id" message={(error as Error).message} />,
+        400,
+      );
+    }
+    return incidentPage(c, id);
+  });
+
+  app.post("/incidents/:id/ack", async function acknowledgeForm(c) {
+    let id: string;
+    try {
+      id = incidentIdParam(c.req.param("id"));
+    } catch (error) {
+      return page(
+        c,
+        <MessagePage title="Not an incident id" message={(error as Error).message} />,
+        400,
+      );
+    }
+    try {
+      await requireConsoleToken(c, consoleToken);
+      const form = await c.req.parseBody();
+      const ack = parseAck({
+        by: typeof form.by === "string" ? form.by : undefined,
+        note: typeof form.note === "string" ? form.note : undefined,
+      });
+      const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()) });
+      if (!result) return incidentPage(c, id);
+      if (result.created) hub.publish(id);
+      return c.redirect(`/incidents/${id}`, 303);
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      return incidentPage(c, id, { status: error.status, message: error.message });
+    }
+  });
+
+  app.post("/console-token", async function setConsoleToken(c) {
+    const form = await c.req.parseBody();
+    const back =
+      typeof form.return === "string" && /^\/[\w/-]*$/.test(form.return) ? form.return : "/";
+    const token = typeof form.token === "string" ? form.token : "";
+    if (!consoleToken || !isSameSite(c) || !(await sameSecret(token, consoleToken))) {
+      return page(
+        c,
+        <MessagePage
+          title="Token not accepted"
+          message="That is not this console's token; nothing was stored."
+        />,
+        401,
+      );
+    }
+    setCookie(c, TOKEN_COOKIE, token, {
+      httpOnly: true,
+      sameSite: "Strict",
+      path: "/",
+      secure: new URL(c.req.url).protocol === "https:",
+      maxAge: 30 * 86_400,
+    });
+    return c.redirect(back, 303);
+  });
+
+  app.get("/overview", async function overviewPage(c) {
+    const period = c.req.query("period") ?? "24h";
+    const chosen = PERIODS[period];
+    if (!chosen) {
+      return page(
+        c,
+        <MessagePage
+          title="Unknown period"
+          message={`The period must be one of ${Object.keys(PERIODS).join(", ")}.`}
+        />,
+        400,
+      );
+    }
+    const to = new Date(now());
+    const from = new Date(to.getTime() - chosen.ms);
+    const map = await incidents.heatmap({ from, to, buckets: 24, sensors: 25 });
+    return page(c, <OverviewPage map={map} period={period} />);
+  });
+
+  app.get("/status", async function healthPage(c) {
+    const [health, reachable] = await Promise.all([
+      engine ? engine.read() : Promise.resolve(null),
+      database.ping(AbortSignal.timeout(2000)).then(
+        () => true,
+        () => false,
+      ),
+    ]);
+    return page(c, <HealthPage health={health} database={{ kind: database.kind, reachable }} />);
+  });
+
+  app.get("/assets/:name", async function staticAsset(c) {
+    assets ??= loadStaticAssets();
+    const asset = (await assets).get(c.req.param("name"));
+    if (!asset) throw new HttpError(404, "not_found", `no asset ${c.req.param("name")}`);
+    if (c.req.header("if-none-match") === asset.etag) return c.body(null, 304);
+    c.header("Content-Type", asset.type);
+    c.header("ETag", asset.etag);
+    c.header("Cache-Control", "no-cache");
+    c.header("X-Content-Type-Options", "nosniff");
+    return c.body(asset.body as Uint8Array<ArrayBuffer>);
+  });
+
+  return app;
+}

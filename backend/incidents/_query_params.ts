@@ -1,0 +1,57 @@
+// Valibot schemas for the incident API's query strings and acknowledgement body.
+import * as v from "valibot";
+import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+
+function intParam(min: number, max: number) {
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d{1,9}$/, "a whole number"),
+    v.transform(Number),
+    v.minValue(min, `at least ${min}`),
+    v.maxValue(max, `at most ${max}`),
+  );
+}
+
+const timeParam = v.pipe(
+  v.string(),
+  v.transform((s) => (/^\d{1,15}$/.test(s) ? new Date(Number(s)) : new Date(s))),
+  v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time or epoch milliseconds"),
+);
+
+export const incidentListSchema = v.object({
+  state: v.optional(v.picklist(["open", "resolved"], "open or resolved")),
+  acknowledged: v.optional(
+    v.pipe(
+      v.picklist(["true", "false"], "true or false"),
+      v.transform((s) => s === "true"),
+    ),
+  ),
+  stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN, "a stream id"))),
+  feature_idx: v.optional(intParam(0, 10_000_000)),
+  from: v.optional(timeParam),
+  to: v.optional(timeParam),
+  limit: v.optional(intParam(1, 500), "50"),
+  cursor: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  sensors: v.optional(intParam(0, 100), "5"),
+});
+
+export const heatmapSchema = v.object({
+  from: v.optional(timeParam),
+  to: v.optional(timeParam),
+  buckets: v.optional(intParam(1, 200), "24"),
+  sensors: v.optional(intParam(1, 100), "20"),
+});
+
+/** `POST /incidents/:id/ack`: who (required) and an optional note. */
+export const ackBodySchema = v.strictObject({
+  by: v.pipe(
+    v.string("a name"),
+    v.trim(),
+    v.minLength(1, "a name of 1..100 characters"),
+    v.maxLength(100, "a name of 1..100 characters"),
+  ),
+  note: v.optional(
+    v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters")),
+    "",
+  ),
+});

@@ -1,0 +1,64 @@
+// Who may acknowledge: with CONSOLE_TOKEN set, a matching bearer token or console cookie (same-site only).
+import type { Context } from "hono";
+import { getCookie } from "hono/cookie";
+import { HttpError } from "../../contracts/error.ts";
+
+/** The cookie the console's token form sets. */
+export const TOKEN_COOKIE = "console_token";
+
+/** Whether two secrets are equal, in time independent of where they differ. */
+export async function sameSecret(a: string, b: string): Promise<boolean> {
+  // Comparing digests keeps the time taken independent of where the strings differ.
+  const enc = new TextEncoder();
+  const [x, y] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(a)),
+    crypto.subtle.digest("SHA-256", enc.encode(b)),
+  ]);
+  const p = new Uint8Array(x);
+  const q = new Uint8Array(y);
+  let diff = 0;
+  for (let i = 0; i < p.length; i++) diff |= p[i] ^ q[i];
+  return diff === 0;
+}
+
+/**
+ * Whether a request comes from this site's own pages (or a non-browser client): `Sec-Fetch-Site`,
+ * when sent, is `same-origin` or `none`, and `Origin`, when sent, is ours.
+ */
+export function isSameSite(c: Context): boolean {
+  const site = c.req.header("sec-fetch-site");
+  const origin = c.req.header("origin");
+  const own = new URL(c.req.url).origin;
+  return !((site && site !== "same-origin" && site !== "none") || (origin && origin !== own));
+}
+
+/**
+ * Throws 401 `unauthorized` unless no token is configured, the request carries
+ * `Authorization: Bearer <token>`, or the console cookie holds it. A cookie is sent by the
+ * browser on its own, so a request authorised by the cookie must also come from our own pages:
+ * `Sec-Fetch-Site` (when sent) must be `same-origin` or `none` and `Origin` (when sent) ours,
+ * else 401 as well (the cookie is also `SameSite=Strict`).
+ */
+export async function requireConsoleToken(c: Context, token: string | undefined): Promise<void> {
+  if (token === undefined) return;
+  const header = c.req.header("authorization");
+  const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1];
+  if (bearer !== undefined && (await sameSecret(bearer, token))) return;
+  const cookie = getCookie(c, TOKEN_COOKIE);
+  if (cookie !== undefined && (await sameSecret(cookie, token))) {
+    if (!isSameSite(c)) {
+      throw new HttpError(
+        401,
+        "unauthorized",
+        "the console cookie is only accepted from this site's own pages",
+      );
+    }
+    return;
+  }
+  throw new HttpError(
+    401,
+    "unauthorized",
+    "acknowledging needs the console token: Authorization: Bearer <token>, or set it in the console",
+    { "WWW-Authenticate": 'Bearer realm="console"' },
+  );
+}

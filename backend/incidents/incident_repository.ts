@@ -1,0 +1,234 @@
+// Reads incidents (list, one with its timeline, heatmap) and stores acknowledgements, with postgres.js.
+
+import { encodeCursor } from "../alerts/_cursor.ts";
+import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
+import type { Database } from "../db/database.ts";
+import { translateDbError } from "../db/db_errors.ts";
+import type {
+  Acknowledgement,
+  Heatmap,
+  IncidentDetail,
+  IncidentFilter,
+  IncidentPage,
+  IncidentSensor,
+  IncidentSummary,
+  TimelineEntry,
+} from "./incident_types.ts";
+
+export type IncidentRepository = ReturnType<typeof createIncidentRepository>;
+
+interface IncidentRow {
+  incident_id: string;
+  stream_id: string;
+  started_at: Date;
+  last_alert_at: Date;
+  resolved_at: Date | null;
+  max_severity: number | null;
+  max_score: number;
+  alerts: number;
+  num_sensors: number;
+  sensors: (FeatureRow & { peak_at: string })[] | null;
+  acked_by: string | null;
+  note: string | null;
+  acked_at: Date | null;
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+function toSummary(row: IncidentRow): IncidentSummary {
+  return {
+    incident_id: row.incident_id,
+    stream_id: row.stream_id,
+    state: row.resolved_at === null ? "open" : "resolved",
+    started_at: iso(row.started_at),
+    last_alert_at: iso(row.last_alert_at),
+    resolved_at: row.resolved_at === null ? null : iso(row.resolved_at),
+    max_severity: row.max_severity,
+    max_score: row.max_score,
+    alerts: row.alerts,
+    num_sensors: row.num_sensors,
+    sensors: (row.sensors ?? []).map(
+      (s): IncidentSensor => ({ ...toFeature(s), peak_at: iso(s.peak_at) }),
+    ),
+    acknowledged:
+      row.acked_by === null
+        ? null
+        : { by: row.acked_by, note: row.note ?? "", at: iso(row.acked_at!) },
+  };
+}
+
+/**
+ * The incident repository over a postgres.js client. Incidents are written by the alert
+ * repository's insert (same statement as the alert); this reads them and records acks.
+ *
+ * @example const incidents = createIncidentRepository(db); await incidents.list({ limit: 20, sensorsPerIncident: 5 });
+ */
+export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) {
+  const client = () => db.sql;
+  const failed = (error: unknown): never => {
+    try {
+      return translateDbError(error);
+    } catch (translated) {
+      if ((translated as { status?: number }).status === 503) db.recover();
+      throw translated;
+    }
+  };
+
+  // Sensors strongest first: severity, then score (alerts without evidence have only a score).
+  const base = (sql: Database["sql"], sensors: number) => sql`
+    SELECT i.*, k.acked_by, k.note, k.acked_at, s.sensors,
+      (SELECT count(*)::int FROM incident_sensor c WHERE c.incident_id = i.incident_id)
+        AS num_sensors
+    FROM incident i
+    LEFT JOIN incident_ack k ON k.incident_id = i.incident_id
+    LEFT JOIN LATERAL (
+      SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'score', t.score,
+        'feature', t.feature, 'severity', t.severity, 'value', t.value,
+        'window', t.window_values, 'typical_low', t.typical_low,
+        'typical_high', t.typical_high, 'statistic', t.statistic, 'peak_at', t.peak_at)
+        ORDER BY t.severity DESC NULLS LAST, t.score DESC, t.feature_idx) AS sensors
+      FROM (SELECT * FROM incident_sensor x WHERE x.incident_id = i.incident_id
+        ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${sensors}) t
+    ) s ON true`;
+
+  /** Incidents newest first (by start), one page after `cursor`. */
+  async function list(q: IncidentFilter): Promise<IncidentPage> {
+    const sql = client();
+    const rows = await sql<IncidentRow[]>`
+      ${base(sql, q.sensorsPerIncident)}
+      WHERE true
+      ${q.state === "open" ? sql`AND i.resolved_at IS NULL` : sql``}
+      ${q.state === "resolved" ? sql`AND i.resolved_at IS NOT NULL` : sql``}
+      ${q.acknowledged === true ? sql`AND k.incident_id IS NOT NULL` : sql``}
+      ${q.acknowledged === false ? sql`AND k.incident_id IS NULL` : sql``}
+      ${q.streamId !== undefined ? sql`AND i.stream_id = ${q.streamId}` : sql``}
+      ${
+        q.featureIdx !== undefined
+          ? sql`AND EXISTS (SELECT 1 FROM incident_sensor f
+              WHERE f.incident_id = i.incident_id AND f.feature_idx = ${q.featureIdx})`
+          : sql``
+      }
+      ${q.from ? sql`AND i.started_at >= ${q.from}` : sql``}
+      ${q.to ? sql`AND i.started_at < ${q.to}` : sql``}
+      ${q.cursor ? sql`AND (i.started_at, i.incident_id) < (${q.cursor.ts}, ${q.cursor.alertId}::uuid)` : sql``}
+      ORDER BY i.started_at DESC, i.incident_id DESC
+      LIMIT ${q.limit + 1}`.catch(failed);
+    const more = rows.length > q.limit;
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      incidents: page.map(toSummary),
+      next_cursor:
+        more && last ? encodeCursor({ ts: last.started_at, alertId: last.incident_id }) : null,
+    };
+  }
+
+  /** One incident as lists show it (at most `sensors` sensors), or `undefined`. */
+  async function summary(incidentId: string, sensors = 5): Promise<IncidentSummary | undefined> {
+    const sql = client();
+    const rows = await sql<IncidentRow[]>`
+      ${base(sql, sensors)} WHERE i.incident_id = ${incidentId}`.catch(failed);
+    return rows[0] ? toSummary(rows[0]) : undefined;
+  }
+
+  /** One incident with its strongest `sensors` sensors' evidence and its timeline, or `undefined`. */
+  async function get(incidentId: string, sensors = 100_000): Promise<IncidentDetail | undefined> {
+    const head = await summary(incidentId, sensors);
+    if (!head) return undefined;
+    const sql = client();
+    const events = await sql<
+      {
+        alert_id: string;
+        event: "opened" | "updated" | "resolved";
+        event_at: Date;
+        num_sensors: number;
+        max_severity: number | null;
+      }[]
+    >`
+      SELECT alert_id, event, event_at, num_sensors, max_severity FROM incident_event
+      WHERE incident_id = ${incidentId} ORDER BY event_at, alert_id`.catch(failed);
+    const timeline: TimelineEntry[] = events.map((e) => ({
+      event: e.event,
+      at: iso(e.event_at),
+      alert_id: e.alert_id,
+      num_sensors: e.num_sensors,
+      max_severity: e.max_severity,
+    }));
+    if (head.acknowledged) timeline.push({ event: "acknowledged", ...head.acknowledged });
+    timeline.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    return { ...head, timeline };
+  }
+
+  /**
+   * Records the first acknowledgement of an incident. Returns it with `created: true`, or the
+   * earlier one with `created: false`; `undefined` when there is no such incident.
+   */
+  async function acknowledge(
+    incidentId: string,
+    ack: { by: string; note: string; at: Date },
+  ): Promise<{ created: boolean; acknowledgement: Acknowledgement } | undefined> {
+    const sql = client();
+    // ON CONFLICT waits for a concurrent first ack to commit, so the SELECT below then sees it.
+    const inserted = await sql<{ acked_by: string; note: string; acked_at: Date }[]>`
+      INSERT INTO incident_ack (incident_id, acked_by, note, acked_at)
+      SELECT incident_id, ${ack.by}, ${ack.note}, ${ack.at} FROM incident
+      WHERE incident_id = ${incidentId}
+      ON CONFLICT (incident_id) DO NOTHING
+      RETURNING acked_by, note, acked_at`.catch(failed);
+    const toAck = (r: { acked_by: string; note: string; acked_at: Date }) => ({
+      by: r.acked_by,
+      note: r.note,
+      at: iso(r.acked_at),
+    });
+    if (inserted[0]) return { created: true, acknowledgement: toAck(inserted[0]) };
+    const [earlier] = await sql<{ acked_by: string; note: string; acked_at: Date }[]>`
+      SELECT acked_by, note, acked_at FROM incident_ack
+      WHERE incident_id = ${incidentId}`.catch(failed);
+    return earlier ? { created: false, acknowledgement: toAck(earlier) } : undefined;
+  }
+
+  /**
+   * Severity per time bucket for the `sensors` most severe sensors flagged by incidents that
+   * started in [from, to): the strongest evidence per cell, with its incident.
+   */
+  async function heatmap(q: {
+    from: Date;
+    to: Date;
+    buckets: number;
+    sensors: number;
+  }): Promise<Heatmap> {
+    const sql = client();
+    const bucketMs = Math.max(1, Math.ceil((q.to.getTime() - q.from.getTime()) / q.buckets));
+    const top = await sql<
+      { feature_idx: number; feature: string | null; max_severity: number | null }[]
+    >`
+      SELECT feature_idx, max(feature) AS feature, max(severity) AS max_severity
+      FROM incident_sensor WHERE started_at >= ${q.from} AND started_at < ${q.to}
+      GROUP BY feature_idx
+      ORDER BY max(severity) DESC NULLS LAST, max(score) DESC, feature_idx
+      LIMIT ${q.sensors}`.catch(failed);
+    const cells = top.length
+      ? await sql<Heatmap["cells"]>`
+          SELECT DISTINCT ON (feature_idx, bucket) feature_idx, bucket, severity, score,
+            incident_id
+          FROM (SELECT *, floor(extract(epoch FROM started_at - ${q.from}::timestamptz)
+              * 1000 / ${bucketMs})::int AS bucket
+            FROM incident_sensor
+            WHERE started_at >= ${q.from} AND started_at < ${q.to}
+              AND feature_idx = ANY(${top.map((t) => t.feature_idx)}::int[])) s
+          ORDER BY feature_idx, bucket, severity DESC NULLS LAST, score DESC, incident_id`.catch(
+          failed,
+        )
+      : [];
+    return {
+      from: q.from.toISOString(),
+      to: q.to.toISOString(),
+      bucket_ms: bucketMs,
+      buckets: q.buckets,
+      sensors: top.map((t) => ({ ...t })),
+      cells: cells.map((c) => ({ ...c })),
+    };
+  }
+
+  return { list, summary, get, acknowledge, heatmap };
+}

@@ -1,0 +1,50 @@
+// Relays incident changes from the hub to one server-sent-event stream, rendered by the caller.
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { IncidentHub } from "./incident_hub.ts";
+
+/**
+ * Answers `c` with an event stream: `ready` once subscribed, then one `incident` event per changed
+ * incident with `render(id)` as its data (skipped when it returns undefined), and a keep-alive
+ * comment when idle. Changes that arrive while one is being rendered are coalesced per incident.
+ * Ends when the client goes away or the hub closes (shutdown).
+ */
+export function streamIncidentChanges(
+  c: Context,
+  hub: IncidentHub,
+  render: (incidentId: string) => Promise<string | undefined>,
+  keepAliveMs = 20_000,
+): Response {
+  return streamSSE(c, async function relayChanges(stream) {
+    const pending = new Set<string>();
+    let wake: (() => void) | undefined;
+    const unsubscribe = hub.subscribe((id) => {
+      pending.add(id);
+      wake?.();
+    });
+    const ended = AbortSignal.any([hub.closed, c.req.raw.signal]);
+    stream.onAbort(() => wake?.());
+    ended.addEventListener("abort", () => wake?.(), { once: true });
+    try {
+      await stream.writeSSE({ event: "ready", data: "{}" });
+      while (!stream.aborted && !stream.closed && !ended.aborted) {
+        if (pending.size === 0) {
+          const tick = AbortSignal.timeout(keepAliveMs);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            tick.addEventListener("abort", () => resolve(), { once: true });
+          });
+          wake = undefined;
+          if (pending.size === 0 && !ended.aborted) await stream.write(": keep-alive\n\n");
+          continue;
+        }
+        const [id] = pending;
+        pending.delete(id);
+        const data = await render(id);
+        if (data !== undefined) await stream.writeSSE({ event: "incident", data });
+      }
+    } finally {
+      unsubscribe();
+    }
+  });
+}

@@ -1,0 +1,86 @@
+// The shapes incidents take between the repository, the HTTP API and the console.
+import type { IncidentEvent } from "../../contracts/alert.ts";
+import type { CursorKey } from "../alerts/_cursor.ts";
+import type { AlertFeature } from "../alerts/alert_types.ts";
+
+export type IncidentState = "open" | "resolved";
+
+/** Who acknowledged an incident, when, and why. */
+export interface Acknowledgement {
+  by: string;
+  note: string;
+  at: string;
+}
+
+/** A flagged sensor of an incident with the evidence of its strongest alert. */
+export interface IncidentSensor extends AlertFeature {
+  peak_at: string;
+}
+
+/** An incident as lists show it: counts, the strongest few sensors, the acknowledgement. */
+export interface IncidentSummary {
+  incident_id: string;
+  stream_id: string;
+  state: IncidentState;
+  started_at: string;
+  last_alert_at: string;
+  resolved_at: string | null;
+  max_severity: number | null;
+  max_score: number;
+  alerts: number;
+  num_sensors: number;
+  sensors: IncidentSensor[];
+  acknowledged: Acknowledgement | null;
+}
+
+/** One step of an incident's timeline. */
+export type TimelineEntry =
+  | {
+      event: IncidentEvent;
+      at: string;
+      alert_id: string;
+      num_sensors: number;
+      max_severity: number | null;
+    }
+  | { event: "acknowledged"; at: string; by: string; note: string };
+
+/** An incident with every sensor's evidence and its timeline, oldest first. */
+export interface IncidentDetail extends IncidentSummary {
+  timeline: TimelineEntry[];
+}
+
+export interface IncidentFilter {
+  state?: IncidentState;
+  acknowledged?: boolean;
+  streamId?: string;
+  featureIdx?: number;
+  /** On `started_at`: [from, to). */
+  from?: Date;
+  to?: Date;
+  limit: number;
+  cursor?: CursorKey;
+  /** How many of the strongest sensors each listed incident carries. */
+  sensorsPerIncident: number;
+}
+
+export interface IncidentPage {
+  incidents: IncidentSummary[];
+  next_cursor: string | null;
+}
+
+/** Severity over time × the most severe flagged sensors: what the console's heatmap draws. */
+export interface Heatmap {
+  from: string;
+  to: string;
+  bucket_ms: number;
+  buckets: number;
+  sensors: { feature_idx: number; feature: string | null; max_severity: number | null }[];
+  /** Only non-empty cells; each names the incident holding the strongest evidence in it. */
+  cells: {
+    feature_idx: number;
+    bucket: number;
+    severity: number | null;
+    score: number;
+    incident_id: string;
+  }[];
+}

@@ -1,0 +1,367 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { originalAlert, post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert, lifecycle } from "./_fixtures.ts";
+
+const TOKEN = "console-token-for-tests";
+
+// The parts of an incident that must not depend on the order its alerts arrived in.
+function comparable(detail: Record<string, unknown>) {
+  const {
+    incident_id: _i,
+    timeline,
+    sensors,
+    ...rest
+  } = detail as {
+    incident_id: string;
+    timeline: Record<string, unknown>[];
+    sensors: Record<string, unknown>[];
+  };
+  return {
+    ...rest,
+    sensors,
+    timeline: timeline.map(({ alert_id: _a, ...e }) => e),
+  };
+}
+
+for (const target of testTargets()) {
+  describe(`incident API on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    let guarded: ReturnType<typeof createBackendApp>;
+    const store = async (alert: unknown) => {
+      const res = await app.request("/api/v1/alert", post(alert));
+      assert.equal(res.status, 201, await res.clone().text());
+    };
+    const get = async (id: string) => (await app.request(`/api/v1/incidents/${id}`)).json();
+    const counts = async () => {
+      const [r] = await db.sql`
+        SELECT (SELECT count(*)::int FROM incident) AS incidents,
+          (SELECT count(*)::int FROM incident_ack) AS acks,
+          (SELECT count(*)::int FROM incident_event) AS events`;
+      return { ...r };
+    };
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({
+        database: db,
+        clock: { now: () => Date.parse("2026-11-24T10:00:00Z") },
+      });
+      guarded = createBackendApp({ database: db, consoleToken: TOKEN });
+    });
+    after(() => db.dispose());
+
+    test("an incident's alerts build one incident with its timeline and peak evidence", async () => {
+      const id = crypto.randomUUID();
+      for (const alert of lifecycle(id)) await store(alert);
+      const incident = await get(id);
+      assert.equal(incident.state, "resolved");
+      assert.equal(incident.started_at, "2026-11-24T09:00:00.000Z");
+      assert.equal(incident.resolved_at, "2026-11-24T09:00:12.000Z");
+      assert.equal(incident.alerts, 3);
+      assert.equal(incident.num_sensors, 2);
+      assert.equal(incident.max_severity, 30);
+      assert.deepEqual(
+        incident.timeline.map((e: { event: string }) => e.event),
+        ["opened", "updated", "resolved"],
+      );
+      const [first, second] = incident.sensors;
+      assert.equal(first.feature_idx, 4242, "the strongest sensor is listed first");
+      assert.equal(first.feature, "feature_4242");
+      assert.equal(first.severity, 30);
+      assert.equal(first.value, 70);
+      assert.deepEqual(first.window, [10, 11, 10.5, 12, 70]);
+      assert.deepEqual(first.typical, { low: 8, high: 13 });
+      assert.equal(first.statistic, "level");
+      assert.equal(first.peak_at, "2026-11-24T09:00:03.000Z", "a tie keeps the earlier peak");
+      assert.equal(second.feature_idx, 17);
+    });
+
+    test("a stored alert keeps its evidence and incident fields", async () => {
+      const alert = incidentAlert({
+        incidentId: crypto.randomUUID(),
+        event: "opened",
+        sensors: [{ idx: 9, severity: 7.5, value: -3.25 }],
+      });
+      await store(alert);
+      const stored = await (await app.request(`/api/v1/alerts/${alert.alert_id}`)).json();
+      assert.deepEqual(stored.anomalous_features, alert.anomalous_features);
+      assert.equal(stored.incident_id, alert.incident_id);
+      assert.equal(stored.event, "opened");
+      assert.equal(stored.incident_started_at, alert.incident_started_at);
+      assert.equal(stored.max_severity, 7.5);
+    });
+
+    test("an incident converges whatever order and however often its alerts arrive", async () => {
+      const reference = crypto.randomUUID();
+      for (const alert of lifecycle(reference)) await store(alert);
+      const expected = comparable(await get(reference));
+      const orders = [
+        [2, 1, 0],
+        [1, 2, 0],
+        [2, 0, 1],
+      ];
+      for (const order of orders) {
+        const id = crypto.randomUUID();
+        const alerts = lifecycle(id);
+        // Each alert delivered three times at once, as retries with concurrency do.
+        for (const i of order) {
+          const answers = await Promise.all(
+            [0, 1, 2].map(() => app.request("/api/v1/alert", post(alerts[i]))),
+          );
+          assert.deepEqual(
+            answers.map((r) => r.status),
+            [201, 201, 201],
+          );
+        }
+        assert.deepEqual(comparable(await get(id)), expected, `order ${order}`);
+      }
+    });
+
+    test("a late update never reopens a resolved incident", async () => {
+      const id = crypto.randomUUID();
+      const [opened, updated, resolved] = lifecycle(id);
+      await store(opened);
+      await store(resolved);
+      await store(updated);
+      const incident = await get(id);
+      assert.equal(incident.state, "resolved");
+      assert.equal(incident.resolved_at, "2026-11-24T09:00:12.000Z");
+    });
+
+    test("an alert from the original design's engine is stored and listed as an alert only", async () => {
+      const before = await counts();
+      const body = JSON.stringify(originalAlert({ timestamp: "2026-11-25T09:00:00.000Z" }));
+      const res = await app.request("/api/v1/alert", post(body));
+      assert.equal(res.status, 201);
+      const { alert_id } = await res.json();
+      const stored = await (await app.request(`/api/v1/alerts/${alert_id}`)).json();
+      assert.deepEqual(stored.anomalous_features, [{ feature_idx: 5, score: 0.95 }]);
+      assert.equal(stored.incident_id, undefined);
+      assert.deepEqual(await counts(), before);
+    });
+
+    test("GET /api/v1/incidents filters by state, stream, sensor and time, newest first", async () => {
+      const start = (h: number) => `2026-12-0${h}T00:00:00.000Z`;
+      const a = crypto.randomUUID();
+      const b = crypto.randomUUID();
+      const c = crypto.randomUUID();
+      for (const x of lifecycle(a, start(1), "line-a")) await store(x);
+      await store(lifecycle(b, start(2), "line-b")[0]);
+      await store(
+        incidentAlert({
+          incidentId: c,
+          event: "opened",
+          start: start(3),
+          streamId: "line-b",
+          sensors: [{ idx: 77, severity: 3 }],
+        }),
+      );
+      const ids = async (query: string) => {
+        const res = await app.request(`/api/v1/incidents?from=${start(1)}&${query}`);
+        assert.equal(res.status, 200);
+        return (await res.json()).incidents.map((i: { incident_id: string }) => i.incident_id);
+      };
+      assert.deepEqual(await ids(""), [c, b, a]);
+      assert.deepEqual(await ids("state=open"), [c, b]);
+      assert.deepEqual(await ids("state=resolved"), [a]);
+      assert.deepEqual(await ids("stream_id=line-a"), [a]);
+      assert.deepEqual(await ids("feature_idx=4242"), [b, a]);
+      assert.deepEqual(await ids(`to=${start(3)}`), [b, a]);
+      const [listed] = (
+        await (await app.request(`/api/v1/incidents?stream_id=line-a&sensors=1`)).json()
+      ).incidents;
+      assert.equal(listed.sensors.length, 1);
+      assert.equal(listed.num_sensors, 2);
+      assert.equal(listed.acknowledged, null);
+      // Paging by cursor visits each incident once.
+      const seen: string[] = [];
+      let cursor = "";
+      for (;;) {
+        const page = await (
+          await app.request(`/api/v1/incidents?from=${start(1)}&limit=1${cursor}`)
+        ).json();
+        seen.push(...page.incidents.map((i: { incident_id: string }) => i.incident_id));
+        if (!page.next_cursor) break;
+        cursor = `&cursor=${page.next_cursor}`;
+      }
+      assert.deepEqual(seen, [c, b, a]);
+    });
+
+    test("GET /api/v1/incidents answers 400 for bad filters", async () => {
+      for (const query of [
+        "state=closed",
+        "limit=0",
+        "from=yesterday",
+        "cursor=xyz",
+        "feature_idx=-1",
+      ]) {
+        const res = await app.request(`/api/v1/incidents?${query}`);
+        assert.equal(res.status, 400, query);
+        assert.equal((await res.json()).error, "invalid_request");
+      }
+      const bad = await app.request("/api/v1/incidents/not-a-uuid");
+      assert.equal(bad.status, 400);
+      const missing = await app.request(`/api/v1/incidents/${crypto.randomUUID()}`);
+      assert.equal(missing.status, 404);
+      assert.equal((await missing.json()).error, "not_found");
+    });
+
+    test("POST /api/v1/incidents/:id/ack records the first acknowledgement and answers it again", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const ack = (body: unknown) => app.request(`/api/v1/incidents/${id}/ack`, post(body));
+      const first = await ack({ by: "Ana", note: "valve 3 checked" });
+      assert.equal(first.status, 201);
+      const answer = await first.json();
+      assert.deepEqual(answer.acknowledged, {
+        by: "Ana",
+        note: "valve 3 checked",
+        at: "2026-11-24T10:00:00.000Z",
+      });
+      const second = await ack({ by: "Bo" });
+      assert.equal(second.status, 200);
+      assert.deepEqual((await second.json()).acknowledged, answer.acknowledged);
+      const incident = await get(id);
+      assert.deepEqual(incident.acknowledged, answer.acknowledged);
+      assert.equal(incident.timeline.at(-1).event, "acknowledged");
+      assert.equal(incident.timeline.at(-1).by, "Ana");
+      const listed = await (await app.request("/api/v1/incidents?acknowledged=true")).json();
+      assert.ok(listed.incidents.some((i: { incident_id: string }) => i.incident_id === id));
+    });
+
+    test("POST /api/v1/incidents/:id/ack rejects bad input with a code and changes nothing", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const before = await counts();
+      const cases: [string, string, number, string][] = [
+        [id, "{", 400, "invalid_json"],
+        [id, "{}", 400, "invalid_request"],
+        [id, JSON.stringify({ by: "  " }), 400, "invalid_request"],
+        [id, JSON.stringify({ by: "x".repeat(101) }), 400, "invalid_request"],
+        [id, JSON.stringify({ by: "Ana", note: 5 }), 400, "invalid_request"],
+        [id, JSON.stringify({ by: "Ana", extra: 1 }), 400, "invalid_request"],
+        ["nope", JSON.stringify({ by: "Ana" }), 400, "invalid_request"],
+        [crypto.randomUUID(), JSON.stringify({ by: "Ana" }), 404, "not_found"],
+      ];
+      for (const [target, body, status, code] of cases) {
+        const res = await app.request(`/api/v1/incidents/${target}/ack`, post(body));
+        assert.equal(res.status, status, body);
+        const json = await res.json();
+        assert.equal(json.error, code, body);
+        assert.equal(typeof json.message, "string");
+      }
+      assert.deepEqual(await counts(), before);
+    });
+
+    test("with CONSOLE_TOKEN, acknowledging needs the bearer token or a same-site cookie", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const url = `http://console.test/api/v1/incidents/${id}/ack`;
+      const body = { by: "Ana" };
+      const refused: Record<string, string>[] = [
+        {},
+        { authorization: "Bearer wrong-token" },
+        { cookie: "console_token=wrong" },
+        { cookie: `console_token=${TOKEN}`, origin: "http://evil.test" },
+        { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "cross-site" },
+      ];
+      for (const headers of refused) {
+        const res = await guarded.request(url, post(body, headers));
+        assert.equal(res.status, 401, JSON.stringify(headers));
+        assert.equal((await res.json()).error, "unauthorized");
+      }
+      assert.equal((await get(id)).acknowledged, null);
+      const viaCookie = await guarded.request(
+        url,
+        post(body, {
+          cookie: `console_token=${TOKEN}`,
+          origin: "http://console.test",
+          "sec-fetch-site": "same-origin",
+        }),
+      );
+      assert.equal(viaCookie.status, 201);
+      const viaBearer = await guarded.request(
+        url,
+        post(body, { authorization: `Bearer ${TOKEN}` }),
+      );
+      assert.equal(viaBearer.status, 200);
+    });
+
+    test("GET /api/v1/incidents/heatmap gives the strongest cell per sensor and time bucket", async () => {
+      const from = "2026-12-10T00:00:00.000Z";
+      const first = crypto.randomUUID();
+      const second = crypto.randomUUID();
+      await store(
+        incidentAlert({
+          incidentId: first,
+          event: "opened",
+          start: from,
+          sensors: [
+            { idx: 1, severity: 5 },
+            { idx: 2, severity: 9 },
+          ],
+        }),
+      );
+      await store(
+        incidentAlert({
+          incidentId: second,
+          event: "opened",
+          start: "2026-12-10T00:50:00.000Z",
+          sensors: [{ idx: 1, severity: 20 }],
+        }),
+      );
+      const res = await app.request(
+        `/api/v1/incidents/heatmap?from=${from}&to=2026-12-10T01:00:00.000Z&buckets=6&sensors=1`,
+      );
+      assert.equal(res.status, 200);
+      const map = await res.json();
+      assert.equal(map.bucket_ms, 600_000);
+      assert.deepEqual(
+        map.sensors.map((s: { feature_idx: number }) => s.feature_idx),
+        [1],
+      );
+      assert.deepEqual(
+        map.cells.map((c: { bucket: number; incident_id: string; severity: number }) => [
+          c.bucket,
+          c.incident_id,
+          c.severity,
+        ]),
+        [
+          [0, first, 5],
+          [5, second, 20],
+        ],
+      );
+      const bad = await app.request(`/api/v1/incidents/heatmap?from=${from}&to=${from}`);
+      assert.equal(bad.status, 400);
+    });
+
+    test("GET /api/v1/incidents/stream sends the incident when one of its alerts is stored", async () => {
+      const abort = new AbortController();
+      const res = await app.request("/api/v1/incidents/stream", { signal: abort.signal });
+      assert.equal(res.headers.get("content-type"), "text/event-stream");
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("event: ready")) text += (await reader.read()).value ?? "";
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const deadline = AbortSignal.timeout(10_000);
+      while (!text.includes(id) && !deadline.aborted) text += (await reader.read()).value ?? "";
+      const event = text.split("\n\n").find((e) => e.includes(id))!;
+      assert.match(event, /^event: incident$/m);
+      const data = JSON.parse(
+        event
+          .split("\n")
+          .find((l) => l.startsWith("data: "))!
+          .slice(6),
+      );
+      assert.equal(data.incident_id, id);
+      assert.equal(data.state, "open");
+      abort.abort();
+      await reader.cancel();
+    });
+  });
+}

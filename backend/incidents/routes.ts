@@ -1,0 +1,119 @@
+// HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, acknowledge.
+import { Hono } from "hono";
+import * as v from "valibot";
+import { HttpError } from "../../contracts/error.ts";
+import { decodeCursor } from "../alerts/_cursor.ts";
+import { parseQuery } from "../alerts/_query_params.ts";
+import { ackBodySchema, heatmapSchema, incidentListSchema } from "./_query_params.ts";
+import { requireConsoleToken } from "./console_auth.ts";
+import type { IncidentHub } from "./incident_hub.ts";
+import type { IncidentRepository } from "./incident_repository.ts";
+import { streamIncidentChanges } from "./incident_stream.ts";
+
+export interface IncidentRoutesOptions {
+  incidents: IncidentRepository;
+  hub: IncidentHub;
+  /** When set, acknowledging needs it (bearer or console cookie). */
+  consoleToken?: string;
+  now: () => number;
+  /** Seconds between keep-alive comments on the event stream. */
+  keepAliveS?: number;
+}
+
+const UUID = /^[\da-f]{8}(?:-[\da-f]{4}){3}-[\da-f]{12}$/i;
+
+/** The `:id` path parameter as a lower-case UUID, or 400 `invalid_request`. */
+export function incidentIdParam(id: string): string {
+  if (!UUID.test(id)) {
+    throw new HttpError(400, "invalid_request", `'id' must be a UUID, got ${JSON.stringify(id)}`);
+  }
+  return id.toLowerCase();
+}
+
+/** Parses an acknowledgement body (JSON object) or answers 400 naming the field. */
+export function parseAck(input: unknown): v.InferOutput<typeof ackBodySchema> {
+  const r = v.safeParse(ackBodySchema, input);
+  if (r.success) return r.output;
+  const path = v.getDotPath(r.issues[0]);
+  throw new HttpError(
+    400,
+    "invalid_request",
+    `${path ? `'${path}' must be ` : ""}${r.issues[0].message}`,
+  );
+}
+
+/**
+ * Mounted under `/api/v1`: `GET /incidents`, `GET /incidents/heatmap`, `GET /incidents/stream`
+ * (server-sent events: `incident` with the changed incident's summary), `GET /incidents/:id`,
+ * `POST /incidents/:id/ack`.
+ */
+export function incidentRoutes(options: IncidentRoutesOptions): Hono {
+  const { incidents, hub, consoleToken, now } = options;
+  const keepAliveMs = (options.keepAliveS ?? 20) * 1000;
+  const app = new Hono();
+
+  app.get("/incidents", async function listIncidents(c) {
+    const q = parseQuery(incidentListSchema, c.req.query());
+    return c.json(
+      await incidents.list({
+        state: q.state,
+        acknowledged: q.acknowledged,
+        streamId: q.stream_id,
+        featureIdx: q.feature_idx,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        cursor: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+        sensorsPerIncident: q.sensors,
+      }),
+    );
+  });
+
+  app.get("/incidents/heatmap", async function incidentHeatmap(c) {
+    const q = parseQuery(heatmapSchema, c.req.query());
+    const to = q.to ?? new Date(now());
+    const from = q.from ?? new Date(to.getTime() - 3_600_000);
+    if (from >= to) throw new HttpError(400, "invalid_request", "'from' must be before 'to'");
+    return c.json(await incidents.heatmap({ from, to, buckets: q.buckets, sensors: q.sensors }));
+  });
+
+  app.get("/incidents/stream", function streamIncidents(c) {
+    return streamIncidentChanges(
+      c,
+      hub,
+      async (id) => {
+        const incident = await incidents.summary(id);
+        return incident && JSON.stringify(incident);
+      },
+      keepAliveMs,
+    );
+  });
+
+  app.get("/incidents/:id", async function getIncident(c) {
+    const id = incidentIdParam(c.req.param("id"));
+    const incident = await incidents.get(id);
+    if (!incident) throw new HttpError(404, "not_found", `no incident ${id}`);
+    return c.json(incident);
+  });
+
+  app.post("/incidents/:id/ack", async function acknowledgeIncident(c) {
+    await requireConsoleToken(c, consoleToken);
+    const id = incidentIdParam(c.req.param("id"));
+    let json: unknown;
+    try {
+      json = JSON.parse(await c.req.text());
+    } catch (error) {
+      throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
+    }
+    const ack = parseAck(json);
+    const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()) });
+    if (!result) throw new HttpError(404, "not_found", `no incident ${id}`);
+    if (result.created) hub.publish(id);
+    return c.json(
+      { status: "ok", incident_id: id, acknowledged: result.acknowledgement },
+      result.created ? 201 : 200,
+    );
+  });
+
+  return app;
+}

@@ -1,0 +1,300 @@
+// The alert path after scoring: flagged sensors → incident state → alert body → state store → outbox.
+import { isSpanContextValid, type SpanContext } from "@opentelemetry/api";
+import type { Logger } from "../../telemetry/logger.ts";
+import type { ScoredBatch } from "../batch/batcher.ts";
+import type { AlertDispatcher } from "./alert_dispatcher.ts";
+import type { AlertRecord } from "./alert_sender.ts";
+import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
+import { sensorEvidence } from "./flagged_sensors.ts";
+import type {
+  IncidentStateChange,
+  IncidentStateStore,
+  StoredIncidentState,
+} from "./incident_state_store.ts";
+import type { IncidentEvent, IncidentTracker, SensorEvidence } from "./incident_tracker.ts";
+
+export interface AlertPipelineOptions {
+  mode: "incident" | "frame";
+  context: AlertContext;
+  /** Window size of the model (values per evidence window). */
+  windowSize: number;
+  severityScale: number;
+  dispatcher: AlertDispatcher;
+  log: Logger;
+  /** Epoch ms now (alert `timestamp`, stale detection). */
+  now: () => number;
+  /** `ALERT_MODE=incident` only. */
+  tracker?: IncidentTracker;
+  store?: IncidentStateStore;
+  /** A stream with an incident and no window for this long gets it resolved (`INCIDENT_STALE_MS`). */
+  staleMs?: number;
+}
+
+/** A summary of one anomalous window for the batch log line. */
+export interface WindowAnomaly {
+  stream_id: string;
+  anomalous: number;
+  top: { feature_idx: number; score: number; severity: number }[];
+}
+
+interface StreamRecord {
+  streamId: string;
+  record: AlertRecord;
+}
+
+function traceparentOf(span: SpanContext | undefined): string | undefined {
+  if (!span || !isSpanContextValid(span)) return undefined;
+  return `00-${span.traceId}-${span.spanId}-${(span.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
+}
+
+/**
+ * Turns scored batches into alerts and hands them to the dispatcher, in batch order.
+ *
+ * `ALERT_MODE=frame`: one alert per anomalous window. `ALERT_MODE=incident`: the tracker's
+ * events become alerts, and before any of them enters the outbox the streams' new state is
+ * saved, with those alerts, durably (fsync) in the state store. Then a crash can leave the
+ * state saved and its alerts not yet in the outbox, which the next start repairs by submitting
+ * the alerts kept with the state (the backend stores an `alert_id` once); it can never leave an
+ * alert in the outbox whose incident state was lost. State changes without events (a quiet
+ * window counted, a sensor's peak) are saved without fsync: a crash may forget them, the
+ * incident stays open and goes on.
+ */
+export class AlertPipeline {
+  readonly #o: AlertPipelineOptions;
+  /** Persistence steps run one after another, so a batch's state never overtakes its alerts. */
+  #chain: Promise<void> = Promise.resolve();
+  /** Per tracked stream: when (epoch ms) it last had a window scored. */
+  readonly #seen = new Map<string, number>();
+  /** Per tracked stream: the alerts of its last events, kept with its state. */
+  readonly #lastAlerts = new Map<string, AlertRecord[]>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: AlertPipelineOptions) {
+    if (options.mode === "incident" && (!options.tracker || !options.store)) {
+      throw new RangeError("ALERT_MODE=incident needs an incident tracker and a state store");
+    }
+    this.#o = options;
+  }
+
+  /** Open incidents right now (0 in frame mode). */
+  get openIncidents(): number {
+    return this.#o.tracker?.openIncidents ?? 0;
+  }
+
+  /**
+   * Restores the saved incident state and resubmits the alerts kept with it (they may not
+   * have reached the outbox before a crash); starts the stale-stream timer.
+   */
+  async start(): Promise<void> {
+    const { tracker, store, log, staleMs } = this.#o;
+    if (!tracker || !store) return;
+    const states = await store.load();
+    const now = this.#o.now();
+    const records: AlertRecord[] = [];
+    const tombstones: IncidentStateChange[] = [];
+    for (const [streamId, state] of states) {
+      if (state.snapshot) {
+        tracker.restore(streamId, state.snapshot);
+        this.#seen.set(streamId, now);
+      } else {
+        tombstones.push({ streamId, state: undefined });
+      }
+      if (state.alerts?.length) {
+        records.push(...state.alerts);
+        this.#lastAlerts.set(streamId, state.alerts);
+      }
+    }
+    await this.#o.dispatcher.submit(records);
+    await store.save(tombstones, false);
+    if (states.size) {
+      log.info("incident state restored", {
+        streams: states.size,
+        open_incidents: tracker.openIncidents,
+        alerts_resubmitted: records.length,
+      });
+    }
+    if (staleMs) {
+      this.#timer = setInterval(() => this.expireStale(), Math.min(10_000, staleMs / 4));
+      this.#timer.unref?.();
+    }
+  }
+
+  /** Resolves the incidents of streams silent for `staleMs` or more. */
+  expireStale(): void {
+    const { tracker, staleMs } = this.#o;
+    if (!tracker || !staleMs) return;
+    const now = this.#o.now();
+    const events: IncidentEvent[] = [];
+    for (const [streamId, seen] of this.#seen) {
+      if (now - seen < staleMs) continue;
+      events.push(...tracker.expire(streamId));
+      this.#seen.delete(streamId);
+    }
+    if (events.length === 0) return;
+    this.#o.log.info("incidents of silent streams resolved", { incidents: events.length });
+    this.#persist(this.#records(events, new Map()), new Set(events.map((e) => e.streamId)));
+  }
+
+  /**
+   * Takes a scored batch (synchronously: its buffers are reused after this returns) and
+   * queues its alerts. Returns a summary of its anomalous windows for the log.
+   */
+  scored(
+    batch: ScoredBatch,
+    completedAt = batch.completedAt,
+  ): {
+    alerts: number;
+    anomalies: WindowAnomaly[];
+  } {
+    const { mode, context, tracker } = this.#o;
+    const now = this.#o.now();
+    const anomalies: WindowAnomaly[] = [];
+    const frameRecords: AlertRecord[] = [];
+    const events: IncidentEvent[] = [];
+    const latencies = new Map<IncidentEvent, { latencyMs: number; span?: SpanContext }>();
+    const touched = new Set<string>();
+    for (let r = 0; r < batch.size; r++) {
+      const streamId = batch.streamIds[r];
+      const timestamp = batch.timestamps[r];
+      const latencyMs = completedAt - batch.receivedAt[r];
+      const flagged = batch.flagged.subarray(batch.flaggedFrom[r], batch.flaggedFrom[r + 1]);
+      const evidence = flagged.length ? this.#evidence(batch, r, flagged) : [];
+      if (flagged.length) {
+        anomalies.push({
+          stream_id: streamId,
+          anomalous: flagged.length,
+          top: evidence.slice(0, 5).map((e) => ({
+            feature_idx: e.feature_idx,
+            score: e.score,
+            severity: e.severity,
+          })),
+        });
+      }
+      if (mode === "frame") {
+        if (!flagged.length) continue;
+        const alert = buildFrameAlert(context, {
+          streamId,
+          frameTimestamp: timestamp,
+          count: flagged.length,
+          sensors: evidence,
+          latencyMs,
+          now,
+        });
+        frameRecords.push({
+          id: alert.alert_id,
+          body: JSON.stringify(alert),
+          traceparent: traceparentOf(batch.spans[r]),
+        });
+        continue;
+      }
+      const t = tracker!;
+      const before = t.has(streamId);
+      const out = t.observe({ streamId, timestamp, flagged, evidence });
+      if (before || t.has(streamId) || out.length) touched.add(streamId);
+      if (t.has(streamId)) this.#seen.set(streamId, now);
+      else this.#seen.delete(streamId);
+      for (const e of out) {
+        events.push(e);
+        latencies.set(e, { latencyMs, span: batch.spans[r] });
+      }
+    }
+    if (mode === "frame") {
+      this.#submit(frameRecords);
+      return { alerts: frameRecords.length, anomalies };
+    }
+    const records = this.#records(events, latencies);
+    if (touched.size) this.#persist(records, touched);
+    return { alerts: records.length, anomalies };
+  }
+
+  /** Waits until every batch handed over so far has its state saved and alerts in the outbox. */
+  async flush(): Promise<void> {
+    await this.#chain;
+  }
+
+  /** Stops the stale timer and waits for pending persistence. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  #evidence(batch: ScoredBatch, r: number, flagged: Int32Array): SensorEvidence[] {
+    const W = this.#o.windowSize;
+    const F = this.#o.context.featureNames.length;
+    const row = {
+      scores: batch.scores.subarray(r * F, (r + 1) * F),
+      severity: batch.severity?.subarray(r * F, (r + 1) * F),
+      statistic: batch.statistic?.subarray(r * F, (r + 1) * F),
+    };
+    const listed = batch.evidenceFrom[r + 1] - batch.evidenceFrom[r];
+    const out: SensorEvidence[] = [];
+    for (let j = 0; j < listed; j++) {
+      const at = (batch.evidenceFrom[r] + j) * W;
+      const window = Array.from(batch.windows.subarray(at, at + W));
+      out.push(sensorEvidence(row, flagged[j], this.#o.severityScale, window));
+    }
+    return out;
+  }
+
+  #records(
+    events: IncidentEvent[],
+    latencies: Map<IncidentEvent, { latencyMs: number; span?: SpanContext }>,
+  ): StreamRecord[] {
+    const now = this.#o.now();
+    return events.map((e) => {
+      const at = latencies.get(e);
+      const alert = buildIncidentAlert(this.#o.context, e, { latencyMs: at?.latencyMs ?? 0, now });
+      const record = {
+        id: alert.alert_id,
+        body: JSON.stringify(alert),
+        traceparent: traceparentOf(at?.span),
+      };
+      return { streamId: e.streamId, record };
+    });
+  }
+
+  /** Saves the touched streams' state (durably when it carries alerts), then submits the alerts. */
+  #persist(made: StreamRecord[], touched: Set<string>): void {
+    const { tracker, store, log } = this.#o;
+    const byStream = new Map<string, AlertRecord[]>();
+    for (const { streamId, record } of made) {
+      const list = byStream.get(streamId) ?? [];
+      list.push(record);
+      byStream.set(streamId, list);
+    }
+    const records = made.map((m) => m.record);
+    const changes: IncidentStateChange[] = [];
+    const tombstones: IncidentStateChange[] = [];
+    for (const streamId of touched) {
+      const fresh = byStream.get(streamId);
+      if (fresh) this.#lastAlerts.set(streamId, fresh);
+      const snapshot = tracker!.snapshot(streamId);
+      const alerts = this.#lastAlerts.get(streamId);
+      let state: StoredIncidentState | undefined;
+      if (snapshot) state = alerts ? { snapshot, alerts } : { snapshot };
+      else if (fresh) {
+        // Resolved and forgotten: keep the alerts until they are in the outbox, then delete.
+        state = { alerts: fresh };
+        tombstones.push({ streamId, state: undefined });
+        this.#lastAlerts.delete(streamId);
+      } else this.#lastAlerts.delete(streamId);
+      changes.push({ streamId, state });
+    }
+    const durable = records.length > 0;
+    this.#chain = this.#chain
+      .then(async () => {
+        await store!.save(changes, durable);
+        await this.#o.dispatcher.submit(records);
+        await store!.save(tombstones, false);
+      })
+      .catch((error) => log.error("could not keep incident state and alerts", error));
+  }
+
+  #submit(records: AlertRecord[]): void {
+    if (records.length === 0) return;
+    this.#chain = this.#chain
+      .then(() => this.#o.dispatcher.submit(records))
+      .catch((error) => this.#o.log.error("could not keep alerts in the outbox", error));
+  }
+}

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { observedWindow, rankFlagged, sensorEvidence, severityScale } from "./flagged_sensors.ts";
+
+test("rankFlagged lists flagged sensors by severity, then score, then index", () => {
+  const scores = Float32Array.of(0.95, 0.1, 1, Number.NaN, 0.9, 1);
+  const severity = Float32Array.of(9.5, 1, 30, 50, 9, 12);
+  const out = new Int32Array(8);
+  assert.equal(rankFlagged({ scores, severity }, 6, 0.9, 10, out, 2), 4);
+  assert.deepEqual([...out.subarray(2, 6)], [2, 5, 0, 4], "NaN never flags; 0.9 meets 0.9");
+  const derived = new Int32Array(6);
+  rankFlagged({ scores }, 6, 0.9, 10, derived);
+  assert.deepEqual([...derived.subarray(0, 4)], [2, 5, 0, 4], "ties at score 1 by index");
+});
+
+test("rankFlagged returns 0 and writes nothing for a quiet window", () => {
+  const out = new Int32Array(3).fill(-7);
+  assert.equal(rankFlagged({ scores: Float32Array.of(0.1, 0.2, 0.3) }, 3, 0.9, 10, out), 0);
+  assert.deepEqual([...out], [-7, -7, -7]);
+});
+
+test("severityScale turns a calibrated score into -log10 p from the calibration metadata", () => {
+  const calibration = { threshold: 0.9, p_target_per_statistic: 1e-9 };
+  const scale = severityScale({ score: { semantics: "", calibration } });
+  assert.ok(Math.abs(0.9 * scale - 9) < 1e-12, "score at the threshold = p_target");
+  assert.equal(severityScale({ score: { semantics: "", calibration: {} } }), 1);
+});
+
+test("sensorEvidence derives severity when the model has no severity output", () => {
+  const e = sensorEvidence({ scores: Float32Array.of(0.5, 0.95) }, 1, 10, [1, 2]);
+  assert.deepEqual(e, {
+    feature_idx: 1,
+    score: 0.95,
+    severity: 9.5,
+    statistic: -1,
+    window: [1, 2],
+  });
+});
+
+test("observedWindow picks each flagged sensor's readings out of a [window, features] input", () => {
+  const values = [1, 10, 100, 2, 20, 200, 3, 30, 300];
+  const w = observedWindow("s", 5, { scores: [0.1, 1, 0.95] }, values, {
+    nFeatures: 3,
+    windowSize: 3,
+    threshold: 0.9,
+    scale: 10,
+    maxFeatures: 1,
+  });
+  assert.deepEqual(Array.from(w.flagged), [1, 2]);
+  assert.equal(w.evidence.length, 1, "evidence capped, count kept");
+  assert.deepEqual(w.evidence[0].window, [10, 20, 30]);
+});

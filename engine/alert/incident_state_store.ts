@@ -1,0 +1,98 @@
+// Keeps each stream's incident state across restarts: a small port and its file adapter in DATA_DIR.
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { AlertRecord } from "./alert_sender.ts";
+import type { StreamSnapshot } from "./incident_tracker.ts";
+
+/**
+ * What is kept per stream: the tracker's snapshot (absent once the stream holds nothing) and
+ * the alerts its last events produced. Those alerts are written here before they enter the
+ * outbox, so after a crash between the two writes the next start still delivers them.
+ */
+export interface StoredIncidentState {
+  snapshot?: StreamSnapshot;
+  alerts?: AlertRecord[];
+}
+
+/** One stream's change: `state` undefined deletes it. */
+export interface IncidentStateChange {
+  streamId: string;
+  state: StoredIncidentState | undefined;
+}
+
+/**
+ * The port: per-stream JSON state, loaded once at start, saved as streams change. Adapters: a
+ * folder of files (`FileIncidentStateStore`); a key-value bucket fits the same shape.
+ */
+export interface IncidentStateStore {
+  /** Every stream's state, as last saved. */
+  load(): Promise<Map<string, StoredIncidentState>>;
+  /**
+   * Saves (or deletes) the changes. `durable`: resolve only once they would survive a crash
+   * (the engine asks for it when the changes carry alerts).
+   */
+  save(changes: readonly IncidentStateChange[], durable: boolean): Promise<void>;
+}
+
+// Stream ids match [A-Za-z0-9._:-]{1,128}; ':' is not portable in file names, so encode.
+const fileOf = (streamId: string) => `${encodeURIComponent(streamId).replace(/\./g, "%2E")}.json`;
+const streamOf = (file: string) => decodeURIComponent(file.slice(0, -".json".length));
+
+/**
+ * One JSON file per stream under `dir` (`DATA_DIR/incidents`), replaced atomically (write a
+ * temporary file, fsync it when durable, rename; then fsync the folder). A torn temporary file
+ * from a crash is ignored at load.
+ */
+export class FileIncidentStateStore implements IncidentStateStore {
+  readonly #dir: string;
+  #ready: Promise<unknown> | undefined;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  async load(): Promise<Map<string, StoredIncidentState>> {
+    await this.#mkdir();
+    const states = new Map<string, StoredIncidentState>();
+    for (const file of await readdir(this.#dir)) {
+      if (!file.endsWith(".json")) continue;
+      const text = await readFile(join(this.#dir, file), "utf8");
+      states.set(streamOf(file), JSON.parse(text) as StoredIncidentState);
+    }
+    return states;
+  }
+
+  async save(changes: readonly IncidentStateChange[], durable: boolean): Promise<void> {
+    if (changes.length === 0) return;
+    await this.#mkdir();
+    for (const { streamId, state } of changes) {
+      const path = join(this.#dir, fileOf(streamId));
+      if (state === undefined) {
+        await rm(path, { force: true });
+        continue;
+      }
+      const tmp = `${path}.tmp`;
+      const file = await open(tmp, "w");
+      try {
+        await file.writeFile(JSON.stringify(state));
+        if (durable) await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, path);
+    }
+    if (durable) {
+      const dir = await open(this.#dir, "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    }
+  }
+
+  #mkdir(): Promise<unknown> {
+    this.#ready ??= mkdir(this.#dir, { recursive: true });
+    return this.#ready;
+  }
+}

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  IncidentTracker,
+  type IncidentTrackerOptions,
+  type ObservedWindow,
+  type SensorEvidence,
+} from "./incident_tracker.ts";
+
+const options: IncidentTrackerOptions = {
+  nFeatures: 100,
+  modelVersion: "m@1",
+  confirmK: 1,
+  confirmN: 1,
+  quietWindows: 3,
+  updateMinMs: 10_000,
+  updateSeverityRise: 2,
+  maxFeatures: 4,
+};
+const ev = (f: number, severity: number): SensorEvidence => ({
+  feature_idx: f,
+  score: Math.min(1, severity / 10),
+  severity,
+  statistic: 0,
+  window: [0, 0, 0, 0, severity],
+});
+/** A window at second `t` flagging `sensors` ([feature, severity]). */
+const win = (t: number, sensors: [number, number][] = [], streamId = "s"): ObservedWindow => ({
+  streamId,
+  timestamp: 1_000_000 + t * 1000,
+  flagged: sensors.map(([f]) => f),
+  evidence: sensors.map(([f, s]) => ev(f, s)).sort((a, b) => b.severity - a.severity),
+});
+function play(tracker: IncidentTracker, windows: ObservedWindow[]) {
+  return windows.flatMap((w) => tracker.observe(w));
+}
+
+test("incidentTracker opens on the first anomalous window and resolves after the quiet windows", () => {
+  const t = new IncidentTracker(options);
+  assert.deepEqual(t.observe(win(0)), []);
+  const [opened] = t.observe(win(1, [[7, 9]]));
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.startedAt, win(1).timestamp);
+  assert.deepEqual(
+    opened.sensors.map((s) => s.feature_idx),
+    [7],
+  );
+  assert.deepEqual(play(t, [win(2, [[7, 9.5]]), win(3), win(4)]), []);
+  const [resolved, ...more] = t.observe(win(5));
+  assert.equal(more.length, 0);
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.reason, "quiet");
+  assert.equal(resolved.incidentId, opened.incidentId);
+  assert.equal(resolved.timestamp, win(5).timestamp);
+  assert.equal(resolved.sensors[0].severity, 9.5, "the peak evidence");
+  assert.equal(t.openIncidents, 0);
+  assert.equal(t.has("s"), false, "a resolved stream holds no state");
+});
+
+test("incidentTracker keeps an incident open across short gaps (hysteresis)", () => {
+  const t = new IncidentTracker(options);
+  const events = play(t, [win(0, [[1, 9]]), win(1), win(2), win(3, [[1, 9]]), win(4), win(5)]);
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ["opened"],
+  );
+  assert.equal(t.openIncidents, 1);
+});
+
+test("incidentTracker sends updated for new sensors or a material severity rise, throttled", () => {
+  const t = new IncidentTracker(options);
+  const opened = t.observe(win(0, [[1, 9]]))[0];
+  assert.deepEqual(t.observe(win(5, [[2, 9]])), [], "a new sensor within the throttle waits");
+  const [update] = t.observe(win(10, [[1, 9]]));
+  assert.equal(update.event, "updated", "sent once the throttle has passed");
+  assert.equal(update.incidentId, opened.incidentId);
+  assert.equal(update.sensorCount, 2);
+  assert.deepEqual(t.observe(win(20, [[1, 10]])), [], "a small rise is not worth an update");
+  const [rise] = t.observe(win(30, [[1, 11.5]]));
+  assert.equal(rise.event, "updated");
+  assert.equal(rise.maxSeverity, 11.5);
+  assert.deepEqual(
+    t.observe(
+      win(40, [
+        [1, 11],
+        [2, 9],
+      ]),
+    ),
+    [],
+    "nothing new",
+  );
+});
+
+test("incidentTracker confirms k of n windows before opening, from the first of them", () => {
+  const t = new IncidentTracker({ ...options, confirmK: 2, confirmN: 3 });
+  assert.deepEqual(play(t, [win(0, [[1, 9]]), win(1), win(2), win(3)]), [], "a lone blip");
+  assert.equal(t.has("s"), false, "a blip that slid out is forgotten");
+  assert.deepEqual(t.observe(win(4, [[1, 9]])), []);
+  const [opened] = t.observe(win(6, [[2, 9]]));
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.startedAt, win(4).timestamp);
+  assert.equal(opened.sensorCount, 2, "the sensors of the confirming windows");
+});
+
+test("incidentTracker never loses a sensor: counts all, keeps bounded peak evidence", () => {
+  const nFeatures = 5000;
+  const t = new IncidentTracker({ ...options, nFeatures, maxFeatures: 10, updateMinMs: 0 });
+  let last = 0;
+  let peak = 0;
+  for (let k = 0; k < 50; k++) {
+    // 100 new sensors per window, evidence for the 10 most severe only.
+    const flagged = Array.from({ length: 100 }, (_, i) => k * 100 + i);
+    const evidence = flagged.slice(0, 10).map((f) => ev(f, (f % 997) / 10));
+    for (const e of evidence) peak = Math.max(peak, e.severity);
+    const events = t.observe({ streamId: "s", timestamp: k + 1, flagged, evidence });
+    if (events.length) last = events.at(-1)!.sensorCount;
+  }
+  assert.equal(last, 5000);
+  const snap = t.snapshot("s")!;
+  assert.equal(snap.incident!.count, 5000);
+  assert.equal(snap.incident!.peak.length, 10);
+  assert.ok(JSON.stringify(snap).length < 10_000, "the snapshot stays small");
+  const top = snap.incident!.peak.map((e) => e.severity);
+  assert.deepEqual(
+    top,
+    [...top].sort((a, b) => b - a),
+  );
+  assert.equal(top[0], peak, "the most severe sensor of all windows");
+});
+
+test("incidentTracker derives the same ids from the same windows, per stream and model", () => {
+  const windows = [win(0, [[1, 9]]), win(1), win(2), win(3)];
+  const a = play(new IncidentTracker(options), windows);
+  const b = play(new IncidentTracker(options), windows);
+  assert.deepEqual(a, b);
+  const other = play(new IncidentTracker({ ...options, modelVersion: "m@2" }), windows);
+  assert.notEqual(other[0].incidentId, a[0].incidentId);
+  const stream2 = play(
+    new IncidentTracker(options),
+    windows.map((w) => ({ ...w, streamId: "t" })),
+  );
+  assert.notEqual(stream2[0].incidentId, a[0].incidentId);
+  assert.match(
+    a[0].incidentId,
+    /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
+});
+
+test("incidentTracker ignores a replayed window and keeps streams apart", () => {
+  const t = new IncidentTracker(options);
+  t.observe(win(0, [[1, 9]], "a"));
+  assert.deepEqual(t.observe(win(0, [[1, 9]], "a")), [], "the same window again");
+  const [b] = t.observe(win(0, [[2, 9]], "b"));
+  assert.equal(b.event, "opened");
+  assert.equal(t.openIncidents, 2);
+});
+
+test("incidentTracker restores a snapshot and carries on the same incident", () => {
+  const t = new IncidentTracker(options);
+  const [opened] = play(t, [win(0, [[1, 9]]), win(1, [[2, 8]]), win(2)]);
+  const snap = JSON.parse(JSON.stringify(t.snapshot("s")));
+  const u = new IncidentTracker(options);
+  u.restore("s", snap);
+  assert.deepEqual(play(u, [win(3)]), [], "the quiet count survives");
+  const [resolved] = u.observe(win(4));
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.incidentId, opened.incidentId);
+  assert.equal(resolved.sensorCount, 2);
+});
+
+test("incidentTracker expires the incident of a silent stream at its last window", () => {
+  const t = new IncidentTracker(options);
+  t.observe(win(0, [[1, 9]]));
+  t.observe(win(1));
+  const [resolved] = t.expire("s");
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.reason, "stale");
+  assert.equal(resolved.timestamp, win(1).timestamp);
+  assert.equal(t.has("s"), false);
+  assert.deepEqual(t.expire("s"), []);
+});
+
+test("incidentTracker rejects bad options naming the variable", () => {
+  assert.throws(
+    () => new IncidentTracker({ ...options, confirmK: 3, confirmN: 2 }),
+    /INCIDENT_CONFIRM_K/,
+  );
+  assert.throws(
+    () => new IncidentTracker({ ...options, quietWindows: 0 }),
+    /INCIDENT_QUIET_WINDOWS/,
+  );
+  assert.throws(
+    () => new IncidentTracker({ ...options, updateMinMs: -1 }),
+    /INCIDENT_UPDATE_MIN_MS/,
+  );
+});

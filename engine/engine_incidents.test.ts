@@ -1,0 +1,220 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import * as v from "valibot";
+import { type Alert, alertSchema } from "../contracts/alert.ts";
+import { parseModelMetadata } from "../contracts/model.ts";
+import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
+import { spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { waitFor } from "./_test/wait_for.ts";
+
+let model: ModelFixture;
+let sink: AlertSink;
+let root: string;
+const engines: TestEngine[] = [];
+
+before(async () => {
+  model = await trainFixtureModel({ features: 200, name: "incidents_200" });
+  sink = await startAlertSink();
+  root = await mkdtemp(join(tmpdir(), "engine-incidents-"));
+});
+after(async () => {
+  for (const e of engines) await e.stop();
+  await sink?.close();
+  await model?.remove();
+  await rm(root, { recursive: true, force: true });
+});
+
+const T0 = Date.UTC(2026, 10, 24, 9);
+let step = 0;
+/** The frame of second `t` of a stream: normal, spiked (`spiked` sensors) or uniform random. */
+function frame(stream_id: string, t: number, kind: "normal" | "spiked" | "uniform" = "normal") {
+  const values =
+    kind === "spiked"
+      ? model.spikedFrame(step++, 3)
+      : kind === "uniform"
+        ? Float32Array.from(model.featureNames, () => Math.random())
+        : model.normalFrame(step++);
+  return jsonFrame(model.featureNames, values, { stream_id, timestamp: T0 + t * 1000 });
+}
+
+/** Alerts the sink accepted for `stream`, parsed by the strict contract, first delivery of each id. */
+function alertsOf(stream: string): Alert[] {
+  const seen = new Set<string>();
+  const out: Alert[] = [];
+  for (const r of sink.requests) {
+    const body = JSON.parse(r.body);
+    if (body.stream_id !== stream || seen.has(body.alert_id)) continue;
+    seen.add(body.alert_id);
+    out.push(v.parse(alertSchema, body));
+  }
+  return out;
+}
+
+async function start(env: Record<string, string> = {}) {
+  const engine = await startTestEngine(model, sink, {
+    INCIDENT_QUIET_WINDOWS: "3",
+    ...env,
+  });
+  engines.push(engine);
+  return engine;
+}
+
+async function play(engine: TestEngine, stream: string, kinds: ("normal" | "spiked")[], from = 0) {
+  for (const [i, kind] of kinds.entries()) {
+    const response = await engine.post(frame(stream, from + i, kind));
+    assert.equal(response.status, 202, await response.clone().text());
+  }
+}
+
+const normal = (n: number) => Array<"normal">(n).fill("normal");
+
+test("engine raises one incident for a spike: opened with evidence, then resolved", async () => {
+  const engine = await start();
+  // 5 frames to fill the window, 2 spiked frames (flagged in 6 windows), then quiet windows.
+  await play(engine, "one", [...normal(5), "spiked", "spiked", ...normal(9)]);
+  await waitFor(() => alertsOf("one").length === 2, "opened and resolved");
+  await waitFor(async () => (await engine.stats()).frames.scored === 12, "every window scored");
+  const [opened, resolved] = alertsOf("one");
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.anomaly_detected, true);
+  assert.equal(opened.incident_started_at, new Date(T0 + 5000).toISOString());
+  assert.deepEqual(
+    opened.anomalous_features.map((f) => f.feature).sort(),
+    model.featureNames.slice(0, 3).sort(),
+  );
+  const f = opened.anomalous_features[0];
+  assert.equal(f.window.length, 5);
+  assert.equal(f.value, f.window[4]);
+  assert.ok(f.value > 1000, "the spiked reading");
+  // The training CLI's models have severity and statistic outputs and typical ranges.
+  const meta = parseModelMetadata(
+    JSON.parse(await readFile(join(model.dir, `${model.name}.json`), "utf8")),
+  );
+  assert.ok(meta.severity_output_name && meta.statistics && meta.typical);
+  assert.ok(meta.statistics.includes(f.statistic), f.statistic);
+  assert.ok(f.severity > 10, "from the severity output: it does not saturate at score 1");
+  assert.deepEqual(f.typical, {
+    low: meta.typical.low[f.feature_idx],
+    high: meta.typical.high[f.feature_idx],
+  });
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.anomaly_detected, false);
+  assert.equal(resolved.incident_id, opened.incident_id);
+  // Windows ending at seconds 5..10 hold a spike; 11, 12, 13 are the three quiet ones.
+  assert.equal(resolved.frame_timestamp, new Date(T0 + 13_000).toISOString());
+  assert.equal(resolved.num_anomalous_features, 3);
+  assert.equal((await engine.stats()).alerts.outbox, 0);
+});
+
+test("engine resolves the incident of a stream that stops sending after INCIDENT_STALE_MS", async () => {
+  const engine = await start({ INCIDENT_STALE_MS: "1000" });
+  await play(engine, "silent", [...normal(5), "spiked", "spiked"]);
+  await waitFor(() => alertsOf("silent").length === 1, "the opened alert");
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 1);
+  await waitFor(() => alertsOf("silent").length === 2, "the resolved alert", 10_000);
+  const [opened, resolved] = alertsOf("silent");
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.incident_id, opened.incident_id);
+  assert.equal(resolved.frame_timestamp, new Date(T0 + 6000).toISOString(), "its last window");
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 0);
+});
+
+test("engine in ALERT_MODE=frame sends one alert per anomalous window, with evidence", async () => {
+  const engine = await start({ ALERT_MODE: "frame" });
+  await play(engine, "frames", [...normal(5), "spiked", ...normal(6)]);
+  await waitFor(async () => (await engine.stats()).frames.scored === 8, "every window scored");
+  await waitFor(() => alertsOf("frames").length === 5, "an alert per window holding the spike");
+  const alerts = alertsOf("frames");
+  for (const a of alerts) {
+    assert.equal(a.incident_id, undefined);
+    assert.equal(a.event, undefined);
+    assert.equal(a.anomalous_features[0].window.length, 5);
+  }
+  assert.equal(new Set(alerts.map((a) => a.alert_id)).size, 5);
+  const windows = alerts.map((a) => a.frame_timestamp).sort();
+  assert.deepEqual(
+    windows,
+    [5, 6, 7, 8, 9].map((t) => new Date(T0 + t * 1000).toISOString()),
+  );
+});
+
+test("engine fed uniform random frames keeps one open incident with bounded alerts and state", async () => {
+  const engine = await start({ MAX_ALERT_FEATURES: "20", INCIDENT_UPDATE_MIN_MS: "10000" });
+  for (let t = 0; t < 40; t++) {
+    const response = await engine.post(frame("noise", t, "uniform"));
+    assert.equal(response.status, 202);
+  }
+  await waitFor(async () => (await engine.stats()).frames.scored === 36, "every window scored");
+  await engine.engine.state.pipeline!.pipeline.flush();
+  await waitFor(async () => (await engine.stats()).alerts.outbox === 0, "alerts delivered");
+  const alerts = alertsOf("noise");
+  assert.equal(alerts[0].event, "opened");
+  assert.ok(
+    alerts.slice(1).every((a) => a.event === "updated" && a.incident_id === alerts[0].incident_id),
+  );
+  // 36 windows over 35 s of stream time: at most one update per 10 s.
+  assert.ok(alerts.length <= 4, `${alerts.length} alerts`);
+  assert.ok(alerts[0].num_anomalous_features > 150, "most sensors flagged");
+  assert.ok(alerts.every((a) => a.anomalous_features.length <= 20));
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 1);
+  const dir = join(engine.dataDir, "incidents");
+  const [file] = await readdir(dir);
+  assert.ok((await stat(join(dir, file))).size < 40_000, "the saved state stays small");
+});
+
+test("engine process keeps an open incident through a crash and resolves it after restart", async () => {
+  const dataDir = join(root, "restart");
+  const env = {
+    MODEL_DIR: model.dir,
+    DEFAULT_MODEL_NAME: model.name,
+    DEFAULT_DEVICE: "cpu",
+    NESTJS_URL: sink.origin,
+    DATA_DIR: dataDir,
+    RETRY_BASE_MS: "5",
+    RETRY_MAX_MS: "50",
+    INCIDENT_QUIET_WINDOWS: "3",
+  };
+  const post = (port: number, body: string) =>
+    fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
+  const first = spawnEngine("node", env);
+  try {
+    const port = await first.port();
+    await waitReady(port);
+    for (let t = 0; t < 8; t++) {
+      const response = await post(port, frame("crash", t, t >= 5 ? "spiked" : "normal"));
+      assert.equal(response.status, 202);
+    }
+    await waitFor(() => alertsOf("crash").length === 1, "the opened alert");
+    // The state of the last spiked window is saved once the batch that scored it is handed on.
+    await waitFor(async () => {
+      const text = await readFile(join(dataDir, "incidents", "crash.json"), "utf8");
+      return JSON.parse(text).snapshot.last === T0 + 7000;
+    }, "the saved state of the last window");
+  } finally {
+    await first.kill("SIGKILL");
+  }
+  const second = spawnEngine("node", env);
+  try {
+    const port = await second.port();
+    await waitReady(port);
+    // The window refills after the restart: 5 frames, then 3 quiet windows (the spike ended).
+    for (let t = 8; t < 15; t++) {
+      const response = await post(port, frame("crash", t));
+      assert.equal(response.status, 202);
+    }
+    await waitFor(() => alertsOf("crash").length === 2, "the resolved alert");
+    const [opened, resolved] = alertsOf("crash");
+    assert.equal(opened.event, "opened");
+    assert.equal(resolved.event, "resolved");
+    assert.equal(resolved.incident_id, opened.incident_id);
+    assert.equal(resolved.incident_started_at, opened.incident_started_at);
+    assert.equal(resolved.frame_timestamp, new Date(T0 + 14_000).toISOString());
+  } finally {
+    await second.kill("SIGTERM");
+  }
+});

@@ -1,0 +1,241 @@
+// The cross-sensor stage's subspace: PCA of robust-standardised readings by randomised subspace iteration.
+import { Rng } from "../signal/prng.ts";
+
+export interface CrossSensorFit {
+  /** Retained components (>= 0). */
+  k: number;
+  /** [F, max(k, 1)] orthonormal loadings, row-major by feature (a zero column when k = 0). */
+  basis: Float32Array;
+  /** Columns stored in `basis` (max(k, 1)). */
+  cols: number;
+  /** Eigenvalues of the retained and the next few examined components (per-frame variance units). */
+  eigenvalues: number[];
+  /** The noise edge a component had to exceed. */
+  edge: number;
+  rows: number;
+}
+
+export interface CrossSensorOptions {
+  /** Most components kept. */
+  kMax: number;
+  /** Extra random directions beyond kMax (accuracy of the range finder). */
+  oversample: number;
+  /** Power iterations (separate the leading components from the rest). */
+  powerIters: number;
+  /** At most this many frames, evenly strided, enter the fit (bounds time for long histories). */
+  maxRows: number;
+  seed: number;
+}
+
+export const CROSS_SENSOR_DEFAULTS: CrossSensorOptions = {
+  kMax: 20,
+  oversample: 10,
+  powerIters: 3,
+  maxRows: 2000,
+  seed: 1,
+};
+
+/**
+ * Leading principal directions of `z[t, f] = (values[t, f] - loc[f]) * invScale[f]` over frames
+ * `0 .. nRows - 1` (the fit part). Randomised subspace iteration (Halko, Martinsson & Tropp):
+ * memory and time are O(frames x features x (kMax + oversample)), so 25,000 features never form
+ * a 25,000 x 25,000 covariance. A component is kept when its eigenvalue exceeds the
+ * Marchenko-Pastur edge `mean variance x (1 + sqrt(F / n))^2`, the largest eigenvalue that
+ * independent sensors alone would show with n frames: so unrelated sensors get no component and
+ * correlated ones (a plant's control loops) get as many as their structure carries.
+ */
+export function fitCrossSensor(
+  values: Float32Array,
+  nFeatures: number,
+  nRows: number,
+  loc: Float32Array,
+  invScale: Float32Array,
+  options: Partial<CrossSensorOptions> = {},
+): CrossSensorFit {
+  const o = { ...CROSS_SENSOR_DEFAULTS, ...options };
+  const F = nFeatures;
+  const stride = Math.max(1, Math.ceil(nRows / o.maxRows));
+  const rows: number[] = [];
+  for (let t = 0; t < nRows; t += stride) rows.push(t);
+  const n = rows.length;
+  const l = Math.max(1, Math.min(o.kMax + o.oversample, n, F));
+  const z = new Float64Array(F);
+  const zRow = (t: number) => {
+    const base = t * F;
+    for (let f = 0; f < F; f++) z[f] = (values[base + f] - loc[f]) * invScale[f];
+  };
+  // Y = Z G for G [F, l]; G' = Z^T Y for Y [n, l].
+  const timesG = (g: Float64Array, y: Float64Array) => {
+    y.fill(0);
+    for (let i = 0; i < n; i++) {
+      zRow(rows[i]);
+      const yi = i * l;
+      for (let f = 0; f < F; f++) {
+        const zf = z[f];
+        if (zf === 0) continue;
+        const gf = f * l;
+        for (let j = 0; j < l; j++) y[yi + j] += zf * g[gf + j];
+      }
+    }
+  };
+  const transTimesY = (y: Float64Array, g: Float64Array) => {
+    g.fill(0);
+    for (let i = 0; i < n; i++) {
+      zRow(rows[i]);
+      const yi = i * l;
+      for (let f = 0; f < F; f++) {
+        const zf = z[f];
+        if (zf === 0) continue;
+        const gf = f * l;
+        for (let j = 0; j < l; j++) g[gf + j] += zf * y[yi + j];
+      }
+    }
+  };
+  let trace = 0;
+  for (const t of rows) {
+    zRow(t);
+    for (let f = 0; f < F; f++) trace += z[f] * z[f];
+  }
+  const rng = new Rng(o.seed);
+  const g = new Float64Array(F * l);
+  for (let i = 0; i < g.length; i++) g[i] = rng.normal();
+  const y = new Float64Array(n * l);
+  timesG(g, y);
+  for (let it = 0; it < o.powerIters; it++) {
+    orthonormalise(y, n, l);
+    transTimesY(y, g);
+    orthonormalise(g, F, l);
+    timesG(g, y);
+  }
+  orthonormalise(y, n, l);
+  // B^T = Z^T Q [F, l]; B B^T = (Z^T Q)^T (Z^T Q) [l, l] has the squared singular values.
+  transTimesY(y, g);
+  const c = new Float64Array(l * l);
+  for (let f = 0; f < F; f++) {
+    const gf = f * l;
+    for (let a = 0; a < l; a++) {
+      const ga = g[gf + a];
+      for (let b = a; b < l; b++) c[a * l + b] += ga * g[gf + b];
+    }
+  }
+  for (let a = 0; a < l; a++) for (let b = 0; b < a; b++) c[a * l + b] = c[b * l + a];
+  const { values: sigma2, vectors: u } = symmetricEigen(c, l);
+  const meanVar = trace / (n * F);
+  const edge = meanVar * (1 + Math.sqrt(F / n)) ** 2;
+  let k = 0;
+  while (k < Math.min(o.kMax, l) && sigma2[k] / n > edge) k++;
+  const cols = Math.max(k, 1);
+  const basis = new Float32Array(F * cols);
+  for (let j = 0; j < k; j++) {
+    const inv = 1 / Math.sqrt(sigma2[j]);
+    // v_j = B^T u_j / sigma_j
+    for (let f = 0; f < F; f++) {
+      let acc = 0;
+      for (let a = 0; a < l; a++) acc += g[f * l + a] * u[a * l + j];
+      basis[f * cols + j] = acc * inv;
+    }
+  }
+  const shown = Math.min(l, k + 3);
+  const eigenvalues = Array.from({ length: shown }, (_, j) => sigma2[j] / n);
+  return { k, basis, cols, eigenvalues, edge, rows: n };
+}
+
+/** Modified Gram-Schmidt on the l columns of a row-major [m, l] matrix, in place. */
+function orthonormalise(a: Float64Array, m: number, l: number): void {
+  for (let j = 0; j < l; j++) {
+    for (let p = 0; p < j; p++) {
+      let dot = 0;
+      for (let i = 0; i < m; i++) dot += a[i * l + j] * a[i * l + p];
+      for (let i = 0; i < m; i++) a[i * l + j] -= dot * a[i * l + p];
+    }
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += a[i * l + j] * a[i * l + j];
+    norm = Math.sqrt(norm);
+    // A column that vanished (rank below l) is left at zero; it then contributes nothing.
+    const inv = norm > 1e-300 ? 1 / norm : 0;
+    for (let i = 0; i < m; i++) a[i * l + j] *= inv;
+  }
+}
+
+/**
+ * Eigen-decomposition of a small symmetric matrix by cyclic Jacobi rotations: eigenvalues in
+ * descending order and the matching eigenvectors as the columns of a row-major [l, l] matrix.
+ */
+export function symmetricEigen(
+  m: Float64Array,
+  l: number,
+): { values: Float64Array; vectors: Float64Array } {
+  const a = Float64Array.from(m);
+  const v = new Float64Array(l * l);
+  for (let i = 0; i < l; i++) v[i * l + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    let diag = 0;
+    for (let p = 0; p < l; p++) {
+      diag += a[p * l + p] ** 2;
+      for (let q = p + 1; q < l; q++) off += a[p * l + q] ** 2;
+    }
+    if (off <= 1e-30 * diag || off === 0) break;
+    for (let p = 0; p < l; p++) {
+      for (let q = p + 1; q < l; q++) {
+        const apq = a[p * l + q];
+        if (apq === 0) continue;
+        const theta = (a[q * l + q] - a[p * l + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < l; k++) {
+          const akp = a[k * l + p];
+          const akq = a[k * l + q];
+          a[k * l + p] = c * akp - s * akq;
+          a[k * l + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < l; k++) {
+          const apk = a[p * l + k];
+          const aqk = a[q * l + k];
+          a[p * l + k] = c * apk - s * aqk;
+          a[q * l + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < l; k++) {
+          const vkp = v[k * l + p];
+          const vkq = v[k * l + q];
+          v[k * l + p] = c * vkp - s * vkq;
+          v[k * l + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: l }, (_, i) => i).sort(
+    (i, j) => a[j * l + j] - a[i * l + i] || i - j,
+  );
+  const values = Float64Array.from(order, (i) => a[i * l + i]);
+  const vectors = new Float64Array(l * l);
+  for (let r = 0; r < l; r++) for (let j = 0; j < l; j++) vectors[r * l + j] = v[r * l + order[j]];
+  return { values, vectors };
+}
+
+/**
+ * The cross-sensor statistic of one window, per feature: the squared residual of the window's
+ * mean standardised reading off the retained subspace, `r = zbar - P P^T zbar`, `out[f] = r_f^2`
+ * (sensor f's contribution to the squared prediction error, SPE / Q). A relation between sensors
+ * that breaks shows here even when every reading stays in its own normal range.
+ */
+export function residualContributions(
+  zbar: Float64Array,
+  basis: Float32Array,
+  cols: number,
+  out: Float64Array,
+): void {
+  const F = zbar.length;
+  const t = new Float64Array(cols);
+  for (let f = 0; f < F; f++) {
+    const zf = zbar[f];
+    for (let j = 0; j < cols; j++) t[j] += zf * basis[f * cols + j];
+  }
+  for (let f = 0; f < F; f++) {
+    let recon = 0;
+    for (let j = 0; j < cols; j++) recon += basis[f * cols + j] * t[j];
+    const r = zbar[f] - recon;
+    out[f] = r * r;
+  }
+}
