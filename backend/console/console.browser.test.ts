@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
-import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "../_test/spawn_service.ts";
+import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 
 // Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
