@@ -323,7 +323,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           cross_sensor: {
             components: cross.k,
             max_components: o.crossComponents,
-            rule: "eigenvalue above the Marchenko-Pastur edge mean_variance * (1 + sqrt(F / n))^2",
+            rule: "eigenvalue above the mean variance of one sensor (Kaiser-Guttman), at most max_components",
             edge: round(cross.edge),
             eigenvalues: cross.eigenvalues.map(round),
             frames_used: cross.rows,
