@@ -121,6 +121,25 @@ for (const target of testTargets()) {
       }
     });
 
+    test("an incident counts every sensor its alerts counted, beyond the listed ones", async () => {
+      const id = crypto.randomUUID();
+      const capped = {
+        ...incidentAlert({
+          incidentId: id,
+          event: "opened",
+          sensors: [
+            { idx: 1, severity: 9 },
+            { idx: 2, severity: 8 },
+          ],
+        }),
+        num_anomalous_features: 24_000,
+      };
+      await store(capped);
+      const incident = await get(id);
+      assert.equal(incident.num_sensors, 24_000);
+      assert.equal(incident.sensors.length, 2);
+    });
+
     test("a late update never reopens a resolved incident", async () => {
       const id = crypto.randomUUID();
       const [opened, updated, resolved] = lifecycle(id);
