@@ -77,6 +77,34 @@ test("backend config treats an empty DATABASE_URL as unset and checks its scheme
   assert.equal(parseConfig(backendConfigSchema, {}).PORT, 3000);
 });
 
+test("engine config has the measured incident defaults and validates incident variables", () => {
+  const c = parseConfig(engineConfigSchema, {});
+  assert.equal(c.ALERT_MODE, "incident");
+  assert.equal(c.INCIDENT_CONFIRM_K, 2);
+  assert.equal(c.INCIDENT_CONFIRM_N, 3);
+  assert.equal(c.INCIDENT_QUIET_WINDOWS, 30);
+  assert.equal(c.INCIDENT_UPDATE_MIN_MS, 120_000);
+  assert.equal(c.INCIDENT_UPDATE_SEVERITY_RISE, 2);
+  assert.equal(c.INCIDENT_STALE_MS, 300_000);
+  assert.equal(parseConfig(engineConfigSchema, { ALERT_MODE: "Frame" }).ALERT_MODE, "frame");
+  const bad: Record<string, string> = {
+    ALERT_MODE: "window",
+    INCIDENT_CONFIRM_K: "0",
+    INCIDENT_CONFIRM_N: "65",
+    INCIDENT_QUIET_WINDOWS: "0",
+    INCIDENT_UPDATE_MIN_MS: "-1",
+    INCIDENT_UPDATE_SEVERITY_RISE: "x",
+    INCIDENT_STALE_MS: "10",
+  };
+  for (const [name, value] of Object.entries(bad)) {
+    assert.throws(
+      () => parseConfig(engineConfigSchema, { [name]: value }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(`'${name}'`),
+      `${name}=${value}`,
+    );
+  }
+});
+
 test("backend config takes an optional console token of at least 16 characters", () => {
   assert.equal(parseConfig(backendConfigSchema, {}).CONSOLE_TOKEN, undefined);
   assert.equal(parseConfig(backendConfigSchema, { CONSOLE_TOKEN: "" }).CONSOLE_TOKEN, undefined);
@@ -87,4 +115,31 @@ test("backend config takes an optional console token of at least 16 characters",
     /'CONSOLE_TOKEN' must be at least 16 characters/,
   );
   assert.equal(parseConfig(backendConfigSchema, {}).ENGINE_HEALTH_TIMEOUT_MS, 2000);
+});
+
+test("engine scale-out settings default to one process on the in-memory bus", () => {
+  const c = parseConfig(engineConfigSchema, {});
+  assert.equal(c.ENGINE_ROLE, "all");
+  assert.equal(c.FRAME_BUS, "memory");
+  assert.equal(c.NATS_URL, "nats://127.0.0.1:4222");
+  assert.equal(c.NATS_STREAM, "FRAMES");
+  assert.equal(c.NATS_PARTITIONS, 32);
+  const w = parseConfig(engineConfigSchema, {
+    ENGINE_ROLE: "Worker",
+    FRAME_BUS: "nats",
+    NATS_URL: "nats://a:4222,nats://b:4222",
+    NATS_PARTITIONS: "8",
+  });
+  assert.equal(w.ENGINE_ROLE, "worker");
+  assert.equal(w.NATS_PARTITIONS, 8);
+  for (const [name, value] of Object.entries({
+    ENGINE_ROLE: "router",
+    FRAME_BUS: "kafka",
+    NATS_STREAM: "has.dot",
+    NATS_PARTITIONS: "0",
+    NATS_URL: "nats://a b",
+    NATS_LEASE_MS: "10",
+  })) {
+    assert.throws(() => parseConfig(engineConfigSchema, { [name]: value }), new RegExp(name));
+  }
 });

@@ -113,17 +113,29 @@ export const engineConfigSchema = v.object({
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
   /** `incident`: one incident per anomaly (opened/updated/resolved); `frame`: one alert per anomalous window. */
   ALERT_MODE: pick("ALERT_MODE", "incident", ["incident", "frame"] as const),
-  /** An incident opens when K of the last N windows of a stream are anomalous (K <= N). */
-  INCIDENT_CONFIRM_K: int("INCIDENT_CONFIRM_K", 1, 1, 64),
-  INCIDENT_CONFIRM_N: int("INCIDENT_CONFIRM_N", 1, 1, 64),
+  /** An incident opens when K of the last N windows of a stream are anomalous (K <= N). Defaults measured: engine/README.md. */
+  INCIDENT_CONFIRM_K: int("INCIDENT_CONFIRM_K", 2, 1, 64),
+  INCIDENT_CONFIRM_N: int("INCIDENT_CONFIRM_N", 3, 1, 64),
   /** Consecutive quiet windows that resolve an incident. */
   INCIDENT_QUIET_WINDOWS: int("INCIDENT_QUIET_WINDOWS", 30, 1, 1_000_000),
   /** Least stream time between two `updated` alerts of one incident. */
-  INCIDENT_UPDATE_MIN_MS: int("INCIDENT_UPDATE_MIN_MS", 60_000, 0, 86_400_000),
+  INCIDENT_UPDATE_MIN_MS: int("INCIDENT_UPDATE_MIN_MS", 120_000, 0, 86_400_000),
   /** Rise of an incident's max severity (-log10 units) worth an `updated` alert. */
   INCIDENT_UPDATE_SEVERITY_RISE: num("INCIDENT_UPDATE_SEVERITY_RISE", 2, 0, 1000),
   /** An incident whose stream sends no window for this long is resolved. */
   INCIDENT_STALE_MS: int("INCIDENT_STALE_MS", 300_000, 1000, 86_400_000),
+  // Scale-out (engine/bus/README.md): roles, the frame bus and its NATS JetStream settings.
+  ENGINE_ROLE: pick("ENGINE_ROLE", "all", ["all", "ingest", "worker"] as const),
+  FRAME_BUS: pick("FRAME_BUS", "memory", ["memory", "nats"] as const),
+  NATS_URL: str("NATS_URL", "nats://127.0.0.1:4222", /^[A-Za-z0-9+.:/@,[\]_-]+$/),
+  NATS_STREAM: str("NATS_STREAM", "FRAMES", /^[A-Za-z0-9_-]{1,64}$/),
+  NATS_PARTITIONS: int("NATS_PARTITIONS", 32, 1, 1024),
+  NATS_PUBLISH_TIMEOUT_MS: int("NATS_PUBLISH_TIMEOUT_MS", 2000, 50, 60_000),
+  NATS_LEASE_MS: int("NATS_LEASE_MS", 10_000, 300, 600_000),
+  NATS_MAX_LAG: int("NATS_MAX_LAG", 10_000, 1, 100_000_000),
+  NATS_STREAM_MAX_BYTES: int("NATS_STREAM_MAX_BYTES", 1024 ** 3, 1024 * 1024, 2 ** 50),
+  NATS_STREAM_MAX_AGE_S: int("NATS_STREAM_MAX_AGE_S", 86_400, 60, 365 * 86_400),
+  NATS_WORKER_ID: str("NATS_WORKER_ID", "", /^[A-Za-z0-9_-]{0,64}$/),
 });
 
 /** Backend configuration (SPEC §6). */

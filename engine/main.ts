@@ -4,7 +4,7 @@ import { ConfigError, engineConfigSchema, parseConfig } from "../contracts/confi
 import { otelMiddleware } from "../telemetry/hono.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { startTelemetry } from "../telemetry/setup.ts";
-import { createEngine } from "./engine.ts";
+import { createRole } from "./roles/create_role.ts";
 import { serve } from "./serve.ts";
 
 let config: ReturnType<typeof parseConfig<typeof engineConfigSchema>>;
@@ -18,7 +18,15 @@ try {
 
 const stopTelemetry = await startTelemetry("engine");
 const log = createLogger({ service: "engine", level: config.LOG_LEVEL });
-const engine = createEngine({ config, log, middleware: [otelMiddleware("engine")] });
+// ENGINE_ROLE + FRAME_BUS pick the single-process engine (default) or a scale-out role.
+let engine: ReturnType<typeof createRole>;
+try {
+  engine = createRole({ config, log, middleware: [otelMiddleware("engine")] });
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`engine: ${error.message}`);
+  process.exit(1);
+}
 const server = await serve(engine.app.fetch, { hostname: config.APP_HOST, port: config.APP_PORT });
 log.info("engine listening", { host: config.APP_HOST, port: server.port, pid: process.pid });
 

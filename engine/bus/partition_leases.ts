@@ -1,0 +1,284 @@
+// Partition ownership for inference workers: leases in a JetStream KV bucket, fenced by revision.
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "../../telemetry/logger.ts";
+
+/** The value of key `p.<n>`: who owns the partition until when, and how far it is scored. */
+export interface PartitionRecord {
+  /** Worker id of the owner; "" when released. */
+  owner: string;
+  /** Epoch ms after which anyone may take the partition over. */
+  expires: number;
+  /** Stream sequence of the last frame whose windows' alerts are in the owner's outbox. */
+  committed: number;
+  /** First sequence a new owner must re-read to rebuild every window (0: committed + 1). */
+  replay: number;
+  /** Frames of the partition not yet consumed by its owner at the last commit. */
+  lag: number;
+}
+
+export interface PartitionLeasesOptions {
+  kv: KV;
+  partitions: number;
+  workerId: string;
+  /** `NATS_LEASE_MS`. */
+  leaseMs: number;
+  log: Logger;
+  /** A partition was taken: start reading it from `record`. */
+  onAcquire(partition: number, record: PartitionRecord): void | Promise<void>;
+  /** Give the partition up cleanly: stop reading, finish and commit the batch in flight. */
+  onRelease(partition: number): Promise<void>;
+  /** The lease was lost (fenced or expired locally): drop everything read from it at once. */
+  onLost(partition: number, reason: string): void;
+}
+
+interface Held {
+  revision: number;
+  record: PartitionRecord;
+  /** `performance.now()` until which this process may act as the owner. */
+  validUntil: number;
+  /** KV operations on the key run one after another (a renewal must not fence a commit). */
+  chain: Promise<unknown>;
+}
+
+const encode = (record: PartitionRecord) => JSON.stringify(record);
+
+function decode(text: string | undefined): PartitionRecord | undefined {
+  if (!text) return undefined;
+  try {
+    const r = JSON.parse(text) as PartitionRecord;
+    return typeof r.committed === "number" ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** FNV-1a of worker and partition: highest-random-weight (rendezvous) assignment. */
+function weight(worker: string, partition: number): number {
+  let hash = 0x811c9dc5;
+  const text = `${worker}/${partition}`;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  return hash >>> 0;
+}
+
+/**
+ * Each worker heartbeats `w.<id>` and, every quarter lease, computes the rendezvous owner of
+ * every partition among the live workers: it claims the partitions that hash to it once they
+ * are free or expired, and hands over the ones that hash to a newer worker (rebalancing on join
+ * and leave). Every write names the revision it read, so a stalled owner that resumes after its
+ * lease was taken over fails its next renewal or commit; before that it already stops acting,
+ * because its local validity (`leaseMs` minus a margin for clock skew, from when the renewal
+ * was sent) has run out.
+ */
+export class PartitionLeases {
+  readonly #o: PartitionLeasesOptions;
+  readonly #held = new Map<number, Held>();
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  liveWorkers = 0;
+
+  constructor(options: PartitionLeasesOptions) {
+    this.#o = options;
+  }
+
+  /** Partitions this worker holds a valid lease on. */
+  get owned(): number[] {
+    return [...this.#held.keys()].filter((p) => this.owns(p));
+  }
+
+  /** True while this worker may score partition `p` (checked before scoring and committing). */
+  owns(partition: number): boolean {
+    const held = this.#held.get(partition);
+    return held !== undefined && performance.now() < held.validUntil;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /**
+   * Records that partition `p` is scored up to `committed` (renewing the lease). Returns false,
+   * and reports the partition lost, when the lease is no longer ours.
+   */
+  commit(partition: number, committed: number, replay: number, lag: number): Promise<boolean> {
+    return this.#serial(partition, async (held) => {
+      if (performance.now() >= held.validUntil) {
+        this.#lose(partition, "lease expired before commit");
+        return false;
+      }
+      const record = { ...held.record, committed, replay, lag };
+      return this.#write(partition, held, record);
+    });
+  }
+
+  /** Stops the loop, hands every partition over (committed position kept) and leaves. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    this.#wake?.();
+    await this.#loop;
+    for (const p of [...this.#held.keys()]) await this.#release(p);
+    await this.#o.kv.delete(`w.${this.#o.workerId}`).catch(() => {});
+  }
+
+  async #run(): Promise<void> {
+    const { log } = this.#o;
+    const every = Math.max(50, Math.floor(this.#o.leaseMs / 4));
+    while (!this.#stop.signal.aborted) {
+      try {
+        await this.#tick();
+      } catch (error) {
+        log.warn("partition lease round failed; retrying", error as Error);
+      }
+      if (this.#stop.signal.aborted) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, every);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  async #tick(): Promise<void> {
+    const { kv, workerId, leaseMs, partitions } = this.#o;
+    // Locally expired leases (a stalled process resumes here): stop acting before anything else.
+    for (const [p, held] of this.#held) {
+      if (performance.now() >= held.validUntil) this.#lose(p, "lease expired locally");
+    }
+    await kv.put(`w.${workerId}`, JSON.stringify({ expires: Date.now() + leaseMs }));
+    const live: string[] = [];
+    for await (const key of await kv.keys("w.*")) {
+      const id = key.slice(2);
+      if (id === workerId) {
+        live.push(id);
+        continue;
+      }
+      const entry = await kv.get(key);
+      const expires =
+        entry?.operation === "PUT" ? Number(entry.json<{ expires: number }>().expires) : 0;
+      if (expires > Date.now()) live.push(id);
+    }
+    this.liveWorkers = live.length;
+    for (let p = 0; p < partitions; p++) {
+      if (this.#stop.signal.aborted) return;
+      let best = workerId;
+      let bestWeight = -1;
+      for (const id of live) {
+        const w = weight(id, p);
+        if (w > bestWeight || (w === bestWeight && id < best)) {
+          best = id;
+          bestWeight = w;
+        }
+      }
+      const held = this.#held.get(p);
+      if (held && best !== workerId) await this.#release(p);
+      else if (held) await this.#renewIfDue(p);
+      else if (best === workerId) await this.#claim(p);
+    }
+  }
+
+  async #renewIfDue(p: number): Promise<void> {
+    await this.#serial(p, async (held) => {
+      if (held.validUntil - performance.now() > this.#o.leaseMs / 2) return true;
+      return this.#write(p, held, { ...held.record });
+    });
+  }
+
+  async #claim(p: number): Promise<void> {
+    const { kv, workerId, leaseMs, log } = this.#o;
+    const key = `p.${p}`;
+    const entry = await kv.get(key);
+    const current = entry?.operation === "PUT" ? decode(entry.string()) : undefined;
+    const now = Date.now();
+    if (current && current.owner !== "" && current.owner !== workerId && current.expires > now) {
+      return; // still leased to someone else; it hands over or expires
+    }
+    const record: PartitionRecord = {
+      owner: workerId,
+      expires: now + leaseMs,
+      committed: current?.committed ?? 0,
+      replay: current?.replay ?? 0,
+      lag: current?.lag ?? 0,
+    };
+    const sentAt = performance.now();
+    let revision: number;
+    try {
+      revision = entry
+        ? await kv.update(key, encode(record), entry.revision)
+        : await kv.create(key, encode(record));
+    } catch {
+      return; // someone else won the race
+    }
+    const held: Held = {
+      revision,
+      record,
+      validUntil: sentAt + leaseMs * 0.9,
+      chain: Promise.resolve(),
+    };
+    this.#held.set(p, held);
+    log.info("partition acquired", {
+      partition: p,
+      committed: record.committed,
+      replay: record.replay,
+      previous_owner: current?.owner ?? null,
+    });
+    await this.#o.onAcquire(p, record);
+  }
+
+  async #release(p: number): Promise<void> {
+    if (!this.#held.has(p)) return;
+    await this.#o.onRelease(p);
+    await this.#serial(p, async (held) => {
+      const ok = await this.#write(p, held, { ...held.record, owner: "", expires: 0 });
+      if (ok) {
+        this.#held.delete(p);
+        this.#o.log.info("partition handed over", {
+          partition: p,
+          committed: held.record.committed,
+        });
+      }
+      return ok;
+    });
+  }
+
+  /** Writes `record` with the revision we hold; on a conflict the partition is lost. */
+  async #write(p: number, held: Held, record: PartitionRecord): Promise<boolean> {
+    const sentAt = performance.now();
+    record.expires = record.owner ? Date.now() + this.#o.leaseMs : 0;
+    try {
+      held.revision = await this.#o.kv.update(`p.${p}`, encode(record), held.revision);
+      held.record = record;
+      held.validUntil = sentAt + this.#o.leaseMs * 0.9;
+      return true;
+    } catch (error) {
+      if ((error as Error).name === "JetStreamApiError") {
+        this.#lose(p, `fenced: ${(error as Error).message}`);
+      } else {
+        // NATS did not answer: the lease is still ours until it runs out locally.
+        this.#o.log.warn("partition lease write failed", error as Error, { partition: p });
+      }
+      return false;
+    }
+  }
+
+  #lose(p: number, reason: string): void {
+    if (!this.#held.delete(p)) return;
+    this.#o.log.warn("partition lost", { partition: p, reason });
+    this.#o.onLost(p, reason);
+  }
+
+  #serial(p: number, fn: (held: Held) => Promise<boolean>): Promise<boolean> {
+    const held = this.#held.get(p);
+    if (!held) return Promise.resolve(false);
+    const next = held.chain.then(() => (this.#held.get(p) === held ? fn(held) : false));
+    held.chain = next.catch(() => false);
+    return next;
+  }
+}

@@ -1,0 +1,46 @@
+// Picks what this engine process runs from ENGINE_ROLE and FRAME_BUS (engine/bus/README.md).
+import type { Hono } from "hono";
+import { ConfigError, type EngineConfig } from "../../contracts/config.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { createEngine } from "../engine.ts";
+import { createIngestRole, type Role } from "./ingest_role.ts";
+import { createWorkerRole } from "./worker_role.ts";
+
+export interface CreateRoleOptions {
+  config: EngineConfig;
+  log: Logger;
+  middleware?: Parameters<Hono["use"]>[1][];
+}
+
+/**
+ * `all` + `memory` (the default): the single-process engine, unchanged. With `FRAME_BUS=nats`:
+ * `ingest` is a stateless replica, `worker` an inference worker, and `all` runs one of each in
+ * the process (the HTTP port serves the ingest replica). Throws a {@link ConfigError} for a
+ * split role on the in-memory bus, which has nothing to split across.
+ */
+export function createRole(options: CreateRoleOptions): Role {
+  const { config } = options;
+  if (config.FRAME_BUS === "memory") {
+    if (config.ENGINE_ROLE !== "all") {
+      throw new ConfigError(
+        `invalid configuration: 'ENGINE_ROLE' ${config.ENGINE_ROLE} needs 'FRAME_BUS' nats`,
+      );
+    }
+    return createEngine(options);
+  }
+  if (config.ENGINE_ROLE === "ingest") return createIngestRole(options);
+  if (config.ENGINE_ROLE === "worker") return createWorkerRole(options);
+  const ingest = createIngestRole(options);
+  const worker = createWorkerRole({ ...options, middleware: undefined });
+  return {
+    app: ingest.app,
+    async start() {
+      await worker.start();
+      await ingest.start();
+    },
+    async shutdown(timeoutMs) {
+      await ingest.shutdown(timeoutMs);
+      await worker.shutdown(timeoutMs);
+    },
+  };
+}

@@ -1,0 +1,332 @@
+// A stateless ingest replica: the /data-enqueue contract, then a JetStream publish; 202 only after the PubAck.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import type { Context, Hono } from "hono";
+import type { EngineConfig } from "../../contracts/config.ts";
+import { HttpError } from "../../contracts/error.ts";
+import type { EngineReady } from "../../contracts/health.ts";
+import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { sampleResources } from "../../telemetry/resources.ts";
+import { delay } from "../_delay.ts";
+import { reclaim } from "../_reclaim.ts";
+import { type NatsBus, openNatsBus } from "../bus/nats_bus.ts";
+import type { PartitionRecord } from "../bus/partition_leases.ts";
+import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
+import { createFeatureLayout, createIngestor, type Ingestor } from "../ingest/mod.ts";
+import type { NodeBodyStream } from "../ingest/read_body.ts";
+import { FrameQueue } from "../queue/frame_queue.ts";
+import { EngineStats } from "../stats.ts";
+import { createRoleApp } from "./role_app.ts";
+
+export interface IngestRoleOptions {
+  config: EngineConfig;
+  log: Logger;
+  clock?: { now(): number };
+  middleware?: Parameters<Hono["use"]>[1][];
+}
+
+export interface Role {
+  app: Hono;
+  start(): Promise<void>;
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** Frame headers on the bus; the payload is the float32 values in model order. */
+export const FRAME_HEADERS = {
+  stream: "Frame-Stream",
+  timestamp: "Frame-Ts",
+  /** Epoch ms (fractional) when the ingest replica received the request. */
+  receivedAt: "Frame-Received",
+  model: "Frame-Model",
+} as const;
+
+const RETRY_AFTER = { "Retry-After": "1" };
+// Streams whose newest acknowledged timestamp a replica remembers (for 409 and implicit times).
+const MAX_TRACKED_STREAMS = 4096;
+
+function sameToken(given: string, expected: string): boolean {
+  let diff = given.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    diff |= (given.charCodeAt(i % Math.max(1, given.length)) || 0) ^ expected.charCodeAt(i);
+  }
+  return diff === 0;
+}
+
+async function readMetadata(config: EngineConfig): Promise<ModelMetadata> {
+  const path = join(config.MODEL_DIR, `${config.DEFAULT_MODEL_NAME}.json`);
+  return parseModelMetadata(JSON.parse(await readFile(path, "utf8")));
+}
+
+/**
+ * Creates an ingest replica. It validates a frame exactly like the single-process engine (the
+ * same ingestor, limits and token), then publishes it to `<NATS_STREAM>.p.<partition>` with the
+ * message id `stream@timestamp` and answers `202` once JetStream has stored it (`duplicate`
+ * when the server recognised a retry), `503 bus_unavailable` when JetStream does not answer
+ * within `NATS_PUBLISH_TIMEOUT_MS`, and `429 queue_full` when the partition's owner reports more
+ * than `NATS_MAX_LAG` frames not yet consumed or `QUEUE_MAX_SIZE` uploads are in flight. It
+ * keeps no frame after answering.
+ */
+export function createIngestRole(options: IngestRoleOptions): Role & { stats: EngineStats } {
+  const { config, log } = options;
+  const clock = options.clock ?? { now: () => Date.now() };
+  const stats = new EngineStats();
+  const lag = new Int32Array(config.NATS_PARTITIONS);
+  const newest = new Map<string, number>();
+  let status: EngineReady["status"] = "loading";
+  let failure: string | undefined;
+  let meta: ModelMetadata | undefined;
+  let bus: NatsBus | undefined;
+  let ingestor: Ingestor | undefined;
+  let pool: FrameQueue | undefined;
+  let inFlight = 0;
+  let counters = { bus_unavailable: 0, workers_behind: 0, partitions_lagging: 0 };
+  const stop = new AbortController();
+  let watching: Promise<void> | undefined;
+
+  function readiness(): EngineReady {
+    const body: EngineReady = {
+      status,
+      model: meta
+        ? {
+            name: meta.name,
+            version: meta.version,
+            n_features: meta.n_features,
+            window_size: meta.window_size,
+          }
+        : null,
+      execution_provider: null,
+      gpu: { available: false },
+    };
+    if (pool) body.queue = { depth: pool.used, capacity: pool.capacity };
+    if (failure) body.error = failure;
+    return body;
+  }
+
+  function remember(streamId: string, timestamp: number): void {
+    newest.delete(streamId);
+    newest.set(streamId, timestamp);
+    if (newest.size > MAX_TRACKED_STREAMS) newest.delete(newest.keys().next().value as string);
+  }
+
+  async function enqueue(c: Context): Promise<Response> {
+    const receivedAt = performance.now();
+    let bodyTaken = false;
+    try {
+      if (status === "draining") {
+        throw new HttpError(503, "shutting_down", "ingest replica is shutting down", RETRY_AFTER);
+      }
+      if (status !== "ready" || !pool || !ingestor || !bus || !meta) {
+        throw new HttpError(503, "model_not_ready", `ingest replica is ${status}`, RETRY_AFTER);
+      }
+      if (config.INGEST_TOKEN) {
+        const auth = c.req.header("authorization") ?? "";
+        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), config.INGEST_TOKEN)) {
+          throw new HttpError(401, "unauthorized", "a valid bearer token is required", {
+            "WWW-Authenticate": "Bearer",
+          });
+        }
+      }
+      const slot = pool.reserve();
+      if (slot < 0) {
+        throw new HttpError(429, "queue_full", `${pool.capacity} uploads in flight`, RETRY_AFTER);
+      }
+      inFlight++;
+      try {
+        const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
+        bodyTaken = true;
+        const values = pool.slab(slot);
+        const frame = await ingestor.ingest(c.req.raw, values, incoming);
+        const streamId = frame.streamId;
+        const last = newest.get(streamId) ?? Number.NEGATIVE_INFINITY;
+        const timestamp = frame.timestamp ?? Math.max(clock.now(), last + 1);
+        const iso = new Date(timestamp).toISOString();
+        if (timestamp < last) {
+          throw new HttpError(
+            409,
+            "frame_out_of_order",
+            `timestamp ${iso} is older than stream ${JSON.stringify(streamId)}'s newest frame ${new Date(last).toISOString()}`,
+          );
+        }
+        const partition = partitionOf(streamId, config.NATS_PARTITIONS);
+        if (lag[partition] >= config.NATS_MAX_LAG) {
+          counters.workers_behind++;
+          throw new HttpError(
+            429,
+            "queue_full",
+            `workers are ${lag[partition]} frames behind on partition ${partition} (bound ${config.NATS_MAX_LAG})`,
+            RETRY_AFTER,
+          );
+        }
+        const h = natsHeaders();
+        h.set(FRAME_HEADERS.stream, streamId);
+        h.set(FRAME_HEADERS.timestamp, String(timestamp));
+        h.set(FRAME_HEADERS.receivedAt, String(performance.timeOrigin + receivedAt));
+        h.set(FRAME_HEADERS.model, meta.version);
+        // A copy: the slab is reused as soon as this request is answered.
+        const payload = new Uint8Array(values.byteLength);
+        payload.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+        let ack: { duplicate: boolean; seq: number };
+        try {
+          ack = await bus.js.publish(bus.subject(partition), payload, {
+            msgID: frameMessageId(streamId, timestamp),
+            headers: h,
+            timeout: config.NATS_PUBLISH_TIMEOUT_MS,
+          });
+        } catch (error) {
+          counters.bus_unavailable++;
+          log.warn("JetStream did not acknowledge a frame", error as Error, {
+            stream_id: streamId,
+            partition,
+          });
+          throw new HttpError(
+            503,
+            "bus_unavailable",
+            `the frame bus did not acknowledge the frame: ${(error as Error).message}`,
+            RETRY_AFTER,
+          );
+        }
+        remember(streamId, Math.max(last, timestamp));
+        if (ack.duplicate) {
+          stats.duplicate++;
+          return c.json({ status: "duplicate", stream_id: streamId, timestamp: iso }, 202);
+        }
+        stats.accepted++;
+        return c.json({ status: "accepted", stream_id: streamId, timestamp: iso }, 202);
+      } finally {
+        inFlight--;
+        pool.release(slot);
+      }
+    } catch (error) {
+      if (!bodyTaken) reclaim(Number(c.req.header("content-length")) || 0);
+      stats.rejected++;
+      if (!(error instanceof HttpError)) log.error("frame intake failed", error as Error);
+      throw error;
+    }
+  }
+
+  /** Follows the partition records so a lagging partition is refused without a request. */
+  async function watchLag(kv: NatsBus["kv"]): Promise<void> {
+    while (!stop.signal.aborted) {
+      try {
+        const watch = await kv.watch({ key: "p.*" });
+        stop.signal.addEventListener("abort", () => watch.stop(), { once: true });
+        for await (const entry of watch) {
+          const p = Number(entry.key.slice(2));
+          if (!(p >= 0 && p < lag.length)) continue;
+          let value = 0;
+          if (entry.operation === "PUT") {
+            try {
+              value = (JSON.parse(entry.string()) as PartitionRecord).lag | 0;
+            } catch {
+              value = 0;
+            }
+          }
+          lag[p] = value;
+        }
+      } catch (error) {
+        if (!stop.signal.aborted) log.warn("partition watch failed; restarting", error as Error);
+      }
+      await delay(500, stop.signal).catch(() => {});
+    }
+  }
+
+  async function start(): Promise<void> {
+    try {
+      meta = await readMetadata(config);
+      const layout = createFeatureLayout(meta.feature_names);
+      ingestor = createIngestor({
+        layout,
+        limits: {
+          maxBodyBytes: config.MAX_BODY_BYTES,
+          maxDecompressedBytes: config.MAX_DECOMPRESSED_BYTES,
+          bodyTimeoutMs: config.BODY_TIMEOUT_MS,
+        },
+        workers: config.INGEST_WORKERS,
+      });
+      pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
+      bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
+      watching = watchLag(bus.kv);
+      status = "ready";
+      log.info("ingest replica ready", {
+        model: meta.name,
+        version: meta.version,
+        n_features: meta.n_features,
+        stream: config.NATS_STREAM,
+        partitions: config.NATS_PARTITIONS,
+      });
+    } catch (error) {
+      status = "failed";
+      failure = (error as Error).message;
+      throw error;
+    }
+  }
+
+  async function shutdown(timeoutMs: number): Promise<void> {
+    if (status === "ready" || status === "loading") status = "draining";
+    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
+    // Requests in flight get their PubAck (or their 503) before the connection closes.
+    while (inFlight > 0 && !deadline.aborted) await delay(5, deadline).catch(() => {});
+    stop.abort();
+    await watching;
+    await Promise.allSettled([bus?.close(), ingestor?.close()]);
+    log.info("ingest replica stopped", { in_flight: inFlight });
+  }
+
+  const app = createRoleApp({
+    log,
+    readiness,
+    middleware: options.middleware,
+    enqueue,
+    stats: () => ({
+      ...stats.snapshot({
+        queue: { depth: inFlight, capacity: pool?.capacity ?? 0 },
+        alerts: { generated: 0, delivered: 0, outbox: 0 },
+        rss_bytes: sampleResources().rss_bytes,
+      }),
+      role: "ingest",
+      bus: { ...counters, max_lag: Math.max(0, ...lag) },
+    }),
+    resetStats() {
+      stats.reset();
+      counters = { bus_unavailable: 0, workers_behind: 0, partitions_lagging: 0 };
+    },
+  });
+  return { app, stats, start, shutdown };
+}
+
+/** Opens the bus, retrying every second while NATS is unreachable (readiness stays 503). */
+export async function connectWithRetry(
+  config: EngineConfig,
+  log: Logger,
+  name: string,
+  signal: AbortSignal,
+): Promise<NatsBus> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openNatsBus({
+        url: config.NATS_URL,
+        stream: config.NATS_STREAM,
+        partitions: config.NATS_PARTITIONS,
+        maxBytes: config.NATS_STREAM_MAX_BYTES,
+        maxAgeS: config.NATS_STREAM_MAX_AGE_S,
+        name,
+        timeoutMs: Math.max(1000, config.NATS_PUBLISH_TIMEOUT_MS),
+      });
+    } catch (error) {
+      // The server answered and refused (limits, partition count): retrying changes nothing.
+      const name = (error as Error).name;
+      if (name === "PartitionMismatchError" || name === "JetStreamApiError" || signal.aborted) {
+        throw error;
+      }
+      if (attempt === 1 || attempt % 30 === 0) {
+        log.warn("NATS not reachable; retrying every second", error as Error, {
+          url: config.NATS_URL,
+          attempt,
+        });
+      }
+      await delay(1000, signal);
+    }
+  }
+}

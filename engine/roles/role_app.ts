@@ -1,0 +1,49 @@
+// HTTP app of a scale-out role (ingest replica or inference worker): health, stats, optional intake.
+import { type Context, Hono } from "hono";
+import { HttpError } from "../../contracts/error.ts";
+import type { EngineReady } from "../../contracts/health.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import type { StatsSnapshot } from "../stats.ts";
+
+export interface RoleAppOptions {
+  log: Logger;
+  readiness(): EngineReady;
+  /** `GET /stats`: the engine's stats shape plus the role's own counters. */
+  stats(): StatsSnapshot & Record<string, unknown>;
+  resetStats(): void;
+  /** `POST /data-enqueue` (ingest replicas). */
+  enqueue?: (c: Context) => Promise<Response>;
+  middleware?: Parameters<Hono["use"]>[1][];
+}
+
+/** The same routes and error bodies as the single-process engine (engine/app.ts). */
+export function createRoleApp(options: RoleAppOptions): Hono {
+  const { log } = options;
+  const app = new Hono();
+  for (const mw of options.middleware ?? []) app.use(mw);
+  app.onError(function toJsonError(error, c) {
+    if (error instanceof HttpError) {
+      return c.json(error.body, error.status as 400, error.headers);
+    }
+    log.error("unhandled error", error, { path: c.req.path });
+    return c.json({ error: "internal_error", message: "internal error; see the engine log" }, 500);
+  });
+  app.notFound((c) =>
+    c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404),
+  );
+  app.get("/health/live", (c) =>
+    c.json({ status: "ok", uptime_s: Math.round(performance.now()) / 1000 }),
+  );
+  app.get("/health/ready", (c) => {
+    const body = options.readiness();
+    return c.json(body, body.status === "ready" ? 200 : 503);
+  });
+  app.get("/stats", (c) => c.json(options.stats()));
+  app.post("/stats/reset", (c) => {
+    options.resetStats();
+    return c.json({ status: "ok" });
+  });
+  const enqueue = options.enqueue;
+  if (enqueue) app.post("/data-enqueue", (c) => enqueue(c));
+  return app;
+}
