@@ -276,6 +276,27 @@ for (const target of testTargets()) {
       assert.deepEqual(await counts(), before);
     });
 
+    test("without CONSOLE_TOKEN, another site's page still cannot acknowledge", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const url = `http://console.test/api/v1/incidents/${id}/ack`;
+      const foreign: Record<string, string>[] = [
+        { origin: "http://evil.test" },
+        { "sec-fetch-site": "cross-site" },
+      ];
+      for (const headers of foreign) {
+        const res = await app.request(url, post({ by: "Mallory" }, headers));
+        assert.equal(res.status, 401, JSON.stringify(headers));
+        assert.equal((await res.json()).error, "unauthorized");
+      }
+      assert.equal((await get(id)).acknowledged, null);
+      const own = await app.request(
+        url,
+        post({ by: "Ana" }, { origin: "http://console.test", "sec-fetch-site": "same-origin" }),
+      );
+      assert.equal(own.status, 201);
+    });
+
     test("with CONSOLE_TOKEN, acknowledging needs the bearer token or a same-site cookie", async () => {
       const id = crypto.randomUUID();
       await store(lifecycle(id)[0]);
