@@ -77,6 +77,34 @@ test("backend config treats an empty DATABASE_URL as unset and checks its scheme
   assert.equal(parseConfig(backendConfigSchema, {}).PORT, 3000);
 });
 
+test("engine config has the measured incident defaults and validates incident variables", () => {
+  const c = parseConfig(engineConfigSchema, {});
+  assert.equal(c.ALERT_MODE, "incident");
+  assert.equal(c.INCIDENT_CONFIRM_K, 2);
+  assert.equal(c.INCIDENT_CONFIRM_N, 3);
+  assert.equal(c.INCIDENT_QUIET_WINDOWS, 30);
+  assert.equal(c.INCIDENT_UPDATE_MIN_MS, 120_000);
+  assert.equal(c.INCIDENT_UPDATE_SEVERITY_RISE, 2);
+  assert.equal(c.INCIDENT_STALE_MS, 300_000);
+  assert.equal(parseConfig(engineConfigSchema, { ALERT_MODE: "Frame" }).ALERT_MODE, "frame");
+  const bad: Record<string, string> = {
+    ALERT_MODE: "window",
+    INCIDENT_CONFIRM_K: "0",
+    INCIDENT_CONFIRM_N: "65",
+    INCIDENT_QUIET_WINDOWS: "0",
+    INCIDENT_UPDATE_MIN_MS: "-1",
+    INCIDENT_UPDATE_SEVERITY_RISE: "x",
+    INCIDENT_STALE_MS: "10",
+  };
+  for (const [name, value] of Object.entries(bad)) {
+    assert.throws(
+      () => parseConfig(engineConfigSchema, { [name]: value }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(`'${name}'`),
+      `${name}=${value}`,
+    );
+  }
+});
+
 test("backend config takes an optional console token of at least 16 characters", () => {
   assert.equal(parseConfig(backendConfigSchema, {}).CONSOLE_TOKEN, undefined);
   assert.equal(parseConfig(backendConfigSchema, { CONSOLE_TOKEN: "" }).CONSOLE_TOKEN, undefined);

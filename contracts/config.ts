@@ -113,13 +113,13 @@ export const engineConfigSchema = v.object({
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
   /** `incident`: one incident per anomaly (opened/updated/resolved); `frame`: one alert per anomalous window. */
   ALERT_MODE: pick("ALERT_MODE", "incident", ["incident", "frame"] as const),
-  /** An incident opens when K of the last N windows of a stream are anomalous (K <= N). */
-  INCIDENT_CONFIRM_K: int("INCIDENT_CONFIRM_K", 1, 1, 64),
-  INCIDENT_CONFIRM_N: int("INCIDENT_CONFIRM_N", 1, 1, 64),
+  /** An incident opens when K of the last N windows of a stream are anomalous (K <= N). Defaults measured: engine/README.md. */
+  INCIDENT_CONFIRM_K: int("INCIDENT_CONFIRM_K", 2, 1, 64),
+  INCIDENT_CONFIRM_N: int("INCIDENT_CONFIRM_N", 3, 1, 64),
   /** Consecutive quiet windows that resolve an incident. */
   INCIDENT_QUIET_WINDOWS: int("INCIDENT_QUIET_WINDOWS", 30, 1, 1_000_000),
   /** Least stream time between two `updated` alerts of one incident. */
-  INCIDENT_UPDATE_MIN_MS: int("INCIDENT_UPDATE_MIN_MS", 60_000, 0, 86_400_000),
+  INCIDENT_UPDATE_MIN_MS: int("INCIDENT_UPDATE_MIN_MS", 120_000, 0, 86_400_000),
   /** Rise of an incident's max severity (-log10 units) worth an `updated` alert. */
   INCIDENT_UPDATE_SEVERITY_RISE: num("INCIDENT_UPDATE_SEVERITY_RISE", 2, 0, 1000),
   /** An incident whose stream sends no window for this long is resolved. */

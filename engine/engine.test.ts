@@ -64,7 +64,7 @@ test("engine scores a burst in batches", async () => {
 
 test("engine sends a signed, traced alert that passes the contract for a spiked window", async () => {
   const secret = "engine-test-signing-secret";
-  const engine = await start({ ALERT_SIGNING_SECRET: secret });
+  const engine = await start({ ALERT_SIGNING_SECRET: secret, ALERT_MODE: "frame" });
   const before = sink.requests.length;
   for (let i = 0; i < 4; i++) await send(engine, "spike");
   await send(engine, "spike", 3);
@@ -77,17 +77,17 @@ test("engine sends a signed, traced alert that passes the contract for a spiked 
     alert.anomalous_features.map((f) => f.feature).sort(),
     model.featureNames.slice(0, 3).sort(),
   );
-  const scores = alert.anomalous_features.map((f) => f.score);
+  const severities = alert.anomalous_features.map((f) => f.severity);
   assert.deepEqual(
-    scores,
-    [...scores].sort((a, b) => b - a),
+    severities,
+    [...severities].sort((a, b) => b - a),
   );
   assert.equal(request.headers["webhook-id"], alert.alert_id);
   await verifyWebhook({ secret, headers: new Headers(request.headers), body: request.body });
 });
 
 test("engine retries alerts against a failing sink until it succeeds, once per alert", async () => {
-  const engine = await start();
+  const engine = await start({ ALERT_MODE: "frame" });
   sink.script = [500, 503, 502];
   for (let i = 0; i < 4; i++) await send(engine, "retry");
   await send(engine, "retry", 2);
@@ -100,7 +100,7 @@ test("engine retries alerts against a failing sink until it succeeds, once per a
 });
 
 test("engine does not retry an alert the backend rejects with 400 and keeps it", async () => {
-  const engine = await start();
+  const engine = await start({ ALERT_MODE: "frame" });
   const before = sink.requests.length;
   sink.script = [400];
   for (let i = 0; i < 4; i++) await send(engine, "reject");
@@ -113,7 +113,7 @@ test("engine does not retry an alert the backend rejects with 400 and keeps it",
 });
 
 test("engine refuses frames with 503 outbox_full at the outbox bound, dropping nothing", async () => {
-  const engine = await start({ OUTBOX_MAX_ALERTS: "1" });
+  const engine = await start({ OUTBOX_MAX_ALERTS: "1", ALERT_MODE: "frame" });
   await sink.down();
   try {
     for (let i = 0; i < 4; i++) await send(engine, "bound");

@@ -85,7 +85,8 @@ test("engine process under Node scores accepted frames and exits 0 on SIGTERM", 
 test("engine process redelivers every kept alert after a SIGKILL", async () => {
   sink.answer = 500;
   const dir = join(dataDir, "kill");
-  const first = spawnEngine("node", env({ DATA_DIR: dir, MAX_RETRIES: "1" }));
+  // One alert per anomalous window: four windows hold the spikes, four alerts to keep.
+  const first = spawnEngine("node", env({ DATA_DIR: dir, MAX_RETRIES: "1", ALERT_MODE: "frame" }));
   let ids: string[];
   try {
     const port = await first.port();
@@ -111,7 +112,7 @@ test("engine process redelivers every kept alert after a SIGKILL", async () => {
     await first.kill();
   }
   sink.answer = 201;
-  const second = spawnEngine("node", env({ DATA_DIR: dir }));
+  const second = spawnEngine("node", env({ DATA_DIR: dir, ALERT_MODE: "frame" }));
   try {
     await waitFor(() => ids.every((id) => sink.delivered.has(id)), "every kept alert", 30_000);
   } finally {

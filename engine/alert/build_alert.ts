@@ -1,5 +1,6 @@
 // Turns a flagged window (ALERT_MODE=frame) or an incident event into the SPEC §4.2 alert body.
 import { type Alert, type AnomalousFeature, STATISTIC_PATTERN } from "../../contracts/alert.ts";
+import { windowAlertId } from "../bus/window_alert_id.ts";
 import { deterministicUuid, type IncidentEvent, type SensorEvidence } from "./incident_tracker.ts";
 
 /** What every alert of one model shares: names, statistic names, typical ranges, threshold. */
@@ -71,8 +72,9 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const latency = (ms: number) => Math.max(0, Math.round(ms * 1000) / 1000);
 
 /**
- * The alert of one anomalous window (`ALERT_MODE=frame`). Its `alert_id` is derived from the
- * stream, the window's newest frame and the model version: a window scored twice gives one id.
+ * The alert of one anomalous window (`ALERT_MODE=frame`, and the scale-out worker). Its
+ * `alert_id` is `windowAlertId` of the stream, the window's newest frame and the model version:
+ * a window scored twice, by this engine or a scale-out worker, gives one id.
  *
  * @example buildFrameAlert(ctx, { streamId, frameTimestamp, count, sensors, latencyMs, now });
  */
@@ -82,7 +84,7 @@ export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Aler
     timestamp: iso(input.now),
     anomaly_detected: true,
     ...common(ctx, input.sensors, input.count),
-    alert_id: deterministicUuid("frame", streamId, frameTimestamp, ctx.modelVersion),
+    alert_id: windowAlertId(streamId, frameTimestamp, ctx.modelVersion),
     stream_id: streamId,
     frame_timestamp: iso(frameTimestamp),
     latency_ms: latency(input.latencyMs),

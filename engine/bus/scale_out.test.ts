@@ -12,10 +12,10 @@ import { jsonFrame } from "../_test/engine_harness.ts";
 import { type EngineProcess, spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
-import { deterministicUuid } from "../alert/incident_tracker.ts";
 import { type NatsServer, startNatsServer } from "./_test/nats_server.ts";
 import { startTcpProxy } from "./_test/tcp_proxy.ts";
 import { partitionOf } from "./partition_of.ts";
+import { windowAlertId } from "./window_alert_id.ts";
 
 const SHARED_NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const PARTITIONS = 8;
@@ -149,7 +149,7 @@ function expectedIds(streams: string[], count: number): Map<string, string> {
   const ids = new Map<string, string>();
   for (const s of streams) {
     for (let i = windowSize - 1; i < count; i++) {
-      ids.set(deterministicUuid("frame", s, BASE_TS + i * 1000, version), `${s}@${i}`);
+      ids.set(windowAlertId(s, BASE_TS + i * 1000, version), `${s}@${i}`);
     }
   }
   return ids;
