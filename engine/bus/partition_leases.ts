@@ -229,7 +229,16 @@ export class PartitionLeases {
       replay: record.replay,
       previous_owner: current?.owner ?? null,
     });
-    await this.#o.onAcquire(p, record);
+    try {
+      await this.#o.onAcquire(p, record);
+    } catch (error) {
+      // Not reading it: give it back at once rather than hold a lease nobody serves.
+      log.error("could not start reading an acquired partition; handing it back", error as Error, {
+        partition: p,
+      });
+      await this.#serial(p, (h) => this.#write(p, h, { ...h.record, owner: "", expires: 0 }));
+      this.#held.delete(p);
+    }
   }
 
   async #release(p: number): Promise<void> {

@@ -63,7 +63,7 @@ async function dataDir(): Promise<string> {
 }
 
 function spawnRole(
-  role: "ingest" | "worker",
+  role: "ingest" | "worker" | "all",
   nats: { url: string; stream: string },
   env: Record<string, string> = {},
   runtime: "node" | "deno" = "node",
@@ -499,4 +499,22 @@ test("incident mode: after a kill -9 the new partition owner continues the strea
   assert.equal(new Set(events.map((a) => a.incident_id)).size, 1, "one incident across owners");
   const b = await stats(portB);
   assert.ok(b.frames.scored > 0, "worker B scored the stream after the takeover");
+});
+
+test("ENGINE_ROLE=all on the NATS bus: one process ingests, scores and hands over on SIGTERM", async () => {
+  const nats = { url: SHARED_NATS, stream: streamName(SHARED_NATS) };
+  const one = spawnRole("all", nats, { DATA_DIR: await dataDir() });
+  const port = await ready(one);
+  const stream = "all-a";
+  const count = windowSize + 2;
+  for (let i = 0; i < count; i++)
+    assert.equal(await deliver([port], frameBody(stream, i)), "accepted");
+  const expected = expectedIds([stream], count);
+  await allAlerts(expected, "the single process's alerts", [one]);
+  assertExactlyOnce(stream, expected);
+  assert.equal(await one.kill("SIGTERM"), 0);
+  assert.ok(
+    one.logs().some((l) => l.msg === "partition handed over"),
+    "leases released on exit",
+  );
 });
