@@ -226,6 +226,7 @@ async function deleteBusStream(stream: string): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.delete(stream).catch(() => {});
   await jsm.streams.delete(`KV_${stream}_leases`).catch(() => {});
+  await jsm.streams.delete(`KV_${stream}_incidents`).catch(() => {});
   await nc.close();
 }
 

@@ -51,6 +51,7 @@ function streamName(url: string): string {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(name).catch(() => {});
     await jsm.streams.delete(`KV_${name}_leases`).catch(() => {});
+    await jsm.streams.delete(`KV_${name}_incidents`).catch(() => {});
     await nc.close();
   });
   return name;
