@@ -612,8 +612,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   async function shutdown(timeoutMs: number): Promise<void> {
     if (status === "ready" || status === "loading") status = "draining";
     const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
-    // Hand every partition over at its committed position, then stop scoring.
-    await leases?.stop();
+    // Hand every partition over at its committed position, then stop scoring. With NATS
+    // unreachable the hand-over cannot be written: the leases then expire on their own.
+    const handedOver = leases?.stop().catch((e) => log.warn("hand-over failed", e as Error));
+    await Promise.race([handedOver, delay(Math.max(1, timeoutMs / 2), deadline)]);
     stop.abort();
     notify();
     await loop;
