@@ -164,6 +164,8 @@ export class PartitionLeases {
       const expires =
         entry?.operation === "PUT" ? Number(entry.json<{ expires: number }>().expires) : 0;
       if (expires > Date.now()) live.push(id);
+      // A worker that died without leaving: forget it after a while (any worker may).
+      else if (expires < Date.now() - 10 * leaseMs) await kv.delete(key).catch(() => {});
     }
     this.liveWorkers = live.length;
     for (let p = 0; p < partitions; p++) {
