@@ -76,8 +76,9 @@ interface Partition {
   resumeReader: (() => void) | undefined;
 }
 
-// Frames buffered per partition before its reader pauses (bounded memory per partition).
-const READ_AHEAD = 512;
+// Frames read ahead, all partitions together, at most this many bytes (and in the client's
+// pull buffer as much again): a worker that owns every partition of a backlog stays bounded.
+const READ_AHEAD_BYTES = 64 * 1024 * 1024;
 const COMMIT_EVERY_MS = 100;
 
 /**
@@ -129,6 +130,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     w?.();
   };
 
+  /** Frames buffered per partition: the byte budget shared as if this worker owned them all. */
+  function readAhead(): number {
+    const frameBytes = (model?.metadata.n_features ?? 1) * 4;
+    const frames = Math.floor(READ_AHEAD_BYTES / frameBytes / config.NATS_PARTITIONS);
+    return Math.max(8, Math.min(512, frames));
+  }
+
   function readiness(): EngineReady {
     const meta = model?.metadata;
     const body: EngineReady = {
@@ -143,7 +151,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         : null,
       execution_provider: model?.provider ?? null,
       gpu: { available: hasGpu() || model?.provider === "cuda" },
-      queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+      queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
     };
     if (failure) body.error = failure;
     return body;
@@ -181,7 +189,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           opt_start_seq: Math.max(1, start),
         });
         // Short pulls: a restarted server (ephemeral consumer gone) is noticed within seconds.
-        const messages = await consumer.consume({ max_messages: 256, expires: 2000 });
+        const messages = await consumer.consume({ max_messages: readAhead(), expires: 2000 });
         part.stopReader = () => messages.stop();
         if (part.closed) messages.stop();
         for await (const m of messages) {
@@ -190,7 +198,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           const frame = decode(m);
           if (frame) part.frames.push(frame);
           notify();
-          if (part.frames.length >= READ_AHEAD) {
+          if (part.frames.length >= readAhead()) {
             await new Promise<void>((resolve) => {
               part.resumeReader = resolve;
             });
@@ -446,7 +454,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             if (pending === runSize) await scoreRun();
           }
           if (last.has(part)) spans.set(part, { from, to: rows });
-          if (part.frames.length < READ_AHEAD / 2) {
+          if (part.frames.length < readAhead() / 2) {
             const resume = part.resumeReader;
             part.resumeReader = undefined;
             resume?.();
@@ -620,8 +628,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   async function shutdown(timeoutMs: number): Promise<void> {
     if (status === "ready" || status === "loading") status = "draining";
     const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
-    // Hand every partition over at its committed position, then stop scoring.
-    await leases?.stop();
+    // Hand every partition over at its committed position, then stop scoring. With NATS
+    // unreachable the hand-over cannot be written: the leases then expire on their own.
+    const handedOver = leases?.stop().catch((e) => log.warn("hand-over failed", e as Error));
+    await Promise.race([handedOver, delay(Math.max(1, timeoutMs / 2), deadline)]);
     stop.abort();
     notify();
     await loop;
@@ -636,7 +646,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     middleware: options.middleware,
     stats: () => ({
       ...stats.snapshot({
-        queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+        queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
         alerts: {
           generated: alerts?.counts.generated ?? 0,
           delivered: alerts?.counts.delivered ?? 0,
