@@ -61,11 +61,11 @@ describe("fitCrossSensor", () => {
     const z = new Float64Array(F);
     for (let f = 0; f < F; f++) z[f] = values[100 * F + f] - 10;
     const normal = new Float64Array(F);
-    residualContributions(z, fit.basis, fit.cols, normal);
+    residualContributions(z, fit, normal);
     // Sensor 0 moves against its factors by 8 noise std.
     z[0] += 8;
     const broken = new Float64Array(F);
-    residualContributions(z, fit.basis, fit.cols, broken);
+    residualContributions(z, fit, broken);
     assert.ok(broken[0] > 40, `broken ${broken[0]}`);
     assert.ok(normal[0] < 16, `normal ${normal[0]}`);
   });

@@ -1,6 +1,7 @@
 // Turns feature-wise model parameters into an ONNX graph: raw windows in, calibrated scores out.
 import { QUIET_EPS } from "../featurewise/fit_svdd.ts";
 import type { FeaturewiseParams, TailParams } from "../featurewise/params.ts";
+import { PROJECTION_CLIP, PROJECTION_ITERATIONS, REJECT_C } from "../featurewise/pca.ts";
 import { GraphBuilder } from "./builder.ts";
 
 export const INPUT_NAME = "windows";
@@ -62,8 +63,29 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
     ]);
     const zbarW = g.node("Mul", [zbar, g.scalar("inv_sqrt_window", 1 / Math.sqrt(W))]);
     const P = g.floats("crossBasis", [F, params.crossCols], params.crossBasis);
-    const proj = g.node("Gemm", [zbarW, P]);
-    const recon = g.node("Gemm", [proj, P], { transB: 1 });
+    // Robust projection (see PROJECTION_CLIP): a clipped start, then rejection steps, so one gross
+    // reading does not move the projection and every other sensor's residual with it.
+    const S = g.floats("crossScale", [F], params.crossScale);
+    const rejectC = g.scalar("reject_c", REJECT_C);
+    const half = g.scalar("half", 0.5);
+    let z = g.node("Clip", [
+      zbarW,
+      g.scalar("clip_low", -PROJECTION_CLIP),
+      g.scalar("clip_high", PROJECTION_CLIP),
+    ]);
+    let rejected = "";
+    for (let it = 0; it < PROJECTION_ITERATIONS; it++) {
+      // The worst sensors (ratio above REJECT_C and half the window's largest) are replaced by
+      // their prediction from the others for the rest of the window (treated as missing).
+      const pred = g.node("Gemm", [g.node("Gemm", [z, P]), P], { transB: 1 });
+      const ratio = g.node("Div", [g.node("Abs", [g.node("Sub", [zbarW, pred])]), S]);
+      const worst = g.node("ReduceMax", [ratio], { axes: [1], keepdims: 1 });
+      const limit = g.node("Max", [g.node("Mul", [worst, half]), rejectC]);
+      const far = g.node("Greater", [ratio, limit]);
+      rejected = rejected ? g.node("Or", [rejected, far]) : far;
+      z = g.node("Where", [rejected, pred, zbarW]);
+    }
+    const recon = g.node("Gemm", [g.node("Gemm", [z, P]), P], { transB: 1 });
     const r = g.node("Sub", [zbarW, recon]);
     const residual = g.node("Reshape", [g.node("Mul", [r, r]), g.int64s("shape_rows", [-1, 1, F])]);
     s = g.node("Concat", [energy, quiet, agitation, residual], { axis: 1 }, "statistics");
