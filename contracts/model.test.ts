@@ -35,3 +35,27 @@ test("model metadata rejects duplicate names and bad fields with their path", ()
   );
   assert.throws(() => parseModelMetadata({ ...meta(), window_size: 0 }), /window_size/);
 });
+
+test("model metadata checks statistic names and typical ranges", () => {
+  const full = {
+    ...meta(),
+    severity_output_name: "severity",
+    statistic_output_name: "statistic",
+    statistics: ["level", "residual"],
+    typical: { description: "1st to 99th percentile", low: [0, 1, 2], high: [1, 1, 3] },
+  };
+  assert.deepEqual(parseModelMetadata(full).statistics, ["level", "residual"]);
+  assert.throws(() => parseModelMetadata({ ...full, statistics: ["Level"] }), /statistics/);
+  assert.throws(
+    () => parseModelMetadata({ ...full, statistics: undefined }),
+    /needs the statistics/,
+  );
+  assert.throws(
+    () => parseModelMetadata({ ...full, typical: { ...full.typical, low: [0, 2, 2] } }),
+    /typical.low exceeds typical.high/,
+  );
+  assert.throws(
+    () => parseModelMetadata({ ...full, typical: { ...full.typical, high: [1, 1] } }),
+    /one value per feature/,
+  );
+});

@@ -1,5 +1,6 @@
 // The metadata JSON that travels beside every ONNX model: what the engine needs to feed and read it.
 import * as v from "valibot";
+import { STATISTIC_PATTERN } from "./alert.ts";
 
 /** Kinds of model the training CLI produces. */
 export const MODEL_KINDS = [
@@ -41,7 +42,7 @@ export const modelMetadataSchema = v.object({
    */
   statistic_output_name: v.optional(v.string()),
   /** Names of the statistics in the order `statistic_output_name` indexes them. */
-  statistics: v.optional(v.array(v.pipe(v.string(), v.minLength(1)))),
+  statistics: v.optional(v.array(v.pipe(v.string(), v.regex(STATISTIC_PATTERN)))),
   /**
    * Per-feature typical range in the sensor's own units (`low[f]..high[f]`), shown beside a
    * flagged sensor's readings; `description` says how it was estimated.
@@ -49,8 +50,8 @@ export const modelMetadataSchema = v.object({
   typical: v.optional(
     v.object({
       description: v.string(),
-      low: v.array(v.number()),
-      high: v.array(v.number()),
+      low: v.array(v.pipe(v.number(), v.finite())),
+      high: v.array(v.pipe(v.number(), v.finite())),
     }),
   ),
   default_threshold: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
@@ -91,6 +92,9 @@ export function parseModelMetadata(input: unknown): ModelMetadata {
     (meta.typical.low.length !== meta.n_features || meta.typical.high.length !== meta.n_features)
   ) {
     throw new TypeError("model metadata: typical.low and typical.high need one value per feature");
+  }
+  if (meta.typical?.low.some((low, f) => low > (meta.typical as { high: number[] }).high[f])) {
+    throw new TypeError("model metadata: typical.low exceeds typical.high");
   }
   if (meta.statistic_output_name && !meta.statistics?.length) {
     throw new TypeError("model metadata: statistic_output_name needs the statistics it indexes");

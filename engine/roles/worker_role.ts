@@ -369,7 +369,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           scores: output.subarray(r * F, (r + 1) * F),
           severity: severity?.subarray(r * F, (r + 1) * F),
         };
-        const count = rankFlagged(row, F, config.ANOMALY_THRESHOLD, scale, flagged, at);
+        const count = rankFlagged(
+          row,
+          F,
+          config.ANOMALY_THRESHOLD,
+          scale,
+          flagged,
+          at,
+          config.MAX_ALERT_FEATURES,
+        );
         flaggedFrom[r + 1] = at + count;
         const listed = Math.min(count, config.MAX_ALERT_FEATURES);
         const ev = evidenceFrom[r];

@@ -3,16 +3,19 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { ConfigError } from "../../contracts/config.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { FeaturewiseKind, LinearParams } from "../featurewise/params.ts";
-import { trainFeaturewise } from "../featurewise/train.ts";
+import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
 import { DatasetError } from "./real/datasets.ts";
 import {
   IncidentRecorder,
+  type IncidentSettings,
   type IncidentSpan,
   incidentMetrics,
   incidentSettings,
@@ -37,6 +40,12 @@ const USAGE = `usage: npm run eval -- [--suite plant,skab,tep] [--datasets DIR] 
 --models ... --foreign-features: the simulated plant suite's settings`;
 
 const SUITES = ["plant", "skab", "tep"] as const;
+/** `../shared/datasets` from the project root (this file is `models/eval/cli.ts`). */
+const DEFAULT_DATASETS = join(
+  fileURLToPath(new URL("../../..", import.meta.url)),
+  "shared",
+  "datasets",
+);
 type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => console.error(line);
@@ -76,6 +85,16 @@ function trainOptions(flag: string, raw: string | undefined): OursTrainOptions {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new Error(`'--${flag}' must be a JSON object, got '${raw}'`);
   }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in TRAIN_DEFAULTS)) {
+      throw new Error(
+        `'--${flag}': unknown option '${key}' (known: ${Object.keys(TRAIN_DEFAULTS).join(", ")})`,
+      );
+    }
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw new Error(`'--${flag}': '${key}' must be a number, got ${JSON.stringify(value)}`);
+    }
+  }
   return parsed as OursTrainOptions;
 }
 
@@ -101,8 +120,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const datasets =
-    a.datasets ?? (existsSync("../shared/datasets") ? "../shared/datasets" : undefined);
+  const datasets = a.datasets ?? (existsSync(DEFAULT_DATASETS) ? DEFAULT_DATASETS : undefined);
   if (a.datasets !== undefined && !existsSync(a.datasets)) {
     throw new DatasetError(`'--datasets ${a.datasets}': no such directory`);
   }
@@ -125,15 +143,18 @@ async function main(argv: string[]): Promise<void> {
       `suite ${real.join(", ")} needs '--datasets DIR' (../shared/datasets is absent)`,
     );
   }
+  // The engine's incident settings, from the same environment variables the engine reads.
+  const incidentConfig = incidentSettings(process.env);
   const doc: Record<string, unknown> = {};
   const seconds: Record<string, number> = {};
   for (const suite of suites) {
     const t0 = performance.now();
     if (suite === "plant") {
-      doc.plant = await plantSuite(a);
+      doc.plant = await plantSuite(a, incidentConfig);
     } else {
       const o = {
         datasets: datasets as string,
+        incidents: incidentConfig,
         train: trainOptions(`${suite}-train`, a[`${suite}-train`]),
         log,
       };
@@ -160,7 +181,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /** The simulated plant suite: the committed models on fresh plant data, and a foreign plant. */
-async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
+async function plantSuite(
+  a: PlantArgs,
+  incidentConfig: IncidentSettings,
+): Promise<Record<string, unknown>> {
   const dir = a.models ?? "models";
   const cleanFrames = int("clean-frames", a["clean-frames"], 10_000, 1);
   const eventsPerKind = int("events", a.events, 100, 1);
@@ -224,7 +248,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
   // The default model's windows go to the engine's incident tracker, one segment = one stream,
   // one frame per second as the simulator sends them; its frame alarms are kept for comparison.
   const spans = new Map<string, IncidentSpan[]>();
-  const recorder = new IncidentRecorder(main.meta, 1000, spans);
+  const recorder = new IncidentRecorder(main.meta, 1000, incidentConfig, spans);
   const alarms = new Map<string, number[]>();
   const cut = Math.fround(threshold);
   const result = await runSuite(scorers, {
@@ -324,7 +348,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
     seconds: Math.round(seconds),
     models: summary,
     operating_points: points,
-    incidents: { settings: incidentSettings(), featurewise_ocsvm: incidents },
+    incidents: { settings: incidentConfig, featurewise_ocsvm: incidents },
     foreign_plant: foreign,
   };
   console.log(
@@ -358,6 +382,7 @@ async function plantSuite(a: PlantArgs): Promise<Record<string, unknown>> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const known =
     err instanceof DatasetError ||
+    err instanceof ConfigError ||
     (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
     /^'--/.test((err as Error).message);
   console.error(`eval: ${known ? (err as Error).message : (err as Error).stack}`);

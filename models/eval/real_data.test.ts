@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DatasetError, loadSkab, loadTep, parseDat, parseSkabCsv } from "./real/datasets.ts";
 import { fCdf, fQuantile, normalQuantile } from "./real/fdist.ts";
-import { type IncidentSpan, incidentMetrics } from "./real/incidents.ts";
+import { type IncidentSpan, incidentMetrics, incidentSettings } from "./real/incidents.ts";
 import { invert, symmetricEigen } from "./real/linalg.ts";
 import {
   addConfusion,
@@ -97,7 +97,9 @@ describe("metric arithmetic", () => {
     const a = Float64Array.from([4, 1, 1, 3]);
     const inv = invert(a, 2);
     // [[4,1],[1,3]]^-1 = [[3,-1],[-1,4]] / 11.
-    [3 / 11, -1 / 11, -1 / 11, 4 / 11].forEach((x, i) => assert.ok(Math.abs(inv[i] - x) < 1e-12));
+    for (const [i, x] of [3 / 11, -1 / 11, -1 / 11, 4 / 11].entries()) {
+      assert.ok(Math.abs(inv[i] - x) < 1e-12);
+    }
     const { values } = symmetricEigen(a, 2);
     // Eigenvalues (7 ± sqrt(5)) / 2, descending.
     assert.ok(Math.abs(values[0] - (7 + Math.sqrt(5)) / 2) < 1e-12);
@@ -215,7 +217,11 @@ describe("real-data protocol", () => {
   it("runs our model through ONNX Runtime on a slice, windows and incidents in stream order", async () => {
     const runs = (await loadSkab(join(DATASETS, "skab"), { limitRows: 520 })).slice(0, 2);
     const spans = new Map<string, IncidentSpan[]>();
-    const results = await runDetector(ours(), skabTasks(runs), { periodMs: 1000, spans });
+    const results = await runDetector(ours(), skabTasks(runs), {
+      periodMs: 1000,
+      settings: incidentSettings({}),
+      spans,
+    });
     assert.equal(results.length, 2);
     for (const r of results) {
       assert.equal(r.alarm.length, 120);

@@ -68,6 +68,8 @@ export interface SvddParams extends TailParams {
   crossBasis: Float32Array;
   /** Columns of `crossBasis` (retained components; one zero column when none is retained). */
   crossCols: number;
+  /** [F] residual scale of each sensor off the subspace (unit of the robust projection's steps). */
+  crossScale: Float32Array;
 }
 
 export type FeaturewiseParams = LinearParams | SvddParams;
@@ -93,6 +95,7 @@ export const TENSOR_NAMES = {
     "select",
     "invScaleZ",
     "crossBasis",
+    "crossScale",
     "tailU",
     "tailK",
     "scoreA",

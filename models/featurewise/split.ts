@@ -13,7 +13,7 @@ export interface WindowSplit {
 }
 
 /** Default share of the history, at its end, held out for calibration. */
-export const DEFAULT_CAL_FRACTION = 0.4;
+export const DEFAULT_CAL_FRACTION = 0.6;
 
 /** Smallest number of training frames accepted for a window size. */
 export function minFrames(windowSize: number): number {

@@ -3,7 +3,7 @@ import { Rng } from "../signal/prng.ts";
 import { fitLinearFeature } from "./fit_linear.ts";
 import { fitSvddFeature, HEAVY_MIN_XI } from "./fit_svdd.ts";
 import { dctBasis, type FeaturewiseKind, type FeaturewiseParams, statSelector } from "./params.ts";
-import { CROSS_SENSOR_DEFAULTS, fitCrossSensor } from "./pca.ts";
+import { CROSS_SENSOR_DEFAULTS, fitCrossSensor, robustProjection } from "./pca.ts";
 import { DEFAULT_CAL_FRACTION, splitWindows } from "./split.ts";
 import { fitTail, scoreMap, type TailFit } from "./tail.ts";
 
@@ -181,12 +181,12 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
     // Scores of every calibration window on the retained components: [nCal, cols].
     const scores = new Float64Array(nCal * cols);
     const zbar = new Float64Array(F);
+    const work = new Float64Array(F);
+    const t = new Float64Array(cols);
     for (let i = 0; i < nCal; i++) {
       windowMeanZ(values, F, split.cal[i], W, loc, invScaleZ, zbar);
-      for (let f = 0; f < F; f++) {
-        const zf = zbar[f];
-        for (let c = 0; c < cols; c++) scores[i * cols + c] += zf * P[f * cols + c];
-      }
+      robustProjection(zbar, P, cols, cross.residualScale, t, work);
+      scores.set(t, i * cols);
     }
     const res = new Float64Array(nCal);
     for (let f0 = 0; f0 < F; f0 += CHUNK) {
@@ -255,6 +255,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
         invScaleZ,
         crossBasis: (cross as NonNullable<typeof cross>).basis,
         crossCols: (cross as NonNullable<typeof cross>).cols,
+        crossScale: (cross as NonNullable<typeof cross>).residualScale,
         ...tailParams,
       };
   const q = (a: Float64Array, p: number) =>
@@ -302,7 +303,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
             agitation:
               "min over the window's changes of ((x_j - x_{j-1}) * inv_scale_d)^2 (every step large); heavy-tailed continuous sensors only",
             residual:
-              "r_f^2, r = zbar - P P^T zbar, zbar = window mean of (x - loc) * inv_scale_z, P the cross-sensor PCA loadings (SPE contribution)",
+              "r_f^2, r = zbar - P t, zbar = window mean of (x - loc) * inv_scale_z, P the cross-sensor PCA loadings (SPE contribution), t the robust projection of zbar: clip(zbar, -6, 6), then 3 Huber steps (residuals clipped to 4 residual scales), so one gross reading stays out of the other sensors' residuals",
             combined: "score = max over the statistics; statistic = the one that decided it",
           },
     heldout_windows: split.cal.length,
@@ -323,7 +324,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           cross_sensor: {
             components: cross.k,
             max_components: o.crossComponents,
-            rule: "eigenvalue above the Marchenko-Pastur edge mean_variance * (1 + sqrt(F / n))^2",
+            rule: "eigenvalue above the mean variance of one sensor (Kaiser-Guttman), at most max_components",
             edge: round(cross.edge),
             eigenvalues: cross.eigenvalues.map(round),
             frames_used: cross.rows,

@@ -1,6 +1,7 @@
 // Turns feature-wise model parameters into an ONNX graph: raw windows in, calibrated scores out.
 import { QUIET_EPS } from "../featurewise/fit_svdd.ts";
 import type { FeaturewiseParams, TailParams } from "../featurewise/params.ts";
+import { PROJECTION_CLIP, PROJECTION_ITERATIONS, REJECT_C } from "../featurewise/pca.ts";
 import { GraphBuilder } from "./builder.ts";
 
 export const INPUT_NAME = "windows";
@@ -43,29 +44,50 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
     // Agitation: min over the window's changes of ((x_j - x_{j-1}) * invScaleD)^2, [B, 1, F].
     const axis1 = g.int64s("axis_window", [1]);
     const later = g.node("Slice", [c, g.int64s("from_1", [1]), g.int64s("to_w", [W]), axis1]);
-    const earlier = g.node("Slice", [
-      c,
-      g.int64s("from_0", [0]),
-      g.int64s("to_w1", [W - 1]),
-      axis1,
-    ]);
+    const from0 = g.int64s("from_0", [0]);
+    const earlier = g.node("Slice", [c, from0, g.int64s("to_w1", [W - 1]), axis1]);
     const d = g.node("Mul", [
       g.node("Sub", [later, earlier]),
       g.floats("invScaleD", [F], params.invScaleD),
     ]);
     const agitation = g.node("ReduceMin", [g.node("Mul", [d, d])], { axes: [1], keepdims: 1 });
     // Cross-sensor residual: zbar = window mean of (x - loc) * invScaleZ, [B, F]; its part off the
-    // PCA subspace r = zbar - (zbar P) P^T; statistic r^2 per sensor, [B, 1, F]. Two thin Gemms
-    // ([B, F] x [F, k] and back), never an F x F matrix.
-    const zbar = g.node("Mul", [
-      g.node("ReduceMean", [c], { axes: [1], keepdims: 0 }),
-      g.floats("invScaleZ", [F], params.invScaleZ),
+    // PCA subspace r = zbar - (zbar P) P^T; statistic r^2 per sensor, [B, 1, F]. The window mean
+    // is DCT coefficient 0 over sqrt(W) (already computed), and two thin Gemms ([B, F] x [F, k]
+    // and back) replace any F x F matrix.
+    const flat = g.int64s("shape_flat", [-1, F]);
+    const y0 = g.node("Slice", [y, from0, g.int64s("to_1", [1]), axis1]);
+    const zbar = g.node("Reshape", [
+      g.node("Mul", [y0, g.floats("invScaleZ", [F], params.invScaleZ)]),
+      flat,
     ]);
+    const zbarW = g.node("Mul", [zbar, g.scalar("inv_sqrt_window", 1 / Math.sqrt(W))]);
     const P = g.floats("crossBasis", [F, params.crossCols], params.crossBasis);
-    const proj = g.node("Gemm", [zbar, P]);
-    const recon = g.node("Gemm", [proj, P], { transB: 1 });
-    const r = g.node("Sub", [zbar, recon]);
-    const residual = g.node("Unsqueeze", [g.node("Mul", [r, r]), axis1]);
+    // Robust projection (see PROJECTION_CLIP): a clipped start, then rejection steps, so one gross
+    // reading does not move the projection and every other sensor's residual with it.
+    const S = g.floats("crossScale", [F], params.crossScale);
+    const rejectC = g.scalar("reject_c", REJECT_C);
+    const half = g.scalar("half", 0.5);
+    let z = g.node("Clip", [
+      zbarW,
+      g.scalar("clip_low", -PROJECTION_CLIP),
+      g.scalar("clip_high", PROJECTION_CLIP),
+    ]);
+    let rejected = "";
+    for (let it = 0; it < PROJECTION_ITERATIONS; it++) {
+      // The worst sensors (ratio above REJECT_C and half the window's largest) are replaced by
+      // their prediction from the others for the rest of the window (treated as missing).
+      const pred = g.node("Gemm", [g.node("Gemm", [z, P]), P], { transB: 1 });
+      const ratio = g.node("Div", [g.node("Abs", [g.node("Sub", [zbarW, pred])]), S]);
+      const worst = g.node("ReduceMax", [ratio], { axes: [1], keepdims: 1 });
+      const limit = g.node("Max", [g.node("Mul", [worst, half]), rejectC]);
+      const far = g.node("Greater", [ratio, limit]);
+      rejected = rejected ? g.node("Or", [rejected, far]) : far;
+      z = g.node("Where", [rejected, pred, zbarW]);
+    }
+    const recon = g.node("Gemm", [g.node("Gemm", [z, P]), P], { transB: 1 });
+    const r = g.node("Sub", [zbarW, recon]);
+    const residual = g.node("Reshape", [g.node("Mul", [r, r]), g.int64s("shape_rows", [-1, 1, F])]);
     s = g.node("Concat", [energy, quiet, agitation, residual], { axis: 1 }, "statistics");
   }
   const raw = calibrate(g, s, params, F);

@@ -161,4 +161,32 @@ describe("cross-sensor stage", () => {
     assert.ok(Math.abs((out.scores.data as Float32Array)[0] - d.scores[0]) <= 1e-4);
     assert.equal(Number((out.statistic.data as BigInt64Array)[0]), 4);
   });
+
+  it("a gross reading on one sensor flags that sensor only, not the sensors it correlates with", async () => {
+    const nF = 12;
+    const T = 1200;
+    const rng = new Rng(22);
+    const values = new Float32Array(T * nF);
+    let factor = 0;
+    for (let t = 0; t < T; t++) {
+      factor = 0.98 * factor + 0.2 * rng.normal();
+      for (let f = 0; f < nF; f++) values[t * nF + f] = 50 + factor + 0.05 * rng.normal();
+    }
+    const { params } = trainFeaturewise(
+      { values, nFrames: T, nFeatures: nF },
+      { kind: "featurewise_ocsvm_svdd", seed: 3 },
+    );
+    const x = Float32Array.from(values.subarray(600 * nF, (600 + W) * nF));
+    x[(W - 1) * nF + 5] = 1e6;
+    const d = scoreWindowsDetailed(params, x, 1);
+    const flagged = [...d.scores.keys()].filter((f) => d.scores[f] >= 0.9);
+    assert.deepEqual(flagged, [5]);
+    const session = await ort.InferenceSession.create(exportOnnx(params));
+    const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
+    const onnx = out.scores.data as Float32Array;
+    assert.deepEqual(
+      [...onnx.keys()].filter((f) => onnx[f] >= 0.9),
+      [5],
+    );
+  });
 });

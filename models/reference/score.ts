@@ -1,6 +1,7 @@
 // Plain-TypeScript scorer of both feature-wise models: the reference the ONNX graphs are tested against.
 import { agitationStatistic, svddStatistics } from "../featurewise/fit_svdd.ts";
 import type { FeaturewiseParams } from "../featurewise/params.ts";
+import { robustProjection } from "../featurewise/pca.ts";
 
 /** Everything the graph returns for a batch, each `[batch, nFeatures]`. */
 export interface DetailedScores {
@@ -55,18 +56,18 @@ export function scoreWindowsDetailed(
   const stats = new Float64Array(R);
   const zbar = new Float64Array(F);
   const proj = new Float64Array(params.kind === "featurewise_ocsvm_svdd" ? params.crossCols : 0);
+  const work = new Float64Array(F);
   for (let b = 0; b < batch; b++) {
     const base = b * W * F;
     if (params.kind === "featurewise_ocsvm_svdd") {
       // The cross-sensor stage needs the whole window first: project zbar on the subspace.
-      const { loc, invScaleZ, crossBasis, crossCols } = params;
-      proj.fill(0);
+      const { loc, invScaleZ, crossBasis, crossCols, crossScale } = params;
       for (let f = 0; f < F; f++) {
         let m = 0;
         for (let i = 0; i < W; i++) m += windows[base + i * F + f] - loc[f];
         zbar[f] = (m / W) * invScaleZ[f];
-        for (let j = 0; j < crossCols; j++) proj[j] += zbar[f] * crossBasis[f * crossCols + j];
       }
+      robustProjection(zbar, crossBasis, crossCols, crossScale, proj, work);
     }
     for (let f = 0; f < F; f++) {
       if (params.kind === "featurewise_ocsvm_linear") {

@@ -5,10 +5,8 @@ import { observedWindow, severityScale } from "../../../engine/alert/flagged_sen
 import { type IncidentEvent, IncidentTracker } from "../../../engine/alert/incident_tracker.ts";
 import { episodes, median, round4 } from "./metrics.ts";
 
-/** The tracker's settings, read from the engine's own configuration (the same variables and defaults). */
-export function incidentSettings(
-  env: Record<string, string | undefined> = process.env,
-): Pick<
+/** The tracker's part of the engine's configuration. */
+export type IncidentSettings = Pick<
   EngineConfig,
   | "INCIDENT_CONFIRM_K"
   | "INCIDENT_CONFIRM_N"
@@ -16,7 +14,13 @@ export function incidentSettings(
   | "INCIDENT_UPDATE_MIN_MS"
   | "INCIDENT_UPDATE_SEVERITY_RISE"
   | "MAX_ALERT_FEATURES"
-> {
+>;
+
+/**
+ * The tracker's settings, parsed from `env` by the engine's own schema (the same variables,
+ * defaults and errors as the engine), once, by the CLI.
+ */
+export function incidentSettings(env: Record<string, string | undefined>): IncidentSettings {
   const c = parseConfig(engineConfigSchema, env);
   return {
     INCIDENT_CONFIRM_K: c.INCIDENT_CONFIRM_K,
@@ -60,8 +64,8 @@ export class IncidentRecorder {
   constructor(
     meta: ModelMetadata,
     periodMs: number,
+    settings: IncidentSettings,
     spans = new Map<string, IncidentSpan[]>(),
-    settings = incidentSettings(),
   ) {
     this.spans = spans;
     this.#meta = meta;

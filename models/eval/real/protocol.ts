@@ -2,7 +2,7 @@
 import type { LabelledRun, TepData } from "./datasets.ts";
 import { TEP_UNDETECTABLE } from "./datasets.ts";
 import type { Detector, Matrix, ScoredWindow } from "./detector.ts";
-import { IncidentRecorder, type IncidentSpan } from "./incidents.ts";
+import { IncidentRecorder, type IncidentSettings, type IncidentSpan } from "./incidents.ts";
 import {
   addConfusion,
   alarmsAbove,
@@ -75,14 +75,23 @@ export function tepTasks(tep: TepData): Task[] {
 export async function runDetector(
   detector: Detector,
   tasks: Task[],
-  incidents?: { periodMs: number; spans: Map<string, IncidentSpan[]> },
+  incidents?: {
+    periodMs: number;
+    settings: IncidentSettings;
+    spans: Map<string, IncidentSpan[]>;
+  },
 ): Promise<RunResult[]> {
   const out: RunResult[] = [];
   for (const task of tasks) {
     const fitted = await detector.fit(task.train, task.featureNames);
     const recorder =
       incidents && fitted.metadata
-        ? new IncidentRecorder(fitted.metadata, incidents.periodMs, incidents.spans)
+        ? new IncidentRecorder(
+            fitted.metadata,
+            incidents.periodMs,
+            incidents.settings,
+            incidents.spans,
+          )
         : undefined;
     try {
       for (const run of task.runs) {

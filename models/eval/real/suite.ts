@@ -5,9 +5,9 @@ import { loadSkab, loadTep, TEP_UNDETECTABLE } from "./datasets.ts";
 import type { Detector } from "./detector.ts";
 import {
   type IncidentMetrics,
+  type IncidentSettings,
   type IncidentSpan,
   incidentMetrics,
-  incidentSettings,
   incidentTable,
 } from "./incidents.ts";
 import { round4 } from "./metrics.ts";
@@ -31,6 +31,8 @@ export interface RealSuiteOptions {
   datasets: string;
   /** Training options of "ours" for this dataset (a documented flag; the same for every file). */
   train: OursTrainOptions;
+  /** The engine's incident settings the tracker runs with. */
+  incidents: IncidentSettings;
   log: (line: string) => void;
   /** Only the first N rows of every file (tests). */
   limitRows?: number;
@@ -73,7 +75,7 @@ async function runAll(
   for (const d of methods(o.train)) {
     const t0 = performance.now();
     const spans = new Map<string, IncidentSpan[]>();
-    const results = await runDetector(d, tasks, { periodMs, spans });
+    const results = await runDetector(d, tasks, { periodMs, settings: o.incidents, spans });
     const seconds = (performance.now() - t0) / 1000;
     o.log(`[eval] ${suite}: ${d.name} in ${seconds.toFixed(1)} s`);
     const m: MethodRun = { name: d.name, description: d.description, seconds, results };
@@ -96,8 +98,7 @@ async function runAll(
 }
 
 /** The incident table: one row per method the tracker ran on. */
-function incidentLines(all: MethodRun[]): string[] {
-  const s = incidentSettings();
+function incidentLines(all: MethodRun[], s: IncidentSettings): string[] {
   return [
     "",
     `Incidents (the engine's tracker, one window at a time; confirm ${s.INCIDENT_CONFIRM_K} of ${s.INCIDENT_CONFIRM_N}, resolve after ${s.INCIDENT_QUIET_WINDOWS} quiet windows; delays in rows; a false incident opens on a window with no anomalous row; normal frames: windows with no anomalous row):`,
@@ -154,7 +155,7 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       `| ${m.name} | ${pointCells(s.default).join(" | ")} | ${b1.f1.toFixed(3)} | ${b1.episodes_detected} | ${b5.f1.toFixed(3)} | ${b5.episodes_detected} | ${m.seconds.toFixed(1)} |`,
     );
   }
-  lines.push(...incidentLines(all));
+  lines.push(...incidentLines(all, o.incidents));
   lines.push("", "Published leaderboard (SKAB README, outlier detection): F1 / FAR % / MAR %");
   for (const r of SKAB_LEADERBOARD) lines.push(`- ${r.method}: ${r.f1} / ${r.far} / ${r.mar}`);
   const seconds = (performance.now() - t0) / 1000;
@@ -167,7 +168,7 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       budgets: BUDGETS,
       methods: methodsDoc,
       leaderboard: SKAB_LEADERBOARD,
-      incident_settings: incidentSettings(),
+      incident_settings: o.incidents,
       seconds: round4(seconds),
     },
     text: lines.join("\n"),
@@ -231,7 +232,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       `| ${m.name} | ${pct(s.default.far)} | ${pct(s.default.mar)} | ${s.default.f1.toFixed(3)} | ${s.default.episodes_detected}/${s.default.episodes} | ${dDefault.f1.toFixed(3)} | ${b1.f1.toFixed(3)} | ${pct(b1.far)} | ${b1.episodes_detected}/${b1.episodes} | ${d1.f1.toFixed(3)} | ${num(f5)} | ${m.seconds.toFixed(1)} |`,
     );
   }
-  lines.push(...incidentLines(all));
+  lines.push(...incidentLines(all, o.incidents));
   const names = all.map((m) => m.name);
   lines.push(
     "",
@@ -251,7 +252,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
     doc: {
       protocol:
         "TEP: train on d00 (transposed, 500 samples); test d00_te (960 normal) and dNN_te (faulty from sample 160); each test file is its own stream",
-      incident_settings: incidentSettings(),
+      incident_settings: o.incidents,
       budgets: BUDGETS,
       methods: methodsDoc,
       seconds: round4(seconds),
