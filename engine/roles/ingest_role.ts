@@ -187,6 +187,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             RETRY_AFTER,
           );
         }
+        reclaim(payload.byteLength);
         remember(streamId, Math.max(last, timestamp));
         if (ack.duplicate) {
           stats.duplicate++;

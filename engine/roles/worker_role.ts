@@ -10,6 +10,7 @@ import type { Logger } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
+import { reclaim } from "../_reclaim.ts";
 import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
 import { AlertPipeline } from "../alert/alert_pipeline.ts";
 import { createAlertSender } from "../alert/alert_sender.ts";
@@ -176,6 +177,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     // A copy: aligned for Float32Array and independent of the client's read buffer.
     const values = new Float32Array(n);
     new Uint8Array(values.buffer).set(m.data);
+    // The client's message buffer is garbage now, and this copy soon: large buffers behind
+    // small objects, which V8 otherwise collects late (see engine/_reclaim.ts).
+    reclaim(2 * m.data.byteLength);
     return { seq: m.seq, streamId, timestamp, receivedAt, values, pending: m.info.pending };
   }
 
