@@ -227,3 +227,15 @@ test("engine process keeps an open incident through a crash and resolves it afte
     await second.kill("SIGTERM");
   }
 });
+
+test("engine pipeline flush rejects when an incident's state could not be kept", async () => {
+  const engine = await start();
+  // The state store's folder disappears under the running engine: saving the opened incident fails.
+  await rm(join(engine.dataDir, "incidents"), { recursive: true, force: true });
+  await play(engine, "lost", [...normal(5), "spiked", "spiked"]);
+  await waitFor(async () => (await engine.stats()).frames.scored === 3, "windows scored");
+  const pipeline = engine.engine.state.pipeline!.pipeline;
+  await assert.rejects(pipeline.flush(), { code: "ENOENT" });
+  // The failure is reported once; later flushes wait for later work only.
+  await pipeline.flush();
+});

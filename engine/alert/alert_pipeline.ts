@@ -66,6 +66,8 @@ export class AlertPipeline {
   readonly #o: AlertPipelineOptions;
   /** Persistence steps run one after another, so a batch's state never overtakes its alerts. */
   #chain: Promise<void> = Promise.resolve();
+  /** The first persistence failure since the last `flush()`: it makes that flush reject. */
+  #failure: { error: unknown } | undefined;
   /** Per tracked stream: when (epoch ms) it last had a window scored. */
   readonly #seen = new Map<string, number>();
   /** Per tracked stream: the alerts of its last events, kept with its state. */
@@ -215,9 +217,16 @@ export class AlertPipeline {
     return { alerts: records.length, anomalies };
   }
 
-  /** Waits until every batch handed over so far has its state saved and alerts in the outbox. */
+  /**
+   * Waits until every batch handed over so far has its state saved and alerts in the outbox;
+   * rejects when any of them could not be kept, so a caller that commits a position (the
+   * scale-out worker) does not move past alerts that were never stored.
+   */
   async flush(): Promise<void> {
     await this.#chain;
+    const failure = this.#failure;
+    this.#failure = undefined;
+    if (failure) throw failure.error;
   }
 
   /** Stops the timers, saves what changed and waits for pending persistence. */
@@ -227,7 +236,8 @@ export class AlertPipeline {
     this.#timer = undefined;
     this.#flushTimer = undefined;
     this.#saveDirty();
-    await this.flush();
+    // A failure was logged when it happened; stopping goes on regardless.
+    await this.flush().catch(() => {});
   }
 
   #saveDirty(): void {
@@ -275,7 +285,7 @@ export class AlertPipeline {
    * a window that changes an open incident without an event costs no file write.
    */
   #persist(made: StreamRecord[], touched: Set<string>, all = false): void {
-    const { tracker, store, log } = this.#o;
+    const { tracker, store } = this.#o;
     const byStream = new Map<string, AlertRecord[]>();
     for (const { streamId, record } of made) {
       const list = byStream.get(streamId) ?? [];
@@ -313,13 +323,18 @@ export class AlertPipeline {
         await this.#o.dispatcher.submit(records);
         await store!.save(tombstones, false);
       })
-      .catch((error) => log.error("could not keep incident state and alerts", error));
+      .catch((error) => this.#failed("could not keep incident state and alerts", error));
   }
 
   #submit(records: AlertRecord[]): void {
     if (records.length === 0) return;
     this.#chain = this.#chain
       .then(() => this.#o.dispatcher.submit(records))
-      .catch((error) => this.#o.log.error("could not keep alerts in the outbox", error));
+      .catch((error) => this.#failed("could not keep alerts in the outbox", error));
+  }
+
+  #failed(message: string, error: unknown): void {
+    this.#o.log.error(message, error as Error);
+    this.#failure ??= { error };
   }
 }
