@@ -215,8 +215,13 @@ export class AlertPipeline {
     return { alerts: records.length, anomalies };
   }
 
-  /** Waits until every batch handed over so far has its state saved and alerts in the outbox. */
+  /**
+   * Saves every state change so far (dirty ones too, without fsync) and waits until every batch
+   * handed over so far has its state saved and its alerts in the outbox. The scale-out worker
+   * calls it before it commits a partition's offset (those windows are never scored again).
+   */
   async flush(): Promise<void> {
+    this.#saveDirty();
     await this.#chain;
   }
 
@@ -226,7 +231,6 @@ export class AlertPipeline {
     if (this.#flushTimer) clearInterval(this.#flushTimer);
     this.#timer = undefined;
     this.#flushTimer = undefined;
-    this.#saveDirty();
     await this.flush();
   }
 
