@@ -218,11 +218,13 @@ export class AlertPipeline {
   }
 
   /**
-   * Waits until every batch handed over so far has its state saved and alerts in the outbox;
-   * rejects when any of them could not be kept, so a caller that commits a position (the
-   * scale-out worker) does not move past alerts that were never stored.
+   * Saves every state change so far (dirty ones too, without fsync) and waits until every batch
+   * handed over so far has its state saved and its alerts in the outbox. Rejects when any of them
+   * could not be kept: the scale-out worker calls it before it commits a partition's offset
+   * (those windows are never scored again), and must not move past alerts never stored.
    */
   async flush(): Promise<void> {
+    this.#saveDirty();
     await this.#chain;
     const failure = this.#failure;
     this.#failure = undefined;
@@ -235,7 +237,6 @@ export class AlertPipeline {
     if (this.#flushTimer) clearInterval(this.#flushTimer);
     this.#timer = undefined;
     this.#flushTimer = undefined;
-    this.#saveDirty();
     // A failure was logged when it happened; stopping goes on regardless.
     await this.flush().catch(() => {});
   }
