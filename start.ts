@@ -31,6 +31,10 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       APP_PORT: enginePort,
       NESTJS_URL: backendUrl,
       DEFAULT_DEVICE: env.DEFAULT_DEVICE ?? "cpu",
+      // The demo injects an anomaly of at most half a period every period (20 s at 1 Hz), so
+      // an incident must resolve within the 10 s between two: 5 quiet windows, plus the 4 windows
+      // that still hold the anomaly's last frame. The engine's default (30) suits real plants.
+      INCIDENT_QUIET_WINDOWS: env.INCIDENT_QUIET_WINDOWS ?? "5",
     },
   },
 };

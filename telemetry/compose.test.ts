@@ -1,7 +1,14 @@
 // Static wiring checks of compose.yaml, otel-collector.yaml and the dashboard configs they mount.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { freePort } from "../backend/_test/free_port.ts";
+import { engineConfigSchema, parseConfig } from "../contracts/config.ts";
+import { waitFor } from "../engine/_test/wait_for.ts";
 import { NODE_SERVICE_ARGS } from "../launch.ts";
 import {
   containerPorts,
@@ -49,11 +56,12 @@ describe("compose.yaml", () => {
   });
 
   test("compose runs the engine and the backend as their npm scripts do", () => {
-    for (const name of ["engine", "backend"]) {
+    for (const name of ["engine", "backend", "engine-ingest", "engine-worker"]) {
       const entry = services[name].command.join(" ");
+      const script = name.startsWith("engine") ? "engine" : name;
       // The image's ENTRYPOINT is `node ...NODE_SERVICE_ARGS` (launch.test.ts checks it).
       assert.equal(
-        scripts[name],
+        scripts[script],
         ["node", ...NODE_SERVICE_ARGS, entry].join(" "),
         `${name} command vs npm run ${name}`,
       );
@@ -62,7 +70,12 @@ describe("compose.yaml", () => {
   });
 
   test("compose health-checks the services on /health/ready at their configured ports", () => {
-    const portVar = { engine: "APP_PORT", "engine-gpu": "APP_PORT", backend: "PORT" } as const;
+    const portVar = {
+      engine: "APP_PORT",
+      "engine-gpu": "APP_PORT",
+      "engine-ingest": "APP_PORT",
+      backend: "PORT",
+    } as const;
     for (const [name, variable] of Object.entries(portVar)) {
       const svc = services[name];
       const port = Number(svc.environment[variable]);
@@ -70,7 +83,10 @@ describe("compose.yaml", () => {
       assert.ok(probe.includes(`:${port}/health/ready`), `${name} probes ${probe}`);
       assert.ok(containerPorts(svc).includes(port), `${name} publishes ${port}`);
     }
-    for (const name of ["postgres", "jaeger", "prometheus", "grafana"]) {
+    const worker = services["engine-worker"];
+    const workerProbe = worker.healthcheck.test.join(" ");
+    assert.ok(workerProbe.includes(`:${worker.environment.APP_PORT}/health/ready`), workerProbe);
+    for (const name of ["postgres", "jaeger", "prometheus", "grafana", "nats"]) {
       assert.ok(services[name].healthcheck?.test, `${name} has a health check`);
     }
   });
@@ -79,7 +95,13 @@ describe("compose.yaml", () => {
     for (const [name, svc] of Object.entries(services)) {
       for (const [dep, { condition }] of Object.entries<Json>(svc.depends_on ?? {})) {
         assert.ok(services[dep], `${name} depends on unknown ${dep}`);
-        assert.ok(!services[dep].profiles, `${name} depends on ${dep}, which is behind a profile`);
+        // A profiled dependency is fine only for services started by that same profile.
+        for (const profile of services[dep].profiles ?? []) {
+          assert.ok(
+            (svc.profiles ?? []).includes(profile),
+            `${name} depends on ${dep}, which is behind profile ${profile}`,
+          );
+        }
         if (condition === "service_healthy") {
           assert.ok(services[dep].healthcheck, `${name} waits for ${dep} healthy, no check`);
         }
@@ -159,5 +181,78 @@ describe("compose.yaml", () => {
     assert.ok(services.prometheus.command.includes(`--config.file=${promConfig}`));
     const dashboardsDir = mountOf(services.grafana, "telemetry/compose/grafana/dashboards");
     assert.equal(dashboards.providers[0].options.path, dashboardsDir);
+  });
+
+  test("docker compose up alone is the single-process engine; scale-out is a profile", () => {
+    const byDefault = Object.keys(services).filter((n) => !services[n].profiles);
+    assert.ok(byDefault.includes("engine"));
+    for (const name of ["nats", "engine-ingest", "engine-worker"]) {
+      assert.ok(!byDefault.includes(name), `${name} starts without a profile`);
+      assert.deepEqual(services[name].profiles, ["scale-out"], name);
+    }
+    const single = parseConfig(engineConfigSchema, services.engine.environment);
+    assert.equal(single.ENGINE_ROLE, "all");
+    assert.equal(single.FRAME_BUS, "memory");
+  });
+
+  test("compose scale-out: replicas of ingest and workers on one stream of the nats service", () => {
+    const nats = services.nats;
+    assert.ok(nats.command.includes("-js"), "JetStream enabled");
+    const store = nats.command[nats.command.indexOf("-sd") + 1];
+    assert.ok(
+      nats.volumes.some((v: string) => !v.startsWith("./") && v.split(":")[1] === store),
+      `the JetStream store ${store} is on a named volume`,
+    );
+    const ingest = parseConfig(engineConfigSchema, services["engine-ingest"].environment);
+    const worker = parseConfig(engineConfigSchema, services["engine-worker"].environment);
+    assert.equal(ingest.ENGINE_ROLE, "ingest");
+    assert.equal(worker.ENGINE_ROLE, "worker");
+    for (const c of [ingest, worker]) {
+      assert.equal(c.FRAME_BUS, "nats");
+      assert.equal(new URL(c.NATS_URL).hostname, "nats");
+      assert.equal(portOf(c.NATS_URL), 4222);
+      assert.equal(hostOf(c.NESTJS_URL), "backend");
+    }
+    assert.equal(ingest.NATS_STREAM, worker.NATS_STREAM);
+    assert.equal(ingest.NATS_PARTITIONS, worker.NATS_PARTITIONS);
+    for (const name of ["engine-ingest", "engine-worker"]) {
+      assert.ok(services[name].deploy.replicas >= 2, `${name} has replicas`);
+      assert.equal(services[name].depends_on.nats.condition, "service_healthy");
+    }
+    // Replicas cannot share one host port: ingest publishes a range, one port per replica.
+    const [range] = services["engine-ingest"].ports[0].split(":");
+    const [from, to] = range.split("-").map(Number);
+    assert.equal(to - from + 1, services["engine-ingest"].deploy.replicas);
+  });
+
+  test("the nats service's command runs on the local nats-server and reports JetStream healthy", async () => {
+    const args: string[] = [...services.nats.command];
+    const dir = await mkdtemp(join(tmpdir(), "compose-nats-"));
+    const [port, monitor] = [await freePort(), await freePort()];
+    args[args.indexOf("-sd") + 1] = dir;
+    args[args.indexOf("-m") + 1] = String(monitor);
+    const child = spawn(
+      process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server",
+      [...args, "-a", "127.0.0.1", "-p", String(port)],
+      { stdio: "ignore" },
+    );
+    try {
+      const healthz = (services.nats.healthcheck.test.join(" ") as string).match(
+        /http:\/\/127\.0\.0\.1:8222(\/[^' ]+)/,
+      )![1];
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${monitor}${healthz}`).then(
+            (r) => r.status === 200,
+            () => false,
+          ),
+        "the compose nats command to report JetStream healthy",
+        15_000,
+        50,
+      );
+    } finally {
+      child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

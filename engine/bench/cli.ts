@@ -23,14 +23,23 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "8" },
     features: { type: "string", default: "25000" },
     env: { type: "string", multiple: true, default: [] },
+    // `--bus nats`: after the in-memory run, the same load through an ingest replica and 1, then
+    // 2, inference workers on NATS JetStream (NATS_URL, default the local server).
+    bus: { type: "string", default: "memory" },
   },
 });
+if (!["memory", "nats"].includes(args.bus!)) {
+  console.error(`--bus must be memory or nats, got ${args.bus}`);
+  process.exit(2);
+}
 const quick = args.quick!;
 const seconds = {
   micro: quick ? 0.5 : 2,
   sustained: quick ? 5 : 15,
   slow: quick ? 5 : 20,
   fast: quick ? 10 : 60,
+  // The scale-out phases run twice (1 and 2 workers): shorter, the same rate.
+  busFast: quick ? 10 : 30,
 };
 const nFeatures = Number(args.features);
 const connections = Number(args.connections);
@@ -110,6 +119,117 @@ async function latency(rate: number, secs: number) {
   return { rate, load, stats, rss_before: rssBefore, rss_after: await engine.rss() };
 }
 
+/** Sums the workers' counters; latency percentiles are the highest worker's (no merge of samples). */
+async function busStats(ingest: Client, workers: Client[]) {
+  const i: Stats = await ingest.getJson("/stats");
+  const w: Stats[] = await Promise.all(workers.map((c) => c.getJson("/stats")));
+  const max = (key: string) => Math.max(0, ...w.map((s) => s.latency_ms[key]));
+  return {
+    accepted: i.frames.accepted as number,
+    rejected: i.frames.rejected as number,
+    scored: w.reduce((n, s) => n + s.frames.scored, 0) as number,
+    latency_ms: {
+      count: w.reduce((n, s) => n + s.latency_ms.count, 0),
+      p50: max("p50"),
+      p90: max("p90"),
+      p99: max("p99"),
+      max: max("max"),
+    },
+    partitions: w.map((s) => s.worker.partitions.length),
+  };
+}
+
+/** Waits until the workers scored every accepted frame (or their count stops moving for 1 s). */
+async function busDrained(ingest: Client, workers: Client[]) {
+  const deadline = AbortSignal.timeout(120_000);
+  let last = -1;
+  let stable = 0;
+  for (;;) {
+    const s = await busStats(ingest, workers);
+    if (s.scored >= s.accepted || deadline.aborted) return s;
+    stable = s.scored === last ? stable + 1 : 0;
+    if (stable >= 40) return s;
+    last = s.scored;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** One scale-out phase: a fresh stream, `workers` workers and one ingest replica as processes. */
+async function busPhase(workers: number) {
+  const stream = `BENCH_${process.pid}_${workers}`;
+  const common = {
+    ...extraEnv,
+    FRAME_BUS: "nats",
+    NATS_STREAM: stream,
+    NATS_STREAM_MAX_BYTES: String(8 * 2 ** 30),
+    QUEUE_MAX_SIZE: "100",
+    INGEST_WORKERS: args.workers!,
+  };
+  const procs = await Promise.all(
+    Array.from({ length: workers }, () => startEngineProcess({ ...common, ENGINE_ROLE: "worker" })),
+  );
+  procs.push(await startEngineProcess({ ...common, ENGINE_ROLE: "ingest" }));
+  const ingestProc = procs[procs.length - 1];
+  const ingest = createClient(ingestProc.port);
+  const workerClients = procs.slice(0, workers).map((p) => createClient(p.port));
+  const all = [ingest, ...workerClients];
+  const reset = () => Promise.all(all.map((c) => c.getJson("/stats/reset")));
+  const peakRss: number[] = procs.map(() => 0);
+  const sampleRss = setInterval(async () => {
+    for (const [k, p] of procs.entries()) peakRss[k] = Math.max(peakRss[k], (await p.rss()) ?? 0);
+  }, 500);
+  try {
+    const deadline = AbortSignal.timeout(60_000);
+    while ((await busStats(ingest, workerClients)).partitions.reduce((a, b) => a + b, 0) < 32) {
+      if (deadline.aborted) throw new Error("workers did not take every partition within 60 s");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await closedLoop(ingest, binaryStreams, { seconds: 3 });
+    await busDrained(ingest, workerClients);
+    await reset();
+    const start = performance.now();
+    const load = await closedLoop(ingest, binaryStreams, { seconds: seconds.sustained });
+    const loadEnd = performance.now();
+    const sustainedStats = await busDrained(ingest, workerClients);
+    const elapsed = (performance.now() - start) / 1000;
+    const drainS = (performance.now() - loadEnd) / 1000;
+    await reset();
+    const open = await openLoop(ingest, frames.gzipJson, FORM, {
+      rate: 100,
+      seconds: seconds.busFast,
+    });
+    const fastStats = await busDrained(ingest, workerClients);
+    return {
+      workers,
+      sustained_binary: {
+        accepted_per_s: round(sustainedStats.accepted / ((loadEnd - start) / 1000), 1),
+        scored_per_s: round(sustainedStats.scored / elapsed, 1),
+        drain_s: round(drainS, 1),
+        load,
+        partitions: sustainedStats.partitions,
+      },
+      latency_100_per_s: { ...fastStats.latency_ms, load: open },
+      rss_max_mb: peakRss.map((b) => round(b / 2 ** 20, 1)),
+    };
+  } finally {
+    clearInterval(sampleRss);
+    for (const c of all) c.close();
+    for (const p of procs) await p.stop();
+    await deleteBusStream(stream);
+  }
+}
+
+async function deleteBusStream(stream: string): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const nc = await connect({ servers: (process.env.NATS_URL ?? "127.0.0.1:4222").split(",") });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(stream).catch(() => {});
+  await jsm.streams.delete(`KV_${stream}_leases`).catch(() => {});
+  await jsm.streams.delete(`KV_${stream}_incidents`).catch(() => {});
+  await nc.close();
+}
+
 try {
   console.error("warming up...");
   await closedLoop(client, jsonStreams, { seconds: 3 });
@@ -123,6 +243,17 @@ try {
   console.error(`latency at 100 frames/s, ${seconds.fast} s...`);
   const fast = await latency(100, seconds.fast);
   clearInterval(sampler);
+  let bus: Record<string, unknown> | undefined;
+  if (args.bus === "nats") {
+    // The single-process engine is stopped first: the scale-out processes get both cores.
+    client.close();
+    await engine.stop();
+    bus = {};
+    for (const workers of [1, 2]) {
+      console.error(`scale-out on NATS JetStream: 1 ingest replica, ${workers} worker(s)...`);
+      bus[`workers_${workers}`] = await busPhase(workers);
+    }
+  }
 
   const bySize: Record<string, number> = {};
   for (const s of [slow.stats, fast.stats, gzipJson.stats, binary.stats]) {
@@ -166,6 +297,7 @@ try {
       ]),
     ),
     inference_ms_by_batch_size: bySize,
+    ...(bus ? { bus } : {}),
     rss: {
       max_mb: round(Math.max(...rss.map((s) => s.bytes)) / 2 ** 20, 1),
       at_100_per_s_start_mb: round((fast.rss_before ?? 0) / 2 ** 20, 1),

@@ -93,5 +93,43 @@ export function renderReport(r: Result): string {
       `growth ${growth.toFixed(1)} MB`,
     ),
   );
+  if (r.bus) {
+    lines.push("");
+    lines.push(
+      "scale-out on NATS JetStream (1 ingest replica + N workers as processes, same machine, same run)",
+    );
+    lines.push(
+      row(
+        "in-memory, sustained binary (above)",
+        `${b.frames_per_s} frames/s`,
+        `p99 at 100/s ${r.latency_ms["100_per_s"]?.p99} ms`,
+      ),
+    );
+    for (const phase of Object.values(r.bus) as Result[]) {
+      const s = phase.sustained_binary;
+      const l = phase.latency_100_per_s;
+      lines.push(
+        row(
+          `${phase.workers} worker(s), sustained binary accepted`,
+          `${s.accepted_per_s} frames/s`,
+          `scored ${s.scored_per_s} frames/s (backlog drained in ${s.drain_s} s)`,
+        ),
+      );
+      lines.push(
+        row(
+          `${phase.workers} worker(s), reception -> inference at 100/s (n=${l.count})`,
+          `p50 ${l.p50} ms`,
+          `p99 ${l.p99} ms (highest worker's)`,
+        ),
+      );
+      lines.push(
+        row(
+          `${phase.workers} worker(s), RSS max per process`,
+          "",
+          `${phase.rss_max_mb.join(", ")} MB (workers..., ingest)`,
+        ),
+      );
+    }
+  }
   return lines.join("\n");
 }

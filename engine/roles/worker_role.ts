@@ -1,6 +1,8 @@
 // An inference worker: owns partitions by lease, rebuilds windows, scores, outboxes alerts, then commits.
 import { hostname } from "node:os";
+import { join } from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
 import type { Hono } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { EngineReady } from "../../contracts/health.ts";
@@ -8,12 +10,15 @@ import type { Logger } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
+import { reclaim } from "../_reclaim.ts";
 import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
-import { type AlertRecord, createAlertSender } from "../alert/alert_sender.ts";
-import { type AlertContext, buildFrameAlert } from "../alert/build_alert.ts";
-import { rankFlagged, sensorEvidence, severityScale } from "../alert/flagged_sensors.ts";
-import type { SensorEvidence } from "../alert/incident_tracker.ts";
+import { AlertPipeline } from "../alert/alert_pipeline.ts";
+import { createAlertSender } from "../alert/alert_sender.ts";
+import { rankFlagged, severityScale } from "../alert/flagged_sensors.ts";
+import { IncidentTracker } from "../alert/incident_tracker.ts";
 import { Outbox } from "../alert/outbox.ts";
+import type { ScoredBatch } from "../batch/batcher.ts";
+import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { loadModel, type ScoringModel } from "../infer/load_model.ts";
@@ -54,19 +59,28 @@ interface Partition {
   committed: number;
   /** Replay point stored with the last commit (where a re-read must start). */
   replay: number;
+  /** Processed and durable in the outbox, not necessarily committed yet. */
+  done: { seq: number; replay: number; lag: number } | undefined;
+  lastCommitAt: number;
   /** Last sequence buffered (the reader resumes after it). */
   readSeq: number;
   frames: BusFrame[];
   windows: StreamWindows;
   rings: Map<string, SeqRing>;
+  /** Alerts of this partition's streams: frame alerts, or incidents with state in the KV bucket. */
+  pipeline: AlertPipeline;
   /** Set when handed over or lost: its frames are no longer taken. */
   closed: boolean;
+  /** Being handed over: no new frames are taken, what is durable gets committed. */
+  releasing: boolean;
   stopReader: () => void;
   resumeReader: (() => void) | undefined;
 }
 
-// Frames buffered per partition before its reader pauses (bounded memory per partition).
-const READ_AHEAD = 512;
+// Frames read ahead, all partitions together, at most this many bytes (and in the client's
+// pull buffer as much again): a worker that owns every partition of a backlog stays bounded.
+const READ_AHEAD_BYTES = 64 * 1024 * 1024;
+const COMMIT_EVERY_MS = 100;
 
 /**
  * Creates an inference worker. Partitions come and go through {@link PartitionLeases}; for each
@@ -81,11 +95,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const { config, log } = options;
   const metrics = createEngineMetrics();
   const stats = new EngineStats();
-  const workerId =
-    config.NATS_WORKER_ID ||
-    `${hostname()
+  const safeHost =
+    hostname()
       .replace(/[^A-Za-z0-9_-]/g, "-")
-      .slice(0, 40)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+      .slice(0, 40) || "host";
+  const workerId =
+    config.NATS_WORKER_ID || `${safeHost}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const partitions = new Map<number, Partition>();
   const counters = { replayed: 0, late: 0, fenced_rows: 0, lost: 0, acquired: 0, released: 0 };
   const stop = new AbortController();
@@ -94,6 +109,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   let model: ScoringModel | undefined;
   let bus: NatsBus | undefined;
   let leases: PartitionLeases | undefined;
+  let incidentKv: KV | undefined;
   let outbox: Outbox | undefined;
   let alerts: AlertDispatcher | undefined;
   let loop: Promise<void> | undefined;
@@ -104,7 +120,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   const buffered = () => {
     let n = 0;
-    for (const part of partitions.values()) n += part.closed ? 0 : part.frames.length;
+    for (const part of partitions.values()) {
+      n += part.closed || part.releasing ? 0 : part.frames.length;
+    }
     return n;
   };
   const notify = () => {
@@ -112,6 +130,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     wake = undefined;
     w?.();
   };
+
+  /** Frames buffered per partition: the byte budget shared as if this worker owned them all. */
+  function readAhead(): number {
+    const frameBytes = (model?.metadata.n_features ?? 1) * 4;
+    const frames = Math.floor(READ_AHEAD_BYTES / frameBytes / config.NATS_PARTITIONS);
+    return Math.max(8, Math.min(512, frames));
+  }
 
   function readiness(): EngineReady {
     const meta = model?.metadata;
@@ -127,7 +152,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         : null,
       execution_provider: model?.provider ?? null,
       gpu: { available: hasGpu() || model?.provider === "cuda" },
-      queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+      queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
     };
     if (failure) body.error = failure;
     return body;
@@ -152,6 +177,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     // A copy: aligned for Float32Array and independent of the client's read buffer.
     const values = new Float32Array(n);
     new Uint8Array(values.buffer).set(m.data);
+    // The client's message buffer is garbage now, and this copy soon: large buffers behind
+    // small objects, which V8 otherwise collects late (see engine/_reclaim.ts).
+    reclaim(2 * m.data.byteLength);
     return { seq: m.seq, streamId, timestamp, receivedAt, values, pending: m.info.pending };
   }
 
@@ -165,7 +193,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           opt_start_seq: Math.max(1, start),
         });
         // Short pulls: a restarted server (ephemeral consumer gone) is noticed within seconds.
-        const messages = await consumer.consume({ max_messages: 256, expires: 2000 });
+        const messages = await consumer.consume({ max_messages: readAhead(), expires: 2000 });
         part.stopReader = () => messages.stop();
         if (part.closed) messages.stop();
         for await (const m of messages) {
@@ -174,7 +202,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           const frame = decode(m);
           if (frame) part.frames.push(frame);
           notify();
-          if (part.frames.length >= READ_AHEAD) {
+          if (part.frames.length >= readAhead()) {
             await new Promise<void>((resolve) => {
               part.resumeReader = resolve;
             });
@@ -190,17 +218,58 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     }
   }
 
-  function open(id: number, record: PartitionRecord): void {
+  function pipelineFor(id: number): AlertPipeline {
     const meta = model!.metadata;
+    const incidents = config.ALERT_MODE === "incident";
+    return new AlertPipeline({
+      mode: config.ALERT_MODE,
+      context: {
+        featureNames: meta.feature_names,
+        statistics: meta.statistics,
+        typical: meta.typical,
+        threshold: config.ANOMALY_THRESHOLD,
+        modelVersion: meta.version,
+      },
+      windowSize: meta.window_size,
+      severityScale: severityScale(meta),
+      dispatcher: alerts!,
+      log,
+      now: () => Date.now(),
+      tracker: incidents
+        ? new IncidentTracker({
+            nFeatures: meta.n_features,
+            modelVersion: meta.version,
+            confirmK: config.INCIDENT_CONFIRM_K,
+            confirmN: config.INCIDENT_CONFIRM_N,
+            quietWindows: config.INCIDENT_QUIET_WINDOWS,
+            updateMinMs: config.INCIDENT_UPDATE_MIN_MS,
+            updateSeverityRise: config.INCIDENT_UPDATE_SEVERITY_RISE,
+            maxFeatures: config.MAX_ALERT_FEATURES,
+          })
+        : undefined,
+      store: incidents ? new KvIncidentStateStore(incidentKv!, id) : undefined,
+      staleMs: config.INCIDENT_STALE_MS,
+    });
+  }
+
+  async function open(id: number, record: PartitionRecord): Promise<void> {
+    const meta = model!.metadata;
+    // The partition's open incidents, as its previous owner saved them, before any frame.
+    const pipeline = pipelineFor(id);
+    await pipeline.start();
     const part: Partition = {
+      pipeline,
       id,
       committed: record.committed,
       replay: record.replay,
+      done: undefined,
+      lastCommitAt: 0,
       readSeq: 0,
       frames: [],
       windows: new StreamWindows({ windowSize: meta.window_size, frameSize: meta.n_features }),
       rings: new Map(),
       closed: false,
+      releasing: false,
       stopReader: () => {},
       resumeReader: undefined,
     };
@@ -219,6 +288,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     part.stopReader();
     part.resumeReader?.();
     part.frames.length = 0;
+    part.pipeline.stop().catch((error) => log.warn("alert pipeline stop failed", error as Error));
   }
 
   function whenIdle(): Promise<void> {
@@ -252,36 +322,84 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     ring.count = Math.min(keep, ring.count + 1);
   }
 
+  /**
+   * Commits what is durable in the outbox: at once when `force` (idle, hand-over), else at most
+   * every COMMIT_EVERY_MS per partition, so a busy partition costs one KV write per interval,
+   * not one per batch. A later commit only means more frames re-read after a takeover.
+   */
+  async function commit(part: Partition, force: boolean): Promise<void> {
+    const done = part.done;
+    if (!done || done.seq <= part.committed || part.closed) return;
+    if (!force && performance.now() - part.lastCommitAt < COMMIT_EVERY_MS) return;
+    part.lastCommitAt = performance.now();
+    if (await leases!.commit(part.id, done.seq, done.replay, done.lag)) {
+      part.committed = Math.max(part.committed, done.seq);
+      part.replay = done.replay;
+    }
+  }
+
   async function runLoop(m: ScoringModel): Promise<void> {
     const meta = m.metadata;
     const F = meta.n_features;
-    const windowValues = meta.window_size * F;
+    const W = meta.window_size;
+    const windowValues = W * F;
     const maxBatch = config.INFERENCE_BATCH_SIZE;
     const runSize = Math.max(1, Math.min(maxBatch, m.windowsPerRun));
+    const scale = severityScale(meta);
     const input = new Float32Array(runSize * windowValues);
     const scratch = new Float32Array(windowValues);
     const output = new Float32Array(maxBatch * F);
-    // Evidence per row, taken from `input` right after each run (the next run overwrites it).
-    const W = meta.window_size;
-    const scale = severityScale(meta);
     const severity = m.outputs.severity ? new Float32Array(maxBatch * F) : undefined;
     const statistic = m.outputs.statistic ? new Int32Array(maxBatch * F) : undefined;
-    const flagged = new Int32Array(F);
-    const rowCount = new Int32Array(maxBatch);
-    const rowEvidence: SensorEvidence[][] = Array.from({ length: maxBatch }, () => []);
-    const context: AlertContext = {
-      featureNames: meta.feature_names,
-      statistics: meta.statistics,
-      typical: meta.typical,
-      threshold: config.ANOMALY_THRESHOLD,
-      modelVersion: meta.version,
-    };
-    const rowPart = new Int32Array(maxBatch);
+    let flagged = new Int32Array(1024);
+    let evidence = new Float32Array(1024);
+    const flaggedFrom = new Uint32Array(maxBatch + 1);
+    const evidenceFrom = new Uint32Array(maxBatch + 1);
     const rowStream = new Array<string>(maxBatch).fill("");
     const rowTs = new Float64Array(maxBatch);
     const rowReceived = new Float64Array(maxBatch);
+    const noSpans = new Array<undefined>(maxBatch).fill(undefined);
+    /** Flags rows `from .. from + n` and keeps their flagged sensors' windows (as the batcher does). */
+    const keepFlagged = (from: number, n: number) => {
+      for (let k = 0; k < n; k++) {
+        const r = from + k;
+        const at = flaggedFrom[r];
+        if (flagged.length < at + F) flagged = grow(flagged, at + F);
+        const row = {
+          scores: output.subarray(r * F, (r + 1) * F),
+          severity: severity?.subarray(r * F, (r + 1) * F),
+        };
+        const count = rankFlagged(
+          row,
+          F,
+          config.ANOMALY_THRESHOLD,
+          scale,
+          flagged,
+          at,
+          config.MAX_ALERT_FEATURES,
+        );
+        flaggedFrom[r + 1] = at + count;
+        const listed = Math.min(count, config.MAX_ALERT_FEATURES);
+        const ev = evidenceFrom[r];
+        evidenceFrom[r + 1] = ev + listed;
+        if (evidence.length < (ev + listed) * W) evidence = grow(evidence, (ev + listed) * W);
+        const base = k * windowValues;
+        for (let j = 0; j < listed; j++) {
+          const f = flagged[at + j];
+          const to = (ev + j) * W;
+          for (let t = 0; t < W; t++) evidence[to + t] = input[base + t * F + f];
+        }
+      }
+    };
     while (!stop.signal.aborted) {
       if (buffered() === 0) {
+        // Idle: commit everything durable so a takeover re-reads as little as possible.
+        busy = true;
+        await Promise.all([...partitions.values()].map((part) => commit(part, true))).catch(
+          (error) => log.warn("commit failed", error as Error),
+        );
+        busy = false;
+        if (buffered() > 0) continue;
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -292,40 +410,30 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         let rows = 0;
         let pending = 0;
         let inferenceMs = 0;
+        flaggedFrom[0] = 0;
+        evidenceFrom[0] = 0;
         const last = new Map<Partition, BusFrame>();
+        /** Each partition's rows are contiguous: it is drained in one go per batch. */
+        const spans = new Map<Partition, { from: number; to: number }>();
         const scoreRun = async () => {
           if (pending === 0) return;
           const from = rows - pending;
+          const n = pending;
+          pending = 0;
           const started = performance.now();
-          await m.score(input, pending, output.subarray(from * F, rows * F), {
+          await m.score(input, n, output.subarray(from * F, rows * F), {
             severity: severity?.subarray(from * F, rows * F),
             statistic: statistic?.subarray(from * F, rows * F),
           });
           inferenceMs += performance.now() - started;
-          for (let r = from; r < rows; r++) {
-            const row = {
-              scores: output.subarray(r * F, (r + 1) * F),
-              severity: severity?.subarray(r * F, (r + 1) * F),
-              statistic: statistic?.subarray(r * F, (r + 1) * F),
-            };
-            const count = rankFlagged(row, F, config.ANOMALY_THRESHOLD, scale, flagged);
-            rowCount[r] = count;
-            rowEvidence[r] = [];
-            const base = (r - from) * windowValues;
-            for (let j = 0; j < Math.min(count, config.MAX_ALERT_FEATURES); j++) {
-              const f = flagged[j];
-              const window: number[] = [];
-              for (let t = 0; t < W; t++) window.push(input[base + t * F + f]);
-              rowEvidence[r].push(sensorEvidence(row, f, scale, window));
-            }
-          }
-          pending = 0;
+          keepFlagged(from, n);
         };
         const order = [...partitions.values()];
         rotation = (rotation + 1) % Math.max(1, order.length);
         for (let k = 0; k < order.length && rows < maxBatch; k++) {
           const part = order[(k + rotation) % order.length];
-          while (!part.closed && part.frames.length > 0 && rows < maxBatch) {
+          const from = rows;
+          while (!part.closed && !part.releasing && part.frames.length > 0 && rows < maxBatch) {
             const frame = part.frames.shift()!;
             last.set(part, frame);
             const replaying = frame.seq <= part.committed;
@@ -342,7 +450,6 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             }
             const into = input.subarray(pending * windowValues, (pending + 1) * windowValues);
             if (!part.windows.push(frame.streamId, frame.values, into)) continue;
-            rowPart[rows] = part.id;
             rowStream[rows] = frame.streamId;
             rowTs[rows] = frame.timestamp;
             rowReceived[rows] = frame.receivedAt;
@@ -350,7 +457,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             pending++;
             if (pending === runSize) await scoreRun();
           }
-          if (part.frames.length < READ_AHEAD / 2) {
+          if (last.has(part)) spans.set(part, { from, to: rows });
+          if (part.frames.length < readAhead() / 2) {
             const resume = part.resumeReader;
             part.resumeReader = undefined;
             resume?.();
@@ -358,39 +466,46 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         }
         await scoreRun();
         const completedAt = performance.timeOrigin + performance.now();
-        // Fencing: a partition whose lease ran out (say, this process was stopped) is not
-        // scored by us any more; its rows are dropped and the new owner scores them.
-        const owned = new Set<number>();
-        for (const part of last.keys()) {
-          if (!part.closed && leases!.owns(part.id)) owned.add(part.id);
-        }
-        const records: AlertRecord[] = [];
         const scored: { stream_id: string; timestamp: string; partition: number }[] = [];
-        for (let i = 0; i < rows; i++) {
-          if (!owned.has(rowPart[i])) {
-            counters.fenced_rows++;
+        let alertCount = 0;
+        const touched: Partition[] = [];
+        for (const [part, { from, to }] of spans) {
+          // Fencing: a partition whose lease ran out (say, this process was stopped) is not
+          // scored by us any more; its rows are dropped and the new owner scores them.
+          if (part.closed || !leases!.owns(part.id)) {
+            counters.fenced_rows += to - from;
             continue;
           }
-          const latencyMs = completedAt - rowReceived[i];
-          stats.frameScored(latencyMs);
-          metrics.frameLatency.record(latencyMs);
-          scored.push({
-            stream_id: rowStream[i],
-            timestamp: new Date(rowTs[i]).toISOString(),
-            partition: rowPart[i],
-          });
-          if (rowCount[i] === 0) continue;
-          // One alert per anomalous window (ALERT_MODE=frame semantics): incidents across
-          // workers need their state in a shared store first.
-          const alert = buildFrameAlert(context, {
-            streamId: rowStream[i],
-            frameTimestamp: rowTs[i],
-            count: rowCount[i],
-            sensors: rowEvidence[i],
-            latencyMs,
-            now: Date.now(),
-          });
-          records.push({ id: alert.alert_id, body: JSON.stringify(alert) });
+          touched.push(part);
+          if (to === from) continue;
+          for (let i = from; i < to; i++) {
+            const latencyMs = completedAt - rowReceived[i];
+            stats.frameScored(latencyMs);
+            metrics.frameLatency.record(latencyMs);
+            scored.push({
+              stream_id: rowStream[i],
+              timestamp: new Date(rowTs[i]).toISOString(),
+              partition: part.id,
+            });
+          }
+          const view: ScoredBatch = {
+            size: to - from,
+            scores: output.subarray(from * F),
+            severity: severity?.subarray(from * F),
+            statistic: statistic?.subarray(from * F),
+            // Offsets in these two are absolute, into `flagged` and `evidence` as they are.
+            flagged,
+            flaggedFrom: flaggedFrom.subarray(from),
+            evidenceFrom: evidenceFrom.subarray(from),
+            windows: evidence,
+            streamIds: rowStream.slice(from, to),
+            timestamps: rowTs.subarray(from, to),
+            receivedAt: rowReceived.subarray(from, to),
+            spans: noSpans,
+            inferenceMs,
+            completedAt,
+          };
+          alertCount += part.pipeline.scored(view, completedAt).alerts;
         }
         if (rows > 0) {
           stats.batchScored(rows, inferenceMs);
@@ -399,20 +514,20 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             batch_size: rows,
             inference_ms: Math.round(inferenceMs * 1000) / 1000,
             frames: scored,
-            alerts: records.length,
+            alerts: alertCount,
           });
         }
-        // Offsets move only once the alerts are durable in the outbox.
-        await alerts!.submit(records);
-        for (const [part, frame] of last) {
-          if (!owned.has(part.id) || part.closed) continue;
-          const replay = replayPoint(part);
-          const lag = frame.pending + part.frames.length;
-          if (await leases!.commit(part.id, frame.seq, replay, lag)) {
-            part.committed = Math.max(part.committed, frame.seq);
-            part.replay = replay;
-          }
+        // Offsets move only once the alerts (and incident state) are durable.
+        await Promise.all(touched.map((part) => part.pipeline.flush()));
+        for (const part of touched) {
+          const frame = last.get(part)!;
+          part.done = {
+            seq: frame.seq,
+            replay: replayPoint(part),
+            lag: frame.pending + part.frames.length,
+          };
         }
+        await Promise.all(touched.map((part) => commit(part, false)));
       } catch (error) {
         log.error("worker batch failed; its partitions are read again", error as Error);
         // Nothing of the batch was committed: re-read the touched partitions from their
@@ -420,7 +535,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         for (const part of [...partitions.values()]) {
           const record = { committed: part.committed, replay: part.replay };
           close(part.id);
-          open(part.id, { ...record, owner: workerId, expires: 0, lag: 0 });
+          void open(part.id, { ...record, owner: workerId, expires: 0, lag: 0 }).catch((e) =>
+            log.error("could not reopen a partition", e as Error, { partition: part.id }),
+          );
         }
         await delay(100, stop.signal);
       } finally {
@@ -441,7 +558,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         log,
         maxBatch: config.INFERENCE_BATCH_SIZE,
       });
-      outbox = await Outbox.open({ dir: config.DATA_DIR });
+      // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
+      // restarted container (same hostname) redelivers what it left behind.
+      outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });
       const roundBaseMs = Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS);
       alerts = new AlertDispatcher({
         outbox,
@@ -464,6 +583,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       });
       alerts.start();
       bus = await connectWithRetry(config, log, `engine-worker-${workerId}`, stop.signal);
+      if (config.ALERT_MODE === "incident") {
+        incidentKv = await new Kvm(bus.nc).create(`${config.NATS_STREAM}_incidents`, {
+          history: 1,
+        });
+      }
       leases = new PartitionLeases({
         kv: bus.kv,
         partitions: config.NATS_PARTITIONS,
@@ -473,8 +597,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         onAcquire: (p, record) => open(p, record),
         async onRelease(p) {
           const part = partitions.get(p);
-          if (part) part.closed = true;
+          if (part) part.releasing = true;
           await whenIdle();
+          await part?.pipeline.flush();
+          if (part) await commit(part, true);
+          if (part) part.closed = true;
           counters.released++;
           close(p);
         },
@@ -505,8 +632,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   async function shutdown(timeoutMs: number): Promise<void> {
     if (status === "ready" || status === "loading") status = "draining";
     const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
-    // Hand every partition over at its committed position, then stop scoring.
-    await leases?.stop();
+    // Hand every partition over at its committed position, then stop scoring. With NATS
+    // unreachable the hand-over cannot be written: the leases then expire on their own.
+    const handedOver = leases?.stop().catch((e) => log.warn("hand-over failed", e as Error));
+    await Promise.race([handedOver, delay(Math.max(1, timeoutMs / 2), deadline)]);
     stop.abort();
     notify();
     await loop;
@@ -521,7 +650,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     middleware: options.middleware,
     stats: () => ({
       ...stats.snapshot({
-        queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+        queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
         alerts: {
           generated: alerts?.counts.generated ?? 0,
           delivered: alerts?.counts.delivered ?? 0,
@@ -540,4 +669,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     resetStats: () => stats.reset(),
   });
   return { app, stats, start, shutdown };
+}
+
+function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {
+  const b = new (a.constructor as new (n: number) => T)(Math.max(need, 2 * a.length, 1024));
+  b.set(a);
+  return b;
 }

@@ -97,7 +97,9 @@ describe("metric arithmetic", () => {
     const a = Float64Array.from([4, 1, 1, 3]);
     const inv = invert(a, 2);
     // [[4,1],[1,3]]^-1 = [[3,-1],[-1,4]] / 11.
-    [3 / 11, -1 / 11, -1 / 11, 4 / 11].forEach((x, i) => assert.ok(Math.abs(inv[i] - x) < 1e-12));
+    for (const [i, x] of [3 / 11, -1 / 11, -1 / 11, 4 / 11].entries()) {
+      assert.ok(Math.abs(inv[i] - x) < 1e-12);
+    }
     const { values } = symmetricEigen(a, 2);
     // Eigenvalues (7 ± sqrt(5)) / 2, descending.
     assert.ok(Math.abs(values[0] - (7 + Math.sqrt(5)) / 2) < 1e-12);

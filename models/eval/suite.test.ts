@@ -20,11 +20,19 @@ describe("eval suite", () => {
     const svdd = trainFeaturewise(series, { kind: "featurewise_ocsvm_svdd", seed: 1 });
     const linear = trainFeaturewise(series, { kind: "featurewise_ocsvm_linear", seed: 1 });
     if (linear.params.kind !== "featurewise_ocsvm_linear") throw new Error("unreachable");
-    const shape = { windowSize: 5, nFeatures: F, input: "windows", output: "scores" };
+    const shape = {
+      windowSize: 5,
+      nFeatures: F,
+      input: "windows",
+      output: "scores",
+      severity: "severity",
+      statistic: "statistic",
+    };
     const scorers = [
       await onnxScorer("default", "", exportOnnx(svdd.params), shape, 0.9),
       ...baselineScorers(series, linear.params, 1e-4 / F, 5),
     ];
+    const seen = new Map<string, number>();
     const r = await runSuite(scorers, {
       plantSeed: 31,
       nFeatures: F,
@@ -34,7 +42,28 @@ describe("eval suite", () => {
       evalSeed: 99,
       concurrency: 5,
       log: () => {},
+      tap(segment, t, s, scores, window, extras) {
+        if (s !== 0) return;
+        // Each segment is one stream: its windows arrive in order, with the model's outputs.
+        const last = seen.get(segment) ?? 3;
+        assert.equal(t, last + 1);
+        seen.set(segment, t);
+        assert.equal(scores.length, F);
+        assert.equal(window.length, 5 * F);
+        assert.equal(extras.severity?.length, F);
+        assert.equal(extras.statistic?.length, F);
+      },
     });
+    assert.deepEqual(
+      r.segments.map((seg) => seg.name),
+      ["clean", "spike", "level_shift", "drift", "noise_burst", "stuck"],
+    );
+    for (const seg of r.segments) {
+      assert.equal(seen.get(seg.name), seg.frames - 1);
+      assert.equal(seg.label.length, seg.frames);
+    }
+    assert.equal(r.segments[0].label.indexOf(1), -1);
+    assert.ok(r.segments[2].label.includes(1));
     assert.equal(r.clean[0].frames, 100);
     const shift = r.kinds[0].find((k) => k.kind === "level_shift")!;
     assert.equal(shift.events, 5);
