@@ -10,12 +10,14 @@ for (const [runtime, command] of [
   ["node", NODE_TS],
   ["deno", DENO_TS],
 ] as const) {
-  test(`backend boots under ${runtime}, stores an alert and stops cleanly on SIGTERM`, async () => {
+  test(`backend boots under ${runtime}, stores an alert, serves the console and stops cleanly on SIGTERM`, async () => {
     const service = spawnService([...command, "backend/main.ts"], {
       PORT: "0",
       HOST: "127.0.0.1",
       DATABASE_URL: "",
       LOG_LEVEL: "info",
+      // Longer than stop()'s 15 s grace: a live console stream that held the drain would fail.
+      SHUTDOWN_TIMEOUT_MS: "60000",
     });
     running.push(service);
     const listening = await service.waitForLog((l) => l.msg === "backend listening", 90_000);
@@ -27,8 +29,23 @@ for (const [runtime, command] of [
     assert.equal(res.status, 201);
     const stored = await (await fetch(`${base}/api/v1/alerts/${alert.alert_id}`)).json();
     assert.equal(stored.alert_id, alert.alert_id);
+    // The console's pages (JSX), its files (uPlot resolved from node_modules) and its live
+    // stream; an open stream must not hold the shutdown below.
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<h1>Now<\/h1>/);
+    const uplot = await fetch(`${base}/assets/uPlot.iife.min.js`);
+    assert.equal(uplot.status, 200);
+    assert.ok((await uplot.arrayBuffer()).byteLength > 10_000);
+    const events = await fetch(`${base}/events`);
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /event: ready/);
     assert.equal(await service.stop("SIGTERM"), 0);
-    assert.ok(service.lines.some((l) => l.includes('"backend stopped"')));
+    assert.ok(
+      service.lines.some((l) => l.includes('"backend stopped"')),
+      service.lines.join("\n"),
+    );
+    await reader.cancel().catch(() => {});
   });
 }
 

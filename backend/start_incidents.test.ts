@@ -70,18 +70,39 @@ test("npm start gives one incident per injected anomaly: at most 3 alerts, the i
 
   const metadata = JSON.parse(await readFile("models/featurewise_ocsvm.json", "utf8"));
   const modelHasTypical = metadata.typical !== undefined;
-  const { incidents } = await get("/api/v1/incidents?limit=100&sensors=0");
-  const details: Incident[] = await Promise.all(
-    incidents.map((i: { incident_id: string }) => get(`/api/v1/incidents/${i.incident_id}`)),
-  );
-  for (const anomaly of injected) {
-    const what = `${anomaly.kind} on ${anomaly.feature_names.join(", ")} at ${anomaly.start_time}`;
+  const during = (anomaly: InjectedAnomaly, details: Incident[]) => {
     const from = Date.parse(anomaly.start_time!) - 1000;
     const to = Date.parse(anomaly.end_time!) + 5000;
-    const matching = details.filter((d) => {
+    return details.filter((d) => {
       const started = Date.parse(d.started_at);
       return started >= from && started <= to;
     });
+  };
+  const readIncidents = async (): Promise<Incident[]> => {
+    const { incidents } = await get("/api/v1/incidents?limit=100&sensors=0");
+    return Promise.all(
+      incidents.map((i: { incident_id: string }) => get(`/api/v1/incidents/${i.incident_id}`)),
+    );
+  };
+  // The times checked below are frame times; on a loaded machine the alerts that carry them can
+  // arrive later than the wall clock suggests, so wait (bounded) until each anomaly's incidents
+  // are resolved. If that never happens, the assertions below say which anomaly is wrong.
+  const details = await waitFor(
+    async () => {
+      const all = await readIncidents();
+      const done = injected.every((a) => {
+        const matching = during(a, all);
+        return matching.length > 0 && matching.every((d) => d.state === "resolved");
+      });
+      return done ? all : undefined;
+    },
+    "the injected anomalies' incidents resolved",
+    60_000,
+    1000,
+  ).catch(readIncidents);
+  for (const anomaly of injected) {
+    const what = `${anomaly.kind} on ${anomaly.feature_names.join(", ")} at ${anomaly.start_time}`;
+    const matching = during(anomaly, details);
     assert.equal(matching.length, 1, `one incident for ${what}: ${JSON.stringify(matching)}`);
     const [incident] = matching;
     assert.ok(incident.alerts <= 3, `${what}: ${incident.alerts} alerts`);

@@ -47,6 +47,8 @@ describe("trace across engine and backend", () => {
       DEFAULT_DEVICE: "cpu",
       DATA_DIR: dataDir,
       BATCH_MAX_DELAY_MS: "0",
+      // One anomalous window, one alert: incident mode would wait for a second one to confirm.
+      ALERT_MODE: "frame",
     });
     engineUrl = `http://127.0.0.1:${engine.port}`;
     await waitFor(

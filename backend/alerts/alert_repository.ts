@@ -186,11 +186,11 @@ export function createAlertRepository(
           FROM new_alert, u
         ), incident_row AS (
           INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, resolved_at,
-            max_severity, max_score)
+            max_severity, max_score, flagged_sensors)
           SELECT ${incident?.incident_id ?? null}::uuid, ${a.stream_id},
             ${incident?.incident_started_at ?? null}::timestamptz, ${at},
             ${incident?.event === "resolved" ? at : null}::timestamptz, ${maxSeverity}::float8,
-            ${a.max_score}
+            ${a.max_score}, ${a.num_anomalous_features}
           FROM new_alert WHERE ${incident?.incident_id ?? null}::uuid IS NOT NULL
           ON CONFLICT (incident_id) DO UPDATE SET
             started_at = LEAST(incident.started_at, EXCLUDED.started_at),
@@ -198,7 +198,8 @@ export function createAlertRepository(
             resolved_at = GREATEST(incident.resolved_at, EXCLUDED.resolved_at),
             max_severity = GREATEST(incident.max_severity, EXCLUDED.max_severity),
             max_score = GREATEST(incident.max_score, EXCLUDED.max_score),
-            alerts = incident.alerts + 1
+            alerts = incident.alerts + 1,
+            flagged_sensors = GREATEST(incident.flagged_sensors, EXCLUDED.flagged_sensors)
           RETURNING incident_id, started_at
         ), sensors AS (
           INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, value,

@@ -6,6 +6,8 @@ import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
+import { post } from "../alerts/_fixtures.ts";
+import { incidentAlert } from "../incidents/_fixtures.ts";
 
 // Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -191,6 +193,39 @@ test("an injected anomaly appears live in the console, charts its readings, and 
   assert.equal(await page.getAttribute("#engine-health [data-ready]", "data-ready"), "ready");
   await page.goto(`${base}/overview?period=1h`);
   assert.ok(await page.$(`.heatmap a[href="/incidents/${incidentId}"]`), "heatmap cell links it");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a sensor's typical range is drawn as a shaded band behind its readings", async () => {
+  // The committed model may carry no typical ranges; an alert as the contract allows has one.
+  const alert = incidentAlert({
+    incidentId: crypto.randomUUID(),
+    event: "opened",
+    start: new Date().toISOString(),
+    sensors: [{ idx: 77, severity: 14, value: 40, name: 'sensor "<b>77</b>"' }],
+  });
+  const stored = await fetch(`${base}/api/v1/alert`, post(alert));
+  assert.equal(stored.status, 201);
+  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  const errors = watchErrors(page);
+  await page.goto(`${base}/incidents/${alert.incident_id}`);
+  assert.equal(await page.textContent(".sensor h3"), 'sensor "<b>77</b>"');
+  const canvas = await page.waitForSelector(".sensor .chart canvas");
+  const pixels = await canvas.evaluate((c: HTMLCanvasElement) => {
+    const { data } = c.getContext("2d")!.getImageData(0, 0, c.width, c.height);
+    let band = 0;
+    let red = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      // The band: translucent green; the points: opaque red.
+      if (a > 0 && a < 120 && g > r && g > b) band++;
+      if (r > 150 && g < 90 && b < 90 && a > 200) red++;
+    }
+    return { band, red };
+  });
+  assert.ok(pixels.band > 500, `band drawn: ${JSON.stringify(pixels)}`);
+  assert.ok(pixels.red > 50, `points drawn: ${JSON.stringify(pixels)}`);
   assert.deepEqual(errors, []);
   await page.close();
 });

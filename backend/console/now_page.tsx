@@ -1,4 +1,4 @@
-// The Now page: open incidents newest first, and those resolved in the last hour, kept live by SSE.
+// The Now page: open incidents newest first, and resolved ones that started in the last hour, kept live by SSE.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
 import { IncidentTable } from "./incident_row.tsx";
 import { Layout } from "./layout.tsx";
@@ -25,10 +25,10 @@ export function NowPage(props: {
         />
       </section>
       <section aria-labelledby="resolved-heading">
-        <h2 id="resolved-heading">Resolved in the last hour</h2>
+        <h2 id="resolved-heading">Resolved, started in the last hour</h2>
         <IncidentTable
           id="resolved-incidents"
-          caption="Incidents resolved in the last hour, newest first"
+          caption="Resolved incidents that started in the last hour, newest first"
           incidents={props.resolved}
           now={props.now}
           empty="None."

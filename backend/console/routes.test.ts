@@ -47,6 +47,44 @@ describe("console pages", () => {
     assert.match(page, /<html lang="en">/);
   });
 
+  test("the live stream starts with the page's rows, then sends each changed incident as a row", async () => {
+    const existing = crypto.randomUUID();
+    await store(lifecycle(existing, new Date().toISOString())[0]);
+    const abort = new AbortController();
+    const res = await app.request("/events", { signal: abort.signal });
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    const readUntil = async (needle: string) => {
+      const deadline = AbortSignal.timeout(10_000);
+      while (!text.includes(needle) && !deadline.aborted) text += (await reader.read()).value ?? "";
+      assert.ok(text.includes(needle), `stream never carried ${needle}`);
+    };
+    await readUntil(`data-incident=\\"${existing}\\"`);
+    const fresh = crypto.randomUUID();
+    await store(
+      incidentAlert({
+        incidentId: fresh,
+        event: "opened",
+        start: new Date().toISOString(),
+        sensors: [{ idx: 8, severity: 4, name: HOSTILE }],
+      }),
+    );
+    await readUntil(`data-incident=\\"${fresh}\\"`);
+    const event = text.split("\n\n").find((e) => e.includes(`"incident_id":"${fresh}"`))!;
+    const data = JSON.parse(
+      event
+        .split("\n")
+        .find((l) => l.startsWith("data: "))!
+        .slice(6),
+    );
+    assert.equal(data.state, "open");
+    assert.match(data.row, /^<tr data-incident=/);
+    assert.ok(!data.row.includes(HOSTILE) && data.row.includes("&lt;script&gt;"));
+    abort.abort();
+    await reader.cancel();
+  });
+
   test("every value is escaped: a sensor named <script> renders as text", async () => {
     const id = crypto.randomUUID();
     await store(

@@ -65,32 +65,48 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const app = new Hono();
   let assets: Promise<Map<string, StaticAsset>> | undefined;
 
-  app.get("/", async function nowPage(c) {
-    const at = now();
-    const [open, resolved] = await Promise.all([
-      incidents.list({ state: "open", limit: NOW_LIMIT, sensorsPerIncident: 3 }),
+  // What the Now page shows: open incidents, and resolved ones that started in the last hour.
+  const nowLists = (at: number, sensors: number) =>
+    Promise.all([
+      incidents.list({ state: "open", limit: NOW_LIMIT, sensorsPerIncident: sensors }),
       incidents.list({
         state: "resolved",
         from: new Date(at - 3_600_000),
         limit: 20,
-        sensorsPerIncident: 3,
+        sensorsPerIncident: sensors,
       }),
     ]);
+
+  app.get("/", async function nowPage(c) {
+    const at = now();
+    const [open, resolved] = await nowLists(at, 3);
     return page(c, <NowPage open={open.incidents} resolved={resolved.incidents} now={at} />);
   });
 
   app.get("/events", function liveRows(c) {
-    return streamIncidentChanges(c, hub, async (id) => {
-      const incident = await incidents.summary(id, 3);
-      if (!incident) return undefined;
-      const row = await (<IncidentRow incident={incident} now={now()} />);
-      return JSON.stringify({
-        incident_id: incident.incident_id,
-        state: incident.state,
-        started_at: incident.started_at,
-        row: row.toString(),
-      });
-    });
+    // Every (re)connection starts with the rows of the page, so a browser that lost the stream
+    // for a while catches up without a reload.
+    const initial = async () => {
+      const [open, resolved] = await nowLists(now(), 0);
+      return [...open.incidents, ...resolved.incidents].map((i) => i.incident_id).reverse();
+    };
+    return streamIncidentChanges(
+      c,
+      hub,
+      async (id) => {
+        const incident = await incidents.summary(id, 3);
+        if (!incident) return undefined;
+        const row = await (<IncidentRow incident={incident} now={now()} />);
+        return JSON.stringify({
+          incident_id: incident.incident_id,
+          state: incident.state,
+          started_at: incident.started_at,
+          row: row.toString(),
+        });
+      },
+      undefined,
+      initial,
+    );
   });
 
   async function incidentPage(c: Context, id: string, error?: { status: number; message: string }) {

@@ -37,10 +37,16 @@ export function isSameSite(c: Context): boolean {
  * `Authorization: Bearer <token>`, or the console cookie holds it. A cookie is sent by the
  * browser on its own, so a request authorised by the cookie must also come from our own pages:
  * `Sec-Fetch-Site` (when sent) must be `same-origin` or `none` and `Origin` (when sent) ours,
- * else 401 as well (the cookie is also `SameSite=Strict`).
+ * else 401 as well (the cookie is also `SameSite=Strict`). Without a token the same holds for
+ * every request: another site's page cannot make a visitor's browser acknowledge.
  */
 export async function requireConsoleToken(c: Context, token: string | undefined): Promise<void> {
-  if (token === undefined) return;
+  if (token === undefined) {
+    if (!isSameSite(c)) {
+      throw new HttpError(401, "unauthorized", "acknowledging is only accepted from this site");
+    }
+    return;
+  }
   const header = c.req.header("authorization");
   const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1];
   if (bearer !== undefined && (await sameSecret(bearer, token))) return;

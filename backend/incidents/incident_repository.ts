@@ -77,7 +77,8 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   // Sensors strongest first: severity, then score (alerts without evidence have only a score).
   const base = (sql: Database["sql"], sensors: number) => sql`
     SELECT i.*, k.acked_by, k.note, k.acked_at, s.sensors,
-      (SELECT count(*)::int FROM incident_sensor c WHERE c.incident_id = i.incident_id)
+      GREATEST(i.flagged_sensors,
+        (SELECT count(*)::int FROM incident_sensor c WHERE c.incident_id = i.incident_id))
         AS num_sensors
     FROM incident i
     LEFT JOIN incident_ack k ON k.incident_id = i.incident_id

@@ -6,7 +6,7 @@ import type { IncidentHub } from "./incident_hub.ts";
 /**
  * Answers `c` with an event stream: `ready` once subscribed, then one `incident` event per changed
  * incident with `render(id)` as its data (skipped when it returns undefined), and a keep-alive
- * comment when idle. Changes that arrive while one is being rendered are coalesced per incident.
+ * comment when idle. `initial` names incidents sent right after `ready`, as if they had changed. Changes that arrive while one is being rendered are coalesced per incident.
  * Ends when the client goes away or the hub closes (shutdown).
  */
 export function streamIncidentChanges(
@@ -14,6 +14,7 @@ export function streamIncidentChanges(
   hub: IncidentHub,
   render: (incidentId: string) => Promise<string | undefined>,
   keepAliveMs = 20_000,
+  initial?: () => Promise<string[]>,
 ): Response {
   return streamSSE(c, async function relayChanges(stream) {
     const pending = new Set<string>();
@@ -27,6 +28,8 @@ export function streamIncidentChanges(
     ended.addEventListener("abort", () => wake?.(), { once: true });
     try {
       await stream.writeSSE({ event: "ready", data: "{}" });
+      // A client that reconnects missed what changed meanwhile: it gets these again first.
+      for (const id of initial ? await initial() : []) pending.add(id);
       while (!stream.aborted && !stream.closed && !ended.aborted) {
         if (pending.size === 0) {
           const tick = AbortSignal.timeout(keepAliveMs);

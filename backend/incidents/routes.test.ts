@@ -121,6 +121,25 @@ for (const target of testTargets()) {
       }
     });
 
+    test("an incident counts every sensor its alerts counted, beyond the listed ones", async () => {
+      const id = crypto.randomUUID();
+      const capped = {
+        ...incidentAlert({
+          incidentId: id,
+          event: "opened",
+          sensors: [
+            { idx: 1, severity: 9 },
+            { idx: 2, severity: 8 },
+          ],
+        }),
+        num_anomalous_features: 24_000,
+      };
+      await store(capped);
+      const incident = await get(id);
+      assert.equal(incident.num_sensors, 24_000);
+      assert.equal(incident.sensors.length, 2);
+    });
+
     test("a late update never reopens a resolved incident", async () => {
       const id = crypto.randomUUID();
       const [opened, updated, resolved] = lifecycle(id);
@@ -255,6 +274,27 @@ for (const target of testTargets()) {
         assert.equal(typeof json.message, "string");
       }
       assert.deepEqual(await counts(), before);
+    });
+
+    test("without CONSOLE_TOKEN, another site's page still cannot acknowledge", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const url = `http://console.test/api/v1/incidents/${id}/ack`;
+      const foreign: Record<string, string>[] = [
+        { origin: "http://evil.test" },
+        { "sec-fetch-site": "cross-site" },
+      ];
+      for (const headers of foreign) {
+        const res = await app.request(url, post({ by: "Mallory" }, headers));
+        assert.equal(res.status, 401, JSON.stringify(headers));
+        assert.equal((await res.json()).error, "unauthorized");
+      }
+      assert.equal((await get(id)).acknowledged, null);
+      const own = await app.request(
+        url,
+        post({ by: "Ana" }, { origin: "http://console.test", "sec-fetch-site": "same-origin" }),
+      );
+      assert.equal(own.status, 201);
     });
 
     test("with CONSOLE_TOKEN, acknowledging needs the bearer token or a same-site cookie", async () => {

@@ -37,6 +37,9 @@ export interface WindowAnomaly {
   top: { feature_idx: number; score: number; severity: number }[];
 }
 
+/** How often state changes without events are saved (a crash may forget at most this much). */
+const DIRTY_SAVE_MS = 1000;
+
 interface StreamRecord {
   streamId: string;
   record: AlertRecord;
@@ -56,18 +59,23 @@ function traceparentOf(span: SpanContext | undefined): string | undefined {
  * state saved and its alerts not yet in the outbox, which the next start repairs by submitting
  * the alerts kept with the state (the backend stores an `alert_id` once); it can never leave an
  * alert in the outbox whose incident state was lost. State changes without events (a quiet
- * window counted, a sensor's peak) are saved without fsync: a crash may forget them, the
- * incident stays open and goes on.
+ * window counted, a sensor's peak) are saved once a second, without fsync: a crash may forget
+ * them, the incident stays open and goes on.
  */
 export class AlertPipeline {
   readonly #o: AlertPipelineOptions;
   /** Persistence steps run one after another, so a batch's state never overtakes its alerts. */
   #chain: Promise<void> = Promise.resolve();
+  /** The first persistence failure since the last `flush()`: it makes that flush reject. */
+  #failure: { error: unknown } | undefined;
   /** Per tracked stream: when (epoch ms) it last had a window scored. */
   readonly #seen = new Map<string, number>();
   /** Per tracked stream: the alerts of its last events, kept with its state. */
   readonly #lastAlerts = new Map<string, AlertRecord[]>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Streams whose state changed without an event: saved together, once a second. */
+  readonly #dirty = new Set<string>();
+  #flushTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: AlertPipelineOptions) {
     if (options.mode === "incident" && (!options.tracker || !options.store)) {
@@ -117,6 +125,8 @@ export class AlertPipeline {
       this.#timer = setInterval(() => this.expireStale(), Math.min(10_000, staleMs / 4));
       this.#timer.unref?.();
     }
+    this.#flushTimer = setInterval(() => this.#saveDirty(), DIRTY_SAVE_MS);
+    this.#flushTimer.unref?.();
   }
 
   /** Resolves the incidents of streams silent for `staleMs` or more. */
@@ -207,16 +217,32 @@ export class AlertPipeline {
     return { alerts: records.length, anomalies };
   }
 
-  /** Waits until every batch handed over so far has its state saved and alerts in the outbox. */
+  /**
+   * Saves every state change so far (dirty ones too, without fsync) and waits until every batch
+   * handed over so far has its state saved and its alerts in the outbox. Rejects when any of them
+   * could not be kept: the scale-out worker calls it before it commits a partition's offset
+   * (those windows are never scored again), and must not move past alerts never stored.
+   */
   async flush(): Promise<void> {
+    this.#saveDirty();
     await this.#chain;
+    const failure = this.#failure;
+    this.#failure = undefined;
+    if (failure) throw failure.error;
   }
 
-  /** Stops the stale timer and waits for pending persistence. */
+  /** Stops the timers, saves what changed and waits for pending persistence. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#flushTimer) clearInterval(this.#flushTimer);
     this.#timer = undefined;
-    await this.flush();
+    this.#flushTimer = undefined;
+    // A failure was logged when it happened; stopping goes on regardless.
+    await this.flush().catch(() => {});
+  }
+
+  #saveDirty(): void {
+    if (this.#dirty.size) this.#persist([], new Set(this.#dirty), true);
   }
 
   #evidence(batch: ScoredBatch, r: number, flagged: Int32Array): SensorEvidence[] {
@@ -254,9 +280,13 @@ export class AlertPipeline {
     });
   }
 
-  /** Saves the touched streams' state (durably when it carries alerts), then submits the alerts. */
-  #persist(made: StreamRecord[], touched: Set<string>): void {
-    const { tracker, store, log } = this.#o;
+  /**
+   * Saves the state of the streams with events (durably: it carries their alerts), then submits
+   * the alerts. Other touched streams are only marked dirty (`all`: save them too, not durably):
+   * a window that changes an open incident without an event costs no file write.
+   */
+  #persist(made: StreamRecord[], touched: Set<string>, all = false): void {
+    const { tracker, store } = this.#o;
     const byStream = new Map<string, AlertRecord[]>();
     for (const { streamId, record } of made) {
       const list = byStream.get(streamId) ?? [];
@@ -268,6 +298,11 @@ export class AlertPipeline {
     const tombstones: IncidentStateChange[] = [];
     for (const streamId of touched) {
       const fresh = byStream.get(streamId);
+      if (!fresh && !all) {
+        this.#dirty.add(streamId);
+        continue;
+      }
+      this.#dirty.delete(streamId);
       if (fresh) this.#lastAlerts.set(streamId, fresh);
       const snapshot = tracker!.snapshot(streamId);
       const alerts = this.#lastAlerts.get(streamId);
@@ -281,6 +316,7 @@ export class AlertPipeline {
       } else this.#lastAlerts.delete(streamId);
       changes.push({ streamId, state });
     }
+    if (changes.length === 0) return;
     const durable = records.length > 0;
     this.#chain = this.#chain
       .then(async () => {
@@ -288,13 +324,18 @@ export class AlertPipeline {
         await this.#o.dispatcher.submit(records);
         await store!.save(tombstones, false);
       })
-      .catch((error) => log.error("could not keep incident state and alerts", error));
+      .catch((error) => this.#failed("could not keep incident state and alerts", error));
   }
 
   #submit(records: AlertRecord[]): void {
     if (records.length === 0) return;
     this.#chain = this.#chain
       .then(() => this.#o.dispatcher.submit(records))
-      .catch((error) => this.#o.log.error("could not keep alerts in the outbox", error));
+      .catch((error) => this.#failed("could not keep alerts in the outbox", error));
+  }
+
+  #failed(message: string, error: unknown): void {
+    this.#o.log.error(message, error as Error);
+    this.#failure ??= { error };
   }
 }

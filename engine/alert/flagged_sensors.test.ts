@@ -50,3 +50,27 @@ test("observedWindow picks each flagged sensor's readings out of a [window, feat
   assert.equal(w.evidence.length, 1, "evidence capped, count kept");
   assert.deepEqual(w.evidence[0].window, [10, 20, 30]);
 });
+
+test("sensorEvidence keeps an infinite or missing severity a finite number", () => {
+  const row = (x: number) => ({ scores: Float32Array.of(1), severity: Float32Array.of(x) });
+  assert.equal(sensorEvidence(row(Number.POSITIVE_INFINITY), 0, 10, [1]).severity, 1000);
+  assert.equal(sensorEvidence(row(Number.NaN), 0, 10, [1]).severity, 0);
+});
+
+test("rankFlagged orders only the most severe when more are flagged than listed", () => {
+  const n = 5000;
+  const scores = new Float32Array(n).fill(1);
+  const severity = Float32Array.from({ length: n }, (_, f) => (f * 7919) % n);
+  severity[42] = 4999; // a tie with feature 4999 * 7919 % 5000's sensor, broken by index
+  const out = new Int32Array(n);
+  assert.equal(rankFlagged({ scores, severity }, n, 0.9, 1, out, 0, 10), n);
+  const all = Array.from({ length: n }, (_, f) => f).sort(
+    (a, b) => severity[b] - severity[a] || a - b,
+  );
+  assert.deepEqual(Array.from(out.subarray(0, 10)), all.slice(0, 10));
+  assert.deepEqual(
+    Array.from(out).sort((a, b) => a - b),
+    Array.from({ length: n }, (_, f) => f),
+    "every flagged sensor is still there",
+  );
+});

@@ -26,9 +26,10 @@ export function severityScale(meta: Pick<ModelMetadata, "score">): number {
 }
 
 /**
- * Writes every sensor of `row` whose score reaches `threshold` into `out` (from `outStart`)
- * in descending severity (ties: score, then index). Returns how many were flagged. Allocates nothing when none is, which
- * is the common case.
+ * Writes every sensor of `row` whose score reaches `threshold` into `out` (from `outStart`),
+ * the `maxFeatures` most severe first in descending severity (ties: score, then index), the
+ * rest after them, unordered. Returns how many were flagged. Allocates nothing when none is,
+ * which is the common case.
  */
 export function rankFlagged(
   row: ScoredRow,
@@ -37,6 +38,7 @@ export function rankFlagged(
   scale: number,
   out: Int32Array,
   outStart = 0,
+  maxFeatures = Number.POSITIVE_INFINITY,
 ): number {
   const { scores, severity } = row;
   // Compare in float32, as the graph computed: a score of float32(0.9) meets a 0.9 threshold.
@@ -45,12 +47,35 @@ export function rankFlagged(
   // `>=` is false for NaN, so a broken score never flags a sensor on its own.
   for (let f = 0; f < nFeatures; f++) if (scores[f] >= cut) out[outStart + count++] = f;
   if (count <= 1) return count;
-  const sev = severity ? (f: number) => severity[f] : (f: number) => scores[f] * scale;
+  const sev = severity
+    ? (f: number) => (severity[f] >= Number.NEGATIVE_INFINITY ? severity[f] : 0)
+    : (f: number) => scores[f] * scale;
   const rank = (a: number, b: number) => sev(b) - sev(a) || scores[b] - scores[a] || a - b;
-  // A full sort of the flagged sensors: milliseconds even when all 25,000 of a window are.
-  out.subarray(outStart, outStart + count).sort(rank);
+  const part = out.subarray(outStart, outStart + count);
+  if (count > maxFeatures) {
+    // Thousands flagged (noise, a broken feed): find the k-th severity with a plain numeric
+    // sort (no comparator calls), bring the sensors at or above it forward, order only those.
+    const keys = new Float32Array(count);
+    for (let j = 0; j < count; j++) keys[j] = sev(part[j]);
+    keys.sort();
+    const kth = keys[count - maxFeatures];
+    let front = 0;
+    for (let j = 0; j < count; j++) {
+      const f = part[j];
+      if (sev(f) >= kth) {
+        part[j] = part[front];
+        part[front++] = f;
+      }
+    }
+    part.subarray(0, front).sort(rank);
+    return count;
+  }
+  part.sort(rank);
   return count;
 }
+
+/** Cap of a reported severity: -log10 of the smallest double is about 324. */
+export const MAX_SEVERITY = 1000;
 
 // Scores are float32 (about 7 significant digits): six decimals print them faithfully.
 export const cleanNumber = (x: number) => Math.round(x * 1e6) / 1e6;
@@ -68,7 +93,8 @@ export function sensorEvidence(
   const s = row.scores[f];
   const score = s >= 1 ? 1 : s <= 0 ? 0 : cleanNumber(s);
   const raw = row.severity ? row.severity[f] : s * scale;
-  const severity = Number.isFinite(raw) && raw > 0 ? cleanNumber(raw) : 0;
+  // p = 0 exactly (+Infinity) ranks above everything but must stay a finite JSON number.
+  const severity = raw > MAX_SEVERITY ? MAX_SEVERITY : raw > 0 ? cleanNumber(raw) : 0;
   const statistic = row.statistic ? Number(row.statistic[f]) : -1;
   return { feature_idx: f, score, severity, statistic, window };
 }
@@ -93,7 +119,7 @@ export function observedWindow(
   },
 ): ObservedWindow {
   const out = new Int32Array(o.nFeatures);
-  const count = rankFlagged(row, o.nFeatures, o.threshold, o.scale, out);
+  const count = rankFlagged(row, o.nFeatures, o.threshold, o.scale, out, 0, o.maxFeatures);
   const flagged = out.subarray(0, count);
   const evidence: SensorEvidence[] = [];
   for (let j = 0; j < Math.min(count, o.maxFeatures); j++) {

@@ -22,8 +22,8 @@ export interface ScoredBatch {
   /** `[size, n_features]` statistic indices, when the model has that output. */
   statistic: Int32Array | undefined;
   /**
-   * Row `r`'s flagged sensors are `flagged[flaggedFrom[r] .. flaggedFrom[r + 1])`, by descending
-   * severity; the window of raw readings of its `j`-th (`j < maxFeatures`) is
+   * Row `r`'s flagged sensors are `flagged[flaggedFrom[r] .. flaggedFrom[r + 1])`, the
+   * `maxFeatures` most severe first, by descending severity; the window of raw readings of its `j`-th (`j < maxFeatures`) is
    * `windows[(evidenceFrom[r] + j) * window_size ..][0 .. window_size)`, oldest first. Only
    * flagged sensors' windows are kept: never a copy of the whole batch.
    */
@@ -247,7 +247,7 @@ export class Batcher {
         scores: this.#output.subarray(r * F, (r + 1) * F),
         severity: this.#severity?.subarray(r * F, (r + 1) * F),
       };
-      const count = rankFlagged(row, F, threshold, severityScale, this.#flagged, at);
+      const count = rankFlagged(row, F, threshold, severityScale, this.#flagged, at, maxFeatures);
       this.#flaggedFrom[r + 1] = at + count;
       const listed = Math.min(count, maxFeatures);
       const ev = this.#evidenceFrom[r];

@@ -192,6 +192,7 @@ async function busPhase(workers: number) {
     const loadEnd = performance.now();
     const sustainedStats = await busDrained(ingest, workerClients);
     const elapsed = (performance.now() - start) / 1000;
+    const drainS = (performance.now() - loadEnd) / 1000;
     await reset();
     const open = await openLoop(ingest, frames.gzipJson, FORM, {
       rate: 100,
@@ -203,7 +204,7 @@ async function busPhase(workers: number) {
       sustained_binary: {
         accepted_per_s: round(sustainedStats.accepted / ((loadEnd - start) / 1000), 1),
         scored_per_s: round(sustainedStats.scored / elapsed, 1),
-        drain_s: round((performance.now() - loadEnd) / 1000, 1),
+        drain_s: round(drainS, 1),
         load,
         partitions: sustainedStats.partitions,
       },
@@ -225,6 +226,7 @@ async function deleteBusStream(stream: string): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.delete(stream).catch(() => {});
   await jsm.streams.delete(`KV_${stream}_leases`).catch(() => {});
+  await jsm.streams.delete(`KV_${stream}_incidents`).catch(() => {});
   await nc.close();
 }
 

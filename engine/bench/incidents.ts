@@ -2,9 +2,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import * as ort from "onnxruntime-node";
 import { parseModelMetadata } from "../../contracts/model.ts";
 import { streamWindows } from "../../models/eval/run.ts";
-import { onnxScorer } from "../../models/eval/scorers.ts";
+import type { Scorer } from "../../models/eval/scorers.ts";
 import {
   ANOMALY_KINDS,
   type AnomalySpec,
@@ -45,9 +46,11 @@ const SETTINGS = {
   quiet: [5, 10, 20, 30, 60],
   /** `updated` throttles tried at the chosen confirmation and quiet windows. */
   update: [0, 30_000, 60_000, 120_000, 300_000],
+  /** Severity rises (-log10) worth an update, tried at the chosen throttle. */
+  rise: [1, 4, 8],
 };
 /** The defaults this measurement chose (engine README): the update throttle table uses them. */
-const CHOSEN = { k: 2, n: 3, quiet: 30 };
+const CHOSEN = { k: 2, n: 3, quiet: 30, update: 120_000 };
 
 const metaPath = `${args.model}.json`;
 const meta = parseModelMetadata(JSON.parse(await readFile(metaPath, "utf8")));
@@ -55,13 +58,30 @@ const W = meta.window_size;
 const F = meta.n_features;
 const threshold = meta.default_threshold;
 const scale = severityScale(meta);
-const scorer = await onnxScorer(
-  meta.name,
-  meta.version,
-  new Uint8Array(await readFile(`${args.model}.onnx`)),
-  { windowSize: W, nFeatures: F, input: meta.input_name, output: meta.output_name },
+// The model's own session, so the severity and statistic outputs are read as the engine reads them.
+const session = await ort.InferenceSession.create(await readFile(`${args.model}.onnx`), {
+  intraOpNumThreads: 2,
+});
+/** The last scored batch's optional outputs, and the next row the visitor reads from them. */
+let extra: { severity?: Float32Array; statistic?: BigInt64Array | Float32Array } = {};
+let nextRow = 0;
+const scorer: Scorer = {
+  name: meta.name,
+  description: meta.version,
   threshold,
-);
+  async score(windows, batch) {
+    const input = new ort.Tensor("float32", windows.subarray(0, batch * W * F), [batch, W, F]);
+    const out = await session.run({ [meta.input_name]: input });
+    const sev = meta.severity_output_name;
+    const stat = meta.statistic_output_name;
+    extra = {
+      severity: sev ? (out[sev].data as Float32Array) : undefined,
+      statistic: stat ? (out[stat].data as BigInt64Array | Float32Array) : undefined,
+    };
+    nextRow = 0;
+    return out[meta.output_name].data as Float32Array;
+  },
+};
 const seed = Number(args.seed);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -71,11 +91,19 @@ async function record(plant: ReturnType<typeof createPlant>, n: number): Promise
   const idx = new Int32Array(F);
   const started = performance.now();
   await streamWindows(plant, n, W, [scorer], (t, _s, scores) => {
-    const count = rankFlagged({ scores }, F, threshold, scale, idx);
+    // Windows are visited in batch order, one scorer: row b of the last batch.
+    const b = nextRow++;
+    const row = {
+      scores,
+      severity: extra.severity?.subarray(b * F, (b + 1) * F),
+      // int64 indices: `sensorEvidence` reads them through Number(), bigint included.
+      statistic: extra.statistic?.subarray(b * F, (b + 1) * F) as unknown as ArrayLike<number>,
+    };
+    const count = rankFlagged(row, F, threshold, scale, idx, 0, MAX_FEATURES);
     const flagged = idx.slice(0, count);
     const evidence: SensorEvidence[] = [];
     for (let j = 0; j < Math.min(count, MAX_FEATURES); j++)
-      evidence.push(sensorEvidence({ scores }, flagged[j], scale, []));
+      evidence.push(sensorEvidence(row, flagged[j], scale, []));
     out.push({ streamId: "plant", timestamp: t * FRAME_MS, flagged, evidence });
   });
   log(`  scored ${n} windows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -88,6 +116,7 @@ function track(
   n: number,
   quiet: number,
   updateMinMs = 60_000,
+  updateSeverityRise = 2,
 ): IncidentEvent[] {
   const tracker = new IncidentTracker({
     nFeatures: F,
@@ -96,7 +125,7 @@ function track(
     confirmN: n,
     quietWindows: quiet,
     updateMinMs,
-    updateSeverityRise: 2,
+    updateSeverityRise,
     maxFeatures: MAX_FEATURES,
   });
   const events = windows.flatMap((w) => tracker.observe(w));
@@ -139,6 +168,7 @@ interface Row {
   n: number;
   quiet: number;
   update_min_s: number;
+  severity_rise: number;
   clean_incidents: number;
   false_per_10k: number;
   found: number;
@@ -155,16 +185,18 @@ interface Row {
 }
 
 const rows: Row[] = [];
-const combos: [number, number, number, number][] = [];
+const combos: [number, number, number, number, number][] = [];
 for (const [k, n] of SETTINGS.confirm)
-  for (const quiet of SETTINGS.quiet) combos.push([k, n, quiet, 60_000]);
+  for (const quiet of SETTINGS.quiet) combos.push([k, n, quiet, 60_000, 2]);
 for (const update of SETTINGS.update)
-  if (update !== 60_000) combos.push([CHOSEN.k, CHOSEN.n, CHOSEN.quiet, update]);
-for (const [k, n, quiet, update] of combos) {
+  if (update !== 60_000) combos.push([CHOSEN.k, CHOSEN.n, CHOSEN.quiet, update, 2]);
+for (const rise of SETTINGS.rise)
+  combos.push([CHOSEN.k, CHOSEN.n, CHOSEN.quiet, CHOSEN.update, rise]);
+for (const [k, n, quiet, update, rise] of combos) {
   {
-    const cleanEvents = track(clean, k, n, quiet, update);
+    const cleanEvents = track(clean, k, n, quiet, update, rise);
     const cleanOpened = cleanEvents.filter((e) => e.event === "opened").length;
-    const events = track(labelled, k, n, quiet, update);
+    const events = track(labelled, k, n, quiet, update, rise);
     const opened = events.filter((e) => e.event === "opened");
     const resolved = new Map(
       events.filter((e) => e.event === "resolved").map((e) => [e.incidentId, e]),
@@ -203,6 +235,7 @@ for (const [k, n, quiet, update] of combos) {
       n,
       quiet,
       update_min_s: update / 1000,
+      severity_rise: rise,
       clean_incidents: cleanOpened,
       false_per_10k: round((cleanOpened * 10_000) / clean.length),
       found,
@@ -230,7 +263,7 @@ function quantile(xs: number[], q: number): number {
 }
 
 const header =
-  "| k of n | quiet | update min s | false incidents / 10k clean | events found | incidents / found event | split events | delay median (p90) s | resolved after end, median s | alerts / incident (max) | injected sensor first | false incidents (labelled run) |";
+  "| k of n | quiet | update min s | severity rise | false incidents / 10k clean | events found | incidents / found event | split events | delay median (p90) s | resolved after end, median s | alerts / incident (max) | injected sensor first | false incidents (labelled run) |";
 const lines = [
   header,
   `|${header
@@ -241,7 +274,7 @@ const lines = [
 ];
 for (const r of rows) {
   lines.push(
-    `| ${r.k} of ${r.n} | ${r.quiet} | ${r.update_min_s} | ${r.false_per_10k} (${r.clean_incidents}) | ${r.found}/${r.events} | ${r.incidents_per_event} | ${r.split_events} | ${r.delay_median_s} (${r.delay_p90_s}) | ${r.resolve_after_end_median_s} | ${r.alerts_per_incident} (${r.alerts_per_incident_max}) | ${r.injected_first}/${r.found} | ${r.labelled_false} |`,
+    `| ${r.k} of ${r.n} | ${r.quiet} | ${r.update_min_s} | ${r.severity_rise} | ${r.false_per_10k} (${r.clean_incidents}) | ${r.found}/${r.events} | ${r.incidents_per_event} | ${r.split_events} | ${r.delay_median_s} (${r.delay_p90_s}) | ${r.resolve_after_end_median_s} | ${r.alerts_per_incident} (${r.alerts_per_incident_max}) | ${r.injected_first}/${r.found} | ${r.labelled_false} |`,
   );
 }
 const summary = {

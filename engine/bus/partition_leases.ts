@@ -164,6 +164,8 @@ export class PartitionLeases {
       const expires =
         entry?.operation === "PUT" ? Number(entry.json<{ expires: number }>().expires) : 0;
       if (expires > Date.now()) live.push(id);
+      // A worker that died without leaving: forget it after a while (any worker may).
+      else if (expires < Date.now() - 10 * leaseMs) await kv.delete(key).catch(() => {});
     }
     this.liveWorkers = live.length;
     for (let p = 0; p < partitions; p++) {
@@ -229,7 +231,16 @@ export class PartitionLeases {
       replay: record.replay,
       previous_owner: current?.owner ?? null,
     });
-    await this.#o.onAcquire(p, record);
+    try {
+      await this.#o.onAcquire(p, record);
+    } catch (error) {
+      // Not reading it: give it back at once rather than hold a lease nobody serves.
+      log.error("could not start reading an acquired partition; handing it back", error as Error, {
+        partition: p,
+      });
+      await this.#serial(p, (h) => this.#write(p, h, { ...h.record, owner: "", expires: 0 }));
+      this.#held.delete(p);
+    }
   }
 
   async #release(p: number): Promise<void> {

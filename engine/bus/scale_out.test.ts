@@ -12,10 +12,10 @@ import { jsonFrame } from "../_test/engine_harness.ts";
 import { type EngineProcess, spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
-import { deterministicUuid } from "../alert/incident_tracker.ts";
 import { type NatsServer, startNatsServer } from "./_test/nats_server.ts";
 import { startTcpProxy } from "./_test/tcp_proxy.ts";
 import { partitionOf } from "./partition_of.ts";
+import { windowAlertId } from "./window_alert_id.ts";
 
 const SHARED_NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const PARTITIONS = 8;
@@ -51,6 +51,7 @@ function streamName(url: string): string {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(name).catch(() => {});
     await jsm.streams.delete(`KV_${name}_leases`).catch(() => {});
+    await jsm.streams.delete(`KV_${name}_incidents`).catch(() => {});
     await nc.close();
   });
   return name;
@@ -63,7 +64,7 @@ async function dataDir(): Promise<string> {
 }
 
 function spawnRole(
-  role: "ingest" | "worker",
+  role: "ingest" | "worker" | "all",
   nats: { url: string; stream: string },
   env: Record<string, string> = {},
   runtime: "node" | "deno" = "node",
@@ -149,7 +150,7 @@ function expectedIds(streams: string[], count: number): Map<string, string> {
   const ids = new Map<string, string>();
   for (const s of streams) {
     for (let i = windowSize - 1; i < count; i++) {
-      ids.set(deterministicUuid("frame", s, BASE_TS + i * 1000, version), `${s}@${i}`);
+      ids.set(windowAlertId(s, BASE_TS + i * 1000, version), `${s}@${i}`);
     }
   }
   return ids;
@@ -441,4 +442,80 @@ test("ingest answers 429 while the partition's owner reports more than NATS_MAX_
   );
   await kv.put(`p.${p}`, record(3));
   assert.equal(await deliver([port], frameBody(stream, 0)), "accepted");
+});
+
+test("incident mode: after a kill -9 the new partition owner continues the stream's open incident", async () => {
+  const nats = { url: SHARED_NATS, stream: streamName(SHARED_NATS) };
+  const incidents = {
+    ALERT_MODE: "incident",
+    INCIDENT_CONFIRM_K: "1",
+    INCIDENT_CONFIRM_N: "1",
+    INCIDENT_QUIET_WINDOWS: "2",
+  };
+  const ingest = spawnRole("ingest", nats);
+  const workerA = spawnRole("worker", nats, { ...incidents, DATA_DIR: await dataDir() });
+  const [port, portA] = await Promise.all([ready(ingest), ready(workerA)]);
+  await waitFor(
+    async () => (await stats(portA)).worker.partitions.length === PARTITIONS,
+    "worker A to hold every partition",
+    20_000,
+  );
+  const stream = "incident-a";
+  // Stored alerts: one per alert_id (a redelivery is the same alert).
+  const alertsOf = () => [
+    ...new Map(
+      sink.requests
+        .map((r) => JSON.parse(r.body))
+        .filter((a) => a.stream_id === stream && sink.delivered.has(a.alert_id))
+        .map((a) => [a.alert_id, a]),
+    ).values(),
+  ];
+  let i = 0;
+  for (; i < windowSize + 2; i++) await deliver([port], frameBody(stream, i));
+  await waitFor(() => alertsOf().some((a) => a.event === "opened"), "the incident to open");
+  const workerB = spawnRole("worker", nats, { ...incidents, DATA_DIR: await dataDir() });
+  const portB = await ready(workerB);
+  await workerA.kill("SIGKILL");
+  await waitFor(
+    async () => (await stats(portB)).worker.partitions.length === PARTITIONS,
+    "worker B to take every partition over",
+    20_000,
+  );
+  for (const end = i + 3; i < end; i++) await deliver([port], frameBody(stream, i));
+  // Normal frames: once the spikes leave the window, quiet windows resolve the incident.
+  for (const end = i + windowSize + 4; i < end; i++) {
+    const body = jsonFrame(model.featureNames, model.normalFrame(i), {
+      stream_id: stream,
+      timestamp: BASE_TS + i * 1000,
+    });
+    await deliver([port], body);
+  }
+  await waitFor(
+    () => alertsOf().some((a) => a.event === "resolved"),
+    "the incident to resolve",
+    30_000,
+  );
+  const events = alertsOf();
+  assert.equal(events.filter((a) => a.event === "opened").length, 1, "opened once, by worker A");
+  assert.equal(new Set(events.map((a) => a.incident_id)).size, 1, "one incident across owners");
+  const b = await stats(portB);
+  assert.ok(b.frames.scored > 0, "worker B scored the stream after the takeover");
+});
+
+test("ENGINE_ROLE=all on the NATS bus: one process ingests, scores and hands over on SIGTERM", async () => {
+  const nats = { url: SHARED_NATS, stream: streamName(SHARED_NATS) };
+  const one = spawnRole("all", nats, { DATA_DIR: await dataDir() });
+  const port = await ready(one);
+  const stream = "all-a";
+  const count = windowSize + 2;
+  for (let i = 0; i < count; i++)
+    assert.equal(await deliver([port], frameBody(stream, i)), "accepted");
+  const expected = expectedIds([stream], count);
+  await allAlerts(expected, "the single process's alerts", [one]);
+  assertExactlyOnce(stream, expected);
+  assert.equal(await one.kill("SIGTERM"), 0);
+  assert.ok(
+    one.logs().some((l) => l.msg === "partition handed over"),
+    "leases released on exit",
+  );
 });

@@ -81,7 +81,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   let ingestor: Ingestor | undefined;
   let pool: FrameQueue | undefined;
   let inFlight = 0;
-  let counters = { bus_unavailable: 0, workers_behind: 0, partitions_lagging: 0 };
+  let counters = { bus_unavailable: 0, workers_behind: 0 };
   const stop = new AbortController();
   let watching: Promise<void> | undefined;
 
@@ -187,6 +187,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             RETRY_AFTER,
           );
         }
+        reclaim(payload.byteLength);
         remember(streamId, Math.max(last, timestamp));
         if (ack.duplicate) {
           stats.duplicate++;
@@ -290,7 +291,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     }),
     resetStats() {
       stats.reset();
-      counters = { bus_unavailable: 0, workers_behind: 0, partitions_lagging: 0 };
+      counters = { bus_unavailable: 0, workers_behind: 0 };
     },
   });
   return { app, stats, start, shutdown };

@@ -10,6 +10,7 @@ import type { Logger } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
+import { reclaim } from "../_reclaim.ts";
 import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
 import { AlertPipeline } from "../alert/alert_pipeline.ts";
 import { createAlertSender } from "../alert/alert_sender.ts";
@@ -76,8 +77,9 @@ interface Partition {
   resumeReader: (() => void) | undefined;
 }
 
-// Frames buffered per partition before its reader pauses (bounded memory per partition).
-const READ_AHEAD = 512;
+// Frames read ahead, all partitions together, at most this many bytes (and in the client's
+// pull buffer as much again): a worker that owns every partition of a backlog stays bounded.
+const READ_AHEAD_BYTES = 64 * 1024 * 1024;
 const COMMIT_EVERY_MS = 100;
 
 /**
@@ -129,6 +131,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     w?.();
   };
 
+  /** Frames buffered per partition: the byte budget shared as if this worker owned them all. */
+  function readAhead(): number {
+    const frameBytes = (model?.metadata.n_features ?? 1) * 4;
+    const frames = Math.floor(READ_AHEAD_BYTES / frameBytes / config.NATS_PARTITIONS);
+    return Math.max(8, Math.min(512, frames));
+  }
+
   function readiness(): EngineReady {
     const meta = model?.metadata;
     const body: EngineReady = {
@@ -143,7 +152,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         : null,
       execution_provider: model?.provider ?? null,
       gpu: { available: hasGpu() || model?.provider === "cuda" },
-      queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+      queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
     };
     if (failure) body.error = failure;
     return body;
@@ -168,6 +177,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     // A copy: aligned for Float32Array and independent of the client's read buffer.
     const values = new Float32Array(n);
     new Uint8Array(values.buffer).set(m.data);
+    // The client's message buffer is garbage now, and this copy soon: large buffers behind
+    // small objects, which V8 otherwise collects late (see engine/_reclaim.ts).
+    reclaim(2 * m.data.byteLength);
     return { seq: m.seq, streamId, timestamp, receivedAt, values, pending: m.info.pending };
   }
 
@@ -181,7 +193,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           opt_start_seq: Math.max(1, start),
         });
         // Short pulls: a restarted server (ephemeral consumer gone) is noticed within seconds.
-        const messages = await consumer.consume({ max_messages: 256, expires: 2000 });
+        const messages = await consumer.consume({ max_messages: readAhead(), expires: 2000 });
         part.stopReader = () => messages.stop();
         if (part.closed) messages.stop();
         for await (const m of messages) {
@@ -190,7 +202,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           const frame = decode(m);
           if (frame) part.frames.push(frame);
           notify();
-          if (part.frames.length >= READ_AHEAD) {
+          if (part.frames.length >= readAhead()) {
             await new Promise<void>((resolve) => {
               part.resumeReader = resolve;
             });
@@ -357,7 +369,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           scores: output.subarray(r * F, (r + 1) * F),
           severity: severity?.subarray(r * F, (r + 1) * F),
         };
-        const count = rankFlagged(row, F, config.ANOMALY_THRESHOLD, scale, flagged, at);
+        const count = rankFlagged(
+          row,
+          F,
+          config.ANOMALY_THRESHOLD,
+          scale,
+          flagged,
+          at,
+          config.MAX_ALERT_FEATURES,
+        );
         flaggedFrom[r + 1] = at + count;
         const listed = Math.min(count, config.MAX_ALERT_FEATURES);
         const ev = evidenceFrom[r];
@@ -438,7 +458,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             if (pending === runSize) await scoreRun();
           }
           if (last.has(part)) spans.set(part, { from, to: rows });
-          if (part.frames.length < READ_AHEAD / 2) {
+          if (part.frames.length < readAhead() / 2) {
             const resume = part.resumeReader;
             part.resumeReader = undefined;
             resume?.();
@@ -612,8 +632,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   async function shutdown(timeoutMs: number): Promise<void> {
     if (status === "ready" || status === "loading") status = "draining";
     const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
-    // Hand every partition over at its committed position, then stop scoring.
-    await leases?.stop();
+    // Hand every partition over at its committed position, then stop scoring. With NATS
+    // unreachable the hand-over cannot be written: the leases then expire on their own.
+    const handedOver = leases?.stop().catch((e) => log.warn("hand-over failed", e as Error));
+    await Promise.race([handedOver, delay(Math.max(1, timeoutMs / 2), deadline)]);
     stop.abort();
     notify();
     await loop;
@@ -628,7 +650,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     middleware: options.middleware,
     stats: () => ({
       ...stats.snapshot({
-        queue: { depth: buffered(), capacity: READ_AHEAD * Math.max(1, partitions.size) },
+        queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
         alerts: {
           generated: alerts?.counts.generated ?? 0,
           delivered: alerts?.counts.delivered ?? 0,
