@@ -39,6 +39,14 @@ export function renderReport(r: Result): string {
     ),
   );
   lines.push(row("gunzip + scanner", `${r.micro.gunzip_scanner_ms} ms`));
+  if (r.micro.inference_ms_per_window !== null) {
+    lines.push(
+      row(
+        "ONNX inference per window (default model, 1 thread, runs of 8)",
+        `${r.micro.inference_ms_per_window} ms`,
+      ),
+    );
+  }
   lines.push("");
   lines.push(
     `engine process over HTTP (keep-alive, ${r.config.connections} connections, QUEUE_MAX_SIZE=100)`,
