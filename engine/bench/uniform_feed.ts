@@ -5,6 +5,7 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { defaultFeatureNames } from "../../contracts/model.ts";
+import { waitFor } from "../_test/wait_for.ts";
 import { startEngineProcess } from "./engine_process.ts";
 
 const { values: args } = parseArgs({
@@ -84,8 +85,21 @@ for (let i = 0; i < total; i++) {
   if (response.status === 202) sent++;
   else refused++;
 }
-// Let the last windows be scored and their alerts delivered.
-await new Promise((resolve) => setTimeout(resolve, 3000));
+// Until the last windows are scored (one stream: its first window_size - 1 frames make none)
+// and their alerts delivered.
+await waitFor(
+  async () => {
+    const stats = await (await fetch(`http://127.0.0.1:${engine.port}/stats`)).json();
+    return (
+      stats.frames.accepted - stats.frames.scored <= 4 &&
+      stats.queue.depth === 0 &&
+      stats.alerts.outbox === 0
+    );
+  },
+  "the last windows scored and their alerts delivered",
+  60_000,
+  100,
+);
 await sample();
 clearInterval(sampler);
 await engine.stop();
