@@ -12,7 +12,7 @@ import { AlertPipeline } from "./alert/alert_pipeline.ts";
 import { createAlertSender } from "./alert/alert_sender.ts";
 import { severityScale } from "./alert/flagged_sensors.ts";
 import { FileIncidentStateStore } from "./alert/incident_state_store.ts";
-import { IncidentTracker } from "./alert/incident_tracker.ts";
+import { incidentTrackerFor } from "./alert/incident_tracker.ts";
 import { Outbox } from "./alert/outbox.ts";
 import { type Clock, createEngineApp, type EngineAppOptions } from "./app.ts";
 import { Batcher, type ScoredBatch } from "./batch/batcher.ts";
@@ -167,18 +167,7 @@ export function createEngine(options: EngineOptions): Engine {
         dispatcher: alerts,
         log,
         now: () => clock.now(),
-        tracker: incidents
-          ? new IncidentTracker({
-              nFeatures: meta.n_features,
-              modelVersion: meta.version,
-              confirmK: config.INCIDENT_CONFIRM_K,
-              confirmN: config.INCIDENT_CONFIRM_N,
-              quietWindows: config.INCIDENT_QUIET_WINDOWS,
-              updateMinMs: config.INCIDENT_UPDATE_MIN_MS,
-              updateSeverityRise: config.INCIDENT_UPDATE_SEVERITY_RISE,
-              maxFeatures: config.MAX_ALERT_FEATURES,
-            })
-          : undefined,
+        tracker: incidents ? incidentTrackerFor(config, meta) : undefined,
         store: incidents
           ? new FileIncidentStateStore(join(config.DATA_DIR, "incidents"))
           : undefined,

@@ -1,5 +1,6 @@
 // Groups a stream's anomalous windows into incidents (opened → updated → resolved); pure, no I/O, no clock.
 import { createHash } from "node:crypto";
+import type { EngineConfig } from "../../contracts/config.ts";
 
 /** What the engine knows of one flagged sensor in one window (the alert's per-sensor evidence). */
 export interface SensorEvidence {
@@ -413,4 +414,35 @@ function popcount(x: number): number {
   let v = x - ((x >>> 1) & 0x55555555);
   v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
   return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** The part of the engine's configuration that sets an incident tracker. */
+export type IncidentSettings = Pick<
+  EngineConfig,
+  | "INCIDENT_CONFIRM_K"
+  | "INCIDENT_CONFIRM_N"
+  | "INCIDENT_QUIET_WINDOWS"
+  | "INCIDENT_UPDATE_MIN_MS"
+  | "INCIDENT_UPDATE_SEVERITY_RISE"
+  | "MAX_ALERT_FEATURES"
+>;
+
+/**
+ * The tracker the engine runs for a model, set by the configuration: the single-process engine,
+ * the scale-out worker and `npm run eval` all build it here.
+ */
+export function incidentTrackerFor(
+  settings: IncidentSettings,
+  model: { n_features: number; version: string },
+): IncidentTracker {
+  return new IncidentTracker({
+    nFeatures: model.n_features,
+    modelVersion: model.version,
+    confirmK: settings.INCIDENT_CONFIRM_K,
+    confirmN: settings.INCIDENT_CONFIRM_N,
+    quietWindows: settings.INCIDENT_QUIET_WINDOWS,
+    updateMinMs: settings.INCIDENT_UPDATE_MIN_MS,
+    updateSeverityRise: settings.INCIDENT_UPDATE_SEVERITY_RISE,
+    maxFeatures: settings.MAX_ALERT_FEATURES,
+  });
 }

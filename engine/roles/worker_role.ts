@@ -15,7 +15,7 @@ import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
 import { AlertPipeline } from "../alert/alert_pipeline.ts";
 import { createAlertSender } from "../alert/alert_sender.ts";
 import { rankFlagged, severityScale } from "../alert/flagged_sensors.ts";
-import { IncidentTracker } from "../alert/incident_tracker.ts";
+import { incidentTrackerFor } from "../alert/incident_tracker.ts";
 import { Outbox } from "../alert/outbox.ts";
 import type { ScoredBatch } from "../batch/batcher.ts";
 import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
@@ -235,18 +235,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       dispatcher: alerts!,
       log,
       now: () => Date.now(),
-      tracker: incidents
-        ? new IncidentTracker({
-            nFeatures: meta.n_features,
-            modelVersion: meta.version,
-            confirmK: config.INCIDENT_CONFIRM_K,
-            confirmN: config.INCIDENT_CONFIRM_N,
-            quietWindows: config.INCIDENT_QUIET_WINDOWS,
-            updateMinMs: config.INCIDENT_UPDATE_MIN_MS,
-            updateSeverityRise: config.INCIDENT_UPDATE_SEVERITY_RISE,
-            maxFeatures: config.MAX_ALERT_FEATURES,
-          })
-        : undefined,
+      tracker: incidents ? incidentTrackerFor(config, meta) : undefined,
       store: incidents ? new KvIncidentStateStore(incidentKv!, id) : undefined,
       staleMs: config.INCIDENT_STALE_MS,
     });

@@ -1,20 +1,16 @@
 // Incident metrics: the engine's incident tracker fed one scored window at a time, events matched to episodes.
-import { type EngineConfig, engineConfigSchema, parseConfig } from "../../../contracts/config.ts";
+import { engineConfigSchema, parseConfig } from "../../../contracts/config.ts";
 import type { ModelMetadata } from "../../../contracts/model.ts";
 import { observedWindow, severityScale } from "../../../engine/alert/flagged_sensors.ts";
-import { type IncidentEvent, IncidentTracker } from "../../../engine/alert/incident_tracker.ts";
+import {
+  type IncidentEvent,
+  type IncidentSettings,
+  type IncidentTracker,
+  incidentTrackerFor,
+} from "../../../engine/alert/incident_tracker.ts";
 import { episodes, median, round4 } from "./metrics.ts";
 
-/** The tracker's part of the engine's configuration. */
-export type IncidentSettings = Pick<
-  EngineConfig,
-  | "INCIDENT_CONFIRM_K"
-  | "INCIDENT_CONFIRM_N"
-  | "INCIDENT_QUIET_WINDOWS"
-  | "INCIDENT_UPDATE_MIN_MS"
-  | "INCIDENT_UPDATE_SEVERITY_RISE"
-  | "MAX_ALERT_FEATURES"
->;
+export type { IncidentSettings };
 
 /**
  * The tracker's settings, parsed from `env` by the engine's own schema (the same variables,
@@ -72,16 +68,7 @@ export class IncidentRecorder {
     this.#scale = severityScale(meta);
     this.#periodMs = periodMs;
     this.#maxFeatures = settings.MAX_ALERT_FEATURES;
-    this.#tracker = new IncidentTracker({
-      nFeatures: meta.n_features,
-      modelVersion: meta.version,
-      confirmK: settings.INCIDENT_CONFIRM_K,
-      confirmN: settings.INCIDENT_CONFIRM_N,
-      quietWindows: settings.INCIDENT_QUIET_WINDOWS,
-      updateMinMs: settings.INCIDENT_UPDATE_MIN_MS,
-      updateSeverityRise: settings.INCIDENT_UPDATE_SEVERITY_RISE,
-      maxFeatures: settings.MAX_ALERT_FEATURES,
-    });
+    this.#tracker = incidentTrackerFor(settings, meta);
   }
 
   /** One scored window of `run` ending at `row`; `input` is its `[window, features]` raw values. */
