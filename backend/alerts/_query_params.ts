@@ -3,7 +3,8 @@ import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 
-function intParam(min: number, max: number) {
+/** A whole-number query parameter within `min..max`. */
+export function intParam(min: number, max: number) {
   return v.pipe(
     v.string(),
     v.regex(/^\d{1,9}$/, "a whole number"),
@@ -14,7 +15,7 @@ function intParam(min: number, max: number) {
 }
 
 // ISO 8601 with a zone, or epoch milliseconds, like frame timestamps.
-const timeParam = v.pipe(
+export const timeParam = v.pipe(
   v.string(),
   v.transform((s) => (/^\d{1,15}$/.test(s) ? new Date(Number(s)) : new Date(s))),
   v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time or epoch milliseconds"),

@@ -1,22 +1,7 @@
 // Valibot schemas for the incident API's query strings and acknowledgement body.
 import * as v from "valibot";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
-
-function intParam(min: number, max: number) {
-  return v.pipe(
-    v.string(),
-    v.regex(/^\d{1,9}$/, "a whole number"),
-    v.transform(Number),
-    v.minValue(min, `at least ${min}`),
-    v.maxValue(max, `at most ${max}`),
-  );
-}
-
-const timeParam = v.pipe(
-  v.string(),
-  v.transform((s) => (/^\d{1,15}$/.test(s) ? new Date(Number(s)) : new Date(s))),
-  v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time or epoch milliseconds"),
-);
+import { intParam, timeParam } from "../alerts/_query_params.ts";
 
 export const incidentListSchema = v.object({
   state: v.optional(v.picklist(["open", "resolved"], "open or resolved")),
