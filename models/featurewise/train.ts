@@ -32,6 +32,11 @@ export interface TrainOptions {
   calFraction?: number;
   /** Most components of the cross-sensor stage (0 turns the subspace off: residual = own reading). */
   crossComponents?: number;
+  /**
+   * Drift index above which a sensor's level is not judged (see `driftIndex`); `Infinity` judges
+   * every sensor's level.
+   */
+  driftMax?: number;
   onProgress?: (featuresDone: number, nFeatures: number) => void;
 }
 
@@ -59,7 +64,11 @@ export const TRAIN_DEFAULTS = {
   threshold: 0.9,
   calFraction: DEFAULT_CAL_FRACTION,
   crossComponents: CROSS_SENSOR_DEFAULTS.kMax,
+  driftMax: 0.5,
 } as const;
+
+/** Consecutive blocks of the history compared by the drift index. */
+export const DRIFT_BLOCKS = 4;
 
 /** Statistics of the default model, in index order. */
 export const SVDD_STATISTICS = ["level", "dynamics", "quiet", "agitation", "residual"] as const;
@@ -108,12 +117,14 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
   const invScaleZ = new Float32Array(F);
   const center = new Float32Array(W * F);
   const heavyF = new Uint8Array(F);
+  const drifting = new Uint8Array(F);
   const typLow: number[] = new Array(F);
   const typHigh: number[] = new Array(F);
   let radiusSum = 0;
   let heavyCount = 0;
   let quietOff = 0;
   let agitationOn = 0;
+  let driftCount = 0;
   const basis = dctBasis(W);
   const col = new Float64Array(T);
   const chunk = new Float64Array(T * CHUNK);
@@ -136,6 +147,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
       fitVals.sort();
       typLow[f] = sig(quantileOfSorted(fitVals, TYPICAL_Q[0]));
       typHigh[f] = sig(quantileOfSorted(fitVals, TYPICAL_Q[1]));
+      if (!linear && driftIndex(col, DRIFT_BLOCKS) > o.driftMax) drifting[f] = 1;
       if (linear) {
         const r = fitLinearFeature(col, split, perm, fitOpts);
         invScale[f] = r.invScale;
@@ -147,7 +159,14 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
       const r = fitSvddFeature(col, split, basis, perm, fitOpts);
       loc[f] = r.loc;
       invScaleD[f] = r.invScaleD;
-      invScaleZ[f] = 1 / robustScale(fitVals, r.loc);
+      // A drifting sensor has no normal level: its level is not judged and it stays out of the
+      // cross-sensor stage (a zero unit makes its standardised reading 0 in the fit and the graph).
+      invScaleZ[f] = drifting[f] ? 0 : 1 / robustScale(fitVals, r.loc);
+      if (drifting[f]) {
+        driftCount++;
+        statOff[f] = 1;
+        statOff[4 * F + f] = 1;
+      }
       for (let k = 0; k < W; k++) {
         invScale[k * F + f] = r.invScale[k];
         center[k * F + f] = r.center[k];
@@ -332,6 +351,8 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           heavy_tail_rule:
             "excess kurtosis of non-zero frame-to-frame changes > 0.5 => shape >= 0.6 (level, dynamics, residual), >= 0.3 (agitation)",
           heavy_tailed_features: heavyCount,
+          drift_rule: `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => level and residual not judged, sensor left out of the cross-sensor subspace`,
+          drifting_features: driftCount,
           quiet_disabled_features: quietOff,
           agitation_enabled_features: agitationOn,
         }
@@ -369,6 +390,33 @@ function robustScale(sorted: Float64Array, loc: number): number {
   const n = dev.length;
   const mad = n % 2 === 1 ? dev[(n - 1) >> 1] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]);
   return Math.max(1.4826 * mad, 0.5 * Math.sqrt(ss / n), Math.abs(loc) * 1e-6, 1e-9);
+}
+
+/**
+ * How far a sensor's level wanders over the history: the variance of the means of `blocks`
+ * consecutive blocks over the mean variance within a block. A stationary sensor whose memory is
+ * short against a block scores about `blocks / frames` (a few hundredths at most); one that trends
+ * or walks (a temperature following the weather) scores 1 or more, and its level in service will
+ * leave any range the history shows.
+ */
+export function driftIndex(col: ArrayLike<number>, blocks: number): number {
+  const nb = Math.floor(col.length / blocks);
+  if (nb < 2) return 0;
+  let within = 0;
+  let sum = 0;
+  let sumSq = 0;
+  for (let b = 0; b < blocks; b++) {
+    let m = 0;
+    for (let t = b * nb; t < (b + 1) * nb; t++) m += col[t];
+    m /= nb;
+    for (let t = b * nb; t < (b + 1) * nb; t++) within += (col[t] - m) ** 2;
+    sum += m;
+    sumSq += m * m;
+  }
+  within /= blocks * nb;
+  const between = (sumSq - (sum * sum) / blocks) / (blocks - 1);
+  if (!(within > 0)) return between > 0 ? Number.POSITIVE_INFINITY : 0;
+  return between / within;
 }
 
 /** Window mean of the standardised readings `(x - loc) * invScaleZ` of the window at `t0`. */

@@ -32,10 +32,12 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds an int64 initialiser (e.g. reduction axes). */
-  int64s(name: string, values: number[]): string {
+  /** Adds an int64 initialiser (e.g. reduction axes; a 1-D tensor unless `dims` says otherwise). */
+  int64s(name: string, values: number[], dims: number[] = [values.length]): string {
+    if (dims.reduce((a, b) => a * b, 1) !== values.length)
+      throw new RangeError(`initialiser '${name}': ${values.length} values for dims ${dims}`);
     this.#initializers.push(
-      onnx.TensorProto.create({ name, dims: [values.length], dataType: INT64, int64Data: values }),
+      onnx.TensorProto.create({ name, dims, dataType: INT64, int64Data: values }),
     );
     return name;
   }

@@ -19,44 +19,57 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
   const g = new GraphBuilder();
   const W = params.windowSize;
   const F = params.nFeatures;
-  let s: string;
+  // The statistics, each [B, F] (linear) or [B, 1, F] (default), in index order.
+  let stats: Statistic[];
   if (params.kind === "featurewise_ocsvm_linear") {
     const z = g.node("Mul", [INPUT_NAME, g.floats("invScale", [F], params.invScale)]);
     const wz = g.node("Mul", [z, g.floats("weight", [W, F], params.weight)]);
     const dot = g.node("ReduceSum", [wz, g.int64s("axis_window", [1])], { keepdims: 0 });
-    s = g.node("Sub", [g.floats("rho", [F], params.rho), dot], {}, "nonconformity");
+    stats = [
+      { tensor: g.node("Sub", [g.floats("rho", [F], params.rho), dot], {}, "nonconformity") },
+    ];
   } else {
     const c = g.node("Sub", [INPUT_NAME, g.floats("loc", [F], params.loc)]);
     const y = g.node("MatMul", [g.floats("basis", [W, W], params.basis), c]);
     const w = g.node("Mul", [y, g.floats("invScale", [W, F], params.invScale)]);
     const e = g.node("Sub", [w, g.floats("center", [W, F], params.center)]);
-    // [2, W] x [B, W, F] -> [B, 2, F]: level (w_0 - c_0)^2 and dynamics sum_{k>=1} (w_k - c_k)^2.
-    const energy = g.node("MatMul", [
-      g.floats("select", [2, W], params.select),
-      g.node("Mul", [e, e]),
-    ]);
-    // Quiet: -ln(sum_{k>=1} w_k^2 + eps), the uncentred dynamics energy (row 1 of the selector).
+    // Level (w_0 - c_0)^2 and dynamics sum_{k>=1} (w_k - c_k)^2, each [B, 1, F].
+    const ee = g.node("Mul", [e, e]);
+    const axis1 = g.int64s("axis_window", [1]);
+    const from0 = g.int64s("from_0", [0]);
+    const to1 = g.int64s("to_1", [1]);
+    const level = g.node("Slice", [ee, from0, to1, axis1]);
     const selDyn = g.floats("select_dynamics", [1, W], params.select.subarray(W, 2 * W));
+    const dynamics = g.node("MatMul", [selDyn, ee]);
+    // Quiet: -ln(sum_{k>=1} w_k^2 + eps), the uncentred dynamics energy.
     const rawDyn = g.node("MatMul", [selDyn, g.node("Mul", [w, w])]);
     const quiet = g.node("Neg", [
       g.node("Log", [g.node("Add", [rawDyn, g.scalar("quiet_eps", QUIET_EPS)])]),
     ]);
-    // Agitation: min over the window's changes of ((x_j - x_{j-1}) * invScaleD)^2, [B, 1, F].
-    const axis1 = g.int64s("axis_window", [1]);
-    const later = g.node("Slice", [c, g.int64s("from_1", [1]), g.int64s("to_w", [W]), axis1]);
-    const from0 = g.int64s("from_0", [0]);
-    const earlier = g.node("Slice", [c, from0, g.int64s("to_w1", [W - 1]), axis1]);
-    const d = g.node("Mul", [
-      g.node("Sub", [later, earlier]),
-      g.floats("invScaleD", [F], params.invScaleD),
-    ]);
-    const agitation = g.node("ReduceMin", [g.node("Mul", [d, d])], { axes: [1], keepdims: 1 });
+    // Agitation: min over the window's changes of ((x_j - x_{j-1}) * invScaleD)^2, [B, 1, Fa],
+    // computed only for the sensors it is on for (heavy-tailed ones, about a tenth): the others'
+    // raw score is -1 whatever their value, so the graph gathers the few and scatters them back.
+    const on = enabledFeatures(params, AGITATION);
+    let agitation: Statistic = { tensor: "", features: on };
+    if (on.length > 0) {
+      const xa = g.node("Gather", [INPUT_NAME, g.int64s("agitation_features", on)], { axis: 2 });
+      const later = g.node("Slice", [xa, g.int64s("from_1", [1]), g.int64s("to_w", [W]), axis1]);
+      const earlier = g.node("Slice", [xa, from0, g.int64s("to_w1", [W - 1]), axis1]);
+      const d = g.node("Mul", [
+        g.node("Sub", [later, earlier]),
+        g.floats("invScaleD", [on.length], pick(params.invScaleD, on)),
+      ]);
+      agitation = {
+        tensor: g.node("ReduceMin", [g.node("Mul", [d, d])], { axes: [1], keepdims: 1 }),
+        features: on,
+      };
+    }
     // Cross-sensor residual: zbar = window mean of (x - loc) * invScaleZ, [B, F]; its part off the
     // PCA subspace r = zbar - (zbar P) P^T; statistic r^2 per sensor, [B, 1, F]. The window mean
     // is DCT coefficient 0 over sqrt(W) (already computed), and two thin Gemms ([B, F] x [F, k]
     // and back) replace any F x F matrix.
     const flat = g.int64s("shape_flat", [-1, F]);
-    const y0 = g.node("Slice", [y, from0, g.int64s("to_1", [1]), axis1]);
+    const y0 = g.node("Slice", [y, from0, to1, axis1]);
     const zbar = g.node("Reshape", [
       g.node("Mul", [y0, g.floats("invScaleZ", [F], params.invScaleZ)]),
       flat,
@@ -68,29 +81,32 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
     const S = g.floats("crossScale", [F], params.crossScale);
     const rejectC = g.scalar("reject_c", REJECT_C);
     const half = g.scalar("half", 0.5);
-    let z = g.node("Clip", [
+    const clipped = g.node("Clip", [
       zbarW,
       g.scalar("clip_low", -PROJECTION_CLIP),
       g.scalar("clip_high", PROJECTION_CLIP),
     ]);
+    let z = clipped;
     let rejected = "";
     for (let it = 0; it < PROJECTION_ITERATIONS; it++) {
       // The worst sensors (ratio above REJECT_C and half the window's largest) are replaced by
       // their prediction from the others for the rest of the window (treated as missing).
       const pred = g.node("Gemm", [g.node("Gemm", [z, P]), P], { transB: 1 });
-      const ratio = g.node("Div", [g.node("Abs", [g.node("Sub", [zbarW, pred])]), S]);
+      const ratio = g.node("Div", [g.node("Abs", [g.node("Sub", [clipped, pred])]), S]);
       const worst = g.node("ReduceMax", [ratio], { axes: [1], keepdims: 1 });
       const limit = g.node("Max", [g.node("Mul", [worst, half]), rejectC]);
       const far = g.node("Greater", [ratio, limit]);
       rejected = rejected ? g.node("Or", [rejected, far]) : far;
-      z = g.node("Where", [rejected, pred, zbarW]);
+      z = g.node("Where", [rejected, pred, clipped]);
     }
     const recon = g.node("Gemm", [g.node("Gemm", [z, P]), P], { transB: 1 });
     const r = g.node("Sub", [zbarW, recon]);
     const residual = g.node("Reshape", [g.node("Mul", [r, r]), g.int64s("shape_rows", [-1, 1, F])]);
-    s = g.node("Concat", [energy, quiet, agitation, residual], { axis: 1 }, "statistics");
+    stats = [level, dynamics, quiet, agitation, residual].map((t) =>
+      typeof t === "string" ? { tensor: t } : t,
+    );
   }
-  const raw = calibrate(g, s, params, F);
+  const raw = calibrate(g, stats, params, F);
   const scores = g.node("Clip", [raw, g.scalar("zero", 0), "one"], {}, OUTPUT_NAME);
   // Severity -log10(p) = max(raw, 0) * severityScale: the mapping is linear in ln p, so this is
   // the score before the clip, rescaled; it keeps growing where the score stops at 1.
@@ -113,29 +129,87 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
   });
 }
 
+/** A statistic's tensor, computed for every sensor or (`features`) only for those listed. */
+interface Statistic {
+  tensor: string;
+  features?: number[];
+}
+
+/** Index of the agitation statistic among the default model's statistics. */
+const AGITATION = 3;
+
+/** Sensors a statistic is on for (a statistic that is off has scoreA 0 and scoreB -1). */
+function enabledFeatures(p: TailParams & { nFeatures: number }, stat: number): number[] {
+  const F = p.nFeatures;
+  const on: number[] = [];
+  for (let f = 0; f < F; f++) {
+    const i = stat * F + f;
+    if (!(p.scoreA[i] === 0 && p.scoreB[i] === -1)) on.push(f);
+  }
+  return on;
+}
+
+const pick = (values: Float32Array, at: number[]) => Float32Array.from(at, (f) => values[f]);
+
 /**
  * The unclipped score of the deciding statistic, `[B, F]`, and (as node `statistic`) its index.
- * Tail tensors are [nStats, F]; with several statistics the score is their maximum.
+ * Each statistic is calibrated on its own row of the tail tensors `[nStats, F]`; the score is
+ * their maximum (a variadic Max), and the index the first statistic equal to it, counted from
+ * comparisons (ArgMax on `[B, nStats, F]` reduces across the strided axis and cost as much as the
+ * whole calibration; a chain of Where with broadcast indices nearly as much).
  */
-function calibrate(g: GraphBuilder, s: string, p: TailParams, F: number): string {
-  const dims = p.nStats === 1 ? [F] : [p.nStats, F];
-  const t = g.node("Sub", [s, g.floats("tailU", dims, p.tailU)]);
-  const arg = g.node("Add", [
-    g.node("Mul", [t, g.floats("tailK", dims, p.tailK)]),
-    g.scalar("one", 1),
-  ]);
-  const logp = g.node("Log", [g.node("Max", [arg, g.scalar("tiny", 1e-30)])]);
-  let raw = g.node("Add", [
-    g.node("Mul", [logp, g.floats("scoreA", dims, p.scoreA)]),
-    g.floats("scoreB", dims, p.scoreB),
-  ]);
-  if (p.nStats > 1) {
-    // ArgMax keeps the first of tied statistics, as the reference scorer does.
-    g.node("ArgMax", [raw], { axis: 1, keepdims: 0 }, STATISTIC_NAME);
-    raw = g.node("ReduceMax", [raw], { axes: [1], keepdims: 0 });
-  } else {
+function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number): string {
+  const one = g.scalar("one", 1);
+  const tiny = g.scalar("tiny", 1e-30);
+  const raws = stats.map((stat, i) => {
+    const on = stat.features;
+    const n = on ? on.length : F;
+    const row = (name: string, values: Float32Array) => {
+      const part = stats.length === 1 ? values : values.subarray(i * F, (i + 1) * F);
+      return g.floats(stats.length === 1 ? name : `${name}_${i}`, [n], on ? pick(part, on) : part);
+    };
+    if (on && on.length === 0) {
+      // Off for every sensor: raw -1 everywhere, [B, 1, F].
+      return g.node("Expand", [g.scalar(`off_${i}`, -1), g.node("Shape", [stats[0].tensor])]);
+    }
+    const t = g.node("Sub", [stat.tensor, row("tailU", p.tailU)]);
+    const arg = g.node("Add", [g.node("Mul", [t, row("tailK", p.tailK)]), one]);
+    const logp = g.node("Log", [g.node("Max", [arg, tiny])]);
+    const raw = g.node("Add", [
+      g.node("Mul", [logp, row("scoreA", p.scoreA)]),
+      row("scoreB", p.scoreB),
+    ]);
+    if (!on) return raw;
+    // Back to every sensor: -1 (off) where the statistic was not computed.
+    const full = g.node("Expand", [g.scalar(`off_${i}`, -1), g.node("Shape", [stats[0].tensor])]);
+    const where = g.node("Expand", [
+      g.int64s(`features_${i}`, on, [1, 1, on.length]),
+      g.node("Shape", [raw]),
+    ]);
+    return g.node("ScatterElements", [full, where, raw], { axis: 2 });
+  });
+  const flat = g.int64s("shape_out", [-1, F]);
+  if (raws.length === 1) {
     // One statistic: it always decides (index 0), [B, F] int64.
-    g.node("Cast", [g.node("Mul", [raw, g.scalar("zero_index", 0)])], { to: 7 }, STATISTIC_NAME);
+    g.node(
+      "Cast",
+      [g.node("Mul", [raws[0], g.scalar("zero_index", 0)])],
+      { to: 7 },
+      STATISTIC_NAME,
+    );
+    return raws[0];
   }
-  return raw;
+  const best = g.node("Max", raws);
+  // First of tied statistics, as the reference scorer: the number of leading statistics that are
+  // all below the best, sum_i AND_{j<=i} (raw_j < best), from 1-byte comparisons.
+  let below = "";
+  const counts: string[] = [];
+  for (let i = 0; i < raws.length - 1; i++) {
+    const lt = g.node("Less", [raws[i], best]);
+    below = below ? g.node("And", [below, lt]) : lt;
+    counts.push(g.node("Cast", [below], { to: 7 }));
+  }
+  const index = counts.reduce((a, b) => g.node("Add", [a, b]));
+  g.node("Reshape", [index, flat], {}, STATISTIC_NAME);
+  return g.node("Reshape", [best, flat]);
 }

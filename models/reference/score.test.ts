@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
-import { trainFeaturewise } from "../featurewise/train.ts";
+import { DRIFT_BLOCKS, driftIndex, trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx } from "../onnx/export.ts";
 import { createPlant } from "../signal/mod.ts";
 import { Rng } from "../signal/prng.ts";
@@ -188,5 +188,109 @@ describe("cross-sensor stage", () => {
       [...onnx.keys()].filter((f) => onnx[f] >= 0.9),
       [5],
     );
+  });
+});
+
+describe("cross-sensor stage, gross readings of different sizes", () => {
+  it("several gross readings, each a different size, flag those sensors only", async () => {
+    // One rejection step removes only the worst group (within a factor 2 of the largest ratio);
+    // the others must stay clipped meanwhile, or the next projection carries them in full.
+    const nF = 40;
+    const T = 1200;
+    const rng = new Rng(23);
+    const values = new Float32Array(T * nF);
+    let factor = 0;
+    for (let t = 0; t < T; t++) {
+      factor = 0.9 * factor + 0.4 * rng.normal();
+      for (let f = 0; f < nF; f++) values[t * nF + f] = 50 + factor + 0.05 * rng.normal();
+    }
+    const { params } = trainFeaturewise(
+      { values, nFrames: T, nFeatures: nF },
+      { kind: "featurewise_ocsvm_svdd", seed: 3 },
+    );
+    const x = Float32Array.from(values.subarray(600 * nF, (600 + W) * nF));
+    const spiked = [3, 17, 29];
+    x[(W - 1) * nF + 3] = 1e6;
+    x[(W - 1) * nF + 17] = 5e3;
+    x[(W - 1) * nF + 29] = 300;
+    const d = scoreWindowsDetailed(params, x, 1);
+    assert.deepEqual(
+      [...d.scores.keys()].filter((f) => d.scores[f] >= 0.9),
+      spiked,
+    );
+    const session = await ort.InferenceSession.create(exportOnnx(params));
+    const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
+    const onnx = out.scores.data as Float32Array;
+    assert.deepEqual(
+      [...onnx.keys()].filter((f) => onnx[f] >= 0.9),
+      spiked,
+    );
+  });
+});
+
+describe("drifting sensors", () => {
+  // Six stationary sensors and one that trends through the whole history (a temperature
+  // following the weather): 0.01 per frame on noise of 0.1.
+  const nF = 7;
+  const T = 1000;
+  const rng = new Rng(31);
+  const values = new Float32Array(T * nF);
+  for (let t = 0; t < T; t++) {
+    for (let f = 0; f < 6; f++) values[t * nF + f] = 20 + 0.1 * rng.normal();
+    values[t * nF + 6] = 20 + 0.01 * t + 0.1 * rng.normal();
+  }
+  const series = { values, nFrames: T, nFeatures: nF };
+
+  it("driftIndex separates a trend from stationary noise", () => {
+    const col = (f: number) => Float64Array.from({ length: T }, (_, t) => values[t * nF + f]);
+    assert.ok(driftIndex(col(0), DRIFT_BLOCKS) < 0.05, `stationary ${driftIndex(col(0), 4)}`);
+    assert.ok(driftIndex(col(6), DRIFT_BLOCKS) > 10, `trend ${driftIndex(col(6), 4)}`);
+    assert.equal(driftIndex(new Float64Array(100).fill(3), DRIFT_BLOCKS), 0);
+  });
+
+  it("a drifting sensor's level is not judged where the trend goes on; its jumps still are", async () => {
+    const { params, calibration } = trainFeaturewise(series, {
+      kind: "featurewise_ocsvm_svdd",
+      seed: 3,
+    });
+    assert.equal(calibration.drifting_features, 1);
+    // 300 frames after the history: the trend has moved the sensor 3 units (30 noise sd) on.
+    const x = new Float32Array(W * nF);
+    for (let i = 0; i < W; i++) {
+      for (let f = 0; f < 6; f++) x[i * nF + f] = 20 + 0.1 * rng.normal();
+      x[i * nF + 6] = 20 + 0.01 * (T + 300 + i) + 0.1 * rng.normal();
+    }
+    let d = scoreWindowsDetailed(params, x, 1);
+    assert.ok(d.scores[6] < 0.9, `trend continued: score ${d.scores[6]}`);
+    // A stationary sensor moved as far is flagged (by its level or its residual).
+    const shifted = Float32Array.from(x);
+    for (let i = 0; i < W; i++) shifted[i * nF + 2] += 3;
+    d = scoreWindowsDetailed(params, shifted, 1);
+    assert.ok(
+      d.scores[2] >= 0.9 && [0, 4].includes(d.statistic[2]),
+      `stationary shift ${d.scores[2]}`,
+    );
+    // A jump within the window of the drifting sensor is flagged (its dynamics).
+    const jump = Float32Array.from(x);
+    jump[(W - 1) * nF + 6] += 3;
+    d = scoreWindowsDetailed(params, jump, 1);
+    assert.ok(d.scores[6] >= 0.9 && d.statistic[6] === 1, `jump ${d.scores[6]} ${d.statistic[6]}`);
+    // The ONNX graph agrees.
+    const session = await ort.InferenceSession.create(exportOnnx(params));
+    const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
+    assert.ok(
+      Math.abs(
+        (out.scores.data as Float32Array)[6] - scoreWindowsDetailed(params, x, 1).scores[6],
+      ) <= 1e-4,
+    );
+  });
+
+  it("driftMax Infinity judges every level, as before the rule", () => {
+    const { calibration } = trainFeaturewise(series, {
+      kind: "featurewise_ocsvm_svdd",
+      seed: 3,
+      driftMax: Number.POSITIVE_INFINITY,
+    });
+    assert.equal(calibration.drifting_features, 0);
   });
 });

@@ -22,11 +22,11 @@ const quiet = createLogger({ service: "eval", level: "silent" });
  * A row alarms when any feature is flagged in the window ending at it; its ranking score is the
  * largest severity of the window when the model reports one, else the largest score.
  */
-export function ours(options: OursTrainOptions = {}): Detector {
+export function ours(options: OursTrainOptions = {}, name = "ours"): Detector {
+  const flags = Object.entries(options).map(([k, v]) => `${k} ${v}`);
   return {
-    name: "ours",
-    description:
-      "featurewise_ocsvm (svdd), trained in-process, the engine's loadModel, default threshold",
+    name,
+    description: `featurewise_ocsvm (svdd), trained in-process, the engine's loadModel, default threshold; ${flags.length > 0 ? `training options: ${flags.join(", ")}` : "default training options"}`,
     async fit(train: Matrix, featureNames: readonly string[]): Promise<FittedDetector> {
       const values = Float32Array.from(train.values);
       const result = trainFeaturewise(

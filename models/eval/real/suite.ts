@@ -50,8 +50,21 @@ export const SKAB_LEADERBOARD: { method: string; f1: number; far: number; mar: n
 
 export const BUDGETS = [0.01, 0.05] as const;
 
-function methods(train: OursTrainOptions): Detector[] {
-  return [ours(train), hotellingT2(), pcaT2Q(), zScore()];
+/** Name of our row trained with every default, beside "ours" when a dataset flag sets options. */
+export const OURS_DEFAULTS = "ours, defaults";
+
+/**
+ * The methods of a suite with the window their incidents open on. With dataset options, "ours"
+ * is trained with them and a second row keeps every default, both from the same run.
+ */
+function methods(train: OursTrainOptions): { detector: Detector; window: number }[] {
+  const W = (o: OursTrainOptions) => o.windowSize ?? TRAIN_DEFAULTS.windowSize;
+  const flagged = Object.keys(train).length > 0;
+  return [
+    { detector: ours(train), window: W(train) },
+    ...(flagged ? [{ detector: ours({}, OURS_DEFAULTS), window: W({}) }] : []),
+    ...[hotellingT2(), pcaT2Q(), zScore()].map((detector) => ({ detector, window: W(train) })),
+  ];
 }
 
 interface MethodRun {
@@ -70,16 +83,15 @@ async function runAll(
   periodMs: number,
 ): Promise<MethodRun[]> {
   const out: MethodRun[] = [];
-  // Incidents open on windows of our model's size.
-  const W = o.train.windowSize ?? TRAIN_DEFAULTS.windowSize;
-  for (const d of methods(o.train)) {
+  // Incidents open on windows of the model's size.
+  for (const { detector: d, window: W } of methods(o.train)) {
     const t0 = performance.now();
     const spans = new Map<string, IncidentSpan[]>();
     const results = await runDetector(d, tasks, { periodMs, settings: o.incidents, spans });
     const seconds = (performance.now() - t0) / 1000;
     o.log(`[eval] ${suite}: ${d.name} in ${seconds.toFixed(1)} s`);
     const m: MethodRun = { name: d.name, description: d.description, seconds, results };
-    if (spans.size > 0 || d.name === "ours") {
+    if (spans.size > 0 || d.name.startsWith("ours")) {
       const runs = tasks.flatMap((t) => t.runs);
       m.incidents = incidentMetrics(
         spans,
