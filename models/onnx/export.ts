@@ -188,7 +188,6 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
     ]);
     return g.node("ScatterElements", [full, where, raw], { axis: 2 });
   });
-  const flat = g.int64s("shape_out", [-1, F]);
   if (raws.length === 1) {
     // One statistic: it always decides (index 0), [B, F] int64.
     g.node(
@@ -199,6 +198,7 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
     );
     return raws[0];
   }
+  const flat = g.int64s("shape_out", [-1, F]);
   const best = g.node("Max", raws);
   // First of tied statistics, as the reference scorer: the number of leading statistics that are
   // all below the best, sum_i AND_{j<=i} (raw_j < best), from 1-byte comparisons.
