@@ -322,7 +322,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
             agitation:
               "min over the window's changes of ((x_j - x_{j-1}) * inv_scale_d)^2 (every step large); heavy-tailed continuous sensors only",
             residual:
-              "r_f^2, r = zbar - P t, zbar = window mean of (x - loc) * inv_scale_z, P the cross-sensor PCA loadings (SPE contribution), t the robust projection of zbar: clip(zbar, -6, 6), then 3 Huber steps (residuals clipped to 4 residual scales), so one gross reading stays out of the other sensors' residuals",
+              "r_f^2, r = zbar - P t, zbar = window mean of (x - loc) * inv_scale_z, P the cross-sensor PCA loadings (SPE contribution), t the robust projection of zbar: clip(zbar, -6, 6), then 2 rejection steps (a sensor whose clipped value lies more than 4 residual scales and half the window's largest ratio from its prediction is replaced by that prediction), so gross readings stay out of the other sensors' residuals",
             combined: "score = max over the statistics; statistic = the one that decided it",
           },
     heldout_windows: split.cal.length,
