@@ -131,7 +131,10 @@ describe("train cli", () => {
     assert.match(missing.stderr, /cannot read file/);
     const badDrift = train("--drift-max=-1", "--features", "10", "--frames", "200");
     assert.equal(badDrift.status, 1);
-    assert.match(badDrift.stderr, /'--drift-max' must be a number in \[0, 1000000000000\], got '-1'/);
+    assert.match(
+      badDrift.stderr,
+      /'--drift-max' must be a number in \[0, 1000000000000\], got '-1'/,
+    );
     const unknown = train("--frobnicate");
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /Unknown option '--frobnicate'/);
