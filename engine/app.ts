@@ -1,12 +1,13 @@
 // The engine's HTTP app: frame intake, health, stats. Web standards only; runtimes serve it.
 import { type SpanContext, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
-import { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { HttpError } from "../contracts/error.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
 import { reclaim } from "./_reclaim.ts";
 import type { EngineState } from "./engine_state.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
+import { createRoleApp } from "./roles/role_app.ts";
 import type { EngineStats } from "./stats.ts";
 
 export interface Clock {
@@ -51,33 +52,13 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   const { state, stats, log, ingestToken, metrics } = options;
   const clock = options.clock ?? { now: () => Date.now() };
   const tracer = options.tracer ?? trace.getTracer("engine");
-  const app = new Hono();
-  for (const mw of options.middleware ?? []) app.use(mw);
-
-  app.onError(function toJsonError(error, c) {
-    if (error instanceof HttpError) {
-      return c.json(error.body, error.status as 400, error.headers);
-    }
-    log.error("unhandled error", error, { path: c.req.path });
-    return c.json({ error: "internal_error", message: "internal error; see the engine log" }, 500);
-  });
-  app.notFound((c) =>
-    c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404),
-  );
-
-  app.get("/health/live", (c) =>
-    c.json({ status: "ok", uptime_s: Math.round(performance.now()) / 1000 }),
-  );
-
-  app.get("/health/ready", (c) => {
-    const body = state.readiness();
-    return c.json(body, body.status === "ready" ? 200 : 503);
-  });
-
-  app.get("/stats", (c) => {
-    const p = state.pipeline;
-    return c.json(
-      stats.snapshot({
+  const app = createRoleApp({
+    log,
+    middleware: options.middleware,
+    readiness: () => state.readiness(),
+    stats() {
+      const p = state.pipeline;
+      return stats.snapshot({
         queue: { depth: p?.queue.used ?? 0, capacity: p?.queue.capacity ?? 0 },
         alerts: {
           generated: p?.alerts.counts.generated ?? 0,
@@ -85,16 +66,14 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           outbox: p?.alerts.backlog ?? 0,
         },
         rss_bytes: options.rssBytes?.() ?? 0,
-      }),
-    );
+      });
+    },
+    resetStats: () => stats.reset(),
+    enqueue: enqueueFrame,
   });
+  return app;
 
-  app.post("/stats/reset", (c) => {
-    stats.reset();
-    return c.json({ status: "ok" });
-  });
-
-  app.post("/data-enqueue", async function enqueueFrame(c) {
+  async function enqueueFrame(c: Context): Promise<Response> {
     const receivedAt = performance.now();
     let bodyTaken = false;
     try {
@@ -186,7 +165,5 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       if (!(error instanceof HttpError)) log.error("frame intake failed", error as Error);
       throw error;
     }
-  });
-
-  return app;
+  }
 }

@@ -7,12 +7,10 @@ import type { Logger } from "../telemetry/logger.ts";
 import { createEngineMetrics } from "../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../telemetry/resources.ts";
 import { delay } from "./_delay.ts";
-import { AlertDispatcher } from "./alert/alert_dispatcher.ts";
-import { AlertPipeline } from "./alert/alert_pipeline.ts";
-import { createAlertSender } from "./alert/alert_sender.ts";
+import type { AlertPipeline } from "./alert/alert_pipeline.ts";
 import { severityScale } from "./alert/flagged_sensors.ts";
+import { alertDispatcherFor, alertPipelineFor } from "./alert/from_config.ts";
 import { FileIncidentStateStore } from "./alert/incident_state_store.ts";
-import { incidentTrackerFor } from "./alert/incident_tracker.ts";
 import { Outbox } from "./alert/outbox.ts";
 import { type Clock, createEngineApp, type EngineAppOptions } from "./app.ts";
 import { Batcher, type ScoredBatch } from "./batch/batcher.ts";
@@ -130,48 +128,17 @@ export function createEngine(options: EngineOptions): Engine {
         frameSize: meta.n_features,
       });
       const outbox = await Outbox.open({ dir: config.DATA_DIR });
-      const send = createAlertSender({
-        url: `${config.NESTJS_URL}${config.NESTJS_ANOMALY_ENDPOINT}`,
-        maxRetries: config.MAX_RETRIES,
-        retryBaseMs: config.RETRY_BASE_MS,
-        retryMaxMs: Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS),
-        timeoutMs: config.ALERT_TIMEOUT_MS,
-        signingSecret: config.ALERT_SIGNING_SECRET,
-        fetch: options.fetch,
-        tracer,
-        metrics,
-      });
-      const roundBaseMs = Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS);
-      const alerts = new AlertDispatcher({
-        outbox,
-        send,
-        concurrency: config.ALERT_CONCURRENCY,
-        maxAlerts: config.OUTBOX_MAX_ALERTS,
-        roundBaseMs,
-        roundMaxMs: Math.max(roundBaseMs, Math.min(300_000, 30 * roundBaseMs)),
+      const alerts = alertDispatcherFor(config, outbox, {
         log,
         metrics,
+        fetch: options.fetch,
+        tracer,
       });
-      const incidents = config.ALERT_MODE === "incident";
-      const pipeline = new AlertPipeline({
-        mode: config.ALERT_MODE,
-        context: {
-          featureNames: meta.feature_names,
-          statistics: meta.statistics,
-          typical: meta.typical,
-          threshold: config.ANOMALY_THRESHOLD,
-          modelVersion: meta.version,
-        },
-        windowSize: meta.window_size,
-        severityScale: severityScale(meta),
+      const pipeline = alertPipelineFor(config, meta, {
         dispatcher: alerts,
         log,
         now: () => clock.now(),
-        tracker: incidents ? incidentTrackerFor(config, meta) : undefined,
-        store: incidents
-          ? new FileIncidentStateStore(join(config.DATA_DIR, "incidents"))
-          : undefined,
-        staleMs: config.INCIDENT_STALE_MS,
+        store: () => new FileIncidentStateStore(join(config.DATA_DIR, "incidents")),
       });
       metrics.queueDepth.addCallback((r) => r.observe(queue.used));
       metrics.outboxDepth.addCallback((r) => r.observe(outbox.size));

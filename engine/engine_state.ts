@@ -1,5 +1,6 @@
 // The engine's lifecycle (loading → ready → draining, or failed) and the parts that exist once ready.
 import type { EngineReady } from "../contracts/health.ts";
+import type { ModelMetadata } from "../contracts/model.ts";
 import type { AlertDispatcher } from "./alert/alert_dispatcher.ts";
 import type { AlertPipeline } from "./alert/alert_pipeline.ts";
 import type { Outbox } from "./alert/outbox.ts";
@@ -8,6 +9,18 @@ import type { ScoringModel } from "./infer/load_model.ts";
 import type { Ingestor } from "./ingest/mod.ts";
 import type { FrameQueue } from "./queue/frame_queue.ts";
 import type { StreamWindows } from "./window/stream_windows.ts";
+
+/** The model part of a `/health/ready` body: which model serves, or null while none is loaded. */
+export function readyModel(meta: ModelMetadata | undefined): EngineReady["model"] {
+  return meta
+    ? {
+        name: meta.name,
+        version: meta.version,
+        n_features: meta.n_features,
+        window_size: meta.window_size,
+      }
+    : null;
+}
 
 /** Everything between a request and an alert, built once the model is loaded. */
 export interface EnginePipeline {
@@ -54,14 +67,7 @@ export class EngineState {
     const meta = p?.model.metadata;
     const body: EngineReady = {
       status: this.status,
-      model: meta
-        ? {
-            name: meta.name,
-            version: meta.version,
-            n_features: meta.n_features,
-            window_size: meta.window_size,
-          }
-        : null,
+      model: readyModel(meta),
       execution_provider: p?.model.provider ?? null,
       gpu: { ...this.gpu, available: this.gpu.available || p?.model.provider === "cuda" },
     };

@@ -14,6 +14,7 @@ import { reclaim } from "../_reclaim.ts";
 import { type NatsBus, openNatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
+import { readyModel } from "../engine_state.ts";
 import { createFeatureLayout, createIngestor, type Ingestor } from "../ingest/mod.ts";
 import type { NodeBodyStream } from "../ingest/read_body.ts";
 import { FrameQueue } from "../queue/frame_queue.ts";
@@ -88,14 +89,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   function readiness(): EngineReady {
     const body: EngineReady = {
       status,
-      model: meta
-        ? {
-            name: meta.name,
-            version: meta.version,
-            n_features: meta.n_features,
-            window_size: meta.window_size,
-          }
-        : null,
+      model: readyModel(meta),
       execution_provider: null,
       gpu: { available: false },
     };

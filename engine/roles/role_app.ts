@@ -1,4 +1,4 @@
-// HTTP app of a scale-out role (ingest replica or inference worker): health, stats, optional intake.
+// HTTP app of an engine process: health, stats, errors, and the intake route when there is one.
 import { type Context, Hono } from "hono";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
@@ -9,14 +9,17 @@ export interface RoleAppOptions {
   log: Logger;
   readiness(): EngineReady;
   /** `GET /stats`: the engine's stats shape plus the role's own counters. */
-  stats(): StatsSnapshot & Record<string, unknown>;
+  stats(): StatsSnapshot | (StatsSnapshot & Record<string, unknown>);
   resetStats(): void;
   /** `POST /data-enqueue` (ingest replicas). */
   enqueue?: (c: Context) => Promise<Response>;
   middleware?: Parameters<Hono["use"]>[1][];
 }
 
-/** The same routes and error bodies as the single-process engine (engine/app.ts). */
+/**
+ * The routes and error bodies every engine process serves: the single-process engine (engine/app.ts,
+ * with its own intake), the ingest replica and the inference worker.
+ */
 export function createRoleApp(options: RoleAppOptions): Hono {
   const { log } = options;
   const app = new Hono();

@@ -11,16 +11,16 @@ import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
-import { AlertDispatcher } from "../alert/alert_dispatcher.ts";
-import { AlertPipeline } from "../alert/alert_pipeline.ts";
-import { createAlertSender } from "../alert/alert_sender.ts";
+import type { AlertDispatcher } from "../alert/alert_dispatcher.ts";
+import type { AlertPipeline } from "../alert/alert_pipeline.ts";
 import { rankFlagged, severityScale } from "../alert/flagged_sensors.ts";
-import { incidentTrackerFor } from "../alert/incident_tracker.ts";
+import { alertDispatcherFor, alertPipelineFor } from "../alert/from_config.ts";
 import { Outbox } from "../alert/outbox.ts";
 import type { ScoredBatch } from "../batch/batcher.ts";
 import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
+import { readyModel } from "../engine_state.ts";
 import { loadModel, type ScoringModel } from "../infer/load_model.ts";
 import { EngineStats } from "../stats.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
@@ -142,14 +142,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const meta = model?.metadata;
     const body: EngineReady = {
       status,
-      model: meta
-        ? {
-            name: meta.name,
-            version: meta.version,
-            n_features: meta.n_features,
-            window_size: meta.window_size,
-          }
-        : null,
+      model: readyModel(meta),
       execution_provider: model?.provider ?? null,
       gpu: { available: hasGpu() || model?.provider === "cuda" },
       queue: { depth: buffered(), capacity: readAhead() * Math.max(1, partitions.size) },
@@ -219,25 +212,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   }
 
   function pipelineFor(id: number): AlertPipeline {
-    const meta = model!.metadata;
-    const incidents = config.ALERT_MODE === "incident";
-    return new AlertPipeline({
-      mode: config.ALERT_MODE,
-      context: {
-        featureNames: meta.feature_names,
-        statistics: meta.statistics,
-        typical: meta.typical,
-        threshold: config.ANOMALY_THRESHOLD,
-        modelVersion: meta.version,
-      },
-      windowSize: meta.window_size,
-      severityScale: severityScale(meta),
+    return alertPipelineFor(config, model!.metadata, {
       dispatcher: alerts!,
       log,
       now: () => Date.now(),
-      tracker: incidents ? incidentTrackerFor(config, meta) : undefined,
-      store: incidents ? new KvIncidentStateStore(incidentKv!, id) : undefined,
-      staleMs: config.INCIDENT_STALE_MS,
+      store: () => new KvIncidentStateStore(incidentKv!, id),
     });
   }
 
@@ -550,26 +529,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
       // restarted container (same hostname) redelivers what it left behind.
       outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });
-      const roundBaseMs = Math.max(config.RETRY_BASE_MS, config.RETRY_MAX_MS);
-      alerts = new AlertDispatcher({
-        outbox,
-        send: createAlertSender({
-          url: `${config.NESTJS_URL}${config.NESTJS_ANOMALY_ENDPOINT}`,
-          maxRetries: config.MAX_RETRIES,
-          retryBaseMs: config.RETRY_BASE_MS,
-          retryMaxMs: roundBaseMs,
-          timeoutMs: config.ALERT_TIMEOUT_MS,
-          signingSecret: config.ALERT_SIGNING_SECRET,
-          fetch: options.fetch,
-          metrics,
-        }),
-        concurrency: config.ALERT_CONCURRENCY,
-        maxAlerts: config.OUTBOX_MAX_ALERTS,
-        roundBaseMs,
-        roundMaxMs: Math.max(roundBaseMs, Math.min(300_000, 30 * roundBaseMs)),
-        log,
-        metrics,
-      });
+      alerts = alertDispatcherFor(config, outbox, { log, metrics, fetch: options.fetch });
       alerts.start();
       bus = await connectWithRetry(config, log, `engine-worker-${workerId}`, stop.signal);
       if (config.ALERT_MODE === "incident") {
