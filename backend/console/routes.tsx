@@ -55,6 +55,19 @@ async function page(
   return c.html(html`<!doctype html>${await element}`, status as 200);
 }
 
+/** The route's incident id, or the 400 page that says why it is not one. */
+function routeIncidentId(c: Context): string | Promise<Response> {
+  try {
+    return incidentIdParam(c.req.param("id") ?? "");
+  } catch (error) {
+    return page(
+      c,
+      <MessagePage title="Not an incident id" message={(error as Error).message} />,
+      400,
+    );
+  }
+}
+
 /**
  * Mounted at `/`: `GET /` (Now), `GET /events` (live rows), `GET /incidents/:id`,
  * `POST /incidents/:id/ack` (form), `POST /console-token` (form), `GET /overview`,
@@ -131,30 +144,14 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   }
 
   app.get("/incidents/:id", async function showIncident(c) {
-    let id: string;
-    try {
-      id = incidentIdParam(c.req.param("id"));
-    } catch (error) {
-      return page(
-        c,
-        <MessagePage title="Not an incident id" message={(error as Error).message} />,
-        400,
-      );
-    }
+    const id = routeIncidentId(c);
+    if (typeof id !== "string") return id;
     return incidentPage(c, id);
   });
 
   app.post("/incidents/:id/ack", async function acknowledgeForm(c) {
-    let id: string;
-    try {
-      id = incidentIdParam(c.req.param("id"));
-    } catch (error) {
-      return page(
-        c,
-        <MessagePage title="Not an incident id" message={(error as Error).message} />,
-        400,
-      );
-    }
+    const id = routeIncidentId(c);
+    if (typeof id !== "string") return id;
     try {
       await requireConsoleToken(c, consoleToken);
       const form = await c.req.parseBody();
