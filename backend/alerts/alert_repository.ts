@@ -1,7 +1,7 @@
 // Stores and reads alerts with postgres.js: one transaction per alert, idempotent on alert_id.
 import { SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import type { Database } from "../db/database.ts";
-import { DuplicateError, translateDbError } from "../db/db_errors.ts";
+import { DuplicateError, dbErrorTranslator } from "../db/db_errors.ts";
 import { encodeCursor } from "./_cursor.ts";
 import type {
   AlertFeature,
@@ -101,14 +101,7 @@ export function createAlertRepository(
 ) {
   // Read per call: `recover()` replaces the client after a connection failure.
   const client = () => db.sql;
-  const failed = (error: unknown): never => {
-    try {
-      return translateDbError(error);
-    } catch (translated) {
-      if ((translated as { status?: number }).status === 503) db.recover();
-      throw translated;
-    }
-  };
+  const failed = dbErrorTranslator(db);
 
   /** Stores the alert and its features atomically; `"duplicate"` when the alert_id is known. */
   async function insert(alert: NewAlert): Promise<"stored" | "duplicate"> {

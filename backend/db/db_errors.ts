@@ -48,3 +48,18 @@ export function translateDbError(error: unknown): never {
   }
   throw error;
 }
+
+/**
+ * `translateDbError` for a repository over `db`: an unavailable database also asks it to recover
+ * (postgres.js then gets a fresh client on the next call).
+ */
+export function dbErrorTranslator(db: { recover(): void }): (error: unknown) => never {
+  return (error: unknown): never => {
+    try {
+      return translateDbError(error);
+    } catch (translated) {
+      if ((translated as { status?: number }).status === 503) db.recover();
+      throw translated;
+    }
+  };
+}

@@ -3,7 +3,7 @@
 import { encodeCursor } from "../alerts/_cursor.ts";
 import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
 import type { Database } from "../db/database.ts";
-import { translateDbError } from "../db/db_errors.ts";
+import { dbErrorTranslator } from "../db/db_errors.ts";
 import type {
   Acknowledgement,
   Heatmap,
@@ -65,14 +65,7 @@ function toSummary(row: IncidentRow): IncidentSummary {
  */
 export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) {
   const client = () => db.sql;
-  const failed = (error: unknown): never => {
-    try {
-      return translateDbError(error);
-    } catch (translated) {
-      if ((translated as { status?: number }).status === 503) db.recover();
-      throw translated;
-    }
-  };
+  const failed = dbErrorTranslator(db);
 
   // Sensors strongest first: severity, then score (alerts without evidence have only a score).
   const base = (sql: Database["sql"], sensors: number) => sql`
