@@ -16,7 +16,7 @@ import { type Clock, createEngineApp, type EngineAppOptions } from "./app.ts";
 import { Batcher, type ScoredBatch } from "./batch/batcher.ts";
 import { EngineState } from "./engine_state.ts";
 import { loadModel } from "./infer/load_model.ts";
-import { createFeatureLayout, createIngestor } from "./ingest/mod.ts";
+import { ingestorFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 import { EngineStats } from "./stats.ts";
 import { StreamWindows } from "./window/stream_windows.ts";
@@ -112,16 +112,7 @@ export function createEngine(options: EngineOptions): Engine {
         maxBatch: config.INFERENCE_BATCH_SIZE,
       });
       const meta = model.metadata;
-      const layout = createFeatureLayout(meta.feature_names);
-      const ingestor = createIngestor({
-        layout,
-        limits: {
-          maxBodyBytes: config.MAX_BODY_BYTES,
-          maxDecompressedBytes: config.MAX_DECOMPRESSED_BYTES,
-          bodyTimeoutMs: config.BODY_TIMEOUT_MS,
-        },
-        workers: config.INGEST_WORKERS,
-      });
+      const ingestor = ingestorFor(config, meta.feature_names);
       const queue = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
       const windows = new StreamWindows({
         windowSize: meta.window_size,

@@ -15,7 +15,8 @@ import { type NatsBus, openNatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
 import { readyModel } from "../engine_state.ts";
-import { createFeatureLayout, createIngestor, type Ingestor } from "../ingest/mod.ts";
+import { ingestorFor } from "../ingest/from_config.ts";
+import type { Ingestor } from "../ingest/mod.ts";
 import type { NodeBodyStream } from "../ingest/read_body.ts";
 import { FrameQueue } from "../queue/frame_queue.ts";
 import { EngineStats } from "../stats.ts";
@@ -230,16 +231,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   async function start(): Promise<void> {
     try {
       meta = await readMetadata(config);
-      const layout = createFeatureLayout(meta.feature_names);
-      ingestor = createIngestor({
-        layout,
-        limits: {
-          maxBodyBytes: config.MAX_BODY_BYTES,
-          maxDecompressedBytes: config.MAX_DECOMPRESSED_BYTES,
-          bodyTimeoutMs: config.BODY_TIMEOUT_MS,
-        },
-        workers: config.INGEST_WORKERS,
-      });
+      ingestor = ingestorFor(config, meta.feature_names);
       pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
       bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
       watching = watchLag(bus.kv);
