@@ -54,6 +54,19 @@ export const modelMetadataSchema = v.object({
       high: v.array(v.pipe(v.number(), v.finite())),
     }),
   ),
+  /**
+   * Sensors judged against a running level (stateful, per stream): before a frame joins a window,
+   * each listed sensor's reading `x_t` becomes `x_t - b_{t-1}`, with `b` the EWMA of its readings
+   * (`b_t = b_{t-1} + alpha (x_t - b_{t-1})`, started at the stream's first reading). Absent: the
+   * graph takes raw readings only.
+   */
+  baseline: v.optional(
+    v.object({
+      description: v.string(),
+      alpha: v.pipe(v.number(), v.gtValue(0), v.maxValue(1)),
+      features: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))),
+    }),
+  ),
   default_threshold: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
   /** Training summary: seed, rows, hyper-parameters, timings, data source. */
   training: v.record(v.string(), v.unknown()),
@@ -95,6 +108,13 @@ export function parseModelMetadata(input: unknown): ModelMetadata {
   }
   if (meta.typical?.low.some((low, f) => low > (meta.typical as { high: number[] }).high[f])) {
     throw new TypeError("model metadata: typical.low exceeds typical.high");
+  }
+  if (
+    meta.baseline?.features.some((f, i, all) => f >= meta.n_features || (i > 0 && f <= all[i - 1]))
+  ) {
+    throw new TypeError(
+      "model metadata: baseline.features must be ascending distinct indices below n_features",
+    );
   }
   if (meta.statistic_output_name && !meta.statistics?.length) {
     throw new TypeError("model metadata: statistic_output_name needs the statistics it indexes");

@@ -114,10 +114,7 @@ export function createEngine(options: EngineOptions): Engine {
       const meta = model.metadata;
       const ingestor = ingestorFor(config, meta.feature_names);
       const queue = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
-      const windows = new StreamWindows({
-        windowSize: meta.window_size,
-        frameSize: meta.n_features,
-      });
+      const windows = StreamWindows.forModel(meta);
       const outbox = await Outbox.open({ dir: config.DATA_DIR });
       const alerts = alertDispatcherFor(config, outbox, {
         log,

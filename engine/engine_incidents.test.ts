@@ -239,3 +239,55 @@ test("engine pipeline flush rejects when an incident's state could not be kept",
   // The failure is reported once; later flushes wait for later work only.
   await pipeline.flush();
 });
+
+test("a drifting sensor is judged against its running level: its trend is quiet, a step on it is an incident shown in its own units", async () => {
+  const drift = await trainFixtureModel({ features: 30, drifting: 2, name: "drifting_30" });
+  try {
+    const meta = parseModelMetadata(
+      JSON.parse(await readFile(join(drift.dir, "drifting_30.json"), "utf8")),
+    );
+    assert.deepEqual(meta.baseline?.features, drift.drifting);
+    const engine = await startTestEngine(drift, sink, { INCIDENT_QUIET_WINDOWS: "3" });
+    engines.push(engine);
+    const f = drift.drifting[0];
+    const send = async (t: number, bump: number) => {
+      // 200 frames after the history: the trend has taken the sensor 4 units (about 70 noise sd)
+      // past anything it showed.
+      const values = drift.normalFrame(200 + t);
+      values[f] += bump;
+      const body = jsonFrame(drift.featureNames, values, {
+        stream_id: "drift",
+        timestamp: T0 + t * 1000,
+      });
+      const response = await engine.post(body);
+      assert.equal(response.status, 202, await response.clone().text());
+      return values[f];
+    };
+    for (let t = 0; t < 40; t++) await send(t, 0);
+    await waitFor(async () => (await engine.stats()).frames.scored >= 36, "40 frames scored");
+    assert.equal(alertsOf("drift").length, 0, "the trend going on raises nothing");
+    // A step of 1 (about 17 noise sd) that stays.
+    let last = 0;
+    for (let t = 40; t < 46; t++) last = await send(t, 1);
+    await waitFor(() => alertsOf("drift").length >= 1, "an incident opens");
+    const [opened] = alertsOf("drift");
+    assert.equal(opened.event, "opened");
+    const sensor = opened.anomalous_features.find((a) => a.feature_idx === f);
+    assert.ok(sensor, JSON.stringify(opened.anomalous_features));
+    // The first window that holds the step sees it move (dynamics) or sit off its level (level).
+    assert.ok(["level", "dynamics"].includes(sensor.statistic), sensor.statistic);
+    // The readings as sent, and a typical range around the sensor's level there, not the
+    // training history's (which the trend left long ago).
+    assert.ok(sensor.value > meta.typical!.high[f] + 3, `value ${sensor.value}`);
+    assert.ok(
+      sensor.window.every((x) => x > 10 + 3),
+      JSON.stringify(sensor.window),
+    );
+    const typical = sensor.typical!;
+    assert.ok(typical.high < sensor.value, `${JSON.stringify(typical)} vs ${sensor.value}`);
+    assert.ok(typical.low > sensor.value - 2, `${JSON.stringify(typical)} vs ${sensor.value}`);
+    assert.ok(Math.abs(last - sensor.value) < 1.5);
+  } finally {
+    await drift.remove();
+  }
+});

@@ -12,6 +12,8 @@ export interface ModelFixture {
   normalFrame(step: number): Float32Array;
   /** A normal frame with `count` features pushed far out (a spike the model must flag). */
   spikedFrame(step: number, count: number): Float32Array;
+  /** The features that trend through the history and on (the last `drifting`). */
+  drifting: number[];
   remove(): Promise<void>;
 }
 
@@ -26,17 +28,22 @@ function noise(step: number, feature: number): number {
 }
 
 const level = (feature: number) => 10 + (feature % 17);
+/** Per frame, how far a drifting feature climbs (its noise's sd is about 0.06). */
+export const DRIFT_PER_FRAME = 0.02;
 
 /**
  * Writes `frames` rows of `features` named columns (`sensor_<i>_<kind>`) to a CSV and trains
- * model `name` from it with `npm run train`'s CLI into a fresh temporary folder.
+ * model `name` from it with `npm run train`'s CLI into a fresh temporary folder. The last
+ * `drifting` features climb steadily through the history and go on climbing (a temperature
+ * following the weather): the model follows them with a running level.
  */
 export async function trainFixtureModel(options: {
   features: number;
   frames?: number;
   name?: string;
+  drifting?: number;
 }): Promise<ModelFixture> {
-  const { features, frames = 300, name = "fixture" } = options;
+  const { features, frames = 300, name = "fixture", drifting = 0 } = options;
   const dir = await mkdtemp(join(tmpdir(), "engine-model-"));
   const featureNames = Array.from(
     { length: features },
@@ -45,6 +52,7 @@ export async function trainFixtureModel(options: {
   const frame = (step: number) => {
     const row = new Float32Array(features);
     for (let f = 0; f < features; f++) row[f] = level(f) + noise(step, f);
+    for (let f = features - drifting; f < features; f++) row[f] += DRIFT_PER_FRAME * step;
     return row;
   };
   const lines = [featureNames.join(",")];
@@ -84,6 +92,7 @@ export async function trainFixtureModel(options: {
       for (let f = 0; f < count; f++) row[f] += 1000;
       return row;
     },
+    drifting: Array.from({ length: drifting }, (_, i) => features - drifting + i),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }

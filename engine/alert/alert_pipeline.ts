@@ -258,7 +258,8 @@ export class AlertPipeline {
     for (let j = 0; j < listed; j++) {
       const at = (batch.evidenceFrom[r] + j) * W;
       const window = Array.from(batch.windows.subarray(at, at + W));
-      out.push(sensorEvidence(row, flagged[j], this.#o.severityScale, window));
+      const level = batch.levels[batch.evidenceFrom[r] + j];
+      out.push(sensorEvidence(row, flagged[j], this.#o.severityScale, window, level));
     }
     return out;
   }

@@ -85,3 +85,18 @@ test("buildIncidentAlert marks a resolved incident not anomalous and keeps its f
   assert.equal(opened.anomaly_detected, true);
   assert.notEqual(opened.alert_id, alert.alert_id);
 });
+
+test("a sensor judged against a running level shows its typical range around that level", () => {
+  const alert = buildFrameAlert(context, {
+    streamId: "line-1",
+    frameTimestamp: at,
+    count: 1,
+    sensors: [{ ...evidence(2, 12), level: 70.25 }],
+    latencyMs: 1,
+    now: at,
+  });
+  const [f] = alert.anomalous_features;
+  // The metadata's range (2..12) is of the deviation from the level.
+  assert.deepEqual(f.typical, { low: 72.25, high: 82.25 });
+  assert.equal(f.value, 20.1, "the reading as it arrived");
+});

@@ -46,7 +46,14 @@ function feature(ctx: AlertContext, e: SensorEvidence): AnomalousFeature {
   };
   const low = ctx.typical?.low[i];
   const high = ctx.typical?.high[i];
-  if (Number.isFinite(low) && Number.isFinite(high)) out.typical = { low: low!, high: high! };
+  if (Number.isFinite(low) && Number.isFinite(high)) {
+    // A sensor with a running level: its range is of the deviation from that level.
+    const at = e.level ?? 0;
+    out.typical =
+      at === 0
+        ? { low: low!, high: high! }
+        : { low: reading(at + low!), high: reading(at + high!) };
+  }
   return out;
 }
 

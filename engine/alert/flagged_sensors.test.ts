@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { keepEvidence } from "../batch/batcher.ts";
+import { StreamWindows } from "../window/stream_windows.ts";
 import { observedWindow, rankFlagged, sensorEvidence, severityScale } from "./flagged_sensors.ts";
 
 test("rankFlagged lists flagged sensors by severity, then score, then index", () => {
@@ -73,4 +75,24 @@ test("rankFlagged orders only the most severe when more are flagged than listed"
     Array.from({ length: n }, (_, f) => f),
     "every flagged sensor is still there",
   );
+});
+
+test("keepEvidence gives an alert the readings as they arrived and the running level beside them", () => {
+  const shape = StreamWindows.forModel({
+    window_size: 2,
+    n_features: 3,
+    baseline: { description: "", alpha: 0.5, features: [2] },
+  });
+  // What the model saw ([window, features]) and the levels of feature 2 per row.
+  const input = Float32Array.of(1, 2, 0.5, 3, 4, 1.5);
+  const levels = Float32Array.of(100, 101);
+  const windows = new Float32Array(4);
+  const levelsOut = new Float32Array(2);
+  keepEvidence(shape, input, levels, Int32Array.of(2, 0), windows, levelsOut);
+  assert.deepEqual([...windows], [100.5, 102.5, 1, 3]);
+  assert.equal(levelsOut[0], 101);
+  assert.ok(Number.isNaN(levelsOut[1]));
+  const e = sensorEvidence({ scores: Float32Array.of(0, 0, 0.95) }, 2, 10, [100.5, 102.5], 101);
+  assert.equal(e.level, 101);
+  assert.equal(sensorEvidence({ scores: Float32Array.of(0.95) }, 0, 10, [1]).level, undefined);
 });

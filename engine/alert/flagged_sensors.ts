@@ -81,14 +81,15 @@ export const MAX_SEVERITY = 1000;
 export const cleanNumber = (x: number) => Math.round(x * 1e6) / 1e6;
 
 /**
- * The evidence of one flagged sensor `f`: score, severity, statistic and its window of raw
- * readings (`windowOf(f)`, oldest first).
+ * The evidence of one flagged sensor `f`: score, severity, statistic, its window of raw
+ * readings (oldest first) and, for a sensor with a running level, that level.
  */
 export function sensorEvidence(
   row: ScoredRow,
   f: number,
   scale: number,
   window: readonly number[],
+  level = Number.NaN,
 ): SensorEvidence {
   const s = row.scores[f];
   const score = s >= 1 ? 1 : s <= 0 ? 0 : cleanNumber(s);
@@ -96,7 +97,9 @@ export function sensorEvidence(
   // p = 0 exactly (+Infinity) ranks above everything but must stay a finite JSON number.
   const severity = raw > MAX_SEVERITY ? MAX_SEVERITY : raw > 0 ? cleanNumber(raw) : 0;
   const statistic = row.statistic ? Number(row.statistic[f]) : -1;
-  return { feature_idx: f, score, severity, statistic, window };
+  const e: SensorEvidence = { feature_idx: f, score, severity, statistic, window };
+  if (Number.isFinite(level)) e.level = level;
+  return e;
 }
 
 /**

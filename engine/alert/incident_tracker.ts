@@ -13,6 +13,11 @@ export interface SensorEvidence {
   statistic: number;
   /** The window of raw readings the model saw, oldest first (its last value is the reading). */
   window: readonly number[];
+  /**
+   * For a sensor with a running level (model `baseline`): the level its newest reading was
+   * judged against; its typical range is then around that level.
+   */
+  level?: number;
 }
 
 /** One scored window of a stream, in stream order (timestamps strictly increase per stream). */

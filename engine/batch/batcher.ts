@@ -25,12 +25,16 @@ export interface ScoredBatch {
    * Row `r`'s flagged sensors are `flagged[flaggedFrom[r] .. flaggedFrom[r + 1])`, the
    * `maxFeatures` most severe first, by descending severity; the window of raw readings of its `j`-th (`j < maxFeatures`) is
    * `windows[(evidenceFrom[r] + j) * window_size ..][0 .. window_size)`, oldest first. Only
-   * flagged sensors' windows are kept: never a copy of the whole batch.
+   * flagged sensors' windows are kept: never a copy of the whole batch. For a sensor with a
+   * running level (model `baseline`) the window holds its readings as they arrived, and
+   * `levels[evidenceFrom[r] + j]` the level its newest reading was judged against (NaN for the
+   * other sensors).
    */
   flagged: Int32Array;
   flaggedFrom: Uint32Array;
   evidenceFrom: Uint32Array;
   windows: Float32Array;
+  levels: Float32Array;
   /** Per row: the newest frame of the window. */
   streamIds: readonly string[];
   timestamps: Float64Array;
@@ -81,6 +85,9 @@ export class Batcher {
   readonly #flaggedFrom: Uint32Array;
   readonly #evidenceFrom: Uint32Array;
   #windows = new Float32Array(0);
+  #evidenceLevels = new Float32Array(0);
+  /** The running levels of the windows in `#input` (`[run, window, baseline sensors]`). */
+  readonly #levels: Float32Array;
   readonly #windowValues: number;
   readonly #runSize: number;
   /** Windows in `#input` not scored yet, and the batch row the first of them belongs to. */
@@ -112,6 +119,7 @@ export class Batcher {
     this.#windowValues = windows.windowSize * windows.frameSize;
     this.#runSize = Math.max(1, Math.min(maxBatch, options.model.windowsPerRun));
     this.#input = new Float32Array(this.#runSize * this.#windowValues);
+    this.#levels = new Float32Array(this.#runSize * windows.windowSize * windows.baselineSize);
     this.#output = new Float32Array(maxBatch * windows.frameSize);
     const { outputs } = options.model;
     if (outputs.severity) this.#severity = new Float32Array(maxBatch * windows.frameSize);
@@ -179,7 +187,9 @@ export class Batcher {
           (this.#pending + 1) * this.#windowValues,
         );
         const stream = queue.streamId(slot);
-        const ready = windows.push(stream, queue.slab(slot), into);
+        const nl = windows.windowSize * windows.baselineSize;
+        const levels = this.#levels.subarray(this.#pending * nl, (this.#pending + 1) * nl);
+        const ready = windows.push(stream, queue.slab(slot), into, levels);
         if (ready) {
           this.#streamIds[size] = stream;
           this.#timestamps[size] = queue.timestamp(slot);
@@ -237,7 +247,7 @@ export class Batcher {
    * largest batch seen and are reused.
    */
   #keepFlagged(from: number, n: number): void {
-    const { frameSize: F, windowSize: W } = this.#o.windows;
+    const { frameSize: F, windowSize: W, baselineSize: nb } = this.#o.windows;
     const { threshold, maxFeatures, severityScale } = this.#o.flag;
     for (let k = 0; k < n; k++) {
       const r = from + k;
@@ -256,12 +266,17 @@ export class Batcher {
       if (this.#windows.length < (ev + listed) * W) {
         this.#windows = grow(this.#windows, (ev + listed) * W);
       }
-      const base = k * W * F;
-      for (let j = 0; j < listed; j++) {
-        const f = this.#flagged[at + j];
-        const to = (ev + j) * W;
-        for (let t = 0; t < W; t++) this.#windows[to + t] = this.#input[base + t * F + f];
+      if (this.#evidenceLevels.length < ev + listed) {
+        this.#evidenceLevels = grow(this.#evidenceLevels, ev + listed);
       }
+      keepEvidence(
+        this.#o.windows,
+        this.#input.subarray(k * W * F),
+        this.#levels.subarray(k * W * nb),
+        this.#flagged.subarray(at, at + listed),
+        this.#windows.subarray(ev * W),
+        this.#evidenceLevels.subarray(ev),
+      );
     }
   }
 
@@ -304,6 +319,7 @@ export class Batcher {
       flaggedFrom: this.#flaggedFrom,
       evidenceFrom: this.#evidenceFrom,
       windows: this.#windows,
+      levels: this.#evidenceLevels,
       streamIds: this.#streamIds,
       timestamps: this.#timestamps,
       receivedAt: this.#receivedAt,
@@ -317,6 +333,33 @@ export class Batcher {
     } finally {
       span.end();
     }
+  }
+}
+
+/**
+ * Copies the windows of `sensors` out of one scored window `input` (`[window, features]`) into
+ * `windows` (`window` values each, oldest first) as the readings arrived: for a sensor with a
+ * running level the model saw reading - level, so its `levels` (`[window, baseline sensors]`)
+ * are added back, and its newest level goes to `levelsOut` (NaN for the other sensors).
+ */
+export function keepEvidence(
+  shape: Pick<StreamWindows, "frameSize" | "windowSize" | "baselineSize" | "baselineIndex">,
+  input: Float32Array,
+  levels: Float32Array,
+  sensors: Int32Array,
+  windows: Float32Array,
+  levelsOut: Float32Array,
+): void {
+  const { frameSize: F, windowSize: W, baselineSize: nb, baselineIndex } = shape;
+  for (let j = 0; j < sensors.length; j++) {
+    const f = sensors[j];
+    const to = j * W;
+    for (let t = 0; t < W; t++) windows[to + t] = input[t * F + f];
+    const i = nb > 0 ? baselineIndex[f] : -1;
+    levelsOut[j] = Number.NaN;
+    if (i < 0) continue;
+    for (let t = 0; t < W; t++) windows[to + t] += levels[t * nb + i];
+    levelsOut[j] = levels[(W - 1) * nb + i];
   }
 }
 

@@ -69,6 +69,7 @@ const scorer: Scorer = {
   name: meta.name,
   description: meta.version,
   threshold,
+  baseline: meta.baseline,
   async score(windows, batch) {
     const input = new ort.Tensor("float32", windows.subarray(0, batch * W * F), [batch, W, F]);
     const out = await session.run({ [meta.input_name]: input });

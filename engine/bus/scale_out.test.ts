@@ -29,7 +29,8 @@ const processes: EngineProcess[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
 before(async () => {
-  model = await trainFixtureModel({ features: 12, name: "bus_fixture" });
+  // Two drifting sensors: workers keep running levels, and a new owner rebuilds them on replay.
+  model = await trainFixtureModel({ features: 12, name: "bus_fixture", drifting: 2 });
   const meta = JSON.parse(await readFile(join(model.dir, `${model.name}.json`), "utf8"));
   windowSize = meta.window_size;
   version = meta.version;

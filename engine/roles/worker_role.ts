@@ -6,6 +6,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { Hono } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { EngineReady } from "../../contracts/health.ts";
+import { warmupFrames } from "../../models/featurewise/level_baseline.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
@@ -16,7 +17,7 @@ import type { AlertPipeline } from "../alert/alert_pipeline.ts";
 import { rankFlagged, severityScale } from "../alert/flagged_sensors.ts";
 import { alertDispatcherFor, alertPipelineFor } from "../alert/from_config.ts";
 import { Outbox } from "../alert/outbox.ts";
-import type { ScoredBatch } from "../batch/batcher.ts";
+import { keepEvidence, type ScoredBatch } from "../batch/batcher.ts";
 import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
@@ -234,7 +235,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       lastCommitAt: 0,
       readSeq: 0,
       frames: [],
-      windows: new StreamWindows({ windowSize: meta.window_size, frameSize: meta.n_features }),
+      windows: StreamWindows.forModel(meta),
       rings: new Map(),
       closed: false,
       releasing: false,
@@ -276,7 +277,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   }
 
   function remember(part: Partition, streamId: string, seq: number): void {
-    const keep = model!.metadata.window_size - 1;
+    // A window, and enough earlier frames that the rebuilt running levels are the ones it had.
+    const meta = model!.metadata;
+    const keep = meta.window_size - 1 + warmupFrames(meta.baseline);
     if (keep === 0) return;
     let ring = part.rings.get(streamId);
     if (!ring) {
@@ -313,6 +316,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const windowValues = W * F;
     const maxBatch = config.INFERENCE_BATCH_SIZE;
     const runSize = Math.max(1, Math.min(maxBatch, m.windowsPerRun));
+    // The windows' shape (running levels included), as every partition's windows have it.
+    const windowsShape = StreamWindows.forModel(meta);
     const scale = severityScale(meta);
     const input = new Float32Array(runSize * windowValues);
     const scratch = new Float32Array(windowValues);
@@ -321,6 +326,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const statistic = m.outputs.statistic ? new Int32Array(maxBatch * F) : undefined;
     let flagged = new Int32Array(1024);
     let evidence = new Float32Array(1024);
+    let evidenceLevels = new Float32Array(1024);
+    const nb = windowsShape.baselineSize;
+    const levels = new Float32Array(runSize * W * nb);
+    const scratchLevels = new Float32Array(W * nb);
     const flaggedFrom = new Uint32Array(maxBatch + 1);
     const evidenceFrom = new Uint32Array(maxBatch + 1);
     const rowStream = new Array<string>(maxBatch).fill("");
@@ -351,12 +360,17 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         const ev = evidenceFrom[r];
         evidenceFrom[r + 1] = ev + listed;
         if (evidence.length < (ev + listed) * W) evidence = grow(evidence, (ev + listed) * W);
-        const base = k * windowValues;
-        for (let j = 0; j < listed; j++) {
-          const f = flagged[at + j];
-          const to = (ev + j) * W;
-          for (let t = 0; t < W; t++) evidence[to + t] = input[base + t * F + f];
+        if (evidenceLevels.length < ev + listed) {
+          evidenceLevels = grow(evidenceLevels, ev + listed);
         }
+        keepEvidence(
+          windowsShape,
+          input.subarray(k * windowValues),
+          levels.subarray(k * W * nb),
+          flagged.subarray(at, at + listed),
+          evidence.subarray(ev * W),
+          evidenceLevels.subarray(ev),
+        );
       }
     };
     while (!stop.signal.aborted) {
@@ -413,11 +427,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             remember(part, frame.streamId, frame.seq);
             if (replaying) {
               counters.replayed++;
-              part.windows.push(frame.streamId, frame.values, scratch);
+              part.windows.push(frame.streamId, frame.values, scratch, scratchLevels);
               continue;
             }
             const into = input.subarray(pending * windowValues, (pending + 1) * windowValues);
-            if (!part.windows.push(frame.streamId, frame.values, into)) continue;
+            const intoLevels = levels.subarray(pending * W * nb, (pending + 1) * W * nb);
+            if (!part.windows.push(frame.streamId, frame.values, into, intoLevels)) continue;
             rowStream[rows] = frame.streamId;
             rowTs[rows] = frame.timestamp;
             rowReceived[rows] = frame.receivedAt;
@@ -466,6 +481,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             flaggedFrom: flaggedFrom.subarray(from),
             evidenceFrom: evidenceFrom.subarray(from),
             windows: evidence,
+            levels: evidenceLevels,
             streamIds: rowStream.slice(from, to),
             timestamps: rowTs.subarray(from, to),
             receivedAt: rowReceived.subarray(from, to),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { warmupFrames } from "../../models/featurewise/level_baseline.ts";
 import { StreamWindows } from "./stream_windows.ts";
 
 const frame = (value: number) => new Float32Array([value, value + 0.5]);
@@ -74,4 +75,60 @@ test("streamWindows forgets the least recently active stream beyond maxStreams",
 test("streamWindows rejects bad options naming the parameter", () => {
   assert.throws(() => new StreamWindows({ windowSize: 0, frameSize: 1 }), /'windowSize'/);
   assert.throws(() => new StreamWindows({ windowSize: 1, frameSize: 1.5 }), /'frameSize'/);
+});
+
+test("streamWindows applies the model's running levels per stream, and keeps them beside the window", () => {
+  // Feature 1 follows a running level (alpha 0.5); feature 0 is raw.
+  const windows = StreamWindows.forModel({
+    window_size: 2,
+    n_features: 2,
+    baseline: { description: "", alpha: 0.5, features: [1] },
+  });
+  assert.equal(windows.baselineSize, 1);
+  assert.deepEqual([...windows.baselineIndex], [-1, 0]);
+  const into = new Float32Array(4);
+  const levels = new Float32Array(2);
+  assert.equal(windows.push("a", Float32Array.of(1, 10), into, levels), false);
+  // Another stream has its own level.
+  windows.push("b", Float32Array.of(1, 500), new Float32Array(4));
+  assert.equal(windows.push("a", Float32Array.of(2, 14), into, levels), true);
+  // Readings 10 then 14 against levels 10 then 10: the model sees 0 and 4.
+  assert.deepEqual([...into], [1, 0, 2, 4]);
+  assert.deepEqual([...levels], [10, 10]);
+  assert.equal(windows.push("a", Float32Array.of(3, 12), into, levels), true);
+  // Level 12 (= 10 + 0.5 * (14 - 10)) for the third reading: 12 - 12 = 0.
+  assert.deepEqual([...into], [2, 4, 3, 0]);
+  assert.deepEqual([...levels], [10, 12]);
+  // The caller's frame is not changed.
+  const frame = Float32Array.of(4, 20);
+  windows.push("a", frame, into, levels);
+  assert.deepEqual([...frame], [4, 20]);
+  assert.throws(
+    () =>
+      new StreamWindows({ windowSize: 1, frameSize: 2, baseline: { alpha: 0.5, features: [2] } }),
+    /'baseline' names a feature beyond the frame size 2/,
+  );
+});
+
+test("streamWindows rebuilt from a window and warmupFrames frames continues with the same levels", () => {
+  const meta = {
+    window_size: 3,
+    n_features: 2,
+    baseline: { description: "", alpha: 0.2, features: [1] },
+  };
+  const keep = meta.window_size - 1 + warmupFrames(meta.baseline);
+  const frames = Array.from({ length: 200 }, (_, t) =>
+    Float32Array.of(t % 7, 50 + 0.3 * t + Math.sin(t)),
+  );
+  const whole = StreamWindows.forModel(meta);
+  const rebuilt = StreamWindows.forModel(meta);
+  const a = new Float32Array(6);
+  const b = new Float32Array(6);
+  for (const [t, x] of frames.entries()) {
+    whole.push("s", x, a);
+    // A new owner reads from the replay point on (the worker's `keep` frames before the next).
+    if (t >= frames.length - 1 - keep) rebuilt.push("s", x, b);
+  }
+  // Levels agree to 1e-3 of the starting gap (here about 1): what the model sees, to float32.
+  for (let i = 0; i < 6; i++) assert.ok(Math.abs(a[i] - b[i]) < 2e-3, `${a} vs ${b}`);
 });

@@ -1,4 +1,6 @@
-// Per-stream sliding windows (stride 1) and the ordering/duplicate rules that feed them.
+// Per-stream sliding windows (stride 1), the model's running levels, and the ordering/duplicate rules that feed them.
+import type { ModelMetadata } from "../../contracts/model.ts";
+import { LevelBaseline, type LevelBaselineSpec } from "../../models/featurewise/level_baseline.ts";
 
 /** The fate of a frame for its stream, decided when the frame is committed. */
 export type Admission =
@@ -15,6 +17,8 @@ export interface StreamWindowsOptions {
   maxStreams?: number;
   /** Accepted timestamps remembered per stream to recognise a repeated frame (64). */
   recentTimestamps?: number;
+  /** The model's running levels (metadata `baseline`): applied to each stream's frames in order. */
+  baseline?: LevelBaselineSpec;
 }
 
 interface StreamState {
@@ -24,6 +28,8 @@ interface StreamState {
   rows: Float32Array | undefined; // windowSize frames, allocated at the stream's first frame
   nextRow: number;
   frames: number;
+  baseline: LevelBaseline | undefined;
+  levels: Float32Array | undefined; // windowSize rows of the baseline sensors' levels
 }
 
 /**
@@ -33,18 +39,25 @@ interface StreamState {
  * batcher: it copies the frame into the stream's circular buffer of `windowSize` rows and, once
  * the stream has that many frames, writes the window oldest-first into the batch tensor.
  *
- * Memory: `windowSize * frameSize * 4` bytes per stream, bounded by `maxStreams`.
+ * With a `baseline` (the model's running levels), each frame is transformed as it joins its
+ * stream (`LevelBaseline.apply`): the window holds what the model sees, and `levels` the level
+ * each baseline sensor's reading was taken against, so that reading = value + level.
+ *
+ * Memory: `windowSize * (frameSize + baseline sensors) * 4` bytes per stream, bounded by `maxStreams`.
  */
 export class StreamWindows {
   readonly windowSize: number;
   readonly frameSize: number;
   readonly #maxStreams: number;
   readonly #recentSize: number;
+  readonly #baseline: LevelBaselineSpec | undefined;
+  /** Per feature, its position among the baseline sensors, or -1. */
+  readonly baselineIndex: Int32Array;
   // Map iteration order is insertion order; re-inserting on activity makes the first key the LRU.
   readonly #streams = new Map<string, StreamState>();
 
   constructor(options: StreamWindowsOptions) {
-    const { windowSize, frameSize, maxStreams = 1024, recentTimestamps = 64 } = options;
+    const { windowSize, frameSize, maxStreams = 1024, recentTimestamps = 64, baseline } = options;
     const check = (name: string, value: number, max: number) => {
       if (!Number.isInteger(value) || value < 1 || value > max) {
         throw new RangeError(`'${name}' must be an integer 1..${max}, got ${value}`);
@@ -58,6 +71,32 @@ export class StreamWindows {
     this.frameSize = frameSize;
     this.#maxStreams = maxStreams;
     this.#recentSize = recentTimestamps;
+    if (baseline?.features.some((f) => f >= frameSize)) {
+      throw new RangeError(`'baseline' names a feature beyond the frame size ${frameSize}`);
+    }
+    this.#baseline = baseline?.features.length ? baseline : undefined;
+    this.baselineIndex = new Int32Array(this.#baseline ? frameSize : 0).fill(-1);
+    this.#baseline?.features.forEach((f, i) => {
+      this.baselineIndex[f] = i;
+    });
+  }
+
+  /** The windows a model scores: its window size, feature count and running levels. */
+  static forModel(
+    meta: Pick<ModelMetadata, "window_size" | "n_features" | "baseline">,
+    options: Pick<StreamWindowsOptions, "maxStreams" | "recentTimestamps"> = {},
+  ): StreamWindows {
+    return new StreamWindows({
+      ...options,
+      windowSize: meta.window_size,
+      frameSize: meta.n_features,
+      baseline: meta.baseline,
+    });
+  }
+
+  /** Baseline sensors per frame (0 without a baseline). */
+  get baselineSize(): number {
+    return this.#baseline?.features.length ?? 0;
   }
 
   /** Streams currently tracked. */
@@ -85,21 +124,36 @@ export class StreamWindows {
 
   /**
    * Appends an accepted frame to its stream. Returns true and writes the window (oldest frame
-   * first, `windowSize * frameSize` values) into `into` once the stream holds a full window.
+   * first, `windowSize * frameSize` values) into `into` once the stream holds a full window, and
+   * with a baseline its levels (`windowSize * baselineSize`) into `levelsInto` when given.
    */
-  push(streamId: string, values: Float32Array, into: Float32Array): boolean {
+  push(
+    streamId: string,
+    values: Float32Array,
+    into: Float32Array,
+    levelsInto?: Float32Array,
+  ): boolean {
     const state = this.#streams.get(streamId) ?? this.#touch(streamId);
     const size = this.frameSize;
     state.rows ??= new Float32Array(this.windowSize * size);
-    state.rows.set(values.subarray(0, size), state.nextRow * size);
+    const row = state.rows.subarray(state.nextRow * size, (state.nextRow + 1) * size);
+    row.set(values.subarray(0, size));
+    const nb = this.baselineSize;
+    if (nb > 0) {
+      state.baseline ??= new LevelBaseline(this.#baseline as LevelBaselineSpec);
+      state.levels ??= new Float32Array(this.windowSize * nb);
+      state.baseline.apply(
+        row,
+        state.levels.subarray(state.nextRow * nb, (state.nextRow + 1) * nb),
+      );
+    }
     state.nextRow = (state.nextRow + 1) % this.windowSize;
     state.frames++;
     if (state.frames < this.windowSize) return false;
     // After the write, nextRow is the oldest row: copy in at most two contiguous pieces.
-    const split = state.nextRow * size;
-    const total = this.windowSize * size;
-    into.set(state.rows.subarray(split, total), 0);
-    if (split > 0) into.set(state.rows.subarray(0, split), total - split);
+    copyRing(state.rows, state.nextRow * size, into);
+    if (nb > 0 && levelsInto)
+      copyRing(state.levels as Float32Array, state.nextRow * nb, levelsInto);
     return true;
   }
 
@@ -115,6 +169,8 @@ export class StreamWindows {
         rows: undefined,
         nextRow: 0,
         frames: 0,
+        baseline: undefined,
+        levels: undefined,
       };
       if (this.#streams.size >= this.#maxStreams) {
         const oldest = this.#streams.keys().next().value as string;
@@ -124,4 +180,10 @@ export class StreamWindows {
     this.#streams.set(streamId, state);
     return state;
   }
+}
+
+/** Copies ring `rows` into `into` oldest first, `split` being the offset of the oldest value. */
+function copyRing(rows: Float32Array, split: number, into: Float32Array): void {
+  into.set(rows.subarray(split), 0);
+  if (split > 0) into.set(rows.subarray(0, split), rows.length - split);
 }

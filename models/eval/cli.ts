@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../../contracts/config.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { FeaturewiseKind, LinearParams } from "../featurewise/params.ts";
-import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
+import { TRAIN_DEFAULTS, type TrainResult, trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
@@ -223,6 +223,7 @@ async function plantSuite(
         ...shape,
         severity: main.meta.severity_output_name,
         statistic: main.meta.statistic_output_name,
+        baseline: main.meta.baseline,
       },
       threshold,
     ),
@@ -288,11 +289,13 @@ async function plantSuite(
     const trained: Partial<Record<FeaturewiseKind, Uint8Array>> = {};
     let fLinear: LinearParams | undefined;
     let fTarget = 0;
+    let fBaseline: TrainResult["baseline"];
     for (const kind of ["featurewise_ocsvm_svdd", "featurewise_ocsvm_linear"] as const) {
       const r = trainFeaturewise(fSeries, { kind, seed: 7 });
       trained[kind] = exportOnnx(r.params);
       fTarget = (r.calibration as { p_target: number }).p_target;
       if (r.params.kind === "featurewise_ocsvm_linear") fLinear = r.params;
+      else fBaseline = r.baseline;
     }
     const fShape = {
       windowSize: W,
@@ -305,7 +308,7 @@ async function plantSuite(
         "featurewise_ocsvm",
         "default, trained on the foreign plant",
         trained.featurewise_ocsvm_svdd!,
-        fShape,
+        { ...fShape, baseline: fBaseline },
         threshold,
       ),
       await onnxScorer(

@@ -1,4 +1,5 @@
 // Streams plant frames through every scorer in batches and tallies detection metrics per scorer.
+import { StreamWindows } from "../../engine/window/stream_windows.ts";
 import type { AnomalyKind, AnomalySpec, Plant } from "../signal/mod.ts";
 import type { Scorer } from "./scorers.ts";
 
@@ -55,7 +56,9 @@ export type WindowTap = (
 /**
  * Scores every window ending at frames `windowSize-1 .. windowSize-1+nWindows-1` of `plant`.
  * `visit(t, s, scores)` is called per window end `t` and scorer index `s` with that window's
- * scores; `tap`, when given, right after it with the raw window and the model's extra outputs.
+ * scores; `tap`, when given, right after it with the window the scorer saw and the model's extra
+ * outputs. A scorer with running levels (`baseline`) gets its windows from the engine's
+ * `StreamWindows`, fed every frame in order from the first.
  */
 export async function streamWindows(
   plant: Plant,
@@ -70,12 +73,22 @@ export async function streamWindows(
   const W = windowSize;
   const ring = Array.from({ length: W }, () => new Float32Array(F));
   const batch = new Float32Array(batchSize * W * F);
+  // Per scorer with running levels: its stream of transformed windows and their batch.
+  const own = scorers.map((s) =>
+    s.baseline?.features.length
+      ? {
+          windows: new StreamWindows({ windowSize: W, frameSize: F, baseline: s.baseline }),
+          batch: new Float32Array(batchSize * W * F),
+        }
+      : undefined,
+  );
+  const batchOf = (s: number) => own[s]?.batch ?? batch;
   const ends: number[] = [];
   const flush = async () => {
     const all: Float32Array[] = [];
     const extras: { severity?: Float32Array; statistic?: Float64Array }[] = [];
-    for (const scorer of scorers) {
-      all.push(await scorer.score(batch, ends.length));
+    for (const [s, scorer] of scorers.entries()) {
+      all.push(await scorer.score(batchOf(s), ends.length));
       extras.push({ ...scorer.extras });
     }
     // Window by window (then scorer by scorer), so visitors see time move forward only.
@@ -85,7 +98,7 @@ export async function streamWindows(
         visit(ends[b], s, row);
         if (tap) {
           const e = extras[s];
-          tap(ends[b], s, row, batch.subarray(b * W * F, (b + 1) * W * F), {
+          tap(ends[b], s, row, batchOf(s).subarray(b * W * F, (b + 1) * W * F), {
             severity: e.severity?.subarray(b * F, (b + 1) * F),
             statistic: e.statistic?.subarray(b * F, (b + 1) * F),
           });
@@ -98,8 +111,9 @@ export async function streamWindows(
   for (let i = 0; i < total; i++) {
     const t = plant.frameIndex;
     plant.next(ring[t % W]);
-    if (i < W - 1) continue;
     const b = ends.length;
+    for (const o of own) o?.windows.push("plant", ring[t % W], o.batch.subarray(b * W * F));
+    if (i < W - 1) continue;
     for (let j = 0; j < W; j++) batch.set(ring[(t - W + 1 + j) % W], (b * W + j) * F);
     ends.push(t);
     if (ends.length === batchSize) await flush();

@@ -1,5 +1,6 @@
 // The detectors compared by the evaluation: the ONNX models and the two baselines, behind one interface.
 import * as ort from "onnxruntime-node";
+import type { LevelBaselineSpec } from "../featurewise/level_baseline.ts";
 import type { LinearParams } from "../featurewise/params.ts";
 
 /** Scores a batch of raw windows `[batch, W, F]`; a feature is flagged when its score >= threshold. */
@@ -8,6 +9,8 @@ export interface Scorer {
   readonly description: string;
   readonly threshold: number;
   score(windows: Float32Array, batch: number): Promise<Float32Array>;
+  /** The model's running levels (metadata `baseline`): its windows are transformed in stream order. */
+  readonly baseline?: LevelBaselineSpec;
   /** After `score`: the batch's severity and statistic outputs, when the model has them. */
   readonly extras?: { severity?: Float32Array; statistic?: Float64Array };
 }
@@ -25,6 +28,8 @@ export async function onnxScorer(
     /** Outputs read into `extras` after each batch (the incident tracker uses them). */
     severity?: string;
     statistic?: string;
+    /** The model's running levels, when it has them. */
+    baseline?: LevelBaselineSpec;
   },
   threshold: number,
 ): Promise<Scorer> {
@@ -38,6 +43,7 @@ export async function onnxScorer(
     description,
     threshold,
     extras,
+    baseline: shape.baseline,
     async score(windows, batch) {
       const input = new ort.Tensor(
         "float32",

@@ -29,7 +29,13 @@ describe("eval suite", () => {
       statistic: "statistic",
     };
     const scorers = [
-      await onnxScorer("default", "", exportOnnx(svdd.params), shape, 0.9),
+      await onnxScorer(
+        "default",
+        "",
+        exportOnnx(svdd.params),
+        { ...shape, baseline: svdd.baseline },
+        0.9,
+      ),
       ...baselineScorers(series, linear.params, 1e-4 / F, 5),
     ];
     const seen = new Map<string, number>();

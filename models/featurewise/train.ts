@@ -2,6 +2,7 @@
 import { Rng } from "../signal/prng.ts";
 import { fitLinearFeature } from "./fit_linear.ts";
 import { fitSvddFeature, HEAVY_MIN_XI } from "./fit_svdd.ts";
+import { applyToHistory, type LevelBaselineSpec } from "./level_baseline.ts";
 import { dctBasis, type FeaturewiseKind, type FeaturewiseParams, statSelector } from "./params.ts";
 import { CROSS_SENSOR_DEFAULTS, fitCrossSensor, robustProjection } from "./pca.ts";
 import { DEFAULT_CAL_FRACTION, splitWindows } from "./split.ts";
@@ -37,6 +38,11 @@ export interface TrainOptions {
    * every sensor's level.
    */
   driftMax?: number;
+  /**
+   * EWMA weight of the running level a drifting sensor is judged against (see `LevelBaseline`);
+   * 0 leaves drifting sensors' levels unjudged instead.
+   */
+  baselineAlpha?: number;
   onProgress?: (featuresDone: number, nFeatures: number) => void;
 }
 
@@ -51,6 +57,8 @@ export interface TrainResult {
   typical: { description: string; low: number[]; high: number[] };
   /** Per-feature tail fits (not serialised; for diagnostics and experiments). */
   tails: TailFit[];
+  /** The sensors judged against a running level, and its weight (part of the model). */
+  baseline?: LevelBaselineSpec;
 }
 
 export const TRAIN_DEFAULTS = {
@@ -65,6 +73,7 @@ export const TRAIN_DEFAULTS = {
   calFraction: DEFAULT_CAL_FRACTION,
   crossComponents: CROSS_SENSOR_DEFAULTS.kMax,
   driftMax: 0.5,
+  baselineAlpha: 0.2,
 } as const;
 
 /** Consecutive blocks of the history compared by the drift index. */
@@ -84,9 +93,13 @@ const CHUNK = 512;
  */
 export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainResult {
   const o = { ...TRAIN_DEFAULTS, ...options };
-  const { nFrames: T, nFeatures: F, values } = data;
+  const { nFrames: T, nFeatures: F } = data;
+  let values = data.values;
   const W = o.windowSize;
   if (values.length !== T * F) throw new RangeError(`'values' must hold ${T * F} numbers`);
+  if (!(o.baselineAlpha >= 0 && o.baselineAlpha <= 1)) {
+    throw new RangeError(`'baselineAlpha' must be in [0, 1], got ${o.baselineAlpha}`);
+  }
   const split = splitWindows(T, W, o.calFraction);
   const rng = new Rng(o.seed);
   const perm = Int32Array.from(split.fit.keys());
@@ -137,6 +150,23 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
       for (let j = 0; j < nc; j++) chunk[j * T + t] = values[row + j];
     }
   };
+  // Drifting sensors get a running level (when baselineAlpha > 0): the model sees, and is
+  // fitted and calibrated on, their deviation from it, as the engine will feed it.
+  let baseline: LevelBaselineSpec | undefined;
+  if (!linear && o.baselineAlpha > 0) {
+    const features: number[] = [];
+    for (let f0 = 0; f0 < F; f0 += CHUNK) {
+      const nc = Math.min(CHUNK, F - f0);
+      loadChunk(f0, nc);
+      for (let j = 0; j < nc; j++) {
+        if (driftIndex(chunk.subarray(j * T, j * T + T), DRIFT_BLOCKS) > o.driftMax) {
+          features.push(f0 + j);
+        }
+      }
+    }
+    baseline = { alpha: o.baselineAlpha, features };
+    if (features.length > 0) values = applyToHistory(values, F, baseline);
+  }
   for (let f0 = 0; f0 < F; f0 += CHUNK) {
     const nc = Math.min(CHUNK, F - f0);
     loadChunk(f0, nc);
@@ -351,7 +381,11 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           heavy_tail_rule:
             "excess kurtosis of non-zero frame-to-frame changes > 0.5 => shape >= 0.6 (level, dynamics, residual), >= 0.3 (agitation)",
           heavy_tailed_features: heavyCount,
-          drift_rule: `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => level and residual not judged, sensor left out of the cross-sensor subspace`,
+          drift_rule:
+            o.baselineAlpha > 0
+              ? `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => the sensor follows a running level (EWMA, alpha ${o.baselineAlpha}, per stream) and the model sees its reading minus that level; if the deviation still drifts by the same rule, its level and residual are not judged and it is left out of the cross-sensor subspace`
+              : `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => level and residual not judged, sensor left out of the cross-sensor subspace`,
+          baseline_features: baseline?.features.length ?? 0,
           drifting_features: driftCount,
           quiet_disabled_features: quietOff,
           agitation_enabled_features: agitationOn,
@@ -359,11 +393,19 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
       : {}),
   };
   const typical = {
-    description: `${TYPICAL_Q[0] * 100}th to ${TYPICAL_Q[1] * 100}th percentile of the sensor's readings in the fit part of the training history`,
+    description: `${TYPICAL_Q[0] * 100}th to ${TYPICAL_Q[1] * 100}th percentile of the sensor's readings in the fit part of the training history${baseline?.features.length ? " (for a sensor with a running level, see baseline: of its deviation from that level)" : ""}`,
     low: typLow,
     high: typHigh,
   };
-  return { params, summary, calibration, statistics: statNames, typical, tails };
+  return {
+    params,
+    summary,
+    calibration,
+    statistics: statNames,
+    typical,
+    tails,
+    ...(baseline?.features.length ? { baseline } : {}),
+  };
 }
 
 function round(x: number): number {

@@ -248,11 +248,13 @@ describe("drifting sensors", () => {
     assert.equal(driftIndex(new Float64Array(100).fill(3), DRIFT_BLOCKS), 0);
   });
 
-  it("a drifting sensor's level is not judged where the trend goes on; its jumps still are", async () => {
-    const { params, calibration } = trainFeaturewise(series, {
+  it("without a running level (baselineAlpha 0) a drifting sensor's level is not judged; its jumps still are", async () => {
+    const { params, calibration, baseline } = trainFeaturewise(series, {
       kind: "featurewise_ocsvm_svdd",
       seed: 3,
+      baselineAlpha: 0,
     });
+    assert.equal(baseline, undefined);
     assert.equal(calibration.drifting_features, 1);
     // 300 frames after the history: the trend has moved the sensor 3 units (30 noise sd) on.
     const x = new Float32Array(W * nF);
@@ -292,5 +294,6 @@ describe("drifting sensors", () => {
       driftMax: Number.POSITIVE_INFINITY,
     });
     assert.equal(calibration.drifting_features, 0);
+    assert.equal(calibration.baseline_features, 0);
   });
 });

@@ -13,7 +13,7 @@ import {
 } from "../onnx/export.ts";
 
 /** Bumped when the training algorithm changes in a way that changes weights. */
-export const MODEL_FORMAT_VERSION = "2.1.0";
+export const MODEL_FORMAT_VERSION = "2.2.0";
 
 export const SCORE_SEMANTICS =
   "Calibrated per-feature tail score: score = clip(0.9 * ln(p) / ln(p_target), 0, 1), where p is " +
@@ -22,6 +22,12 @@ export const SCORE_SEMANTICS =
   "p <= p_target, so with every feature at 0.9 the expected false-alert rate is about alpha_frame " +
   "per frame; 1.0 means p <= p_target^(1/0.9). Output 'severity' is -log10(p) of the deciding " +
   "statistic (does not saturate; ranks anomalies), output 'statistic' its index in 'statistics'.";
+
+export const BASELINE_DESCRIPTION =
+  "Drifting sensors (drift index above drift_max in training) are judged against a running " +
+  "level: per stream, before a frame joins a window, reading x_t of each listed feature becomes " +
+  "x_t - b_{t-1}, b_t = b_{t-1} + alpha (x_t - b_{t-1}), b started at the stream's first reading. " +
+  "The graph was fitted and calibrated on the history transformed the same way.";
 
 /** Builds the ONNX bytes and the metadata document of a trained model. */
 export function buildArtifacts(
@@ -46,6 +52,15 @@ export function buildArtifacts(
     statistic_output_name: STATISTIC_NAME,
     statistics: result.statistics,
     typical: result.typical,
+    ...(result.baseline
+      ? {
+          baseline: {
+            description: BASELINE_DESCRIPTION,
+            alpha: result.baseline.alpha,
+            features: [...result.baseline.features],
+          },
+        }
+      : {}),
     score: { semantics: SCORE_SEMANTICS, calibration: result.calibration },
     default_threshold: threshold,
     training: { ...result.summary, data: source },

@@ -10,7 +10,7 @@ import { plantSeries } from "./plant_series.ts";
 const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
-                          [--cross-components N] [--drift-max X]
+                          [--cross-components N] [--drift-max X] [--baseline-alpha X]
 
 Without --model, writes both standard models: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
 Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).`;
@@ -75,6 +75,7 @@ async function main(argv: string[]): Promise<void> {
       "cal-fraction": { type: "string" },
       "cross-components": { type: "string" },
       "drift-max": { type: "string" },
+      "baseline-alpha": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -102,6 +103,13 @@ async function main(argv: string[]): Promise<void> {
     200,
   );
   const driftMax = numArg("drift-max", a["drift-max"], TRAIN_DEFAULTS.driftMax, 0, 1e12);
+  const baselineAlpha = numArg(
+    "baseline-alpha",
+    a["baseline-alpha"],
+    TRAIN_DEFAULTS.baselineAlpha,
+    0,
+    1,
+  );
   const outDir = a.out ?? "models";
   if (a.model !== undefined && !/^[A-Za-z0-9._-]+$/.test(a.model)) {
     throw new InputError(`'--model' must match [A-Za-z0-9._-]+, got '${a.model}'`);
@@ -179,6 +187,7 @@ async function main(argv: string[]): Promise<void> {
         calFraction,
         crossComponents,
         driftMax,
+        baselineAlpha,
         onProgress(done, total) {
           const pct = Math.floor((100 * done) / total / 10) * 10;
           if (pct !== lastPct) {

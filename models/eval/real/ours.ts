@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadModel, type ScoringModel } from "../../../engine/infer/load_model.ts";
+import { StreamWindows } from "../../../engine/window/stream_windows.ts";
 import { createLogger } from "../../../telemetry/logger.ts";
 import { TRAIN_DEFAULTS, type TrainOptions, trainFeaturewise } from "../../featurewise/train.ts";
 import { buildArtifacts, writeArtifacts } from "../../train/artifacts.ts";
@@ -57,7 +58,11 @@ export function ours(options: OursTrainOptions = {}, name = "ours"): Detector {
   };
 }
 
-/** Scores runs with a model loaded by the engine. */
+/**
+ * Scores runs with a model loaded by the engine. Each run is its own stream through the engine's
+ * `StreamWindows` from its first row (rows before `testStart` fill the first windows and, for a
+ * model with running levels, move them), so windows are what the engine would score.
+ */
 export function fittedModel(model: ScoringModel): FittedDetector {
   const meta = model.metadata;
   const W = meta.window_size;
@@ -65,6 +70,10 @@ export function fittedModel(model: ScoringModel): FittedDetector {
   const cut = Math.fround(meta.default_threshold);
   const per = model.windowsPerRun;
   const batch = new Float32Array(per * W * F);
+  const baseline = meta.baseline;
+  const nb = baseline?.features.length ?? 0;
+  const levels = new Float32Array(per * W * nb);
+  const raw = new Float32Array(W * F);
   const scores = new Float32Array(per * F);
   const severity = model.outputs.severity ? new Float32Array(per * F) : undefined;
   const statistic = model.outputs.statistic ? new Int32Array(per * F) : undefined;
@@ -79,17 +88,14 @@ export function fittedModel(model: ScoringModel): FittedDetector {
       const rows = run.rows - testStart;
       const alarm = new Uint8Array(rows);
       const score = new Float64Array(rows).fill(Number.NEGATIVE_INFINITY);
-      // Windows end at every row from the first full window on (earlier rows fill it).
-      const first = Math.max(testStart, W - 1);
-      for (let end0 = first; end0 < run.rows; end0 += per) {
-        const n = Math.min(per, run.rows - end0);
-        for (let b = 0; b < n; b++) {
-          const start = end0 + b - W + 1;
-          for (let j = 0; j < W * F; j++) batch[b * W * F + j] = run.values[start * F + j];
-        }
+      const windows = new StreamWindows({ windowSize: W, frameSize: F, baseline });
+      const frame = new Float32Array(F);
+      const ends: number[] = [];
+      const flush = async () => {
+        const n = ends.length;
         await model.score(batch, n, scores, { severity, statistic });
         for (let b = 0; b < n; b++) {
-          const row = end0 + b;
+          const row = ends[b];
           const s = scores.subarray(b * F, (b + 1) * F);
           const v = severity?.subarray(b * F, (b + 1) * F);
           let flagged = false;
@@ -101,15 +107,41 @@ export function fittedModel(model: ScoringModel): FittedDetector {
           }
           alarm[row - testStart] = flagged ? 1 : 0;
           score[row - testStart] = rank;
-          visit?.({
-            row,
-            input: batch.subarray(b * W * F, (b + 1) * W * F),
-            scores: s,
-            severity: v,
-            statistic: statistic?.subarray(b * F, (b + 1) * F),
-          });
+          if (visit) {
+            // The readings as they arrived: what the model saw plus the level it was taken against.
+            raw.set(batch.subarray(b * W * F, (b + 1) * W * F));
+            for (let t = 0; t < W; t++) {
+              for (let i = 0; i < nb; i++) {
+                raw[t * F + (baseline as { features: number[] }).features[i]] +=
+                  levels[(b * W + t) * nb + i];
+              }
+            }
+            visit({
+              row,
+              input: raw,
+              scores: s,
+              severity: v,
+              statistic: statistic?.subarray(b * F, (b + 1) * F),
+            });
+          }
         }
+        ends.length = 0;
+      };
+      for (let row = 0; row < run.rows; row++) {
+        for (let f = 0; f < F; f++) frame[f] = run.values[row * F + f];
+        const b = ends.length;
+        const ready = windows.push(
+          "run",
+          frame,
+          batch.subarray(b * W * F, (b + 1) * W * F),
+          levels.subarray(b * W * nb, (b + 1) * W * nb),
+        );
+        // Windows end at every test row (earlier rows fill them).
+        if (!ready || row < testStart) continue;
+        ends.push(row);
+        if (ends.length === per) await flush();
       }
+      if (ends.length > 0) await flush();
       return { alarm, score };
     },
     close: () => model.close(),

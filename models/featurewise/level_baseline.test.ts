@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { scoreWindowsDetailed } from "../reference/mod.ts";
+import { Rng } from "../signal/prng.ts";
+import { applyToHistory, checkSpec, LevelBaseline, warmupFrames } from "./level_baseline.ts";
+import { trainFeaturewise } from "./train.ts";
+
+describe("LevelBaseline", () => {
+  it("feeds each listed reading minus the level before it, then folds the reading in", () => {
+    const b = new LevelBaseline({ alpha: 0.5, features: [1] });
+    const levels = new Float32Array(1);
+    const frame = Float32Array.of(7, 10);
+    b.apply(frame, levels);
+    // The first frame starts the level: it reads 0 against it.
+    assert.deepEqual([...frame], [7, 0]);
+    assert.equal(levels[0], 10);
+    const next = Float32Array.of(8, 14);
+    b.apply(next, levels);
+    assert.deepEqual([...next], [8, 4]);
+    assert.equal(levels[0], 10);
+    const third = Float32Array.of(9, 12);
+    b.apply(third, levels);
+    // level = 10 + 0.5 (14 - 10) = 12
+    assert.deepEqual([...third], [9, 0]);
+    assert.equal(levels[0], 12);
+    assert.equal(b.frames, 3);
+  });
+
+  it("a non-finite reading reaches the model but leaves the level alone", () => {
+    const b = new LevelBaseline({ alpha: 0.5, features: [0] });
+    b.apply(Float32Array.of(4));
+    const bad = Float32Array.of(Number.NaN);
+    b.apply(bad);
+    assert.ok(Number.isNaN(bad[0]));
+    assert.equal(b.level[0], 4);
+  });
+
+  it("applyToHistory is the stream, frame by frame, and leaves the input alone", () => {
+    const F = 3;
+    const rng = new Rng(5);
+    const values = Float32Array.from({ length: 50 * F }, () => rng.normal());
+    const spec = { alpha: 0.2, features: [0, 2] };
+    const out = applyToHistory(values, F, spec);
+    const b = new LevelBaseline(spec);
+    for (let t = 0; t < 50; t++) {
+      const frame = values.slice(t * F, (t + 1) * F);
+      b.apply(frame);
+      assert.deepEqual([...out.subarray(t * F, (t + 1) * F)], [...frame]);
+    }
+    assert.notDeepEqual([...out], [...values]);
+  });
+
+  it("warmupFrames: after them the level no longer depends on where it started", () => {
+    assert.equal(warmupFrames(undefined), 0);
+    assert.equal(warmupFrames({ alpha: 0.2, features: [] }), 0);
+    assert.equal(warmupFrames({ alpha: 0.2, features: [0] }), 31);
+    assert.equal(warmupFrames({ alpha: 1, features: [0] }), 1);
+    const spec = { alpha: 0.2, features: [0] };
+    const rng = new Rng(9);
+    const series = Float32Array.from({ length: 400 }, (_, t) => 100 + 0.5 * t + rng.normal());
+    // One baseline followed the whole stream; another starts 31 frames before the end.
+    const whole = new LevelBaseline(spec);
+    const late = new LevelBaseline(spec);
+    const n = warmupFrames(spec);
+    for (let t = 0; t < series.length; t++) {
+      whole.apply(Float32Array.of(series[t]));
+      if (t >= series.length - n) late.apply(Float32Array.of(series[t]));
+    }
+    const startGap = Math.abs(series[series.length - n] - whole.level[0]);
+    assert.ok(Math.abs(whole.level[0] - late.level[0]) <= 1e-3 * startGap + 1e-9);
+  });
+
+  it("checkSpec rejects what the metadata could not mean", () => {
+    assert.throws(() => checkSpec({ alpha: 0, features: [] }, 3), /alpha must be in \(0, 1\]/);
+    assert.throws(() => checkSpec({ alpha: 0.2, features: [2, 1] }, 3), /ascending distinct/);
+    assert.throws(() => checkSpec({ alpha: 0.2, features: [3] }, 3), /below 3/);
+    checkSpec({ alpha: 0.2, features: [0, 2] }, 3);
+  });
+});
+
+describe("a drifting sensor judged against its running level", () => {
+  // Six stationary sensors and one that trends through the whole history (a temperature
+  // following the weather): 0.01 per frame on noise of 0.1.
+  const nF = 7;
+  const W = 5;
+  const T = 1000;
+  const rng = new Rng(31);
+  const frameAt = (t: number) => {
+    const x = new Float32Array(nF);
+    for (let f = 0; f < 6; f++) x[f] = 20 + 0.1 * rng.normal();
+    x[6] = 20 + 0.01 * t + 0.1 * rng.normal();
+    return x;
+  };
+  const values = new Float32Array(T * nF);
+  for (let t = 0; t < T; t++) values.set(frameAt(t), t * nF);
+  const trained = trainFeaturewise(
+    { values, nFrames: T, nFeatures: nF },
+    { kind: "featurewise_ocsvm_svdd", seed: 3 },
+  );
+
+  /** Plays the history, then `extra` frames on, through the baseline; returns the last window. */
+  function lastWindow(extra: number, change?: (t: number, x: Float32Array) => void) {
+    const b = new LevelBaseline(trained.baseline!);
+    const ring: Float32Array[] = [];
+    for (let t = 0; t < T + extra; t++) {
+      const x = t < T ? values.slice(t * nF, (t + 1) * nF) : frameAt(t);
+      change?.(t, x);
+      b.apply(x);
+      ring.push(x);
+      if (ring.length > W) ring.shift();
+    }
+    const window = new Float32Array(W * nF);
+    for (const [i, x] of ring.entries()) window.set(x, i * nF);
+    return window;
+  }
+
+  it("follows only the drifting sensor, and judges its level again", () => {
+    assert.deepEqual(trained.baseline, { alpha: 0.2, features: [6] });
+    assert.equal(trained.calibration.baseline_features, 1);
+    assert.equal(trained.calibration.drifting_features, 0);
+  });
+
+  it("the trend going on is not flagged; a step on it is, by its level; a jump, by its dynamics", () => {
+    const params = trained.params;
+    let d = scoreWindowsDetailed(params, lastWindow(300), 1);
+    assert.ok(d.scores[6] < 0.9, `trend continued: score ${d.scores[6]}`);
+    // A step of 1 (10 noise sd) as the window starts: the whole window is off the level, which
+    // has not taken it in yet; the window's own dynamics are those of noise.
+    const step = (t: number, x: Float32Array) => {
+      if (t >= T + 295) x[6] += 1;
+    };
+    d = scoreWindowsDetailed(params, lastWindow(300, step), 1);
+    assert.ok(d.scores[6] >= 0.9 && d.statistic[6] === 0, `step: ${d.scores[6]} ${d.statistic[6]}`);
+    const jump = (t: number, x: Float32Array) => {
+      if (t === T + 299) x[6] += 3;
+    };
+    d = scoreWindowsDetailed(params, lastWindow(300, jump), 1);
+    assert.ok(d.scores[6] >= 0.9, `jump: score ${d.scores[6]}`);
+  });
+});
