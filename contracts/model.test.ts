@@ -59,3 +59,16 @@ test("model metadata checks statistic names and typical ranges", () => {
     /one value per feature/,
   );
 });
+
+test("model metadata checks the running levels it asks the engine to keep", () => {
+  const baseline = (alpha: number, features: number[]) => ({
+    ...meta(),
+    baseline: { description: "EWMA", alpha, features },
+  });
+  assert.deepEqual(parseModelMetadata(baseline(0.2, [0, 2])).baseline?.features, [0, 2]);
+  assert.throws(() => parseModelMetadata(baseline(0, [0])), /baseline\.alpha/);
+  assert.throws(() => parseModelMetadata(baseline(1.5, [0])), /baseline\.alpha/);
+  assert.throws(() => parseModelMetadata(baseline(0.2, [3])), /ascending distinct indices/);
+  assert.throws(() => parseModelMetadata(baseline(0.2, [2, 1])), /ascending distinct indices/);
+  assert.throws(() => parseModelMetadata(baseline(0.2, [0.5])), /baseline\.features/);
+});

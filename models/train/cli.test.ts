@@ -135,6 +135,9 @@ describe("train cli", () => {
       badDrift.stderr,
       /'--drift-max' must be a number in \[0, 1000000000000\], got '-1'/,
     );
+    const badAlpha = train("--baseline-alpha", "1.5", "--features", "10", "--frames", "200");
+    assert.equal(badAlpha.status, 1);
+    assert.match(badAlpha.stderr, /'--baseline-alpha' must be a number in \[0, 1\], got '1.5'/);
     const unknown = train("--frobnicate");
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /Unknown option '--frobnicate'/);

@@ -207,6 +207,11 @@ async function main(argv: string[]): Promise<void> {
     const paths = await writeArtifacts(outDir, onnx, meta);
     const secs = (performance.now() - t1) / 1000;
     console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
+    if (result.baseline) {
+      console.error(
+        `[train] ${job.name}: ${result.baseline.features.length} of ${meta.n_features} sensors drift (index > ${driftMax}) and follow a running level (alpha ${result.baseline.alpha})`,
+      );
+    }
     console.log(
       `${paths.onnxPath} ${(onnx.length / 1e6).toFixed(2)} MB sha256 ${meta.onnx_sha256.slice(0, 12)}`,
     );
