@@ -63,7 +63,7 @@ test("model metadata checks statistic names and typical ranges", () => {
 test("model metadata checks the running levels it asks the engine to keep", () => {
   const baseline = (alpha: number, features: number[]) => ({
     ...meta(),
-    baseline: { description: "EWMA", alpha, features },
+    baseline: { description: "EWMA", alpha, span: 31, features },
   });
   assert.deepEqual(parseModelMetadata(baseline(0.2, [0, 2])).baseline?.features, [0, 2]);
   assert.throws(() => parseModelMetadata(baseline(0, [0])), /baseline\.alpha/);
@@ -71,4 +71,12 @@ test("model metadata checks the running levels it asks the engine to keep", () =
   assert.throws(() => parseModelMetadata(baseline(0.2, [3])), /ascending distinct indices/);
   assert.throws(() => parseModelMetadata(baseline(0.2, [2, 1])), /ascending distinct indices/);
   assert.throws(() => parseModelMetadata(baseline(0.2, [0.5])), /baseline\.features/);
+  assert.throws(
+    () =>
+      parseModelMetadata({
+        ...baseline(0.2, [0]),
+        baseline: { description: "", alpha: 0.2, span: 0, features: [0] },
+      }),
+    /baseline\.span/,
+  );
 });

@@ -20,7 +20,10 @@ export const modelMetadataSchema = v.object({
   n_features: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)),
   /** Feature names in model order; length = n_features, all distinct. */
   feature_names: v.array(v.pipe(v.string(), v.minLength(1))),
-  /** ONNX graph input `[batch, window_size, n_features]` float32, raw sensor values. */
+  /**
+   * ONNX graph input `[batch, window_size, n_features]` float32: raw sensor values, except the
+   * `baseline` sensors' (their deviation from a running level).
+   */
   input_name: v.string(),
   /** ONNX graph output `[batch, n_features]` float32 scores in [0, 1]. */
   output_name: v.string(),
@@ -56,14 +59,15 @@ export const modelMetadataSchema = v.object({
   ),
   /**
    * Sensors judged against a running level (stateful, per stream): before a frame joins a window,
-   * each listed sensor's reading `x_t` becomes `x_t - b_{t-1}`, with `b` the EWMA of its readings
-   * (`b_t = b_{t-1} + alpha (x_t - b_{t-1})`, started at the stream's first reading). Absent: the
-   * graph takes raw readings only.
+   * each listed sensor's reading `x_t` becomes `x_t - b_t`, `b_t` the mean of its previous `span`
+   * readings (fewer at a stream's start) weighted `(1 - alpha)^(j - 1)` for the reading `j` back.
+   * Absent: the graph takes raw readings only.
    */
   baseline: v.optional(
     v.object({
       description: v.string(),
       alpha: v.pipe(v.number(), v.gtValue(0), v.maxValue(1)),
+      span: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)),
       features: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))),
     }),
   ),

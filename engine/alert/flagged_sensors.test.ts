@@ -81,14 +81,14 @@ test("keepEvidence gives an alert the readings as they arrived and the running l
   const shape = StreamWindows.forModel({
     window_size: 2,
     n_features: 3,
-    baseline: { description: "", alpha: 0.5, features: [2] },
+    baseline: { description: "", alpha: 0.5, span: 4, features: [2] },
   });
-  // What the model saw ([window, features]) and the levels of feature 2 per row.
+  // What the model saw ([window, features]) and feature 2's readings as they arrived.
   const input = Float32Array.of(1, 2, 0.5, 3, 4, 1.5);
-  const levels = Float32Array.of(100, 101);
+  const raw = Float32Array.of(100.5, 102.5);
   const windows = new Float32Array(4);
   const levelsOut = new Float32Array(2);
-  keepEvidence(shape, input, levels, Int32Array.of(2, 0), windows, levelsOut);
+  keepEvidence(shape, input, raw, Int32Array.of(2, 0), windows, levelsOut);
   assert.deepEqual([...windows], [100.5, 102.5, 1, 3]);
   assert.equal(levelsOut[0], 101);
   assert.ok(Number.isNaN(levelsOut[1]));

@@ -26,9 +26,9 @@ export interface ScoredBatch {
    * `maxFeatures` most severe first, by descending severity; the window of raw readings of its `j`-th (`j < maxFeatures`) is
    * `windows[(evidenceFrom[r] + j) * window_size ..][0 .. window_size)`, oldest first. Only
    * flagged sensors' windows are kept: never a copy of the whole batch. For a sensor with a
-   * running level (model `baseline`) the window holds its readings as they arrived, and
-   * `levels[evidenceFrom[r] + j]` the level its newest reading was judged against (NaN for the
-   * other sensors).
+   * running level (model `baseline`) the window holds its readings as they arrived (not what
+   * the model saw), and `levels[evidenceFrom[r] + j]` the level its newest reading was judged
+   * against (NaN for the other sensors).
    */
   flagged: Int32Array;
   flaggedFrom: Uint32Array;
@@ -86,8 +86,8 @@ export class Batcher {
   readonly #evidenceFrom: Uint32Array;
   #windows = new Float32Array(0);
   #evidenceLevels = new Float32Array(0);
-  /** The running levels of the windows in `#input` (`[run, window, baseline sensors]`). */
-  readonly #levels: Float32Array;
+  /** The baseline sensors' readings of the windows in `#input` (`[run, window, baseline sensors]`). */
+  readonly #raw: Float32Array;
   readonly #windowValues: number;
   readonly #runSize: number;
   /** Windows in `#input` not scored yet, and the batch row the first of them belongs to. */
@@ -119,7 +119,7 @@ export class Batcher {
     this.#windowValues = windows.windowSize * windows.frameSize;
     this.#runSize = Math.max(1, Math.min(maxBatch, options.model.windowsPerRun));
     this.#input = new Float32Array(this.#runSize * this.#windowValues);
-    this.#levels = new Float32Array(this.#runSize * windows.windowSize * windows.baselineSize);
+    this.#raw = new Float32Array(this.#runSize * windows.windowSize * windows.baselineSize);
     this.#output = new Float32Array(maxBatch * windows.frameSize);
     const { outputs } = options.model;
     if (outputs.severity) this.#severity = new Float32Array(maxBatch * windows.frameSize);
@@ -188,8 +188,8 @@ export class Batcher {
         );
         const stream = queue.streamId(slot);
         const nl = windows.windowSize * windows.baselineSize;
-        const levels = this.#levels.subarray(this.#pending * nl, (this.#pending + 1) * nl);
-        const ready = windows.push(stream, queue.slab(slot), into, levels);
+        const raw = this.#raw.subarray(this.#pending * nl, (this.#pending + 1) * nl);
+        const ready = windows.push(stream, queue.slab(slot), into, raw);
         if (ready) {
           this.#streamIds[size] = stream;
           this.#timestamps[size] = queue.timestamp(slot);
@@ -272,7 +272,7 @@ export class Batcher {
       keepEvidence(
         this.#o.windows,
         this.#input.subarray(k * W * F),
-        this.#levels.subarray(k * W * nb),
+        this.#raw.subarray(k * W * nb),
         this.#flagged.subarray(at, at + listed),
         this.#windows.subarray(ev * W),
         this.#evidenceLevels.subarray(ev),
@@ -339,13 +339,14 @@ export class Batcher {
 /**
  * Copies the windows of `sensors` out of one scored window `input` (`[window, features]`) into
  * `windows` (`window` values each, oldest first) as the readings arrived: for a sensor with a
- * running level the model saw reading - level, so its `levels` (`[window, baseline sensors]`)
- * are added back, and its newest level goes to `levelsOut` (NaN for the other sensors).
+ * running level the model saw reading - level, so its readings come from `raw` (`[window,
+ * baseline sensors]`, as `StreamWindows.push` wrote them), and the level its newest reading was
+ * judged against goes to `levelsOut` (NaN for the other sensors).
  */
 export function keepEvidence(
   shape: Pick<StreamWindows, "frameSize" | "windowSize" | "baselineSize" | "baselineIndex">,
   input: Float32Array,
-  levels: Float32Array,
+  raw: Float32Array,
   sensors: Int32Array,
   windows: Float32Array,
   levelsOut: Float32Array,
@@ -358,8 +359,8 @@ export function keepEvidence(
     const i = nb > 0 ? baselineIndex[f] : -1;
     levelsOut[j] = Number.NaN;
     if (i < 0) continue;
-    for (let t = 0; t < W; t++) windows[to + t] += levels[t * nb + i];
-    levelsOut[j] = levels[(W - 1) * nb + i];
+    for (let t = 0; t < W; t++) windows[to + t] = raw[t * nb + i];
+    levelsOut[j] = raw[(W - 1) * nb + i] - input[(W - 1) * F + f];
   }
 }
 

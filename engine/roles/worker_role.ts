@@ -6,7 +6,6 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { Hono } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { EngineReady } from "../../contracts/health.ts";
-import { warmupFrames } from "../../models/featurewise/level_baseline.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
@@ -277,17 +276,21 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   }
 
   function remember(part: Partition, streamId: string, seq: number): void {
-    // A window, and enough earlier frames that the rebuilt running levels are the ones it had.
+    // A window, and the readings its running levels are taken over (a new owner that re-reads
+    // them computes the same levels).
     const meta = model!.metadata;
-    const keep = meta.window_size - 1 + warmupFrames(meta.baseline);
+    const keep = meta.window_size - 1 + (meta.baseline?.features.length ? meta.baseline.span : 0);
     if (keep === 0) return;
     let ring = part.rings.get(streamId);
-    if (!ring) {
+    if (ring) {
+      // Re-inserted on activity, like the window store's streams: the first key is the LRU.
+      part.rings.delete(streamId);
+    } else {
       // Streams the window store forgot (its LRU bound) no longer hold the replay point back.
       if (part.rings.size >= 1024) part.rings.delete(part.rings.keys().next().value as string);
       ring = { seqs: new Float64Array(keep), next: 0, count: 0 };
-      part.rings.set(streamId, ring);
     }
+    part.rings.set(streamId, ring);
     ring.seqs[ring.next] = seq;
     ring.next = (ring.next + 1) % keep;
     ring.count = Math.min(keep, ring.count + 1);
@@ -328,8 +331,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     let evidence = new Float32Array(1024);
     let evidenceLevels = new Float32Array(1024);
     const nb = windowsShape.baselineSize;
-    const levels = new Float32Array(runSize * W * nb);
-    const scratchLevels = new Float32Array(W * nb);
+    const raw = new Float32Array(runSize * W * nb);
+    const scratchRaw = new Float32Array(W * nb);
     const flaggedFrom = new Uint32Array(maxBatch + 1);
     const evidenceFrom = new Uint32Array(maxBatch + 1);
     const rowStream = new Array<string>(maxBatch).fill("");
@@ -366,7 +369,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         keepEvidence(
           windowsShape,
           input.subarray(k * windowValues),
-          levels.subarray(k * W * nb),
+          raw.subarray(k * W * nb),
           flagged.subarray(at, at + listed),
           evidence.subarray(ev * W),
           evidenceLevels.subarray(ev),
@@ -427,12 +430,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             remember(part, frame.streamId, frame.seq);
             if (replaying) {
               counters.replayed++;
-              part.windows.push(frame.streamId, frame.values, scratch, scratchLevels);
+              part.windows.push(frame.streamId, frame.values, scratch, scratchRaw);
               continue;
             }
             const into = input.subarray(pending * windowValues, (pending + 1) * windowValues);
-            const intoLevels = levels.subarray(pending * W * nb, (pending + 1) * W * nb);
-            if (!part.windows.push(frame.streamId, frame.values, into, intoLevels)) continue;
+            const intoRaw = raw.subarray(pending * W * nb, (pending + 1) * W * nb);
+            if (!part.windows.push(frame.streamId, frame.values, into, intoRaw)) continue;
             rowStream[rows] = frame.streamId;
             rowTs[rows] = frame.timestamp;
             rowReceived[rows] = frame.receivedAt;

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { warmupFrames } from "../../models/featurewise/level_baseline.ts";
 import { StreamWindows } from "./stream_windows.ts";
 
 const frame = (value: number) => new Float32Array([value, value + 0.5]);
@@ -77,58 +76,62 @@ test("streamWindows rejects bad options naming the parameter", () => {
   assert.throws(() => new StreamWindows({ windowSize: 1, frameSize: 1.5 }), /'frameSize'/);
 });
 
-test("streamWindows applies the model's running levels per stream, and keeps them beside the window", () => {
-  // Feature 1 follows a running level (alpha 0.5); feature 0 is raw.
+test("streamWindows applies the model's running levels per stream, and keeps the readings beside the window", () => {
+  // Feature 1 follows a running level (alpha 0.5, over the last 2 readings); feature 0 is raw.
   const windows = StreamWindows.forModel({
     window_size: 2,
     n_features: 2,
-    baseline: { description: "", alpha: 0.5, features: [1] },
+    baseline: { description: "", alpha: 0.5, span: 2, features: [1] },
   });
   assert.equal(windows.baselineSize, 1);
   assert.deepEqual([...windows.baselineIndex], [-1, 0]);
   const into = new Float32Array(4);
-  const levels = new Float32Array(2);
-  assert.equal(windows.push("a", Float32Array.of(1, 10), into, levels), false);
+  const raw = new Float32Array(2);
+  assert.equal(windows.push("a", Float32Array.of(1, 10), into, raw), false);
   // Another stream has its own level.
   windows.push("b", Float32Array.of(1, 500), new Float32Array(4));
-  assert.equal(windows.push("a", Float32Array.of(2, 14), into, levels), true);
-  // Readings 10 then 14 against levels 10 then 10: the model sees 0 and 4.
+  assert.equal(windows.push("a", Float32Array.of(2, 14), into, raw), true);
+  // Readings 10 then 14; levels 10 (its own), then 10: the model sees 0 and 4.
   assert.deepEqual([...into], [1, 0, 2, 4]);
-  assert.deepEqual([...levels], [10, 10]);
-  assert.equal(windows.push("a", Float32Array.of(3, 12), into, levels), true);
-  // Level 12 (= 10 + 0.5 * (14 - 10)) for the third reading: 12 - 12 = 0.
-  assert.deepEqual([...into], [2, 4, 3, 0]);
-  assert.deepEqual([...levels], [10, 12]);
+  assert.deepEqual([...raw], [10, 14]);
+  assert.equal(windows.push("a", Float32Array.of(3, 16), into, raw), true);
+  // Level (14 + 0.5 * 10) / 1.5 for the third reading.
+  assert.equal(into[3], Math.fround(16 - 19 / 1.5));
+  assert.deepEqual([...raw], [14, 16]);
   // The caller's frame is not changed.
   const frame = Float32Array.of(4, 20);
-  windows.push("a", frame, into, levels);
+  windows.push("a", frame, into, raw);
   assert.deepEqual([...frame], [4, 20]);
   assert.throws(
     () =>
-      new StreamWindows({ windowSize: 1, frameSize: 2, baseline: { alpha: 0.5, features: [2] } }),
-    /'baseline' names a feature beyond the frame size 2/,
+      new StreamWindows({
+        windowSize: 1,
+        frameSize: 2,
+        baseline: { alpha: 0.5, span: 2, features: [2] },
+      }),
+    /baseline.features must be ascending distinct feature indices below 2/,
   );
 });
 
-test("streamWindows rebuilt from a window and warmupFrames frames continues with the same levels", () => {
+test("streamWindows rebuilt from a window and the levels' span gives the same windows, glitch or not", () => {
   const meta = {
     window_size: 3,
     n_features: 2,
-    baseline: { description: "", alpha: 0.2, features: [1] },
+    baseline: { description: "", alpha: 0.2, span: 75, features: [1] },
   };
-  const keep = meta.window_size - 1 + warmupFrames(meta.baseline);
+  // What a scale-out worker re-reads: the window's other frames and the span before them.
+  const keep = meta.window_size - 1 + meta.baseline.span;
   const frames = Array.from({ length: 200 }, (_, t) =>
     Float32Array.of(t % 7, 50 + 0.3 * t + Math.sin(t)),
   );
+  frames[frames.length - 1 - keep][1] += 1e6;
   const whole = StreamWindows.forModel(meta);
   const rebuilt = StreamWindows.forModel(meta);
   const a = new Float32Array(6);
   const b = new Float32Array(6);
   for (const [t, x] of frames.entries()) {
     whole.push("s", x, a);
-    // A new owner reads from the replay point on (the worker's `keep` frames before the next).
     if (t >= frames.length - 1 - keep) rebuilt.push("s", x, b);
   }
-  // Levels agree to 1e-3 of the starting gap (here about 1): what the model sees, to float32.
-  for (let i = 0; i < 6; i++) assert.ok(Math.abs(a[i] - b[i]) < 2e-3, `${a} vs ${b}`);
+  assert.deepEqual([...b], [...a]);
 });

@@ -1,6 +1,10 @@
 // Per-stream sliding windows (stride 1), the model's running levels, and the ordering/duplicate rules that feed them.
 import type { ModelMetadata } from "../../contracts/model.ts";
-import { LevelBaseline, type LevelBaselineSpec } from "../../models/featurewise/level_baseline.ts";
+import {
+  checkSpec,
+  LevelBaseline,
+  type LevelBaselineSpec,
+} from "../../models/featurewise/level_baseline.ts";
 
 /** The fate of a frame for its stream, decided when the frame is committed. */
 export type Admission =
@@ -29,7 +33,7 @@ interface StreamState {
   nextRow: number;
   frames: number;
   baseline: LevelBaseline | undefined;
-  levels: Float32Array | undefined; // windowSize rows of the baseline sensors' levels
+  raw: Float32Array | undefined; // windowSize rows of the baseline sensors' readings as they arrived
 }
 
 /**
@@ -40,10 +44,11 @@ interface StreamState {
  * the stream has that many frames, writes the window oldest-first into the batch tensor.
  *
  * With a `baseline` (the model's running levels), each frame is transformed as it joins its
- * stream (`LevelBaseline.apply`): the window holds what the model sees, and `levels` the level
- * each baseline sensor's reading was taken against, so that reading = value + level.
+ * stream (`LevelBaseline.apply`): the window holds what the model sees, and a side ring the
+ * baseline sensors' readings as they arrived (for alerts).
  *
- * Memory: `windowSize * (frameSize + baseline sensors) * 4` bytes per stream, bounded by `maxStreams`.
+ * Memory: `(windowSize * (frameSize + b) + span * b) * 4` bytes per stream (`b` baseline sensors),
+ * bounded by `maxStreams`.
  */
 export class StreamWindows {
   readonly windowSize: number;
@@ -71,9 +76,7 @@ export class StreamWindows {
     this.frameSize = frameSize;
     this.#maxStreams = maxStreams;
     this.#recentSize = recentTimestamps;
-    if (baseline?.features.some((f) => f >= frameSize)) {
-      throw new RangeError(`'baseline' names a feature beyond the frame size ${frameSize}`);
-    }
+    if (baseline) checkSpec(baseline, frameSize);
     this.#baseline = baseline?.features.length ? baseline : undefined;
     this.baselineIndex = new Int32Array(this.#baseline ? frameSize : 0).fill(-1);
     this.#baseline?.features.forEach((f, i) => {
@@ -125,13 +128,14 @@ export class StreamWindows {
   /**
    * Appends an accepted frame to its stream. Returns true and writes the window (oldest frame
    * first, `windowSize * frameSize` values) into `into` once the stream holds a full window, and
-   * with a baseline its levels (`windowSize * baselineSize`) into `levelsInto` when given.
+   * with a baseline the baseline sensors' readings as they arrived (`windowSize * baselineSize`,
+   * oldest first) into `rawInto` when given.
    */
   push(
     streamId: string,
     values: Float32Array,
     into: Float32Array,
-    levelsInto?: Float32Array,
+    rawInto?: Float32Array,
   ): boolean {
     const state = this.#streams.get(streamId) ?? this.#touch(streamId);
     const size = this.frameSize;
@@ -141,19 +145,15 @@ export class StreamWindows {
     const nb = this.baselineSize;
     if (nb > 0) {
       state.baseline ??= new LevelBaseline(this.#baseline as LevelBaselineSpec);
-      state.levels ??= new Float32Array(this.windowSize * nb);
-      state.baseline.apply(
-        row,
-        state.levels.subarray(state.nextRow * nb, (state.nextRow + 1) * nb),
-      );
+      state.raw ??= new Float32Array(this.windowSize * nb);
+      state.baseline.apply(row, state.raw.subarray(state.nextRow * nb, (state.nextRow + 1) * nb));
     }
     state.nextRow = (state.nextRow + 1) % this.windowSize;
     state.frames++;
     if (state.frames < this.windowSize) return false;
     // After the write, nextRow is the oldest row: copy in at most two contiguous pieces.
     copyRing(state.rows, state.nextRow * size, into);
-    if (nb > 0 && levelsInto)
-      copyRing(state.levels as Float32Array, state.nextRow * nb, levelsInto);
+    if (nb > 0 && rawInto) copyRing(state.raw as Float32Array, state.nextRow * nb, rawInto);
     return true;
   }
 
@@ -170,7 +170,7 @@ export class StreamWindows {
         nextRow: 0,
         frames: 0,
         baseline: undefined,
-        levels: undefined,
+        raw: undefined,
       };
       if (this.#streams.size >= this.#maxStreams) {
         const oldest = this.#streams.keys().next().value as string;

@@ -56,8 +56,8 @@ export type WindowTap = (
 /**
  * Scores every window ending at frames `windowSize-1 .. windowSize-1+nWindows-1` of `plant`.
  * `visit(t, s, scores)` is called per window end `t` and scorer index `s` with that window's
- * scores; `tap`, when given, right after it with the window the scorer saw and the model's extra
- * outputs. A scorer with running levels (`baseline`) gets its windows from the engine's
+ * scores; `tap`, when given, right after it with the raw window and the model's extra outputs.
+ * A scorer with running levels (`baseline`) gets its windows from the engine's
  * `StreamWindows`, fed every frame in order from the first.
  */
 export async function streamWindows(
@@ -98,7 +98,8 @@ export async function streamWindows(
         visit(ends[b], s, row);
         if (tap) {
           const e = extras[s];
-          tap(ends[b], s, row, batchOf(s).subarray(b * W * F, (b + 1) * W * F), {
+          // The raw window (readings as they arrived), whatever the scorer was fed.
+          tap(ends[b], s, row, batch.subarray(b * W * F, (b + 1) * W * F), {
             severity: e.severity?.subarray(b * F, (b + 1) * F),
             statistic: e.statistic?.subarray(b * F, (b + 1) * F),
           });

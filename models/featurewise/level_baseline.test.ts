@@ -2,44 +2,54 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { scoreWindowsDetailed } from "../reference/mod.ts";
 import { Rng } from "../signal/prng.ts";
-import { applyToHistory, checkSpec, LevelBaseline, warmupFrames } from "./level_baseline.ts";
+import { applyToHistory, checkSpec, LevelBaseline, spanFor } from "./level_baseline.ts";
 import { trainFeaturewise } from "./train.ts";
 
 describe("LevelBaseline", () => {
-  it("feeds each listed reading minus the level before it, then folds the reading in", () => {
-    const b = new LevelBaseline({ alpha: 0.5, features: [1] });
-    const levels = new Float32Array(1);
+  it("feeds each listed reading minus the weighted mean of the readings before it", () => {
+    const b = new LevelBaseline({ alpha: 0.5, span: 2, features: [1] });
+    const raw = new Float32Array(1);
     const frame = Float32Array.of(7, 10);
-    b.apply(frame, levels);
-    // The first frame starts the level: it reads 0 against it.
+    b.apply(frame, raw);
+    // The first reading is its own level: it reads 0.
     assert.deepEqual([...frame], [7, 0]);
-    assert.equal(levels[0], 10);
+    assert.equal(raw[0], 10);
     const next = Float32Array.of(8, 14);
-    b.apply(next, levels);
+    b.apply(next, raw);
     assert.deepEqual([...next], [8, 4]);
-    assert.equal(levels[0], 10);
+    assert.equal(raw[0], 14);
+    // Level = (1 * 14 + 0.5 * 10) / 1.5 = 12.666...
     const third = Float32Array.of(9, 12);
-    b.apply(third, levels);
-    // level = 10 + 0.5 (14 - 10) = 12
-    assert.deepEqual([...third], [9, 0]);
-    assert.equal(levels[0], 12);
-    assert.equal(b.frames, 3);
+    b.apply(third, raw);
+    assert.ok(Math.abs(third[1] - (12 - 38 / 3)) < 1e-6, `${third[1]}`);
+    // Span 2: the 10 has left; level = (1 * 12 + 0.5 * 14) / 1.5 = 12.666...
+    const fourth = Float32Array.of(9, 13);
+    b.apply(fourth, raw);
+    assert.ok(Math.abs(fourth[1] - (13 - 19 / 1.5)) < 1e-6, `${fourth[1]}`);
+    assert.equal(b.frames, 4);
   });
 
-  it("a non-finite reading reaches the model but leaves the level alone", () => {
-    const b = new LevelBaseline({ alpha: 0.5, features: [0] });
-    b.apply(Float32Array.of(4));
-    const bad = Float32Array.of(Number.NaN);
-    b.apply(bad);
-    assert.ok(Number.isNaN(bad[0]));
-    assert.equal(b.level[0], 4);
+  it("a non-finite reading reaches the model but never enters a level, not even the first", () => {
+    const b = new LevelBaseline({ alpha: 0.5, span: 4, features: [0] });
+    const first = Float32Array.of(Number.NaN);
+    b.apply(first);
+    assert.ok(Number.isNaN(first[0]));
+    const second = Float32Array.of(4);
+    b.apply(second);
+    assert.equal(second[0], 0, "the first finite reading starts the level");
+    const third = Float32Array.of(Number.POSITIVE_INFINITY);
+    b.apply(third);
+    assert.ok(!Number.isFinite(third[0]));
+    const fourth = Float32Array.of(6);
+    b.apply(fourth);
+    assert.equal(fourth[0], 2, "the level is still 4");
   });
 
   it("applyToHistory is the stream, frame by frame, and leaves the input alone", () => {
     const F = 3;
     const rng = new Rng(5);
     const values = Float32Array.from({ length: 50 * F }, () => rng.normal());
-    const spec = { alpha: 0.2, features: [0, 2] };
+    const spec = { alpha: 0.2, span: 31, features: [0, 2] };
     const out = applyToHistory(values, F, spec);
     const b = new LevelBaseline(spec);
     for (let t = 0; t < 50; t++) {
@@ -50,31 +60,39 @@ describe("LevelBaseline", () => {
     assert.notDeepEqual([...out], [...values]);
   });
 
-  it("warmupFrames: after them the level no longer depends on where it started", () => {
-    assert.equal(warmupFrames(undefined), 0);
-    assert.equal(warmupFrames({ alpha: 0.2, features: [] }), 0);
-    assert.equal(warmupFrames({ alpha: 0.2, features: [0] }), 31);
-    assert.equal(warmupFrames({ alpha: 1, features: [0] }), 1);
-    const spec = { alpha: 0.2, features: [0] };
+  it("a stream rebuilt from its last span readings sees exactly what the whole stream sees", () => {
+    assert.equal(spanFor(0.2), 75);
+    assert.equal(spanFor(1), 1);
+    const spec = { alpha: 0.2, span: spanFor(0.2), features: [0] };
     const rng = new Rng(9);
+    // A trend with a gross glitch right where the rebuilt stream starts.
     const series = Float32Array.from({ length: 400 }, (_, t) => 100 + 0.5 * t + rng.normal());
-    // One baseline followed the whole stream; another starts 31 frames before the end.
+    const start = series.length - 1 - spec.span;
+    series[start] += 1e5;
     const whole = new LevelBaseline(spec);
     const late = new LevelBaseline(spec);
-    const n = warmupFrames(spec);
+    let a = 0;
+    let b = 0;
     for (let t = 0; t < series.length; t++) {
-      whole.apply(Float32Array.of(series[t]));
-      if (t >= series.length - n) late.apply(Float32Array.of(series[t]));
+      const x = Float32Array.of(series[t]);
+      whole.apply(x);
+      a = x[0];
+      if (t >= start) {
+        const y = Float32Array.of(series[t]);
+        late.apply(y);
+        b = y[0];
+      }
     }
-    const startGap = Math.abs(series[series.length - n] - whole.level[0]);
-    assert.ok(Math.abs(whole.level[0] - late.level[0]) <= 1e-3 * startGap + 1e-9);
+    assert.equal(a, b);
   });
 
   it("checkSpec rejects what the metadata could not mean", () => {
-    assert.throws(() => checkSpec({ alpha: 0, features: [] }, 3), /alpha must be in \(0, 1\]/);
-    assert.throws(() => checkSpec({ alpha: 0.2, features: [2, 1] }, 3), /ascending distinct/);
-    assert.throws(() => checkSpec({ alpha: 0.2, features: [3] }, 3), /below 3/);
-    checkSpec({ alpha: 0.2, features: [0, 2] }, 3);
+    assert.throws(() => checkSpec({ alpha: 0, span: 1, features: [] }, 3), /alpha must be in/);
+    assert.throws(() => checkSpec({ alpha: 0.2, span: 0, features: [] }, 3), /span must be/);
+    assert.throws(() => checkSpec({ alpha: 0.2, span: 31, features: [2, 1] }, 3), /ascending/);
+    assert.throws(() => checkSpec({ alpha: 0.2, span: 31, features: [3] }, 3), /below 3/);
+    assert.throws(() => checkSpec({ alpha: 0.2, span: 31, features: [-1] }, 3), /ascending/);
+    checkSpec({ alpha: 0.2, span: 31, features: [0, 2] }, 3);
   });
 });
 
@@ -115,7 +133,7 @@ describe("a drifting sensor judged against its running level", () => {
   }
 
   it("follows only the drifting sensor, and judges its level again", () => {
-    assert.deepEqual(trained.baseline, { alpha: 0.2, features: [6] });
+    assert.deepEqual(trained.baseline, { alpha: 0.2, span: 75, features: [6] });
     assert.equal(trained.calibration.baseline_features, 1);
     assert.equal(trained.calibration.drifting_features, 0);
   });

@@ -1,73 +1,119 @@
-// A drifting sensor's running level (EWMA per stream): the model judges its reading against it.
+// A drifting sensor's running level per stream: the model judges its reading against it.
 
 /**
- * Which sensors follow a running level, and how fast it moves. Part of the model: the metadata
- * carries it (`baseline`), training applies it to the history, the engine to every stream.
+ * Which sensors follow a running level, and how. Part of the model: the metadata carries it
+ * (`baseline`), training applies it to the history, the engine to every stream.
  */
 export interface LevelBaselineSpec {
-  /** EWMA weight of the newest reading (0 < alpha <= 1): the level forgets in about 1/alpha frames. */
+  /** Weight decay per reading (0 < alpha <= 1): reading `j` back weighs `(1 - alpha)^(j - 1)`. */
   alpha: number;
+  /** Readings the level is taken over (the last `span`, before the current one). */
+  span: number;
   /** Model feature indices that follow a running level, ascending. */
   features: readonly number[];
 }
 
 /**
- * One stream's running levels. `apply` turns a frame, in stream order, into what the model sees:
- * each baseline sensor's reading minus its level before that frame (`x_t - b_{t-1}`), then folds
- * the reading in (`b_t = b_{t-1} + alpha (x_t - b_{t-1})`). The first frame starts the level, so it
- * reads 0. Other sensors pass unchanged.
+ * Below this weight a reading no longer counts: float32's resolution, so that the cut mean equals
+ * the whole exponentially weighted one to the precision the readings arrive in.
+ */
+const NEGLIGIBLE = 2 ** -24;
+
+/**
+ * Readings an exponential weighting with `alpha` needs before the next weight falls below float32's
+ * resolution (`(1 - alpha)^span < 2^-24`): 75 at alpha 0.2, 1 at alpha 1.
+ */
+export function spanFor(alpha: number): number {
+  if (alpha >= 1) return 1;
+  return Math.ceil(Math.log(NEGLIGIBLE) / Math.log(1 - alpha));
+}
+
+/**
+ * One stream's running levels. The level of sensor `f` before reading `x_t` is the weighted mean
+ * of its previous `span` readings (at most; fewer while the stream is younger), reading `j` back
+ * weighing `(1 - alpha)^(j - 1)`: an exponentially weighted average cut at the span. `apply` turns
+ * a frame, in stream order, into what the model sees: each baseline sensor's reading minus that
+ * level. A stream's first reading is its own level (it reads 0); non-finite readings are passed
+ * to the model as they are but never enter a level. Other sensors pass unchanged.
+ *
+ * Because the level depends on the last `span` readings only, a stream rebuilt from them (a
+ * restarted engine, a scale-out worker taking a partition over) computes exactly the same
+ * numbers as one that saw it all.
  */
 export class LevelBaseline {
-  readonly alpha: number;
+  readonly span: number;
   readonly features: Int32Array;
-  readonly level: Float64Array;
-  frames = 0;
+  /** Weight of the reading `j + 1` back. */
+  readonly #weights: Float64Array;
+  /** The last `span` readings of each sensor, `[span, features]`, a ring. */
+  readonly #ring: Float32Array;
+  #next = 0;
+  #count = 0;
+  readonly #sum: Float64Array;
+  readonly #weight: Float64Array;
 
   constructor(spec: LevelBaselineSpec) {
     checkSpec(spec, Number.POSITIVE_INFINITY);
-    this.alpha = spec.alpha;
+    this.span = spec.span;
     this.features = Int32Array.from(spec.features);
-    this.level = new Float64Array(spec.features.length);
+    const nb = spec.features.length;
+    this.#weights = Float64Array.from({ length: spec.span }, (_, j) => (1 - spec.alpha) ** j);
+    this.#ring = new Float32Array(spec.span * nb);
+    this.#sum = new Float64Array(nb);
+    this.#weight = new Float64Array(nb);
+  }
+
+  /** Readings seen so far. */
+  get frames(): number {
+    return this.#count;
   }
 
   /**
-   * Transforms `frame` in place and writes each baseline sensor's level before it into
-   * `levelOut` (in `features` order), so that `frame[f] + levelOut[i]` is the raw reading.
+   * Transforms `frame` in place (each baseline sensor: reading minus its level) and writes the
+   * baseline sensors' readings as they arrived into `rawOut` (in `features` order).
    */
-  apply(frame: Float32Array, levelOut?: Float32Array): void {
-    const { features, level, alpha } = this;
-    if (this.frames === 0) for (let i = 0; i < features.length; i++) level[i] = frame[features[i]];
-    for (let i = 0; i < features.length; i++) {
+  apply(frame: Float32Array, rawOut?: Float32Array): void {
+    const { features, span } = this;
+    const nb = features.length;
+    const ring = this.#ring;
+    const sum = this.#sum;
+    const weight = this.#weight;
+    sum.fill(0);
+    weight.fill(0);
+    // Newest first, the same order everywhere: training and serving add in the same order.
+    const seen = Math.min(this.#count, span);
+    for (let j = 0; j < seen; j++) {
+      const w = this.#weights[j];
+      const at = ((this.#next - 1 - j + span) % span) * nb;
+      for (let i = 0; i < nb; i++) {
+        const v = ring[at + i];
+        if (Number.isFinite(v)) {
+          sum[i] += w * v;
+          weight[i] += w;
+        }
+      }
+    }
+    const slot = this.#next * nb;
+    for (let i = 0; i < nb; i++) {
       const f = features[i];
       const x = frame[f];
-      const b = level[i];
-      if (levelOut) levelOut[i] = b;
-      frame[f] = x - b;
-      // A non-finite reading is the model's to flag; it must not poison the level for good.
-      if (Number.isFinite(x)) level[i] = b + alpha * (x - b);
+      ring[slot + i] = x;
+      if (rawOut) rawOut[i] = x;
+      if (weight[i] > 0) frame[f] = x - sum[i] / weight[i];
+      else if (Number.isFinite(x)) frame[f] = 0;
     }
-    this.frames++;
+    this.#next = (this.#next + 1) % span;
+    this.#count++;
   }
-}
-
-/** Below this share of a starting discrepancy, two levels fed the same frames count as equal. */
-const SETTLED = 1e-3;
-
-/**
- * Frames after which a level no longer depends on where it started (its start's weight
- * `(1 - alpha)^n` is below 1e-3): a stream rebuilt from its last `warmupFrames` frames, plus a
- * window, continues with the levels it had (31 frames at alpha 0.2). 0 without a baseline.
- */
-export function warmupFrames(spec: LevelBaselineSpec | undefined): number {
-  if (!spec?.features.length) return 0;
-  if (spec.alpha >= 1) return 1;
-  return Math.ceil(Math.log(SETTLED) / Math.log(1 - spec.alpha));
 }
 
 /** Throws a `TypeError` unless `spec` is a valid baseline for `nFeatures` features. */
 export function checkSpec(spec: LevelBaselineSpec, nFeatures: number): void {
   if (!(spec.alpha > 0 && spec.alpha <= 1)) {
     throw new TypeError(`baseline.alpha must be in (0, 1], got ${spec.alpha}`);
+  }
+  if (!Number.isInteger(spec.span) || spec.span < 1 || spec.span > 100_000) {
+    throw new TypeError(`baseline.span must be an integer 1..100000, got ${spec.span}`);
   }
   let previous = -1;
   for (const f of spec.features) {

@@ -2,7 +2,7 @@
 import { Rng } from "../signal/prng.ts";
 import { fitLinearFeature } from "./fit_linear.ts";
 import { fitSvddFeature, HEAVY_MIN_XI } from "./fit_svdd.ts";
-import { applyToHistory, type LevelBaselineSpec } from "./level_baseline.ts";
+import { applyToHistory, type LevelBaselineSpec, spanFor } from "./level_baseline.ts";
 import { dctBasis, type FeaturewiseKind, type FeaturewiseParams, statSelector } from "./params.ts";
 import { CROSS_SENSOR_DEFAULTS, fitCrossSensor, robustProjection } from "./pca.ts";
 import { DEFAULT_CAL_FRACTION, splitWindows } from "./split.ts";
@@ -39,8 +39,9 @@ export interface TrainOptions {
    */
   driftMax?: number;
   /**
-   * EWMA weight of the running level a drifting sensor is judged against (see `LevelBaseline`);
-   * 0 leaves drifting sensors' levels unjudged instead.
+   * Weight decay of the running level a drifting sensor is judged against (an exponentially
+   * weighted mean of its recent readings, see `LevelBaseline`); 0 leaves drifting sensors'
+   * levels unjudged instead.
    */
   baselineAlpha?: number;
   onProgress?: (featuresDone: number, nFeatures: number) => void;
@@ -164,7 +165,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
         }
       }
     }
-    baseline = { alpha: o.baselineAlpha, features };
+    baseline = { alpha: o.baselineAlpha, span: spanFor(o.baselineAlpha), features };
     if (features.length > 0) values = applyToHistory(values, F, baseline);
   }
   for (let f0 = 0; f0 < F; f0 += CHUNK) {
@@ -383,7 +384,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
           heavy_tailed_features: heavyCount,
           drift_rule:
             o.baselineAlpha > 0
-              ? `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => the sensor follows a running level (EWMA, alpha ${o.baselineAlpha}, per stream) and the model sees its reading minus that level; if the deviation still drifts by the same rule, its level and residual are not judged and it is left out of the cross-sensor subspace`
+              ? `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => the sensor follows a running level (per stream, the mean of its last ${spanFor(o.baselineAlpha)} readings weighted (1 - ${o.baselineAlpha})^j) and the model sees its reading minus that level; if the deviation still drifts by the same rule, its level and residual are not judged and it is left out of the cross-sensor subspace`
               : `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => level and residual not judged, sensor left out of the cross-sensor subspace`,
           baseline_features: baseline?.features.length ?? 0,
           drifting_features: driftCount,

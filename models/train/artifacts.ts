@@ -26,8 +26,9 @@ export const SCORE_SEMANTICS =
 export const BASELINE_DESCRIPTION =
   "Drifting sensors (drift index above drift_max in training) are judged against a running " +
   "level: per stream, before a frame joins a window, reading x_t of each listed feature becomes " +
-  "x_t - b_{t-1}, b_t = b_{t-1} + alpha (x_t - b_{t-1}), b started at the stream's first reading. " +
-  "The graph was fitted and calibrated on the history transformed the same way.";
+  "x_t - b_t, b_t = sum_{j=1..m} w_j x_{t-j} / sum w_j, w_j = (1 - alpha)^(j-1), m = min(t, span) " +
+  "(non-finite readings left out; a stream's first reading reads 0). The graph was fitted and " +
+  "calibrated on the history transformed the same way.";
 
 /** Builds the ONNX bytes and the metadata document of a trained model. */
 export function buildArtifacts(
@@ -57,6 +58,7 @@ export function buildArtifacts(
           baseline: {
             description: BASELINE_DESCRIPTION,
             alpha: result.baseline.alpha,
+            span: result.baseline.span,
             features: [...result.baseline.features],
           },
         }

@@ -72,7 +72,7 @@ export function fittedModel(model: ScoringModel): FittedDetector {
   const batch = new Float32Array(per * W * F);
   const baseline = meta.baseline;
   const nb = baseline?.features.length ?? 0;
-  const levels = new Float32Array(per * W * nb);
+  const rawBatch = new Float32Array(per * W * nb);
   const raw = new Float32Array(W * F);
   const scores = new Float32Array(per * F);
   const severity = model.outputs.severity ? new Float32Array(per * F) : undefined;
@@ -108,12 +108,12 @@ export function fittedModel(model: ScoringModel): FittedDetector {
           alarm[row - testStart] = flagged ? 1 : 0;
           score[row - testStart] = rank;
           if (visit) {
-            // The readings as they arrived: what the model saw plus the level it was taken against.
+            // The readings as they arrived (the model saw the baseline sensors' deviations).
             raw.set(batch.subarray(b * W * F, (b + 1) * W * F));
             for (let t = 0; t < W; t++) {
               for (let i = 0; i < nb; i++) {
-                raw[t * F + (baseline as { features: number[] }).features[i]] +=
-                  levels[(b * W + t) * nb + i];
+                raw[t * F + (baseline as { features: number[] }).features[i]] =
+                  rawBatch[(b * W + t) * nb + i];
               }
             }
             visit({
@@ -134,7 +134,7 @@ export function fittedModel(model: ScoringModel): FittedDetector {
           "run",
           frame,
           batch.subarray(b * W * F, (b + 1) * W * F),
-          levels.subarray(b * W * nb, (b + 1) * W * nb),
+          rawBatch.subarray(b * W * nb, (b + 1) * W * nb),
         );
         // Windows end at every test row (earlier rows fill them).
         if (!ready || row < testStart) continue;
