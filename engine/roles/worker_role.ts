@@ -276,10 +276,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   }
 
   function remember(part: Partition, streamId: string, seq: number): void {
-    // A window, and the readings its running levels are taken over (a new owner that re-reads
-    // them computes the same levels).
-    const meta = model!.metadata;
-    const keep = meta.window_size - 1 + (meta.baseline?.features.length ? meta.baseline.span : 0);
+    // What a new owner re-reads to rebuild the stream's next window (running levels included).
+    const keep = part.windows.rebuildFrames;
     if (keep === 0) return;
     let ring = part.rings.get(streamId);
     if (ring) {

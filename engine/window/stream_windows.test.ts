@@ -120,7 +120,8 @@ test("streamWindows rebuilt from a window and the levels' span gives the same wi
     baseline: { description: "", alpha: 0.2, span: 75, features: [1] },
   };
   // What a scale-out worker re-reads: the window's other frames and the span before them.
-  const keep = meta.window_size - 1 + meta.baseline.span;
+  const keep = StreamWindows.forModel(meta).rebuildFrames;
+  assert.equal(keep, meta.window_size - 1 + meta.baseline.span);
   const frames = Array.from({ length: 200 }, (_, t) =>
     Float32Array.of(t % 7, 50 + 0.3 * t + Math.sin(t)),
   );

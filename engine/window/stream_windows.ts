@@ -97,6 +97,14 @@ export class StreamWindows {
     });
   }
 
+  /**
+   * Frames a stream needs, read again in order, to produce its next window exactly as before:
+   * the window's other frames and the readings its running levels are taken over.
+   */
+  get rebuildFrames(): number {
+    return this.windowSize - 1 + (this.#baseline?.span ?? 0);
+  }
+
   /** Baseline sensors per frame (0 without a baseline). */
   get baselineSize(): number {
     return this.#baseline?.features.length ?? 0;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
-import type { FeaturewiseKind } from "../featurewise/params.ts";
+import type { FeaturewiseKind, FeaturewiseParams } from "../featurewise/params.ts";
 import { DRIFT_BLOCKS, driftIndex, trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx } from "../onnx/export.ts";
 import { createPlant } from "../signal/mod.ts";
@@ -14,6 +14,47 @@ const W = 5;
 const series = plantSeries(F, 600, 77, 1);
 const sensors = createPlant({ nFeatures: F, seed: 77 }).sensors;
 const familyOf = (f: number) => sensors.family[f];
+
+/**
+ * A model trained on `nF` sensors that all follow one AR(1) factor (`ar`, innovation `innov`)
+ * plus small noise, 1,200 frames, and a normal window of that history (frames 600..604).
+ */
+function oneFactorWindow(nF: number, seed: number, ar: number, innov: number) {
+  const T = 1200;
+  const rng = new Rng(seed);
+  const values = new Float32Array(T * nF);
+  let factor = 0;
+  for (let t = 0; t < T; t++) {
+    factor = ar * factor + innov * rng.normal();
+    for (let f = 0; f < nF; f++) values[t * nF + f] = 50 + factor + 0.05 * rng.normal();
+  }
+  const { params } = trainFeaturewise(
+    { values, nFrames: T, nFeatures: nF },
+    { kind: "featurewise_ocsvm_svdd", seed: 3 },
+  );
+  return { params, x: Float32Array.from(values.subarray(600 * nF, (600 + W) * nF)) };
+}
+
+/** The reference scorer and the ONNX graph both flag exactly `expected` in window `x`. */
+async function assertFlaggedOnly(
+  params: FeaturewiseParams,
+  x: Float32Array,
+  nF: number,
+  expected: number[],
+): Promise<void> {
+  const d = scoreWindowsDetailed(params, x, 1);
+  assert.deepEqual(
+    [...d.scores.keys()].filter((f) => d.scores[f] >= 0.9),
+    expected,
+  );
+  const session = await ort.InferenceSession.create(exportOnnx(params));
+  const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
+  const onnx = out.scores.data as Float32Array;
+  assert.deepEqual(
+    [...onnx.keys()].filter((f) => onnx[f] >= 0.9),
+    expected,
+  );
+}
 
 /** Windows of real frames, some values perturbed by up to +-20 sensor std (anomalous on purpose). */
 function randomWindows(batch: number, seed: number): Float32Array {
@@ -163,31 +204,9 @@ describe("cross-sensor stage", () => {
   });
 
   it("a gross reading on one sensor flags that sensor only, not the sensors it correlates with", async () => {
-    const nF = 12;
-    const T = 1200;
-    const rng = new Rng(22);
-    const values = new Float32Array(T * nF);
-    let factor = 0;
-    for (let t = 0; t < T; t++) {
-      factor = 0.98 * factor + 0.2 * rng.normal();
-      for (let f = 0; f < nF; f++) values[t * nF + f] = 50 + factor + 0.05 * rng.normal();
-    }
-    const { params } = trainFeaturewise(
-      { values, nFrames: T, nFeatures: nF },
-      { kind: "featurewise_ocsvm_svdd", seed: 3 },
-    );
-    const x = Float32Array.from(values.subarray(600 * nF, (600 + W) * nF));
-    x[(W - 1) * nF + 5] = 1e6;
-    const d = scoreWindowsDetailed(params, x, 1);
-    const flagged = [...d.scores.keys()].filter((f) => d.scores[f] >= 0.9);
-    assert.deepEqual(flagged, [5]);
-    const session = await ort.InferenceSession.create(exportOnnx(params));
-    const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
-    const onnx = out.scores.data as Float32Array;
-    assert.deepEqual(
-      [...onnx.keys()].filter((f) => onnx[f] >= 0.9),
-      [5],
-    );
+    const { params, x } = oneFactorWindow(12, 22, 0.98, 0.2);
+    x[(W - 1) * 12 + 5] = 1e6;
+    await assertFlaggedOnly(params, x, 12, [5]);
   });
 });
 
@@ -196,35 +215,11 @@ describe("cross-sensor stage, gross readings of different sizes", () => {
     // One rejection step removes only the worst group (within a factor 2 of the largest ratio);
     // the others must stay clipped meanwhile, or the next projection carries them in full.
     const nF = 40;
-    const T = 1200;
-    const rng = new Rng(23);
-    const values = new Float32Array(T * nF);
-    let factor = 0;
-    for (let t = 0; t < T; t++) {
-      factor = 0.9 * factor + 0.4 * rng.normal();
-      for (let f = 0; f < nF; f++) values[t * nF + f] = 50 + factor + 0.05 * rng.normal();
-    }
-    const { params } = trainFeaturewise(
-      { values, nFrames: T, nFeatures: nF },
-      { kind: "featurewise_ocsvm_svdd", seed: 3 },
-    );
-    const x = Float32Array.from(values.subarray(600 * nF, (600 + W) * nF));
-    const spiked = [3, 17, 29];
+    const { params, x } = oneFactorWindow(nF, 23, 0.9, 0.4);
     x[(W - 1) * nF + 3] = 1e6;
     x[(W - 1) * nF + 17] = 5e3;
     x[(W - 1) * nF + 29] = 300;
-    const d = scoreWindowsDetailed(params, x, 1);
-    assert.deepEqual(
-      [...d.scores.keys()].filter((f) => d.scores[f] >= 0.9),
-      spiked,
-    );
-    const session = await ort.InferenceSession.create(exportOnnx(params));
-    const out = await session.run({ windows: new ort.Tensor("float32", x, [1, W, nF]) });
-    const onnx = out.scores.data as Float32Array;
-    assert.deepEqual(
-      [...onnx.keys()].filter((f) => onnx[f] >= 0.9),
-      spiked,
-    );
+    await assertFlaggedOnly(params, x, nF, [3, 17, 29]);
   });
 });
 
