@@ -10,6 +10,55 @@ export const MODEL_KINDS = [
   "featurewise_ocsvm_svdd",
 ] as const;
 
+/**
+ * Running levels (model metadata `baseline`): alpha, span and the ascending, distinct feature
+ * indices that follow one. The one validator of the spec: the metadata parser, training and the
+ * scoring layer all go through {@link parseLevelBaseline}.
+ */
+export const levelBaselineSchema = v.object({
+  description: v.optional(v.string()),
+  alpha: v.pipe(
+    v.number(),
+    v.check(
+      (a) => a > 0 && a <= 1,
+      (i) => `must be in (0, 1], got ${i.input}`,
+    ),
+  ),
+  span: v.pipe(
+    v.number(),
+    v.check(
+      (s) => Number.isInteger(s) && s >= 1 && s <= 100_000,
+      (i) => `must be an integer 1..100000, got ${i.input}`,
+    ),
+  ),
+  features: v.array(v.number()),
+});
+
+export type LevelBaselineSpec = v.InferOutput<typeof levelBaselineSchema>;
+
+/**
+ * Checks a running-level spec against a model of `nFeatures` features and returns it; throws a
+ * `TypeError` naming the broken rule (`baseline.alpha: must be in (0, 1], got 0`).
+ */
+export function parseLevelBaseline(input: unknown, nFeatures: number): LevelBaselineSpec {
+  const result = v.safeParse(levelBaselineSchema, input);
+  if (!result.success) {
+    const issue = result.issues[0];
+    throw new TypeError(`baseline.${v.getDotPath(issue) ?? "(root)"}: ${issue.message}`);
+  }
+  const spec = result.output;
+  let previous = -1;
+  for (const f of spec.features) {
+    if (!Number.isInteger(f) || f <= previous || f >= nFeatures) {
+      throw new TypeError(
+        `baseline.features must be ascending distinct indices below ${nFeatures}`,
+      );
+    }
+    previous = f;
+  }
+  return spec;
+}
+
 export const modelMetadataSchema = v.object({
   /** File stem: `NAME.onnx` + `NAME.json`. */
   name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]+$/)),
@@ -63,14 +112,7 @@ export const modelMetadataSchema = v.object({
    * readings (fewer at a stream's start) weighted `(1 - alpha)^(j - 1)` for the reading `j` back.
    * Absent: the graph takes raw readings only.
    */
-  baseline: v.optional(
-    v.object({
-      description: v.string(),
-      alpha: v.pipe(v.number(), v.gtValue(0), v.maxValue(1)),
-      span: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)),
-      features: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))),
-    }),
-  ),
+  baseline: v.optional(levelBaselineSchema),
   default_threshold: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
   /** Training summary: seed, rows, hyper-parameters, timings, data source. */
   training: v.record(v.string(), v.unknown()),
@@ -113,12 +155,12 @@ export function parseModelMetadata(input: unknown): ModelMetadata {
   if (meta.typical?.low.some((low, f) => low > (meta.typical as { high: number[] }).high[f])) {
     throw new TypeError("model metadata: typical.low exceeds typical.high");
   }
-  if (
-    meta.baseline?.features.some((f, i, all) => f >= meta.n_features || (i > 0 && f <= all[i - 1]))
-  ) {
-    throw new TypeError(
-      "model metadata: baseline.features must be ascending distinct indices below n_features",
-    );
+  if (meta.baseline) {
+    try {
+      parseLevelBaseline(meta.baseline, meta.n_features);
+    } catch (error) {
+      throw new TypeError(`model metadata: ${(error as Error).message}`);
+    }
   }
   if (meta.statistic_output_name && !meta.statistics?.length) {
     throw new TypeError("model metadata: statistic_output_name needs the statistics it indexes");

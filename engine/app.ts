@@ -1,6 +1,6 @@
 // The engine's HTTP app: frame intake, health, stats. Web standards only; runtimes serve it.
 import { type SpanContext, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
-import type { Context, Hono } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import { HttpError } from "../contracts/error.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
@@ -8,12 +8,10 @@ import { reclaim } from "./_reclaim.ts";
 import type { EngineState } from "./engine_state.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
 import { createRoleApp } from "./roles/role_app.ts";
+import { type Clock, intakeGate, RETRY_AFTER } from "./roles/role_shell.ts";
 import type { EngineStats } from "./stats.ts";
 
-export interface Clock {
-  /** Epoch milliseconds (frame timestamps). */
-  now(): number;
-}
+export type { Clock } from "./roles/role_shell.ts";
 
 export interface EngineAppOptions {
   state: EngineState;
@@ -25,20 +23,9 @@ export interface EngineAppOptions {
   metrics?: Pick<EngineMetrics, "framesAccepted" | "framesRejected">;
   tracer?: Tracer;
   /** Extra middleware mounted first (the OpenTelemetry server span). */
-  middleware?: Parameters<Hono["use"]>[1][];
+  middleware?: MiddlewareHandler[];
   /** Resident memory for `/stats`; a runtime detail passed in. */
   rssBytes?: () => number;
-}
-
-const RETRY_AFTER = { "Retry-After": "1" };
-
-/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
-function sameToken(given: string, expected: string): boolean {
-  let diff = given.length ^ expected.length;
-  for (let i = 0; i < expected.length; i++) {
-    diff |= (given.charCodeAt(i % Math.max(1, given.length)) || 0) ^ expected.charCodeAt(i);
-  }
-  return diff === 0;
 }
 
 /**
@@ -69,7 +56,18 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       });
     },
     resetStats: () => stats.reset(),
-    enqueue: enqueueFrame,
+    intake: {
+      gate: intakeGate({
+        lifecycle: state,
+        token: ingestToken,
+        what: "engine",
+        onRefused(reason) {
+          stats.rejected++;
+          metrics?.framesRejected.add(1, { reason });
+        },
+      }),
+      enqueue: enqueueFrame,
+    },
   });
   return app;
 
@@ -77,21 +75,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     const receivedAt = performance.now();
     let bodyTaken = false;
     try {
-      const p = state.pipeline;
-      if (state.status === "draining") {
-        throw new HttpError(503, "shutting_down", "engine is shutting down", RETRY_AFTER);
-      }
-      if (state.status !== "ready" || !p) {
-        throw new HttpError(503, "model_not_ready", `model is ${state.status}`, RETRY_AFTER);
-      }
-      if (ingestToken) {
-        const auth = c.req.header("authorization") ?? "";
-        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), ingestToken)) {
-          throw new HttpError(401, "unauthorized", "a valid bearer token is required", {
-            "WWW-Authenticate": "Bearer",
-          });
-        }
-      }
+      // Ready (the intake gate checked), so the pipeline exists.
+      const p = state.pipeline as NonNullable<EngineState["pipeline"]>;
       if (p.alerts.full) {
         log.warn("alert outbox at its bound; refusing frames", { outbox: p.alerts.backlog });
         throw new HttpError(

@@ -2,47 +2,37 @@
 import { join } from "node:path";
 import { trace } from "@opentelemetry/api";
 import type { Hono } from "hono";
-import type { engineConfigSchema } from "../contracts/config.ts";
-import type { Logger } from "../telemetry/logger.ts";
 import { createEngineMetrics } from "../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../telemetry/resources.ts";
 import { delay } from "./_delay.ts";
 import type { AlertPipeline } from "./alert/alert_pipeline.ts";
-import { severityScale } from "./alert/flagged_sensors.ts";
 import { alertDispatcherFor, alertPipelineFor } from "./alert/from_config.ts";
 import { FileIncidentStateStore } from "./alert/incident_state_store.ts";
 import { Outbox } from "./alert/outbox.ts";
-import { type Clock, createEngineApp, type EngineAppOptions } from "./app.ts";
-import { Batcher, type ScoredBatch } from "./batch/batcher.ts";
+import { createEngineApp } from "./app.ts";
+import { Batcher } from "./batch/batcher.ts";
+import { windowScorerFor } from "./batch/from_config.ts";
+import type { ScoredBatch } from "./batch/window_scorer.ts";
 import { EngineState } from "./engine_state.ts";
 import { loadModel } from "./infer/load_model.ts";
 import { ingestorFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
+import type { Role, RoleOptions } from "./roles/role_shell.ts";
+import { ScoringSummary } from "./scoring_summary.ts";
 import { EngineStats } from "./stats.ts";
 import { StreamWindows } from "./window/stream_windows.ts";
 
-type Config = import("valibot").InferOutput<typeof engineConfigSchema>;
+export type EngineOptions = RoleOptions;
 
-export interface EngineOptions {
-  config: Config;
-  log: Logger;
-  /** The fetch alerts are sent with (tests and proxies pass their own). */
-  fetch?: typeof fetch;
-  clock?: Clock;
-  middleware?: EngineAppOptions["middleware"];
-}
-
-export interface Engine {
+/**
+ * The single-process engine. `shutdown` is graceful: readiness and new frames turn 503, accepted
+ * frames are scored, pending alerts get until the deadline to be delivered (the rest stay in the
+ * outbox).
+ */
+export interface Engine extends Role {
   app: Hono;
   state: EngineState;
   stats: EngineStats;
-  /** Loads the model and starts the pipeline; rejects (state `failed`) when it cannot. */
-  start(): Promise<void>;
-  /**
-   * Graceful stop: readiness and new frames turn 503, accepted frames are scored, pending
-   * alerts get until the deadline to be delivered (the rest stay in the outbox).
-   */
-  shutdown(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -60,6 +50,7 @@ export function createEngine(options: EngineOptions): Engine {
   const tracer = trace.getTracer("engine");
   const state = new EngineState(hasGpu());
   const stats = new EngineStats();
+  const summary = new ScoringSummary(log, () => stats.accepted);
   const app = createEngineApp({
     state,
     stats,
@@ -73,32 +64,35 @@ export function createEngine(options: EngineOptions): Engine {
   });
 
   function onBatch(batch: ScoredBatch, pipeline: AlertPipeline) {
-    let maxLatency = 0;
-    const frames: { stream_id: string; timestamp: string; latency_ms: number }[] = [];
+    const latencies = new Float64Array(batch.size);
     for (let i = 0; i < batch.size; i++) {
       const latencyMs = batch.completedAt - batch.receivedAt[i];
-      maxLatency = Math.max(maxLatency, latencyMs);
+      latencies[i] = latencyMs;
       stats.frameScored(latencyMs);
       metrics.frameLatency.record(latencyMs);
-      frames.push({
-        stream_id: batch.streamIds[i],
-        timestamp: new Date(batch.timestamps[i]).toISOString(),
-        latency_ms: Math.round(latencyMs * 1000) / 1000,
-      });
     }
     // Not awaited inside: state saves, fsyncs and deliveries run while the next batch is scored.
     const { alerts, anomalies } = pipeline.scored(batch);
     stats.batchScored(batch.size, batch.inferenceMs);
+    summary.batch(latencies, batch.inferenceMs, alerts);
     metrics.batchSize.record(batch.size);
     metrics.inferenceDuration.record(batch.inferenceMs);
-    log.info("batch scored", {
+    if (anomalies.length) {
+      log.info("anomalous windows", {
+        anomalies,
+        open_incidents: pipeline.openIncidents,
+        resources: sampleResources(),
+      });
+    }
+    log.debug("batch scored", {
       batch_size: batch.size,
       inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
-      latency_max_ms: Math.round(maxLatency * 1000) / 1000,
-      frames,
+      frames: Array.from({ length: batch.size }, (_, i) => ({
+        stream_id: batch.streamIds[i],
+        timestamp: new Date(batch.timestamps[i]).toISOString(),
+        latency_ms: Math.round(latencies[i] * 1000) / 1000,
+      })),
       alerts,
-      ...(anomalies.length ? { anomalies, open_incidents: pipeline.openIncidents } : {}),
-      resources: sampleResources(),
     });
   }
 
@@ -133,14 +127,8 @@ export function createEngine(options: EngineOptions): Engine {
       const batcher = new Batcher({
         queue,
         windows,
-        model,
-        maxBatch: config.INFERENCE_BATCH_SIZE,
+        scorer: windowScorerFor(config, model),
         maxDelayMs: config.BATCH_MAX_DELAY_MS,
-        flag: {
-          threshold: config.ANOMALY_THRESHOLD,
-          maxFeatures: config.MAX_ALERT_FEATURES,
-          severityScale: severityScale(meta),
-        },
         tracer,
         onBatch(batch) {
           onBatch(batch, pipeline);
@@ -154,6 +142,7 @@ export function createEngine(options: EngineOptions): Engine {
       alerts.start();
       await pipeline.start();
       batcher.start();
+      summary.start();
       state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox, pipeline });
       log.info("engine ready", {
         model: meta.name,
@@ -180,6 +169,7 @@ export function createEngine(options: EngineOptions): Engine {
     // Accepted frames (committed, or still uploading into a reserved slab) are scored first.
     while ((p.queue.used > 0 || p.batcher.busy) && !deadline.aborted) await delay(5, deadline);
     await p.batcher.stop();
+    summary.stop();
     await p.pipeline.stop();
     await p.alerts.drain(deadline);
     await Promise.allSettled([p.outbox.close(), p.ingestor.close(), p.model.close()]);

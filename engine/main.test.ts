@@ -71,9 +71,12 @@ test("engine process under Node scores accepted frames and exits 0 on SIGTERM", 
     assert.equal(await engine.exited, 0);
     const stopped = engine.logs().find((l) => l.msg === "engine stopped");
     assert.equal(stopped?.unscored_frames, 0);
-    const scored = engine.logs().filter((l) => l.msg === "batch scored");
+    // At the default level: no line per batch, one summary (flushed at the stop).
+    assert.equal(engine.logs().filter((l) => l.msg === "batch scored").length, 0);
+    const summaries = engine.logs().filter((l) => l.msg === "scoring summary");
+    assert.equal(summaries.reduce((n, l) => n + l.frames, 0), 6);
     assert.equal(
-      scored.reduce((n, l) => n + l.batch_size, 0),
+      summaries.reduce((n, l) => n + l.windows, 0),
       2,
       "six frames on one stream make two windows of five",
     );

@@ -29,7 +29,7 @@ describe("trace across engine and backend", () => {
       OTEL_BSP_SCHEDULE_DELAY: "100",
       OTEL_METRIC_EXPORT_INTERVAL: "300",
       OTEL_METRIC_EXPORT_TIMEOUT: "300",
-      LOG_LEVEL: "info",
+      LOG_LEVEL: "debug",
     };
     backend = await startService("backend/main.ts", {
       ...otel,
@@ -154,13 +154,17 @@ describe("trace across engine and backend", () => {
       const frame = await find(`linked span ${link.spanId}`, (s) => s.spanId === link.spanId);
       assert.equal(frame.name, ingest.name);
     }
-    // The batch's JSON log line carries its trace, the anomaly and the resources at inference.
-    const line = await waitFor("the batch's log line", () =>
-      engine!.lines.find((l) => l.msg === "batch scored" && l.trace_id === batch.traceId),
+    // The batch's anomalies are logged at the default level with its trace and the resources
+    // at inference; its per-batch line (debug) carries the trace too.
+    const line = await waitFor("the batch's anomaly line", () =>
+      engine!.lines.find((l) => l.msg === "anomalous windows" && l.trace_id === batch.traceId),
     );
     assert.equal(line.span_id, batch.spanId);
     assert.equal(line.service, "engine");
     assert.ok(Array.isArray(line.anomalies), "anomalous batch logs its anomalies");
+    await waitFor("the batch's debug line", () =>
+      engine!.lines.find((l) => l.msg === "batch scored" && l.trace_id === batch.traceId),
+    );
     const resources = line.resources as Record<string, unknown>;
     assert.equal(typeof resources.cpu_percent, "number");
     assert.equal(typeof resources.rss_bytes, "number");

@@ -1,17 +1,21 @@
 // The alert path after scoring: flagged sensors → incident state → alert body → state store → outbox.
 import { isSpanContextValid, type SpanContext } from "@opentelemetry/api";
+import { sensorEvidence } from "../../scoring/flagged_sensors.ts";
+import type {
+  IncidentEvent,
+  IncidentTracker,
+  SensorEvidence,
+} from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
-import type { ScoredBatch } from "../batch/batcher.ts";
+import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
-import { sensorEvidence } from "./flagged_sensors.ts";
 import type {
   IncidentStateChange,
   IncidentStateStore,
   StoredIncidentState,
 } from "./incident_state_store.ts";
-import type { IncidentEvent, IncidentTracker, SensorEvidence } from "./incident_tracker.ts";
 
 export interface AlertPipelineOptions {
   mode: "incident" | "frame";

@@ -3,8 +3,8 @@ import { test } from "node:test";
 import * as v from "valibot";
 import { alertSchema } from "../../contracts/alert.ts";
 import { defaultFeatureNames } from "../../contracts/model.ts";
+import type { IncidentEvent, SensorEvidence } from "../../scoring/incident_tracker.ts";
 import { buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
-import type { IncidentEvent, SensorEvidence } from "./incident_tracker.ts";
 
 const context = {
   featureNames: defaultFeatureNames(6),

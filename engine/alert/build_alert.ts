@@ -1,7 +1,11 @@
 // Turns a flagged window (ALERT_MODE=frame) or an incident event into the SPEC §4.2 alert body.
 import { type Alert, type AnomalousFeature, STATISTIC_PATTERN } from "../../contracts/alert.ts";
+import {
+  deterministicUuid,
+  type IncidentEvent,
+  type SensorEvidence,
+} from "../../scoring/incident_tracker.ts";
 import { windowAlertId } from "../bus/window_alert_id.ts";
-import { deterministicUuid, type IncidentEvent, type SensorEvidence } from "./incident_tracker.ts";
 
 /** What every alert of one model shares: names, statistic names, typical ranges, threshold. */
 export interface AlertContext {

@@ -3,14 +3,14 @@
 import type { Tracer } from "@opentelemetry/api";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
+import { severityScale } from "../../scoring/flagged_sensors.ts";
+import { incidentTrackerFor } from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { EngineMetrics } from "../../telemetry/metrics.ts";
 import { AlertDispatcher } from "./alert_dispatcher.ts";
 import { AlertPipeline } from "./alert_pipeline.ts";
 import { createAlertSender } from "./alert_sender.ts";
-import { severityScale } from "./flagged_sensors.ts";
 import type { IncidentStateStore } from "./incident_state_store.ts";
-import { incidentTrackerFor } from "./incident_tracker.ts";
 import type { Outbox } from "./outbox.ts";
 
 /**

@@ -1,8 +1,8 @@
 // Keeps each stream's incident state across restarts: a small port and its file adapter in DATA_DIR.
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { StreamSnapshot } from "../../scoring/incident_tracker.ts";
 import type { AlertRecord } from "./alert_sender.ts";
-import type { StreamSnapshot } from "./incident_tracker.ts";
 
 /**
  * What is kept per stream: the tracker's snapshot (absent once the stream holds nothing) and

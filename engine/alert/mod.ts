@@ -1,4 +1,22 @@
 // Alerts: built from scored windows, kept durably, delivered with retries.
+
+export {
+  cleanNumber,
+  observedWindow,
+  rankFlagged,
+  type ScoredRow,
+  sensorEvidence,
+  severityScale,
+} from "../../scoring/flagged_sensors.ts";
+export {
+  deterministicUuid,
+  type IncidentEvent,
+  IncidentTracker,
+  type IncidentTrackerOptions,
+  type ObservedWindow,
+  type SensorEvidence,
+  type StreamSnapshot,
+} from "../../scoring/incident_tracker.ts";
 export {
   AlertDispatcher,
   type AlertDispatcherOptions,
@@ -24,28 +42,11 @@ export {
   type FrameAlertInput,
 } from "./build_alert.ts";
 export {
-  cleanNumber,
-  observedWindow,
-  rankFlagged,
-  type ScoredRow,
-  sensorEvidence,
-  severityScale,
-} from "./flagged_sensors.ts";
-export {
   FileIncidentStateStore,
   type IncidentStateChange,
   type IncidentStateStore,
   type StoredIncidentState,
 } from "./incident_state_store.ts";
-export {
-  deterministicUuid,
-  type IncidentEvent,
-  IncidentTracker,
-  type IncidentTrackerOptions,
-  type ObservedWindow,
-  type SensorEvidence,
-  type StreamSnapshot,
-} from "./incident_tracker.ts";
 export { Outbox, type OutboxOptions } from "./outbox.ts";
 export {
   backoffDelay,

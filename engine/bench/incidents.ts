@@ -14,13 +14,13 @@ import {
   Rng,
   randomAnomaly,
 } from "../../models/signal/mod.ts";
-import { rankFlagged, sensorEvidence, severityScale } from "../alert/flagged_sensors.ts";
+import { rankFlagged, sensorEvidence, severityScale } from "../../scoring/flagged_sensors.ts";
 import {
   type IncidentEvent,
   IncidentTracker,
   type ObservedWindow,
   type SensorEvidence,
-} from "../alert/incident_tracker.ts";
+} from "../../scoring/incident_tracker.ts";
 
 const { values: args } = parseArgs({
   options: {

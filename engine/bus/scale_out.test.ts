@@ -88,6 +88,8 @@ function spawnRole(
     INGEST_WORKERS: "0",
     // One alert per window: every window position is visible at the sink.
     ALERT_MODE: "frame",
+    // The per-batch "batch scored" lines say which worker scored which frames.
+    LOG_LEVEL: "debug",
     ...env,
   });
   processes.push(p);

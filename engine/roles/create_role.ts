@@ -1,16 +1,11 @@
 // Picks what this engine process runs from ENGINE_ROLE and FRAME_BUS (engine/bus/README.md).
-import type { Hono } from "hono";
-import { ConfigError, type EngineConfig } from "../../contracts/config.ts";
-import type { Logger } from "../../telemetry/logger.ts";
+import { ConfigError } from "../../contracts/config.ts";
 import { createEngine } from "../engine.ts";
-import { createIngestRole, type Role } from "./ingest_role.ts";
+import { createIngestRole } from "./ingest_role.ts";
+import type { Role, RoleOptions } from "./role_shell.ts";
 import { createWorkerRole } from "./worker_role.ts";
 
-export interface CreateRoleOptions {
-  config: EngineConfig;
-  log: Logger;
-  middleware?: Parameters<Hono["use"]>[1][];
-}
+export type CreateRoleOptions = RoleOptions;
 
 /**
  * `all` + `memory` (the default): the single-process engine, unchanged. With `FRAME_BUS=nats`:

@@ -1,60 +1,37 @@
 // A stateless ingest replica: the /data-enqueue contract, then a JetStream publish; 202 only after the PubAck.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { headers as natsHeaders } from "@nats-io/nats-core";
-import type { Context, Hono } from "hono";
+import type { Context } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
-import type { EngineReady } from "../../contracts/health.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
-import type { Logger } from "../../telemetry/logger.ts";
 import { sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
-import { type NatsBus, openNatsBus } from "../bus/nats_bus.ts";
+import { connectWithRetry } from "../bus/connect.ts";
+import { encodeFrame } from "../bus/frame_message.ts";
+import type { NatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
-import { readyModel } from "../engine_state.ts";
 import { ingestorFor } from "../ingest/from_config.ts";
 import type { Ingestor } from "../ingest/mod.ts";
 import type { NodeBodyStream } from "../ingest/read_body.ts";
 import { FrameQueue } from "../queue/frame_queue.ts";
 import { EngineStats } from "../stats.ts";
 import { createRoleApp } from "./role_app.ts";
+import {
+  intakeGate,
+  Lifecycle,
+  RETRY_AFTER,
+  type Role,
+  type RoleOptions,
+  readinessBody,
+} from "./role_shell.ts";
 
-export interface IngestRoleOptions {
-  config: EngineConfig;
-  log: Logger;
-  clock?: { now(): number };
-  middleware?: Parameters<Hono["use"]>[1][];
-}
+export type IngestRoleOptions = RoleOptions;
 
-export interface Role {
-  app: Hono;
-  start(): Promise<void>;
-  shutdown(timeoutMs: number): Promise<void>;
-}
-
-/** Frame headers on the bus; the payload is the float32 values in model order. */
-export const FRAME_HEADERS = {
-  stream: "Frame-Stream",
-  timestamp: "Frame-Ts",
-  /** Epoch ms (fractional) when the ingest replica received the request. */
-  receivedAt: "Frame-Received",
-  model: "Frame-Model",
-} as const;
-
-const RETRY_AFTER = { "Retry-After": "1" };
 // Streams whose newest acknowledged timestamp a replica remembers (for 409 and implicit times).
 const MAX_TRACKED_STREAMS = 4096;
-
-function sameToken(given: string, expected: string): boolean {
-  let diff = given.length ^ expected.length;
-  for (let i = 0; i < expected.length; i++) {
-    diff |= (given.charCodeAt(i % Math.max(1, given.length)) || 0) ^ expected.charCodeAt(i);
-  }
-  return diff === 0;
-}
 
 async function readMetadata(config: EngineConfig): Promise<ModelMetadata> {
   const path = join(config.MODEL_DIR, `${config.DEFAULT_MODEL_NAME}.json`);
@@ -76,28 +53,15 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   const stats = new EngineStats();
   const lag = new Int32Array(config.NATS_PARTITIONS);
   const newest = new Map<string, number>();
-  let status: EngineReady["status"] = "loading";
-  let failure: string | undefined;
-  let meta: ModelMetadata | undefined;
-  let bus: NatsBus | undefined;
-  let ingestor: Ingestor | undefined;
-  let pool: FrameQueue | undefined;
+  const lifecycle = new Lifecycle();
+  /** What exists once the replica is ready. */
+  let parts:
+    | { meta: ModelMetadata; bus: NatsBus; ingestor: Ingestor; pool: FrameQueue }
+    | undefined;
   let inFlight = 0;
   let counters = { bus_unavailable: 0, workers_behind: 0 };
   const stop = new AbortController();
   let watching: Promise<void> | undefined;
-
-  function readiness(): EngineReady {
-    const body: EngineReady = {
-      status,
-      model: readyModel(meta),
-      execution_provider: null,
-      gpu: { available: false },
-    };
-    if (pool) body.queue = { depth: pool.used, capacity: pool.capacity };
-    if (failure) body.error = failure;
-    return body;
-  }
 
   function remember(streamId: string, timestamp: number): void {
     newest.delete(streamId);
@@ -108,21 +72,9 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   async function enqueue(c: Context): Promise<Response> {
     const receivedAt = performance.now();
     let bodyTaken = false;
+    // Ready (the intake gate checked), so the parts exist.
+    const { pool, ingestor, bus, meta } = parts as NonNullable<typeof parts>;
     try {
-      if (status === "draining") {
-        throw new HttpError(503, "shutting_down", "ingest replica is shutting down", RETRY_AFTER);
-      }
-      if (status !== "ready" || !pool || !ingestor || !bus || !meta) {
-        throw new HttpError(503, "model_not_ready", `ingest replica is ${status}`, RETRY_AFTER);
-      }
-      if (config.INGEST_TOKEN) {
-        const auth = c.req.header("authorization") ?? "";
-        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), config.INGEST_TOKEN)) {
-          throw new HttpError(401, "unauthorized", "a valid bearer token is required", {
-            "WWW-Authenticate": "Bearer",
-          });
-        }
-      }
       const slot = pool.reserve();
       if (slot < 0) {
         throw new HttpError(429, "queue_full", `${pool.capacity} uploads in flight`, RETRY_AFTER);
@@ -154,14 +106,14 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             RETRY_AFTER,
           );
         }
-        const h = natsHeaders();
-        h.set(FRAME_HEADERS.stream, streamId);
-        h.set(FRAME_HEADERS.timestamp, String(timestamp));
-        h.set(FRAME_HEADERS.receivedAt, String(performance.timeOrigin + receivedAt));
-        h.set(FRAME_HEADERS.model, meta.version);
         // A copy: the slab is reused as soon as this request is answered.
-        const payload = new Uint8Array(values.byteLength);
-        payload.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+        const { headers: h, payload } = encodeFrame({
+          streamId,
+          timestamp,
+          receivedAt: performance.timeOrigin + receivedAt,
+          model: meta.version,
+          values,
+        });
         let ack: { duplicate: boolean; seq: number };
         try {
           ack = await bus.js.publish(bus.subject(partition), payload, {
@@ -230,12 +182,13 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
 
   async function start(): Promise<void> {
     try {
-      meta = await readMetadata(config);
-      ingestor = ingestorFor(config, meta.feature_names);
-      pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
-      bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
+      const meta = await readMetadata(config);
+      const ingestor = ingestorFor(config, meta.feature_names);
+      const pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
+      const bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
+      parts = { meta, ingestor, pool, bus };
       watching = watchLag(bus.kv);
-      status = "ready";
+      lifecycle.ready();
       log.info("ingest replica ready", {
         model: meta.name,
         version: meta.version,
@@ -244,31 +197,42 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         partitions: config.NATS_PARTITIONS,
       });
     } catch (error) {
-      status = "failed";
-      failure = (error as Error).message;
+      lifecycle.fail(error as Error);
       throw error;
     }
   }
 
   async function shutdown(timeoutMs: number): Promise<void> {
-    if (status === "ready" || status === "loading") status = "draining";
+    lifecycle.drain();
     const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
     // Requests in flight get their PubAck (or their 503) before the connection closes.
     while (inFlight > 0 && !deadline.aborted) await delay(5, deadline).catch(() => {});
     stop.abort();
     await watching;
-    await Promise.allSettled([bus?.close(), ingestor?.close()]);
+    await Promise.allSettled([parts?.bus.close(), parts?.ingestor.close()]);
     log.info("ingest replica stopped", { in_flight: inFlight });
   }
 
   const app = createRoleApp({
     log,
-    readiness,
+    readiness: () =>
+      readinessBody(lifecycle, {
+        meta: parts?.meta,
+        queue: parts ? { depth: parts.pool.used, capacity: parts.pool.capacity } : undefined,
+      }),
     middleware: options.middleware,
-    enqueue,
+    intake: {
+      gate: intakeGate({
+        lifecycle,
+        token: config.INGEST_TOKEN,
+        what: "ingest replica",
+        onRefused: () => stats.rejected++,
+      }),
+      enqueue,
+    },
     stats: () => ({
       ...stats.snapshot({
-        queue: { depth: inFlight, capacity: pool?.capacity ?? 0 },
+        queue: { depth: inFlight, capacity: parts?.pool.capacity ?? 0 },
         alerts: { generated: 0, delivered: 0, outbox: 0 },
         rss_bytes: sampleResources().rss_bytes,
       }),
@@ -281,39 +245,4 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     },
   });
   return { app, stats, start, shutdown };
-}
-
-/** Opens the bus, retrying every second while NATS is unreachable (readiness stays 503). */
-export async function connectWithRetry(
-  config: EngineConfig,
-  log: Logger,
-  name: string,
-  signal: AbortSignal,
-): Promise<NatsBus> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openNatsBus({
-        url: config.NATS_URL,
-        stream: config.NATS_STREAM,
-        partitions: config.NATS_PARTITIONS,
-        maxBytes: config.NATS_STREAM_MAX_BYTES,
-        maxAgeS: config.NATS_STREAM_MAX_AGE_S,
-        name,
-        timeoutMs: Math.max(1000, config.NATS_PUBLISH_TIMEOUT_MS),
-      });
-    } catch (error) {
-      // The server answered and refused (limits, partition count): retrying changes nothing.
-      const name = (error as Error).name;
-      if (name === "PartitionMismatchError" || name === "JetStreamApiError" || signal.aborted) {
-        throw error;
-      }
-      if (attempt === 1 || attempt % 30 === 0) {
-        log.warn("NATS not reachable; retrying every second", error as Error, {
-          url: config.NATS_URL,
-          attempt,
-        });
-      }
-      await delay(1000, signal);
-    }
-  }
 }

@@ -1,5 +1,5 @@
 // HTTP app of an engine process: health, stats, errors, and the intake route when there is one.
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
 import type { Logger } from "../../telemetry/logger.ts";
@@ -11,9 +11,9 @@ export interface RoleAppOptions {
   /** `GET /stats`: the engine's stats shape plus the role's own counters. */
   stats(): StatsSnapshot | (StatsSnapshot & Record<string, unknown>);
   resetStats(): void;
-  /** `POST /data-enqueue` (ingest replicas). */
-  enqueue?: (c: Context) => Promise<Response>;
-  middleware?: Parameters<Hono["use"]>[1][];
+  /** `POST /data-enqueue` (single process and ingest replicas), behind its gate. */
+  intake?: { gate: MiddlewareHandler; enqueue: (c: Context) => Promise<Response> };
+  middleware?: MiddlewareHandler[];
 }
 
 /**
@@ -46,7 +46,7 @@ export function createRoleApp(options: RoleAppOptions): Hono {
     options.resetStats();
     return c.json({ status: "ok" });
   });
-  const enqueue = options.enqueue;
-  if (enqueue) app.post("/data-enqueue", (c) => enqueue(c));
+  const intake = options.intake;
+  if (intake) app.post("/data-enqueue", intake.gate, (c) => intake.enqueue(c));
   return app;
 }

@@ -1,2 +1,7 @@
-// Sliding windows per stream, in timestamp order.
-export { type Admission, StreamWindows, type StreamWindowsOptions } from "./stream_windows.ts";
+// Which frames join a stream, in timestamp order, and each stream's features.
+export {
+  type Admission,
+  type StreamLimits,
+  StreamWindows,
+  type StreamWindowsOptions,
+} from "./stream_windows.ts";

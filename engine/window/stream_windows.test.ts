@@ -83,8 +83,8 @@ test("streamWindows applies the model's running levels per stream, and keeps the
     n_features: 2,
     baseline: { description: "", alpha: 0.5, span: 2, features: [1] },
   });
-  assert.equal(windows.baselineSize, 1);
-  assert.deepEqual([...windows.baselineIndex], [-1, 0]);
+  assert.equal(windows.shape.baselineSize, 1);
+  assert.deepEqual([...windows.shape.baselineIndex], [-1, 0]);
   const into = new Float32Array(4);
   const raw = new Float32Array(2);
   assert.equal(windows.push("a", Float32Array.of(1, 10), into, raw), false);
@@ -109,7 +109,7 @@ test("streamWindows applies the model's running levels per stream, and keeps the
         frameSize: 2,
         baseline: { alpha: 0.5, span: 2, features: [2] },
       }),
-    /baseline.features must be ascending distinct feature indices below 2/,
+    /baseline.features must be ascending distinct indices below 2/,
   );
 });
 
@@ -120,7 +120,7 @@ test("streamWindows rebuilt from a window and the levels' span gives the same wi
     baseline: { description: "", alpha: 0.2, span: 75, features: [1] },
   };
   // What a scale-out worker re-reads: the window's other frames and the span before them.
-  const keep = StreamWindows.forModel(meta).rebuildFrames;
+  const keep = StreamWindows.forModel(meta).shape.rebuildFrames;
   assert.equal(keep, meta.window_size - 1 + meta.baseline.span);
   const frames = Array.from({ length: 200 }, (_, t) =>
     Float32Array.of(t % 7, 50 + 0.3 * t + Math.sin(t)),

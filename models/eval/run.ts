@@ -1,5 +1,5 @@
 // Streams plant frames through every scorer in batches and tallies detection metrics per scorer.
-import { StreamWindows } from "../../engine/window/stream_windows.ts";
+import { StreamFeatures, WindowShape } from "../../scoring/window_features.ts";
 import type { AnomalyKind, AnomalySpec, Plant } from "../signal/mod.ts";
 import type { Scorer } from "./scorers.ts";
 
@@ -58,7 +58,7 @@ export type WindowTap = (
  * `visit(t, s, scores)` is called per window end `t` and scorer index `s` with that window's
  * scores; `tap`, when given, right after it with the raw window and the model's extra outputs.
  * A scorer with running levels (`baseline`) gets its windows from the engine's
- * `StreamWindows`, fed every frame in order from the first.
+ * scoring layer's `StreamFeatures` (as the engine's streams), fed every frame in order from the first.
  */
 export async function streamWindows(
   plant: Plant,
@@ -77,7 +77,9 @@ export async function streamWindows(
   const own = scorers.map((s) =>
     s.baseline?.features.length
       ? {
-          windows: new StreamWindows({ windowSize: W, frameSize: F, baseline: s.baseline }),
+          windows: new StreamFeatures(
+            new WindowShape({ windowSize: W, frameSize: F, baseline: s.baseline }),
+          ),
           batch: new Float32Array(batchSize * W * F),
         }
       : undefined,
@@ -113,7 +115,7 @@ export async function streamWindows(
     const t = plant.frameIndex;
     plant.next(ring[t % W]);
     const b = ends.length;
-    for (const o of own) o?.windows.push("plant", ring[t % W], o.batch.subarray(b * W * F));
+    for (const o of own) o?.windows.push(ring[t % W], o.batch.subarray(b * W * F));
     if (i < W - 1) continue;
     for (let j = 0; j < W; j++) batch.set(ring[(t - W + 1 + j) % W], (b * W + j) * F);
     ends.push(t);

@@ -1,6 +1,6 @@
 // The detectors compared by the evaluation: the ONNX models and the two baselines, behind one interface.
 import * as ort from "onnxruntime-node";
-import type { LevelBaselineSpec } from "../featurewise/level_baseline.ts";
+import type { LevelBaselineSpec } from "../../scoring/level_baseline.ts";
 import type { LinearParams } from "../featurewise/params.ts";
 
 /** Scores a batch of raw windows `[batch, W, F]`; a feature is flagged when its score >= threshold. */

@@ -1,8 +1,9 @@
 // Trains either feature-wise model on a [frames, features] series: fit, calibrate, pack parameters.
+
+import { applyToHistory, type LevelBaselineSpec, spanFor } from "../../scoring/level_baseline.ts";
 import { Rng } from "../signal/prng.ts";
 import { fitLinearFeature } from "./fit_linear.ts";
 import { fitSvddFeature, HEAVY_MIN_XI } from "./fit_svdd.ts";
-import { applyToHistory, type LevelBaselineSpec, spanFor } from "./level_baseline.ts";
 import { dctBasis, type FeaturewiseKind, type FeaturewiseParams, statSelector } from "./params.ts";
 import { CROSS_SENSOR_DEFAULTS, fitCrossSensor, robustProjection } from "./pca.ts";
 import { DEFAULT_CAL_FRACTION, splitWindows } from "./split.ts";

@@ -1,13 +1,13 @@
 // Incident metrics: the engine's incident tracker fed one scored window at a time, events matched to episodes.
 import { engineConfigSchema, parseConfig } from "../../../contracts/config.ts";
 import type { ModelMetadata } from "../../../contracts/model.ts";
-import { observedWindow, severityScale } from "../../../engine/alert/flagged_sensors.ts";
+import { observedWindow, severityScale } from "../../../scoring/flagged_sensors.ts";
 import {
   type IncidentEvent,
   type IncidentSettings,
   type IncidentTracker,
   incidentTrackerFor,
-} from "../../../engine/alert/incident_tracker.ts";
+} from "../../../scoring/incident_tracker.ts";
 import { episodes, median, round4 } from "./metrics.ts";
 
 export type { IncidentSettings };

@@ -2,8 +2,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadModel, type ScoringModel } from "../../../engine/infer/load_model.ts";
-import { StreamWindows } from "../../../engine/window/stream_windows.ts";
+import { loadModel, type ScoringModel } from "../../../engine/infer/mod.ts";
+import { StreamFeatures, WindowShape } from "../../../scoring/window_features.ts";
 import { createLogger } from "../../../telemetry/logger.ts";
 import { TRAIN_DEFAULTS, type TrainOptions, trainFeaturewise } from "../../featurewise/train.ts";
 import { buildArtifacts, writeArtifacts } from "../../train/artifacts.ts";
@@ -60,7 +60,7 @@ export function ours(options: OursTrainOptions = {}, name = "ours"): Detector {
 
 /**
  * Scores runs with a model loaded by the engine. Each run is its own stream through the engine's
- * `StreamWindows` from its first row (rows before `testStart` fill the first windows and, for a
+ * `StreamFeatures` (the scoring layer, as the engine's streams) from its first row (rows before `testStart` fill the first windows and, for a
  * model with running levels, move them), so windows are what the engine would score.
  */
 export function fittedModel(model: ScoringModel): FittedDetector {
@@ -88,7 +88,9 @@ export function fittedModel(model: ScoringModel): FittedDetector {
       const rows = run.rows - testStart;
       const alarm = new Uint8Array(rows);
       const score = new Float64Array(rows).fill(Number.NEGATIVE_INFINITY);
-      const windows = new StreamWindows({ windowSize: W, frameSize: F, baseline });
+      const windows = new StreamFeatures(
+        new WindowShape({ windowSize: W, frameSize: F, baseline }),
+      );
       const frame = new Float32Array(F);
       const ends: number[] = [];
       const flush = async () => {
@@ -131,7 +133,6 @@ export function fittedModel(model: ScoringModel): FittedDetector {
         for (let f = 0; f < F; f++) frame[f] = run.values[row * F + f];
         const b = ends.length;
         const ready = windows.push(
-          "run",
           frame,
           batch.subarray(b * W * F, (b + 1) * W * F),
           rawBatch.subarray(b * W * nb, (b + 1) * W * nb),

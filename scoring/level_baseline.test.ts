@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { scoreWindowsDetailed } from "../reference/mod.ts";
-import { Rng } from "../signal/prng.ts";
-import { applyToHistory, checkSpec, LevelBaseline, spanFor } from "./level_baseline.ts";
-import { trainFeaturewise } from "./train.ts";
+import { trainFeaturewise } from "../models/featurewise/train.ts";
+import { scoreWindowsDetailed } from "../models/reference/mod.ts";
+import { Rng } from "../models/signal/prng.ts";
+import { applyToHistory, LevelBaseline, parseLevelBaseline, spanFor } from "./level_baseline.ts";
 
 describe("LevelBaseline", () => {
   it("feeds each listed reading minus the weighted mean of the readings before it", () => {
@@ -86,13 +86,25 @@ describe("LevelBaseline", () => {
     assert.equal(a, b);
   });
 
-  it("checkSpec rejects what the metadata could not mean", () => {
-    assert.throws(() => checkSpec({ alpha: 0, span: 1, features: [] }, 3), /alpha must be in/);
-    assert.throws(() => checkSpec({ alpha: 0.2, span: 0, features: [] }, 3), /span must be/);
-    assert.throws(() => checkSpec({ alpha: 0.2, span: 31, features: [2, 1] }, 3), /ascending/);
-    assert.throws(() => checkSpec({ alpha: 0.2, span: 31, features: [3] }, 3), /below 3/);
-    assert.throws(() => checkSpec({ alpha: 0.2, span: 31, features: [-1] }, 3), /ascending/);
-    checkSpec({ alpha: 0.2, span: 31, features: [0, 2] }, 3);
+  it("parseLevelBaseline rejects what the metadata could not mean", () => {
+    assert.throws(
+      () => parseLevelBaseline({ alpha: 0, span: 1, features: [] }, 3),
+      /baseline\.alpha: must be in/,
+    );
+    assert.throws(
+      () => parseLevelBaseline({ alpha: 0.2, span: 0, features: [] }, 3),
+      /baseline\.span: must be/,
+    );
+    assert.throws(
+      () => parseLevelBaseline({ alpha: 0.2, span: 31, features: [2, 1] }, 3),
+      /ascending/,
+    );
+    assert.throws(() => parseLevelBaseline({ alpha: 0.2, span: 31, features: [3] }, 3), /below 3/);
+    assert.throws(
+      () => parseLevelBaseline({ alpha: 0.2, span: 31, features: [-1] }, 3),
+      /ascending/,
+    );
+    parseLevelBaseline({ alpha: 0.2, span: 31, features: [0, 2] }, 3);
   });
 });
 

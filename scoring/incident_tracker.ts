@@ -1,6 +1,6 @@
 // Groups a stream's anomalous windows into incidents (opened → updated → resolved); pure, no I/O, no clock.
 import { createHash } from "node:crypto";
-import type { EngineConfig } from "../../contracts/config.ts";
+import type { EngineConfig } from "../contracts/config.ts";
 
 /** What the engine knows of one flagged sensor in one window (the alert's per-sensor evidence). */
 export interface SensorEvidence {

@@ -1,5 +1,5 @@
 // Finds a scored window's flagged sensors and ranks them by severity: shared by the engine and the evaluation.
-import type { ModelMetadata } from "../../contracts/model.ts";
+import type { ModelMetadata } from "../contracts/model.ts";
 import type { ObservedWindow, SensorEvidence } from "./incident_tracker.ts";
 
 /** One scored window's rows: `[n_features]` slices of the model's outputs. */

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { keepEvidence } from "../batch/batcher.ts";
-import { StreamWindows } from "../window/stream_windows.ts";
 import { observedWindow, rankFlagged, sensorEvidence, severityScale } from "./flagged_sensors.ts";
+import { keepEvidence, WindowShape } from "./window_features.ts";
 
 test("rankFlagged lists flagged sensors by severity, then score, then index", () => {
   const scores = Float32Array.of(0.95, 0.1, 1, Number.NaN, 0.9, 1);
@@ -78,7 +77,7 @@ test("rankFlagged orders only the most severe when more are flagged than listed"
 });
 
 test("keepEvidence gives an alert the readings as they arrived and the running level beside them", () => {
-  const shape = StreamWindows.forModel({
+  const shape = WindowShape.forModel({
     window_size: 2,
     n_features: 3,
     baseline: { description: "", alpha: 0.5, span: 4, features: [2] },

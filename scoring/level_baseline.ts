@@ -1,17 +1,8 @@
 // A drifting sensor's running level per stream: the model judges its reading against it.
+import { type LevelBaselineSpec, parseLevelBaseline } from "../contracts/model.ts";
 
-/**
- * Which sensors follow a running level, and how. Part of the model: the metadata carries it
- * (`baseline`), training applies it to the history, the engine to every stream.
- */
-export interface LevelBaselineSpec {
-  /** Weight decay per reading (0 < alpha <= 1): reading `j` back weighs `(1 - alpha)^(j - 1)`. */
-  alpha: number;
-  /** Readings the level is taken over (the last `span`, before the current one). */
-  span: number;
-  /** Model feature indices that follow a running level, ascending. */
-  features: readonly number[];
-}
+export type { LevelBaselineSpec } from "../contracts/model.ts";
+export { parseLevelBaseline } from "../contracts/model.ts";
 
 /**
  * Below this weight a reading no longer counts: float32's resolution, so that the cut mean equals
@@ -53,7 +44,7 @@ export class LevelBaseline {
   readonly #weight: Float64Array;
 
   constructor(spec: LevelBaselineSpec) {
-    checkSpec(spec, Number.POSITIVE_INFINITY);
+    parseLevelBaseline(spec, Number.POSITIVE_INFINITY);
     this.span = spec.span;
     this.features = Int32Array.from(spec.features);
     const nb = spec.features.length;
@@ -104,25 +95,6 @@ export class LevelBaseline {
     }
     this.#next = (this.#next + 1) % span;
     this.#count++;
-  }
-}
-
-/** Throws a `TypeError` unless `spec` is a valid baseline for `nFeatures` features. */
-export function checkSpec(spec: LevelBaselineSpec, nFeatures: number): void {
-  if (!(spec.alpha > 0 && spec.alpha <= 1)) {
-    throw new TypeError(`baseline.alpha must be in (0, 1], got ${spec.alpha}`);
-  }
-  if (!Number.isInteger(spec.span) || spec.span < 1 || spec.span > 100_000) {
-    throw new TypeError(`baseline.span must be an integer 1..100000, got ${spec.span}`);
-  }
-  let previous = -1;
-  for (const f of spec.features) {
-    if (!Number.isInteger(f) || f <= previous || f >= nFeatures) {
-      throw new TypeError(
-        `baseline.features must be ascending distinct feature indices below ${nFeatures}`,
-      );
-    }
-    previous = f;
   }
 }
 

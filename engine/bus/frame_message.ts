@@ -1,0 +1,66 @@
+// A frame on the bus: headers name its stream, time and model; the payload is its float32 values.
+import { type MsgHdrs, headers as natsHeaders } from "@nats-io/nats-core";
+
+/** Frame headers on the bus; the payload is the float32 values in model order. */
+export const FRAME_HEADERS = {
+  stream: "Frame-Stream",
+  timestamp: "Frame-Ts",
+  /** Epoch ms (fractional) when the ingest replica received the request. */
+  receivedAt: "Frame-Received",
+  model: "Frame-Model",
+} as const;
+
+/** One frame as it travels: what the ingest replica publishes and a worker reads back. */
+export interface FrameMessage {
+  streamId: string;
+  /** Epoch ms. */
+  timestamp: number;
+  /** Epoch ms (fractional) when the ingest replica received it. */
+  receivedAt: number;
+  /** Version of the model the frame was validated against. */
+  model: string;
+  values: Float32Array;
+}
+
+/** The headers and payload (a copy: the caller's values may be reused at once) of a frame. */
+export function encodeFrame(frame: FrameMessage): { headers: MsgHdrs; payload: Uint8Array } {
+  const h = natsHeaders();
+  h.set(FRAME_HEADERS.stream, frame.streamId);
+  h.set(FRAME_HEADERS.timestamp, String(frame.timestamp));
+  h.set(FRAME_HEADERS.receivedAt, String(frame.receivedAt));
+  h.set(FRAME_HEADERS.model, frame.model);
+  const { values } = frame;
+  const payload = new Uint8Array(values.byteLength);
+  payload.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return { headers: h, payload };
+}
+
+/**
+ * Reads a frame back, or explains why it cannot be one of `nFeatures` values (a model that
+ * does not fit, a message not written by {@link encodeFrame}). The values are a copy, aligned
+ * for Float32Array and independent of the client's read buffer.
+ */
+export function decodeFrame(
+  headers: MsgHdrs | undefined,
+  data: Uint8Array,
+  nFeatures: number,
+): FrameMessage | { error: string } {
+  const streamId = headers?.get(FRAME_HEADERS.stream) ?? "";
+  const timestamp = Number(headers?.get(FRAME_HEADERS.timestamp));
+  const receivedAt = Number(headers?.get(FRAME_HEADERS.receivedAt));
+  const model = headers?.get(FRAME_HEADERS.model) ?? "";
+  if (!streamId) return { error: "no stream id" };
+  if (!Number.isFinite(timestamp)) return { error: "no timestamp" };
+  if (data.byteLength !== nFeatures * 4) {
+    return { error: `${data.byteLength} bytes where the model takes ${nFeatures * 4}` };
+  }
+  const values = new Float32Array(nFeatures);
+  new Uint8Array(values.buffer).set(data);
+  return {
+    streamId,
+    timestamp,
+    receivedAt: Number.isFinite(receivedAt) ? receivedAt : timestamp,
+    model,
+    values,
+  };
+}

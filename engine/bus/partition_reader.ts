@@ -1,0 +1,190 @@
+// Reads one partition of the frame stream into a bounded buffer, from a start sequence, until closed.
+import type { Logger } from "../../telemetry/logger.ts";
+import { delay } from "../_delay.ts";
+import { reclaim } from "../_reclaim.ts";
+import { decodeFrame, type FrameMessage } from "./frame_message.ts";
+import type { NatsBus } from "./nats_bus.ts";
+
+/** A frame read back from the bus. */
+export interface BusFrame extends FrameMessage {
+  seq: number;
+  /** Frames of the partition after this one not yet delivered to us. */
+  pending: number;
+}
+
+/**
+ * The bytes of frames read ahead, all partitions of a worker together. A reader stops pulling
+ * while the worker holds `maxBytes` of unscored frames, so a worker that owns every partition of
+ * a backlog stays bounded in memory whatever the backlog.
+ */
+export class ReadAheadBudget {
+  readonly maxBytes: number;
+  #used = 0;
+  #waiting: (() => void)[] = [];
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+
+  get full(): boolean {
+    return this.#used >= this.maxBytes;
+  }
+
+  take(bytes: number): void {
+    this.#used += bytes;
+  }
+
+  release(bytes: number): void {
+    this.#used = Math.max(0, this.#used - bytes);
+    if (this.#used < this.maxBytes / 2 && this.#waiting.length) {
+      const waiting = this.#waiting;
+      this.#waiting = [];
+      for (const resume of waiting) resume();
+    }
+  }
+
+  /** Resolves once the budget is below half full (at once when it is not full). */
+  room(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Wakes every waiting reader (closing, stopping). */
+  wakeAll(): void {
+    this.release(0);
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resume of waiting) resume();
+  }
+}
+
+export interface PartitionReaderOptions {
+  bus: NatsBus;
+  /** `NATS_STREAM`. */
+  stream: string;
+  partition: number;
+  /** Values per frame of the model (a frame of another size is skipped, logged). */
+  nFeatures: number;
+  budget: ReadAheadBudget;
+  log: Logger;
+  /** Called after each frame is buffered (wakes the scoring loop). */
+  onFrame: () => void;
+}
+
+/**
+ * An ordered consumer on `<stream>.p.<n>` from a start sequence, re-created from the last
+ * sequence read after any failure (a restarted server forgets ephemeral consumers), buffering
+ * decoded frames until the worker `take`s them. Pulls are short (2 s) and bounded in bytes by
+ * the worker's {@link ReadAheadBudget}.
+ */
+export class PartitionReader {
+  readonly partition: number;
+  readonly #o: PartitionReaderOptions;
+  readonly #frames: BusFrame[] = [];
+  #head = 0;
+  #closed = false;
+  #stopPull: () => void = () => {};
+  #bytes = 0;
+  /** Last sequence read (the reader resumes after it). */
+  readSeq: number;
+
+  constructor(options: PartitionReaderOptions, from: number) {
+    this.#o = options;
+    this.partition = options.partition;
+    this.readSeq = from - 1;
+    void this.#read(from);
+  }
+
+  /** Frames buffered, not yet taken. */
+  get length(): number {
+    return this.#frames.length - this.#head;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The next buffered frame, in sequence order. */
+  take(): BusFrame | undefined {
+    if (this.#head >= this.#frames.length) return undefined;
+    const frame = this.#frames[this.#head++];
+    if (this.#head > 64 && this.#head * 2 > this.#frames.length) {
+      this.#frames.splice(0, this.#head);
+      this.#head = 0;
+    }
+    const bytes = frame.values.byteLength;
+    this.#bytes -= bytes;
+    this.#o.budget.release(bytes);
+    return frame;
+  }
+
+  /** Stops reading and drops what is buffered. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopPull();
+    this.#o.budget.release(this.#bytes);
+    this.#bytes = 0;
+    this.#frames.length = 0;
+    this.#head = 0;
+    this.#o.budget.wakeAll();
+  }
+
+  async #read(from: number): Promise<void> {
+    const { bus, stream, partition, budget, log, nFeatures } = this.#o;
+    let start = from;
+    while (!this.#closed) {
+      try {
+        await budget.room();
+        if (this.#closed) break;
+        const consumer = await bus.js.consumers.get(stream, {
+          filter_subjects: bus.subject(partition),
+          opt_start_seq: Math.max(1, start),
+        });
+        // Short pulls: a restarted server (ephemeral consumer gone) is noticed within seconds.
+        // The client buffers up to a pull's bytes beside ours: a small share of the budget.
+        const frameBytes = nFeatures * 4 + 512;
+        const pullBytes = Math.max(2 * frameBytes, Math.floor(budget.maxBytes / 8));
+        const messages = await consumer.consume({ max_bytes: pullBytes, expires: 2000 });
+        this.#stopPull = () => messages.stop();
+        if (this.#closed) messages.stop();
+        for await (const m of messages) {
+          if (this.#closed) break;
+          this.readSeq = m.seq;
+          const frame = decodeFrame(m.headers, m.data, nFeatures);
+          // The client's message buffer is garbage now: a large buffer behind a small object,
+          // which V8 otherwise collects late (see engine/_reclaim.ts).
+          reclaim(m.data.byteLength);
+          if ("error" in frame) {
+            log.error("frame on the bus does not fit this model; skipped", {
+              seq: m.seq,
+              subject: m.subject,
+              reason: frame.error,
+            });
+            continue;
+          }
+          this.#frames.push({ ...frame, seq: m.seq, pending: m.info.pending });
+          this.#bytes += frame.values.byteLength;
+          budget.take(frame.values.byteLength);
+          this.#o.onFrame();
+          if (budget.full) {
+            // Stop pulling until the worker has scored half the budget; the pull resumes from
+            // the next sequence.
+            messages.stop();
+            break;
+          }
+        }
+        await consumer.delete().catch(() => {});
+      } catch (error) {
+        if (this.#closed) break;
+        log.warn("partition reader failed; reading again", error as Error, { partition });
+        await delay(250).catch(() => {});
+      }
+      start = this.readSeq + 1;
+    }
+  }
+}

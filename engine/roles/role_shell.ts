@@ -1,0 +1,142 @@
+// What every engine process shares: its options, lifecycle, readiness body and the intake gate.
+import type { Context, MiddlewareHandler, Next } from "hono";
+import type { EngineConfig } from "../../contracts/config.ts";
+import { HttpError } from "../../contracts/error.ts";
+import type { EngineReady } from "../../contracts/health.ts";
+import type { ModelMetadata } from "../../contracts/model.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { reclaim } from "../_reclaim.ts";
+
+/** Epoch milliseconds (frame timestamps). */
+export interface Clock {
+  now(): number;
+}
+
+/** What every role is built from: the single-process engine, the ingest replica, the worker. */
+export interface RoleOptions {
+  config: EngineConfig;
+  log: Logger;
+  /** The fetch alerts are sent with (tests and proxies pass their own). */
+  fetch?: typeof fetch;
+  clock?: Clock;
+  /** Middleware mounted before every route (the OpenTelemetry server span). */
+  middleware?: MiddlewareHandler[];
+}
+
+/** An engine process: its HTTP app and its lifecycle. */
+export interface Role {
+  app: import("hono").Hono;
+  /** Loads what it needs and starts; rejects (status `failed`) when it cannot. */
+  start(): Promise<void>;
+  /** Graceful stop within `timeoutMs`: readiness and new frames turn 503 at once. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+export type RoleStatus = EngineReady["status"];
+
+/** Asks a refused producer to come back in a second. */
+export const RETRY_AFTER = { "Retry-After": "1" } as const;
+
+/** loading → ready → draining, or failed: read on every request (a field read, no I/O). */
+export class Lifecycle {
+  status: RoleStatus = "loading";
+  error: string | undefined;
+
+  ready(): void {
+    this.status = "ready";
+  }
+
+  fail(error: Error): void {
+    this.status = "failed";
+    this.error = error.message;
+  }
+
+  drain(): void {
+    if (this.status === "ready" || this.status === "loading") this.status = "draining";
+  }
+}
+
+/** The parts of a `/health/ready` body a role knows beyond its lifecycle. */
+export interface ReadinessParts {
+  meta: ModelMetadata | undefined;
+  provider?: EngineReady["execution_provider"];
+  gpuAvailable?: boolean;
+  queue?: EngineReady["queue"];
+}
+
+/** The `/health/ready` body (contracts/health.ts) of a role in `lifecycle` with `parts`. */
+export function readinessBody(lifecycle: Lifecycle, parts: ReadinessParts): EngineReady {
+  const { meta, provider = null } = parts;
+  const body: EngineReady = {
+    status: lifecycle.status,
+    model: meta
+      ? {
+          name: meta.name,
+          version: meta.version,
+          n_features: meta.n_features,
+          window_size: meta.window_size,
+        }
+      : null,
+    execution_provider: provider,
+    gpu: { available: Boolean(parts.gpuAvailable) || provider === "cuda" },
+  };
+  if (parts.queue) body.queue = parts.queue;
+  if (lifecycle.error) body.error = lifecycle.error;
+  return body;
+}
+
+/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
+export function sameToken(given: string, expected: string): boolean {
+  let diff = given.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    diff |= (given.charCodeAt(i % Math.max(1, given.length)) || 0) ^ expected.charCodeAt(i);
+  }
+  return diff === 0;
+}
+
+export interface IntakeGateOptions {
+  lifecycle: Lifecycle;
+  /** `INGEST_TOKEN`: when set, a request needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** "engine", "ingest replica": named in the 503 messages. */
+  what: string;
+  /** Called for every request the gate refuses, with its error code. */
+  onRefused?: (code: string) => void;
+}
+
+/**
+ * Middleware in front of `/data-enqueue`: `503 shutting_down` while draining, `503
+ * model_not_ready` until ready, `401 unauthorized` without the bearer token. It runs before the
+ * body is read, so a refused frame costs nothing (Node reads and drops the body to keep the
+ * connection; those chunks are reported to the collector).
+ */
+export function intakeGate(options: IntakeGateOptions): MiddlewareHandler {
+  const { lifecycle, token, what, onRefused } = options;
+  return async function intakeGateMiddleware(c: Context, next: Next) {
+    const refusal = refuse(c);
+    if (refusal) {
+      reclaim(Number(c.req.header("content-length")) || 0);
+      onRefused?.(refusal.code);
+      throw refusal;
+    }
+    await next();
+  };
+
+  function refuse(c: Context): HttpError | undefined {
+    if (lifecycle.status === "draining") {
+      return new HttpError(503, "shutting_down", `${what} is shutting down`, RETRY_AFTER);
+    }
+    if (lifecycle.status !== "ready") {
+      return new HttpError(503, "model_not_ready", `${what} is ${lifecycle.status}`, RETRY_AFTER);
+    }
+    if (token) {
+      const auth = c.req.header("authorization") ?? "";
+      if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) {
+        return new HttpError(401, "unauthorized", "a valid bearer token is required", {
+          "WWW-Authenticate": "Bearer",
+        });
+      }
+    }
+    return undefined;
+  }
+}
