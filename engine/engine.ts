@@ -14,7 +14,7 @@ import { Batcher } from "./batch/batcher.ts";
 import { windowScorerFor } from "./batch/from_config.ts";
 import type { ScoredBatch } from "./batch/window_scorer.ts";
 import { EngineState } from "./engine_state.ts";
-import { loadModel } from "./infer/load_model.ts";
+import { modelFor } from "./infer/from_config.ts";
 import { ingestorFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 import type { Role, RoleOptions } from "./roles/role_shell.ts";
@@ -96,15 +96,9 @@ export function createEngine(options: EngineOptions): Engine {
     });
   }
 
-  async function start(): Promise<void> {
-    try {
-      const model = await loadModel({
-        dir: config.MODEL_DIR,
-        name: config.DEFAULT_MODEL_NAME,
-        device: config.DEFAULT_DEVICE,
-        log,
-        maxBatch: config.INFERENCE_BATCH_SIZE,
-      });
+  function start(): Promise<void> {
+    return state.starting(async () => {
+      const model = await modelFor(config, log);
       const meta = model.metadata;
       const ingestor = ingestorFor(config, meta.feature_names);
       const queue = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
@@ -155,15 +149,11 @@ export function createEngine(options: EngineOptions): Engine {
         alert_mode: config.ALERT_MODE,
         open_incidents: pipeline.openIncidents,
       });
-    } catch (error) {
-      state.fail(error as Error);
-      throw error;
-    }
+    });
   }
 
   async function shutdown(timeoutMs: number): Promise<void> {
-    state.drain();
-    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
+    const deadline = state.stopping(timeoutMs);
     const p = state.pipeline;
     if (!p) return;
     // Accepted frames (committed, or still uploading into a reserved slab) are scored first.

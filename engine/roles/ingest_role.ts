@@ -180,8 +180,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     }
   }
 
-  async function start(): Promise<void> {
-    try {
+  function start(): Promise<void> {
+    return lifecycle.starting(async () => {
       const meta = await readMetadata(config);
       const ingestor = ingestorFor(config, meta.feature_names);
       const pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
@@ -196,15 +196,11 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         stream: config.NATS_STREAM,
         partitions: config.NATS_PARTITIONS,
       });
-    } catch (error) {
-      lifecycle.fail(error as Error);
-      throw error;
-    }
+    });
   }
 
   async function shutdown(timeoutMs: number): Promise<void> {
-    lifecycle.drain();
-    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
+    const deadline = lifecycle.stopping(timeoutMs);
     // Requests in flight get their PubAck (or their 503) before the connection closes.
     while (inFlight > 0 && !deadline.aborted) await delay(5, deadline).catch(() => {});
     stop.abort();

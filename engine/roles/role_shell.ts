@@ -54,6 +54,22 @@ export class Lifecycle {
   drain(): void {
     if (this.status === "ready" || this.status === "loading") this.status = "draining";
   }
+
+  /** Runs a role's start-up; a failure marks the role `failed` (readiness says why) and rejects. */
+  async starting(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.fail(error as Error);
+      throw error;
+    }
+  }
+
+  /** Starts draining (readiness and new frames turn 503) and returns the shutdown's deadline. */
+  stopping(timeoutMs: number): AbortSignal {
+    this.drain();
+    return AbortSignal.timeout(Math.max(1, timeoutMs));
+  }
 }
 
 /** The parts of a `/health/ready` body a role knows beyond its lifecycle. */

@@ -17,7 +17,8 @@ import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
 import { ReplayRing } from "../bus/replay_ring.ts";
-import { loadModel, type ScoringModel } from "../infer/load_model.ts";
+import { modelFor } from "../infer/from_config.ts";
+import type { ScoringModel } from "../infer/load_model.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
@@ -330,15 +331,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     }
   }
 
-  async function start(): Promise<void> {
-    try {
-      const model = await loadModel({
-        dir: config.MODEL_DIR,
-        name: config.DEFAULT_MODEL_NAME,
-        device: config.DEFAULT_DEVICE,
-        log,
-        maxBatch: config.INFERENCE_BATCH_SIZE,
-      });
+  function start(): Promise<void> {
+    return lifecycle.starting(async () => {
+      const model = await modelFor(config, log);
       // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
       // restarted container (same hostname) redelivers what it left behind.
       const outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });
@@ -386,15 +381,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         partitions: config.NATS_PARTITIONS,
         outbox_kept: outbox.size,
       });
-    } catch (error) {
-      lifecycle.fail(error as Error);
-      throw error;
-    }
+    });
   }
 
   async function shutdown(timeoutMs: number): Promise<void> {
-    lifecycle.drain();
-    const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
+    const deadline = lifecycle.stopping(timeoutMs);
     // Hand every partition over at its committed position, then stop scoring. With NATS
     // unreachable the hand-over cannot be written: the leases then expire on their own.
     const handedOver = parts?.leases.stop().catch((e) => log.warn("hand-over failed", e as Error));
