@@ -1,0 +1,371 @@
+// The model registry on disk: MODEL_DIR/<name>/<version>/ holds one version, MODEL_DIR/<name>/ACTIVE says which serves.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+
+/** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
+export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** A model name (the metadata's `name`, the folder and file stem). */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const ACTIVE = "ACTIVE.json";
+const ACTIVATIONS = "activations.jsonl";
+
+/** A registry problem with a stable code (the operations API answers it as 4xx). */
+export class RegistryError extends Error {
+  readonly code:
+    | "model_not_found"
+    | "version_not_found"
+    | "invalid_version"
+    | "invalid_model_name"
+    | "version_exists"
+    | "registry_entry_invalid";
+
+  constructor(code: RegistryError["code"], message: string) {
+    super(message);
+    this.name = "RegistryError";
+    this.code = code;
+  }
+}
+
+/** One activation: who switched `name` from which version to which, when and why. */
+export interface Activation {
+  name: string;
+  version: string;
+  from: string | null;
+  by: string;
+  at: string;
+  reason: string;
+}
+
+/** Where a version's files are: `loadModel({ dir, name })` loads it. */
+export interface VersionRef {
+  name: string;
+  version: string;
+  dir: string;
+  /** `registry`: MODEL_DIR/<name>/<version>/; `flat`: MODEL_DIR/<name>.onnx + .json (one version). */
+  layout: "registry" | "flat";
+}
+
+/** A model as the registry holds it. */
+export interface RegistryModel {
+  name: string;
+  layout: "registry" | "flat";
+  /** Complete versions, oldest first (by when they were written). */
+  versions: string[];
+  /** The active version, or undefined when none was activated yet. */
+  active: string | undefined;
+}
+
+const isSafeName = (name: string) => MODEL_NAME_PATTERN.test(name) && !name.includes("..");
+const isSafeVersion = (version: string) => VERSION_PATTERN.test(version) && !version.includes("..");
+
+function checkName(name: string): void {
+  if (!isSafeName(name)) {
+    throw new RegistryError(
+      "invalid_model_name",
+      `model name ${JSON.stringify(name)} is not a safe name ([A-Za-z0-9._-], 1..128, no '..')`,
+    );
+  }
+}
+
+function checkVersion(version: string): void {
+  if (!isSafeVersion(version)) {
+    throw new RegistryError(
+      "invalid_version",
+      `version ${JSON.stringify(version)} is not a safe path segment ([A-Za-z0-9._+-], 1..128, no '..')`,
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Writes `text` to `path` atomically: a temporary file, fsync'd, renamed over it, the folder fsync'd. */
+async function writeAtomic(dir: string, file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = join(dir, `.${file}.${randomBytes(4).toString("hex")}.tmp`);
+  const handle = await open(tmp, "w");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, join(dir, file));
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads and checks one version's files: metadata that parses, names `name` and `version`, and a
+ * graph whose sha256 is the metadata's `onnx_sha256`. Throws `registry_entry_invalid` naming
+ * the entry otherwise.
+ */
+export async function verifyVersion(ref: VersionRef): Promise<ModelMetadata> {
+  const where = `${ref.name}@${ref.version} (${ref.dir})`;
+  let meta: ModelMetadata;
+  try {
+    meta = parseModelMetadata(
+      JSON.parse(await readFile(join(ref.dir, `${ref.name}.json`), "utf8")),
+    );
+  } catch (error) {
+    throw new RegistryError("registry_entry_invalid", `${where}: ${(error as Error).message}`);
+  }
+  if (meta.name !== ref.name || meta.version !== ref.version) {
+    throw new RegistryError(
+      "registry_entry_invalid",
+      `${where}: metadata names ${meta.name}@${meta.version}`,
+    );
+  }
+  let graph: Buffer;
+  try {
+    graph = await readFile(join(ref.dir, `${ref.name}.onnx`));
+  } catch (error) {
+    throw new RegistryError("registry_entry_invalid", `${where}: ${(error as Error).message}`);
+  }
+  const sha = createHash("sha256").update(graph).digest("hex");
+  if (sha !== meta.onnx_sha256) {
+    throw new RegistryError(
+      "registry_entry_invalid",
+      `${where}: the graph's sha256 ${sha.slice(0, 12)} is not the metadata's ${meta.onnx_sha256.slice(0, 12)} (corrupt or half-written)`,
+    );
+  }
+  return meta;
+}
+
+/**
+ * The registry under `modelDir`. A version is a folder `<name>/<version>/` holding
+ * `<name>.onnx` and `<name>.json`, written under a temporary dot-name and renamed into place
+ * whole, so a crash while writing leaves a dot-folder that is never listed, loaded or
+ * activated. `<name>/ACTIVE.json` (replaced atomically) names the active version with its
+ * activation record; `<name>/activations.jsonl` keeps every activation (append-only, fsync'd).
+ * A flat `NAME.onnx` + `NAME.json` with no `NAME/` folder is a model with one version, active.
+ */
+export class ModelRegistry {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Every model, registry and flat, by name. */
+  async list(): Promise<RegistryModel[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true }).catch(() => []);
+    const folders = new Set(
+      entries.filter((e) => e.isDirectory() && isSafeName(e.name)).map((e) => e.name),
+    );
+    const models: RegistryModel[] = [];
+    for (const name of [...folders].sort()) models.push(await this.model(name));
+    for (const e of entries) {
+      if (!e.isFile() || !e.name.endsWith(".json")) continue;
+      const name = e.name.slice(0, -5);
+      if (folders.has(name) || !isSafeName(name)) continue;
+      if (!(await exists(join(this.dir, `${name}.onnx`)))) continue;
+      models.push(await this.model(name));
+    }
+    return models.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** One model; `model_not_found` when neither layout holds it. */
+  async model(name: string): Promise<RegistryModel> {
+    checkName(name);
+    const folder = join(this.dir, name);
+    if (await exists(folder)) {
+      const entries = await readdir(folder, { withFileTypes: true });
+      const found: { version: string; at: number }[] = [];
+      for (const e of entries) {
+        if (!e.isDirectory() || e.name.startsWith(".") || !isSafeVersion(e.name)) continue;
+        const files = join(folder, e.name);
+        if (
+          !(await exists(join(files, `${name}.json`))) ||
+          !(await exists(join(files, `${name}.onnx`)))
+        ) {
+          continue;
+        }
+        found.push({ version: e.name, at: (await stat(files)).mtimeMs });
+      }
+      found.sort((a, b) => a.at - b.at || a.version.localeCompare(b.version));
+      const pointer = await this.#pointer(name);
+      return {
+        name,
+        layout: "registry",
+        versions: found.map((f) => f.version),
+        active: pointer?.version,
+      };
+    }
+    const json = join(this.dir, `${name}.json`);
+    if ((await exists(json)) && (await exists(join(this.dir, `${name}.onnx`)))) {
+      let version: string;
+      try {
+        version = parseModelMetadata(JSON.parse(await readFile(json, "utf8"))).version;
+      } catch (error) {
+        throw new RegistryError("registry_entry_invalid", `${json}: ${(error as Error).message}`);
+      }
+      return { name, layout: "flat", versions: [version], active: version };
+    }
+    throw new RegistryError("model_not_found", `no model ${JSON.stringify(name)} in ${this.dir}`);
+  }
+
+  /** Where version `version` of `name` is (the active one when `version` is undefined). */
+  async resolve(name: string, version?: string): Promise<VersionRef> {
+    const model = await this.model(name);
+    if (version !== undefined) checkVersion(version);
+    const wanted = version ?? model.active;
+    if (wanted === undefined) {
+      throw new RegistryError("version_not_found", `model ${name} has no active version`);
+    }
+    if (!model.versions.includes(wanted)) {
+      throw new RegistryError("version_not_found", `model ${name} has no version ${wanted}`);
+    }
+    return model.layout === "flat"
+      ? { name, version: wanted, dir: this.dir, layout: "flat" }
+      : { name, version: wanted, dir: join(this.dir, name, wanted), layout: "registry" };
+  }
+
+  /**
+   * Writes a new version (its version string is the metadata's `version`), immutable once
+   * written: the same version again with the same graph is a no-op (`created: false`), with
+   * another graph `version_exists`. Activates it when the model has no active version yet or
+   * `activate` is set.
+   */
+  async write(
+    onnx: Uint8Array,
+    meta: ModelMetadata,
+    options: { activate?: boolean; by?: string; reason?: string } = {},
+  ): Promise<{ ref: VersionRef; created: boolean; activated: Activation | undefined }> {
+    const { name, version } = meta;
+    checkName(name);
+    checkVersion(version);
+    if (await exists(join(this.dir, `${name}.json`))) {
+      if (!(await exists(join(this.dir, name)))) {
+        throw new RegistryError(
+          "version_exists",
+          `${this.dir} holds ${name} in the flat layout (${name}.onnx + ${name}.json); write its versions to another MODEL_DIR or move it into ${name}/<version>/`,
+        );
+      }
+    }
+    const folder = join(this.dir, name);
+    const final = join(folder, version);
+    await mkdir(folder, { recursive: true });
+    let created = false;
+    if (await exists(final)) {
+      const existing = await verifyVersion({ name, version, dir: final, layout: "registry" }).catch(
+        () => undefined,
+      );
+      if (existing?.onnx_sha256 !== meta.onnx_sha256) {
+        throw new RegistryError(
+          "version_exists",
+          `${name}@${version} exists with another graph; a version is immutable once written`,
+        );
+      }
+    } else {
+      const tmp = join(folder, `.incoming-${version}-${randomBytes(4).toString("hex")}`);
+      await mkdir(tmp);
+      try {
+        await writeAtomic(tmp, `${name}.onnx`, onnx);
+        await writeAtomic(tmp, `${name}.json`, `${JSON.stringify(meta, null, 1)}\n`);
+        await rename(tmp, final);
+        await syncDir(folder);
+        created = true;
+      } catch (error) {
+        await rm(tmp, { recursive: true, force: true });
+        throw error;
+      }
+    }
+    const ref: VersionRef = { name, version, dir: final, layout: "registry" };
+    const current = await this.#pointer(name);
+    const activated =
+      options.activate || !current
+        ? await this.activate(name, version, {
+            by: options.by ?? "train",
+            reason: options.reason ?? (current ? "activated when written" : "first version"),
+          })
+        : undefined;
+    return { ref, created, activated };
+  }
+
+  /**
+   * Makes `version` the active one and records the activation (who, when, from, to, why). The
+   * version must be complete and verify (graph and metadata agree). Rolling back is activating
+   * the previous version.
+   */
+  async activate(
+    name: string,
+    version: string,
+    who: { by: string; reason?: string },
+  ): Promise<Activation> {
+    const ref = await this.resolve(name, version);
+    if (ref.layout === "flat") {
+      throw new RegistryError(
+        "version_not_found",
+        `model ${name} is in the flat layout: its one version is always active`,
+      );
+    }
+    await verifyVersion(ref);
+    const current = await this.#pointer(name);
+    const record: Activation = {
+      name,
+      version,
+      from: current?.version ?? null,
+      by: who.by,
+      at: new Date().toISOString(),
+      reason: who.reason ?? "",
+    };
+    const folder = join(this.dir, name);
+    // The history first: a crash between the two leaves a record of an attempted activation
+    // whose pointer did not move, never a pointer that moved without a record.
+    const log = await open(join(folder, ACTIVATIONS), "a");
+    try {
+      await log.appendFile(`${JSON.stringify(record)}\n`);
+      await log.sync();
+    } finally {
+      await log.close();
+    }
+    await writeAtomic(folder, ACTIVE, `${JSON.stringify(record)}\n`);
+    return record;
+  }
+
+  /** Every recorded activation of `name`, oldest first (a torn last line is skipped). */
+  async activations(name: string): Promise<Activation[]> {
+    checkName(name);
+    const text = await readFile(join(this.dir, name, ACTIVATIONS), "utf8").catch(() => "");
+    const out: Activation[] = [];
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        out.push(JSON.parse(line) as Activation);
+      } catch {
+        // A crash mid-append leaves a partial last line: the activation did not happen.
+      }
+    }
+    return out;
+  }
+
+  async #pointer(name: string): Promise<Activation | undefined> {
+    const text = await readFile(join(this.dir, name, ACTIVE), "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      const record = JSON.parse(text) as Activation;
+      if (typeof record.version === "string" && isSafeVersion(record.version)) return record;
+    } catch {
+      // fall through
+    }
+    throw new RegistryError(
+      "registry_entry_invalid",
+      `${join(this.dir, name, ACTIVE)} does not name a version`,
+    );
+  }
+}
