@@ -44,7 +44,8 @@ module.exports = {
     {
       name: "backend-never-imports-engine",
       severity: "error",
-      comment: "Services never import each other; the backend shares only models/signal (the plant).",
+      comment:
+        "Services never import each other; the backend shares only models/signal (the plant).",
       from: { path: "^backend/", pathNot: TESTS },
       to: { path: "^(engine|scoring)/|^models/(?!signal/)" },
     },

@@ -10,13 +10,14 @@ ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 # ---- production dependencies, CPU: onnxruntime-node ships its CPU library in the package ----
+# (package.json's allowScripts denies onnxruntime-node's install script: no CUDA download here.)
 FROM ${NODE_IMAGE} AS deps-cpu
 WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 
 # ---- production dependencies, GPU: the only place the CUDA provider libraries are downloaded ----
+# (with ONNXRUNTIME_NODE_INSTALL set, package.json's postinstall runs onnxruntime-node's installer.)
 FROM ${NODE_IMAGE} AS deps-gpu
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=cuda12

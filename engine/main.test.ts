@@ -74,7 +74,10 @@ test("engine process under Node scores accepted frames and exits 0 on SIGTERM", 
     // At the default level: no line per batch, one summary (flushed at the stop).
     assert.equal(engine.logs().filter((l) => l.msg === "batch scored").length, 0);
     const summaries = engine.logs().filter((l) => l.msg === "scoring summary");
-    assert.equal(summaries.reduce((n, l) => n + l.frames, 0), 6);
+    assert.equal(
+      summaries.reduce((n, l) => n + l.frames, 0),
+      6,
+    );
     assert.equal(
       summaries.reduce((n, l) => n + l.windows, 0),
       2,

@@ -18,6 +18,7 @@ import {
   type Json,
   mountOf,
   portOf,
+  read,
   root,
   scripts,
   services,
@@ -48,9 +49,17 @@ describe("compose.yaml", () => {
       const user = /^USER (\S+)/m.exec(stage)?.[1];
       assert.ok(user && user !== "root" && user !== "0", `${name}: stage runs as ${user}`);
     }
-    // CUDA libraries are fetched by npm ci only in the dependency stage of the gpu target.
+    // CUDA libraries are fetched only in the dependency stage of the gpu target: package.json
+    // denies onnxruntime-node's own install script, and its postinstall runs the installer only
+    // when ONNXRUNTIME_NODE_INSTALL is set.
+    const pkg = JSON.parse(read("package.json"));
+    assert.equal(pkg.allowScripts["onnxruntime-node"], false);
+    assert.match(
+      pkg.scripts.postinstall,
+      /process\.env\.ONNXRUNTIME_NODE_INSTALL\).*onnxruntime-node/,
+    );
     assert.match(stages.get("deps-gpu")!, /ONNXRUNTIME_NODE_INSTALL=cuda12[\s\S]*npm ci/);
-    assert.match(stages.get("deps-cpu")!, /ONNXRUNTIME_NODE_INSTALL=skip[\s\S]*npm ci/);
+    assert.doesNotMatch(stages.get("deps-cpu")!, /^(ENV|RUN) .*ONNXRUNTIME_NODE_INSTALL/m);
     assert.match(stages.get("gpu")!, /COPY --from=deps-gpu \S* ?\/app\/node_modules/);
     assert.match(stages.get("cpu")!, /COPY --from=deps-cpu \S* ?\/app\/node_modules/);
   });

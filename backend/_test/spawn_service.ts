@@ -1,5 +1,8 @@
 // Test helper: runs a service as a child process, reads its JSON log lines, stops it and waits for exit.
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { NODE_SERVICE_ARGS } from "../../launch.ts";
 
@@ -23,13 +26,29 @@ export const NODE_TS = [process.execPath, ...NODE_SERVICE_ARGS];
 /** Deno from node_modules, as `deno task backend` runs it. */
 export const DENO_TS = [new URL("node_modules/.bin/deno", ROOT).pathname, "run", "-A"];
 
-/** Starts `command` in the repository root with `env` added to the environment. */
+/**
+ * Starts `command` in the repository root with `env` added to the environment. Nothing it runs
+ * writes into the working tree: without a `DATA_DIR` in `env` (the engine's, also when start.ts
+ * starts it) it gets a fresh temporary one, removed when it exits, and embedded PGlite stays in
+ * memory unless `env` names a `PGLITE_DATA_DIR`.
+ */
 export function spawnService(command: string[], env: Record<string, string>): ServiceProcess {
+  const ownDataDir =
+    env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), "service-data-")) : undefined;
   const child = spawn(command[0], command.slice(1), {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: {
+      ...process.env,
+      NO_COLOR: "1",
+      PGLITE_DATA_DIR: "",
+      ...(ownDataDir === undefined ? {} : { DATA_DIR: ownDataDir }),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  if (ownDataDir !== undefined) {
+    child.once("exit", () => rmSync(ownDataDir, { recursive: true, force: true }));
+  }
   const lines: string[] = [];
   const listeners = new Set<() => void>();
   for (const stream of [child.stdout!, child.stderr!]) {

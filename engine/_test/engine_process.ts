@@ -1,5 +1,8 @@
 // Runs the real engine entry point as a child process (Node or Deno) for boot and signal tests.
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { NODE_SERVICE_ARGS } from "../../launch.ts";
 import { waitFor } from "./wait_for.ts";
 
@@ -20,17 +23,33 @@ export interface EngineProcess {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Spawns `engine/main.ts` under `runtime` with `env` added to the current environment. */
+/**
+ * Spawns `engine/main.ts` under `runtime` with `env` added to the current environment. Without a
+ * `DATA_DIR` in `env` the engine gets a fresh temporary one, removed when it exits: a test never
+ * writes to the default `.data/engine`, where `npm start` would find its outbox and incidents.
+ */
 export function spawnEngine(runtime: "node" | "deno", env: Record<string, string>): EngineProcess {
   const [command, args] =
     runtime === "node"
       ? [process.execPath, [...NODE_SERVICE_ARGS, "engine/main.ts"]]
       : [`${ROOT}node_modules/.bin/deno`, ["run", "-A", "engine/main.ts"]];
+  const ownDataDir =
+    env.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), "engine-process-")) : undefined;
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, APP_HOST: "127.0.0.1", APP_PORT: "0", LOG_LEVEL: "info", ...env },
+    env: {
+      ...process.env,
+      APP_HOST: "127.0.0.1",
+      APP_PORT: "0",
+      LOG_LEVEL: "info",
+      ...(ownDataDir === undefined ? {} : { DATA_DIR: ownDataDir }),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  if (ownDataDir !== undefined) {
+    child.once("exit", () => rmSync(ownDataDir, { recursive: true, force: true }));
+  }
   let text = "";
   child.stdout!.on("data", (chunk) => {
     text += chunk;

@@ -180,6 +180,9 @@ async function openInWorker({ path, device, log }: OpenRunnerOptions): Promise<S
       if (dead) return;
       // The worker releases the native session itself; terminate only if it does not exit soon.
       const exited = once(worker, "exit", { signal: AbortSignal.timeout(2000) });
+      // Kept alive until it exits: a caller awaiting the release with nothing else pending
+      // would otherwise see its process end mid-release.
+      worker.ref();
       worker.postMessage("close");
       await exited.catch(() => worker.terminate());
     },
