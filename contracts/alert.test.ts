@@ -20,6 +20,7 @@ const ours = {
   max_score: 0.97,
   threshold: 0.9,
   model_version: "featurewise_ocsvm@1",
+  model_name: "featurewise_ocsvm",
   latency_ms: 3.2,
   max_severity: 12.4,
   anomalous_features: [

@@ -61,6 +61,8 @@ const ourEntries = {
   max_score: score,
   threshold: score,
   model_version: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  /** The model that scored the window (with `model_version`, its version). */
+  model_name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)),
   latency_ms: v.pipe(v.number(), v.finite(), v.minValue(0)),
 };
 
@@ -114,6 +116,7 @@ export const alertInputSchema = v.pipe(
     max_score: v.optional(ourEntries.max_score),
     threshold: v.optional(ourEntries.threshold),
     model_version: v.optional(ourEntries.model_version),
+    model_name: v.optional(ourEntries.model_name),
     latency_ms: v.optional(ourEntries.latency_ms),
     ...incidentEntries,
   }),

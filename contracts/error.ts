@@ -36,6 +36,14 @@ export const ERROR_CODES = [
   "engine_unreachable", // the simulator could not reach the engine (502)
   "not_found", // no such route or resource (404)
   "invalid_request", // malformed path or query parameter (400)
+  // model operations (engine: GET /models, POST /models/{name}/activate)
+  "model_not_found", // no such model in MODEL_DIR, or not one the engine serves (404)
+  "version_not_found", // the model has no such complete version (404)
+  "invalid_version", // a version that is not a safe path segment (400)
+  "model_incompatible", // other feature names or window size than the active version, without reset_windows (409)
+  "activation_in_progress", // another activation of the model is under way (409)
+  "registry_entry_invalid", // a version whose graph and metadata disagree, or that fails to parse (422)
+  "model_load_failed", // the version's graph could not be loaded or warmed (422)
   "internal_error", // a bug; the log has the stack trace (500)
 ] as const;
 

@@ -5,3 +5,4 @@ export * from "./error.ts";
 export * from "./frame.ts";
 export * from "./health.ts";
 export * from "./model.ts";
+export * from "./models_api.ts";

@@ -11,6 +11,7 @@ const context = {
   statistics: ["level", "dynamics", "quiet"],
   typical: { low: [0, 1, 2, 3, 4, 5], high: [10, 11, 12, 13, 14, 15] },
   threshold: 0.9,
+  modelName: "featurewise_ocsvm",
   modelVersion: "tiny@1",
 };
 const at = Date.UTC(2026, 10, 24, 9);

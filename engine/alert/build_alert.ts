@@ -15,6 +15,8 @@ export interface AlertContext {
   /** Per-feature typical range in the sensor's units (model metadata `typical`). */
   typical?: { readonly low: readonly number[]; readonly high: readonly number[] };
   threshold: number;
+  /** The model that scored the window, and its version (every alert names both). */
+  modelName: string;
   modelVersion: string;
 }
 
@@ -74,6 +76,7 @@ function common(ctx: AlertContext, sensors: readonly SensorEvidence[], count: nu
     anomalous_features: features,
     max_score: maxScore,
     threshold: ctx.threshold,
+    model_name: ctx.modelName,
     model_version: ctx.modelVersion,
     max_severity: maxSeverity,
   };
@@ -84,7 +87,7 @@ const latency = (ms: number) => Math.max(0, Math.round(ms * 1000) / 1000);
 
 /**
  * The alert of one anomalous window (`ALERT_MODE=frame`, and the scale-out worker). Its
- * `alert_id` is `windowAlertId` of the stream, the window's newest frame and the model version:
+ * `alert_id` is `windowAlertId` of the stream, the window's newest frame, the model and its version:
  * a window scored twice, by this engine or a scale-out worker, gives one id.
  *
  * @example buildFrameAlert(ctx, { streamId, frameTimestamp, count, sensors, latencyMs, now });
@@ -95,7 +98,7 @@ export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Aler
     timestamp: iso(input.now),
     anomaly_detected: true,
     ...common(ctx, input.sensors, input.count),
-    alert_id: windowAlertId(streamId, frameTimestamp, ctx.modelVersion),
+    alert_id: windowAlertId(streamId, frameTimestamp, ctx.modelName, ctx.modelVersion),
     stream_id: streamId,
     frame_timestamp: iso(frameTimestamp),
     latency_ms: latency(input.latencyMs),

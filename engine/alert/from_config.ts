@@ -67,6 +67,7 @@ export function alertPipelineFor(
       statistics: meta.statistics,
       typical: meta.typical,
       threshold: config.ANOMALY_THRESHOLD,
+      modelName: meta.name,
       modelVersion: meta.version,
     },
     windowSize: meta.window_size,

@@ -20,12 +20,13 @@ test("partitionOf is a fixed FNV-1a of the stream id", () => {
 });
 
 test("windowAlertId is a UUID determined by stream, window end and model version", () => {
-  const id = windowAlertId("line-3", 1700000000000, "1.0.0");
+  const id = windowAlertId("line-3", 1700000000000, "m", "1.0.0");
   assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  assert.equal(windowAlertId("line-3", 1700000000000, "1.0.0"), id);
-  assert.notEqual(windowAlertId("line-3", 1700000000001, "1.0.0"), id);
-  assert.notEqual(windowAlertId("line-4", 1700000000000, "1.0.0"), id);
-  assert.notEqual(windowAlertId("line-3", 1700000000000, "1.0.1"), id);
+  assert.equal(windowAlertId("line-3", 1700000000000, "m", "1.0.0"), id);
+  assert.notEqual(windowAlertId("line-3", 1700000000001, "m", "1.0.0"), id);
+  assert.notEqual(windowAlertId("line-4", 1700000000000, "m", "1.0.0"), id);
+  assert.notEqual(windowAlertId("line-3", 1700000000000, "m", "1.0.1"), id);
+  assert.notEqual(windowAlertId("line-3", 1700000000000, "n", "1.0.0"), id);
 });
 
 test("a split role on the in-memory bus is a configuration error", () => {

@@ -158,7 +158,7 @@ function expectedIds(streams: string[], count: number): Map<string, string> {
   const ids = new Map<string, string>();
   for (const s of streams) {
     for (let i = windowSize - 1; i < count; i++) {
-      ids.set(windowAlertId(s, BASE_TS + i * 1000, version), `${s}@${i}`);
+      ids.set(windowAlertId(s, BASE_TS + i * 1000, model.name, version), `${s}@${i}`);
     }
   }
   return ids;

@@ -5,6 +5,7 @@ const { onnx } = onnxProto;
 const FLOAT = 1;
 const INT64 = 7;
 const ATTR_INT = 2;
+const ATTR_TENSOR = 4;
 const ATTR_INTS = 7;
 
 export const OPSET = 17;
@@ -45,6 +46,28 @@ export class GraphBuilder {
   /** Adds a scalar float32 constant. */
   scalar(name: string, value: number): string {
     return this.floats(name, [], Float32Array.of(value));
+  }
+
+  /**
+   * Adds a `ConstantOfShape` node: a float32 tensor of `shape` (a tensor name) filled with `value`.
+   * A plain fill (Expand of a scalar broadcasts it through the general copy path).
+   */
+  filled(shape: string, value: number): string {
+    const raw = new Uint8Array(4);
+    new DataView(raw.buffer).setFloat32(0, value, true);
+    const tensor = onnx.TensorProto.create({ dims: [1], dataType: FLOAT, rawData: raw });
+    const out = `constantofshape_${this.#counter++}`;
+    const attribute = [onnx.AttributeProto.create({ name: "value", type: ATTR_TENSOR, t: tensor })];
+    this.#nodes.push(
+      onnx.NodeProto.create({
+        opType: "ConstantOfShape",
+        input: [shape],
+        output: [out],
+        name: out,
+        attribute,
+      }),
+    );
+    return out;
   }
 
   /** Adds a node and returns the name of its (single) output. */

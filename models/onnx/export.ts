@@ -135,6 +135,10 @@ interface Statistic {
   features?: number[];
 }
 
+/** ONNX TensorProto data types used by Cast. */
+const INT32 = 6;
+const INT64 = 7;
+
 /** Index of the agitation statistic among the default model's statistics. */
 const AGITATION = 3;
 
@@ -170,7 +174,7 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
     };
     if (on && on.length === 0) {
       // Off for every sensor: raw -1 everywhere, [B, 1, F].
-      return g.node("Expand", [g.scalar(`off_${i}`, -1), g.node("Shape", [stats[0].tensor])]);
+      return g.filled(g.node("Shape", [stats[0].tensor]), -1);
     }
     const t = g.node("Sub", [stat.tensor, row("tailU", p.tailU)]);
     const arg = g.node("Add", [g.node("Mul", [t, row("tailK", p.tailK)]), one]);
@@ -181,7 +185,7 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
     ]);
     if (!on) return raw;
     // Back to every sensor: -1 (off) where the statistic was not computed.
-    const full = g.node("Expand", [g.scalar(`off_${i}`, -1), g.node("Shape", [stats[0].tensor])]);
+    const full = g.filled(g.node("Shape", [stats[0].tensor]), -1);
     const where = g.node("Expand", [
       g.int64s(`features_${i}`, on, [1, 1, on.length]),
       g.node("Shape", [raw]),
@@ -193,7 +197,7 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
     g.node(
       "Cast",
       [g.node("Mul", [raws[0], g.scalar("zero_index", 0)])],
-      { to: 7 },
+      { to: INT64 },
       STATISTIC_NAME,
     );
     return raws[0];
@@ -207,9 +211,11 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
   for (let i = 0; i < raws.length - 1; i++) {
     const lt = g.node("Less", [raws[i], best]);
     below = below ? g.node("And", [below, lt]) : lt;
-    counts.push(g.node("Cast", [below], { to: 7 }));
+    counts.push(g.node("Cast", [below], { to: INT32 }));
   }
+  // Counted in int32 (half the bytes of int64 per pass), widened once, after a Reshape that
+  // costs nothing on an intermediate (on the output it was a copy).
   const index = counts.reduce((a, b) => g.node("Add", [a, b]));
-  g.node("Reshape", [index, flat], {}, STATISTIC_NAME);
+  g.node("Cast", [g.node("Reshape", [index, flat])], { to: INT64 }, STATISTIC_NAME);
   return g.node("Reshape", [best, flat]);
 }

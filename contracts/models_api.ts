@@ -1,0 +1,71 @@
+// The engine's model operations API: GET /models and POST /models/{name}/activate.
+import * as v from "valibot";
+
+/** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
+export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** A model name: the metadata's `name`, its folder and file stem. */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
+
+/** One activation: who switched a model from which version to which, when and why. */
+export const activationSchema = v.object({
+  name: v.pipe(v.string(), v.regex(MODEL_NAME_PATTERN)),
+  version: v.pipe(v.string(), v.regex(VERSION_PATTERN)),
+  from: v.nullable(v.string()),
+  by: text(200),
+  at: v.pipe(v.string(), v.isoTimestamp()),
+  reason: text(1000),
+});
+
+/** A model the engine serves, as `GET /models` lists it. */
+export const servedModelSchema = v.object({
+  name: v.string(),
+  /** `registry`: MODEL_DIR/<name>/<version>/; `flat`: MODEL_DIR/<name>.onnx + .json. */
+  layout: v.picklist(["registry", "flat"]),
+  /** The version scoring now. */
+  active_version: v.string(),
+  /** Complete versions on disk, oldest first. */
+  versions: v.array(v.string()),
+  n_features: v.number(),
+  window_size: v.number(),
+  /** `MODEL_ROUTES` globs that reach it; `*` for the default model's unmatched streams. */
+  routes: v.array(v.string()),
+  /** Streams with a window in memory. */
+  live_streams: v.number(),
+  /** The last activation recorded in the registry, when there is one. */
+  activation: v.optional(activationSchema),
+});
+
+export const modelsResponseSchema = v.object({ models: v.array(servedModelSchema) });
+
+/** `POST /models/{name}/activate`. */
+export const activateRequestSchema = v.strictObject({
+  version: v.pipe(
+    v.string(),
+    v.regex(VERSION_PATTERN, "version must be a safe path segment ([A-Za-z0-9._+-], 1..128)"),
+    v.check((s) => !s.includes(".."), "version must not contain '..'"),
+  ),
+  /** Allow a version whose feature names or window size differ: those streams start afresh. */
+  reset_windows: v.optional(v.boolean()),
+  /** Who asks (recorded); defaults to "api". */
+  by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+  reason: v.optional(text(1000)),
+});
+
+export const activateResponseSchema = v.object({
+  status: v.literal("active"),
+  model: v.string(),
+  version: v.string(),
+  from: v.string(),
+  activation: activationSchema,
+  /** Whether the streams' windows were started afresh (`reset_windows` and an incompatible version). */
+  windows_reset: v.boolean(),
+  /** Streams whose windows were kept (or dropped, when reset) across the switch. */
+  streams: v.number(),
+});
+
+export type ServedModel = v.InferOutput<typeof servedModelSchema>;
+export type ActivateRequest = v.InferOutput<typeof activateRequestSchema>;
+export type ActivateResponse = v.InferOutput<typeof activateResponseSchema>;
+export type ActivationRecord = v.InferOutput<typeof activationSchema>;
