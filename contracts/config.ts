@@ -90,6 +90,7 @@ export const engineConfigSchema = v.object({
   NESTJS_ANOMALY_ENDPOINT: str("NESTJS_ANOMALY_ENDPOINT", "/api/v1/alert", /^\/[^\s]*$/),
   QUEUE_MAX_SIZE: int("QUEUE_MAX_SIZE", 100, 1, 65536),
   INFERENCE_BATCH_SIZE: int("INFERENCE_BATCH_SIZE", 64, 1, 4096),
+  INFERENCE_SESSIONS: int("INFERENCE_SESSIONS", 0, 0, 16),
   DEFAULT_MODEL_NAME: str("DEFAULT_MODEL_NAME", "featurewise_ocsvm", /^[A-Za-z0-9._-]+$/),
   DEFAULT_DEVICE: pick("DEFAULT_DEVICE", "auto", ["auto", "cuda", "cpu"] as const),
   MAX_RETRIES: int("MAX_RETRIES", 5, 1, 5),
@@ -103,6 +104,8 @@ export const engineConfigSchema = v.object({
   DATA_DIR: str("DATA_DIR", ".data/engine"),
   ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
   INGEST_TOKEN: secret("INGEST_TOKEN", 16),
+  // The model operations API (GET /models, POST /models/{name}/activate) needs it when set.
+  ADMIN_TOKEN: secret("ADMIN_TOKEN", 16),
   ALERT_TIMEOUT_MS: int("ALERT_TIMEOUT_MS", 5000, 100, 600_000),
   RETRY_BASE_MS: int("RETRY_BASE_MS", 200, 1, 60_000),
   RETRY_MAX_MS: int("RETRY_MAX_MS", 10_000, 1, 600_000),

@@ -7,6 +7,8 @@ import type { EngineMetrics } from "../telemetry/metrics.ts";
 import { reclaim } from "./_reclaim.ts";
 import type { EngineState } from "./engine_state.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
+import type { ModelActivation } from "./model_activation.ts";
+import { mountModelRoutes } from "./models_routes.ts";
 import { createRoleApp } from "./roles/role_app.ts";
 import { type Clock, intakeGate, RETRY_AFTER } from "./roles/role_shell.ts";
 import type { EngineStats } from "./stats.ts";
@@ -26,6 +28,10 @@ export interface EngineAppOptions {
   middleware?: MiddlewareHandler[];
   /** Resident memory for `/stats`; a runtime detail passed in. */
   rssBytes?: () => number;
+  /** The model operations (`GET /models`, activation), once the engine has loaded its model. */
+  models?: () => ModelActivation | undefined;
+  /** `ADMIN_TOKEN`: when set, the model operations need `Authorization: Bearer <token>`. */
+  adminToken?: string;
 }
 
 /**
@@ -69,6 +75,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       enqueue: enqueueFrame,
     },
   });
+  mountModelRoutes(app, options.models ?? (() => undefined), options.adminToken);
   return app;
 
   async function enqueueFrame(c: Context): Promise<Response> {

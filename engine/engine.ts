@@ -16,6 +16,7 @@ import type { ScoredBatch } from "./batch/window_scorer.ts";
 import { EngineState } from "./engine_state.ts";
 import { modelFor } from "./infer/from_config.ts";
 import { ingestorFor } from "./ingest/from_config.ts";
+import { createModelActivation, type ModelActivation } from "./model_activation.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 import type { Role, RoleOptions } from "./roles/role_shell.ts";
 import { ScoringSummary } from "./scoring_summary.ts";
@@ -51,6 +52,7 @@ export function createEngine(options: EngineOptions): Engine {
   const state = new EngineState(hasGpu());
   const stats = new EngineStats();
   const summary = new ScoringSummary(log, () => stats.accepted);
+  let models: ModelActivation | undefined;
   const app = createEngineApp({
     state,
     stats,
@@ -61,6 +63,8 @@ export function createEngine(options: EngineOptions): Engine {
     tracer,
     middleware: options.middleware,
     rssBytes: () => sampleResources().rss_bytes,
+    models: () => models,
+    adminToken: config.ADMIN_TOKEN,
   });
 
   function onBatch(batch: ScoredBatch, pipeline: AlertPipeline) {
@@ -98,7 +102,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   function start(): Promise<void> {
     return state.starting(async () => {
-      const model = await modelFor(config, log);
+      const { model, registry } = await modelFor(config, log);
       const meta = model.metadata;
       const ingestor = ingestorFor(config, meta.feature_names);
       const queue = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
@@ -116,7 +120,8 @@ export function createEngine(options: EngineOptions): Engine {
         now: () => clock.now(),
         store: () => new FileIncidentStateStore(join(config.DATA_DIR, "incidents")),
       });
-      metrics.queueDepth.addCallback((r) => r.observe(queue.used));
+      // The queue of the moment: an activation with other features replaces it.
+      metrics.queueDepth.addCallback((r) => r.observe(state.pipeline?.queue.used ?? 0));
       metrics.outboxDepth.addCallback((r) => r.observe(outbox.size));
       const batcher = new Batcher({
         queue,
@@ -138,6 +143,7 @@ export function createEngine(options: EngineOptions): Engine {
       batcher.start();
       summary.start();
       state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox, pipeline });
+      models = createModelActivation({ config, log, state, registry });
       log.info("engine ready", {
         model: meta.name,
         version: meta.version,
@@ -157,7 +163,8 @@ export function createEngine(options: EngineOptions): Engine {
     const p = state.pipeline;
     if (!p) return;
     // Accepted frames (committed, or still uploading into a reserved slab) are scored first.
-    while ((p.queue.used > 0 || p.batcher.busy) && !deadline.aborted) await delay(5, deadline);
+    while ((p.batcher.queue.used > 0 || p.batcher.busy) && !deadline.aborted)
+      await delay(5, deadline);
     await p.batcher.stop();
     summary.stop();
     await p.pipeline.stop();

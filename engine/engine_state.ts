@@ -39,6 +39,11 @@ export class EngineState extends Lifecycle {
     super.ready();
   }
 
+  /** Replaces the parts (a model activation) without touching the lifecycle status. */
+  use(pipeline: EnginePipeline): void {
+    this.pipeline = pipeline;
+  }
+
   /** The `/health/ready` body (contracts/health.ts). */
   readiness(): EngineReady {
     const p = this.pipeline;

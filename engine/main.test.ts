@@ -49,7 +49,10 @@ test("engine process stops with a clear message when a variable is invalid", asy
 test("engine process exits non-zero naming the model when it cannot load", async () => {
   const engine = spawnEngine("node", env({ DEFAULT_MODEL_NAME: "no_such_model" }));
   assert.equal(await engine.exited, 1);
-  assert.match(engine.output(), /cannot read model metadata .*no_such_model\.json/);
+  assert.match(
+    engine.output(),
+    /cannot load model no_such_model: no model "no_such_model" in .* \(neither no_such_model\.onnx \+ no_such_model\.json/,
+  );
 });
 
 test("engine process with DEFAULT_DEVICE=cuda fails loudly when CUDA is unavailable", async () => {

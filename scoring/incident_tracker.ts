@@ -174,7 +174,7 @@ function fromBase64(text: string, words: number): Uint32Array {
  * for (const event of tracker.observe({ streamId, timestamp, flagged, evidence })) send(event);
  */
 export class IncidentTracker {
-  readonly #o: IncidentTrackerOptions;
+  #o: IncidentTrackerOptions;
   readonly #words: number;
   readonly #streams = new Map<string, StreamState>();
 
@@ -266,6 +266,11 @@ export class IncidentTracker {
     }
     this.#forgetIfIdle(streamId, s);
     return events;
+  }
+
+  /** The model version new incidents' ids derive from (a hot swap changes it; open ones keep theirs). */
+  useModelVersion(version: string): void {
+    this.#o = { ...this.#o, modelVersion: version };
   }
 
   /**

@@ -98,6 +98,27 @@ export class StreamFeatures {
   }
 
   /**
+   * The stream's last `min(frames, windowSize)` frames as they arrived (`[n, frameSize]`, oldest
+   * first): a baseline sensor's reading from the side ring, the others from the window. What a
+   * stream can be rebuilt from under another model's running levels.
+   */
+  lastReadings(): Float32Array {
+    const { windowSize: W, frameSize: F, baselineSize: nb, baseline } = this.shape;
+    const n = Math.min(this.#frames, W);
+    const out = new Float32Array(n * F);
+    if (n === 0 || !this.#rows) return out;
+    // Oldest of the last n rows: n rows back from the next write.
+    for (let k = 0; k < n; k++) {
+      const row = (this.#nextRow - n + k + W) % W;
+      out.set(this.#rows.subarray(row * F, (row + 1) * F), k * F);
+      if (nb > 0 && baseline && this.#raw) {
+        for (let i = 0; i < nb; i++) out[k * F + baseline.features[i]] = this.#raw[row * nb + i];
+      }
+    }
+    return out;
+  }
+
+  /**
    * Appends a frame (not changed). Returns true and writes the window (oldest frame first,
    * `windowSize * frameSize` values) into `into` once the stream holds a full window, and with a
    * baseline the baseline sensors' readings as they arrived (`windowSize * baselineSize`, oldest

@@ -67,7 +67,7 @@ function traceparentOf(span: SpanContext | undefined): string | undefined {
  * them, the incident stays open and goes on.
  */
 export class AlertPipeline {
-  readonly #o: AlertPipelineOptions;
+  #o: AlertPipelineOptions;
   /** Persistence steps run one after another, so a batch's state never overtakes its alerts. */
   #chain: Promise<void> = Promise.resolve();
   /** The first persistence failure since the last `flush()`: it makes that flush reject. */
@@ -131,6 +131,31 @@ export class AlertPipeline {
     }
     this.#flushTimer = setInterval(() => this.#saveDirty(), DIRTY_SAVE_MS);
     this.#flushTimer.unref?.();
+  }
+
+  /**
+   * Takes another model between two batches (a hot swap): its alerts name it, and the incident
+   * ids it opens derive from it. An incident opened under the previous model goes on and resolves
+   * under this one. With a `tracker` (a model with other features), every open incident is
+   * resolved first: its sensors mean nothing to the new model.
+   */
+  useModel(
+    next: Pick<AlertPipelineOptions, "context" | "windowSize" | "severityScale" | "tracker">,
+  ): void {
+    const previous = this.#o.tracker;
+    if (next.tracker && previous && next.tracker !== previous) {
+      const events: IncidentEvent[] = [];
+      for (const streamId of this.#seen.keys()) events.push(...previous.expire(streamId));
+      if (events.length) {
+        this.#o.log.info("incidents resolved: the new model has other features", {
+          incidents: events.length,
+        });
+        this.#persist(this.#records(events, new Map()), new Set(events.map((e) => e.streamId)));
+      }
+    }
+    const tracker = next.tracker ?? previous;
+    tracker?.useModelVersion(next.context.modelVersion);
+    this.#o = { ...this.#o, ...next, tracker };
   }
 
   /** Resolves the incidents of streams silent for `staleMs` or more. */

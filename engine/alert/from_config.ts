@@ -8,7 +8,7 @@ import { incidentTrackerFor } from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { EngineMetrics } from "../../telemetry/metrics.ts";
 import { AlertDispatcher } from "./alert_dispatcher.ts";
-import { AlertPipeline } from "./alert_pipeline.ts";
+import { AlertPipeline, type AlertPipelineOptions } from "./alert_pipeline.ts";
 import { createAlertSender } from "./alert_sender.ts";
 import type { IncidentStateStore } from "./incident_state_store.ts";
 import type { Outbox } from "./outbox.ts";
@@ -62,6 +62,22 @@ export function alertPipelineFor(
   const incidents = config.ALERT_MODE === "incident";
   return new AlertPipeline({
     mode: config.ALERT_MODE,
+    ...alertModelFor(config, meta),
+    tracker: incidents ? incidentTrackerFor(config, meta) : undefined,
+    dispatcher: deps.dispatcher,
+    log: deps.log,
+    now: deps.now,
+    store: incidents ? deps.store() : undefined,
+    staleMs: config.INCIDENT_STALE_MS,
+  });
+}
+
+/** What an alert pipeline takes from its model: alert context, window size, severity scale. */
+export function alertModelFor(
+  config: Pick<EngineConfig, "ANOMALY_THRESHOLD">,
+  meta: ModelMetadata,
+): Pick<AlertPipelineOptions, "context" | "windowSize" | "severityScale"> {
+  return {
     context: {
       featureNames: meta.feature_names,
       statistics: meta.statistics,
@@ -72,11 +88,5 @@ export function alertPipelineFor(
     },
     windowSize: meta.window_size,
     severityScale: severityScale(meta),
-    dispatcher: deps.dispatcher,
-    log: deps.log,
-    now: deps.now,
-    tracker: incidents ? incidentTrackerFor(config, meta) : undefined,
-    store: incidents ? deps.store() : undefined,
-    staleMs: config.INCIDENT_STALE_MS,
-  });
+  };
 }

@@ -26,10 +26,22 @@ export interface BatcherOptions {
  * queued up during the previous inference) is scored in batches of up to `maxBatch`. Request
  * handlers only commit and wake it; they never wait on it.
  */
+/** What takes over between two batches (a model activation). */
+export interface BatcherSwap {
+  scorer: WindowScorer;
+  /** A new queue (other features): the current one is drained with the current scorer first. */
+  queue?: FrameQueue;
+  /** Runs at the switch, synchronously, after the last batch of the old scorer (windows, alerts). */
+  apply?: () => void;
+}
+
 export class Batcher {
   readonly #o: BatcherOptions;
   readonly #stop = new AbortController();
   readonly #tracer: Tracer;
+  #queue: FrameQueue;
+  #scorer: WindowScorer;
+  #swap: { next: BatcherSwap; done: () => void; failed: (error: Error) => void } | undefined;
   #busy = false;
   #loop: Promise<void> | undefined;
 
@@ -39,7 +51,47 @@ export class Batcher {
       throw new RangeError(`'BATCH_MAX_DELAY_MS' must be >= 0, got ${maxDelayMs}`);
     }
     this.#o = options;
+    this.#queue = options.queue;
+    this.#scorer = options.scorer;
     this.#tracer = options.tracer ?? trace.getTracer("engine");
+  }
+
+  /** The queue frames are scored from (a swap to other features changes it). */
+  get queue(): FrameQueue {
+    return this.#queue;
+  }
+
+  /**
+   * Switches to another scorer between two batches, so no window is scored twice or skipped:
+   * the batch in progress finishes with the current scorer; with a new `queue`, every frame of
+   * the current one is scored first. Resolves once the new scorer is in place.
+   */
+  swap(next: BatcherSwap): Promise<void> {
+    if (this.#swap) return Promise.reject(new Error("a swap is already under way"));
+    return new Promise((done, failed) => {
+      // An idle loop waits on the current queue: wake it so it looks at the new one.
+      const waitingOn = this.#queue;
+      this.#swap = { next, done, failed };
+      this.#trySwap();
+      waitingOn.notify();
+    });
+  }
+
+  /** Applies a pending swap if no batch is in progress and the old queue is drained. */
+  #trySwap(): void {
+    const pending = this.#swap;
+    if (!pending || this.#busy) return;
+    const { next } = pending;
+    if (next.queue && next.queue !== this.#queue && this.#queue.used > 0) return;
+    this.#swap = undefined;
+    try {
+      next.apply?.();
+      this.#scorer = next.scorer;
+      if (next.queue) this.#queue = next.queue;
+      pending.done();
+    } catch (error) {
+      pending.failed(error as Error);
+    }
   }
 
   /** True while frames are taken, scored or handed to `onBatch`. */
@@ -59,14 +111,21 @@ export class Batcher {
   }
 
   async #run(): Promise<void> {
-    const { queue } = this.#o;
     const stop = this.#stop.signal;
     while (!stop.aborted) {
-      await queue.waitForFrames(stop);
+      this.#trySwap();
+      const queue = this.#queue;
+      if (queue.depth === 0) {
+        // Woken by a frame, a swap (notify) or, with frames still reserved by uploads under a
+        // pending swap to another queue, every few milliseconds to see them committed.
+        const waits = this.#swap ? [stop, AbortSignal.timeout(5)] : [stop];
+        await queue.waitForFrames(AbortSignal.any(waits));
+      }
       if (stop.aborted) break;
+      if (queue !== this.#queue || queue.depth === 0) continue;
       this.#busy = true;
       try {
-        this.#o.scorer.begin();
+        this.#scorer.begin();
         const size = await this.#collect();
         if (size > 0) await this.#score(size);
       } catch (error) {
@@ -76,11 +135,15 @@ export class Batcher {
         this.#busy = false;
       }
     }
+    this.#swap?.failed(new Error("the batcher stopped before the swap"));
+    this.#swap = undefined;
   }
 
   /** Moves frames from the queue into windows until the batch is full or the delay passes. */
   async #collect(): Promise<number> {
-    const { queue, windows, scorer, maxDelayMs } = this.#o;
+    const { windows, maxDelayMs } = this.#o;
+    const queue = this.#queue;
+    const scorer = this.#scorer;
     let deadline = 0;
     for (;;) {
       while (!scorer.full) {
@@ -114,7 +177,7 @@ export class Batcher {
   }
 
   async #score(size: number): Promise<void> {
-    const { scorer } = this.#o;
+    const scorer = this.#scorer;
     const { windowSize, frameSize } = this.#o.windows.shape;
     let batch: ScoredBatch | undefined;
     let failure: Error | undefined;

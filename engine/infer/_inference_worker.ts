@@ -9,6 +9,8 @@ export interface InferenceWorkerSetup {
   device: Device;
   /** consola numeric level of the parent's logger. */
   logLevel: number;
+  /** Intra-op threads (undefined: ONNX Runtime's default, one per core). */
+  threads?: number;
 }
 
 /** One batch: `dims` = [batch, window, features]; every buffer is transferred and comes back. */
@@ -46,7 +48,7 @@ if (port) {
   const log = createLogger({ service: "engine" });
   log.level = setup.logLevel;
   try {
-    const { session, provider } = await openSession(setup.path, setup.device, log);
+    const { session, provider } = await openSession(setup.path, setup.device, log, setup.threads);
     const inputShapes: Record<string, (number | string)[]> = {};
     for (const m of session.inputMetadata) {
       if (m.isTensor) inputShapes[m.name] = [...m.shape] as (number | string)[];

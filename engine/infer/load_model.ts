@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { Logger } from "../../telemetry/logger.ts";
-import { type ExtraOutputs, type RunNames, WINDOWS_PER_RUN } from "./_run_chunks.ts";
+import type { ExtraOutputs, RunNames } from "./_run_chunks.ts";
 import { type Device, type ExecutionProvider, ModelLoadError } from "./execution_provider.ts";
 import { openRunner } from "./session_runner.ts";
 
@@ -37,6 +37,8 @@ export interface LoadModelOptions {
   maxBatch: number;
   /** Where inference runs (default: a worker thread under Node, the calling thread under Deno). */
   thread?: "worker" | "main";
+  /** CPU sessions side by side (`INFERENCE_SESSIONS`; 0 or undefined: automatic). */
+  sessions?: number;
 }
 
 async function readMetadata(path: string): Promise<ModelMetadata> {
@@ -69,7 +71,13 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
   const { dir, name, device, log, maxBatch } = options;
   const metadata = await readMetadata(join(dir, `${name}.json`));
   const onnxPath = join(dir, `${name}.onnx`);
-  const session = await openRunner({ path: onnxPath, device, log, thread: options.thread });
+  const session = await openRunner({
+    path: onnxPath,
+    device,
+    log,
+    thread: options.thread,
+    sessions: options.sessions,
+  });
   const provider = session.provider;
   const {
     input_name: inputName,
@@ -117,8 +125,9 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
   }
 
   // Warm-up: the first run of each shape allocates; do it now, not on the first frame.
-  // Batches run WINDOWS_PER_RUN windows at a time, so that is the largest shape to warm up.
-  const warmBatch = Math.min(maxBatch, WINDOWS_PER_RUN);
+  // Batches run WINDOWS_PER_RUN windows at a time per session, so that is the largest shape to
+  // warm up; a batch of windowsPerRun warms every session.
+  const warmBatch = Math.min(maxBatch, session.windowsPerRun);
   const warmIn = new Float32Array(warmBatch * W * F);
   const warmOut = new Float32Array(warmBatch * F);
   try {
@@ -139,7 +148,7 @@ export async function loadModel(options: LoadModelOptions): Promise<ScoringModel
     provider,
     score,
     outputs: { severity: !!io.severityName, statistic: !!io.statisticName },
-    windowsPerRun: WINDOWS_PER_RUN,
+    windowsPerRun: session.windowsPerRun,
     close: () => session.release(),
   };
 }

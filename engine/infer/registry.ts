@@ -216,7 +216,10 @@ export class ModelRegistry {
       }
       return { name, layout: "flat", versions: [version], active: version };
     }
-    throw new RegistryError("model_not_found", `no model ${JSON.stringify(name)} in ${this.dir}`);
+    throw new RegistryError(
+      "model_not_found",
+      `no model ${JSON.stringify(name)} in ${this.dir} (neither ${name}.onnx + ${name}.json nor ${name}/<version>/)`,
+    );
   }
 
   /** Where version `version` of `name` is (the active one when `version` is undefined). */

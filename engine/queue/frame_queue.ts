@@ -134,6 +134,13 @@ export class FrameQueue {
     return this.#spans[slot];
   }
 
+  /** Wakes a waiting consumer without a frame (it has something else to look at). */
+  notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   /** Resolves once at least one frame is committed (at once if one is) or `signal` aborts. */
   waitForFrames(signal?: AbortSignal): Promise<void> {
     if (this.#committed.length > 0 || signal?.aborted) return Promise.resolve();

@@ -110,6 +110,24 @@ export function sameToken(given: string, expected: string): boolean {
   return diff === 0;
 }
 
+/**
+ * Middleware in front of the operations API (`ADMIN_TOKEN`): `401 unauthorized` without the
+ * bearer token when one is set; open otherwise, like the intake without `INGEST_TOKEN`.
+ */
+export function adminGate(token: string | undefined): MiddlewareHandler {
+  return async function adminGateMiddleware(c: Context, next: Next) {
+    if (token) {
+      const auth = c.req.header("authorization") ?? "";
+      if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) {
+        throw new HttpError(401, "unauthorized", "a valid bearer token (ADMIN_TOKEN) is required", {
+          "WWW-Authenticate": "Bearer",
+        });
+      }
+    }
+    await next();
+  };
+}
+
 export interface IntakeGateOptions {
   lifecycle: Lifecycle;
   /** `INGEST_TOKEN`: when set, a request needs `Authorization: Bearer <token>`. */

@@ -333,7 +333,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   function start(): Promise<void> {
     return lifecycle.starting(async () => {
-      const model = await modelFor(config, log);
+      const { model } = await modelFor(config, log);
       // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
       // restarted container (same hostname) redelivers what it left behind.
       const outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { WindowShape } from "../../scoring/window_features.ts";
 import { StreamWindows } from "./stream_windows.ts";
 
 const frame = (value: number) => new Float32Array([value, value + 0.5]);
@@ -135,4 +136,33 @@ test("streamWindows rebuilt from a window and the levels' span gives the same wi
     if (t >= frames.length - 1 - keep) rebuilt.push("s", x, b);
   }
   assert.deepEqual([...b], [...a]);
+});
+
+test("streamWindows adopts a new model between batches: windows carried, levels rebuilt, or reset", () => {
+  const windows = new StreamWindows({ windowSize: 2, frameSize: 2 });
+  const into = new Float32Array(4);
+  windows.admit("a", 1, 0);
+  windows.push("a", Float32Array.of(5, 1), into);
+  windows.admit("a", 2, 0);
+  windows.push("a", Float32Array.of(7, 2), into);
+  // Same shape: the window goes on at the next frame.
+  assert.equal(windows.adopt(new WindowShape({ windowSize: 2, frameSize: 2 }), "carry"), 1);
+  assert.equal(windows.push("a", Float32Array.of(8, 3), into), true);
+  assert.deepEqual([...into], [7, 2, 8, 3]);
+  // Other running levels: rebuilt from the readings held (level of feature 0 = previous reading).
+  windows.adopt(
+    new WindowShape({
+      windowSize: 2,
+      frameSize: 2,
+      baseline: { alpha: 1, span: 1, features: [0] },
+    }),
+    "carry",
+  );
+  assert.equal(windows.push("a", Float32Array.of(10, 4), into), true);
+  assert.deepEqual([...into], [1, 3, 2, 4]);
+  // Another window size cannot be carried; reset starts afresh but keeps the ordering state.
+  assert.throws(() => windows.adopt(new WindowShape({ windowSize: 3, frameSize: 2 }), "carry"));
+  windows.adopt(new WindowShape({ windowSize: 3, frameSize: 3 }), "reset");
+  assert.equal(windows.push("a", Float32Array.of(1, 2, 3), new Float32Array(9)), false);
+  assert.equal(windows.admit("a", 2, 0).status, "duplicate");
 });

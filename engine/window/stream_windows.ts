@@ -40,8 +40,8 @@ interface StreamState {
  * `maxStreams` (the least recently active stream is forgotten).
  */
 export class StreamWindows {
-  /** The windows' shape, shared by every stream. */
-  readonly shape: WindowShape;
+  /** The windows' shape, shared by every stream (another model's, after `adopt`). */
+  shape: WindowShape;
   readonly #maxStreams: number;
   readonly #recentSize: number;
   // Map iteration order is insertion order; re-inserting on activity makes the first key the LRU.
@@ -115,6 +115,39 @@ export class StreamWindows {
     return state.features.push(values, into, rawInto);
   }
 
+  /**
+   * Takes another model's window shape between two batches (a hot swap), keeping every stream's
+   * ordering state. `carry` (same window size and features): each stream keeps its window; where
+   * the running levels differ it is rebuilt by replaying the readings it holds (its last
+   * `windowSize` frames as they arrived), so its levels restart from those. `reset`: each stream
+   * starts its window afresh (another window size or other features). Returns the streams kept.
+   */
+  adopt(shape: WindowShape, mode: "carry" | "reset"): number {
+    const before = this.shape;
+    if (
+      mode === "carry" &&
+      (shape.windowSize !== before.windowSize || shape.frameSize !== before.frameSize)
+    ) {
+      throw new RangeError("a window of another size or other features cannot be carried over");
+    }
+    this.shape = shape;
+    const same = mode === "carry" && sameLevels(before, shape);
+    for (const state of this.#streams.values()) {
+      if (same) continue;
+      const old = state.features;
+      state.features = new StreamFeatures(shape);
+      if (mode === "reset") continue;
+      const readings = old.lastReadings();
+      const F = shape.frameSize;
+      // Replayed into a scratch window: what it writes is never scored.
+      const scratch = new Float32Array(shape.windowValues);
+      for (let t = 0; t * F < readings.length; t++) {
+        state.features.push(readings.subarray(t * F, (t + 1) * F), scratch);
+      }
+    }
+    return this.#streams.size;
+  }
+
   #touch(streamId: string): StreamState {
     let state = this.#streams.get(streamId);
     if (state) {
@@ -134,4 +167,17 @@ export class StreamWindows {
     this.#streams.set(streamId, state);
     return state;
   }
+}
+
+/** Whether two shapes apply the same running levels (so a stream's window is valid for both). */
+function sameLevels(a: WindowShape, b: WindowShape): boolean {
+  const x = a.baseline;
+  const y = b.baseline;
+  if (!x || !y) return !x && !y;
+  return (
+    x.alpha === y.alpha &&
+    x.span === y.span &&
+    x.features.length === y.features.length &&
+    x.features.every((f, i) => f === y.features[i])
+  );
 }

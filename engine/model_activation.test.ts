@@ -1,0 +1,239 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type ModelMetadata, parseModelMetadata } from "../contracts/model.ts";
+import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { jsonFrame } from "./_test/engine_harness.ts";
+import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { waitFor } from "./_test/wait_for.ts";
+import { ModelRegistry } from "./infer/registry.ts";
+
+const TOKEN = "admin-token-0123456789";
+const STREAMS = ["boiler-1", "boiler-2", "boiler-3"];
+const BASE_TS = Date.UTC(2026, 11, 1);
+
+// A real engine process on a registry with three versions of one model: two with the same
+// sensors (trained on different stretches), one with other sensors.
+describe("model activation in a running engine", () => {
+  let fixtures: ModelFixture[] = [];
+  let sink: AlertSink;
+  let dir: string;
+  const metas: ModelMetadata[] = [];
+  let engine: EngineProcess;
+  let port = 0;
+
+  before(async () => {
+    fixtures = await Promise.all([
+      trainFixtureModel({ features: 12, drifting: 2, name: "boiler", frames: 300 }),
+      trainFixtureModel({ features: 12, drifting: 2, name: "boiler", frames: 360 }),
+      trainFixtureModel({ features: 9, name: "boiler", frames: 300 }),
+    ]);
+    dir = await mkdtemp(join(tmpdir(), "activation-"));
+    const registry = new ModelRegistry(dir);
+    for (const f of fixtures) {
+      const onnx = await readFile(join(f.dir, "boiler.onnx"));
+      const meta = parseModelMetadata(
+        JSON.parse(await readFile(join(f.dir, "boiler.json"), "utf8")),
+      );
+      await registry.write(onnx, meta);
+      metas.push(meta);
+    }
+    assert.equal(new Set(metas.map((m) => m.version)).size, 3, "three distinct versions");
+    sink = await startAlertSink();
+    engine = spawnEngine("node", {
+      MODEL_DIR: dir,
+      DEFAULT_MODEL_NAME: "boiler",
+      NESTJS_URL: sink.origin,
+      ADMIN_TOKEN: TOKEN,
+      ALERT_MODE: "frame",
+      LOG_LEVEL: "debug",
+      RETRY_BASE_MS: "5",
+      RETRY_MAX_MS: "50",
+    });
+    port = await engine.port();
+    await waitReady(port);
+  });
+  after(async () => {
+    await engine?.kill();
+    await sink?.close();
+    await Promise.all(fixtures.map((f) => f.remove()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+  const activate = (body: unknown, token = TOKEN) =>
+    fetch(url("/models/boiler/activate"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  const send = (stream: string, i: number, f = fixtures[0]) =>
+    fetch(url("/data-enqueue"), {
+      method: "POST",
+      body: jsonFrame(f.featureNames, f.normalFrame(i), {
+        stream_id: stream,
+        timestamp: BASE_TS + i * 1000,
+      }),
+    });
+  /** Windows scored per stream and window end, from the engine's per-batch lines. */
+  const scored = () => {
+    const seen = new Map<string, number>();
+    for (const line of engine.logs().filter((l) => l.msg === "batch scored")) {
+      for (const f of line.frames as { stream_id: string; timestamp: string }[]) {
+        const key = `${f.stream_id}@${f.timestamp}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      }
+    }
+    return seen;
+  };
+
+  test("activates a version and rolls back while frames flow: no refusal, no window lost or doubled", async () => {
+    const W = metas[0].window_size;
+    const FRAMES = 60;
+    const statuses: number[] = [];
+    const answers: Record<string, unknown>[] = [];
+    for (let i = 0; i < FRAMES; i++) {
+      const sent = await Promise.all(STREAMS.map((s) => send(s, i)));
+      statuses.push(...sent.map((r) => r.status));
+      if (i === 20 || i === 40) {
+        // Not awaited before the next frames: the switch happens while they arrive.
+        const version = i === 20 ? metas[1].version : metas[0].version;
+        const pending = activate({ version, by: "test", reason: i === 20 ? "newer" : "rollback" });
+        for (let j = 0; j < 3; j++) {
+          i++;
+          const more = await Promise.all(STREAMS.map((s) => send(s, i)));
+          statuses.push(...more.map((r) => r.status));
+        }
+        const answer = await pending;
+        assert.equal(answer.status, 200);
+        answers.push((await answer.json()) as Record<string, unknown>);
+      }
+    }
+    assert.deepEqual([...new Set(statuses)], [202], "every frame accepted");
+    assert.deepEqual(
+      answers.map((a) => [a.from, a.version, a.windows_reset]),
+      [
+        [metas[0].version, metas[1].version, false],
+        [metas[1].version, metas[0].version, false],
+      ],
+    );
+    const expected = STREAMS.length * (FRAMES - W + 1);
+    const seen = await waitFor(() => {
+      const s = scored();
+      return s.size === expected ? s : undefined;
+    }, "every window scored");
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      "no window scored twice",
+    );
+    for (const s of STREAMS) {
+      for (let i = W - 1; i < FRAMES; i++) {
+        assert.ok(
+          seen.has(`${s}@${new Date(BASE_TS + i * 1000).toISOString()}`),
+          `${s} window ${i}`,
+        );
+      }
+    }
+    // Windows were carried over: no stream started again (it would have skipped W - 1 windows).
+    const listing = (await (
+      await fetch(url("/models"), { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as {
+      models: {
+        active_version: string;
+        versions: string[];
+        live_streams: number;
+        activation: { reason: string };
+      }[];
+    };
+    assert.equal(listing.models[0].active_version, metas[0].version);
+    assert.deepEqual(listing.models[0].versions.sort(), metas.map((m) => m.version).sort());
+    assert.equal(listing.models[0].live_streams, STREAMS.length);
+    assert.equal(listing.models[0].activation.reason, "rollback");
+    const history = await new ModelRegistry(dir).activations("boiler");
+    assert.deepEqual(
+      history.slice(-2).map((a) => [a.from, a.version, a.by]),
+      [
+        [metas[0].version, metas[1].version, "test"],
+        [metas[1].version, metas[0].version, "test"],
+      ],
+    );
+    // Readiness reports the version scoring now.
+    const ready = (await (await fetch(url("/health/ready"))).json()) as {
+      model: { version: string };
+    };
+    assert.equal(ready.model.version, metas[0].version);
+  });
+
+  test("every alert names the model and the version that scored its window", async () => {
+    const f = fixtures[0];
+    const spike = (i: number) =>
+      fetch(url("/data-enqueue"), {
+        method: "POST",
+        body: jsonFrame(f.featureNames, f.spikedFrame(i, 3), {
+          stream_id: "boiler-9",
+          timestamp: BASE_TS + i * 1000,
+        }),
+      });
+    for (let i = 0; i < 8; i++)
+      assert.equal((await (i >= 6 ? spike(i) : send("boiler-9", i))).status, 202);
+    const alerts = await waitFor(() => {
+      const a = sink.requests
+        .map(
+          (r) =>
+            JSON.parse(r.body) as { stream_id: string; model_name: string; model_version: string },
+        )
+        .filter((x) => x.stream_id === "boiler-9");
+      return a.length > 0 ? a : undefined;
+    }, "the spike's alerts");
+    for (const a of alerts)
+      assert.deepEqual([a.model_name, a.model_version], ["boiler", metas[0].version]);
+  });
+
+  test("refuses what it cannot do and changes nothing", async () => {
+    assert.equal(
+      (await activate({ version: metas[1].version }, "wrong-token-0123456789")).status,
+      401,
+    );
+    const notFound = await activate({ version: "9.9.9" });
+    assert.equal(notFound.status, 404);
+    assert.equal(((await notFound.json()) as { error: string }).error, "version_not_found");
+    const unsafe = await activate({ version: "../../etc" });
+    assert.equal(unsafe.status, 400);
+    assert.equal(((await unsafe.json()) as { error: string }).error, "invalid_request");
+    assert.equal((await activate("{not json")).status, 400);
+    assert.equal((await activate({ version: metas[1].version, extra: 1 })).status, 400);
+    const other = await fetch(url("/models/pump/activate"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ version: "1" }),
+    });
+    assert.equal(other.status, 404);
+    // Other sensors: refused unless the windows may start afresh.
+    const incompatible = await activate({ version: metas[2].version });
+    assert.equal(incompatible.status, 409);
+    assert.equal(((await incompatible.json()) as { error: string }).error, "model_incompatible");
+    const ready = (await (await fetch(url("/health/ready"))).json()) as {
+      model: { version: string };
+    };
+    assert.equal(ready.model.version, metas[0].version, "still the version it had");
+  });
+
+  test("reset_windows switches to other sensors: old frames refused, new ones scored afresh", async () => {
+    const answer = await activate({ version: metas[2].version, reset_windows: true });
+    assert.equal(answer.status, 200);
+    const body = (await answer.json()) as { windows_reset: boolean; streams: number };
+    assert.equal(body.windows_reset, true);
+    assert.ok(body.streams >= STREAMS.length);
+    const old = await send("boiler-1", 500);
+    assert.equal(old.status, 422, "a frame with the old sensors no longer fits");
+    const W = metas[2].window_size;
+    const before = scored().size;
+    for (let i = 0; i < W; i++)
+      assert.equal((await send("boiler-1", 600 + i, fixtures[2])).status, 202);
+    // The stream's window started afresh: W frames make one window.
+    await waitFor(() => scored().size === before + 1, "one new window");
+  });
+});

@@ -1,0 +1,249 @@
+// Switches the served model to another version of the registry while frames keep flowing: load, warm, swap between two batches.
+import type { EngineConfig } from "../contracts/config.ts";
+import { HttpError } from "../contracts/error.ts";
+import type { ModelMetadata } from "../contracts/model.ts";
+import type { ActivateRequest, ActivateResponse, ServedModel } from "../contracts/models_api.ts";
+import { incidentTrackerFor } from "../scoring/incident_tracker.ts";
+import { WindowShape } from "../scoring/window_features.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { alertModelFor } from "./alert/from_config.ts";
+import { windowScorerFor } from "./batch/from_config.ts";
+import type { EngineState } from "./engine_state.ts";
+import { loadVersion } from "./infer/from_config.ts";
+import type { ScoringModel } from "./infer/load_model.ts";
+import {
+  type ModelRegistry,
+  RegistryError,
+  type VersionRef,
+  verifyVersion,
+} from "./infer/registry.ts";
+import { ingestorFor } from "./ingest/from_config.ts";
+import { FrameQueue } from "./queue/frame_queue.ts";
+
+/** The registry's errors as the operations API answers them. */
+const STATUS: Record<RegistryError["code"], number> = {
+  model_not_found: 404,
+  version_not_found: 404,
+  invalid_version: 400,
+  invalid_model_name: 400,
+  version_exists: 409,
+  registry_entry_invalid: 422,
+};
+
+function toHttp(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof RegistryError) {
+    const code = error.code === "invalid_model_name" ? "model_not_found" : error.code;
+    const status = error.code === "invalid_model_name" ? 404 : STATUS[error.code];
+    return new HttpError(
+      status,
+      code === "version_exists" ? "invalid_request" : code,
+      error.message,
+    );
+  }
+  return new HttpError(422, "model_load_failed", (error as Error).message);
+}
+
+const sameNames = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((name, i) => name === b[i]);
+
+export interface ModelActivation {
+  /** `GET /models`: the served model with its registry entry. */
+  list(): Promise<ServedModel[]>;
+  /**
+   * `POST /models/{name}/activate`: records the activation in the registry, then loads and
+   * warms the version beside the serving one and swaps it in between two batches. Resolves
+   * once the new version is scoring; throws an {@link HttpError} (404, 400, 409, 422) and
+   * leaves the serving model as it was otherwise.
+   */
+  activate(name: string, request: ActivateRequest): Promise<ActivateResponse>;
+}
+
+/**
+ * The model operations of the single-process engine. The swap is the batcher's: the batch in
+ * progress finishes on the old version; a version with the same features and window size takes
+ * every stream's window and running levels over (levels of another spec are rebuilt from the
+ * readings the streams hold) and open incidents go on; otherwise (`reset_windows`) the intake
+ * switches to the new features at once, the frames already accepted are scored by the old
+ * version, and then the streams start afresh.
+ */
+export function createModelActivation(deps: {
+  config: EngineConfig;
+  log: Logger;
+  state: EngineState;
+  registry: ModelRegistry;
+}): ModelActivation {
+  const { config, log, state, registry } = deps;
+  let inProgress = false;
+
+  const served = () => {
+    const p = state.pipeline;
+    if (!p) throw new HttpError(503, "model_not_ready", `engine is ${state.status}`);
+    return p;
+  };
+
+  async function list(): Promise<ServedModel[]> {
+    const p = served();
+    const meta = p.model.metadata;
+    const entry = await registry.model(meta.name).catch(() => undefined);
+    const history = entry?.layout === "registry" ? await registry.activations(meta.name) : [];
+    const last = history.at(-1);
+    return [
+      {
+        name: meta.name,
+        layout: entry?.layout ?? "flat",
+        active_version: meta.version,
+        versions: entry?.versions ?? [meta.version],
+        n_features: meta.n_features,
+        window_size: meta.window_size,
+        routes: ["*"],
+        live_streams: p.windows.streams,
+        ...(last ? { activation: last } : {}),
+      },
+    ];
+  }
+
+  async function activate(name: string, request: ActivateRequest): Promise<ActivateResponse> {
+    const p = served();
+    const current = p.model.metadata;
+    if (name !== current.name) {
+      throw new HttpError(
+        404,
+        "model_not_found",
+        `the engine serves no model ${JSON.stringify(name)}`,
+      );
+    }
+    if (inProgress) {
+      throw new HttpError(409, "activation_in_progress", `model ${name} is being activated`);
+    }
+    inProgress = true;
+    try {
+      return await switchTo(current, request);
+    } finally {
+      inProgress = false;
+    }
+  }
+
+  async function switchTo(
+    current: ModelMetadata,
+    request: ActivateRequest,
+  ): Promise<ActivateResponse> {
+    const { name } = current;
+    const by = request.by ?? "api";
+    const reason = request.reason ?? "";
+    let ref: VersionRef;
+    let meta: ModelMetadata;
+    try {
+      ref = await registry.resolve(name, request.version);
+      meta = await verifyVersion(ref);
+    } catch (error) {
+      throw toHttp(error);
+    }
+    const compatible =
+      sameNames(meta.feature_names, current.feature_names) &&
+      meta.window_size === current.window_size;
+    if (!compatible && !request.reset_windows) {
+      throw new HttpError(
+        409,
+        "model_incompatible",
+        `${name}@${meta.version} has ${meta.n_features} features and windows of ${meta.window_size}, ` +
+          `the active ${current.version} ${current.n_features} and ${current.window_size}; ` +
+          `send "reset_windows": true to start the streams' windows afresh`,
+      );
+    }
+    let next: ScoringModel;
+    try {
+      next = await loadVersion(config, ref, log);
+    } catch (error) {
+      throw toHttp(error);
+    }
+    // Recorded before the switch: a crash in between leaves the pointer on the new version,
+    // which the next start loads, never a switch without a record.
+    let record: ActivateResponse["activation"];
+    try {
+      record =
+        ref.layout === "registry"
+          ? await registry.activate(name, meta.version, { by, reason })
+          : {
+              name,
+              version: meta.version,
+              from: current.version,
+              by,
+              at: new Date().toISOString(),
+              reason,
+            };
+    } catch (error) {
+      await next.close();
+      throw toHttp(error);
+    }
+    const p = served();
+    const shape = WindowShape.forModel(meta);
+    const scorer = windowScorerFor(config, next);
+    const streams = p.windows.streams;
+    const newFeatures = !sameNames(meta.feature_names, current.feature_names);
+    const previous = p.model;
+    const previousIngestor = p.ingestor;
+    try {
+      if (newFeatures) {
+        // New frames are read with the new features into a new queue at once; the batcher
+        // scores what the old queue holds with the old version before it switches.
+        const queue = new FrameQueue({
+          capacity: config.QUEUE_MAX_SIZE,
+          frameSize: meta.n_features,
+        });
+        const ingestor = ingestorFor(config, meta.feature_names);
+        state.use({ ...p, model: next, queue, ingestor });
+        await p.batcher.swap({
+          scorer,
+          queue,
+          apply() {
+            p.windows.adopt(shape, "reset");
+            p.pipeline.useModel({
+              ...alertModelFor(config, meta),
+              tracker:
+                config.ALERT_MODE === "incident" ? incidentTrackerFor(config, meta) : undefined,
+            });
+          },
+        });
+        await previousIngestor.close();
+      } else {
+        await p.batcher.swap({
+          scorer,
+          apply() {
+            p.windows.adopt(shape, compatible ? "carry" : "reset");
+            p.pipeline.useModel(alertModelFor(config, meta));
+            state.use({ ...(state.pipeline ?? p), model: next });
+          },
+        });
+      }
+    } catch (error) {
+      await next.close();
+      throw new HttpError(
+        503,
+        "shutting_down",
+        `the switch did not happen: ${(error as Error).message}`,
+      );
+    }
+    await previous.close();
+    log.info("model activated", {
+      model: name,
+      version: meta.version,
+      from: current.version,
+      by,
+      reason,
+      windows_reset: !compatible,
+      streams,
+    });
+    return {
+      status: "active",
+      model: name,
+      version: meta.version,
+      from: current.version,
+      activation: record,
+      windows_reset: !compatible,
+      streams,
+    };
+  }
+
+  return { list, activate };
+}
