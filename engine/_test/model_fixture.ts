@@ -69,6 +69,7 @@ export async function trainFixtureModel(options: {
     dir,
     "--model",
     name,
+    "--flat",
   ];
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });

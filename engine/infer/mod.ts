@@ -1,4 +1,4 @@
-// Inference: model loading, execution provider choice, GPU detection.
+// Inference: model loading, execution provider choice, GPU detection, the model registry on disk.
 export {
   type Device,
   type ExecutionProvider,
@@ -6,3 +6,11 @@ export {
   openSession,
 } from "./execution_provider.ts";
 export { type LoadModelOptions, loadModel, type ScoringModel } from "./load_model.ts";
+export {
+  type Activation,
+  ModelRegistry,
+  RegistryError,
+  type RegistryModel,
+  type VersionRef,
+  verifyVersion,
+} from "./registry.ts";

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import * as ort from "onnxruntime-node";
 import { parseModelMetadata } from "../../contracts/model.ts";
+import { ModelRegistry, verifyVersion } from "../../engine/infer/mod.ts";
 import { plantSeries } from "./plant_series.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "train-cli-"));
@@ -52,7 +54,7 @@ describe("train cli", () => {
     const input = join(dir, "small.npy");
     writeFileSync(input, npy(series.values, 400, 40));
     const out = join(dir, "npy");
-    const r = train("--input", input, "--out", out, "--model", "mine");
+    const r = train("--input", input, "--out", out, "--model", "mine", "--flat");
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /40\/40 features/);
     await checkModel(
@@ -70,7 +72,7 @@ describe("train cli", () => {
     const input = join(dir, "small.csv");
     writeFileSync(input, `${lines.join("\n")}\n`);
     const out = join(dir, "csv");
-    const r = train("--input", input, "--out", out, "--model", "plant_a_linear");
+    const r = train("--input", input, "--out", out, "--model", "plant_a_linear", "--flat");
     assert.equal(r.status, 0, r.stderr);
     await checkModel(out, "plant_a_linear", names);
     const meta = JSON.parse(readFileSync(join(out, "plant_a_linear.json"), "utf8"));
@@ -100,6 +102,108 @@ describe("train cli", () => {
       readFileSync(join(a, "featurewise_ocsvm.onnx")),
       readFileSync(join(c, "featurewise_ocsvm.onnx")),
     );
+  });
+
+  it("train cli writes versions into the registry, activating the first and then only when asked", async () => {
+    const out = join(dir, "registry");
+    const args = (seed: string) => [
+      "--features",
+      "20",
+      "--frames",
+      "200",
+      "--seed",
+      seed,
+      "--model",
+      "boiler",
+      "--out",
+      out,
+    ];
+    const first = train(...args("1"));
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /active \(was none\)/);
+    const second = train(...args("2"));
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /not active/);
+    const registry = new ModelRegistry(out);
+    const model = await registry.model("boiler");
+    assert.equal(model.versions.length, 2);
+    const [v1, v2] = model.versions;
+    assert.equal(model.active, v1);
+    await checkModel(
+      join(out, "boiler", v2),
+      "boiler",
+      (await verifyVersion(await registry.resolve("boiler", v2))).feature_names,
+    );
+    const third = train(...args("2"), "--activate", "--by", "ci");
+    assert.equal(third.status, 0, third.stderr);
+    assert.match(third.stderr, /already there; active \(was /);
+    assert.equal((await registry.model("boiler")).active, v2);
+    assert.deepEqual(
+      (await registry.activations("boiler")).map((a) => [a.from, a.version, a.by]),
+      [
+        [null, v1, "train"],
+        [v1, v2, "ci"],
+      ],
+    );
+    const flatOnly = train(
+      "--features",
+      "20",
+      "--frames",
+      "200",
+      "--flat",
+      "--activate",
+      "--model",
+      "x",
+      "--out",
+      out,
+    );
+    assert.equal(flatOnly.status, 1);
+    assert.match(flatOnly.stderr, /'--activate' needs '--model' and the registry layout/);
+  });
+
+  it("train cli killed while writing a version leaves the registry as it was", async () => {
+    const out = join(dir, "crash");
+    const args = (seed: number) => [
+      "--features",
+      "300",
+      "--frames",
+      "200",
+      "--seed",
+      String(seed),
+      "--model",
+      "boiler",
+      "--out",
+      out,
+    ];
+    assert.equal(train(...args(1)).status, 0);
+    const registry = new ModelRegistry(out);
+    const before = await registry.model("boiler");
+    const folder = join(out, "boiler");
+    // Killed the moment its temporary folder appears: while it writes the graph and metadata.
+    let caught = false;
+    for (let seed = 2; seed < 8 && !caught; seed++) {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "models/train/cli.ts", ...args(seed)],
+        { stdio: "ignore" },
+      );
+      const watcher = watch(folder, (_event, file) => {
+        if (String(file).startsWith(".incoming-")) child.kill("SIGKILL");
+      });
+      const [, signal] = (await once(child, "exit")) as [number | null, string | null];
+      watcher.close();
+      caught = signal === "SIGKILL" && readdirSync(folder).some((f) => f.startsWith(".incoming-"));
+    }
+    assert.ok(caught, "a run was killed mid-write");
+    const after = await registry.model("boiler");
+    assert.deepEqual(after, before, "no half-written version is listed, the pointer did not move");
+    const ref = await registry.resolve("boiler");
+    const meta = await verifyVersion(ref);
+    const session = await ort.InferenceSession.create(readFileSync(join(ref.dir, "boiler.onnx")));
+    assert.deepEqual(session.inputNames, [meta.input_name]);
+    // The next run writes its version as if nothing had happened.
+    assert.equal(train(...args(9)).status, 0);
+    assert.equal((await registry.model("boiler")).versions.length, 2);
   });
 
   it("train cli stops with a clear message on bad input", () => {

@@ -1,5 +1,6 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
 import { parseArgs } from "node:util";
+import { ModelRegistry, RegistryError } from "../../engine/infer/mod.ts";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
@@ -8,11 +9,15 @@ import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
 
 const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
+                          [--activate | --flat] [--by WHO]
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
 
-Without --model, writes both standard models: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
+With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
+the version being the metadata's), activated only when NAME has no active version yet, or with
+--activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models).
+Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
 Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).`;
 
 const KINDS: Record<string, FeaturewiseKind> = {
@@ -76,6 +81,9 @@ async function main(argv: string[]): Promise<void> {
       "cross-components": { type: "string" },
       "drift-max": { type: "string" },
       "baseline-alpha": { type: "string" },
+      activate: { type: "boolean" },
+      flat: { type: "boolean" },
+      by: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -111,6 +119,11 @@ async function main(argv: string[]): Promise<void> {
     1,
   );
   const outDir = a.out ?? "models";
+  // Versions go to the registry for a named model; the two standard models stay flat.
+  const registry = a.model !== undefined && !a.flat ? new ModelRegistry(outDir) : undefined;
+  if (a.activate && !registry) {
+    throw new InputError("'--activate' needs '--model' and the registry layout (not '--flat')");
+  }
   if (a.model !== undefined && !/^[A-Za-z0-9._-]+$/.test(a.model)) {
     throw new InputError(`'--model' must match [A-Za-z0-9._-]+, got '${a.model}'`);
   }
@@ -204,6 +217,23 @@ async function main(argv: string[]): Promise<void> {
       throw err;
     }
     const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+    if (registry) {
+      const written = await registry
+        .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })
+        .catch((error: Error) => {
+          throw error instanceof RegistryError ? new InputError(error.message) : error;
+        });
+      const secs = (performance.now() - t1) / 1000;
+      console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
+      const state = written.activated
+        ? `active (was ${written.activated.from ?? "none"})`
+        : "not active (activate it with --activate or POST /models/NAME/activate)";
+      console.error(
+        `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
+      );
+      console.log(written.ref.dir);
+      continue;
+    }
     const paths = await writeArtifacts(outDir, onnx, meta);
     const secs = (performance.now() - t1) / 1000;
     console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
