@@ -25,6 +25,9 @@ import { StreamWindows } from "./window/stream_windows.ts";
 
 export type EngineOptions = RoleOptions;
 
+/** How often the engine looks at the registry's pointer (a version activated from outside). */
+const REGISTRY_POLL_MS = 2000;
+
 /**
  * The single-process engine. `shutdown` is graceful: readiness and new frames turn 503, accepted
  * frames are scored, pending alerts get until the deadline to be delivered (the rest stay in the
@@ -53,6 +56,7 @@ export function createEngine(options: EngineOptions): Engine {
   const stats = new EngineStats();
   const summary = new ScoringSummary(log, () => stats.accepted);
   let models: ModelActivation | undefined;
+  let stopFollowing: (() => void) | undefined;
   const app = createEngineApp({
     state,
     stats,
@@ -144,6 +148,7 @@ export function createEngine(options: EngineOptions): Engine {
       summary.start();
       state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox, pipeline });
       models = createModelActivation({ config, log, state, registry });
+      stopFollowing = models.follow(REGISTRY_POLL_MS);
       log.info("engine ready", {
         model: meta.name,
         version: meta.version,
@@ -159,6 +164,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   async function shutdown(timeoutMs: number): Promise<void> {
+    stopFollowing?.();
     const deadline = state.stopping(timeoutMs);
     const p = state.pipeline;
     if (!p) return;

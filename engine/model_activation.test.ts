@@ -192,6 +192,33 @@ describe("model activation in a running engine", () => {
       assert.deepEqual([a.model_name, a.model_version], ["boiler", metas[0].version]);
   });
 
+  test("follows the registry's pointer when another process activates a version", async () => {
+    const registry = new ModelRegistry(dir);
+    const records = (await registry.activations("boiler")).length;
+    const serving = async () =>
+      ((await (await fetch(url("/health/ready"))).json()) as { model: { version: string } }).model
+        .version;
+    // What `npm run train -- --activate` or a retraining's promotion does: move the pointer.
+    await registry.activate("boiler", metas[1].version, { by: "retrain", reason: "promoted" });
+    await waitFor(async () => (await serving()) === metas[1].version, "the engine follows");
+    await registry.activate("boiler", metas[0].version, { by: "retrain", reason: "back" });
+    await waitFor(async () => (await serving()) === metas[0].version, "and back");
+    // The switch is over once it is logged (the old version released).
+    await waitFor(
+      () =>
+        engine
+          .logs()
+          .some(
+            (l) =>
+              l.msg === "model activated" && l.by === "registry" && l.version === metas[0].version,
+          ),
+      "the switch back logged",
+    );
+    // The engine recorded nothing of its own: the two moves are the only new records.
+    assert.equal((await registry.activations("boiler")).length, records + 2);
+    assert.ok(engine.logs().some((l) => l.msg === "model activated" && l.by === "registry"));
+  });
+
   test("refuses what it cannot do and changes nothing", async () => {
     assert.equal(
       (await activate({ version: metas[1].version }, "wrong-token-0123456789")).status,

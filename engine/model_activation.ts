@@ -57,6 +57,14 @@ export interface ModelActivation {
    * leaves the serving model as it was otherwise.
    */
   activate(name: string, request: ActivateRequest): Promise<ActivateResponse>;
+  /**
+   * Follows the registry's pointer: every `everyMs`, when the active version on disk is not the
+   * one serving (`npm run train -- --activate`, a retraining's promotion, another process's
+   * activation), switches to it as the API would, without a second record. A version with
+   * other features is not followed (that needs `reset_windows` through the API): logged once.
+   * Returns the function that stops following.
+   */
+  follow(everyMs: number): () => void;
 }
 
 /**
@@ -124,9 +132,41 @@ export function createModelActivation(deps: {
     }
   }
 
+  function follow(everyMs: number): () => void {
+    const refused = new Set<string>();
+    const timer = setInterval(async function followPointer() {
+      const p = state.pipeline;
+      if (!p || inProgress || state.status !== "ready") return;
+      const current = p.model.metadata;
+      const entry = await registry.model(current.name).catch(() => undefined);
+      const wanted = entry?.layout === "registry" ? entry.active : undefined;
+      if (!wanted || wanted === current.version || refused.has(wanted) || inProgress) return;
+      inProgress = true;
+      try {
+        await switchTo(
+          current,
+          { version: wanted, by: "registry", reason: "the registry's active version changed" },
+          false,
+        );
+      } catch (error) {
+        refused.add(wanted);
+        log.error(
+          "the registry's active version cannot be followed; still serving the previous one",
+          error as Error,
+          { model: current.name, version: wanted, serving: current.version },
+        );
+      } finally {
+        inProgress = false;
+      }
+    }, everyMs);
+    (timer as { unref?: () => void }).unref?.();
+    return () => clearInterval(timer);
+  }
+
   async function switchTo(
     current: ModelMetadata,
     request: ActivateRequest,
+    recordIt = true,
   ): Promise<ActivateResponse> {
     const { name } = current;
     const by = request.by ?? "api";
@@ -162,7 +202,7 @@ export function createModelActivation(deps: {
     let record: ActivateResponse["activation"];
     try {
       record =
-        ref.layout === "registry"
+        ref.layout === "registry" && recordIt
           ? await registry.activate(name, meta.version, { by, reason })
           : {
               name,
@@ -245,5 +285,5 @@ export function createModelActivation(deps: {
     };
   }
 
-  return { list, activate };
+  return { list, activate, follow };
 }
