@@ -22,14 +22,18 @@ test("frameMessage round-trips a frame through its headers and payload", () => {
   assert.deepEqual([...back.values], [1.5, Number.NaN, Math.fround(-3e38), 0]);
 });
 
-test("frameMessage decodes a payload at any byte offset", () => {
-  const { headers, payload } = encodeFrame({
+/** A frame of two values, 7 and 8, of stream "s". */
+const twoValues = () =>
+  encodeFrame({
     streamId: "s",
     timestamp: 1,
     receivedAt: 1,
     model: "m",
     values: Float32Array.of(7, 8),
   });
+
+test("frameMessage decodes a payload at any byte offset", () => {
+  const { headers, payload } = twoValues();
   const shifted = new Uint8Array(payload.length + 1).subarray(1);
   shifted.set(payload);
   const back = decodeFrame(headers, shifted, 2);
@@ -38,13 +42,7 @@ test("frameMessage decodes a payload at any byte offset", () => {
 });
 
 test("frameMessage refuses a frame that does not fit the model or lacks its stream", () => {
-  const { headers, payload } = encodeFrame({
-    streamId: "s",
-    timestamp: 1,
-    receivedAt: 1,
-    model: "m",
-    values: Float32Array.of(7, 8),
-  });
+  const { headers, payload } = twoValues();
   assert.match(
     (decodeFrame(headers, payload, 3) as { error: string }).error,
     /8 bytes where the model takes 12/,
