@@ -75,6 +75,7 @@ const app = createBackendApp({
   engine: createEngineMonitor({
     engineUrl: config.ENGINE_URL,
     timeoutMs: config.ENGINE_HEALTH_TIMEOUT_MS,
+    adminToken: config.ADMIN_TOKEN,
   }),
   database,
   simulator,

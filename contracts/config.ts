@@ -175,6 +175,9 @@ export const backendConfigSchema = v.object({
   CONSOLE_TOKEN: secret("CONSOLE_TOKEN", 16),
   // How long the console's Health page waits for the engine's answer.
   ENGINE_HEALTH_TIMEOUT_MS: int("ENGINE_HEALTH_TIMEOUT_MS", 2000, 100, 60_000),
+  // The engine's ADMIN_TOKEN (same name, same value, like INGEST_TOKEN): the Health page sends it
+  // to the engine's GET /models; the backend never uses it to guard anything of its own.
+  ADMIN_TOKEN: secret("ADMIN_TOKEN", 16),
 });
 
 export type EngineConfig = v.InferOutput<typeof engineConfigSchema>;

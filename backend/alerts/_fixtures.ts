@@ -15,7 +15,8 @@ export function ourAlert(overrides: Record<string, unknown> = {}) {
     frame_timestamp: "2026-11-24T08:59:59.000Z",
     max_score: 0.97,
     threshold: 0.9,
-    model_version: "featurewise_ocsvm@1",
+    model_name: "featurewise_ocsvm",
+    model_version: "1.0.0",
     latency_ms: 3.2,
     ...overrides,
   };

@@ -26,6 +26,7 @@ interface AlertRow {
   max_score: number;
   threshold: number | null;
   model_version: string | null;
+  model_name: string | null;
   latency_ms: number | null;
   received_at: Date;
   incident_id: string | null;
@@ -80,6 +81,7 @@ function toStored(row: AlertRow): StoredAlert {
     num_anomalous_features: row.num_anomalous_features,
     max_score: row.max_score,
     threshold: row.threshold,
+    model_name: row.model_name,
     model_version: row.model_version,
     latency_ms: row.latency_ms,
     received_at: row.received_at.toISOString(),
@@ -136,6 +138,13 @@ export function createAlertRepository(
     const incident = a.incident;
     // The incident's clock is the frame that raised the event (the alert's own time otherwise).
     const at = a.frame_timestamp ?? a.timestamp;
+    const modelName = a.model_name ?? null;
+    // The incident keeps the model of its latest alert and of its earliest, by (frame time,
+    // alert_id): a total order, so the result does not depend on the arrival order.
+    const latest = () =>
+      sql`(EXCLUDED.last_alert_at, EXCLUDED.last_alert_id) > (incident.last_alert_at, incident.last_alert_id) OR incident.last_alert_id IS NULL`;
+    const earliest = () =>
+      sql`(EXCLUDED.first_alert_at, EXCLUDED.first_alert_id) < (incident.first_alert_at, incident.first_alert_id) OR incident.first_alert_id IS NULL`;
     let maxSeverity = a.max_severity ?? null;
     for (const x of f) {
       if (x.severity !== undefined && (maxSeverity === null || x.severity > maxSeverity)) {
@@ -153,11 +162,11 @@ export function createAlertRepository(
       const [row] = await sql<{ inserted: number }[]>`
         WITH new_alert AS (
           INSERT INTO alert (alert_id, stream_id, ts, frame_timestamp, anomaly_detected,
-            num_anomalous_features, max_score, threshold, model_version, latency_ms,
+            num_anomalous_features, max_score, threshold, model_version, model_name, latency_ms,
             incident_id, event, incident_started_at, max_severity)
           VALUES (${a.alert_id}, ${a.stream_id}, ${a.timestamp}, ${a.frame_timestamp},
             ${a.anomaly_detected}, ${a.num_anomalous_features}, ${a.max_score}, ${a.threshold},
-            ${a.model_version}, ${a.latency_ms}, ${incident?.incident_id ?? null}::uuid,
+            ${a.model_version}, ${modelName}, ${a.latency_ms}, ${incident?.incident_id ?? null}::uuid,
             ${incident?.event ?? null}, ${incident?.incident_started_at ?? null}, ${maxSeverity})
           ON CONFLICT (alert_id) DO NOTHING
           RETURNING alert_id
@@ -179,11 +188,14 @@ export function createAlertRepository(
           FROM new_alert, u
         ), incident_row AS (
           INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, resolved_at,
-            max_severity, max_score, flagged_sensors)
+            max_severity, max_score, flagged_sensors, model_name, model_version, last_alert_id,
+            opened_model_name, opened_model_version, first_alert_at, first_alert_id)
           SELECT ${incident?.incident_id ?? null}::uuid, ${a.stream_id},
             ${incident?.incident_started_at ?? null}::timestamptz, ${at},
             ${incident?.event === "resolved" ? at : null}::timestamptz, ${maxSeverity}::float8,
-            ${a.max_score}, ${a.num_anomalous_features}
+            ${a.max_score}, ${a.num_anomalous_features}, ${modelName}::text,
+            ${a.model_version}::text, ${a.alert_id}::uuid, ${modelName}::text,
+            ${a.model_version}::text, ${at}::timestamptz, ${a.alert_id}::uuid
           FROM new_alert WHERE ${incident?.incident_id ?? null}::uuid IS NOT NULL
           ON CONFLICT (incident_id) DO UPDATE SET
             started_at = LEAST(incident.started_at, EXCLUDED.started_at),
@@ -192,7 +204,20 @@ export function createAlertRepository(
             max_severity = GREATEST(incident.max_severity, EXCLUDED.max_severity),
             max_score = GREATEST(incident.max_score, EXCLUDED.max_score),
             alerts = incident.alerts + 1,
-            flagged_sensors = GREATEST(incident.flagged_sensors, EXCLUDED.flagged_sensors)
+            flagged_sensors = GREATEST(incident.flagged_sensors, EXCLUDED.flagged_sensors),
+            model_name = CASE WHEN ${latest()} THEN EXCLUDED.model_name ELSE incident.model_name END,
+            model_version = CASE WHEN ${latest()}
+              THEN EXCLUDED.model_version ELSE incident.model_version END,
+            last_alert_id = CASE WHEN ${latest()}
+              THEN EXCLUDED.last_alert_id ELSE incident.last_alert_id END,
+            opened_model_name = CASE WHEN ${earliest()}
+              THEN EXCLUDED.opened_model_name ELSE incident.opened_model_name END,
+            opened_model_version = CASE WHEN ${earliest()}
+              THEN EXCLUDED.opened_model_version ELSE incident.opened_model_version END,
+            first_alert_at = CASE WHEN ${earliest()}
+              THEN EXCLUDED.first_alert_at ELSE incident.first_alert_at END,
+            first_alert_id = CASE WHEN ${earliest()}
+              THEN EXCLUDED.first_alert_id ELSE incident.first_alert_id END
           RETURNING incident_id, started_at
         ), sensors AS (
           INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, value,

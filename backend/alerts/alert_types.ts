@@ -32,6 +32,8 @@ export interface NewAlert {
   max_score: number;
   threshold: number | null;
   model_version: string | null;
+  /** The model that scored the window (absent from the original design's and older engines). */
+  model_name?: string | null;
   latency_ms: number | null;
   max_severity?: number | null;
   incident?: AlertIncident | null;
@@ -49,6 +51,8 @@ export interface StoredAlert {
   max_score: number;
   threshold: number | null;
   model_version: string | null;
+  /** The model that scored the window; null when the alert did not name it. */
+  model_name: string | null;
   latency_ms: number | null;
   received_at: string;
   /** Present only when the alert carried them. */

@@ -31,7 +31,11 @@ for (const target of testTargets()) {
       const stored = await (await app.request(`/api/v1/alerts/${alert.alert_id}`)).json();
       assert.deepEqual(stored.anomalous_features, alert.anomalous_features);
       assert.equal(stored.timestamp, alert.timestamp);
-      assert.equal(stored.model_version, "featurewise_ocsvm@1");
+      assert.equal(stored.model_name, "featurewise_ocsvm");
+      assert.equal(stored.model_version, "1.0.0");
+      const [listed] = (await (await app.request("/api/v1/alerts?limit=1")).json()).alerts;
+      assert.equal(listed.alert_id, alert.alert_id);
+      assert.equal(listed.model_name, "featurewise_ocsvm");
     });
 
     test("POST /api/v1/alert accepts an original-style alert and gives it a stable id", async () => {
@@ -44,6 +48,8 @@ for (const target of testTargets()) {
       const stored = await (await app.request(`/api/v1/alerts/${first.alert_id}`)).json();
       assert.equal(stored.stream_id, "default");
       assert.equal(stored.max_score, 0.95);
+      assert.equal(stored.model_name, null, "an original-style alert names no model");
+      assert.equal(stored.model_version, null);
     });
 
     test("POST /api/v1/alert stores a repeated alert_id once", async () => {

@@ -62,6 +62,7 @@ export async function toNewAlert(input: AlertInput, rawBody: string): Promise<Ne
     max_score: input.max_score ?? maxListed,
     threshold: input.threshold ?? null,
     model_version: input.model_version ?? null,
+    model_name: input.model_name ?? null,
     latency_ms: input.latency_ms ?? null,
     max_severity: input.max_severity ?? null,
     incident:

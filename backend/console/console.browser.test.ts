@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { servedModels, startEngineModelsStandIn } from "../_test/engine_models_stand_in.ts";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
@@ -145,6 +146,8 @@ test("an injected anomaly appears live in the console, charts its readings, and 
   assert.match((await page.textContent("h1")) ?? "", /Incident on stream default/);
   await checkAccessibility(page, "Incident");
   assert.match((await page.textContent(".sensor h3")) ?? "", new RegExp(`feature_${FEATURE}`));
+  // The real engine names the model that scored the alert, and its version.
+  assert.match((await page.textContent("#incident-model")) ?? "", /^[A-Za-z0-9][\w.-]*@\S+$/);
 
   // The first chart is the injected sensor's, drawn on a canvas with its points (the red series).
   const canvas = await page.waitForSelector(".sensor .chart canvas", { timeout: 10_000 });
@@ -191,6 +194,10 @@ test("an injected anomaly appears live in the console, charts its readings, and 
   }
   await page.goto(`${base}/status`);
   assert.equal(await page.getAttribute("#engine-health [data-ready]", "data-ready"), "ready");
+  // The real engine's GET /models (no ADMIN_TOKEN here): its one model with the active version.
+  const served = await page.$$("#engine-models tbody tr[data-model]");
+  assert.equal(served.length, 1);
+  assert.match((await served[0].textContent()) ?? "", /\(active\)/);
   await page.goto(`${base}/overview?period=1h`);
   assert.ok(await page.$(`.heatmap a[href="/incidents/${incidentId}"]`), "heatmap cell links it");
   assert.deepEqual(errors, []);
@@ -228,4 +235,77 @@ test("a sensor's typical range is drawn as a shaded band behind its readings", a
   assert.ok(pixels.red > 50, `points drawn: ${JSON.stringify(pixels)}`);
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test("the Health page lists the engine's models and an incident names its model, escaped, reached by keyboard", async () => {
+  const token = "engine-admin-token-for-tests";
+  const hostile = '<img src=x onerror="window.pwned=1">';
+  const engineStandIn = await startEngineModelsStandIn({
+    models: servedModels(`Ana ${hostile}`, `rolled forward <script>window.pwned=2</script>`),
+    token,
+  });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // Its own backend: ENGINE_URL is the stand-in, and ADMIN_TOKEN goes through the real config.
+  const own = spawnService([...NODE_TS, "backend/main.ts"], {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATABASE_URL: "",
+    ENGINE_URL: engineStandIn.url,
+    ADMIN_TOKEN: token,
+    SIMULATOR_RATE_HZ: "0",
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await own.waitForLog((l) => l.msg === "backend listening", 60_000);
+    const errors = watchErrors(page);
+    const incidentId = crypto.randomUUID();
+    const alert = incidentAlert({
+      incidentId,
+      event: "opened",
+      start: new Date().toISOString(),
+      sensors: [{ idx: 5, severity: 11 }],
+      model: { name: "boiler.v2", version: hostile },
+    });
+    assert.equal((await fetch(`${url}/api/v1/alert`, post(alert))).status, 201);
+
+    await page.goto(`${url}/status`);
+    await checkAccessibility(page, "Health with models");
+    assert.ok(engineStandIn.requests.includes(`GET /models Bearer ${token}`));
+    const rows = await page.$$eval("#engine-models tbody tr", (trs) =>
+      trs.map((tr) => [...tr.children].map((c) => (c.textContent ?? "").trim())),
+    );
+    assert.deepEqual(rows[0].slice(0, 5), [
+      "featurewise_ocsvm",
+      "featurewise_ocsvm@2.3.0+9fa2419cba78",
+      "2.2.0, 2.3.0+9fa2419cba78 (active)",
+      "*",
+      "3",
+    ]);
+    assert.equal(
+      rows[0][5],
+      `2.2.0 → 2.3.0+9fa2419cba78 by Ana ${hostile} at 2026-11-24 09:30:00Z: rolled forward <script>window.pwned=2</script>`,
+    );
+    assert.equal(rows[1][0], "boiler");
+
+    // From Now to the incident with the keyboard: its model version is text, not markup.
+    await page.goto(`${url}/`);
+    await tabTo(page, `a[href="/incidents/${incidentId}"]`);
+    await Promise.all([
+      page.waitForURL(`${url}/incidents/${incidentId}`),
+      page.keyboard.press("Enter"),
+    ]);
+    assert.equal(await page.textContent("#incident-model"), `boiler.v2@${hostile}`);
+    await checkAccessibility(page, "Incident with a model");
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { pwned?: number }).pwned),
+      undefined,
+    );
+    assert.equal(await page.$("img"), null, "no element came from the version string");
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await own.stop("SIGTERM");
+    await engineStandIn.close();
+  }
 });

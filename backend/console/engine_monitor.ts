@@ -1,6 +1,7 @@
 // Reads the engine's readiness and counters server-side for the console's Health page.
 import * as v from "valibot";
 import { type EngineReady, engineReadySchema } from "../../contracts/health.ts";
+import { createEngineModelsReader, type EngineModels } from "./engine_models.ts";
 
 // The parts of the engine's `GET /stats` the page shows; the engine may add more.
 const statsSchema = v.object({
@@ -25,12 +26,16 @@ export interface EngineHealth {
   /** Scored frames per second between the last two reads (null until there are two). */
   frames_per_s: number | null;
   error?: string;
+  /** The models it serves (`GET /models`), or why they are missing. */
+  models: EngineModels;
 }
 
 export interface EngineMonitorOptions {
   engineUrl: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
+  /** The engine's `ADMIN_TOKEN`, sent to `GET /models` only. */
+  adminToken?: string;
   now?: () => number;
   /** Wait before a second read when there is no recent one to compute a rate from. */
   sampleGapMs?: number;
@@ -48,6 +53,12 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
   const fetcher = options.fetch ?? fetch;
   const now = options.now ?? (() => Date.now());
   let previous: { at: number; scored: number } | undefined;
+  const readModels = createEngineModelsReader({
+    engineUrl,
+    adminToken: options.adminToken,
+    fetch: fetcher,
+    timeoutMs,
+  });
 
   async function getJson(path: string): Promise<{ status: number; body: unknown }> {
     const res = await fetcher(new URL(path, engineUrl), { signal: AbortSignal.timeout(timeoutMs) });
@@ -61,7 +72,13 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
     return parsed.success ? parsed.output : null;
   }
 
+  /** The engine's health, its counters and its models, read at once. */
   async function read(): Promise<EngineHealth> {
+    const [health, models] = await Promise.all([readHealth(), readModels()]);
+    return { ...health, models };
+  }
+
+  async function readHealth(): Promise<Omit<EngineHealth, "models">> {
     const base = { engine_url: engineUrl, frames_per_s: null };
     let ready: EngineReady | null = null;
     try {

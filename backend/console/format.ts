@@ -27,3 +27,10 @@ export function severityStep(severity: number | null): number {
   if (severity === null) return 1;
   return Math.max(1, Math.min(8, Math.ceil(severity / 5)));
 }
+
+/** "boiler@2.2.0": a model and its version as alerts name them; "–" when they named neither. */
+export function modelLabel(name: string | null | undefined, version: string | null | undefined) {
+  if (!name && !version) return "–";
+  if (!name) return version!;
+  return version ? `${name}@${version}` : name;
+}

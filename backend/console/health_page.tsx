@@ -1,7 +1,96 @@
-// The Health page: the engine's readiness, execution provider, frames/s, queue and latency, read server-side.
+// The Health page: the engine's readiness, execution provider, frames/s, queue, latency and served models, read server-side.
+import type { ActivationRecord, ServedModel } from "../../contracts/models_api.ts";
+import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
-import { num } from "./format.ts";
+import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+
+function Activation(props: { activation?: ActivationRecord }) {
+  const a = props.activation;
+  if (!a) return <>none recorded</>;
+  return (
+    <>
+      <code>{a.from ?? "none"}</code> → <code>{a.version}</code> by <strong>{a.by}</strong> at{" "}
+      <time datetime={a.at}>
+        {Number.isNaN(Date.parse(a.at)) ? a.at : utc(new Date(a.at).toISOString())}
+      </time>
+      {a.reason ? `: ${a.reason}` : ""}
+    </>
+  );
+}
+
+function ModelRow(props: { model: ServedModel }) {
+  const m = props.model;
+  return (
+    <tr data-model={m.name}>
+      <th scope="row">
+        <code>{m.name}</code>
+      </th>
+      <td>
+        <code class="model" data-active-version={m.active_version}>
+          {modelLabel(m.name, m.active_version)}
+        </code>
+      </td>
+      <td>
+        {m.versions.length === 0
+          ? "–"
+          : m.versions.map((version, i) => (
+              <>
+                {i > 0 ? ", " : ""}
+                {version === m.active_version ? (
+                  <strong>
+                    <code>{version}</code> (active)
+                  </strong>
+                ) : (
+                  <code>{version}</code>
+                )}
+              </>
+            ))}
+        {m.layout === "flat" ? " (flat layout)" : ""}
+      </td>
+      <td>{m.routes.length ? m.routes.join(", ") : "–"}</td>
+      <td class="num">{m.live_streams}</td>
+      <td>
+        <Activation activation={m.activation} />
+      </td>
+    </tr>
+  );
+}
+
+function ModelsSection(props: { models: EngineModels }) {
+  const { models } = props;
+  return (
+    <section aria-labelledby="models-heading">
+      <h2 id="models-heading">Models</h2>
+      {"error" in models ? (
+        <p id="engine-models-error" class="error">
+          The engine's models could not be read: {models.error}
+        </p>
+      ) : models.models.length === 0 ? (
+        <p id="engine-models-error">The engine serves no model yet.</p>
+      ) : (
+        <table id="engine-models" class="models">
+          <caption>Models the engine serves, with the version scoring now</caption>
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col">Active version</th>
+              <th scope="col">Versions on disk, oldest first</th>
+              <th scope="col">Routes</th>
+              <th scope="col">Live streams</th>
+              <th scope="col">Last activation</th>
+            </tr>
+          </thead>
+          <tbody>
+            {models.models.map((model) => (
+              <ModelRow model={model} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
 
 export function HealthPage(props: {
   health: EngineHealth | null;
@@ -71,6 +160,7 @@ export function HealthPage(props: {
           </dl>
         )}
       </section>
+      {h === null ? null : <ModelsSection models={h.models} />}
       <section aria-labelledby="backend-heading">
         <h2 id="backend-heading">Backend</h2>
         <dl class="facts">

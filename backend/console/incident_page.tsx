@@ -1,6 +1,6 @@
 // The Incident page: summary, timeline, acknowledgement, and per flagged sensor its window against the typical band.
 import type { IncidentDetail, IncidentSensor } from "../incidents/incident_types.ts";
-import { age, num, utc } from "./format.ts";
+import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 
 /** Sensors drawn as charts; the rest are listed in a table (an incident may flag thousands). */
@@ -64,6 +64,12 @@ function Timeline(props: { incident: IncidentDetail }) {
           {e.event === "acknowledged"
             ? ` by ${e.by}${e.note ? `: ${e.note}` : ""}`
             : ` · ${e.num_sensors} sensor${e.num_sensors === 1 ? "" : "s"}, max severity ${num(e.max_severity)}`}
+          {e.event === "acknowledged" ? null : (
+            <>
+              {" · model "}
+              <code class="model">{modelLabel(e.model_name, e.model_version)}</code>
+            </>
+          )}
         </li>
       ))}
     </ol>
@@ -125,6 +131,8 @@ export function IncidentPage(props: {
   const i = props.incident;
   const charted = i.sensors.slice(0, CHARTED_SENSORS);
   const listed = i.sensors.slice(CHARTED_SENSORS);
+  const model = modelLabel(i.model_name, i.model_version);
+  const openedWith = modelLabel(i.opened_model_name, i.opened_model_version);
   return (
     <Layout title={`Incident on ${i.stream_id}`} section="incident" charts>
       <h1>
@@ -146,6 +154,18 @@ export function IncidentPage(props: {
         <dd>{i.num_sensors}</dd>
         <dt>Alerts</dt>
         <dd>{i.alerts}</dd>
+        <dt>Model (latest alert)</dt>
+        <dd>
+          <code id="incident-model">{model}</code>
+        </dd>
+        {openedWith !== model ? (
+          <>
+            <dt>Opened by model</dt>
+            <dd>
+              <code id="incident-opened-model">{openedWith}</code>
+            </dd>
+          </>
+        ) : null}
         <dt>Incident id</dt>
         <dd>
           <code>{i.incident_id}</code>

@@ -1,6 +1,6 @@
 // One incident as a row of the Now page's tables; also sent over the live stream, rendered here.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
-import { age, num, utc } from "./format.ts";
+import { age, modelLabel, num, utc } from "./format.ts";
 
 /** The first few sensor names, strongest first, and how many more there are. */
 export function sensorList(incident: IncidentSummary, shown = 3): string {
@@ -22,6 +22,9 @@ export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
       <td>{i.stream_id}</td>
       <td class="sensors">{sensorList(i)}</td>
       <td class="num">{num(i.max_severity)}</td>
+      <td>
+        <code class="model">{modelLabel(i.model_name, i.model_version)}</code>
+      </td>
       <td>
         <time datetime={i.started_at} data-age="">
           {age(i.started_at, props.now)}
@@ -50,6 +53,7 @@ export function IncidentTable(props: {
             <th scope="col">Stream</th>
             <th scope="col">Sensors</th>
             <th scope="col">Peak severity</th>
+            <th scope="col">Model</th>
             <th scope="col">Age</th>
             <th scope="col">Acknowledged</th>
           </tr>

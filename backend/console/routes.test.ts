@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { servedModels, startEngineModelsStandIn } from "../_test/engine_models_stand_in.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
+import { createEngineModelsReader } from "./engine_models.ts";
 import { createEngineMonitor } from "./engine_monitor.ts";
 
 const TOKEN = "console-token-for-tests";
@@ -100,6 +102,35 @@ describe("console pages", () => {
       assert.ok(!page.includes(HOSTILE), path);
       assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"), path);
     }
+  });
+
+  test("the model that scored an incident is shown as name@version, escaped, on Now and its page", async () => {
+    const id = crypto.randomUUID();
+    const start = new Date().toISOString();
+    const version = '<img src=x onerror="alert(1)">';
+    await store(
+      incidentAlert({ incidentId: id, event: "opened", start, sensors: [{ idx: 3, severity: 9 }] }),
+    );
+    await store(
+      incidentAlert({
+        incidentId: id,
+        event: "updated",
+        start,
+        at: 2,
+        sensors: [{ idx: 3, severity: 12 }],
+        model: { name: "boiler.v2", version },
+      }),
+    );
+    const escaped = "boiler.v2@&lt;img src=x onerror=&quot;alert(1)&quot;&gt;";
+    const now = await (await app.request("/")).text();
+    const row = now.slice(now.indexOf(`data-incident="${id}"`));
+    assert.ok(row.slice(0, row.indexOf("</tr>")).includes(escaped), "the Now row names the model");
+    const page = await (await app.request(`/incidents/${id}`)).text();
+    for (const html of [now, page]) assert.ok(!html.includes(version));
+    assert.ok(page.includes(`<code id="incident-model">${escaped}</code>`));
+    assert.ok(page.includes('<code id="incident-opened-model">featurewise_ocsvm@2.2.0</code>'));
+    assert.ok(page.includes('<code class="model">featurewise_ocsvm@2.2.0</code>'), "timeline");
+    assert.ok(page.includes(`<code class="model">${escaped}</code>`), "timeline");
   });
 
   test("the Incident page shows the timeline and each sensor's window and typical band", async () => {
@@ -228,6 +259,83 @@ describe("console pages", () => {
     assert.equal(health.ready?.execution_provider, "cpu");
     assert.equal(health.stats?.queue.depth, 2);
     assert.ok(health.frames_per_s !== null && health.frames_per_s > 0);
+  });
+
+  test("the Health page lists the engine's models, read from GET /models with the admin token", async () => {
+    const token = "engine-admin-token-for-tests";
+    const engine = await startEngineModelsStandIn({
+      models: servedModels(HOSTILE, `rolled back ${HOSTILE}`),
+      token,
+    });
+    try {
+      const withToken = createBackendApp({
+        database: db,
+        engine: createEngineMonitor({ engineUrl: engine.url, adminToken: token, timeoutMs: 2000 }),
+      });
+      const res = await withToken.request("/status");
+      assert.equal(res.status, 200);
+      const page = await res.text();
+      assert.ok(engine.requests.includes(`GET /models Bearer ${token}`), engine.requests.join());
+      assert.ok(!engine.requests.some((r) => r.startsWith("GET /health") && r.includes(token)));
+      assert.match(page, /<table id="engine-models"/);
+      assert.ok(page.includes('data-active-version="2.3.0+9fa2419cba78"'));
+      assert.ok(page.includes("featurewise_ocsvm@2.3.0+9fa2419cba78"));
+      assert.ok(page.includes("<code>2.2.0</code> → <code>2.3.0+9fa2419cba78</code> by"));
+      assert.ok(page.includes('<time datetime="2026-11-24T09:30:00.000Z">2026-11-24 09:30:00Z'));
+      assert.ok(page.includes('<tr data-model="boiler">'));
+      assert.ok(page.includes("boiler-*") && page.includes("(flat layout)"));
+      assert.ok(!page.includes(HOSTILE), "the activation's author and reason are escaped");
+      assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
+
+      const withoutToken = createBackendApp({
+        database: db,
+        engine: createEngineMonitor({ engineUrl: engine.url }),
+      });
+      const refused = await (await withoutToken.request("/status")).text();
+      assert.equal(refused.includes('<table id="engine-models"'), false);
+      assert.match(refused, /id="engine-models-error"[^>]*>[^<]*HTTP 401[^<]*set ADMIN_TOKEN/);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test("the Health page says why the models are missing: a hung, absent or odd engine", async () => {
+    const hung = await startEngineModelsStandIn({ models: servedModels(), stall: true });
+    try {
+      const app = createBackendApp({
+        database: db,
+        engine: createEngineMonitor({ engineUrl: hung.url, timeoutMs: 300 }),
+      });
+      const res = await app.request("/status");
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /could not be read: no answer from the engine within 300 ms/);
+    } finally {
+      await hung.close();
+    }
+    const gone = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({ engineUrl: "http://127.0.0.1:9", timeoutMs: 500 }),
+    });
+    assert.match(
+      await (await gone.request("/status")).text(),
+      /could not be read: engine unreachable/,
+    );
+    const odd = createEngineModelsReader({
+      engineUrl: "http://engine.test",
+      fetch: async () => Response.json({ models: [{ name: "x", layout: "zip" }] }),
+    });
+    const answer = await odd();
+    assert.ok(
+      "error" in answer && /^unexpected answer from the engine: models\.0\./.test(answer.error),
+    );
+    const old = createEngineModelsReader({
+      engineUrl: "http://engine.test",
+      fetch: async () =>
+        Response.json({ error: "not_found", message: "no route /models" }, { status: 404 }),
+    });
+    assert.deepEqual(await old(), {
+      error: "the engine has no model operations API (HTTP 404, not_found: no route /models)",
+    });
   });
 
   test("the console serves its script, styles and uPlot's files", async () => {

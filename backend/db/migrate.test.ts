@@ -69,6 +69,51 @@ for (const target of testTargets()) {
       }
     });
 
+    test("0004 gives incidents stored before it the versions of their latest and earliest alerts", async () => {
+      const db = await target.open({ migrate: false });
+      try {
+        const all = await loadMigrations();
+        await migrate(
+          db.sql,
+          all.filter((m) => m.version < 4),
+        );
+        const incident = crypto.randomUUID();
+        const at = (s: number) => new Date(Date.parse("2026-11-24T09:00:00Z") + s * 1000);
+        await db.sql`
+          INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, max_score)
+          VALUES (${incident}, 'default', ${at(0)}, ${at(9)}, 1)`;
+        const alerts = [
+          // The second is received first but scored later: the frame time decides.
+          { id: crypto.randomUUID(), ts: at(20), frame: at(0), version: "1.0.0" },
+          { id: crypto.randomUUID(), ts: at(10), frame: at(9), version: "1.1.0" },
+        ];
+        for (const a of alerts) {
+          await db.sql`
+            INSERT INTO alert (alert_id, stream_id, ts, frame_timestamp, anomaly_detected,
+              num_anomalous_features, max_score, model_version, incident_id, event,
+              incident_started_at)
+            VALUES (${a.id}, 'default', ${a.ts}, ${a.frame}, true, 1, 1, ${a.version},
+              ${incident}, 'updated', ${at(0)})`;
+        }
+        assert.deepEqual((await migrate(db.sql, all)).applied, [4]);
+        const [row] = await db.sql`
+          SELECT model_name, model_version, last_alert_id, opened_model_version, first_alert_id
+          FROM incident WHERE incident_id = ${incident}`;
+        assert.deepEqual(
+          { ...row },
+          {
+            model_name: null,
+            model_version: "1.1.0",
+            last_alert_id: alerts[1].id,
+            opened_model_version: "1.0.0",
+            first_alert_id: alerts[0].id,
+          },
+        );
+      } finally {
+        await db.dispose();
+      }
+    });
+
     test("concurrent migrate calls apply each migration once", async () => {
       const db = await target.open({ migrate: false });
       try {

@@ -17,6 +17,8 @@ export function incidentAlert(o: {
   streamId?: string;
   sensors: SensorEvidence[];
   alertId?: string;
+  /** The model that scored it (default `featurewise_ocsvm` version `2.2.0`). */
+  model?: { name?: string; version: string };
 }) {
   const start = o.start ?? "2026-11-24T09:00:00.000Z";
   const frame = new Date(Date.parse(start) + (o.at ?? 0) * 1000).toISOString();
@@ -41,7 +43,8 @@ export function incidentAlert(o: {
     max_score: Math.max(0, ...features.map((f) => f.score)),
     max_severity: Math.max(0, ...features.map((f) => f.severity)),
     threshold: 0.9,
-    model_version: "featurewise_ocsvm@2",
+    model_name: o.model?.name ?? "featurewise_ocsvm",
+    model_version: o.model?.version ?? "2.2.0",
     latency_ms: 4,
     incident_id: o.incidentId,
     event: o.event,

@@ -27,6 +27,10 @@ interface IncidentRow {
   max_score: number;
   alerts: number;
   num_sensors: number;
+  model_name: string | null;
+  model_version: string | null;
+  opened_model_name: string | null;
+  opened_model_version: string | null;
   sensors: (FeatureRow & { peak_at: string })[] | null;
   acked_by: string | null;
   note: string | null;
@@ -47,6 +51,10 @@ function toSummary(row: IncidentRow): IncidentSummary {
     max_score: row.max_score,
     alerts: row.alerts,
     num_sensors: row.num_sensors,
+    model_name: row.model_name,
+    model_version: row.model_version,
+    opened_model_name: row.opened_model_name,
+    opened_model_version: row.opened_model_version,
     sensors: (row.sensors ?? []).map(
       (s): IncidentSensor => ({ ...toFeature(s), peak_at: iso(s.peak_at) }),
     ),
@@ -137,16 +145,22 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
         event_at: Date;
         num_sensors: number;
         max_severity: number | null;
+        model_name: string | null;
+        model_version: string | null;
       }[]
     >`
-      SELECT alert_id, event, event_at, num_sensors, max_severity FROM incident_event
-      WHERE incident_id = ${incidentId} ORDER BY event_at, alert_id`.catch(failed);
+      SELECT e.alert_id, e.event, e.event_at, e.num_sensors, e.max_severity, a.model_name,
+        a.model_version
+      FROM incident_event e LEFT JOIN alert a ON a.alert_id = e.alert_id
+      WHERE e.incident_id = ${incidentId} ORDER BY e.event_at, e.alert_id`.catch(failed);
     const timeline: TimelineEntry[] = events.map((e) => ({
       event: e.event,
       at: iso(e.event_at),
       alert_id: e.alert_id,
       num_sensors: e.num_sensors,
       max_severity: e.max_severity,
+      model_name: e.model_name,
+      model_version: e.model_version,
     }));
     if (head.acknowledged) timeline.push({ event: "acknowledged", ...head.acknowledged });
     timeline.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));

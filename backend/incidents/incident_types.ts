@@ -29,6 +29,12 @@ export interface IncidentSummary {
   max_score: number;
   alerts: number;
   num_sensors: number;
+  /** The model (name, version) that scored the latest alert; null when the alerts did not say. */
+  model_name: string | null;
+  model_version: string | null;
+  /** The model of the earliest alert, the one that opened it (differs after a version switch). */
+  opened_model_name: string | null;
+  opened_model_version: string | null;
   sensors: IncidentSensor[];
   acknowledged: Acknowledgement | null;
 }
@@ -41,6 +47,9 @@ export type TimelineEntry =
       alert_id: string;
       num_sensors: number;
       max_severity: number | null;
+      /** The model that scored this alert. */
+      model_name: string | null;
+      model_version: string | null;
     }
   | { event: "acknowledged"; at: string; by: string; note: string };
 

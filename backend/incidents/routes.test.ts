@@ -121,6 +121,76 @@ for (const target of testTargets()) {
       }
     });
 
+    test("an incident keeps the model of its latest alert and of the one that opened it, in any arrival order", async () => {
+      // A version switch in the middle of the incident; the last two alerts share a frame time,
+      // so the alert_id breaks the tie.
+      const switched = (id: string) => {
+        const [opened, updated, resolved] = lifecycle(id);
+        const next = { name: "boiler.v2", version: "2.3.0+abc" };
+        return [
+          opened,
+          {
+            ...updated,
+            alert_id: `0${crypto.randomUUID().slice(1)}`,
+            model_name: next.name,
+            model_version: next.version,
+          },
+          {
+            ...resolved,
+            frame_timestamp: updated.frame_timestamp,
+            timestamp: updated.timestamp,
+            alert_id: `f${crypto.randomUUID().slice(1)}`,
+            model_name: next.name,
+            model_version: "2.3.1",
+          },
+        ];
+      };
+      const ids: string[] = [];
+      for (const order of [
+        [0, 1, 2],
+        [2, 1, 0],
+        [1, 2, 0],
+        [2, 0, 1],
+      ]) {
+        const id = crypto.randomUUID();
+        ids.push(id);
+        const alerts = switched(id);
+        for (const i of order) {
+          const answers = await Promise.all(
+            [0, 1, 2].map(() => app.request("/api/v1/alert", post(alerts[i]))),
+          );
+          assert.deepEqual(
+            answers.map((r) => r.status),
+            [201, 201, 201],
+          );
+        }
+        const incident = await get(id);
+        const models = {
+          latest: `${incident.model_name}@${incident.model_version}`,
+          opened: `${incident.opened_model_name}@${incident.opened_model_version}`,
+        };
+        assert.deepEqual(models, { latest: "boiler.v2@2.3.1", opened: "featurewise_ocsvm@2.2.0" });
+        assert.deepEqual(
+          incident.timeline.map(
+            (e: { model_name: string; model_version: string }) =>
+              `${e.model_name}@${e.model_version}`,
+          ),
+          ["featurewise_ocsvm@2.2.0", "boiler.v2@2.3.0+abc", "boiler.v2@2.3.1"],
+          `order ${order}`,
+        );
+      }
+      const listed = await (await app.request("/api/v1/incidents?limit=500")).json();
+      for (const id of ids) {
+        const summary = listed.incidents.find((i: { incident_id: string }) => i.incident_id === id);
+        assert.equal(summary.model_name, "boiler.v2");
+        assert.equal(summary.model_version, "2.3.1");
+        assert.equal(summary.opened_model_version, "2.2.0");
+      }
+      const [row] = await db.sql`
+        SELECT model_name FROM alert WHERE incident_id = ${ids[0]} AND event = 'opened'`;
+      assert.equal(row.model_name, "featurewise_ocsvm");
+    });
+
     test("an incident counts every sensor its alerts counted, beyond the listed ones", async () => {
       const id = crypto.randomUUID();
       const capped = {
