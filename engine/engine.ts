@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { trace } from "@opentelemetry/api";
 import type { Hono } from "hono";
+import { LOG_LEVELS } from "../telemetry/logger.ts";
 import { createEngineMetrics } from "../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../telemetry/resources.ts";
 import { delay } from "./_delay.ts";
@@ -92,16 +93,19 @@ export function createEngine(options: EngineOptions): Engine {
         resources: sampleResources(),
       });
     }
-    log.debug("batch scored", {
-      batch_size: batch.size,
-      inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
-      frames: Array.from({ length: batch.size }, (_, i) => ({
-        stream_id: batch.streamIds[i],
-        timestamp: new Date(batch.timestamps[i]).toISOString(),
-        latency_ms: Math.round(latencies[i] * 1000) / 1000,
-      })),
-      alerts,
-    });
+    // Built only when it is logged: at the default level a batch allocates no log line.
+    if (log.level >= LOG_LEVELS.debug) {
+      log.debug("batch scored", {
+        batch_size: batch.size,
+        inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
+        frames: Array.from({ length: batch.size }, (_, i) => ({
+          stream_id: batch.streamIds[i],
+          timestamp: new Date(batch.timestamps[i]).toISOString(),
+          latency_ms: Math.round(latencies[i] * 1000) / 1000,
+        })),
+        alerts,
+      });
+    }
   }
 
   function start(): Promise<void> {

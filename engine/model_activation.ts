@@ -138,8 +138,8 @@ export function createModelActivation(deps: {
       const p = state.pipeline;
       if (!p || inProgress || state.status !== "ready") return;
       const current = p.model.metadata;
-      const entry = await registry.model(current.name).catch(() => undefined);
-      const wanted = entry?.layout === "registry" ? entry.active : undefined;
+      // The pointer file only: a flat model has none (its one version is always active).
+      const wanted = await registry.activeVersion(current.name).catch(() => undefined);
       if (!wanted || wanted === current.version || refused.has(wanted) || inProgress) return;
       inProgress = true;
       try {
@@ -193,7 +193,7 @@ export function createModelActivation(deps: {
     }
     let next: ScoringModel;
     try {
-      next = await loadVersion(config, ref, log);
+      next = await loadVersion(config, ref, log, meta);
     } catch (error) {
       throw toHttp(error);
     }

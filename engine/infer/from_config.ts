@@ -1,5 +1,6 @@
 // Loads the model the engine's configuration names, from the registry, as every scoring role does.
 import type { EngineConfig } from "../../contracts/config.ts";
+import type { ModelMetadata } from "../../contracts/model.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { ModelLoadError } from "./execution_provider.ts";
 import { loadModel, type ScoringModel } from "./load_model.ts";
@@ -19,8 +20,10 @@ export function loadVersion(
   config: ModelConfig,
   ref: VersionRef,
   log: Logger,
+  metadata?: ModelMetadata,
 ): Promise<ScoringModel> {
   return loadModel({
+    metadata,
     dir: ref.dir,
     name: ref.name,
     device: config.DEFAULT_DEVICE,
@@ -41,9 +44,10 @@ export async function modelFor(
 ): Promise<{ model: ScoringModel; ref: VersionRef; registry: ModelRegistry }> {
   const registry = new ModelRegistry(config.MODEL_DIR);
   let ref: VersionRef;
+  let metadata: ModelMetadata;
   try {
     ref = await registry.resolve(config.DEFAULT_MODEL_NAME);
-    await verifyVersion(ref);
+    metadata = await verifyVersion(ref);
   } catch (error) {
     throw new ModelLoadError(
       `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
@@ -52,5 +56,5 @@ export async function modelFor(
       },
     );
   }
-  return { model: await loadVersion(config, ref, log), ref, registry };
+  return { model: await loadVersion(config, ref, log, metadata), ref, registry };
 }

@@ -39,6 +39,8 @@ export interface LoadModelOptions {
   thread?: "worker" | "main";
   /** CPU sessions side by side (`INFERENCE_SESSIONS`; 0 or undefined: automatic). */
   sessions?: number;
+  /** The metadata, when the caller has read and checked it already (the registry does). */
+  metadata?: ModelMetadata;
 }
 
 async function readMetadata(path: string): Promise<ModelMetadata> {
@@ -69,7 +71,7 @@ async function readMetadata(path: string): Promise<ModelMetadata> {
  */
 export async function loadModel(options: LoadModelOptions): Promise<ScoringModel> {
   const { dir, name, device, log, maxBatch } = options;
-  const metadata = await readMetadata(join(dir, `${name}.json`));
+  const metadata = options.metadata ?? (await readMetadata(join(dir, `${name}.json`)));
   const onnxPath = join(dir, `${name}.onnx`);
   const session = await openRunner({
     path: onnxPath,

@@ -1,5 +1,6 @@
 // The model registry on disk: MODEL_DIR/<name>/<version>/ holds one version, MODEL_DIR/<name>/ACTIVE says which serves.
 import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
@@ -130,13 +131,16 @@ export async function verifyVersion(ref: VersionRef): Promise<ModelMetadata> {
       `${where}: metadata names ${meta.name}@${meta.version}`,
     );
   }
-  let graph: Buffer;
+  let sha: string;
   try {
-    graph = await readFile(join(ref.dir, `${ref.name}.onnx`));
+    // Streamed: the engine keeps no copy of the graph (ONNX Runtime reads its own).
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(join(ref.dir, `${ref.name}.onnx`)))
+      hash.update(chunk);
+    sha = hash.digest("hex");
   } catch (error) {
     throw new RegistryError("registry_entry_invalid", `${where}: ${(error as Error).message}`);
   }
-  const sha = createHash("sha256").update(graph).digest("hex");
   if (sha !== meta.onnx_sha256) {
     throw new RegistryError(
       "registry_entry_invalid",
@@ -355,6 +359,15 @@ export class ModelRegistry {
       }
     }
     return out;
+  }
+
+  /**
+   * The active version of a model in the registry layout, from its pointer alone (cheap: one
+   * small file); undefined for a model without a folder or an active version.
+   */
+  async activeVersion(name: string): Promise<string | undefined> {
+    checkName(name);
+    return (await this.#pointer(name))?.version;
   }
 
   async #pointer(name: string): Promise<Activation | undefined> {

@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { type KV, Kvm } from "@nats-io/kv";
+import { LOG_LEVELS } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
@@ -265,19 +266,22 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     if (batch.size > 0) {
       stats.batchScored(batch.size, batch.inferenceMs);
       summary.batch(latencies, batch.inferenceMs, alerts);
-      log.debug("batch scored", {
-        worker: workerId,
-        batch_size: batch.size,
-        inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
-        frames: [...taken].flatMap(([part, { from, to }]) =>
-          Array.from({ length: to - from }, (_, j) => ({
-            stream_id: batch.streamIds[from + j],
-            timestamp: new Date(batch.timestamps[from + j]).toISOString(),
-            partition: part.id,
-          })),
-        ),
-        alerts,
-      });
+      // Built only when it is logged: at the default level a batch allocates no log line.
+      if (log.level >= LOG_LEVELS.debug) {
+        log.debug("batch scored", {
+          worker: workerId,
+          batch_size: batch.size,
+          inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
+          frames: [...taken].flatMap(([part, { from, to }]) =>
+            Array.from({ length: to - from }, (_, j) => ({
+              stream_id: batch.streamIds[from + j],
+              timestamp: new Date(batch.timestamps[from + j]).toISOString(),
+              partition: part.id,
+            })),
+          ),
+          alerts,
+        });
+      }
     }
     // Offsets move only once the alerts (and incident state) are durable.
     await Promise.all(touched.map((part) => part.pipeline.flush()));
