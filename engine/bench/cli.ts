@@ -14,6 +14,7 @@ import {
 } from "./load.ts";
 import { measureFloor, measureMicro, round } from "./micro.ts";
 import { renderReport } from "./report.ts";
+import { type SwapResult, swapPhases } from "./swap.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +27,8 @@ const { values: args } = parseArgs({
     // `--bus nats`: after the in-memory run, the same load through an ingest replica and 1, then
     // 2, inference workers on NATS JetStream (NATS_URL, default the local server).
     bus: { type: "string", default: "memory" },
+    // `--swap`: then a model version activated while 100 frames/s flow (before, during, after).
+    swap: { type: "boolean", default: false },
   },
 });
 if (!["memory", "nats"].includes(args.bus!)) {
@@ -255,6 +258,23 @@ try {
     }
   }
 
+  let swap: SwapResult | undefined;
+  if (args.swap) {
+    if (args.bus !== "nats") {
+      client.close();
+      await engine.stop();
+    }
+    const secs = quick ? 5 : 10;
+    console.error(`model activation under 100 frames/s, 3 phases of ${secs} s...`);
+    swap = await swapPhases({
+      bodies: frames.gzipJson,
+      headers: FORM,
+      rate: 100,
+      seconds: secs,
+      env: extraEnv,
+    });
+  }
+
   const bySize: Record<string, number> = {};
   for (const s of [slow.stats, fast.stats, gzipJson.stats, binary.stats]) {
     Object.assign(bySize, s.inference_ms.by_batch_size);
@@ -298,6 +318,7 @@ try {
     ),
     inference_ms_by_batch_size: bySize,
     ...(bus ? { bus } : {}),
+    ...(swap ? { swap } : {}),
     rss: {
       max_mb: round(Math.max(...rss.map((s) => s.bytes)) / 2 ** 20, 1),
       at_100_per_s_start_mb: round((fast.rss_before ?? 0) / 2 ** 20, 1),

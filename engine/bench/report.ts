@@ -139,5 +139,29 @@ export function renderReport(r: Result): string {
       );
     }
   }
+  if (r.swap) {
+    const w = r.swap;
+    lines.push("");
+    lines.push(
+      `model activation under ${w.rate} frames/s (one stream, ${w.seconds_per_phase} s before, during, after)`,
+    );
+    lines.push(
+      row(
+        "activation answered",
+        `${w.activation_ms} ms`,
+        `status ${w.activation_status}; non-2xx ${w.non_2xx}, windows lost ${w.windows_lost}, doubled ${w.windows_doubled} (all must be 0)`,
+      ),
+    );
+    for (const name of ["before", "during", "after"] as const) {
+      const p = w[name];
+      lines.push(
+        row(
+          `${name}: reception -> inference (n=${p.scored})`,
+          `p50 ${p.latency_ms.p50} ms`,
+          `p99 ${p.latency_ms.p99} ms, max ${p.latency_ms.max} ms, RSS max ${p.rss_max_mb} MB`,
+        ),
+      );
+    }
+  }
   return lines.join("\n");
 }
