@@ -263,4 +263,72 @@ describe("model activation in a running engine", () => {
     // The stream's window started afresh: W frames make one window.
     await waitFor(() => scored().size === before + 1, "one new window");
   });
+
+  test("an incident opened under one version goes on and resolves under the next, with one id", async () => {
+    // A second engine, on its own registry of the two compatible versions, in incident mode.
+    const own = await mkdtemp(join(tmpdir(), "activation-incident-"));
+    const registry = new ModelRegistry(own);
+    for (const [i, f] of fixtures.slice(0, 2).entries()) {
+      await registry.write(await readFile(join(f.dir, "boiler.onnx")), metas[i]);
+    }
+    const second = spawnEngine("node", {
+      MODEL_DIR: own,
+      DEFAULT_MODEL_NAME: "boiler",
+      NESTJS_URL: sink.origin,
+      ADMIN_TOKEN: TOKEN,
+      ALERT_MODE: "incident",
+      INCIDENT_CONFIRM_K: "2",
+      INCIDENT_CONFIRM_N: "3",
+      INCIDENT_QUIET_WINDOWS: "3",
+      INCIDENT_UPDATE_MIN_MS: "0",
+      RETRY_BASE_MS: "5",
+      RETRY_MAX_MS: "50",
+    });
+    try {
+      const at = await second.port();
+      await waitReady(at);
+      const f = fixtures[0];
+      const frame = (i: number, spiked: boolean) =>
+        fetch(`http://127.0.0.1:${at}/data-enqueue`, {
+          method: "POST",
+          body: jsonFrame(f.featureNames, spiked ? f.spikedFrame(i, 3) : f.normalFrame(i), {
+            stream_id: "line-x",
+            timestamp: BASE_TS + i * 1000,
+          }),
+        });
+      type Sent = {
+        stream_id: string;
+        event?: string;
+        incident_id?: string;
+        model_version: string;
+      };
+      const events = () =>
+        sink.requests
+          .map((r) => JSON.parse(r.body) as Sent)
+          .filter((a) => a.stream_id === "line-x");
+      let i = 0;
+      for (; i < 5; i++) assert.equal((await frame(i, false)).status, 202);
+      for (; i < 8; i++) assert.equal((await frame(i, true)).status, 202);
+      const opened = await waitFor(() => events().find((e) => e.event === "opened"), "opened");
+      assert.equal(opened.model_version, metas[0].version);
+      const answer = await fetch(`http://127.0.0.1:${at}/models/boiler/activate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ version: metas[1].version }),
+      });
+      assert.equal(answer.status, 200);
+      for (; i < 10; i++) assert.equal((await frame(i, true)).status, 202);
+      for (; i < 22; i++) assert.equal((await frame(i, false)).status, 202);
+      const resolved = await waitFor(
+        () => events().find((e) => e.event === "resolved"),
+        "resolved",
+      );
+      assert.equal(resolved.incident_id, opened.incident_id, "the same incident");
+      assert.equal(resolved.model_version, metas[1].version, "resolved by the new version");
+      assert.equal(new Set(events().map((e) => e.incident_id)).size, 1, "no second incident");
+    } finally {
+      await second.kill();
+      await rm(own, { recursive: true, force: true });
+    }
+  });
 });
