@@ -1,10 +1,8 @@
 // A stateless ingest replica: the /data-enqueue contract, then a JetStream publish; 202 only after the PubAck.
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Context } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
-import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import type { ModelMetadata } from "../../contracts/model.ts";
 import { sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
@@ -13,6 +11,8 @@ import { encodeFrame } from "../bus/frame_message.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
+import { ModelLoadError } from "../infer/execution_provider.ts";
+import { ModelRegistry, verifyVersion } from "../infer/registry.ts";
 import { ingestorFor } from "../ingest/from_config.ts";
 import type { Ingestor } from "../ingest/mod.ts";
 import type { NodeBodyStream } from "../ingest/read_body.ts";
@@ -33,9 +33,17 @@ export type IngestRoleOptions = RoleOptions;
 // Streams whose newest acknowledged timestamp a replica remembers (for 409 and implicit times).
 const MAX_TRACKED_STREAMS = 4096;
 
+/** The metadata of the registry's active version of the served model (what frames must fit). */
 async function readMetadata(config: EngineConfig): Promise<ModelMetadata> {
-  const path = join(config.MODEL_DIR, `${config.DEFAULT_MODEL_NAME}.json`);
-  return parseModelMetadata(JSON.parse(await readFile(path, "utf8")));
+  const registry = new ModelRegistry(config.MODEL_DIR);
+  try {
+    return await verifyVersion(await registry.resolve(config.DEFAULT_MODEL_NAME));
+  } catch (error) {
+    throw new ModelLoadError(
+      `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 /**
