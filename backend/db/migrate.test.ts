@@ -31,6 +31,7 @@ for (const target of testTargets()) {
             "incident_ack",
             "incident_event",
             "incident_sensor",
+            "incident_verdict",
             "schema_migrations",
           ],
         );
@@ -95,7 +96,15 @@ for (const target of testTargets()) {
             VALUES (${a.id}, 'default', ${a.ts}, ${a.frame}, true, 1, 1, ${a.version},
               ${incident}, 'updated', ${at(0)})`;
         }
-        assert.deepEqual((await migrate(db.sql, all)).applied, [4]);
+        assert.deepEqual(
+          (
+            await migrate(
+              db.sql,
+              all.filter((m) => m.version <= 4),
+            )
+          ).applied,
+          [4],
+        );
         const [row] = await db.sql`
           SELECT model_name, model_version, last_alert_id, opened_model_version, first_alert_id
           FROM incident WHERE incident_id = ${incident}`;
@@ -109,6 +118,27 @@ for (const target of testTargets()) {
             first_alert_id: alerts[0].id,
           },
         );
+      } finally {
+        await db.dispose();
+      }
+    });
+
+    test("0005 stores verdicts of the four kinds only", async () => {
+      const db = await target.open();
+      try {
+        const incident = crypto.randomUUID();
+        await db.sql`
+          INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, max_score)
+          VALUES (${incident}, 'default', now(), now(), 1)`;
+        const give = (verdict: string) => db.sql`
+          INSERT INTO incident_verdict (incident_id, verdict, given_by, given_at)
+          VALUES (${incident}, ${verdict}, 'Ana', now())`;
+        for (const kind of ["true_positive", "false_positive", "maintenance", "sensor_fault"]) {
+          await give(kind);
+        }
+        await assert.rejects(give("unsure"), (e: { code?: string }) => e.code === "23514");
+        const [n] = await db.sql`SELECT count(*)::int AS n FROM incident_verdict`;
+        assert.equal(n.n, 4);
       } finally {
         await db.dispose();
       }

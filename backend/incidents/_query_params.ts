@@ -1,7 +1,8 @@
-// Valibot schemas for the incident API's query strings and acknowledgement body.
+// Valibot schemas for the incident API's query strings and acknowledgement and verdict bodies.
 import * as v from "valibot";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { intParam, timeParam } from "../alerts/_query_params.ts";
+import { VERDICTS } from "./incident_types.ts";
 
 export const incidentListSchema = v.object({
   state: v.optional(v.picklist(["open", "resolved"], "open or resolved")),
@@ -11,6 +12,7 @@ export const incidentListSchema = v.object({
       v.transform((s) => s === "true"),
     ),
   ),
+  verdict: v.optional(v.picklist([...VERDICTS, "none"], `one of ${VERDICTS.join(", ")}, none`)),
   stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN, "a stream id"))),
   feature_idx: v.optional(intParam(0, 10_000_000)),
   from: v.optional(timeParam),
@@ -38,5 +40,20 @@ export const ackBodySchema = v.strictObject({
   note: v.optional(
     v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters")),
     "",
+  ),
+});
+
+/** `POST /incidents/:id/verdict`: what (required), an optional cause and note, who (required). */
+export const verdictBodySchema = v.strictObject({
+  verdict: v.picklist(VERDICTS, `one of ${VERDICTS.join(", ")}`),
+  cause: v.optional(v.pipe(v.string("text"), v.trim(), v.maxLength(500, "at most 500 characters"))),
+  note: v.optional(
+    v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters")),
+  ),
+  by: v.pipe(
+    v.string("a name"),
+    v.trim(),
+    v.minLength(1, "a name of 1..200 characters"),
+    v.maxLength(200, "a name of 1..200 characters"),
   ),
 });

@@ -1,4 +1,4 @@
-// Reads incidents (list, one with its timeline, heatmap) and stores acknowledgements, with postgres.js.
+// Reads incidents (list, one with its timeline, heatmap) and stores acknowledgements and verdicts, with postgres.js.
 
 import { encodeCursor } from "../alerts/_cursor.ts";
 import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
@@ -13,6 +13,8 @@ import type {
   IncidentSensor,
   IncidentSummary,
   TimelineEntry,
+  Verdict,
+  VerdictKind,
 } from "./incident_types.ts";
 
 export type IncidentRepository = ReturnType<typeof createIncidentRepository>;
@@ -35,9 +37,30 @@ interface IncidentRow {
   acked_by: string | null;
   note: string | null;
   acked_at: Date | null;
+  verdict: VerdictKind | null;
+  verdict_cause: string | null;
+  verdict_note: string | null;
+  verdict_by: string | null;
+  verdict_at: Date | null;
+}
+
+interface VerdictRow {
+  verdict: VerdictKind;
+  cause: string | null;
+  note: string | null;
+  given_by: string;
+  given_at: Date;
 }
 
 const iso = (d: Date | string) => new Date(d).toISOString();
+
+const toVerdict = (r: VerdictRow): Verdict => ({
+  verdict: r.verdict,
+  cause: r.cause,
+  note: r.note,
+  by: r.given_by,
+  at: iso(r.given_at),
+});
 
 function toSummary(row: IncidentRow): IncidentSummary {
   return {
@@ -62,12 +85,23 @@ function toSummary(row: IncidentRow): IncidentSummary {
       row.acked_by === null
         ? null
         : { by: row.acked_by, note: row.note ?? "", at: iso(row.acked_at!) },
+    verdict:
+      row.verdict === null
+        ? null
+        : toVerdict({
+            verdict: row.verdict,
+            cause: row.verdict_cause,
+            note: row.verdict_note,
+            given_by: row.verdict_by!,
+            given_at: row.verdict_at!,
+          }),
   };
 }
 
 /**
  * The incident repository over a postgres.js client. Incidents are written by the alert
- * repository's insert (same statement as the alert); this reads them and records acks.
+ * repository's insert (same statement as the alert); this reads them and records acks and
+ * verdicts.
  *
  * @example const incidents = createIncidentRepository(db); await incidents.list({ limit: 20, sensorsPerIncident: 5 });
  */
@@ -77,12 +111,18 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
 
   // Sensors strongest first: severity, then score (alerts without evidence have only a score).
   const base = (sql: Database["sql"], sensors: number) => sql`
-    SELECT i.*, k.acked_by, k.note, k.acked_at, s.sensors,
+    SELECT i.*, k.acked_by, k.note, k.acked_at, s.sensors, vd.verdict,
+      vd.cause AS verdict_cause, vd.note AS verdict_note, vd.given_by AS verdict_by,
+      vd.given_at AS verdict_at,
       GREATEST(i.flagged_sensors,
         (SELECT count(*)::int FROM incident_sensor c WHERE c.incident_id = i.incident_id))
         AS num_sensors
     FROM incident i
     LEFT JOIN incident_ack k ON k.incident_id = i.incident_id
+    LEFT JOIN LATERAL (
+      SELECT * FROM incident_verdict w WHERE w.incident_id = i.incident_id
+      ORDER BY w.verdict_id DESC LIMIT 1
+    ) vd ON true
     LEFT JOIN LATERAL (
       SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'score', t.score,
         'feature', t.feature, 'severity', t.severity, 'value', t.value,
@@ -103,6 +143,8 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
       ${q.state === "resolved" ? sql`AND i.resolved_at IS NOT NULL` : sql``}
       ${q.acknowledged === true ? sql`AND k.incident_id IS NOT NULL` : sql``}
       ${q.acknowledged === false ? sql`AND k.incident_id IS NULL` : sql``}
+      ${q.verdict === "none" ? sql`AND vd.verdict IS NULL` : sql``}
+      ${q.verdict !== undefined && q.verdict !== "none" ? sql`AND vd.verdict = ${q.verdict}` : sql``}
       ${q.streamId !== undefined ? sql`AND i.stream_id = ${q.streamId}` : sql``}
       ${
         q.featureIdx !== undefined
@@ -164,7 +206,33 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     }));
     if (head.acknowledged) timeline.push({ event: "acknowledged", ...head.acknowledged });
     timeline.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-    return { ...head, timeline };
+    const verdicts = await sql<VerdictRow[]>`
+      SELECT verdict, cause, note, given_by, given_at FROM incident_verdict
+      WHERE incident_id = ${incidentId} ORDER BY verdict_id`.catch(failed);
+    return { ...head, timeline, verdicts: verdicts.map(toVerdict) };
+  }
+
+  /**
+   * Records a verdict as a new row (earlier ones stay, superseded). Returns it with `first: true`
+   * when the incident had none before; `undefined` when there is no such incident.
+   */
+  async function giveVerdict(
+    incidentId: string,
+    v: { verdict: VerdictKind; cause?: string; note?: string; by: string; at: Date },
+  ): Promise<{ first: boolean; verdict: Verdict } | undefined> {
+    const sql = client();
+    // One statement: `prior` reads the rows as they were before this insert.
+    const [row] = await sql<(VerdictRow & { first: boolean })[]>`
+      WITH prior AS (
+        SELECT count(*)::int AS n FROM incident_verdict WHERE incident_id = ${incidentId}
+      ), inserted AS (
+        INSERT INTO incident_verdict (incident_id, verdict, cause, note, given_by, given_at)
+        SELECT incident_id, ${v.verdict}, ${v.cause ?? null}, ${v.note ?? null}, ${v.by}, ${v.at}
+        FROM incident WHERE incident_id = ${incidentId}
+        RETURNING verdict, cause, note, given_by, given_at
+      )
+      SELECT inserted.*, prior.n = 0 AS first FROM inserted, prior`.catch(failed);
+    return row ? { first: row.first, verdict: toVerdict(row) } : undefined;
   }
 
   /**
@@ -238,5 +306,5 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     };
   }
 
-  return { list, summary, get, acknowledge, heatmap };
+  return { list, summary, get, acknowledge, giveVerdict, heatmap };
 }

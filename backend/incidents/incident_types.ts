@@ -12,6 +12,19 @@ export interface Acknowledgement {
   at: string;
 }
 
+/** What an operator judged an incident to be. */
+export const VERDICTS = ["true_positive", "false_positive", "maintenance", "sensor_fault"] as const;
+export type VerdictKind = (typeof VERDICTS)[number];
+
+/** One operator verdict on an incident: what, the cause and a note when given, who and when. */
+export interface Verdict {
+  verdict: VerdictKind;
+  cause: string | null;
+  note: string | null;
+  by: string;
+  at: string;
+}
+
 /** A flagged sensor of an incident with the evidence of its strongest alert. */
 export interface IncidentSensor extends AlertFeature {
   peak_at: string;
@@ -37,6 +50,8 @@ export interface IncidentSummary {
   opened_model_version: string | null;
   sensors: IncidentSensor[];
   acknowledged: Acknowledgement | null;
+  /** The current (latest) verdict, or null before the first. */
+  verdict: Verdict | null;
 }
 
 /** One step of an incident's timeline. */
@@ -53,14 +68,18 @@ export type TimelineEntry =
     }
   | { event: "acknowledged"; at: string; by: string; note: string };
 
-/** An incident with every sensor's evidence and its timeline, oldest first. */
+/** An incident with every sensor's evidence, its timeline and its verdicts, oldest first. */
 export interface IncidentDetail extends IncidentSummary {
   timeline: TimelineEntry[];
+  /** Every verdict given, oldest first; the last one is `verdict`. */
+  verdicts: Verdict[];
 }
 
 export interface IncidentFilter {
   state?: IncidentState;
   acknowledged?: boolean;
+  /** By the current verdict; `none`: no verdict yet. */
+  verdict?: VerdictKind | "none";
   streamId?: string;
   featureIdx?: number;
   /** On `started_at`: [from, to). */

@@ -40,6 +40,7 @@ for (const target of testTargets()) {
       const [r] = await db.sql`
         SELECT (SELECT count(*)::int FROM incident) AS incidents,
           (SELECT count(*)::int FROM incident_ack) AS acks,
+          (SELECT count(*)::int FROM incident_verdict) AS verdicts,
           (SELECT count(*)::int FROM incident_event) AS events`;
       return { ...r };
     };
@@ -399,6 +400,158 @@ for (const target of testTargets()) {
         post(body, { authorization: `Bearer ${TOKEN}` }),
       );
       assert.equal(viaBearer.status, 200);
+    });
+
+    test("POST /api/v1/incidents/:id/verdict records the first verdict and keeps the history of changes", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      assert.equal((await get(id)).verdict, null);
+      assert.deepEqual((await get(id)).verdicts, []);
+      const give = (body: unknown) => app.request(`/api/v1/incidents/${id}/verdict`, post(body));
+      const first = await give({ verdict: "false_positive", note: "calibration drift", by: "Ana" });
+      assert.equal(first.status, 201);
+      const firstVerdict = {
+        verdict: "false_positive",
+        cause: null,
+        note: "calibration drift",
+        by: "Ana",
+        at: "2026-11-24T10:00:00.000Z",
+      };
+      assert.deepEqual(await first.json(), {
+        status: "ok",
+        incident_id: id,
+        verdict: firstVerdict,
+      });
+      const change = await give({ verdict: "true_positive", cause: "valve 3 stuck", by: "Bo" });
+      assert.equal(change.status, 200);
+      const changed = {
+        verdict: "true_positive",
+        cause: "valve 3 stuck",
+        note: null,
+        by: "Bo",
+        at: "2026-11-24T10:00:00.000Z",
+      };
+      assert.deepEqual((await change.json()).verdict, changed);
+      const incident = await get(id);
+      assert.deepEqual(incident.verdict, changed);
+      assert.deepEqual(incident.verdicts, [firstVerdict, changed]);
+      assert.deepEqual(
+        incident.timeline.map((e: { event: string }) => e.event),
+        ["opened"],
+        "the timeline is unchanged",
+      );
+      const listed = await (await app.request("/api/v1/incidents?verdict=true_positive")).json();
+      const summary = listed.incidents.find((i: { incident_id: string }) => i.incident_id === id);
+      assert.deepEqual(summary.verdict, changed);
+      assert.equal(summary.verdicts, undefined);
+    });
+
+    test("POST /api/v1/incidents/:id/verdict rejects bad input with a code and stores nothing", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const before = await counts();
+      const ok = { verdict: "maintenance", by: "Ana" };
+      const cases: [string, string, number, string, string?][] = [
+        [id, "{", 400, "invalid_json"],
+        [id, "{}", 400, "invalid_request", "verdict"],
+        [id, JSON.stringify({ ...ok, verdict: "dunno" }), 400, "invalid_request", "verdict"],
+        [id, JSON.stringify({ verdict: "maintenance" }), 400, "invalid_request", "by"],
+        [id, JSON.stringify({ ...ok, by: " " }), 400, "invalid_request", "by"],
+        [id, JSON.stringify({ ...ok, by: "x".repeat(201) }), 400, "invalid_request", "by"],
+        [id, JSON.stringify({ ...ok, cause: "x".repeat(501) }), 400, "invalid_request", "cause"],
+        [id, JSON.stringify({ ...ok, note: "x".repeat(2001) }), 400, "invalid_request", "note"],
+        [id, JSON.stringify({ ...ok, note: 5 }), 400, "invalid_request", "note"],
+        [id, JSON.stringify({ ...ok, extra: 1 }), 400, "invalid_request", "extra"],
+        [id, JSON.stringify([ok]), 400, "invalid_request"],
+        ["nope", JSON.stringify(ok), 400, "invalid_request", "id"],
+        [crypto.randomUUID(), JSON.stringify(ok), 404, "not_found"],
+      ];
+      for (const [target, body, status, code, field] of cases) {
+        const res = await app.request(`/api/v1/incidents/${target}/verdict`, post(body));
+        assert.equal(res.status, status, body);
+        const json = await res.json();
+        assert.equal(json.error, code, body);
+        assert.equal(typeof json.message, "string");
+        if (field) assert.match(json.message, new RegExp(`'${field}'`), body);
+      }
+      assert.deepEqual(await counts(), before);
+      const longest = await app.request(
+        `/api/v1/incidents/${id}/verdict`,
+        post({ ...ok, cause: "c".repeat(500), note: "n".repeat(2000), by: "b".repeat(200) }),
+      );
+      assert.equal(longest.status, 201, "the limits themselves are accepted");
+    });
+
+    test("GET /api/v1/incidents filters by the current verdict, none included", async () => {
+      const from = "2026-12-20T00:00:00.000Z";
+      const [a, b, c] = [1, 2, 3].map(() => crypto.randomUUID());
+      for (const [i, id] of [a, b, c].entries()) {
+        await store(lifecycle(id, `2026-12-2${i}T00:00:00.000Z`)[0]);
+      }
+      const give = async (id: string, verdict: string) => {
+        const res = await app.request(
+          `/api/v1/incidents/${id}/verdict`,
+          post({ verdict, by: "Ana" }),
+        );
+        assert.ok(res.ok, await res.clone().text());
+      };
+      await give(a, "sensor_fault");
+      await give(b, "sensor_fault");
+      await give(b, "maintenance");
+      const ids = async (verdict: string) => {
+        const res = await app.request(`/api/v1/incidents?from=${from}&verdict=${verdict}`);
+        assert.equal(res.status, 200);
+        return (await res.json()).incidents.map((i: { incident_id: string }) => i.incident_id);
+      };
+      assert.deepEqual(await ids("sensor_fault"), [a], "a superseded verdict no longer matches");
+      assert.deepEqual(await ids("maintenance"), [b]);
+      assert.deepEqual(await ids("none"), [c]);
+      assert.deepEqual(await ids("true_positive"), []);
+      assert.deepEqual(await ids("false_positive"), []);
+      for (const query of ["verdict=bogus", "verdict=", "verdict=NONE"]) {
+        const res = await app.request(`/api/v1/incidents?${query}`);
+        assert.equal(res.status, 400, query);
+        const json = await res.json();
+        assert.equal(json.error, "invalid_request");
+        assert.match(json.message, /'verdict'/);
+      }
+    });
+
+    test("with CONSOLE_TOKEN, giving a verdict needs the bearer token or a same-site cookie", async () => {
+      const id = crypto.randomUUID();
+      await store(lifecycle(id)[0]);
+      const url = `http://console.test/api/v1/incidents/${id}/verdict`;
+      const body = { verdict: "true_positive", by: "Ana" };
+      const refused: Record<string, string>[] = [
+        {},
+        { authorization: "Bearer wrong-token" },
+        { cookie: "console_token=wrong" },
+        { cookie: `console_token=${TOKEN}`, origin: "http://evil.test" },
+        { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "cross-site" },
+      ];
+      for (const headers of refused) {
+        const res = await guarded.request(url, post(body, headers));
+        assert.equal(res.status, 401, JSON.stringify(headers));
+        assert.equal((await res.json()).error, "unauthorized");
+      }
+      assert.deepEqual((await get(id)).verdicts, []);
+      const foreign = await app.request(url, post(body, { origin: "http://evil.test" }));
+      assert.equal(foreign.status, 401, "without a token, another site's page is refused too");
+      const viaCookie = await guarded.request(
+        url,
+        post(body, {
+          cookie: `console_token=${TOKEN}`,
+          origin: "http://console.test",
+          "sec-fetch-site": "same-origin",
+        }),
+      );
+      assert.equal(viaCookie.status, 201);
+      const viaBearer = await guarded.request(
+        url,
+        post({ ...body, verdict: "maintenance" }, { authorization: `Bearer ${TOKEN}` }),
+      );
+      assert.equal(viaBearer.status, 200);
+      assert.equal((await get(id)).verdicts.length, 2);
     });
 
     test("GET /api/v1/incidents/heatmap gives the strongest cell per sensor and time bucket", async () => {

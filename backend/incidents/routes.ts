@@ -1,10 +1,15 @@
-// HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, acknowledge.
-import { Hono } from "hono";
+// HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, acknowledge, verdict.
+import { type Context, Hono } from "hono";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
-import { ackBodySchema, heatmapSchema, incidentListSchema } from "./_query_params.ts";
+import {
+  ackBodySchema,
+  heatmapSchema,
+  incidentListSchema,
+  verdictBodySchema,
+} from "./_query_params.ts";
 import { requireConsoleToken } from "./console_auth.ts";
 import type { IncidentHub } from "./incident_hub.ts";
 import type { IncidentRepository } from "./incident_repository.ts";
@@ -13,7 +18,7 @@ import { streamIncidentChanges } from "./incident_stream.ts";
 export interface IncidentRoutesOptions {
   incidents: IncidentRepository;
   hub: IncidentHub;
-  /** When set, acknowledging needs it (bearer or console cookie). */
+  /** When set, acknowledging and giving a verdict need it (bearer or console cookie). */
   consoleToken?: string;
   now: () => number;
   /** Seconds between keep-alive comments on the event stream. */
@@ -32,7 +37,16 @@ export function incidentIdParam(id: string): string {
 
 /** Parses an acknowledgement body (JSON object) or answers 400 naming the field. */
 export function parseAck(input: unknown): v.InferOutput<typeof ackBodySchema> {
-  const r = v.safeParse(ackBodySchema, input);
+  return parseBody(ackBodySchema, input);
+}
+
+/** Parses a verdict body (JSON object) or answers 400 naming the field. */
+export function parseVerdict(input: unknown): v.InferOutput<typeof verdictBodySchema> {
+  return parseBody(verdictBodySchema, input);
+}
+
+function parseBody<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const r = v.safeParse(schema, input);
   if (r.success) return r.output;
   const path = v.getDotPath(r.issues[0]);
   throw new HttpError(
@@ -42,10 +56,19 @@ export function parseAck(input: unknown): v.InferOutput<typeof ackBodySchema> {
   );
 }
 
+/** The request body as JSON, or 400 `invalid_json`. */
+async function jsonBody(c: Context): Promise<unknown> {
+  try {
+    return JSON.parse(await c.req.text());
+  } catch (error) {
+    throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
+  }
+}
+
 /**
  * Mounted under `/api/v1`: `GET /incidents`, `GET /incidents/heatmap`, `GET /incidents/stream`
  * (server-sent events: `incident` with the changed incident's summary), `GET /incidents/:id`,
- * `POST /incidents/:id/ack`.
+ * `POST /incidents/:id/ack`, `POST /incidents/:id/verdict`.
  */
 export function incidentRoutes(options: IncidentRoutesOptions): Hono {
   const { incidents, hub, consoleToken, now } = options;
@@ -58,6 +81,7 @@ export function incidentRoutes(options: IncidentRoutesOptions): Hono {
       await incidents.list({
         state: q.state,
         acknowledged: q.acknowledged,
+        verdict: q.verdict,
         streamId: q.stream_id,
         featureIdx: q.feature_idx,
         from: q.from,
@@ -99,19 +123,27 @@ export function incidentRoutes(options: IncidentRoutesOptions): Hono {
   app.post("/incidents/:id/ack", async function acknowledgeIncident(c) {
     await requireConsoleToken(c, consoleToken);
     const id = incidentIdParam(c.req.param("id"));
-    let json: unknown;
-    try {
-      json = JSON.parse(await c.req.text());
-    } catch (error) {
-      throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
-    }
-    const ack = parseAck(json);
+    const ack = parseAck(await jsonBody(c));
     const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()) });
     if (!result) throw new HttpError(404, "not_found", `no incident ${id}`);
     if (result.created) hub.publish(id);
     return c.json(
       { status: "ok", incident_id: id, acknowledged: result.acknowledgement },
       result.created ? 201 : 200,
+    );
+  });
+
+  // A verdict is a new row each time: 201 for an incident's first, 200 for a change.
+  app.post("/incidents/:id/verdict", async function giveVerdict(c) {
+    await requireConsoleToken(c, consoleToken);
+    const id = incidentIdParam(c.req.param("id"));
+    const body = parseVerdict(await jsonBody(c));
+    const result = await incidents.giveVerdict(id, { ...body, at: new Date(now()) });
+    if (!result) throw new HttpError(404, "not_found", `no incident ${id}`);
+    hub.publish(id);
+    return c.json(
+      { status: "ok", incident_id: id, verdict: result.verdict },
+      result.first ? 201 : 200,
     );
   });
 
