@@ -1,6 +1,6 @@
 // Switches the served model to another version of the registry while frames keep flowing: load, warm, swap between two batches.
 import type { EngineConfig } from "../contracts/config.ts";
-import { HttpError } from "../contracts/error.ts";
+import { type ErrorCode, HttpError } from "../contracts/error.ts";
 import type { ModelMetadata } from "../contracts/model.ts";
 import type { ActivateRequest, ActivateResponse, ServedModel } from "../contracts/models_api.ts";
 import { incidentTrackerFor } from "../scoring/incident_tracker.ts";
@@ -20,26 +20,22 @@ import {
 import { ingestorFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 
-/** The registry's errors as the operations API answers them. */
-const STATUS: Record<RegistryError["code"], number> = {
-  model_not_found: 404,
-  version_not_found: 404,
-  invalid_version: 400,
-  invalid_model_name: 400,
-  version_exists: 409,
-  registry_entry_invalid: 422,
+/** The registry's errors as the operations API answers them: status and error code. */
+const ANSWER: Record<RegistryError["code"], [number, ErrorCode]> = {
+  model_not_found: [404, "model_not_found"],
+  // A name that cannot be a model's is no model the engine serves.
+  invalid_model_name: [404, "model_not_found"],
+  version_not_found: [404, "version_not_found"],
+  invalid_version: [400, "invalid_version"],
+  version_exists: [409, "invalid_request"],
+  registry_entry_invalid: [422, "registry_entry_invalid"],
 };
 
 function toHttp(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof RegistryError) {
-    const code = error.code === "invalid_model_name" ? "model_not_found" : error.code;
-    const status = error.code === "invalid_model_name" ? 404 : STATUS[error.code];
-    return new HttpError(
-      status,
-      code === "version_exists" ? "invalid_request" : code,
-      error.message,
-    );
+    const [status, code] = ANSWER[error.code];
+    return new HttpError(status, code, error.message);
   }
   return new HttpError(422, "model_load_failed", (error as Error).message);
 }

@@ -36,7 +36,7 @@ export interface SwapResult {
  * Two versions of the committed model in a fresh registry (the same graph under two version
  * strings: loading, warming and switching cost what a retrained version costs), the engine on
  * it, then three phases of `seconds` at `rate` frames/s of one stream: before, during (the
- * other version activated a second in) and after. `/stats` is reset between phases and every
+ * other version activated once a second's frames are scored) and after. `/stats` is reset between phases and every
  * phase is drained before the next, so a phase's windows are its accepted frames: any
  * difference is a window lost (fewer) or doubled (more).
  */
@@ -92,7 +92,11 @@ export async function swapPhases(options: {
     let activationStatus = 0;
     const before = await phase();
     const during = await phase(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Once the phase's load is flowing: a second's frames scored.
+      // biome-ignore lint/suspicious/noExplicitAny: /stats as the engine serves it
+      while (((await client.getJson("/stats")) as any).frames.scored < rate) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
       const t0 = performance.now();
       const answer = await fetch(`http://127.0.0.1:${engine.port}/models/${meta.name}/activate`, {
         method: "POST",

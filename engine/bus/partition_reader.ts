@@ -87,6 +87,8 @@ export class PartitionReader {
   readonly #frames: BusFrame[] = [];
   #head = 0;
   #closed = false;
+  /** Aborted on close: a reader waiting to read again stops at once. */
+  readonly #stop = new AbortController();
   #stopPull: () => void = () => {};
   #bytes = 0;
   /** Last sequence read (the reader resumes after it). */
@@ -126,6 +128,7 @@ export class PartitionReader {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stop.abort();
     this.#stopPull();
     this.#o.budget.release(this.#bytes);
     this.#bytes = 0;
@@ -182,7 +185,7 @@ export class PartitionReader {
       } catch (error) {
         if (this.#closed) break;
         log.warn("partition reader failed; reading again", error as Error, { partition });
-        await delay(250).catch(() => {});
+        await delay(250, this.#stop.signal);
       }
       start = this.readSeq + 1;
     }

@@ -256,13 +256,11 @@ export class ModelRegistry {
     const { name, version } = meta;
     checkName(name);
     checkVersion(version);
-    if (await exists(join(this.dir, `${name}.json`))) {
-      if (!(await exists(join(this.dir, name)))) {
-        throw new RegistryError(
-          "version_exists",
-          `${this.dir} holds ${name} in the flat layout (${name}.onnx + ${name}.json); write its versions to another MODEL_DIR or move it into ${name}/<version>/`,
-        );
-      }
+    if ((await exists(join(this.dir, `${name}.json`))) && !(await exists(join(this.dir, name)))) {
+      throw new RegistryError(
+        "version_exists",
+        `${this.dir} holds ${name} in the flat layout (${name}.onnx + ${name}.json); write its versions to another MODEL_DIR or move it into ${name}/<version>/`,
+      );
     }
     const folder = join(this.dir, name);
     const final = join(folder, version);

@@ -110,20 +110,24 @@ export function sameToken(given: string, expected: string): boolean {
   return diff === 0;
 }
 
+/** `401 unauthorized` when `token` is set and the request does not carry it as its bearer token. */
+function bearerRefusal(c: Context, token: string | undefined, name: string): HttpError | undefined {
+  if (!token) return undefined;
+  const auth = c.req.header("authorization") ?? "";
+  if (auth.startsWith("Bearer ") && sameToken(auth.slice(7), token)) return undefined;
+  return new HttpError(401, "unauthorized", `a valid bearer token (${name}) is required`, {
+    "WWW-Authenticate": "Bearer",
+  });
+}
+
 /**
  * Middleware in front of the operations API (`ADMIN_TOKEN`): `401 unauthorized` without the
  * bearer token when one is set; open otherwise, like the intake without `INGEST_TOKEN`.
  */
 export function adminGate(token: string | undefined): MiddlewareHandler {
   return async function adminGateMiddleware(c: Context, next: Next) {
-    if (token) {
-      const auth = c.req.header("authorization") ?? "";
-      if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) {
-        throw new HttpError(401, "unauthorized", "a valid bearer token (ADMIN_TOKEN) is required", {
-          "WWW-Authenticate": "Bearer",
-        });
-      }
-    }
+    const refusal = bearerRefusal(c, token, "ADMIN_TOKEN");
+    if (refusal) throw refusal;
     await next();
   };
 }
@@ -163,14 +167,6 @@ export function intakeGate(options: IntakeGateOptions): MiddlewareHandler {
     if (lifecycle.status !== "ready") {
       return new HttpError(503, "model_not_ready", `${what} is ${lifecycle.status}`, RETRY_AFTER);
     }
-    if (token) {
-      const auth = c.req.header("authorization") ?? "";
-      if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) {
-        return new HttpError(401, "unauthorized", "a valid bearer token is required", {
-          "WWW-Authenticate": "Bearer",
-        });
-      }
-    }
-    return undefined;
+    return bearerRefusal(c, token, "INGEST_TOKEN");
   }
 }
