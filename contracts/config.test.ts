@@ -143,3 +143,13 @@ test("engine scale-out settings default to one process on the in-memory bus", ()
     assert.throws(() => parseConfig(engineConfigSchema, { [name]: value }), new RegExp(name));
   }
 });
+
+test("parseConfig reads MODEL_ROUTES and refuses a bad one by name", () => {
+  const c = parseConfig(engineConfigSchema, { MODEL_ROUTES: "boiler-*=boiler" });
+  assert.deepEqual(c.MODEL_ROUTES, [{ glob: "boiler-*", model: "boiler" }]);
+  assert.deepEqual(parseConfig(engineConfigSchema, {}).MODEL_ROUTES, []);
+  assert.throws(
+    () => parseConfig(engineConfigSchema, { MODEL_ROUTES: "*=a,b-*=b" }),
+    /'MODEL_ROUTES' entry "b-\*=b" is never reached/,
+  );
+});

@@ -1,5 +1,6 @@
 // Configuration of both services from environment variables: one defaults table, parsed once.
 import * as v from "valibot";
+import { parseModelRoutes } from "./model_routes.ts";
 
 /** Raised for a bad environment variable; the message names it, e.g. `'MAX_RETRIES' must be 1..5, got "9"`. */
 export class ConfigError extends RangeError {
@@ -39,6 +40,21 @@ function str(name: string, fallback: string, pattern = /^.+$/s) {
       (s) => pattern.test(s),
       (i) => `'${name}' is not valid: ${JSON.stringify(i.input)}`,
     ),
+  );
+}
+
+/** `MODEL_ROUTES`: parsed into routes here, so a bad entry stops the start with its message. */
+function modelRoutes(name: string) {
+  return v.pipe(
+    v.optional(v.string(), ""),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return parseModelRoutes(dataset.value);
+      } catch (error) {
+        addIssue({ message: (error as Error).message.replace("'MODEL_ROUTES'", `'${name}'`) });
+        return NEVER;
+      }
+    }),
   );
 }
 
@@ -92,6 +108,8 @@ export const engineConfigSchema = v.object({
   INFERENCE_BATCH_SIZE: int("INFERENCE_BATCH_SIZE", 64, 1, 4096),
   INFERENCE_SESSIONS: int("INFERENCE_SESSIONS", 0, 0, 16),
   DEFAULT_MODEL_NAME: str("DEFAULT_MODEL_NAME", "featurewise_ocsvm", /^[A-Za-z0-9._-]+$/),
+  /** Streams to models by glob on stream_id, first match wins (`boiler-*=boiler,line-*=packaging`); the rest go to DEFAULT_MODEL_NAME. */
+  MODEL_ROUTES: modelRoutes("MODEL_ROUTES"),
   DEFAULT_DEVICE: pick("DEFAULT_DEVICE", "auto", ["auto", "cuda", "cpu"] as const),
   MAX_RETRIES: int("MAX_RETRIES", 5, 1, 5),
   MODEL_DIR: str("MODEL_DIR", "models"),
@@ -127,6 +145,12 @@ export const engineConfigSchema = v.object({
   INCIDENT_UPDATE_SEVERITY_RISE: num("INCIDENT_UPDATE_SEVERITY_RISE", 2, 0, 1000),
   /** An incident whose stream sends no window for this long is resolved. */
   INCIDENT_STALE_MS: int("INCIDENT_STALE_MS", 300_000, 1000, 86_400_000),
+  /** Raw frames kept per live stream for an incident's history before onset (300: 5 min at 1 Hz); 0 keeps none. */
+  EVIDENCE_HISTORY_FRAMES: int("EVIDENCE_HISTORY_FRAMES", 300, 0, 86_400),
+  /** Memory for those frames across all streams; beyond it the least recently fed stream is dropped. */
+  EVIDENCE_HISTORY_MAX_MB: int("EVIDENCE_HISTORY_MAX_MB", 1024, 1, 1_048_576),
+  /** Bytes of `history` per alert; the most severe sensors keep theirs whole, the rest go without. */
+  EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 512 * 1024, 1024, 16 * 1024 * 1024),
   // Scale-out (engine/bus/README.md): roles, the frame bus and its NATS JetStream settings.
   ENGINE_ROLE: pick("ENGINE_ROLE", "all", ["all", "ingest", "worker"] as const),
   FRAME_BUS: pick("FRAME_BUS", "memory", ["memory", "nats"] as const),

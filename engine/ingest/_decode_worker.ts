@@ -1,8 +1,8 @@
 // Worker-thread entry of the decode pool: inflates and scans bodies into a shared output slab.
 import { parentPort, workerData } from "node:worker_threads";
 import { HttpError } from "../../contracts/error.ts";
-import { createFeatureLayout } from "./feature_layout.ts";
 import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
+import { ModelLayouts, type ModelLayoutsSpec } from "./model_layouts.ts";
 
 /** What the pool sends: one body, transferred. */
 export interface WorkerJob extends DecodeJob {
@@ -11,7 +11,7 @@ export interface WorkerJob extends DecodeJob {
 
 /** What the worker answers: the JSON envelope, or the HttpError to rethrow, or a crash. */
 export type WorkerReply = (
-  | { ok: true; streamId?: string; timestamp?: number }
+  | { ok: true; model: number; streamId?: string; timestamp?: number }
   | { ok: false; status: number; code: string; message: string }
   | { ok: false; crash: string }
 ) & {
@@ -20,22 +20,21 @@ export type WorkerReply = (
 };
 
 export interface WorkerSetup {
-  names: readonly string[];
+  layouts: ModelLayoutsSpec;
   maxDecompressedBytes: number;
-  /** The worker's output slab: layout.size float32, read by the pool after each reply. */
+  /** The worker's output slab: the largest model's size in float32, read after each reply. */
   output: SharedArrayBuffer;
 }
 
 const port = parentPort;
 if (port) {
   const setup = workerData as WorkerSetup;
-  const decoder = createFrameDecoder(createFeatureLayout(setup.names), setup.maxDecompressedBytes);
+  const decoder = createFrameDecoder(new ModelLayouts(setup.layouts), setup.maxDecompressedBytes);
   const output = new Float32Array(setup.output);
   port.on("message", function decodeJob(job: WorkerJob) {
     let reply: WorkerReply;
     try {
-      const scanned = decoder.decode(job.body, job, output);
-      reply = scanned ? { ok: true, ...scanned } : { ok: true };
+      reply = { ok: true, ...decoder.decode(job.body, job, output) };
     } catch (error) {
       reply =
         error instanceof HttpError

@@ -3,14 +3,21 @@ import type { Worker } from "node:worker_threads";
 import { type ErrorCode, HttpError } from "../../contracts/error.ts";
 import { spawnWorker } from "../_spawn_worker.ts";
 import type { WorkerJob, WorkerReply, WorkerSetup } from "./_decode_worker.ts";
-import { createFeatureLayout } from "./feature_layout.ts";
-import { createFrameDecoder, type DecodeJob, type FrameDecoder } from "./frame_decoder.ts";
-import type { ScannedFrame } from "./json_frame_scanner.ts";
+import {
+  createFrameDecoder,
+  type DecodedFrame,
+  type DecodeJob,
+  type FrameDecoder,
+} from "./frame_decoder.ts";
+import type { ModelLayouts } from "./model_layouts.ts";
+
+/** Where a decoded frame's values go: an array, or one the frame's model lane picks. */
+export type FrameTarget = Float32Array | ((model: number) => Float32Array);
 
 interface Pending {
   job: WorkerJob;
-  into: Float32Array;
-  resolve(frame: ScannedFrame | undefined): void;
+  into: FrameTarget;
+  resolve(frame: DecodedFrame): void;
   reject(error: Error): void;
 }
 
@@ -26,7 +33,8 @@ export interface DecodePool {
   readonly size: number;
   /** `workers`, or `thread` once workers proved unable to start on this runtime. */
   readonly mode: "workers" | "thread";
-  decode(body: Uint8Array, job: DecodeJob, into: Float32Array): Promise<ScannedFrame | undefined>;
+  /** Decodes into `into`, or into the array `into(model)` returns once the model is known. */
+  decode(body: Uint8Array, job: DecodeJob, into: FrameTarget): Promise<DecodedFrame>;
   /**
    * A `bytes`-long view on a body buffer a worker handed back, or a new one. Bodies travel to
    * the workers and back, so under load no body buffer is allocated or left for the collector.
@@ -43,7 +51,7 @@ const SPARE_BODY_MAX_BYTES = 4 * 2 ** 20;
 const WORKER_URL = new URL("./_decode_worker.ts", import.meta.url);
 
 /**
- * Starts `size` workers, each with its own scanner and a shared output slab of `names.length`
+ * Starts `size` workers, each with its own scanner and a shared output slab of the largest model's size in
  * float32. A body is transferred (not copied) to an idle worker; its values come back through the
  * slab and are copied into the caller's `into` (100 KB for 25,000 features: microseconds).
  * Jobs wait in FIFO order when every worker is busy; the engine bounds them by queue admission.
@@ -51,11 +59,11 @@ const WORKER_URL = new URL("./_decode_worker.ts", import.meta.url);
  * on the calling thread rather than respawning in a loop.
  */
 export function createDecodePool(options: {
-  names: readonly string[];
+  layouts: ModelLayouts;
   maxDecompressedBytes: number;
   size: number;
 }): DecodePool {
-  const { names, maxDecompressedBytes, size } = options;
+  const { layouts, maxDecompressedBytes, size } = options;
   if (!Number.isInteger(size) || size < 1 || size > 64) {
     throw new RangeError(`'workers' must be an integer 1..64, got ${size}`);
   }
@@ -63,10 +71,11 @@ export function createDecodePool(options: {
   const spareBodies: ArrayBuffer[] = [];
   let closed = false;
   let fallback: FrameDecoder | undefined;
+  let scratch: Float32Array | undefined;
 
   function start(): Slot {
-    const shared = new SharedArrayBuffer(names.length * 4);
-    const setup: WorkerSetup = { names, maxDecompressedBytes, output: shared };
+    const shared = new SharedArrayBuffer(layouts.maxSize * 4);
+    const setup: WorkerSetup = { layouts: layouts.spec, maxDecompressedBytes, output: shared };
     const worker = spawnWorker(WORKER_URL, setup);
     const slot: Slot = {
       worker,
@@ -104,7 +113,15 @@ export function createDecodePool(options: {
 
   function decodeHere(pending: Pending): void {
     try {
-      pending.resolve(fallback!.decode(pending.job.body, pending.job, pending.into));
+      const { into } = pending;
+      if (typeof into !== "function") {
+        pending.resolve(fallback!.decode(pending.job.body, pending.job, into));
+        return;
+      }
+      scratch ??= new Float32Array(layouts.maxSize);
+      const frame = fallback!.decode(pending.job.body, pending.job, scratch);
+      into(frame.model).set(scratch.subarray(0, layouts.layouts[frame.model].size));
+      pending.resolve(frame);
     } catch (error) {
       pending.reject(error as Error);
     }
@@ -119,12 +136,19 @@ export function createDecodePool(options: {
         if (spareBodies.length < SPARE_BODIES) spareBodies.push(reply.body);
       }
       if (reply.ok) {
-        pending.into.set(slot.output);
-        pending.resolve(
-          reply.streamId === undefined
-            ? undefined
-            : { streamId: reply.streamId, timestamp: reply.timestamp },
-        );
+        try {
+          const values = slot.output.subarray(0, layouts.layouts[reply.model].size);
+          const into = pending.into;
+          (typeof into === "function" ? into(reply.model) : into).set(values);
+          pending.resolve({
+            model: reply.model,
+            streamId: reply.streamId,
+            timestamp: reply.timestamp,
+          });
+        } catch (error) {
+          // The target refused the frame (its model's queue is full): the caller's error.
+          pending.reject(error as Error);
+        }
       } else if ("crash" in reply)
         pending.reject(new Error(`decode worker failed: ${reply.crash}`));
       else pending.reject(new HttpError(reply.status, reply.code as ErrorCode, reply.message));
@@ -142,7 +166,7 @@ export function createDecodePool(options: {
       return;
     }
     if (!slot.online) {
-      fallback ??= createFrameDecoder(createFeatureLayout(names), maxDecompressedBytes);
+      fallback ??= createFrameDecoder(layouts, maxDecompressedBytes);
       for (const s of slots) s.worker.terminate();
       if (pending) decodeHere(pending);
       for (const job of waiting.splice(0)) decodeHere(job);
@@ -177,7 +201,13 @@ export function createDecodePool(options: {
       if (closed) return Promise.reject(new Error("decode pool is closed"));
       return new Promise((resolve, reject) => {
         const pending: Pending = {
-          job: { body, encoding: job.encoding, binary: job.binary },
+          job: {
+            body,
+            encoding: job.encoding,
+            binary: job.binary,
+            model: job.model,
+            streamId: job.streamId,
+          },
           into,
           resolve,
           reject,

@@ -56,6 +56,7 @@ for (const [mode, ingestor] of modes) {
       streamId: "line-1",
       timestamp: 1_700_000_000_000,
       bodyBytes: body.length,
+      model: 0,
     });
     assert.deepEqual(out.into, values);
   });
@@ -148,6 +149,7 @@ for (const [mode, ingestor] of modes) {
         streamId: "press-7",
         timestamp: Date.UTC(2026, 10, 24, 9, 0, 0, 250),
         bodyBytes: body.length,
+        model: 0,
       });
     }
     const epoch = await outcome(

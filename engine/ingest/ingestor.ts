@@ -2,11 +2,11 @@
 import { availableParallelism } from "node:os";
 import { reclaim } from "../_reclaim.ts";
 import { binaryFrameEnvelope } from "./binary_frame.ts";
-import { createDecodePool } from "./decode_pool.ts";
+import { createDecodePool, type FrameTarget } from "./decode_pool.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
-import { createFrameDecoder, type DecodeJob } from "./frame_decoder.ts";
+import { createFrameDecoder, type DecodedFrame, type DecodeJob } from "./frame_decoder.ts";
 import { parseContentEncoding } from "./inflate_body.ts";
-import type { ScannedFrame } from "./json_frame_scanner.ts";
+import { ModelLayouts } from "./model_layouts.ts";
 import { type NodeBodyStream, readBody } from "./read_body.ts";
 
 export interface IngestLimits {
@@ -22,21 +22,28 @@ export interface IngestedFrame {
   timestamp: number | undefined;
   /** Bytes received on the wire. */
   bodyBytes: number;
+  /** The lane of the model the stream is routed to (0 with one model). */
+  model: number;
 }
+
+export type { FrameTarget };
 
 export interface Ingestor {
   /**
    * Reads, decodes and validates the frame in `request`, writing its values in model order into
-   * `into` (length = layout.size; may be a view on a SharedArrayBuffer). Throws HttpError
-   * 400/408/413/415/422; touches nothing but `into`. Under Node, `incoming` (the server's
+   * `into` (one model: length = layout.size; may be a view on a SharedArrayBuffer), or, with
+   * several models, into the array `into(model)` returns once the stream's model is known (it
+   * may throw, e.g. a 429 when that model's queue is full). Throws HttpError
+   * 400/408/413/415/422; touches nothing but the target. Under Node, `incoming` (the server's
    * `IncomingMessage`) is read instead of `request.body`, which is then never built.
    */
-  ingest(request: Request, into: Float32Array, incoming?: NodeBodyStream): Promise<IngestedFrame>;
+  ingest(request: Request, into: FrameTarget, incoming?: NodeBodyStream): Promise<IngestedFrame>;
   close(): Promise<void>;
 }
 
 export interface IngestorOptions {
-  layout: FeatureLayout;
+  /** One model's layout, or the layouts of several routed models. */
+  layout: FeatureLayout | ModelLayouts;
   limits: IngestLimits;
   /** Worker threads for inflate + scan; 0 or undefined = choose automatically. */
   workers?: number;
@@ -64,33 +71,52 @@ export function decodeJobOf(request: Request): DecodeJob {
 type Decode = (
   body: Uint8Array,
   job: DecodeJob,
-  into: Float32Array,
-) => ScannedFrame | undefined | Promise<ScannedFrame | undefined>;
+  into: FrameTarget,
+) => DecodedFrame | Promise<DecodedFrame>;
+
+const layoutsOf = (layout: FeatureLayout | ModelLayouts) =>
+  layout instanceof ModelLayouts ? layout : ModelLayouts.of(layout);
 
 /** The ingest steps both ingestors share; only where `decode` runs differs. */
 function ingestWith(
-  layout: FeatureLayout,
+  layouts: ModelLayouts,
   limits: IngestLimits,
   decode: Decode,
   allocateBody?: (bytes: number) => Uint8Array,
 ) {
   return async function ingest(
     request: Request,
-    into: Float32Array,
+    into: FrameTarget,
     incoming?: NodeBodyStream,
   ): Promise<IngestedFrame> {
-    if (into.length !== layout.size) {
-      throw new RangeError(`'into' must hold ${layout.size} values, got ${into.length}`);
+    if (typeof into !== "function" && into.length !== layouts.layouts[0].size) {
+      throw new RangeError(
+        `'into' must hold ${layouts.layouts[0].size} values, got ${into.length}`,
+      );
     }
     const job = decodeJobOf(request);
+    // A binary frame names its stream in a header: routed here, before its body is read.
+    const envelope =
+      job.binary && layouts.size > 1 ? binaryFrameEnvelope(request.headers) : undefined;
+    if (envelope) {
+      job.model = layouts.route(envelope.streamId);
+      job.streamId = envelope.streamId;
+    }
     const body = await readBody(request, limits, allocateBody, incoming);
     // Read before decoding: a worker pool takes the body's buffer (transferred, so empty here).
     const bodyBytes = body.length;
     // The socket's chunks the body was copied from are garbage now, and so is the body itself
     // once decoded, unless it goes back to the pool.
     reclaim(allocateBody ? bodyBytes : 2 * bodyBytes);
-    const scanned = (await decode(body, job, into)) ?? binaryFrameEnvelope(request.headers);
-    return { streamId: scanned.streamId, timestamp: scanned.timestamp, bodyBytes };
+    const decoded = await decode(body, job, into);
+    const scanned =
+      decoded.streamId !== undefined ? decoded : (envelope ?? binaryFrameEnvelope(request.headers));
+    return {
+      streamId: scanned.streamId as string,
+      timestamp: scanned.timestamp,
+      bodyBytes,
+      model: decoded.model,
+    };
   };
 }
 
@@ -102,11 +128,19 @@ function ingestWith(
  * const frame = await ingestor.ingest(request, slot); // slot: Float32Array(layout.size)
  */
 export function createThreadIngestor(options: IngestorOptions): Ingestor {
-  const { layout, limits } = options;
+  const { limits } = options;
+  const layouts = layoutsOf(options.layout);
   checkIngestLimits(limits);
-  const decoder = createFrameDecoder(layout, limits.maxDecompressedBytes);
+  const decoder = createFrameDecoder(layouts, limits.maxDecompressedBytes);
+  let scratch: Float32Array | undefined;
   return {
-    ingest: ingestWith(layout, limits, (body, job, into) => decoder.decode(body, job, into)),
+    ingest: ingestWith(layouts, limits, function decodeHere(body, job, into) {
+      if (typeof into !== "function") return decoder.decode(body, job, into);
+      scratch ??= new Float32Array(layouts.maxSize);
+      const frame = decoder.decode(body, job, scratch);
+      into(frame.model).set(scratch.subarray(0, layouts.layouts[frame.model].size));
+      return frame;
+    }),
     async close() {},
   };
 }
@@ -127,20 +161,21 @@ export function autoWorkerCount(): number {
  * await ingestor.close();
  */
 export function createIngestor(options: IngestorOptions): Ingestor {
-  const { layout, limits } = options;
+  const { limits } = options;
+  const layouts = layoutsOf(options.layout);
   checkIngestLimits(limits);
   const workers = options.workers ?? 0;
   if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
     throw new RangeError(`'workers' must be an integer 0..64, got ${workers}`);
   }
   const pool = createDecodePool({
-    names: layout.names,
+    layouts,
     maxDecompressedBytes: limits.maxDecompressedBytes,
     size: workers === 0 ? autoWorkerCount() : workers,
   });
   return {
     ingest: ingestWith(
-      layout,
+      layouts,
       limits,
       (body, job, into) => pool.decode(body, job, into),
       (bytes) => pool.allocateBody(bytes),

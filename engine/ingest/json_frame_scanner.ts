@@ -264,3 +264,32 @@ function hasElement(bytes: Uint8Array, at: number): boolean {
   while (bytes[p] === 0x20 || bytes[p] === 0x0a || bytes[p] === 0x0d || bytes[p] === 0x09) p++;
   return bytes[p] !== 0x5d;
 }
+
+const peekCursor = new JsonCursor();
+
+/**
+ * The top-level `stream_id` of a JSON frame, read without scanning the values: immediate when it
+ * is the first key, else after skimming the keys before it. `undefined` when it is absent, not a
+ * string, or the body is not a JSON object (the scanner then reports the problem).
+ */
+export function peekStreamId(bytes: Uint8Array): string | undefined {
+  const cur = peekCursor;
+  try {
+    cur.reset(bytes);
+    if (cur.ws() !== 0x7b) return undefined;
+    cur.p++;
+    for (;;) {
+      if (cur.ws() !== 0x22) return undefined;
+      const key = cur.string();
+      cur.expect(0x3a);
+      const c = cur.ws();
+      if (key === "stream_id") return c === 0x22 ? cur.string() : undefined;
+      cur.skipValue();
+      const next = cur.ws();
+      cur.p++;
+      if (next !== 0x2c) return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+}
