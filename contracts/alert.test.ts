@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
+import { originalMainServerAlertDto } from "./_original_main_server_dto.ts";
 import { alertInputSchema, alertSchema } from "./alert.ts";
 
 const original = {
@@ -148,4 +149,80 @@ test("alert schemas accept incident alerts and want incident fields together", (
   const r = v.safeParse(alertInputSchema, partial);
   assert.equal(r.success, false);
   assert.match(r.issues![0].message, /together/);
+});
+
+const history = {
+  start: "2026-11-24T08:59:55.000Z",
+  step_ms: 1000,
+  values: [20.1, 20.2, 20.1, 24.9, 31.5],
+  onset: 3,
+};
+const related = [
+  { feature_idx: 4051, feature: "feature_4051", weight: 0.42, moved: 0.3 },
+  { feature_idx: 9, feature: "feature_9", weight: 0.21, moved: -5.2 },
+];
+const withContext = {
+  ...incident,
+  kind: "sensor",
+  anomalous_features: [
+    { ...ours.anomalous_features[0], history, related },
+    {
+      ...ours.anomalous_features[1],
+      history: {
+        ...history,
+        timestamps: [0, 1, 3, 4, 5].map((s) =>
+          new Date(Date.UTC(2026, 10, 24, 9) + s * 1000).toISOString(),
+        ),
+        level: [null, null, 20.1, 20.1, 20.2],
+      },
+    },
+  ],
+};
+
+test("alert schemas accept history, related sensors and the fault kind", () => {
+  assert.deepEqual(v.safeParse(alertSchema, withContext).issues, undefined);
+  assert.deepEqual(v.safeParse(alertInputSchema, withContext).issues, undefined);
+  const { kind: _, ...noKind } = withContext;
+  assert.equal(v.safeParse(alertSchema, noKind).success, true, "kind is optional");
+  assert.equal(firstPath(alertSchema, { ...withContext, kind: "instrument" }), "kind");
+});
+
+test("alert schemas reject a history whose onset or lists do not match its values", () => {
+  const f = withContext.anomalous_features[0];
+  const bad = (patch: Record<string, unknown>) => ({
+    ...withContext,
+    anomalous_features: [{ ...f, history: { ...history, ...patch } }],
+  });
+  for (const patch of [{ onset: 5 }, { level: [1, 2] }, { timestamps: [history.start] }]) {
+    const r = v.safeParse(alertInputSchema, bad(patch));
+    assert.equal(r.success, false, JSON.stringify(patch));
+    assert.equal(v.getDotPath(r.issues![0]), "anomalous_features.0.history");
+  }
+  assert.equal(
+    firstPath(alertInputSchema, bad({ values: [1, Number.NaN] })),
+    "anomalous_features.0.history.values.1",
+  );
+  assert.equal(
+    firstPath(alertInputSchema, bad({ start: "soon" })),
+    "anomalous_features.0.history.start",
+  );
+});
+
+test("alert schemas reject a related sensor with a weight outside 0..1", () => {
+  const f = withContext.anomalous_features[0];
+  const alert = {
+    ...withContext,
+    anomalous_features: [{ ...f, related: [{ ...related[0], weight: 1.5 }] }],
+  };
+  assert.equal(firstPath(alertSchema, alert), "anomalous_features.0.related.0.weight");
+});
+
+test("the original main server's alert DTO accepts an alert with history, related and kind", () => {
+  assert.deepEqual(v.safeParse(originalMainServerAlertDto, withContext).issues, undefined);
+  // The model of that DTO is not vacuous: it rejects what the main server would.
+  assert.equal(
+    v.safeParse(originalMainServerAlertDto, { ...withContext, num_anomalous_features: "2" })
+      .success,
+    false,
+  );
 });

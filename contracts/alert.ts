@@ -21,6 +21,13 @@ export const INCIDENT_EVENTS = ["opened", "updated", "resolved"] as const;
 export type IncidentEvent = (typeof INCIDENT_EVENTS)[number];
 
 /**
+ * What an incident looks like: `sensor` when its evidence looks like an instrument failing (a flat
+ * line, a reading far outside training that no correlated sensor echoes), else `process`.
+ */
+export const FAULT_KINDS = ["process", "sensor"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
  * The evidence our engine attaches to each flagged sensor: the ranking severity (-log10 of the
  * fitted tail probability), the latest reading, the window of raw readings the model saw (oldest
  * first), the sensor's typical range in its own units, and which statistic fired.
@@ -33,6 +40,56 @@ const evidenceEntries = {
   statistic: v.pipe(v.string(), v.regex(STATISTIC_PATTERN)),
 };
 
+/** Most readings one sensor's `history` may carry: a day at 1 Hz (`EVIDENCE_HISTORY_FRAMES` ≤ this). */
+export const HISTORY_MAX_VALUES = 86_400;
+/** Most partners one sensor's `related` may list. */
+export const RELATED_MAX = 16;
+
+/**
+ * A flagged sensor's raw readings before (and up to) the alert's frame, oldest first, so a page
+ * can draw what led to the incident. Reading `i` was taken at `start + i * step_ms` when the frames
+ * came at a steady step; when they did not, `timestamps` gives each reading's time and `step_ms`
+ * is their median spacing. `onset` indexes the reading of the incident's first anomalous window.
+ * For a sensor judged against a running level (model `baseline`), `level[i]` is the level reading
+ * `i` was judged against, `null` where the kept history is too short to know it.
+ */
+export const historySchema = v.pipe(
+  v.object({
+    start: isoTimestamp,
+    step_ms: v.pipe(v.number(), v.finite(), v.minValue(0)),
+    values: v.pipe(v.array(finite), v.minLength(1), v.maxLength(HISTORY_MAX_VALUES)),
+    onset: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(HISTORY_MAX_VALUES - 1)),
+    timestamps: v.optional(v.pipe(v.array(isoTimestamp), v.maxLength(HISTORY_MAX_VALUES))),
+    level: v.optional(v.pipe(v.array(v.nullable(finite)), v.maxLength(HISTORY_MAX_VALUES))),
+  }),
+  v.check((h) => h.onset < h.values.length, "onset must index a value"),
+  v.check(
+    (h) =>
+      (h.timestamps === undefined || h.timestamps.length === h.values.length) &&
+      (h.level === undefined || h.level.length === h.values.length),
+    "timestamps and level must have one entry per value",
+  ),
+);
+export type History = v.InferOutput<typeof historySchema>;
+
+/**
+ * A sensor that a flagged sensor's cross-sensor prediction leans on (from the model's principal
+ * subspace), listed by how much the flagged sensor's reconstruction leans on each: `weight` is how
+ * closely the subspace ties the two (0..1, the cosine of their loadings; 1: they move as one);
+ * `moved` is this sensor's own deviation in the alert's window, signed, in robust standard
+ * deviations of its training readings (its reading farthest from its training location; a
+ * sensor with a running level: its deviation from that level). A partner that did not move beside
+ * a sensor that did reads "A moved alone"; both moving apart reads "the relation between A and B
+ * broke".
+ */
+export const relatedSensorSchema = v.object({
+  feature_idx: featureIdx,
+  feature: v.pipe(v.string(), v.maxLength(256)),
+  weight: v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1)),
+  moved: finite,
+});
+export type RelatedSensor = v.InferOutput<typeof relatedSensorSchema>;
+
 /** One anomalous feature as the original main server knows it; `feature` and the evidence are ours. */
 export const anomalousFeatureInputSchema = v.object({
   feature_idx: featureIdx,
@@ -43,6 +100,8 @@ export const anomalousFeatureInputSchema = v.object({
   window: v.optional(evidenceEntries.window),
   typical: v.optional(evidenceEntries.typical),
   statistic: v.optional(evidenceEntries.statistic),
+  history: v.optional(historySchema),
+  related: v.optional(v.pipe(v.array(relatedSensorSchema), v.maxLength(RELATED_MAX))),
 });
 
 /** What the original engine sent: every field the main server required then. */
@@ -79,6 +138,11 @@ const incidentEntries = {
   event: v.optional(v.picklist(INCIDENT_EVENTS)),
   incident_started_at: v.optional(isoTimestamp),
   max_severity: v.optional(severity),
+  /**
+   * The incident's fault kind, decided when it opens and revised by an `updated` when the
+   * evidence changes its reading; a `resolved` repeats the last one. Absent from older engines.
+   */
+  kind: v.optional(v.picklist(FAULT_KINDS)),
 };
 
 /** `num_anomalous_features` is the full count; the list may be capped, never longer. */

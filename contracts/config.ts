@@ -120,6 +120,10 @@ export const engineConfigSchema = v.object({
   MAX_DECOMPRESSED_BYTES: int("MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   BODY_TIMEOUT_MS: int("BODY_TIMEOUT_MS", 10_000, 100, 600_000),
   DATA_DIR: str("DATA_DIR", ".data/engine"),
+  // Operators' decisions (silences, verdicts) pulled from the backend, last good copy kept under
+  // DATA_DIR/decisions: from where (empty: NESTJS_URL) and every how many seconds (0: not pulled).
+  DECISIONS_URL: str("DECISIONS_URL", "", /^(?:https?:\/\/\S+)?$/),
+  DECISIONS_POLL_S: int("DECISIONS_POLL_S", 0, 0, 86_400),
   ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
   INGEST_TOKEN: secret("INGEST_TOKEN", 16),
   // The model operations API (GET /models, POST /models/{name}/activate) needs it when set.
@@ -202,6 +206,13 @@ export const backendConfigSchema = v.object({
   // The engine's ADMIN_TOKEN (same name, same value, like INGEST_TOKEN): the Health page sends it
   // to the engine's GET /models; the backend never uses it to guard anything of its own.
   ADMIN_TOKEN: secret("ADMIN_TOKEN", 16),
+  // Path of the notification routes file (backend/notify/README.md); unset = no notifications.
+  NOTIFY_CONFIG: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => (s.trim() === "" ? undefined : s.trim())),
+    ),
+  ),
 });
 
 export type EngineConfig = v.InferOutput<typeof engineConfigSchema>;

@@ -5,7 +5,7 @@ import { HttpError } from "../contracts/error.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
 import { reclaim } from "./_reclaim.ts";
-import type { EngineState } from "./engine_state.ts";
+import type { EngineState, ModelLane } from "./engine_state.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
 import type { ModelActivation } from "./model_activation.ts";
 import { mountModelRoutes } from "./models_routes.ts";
@@ -52,7 +52,10 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     stats() {
       const p = state.pipeline;
       return stats.snapshot({
-        queue: { depth: p?.queue.used ?? 0, capacity: p?.queue.capacity ?? 0 },
+        queue: {
+          depth: p?.lanes.reduce((n, l) => n + l.queue.used, 0) ?? 0,
+          capacity: p?.lanes.reduce((n, l) => n + l.queue.capacity, 0) ?? 0,
+        },
         alerts: {
           generated: p?.alerts.counts.generated ?? 0,
           delivered: p?.alerts.counts.delivered ?? 0,
@@ -93,30 +96,52 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           { "Retry-After": "5" },
         );
       }
-      const slot = p.queue.reserve();
-      if (slot < 0) {
-        throw new HttpError(
+      // One model: its queue slot is taken before the body is read, so a refused frame costs
+      // nothing. Several: the stream's model is known once its frame is decoded (a binary
+      // frame's header, a JSON frame's stream_id), and its queue is asked then.
+      const lanes = p.lanes;
+      let lane: ModelLane = lanes[0];
+      let slot = -1;
+      const queueFull = (l: ModelLane) =>
+        new HttpError(
           429,
           "queue_full",
-          `queue holds ${p.queue.capacity} frames`,
+          lanes.length === 1
+            ? `queue holds ${l.queue.capacity} frames`
+            : `the queue of model ${JSON.stringify(l.model.metadata.name)} holds ${l.queue.capacity} frames`,
           RETRY_AFTER,
         );
-      }
+      if (lanes.length === 1) {
+        slot = lane.queue.reserve();
+        if (slot < 0) throw queueFull(lane);
+      } else if (lanes.every((l) => l.queue.used >= l.queue.capacity)) throw queueFull(lane);
       const span = tracer.startSpan("enqueue frame");
       let spanContext: SpanContext | undefined;
       try {
         // @hono/node-server passes Node's request as `env.incoming`; other runtimes do not.
         const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
         bodyTaken = true;
-        const frame = await p.ingestor.ingest(c.req.raw, p.queue.slab(slot), incoming);
+        const frame = await p.ingestor.ingest(
+          c.req.raw,
+          lanes.length === 1
+            ? lane.queue.slab(slot)
+            : function laneSlab(model) {
+                lane = lanes[model];
+                slot = lane.queue.reserve();
+                if (slot < 0) throw queueFull(lane);
+                return lane.queue.slab(slot);
+              },
+          incoming,
+        );
         span.setAttributes({
           "engine.stream.id": frame.streamId,
           "engine.frame.bytes": frame.bodyBytes,
         });
-        const admission = p.windows.admit(frame.streamId, frame.timestamp, clock.now());
+        const admission = lane.windows.admit(frame.streamId, frame.timestamp, clock.now());
         const timestamp = new Date(admission.timestamp).toISOString();
         if (admission.status === "duplicate") {
-          p.queue.release(slot);
+          lane.queue.release(slot);
+          slot = -1;
           stats.duplicate++;
           return c.json({ status: "duplicate", stream_id: frame.streamId, timestamp }, 202);
         }
@@ -128,7 +153,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           );
         }
         spanContext = span.spanContext();
-        p.queue.commit(slot, {
+        lane.queue.commit(slot, {
           streamId: frame.streamId,
           timestamp: admission.timestamp,
           receivedAt,
@@ -137,11 +162,16 @@ export function createEngineApp(options: EngineAppOptions): Hono {
         stats.accepted++;
         metrics?.framesAccepted.add(1);
         return c.json(
-          { status: "accepted", stream_id: frame.streamId, timestamp, queue_depth: p.queue.depth },
+          {
+            status: "accepted",
+            stream_id: frame.streamId,
+            timestamp,
+            queue_depth: lane.queue.depth,
+          },
           202,
         );
       } catch (error) {
-        if (!spanContext) p.queue.release(slot);
+        if (!spanContext && slot >= 0) lane.queue.release(slot);
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
       } finally {

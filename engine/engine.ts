@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { trace } from "@opentelemetry/api";
 import type { Hono } from "hono";
+import { StreamRoutes } from "../contracts/model_routes.ts";
 import { LOG_LEVELS } from "../telemetry/logger.ts";
 import { createEngineMetrics } from "../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../telemetry/resources.ts";
@@ -14,9 +15,12 @@ import { createEngineApp } from "./app.ts";
 import { Batcher } from "./batch/batcher.ts";
 import { windowScorerFor } from "./batch/from_config.ts";
 import type { ScoredBatch } from "./batch/window_scorer.ts";
-import { EngineState } from "./engine_state.ts";
-import { modelFor } from "./infer/from_config.ts";
-import { ingestorFor } from "./ingest/from_config.ts";
+import { type DecisionsClient, decisionsFor } from "./decisions/mod.ts";
+import { EngineState, type ModelLane } from "./engine_state.ts";
+import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
+import { FairTurns } from "./infer/fair_turns.ts";
+import { modelsFor } from "./infer/from_config.ts";
+import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { createModelActivation, type ModelActivation } from "./model_activation.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 import type { Role, RoleOptions } from "./roles/role_shell.ts";
@@ -38,6 +42,8 @@ export interface Engine extends Role {
   app: Hono;
   state: EngineState;
   stats: EngineStats;
+  /** Operators' silences and verdicts from the backend; absent when `DECISIONS_POLL_S` is 0. */
+  decisions?: DecisionsClient;
 }
 
 /**
@@ -58,6 +64,7 @@ export function createEngine(options: EngineOptions): Engine {
   const summary = new ScoringSummary(log, () => stats.accepted);
   let models: ModelActivation | undefined;
   let stopFollowing: (() => void) | undefined;
+  const decisions = decisionsFor(config, { log, fetch: options.fetch });
   const app = createEngineApp({
     state,
     stats,
@@ -72,7 +79,7 @@ export function createEngine(options: EngineOptions): Engine {
     adminToken: config.ADMIN_TOKEN,
   });
 
-  function onBatch(batch: ScoredBatch, pipeline: AlertPipeline) {
+  function onBatch(batch: ScoredBatch, pipeline: AlertPipeline, model: string) {
     const latencies = new Float64Array(batch.size);
     for (let i = 0; i < batch.size; i++) {
       const latencyMs = batch.completedAt - batch.receivedAt[i];
@@ -96,6 +103,7 @@ export function createEngine(options: EngineOptions): Engine {
     // Built only when it is logged: at the default level a batch allocates no log line.
     if (log.level >= LOG_LEVELS.debug) {
       log.debug("batch scored", {
+        model,
         batch_size: batch.size,
         inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
         frames: Array.from({ length: batch.size }, (_, i) => ({
@@ -110,11 +118,17 @@ export function createEngine(options: EngineOptions): Engine {
 
   function start(): Promise<void> {
     return state.starting(async () => {
-      const { model, registry } = await modelFor(config, log);
-      const meta = model.metadata;
-      const ingestor = ingestorFor(config, meta.feature_names);
-      const queue = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
-      const windows = StreamWindows.forModel(meta);
+      // The copy on disk first, so decisions hold from the start even while the backend is down.
+      await decisions?.start();
+      const { models: loaded, refs, registry } = await modelsFor(config, log);
+      const routes = new StreamRoutes(config.MODEL_ROUTES, config.DEFAULT_MODEL_NAME);
+      // Several models take turns at inference, so a flood on one never starves another.
+      const turns = loaded.length > 1 ? new FairTurns(loaded.length) : undefined;
+      const layouts = modelLayoutsFor(
+        config,
+        loaded.map((m) => m.metadata),
+      );
+      const ingestor = ingestorFor(config, layouts);
       const outbox = await Outbox.open({ dir: config.DATA_DIR });
       const alerts = alertDispatcherFor(config, outbox, {
         log,
@@ -122,66 +136,125 @@ export function createEngine(options: EngineOptions): Engine {
         fetch: options.fetch,
         tracer,
       });
-      const pipeline = alertPipelineFor(config, meta, {
-        dispatcher: alerts,
-        log,
-        now: () => clock.now(),
-        store: () => new FileIncidentStateStore(join(config.DATA_DIR, "incidents")),
+      const lanes: ModelLane[] = loaded.map((model, index) => {
+        const meta = model.metadata;
+        const queue = new FrameQueue({
+          capacity: config.QUEUE_MAX_SIZE,
+          frameSize: meta.n_features,
+        });
+        const windows = StreamWindows.forModel(meta);
+        const { history, evidence } = evidenceFor(
+          historyShare(config, loaded.length),
+          meta,
+          onnxPathOf(refs[index]),
+        );
+        const pipeline = alertPipelineFor(config, meta, {
+          evidence,
+          dispatcher: alerts,
+          log,
+          now: () => clock.now(),
+          // The default model keeps the folder it always had; a routed one has its own.
+          store: () =>
+            new FileIncidentStateStore(
+              join(config.DATA_DIR, index === 0 ? "incidents" : `incidents-${meta.name}`),
+            ),
+        });
+        const scorer = windowScorerFor(config, turns ? turns.wrap(model, index) : model);
+        const batcher = new Batcher({
+          queue,
+          windows,
+          scorer,
+          maxDelayMs: config.BATCH_MAX_DELAY_MS,
+          tracer,
+          history,
+          onBatch(batch) {
+            onBatch(batch, pipeline, meta.name);
+          },
+          onError(error, size) {
+            log.error("batch failed; its windows are not scored", error, {
+              model: meta.name,
+              batch_size: size,
+            });
+          },
+        });
+        return {
+          model,
+          queue,
+          windows,
+          batcher,
+          pipeline,
+          history,
+          routes: routes.globsOf(meta.name),
+        };
       });
-      // The queue of the moment: an activation with other features replaces it.
-      metrics.queueDepth.addCallback((r) => r.observe(state.pipeline?.queue.used ?? 0));
+      // The queues of the moment: an activation with other features replaces one.
+      metrics.queueDepth.addCallback((r) =>
+        r.observe(state.pipeline?.lanes.reduce((n, l) => n + l.queue.used, 0) ?? 0),
+      );
       metrics.outboxDepth.addCallback((r) => r.observe(outbox.size));
-      const batcher = new Batcher({
-        queue,
-        windows,
-        scorer: windowScorerFor(config, model),
-        maxDelayMs: config.BATCH_MAX_DELAY_MS,
-        tracer,
-        onBatch(batch) {
-          onBatch(batch, pipeline);
-        },
-        onError(error, size) {
-          log.error("batch failed; its windows are not scored", error, {
-            batch_size: size,
-          });
-        },
-      });
       alerts.start();
-      await pipeline.start();
-      batcher.start();
+      for (const lane of lanes) await lane.pipeline.start();
+      for (const lane of lanes) lane.batcher.start();
       summary.start();
-      state.ready({ model, queue, windows, ingestor, batcher, alerts, outbox, pipeline });
-      models = createModelActivation({ config, log, state, registry });
+      state.ready({ ...lanes[0], lanes, ingestor, alerts, outbox });
+      models = createModelActivation({
+        config,
+        log,
+        state,
+        registry,
+        turns,
+        lanes: loaded.length,
+      });
       stopFollowing = models.follow(REGISTRY_POLL_MS);
+      const meta = lanes[0].model.metadata;
       log.info("engine ready", {
         model: meta.name,
         version: meta.version,
         n_features: meta.n_features,
         window_size: meta.window_size,
-        execution_provider: model.provider,
+        ...(lanes.length > 1
+          ? {
+              models: lanes.map((l) => ({
+                model: l.model.metadata.name,
+                version: l.model.metadata.version,
+                n_features: l.model.metadata.n_features,
+                routes: l.routes,
+              })),
+            }
+          : {}),
+        execution_provider: lanes[0].model.provider,
         gpu_available: state.readiness().gpu.available,
         outbox_kept: outbox.size,
         alert_mode: config.ALERT_MODE,
-        open_incidents: pipeline.openIncidents,
+        open_incidents: lanes.reduce((n, l) => n + l.pipeline.openIncidents, 0),
       });
     });
   }
 
   async function shutdown(timeoutMs: number): Promise<void> {
     stopFollowing?.();
+    // Readiness and the intake turn 503 at once, before anything is awaited.
     const deadline = state.stopping(timeoutMs);
+    await decisions?.stop();
     const p = state.pipeline;
     if (!p) return;
     // Accepted frames (committed, or still uploading into a reserved slab) are scored first.
-    while ((p.batcher.queue.used > 0 || p.batcher.busy) && !deadline.aborted)
-      await delay(5, deadline);
-    await p.batcher.stop();
+    const pending = () => p.lanes.some((l) => l.batcher.queue.used > 0 || l.batcher.busy);
+    while (pending() && !deadline.aborted) await delay(5, deadline);
+    for (const lane of p.lanes) await lane.batcher.stop();
     summary.stop();
-    await p.pipeline.stop();
+    for (const lane of p.lanes) await lane.pipeline.stop();
     await p.alerts.drain(deadline);
-    await Promise.allSettled([p.outbox.close(), p.ingestor.close(), p.model.close()]);
-    log.info("engine stopped", { unscored_frames: p.queue.used, outbox_kept: p.outbox.size });
+    await Promise.allSettled([
+      p.outbox.close(),
+      p.ingestor.close(),
+      ...p.lanes.map((l) => l.model.close()),
+    ]);
+    log.info("engine stopped", {
+      unscored_frames: p.lanes.reduce((n, l) => n + l.queue.used, 0),
+      outbox_kept: p.outbox.size,
+    });
   }
 
-  return { app, state, stats, start, shutdown };
+  return { app, state, stats, start, shutdown, decisions };
 }

@@ -4,22 +4,36 @@ import type { AlertDispatcher } from "./alert/alert_dispatcher.ts";
 import type { AlertPipeline } from "./alert/alert_pipeline.ts";
 import type { Outbox } from "./alert/outbox.ts";
 import type { Batcher } from "./batch/batcher.ts";
+import type { HistoryStore } from "./evidence/history_store.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
 import type { Ingestor } from "./ingest/mod.ts";
 import type { FrameQueue } from "./queue/frame_queue.ts";
 import { Lifecycle, readinessBody } from "./roles/role_shell.ts";
 import type { StreamWindows } from "./window/stream_windows.ts";
 
-/** Everything between a request and an alert, built once the model is loaded. */
-export interface EnginePipeline {
+/** One served model's path from queue to alerts: the streams `MODEL_ROUTES` sends to it. */
+export interface ModelLane {
   model: ScoringModel;
   queue: FrameQueue;
   windows: StreamWindows;
-  ingestor: Ingestor;
   batcher: Batcher;
+  pipeline: AlertPipeline;
+  /** The accepted frames kept for incident history (EVIDENCE_HISTORY_FRAMES). */
+  history: HistoryStore;
+  /** The globs that reach it (`*` for the default model's unmatched streams). */
+  routes: string[];
+}
+
+/**
+ * Everything between a request and an alert, built once the models are loaded: a lane per model
+ * (the first is `DEFAULT_MODEL_NAME`'s, whose parts are also the pipeline's own fields) sharing
+ * the intake, the alert dispatcher and its outbox.
+ */
+export interface EnginePipeline extends ModelLane {
+  lanes: ModelLane[];
+  ingestor: Ingestor;
   alerts: AlertDispatcher;
   outbox: Outbox;
-  pipeline: AlertPipeline;
 }
 
 export type EngineStatus = EngineReady["status"];
@@ -44,6 +58,15 @@ export class EngineState extends Lifecycle {
     this.pipeline = pipeline;
   }
 
+  /** Replaces lane `index`'s parts (and the intake, when given), keeping the rest. */
+  useLane(index: number, lane: ModelLane, ingestor?: Ingestor): void {
+    const p = this.pipeline;
+    if (!p) return;
+    const lanes = p.lanes.slice();
+    lanes[index] = lane;
+    this.pipeline = { ...p, ...lanes[0], lanes, ingestor: ingestor ?? p.ingestor };
+  }
+
   /** The `/health/ready` body (contracts/health.ts). */
   readiness(): EngineReady {
     const p = this.pipeline;
@@ -51,7 +74,12 @@ export class EngineState extends Lifecycle {
       meta: p?.model.metadata,
       provider: p?.model.provider ?? null,
       gpuAvailable: this.gpu.available,
-      queue: p ? { depth: p.queue.used, capacity: p.queue.capacity } : undefined,
+      queue: p
+        ? {
+            depth: p.lanes.reduce((n, l) => n + l.queue.used, 0),
+            capacity: p.lanes.reduce((n, l) => n + l.queue.capacity, 0),
+          }
+        : undefined,
     });
   }
 }

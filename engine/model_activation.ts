@@ -8,7 +8,9 @@ import { WindowShape } from "../scoring/window_features.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { alertModelFor } from "./alert/from_config.ts";
 import { windowScorerFor } from "./batch/from_config.ts";
-import type { EngineState } from "./engine_state.ts";
+import type { EngineState, ModelLane } from "./engine_state.ts";
+import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
+import type { FairTurns } from "./infer/fair_turns.ts";
 import { loadVersion } from "./infer/from_config.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
 import {
@@ -17,7 +19,7 @@ import {
   type VersionRef,
   verifyVersion,
 } from "./infer/registry.ts";
-import { ingestorFor } from "./ingest/from_config.ts";
+import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 
 /** The registry's errors as the operations API answers them: status and error code. */
@@ -76,55 +78,62 @@ export function createModelActivation(deps: {
   log: Logger;
   state: EngineState;
   registry: ModelRegistry;
+  /** The engine's inference turns when it serves several models. */
+  turns?: FairTurns;
+  /** Models served (they share the history budget). */
+  lanes?: number;
 }): ModelActivation {
-  const { config, log, state, registry } = deps;
-  let inProgress = false;
+  const { config, log, state, registry, turns } = deps;
+  /** Models being activated: one activation per model at a time. */
+  const inProgress = new Set<string>();
 
   const served = () => {
     const p = state.pipeline;
     if (!p) throw new HttpError(503, "model_not_ready", `engine is ${state.status}`);
     return p;
   };
+  const laneOf = (name: string) =>
+    served().lanes.findIndex((lane) => lane.model.metadata.name === name);
 
   async function list(): Promise<ServedModel[]> {
-    const p = served();
-    const meta = p.model.metadata;
-    const entry = await registry.model(meta.name).catch(() => undefined);
-    const history = entry?.layout === "registry" ? await registry.activations(meta.name) : [];
-    const last = history.at(-1);
-    return [
-      {
-        name: meta.name,
-        layout: entry?.layout ?? "flat",
-        active_version: meta.version,
-        versions: entry?.versions ?? [meta.version],
-        n_features: meta.n_features,
-        window_size: meta.window_size,
-        routes: ["*"],
-        live_streams: p.windows.streams,
-        ...(last ? { activation: last } : {}),
-      },
-    ];
+    return Promise.all(
+      served().lanes.map(async function describe(lane): Promise<ServedModel> {
+        const meta = lane.model.metadata;
+        const entry = await registry.model(meta.name).catch(() => undefined);
+        const history = entry?.layout === "registry" ? await registry.activations(meta.name) : [];
+        const last = history.at(-1);
+        return {
+          name: meta.name,
+          layout: entry?.layout ?? "flat",
+          active_version: meta.version,
+          versions: entry?.versions ?? [meta.version],
+          n_features: meta.n_features,
+          window_size: meta.window_size,
+          routes: lane.routes,
+          live_streams: lane.windows.streams,
+          ...(last ? { activation: last } : {}),
+        };
+      }),
+    );
   }
 
   async function activate(name: string, request: ActivateRequest): Promise<ActivateResponse> {
-    const p = served();
-    const current = p.model.metadata;
-    if (name !== current.name) {
+    const index = laneOf(name);
+    if (index < 0) {
       throw new HttpError(
         404,
         "model_not_found",
         `the engine serves no model ${JSON.stringify(name)}`,
       );
     }
-    if (inProgress) {
+    if (inProgress.has(name)) {
       throw new HttpError(409, "activation_in_progress", `model ${name} is being activated`);
     }
-    inProgress = true;
+    inProgress.add(name);
     try {
-      return await switchTo(current, request);
+      return await switchTo(index, request);
     } finally {
-      inProgress = false;
+      inProgress.delete(name);
     }
   }
 
@@ -132,27 +141,32 @@ export function createModelActivation(deps: {
     const refused = new Set<string>();
     const timer = setInterval(async function followPointer() {
       const p = state.pipeline;
-      if (!p || inProgress || state.status !== "ready") return;
-      const current = p.model.metadata;
-      // The pointer file only: a flat model has none (its one version is always active).
-      const wanted = await registry.activeVersion(current.name).catch(() => undefined);
-      if (!wanted || wanted === current.version || refused.has(wanted) || inProgress) return;
-      inProgress = true;
-      try {
-        await switchTo(
-          current,
-          { version: wanted, by: "registry", reason: "the registry's active version changed" },
-          false,
-        );
-      } catch (error) {
-        refused.add(wanted);
-        log.error(
-          "the registry's active version cannot be followed; still serving the previous one",
-          error as Error,
-          { model: current.name, version: wanted, serving: current.version },
-        );
-      } finally {
-        inProgress = false;
+      if (!p || state.status !== "ready") return;
+      for (const lane of p.lanes) {
+        const current = lane.model.metadata;
+        if (inProgress.has(current.name)) continue;
+        // The pointer file only: a flat model has none (its one version is always active).
+        const wanted = await registry.activeVersion(current.name).catch(() => undefined);
+        const key = `${current.name}@${wanted}`;
+        if (!wanted || wanted === current.version || refused.has(key)) continue;
+        if (inProgress.has(current.name)) continue;
+        inProgress.add(current.name);
+        try {
+          await switchTo(
+            laneOf(current.name),
+            { version: wanted, by: "registry", reason: "the registry's active version changed" },
+            false,
+          );
+        } catch (error) {
+          refused.add(key);
+          log.error(
+            "the registry's active version cannot be followed; still serving the previous one",
+            error as Error,
+            { model: current.name, version: wanted, serving: current.version },
+          );
+        } finally {
+          inProgress.delete(current.name);
+        }
       }
     }, everyMs);
     (timer as { unref?: () => void }).unref?.();
@@ -160,10 +174,11 @@ export function createModelActivation(deps: {
   }
 
   async function switchTo(
-    current: ModelMetadata,
+    index: number,
     request: ActivateRequest,
     recordIt = true,
   ): Promise<ActivateResponse> {
+    const current = served().lanes[index].model.metadata;
     const { name } = current;
     const by = request.by ?? "api";
     const reason = request.reason ?? "";
@@ -213,11 +228,26 @@ export function createModelActivation(deps: {
       throw toHttp(error);
     }
     const p = served();
+    const lane: ModelLane = p.lanes[index];
     const shape = WindowShape.forModel(meta);
-    const scorer = windowScorerFor(config, next);
-    const streams = p.windows.streams;
+    const scorer = windowScorerFor(config, turns ? turns.wrap(next, index) : next);
+    const streams = lane.windows.streams;
     const newFeatures = !sameNames(meta.feature_names, current.feature_names);
-    const previous = p.model;
+    // Same features: the history goes on; other features: a fresh one from the switch.
+    let context: ReturnType<typeof evidenceFor>;
+    try {
+      context = evidenceFor(
+        historyShare(config, deps.lanes ?? 1),
+        meta,
+        onnxPathOf(ref),
+        newFeatures ? undefined : lane.history,
+      );
+    } catch (error) {
+      await next.close();
+      throw toHttp(error);
+    }
+    const { history, evidence } = context;
+    const previous = lane.model;
     const previousIngestor = p.ingestor;
     try {
       if (newFeatures) {
@@ -227,15 +257,18 @@ export function createModelActivation(deps: {
           capacity: config.QUEUE_MAX_SIZE,
           frameSize: meta.n_features,
         });
-        const ingestor = ingestorFor(config, meta.feature_names);
-        state.use({ ...p, model: next, queue, ingestor });
-        await p.batcher.swap({
+        const metas = p.lanes.map((l, i) => (i === index ? meta : l.model.metadata));
+        const ingestor = ingestorFor(config, modelLayoutsFor(config, metas));
+        state.useLane(index, { ...lane, model: next, queue, history }, ingestor);
+        await lane.batcher.swap({
           scorer,
           queue,
+          history,
           apply() {
-            p.windows.adopt(shape, "reset");
-            p.pipeline.useModel({
+            lane.windows.adopt(shape, "reset");
+            lane.pipeline.useModel({
               ...alertModelFor(config, meta),
+              evidence,
               tracker:
                 config.ALERT_MODE === "incident" ? incidentTrackerFor(config, meta) : undefined,
             });
@@ -243,12 +276,13 @@ export function createModelActivation(deps: {
         });
         await previousIngestor.close();
       } else {
-        await p.batcher.swap({
+        await lane.batcher.swap({
           scorer,
           apply() {
-            p.windows.adopt(shape, compatible ? "carry" : "reset");
-            p.pipeline.useModel(alertModelFor(config, meta));
-            state.use({ ...(state.pipeline ?? p), model: next });
+            lane.windows.adopt(shape, compatible ? "carry" : "reset");
+            lane.pipeline.useModel({ ...alertModelFor(config, meta), evidence });
+            const now = state.pipeline?.lanes[index] ?? lane;
+            state.useLane(index, { ...now, model: next });
           },
         });
       }

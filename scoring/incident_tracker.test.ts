@@ -194,3 +194,27 @@ test("incidentTracker rejects bad options naming the variable", () => {
     /INCIDENT_UPDATE_MIN_MS/,
   );
 });
+
+test("incidentTracker carries the kind classify sets into later events and its snapshot", () => {
+  const t = new IncidentTracker(options);
+  const [opened] = t.observe(win(0, [[3, 9]]));
+  assert.equal(opened.kind, undefined, "decided after it opens, by the alert path");
+  t.classify("s", "sensor");
+  t.classify("quiet-stream", "process");
+  assert.equal(t.has("quiet-stream"), false, "nothing is kept for a stream without incident");
+  const [updated] = t.observe(
+    win(20, [
+      [3, 9],
+      [4, 9],
+      [5, 12],
+    ]),
+  );
+  assert.equal(updated.event, "updated");
+  assert.equal(updated.kind, "sensor");
+  t.classify("s", "process");
+  const restored = new IncidentTracker(options);
+  restored.restore("s", JSON.parse(JSON.stringify(t.snapshot("s"))));
+  const resolved = play(restored, [win(21), win(22), win(23)]);
+  assert.equal(resolved.at(-1)?.event, "resolved");
+  assert.equal(resolved.at(-1)?.kind, "process", "the revised kind survives a restart");
+});

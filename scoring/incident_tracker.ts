@@ -1,5 +1,6 @@
 // Groups a stream's anomalous windows into incidents (opened → updated → resolved); pure, no I/O, no clock.
 import { createHash } from "node:crypto";
+import type { FaultKind } from "../contracts/alert.ts";
 import type { EngineConfig } from "../contracts/config.ts";
 
 /** What the engine knows of one flagged sensor in one window (the alert's per-sensor evidence). */
@@ -50,6 +51,8 @@ export interface IncidentEvent {
   maxSeverity: number;
   /** Why a `resolved` happened: quiet windows, or the stream stopped sending. */
   reason?: "quiet" | "stale";
+  /** The incident's fault kind as last set by `classify` (none before its first). */
+  kind?: FaultKind;
 }
 
 export interface IncidentTrackerOptions {
@@ -90,6 +93,7 @@ export interface StreamSnapshot {
     emittedCount: number;
     emittedSeverity: number;
     emittedAt: number;
+    kind?: FaultKind;
   };
 }
 
@@ -108,6 +112,7 @@ interface OpenIncident extends Union {
   emittedCount: number;
   emittedSeverity: number;
   emittedAt: number;
+  kind?: FaultKind;
 }
 
 interface StreamState {
@@ -285,6 +290,16 @@ export class IncidentTracker {
     return events;
   }
 
+  /**
+   * Sets the fault kind of the stream's open incident (the alert path decides it from the
+   * evidence of its `opened` and `updated` events); later events, its `resolved` too, carry it,
+   * and the snapshot keeps it. Nothing happens without an open incident.
+   */
+  classify(streamId: string, kind: FaultKind): void {
+    const inc = this.#streams.get(streamId)?.incident;
+    if (inc) inc.kind = kind;
+  }
+
   /** The stream's state as JSON, or undefined when the tracker holds nothing for it. */
   snapshot(streamId: string): StreamSnapshot | undefined {
     const s = this.#streams.get(streamId);
@@ -308,6 +323,7 @@ export class IncidentTracker {
         emittedSeverity: i.emittedSeverity,
         emittedAt: i.emittedAt,
       };
+      if (i.kind) snap.incident.kind = i.kind;
     }
     return snap;
   }
@@ -340,6 +356,7 @@ export class IncidentTracker {
             emittedCount: i.emittedCount,
             emittedSeverity: i.emittedSeverity,
             emittedAt: i.emittedAt,
+            kind: i.kind,
           }
         : undefined,
     });
@@ -396,6 +413,7 @@ export class IncidentTracker {
       sensorCount: inc.count,
       sensors: this.#top(inc),
       maxSeverity: inc.maxSeverity,
+      ...(inc.kind ? { kind: inc.kind } : {}),
     };
   }
 

@@ -8,6 +8,7 @@ import type {
 } from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
+import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
@@ -32,6 +33,8 @@ export interface AlertPipelineOptions {
   store?: IncidentStateStore;
   /** A stream with an incident and no window for this long gets it resolved (`INCIDENT_STALE_MS`). */
   staleMs?: number;
+  /** Incident context (history before onset, related sensors, fault kind) for incident alerts. */
+  evidence?: IncidentEvidence;
 }
 
 /** A summary of one anomalous window for the batch log line. */
@@ -140,7 +143,8 @@ export class AlertPipeline {
    * resolved first: its sensors mean nothing to the new model.
    */
   useModel(
-    next: Pick<AlertPipelineOptions, "context" | "windowSize" | "severityScale" | "tracker">,
+    next: Pick<AlertPipelineOptions, "context" | "windowSize" | "severityScale" | "tracker"> &
+      Pick<Partial<AlertPipelineOptions>, "evidence">,
   ): void {
     const previous = this.#o.tracker;
     if (next.tracker && previous && next.tracker !== previous) {
@@ -300,7 +304,17 @@ export class AlertPipeline {
     const now = this.#o.now();
     return events.map((e) => {
       const at = latencies.get(e);
-      const alert = buildIncidentAlert(this.#o.context, e, { latencyMs: at?.latencyMs ?? 0, now });
+      // The kind is decided from the evidence of `opened`/`updated`; the tracker keeps it.
+      const ev = this.#o.evidence;
+      const context =
+        ev?.nFeatures === this.#o.context.featureNames.length ? ev.build(e) : undefined;
+      if (context?.kind) this.#o.tracker?.classify(e.streamId, context.kind);
+      const alert = buildIncidentAlert(
+        this.#o.context,
+        e,
+        { latencyMs: at?.latencyMs ?? 0, now },
+        context,
+      );
       const record = {
         id: alert.alert_id,
         body: JSON.stringify(alert),

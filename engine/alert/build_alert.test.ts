@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
+import { originalMainServerAlertDto } from "../../contracts/_original_main_server_dto.ts";
 import { alertSchema } from "../../contracts/alert.ts";
 import { defaultFeatureNames } from "../../contracts/model.ts";
 import type { IncidentEvent, SensorEvidence } from "../../scoring/incident_tracker.ts";
@@ -100,4 +101,48 @@ test("a sensor judged against a running level shows its typical range around tha
   // The metadata's range (2..12) is of the deviation from the level.
   assert.deepEqual(f.typical, { low: 72.25, high: 82.25 });
   assert.equal(f.value, 20.1, "the reading as it arrived");
+});
+
+test("buildIncidentAlert adds history, related sensors and kind, and the original server takes it", () => {
+  const event: IncidentEvent = {
+    event: "opened",
+    incidentId: "7c1f3d8e-5a2b-5c4d-8e9f-0a1b2c3d4e5f",
+    streamId: "line-1",
+    startedAt: at,
+    timestamp: at + 2000,
+    sensorCount: 2,
+    sensors: [evidence(2, 11, 2), evidence(3, 9)],
+    maxSeverity: 11,
+  };
+  const history = {
+    start: new Date(at - 3000).toISOString(),
+    step_ms: 1000,
+    values: [1, 1, 1, 7, 8, 9],
+    onset: 3,
+  };
+  const related = [{ feature_idx: 5, feature: "feature_5", weight: 0.8, moved: 0.2 }];
+  const alert = buildIncidentAlert(
+    context,
+    event,
+    { latencyMs: 1, now: at + 3000 },
+    { kind: "sensor", sensors: new Map([[2, { history, related }]]) },
+  );
+  assert.deepEqual(v.safeParse(alertSchema, alert).issues, undefined);
+  assert.deepEqual(
+    v.safeParse(originalMainServerAlertDto, JSON.parse(JSON.stringify(alert))).issues,
+    undefined,
+  );
+  assert.equal(alert.kind, "sensor");
+  assert.deepEqual(alert.anomalous_features[0].history, history);
+  assert.deepEqual(alert.anomalous_features[0].related, related);
+  assert.equal(alert.anomalous_features[1].history, undefined, "a sensor without context has none");
+  const later = buildIncidentAlert(
+    context,
+    { ...event, event: "resolved", kind: "process" },
+    {
+      latencyMs: 0,
+      now: at + 9000,
+    },
+  );
+  assert.equal(later.kind, "process", "without a context the event's last kind is repeated");
 });

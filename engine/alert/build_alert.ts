@@ -1,5 +1,12 @@
 // Turns a flagged window (ALERT_MODE=frame) or an incident event into the SPEC §4.2 alert body.
-import { type Alert, type AnomalousFeature, STATISTIC_PATTERN } from "../../contracts/alert.ts";
+import {
+  type Alert,
+  type AnomalousFeature,
+  type FaultKind,
+  type History,
+  type RelatedSensor,
+  STATISTIC_PATTERN,
+} from "../../contracts/alert.ts";
 import {
   deterministicUuid,
   type IncidentEvent,
@@ -18,6 +25,15 @@ export interface AlertContext {
   /** The model that scored the window, and its version (every alert names both). */
   modelName: string;
   modelVersion: string;
+}
+
+/**
+ * An incident alert's context (engine/evidence): per listed sensor its history before onset and
+ * related sensors, and the incident's fault kind.
+ */
+export interface IncidentContext {
+  kind?: FaultKind;
+  sensors: ReadonlyMap<number, { history?: History; related?: RelatedSensor[] }>;
 }
 
 /** One scored window's flagged sensors, for `ALERT_MODE=frame`. */
@@ -109,14 +125,16 @@ export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Aler
  * The alert of an incident event (`ALERT_MODE=incident`). It lists the incident's sensors with
  * their peak evidence and counts every sensor flagged in it; a `resolved` alert says
  * `anomaly_detected: false`. Its `alert_id` is derived from the incident, the event and the
- * window's timestamp.
+ * window's timestamp. With a `context`, each listed sensor gets its `history` and `related`, and
+ * the alert the incident's `kind` (else the event's last one).
  */
 export function buildIncidentAlert(
   ctx: AlertContext,
   event: IncidentEvent,
   at: { latencyMs: number; now: number },
+  context?: IncidentContext,
 ): Alert {
-  return {
+  const alert: Alert = {
     timestamp: iso(at.now),
     anomaly_detected: event.event !== "resolved",
     ...common(ctx, event.sensors, event.sensorCount),
@@ -128,4 +146,14 @@ export function buildIncidentAlert(
     event: event.event,
     incident_started_at: iso(event.startedAt),
   };
+  const kind = context?.kind ?? event.kind;
+  if (kind) alert.kind = kind;
+  if (context?.sensors.size) {
+    for (const f of alert.anomalous_features) {
+      const extra = context.sensors.get(f.feature_idx);
+      if (extra?.history) f.history = extra.history;
+      if (extra?.related?.length) f.related = extra.related;
+    }
+  }
+  return alert;
 }

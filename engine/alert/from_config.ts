@@ -7,6 +7,7 @@ import { severityScale } from "../../scoring/flagged_sensors.ts";
 import { incidentTrackerFor } from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { EngineMetrics } from "../../telemetry/metrics.ts";
+import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
 import { AlertDispatcher } from "./alert_dispatcher.ts";
 import { AlertPipeline, type AlertPipelineOptions } from "./alert_pipeline.ts";
 import { createAlertSender } from "./alert_sender.ts";
@@ -57,6 +58,8 @@ export function alertPipelineFor(
     log: Logger;
     now: () => number;
     store: () => IncidentStateStore;
+    /** Incident context (engine/evidence `evidenceFor`): history, related sensors, kind. */
+    evidence?: IncidentEvidence;
   },
 ): AlertPipeline {
   const incidents = config.ALERT_MODE === "incident";
@@ -69,6 +72,7 @@ export function alertPipelineFor(
     now: deps.now,
     store: incidents ? deps.store() : undefined,
     staleMs: config.INCIDENT_STALE_MS,
+    evidence: deps.evidence,
   });
 }
 

@@ -1,5 +1,6 @@
 // The dynamic batcher: drains the in-memory queue into windows and drives the window scorer, off the request path.
 import { context, type Link, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import type { HistoryStore } from "../evidence/history_store.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
 import type { StreamWindows } from "../window/stream_windows.ts";
 import type { ScoredBatch, WindowScorer } from "./window_scorer.ts";
@@ -16,6 +17,8 @@ export interface BatcherOptions {
   /** Called when an inference fails; the batch's frames are dropped from scoring, not retried. */
   onError: (error: Error, size: number) => void;
   tracer?: Tracer;
+  /** Keeps each accepted frame for incident history (engine/evidence). */
+  history?: HistoryStore;
 }
 
 /**
@@ -33,6 +36,8 @@ export interface BatcherSwap {
   queue?: FrameQueue;
   /** Runs at the switch, synchronously, after the last batch of the old scorer (windows, alerts). */
   apply?: () => void;
+  /** Where accepted frames are kept for incident history from then on (other features). */
+  history?: HistoryStore;
 }
 
 export class Batcher {
@@ -41,6 +46,7 @@ export class Batcher {
   readonly #tracer: Tracer;
   #queue: FrameQueue;
   #scorer: WindowScorer;
+  #history: HistoryStore | undefined;
   #swap: { next: BatcherSwap; done: () => void; failed: (error: Error) => void } | undefined;
   #busy = false;
   #loop: Promise<void> | undefined;
@@ -53,6 +59,7 @@ export class Batcher {
     this.#o = options;
     this.#queue = options.queue;
     this.#scorer = options.scorer;
+    this.#history = options.history;
     this.#tracer = options.tracer ?? trace.getTracer("engine");
   }
 
@@ -88,6 +95,7 @@ export class Batcher {
       next.apply?.();
       this.#scorer = next.scorer;
       if (next.queue) this.#queue = next.queue;
+      if (next.history) this.#history = next.history;
       pending.done();
     } catch (error) {
       pending.failed(error as Error);
@@ -150,6 +158,7 @@ export class Batcher {
         const slot = queue.take();
         if (slot < 0) break;
         const stream = queue.streamId(slot);
+        this.#history?.record(stream, queue.timestamp(slot), queue.slab(slot));
         if (windows.push(stream, queue.slab(slot), scorer.input(), scorer.raw())) {
           const row = {
             streamId: stream,

@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { startEngineProcess } from "./engine_process.ts";
 import { makeBenchFrames } from "./frames.ts";
 import {
@@ -29,8 +30,24 @@ const { values: args } = parseArgs({
     bus: { type: "string", default: "memory" },
     // `--swap`: then a model version activated while 100 frames/s flow (before, during, after).
     swap: { type: "boolean", default: false },
+    // `--context`: only what incident context costs (engine/bench/context.ts), then exit.
+    context: { type: "boolean", default: false },
   },
 });
+if (args.context) {
+  const { measureContext } = await import("./context.ts");
+  const defaults = parseConfig(engineConfigSchema, {});
+  const context = await measureContext({
+    quick: args.quick!,
+    frames: defaults.EVIDENCE_HISTORY_FRAMES,
+    maxMb: defaults.EVIDENCE_HISTORY_MAX_MB,
+    alertMaxBytes: defaults.EVIDENCE_ALERT_MAX_BYTES,
+    maxAlertFeatures: defaults.MAX_ALERT_FEATURES,
+  });
+  console.log(JSON.stringify(context, null, 2));
+  if (args.json) await writeFile(args.json, `${JSON.stringify({ context }, null, 2)}\n`);
+  process.exit(0);
+}
 if (!["memory", "nats"].includes(args.bus!)) {
   console.error(`--bus must be memory or nats, got ${args.bus}`);
   process.exit(2);

@@ -58,3 +58,32 @@ export async function modelFor(
   }
   return { model: await loadVersion(config, ref, log, metadata), ref, registry };
 }
+
+/**
+ * Every model the engine serves, in lane order: `DEFAULT_MODEL_NAME` first, then each model
+ * `MODEL_ROUTES` names once, each its active version, checked and warmed. All or nothing: when
+ * one cannot load, those loaded are closed and the {@link ModelLoadError} names the entry.
+ */
+export async function modelsFor(
+  config: ModelConfig & Pick<EngineConfig, "MODEL_ROUTES">,
+  log: Logger,
+): Promise<{ models: ScoringModel[]; refs: VersionRef[]; registry: ModelRegistry }> {
+  const names = [
+    ...new Set([config.DEFAULT_MODEL_NAME, ...config.MODEL_ROUTES.map((r) => r.model)]),
+  ];
+  const models: ScoringModel[] = [];
+  const refs: VersionRef[] = [];
+  let registry: ModelRegistry | undefined;
+  try {
+    for (const name of names) {
+      const loaded = await modelFor({ ...config, DEFAULT_MODEL_NAME: name }, log);
+      models.push(loaded.model);
+      refs.push(loaded.ref);
+      registry ??= loaded.registry;
+    }
+  } catch (error) {
+    await Promise.allSettled(models.map((m) => m.close()));
+    throw error;
+  }
+  return { models, refs, registry: registry as ModelRegistry };
+}

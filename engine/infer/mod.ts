@@ -6,6 +6,7 @@ export {
   openSession,
 } from "./execution_provider.ts";
 export { type LoadModelOptions, loadModel, type ScoringModel } from "./load_model.ts";
+export { activeOrSeed, NatsModelRegistry, NatsRegistryError } from "./nats_registry.ts";
 export {
   type Activation,
   ModelRegistry,

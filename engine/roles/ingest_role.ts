@@ -12,10 +12,13 @@ import type { NatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
-import { ModelRegistry, verifyVersion } from "../infer/registry.ts";
+import { activeOrSeed, NatsModelRegistry } from "../infer/nats_registry.ts";
 import { ingestorFor } from "../ingest/from_config.ts";
 import type { Ingestor } from "../ingest/mod.ts";
 import type { NodeBodyStream } from "../ingest/read_body.ts";
+import type { ModelActivation } from "../model_activation.ts";
+import { createNatsModelActivation } from "../model_activation_nats.ts";
+import { mountModelRoutes } from "../models_routes.ts";
 import { FrameQueue } from "../queue/frame_queue.ts";
 import { EngineStats } from "../stats.ts";
 import { createRoleApp } from "./role_app.ts";
@@ -33,11 +36,18 @@ export type IngestRoleOptions = RoleOptions;
 // Streams whose newest acknowledged timestamp a replica remembers (for 409 and implicit times).
 const MAX_TRACKED_STREAMS = 4096;
 
-/** The metadata of the registry's active version of the served model (what frames must fit). */
-async function readMetadata(config: EngineConfig): Promise<ModelMetadata> {
-  const registry = new ModelRegistry(config.MODEL_DIR);
+/**
+ * The shared registry and the metadata of its active version of the served model (what frames
+ * must fit); a registry without one is seeded from `MODEL_DIR`.
+ */
+async function readMetadata(
+  config: EngineConfig,
+  bus: NatsBus,
+): Promise<{ registry: NatsModelRegistry; meta: ModelMetadata }> {
   try {
-    return await verifyVersion(await registry.resolve(config.DEFAULT_MODEL_NAME));
+    const registry = await NatsModelRegistry.open(bus.nc, config.NATS_STREAM);
+    const active = await activeOrSeed(registry, config, "ingest");
+    return { registry, meta: await registry.metadata(active.name, active.version) };
   } catch (error) {
     throw new ModelLoadError(
       `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
@@ -53,7 +63,9 @@ async function readMetadata(config: EngineConfig): Promise<ModelMetadata> {
  * when the server recognised a retry), `503 bus_unavailable` when JetStream does not answer
  * within `NATS_PUBLISH_TIMEOUT_MS`, and `429 queue_full` when the partition's owner reports more
  * than `NATS_MAX_LAG` frames not yet consumed or `QUEUE_MAX_SIZE` uploads are in flight. It
- * keeps no frame after answering.
+ * keeps no frame after answering. Each frame carries the version of the shared registry's
+ * active model it was validated against (the version that scores its windows); the replica
+ * serves the operations API (`GET /models`, `POST /models/{name}/activate`, engine/README.md).
  */
 export function createIngestRole(options: IngestRoleOptions): Role & { stats: EngineStats } {
   const { config, log } = options;
@@ -70,6 +82,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   let counters = { bus_unavailable: 0, workers_behind: 0 };
   const stop = new AbortController();
   let watching: Promise<void> | undefined;
+  let models: ModelActivation | undefined;
+  let stopFollowing: (() => void) | undefined;
 
   function remember(streamId: string, timestamp: number): void {
     newest.delete(streamId);
@@ -190,12 +204,29 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
 
   function start(): Promise<void> {
     return lifecycle.starting(async () => {
-      const meta = await readMetadata(config);
+      const bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
+      const { registry, meta } = await readMetadata(config, bus).catch(async (error) => {
+        await bus.close();
+        throw error;
+      });
       const ingestor = ingestorFor(config, meta.feature_names);
       const pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
-      const bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
-      parts = { meta, ingestor, pool, bus };
+      const ready = { meta, ingestor, pool, bus };
+      parts = ready;
       watching = watchLag(bus.kv);
+      models = createNatsModelActivation({
+        config,
+        log,
+        registry,
+        leases: bus.kv,
+        served: () => parts?.meta,
+        // Same features and window size (checked): the ingestor and slabs stay as they are.
+        use(next) {
+          ready.meta = next;
+        },
+        streams: () => newest.size,
+      });
+      stopFollowing = models.follow(0);
       lifecycle.ready();
       log.info("ingest replica ready", {
         model: meta.name,
@@ -212,6 +243,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     // Requests in flight get their PubAck (or their 503) before the connection closes.
     while (inFlight > 0 && !deadline.aborted) await delay(5, deadline).catch(() => {});
     stop.abort();
+    stopFollowing?.();
     await watching;
     await Promise.allSettled([parts?.bus.close(), parts?.ingestor.close()]);
     log.info("ingest replica stopped", { in_flight: inFlight });
@@ -248,5 +280,6 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       counters = { bus_unavailable: 0, workers_behind: 0 };
     },
   });
+  mountModelRoutes(app, () => models, config.ADMIN_TOKEN);
   return { app, stats, start, shutdown };
 }

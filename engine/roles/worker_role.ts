@@ -2,15 +2,15 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { type KV, Kvm } from "@nats-io/kv";
+import { WindowShape } from "../../scoring/window_features.ts";
 import { LOG_LEVELS } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import type { AlertDispatcher } from "../alert/alert_dispatcher.ts";
 import type { AlertPipeline } from "../alert/alert_pipeline.ts";
-import { alertDispatcherFor, alertPipelineFor } from "../alert/from_config.ts";
+import { alertDispatcherFor, alertModelFor, alertPipelineFor } from "../alert/from_config.ts";
 import { Outbox } from "../alert/outbox.ts";
-import { windowScorerFor } from "../batch/from_config.ts";
 import type { WindowScorer } from "../batch/window_scorer.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
@@ -18,8 +18,11 @@ import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
 import { ReplayRing } from "../bus/replay_ring.ts";
-import { modelFor } from "../infer/from_config.ts";
+import { type ServedVersion, ServedVersions } from "../bus/served_versions.ts";
+import { ModelLoadError } from "../infer/execution_provider.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
+import { activeOrSeed, loadedKey, NatsModelRegistry } from "../infer/nats_registry.ts";
+import { VersionCache } from "../infer/version_cache.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
@@ -46,12 +49,18 @@ interface Partition {
   closed: boolean;
   /** Being handed over: no new frames are taken, what is durable gets committed. */
   releasing: boolean;
+  /** The version the partition's windows and alerts were last scored with. */
+  version: string;
+  /** A frame taken but left for the next batch: its window is another version's. */
+  held: BusFrame | undefined;
 }
 
 /** Everything that exists once the worker has started. */
 interface Parts {
-  model: ScoringModel;
-  scorer: WindowScorer;
+  /** The active version (what a new partition's windows start with). */
+  readonly model: ScoringModel;
+  versions: ServedVersions;
+  registry: NatsModelRegistry;
   outbox: Outbox;
   alerts: AlertDispatcher;
   bus: NatsBus;
@@ -64,6 +73,11 @@ interface Parts {
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 const COMMIT_EVERY_MS = 100;
 
+/** The batch being filled: the version that scores it, chosen by its first window's frame. */
+interface BatchVersion {
+  served: ServedVersion | undefined;
+}
+
 /**
  * Creates an inference worker. Partitions come and go through {@link PartitionLeases}; for each
  * one it holds, a {@link PartitionReader} reads `<stream>.p.<n>` from the partition's replay point
@@ -71,7 +85,10 @@ const COMMIT_EVERY_MS = 100;
  * takes frames from every partition in turn into a batch of the shared {@link WindowScorer},
  * makes the alerts durable in the outbox (deterministic alert ids), checks the lease is still
  * held and only then commits each partition's sequence. Frames older than the stream's newest
- * (two replicas raced) are dropped and counted as late.
+ * (two replicas raced) are dropped and counted as late. A batch is scored by one model version:
+ * the one its windows' newest frames name (the ingest replica stamps the active version), so a
+ * window re-read after a takeover is scored by the same version; the worker follows the shared
+ * registry's pointer and loads a newly activated version before its frames arrive.
  */
 export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: EngineStats } {
   const { config, log } = options;
@@ -107,7 +124,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const buffered = () => {
     let n = 0;
     for (const part of partitions.values()) {
-      n += part.closed || part.releasing ? 0 : part.reader.length;
+      n += part.closed || part.releasing ? 0 : part.reader.length + (part.held ? 1 : 0);
     }
     return n;
   };
@@ -156,6 +173,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       replayRing: new ReplayRing(windows.shape.rebuildFrames),
       closed: false,
       releasing: false,
+      version: meta.version,
+      held: undefined,
     };
     partitions.set(id, part);
     counters.acquired++;
@@ -192,18 +211,58 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   }
 
   /**
-   * Takes partition `part`'s buffered frames into the scorer's batch until it is full: frames up
-   * to the committed sequence only rebuild windows; the others join the batch when their stream
-   * has a full window. Returns the last frame taken, if any.
+   * The version that scores `frame`'s window in this batch, or undefined when the batch is
+   * another version's (the frame waits for the next batch). The batch's first scored frame
+   * chooses; a partition meeting a new version takes its model for its windows and alerts.
    */
-  async function drain(part: Partition, scorer: WindowScorer): Promise<BusFrame | undefined> {
+  async function versionFor(
+    part: Partition,
+    frame: BusFrame,
+    batch: BatchVersion,
+  ): Promise<WindowScorer | undefined> {
+    const p = parts as Parts;
+    const wanted = await p.versions.get(frame.model);
+    if (!batch.served) {
+      batch.served = wanted;
+      wanted.scorer.begin();
+    } else if (batch.served !== wanted) {
+      return undefined;
+    }
+    wanted.lastUsed = performance.now();
+    if (part.version !== wanted.version) {
+      // Same features and window size (the registry refuses others): windows carry over.
+      part.windows.adopt(WindowShape.forModel(wanted.meta), "carry");
+      part.pipeline.useModel(alertModelFor(config, wanted.meta));
+      part.version = wanted.version;
+    }
+    return wanted.scorer;
+  }
+
+  /**
+   * Takes partition `part`'s buffered frames into the batch until it is full: frames up to the
+   * committed sequence only rebuild windows; the others join the batch when their stream has a
+   * full window, unless they name another version than the batch's (the partition stops there
+   * until the next batch). Returns the last frame taken, if any.
+   */
+  async function drain(part: Partition, batch: BatchVersion): Promise<BusFrame | undefined> {
     let last: BusFrame | undefined;
-    while (!part.closed && !part.releasing && !scorer.full) {
-      const frame = part.reader.take();
+    const p = parts as Parts;
+    while (!part.closed && !part.releasing && !batch.served?.scorer.full) {
+      const frame = part.held ?? part.reader.take();
+      part.held = undefined;
       if (!frame) break;
+      const replaying = frame.seq <= part.committed;
+      let scorer = batch.served?.scorer ?? p.versions.active.scorer;
+      if (!replaying) {
+        const chosen = await versionFor(part, frame, batch);
+        if (!chosen) {
+          part.held = frame;
+          break;
+        }
+        scorer = chosen;
+      }
       counters.taken++;
       last = frame;
-      const replaying = frame.seq <= part.committed;
       const admission = part.windows.admit(frame.streamId, frame.timestamp, Date.now());
       if (admission.status !== "accepted") {
         if (!replaying) counters.late++;
@@ -230,18 +289,24 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   /** Scores one batch across the partitions, makes its alerts durable, then commits. */
   async function scoreBatch(p: Parts): Promise<void> {
-    const { scorer } = p;
-    scorer.begin();
+    const chosen: BatchVersion = { served: undefined };
+    const rows = () => chosen.served?.scorer.rows ?? 0;
     /** Each partition's rows are contiguous: it is drained in one go per batch. */
     const taken = new Map<Partition, { from: number; to: number; last: BusFrame }>();
     const order = [...partitions.values()];
     rotation = (rotation + 1) % Math.max(1, order.length);
-    for (let k = 0; k < order.length && !scorer.full; k++) {
+    for (let k = 0; k < order.length && !chosen.served?.scorer.full; k++) {
       const part = order[(k + rotation) % order.length];
-      const from = scorer.rows;
-      const last = await drain(part, scorer);
-      if (last) taken.set(part, { from, to: scorer.rows, last });
+      const from = rows();
+      const last = await drain(part, chosen);
+      if (last) taken.set(part, { from, to: rows(), last });
     }
+    // Only replayed or late frames: an empty batch still commits their partitions.
+    if (!chosen.served) {
+      chosen.served = p.versions.active;
+      chosen.served.scorer.begin();
+    }
+    const scorer = chosen.served.scorer;
     const batch = await scorer.finish();
     const latencies = new Float64Array(batch.size);
     let alerts = 0;
@@ -270,6 +335,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       if (log.level >= LOG_LEVELS.debug) {
         log.debug("batch scored", {
           worker: workerId,
+          model_version: chosen.served.version,
           batch_size: batch.size,
           inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
           frames: [...taken].flatMap(([part, { from, to }]) =>
@@ -313,6 +379,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       }
       busy = true;
       try {
+        // Between two batches: versions no frame has named for two lease periods are closed.
+        await p.versions.sweep(2 * config.NATS_LEASE_MS);
         await scoreBatch(p);
       } catch (error) {
         log.error("worker batch failed; its partitions are read again", error as Error);
@@ -335,15 +403,88 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     }
   }
 
+  /** Tells the replicas answering an activation which versions this worker has loaded. */
+  async function reportLoaded(p: Pick<Parts, "registry" | "versions">): Promise<void> {
+    const value = {
+      name: config.DEFAULT_MODEL_NAME,
+      active: p.versions.active.version,
+      versions: p.versions.versions,
+      at: new Date().toISOString(),
+    };
+    await p.registry.kv
+      .put(loadedKey(workerId), JSON.stringify(value))
+      .catch((error) => log.warn("could not report the loaded versions", error as Error));
+  }
+
+  /**
+   * The shared registry's active version of the served model, loaded (the registry is seeded
+   * from MODEL_DIR when it has none), and a watch that loads each newly activated version.
+   */
+  async function serveVersions(bus: NatsBus): Promise<Pick<Parts, "registry" | "versions">> {
+    let served: Pick<Parts, "registry" | "versions">;
+    try {
+      const registry = await NatsModelRegistry.open(bus.nc, config.NATS_STREAM);
+      const active = await activeOrSeed(registry, config, `worker ${workerId}`);
+      const cache = new VersionCache(join(config.DATA_DIR, "models"), registry);
+      await cache.clean();
+      const versions = new ServedVersions({
+        config,
+        log,
+        registry,
+        cache,
+        name: config.DEFAULT_MODEL_NAME,
+      });
+      await versions.activate(active.version);
+      served = { registry, versions };
+    } catch (error) {
+      throw new ModelLoadError(
+        `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    void served.registry.follow(
+      config.DEFAULT_MODEL_NAME,
+      stop.signal,
+      async function onPointer(record) {
+        try {
+          const before = served.versions.active.version;
+          await served.versions.activate(record.version);
+          if (before !== record.version) {
+            log.info("model version active", {
+              worker: workerId,
+              version: record.version,
+              from: before,
+            });
+          }
+        } catch (error) {
+          log.error(
+            "the registry's active version cannot be loaded; frames naming it are loaded on arrival",
+            error as Error,
+            {
+              version: record.version,
+            },
+          );
+        }
+        await reportLoaded(served);
+      },
+      (error) => log.warn("registry pointer watch failed; watching again", error),
+    );
+    return served;
+  }
+
   function start(): Promise<void> {
     return lifecycle.starting(async () => {
-      const { model } = await modelFor(config, log);
       // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
       // restarted container (same hostname) redelivers what it left behind.
       const outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });
       const alerts = alertDispatcherFor(config, outbox, { log, metrics, fetch: options.fetch });
       alerts.start();
       const bus = await connectWithRetry(config, log, `engine-worker-${workerId}`, stop.signal);
+      const { registry, versions } = await serveVersions(bus).catch(async (error) => {
+        await Promise.allSettled([bus.close(), outbox.close()]);
+        throw error;
+      });
+      const model = versions.active.model;
       const incidentKv =
         config.ALERT_MODE === "incident"
           ? await new Kvm(bus.nc).create(`${config.NATS_STREAM}_incidents`, { history: 1 })
@@ -370,8 +511,18 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           close(id);
         },
       });
-      const scorer = windowScorerFor(config, model);
-      parts = { model, scorer, outbox, alerts, bus, leases, incidentKv };
+      parts = {
+        get model() {
+          return versions.active.model;
+        },
+        versions,
+        registry,
+        outbox,
+        alerts,
+        bus,
+        leases,
+        incidentKv,
+      };
       loop = runLoop(parts);
       leases.start();
       summary.start();
@@ -400,7 +551,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     summary.stop();
     for (const id of [...partitions.keys()]) close(id);
     await parts?.alerts.drain(deadline);
-    await Promise.allSettled([parts?.outbox.close(), parts?.model.close(), parts?.bus.close()]);
+    await parts?.registry.kv.delete(loadedKey(workerId)).catch(() => {});
+    await Promise.allSettled([parts?.outbox.close(), parts?.versions.close(), parts?.bus.close()]);
     log.info("inference worker stopped", {
       worker: workerId,
       outbox_kept: parts?.outbox.size ?? 0,
@@ -435,6 +587,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         read_ahead_bytes: budget.used,
         ...counters,
       },
+      model: parts
+        ? {
+            name: config.DEFAULT_MODEL_NAME,
+            active_version: parts.versions.active.version,
+            loaded_versions: parts.versions.versions,
+          }
+        : null,
     }),
     resetStats: () => stats.reset(),
   });

@@ -12,6 +12,7 @@ import { TRAIN_DEFAULTS, type TrainResult, trainFeaturewise } from "../featurewi
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
+import { faultKindTable, runFaultKindEval } from "./fault_kind_eval.ts";
 import { DatasetError } from "./real/datasets.ts";
 import {
   IncidentRecorder,
@@ -334,8 +335,16 @@ async function plantSuite(
     };
   }
 
+  log(`[eval] fault kind: ${eventsPerKind} events per kind`);
+  const faultKinds = runFaultKindEval({
+    meta: main.meta,
+    onnx: main.bytes,
+    eventsPerKind,
+    seed: evalSeed,
+  });
   const seconds = (performance.now() - t0) / 1000;
   const doc = {
+    fault_kind: faultKinds,
     settings: {
       n_features: F,
       window_size: W,
@@ -379,6 +388,8 @@ async function plantSuite(
       ),
     );
   }
+  console.log("\nFault kind of incidents on injected events (sensor vs process):\n");
+  console.log(faultKindTable(faultKinds));
   return doc;
 }
 

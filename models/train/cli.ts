@@ -1,6 +1,12 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
 import { parseArgs } from "node:util";
-import { ModelRegistry, RegistryError } from "../../engine/infer/mod.ts";
+import { connect } from "@nats-io/transport-node";
+import {
+  ModelRegistry,
+  NatsModelRegistry,
+  NatsRegistryError,
+  RegistryError,
+} from "../../engine/infer/mod.ts";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
@@ -9,7 +15,7 @@ import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
 
 const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
-                          [--activate | --flat] [--by WHO]
+                          [--activate | --flat] [--by WHO] [--publish NATS_URL [--nats-stream NAME] [--version V]]
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
@@ -18,7 +24,38 @@ With --model, writes a new version of NAME into the model registry under --out (
 the version being the metadata's), activated only when NAME has no active version yet, or with
 --activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models).
 Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
-Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).`;
+Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).
+--publish also publishes the version to the scale-out registry of NATS_STREAM --nats-stream
+(default FRAMES: Object Store <stream>_models, pointer in KV <stream>_model_pointer), activated
+there with --activate or when none is active; with --version V it trains nothing and publishes
+version V of --model from the registry under --out.`;
+
+/** Publishes `ref` to the scale-out registry at `url`; the answer says what happened there. */
+async function publishTo(
+  url: string,
+  stream: string,
+  ref: { name: string; version: string; dir: string; layout: "registry" | "flat" },
+  options: { activate?: boolean; by: string },
+): Promise<void> {
+  const nc = await connect({ servers: url.split(","), timeout: 5000 }).catch((error: Error) => {
+    throw new InputError(`'--publish': cannot reach NATS at ${url}: ${error.message}`);
+  });
+  try {
+    const registry = await NatsModelRegistry.open(nc, stream);
+    const done = await registry.publishFromDisk(ref, options).catch((error: Error) => {
+      const known = error instanceof RegistryError || error instanceof NatsRegistryError;
+      throw known ? new InputError(`'--publish': ${error.message}`) : error;
+    });
+    const state = done.activated
+      ? `active there (was ${done.activated.from ?? "none"})`
+      : "not active there (activate it with --activate or POST /models/NAME/activate)";
+    console.error(
+      `[train] ${ref.name}@${ref.version} ${done.created ? "published" : "already published"} to ${stream}_models; ${state}`,
+    );
+  } finally {
+    await nc.close();
+  }
+}
 
 const KINDS: Record<string, FeaturewiseKind> = {
   svdd: "featurewise_ocsvm_svdd",
@@ -84,6 +121,9 @@ async function main(argv: string[]): Promise<void> {
       activate: { type: "boolean" },
       flat: { type: "boolean" },
       by: { type: "string" },
+      publish: { type: "string" },
+      "nats-stream": { type: "string" },
+      version: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -126,6 +166,26 @@ async function main(argv: string[]): Promise<void> {
   }
   if (a.model !== undefined && !/^[A-Za-z0-9._-]+$/.test(a.model)) {
     throw new InputError(`'--model' must match [A-Za-z0-9._-]+, got '${a.model}'`);
+  }
+  const stream = a["nats-stream"] ?? "FRAMES";
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
+    throw new InputError(`'--nats-stream' must match [A-Za-z0-9_-]{1,64}, got '${stream}'`);
+  }
+  if ((a.version !== undefined || a["nats-stream"] !== undefined) && a.publish === undefined) {
+    throw new InputError("'--version' and '--nats-stream' apply only with '--publish'");
+  }
+  if (a.publish !== undefined && a.model === undefined) {
+    throw new InputError("'--publish' needs '--model'");
+  }
+  if (a.publish !== undefined && a.version !== undefined) {
+    // An existing version: nothing is trained.
+    const ref = await new ModelRegistry(outDir)
+      .resolve(a.model as string, a.version)
+      .catch((error: Error) => {
+        throw error instanceof RegistryError ? new InputError(error.message) : error;
+      });
+    await publishTo(a.publish, stream, ref, { activate: a.activate, by: a.by ?? "train" });
+    return;
   }
   if (a.kind !== undefined && !(a.kind in KINDS)) {
     throw new InputError(`'--kind' must be svdd or linear, got '${a.kind}'`);
@@ -231,10 +291,20 @@ async function main(argv: string[]): Promise<void> {
       console.error(
         `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
       );
+      if (a.publish !== undefined) {
+        await publishTo(a.publish, stream, written.ref, {
+          activate: a.activate,
+          by: a.by ?? "train",
+        });
+      }
       console.log(written.ref.dir);
       continue;
     }
     const paths = await writeArtifacts(outDir, onnx, meta);
+    if (a.publish !== undefined) {
+      const ref = { name: job.name, version: meta.version, dir: outDir, layout: "flat" as const };
+      await publishTo(a.publish, stream, ref, { activate: a.activate, by: a.by ?? "train" });
+    }
     const secs = (performance.now() - t1) / 1000;
     console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
     if (result.baseline) {

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import * as v from "valibot";
+import { recurrenceSchema, silenceFeedSchema } from "./silence.ts";
+import {
+  compileSilence,
+  globMatchesEverything,
+  globRegExp,
+  matchersCoverEverything,
+  silenceCovers,
+  silenceCoversAll,
+  silenceHolds,
+  wallClock,
+  zonedTimeToUtc,
+} from "./silence_match.ts";
+
+const at = (iso: string) => Date.parse(iso);
+
+function silence(o: {
+  stream?: string;
+  sensors?: string[];
+  starts_at?: string;
+  ends_at?: string;
+  expired_at?: string | null;
+  recurrence?: { days: ("mon" | "sun")[]; from: string; to: string; tz: string } | null;
+}) {
+  return compileSilence({
+    silence_id: "00000000-0000-4000-8000-000000000001",
+    matchers: { stream: o.stream ?? "*", sensors: o.sensors ?? [] },
+    starts_at: o.starts_at ?? "2026-03-01T00:00:00.000Z",
+    ends_at: o.ends_at ?? "2026-11-30T00:00:00.000Z",
+    expired_at: o.expired_at ?? null,
+    recurrence: o.recurrence ?? null,
+  });
+}
+
+describe("globs", () => {
+  test("globRegExp matches * as any run, ? as one character, and the rest literally", () => {
+    assert.ok(globRegExp("line-*").test("line-"));
+    assert.ok(globRegExp("line-*").test("line-1.boiler"));
+    assert.ok(!globRegExp("line-*").test("xline-1"));
+    assert.ok(globRegExp("line-?").test("line-7"));
+    assert.ok(!globRegExp("line-?").test("line-17"));
+    assert.ok(globRegExp("a.b").test("a.b"));
+    assert.ok(!globRegExp("a.b").test("axb"), "a dot is literal");
+    assert.ok(globRegExp("temp[1](x)+").test("temp[1](x)+"));
+    assert.ok(globRegExp("star\\*").test("star*"));
+    assert.ok(!globRegExp("star\\*").test("starry"), "an escaped * is literal");
+  });
+
+  test("globMatchesEverything knows the wildcard-only globs", () => {
+    for (const g of ["*", "**", "?*", "*?*"]) assert.ok(globMatchesEverything(g), g);
+    for (const g of ["?", "line-*", "*-1", "\\*"]) assert.ok(!globMatchesEverything(g), g);
+    assert.ok(matchersCoverEverything({ stream: "*", sensors: [] }));
+    assert.ok(matchersCoverEverything({ stream: "*", sensors: ["feature_1", "*"] }));
+    assert.ok(!matchersCoverEverything({ stream: "*", sensors: ["feature_*"] }));
+    assert.ok(!matchersCoverEverything({ stream: "line-*", sensors: [] }));
+  });
+});
+
+describe("recurrence schema", () => {
+  const ok = { days: ["Mon", "sun"], from: "01:00", to: "04:00", tz: "Europe/Berlin" };
+  const issue = (input: unknown) => {
+    const r = v.safeParse(recurrenceSchema, input);
+    return r.success ? undefined : `${v.getDotPath(r.issues[0])}: ${r.issues[0].message}`;
+  };
+
+  test("recurrenceSchema accepts days in any case, in week order, and 24:00 as an end", () => {
+    const r = v.parse(recurrenceSchema, { ...ok, days: ["sun", "MON"], to: "24:00" });
+    assert.deepEqual(r.days, ["mon", "sun"]);
+    assert.equal(r.to, "24:00");
+  });
+
+  test("recurrenceSchema refuses a bad zone, an empty window, no days and odd times", () => {
+    assert.match(issue({ ...ok, tz: "Mars/Olympus" }) ?? "", /^tz: an IANA time zone/);
+    assert.match(issue({ ...ok, tz: "../etc/passwd" }) ?? "", /^tz:/);
+    assert.match(issue({ ...ok, from: "04:00", to: "04:00" }) ?? "", /^to: after 'from'/);
+    assert.match(issue({ ...ok, from: "22:00", to: "06:00" }) ?? "", /^to: after 'from'/);
+    assert.match(issue({ ...ok, days: [] }) ?? "", /^days: at least one day/);
+    assert.match(issue({ ...ok, days: ["mon", "mon"] }) ?? "", /^days: days listed once/);
+    assert.match(issue({ ...ok, days: ["someday"] }) ?? "", /^days\.0: one of mon/);
+    assert.match(issue({ ...ok, from: "24:00" }) ?? "", /^from: a time/);
+    assert.match(issue({ ...ok, to: "4:00" }) ?? "", /^to: a time/);
+    assert.match(issue({ ...ok, every: "week" }) ?? "", /^every:/);
+  });
+
+  test("the feed schema reads a zone the runtime does not know, and matching then holds", () => {
+    const feed = v.parse(silenceFeedSchema, {
+      as_of: "2026-03-01T00:00:00.000Z",
+      silences: [
+        {
+          silence_id: "00000000-0000-4000-8000-000000000002",
+          matchers: { stream: "a", sensors: [] },
+          starts_at: "2026-03-01T00:00:00.000Z",
+          ends_at: "2026-03-02T00:00:00.000Z",
+          recurrence: { days: ["mon"], from: "01:00", to: "02:00", tz: "Nowhere/Atlantis" },
+          reason: "r",
+          created_by: "b",
+          created_at: "2026-03-01T00:00:00.000Z",
+          expired_at: null,
+          expired_by: null,
+          expired_reason: null,
+          state: "active",
+        },
+      ],
+    });
+    const s = compileSilence(feed.silences[0]);
+    assert.ok(silenceHolds(s, at("2026-03-01T12:00:00Z")));
+  });
+});
+
+describe("time zones", () => {
+  test("wallClock follows Berlin's clocks across both 2026 changes", () => {
+    assert.deepEqual(wallClock(at("2026-03-29T00:30:00Z"), "Europe/Berlin"), {
+      day: "sun",
+      minute: 90,
+    });
+    assert.deepEqual(wallClock(at("2026-03-29T01:30:00Z"), "Europe/Berlin"), {
+      day: "sun",
+      minute: 210,
+    });
+    // 02:30 happens twice on 25 October: once in summer time, once in winter time.
+    assert.deepEqual(wallClock(at("2026-10-25T00:30:00Z"), "Europe/Berlin").minute, 150);
+    assert.deepEqual(wallClock(at("2026-10-25T01:30:00Z"), "Europe/Berlin").minute, 150);
+  });
+
+  test("zonedTimeToUtc maps local times, moves a skipped one past the jump, takes the first of two", () => {
+    const utc = (local: string, tz = "Europe/Berlin") => zonedTimeToUtc(local, tz).toISOString();
+    assert.equal(utc("2026-01-15T09:00"), "2026-01-15T08:00:00.000Z");
+    assert.equal(utc("2026-07-15T09:00"), "2026-07-15T07:00:00.000Z");
+    assert.equal(utc("2026-03-29T01:59"), "2026-03-29T00:59:00.000Z");
+    assert.equal(utc("2026-03-29T02:30"), "2026-03-29T01:30:00.000Z", "skipped: 03:30 CEST");
+    assert.equal(utc("2026-03-29T03:00"), "2026-03-29T01:00:00.000Z");
+    assert.equal(utc("2026-10-25T02:30"), "2026-10-25T00:30:00.000Z", "twice: the first");
+    assert.equal(utc("2026-10-25T03:00"), "2026-10-25T02:00:00.000Z");
+    assert.equal(utc("2026-11-24T09:00", "UTC"), "2026-11-24T09:00:00.000Z");
+    assert.equal(
+      utc("2026-11-24T09:00", "America/New_York"),
+      "2026-11-24T14:00:00.000Z",
+      "a zone behind UTC",
+    );
+    assert.throws(() => zonedTimeToUtc("tomorrow", "UTC"), RangeError);
+    assert.throws(() => zonedTimeToUtc("2026-02-30T10:00", "UTC"), RangeError);
+    assert.throws(() => zonedTimeToUtc("2026-01-01T24:30", "UTC"), RangeError);
+  });
+
+  test("a Sunday 01:00-04:00 Berlin window lasts 2 h in late March and 4 h in late October", () => {
+    const s = silence({
+      recurrence: { days: ["sun"], from: "01:00", to: "04:00", tz: "Europe/Berlin" },
+    });
+    const held = (from: string, to: string) => {
+      // Minutes of the span the silence holds.
+      let n = 0;
+      for (let t = at(from); t < at(to); t += 60_000) if (silenceHolds(s, t)) n++;
+      return n;
+    };
+    assert.equal(held("2026-03-28T12:00:00Z", "2026-03-29T12:00:00Z"), 120);
+    assert.ok(silenceHolds(s, at("2026-03-29T00:00:00Z")), "01:00 CET, the start");
+    assert.ok(silenceHolds(s, at("2026-03-29T01:59:00Z")), "03:59 CEST");
+    assert.ok(!silenceHolds(s, at("2026-03-29T02:00:00Z")), "04:00 CEST, the end");
+    assert.equal(held("2026-10-24T12:00:00Z", "2026-10-25T12:00:00Z"), 240);
+    assert.ok(silenceHolds(s, at("2026-10-24T23:00:00Z")), "01:00 CEST, the start");
+    assert.ok(!silenceHolds(s, at("2026-10-24T22:59:00Z")), "00:59 CEST, before");
+    assert.ok(silenceHolds(s, at("2026-10-25T02:59:00Z")), "03:59 CET");
+    assert.ok(!silenceHolds(s, at("2026-10-25T03:00:00Z")), "04:00 CET, the end");
+    assert.ok(!silenceHolds(s, at("2026-10-26T00:30:00Z")), "a Monday");
+  });
+});
+
+describe("coverage", () => {
+  test("a silence holds only within its span, and expiring it ends it early", () => {
+    const s = silence({ starts_at: "2026-05-01T10:00:00Z", ends_at: "2026-05-01T12:00:00Z" });
+    assert.ok(!silenceHolds(s, at("2026-05-01T09:59:59Z")));
+    assert.ok(silenceHolds(s, at("2026-05-01T10:00:00Z")));
+    assert.ok(!silenceHolds(s, at("2026-05-01T12:00:00Z")), "the end is excluded");
+    const cut = silence({
+      starts_at: "2026-05-01T10:00:00Z",
+      ends_at: "2026-05-01T12:00:00Z",
+      expired_at: "2026-05-01T11:00:00Z",
+    });
+    assert.ok(silenceHolds(cut, at("2026-05-01T10:59:00Z")));
+    assert.ok(!silenceHolds(cut, at("2026-05-01T11:00:00Z")));
+  });
+
+  test("silenceCovers a sensor only when the stream and a sensor glob match", () => {
+    const t = at("2026-05-01T10:00:00Z");
+    const whole = silence({ stream: "line-1*" });
+    assert.ok(silenceCovers(whole, "line-1.boiler", "feature_3", t));
+    assert.ok(silenceCovers(whole, "line-1.boiler", undefined, t), "the whole stream");
+    assert.ok(!silenceCovers(whole, "line-2", "feature_3", t));
+    const part = silence({ stream: "line-1*", sensors: ["feature_1?", "pump"] });
+    assert.ok(silenceCovers(part, "line-1", "feature_12", t));
+    assert.ok(silenceCovers(part, "line-1", "pump", t));
+    assert.ok(!silenceCovers(part, "line-1", "feature_123", t));
+    assert.ok(!silenceCovers(part, "line-1", undefined, t), "not the whole stream");
+    assert.ok(silenceCoversAll(part, "line-1", ["feature_12", "pump"], t));
+    assert.ok(!silenceCoversAll(part, "line-1", ["feature_12", "feature_2"], t), "one is not");
+    assert.ok(!silenceCoversAll(part, "line-1", [], t));
+    assert.ok(silenceCoversAll(whole, "line-1", [], t));
+  });
+});

@@ -1,0 +1,193 @@
+// What a silence covers: stream and sensor globs, its time span and weekly recurrence in a time zone (Intl).
+import { minuteOfDay, SILENCE_DAYS, type Silence, type SilenceDay } from "./silence.ts";
+
+/**
+ * Compiles a glob to an anchored RegExp: `*` any run of characters (also none), `?` exactly one,
+ * `\` makes the next character literal; everything else is itself.
+ *
+ * @example globRegExp("line-?.*").test("line-1.boiler") // true
+ */
+export function globRegExp(glob: string): RegExp {
+  let out = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "\\" && i + 1 < glob.length) out += literal(glob[++i]);
+    else if (c === "*") out += ".*";
+    else if (c === "?") out += ".";
+    else out += literal(c);
+  }
+  return new RegExp(`^${out}$`, "su");
+}
+
+const literal = (c: string) => c.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+
+/** Whether a glob matches every name it could meet: wildcards only, at least one `*`. */
+export function globMatchesEverything(glob: string): boolean {
+  return /^[*?]*\*[*?]*$/.test(glob);
+}
+
+/** Whether the matchers cover every stream and every sensor (needs `confirm_all` to create). */
+export function matchersCoverEverything(m: { stream: string; sensors: string[] }): boolean {
+  return (
+    globMatchesEverything(m.stream) &&
+    (m.sensors.length === 0 || m.sensors.some(globMatchesEverything))
+  );
+}
+
+/** A local wall clock reading: day of the week and minute of the day in a time zone. */
+export interface WallClock {
+  day: SilenceDay;
+  minute: number;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: tz,
+      hourCycle: "h23",
+      weekday: "short",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    // Few zones are ever in use; the bound only stops a stream of odd names growing it.
+    if (formatters.size > 256) formatters.clear();
+    formatters.set(tz, f);
+  }
+  return f;
+}
+
+function localParts(atMs: number, tz: string): Record<string, string> {
+  const parts: Record<string, string> = {};
+  for (const p of formatter(tz).formatToParts(atMs)) parts[p.type] = p.value;
+  return parts;
+}
+
+/** The day and minute the clocks in `tz` show at `atMs` (DST included, from the runtime's Intl data). */
+export function wallClock(atMs: number, tz: string): WallClock {
+  const p = localParts(atMs, tz);
+  return {
+    day: p.weekday.toLowerCase().slice(0, 3) as SilenceDay,
+    minute: Number(p.hour) * 60 + Number(p.minute),
+  };
+}
+
+/** How far `tz` is ahead of UTC at `atMs`, in milliseconds. */
+function offsetMs(atMs: number, tz: string): number {
+  const p = localParts(atMs, tz);
+  const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  return asUtc - (atMs - (((atMs % 1000) + 1000) % 1000));
+}
+
+/**
+ * The instant at which the clocks in `tz` show `local` ("YYYY-MM-DDTHH:MM[:SS]"). A time that
+ * does not exist (skipped when clocks go forward) maps to the same distance past the jump; a time
+ * that exists twice (clocks going back) to its first occurrence.
+ *
+ * @example zonedTimeToUtc("2026-03-29T03:30", "Europe/Berlin") // 2026-03-29T01:30:00.000Z
+ */
+export function zonedTimeToUtc(local: string, tz: string): Date {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(local);
+  if (!m) throw new RangeError(`'local' must be YYYY-MM-DDTHH:MM, got ${JSON.stringify(local)}`);
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] ?? 0));
+  // Date.UTC rolls 2026-02-30 over into March: a date that does not exist is refused instead.
+  if (new Date(wall).toISOString().slice(0, 19) !== `${local.slice(0, 16)}:${m[6] ?? "00"}`) {
+    throw new RangeError(`'local' is not a date and time that exists: ${JSON.stringify(local)}`);
+  }
+  // The zone's offsets a few hours either side (clock changes are months apart): where both fit
+  // (clocks went back) the larger offset gives the earlier instant; where neither does (clocks
+  // went forward) the offset from before the jump moves the time past it.
+  const before = offsetMs(wall - 3 * 3_600_000, tz);
+  const after = offsetMs(wall + 3 * 3_600_000, tz);
+  for (const o of before >= after ? [before, after] : [after, before]) {
+    if (offsetMs(wall - o, tz) === o) return new Date(wall - o);
+  }
+  return new Date(wall - before);
+}
+
+/** A silence prepared for repeated matching: regular expressions and milliseconds. */
+export interface CompiledSilence {
+  id: string;
+  stream: RegExp;
+  /** Empty: every sensor. */
+  sensors: RegExp[];
+  startMs: number;
+  /** `ends_at`, or `expired_at` when that came first. */
+  endMs: number;
+  recurrence: { days: Set<SilenceDay>; from: number; to: number; tz: string } | null;
+}
+
+type SilenceInput = Pick<Silence, "silence_id" | "starts_at" | "ends_at" | "recurrence"> & {
+  matchers: { stream: string; sensors: string[] };
+  expired_at?: string | null;
+};
+
+/** Prepares a silence for {@link silenceHolds} and {@link silenceCovers}. */
+export function compileSilence(s: SilenceInput): CompiledSilence {
+  const ends = Date.parse(s.ends_at);
+  const expired = s.expired_at ? Date.parse(s.expired_at) : Number.POSITIVE_INFINITY;
+  const r = s.recurrence;
+  return {
+    id: s.silence_id,
+    stream: globRegExp(s.matchers.stream),
+    sensors: s.matchers.sensors.map(globRegExp),
+    startMs: Date.parse(s.starts_at),
+    endMs: Math.min(ends, expired),
+    recurrence: r
+      ? {
+          days: new Set(r.days.filter((d) => SILENCE_DAYS.includes(d))),
+          from: minuteOfDay(r.from),
+          to: minuteOfDay(r.to),
+          tz: r.tz,
+        }
+      : null,
+  };
+}
+
+/** Whether the silence holds at `atMs`: inside its span and, when it recurs, inside a window. */
+export function silenceHolds(s: CompiledSilence, atMs: number): boolean {
+  if (!(atMs >= s.startMs && atMs < s.endMs)) return false;
+  const r = s.recurrence;
+  if (!r) return true;
+  let clock: WallClock;
+  try {
+    clock = wallClock(atMs, r.tz);
+  } catch {
+    // A zone this runtime does not know: holding is the side that keeps data out of training.
+    return true;
+  }
+  return r.days.has(clock.day) && clock.minute >= r.from && clock.minute < r.to;
+}
+
+/**
+ * Whether the silence covers `sensor` of `stream` at `atMs`. With no sensor it asks about the
+ * whole stream, which only a silence without sensor globs covers.
+ */
+export function silenceCovers(
+  s: CompiledSilence,
+  stream: string,
+  sensor: string | undefined,
+  atMs: number,
+): boolean {
+  if (!s.stream.test(stream) || !silenceHolds(s, atMs)) return false;
+  if (s.sensors.length === 0) return true;
+  return sensor !== undefined && s.sensors.some((g) => g.test(sensor));
+}
+
+/** Whether the silence covers every one of `sensors` of `stream` at `atMs` (an incident's test). */
+export function silenceCoversAll(
+  s: CompiledSilence,
+  stream: string,
+  sensors: readonly string[],
+  atMs: number,
+): boolean {
+  if (!s.stream.test(stream) || !silenceHolds(s, atMs)) return false;
+  if (s.sensors.length === 0) return true;
+  return sensors.length > 0 && sensors.every((name) => s.sensors.some((g) => g.test(name)));
+}

@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { freePort } from "../../backend/_test/free_port.ts";
+import {
+  NODE_TS,
+  type ServiceProcess,
+  spawnService,
+  waitFor,
+} from "../../backend/_test/spawn_service.ts";
+import { DecisionsClient } from "./decisions_client.ts";
+
+const HOUR = 3_600_000;
+
+/** A JSON POST/DELETE to the backend; rejects unless it answers `expect`. */
+async function call(url: string, method: string, body: unknown, expect: number) {
+  const res = await fetch(url, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, expect, await res.clone().text());
+  return res.json();
+}
+
+describe("decisions client against a real backend process", () => {
+  let backend: ServiceProcess;
+  let base: string;
+  let dir: string;
+  let client: DecisionsClient | undefined;
+  // Every answer the client got, by path: to see the conditional pulls.
+  const answers: { path: string; status: number }[] = [];
+  const recording: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    answers.push({ path: new URL(String(input)).pathname, status: res.status });
+    return res;
+  };
+  const silences: Record<string, string> = {};
+  const incidents: Record<string, string> = {};
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "decisions-"));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    backend = spawnService([...NODE_TS, "backend/main.ts"], {
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATABASE_URL: "",
+      SIMULATOR_RATE_HZ: "0",
+    });
+    await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+    const now = Date.now();
+    const silence = async (matchers: unknown) =>
+      (
+        await call(
+          `${base}/api/v1/silences`,
+          "POST",
+          {
+            matchers,
+            ends_at: new Date(now + 2 * HOUR).toISOString(),
+            reason: "bearing swap <b>",
+            created_by: "Ana",
+          },
+          201,
+        )
+      ).silence.silence_id;
+    silences.sensors = await silence({ stream: "line-1*", sensors: ["feature_42*"] });
+    silences.kiln = await silence({ stream: "kiln" });
+    for (const [name, verdict] of [
+      ["false", "false_positive"],
+      ["true", "true_positive"],
+    ]) {
+      const id = crypto.randomUUID();
+      const at = new Date(now - HOUR).toISOString();
+      await call(
+        `${base}/api/v1/alert`,
+        "POST",
+        {
+          alert_id: crypto.randomUUID(),
+          timestamp: at,
+          frame_timestamp: at,
+          anomaly_detected: true,
+          num_anomalous_features: 1,
+          anomalous_features: [{ feature_idx: 3, score: 0.99, feature: "feature_3" }],
+          stream_id: "line-2",
+          incident_id: id,
+          event: "opened",
+          incident_started_at: at,
+        },
+        201,
+      );
+      await call(`${base}/api/v1/incidents/${id}/verdict`, "POST", { verdict, by: "Ana" }, 201);
+      incidents[name] = id;
+    }
+  });
+
+  after(async () => {
+    await client?.stop();
+    await backend?.stop("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("the client mirrors silences and verdicts and then pulls with If-None-Match", async () => {
+    client = new DecisionsClient({ baseUrl: base, dir, pollMs: 200, fetch: recording });
+    await client.start();
+    const c = client;
+    const now = () => new Date();
+    await waitFor(
+      async () => c.silencedAt("line-1.a", "feature_4242", now()) ?? undefined,
+      "the silence to arrive",
+      30_000,
+    );
+    assert.equal(c.silencedAt("line-1.a", "feature_4242", now()), silences.sensors);
+    assert.equal(c.silencedAt("line-1.a", "feature_17", now()), undefined, "another sensor");
+    assert.equal(c.silencedAt("line-1.a", undefined, now()), undefined, "not the whole stream");
+    assert.equal(c.silencedAt("kiln", undefined, now()), silences.kiln);
+    assert.equal(c.silencedAt("kiln", "anything", now()), silences.kiln);
+    assert.equal(c.silencedAt("kiln", "x", new Date(Date.now() + 3 * HOUR)), undefined, "after");
+    await waitFor(async () => c.verdictOf(incidents.false), "the verdicts to arrive", 30_000);
+    assert.equal(c.verdictOf(incidents.false), "false_positive");
+    assert.equal(c.verdictOf(incidents.true.toUpperCase()), "true_positive");
+    assert.equal(c.verdictOf(crypto.randomUUID()), undefined);
+
+    // Later rounds are answered 304: nothing changed.
+    await waitFor(
+      async () =>
+        answers.some((a) => a.path === "/api/v1/silences/effective" && a.status === 304) &&
+        answers.some((a) => a.path === "/api/v1/verdicts" && a.status === 304)
+          ? true
+          : undefined,
+      "a 304 for each resource",
+      30_000,
+    );
+    const firstSilences = answers.find((a) => a.path === "/api/v1/silences/effective");
+    assert.equal(firstSilences?.status, 200);
+
+    // Expiring a silence in the backend reaches the engine on the next pull.
+    await call(`${base}/api/v1/silences/${silences.kiln}?by=Ben`, "DELETE", undefined, 200);
+    await waitFor(
+      async () => (c.silencedAt("kiln", undefined, now()) === undefined ? true : undefined),
+      "the expiry to arrive",
+      30_000,
+    );
+    assert.equal(c.silencedAt("line-1.a", "feature_4242", now()), silences.sensors);
+  });
+
+  test("a backend outage changes nothing, also for a client started again from its disk copy", async () => {
+    const c = client!;
+    assert.equal(await backend.stop("SIGKILL"), null);
+    await waitFor(
+      async () => (c.status().silences.last === "failed" ? true : undefined),
+      "a failed pull",
+      30_000,
+    );
+    assert.equal(c.silencedAt("line-1.a", "feature_4242", new Date()), silences.sensors);
+    assert.equal(c.verdictOf(incidents.false), "false_positive");
+    await c.stop();
+
+    // The engine restarted while the backend is still down: the copy on disk answers.
+    client = new DecisionsClient({ baseUrl: base, dir, pollMs: 200, timeoutMs: 2000 });
+    await client.start();
+    assert.equal(client.silencedAt("line-1.a", "feature_4242", new Date()), silences.sensors);
+    assert.equal(client.silencedAt("kiln", undefined, new Date()), undefined, "the expiry too");
+    assert.equal(client.verdictOf(incidents.false), "false_positive");
+    assert.deepEqual(await client.pullNow(), { silences: "failed", verdicts: "failed" });
+    assert.equal(client.silencedAt("line-1.a", "feature_4242", new Date()), silences.sensors);
+    assert.equal(client.status().silences.held, true);
+    assert.match(client.status().silences.last_error ?? "", /silences\/effective/);
+    await client.stop();
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      ["silences.json", "verdicts.json"],
+      "no tmp left",
+    );
+  });
+});
+
+describe("decisions client against answers off the contract", () => {
+  let server: Server;
+  let base: string;
+  let body = "{}";
+  let status = 200;
+
+  before(async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(status, { "content-type": "application/json", etag: '"v1"' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test("a corrupt copy is ignored, and an off-contract or failing answer keeps the last good one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "decisions-bad-"));
+    try {
+      await writeFile(join(dir, "silences.json"), "{not json");
+      const client = new DecisionsClient({ baseUrl: base, dir, pollMs: 60_000 });
+      await client.start();
+      assert.equal(client.status().silences.held, false);
+      await client.stop();
+
+      const good = {
+        as_of: new Date().toISOString(),
+        silences: [
+          {
+            silence_id: crypto.randomUUID(),
+            matchers: { stream: "s", sensors: [] },
+            starts_at: new Date(Date.now() - HOUR).toISOString(),
+            ends_at: new Date(Date.now() + HOUR).toISOString(),
+            recurrence: null,
+            reason: "r",
+            created_by: "b",
+            created_at: new Date().toISOString(),
+            expired_at: null,
+            expired_by: null,
+            expired_reason: null,
+            state: "active",
+          },
+        ],
+      };
+      const fresh = new DecisionsClient({ baseUrl: base, dir, pollMs: 60_000 });
+      body = JSON.stringify(good);
+      assert.equal((await fresh.pullNow()).silences, "updated");
+      assert.equal(fresh.silencedAt("s", undefined, new Date()), good.silences[0].silence_id);
+      body = JSON.stringify({ as_of: "yesterday", silences: "none" });
+      assert.equal((await fresh.pullNow()).silences, "failed");
+      assert.match(fresh.status().silences.last_error ?? "", /off contract at as_of/);
+      status = 500;
+      assert.equal((await fresh.pullNow()).silences, "failed");
+      assert.equal(fresh.silencedAt("s", undefined, new Date()), good.silences[0].silence_id);
+      await fresh.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,69 @@
+// The last good answer of a pulled resource, kept on disk: written whole (tmp + rename), read at start.
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+
+/** What is kept of one answer: its ETag, when it was fetched, where from, and the body as read. */
+export interface StoredCopy {
+  etag: string | null;
+  fetched_at: string;
+  url: string;
+  body: unknown;
+}
+
+/**
+ * One resource's copy at `dir/<name>.json`. `save` writes a temporary file, flushes it to disk
+ * and renames it over the old one, so a crash leaves the old copy or the new one, never half.
+ *
+ * @example const copy = new LastGoodCopy(".data/engine/decisions", "silences"); await copy.load();
+ */
+export class LastGoodCopy {
+  readonly path: string;
+  readonly #dir: string;
+  readonly #name: string;
+
+  constructor(dir: string, name: string) {
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) {
+      throw new RangeError(`'name' must be a plain file name, got ${JSON.stringify(name)}`);
+    }
+    this.#dir = dir;
+    this.#name = name;
+    this.path = join(dir, `${name}.json`);
+  }
+
+  /** The stored copy, or `undefined` when there is none or it cannot be read as one. */
+  async load(): Promise<StoredCopy | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return undefined;
+      throw error;
+    }
+    try {
+      const copy = JSON.parse(text) as StoredCopy;
+      if (typeof copy !== "object" || copy === null || !("body" in copy)) return undefined;
+      return copy;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Replaces the copy atomically. */
+  async save(copy: StoredCopy): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    const tmp = join(this.#dir, `.${this.#name}.${crypto.randomUUID()}.tmp`);
+    const file = await open(tmp, "w");
+    try {
+      await file.writeFile(JSON.stringify(copy));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    try {
+      await rename(tmp, this.path);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+  }
+}

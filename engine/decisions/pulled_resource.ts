@@ -1,0 +1,122 @@
+// One resource of the backend pulled with If-None-Match, validated, and kept as its last good copy.
+import * as v from "valibot";
+import { LastGoodCopy } from "./last_good_copy.ts";
+
+/** Where a pulled resource stands, for logs and tests. */
+export interface PullStatus {
+  /** Whether a copy (from disk or the backend) is held. */
+  held: boolean;
+  etag: string | null;
+  fetched_at: string | null;
+  /** Outcome of the latest pull: `updated` (200), `unchanged` (304), `failed`, or `none` yet. */
+  last: "updated" | "unchanged" | "failed" | "none";
+  last_error: string | null;
+}
+
+export interface PulledResourceOptions<S extends v.GenericSchema> {
+  url: string;
+  schema: S;
+  /** The directory the last good copy lives in, and its file name there. */
+  dir: string;
+  name: string;
+  fetch?: typeof fetch;
+  /** The longest a pull may take. */
+  timeoutMs?: number;
+}
+
+/**
+ * A resource the engine mirrors from the backend. `load()` takes the copy on disk; `pull()` asks
+ * for what changed since (`If-None-Match`): a `200` whose body fits the schema replaces the
+ * value and the copy on disk, a `304` keeps both, and anything else (the backend down, an error
+ * status, a body off the contract) changes nothing: the last good value stays in use.
+ */
+export class PulledResource<S extends v.GenericSchema> {
+  readonly #options: PulledResourceOptions<S>;
+  readonly #copy: LastGoodCopy;
+  #value: v.InferOutput<S> | undefined;
+  #status: PullStatus = {
+    held: false,
+    etag: null,
+    fetched_at: null,
+    last: "none",
+    last_error: null,
+  };
+
+  constructor(options: PulledResourceOptions<S>) {
+    this.#options = options;
+    this.#copy = new LastGoodCopy(options.dir, options.name);
+  }
+
+  /** The latest good value, or `undefined` before the first one. */
+  get value(): v.InferOutput<S> | undefined {
+    return this.#value;
+  }
+
+  get status(): PullStatus {
+    return { ...this.#status };
+  }
+
+  /** Takes the copy on disk when there is one that fits the schema; resolves with whether it did. */
+  async load(): Promise<boolean> {
+    const copy = await this.#copy.load();
+    if (!copy) return false;
+    const parsed = v.safeParse(this.#options.schema, copy.body);
+    if (!parsed.success) return false;
+    this.#value = parsed.output;
+    this.#status = {
+      ...this.#status,
+      held: true,
+      etag: copy.etag,
+      fetched_at: copy.fetched_at,
+    };
+    return true;
+  }
+
+  /** Asks the backend once; resolves with the outcome (never rejects). */
+  async pull(signal?: AbortSignal): Promise<PullStatus["last"]> {
+    const { url, schema } = this.#options;
+    const doFetch = this.#options.fetch ?? fetch;
+    const deadline = AbortSignal.timeout(this.#options.timeoutMs ?? 10_000);
+    const headers: Record<string, string> = { accept: "application/json" };
+    // Only a held value can be confirmed by a 304.
+    if (this.#value !== undefined && this.#status.etag)
+      headers["if-none-match"] = this.#status.etag;
+    try {
+      const res = await doFetch(url, {
+        headers,
+        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+      });
+      if (res.status === 304 && this.#value !== undefined) {
+        await res.body?.cancel();
+        return this.#settle("unchanged", null);
+      }
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        return this.#settle("failed", `${url} answered ${res.status}`);
+      }
+      const body: unknown = await res.json();
+      const parsed = v.safeParse(schema, body);
+      if (!parsed.success) {
+        const issue = parsed.issues[0];
+        return this.#settle(
+          "failed",
+          `${url}: off contract at ${v.getDotPath(issue)}: ${issue.message}`,
+        );
+      }
+      const etag = res.headers.get("etag");
+      const fetchedAt = new Date().toISOString();
+      // Disk first: a value in use is always one a restart would find again.
+      await this.#copy.save({ etag, fetched_at: fetchedAt, url, body });
+      this.#value = parsed.output;
+      this.#status = { ...this.#status, held: true, etag, fetched_at: fetchedAt };
+      return this.#settle("updated", null);
+    } catch (error) {
+      return this.#settle("failed", `${url}: ${(error as Error).message}`);
+    }
+  }
+
+  #settle(last: PullStatus["last"], error: string | null): PullStatus["last"] {
+    this.#status = { ...this.#status, last, last_error: error };
+    return last;
+  }
+}

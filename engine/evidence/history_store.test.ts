@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { HistoryStore } from "./history_store.ts";
+
+const frame = (...values: number[]) => Float32Array.from(values);
+const values = (span: ReturnType<HistoryStore["upTo"]>, f: number) =>
+  Array.from({ length: span?.length ?? 0 }, (_, i) => span!.value(i, f));
+
+test("historyStore keeps each stream's last frames and finds them by timestamp", () => {
+  const store = new HistoryStore({ frames: 4, features: 2, maxBytes: 1 << 20 });
+  for (let t = 1; t <= 6; t++) store.record("a", t * 1000, frame(t, -t));
+  const span = store.upTo("a", 6000)!;
+  assert.deepEqual(values(span, 0), [3, 4, 5, 6], "the oldest frames scrolled out");
+  assert.deepEqual(values(span, 1), [-3, -4, -5, -6]);
+  assert.equal(span.time(0), 3000);
+  assert.deepEqual(
+    values(store.upTo("a", 5000), 0),
+    [3, 4, 5],
+    "frames after the alert's stay out",
+  );
+  assert.deepEqual(values(store.span("a", 4000, 5000), 0), [4, 5]);
+  assert.equal(store.span("a", 1000, 5000), undefined, "an onset no longer kept");
+  assert.equal(store.upTo("a", 5500), undefined, "a frame never kept");
+  assert.equal(store.upTo("b", 5000), undefined);
+});
+
+test("historyStore holds as many streams as its budget, evicting the least recently fed", () => {
+  // 3 frames x (2 features x 4 + 8) bytes = 48 bytes a stream: 100 bytes hold two.
+  const store = new HistoryStore({ frames: 3, features: 2, maxBytes: 100 });
+  assert.equal(store.capacity, 2);
+  store.record("a", 1000, frame(1, 1));
+  store.record("b", 1000, frame(2, 2));
+  store.record("a", 2000, frame(3, 3));
+  store.record("c", 1000, frame(4, 4));
+  assert.equal(store.streams, 2);
+  assert.equal(store.evictions, 1);
+  assert.equal(store.bytes, 96);
+  assert.equal(store.upTo("b", 1000), undefined, "b was fed least recently");
+  assert.deepEqual(values(store.upTo("a", 2000), 0), [1, 3]);
+  store.record("b", 2000, frame(5, 5));
+  assert.deepEqual(
+    values(store.upTo("b", 2000), 0),
+    [5],
+    "an evicted stream starts again from its next frame",
+  );
+  assert.equal(store.upTo("a", 2000), undefined, "and took the room of the least recent, a");
+  assert.deepEqual(values(store.upTo("c", 1000), 0), [4]);
+});
+
+test("historyStore keeps nothing with zero frames or a budget below one stream", () => {
+  for (const store of [
+    new HistoryStore({ frames: 0, features: 2, maxBytes: 1 << 20 }),
+    new HistoryStore({ frames: 300, features: 25_000, maxBytes: 1 << 20 }),
+  ]) {
+    store.record("a", 1000, frame(1, 1));
+    assert.equal(store.capacity, 0);
+    assert.equal(store.upTo("a", 1000), undefined);
+  }
+  assert.throws(
+    () => new HistoryStore({ frames: -1, features: 2, maxBytes: 1 }),
+    /'EVIDENCE_HISTORY_FRAMES' must be an integer >= 0, got -1/,
+  );
+});

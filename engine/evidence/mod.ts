@@ -1,0 +1,9 @@
+// The incident context an alert carries: history before onset, related sensors, fault kind.
+export { type HistorySpan, HistoryStore, type HistoryStoreOptions } from "./history_store.ts";
+export {
+  type AlertEvidence,
+  IncidentEvidence,
+  type IncidentEvidenceOptions,
+  levelSeries,
+} from "./incident_evidence.ts";
+export { crossSubspaceFromOnnx } from "./model_subspace.ts";

@@ -1,0 +1,450 @@
+// The model registry under scale-out: versions in a JetStream Object Store, the active pointer and every activation in KV.
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Base64UrlPaddedCodec, type ObjectStore, Objm, StorageType } from "@nats-io/obj";
+import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import { delay } from "../_delay.ts";
+import {
+  type Activation,
+  MODEL_NAME_PATTERN,
+  ModelRegistry,
+  RegistryError,
+  VERSION_PATTERN,
+  type VersionRef,
+  verifyVersion,
+} from "./registry.ts";
+
+/** How long a publisher may take to upload a version before another takes its claim over. */
+const CLAIM_MS = 30_000;
+
+/** Refusals of the shared registry that the on-disk one has no need for. */
+export class NatsRegistryError extends Error {
+  readonly code: /** Other feature names or window size than the active version: workers cannot switch live. */
+    | "model_incompatible"
+    /** The pointer moved between reading and writing it (two activations at once). */
+    | "activation_conflict";
+
+  constructor(code: NatsRegistryError["code"], message: string) {
+    super(message);
+    this.name = "NatsRegistryError";
+    this.code = code;
+  }
+}
+
+/** A version's files in the Object Store: `<name>/<version>/<name>.onnx` and `.json`. */
+export type VersionFile = "onnx" | "json";
+
+const objectName = (name: string, version: string, file: VersionFile) =>
+  `${name}/${version}/${name}.${file}`;
+const pointerKey = (name: string) => `active.${name}`;
+const historyPrefix = (name: string) => `history.${name}.`;
+// Revisions zero-padded so the history's keys sort in activation order.
+const historyKey = (name: string, revision: number) =>
+  `${historyPrefix(name)}${String(revision).padStart(12, "0")}`;
+/** Where a worker reports the versions it has loaded (`loaded.<worker id>`). */
+export const loadedKey = (workerId: string) => `loaded.${workerId}`;
+
+function checkName(name: string): void {
+  // A trailing dot would make an empty KV key token.
+  if (!MODEL_NAME_PATTERN.test(name) || name.includes("..") || name.endsWith(".")) {
+    throw new RegistryError(
+      "invalid_model_name",
+      `model name ${JSON.stringify(name)} is not a safe name ([A-Za-z0-9._-], 1..128, no '..', no trailing '.')`,
+    );
+  }
+}
+
+function checkVersion(version: string): void {
+  if (!VERSION_PATTERN.test(version) || version.includes("..")) {
+    throw new RegistryError(
+      "invalid_version",
+      `version ${JSON.stringify(version)} is not a safe path segment ([A-Za-z0-9._+-], 1..128, no '..')`,
+    );
+  }
+}
+
+/** The Object Store's digest of bytes whose sha256 is `hex` (`SHA-256=` + padded base64url). */
+const objectDigest = (hex: string) =>
+  `SHA-256=${Base64UrlPaddedCodec.encode(Uint8Array.from(Buffer.from(hex, "hex")))}`;
+
+/** Feature names and window size agree: a worker can switch between two batches. */
+export function sameLayout(a: ModelMetadata, b: ModelMetadata): boolean {
+  return (
+    a.window_size === b.window_size &&
+    a.feature_names.length === b.feature_names.length &&
+    a.feature_names.every((f, i) => f === b.feature_names[i])
+  );
+}
+
+// A revision-checked KV write that lost the race (JetStream "wrong last sequence").
+const isWrongSequence = (error: unknown) =>
+  (error as { code?: number }).code === 10071 ||
+  /wrong last sequence|key exists/i.test((error as Error).message ?? "");
+
+/**
+ * The registry of a scale-out deployment, shared by every ingest replica and worker. A version is
+ * two objects in bucket `<prefix>_models`, the graph written before the metadata, so a version
+ * whose metadata is missing (a publish that died) is never listed, loaded or activated; a
+ * version is immutable once published. In KV bucket `<prefix>_model_pointer`, `active.<name>`
+ * holds the active version's activation record (who, when, from, to, why), written with the
+ * revision it replaces, and `history.<name>.<revision>` keeps each record for good.
+ *
+ * @example
+ * const registry = await NatsModelRegistry.open(nc, "FRAMES");
+ * await registry.publish(onnx, meta, { activate: true, by: "train" });
+ */
+export class NatsModelRegistry {
+  readonly objects: ObjectStore;
+  readonly kv: KV;
+  /** The Object Store bucket's name (messages name it). */
+  readonly bucket: string;
+
+  constructor(objects: ObjectStore, kv: KV, bucket: string) {
+    this.objects = objects;
+    this.kv = kv;
+    this.bucket = bucket;
+  }
+
+  /** Opens (creating when missing) the two buckets of deployment `prefix` (`NATS_STREAM`). */
+  static async open(nc: NatsConnection, prefix: string): Promise<NatsModelRegistry> {
+    const bucket = `${prefix}_models`;
+    const objects = await new Objm(nc).create(bucket, { storage: StorageType.File });
+    const kv = await new Kvm(nc).create(`${prefix}_model_pointer`, { history: 1 });
+    return new NatsModelRegistry(objects, kv, bucket);
+  }
+
+  /** Complete versions of `name`, oldest first (by when their metadata was published). */
+  async versions(name: string): Promise<string[]> {
+    checkName(name);
+    const found: { version: string; at: number }[] = [];
+    for (const info of await this.objects.list()) {
+      if (info.deleted) continue;
+      const parts = info.name.split("/");
+      if (parts.length !== 3 || parts[0] !== name || parts[2] !== `${name}.json`) continue;
+      found.push({ version: parts[1], at: Date.parse(info.mtime) });
+    }
+    return found
+      .sort((a, b) => a.at - b.at || a.version.localeCompare(b.version))
+      .map((f) => f.version);
+  }
+
+  /**
+   * The metadata of a published version, checked: it parses, names the version, and the graph
+   * object's digest is the metadata's `onnx_sha256`. `model_not_found`, `version_not_found` or
+   * `registry_entry_invalid` otherwise.
+   */
+  async metadata(name: string, version: string): Promise<ModelMetadata> {
+    checkName(name);
+    checkVersion(version);
+    const where = `${name}@${version} (bucket ${this.bucket})`;
+    const json = await this.objects.getBlob(objectName(name, version, "json"));
+    if (!json) {
+      if ((await this.versions(name)).length === 0) {
+        throw new RegistryError("model_not_found", `no model ${JSON.stringify(name)} published`);
+      }
+      throw new RegistryError("version_not_found", `model ${name} has no version ${version}`);
+    }
+    let meta: ModelMetadata;
+    try {
+      meta = parseModelMetadata(JSON.parse(new TextDecoder().decode(json)));
+    } catch (error) {
+      throw new RegistryError("registry_entry_invalid", `${where}: ${(error as Error).message}`);
+    }
+    if (meta.name !== name || meta.version !== version) {
+      throw new RegistryError(
+        "registry_entry_invalid",
+        `${where}: metadata names ${meta.name}@${meta.version}`,
+      );
+    }
+    const graph = await this.objects.info(objectName(name, version, "onnx"));
+    if (!graph || graph.deleted || graph.digest !== objectDigest(meta.onnx_sha256)) {
+      throw new RegistryError(
+        "registry_entry_invalid",
+        `${where}: the graph is missing or its digest is not the metadata's sha256 ${meta.onnx_sha256.slice(0, 12)}`,
+      );
+    }
+    return meta;
+  }
+
+  /** One file of a version (the Object Store checks its digest while reading). */
+  async read(name: string, version: string, file: VersionFile): Promise<Uint8Array> {
+    checkName(name);
+    checkVersion(version);
+    const data = await this.objects.getBlob(objectName(name, version, file));
+    if (!data) {
+      throw new RegistryError("version_not_found", `model ${name} has no version ${version}`);
+    }
+    return data;
+  }
+
+  /**
+   * Publishes a version (its version string is the metadata's). The same version again with
+   * the same graph is a no-op (`created: false`); with another graph it is refused with
+   * `version_exists`, so is a graph whose sha256 is not the metadata's (`registry_entry_invalid`).
+   * Activates it when the model has no active version yet, or with `activate`.
+   */
+  async publish(
+    onnx: Uint8Array,
+    meta: ModelMetadata,
+    options: { activate?: boolean; by?: string; reason?: string } = {},
+  ): Promise<{ created: boolean; activated: Activation | undefined }> {
+    const { name, version } = meta;
+    checkName(name);
+    checkVersion(version);
+    const sha = createHash("sha256").update(onnx).digest("hex");
+    if (sha !== meta.onnx_sha256) {
+      throw new RegistryError(
+        "registry_entry_invalid",
+        `${name}@${version}: the graph's sha256 ${sha.slice(0, 12)} is not the metadata's ${meta.onnx_sha256.slice(0, 12)}`,
+      );
+    }
+    const created = await this.#upload(onnx, meta);
+    if (!created) {
+      const stored = await this.metadata(name, version).catch(() => undefined);
+      if (stored?.onnx_sha256 !== meta.onnx_sha256) {
+        throw new RegistryError(
+          "version_exists",
+          `${name}@${version} is published with another graph; a version is immutable once published`,
+        );
+      }
+    }
+    const current = await this.pointerEntry(name);
+    let activated: Activation | undefined;
+    if (options.activate || !current) {
+      const who = {
+        by: options.by ?? "train",
+        reason: options.reason ?? (current ? "activated when published" : "first version"),
+      };
+      // The first version only while there is still none: of two first publishers one wins.
+      activated = await this.#activate(name, version, who, !options.activate);
+    }
+    return { created, activated };
+  }
+
+  /** Publishes a version held on disk (`ModelRegistry.resolve`), checked first. */
+  async publishFromDisk(
+    ref: VersionRef,
+    options: { activate?: boolean; by?: string; reason?: string } = {},
+  ): Promise<{ created: boolean; activated: Activation | undefined; meta: ModelMetadata }> {
+    const meta = await verifyVersion(ref);
+    const onnx = await readFile(join(ref.dir, `${ref.name}.onnx`));
+    return { ...(await this.publish(onnx, meta, options)), meta };
+  }
+
+  /** The active version's activation record with its KV revision; undefined when none. */
+  async pointerEntry(name: string): Promise<{ record: Activation; revision: number } | undefined> {
+    checkName(name);
+    const entry = await this.kv.get(pointerKey(name));
+    if (entry?.operation !== "PUT") return undefined;
+    try {
+      const record = entry.json<Activation>();
+      if (typeof record.version === "string") return { record, revision: entry.revision };
+    } catch {
+      // fall through
+    }
+    throw new RegistryError("registry_entry_invalid", `the pointer of ${name} names no version`);
+  }
+
+  /** The active version's activation record; undefined when none was activated. */
+  async pointer(name: string): Promise<Activation | undefined> {
+    return (await this.pointerEntry(name))?.record;
+  }
+
+  /**
+   * Makes `version` the active one and records it (who, when, from, to, why). The version must
+   * be published and intact, and have the active version's feature names and window size
+   * (`model_incompatible`); the pointer is written with the revision read, so of two
+   * activations at once one is refused (`activation_conflict`). Rolling back is activating the
+   * previous version.
+   */
+  activate(
+    name: string,
+    version: string,
+    who: { by: string; reason?: string },
+  ): Promise<Activation> {
+    return this.#activate(name, version, who, false);
+  }
+
+  /** `firstOnly`: refused (`activation_conflict`) once the model has an active version. */
+  async #activate(
+    name: string,
+    version: string,
+    who: { by: string; reason?: string },
+    firstOnly: boolean,
+  ): Promise<Activation> {
+    const meta = await this.metadata(name, version);
+    const current = firstOnly ? undefined : await this.pointerEntry(name);
+    if (current) {
+      // A writer that died between pointer and history left the record only in the pointer.
+      await this.#remember(name, current.record, current.revision);
+      const from = await this.metadata(name, current.record.version).catch(() => undefined);
+      if (from && !sameLayout(from, meta)) {
+        throw new NatsRegistryError(
+          "model_incompatible",
+          `${name}@${version} has ${meta.n_features} features and windows of ${meta.window_size}, ` +
+            `the active ${from.version} ${from.n_features} and ${from.window_size}; ` +
+            "under FRAME_BUS=nats workers switch only between versions of the same features and window size",
+        );
+      }
+    }
+    const record: Activation = {
+      name,
+      version,
+      from: current?.record.version ?? null,
+      by: who.by,
+      at: new Date().toISOString(),
+      reason: who.reason ?? "",
+    };
+    const value = JSON.stringify(record);
+    let revision: number;
+    try {
+      revision = current
+        ? await this.kv.update(pointerKey(name), value, current.revision)
+        : await this.kv.create(pointerKey(name), value);
+    } catch (error) {
+      if (!isWrongSequence(error)) throw error;
+      throw new NatsRegistryError(
+        "activation_conflict",
+        `the active version of ${name} changed while activating ${version}; try again`,
+      );
+    }
+    await this.#remember(name, record, revision);
+    return record;
+  }
+
+  /** Every activation of `name`, oldest first; none is ever erased. */
+  async activations(name: string): Promise<Activation[]> {
+    checkName(name);
+    const prefix = historyPrefix(name);
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys(`${prefix}*`)) {
+      if (!key.slice(prefix.length).includes(".")) keys.push(key);
+    }
+    keys.sort();
+    const out: Activation[] = [];
+    for (const key of keys) {
+      const entry = await this.kv.get(key);
+      if (entry?.operation === "PUT") out.push(entry.json<Activation>());
+    }
+    const current = await this.pointerEntry(name);
+    if (current && !keys.includes(historyKey(name, current.revision))) out.push(current.record);
+    return out;
+  }
+
+  /**
+   * Calls `onChange` with the active record of `name` now and at every change, until `signal`
+   * aborts; a watch that fails is opened again.
+   */
+  async follow(
+    name: string,
+    signal: AbortSignal,
+    onChange: (record: Activation) => void | Promise<void>,
+    onError: (error: Error) => void,
+  ): Promise<void> {
+    checkName(name);
+    while (!signal.aborted) {
+      try {
+        const watch = await this.kv.watch({ key: pointerKey(name) });
+        const stop = () => watch.stop();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const entry of watch) {
+            if (entry.operation !== "PUT") continue;
+            await onChange(entry.json<Activation>());
+          }
+        } finally {
+          signal.removeEventListener("abort", stop);
+        }
+      } catch (error) {
+        if (!signal.aborted) onError(error as Error);
+      }
+      await delay(500, signal);
+    }
+  }
+
+  /**
+   * Uploads a version unless it is there: false when it already was. One publisher at a time
+   * per version (a KV claim): an object being replaced while another process reads it leaves that
+   * reader waiting for chunks that are gone, so a complete version's objects are never written
+   * again. A claim whose upload does not complete within CLAIM_MS (its publisher died) is taken over.
+   */
+  async #upload(onnx: Uint8Array, meta: ModelMetadata): Promise<boolean> {
+    const { name, version } = meta;
+    const complete = async () => {
+      const info = await this.objects.info(objectName(name, version, "json"));
+      return Boolean(info && !info.deleted);
+    };
+    // Versions never hold '=', so this spelling of '+' (not a KV key character) is unambiguous.
+    const claimKey = `publishing.${name}.${version.replaceAll("+", "=")}`;
+    const claim = JSON.stringify({ onnx_sha256: meta.onnx_sha256, at: new Date().toISOString() });
+    for (;;) {
+      if (await complete()) return false;
+      let mine = await this.kv.create(claimKey, claim).then(
+        () => true,
+        (error) => {
+          if (!isWrongSequence(error)) throw error;
+          return false;
+        },
+      );
+      if (!mine) {
+        const held = await this.kv.get(claimKey);
+        const theirs = held?.operation === "PUT" ? held.json<{ onnx_sha256: string }>() : undefined;
+        if (theirs && theirs.onnx_sha256 !== meta.onnx_sha256) return false;
+        const deadline = AbortSignal.timeout(CLAIM_MS);
+        while (!(await complete()) && (await delay(100, deadline)));
+        if (await complete()) return false;
+        mine = held
+          ? await this.kv.update(claimKey, claim, held.revision).then(
+              () => true,
+              () => false,
+            )
+          : false;
+        if (!mine) continue;
+      }
+      // The graph first: metadata present means the version is complete.
+      await this.objects.putBlob({ name: objectName(name, version, "onnx") }, onnx);
+      const text = `${JSON.stringify(meta, null, 1)}\n`;
+      await this.objects.putBlob(
+        { name: objectName(name, version, "json") },
+        new TextEncoder().encode(text),
+      );
+      return true;
+    }
+  }
+
+  async #remember(name: string, record: Activation, revision: number): Promise<void> {
+    await this.kv.create(historyKey(name, revision), JSON.stringify(record)).catch((error) => {
+      if (!isWrongSequence(error)) throw error;
+    });
+  }
+}
+
+/**
+ * The active record of `name` in the shared registry. A deployment whose registry has none yet
+ * is seeded from `MODEL_DIR`: its active version (or flat model) is published and activated,
+ * once, however many processes start at the same time.
+ */
+export async function activeOrSeed(
+  registry: NatsModelRegistry,
+  config: { MODEL_DIR: string; DEFAULT_MODEL_NAME: string },
+  by: string,
+): Promise<Activation> {
+  const name = config.DEFAULT_MODEL_NAME;
+  const current = await registry.pointer(name);
+  if (current) return current;
+  const ref = await new ModelRegistry(config.MODEL_DIR).resolve(name);
+  await registry
+    .publishFromDisk(ref, { by, reason: `first version, from ${config.MODEL_DIR}` })
+    .catch((error) => {
+      // Another process seeded it in between.
+      if (!(error instanceof NatsRegistryError && error.code === "activation_conflict")) {
+        throw error;
+      }
+    });
+  const seeded = await registry.pointer(name);
+  if (!seeded) throw new RegistryError("version_not_found", `model ${name} has no active version`);
+  return seeded;
+}

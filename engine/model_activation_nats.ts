@@ -1,0 +1,259 @@
+// Model operations under scale-out (FRAME_BUS=nats): the shared registry's pointer moves, every worker follows it.
+import type { KV } from "@nats-io/kv";
+import type { EngineConfig } from "../contracts/config.ts";
+import { type ErrorCode, HttpError } from "../contracts/error.ts";
+import type { ModelMetadata } from "../contracts/model.ts";
+import type { ActivateRequest, ActivateResponse, ServedModel } from "../contracts/models_api.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { delay } from "./_delay.ts";
+import {
+  loadedKey,
+  type NatsModelRegistry,
+  NatsRegistryError,
+  sameLayout,
+} from "./infer/nats_registry.ts";
+import { RegistryError } from "./infer/registry.ts";
+import type { ModelActivation } from "./model_activation.ts";
+
+/** The shared registry's refusals as the operations API answers them. */
+const ANSWER: Record<RegistryError["code"] | NatsRegistryError["code"], [number, ErrorCode]> = {
+  model_not_found: [404, "model_not_found"],
+  invalid_model_name: [404, "model_not_found"],
+  version_not_found: [404, "version_not_found"],
+  invalid_version: [400, "invalid_version"],
+  version_exists: [409, "invalid_request"],
+  registry_entry_invalid: [422, "registry_entry_invalid"],
+  model_incompatible: [409, "model_incompatible"],
+  activation_conflict: [409, "activation_in_progress"],
+};
+
+function toHttp(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof RegistryError || error instanceof NatsRegistryError) {
+    const [status, code] = ANSWER[error.code];
+    return new HttpError(status, code, error.message);
+  }
+  // The registry's buckets did not answer: nothing was changed.
+  return new HttpError(
+    503,
+    "bus_unavailable",
+    `the registry did not answer: ${(error as Error).message}`,
+    {
+      "Retry-After": "1",
+    },
+  );
+}
+
+/** Workers whose heartbeat (`w.<id>` in the lease bucket) has not expired. */
+async function liveWorkers(leases: KV): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const key of await leases.keys("w.*")) {
+    const entry = await leases.get(key).catch(() => null);
+    if (entry?.operation !== "PUT") continue;
+    try {
+      if ((entry.json<{ expires: number }>().expires ?? 0) > Date.now()) ids.push(key.slice(2));
+    } catch {
+      // not a heartbeat
+    }
+  }
+  return ids;
+}
+
+export interface NatsModelActivationDeps {
+  config: EngineConfig;
+  log: Logger;
+  registry: NatsModelRegistry;
+  /** The lease bucket: which workers are alive. */
+  leases: KV;
+  /** The version this replica validates and stamps frames with. */
+  served(): ModelMetadata | undefined;
+  /** Switches this replica to `meta` (same features and window size). */
+  use(meta: ModelMetadata): void;
+  /** Streams this replica has seen. */
+  streams(): number;
+}
+
+/**
+ * The operations API of an ingest replica. An activation is checked (published, intact, the
+ * active version's features and window size: under scale-out `reset_windows` cannot apply), then
+ * recorded by moving the shared pointer (revision-checked: of two at once one gets `409
+ * activation_in_progress`); this replica stamps the version on the frames it publishes from
+ * then on, the other replicas within a KV watch, and the workers score each window with the
+ * version its newest frame names. The answer comes once every live worker reports the version
+ * loaded, or after one lease period (`NATS_LEASE_MS`, logged): a worker that had not loaded
+ * it by then loads it on the first frame that names it.
+ */
+export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelActivation {
+  const { config, log, registry } = deps;
+  let inProgress = false;
+
+  const current = () => {
+    const meta = deps.served();
+    if (!meta) throw new HttpError(503, "model_not_ready", "the replica is not ready");
+    return meta;
+  };
+
+  async function list(): Promise<ServedModel[]> {
+    const meta = current();
+    let versions: string[];
+    let history: Awaited<ReturnType<NatsModelRegistry["activations"]>>;
+    try {
+      [versions, history] = await Promise.all([
+        registry.versions(meta.name),
+        registry.activations(meta.name),
+      ]);
+    } catch (error) {
+      throw toHttp(error);
+    }
+    const last = history.at(-1);
+    return [
+      {
+        name: meta.name,
+        layout: "registry",
+        active_version: meta.version,
+        versions,
+        n_features: meta.n_features,
+        window_size: meta.window_size,
+        routes: ["*"],
+        live_streams: deps.streams(),
+        ...(last ? { activation: last } : {}),
+      },
+    ];
+  }
+
+  /** Resolves with the live workers and those that report `version` loaded, by `signal` at the latest. */
+  async function workersLoaded(version: string, signal: AbortSignal) {
+    let live: string[] = [];
+    let ready: string[] = [];
+    do {
+      live = await liveWorkers(deps.leases);
+      ready = [];
+      for (const id of live) {
+        const entry = await registry.kv.get(loadedKey(id)).catch(() => null);
+        if (entry?.operation !== "PUT") continue;
+        if (entry.json<{ versions: string[] }>().versions?.includes(version)) ready.push(id);
+      }
+      if (ready.length === live.length) break;
+    } while (await delay(50, signal));
+    return { live, ready };
+  }
+
+  async function activate(name: string, request: ActivateRequest): Promise<ActivateResponse> {
+    const meta = current();
+    if (name !== meta.name) {
+      throw new HttpError(
+        404,
+        "model_not_found",
+        `the engine serves no model ${JSON.stringify(name)}`,
+      );
+    }
+    if (inProgress) {
+      throw new HttpError(409, "activation_in_progress", `model ${name} is being activated`);
+    }
+    inProgress = true;
+    try {
+      let next: ModelMetadata;
+      try {
+        next = await registry.metadata(name, request.version);
+      } catch (error) {
+        throw toHttp(error);
+      }
+      if (!sameLayout(next, meta)) {
+        throw new HttpError(
+          409,
+          "model_incompatible",
+          `${name}@${next.version} has ${next.n_features} features and windows of ${next.window_size}, ` +
+            `the active ${meta.version} ${meta.n_features} and ${meta.window_size}; under FRAME_BUS=nats ` +
+            "workers switch only between versions of the same features and window size (reset_windows " +
+            "applies to a single engine): serve it on a new NATS_STREAM",
+        );
+      }
+      let record: ActivateResponse["activation"];
+      try {
+        record = await registry.activate(name, next.version, {
+          by: request.by ?? "api",
+          reason: request.reason ?? "",
+        });
+      } catch (error) {
+        throw toHttp(error);
+      }
+      deps.use(next);
+      const workers = await workersLoaded(next.version, AbortSignal.timeout(config.NATS_LEASE_MS));
+      const fields = {
+        model: name,
+        version: next.version,
+        from: meta.version,
+        by: record.by,
+        reason: record.reason,
+        workers: workers.live.length,
+        workers_loaded: workers.ready.length,
+      };
+      if (workers.ready.length < workers.live.length) {
+        log.warn("model activated; some workers had not loaded it within a lease period", {
+          ...fields,
+          not_loaded: workers.live.filter((id) => !workers.ready.includes(id)),
+        });
+      } else {
+        log.info("model activated", fields);
+      }
+      return {
+        status: "active",
+        model: name,
+        version: next.version,
+        from: meta.version,
+        activation: record,
+        windows_reset: false,
+        streams: deps.streams(),
+      };
+    } finally {
+      inProgress = false;
+    }
+  }
+
+  /**
+   * Follows the shared pointer (a KV watch): a version activated through another replica or by
+   * `npm run train -- --publish URL --activate` is stamped from then on. One with other features
+   * or window size is not followed (logged once).
+   */
+  function follow(): () => void {
+    const stop = new AbortController();
+    const refused = new Set<string>();
+    const name = current().name;
+    void registry.follow(
+      name,
+      stop.signal,
+      async function onPointer(record) {
+        const meta = deps.served();
+        if (!meta || record.version === meta.version || refused.has(record.version)) return;
+        try {
+          const next = await registry.metadata(name, record.version);
+          if (!sameLayout(next, meta)) {
+            throw new Error("it has other features or another window size than the served version");
+          }
+          deps.use(next);
+          log.info("following the registry's active version", {
+            model: name,
+            version: next.version,
+            from: meta.version,
+            by: record.by,
+          });
+        } catch (error) {
+          refused.add(record.version);
+          log.error(
+            "the registry's active version cannot be followed; still stamping the previous one",
+            error as Error,
+            {
+              model: name,
+              version: record.version,
+              serving: meta.version,
+            },
+          );
+        }
+      },
+      (error) => log.warn("registry pointer watch failed; watching again", error),
+    );
+    return () => stop.abort();
+  }
+
+  return { list, activate, follow };
+}

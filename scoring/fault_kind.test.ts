@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { faultKind, instrumentSign } from "./fault_kind.ts";
+
+const typical = { low: 9, high: 11 };
+const noisy = (n: number, at = 10) => Array.from({ length: n }, (_, i) => at + 0.3 * Math.sin(i));
+
+test("faultKind reads a flat line as a sensor fault", () => {
+  const stuck = [...noisy(20), 10.2, 10.2, 10.2, 10.2, 10.2, 10.2];
+  assert.equal(instrumentSign({ readings: stuck, typical }), "flat");
+  assert.equal(faultKind([{ readings: stuck, typical }]), "sensor");
+});
+
+test("faultKind reads non-finite readings as a sensor fault", () => {
+  assert.equal(faultKind([{ readings: [10, Number.NaN, 10.1] }]), "sensor");
+});
+
+test("faultKind reads a lone reading far outside training as a sensor fault", () => {
+  const spike = [...noisy(10), 40, ...noisy(3)];
+  const quietPartners = [
+    { weight: 0.4, moved: 0.5 },
+    { weight: 0.2, moved: -1.1 },
+  ];
+  assert.equal(faultKind([{ readings: spike, typical, related: quietPartners }]), "sensor");
+});
+
+test("faultKind reads a shift that related sensors echo as a process fault", () => {
+  const shifted = [...noisy(10), ...noisy(10, 40)];
+  const movedPartners = [
+    { weight: 0.4, moved: 7.5 },
+    { weight: 0.2, moved: 0.1 },
+  ];
+  assert.equal(instrumentSign({ readings: shifted, typical, related: movedPartners }), undefined);
+  assert.equal(faultKind([{ readings: shifted, typical, related: movedPartners }]), "process");
+});
+
+test("faultKind reads a shift within a range of its training range as a process fault", () => {
+  assert.equal(faultKind([{ readings: [...noisy(10), ...noisy(10, 12.5)], typical }]), "process");
+});
+
+test("faultKind wants every one of the most severe sensors to look instrumental", () => {
+  const stuck = { readings: [5, 5, 5, 5, 5, 5], typical };
+  const moving = { readings: noisy(10, 12), typical };
+  assert.equal(faultKind([stuck, stuck]), "sensor");
+  assert.equal(faultKind([stuck, moving]), "process");
+  assert.equal(faultKind([]), "process", "nothing listed: no instrument to blame");
+});
