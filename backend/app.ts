@@ -9,10 +9,16 @@ import { alertRoutes } from "./alerts/routes.ts";
 import type { EngineMonitor } from "./console/engine_monitor.ts";
 import { consoleRoutes } from "./console/routes.tsx";
 import type { Database } from "./db/database.ts";
+import { decisionFeedRoutes } from "./decisions/feed_routes.ts";
 import { healthRoutes } from "./health_routes.ts";
 import { createIncidentHub, type IncidentHub } from "./incidents/incident_hub.ts";
 import { createIncidentRepository } from "./incidents/incident_repository.ts";
+import { createQualityRepository } from "./incidents/quality_repository.ts";
+import { qualityRoutes } from "./incidents/quality_routes.ts";
 import { incidentRoutes } from "./incidents/routes.ts";
+import type { NotificationDispatcher } from "./notify/notification_dispatcher.ts";
+import { silenceRoutes } from "./silences/routes.ts";
+import { createSilenceRepository } from "./silences/silence_repository.ts";
 import { simulatorRoutes } from "./simulator/routes.ts";
 import type { Simulator } from "./simulator/simulator.ts";
 
@@ -34,6 +40,8 @@ export interface BackendAppOptions {
   hub?: IncidentHub;
   /** The engine's health, read server-side for the console's Health page. */
   engine?: EngineMonitor;
+  /** The notification outbox's state for the Health page; absent: no routes configured. */
+  notifications?: Pick<NotificationDispatcher, "status">;
 }
 
 /**
@@ -55,6 +63,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   );
   const hub = options.hub ?? createIncidentHub();
   const incidents = createIncidentRepository(database);
+  const silences = createSilenceRepository(database, now);
   app.route(
     "/api/v1",
     alertRoutes({
@@ -65,9 +74,15 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       onStored: (alert) => {
         if (alert.incident) hub.publish(alert.incident.incident_id);
       },
+      silenceOf: silences.forAlert,
     }),
   );
+  // The feeds first: `/silences/effective` is not a silence id.
+  app.route("/api/v1", decisionFeedRoutes({ silences, database, now }));
+  app.route("/api/v1", silenceRoutes({ silences, consoleToken: options.consoleToken }));
   app.route("/api/v1", incidentRoutes({ incidents, hub, consoleToken: options.consoleToken, now }));
+  const quality = createQualityRepository(database);
+  app.route("/api/v1", qualityRoutes({ quality, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator));
   app.route(
     "/",
@@ -78,6 +93,9 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       consoleToken: options.consoleToken,
       engine: options.engine,
       database,
+      notifications: options.notifications,
+      quality,
+      silences,
     }),
   );
 

@@ -10,6 +10,8 @@ import { openDatabase } from "./db/database.ts";
 import { isUnavailable } from "./db/db_errors.ts";
 import { migrate } from "./db/migrate.ts";
 import { createIncidentHub } from "./incidents/incident_hub.ts";
+import { createNotificationDispatcher } from "./notify/notification_dispatcher.ts";
+import { loadNotifyConfig, type NotifyConfig, NotifyConfigError } from "./notify/notify_config.ts";
 import { createPlantStreams } from "./simulator/plant_streams.ts";
 import { createFrameSender, delay } from "./simulator/send_frame.ts";
 import { createSimulator } from "./simulator/simulator.ts";
@@ -22,6 +24,17 @@ try {
   config = parseConfig(backendConfigSchema, readEnv());
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
+  console.error(`backend: ${error.message}`);
+  exit(1);
+}
+// A bad routes file stops start-up with a message naming the route and the field.
+let notifyConfig: NotifyConfig | undefined;
+try {
+  notifyConfig = config.NOTIFY_CONFIG
+    ? await loadNotifyConfig(config.NOTIFY_CONFIG, readEnv())
+    : undefined;
+} catch (error) {
+  if (!(error instanceof NotifyConfigError)) throw error;
   console.error(`backend: ${error.message}`);
   exit(1);
 }
@@ -67,6 +80,14 @@ const simulator = createSimulator({
   metrics,
 });
 
+const notifier = createNotificationDispatcher({
+  database,
+  config: notifyConfig ?? { routes: [] },
+  log,
+});
+notifier.start();
+const notifications = notifyConfig ? notifier : undefined;
+
 let draining = false;
 const hub = createIncidentHub();
 const app = createBackendApp({
@@ -79,6 +100,7 @@ const app = createBackendApp({
   }),
   database,
   simulator,
+  notifications,
   signingSecret: config.ALERT_SIGNING_SECRET,
   log,
   metrics,
@@ -93,6 +115,7 @@ log.info("backend listening", {
   database: database.kind,
   signed_alerts: config.ALERT_SIGNING_SECRET !== undefined,
   console_token: config.CONSOLE_TOKEN !== undefined,
+  notify_routes: notifyConfig?.routes.map((r) => r.name) ?? [],
   engine_url: config.ENGINE_URL,
 });
 
@@ -119,6 +142,7 @@ onShutdownSignal(async function shutdown(signal) {
     // Live console streams never end on their own; close them so the server can drain.
     hub.close();
     await server.close(deadline);
+    await notifier.stop(deadline);
     await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
     await stopTelemetry();
     log.info("backend stopped");

@@ -1,5 +1,6 @@
 // Stores and reads alerts with postgres.js: one transaction per alert, idempotent on alert_id.
 import { SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import type { FaultKind, History, RelatedSensor } from "../../contracts/alert.ts";
 import type { Database } from "../db/database.ts";
 import { DuplicateError, dbErrorTranslator } from "../db/db_errors.ts";
 import { encodeCursor } from "./_cursor.ts";
@@ -33,6 +34,7 @@ interface AlertRow {
   event: "opened" | "updated" | "resolved" | null;
   incident_started_at: Date | null;
   max_severity: number | null;
+  kind: FaultKind | null;
   features: FeatureRow[] | null;
 }
 
@@ -47,6 +49,9 @@ export interface FeatureRow {
   typical_low: number | null;
   typical_high: number | null;
   statistic: string | null;
+  /** Absent (not only null) where a query leaves the context out. */
+  history?: History | null;
+  related?: RelatedSensor[] | null;
 }
 
 /** A stored feature in the contract's shape, leaving out the evidence it did not carry. */
@@ -60,6 +65,8 @@ export function toFeature(r: FeatureRow): AlertFeature {
     out.typical = { low: r.typical_low, high: r.typical_high };
   }
   if (r.statistic !== null) out.statistic = r.statistic;
+  if (r.history != null) out.history = r.history;
+  if (r.related != null) out.related = r.related;
   return out;
 }
 
@@ -87,6 +94,7 @@ function toStored(row: AlertRow): StoredAlert {
     received_at: row.received_at.toISOString(),
     ...(row.max_severity === null ? {} : { max_severity: row.max_severity }),
     ...incident,
+    ...(row.kind === null ? {} : { kind: row.kind }),
     anomalous_features: (row.features ?? []).map(toFeature),
   };
 }
@@ -145,6 +153,11 @@ export function createAlertRepository(
       sql`(EXCLUDED.last_alert_at, EXCLUDED.last_alert_id) > (incident.last_alert_at, incident.last_alert_id) OR incident.last_alert_id IS NULL`;
     const earliest = () =>
       sql`(EXCLUDED.first_alert_at, EXCLUDED.first_alert_id) < (incident.first_alert_at, incident.first_alert_id) OR incident.first_alert_id IS NULL`;
+    // Its kind is that of its latest alert that carries one (same order; one without moves nothing).
+    const latestKind = () =>
+      sql`EXCLUDED.kind_alert_id IS NOT NULL AND ((EXCLUDED.kind_alert_at, EXCLUDED.kind_alert_id) > (incident.kind_alert_at, incident.kind_alert_id) OR incident.kind_alert_id IS NULL)`;
+    // jsonb travels as text: postgres.js has no jsonb[] parameter.
+    const json = (x: unknown) => (x === undefined ? undefined : JSON.stringify(x));
     let maxSeverity = a.max_severity ?? null;
     for (const x of f) {
       if (x.severity !== undefined && (maxSeverity === null || x.severity > maxSeverity)) {
@@ -163,11 +176,12 @@ export function createAlertRepository(
         WITH new_alert AS (
           INSERT INTO alert (alert_id, stream_id, ts, frame_timestamp, anomaly_detected,
             num_anomalous_features, max_score, threshold, model_version, model_name, latency_ms,
-            incident_id, event, incident_started_at, max_severity)
+            incident_id, event, incident_started_at, max_severity, kind)
           VALUES (${a.alert_id}, ${a.stream_id}, ${a.timestamp}, ${a.frame_timestamp},
             ${a.anomaly_detected}, ${a.num_anomalous_features}, ${a.max_score}, ${a.threshold},
             ${a.model_version}, ${modelName}, ${a.latency_ms}, ${incident?.incident_id ?? null}::uuid,
-            ${incident?.event ?? null}, ${incident?.incident_started_at ?? null}, ${maxSeverity})
+            ${incident?.event ?? null}, ${incident?.incident_started_at ?? null}, ${maxSeverity},
+            ${a.kind ?? null})
           ON CONFLICT (alert_id) DO NOTHING
           RETURNING alert_id
         ), u AS (
@@ -176,26 +190,30 @@ export function createAlertRepository(
             ${column((x) => x.severity)}::float8[], ${column((x) => x.value)}::float8[],
             ${column((x) => (x.window ? `{${x.window.join(",")}}` : undefined))}::text[],
             ${column((x) => x.typical?.low)}::float8[], ${column((x) => x.typical?.high)}::float8[],
-            ${column((x) => x.statistic)}::text[])
+            ${column((x) => x.statistic)}::text[], ${column((x) => json(x.history))}::text[],
+            ${column((x) => json(x.related))}::text[])
           AS u(feature_idx, score, feature, severity, value, win, typical_low, typical_high,
-            statistic)
+            statistic, history, related)
         ), new_features AS (
           INSERT INTO alert_feature (alert_id, stream_id, ts, feature_idx, score, feature,
-            severity, value, window_values, typical_low, typical_high, statistic)
+            severity, value, window_values, typical_low, typical_high, statistic, history, related)
           SELECT new_alert.alert_id, ${a.stream_id}, ${a.timestamp}, u.feature_idx, u.score,
             u.feature, u.severity, u.value, u.win::float8[], u.typical_low, u.typical_high,
-            u.statistic
+            u.statistic, u.history::jsonb, u.related::jsonb
           FROM new_alert, u
         ), incident_row AS (
           INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, resolved_at,
             max_severity, max_score, flagged_sensors, model_name, model_version, last_alert_id,
-            opened_model_name, opened_model_version, first_alert_at, first_alert_id)
+            opened_model_name, opened_model_version, first_alert_at, first_alert_id, kind,
+            kind_alert_at, kind_alert_id, silence_id)
           SELECT ${incident?.incident_id ?? null}::uuid, ${a.stream_id},
             ${incident?.incident_started_at ?? null}::timestamptz, ${at},
             ${incident?.event === "resolved" ? at : null}::timestamptz, ${maxSeverity}::float8,
             ${a.max_score}, ${a.num_anomalous_features}, ${modelName}::text,
             ${a.model_version}::text, ${a.alert_id}::uuid, ${modelName}::text,
-            ${a.model_version}::text, ${at}::timestamptz, ${a.alert_id}::uuid
+            ${a.model_version}::text, ${at}::timestamptz, ${a.alert_id}::uuid,
+            ${a.kind ?? "process"}, ${a.kind ? at : null}::timestamptz,
+            ${a.kind ? a.alert_id : null}::uuid, ${a.silence_id ?? null}::uuid
           FROM new_alert WHERE ${incident?.incident_id ?? null}::uuid IS NOT NULL
           ON CONFLICT (incident_id) DO UPDATE SET
             started_at = LEAST(incident.started_at, EXCLUDED.started_at),
@@ -217,14 +235,22 @@ export function createAlertRepository(
             first_alert_at = CASE WHEN ${earliest()}
               THEN EXCLUDED.first_alert_at ELSE incident.first_alert_at END,
             first_alert_id = CASE WHEN ${earliest()}
-              THEN EXCLUDED.first_alert_id ELSE incident.first_alert_id END
+              THEN EXCLUDED.first_alert_id ELSE incident.first_alert_id END,
+            kind = CASE WHEN ${latestKind()} THEN EXCLUDED.kind ELSE incident.kind END,
+            kind_alert_at = CASE WHEN ${latestKind()}
+              THEN EXCLUDED.kind_alert_at ELSE incident.kind_alert_at END,
+            kind_alert_id = CASE WHEN ${latestKind()}
+              THEN EXCLUDED.kind_alert_id ELSE incident.kind_alert_id END,
+            -- A silenced incident stays silenced (README.md, "Silences").
+            silence_id = COALESCE(incident.silence_id, EXCLUDED.silence_id)
           RETURNING incident_id, started_at
         ), sensors AS (
           INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, value,
-            window_values, typical_low, typical_high, statistic, peak_at, peak_alert_id,
-            started_at)
+            window_values, typical_low, typical_high, statistic, history, related, peak_at,
+            peak_alert_id, started_at)
           SELECT incident_row.incident_id, u.feature_idx, u.feature, u.severity, u.score, u.value,
-            u.win::float8[], u.typical_low, u.typical_high, u.statistic, ${at},
+            u.win::float8[], u.typical_low, u.typical_high, u.statistic, u.history::jsonb,
+            u.related::jsonb, ${at},
             ${a.alert_id}::uuid, ${incident?.incident_started_at ?? null}::timestamptz
           FROM incident_row, u
           ORDER BY u.feature_idx
@@ -232,7 +258,8 @@ export function createAlertRepository(
             feature = EXCLUDED.feature, severity = EXCLUDED.severity, score = EXCLUDED.score,
             value = EXCLUDED.value, window_values = EXCLUDED.window_values,
             typical_low = EXCLUDED.typical_low, typical_high = EXCLUDED.typical_high,
-            statistic = EXCLUDED.statistic, peak_at = EXCLUDED.peak_at,
+            statistic = EXCLUDED.statistic, history = EXCLUDED.history,
+            related = EXCLUDED.related, peak_at = EXCLUDED.peak_at,
             peak_alert_id = EXCLUDED.peak_alert_id,
             started_at = LEAST(incident_sensor.started_at, EXCLUDED.started_at)
           WHERE (COALESCE(EXCLUDED.severity, -1), EXCLUDED.score)
@@ -265,7 +292,8 @@ export function createAlertRepository(
       SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'score', t.score,
         'feature', t.feature, 'severity', t.severity, 'value', t.value,
         'window', t.window_values, 'typical_low', t.typical_low,
-        'typical_high', t.typical_high, 'statistic', t.statistic)
+        'typical_high', t.typical_high, 'statistic', t.statistic, 'history', t.history,
+        'related', t.related)
         ORDER BY t.severity DESC NULLS LAST, t.score DESC, t.feature_idx) AS features
       FROM (SELECT * FROM alert_feature af WHERE af.alert_id = a.alert_id
         ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${n}) t

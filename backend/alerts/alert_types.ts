@@ -1,5 +1,5 @@
 // The shapes alerts take between the HTTP layer and the repository.
-import type { IncidentEvent } from "../../contracts/alert.ts";
+import type { FaultKind, History, IncidentEvent, RelatedSensor } from "../../contracts/alert.ts";
 import type { CursorKey } from "./_cursor.ts";
 
 /** One flagged sensor of an alert, with the evidence our engine attaches (absent from others). */
@@ -12,6 +12,10 @@ export interface AlertFeature {
   window?: number[];
   typical?: { low: number; high: number };
   statistic?: string;
+  /** The sensor's recent readings with the onset marked, as sent. */
+  history?: History;
+  /** The sensors it usually moves with, and how far each moved, as sent. */
+  related?: RelatedSensor[];
 }
 
 /** The incident an alert belongs to (absent in frame mode and from the original design's engine). */
@@ -37,6 +41,10 @@ export interface NewAlert {
   latency_ms: number | null;
   max_severity?: number | null;
   incident?: AlertIncident | null;
+  /** The incident's fault kind as this alert judged it (absent from older engines). */
+  kind?: FaultKind | null;
+  /** The silence its incident falls under, decided before storing (backend/silences). */
+  silence_id?: string | null;
   anomalous_features: AlertFeature[];
 }
 
@@ -60,6 +68,7 @@ export interface StoredAlert {
   incident_id?: string;
   event?: IncidentEvent;
   incident_started_at?: string;
+  kind?: FaultKind;
   anomalous_features: AlertFeature[];
 }
 

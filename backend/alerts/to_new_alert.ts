@@ -73,6 +73,7 @@ export async function toNewAlert(input: AlertInput, rawBody: string): Promise<Ne
             incident_started_at: parseTime(input.incident_started_at, "incident_started_at"),
           }
         : null,
+    kind: input.kind ?? null,
     // valibot keeps only the contract's keys, so a feature is stored exactly as validated.
     anomalous_features: input.anomalous_features,
   };

@@ -4,6 +4,7 @@ import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
 import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { NotifyHealth, type NotifyHealthStatus } from "./notify_health.tsx";
 
 function Activation(props: { activation?: ActivationRecord }) {
   const a = props.activation;
@@ -95,6 +96,7 @@ function ModelsSection(props: { models: EngineModels }) {
 export function HealthPage(props: {
   health: EngineHealth | null;
   database: { kind: string; reachable: boolean };
+  notifications?: NotifyHealthStatus;
 }) {
   const h = props.health;
   const stats = h?.stats ?? null;
@@ -170,6 +172,7 @@ export function HealthPage(props: {
           </dd>
         </dl>
       </section>
+      <NotifyHealth status={props.notifications ?? null} />
     </Layout>
   );
 }

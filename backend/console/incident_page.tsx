@@ -1,59 +1,14 @@
-// The Incident page: summary, timeline, acknowledgement, and per flagged sensor its window against the typical band.
+// The Incident page: summary, timeline, acknowledgement, verdict, each flagged sensor's evidence in context, similar past incidents.
 import type { IncidentDetail, IncidentSensor } from "../incidents/incident_types.ts";
+import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { SensorEvidence, sensorName } from "./sensor_evidence.tsx";
+import { SimilarSection } from "./similar_section.tsx";
+import { VerdictSection } from "./verdict_form.tsx";
 
 /** Sensors drawn as charts; the rest are listed in a table (an incident may flag thousands). */
 export const CHARTED_SENSORS = 12;
-
-function sensorName(s: IncidentSensor): string {
-  return s.feature ?? `#${s.feature_idx}`;
-}
-
-function SensorChart(props: { sensor: IncidentSensor; index: number }) {
-  const s = props.sensor;
-  const name = sensorName(s);
-  const typical = s.typical ? `${num(s.typical.low)} to ${num(s.typical.high)}` : "not reported";
-  const headingId = `sensor-${props.index}`;
-  return (
-    <figure class="sensor" aria-labelledby={headingId}>
-      <figcaption>
-        <h3 id={headingId}>{name}</h3>
-        <p>
-          severity <strong>{num(s.severity ?? null)}</strong> · score {num(s.score)}
-          {s.statistic ? ` · statistic ${s.statistic}` : ""} · latest {num(s.value ?? null)} ·
-          typical {typical}
-        </p>
-      </figcaption>
-      {s.window ? (
-        <>
-          <div
-            class="chart"
-            role="img"
-            aria-label={`${name}: the ${s.window.length} readings the model saw, against the typical range ${typical}`}
-            data-name={name}
-            data-values={JSON.stringify(s.window)}
-            data-low={s.typical ? String(s.typical.low) : undefined}
-            data-high={s.typical ? String(s.typical.high) : undefined}
-          />
-          <table class="readings">
-            <caption>Readings of {name}, oldest first</caption>
-            <tbody>
-              <tr>
-                <th scope="row">value</th>
-                {s.window.map((x) => (
-                  <td>{num(x, 6)}</td>
-                ))}
-              </tr>
-            </tbody>
-          </table>
-        </>
-      ) : (
-        <p>This alert carried no readings.</p>
-      )}
-    </figure>
-  );
-}
 
 function Timeline(props: { incident: IncidentDetail }) {
   return (
@@ -127,10 +82,16 @@ export function IncidentPage(props: {
   now: number;
   tokenRequired: boolean;
   error?: string;
+  /** Earlier incidents like this one; the section is left out when absent. */
+  similar?: SimilarIncidents;
+  /** The verdict form's last problem (the acknowledgement's is `error`). */
+  verdictError?: string;
 }) {
   const i = props.incident;
   const charted = i.sensors.slice(0, CHARTED_SENSORS);
   const listed = i.sensors.slice(CHARTED_SENSORS);
+  // A related sensor flagged in this incident is charted from its own history.
+  const flagged = new Map<number, IncidentSensor>(i.sensors.map((s) => [s.feature_idx, s]));
   const model = modelLabel(i.model_name, i.model_version);
   const openedWith = modelLabel(i.opened_model_name, i.opened_model_version);
   return (
@@ -172,6 +133,7 @@ export function IncidentPage(props: {
         </dd>
       </dl>
       <AckSection incident={i} tokenRequired={props.tokenRequired} error={props.error} />
+      <VerdictSection incident={i} error={props.verdictError} />
       <section aria-labelledby="timeline-heading">
         <h2 id="timeline-heading">Timeline</h2>
         <Timeline incident={i} />
@@ -179,12 +141,16 @@ export function IncidentPage(props: {
       <section aria-labelledby="sensors-heading">
         <h2 id="sensors-heading">Flagged sensors</h2>
         <p>
-          Strongest first. Each chart shows the readings the model saw (oldest left) against the
-          sensor's typical range (shaded).
+          Strongest first. Each chart shows the sensor's recent readings (oldest left) with the
+          incident's onset marked, its typical range shaded and, where the model judges it against
+          one, its running level dashed; alerts without a history show the readings the model saw.
+          Related sensors are the ones its model ties it to (weight 1: they move as one): how far
+          each moved in the alert's window, in robust standard deviations (σ) of its training
+          readings, and its readings when it is flagged too.
         </p>
         <div class="sensors">
           {charted.map((sensor, index) => (
-            <SensorChart sensor={sensor} index={index} />
+            <SensorEvidence sensor={sensor} index={index} flagged={flagged} />
           ))}
         </div>
         {listed.length > 0 ? (
@@ -219,6 +185,7 @@ export function IncidentPage(props: {
           </table>
         ) : null}
       </section>
+      {props.similar ? <SimilarSection found={props.similar} /> : null}
     </Layout>
   );
 }

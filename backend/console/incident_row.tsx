@@ -1,6 +1,7 @@
 // One incident as a row of the Now page's tables; also sent over the live stream, rendered here.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
 import { age, modelLabel, num, utc } from "./format.ts";
+import { verdictLabel } from "./verdict_form.tsx";
 
 /** The first few sensor names, strongest first, and how many more there are. */
 export function sensorList(incident: IncidentSummary, shown = 3): string {
@@ -31,6 +32,9 @@ export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
         </time>
       </td>
       <td>{i.acknowledged ? `by ${i.acknowledged.by}` : "not yet"}</td>
+      <td class="verdict" data-verdict={i.verdict?.verdict ?? "none"}>
+        {verdictLabel(i.verdict)}
+      </td>
     </tr>
   );
 }
@@ -56,6 +60,7 @@ export function IncidentTable(props: {
             <th scope="col">Model</th>
             <th scope="col">Age</th>
             <th scope="col">Acknowledged</th>
+            <th scope="col">Verdict</th>
           </tr>
         </thead>
         <tbody>

@@ -1,11 +1,14 @@
 // The console's page frame: document head, navigation, skip link and the shared script and styles.
 import type { Child } from "hono/jsx";
+import { SilenceBanner } from "./silence_banner.tsx";
 
-export type Section = "now" | "overview" | "health" | "incident";
+export type Section = "now" | "overview" | "quality" | "silences" | "health" | "incident";
 
 const NAV: { section: Section; href: string; label: string }[] = [
   { section: "now", href: "/", label: "Now" },
   { section: "overview", href: "/overview", label: "Overview" },
+  { section: "quality", href: "/quality", label: "Quality" },
+  { section: "silences", href: "/silences", label: "Silences" },
   { section: "health", href: "/status", label: "Health" },
 ];
 
@@ -48,6 +51,7 @@ export function Layout(props: {
           </nav>
         </header>
         <main id="main" tabindex={-1}>
+          <SilenceBanner />
           {props.children}
         </main>
       </body>

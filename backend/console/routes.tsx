@@ -14,14 +14,21 @@ import {
 import type { IncidentHub } from "../incidents/incident_hub.ts";
 import type { IncidentRepository } from "../incidents/incident_repository.ts";
 import { streamIncidentChanges } from "../incidents/incident_stream.ts";
-import { incidentIdParam, parseAck } from "../incidents/routes.ts";
+import type { QualityRepository } from "../incidents/quality_repository.ts";
+import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts";
+import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
+import type { SilenceRepository } from "../silences/silence_repository.ts";
 import type { EngineMonitor } from "./engine_monitor.ts";
 import { HealthPage } from "./health_page.tsx";
-import { IncidentPage, MessagePage } from "./incident_page.tsx";
+import { CHARTED_SENSORS, IncidentPage, MessagePage } from "./incident_page.tsx";
 import { IncidentRow } from "./incident_row.tsx";
 import { NowPage } from "./now_page.tsx";
 import { OverviewPage, PERIODS } from "./overview_page.tsx";
+import { qualityConsoleRoutes } from "./quality_routes.tsx";
+import { silenceBannerLoader, withSilenceBanner } from "./silence_banner.tsx";
+import { silenceConsoleRoutes } from "./silences_routes.tsx";
 import { loadStaticAssets, type StaticAsset } from "./static_assets.ts";
+import { verdictFromForm } from "./verdict_form.tsx";
 
 export interface ConsoleRoutesOptions {
   incidents: IncidentRepository;
@@ -31,6 +38,11 @@ export interface ConsoleRoutesOptions {
   /** Reads the engine's health for the Health page; absent: the page says none is configured. */
   engine?: EngineMonitor;
   database: { kind: string; ping(signal?: AbortSignal): Promise<void> };
+  quality: QualityRepository;
+  /** The Quality page's "mute this sensor" creates silences with it. */
+  silences: SilenceRepository;
+  /** The notification outbox's state for the Health page; absent: no routes configured. */
+  notifications?: { status(): Promise<NotifyStatus> };
 }
 
 // Data only: scripts and styles from this origin, no inline script, no framing, forms stay here.
@@ -52,7 +64,7 @@ async function page(
 ) {
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
   c.header("Cache-Control", "no-store");
-  return c.html(html`<!doctype html>${await element}`, status as 200);
+  return c.html(html`<!doctype html>${await withSilenceBanner(c, element)}`, status as 200);
 }
 
 /** The route's incident id, or the 400 page that says why it is not one. */
@@ -70,12 +82,22 @@ function routeIncidentId(c: Context): string | Promise<Response> {
 
 /**
  * Mounted at `/`: `GET /` (Now), `GET /events` (live rows), `GET /incidents/:id`,
- * `POST /incidents/:id/ack` (form), `POST /console-token` (form), `GET /overview`,
+ * `POST /incidents/:id/ack` and `POST /incidents/:id/verdict` (forms), `POST /console-token`
+ * (form), `GET /overview`, `GET /quality` and `POST /quality/mute` (quality_routes.tsx),
+ * `GET /silences`, `POST /silences` and `POST /silences/:id/expire` (silences_routes.tsx),
  * `GET /status` (Health), `GET /assets/:name`.
  */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const { incidents, hub, now, consoleToken, engine, database } = options;
   const app = new Hono();
+  // Every page's layout shows the silences holding now and those ending soon.
+  app.use(
+    silenceBannerLoader({
+      activeSilences: async () =>
+        (await options.silences.list({ state: "active", limit: 200 })).silences,
+      now,
+    }),
+  );
   let assets: Promise<Map<string, StaticAsset>> | undefined;
 
   // What the Now page shows: open incidents, and resolved ones that started in the last hour.
@@ -122,8 +144,15 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     );
   });
 
-  async function incidentPage(c: Context, id: string, error?: { status: number; message: string }) {
-    const incident = await incidents.get(id, 200);
+  async function incidentPage(
+    c: Context,
+    id: string,
+    error?: { status: number; message: string; form?: "verdict" },
+  ) {
+    const [incident, similar] = await Promise.all([
+      incidents.get(id, 200, CHARTED_SENSORS),
+      incidents.similar(id, { limit: 10, minShared: 1 }),
+    ]);
     if (!incident) {
       return page(
         c,
@@ -137,7 +166,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         incident={incident}
         now={now()}
         tokenRequired={consoleToken !== undefined}
-        error={error?.message}
+        similar={similar}
+        error={error?.form === "verdict" ? undefined : error?.message}
+        verdictError={error?.form === "verdict" ? error.message : undefined}
       />,
       error?.status ?? 200,
     );
@@ -166,6 +197,22 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     } catch (error) {
       if (!(error instanceof HttpError) || error.status >= 500) throw error;
       return incidentPage(c, id, { status: error.status, message: error.message });
+    }
+  });
+
+  app.post("/incidents/:id/verdict", async function verdictForm(c) {
+    const id = routeIncidentId(c);
+    if (typeof id !== "string") return id;
+    try {
+      await requireConsoleToken(c, consoleToken);
+      const verdict = parseVerdict(verdictFromForm(await c.req.parseBody()));
+      const result = await incidents.giveVerdict(id, { ...verdict, at: new Date(now()) });
+      if (!result) return incidentPage(c, id);
+      hub.publish(id);
+      return c.redirect(`/incidents/${id}`, 303);
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      return incidentPage(c, id, { status: error.status, message: error.message, form: "verdict" });
     }
   });
 
@@ -213,15 +260,38 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     return page(c, <OverviewPage map={map} period={period} />);
   });
 
+  app.route(
+    "/",
+    qualityConsoleRoutes({
+      quality: options.quality,
+      silences: options.silences,
+      now,
+      consoleToken,
+      render: page,
+    }),
+  );
+  app.route(
+    "/",
+    silenceConsoleRoutes({ silences: options.silences, now, consoleToken, render: page }),
+  );
+
   app.get("/status", async function healthPage(c) {
-    const [health, reachable] = await Promise.all([
+    const [health, reachable, notifications] = await Promise.all([
       engine ? engine.read() : Promise.resolve(null),
       database.ping(AbortSignal.timeout(2000)).then(
         () => true,
         () => false,
       ),
+      options.notifications?.status().catch((error: Error) => ({ error: error.message })) ?? null,
     ]);
-    return page(c, <HealthPage health={health} database={{ kind: database.kind, reachable }} />);
+    return page(
+      c,
+      <HealthPage
+        health={health}
+        database={{ kind: database.kind, reachable }}
+        notifications={notifications}
+      />,
+    );
   });
 
   app.get("/assets/:name", async function staticAsset(c) {

@@ -1,5 +1,6 @@
 // Reads incidents (list, one with its timeline, heatmap) and stores acknowledgements and verdicts, with postgres.js.
 
+import type { FaultKind } from "../../contracts/alert.ts";
 import { encodeCursor } from "../alerts/_cursor.ts";
 import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
 import type { Database } from "../db/database.ts";
@@ -16,6 +17,7 @@ import type {
   Verdict,
   VerdictKind,
 } from "./incident_types.ts";
+import { findSimilarIncidents } from "./similar_incidents.ts";
 
 export type IncidentRepository = ReturnType<typeof createIncidentRepository>;
 
@@ -31,6 +33,8 @@ interface IncidentRow {
   num_sensors: number;
   model_name: string | null;
   model_version: string | null;
+  kind: FaultKind;
+  silence_id: string | null;
   opened_model_name: string | null;
   opened_model_version: string | null;
   sensors: (FeatureRow & { peak_at: string })[] | null;
@@ -78,6 +82,8 @@ function toSummary(row: IncidentRow): IncidentSummary {
     model_version: row.model_version,
     opened_model_name: row.opened_model_name,
     opened_model_version: row.opened_model_version,
+    kind: row.kind,
+    silence_id: row.silence_id,
     sensors: (row.sensors ?? []).map(
       (s): IncidentSensor => ({ ...toFeature(s), peak_at: iso(s.peak_at) }),
     ),
@@ -110,7 +116,9 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   const failed = dbErrorTranslator(db);
 
   // Sensors strongest first: severity, then score (alerts without evidence have only a score).
-  const base = (sql: Database["sql"], sensors: number) => sql`
+  // History and related sensors (the bulk of the evidence) only for the strongest `context`
+  // sensors and the sensors they name as related; lists (context 0) never show them.
+  const base = (sql: Database["sql"], sensors: number, context = 0) => sql`
     SELECT i.*, k.acked_by, k.note, k.acked_at, s.sensors, vd.verdict,
       vd.cause AS verdict_cause, vd.note AS verdict_note, vd.given_by AS verdict_by,
       vd.given_at AS verdict_at,
@@ -127,10 +135,28 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
       SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'score', t.score,
         'feature', t.feature, 'severity', t.severity, 'value', t.value,
         'window', t.window_values, 'typical_low', t.typical_low,
-        'typical_high', t.typical_high, 'statistic', t.statistic, 'peak_at', t.peak_at)
+        'typical_high', t.typical_high, 'statistic', t.statistic, 'peak_at', t.peak_at
+        ${
+          context > 0
+            ? sql`, 'history', CASE WHEN t.rank <= ${context} OR t.feature_idx = ANY(rel.named)
+                THEN t.history END, 'related', CASE WHEN t.rank <= ${context} THEN t.related END`
+            : sql``
+        })
         ORDER BY t.severity DESC NULLS LAST, t.score DESC, t.feature_idx) AS sensors
-      FROM (SELECT * FROM incident_sensor x WHERE x.incident_id = i.incident_id
+      FROM (SELECT *, row_number() OVER (
+          ORDER BY severity DESC NULLS LAST, score DESC, feature_idx) AS rank
+        FROM incident_sensor x WHERE x.incident_id = i.incident_id
         ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${sensors}) t
+      ${
+        context > 0
+          ? sql`CROSS JOIN (
+              SELECT array_agg((r.value->>'feature_idx')::int) AS named
+              FROM (SELECT related FROM incident_sensor y WHERE y.incident_id = i.incident_id
+                ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${context}) top
+              CROSS JOIN LATERAL jsonb_array_elements(COALESCE(top.related, '[]'::jsonb)) r
+            ) rel`
+          : sql``
+      }
     ) s ON true`;
 
   /** Incidents newest first (by start), one page after `cursor`. */
@@ -168,16 +194,28 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   }
 
   /** One incident as lists show it (at most `sensors` sensors), or `undefined`. */
-  async function summary(incidentId: string, sensors = 5): Promise<IncidentSummary | undefined> {
+  async function summary(
+    incidentId: string,
+    sensors = 5,
+    context = 0,
+  ): Promise<IncidentSummary | undefined> {
     const sql = client();
     const rows = await sql<IncidentRow[]>`
-      ${base(sql, sensors)} WHERE i.incident_id = ${incidentId}`.catch(failed);
+      ${base(sql, sensors, context)} WHERE i.incident_id = ${incidentId}`.catch(failed);
     return rows[0] ? toSummary(rows[0]) : undefined;
   }
 
-  /** One incident with its strongest `sensors` sensors' evidence and its timeline, or `undefined`. */
-  async function get(incidentId: string, sensors = 100_000): Promise<IncidentDetail | undefined> {
-    const head = await summary(incidentId, sensors);
+  /**
+   * One incident with its strongest `sensors` sensors' evidence and its timeline, or `undefined`.
+   * The strongest `context` of them also carry their history and related sensors, and so do the
+   * sensors those name as related (a page charts only a few; the API gives every one).
+   */
+  async function get(
+    incidentId: string,
+    sensors = 100_000,
+    context = sensors,
+  ): Promise<IncidentDetail | undefined> {
+    const head = await summary(incidentId, sensors, context);
     if (!head) return undefined;
     const sql = client();
     const events = await sql<
@@ -306,5 +344,10 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     };
   }
 
-  return { list, summary, get, acknowledge, giveVerdict, heatmap };
+  /** Earlier incidents like this one, newest first (see similar_incidents.ts for the rule). */
+  async function similar(incidentId: string, q: { limit: number; minShared: number }) {
+    return await findSimilarIncidents(client(), incidentId, q).catch(failed);
+  }
+
+  return { list, summary, get, acknowledge, giveVerdict, heatmap, similar };
 }

@@ -1,5 +1,5 @@
 // The shapes incidents take between the repository, the HTTP API and the console.
-import type { IncidentEvent } from "../../contracts/alert.ts";
+import type { FaultKind, IncidentEvent } from "../../contracts/alert.ts";
 import type { CursorKey } from "../alerts/_cursor.ts";
 import type { AlertFeature } from "../alerts/alert_types.ts";
 
@@ -48,6 +48,10 @@ export interface IncidentSummary {
   /** The model of the earliest alert, the one that opened it (differs after a version switch). */
   opened_model_name: string | null;
   opened_model_version: string | null;
+  /** `sensor` (an instrument failing) or `process`: its latest alert's judgement that gave one. */
+  kind: FaultKind;
+  /** The maintenance silence it fell under (stored and shown, not notified), or null. */
+  silence_id: string | null;
   sensors: IncidentSensor[];
   acknowledged: Acknowledgement | null;
   /** The current (latest) verdict, or null before the first. */

@@ -1,4 +1,4 @@
-// HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, acknowledge, verdict.
+// HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, similar ones, acknowledge, verdict.
 import { type Context, Hono } from "hono";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
@@ -14,6 +14,7 @@ import { requireConsoleToken } from "./console_auth.ts";
 import type { IncidentHub } from "./incident_hub.ts";
 import type { IncidentRepository } from "./incident_repository.ts";
 import { streamIncidentChanges } from "./incident_stream.ts";
+import { similarQuerySchema } from "./similar_incidents.ts";
 
 export interface IncidentRoutesOptions {
   incidents: IncidentRepository;
@@ -68,6 +69,7 @@ async function jsonBody(c: Context): Promise<unknown> {
 /**
  * Mounted under `/api/v1`: `GET /incidents`, `GET /incidents/heatmap`, `GET /incidents/stream`
  * (server-sent events: `incident` with the changed incident's summary), `GET /incidents/:id`,
+ * `GET /incidents/:id/similar` (earlier incidents of the same model with overlapping sensors),
  * `POST /incidents/:id/ack`, `POST /incidents/:id/verdict`.
  */
 export function incidentRoutes(options: IncidentRoutesOptions): Hono {
@@ -118,6 +120,14 @@ export function incidentRoutes(options: IncidentRoutesOptions): Hono {
     const incident = await incidents.get(id);
     if (!incident) throw new HttpError(404, "not_found", `no incident ${id}`);
     return c.json(incident);
+  });
+
+  app.get("/incidents/:id/similar", async function similarIncidents(c) {
+    const id = incidentIdParam(c.req.param("id"));
+    const q = parseQuery(similarQuerySchema, c.req.query());
+    const found = await incidents.similar(id, { limit: q.limit, minShared: q.min_shared });
+    if (!found) throw new HttpError(404, "not_found", `no incident ${id}`);
+    return c.json(found);
   });
 
   app.post("/incidents/:id/ack", async function acknowledgeIncident(c) {

@@ -63,45 +63,188 @@
     setInterval(refreshAges, 10_000);
   }
 
-  function charts() {
-    const uPlot = window.uPlot;
-    if (!uPlot) return;
-    for (const el of document.querySelectorAll(".chart[data-values]")) {
-      const values = JSON.parse(el.dataset.values);
-      const x = values.map((_, i) => i - (values.length - 1));
-      const data = [x, values];
-      const series = [
-        { label: "frame" },
-        {
-          label: el.dataset.name,
-          stroke: "#b3261e",
-          width: 2,
-          points: { show: true, size: 8, fill: "#b3261e", stroke: "#b3261e" },
-        },
-      ];
-      let bands;
-      if (el.dataset.low !== undefined && el.dataset.high !== undefined) {
-        const low = Number(el.dataset.low);
-        const high = Number(el.dataset.high);
-        data.push(
-          x.map(() => high),
-          x.map(() => low),
-        );
-        const edge = { stroke: "#2e7d32", width: 1, dash: [4, 4], points: { show: false } };
-        series.push({ ...edge, label: "typical high" }, { ...edge, label: "typical low" });
-        bands = [{ series: [2, 3], fill: "rgba(46, 125, 50, 0.15)" }];
+  const RED = "#b3261e";
+  const BLUE = "#0b57d0";
+  const GREEN = "#2e7d32";
+  const ONSET = "#7b1fa2";
+
+  function fmt(v) {
+    return v == null ? "–" : String(Number(v.toPrecision(4)));
+  }
+
+  function utcTime(seconds) {
+    return seconds == null ? "–" : `${new Date(seconds * 1000).toISOString().slice(11, 19)}Z`;
+  }
+
+  function lastDefined(values) {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+    return null;
+  }
+
+  // uPlot's legend shows "--" while the cursor is off the plot; ours shows the latest values then.
+  function legendValue(format) {
+    return (u, v, sidx, idx) => format(idx == null ? lastDefined(u.data[sidx]) : v);
+  }
+
+  /** The typical band as two flat series and a fill between them, when the page gave one. */
+  function addBand(el, x, data, series, small) {
+    if (el.dataset.low === undefined || el.dataset.high === undefined) return undefined;
+    const low = Number(el.dataset.low);
+    const high = Number(el.dataset.high);
+    data.push(
+      x.map(() => high),
+      x.map(() => low),
+    );
+    const edge = {
+      stroke: GREEN,
+      width: small ? 0.5 : 1,
+      dash: [4, 4],
+      points: { show: false },
+      value: legendValue(fmt),
+    };
+    series.push({ ...edge, label: "typical high" }, { ...edge, label: "typical low" });
+    return [{ series: [data.length - 2, data.length - 1], fill: "rgba(46, 125, 50, 0.15)" }];
+  }
+
+  /** A vertical line and label at the onset, drawn over the series. */
+  function onsetMarker(at, small) {
+    return function drawOnset(u) {
+      const ratio = window.devicePixelRatio || 1;
+      const x = Math.round(u.valToPos(at, "x", true));
+      const { top, height } = u.bbox;
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.strokeStyle = ONSET;
+      ctx.lineWidth = 2 * ratio;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+      if (!small) {
+        ctx.fillStyle = ONSET;
+        ctx.font = `${12 * ratio}px system-ui, sans-serif`;
+        ctx.fillText("onset", x + 4 * ratio, top + 14 * ratio);
       }
-      const opts = {
-        width: Math.max(260, Math.min(560, el.clientWidth || 360)),
-        height: 200,
+      ctx.restore();
+    };
+  }
+
+  /** uPlot options and data for one `.chart` element: a history (data-series) or a window. */
+  function chartSpec(el) {
+    const small = el.classList.contains("small");
+    const reading = {
+      label: "reading",
+      stroke: RED,
+      width: small ? 1.5 : 2,
+      value: legendValue(fmt),
+    };
+    if (el.dataset.series) {
+      const d = JSON.parse(el.dataset.series);
+      const data = [d.t, d.values];
+      reading.points = { show: d.t.length <= 120, size: 6, fill: RED, stroke: RED };
+      const series = [{ label: "time (UTC)", value: legendValue(utcTime) }, reading];
+      if (d.level) {
+        data.push(d.level);
+        series.push({
+          label: "running level",
+          stroke: BLUE,
+          width: 1.5,
+          dash: [6, 4],
+          points: { show: false },
+          value: legendValue(fmt),
+        });
+      }
+      const bands = addBand(el, d.t, data, series, small);
+      return {
+        data,
+        opts: {
+          series,
+          bands,
+          scales: { x: { time: true } },
+          tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+          axes: small
+            ? [{ show: false }, { size: 48 }]
+            : [{ label: "time (UTC)" }, { label: "reading", size: 56 }],
+          hooks: { draw: [onsetMarker(d.onset, small)] },
+          legend: { show: !small },
+        },
+      };
+    }
+    const values = JSON.parse(el.dataset.values);
+    const x = values.map((_, i) => i - (values.length - 1));
+    const data = [x, values];
+    reading.points = { show: true, size: 8, fill: RED, stroke: RED };
+    const series = [{ label: "frame", value: legendValue((v) => (v == null ? "–" : v)) }, reading];
+    const bands = addBand(el, x, data, series, small);
+    return {
+      data,
+      opts: {
         series,
         bands,
         scales: { x: { time: false } },
         axes: [{ label: "frames before the latest" }, { label: "reading" }],
-      };
+      },
+    };
+  }
+
+  function charts() {
+    const uPlot = window.uPlot;
+    if (!uPlot) return;
+    const plots = new Map();
+    let first = true;
+    const draw = (el) => {
+      const { data, opts } = chartSpec(el);
+      const small = el.classList.contains("small");
+      opts.width = Math.max(small ? 160 : 260, el.clientWidth || 360);
+      opts.height = small ? 90 : 220;
+      if (first) {
+        first = false;
+        // Read by the browser test: time from navigation to the first chart on screen.
+        opts.hooks = opts.hooks ?? {};
+        opts.hooks.ready = [() => performance.mark("first-chart")];
+      }
       el.classList.add("drawn");
-      new uPlot(opts, data, el);
+      plots.set(el, new uPlot(opts, data, el));
+    };
+    // Charts follow their column's width (a laptop screen, a resized window).
+    const resize = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const plot = plots.get(entry.target);
+        const width = Math.floor(entry.contentRect.width);
+        if (plot && width > 0 && Math.abs(width - plot.width) > 1) {
+          plot.setSize({ width, height: plot.height });
+        }
+      }
+    });
+    const drawAndFollow = (el) => {
+      draw(el);
+      resize.observe(el);
+    };
+    // The flagged sensors' charts (at most a dozen) are drawn straight away; the small charts of
+    // related sensors (up to 16 each) as they come near the screen, so a page of many starts quickly.
+    const near = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          if (!entry.isIntersecting || plots.has(entry.target)) continue;
+          near.unobserve(entry.target);
+          drawAndFollow(entry.target);
+        }
+      },
+      { rootMargin: "400px 0px" },
+    );
+    const queue = [];
+    for (const el of document.querySelectorAll(".chart[data-values], .chart[data-series]")) {
+      if (el.classList.contains("small")) near.observe(el);
+      else queue.push(el);
     }
+    // One chart per frame: the browser shows each as it is drawn, the strongest sensor's first.
+    const next = () => {
+      const el = queue.shift();
+      if (!el) return;
+      drawAndFollow(el);
+      requestAnimationFrame(next);
+    };
+    next();
   }
 
   if (section === "now") live();

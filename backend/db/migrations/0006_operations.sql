@@ -1,6 +1,7 @@
 -- What operators decide beyond verdicts: maintenance silences (never erased: expiring one sets
 -- expired_at, superseding nothing), and two facts on each incident: the silence it fell under
--- (NULL when none) and its kind, `process` or `sensor` (an instrument failing), from its alerts.
+-- (NULL when none; set by the alert that found it inside one, never cleared) and its kind,
+-- `process` or `sensor` (an instrument failing), from its alerts.
 
 CREATE TABLE silence (
   silence_id uuid PRIMARY KEY,
@@ -14,13 +15,17 @@ CREATE TABLE silence (
   reason text NOT NULL,
   created_by text NOT NULL,
   created_at timestamptz NOT NULL,
-  -- Set once when someone expires it early; never cleared.
+  -- Set once when someone expires it early (who, when, why); never cleared.
   expired_at timestamptz,
   expired_by text,
-  CHECK (ends_at > starts_at)
+  expired_reason text,
+  CHECK (ends_at > starts_at),
+  CHECK ((expired_at IS NULL) = (expired_by IS NULL))
 );
 
 CREATE INDEX silence_ends_idx ON silence (ends_at DESC, silence_id);
+-- Lists page newest first.
+CREATE INDEX silence_created_idx ON silence (created_at DESC, silence_id DESC);
 
 ALTER TABLE incident
   ADD COLUMN silence_id uuid REFERENCES silence (silence_id),

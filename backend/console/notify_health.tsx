@@ -1,0 +1,138 @@
+// The Health page's Notifications section: each route's outbox counts and the latest dead letters.
+import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
+import { utc } from "./format.ts";
+
+/** What the section is given: the status, why it could not be read, or null when no routes exist. */
+export type NotifyHealthStatus = NotifyStatus | { error: string } | null;
+
+function duration(ms: number | null): string {
+  if (ms === null) return "–";
+  for (const [unit, size] of [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["min", 60_000],
+    ["s", 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `every ${ms / size} ${unit}`;
+  }
+  return `every ${ms} ms`;
+}
+
+function Routes(props: { status: NotifyStatus }) {
+  const { status } = props;
+  const counts = new Map(status.routes.map((r) => [r.route, r]));
+  const names = [
+    ...status.configured.map((r) => r.name),
+    ...status.routes
+      .map((r) => r.route)
+      .filter((n) => !status.configured.some((c) => c.name === n)),
+  ];
+  const hours = Math.round(status.window_ms / 3_600_000);
+  return (
+    <table id="notify-routes" class="counts">
+      <caption>
+        Notification routes and their outbox (delivered, dead and silenced over the last {hours} h)
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Route</th>
+          <th scope="col">Format</th>
+          <th scope="col">Sends to</th>
+          <th scope="col">Reminders</th>
+          <th scope="col">Pending</th>
+          <th scope="col">Delivered</th>
+          <th scope="col">Dead letters</th>
+          <th scope="col">Silenced</th>
+          <th scope="col">Last delivered</th>
+        </tr>
+      </thead>
+      <tbody>
+        {names.map((name) => {
+          const route = status.configured.find((c) => c.name === name);
+          const c = counts.get(name);
+          return (
+            <tr
+              data-route={name}
+              data-pending={c?.pending ?? 0}
+              data-delivered={c?.delivered ?? 0}
+              data-dead={c?.dead ?? 0}
+            >
+              <th scope="row">
+                <code>{name}</code>
+              </th>
+              <td>{route?.format ?? "no longer configured"}</td>
+              <td>{route ? <code>{route.target}</code> : "–"}</td>
+              <td>{duration(route?.repeat_every_ms ?? null)}</td>
+              <td class="num">{c?.pending ?? 0}</td>
+              <td class="num">{c?.delivered ?? 0}</td>
+              <td class="num">{c?.dead ?? 0}</td>
+              <td class="num">{c?.silenced ?? 0}</td>
+              <td>{c?.last_delivered_at ? utc(c.last_delivered_at) : "–"}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+function DeadLetters(props: { status: NotifyStatus }) {
+  const letters = props.status.dead_letters;
+  if (letters.length === 0) return <p id="notify-dead-letters">No dead letters.</p>;
+  return (
+    <table id="notify-dead-letters" class="counts">
+      <caption>Latest dead letters: messages given up after their last try</caption>
+      <thead>
+        <tr>
+          <th scope="col">Given up</th>
+          <th scope="col">Route</th>
+          <th scope="col">Event</th>
+          <th scope="col">Incident</th>
+          <th scope="col">Tries</th>
+          <th scope="col">Last answer</th>
+        </tr>
+      </thead>
+      <tbody>
+        {letters.map((d) => (
+          <tr data-message-id={d.message_id}>
+            <td>
+              <time datetime={d.at}>{utc(d.at)}</time>
+            </td>
+            <td>
+              <code>{d.route}</code>
+            </td>
+            <td>{d.event}</td>
+            <td>
+              <a href={`/incidents/${d.incident_id}`}>{d.incident_id.slice(0, 8)}</a>
+            </td>
+            <td class="num">{d.attempts}</td>
+            <td>{d.last_error ?? (d.last_status === null ? "–" : `HTTP ${d.last_status}`)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The Notifications section of the Health page. */
+export function NotifyHealth(props: { status: NotifyHealthStatus }) {
+  const { status } = props;
+  return (
+    <section aria-labelledby="notify-heading">
+      <h2 id="notify-heading">Notifications</h2>
+      {status === null ? (
+        <p id="notify-routes">No notification routes are configured (NOTIFY_CONFIG is not set).</p>
+      ) : "error" in status ? (
+        <p id="notify-routes" class="error">
+          The notification outbox could not be read: {status.error}
+        </p>
+      ) : (
+        <>
+          <Routes status={status} />
+          <h3>Dead letters</h3>
+          <DeadLetters status={status} />
+        </>
+      )}
+    </section>
+  );
+}

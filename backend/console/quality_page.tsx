@@ -1,0 +1,289 @@
+// The Quality page: incidents per week, stream and sensor by verdict, the false-positive share, and muting the noisiest sensors.
+import type {
+  FalsePositiveSensor,
+  QualityReport,
+  VerdictCounts,
+} from "../incidents/quality_repository.ts";
+import { utc } from "./format.ts";
+import { Layout } from "./layout.tsx";
+
+/** The ranges a person can pick, in weeks. */
+export const QUALITY_WEEKS = [4, 12, 26, 52];
+
+/** How long "mute this sensor" silences it: the choices the form offers, in milliseconds. */
+export const MUTE_DURATIONS: Record<string, { ms: number; label: string }> = {
+  "8h": { ms: 8 * 3_600_000, label: "8 hours" },
+  "24h": { ms: 24 * 3_600_000, label: "24 hours" },
+  "7d": { ms: 7 * 86_400_000, label: "7 days" },
+};
+
+/** What the page says after a silence was created from it. */
+export interface MuteConfirmation {
+  silenceId: string;
+  stream: string;
+  sensors: string[];
+  endsAt: string;
+  reason: string;
+  by: string;
+}
+
+const COLUMNS: { key: keyof VerdictCounts; label: string }[] = [
+  { key: "true_positive", label: "True positive" },
+  { key: "false_positive", label: "False positive" },
+  { key: "maintenance", label: "Maintenance" },
+  { key: "sensor_fault", label: "Sensor fault" },
+  { key: "none", label: "No verdict" },
+  { key: "incidents", label: "Total" },
+];
+
+/** "60%", "66.7%"; "–" when nothing was judged. */
+export function percent(share: number | null): string {
+  return share === null ? "–" : `${Number((share * 100).toFixed(1))}%`;
+}
+
+function CountCells(props: { counts: VerdictCounts }) {
+  return (
+    <>
+      {COLUMNS.map((c) => (
+        <td class="num" data-count={c.key}>
+          {props.counts[c.key]}
+        </td>
+      ))}
+    </>
+  );
+}
+
+function CountHead(props: { first: string; share?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        <th scope="col">{props.first}</th>
+        {COLUMNS.map((c) => (
+          <th scope="col">{c.label}</th>
+        ))}
+        {props.share ? <th scope="col">False-positive share</th> : null}
+      </tr>
+    </thead>
+  );
+}
+
+function MuteForm(props: { sensor: FalsePositiveSensor; index: number; weeks: number }) {
+  const s = props.sensor;
+  const id = `mute-${props.index}`;
+  if (s.feature === null) return <span>no sensor name to match</span>;
+  return (
+    <form method="post" action="/quality/mute" class="mute">
+      <input type="hidden" name="stream" value={s.stream_id} />
+      <input type="hidden" name="sensor" value={s.feature} />
+      <input type="hidden" name="weeks" value={String(props.weeks)} />
+      <label for={`${id}-for`}>For</label>
+      <select id={`${id}-for`} name="duration">
+        {Object.entries(MUTE_DURATIONS).map(([key, d]) => (
+          <option value={key} selected={key === "24h"}>
+            {d.label}
+          </option>
+        ))}
+      </select>
+      <label for={`${id}-reason`}>Reason</label>
+      <input
+        id={`${id}-reason`}
+        name="reason"
+        required
+        maxlength={500}
+        value={`${s.false_positives} false positive${s.false_positives === 1 ? "" : "s"} in ${props.weeks} weeks`}
+      />
+      <label for={`${id}-by`}>Your name</label>
+      <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
+      <button type="submit" aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}>
+        Mute this sensor
+      </button>
+    </form>
+  );
+}
+
+export function QualityPage(props: {
+  report: QualityReport;
+  /** The last mute's problem; nothing was stored. */
+  error?: string;
+  muted?: MuteConfirmation;
+  tokenRequired: boolean;
+}) {
+  const r = props.report;
+  const t = r.totals;
+  return (
+    <Layout title="Quality" section="quality">
+      <h1>Quality</h1>
+      <form method="get" action="/quality" class="period">
+        <label for="quality-weeks">Weeks</label>
+        <select id="quality-weeks" name="weeks">
+          {[...new Set([...QUALITY_WEEKS, r.weeks])]
+            .sort((a, b) => a - b)
+            .map((w) => (
+              <option value={String(w)} selected={w === r.weeks}>
+                last {w} weeks
+              </option>
+            ))}
+        </select>
+        <label for="quality-stream">Stream</label>
+        <input id="quality-stream" name="stream_id" value={r.stream_id ?? ""} placeholder="all" />
+        <button type="submit">Show</button>
+      </form>
+      {props.error ? (
+        <p class="error" role="alert" id="mute-error">
+          Nothing was muted: {props.error}
+        </p>
+      ) : null}
+      {props.muted ? (
+        <p class="done" role="status" id="mute-done" data-silence={props.muted.silenceId}>
+          Muted <code>{props.muted.sensors.join(", ")}</code> on stream{" "}
+          <strong>{props.muted.stream}</strong> until{" "}
+          <time datetime={props.muted.endsAt}>{utc(props.muted.endsAt)}</time> by {props.muted.by}:{" "}
+          {props.muted.reason}
+        </p>
+      ) : null}
+      <p>
+        Incidents that started from {utc(r.from)} to {utc(r.to)}
+        {r.stream_id ? ` on stream ${r.stream_id}` : ""}, by their current verdict (a changed
+        verdict counts once, as its latest).
+      </p>
+      <dl class="facts" id="quality-totals">
+        <dt>Incidents</dt>
+        <dd data-total="incidents">{t.incidents}</dd>
+        <dt>With a verdict</dt>
+        <dd data-total="judged">{t.judged}</dd>
+        <dt>False positives</dt>
+        <dd data-total="false_positive">{t.false_positive}</dd>
+        <dt>False-positive share (of those with a verdict)</dt>
+        <dd data-total="false_positive_share">{percent(t.false_positive_share)}</dd>
+      </dl>
+
+      <section aria-labelledby="weekly-heading">
+        <h2 id="weekly-heading">Per week</h2>
+        <table class="counts" id="quality-weekly">
+          <caption>Incidents per week (starting Monday, UTC) by verdict, oldest first</caption>
+          <CountHead first="Week of" />
+          <tbody>
+            {r.weekly.map((w) => (
+              <tr data-week={w.week_start}>
+                <th scope="row">{w.week_start.slice(0, 10)}</th>
+                <CountCells counts={w} />
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+
+      <section aria-labelledby="streams-heading">
+        <h2 id="streams-heading">Per stream</h2>
+        {r.streams.length === 0 ? (
+          <p class="empty">No incidents in this range.</p>
+        ) : (
+          <table class="counts" id="quality-streams">
+            <caption>Incidents per stream by verdict, most first</caption>
+            <CountHead first="Stream" share />
+            <tbody>
+              {r.streams.map((s) => (
+                <tr data-stream={s.stream_id}>
+                  <th scope="row">{s.stream_id}</th>
+                  <CountCells counts={s} />
+                  <td class="num" data-count="false_positive_share">
+                    {percent(s.false_positive_share)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      <section aria-labelledby="per-sensor-heading">
+        <h2 id="per-sensor-heading">Per sensor</h2>
+        {r.sensors.length === 0 ? (
+          <p class="empty">No flagged sensors in this range.</p>
+        ) : (
+          <table class="counts" id="quality-sensors">
+            <caption>
+              The {r.sensors.length} sensors flagged in the most incidents, by the incidents'
+              verdicts
+            </caption>
+            <CountHead first="Sensor" />
+            <tbody>
+              {r.sensors.map((s) => (
+                <tr data-feature-idx={String(s.feature_idx)}>
+                  <th scope="row">{s.feature ?? `#${s.feature_idx}`}</th>
+                  <CountCells counts={s} />
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      <section aria-labelledby="noisy-heading">
+        <h2 id="noisy-heading">Sensors with the most false positives</h2>
+        {r.false_positive_sensors.length === 0 ? (
+          <p class="empty">No incident in this range was judged a false positive.</p>
+        ) : (
+          <>
+            <p>
+              Muting a sensor creates a silence on its stream: its incidents are still stored,
+              marked silenced, and not notified until the silence ends.
+            </p>
+            {props.tokenRequired ? (
+              <details>
+                <summary>Console token (muting needs it)</summary>
+                <form method="post" action="/console-token" class="token">
+                  <input type="hidden" name="return" value="/quality" />
+                  <label for="quality-console-token">Token (kept in a cookie for this site)</label>
+                  <input
+                    id="quality-console-token"
+                    name="token"
+                    type="password"
+                    required
+                    autocomplete="off"
+                  />
+                  <button type="submit">Use token</button>
+                </form>
+              </details>
+            ) : null}
+            <table id="quality-noisy">
+              <caption>Sensor and stream pairs by false positives, most first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Sensor</th>
+                  <th scope="col">Stream</th>
+                  <th scope="col">False positives</th>
+                  <th scope="col">Of incidents</th>
+                  <th scope="col">Latest false positive</th>
+                  <th scope="col">Mute</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.false_positive_sensors.map((s, index) => (
+                  <tr data-stream={s.stream_id} data-feature-idx={String(s.feature_idx)}>
+                    <th scope="row">{s.feature ?? `#${s.feature_idx}`}</th>
+                    <td>{s.stream_id}</td>
+                    <td class="num" data-count="false_positives">
+                      {s.false_positives}
+                    </td>
+                    <td class="num" data-count="incidents">
+                      {s.incidents}
+                    </td>
+                    <td>
+                      <time datetime={s.last_false_positive_at}>
+                        {utc(s.last_false_positive_at)}
+                      </time>
+                    </td>
+                    <td>
+                      <MuteForm sensor={s} index={index} weeks={r.weeks} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        )}
+      </section>
+    </Layout>
+  );
+}

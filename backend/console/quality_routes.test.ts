@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert } from "../incidents/_fixtures.ts";
+import { literalGlob } from "./quality_routes.tsx";
+
+const TOKEN = "console-token-for-tests";
+const NOW = Date.parse("2026-11-24T10:00:00Z");
+const SENSOR = 'gauge "<i>9</i>"?';
+
+function form(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+  };
+}
+
+test("literalGlob makes the glob characters of a name literal", () => {
+  assert.equal(literalGlob("feature_17"), "feature_17");
+  assert.equal(literalGlob("a*b?c\\d"), "a\\*b\\?c\\\\d");
+});
+
+for (const target of testTargets()) {
+  describe(`console Quality page on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    let guarded: ReturnType<typeof createBackendApp>;
+    const silenceCount = async () =>
+      (await db.sql`SELECT count(*)::int AS n FROM silence`)[0].n as number;
+    const mute = { stream: "line-a", sensor: SENSOR, duration: "8h", reason: "drifts", by: "Ana" };
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db, clock: { now: () => NOW } });
+      guarded = createBackendApp({ database: db, consoleToken: TOKEN, clock: { now: () => NOW } });
+      const alert = incidentAlert({
+        incidentId: crypto.randomUUID(),
+        event: "opened",
+        start: "2026-11-24T09:00:00Z",
+        streamId: "line-a",
+        sensors: [{ idx: 9, severity: 10, name: SENSOR }],
+      });
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+      const res = await app.request(
+        `/api/v1/incidents/${alert.incident_id}/verdict`,
+        post({ verdict: "false_positive", note: "<script>x()</script>", by: "Ana" }),
+      );
+      assert.equal(res.status, 201);
+    });
+    after(() => db.dispose());
+
+    test("the Quality page shows the counts, escapes sensor names and offers a labelled mute form", async () => {
+      const res = await app.request("/quality?weeks=4");
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-security-policy")!, /form-action 'self'/);
+      const page = await res.text();
+      assert.match(page, /<h1>Quality<\/h1>/);
+      assert.match(page, /data-total="false_positive_share">100%</);
+      assert.ok(page.includes("gauge &quot;&lt;i&gt;9&lt;/i&gt;&quot;?"));
+      assert.ok(!page.includes("<i>9</i>"), "a sensor name is never markup");
+      for (const id of ["mute-0-for", "mute-0-reason", "mute-0-by", "quality-weeks"]) {
+        assert.ok(page.includes(`<label for="${id}">`), id);
+      }
+      assert.ok(page.includes('aria-current="page">Quality</a>'));
+      const bad = await app.request("/quality?weeks=0");
+      assert.equal(bad.status, 400);
+      assert.match(await bad.text(), /&#39;weeks&#39; must be at least 1/);
+    });
+
+    test("mute this sensor creates a silence on the stream and exactly that sensor, then confirms it", async () => {
+      const before = await silenceCount();
+      const res = await app.request("/quality/mute", form({ ...mute, weeks: "4" }));
+      assert.equal(res.status, 303);
+      const location = res.headers.get("location")!;
+      assert.match(location, /^\/quality\?weeks=4&silence=[\da-f-]{36}$/);
+      const id = location.split("silence=")[1];
+      const silence = await (await app.request(`/api/v1/silences/${id}`)).json();
+      assert.deepEqual(silence.matchers, { stream: "line-a", sensors: ['gauge "<i>9</i>"\\?'] });
+      assert.equal(silence.starts_at, new Date(NOW).toISOString());
+      assert.equal(silence.ends_at, new Date(NOW + 8 * 3_600_000).toISOString());
+      assert.equal(silence.reason, "drifts");
+      assert.equal(silence.created_by, "Ana");
+      assert.equal(await silenceCount(), before + 1);
+      const page = await (await app.request(location)).text();
+      assert.match(page, new RegExp(`id="mute-done" data-silence="${id}"`));
+    });
+
+    test("mute this sensor refuses bad input with a message on the page and stores nothing", async () => {
+      const before = await silenceCount();
+      const cases: [Record<string, string>, RegExp][] = [
+        [{ ...mute, reason: "  " }, /&#39;reason&#39; must be a reason/],
+        [{ ...mute, by: "" }, /&#39;by&#39; must be a name/],
+        [
+          { ...mute, duration: "90d" },
+          /&#39;duration&#39; must be one of 8 hours, 24 hours, 7 days/,
+        ],
+        [{ ...mute, stream: "line a" }, /&#39;stream&#39; must be a stream id/],
+        [{ ...mute, stream: "*" }, /&#39;stream&#39; must be a stream id/],
+        [{ ...mute, sensor: "" }, /&#39;sensor&#39; must be a sensor name/],
+        [{ duration: "8h" }, /&#39;stream&#39; must be a stream id/],
+      ];
+      for (const [fields, message] of cases) {
+        const res = await app.request("/quality/mute", form(fields));
+        assert.equal(res.status, 400, JSON.stringify(fields));
+        const page = await res.text();
+        const error = page.slice(page.indexOf('id="mute-error"'));
+        assert.match(error.slice(0, error.indexOf("</p>")), message, JSON.stringify(fields));
+        assert.match(page, /<h1>Quality<\/h1>/);
+      }
+      assert.equal(await silenceCount(), before);
+    });
+
+    test("mute this sensor needs the console token when one is set, and this site's pages always", async () => {
+      const before = await silenceCount();
+      const base = "http://console.test";
+      const refused = await guarded.request(`${base}/quality/mute`, form(mute));
+      assert.equal(refused.status, 401);
+      assert.match(await refused.text(), /console token/);
+      const crossSite = await app.request(
+        `${base}/quality/mute`,
+        form(mute, { "sec-fetch-site": "cross-site" }),
+      );
+      assert.equal(crossSite.status, 401);
+      assert.equal(await silenceCount(), before);
+      const page = await (await guarded.request(`${base}/quality`)).text();
+      assert.ok(page.includes('<label for="quality-console-token">'));
+      const ok = await guarded.request(
+        `${base}/quality/mute`,
+        form(mute, { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "same-origin" }),
+      );
+      assert.equal(ok.status, 303);
+      assert.equal(await silenceCount(), before + 1);
+    });
+  });
+}

@@ -1,0 +1,162 @@
+// The console's Quality page and its "mute this sensor" form, which creates a silence.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { HtmlEscapedString } from "hono/utils/html";
+import * as v from "valibot";
+import { HttpError } from "../../contracts/error.ts";
+import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { parseQuery } from "../alerts/_query_params.ts";
+import { requireConsoleToken } from "../incidents/console_auth.ts";
+import type { QualityRepository } from "../incidents/quality_repository.ts";
+import { MAX_WEEKS, qualityQuerySchema } from "../incidents/quality_routes.ts";
+import type { SilenceRepository } from "../silences/silence_repository.ts";
+import { MessagePage } from "./incident_page.tsx";
+import { MUTE_DURATIONS, type MuteConfirmation, QualityPage } from "./quality_page.tsx";
+
+export interface QualityConsoleOptions {
+  quality: QualityRepository;
+  /** Creates silences as `POST /api/v1/silences` does (same validation), and reads one back. */
+  silences: Pick<SilenceRepository, "create" | "get">;
+  now: () => number;
+  consoleToken?: string;
+  /** Renders a page with the console's headers (routes.tsx's `page`). */
+  render: (
+    c: Context,
+    element: HtmlEscapedString | Promise<HtmlEscapedString>,
+    status?: number,
+  ) => Promise<Response>;
+}
+
+/** A sensor name as a glob that matches only that name: `*`, `?` and `\` made literal. */
+export function literalGlob(name: string): string {
+  return name.replace(/[\\*?]/g, "\\$&");
+}
+
+const text = (what: string, max: number) =>
+  v.pipe(
+    v.string(what),
+    v.trim(),
+    v.minLength(1, `${what} of 1..${max} characters`),
+    v.maxLength(max, `${what} of 1..${max} characters`),
+  );
+
+const muteFormSchema = v.object({
+  stream: v.pipe(v.string("a stream id"), v.regex(STREAM_ID_PATTERN, "a stream id")),
+  sensor: text("a sensor name", 500),
+  duration: v.picklist(
+    Object.keys(MUTE_DURATIONS),
+    `one of ${Object.values(MUTE_DURATIONS)
+      .map((d) => d.label)
+      .join(", ")}`,
+  ),
+  reason: text("a reason", 500),
+  by: text("a name", 200),
+});
+
+const MUTE_FIELDS = Object.keys(muteFormSchema.entries);
+
+const UUID = /^[\da-f]{8}(?:-[\da-f]{4}){3}-[\da-f]{12}$/i;
+
+/** Only string fields of a parsed form: a file upload in their place counts as missing. */
+function strings(form: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(form).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
+}
+
+/**
+ * Mounted at `/`: `GET /quality?weeks=&stream_id=&silence=` (the page; `silence` names one just
+ * created, to confirm it) and `POST /quality/mute` (form: stream, sensor, duration, reason, by).
+ */
+export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
+  const { quality, silences, now, consoleToken, render } = options;
+  const app = new Hono();
+
+  async function qualityPage(
+    c: Context,
+    query: Record<string, string>,
+    extra: { error?: string; muted?: MuteConfirmation; status?: number } = {},
+  ) {
+    let q: v.InferOutput<typeof qualityQuerySchema>;
+    try {
+      q = parseQuery(qualityQuerySchema, query);
+    } catch (error) {
+      return render(
+        c,
+        <MessagePage title="Not a quality report" message={(error as Error).message} />,
+        400,
+      );
+    }
+    const report = await quality.report({
+      weeks: q.weeks,
+      streamId: q.stream_id,
+      sensors: q.sensors,
+      now: new Date(now()),
+    });
+    return render(
+      c,
+      <QualityPage
+        report={report}
+        error={extra.error}
+        muted={extra.muted}
+        tokenRequired={consoleToken !== undefined}
+      />,
+      extra.status,
+    );
+  }
+
+  app.get("/quality", async function showQuality(c) {
+    const { silence: silenceId, ...query } = c.req.query();
+    let muted: MuteConfirmation | undefined;
+    if (silenceId !== undefined && UUID.test(silenceId)) {
+      const s = await silences.get(silenceId.toLowerCase());
+      if (s) {
+        muted = {
+          silenceId: s.silence_id,
+          stream: s.matchers.stream,
+          sensors: s.matchers.sensors,
+          endsAt: s.ends_at,
+          reason: s.reason,
+          by: s.created_by,
+        };
+      }
+    }
+    return qualityPage(c, query, { muted });
+  });
+
+  app.post("/quality/mute", async function muteSensor(c) {
+    const form = strings(await c.req.parseBody());
+    const weeks = /^\d{1,3}$/.test(form.weeks ?? "") && Number(form.weeks) <= MAX_WEEKS;
+    const back: Record<string, string> = weeks ? { weeks: form.weeks } : {};
+    try {
+      await requireConsoleToken(c, consoleToken);
+      // A missing field reads as blank, so the message says what it must be.
+      const fields = Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k] ?? ""]));
+      const parsed = v.safeParse(muteFormSchema, fields);
+      if (!parsed.success) {
+        const issue = parsed.issues[0];
+        throw new HttpError(
+          400,
+          "invalid_request",
+          `'${v.getDotPath(issue)}' must be ${issue.message}`,
+        );
+      }
+      const m = parsed.output;
+      const start = now();
+      const silence = await silences.create({
+        matchers: { stream: m.stream, sensors: [literalGlob(m.sensor)] },
+        starts_at: new Date(start).toISOString(),
+        ends_at: new Date(start + MUTE_DURATIONS[m.duration].ms).toISOString(),
+        reason: m.reason,
+        created_by: m.by,
+      });
+      const to = new URLSearchParams({ ...back, silence: silence.silence_id });
+      return c.redirect(`/quality?${to}`, 303);
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      return qualityPage(c, back, { error: error.message, status: error.status });
+    }
+  });
+
+  return app;
+}

@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { freePort } from "../_test/free_port.ts";
+import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
+
+// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const TOKEN = "silences-console-token";
+const HOSTILE_REASON = `<img src=x onerror="document.title='pwned'"> valve "3" & co`;
+const HOSTILE_NAME = "<b>Ana</b> & 'Bo'";
+
+let backend: ServiceProcess;
+let browser: Browser;
+let base: string;
+
+before(async () => {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  backend = spawnService([...NODE_TS, "backend/main.ts"], {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATABASE_URL: "",
+    SIMULATOR_RATE_HZ: "0",
+    CONSOLE_TOKEN: TOKEN,
+  });
+  await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await backend?.stop("SIGTERM");
+});
+
+/** Console errors, failed requests and uncaught exceptions of a page, collected as they happen. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
+  page.on("requestfailed", (r) => {
+    if (!r.url().endsWith("/events")) errors.push(`request failed: ${r.url()}`);
+  });
+  return errors;
+}
+
+/** One h1, no skipped heading level, every form control labelled. */
+async function checkAccessibility(page: Page, where: string) {
+  const report = await page.evaluate(() => {
+    const headings = [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map((h) =>
+      Number(h.tagName[1]),
+    );
+    const unlabelled = [...document.querySelectorAll("input, select, textarea")]
+      .filter((el) => (el as HTMLInputElement).type !== "hidden")
+      .filter(
+        (el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute("aria-label"),
+      )
+      .map((el) => el.outerHTML);
+    return { headings, unlabelled, lang: document.documentElement.lang };
+  });
+  assert.equal(report.headings[0], 1, `${where}: the h1 comes first`);
+  assert.equal(report.headings.filter((h) => h === 1).length, 1, `${where}: one h1`);
+  for (let i = 1; i < report.headings.length; i++) {
+    assert.ok(report.headings[i] <= report.headings[i - 1] + 1, `${where}: heading levels skip`);
+  }
+  assert.deepEqual(report.unlabelled, [], `${where}: unlabelled controls`);
+  assert.equal(report.lang, "en");
+}
+
+/** Presses Tab until `selector` has the focus (at most `max` times): it is reachable by keyboard. */
+async function tabTo(page: Page, selector: string, max = 120) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+  }
+  assert.fail(`${selector} is not reachable with the Tab key`);
+}
+
+/** Types a time into the focused field as the form asks: YYYY-MM-DD HH:MM, here in UTC. */
+async function typeDateTime(page: Page, at: Date) {
+  await page.keyboard.type(at.toISOString().slice(0, 16).replace("T", " "));
+}
+
+/** Submits the form of the focused control with Enter and waits for the page it leads to. */
+async function submitWithEnter(page: Page) {
+  await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+}
+
+async function apiSilences(state: string) {
+  const res = await fetch(`${base}/api/v1/silences?state=${state}`);
+  return (await res.json()).silences as Record<string, unknown>[];
+}
+
+test("a silence is created, shown with its banner and reminder, and expired with the keyboard only", async () => {
+  const page = await browser.newPage({ locale: "en-US", viewport: { width: 1280, height: 900 } });
+  const errors = watchErrors(page);
+  await page.goto(`${base}/silences`);
+  await checkAccessibility(page, "Silences");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.className), "skip");
+
+  // The console token first: without it the form is refused.
+  await tabTo(page, "summary");
+  await page.keyboard.press("Enter");
+  await tabTo(page, "#console-token");
+  await page.keyboard.type(TOKEN);
+  await submitWithEnter(page);
+  assert.equal(new URL(page.url()).pathname, "/silences");
+
+  const ends = new Date(Math.floor(Date.now() / 60_000) * 60_000 + 60 * 60_000);
+  await tabTo(page, "#silence-stream");
+  await page.keyboard.type("line-1*");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("feature_42*");
+  await page.keyboard.press("Enter");
+  await page.keyboard.type("pump\\*");
+  await tabTo(page, "#silence-ends");
+  await typeDateTime(page, ends);
+  await tabTo(page, "#silence-reason");
+  await page.keyboard.type(HOSTILE_REASON);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(HOSTILE_NAME);
+  await submitWithEnter(page);
+  assert.equal(new URL(page.url()).pathname, "/silences");
+
+  const [stored] = (await apiSilences("active")).filter((s) => s.reason === HOSTILE_REASON);
+  assert.ok(stored, "stored through the API's validation");
+  assert.deepEqual(stored.matchers, { stream: "line-1*", sensors: ["feature_42*", "pump\\*"] });
+  assert.equal(stored.created_by, HOSTILE_NAME);
+  assert.equal(stored.ends_at, ends.toISOString(), "read in the form's zone (UTC)");
+  const id = stored.silence_id as string;
+
+  // Listed, reminded of (ends within 2 h), bannered; every user-written string is text.
+  const row = page.locator(`#active-silences tr[data-silence="${id}"]`);
+  assert.equal(await row.locator("td.reason").textContent(), HOSTILE_REASON);
+  assert.equal(await row.locator("td.author").textContent(), HOSTILE_NAME);
+  assert.equal(await page.locator(`#ending-soon li[data-silence="${id}"]`).count(), 1);
+  assert.equal(await page.locator("main img, main td.author b").count(), 0, "no markup injected");
+  assert.notEqual(await page.title(), "pwned");
+  await checkAccessibility(page, "Silences with a silence");
+
+  await page.goto(`${base}/`);
+  const banner = page.locator(`.silence-banner li[data-silence="${id}"]`);
+  assert.equal(await banner.getAttribute("data-holding"), "true");
+  const bannerText = (await banner.textContent()) ?? "";
+  assert.match(bannerText, /Silenced now: streams line-1\*, sensors feature_42\*, pump\\\*/);
+  assert.ok(bannerText.includes(HOSTILE_REASON), bannerText);
+  assert.match(bannerText, /ends in (59|60) min|ends in 1 h 0 min/);
+  assert.equal(await page.locator("main img").count(), 0);
+  await checkAccessibility(page, "Now with the banner");
+
+  // Expire it with the keyboard: it moves to the expired list with who and why.
+  await page.goto(`${base}/silences`);
+  await tabTo(page, `#expire-by-${id}`);
+  await page.keyboard.type("Ben");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("pump back <i>early</i>");
+  await page.keyboard.press("Tab");
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.textContent?.trim()),
+    "Expire now",
+  );
+  await submitWithEnter(page);
+  const expired = page.locator(`#expired-silences tr[data-silence="${id}"]`);
+  assert.match(
+    (await expired.textContent()) ?? "",
+    /expired by Ben at .*: pump back <i>early<\/i>/,
+  );
+  assert.equal(await page.locator(`#active-silences tr[data-silence="${id}"]`).count(), 0);
+  assert.equal(await page.locator(`.silence-banner li[data-silence="${id}"]`).count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a refused silence keeps what was typed and says why; a weekly recurrence is set with the keyboard", async () => {
+  const context = await browser.newContext({ locale: "en-US" });
+  // The token as the first test set it: a cookie of this site.
+  await context.addCookies([{ name: "console_token", value: TOKEN, url: base }]);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${base}/silences`);
+
+  const ends = new Date(Math.floor(Date.now() / 60_000) * 60_000 + 7 * 86_400_000);
+  await tabTo(page, "#silence-stream");
+  await page.keyboard.type("*");
+  await tabTo(page, "#silence-tz");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("Europe/Berlin");
+  await tabTo(page, "#silence-ends");
+  // Read in Europe/Berlin; a week ahead, so its offset cannot push it past 90 days or now.
+  await typeDateTime(page, ends);
+  await tabTo(page, "#silence-day-sun");
+  await page.keyboard.press("Space");
+  await tabTo(page, "#silence-from");
+  await page.keyboard.type("01:00");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("04:00");
+  await tabTo(page, "#silence-reason");
+  await page.keyboard.type("weekly shutdown");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("Cy");
+  await submitWithEnter(page);
+
+  // Every stream and sensor: refused until confirmed, nothing stored, nothing typed lost.
+  const error = await page.textContent("#silence-error");
+  assert.match(error ?? "", /'confirm_all' must be true/);
+  assert.equal(await page.getAttribute("#silence-error", "role"), "alert");
+  assert.equal(await page.inputValue("#silence-stream"), "*");
+  assert.equal(await page.inputValue("#silence-tz"), "Europe/Berlin");
+  assert.equal(await page.inputValue("#silence-reason"), "weekly shutdown");
+  assert.equal(await page.inputValue("#silence-from"), "01:00");
+  assert.equal(await page.isChecked("#silence-day-sun"), true);
+  assert.equal(
+    (await apiSilences("active")).filter((s) => s.reason === "weekly shutdown").length,
+    0,
+  );
+  await checkAccessibility(page, "Silences refused");
+
+  await tabTo(page, "#silence-confirm-all");
+  await page.keyboard.press("Space");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Create silence");
+  await submitWithEnter(page);
+  assert.equal(await page.locator("#silence-error").count(), 0);
+  const [stored] = (await apiSilences("active")).filter((s) => s.reason === "weekly shutdown");
+  assert.deepEqual(stored.recurrence, {
+    days: ["sun"],
+    from: "01:00",
+    to: "04:00",
+    tz: "Europe/Berlin",
+  });
+  assert.deepEqual(stored.matchers, { stream: "*", sensors: [] });
+  const row = page.locator(`#active-silences tr[data-silence="${stored.silence_id}"]`);
+  assert.match((await row.textContent()) ?? "", /every Sunday, 01:00 to 04:00 \(Europe\/Berlin\)/);
+
+  // Expired with the keyboard so it does not silence the other tests' streams.
+  await tabTo(page, `#expire-by-${stored.silence_id}`);
+  await page.keyboard.type("Cy");
+  await submitWithEnter(page);
+  assert.equal(
+    await page.locator(`#expired-silences tr[data-silence="${stored.silence_id}"]`).count(),
+    1,
+  );
+  // The refused form's page came with its 400 status, which Chromium reports; nothing else.
+  assert.deepEqual(errors, [
+    "console: Failed to load resource: the server responded with a status of 400 (Bad Request)",
+  ]);
+  await context.close();
+});
+
+test("acting without the console token is refused on the page and stores nothing", async () => {
+  const page = await browser.newPage({ locale: "en-US" });
+  await page.goto(`${base}/silences`);
+  const before = (await apiSilences("pending")).length + (await apiSilences("active")).length;
+  await tabTo(page, "#silence-stream");
+  await page.keyboard.type("kiln");
+  await tabTo(page, "#silence-ends");
+  await typeDateTime(page, new Date(Date.now() + 2 * 86_400_000));
+  await tabTo(page, "#silence-reason");
+  await page.keyboard.type("no token");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("Dee");
+  await submitWithEnter(page);
+  assert.match((await page.textContent("#silence-error")) ?? "", /console token/);
+  const after = (await apiSilences("pending")).length + (await apiSilences("active")).length;
+  assert.equal(after, before);
+  await page.close();
+});

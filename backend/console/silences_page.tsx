@@ -1,0 +1,336 @@
+// The Silences page: silences holding, pending and over, reminders of those ending soon, and the forms to create and expire one.
+import { SILENCE_DAYS, type Silence } from "../../contracts/silence.ts";
+import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
+import { age, utc } from "./format.ts";
+import { Layout } from "./layout.tsx";
+import { ENDING_SOON_MS, silenceEnd } from "./silence_banner.tsx";
+
+/** What the create form sends back on a refusal, so nothing typed is lost. */
+export type SilenceFormValues = Partial<Record<string, string | string[]>>;
+
+const DAY_NAMES: Record<(typeof SILENCE_DAYS)[number], string> = {
+  mon: "Monday",
+  tue: "Tuesday",
+  wed: "Wednesday",
+  thu: "Thursday",
+  fri: "Friday",
+  sat: "Saturday",
+  sun: "Sunday",
+};
+
+function When(props: { silence: Silence }) {
+  const s = props.silence;
+  const r = s.recurrence;
+  return (
+    <>
+      <time datetime={s.starts_at}>{utc(s.starts_at)}</time> to{" "}
+      <time datetime={s.ends_at}>{utc(s.ends_at)}</time>
+      {r ? (
+        <>
+          <br />
+          every {r.days.map((d) => DAY_NAMES[d]).join(", ")}, {r.from} to {r.to} ({r.tz})
+        </>
+      ) : null}
+    </>
+  );
+}
+
+function Scope(props: { silence: Silence }) {
+  const m = props.silence.matchers;
+  return (
+    <>
+      <code class="glob">{m.stream}</code>
+      <br />
+      {m.sensors.length === 0
+        ? "every sensor"
+        : m.sensors.map((g, i) => (
+            <>
+              {i > 0 ? ", " : ""}
+              <code class="glob">{g}</code>
+            </>
+          ))}
+    </>
+  );
+}
+
+function ExpireForm(props: { silence: Silence }) {
+  const id = props.silence.silence_id;
+  return (
+    <form method="post" action={`/silences/${id}/expire`} class="expire">
+      <label for={`expire-by-${id}`}>Your name</label>
+      <input id={`expire-by-${id}`} name="by" required maxlength={200} autocomplete="name" />
+      <label for={`expire-reason-${id}`}>Why (optional)</label>
+      <input id={`expire-reason-${id}`} name="reason" maxlength={500} />
+      <button
+        type="submit"
+        aria-label={`Expire the silence of ${props.silence.matchers.stream} now`}
+      >
+        Expire now
+      </button>
+    </form>
+  );
+}
+
+function SilenceTable(props: {
+  id: string;
+  caption: string;
+  silences: Silence[];
+  now: number;
+  actions: boolean;
+  empty: string;
+}) {
+  if (props.silences.length === 0) {
+    return (
+      <p id={`${props.id}-empty`} class="empty">
+        {props.empty}
+      </p>
+    );
+  }
+  return (
+    <table id={props.id} class="silences">
+      <caption>{props.caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Streams and sensors</th>
+          <th scope="col">When</th>
+          <th scope="col">Reason</th>
+          <th scope="col">By</th>
+          <th scope="col">{props.actions ? "Expire" : "Ended"}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.silences.map((s) => {
+          const holding = s.state === "active" && silenceHolds(compileSilence(s), props.now);
+          const ending = s.state !== "expired" && silenceEnd(s) - props.now <= ENDING_SOON_MS;
+          return (
+            <tr id={`silence-${s.silence_id}`} data-silence={s.silence_id} data-state={s.state}>
+              <td>
+                <Scope silence={s} />
+              </td>
+              <td>
+                <When silence={s} />
+                {s.state === "active" ? (
+                  <>
+                    <br />
+                    {holding ? "holding now" : "between its windows now"}
+                  </>
+                ) : null}
+                {ending ? (
+                  <strong class="ending-soon">
+                    {" "}
+                    · ends in {age(new Date(props.now).toISOString(), silenceEnd(s))}
+                  </strong>
+                ) : null}
+              </td>
+              <td class="reason">{s.reason}</td>
+              <td class="author">{s.created_by}</td>
+              <td>
+                {props.actions ? (
+                  <ExpireForm silence={s} />
+                ) : s.expired_at ? (
+                  <>
+                    expired by <span class="author">{s.expired_by}</span> at{" "}
+                    <time datetime={s.expired_at}>{utc(s.expired_at)}</time>
+                    {s.expired_reason ? `: ${s.expired_reason}` : ""}
+                  </>
+                ) : (
+                  "at its end"
+                )}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+const value = (v: SilenceFormValues, key: string) => {
+  const x = v[key];
+  return typeof x === "string" ? x : undefined;
+};
+
+function CreateForm(props: { values: SilenceFormValues }) {
+  const v = props.values;
+  const days = new Set([v.days ?? []].flat());
+  return (
+    <form method="post" action="/silences" class="silence-new">
+      <label for="silence-stream">Streams (glob: * any characters, ? one)</label>
+      <input
+        id="silence-stream"
+        name="stream"
+        required
+        maxlength={128}
+        value={value(v, "stream")}
+        aria-describedby="silence-stream-hint"
+      />
+      <p id="silence-stream-hint" class="hint">
+        For example <code>line-1*</code>; <code>*</code> with no sensors silences everything and
+        needs the confirmation below.
+      </p>
+      <label for="silence-sensors">Sensors (globs, one per line; empty: every sensor)</label>
+      <textarea id="silence-sensors" name="sensors" rows={3}>
+        {value(v, "sensors") ?? ""}
+      </textarea>
+      <label for="silence-tz">Time zone of the times below (IANA name)</label>
+      <input id="silence-tz" name="tz" required value={value(v, "tz") ?? "UTC"} maxlength={64} />
+      {/* Text, not datetime-local: the same YYYY-MM-DD HH:MM whatever the browser's locale. */}
+      <label for="silence-starts">Starts, YYYY-MM-DD HH:MM (empty: now)</label>
+      <input
+        id="silence-starts"
+        name="starts"
+        placeholder="2026-11-24 09:00"
+        maxlength={19}
+        value={value(v, "starts")}
+      />
+      <label for="silence-ends">Ends, YYYY-MM-DD HH:MM (at most 90 days ahead)</label>
+      <input
+        id="silence-ends"
+        name="ends"
+        required
+        placeholder="2026-11-24 17:00"
+        maxlength={19}
+        value={value(v, "ends")}
+      />
+      <fieldset>
+        <legend>Weekly recurrence (optional: only on these days, between these times)</legend>
+        {SILENCE_DAYS.map((d) => (
+          <span class="day">
+            <input
+              id={`silence-day-${d}`}
+              type="checkbox"
+              name="days"
+              value={d}
+              checked={days.has(d)}
+            />
+            <label for={`silence-day-${d}`}>{DAY_NAMES[d]}</label>
+          </span>
+        ))}
+        <label for="silence-from">From, HH:MM</label>
+        <input
+          id="silence-from"
+          name="from"
+          placeholder="01:00"
+          maxlength={5}
+          value={value(v, "from")}
+        />
+        <label for="silence-to">To, HH:MM, the same day (24:00: midnight)</label>
+        <input id="silence-to" name="to" placeholder="04:00" maxlength={5} value={value(v, "to")} />
+      </fieldset>
+      <label for="silence-reason">Reason</label>
+      <textarea id="silence-reason" name="reason" required maxlength={500} rows={2}>
+        {value(v, "reason") ?? ""}
+      </textarea>
+      <label for="silence-by">Your name</label>
+      <input
+        id="silence-by"
+        name="created_by"
+        required
+        maxlength={200}
+        autocomplete="name"
+        value={value(v, "created_by")}
+      />
+      <span class="confirm">
+        <input
+          id="silence-confirm-all"
+          type="checkbox"
+          name="confirm_all"
+          value="true"
+          checked={value(v, "confirm_all") === "true"}
+        />
+        <label for="silence-confirm-all">I mean to silence every sensor of every stream</label>
+      </span>
+      <button type="submit">Create silence</button>
+    </form>
+  );
+}
+
+/** The whole page. */
+export function SilencesPage(props: {
+  active: Silence[];
+  pending: Silence[];
+  expired: Silence[];
+  now: number;
+  tokenRequired: boolean;
+  error?: string;
+  values?: SilenceFormValues;
+}) {
+  const endingSoon = props.active.filter((s) => silenceEnd(s) - props.now <= ENDING_SOON_MS);
+  return (
+    <Layout title="Silences" section="silences">
+      <h1>Silences</h1>
+      <p>
+        Incidents in a silence's scope are stored and shown, marked silenced, but not notified, and
+        the engine keeps the silenced time out of its training history. Nothing here is ever erased:
+        expiring a silence ends it now and keeps it below.
+      </p>
+      {props.error ? (
+        <p class="error" role="alert" id="silence-error">
+          {props.error}
+        </p>
+      ) : null}
+      {endingSoon.length > 0 ? (
+        <section aria-labelledby="soon-heading">
+          <h2 id="soon-heading">Ending soon</h2>
+          <ul id="ending-soon">
+            {endingSoon.map((s) => (
+              <li data-silence={s.silence_id}>
+                <code class="glob">{s.matchers.stream}</code> ends in{" "}
+                {age(new Date(props.now).toISOString(), silenceEnd(s))} ({s.reason}): create a new
+                silence below to extend it.
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+      <section aria-labelledby="active-heading">
+        <h2 id="active-heading">Active</h2>
+        <SilenceTable
+          id="active-silences"
+          caption="Active silences, newest first"
+          silences={props.active}
+          now={props.now}
+          actions
+          empty="No active silences."
+        />
+      </section>
+      <section aria-labelledby="pending-heading">
+        <h2 id="pending-heading">Pending</h2>
+        <SilenceTable
+          id="pending-silences"
+          caption="Silences that have not started, newest first"
+          silences={props.pending}
+          now={props.now}
+          actions
+          empty="None pending."
+        />
+      </section>
+      <section aria-labelledby="new-heading">
+        <h2 id="new-heading">New silence</h2>
+        <CreateForm values={props.values ?? {}} />
+        {props.tokenRequired ? (
+          <details>
+            <summary>Console token</summary>
+            <form method="post" action="/console-token" class="token">
+              <input type="hidden" name="return" value="/silences" />
+              <label for="console-token">Token (kept in a cookie for this site)</label>
+              <input id="console-token" name="token" type="password" required autocomplete="off" />
+              <button type="submit">Use token</button>
+            </form>
+          </details>
+        ) : null}
+      </section>
+      <section aria-labelledby="expired-heading">
+        <h2 id="expired-heading">Expired</h2>
+        <SilenceTable
+          id="expired-silences"
+          caption="Silences that ended, newest first (the latest 50)"
+          silences={props.expired}
+          now={props.now}
+          actions={false}
+          empty="None yet."
+        />
+      </section>
+    </Layout>
+  );
+}

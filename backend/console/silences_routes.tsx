@@ -1,0 +1,151 @@
+// The console's Silences page and its forms: create a silence (times in a chosen zone) and expire one.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { HtmlEscapedString } from "hono/utils/html";
+import { HttpError } from "../../contracts/error.ts";
+import { isTimeZone } from "../../contracts/silence.ts";
+import { zonedTimeToUtc } from "../../contracts/silence_match.ts";
+import { requireConsoleToken } from "../incidents/console_auth.ts";
+import { silenceIdParam } from "../silences/routes.ts";
+import type { SilenceRepository } from "../silences/silence_repository.ts";
+import { expireSilenceSchema, parseOrRefuse } from "../silences/silence_schemas.ts";
+import { MessagePage } from "./incident_page.tsx";
+import { type SilenceFormValues, SilencesPage } from "./silences_page.tsx";
+
+export interface SilenceConsoleOptions {
+  silences: Pick<SilenceRepository, "create" | "list" | "expire">;
+  now: () => number;
+  consoleToken?: string;
+  /** Renders a page with the console's headers (routes.tsx's `page`). */
+  render: (
+    c: Context,
+    element: HtmlEscapedString | Promise<HtmlEscapedString>,
+    status?: number,
+  ) => Promise<Response>;
+}
+
+const refuse = (field: string, message: string) =>
+  new HttpError(400, "invalid_request", `'${field}' must be ${message}`);
+
+/** A local "YYYY-MM-DD HH:MM" of the form in zone `tz` as an ISO instant; empty stays absent. */
+function instant(local: string | undefined, tz: string, field: string): string | undefined {
+  const text = local?.trim().replace(/^(\S+)\s+/, "$1T");
+  if (!text) return undefined;
+  try {
+    const at = zonedTimeToUtc(text, tz);
+    if (Number.isNaN(at.getTime())) throw new RangeError("not a time");
+    return at.toISOString();
+  } catch {
+    throw refuse(field, "a date and time, YYYY-MM-DD HH:MM");
+  }
+}
+
+/**
+ * The create form as the API's body: sensor globs one per line, times read in the form's zone,
+ * a recurrence when any of its fields is filled in (the API then says what is missing).
+ */
+export function silenceFromForm(form: SilenceFormValues): unknown {
+  const one = (key: string) => {
+    const x = form[key];
+    return typeof x === "string" ? x : undefined;
+  };
+  const tz = one("tz")?.trim() || "UTC";
+  if (!isTimeZone(tz)) throw refuse("tz", "an IANA time zone, e.g. Europe/Berlin");
+  const days = [form.days ?? []].flat().filter((d) => typeof d === "string");
+  const from = one("from")?.trim() || undefined;
+  const to = one("to")?.trim() || undefined;
+  const sensors = (one("sensors") ?? "")
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  return {
+    matchers: { stream: (one("stream") ?? "").trim(), sensors },
+    starts_at: instant(one("starts"), tz, "starts_at"),
+    ends_at: instant(one("ends"), tz, "ends_at"),
+    recurrence: days.length > 0 || from || to ? { days, from, to, tz } : undefined,
+    reason: one("reason"),
+    created_by: one("created_by"),
+    confirm_all: one("confirm_all") === "true" ? true : undefined,
+  };
+}
+
+/**
+ * Mounted at `/`: `GET /silences` (the page), `POST /silences` (create form),
+ * `POST /silences/:id/expire` (expire form). Both forms need the console token where it is set,
+ * as acknowledging does; a refusal re-renders the page with the message and what was typed.
+ */
+export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
+  const { silences, now, consoleToken, render } = options;
+  const app = new Hono();
+
+  async function silencesPage(
+    c: Context,
+    refused?: { status: number; message: string; values?: SilenceFormValues },
+  ) {
+    const [active, pending, expired] = await Promise.all([
+      silences.list({ state: "active", limit: 200 }),
+      silences.list({ state: "pending", limit: 200 }),
+      silences.list({ state: "expired", limit: 50 }),
+    ]);
+    return render(
+      c,
+      <SilencesPage
+        active={active.silences}
+        pending={pending.silences}
+        expired={expired.silences}
+        now={now()}
+        tokenRequired={consoleToken !== undefined}
+        error={refused?.message}
+        values={refused?.values}
+      />,
+      refused?.status ?? 200,
+    );
+  }
+
+  // A form's refusal (4xx) is shown on the page; anything else is the app's error.
+  function refusal(error: unknown): { status: number; message: string } {
+    if (!(error instanceof HttpError) || error.status >= 500) throw error;
+    return { status: error.status, message: error.message };
+  }
+
+  app.get("/silences", (c) => silencesPage(c));
+
+  app.post("/silences", async function createSilenceForm(c) {
+    const values = (await c.req.parseBody({ all: true })) as SilenceFormValues;
+    try {
+      await requireConsoleToken(c, consoleToken);
+      await silences.create(silenceFromForm(values));
+      return c.redirect("/silences", 303);
+    } catch (error) {
+      return silencesPage(c, { ...refusal(error), values });
+    }
+  });
+
+  app.post("/silences/:id/expire", async function expireSilenceForm(c) {
+    let id: string;
+    try {
+      id = silenceIdParam(c.req.param("id"));
+    } catch (error) {
+      return render(
+        c,
+        <MessagePage title="Not a silence id" message={(error as Error).message} />,
+        400,
+      );
+    }
+    try {
+      await requireConsoleToken(c, consoleToken);
+      const form = await c.req.parseBody();
+      // Only text fields: a file upload in their place counts as missing.
+      const who = Object.fromEntries(
+        ["by", "reason"].flatMap((k) => (typeof form[k] === "string" ? [[k, form[k]]] : [])),
+      );
+      const result = await silences.expire(id, parseOrRefuse(expireSilenceSchema, who));
+      if (!result) throw new HttpError(404, "not_found", `There is no silence ${id}.`);
+      return c.redirect("/silences", 303);
+    } catch (error) {
+      return silencesPage(c, refusal(error));
+    }
+  });
+
+  return app;
+}

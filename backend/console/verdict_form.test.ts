@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { lifecycle } from "../incidents/_fixtures.ts";
+import { verdictFromForm } from "./verdict_form.tsx";
+
+const TOKEN = "console-token-for-tests";
+const HOSTILE = "<script>window.pwned=1</script>";
+
+function form(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+  };
+}
+
+test("verdictFromForm keeps string fields and leaves blank optional ones out", () => {
+  assert.deepEqual(
+    verdictFromForm({ verdict: "maintenance", cause: "  ", note: "", by: "Ana", extra: "x" }),
+    { verdict: "maintenance", by: "Ana" },
+  );
+  assert.deepEqual(verdictFromForm({ verdict: new File([], "f"), note: " x " }), {
+    verdict: "",
+    by: "",
+    note: " x ",
+  });
+});
+
+for (const target of testTargets()) {
+  describe(`console verdict form on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    let guarded: ReturnType<typeof createBackendApp>;
+    const incident = async () => {
+      const id = crypto.randomUUID();
+      const alert = lifecycle(id, new Date().toISOString())[0];
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+      return id;
+    };
+    const verdicts = async (id: string) =>
+      (
+        await db.sql`SELECT verdict, cause, note, given_by FROM incident_verdict
+          WHERE incident_id = ${id} ORDER BY verdict_id`
+      ).map((r) => ({ ...r }));
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db });
+      guarded = createBackendApp({ database: db, consoleToken: TOKEN });
+    });
+    after(() => db.dispose());
+
+    test("the incident page carries a labelled verdict form beside the acknowledgement", async () => {
+      const id = await incident();
+      const page = await (await app.request(`/incidents/${id}`)).text();
+      assert.ok(page.indexOf('id="ack-heading"') < page.indexOf('id="verdict-heading"'));
+      assert.ok(page.indexOf('id="verdict-heading"') < page.indexOf('id="timeline-heading"'));
+      assert.ok(page.includes(`action="/incidents/${id}/verdict"`));
+      for (const control of ["verdict-kind", "verdict-cause", "verdict-note", "verdict-by"]) {
+        assert.ok(page.includes(`<label for="${control}">`), control);
+        assert.ok(page.includes(`id="${control}"`), control);
+      }
+      assert.match(page, /data-verdict="none">No verdict yet\./);
+    });
+
+    test("the verdict form records a verdict, shows it with its history and in the Now list", async () => {
+      const id = await incident();
+      const first = await app.request(
+        `/incidents/${id}/verdict`,
+        form({ verdict: "false_positive", cause: "", note: HOSTILE, by: "Ana" }),
+      );
+      assert.equal(first.status, 303);
+      assert.equal(first.headers.get("location"), `/incidents/${id}`);
+      const change = await app.request(
+        `/incidents/${id}/verdict`,
+        form({ verdict: "sensor_fault", cause: "loose <b>wire</b>", note: "", by: "Bo" }),
+      );
+      assert.equal(change.status, 303);
+      assert.deepEqual(await verdicts(id), [
+        { verdict: "false_positive", cause: null, note: HOSTILE, given_by: "Ana" },
+        { verdict: "sensor_fault", cause: "loose <b>wire</b>", note: null, given_by: "Bo" },
+      ]);
+      const page = await (await app.request(`/incidents/${id}`)).text();
+      assert.match(page, /id="verdict-state" data-verdict="sensor_fault">/);
+      assert.ok(page.includes("loose &lt;b&gt;wire&lt;/b&gt;"));
+      assert.ok(page.includes("1 earlier verdict, newest first"));
+      assert.ok(page.includes("&lt;script&gt;window.pwned=1&lt;/script&gt;"));
+      assert.ok(!page.includes(HOSTILE), "the note is never markup");
+      const now = await (await app.request("/")).text();
+      const row = now.slice(now.indexOf(`data-incident="${id}"`));
+      assert.match(row.slice(0, row.indexOf("</tr>")), /data-verdict="sensor_fault">sensor fault</);
+    });
+
+    test("the verdict form answers bad input with a message on the page and stores nothing", async () => {
+      const id = await incident();
+      const cases: [Record<string, string>, RegExp][] = [
+        [{ verdict: "", by: "Ana" }, /&#39;verdict&#39; must be one of/],
+        [{ verdict: "dunno", by: "Ana" }, /&#39;verdict&#39; must be one of/],
+        [{ verdict: "maintenance", by: "   " }, /&#39;by&#39; must be a name/],
+        [{ verdict: "maintenance" }, /&#39;by&#39; must be a name/],
+        [
+          { verdict: "maintenance", by: "Ana", cause: "x".repeat(501) },
+          /&#39;cause&#39; must be at most/,
+        ],
+      ];
+      for (const [fields, message] of cases) {
+        const res = await app.request(`/incidents/${id}/verdict`, form(fields));
+        assert.equal(res.status, 400, JSON.stringify(fields));
+        const page = await res.text();
+        const alert = page.slice(page.indexOf('id="verdict-error"'));
+        assert.match(alert.slice(0, alert.indexOf("</p>")), message);
+        assert.match(page, /Nothing was recorded/);
+      }
+      assert.deepEqual(await verdicts(id), []);
+      const missing = await app.request(
+        `/incidents/${crypto.randomUUID()}/verdict`,
+        form({ verdict: "maintenance", by: "Ana" }),
+      );
+      assert.equal(missing.status, 404);
+      assert.equal((await app.request("/incidents/nope/verdict", form({}))).status, 400);
+    });
+
+    test("the verdict form needs the console token when one is set, and this site's pages always", async () => {
+      const id = await incident();
+      const base = "http://console.test";
+      const body = { verdict: "true_positive", by: "Ana" };
+      const refused = await guarded.request(`${base}/incidents/${id}/verdict`, form(body));
+      assert.equal(refused.status, 401);
+      assert.match(await refused.text(), /console token/);
+      const crossSite = await app.request(
+        `${base}/incidents/${id}/verdict`,
+        form(body, { "sec-fetch-site": "cross-site" }),
+      );
+      assert.equal(crossSite.status, 401);
+      assert.deepEqual(await verdicts(id), []);
+      const ok = await guarded.request(
+        `${base}/incidents/${id}/verdict`,
+        form(body, { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "same-origin" }),
+      );
+      assert.equal(ok.status, 303);
+      assert.equal((await verdicts(id)).length, 1);
+    });
+  });
+}

@@ -1,0 +1,100 @@
+// The Incident page's verdict section: the current verdict, the ones it superseded, and the form to give one.
+import type { IncidentDetail, Verdict, VerdictKind } from "../incidents/incident_types.ts";
+import { VERDICTS } from "../incidents/incident_types.ts";
+import { utc } from "./format.ts";
+
+/** How the console names each verdict. */
+export const VERDICT_LABELS: Record<VerdictKind, string> = {
+  true_positive: "true positive",
+  false_positive: "false positive",
+  maintenance: "maintenance",
+  sensor_fault: "sensor fault",
+};
+
+/** The label of an incident's current verdict, or "none yet". */
+export function verdictLabel(verdict: Verdict | null): string {
+  return verdict ? VERDICT_LABELS[verdict.verdict] : "none yet";
+}
+
+/**
+ * The verdict form's fields as the verdict API's body: only string fields are taken, a missing
+ * required one is blank (so the message says what it must be), and an optional one left blank is
+ * left out rather than stored as an empty text.
+ */
+export function verdictFromForm(form: Record<string, unknown>): Record<string, string> {
+  const field = (key: string) => (typeof form[key] === "string" ? (form[key] as string) : "");
+  const out: Record<string, string> = { verdict: field("verdict"), by: field("by") };
+  for (const key of ["cause", "note"]) if (field(key).trim() !== "") out[key] = field(key);
+  return out;
+}
+
+function VerdictText(props: { verdict: Verdict }) {
+  const v = props.verdict;
+  return (
+    <>
+      <strong data-verdict={v.verdict}>{VERDICT_LABELS[v.verdict]}</strong> by{" "}
+      <span class="who">{v.by}</span> at <time datetime={v.at}>{utc(v.at)}</time>
+      {v.cause ? (
+        <>
+          {" · cause: "}
+          <span class="cause">{v.cause}</span>
+        </>
+      ) : null}
+      {v.note ? (
+        <>
+          {" · "}
+          <span class="note">{v.note}</span>
+        </>
+      ) : null}
+    </>
+  );
+}
+
+/** The section shown beside the acknowledgement; `error` is the last submission's problem. */
+export function VerdictSection(props: { incident: IncidentDetail; error?: string }) {
+  const { incident } = props;
+  const earlier = incident.verdicts.slice(0, -1).reverse();
+  return (
+    <section aria-labelledby="verdict-heading">
+      <h2 id="verdict-heading">Verdict</h2>
+      {props.error ? (
+        <p class="error" role="alert" id="verdict-error">
+          Nothing was recorded: {props.error}
+        </p>
+      ) : null}
+      <p id="verdict-state" data-verdict={incident.verdict?.verdict ?? "none"}>
+        {incident.verdict ? <VerdictText verdict={incident.verdict} /> : "No verdict yet."}
+      </p>
+      {earlier.length > 0 ? (
+        <details class="verdict-history">
+          <summary>
+            {earlier.length} earlier verdict{earlier.length === 1 ? "" : "s"}, newest first
+          </summary>
+          <ol>
+            {earlier.map((v) => (
+              <li>
+                <VerdictText verdict={v} />
+              </li>
+            ))}
+          </ol>
+        </details>
+      ) : null}
+      <form method="post" action={`/incidents/${incident.incident_id}/verdict`} class="verdict">
+        <label for="verdict-kind">{incident.verdict ? "Change the verdict to" : "Verdict"}</label>
+        <select id="verdict-kind" name="verdict" required>
+          <option value="">Choose…</option>
+          {VERDICTS.map((kind) => (
+            <option value={kind}>{VERDICT_LABELS[kind]}</option>
+          ))}
+        </select>
+        <label for="verdict-cause">Cause (optional)</label>
+        <input id="verdict-cause" name="cause" maxlength={500} />
+        <label for="verdict-note">Note (optional)</label>
+        <textarea id="verdict-note" name="note" maxlength={2000} rows={2} />
+        <label for="verdict-by">Your name</label>
+        <input id="verdict-by" name="by" required maxlength={200} autocomplete="name" />
+        <button type="submit">Record verdict</button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,182 @@
+// Reads how operators judged incidents: per week, stream and sensor by current verdict, and the sensors behind false positives.
+import type { Database } from "../db/database.ts";
+import { dbErrorTranslator } from "../db/db_errors.ts";
+
+/** How many incidents carry each current verdict; `none`: no verdict yet. */
+export interface VerdictCounts {
+  incidents: number;
+  true_positive: number;
+  false_positive: number;
+  maintenance: number;
+  sensor_fault: number;
+  none: number;
+}
+
+/** Counts with the share of judged incidents (those with a verdict) judged false positive. */
+export interface JudgedCounts extends VerdictCounts {
+  judged: number;
+  /** false_positive / judged; null while nothing is judged. */
+  false_positive_share: number | null;
+}
+
+/** A sensor that raised false positives on one stream (the scope a silence would take). */
+export interface FalsePositiveSensor {
+  stream_id: string;
+  feature_idx: number;
+  /** The sensor's name as alerts gave it; null when they gave none. */
+  feature: string | null;
+  false_positives: number;
+  /** Incidents on this stream that flagged the sensor, whatever their verdict. */
+  incidents: number;
+  last_false_positive_at: string;
+}
+
+/** What the Quality page shows for incidents started in [from, to). */
+export interface QualityReport {
+  from: string;
+  to: string;
+  weeks: number;
+  stream_id: string | null;
+  totals: JudgedCounts;
+  /** One entry per week (Monday 00:00 UTC), oldest first, empty weeks included. */
+  weekly: (VerdictCounts & { week_start: string })[];
+  /** Streams with incidents, most incidents first. */
+  streams: (JudgedCounts & { stream_id: string })[];
+  /** The sensors flagged in the most incidents, with how those incidents were judged. */
+  sensors: (VerdictCounts & { feature_idx: number; feature: string | null })[];
+  /** The (stream, sensor) pairs flagged in the most false positives. */
+  false_positive_sensors: FalsePositiveSensor[];
+}
+
+export interface QualityQuery {
+  weeks: number;
+  /** The report ends with the week holding this instant. */
+  now: Date;
+  streamId?: string;
+  /** How many sensors each of the two sensor tables holds at most. */
+  sensors: number;
+}
+
+const WEEK_MS = 7 * 86_400_000;
+const KINDS = ["true_positive", "false_positive", "maintenance", "sensor_fault"] as const;
+
+/** Monday 00:00 UTC of the week holding `at`. */
+export function weekStart(at: Date): Date {
+  const day = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+  // getUTCDay: Sunday 0 … Saturday 6; weeks start on Monday (ISO 8601).
+  return new Date(day.getTime() - ((day.getUTCDay() + 6) % 7) * 86_400_000);
+}
+
+function judged<T extends VerdictCounts>(c: T): T & JudgedCounts {
+  const n = c.incidents - c.none;
+  return { ...c, judged: n, false_positive_share: n === 0 ? null : c.false_positive / n };
+}
+
+function counts(row: Partial<VerdictCounts>): VerdictCounts {
+  return {
+    incidents: row.incidents ?? 0,
+    true_positive: row.true_positive ?? 0,
+    false_positive: row.false_positive ?? 0,
+    maintenance: row.maintenance ?? 0,
+    sensor_fault: row.sensor_fault ?? 0,
+    none: row.none ?? 0,
+  };
+}
+
+/**
+ * The quality repository over a postgres.js client: aggregates of incidents by their current
+ * verdict (the latest row of `incident_verdict`; superseded verdicts do not count).
+ *
+ * @example const quality = createQualityRepository(db); await quality.report({ weeks: 12, now: new Date(), sensors: 10 });
+ */
+export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
+  const failed = dbErrorTranslator(db);
+
+  async function report(q: QualityQuery): Promise<QualityReport> {
+    const sql = db.sql;
+    const to = new Date(weekStart(q.now).getTime() + WEEK_MS);
+    const from = new Date(to.getTime() - q.weeks * WEEK_MS);
+    // The incidents in range with their current verdict, as a CTE every query below starts with.
+    const judgedIncidents = sql`
+      WITH cur AS (
+        SELECT i.incident_id, i.stream_id, i.started_at,
+          coalesce((SELECT w.verdict FROM incident_verdict w WHERE w.incident_id = i.incident_id
+            ORDER BY w.verdict_id DESC LIMIT 1), 'none') AS verdict
+        FROM incident i
+        WHERE i.started_at >= ${from} AND i.started_at < ${to}
+        ${q.streamId !== undefined ? sql`AND i.stream_id = ${q.streamId}` : sql``}
+      )`;
+    const tally = sql`count(*)::int AS incidents,
+      count(*) FILTER (WHERE c.verdict = 'true_positive')::int AS true_positive,
+      count(*) FILTER (WHERE c.verdict = 'false_positive')::int AS false_positive,
+      count(*) FILTER (WHERE c.verdict = 'maintenance')::int AS maintenance,
+      count(*) FILTER (WHERE c.verdict = 'sensor_fault')::int AS sensor_fault,
+      count(*) FILTER (WHERE c.verdict = 'none')::int AS none`;
+
+    const weekly = await sql<(VerdictCounts & { week: number })[]>`
+      ${judgedIncidents}
+      SELECT floor(extract(epoch FROM c.started_at - ${from}::timestamptz) / ${WEEK_MS / 1000})::int
+        AS week, ${tally}
+      FROM cur c GROUP BY 1`.catch(failed);
+    const streams = await sql<(VerdictCounts & { stream_id: string })[]>`
+      ${judgedIncidents}
+      SELECT c.stream_id, ${tally} FROM cur c
+      GROUP BY c.stream_id ORDER BY incidents DESC, c.stream_id`.catch(failed);
+    const sensors = await sql<(VerdictCounts & { feature_idx: number; feature: string | null })[]>`
+      ${judgedIncidents}
+      SELECT s.feature_idx, max(s.feature) AS feature, ${tally}
+      FROM cur c JOIN incident_sensor s ON s.incident_id = c.incident_id
+      GROUP BY s.feature_idx ORDER BY incidents DESC, false_positive DESC, s.feature_idx
+      LIMIT ${q.sensors}`.catch(failed);
+    const noisy = await sql<
+      (Omit<FalsePositiveSensor, "last_false_positive_at"> & { last_fp_at: Date })[]
+    >`
+      ${judgedIncidents}
+      SELECT c.stream_id, s.feature_idx, max(s.feature) AS feature, count(*)::int AS incidents,
+        count(*) FILTER (WHERE c.verdict = 'false_positive')::int AS false_positives,
+        max(c.started_at) FILTER (WHERE c.verdict = 'false_positive') AS last_fp_at
+      FROM cur c JOIN incident_sensor s ON s.incident_id = c.incident_id
+      GROUP BY c.stream_id, s.feature_idx
+      HAVING count(*) FILTER (WHERE c.verdict = 'false_positive') > 0
+      ORDER BY false_positives DESC, last_fp_at DESC, c.stream_id, s.feature_idx
+      LIMIT ${q.sensors}`.catch(failed);
+
+    const byWeek = new Map(weekly.map((w) => [w.week, w]));
+    const weeks = Array.from({ length: q.weeks }, (_, n) => ({
+      week_start: new Date(from.getTime() + n * WEEK_MS).toISOString(),
+      ...counts(byWeek.get(n) ?? {}),
+    }));
+    const total = counts({});
+    for (const w of weeks) {
+      total.incidents += w.incidents;
+      total.none += w.none;
+      for (const k of KINDS) total[k] += w[k];
+    }
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      weeks: q.weeks,
+      stream_id: q.streamId ?? null,
+      totals: judged(total),
+      weekly: weeks,
+      streams: streams.map((s) => judged({ stream_id: s.stream_id, ...counts(s) })),
+      sensors: sensors.map((s) => ({
+        feature_idx: s.feature_idx,
+        feature: s.feature,
+        ...counts(s),
+      })),
+      false_positive_sensors: noisy.map((n) => ({
+        stream_id: n.stream_id,
+        feature_idx: n.feature_idx,
+        feature: n.feature,
+        false_positives: n.false_positives,
+        incidents: n.incidents,
+        last_false_positive_at: new Date(n.last_fp_at).toISOString(),
+      })),
+    };
+  }
+
+  return { report };
+}
+
+export type QualityRepository = ReturnType<typeof createQualityRepository>;

@@ -1,0 +1,432 @@
+// Notifications end to end in-process: alerts stored through the app, the outbox on PGlite/PostgreSQL, a real HTTP receiver.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { verifyWebhook } from "../../contracts/webhook_signature.ts";
+import { waitFor } from "../_test/spawn_service.ts";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
+import { type Receiver, startReceiver } from "./_test_receiver.ts";
+import { createNotificationDispatcher, messageId } from "./notification_dispatcher.ts";
+import { parseNotifyConfig } from "./notify_config.ts";
+
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+for (const target of testTargets()) {
+  describe(`notifications on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    let receiver: Receiver;
+    const store = async (alert: unknown) => {
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+    };
+    const states = async (route: string) =>
+      (
+        await db.sql<{ event: string; state: string; attempts: number; message_id: string }[]>`
+          SELECT event, state, attempts, message_id FROM notification_outbox
+          WHERE route = ${route} ORDER BY event_at, message_id`
+      ).map((r) => r);
+    const settled = (route: string, n: number) =>
+      waitFor(async () => {
+        const rows = await states(route);
+        return rows.length === n && rows.every((r) => r.state !== "pending") ? rows : undefined;
+      }, `${n} settled messages on ${route}`);
+    const dispatcher = (
+      routes: unknown[],
+      extra: Partial<Parameters<typeof createNotificationDispatcher>[0]> = {},
+    ) =>
+      createNotificationDispatcher({
+        database: db,
+        config: parseNotifyConfig(JSON.stringify({ routes }), {}),
+        pollMs: 20,
+        ...extra,
+      });
+    const hook = (path: string, more: Record<string, unknown> = {}) => ({
+      url: `${receiver.url}${path}`,
+      ...more,
+    });
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db });
+      receiver = await startReceiver();
+    });
+    after(async () => {
+      await receiver.close();
+      await db.dispose();
+    });
+
+    test("dispatcher delivers opened, a severity rise and resolved once per route, signed and in order", async () => {
+      const incident = crypto.randomUUID();
+      const events = lifecycle(incident, undefined, "line-1");
+      for (const alert of events) await store(alert);
+      const notify = dispatcher([
+        { name: "all", webhook: hook("/all", { secret: SECRET }) },
+        { name: "chat", webhook: hook("/chat", { format: "slack" }) },
+      ]);
+      notify.start();
+      const rows = await settled("all", 3);
+      await settled("chat", 3);
+      // A repeated alert and more passes change nothing: one row per event and route.
+      await store(events[2]);
+      await notify.tick();
+      await notify.stop();
+      assert.deepEqual(
+        rows.map((r) => [r.event, r.state]),
+        [
+          ["opened", "delivered"],
+          ["updated", "delivered"],
+          ["resolved", "delivered"],
+        ],
+      );
+      assert.equal((await states("all")).length, 3);
+      const all = receiver.on("/all");
+      assert.deepEqual(
+        all.map((r) => JSON.parse(r.body).type),
+        ["incident.opened", "incident.updated", "incident.resolved"],
+      );
+      for (const [i, r] of all.entries()) {
+        await verifyWebhook({ secret: SECRET, headers: r.headers, body: r.body });
+        assert.equal(r.id, await messageId(events[i].alert_id, "all"));
+        const data = JSON.parse(r.body).data;
+        assert.equal(data.event_id, events[i].alert_id);
+        assert.equal(data.incident.incident_id, incident);
+        assert.equal(data.incident.stream_id, "line-1");
+      }
+      assert.equal(new Set(all.map((r) => r.id)).size, 3);
+      const chat = receiver.on("/chat");
+      assert.equal(chat.length, 3);
+      assert.equal(chat[0].headers.get("webhook-signature"), null);
+      assert.match(
+        JSON.parse(chat[0].body).text,
+        /Incident opened on line-1 \(process\), severity 12/,
+      );
+    });
+
+    test("routes match on stream glob, minimum severity and kind; updated only when severity rises", async () => {
+      const start = "2026-11-25T09:00:00.000Z";
+      const [a, b, c, d] = [1, 2, 3, 4].map(() => crypto.randomUUID());
+      const alerts = [
+        // a: line stream, severity 12 → "lines" only.
+        incidentAlert({
+          incidentId: a,
+          start,
+          streamId: "m-line-7",
+          event: "opened",
+          sensors: [{ idx: 1, severity: 12 }],
+        }),
+        // b: severity 25 → "severe"; its update at a lower severity tells no one.
+        incidentAlert({
+          incidentId: b,
+          start,
+          streamId: "m-press",
+          event: "opened",
+          sensors: [{ idx: 2, severity: 25 }],
+        }),
+        incidentAlert({
+          incidentId: b,
+          start,
+          streamId: "m-press",
+          event: "updated",
+          at: 5,
+          sensors: [{ idx: 2, severity: 21 }],
+        }),
+        // c: a sensor fault → "sensors".
+        {
+          ...incidentAlert({
+            incidentId: c,
+            start,
+            streamId: "m-pump",
+            event: "opened",
+            sensors: [{ idx: 3, severity: 8 }],
+          }),
+          kind: "sensor",
+        },
+        // d: opened below "severe", then an update crossing it.
+        incidentAlert({
+          incidentId: d,
+          start,
+          streamId: "m-mill",
+          event: "opened",
+          sensors: [{ idx: 4, severity: 5 }],
+        }),
+        incidentAlert({
+          incidentId: d,
+          start,
+          streamId: "m-mill",
+          event: "updated",
+          at: 5,
+          sensors: [{ idx: 4, severity: 22 }],
+        }),
+      ];
+      for (const alert of alerts) await store(alert);
+      const notify = dispatcher([
+        { name: "lines", match: { stream: "m-line-*" }, webhook: hook("/lines") },
+        { name: "severe", match: { stream: "m-*", min_severity: 20 }, webhook: hook("/severe") },
+        { name: "sensors", match: { stream: "m-*", kind: "sensor" }, webhook: hook("/sensors") },
+        { name: "process", match: { stream: "m-*", kind: "process" }, webhook: hook("/process") },
+      ]);
+      notify.start();
+      await settled("lines", 1);
+      await settled("severe", 2);
+      await settled("sensors", 1);
+      await settled("process", 4);
+      await notify.stop();
+      const incidentOf = (path: string) =>
+        receiver.on(path).map((r) => {
+          const data = JSON.parse(r.body).data;
+          return `${data.incident.incident_id}:${data.event}`;
+        });
+      assert.deepEqual(incidentOf("/lines"), [`${a}:opened`]);
+      assert.deepEqual(incidentOf("/severe").sort(), [`${b}:opened`, `${d}:updated`].sort());
+      assert.deepEqual(incidentOf("/sensors"), [`${c}:opened`]);
+      assert.deepEqual(
+        incidentOf("/process").sort(),
+        [`${a}:opened`, `${b}:opened`, `${d}:opened`, `${d}:updated`].sort(),
+      );
+    });
+
+    test("a failed delivery is retried with backoff under one webhook-id, then dead-lettered and shown on Health", async () => {
+      const incident = crypto.randomUUID();
+      await store(lifecycle(incident, undefined, "retry-1")[0]);
+      receiver.answer = (r) =>
+        r.path === "/flaky"
+          ? { status: 503, body: "<b>down</b> for maintenance" }
+          : { status: 200 };
+      const notify = dispatcher(
+        [
+          {
+            name: "flaky",
+            match: { stream: "retry-*" },
+            webhook: hook("/flaky"),
+            retry: { attempts: 3, initial: "100ms", max: "1s" },
+          },
+        ],
+        { random: () => 0 },
+      );
+      notify.start();
+      const [row] = await settled("flaky", 1);
+      await notify.stop();
+      receiver.answer = () => ({ status: 200 });
+      assert.equal(row.state, "dead");
+      assert.equal(row.attempts, 3);
+      const tries = receiver.on("/flaky");
+      assert.equal(tries.length, 3);
+      assert.equal(new Set(tries.map((t) => t.id)).size, 1);
+      // The backoff doubles: at least 100 ms, then 200 ms between tries.
+      assert.ok(tries[1].at - tries[0].at >= 100, `first wait ${tries[1].at - tries[0].at} ms`);
+      assert.ok(tries[2].at - tries[1].at >= 200, `second wait ${tries[2].at - tries[1].at} ms`);
+      const [stored] = await db.sql<{ last_status: number; last_error: string }[]>`
+        SELECT last_status, last_error FROM notification_outbox WHERE message_id = ${row.message_id}`;
+      assert.equal(stored.last_status, 503);
+      assert.match(stored.last_error, /^HTTP 503: <b>down<\/b>/);
+
+      const page = await (
+        await createBackendApp({ database: db, notifications: notify }).request("/status")
+      ).text();
+      assert.match(page, /<h2 id="notify-heading">Notifications<\/h2>/);
+      assert.ok(page.includes(`data-message-id="${row.message_id}"`));
+      assert.ok(
+        page.includes("HTTP 503: &lt;b&gt;down&lt;/b&gt;"),
+        "the receiver's answer is text",
+      );
+      assert.match(
+        page,
+        /<tr data-route="flaky" data-pending="0" data-delivered="0" data-dead="1">/,
+      );
+    });
+
+    test("an answer that no retry can fix (400) dead-letters the message after one try", async () => {
+      await store(lifecycle(crypto.randomUUID(), undefined, "bad-1")[0]);
+      receiver.answer = (r) => (r.path === "/bad" ? { status: 400 } : { status: 200 });
+      const notify = dispatcher([
+        { name: "bad", match: { stream: "bad-*" }, webhook: hook("/bad") },
+      ]);
+      notify.start();
+      const [row] = await settled("bad", 1);
+      await notify.stop();
+      receiver.answer = () => ({ status: 200 });
+      assert.equal(row.state, "dead");
+      assert.equal(row.attempts, 1);
+      assert.equal(receiver.on("/bad").length, 1);
+    });
+
+    test("a route whose receiver hangs does not hold back another route", async () => {
+      const ids = [1, 2, 3].map(() => crypto.randomUUID());
+      for (const id of ids) await store(lifecycle(id, undefined, "hang-1")[0]);
+      receiver.answer = (r) => (r.path === "/hung" ? "hold" : { status: 200 });
+      const notify = dispatcher([
+        { name: "hung", match: { stream: "hang-*" }, webhook: hook("/hung"), concurrency: 1 },
+        { name: "fine", match: { stream: "hang-*" }, webhook: hook("/fine") },
+      ]);
+      notify.start();
+      await settled("fine", 3);
+      await receiver.until((r) => r.some((x) => x.path === "/hung"), "the hung route's first try");
+      assert.deepEqual(
+        (await states("hung")).map((r) => r.state),
+        ["pending", "pending", "pending"],
+      );
+      assert.equal(receiver.on("/hung").length, 1, "one slot, held by the hung receiver");
+      await notify.stop(AbortSignal.timeout(0));
+      receiver.answer = () => ({ status: 200 });
+    });
+
+    test("silenced incidents are not notified, whether the silence came before planning or before delivery", async () => {
+      const [before, during] = [crypto.randomUUID(), crypto.randomUUID()];
+      const silence = crypto.randomUUID();
+      await db.sql`
+        INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by, created_at)
+        VALUES (${silence}, 'quiet-*', now() - interval '1 hour', now() + interval '1 hour',
+          'maintenance', 'test', now())`;
+      const [opened, , resolved] = lifecycle(before, undefined, "quiet-1");
+      await store(opened);
+      await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${before}`;
+      await store(resolved);
+      await store(lifecycle(during, undefined, "quiet-2")[0]);
+      receiver.answer = (r) => (r.path === "/quiet" ? { status: 503 } : { status: 200 });
+      const notify = dispatcher([
+        {
+          name: "quiet",
+          match: { stream: "quiet-*" },
+          webhook: hook("/quiet"),
+          retry: { attempts: 5, initial: "200ms" },
+        },
+      ]);
+      notify.start();
+      // The first try of `during` fails; the silence then covers it before the retry.
+      await receiver.until((r) => r.some((x) => x.path === "/quiet"), "the first try");
+      await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${during}`;
+      const rows = await settled("quiet", 3);
+      await notify.stop();
+      receiver.answer = () => ({ status: 200 });
+      assert.deepEqual(
+        rows.map((r) => r.state),
+        ["silenced", "silenced", "silenced"],
+      );
+      const tries = receiver.on("/quiet");
+      assert.equal(tries.length, 1);
+      assert.equal(JSON.parse(tries[0].body).data.incident.incident_id, during);
+    });
+
+    test("an incident that falls under a silence created through the API is not notified", async () => {
+      const created = await app.request(
+        "/api/v1/silences",
+        post({
+          matchers: { stream: "hushed-*" },
+          ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: "valve maintenance",
+          created_by: "Ana",
+        }),
+      );
+      assert.equal(created.status, 201);
+      const hushed = crypto.randomUUID();
+      const loud = crypto.randomUUID();
+      await store(lifecycle(hushed, new Date().toISOString(), "hushed-1")[0]);
+      await store(lifecycle(loud, new Date().toISOString(), "loud-1")[0]);
+      const notify = dispatcher([
+        { name: "hush", match: { stream: "hushed-*" }, webhook: hook("/hush") },
+        { name: "loud", match: { stream: "loud-*" }, webhook: hook("/loud") },
+      ]);
+      notify.start();
+      const [row] = await settled("hush", 1);
+      await settled("loud", 1);
+      await notify.stop();
+      assert.equal(row.state, "silenced");
+      assert.equal(receiver.on("/hush").length, 0);
+      assert.equal(receiver.on("/loud").length, 1);
+    });
+
+    test("repeat_every reminds of an open incident once per period until it resolves", async () => {
+      const incident = crypto.randomUUID();
+      const [opened, , resolved] = lifecycle(incident, undefined, "remind-1");
+      await store(opened);
+      let clock = Date.parse("2026-12-01T08:00:00.000Z");
+      const notify = dispatcher(
+        [
+          {
+            name: "remind",
+            match: { stream: "remind-*" },
+            webhook: hook("/remind"),
+            repeat_every: "1h",
+          },
+        ],
+        { now: () => clock },
+      );
+      const delivered = (n: number) =>
+        waitFor(async () => {
+          const rows = await states("remind");
+          return rows.length === n && rows.every((r) => r.state === "delivered") ? rows : undefined;
+        }, `${n} delivered reminders`);
+      await notify.tick();
+      await delivered(1);
+      clock += 59 * 60_000;
+      await notify.tick();
+      clock += 2 * 60_000;
+      await notify.tick();
+      await notify.tick();
+      await delivered(2);
+      // After a long pause only the current period's reminder goes out, not one per missed period.
+      clock += 3 * 3_600_000;
+      await notify.tick();
+      await delivered(3);
+      await store(resolved);
+      await notify.tick();
+      await delivered(4);
+      clock += 5 * 3_600_000;
+      await notify.tick();
+      await notify.stop();
+      const sent = receiver.on("/remind").map((r) => JSON.parse(r.body));
+      assert.deepEqual(
+        sent.map((b) => [b.type, b.data.event_id]),
+        [
+          ["incident.opened", opened.alert_id],
+          ["incident.still_open", `${incident}/still_open/1`],
+          ["incident.still_open", `${incident}/still_open/4`],
+          ["incident.resolved", resolved.alert_id],
+        ],
+      );
+      assert.equal((await states("remind")).length, 4);
+    });
+
+    test("Slack messages escape what the plant named, so a stream id cannot ping or link", async () => {
+      const incident = crypto.randomUUID();
+      await store(
+        incidentAlert({
+          incidentId: incident,
+          streamId: "slack-1",
+          event: "opened",
+          sensors: [{ idx: 9, severity: 9, name: "<!channel> & <https://evil|click>" }],
+        }),
+      );
+      const notify = createNotificationDispatcher({
+        database: db,
+        config: parseNotifyConfig(
+          JSON.stringify({
+            console_url: "https://console.example/",
+            routes: [
+              {
+                name: "slack",
+                match: { stream: "slack-*" },
+                webhook: hook("/slack", { format: "slack" }),
+              },
+            ],
+          }),
+        ),
+        pollMs: 20,
+      });
+      notify.start();
+      await settled("slack", 1);
+      await notify.stop();
+      const body = JSON.parse(receiver.on("/slack")[0].body);
+      assert.equal(body.blocks[0].type, "section");
+      assert.equal(body.blocks[0].text.type, "mrkdwn");
+      assert.equal(body.blocks[0].text.text, body.text);
+      assert.ok(body.text.includes("&lt;!channel&gt; &amp; &lt;https://evil|click&gt; (9)"));
+      assert.ok(!body.text.includes("<!channel>"));
+      assert.ok(
+        body.text.includes(`<https://console.example/incidents/${incident}|Open in the console>`),
+      );
+    });
+  });
+}

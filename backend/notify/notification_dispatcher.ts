@@ -1,0 +1,320 @@
+// Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
+import type { Logger } from "../../telemetry/logger.ts";
+import type { Database } from "../db/database.ts";
+import { type NotificationMessage, notificationBody } from "./notification_payload.ts";
+import type { NotifyConfig, NotifyRoute } from "./notify_config.ts";
+import {
+  type ClaimedMessage,
+  createOutboxRepository,
+  type NewMessage,
+  type OutboxStatus,
+} from "./outbox_repository.ts";
+import { backoffMs } from "./retry_policy.ts";
+import { shouldNotify } from "./route_match.ts";
+import { sendNotification } from "./send_notification.ts";
+
+export interface NotificationDispatcherOptions {
+  database: Pick<Database, "sql" | "recover">;
+  config: NotifyConfig;
+  fetch?: typeof fetch;
+  /** Milliseconds since the epoch. */
+  now?: () => number;
+  log?: Logger;
+  /** Pause between passes over the outbox (1 s). */
+  pollMs?: number;
+  /** Events planned per statement (200). */
+  batchSize?: number;
+  /** Jitter source for the backoff. */
+  random?: () => number;
+}
+
+/** What the Health page shows: the configured routes and the outbox's counts. */
+export interface NotifyStatus extends OutboxStatus {
+  configured: { name: string; format: string; target: string; repeat_every_ms: number | null }[];
+  /** The window (ms) over which delivered, dead and silenced messages are counted. */
+  window_ms: number;
+}
+
+export type NotificationDispatcher = ReturnType<typeof createNotificationDispatcher>;
+
+// A claimed message stays leased this long past its route's timeout, so a slow answer is not
+// claimed twice; a process that died mid-delivery leaves the lease to run out.
+const LEASE_MARGIN_MS = 5000;
+const STATUS_WINDOW_MS = 24 * 3_600_000;
+
+/**
+ * `webhook-id` of a message: derived from the event and route only, so it is the same on every
+ * attempt, after a restart, and from any backend instance.
+ */
+export async function messageId(eventKey: string, route: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(`${eventKey}\n${route}`),
+  );
+  const hex = Array.from(new Uint8Array(digest).slice(0, 16), (b) =>
+    b.toString(16).padStart(2, "0"),
+  ).join("");
+  return `msg_${hex}`;
+}
+
+/** Where a route sends, without the path (a Slack webhook URL's path is its secret). */
+function targetOf(route: NotifyRoute): string {
+  return new URL(route.webhook.url).origin;
+}
+
+/**
+ * The notification dispatcher. `start()` runs passes until `stop()`: each plans new incident
+ * events (exactly one outbox row per event and matching route, in the statement that marks the
+ * event planned), plans `repeat_every` reminders, then claims due messages per route up to the
+ * route's concurrency and delivers them. Delivery is at least once with a stable `webhook-id`.
+ *
+ * @example const notify = createNotificationDispatcher({ database, config, log }); notify.start();
+ */
+export function createNotificationDispatcher(options: NotificationDispatcherOptions) {
+  const { config, log } = options;
+  const outbox = createOutboxRepository(options.database);
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const now = options.now ?? (() => Date.now());
+  const pollMs = options.pollMs ?? 1000;
+  const batchSize = options.batchSize ?? 200;
+  const random = options.random ?? Math.random;
+  const routes = new Map(config.routes.map((r) => [r.name, r]));
+  const inFlight = new Map<string, number>();
+  const deliveries = new Set<Promise<void>>();
+  const lifetime = new AbortController();
+  let wake: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+  let stopping = false;
+
+  async function toMessage(
+    route: NotifyRoute,
+    message: NotificationMessage,
+    incident: Parameters<typeof notificationBody>[2],
+    silenced: boolean,
+  ): Promise<NewMessage> {
+    return {
+      message_id: await messageId(message.event_key, route.name),
+      route: route.name,
+      event_key: message.event_key,
+      incident_id: incident.incident_id,
+      event: message.event,
+      event_at: new Date(message.at),
+      severity: message.severity,
+      body: notificationBody(route.webhook.format, message, incident, config.consoleUrl),
+      state: silenced ? "silenced" : "pending",
+    };
+  }
+
+  /** Plans stored incident events until none is left; resolves with how many were planned. */
+  async function planEvents(): Promise<number> {
+    let planned = 0;
+    for (;;) {
+      const events = await outbox.unplanned(batchSize);
+      if (events.length === 0) return planned;
+      const messages: NewMessage[] = [];
+      for (const e of events) {
+        for (const route of config.routes) {
+          if (!shouldNotify(route, e.incident, e)) continue;
+          const message: NotificationMessage = {
+            event: e.event,
+            event_key: e.alert_id,
+            at: e.event_at.toISOString(),
+            severity: e.severity,
+            route: route.name,
+          };
+          messages.push(await toMessage(route, message, e.incident, e.silenced));
+        }
+      }
+      await outbox.plan(
+        messages,
+        events.map((e) => e.alert_id),
+        new Date(now()),
+      );
+      planned += events.length;
+      if (events.length < batchSize) return planned;
+    }
+  }
+
+  /** The current reminder of each open incident a route with `repeat_every` was told about. */
+  async function planReminders(): Promise<void> {
+    const t = now();
+    for (const route of config.routes) {
+      const every = route.repeatEveryMs;
+      if (every === undefined) continue;
+      const messages: NewMessage[] = [];
+      for (const open of await outbox.openIncidentsFor(route.name)) {
+        // Only the latest period's reminder: after downtime, one message, not a burst.
+        const n = Math.floor((t - open.first_at.getTime()) / every);
+        if (n < 1) continue;
+        const message: NotificationMessage = {
+          event: "still_open",
+          event_key: `${open.incident.incident_id}/still_open/${n}`,
+          at: new Date(open.first_at.getTime() + n * every).toISOString(),
+          severity: open.incident.max_severity,
+          route: route.name,
+        };
+        messages.push(await toMessage(route, message, open.incident, false));
+      }
+      if (messages.length > 0) await outbox.plan(messages, [], new Date(t));
+    }
+  }
+
+  async function record(route: NotifyRoute, m: ClaimedMessage): Promise<void> {
+    if (m.attempts > route.retry.attempts) {
+      // The last attempt was claimed but its outcome never recorded: the process stopped during it.
+      await outbox.dead(
+        m.message_id,
+        { status: null, error: "no outcome recorded for the last attempt" },
+        new Date(now()),
+      );
+      log?.warn("notification dead-lettered", { route: route.name, message_id: m.message_id });
+      return;
+    }
+    const result = await sendNotification({
+      fetch: fetchImpl,
+      url: route.webhook.url,
+      body: m.body,
+      messageId: m.message_id,
+      secret: route.webhook.secret,
+      timeoutMs: route.webhook.timeoutMs,
+      now: now(),
+      signal: lifetime.signal,
+    });
+    const at = new Date(now());
+    if (result.outcome === "abandoned") return;
+    if (result.outcome === "delivered") {
+      await outbox.delivered(m.message_id, result.status, at);
+      log?.debug("notification delivered", {
+        route: route.name,
+        message_id: m.message_id,
+        event: m.event,
+        incident_id: m.incident_id,
+        attempts: m.attempts,
+      });
+      return;
+    }
+    const details = {
+      route: route.name,
+      message_id: m.message_id,
+      incident_id: m.incident_id,
+      attempts: m.attempts,
+      status: result.status,
+      error: result.error,
+    };
+    if (result.outcome === "dead" || m.attempts >= route.retry.attempts) {
+      await outbox.dead(m.message_id, result, at);
+      log?.warn("notification dead-lettered", details);
+      return;
+    }
+    const wait = backoffMs(
+      route.retry,
+      m.attempts,
+      result.outcome === "retry" ? result.retryAfterMs : 0,
+      random,
+    );
+    await outbox.retryLater(m.message_id, result, new Date(at.getTime() + wait));
+    log?.info("notification failed, retrying", { ...details, retry_in_ms: wait });
+  }
+
+  function deliver(route: NotifyRoute, m: ClaimedMessage): void {
+    inFlight.set(route.name, (inFlight.get(route.name) ?? 0) + 1);
+    const running = record(route, m)
+      .catch((error) =>
+        // The lease runs out and the message is tried again on a later pass.
+        log?.warn("notification outcome not recorded", {
+          route: route.name,
+          message_id: m.message_id,
+          error: (error as Error).message,
+        }),
+      )
+      .finally(() => {
+        inFlight.set(route.name, (inFlight.get(route.name) ?? 1) - 1);
+        deliveries.delete(running);
+        // A finished delivery may free a slot or unblock the incident's next message.
+        wake?.();
+      });
+    deliveries.add(running);
+  }
+
+  async function dispatchDue(): Promise<void> {
+    const t = new Date(now());
+    await outbox.settle([...routes.keys()], t);
+    for (const route of config.routes) {
+      if (stopping) return;
+      const free = route.concurrency - (inFlight.get(route.name) ?? 0);
+      const lease = new Date(t.getTime() + route.webhook.timeoutMs + LEASE_MARGIN_MS);
+      for (const m of await outbox.claim(route.name, free, t, lease)) deliver(route, m);
+    }
+  }
+
+  /** One pass: plan events, plan reminders, start due deliveries (not waiting for them). */
+  async function tick(): Promise<void> {
+    await planEvents();
+    await planReminders();
+    await dispatchDue();
+  }
+
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wake = done;
+    });
+  }
+
+  async function run(): Promise<void> {
+    while (!stopping) {
+      try {
+        await tick();
+      } catch (error) {
+        log?.warn("notification pass failed", { error: (error as Error).message });
+      }
+      if (!stopping) await pause(pollMs);
+    }
+  }
+
+  return {
+    /** Starts the passes (once). */
+    start(): void {
+      // Also with no routes: events are then marked planned with no message, so a route added
+      // months later starts from that day instead of sending the whole history.
+      loop ??= run();
+    },
+    /**
+     * Stops passing and waits for deliveries in flight until `deadline` aborts, then abandons
+     * them (their leases run out; the next start delivers them again under the same id).
+     */
+    async stop(deadline?: AbortSignal): Promise<void> {
+      stopping = true;
+      wake?.();
+      await loop;
+      if (deadline && !deadline.aborted) {
+        await Promise.race([
+          Promise.all([...deliveries]),
+          new Promise((resolve) => deadline.addEventListener("abort", resolve, { once: true })),
+        ]);
+      }
+      lifetime.abort(new Error("notifications stopping"));
+      await Promise.all([...deliveries]);
+    },
+    tick,
+    /** The routes and the outbox's state, for the Health page. */
+    async status(): Promise<NotifyStatus> {
+      const s = await outbox.status(new Date(now()), STATUS_WINDOW_MS);
+      return {
+        ...s,
+        configured: config.routes.map((r) => ({
+          name: r.name,
+          format: r.webhook.format,
+          target: targetOf(r),
+          repeat_every_ms: r.repeatEveryMs ?? null,
+        })),
+        window_ms: STATUS_WINDOW_MS,
+      };
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// The bodies a route receives: generic JSON (Standard Webhooks style) or Slack's incoming-webhook format.
+import type { IncidentKind, NotifyFormat } from "./notify_config.ts";
+
+export type NotifyEvent = "opened" | "updated" | "resolved" | "still_open";
+
+/** The incident as a message describes it. */
+export interface IncidentSnapshot {
+  incident_id: string;
+  stream_id: string;
+  kind: IncidentKind;
+  started_at: string;
+  resolved_at: string | null;
+  max_severity: number | null;
+  max_score: number;
+  /** Sensors flagged over the incident (the engine counts them all, lists the strongest). */
+  num_sensors: number;
+  /** The strongest few sensors, strongest first. */
+  sensors: {
+    feature_idx: number;
+    feature: string | null;
+    severity: number | null;
+    score: number;
+  }[];
+  model_name: string | null;
+  model_version: string | null;
+}
+
+/** What happened, for which route. */
+export interface NotificationMessage {
+  event: NotifyEvent;
+  /** The alert_id of the incident event, or `<incident_id>/still_open/<n>` for a reminder. */
+  event_key: string;
+  /** When it happened (frame time of the event; for a reminder, when it fell due). */
+  at: string;
+  /** The event's severity (for a reminder, the incident's highest). */
+  severity: number | null;
+  route: string;
+}
+
+const TITLES: Record<NotifyEvent, string> = {
+  opened: "Incident opened",
+  updated: "Incident severity rose",
+  resolved: "Incident resolved",
+  still_open: "Incident still open",
+};
+
+const round = (n: number | null) => (n === null ? null : Math.round(n * 100) / 100);
+
+/**
+ * The generic JSON body: `{type, timestamp, data}` as Standard Webhooks recommends, `type` being
+ * `incident.opened` | `incident.updated` | `incident.resolved` | `incident.still_open`.
+ */
+export function jsonBody(
+  message: NotificationMessage,
+  incident: IncidentSnapshot,
+  consoleUrl?: string,
+): string {
+  return JSON.stringify({
+    type: `incident.${message.event}`,
+    timestamp: message.at,
+    data: {
+      event_id: message.event_key,
+      event: message.event,
+      route: message.route,
+      severity: message.severity,
+      incident: { ...incident, state: incident.resolved_at === null ? "open" : "resolved" },
+      ...(consoleUrl ? { url: `${consoleUrl}/incidents/${incident.incident_id}` } : {}),
+    },
+  });
+}
+
+// Slack reads &, < and > as markup (links, mentions); user-written text must not be able to ping
+// a channel or forge a link. https://api.slack.com/reference/surfaces/formatting#escaping
+function slackEscape(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
+/** Slack's incoming-webhook body: `text` (the notification line) and the same in `blocks`. */
+export function slackBody(
+  message: NotificationMessage,
+  incident: IncidentSnapshot,
+  consoleUrl?: string,
+): string {
+  const severity = round(message.severity ?? incident.max_severity);
+  const headline =
+    `${TITLES[message.event]} on ${slackEscape(incident.stream_id)} (${incident.kind})` +
+    (severity === null ? "" : `, severity ${severity}`);
+  const sensors = incident.sensors
+    .map((s) => {
+      const name = slackEscape(s.feature ?? `feature_${s.feature_idx}`);
+      return s.severity === null ? name : `${name} (${round(s.severity)})`;
+    })
+    .join(", ");
+  const more = incident.num_sensors - incident.sensors.length;
+  const lines = [
+    `*${headline}*`,
+    `Sensors: ${sensors || "none listed"}${more > 0 ? ` and ${more} more` : ""}`,
+    `Started ${incident.started_at}` +
+      (incident.resolved_at ? `, resolved ${incident.resolved_at}` : "") +
+      (incident.model_name
+        ? `; model ${slackEscape(incident.model_name)}@${slackEscape(incident.model_version ?? "?")}`
+        : ""),
+  ];
+  if (consoleUrl) {
+    lines.push(`<${consoleUrl}/incidents/${incident.incident_id}|Open in the console>`);
+  }
+  const text = lines.join("\n");
+  return JSON.stringify({
+    text,
+    blocks: [{ type: "section", text: { type: "mrkdwn", text } }],
+  });
+}
+
+/** The body for a route's format. */
+export function notificationBody(
+  format: NotifyFormat,
+  message: NotificationMessage,
+  incident: IncidentSnapshot,
+  consoleUrl?: string,
+): string {
+  return format === "slack"
+    ? slackBody(message, incident, consoleUrl)
+    : jsonBody(message, incident, consoleUrl);
+}

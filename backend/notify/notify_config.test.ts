@@ -1,0 +1,112 @@
+// The routes file: the sample parses, defaults apply, and every bad file is refused naming route and field.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { test } from "node:test";
+import { loadNotifyConfig, NotifyConfigError, parseNotifyConfig } from "./notify_config.ts";
+
+const refused = (file: unknown, message: RegExp, env: Record<string, string> = {}) =>
+  assert.throws(
+    () => parseNotifyConfig(typeof file === "string" ? file : JSON.stringify(file), env),
+    (error: Error) => error instanceof NotifyConfigError && message.test(error.message),
+  );
+
+test("parseNotifyConfig reads the sample file with its secret from the environment", async () => {
+  const text = await readFile(new URL("./notify.example.json", import.meta.url), "utf8");
+  const config = parseNotifyConfig(text, {
+    NOTIFY_OPS_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  });
+  assert.equal(config.consoleUrl, "https://anomaly.plant.example");
+  const [ops, instruments] = config.routes;
+  assert.deepEqual(ops.match, { stream: "line-*", min_severity: 6, kind: "process" });
+  assert.equal(ops.webhook.secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  assert.equal(ops.webhook.format, "json");
+  assert.equal(ops.repeatEveryMs, 4 * 3_600_000);
+  assert.equal(instruments.webhook.format, "slack");
+  assert.equal(instruments.webhook.timeoutMs, 5000);
+  assert.deepEqual(instruments.retry, {
+    attempts: 6,
+    initialMs: 30_000,
+    maxMs: 900_000,
+    jitter: 0.2,
+  });
+  assert.equal(instruments.repeatEveryMs, undefined);
+});
+
+test("parseNotifyConfig treats absent match fields as any and defaults the rest", () => {
+  const [route] = parseNotifyConfig(
+    '{"routes": [{"name": "all", "webhook": {"url": "http://h"}}]}',
+  ).routes;
+  assert.deepEqual(route.match, {});
+  assert.equal(route.webhook.format, "json");
+  assert.equal(route.webhook.timeoutMs, 10_000);
+  assert.equal(route.retry.attempts, 10);
+  assert.equal(route.concurrency, 4);
+});
+
+test("parseNotifyConfig refuses a bad file naming the route and the field", () => {
+  const url = "https://hooks.example";
+  refused("{routes: []}", /^not JSON/);
+  refused({}, /'routes' is required/);
+  refused(
+    { routes: [{ webhook: { url } }] },
+    /route \(no name\) \(routes\[0\]\): 'name' is required/,
+  );
+  refused(
+    { routes: [{ name: "ops", match: { min_severity: -1 }, webhook: { url } }] },
+    /route "ops" \(routes\[0\]\): 'match\.min_severity'/,
+  );
+  refused(
+    { routes: [{ name: "ops", match: { kind: "valve" }, webhook: { url } }] },
+    /route "ops" \(routes\[0\]\): 'match\.kind' must be \("process" \| "sensor"\), got "valve"/,
+  );
+  refused(
+    { routes: [{ name: "ops", match: { streams: "x" }, webhook: { url } }] },
+    /route "ops" \(routes\[0\]\): 'match\.streams' is not a known field/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url: "ftp://x" } }] },
+    /route "ops" \(routes\[0\]\): 'webhook\.url' must be an http\(s\) URL/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url, format: "teams" } }] },
+    /'webhook\.format' must be \("json" \| "slack"\), got "teams"/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, repeat_every: "4 hours" }] },
+    /route "ops" \(routes\[0\]\): 'repeat_every' must be a duration/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, repeat_every: "10ms" }] },
+    /'repeat_every' must be at least 1s/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url, secret: "whsec_!!" } }] },
+    /'webhook\.secret' must be whsec_<base64>/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url, secret_env: "OPS_SECRET" } }] },
+    /route "ops" \(routes\[0\]\): 'webhook\.secret_env' names OPS_SECRET, which is not set/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, retry: { initial: "1m", max: "1s" } }] },
+    /route "ops" \(routes\[0\]\): 'retry\.max' must not be shorter/,
+  );
+  refused(
+    {
+      routes: [
+        { name: "ops", webhook: { url } },
+        { name: "ops", webhook: { url } },
+      ],
+    },
+    /route "ops" \(routes\[1\]\): 'name' is used by routes\[0\] too/,
+  );
+});
+
+test("loadNotifyConfig names the file when it cannot be read", async () => {
+  await assert.rejects(
+    loadNotifyConfig("/nonexistent/notify.json", {}),
+    (error: Error) =>
+      error instanceof NotifyConfigError &&
+      error.message.startsWith("NOTIFY_CONFIG /nonexistent/notify.json:"),
+  );
+});

@@ -1,0 +1,357 @@
+// The notification outbox in PostgreSQL: planning stored incident events into messages, claiming, and recording outcomes.
+import type { Database } from "../db/database.ts";
+import { isUnavailable } from "../db/db_errors.ts";
+import type { IncidentSnapshot, NotifyEvent } from "./notification_payload.ts";
+import type { IncidentKind } from "./notify_config.ts";
+
+/** A stored incident event the notifier has not planned yet, with what matching and bodies need. */
+export interface UnplannedEvent {
+  alert_id: string;
+  event: "opened" | "updated" | "resolved";
+  event_at: Date;
+  severity: number | null;
+  prior_severity: number | null;
+  silenced: boolean;
+  incident: IncidentSnapshot;
+}
+
+/** An open incident a route has been told about, for its `repeat_every` reminders. */
+export interface OpenIncident {
+  /** When the route's first message about it was planned: reminders count from here. */
+  first_at: Date;
+  incident: IncidentSnapshot;
+}
+
+/** One message to write: `state` is `silenced` when the incident is under a silence. */
+export interface NewMessage {
+  message_id: string;
+  route: string;
+  event_key: string;
+  incident_id: string;
+  event: NotifyEvent;
+  event_at: Date;
+  severity: number | null;
+  body: string;
+  state: "pending" | "silenced";
+}
+
+/** A message claimed for one delivery attempt (`attempts` counts this one). */
+export interface ClaimedMessage {
+  message_id: string;
+  route: string;
+  event_key: string;
+  incident_id: string;
+  event: NotifyEvent;
+  body: string;
+  attempts: number;
+}
+
+/** Counts per route and state for the Health page, and the latest dead letters. */
+export interface OutboxStatus {
+  routes: {
+    route: string;
+    pending: number;
+    delivered: number;
+    dead: number;
+    silenced: number;
+    last_delivered_at: string | null;
+  }[];
+  dead_letters: {
+    message_id: string;
+    route: string;
+    event: NotifyEvent;
+    incident_id: string;
+    attempts: number;
+    last_status: number | null;
+    last_error: string | null;
+    at: string;
+  }[];
+}
+
+interface SnapshotRow {
+  incident_id: string;
+  stream_id: string;
+  kind: IncidentKind;
+  started_at: Date;
+  resolved_at: Date | null;
+  incident_max_severity: number | null;
+  max_score: number;
+  flagged_sensors: number;
+  model_name: string | null;
+  model_version: string | null;
+  sensors: IncidentSnapshot["sensors"] | null;
+}
+
+/** Sensors a message lists at most. */
+const MESSAGE_SENSORS = 5;
+/** Longest error text kept per message (a receiver's answer may be a whole HTML page). */
+const ERROR_CHARS = 500;
+
+function toSnapshot(r: SnapshotRow): IncidentSnapshot {
+  return {
+    incident_id: r.incident_id,
+    stream_id: r.stream_id,
+    kind: r.kind,
+    started_at: r.started_at.toISOString(),
+    resolved_at: r.resolved_at?.toISOString() ?? null,
+    max_severity: r.incident_max_severity,
+    max_score: r.max_score,
+    num_sensors: Math.max(r.flagged_sensors, r.sensors?.length ?? 0),
+    sensors: r.sensors ?? [],
+    model_name: r.model_name,
+    model_version: r.model_version,
+  };
+}
+
+export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
+
+/**
+ * The outbox over the backend's database. Every write is one statement (so one transaction, and
+ * no connection reserved across statements, see db/database.ts); a lost connection asks the
+ * database to recover and is rethrown for the dispatcher's next pass.
+ *
+ * @example const outbox = createOutboxRepository(database); await outbox.unplanned(100);
+ */
+export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
+  const client = () => db.sql;
+  const failed = (error: unknown): never => {
+    if (isUnavailable(error)) db.recover();
+    throw error;
+  };
+
+  const snapshot = (sql: Database["sql"]) => sql`
+    i.incident_id, i.stream_id, i.kind, i.started_at, i.resolved_at,
+    i.max_severity AS incident_max_severity, i.max_score, i.flagged_sensors, i.model_name,
+    i.model_version, s.sensors`;
+  const sensors = (sql: Database["sql"]) => sql`
+    LEFT JOIN LATERAL (
+      SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'feature', t.feature,
+        'severity', t.severity, 'score', t.score)
+        ORDER BY t.severity DESC NULLS LAST, t.score DESC, t.feature_idx) AS sensors
+      FROM (SELECT * FROM incident_sensor x WHERE x.incident_id = i.incident_id
+        ORDER BY x.severity DESC NULLS LAST, x.score DESC, x.feature_idx
+        LIMIT ${MESSAGE_SENSORS}) t
+    ) s ON true`;
+
+  /** Up to `limit` stored incident events not planned yet, oldest first. */
+  async function unplanned(limit: number): Promise<UnplannedEvent[]> {
+    const sql = client();
+    const rows = await sql<
+      (SnapshotRow & {
+        alert_id: string;
+        event: UnplannedEvent["event"];
+        event_at: Date;
+        severity: number | null;
+        prior_severity: number | null;
+        silenced: boolean;
+      })[]
+    >`
+      SELECT e.alert_id, e.event, e.event_at, e.max_severity AS severity,
+        (SELECT max(p.max_severity) FROM incident_event p WHERE p.incident_id = e.incident_id
+          AND (p.event_at, p.alert_id) < (e.event_at, e.alert_id)) AS prior_severity,
+        i.silence_id IS NOT NULL AS silenced, ${snapshot(sql)}
+      FROM incident_event e JOIN incident i USING (incident_id) ${sensors(sql)}
+      WHERE e.notify_planned_at IS NULL
+      ORDER BY e.event_at, e.alert_id
+      LIMIT ${limit}`.catch(failed);
+    return rows.map((r) => ({
+      alert_id: r.alert_id,
+      event: r.event,
+      event_at: r.event_at,
+      severity: r.severity,
+      prior_severity: r.prior_severity,
+      silenced: r.silenced,
+      incident: toSnapshot(r),
+    }));
+  }
+
+  /**
+   * Writes the messages and marks the events planned, in one statement: a crash leaves either
+   * both or neither. A message already written (same event and route) is left as it is.
+   */
+  async function plan(messages: NewMessage[], plannedAlertIds: string[], now: Date) {
+    const sql = client();
+    const col = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
+    const [row] = await sql<{ inserted: number }[]>`
+      WITH ins AS (
+        INSERT INTO notification_outbox (message_id, route, event_key, incident_id, event,
+          event_at, severity, body, state, created_at, next_attempt_at, done_at)
+        SELECT u.message_id, u.route, u.event_key, u.incident_id, u.event, u.event_at,
+          u.severity, u.body, u.state, ${now}, ${now},
+          CASE WHEN u.state = 'silenced' THEN ${now}::timestamptz END
+        FROM unnest(${col((m) => m.message_id)}::text[], ${col((m) => m.route)}::text[],
+          ${col((m) => m.event_key)}::text[], ${col((m) => m.incident_id)}::uuid[],
+          ${col((m) => m.event)}::text[], ${col((m) => m.event_at.toISOString())}::timestamptz[],
+          ${col((m) => m.severity)}::float8[], ${col((m) => m.body)}::text[],
+          ${col((m) => m.state)}::text[])
+          AS u(message_id, route, event_key, incident_id, event, event_at, severity, body, state)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+      ), marked AS (
+        UPDATE incident_event SET notify_planned_at = ${now}
+        WHERE alert_id = ANY(${plannedAlertIds}::uuid[]) AND notify_planned_at IS NULL
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM ins)::int AS inserted`.catch(failed);
+    return row.inserted;
+  }
+
+  /** Open, unsilenced incidents the route has a message about, with the first one's time. */
+  async function openIncidentsFor(route: string): Promise<OpenIncident[]> {
+    const sql = client();
+    const rows = await sql<(SnapshotRow & { first_at: Date })[]>`
+      SELECT f.first_at, ${snapshot(sql)}
+      FROM incident i
+      JOIN LATERAL (SELECT min(o.created_at) AS first_at FROM notification_outbox o
+        WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
+      ) f ON f.first_at IS NOT NULL
+      ${sensors(sql)}
+      WHERE i.resolved_at IS NULL AND i.silence_id IS NULL`.catch(failed);
+    return rows.map((r) => ({ first_at: r.first_at, incident: toSnapshot(r) }));
+  }
+
+  /**
+   * Housekeeping before claiming: pending messages of incidents now under a silence become
+   * `silenced`; those of routes no longer configured become dead letters. In-flight ones are left.
+   */
+  async function settle(routes: string[], now: Date): Promise<void> {
+    const sql = client();
+    await sql`
+      UPDATE notification_outbox o SET state = 'silenced', done_at = ${now}
+      FROM incident i
+      WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND i.silence_id IS NOT NULL
+        AND (o.locked_until IS NULL OR o.locked_until <= ${now})`.catch(failed);
+    await sql`
+      UPDATE notification_outbox SET state = 'dead', done_at = ${now},
+        last_error = 'the route is no longer in NOTIFY_CONFIG'
+      WHERE state = 'pending' AND NOT (route = ANY(${routes}::text[]))
+        AND (locked_until IS NULL OR locked_until <= ${now})`.catch(failed);
+  }
+
+  /**
+   * Claims up to `limit` due messages of one route for an attempt, leased until `leaseUntil`. A
+   * message waits while an earlier one about the same incident is pending on the route, so a
+   * receiver hears of an incident's events in order.
+   */
+  async function claim(
+    route: string,
+    limit: number,
+    now: Date,
+    leaseUntil: Date,
+  ): Promise<ClaimedMessage[]> {
+    if (limit <= 0) return [];
+    const sql = client();
+    return await sql<ClaimedMessage[]>`
+      UPDATE notification_outbox o
+      SET attempts = o.attempts + 1, locked_until = ${leaseUntil}, last_attempt_at = ${now}
+      WHERE o.message_id IN (
+        SELECT c.message_id FROM notification_outbox c
+        WHERE c.state = 'pending' AND c.route = ${route} AND c.next_attempt_at <= ${now}
+          AND (c.locked_until IS NULL OR c.locked_until <= ${now})
+          AND NOT EXISTS (SELECT 1 FROM notification_outbox b
+            WHERE b.state = 'pending' AND b.route = c.route AND b.incident_id = c.incident_id
+              AND (b.event_at, b.message_id) < (c.event_at, c.message_id))
+        ORDER BY c.next_attempt_at, c.event_at, c.message_id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING o.message_id, o.route, o.event_key, o.incident_id, o.event, o.body,
+        o.attempts`.catch(failed);
+  }
+
+  async function delivered(messageId: string, status: number, now: Date) {
+    await client()`
+      UPDATE notification_outbox SET state = 'delivered', done_at = ${now}, last_status = ${status},
+        last_error = NULL, locked_until = NULL
+      WHERE message_id = ${messageId} AND state = 'pending'`.catch(failed);
+  }
+
+  async function retryLater(
+    messageId: string,
+    failure: { status: number | null; error: string },
+    nextAttemptAt: Date,
+  ) {
+    await client()`
+      UPDATE notification_outbox SET next_attempt_at = ${nextAttemptAt},
+        last_status = ${failure.status}, last_error = ${failure.error.slice(0, ERROR_CHARS)},
+        locked_until = NULL
+      WHERE message_id = ${messageId} AND state = 'pending'`.catch(failed);
+  }
+
+  async function dead(
+    messageId: string,
+    failure: { status: number | null; error: string },
+    now: Date,
+  ) {
+    await client()`
+      UPDATE notification_outbox SET state = 'dead', done_at = ${now},
+        last_status = COALESCE(${failure.status}, last_status),
+        last_error = ${failure.error.slice(0, ERROR_CHARS)}, locked_until = NULL
+      WHERE message_id = ${messageId} AND state = 'pending'`.catch(failed);
+  }
+
+  /** Pending messages now, the others of the last `windowMs`, and the newest dead letters. */
+  async function status(now: Date, windowMs: number, deadLetters = 10): Promise<OutboxStatus> {
+    const sql = client();
+    const since = new Date(now.getTime() - windowMs);
+    const counts = await sql<{ route: string; state: string; n: number; last_done: Date | null }[]>`
+      SELECT route, 'pending' AS state, count(*)::int AS n, NULL::timestamptz AS last_done
+      FROM notification_outbox WHERE state = 'pending' GROUP BY route
+      UNION ALL
+      SELECT route, state, count(*)::int, max(done_at) FROM notification_outbox
+      WHERE created_at >= ${since} AND state <> 'pending' GROUP BY route, state`.catch(failed);
+    const dead = await sql<
+      {
+        message_id: string;
+        route: string;
+        event: NotifyEvent;
+        incident_id: string;
+        attempts: number;
+        last_status: number | null;
+        last_error: string | null;
+        done_at: Date;
+      }[]
+    >`
+      SELECT message_id, route, event, incident_id, attempts, last_status, last_error, done_at
+      FROM notification_outbox WHERE state = 'dead'
+      ORDER BY done_at DESC, message_id LIMIT ${deadLetters}`.catch(failed);
+    const byRoute = new Map<string, OutboxStatus["routes"][number]>();
+    for (const c of counts) {
+      const entry = byRoute.get(c.route) ?? {
+        route: c.route,
+        pending: 0,
+        delivered: 0,
+        dead: 0,
+        silenced: 0,
+        last_delivered_at: null,
+      };
+      entry[c.state as "pending" | "delivered" | "dead" | "silenced"] = c.n;
+      if (c.state === "delivered") entry.last_delivered_at = c.last_done?.toISOString() ?? null;
+      byRoute.set(c.route, entry);
+    }
+    return {
+      routes: [...byRoute.values()].sort((a, b) => a.route.localeCompare(b.route)),
+      dead_letters: dead.map((d) => ({
+        message_id: d.message_id,
+        route: d.route,
+        event: d.event,
+        incident_id: d.incident_id,
+        attempts: d.attempts,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        at: d.done_at.toISOString(),
+      })),
+    };
+  }
+
+  return {
+    unplanned,
+    plan,
+    openIncidentsFor,
+    settle,
+    claim,
+    delivered,
+    retryLater,
+    dead,
+    status,
+  };
+}

@@ -1,0 +1,49 @@
+// Route matching: globs, severity, kind, and which incident events a route hears about.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { globToRegExp, routeMatches, shouldNotify } from "./route_match.ts";
+
+test("globToRegExp matches whole ids with * and ? and takes everything else literally", () => {
+  assert.ok(globToRegExp("line-*").test("line-12"));
+  assert.ok(!globToRegExp("line-*").test("xline-12"));
+  assert.ok(globToRegExp("p?mp").test("pump"));
+  assert.ok(!globToRegExp("a.b").test("axb"));
+  assert.ok(globToRegExp("a.(b)+").test("a.(b)+"));
+});
+
+test("routeMatches treats absent matchers as any and a missing severity as below every minimum", () => {
+  const incident = { stream_id: "line-1", kind: "process" as const };
+  assert.ok(routeMatches({ match: {} }, incident, null));
+  assert.ok(
+    routeMatches({ match: { stream: "line-*", min_severity: 6, kind: "process" } }, incident, 6),
+  );
+  assert.ok(!routeMatches({ match: { min_severity: 6 } }, incident, 5.9));
+  assert.ok(!routeMatches({ match: { min_severity: 0 } }, incident, null));
+  assert.ok(!routeMatches({ match: { kind: "sensor" } }, incident, 9));
+  assert.ok(!routeMatches({ match: { stream: "press-*" } }, incident, 9));
+});
+
+test("shouldNotify: opened at its severity, updated only on a rise, resolved at the incident's peak", () => {
+  const route = { match: { min_severity: 10 } };
+  const incident = { stream_id: "s", kind: "process" as const, max_severity: 12 };
+  const event = (
+    e: "opened" | "updated" | "resolved",
+    severity: number | null,
+    prior: number | null,
+  ) => shouldNotify(route, incident, { event: e, severity, prior_severity: prior });
+  assert.ok(event("opened", 11, null));
+  assert.ok(!event("opened", 8, null));
+  assert.ok(event("updated", 12, 8), "crossing the minimum");
+  assert.ok(event("updated", 12, 11), "a rise");
+  assert.ok(!event("updated", 11, 12), "a fall");
+  assert.ok(!event("updated", 12, 12), "no change");
+  assert.ok(!event("updated", null, null));
+  assert.ok(event("resolved", 0, 12), "resolved is judged on the incident's peak");
+  assert.ok(
+    !shouldNotify(
+      route,
+      { ...incident, max_severity: 9 },
+      { event: "resolved", severity: 9, prior_severity: 9 },
+    ),
+  );
+});

@@ -1,0 +1,88 @@
+// One delivery attempt of a notification: POST with Standard Webhooks headers, classified by the retry policy.
+import { signWebhook } from "../../contracts/webhook_signature.ts";
+import { RETRYABLE_STATUSES } from "./retry_policy.ts";
+
+export interface SendNotificationOptions {
+  fetch: typeof fetch;
+  url: string;
+  body: string;
+  /** The `webhook-id`, the same on every attempt. */
+  messageId: string;
+  /** Signs the delivery when set. */
+  secret?: string;
+  timeoutMs: number;
+  /** Milliseconds since the epoch, for `webhook-timestamp`. */
+  now: number;
+  /** Aborted at shutdown: the attempt is abandoned, its outcome unknown. */
+  signal?: AbortSignal;
+}
+
+export type SendResult =
+  | { outcome: "delivered"; status: number }
+  | { outcome: "retry"; status: number | null; error: string; retryAfterMs?: number }
+  | { outcome: "dead"; status: number | null; error: string }
+  | { outcome: "abandoned" };
+
+/** Characters of a refusing receiver's answer kept in the error. */
+const ANSWER_CHARS = 200;
+
+function retryAfterMs(header: string | null, now: number): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Sends one notification. Every attempt carries `webhook-id` (stable, so a receiver can drop a
+ * repeat) and `webhook-timestamp`; `webhook-signature` too when the route has a secret. A 2xx is
+ * delivered; network errors, timeouts and `RETRYABLE_STATUSES` are retried; any other answer
+ * (redirects included: a POST is not replayed elsewhere) makes the message a dead letter.
+ *
+ * @example await sendNotification({ fetch, url, body, messageId, timeoutMs: 10_000, now: Date.now() });
+ */
+export async function sendNotification(o: SendNotificationOptions): Promise<SendResult> {
+  const timestamp = Math.floor(o.now / 1000);
+  const headers: Record<string, string> = o.secret
+    ? await signWebhook({ secret: o.secret, id: o.messageId, timestamp, body: o.body })
+    : { "webhook-id": o.messageId, "webhook-timestamp": String(timestamp) };
+  const deadline = AbortSignal.timeout(o.timeoutMs);
+  const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
+  let res: Response;
+  try {
+    res = await o.fetch(o.url, {
+      method: "POST",
+      headers: {
+        ...headers,
+        "content-type": "application/json",
+        "user-agent": "anomaly-backend-notify",
+      },
+      body: o.body,
+      redirect: "manual",
+      signal,
+    });
+  } catch (error) {
+    if (o.signal?.aborted) return { outcome: "abandoned" };
+    const reason = deadline.aborted
+      ? `no answer within ${o.timeoutMs} ms`
+      : String((error as Error).cause ?? (error as Error).message);
+    return { outcome: "retry", status: null, error: reason };
+  }
+  if (res.status >= 200 && res.status < 300) {
+    await res.body?.cancel().catch(() => {});
+    return { outcome: "delivered", status: res.status };
+  }
+  const answer = await res.text().catch(() => "");
+  const error = `HTTP ${res.status}${answer ? `: ${answer.slice(0, ANSWER_CHARS)}` : ""}`;
+  if (RETRYABLE_STATUSES.has(res.status)) {
+    const wait = retryAfterMs(res.headers.get("retry-after"), o.now);
+    return {
+      outcome: "retry",
+      status: res.status,
+      error,
+      ...(wait === undefined ? {} : { retryAfterMs: wait }),
+    };
+  }
+  return { outcome: "dead", status: res.status, error };
+}

@@ -1,0 +1,195 @@
+// Stores silences and reads them back (lists, the engine's feed, the ones an incident's alert falls under), with postgres.js.
+import type { Recurrence, Silence, SilenceState } from "../../contracts/silence.ts";
+import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
+import { type CursorKey, encodeCursor } from "../alerts/_cursor.ts";
+import type { NewAlert } from "../alerts/alert_types.ts";
+import type { Database } from "../db/database.ts";
+import { dbErrorTranslator } from "../db/db_errors.ts";
+import { parseNewSilence } from "./silence_schemas.ts";
+
+export type SilenceRepository = ReturnType<typeof createSilenceRepository>;
+
+interface SilenceRow {
+  silence_id: string;
+  stream_glob: string;
+  sensor_globs: string[];
+  starts_at: Date;
+  ends_at: Date;
+  recurrence: Recurrence | null;
+  reason: string;
+  created_by: string;
+  created_at: Date;
+  expired_at: Date | null;
+  expired_by: string | null;
+  expired_reason: string | null;
+}
+
+/** Where a silence stands at `now`: over once its end or its expiry passed. */
+export function silenceState(
+  s: { starts_at: Date; ends_at: Date; expired_at: Date | null },
+  now: number,
+): SilenceState {
+  const end = Math.min(s.ends_at.getTime(), s.expired_at?.getTime() ?? Number.POSITIVE_INFINITY);
+  if (end <= now) return "expired";
+  return s.starts_at.getTime() > now ? "pending" : "active";
+}
+
+function toSilence(r: SilenceRow, now: number): Silence {
+  return {
+    silence_id: r.silence_id,
+    matchers: { stream: r.stream_glob, sensors: r.sensor_globs },
+    starts_at: r.starts_at.toISOString(),
+    ends_at: r.ends_at.toISOString(),
+    recurrence: r.recurrence,
+    reason: r.reason,
+    created_by: r.created_by,
+    created_at: r.created_at.toISOString(),
+    expired_at: r.expired_at?.toISOString() ?? null,
+    expired_by: r.expired_by,
+    expired_reason: r.expired_reason,
+    state: silenceState(r, now),
+  };
+}
+
+/**
+ * The silence repository over a postgres.js client; `now` is the clock states are judged by.
+ * Silences are only ever inserted and expired (expired_* set once), never deleted.
+ *
+ * @example const silences = createSilenceRepository(db, Date.now); await silences.create(body);
+ */
+export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, now: () => number) {
+  const client = () => db.sql;
+  const failed = dbErrorTranslator(db);
+  // A silence's end: its `ends_at`, or its expiry when that came first.
+  const end = (sql: Database["sql"]) =>
+    sql`LEAST(ends_at, COALESCE(expired_at, 'infinity'::timestamptz))`;
+
+  /** Validates `body` as `POST /api/v1/silences` does (400 naming the field) and stores it. */
+  async function create(body: unknown): Promise<Silence> {
+    const at = now();
+    const s = parseNewSilence(body, at);
+    const sql = client();
+    const [row] = await sql<SilenceRow[]>`
+      INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, recurrence,
+        reason, created_by, created_at)
+      VALUES (${crypto.randomUUID()}, ${s.matchers.stream}, ${s.matchers.sensors}::text[],
+        ${s.starts_at}, ${s.ends_at},
+        ${s.recurrence ? JSON.stringify(s.recurrence) : null}::text::jsonb, ${s.reason},
+        ${s.created_by}, ${new Date(at)})
+      RETURNING *`.catch(failed);
+    return toSilence(row, at);
+  }
+
+  /** One silence, or `undefined`. */
+  async function get(silenceId: string): Promise<Silence | undefined> {
+    const sql = client();
+    const [row] = await sql<SilenceRow[]>`
+      SELECT * FROM silence WHERE silence_id = ${silenceId}`.catch(failed);
+    return row ? toSilence(row, now()) : undefined;
+  }
+
+  /** Silences newest first (by creation), optionally in one state, one page after `cursor`. */
+  async function list(q: { state?: SilenceState; limit: number; cursor?: CursorKey }) {
+    const sql = client();
+    const at = new Date(now());
+    const rows = await sql<SilenceRow[]>`
+      SELECT * FROM silence WHERE true
+      ${q.state === "expired" ? sql`AND ${end(sql)} <= ${at}` : sql``}
+      ${q.state === "pending" ? sql`AND starts_at > ${at} AND ${end(sql)} > ${at}` : sql``}
+      ${q.state === "active" ? sql`AND starts_at <= ${at} AND ${end(sql)} > ${at}` : sql``}
+      ${q.cursor ? sql`AND (created_at, silence_id) < (${q.cursor.ts}, ${q.cursor.alertId}::uuid)` : sql``}
+      ORDER BY created_at DESC, silence_id DESC
+      LIMIT ${q.limit + 1}`.catch(failed);
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      silences: page.map((r) => toSilence(r, at.getTime())),
+      next_cursor:
+        rows.length > q.limit && last
+          ? encodeCursor({ ts: last.created_at, alertId: last.silence_id })
+          : null,
+    };
+  }
+
+  /**
+   * Expires a silence now: records who, when and why once. `changed: false` when it was already
+   * over (expired or past its end): nothing is written then. `undefined` for an unknown id.
+   */
+  async function expire(
+    silenceId: string,
+    by: { by: string; reason?: string },
+  ): Promise<{ changed: boolean; silence: Silence } | undefined> {
+    const sql = client();
+    const at = new Date(now());
+    const [updated] = await sql<SilenceRow[]>`
+      UPDATE silence SET expired_at = ${at}, expired_by = ${by.by},
+        expired_reason = ${by.reason || null}
+      WHERE silence_id = ${silenceId} AND ${end(sql)} > ${at}
+      RETURNING *`.catch(failed);
+    if (updated) return { changed: true, silence: toSilence(updated, at.getTime()) };
+    const earlier = await get(silenceId);
+    return earlier ? { changed: false, silence: earlier } : undefined;
+  }
+
+  /** Every silence not over yet, and those over for less than `recentMs`, by id. */
+  async function effective(recentMs: number): Promise<Silence[]> {
+    const sql = client();
+    const at = now();
+    const rows = await sql<SilenceRow[]>`
+      SELECT * FROM silence WHERE ${end(sql)} > ${new Date(at - recentMs)}
+      ORDER BY silence_id`.catch(failed);
+    return rows.map((r) => toSilence(r, at));
+  }
+
+  /**
+   * The silence an incident's alert falls under: the incident's own when it already has one (a
+   * silenced incident stays silenced), else one that holds at the alert's frame time, matches its
+   * stream and covers every sensor the incident has flagged so far, this alert's included (the
+   * one ending last; ties by id). `null` when none.
+   */
+  async function forIncidentAlert(a: {
+    incidentId: string;
+    streamId: string;
+    at: Date;
+    sensors: string[];
+  }): Promise<string | null> {
+    const sql = client();
+    const [row] = await sql<
+      { current: string | null; sensors: string[] | null; candidates: SilenceRow[] | null }[]
+    >`
+      SELECT
+        (SELECT silence_id FROM incident WHERE incident_id = ${a.incidentId}) AS current,
+        (SELECT array_agg(COALESCE(feature, 'feature_' || feature_idx)) FROM incident_sensor
+          WHERE incident_id = ${a.incidentId}) AS sensors,
+        (SELECT json_agg(s ORDER BY ${end(sql)} DESC, silence_id) FROM silence s
+          WHERE starts_at <= ${a.at} AND ${end(sql)} > ${a.at}) AS candidates`.catch(failed);
+    if (row.current) return row.current;
+    const sensors = [...new Set([...(row.sensors ?? []), ...a.sensors])];
+    const atMs = a.at.getTime();
+    for (const c of row.candidates ?? []) {
+      const compiled = compileSilence({
+        silence_id: c.silence_id,
+        matchers: { stream: c.stream_glob, sensors: c.sensor_globs },
+        starts_at: String(c.starts_at),
+        ends_at: String(c.ends_at),
+        expired_at: c.expired_at === null ? null : String(c.expired_at),
+        recurrence: c.recurrence,
+      });
+      if (silenceCoversAll(compiled, a.streamId, sensors, atMs)) return c.silence_id;
+    }
+    return null;
+  }
+
+  /** {@link forIncidentAlert} for an alert about to be stored; `null` when it has no incident. */
+  function forAlert(alert: NewAlert): Promise<string | null> {
+    if (!alert.incident) return Promise.resolve(null);
+    return forIncidentAlert({
+      incidentId: alert.incident.incident_id,
+      streamId: alert.stream_id,
+      at: alert.frame_timestamp ?? alert.timestamp,
+      sensors: alert.anomalous_features.map((f) => f.feature ?? `feature_${f.feature_idx}`),
+    });
+  }
+
+  return { create, get, list, expire, effective, forIncidentAlert, forAlert };
+}

@@ -1,0 +1,141 @@
+// Valibot schemas for the silences API: the body that creates one, the one that expires it, list queries.
+import * as v from "valibot";
+import { HttpError } from "../../contracts/error.ts";
+import { recurrenceSchema, SILENCE_STATES } from "../../contracts/silence.ts";
+import { matchersCoverEverything } from "../../contracts/silence_match.ts";
+import { intParam } from "../alerts/_query_params.ts";
+
+/** The farthest ahead a silence may end (a recurring one included): 90 days. */
+export const MAX_SILENCE_AHEAD_MS = 90 * 86_400_000;
+
+const text = (what: string, max: number) =>
+  v.pipe(
+    v.string(what),
+    v.trim(),
+    v.minLength(1, `${what} of 1..${max} characters`),
+    v.maxLength(max, `${what} of 1..${max} characters`),
+  );
+
+// ISO 8601 with a zone: a bare local time would mean whatever the server's zone is.
+const instant = v.pipe(
+  v.string("an ISO 8601 time with a zone"),
+  v.regex(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i,
+    "an ISO 8601 time with a zone, e.g. 2026-11-24T09:00:00Z",
+  ),
+  // Date.parse rolls 2026-02-30 over into March; a day that does not exist is refused.
+  v.check((s) => {
+    const [y, m, d] = s.slice(0, 10).split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d)).getUTCDate() === d && m >= 1 && m <= 12;
+  }, "an ISO 8601 time with a zone, on a day that exists"),
+  v.transform((s) => new Date(s)),
+  v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time with a zone"),
+);
+
+/** A stream glob: stream-id characters plus `*` and `?`. */
+const streamGlob = v.pipe(
+  v.string("a stream glob"),
+  v.regex(/^[A-Za-z0-9._:*?-]{1,128}$/, "a glob of 1..128 characters of A-Z a-z 0-9 . _ : - * ?"),
+);
+
+/** A sensor-name glob: any printable text (`\` escapes `*`, `?` and itself). */
+const sensorGlob = v.pipe(
+  v.string("a sensor glob"),
+  v.regex(/^[^\p{Cc}]{1,500}$/u, "a glob of 1..500 printable characters"),
+);
+
+/** `POST /api/v1/silences`. */
+export const newSilenceSchema = v.strictObject(
+  {
+    matchers: v.strictObject(
+      {
+        stream: streamGlob,
+        sensors: v.optional(
+          v.pipe(
+            v.array(sensorGlob, "a list of sensor globs"),
+            v.maxLength(1000, "at most 1000 globs"),
+          ),
+          [],
+        ),
+      },
+      "an object with 'stream' (and optionally 'sensors')",
+    ),
+    starts_at: v.optional(instant),
+    ends_at: instant,
+    recurrence: v.optional(v.nullable(recurrenceSchema)),
+    reason: text("a reason", 500),
+    created_by: text("a name", 200),
+    confirm_all: v.optional(v.boolean("true or false")),
+  },
+  "a JSON object: the body",
+);
+
+export type NewSilence = Omit<v.InferOutput<typeof newSilenceSchema>, "starts_at"> & {
+  starts_at: Date;
+};
+
+/** `DELETE /api/v1/silences/:id`: who expires it, and why. */
+export const expireSilenceSchema = v.strictObject(
+  {
+    by: text("a name", 200),
+    reason: v.optional(
+      v.pipe(v.string("text"), v.trim(), v.maxLength(500, "at most 500 characters")),
+    ),
+  },
+  "a JSON object (or ?by=&reason=) saying who expires it",
+);
+
+export const silenceListSchema = v.object({
+  state: v.optional(v.picklist(SILENCE_STATES, `one of ${SILENCE_STATES.join(", ")}`)),
+  limit: v.optional(intParam(1, 500), "100"),
+  cursor: v.optional(v.pipe(v.string(), v.maxLength(200))),
+});
+
+/** Parses with `schema` or answers 400 `invalid_request` naming the first bad field. */
+export function parseOrRefuse<S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+): v.InferOutput<S> {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new HttpError(400, "invalid_request", "the body must be a JSON object");
+  }
+  const r = v.safeParse(schema, input);
+  if (r.success) return r.output;
+  const issue = r.issues[0];
+  const path = v.getDotPath(issue) ?? "body";
+  // An object's issue for one of its keys: missing, or one the schema does not know.
+  if (issue.type === "object" || issue.type === "strict_object") {
+    const known = issue.expected !== "never";
+    throw new HttpError(
+      400,
+      "invalid_request",
+      known ? `'${path}' is required` : `'${path}' is not a field of a silence`,
+    );
+  }
+  throw new HttpError(400, "invalid_request", `'${path}' must be ${issue.message}`);
+}
+
+const refuse = (field: string, message: string) =>
+  new HttpError(400, "invalid_request", `'${field}' must be ${message}`);
+
+/**
+ * Validates a new silence against the schema and the clock: it ends after it starts, in the
+ * future, at most 90 days ahead; matchers that cover every sensor of every stream need
+ * `confirm_all: true`. Throws 400 `invalid_request` naming the field.
+ */
+export function parseNewSilence(input: unknown, now: number): NewSilence {
+  const body = parseOrRefuse(newSilenceSchema, input);
+  const starts = body.starts_at ?? new Date(now);
+  if (body.ends_at.getTime() <= now) throw refuse("ends_at", "in the future");
+  if (body.ends_at.getTime() <= starts.getTime()) throw refuse("ends_at", "after 'starts_at'");
+  if (body.ends_at.getTime() - now > MAX_SILENCE_AHEAD_MS) {
+    throw refuse("ends_at", "at most 90 days ahead");
+  }
+  if (matchersCoverEverything(body.matchers) && body.confirm_all !== true) {
+    throw refuse(
+      "confirm_all",
+      "true: these matchers silence every sensor of every stream (say so to mean it)",
+    );
+  }
+  return { ...body, starts_at: starts };
+}
