@@ -155,6 +155,15 @@ export const engineConfigSchema = v.object({
   EVIDENCE_HISTORY_MAX_MB: int("EVIDENCE_HISTORY_MAX_MB", 1024, 1, 1_048_576),
   /** Bytes of `history` per alert; the most severe sensors keep theirs whole, the rest go without. */
   EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 512 * 1024, 1024, 16 * 1024 * 1024),
+  // Training history per model (engine/history): where (empty: DATA_DIR/history), how many bytes
+  // per model at most (0: none recorded; the oldest chunks go first), and one run of
+  // HISTORY_RUN_FRAMES consecutive frames kept in every HISTORY_EVERY_N of a stream.
+  HISTORY_DIR: str("HISTORY_DIR", "", /^.*$/s),
+  HISTORY_MAX_BYTES: int("HISTORY_MAX_BYTES", 1024 ** 3, 0, 2 ** 50),
+  HISTORY_EVERY_N: int("HISTORY_EVERY_N", 1, 1, 1_000_000),
+  HISTORY_RUN_FRAMES: int("HISTORY_RUN_FRAMES", 300, 10, 1_000_000),
+  /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */
+  RETRAIN_PROMOTE: pick("RETRAIN_PROMOTE", "manual", ["auto", "manual"] as const),
   // Scale-out (engine/bus/README.md): roles, the frame bus and its NATS JetStream settings.
   ENGINE_ROLE: pick("ENGINE_ROLE", "all", ["all", "ingest", "worker"] as const),
   FRAME_BUS: pick("FRAME_BUS", "memory", ["memory", "nats"] as const),

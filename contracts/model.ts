@@ -1,5 +1,6 @@
 // The metadata JSON that travels beside every ONNX model: what the engine needs to feed and read it.
 import * as v from "valibot";
+import { runningConditionSchema } from "./running_condition.ts";
 import { STATISTIC_PATTERN } from "./alert.ts";
 
 /** Kinds of model the training CLI produces. */
@@ -113,6 +114,11 @@ export const modelMetadataSchema = v.object({
    * Absent: the graph takes raw readings only.
    */
   baseline: v.optional(levelBaselineSchema),
+  /**
+   * When the machine runs (`--running "SENSOR>X"` at training): a frame whose `feature` reading
+   * fails it is a machine stopped, so windows holding it are neither scored nor recorded.
+   */
+  running: v.optional(runningConditionSchema),
   default_threshold: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
   /** Training summary: seed, rows, hyper-parameters, timings, data source. */
   training: v.record(v.string(), v.unknown()),
@@ -161,6 +167,11 @@ export function parseModelMetadata(input: unknown): ModelMetadata {
     } catch (error) {
       throw new TypeError(`model metadata: ${(error as Error).message}`);
     }
+  }
+  if (meta.running && !meta.feature_names.includes(meta.running.feature)) {
+    throw new TypeError(
+      `model metadata: running condition names ${JSON.stringify(meta.running.feature)}, which is not a feature`,
+    );
   }
   if (meta.statistic_output_name && !meta.statistics?.length) {
     throw new TypeError("model metadata: statistic_output_name needs the statistics it indexes");

@@ -32,7 +32,9 @@ for (const target of testTargets()) {
             "incident_event",
             "incident_sensor",
             "incident_verdict",
+            "notification_outbox",
             "schema_migrations",
+            "silence",
           ],
         );
         const again = await migrate(db.sql);

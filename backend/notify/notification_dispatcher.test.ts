@@ -6,6 +6,7 @@ import { waitFor } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { loadMigrations, migrate } from "../db/migrate.ts";
 import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
 import { type Receiver, startReceiver } from "./_test_receiver.ts";
 import { createNotificationDispatcher, messageId } from "./notification_dispatcher.ts";
@@ -387,6 +388,37 @@ for (const target of testTargets()) {
         ],
       );
       assert.equal((await states("remind")).length, 4);
+    });
+
+    test("migration 0008 counts events stored before it as planned, so an upgrade sends no history", async () => {
+      const older = await target.open({ migrate: false });
+      try {
+        const all = await loadMigrations();
+        await migrate(
+          older.sql,
+          all.filter((m) => m.version < 8),
+        );
+        const before = createBackendApp({ database: older });
+        for (const alert of lifecycle(crypto.randomUUID(), undefined, "history-1")) {
+          assert.equal((await before.request("/api/v1/alert", post(alert))).status, 201);
+        }
+        await migrate(older.sql, all);
+        const notify = createNotificationDispatcher({
+          database: older,
+          config: parseNotifyConfig(
+            JSON.stringify({ routes: [{ name: "history", webhook: hook("/history") }] }),
+          ),
+        });
+        await notify.tick();
+        await notify.stop();
+        const [n] = await older.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM incident_event WHERE notify_planned_at IS NULL`;
+        assert.equal(n.n, 0);
+        assert.equal((await older.sql`SELECT 1 FROM notification_outbox`).length, 0);
+        assert.equal(receiver.on("/history").length, 0);
+      } finally {
+        await older.dispose();
+      }
     });
 
     test("Slack messages escape what the plant named, so a stream id cannot ping or link", async () => {
