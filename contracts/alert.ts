@@ -80,13 +80,18 @@ export type History = v.InferOutput<typeof historySchema>;
  * deviations of its training readings (its reading farthest from its training location; a
  * sensor with a running level: its deviation from that level). A partner that did not move beside
  * a sensor that did reads "A moved alone"; both moving apart reads "the relation between A and B
- * broke".
+ * broke". `values`, when given, are this sensor's readings at the times of the flagged sensor's
+ * `history` (one per history value, same `start`, `step_ms` and `timestamps`; `null` where none
+ * was kept), so a page can draw the two on one time axis; left out when the alert had no room for
+ * them (the engine fills the flagged sensors' own histories first) or when this sensor is listed
+ * in the same alert with its own `history`.
  */
 export const relatedSensorSchema = v.object({
   feature_idx: featureIdx,
   feature: v.pipe(v.string(), v.maxLength(256)),
   weight: v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1)),
   moved: finite,
+  values: v.optional(v.pipe(v.array(v.nullable(finite)), v.maxLength(HISTORY_MAX_VALUES))),
 });
 export type RelatedSensor = v.InferOutput<typeof relatedSensorSchema>;
 

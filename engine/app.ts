@@ -51,7 +51,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     readiness: () => state.readiness(),
     stats() {
       const p = state.pipeline;
-      return stats.snapshot({
+      const snapshot = stats.snapshot({
         queue: {
           depth: p?.lanes.reduce((n, l) => n + l.queue.used, 0) ?? 0,
           capacity: p?.lanes.reduce((n, l) => n + l.queue.capacity, 0) ?? 0,
@@ -63,6 +63,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
         },
         rss_bytes: options.rssBytes?.() ?? 0,
       });
+      // Stopped machines (a model's running condition fails): not anomalies, listed apart.
+      const machineOff = p?.lanes.flatMap((l) => l.machine.list()) ?? [];
+      return { ...snapshot, machine_off: machineOff };
     },
     resetStats: () => stats.reset(),
     intake: {

@@ -26,6 +26,7 @@ import { FrameQueue } from "./queue/frame_queue.ts";
 import type { Role, RoleOptions } from "./roles/role_shell.ts";
 import { ScoringSummary } from "./scoring_summary.ts";
 import { EngineStats } from "./stats.ts";
+import { MachineStates } from "./window/machine_states.ts";
 import { StreamWindows } from "./window/stream_windows.ts";
 
 export type EngineOptions = RoleOptions;
@@ -143,6 +144,7 @@ export function createEngine(options: EngineOptions): Engine {
           frameSize: meta.n_features,
         });
         const windows = StreamWindows.forModel(meta);
+        const machine = new MachineStates();
         const { history, evidence } = evidenceFor(
           historyShare(config, loaded.length),
           meta,
@@ -167,6 +169,10 @@ export function createEngine(options: EngineOptions): Engine {
           maxDelayMs: config.BATCH_MAX_DELAY_MS,
           tracer,
           history,
+          machine,
+          onMachineStop(streamId) {
+            pipeline.machineStopped(streamId);
+          },
           onBatch(batch) {
             onBatch(batch, pipeline, meta.name);
           },
@@ -184,6 +190,7 @@ export function createEngine(options: EngineOptions): Engine {
           batcher,
           pipeline,
           history,
+          machine,
           routes: routes.globsOf(meta.name),
         };
       });

@@ -9,6 +9,7 @@ import type { ScoringModel } from "./infer/load_model.ts";
 import type { Ingestor } from "./ingest/mod.ts";
 import type { FrameQueue } from "./queue/frame_queue.ts";
 import { Lifecycle, readinessBody } from "./roles/role_shell.ts";
+import type { MachineStates } from "./window/machine_states.ts";
 import type { StreamWindows } from "./window/stream_windows.ts";
 
 /** One served model's path from queue to alerts: the streams `MODEL_ROUTES` sends to it. */
@@ -20,6 +21,8 @@ export interface ModelLane {
   pipeline: AlertPipeline;
   /** The accepted frames kept for incident history (EVIDENCE_HISTORY_FRAMES). */
   history: HistoryStore;
+  /** Its streams whose machine is stopped (the model's running condition). */
+  machine: MachineStates;
   /** The globs that reach it (`*` for the default model's unmatched streams). */
   routes: string[];
 }

@@ -7,7 +7,9 @@ import type { ActivateRequest, ActivateResponse, ServedModel } from "../contract
 import type { Logger } from "../telemetry/logger.ts";
 import { delay } from "./_delay.ts";
 import {
+  type LoadedReport,
   loadedKey,
+  loadedVersions,
   type NatsModelRegistry,
   NatsRegistryError,
   sameLayout,
@@ -65,64 +67,73 @@ export interface NatsModelActivationDeps {
   registry: NatsModelRegistry;
   /** The lease bucket: which workers are alive. */
   leases: KV;
-  /** The version this replica validates and stamps frames with. */
-  served(): ModelMetadata | undefined;
-  /** Switches this replica to `meta` (same features and window size). */
+  /** Per model served (`DEFAULT_MODEL_NAME` first), the version this replica stamps frames with. */
+  served(): readonly ModelMetadata[] | undefined;
+  /** Switches this replica's model `meta.name` to `meta` (same features and window size). */
   use(meta: ModelMetadata): void;
-  /** Streams this replica has seen. */
-  streams(): number;
+  /** The `MODEL_ROUTES` globs that reach model `name` (`*` for the default model). */
+  routes(name: string): string[];
+  /** Streams of model `name` this replica has seen. */
+  streams(name: string): number;
 }
 
 /**
- * The operations API of an ingest replica. An activation is checked (published, intact, the
- * active version's features and window size: under scale-out `reset_windows` cannot apply), then
- * recorded by moving the shared pointer (revision-checked: of two at once one gets `409
- * activation_in_progress`); this replica stamps the version on the frames it publishes from
- * then on, the other replicas within a KV watch, and the workers score each window with the
- * version its newest frame names. The answer comes once every live worker reports the version
- * loaded, or after one lease period (`NATS_LEASE_MS`, logged): a worker that had not loaded
- * it by then loads it on the first frame that names it.
+ * The operations API of an ingest replica, per model it serves. An activation is checked
+ * (published, intact, the active version's features and window size: under scale-out
+ * `reset_windows` cannot apply), then recorded by moving the model's shared pointer
+ * (revision-checked: of two at once one gets `409 activation_in_progress`); this replica stamps
+ * the version on that model's frames from then on, the other replicas within a KV watch, and the
+ * workers score each window with the version its newest frame names. The answer comes once every
+ * live worker reports the version loaded, or after one lease period (`NATS_LEASE_MS`, logged): a
+ * worker that had not loaded it by then loads it on the first frame that names it. The other
+ * models go on as they were.
  */
 export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelActivation {
   const { config, log, registry } = deps;
-  let inProgress = false;
+  /** Models being activated: one activation per model at a time. */
+  const inProgress = new Set<string>();
 
-  const current = () => {
-    const meta = deps.served();
-    if (!meta) throw new HttpError(503, "model_not_ready", "the replica is not ready");
-    return meta;
+  const served = () => {
+    const metas = deps.served();
+    if (!metas) throw new HttpError(503, "model_not_ready", "the replica is not ready");
+    return metas;
   };
+  const current = (name: string) => served().find((m) => m.name === name);
 
   async function list(): Promise<ServedModel[]> {
-    const meta = current();
-    let versions: string[];
-    let history: Awaited<ReturnType<NatsModelRegistry["activations"]>>;
-    try {
-      [versions, history] = await Promise.all([
-        registry.versions(meta.name),
-        registry.activations(meta.name),
-      ]);
-    } catch (error) {
-      throw toHttp(error);
-    }
-    const last = history.at(-1);
-    return [
-      {
-        name: meta.name,
-        layout: "registry",
-        active_version: meta.version,
-        versions,
-        n_features: meta.n_features,
-        window_size: meta.window_size,
-        routes: ["*"],
-        live_streams: deps.streams(),
-        ...(last ? { activation: last } : {}),
-      },
-    ];
+    return Promise.all(
+      served().map(async function describe(meta): Promise<ServedModel> {
+        let versions: string[];
+        let history: Awaited<ReturnType<NatsModelRegistry["activations"]>>;
+        try {
+          [versions, history] = await Promise.all([
+            registry.versions(meta.name),
+            registry.activations(meta.name),
+          ]);
+        } catch (error) {
+          throw toHttp(error);
+        }
+        const last = history.at(-1);
+        return {
+          name: meta.name,
+          layout: "registry",
+          active_version: meta.version,
+          versions,
+          n_features: meta.n_features,
+          window_size: meta.window_size,
+          routes: deps.routes(meta.name),
+          live_streams: deps.streams(meta.name),
+          ...(last ? { activation: last } : {}),
+        };
+      }),
+    );
   }
 
-  /** Resolves with the live workers and those that report `version` loaded, by `signal` at the latest. */
-  async function workersLoaded(version: string, signal: AbortSignal) {
+  /**
+   * Resolves with the live workers and those that report `name@version` loaded, by `signal` at
+   * the latest.
+   */
+  async function workersLoaded(name: string, version: string, signal: AbortSignal) {
     let live: string[] = [];
     let ready: string[] = [];
     do {
@@ -131,7 +142,13 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
       for (const id of live) {
         const entry = await registry.kv.get(loadedKey(id)).catch(() => null);
         if (entry?.operation !== "PUT") continue;
-        if (entry.json<{ versions: string[] }>().versions?.includes(version)) ready.push(id);
+        let report: Partial<LoadedReport>;
+        try {
+          report = entry.json<Partial<LoadedReport>>();
+        } catch {
+          continue;
+        }
+        if (loadedVersions(report, name).includes(version)) ready.push(id);
       }
       if (ready.length === live.length) break;
     } while (await delay(50, signal));
@@ -139,18 +156,18 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
   }
 
   async function activate(name: string, request: ActivateRequest): Promise<ActivateResponse> {
-    const meta = current();
-    if (name !== meta.name) {
+    const meta = current(name);
+    if (!meta) {
       throw new HttpError(
         404,
         "model_not_found",
         `the engine serves no model ${JSON.stringify(name)}`,
       );
     }
-    if (inProgress) {
+    if (inProgress.has(name)) {
       throw new HttpError(409, "activation_in_progress", `model ${name} is being activated`);
     }
-    inProgress = true;
+    inProgress.add(name);
     try {
       let next: ModelMetadata;
       try {
@@ -178,7 +195,11 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
         throw toHttp(error);
       }
       deps.use(next);
-      const workers = await workersLoaded(next.version, AbortSignal.timeout(config.NATS_LEASE_MS));
+      const workers = await workersLoaded(
+        name,
+        next.version,
+        AbortSignal.timeout(config.NATS_LEASE_MS),
+      );
       const fields = {
         model: name,
         version: next.version,
@@ -203,27 +224,31 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
         from: meta.version,
         activation: record,
         windows_reset: false,
-        streams: deps.streams(),
+        streams: deps.streams(name),
       };
     } finally {
-      inProgress = false;
+      inProgress.delete(name);
     }
   }
 
   /**
-   * Follows the shared pointer (a KV watch): a version activated through another replica or by
-   * `npm run train -- --publish URL --activate` is stamped from then on. One with other features
-   * or window size is not followed (logged once).
+   * Follows each model's shared pointer (a KV watch): a version activated through another
+   * replica or by `npm run train -- --publish URL --activate` is stamped from then on. One with
+   * other features or window size is not followed (logged once).
    */
   function follow(): () => void {
     const stop = new AbortController();
+    for (const { name } of served()) followModel(name, stop.signal);
+    return () => stop.abort();
+  }
+
+  function followModel(name: string, signal: AbortSignal): void {
     const refused = new Set<string>();
-    const name = current().name;
     void registry.follow(
       name,
-      stop.signal,
+      signal,
       async function onPointer(record) {
-        const meta = deps.served();
+        const meta = current(name);
         if (!meta || record.version === meta.version || refused.has(record.version)) return;
         try {
           const next = await registry.metadata(name, record.version);
@@ -252,7 +277,6 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
       },
       (error) => log.warn("registry pointer watch failed; watching again", error),
     );
-    return () => stop.abort();
   }
 
   return { list, activate, follow };

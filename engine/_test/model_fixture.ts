@@ -42,6 +42,8 @@ export async function trainFixtureModel(options: {
   frames?: number;
   name?: string;
   drifting?: number;
+  /** `--running "SENSOR>X"`: the model's running condition. */
+  running?: string;
 }): Promise<ModelFixture> {
   const { features, frames = 300, name = "fixture", drifting = 0 } = options;
   const dir = await mkdtemp(join(tmpdir(), "engine-model-"));
@@ -70,6 +72,7 @@ export async function trainFixtureModel(options: {
     "--model",
     name,
     "--flat",
+    ...(options.running ? ["--running", options.running] : []),
   ];
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });

@@ -162,6 +162,14 @@ export class AlertPipeline {
     this.#o = { ...this.#o, ...next, tracker };
   }
 
+  /** Resolves the stream's open incident: its machine stopped (a stop is not an anomaly). */
+  machineStopped(streamId: string): void {
+    const events = this.#o.tracker?.expire(streamId) ?? [];
+    if (events.length === 0) return;
+    this.#o.log.info("incident resolved: the machine stopped", { stream_id: streamId });
+    this.#persist(this.#records(events, new Map()), new Set([streamId]));
+  }
+
   /** Resolves the incidents of streams silent for `staleMs` or more. */
   expireStale(): void {
     const { tracker, staleMs } = this.#o;

@@ -1,4 +1,6 @@
 // The dynamic batcher: drains the in-memory queue into windows and drives the window scorer, off the request path.
+import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
+import type { MachineStates } from "../window/machine_states.ts";
 import { context, type Link, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import type { HistoryStore } from "../evidence/history_store.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
@@ -19,6 +21,13 @@ export interface BatcherOptions {
   tracer?: Tracer;
   /** Keeps each accepted frame for incident history (engine/evidence). */
   history?: HistoryStore;
+  /**
+   * With a model that has a running condition: the streams stopped. A frame that fails the
+   * condition starts its stream's window afresh and is not scored, so no window holding a
+   * stopped machine's frame is scored; `onMachineStop` hears each stop once.
+   */
+  machine?: MachineStates;
+  onMachineStop?: (streamId: string) => void;
 }
 
 /**
@@ -47,6 +56,8 @@ export class Batcher {
   #queue: FrameQueue;
   #scorer: WindowScorer;
   #history: HistoryStore | undefined;
+  /** The scorer's running condition and its sensor's index, looked up once per scorer. */
+  #running: { scorer: WindowScorer; cond?: RunningCondition; index: number } | undefined;
   #swap: { next: BatcherSwap; done: () => void; failed: (error: Error) => void } | undefined;
   #busy = false;
   #loop: Promise<void> | undefined;
@@ -159,6 +170,10 @@ export class Batcher {
         if (slot < 0) break;
         const stream = queue.streamId(slot);
         this.#history?.record(stream, queue.timestamp(slot), queue.slab(slot));
+        if (this.#stoppedFrame(stream, queue, slot, scorer)) {
+          queue.release(slot);
+          continue;
+        }
         if (windows.push(stream, queue.slab(slot), scorer.input(), scorer.raw())) {
           const row = {
             streamId: stream,
@@ -183,6 +198,25 @@ export class Batcher {
       );
       if (queue.depth === 0) return size;
     }
+  }
+
+  /** Whether the frame in `slot` is a stopped machine's (then its stream starts afresh). */
+  #stoppedFrame(stream: string, queue: FrameQueue, slot: number, scorer: WindowScorer): boolean {
+    const { machine } = this.#o;
+    if (!machine) return false;
+    if (this.#running?.scorer !== scorer) {
+      const cond = scorer.model.metadata.running;
+      const index = cond ? scorer.model.metadata.feature_names.indexOf(cond.feature) : -1;
+      this.#running = { scorer, cond, index };
+    }
+    const { cond, index } = this.#running;
+    if (!cond || index < 0 || isRunning(cond, queue.slab(slot)[index])) {
+      if (machine.size > 0) machine.running(stream);
+      return false;
+    }
+    if (machine.stopped(stream, queue.timestamp(slot))) this.#o.onMachineStop?.(stream);
+    this.#o.windows.restart(stream);
+    return true;
   }
 
   async #score(size: number): Promise<void> {

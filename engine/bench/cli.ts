@@ -32,8 +32,19 @@ const { values: args } = parseArgs({
     swap: { type: "boolean", default: false },
     // `--context`: only what incident context costs (engine/bench/context.ts), then exit.
     context: { type: "boolean", default: false },
+    // `--models 2`: only the engine serving two models (models_bench.ts), then exit: with
+    // `--swap` one model's version switched under load, with `--flood` one model flooded beside
+    // the other's steady streams; neither: both.
+    models: { type: "string", default: "1" },
+    flood: { type: "boolean", default: false },
   },
 });
+/** `--env KEY=VALUE` passes engine settings through (e.g. --env BATCH_MAX_DELAY_MS=0). */
+function envPairs(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+  );
+}
 if (args.context) {
   const { measureContext } = await import("./context.ts");
   const defaults = parseConfig(engineConfigSchema, {});
@@ -46,6 +57,26 @@ if (args.context) {
   });
   console.log(JSON.stringify(context, null, 2));
   if (args.json) await writeFile(args.json, `${JSON.stringify({ context }, null, 2)}\n`);
+  process.exit(0);
+}
+if (!["1", "2"].includes(args.models!)) {
+  console.error(`--models must be 1 or 2, got ${args.models}`);
+  process.exit(2);
+}
+if (args.flood && args.models !== "2") {
+  console.error("--flood needs --models 2");
+  process.exit(2);
+}
+if (args.models === "2") {
+  const { runTwoModelBench } = await import("./models_bench.ts");
+  const both = !args.swap && !args.flood;
+  await runTwoModelBench({
+    quick: args.quick!,
+    swap: both || args.swap!,
+    flood: both || args.flood!,
+    env: envPairs(args.env!),
+    json: args.json,
+  });
   process.exit(0);
 }
 if (!["memory", "nats"].includes(args.bus!)) {
@@ -89,10 +120,7 @@ const floor = measureFloor(frames, seconds.micro * 2);
 const micro = measureMicro(frames, seconds.micro);
 
 console.error("starting the engine...");
-// `--env KEY=VALUE` passes engine settings through (e.g. --env BATCH_MAX_DELAY_MS=0).
-const extraEnv = Object.fromEntries(
-  args.env!.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
-);
+const extraEnv = envPairs(args.env!);
 const engine = await startEngineProcess({
   QUEUE_MAX_SIZE: "100",
   INGEST_WORKERS: args.workers!,

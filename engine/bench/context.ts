@@ -31,7 +31,8 @@ export interface ContextOptions {
  * Measures, in this process, on the committed default model and its simulated plant:
  * the bytes and build time of `opened` alerts (p50/p99) with history and related sensors for
  * 1..`maxAlertFeatures` listed sensors; the RSS of 1,000 live streams fed round-robin at the
- * default history and budget; and what keeping a frame costs each frame on its way from
+ * default history and budget, how many of them hold history and how much, and who takes the
+ * rings of streams that go quiet; and what keeping a frame costs each frame on its way from
  * reception to inference (history on vs off: the only work the hot path gains).
  */
 export async function measureContext(o: ContextOptions) {
@@ -113,29 +114,63 @@ export async function measureContext(o: ContextOptions) {
     ]),
   );
 
-  // 1,000 live streams of F sensors fed round-robin at the default history and budget, then
-  // the budget's streams filled whole (the RSS the budget allows).
+  // 1,000 live streams of F sensors fed round-robin at 1 Hz (a clock that moves a second a
+  // round), at the default history and budget: first `rounds1k` rounds, then on until the rings
+  // are full (the RSS the budget allows), then the streams holding rings go quiet while the
+  // others go on, past the idle time (who takes their rings).
   const rounds1k = o.quick ? 5 : 30;
   globalThis.gc?.();
   const rssBefore = process.memoryUsage().rss;
-  const live = new HistoryStore({ frames: o.frames, features: F, maxBytes: o.maxMb * 2 ** 20 });
-  const recordUs: number[] = [];
-  let t = 0;
-  for (; t < rounds1k; t++) {
+  let now = 0;
+  const live = new HistoryStore({
+    frames: o.frames,
+    features: F,
+    maxBytes: o.maxMb * 2 ** 20,
+    clock: () => now,
+  });
+  // Per frame: one that is kept (copied into a ring), one whose stream has no ring.
+  const keptUs: number[] = [];
+  const unkeptUs: number[] = [];
+  const feed = (t: number, streams: (k: number) => boolean, timed = false) => {
     for (let k = 0; k < 1000; k++) {
+      if (!streams(k)) continue;
+      const unkept = live.unkept;
       const t0 = performance.now();
       live.record(`bench-${k}`, T0 + t * 1000, frames[(t + k) % frames.length]);
-      recordUs.push((performance.now() - t0) * 1000);
+      const us = (performance.now() - t0) * 1000;
+      if (timed) (live.unkept === unkept ? keptUs : unkeptUs).push(us);
     }
-  }
+    now += 1000;
+  };
+  const all = () => true;
+  /** How many streams hold history at frame time `t`, and the fewest and most frames one holds. */
+  const held = (t: number) => {
+    const kept: number[] = [];
+    for (let k = 0; k < 1000; k++) {
+      const n = live.upTo(`bench-${k}`, T0 + t * 1000)?.length ?? 0;
+      if (n > 0) kept.push(n);
+    }
+    return {
+      streams_with_history: kept.length,
+      frames_kept_min: kept.length ? Math.min(...kept) : 0,
+      frames_kept_max: kept.length ? Math.max(...kept) : 0,
+    };
+  };
+  let t = 0;
+  for (; t < rounds1k; t++) feed(t, all);
   const rssRoundRobin = process.memoryUsage().rss;
-  const keptRoundRobin = live.upTo("bench-999", T0 + (t - 1) * 1000)?.length ?? 0;
-  for (; t < rounds1k + o.frames; t++) {
-    for (let k = 0; k < live.capacity; k++) {
-      live.record(`full-${k}`, T0 + t * 1000, frames[(t + k) % frames.length]);
-    }
-  }
+  const roundRobin = { ...held(t - 1), evictions: live.evictions };
+  for (; t < o.frames; t++) feed(t, all);
   const rssFull = process.memoryUsage().rss;
+  const full = { ...held(t - 1), evictions: live.evictions };
+  // Timed once the rings are written through: a fresh ring's first pass also faults its pages in.
+  for (const end = t + rounds1k; t < end; t++) feed(t, all, true);
+  const holders = new Set<number>();
+  for (let k = 0; k < 1000; k++) if (live.upTo(`bench-${k}`, T0 + (t - 1) * 1000)) holders.add(k);
+  const quietFrom = t;
+  const quietRounds = Math.ceil(live.idleMs / 1000) + 2;
+  for (; t < quietFrom + quietRounds; t++) feed(t, (k) => !holders.has(k));
+  const quiet = held(t - 1);
   return {
     model: { name: meta.name, features: F, related_cols: subspace?.cols ?? 0 },
     settings: {
@@ -146,18 +181,25 @@ export async function measureContext(o: ContextOptions) {
     alert,
     streams_1000: {
       capacity: live.capacity,
-      evictions: live.evictions,
-      frames_kept_per_stream_round_robin: keptRoundRobin,
+      idle_s: live.idleMs / 1000,
       history_mb: mb(live.bytes),
       rss_before_mb: mb(rssBefore),
-      rss_round_robin_mb: mb(rssRoundRobin),
-      rss_budget_full_mb: mb(rssFull),
+      [`after_${rounds1k}_rounds`]: { ...roundRobin, rss_mb: mb(rssRoundRobin) },
+      [`after_${o.frames}_rounds`]: { ...full, rss_mb: mb(rssFull) },
+      [`holders_quiet_${quietRounds}_rounds`]: {
+        ...quiet,
+        evictions: live.evictions,
+        holders_kept: [...holders].filter((k) =>
+          live.upTo(`bench-${k}`, T0 + (quietFrom - 1) * 1000),
+        ).length,
+      },
     },
     // Reception → inference gains exactly this per frame with history on (off: nothing).
-    record_us_per_frame: {
-      p50: r3(quantile(recordUs, 0.5)),
-      p99: r3(quantile(recordUs, 0.99)),
-      frames: recordUs.length,
-    },
+    record_us_per_frame: Object.fromEntries(
+      Object.entries({ kept: keptUs, no_ring: unkeptUs }).map(([k, us]) => [
+        k,
+        { p50: r3(quantile(us, 0.5)), p99: r3(quantile(us, 0.99)), frames: us.length },
+      ]),
+    ),
   };
 }

@@ -1,6 +1,6 @@
 // Starts the engine as a separate process for the benchmark, and samples its resident memory.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import * as http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -50,15 +50,19 @@ async function startSink(): Promise<{ port: number; close(): Promise<void> }> {
 
 /**
  * Spawns the engine as every launcher does (`launch.ts`) on a free port with `env` on top of quiet defaults,
- * and resolves once `/health/ready` answers 200 (or rejects after `readyTimeoutMs`).
+ * and resolves once `/health/ready` answers 200 (or rejects after `readyTimeoutMs`). With
+ * `logFile`, the engine's log lines (its stdout) are appended to that file instead of ours: a
+ * file never makes the engine wait on a reader, as a pipe to this busy process could.
  */
 export async function startEngineProcess(
   env: Record<string, string>,
   readyTimeoutMs = 120_000,
+  logFile?: string,
 ): Promise<EngineProcess> {
   const port = await freePort();
   const sink = await startSink();
   const dataDir = await mkdtemp(join(tmpdir(), "engine-bench-"));
+  const log = logFile ? await open(logFile, "a") : undefined;
   const child: ChildProcess = spawn(process.execPath, [...NODE_SERVICE_ARGS, "engine/main.ts"], {
     cwd: ROOT,
     env: {
@@ -71,8 +75,10 @@ export async function startEngineProcess(
       LOG_LEVEL: "warn",
       ...env,
     },
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", log ? log.fd : "inherit", "inherit"],
   });
+  // The child holds its own copy of the descriptor.
+  await log?.close();
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );

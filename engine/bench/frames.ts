@@ -12,8 +12,9 @@ export interface BenchFrames {
   /** The same values as little-endian float32 (binary frames, uncompressed). */
   binary: Uint8Array[];
   /**
-   * Per stream k of `streams`, the gzip JSON frames with `"stream_id":"bench-k"`: each load
-   * connection plays its own stream, so its frames reach their window in order.
+   * Per stream k of `streams`, the gzip JSON frames with `"stream_id":"bench-k"` (`streamPrefix`
+   * instead of `bench-` when given): each load connection plays its own stream, so its frames
+   * reach their window in order.
    */
   gzipJsonByStream: Uint8Array[][];
 }
@@ -30,6 +31,7 @@ export function makeBenchFrames(options: {
   count: number;
   seed?: number;
   streams?: number;
+  streamPrefix?: string;
 }): BenchFrames {
   const { nFeatures, count } = options;
   if (!Number.isInteger(count) || count < 1)
@@ -38,6 +40,7 @@ export function makeBenchFrames(options: {
   const keys = defaultFeatureNames(nFeatures).map((name) => `"${name}":`);
   const encoder = new TextEncoder();
   const streams = options.streams ?? 0;
+  const prefix = options.streamPrefix ?? "bench-";
   const frames: BenchFrames = {
     nFeatures,
     json: [],
@@ -54,7 +57,7 @@ export function makeBenchFrames(options: {
     const json = encoder.encode(`{"data":{${data}}}`);
     frames.json.push(json);
     for (let k = 0; k < streams; k++) {
-      const body = encoder.encode(`{"stream_id":"bench-${k}","data":{${data}}}`);
+      const body = encoder.encode(`{"stream_id":"${prefix}${k}","data":{${data}}}`);
       frames.gzipJsonByStream[k].push(new Uint8Array(gzipSync(body)));
     }
     frames.gzipJson.push(new Uint8Array(gzipSync(json)));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { test } from "node:test";
-import { closedLoop, createClient, openLoop } from "./load.ts";
+import { closedLoop, createClient, openLoop, openLoops } from "./load.ts";
 
 async function startCounter(statusFor: (n: number) => number) {
   let count = 0;
@@ -51,6 +51,27 @@ test("closedLoop keeps every connection busy and counts what the server saw", as
     assert.ok(out.sent >= 4);
     assert.equal(out.accepted, out.sent);
     assert.equal(server.count(), out.sent);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test("openLoops gives each stream its share of the rate and sums the answers", async () => {
+  const server = await startCounter((n) => (n % 10 === 0 ? 429 : 202));
+  const client = createClient(server.port);
+  try {
+    const streams = [
+      { bodies: [new Uint8Array(1)], headers: { "x-stream-id": "a" } },
+      { bodies: [new Uint8Array(2)], headers: { "x-stream-id": "b" } },
+    ];
+    const out = await openLoops(client, streams, { rate: 100, seconds: 0.4 });
+    assert.equal(out.sent, 40);
+    assert.equal(server.count(), 40);
+    // 20 one-byte and 20 two-byte bodies.
+    assert.equal(server.bytes(), 60);
+    assert.equal(out.busy, 4);
+    assert.equal(out.accepted, 36);
   } finally {
     client.close();
     await server.close();

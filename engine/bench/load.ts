@@ -128,3 +128,26 @@ export async function openLoop(
   await Promise.all(inflight);
   return out;
 }
+
+/**
+ * Open loops on several streams at once, each at its share of `rate` (`rate / streams.length`
+ * frames/s) with its own frames in order; the outcome is their sum.
+ */
+export async function openLoops(
+  client: Client,
+  streams: LoadStream[],
+  options: { rate: number; seconds: number },
+): Promise<LoadOutcome> {
+  const share = options.rate / streams.length;
+  const outcomes = await Promise.all(
+    streams.map((s) => openLoop(client, s.bodies, s.headers, { ...options, rate: share })),
+  );
+  const sum: LoadOutcome = { sent: 0, accepted: 0, busy: 0, failed: 0, seconds: options.seconds };
+  for (const o of outcomes) {
+    sum.sent += o.sent;
+    sum.accepted += o.accepted;
+    sum.busy += o.busy;
+    sum.failed += o.failed;
+  }
+  return sum;
+}

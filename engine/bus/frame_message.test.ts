@@ -9,6 +9,7 @@ test("frameMessage round-trips a frame through its headers and payload", () => {
     timestamp: 1_700_000_000_123,
     receivedAt: 1.5e12 + 0.25,
     model: "2.2.0",
+    modelName: "boiler",
     values,
   };
   const { headers, payload } = encodeFrame(sent);
@@ -19,6 +20,7 @@ test("frameMessage round-trips a frame through its headers and payload", () => {
   assert.equal(back.timestamp, sent.timestamp);
   assert.equal(back.receivedAt, sent.receivedAt);
   assert.equal(back.model, "2.2.0");
+  assert.equal(back.modelName, "boiler");
   assert.deepEqual([...back.values], [1.5, Number.NaN, Math.fround(-3e38), 0]);
 });
 
@@ -29,6 +31,7 @@ const twoValues = () =>
     timestamp: 1,
     receivedAt: 1,
     model: "m",
+    modelName: "",
     values: Float32Array.of(7, 8),
   });
 
@@ -50,4 +53,17 @@ test("frameMessage refuses a frame that does not fit the model or lacks its stre
   headers.set(FRAME_HEADERS.stream, "");
   assert.match((decodeFrame(headers, payload, 2) as { error: string }).error, /no stream id/);
   assert.match((decodeFrame(undefined, payload, 2) as { error: string }).error, /no stream id/);
+});
+
+test("frameMessage reads a frame of any model's size when no size is given, and no name as empty", () => {
+  const { headers, payload } = twoValues();
+  assert.equal(headers.get(FRAME_HEADERS.modelName), "", "no name header for the default model");
+  const back = decodeFrame(headers, payload);
+  assert.ok(!("error" in back));
+  assert.deepEqual([...back.values], [7, 8]);
+  assert.equal(back.modelName, "");
+  assert.match(
+    (decodeFrame(headers, payload.subarray(0, 7)) as { error: string }).error,
+    /7 bytes: not float32 values/,
+  );
 });

@@ -7,7 +7,10 @@ export const FRAME_HEADERS = {
   timestamp: "Frame-Ts",
   /** Epoch ms (fractional) when the ingest replica received the request. */
   receivedAt: "Frame-Received",
+  /** The version of the model that scores the frame. */
   model: "Frame-Model",
+  /** The name of that model (`MODEL_ROUTES`); absent on frames of a single-model deployment. */
+  modelName: "Frame-Model-Name",
 } as const;
 
 /** One frame as it travels: what the ingest replica publishes and a worker reads back. */
@@ -19,6 +22,8 @@ export interface FrameMessage {
   receivedAt: number;
   /** Version of the model the frame was validated against. */
   model: string;
+  /** Name of that model; empty when the frame does not say (the default model's). */
+  modelName: string;
   values: Float32Array;
 }
 
@@ -29,6 +34,7 @@ export function encodeFrame(frame: FrameMessage): { headers: MsgHdrs; payload: U
   h.set(FRAME_HEADERS.timestamp, String(frame.timestamp));
   h.set(FRAME_HEADERS.receivedAt, String(frame.receivedAt));
   h.set(FRAME_HEADERS.model, frame.model);
+  if (frame.modelName) h.set(FRAME_HEADERS.modelName, frame.modelName);
   const { values } = frame;
   const payload = new Uint8Array(values.byteLength);
   payload.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
@@ -36,31 +42,36 @@ export function encodeFrame(frame: FrameMessage): { headers: MsgHdrs; payload: U
 }
 
 /**
- * Reads a frame back, or explains why it cannot be one of `nFeatures` values (a model that
- * does not fit, a message not written by {@link encodeFrame}). The values are a copy, aligned
- * for Float32Array and independent of the client's read buffer.
+ * Reads a frame back, or explains why it cannot be one (a message not written by
+ * {@link encodeFrame}; with `nFeatures`, a frame of another size). Frames of several models share
+ * a partition, so the size is checked against the model the frame names by its reader when
+ * `nFeatures` is not given. The values are a copy, aligned for Float32Array and independent of
+ * the client's read buffer.
  */
 export function decodeFrame(
   headers: MsgHdrs | undefined,
   data: Uint8Array,
-  nFeatures: number,
+  nFeatures?: number,
 ): FrameMessage | { error: string } {
   const streamId = headers?.get(FRAME_HEADERS.stream) ?? "";
   const timestamp = Number(headers?.get(FRAME_HEADERS.timestamp));
   const receivedAt = Number(headers?.get(FRAME_HEADERS.receivedAt));
   const model = headers?.get(FRAME_HEADERS.model) ?? "";
+  const modelName = headers?.get(FRAME_HEADERS.modelName) ?? "";
   if (!streamId) return { error: "no stream id" };
   if (!Number.isFinite(timestamp)) return { error: "no timestamp" };
-  if (data.byteLength !== nFeatures * 4) {
+  if (nFeatures !== undefined && data.byteLength !== nFeatures * 4) {
     return { error: `${data.byteLength} bytes where the model takes ${nFeatures * 4}` };
   }
-  const values = new Float32Array(nFeatures);
+  if (data.byteLength % 4 !== 0) return { error: `${data.byteLength} bytes: not float32 values` };
+  const values = new Float32Array(data.byteLength / 4);
   new Uint8Array(values.buffer).set(data);
   return {
     streamId,
     timestamp,
     receivedAt: Number.isFinite(receivedAt) ? receivedAt : timestamp,
     model,
+    modelName,
     values,
   };
 }

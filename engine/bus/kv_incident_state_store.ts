@@ -12,18 +12,19 @@ const decode = (token: string) => token.replace(/=2E/g, ".").replace(/=3A/g, ":"
 
 /**
  * Keeps the incident state of partition `partition`'s streams under `p<partition>.<stream>` in
- * `kv` (the bucket `<NATS_STREAM>_incidents`). A worker that takes the partition over loads
- * them and continues each stream's open incident where the previous owner left it. A write is
- * stored (and replicated, on a clustered bucket) when the server acknowledges it, so `durable`
- * needs nothing more.
+ * `kv` (the bucket `<NATS_STREAM>_incidents`), or, for a model `MODEL_ROUTES` names, under
+ * `p<partition>.<model>.<stream>` (one token more: the default model's keys never match it). A
+ * worker that takes the partition over loads them and continues each stream's open incident
+ * where the previous owner left it. A write is stored (and replicated, on a clustered bucket)
+ * when the server acknowledges it, so `durable` needs nothing more.
  */
 export class KvIncidentStateStore implements IncidentStateStore {
   readonly #kv: KV;
   readonly #prefix: string;
 
-  constructor(kv: KV, partition: number) {
+  constructor(kv: KV, partition: number, model?: string) {
     this.#kv = kv;
-    this.#prefix = `p${partition}.`;
+    this.#prefix = model ? `p${partition}.${encode(model)}.` : `p${partition}.`;
   }
 
   async load(): Promise<Map<string, StoredIncidentState>> {

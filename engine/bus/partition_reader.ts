@@ -67,7 +67,10 @@ export interface PartitionReaderOptions {
   /** `NATS_STREAM`. */
   stream: string;
   partition: number;
-  /** Values per frame of the model (a frame of another size is skipped, logged). */
+  /**
+   * Values per frame of the largest model served (sizes the pulls). Frames of several models
+   * share a partition: each frame's size is checked against the model it names when it is taken.
+   */
   nFeatures: number;
   budget: ReadAheadBudget;
   log: Logger;
@@ -158,12 +161,12 @@ export class PartitionReader {
         for await (const m of messages) {
           if (this.#closed) break;
           this.readSeq = m.seq;
-          const frame = decodeFrame(m.headers, m.data, nFeatures);
+          const frame = decodeFrame(m.headers, m.data);
           // The client's message buffer is garbage now: a large buffer behind a small object,
           // which V8 otherwise collects late (see engine/_reclaim.ts).
           reclaim(m.data.byteLength);
           if ("error" in frame) {
-            log.error("frame on the bus does not fit this model; skipped", {
+            log.error("message on the bus is not a frame; skipped", {
               seq: m.seq,
               subject: m.subject,
               reason: frame.error,

@@ -25,7 +25,7 @@ export interface ServedVersionsOptions {
   log: Logger;
   registry: NatsModelRegistry;
   cache: VersionCache;
-  /** `DEFAULT_MODEL_NAME`. */
+  /** The model (`DEFAULT_MODEL_NAME` or one `MODEL_ROUTES` names). */
   name: string;
 }
 
@@ -47,6 +47,11 @@ export class ServedVersions {
 
   constructor(options: ServedVersionsOptions) {
     this.#o = options;
+  }
+
+  /** The model's name. */
+  get name(): string {
+    return this.#o.name;
   }
 
   /** The active version (loaded by `activate` before anything else). */
@@ -80,6 +85,7 @@ export class ServedVersions {
       this.#o.log.warn(
         "frames name a version the registry does not hold; the active one scores them",
         {
+          model: this.#o.name,
           version,
           active: this.active.version,
         },
@@ -94,7 +100,11 @@ export class ServedVersions {
     for (const [version, served] of this.#loaded) {
       if (served === this.#active || now - served.lastUsed < idleMs) continue;
       this.#loaded.delete(version);
-      this.#o.log.info("model version unloaded", { version, active: this.#active?.version });
+      this.#o.log.info("model version unloaded", {
+        model: this.#o.name,
+        version,
+        active: this.#active?.version,
+      });
       await served.model.close();
     }
   }

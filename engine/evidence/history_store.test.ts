@@ -24,27 +24,70 @@ test("historyStore keeps each stream's last frames and finds them by timestamp",
   assert.equal(store.upTo("b", 5000), undefined);
 });
 
-test("historyStore holds as many streams as its budget, evicting the least recently fed", () => {
+test("historyStore holds as many streams as its budget, handing an idle stream's ring to a newcomer", () => {
   // 3 frames x (2 features x 4 + 8) bytes = 48 bytes a stream: 100 bytes hold two.
-  const store = new HistoryStore({ frames: 3, features: 2, maxBytes: 100 });
+  let now = 0;
+  const store = new HistoryStore({
+    frames: 3,
+    features: 2,
+    maxBytes: 100,
+    idleMs: 10_000,
+    clock: () => now,
+  });
   assert.equal(store.capacity, 2);
   store.record("a", 1000, frame(1, 1));
   store.record("b", 1000, frame(2, 2));
+  now = 5_000;
   store.record("a", 2000, frame(3, 3));
+  now = 10_001;
   store.record("c", 1000, frame(4, 4));
   assert.equal(store.streams, 2);
   assert.equal(store.evictions, 1);
   assert.equal(store.bytes, 96);
-  assert.equal(store.upTo("b", 1000), undefined, "b was fed least recently");
+  assert.equal(store.upTo("b", 1000), undefined, "b went unfed longer than idleMs");
   assert.deepEqual(values(store.upTo("a", 2000), 0), [1, 3]);
+  now = 15_002;
   store.record("b", 2000, frame(5, 5));
   assert.deepEqual(
     values(store.upTo("b", 2000), 0),
     [5],
     "an evicted stream starts again from its next frame",
   );
-  assert.equal(store.upTo("a", 2000), undefined, "and took the room of the least recent, a");
+  assert.equal(store.upTo("a", 2000), undefined, "and took the ring of the idle one, a");
   assert.deepEqual(values(store.upTo("c", 1000), 0), [4]);
+});
+
+test("historyStore lets streams keep their rings while fed, so round-robin streams do not thrash", () => {
+  // Room for two streams, five fed in turn at 1 Hz: least-recently-used eviction would hand
+  // each newcomer the ring of a stream about to be fed, and no stream would keep two frames.
+  let now = 0;
+  const store = new HistoryStore({
+    frames: 4,
+    features: 1,
+    maxBytes: 2 * 4 * (4 + 8),
+    idleMs: 4000,
+    clock: () => now,
+  });
+  const streams = ["a", "b", "c", "d", "e"];
+  for (let t = 0; t < 6; t++, now += 1000) {
+    for (const [k, s] of streams.entries()) store.record(s, t * 1000, frame(10 * t + k));
+  }
+  assert.equal(store.evictions, 0);
+  assert.equal(store.streams, 2);
+  assert.deepEqual(values(store.upTo("a", 5000), 0), [20, 30, 40, 50], "whole rings, kept");
+  assert.deepEqual(values(store.upTo("b", 5000), 0), [21, 31, 41, 51]);
+  for (const s of ["c", "d", "e"])
+    assert.equal(store.upTo(s, 5000), undefined, `${s} went without`);
+  assert.equal(store.unkept, 3 * 6);
+  // a goes quiet; once it has been unfed longer than idleMs, the next newcomer gets its ring.
+  for (let t = 6; t < 11; t++, now += 1000) {
+    for (const s of ["b", "c", "d", "e"]) store.record(s, t * 1000, frame(10 * t));
+  }
+  assert.equal(store.evictions, 1);
+  assert.equal(store.upTo("a", 5000), undefined, "the quiet stream gave its ring up");
+  assert.deepEqual(values(store.upTo("c", 10_000), 0), [100], "to the first newcomer after");
+  assert.equal(store.upTo("d", 10_000), undefined, "b is still fed: d waits");
+  assert.deepEqual(values(store.upTo("b", 10_000), 0), [70, 80, 90, 100]);
 });
 
 test("historyStore keeps nothing with zero frames or a budget below one stream", () => {
@@ -59,5 +102,9 @@ test("historyStore keeps nothing with zero frames or a budget below one stream",
   assert.throws(
     () => new HistoryStore({ frames: -1, features: 2, maxBytes: 1 }),
     /'EVIDENCE_HISTORY_FRAMES' must be an integer >= 0, got -1/,
+  );
+  assert.throws(
+    () => new HistoryStore({ frames: 1, features: 2, maxBytes: 1, idleMs: Number.NaN }),
+    /'idleMs' must be a number >= 0, got NaN/,
   );
 });

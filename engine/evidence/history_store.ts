@@ -7,6 +7,13 @@ export interface HistoryStoreOptions {
   features: number;
   /** Bytes all streams' frames may take together (`EVIDENCE_HISTORY_MAX_MB`). */
   maxBytes: number;
+  /**
+   * How long (ms) a stream must go unfed before a new stream may take its ring; default
+   * `frames × 1000`, the ring's span at 1 Hz (the pace `EVIDENCE_HISTORY_FRAMES` is sized for).
+   */
+  idleMs?: number;
+  /** Monotonic milliseconds that `idleMs` is measured in (default `performance.now`). */
+  clock?: () => number;
 }
 
 interface Slot {
@@ -17,6 +24,8 @@ interface Slot {
   /** Row the next frame goes to. */
   next: number;
   count: number;
+  /** `clock()` when it was last fed. */
+  fedAt: number;
 }
 
 /** A stream's kept frames `from .. to` (inclusive, oldest first), as `HistoryStore.span` finds them. */
@@ -32,20 +41,27 @@ export interface HistorySpan {
 /**
  * Per stream, a ring of the last `frames` frames, each stream's buffers allocated once
  * (`frames × features × 4` bytes plus 8 per frame) and as many streams as `maxBytes` holds.
- * When a new stream arrives with the budget spent, the stream fed least recently is evicted and
- * its buffers go to the newcomer: a stream's history starts again empty then, so its next alert
- * carries only the frames kept since it came back (and none when the incident's onset is older
- * than those). `record` costs one copy of the frame and a map update; nothing is allocated once
- * the budget's streams exist.
+ * A stream keeps its ring for as long as it is fed. A new stream arriving with the budget spent
+ * takes the ring of the stream fed least recently only when that one has gone unfed for longer
+ * than `idleMs` (its history starts again empty when it comes back); otherwise the newcomer goes
+ * without, and its alerts carry no history, until a ring falls idle. So with more live streams
+ * than the budget holds, the first ones keep whole histories rather than every stream losing its
+ * ring before its next frame. `record` costs one copy of the frame, a clock read and a map update
+ * (a stream without a ring: the clock read and a map lookup); nothing is allocated once the
+ * budget's streams exist.
  */
 export class HistoryStore {
   readonly frames: number;
   readonly features: number;
   /** Streams the budget holds at once. */
   readonly capacity: number;
+  /** How long a stream goes unfed before its ring may go to another. */
+  readonly idleMs: number;
   /** Least recently fed first: a `Map` iterates in insertion order, and `record` re-inserts. */
   readonly #slots = new Map<string, Slot>();
+  readonly #clock: () => number;
   #evictions = 0;
+  #unkept = 0;
 
   constructor(options: HistoryStoreOptions) {
     const { frames, features, maxBytes } = options;
@@ -53,8 +69,13 @@ export class HistoryStore {
       throw new RangeError(`'EVIDENCE_HISTORY_FRAMES' must be an integer >= 0, got ${frames}`);
     if (!Number.isInteger(features) || features < 1)
       throw new RangeError(`'features' must be an integer >= 1, got ${features}`);
+    const idleMs = options.idleMs ?? frames * 1000;
+    if (!(idleMs >= 0 && idleMs <= Number.MAX_SAFE_INTEGER))
+      throw new RangeError(`'idleMs' must be a number >= 0, got ${idleMs}`);
     this.frames = frames;
     this.features = features;
+    this.idleMs = idleMs;
+    this.#clock = options.clock ?? (() => performance.now());
     const perStream = frames * (features * 4 + 8);
     this.capacity = frames === 0 ? 0 : Math.floor(maxBytes / perStream);
   }
@@ -64,9 +85,14 @@ export class HistoryStore {
     return this.#slots.size;
   }
 
-  /** Streams evicted so far to make room for others. */
+  /** Idle streams whose ring went to another so far. */
   get evictions(): number {
     return this.#evictions;
+  }
+
+  /** Frames not kept so far because their stream had no ring and none was idle. */
+  get unkept(): number {
+    return this.#unkept;
   }
 
   /** Bytes the kept streams' buffers take. */
@@ -77,9 +103,17 @@ export class HistoryStore {
   /** Keeps `values` (one frame, copied) as stream `streamId`'s newest at `timestamp`. */
   record(streamId: string, timestamp: number, values: Float32Array): void {
     if (this.capacity === 0 || values.length < this.features) return;
+    const now = this.#clock();
     let slot = this.#slots.get(streamId);
     if (slot) this.#slots.delete(streamId);
-    else slot = this.#admit();
+    else {
+      slot = this.#admit(now);
+      if (!slot) {
+        this.#unkept++;
+        return;
+      }
+    }
+    slot.fedAt = now;
     this.#slots.set(streamId, slot);
     const F = this.features;
     slot.values.set(values.subarray(0, F), slot.next * F);
@@ -142,9 +176,12 @@ export class HistoryStore {
     return this.span(streamId, Number.NEGATIVE_INFINITY, to, true);
   }
 
-  #admit(): Slot {
+  /** A ring for a new stream: a fresh one within the budget, else an idle stream's, else none. */
+  #admit(now: number): Slot | undefined {
     if (this.#slots.size >= this.capacity) {
+      // The least recently fed is the first entry: if it is not idle, no stream is (O(1)).
       const [lru, slot] = this.#slots.entries().next().value as [string, Slot];
+      if (now - slot.fedAt <= this.idleMs) return undefined;
       this.#slots.delete(lru);
       this.#evictions++;
       slot.next = 0;
@@ -156,6 +193,7 @@ export class HistoryStore {
       times: new Float64Array(this.frames),
       next: 0,
       count: 0,
+      fedAt: now,
     };
   }
 }

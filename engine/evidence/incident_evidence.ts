@@ -37,6 +37,8 @@ const reading = (x: number) => Number(x.toPrecision(7));
 const iso = (ms: number) => new Date(ms).toISOString();
 /** `,"history":` around each history in the alert body. */
 const FIELD_BYTES = 12;
+/** `,"values":` around each related sensor's readings. */
+const VALUES_FIELD_BYTES = 10;
 
 /**
  * Level before each of `values`' readings (model `baseline`): the weighted mean of the previous
@@ -74,6 +76,10 @@ export function levelSeries(
  * sensor (most severe first) its kept readings up to the alert's frame with the onset marked,
  * while the alert's `history` bytes stay under `maxBytes`; for the `relatedSensors` most severe,
  * their partners from the subspace and how far each moved over the last window; and the kind.
+ * With room left under `maxBytes` once every history that fits is in, each partner of a sensor
+ * with a history gets its readings over that history (`values`), in ranking order (sensors most
+ * severe first, each one's partners closest first), each whole; from the first that would pass
+ * the cap the rest go without. A partner listed in the alert with its own history needs none.
  * A `resolved` alert repeats the incident's last kind and carries no history. Runs per alert,
  * never per window.
  */
@@ -158,7 +164,33 @@ export class IncidentEvidence {
         related: entry.related,
       });
     }
+    if (span && bytes < o.maxBytes) this.#relatedValues(span, event, sensors, o.maxBytes - bytes);
     return { kind: faultKind(facts), sensors };
+  }
+
+  /** Adds partners' readings over their sensor's history within `room` bytes (see `build`). */
+  #relatedValues(
+    span: HistorySpan,
+    event: IncidentEvent,
+    sensors: AlertEvidence["sensors"],
+    room: number,
+  ): void {
+    for (const e of event.sensors) {
+      const entry = sensors.get(e.feature_idx);
+      if (!entry?.history || !entry.related) continue;
+      for (const r of entry.related) {
+        if (sensors.get(r.feature_idx)?.history) continue;
+        const values = new Array<number | null>(span.length);
+        for (let i = 0; i < span.length; i++) {
+          const x = span.value(i, r.feature_idx);
+          values[i] = Number.isFinite(x) ? reading(x) : null;
+        }
+        const size = JSON.stringify(values).length + VALUES_FIELD_BYTES;
+        if (size > room) return;
+        room -= size;
+        r.values = values;
+      }
+    }
   }
 
   #related(span: HistorySpan, f: number): RelatedSensor[] {

@@ -47,6 +47,25 @@ const historyKey = (name: string, revision: number) =>
 /** Where a worker reports the versions it has loaded (`loaded.<worker id>`). */
 export const loadedKey = (workerId: string) => `loaded.${workerId}`;
 
+/**
+ * What a worker reports under {@link loadedKey}: per model served, its active and loaded
+ * versions; `name`, `active` and `versions` repeat `DEFAULT_MODEL_NAME`'s.
+ */
+export interface LoadedReport {
+  name: string;
+  active: string;
+  versions: string[];
+  models?: Record<string, { active: string; versions: string[] }>;
+  at: string;
+}
+
+/** The versions of model `name` a worker's report says are loaded. */
+export function loadedVersions(report: Partial<LoadedReport>, name: string): string[] {
+  const model = report.models?.[name];
+  if (model) return model.versions ?? [];
+  return report.name === name ? (report.versions ?? []) : [];
+}
+
 function checkName(name: string): void {
   // A trailing dot would make an empty KV key token.
   if (!MODEL_NAME_PATTERN.test(name) || name.includes("..") || name.endsWith(".")) {
@@ -423,16 +442,16 @@ export class NatsModelRegistry {
 }
 
 /**
- * The active record of `name` in the shared registry. A deployment whose registry has none yet
- * is seeded from `MODEL_DIR`: its active version (or flat model) is published and activated,
- * once, however many processes start at the same time.
+ * The active record of model `name` (default `DEFAULT_MODEL_NAME`) in the shared registry. A
+ * deployment whose registry has none yet is seeded from `MODEL_DIR`: its active version (or flat
+ * model) is published and activated, once, however many processes start at the same time.
  */
 export async function activeOrSeed(
   registry: NatsModelRegistry,
   config: { MODEL_DIR: string; DEFAULT_MODEL_NAME: string },
   by: string,
+  name: string = config.DEFAULT_MODEL_NAME,
 ): Promise<Activation> {
-  const name = config.DEFAULT_MODEL_NAME;
   const current = await registry.pointer(name);
   if (current) return current;
   const ref = await new ModelRegistry(config.MODEL_DIR).resolve(name);

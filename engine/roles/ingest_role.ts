@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
+import { StreamRoutes } from "../../contracts/model_routes.ts";
 import { sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
@@ -13,8 +14,9 @@ import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import { activeOrSeed, NatsModelRegistry } from "../infer/nats_registry.ts";
-import { ingestorFor } from "../ingest/from_config.ts";
-import type { Ingestor } from "../ingest/mod.ts";
+import { ingestorFor, modelLayoutsFor } from "../ingest/from_config.ts";
+import type { FrameTarget, Ingestor } from "../ingest/ingestor.ts";
+import type { ModelLayouts } from "../ingest/model_layouts.ts";
 import type { NodeBodyStream } from "../ingest/read_body.ts";
 import type { ModelActivation } from "../model_activation.ts";
 import { createNatsModelActivation } from "../model_activation_nats.ts";
@@ -37,23 +39,42 @@ export type IngestRoleOptions = RoleOptions;
 const MAX_TRACKED_STREAMS = 4096;
 
 /**
- * The shared registry and the metadata of its active version of the served model (what frames
- * must fit); a registry without one is seeded from `MODEL_DIR`.
+ * The shared registry and the metadata of the active version of each served model (what frames
+ * must fit), in lane order: `DEFAULT_MODEL_NAME`, then each model `MODEL_ROUTES` names. A model
+ * the registry has no active version of is seeded from `MODEL_DIR`.
  */
 async function readMetadata(
   config: EngineConfig,
   bus: NatsBus,
-): Promise<{ registry: NatsModelRegistry; meta: ModelMetadata }> {
+  names: readonly string[],
+): Promise<{ registry: NatsModelRegistry; metas: ModelMetadata[] }> {
+  let registry: NatsModelRegistry;
   try {
-    const registry = await NatsModelRegistry.open(bus.nc, config.NATS_STREAM);
-    const active = await activeOrSeed(registry, config, "ingest");
-    return { registry, meta: await registry.metadata(active.name, active.version) };
+    registry = await NatsModelRegistry.open(bus.nc, config.NATS_STREAM);
   } catch (error) {
-    throw new ModelLoadError(
-      `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw new ModelLoadError(`cannot open the model registry: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
+  const metas: ModelMetadata[] = [];
+  for (const name of names) {
+    try {
+      const active = await activeOrSeed(registry, config, "ingest", name);
+      metas.push(await registry.metadata(active.name, active.version));
+    } catch (error) {
+      throw new ModelLoadError(`cannot load model ${name}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  return { registry, metas };
+}
+
+/** What the replica validates frames against: each model's active version and their layouts. */
+interface Served {
+  /** Per lane (`ModelLayouts` order), the version stamped on its frames. */
+  metas: ModelMetadata[];
+  layouts: ModelLayouts;
 }
 
 /**
@@ -63,9 +84,11 @@ async function readMetadata(
  * when the server recognised a retry), `503 bus_unavailable` when JetStream does not answer
  * within `NATS_PUBLISH_TIMEOUT_MS`, and `429 queue_full` when the partition's owner reports more
  * than `NATS_MAX_LAG` frames not yet consumed or `QUEUE_MAX_SIZE` uploads are in flight. It
- * keeps no frame after answering. Each frame carries the version of the shared registry's
- * active model it was validated against (the version that scores its windows); the replica
- * serves the operations API (`GET /models`, `POST /models/{name}/activate`, engine/README.md).
+ * keeps no frame after answering. Each frame is validated against its stream's model
+ * (`MODEL_ROUTES`, first match, else `DEFAULT_MODEL_NAME`; `422` naming the model when it does
+ * not fit) and carries that model's name and the version of the shared registry it was validated
+ * against (the version that scores its windows); the replica serves the operations API
+ * (`GET /models`, `POST /models/{name}/activate`, engine/README.md).
  */
 export function createIngestRole(options: IngestRoleOptions): Role & { stats: EngineStats } {
   const { config, log } = options;
@@ -74,10 +97,9 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   const lag = new Int32Array(config.NATS_PARTITIONS);
   const newest = new Map<string, number>();
   const lifecycle = new Lifecycle();
+  const routes = new StreamRoutes(config.MODEL_ROUTES, config.DEFAULT_MODEL_NAME);
   /** What exists once the replica is ready. */
-  let parts:
-    | { meta: ModelMetadata; bus: NatsBus; ingestor: Ingestor; pool: FrameQueue }
-    | undefined;
+  let parts: { served: Served; bus: NatsBus; ingestor: Ingestor; pool: FrameQueue } | undefined;
   let inFlight = 0;
   let counters = { bus_unavailable: 0, workers_behind: 0 };
   const stop = new AbortController();
@@ -95,7 +117,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     const receivedAt = performance.now();
     let bodyTaken = false;
     // Ready (the intake gate checked), so the parts exist.
-    const { pool, ingestor, bus, meta } = parts as NonNullable<typeof parts>;
+    const { pool, ingestor, bus, served } = parts as NonNullable<typeof parts>;
     try {
       const slot = pool.reserve();
       if (slot < 0) {
@@ -105,8 +127,18 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       try {
         const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
         bodyTaken = true;
-        const values = pool.slab(slot);
-        const frame = await ingestor.ingest(c.req.raw, values, incoming);
+        const slab = pool.slab(slot);
+        let values = slab;
+        // Several models: the slab holds the largest frame; the stream's model takes its part.
+        const target: FrameTarget =
+          served.layouts.size === 1
+            ? slab
+            : function modelSlab(lane) {
+                values = slab.subarray(0, served.layouts.layouts[lane].size);
+                return values;
+              };
+        const frame = await ingestor.ingest(c.req.raw, target, incoming);
+        const meta = served.metas[frame.model];
         const streamId = frame.streamId;
         const last = newest.get(streamId) ?? Number.NEGATIVE_INFINITY;
         const timestamp = frame.timestamp ?? Math.max(clock.now(), last + 1);
@@ -134,6 +166,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           timestamp,
           receivedAt: performance.timeOrigin + receivedAt,
           model: meta.version,
+          modelName: meta.name,
           values,
         });
         let ack: { duplicate: boolean; seq: number };
@@ -205,13 +238,17 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   function start(): Promise<void> {
     return lifecycle.starting(async () => {
       const bus = await connectWithRetry(config, log, `engine-ingest-${process.pid}`, stop.signal);
-      const { registry, meta } = await readMetadata(config, bus).catch(async (error) => {
-        await bus.close();
-        throw error;
-      });
-      const ingestor = ingestorFor(config, meta.feature_names);
-      const pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: meta.n_features });
-      const ready = { meta, ingestor, pool, bus };
+      const { registry, metas } = await readMetadata(config, bus, routes.models).catch(
+        async (error) => {
+          await bus.close();
+          throw error;
+        },
+      );
+      const layouts = modelLayoutsFor(config, metas);
+      const ingestor = ingestorFor(config, layouts);
+      // A slab holds the largest model's frame.
+      const pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: layouts.maxSize });
+      const ready = { served: { metas, layouts }, ingestor, pool, bus };
       parts = ready;
       watching = watchLag(bus.kv);
       models = createNatsModelActivation({
@@ -219,19 +256,38 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         log,
         registry,
         leases: bus.kv,
-        served: () => parts?.meta,
-        // Same features and window size (checked): the ingestor and slabs stay as they are.
+        served: () => parts?.served.metas,
+        // Same features and window size (checked): the layouts and slabs stay as they are.
         use(next) {
-          ready.meta = next;
+          const { metas: now } = ready.served;
+          ready.served = { layouts, metas: now.map((m) => (m.name === next.name ? next : m)) };
         },
-        streams: () => newest.size,
+        routes: (name) => routes.globsOf(name),
+        streams(name) {
+          let n = 0;
+          for (const streamId of newest.keys()) {
+            if (layouts.name(layouts.route(streamId)) === name) n++;
+          }
+          return n;
+        },
       });
       stopFollowing = models.follow(0);
       lifecycle.ready();
+      const [meta] = metas;
       log.info("ingest replica ready", {
         model: meta.name,
         version: meta.version,
         n_features: meta.n_features,
+        ...(metas.length > 1
+          ? {
+              models: metas.map((m) => ({
+                model: m.name,
+                version: m.version,
+                n_features: m.n_features,
+                routes: routes.globsOf(m.name),
+              })),
+            }
+          : {}),
         stream: config.NATS_STREAM,
         partitions: config.NATS_PARTITIONS,
       });
@@ -253,7 +309,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     log,
     readiness: () =>
       readinessBody(lifecycle, {
-        meta: parts?.meta,
+        meta: parts?.served.metas[0],
         queue: parts ? { depth: parts.pool.used, capacity: parts.pool.capacity } : undefined,
       }),
     middleware: options.middleware,

@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { type KV, Kvm } from "@nats-io/kv";
+import { StreamRoutes } from "../../contracts/model_routes.ts";
 import { WindowShape } from "../../scoring/window_features.ts";
 import { LOG_LEVELS } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
@@ -18,10 +19,11 @@ import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
 import { ReplayRing } from "../bus/replay_ring.ts";
-import { type ServedVersion, ServedVersions } from "../bus/served_versions.ts";
+import { ServedModels } from "../bus/served_models.ts";
+import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
-import { activeOrSeed, loadedKey, NatsModelRegistry } from "../infer/nats_registry.ts";
+import { loadedKey, NatsModelRegistry } from "../infer/nats_registry.ts";
 import { VersionCache } from "../infer/version_cache.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
@@ -30,6 +32,16 @@ import { createRoleApp } from "./role_app.ts";
 import { Lifecycle, type Role, type RoleOptions, readinessBody } from "./role_shell.ts";
 
 export type WorkerRoleOptions = RoleOptions;
+
+/** One model's share of a partition: the windows and alerts of its streams routed to that model. */
+interface ModelPart {
+  windows: StreamWindows;
+  replayRing: ReplayRing;
+  /** Alerts of these streams: frame alerts, or incidents with state in the KV bucket. */
+  pipeline: AlertPipeline;
+  /** The version these windows and alerts were last scored with. */
+  version: string;
+}
 
 interface Partition {
   id: number;
@@ -41,25 +53,22 @@ interface Partition {
   done: { seq: number; replay: number; lag: number } | undefined;
   lastCommitAt: number;
   reader: PartitionReader;
-  windows: StreamWindows;
-  replayRing: ReplayRing;
-  /** Alerts of this partition's streams: frame alerts, or incidents with state in the KV bucket. */
-  pipeline: AlertPipeline;
+  /** Per model name, the partition's streams of that model (`MODEL_ROUTES`). */
+  models: Map<string, ModelPart>;
   /** Set when handed over or lost: its frames are no longer taken. */
   closed: boolean;
   /** Being handed over: no new frames are taken, what is durable gets committed. */
   releasing: boolean;
-  /** The version the partition's windows and alerts were last scored with. */
-  version: string;
-  /** A frame taken but left for the next batch: its window is another version's. */
+  /** A frame taken but left for the next batch: its model's batch is full or another version's. */
   held: BusFrame | undefined;
 }
 
 /** Everything that exists once the worker has started. */
 interface Parts {
-  /** The active version (what a new partition's windows start with). */
+  /** The default model's active version (readiness, logs). */
   readonly model: ScoringModel;
-  versions: ServedVersions;
+  /** Each model served, its versions loaded (a new partition's windows start with the active one). */
+  models: ServedModels;
   registry: NatsModelRegistry;
   outbox: Outbox;
   alerts: AlertDispatcher;
@@ -73,10 +82,14 @@ interface Parts {
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 const COMMIT_EVERY_MS = 100;
 
-/** The batch being filled: the version that scores it, chosen by its first window's frame. */
-interface BatchVersion {
-  served: ServedVersion | undefined;
-}
+/**
+ * The batches being filled in one round, one per model: the version that scores each, chosen by
+ * the first of its windows' frames.
+ */
+type Round = Map<string, ServedVersion>;
+
+/** Per model, the rows one partition added to that model's batch (contiguous: drained at once). */
+type Ranges = Map<string, { from: number; to: number }>;
 
 /**
  * Creates an inference worker. Partitions come and go through {@link PartitionLeases}; for each
@@ -85,10 +98,13 @@ interface BatchVersion {
  * takes frames from every partition in turn into a batch of the shared {@link WindowScorer},
  * makes the alerts durable in the outbox (deterministic alert ids), checks the lease is still
  * held and only then commits each partition's sequence. Frames older than the stream's newest
- * (two replicas raced) are dropped and counted as late. A batch is scored by one model version:
- * the one its windows' newest frames name (the ingest replica stamps the active version), so a
- * window re-read after a takeover is scored by the same version; the worker follows the shared
- * registry's pointer and loads a newly activated version before its frames arrive.
+ * (two replicas raced) are dropped and counted as late. Frames of several models share a
+ * partition (`MODEL_ROUTES`): each frame names its model, and a round fills one batch per model,
+ * each partition keeping per model its streams' windows and alert pipeline. A batch is scored by
+ * one version of its model: the one its windows' newest frames name (the ingest replica stamps
+ * the active version), so a window re-read after a takeover is scored by the same version; the
+ * worker follows each model's pointer in the shared registry and loads a newly activated version
+ * before its frames arrive.
  */
 export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: EngineStats } {
   const { config, log } = options;
@@ -109,7 +125,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     lost: 0,
     acquired: 0,
     released: 0,
+    /** Frames no model here can score (a model the registry lacks, a size not its model's). */
+    skipped: 0,
   };
+  /** Models and versions whose frames did not fit, logged once each. */
+  const misfits = new Set<string>();
   const summary = new ScoringSummary(log, () => counters.taken, { worker: workerId });
   const budget = new ReadAheadBudget(READ_AHEAD_BYTES);
   const lifecycle = new Lifecycle();
@@ -133,25 +153,56 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     wake = undefined;
     w?.();
   };
+  /** The largest frame of the models served, in values. */
+  const maxFeatures = () =>
+    Math.max(1, ...(parts?.models.all.map((m) => m.active.meta.n_features) ?? []));
   /** Frames the read-ahead budget holds at most (the queue capacity `/stats` reports). */
-  const capacity = () =>
-    Math.floor(budget.maxBytes / ((parts?.model.metadata.n_features ?? 1) * 4));
+  const capacity = () => Math.floor(budget.maxBytes / (maxFeatures() * 4));
 
-  async function open(id: number, record: PartitionRecord): Promise<void> {
+  /**
+   * Model `served`'s part of partition `id`: its windows, and its alert pipeline with the open
+   * incidents its previous owner saved (loaded before any of its frames is scored).
+   */
+  async function modelPart(id: number, served: ServedVersions): Promise<ModelPart> {
     const p = parts as Parts;
-    const meta = p.model.metadata;
-    // The partition's open incidents, as its previous owner saved them, before any frame.
+    const meta = served.active.meta;
+    const routed = served.name !== config.DEFAULT_MODEL_NAME;
     const pipeline = alertPipelineFor(config, meta, {
       dispatcher: p.alerts,
       log,
       now: () => Date.now(),
-      store: () => new KvIncidentStateStore(p.incidentKv as KV, id),
+      // The default model keeps the keys it always had; a routed one has its own.
+      store: () =>
+        new KvIncidentStateStore(p.incidentKv as KV, id, routed ? served.name : undefined),
     });
     await pipeline.start();
     const windows = StreamWindows.forModel(meta);
+    return {
+      windows,
+      replayRing: new ReplayRing(windows.shape.rebuildFrames),
+      pipeline,
+      version: meta.version,
+    };
+  }
+
+  /** `served`'s part of `part`, made on its first frame when the model was not served at open. */
+  async function partOf(part: Partition, served: ServedVersions): Promise<ModelPart> {
+    const known = part.models.get(served.name);
+    if (known) return known;
+    const made = await modelPart(part.id, served);
+    part.models.set(served.name, made);
+    if (part.closed) made.pipeline.stop().catch(() => {});
+    return made;
+  }
+
+  async function open(id: number, record: PartitionRecord): Promise<void> {
+    const p = parts as Parts;
+    // Every served model's open incidents, as the previous owner saved them, before any frame.
+    const models = new Map<string, ModelPart>();
+    for (const served of p.models.all) models.set(served.name, await modelPart(id, served));
     const from = record.replay > 0 ? record.replay : record.committed + 1;
     const part: Partition = {
-      pipeline,
+      models,
       id,
       committed: record.committed,
       replay: record.replay,
@@ -162,18 +213,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           bus: p.bus,
           stream: config.NATS_STREAM,
           partition: id,
-          nFeatures: meta.n_features,
+          nFeatures: maxFeatures(),
           budget,
           log,
           onFrame: notify,
         },
         from,
       ),
-      windows,
-      replayRing: new ReplayRing(windows.shape.rebuildFrames),
       closed: false,
       releasing: false,
-      version: meta.version,
       held: undefined,
     };
     partitions.set(id, part);
@@ -186,7 +234,24 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     part.closed = true;
     partitions.delete(id);
     part.reader.close();
-    part.pipeline.stop().catch((error) => log.warn("alert pipeline stop failed", error as Error));
+    for (const m of part.models.values()) {
+      m.pipeline.stop().catch((error) => log.warn("alert pipeline stop failed", error as Error));
+    }
+  }
+
+  /** Waits until every alert of `part`'s batches so far is in the outbox (and its state saved). */
+  function flushed(part: Partition): Promise<unknown> {
+    return Promise.all([...part.models.values()].map((m) => m.pipeline.flush()));
+  }
+
+  /** Where a new owner must read `part` again from: the oldest frame any of its windows needs. */
+  function replayPoint(part: Partition): number {
+    let min = 0;
+    for (const m of part.models.values()) {
+      const point = m.replayRing.replayPoint();
+      if (point > 0 && (min === 0 || point < min)) min = point;
+    }
+    return min;
   }
 
   function whenIdle(): Promise<void> {
@@ -211,151 +276,194 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   }
 
   /**
-   * The version that scores `frame`'s window in this batch, or undefined when the batch is
-   * another version's (the frame waits for the next batch). The batch's first scored frame
-   * chooses; a partition meeting a new version takes its model for its windows and alerts.
+   * The version that scores `frame`'s window in this round, or undefined when its model's batch
+   * is full or another version's (the frame waits for the next round). The first frame of a
+   * model in a round chooses its version; a partition's model part meeting a new version takes
+   * it for its windows and alerts.
    */
   async function versionFor(
     part: Partition,
+    served: ServedVersions,
     frame: BusFrame,
-    batch: BatchVersion,
-  ): Promise<WindowScorer | undefined> {
-    const p = parts as Parts;
-    const wanted = await p.versions.get(frame.model);
-    if (!batch.served) {
-      batch.served = wanted;
+    round: Round,
+  ): Promise<ServedVersion | undefined> {
+    const wanted = await served.get(frame.model);
+    const chosen = round.get(served.name);
+    if (!chosen) {
+      round.set(served.name, wanted);
       wanted.scorer.begin();
-    } else if (batch.served !== wanted) {
+    } else if (chosen !== wanted || chosen.scorer.full) {
       return undefined;
     }
     wanted.lastUsed = performance.now();
-    if (part.version !== wanted.version) {
+    const m = await partOf(part, served);
+    if (m.version !== wanted.version) {
       // Same features and window size (the registry refuses others): windows carry over.
-      part.windows.adopt(WindowShape.forModel(wanted.meta), "carry");
-      part.pipeline.useModel(alertModelFor(config, wanted.meta));
-      part.version = wanted.version;
+      m.windows.adopt(WindowShape.forModel(wanted.meta), "carry");
+      m.pipeline.useModel(alertModelFor(config, wanted.meta));
+      m.version = wanted.version;
     }
-    return wanted.scorer;
+    return wanted;
+  }
+
+  /** Whether `frame` has the size of `version`'s frames (always, when an ingest replica sent it). */
+  function fits(frame: BusFrame, version: ServedVersion, name: string): boolean {
+    if (frame.values.length === version.meta.n_features) return true;
+    counters.skipped++;
+    const key = `${name}@${version.version}`;
+    if (!misfits.has(key)) {
+      misfits.add(key);
+      log.error("frames on the bus do not fit the model they name; skipped", {
+        model: name,
+        version: version.version,
+        values: frame.values.length,
+        n_features: version.meta.n_features,
+        stream_id: frame.streamId,
+      });
+    }
+    return false;
   }
 
   /**
-   * Takes partition `part`'s buffered frames into the batch until it is full: frames up to the
-   * committed sequence only rebuild windows; the others join the batch when their stream has a
-   * full window, unless they name another version than the batch's (the partition stops there
-   * until the next batch). Returns the last frame taken, if any.
+   * Takes partition `part`'s buffered frames into the round's batches: frames up to the committed
+   * sequence only rebuild windows; the others join their model's batch when their stream has a
+   * full window, unless that batch is full or another version's (the partition stops there until
+   * the next round). Notes in `ranges` the rows it added per model. Returns the last frame taken.
    */
-  async function drain(part: Partition, batch: BatchVersion): Promise<BusFrame | undefined> {
+  async function drain(
+    part: Partition,
+    round: Round,
+    ranges: Ranges,
+  ): Promise<BusFrame | undefined> {
     let last: BusFrame | undefined;
     const p = parts as Parts;
-    while (!part.closed && !part.releasing && !batch.served?.scorer.full) {
+    while (!part.closed && !part.releasing) {
       const frame = part.held ?? part.reader.take();
       part.held = undefined;
       if (!frame) break;
+      const served = p.models.loaded(frame.modelName) ?? (await p.models.get(frame.modelName));
+      if (!served) {
+        // A model the registry does not hold (logged once): nothing here can score it.
+        counters.skipped++;
+        last = frame;
+        continue;
+      }
+      const name = served.name;
       const replaying = frame.seq <= part.committed;
-      let scorer = batch.served?.scorer ?? p.versions.active.scorer;
+      let version = round.get(name) ?? served.active;
       if (!replaying) {
-        const chosen = await versionFor(part, frame, batch);
+        const chosen = await versionFor(part, served, frame, round);
         if (!chosen) {
           part.held = frame;
           break;
         }
-        scorer = chosen;
+        version = chosen;
       }
-      counters.taken++;
       last = frame;
-      const admission = part.windows.admit(frame.streamId, frame.timestamp, Date.now());
+      if (!fits(frame, version, name)) continue;
+      const m = await partOf(part, served);
+      const scorer = version.scorer;
+      counters.taken++;
+      const admission = m.windows.admit(frame.streamId, frame.timestamp, Date.now());
       if (admission.status !== "accepted") {
         if (!replaying) counters.late++;
         continue;
       }
-      part.replayRing.remember(frame.streamId, frame.seq);
+      m.replayRing.remember(frame.streamId, frame.seq);
       if (replaying) {
         counters.replayed++;
         // Written where the next window goes, then overwritten by it: never scored.
-        part.windows.push(frame.streamId, frame.values, scorer.input(), scorer.raw());
+        m.windows.push(frame.streamId, frame.values, scorer.input(), scorer.raw());
         continue;
       }
-      if (!part.windows.push(frame.streamId, frame.values, scorer.input(), scorer.raw())) continue;
+      if (!m.windows.push(frame.streamId, frame.values, scorer.input(), scorer.raw())) continue;
+      let range = ranges.get(name);
+      if (!range) {
+        range = { from: scorer.rows, to: scorer.rows };
+        ranges.set(name, range);
+      }
       await scorer.add({
         streamId: frame.streamId,
         timestamp: frame.timestamp,
         // The replica's epoch clock, on this process's performance clock.
         receivedAt: frame.receivedAt - performance.timeOrigin,
       });
+      range.to = scorer.rows;
       if (scorer.failure) throw scorer.failure;
     }
     return last;
   }
 
-  /** Scores one batch across the partitions, makes its alerts durable, then commits. */
+  /**
+   * Scores one round across the partitions (a batch per model met), makes its alerts durable,
+   * then commits.
+   */
   async function scoreBatch(p: Parts): Promise<void> {
-    const chosen: BatchVersion = { served: undefined };
-    const rows = () => chosen.served?.scorer.rows ?? 0;
-    /** Each partition's rows are contiguous: it is drained in one go per batch. */
-    const taken = new Map<Partition, { from: number; to: number; last: BusFrame }>();
+    const round: Round = new Map();
+    const taken = new Map<Partition, { ranges: Ranges; last: BusFrame }>();
     const order = [...partitions.values()];
     rotation = (rotation + 1) % Math.max(1, order.length);
-    for (let k = 0; k < order.length && !chosen.served?.scorer.full; k++) {
+    for (let k = 0; k < order.length; k++) {
       const part = order[(k + rotation) % order.length];
-      const from = rows();
-      const last = await drain(part, chosen);
-      if (last) taken.set(part, { from, to: rows(), last });
+      const ranges: Ranges = new Map();
+      const last = await drain(part, round, ranges);
+      if (last) taken.set(part, { ranges, last });
     }
-    // Only replayed or late frames: an empty batch still commits their partitions.
-    if (!chosen.served) {
-      chosen.served = p.versions.active;
-      chosen.served.scorer.begin();
-    }
-    const scorer = chosen.served.scorer;
-    const batch = await scorer.finish();
-    const latencies = new Float64Array(batch.size);
-    let alerts = 0;
+    // Fencing: a partition whose lease ran out (say, this process was stopped) is not scored by
+    // us any more; its rows are dropped and the new owner scores them.
     const touched: Partition[] = [];
-    for (const [part, { from, to }] of taken) {
-      // Fencing: a partition whose lease ran out (say, this process was stopped) is not
-      // scored by us any more; its rows are dropped and the new owner scores them.
-      if (part.closed || !p.leases.owns(part.id)) {
-        counters.fenced_rows += to - from;
-        continue;
-      }
-      touched.push(part);
-      if (to === from) continue;
-      for (let i = from; i < to; i++) {
-        const latencyMs = batch.completedAt - batch.receivedAt[i];
-        latencies[i] = latencyMs;
-        stats.frameScored(latencyMs);
-        metrics.frameLatency.record(latencyMs);
-      }
-      alerts += part.pipeline.scored(scorer.view(from, to, batch.completedAt)).alerts;
+    for (const [part, { ranges }] of taken) {
+      if (!part.closed && p.leases.owns(part.id)) touched.push(part);
+      else for (const r of ranges.values()) counters.fenced_rows += r.to - r.from;
     }
-    if (batch.size > 0) {
+    // Only replayed, late or skipped frames: no batch, their partitions still commit.
+    for (const [name, served] of round) {
+      const scorer = served.scorer;
+      const batch = await scorer.finish();
+      const latencies = new Float64Array(batch.size);
+      let alerts = 0;
+      for (const part of touched) {
+        const range = taken.get(part)?.ranges.get(name);
+        if (!range || range.to === range.from) continue;
+        for (let i = range.from; i < range.to; i++) {
+          const latencyMs = batch.completedAt - batch.receivedAt[i];
+          latencies[i] = latencyMs;
+          stats.frameScored(latencyMs);
+          metrics.frameLatency.record(latencyMs);
+        }
+        const m = part.models.get(name) as ModelPart;
+        alerts += m.pipeline.scored(scorer.view(range.from, range.to, batch.completedAt)).alerts;
+      }
+      if (batch.size === 0) continue;
       stats.batchScored(batch.size, batch.inferenceMs);
       summary.batch(latencies, batch.inferenceMs, alerts);
       // Built only when it is logged: at the default level a batch allocates no log line.
       if (log.level >= LOG_LEVELS.debug) {
         log.debug("batch scored", {
           worker: workerId,
-          model_version: chosen.served.version,
+          model: name,
+          model_version: served.version,
           batch_size: batch.size,
           inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
-          frames: [...taken].flatMap(([part, { from, to }]) =>
-            Array.from({ length: to - from }, (_, j) => ({
-              stream_id: batch.streamIds[from + j],
-              timestamp: new Date(batch.timestamps[from + j]).toISOString(),
+          frames: [...taken].flatMap(([part, { ranges }]) => {
+            const range = ranges.get(name) ?? { from: 0, to: 0 };
+            return Array.from({ length: range.to - range.from }, (_, j) => ({
+              stream_id: batch.streamIds[range.from + j],
+              timestamp: new Date(batch.timestamps[range.from + j]).toISOString(),
               partition: part.id,
-            })),
-          ),
+            }));
+          }),
           alerts,
         });
       }
     }
     // Offsets move only once the alerts (and incident state) are durable.
-    await Promise.all(touched.map((part) => part.pipeline.flush()));
+    await Promise.all(touched.map(flushed));
     for (const part of touched) {
       const { last } = taken.get(part) as { last: BusFrame };
       part.done = {
         seq: last.seq,
-        replay: part.replayRing.replayPoint(),
+        replay: replayPoint(part),
         lag: last.pending + part.reader.length,
       };
     }
@@ -380,7 +488,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       busy = true;
       try {
         // Between two batches: versions no frame has named for two lease periods are closed.
-        await p.versions.sweep(2 * config.NATS_LEASE_MS);
+        await p.models.sweep(2 * config.NATS_LEASE_MS);
         await scoreBatch(p);
       } catch (error) {
         log.error("worker batch failed; its partitions are read again", error as Error);
@@ -403,73 +511,32 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     }
   }
 
-  /** Tells the replicas answering an activation which versions this worker has loaded. */
-  async function reportLoaded(p: Pick<Parts, "registry" | "versions">): Promise<void> {
-    const value = {
-      name: config.DEFAULT_MODEL_NAME,
-      active: p.versions.active.version,
-      versions: p.versions.versions,
-      at: new Date().toISOString(),
-    };
-    await p.registry.kv
-      .put(loadedKey(workerId), JSON.stringify(value))
-      .catch((error) => log.warn("could not report the loaded versions", error as Error));
-  }
-
   /**
-   * The shared registry's active version of the served model, loaded (the registry is seeded
-   * from MODEL_DIR when it has none), and a watch that loads each newly activated version.
+   * The shared registry's active version of every routed model, loaded (a model the registry has
+   * none of is seeded from MODEL_DIR), each model's pointer followed.
    */
-  async function serveVersions(bus: NatsBus): Promise<Pick<Parts, "registry" | "versions">> {
-    let served: Pick<Parts, "registry" | "versions">;
+  async function serveModels(bus: NatsBus): Promise<Pick<Parts, "registry" | "models">> {
+    let registry: NatsModelRegistry;
+    let cache: VersionCache;
     try {
-      const registry = await NatsModelRegistry.open(bus.nc, config.NATS_STREAM);
-      const active = await activeOrSeed(registry, config, `worker ${workerId}`);
-      const cache = new VersionCache(join(config.DATA_DIR, "models"), registry);
+      registry = await NatsModelRegistry.open(bus.nc, config.NATS_STREAM);
+      cache = new VersionCache(join(config.DATA_DIR, "models"), registry);
       await cache.clean();
-      const versions = new ServedVersions({
-        config,
-        log,
-        registry,
-        cache,
-        name: config.DEFAULT_MODEL_NAME,
-      });
-      await versions.activate(active.version);
-      served = { registry, versions };
     } catch (error) {
-      throw new ModelLoadError(
-        `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
-        { cause: error },
-      );
+      throw new ModelLoadError(`cannot open the model registry: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    void served.registry.follow(
-      config.DEFAULT_MODEL_NAME,
-      stop.signal,
-      async function onPointer(record) {
-        try {
-          const before = served.versions.active.version;
-          await served.versions.activate(record.version);
-          if (before !== record.version) {
-            log.info("model version active", {
-              worker: workerId,
-              version: record.version,
-              from: before,
-            });
-          }
-        } catch (error) {
-          log.error(
-            "the registry's active version cannot be loaded; frames naming it are loaded on arrival",
-            error as Error,
-            {
-              version: record.version,
-            },
-          );
-        }
-        await reportLoaded(served);
-      },
-      (error) => log.warn("registry pointer watch failed; watching again", error),
-    );
-    return served;
+    const models = new ServedModels({
+      config,
+      log,
+      registry,
+      cache,
+      workerId,
+      signal: stop.signal,
+    });
+    await models.start(new StreamRoutes(config.MODEL_ROUTES, config.DEFAULT_MODEL_NAME).models);
+    return { registry, models };
   }
 
   function start(): Promise<void> {
@@ -480,11 +547,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       const alerts = alertDispatcherFor(config, outbox, { log, metrics, fetch: options.fetch });
       alerts.start();
       const bus = await connectWithRetry(config, log, `engine-worker-${workerId}`, stop.signal);
-      const { registry, versions } = await serveVersions(bus).catch(async (error) => {
+      const { registry, models } = await serveModels(bus).catch(async (error) => {
         await Promise.allSettled([bus.close(), outbox.close()]);
         throw error;
       });
-      const model = versions.active.model;
+      const model = models.default.active.model;
       const incidentKv =
         config.ALERT_MODE === "incident"
           ? await new Kvm(bus.nc).create(`${config.NATS_STREAM}_incidents`, { history: 1 })
@@ -500,7 +567,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           const part = partitions.get(id);
           if (part) part.releasing = true;
           await whenIdle();
-          await part?.pipeline.flush();
+          if (part) await flushed(part);
           if (part) await commit(part, true);
           if (part) part.closed = true;
           counters.released++;
@@ -513,9 +580,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       });
       parts = {
         get model() {
-          return versions.active.model;
+          return models.default.active.model;
         },
-        versions,
+        models,
         registry,
         outbox,
         alerts,
@@ -531,6 +598,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         worker: workerId,
         model: model.metadata.name,
         version: model.metadata.version,
+        ...(models.all.length > 1
+          ? {
+              models: models.all.map((m) => ({
+                model: m.name,
+                version: m.active.version,
+                n_features: m.active.meta.n_features,
+              })),
+            }
+          : {}),
         execution_provider: model.provider,
         stream: config.NATS_STREAM,
         partitions: config.NATS_PARTITIONS,
@@ -552,7 +628,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     for (const id of [...partitions.keys()]) close(id);
     await parts?.alerts.drain(deadline);
     await parts?.registry.kv.delete(loadedKey(workerId)).catch(() => {});
-    await Promise.allSettled([parts?.outbox.close(), parts?.versions.close(), parts?.bus.close()]);
+    await Promise.allSettled([parts?.outbox.close(), parts?.models.close(), parts?.bus.close()]);
     log.info("inference worker stopped", {
       worker: workerId,
       outbox_kept: parts?.outbox.size ?? 0,
@@ -587,13 +663,20 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         read_ahead_bytes: budget.used,
         ...counters,
       },
+      // The default model's, as before; `models` lists every model served.
       model: parts
         ? {
             name: config.DEFAULT_MODEL_NAME,
-            active_version: parts.versions.active.version,
-            loaded_versions: parts.versions.versions,
+            active_version: parts.models.default.active.version,
+            loaded_versions: parts.models.default.versions,
           }
         : null,
+      models:
+        parts?.models.all.map((m) => ({
+          name: m.name,
+          active_version: m.active.version,
+          loaded_versions: m.versions,
+        })) ?? [],
     }),
     resetStats: () => stats.reset(),
   });

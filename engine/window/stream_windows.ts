@@ -148,6 +148,18 @@ export class StreamWindows {
     return this.#streams.size;
   }
 
+  /**
+   * Starts a stream's window afresh, keeping its ordering state: its next window is scored once
+   * it holds `windowSize` new frames (a machine that stopped and runs again). False for a
+   * stream not tracked.
+   */
+  restart(streamId: string): boolean {
+    const state = this.#streams.get(streamId);
+    if (!state) return false;
+    state.features = new StreamFeatures(this.shape);
+    return true;
+  }
+
   #touch(streamId: string): StreamState {
     let state = this.#streams.get(streamId);
     if (state) {

@@ -1,4 +1,10 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
+import {
+  formatRunningCondition,
+  parseRunningCondition,
+  type RunningCondition,
+} from "../../contracts/running_condition.ts";
+import { runningRowsOnly } from "./running_rows.ts";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -19,6 +25,7 @@ const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
+                          [--running "SENSOR>X"]
 
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
 the version being the metadata's), activated only when NAME has no active version yet, or with
@@ -28,7 +35,9 @@ Without --input, trains on the simulated plant (--features, default 25000; --fra
 --publish also publishes the version to the scale-out registry of NATS_STREAM --nats-stream
 (default FRAMES: Object Store <stream>_models, pointer in KV <stream>_model_pointer), activated
 there with --activate or when none is active; with --version V it trains nothing and publishes
-version V of --model from the registry under --out.`;
+version V of --model from the registry under --out.
+--running "SENSOR>X" (or >=, <, <=) is when the machine runs: rows where it fails are left out of
+training, and the engine neither scores nor records windows in which it fails.`;
 
 /** Publishes `ref` to the scale-out registry at `url`; the answer says what happened there. */
 async function publishTo(
@@ -124,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
       publish: { type: "string" },
       "nats-stream": { type: "string" },
       version: { type: "string" },
+      running: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -236,6 +246,17 @@ async function main(argv: string[]): Promise<void> {
       features: nFeatures,
     };
   }
+  let running: RunningCondition | undefined;
+  let stoppedFrames = 0;
+  if (a.running !== undefined) {
+    try {
+      running = parseRunningCondition(a.running);
+    } catch (error) {
+      throw new InputError(`'--running': ${(error as Error).message}`);
+    }
+    ({ series, stoppedFrames } = runningRowsOnly(series, running));
+    console.error(`[train] ${stoppedFrames} frames left out: the machine was not running`);
+  }
   const { nFrames, nFeatures } = series;
   if (nFeatures < 1) throw new InputError("input has no features");
   if (nFrames < windowSize) {
@@ -277,6 +298,10 @@ async function main(argv: string[]): Promise<void> {
       throw err;
     }
     const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+    if (running) {
+      meta.running = running;
+      meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };
+    }
     if (registry) {
       const written = await registry
         .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })

@@ -1,0 +1,108 @@
+// The training history as the engine's configuration describes it: a recorder per served model, flushed every second.
+import { join } from "node:path";
+import type { EngineConfig } from "../../contracts/config.ts";
+import { incidentTrackerFor } from "../../scoring/incident_tracker.ts";
+import type { ScoredBatch } from "../batch/window_scorer.ts";
+import type { DecisionsClient } from "../decisions/decisions_client.ts";
+import {
+  type FrameSource,
+  HistoryRecorder,
+  type RecordedModel,
+  type RecorderLog,
+} from "./history_recorder.ts";
+import { SilenceExclusion } from "./silence_exclusion.ts";
+
+/** How often queued records are written and the index refreshed. */
+const FLUSH_MS = 1000;
+
+/** `HISTORY_DIR`, or `DATA_DIR/history` when it is empty. */
+export function historyDirOf(config: Pick<EngineConfig, "HISTORY_DIR" | "DATA_DIR">): string {
+  return config.HISTORY_DIR || join(config.DATA_DIR, "history");
+}
+
+/** A served model's lane as the recorders see it: the model that scored, and its frame store. */
+export interface RecordedLane {
+  model: { metadata: RecordedModel };
+  history: FrameSource;
+}
+
+/** Every served model's recorder, by model name, each in `HISTORY_DIR/<name>`. */
+export interface HistoryRecorders {
+  /** Records a scored batch of `lane`'s model (synchronously; writes happen on the timer). */
+  scored(batch: ScoredBatch, lane: RecordedLane | undefined): void;
+  /** Writes everything queued and closes the chunks. */
+  close(): Promise<void>;
+}
+
+/**
+ * The recorders, or `undefined` when `HISTORY_MAX_BYTES` is 0. Silences come from `decisions`
+ * (when the engine pulls them); `running` is the machine-off hook: a frame of a stream that is
+ * not running at `at` is not recorded (counted as `machine_off`).
+ */
+export function historyRecordersFor(
+  config: Pick<
+    EngineConfig,
+    | "HISTORY_DIR"
+    | "DATA_DIR"
+    | "HISTORY_MAX_BYTES"
+    | "HISTORY_EVERY_N"
+    | "HISTORY_RUN_FRAMES"
+    | "INCIDENT_CONFIRM_K"
+    | "INCIDENT_CONFIRM_N"
+    | "INCIDENT_QUIET_WINDOWS"
+    | "INCIDENT_UPDATE_MIN_MS"
+    | "INCIDENT_UPDATE_SEVERITY_RISE"
+    | "MAX_ALERT_FEATURES"
+  >,
+  deps: {
+    log?: RecorderLog;
+    decisions?: Pick<DecisionsClient, "silencedAt" | "verdictOf">;
+    running?: (model: string, streamId: string, at: number) => boolean;
+  } = {},
+): HistoryRecorders | undefined {
+  if (config.HISTORY_MAX_BYTES === 0) return undefined;
+  const root = historyDirOf(config);
+  const recorders = new Map<string, HistoryRecorder>();
+  const silences = deps.decisions ? new SilenceExclusion(deps.decisions) : undefined;
+  const timer = setInterval(() => {
+    for (const r of recorders.values()) void r.flush();
+  }, FLUSH_MS);
+  (timer as { unref?: () => void }).unref?.();
+
+  function recorderOf(model: RecordedModel): HistoryRecorder {
+    let recorder = recorders.get(model.name);
+    if (recorder) return recorder;
+    const name = model.name;
+    recorder = new HistoryRecorder({
+      dir: join(root, name),
+      model,
+      maxBytes: config.HISTORY_MAX_BYTES,
+      everyN: config.HISTORY_EVERY_N,
+      runFrames: config.HISTORY_RUN_FRAMES,
+      tracker: (m) => incidentTrackerFor(config, m),
+      excluded(streamId, at) {
+        if (deps.running && !deps.running(name, streamId, at)) return "machine_off";
+        return silences?.reason(streamId, at, current.get(name) ?? []);
+      },
+      verdictOf: deps.decisions ? (id) => deps.decisions?.verdictOf(id) : undefined,
+      log: deps.log,
+    });
+    recorders.set(name, recorder);
+    return recorder;
+  }
+  /** The feature names each model is recorded with now (its silences are asked about them). */
+  const current = new Map<string, readonly string[]>();
+
+  return {
+    scored(batch, lane) {
+      if (!lane) return;
+      const meta = lane.model.metadata;
+      current.set(meta.name, meta.feature_names);
+      recorderOf(meta).scored(batch, lane.history, meta);
+    },
+    async close() {
+      clearInterval(timer);
+      await Promise.all([...recorders.values()].map((r) => r.close()));
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// The history's index: the incidents its frames are tagged with (and their verdicts), and what was never recorded, and why.
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
+
+/** One incident whose windows' frames were recorded tagged with its id. */
+export interface IndexedIncident {
+  stream: string;
+  /** Epoch ms of its first and last tagged frame. */
+  first: number;
+  last: number;
+  frames: number;
+  /** The operators' current verdict, as the engine last knew it (null: none yet). */
+  verdict: IncidentVerdict | null;
+}
+
+/** `index.json` beside the chunks. */
+export interface HistoryIndex {
+  v: 1;
+  model: string;
+  updated_at: string;
+  incidents: Record<string, IndexedIncident>;
+  /** Frames of kept runs left out before recording, by reason (`silenced`, `machine_off`, ...). */
+  excluded: Record<string, number>;
+  /** Chunks dropped to keep `HISTORY_MAX_BYTES`. */
+  dropped_chunks: number;
+}
+
+export const INDEX_FILE = "index.json";
+/** Incidents the index keeps at most (the most recent by last frame). */
+const MAX_INCIDENTS = 10_000;
+
+export function emptyIndex(model: string): HistoryIndex {
+  return {
+    v: 1,
+    model,
+    updated_at: new Date(0).toISOString(),
+    incidents: {},
+    excluded: {},
+    dropped_chunks: 0,
+  };
+}
+
+/** The index under `dir`, or an empty one when there is none or it does not parse. */
+export async function readIndex(dir: string, model: string): Promise<HistoryIndex> {
+  try {
+    const index = JSON.parse(await readFile(join(dir, INDEX_FILE), "utf8")) as HistoryIndex;
+    if (index?.v === 1 && typeof index.incidents === "object") return index;
+  } catch {
+    // none yet, or torn by a crash before the rename: start from an empty one
+  }
+  return emptyIndex(model);
+}
+
+/** Replaces the index whole (temporary file, renamed over it). */
+export async function writeIndex(dir: string, index: HistoryIndex): Promise<void> {
+  const ids = Object.keys(index.incidents);
+  if (ids.length > MAX_INCIDENTS) {
+    ids.sort((a, b) => index.incidents[b].last - index.incidents[a].last);
+    for (const id of ids.slice(MAX_INCIDENTS)) delete index.incidents[id];
+  }
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${INDEX_FILE}.${crypto.randomUUID()}.tmp`);
+  const file = await open(tmp, "w");
+  try {
+    await file.writeFile(JSON.stringify(index));
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, join(dir, INDEX_FILE));
+}

@@ -1,0 +1,301 @@
+// Records one model's scored frames for retraining: decimated runs, incident frames tagged once known, silences left out.
+import { createHash, randomBytes } from "node:crypto";
+import type { ModelMetadata } from "../../contracts/model.ts";
+import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
+import type { IncidentTracker } from "../../scoring/incident_tracker.ts";
+import type { ScoredBatch } from "../batch/window_scorer.ts";
+import type { HistorySpan } from "../evidence/history_store.ts";
+import { encodeFrame, encodeHeader, type HistoryFrame } from "./chunk_format.ts";
+import { ChunkWriter } from "./chunk_writer.ts";
+import { type HistoryIndex, type IndexedIncident, readIndex, writeIndex } from "./history_index.ts";
+
+/** Where a scored window's newest frame is read from (the engine's `HistoryStore`). */
+export interface FrameSource {
+  span(streamId: string, from: number, to: number): HistorySpan | undefined;
+}
+
+/** The few logger methods the recorder uses. */
+export interface RecorderLog {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, error?: Error, fields?: Record<string, unknown>): void;
+}
+
+export type RecordedModel = Pick<ModelMetadata, "name" | "version" | "n_features" | "feature_names">;
+
+export interface HistoryRecorderOptions {
+  /** This model's folder (`HISTORY_DIR/<name>`). */
+  dir: string;
+  model: RecordedModel;
+  /** Bytes of chunks at most (`HISTORY_MAX_BYTES`). */
+  maxBytes: number;
+  /** One run in every `everyN` is kept (`HISTORY_EVERY_N`), runs of `runFrames` (`HISTORY_RUN_FRAMES`). */
+  everyN: number;
+  runFrames: number;
+  /** The incident tracker the alert path runs, configured the same (a fresh one per model). */
+  tracker: (model: RecordedModel) => IncidentTracker;
+  /** Why a stream's frame at `at` must not be recorded (a silence, the machine off), or undefined. */
+  excluded?: (streamId: string, at: number) => string | undefined;
+  /** Operators' current verdict on an incident (engine/decisions `verdictOf`). */
+  verdictOf?: (incidentId: string) => IncidentVerdict | undefined;
+  log?: RecorderLog;
+  /** Queued bytes that trigger a write at once (default 1 MiB); otherwise `flush()` on a timer. */
+  flushBytes?: number;
+}
+
+interface StreamState {
+  /** Windows scored so far in this session: the next frame's `seq`. */
+  seq: number;
+  /** Kept frames whose incident membership is not known yet (the tracker is confirming). */
+  held: HistoryFrame[];
+  open: { id: string; startedAt: number } | undefined;
+}
+
+/** Held frames per stream at most (confirmation needs `INCIDENT_CONFIRM_N` <= 64 windows). */
+const MAX_HELD = 256;
+/** Streams tracked at most; the least recently seen one is forgotten beyond it. */
+const MAX_STREAMS = 4096;
+const EMPTY = new Int32Array(0);
+
+export const featuresSha256 = (names: readonly string[]) =>
+  createHash("sha256").update(names.join("\n")).digest("hex");
+
+/**
+ * A model's training history. For every scored window it runs the same incident tracker as
+ * the alert path on the window's flagged sensors; the window's newest frame, when it falls in a
+ * kept run, is copied from the frame store and
+ *
+ * - written clean when the stream has no incident open or confirming;
+ * - held back while an incident is confirming (at most `INCIDENT_CONFIRM_N` windows), then
+ *   written clean when it does not confirm, or tagged with the incident's id from its start;
+ * - written tagged while an incident is open, up to the window that resolves it.
+ *
+ * The reader leaves tagged frames out unless the incident's verdict (kept in `index.json`,
+ * refreshed from `verdictOf` at every flush) is `false_positive`. Frames `excluded` names a
+ * reason for are not recorded, and counted by reason. Costs on the scoring path: one tracker
+ * step per window, and per kept frame one copy into an encoded record; writes happen in `flush`.
+ */
+export class HistoryRecorder {
+  readonly #o: HistoryRecorderOptions;
+  readonly #writer: ChunkWriter;
+  readonly #session = randomBytes(4).readUInt32LE(0);
+  readonly #streams = new Map<string, StreamState>();
+  #model: RecordedModel;
+  #sha: string;
+  #tracker: IncidentTracker;
+  #index: HistoryIndex | undefined;
+  /** Counted before the index is loaded, added to it then. */
+  #pending: { excluded: Record<string, number>; dropped: number } = { excluded: {}, dropped: 0 };
+  /** Incidents tagged since the index was last saved. */
+  readonly #tagged = new Map<string, IndexedIncident>();
+  #failing = false;
+  #flushing: Promise<void> | undefined;
+
+  constructor(options: HistoryRecorderOptions) {
+    for (const [name, value] of [
+      ["HISTORY_EVERY_N", options.everyN],
+      ["HISTORY_RUN_FRAMES", options.runFrames],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`'${name}' must be an integer >= 1, got ${value}`);
+      }
+    }
+    this.#o = options;
+    this.#model = options.model;
+    this.#sha = featuresSha256(options.model.feature_names);
+    this.#tracker = options.tracker(options.model);
+    this.#writer = new ChunkWriter({
+      dir: options.dir,
+      maxBytes: options.maxBytes,
+      header: () =>
+        encodeHeader({
+          model: this.#model.name,
+          n_features: this.#model.n_features,
+          features_sha256: this.#sha,
+          created_at: new Date().toISOString(),
+        }),
+      onDrop: (files) => {
+        this.#pending.dropped += files.length;
+      },
+    });
+  }
+
+  /** Bytes of history on disk and queued. */
+  get bytes(): number {
+    return this.#writer.bytes + this.#writer.queuedBytes;
+  }
+
+  /**
+   * Takes one scored batch of this model (synchronously: the batch's buffers are reused after
+   * it returns). `frames` holds each window's newest frame; `model` is the version that scored.
+   */
+  scored(batch: ScoredBatch, frames: FrameSource, model: RecordedModel): void {
+    if (model !== this.#model) this.#useModel(model);
+    const { everyN, runFrames } = this.#o;
+    for (let r = 0; r < batch.size; r++) {
+      const streamId = batch.streamIds[r];
+      const timestamp = batch.timestamps[r];
+      const s = this.#stream(streamId);
+      const seq = s.seq++;
+      const from = batch.flaggedFrom[r];
+      const to = batch.flaggedFrom[r + 1];
+      const flagged = to > from ? batch.flagged.subarray(from, to) : EMPTY;
+      const events = this.#tracker.observe({ streamId, timestamp, flagged, evidence: [] });
+      let resolved: string | undefined;
+      for (const e of events) {
+        if (e.event === "opened") {
+          s.open = { id: e.incidentId, startedAt: e.startedAt };
+          this.#release(s, e);
+        } else if (e.event === "resolved") resolved = e.incidentId;
+      }
+      const kept = Math.floor(seq / runFrames) % everyN === 0;
+      const frame = kept ? this.#frame(streamId, timestamp, seq, frames) : undefined;
+      const incident = s.open?.id ?? resolved;
+      if (resolved) s.open = undefined;
+      const confirming = !s.open && this.#tracker.has(streamId);
+      if (frame) {
+        if (incident) this.#write(frame, incident);
+        else if (confirming) {
+          if (s.held.push(frame) > MAX_HELD) s.held.shift();
+        } else this.#write(frame, "");
+      }
+      if (!confirming && s.held.length) this.#release(s);
+    }
+    if (this.#writer.queuedBytes >= (this.#o.flushBytes ?? 2 ** 20)) void this.flush();
+  }
+
+  /**
+   * Writes what is queued and refreshes the index (incident verdicts, exclusion counts). A
+   * failed write is logged once (until one works again) and loses only what it was writing.
+   */
+  flush(): Promise<void> {
+    this.#flushing = (this.#flushing ?? Promise.resolve()).then(async () => {
+      try {
+        await this.#writer.flush();
+        await this.#saveIndex();
+        if (this.#failing) this.#o.log?.warn("training history is written again", {});
+        this.#failing = false;
+      } catch (error) {
+        if (!this.#failing) {
+          this.#o.log?.error("training history could not be written", error as Error, {
+            model: this.#model.name,
+            dir: this.#o.dir,
+          });
+        }
+        this.#failing = true;
+      }
+    });
+    return this.#flushing;
+  }
+
+  /** Writes what is queued (held frames stay unwritten: their membership is unknown) and closes the chunk. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#writer.close().catch(() => {});
+  }
+
+  #stream(streamId: string): StreamState {
+    let s = this.#streams.get(streamId);
+    if (s) return s;
+    if (this.#streams.size >= MAX_STREAMS) {
+      const [oldest] = this.#streams.keys();
+      this.#streams.delete(oldest);
+    }
+    s = { seq: 0, held: [], open: undefined };
+    this.#streams.set(streamId, s);
+    return s;
+  }
+
+  #frame(
+    streamId: string,
+    timestamp: number,
+    seq: number,
+    frames: FrameSource,
+  ): HistoryFrame | undefined {
+    const reason = this.#o.excluded?.(streamId, timestamp);
+    if (reason) {
+      this.#count(reason);
+      return undefined;
+    }
+    const span = frames.span(streamId, timestamp, timestamp);
+    if (!span || span.length !== 1) {
+      // Evicted from the frame store (more live streams than its memory holds).
+      this.#count("frame_unavailable");
+      return undefined;
+    }
+    const F = this.#model.n_features;
+    const values = new Float32Array(F);
+    for (let f = 0; f < F; f++) values[f] = span.value(0, f);
+    return { streamId, timestamp, session: this.#session, seq, incident: "", values };
+  }
+
+  /** Writes the held frames: tagged from the incident's start when `opened` is given, else clean. */
+  #release(s: StreamState, opened?: { incidentId: string; startedAt: number }): void {
+    for (const frame of s.held) {
+      const tagged = opened && frame.timestamp >= opened.startedAt;
+      this.#write(frame, tagged ? opened.incidentId : "");
+    }
+    s.held = [];
+  }
+
+  #write(frame: HistoryFrame, incident: string): void {
+    frame.incident = incident;
+    this.#writer.append(encodeFrame(frame));
+    if (!incident) return;
+    const t = this.#tagged.get(incident);
+    if (t) {
+      t.first = Math.min(t.first, frame.timestamp);
+      t.last = Math.max(t.last, frame.timestamp);
+      t.frames++;
+    } else {
+      const at = frame.timestamp;
+      this.#tagged.set(incident, { stream: frame.streamId, first: at, last: at, frames: 1, verdict: null });
+    }
+  }
+
+  #count(reason: string): void {
+    const key = reason.split(":")[0];
+    this.#pending.excluded[key] = (this.#pending.excluded[key] ?? 0) + 1;
+  }
+
+  async #saveIndex(): Promise<void> {
+    const index = (this.#index ??= await readIndex(this.#o.dir, this.#model.name));
+    for (const [id, entry] of this.#tagged) {
+      const known = index.incidents[id];
+      if (!known) index.incidents[id] = entry;
+      else {
+        known.first = Math.min(known.first, entry.first);
+        known.last = Math.max(known.last, entry.last);
+        known.frames += entry.frames;
+      }
+    }
+    this.#tagged.clear();
+    for (const [reason, n] of Object.entries(this.#pending.excluded)) {
+      index.excluded[reason] = (index.excluded[reason] ?? 0) + n;
+    }
+    index.dropped_chunks += this.#pending.dropped;
+    this.#pending = { excluded: {}, dropped: 0 };
+    const verdictOf = this.#o.verdictOf;
+    if (verdictOf) {
+      for (const [id, entry] of Object.entries(index.incidents)) {
+        entry.verdict = verdictOf(id) ?? null;
+      }
+    }
+    index.updated_at = new Date().toISOString();
+    await writeIndex(this.#o.dir, index);
+  }
+
+  #useModel(model: RecordedModel): void {
+    const sha = featuresSha256(model.feature_names);
+    this.#model = model;
+    if (sha === this.#sha) {
+      // Another version with the same features: new incidents' ids name it, as the alerts' do.
+      this.#tracker.useModelVersion(model.version);
+      return;
+    }
+    // Other features: a fresh tracker and fresh chunks (their header names the features).
+    this.#sha = sha;
+    this.#tracker = this.#o.tracker(model);
+    this.#streams.clear();
+    void this.#writer.rotate().catch(() => {});
+  }
+}
