@@ -23,6 +23,10 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       ENGINE_URL: engineUrl,
       SIMULATOR_RATE_HZ: env.SIMULATOR_RATE_HZ ?? "1",
       SIMULATOR_ANOMALY_EVERY_S: env.SIMULATOR_ANOMALY_EVERY_S ?? "20",
+      // Once, three minutes in, the machine stops for a minute: the console shows it as machine
+      // off, not as an anomaly.
+      SIMULATOR_STOP_AT_S: env.SIMULATOR_STOP_AT_S ?? "180",
+      SIMULATOR_STOP_FOR_S: env.SIMULATOR_STOP_FOR_S ?? "60",
     },
   },
   engine: {
@@ -35,6 +39,8 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       // an incident must resolve within the 10 s between two: 5 quiet windows, plus the 4 windows
       // that still hold the anomaly's last frame. The engine's default (30) suits real plants.
       INCIDENT_QUIET_WINDOWS: env.INCIDENT_QUIET_WINDOWS ?? "5",
+      // The engine keeps its own copy of the backend's silences and verdicts.
+      DECISIONS_POLL_S: env.DECISIONS_POLL_S ?? "30",
     },
   },
 };
@@ -69,7 +75,7 @@ function announce() {
   say(`  backend   ${backendUrl}   (incidents: ${backendUrl}/api/v1/incidents)`);
   say(`  engine    ${engineUrl}   (ready: ${engineUrl}/health/ready)`);
   say(
-    `  simulator 1 frame/s with an anomaly about every ${services.backend.env.SIMULATOR_ANOMALY_EVERY_S} s`,
+    `  simulator 1 frame/s with an anomaly about every ${services.backend.env.SIMULATOR_ANOMALY_EVERY_S} s; the machine stops once after ${services.backend.env.SIMULATOR_STOP_AT_S} s`,
   );
   say("  Ctrl-C stops everything.");
   say("");

@@ -125,6 +125,15 @@ if (config.SIMULATOR_RATE_HZ > 0) {
     rate_hz: config.SIMULATOR_RATE_HZ,
     streams: config.SIMULATOR_STREAMS,
     anomaly_every_s: config.SIMULATOR_ANOMALY_EVERY_S,
+    stops:
+      config.SIMULATOR_STOP_AT_S > 0
+        ? [
+            {
+              at_frame: Math.round(config.SIMULATOR_STOP_AT_S * config.SIMULATOR_RATE_HZ),
+              duration: Math.max(1, Math.round(config.SIMULATOR_STOP_FOR_S * config.SIMULATOR_RATE_HZ)),
+            },
+          ]
+        : [],
   };
   log.info("simulator waiting for the engine", { engine_url: config.ENGINE_URL });
   waitForEngine(config.ENGINE_URL, lifetime.signal)

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
 import { originalMainServerAlertDto } from "./_original_main_server_dto.ts";
-import { alertInputSchema, alertSchema } from "./alert.ts";
+import { alertInputSchema, alertSchema, HISTORY_MAX_VALUES } from "./alert.ts";
 
 const original = {
   timestamp: "2026-11-24T09:00:00.000Z",
@@ -158,7 +158,13 @@ const history = {
   onset: 3,
 };
 const related = [
-  { feature_idx: 4051, feature: "feature_4051", weight: 0.42, moved: 0.3 },
+  {
+    feature_idx: 4051,
+    feature: "feature_4051",
+    weight: 0.42,
+    moved: 0.3,
+    values: [7.1, null, 7.2, 7.1, 7.3],
+  },
   { feature_idx: 9, feature: "feature_9", weight: 0.21, moved: -5.2 },
 ];
 const withContext = {
@@ -215,6 +221,25 @@ test("alert schemas reject a related sensor with a weight outside 0..1", () => {
     anomalous_features: [{ ...f, related: [{ ...related[0], weight: 1.5 }] }],
   };
   assert.equal(firstPath(alertSchema, alert), "anomalous_features.0.related.0.weight");
+});
+
+test("alert schemas keep a related sensor's readings, null where none was kept", () => {
+  const out = v.parse(alertInputSchema, withContext);
+  assert.deepEqual(out.anomalous_features[0].related?.[0].values, [7.1, null, 7.2, 7.1, 7.3]);
+  assert.equal("values" in out.anomalous_features[0].related![1], false, "values are optional");
+  const f = withContext.anomalous_features[0];
+  const withValues = (values: unknown) => ({
+    ...withContext,
+    anomalous_features: [{ ...f, related: [{ ...related[0], values }] }],
+  });
+  assert.equal(
+    firstPath(alertSchema, withValues([1, Number.POSITIVE_INFINITY])),
+    "anomalous_features.0.related.0.values.1",
+  );
+  assert.equal(
+    firstPath(alertSchema, withValues(new Array(HISTORY_MAX_VALUES + 1).fill(0))),
+    "anomalous_features.0.related.0.values",
+  );
 });
 
 test("the original main server's alert DTO accepts an alert with history, related and kind", () => {

@@ -204,6 +204,10 @@ export const backendConfigSchema = v.object({
   SIMULATOR_RATE_HZ: num("SIMULATOR_RATE_HZ", 0, 0, 10_000),
   SIMULATOR_ANOMALY_EVERY_S: num("SIMULATOR_ANOMALY_EVERY_S", 20, 0, 86_400),
   SIMULATOR_STREAMS: int("SIMULATOR_STREAMS", 1, 1, 1000),
+  /** Stops the first stream's machine once, this many seconds into the run (0 = never), ... */
+  SIMULATOR_STOP_AT_S: num("SIMULATOR_STOP_AT_S", 0, 0, 86_400),
+  /** ... for this long: its drive reads 0, then it runs on. */
+  SIMULATOR_STOP_FOR_S: num("SIMULATOR_STOP_FOR_S", 60, 1, 86_400),
   SIMULATOR_FEATURES: int("SIMULATOR_FEATURES", 25_000, 1, 1_000_000),
   SIMULATOR_SEED: int("SIMULATOR_SEED", 7, 0, 2 ** 31 - 1),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),

@@ -1,7 +1,7 @@
 // The metadata JSON that travels beside every ONNX model: what the engine needs to feed and read it.
 import * as v from "valibot";
-import { runningConditionSchema } from "./running_condition.ts";
 import { STATISTIC_PATTERN } from "./alert.ts";
+import { runningConditionSchema } from "./running_condition.ts";
 
 /** Kinds of model the training CLI produces. */
 export const MODEL_KINDS = [

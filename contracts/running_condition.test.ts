@@ -3,8 +3,16 @@ import { test } from "node:test";
 import { formatRunningCondition, isRunning, parseRunningCondition } from "./running_condition.ts";
 
 test("parseRunningCondition reads SENSOR op VALUE", () => {
-  assert.deepEqual(parseRunningCondition("speed_rpm>100"), { feature: "speed_rpm", op: ">", value: 100 });
-  assert.deepEqual(parseRunningCondition(" flow <= -2.5e1 "), { feature: "flow", op: "<=", value: -25 });
+  assert.deepEqual(parseRunningCondition("speed_rpm>100"), {
+    feature: "speed_rpm",
+    op: ">",
+    value: 100,
+  });
+  assert.deepEqual(parseRunningCondition(" flow <= -2.5e1 "), {
+    feature: "flow",
+    op: "<=",
+    value: -25,
+  });
   assert.equal(formatRunningCondition(parseRunningCondition("a>=1.5")), "a>=1.5");
 });
 

@@ -18,7 +18,9 @@ export type RunningCondition = v.InferOutput<typeof runningConditionSchema>;
  * @example parseRunningCondition("speed_rpm>100"); // { feature: "speed_rpm", op: ">", value: 100 }
  */
 export function parseRunningCondition(text: string): RunningCondition {
-  const m = /^\s*([^<>=\s]+)\s*(>=|<=|>|<)\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$/.exec(text);
+  const m = /^\s*([^<>=\s]+)\s*(>=|<=|>|<)\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$/.exec(
+    text,
+  );
   if (!m) {
     throw new RangeError(
       `running condition ${JSON.stringify(text)} must read SENSOR>X (or >=, <, <=), e.g. "speed_rpm>100"`,

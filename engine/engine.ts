@@ -18,6 +18,7 @@ import type { ScoredBatch } from "./batch/window_scorer.ts";
 import { type DecisionsClient, decisionsFor } from "./decisions/mod.ts";
 import { EngineState, type ModelLane } from "./engine_state.ts";
 import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
+import { historyRecordersFor } from "./history/mod.ts";
 import { FairTurns } from "./infer/fair_turns.ts";
 import { modelsFor } from "./infer/from_config.ts";
 import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
@@ -66,6 +67,8 @@ export function createEngine(options: EngineOptions): Engine {
   let models: ModelActivation | undefined;
   let stopFollowing: (() => void) | undefined;
   const decisions = decisionsFor(config, { log, fetch: options.fetch });
+  // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0.
+  const training = historyRecordersFor(config, { log, decisions });
   const app = createEngineApp({
     state,
     stats,
@@ -90,6 +93,10 @@ export function createEngine(options: EngineOptions): Engine {
     }
     // Not awaited inside: state saves, fsyncs and deliveries run while the next batch is scored.
     const { alerts, anomalies } = pipeline.scored(batch);
+    training?.scored(
+      batch,
+      state.pipeline?.lanes.find((l) => l.model.metadata.name === model),
+    );
     stats.batchScored(batch.size, batch.inferenceMs);
     summary.batch(latencies, batch.inferenceMs, alerts);
     metrics.batchSize.record(batch.size);
@@ -249,6 +256,7 @@ export function createEngine(options: EngineOptions): Engine {
     const pending = () => p.lanes.some((l) => l.batcher.queue.used > 0 || l.batcher.busy);
     while (pending() && !deadline.aborted) await delay(5, deadline);
     for (const lane of p.lanes) await lane.batcher.stop();
+    await training?.close();
     summary.stop();
     for (const lane of p.lanes) await lane.pipeline.stop();
     await p.alerts.drain(deadline);

@@ -204,6 +204,60 @@ test("an injected anomaly appears live in the console, charts its readings, and 
   await page.close();
 });
 
+test("a stopped machine is shown as stopped on Health and Now, resolves the open incident and opens none, and goes when it runs again", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    const errors = watchErrors(page);
+    const openBefore = await openIncidents();
+    const res = await fetch(`${base}/data/stream`, {
+      method: "POST",
+      body: JSON.stringify({
+        rate_hz: 5,
+        duration_s: 16,
+        anomaly_every_s: 0,
+        stops: [{ at_frame: 10, duration: 40 }],
+      }),
+    });
+    assert.equal(res.status, 202);
+    // The stop starts two seconds in and lasts eight: the Health page lists the stream.
+    await waitForText(page, "/status", "#machine-off", "default");
+    await checkAccessibility(page, "Health with a stopped machine");
+    await page.goto(`${base}/`);
+    assert.match((await page.textContent("#machine-off")) ?? "", /default/);
+    await checkAccessibility(page, "Now with a stopped machine");
+    // Running again: the section says so, and the stop opened no incident.
+    await waitForText(page, "/status", "#machine-off-none", "running");
+    // A stop opens nothing, and resolves what was open on the stream.
+    assert.deepEqual(await openIncidents(), [], "a stop is not an anomaly");
+    for (const id of openBefore) {
+      const res = await fetch(`${base}/api/v1/incidents/${id}`);
+      assert.ok(((await res.json()) as { resolved_at: string | null }).resolved_at, id);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+/** Reloads `path` until `selector`'s text holds `text` (the page is rendered server-side). */
+async function waitForText(page: Page, path: string, selector: string, text: string) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    await page.goto(`${base}${path}`);
+    const found = await page.$(selector);
+    if (found && ((await found.textContent()) ?? "").includes(text)) return;
+    if (Date.now() > deadline) assert.fail(`${selector} never showed ${JSON.stringify(text)}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+async function openIncidents(): Promise<string[]> {
+  const res = await fetch(`${base}/api/v1/incidents?state=open`);
+  return ((await res.json()) as { incidents: { incident_id: string }[] }).incidents.map(
+    (i) => i.incident_id,
+  );
+}
+
 test("a sensor's typical range is drawn as a shaded band behind its readings", async () => {
   // The committed model may carry no typical ranges; an alert as the contract allows has one.
   const alert = incidentAlert({

@@ -13,6 +13,8 @@ const statsSchema = v.object({
     v.object({ generated: v.number(), delivered: v.number(), outbox: v.number() }),
   ),
   rss_bytes: v.optional(v.number()),
+  /** Streams whose machine is stopped (a model's running condition). */
+  machine_off: v.optional(v.array(v.object({ stream_id: v.string(), since: v.string() }))),
 });
 
 export type EngineStats = v.InferOutput<typeof statsSchema>;

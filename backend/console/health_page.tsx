@@ -1,9 +1,11 @@
 // The Health page: the engine's readiness, execution provider, frames/s, queue, latency and served models, read server-side.
+
 import type { ActivationRecord, ServedModel } from "../../contracts/models_api.ts";
 import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
 import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { MachineOffSection } from "./machine_off_section.tsx";
 import { NotifyHealth, type NotifyHealthStatus } from "./notify_health.tsx";
 
 function Activation(props: { activation?: ActivationRecord }) {
@@ -162,6 +164,7 @@ export function HealthPage(props: {
           </dl>
         )}
       </section>
+      <MachineOffSection health={h} />
       {h === null ? null : <ModelsSection models={h.models} />}
       <section aria-labelledby="backend-heading">
         <h2 id="backend-heading">Backend</h2>

@@ -42,6 +42,13 @@ function history(n: number, onset: number, end: string, idx: number) {
   return { start, step_ms: 1000, values, onset, level };
 }
 
+/** An unflagged partner's readings on the same times: steady near 20, a few missing. */
+function partnerValues(n: number, onset: number) {
+  return Array.from({ length: n }, (_, i) =>
+    i >= 200 && i < 220 ? null : 20 + Math.cos(i / 9) * 2 + (i >= onset ? 0.5 : 0),
+  );
+}
+
 async function store(alert: unknown) {
   const res = await fetch(`${base}/api/v1/alert`, post(alert));
   assert.equal(res.status, 201, await res.text());
@@ -99,14 +106,12 @@ before(async () => {
   });
   alert.anomalous_features.forEach((f, i) => {
     const long = i === 2;
+    const n = long ? LONG_READINGS : READINGS;
+    const onset = long ? LONG_READINGS - 60 : ONSET_AT;
     Object.assign(f, {
-      history: history(
-        long ? LONG_READINGS : READINGS,
-        long ? LONG_READINGS - 60 : ONSET_AT,
-        start,
-        i,
-      ),
-      // Each leans on the next flagged sensor and on one that was not flagged.
+      history: history(n, onset, start, i),
+      // Each leans on the next flagged sensor, on one that was not flagged (its readings sent)
+      // and on one whose readings an older engine did not send.
       related: [
         {
           feature_idx: 100 + ((i + 1) % FLAGGED),
@@ -119,7 +124,9 @@ before(async () => {
           feature: i === 0 ? HOSTILE_RELATED : `feature_${9000 + i}`,
           weight: 0.2,
           moved: 0.3,
+          values: partnerValues(n, onset),
         },
+        { feature_idx: 9500 + i, feature: `feature_${9500 + i}`, weight: 0.1, moved: -2.5 },
       ],
     });
   });
@@ -227,9 +234,10 @@ test("the incident page charts each flagged sensor's history with its onset, ban
   assert.equal(sizes[2] <= 2000, true, `thinned: ${sizes[2]} points`);
   assert.equal((await page.$$(".more-sensors tbody tr")).length, FLAGGED - 12);
 
-  // Related sensors: the flagged one has a small chart, the other a bar of how far it moved.
+  // Related sensors: the flagged one has a small chart of its own history, the unflagged one a
+  // small chart of the readings the alert sent for it, one with none a bar of how far it moved.
   const items = await page.$$(".sensor:first-of-type .related li");
-  assert.equal(items.length, 2);
+  assert.equal(items.length, 3);
   assert.equal(await items[0].getAttribute("data-flagged"), "true");
   await items[0].scrollIntoViewIfNeeded();
   const small = (await items[0].waitForSelector(
@@ -243,7 +251,45 @@ test("the incident page charts each flagged sensor's history with its onset, ban
     (await items[1].textContent()) ?? "",
     /moved \+0\.3 σ .*stayed near its usual level/,
   );
-  assert.ok(await items[1].$("svg.gauge rect.moved"), "the bar of how far it moved");
+  await items[1].scrollIntoViewIfNeeded();
+  const partner = (await items[1].waitForSelector(
+    ".chart.small.related-readings.drawn canvas",
+  )) as ElementHandle<HTMLCanvasElement>;
+  const partnerRed = await colourPixels(partner, RED);
+  const partnerOnset = await colourPixels(partner, ONSET, 30);
+  assert.ok(
+    partnerRed.count > 50,
+    `the unflagged sensor's readings drawn: ${JSON.stringify(partnerRed)}`,
+  );
+  assert.ok(
+    partnerOnset.count > 20 && partnerOnset.meanX > 0.75 && partnerOnset.meanX < 0.98,
+    `and its flagged sensor's onset, at its time: ${JSON.stringify(partnerOnset)}`,
+  );
+  assert.equal(await items[1].$("svg.gauge"), null, "a chart, not a bar");
+  const span = (sel: string) =>
+    page.$eval(sel, (el) => {
+      const d = JSON.parse((el as HTMLElement).dataset.series!);
+      return { from: d.t[0], to: d.t.at(-1), onset: d.onset, points: d.t.length };
+    });
+  const own = await span('.sensor[data-feature-idx="100"] > .chart');
+  const theirs = await span('.sensor[data-feature-idx="100"] .related-readings');
+  assert.deepEqual(
+    { ...theirs, points: 0 },
+    { ...own, points: 0 },
+    "on the flagged sensor's time axis",
+  );
+  assert.ok(theirs.points <= 400, `thinned for a small chart: ${theirs.points} points`);
+  assert.match(
+    (await partner.evaluate((c) =>
+      c.parentElement!.closest(".chart")!.getAttribute("aria-label"),
+    )) ?? "",
+    /600 readings over the same time.*20 not kept/,
+  );
+  const longPartner = await span('.sensor[data-feature-idx="102"] .related-readings');
+  assert.ok(longPartner.points <= 400, `a day's readings thinned: ${longPartner.points} points`);
+  assert.equal(await items[2].getAttribute("data-flagged"), "false");
+  assert.equal(await items[2].$(".chart"), null);
+  assert.ok(await items[2].$("svg.gauge rect.moved.far"), "the bar of how far it moved");
 
   // Similar past incidents: the judged one, with its verdict and note as text.
   const row = await page.waitForSelector(`#similar tr[data-incident="${pastId}"]`);

@@ -1,5 +1,5 @@
 // One flagged sensor on the Incident page: its history chart (onset, typical band, running level) and its related sensors.
-import type { RelatedSensor } from "../../contracts/alert.ts";
+import type { History, RelatedSensor } from "../../contracts/alert.ts";
 import type { IncidentSensor } from "../incidents/incident_types.ts";
 import { num, utc } from "./format.ts";
 import { chartSeries, rangeOf, readingMs } from "./history_series.ts";
@@ -28,7 +28,79 @@ function historySummary(s: IncidentSensor): string {
   return parts.join("; ");
 }
 
-/** How far an unflagged related sensor moved, as a bar on a ±σ scale (the engine sends no readings for it). */
+/** What a related sensor's small chart draws: its readings on its flagged sensor's history times. */
+interface RelatedSeries {
+  t: number[];
+  /** `null` where no reading was kept: a gap in the line. */
+  values: (number | null)[];
+  onset: number;
+  readings: number;
+}
+
+/**
+ * An unflagged related sensor's `values` (one per reading of the flagged sensor's history `h`)
+ * as chart points on the same times, thinned as `chartSeries` thins a history: each bucket's
+ * lowest and highest known reading, the first, the onset and the latest reading.
+ */
+function relatedSeries(h: History, values: (number | null)[], maxPoints: number): RelatedSeries {
+  const n = values.length;
+  const keep: number[] = [];
+  if (n <= maxPoints) {
+    for (let i = 0; i < n; i++) keep.push(i);
+  } else {
+    const buckets = Math.max(1, Math.floor((maxPoints - 2) / 2));
+    const size = n / buckets;
+    for (let b = 0; b < buckets; b++) {
+      const from = Math.floor(b * size);
+      const to = Math.min(n, Math.floor((b + 1) * size));
+      let lo = -1;
+      let hi = -1;
+      for (let i = from; i < to; i++) {
+        const x = values[i];
+        if (x == null) continue;
+        if (lo < 0 || x < values[lo]!) lo = i;
+        if (hi < 0 || x > values[hi]!) hi = i;
+      }
+      // A bucket with no reading keeps one point: the gap shows.
+      if (lo < 0) keep.push(from);
+      else keep.push(Math.min(lo, hi), Math.max(lo, hi));
+    }
+    // The first and latest readings too: the chart spans the history's whole time.
+    keep.push(0, h.onset, n - 1);
+    keep.sort((a, b) => a - b);
+  }
+  const unique = keep.filter((i, k) => k === 0 || keep[k - 1] !== i);
+  const seconds = (i: number) => Math.round(readingMs(h, i)) / 1000;
+  return {
+    t: unique.map(seconds),
+    values: unique.map((i) => {
+      const x = values[i];
+      return x == null ? null : Number(x.toPrecision(6));
+    }),
+    onset: readingMs(h, h.onset) / 1000,
+    readings: n,
+  };
+}
+
+/** The lowest and highest known reading of `values[from, to)`, or null when there is none. */
+function knownRange(values: (number | null)[], from: number, to: number) {
+  const known = values.slice(from, to).filter((x): x is number => x != null);
+  return rangeOf(known, 0, known.length);
+}
+
+/** What an unflagged related sensor's readings say in words, around its flagged sensor's onset. */
+function relatedSummary(values: (number | null)[], onset: number): string {
+  const before = knownRange(values, 0, onset);
+  const after = knownRange(values, onset, values.length);
+  const parts = [];
+  if (before) parts.push(`before the onset ${num(before[0])} to ${num(before[1])}`);
+  if (after) parts.push(`from it ${num(after[0])} to ${num(after[1])}`);
+  const missing = values.length - values.filter((x) => x != null).length;
+  if (missing > 0) parts.push(`${missing} not kept`);
+  return parts.join("; ");
+}
+
+/** How far an unflagged related sensor moved, as a bar on a ±σ scale (for an alert that sent no readings for it). */
 function MovedGauge(props: { moved: number; label: string }) {
   const span = Math.max(4, Math.ceil(Math.abs(props.moved)));
   const x = (sd: number) => 100 + (sd / span) * 96;
@@ -62,11 +134,18 @@ function MovedGauge(props: { moved: number; label: string }) {
   );
 }
 
-function RelatedItem(props: { related: RelatedSensor; flagged?: IncidentSensor }) {
+function RelatedItem(props: {
+  related: RelatedSensor;
+  flagged?: IncidentSensor;
+  /** The history of the flagged sensor that lists it: the times its `values` were read at. */
+  history?: History;
+}) {
   const r = props.related;
   const name = sensorName(r);
   const moved = `moved ${signed(r.moved)} σ`;
   const f = props.flagged;
+  const h = props.history;
+  const own = !f?.history && h && r.values?.length === h.values.length ? r.values : undefined;
   return (
     <li data-feature-idx={r.feature_idx} data-flagged={f ? "true" : "false"}>
       <span class="related-name">{name}</span>{" "}
@@ -84,6 +163,14 @@ function RelatedItem(props: { related: RelatedSensor; flagged?: IncidentSensor }
           data-series={JSON.stringify(chartSeries(f.history, SMALL_CHART_POINTS))}
           data-low={f.typical ? String(f.typical.low) : undefined}
           data-high={f.typical ? String(f.typical.high) : undefined}
+        />
+      ) : own && h ? (
+        <div
+          class="chart small related-readings"
+          role="img"
+          aria-label={`${name}: ${own.length} readings over the same time, ${moved}; ${relatedSummary(own, h.onset)}`}
+          data-name={name}
+          data-series={JSON.stringify(relatedSeries(h, own, SMALL_CHART_POINTS))}
         />
       ) : (
         <MovedGauge moved={r.moved} label={`${name} ${moved}; not flagged, so no readings`} />
@@ -156,7 +243,7 @@ export function SensorEvidence(props: {
           <h4>Related sensors</h4>
           <ul>
             {s.related.map((r) => (
-              <RelatedItem related={r} flagged={props.flagged.get(r.feature_idx)} />
+              <RelatedItem related={r} flagged={props.flagged.get(r.feature_idx)} history={h} />
             ))}
           </ul>
         </div>

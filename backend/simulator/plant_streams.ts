@@ -5,8 +5,10 @@ import {
   createPlant,
   mixSeed,
   type Plant,
+  plantRunningCondition,
   Rng,
   randomAnomaly,
+  stoppedFrame,
 } from "../../models/signal/mod.ts";
 import { frameBody, keyPrefixes } from "./frame_body.ts";
 import { gzipText } from "./gzip.ts";
@@ -53,7 +55,10 @@ export function streamIds(count: number): string[] {
  */
 export function createPlantStreams(options: PlantStreamsOptions) {
   const { nFeatures, seed, historyLimit = 10_000 } = options;
-  const plants = new Map<string, { plant: Plant; lastTs: number; index: number }>();
+  const plants = new Map<
+    string,
+    { plant: Plant; lastTs: number; index: number; stoppedFor: number; last?: Float32Array }
+  >();
   const injected: InjectedAnomaly[] = [];
   const rng = new Rng(mixSeed(seed, 0xa70));
   let prefixes: string[] | undefined;
@@ -62,7 +67,12 @@ export function createPlantStreams(options: PlantStreamsOptions) {
     let s = plants.get(streamId);
     if (!s) {
       const index = plants.size;
-      s = { plant: createPlant({ nFeatures, noiseSeed: mixSeed(seed, index) }), lastTs: 0, index };
+      s = {
+        plant: createPlant({ nFeatures, noiseSeed: mixSeed(seed, index) }),
+        lastTs: 0,
+        index,
+        stoppedFor: 0,
+      };
       plants.set(streamId, s);
     }
     return s;
@@ -72,10 +82,14 @@ export function createPlantStreams(options: PlantStreamsOptions) {
   async function next(streamId: string, now: number): Promise<GeneratedFrame> {
     const s = stream(streamId);
     const frameIndex = s.plant.frameIndex;
-    const values = s.plant.next();
+    // A stopped machine's plant does not advance: it goes on where it stopped.
+    const stopped = s.stoppedFor > 0 && s.last !== undefined;
+    const values = stopped ? stoppedFrame(s.plant, s.last as Float32Array) : s.plant.next();
+    if (stopped) s.stoppedFor--;
+    else s.last = values;
     const timestamp = Math.max(now, s.lastTs + 1);
     s.lastTs = timestamp;
-    for (const a of injected) {
+    for (const a of stopped ? [] : injected) {
       if (a.stream_id !== streamId) continue;
       const iso = new Date(timestamp).toISOString();
       if (a.start_frame === frameIndex) a.start_time = iso;
@@ -119,10 +133,24 @@ export function createPlantStreams(options: PlantStreamsOptions) {
     return record;
   }
 
+  /**
+   * Stops a stream's machine for its next `frames` frames: the drive reads 0, the other sensors
+   * hold their last readings; then it runs on. Returns the drive's running condition.
+   */
+  function stop(streamId: string, frames: number) {
+    if (!Number.isInteger(frames) || frames < 1) {
+      throw new RangeError(`'frames' must be an integer >= 1, got ${frames}`);
+    }
+    const s = stream(streamId);
+    s.stoppedFor = frames;
+    return plantRunningCondition(s.plant);
+  }
+
   return {
     nFeatures,
     next,
     inject,
+    stop,
     /** The injections recorded so far (oldest first). */
     groundTruth: (): readonly InjectedAnomaly[] => injected,
     /** A random integer in [0, n) from the simulator's own seeded generator. */

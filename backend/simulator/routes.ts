@@ -30,6 +30,19 @@ const planSchema = v.strictObject({
       v.maxLength(10_000),
     ),
   ),
+  /** Machine stops: the plant's drive reads 0 for `duration` frames from `at_frame`. */
+  stops: v.optional(
+    v.pipe(
+      v.array(
+        v.strictObject({
+          at_frame: count(100_000_000),
+          stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN))),
+          duration: v.pipe(count(1_000_000), v.minValue(1)),
+        }),
+      ),
+      v.maxLength(10_000),
+    ),
+  ),
 });
 
 const sendSchema = v.strictObject({

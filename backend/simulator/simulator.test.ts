@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { HttpError } from "../../contracts/error.ts";
-import { createPlant } from "../../models/signal/mod.ts";
+import { isRunning } from "../../contracts/running_condition.ts";
+import { createPlant, plantRunningCondition } from "../../models/signal/mod.ts";
 import { createBackendApp } from "../app.ts";
 import { testTargets } from "../db/_test_databases.ts";
 import { startFrameSink } from "./_frame_sink.ts";
@@ -112,6 +113,37 @@ test("simulator streams paced frames and records the ground truth of a planned a
   assert.ok(
     Math.abs(plant1[12].data.feature_42 - before) > Math.abs(plant1[8].data.feature_42 - before),
   );
+});
+
+test("simulator stops a machine as planned: the drive reads 0, the rest hold still, then it runs on", async () => {
+  const s = await sink();
+  const streams = createPlantStreams({ nFeatures: 50, seed: 3 });
+  const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+  await simulator.start({
+    rate_hz: 100,
+    duration_s: 0.2,
+    streams: 1,
+    anomaly_every_s: 0,
+    stops: [{ at_frame: 5, duration: 6 }],
+  });
+  await simulator.finished();
+  const frames = s.frames.map((f) => f.json.data as Record<string, number>);
+  assert.equal(frames.length, 20);
+  const running = plantRunningCondition(createPlant({ nFeatures: 50 }));
+  assert.ok(running, "the plant has a drive sensor");
+  const drive = (f: Record<string, number>) => f[running.feature];
+  const runs = (f: Record<string, number>) => isRunning(running, drive(f));
+  assert.deepEqual(
+    frames.map(runs),
+    frames.map((_, i) => i < 5 || i >= 11),
+    "frames 5..10 are a stopped machine's",
+  );
+  // While stopped every other sensor holds the last running reading.
+  for (let i = 5; i < 11; i++) {
+    assert.equal(frames[i].feature_10, frames[4].feature_10);
+    assert.equal(drive(frames[i]), 0);
+  }
+  assert.notEqual(frames[12].feature_10, frames[11].feature_10, "it runs on");
 });
 
 test("simulator rejects a plan naming a feature the plant does not have", async () => {

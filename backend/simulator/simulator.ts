@@ -28,6 +28,15 @@ export interface StreamPlan {
   kinds?: AnomalyKind[];
   /** Explicit anomalies, besides the random ones. */
   anomalies?: PlannedAnomaly[];
+  /** Machine stops: from frame `at_frame` of the run, `duration` frames of a stopped machine. */
+  stops?: PlannedStop[];
+}
+
+/** A planned machine stop (the plant's drive reads 0, then it runs on). */
+export interface PlannedStop {
+  at_frame: number;
+  stream_id?: string;
+  duration: number;
 }
 
 export interface SimulatorStatus {
@@ -101,6 +110,12 @@ export function createSimulator(options: SimulatorOptions) {
         if (a.at_frame !== tick) continue;
         const injected = streams.inject(a.stream_id ?? ids[0], a);
         log?.info("anomaly injected", { ...injected });
+      }
+      for (const stop of plan.stops ?? []) {
+        if (stop.at_frame !== tick) continue;
+        const streamId = stop.stream_id ?? ids[0];
+        const running = streams.stop(streamId, stop.duration);
+        log?.info("machine stopped", { stream_id: streamId, frames: stop.duration, running });
       }
       if (plan.anomaly_every_s > 0 && tick % every === Math.floor(every / 2)) {
         const kind = kinds?.[streams.pick(kinds.length)];

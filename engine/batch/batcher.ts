@@ -1,9 +1,10 @@
 // The dynamic batcher: drains the in-memory queue into windows and drives the window scorer, off the request path.
-import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
-import type { MachineStates } from "../window/machine_states.ts";
+
 import { context, type Link, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
 import type { HistoryStore } from "../evidence/history_store.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
+import type { MachineStates } from "../window/machine_states.ts";
 import type { StreamWindows } from "../window/stream_windows.ts";
 import type { ScoredBatch, WindowScorer } from "./window_scorer.ts";
 

@@ -130,15 +130,15 @@ export async function measureContext(o: ContextOptions) {
   });
   // Per frame: one that is kept (copied into a ring), one whose stream has no ring.
   const keptUs: number[] = [];
-  const unkeptUs: number[] = [];
+  const ringlessUs: number[] = [];
   const feed = (t: number, streams: (k: number) => boolean, timed = false) => {
     for (let k = 0; k < 1000; k++) {
       if (!streams(k)) continue;
-      const unkept = live.unkept;
+      const ringless = live.ringless;
       const t0 = performance.now();
       live.record(`bench-${k}`, T0 + t * 1000, frames[(t + k) % frames.length]);
       const us = (performance.now() - t0) * 1000;
-      if (timed) (live.unkept === unkept ? keptUs : unkeptUs).push(us);
+      if (timed) (live.ringless === ringless ? keptUs : ringlessUs).push(us);
     }
     now += 1000;
   };
@@ -196,7 +196,7 @@ export async function measureContext(o: ContextOptions) {
     },
     // Reception → inference gains exactly this per frame with history on (off: nothing).
     record_us_per_frame: Object.fromEntries(
-      Object.entries({ kept: keptUs, no_ring: unkeptUs }).map(([k, us]) => [
+      Object.entries({ kept: keptUs, no_ring: ringlessUs }).map(([k, us]) => [
         k,
         { p50: r3(quantile(us, 0.5)), p99: r3(quantile(us, 0.99)), frames: us.length },
       ]),

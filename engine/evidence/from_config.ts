@@ -10,13 +10,15 @@ import { crossSubspaceFromOnnx } from "./model_subspace.ts";
 type EvidenceConfig = Pick<
   EngineConfig,
   "EVIDENCE_HISTORY_FRAMES" | "EVIDENCE_HISTORY_MAX_MB" | "EVIDENCE_ALERT_MAX_BYTES"
->;
+> &
+  Partial<Pick<EngineConfig, "INFERENCE_BATCH_SIZE">>;
 
 /**
  * The history store the batcher feeds (`EVIDENCE_HISTORY_FRAMES` per stream within
- * `EVIDENCE_HISTORY_MAX_MB`) and the incident context the alert pipeline builds from it, with
- * the cross-sensor subspace read once out of the model's graph at `onnxPath` (none when the
- * graph has no cross-sensor stage: alerts then carry no `related`).
+ * `EVIDENCE_HISTORY_MAX_MB`; streams without a ring share one of `INFERENCE_BATCH_SIZE` frames,
+ * enough to keep a batch's frames until it is scored) and the incident context the alert
+ * pipeline builds from it, with the cross-sensor subspace read once out of the model's graph at
+ * `onnxPath` (none when the graph has no cross-sensor stage: alerts then carry no `related`).
  *
  * @example const { history, evidence } = evidenceFor(config, meta, "models/featurewise_ocsvm.onnx");
  */
@@ -33,6 +35,7 @@ export function evidenceFor(
       frames: config.EVIDENCE_HISTORY_FRAMES,
       features: meta.n_features,
       maxBytes: config.EVIDENCE_HISTORY_MAX_MB * 1024 * 1024,
+      sharedFrames: config.INFERENCE_BATCH_SIZE,
     });
   const evidence = new IncidentEvidence({
     store: history,

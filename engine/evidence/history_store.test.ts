@@ -58,16 +58,19 @@ test("historyStore holds as many streams as its budget, handing an idle stream's
 });
 
 test("historyStore lets streams keep their rings while fed, so round-robin streams do not thrash", () => {
-  // Room for two streams, five fed in turn at 1 Hz: least-recently-used eviction would hand
-  // each newcomer the ring of a stream about to be fed, and no stream would keep two frames.
+  // Room for two streams and a shared ring of two frames, five streams fed in turn at 1 Hz:
+  // least-recently-used eviction would hand each newcomer the ring of a stream about to be fed,
+  // and no stream would keep two frames.
   let now = 0;
   const store = new HistoryStore({
     frames: 4,
     features: 1,
-    maxBytes: 2 * 4 * (4 + 8),
+    maxBytes: (2 * 4 + 2) * (4 + 8),
     idleMs: 4000,
     clock: () => now,
+    sharedFrames: 2,
   });
+  assert.equal(store.capacity, 2);
   const streams = ["a", "b", "c", "d", "e"];
   for (let t = 0; t < 6; t++, now += 1000) {
     for (const [k, s] of streams.entries()) store.record(s, t * 1000, frame(10 * t + k));
@@ -78,7 +81,13 @@ test("historyStore lets streams keep their rings while fed, so round-robin strea
   assert.deepEqual(values(store.upTo("b", 5000), 0), [21, 31, 41, 51]);
   for (const s of ["c", "d", "e"])
     assert.equal(store.upTo(s, 5000), undefined, `${s} went without`);
-  assert.equal(store.unkept, 3 * 6);
+  assert.equal(store.ringless, 3 * 6);
+  assert.equal(store.bytes, (2 * 4 + 2) * 12, "the rings and the shared ring, within budget");
+  // The shared ring keeps the newest frames of streams without one, as single frames only.
+  assert.deepEqual(values(store.span("e", 5000, 5000), 0), [54]);
+  assert.deepEqual(values(store.span("d", 5000, 5000), 0), [53]);
+  assert.equal(store.span("c", 5000, 5000), undefined, "overwritten by d's and e's");
+  assert.equal(store.span("e", 4000, 4000), undefined);
   // a goes quiet; once it has been unfed longer than idleMs, the next newcomer gets its ring.
   for (let t = 6; t < 11; t++, now += 1000) {
     for (const s of ["b", "c", "d", "e"]) store.record(s, t * 1000, frame(10 * t));
@@ -99,6 +108,12 @@ test("historyStore keeps nothing with zero frames or a budget below one stream",
     assert.equal(store.capacity, 0);
     assert.equal(store.upTo("a", 1000), undefined);
   }
+  const one = new HistoryStore({ frames: 3, features: 2, maxBytes: 60, sharedFrames: 2 });
+  assert.deepEqual(
+    [one.capacity, one.sharedFrames],
+    [1, 0],
+    "a budget of one ring keeps it for a stream rather than share part of it",
+  );
   assert.throws(
     () => new HistoryStore({ frames: -1, features: 2, maxBytes: 1 }),
     /'EVIDENCE_HISTORY_FRAMES' must be an integer >= 0, got -1/,
@@ -106,5 +121,9 @@ test("historyStore keeps nothing with zero frames or a budget below one stream",
   assert.throws(
     () => new HistoryStore({ frames: 1, features: 2, maxBytes: 1, idleMs: Number.NaN }),
     /'idleMs' must be a number >= 0, got NaN/,
+  );
+  assert.throws(
+    () => new HistoryStore({ frames: 1, features: 2, maxBytes: 1, sharedFrames: -1 }),
+    /'sharedFrames' must be an integer >= 0, got -1/,
   );
 });

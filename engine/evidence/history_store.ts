@@ -14,6 +14,11 @@ export interface HistoryStoreOptions {
   idleMs?: number;
   /** Monotonic milliseconds that `idleMs` is measured in (default `performance.now`). */
   clock?: () => number;
+  /**
+   * Rows of the one ring shared by streams without their own (default 64, the engine's
+   * `INFERENCE_BATCH_SIZE`): their newest frames, kept until their window is scored.
+   */
+  sharedFrames?: number;
 }
 
 interface Slot {
@@ -26,6 +31,14 @@ interface Slot {
   count: number;
   /** `clock()` when it was last fed. */
   fedAt: number;
+}
+
+/** The newest frames of streams without a ring of their own, whichever stream sent them. */
+interface Shared {
+  values: Float32Array;
+  times: Float64Array;
+  streams: (string | undefined)[];
+  next: number;
 }
 
 /** A stream's kept frames `from .. to` (inclusive, oldest first), as `HistoryStore.span` finds them. */
@@ -46,8 +59,11 @@ export interface HistorySpan {
  * than `idleMs` (its history starts again empty when it comes back); otherwise the newcomer goes
  * without, and its alerts carry no history, until a ring falls idle. So with more live streams
  * than the budget holds, the first ones keep whole histories rather than every stream losing its
- * ring before its next frame. `record` costs one copy of the frame, a clock read and a map update
- * (a stream without a ring: the clock read and a map lookup); nothing is allocated once the
+ * ring before its next frame. Frames of streams without a ring go to one ring of `sharedFrames`
+ * rows that they share, taken from the budget first (when a stream's ring still fits beside it)
+ * and allocated when the first such frame comes: only `span` of that one frame finds it there
+ * (the training recorder copies a scored window's newest frame), never a history. `record`
+ * costs one copy of the frame, a clock read and a map update; nothing is allocated once the
  * budget's streams exist.
  */
 export class HistoryStore {
@@ -57,11 +73,14 @@ export class HistoryStore {
   readonly capacity: number;
   /** How long a stream goes unfed before its ring may go to another. */
   readonly idleMs: number;
+  /** Rows of the ring streams without their own share (0: none). */
+  readonly sharedFrames: number;
   /** Least recently fed first: a `Map` iterates in insertion order, and `record` re-inserts. */
   readonly #slots = new Map<string, Slot>();
   readonly #clock: () => number;
+  #shared: Shared | undefined;
   #evictions = 0;
-  #unkept = 0;
+  #ringless = 0;
 
   constructor(options: HistoryStoreOptions) {
     const { frames, features, maxBytes } = options;
@@ -76,8 +95,16 @@ export class HistoryStore {
     this.features = features;
     this.idleMs = idleMs;
     this.#clock = options.clock ?? (() => performance.now());
-    const perStream = frames * (features * 4 + 8);
-    this.capacity = frames === 0 ? 0 : Math.floor(maxBytes / perStream);
+    const shared = options.sharedFrames ?? 64;
+    if (!Number.isInteger(shared) || shared < 0)
+      throw new RangeError(`'sharedFrames' must be an integer >= 0, got ${shared}`);
+    const row = features * 4 + 8;
+    const perStream = frames * row;
+    const rings = frames === 0 ? 0 : Math.floor(maxBytes / perStream);
+    const beside = Math.floor((maxBytes - shared * row) / perStream);
+    // The shared ring only where a stream's own ring still fits beside it.
+    this.sharedFrames = rings > 0 && beside > 0 ? shared : 0;
+    this.capacity = this.sharedFrames > 0 ? beside : rings;
   }
 
   /** Streams with kept frames now. */
@@ -90,14 +117,15 @@ export class HistoryStore {
     return this.#evictions;
   }
 
-  /** Frames not kept so far because their stream had no ring and none was idle. */
-  get unkept(): number {
-    return this.#unkept;
+  /** Frames of streams without a ring (none was idle) so far: kept only in the shared ring. */
+  get ringless(): number {
+    return this.#ringless;
   }
 
-  /** Bytes the kept streams' buffers take. */
+  /** Bytes the kept streams' buffers and the shared ring take. */
   get bytes(): number {
-    return this.#slots.size * this.frames * (this.features * 4 + 8);
+    const rows = this.#slots.size * this.frames + (this.#shared ? this.sharedFrames : 0);
+    return rows * (this.features * 4 + 8);
   }
 
   /** Keeps `values` (one frame, copied) as stream `streamId`'s newest at `timestamp`. */
@@ -109,7 +137,8 @@ export class HistoryStore {
     else {
       slot = this.#admit(now);
       if (!slot) {
-        this.#unkept++;
+        this.#ringless++;
+        this.#share(streamId, timestamp, values);
         return;
       }
     }
@@ -135,7 +164,8 @@ export class HistoryStore {
    */
   span(streamId: string, from: number, to: number, clip = false): HistorySpan | undefined {
     const slot = this.#slots.get(streamId);
-    if (!slot || slot.count === 0) return undefined;
+    if (!slot) return from === to ? this.#sharedFrame(streamId, to) : undefined;
+    if (slot.count === 0) return undefined;
     const { frames: N, features: F } = this;
     const oldest = (slot.next - slot.count + N) % N;
     const row = (i: number) => (oldest + i) % N;
@@ -174,6 +204,37 @@ export class HistoryStore {
   /** Kept frames of `streamId` before and including `to`, at most `frames` (see `span`). */
   upTo(streamId: string, to: number): HistorySpan | undefined {
     return this.span(streamId, Number.NEGATIVE_INFINITY, to, true);
+  }
+
+  #share(streamId: string, timestamp: number, values: Float32Array): void {
+    const rows = this.sharedFrames;
+    if (rows === 0) return;
+    const F = this.features;
+    this.#shared ??= {
+      values: new Float32Array(rows * F),
+      times: new Float64Array(rows),
+      streams: new Array(rows),
+      next: 0,
+    };
+    const s = this.#shared;
+    s.values.set(values.subarray(0, F), s.next * F);
+    s.times[s.next] = timestamp;
+    s.streams[s.next] = streamId;
+    s.next = (s.next + 1) % rows;
+  }
+
+  /** Stream `streamId`'s frame at `to` in the shared ring, newest first: O(`sharedFrames`). */
+  #sharedFrame(streamId: string, to: number): HistorySpan | undefined {
+    const s = this.#shared;
+    if (!s) return undefined;
+    const rows = this.sharedFrames;
+    const F = this.features;
+    for (let k = 1; k <= rows; k++) {
+      const row = (s.next - k + rows) % rows;
+      if (s.streams[row] !== streamId || s.times[row] !== to) continue;
+      return { length: 1, time: () => to, value: (_, f) => s.values[row * F + f] };
+    }
+    return undefined;
   }
 
   /** A ring for a new stream: a fresh one within the budget, else an idle stream's, else none. */

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import * as v from "valibot";
-import { historySchema } from "../../contracts/alert.ts";
+import { historySchema, relatedSensorSchema } from "../../contracts/alert.ts";
 import { defaultFeatureNames } from "../../contracts/model.ts";
 import { createPlant } from "../../models/signal/mod.ts";
 import type { IncidentEvent, SensorEvidence } from "../../scoring/incident_tracker.ts";
-import { relatedSensors } from "../../scoring/related_sensors.ts";
+import { type CrossSubspace, relatedSensors } from "../../scoring/related_sensors.ts";
 import { HistoryStore } from "./history_store.ts";
 import { IncidentEvidence } from "./incident_evidence.ts";
 import { crossSubspaceFromOnnx } from "./model_subspace.ts";
@@ -111,6 +111,74 @@ test("incidentEvidence adds a running level and leaves out an onset no longer ke
   assert.deepEqual(resolved, { kind: "sensor", sensors: new Map() });
 });
 
+// One loading column over the three sensors: 0 leans on 2 (|P| 0.35) more than on 1 (0.25).
+const subspace: CrossSubspace = {
+  nFeatures: F,
+  cols: 1,
+  basis: Float32Array.of(0.5, 0.5, 0.7),
+  loc: new Float32Array(F),
+  invScale: Float32Array.of(1, 1, 1),
+};
+
+test("incidentEvidence gives each unflagged partner its readings at the times of the history", () => {
+  const times = [0, 1000, 3000, 4000, 5000, 9000].map((t) => T0 + t);
+  const context = new IncidentEvidence({ ...options, store: fed(times), subspace });
+  const out = context.build(event(times[3], times[5], [evidence(0, 9)]));
+  const h = out.sensors.get(0)!.history!;
+  const related = out.sensors.get(0)!.related!;
+  assert.deepEqual(
+    related.map((r) => [r.feature_idx, r.values]),
+    [
+      [2, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]],
+      [1, [0, 10, 20, 30, 40, 50]],
+    ],
+    "one reading per history value, in the history's order",
+  );
+  assert.equal(h.timestamps?.length, related[0].values!.length, "on the same irregular times");
+  for (const r of related) assert.deepEqual(v.safeParse(relatedSensorSchema, r).issues, undefined);
+  // Sensor 2 listed too: its own history carries those readings, so its entry does not.
+  const both = context.build(event(times[3], times[5], [evidence(0, 9), evidence(2, 8)]));
+  const of0 = both.sensors.get(0)!.related!;
+  assert.equal(of0[0].feature_idx, 2);
+  assert.equal("values" in of0[0], false);
+  assert.deepEqual(of0[1].values, [0, 10, 20, 30, 40, 50]);
+  assert.deepEqual(both.sensors.get(2)!.history!.values, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+});
+
+test("incidentEvidence fills partners' readings with the room the whole histories leave", () => {
+  const times = Array.from({ length: 50 }, (_, i) => T0 + i * 1000);
+  const store = fed(times);
+  const whole = new IncidentEvidence({ ...options, store, subspace });
+  const e = event(times[40], times[49], [evidence(0, 12)]);
+  const full = whole.build(e).sensors.get(0)!;
+  const history = JSON.stringify(full.history).length + 12;
+  const [closest, next] = full.related!.map((r) => JSON.stringify(r.values).length + 10);
+  const at = (maxBytes: number) =>
+    new IncidentEvidence({ ...options, store, subspace, maxBytes }).build(e).sensors.get(0)!;
+  const one = at(history + closest + next - 1);
+  assert.equal(one.history?.values.length, 50, "the sensor's own history first, whole");
+  assert.equal(one.related![0].values?.length, 50, "then its closest partner's readings, whole");
+  assert.equal(one.related![1].values, undefined, "the next no longer fits: it goes without");
+  assert.deepEqual(
+    at(history + closest + next).related!.map((r) => r.values?.length),
+    [50, 50],
+  );
+  const none = at(history + closest - 1);
+  assert.equal(none.history?.values.length, 50);
+  assert.deepEqual(
+    none.related!.map((r) => r.values),
+    [undefined, undefined],
+    "after the first that does not fit, none (never a cut series)",
+  );
+  const noHistory = at(history - 1);
+  assert.equal(noHistory.history, undefined);
+  assert.deepEqual(
+    noHistory.related!.map((r) => r.values),
+    [undefined, undefined],
+    "no history: nothing to align readings to",
+  );
+});
+
 // The committed default model and the simulated plant it was trained on.
 const MODEL = new URL("../../models/featurewise_ocsvm", import.meta.url).pathname;
 
@@ -159,6 +227,8 @@ test("incidentEvidence on the plant names a broken relation's partners and reads
     "the injected sensor's partners are named",
   );
   for (const r of named) assert.ok(Math.abs(r.moved) < 3, `${r.feature} did not move (${r.moved})`);
+  const length = stuck.sensors.get(f)!.history!.values.length;
+  for (const r of named) assert.equal(r.values?.length, length, `${r.feature}'s readings given`);
   assert.equal(stuck.kind, "sensor", "one sensor stuck: the instrument");
   // The same partners, shifted with it: the relation holds, the process moved.
   const shift = run("level_shift", [f, ...partners]);

@@ -24,7 +24,7 @@ export interface IncidentEvidenceOptions {
   baseline?: { alpha: number; span: number; features: readonly number[] };
   /** The model's cross-sensor subspace, when its graph has one. */
   subspace?: CrossSubspace;
-  /** Bytes of `history` per alert (`EVIDENCE_ALERT_MAX_BYTES`). */
+  /** Bytes of `history`, then of related readings, per alert (`EVIDENCE_ALERT_MAX_BYTES`). */
   maxBytes: number;
   /** Partners named per sensor. */
   relatedCount?: number;

@@ -1,6 +1,7 @@
 // Appends records to numbered chunk files under one folder, rotating them and dropping the oldest past a byte bound.
-import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+
 import type { FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Chunk files are `<12-digit sequence>.chunk`, oldest first by name. */
@@ -43,10 +44,15 @@ export class ChunkWriter {
 
   constructor(options: ChunkWriterOptions) {
     if (!(Number.isInteger(options.maxBytes) && options.maxBytes > 0)) {
-      throw new RangeError(`'HISTORY_MAX_BYTES' must be a positive integer, got ${options.maxBytes}`);
+      throw new RangeError(
+        `'HISTORY_MAX_BYTES' must be a positive integer, got ${options.maxBytes}`,
+      );
     }
     this.#o = options;
-    this.#chunkBytes = Math.min(64 * 2 ** 20, Math.max(64 * 1024, Math.floor(options.maxBytes / 16)));
+    this.#chunkBytes = Math.min(
+      64 * 2 ** 20,
+      Math.max(64 * 1024, Math.floor(options.maxBytes / 16)),
+    );
   }
 
   /** Bytes queued and not yet written. */
@@ -113,7 +119,10 @@ export class ChunkWriter {
       // Up to the rotation point (at least one record), in one writev.
       const batch: Uint8Array[] = [];
       let size = 0;
-      while (i < records.length && (batch.length === 0 || current.bytes + size < this.#chunkBytes)) {
+      while (
+        i < records.length &&
+        (batch.length === 0 || current.bytes + size < this.#chunkBytes)
+      ) {
         batch.push(records[i]);
         size += records[i].length;
         i++;
@@ -160,5 +169,4 @@ export class ChunkWriter {
     }
     if (dropped.length) this.#o.onDrop?.(dropped);
   }
-
 }

@@ -20,7 +20,10 @@ export interface RecorderLog {
   error(message: string, error?: Error, fields?: Record<string, unknown>): void;
 }
 
-export type RecordedModel = Pick<ModelMetadata, "name" | "version" | "n_features" | "feature_names">;
+export type RecordedModel = Pick<
+  ModelMetadata,
+  "name" | "version" | "n_features" | "feature_names" | "window_size"
+>;
 
 export interface HistoryRecorderOptions {
   /** This model's folder (`HISTORY_DIR/<name>`). */
@@ -45,13 +48,13 @@ export interface HistoryRecorderOptions {
 interface StreamState {
   /** Windows scored so far in this session: the next frame's `seq`. */
   seq: number;
-  /** Kept frames whose incident membership is not known yet (the tracker is confirming). */
+  /** Kept frames whose incident membership is not known yet, oldest first. */
   held: HistoryFrame[];
   open: { id: string; startedAt: number } | undefined;
 }
 
-/** Held frames per stream at most (confirmation needs `INCIDENT_CONFIRM_N` <= 64 windows). */
-const MAX_HELD = 256;
+/** Held frames per stream at most (confirmation needs `INCIDENT_CONFIRM_N` <= 64 windows, a window <= 1,024 frames). */
+const MAX_HELD = 2048;
 /** Streams tracked at most; the least recently seen one is forgotten beyond it. */
 const MAX_STREAMS = 4096;
 const EMPTY = new Int32Array(0);
@@ -64,10 +67,10 @@ export const featuresSha256 = (names: readonly string[]) =>
  * the alert path on the window's flagged sensors; the window's newest frame, when it falls in a
  * kept run, is copied from the frame store and
  *
- * - written clean when the stream has no incident open or confirming;
- * - held back while an incident is confirming (at most `INCIDENT_CONFIRM_N` windows), then
- *   written clean when it does not confirm, or tagged with the incident's id from its start;
- * - written tagged while an incident is open, up to the window that resolves it.
+ * - held back until no later window can belong to an incident: `window_size - 1` windows when
+ *   nothing is confirming, longer while an incident confirms (at most `INCIDENT_CONFIRM_N`);
+ * - then written clean, or tagged with the incident's id when it is part of one of its windows:
+ *   from the first frame of the window the incident started at to the window that resolves it.
  *
  * The reader leaves tagged frames out unless the incident's verdict (kept in `index.json`,
  * refreshed from `verdictOf` at every flush) is `false_positive`. Frames `excluded` names a
@@ -141,24 +144,26 @@ export class HistoryRecorder {
       const flagged = to > from ? batch.flagged.subarray(from, to) : EMPTY;
       const events = this.#tracker.observe({ streamId, timestamp, flagged, evidence: [] });
       let resolved: string | undefined;
+      const kept = Math.floor(seq / runFrames) % everyN === 0;
+      const frame = kept ? this.#frame(streamId, timestamp, seq, frames) : undefined;
+      if (frame) s.held.push(frame);
       for (const e of events) {
         if (e.event === "opened") {
           s.open = { id: e.incidentId, startedAt: e.startedAt };
-          this.#release(s, e);
+          this.#release(s, Number.POSITIVE_INFINITY, e);
         } else if (e.event === "resolved") resolved = e.incidentId;
       }
-      const kept = Math.floor(seq / runFrames) % everyN === 0;
-      const frame = kept ? this.#frame(streamId, timestamp, seq, frames) : undefined;
       const incident = s.open?.id ?? resolved;
       if (resolved) s.open = undefined;
-      const confirming = !s.open && this.#tracker.has(streamId);
-      if (frame) {
-        if (incident) this.#write(frame, incident);
-        else if (confirming) {
-          if (s.held.push(frame) > MAX_HELD) s.held.shift();
-        } else this.#write(frame, "");
+      if (incident) {
+        // Inside an incident: every frame of its windows is tagged at once.
+        for (const f of s.held) this.#write(f, incident);
+        s.held = [];
+      } else if (!this.#tracker.has(streamId)) {
+        // Nothing confirming: frames no later window's start can reach are clean.
+        this.#release(s, seq - (this.#model.window_size - 1));
       }
-      if (!confirming && s.held.length) this.#release(s);
+      if (s.held.length > MAX_HELD) s.held.shift();
     }
     if (this.#writer.queuedBytes >= (this.#o.flushBytes ?? 2 ** 20)) void this.flush();
   }
@@ -228,13 +233,29 @@ export class HistoryRecorder {
     return { streamId, timestamp, session: this.#session, seq, incident: "", values };
   }
 
-  /** Writes the held frames: tagged from the incident's start when `opened` is given, else clean. */
-  #release(s: StreamState, opened?: { incidentId: string; startedAt: number }): void {
+  /**
+   * Writes the held frames up to `seq` `before`: with `opened`, those of the incident's windows
+   * (from the first frame of the window at its start) tagged, the earlier ones clean.
+   */
+  #release(
+    s: StreamState,
+    before: number,
+    opened?: { incidentId: string; startedAt: number },
+  ): void {
+    const W = this.#model.window_size;
+    const start = opened ? s.held.find((f) => f.timestamp === opened.startedAt) : undefined;
+    // The incident's first window began W - 1 frames before it (by timestamp when not held).
+    const firstSeq = start ? start.seq - (W - 1) : Number.POSITIVE_INFINITY;
+    let kept = 0;
     for (const frame of s.held) {
-      const tagged = opened && frame.timestamp >= opened.startedAt;
+      if (frame.seq > before) {
+        s.held[kept++] = frame;
+        continue;
+      }
+      const tagged = opened && (frame.seq >= firstSeq || frame.timestamp >= opened.startedAt);
       this.#write(frame, tagged ? opened.incidentId : "");
     }
-    s.held = [];
+    s.held.length = kept;
   }
 
   #write(frame: HistoryFrame, incident: string): void {
@@ -248,7 +269,13 @@ export class HistoryRecorder {
       t.frames++;
     } else {
       const at = frame.timestamp;
-      this.#tagged.set(incident, { stream: frame.streamId, first: at, last: at, frames: 1, verdict: null });
+      this.#tagged.set(incident, {
+        stream: frame.streamId,
+        first: at,
+        last: at,
+        frames: 1,
+        verdict: null,
+      });
     }
   }
 

@@ -6,7 +6,12 @@ export {
   encodeHeader,
   type HistoryFrame,
 } from "./chunk_format.ts";
-export { historyDirOf, historyRecordersFor, type HistoryRecorders } from "./from_config.ts";
+export { type HistoryRecorders, historyDirOf, historyRecordersFor } from "./from_config.ts";
 export { type HistoryIndex, type IndexedIncident, readIndex } from "./history_index.ts";
-export { frameUse, type FrameUse, type HistoryRead, readHistory } from "./history_reader.ts";
-export { featuresSha256, HistoryRecorder, type HistoryRecorderOptions } from "./history_recorder.ts";
+export { type FrameUse, frameUse, type HistoryRead, readHistory } from "./history_reader.ts";
+export {
+  featuresSha256,
+  HistoryRecorder,
+  type HistoryRecorderOptions,
+  type RecordedModel,
+} from "./history_recorder.ts";

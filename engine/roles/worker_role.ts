@@ -130,6 +130,16 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   };
   /** Models and versions whose frames did not fit, logged once each. */
   const misfits = new Set<string>();
+  /**
+   * Partitions whose rows were dropped by fencing while the lease may still be ours (a renewal
+   * answered after the local validity ran out): their frames were taken from the reader, so they
+   * are read again from the committed position once the lease is valid again, or forgotten when
+   * it is lost.
+   */
+  const fenced = new Map<
+    number,
+    { committed: number; replay: number; stopped: Promise<unknown> }
+  >();
   const summary = new ScoringSummary(log, () => counters.taken, { worker: workerId });
   const budget = new ReadAheadBudget(READ_AHEAD_BYTES);
   const lifecycle = new Lifecycle();
@@ -228,14 +238,34 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     counters.acquired++;
   }
 
-  function close(id: number): void {
+  /** Stops reading partition `id` and taking its frames; resolves once its pipelines stopped. */
+  function close(id: number): Promise<unknown> {
     const part = partitions.get(id);
-    if (!part) return;
+    if (!part) return Promise.resolve();
     part.closed = true;
     partitions.delete(id);
     part.reader.close();
-    for (const m of part.models.values()) {
-      m.pipeline.stop().catch((error) => log.warn("alert pipeline stop failed", error as Error));
+    return Promise.all(
+      [...part.models.values()].map((m) =>
+        m.pipeline.stop().catch((error) => log.warn("alert pipeline stop failed", error as Error)),
+      ),
+    );
+  }
+
+  /** Partitions fenced earlier whose lease is valid again, read again from their committed position. */
+  async function reopenFenced(p: Parts): Promise<void> {
+    for (const [id, { committed, replay, stopped }] of fenced) {
+      if (!p.leases.owns(id)) continue;
+      fenced.delete(id);
+      await stopped;
+      log.info("partition read again from its committed position after fencing", {
+        partition: id,
+        committed,
+      });
+      await open(id, { committed, replay, owner: workerId, expires: 0, lag: 0 }).catch((e) => {
+        log.error("could not reopen a partition", e as Error, { partition: id });
+        fenced.set(id, { committed, replay, stopped: Promise.resolve() });
+      });
     }
   }
 
@@ -413,8 +443,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     // us any more; its rows are dropped and the new owner scores them.
     const touched: Partition[] = [];
     for (const [part, { ranges }] of taken) {
-      if (!part.closed && p.leases.owns(part.id)) touched.push(part);
-      else for (const r of ranges.values()) counters.fenced_rows += r.to - r.from;
+      if (!part.closed && p.leases.owns(part.id)) {
+        touched.push(part);
+        continue;
+      }
+      for (const r of ranges.values()) counters.fenced_rows += r.to - r.from;
+      if (!part.closed) {
+        const { committed, replay } = part;
+        fenced.set(part.id, { committed, replay, stopped: close(part.id) });
+      }
     }
     // Only replayed, late or skipped frames: no batch, their partitions still commit.
     for (const [name, served] of round) {
@@ -472,6 +509,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   async function runLoop(p: Parts): Promise<void> {
     while (!stop.signal.aborted) {
+      if (fenced.size > 0) await reopenFenced(p);
       if (buffered() === 0) {
         // Idle: commit everything durable so a takeover re-reads as little as possible.
         busy = true;
@@ -480,6 +518,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         );
         busy = false;
         if (buffered() > 0) continue;
+        if (fenced.size > 0) {
+          // A fenced partition's lease is renewed or lost within a lease period: look again soon.
+          await delay(50, stop.signal);
+          continue;
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -496,10 +539,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         // position so no frame is skipped.
         for (const part of [...partitions.values()]) {
           const record = { committed: part.committed, replay: part.replay };
-          close(part.id);
-          void open(part.id, { ...record, owner: workerId, expires: 0, lag: 0 }).catch((e) =>
-            log.error("could not reopen a partition", e as Error, { partition: part.id }),
-          );
+          void close(part.id)
+            .then(() => open(part.id, { ...record, owner: workerId, expires: 0, lag: 0 }))
+            .catch((e) =>
+              log.error("could not reopen a partition", e as Error, { partition: part.id }),
+            );
         }
         await delay(100, stop.signal);
       } finally {
@@ -571,11 +615,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           if (part) await commit(part, true);
           if (part) part.closed = true;
           counters.released++;
-          close(id);
+          fenced.delete(id);
+          await close(id);
         },
         onLost(id) {
           counters.lost++;
-          close(id);
+          fenced.delete(id);
+          void close(id);
         },
       });
       parts = {
@@ -625,7 +671,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     notify();
     await loop;
     summary.stop();
-    for (const id of [...partitions.keys()]) close(id);
+    await Promise.all([...partitions.keys()].map(close));
     await parts?.alerts.drain(deadline);
     await parts?.registry.kv.delete(loadedKey(workerId)).catch(() => {});
     await Promise.allSettled([parts?.outbox.close(), parts?.models.close(), parts?.bus.close()]);

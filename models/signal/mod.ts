@@ -14,5 +14,6 @@ export {
   type Plant,
   type PlantOptions,
 } from "./plant.ts";
+export { plantDriveSensor, plantRunningCondition, stoppedFrame } from "./plant_running.ts";
 export { hash32, mixSeed, Rng } from "./prng.ts";
 export { SENSOR_FAMILIES, type SensorFamily, type SensorTable } from "./sensors.ts";

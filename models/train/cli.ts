@@ -1,12 +1,12 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
+
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
 import {
   formatRunningCondition,
   parseRunningCondition,
   type RunningCondition,
 } from "../../contracts/running_condition.ts";
-import { runningRowsOnly } from "./running_rows.ts";
-import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
 import {
   ModelRegistry,
   NatsModelRegistry,
@@ -19,6 +19,7 @@ import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
 import { buildArtifacts, writeArtifacts } from "./artifacts.ts";
 import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
+import { runningRowsOnly } from "./running_rows.ts";
 
 const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
                           [--activate | --flat] [--by WHO] [--publish NATS_URL [--nats-stream NAME] [--version V]]
@@ -246,7 +247,9 @@ async function main(argv: string[]): Promise<void> {
       features: nFeatures,
     };
   }
-  let running: RunningCondition | undefined;
+  // The simulated plant says when it runs (its drive sensor); a file needs --running.
+  let running: RunningCondition | undefined =
+    "running" in series ? (series.running as RunningCondition | undefined) : undefined;
   let stoppedFrames = 0;
   if (a.running !== undefined) {
     try {

@@ -1,0 +1,38 @@
+// The streams whose machine is stopped (the engine's machine_off): shown apart, because a stop is not an anomaly.
+import type { EngineHealth } from "./engine_monitor.ts";
+import { utc } from "./format.ts";
+
+export function MachineOffSection(props: { health: EngineHealth | null }) {
+  const stopped = props.health?.stats?.machine_off;
+  if (!stopped) return null;
+  return (
+    <section aria-labelledby="machine-off-heading">
+      <h2 id="machine-off-heading">Machines stopped</h2>
+      {stopped.length === 0 ? (
+        <p id="machine-off-none">Every machine the engine scores is running.</p>
+      ) : (
+        <table id="machine-off">
+          <caption>
+            Streams whose machine is not running: their windows are neither scored nor learned from
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Stream</th>
+              <th scope="col">Stopped since</th>
+            </tr>
+          </thead>
+          <tbody>
+            {stopped.map((s) => (
+              <tr>
+                <td>{s.stream_id}</td>
+                <td>
+                  <time datetime={s.since}>{utc(s.since)}</time>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,290 @@
+// The training history: bounded, decimated, incidents and silences left out, false alarms let back in.
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { IncidentTracker } from "../../scoring/incident_tracker.ts";
+import { DecisionsClient } from "../decisions/decisions_client.ts";
+import { feed, modelOf, quiet, type Row, reading } from "./_test/scored_rows.ts";
+import { frameUse, readHistory } from "./history_reader.ts";
+import {
+  HistoryRecorder,
+  type HistoryRecorderOptions,
+  type RecordedModel,
+} from "./history_recorder.ts";
+import { SilenceExclusion } from "./silence_exclusion.ts";
+
+const trackerFor = (m: RecordedModel) =>
+  new IncidentTracker({
+    nFeatures: m.n_features,
+    modelVersion: m.version,
+    confirmK: 2,
+    confirmN: 3,
+    quietWindows: 3,
+    updateMinMs: 0,
+    updateSeverityRise: 2,
+    maxFeatures: 10,
+  });
+
+async function withRecorder(
+  options: Partial<HistoryRecorderOptions> & { features?: number },
+  body: (r: HistoryRecorder, dir: string, model: RecordedModel) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "history-"));
+  const model = modelOf(options.features ?? 8);
+  const recorder = new HistoryRecorder({
+    dir,
+    model,
+    maxBytes: 64 * 2 ** 20,
+    everyN: 1,
+    runFrames: 10,
+    tracker: trackerFor,
+    ...options,
+  });
+  try {
+    await body(recorder, dir, model);
+  } finally {
+    await recorder.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The seqs read back for `stream`, and whether each is usable for training. */
+async function readBack(dir: string, model: RecordedModel, stream = "a") {
+  const read = await readHistory(dir, { model: model.name, featureNames: model.feature_names });
+  const frames = read.frames.filter((f) => f.streamId === stream);
+  for (const f of frames) {
+    assert.deepEqual(
+      Array.from(f.values),
+      Array.from({ length: model.n_features }, (_, i) => Math.fround(reading(f.seq, i))),
+      `frame ${f.seq} read back as written`,
+    );
+  }
+  return {
+    read,
+    seqs: frames.map((f) => f.seq),
+    used: frames.filter((f) => frameUse(f, read.index).use).map((f) => f.seq),
+    frames,
+  };
+}
+
+describe("history recorder", () => {
+  test("records every scored window's newest frame, readable back", async () => {
+    await withRecorder({}, async (recorder, dir, model) => {
+      feed(recorder, model, quiet("a", 0, 50));
+      await recorder.flush();
+      const { seqs, used, read } = await readBack(dir, model);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 46 }, (_, i) => i),
+      );
+      assert.deepEqual(used, seqs);
+      assert.equal(read.skippedRecords, 0);
+    });
+  });
+
+  test("decimates by runs: one run of HISTORY_RUN_FRAMES in every HISTORY_EVERY_N", async () => {
+    await withRecorder({ everyN: 3, runFrames: 10 }, async (recorder, dir, model) => {
+      feed(recorder, model, quiet("a", 0, 70));
+      await recorder.flush();
+      const { seqs } = await readBack(dir, model);
+      const expected = [...Array(66).keys()].filter((s) => Math.floor(s / 10) % 3 === 0);
+      assert.deepEqual(seqs, expected);
+    });
+  });
+
+  test("stays within HISTORY_MAX_BYTES by dropping the oldest chunks", async () => {
+    // 1,000 sensors: ~4 KB a frame; 200 KB bound, chunks of 64 KiB.
+    const maxBytes = 200_000;
+    await withRecorder(
+      { maxBytes, features: 1000, flushBytes: 40_000 },
+      async (recorder, dir, model) => {
+        for (let i = 0; i < 400; i += 20) {
+          feed(recorder, model, quiet("a", i, 20));
+          await recorder.flush();
+        }
+        const names = (await readdir(dir)).filter((n) => n.endsWith(".chunk"));
+        let bytes = 0;
+        for (const n of names) bytes += (await stat(join(dir, n))).size;
+        assert.ok(bytes <= maxBytes + 40_000, `${bytes} bytes on disk`);
+        const { seqs, read } = await readBack(dir, model);
+        assert.ok(seqs.length < 400 && seqs.length > 20, `${seqs.length} frames kept`);
+        assert.equal(seqs.at(-1), 395, "the newest frames are kept");
+        assert.deepEqual(
+          seqs,
+          [...Array(seqs.length).keys()].map((i) => 400 - seqs.length + i),
+        );
+        assert.ok(read.index.dropped_chunks > 0);
+      },
+    );
+  });
+
+  test("holds frames while an incident confirms and tags every frame of it, from its start to its resolution", async () => {
+    await withRecorder({}, async (recorder, dir, model) => {
+      const rows: Row[] = [
+        ...quiet("a", 0, 10),
+        { stream: "a", seq: 10, flagged: [1] }, // a lone flag (1 of 3): not confirmed
+        ...quiet("a", 11, 9),
+        { stream: "a", seq: 20, flagged: [2] },
+        { stream: "a", seq: 21 },
+        { stream: "a", seq: 22, flagged: [2] }, // 2 of 3: opened, started at 20
+        { stream: "a", seq: 23, flagged: [2] },
+        ...quiet("a", 24, 3), // the third quiet window resolves it
+        ...quiet("a", 27, 10),
+      ];
+      feed(recorder, model, rows);
+      await recorder.flush();
+      const { seqs, used, frames, read } = await readBack(dir, model);
+      assert.deepEqual(
+        seqs.toSorted((x, y) => x - y),
+        [...Array(33).keys()],
+      );
+      const tagged = frames.filter((f) => f.incident).map((f) => f.seq);
+      assert.deepEqual(
+        tagged.toSorted((x, y) => x - y),
+        [16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26],
+      );
+      assert.deepEqual(
+        used.toSorted((x, y) => x - y),
+        [...Array(33).keys()].filter((s) => s < 16 || s > 26),
+      );
+      const [id] = Object.keys(read.index.incidents);
+      assert.equal(read.index.incidents[id].frames, 11);
+      assert.equal(read.index.incidents[id].verdict, null);
+      assert.deepEqual(frameUse(frames.find((f) => f.seq === 22)!, read.index), {
+        use: false,
+        why: "incident_unjudged",
+      });
+    });
+  });
+});
+
+describe("history recorder with operators' decisions", () => {
+  let server: Server;
+  let base: string;
+  const feeds: { silences: unknown[]; verdicts: unknown[] } = { silences: [], verdicts: [] };
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const as_of = new Date().toISOString();
+      res.writeHead(200, { "content-type": "application/json" });
+      if (req.url?.startsWith("/api/v1/silences/effective")) {
+        res.end(JSON.stringify({ as_of, silences: feeds.silences }));
+      } else res.end(JSON.stringify({ as_of, verdicts: feeds.verdicts }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  async function client(): Promise<{ decisions: DecisionsClient; remove: () => Promise<void> }> {
+    const dir = await mkdtemp(join(tmpdir(), "history-decisions-"));
+    const decisions = new DecisionsClient({ baseUrl: base, dir, pollMs: 60_000 });
+    assert.deepEqual(await decisions.pullNow(), { silences: "updated", verdicts: "updated" });
+    return { decisions, remove: () => rm(dir, { recursive: true, force: true }) };
+  }
+
+  test("an incident operators mark a false alarm is let back in; a confirmed one stays out", async () => {
+    await withRecorder({}, async (recorder, dir, model) => {
+      const incident = (from: number): Row[] => [
+        { stream: "a", seq: from, flagged: [3] },
+        { stream: "a", seq: from + 1, flagged: [3] },
+        ...quiet("a", from + 2, 3),
+      ];
+      feed(recorder, model, [
+        ...quiet("a", 0, 5),
+        ...incident(5),
+        ...quiet("a", 10, 5),
+        ...incident(15),
+        ...quiet("a", 20, 5),
+      ]);
+      await recorder.flush();
+      const ids = Object.entries((await readBack(dir, model)).read.index.incidents)
+        .sort((x, y) => x[1].first - y[1].first)
+        .map(([id]) => id);
+      assert.equal(ids.length, 2);
+      const at = new Date().toISOString();
+      feeds.verdicts = [
+        { incident_id: ids[0], stream_id: "a", verdict: "false_positive", at },
+        { incident_id: ids[1], stream_id: "a", verdict: "true_positive", at },
+      ];
+      const { decisions, remove } = await client();
+      try {
+        // The same recorder, now with the verdict hook: its next flush refreshes the index.
+        const judged = new HistoryRecorder({
+          dir,
+          model,
+          maxBytes: 64 * 2 ** 20,
+          everyN: 1,
+          runFrames: 10,
+          tracker: trackerFor,
+          verdictOf: (id) => decisions.verdictOf(id),
+        });
+        feed(judged, model, quiet("b", 0, 1));
+        await judged.close();
+        const { used, read } = await readBack(dir, model);
+        assert.equal(read.index.incidents[ids[0]].verdict, "false_positive");
+        assert.equal(read.index.incidents[ids[1]].verdict, "true_positive");
+        assert.deepEqual(
+          used.toSorted((x, y) => x - y),
+          [...Array(21).keys()].filter((s) => s < 11 || s > 19),
+        );
+      } finally {
+        feeds.verdicts = [];
+        await remove();
+      }
+    });
+  });
+
+  test("frames in a silence (whole stream, or some of its sensors) are not recorded, and counted", async () => {
+    const t0 = 1_700_000_000_000;
+    const iso = (seq: number) => new Date(t0 + seq * 1000).toISOString();
+    const silence = (id: string, stream: string, sensors: string[], from: number, to: number) => ({
+      silence_id: id,
+      matchers: { stream, sensors },
+      starts_at: iso(from),
+      ends_at: iso(to),
+      recurrence: null,
+      reason: "maintenance",
+      created_by: "ops",
+      created_at: iso(0),
+      expired_at: null,
+      expired_by: null,
+      expired_reason: null,
+      state: "active",
+    });
+    feeds.silences = [
+      silence(crypto.randomUUID(), "a", [], 10, 20),
+      silence(crypto.randomUUID(), "b", ["s7"], 0, 30),
+    ];
+    const { decisions, remove } = await client();
+    try {
+      const exclusion = new SilenceExclusion(decisions);
+      const model = modelOf(8);
+      await withRecorder(
+        { excluded: (stream, at) => exclusion.reason(stream, at, model.feature_names) },
+        async (recorder, dir) => {
+          feed(recorder, model, [...quiet("a", 0, 40), ...quiet("b", 0, 40)], { t0 });
+          await recorder.flush();
+          const a = await readBack(dir, model, "a");
+          assert.deepEqual(
+            a.seqs,
+            [...Array(36).keys()].filter((s) => s < 10 || s >= 20),
+          );
+          const b = await readBack(dir, model, "b");
+          // The sensor silence's end is honoured within SENSOR_SILENCE_RECHECK_MS (10 frames here).
+          assert.deepEqual(
+            b.seqs,
+            [...Array(36).keys()].filter((s) => s >= 30),
+          );
+          assert.equal(a.read.index.excluded.silenced, 10 + 30);
+        },
+      );
+    } finally {
+      feeds.silences = [];
+      await remove();
+    }
+  });
+});

@@ -1,0 +1,86 @@
+// `npm run retrain -- --model NAME`: a candidate from the engine's recorded history, judged by the promotion gate.
+import { setPriority } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
+import { historyDirOf } from "../../engine/history/mod.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import { reportPath, RetrainError, retrain } from "./retrain.ts";
+import { summary } from "./report.ts";
+
+const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO]
+
+Trains a candidate version of NAME from the engine's recorded history (--history, default
+HISTORY_DIR/NAME, HISTORY_DIR defaulting to DATA_DIR/history), writes it into the registry
+(--registry, default MODEL_DIR), scores it and the active version on the most recent stretch of
+that history, on the incidents operators confirmed and on injected anomalies (--events per kind,
+default 20; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
+manual (default) leaves it ready. The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      model: { type: "string" },
+      history: { type: "string" },
+      registry: { type: "string" },
+      events: { type: "string" },
+      seed: { type: "string" },
+      by: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (a.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!a.model) throw new RetrainError("'--model' is required");
+  const count = (name: string, raw: string | undefined, fallback: number, max: number) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > max) {
+      throw new RetrainError(`'--${name}' must be an integer 0..${max}, got '${raw}'`);
+    }
+    return n;
+  };
+  const config = parseConfig(engineConfigSchema, process.env);
+  // Beside a live engine: this process yields the cores to it.
+  try {
+    setPriority(10);
+  } catch {
+    // not allowed here: runs at the normal priority
+  }
+  const registryDir = a.registry ?? config.MODEL_DIR;
+  const report = await retrain({
+    model: a.model,
+    historyDir: a.history ?? join(historyDirOf(config), a.model),
+    registryDir,
+    promote: config.RETRAIN_PROMOTE,
+    settings: {
+      threshold: config.ANOMALY_THRESHOLD,
+      confirmK: config.INCIDENT_CONFIRM_K,
+      confirmN: config.INCIDENT_CONFIRM_N,
+      quietWindows: config.INCIDENT_QUIET_WINDOWS,
+    },
+    device: config.DEFAULT_DEVICE === "cuda" ? "cuda" : "cpu",
+    eventsPerKind: count("events", a.events, 20, 1000),
+    seed: count("seed", a.seed, 1, 2 ** 31 - 1),
+    by: a.by,
+    log: createLogger({ service: "retrain", level: "warn", write: (l) => void process.stderr.write(l) }),
+    say: (line) => console.error(`[retrain] ${line}`),
+  });
+  console.log(summary(report, reportPath(registryDir, report.model, report.candidate_version)));
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const known =
+    error instanceof RetrainError ||
+    error instanceof RangeError ||
+    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+  console.error(`retrain: ${known ? (error as Error).message : (error as Error).stack}`);
+  if (known && !(error instanceof RetrainError && /too little history/.test((error as Error).message))) {
+    console.error(USAGE);
+  }
+  process.exit(1);
+});

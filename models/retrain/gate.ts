@@ -1,0 +1,224 @@
+// The promotion gate: both models scored on the same recent stretch, confirmed incidents and injected anomalies; the candidate must not be worse.
+import type { ScoringModel } from "../../engine/infer/mod.ts";
+import { IncidentTracker } from "../../scoring/incident_tracker.ts";
+import { StreamFeatures, WindowShape } from "../../scoring/window_features.ts";
+import { ANOMALY_KINDS, type AnomalyKind } from "../signal/mod.ts";
+import type { ConfirmedIncident, Run } from "./history_data.ts";
+import type { InjectedEvent } from "./inject.ts";
+
+/** How the engine turns windows into incidents (its INCIDENT_* settings and threshold). */
+export interface GateSettings {
+  threshold: number;
+  confirmK: number;
+  confirmN: number;
+  quietWindows: number;
+}
+
+/** One model's results on the gate's data. */
+export interface ModelMetrics {
+  version: string;
+  recent: {
+    windows: number;
+    alarmWindows: number;
+    incidents: number;
+    falseAlarmFramesPer10k: number;
+    falseIncidentsPer10k: number;
+  };
+  confirmed: { incidents: number; detected: number; recall: number | null };
+  injected: Record<AnomalyKind, { events: number; detected: number; recall: number | null }>;
+}
+
+/**
+ * Tolerances: how much worse than the active version the candidate may be on each criterion.
+ * Rates may rise by 10 % plus one per 10,000 windows (noise on a short stretch); a confirmed
+ * incident may not be lost (operators judged each one); injected recall, per kind, may fall
+ * by at most 0.05 (one event in 20).
+ */
+export const TOLERANCES = {
+  falseAlarmFramesPer10k: { relative: 0.1, absolute: 1 },
+  falseIncidentsPer10k: { relative: 0.1, absolute: 1 },
+  confirmedRecall: 0,
+  injectedRecall: 0.05,
+} as const;
+
+export interface Criterion {
+  name: string;
+  active: number | null;
+  candidate: number | null;
+  /** The worst value the candidate may have. */
+  limit: number | null;
+  pass: boolean;
+  note?: string;
+}
+
+/** Scores every window of `frames` (one stream, in order); `visit` gets the newest frame's index and its flagged sensors. */
+async function scoreFrames(
+  model: ScoringModel,
+  threshold: number,
+  frames: Float32Array[],
+  visit: (i: number, flagged: Int32Array) => void,
+): Promise<void> {
+  const meta = model.metadata;
+  const shape = WindowShape.forModel(meta);
+  const W = meta.window_size;
+  const F = meta.n_features;
+  const maxBatch = 64;
+  const input = new Float32Array(maxBatch * W * F);
+  const output = new Float32Array(maxBatch * F);
+  const at: number[] = [];
+  const stream = new StreamFeatures(shape);
+  const limit = Math.fround(threshold);
+  const flush = async () => {
+    if (at.length === 0) return;
+    await model.score(input, at.length, output);
+    for (let r = 0; r < at.length; r++) {
+      const flagged: number[] = [];
+      for (let f = 0; f < F; f++) if (output[r * F + f] >= limit) flagged.push(f);
+      visit(at[r], Int32Array.from(flagged));
+    }
+    at.length = 0;
+  };
+  for (let i = 0; i < frames.length; i++) {
+    const into = input.subarray(at.length * W * F, (at.length + 1) * W * F);
+    if (!stream.push(frames[i], into)) continue;
+    at.push(i);
+    if (at.length === maxBatch) await flush();
+  }
+  await flush();
+}
+
+/** Windows before an injected anomaly in which its sensor must be quiet for a detection to count. */
+const SETTLED_WINDOWS = 20;
+
+const per10k = (n: number, of: number) => (of === 0 ? 0 : (10_000 * n) / of);
+
+/** Scores `model` on the gate's data: the recent stretch, the confirmed incidents, the injected events. */
+export async function measure(
+  model: ScoringModel,
+  data: { recent: Run[]; confirmed: ConfirmedIncident[]; events: InjectedEvent[] },
+  settings: GateSettings,
+): Promise<ModelMetrics> {
+  const meta = model.metadata;
+  const tracker = () =>
+    new IncidentTracker({
+      nFeatures: meta.n_features,
+      modelVersion: meta.version,
+      confirmK: settings.confirmK,
+      confirmN: settings.confirmN,
+      quietWindows: settings.quietWindows,
+      updateMinMs: 0,
+      updateSeverityRise: 1000,
+      maxFeatures: 1,
+    });
+  let windows = 0;
+  let alarmWindows = 0;
+  let incidents = 0;
+  for (const run of data.recent) {
+    const t = tracker();
+    await scoreFrames(model, settings.threshold, run.frames.map((f) => f.values), (i, flagged) => {
+      windows++;
+      if (flagged.length) alarmWindows++;
+      const timestamp = run.frames[i].timestamp;
+      for (const e of t.observe({ streamId: "s", timestamp, flagged, evidence: [] })) {
+        if (e.event === "opened") incidents++;
+      }
+    });
+  }
+  let detectedIncidents = 0;
+  for (const incident of data.confirmed) {
+    const t = tracker();
+    let found = false;
+    const frames = incident.run.frames;
+    await scoreFrames(model, settings.threshold, frames.map((f) => f.values), (i, flagged) => {
+      const timestamp = frames[i].timestamp;
+      for (const e of t.observe({ streamId: "s", timestamp, flagged, evidence: [] })) {
+        if (e.event === "opened" && timestamp >= incident.first && timestamp <= incident.last) found = true;
+      }
+    });
+    if (found) detectedIncidents++;
+  }
+  const injected = Object.fromEntries(
+    ANOMALY_KINDS.map((k) => [k, { events: 0, detected: 0, recall: null as number | null }]),
+  ) as ModelMetrics["injected"];
+  for (const event of data.events) {
+    const { spec, start } = event;
+    const end = start + spec.duration + meta.window_size - 1;
+    const [feature] = spec.features;
+    let found = false;
+    let before = false;
+    await scoreFrames(model, settings.threshold, event.frames, (i, flagged) => {
+      const hit = flagged.includes(feature);
+      if (i >= start - SETTLED_WINDOWS && i < start && hit) before = true;
+      if (i >= start && i < end && hit) found = true;
+    });
+    const tally = injected[spec.kind];
+    tally.events++;
+    // A sensor already alarming before the anomaly did not find it.
+    if (found && !before) tally.detected++;
+  }
+  for (const tally of Object.values(injected)) {
+    tally.recall = tally.events ? tally.detected / tally.events : null;
+  }
+  return {
+    version: meta.version,
+    recent: {
+      windows,
+      alarmWindows,
+      incidents,
+      falseAlarmFramesPer10k: per10k(alarmWindows, windows),
+      falseIncidentsPer10k: per10k(incidents, windows),
+    },
+    confirmed: {
+      incidents: data.confirmed.length,
+      detected: detectedIncidents,
+      recall: data.confirmed.length ? detectedIncidents / data.confirmed.length : null,
+    },
+    injected,
+  };
+}
+
+/**
+ * The decision: `promoted` only when the candidate is not worse than the active version on any
+ * criterion beyond its tolerance ({@link TOLERANCES}); every failed criterion is a reason.
+ */
+export function decide(
+  active: ModelMetrics,
+  candidate: ModelMetrics,
+): { decision: "promoted" | "held"; criteria: Criterion[]; reasons: string[] } {
+  const criteria: Criterion[] = [];
+  const rate = (name: "falseAlarmFramesPer10k" | "falseIncidentsPer10k") => {
+    const a = active.recent[name];
+    const c = candidate.recent[name];
+    const tol = TOLERANCES[name];
+    const limit = a * (1 + tol.relative) + tol.absolute;
+    criteria.push({ name, active: a, candidate: c, limit, pass: c <= limit });
+  };
+  rate("falseAlarmFramesPer10k");
+  rate("falseIncidentsPer10k");
+  const recall = (name: string, a: number | null, c: number | null, tolerance: number) => {
+    if (a === null || c === null) {
+      criteria.push({ name, active: a, candidate: c, limit: null, pass: true, note: "nothing to measure" });
+      return;
+    }
+    const limit = a - tolerance;
+    criteria.push({ name, active: a, candidate: c, limit, pass: c >= limit - 1e-12 });
+  };
+  recall("confirmedIncidentRecall", active.confirmed.recall, candidate.confirmed.recall, TOLERANCES.confirmedRecall);
+  for (const kind of ANOMALY_KINDS) {
+    recall(
+      `injectedRecall.${kind}`,
+      active.injected[kind].recall,
+      candidate.injected[kind].recall,
+      TOLERANCES.injectedRecall,
+    );
+  }
+  const reasons = criteria
+    .filter((c) => !c.pass)
+    .map((c) => {
+      const fmt = (x: number | null) => (x === null ? "-" : Number(x.toFixed(4)));
+      const worse = c.name.startsWith("false") ? "above" : "below";
+      return `${c.name}: candidate ${fmt(c.candidate)} is ${worse} the limit ${fmt(c.limit)} (active ${fmt(c.active)})`;
+    });
+  if (reasons.length === 0) reasons.push("not worse than the active version on any criterion");
+  return { decision: criteria.every((c) => c.pass) ? "promoted" : "held", criteria, reasons };
+}

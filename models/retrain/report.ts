@@ -1,0 +1,61 @@
+// The retraining report (JSON beside the version) and its human summary.
+import type { Activation } from "../../engine/infer/mod.ts";
+import type { Criterion, ModelMetrics, TOLERANCES } from "./gate.ts";
+
+export interface RetrainReport {
+  model: string;
+  candidate_version: string;
+  active_version: string;
+  /** `promoted`: the gate passed (activated with `promote: auto`); `held`: it did not, see `reasons`. */
+  decision: "promoted" | "held";
+  reasons: string[];
+  promote: "auto" | "manual";
+  activated: Activation | null;
+  decided_at: string;
+  criteria: Criterion[];
+  tolerances: typeof TOLERANCES;
+  models: { active: ModelMetrics; candidate: ModelMetrics | null };
+  data: {
+    history_dir: string;
+    chunks: number;
+    frames_read: number;
+    skipped_records: number;
+    warnings: string[];
+    time_range: { from: string | null; to: string | null };
+    usable_frames: number;
+    false_positive_frames_used: number;
+    /** Frames read but left out, by why (verdicts, unjudged incidents). */
+    excluded_read: Record<string, number>;
+    /** Frames the engine never recorded, by why (silences, machine off, ...), all time. */
+    excluded_before_recording: Record<string, number>;
+    training: { frames: number; runs: number; from: string; to: string };
+    recent: { frames: number; runs: number; from: string; to: string };
+    confirmed_incidents: string[];
+    injected: { per_kind: number; seed: number; events: number };
+  };
+}
+
+const fmt = (x: number | null) => (x === null ? "-" : String(Number(x.toFixed(4))));
+
+/** A few lines for a person: the two models side by side and the decision. */
+export function summary(report: RetrainReport, path: string): string {
+  const lines = [
+    `retrain ${report.model}: candidate ${report.candidate_version} vs active ${report.active_version}`,
+    `data: ${report.data.training.frames} frames trained on (${report.data.training.from} .. ${report.data.training.to}), ` +
+      `${report.data.recent.frames} recent frames judged (${report.data.recent.from} .. ${report.data.recent.to}), ` +
+      `excluded ${JSON.stringify(report.data.excluded_read)}, not recorded ${JSON.stringify(report.data.excluded_before_recording)}`,
+    `${"criterion".padEnd(28)} ${"active".padStart(10)} ${"candidate".padStart(10)} ${"limit".padStart(10)}`,
+    ...report.criteria.map(
+      (c) =>
+        `${c.name.padEnd(28)} ${fmt(c.active).padStart(10)} ${fmt(c.candidate).padStart(10)} ${fmt(c.limit).padStart(10)} ${c.pass ? "ok" : "WORSE"}`,
+    ),
+    `decision: ${report.decision} (${report.reasons.join("; ")})`,
+    report.activated
+      ? `activated: ${report.activated.from} -> ${report.activated.version}`
+      : report.decision === "promoted"
+        ? `ready, not active (RETRAIN_PROMOTE=manual): POST /models/${report.model}/activate {"version": "${report.candidate_version}"}`
+        : "not activated",
+    `report: ${path}`,
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,188 @@
+// Retraining and its promotion gate on real histories, real training and real ONNX models: promoted when not worse, held when worse.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { ModelRegistry } from "../../engine/infer/mod.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import { decide, type ModelMetrics } from "./gate.ts";
+import type { RetrainReport } from "./report.ts";
+import { reportPath, RetrainError, retrain } from "./retrain.ts";
+import { NAME, plantFrames, recordHistory, trainInto } from "./_test/plant_history.ts";
+
+const settings = { threshold: 0.9, confirmK: 2, confirmN: 3, quietWindows: 3 };
+const log = createLogger({ service: "test", level: "silent" });
+
+async function scenario(
+  body: (dirs: { registry: string; history: string }) => Promise<void>,
+): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "retrain-"));
+  try {
+    await body({ registry: join(root, "models"), history: join(root, "history", NAME) });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+const run = (dirs: { registry: string; history: string }, promote: "auto" | "manual" = "auto") =>
+  retrain({
+    model: NAME,
+    historyDir: dirs.history,
+    registryDir: dirs.registry,
+    promote,
+    settings,
+    device: "cpu",
+    eventsPerKind: 16,
+    log,
+  });
+
+describe("retrain", () => {
+  test("a candidate better than the active version is promoted and activated, its report beside it", async () => {
+    await scenario(async (dirs) => {
+      // The active version learnt two sensors at levels they have since left: it alarms on them.
+      const old = plantFrames(1200, 1, (_, f, std) => {
+        f[2] += 40 * std[2];
+        f[5] -= 40 * std[5];
+      });
+      const { meta: active } = await trainInto(dirs.registry, old, true);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      const report = await run(dirs);
+      assert.equal(report.decision, "promoted", report.reasons.join("; "));
+      assert.ok(
+        report.models.active.recent.falseAlarmFramesPer10k >
+          report.models.candidate!.recent.falseAlarmFramesPer10k,
+      );
+      const registry = new ModelRegistry(dirs.registry);
+      assert.equal(await registry.activeVersion(NAME), report.candidate_version);
+      const last = (await registry.activations(NAME)).at(-1)!;
+      assert.equal(last.from, active.version);
+      assert.equal(last.by, "retrain");
+      const saved = JSON.parse(
+        await readFile(reportPath(dirs.registry, NAME, report.candidate_version), "utf8"),
+      ) as RetrainReport;
+      assert.equal(saved.decision, "promoted");
+      assert.equal(saved.data.training.frames + saved.data.recent.frames, 1500);
+      assert.equal(saved.data.recent.frames, 300);
+      assert.ok(saved.data.recent.from > saved.data.training.to);
+      assert.equal(saved.data.injected.events, 5 * 16);
+    });
+  });
+
+  test("with RETRAIN_PROMOTE=manual a promoted candidate is left ready, not active", async () => {
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1, (_, f, std) => {
+        f[2] += 40 * std[2];
+      }), true);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      const report = await run(dirs, "manual");
+      assert.equal(report.decision, "promoted", report.reasons.join("; "));
+      assert.equal(report.activated, null);
+      const registry = new ModelRegistry(dirs.registry);
+      assert.equal(await registry.activeVersion(NAME), active.version);
+      assert.ok((await registry.model(NAME)).versions.includes(report.candidate_version));
+    });
+  });
+
+  test("a candidate trained on a history the plant has since left is held for its false alarms", async () => {
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      // The older 80 % of the history had every sensor elsewhere; the recent stretch is as the active version knows it.
+      await recordHistory(
+        dirs.history,
+        active.version,
+        plantFrames(1500, 2, (t, f, std) => {
+          if (t < 1200) for (let i = 0; i < f.length; i++) f[i] += 40 * std[i];
+        }),
+      );
+      const report = await run(dirs);
+      assert.equal(report.decision, "held");
+      assert.match(report.reasons.join("\n"), /falseAlarmFramesPer10k: candidate/);
+      assert.match(report.reasons.join("\n"), /falseIncidentsPer10k: candidate/);
+      assert.equal(await new ModelRegistry(dirs.registry).activeVersion(NAME), active.version);
+    });
+  });
+
+  test("a sensor stuck for longer than the lookback is not learnt as normal: held when it slipped into the history, promoted when its incident kept it out", async () => {
+    const stuckFrom = 300;
+    const stuckTo = 900;
+    const history = () =>
+      plantFrames(2500, 2, (() => {
+        let held = 0;
+        return (t: number, f: Float32Array) => {
+          if (t === stuckFrom) held = f[3];
+          if (t >= stuckFrom && t < stuckTo) f[3] = held;
+        };
+      })());
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      // Not noticed: the stuck stretch is recorded as normal.
+      await recordHistory(dirs.history, active.version, history());
+      const report = await run(dirs);
+      assert.equal(report.decision, "held");
+      assert.match(report.reasons.join("\n"), /injectedRecall\.stuck: candidate/);
+    });
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      // The engine flagged it: its incident's frames are tagged and left out of training.
+      await recordHistory(dirs.history, active.version, history(), (t) =>
+        t >= stuckFrom + 4 && t < stuckTo ? [3] : [],
+      );
+      const report = await run(dirs);
+      assert.ok((report.data.excluded_read.incident_unjudged ?? 0) >= stuckTo - stuckFrom - 4);
+      const stuck = report.criteria.find((c) => c.name === "injectedRecall.stuck")!;
+      assert.ok(stuck.pass, JSON.stringify(stuck));
+    });
+  });
+
+  test("too little history ends the run with the minimum stated and no version written", async () => {
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      await recordHistory(dirs.history, active.version, plantFrames(700, 2));
+      await assert.rejects(run(dirs), (error: Error) => {
+        assert.ok(error instanceof RetrainError);
+        assert.match(error.message, /too little history: 700 usable frames .* at least 800 \(600 to train on/);
+        return true;
+      });
+      assert.deepEqual((await new ModelRegistry(dirs.registry).model(NAME)).versions, [active.version]);
+    });
+  });
+});
+
+describe("promotion gate decision", () => {
+  const metrics = (over: Partial<{ fa: number; fi: number; confirmed: number; stuck: number }> = {}): ModelMetrics => {
+    const kind = (recall: number) => ({ events: 20, detected: Math.round(recall * 20), recall });
+    return {
+      version: "v",
+      recent: { windows: 10_000, alarmWindows: 0, incidents: 0, falseAlarmFramesPer10k: over.fa ?? 2, falseIncidentsPer10k: over.fi ?? 1 },
+      confirmed: { incidents: 4, detected: 4, recall: over.confirmed ?? 1 },
+      injected: {
+        spike: kind(1),
+        level_shift: kind(0.9),
+        drift: kind(0.8),
+        noise_burst: kind(0.7),
+        stuck: kind(over.stuck ?? 0.9),
+      },
+    };
+  };
+
+  test("promotes a candidate within every tolerance", () => {
+    const d = decide(metrics(), metrics({ fa: 3.2, fi: 2.1, stuck: 0.85 }));
+    assert.equal(d.decision, "promoted");
+    assert.equal(d.criteria.length, 8);
+  });
+
+  for (const [name, candidate, pattern] of [
+    ["false-alarm frames", metrics({ fa: 3.3 }), /falseAlarmFramesPer10k: candidate 3\.3 is above the limit 3\.2/],
+    ["false incidents", metrics({ fi: 2.2 }), /falseIncidentsPer10k: candidate 2\.2 is above the limit 2\.1/],
+    ["confirmed-incident recall", metrics({ confirmed: 0.75 }), /confirmedIncidentRecall: candidate 0\.75 is below the limit 1/],
+    ["injected-anomaly recall", metrics({ stuck: 0.8 }), /injectedRecall\.stuck: candidate 0\.8 is below the limit 0\.85/],
+  ] as const) {
+    test(`holds a candidate worse on ${name}`, () => {
+      const d = decide(metrics(), candidate);
+      assert.equal(d.decision, "held");
+      assert.equal(d.reasons.length, 1);
+      assert.match(d.reasons[0], pattern);
+    });
+  }
+});

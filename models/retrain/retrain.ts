@@ -1,0 +1,187 @@
+// Retraining from the recorded history: a candidate trained as `npm run train` trains, written to the registry, judged by the gate, promoted or held.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ModelMetadata } from "../../contracts/model.ts";
+import { readHistory } from "../../engine/history/mod.ts";
+import {
+  type Activation,
+  type Device,
+  loadModel,
+  ModelRegistry,
+  type ScoringModel,
+  verifyVersion,
+  type VersionRef,
+} from "../../engine/infer/mod.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import type { FeaturewiseKind } from "../featurewise/params.ts";
+import { trainFeaturewise } from "../featurewise/train.ts";
+import { buildArtifacts } from "../train/artifacts.ts";
+import { decide, type GateSettings, measure, TOLERANCES } from "./gate.ts";
+import { prepareHistory } from "./history_data.ts";
+import { injectEvents, sensorStd } from "./inject.ts";
+import type { RetrainReport } from "./report.ts";
+
+/** Retraining cannot go on: the message says why (the CLI prints it and exits 1). */
+export class RetrainError extends Error {
+  override name = "RetrainError";
+}
+
+export interface RetrainOptions {
+  model: string;
+  /** The model's history folder (`HISTORY_DIR/<model>`). */
+  historyDir: string;
+  registryDir: string;
+  promote: "auto" | "manual";
+  settings: GateSettings;
+  device: Device;
+  /** Injected anomalies per kind (default 20) and their seed (default 1). */
+  eventsPerKind?: number;
+  seed?: number;
+  by?: string;
+  log: Logger;
+  /** Progress lines. */
+  say?: (line: string) => void;
+}
+
+/** Where the report of `version` lies: beside the version's folder. */
+export const reportPath = (registryDir: string, name: string, version: string) =>
+  join(registryDir, name, `${version}.retrain.json`);
+
+async function load(ref: VersionRef, meta: ModelMetadata, o: RetrainOptions): Promise<ScoringModel> {
+  return loadModel({ dir: ref.dir, name: ref.name, device: o.device, log: o.log, maxBatch: 64, metadata: meta });
+}
+
+/**
+ * Trains a candidate of `model` from its history, writes it into the registry (not active),
+ * scores it and the active version on the gate's data and decides. With `promote: "auto"` a
+ * promoted candidate is activated (a running engine follows the registry's pointer). A
+ * candidate that does not load is held, never activated. Writes the report beside the version
+ * and returns it. Throws {@link RetrainError} when there is too little history, the model has
+ * no active version, or the active one is not in the registry layout.
+ */
+export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
+  const say = o.say ?? (() => {});
+  const registry = new ModelRegistry(o.registryDir);
+  const entry = await registry.model(o.model).catch((error: Error) => {
+    throw new RetrainError(error.message);
+  });
+  if (entry.layout !== "registry") {
+    throw new RetrainError(
+      `${o.model} is in the flat layout in ${o.registryDir}: retraining writes versions, so move it into ${o.model}/<version>/ first (npm run train -- --model ${o.model} --out DIR)`,
+    );
+  }
+  const activeRef = await registry.resolve(o.model).catch((error: Error) => {
+    throw new RetrainError(error.message);
+  });
+  const activeMeta = await verifyVersion(activeRef);
+  const read = await readHistory(o.historyDir, {
+    model: o.model,
+    featureNames: activeMeta.feature_names,
+  });
+  for (const w of read.warnings) say(`warning: ${w}`);
+  let prepared: ReturnType<typeof prepareHistory>;
+  try {
+    prepared = prepareHistory(read, activeMeta.n_features);
+  } catch (error) {
+    throw new RetrainError(`${o.historyDir}: ${(error as Error).message}; no version written`);
+  }
+  const { train } = prepared;
+  say(`training on ${train.nFrames} frames (${train.runs} runs) x ${activeMeta.n_features} features`);
+  const result = trainFeaturewise(
+    { values: train.values, nFrames: train.nFrames, nFeatures: activeMeta.n_features },
+    { kind: activeMeta.kind as FeaturewiseKind, windowSize: activeMeta.window_size },
+  );
+  const source = {
+    kind: "history",
+    dir: o.historyDir,
+    frames: train.nFrames,
+    runs: train.runs,
+    from: new Date(train.from).toISOString(),
+    to: new Date(train.to).toISOString(),
+  };
+  const { onnx, meta } = buildArtifacts(o.model, result, activeMeta.feature_names, source);
+  const written = await registry.write(onnx, meta, { activate: false, by: o.by ?? "retrain" });
+  say(`candidate ${o.model}@${meta.version} ${written.created ? "written" : "already there"}`);
+
+  const std = sensorStd(train.values, train.nFrames, activeMeta.n_features);
+  const events = injectEvents(prepared.recent.runs, std, {
+    perKind: o.eventsPerKind ?? 20,
+    seed: o.seed ?? 1,
+    windowSize: activeMeta.window_size,
+  });
+  const data = { recent: prepared.recent.runs, confirmed: prepared.confirmed, events };
+  const active = await load(activeRef, activeMeta, o);
+  let report: RetrainReport;
+  try {
+    say(`scoring the active version ${activeMeta.version}`);
+    const activeMetrics = await measure(active, data, o.settings);
+    let candidate: ScoringModel | undefined;
+    let loadError: string | undefined;
+    try {
+      if (meta.version === activeMeta.version) throw new Error("the candidate is the active version");
+      candidate = await load(written.ref, await verifyVersion(written.ref), o);
+    } catch (error) {
+      loadError = (error as Error).message;
+    }
+    let gate: ReturnType<typeof decide> | undefined;
+    let candidateMetrics: Awaited<ReturnType<typeof measure>> | undefined;
+    if (candidate) {
+      try {
+        say(`scoring the candidate ${meta.version}`);
+        candidateMetrics = await measure(candidate, data, o.settings);
+        gate = decide(activeMetrics, candidateMetrics);
+      } finally {
+        await candidate.close();
+      }
+    }
+    const decision = gate?.decision ?? "held";
+    let activation: Activation | undefined;
+    if (decision === "promoted" && o.promote === "auto") {
+      activation = await registry.activate(o.model, meta.version, {
+        by: o.by ?? "retrain",
+        reason: "promotion gate passed",
+      });
+    }
+    report = {
+      model: o.model,
+      candidate_version: meta.version,
+      active_version: activeMeta.version,
+      decision,
+      reasons: gate?.reasons ?? [`the candidate could not be loaded: ${loadError}`],
+      promote: o.promote,
+      activated: activation ?? null,
+      decided_at: new Date().toISOString(),
+      criteria: gate?.criteria ?? [],
+      tolerances: TOLERANCES,
+      models: { active: activeMetrics, candidate: candidateMetrics ?? null },
+      data: {
+        history_dir: o.historyDir,
+        chunks: read.chunks,
+        frames_read: read.frames.length,
+        skipped_records: read.skippedRecords,
+        warnings: read.warnings,
+        time_range: {
+          from: read.frames.length ? new Date(Math.min(...read.frames.map((f) => f.timestamp))).toISOString() : null,
+          to: read.frames.length ? new Date(Math.max(...read.frames.map((f) => f.timestamp))).toISOString() : null,
+        },
+        usable_frames: prepared.usable,
+        false_positive_frames_used: prepared.falsePositiveFrames,
+        excluded_read: prepared.excluded,
+        excluded_before_recording: read.index.excluded,
+        training: { frames: train.nFrames, runs: train.runs, from: source.from, to: source.to },
+        recent: {
+          frames: prepared.recent.frames,
+          runs: prepared.recent.runs.length,
+          from: new Date(prepared.recent.from).toISOString(),
+          to: new Date(prepared.recent.to).toISOString(),
+        },
+        confirmed_incidents: prepared.confirmed.map((c) => c.id),
+        injected: { per_kind: o.eventsPerKind ?? 20, seed: o.seed ?? 1, events: events.length },
+      },
+    };
+  } finally {
+    await active.close();
+  }
+  await writeFile(reportPath(o.registryDir, o.model, meta.version), `${JSON.stringify(report, null, 1)}\n`);
+  return report;
+}
