@@ -151,9 +151,9 @@ export const engineConfigSchema = v.object({
   INCIDENT_STALE_MS: int("INCIDENT_STALE_MS", 300_000, 1000, 86_400_000),
   /** Raw frames kept per live stream for an incident's history before onset (300: 5 min at 1 Hz); 0 keeps none. */
   EVIDENCE_HISTORY_FRAMES: int("EVIDENCE_HISTORY_FRAMES", 300, 0, 86_400),
-  /** Memory for those frames across all streams; beyond it the least recently fed stream is dropped. */
+  /** Memory for those frames across all streams and models; when full, a new stream takes the ring of one unfed for a ring's span, else goes without. */
   EVIDENCE_HISTORY_MAX_MB: int("EVIDENCE_HISTORY_MAX_MB", 1024, 1, 1_048_576),
-  /** Bytes of `history` per alert; the most severe sensors keep theirs whole, the rest go without. */
+  /** Bytes of context per alert: each sensor's `history` first (most severe whole), then related sensors' readings. */
   EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 512 * 1024, 1024, 16 * 1024 * 1024),
   // Training history per model (engine/history): where (empty: DATA_DIR/history), how many bytes
   // per model at most (0: none recorded; the oldest chunks go first), and one run of

@@ -109,6 +109,21 @@ export function IncidentPage(props: {
         <dd>
           {i.resolved_at ? <time datetime={i.resolved_at}>{utc(i.resolved_at)}</time> : "not yet"}
         </dd>
+        <dt>Kind</dt>
+        <dd id="incident-kind">
+          {i.kind === "sensor"
+            ? "sensor: the evidence looks like an instrument failing"
+            : "process: the evidence looks like the process itself moved"}
+        </dd>
+        {i.silence_id ? (
+          <>
+            <dt>Silenced</dt>
+            <dd id="incident-silenced">
+              by <a href={`/silences#silence-${i.silence_id}`}>a maintenance silence</a>: stored,
+              not notified
+            </dd>
+          </>
+        ) : null}
         <dt>Peak severity</dt>
         <dd>{num(i.max_severity)}</dd>
         <dt>Sensors</dt>

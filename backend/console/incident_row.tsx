@@ -20,7 +20,11 @@ export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
       <td>
         <a href={`/incidents/${i.incident_id}`}>{utc(i.started_at)}</a>
       </td>
-      <td>{i.stream_id}</td>
+      <td>
+        {i.stream_id}
+        {i.kind === "sensor" ? <span class="tag kind-sensor"> sensor fault?</span> : null}
+        {i.silence_id ? <span class="tag silenced"> silenced</span> : null}
+      </td>
       <td class="sensors">{sensorList(i)}</td>
       <td class="num">{num(i.max_severity)}</td>
       <td>
