@@ -130,7 +130,10 @@ if (config.SIMULATOR_RATE_HZ > 0) {
         ? [
             {
               at_frame: Math.round(config.SIMULATOR_STOP_AT_S * config.SIMULATOR_RATE_HZ),
-              duration: Math.max(1, Math.round(config.SIMULATOR_STOP_FOR_S * config.SIMULATOR_RATE_HZ)),
+              duration: Math.max(
+                1,
+                Math.round(config.SIMULATOR_STOP_FOR_S * config.SIMULATOR_RATE_HZ),
+              ),
             },
           ]
         : [],
