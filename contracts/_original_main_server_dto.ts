@@ -2,11 +2,22 @@
 import * as v from "valibot";
 
 /**
- * The original main server's alert DTO as its design describes it: the four fields its engine
- * sent, each validated by type, with the anomalous features' `feature_idx` and `score`. Its
- * validation pipe does not forbid unknown properties, so every field of ours passes as long as
- * none of these four changes name or type: loose objects model exactly that. Kept apart from
- * `alert.ts` on purpose, so a change to our schema cannot silently change this check too.
+ * The original main server's alert DTO: `timestamp` (`@IsISO8601`), `anomaly_detected`
+ * (`@IsBoolean`), `num_anomalous_features` (`@IsInt`) and `anomalous_features` (`@IsArray`,
+ * `@ValidateNested({ each: true })`, each `feature_idx` `@IsInt` and `score` `@IsNumber`), as the
+ * public copy of its `AnomalyAlertDto` declares them. Slightly stricter here (indexes and counts
+ * non-negative, scores 0..1, a timestamp with its zone), which our alerts always are, so a pass
+ * here is a pass there.
+ *
+ * Unknown properties: the design's README names class-validator and class-transformer but not
+ * the `ValidationPipe` options. Loose objects model the pipe's defaults (no `whitelist`, no
+ * `forbidNonWhitelisted`), which SPEC §4.2 relies on ("a superset of what the existing main
+ * server accepts"). Were it started with `forbidNonWhitelisted`, every alert of ours would be
+ * refused with 400 for `alert_id` alone, long before `history` or `related`; with `whitelist`
+ * alone, our fields would be dropped silently and the alert accepted.
+ *
+ * Kept apart from `alert.ts` on purpose, so a change to our schema cannot silently change this
+ * check too.
  */
 export const originalMainServerAlertDto = v.looseObject({
   timestamp: v.pipe(v.string(), v.isoTimestamp()),
@@ -19,3 +30,12 @@ export const originalMainServerAlertDto = v.looseObject({
     }),
   ),
 });
+
+/**
+ * The largest JSON body the original main server reads: NestJS on Express parses JSON with
+ * body-parser's default `limit` of 100 KiB (its README sets no other), and answers a larger body
+ * `413 Payload Too Large` before any validation; the limit applies to the inflated body, so
+ * compression would not help. An alert of ours with several sensors' histories can exceed it
+ * (`EVIDENCE_ALERT_MAX_BYTES` is 512 KiB).
+ */
+export const ORIGINAL_MAIN_SERVER_BODY_LIMIT_BYTES = 100 * 1024;

@@ -7,6 +7,9 @@ import { type AlertContext, buildIncidentAlert } from "../alert/build_alert.ts";
 import { HistoryStore } from "../evidence/history_store.ts";
 import { IncidentEvidence } from "../evidence/incident_evidence.ts";
 import { crossSubspaceFromOnnx } from "../evidence/model_subspace.ts";
+import { startEngineProcess } from "./engine_process.ts";
+import { makeBenchFrames } from "./frames.ts";
+import { type Client, createClient, type LoadStream, openLoops } from "./load.ts";
 
 const MODEL = new URL("../../models/featurewise_ocsvm", import.meta.url).pathname;
 const T0 = Date.UTC(2026, 10, 24, 9);
@@ -32,8 +35,9 @@ export interface ContextOptions {
  * the bytes and build time of `opened` alerts (p50/p99) with history and related sensors for
  * 1..`maxAlertFeatures` listed sensors; the RSS of 1,000 live streams fed round-robin at the
  * default history and budget, how many of them hold history and how much, and who takes the
- * rings of streams that go quiet; and what keeping a frame costs each frame on its way from
- * reception to inference (history on vs off: the only work the hot path gains).
+ * rings of streams that go quiet; what keeping a frame costs each frame on its way from
+ * reception to inference (history on vs off: the only work the hot path gains); and, through the
+ * engine process, the reception → inference latency with history on and off back to back.
  */
 export async function measureContext(o: ContextOptions) {
   const meta = parseModelMetadata(JSON.parse(await readFile(`${MODEL}.json`, "utf8")));
@@ -171,6 +175,7 @@ export async function measureContext(o: ContextOptions) {
   const quietRounds = Math.ceil(live.idleMs / 1000) + 2;
   for (; t < quietFrom + quietRounds; t++) feed(t, (k) => !holders.has(k));
   const quiet = held(t - 1);
+  const latency = await latencyWithHistory(o, F);
   return {
     model: { name: meta.name, features: F, related_cols: subspace?.cols ?? 0 },
     settings: {
@@ -201,5 +206,79 @@ export async function measureContext(o: ContextOptions) {
         { p50: r3(quantile(us, 0.5)), p99: r3(quantile(us, 0.99)), frames: us.length },
       ]),
     ),
+    reception_to_inference: latency,
+  };
+}
+
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+/** Frames per second in all, over `LATENCY_STREAMS` streams (each its own ring). */
+const LATENCY_RATE = 100;
+const LATENCY_STREAMS = 4;
+
+/** Waits until every accepted frame is scored (the queue drained); returns the final `/stats`. */
+async function drained(client: Client) {
+  // biome-ignore lint/suspicious/noExplicitAny: /stats as the engine serves it
+  type Stats = any;
+  const deadline = AbortSignal.timeout(60_000);
+  let last = -1;
+  let stable = 0;
+  for (;;) {
+    const stats: Stats = await client.getJson("/stats");
+    if (stats.queue.depth === 0 && stats.frames.scored >= stats.frames.accepted) return stats;
+    // Frames that never complete a window (a stream's first ones) stop the count moving.
+    stable = stats.frames.scored === last && stats.queue.depth === 0 ? stable + 1 : 0;
+    if (stable >= 20 || deadline.aborted) return stats;
+    last = stats.frames.scored;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * The engine process at its defaults but `EVIDENCE_HISTORY_FRAMES`, fed `LATENCY_RATE` frames/s
+ * of gzip JSON over `LATENCY_STREAMS` streams in an open loop: first long enough to fill each
+ * stream's ring (so the timed part writes through rings whose pages are in, as a running plant
+ * does), then timed. History on (`o.frames`) and off (0) back to back, and in the full run twice
+ * in mirrored order (on, off, off, on) so a drift of this shared machine's load shows as a gap
+ * between the two runs of one setting rather than as a difference between the settings.
+ */
+async function latencyWithHistory(o: ContextOptions, F: number) {
+  const frames = makeBenchFrames({ nFeatures: F, count: 64, streams: LATENCY_STREAMS });
+  const streams: LoadStream[] = frames.gzipJsonByStream.map((bodies) => ({
+    bodies,
+    headers: FORM,
+  }));
+  const perStream = LATENCY_RATE / LATENCY_STREAMS;
+  const fillSeconds = Math.ceil(o.frames / perStream) + 2;
+  const seconds = o.quick ? 15 : 60;
+  const runs = [];
+  for (const history of o.quick ? [o.frames, 0] : [o.frames, 0, 0, o.frames]) {
+    const engine = await startEngineProcess({ EVIDENCE_HISTORY_FRAMES: String(history) });
+    const client = createClient(engine.port);
+    try {
+      await openLoops(client, streams, { rate: LATENCY_RATE, seconds: fillSeconds });
+      await drained(client);
+      await client.getJson("/stats/reset");
+      const load = await openLoops(client, streams, { rate: LATENCY_RATE, seconds });
+      const stats = await drained(client);
+      const rss = await engine.rss();
+      runs.push({
+        history_frames: history,
+        latency_ms: stats.latency_ms,
+        inference_ms: { p50: stats.inference_ms.p50, p99: stats.inference_ms.p99 },
+        load,
+        alerts: stats.alerts.generated,
+        rss_mb: rss === undefined ? null : mb(rss),
+      });
+    } finally {
+      client.close();
+      await engine.stop();
+    }
+  }
+  return {
+    rate_per_s: LATENCY_RATE,
+    streams: LATENCY_STREAMS,
+    fill_s: fillSeconds,
+    timed_s: seconds,
+    runs,
   };
 }

@@ -37,3 +37,15 @@ test("makeBenchFrames replays back and forth and gives each stream its own strea
   const b = frames.binary[3];
   assert.deepEqual(values, new Float32Array(b.buffer, b.byteOffset, 50));
 });
+
+test("makeBenchFrames names the streams with streamPrefix when given", () => {
+  const frames = makeBenchFrames({
+    nFeatures: 10,
+    count: 2,
+    seed: 5,
+    streams: 2,
+    streamPrefix: "line-b-",
+  });
+  const text = new TextDecoder().decode(gunzipSync(frames.gzipJsonByStream[1][0]));
+  assert.ok(text.startsWith('{"stream_id":"line-b-1","data":{'));
+});

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { LogCursor, laneLatencies } from "./lane_latency.ts";
 
-const batch = (model: string, frames: [string, number][]) =>
+const batch = (model: string, frames: [string, number][], inference_ms = 1) =>
   JSON.stringify({
     time: "2026-01-01T00:00:00.000Z",
     level: "debug",
@@ -13,19 +13,24 @@ const batch = (model: string, frames: [string, number][]) =>
     service: "engine",
     model,
     batch_size: frames.length,
+    inference_ms,
     frames: frames.map(([stream_id, latency_ms]) => ({ stream_id, timestamp: "", latency_ms })),
   });
 
 test("laneLatencies groups the batch lines by model and skips other lines", () => {
   const small: [string, number][] = Array.from({ length: 100 }, (_, i) => [`s-${i % 2}`, i + 1]);
   const text = [
-    batch("big", [
-      ["b-0", 40],
-      ["b-1", 60],
-    ]),
+    batch(
+      "big",
+      [
+        ["b-0", 40],
+        ["b-1", 60],
+      ],
+      30,
+    ),
     JSON.stringify({ level: "info", msg: "anomalous windows", model: "big" }),
-    batch("small", small.slice(0, 50)),
-    batch("small", small.slice(50)),
+    batch("small", small.slice(0, 50), 2),
+    batch("small", small.slice(50), 5),
     "",
   ].join("\n");
   const lanes = laneLatencies(text);
@@ -37,12 +42,16 @@ test("laneLatencies groups the batch lines by model and skips other lines", () =
     p90: 60,
     p99: 60,
     max: 60,
+    batches: 1,
+    inference_ms: { p50: 30, p99: 30 },
   });
   assert.equal(lanes.small.scored, 100);
   assert.deepEqual(lanes.small.streams, { "s-0": 50, "s-1": 50 });
   assert.equal(lanes.small.p50, 50);
   assert.equal(lanes.small.p99, 99);
   assert.equal(lanes.small.max, 100);
+  assert.equal(lanes.small.batches, 2);
+  assert.deepEqual(lanes.small.inference_ms, { p50: 2, p99: 5 });
 });
 
 test("LogCursor gives each complete line once and keeps a partial one for later", async () => {

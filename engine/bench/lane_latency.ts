@@ -11,6 +11,12 @@ export interface LaneLatency {
   p90: number;
   p99: number;
   max: number;
+  /**
+   * Per batch, the time its runs took, from the first to the last: with several models this
+   * includes waiting for the other models' turns (engine/infer/fair_turns.ts).
+   */
+  batches: number;
+  inference_ms: { p50: number; p99: number };
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -24,6 +30,7 @@ function percentile(sorted: Float64Array, p: number): number {
 interface BatchLine {
   msg?: string;
   model?: string;
+  inference_ms?: number;
   frames?: { stream_id: string; latency_ms: number }[];
 }
 
@@ -34,7 +41,10 @@ interface BatchLine {
  * @example laneLatencies(await cursor.next()).packaging?.p99
  */
 export function laneLatencies(text: string): Record<string, LaneLatency> {
-  const samples = new Map<string, { latencies: number[]; streams: Record<string, number> }>();
+  const samples = new Map<
+    string,
+    { latencies: number[]; inference: number[]; streams: Record<string, number> }
+  >();
   for (const line of text.split("\n")) {
     // Cheap test first: most lines of a busy engine are batches, but not all.
     if (!line.includes('"batch scored"')) continue;
@@ -42,17 +52,19 @@ export function laneLatencies(text: string): Record<string, LaneLatency> {
     if (batch.msg !== "batch scored" || !batch.model || !batch.frames) continue;
     let lane = samples.get(batch.model);
     if (!lane) {
-      lane = { latencies: [], streams: {} };
+      lane = { latencies: [], inference: [], streams: {} };
       samples.set(batch.model, lane);
     }
+    lane.inference.push(batch.inference_ms ?? 0);
     for (const frame of batch.frames) {
       lane.latencies.push(frame.latency_ms);
       lane.streams[frame.stream_id] = (lane.streams[frame.stream_id] ?? 0) + 1;
     }
   }
   const out: Record<string, LaneLatency> = {};
-  for (const [model, { latencies, streams }] of samples) {
+  for (const [model, { latencies, inference, streams }] of samples) {
     const sorted = Float64Array.from(latencies).sort();
+    const runs = Float64Array.from(inference).sort();
     out[model] = {
       scored: sorted.length,
       streams,
@@ -60,6 +72,8 @@ export function laneLatencies(text: string): Record<string, LaneLatency> {
       p90: percentile(sorted, 90),
       p99: percentile(sorted, 99),
       max: round(sorted[sorted.length - 1]),
+      batches: runs.length,
+      inference_ms: { p50: percentile(runs, 50), p99: percentile(runs, 99) },
     };
   }
   return out;

@@ -7,7 +7,9 @@ import type { ModelsSwapResult } from "./swap_models.ts";
 const row = (label: string, value: string, rest = "") =>
   `  ${label.padEnd(46)} ${value.padStart(18)}  ${rest}`;
 const lat = (l: LaneLatency | undefined) =>
-  l ? `p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms (n=${l.scored})` : "no windows";
+  l
+    ? `p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms (n=${l.scored}); runs incl. turn wait p50 ${l.inference_ms.p50} / p99 ${l.inference_ms.p99} ms per batch`
+    : "no windows";
 
 /** The swap's and the flood's figures, per model and per phase. */
 export function renderModelsReport(r: {
@@ -58,7 +60,9 @@ export function renderModelsReport(r: {
           `p50 ${p.all.p50}, max ${p.all.max} ms; RSS max ${p.rss_max_mb} MB`,
         ),
       );
-      for (const [model, lane] of Object.entries(p.lanes)) {
+      for (const [model, lane] of Object.entries(p.lanes).sort((a, b) =>
+        a[0].localeCompare(b[0]),
+      )) {
         lines.push(row(`  ${model}`, "", lat(lane)));
       }
     }

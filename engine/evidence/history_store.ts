@@ -49,6 +49,8 @@ export interface HistorySpan {
   time(i: number): number;
   /** Sensor `f`'s reading in the span's `i`-th frame. */
   value(i: number, f: number): number;
+  /** The span's `i`-th frame, every sensor: a view on the store, valid until its next record. */
+  frame(i: number): Float32Array;
 }
 
 /**
@@ -198,6 +200,7 @@ export class HistoryStore {
       length: end - start + 1,
       time: (i) => times[row(start + i)],
       value: (i, f) => values[row(start + i) * F + f],
+      frame: (i) => values.subarray(row(start + i) * F, (row(start + i) + 1) * F),
     };
   }
 
@@ -232,7 +235,12 @@ export class HistoryStore {
     for (let k = 1; k <= rows; k++) {
       const row = (s.next - k + rows) % rows;
       if (s.streams[row] !== streamId || s.times[row] !== to) continue;
-      return { length: 1, time: () => to, value: (_, f) => s.values[row * F + f] };
+      return {
+        length: 1,
+        time: () => to,
+        value: (_, f) => s.values[row * F + f],
+        frame: () => s.values.subarray(row * F, (row + 1) * F),
+      };
     }
     return undefined;
   }

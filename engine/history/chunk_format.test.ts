@@ -148,13 +148,13 @@ describe("chunk format", () => {
             maxFeatures: 1,
           }),
       });
-      feed(again, model, quiet("b", 0, 3));
+      feed(again, model, quiet("b", 0, 10));
       await again.close();
       const after = await readHistory(dir, { model: "m", featureNames: model.feature_names });
-      assert.equal(after.frames.length, seqs.length + 3);
+      assert.equal(after.frames.length, seqs.length + 6);
       assert.deepEqual(
         after.frames.filter((f) => f.streamId === "b").map((f) => f.seq),
-        [0, 1, 2],
+        [0, 1, 2, 3, 4, 5],
       );
       assert.ok((await readdir(dir)).filter((n) => n.endsWith(".chunk")).length >= 2);
     } finally {

@@ -114,7 +114,7 @@ describe("history recorder", () => {
         assert.equal(seqs.at(-1), 395, "the newest frames are kept");
         assert.deepEqual(
           seqs,
-          [...Array(seqs.length).keys()].map((i) => 400 - seqs.length + i),
+          [...Array(seqs.length).keys()].map((i) => 396 - seqs.length + i),
         );
         assert.ok(read.index.dropped_chunks > 0);
       },

@@ -222,14 +222,13 @@ export class HistoryRecorder {
       return undefined;
     }
     const span = frames.span(streamId, timestamp, timestamp);
-    if (!span || span.length !== 1) {
+    if (span?.length !== 1) {
       // Evicted from the frame store (more live streams than its memory holds).
       this.#count("frame_unavailable");
       return undefined;
     }
-    const F = this.#model.n_features;
-    const values = new Float32Array(F);
-    for (let f = 0; f < F; f++) values[f] = span.value(0, f);
+    // One copy of the frame (the store's row is reused once its ring wraps).
+    const values = span.frame(0).slice(0, this.#model.n_features);
     return { streamId, timestamp, session: this.#session, seq, incident: "", values };
   }
 
@@ -285,7 +284,8 @@ export class HistoryRecorder {
   }
 
   async #saveIndex(): Promise<void> {
-    const index = (this.#index ??= await readIndex(this.#o.dir, this.#model.name));
+    this.#index ??= await readIndex(this.#o.dir, this.#model.name);
+    const index = this.#index;
     for (const [id, entry] of this.#tagged) {
       const known = index.incidents[id];
       if (!known) index.incidents[id] = entry;

@@ -5,8 +5,8 @@ import { parseArgs } from "node:util";
 import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { historyDirOf } from "../../engine/history/mod.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { reportPath, RetrainError, retrain } from "./retrain.ts";
 import { summary } from "./report.ts";
+import { RetrainError, reportPath, retrain } from "./retrain.ts";
 
 const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO]
 
@@ -67,7 +67,11 @@ async function main(argv: string[]): Promise<void> {
     eventsPerKind: count("events", a.events, 20, 1000),
     seed: count("seed", a.seed, 1, 2 ** 31 - 1),
     by: a.by,
-    log: createLogger({ service: "retrain", level: "warn", write: (l) => void process.stderr.write(l) }),
+    log: createLogger({
+      service: "retrain",
+      level: "warn",
+      write: (l) => void process.stderr.write(l),
+    }),
     say: (line) => console.error(`[retrain] ${line}`),
   });
   console.log(summary(report, reportPath(registryDir, report.model, report.candidate_version)));
@@ -79,7 +83,10 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     error instanceof RangeError ||
     (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
   console.error(`retrain: ${known ? (error as Error).message : (error as Error).stack}`);
-  if (known && !(error instanceof RetrainError && /too little history/.test((error as Error).message))) {
+  if (
+    known &&
+    !(error instanceof RetrainError && /too little history/.test((error as Error).message))
+  ) {
     console.error(USAGE);
   }
   process.exit(1);

@@ -115,26 +115,37 @@ export async function measure(
   let incidents = 0;
   for (const run of data.recent) {
     const t = tracker();
-    await scoreFrames(model, settings.threshold, run.frames.map((f) => f.values), (i, flagged) => {
-      windows++;
-      if (flagged.length) alarmWindows++;
-      const timestamp = run.frames[i].timestamp;
-      for (const e of t.observe({ streamId: "s", timestamp, flagged, evidence: [] })) {
-        if (e.event === "opened") incidents++;
-      }
-    });
+    await scoreFrames(
+      model,
+      settings.threshold,
+      run.frames.map((f) => f.values),
+      (i, flagged) => {
+        windows++;
+        if (flagged.length) alarmWindows++;
+        const timestamp = run.frames[i].timestamp;
+        for (const e of t.observe({ streamId: "s", timestamp, flagged, evidence: [] })) {
+          if (e.event === "opened") incidents++;
+        }
+      },
+    );
   }
   let detectedIncidents = 0;
   for (const incident of data.confirmed) {
     const t = tracker();
     let found = false;
     const frames = incident.run.frames;
-    await scoreFrames(model, settings.threshold, frames.map((f) => f.values), (i, flagged) => {
-      const timestamp = frames[i].timestamp;
-      for (const e of t.observe({ streamId: "s", timestamp, flagged, evidence: [] })) {
-        if (e.event === "opened" && timestamp >= incident.first && timestamp <= incident.last) found = true;
-      }
-    });
+    await scoreFrames(
+      model,
+      settings.threshold,
+      frames.map((f) => f.values),
+      (i, flagged) => {
+        const timestamp = frames[i].timestamp;
+        for (const e of t.observe({ streamId: "s", timestamp, flagged, evidence: [] })) {
+          if (e.event === "opened" && timestamp >= incident.first && timestamp <= incident.last)
+            found = true;
+        }
+      },
+    );
     if (found) detectedIncidents++;
   }
   const injected = Object.fromEntries(
@@ -197,13 +208,25 @@ export function decide(
   rate("falseIncidentsPer10k");
   const recall = (name: string, a: number | null, c: number | null, tolerance: number) => {
     if (a === null || c === null) {
-      criteria.push({ name, active: a, candidate: c, limit: null, pass: true, note: "nothing to measure" });
+      criteria.push({
+        name,
+        active: a,
+        candidate: c,
+        limit: null,
+        pass: true,
+        note: "nothing to measure",
+      });
       return;
     }
     const limit = a - tolerance;
     criteria.push({ name, active: a, candidate: c, limit, pass: c >= limit - 1e-12 });
   };
-  recall("confirmedIncidentRecall", active.confirmed.recall, candidate.confirmed.recall, TOLERANCES.confirmedRecall);
+  recall(
+    "confirmedIncidentRecall",
+    active.confirmed.recall,
+    candidate.confirmed.recall,
+    TOLERANCES.confirmedRecall,
+  );
   for (const kind of ANOMALY_KINDS) {
     recall(
       `injectedRecall.${kind}`,

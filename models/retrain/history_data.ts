@@ -110,7 +110,11 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
     if (after.length) recentRuns.push({ streamId: run.streamId, frames: after });
   }
   trainRuns.sort((a, b) =>
-    a.streamId === b.streamId ? a.frames[0].timestamp - b.frames[0].timestamp : a.streamId < b.streamId ? -1 : 1,
+    a.streamId === b.streamId
+      ? a.frames[0].timestamp - b.frames[0].timestamp
+      : a.streamId < b.streamId
+        ? -1
+        : 1,
   );
   const nFrames = trainRuns.reduce((n, r) => n + r.frames.length, 0);
   const values = new Float32Array(nFrames * nFeatures);
@@ -121,7 +125,8 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
   for (const [id, entry] of Object.entries(read.index.incidents)) {
     if (entry.verdict !== "true_positive") continue;
     const run = runs.find((r) => r.frames.some((f) => f.incident === id));
-    if (run) confirmed.push({ id, streamId: entry.stream, run, first: entry.first, last: entry.last });
+    if (run)
+      confirmed.push({ id, streamId: entry.stream, run, first: entry.first, last: entry.last });
   }
   const trainTimes = trainRuns.flatMap((r) => [r.frames[0].timestamp, r.frames.at(-1)!.timestamp]);
   return {

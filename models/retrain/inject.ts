@@ -3,8 +3,8 @@ import {
   ANOMALY_KINDS,
   type AnomalyKind,
   type AnomalySpec,
-  randomAnomaly,
   Rng,
+  randomAnomaly,
 } from "../signal/mod.ts";
 import type { Run } from "./history_data.ts";
 
@@ -83,7 +83,11 @@ export function injectEvents(
       const run = long[rng.int(long.length)];
       const room = run.frames.length - LEAD_FRAMES - tail;
       const feature = (offset + i + k) % F;
-      const drawn = randomAnomaly(rng, { nFeatures: F, frameIndex: 0 }, { kind, features: [feature] });
+      const drawn = randomAnomaly(
+        rng,
+        { nFeatures: F, frameIndex: 0 },
+        { kind, features: [feature] },
+      );
       const duration = Math.min(drawn.duration, room);
       const first = rng.int(run.frames.length - (LEAD_FRAMES + duration + tail) + 1);
       const slice = run.frames.slice(first, first + LEAD_FRAMES + duration + tail);

@@ -9,8 +9,8 @@ import {
   loadModel,
   ModelRegistry,
   type ScoringModel,
-  verifyVersion,
   type VersionRef,
+  verifyVersion,
 } from "../../engine/infer/mod.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
@@ -47,8 +47,19 @@ export interface RetrainOptions {
 export const reportPath = (registryDir: string, name: string, version: string) =>
   join(registryDir, name, `${version}.retrain.json`);
 
-async function load(ref: VersionRef, meta: ModelMetadata, o: RetrainOptions): Promise<ScoringModel> {
-  return loadModel({ dir: ref.dir, name: ref.name, device: o.device, log: o.log, maxBatch: 64, metadata: meta });
+async function load(
+  ref: VersionRef,
+  meta: ModelMetadata,
+  o: RetrainOptions,
+): Promise<ScoringModel> {
+  return loadModel({
+    dir: ref.dir,
+    name: ref.name,
+    device: o.device,
+    log: o.log,
+    maxBatch: 64,
+    metadata: meta,
+  });
 }
 
 /**
@@ -86,7 +97,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     throw new RetrainError(`${o.historyDir}: ${(error as Error).message}; no version written`);
   }
   const { train } = prepared;
-  say(`training on ${train.nFrames} frames (${train.runs} runs) x ${activeMeta.n_features} features`);
+  say(
+    `training on ${train.nFrames} frames (${train.runs} runs) x ${activeMeta.n_features} features`,
+  );
   const result = trainFeaturewise(
     { values: train.values, nFrames: train.nFrames, nFeatures: activeMeta.n_features },
     { kind: activeMeta.kind as FeaturewiseKind, windowSize: activeMeta.window_size },
@@ -118,7 +131,8 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     let candidate: ScoringModel | undefined;
     let loadError: string | undefined;
     try {
-      if (meta.version === activeMeta.version) throw new Error("the candidate is the active version");
+      if (meta.version === activeMeta.version)
+        throw new Error("the candidate is the active version");
       candidate = await load(written.ref, await verifyVersion(written.ref), o);
     } catch (error) {
       loadError = (error as Error).message;
@@ -161,8 +175,12 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
         skipped_records: read.skippedRecords,
         warnings: read.warnings,
         time_range: {
-          from: read.frames.length ? new Date(Math.min(...read.frames.map((f) => f.timestamp))).toISOString() : null,
-          to: read.frames.length ? new Date(Math.max(...read.frames.map((f) => f.timestamp))).toISOString() : null,
+          from: read.frames.length
+            ? new Date(Math.min(...read.frames.map((f) => f.timestamp))).toISOString()
+            : null,
+          to: read.frames.length
+            ? new Date(Math.max(...read.frames.map((f) => f.timestamp))).toISOString()
+            : null,
         },
         usable_frames: prepared.usable,
         false_positive_frames_used: prepared.falsePositiveFrames,
@@ -182,6 +200,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   } finally {
     await active.close();
   }
-  await writeFile(reportPath(o.registryDir, o.model, meta.version), `${JSON.stringify(report, null, 1)}\n`);
+  await writeFile(
+    reportPath(o.registryDir, o.model, meta.version),
+    `${JSON.stringify(report, null, 1)}\n`,
+  );
   return report;
 }

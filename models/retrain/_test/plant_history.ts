@@ -1,8 +1,9 @@
 // Test data for retraining: plant frames recorded into a real history folder, and models trained on the plant into a real registry.
-import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
+
 import { feed, type Row } from "../../../engine/history/_test/scored_rows.ts";
 import { HistoryRecorder, type RecordedModel } from "../../../engine/history/mod.ts";
 import { ModelRegistry } from "../../../engine/infer/mod.ts";
+import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
 import { trainFeaturewise } from "../../featurewise/train.ts";
 import { createPlant } from "../../signal/mod.ts";
 import { buildArtifacts } from "../../train/artifacts.ts";
@@ -28,7 +29,7 @@ export function plantFrames(
 /** Trains on `frames` with the training code and writes the version into `registry` (activated when `activate`). */
 export async function trainInto(registryDir: string, frames: Float32Array[], activate: boolean) {
   const values = new Float32Array(frames.length * FEATURES);
-  frames.forEach((f, t) => values.set(f, t * FEATURES));
+  for (const [t, f] of frames.entries()) values.set(f, t * FEATURES);
   const result = trainFeaturewise(
     { values, nFrames: frames.length, nFeatures: FEATURES },
     { kind: "featurewise_ocsvm_svdd" },
@@ -76,7 +77,12 @@ export async function recordHistory(
         maxFeatures: 10,
       }),
   });
-  const rows: Row[] = frames.map((values, seq) => ({ stream: "s", seq, values, flagged: flagged(seq) }));
+  const rows: Row[] = frames.map((values, seq) => ({
+    stream: "s",
+    seq,
+    values,
+    flagged: flagged(seq),
+  }));
   feed(recorder, model, rows, { t0: T0, batchSize: 64 });
   await recorder.close();
 }
