@@ -164,6 +164,8 @@ export const engineConfigSchema = v.object({
   HISTORY_RUN_FRAMES: int("HISTORY_RUN_FRAMES", 300, 10, 1_000_000),
   /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */
   RETRAIN_PROMOTE: pick("RETRAIN_PROMOTE", "manual", ["auto", "manual"] as const),
+  /** Scheduled retraining (engine/retrain): every how many hours, counted from the end of the previous round (0: never; fractions allowed). */
+  RETRAIN_EVERY_H: num("RETRAIN_EVERY_H", 0, 0, 8760),
   // Scale-out (engine/bus/README.md): roles, the frame bus and its NATS JetStream settings.
   ENGINE_ROLE: pick("ENGINE_ROLE", "all", ["all", "ingest", "worker"] as const),
   FRAME_BUS: pick("FRAME_BUS", "memory", ["memory", "nats"] as const),

@@ -18,6 +18,38 @@ export const activationSchema = v.object({
   reason: text(1000),
 });
 
+const instant = v.pipe(v.string(), v.isoTimestamp());
+
+/** One scheduled retraining of a model (`RETRAIN_EVERY_H`), as the engine ran it. */
+export const retrainRunSchema = v.object({
+  started_at: instant,
+  /** Null while it runs. */
+  finished_at: v.nullable(instant),
+  /**
+   * `running`; `decided`: the promotion gate decided, or there was too little history (held);
+   * `failed`: the run broke (see `error`), nothing changed.
+   */
+  outcome: v.picklist(["running", "decided", "failed"]),
+  decision: v.optional(v.picklist(["promoted", "held"])),
+  /** The version it trained (absent when none was written). */
+  candidate_version: v.optional(v.string()),
+  /** Whether a promoted candidate was activated (`RETRAIN_PROMOTE=auto`). */
+  activated: v.optional(v.boolean()),
+  /** The gate's reasons, or why it was held without a candidate. */
+  reasons: v.array(v.string()),
+  error: v.optional(v.string()),
+});
+
+/** A model's scheduled retraining: when the next round is due and how the last runs went. */
+export const retrainScheduleSchema = v.object({
+  every_h: v.number(),
+  /** When the next round starts; null while one runs. */
+  next_at: v.nullable(instant),
+  last: v.optional(retrainRunSchema),
+  /** The last run that promoted a candidate (a later run is most often held: nothing better). */
+  last_promoted: v.optional(retrainRunSchema),
+});
+
 /** A model the engine serves, as `GET /models` lists it. */
 export const servedModelSchema = v.object({
   name: v.string(),
@@ -35,6 +67,8 @@ export const servedModelSchema = v.object({
   live_streams: v.number(),
   /** The last activation recorded in the registry, when there is one. */
   activation: v.optional(activationSchema),
+  /** Scheduled retraining, when `RETRAIN_EVERY_H` is set. */
+  retrain: v.optional(retrainScheduleSchema),
 });
 
 export const modelsResponseSchema = v.object({ models: v.array(servedModelSchema) });
@@ -69,3 +103,5 @@ export type ServedModel = v.InferOutput<typeof servedModelSchema>;
 export type ActivateRequest = v.InferOutput<typeof activateRequestSchema>;
 export type ActivateResponse = v.InferOutput<typeof activateResponseSchema>;
 export type ActivationRecord = v.InferOutput<typeof activationSchema>;
+export type RetrainRun = v.InferOutput<typeof retrainRunSchema>;
+export type RetrainSchedule = v.InferOutput<typeof retrainScheduleSchema>;

@@ -24,6 +24,7 @@ import { modelsFor } from "./infer/from_config.ts";
 import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { createModelActivation, type ModelActivation } from "./model_activation.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
+import { retrainSchedulerFor } from "./retrain/mod.ts";
 import type { Role, RoleOptions } from "./roles/role_shell.ts";
 import { ScoringSummary } from "./scoring_summary.ts";
 import { EngineStats } from "./stats.ts";
@@ -69,6 +70,11 @@ export function createEngine(options: EngineOptions): Engine {
   const decisions = decisionsFor(config, { log, fetch: options.fetch });
   // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0.
   const training = historyRecordersFor(config, { log, decisions });
+  // Scheduled retraining (RETRAIN_EVERY_H); undefined when off.
+  const retraining = retrainSchedulerFor(config, {
+    log,
+    models: () => state.pipeline?.lanes.map((l) => l.model.metadata.name) ?? [],
+  });
   const app = createEngineApp({
     state,
     stats,
@@ -218,8 +224,10 @@ export function createEngine(options: EngineOptions): Engine {
         registry,
         turns,
         lanes: loaded.length,
+        retrain: retraining && ((name) => retraining.status(name)),
       });
       stopFollowing = models.follow(REGISTRY_POLL_MS);
+      retraining?.start();
       const meta = lanes[0].model.metadata;
       log.info("engine ready", {
         model: meta.name,
@@ -249,6 +257,8 @@ export function createEngine(options: EngineOptions): Engine {
     stopFollowing?.();
     // Readiness and the intake turn 503 at once, before anything is awaited.
     const deadline = state.stopping(timeoutMs);
+    // A run in progress is stopped (its candidate, if written, stays in the registry inactive).
+    await retraining?.stop();
     await decisions?.stop();
     const p = state.pipeline;
     if (!p) return;

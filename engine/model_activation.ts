@@ -2,7 +2,12 @@
 import type { EngineConfig } from "../contracts/config.ts";
 import { type ErrorCode, HttpError } from "../contracts/error.ts";
 import type { ModelMetadata } from "../contracts/model.ts";
-import type { ActivateRequest, ActivateResponse, ServedModel } from "../contracts/models_api.ts";
+import type {
+  ActivateRequest,
+  ActivateResponse,
+  RetrainSchedule,
+  ServedModel,
+} from "../contracts/models_api.ts";
 import { incidentTrackerFor } from "../scoring/incident_tracker.ts";
 import { WindowShape } from "../scoring/window_features.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -82,6 +87,8 @@ export function createModelActivation(deps: {
   turns?: FairTurns;
   /** Models served (they share the history budget). */
   lanes?: number;
+  /** A model's scheduled retraining, listed with it (RETRAIN_EVERY_H). */
+  retrain?: (name: string) => RetrainSchedule;
 }): ModelActivation {
   const { config, log, state, registry, turns } = deps;
   /** Models being activated: one activation per model at a time. */
@@ -112,6 +119,7 @@ export function createModelActivation(deps: {
           routes: lane.routes,
           live_streams: lane.windows.streams,
           ...(last ? { activation: last } : {}),
+          ...(deps.retrain ? { retrain: deps.retrain(meta.name) } : {}),
         };
       }),
     );

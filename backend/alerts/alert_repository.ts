@@ -156,6 +156,15 @@ export function createAlertRepository(
     // Its kind is that of its latest alert that carries one (same order; one without moves nothing).
     const latestKind = () =>
       sql`EXCLUDED.kind_alert_id IS NOT NULL AND ((EXCLUDED.kind_alert_at, EXCLUDED.kind_alert_id) > (incident.kind_alert_at, incident.kind_alert_id) OR incident.kind_alert_id IS NULL)`;
+    // A sensor's evidence is its strongest alert's (severity, score; on a tie the earlier by frame
+    // time, alert_id); its history and related sensors are those of its strongest alert that
+    // carries them, ranked the same way on their own key: a `resolved` alert repeats the peak
+    // without context, and must not erase it.
+    const strongerPeak = () =>
+      sql`((COALESCE(EXCLUDED.severity, -1), EXCLUDED.score) > (COALESCE(incident_sensor.severity, -1), incident_sensor.score) OR ((COALESCE(EXCLUDED.severity, -1), EXCLUDED.score) = (COALESCE(incident_sensor.severity, -1), incident_sensor.score) AND (EXCLUDED.peak_at, EXCLUDED.peak_alert_id) < (incident_sensor.peak_at, incident_sensor.peak_alert_id)))`;
+    const strongerContext = () =>
+      sql`(EXCLUDED.context_alert_id IS NOT NULL AND (incident_sensor.context_alert_id IS NULL OR (COALESCE(EXCLUDED.context_severity, -1), EXCLUDED.context_score) > (COALESCE(incident_sensor.context_severity, -1), incident_sensor.context_score) OR ((COALESCE(EXCLUDED.context_severity, -1), EXCLUDED.context_score) = (COALESCE(incident_sensor.context_severity, -1), incident_sensor.context_score) AND (EXCLUDED.context_at, EXCLUDED.context_alert_id) < (incident_sensor.context_at, incident_sensor.context_alert_id))))`;
+    const hasContext = () => sql`(u.history IS NOT NULL OR u.related IS NOT NULL)`;
     // jsonb travels as text: postgres.js has no jsonb[] parameter.
     const json = (x: unknown) => (x === undefined ? undefined : JSON.stringify(x));
     let maxSeverity = a.max_severity ?? null;
@@ -247,27 +256,49 @@ export function createAlertRepository(
         ), sensors AS (
           INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, value,
             window_values, typical_low, typical_high, statistic, history, related, peak_at,
-            peak_alert_id, started_at)
+            peak_alert_id, started_at, context_severity, context_score, context_at,
+            context_alert_id)
           SELECT incident_row.incident_id, u.feature_idx, u.feature, u.severity, u.score, u.value,
             u.win::float8[], u.typical_low, u.typical_high, u.statistic, u.history::jsonb,
             u.related::jsonb, ${at},
-            ${a.alert_id}::uuid, ${incident?.incident_started_at ?? null}::timestamptz
+            ${a.alert_id}::uuid, ${incident?.incident_started_at ?? null}::timestamptz,
+            CASE WHEN ${hasContext()} THEN u.severity END,
+            CASE WHEN ${hasContext()} THEN u.score END,
+            CASE WHEN ${hasContext()} THEN ${at}::timestamptz END,
+            CASE WHEN ${hasContext()} THEN ${a.alert_id}::uuid END
           FROM incident_row, u
           ORDER BY u.feature_idx
           ON CONFLICT (incident_id, feature_idx) DO UPDATE SET
-            feature = EXCLUDED.feature, severity = EXCLUDED.severity, score = EXCLUDED.score,
-            value = EXCLUDED.value, window_values = EXCLUDED.window_values,
-            typical_low = EXCLUDED.typical_low, typical_high = EXCLUDED.typical_high,
-            statistic = EXCLUDED.statistic, history = EXCLUDED.history,
-            related = EXCLUDED.related, peak_at = EXCLUDED.peak_at,
-            peak_alert_id = EXCLUDED.peak_alert_id,
+            feature = CASE WHEN ${strongerPeak()} THEN EXCLUDED.feature ELSE incident_sensor.feature END,
+            severity = CASE WHEN ${strongerPeak()} THEN EXCLUDED.severity ELSE incident_sensor.severity END,
+            score = CASE WHEN ${strongerPeak()} THEN EXCLUDED.score ELSE incident_sensor.score END,
+            value = CASE WHEN ${strongerPeak()} THEN EXCLUDED.value ELSE incident_sensor.value END,
+            window_values = CASE WHEN ${strongerPeak()}
+              THEN EXCLUDED.window_values ELSE incident_sensor.window_values END,
+            typical_low = CASE WHEN ${strongerPeak()}
+              THEN EXCLUDED.typical_low ELSE incident_sensor.typical_low END,
+            typical_high = CASE WHEN ${strongerPeak()}
+              THEN EXCLUDED.typical_high ELSE incident_sensor.typical_high END,
+            statistic = CASE WHEN ${strongerPeak()}
+              THEN EXCLUDED.statistic ELSE incident_sensor.statistic END,
+            peak_at = CASE WHEN ${strongerPeak()} THEN EXCLUDED.peak_at ELSE incident_sensor.peak_at END,
+            peak_alert_id = CASE WHEN ${strongerPeak()}
+              THEN EXCLUDED.peak_alert_id ELSE incident_sensor.peak_alert_id END,
+            history = CASE WHEN ${strongerContext()}
+              THEN EXCLUDED.history ELSE incident_sensor.history END,
+            related = CASE WHEN ${strongerContext()}
+              THEN EXCLUDED.related ELSE incident_sensor.related END,
+            context_severity = CASE WHEN ${strongerContext()}
+              THEN EXCLUDED.context_severity ELSE incident_sensor.context_severity END,
+            context_score = CASE WHEN ${strongerContext()}
+              THEN EXCLUDED.context_score ELSE incident_sensor.context_score END,
+            context_at = CASE WHEN ${strongerContext()}
+              THEN EXCLUDED.context_at ELSE incident_sensor.context_at END,
+            context_alert_id = CASE WHEN ${strongerContext()}
+              THEN EXCLUDED.context_alert_id ELSE incident_sensor.context_alert_id END,
             started_at = LEAST(incident_sensor.started_at, EXCLUDED.started_at)
-          WHERE (COALESCE(EXCLUDED.severity, -1), EXCLUDED.score)
-              > (COALESCE(incident_sensor.severity, -1), incident_sensor.score)
-            OR ((COALESCE(EXCLUDED.severity, -1), EXCLUDED.score)
-                = (COALESCE(incident_sensor.severity, -1), incident_sensor.score)
-              AND (EXCLUDED.peak_at, EXCLUDED.peak_alert_id)
-                < (incident_sensor.peak_at, incident_sensor.peak_alert_id))
+          WHERE ${strongerPeak()} OR ${strongerContext()}
+            OR EXCLUDED.started_at < incident_sensor.started_at
         ), events AS (
           INSERT INTO incident_event (alert_id, incident_id, event, event_at, num_sensors,
             max_severity)

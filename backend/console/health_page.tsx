@@ -1,6 +1,11 @@
 // The Health page: the engine's readiness, execution provider, frames/s, queue, latency and served models, read server-side.
 
-import type { ActivationRecord, ServedModel } from "../../contracts/models_api.ts";
+import type {
+  ActivationRecord,
+  RetrainRun,
+  RetrainSchedule,
+  ServedModel,
+} from "../../contracts/models_api.ts";
 import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
 import { modelLabel, num, utc } from "./format.ts";
@@ -18,6 +23,71 @@ function Activation(props: { activation?: ActivationRecord }) {
         {Number.isNaN(Date.parse(a.at)) ? a.at : utc(new Date(a.at).toISOString())}
       </time>
       {a.reason ? `: ${a.reason}` : ""}
+    </>
+  );
+}
+
+function When(props: { at: string }) {
+  const { at } = props;
+  return (
+    <time datetime={at}>{Number.isNaN(Date.parse(at)) ? at : utc(new Date(at).toISOString())}</time>
+  );
+}
+
+function RetrainOutcome(props: { run: RetrainRun }) {
+  const r = props.run;
+  if (r.outcome === "running") {
+    return (
+      <>
+        running since <When at={r.started_at} />
+      </>
+    );
+  }
+  const at = r.finished_at ?? r.started_at;
+  if (r.outcome === "failed") {
+    return (
+      <span class="error">
+        failed at <When at={at} />: {r.error ?? "no message"}
+      </span>
+    );
+  }
+  return (
+    <>
+      <strong>{r.decision ?? "decided"}</strong>
+      {r.candidate_version ? (
+        <>
+          {" "}
+          <code>{r.candidate_version}</code>
+        </>
+      ) : null}
+      {r.decision === "promoted" ? (r.activated ? " (activated)" : " (ready, not active)") : ""} at{" "}
+      <When at={at} />
+      {r.reasons.length ? `: ${r.reasons.join("; ")}` : ""}
+    </>
+  );
+}
+
+/** The model's scheduled retraining: the last run, the last promotion when older, the next round. */
+function Retraining(props: { retrain?: RetrainSchedule }) {
+  const r = props.retrain;
+  if (!r) return <>off</>;
+  // The last promotion, when a later run (held, most often) is the last one.
+  const promoted = r.last_promoted?.started_at !== r.last?.started_at ? r.last_promoted : undefined;
+  return (
+    <>
+      {r.last ? <RetrainOutcome run={r.last} /> : "no run yet"}
+      {promoted ? (
+        <>
+          ; last promoted <code>{promoted.candidate_version}</code> at{" "}
+          <When at={promoted.finished_at ?? promoted.started_at} />
+        </>
+      ) : null}
+      ; every {num(r.every_h)} h
+      {r.next_at ? (
+        <>
+          , next at <When at={r.next_at} />
+        </>
+      ) : null}
     </>
   );
 }
@@ -56,6 +126,9 @@ function ModelRow(props: { model: ServedModel }) {
       <td>
         <Activation activation={m.activation} />
       </td>
+      <td data-retrain={m.retrain?.last?.outcome ?? (m.retrain ? "none" : "off")}>
+        <Retraining retrain={m.retrain} />
+      </td>
     </tr>
   );
 }
@@ -82,6 +155,7 @@ function ModelsSection(props: { models: EngineModels }) {
               <th scope="col">Routes</th>
               <th scope="col">Live streams</th>
               <th scope="col">Last activation</th>
+              <th scope="col">Scheduled retraining</th>
             </tr>
           </thead>
           <tbody>

@@ -112,6 +112,36 @@ for (const target of testTargets()) {
       assert.equal(sensor.related[0].moved, 1);
     });
 
+    test("a stronger alert without context keeps the earlier alert's history, in any arrival order", async () => {
+      for (const order of [
+        [0, 1],
+        [1, 0],
+      ]) {
+        const incidentId = crypto.randomUUID();
+        // The opened alert carries the context; the resolved one repeats a higher peak, bare.
+        const alerts = [12, 30].map((severity, n) => {
+          const alert = incidentAlert({
+            incidentId,
+            event: n === 0 ? "opened" : "resolved",
+            at: n * 3,
+            sensors: [{ idx: 4242, severity }],
+          });
+          if (n === 0) {
+            Object.assign(alert.anomalous_features[0], {
+              history: history([1, 2, 3], 1),
+              related: [related[0]],
+            });
+          }
+          return alert;
+        });
+        for (const i of order) await store(alerts[i]);
+        const [sensor] = (await json(`/api/v1/incidents/${incidentId}`)).sensors;
+        assert.equal(sensor.severity, 30, `peak from the resolved alert (order ${order})`);
+        assert.deepEqual(sensor.history?.values, [1, 2, 3], `history kept (order ${order})`);
+        assert.equal(sensor.related?.[0].feature_idx, related[0].feature_idx);
+      }
+    });
+
     test("a page's read carries history only for the strongest sensors and the ones they name", async () => {
       const incidentId = crypto.randomUUID();
       const alert = incidentAlert({

@@ -1,6 +1,7 @@
 // Picks what this engine process runs from ENGINE_ROLE and FRAME_BUS (engine/bus/README.md).
 import { ConfigError } from "../../contracts/config.ts";
 import { createEngine } from "../engine.ts";
+import { refuseRetrainUnderScaleOut } from "../retrain/mod.ts";
 import { createIngestRole } from "./ingest_role.ts";
 import type { Role, RoleOptions } from "./role_shell.ts";
 import { createWorkerRole } from "./worker_role.ts";
@@ -23,6 +24,7 @@ export function createRole(options: CreateRoleOptions): Role {
     }
     return createEngine(options);
   }
+  refuseRetrainUnderScaleOut(config, options.log);
   if (config.ENGINE_ROLE === "ingest") return createIngestRole(options);
   if (config.ENGINE_ROLE === "worker") return createWorkerRole(options);
   const ingest = createIngestRole(options);

@@ -1,0 +1,212 @@
+// Scheduled retraining in a real engine process: too little history held, a promoted candidate served by the same process, a failing run shown while scoring goes on.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import * as v from "valibot";
+import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
+import { modelsResponseSchema, type ServedModel } from "../../contracts/models_api.ts";
+import { NAME, plantFrames, T0, trainInto } from "../../models/retrain/_test/plant_history.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import { spawnEngine, waitReady } from "../_test/engine_process.ts";
+import { trainFixtureModel } from "../_test/model_fixture.ts";
+import { waitFor } from "../_test/wait_for.ts";
+import { readHistory } from "../history/mod.ts";
+import { refuseRetrainUnderScaleOut } from "./mod.ts";
+
+/** `GET /models`, checked against the contract. */
+async function served(port: number): Promise<ServedModel[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/models`);
+  assert.equal(res.status, 200);
+  return v.parse(modelsResponseSchema, await res.json()).models;
+}
+
+/** Posts frames one by one, waiting out back-pressure (429). */
+async function feed(port: number, frames: { data: Record<string, number>; timestamp: number }[]) {
+  for (const [i, f] of frames.entries()) {
+    const body = JSON.stringify({ ...f, stream_id: "line-1" });
+    for (;;) {
+      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
+      await res.arrayBuffer();
+      if (res.status === 202) break;
+      assert.equal(res.status, 429, `frame ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+const plantFrame = (frame: Float32Array, t: number) => ({
+  data: Object.fromEntries(Array.from(frame, (x, f) => [`feature_${f}`, x])),
+  timestamp: T0 + t * 1000,
+});
+
+test("scheduled retraining holds a young history, then promotes a candidate the same engine serves", async () => {
+  const root = await mkdtemp(join(tmpdir(), "retrain-schedule-"));
+  const registry = join(root, "models");
+  const history = join(root, "history");
+  const { meta: first } = await trainInto(registry, plantFrames(1200, 1), true);
+  const engine = spawnEngine("node", {
+    MODEL_DIR: registry,
+    DEFAULT_MODEL_NAME: NAME,
+    HISTORY_DIR: history,
+    DATA_DIR: join(root, "data"),
+    DEFAULT_DEVICE: "cpu",
+    NESTJS_URL: "http://127.0.0.1:9",
+    INCIDENT_CONFIRM_K: "2",
+    INCIDENT_CONFIRM_N: "3",
+    INCIDENT_QUIET_WINDOWS: "3",
+    // A round every 3.6 s after the previous one ended.
+    RETRAIN_EVERY_H: "0.001",
+    RETRAIN_PROMOTE: "auto",
+  });
+  try {
+    const port = await engine.port();
+    await waitReady(port);
+    const frames = plantFrames(2000, 2).map(plantFrame);
+    await feed(port, frames.slice(0, 100));
+
+    // A young history is an expected outcome: held, no version written, not an error.
+    const young = await waitFor(
+      async () => {
+        const last = (await served(port))[0].retrain?.last;
+        return last?.outcome === "decided" ? last : undefined;
+      },
+      "a scheduled run to decide on the young history",
+      120_000,
+      100,
+    );
+    assert.equal(young.decision, "held");
+    assert.match(young.reasons.join(), /too little history/);
+    assert.equal(young.candidate_version, undefined);
+    assert.ok(young.finished_at && young.finished_at >= young.started_at);
+    assert.deepEqual((await served(port))[0].versions, [first.version]);
+
+    await feed(port, frames.slice(100));
+    await waitFor(
+      async () => (await readHistory(join(history, NAME), { model: NAME })).frames.length >= 1992,
+      "the history to hold the stream",
+      60_000,
+      100,
+    );
+    // A later round trains on it, the gate promotes, the engine follows the registry's pointer.
+    const model = await waitFor(
+      async () => {
+        const m = (await served(port))[0];
+        const p = m.retrain?.last_promoted;
+        return p?.activated && m.active_version === p.candidate_version ? m : undefined;
+      },
+      "a scheduled run to promote a candidate that the engine then serves",
+      300_000,
+      200,
+    );
+    const promoted = model.retrain?.last_promoted;
+    assert.ok(promoted);
+    assert.notEqual(promoted.candidate_version, first.version);
+    assert.equal(promoted.outcome, "decided");
+    assert.equal(promoted.decision, "promoted");
+    assert.ok(model.versions.includes(first.version) && model.versions.length >= 2);
+    assert.equal(model.retrain?.every_h, 0.001);
+    assert.ok(
+      engine
+        .logs()
+        .some((l) => l.msg === "model activated" && l.version === promoted.candidate_version),
+    );
+    assert.ok(
+      engine.logs().some((l) => l.msg === "scheduled retraining decided" && l.decision === "held"),
+    );
+    assert.equal(engine.child.exitCode, null, "the engine never restarted");
+  } finally {
+    // Graceful: the shutdown stops a run in progress with its child.
+    await engine.kill("SIGTERM");
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("a failing scheduled run is shown with its error and scoring goes on", async () => {
+  // The fixture's model is in the flat layout: retraining cannot write versions beside it.
+  const fixture = await trainFixtureModel({ features: 6, name: "flatpump" });
+  const engine = spawnEngine("node", {
+    MODEL_DIR: fixture.dir,
+    DEFAULT_MODEL_NAME: fixture.name,
+    DEFAULT_DEVICE: "cpu",
+    NESTJS_URL: "http://127.0.0.1:9",
+    RETRAIN_EVERY_H: "0.0005",
+  });
+  const frame = (t: number) => ({
+    data: Object.fromEntries(fixture.featureNames.map((n, f) => [n, fixture.normalFrame(t)[f]])),
+    timestamp: T0 + t * 1000,
+  });
+  const scored = async (port: number) =>
+    (
+      (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as {
+        frames: { scored: number };
+      }
+    ).frames.scored;
+  try {
+    const port = await engine.port();
+    await waitReady(port);
+    const failed = await waitFor(
+      async () => {
+        const last = (await served(port))[0].retrain?.last;
+        return last?.outcome === "failed" ? last : undefined;
+      },
+      "a scheduled run to fail",
+      120_000,
+      100,
+    );
+    assert.match(failed.error ?? "", /flat layout/);
+    assert.equal(failed.decision, undefined);
+    assert.ok(failed.finished_at);
+    assert.ok(
+      engine
+        .logs()
+        .some(
+          (l) =>
+            l.msg === "scheduled retraining failed; scoring goes on with the active version" &&
+            l.level === "error" &&
+            /flat layout/.test(l.error),
+        ),
+    );
+
+    // Scoring goes on, and so does the schedule.
+    const before = await scored(port);
+    await feed(
+      port,
+      Array.from({ length: 20 }, (_, t) => frame(t)),
+    );
+    await waitFor(async () => (await scored(port)) >= before + 16, "the frames to be scored");
+    assert.equal((await fetch(`http://127.0.0.1:${port}/health/ready`)).status, 200);
+    await waitFor(
+      async () => {
+        const last = (await served(port))[0].retrain?.last;
+        return last?.outcome === "failed" && last.started_at > failed.started_at;
+      },
+      "the next round to run",
+      120_000,
+      100,
+    );
+    assert.equal(engine.child.exitCode, null);
+  } finally {
+    await engine.kill("SIGTERM");
+    await fixture.remove();
+  }
+});
+
+test("scheduled retraining refuses to start under scale-out and says so", () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({
+    service: "engine",
+    write: (l) => void lines.push(JSON.parse(l)),
+  });
+  const nats = parseConfig(engineConfigSchema, { FRAME_BUS: "nats", RETRAIN_EVERY_H: "24" });
+  assert.equal(refuseRetrainUnderScaleOut(nats, log), true);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].level, "warn");
+  assert.match(String(lines[0].msg), /scheduled retraining is off under scale-out/);
+  const off = parseConfig(engineConfigSchema, { FRAME_BUS: "nats" });
+  assert.equal(refuseRetrainUnderScaleOut(off, log), false);
+  const single = parseConfig(engineConfigSchema, { RETRAIN_EVERY_H: "24" });
+  assert.equal(refuseRetrainUnderScaleOut(single, log), false);
+  assert.equal(lines.length, 1);
+});
