@@ -9,7 +9,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes, routePath } from "hono/route";
 
 const headerGetter: TextMapGetter<Headers> = {
   get: (headers, key) => headers.get(key) ?? undefined,
@@ -70,7 +70,10 @@ export function otelMiddleware(service: string): MiddlewareHandler {
       throw error;
     }
     if (span.isRecording()) {
-      const route = routePath(c, -1);
+      // The route of the handler that answered: the last matched one that is not a middleware
+      // (`use`, method ALL), so a middleware mounted on a catch-all path does not name it.
+      const handlers = matchedRoutes(c).filter((r) => r.method !== "ALL");
+      const route = handlers.at(-1)?.path ?? routePath(c, -1);
       const status = c.res.status;
       span.setAttribute("http.response.status_code", status);
       if (!NOT_A_ROUTE.has(route)) {
