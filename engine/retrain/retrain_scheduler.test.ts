@@ -41,7 +41,7 @@ const plantFrame = (frame: Float32Array, t: number) => ({
   timestamp: T0 + t * 1000,
 });
 
-test("scheduled retraining holds a young history, then promotes a candidate the same engine serves", async () => {
+test("scheduled retraining holds a young history, then promotes a candidate the same engine serves", async (t) => {
   const root = await mkdtemp(join(tmpdir(), "retrain-schedule-"));
   const registry = join(root, "models");
   const history = join(root, "history");
@@ -116,6 +116,8 @@ test("scheduled retraining holds a young history, then promotes a candidate the 
       engine.logs().some((l) => l.msg === "scheduled retraining decided" && l.decision === "held"),
     );
     assert.equal(engine.child.exitCode, null, "the engine never restarted");
+    const runs = engine.logs().filter((l) => l.msg === "scheduled retraining decided");
+    t.diagnostic(`runs: ${runs.map((l) => `${l.decision} in ${l.duration_ms} ms`).join(", ")}`);
   } finally {
     // Graceful: the shutdown stops a run in progress with its child.
     await engine.kill("SIGTERM");
@@ -209,4 +211,15 @@ test("scheduled retraining refuses to start under scale-out and says so", () => 
   const single = parseConfig(engineConfigSchema, { RETRAIN_EVERY_H: "24" });
   assert.equal(refuseRetrainUnderScaleOut(single, log), false);
   assert.equal(lines.length, 1);
+});
+
+test("RETRAIN_EVERY_H is off by default, takes fractions of an hour and refuses a bad value by name", () => {
+  assert.equal(parseConfig(engineConfigSchema, {}).RETRAIN_EVERY_H, 0);
+  assert.equal(parseConfig(engineConfigSchema, { RETRAIN_EVERY_H: "0.25" }).RETRAIN_EVERY_H, 0.25);
+  for (const bad of ["-1", "daily", "9000"]) {
+    assert.throws(
+      () => parseConfig(engineConfigSchema, { RETRAIN_EVERY_H: bad }),
+      /'RETRAIN_EVERY_H' must be a number 0..8760/,
+    );
+  }
 });
