@@ -12,6 +12,7 @@ import { TRAIN_DEFAULTS, type TrainResult, trainFeaturewise } from "../featurewi
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
 import { plantSeries } from "../train/plant_series.ts";
+import { driftScenarioText, runDriftScenario } from "./drift_scenario.ts";
 import { faultKindTable, runFaultKindEval } from "./fault_kind_eval.ts";
 import { DatasetError } from "./real/datasets.ts";
 import {
@@ -28,19 +29,19 @@ import { markdownTable, operatingPoints, operatingPointsTable, summarise } from 
 import { onnxScorer, type Scorer } from "./scorers.ts";
 import { baselineScorers, runSuite } from "./suite.ts";
 
-const USAGE = `usage: npm run eval -- [--suite plant,skab,tep] [--datasets DIR] [--json FILE]
+const USAGE = `usage: npm run eval -- [--suite plant,drift,skab,tep] [--datasets DIR] [--json FILE]
                          [--skab-train JSON] [--tep-train JSON]
                          [--models DIR] [--clean-frames N] [--events N] [--eval-seed N]
                          [--foreign-features N]
 
---suite       which suites to run (default: plant, plus skab and tep when --datasets holds them)
+--suite       which suites to run (default: plant and drift, plus skab and tep when --datasets holds them)
 --datasets    root holding skab/ and tep/ as published (default: ../shared/datasets when present)
 --skab-train, --tep-train
               training options of our model for every file of that dataset, as JSON
               (e.g. '{"alphaFrame":0.001,"tailMargin":0.5}'; keys of trainFeaturewise's options)
 --models ... --foreign-features: the simulated plant suite's settings`;
 
-const SUITES = ["plant", "skab", "tep"] as const;
+const SUITES = ["plant", "drift", "skab", "tep"] as const;
 /** `../shared/datasets` from the project root (this file is `models/eval/cli.ts`). */
 const DEFAULT_DATASETS = join(
   fileURLToPath(new URL("../../..", import.meta.url)),
@@ -135,10 +136,11 @@ async function main(argv: string[]): Promise<void> {
     suites = SUITES.filter((x) => asked.includes(x));
   } else {
     suites = SUITES.filter(
-      (x) => x === "plant" || (datasets !== undefined && existsSync(join(datasets, x))),
+      (x) =>
+        x === "plant" || x === "drift" || (datasets !== undefined && existsSync(join(datasets, x))),
     );
   }
-  const real = suites.filter((x) => x !== "plant");
+  const real = suites.filter((x) => x !== "plant" && x !== "drift");
   if (real.length > 0 && datasets === undefined) {
     throw new DatasetError(
       `suite ${real.join(", ")} needs '--datasets DIR' (../shared/datasets is absent)`,
@@ -152,6 +154,18 @@ async function main(argv: string[]): Promise<void> {
     const t0 = performance.now();
     if (suite === "plant") {
       doc.plant = await plantSuite(a, incidentConfig);
+    } else if (suite === "drift") {
+      const report = await runDriftScenario({
+        log,
+        settings: {
+          threshold: 0.9,
+          confirmK: incidentConfig.INCIDENT_CONFIRM_K,
+          confirmN: incidentConfig.INCIDENT_CONFIRM_N,
+          quietWindows: incidentConfig.INCIDENT_QUIET_WINDOWS,
+        },
+      });
+      doc.drift = report;
+      console.log(`\n${driftScenarioText(report)}`);
     } else {
       const o = {
         datasets: datasets as string,

@@ -8,14 +8,15 @@ import { createLogger } from "../../telemetry/logger.ts";
 import { summary } from "./report.ts";
 import { RetrainError, reportPath, retrain } from "./retrain.ts";
 
-const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO]
+const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO] [--auto]
 
 Trains a candidate version of NAME from the engine's recorded history (--history, default
 HISTORY_DIR/NAME, HISTORY_DIR defaulting to DATA_DIR/history), writes it into the registry
 (--registry, default MODEL_DIR), scores it and the active version on the most recent stretch of
 that history, on the incidents operators confirmed and on injected anomalies (--events per kind,
 default 20; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
-manual (default) leaves it ready. The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
+manual (default) leaves it ready. --auto chooses the candidate's window size and tail margin by a
+backtest on its training series (as npm run train -- --auto). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
 
 async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<void> {
       events: { type: "string" },
       seed: { type: "string" },
       by: { type: "string" },
+      auto: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -67,6 +69,7 @@ async function main(argv: string[]): Promise<void> {
     eventsPerKind: count("events", a.events, 20, 1000),
     seed: count("seed", a.seed, 1, 2 ** 31 - 1),
     by: a.by,
+    auto: a.auto,
     log: createLogger({
       service: "retrain",
       level: "warn",

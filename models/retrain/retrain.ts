@@ -16,6 +16,8 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
 import { trainFeaturewise } from "../featurewise/train.ts";
 import { buildArtifacts } from "../train/artifacts.ts";
+import { onnxLoader } from "../train/auto_onnx.ts";
+import { chooseSetting } from "../train/auto_setting.ts";
 import { decide, type GateSettings, measure, TOLERANCES } from "./gate.ts";
 import { prepareHistory } from "./history_data.ts";
 import { injectEvents, sensorStd } from "./inject.ts";
@@ -38,6 +40,11 @@ export interface RetrainOptions {
   eventsPerKind?: number;
   seed?: number;
   by?: string;
+  /**
+   * Choose the candidate's window size and tail margin by `chooseSetting` on the training series
+   * (default: the active version's window size and the training defaults).
+   */
+  auto?: boolean;
   log: Logger;
   /** Progress lines. */
   say?: (line: string) => void;
@@ -100,10 +107,16 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   say(
     `training on ${train.nFrames} frames (${train.runs} runs) x ${activeMeta.n_features} features`,
   );
-  const result = trainFeaturewise(
-    { values: train.values, nFrames: train.nFrames, nFeatures: activeMeta.n_features },
-    { kind: activeMeta.kind as FeaturewiseKind, windowSize: activeMeta.window_size },
-  );
+  const series = { values: train.values, nFrames: train.nFrames, nFeatures: activeMeta.n_features };
+  const kind = activeMeta.kind as FeaturewiseKind;
+  const auto = o.auto
+    ? await chooseSetting(series, { train: { kind }, load: onnxLoader(o.device), say })
+    : undefined;
+  if (auto) say(`--auto: window ${auto.chosen.windowSize}, tail margin ${auto.chosen.tailMargin}`);
+  const result = trainFeaturewise(series, {
+    kind,
+    ...(auto?.chosen ?? { windowSize: activeMeta.window_size }),
+  });
   const source = {
     kind: "history",
     dir: o.historyDir,
@@ -113,6 +126,8 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     to: new Date(train.to).toISOString(),
   };
   const { onnx, meta } = buildArtifacts(o.model, result, activeMeta.feature_names, source);
+  if (auto)
+    meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
   const written = await registry.write(onnx, meta, { activate: false, by: o.by ?? "retrain" });
   say(`candidate ${o.model}@${meta.version} ${written.created ? "written" : "already there"}`);
 

@@ -17,6 +17,8 @@ import type { FeaturewiseKind } from "../featurewise/params.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
 import { buildArtifacts, writeArtifacts } from "./artifacts.ts";
+import { onnxLoader } from "./auto_onnx.ts";
+import { chooseSetting } from "./auto_setting.ts";
 import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
 import { runningRowsOnly } from "./running_rows.ts";
@@ -26,7 +28,7 @@ const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
-                          [--running "SENSOR>X"]
+                          [--running "SENSOR>X"] [--auto]
 
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
 the version being the metadata's), activated only when NAME has no active version yet, or with
@@ -38,7 +40,10 @@ Without --input, trains on the simulated plant (--features, default 25000; --fra
 there with --activate or when none is active; with --version V it trains nothing and publishes
 version V of --model from the registry under --out.
 --running "SENSOR>X" (or >=, <, <=) is when the machine runs: rows where it fails are left out of
-training, and the engine neither scores nor records windows in which it fails.`;
+training, and the engine neither scores nor records windows in which it fails.
+--auto chooses the window size and tail margin among a few settings by a backtest on the input
+itself (its last 20 % held out as normal data, anomalies injected into it); not with --window or
+--tail-margin.`;
 
 /** Publishes `ref` to the scale-out registry at `url`; the answer says what happened there. */
 async function publishTo(
@@ -135,6 +140,7 @@ async function main(argv: string[]): Promise<void> {
       "nats-stream": { type: "string" },
       version: { type: "string" },
       running: { type: "string" },
+      auto: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -142,10 +148,15 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (a.auto && (a.window !== undefined || a["tail-margin"] !== undefined)) {
+    throw new InputError(
+      "'--auto' chooses the window and tail margin: not with '--window' or '--tail-margin'",
+    );
+  }
   const seed = intArg("seed", a.seed, TRAIN_DEFAULTS.seed, 0, 2 ** 31 - 1);
-  const windowSize = intArg("window", a.window, TRAIN_DEFAULTS.windowSize, 2, 64);
+  let windowSize = intArg("window", a.window, TRAIN_DEFAULTS.windowSize, 2, 64);
   const nu = numArg("nu", a.nu, TRAIN_DEFAULTS.nu, 0.01, 0.5);
-  const tailMargin = numArg("tail-margin", a["tail-margin"], TRAIN_DEFAULTS.tailMargin, 0, 5);
+  let tailMargin = numArg("tail-margin", a["tail-margin"], TRAIN_DEFAULTS.tailMargin, 0, 5);
   const alphaFrame = numArg("alpha-frame", a["alpha-frame"], TRAIN_DEFAULTS.alphaFrame, 1e-12, 0.5);
   const calFraction = numArg(
     "cal-fraction",
@@ -273,7 +284,20 @@ async function main(argv: string[]): Promise<void> {
     const t1 = performance.now();
     let lastPct = -1;
     let result: ReturnType<typeof trainFeaturewise>;
+    let auto: Awaited<ReturnType<typeof chooseSetting>> | undefined;
     try {
+      if (a.auto) {
+        const shared = { kind: job.kind, seed, nu, alphaFrame, calFraction, crossComponents };
+        auto = await chooseSetting(series, {
+          train: { ...shared, driftMax, baselineAlpha },
+          load: onnxLoader(),
+          say: (line) => console.error(`[train] ${job.name} --auto: ${line}`),
+        });
+        ({ windowSize, tailMargin } = auto.chosen);
+        console.error(
+          `[train] ${job.name} --auto: window ${windowSize}, tail margin ${tailMargin} (${auto.reason})`,
+        );
+      }
       result = trainFeaturewise(series, {
         kind: job.kind,
         windowSize,
@@ -301,6 +325,8 @@ async function main(argv: string[]): Promise<void> {
       throw err;
     }
     const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+    if (auto)
+      meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
     if (running) {
       meta.running = running;
       meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };

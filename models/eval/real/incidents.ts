@@ -160,7 +160,7 @@ export interface IncidentMetrics {
 export function incidentMetrics(
   spansByRun: Map<string, IncidentSpan[]>,
   runs: { name: string; label: Uint8Array; testStart: number; alarm: Uint8Array }[],
-  windowSize: number,
+  windowSize: number | ((run: string) => number),
 ): IncidentMetrics {
   let nEpisodes = 0;
   let found = 0;
@@ -178,8 +178,10 @@ export function incidentMetrics(
   for (const run of runs) {
     const spans = spansByRun.get(run.name) ?? [];
     const test = run.label.subarray(run.testStart);
+    // A model whose window was chosen per training history has one per run.
+    const W = typeof windowSize === "number" ? windowSize : windowSize(run.name);
     const windowAnomalous = (row: number) => {
-      for (let r = Math.max(0, row - windowSize + 1); r <= row; r++) if (run.label[r]) return true;
+      for (let r = Math.max(0, row - W + 1); r <= row; r++) if (run.label[r]) return true;
       return false;
     };
     // A normal frame: its whole window is normal (a window that still holds an anomalous row is
@@ -201,7 +203,7 @@ export function incidentMetrics(
       const end = run.testStart + b;
       nEpisodes++;
       // The opening window [opened - W + 1, opened] overlaps the episode [start, end).
-      const mine = spans.filter((s) => s.openedRow >= start && s.openedRow - windowSize + 1 < end);
+      const mine = spans.filter((s) => s.openedRow >= start && s.openedRow - W + 1 < end);
       byEpisodes += mine.length;
       const frameHit = run.alarm.subarray(a, b).some((x) => x === 1);
       if (mine.length > 0) {

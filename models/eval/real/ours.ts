@@ -7,6 +7,7 @@ import { StreamFeatures, WindowShape } from "../../../scoring/window_features.ts
 import { createLogger } from "../../../telemetry/logger.ts";
 import { TRAIN_DEFAULTS, type TrainOptions, trainFeaturewise } from "../../featurewise/train.ts";
 import { buildArtifacts, writeArtifacts } from "../../train/artifacts.ts";
+import { type AutoCandidate, chooseSetting } from "../../train/auto_setting.ts";
 import type { Detector, FittedDetector, Matrix, RunScores, ScoredWindow } from "./detector.ts";
 
 /** Options of the training, as `npm run train` passes them (a dataset flag may override any). */
@@ -28,34 +29,61 @@ export function ours(options: OursTrainOptions = {}, name = "ours"): Detector {
   return {
     name,
     description: `featurewise_ocsvm (svdd), trained in-process, the engine's loadModel, default threshold; ${flags.length > 0 ? `training options: ${flags.join(", ")}` : "default training options"}`,
+    fit: (train, featureNames) => fitOurs(train, featureNames, options),
+  };
+}
+
+/**
+ * "Ours" as `npm run train -- --auto` trains: per training history, the window size and tail
+ * margin are chosen by `chooseSetting` on that history alone; `chosen` lists the choices in
+ * fitting order.
+ */
+export function oursAuto(name = "ours, auto"): Detector & { chosen: AutoCandidate[] } {
+  const chosen: AutoCandidate[] = [];
+  return {
+    name,
+    description:
+      "featurewise_ocsvm (svdd) as `npm run train -- --auto` trains: window size and tail margin chosen per training history by the backtest (held-out stretch, injected anomalies)",
+    chosen,
     async fit(train: Matrix, featureNames: readonly string[]): Promise<FittedDetector> {
       const values = Float32Array.from(train.values);
-      const result = trainFeaturewise(
-        { values, nFrames: train.rows, nFeatures: train.cols },
-        { ...TRAIN_DEFAULTS, ...options, kind: "featurewise_ocsvm_svdd" },
-      );
-      const { onnx, meta } = buildArtifacts("featurewise_ocsvm", result, featureNames, {
-        kind: "file",
-        frames: train.rows,
-        features: train.cols,
-      });
-      const dir = await mkdtemp(join(tmpdir(), "eval-model-"));
-      try {
-        await writeArtifacts(dir, onnx, meta);
-        const model = await loadModel({
-          dir,
-          name: meta.name,
-          device: "cpu",
-          log: quiet,
-          maxBatch: 8,
-          thread: "main",
-        });
-        return fittedModel(model);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      const choice = await chooseSetting({ values, nFrames: train.rows, nFeatures: train.cols });
+      chosen.push(choice.chosen);
+      return fitOurs(train, featureNames, choice.chosen);
     },
   };
+}
+
+async function fitOurs(
+  train: Matrix,
+  featureNames: readonly string[],
+  options: OursTrainOptions,
+): Promise<FittedDetector> {
+  const values = Float32Array.from(train.values);
+  const result = trainFeaturewise(
+    { values, nFrames: train.rows, nFeatures: train.cols },
+    { ...TRAIN_DEFAULTS, ...options, kind: "featurewise_ocsvm_svdd" },
+  );
+  const { onnx, meta } = buildArtifacts("featurewise_ocsvm", result, featureNames, {
+    kind: "file",
+    frames: train.rows,
+    features: train.cols,
+  });
+  const dir = await mkdtemp(join(tmpdir(), "eval-model-"));
+  try {
+    await writeArtifacts(dir, onnx, meta);
+    const model = await loadModel({
+      dir,
+      name: meta.name,
+      device: "cpu",
+      log: quiet,
+      maxBatch: 8,
+      thread: "main",
+    });
+    return fittedModel(model);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**

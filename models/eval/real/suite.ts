@@ -11,7 +11,7 @@ import {
   incidentTable,
 } from "./incidents.ts";
 import { round4 } from "./metrics.ts";
-import { type OursTrainOptions, ours } from "./ours.ts";
+import { type OursTrainOptions, ours, oursAuto } from "./ours.ts";
 import { hotellingT2, pcaT2Q, zScore } from "./peers.ts";
 import {
   type OperatingPoint,
@@ -53,16 +53,21 @@ export const BUDGETS = [0.01, 0.05] as const;
 /** Name of our row trained with every default, beside "ours" when a dataset flag sets options. */
 export const OURS_DEFAULTS = "ours, defaults";
 
+/** Name of our row whose window and tail margin `npm run train -- --auto` chose per history. */
+export const OURS_AUTO = "ours, auto";
+
 /**
  * The methods of a suite with the window their incidents open on. With dataset options, "ours"
- * is trained with them and a second row keeps every default, both from the same run.
+ * is trained with them and a second row keeps every default, both from the same run; a third,
+ * `ours, auto`, chooses its setting per training history (its window is known once it is fitted).
  */
-function methods(train: OursTrainOptions): { detector: Detector; window: number }[] {
+function methods(train: OursTrainOptions): { detector: Detector; window: number | null }[] {
   const W = (o: OursTrainOptions) => o.windowSize ?? TRAIN_DEFAULTS.windowSize;
   const flagged = Object.keys(train).length > 0;
   return [
     { detector: ours(train), window: W(train) },
     ...(flagged ? [{ detector: ours({}, OURS_DEFAULTS), window: W({}) }] : []),
+    { detector: oursAuto(OURS_AUTO), window: null },
     ...[hotellingT2(), pcaT2Q(), zScore()].map((detector) => ({ detector, window: W(train) })),
   ];
 }
@@ -74,6 +79,8 @@ interface MethodRun {
   results: RunResult[];
   /** Incident metrics, for the methods the engine can run (ONNX models). */
   incidents?: IncidentMetrics;
+  /** The settings `ours, auto` chose, with how many training histories chose each. */
+  chosen?: Record<string, number>;
 }
 
 async function runAll(
@@ -91,8 +98,23 @@ async function runAll(
     const seconds = (performance.now() - t0) / 1000;
     o.log(`[eval] ${suite}: ${d.name} in ${seconds.toFixed(1)} s`);
     const m: MethodRun = { name: d.name, description: d.description, seconds, results };
+    const runs = tasks.flatMap((t) => t.runs);
+    let window: number | ((run: string) => number) = W ?? TRAIN_DEFAULTS.windowSize;
+    if ("chosen" in d) {
+      // One choice per task, in task order: each run opens incidents on its task's window.
+      const chosen = d.chosen as { windowSize: number; tailMargin: number }[];
+      const byRun = new Map(
+        tasks.flatMap((t, i) => t.runs.map((r) => [r.name, chosen[i].windowSize] as const)),
+      );
+      window = (run: string) => byRun.get(run) ?? TRAIN_DEFAULTS.windowSize;
+      m.chosen = {};
+      for (const c of chosen) {
+        const key = `window ${c.windowSize}, tail margin ${c.tailMargin}`;
+        m.chosen[key] = (m.chosen[key] ?? 0) + 1;
+      }
+      o.log(`[eval] ${suite}: ${d.name} chose ${JSON.stringify(m.chosen)}`);
+    }
     if (spans.size > 0 || d.name.startsWith("ours")) {
-      const runs = tasks.flatMap((t) => t.runs);
       m.incidents = incidentMetrics(
         spans,
         runs.map((r, i) => ({
@@ -101,7 +123,7 @@ async function runAll(
           testStart: r.testStart,
           alarm: results[i].alarm,
         })),
-        W,
+        window,
       );
     }
     out.push(m);
@@ -117,6 +139,20 @@ function incidentLines(all: MethodRun[], s: IncidentSettings): string[] {
     "",
     ...incidentTable(all.flatMap((m) => (m.incidents ? [{ name: m.name, m: m.incidents }] : []))),
   ];
+}
+
+/** What `ours, auto` chose, per training history. */
+function chosenLines(all: MethodRun[]): string[] {
+  return all.flatMap((m) =>
+    m.chosen
+      ? [
+          "",
+          `${m.name} chose (training histories): ${Object.entries(m.chosen)
+            .map(([k, n]) => `${k}: ${n}`)
+            .join("; ")}`,
+        ]
+      : [],
+  );
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -160,6 +196,7 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       seconds: round4(m.seconds),
       ...s,
       ...(m.incidents ? { incidents: m.incidents } : {}),
+      ...(m.chosen ? { chosen: m.chosen } : {}),
     };
     const b1 = s.budgets["1%"];
     const b5 = s.budgets["5%"];
@@ -167,7 +204,7 @@ export async function runSkabSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       `| ${m.name} | ${pointCells(s.default).join(" | ")} | ${b1.f1.toFixed(3)} | ${b1.episodes_detected} | ${b5.f1.toFixed(3)} | ${b5.episodes_detected} | ${m.seconds.toFixed(1)} |`,
     );
   }
-  lines.push(...incidentLines(all, o.incidents));
+  lines.push(...incidentLines(all, o.incidents), ...chosenLines(all));
   lines.push("", "Published leaderboard (SKAB README, outlier detection): F1 / FAR % / MAR %");
   for (const r of SKAB_LEADERBOARD) lines.push(`- ${r.method}: ${r.f1} / ${r.far} / ${r.mar}`);
   const seconds = (performance.now() - t0) / 1000;
@@ -231,6 +268,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       without_undetectable: { default: dDefault, "1%": d1 },
       faults: { default: defaultTable, "1%": table1 },
       ...(m.incidents ? { incidents: m.incidents } : {}),
+      ...(m.chosen ? { chosen: m.chosen } : {}),
     };
     for (const row of defaultTable) {
       perFault[row.fault] ??= {};
@@ -244,7 +282,7 @@ export async function runTepSuite(o: RealSuiteOptions): Promise<SuiteReport> {
       `| ${m.name} | ${pct(s.default.far)} | ${pct(s.default.mar)} | ${s.default.f1.toFixed(3)} | ${s.default.episodes_detected}/${s.default.episodes} | ${dDefault.f1.toFixed(3)} | ${b1.f1.toFixed(3)} | ${pct(b1.far)} | ${b1.episodes_detected}/${b1.episodes} | ${d1.f1.toFixed(3)} | ${num(f5)} | ${m.seconds.toFixed(1)} |`,
     );
   }
-  lines.push(...incidentLines(all, o.incidents));
+  lines.push(...incidentLines(all, o.incidents), ...chosenLines(all));
   const names = all.map((m) => m.name);
   lines.push(
     "",
