@@ -394,9 +394,11 @@ for (const target of testTargets()) {
       const older = await target.open({ migrate: false });
       try {
         const all = await loadMigrations();
+        // Every migration but the outbox's: the schema of a database that stored alerts
+        // before notifications existed (later migrations are independent of 0008).
         await migrate(
           older.sql,
-          all.filter((m) => m.version < 8),
+          all.filter((m) => m.version !== 8),
         );
         const before = createBackendApp({ database: older });
         for (const alert of lifecycle(crypto.randomUUID(), undefined, "history-1")) {
