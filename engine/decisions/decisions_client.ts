@@ -131,9 +131,31 @@ export class DecisionsClient {
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
     let failing = false;
+    let pulledOnce = false;
+    // At most this many quick tries (about a minute) before a backend that never answered is
+    // treated as failing: then the warning, and the usual interval.
+    let quickTries = 30;
     while (!signal.aborted) {
       const outcome = await this.pullNow();
       const failed = outcome.silences === "failed" || outcome.verdicts === "failed";
+      if (!pulledOnce) {
+        // Starting beside the backend (`npm start`), it may not answer yet: no warning for
+        // that, and the next try comes soon rather than a whole poll interval later.
+        if (!failed || quickTries-- <= 0) {
+          pulledOnce = true;
+          failing = false;
+        } else {
+          if (!failing) {
+            this.#options.log?.info("decisions not pulled yet; the backend does not answer", {
+              silences: this.#silences.status.last_error,
+              verdicts: this.#verdicts.status.last_error,
+            });
+          }
+          failing = true;
+          await sleep(Math.min(this.#options.pollMs, 2000), undefined, { signal }).catch(() => {});
+          continue;
+        }
+      }
       // Said once when pulls start failing and once when they work again, not every round.
       if (failed && !failing) {
         this.#options.log?.warn("decisions pull failed; keeping the last good copy", {
