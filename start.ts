@@ -41,6 +41,8 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       INCIDENT_QUIET_WINDOWS: env.INCIDENT_QUIET_WINDOWS ?? "5",
       // The engine keeps its own copy of the backend's silences and verdicts.
       DECISIONS_POLL_S: env.DECISIONS_POLL_S ?? "30",
+      // Our backend takes alerts of up to 16 MiB: room for every charted sensor's history.
+      EVIDENCE_ALERT_MAX_BYTES: env.EVIDENCE_ALERT_MAX_BYTES ?? String(512 * 1024),
     },
   },
 };

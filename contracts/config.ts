@@ -153,8 +153,12 @@ export const engineConfigSchema = v.object({
   EVIDENCE_HISTORY_FRAMES: int("EVIDENCE_HISTORY_FRAMES", 300, 0, 86_400),
   /** Memory for those frames across all streams and models; when full, a new stream takes the ring of one unfed for a ring's span, else goes without. */
   EVIDENCE_HISTORY_MAX_MB: int("EVIDENCE_HISTORY_MAX_MB", 1024, 1, 1_048_576),
-  /** Bytes of context per alert: each sensor's `history` first (most severe whole), then related sensors' readings. */
-  EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 512 * 1024, 1024, 16 * 1024 * 1024),
+  /**
+   * Bytes of context per alert: each sensor's `history` first (most severe whole), then related
+   * sensors' readings. 64 KiB keeps an incident alert of a few dozen sensors under the 100 KiB
+   * JSON body limit a NestJS server has by default (the original design's main server).
+   */
+  EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
   // Training history per model (engine/history): where (empty: DATA_DIR/history), how many bytes
   // per model at most (0: none recorded; the oldest chunks go first), and one run of
   // HISTORY_RUN_FRAMES consecutive frames kept in every HISTORY_EVERY_N of a stream.
