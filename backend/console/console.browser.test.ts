@@ -9,6 +9,7 @@ import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
+import { checkAccessibility, tabTo, watchErrors } from "./_browser_checks.ts";
 
 // Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -60,52 +61,6 @@ after(async () => {
   await backend?.stop("SIGTERM");
   await rm(dataDir, { recursive: true, force: true });
 });
-
-/** Console errors, failed requests and uncaught exceptions of a page, collected as they happen. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
-  page.on("requestfailed", (r) => {
-    // The live stream is cut when the page navigates away: that is not an error.
-    if (!r.url().endsWith("/events")) errors.push(`request failed: ${r.url()}`);
-  });
-  return errors;
-}
-
-/** Basic accessibility: one h1, no skipped heading level, every form control labelled. */
-async function checkAccessibility(page: Page, where: string) {
-  const report = await page.evaluate(() => {
-    const headings = [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map((h) =>
-      Number(h.tagName[1]),
-    );
-    const unlabelled = [...document.querySelectorAll("input, select, textarea")]
-      .filter((el) => (el as HTMLInputElement).type !== "hidden")
-      .filter(
-        (el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute("aria-label"),
-      )
-      .map((el) => el.outerHTML);
-    return { headings, unlabelled, lang: document.documentElement.lang, title: document.title };
-  });
-  assert.equal(report.headings.filter((h) => h === 1).length, 1, `${where}: one h1`);
-  for (let i = 1; i < report.headings.length; i++) {
-    assert.ok(report.headings[i] <= report.headings[i - 1] + 1, `${where}: heading levels skip`);
-  }
-  assert.deepEqual(report.unlabelled, [], `${where}: unlabelled controls`);
-  assert.equal(report.lang, "en");
-  assert.ok(report.title.length > 0);
-}
-
-/** Presses Tab until `selector` has the focus (at most `max` times): it is reachable by keyboard. */
-async function tabTo(page: Page, selector: string, max = 80) {
-  for (let i = 0; i < max; i++) {
-    await page.keyboard.press("Tab");
-    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
-  }
-  assert.fail(`${selector} is not reachable with the Tab key`);
-}
 
 test("an injected anomaly appears live in the console, charts its readings, and is acknowledged for good", async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -167,7 +122,7 @@ test("an injected anomaly appears live in the console, charts its readings, and 
   assert.equal(values.length, 5);
 
   // Acknowledge with the keyboard only.
-  await tabTo(page, "#ack-by");
+  await tabTo(page, "#ack-by", 80);
   await page.keyboard.type("Browser Test");
   await page.keyboard.press("Tab");
   await page.keyboard.type("level shift on <b>4242</b>, checked");
@@ -344,7 +299,7 @@ test("the Health page lists the engine's models and an incident names its model,
 
     // From Now to the incident with the keyboard: its model version is text, not markup.
     await page.goto(`${url}/`);
-    await tabTo(page, `a[href="/incidents/${incidentId}"]`);
+    await tabTo(page, `a[href="/incidents/${incidentId}"]`, 80);
     await Promise.all([
       page.waitForURL(`${url}/incidents/${incidentId}`),
       page.keyboard.press("Enter"),

@@ -3,6 +3,11 @@ import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
+import {
+  checkAccessibility as checkPage,
+  tabTo as tabToShared,
+  watchErrors,
+} from "./_browser_checks.ts";
 
 // Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -42,50 +47,16 @@ after(async () => {
   await backend?.stop("SIGTERM");
 });
 
-/** Console errors, failed requests and uncaught exceptions of a page, collected as they happen. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
-  page.on("requestfailed", (r) => {
-    if (!r.url().endsWith("/events")) errors.push(`request failed: ${r.url()}`);
-  });
-  return errors;
-}
-
-/** One h1, no skipped heading level, every form control labelled. */
+/** The console's checks, and the h1 before any other heading (the banner comes above it). */
 async function checkAccessibility(page: Page, where: string) {
-  const report = await page.evaluate(() => {
-    const headings = [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map((h) =>
-      Number(h.tagName[1]),
-    );
-    const unlabelled = [...document.querySelectorAll("input, select, textarea")]
-      .filter((el) => (el as HTMLInputElement).type !== "hidden")
-      .filter(
-        (el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute("aria-label"),
-      )
-      .map((el) => el.outerHTML);
-    return { headings, unlabelled, lang: document.documentElement.lang };
-  });
-  assert.equal(report.headings[0], 1, `${where}: the h1 comes first`);
-  assert.equal(report.headings.filter((h) => h === 1).length, 1, `${where}: one h1`);
-  for (let i = 1; i < report.headings.length; i++) {
-    assert.ok(report.headings[i] <= report.headings[i - 1] + 1, `${where}: heading levels skip`);
-  }
-  assert.deepEqual(report.unlabelled, [], `${where}: unlabelled controls`);
-  assert.equal(report.lang, "en");
+  await checkPage(page, where);
+  const first = await page.evaluate(
+    () => document.querySelector("h1, h2, h3, h4, h5, h6")?.tagName,
+  );
+  assert.equal(first, "H1", `${where}: the h1 comes first`);
 }
 
-/** Presses Tab until `selector` has the focus (at most `max` times): it is reachable by keyboard. */
-async function tabTo(page: Page, selector: string, max = 120) {
-  for (let i = 0; i < max; i++) {
-    await page.keyboard.press("Tab");
-    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
-  }
-  assert.fail(`${selector} is not reachable with the Tab key`);
-}
+const tabTo = (page: Page, selector: string) => tabToShared(page, selector, 120);
 
 /** Types a time into the focused field as the form asks: YYYY-MM-DD HH:MM, here in UTC. */
 async function typeDateTime(page: Page, at: Date) {

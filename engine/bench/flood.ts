@@ -46,8 +46,16 @@ export async function floodTwoModels(
 
   const alone = await two.phase(async () => ({ steady: await steady() }));
   const flooded = await two.phase(async () => {
-    const flood = closedLoop(two.client, streams.flood, { seconds: seconds + 2 });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // The steady model is timed once the flood saturates: the big model's queue refuses frames.
+    let saturated = () => {};
+    const full = new Promise<void>((resolve) => {
+      saturated = resolve;
+    });
+    const flood = closedLoop(two.client, streams.flood, {
+      seconds: seconds + 2,
+      onBusy: saturated,
+    });
+    await Promise.race([full, flood]);
     return { steady: await steady(), flood: await flood };
   });
   const after = await two.phase(async () => ({ steady: await steady() }));

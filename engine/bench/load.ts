@@ -69,7 +69,7 @@ export interface LoadStream {
 export async function closedLoop(
   client: Client,
   streams: LoadStream[],
-  options: { seconds: number },
+  options: { seconds: number; onBusy?: () => void },
 ): Promise<LoadOutcome> {
   const out: LoadOutcome = { sent: 0, accepted: 0, busy: 0, failed: 0, seconds: options.seconds };
   const end = performance.now() + options.seconds * 1000;
@@ -81,6 +81,7 @@ export async function closedLoop(
       const { status } = await client.post("/data-enqueue", body, headers);
       if (status === 429) {
         out.busy++;
+        options.onBusy?.();
         await pause(1);
         continue;
       }
