@@ -18,6 +18,7 @@ const statsSchema = v.object({
 });
 
 export type EngineStats = v.InferOutput<typeof statsSchema>;
+export type MachineOff = NonNullable<EngineStats["machine_off"]>[number];
 
 /** What the Health page shows; `error` says why a part is missing. */
 export interface EngineHealth {
@@ -117,7 +118,19 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
     }
   }
 
-  return { read };
+  /**
+   * The engine's stopped machines from one read of `/stats` (the Now page: no rate, no models);
+   * null when the engine does not answer.
+   */
+  async function machineOff(): Promise<MachineOff[] | null> {
+    try {
+      return (await readStats())?.machine_off ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  return { read, machineOff };
 }
 
 export type EngineMonitor = ReturnType<typeof createEngineMonitor>;

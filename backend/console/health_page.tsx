@@ -238,7 +238,7 @@ export function HealthPage(props: {
           </dl>
         )}
       </section>
-      <MachineOffSection health={h} />
+      <MachineOffSection stopped={h?.stats?.machine_off} />
       {h === null ? null : <ModelsSection models={h.models} />}
       <section aria-labelledby="backend-heading">
         <h2 id="backend-heading">Backend</h2>

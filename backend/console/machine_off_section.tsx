@@ -1,9 +1,9 @@
 // The streams whose machine is stopped (the engine's machine_off): shown apart, because a stop is not an anomaly.
-import type { EngineHealth } from "./engine_monitor.ts";
+import type { MachineOff } from "./engine_monitor.ts";
 import { utc } from "./format.ts";
 
-export function MachineOffSection(props: { health: EngineHealth | null }) {
-  const stopped = props.health?.stats?.machine_off;
+export function MachineOffSection(props: { stopped: MachineOff[] | null | undefined }) {
+  const { stopped } = props;
   if (!stopped) return null;
   return (
     <section aria-labelledby="machine-off-heading">

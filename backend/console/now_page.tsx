@@ -1,6 +1,6 @@
 // The Now page: open incidents newest first, and resolved ones that started in the last hour, kept live by SSE.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
-import type { EngineHealth } from "./engine_monitor.ts";
+import type { MachineOff } from "./engine_monitor.ts";
 import { IncidentTable } from "./incident_row.tsx";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
@@ -9,8 +9,8 @@ export function NowPage(props: {
   open: IncidentSummary[];
   resolved: IncidentSummary[];
   now: number;
-  /** The engine's state, for its stopped machines (absent without an engine URL). */
-  health?: EngineHealth | null;
+  /** The engine's stopped machines (absent without an engine URL or an answer). */
+  stopped?: MachineOff[] | null;
 }) {
   return (
     <Layout title="Now" section="now">
@@ -28,7 +28,7 @@ export function NowPage(props: {
           empty="No open incidents."
         />
       </section>
-      <MachineOffSection health={props.health ?? null} />
+      <MachineOffSection stopped={props.stopped} />
       <section aria-labelledby="resolved-heading">
         <h2 id="resolved-heading">Resolved, started in the last hour</h2>
         <IncidentTable

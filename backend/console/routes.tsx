@@ -114,14 +114,14 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
 
   app.get("/", async function nowPage(c) {
     const at = now();
-    const [[open, resolved], health] = await Promise.all([
+    const [[open, resolved], stopped] = await Promise.all([
       nowLists(at, 3),
-      // For its stopped machines; a slow or absent engine leaves the section out.
-      engine ? engine.read().catch(() => null) : Promise.resolve(null),
+      // A slow or absent engine leaves the section out.
+      engine ? engine.machineOff() : Promise.resolve(null),
     ]);
     return page(
       c,
-      <NowPage open={open.incidents} resolved={resolved.incidents} now={at} health={health} />,
+      <NowPage open={open.incidents} resolved={resolved.incidents} now={at} stopped={stopped} />,
     );
   });
 
