@@ -5,12 +5,10 @@ import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/pro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { IncidentTracker } from "../../scoring/incident_tracker.ts";
 import { waitFor } from "../_test/wait_for.ts";
-import { feed, modelOf, quiet, reading } from "./_test/scored_rows.ts";
+import { crashTestRecorder, feed, modelOf, quiet, reading } from "./_test/scored_rows.ts";
 import { decodeChunk, encodeFrame, encodeHeader, type HistoryFrame } from "./chunk_format.ts";
 import { readHistory } from "./history_reader.ts";
-import { HistoryRecorder } from "./history_recorder.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -130,24 +128,7 @@ describe("chunk format", () => {
       // Only the records of the last write can be torn.
       assert.ok(read.skippedRecords <= 1, `${read.skippedRecords} skipped`);
 
-      const again = new HistoryRecorder({
-        dir,
-        model,
-        maxBytes: 2 ** 40,
-        everyN: 1,
-        runFrames: 10,
-        tracker: (m) =>
-          new IncidentTracker({
-            nFeatures: m.n_features,
-            modelVersion: m.version,
-            confirmK: 1,
-            confirmN: 1,
-            quietWindows: 1,
-            updateMinMs: 0,
-            updateSeverityRise: 1,
-            maxFeatures: 1,
-          }),
-      });
+      const again = crashTestRecorder(dir, model);
       feed(again, model, quiet("b", 0, 10));
       await again.close();
       const after = await readHistory(dir, { model: "m", featureNames: model.feature_names });

@@ -1,7 +1,9 @@
 // Feeds a recorder scored windows as the batcher does: frames into a real HistoryStore, then a ScoredBatch of their rows.
+
+import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
 import type { ScoredBatch } from "../../batch/window_scorer.ts";
 import { HistoryStore } from "../../evidence/history_store.ts";
-import type { HistoryRecorder, RecordedModel } from "../history_recorder.ts";
+import { HistoryRecorder, type RecordedModel } from "../history_recorder.ts";
 
 /** A deterministic reading of sensor `f` at frame `seq` of a stream: the tests check it back. */
 export const reading = (seq: number, f: number) => seq * 1000 + f;
@@ -76,3 +78,28 @@ export function feed(
 /** `n` quiet windows of `stream` from `from`. */
 export const quiet = (stream: string, from: number, n: number): Row[] =>
   Array.from({ length: n }, (_, i) => ({ stream, seq: from + i }));
+
+/**
+ * The recorder of the crash test, in the victim process and in the test reading after it:
+ * every frame kept, short runs, an incident on the first anomalous window.
+ */
+export function crashTestRecorder(dir: string, model: RecordedModel): HistoryRecorder {
+  return new HistoryRecorder({
+    dir,
+    model,
+    maxBytes: 2 ** 40,
+    everyN: 1,
+    runFrames: 10,
+    tracker: (m) =>
+      new IncidentTracker({
+        nFeatures: m.n_features,
+        modelVersion: m.version,
+        confirmK: 1,
+        confirmN: 1,
+        quietWindows: 1,
+        updateMinMs: 0,
+        updateSeverityRise: 1,
+        maxFeatures: 1,
+      }),
+  });
+}
