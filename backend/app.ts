@@ -5,6 +5,10 @@ import { otelMiddleware } from "../telemetry/hono.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
 import { createAlertRepository } from "./alerts/alert_repository.ts";
+import { createAuditRepository } from "./audit/audit_repository.ts";
+import { auditRoutes } from "./audit/routes.ts";
+import { type Auth, createAuth } from "./auth/auth.ts";
+import { signInRoutes } from "./auth/signin_routes.tsx";
 import { alertRoutes } from "./alerts/routes.ts";
 import type { EngineMonitor } from "./console/engine_monitor.ts";
 import { consoleRoutes } from "./console/routes.tsx";
@@ -16,6 +20,7 @@ import { createIncidentRepository } from "./incidents/incident_repository.ts";
 import { createQualityRepository } from "./incidents/quality_repository.ts";
 import { qualityRoutes } from "./incidents/quality_routes.ts";
 import { incidentRoutes } from "./incidents/routes.ts";
+import { createModelActivator, modelActivationRoutes } from "./models/model_activation.ts";
 import type { NotificationDispatcher } from "./notify/notification_dispatcher.ts";
 import { silenceRoutes } from "./silences/routes.ts";
 import { createSilenceRepository } from "./silences/silence_repository.ts";
@@ -34,14 +39,22 @@ export interface BackendAppOptions {
   metrics?: BackendMetrics;
   /** Readiness reports `draining` once this returns true (during shutdown). */
   isDraining?: () => boolean;
-  /** When set, acknowledging an incident needs it (bearer token or the console's cookie). */
+  /**
+   * Who may read and act (backend/auth). Absent: `AUTH_MODE=none`, where acting needs
+   * `consoleToken` when set (bearer token or the console's cookie).
+   */
+  auth?: Auth;
   consoleToken?: string;
+  /** Extra routes mounted before the rest (the OIDC sign-in under `/auth`). */
+  signInProvider?: { path: string; routes: Hono };
   /** Live incident notices; pass one to close its event streams at shutdown. */
   hub?: IncidentHub;
   /** The engine's health, read server-side for the console's Health page. */
   engine?: EngineMonitor;
   /** The notification outbox's state for the Health page; absent: no routes configured. */
   notifications?: Pick<NotificationDispatcher, "status">;
+  /** Where model activations go (the engine's URL and `ADMIN_TOKEN`); absent: 404. */
+  modelActivation?: { engineUrl: string; adminToken?: string };
 }
 
 /**
@@ -56,6 +69,12 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   const now = options.clock ? () => options.clock!.now() : () => Date.now();
   const app = new Hono();
   app.use(otelMiddleware("backend"));
+  const auth = options.auth ?? createAuth({ mode: "none", consoleToken: options.consoleToken, log });
+  // Errors thrown by the auth middleware (401, 429) answer like every other route's.
+  app.use(auth.middleware);
+  const audit = createAuditRepository(database);
+  app.route("/", signInRoutes({ auth, audit, now }));
+  if (options.signInProvider) app.route(options.signInProvider.path, options.signInProvider.routes);
 
   app.route(
     "/health",
@@ -79,17 +98,23 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   );
   // The feeds first: `/silences/effective` is not a silence id.
   app.route("/api/v1", decisionFeedRoutes({ silences, database, now }));
-  app.route("/api/v1", silenceRoutes({ silences, consoleToken: options.consoleToken }));
-  app.route("/api/v1", incidentRoutes({ incidents, hub, consoleToken: options.consoleToken, now }));
+  app.route("/api/v1", silenceRoutes({ silences, auth }));
+  app.route("/api/v1", incidentRoutes({ incidents, hub, auth, now }));
+  app.route("/api/v1", auditRoutes({ audit, auth }));
+  if (options.modelActivation) {
+    const activate = createModelActivator({ ...options.modelActivation, audit, now });
+    app.route("/api/v1", modelActivationRoutes({ auth, activate }));
+  }
   const quality = createQualityRepository(database);
   app.route("/api/v1", qualityRoutes({ quality, now }));
-  if (simulator) app.route("/data", simulatorRoutes(simulator));
+  if (simulator) app.route("/data", simulatorRoutes(simulator, auth));
   app.route(
     "/",
     consoleRoutes({
       incidents,
       hub,
       now,
+      auth,
       consoleToken: options.consoleToken,
       engine: options.engine,
       database,

@@ -1,5 +1,6 @@
 // Configuration of both services from environment variables: one defaults table, parsed once.
 import * as v from "valibot";
+import { AUTH_MODES, parseRoleMap } from "./auth.ts";
 import { parseModelRoutes } from "./model_routes.ts";
 
 /** Raised for a bad environment variable; the message names it, e.g. `'MAX_RETRIES' must be 1..5, got "9"`. */
@@ -94,6 +95,45 @@ function secret(name: string, minLength: number) {
   );
 }
 
+/** An http(s) URL that may be absent; blank counts as absent. */
+function optionalUrl(name: string) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => s.trim() === "" || (URL.canParse(s) && /^https?:$/.test(new URL(s).protocol)),
+        (i) => `'${name}' must be an http(s) URL, got ${JSON.stringify(i.input)}`,
+      ),
+      v.transform((s) => (s.trim() === "" ? undefined : s.trim().replace(/\/+$/, ""))),
+    ),
+  );
+}
+
+/** A variable that may be absent; blank counts as absent. */
+function optionalText() {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => (s.trim() === "" ? undefined : s.trim())),
+    ),
+  );
+}
+
+/** `OIDC_ROLE_MAP`: parsed here, so a bad entry stops the start with its message. */
+function roleMap(name: string, fallback: string) {
+  return v.pipe(
+    v.optional(v.string(), fallback),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return parseRoleMap(dataset.value);
+      } catch (error) {
+        addIssue({ message: `'${name}': ${(error as Error).message}` });
+        return NEVER;
+      }
+    }),
+  );
+}
+
 const LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const;
 const host = (name: string, fallback: string) => str(name, fallback, /^[A-Za-z0-9.:[\]-]+$/);
 const port = (name: string, fallback: number) => int(name, fallback, 0, 65535);
@@ -124,6 +164,8 @@ export const engineConfigSchema = v.object({
   // DATA_DIR/decisions: from where (empty: NESTJS_URL) and every how many seconds (0: not pulled).
   DECISIONS_URL: str("DECISIONS_URL", "", /^(?:https?:\/\/\S+)?$/),
   DECISIONS_POLL_S: int("DECISIONS_POLL_S", 0, 0, 86_400),
+  // A backend API token (viewer role) for those pulls, when the backend signs people in.
+  DECISIONS_TOKEN: secret("DECISIONS_TOKEN", 16),
   ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
   INGEST_TOKEN: secret("INGEST_TOKEN", 16),
   // The model operations API (GET /models, POST /models/{name}/activate) needs it when set.
@@ -186,7 +228,8 @@ export const engineConfigSchema = v.object({
 
 /** Backend configuration (SPEC §6). */
 export const backendConfigSchema = v.object({
-  HOST: host("HOST", "0.0.0.0"),
+  // Loopback by default: AUTH_MODE=none is only allowed there (compose sets 0.0.0.0 and token mode).
+  HOST: host("HOST", "127.0.0.1"),
   PORT: port("PORT", 3000),
   DATABASE_URL: v.optional(
     v.pipe(
@@ -232,6 +275,28 @@ export const backendConfigSchema = v.object({
       v.transform((s) => (s.trim() === "" ? undefined : s.trim())),
     ),
   ),
+  // Retention (backend/retention/README.md): days an alert is kept with its evidence, and a
+  // resolved incident with its verdicts (0 = forever; fractions allowed; incidents >= alerts).
+  RETENTION_ALERTS_DAYS: num("RETENTION_ALERTS_DAYS", 30, 0, 36_500),
+  RETENTION_INCIDENTS_DAYS: num("RETENTION_INCIDENTS_DAYS", 365, 0, 36_500),
+  /** Seconds from the end of one prune to the start of the next. */
+  RETENTION_EVERY_S: num("RETENTION_EVERY_S", 300, 1, 86_400),
+  /** Alerts (or incidents) deleted per statement. */
+  RETENTION_BATCH: int("RETENTION_BATCH", 200, 1, 10_000),
+  // Sign-in (contracts/auth.ts): none (loopback only), token (API_TOKENS_FILE) or oidc.
+  AUTH_MODE: pick("AUTH_MODE", "none", AUTH_MODES),
+  API_TOKENS_FILE: optionalText(),
+  // Signs session cookies; unset: a random key per start (sessions end at a restart).
+  SESSION_SECRET: secret("SESSION_SECRET", 32),
+  SESSION_MAX_AGE_H: num("SESSION_MAX_AGE_H", 12, 0.01, 720),
+  // The console's address as people's browsers reach it: OIDC's redirect goes back there.
+  PUBLIC_URL: optionalUrl("PUBLIC_URL"),
+  OIDC_ISSUER: optionalUrl("OIDC_ISSUER"),
+  OIDC_CLIENT_ID: optionalText(),
+  OIDC_CLIENT_SECRET: optionalText(),
+  // The ID token / userinfo claim holding a person's roles or groups, and what its values mean.
+  OIDC_ROLE_CLAIM: str("OIDC_ROLE_CLAIM", "roles", /^[\w.:/-]+$/),
+  OIDC_ROLE_MAP: roleMap("OIDC_ROLE_MAP", "viewer=viewer,operator=operator,admin=admin"),
 });
 
 export type EngineConfig = v.InferOutput<typeof engineConfigSchema>;

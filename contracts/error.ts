@@ -27,6 +27,12 @@ export const ERROR_CODES = [
   "invalid_signature", // Standard Webhooks signature missing, wrong or stale (401)
   // service state
   "unauthorized", // missing or wrong bearer token (401)
+  // who may do what (backend AUTH_MODE=token|oidc)
+  "unauthenticated", // no identity: sign in, or send a valid API token (401)
+  "forbidden", // the identity's role does not allow this (403)
+  "cross_site", // a cookie-authorised action or sign-in from another site's page (403)
+  "too_many_attempts", // too many failed sign-ins from this address, retry after Retry-After (429)
+  "signin_failed", // the identity provider's answer was refused: state, issuer, audience, role (401)
   "queue_full", // ingest queue full, retry after Retry-After seconds (429)
   "model_not_ready", // model still loading or failed (503)
   "shutting_down", // service is draining (503)

@@ -6,6 +6,7 @@ import { Layout } from "./layout.tsx";
 import { SensorEvidence, sensorName } from "./sensor_evidence.tsx";
 import { SimilarSection } from "./similar_section.tsx";
 import { VerdictSection } from "./verdict_form.tsx";
+import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** Sensors drawn as charts; the rest are listed in a table (an incident may flag thousands). */
 export const CHARTED_SENSORS = 12;
@@ -34,6 +35,7 @@ function Timeline(props: { incident: IncidentDetail }) {
 function AckSection(props: { incident: IncidentDetail; tokenRequired: boolean; error?: string }) {
   const { incident } = props;
   const id = incident.incident_id;
+  const viewer = useViewer();
   return (
     <section aria-labelledby="ack-heading">
       <h2 id="ack-heading">Acknowledgement</h2>
@@ -53,13 +55,21 @@ function AckSection(props: { incident: IncidentDetail; tokenRequired: boolean; e
           <p id="ack-state" data-acknowledged="false">
             Not acknowledged yet.
           </p>
-          <form method="post" action={`/incidents/${id}/ack`} class="ack">
-            <label for="ack-by">Your name</label>
-            <input id="ack-by" name="by" required maxlength={100} autocomplete="name" />
-            <label for="ack-note">Note (optional)</label>
-            <textarea id="ack-note" name="note" maxlength={2000} rows={2} />
-            <button type="submit">Acknowledge</button>
-          </form>
+          {viewer.canAct ? (
+            <form method="post" action={`/incidents/${id}/ack`} class="ack">
+              {viewer.typesName ? (
+                <>
+                  <label for="ack-by">Your name</label>
+                  <input id="ack-by" name="by" required maxlength={100} autocomplete="name" />
+                </>
+              ) : null}
+              <label for="ack-note">Note (optional)</label>
+              <textarea id="ack-note" name="note" maxlength={2000} rows={2} />
+              <button type="submit">Acknowledge</button>
+            </form>
+          ) : (
+            <NotAllowed what="Acknowledging" />
+          )}
         </>
       )}
       {props.tokenRequired ? (

@@ -1,6 +1,7 @@
 // The console's page frame: document head, navigation, skip link and the shared script and styles.
 import type { Child } from "hono/jsx";
 import { SilenceBanner } from "./silence_banner.tsx";
+import { SignedIn } from "./viewer.tsx";
 
 export type Section = "now" | "overview" | "quality" | "silences" | "health" | "incident";
 
@@ -49,6 +50,7 @@ export function Layout(props: {
               ))}
             </ul>
           </nav>
+          <SignedIn />
         </header>
         <main id="main" tabindex={-1}>
           <SilenceBanner />

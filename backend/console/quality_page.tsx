@@ -6,6 +6,7 @@ import type {
 } from "../incidents/quality_repository.ts";
 import { utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** The ranges a person can pick, in weeks. */
 export const QUALITY_WEEKS = [4, 12, 26, 52];
@@ -70,7 +71,9 @@ function CountHead(props: { first: string; share?: boolean }) {
 function MuteForm(props: { sensor: FalsePositiveSensor; index: number; weeks: number }) {
   const s = props.sensor;
   const id = `mute-${props.index}`;
+  const viewer = useViewer();
   if (s.feature === null) return <span>no sensor name to match</span>;
+  if (!viewer.canAct) return <NotAllowed what="Muting a sensor" />;
   return (
     <form method="post" action="/quality/mute" class="mute">
       <input type="hidden" name="stream" value={s.stream_id} />
@@ -92,8 +95,12 @@ function MuteForm(props: { sensor: FalsePositiveSensor; index: number; weeks: nu
         maxlength={500}
         value={`${s.false_positives} false positive${s.false_positives === 1 ? "" : "s"} in ${props.weeks} weeks`}
       />
-      <label for={`${id}-by`}>Your name</label>
-      <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
+      {viewer.typesName ? (
+        <>
+          <label for={`${id}-by`}>Your name</label>
+          <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
+        </>
+      ) : null}
       <button type="submit" aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}>
         Mute this sensor
       </button>

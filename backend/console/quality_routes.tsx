@@ -6,7 +6,7 @@ import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
-import { requireConsoleToken } from "../incidents/console_auth.ts";
+import type { Auth } from "../auth/auth.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { MAX_WEEKS, qualityQuerySchema } from "../incidents/quality_routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
@@ -18,6 +18,9 @@ export interface QualityConsoleOptions {
   /** Creates silences as `POST /api/v1/silences` does (same validation), and reads one back. */
   silences: Pick<SilenceRepository, "create" | "get">;
   now: () => number;
+  /** Who may act: the forms need the operator role. */
+  auth: Auth;
+  /** `AUTH_MODE=none` only: the shared token acting needs. */
   consoleToken?: string;
   /** Renders a page with the console's headers (routes.tsx's `page`). */
   render: (
@@ -69,7 +72,7 @@ function strings(form: Record<string, unknown>): Record<string, string> {
  * created, to confirm it) and `POST /quality/mute` (form: stream, sensor, duration, reason, by).
  */
 export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
-  const { quality, silences, now, consoleToken, render } = options;
+  const { quality, silences, now, auth, consoleToken, render } = options;
   const app = new Hono();
 
   async function qualityPage(
@@ -99,7 +102,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
         report={report}
         error={extra.error}
         muted={extra.muted}
-        tokenRequired={consoleToken !== undefined}
+        tokenRequired={auth.mode === "none" && consoleToken !== undefined}
       />,
       extra.status,
     );
@@ -129,9 +132,13 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
     const weeks = /^\d{1,3}$/.test(form.weeks ?? "") && Number(form.weeks) <= MAX_WEEKS;
     const back: Record<string, string> = weeks ? { weeks: form.weeks } : {};
     try {
-      await requireConsoleToken(c, consoleToken);
+      const who = await auth.require(c, "operator");
       // A missing field reads as blank, so the message says what it must be.
-      const fields = Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k] ?? ""]));
+      const fields = auth.named(
+        Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k] ?? ""])),
+        "by",
+        who,
+      );
       const parsed = v.safeParse(muteFormSchema, fields);
       if (!parsed.success) {
         const issue = parsed.issues[0];
@@ -143,13 +150,16 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
       }
       const m = parsed.output;
       const start = now();
-      const silence = await silences.create({
-        matchers: { stream: m.stream, sensors: [literalGlob(m.sensor)] },
-        starts_at: new Date(start).toISOString(),
-        ends_at: new Date(start + MUTE_DURATIONS[m.duration].ms).toISOString(),
-        reason: m.reason,
-        created_by: m.by,
-      });
+      const silence = await silences.create(
+        {
+          matchers: { stream: m.stream, sensors: [literalGlob(m.sensor)] },
+          starts_at: new Date(start).toISOString(),
+          ends_at: new Date(start + MUTE_DURATIONS[m.duration].ms).toISOString(),
+          reason: m.reason,
+          created_by: m.by,
+        },
+        auth.actor(who, m.by),
+      );
       const to = new URLSearchParams({ ...back, silence: silence.silence_id });
       return c.redirect(`/quality?${to}`, 303);
     } catch (error) {

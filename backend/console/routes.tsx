@@ -4,19 +4,17 @@ import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
+import type { Sql } from "postgres";
 import { HttpError } from "../../contracts/error.ts";
-import {
-  isSameSite,
-  requireConsoleToken,
-  sameSecret,
-  TOKEN_COOKIE,
-} from "../incidents/console_auth.ts";
+import type { Auth } from "../auth/auth.ts";
+import { isSameSite, sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
 import type { IncidentHub } from "../incidents/incident_hub.ts";
 import type { IncidentRepository } from "../incidents/incident_repository.ts";
 import { streamIncidentChanges } from "../incidents/incident_stream.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
+import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import type { EngineMonitor } from "./engine_monitor.ts";
 import { HealthPage } from "./health_page.tsx";
@@ -29,15 +27,20 @@ import { silenceBannerLoader, withSilenceBanner } from "./silence_banner.tsx";
 import { silenceConsoleRoutes } from "./silences_routes.tsx";
 import { loadStaticAssets, type StaticAsset } from "./static_assets.ts";
 import { verdictFromForm } from "./verdict_form.tsx";
+import { viewerOf, withViewer } from "./viewer.tsx";
 
 export interface ConsoleRoutesOptions {
   incidents: IncidentRepository;
   hub: IncidentHub;
   now: () => number;
+  /** Who may act; pages hide what the signed-in role cannot do. */
+  auth: Auth;
+  /** `AUTH_MODE=none` only: the shared token acting needs, set through the console's token form. */
   consoleToken?: string;
   /** Reads the engine's health for the Health page; absent: the page says none is configured. */
   engine?: EngineMonitor;
-  database: { kind: string; ping(signal?: AbortSignal): Promise<void> };
+  /** Its `sql` reads the Health page's Database section (size, oldest rows, last prune). */
+  database: { kind: string; ping(signal?: AbortSignal): Promise<void>; readonly sql: Sql };
   quality: QualityRepository;
   /** The Quality page's "mute this sensor" creates silences with it. */
   silences: SilenceRepository;
@@ -64,7 +67,10 @@ async function page(
 ) {
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
   c.header("Cache-Control", "no-store");
-  return c.html(html`<!doctype html>${await withSilenceBanner(c, element)}`, status as 200);
+  return c.html(
+    html`<!doctype html>${await withViewer(c, await withSilenceBanner(c, element))}`,
+    status as 200,
+  );
 }
 
 /** The route's incident id, or the 400 page that says why it is not one. */
@@ -88,8 +94,9 @@ function routeIncidentId(c: Context): string | Promise<Response> {
  * `GET /status` (Health), `GET /assets/:name`.
  */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
-  const { incidents, hub, now, consoleToken, engine, database } = options;
+  const { incidents, hub, now, auth, consoleToken, engine, database } = options;
   const app = new Hono();
+  app.use(viewerOf(auth));
   // Every page's layout shows the silences holding now and those ending soon.
   app.use(
     silenceBannerLoader({
@@ -172,7 +179,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       <IncidentPage
         incident={incident}
         now={now()}
-        tokenRequired={consoleToken !== undefined}
+        tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         similar={similar}
         error={error?.form === "verdict" ? undefined : error?.message}
         verdictError={error?.form === "verdict" ? error.message : undefined}
@@ -191,13 +198,20 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const id = routeIncidentId(c);
     if (typeof id !== "string") return id;
     try {
-      await requireConsoleToken(c, consoleToken);
+      const who = await auth.require(c, "operator");
       const form = await c.req.parseBody();
-      const ack = parseAck({
-        by: typeof form.by === "string" ? form.by : undefined,
-        note: typeof form.note === "string" ? form.note : undefined,
-      });
-      const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()) });
+      const ack = parseAck(
+        auth.named(
+          {
+            by: typeof form.by === "string" ? form.by : undefined,
+            note: typeof form.note === "string" ? form.note : undefined,
+          },
+          "by",
+          who,
+        ),
+      );
+      const actor = auth.actor(who, ack.by);
+      const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
       if (result.created) hub.publish(id);
       return c.redirect(`/incidents/${id}`, 303);
@@ -211,9 +225,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const id = routeIncidentId(c);
     if (typeof id !== "string") return id;
     try {
-      await requireConsoleToken(c, consoleToken);
-      const verdict = parseVerdict(verdictFromForm(await c.req.parseBody()));
-      const result = await incidents.giveVerdict(id, { ...verdict, at: new Date(now()) });
+      const who = await auth.require(c, "operator");
+      const verdict = parseVerdict(auth.named(verdictFromForm(await c.req.parseBody()), "by", who));
+      const actor = auth.actor(who, verdict.by);
+      const result = await incidents.giveVerdict(id, { ...verdict, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
       hub.publish(id);
       return c.redirect(`/incidents/${id}`, 303);
@@ -273,29 +288,34 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       quality: options.quality,
       silences: options.silences,
       now,
+      auth,
       consoleToken,
       render: page,
     }),
   );
   app.route(
     "/",
-    silenceConsoleRoutes({ silences: options.silences, now, consoleToken, render: page }),
+    silenceConsoleRoutes({ silences: options.silences, now, auth, consoleToken, render: page }),
   );
 
   app.get("/status", async function healthPage(c) {
-    const [health, reachable, notifications] = await Promise.all([
+    const [health, reachable, notifications, databaseHealth] = await Promise.all([
       engine ? engine.read() : Promise.resolve(null),
       database.ping(AbortSignal.timeout(2000)).then(
         () => true,
         () => false,
       ),
       options.notifications?.status().catch((error: Error) => ({ error: error.message })) ?? null,
+      readDatabaseHealth(database, AbortSignal.timeout(2000)).catch((error: Error) => ({
+        error: error.message,
+      })),
     ]);
     return page(
       c,
       <HealthPage
         health={health}
         database={{ kind: database.kind, reachable }}
+        databaseHealth={databaseHealth}
         notifications={notifications}
       />,
     );

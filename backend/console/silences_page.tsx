@@ -4,6 +4,7 @@ import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { ENDING_SOON_MS, silenceEnd } from "./silence_banner.tsx";
+import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** What the create form sends back on a refusal, so nothing typed is lost. */
 export type SilenceFormValues = Partial<Record<string, string | string[]>>;
@@ -55,10 +56,16 @@ function Scope(props: { silence: Silence }) {
 
 function ExpireForm(props: { silence: Silence }) {
   const id = props.silence.silence_id;
+  const viewer = useViewer();
+  if (!viewer.canAct) return <NotAllowed what="Expiring a silence" />;
   return (
     <form method="post" action={`/silences/${id}/expire`} class="expire">
-      <label for={`expire-by-${id}`}>Your name</label>
-      <input id={`expire-by-${id}`} name="by" required maxlength={200} autocomplete="name" />
+      {viewer.typesName ? (
+        <>
+          <label for={`expire-by-${id}`}>Your name</label>
+          <input id={`expire-by-${id}`} name="by" required maxlength={200} autocomplete="name" />
+        </>
+      ) : null}
       <label for={`expire-reason-${id}`}>Why (optional)</label>
       <input id={`expire-reason-${id}`} name="reason" maxlength={500} />
       <button
@@ -153,6 +160,8 @@ const value = (v: SilenceFormValues, key: string) => {
 function CreateForm(props: { values: SilenceFormValues }) {
   const v = props.values;
   const days = new Set([v.days ?? []].flat());
+  const viewer = useViewer();
+  if (!viewer.canAct) return <NotAllowed what="Creating a silence" />;
   return (
     <form method="post" action="/silences" class="silence-new">
       <label for="silence-stream">Streams (glob: * any characters, ? one)</label>
@@ -221,15 +230,19 @@ function CreateForm(props: { values: SilenceFormValues }) {
       <textarea id="silence-reason" name="reason" required maxlength={500} rows={2}>
         {value(v, "reason") ?? ""}
       </textarea>
-      <label for="silence-by">Your name</label>
-      <input
-        id="silence-by"
-        name="created_by"
-        required
-        maxlength={200}
-        autocomplete="name"
-        value={value(v, "created_by")}
-      />
+      {viewer.typesName ? (
+        <>
+          <label for="silence-by">Your name</label>
+          <input
+            id="silence-by"
+            name="created_by"
+            required
+            maxlength={200}
+            autocomplete="name"
+            value={value(v, "created_by")}
+          />
+        </>
+      ) : null}
       <span class="confirm">
         <input
           id="silence-confirm-all"

@@ -5,7 +5,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { HttpError } from "../../contracts/error.ts";
 import { isTimeZone } from "../../contracts/silence.ts";
 import { zonedTimeToUtc } from "../../contracts/silence_match.ts";
-import { requireConsoleToken } from "../incidents/console_auth.ts";
+import type { Auth } from "../auth/auth.ts";
 import { silenceIdParam } from "../silences/routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { expireSilenceSchema, parseOrRefuse } from "../silences/silence_schemas.ts";
@@ -15,6 +15,9 @@ import { type SilenceFormValues, SilencesPage } from "./silences_page.tsx";
 export interface SilenceConsoleOptions {
   silences: Pick<SilenceRepository, "create" | "list" | "expire">;
   now: () => number;
+  /** Who may act: the forms need the operator role. */
+  auth: Auth;
+  /** `AUTH_MODE=none` only: the shared token acting needs. */
   consoleToken?: string;
   /** Renders a page with the console's headers (routes.tsx's `page`). */
   render: (
@@ -75,7 +78,7 @@ export function silenceFromForm(form: SilenceFormValues): unknown {
  * as acknowledging does; a refusal re-renders the page with the message and what was typed.
  */
 export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
-  const { silences, now, consoleToken, render } = options;
+  const { silences, now, auth, consoleToken, render } = options;
   const app = new Hono();
 
   async function silencesPage(
@@ -94,7 +97,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
         pending={pending.silences}
         expired={expired.silences}
         now={now()}
-        tokenRequired={consoleToken !== undefined}
+        tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         error={refused?.message}
         values={refused?.values}
       />,
@@ -113,8 +116,9 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
   app.post("/silences", async function createSilenceForm(c) {
     const values = (await c.req.parseBody({ all: true })) as SilenceFormValues;
     try {
-      await requireConsoleToken(c, consoleToken);
-      await silences.create(silenceFromForm(values));
+      const who = await auth.require(c, "operator");
+      const body = auth.named(silenceFromForm(values), "created_by", who) as { created_by?: string };
+      await silences.create(body, auth.actor(who, body.created_by));
       return c.redirect("/silences", 303);
     } catch (error) {
       return silencesPage(c, { ...refusal(error), values });
@@ -133,13 +137,14 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       );
     }
     try {
-      await requireConsoleToken(c, consoleToken);
+      const who = await auth.require(c, "operator");
       const form = await c.req.parseBody();
       // Only text fields: a file upload in their place counts as missing.
-      const who = Object.fromEntries(
+      const typed = Object.fromEntries(
         ["by", "reason"].flatMap((k) => (typeof form[k] === "string" ? [[k, form[k]]] : [])),
       );
-      const result = await silences.expire(id, parseOrRefuse(expireSilenceSchema, who));
+      const by = parseOrRefuse(expireSilenceSchema, auth.named(typed, "by", who));
+      const result = await silences.expire(id, by, auth.actor(who, by.by));
       if (!result) throw new HttpError(404, "not_found", `There is no silence ${id}.`);
       return c.redirect("/silences", 303);
     } catch (error) {

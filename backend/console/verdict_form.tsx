@@ -2,6 +2,7 @@
 import type { IncidentDetail, Verdict, VerdictKind } from "../incidents/incident_types.ts";
 import { VERDICTS } from "../incidents/incident_types.ts";
 import { utc } from "./format.ts";
+import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** How the console names each verdict. */
 export const VERDICT_LABELS: Record<VerdictKind, string> = {
@@ -54,6 +55,7 @@ function VerdictText(props: { verdict: Verdict }) {
 export function VerdictSection(props: { incident: IncidentDetail; error?: string }) {
   const { incident } = props;
   const earlier = incident.verdicts.slice(0, -1).reverse();
+  const viewer = useViewer();
   return (
     <section aria-labelledby="verdict-heading">
       <h2 id="verdict-heading">Verdict</h2>
@@ -79,6 +81,7 @@ export function VerdictSection(props: { incident: IncidentDetail; error?: string
           </ol>
         </details>
       ) : null}
+      {viewer.canAct ? (
       <form method="post" action={`/incidents/${incident.incident_id}/verdict`} class="verdict">
         <label for="verdict-kind">{incident.verdict ? "Change the verdict to" : "Verdict"}</label>
         <select id="verdict-kind" name="verdict" required>
@@ -91,10 +94,17 @@ export function VerdictSection(props: { incident: IncidentDetail; error?: string
         <input id="verdict-cause" name="cause" maxlength={500} />
         <label for="verdict-note">Note (optional)</label>
         <textarea id="verdict-note" name="note" maxlength={2000} rows={2} />
-        <label for="verdict-by">Your name</label>
-        <input id="verdict-by" name="by" required maxlength={200} autocomplete="name" />
+        {viewer.typesName ? (
+          <>
+            <label for="verdict-by">Your name</label>
+            <input id="verdict-by" name="by" required maxlength={200} autocomplete="name" />
+          </>
+        ) : null}
         <button type="submit">Record verdict</button>
       </form>
+      ) : (
+        <NotAllowed what="Giving a verdict" />
+      )}
     </section>
   );
 }

@@ -1,5 +1,8 @@
 // Reads incidents (list, one with its timeline, heatmap) and stores acknowledgements and verdicts, with postgres.js.
 
+import { unverified } from "../audit/actor.ts";
+import { auditInsert } from "../audit/audit_repository.ts";
+import type { Identity } from "../../contracts/auth.ts";
 import type { FaultKind } from "../../contracts/alert.ts";
 import { encodeCursor } from "../alerts/_cursor.ts";
 import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
@@ -256,10 +259,29 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
    */
   async function giveVerdict(
     incidentId: string,
-    v: { verdict: VerdictKind; cause?: string; note?: string; by: string; at: Date },
+    v: {
+      verdict: VerdictKind;
+      cause?: string;
+      note?: string;
+      by: string;
+      at: Date;
+      actor?: Identity;
+    },
   ): Promise<{ first: boolean; verdict: Verdict } | undefined> {
     const sql = client();
-    // One statement: `prior` reads the rows as they were before this insert.
+    const audit = auditInsert(
+      sql,
+      {
+        action: "incident.verdict",
+        target: `incident:${incidentId}`,
+        actor: v.actor ?? unverified(v.by),
+        at: v.at,
+        detail: { verdict: v.verdict, cause: v.cause ?? null, note: v.note ?? null },
+      },
+      "inserted",
+    );
+    // One statement: `prior` reads the rows as they were before this insert; the audit row
+    // commits with the verdict or not at all.
     const [row] = await sql<(VerdictRow & { first: boolean })[]>`
       WITH prior AS (
         SELECT count(*)::int AS n FROM incident_verdict WHERE incident_id = ${incidentId}
@@ -268,7 +290,7 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
         SELECT incident_id, ${v.verdict}, ${v.cause ?? null}, ${v.note ?? null}, ${v.by}, ${v.at}
         FROM incident WHERE incident_id = ${incidentId}
         RETURNING verdict, cause, note, given_by, given_at
-      )
+      ), audited AS (${audit})
       SELECT inserted.*, prior.n = 0 AS first FROM inserted, prior`.catch(failed);
     return row ? { first: row.first, verdict: toVerdict(row) } : undefined;
   }
@@ -279,16 +301,31 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
    */
   async function acknowledge(
     incidentId: string,
-    ack: { by: string; note: string; at: Date },
+    ack: { by: string; note: string; at: Date; actor?: Identity },
   ): Promise<{ created: boolean; acknowledgement: Acknowledgement } | undefined> {
     const sql = client();
+    const audit = auditInsert(
+      sql,
+      {
+        action: "incident.acknowledge",
+        target: `incident:${incidentId}`,
+        actor: ack.actor ?? unverified(ack.by),
+        at: ack.at,
+        detail: { note: ack.note },
+      },
+      "inserted",
+    );
     // ON CONFLICT waits for a concurrent first ack to commit, so the SELECT below then sees it.
+    // Only a first acknowledgement is audited: a repeat changes nothing.
     const inserted = await sql<{ acked_by: string; note: string; acked_at: Date }[]>`
-      INSERT INTO incident_ack (incident_id, acked_by, note, acked_at)
-      SELECT incident_id, ${ack.by}, ${ack.note}, ${ack.at} FROM incident
-      WHERE incident_id = ${incidentId}
-      ON CONFLICT (incident_id) DO NOTHING
-      RETURNING acked_by, note, acked_at`.catch(failed);
+      WITH inserted AS (
+        INSERT INTO incident_ack (incident_id, acked_by, note, acked_at)
+        SELECT incident_id, ${ack.by}, ${ack.note}, ${ack.at} FROM incident
+        WHERE incident_id = ${incidentId}
+        ON CONFLICT (incident_id) DO NOTHING
+        RETURNING acked_by, note, acked_at
+      ), audited AS (${audit})
+      SELECT * FROM inserted`.catch(failed);
     const toAck = (r: { acked_by: string; note: string; acked_at: Date }) => ({
       by: r.acked_by,
       note: r.note,

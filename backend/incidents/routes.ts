@@ -10,7 +10,7 @@ import {
   incidentListSchema,
   verdictBodySchema,
 } from "./_query_params.ts";
-import { requireConsoleToken } from "./console_auth.ts";
+import type { Auth } from "../auth/auth.ts";
 import type { IncidentHub } from "./incident_hub.ts";
 import type { IncidentRepository } from "./incident_repository.ts";
 import { streamIncidentChanges } from "./incident_stream.ts";
@@ -19,8 +19,8 @@ import { similarQuerySchema } from "./similar_incidents.ts";
 export interface IncidentRoutesOptions {
   incidents: IncidentRepository;
   hub: IncidentHub;
-  /** When set, acknowledging and giving a verdict need it (bearer or console cookie). */
-  consoleToken?: string;
+  /** Who may act: acknowledging and giving a verdict need the operator role. */
+  auth: Auth;
   now: () => number;
   /** Seconds between keep-alive comments on the event stream. */
   keepAliveS?: number;
@@ -73,7 +73,7 @@ async function jsonBody(c: Context): Promise<unknown> {
  * `POST /incidents/:id/ack`, `POST /incidents/:id/verdict`.
  */
 export function incidentRoutes(options: IncidentRoutesOptions): Hono {
-  const { incidents, hub, consoleToken, now } = options;
+  const { incidents, hub, auth, now } = options;
   const keepAliveMs = (options.keepAliveS ?? 20) * 1000;
   const app = new Hono();
 
@@ -131,10 +131,11 @@ export function incidentRoutes(options: IncidentRoutesOptions): Hono {
   });
 
   app.post("/incidents/:id/ack", async function acknowledgeIncident(c) {
-    await requireConsoleToken(c, consoleToken);
+    const who = await auth.require(c, "operator");
     const id = incidentIdParam(c.req.param("id"));
-    const ack = parseAck(await jsonBody(c));
-    const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()) });
+    const ack = parseAck(auth.named(await jsonBody(c), "by", who));
+    const actor = auth.actor(who, ack.by);
+    const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()), actor });
     if (!result) throw new HttpError(404, "not_found", `no incident ${id}`);
     if (result.created) hub.publish(id);
     return c.json(
@@ -145,10 +146,11 @@ export function incidentRoutes(options: IncidentRoutesOptions): Hono {
 
   // A verdict is a new row each time: 201 for an incident's first, 200 for a change.
   app.post("/incidents/:id/verdict", async function giveVerdict(c) {
-    await requireConsoleToken(c, consoleToken);
+    const who = await auth.require(c, "operator");
     const id = incidentIdParam(c.req.param("id"));
-    const body = parseVerdict(await jsonBody(c));
-    const result = await incidents.giveVerdict(id, { ...body, at: new Date(now()) });
+    const body = parseVerdict(auth.named(await jsonBody(c), "by", who));
+    const actor = auth.actor(who, body.by);
+    const result = await incidents.giveVerdict(id, { ...body, at: new Date(now()), actor });
     if (!result) throw new HttpError(404, "not_found", `no incident ${id}`);
     hub.publish(id);
     return c.json(

@@ -3,15 +3,15 @@ import { type Context, Hono } from "hono";
 import { HttpError } from "../../contracts/error.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
-import { requireConsoleToken } from "../incidents/console_auth.ts";
+import type { Auth } from "../auth/auth.ts";
 import { incidentIdParam } from "../incidents/routes.ts";
 import type { SilenceRepository } from "./silence_repository.ts";
 import { expireSilenceSchema, parseOrRefuse, silenceListSchema } from "./silence_schemas.ts";
 
 export interface SilenceRoutesOptions {
   silences: SilenceRepository;
-  /** When set, creating and expiring need it (bearer or the console's cookie). */
-  consoleToken?: string;
+  /** Who may act: creating and expiring need the operator role. */
+  auth: Auth;
 }
 
 /** The request body as JSON (`undefined` when empty), or 400 `invalid_json`. */
@@ -33,12 +33,15 @@ export const silenceIdParam = incidentIdParam;
  * `GET /silences/:id`, `DELETE /silences/:id` (expires it now; the row stays).
  */
 export function silenceRoutes(options: SilenceRoutesOptions): Hono {
-  const { silences, consoleToken } = options;
+  const { silences, auth } = options;
   const app = new Hono();
 
   app.post("/silences", async function createSilence(c) {
-    await requireConsoleToken(c, consoleToken);
-    const silence = await silences.create(await jsonBody(c));
+    const who = await auth.require(c, "operator");
+    const body = auth.named(await jsonBody(c), "created_by", who);
+    const typed = (body as { created_by?: unknown } | undefined)?.created_by;
+    const actor = auth.actor(who, typeof typed === "string" ? typed : undefined);
+    const silence = await silences.create(body, actor);
     return c.json({ status: "ok", silence }, 201);
   });
 
@@ -62,11 +65,11 @@ export function silenceRoutes(options: SilenceRoutesOptions): Hono {
 
   // Who and why come in a JSON body, or as `?by=&reason=` for clients that send no DELETE body.
   app.delete("/silences/:id", async function expireSilence(c) {
-    await requireConsoleToken(c, consoleToken);
+    const who = await auth.require(c, "operator");
     const id = silenceIdParam(c.req.param("id"));
     const body = (await jsonBody(c)) ?? c.req.query();
-    const who = parseOrRefuse(expireSilenceSchema, body);
-    const result = await silences.expire(id, who);
+    const by = parseOrRefuse(expireSilenceSchema, auth.named(body, "by", who));
+    const result = await silences.expire(id, by, auth.actor(who, by.by));
     if (!result) throw new HttpError(404, "not_found", `no silence ${id}`);
     return c.json({ status: "ok", changed: result.changed, silence: result.silence });
   });

@@ -1,4 +1,7 @@
 // Stores silences and reads them back (lists, the engine's feed, the ones an incident's alert falls under), with postgres.js.
+import { unverified } from "../audit/actor.ts";
+import { auditInsert } from "../audit/audit_repository.ts";
+import type { Identity } from "../../contracts/auth.ts";
 import type { Recurrence, Silence, SilenceState } from "../../contracts/silence.ts";
 import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
 import { type CursorKey, encodeCursor } from "../alerts/_cursor.ts";
@@ -65,18 +68,35 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
     sql`LEAST(ends_at, COALESCE(expired_at, 'infinity'::timestamptz))`;
 
   /** Validates `body` as `POST /api/v1/silences` does (400 naming the field) and stores it. */
-  async function create(body: unknown): Promise<Silence> {
+  async function create(body: unknown, actor?: Identity): Promise<Silence> {
     const at = now();
     const s = parseNewSilence(body, at);
     const sql = client();
+    const id = crypto.randomUUID();
+    const audit = auditInsert(sql, {
+      action: "silence.create",
+      target: `silence:${id}`,
+      actor: actor ?? unverified(s.created_by),
+      at: new Date(at),
+      detail: {
+        matchers: s.matchers,
+        starts_at: s.starts_at.toISOString(),
+        ends_at: s.ends_at.toISOString(),
+        recurrence: s.recurrence ?? null,
+        reason: s.reason,
+      },
+    });
     const [row] = await sql<SilenceRow[]>`
-      INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, recurrence,
-        reason, created_by, created_at)
-      VALUES (${crypto.randomUUID()}, ${s.matchers.stream}, ${s.matchers.sensors}::text[],
-        ${s.starts_at}, ${s.ends_at},
-        ${s.recurrence ? JSON.stringify(s.recurrence) : null}::text::jsonb, ${s.reason},
-        ${s.created_by}, ${new Date(at)})
-      RETURNING *`.catch(failed);
+      WITH inserted AS (
+        INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at,
+          recurrence, reason, created_by, created_at)
+        VALUES (${id}, ${s.matchers.stream}, ${s.matchers.sensors}::text[],
+          ${s.starts_at}, ${s.ends_at},
+          ${s.recurrence ? JSON.stringify(s.recurrence) : null}::text::jsonb, ${s.reason},
+          ${s.created_by}, ${new Date(at)})
+        RETURNING *
+      ), audited AS (${audit})
+      SELECT * FROM inserted`.catch(failed);
     return toSilence(row, at);
   }
 
@@ -118,14 +138,29 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
   async function expire(
     silenceId: string,
     by: { by: string; reason?: string },
+    actor?: Identity,
   ): Promise<{ changed: boolean; silence: Silence } | undefined> {
     const sql = client();
     const at = new Date(now());
+    const audit = auditInsert(
+      sql,
+      {
+        action: "silence.expire",
+        target: `silence:${silenceId}`,
+        actor: actor ?? unverified(by.by),
+        at,
+        detail: { reason: by.reason || null },
+      },
+      "updated",
+    );
     const [updated] = await sql<SilenceRow[]>`
-      UPDATE silence SET expired_at = ${at}, expired_by = ${by.by},
-        expired_reason = ${by.reason || null}
-      WHERE silence_id = ${silenceId} AND ${end(sql)} > ${at}
-      RETURNING *`.catch(failed);
+      WITH updated AS (
+        UPDATE silence SET expired_at = ${at}, expired_by = ${by.by},
+          expired_reason = ${by.reason || null}
+        WHERE silence_id = ${silenceId} AND ${end(sql)} > ${at}
+        RETURNING *
+      ), audited AS (${audit})
+      SELECT * FROM updated`.catch(failed);
     if (updated) return { changed: true, silence: toSilence(updated, at.getTime()) };
     const earlier = await get(silenceId);
     return earlier ? { changed: false, silence: earlier } : undefined;

@@ -1,5 +1,6 @@
 // HTTP routes of the simulator: the original `POST /data/send` and control of the stream mode.
 import { Hono } from "hono";
+import type { Auth } from "../auth/auth.ts";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
@@ -71,8 +72,15 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOut
  * `POST /stream` (start a run, JSON plan), `GET /stream` (progress and ground truth),
  * `DELETE /stream` (stop).
  */
-export function simulatorRoutes(simulator: Simulator): Hono {
+export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
   const app = new Hono();
+  // Driving the simulator is an operator's action once people sign in (reading it is anyone's).
+  if (auth && auth.mode !== "none") {
+    app.use(async (c, next) => {
+      if (c.req.method !== "GET" && c.req.method !== "HEAD") await auth.require(c, "operator");
+      await next();
+    });
+  }
   app.post("/send", async function sendFrame(c) {
     const { stream_id } = parse(sendSchema, await jsonBody(c.req.raw));
     const answer = await simulator.sendOne(stream_id, c.req.raw.signal);

@@ -26,6 +26,8 @@ export interface DecisionsClientOptions {
   /** The longest one pull may take (default 10 s). */
   timeoutMs?: number;
   log?: DecisionsLog;
+  /** A backend API token sent as a bearer (`AUTH_MODE=token|oidc` backends refuse pulls without one). */
+  token?: string;
 }
 
 /**
@@ -57,7 +59,12 @@ export class DecisionsClient {
     }
     this.#options = options;
     const base = options.baseUrl.replace(/\/+$/, "");
-    const common = { dir: options.dir, fetch: options.fetch, timeoutMs: options.timeoutMs };
+    const common = {
+      dir: options.dir,
+      fetch: options.fetch,
+      timeoutMs: options.timeoutMs,
+      token: options.token,
+    };
     this.#silences = new PulledResource({
       ...common,
       url: `${base}/api/v1/silences/effective`,

@@ -8,7 +8,7 @@ import { DecisionsClient, type DecisionsLog } from "./decisions_client.ts";
  * copies under `DATA_DIR/decisions`; `undefined` when `DECISIONS_POLL_S` is 0.
  */
 export function decisionsFor(
-  config: Pick<EngineConfig, "DECISIONS_URL" | "DECISIONS_POLL_S" | "NESTJS_URL" | "DATA_DIR">,
+  config: Pick<EngineConfig, "DECISIONS_URL" | "DECISIONS_POLL_S" | "DECISIONS_TOKEN" | "NESTJS_URL" | "DATA_DIR">,
   deps: { log?: DecisionsLog; fetch?: typeof fetch } = {},
 ): DecisionsClient | undefined {
   if (config.DECISIONS_POLL_S === 0) return undefined;
@@ -18,5 +18,6 @@ export function decisionsFor(
     pollMs: config.DECISIONS_POLL_S * 1000,
     log: deps.log,
     fetch: deps.fetch,
+    token: config.DECISIONS_TOKEN,
   });
 }

@@ -22,6 +22,8 @@ export interface PulledResourceOptions<S extends v.GenericSchema> {
   fetch?: typeof fetch;
   /** The longest a pull may take. */
   timeoutMs?: number;
+  /** Sent as `Authorization: Bearer`, when set. */
+  token?: string;
 }
 
 /**
@@ -78,6 +80,7 @@ export class PulledResource<S extends v.GenericSchema> {
     const doFetch = this.#options.fetch ?? fetch;
     const deadline = AbortSignal.timeout(this.#options.timeoutMs ?? 10_000);
     const headers: Record<string, string> = { accept: "application/json" };
+    if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
     // Only a held value can be confirmed by a 304.
     if (this.#value !== undefined && this.#status.etag)
       headers["if-none-match"] = this.#status.etag;

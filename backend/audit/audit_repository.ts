@@ -1,0 +1,137 @@
+// The audit trail: one row per operator action with who took it; written in the action's own statement, read newest first.
+import type { Identity } from "../../contracts/auth.ts";
+import { HttpError } from "../../contracts/error.ts";
+import type { Database } from "../db/database.ts";
+import { dbErrorTranslator } from "../db/db_errors.ts";
+
+/** One action to record. */
+export interface AuditEntry {
+  action: string;
+  target: string;
+  actor: Identity;
+  at: Date;
+  detail?: Record<string, unknown>;
+}
+
+/** One row of `GET /api/v1/audit`. */
+export interface AuditEvent {
+  audit_id: string;
+  at: string;
+  action: string;
+  target: string;
+  actor: { subject: string; name: string; method: string; role: string };
+  detail: Record<string, unknown>;
+}
+
+interface AuditRow {
+  audit_id: string;
+  at: Date;
+  action: string;
+  target: string;
+  actor_subject: string;
+  actor_name: string;
+  actor_method: string;
+  actor_role: string;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * The statement recording `e`, to run inside the action's own statement so both commit or
+ * neither does: with `from`, one row per row of that CTE (none when the action changed nothing).
+ *
+ * @example sql`WITH ins AS (INSERT ... RETURNING *), a AS (${auditInsert(sql, entry, "ins")}) SELECT * FROM ins`
+ */
+export function auditInsert(sql: Database["sql"], e: AuditEntry, from?: string) {
+  return sql`
+    INSERT INTO audit_event (at, action, target, actor_subject, actor_name, actor_method,
+      actor_role, detail)
+    SELECT ${e.at}, ${e.action}, ${e.target}, ${e.actor.subject}, ${e.actor.name},
+      ${e.actor.method}, ${e.actor.role}, ${JSON.stringify(e.detail ?? {})}::text::jsonb
+    ${from ? sql`FROM ${sql(from)}` : sql``}`;
+}
+
+const b64url = (text: string) =>
+  btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+
+function encodeCursor(row: AuditRow): string {
+  return b64url(JSON.stringify([row.at.toISOString(), String(row.audit_id)]));
+}
+
+function decodeCursor(text: string): { at: Date; id: string } {
+  const bad = () =>
+    new HttpError(400, "invalid_request", "'cursor' is not a cursor this API issued");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/")));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
+  const [iso, id] = parsed;
+  if (typeof iso !== "string" || typeof id !== "string" || !/^\d{1,19}$/.test(id)) throw bad();
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) throw bad();
+  return { at, id };
+}
+
+/**
+ * Records and lists audit events. There is no update or delete here, and the table refuses both.
+ *
+ * @example const audit = createAuditRepository(db); await audit.list({ limit: 50 });
+ */
+export function createAuditRepository(db: Pick<Database, "sql" | "recover">) {
+  const failed = dbErrorTranslator(db);
+
+  /** Records one action on its own (for actions that are not a database write of ours). */
+  async function record(e: AuditEntry): Promise<void> {
+    await auditInsert(db.sql, e).catch(failed);
+  }
+
+  /** Events newest first, filtered, one page after `cursor`. */
+  async function list(q: {
+    action?: string;
+    actor?: string;
+    target?: string;
+    from?: Date;
+    to?: Date;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ events: AuditEvent[]; next_cursor: string | null }> {
+    const sql = db.sql;
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const rows = await sql<AuditRow[]>`
+      SELECT audit_id::text AS audit_id, at, action, target, actor_subject, actor_name,
+        actor_method, actor_role, detail
+      FROM audit_event WHERE true
+      ${q.action ? sql`AND action = ${q.action}` : sql``}
+      ${q.actor ? sql`AND actor_subject = ${q.actor}` : sql``}
+      ${q.target ? sql`AND target = ${q.target}` : sql``}
+      ${q.from ? sql`AND at >= ${q.from}` : sql``}
+      ${q.to ? sql`AND at < ${q.to}` : sql``}
+      ${after ? sql`AND (at, audit_id) < (${after.at}, ${after.id}::bigint)` : sql``}
+      ORDER BY at DESC, audit_id DESC
+      LIMIT ${q.limit + 1}`.catch(failed);
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      events: page.map((r) => ({
+        audit_id: r.audit_id,
+        at: r.at.toISOString(),
+        action: r.action,
+        target: r.target,
+        actor: {
+          subject: r.actor_subject,
+          name: r.actor_name,
+          method: r.actor_method,
+          role: r.actor_role,
+        },
+        detail: r.detail,
+      })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  return { record, list };
+}
+
+export type AuditRepository = ReturnType<typeof createAuditRepository>;

@@ -1,0 +1,232 @@
+// Who is asking and what they may do: identities from API tokens and session cookies, role checks, the gate in front of every route.
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { type AuthMode, hasRole, type Identity, type Role } from "../../contracts/auth.ts";
+import { HttpError } from "../../contracts/error.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { isSameSite, requireConsoleToken } from "../incidents/console_auth.ts";
+import { createFailureLimiter, type FailureLimiter } from "./failure_limiter.ts";
+import { createSessionCodec, SESSION_COOKIE, type SessionCodec } from "./session.ts";
+import type { TokenStore } from "./token_store.ts";
+
+export interface AuthOptions {
+  mode: AuthMode;
+  /** API tokens (`token` mode; in `oidc` mode, for scripts, when a file is given). */
+  tokens?: TokenStore;
+  sessionSecret?: string;
+  sessionMaxAgeMs?: number;
+  /** `none` mode only: acting needs this shared token, as before sign-in existed. */
+  consoleToken?: string;
+  /** Session cookies get `Secure` when the console is served over https. */
+  secureCookies?: boolean;
+  now?: () => number;
+  log?: Logger;
+  limiter?: FailureLimiter;
+}
+
+/** Paths anyone may reach in `token` and `oidc` mode: probes, sign-in, the console's files, the engine's signed alerts. */
+function isPublic(method: string, path: string): boolean {
+  return (
+    path === "/health" ||
+    path.startsWith("/health/") ||
+    path === "/signin" ||
+    path === "/signout" ||
+    path.startsWith("/auth/") ||
+    path.startsWith("/assets/") ||
+    // The engine's alerts carry their own machine credentials (Standard Webhooks signatures).
+    (method === "POST" && path === "/api/v1/alert")
+  );
+}
+
+/** The client's address for rate limiting: the socket's peer (Node or Deno), never a header. */
+export function clientAddress(c: Context): string {
+  // biome-ignore lint/suspicious/noExplicitAny: the runtime's own binding object
+  const env = c.env as any;
+  return env?.incoming?.socket?.remoteAddress ?? env?.remoteAddr?.hostname ?? "unknown";
+}
+
+/** Where to go after signing in: a path on this site, never another origin. */
+export function safeNext(next: string | undefined): string {
+  return next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : "/";
+}
+
+const ANONYMOUS: Identity = { subject: "anonymous", name: "anonymous", role: "admin", method: "none" };
+
+/**
+ * Builds the backend's auth. `middleware` goes in front of every route: it finds who is asking
+ * (bearer API token, else session cookie) and, in `token` and `oidc` mode, refuses anyone else
+ * outside the public paths (a console page redirects to `/signin`, the API answers `401
+ * unauthenticated`). Routes that act call `require(c, role)`.
+ *
+ * @example const auth = createAuth({ mode: "token", tokens }); app.use(auth.middleware);
+ */
+export function createAuth(options: AuthOptions) {
+  const { mode, tokens, consoleToken, log } = options;
+  const now = options.now ?? Date.now;
+  const maxAgeMs = options.sessionMaxAgeMs ?? 12 * 3_600_000;
+  const sessions: SessionCodec = createSessionCodec({ secret: options.sessionSecret, now });
+  const limiter = options.limiter ?? createFailureLimiter({ now });
+  const found = new WeakMap<Request, { identity: Identity; byCookie: boolean }>();
+
+  /** Refuses a client that failed too often; call before checking a secret it sent. */
+  function checkLimit(c: Context): void {
+    const wait = limiter.blockedFor(clientAddress(c));
+    if (wait > 0) {
+      throw new HttpError(
+        429,
+        "too_many_attempts",
+        `too many failed sign-ins from this address: try again in ${wait} s`,
+        { "Retry-After": String(wait) },
+      );
+    }
+  }
+
+  /** Records a failed sign-in (rate limit and log). */
+  function failed(c: Context, how: string): void {
+    const address = clientAddress(c);
+    const failures = limiter.fail(address);
+    log?.warn("sign-in refused", { how, address, failures_in_window: failures, path: c.req.path });
+  }
+
+  async function fromBearer(c: Context, bearer: string): Promise<Identity> {
+    checkLimit(c);
+    const t = tokens ? await tokens.find(bearer) : undefined;
+    if (!t) {
+      failed(c, "bearer token");
+      throw new HttpError(401, "unauthenticated", "the bearer token is unknown or expired", {
+        "WWW-Authenticate": 'Bearer realm="backend", error="invalid_token"',
+      });
+    }
+    return { subject: `token:${t.name}`, name: t.name, role: t.role, method: "token" };
+  }
+
+  async function fromCookie(c: Context): Promise<Identity | undefined> {
+    const session = await sessions.open(getCookie(c, SESSION_COOKIE));
+    if (!session) return undefined;
+    if (session.token !== undefined) {
+      // A session opened with a token ends when the token is removed or expires.
+      const t = tokens ? await tokens.byName(session.token) : undefined;
+      if (!t) return undefined;
+      return { subject: session.sub, name: session.name, role: t.role, method: "token" };
+    }
+    if (session.method !== "oidc" || mode !== "oidc") return undefined;
+    return { subject: session.sub, name: session.name, role: session.role, method: "oidc" };
+  }
+
+  const middleware: MiddlewareHandler = async function authenticate(c, next) {
+    if (mode === "none") {
+      found.set(c.req.raw, { identity: ANONYMOUS, byCookie: false });
+      return next();
+    }
+    const bearer = c.req.header("authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
+    if (bearer !== undefined) {
+      found.set(c.req.raw, { identity: await fromBearer(c, bearer.trim()), byCookie: false });
+      return next();
+    }
+    const identity = await fromCookie(c);
+    if (identity) {
+      found.set(c.req.raw, { identity, byCookie: true });
+      return next();
+    }
+    if (getCookie(c, SESSION_COOKIE) !== undefined) deleteCookie(c, SESSION_COOKIE, { path: "/" });
+    if (isPublic(c.req.method, c.req.path)) return next();
+    if (!c.req.path.startsWith("/api/") && (c.req.method === "GET" || c.req.method === "HEAD")) {
+      const next = encodeURIComponent(c.req.path + (new URL(c.req.url).search || ""));
+      return c.redirect(`/signin?next=${next}`, 303);
+    }
+    throw new HttpError(401, "unauthenticated", "sign in first: a bearer API token or a session", {
+      "WWW-Authenticate": 'Bearer realm="backend"',
+    });
+  };
+
+  /** Who is asking, when known. */
+  function identity(c: Context): Identity | undefined {
+    return found.get(c.req.raw)?.identity;
+  }
+
+  /**
+   * The identity allowed to act with `role`, or 401 `unauthenticated` / 403 `forbidden`. A request
+   * authorised by the session cookie (which browsers send on their own) must come from this site's
+   * own pages, else 403 `cross_site`. In `none` mode: today's rule (`CONSOLE_TOKEN` when set).
+   */
+  async function require(c: Context, role: Role): Promise<Identity> {
+    if (mode === "none") {
+      await requireConsoleToken(c, consoleToken);
+      return ANONYMOUS;
+    }
+    const seen = found.get(c.req.raw);
+    if (!seen) throw new HttpError(401, "unauthenticated", "sign in first");
+    if (!hasRole(seen.identity.role, role)) {
+      throw new HttpError(
+        403,
+        "forbidden",
+        `this needs the ${role} role; ${seen.identity.name} has ${seen.identity.role}`,
+      );
+    }
+    if (seen.byCookie && !isSameSite(c)) {
+      throw new HttpError(403, "cross_site", "a signed-in action is only accepted from this site");
+    }
+    return seen.identity;
+  }
+
+  /** Whether the asking identity has `role` (for pages hiding what it cannot do). */
+  function can(c: Context, role: Role): boolean {
+    const seen = found.get(c.req.raw);
+    return seen !== undefined && hasRole(seen.identity.role, role);
+  }
+
+  /** Starts a session for `identity` (a response cookie). */
+  async function startSession(c: Context, identity: Identity, token?: string): Promise<void> {
+    const value = await sessions.seal(identity, maxAgeMs, token);
+    setCookie(c, SESSION_COOKIE, value, {
+      path: "/",
+      httpOnly: true,
+      // Lax: the first page after a provider's redirect must see the session; acting is
+      // guarded by the same-site check in `require`.
+      sameSite: "Lax",
+      secure: options.secureCookies ?? new URL(c.req.url).protocol === "https:",
+      maxAge: Math.floor(maxAgeMs / 1000),
+    });
+    log?.info("signed in", { subject: identity.subject, role: identity.role, how: identity.method });
+  }
+
+  function endSession(c: Context): void {
+    deleteCookie(c, SESSION_COOKIE, { path: "/" });
+  }
+
+  /**
+   * The name to record for an action: the signed-in identity's, or under `none` the name typed
+   * into the form or body (nobody is verified there).
+   */
+  function actor(who: Identity, typed: string | undefined): Identity {
+    return who.method === "none" ? { ...who, name: typed?.trim() || "anonymous" } : who;
+  }
+
+  /**
+   * `body` with the signed-in identity's name in `field` (what the record shows as who acted);
+   * under `none` the body is left as typed. Anything not a JSON object is left for the
+   * route's own validation to refuse.
+   */
+  function named(body: unknown, field: string, who: Identity): unknown {
+    if (who.method === "none" || typeof body !== "object" || body === null || Array.isArray(body))
+      return body;
+    return { ...body, [field]: who.name };
+  }
+
+  return {
+    mode,
+    named,
+    middleware,
+    identity,
+    require,
+    can,
+    actor,
+    startSession,
+    endSession,
+    checkLimit,
+    failed,
+    tokens,
+  };
+}
+
+export type Auth = ReturnType<typeof createAuth>;

@@ -1,0 +1,229 @@
+// Token mode over the real app and database: who may read, who may act, the sign-in form, and the audit.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Role, tokenDigest } from "../../contracts/auth.ts";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert } from "../incidents/_fixtures.ts";
+import { createAuth } from "./auth.ts";
+import { createFailureLimiter } from "./failure_limiter.ts";
+import { openTokenStore } from "./token_store.ts";
+
+const PEOPLE: Record<string, { role: Role; token: string }> = {
+  victor: { role: "viewer", token: "victor-token-0123456789" },
+  olga: { role: "operator", token: "olga-token-0123456789" },
+  alice: { role: "admin", token: "alice-token-0123456789" },
+};
+const INCIDENT = "8c1f6f2e-2b1a-4c55-9d7e-0a1b2c3d4e5f";
+const bearer = (who: string) => ({ authorization: `Bearer ${PEOPLE[who].token}` });
+
+async function tokensFile(path: string, names: string[], expired: string[] = []) {
+  const list = await Promise.all(
+    names.map(async (name) => ({
+      name,
+      role: PEOPLE[name].role,
+      sha256: await tokenDigest(PEOPLE[name].token),
+      ...(expired.includes(name) ? { expires_at: "2020-01-01T00:00:00Z" } : {}),
+    })),
+  );
+  await writeFile(path, JSON.stringify(list));
+}
+
+for (const target of testTargets()) {
+  describe(`roles in token mode on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let dir: string;
+    let file: string;
+    let app: ReturnType<typeof createBackendApp>;
+
+    before(async () => {
+      db = await target.open();
+      dir = await mkdtemp(join(tmpdir(), "roles-"));
+      file = join(dir, "tokens.json");
+      await tokensFile(file, ["victor", "olga", "alice"]);
+      const tokens = await openTokenStore({ path: file, checkEveryMs: 0 });
+      const auth = createAuth({
+        mode: "token",
+        tokens,
+        limiter: createFailureLimiter({ max: 5 }),
+      });
+      app = createBackendApp({ database: db, auth });
+      const res = await app.request(
+        "/api/v1/alert",
+        post(
+          incidentAlert({
+            incidentId: INCIDENT,
+            event: "opened",
+            sensors: [{ idx: 3, severity: 20 }],
+          }),
+        ),
+      );
+      assert.equal(res.status, 201, await res.text());
+    });
+    after(async () => {
+      await db.dispose();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    test("without an identity nothing is read: the API says 401, a page sends to sign-in", async () => {
+      for (const path of ["/api/v1/incidents", "/api/v1/alerts", "/api/v1/silences", "/api/v1/verdicts"]) {
+        const res = await app.request(path);
+        assert.equal(res.status, 401, path);
+        assert.equal((await res.json()).error, "unauthenticated");
+      }
+      const page = await app.request("/quality?weeks=4");
+      assert.equal(page.status, 303);
+      assert.equal(page.headers.get("location"), "/signin?next=%2Fquality%3Fweeks%3D4");
+      assert.equal((await app.request("/health/live")).status, 200);
+      assert.equal((await app.request("/signin")).status, 200);
+    });
+
+    test("a viewer reads but cannot act; an operator acts under their own name", async () => {
+      assert.equal((await app.request("/api/v1/incidents", { headers: bearer("victor") })).status, 200);
+      const verdict = { verdict: "false_positive", cause: "valve test", by: "Mallory" };
+      const refused = await app.request(
+        `/api/v1/incidents/${INCIDENT}/verdict`,
+        post(verdict, bearer("victor")),
+      );
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).error, "forbidden");
+      const silence = {
+        matchers: { stream: "line-1", sensors: [] },
+        ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: "pump swap",
+      };
+      assert.equal(
+        (await app.request("/api/v1/silences", post({ ...silence, created_by: "x" }, bearer("victor"))))
+          .status,
+        403,
+      );
+      const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM incident_verdict`;
+      assert.equal(n, 0, "a refused verdict stores nothing");
+
+      const given = await app.request(
+        `/api/v1/incidents/${INCIDENT}/verdict`,
+        post(verdict, bearer("olga")),
+      );
+      assert.equal(given.status, 201, await given.clone().text());
+      assert.equal((await given.json()).verdict.by, "olga", "the signed-in name, not the typed one");
+      const created = await app.request("/api/v1/silences", post(silence, bearer("olga")));
+      assert.equal(created.status, 201, await created.clone().text());
+      assert.equal((await created.json()).silence.created_by, "olga");
+    });
+
+    test("the audit lists every action newest first under its identity, for admins only", async () => {
+      assert.equal((await app.request("/api/v1/audit", { headers: bearer("olga") })).status, 403);
+      const res = await app.request("/api/v1/audit", { headers: bearer("alice") });
+      assert.equal(res.status, 200);
+      const { events } = await res.json();
+      const mine = events.filter((e: { actor: { subject: string } }) => e.actor.subject === "token:olga");
+      assert.deepEqual(
+        mine.map((e: { action: string }) => e.action),
+        ["silence.create", "incident.verdict"],
+      );
+      assert.deepEqual(mine[1].actor, {
+        subject: "token:olga",
+        name: "olga",
+        method: "token",
+        role: "operator",
+      });
+      assert.equal(mine[1].target, `incident:${INCIDENT}`);
+      assert.equal(mine[1].detail.verdict, "false_positive");
+      const filtered = await app.request("/api/v1/audit?action=incident.verdict&limit=1", {
+        headers: bearer("alice"),
+      });
+      assert.equal((await filtered.json()).events.length, 1);
+      const bad = await app.request("/api/v1/audit?limit=0", { headers: bearer("alice") });
+      assert.equal(bad.status, 400);
+      await assert.rejects(db.sql`UPDATE audit_event SET actor_name = 'someone else'`, /append-only/);
+      await assert.rejects(db.sql`DELETE FROM audit_event`, /append-only/);
+    });
+
+    test("the sign-in form starts a session; the cookie acts only from this site", async () => {
+      const cross = await app.request(
+        "/signin",
+        formPost({ token: PEOPLE.olga.token, next: "/" }, { origin: "https://evil.example" }),
+      );
+      assert.equal(cross.status, 403, "a login CSRF is refused");
+      assert.equal(cross.headers.get("set-cookie"), null);
+
+      const res = await app.request(
+        "/signin",
+        formPost({ token: PEOPLE.olga.token, next: "https://evil.example/x" }),
+      );
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.get("location"), "/", "never to another origin");
+      const setCookie = res.headers.get("set-cookie") ?? "";
+      assert.match(setCookie, /session=[^;]+;/);
+      assert.match(setCookie, /HttpOnly/);
+      assert.match(setCookie, /SameSite=Lax/);
+      assert.match(setCookie, /Max-Age=\d+/);
+      const cookie = setCookie.split(";")[0];
+
+      const page = await app.request(`/incidents/${INCIDENT}`, { headers: { cookie } });
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.match(html, /Signed in as <strong>olga<\/strong> \(operator\)/);
+      assert.doesNotMatch(html, /id="verdict-by"/, "no typed name when signed in");
+
+      const ack = { note: "looking" };
+      const forged = await app.request(
+        `/api/v1/incidents/${INCIDENT}/ack`,
+        post(ack, { cookie, origin: "https://evil.example", "sec-fetch-site": "cross-site" }),
+      );
+      assert.equal(forged.status, 403);
+      assert.equal((await forged.json()).error, "cross_site");
+      const ok = await app.request(`/api/v1/incidents/${INCIDENT}/ack`, post(ack, { cookie }));
+      assert.equal(ok.status, 201);
+
+      const tampered = `${cookie.slice(0, -3)}xyz`;
+      const refused = await app.request("/api/v1/incidents", { headers: { cookie: tampered } });
+      assert.equal(refused.status, 401, "a forged session reads nothing");
+
+      // Removing the token from the file ends the sessions it opened.
+      await tokensFile(file, ["victor", "alice"]);
+      assert.equal((await app.request("/api/v1/incidents", { headers: { cookie } })).status, 401);
+      assert.equal((await app.request("/api/v1/incidents", { headers: bearer("olga") })).status, 401);
+      await tokensFile(file, ["victor", "olga", "alice"], ["victor"]);
+      assert.equal(
+        (await app.request("/api/v1/incidents", { headers: bearer("victor") })).status,
+        401,
+        "an expired token is refused",
+      );
+    });
+
+    test("a viewer's pages hide the forms that act", async () => {
+      await tokensFile(file, ["victor", "olga", "alice"]);
+      const page = await app.request(`/incidents/${INCIDENT}`, { headers: bearer("victor") });
+      const html = await page.text();
+      assert.doesNotMatch(html, /action="\/incidents\/[^"]+\/verdict"/);
+      assert.match(html, /Giving a verdict needs the operator role/);
+      const silences = await (await app.request("/silences", { headers: bearer("victor") })).text();
+      assert.doesNotMatch(silences, /action="\/silences"/);
+    });
+
+    test("failed sign-ins are rate-limited per address", async () => {
+      let last = 0;
+      for (let i = 0; i < 7; i++) {
+        last = (await app.request("/api/v1/incidents", { headers: { authorization: "Bearer nope" } }))
+          .status;
+      }
+      assert.equal(last, 429);
+      const res = await app.request("/api/v1/incidents", { headers: bearer("alice") });
+      assert.equal(res.status, 429, "even a right token waits out the window from that address");
+      assert.ok(Number(res.headers.get("retry-after")) > 0);
+    });
+  });
+}
+
+function formPost(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+  };
+}

@@ -1,0 +1,151 @@
+// Sign-in and sign-out for the console: the token form, the provider's link, and the session cookie's end.
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { html } from "hono/html";
+import { HttpError } from "../../contracts/error.ts";
+import type { AuditRepository } from "../audit/audit_repository.ts";
+import { isSameSite } from "../incidents/console_auth.ts";
+import type { Auth } from "./auth.ts";
+import { safeNext } from "./auth.ts";
+
+const HEADERS = {
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "same-origin",
+  "Cache-Control": "no-store",
+};
+
+function SignInPage(props: {
+  mode: Auth["mode"];
+  next: string;
+  tokens: boolean;
+  error?: string;
+}) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>Sign in · anomaly-stream</title>
+        <link rel="icon" href="data:," />
+        <link rel="stylesheet" href="/assets/console.css" />
+      </head>
+      <body data-section="signin">
+        <main id="main">
+          <h1>Sign in</h1>
+          {props.error ? (
+            <p class="error" role="alert">
+              {props.error}
+            </p>
+          ) : null}
+          {props.mode === "none" ? (
+            <p>
+              This backend runs without sign-in (it only listens on this machine).{" "}
+              <a href="/">Open the console</a>.
+            </p>
+          ) : null}
+          {props.mode === "oidc" ? (
+            <p>
+              <a class="button" href={`/auth/login?next=${encodeURIComponent(props.next)}`}>
+                Sign in with your company account
+              </a>
+            </p>
+          ) : null}
+          {props.mode !== "none" && props.tokens ? (
+            <form method="post" action="/signin" class="signin">
+              <input type="hidden" name="next" value={props.next} />
+              <label for="signin-token">API token</label>
+              <input
+                id="signin-token"
+                name="token"
+                type="password"
+                required
+                autocomplete="off"
+                maxlength={500}
+              />
+              <button type="submit">Sign in</button>
+            </form>
+          ) : null}
+        </main>
+      </body>
+    </html>
+  );
+}
+
+/**
+ * Mounted at `/`: `GET /signin?next=` (the page), `POST /signin` (token form: starts a session
+ * for the token's name and role), `POST /signout` (ends the session). A sign-in form posted from
+ * another site's page is refused (403 `cross_site`: no login CSRF), failures are rate-limited per
+ * address (429) and logged, successes are audited.
+ */
+export function signInRoutes(options: {
+  auth: Auth;
+  audit: AuditRepository;
+  now: () => number;
+}): Hono {
+  const { auth, audit, now } = options;
+  const app = new Hono();
+  const tokens = auth.tokens !== undefined;
+
+  const render = async (c: Context, next: string, status = 200, error?: string) => {
+    for (const [k, v] of Object.entries(HEADERS)) c.header(k, v);
+    const body = await (
+      <SignInPage mode={auth.mode} next={next} tokens={tokens} error={error} />
+    );
+    return c.html(html`<!doctype html>${body}`, status as 200);
+  };
+
+  app.get("/signin", (c) => render(c, safeNext(c.req.query("next"))));
+
+  app.post("/signin", async function signInWithToken(c) {
+    const form = await c.req.parseBody();
+    const next = safeNext(typeof form.next === "string" ? form.next : undefined);
+    if (!isSameSite(c)) {
+      auth.failed(c, "cross-site sign-in form");
+      throw new HttpError(403, "cross_site", "sign in from this site's own sign-in page");
+    }
+    if (auth.mode === "none" || !auth.tokens) {
+      return render(c, next, 400, "Sign-in with an API token is not enabled here.");
+    }
+    try {
+      auth.checkLimit(c);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        c.header("Retry-After", error.headers?.["Retry-After"] ?? "60");
+        return render(c, next, 429, error.message);
+      }
+      throw error;
+    }
+    const token = typeof form.token === "string" ? form.token.trim() : "";
+    const found = token ? await auth.tokens.find(token) : undefined;
+    if (!found) {
+      auth.failed(c, "token form");
+      return render(c, next, 401, "That token is not valid (unknown, removed or expired).");
+    }
+    const identity = {
+      subject: `token:${found.name}`,
+      name: found.name,
+      role: found.role,
+      method: "token" as const,
+    };
+    await auth.startSession(c, identity, found.name);
+    await audit.record({
+      action: "session.signin",
+      target: `session:${identity.subject}`,
+      actor: identity,
+      at: new Date(now()),
+    });
+    return c.redirect(next, 303);
+  });
+
+  app.post("/signout", async function signOut(c) {
+    if (!isSameSite(c)) {
+      throw new HttpError(403, "cross_site", "sign out from this site's own pages");
+    }
+    auth.endSession(c);
+    return c.redirect("/signin", 303);
+  });
+
+  return app;
+}

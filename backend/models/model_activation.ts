@@ -1,0 +1,118 @@
+// Activating a model version through the backend (admin): forwarded to the engine's POST /models/{name}/activate, audited under the signed-in identity.
+import { Hono } from "hono";
+import * as v from "valibot";
+import type { Identity } from "../../contracts/auth.ts";
+import { ERROR_CODES, type ErrorCode, HttpError } from "../../contracts/error.ts";
+import {
+  activateRequestSchema,
+  activateResponseSchema,
+  MODEL_NAME_PATTERN,
+} from "../../contracts/models_api.ts";
+import type { AuditRepository } from "../audit/audit_repository.ts";
+import type { Auth } from "../auth/auth.ts";
+
+/** What a person asks for: the engine's request; `by` is the signed-in identity's name (typed only without sign-in). */
+export type ActivationBody = v.InferOutput<typeof activateRequestSchema>;
+
+export interface ModelActivatorOptions {
+  engineUrl: string;
+  /** The engine's `ADMIN_TOKEN`, when it has one. */
+  adminToken?: string;
+  audit: AuditRepository;
+  now: () => number;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+/**
+ * Returns `activate(name, body, actor)`: asks the engine, and on success records
+ * `model.activate` in the audit. The engine's refusals come back as the same status and code
+ * (404 version_not_found, 409 model_incompatible, ...); an unreachable engine is 502
+ * `engine_unreachable`. Nothing is audited unless the engine switched.
+ *
+ * @example await createModelActivator({ engineUrl, audit, now })("plant", { version: "2.3.0" }, identity);
+ */
+export function createModelActivator(options: ModelActivatorOptions) {
+  const { engineUrl, adminToken, audit, now, timeoutMs = 60_000 } = options;
+  const fetcher = options.fetch ?? fetch;
+  return async function activate(name: string, body: ActivationBody, actor: Identity) {
+    if (!MODEL_NAME_PATTERN.test(name)) {
+      throw new HttpError(400, "invalid_request", `'name' is not a model name: ${name}`);
+    }
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (adminToken) headers.authorization = `Bearer ${adminToken}`;
+    let res: Response;
+    try {
+      res = await fetcher(new URL(`/models/${encodeURIComponent(name)}/activate`, engineUrl), {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ ...body, by: actor.name }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new HttpError(
+        502,
+        "engine_unreachable",
+        `the engine did not answer: ${(error as Error).message}`,
+      );
+    }
+    const answer: unknown = await res.json().catch(() => undefined);
+    if (res.status !== 200) {
+      const e = answer as { error?: string; message?: string } | undefined;
+      const code = (ERROR_CODES as readonly string[]).includes(e?.error ?? "")
+        ? (e?.error as ErrorCode)
+        : "engine_unreachable";
+      throw new HttpError(
+        res.status >= 500 ? 502 : res.status,
+        code,
+        `the engine refused: ${e?.message ?? `status ${res.status}`}`,
+      );
+    }
+    const parsed = v.safeParse(activateResponseSchema, answer);
+    if (!parsed.success) {
+      throw new HttpError(502, "engine_unreachable", "the engine's answer broke the contract");
+    }
+    await audit.record({
+      action: "model.activate",
+      target: `model:${name}`,
+      actor,
+      at: new Date(now()),
+      detail: {
+        version: parsed.output.version,
+        from: parsed.output.from,
+        reason: body.reason ?? null,
+        windows_reset: parsed.output.windows_reset,
+      },
+    });
+    return parsed.output;
+  };
+}
+
+export type ModelActivator = ReturnType<typeof createModelActivator>;
+
+/** Mounted under `/api/v1`: `POST /models/:name/activate` `{"version", "reset_windows"?, "reason"?}` (admin). */
+export function modelActivationRoutes(options: { auth: Auth; activate: ModelActivator }): Hono {
+  const { auth, activate } = options;
+  const app = new Hono();
+  app.post("/models/:name/activate", async function activateModel(c) {
+    const who = await auth.require(c, "admin");
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new HttpError(400, "invalid_json", "the body must be a JSON object");
+    }
+    const parsed = v.safeParse(activateRequestSchema, auth.named(body, "by", who));
+    if (!parsed.success) {
+      const issue = parsed.issues[0];
+      throw new HttpError(
+        400,
+        "invalid_request",
+        `${v.getDotPath(issue) ?? "(body)"}: ${issue.message}`,
+      );
+    }
+    const actor = auth.actor(who, parsed.output.by);
+    return c.json(await activate(c.req.param("name"), parsed.output, actor));
+  });
+  return app;
+}
