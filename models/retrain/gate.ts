@@ -3,6 +3,7 @@ import type { ScoringModel } from "../../engine/infer/mod.ts";
 import { IncidentTracker } from "../../scoring/incident_tracker.ts";
 import { StreamFeatures, WindowShape } from "../../scoring/window_features.ts";
 import { ANOMALY_KINDS, type AnomalyKind } from "../signal/mod.ts";
+import { describeProblem, type SensorProblem } from "./flat_sensors.ts";
 import type { ConfirmedIncident, Run } from "./history_data.ts";
 import type { InjectedEvent } from "./inject.ts";
 
@@ -190,11 +191,14 @@ export async function measure(
 
 /**
  * The decision: `promoted` only when the candidate is not worse than the active version on any
- * criterion beyond its tolerance ({@link TOLERANCES}); every failed criterion is a reason.
+ * criterion beyond its tolerance ({@link TOLERANCES}) and, when `training` is given, no sensor of
+ * its training stretch is flat where the active version saw it vary (criterion `flatSensors`,
+ * see models/retrain/flat_sensors.ts); every failed criterion is a reason.
  */
 export function decide(
   active: ModelMetrics,
   candidate: ModelMetrics,
+  training?: { flat: readonly SensorProblem[] },
 ): { decision: "promoted" | "held"; criteria: Criterion[]; reasons: string[] } {
   const criteria: Criterion[] = [];
   const rate = (name: "falseAlarmFramesPer10k" | "falseIncidentsPer10k") => {
@@ -235,9 +239,23 @@ export function decide(
       TOLERANCES.injectedRecall,
     );
   }
+  if (training) {
+    // Scores cannot show it: both models are judged on a recent stretch where the sensor is as
+    // flat, and the candidate, having learnt the flat line, raises no alarm there.
+    const flat = training.flat;
+    criteria.push({
+      name: "flatSensors",
+      active: null,
+      candidate: flat.length,
+      limit: 0,
+      pass: flat.length === 0,
+      ...(flat.length ? { note: flat.map(describeProblem).join("; ") } : {}),
+    });
+  }
   const reasons = criteria
     .filter((c) => !c.pass)
     .map((c) => {
+      if (c.note) return `${c.name}: ${c.note}`;
       const fmt = (x: number | null) => (x === null ? "-" : Number(x.toFixed(4)));
       const worse = c.name.startsWith("false") ? "above" : "below";
       return `${c.name}: candidate ${fmt(c.candidate)} is ${worse} the limit ${fmt(c.limit)} (active ${fmt(c.active)})`;

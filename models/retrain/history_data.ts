@@ -26,7 +26,15 @@ export const MIN_TRAIN_FRAMES = 600;
 
 export interface PreparedHistory {
   /** Training series: usable frames of the older part, stream by stream, run by run. */
-  train: { values: Float32Array; nFrames: number; runs: number; from: number; to: number };
+  train: {
+    values: Float32Array;
+    nFrames: number;
+    /** 1 for a row of an incident operators judged a false positive (used as normal), else 0. */
+    falsePositive: Uint8Array;
+    runs: number;
+    from: number;
+    to: number;
+  };
   /** The recent stretch (usable frames only), as runs: scored by both models, never trained on. */
   recent: { runs: Run[]; frames: number; from: number; to: number };
   confirmed: ConfirmedIncident[];
@@ -118,8 +126,14 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
   );
   const nFrames = trainRuns.reduce((n, r) => n + r.frames.length, 0);
   const values = new Float32Array(nFrames * nFeatures);
+  const falsePositive = new Uint8Array(nFrames);
   let row = 0;
-  for (const run of trainRuns) for (const f of run.frames) values.set(f.values, nFeatures * row++);
+  for (const run of trainRuns) {
+    for (const f of run.frames) {
+      if (f.incident) falsePositive[row] = 1;
+      values.set(f.values, nFeatures * row++);
+    }
+  }
 
   const confirmed: ConfirmedIncident[] = [];
   for (const [id, entry] of Object.entries(read.index.incidents)) {
@@ -133,6 +147,7 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
     train: {
       values,
       nFrames,
+      falsePositive,
       runs: trainRuns.length,
       from: Math.min(...trainTimes),
       to: Math.max(...trainTimes),

@@ -1,5 +1,7 @@
 // The retraining report (JSON beside the version) and its human summary.
 import type { Activation } from "../../engine/infer/mod.ts";
+import type { LeftOutSensor } from "./false_positive_cover.ts";
+import type { SensorProblem } from "./flat_sensors.ts";
 import type { Criterion, ModelMetrics, TOLERANCES } from "./gate.ts";
 
 export interface RetrainReport {
@@ -31,7 +33,24 @@ export interface RetrainReport {
     training: { frames: number; runs: number; from: string; to: string };
     recent: { frames: number; runs: number; from: string; to: string };
     confirmed_incidents: string[];
-    injected: { per_kind: number; seed: number; events: number };
+    /** `events`: those both models were scored on. */
+    injected: {
+      per_kind: number;
+      seed: number;
+      events: number;
+      /**
+       * Injected events not counted because operators' false-positive verdicts call them normal
+       * (`rule`); `sensors`: every sensor those verdicts took beyond its clean range, how far (in
+       * sensor std), and what was left out on it.
+       */
+      left_out: {
+        events: number;
+        rule: string;
+        sensors: (LeftOutSensor & { feature: string })[];
+      };
+    };
+    /** Sensors of the training stretch checked against the active version's typical ranges (flat_sensors.ts). */
+    sensor_check: { flat_share: number; problems: SensorProblem[]; skipped?: string };
   };
 }
 
@@ -49,6 +68,15 @@ export function summary(report: RetrainReport, path: string): string {
       (c) =>
         `${c.name.padEnd(28)} ${fmt(c.active).padStart(10)} ${fmt(c.candidate).padStart(10)} ${fmt(c.limit).padStart(10)} ${c.pass ? "ok" : "WORSE"}`,
     ),
+    ...(report.data.injected.left_out.events
+      ? [
+          `left out: ${report.data.injected.left_out.events} injected anomalies within what operators judged false positive on ` +
+            report.data.injected.left_out.sensors
+              .filter((s) => s.events)
+              .map((s) => `${s.feature} (up to ${s.judged_normal_std} std)`)
+              .join(", "),
+        ]
+      : []),
     `decision: ${report.decision} (${report.reasons.join("; ")})`,
     report.activated
       ? `activated: ${report.activated.from} -> ${report.activated.version}`

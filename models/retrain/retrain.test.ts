@@ -143,6 +143,85 @@ describe("retrain", () => {
     });
   });
 
+  test("a sensor stuck through the whole lookback is held by its flat line, the report naming it; the same history with the sensor working is promoted", async () => {
+    const history = (stuck: boolean) =>
+      plantFrames(
+        1500,
+        2,
+        (() => {
+          let held = 0;
+          return (t: number, f: Float32Array) => {
+            if (!stuck) return;
+            if (t === 0) held = f[3];
+            f[3] = held;
+          };
+        })(),
+      );
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      await recordHistory(dirs.history, active.version, history(true));
+      const report = await run(dirs);
+      assert.equal(report.decision, "held");
+      // The scores alone would promote it: both models meet the same flat recent stretch, and the
+      // candidate, having learnt the flat line, raises no alarm there.
+      assert.deepEqual(
+        report.criteria.filter((c) => !c.pass).map((c) => c.name),
+        ["flatSensors"],
+      );
+      assert.equal(report.reasons.length, 1);
+      assert.match(
+        report.reasons[0],
+        /^flatSensors: feature_3 \(feature 3\): flat in the training stretch \(1st\.\.99th percentile spread 0, under 1 % of the [\d.]+ the active version learnt\): a stuck sensor would be learnt as normal$/,
+      );
+      assert.deepEqual(
+        report.data.sensor_check.problems.map((p) => [p.name, p.problem]),
+        [["feature_3", "flat"]],
+      );
+      assert.equal(await new ModelRegistry(dirs.registry).activeVersion(NAME), active.version);
+    });
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      await recordHistory(dirs.history, active.version, history(false));
+      const report = await run(dirs);
+      assert.equal(report.decision, "promoted", report.reasons.join("; "));
+      const flat = report.criteria.find((c) => c.name === "flatSensors");
+      assert.deepEqual([flat?.candidate, flat?.pass], [0, true]);
+      assert.deepEqual(report.data.sensor_check.problems, []);
+    });
+  });
+
+  test("a candidate that learnt an incident operators judged a false positive is promoted: injected anomalies within it are left out for both models", async () => {
+    const pattern = (t: number, f: Float32Array, std: Float64Array) => {
+      if (t >= 900 && t < 960) for (const s of [3, 6]) f[s] += 15 * std[s];
+    };
+    const flagged = (t: number) => (t >= 901 && t < 964 ? [3, 6] : []);
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2, pattern), flagged, {
+        verdictOf: () => "false_positive",
+      });
+      const report = await run(dirs);
+      assert.equal(report.decision, "promoted", report.reasons.join("; "));
+      assert.ok(report.data.false_positive_frames_used >= 60);
+      const leftOut = report.data.injected.left_out;
+      assert.deepEqual(
+        leftOut.sensors.map((s) => s.feature),
+        ["feature_3", "feature_6"],
+      );
+      assert.ok(leftOut.events > 0);
+      assert.equal(report.data.injected.events + leftOut.events, 5 * 16);
+    });
+    await scenario(async (dirs) => {
+      // Not judged yet: the incident's frames stay out of training, nothing is left out.
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2, pattern), flagged);
+      const report = await run(dirs);
+      assert.equal(report.data.false_positive_frames_used, 0);
+      assert.equal(report.data.injected.left_out.events, 0);
+      assert.deepEqual(report.data.injected.left_out.sensors, []);
+    });
+  });
+
   test("too little history ends the run with the minimum stated and no version written", async () => {
     await scenario(async (dirs) => {
       const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
@@ -191,6 +270,23 @@ describe("promotion gate decision", () => {
     const d = decide(metrics(), metrics({ fa: 3.2, fi: 2.1, stuck: 0.85 }));
     assert.equal(d.decision, "promoted");
     assert.equal(d.criteria.length, 8);
+  });
+
+  test("holds a candidate whose training stretch has a flat sensor, naming it, whatever its scores", () => {
+    const flat = {
+      feature: 3,
+      name: "feature_3",
+      problem: "flat" as const,
+      spread: 0,
+      learnt: 1079.1,
+      nonFinite: 0,
+    };
+    const d = decide(metrics(), metrics(), { flat: [flat] });
+    assert.equal(d.decision, "held");
+    assert.deepEqual(d.reasons, [
+      "flatSensors: feature_3 (feature 3): flat in the training stretch (1st..99th percentile spread 0, under 1 % of the 1079 the active version learnt): a stuck sensor would be learnt as normal",
+    ]);
+    assert.equal(decide(metrics(), metrics(), { flat: [] }).decision, "promoted");
   });
 
   for (const [name, candidate, pattern] of [

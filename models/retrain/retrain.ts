@@ -18,6 +18,8 @@ import { trainFeaturewise } from "../featurewise/train.ts";
 import { buildArtifacts } from "../train/artifacts.ts";
 import { onnxLoader } from "../train/auto_onnx.ts";
 import { chooseSetting } from "../train/auto_setting.ts";
+import { COVER_RULE, falsePositiveCover, leaveOutCovered } from "./false_positive_cover.ts";
+import { describeProblem, FLAT_SHARE, sensorProblems } from "./flat_sensors.ts";
 import { decide, type GateSettings, measure, TOLERANCES } from "./gate.ts";
 import { prepareHistory } from "./history_data.ts";
 import { injectEvents, sensorStd } from "./inject.ts";
@@ -74,8 +76,9 @@ async function load(
  * scores it and the active version on the gate's data and decides. With `promote: "auto"` a
  * promoted candidate is activated (a running engine follows the registry's pointer). A
  * candidate that does not load is held, never activated. Writes the report beside the version
- * and returns it. Throws {@link RetrainError} when there is too little history, the model has
- * no active version, or the active one is not in the registry layout.
+ * and returns it. Throws {@link RetrainError} when there is too little history, a sensor has
+ * non-finite readings in it, the model has no active version, or the active one is not in the
+ * registry layout.
  */
 export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   const say = o.say ?? (() => {});
@@ -104,6 +107,15 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     throw new RetrainError(`${o.historyDir}: ${(error as Error).message}; no version written`);
   }
   const { train } = prepared;
+  const sensorCheck = sensorProblems(train, activeMeta);
+  const nonFinite = sensorCheck.problems.filter((p) => p.problem === "non_finite");
+  if (nonFinite.length) {
+    throw new RetrainError(
+      `${o.historyDir}: cannot train on ${nonFinite.map(describeProblem).join("; ")}; no version written`,
+    );
+  }
+  const flat = sensorCheck.problems.filter((p) => p.problem === "flat");
+  for (const p of flat) say(`warning: ${describeProblem(p)}`);
   say(
     `training on ${train.nFrames} frames (${train.runs} runs) x ${activeMeta.n_features} features`,
   );
@@ -132,11 +144,16 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   say(`candidate ${o.model}@${meta.version} ${written.created ? "written" : "already there"}`);
 
   const std = sensorStd(train.values, train.nFrames, activeMeta.n_features);
-  const events = injectEvents(prepared.recent.runs, std, {
+  const injected = injectEvents(prepared.recent.runs, std, {
     perKind: o.eventsPerKind ?? 20,
     seed: o.seed ?? 1,
     windowSize: activeMeta.window_size,
   });
+  // What operators judged a false positive is normal now: injected anomalies that stay within it
+  // are left out for both models (false_positive_cover.ts says which, and why).
+  const cover = falsePositiveCover(train, std);
+  const { counted: events, leftOut } = leaveOutCovered(injected, cover);
+  if (leftOut.events) say(`${leftOut.events} injected anomalies left out: ${COVER_RULE}`);
   const data = { recent: prepared.recent.runs, confirmed: prepared.confirmed, events };
   const active = await load(activeRef, activeMeta, o);
   let report: RetrainReport;
@@ -158,7 +175,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
       try {
         say(`scoring the candidate ${meta.version}`);
         candidateMetrics = await measure(candidate, data, o.settings);
-        gate = decide(activeMetrics, candidateMetrics);
+        gate = decide(activeMetrics, candidateMetrics, { flat });
       } finally {
         await candidate.close();
       }
@@ -209,7 +226,24 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
           to: new Date(prepared.recent.to).toISOString(),
         },
         confirmed_incidents: prepared.confirmed.map((c) => c.id),
-        injected: { per_kind: o.eventsPerKind ?? 20, seed: o.seed ?? 1, events: events.length },
+        injected: {
+          per_kind: o.eventsPerKind ?? 20,
+          seed: o.seed ?? 1,
+          events: events.length,
+          left_out: {
+            events: leftOut.events,
+            rule: COVER_RULE,
+            sensors: leftOut.sensors.map((l) => ({
+              ...l,
+              feature: activeMeta.feature_names[l.feature_idx],
+            })),
+          },
+        },
+        sensor_check: {
+          flat_share: FLAT_SHARE,
+          problems: sensorCheck.problems,
+          ...(sensorCheck.skipped ? { skipped: sensorCheck.skipped } : {}),
+        },
       },
     };
   } finally {

@@ -1,7 +1,11 @@
 // Test data for retraining: plant frames recorded into a real history folder, and models trained on the plant into a real registry.
 
 import { feed, type Row } from "../../../engine/history/_test/scored_rows.ts";
-import { HistoryRecorder, type RecordedModel } from "../../../engine/history/mod.ts";
+import {
+  HistoryRecorder,
+  type HistoryRecorderOptions,
+  type RecordedModel,
+} from "../../../engine/history/mod.ts";
 import { ModelRegistry } from "../../../engine/infer/mod.ts";
 import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
 import { trainFeaturewise } from "../../featurewise/train.ts";
@@ -50,13 +54,15 @@ export const recordedModel = (version: string): RecordedModel => ({
 
 /**
  * Records `frames` of stream `s` as the engine would: `flagged(t)` the sensors flagged in the
- * window ending at frame t (the incident tracker confirms 2 of 3, resolves after 3 quiet).
+ * window ending at frame t (the incident tracker confirms 2 of 3, resolves after 3 quiet);
+ * `verdictOf` the operators' verdicts the recorder writes into the index.
  */
 export async function recordHistory(
   dir: string,
   version: string,
   frames: Float32Array[],
   flagged: (t: number) => number[] = () => [],
+  options: Pick<HistoryRecorderOptions, "verdictOf"> = {},
 ): Promise<void> {
   const model = recordedModel(version);
   const recorder = new HistoryRecorder({
@@ -76,6 +82,7 @@ export async function recordHistory(
         updateSeverityRise: 2,
         maxFeatures: 10,
       }),
+    ...options,
   });
   const rows: Row[] = frames.map((values, seq) => ({
     stream: "s",
