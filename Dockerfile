@@ -43,7 +43,7 @@ COPY --from=deps-cpu --chown=root:root /app/node_modules ./node_modules
 COPY --from=source --chown=root:root /app ./
 # The code is root-owned and read-only to the service; only its data folder is writable.
 # run_ts.mjs writes the compiled service there once; everything else stays read-only.
-RUN mkdir -p /app/.data /app/node_modules/.cache/run_ts && chown node:node /app/.data /app/node_modules/.cache/run_ts
+RUN mkdir -p /app/.data/secrets /app/node_modules/.cache/run_ts && chown node:node /app/.data /app/.data/secrets /app/node_modules/.cache/run_ts
 USER node
 EXPOSE 9000 3000
 ENTRYPOINT ["node", "--max-semi-space-size=4", "run_ts.mjs"]
@@ -57,7 +57,7 @@ ENV NODE_ENV=production MALLOC_ARENA_MAX=2 DEFAULT_DEVICE=cuda
 WORKDIR /app
 COPY --from=deps-gpu --chown=root:root /app/node_modules ./node_modules
 COPY --from=source --chown=root:root /app ./
-RUN mkdir -p /app/.data /app/node_modules/.cache/run_ts && chown app:app /app/.data /app/node_modules/.cache/run_ts
+RUN mkdir -p /app/.data/secrets /app/node_modules/.cache/run_ts && chown app:app /app/.data /app/.data/secrets /app/node_modules/.cache/run_ts
 USER app
 EXPOSE 9000
 ENTRYPOINT ["node", "--max-semi-space-size=4", "run_ts.mjs"]

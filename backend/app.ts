@@ -5,11 +5,11 @@ import { otelMiddleware } from "../telemetry/hono.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
 import { createAlertRepository } from "./alerts/alert_repository.ts";
+import { alertRoutes } from "./alerts/routes.ts";
 import { createAuditRepository } from "./audit/audit_repository.ts";
 import { auditRoutes } from "./audit/routes.ts";
 import { type Auth, createAuth } from "./auth/auth.ts";
 import { signInRoutes } from "./auth/signin_routes.tsx";
-import { alertRoutes } from "./alerts/routes.ts";
 import type { EngineMonitor } from "./console/engine_monitor.ts";
 import { consoleRoutes } from "./console/routes.tsx";
 import type { Database } from "./db/database.ts";
@@ -46,7 +46,12 @@ export interface BackendAppOptions {
   auth?: Auth;
   consoleToken?: string;
   /** Extra routes mounted before the rest (the OIDC sign-in under `/auth`). */
-  signInProvider?: { path: string; routes: Hono };
+  signInProvider?: {
+    path: string;
+    routes: Hono;
+    /** Where signing out continues (the provider's end-session page), when it has one. */
+    endSessionUrl?: () => Promise<string | undefined>;
+  };
   /** Live incident notices; pass one to close its event streams at shutdown. */
   hub?: IncidentHub;
   /** The engine's health, read server-side for the console's Health page. */
@@ -69,11 +74,15 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   const now = options.clock ? () => options.clock!.now() : () => Date.now();
   const app = new Hono();
   app.use(otelMiddleware("backend"));
-  const auth = options.auth ?? createAuth({ mode: "none", consoleToken: options.consoleToken, log });
+  const auth =
+    options.auth ?? createAuth({ mode: "none", consoleToken: options.consoleToken, log });
   // Errors thrown by the auth middleware (401, 429) answer like every other route's.
   app.use(auth.middleware);
   const audit = createAuditRepository(database);
-  app.route("/", signInRoutes({ auth, audit, now }));
+  app.route(
+    "/",
+    signInRoutes({ auth, audit, now, endSessionUrl: options.signInProvider?.endSessionUrl }),
+  );
   if (options.signInProvider) app.route(options.signInProvider.path, options.signInProvider.routes);
 
   app.route(
@@ -101,10 +110,10 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   app.route("/api/v1", silenceRoutes({ silences, auth }));
   app.route("/api/v1", incidentRoutes({ incidents, hub, auth, now }));
   app.route("/api/v1", auditRoutes({ audit, auth }));
-  if (options.modelActivation) {
-    const activate = createModelActivator({ ...options.modelActivation, audit, now });
-    app.route("/api/v1", modelActivationRoutes({ auth, activate }));
-  }
+  const activate = options.modelActivation
+    ? createModelActivator({ ...options.modelActivation, audit, now })
+    : undefined;
+  if (activate) app.route("/api/v1", modelActivationRoutes({ auth, activate }));
   const quality = createQualityRepository(database);
   app.route("/api/v1", qualityRoutes({ quality, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator, auth));
@@ -116,6 +125,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       now,
       auth,
       consoleToken: options.consoleToken,
+      activate,
       engine: options.engine,
       database,
       notifications: options.notifications,

@@ -71,7 +71,10 @@ export async function tokenDigest(token: string): Promise<string> {
 
 /** Whether a listen address only accepts connections from this machine. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
   return (
     h === "localhost" ||
     h === "::1" ||

@@ -166,6 +166,8 @@ export const engineConfigSchema = v.object({
   DECISIONS_POLL_S: int("DECISIONS_POLL_S", 0, 0, 86_400),
   // A backend API token (viewer role) for those pulls, when the backend signs people in.
   DECISIONS_TOKEN: secret("DECISIONS_TOKEN", 16),
+  // ... or a file holding it (compose's `tokens` service writes one); DECISIONS_TOKEN wins.
+  DECISIONS_TOKEN_FILE: optionalText(),
   ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
   INGEST_TOKEN: secret("INGEST_TOKEN", 16),
   // The model operations API (GET /models, POST /models/{name}/activate) needs it when set.

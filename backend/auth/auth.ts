@@ -50,7 +50,12 @@ export function safeNext(next: string | undefined): string {
   return next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : "/";
 }
 
-const ANONYMOUS: Identity = { subject: "anonymous", name: "anonymous", role: "admin", method: "none" };
+const ANONYMOUS: Identity = {
+  subject: "anonymous",
+  name: "anonymous",
+  role: "admin",
+  method: "none",
+};
 
 /**
  * Builds the backend's auth. `middleware` goes in front of every route: it finds who is asking
@@ -187,7 +192,11 @@ export function createAuth(options: AuthOptions) {
       secure: options.secureCookies ?? new URL(c.req.url).protocol === "https:",
       maxAge: Math.floor(maxAgeMs / 1000),
     });
-    log?.info("signed in", { subject: identity.subject, role: identity.role, how: identity.method });
+    log?.info("signed in", {
+      subject: identity.subject,
+      role: identity.role,
+      how: identity.method,
+    });
   }
 
   function endSession(c: Context): void {

@@ -70,7 +70,12 @@ for (const target of testTargets()) {
     });
 
     test("without an identity nothing is read: the API says 401, a page sends to sign-in", async () => {
-      for (const path of ["/api/v1/incidents", "/api/v1/alerts", "/api/v1/silences", "/api/v1/verdicts"]) {
+      for (const path of [
+        "/api/v1/incidents",
+        "/api/v1/alerts",
+        "/api/v1/silences",
+        "/api/v1/verdicts",
+      ]) {
         const res = await app.request(path);
         assert.equal(res.status, 401, path);
         assert.equal((await res.json()).error, "unauthenticated");
@@ -83,7 +88,10 @@ for (const target of testTargets()) {
     });
 
     test("a viewer reads but cannot act; an operator acts under their own name", async () => {
-      assert.equal((await app.request("/api/v1/incidents", { headers: bearer("victor") })).status, 200);
+      assert.equal(
+        (await app.request("/api/v1/incidents", { headers: bearer("victor") })).status,
+        200,
+      );
       const verdict = { verdict: "false_positive", cause: "valve test", by: "Mallory" };
       const refused = await app.request(
         `/api/v1/incidents/${INCIDENT}/verdict`,
@@ -97,8 +105,12 @@ for (const target of testTargets()) {
         reason: "pump swap",
       };
       assert.equal(
-        (await app.request("/api/v1/silences", post({ ...silence, created_by: "x" }, bearer("victor"))))
-          .status,
+        (
+          await app.request(
+            "/api/v1/silences",
+            post({ ...silence, created_by: "x" }, bearer("victor")),
+          )
+        ).status,
         403,
       );
       const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM incident_verdict`;
@@ -109,7 +121,11 @@ for (const target of testTargets()) {
         post(verdict, bearer("olga")),
       );
       assert.equal(given.status, 201, await given.clone().text());
-      assert.equal((await given.json()).verdict.by, "olga", "the signed-in name, not the typed one");
+      assert.equal(
+        (await given.json()).verdict.by,
+        "olga",
+        "the signed-in name, not the typed one",
+      );
       const created = await app.request("/api/v1/silences", post(silence, bearer("olga")));
       assert.equal(created.status, 201, await created.clone().text());
       assert.equal((await created.json()).silence.created_by, "olga");
@@ -120,7 +136,9 @@ for (const target of testTargets()) {
       const res = await app.request("/api/v1/audit", { headers: bearer("alice") });
       assert.equal(res.status, 200);
       const { events } = await res.json();
-      const mine = events.filter((e: { actor: { subject: string } }) => e.actor.subject === "token:olga");
+      const mine = events.filter(
+        (e: { actor: { subject: string } }) => e.actor.subject === "token:olga",
+      );
       assert.deepEqual(
         mine.map((e: { action: string }) => e.action),
         ["silence.create", "incident.verdict"],
@@ -139,7 +157,10 @@ for (const target of testTargets()) {
       assert.equal((await filtered.json()).events.length, 1);
       const bad = await app.request("/api/v1/audit?limit=0", { headers: bearer("alice") });
       assert.equal(bad.status, 400);
-      await assert.rejects(db.sql`UPDATE audit_event SET actor_name = 'someone else'`, /append-only/);
+      await assert.rejects(
+        db.sql`UPDATE audit_event SET actor_name = 'someone else'`,
+        /append-only/,
+      );
       await assert.rejects(db.sql`DELETE FROM audit_event`, /append-only/);
     });
 
@@ -187,7 +208,10 @@ for (const target of testTargets()) {
       // Removing the token from the file ends the sessions it opened.
       await tokensFile(file, ["victor", "alice"]);
       assert.equal((await app.request("/api/v1/incidents", { headers: { cookie } })).status, 401);
-      assert.equal((await app.request("/api/v1/incidents", { headers: bearer("olga") })).status, 401);
+      assert.equal(
+        (await app.request("/api/v1/incidents", { headers: bearer("olga") })).status,
+        401,
+      );
       await tokensFile(file, ["victor", "olga", "alice"], ["victor"]);
       assert.equal(
         (await app.request("/api/v1/incidents", { headers: bearer("victor") })).status,
@@ -209,8 +233,9 @@ for (const target of testTargets()) {
     test("failed sign-ins are rate-limited per address", async () => {
       let last = 0;
       for (let i = 0; i < 7; i++) {
-        last = (await app.request("/api/v1/incidents", { headers: { authorization: "Bearer nope" } }))
-          .status;
+        last = (
+          await app.request("/api/v1/incidents", { headers: { authorization: "Bearer nope" } })
+        ).status;
       }
       assert.equal(last, 429);
       const res = await app.request("/api/v1/incidents", { headers: bearer("alice") });
@@ -220,7 +245,10 @@ for (const target of testTargets()) {
   });
 }
 
-function formPost(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+function formPost(
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+): RequestInit {
   return {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },

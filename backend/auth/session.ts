@@ -44,13 +44,10 @@ export function createSessionCodec(options: { secret?: string; now?: () => numbe
   const raw = options.secret
     ? new TextEncoder().encode(options.secret)
     : crypto.getRandomValues(new Uint8Array(32));
-  const keyPromise = crypto.subtle.importKey(
-    "raw",
-    raw,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign", "verify"],
-  );
+  const keyPromise = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+    "verify",
+  ]);
 
   return {
     /** A signed value for `identity`, valid for `maxAgeMs`. */
@@ -76,7 +73,12 @@ export function createSessionCodec(options: { secret?: string; now?: () => numbe
       if (extra !== undefined || !body || !mac) return undefined;
       const sig = fromB64url(mac);
       if (!sig) return undefined;
-      const ok = await crypto.subtle.verify("HMAC", await keyPromise, sig as Uint8Array<ArrayBuffer>, new TextEncoder().encode(body));
+      const ok = await crypto.subtle.verify(
+        "HMAC",
+        await keyPromise,
+        sig as Uint8Array<ArrayBuffer>,
+        new TextEncoder().encode(body),
+      );
       if (!ok) return undefined;
       const bytes = fromB64url(body);
       if (!bytes) return undefined;

@@ -16,12 +16,7 @@ const HEADERS = {
   "Cache-Control": "no-store",
 };
 
-function SignInPage(props: {
-  mode: Auth["mode"];
-  next: string;
-  tokens: boolean;
-  error?: string;
-}) {
+function SignInPage(props: { mode: Auth["mode"]; next: string; tokens: boolean; error?: string }) {
   return (
     <html lang="en">
       <head>
@@ -83,6 +78,8 @@ export function signInRoutes(options: {
   auth: Auth;
   audit: AuditRepository;
   now: () => number;
+  /** The identity provider's end-session page, when signing out should continue there. */
+  endSessionUrl?: () => Promise<string | undefined>;
 }): Hono {
   const { auth, audit, now } = options;
   const app = new Hono();
@@ -90,9 +87,7 @@ export function signInRoutes(options: {
 
   const render = async (c: Context, next: string, status = 200, error?: string) => {
     for (const [k, v] of Object.entries(HEADERS)) c.header(k, v);
-    const body = await (
-      <SignInPage mode={auth.mode} next={next} tokens={tokens} error={error} />
-    );
+    const body = await (<SignInPage mode={auth.mode} next={next} tokens={tokens} error={error} />);
     return c.html(html`<!doctype html>${body}`, status as 200);
   };
 
@@ -143,8 +138,10 @@ export function signInRoutes(options: {
     if (!isSameSite(c)) {
       throw new HttpError(403, "cross_site", "sign out from this site's own pages");
     }
+    const wasOidc = auth.identity(c)?.method === "oidc";
     auth.endSession(c);
-    return c.redirect("/signin", 303);
+    const provider = wasOidc ? await options.endSessionUrl?.() : undefined;
+    return c.redirect(provider ?? "/signin", 303);
   });
 
   return app;

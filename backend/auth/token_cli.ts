@@ -1,8 +1,7 @@
-// `npm run token -- --name NAME --role viewer|operator|admin [--expires-days N] [--file tokens.json]`: makes an API token, prints it once, stores only its hash.
-import { existsSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+// `npm run token -- --name NAME --role viewer|operator|admin [--expires-days N] [--file tokens.json]`: makes an API token, prints it once, stores only its hash. `--remove NAME` takes one out.
 import { parseArgs } from "node:util";
-import { type ApiToken, parseApiTokens, ROLES, type Role, tokenDigest } from "../../contracts/auth.ts";
+import { ROLES, type Role } from "../../contracts/auth.ts";
+import { addToken, readTokens, writeTokens } from "./token_file.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,26 +20,17 @@ function fail(message: string): never {
 }
 
 const file = values.file as string;
-let tokens: ApiToken[] = [];
-if (existsSync(file)) {
-  try {
-    tokens = parseApiTokens(await readFile(file, "utf8"));
-  } catch (error) {
-    fail(`${file}: ${(error as Error).message}`);
-  }
-}
-
-/** Writes the file whole (a new file renamed over the old): a reader never sees half of it. */
-async function save(list: ApiToken[]): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(list, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+try {
+  await readTokens(file);
+} catch (error) {
+  fail(`${file}: ${(error as Error).message}`);
 }
 
 if (values.remove !== undefined) {
+  const tokens = await readTokens(file);
   const left = tokens.filter((t) => t.name !== values.remove);
   if (left.length === tokens.length) fail(`no token named ${values.remove} in ${file}`);
-  await save(left);
+  await writeTokens(file, left);
   console.log(`removed ${values.remove} from ${file}: it is refused from now on`);
   process.exit(0);
 }
@@ -48,27 +38,29 @@ if (values.remove !== undefined) {
 const name = values.name ?? fail("--name is required (who or what the token is for)");
 const role = (values.role ?? fail(`--role is required: ${ROLES.join("|")}`)) as Role;
 if (!ROLES.includes(role)) fail(`--role must be one of ${ROLES.join("|")}, got ${role}`);
-if (tokens.some((t) => t.name === name)) {
-  if (values["if-missing"]) {
-    console.log(`${file} already holds a token named ${name}: nothing changed`);
-    process.exit(0);
-  }
-  fail(`${file} already holds a token named ${name} (remove it first with --remove ${name})`);
-}
 let expiresAt: string | undefined;
 if (values["expires-days"] !== undefined) {
   const days = Number(values["expires-days"]);
   if (!(days > 0 && days <= 3650)) fail("--expires-days must be a number of days 0..3650");
   expiresAt = new Date(Date.now() + days * 86_400_000).toISOString();
 }
-const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
-const entry: ApiToken = { name, role, sha256: await tokenDigest(secret), expires_at: expiresAt };
+let secret: string | undefined;
 try {
-  parseApiTokens(JSON.stringify([...tokens, entry]));
+  secret = await addToken(file, { name, role, expiresAt });
 } catch (error) {
   fail((error as Error).message);
 }
-await save([...tokens, entry]);
-console.log(`token for ${name} (${role}${expiresAt ? `, expires ${expiresAt}` : ""}), stored hashed in ${file}:`);
+if (secret === undefined) {
+  if (values["if-missing"]) {
+    console.log(`${file} already holds a token named ${name}: nothing changed`);
+    process.exit(0);
+  }
+  fail(`${file} already holds a token named ${name} (remove it first with --remove ${name})`);
+}
+console.log(
+  `token for ${name} (${role}${expiresAt ? `, expires ${expiresAt}` : ""}), stored hashed in ${file}:`,
+);
 console.log(secret);
-console.log("It is shown only now. Use it as 'Authorization: Bearer <token>' or in the console's sign-in form.");
+console.log(
+  "It is shown only now. Use it as 'Authorization: Bearer <token>' or in the console's sign-in form.",
+);

@@ -66,7 +66,8 @@ export async function openTokenStore(options: TokenStoreOptions) {
     try {
       await load();
     } catch (error) {
-      if (tokens.length > 0) log?.error("tokens file unreadable: refusing every token", error as Error);
+      if (tokens.length > 0)
+        log?.error("tokens file unreadable: refusing every token", error as Error);
       tokens = [];
       version = "";
     }

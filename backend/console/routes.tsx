@@ -5,7 +5,9 @@ import { setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Sql } from "postgres";
+import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
+import { activateRequestSchema } from "../../contracts/models_api.ts";
 import type { Auth } from "../auth/auth.ts";
 import { isSameSite, sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
 import type { IncidentHub } from "../incidents/incident_hub.ts";
@@ -13,6 +15,7 @@ import type { IncidentRepository } from "../incidents/incident_repository.ts";
 import { streamIncidentChanges } from "../incidents/incident_stream.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts";
+import type { ModelActivator } from "../models/model_activation.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
@@ -46,6 +49,8 @@ export interface ConsoleRoutesOptions {
   silences: SilenceRepository;
   /** The notification outbox's state for the Health page; absent: no routes configured. */
   notifications?: { status(): Promise<NotifyStatus> };
+  /** Activates model versions through the engine (the Health page's form, admin). */
+  activate?: ModelActivator;
 }
 
 // Data only: scripts and styles from this origin, no inline script, no framing, forms stay here.
@@ -319,6 +324,34 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         notifications={notifications}
       />,
     );
+  });
+
+  app.post("/models/:name/activate", async function activateForm(c) {
+    try {
+      if (!options.activate)
+        throw new HttpError(404, "not_found", "model activation is not set up");
+      const who = await auth.require(c, "admin");
+      const form = await c.req.parseBody();
+      const text = (k: string) => (typeof form[k] === "string" ? (form[k] as string) : undefined);
+      const body = v.safeParse(
+        activateRequestSchema,
+        auth.named({ version: text("version"), reason: text("reason"), by: text("by") }, "by", who),
+      );
+      if (!body.success) {
+        const issue = body.issues[0];
+        throw new HttpError(400, "invalid_request", `${v.getDotPath(issue)}: ${issue.message}`);
+      }
+      const actor = auth.actor(who, body.output.by);
+      await options.activate(c.req.param("name"), body.output, actor);
+      return c.redirect("/status", 303);
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      return page(
+        c,
+        <MessagePage title="Not activated" message={`${error.message} Nothing changed.`} />,
+        error.status >= 500 ? 502 : error.status,
+      );
+    }
   });
 
   app.get("/assets/:name", async function staticAsset(c) {

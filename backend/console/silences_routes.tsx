@@ -117,7 +117,9 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     const values = (await c.req.parseBody({ all: true })) as SilenceFormValues;
     try {
       const who = await auth.require(c, "operator");
-      const body = auth.named(silenceFromForm(values), "created_by", who) as { created_by?: string };
+      const body = auth.named(silenceFromForm(values), "created_by", who) as {
+        created_by?: string;
+      };
       await silences.create(body, auth.actor(who, body.created_by));
       return c.redirect("/silences", 303);
     } catch (error) {

@@ -82,26 +82,26 @@ export function VerdictSection(props: { incident: IncidentDetail; error?: string
         </details>
       ) : null}
       {viewer.canAct ? (
-      <form method="post" action={`/incidents/${incident.incident_id}/verdict`} class="verdict">
-        <label for="verdict-kind">{incident.verdict ? "Change the verdict to" : "Verdict"}</label>
-        <select id="verdict-kind" name="verdict" required>
-          <option value="">Choose…</option>
-          {VERDICTS.map((kind) => (
-            <option value={kind}>{VERDICT_LABELS[kind]}</option>
-          ))}
-        </select>
-        <label for="verdict-cause">Cause (optional)</label>
-        <input id="verdict-cause" name="cause" maxlength={500} />
-        <label for="verdict-note">Note (optional)</label>
-        <textarea id="verdict-note" name="note" maxlength={2000} rows={2} />
-        {viewer.typesName ? (
-          <>
-            <label for="verdict-by">Your name</label>
-            <input id="verdict-by" name="by" required maxlength={200} autocomplete="name" />
-          </>
-        ) : null}
-        <button type="submit">Record verdict</button>
-      </form>
+        <form method="post" action={`/incidents/${incident.incident_id}/verdict`} class="verdict">
+          <label for="verdict-kind">{incident.verdict ? "Change the verdict to" : "Verdict"}</label>
+          <select id="verdict-kind" name="verdict" required>
+            <option value="">Choose…</option>
+            {VERDICTS.map((kind) => (
+              <option value={kind}>{VERDICT_LABELS[kind]}</option>
+            ))}
+          </select>
+          <label for="verdict-cause">Cause (optional)</label>
+          <input id="verdict-cause" name="cause" maxlength={500} />
+          <label for="verdict-note">Note (optional)</label>
+          <textarea id="verdict-note" name="note" maxlength={2000} rows={2} />
+          {viewer.typesName ? (
+            <>
+              <label for="verdict-by">Your name</label>
+              <input id="verdict-by" name="by" required maxlength={200} autocomplete="name" />
+            </>
+          ) : null}
+          <button type="submit">Record verdict</button>
+        </form>
       ) : (
         <NotAllowed what="Giving a verdict" />
       )}

@@ -1,11 +1,11 @@
 // Reads incidents (list, one with its timeline, heatmap) and stores acknowledgements and verdicts, with postgres.js.
 
-import { unverified } from "../audit/actor.ts";
-import { auditInsert } from "../audit/audit_repository.ts";
-import type { Identity } from "../../contracts/auth.ts";
 import type { FaultKind } from "../../contracts/alert.ts";
+import type { Identity } from "../../contracts/auth.ts";
 import { encodeCursor } from "../alerts/_cursor.ts";
 import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
+import { unverified } from "../audit/actor.ts";
+import { auditInsert } from "../audit/audit_repository.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
 import type {

@@ -4,13 +4,13 @@ import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
+import type { Auth } from "../auth/auth.ts";
 import {
   ackBodySchema,
   heatmapSchema,
   incidentListSchema,
   verdictBodySchema,
 } from "./_query_params.ts";
-import type { Auth } from "../auth/auth.ts";
 import type { IncidentHub } from "./incident_hub.ts";
 import type { IncidentRepository } from "./incident_repository.ts";
 import { streamIncidentChanges } from "./incident_stream.ts";

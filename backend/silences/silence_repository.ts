@@ -1,11 +1,12 @@
 // Stores silences and reads them back (lists, the engine's feed, the ones an incident's alert falls under), with postgres.js.
-import { unverified } from "../audit/actor.ts";
-import { auditInsert } from "../audit/audit_repository.ts";
+
 import type { Identity } from "../../contracts/auth.ts";
 import type { Recurrence, Silence, SilenceState } from "../../contracts/silence.ts";
 import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
 import { type CursorKey, encodeCursor } from "../alerts/_cursor.ts";
 import type { NewAlert } from "../alerts/alert_types.ts";
+import { unverified } from "../audit/actor.ts";
+import { auditInsert } from "../audit/audit_repository.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
 import { parseNewSilence } from "./silence_schemas.ts";

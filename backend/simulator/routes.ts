@@ -1,10 +1,10 @@
 // HTTP routes of the simulator: the original `POST /data/send` and control of the stream mode.
 import { Hono } from "hono";
-import type { Auth } from "../auth/auth.ts";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { ANOMALY_KINDS, type AnomalyKind } from "../../models/signal/mod.ts";
+import type { Auth } from "../auth/auth.ts";
 import type { Simulator } from "./simulator.ts";
 
 const kind = v.picklist(ANOMALY_KINDS as AnomalyKind[]);

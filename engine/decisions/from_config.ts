@@ -1,14 +1,31 @@
 // The decisions client as the engine's configuration describes it: off unless DECISIONS_POLL_S is set.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { DecisionsClient, type DecisionsLog } from "./decisions_client.ts";
+
+/** The token in `path` (trimmed), read once at start-up; a missing file stops the start with its name. */
+function tokenFromFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const token = readFileSync(path, "utf8").trim();
+  if (token === "") throw new RangeError(`DECISIONS_TOKEN_FILE ${path} is empty`);
+  return token;
+}
 
 /**
  * A client pulling `DECISIONS_URL` (else `NESTJS_URL`) every `DECISIONS_POLL_S` seconds, its
  * copies under `DATA_DIR/decisions`; `undefined` when `DECISIONS_POLL_S` is 0.
  */
 export function decisionsFor(
-  config: Pick<EngineConfig, "DECISIONS_URL" | "DECISIONS_POLL_S" | "DECISIONS_TOKEN" | "NESTJS_URL" | "DATA_DIR">,
+  config: Pick<
+    EngineConfig,
+    | "DECISIONS_URL"
+    | "DECISIONS_POLL_S"
+    | "DECISIONS_TOKEN"
+    | "DECISIONS_TOKEN_FILE"
+    | "NESTJS_URL"
+    | "DATA_DIR"
+  >,
   deps: { log?: DecisionsLog; fetch?: typeof fetch } = {},
 ): DecisionsClient | undefined {
   if (config.DECISIONS_POLL_S === 0) return undefined;
@@ -18,6 +35,6 @@ export function decisionsFor(
     pollMs: config.DECISIONS_POLL_S * 1000,
     log: deps.log,
     fetch: deps.fetch,
-    token: config.DECISIONS_TOKEN,
+    token: config.DECISIONS_TOKEN ?? tokenFromFile(config.DECISIONS_TOKEN_FILE),
   });
 }

@@ -1,0 +1,28 @@
+// compose's `tokens` service: once per volume, an admin token (printed) and the engine's token for pulling decisions (written for the engine).
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { addToken } from "./token_file.ts";
+
+const dir = process.env.TOKENS_DIR || "/app/.data/secrets";
+const file = join(dir, "tokens.json");
+const engineFile = join(dir, "engine_token");
+
+await mkdir(dir, { recursive: true });
+const admin = await addToken(file, { name: "admin", role: "admin" });
+if (admin) {
+  console.log(
+    "The console runs with AUTH_MODE=token. Sign in at http://localhost:3000/signin with",
+  );
+  console.log(`  ${admin}`);
+  console.log(
+    "(an admin token, shown only now; more with: npm run token -- --file tokens.json ...)",
+  );
+} else {
+  console.log(`${file} already holds an admin token (shown when it was made): nothing changed`);
+}
+if (!existsSync(engineFile)) {
+  // The engine only reads silences and verdicts: a viewer.
+  const engine = await addToken(file, { name: "engine", role: "viewer" });
+  if (engine) await writeFile(engineFile, `${engine}\n`, { mode: 0o600 });
+}
