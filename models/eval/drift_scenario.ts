@@ -1,6 +1,7 @@
 // The drift scenario of `npm run eval`: the plant's operating point moves and stays; the original model against one retraining, and a sensor stuck for longer than the retraining lookback.
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
+import { sensorProblems } from "../retrain/flat_sensors.ts";
 import { decide, type GateSettings, type ModelMetrics, measure } from "../retrain/gate.ts";
 import { MIN_RECENT_FRAMES, RECENT_SHARE, type Run } from "../retrain/history_data.ts";
 import { injectEvents, sensorStd } from "../retrain/inject.ts";
@@ -135,9 +136,13 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
   const retrained = trainModel("retrained", movedHistory.train, F);
   const stdMoved = sensorStd(retrained.values, movedHistory.train.length, F);
   const gateAfterMove = gateData(movedHistory.recent, stdMoved, 0);
+  const movedTrain = { values: retrained.values, nFrames: movedHistory.train.length };
   const gate = decide(
     await measure(original.model, gateAfterMove, settings),
     await measure(retrained.model, gateAfterMove, settings),
+    {
+      flat: sensorProblems(movedTrain, original.meta).problems.filter((p) => p.problem === "flat"),
+    },
   );
   log(`[eval] drift: the gate on the retraining after the move: ${gate.decision}`);
 
@@ -169,9 +174,17 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
     sensorStd(learnt.values, stuckHistory.train.length, F),
     0,
   );
+  // The same sensor check retraining runs on its training stretch (models/retrain/flat_sensors.ts).
+  const stuckTrain = {
+    values: learnt.values,
+    nFrames: stuckHistory.train.length,
+  };
   const stuckGate = decide(
     await measure(original.model, stuckGateData, settings),
     await measure(learnt.model, stuckGateData, settings),
+    {
+      flat: sensorProblems(stuckTrain, original.meta).problems.filter((p) => p.problem === "flat"),
+    },
   );
   log(
     `[eval] drift: the gate on a history whose sensor ${stuckSensor} is stuck throughout: ${stuckGate.decision}`,
