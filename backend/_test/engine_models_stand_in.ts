@@ -1,49 +1,129 @@
-// Test helper: a real HTTP server answering the engine's GET /models (contracts/models_api.ts) behind ADMIN_TOKEN.
+// Test helper: a real HTTP server answering the engine's GET /models and POST /models/{name}/activate (contracts/models_api.ts) behind ADMIN_TOKEN.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import * as v from "valibot";
-import { modelsResponseSchema, type ServedModel } from "../../contracts/models_api.ts";
+import {
+  type ActivateRequest,
+  type ActivateResponse,
+  activateRequestSchema,
+  activateResponseSchema,
+  modelsResponseSchema,
+  type ServedModel,
+} from "../../contracts/models_api.ts";
+
+/** An activation request the stand-in accepted for a decision (past the bearer and the schema). */
+export interface ReceivedActivation {
+  model: string;
+  request: ActivateRequest;
+  authorization: string;
+}
 
 export interface EngineModelsStandIn {
   url: string;
   /** The requests it received, as `METHOD /path authorization`. */
   requests: string[];
+  /** The activation requests that passed the bearer and the contract, in order. */
+  activations: ReceivedActivation[];
   close(): Promise<void>;
 }
 
+const ACTIVATE_PATH = /^\/models\/([^/]+)\/activate$/;
+
 /**
  * Serves `models` at `GET /models` like the engine: `401 unauthorized` without the bearer
- * `token` (when given), `stall: true` never answers (a hung engine). Everything else is `404
- * not_found`, as from an engine without those routes. The body is checked against the
- * contract's schema first, so a test cannot feed the backend a shape the engine never sends.
+ * `token` (when given), `stall: true` never answers (a hung engine). `POST /models/{name}/activate`
+ * answers as the engine's operations API does: `400 invalid_json` / `invalid_request` for a body
+ * off the contract, `404 model_not_found` / `version_not_found`, else `200` with the switch
+ * (`GET /models` shows it from then on; `by` defaults to "api"). Everything else is `404
+ * not_found`, as from an engine without those routes. The models and every answer are checked
+ * against the contract's schemas first, so a test cannot feed the backend a shape the engine
+ * never sends.
  */
 export async function startEngineModelsStandIn(options: {
   models: ServedModel[];
   token?: string;
   stall?: boolean;
 }): Promise<EngineModelsStandIn> {
-  const body = JSON.stringify(v.parse(modelsResponseSchema, { models: options.models }));
+  // A copy of its own: activations change the active versions it lists.
+  const { models } = v.parse(modelsResponseSchema, structuredClone({ models: options.models }));
   const requests: string[] = [];
+  const activations: ReceivedActivation[] = [];
   const json = (res: ServerResponse, status: number, payload: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
     res.end(typeof payload === "string" ? payload : JSON.stringify(payload));
   };
-  const server = createServer(function answer(req: IncomingMessage, res: ServerResponse) {
+
+  function activate(name: string, request: ActivateRequest): [number, unknown] {
+    const model = models.find((m) => m.name === name);
+    if (!model) return [404, { error: "model_not_found", message: `no model ${name}` }];
+    if (!model.versions.includes(request.version)) {
+      return [
+        404,
+        { error: "version_not_found", message: `${name} has no version ${request.version}` },
+      ];
+    }
+    const from = model.active_version;
+    const activation = {
+      name,
+      version: request.version,
+      from,
+      by: request.by ?? "api",
+      at: new Date().toISOString(),
+      reason: request.reason ?? "",
+    };
+    model.active_version = request.version;
+    model.activation = activation;
+    const answer: ActivateResponse = {
+      status: "active",
+      model: name,
+      version: request.version,
+      from,
+      activation,
+      windows_reset: false,
+      streams: model.live_streams,
+    };
+    return [200, v.parse(activateResponseSchema, answer)];
+  }
+
+  async function readJson(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  }
+
+  const server = createServer(async function answer(req: IncomingMessage, res: ServerResponse) {
     const auth = req.headers.authorization ?? "";
     requests.push(`${req.method} ${req.url} ${auth}`);
-    if (req.method !== "GET" || req.url !== "/models") {
+    const activatePath = req.method === "POST" ? ACTIVATE_PATH.exec(req.url ?? "") : null;
+    if (!(req.method === "GET" && req.url === "/models") && !activatePath) {
       return json(res, 404, { error: "not_found", message: `no route ${req.url}` });
     }
     if (options.stall) return;
     if (options.token && auth !== `Bearer ${options.token}`) {
       return json(res, 401, { error: "unauthorized", message: "missing or wrong bearer token" });
     }
-    json(res, 200, body);
+    if (!activatePath) return json(res, 200, { models });
+    let body: unknown;
+    try {
+      body = await readJson(req);
+    } catch {
+      return json(res, 400, { error: "invalid_json", message: "the body must be a JSON object" });
+    }
+    const parsed = v.safeParse(activateRequestSchema, body);
+    if (!parsed.success) {
+      const issue = parsed.issues[0];
+      const field = v.getDotPath(issue) ?? "(body)";
+      return json(res, 400, { error: "invalid_request", message: `${field}: ${issue.message}` });
+    }
+    const model = decodeURIComponent(activatePath[1]);
+    activations.push({ model, request: parsed.output, authorization: auth });
+    json(res, ...activate(model, parsed.output));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    activations,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

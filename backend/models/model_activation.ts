@@ -57,6 +57,14 @@ export function createModelActivator(options: ModelActivatorOptions) {
       );
     }
     const answer: unknown = await res.json().catch(() => undefined);
+    if (res.status === 401 || res.status === 403) {
+      // The engine refused the backend, not the person: its ADMIN_TOKEN is missing or wrong here.
+      throw new HttpError(
+        502,
+        "engine_unreachable",
+        "the engine refused the backend's credentials: set ADMIN_TOKEN to the engine's ADMIN_TOKEN",
+      );
+    }
     if (res.status !== 200) {
       const e = answer as { error?: string; message?: string } | undefined;
       const code = (ERROR_CODES as readonly string[]).includes(e?.error ?? "")
