@@ -1,10 +1,14 @@
 // Backend entry point (Node and Deno): config, database, migrations, simulator, HTTP server, shutdown.
+import { authConfigProblem } from "../contracts/auth.ts";
 import { backendConfigSchema, ConfigError, parseConfig } from "../contracts/config.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { createBackendMetrics } from "../telemetry/metrics.ts";
 import { startTelemetry } from "../telemetry/setup.ts";
 import { exit, isDeno, onShutdownSignal, readEnv, serveApp } from "./_runtime.ts";
 import { createBackendApp } from "./app.ts";
+import { createAuth } from "./auth/auth.ts";
+import { createOidc, type Oidc } from "./auth/oidc.ts";
+import { openTokenStore, type TokenStore, TokensFileError } from "./auth/token_store.ts";
 import { createEngineMonitor } from "./console/engine_monitor.ts";
 import { openDatabase } from "./db/database.ts";
 import { isUnavailable } from "./db/db_errors.ts";
@@ -12,6 +16,7 @@ import { migrate } from "./db/migrate.ts";
 import { createIncidentHub } from "./incidents/incident_hub.ts";
 import { createNotificationDispatcher } from "./notify/notification_dispatcher.ts";
 import { loadNotifyConfig, type NotifyConfig, NotifyConfigError } from "./notify/notify_config.ts";
+import { createPruner, type RetentionSettings, retentionSettings } from "./retention/mod.ts";
 import { createPlantStreams } from "./simulator/plant_streams.ts";
 import { createFrameSender, delay } from "./simulator/send_frame.ts";
 import { createSimulator } from "./simulator/simulator.ts";
@@ -20,8 +25,10 @@ import { waitForEngine } from "./simulator/wait_for_engine.ts";
 const stopTelemetry = await startTelemetry("backend");
 
 let config: ReturnType<typeof parseConfig<typeof backendConfigSchema>>;
+let retention: RetentionSettings;
 try {
   config = parseConfig(backendConfigSchema, readEnv());
+  retention = retentionSettings(config);
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(`backend: ${error.message}`);
@@ -41,6 +48,59 @@ try {
 
 const log = createLogger({ service: "backend", level: config.LOG_LEVEL });
 const metrics = createBackendMetrics();
+
+// Who may read and act: settings that do not hang together, or a bad tokens file, stop start-up.
+const authProblem = authConfigProblem(config);
+if (authProblem) {
+  console.error(`backend: ${authProblem}`);
+  exit(1);
+}
+let tokens: TokenStore | undefined;
+try {
+  tokens =
+    config.AUTH_MODE !== "none" && config.API_TOKENS_FILE
+      ? await openTokenStore({ path: config.API_TOKENS_FILE, log })
+      : undefined;
+} catch (error) {
+  if (!(error instanceof TokensFileError)) throw error;
+  console.error(`backend: ${error.message}`);
+  exit(1);
+}
+const auth = createAuth({
+  mode: config.AUTH_MODE,
+  tokens,
+  sessionSecret: config.SESSION_SECRET,
+  sessionMaxAgeMs: config.SESSION_MAX_AGE_H * 3_600_000,
+  consoleToken: config.CONSOLE_TOKEN,
+  secureCookies: config.PUBLIC_URL ? config.PUBLIC_URL.startsWith("https:") : undefined,
+  log,
+});
+// People sign in through the company's provider; discovery waits for the first sign-in.
+let oidc: Oidc | undefined;
+if (config.AUTH_MODE === "oidc") {
+  try {
+    oidc = createOidc({
+      auth,
+      issuer: config.OIDC_ISSUER as string,
+      clientId: config.OIDC_CLIENT_ID as string,
+      clientSecret: config.OIDC_CLIENT_SECRET,
+      publicUrl: config.PUBLIC_URL as string,
+      roleClaim: config.OIDC_ROLE_CLAIM,
+      roleMap: config.OIDC_ROLE_MAP,
+      secret: config.SESSION_SECRET,
+      log,
+    });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    console.error(`backend: ${error.message}`);
+    exit(1);
+  }
+}
+if (config.AUTH_MODE !== "none" && !config.ALERT_SIGNING_SECRET) {
+  log.warn(
+    "alerts are accepted unsigned: set ALERT_SIGNING_SECRET (the same on the engine) so only the engine can post them",
+  );
+}
 
 const database = await openDatabase({
   url: config.DATABASE_URL,
@@ -87,12 +147,20 @@ const notifier = createNotificationDispatcher({
 });
 notifier.start();
 const notifications = notifyConfig ? notifier : undefined;
+// Deletes alerts and resolved incidents past their horizons, in small batches beside ingest.
+const pruner = createPruner({ database, ...retention, log });
+if (retention.enabled) pruner.start();
 
 let draining = false;
 const hub = createIncidentHub();
 const app = createBackendApp({
   hub,
+  auth,
+  signInProvider: oidc
+    ? { path: "/auth", routes: oidc.routes, endSessionUrl: oidc.endSessionUrl }
+    : undefined,
   consoleToken: config.CONSOLE_TOKEN,
+  modelActivation: { engineUrl: config.ENGINE_URL, adminToken: config.ADMIN_TOKEN },
   engine: createEngineMonitor({
     engineUrl: config.ENGINE_URL,
     timeoutMs: config.ENGINE_HEALTH_TIMEOUT_MS,
@@ -115,6 +183,7 @@ log.info("backend listening", {
   database: database.kind,
   signed_alerts: config.ALERT_SIGNING_SECRET !== undefined,
   console_token: config.CONSOLE_TOKEN !== undefined,
+  auth_mode: config.AUTH_MODE,
   notify_routes: notifyConfig?.routes.map((r) => r.name) ?? [],
   engine_url: config.ENGINE_URL,
 });
@@ -155,6 +224,7 @@ onShutdownSignal(async function shutdown(signal) {
     hub.close();
     await server.close(deadline);
     await notifier.stop(deadline);
+    await pruner.stop(deadline);
     await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
     await stopTelemetry();
     log.info("backend stopped");

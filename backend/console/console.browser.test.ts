@@ -149,6 +149,10 @@ test("an injected anomaly appears live in the console, charts its readings, and 
   }
   await page.goto(`${base}/status`);
   assert.equal(await page.getAttribute("#engine-health [data-ready]", "data-ready"), "ready");
+  // The Database section: its size, and the default horizons the backend's prune at start ran under.
+  assert.match((await page.textContent("#database-health")) ?? "", /Size[\d.]+ MB/);
+  await waitForText(page, "/status", "#retention-horizons", "alerts 30 d");
+  assert.equal(await page.getAttribute("#last-prune", "data-error"), "false");
   // The real engine's GET /models (no ADMIN_TOKEN here): its one model with the active version.
   const served = await page.$$("#engine-models tbody tr[data-model]");
   assert.equal(served.length, 1);

@@ -1,4 +1,4 @@
-// The Health page: the engine's readiness, execution provider, frames/s, queue, latency and served models, read server-side.
+// The Health page: the engine's readiness, execution provider, frames/s, queue, latency and served models, the database's size and retention, read server-side.
 
 import type {
   ActivationRecord,
@@ -6,12 +6,14 @@ import type {
   RetrainSchedule,
   ServedModel,
 } from "../../contracts/models_api.ts";
+import { type DatabaseHealthStatus, DatabaseSection } from "./database_section.tsx";
 import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
 import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
 import { NotifyHealth, type NotifyHealthStatus } from "./notify_health.tsx";
+import { useViewer } from "./viewer.tsx";
 
 function Activation(props: { activation?: ActivationRecord }) {
   const a = props.activation;
@@ -92,6 +94,45 @@ function Retraining(props: { retrain?: RetrainSchedule }) {
   );
 }
 
+/**
+ * Switches the model to another version through the backend (admin; the engine's hot swap). A
+ * retrained candidate held for a person (`RETRAIN_PROMOTE=manual`) is preselected.
+ */
+function ActivateForm(props: { model: ServedModel }) {
+  const m = props.model;
+  const viewer = useViewer();
+  const others = m.versions.filter((v) => v !== m.active_version);
+  if (m.layout === "flat" || others.length === 0) return <>–</>;
+  if (viewer.role !== "admin") return <>needs the admin role</>;
+  const ready = m.retrain?.last_promoted?.activated === false ? m.retrain.last_promoted : undefined;
+  const chosen = ready?.candidate_version ?? others.at(-1);
+  const id = `activate-${m.name}`;
+  return (
+    <form method="post" action={`/models/${encodeURIComponent(m.name)}/activate`} class="activate">
+      <label for={`${id}-version`}>Version</label>
+      <select id={`${id}-version`} name="version" required>
+        {others.map((v) => (
+          <option value={v} selected={v === chosen}>
+            {v}
+            {v === ready?.candidate_version ? " (retrained, ready)" : ""}
+          </option>
+        ))}
+      </select>
+      <label for={`${id}-reason`}>Why</label>
+      <input id={`${id}-reason`} name="reason" required maxlength={1000} />
+      {viewer.typesName ? (
+        <>
+          <label for={`${id}-by`}>Your name</label>
+          <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
+        </>
+      ) : null}
+      <button type="submit" aria-label={`Activate the chosen version of ${m.name}`}>
+        Activate
+      </button>
+    </form>
+  );
+}
+
 function ModelRow(props: { model: ServedModel }) {
   const m = props.model;
   return (
@@ -129,6 +170,9 @@ function ModelRow(props: { model: ServedModel }) {
       <td data-retrain={m.retrain?.last?.outcome ?? (m.retrain ? "none" : "off")}>
         <Retraining retrain={m.retrain} />
       </td>
+      <td>
+        <ActivateForm model={m} />
+      </td>
     </tr>
   );
 }
@@ -156,6 +200,7 @@ function ModelsSection(props: { models: EngineModels }) {
               <th scope="col">Live streams</th>
               <th scope="col">Last activation</th>
               <th scope="col">Scheduled retraining</th>
+              <th scope="col">Activate a version</th>
             </tr>
           </thead>
           <tbody>
@@ -172,6 +217,8 @@ function ModelsSection(props: { models: EngineModels }) {
 export function HealthPage(props: {
   health: EngineHealth | null;
   database: { kind: string; reachable: boolean };
+  /** Size, oldest rows kept and the last prune; absent: the section is left out. */
+  databaseHealth?: DatabaseHealthStatus;
   notifications?: NotifyHealthStatus;
 }) {
   const h = props.health;
@@ -249,6 +296,7 @@ export function HealthPage(props: {
           </dd>
         </dl>
       </section>
+      <DatabaseSection health={props.databaseHealth ?? null} />
       <NotifyHealth status={props.notifications ?? null} />
     </Layout>
   );

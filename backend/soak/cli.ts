@@ -1,4 +1,4 @@
-// `npm run soak [-- --duration-s 300 --rate-hz 10 --json out.json]`: runs the soak and prints its accounting.
+// `npm run soak [-- --duration-s 300 --rate-hz 10 --retention-alerts-days 0.001 --json out.json]`: runs the soak and prints its accounting.
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { runSoak } from "./soak.ts";
@@ -9,6 +9,15 @@ const { values } = parseArgs({
     "rate-hz": { type: "string", default: "10" },
     "anomaly-every-s": { type: "string", default: "2" },
     "sample-every-s": { type: "string", default: "15" },
+    // `frame`: an alert per anomalous window, many more rows than the default `incident`.
+    "alert-mode": { type: "string", default: "incident" },
+    // Retention on when given (fractions of a day: 0.001 = 86.4 s); incidents default to twice it.
+    "retention-alerts-days": { type: "string" },
+    "retention-incidents-days": { type: "string" },
+    "retention-every-s": { type: "string", default: "10" },
+    "retention-batch": { type: "string", default: "200" },
+    // Alerts already past the horizon when the run starts: the first prune deletes them under load.
+    "retention-backlog": { type: "string", default: "0" },
     json: { type: "string" },
   },
 });
@@ -18,22 +27,52 @@ const num = (name: keyof typeof values) => {
   return n;
 };
 
+const alertMode = values["alert-mode"];
+if (alertMode !== "incident" && alertMode !== "frame") {
+  throw new RangeError(`'--alert-mode' must be incident or frame, got ${alertMode}`);
+}
+const retention =
+  values["retention-alerts-days"] === undefined
+    ? undefined
+    : {
+        alertsDays: num("retention-alerts-days"),
+        incidentsDays:
+          values["retention-incidents-days"] === undefined
+            ? 2 * num("retention-alerts-days")
+            : num("retention-incidents-days"),
+        everyS: num("retention-every-s"),
+        batchSize: Math.round(num("retention-batch")),
+        backlog: Math.max(0, Math.round(Number(values["retention-backlog"]) || 0)),
+      };
+
 console.log(
-  `soak: ${values["duration-s"]} s at ${values["rate-hz"]} frames/s (10× real rate), an anomaly every ${values["anomaly-every-s"]} s`,
+  `soak: ${values["duration-s"]} s at ${values["rate-hz"]} frames/s (10× real rate), an anomaly every ${values["anomaly-every-s"]} s, ALERT_MODE=${alertMode}`,
 );
-console.log("   t_s  frames_sent  alerts_stored  engine_rss_mb  backend_rss_mb");
+if (retention) {
+  console.log(
+    `retention: alerts ${retention.alertsDays * 86_400} s, incidents ${retention.incidentsDays * 86_400} s, a prune every ${retention.everyS} s in batches of ${retention.batchSize}, ${retention.backlog} alerts past the horizon at the start`,
+  );
+}
+const columns = [
+  "t_s",
+  "frames_sent",
+  "alerts_stored",
+  "alerts_pruned",
+  "db_mb",
+  "engine_rss_mb",
+  "backend_rss_mb",
+] as const;
+console.log(columns.map((c, i) => c.padStart(i === 0 ? 6 : 13)).join("  "));
 const report = await runSoak({
   durationS: num("duration-s"),
   rateHz: num("rate-hz"),
   anomalyEveryS: num("anomaly-every-s"),
   sampleEveryS: num("sample-every-s"),
   databaseUrl: process.env.DATABASE_URL || undefined,
+  alertMode,
+  retention,
   onSample: (s) =>
-    console.log(
-      [s.t_s, s.frames_sent, s.alerts_stored, s.engine_rss_mb, s.backend_rss_mb]
-        .map((x, i) => String(x).padStart(i === 0 ? 6 : 13))
-        .join("  "),
-    ),
+    console.log(columns.map((c, i) => String(s[c]).padStart(i === 0 ? 6 : 13)).join("  ")),
 });
 
 const rss = report.samples.map((s) => s.engine_rss_mb);
@@ -44,6 +83,7 @@ const checks = {
   "frames in = frames scored (+ window warm-up)":
     report.frames_accepted_by_engine === report.frames_scored + report.warm_up_frames,
   "frames sent = frames accepted": report.frames_sent === report.frames_accepted_by_engine,
+  // With retention on: stored = kept + pruned.
   "alerts generated = alerts stored": report.alerts_generated === report.alerts_stored,
 };
 console.log(
@@ -52,6 +92,22 @@ console.log(
 console.log(
   `alerts: generated ${report.alerts_generated}, delivered ${report.alerts_delivered}, stored (distinct ids) ${report.alerts_stored}; anomalies injected ${report.anomalies_injected}`,
 );
+const db = report.samples.map((s) => s.db_mb);
+console.log(
+  `database (our tables): first half ${avg(db.slice(0, half)).toFixed(1)} MB, second half ${avg(db.slice(half)).toFixed(1)} MB, last ${db.at(-1) ?? 0} MB`,
+);
+const lat = report.ingest_latency;
+const line = (name: string, l: typeof lat.idle) =>
+  `${name}: ${l.n} POSTs, p50 ${l.p50_ms ?? "–"} ms, p99 ${l.p99_ms ?? "–"} ms, max ${l.max_ms ?? "–"} ms`;
+console.log(
+  `alert ingest ${line("no prune running", lat.idle)}; ${line("while pruning", lat.while_pruning)}`,
+);
+if (report.retention) {
+  const r = report.retention;
+  console.log(
+    `prunes: ${r.runs} (${r.failed_runs} failed), alerts ${report.alerts_pruned}, incidents ${r.incidents_pruned}, run p50 ${r.run_ms_p50} ms, max ${r.run_ms_max} ms`,
+  );
+}
 console.log(
   `engine RSS: first half ${avg(rss.slice(0, half)).toFixed(1)} MB, second half ${avg(rss.slice(half)).toFixed(1)} MB (${growth >= 0 ? "+" : ""}${growth.toFixed(1)} MB)`,
 );

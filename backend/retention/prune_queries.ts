@@ -1,0 +1,144 @@
+// The pruner's SQL: one short statement per batch, oldest rows first, each a transaction of its own.
+import type { Sql } from "postgres";
+
+/** Rows one alert batch deleted. */
+export interface AlertBatch {
+  alerts: number;
+  alert_features: number;
+}
+
+/** Rows one incident batch deleted (the incidents' sensors, timeline, ack and verdicts go too). */
+export interface IncidentBatch {
+  incidents: number;
+  /** Alerts stored after their incident's horizon had passed (a late delivery). */
+  alerts: number;
+  alert_features: number;
+  notifications: number;
+}
+
+/**
+ * Deletes up to `limit` alerts received before `before`, with their features and evidence.
+ * Alerts of open incidents go too: the incident keeps its own summary of them.
+ */
+export async function deleteAlertBatch(sql: Sql, before: Date, limit: number): Promise<AlertBatch> {
+  // SKIP LOCKED: two backends pruning at once take different rows instead of waiting on each
+  // other. The features are deleted here rather than by the cascade, so they can be counted.
+  const [row] = await sql<AlertBatch[]>`
+    WITH doomed AS (
+      SELECT alert_id FROM alert WHERE received_at < ${before}
+      ORDER BY received_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), features AS (
+      DELETE FROM alert_feature WHERE alert_id IN (SELECT alert_id FROM doomed) RETURNING 1
+    ), alerts AS (
+      DELETE FROM alert WHERE alert_id IN (SELECT alert_id FROM doomed) RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM alerts)::int AS alerts,
+      (SELECT count(*) FROM features)::int AS alert_features`;
+  return row;
+}
+
+/**
+ * Deletes up to `limit` incidents resolved (by their clock) and first stored (by ours) before
+ * `before`, with everything that hangs off them and their delivered or silenced notifications.
+ * Left for a later run: an incident with a notification still pending or an event the notifier
+ * has not planned yet. Never touched: open incidents, dead letters, silences, the audit trail.
+ */
+export async function deleteIncidentBatch(
+  sql: Sql,
+  before: Date,
+  limit: number,
+): Promise<IncidentBatch> {
+  const [row] = await sql<IncidentBatch[]>`
+    WITH doomed AS (
+      SELECT i.incident_id FROM incident i
+      WHERE i.resolved_at < ${before} AND i.stored_at < ${before}
+        AND NOT EXISTS (SELECT 1 FROM notification_outbox o
+          WHERE o.incident_id = i.incident_id AND o.state = 'pending')
+        AND NOT EXISTS (SELECT 1 FROM incident_event e
+          WHERE e.incident_id = i.incident_id AND e.notify_planned_at IS NULL)
+      ORDER BY i.resolved_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), late AS (
+      SELECT alert_id FROM alert WHERE incident_id IN (SELECT incident_id FROM doomed)
+    ), late_features AS (
+      DELETE FROM alert_feature WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
+    ), late_alerts AS (
+      DELETE FROM alert WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
+    ), notifications AS (
+      DELETE FROM notification_outbox
+      WHERE incident_id IN (SELECT incident_id FROM doomed) AND state IN ('delivered', 'silenced')
+      RETURNING 1
+    ), incidents AS (
+      DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM incidents)::int AS incidents,
+      (SELECT count(*) FROM late_alerts)::int AS alerts,
+      (SELECT count(*) FROM late_features)::int AS alert_features,
+      (SELECT count(*) FROM notifications)::int AS notifications`;
+  return row;
+}
+
+/** When the oldest alert kept was received, and the oldest incident kept started. */
+export async function oldestKept(
+  sql: Sql,
+): Promise<{ alert_at: Date | null; incident_at: Date | null }> {
+  const [row] = await sql<{ alert_at: Date | null; incident_at: Date | null }[]>`
+    SELECT (SELECT min(received_at) FROM alert) AS alert_at,
+      (SELECT min(started_at) FROM incident) AS incident_at`;
+  return row;
+}
+
+/** The tables a prune deletes from; `vacuum` makes their freed space reusable. */
+export const PRUNED_TABLES = [
+  "alert",
+  "alert_feature",
+  "incident",
+  "incident_sensor",
+  "incident_event",
+  "incident_ack",
+  "incident_verdict",
+  "notification_outbox",
+] as const;
+
+/**
+ * Marks the space of deleted rows reusable. PGlite runs no autovacuum, so without this its files
+ * would keep every deleted row's space; PostgreSQL's autovacuum does the same on its own. One
+ * table per statement, so ingest's statements get PGlite's connection in between.
+ */
+export async function vacuum(sql: Sql): Promise<void> {
+  for (const table of PRUNED_TABLES) await sql.unsafe(`VACUUM ${table}`);
+}
+
+/** The last run as the Health page shows it: one row, replaced by every run of any backend. */
+export interface RetentionStatusRow {
+  alerts_days: number;
+  incidents_days: number;
+  every_s: number;
+  started_at: Date;
+  finished_at: Date;
+  alerts: number;
+  alert_features: number;
+  incidents: number;
+  notifications: number;
+  oldest_alert_at: Date | null;
+  oldest_incident_at: Date | null;
+  error: string | null;
+}
+
+export async function recordStatus(sql: Sql, s: RetentionStatusRow): Promise<void> {
+  await sql`
+    INSERT INTO retention_status (singleton, alerts_days, incidents_days, every_s, started_at,
+      finished_at, alerts, alert_features, incidents, notifications, oldest_alert_at,
+      oldest_incident_at, error)
+    VALUES (true, ${s.alerts_days}, ${s.incidents_days}, ${s.every_s}, ${s.started_at},
+      ${s.finished_at}, ${s.alerts}, ${s.alert_features}, ${s.incidents}, ${s.notifications},
+      ${s.oldest_alert_at}, ${s.oldest_incident_at}, ${s.error})
+    ON CONFLICT (singleton) DO UPDATE SET alerts_days = EXCLUDED.alerts_days,
+      incidents_days = EXCLUDED.incidents_days, every_s = EXCLUDED.every_s,
+      started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+      alerts = EXCLUDED.alerts, alert_features = EXCLUDED.alert_features,
+      incidents = EXCLUDED.incidents, notifications = EXCLUDED.notifications,
+      oldest_alert_at = EXCLUDED.oldest_alert_at, oldest_incident_at = EXCLUDED.oldest_incident_at,
+      error = EXCLUDED.error`;
+}

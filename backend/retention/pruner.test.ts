@@ -1,0 +1,287 @@
+// The pruner on PGlite and PostgreSQL, with alerts posted while it runs.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ourAlert, post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { lifecycle } from "../incidents/_fixtures.ts";
+import { readDatabaseHealth } from "./database_health.ts";
+import { PRUNED_TABLES } from "./prune_queries.ts";
+import { createPruner, type PruneRun } from "./pruner.ts";
+
+const DAY_S = 86_400;
+
+for (const target of testTargets()) {
+  describe(`retention on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db });
+    });
+    after(() => db.dispose());
+
+    const store = async (alert: { alert_id: string }) => {
+      const res = await app.request("/api/v1/alert", post(alert));
+      assert.equal(res.status, 201, await res.text());
+      return alert.alert_id;
+    };
+    const storeAll = async (alerts: { alert_id: string }[]) => {
+      const ids: string[] = [];
+      for (const a of alerts) ids.push(await store(a));
+      return ids;
+    };
+    /** Time passes: every row the pruner judges by gets `days` older. */
+    const age = async (days: number) => {
+      const by = days * DAY_S;
+      await db.sql`UPDATE alert SET received_at = received_at - make_interval(secs => ${by})`;
+      await db.sql`
+        UPDATE incident SET started_at = started_at - make_interval(secs => ${by}),
+          last_alert_at = last_alert_at - make_interval(secs => ${by}),
+          resolved_at = resolved_at - make_interval(secs => ${by}),
+          stored_at = stored_at - make_interval(secs => ${by})`;
+    };
+    /** What the notifier does with every stored event. */
+    const planned = () =>
+      db.sql`UPDATE incident_event SET notify_planned_at = now() WHERE notify_planned_at IS NULL`;
+    const count = async (table: string, where = db.sql`true`) =>
+      (
+        await db.sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM ${db.sql(table)} WHERE ${where}`
+      )[0].n;
+    /** Rows per table outside the pruner's, the audit trail and silences among them. */
+    const othersRows = async () => {
+      const tables = await db.sql<{ name: string }[]>`
+        SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY 1`;
+      const skip = new Set<string>([...PRUNED_TABLES, "retention_status"]);
+      const out: Record<string, number> = {};
+      for (const { name } of tables) if (!skip.has(name)) out[name] = await count(name);
+      return out;
+    };
+    const outbox = (incidentId: string, state: string) => db.sql`
+      INSERT INTO notification_outbox (message_id, route, event_key, incident_id, event, event_at,
+        body, state, created_at, next_attempt_at)
+      VALUES (${crypto.randomUUID()}, 'ops', ${crypto.randomUUID()}, ${incidentId}, 'resolved',
+        now(), '{}', ${state}, now(), now())`;
+    const verdict = (incidentId: string) => db.sql`
+      INSERT INTO incident_verdict (incident_id, verdict, given_by, given_at)
+      VALUES (${incidentId}, 'true_positive', 'Test', now())`;
+
+    test("the pruner deletes old alerts and resolved incidents, keeping recent ones, open incidents, pending notifications and everything else, while alerts arrive", async () => {
+      const start = new Date().toISOString();
+      const oldAlerts = await storeAll(Array.from({ length: 7 }, () => ourAlert()));
+      const [resolved, open, pending, unplanned] = Array.from({ length: 4 }, () =>
+        crypto.randomUUID(),
+      );
+      await storeAll(lifecycle(resolved, start));
+      await storeAll(lifecycle(open, start).slice(0, 2));
+      await storeAll(lifecycle(pending, start));
+      await planned();
+      await storeAll(lifecycle(unplanned, start));
+      for (const id of [resolved, open]) await verdict(id);
+      await outbox(resolved, "delivered");
+      await outbox(resolved, "dead");
+      await outbox(pending, "pending");
+      await db.sql`
+        INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by,
+          created_at)
+        VALUES (${crypto.randomUUID()}, 'line-*', now(), now() + interval '1 hour', 'service',
+          'Test', now())`;
+      await age(400);
+      // A late delivery of the resolved incident's update: it goes with its incident.
+      const late = await store(lifecycle(resolved, start)[1]);
+      await db.sql`UPDATE incident_event SET notify_planned_at = now() WHERE alert_id = ${late}`;
+      const othersBefore = await othersRows();
+
+      const pruner = createPruner({
+        database: db,
+        alertsDays: 30,
+        incidentsDays: 365,
+        everyMs: 60_000,
+        batchSize: 2,
+      });
+      const freshStart = new Date().toISOString();
+      const fresh = crypto.randomUUID();
+      const [run, freshIds] = await Promise.all([
+        pruner.runOnce(),
+        storeAll([
+          ...Array.from({ length: 6 }, () => ourAlert()),
+          ...lifecycle(fresh, freshStart),
+          ...Array.from({ length: 4 }, () => ourAlert()),
+        ]),
+      ]);
+
+      assert.equal(run.error, null);
+      // Every old alert (7 plain, 3 + 2 + 3 + 3 of incidents) with its features, and the late
+      // one with its incident; none of the new.
+      assert.equal(run.alerts, 18 + 1);
+      assert.equal(run.alert_features, 7 * 2 + 5 + 3 + 5 + 5 + 2);
+      assert.equal(await count("alert", db.sql`alert_id = ${late}`), 0);
+      assert.equal(await count("alert", db.sql`alert_id IN ${db.sql(oldAlerts)}`), 0);
+      assert.equal(await count("alert_feature", db.sql`alert_id IN ${db.sql(oldAlerts)}`), 0);
+      assert.equal(
+        await count("alert", db.sql`incident_id IS NOT NULL AND incident_id <> ${fresh}`),
+        0,
+      );
+      assert.equal(await count("alert", db.sql`alert_id IN ${db.sql(freshIds)}`), freshIds.length);
+      assert.equal(
+        await count("alert_feature", db.sql`alert_id IN ${db.sql(freshIds)}`),
+        10 * 2 + 5,
+      );
+
+      // The resolved incident went with its verdict, timeline, sensors and delivered message.
+      assert.equal(run.incidents, 1);
+      assert.equal(run.notifications, 1);
+      for (const table of ["incident", "incident_verdict", "incident_event", "incident_sensor"]) {
+        assert.equal(await count(table, db.sql`incident_id = ${resolved}`), 0, table);
+      }
+      // Its dead letter stays: nobody was told.
+      assert.deepEqual(
+        [...(await db.sql`SELECT state FROM notification_outbox WHERE incident_id = ${resolved}`)],
+        [{ state: "dead" }],
+      );
+      // Open, waiting on a notification, not yet planned, or recent: kept whole but for alerts.
+      for (const id of [open, pending, unplanned, fresh]) {
+        assert.equal(await count("incident", db.sql`incident_id = ${id}`), 1, id);
+        assert.ok((await count("incident_event", db.sql`incident_id = ${id}`)) >= 2, id);
+        assert.ok((await count("incident_sensor", db.sql`incident_id = ${id}`)) >= 1, id);
+      }
+      assert.equal(await count("incident_verdict", db.sql`incident_id = ${open}`), 1);
+      assert.equal(await count("notification_outbox", db.sql`incident_id = ${pending}`), 1);
+      // The summary page of an incident whose alerts are gone still reads.
+      const page = await app.request(`/api/v1/incidents/${open}`);
+      assert.equal(page.status, 200);
+      assert.equal(((await page.json()) as { timeline: unknown[] }).timeline.length, 2);
+
+      assert.deepEqual(await othersRows(), othersBefore);
+      assert.ok(Object.keys(othersBefore).includes("silence"));
+
+      // What the Health page reads: the oldest rows kept and the run, with its horizons.
+      const health = await readDatabaseHealth(db, AbortSignal.timeout(10_000));
+      assert.equal(health.oldest_alert_at, run.oldest_alert_at);
+      assert.ok(Date.parse(health.oldest_alert_at!) >= Date.parse(freshStart) - 1000);
+      assert.equal(health.oldest_incident_at, run.oldest_incident_at);
+      assert.ok(Date.parse(health.oldest_incident_at!) < Date.now() - 399 * DAY_S * 1000);
+      assert.ok(health.size_bytes > 0 && health.tables_bytes > 0);
+      assert.ok(health.largest.some((t) => t.name === "alert_feature"));
+      assert.deepEqual(
+        {
+          ...health.last_prune,
+          started_at: undefined,
+          finished_at: undefined,
+        },
+        {
+          alerts_days: 30,
+          incidents_days: 365,
+          every_s: 60,
+          started_at: undefined,
+          finished_at: undefined,
+          alerts: 19,
+          alert_features: run.alert_features,
+          incidents: 1,
+          notifications: 1,
+          error: null,
+        },
+      );
+      assert.equal(pruner.status().last, run);
+
+      // The rest go once nothing holds them: the pending message delivered, the events planned.
+      await db.sql`UPDATE notification_outbox SET state = 'delivered' WHERE incident_id = ${pending}`;
+      await planned();
+      const again = await pruner.runOnce();
+      assert.equal(again.incidents, 2);
+      assert.equal(
+        await count("incident", db.sql`incident_id IN ${db.sql([pending, unplanned])}`),
+        0,
+      );
+    });
+
+    test("the tables stop growing once their rows reach the horizon, with alerts posted during every prune", async () => {
+      await db.sql`DELETE FROM alert`;
+      await db.sql`DELETE FROM incident`;
+      const pruner = createPruner({
+        database: db,
+        alertsDays: 3,
+        incidentsDays: 5,
+        everyMs: 60_000,
+        batchSize: 3,
+      });
+      // Each round is a day: 4 plain alerts and one incident's 3 arrive while the pruner runs.
+      const rows: Record<string, number>[] = [];
+      for (let round = 0; round < 9; round++) {
+        const incident = crypto.randomUUID();
+        // Resolved a minute ago, so five rounds later it is past the horizon however fast they ran.
+        const start = new Date(Date.now() - 60_000).toISOString();
+        const [run] = await Promise.all([
+          pruner.runOnce(),
+          storeAll([ourAlert(), ...lifecycle(incident, start), ourAlert(), ourAlert(), ourAlert()]),
+        ]);
+        assert.equal(run.error, null);
+        await planned();
+        rows.push({
+          alert: await count("alert"),
+          alert_feature: await count("alert_feature"),
+          incident: await count("incident"),
+          incident_event: await count("incident_event"),
+        });
+        await age(1);
+      }
+      // Alerts of the last 3 days (this one's and two before), incidents of the last 5.
+      const steady = {
+        alert: 21,
+        alert_feature: 3 * (4 * 2 + 1 + 2 + 2),
+        incident: 5,
+        incident_event: 15,
+      };
+      assert.deepEqual(rows.slice(4), Array(5).fill(steady));
+      assert.ok(rows.every((r) => r.alert <= steady.alert && r.incident <= steady.incident));
+    });
+
+    test("start() prunes at once and every everyMs after, until stop()", {
+      timeout: 60_000,
+    }, async () => {
+      const runs: PruneRun[] = [];
+      let thirdRun = () => {};
+      const third = new Promise<void>((resolve) => {
+        thirdRun = resolve;
+      });
+      const pruner = createPruner({
+        database: db,
+        alertsDays: 1,
+        incidentsDays: 1,
+        everyMs: 20,
+        batchSize: 100,
+        onRun: (run) => {
+          runs.push(run);
+          if (runs.length === 3) thirdRun();
+        },
+      });
+      pruner.start();
+      await third;
+      await pruner.stop(AbortSignal.timeout(30_000));
+      const after = runs.length;
+      assert.deepEqual(pruner.status(), { running: false, last: runs.at(-1) });
+      // Stopped means stopped: no run starts after stop() resolved.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(runs.length, after);
+    });
+  });
+}
+
+test("the pruner refuses horizons where incidents would go before their alerts", () => {
+  const database = { kind: "pglite", sql: undefined } as never;
+  const options = { database, everyMs: 1000, batchSize: 10 };
+  assert.throws(
+    () => createPruner({ ...options, alertsDays: 30, incidentsDays: 7 }),
+    /'incidentsDays' must be 0 or at least 'alertsDays' \(30\), got 7/,
+  );
+  assert.throws(() => createPruner({ ...options, alertsDays: 0, incidentsDays: 7 }), RangeError);
+  assert.throws(
+    () => createPruner({ ...options, alertsDays: 1, incidentsDays: 1, batchSize: 0 }),
+    /'batchSize' must be a positive integer, got 0/,
+  );
+  assert.ok(createPruner({ ...options, alertsDays: 30, incidentsDays: 0 }));
+});

@@ -1,0 +1,221 @@
+// Deletes what the retention horizons let go, in small batches that leave room for ingest between them.
+import type { Logger } from "../../telemetry/logger.ts";
+import type { Database } from "../db/database.ts";
+import {
+  deleteAlertBatch,
+  deleteIncidentBatch,
+  oldestKept,
+  recordStatus,
+  vacuum,
+} from "./prune_queries.ts";
+
+const DAY_MS = 86_400_000;
+// Between two batches the pruner waits as long as the last one took (at least this), so it holds
+// at most about half of PGlite's single connection and ingest's statements slip in between.
+const MIN_PAUSE_MS = 10;
+
+export interface PrunerOptions {
+  database: Pick<Database, "sql" | "kind">;
+  /** Days an alert is kept with its evidence after it was received; 0 keeps alerts forever. */
+  alertsDays: number;
+  /** Days a resolved incident is kept with its verdicts, timeline and evidence; 0 forever. */
+  incidentsDays: number;
+  /** Milliseconds from the end of one run to the start of the next (`start()` only). */
+  everyMs: number;
+  /** Alerts, or incidents, per statement. */
+  batchSize: number;
+  /** Milliseconds since the epoch. */
+  now?: () => number;
+  log?: Logger;
+  /** Called after every run, failed ones included. */
+  onRun?: (run: PruneRun) => void;
+}
+
+/** One run: what it deleted, how long it took, and what is kept now. */
+export interface PruneRun {
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  alerts: number;
+  alert_features: number;
+  incidents: number;
+  notifications: number;
+  oldest_alert_at: string | null;
+  oldest_incident_at: string | null;
+  /** Why the run stopped early; the counts are what it deleted before. */
+  error: string | null;
+}
+
+export type Pruner = ReturnType<typeof createPruner>;
+
+/**
+ * Waits `ms`, or until `signal` aborts; never rejects. (Not `AbortSignal.any` with
+ * `AbortSignal.timeout`: Node 20 may collect that pair before it fires, and the wait never ends.)
+ */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * The retention pruner. `runOnce()` deletes alerts received more than `alertsDays` ago, then
+ * incidents resolved more than `incidentsDays` ago (never open ones), each in batches of
+ * `batchSize`, and records the run for the Health page; `start()` runs it every `everyMs` until
+ * `stop()`.
+ *
+ * @example
+ * const pruner = createPruner({ database, alertsDays: 30, incidentsDays: 365, everyMs: 300_000, batchSize: 200, log });
+ * pruner.start(); // ... await pruner.stop();
+ */
+export function createPruner(options: PrunerOptions) {
+  const { database, alertsDays, incidentsDays, everyMs, batchSize, log } = options;
+  for (const [name, value] of Object.entries({ alertsDays, incidentsDays })) {
+    if (!(value >= 0)) throw new RangeError(`'${name}' must be 0 or more, got ${value}`);
+  }
+  if (incidentsDays !== 0 && (alertsDays === 0 || incidentsDays < alertsDays)) {
+    throw new RangeError(
+      `'incidentsDays' must be 0 or at least 'alertsDays' (${alertsDays}), got ${incidentsDays}`,
+    );
+  }
+  if (!(everyMs >= 1)) throw new RangeError(`'everyMs' must be 1 or more, got ${everyMs}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`'batchSize' must be a positive integer, got ${batchSize}`);
+  }
+  const now = options.now ?? (() => Date.now());
+  const lifetime = new AbortController();
+  let current: Promise<PruneRun> | undefined;
+  let last: PruneRun | null = null;
+  let loop: Promise<void> | undefined;
+
+  /** Runs `step` until a batch comes back short of `batchSize` or `signal` aborts. */
+  async function inBatches(step: () => Promise<number>, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const started = performance.now();
+      if ((await step()) < batchSize) return;
+      await pause(Math.max(MIN_PAUSE_MS, performance.now() - started), signal);
+    }
+  }
+
+  async function prune(signal: AbortSignal): Promise<PruneRun> {
+    const startedAt = now();
+    const t0 = performance.now();
+    const counts = { alerts: 0, alert_features: 0, incidents: 0, notifications: 0 };
+    let oldest: { alert_at: Date | null; incident_at: Date | null } = {
+      alert_at: null,
+      incident_at: null,
+    };
+    let error: string | null = null;
+    try {
+      if (alertsDays > 0) {
+        const before = new Date(startedAt - alertsDays * DAY_MS);
+        await inBatches(async function alertBatch() {
+          const b = await deleteAlertBatch(database.sql, before, batchSize);
+          counts.alerts += b.alerts;
+          counts.alert_features += b.alert_features;
+          return b.alerts;
+        }, signal);
+      }
+      if (incidentsDays > 0) {
+        const before = new Date(startedAt - incidentsDays * DAY_MS);
+        await inBatches(async function incidentBatch() {
+          const b = await deleteIncidentBatch(database.sql, before, batchSize);
+          counts.incidents += b.incidents;
+          counts.alerts += b.alerts;
+          counts.alert_features += b.alert_features;
+          counts.notifications += b.notifications;
+          return b.incidents;
+        }, signal);
+      }
+      if (database.kind === "pglite" && counts.alerts + counts.incidents > 0) {
+        await vacuum(database.sql);
+      }
+      oldest = await oldestKept(database.sql);
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    const run: PruneRun = {
+      started_at: new Date(startedAt).toISOString(),
+      finished_at: new Date(now()).toISOString(),
+      duration_ms: Math.round(performance.now() - t0),
+      ...counts,
+      oldest_alert_at: oldest.alert_at?.toISOString() ?? null,
+      oldest_incident_at: oldest.incident_at?.toISOString() ?? null,
+      error,
+    };
+    try {
+      await recordStatus(database.sql, {
+        ...run,
+        alerts_days: alertsDays,
+        incidents_days: incidentsDays,
+        every_s: everyMs / 1000,
+        started_at: new Date(run.started_at),
+        finished_at: new Date(run.finished_at),
+        oldest_alert_at: oldest.alert_at,
+        oldest_incident_at: oldest.incident_at,
+      });
+    } catch (e) {
+      run.error ??= `the run was not recorded: ${(e as Error).message}`;
+    }
+    // Once per run, not per batch; a run that found nothing to delete only at debug.
+    const deleted = run.alerts + run.incidents + run.notifications;
+    if (run.error) log?.warn("retention prune failed", { ...run });
+    else if (deleted > 0) log?.info("retention pruned", { ...run });
+    else log?.debug("retention pruned", { ...run });
+    return run;
+  }
+
+  async function run(): Promise<void> {
+    while (!lifetime.signal.aborted) {
+      await runOnce();
+      await pause(everyMs, lifetime.signal);
+    }
+  }
+
+  /** Prunes once now (joining a run already in progress); resolves with it, never rejects. */
+  function runOnce(): Promise<PruneRun> {
+    current ??= prune(lifetime.signal).then(function finished(r) {
+      last = r;
+      current = undefined;
+      options.onRun?.(r);
+      return r;
+    });
+    return current;
+  }
+
+  return {
+    runOnce,
+    /** Runs now and then every `everyMs` (once; a second call does nothing). */
+    start(): void {
+      loop ??= run();
+    },
+    /**
+     * Stops the schedule and ends the current run after its statement in flight, waiting for it
+     * until `deadline` aborts (then the statement is left to the database's close).
+     */
+    async stop(deadline?: AbortSignal): Promise<void> {
+      lifetime.abort(new Error("pruner stopping"));
+      const finished = Promise.all([loop, current]);
+      if (!deadline) return void (await finished);
+      let giveUp = () => {};
+      const late = new Promise<void>((resolve) => {
+        giveUp = resolve;
+        if (deadline.aborted) resolve();
+        else deadline.addEventListener("abort", giveUp, { once: true });
+      });
+      await Promise.race([finished, late]);
+      deadline.removeEventListener("abort", giveUp);
+    },
+    /** Whether a run is in progress, and the last one finished (null before the first). */
+    status(): { running: boolean; last: PruneRun | null } {
+      return { running: current !== undefined, last };
+    },
+  };
+}
