@@ -8,6 +8,7 @@ import { type Identity, isLoopbackHost, type Role, roleFromClaim } from "../../c
 import { HttpError } from "../../contracts/error.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { type Auth, safeNext } from "./auth.ts";
+import { createSealer, hmacKey } from "./sealed_value.ts";
 
 /** The cookie carrying one sign-in's state, nonce and PKCE verifier from `/auth/login` to `/auth/callback`. */
 export const FLOW_COOKIE = "oidc_flow";
@@ -60,7 +61,8 @@ export function createOidc(options: OidcOptions) {
   const secure = publicUrl.startsWith("https:");
   // Sent only to the sign-in routes, as the browser sees their path.
   const flowPath = `${new URL(publicUrl).pathname.replace(/\/+$/, "")}/auth`;
-  const flows = createFlowSealer(options.secret, now);
+  // Sealed as the session is, under a key of its own (HKDF), so neither cookie passes for the other.
+  const flows = createSealer(hmacKey(options.secret, "oidc flow cookie"), flowSchema, now, 2048);
   const fetcher = options.fetch;
   let discovered: Promise<client.Configuration> | undefined;
 
@@ -348,70 +350,4 @@ function errorPage(error: HttpError) {
     </main>
   </body>
 </html>`;
-}
-
-const b64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-
-function fromB64url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[\w-]*$/.test(text)) return undefined;
-  try {
-    return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (ch) =>
-      ch.charCodeAt(0),
-    );
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Seals flow values as the session cookie does (`base64url(JSON).base64url(HMAC-SHA256)`, expiry
- * inside), under a key of their own derived with HKDF, so neither cookie can pass for the other.
- */
-function createFlowSealer(secret: string | undefined, now: () => number) {
-  const enc = new TextEncoder();
-  const keyPromise = (async () => {
-    const ikm = secret ? enc.encode(secret) : crypto.getRandomValues(new Uint8Array(32));
-    const base = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveKey"]);
-    return crypto.subtle.deriveKey(
-      {
-        name: "HKDF",
-        hash: "SHA-256",
-        salt: new Uint8Array(0),
-        info: enc.encode("oidc flow cookie"),
-      },
-      base,
-      { name: "HMAC", hash: "SHA-256", length: 256 },
-      false,
-      ["sign", "verify"],
-    );
-  })();
-
-  return {
-    async seal(flow: Flow): Promise<string> {
-      const body = b64url(enc.encode(JSON.stringify(flow)));
-      const mac = await crypto.subtle.sign("HMAC", await keyPromise, enc.encode(body));
-      return `${body}.${b64url(new Uint8Array(mac))}`;
-    },
-    /** The flow in `value`, or `undefined` when it is forged, malformed or expired. */
-    async open(value: string | undefined): Promise<Flow | undefined> {
-      if (!value || value.length > 2048) return undefined;
-      const [body, mac, extra] = value.split(".");
-      const sig = mac ? fromB64url(mac) : undefined;
-      if (extra !== undefined || !body || !sig) return undefined;
-      if (!(await crypto.subtle.verify("HMAC", await keyPromise, sig, enc.encode(body))))
-        return undefined;
-      let json: unknown;
-      try {
-        json = JSON.parse(new TextDecoder().decode(fromB64url(body)));
-      } catch {
-        return undefined;
-      }
-      const parsed = v.safeParse(flowSchema, json);
-      return parsed.success && parsed.output.exp > now() ? parsed.output : undefined;
-    },
-  };
 }
