@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     // the other's steady streams; neither: both.
     models: { type: "string", default: "1" },
     flood: { type: "boolean", default: false },
+    // `--retrain`: only what the training history and retraining cost (retrain_cost.ts), then exit.
+    retrain: { type: "boolean", default: false },
   },
 });
 /** `--env KEY=VALUE` passes engine settings through (e.g. --env BATCH_MAX_DELAY_MS=0). */
@@ -57,6 +59,11 @@ if (args.context) {
   });
   console.log(JSON.stringify(context, null, 2));
   if (args.json) await writeFile(args.json, `${JSON.stringify({ context }, null, 2)}\n`);
+  process.exit(0);
+}
+if (args.retrain) {
+  const { runRetrainBench } = await import("./retrain_cost.ts");
+  await runRetrainBench({ quick: args.quick!, json: args.json });
   process.exit(0);
 }
 if (!["1", "2"].includes(args.models!)) {
