@@ -29,6 +29,18 @@ export async function drained(client: Client): Promise<Stats> {
 }
 
 /** Bytes of every file under `dir` (0 when it does not exist). */
+/** The bytes under `dir` once two reads 250 ms apart agree and something is there (10 s at most). */
+async function settledBytes(dir: string): Promise<number> {
+  let last = -1;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const now = await dirBytes(dir);
+    if (now > 0 && now === last) return now;
+    last = now;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return last;
+}
+
 export async function dirBytes(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   let bytes = 0;
@@ -92,8 +104,8 @@ export async function hotPathRun(
       seconds: o.lowRateS,
     });
     const slow = await drained(client);
-    // The recorder writes on a 1 s timer: what it holds is on disk a moment later.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The recorder writes on a timer: wait until what it holds is on disk (the size settles).
+    const historyBytes = history ? await settledBytes(historyDir) : await dirBytes(historyDir);
     return {
       history: history ? "on" : "off",
       saturation: { frames_per_s: round(saturated.frames.scored / elapsed, 1), load },
@@ -105,7 +117,7 @@ export async function hotPathRun(
         max: slow.latency_ms.max,
         load: slowLoad,
       },
-      history_bytes: await dirBytes(historyDir),
+      history_bytes: historyBytes,
       rss_mb: round(((await engine.rss()) ?? 0) / 2 ** 20, 1),
     };
   } finally {

@@ -1,7 +1,6 @@
 // A false positive marked once stops coming back after the next retraining: real engine, real backend, the verdict over HTTP, `npm run retrain`, the hot swap.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,10 +10,7 @@ import { spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
 import { readHistory, readIndex } from "../../engine/history/mod.ts";
 import { NAME, plantFrames, trainInto } from "./_test/plant_history.ts";
-import type { RetrainReport } from "./report.ts";
-import { reportPath } from "./retrain.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { runRetrainCli } from "./_test/retrain_cli.ts";
 
 /**
  * The benign pattern: the plant's cleaning cycle lifts feature_3 and feature_6 together, 15 of
@@ -180,29 +176,7 @@ test("an incident marked false positive once is learnt by the next retraining: i
     );
 
     // 3. npm run retrain: the candidate learns the pattern and the gate promotes it.
-    const cli = spawn(
-      process.execPath,
-      ["--import", "tsx", "models/retrain/cli.ts", "--model", NAME, "--events", "16"],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env, RETRAIN_PROMOTE: "auto" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    cli.stdout.on("data", (c) => {
-      out += c;
-    });
-    cli.stderr.on("data", (c) => {
-      out += c;
-    });
-    const code = await new Promise((resolve) => cli.on("exit", resolve));
-    assert.equal(code, 0, out);
-    const version = /candidate (\S+) vs active/.exec(out)?.[1];
-    assert.ok(version, out);
-    const report = JSON.parse(
-      await readFile(reportPath(registry, NAME, version), "utf8"),
-    ) as RetrainReport;
+    const { out, version, report } = await runRetrainCli(NAME, registry, env);
     assert.equal(report.decision, "promoted", out);
     assert.equal(report.active_version, active.version);
     assert.deepEqual(report.reasons, ["not worse than the active version on any criterion"]);

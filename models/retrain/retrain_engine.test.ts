@@ -1,7 +1,6 @@
 // Retraining end to end: a real engine records its stream, `npm run retrain` trains and promotes a candidate, the engine swaps to it without a restart.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -9,10 +8,7 @@ import { spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
 import { readHistory } from "../../engine/history/mod.ts";
 import { FEATURES, NAME, plantFrames, T0, trainInto } from "./_test/plant_history.ts";
-import type { RetrainReport } from "./report.ts";
-import { reportPath } from "./retrain.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { runRetrainCli } from "./_test/retrain_cli.ts";
 
 test("a candidate retrained from the engine's recorded stream is promoted and served without a restart", async () => {
   const root = await mkdtemp(join(tmpdir(), "retrain-engine-"));
@@ -55,29 +51,7 @@ test("a candidate retrained from the engine's recorded stream is promoted and se
       100,
     );
 
-    const cli = spawn(
-      process.execPath,
-      ["--import", "tsx", "models/retrain/cli.ts", "--model", NAME, "--events", "16"],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env, RETRAIN_PROMOTE: "auto" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    cli.stdout.on("data", (c) => {
-      out += c;
-    });
-    cli.stderr.on("data", (c) => {
-      out += c;
-    });
-    const code = await new Promise((resolve) => cli.on("exit", resolve));
-    assert.equal(code, 0, out);
-    const version = /candidate (\S+) vs active/.exec(out)?.[1];
-    assert.ok(version, out);
-    const report = JSON.parse(
-      await readFile(reportPath(registry, NAME, version), "utf8"),
-    ) as RetrainReport;
+    const { out, version, report } = await runRetrainCli(NAME, registry, env);
     assert.equal(report.decision, "promoted", out);
     assert.equal(report.active_version, active.version);
     assert.ok(report.data.frames_read >= 1992, String(report.data.frames_read));
