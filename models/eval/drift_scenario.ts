@@ -5,7 +5,7 @@ import { sensorProblems } from "../retrain/flat_sensors.ts";
 import { decide, type GateSettings, type ModelMetrics, measure } from "../retrain/gate.ts";
 import { MIN_RECENT_FRAMES, RECENT_SHARE, type Run } from "../retrain/history_data.ts";
 import { injectEvents, sensorStd } from "../retrain/inject.ts";
-import { createPlant, mixSeed } from "../signal/mod.ts";
+import { applyMove, createPlant, defaultMove, mixSeed } from "../signal/mod.ts";
 import { buildArtifacts } from "../train/artifacts.ts";
 import { DEFAULT_GATE_SETTINGS, referenceModel } from "../train/auto_setting.ts";
 
@@ -85,24 +85,15 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
   const settings = o.settings ?? DEFAULT_GATE_SETTINGS;
   const log = o.log ?? (() => {});
   const plantSeed = 9000 + seed;
-  const shifted = Array.from({ length: Math.max(1, Math.round(F / 5)) }, (_, i) => i);
-  const s0 = shifted.length;
-  const mirrored = [s0, s0 + 1].filter((f) => f < F);
-  const coupled = s0 + 2 < F && s0 + 3 < F ? { f: s0 + 2, from: s0 + 3 } : undefined;
+  const move = defaultMove(F);
+  const { shifted, mirrored, coupled } = move;
   const stuckSensor = F - 1;
   const stretch = (day: number, moved: boolean, stuck = false): Float32Array[] => {
     const plant = createPlant({ nFeatures: F, seed: plantSeed, noiseSeed: mixSeed(seed, day) });
-    const { level, std } = plant.sensors;
     let held = Number.NaN;
     return Array.from({ length: n }, () => {
       const x = Float32Array.from(plant.next());
-      if (moved) {
-        for (const f of shifted) x[f] += 4 * std[f];
-        for (const f of mirrored) x[f] = 2 * level[f] - x[f];
-        if (coupled)
-          x[coupled.f] +=
-            3 * (std[coupled.f] / std[coupled.from]) * (x[coupled.from] - level[coupled.from]);
-      }
+      if (moved) applyMove(x, move, plant.sensors);
       if (stuck) {
         if (Number.isNaN(held)) held = x[stuckSensor];
         x[stuckSensor] = held;

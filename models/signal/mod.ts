@@ -7,6 +7,7 @@ export {
   type RandomAnomalyOptions,
   randomAnomaly,
 } from "./anomaly.ts";
+export { applyMove, defaultMove, type OperatingPointMove } from "./operating_point.ts";
 export {
   createPlant,
   DEFAULT_N_FEATURES,
