@@ -206,6 +206,10 @@ if (config.SIMULATOR_RATE_HZ > 0) {
             },
           ]
         : [],
+    moves:
+      config.SIMULATOR_MOVE_AT_S > 0
+        ? [{ at_frame: Math.round(config.SIMULATOR_MOVE_AT_S * config.SIMULATOR_RATE_HZ) }]
+        : [],
   };
   log.info("simulator waiting for the engine", { engine_url: config.ENGINE_URL });
   waitForEngine(config.ENGINE_URL, lifetime.signal)

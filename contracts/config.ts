@@ -259,6 +259,8 @@ export const backendConfigSchema = v.object({
   SIMULATOR_STOP_AT_S: num("SIMULATOR_STOP_AT_S", 0, 0, 86_400),
   /** ... for this long: its drive reads 0, then it runs on. */
   SIMULATOR_STOP_FOR_S: num("SIMULATOR_STOP_FOR_S", 60, 1, 86_400),
+  /** Moves the first stream's operating point this many seconds into the run, for good (0 = never). */
+  SIMULATOR_MOVE_AT_S: num("SIMULATOR_MOVE_AT_S", 0, 0, 31_536_000),
   SIMULATOR_FEATURES: int("SIMULATOR_FEATURES", 25_000, 1, 1_000_000),
   SIMULATOR_SEED: int("SIMULATOR_SEED", 7, 0, 2 ** 31 - 1),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),

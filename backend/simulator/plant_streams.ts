@@ -2,9 +2,13 @@
 import {
   type AnomalyKind,
   type AnomalySpec,
+  applyMove,
   createPlant,
+  defaultMove,
   mixSeed,
+  type OperatingPointMove,
   type Plant,
+  plantDriveSensor,
   plantRunningCondition,
   Rng,
   randomAnomaly,
@@ -57,7 +61,15 @@ export function createPlantStreams(options: PlantStreamsOptions) {
   const { nFeatures, seed, historyLimit = 10_000 } = options;
   const plants = new Map<
     string,
-    { plant: Plant; lastTs: number; index: number; stoppedFor: number; last?: Float32Array }
+    {
+      plant: Plant;
+      lastTs: number;
+      index: number;
+      stoppedFor: number;
+      last?: Float32Array;
+      /** The operating point's move, while the stream runs moved. */
+      moved?: OperatingPointMove;
+    }
   >();
   const injected: InjectedAnomaly[] = [];
   const rng = new Rng(mixSeed(seed, 0xa70));
@@ -84,7 +96,13 @@ export function createPlantStreams(options: PlantStreamsOptions) {
     const frameIndex = s.plant.frameIndex;
     // A stopped machine's plant does not advance: it goes on where it stopped.
     const stopped = s.stoppedFor > 0 && s.last !== undefined;
-    const values = stopped ? stoppedFrame(s.plant, s.last as Float32Array) : s.plant.next();
+    let values: Float32Array;
+    if (stopped) values = stoppedFrame(s.plant, s.last as Float32Array);
+    else {
+      values = s.plant.next();
+      // next() returns a fresh frame: moved in place.
+      if (s.moved) applyMove(values, s.moved, s.plant.sensors);
+    }
     if (stopped) s.stoppedFor--;
     else s.last = values;
     const timestamp = Math.max(now, s.lastTs + 1);
@@ -146,9 +164,24 @@ export function createPlantStreams(options: PlantStreamsOptions) {
     return plantRunningCondition(s.plant);
   }
 
+  /**
+   * Moves a stream's operating point from its next frame on, and it stays there (`moved`
+   * false: back to the original one): a fifth of the sensors settle 4 std higher, two are
+   * mirrored around their level, one follows another ({@link defaultMove}; the drive is left
+   * alone, so the machine still reads as running). Returns the move.
+   */
+  function moveOperatingPoint(streamId: string, moved: boolean): OperatingPointMove | undefined {
+    const s = stream(streamId);
+    s.moved = moved ? defaultMove(nFeatures, [plantDriveSensor(s.plant)]) : undefined;
+    return s.moved;
+  }
+
   return {
     nFeatures,
     next,
+    moveOperatingPoint,
+    /** Whether a stream runs at a moved operating point. */
+    isMoved: (streamId: string): boolean => plants.get(streamId)?.moved !== undefined,
     inject,
     stop,
     /** The injections recorded so far (oldest first). */

@@ -44,6 +44,24 @@ const planSchema = v.strictObject({
       v.maxLength(10_000),
     ),
   ),
+  /** The operating point moves (or, `moved: false`, moves back) from `at_frame` on and stays. */
+  moves: v.optional(
+    v.pipe(
+      v.array(
+        v.strictObject({
+          at_frame: count(100_000_000),
+          stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN))),
+          moved: v.optional(v.boolean(), true),
+        }),
+      ),
+      v.maxLength(10_000),
+    ),
+  ),
+});
+
+const moveSchema = v.strictObject({
+  stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)), "default"),
+  moved: v.boolean(),
 });
 
 const sendSchema = v.strictObject({
@@ -70,7 +88,7 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOut
 /**
  * Mounted under `/data`: `POST /send` (one frame; answers with the engine's status and body),
  * `POST /stream` (start a run, JSON plan), `GET /stream` (progress and ground truth),
- * `DELETE /stream` (stop).
+ * `DELETE /stream` (stop), `POST /operating-point` (move a stream's operating point, or back).
  */
 export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
   const app = new Hono();
@@ -97,6 +115,23 @@ export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
     return c.json(simulator.status(), 202);
   });
   app.get("/stream", (c) => c.json(simulator.status()));
+  // The plant's operating point moves for good (a new setpoint, replaced equipment).
+  app.post("/operating-point", async function moveOperatingPoint(c) {
+    const { stream_id, moved } = parse(moveSchema, await jsonBody(c.req.raw));
+    const move = simulator.moveOperatingPoint(stream_id, moved);
+    return c.json({
+      stream_id,
+      moved,
+      ...(move
+        ? {
+            shifted_sensors: move.shifted.length,
+            shift_std: move.shiftStd,
+            mirrored_sensors: move.mirrored,
+            coupled: move.coupled ?? null,
+          }
+        : {}),
+    });
+  });
   app.delete("/stream", async function stopStream(c) {
     await simulator.stop();
     return c.json(simulator.status());

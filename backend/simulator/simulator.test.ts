@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { HttpError } from "../../contracts/error.ts";
 import { isRunning } from "../../contracts/running_condition.ts";
-import { createPlant, plantRunningCondition } from "../../models/signal/mod.ts";
+import { createPlant, mixSeed, plantRunningCondition } from "../../models/signal/mod.ts";
 import { createBackendApp } from "../app.ts";
 import { testTargets } from "../db/_test_databases.ts";
 import { startFrameSink } from "./_frame_sink.ts";
@@ -144,6 +144,88 @@ test("simulator stops a machine as planned: the drive reads 0, the rest hold sti
     assert.equal(drive(frames[i]), 0);
   }
   assert.notEqual(frames[12].feature_10, frames[11].feature_10, "it runs on");
+});
+
+test("simulator moves the operating point as planned and for good: a fifth of the sensors 4 std higher, the drive left alone", async () => {
+  const s = await sink();
+  const streams = createPlantStreams({ nFeatures: 50, seed: 3 });
+  const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+  await simulator.start({
+    rate_hz: 200,
+    duration_s: 0.4,
+    streams: 1,
+    anomaly_every_s: 0,
+    moves: [{ at_frame: 40 }],
+  });
+  await simulator.finished();
+  const frames = s.frames.map((f) => f.json.data as Record<string, number>);
+  assert.equal(frames.length, 80);
+  assert.deepEqual(simulator.status().moved_streams, ["default"]);
+  // The same plant unmoved, frame for frame: the difference is the move.
+  const plant = createPlant({ nFeatures: 50, seed: 20_251_124, noiseSeed: mixSeed(3, 0) });
+  const plain = Array.from({ length: 80 }, () => Float32Array.from(plant.next()));
+  const running = plantRunningCondition(plant);
+  assert.ok(running);
+  const drive = Number(running.feature.slice("feature_".length));
+  const { std, level } = plant.sensors;
+  const moved = (i: number, f: number) => frames[i][`feature_${f}`] - plain[i][f];
+  for (let i = 0; i < 40; i++) {
+    for (let f = 0; f < 50; f++)
+      assert.ok(
+        Math.abs(moved(i, f)) <= 1e-3 * (1 + Math.abs(level[f])),
+        `frame ${i} feature ${f} unmoved`,
+      );
+  }
+  const shifted = [...Array(50).keys()].filter((f) => f !== drive).slice(0, 10);
+  for (let i = 40; i < 80; i++) {
+    for (const f of shifted) {
+      assert.ok(
+        Math.abs(moved(i, f) - 4 * std[f]) <= 1e-3 * (1 + Math.abs(level[f])),
+        `frame ${i} feature ${f} shifted`,
+      );
+    }
+    assert.ok(
+      Math.abs(moved(i, drive)) <= 1e-3 * Math.abs(level[drive]),
+      "the drive is left alone",
+    );
+    assert.ok(isRunning(running, frames[i][running.feature]), "the machine still runs");
+  }
+});
+
+test("POST /data/operating-point moves a stream's operating point and back; bad input changes nothing", async () => {
+  const s = await sink();
+  const db = await testTargets()[0].open();
+  try {
+    const streams = createPlantStreams({ nFeatures: 50, seed: 1 });
+    const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+    const app = createBackendApp({ database: db, simulator });
+    const post = (body: string) => app.request("/data/operating-point", { method: "POST", body });
+    for (const bad of [
+      '{"moved":"yes"}',
+      '{"stream_id":"a b","moved":true}',
+      "{}",
+      "[",
+      '{"moved":true,"x":1}',
+    ]) {
+      const res = await post(bad);
+      assert.equal(res.status, 400, bad);
+      assert.match((await res.json()).error, /^invalid_(request|json)$/);
+    }
+    assert.deepEqual(simulator.status().moved_streams, []);
+    const res = await post('{"stream_id":"line-2","moved":true}');
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(
+      [body.stream_id, body.moved, body.shifted_sensors, body.shift_std],
+      ["line-2", true, 10, 4],
+    );
+    assert.equal((await (await app.request("/data/stream")).json()).moved_streams[0], "line-2");
+    const back = await post('{"stream_id":"line-2","moved":false}');
+    assert.deepEqual(await back.json(), { stream_id: "line-2", moved: false });
+    assert.deepEqual(simulator.status().moved_streams, []);
+  } finally {
+    await db.dispose();
+  }
 });
 
 test("simulator rejects a plan naming a feature the plant does not have", async () => {

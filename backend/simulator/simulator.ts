@@ -30,6 +30,15 @@ export interface StreamPlan {
   anomalies?: PlannedAnomaly[];
   /** Machine stops: from frame `at_frame` of the run, `duration` frames of a stopped machine. */
   stops?: PlannedStop[];
+  /** The operating point moves (or moves back) from frame `at_frame` of the run and stays. */
+  moves?: PlannedMove[];
+}
+
+/** A planned move of a stream's operating point (`moved: false` moves it back). */
+export interface PlannedMove {
+  at_frame: number;
+  stream_id?: string;
+  moved?: boolean;
 }
 
 /** A planned machine stop (the plant's drive reads 0, then it runs on). */
@@ -49,6 +58,8 @@ export interface SimulatorStatus {
   retries: number;
   last_error: string | null;
   injected: readonly InjectedAnomaly[];
+  /** Streams running at a moved operating point. */
+  moved_streams: string[];
 }
 
 export interface SimulatorOptions {
@@ -71,8 +82,9 @@ export function createSimulator(options: SimulatorOptions) {
   const { streams, send, log, metrics } = options;
   const streamSend = options.streamSend ?? send;
   const now = options.now ?? (() => Date.now());
+  const movedStreams = new Set<string>();
   let run: { controller: AbortController; done: Promise<void> } | undefined;
-  let status: Omit<SimulatorStatus, "injected"> = {
+  let status: Omit<SimulatorStatus, "injected" | "moved_streams"> = {
     running: false,
     plan: null,
     started_at: null,
@@ -117,6 +129,9 @@ export function createSimulator(options: SimulatorOptions) {
         const running = streams.stop(streamId, stop.duration);
         log?.info("machine stopped", { stream_id: streamId, frames: stop.duration, running });
       }
+      for (const m of plan.moves ?? []) {
+        if (m.at_frame === tick) moveOperatingPoint(m.stream_id ?? ids[0], m.moved ?? true);
+      }
       if (plan.anomaly_every_s > 0 && tick % every === Math.floor(every / 2)) {
         const kind = kinds?.[streams.pick(kinds.length)];
         // Capped at half a period so injected anomalies do not overlap.
@@ -141,6 +156,24 @@ export function createSimulator(options: SimulatorOptions) {
       if (lag > 1000) t0 += lag;
       else if (lag < 0) await delay(-lag, signal).catch(() => {});
     }
+  }
+
+  /** Moves `streamId`'s operating point from its next frame on (`moved` false: back); logged. */
+  function moveOperatingPoint(streamId: string, moved: boolean) {
+    const move = streams.moveOperatingPoint(streamId, moved);
+    if (!moved) log?.info("operating point moved back", { stream_id: streamId });
+    else {
+      log?.info("operating point moved", {
+        stream_id: streamId,
+        shifted_sensors: move?.shifted.length,
+        shift_std: move?.shiftStd,
+        mirrored: move?.mirrored,
+        coupled: move?.coupled,
+      });
+    }
+    movedStreams.add(streamId);
+    if (!moved) movedStreams.delete(streamId);
+    return move;
   }
 
   /** Starts the stream mode (stopping a run in progress first). */
@@ -187,6 +220,11 @@ export function createSimulator(options: SimulatorOptions) {
     stop,
     /** Resolves when the current run ends by itself (duration reached). */
     finished: (): Promise<void> => run?.done ?? Promise.resolve(),
-    status: (): SimulatorStatus => ({ ...status, injected: streams.groundTruth() }),
+    moveOperatingPoint,
+    status: (): SimulatorStatus => ({
+      ...status,
+      injected: streams.groundTruth(),
+      moved_streams: [...movedStreams].sort(),
+    }),
   };
 }
