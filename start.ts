@@ -1,6 +1,8 @@
 // `npm start` / `deno task start`: the backend (with the simulator) and the engine on one machine, Ctrl-C stops both.
 import { type ChildProcess, spawn } from "node:child_process";
+import { isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
+import { seedRegistry } from "./engine/infer/seed_registry.ts";
 import { NODE_SERVICE_ARGS, nodeServiceEnv } from "./launch.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
@@ -14,6 +16,17 @@ const engineUrl = `http://localhost:${enginePort}`;
 // The same runtime that runs this file runs the services.
 const runner = deno ? [deno.execPath(), "run", "-A"] : [process.execPath, ...NODE_SERVICE_ARGS];
 const root = new URL(".", import.meta.url).pathname;
+// The committed models are copied into a registry under the engine's DATA_DIR, so retraining
+// can write and activate versions there without touching the repository's models/.
+const dataDir = env.DATA_DIR ?? ".data/engine";
+const modelDir =
+  env.MODEL_DIR ?? join(isAbsolute(dataDir) ? dataDir : join(root, dataDir), "models");
+if (env.MODEL_DIR === undefined) {
+  for (const m of await seedRegistry(join(root, "models"), modelDir)) {
+    if (m.written)
+      process.stdout.write(`[start  ] model ${m.name} ${m.version} copied into ${modelDir}\n`);
+  }
+}
 
 const services: Record<string, { file: string; env: Record<string, string> }> = {
   backend: {
@@ -43,6 +56,13 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       DECISIONS_POLL_S: env.DECISIONS_POLL_S ?? "30",
       // Our backend takes alerts of up to 16 MiB: room for every charted sensor's history.
       EVIDENCE_ALERT_MAX_BYTES: env.EVIDENCE_ALERT_MAX_BYTES ?? String(512 * 1024),
+      MODEL_DIR: modelDir,
+      // The demo keeps every frame of its one stream as training history (about 3 hours in
+      // 1 GiB at 1 Hz), so a moved operating point can be learnt within the hour; a promoted
+      // retraining is activated at once (the gate decides). Retraining runs when an admin asks
+      // (Health page); RETRAIN_EVERY_H schedules it.
+      HISTORY_EVERY_N: env.HISTORY_EVERY_N ?? "1",
+      RETRAIN_PROMOTE: env.RETRAIN_PROMOTE ?? "auto",
     },
   },
 };

@@ -205,10 +205,13 @@ export const engineConfigSchema = v.object({
   EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
   // Training history per model (engine/history): where (empty: DATA_DIR/history), how many bytes
   // per model at most (0: none recorded; the oldest chunks go first), and one run of
-  // HISTORY_RUN_FRAMES consecutive frames kept in every HISTORY_EVERY_N of a stream.
+  // HISTORY_RUN_FRAMES consecutive frames kept in every HISTORY_EVERY_N of a stream. The
+  // defaults keep 5 minutes of every 2 hours at 1 Hz: 12 runs (3,600 frames) a stream a day,
+  // about 360 MB for 25,000 sensors, so 1 GiB holds about 3 days of one stream, sampled across
+  // the hours of each day. Scale HISTORY_EVERY_N with the frame rate.
   HISTORY_DIR: str("HISTORY_DIR", "", /^.*$/s),
   HISTORY_MAX_BYTES: int("HISTORY_MAX_BYTES", 1024 ** 3, 0, 2 ** 50),
-  HISTORY_EVERY_N: int("HISTORY_EVERY_N", 1, 1, 1_000_000),
+  HISTORY_EVERY_N: int("HISTORY_EVERY_N", 24, 1, 1_000_000),
   HISTORY_RUN_FRAMES: int("HISTORY_RUN_FRAMES", 300, 10, 1_000_000),
   /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */
   RETRAIN_PROMOTE: pick("RETRAIN_PROMOTE", "manual", ["auto", "manual"] as const),

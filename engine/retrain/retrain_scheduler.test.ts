@@ -50,6 +50,8 @@ test("scheduled retraining holds a young history, then promotes a candidate the 
     MODEL_DIR: registry,
     DEFAULT_MODEL_NAME: NAME,
     HISTORY_DIR: history,
+    // Every frame kept (the default keeps one run of 300 in 24).
+    HISTORY_EVERY_N: "1",
     DATA_DIR: join(root, "data"),
     DEFAULT_DEVICE: "cpu",
     NESTJS_URL: "http://127.0.0.1:9",
