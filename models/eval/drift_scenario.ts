@@ -1,4 +1,4 @@
-// The drift scenario of `npm run eval`: the plant's operating point moves and stays; the original model against one retraining, and a sensor stuck for longer than the retraining lookback.
+// The drift scenario of `npm run eval`: the plant's operating point moves and stays; the original model against one retraining and against scheduled retraining, and a sensor stuck for longer than the retraining lookback.
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { sensorProblems } from "../retrain/flat_sensors.ts";
@@ -8,6 +8,16 @@ import { injectEvents, sensorStd } from "../retrain/inject.ts";
 import { applyMove, createPlant, defaultMove, mixSeed } from "../signal/mod.ts";
 import { buildArtifacts } from "../train/artifacts.ts";
 import { DEFAULT_GATE_SETTINGS, referenceModel } from "../train/auto_setting.ts";
+import {
+  checkSchedule,
+  DEFAULT_SCHEDULE,
+  EPOCH_MS,
+  runScheduledRetraining,
+  type ScheduledRetraining,
+  type ScheduleOptions,
+  scheduledRetrainingText,
+  type Trained,
+} from "./drift_timeline.ts";
 
 export interface DriftScenarioOptions {
   /** Sensors of the plant (default 40). */
@@ -18,6 +28,8 @@ export interface DriftScenarioOptions {
   eventsPerKind?: number;
   seed?: number;
   settings?: GateSettings;
+  /** The scheduled-retraining timeline (default {@link DEFAULT_SCHEDULE}). */
+  schedule?: Partial<ScheduleOptions>;
   log?: (line: string) => void;
 }
 
@@ -35,23 +47,27 @@ export interface DriftScenarioReport {
   retrainGate: { decision: string; reasons: string[] };
   /** The gate on a retraining whose whole lookback holds a stuck sensor. */
   stuckGate: { decision: string; reasons: string[]; sensor: number };
+  /** Scheduled retraining over a timeline with the move: without an operator's verdict, and with one. */
+  scheduled: ScheduledRetraining;
 }
 
-/** A model trained on `values` as `npm run train` trains it (defaults), scored by the reference scorer. */
+/** A model trained on `frames` as `npm run train` trains it (defaults), scored by the reference scorer. */
 function trainModel(name: string, frames: Float32Array[], F: number) {
   const values = new Float32Array(frames.length * F);
   for (const [t, f] of frames.entries()) values.set(f, t * F);
+  return trainValues(name, values, frames.length, F);
+}
+
+/** {@link trainModel} on a row-major series (`[nFrames, F]`). */
+function trainValues(name: string, values: Float32Array, nFrames: number, F: number): Trained {
   const result = trainFeaturewise(
-    { values, nFrames: frames.length, nFeatures: F },
+    { values, nFrames, nFeatures: F },
     { ...TRAIN_DEFAULTS, kind: "featurewise_ocsvm_svdd" },
   );
   const names = Array.from({ length: F }, (_, f) => `feature_${f}`);
   const { meta } = buildArtifacts(name, result, names, { kind: "drift_scenario" });
   return { model: referenceModel(result, meta), meta: meta as ModelMetadata, values };
 }
-
-/** Stream time of frame 0 (the incident tracker reads a timestamp of 0 as none). */
-const EPOCH_MS = Date.UTC(2024, 0, 1);
 
 const asRun = (frames: Float32Array[], t0: number): Run => ({
   streamId: "s",
@@ -74,8 +90,10 @@ const asRun = (frames: Float32Array[], t0: number): Run => ({
  * splits it (the most recent `max(200, 20 %)` frames judge), is gated against the original.
  * Both, and the original on the unmoved plant, are scored on fresh stretches: false alarms and
  * false incidents per 10,000 windows on clean frames, recall of injected events per kind.
- * Finally a sensor is stuck through a whole retraining lookback and after it: the gate judges
- * a candidate trained on that history against the original.
+ * Then a sensor is stuck through a whole retraining lookback and after it: the gate judges
+ * a candidate trained on that history against the original. Finally scheduled retraining over a
+ * timeline with the move, the history kept as the engine keeps it, without and with an
+ * operator's false-positive verdict on the move's incident (drift_timeline.ts).
  */
 export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<DriftScenarioReport> {
   const F = o.nFeatures ?? 40;
@@ -198,6 +216,41 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
     metrics: await measure(learnt.model, unmoved, settings),
   });
 
+  // Scheduled retraining over one timeline (its own noise day), without and with a verdict.
+  const schedule = { ...DEFAULT_SCHEDULE, ...o.schedule };
+  checkSchedule(schedule);
+  const timeline: Float32Array[] = [];
+  const day = createPlant({ nFeatures: F, seed: plantSeed, noiseSeed: mixSeed(seed, 7) });
+  for (let i = 0; i < schedule.totalFrames; i++) {
+    const x = Float32Array.from(day.next());
+    if (i >= schedule.normalFrames) applyMove(x, move, day.sensors);
+    timeline.push(x);
+  }
+  // Each version on the fresh stretches above, with the same events as the rows.
+  const fresh = new Map<string, Promise<ModelMetrics>>([
+    [`${original.meta.version} false`, Promise.resolve(rows[0].metrics)],
+    [`${original.meta.version} true`, Promise.resolve(rows[1].metrics)],
+  ]);
+  const scheduled = await runScheduledRetraining({
+    frames: timeline,
+    original,
+    schedule,
+    settings,
+    perKind,
+    seed,
+    train: (values, nFrames) => trainValues("scheduled", values, nFrames, F),
+    fresh: (m, isMoved) => {
+      const key = `${m.meta.version} ${isMoved}`;
+      let metrics = fresh.get(key);
+      if (!metrics) {
+        metrics = measure(m.model, isMoved ? moved : unmoved, settings);
+        fresh.set(key, metrics);
+      }
+      return metrics;
+    },
+    log,
+  });
+
   return {
     settings: {
       n_features: F,
@@ -218,6 +271,7 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
     rows,
     retrainGate: { decision: gate.decision, reasons: gate.reasons },
     stuckGate: { decision: stuckGate.decision, reasons: stuckGate.reasons, sensor: stuckSensor },
+    scheduled,
   };
 }
 
@@ -242,6 +296,8 @@ export function driftScenarioText(r: DriftScenarioReport): string {
     "",
     `Gate on the retraining after the move: ${r.retrainGate.decision} (${r.retrainGate.reasons.join("; ")})`,
     `Gate on a retraining whose lookback holds sensor ${r.stuckGate.sensor} stuck throughout: ${r.stuckGate.decision} (${r.stuckGate.reasons.join("; ")})`,
+    "",
+    ...scheduledRetrainingText(r.scheduled),
   );
   return lines.join("\n");
 }
