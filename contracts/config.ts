@@ -203,9 +203,10 @@ export const engineConfigSchema = v.object({
    * JSON body limit a NestJS server has by default (the original design's main server).
    */
   EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
-  // Training history per model (engine/history): where (empty: DATA_DIR/history), how many bytes
-  // per model at most (0: none recorded; the oldest chunks go first), and one run of
-  // HISTORY_RUN_FRAMES consecutive frames kept in every HISTORY_EVERY_N of a stream. The
+  // Training history per model (engine/history): where (empty: DATA_DIR/history; a scale-out
+  // worker writes its own folder, HISTORY_DIR/<model>/worker-<NATS_WORKER_ID or host>/), how
+  // many bytes per model (and writer) at most (0: none recorded; the oldest chunks go first), and
+  // one run of HISTORY_RUN_FRAMES consecutive frames kept in every HISTORY_EVERY_N of a stream. The
   // defaults keep 5 minutes of every 2 hours at 1 Hz: 12 runs (3,600 frames) a stream a day,
   // about 360 MB for 25,000 sensors, so 1 GiB holds about 3 days of one stream, sampled across
   // the hours of each day. Scale HISTORY_EVERY_N with the frame rate.
@@ -215,7 +216,12 @@ export const engineConfigSchema = v.object({
   HISTORY_RUN_FRAMES: int("HISTORY_RUN_FRAMES", 300, 10, 1_000_000),
   /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */
   RETRAIN_PROMOTE: pick("RETRAIN_PROMOTE", "manual", ["auto", "manual"] as const),
-  /** Scheduled retraining (engine/retrain): every how many hours, counted from the end of the previous round (0: never; fractions allowed). */
+  /**
+   * Scheduled retraining (engine/retrain): every how many hours, counted from the end of the
+   * previous round (0: never; fractions allowed). Under FRAME_BUS=nats every worker schedules,
+   * and one per model runs each interval (a lease in KV bucket `<NATS_STREAM>_retrain`),
+   * publishing the candidate into the shared registry; ingest replicas never retrain.
+   */
   RETRAIN_EVERY_H: num("RETRAIN_EVERY_H", 0, 0, 8760),
   // Scale-out (engine/bus/README.md): roles, the frame bus and its NATS JetStream settings.
   ENGINE_ROLE: pick("ENGINE_ROLE", "all", ["all", "ingest", "worker"] as const),

@@ -38,6 +38,8 @@ export const retrainRunSchema = v.object({
   /** The gate's reasons, or why it was held without a candidate. */
   reasons: v.array(v.string()),
   error: v.optional(v.string()),
+  /** Under scale-out (`FRAME_BUS=nats`): the worker that ran it (the one holding the model's retraining lease). */
+  worker: v.optional(v.string()),
 });
 
 /** A model's scheduled retraining: when the next round is due and how the last runs went. */

@@ -3,7 +3,12 @@ import type { KV } from "@nats-io/kv";
 import type { EngineConfig } from "../contracts/config.ts";
 import { type ErrorCode, HttpError } from "../contracts/error.ts";
 import type { ModelMetadata } from "../contracts/model.ts";
-import type { ActivateRequest, ActivateResponse, ServedModel } from "../contracts/models_api.ts";
+import type {
+  ActivateRequest,
+  ActivateResponse,
+  RetrainSchedule,
+  ServedModel,
+} from "../contracts/models_api.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { delay } from "./_delay.ts";
 import {
@@ -75,6 +80,8 @@ export interface NatsModelActivationDeps {
   routes(name: string): string[];
   /** Streams of model `name` this replica has seen. */
   streams(name: string): number;
+  /** Model `name`'s scheduled retraining across the workers (RETRAIN_EVERY_H), listed with it. */
+  retrain?: (name: string) => Promise<RetrainSchedule>;
 }
 
 /**
@@ -105,10 +112,12 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
       served().map(async function describe(meta): Promise<ServedModel> {
         let versions: string[];
         let history: Awaited<ReturnType<NatsModelRegistry["activations"]>>;
+        let retrain: RetrainSchedule | undefined;
         try {
-          [versions, history] = await Promise.all([
+          [versions, history, retrain] = await Promise.all([
             registry.versions(meta.name),
             registry.activations(meta.name),
+            deps.retrain?.(meta.name),
           ]);
         } catch (error) {
           throw toHttp(error);
@@ -124,6 +133,7 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
           routes: deps.routes(meta.name),
           live_streams: deps.streams(meta.name),
           ...(last ? { activation: last } : {}),
+          ...(retrain ? { retrain } : {}),
         };
       }),
     );

@@ -26,18 +26,26 @@ export interface RecordedLane {
   history: FrameSource;
 }
 
-/** Every served model's recorder, by model name, each in `HISTORY_DIR/<name>`. */
+/** Every served model's recorder, by model name, each in `HISTORY_DIR/<name>` (or its writer's folder there). */
 export interface HistoryRecorders {
   /** Records a scored batch of `lane`'s model (synchronously; writes happen on the timer). */
   scored(batch: ScoredBatch, lane: RecordedLane | undefined): void;
+  /** Forgets `model`'s streams this process no longer scores (`HistoryRecorder.forget`). */
+  forget(model: string, streamIds: Iterable<string>): void;
   /** Writes everything queued and closes the chunks. */
   close(): Promise<void>;
 }
 
+/** The folder of one writer among several sharing `HISTORY_DIR/<model>` (a scale-out worker's). */
+export const writerFolder = (writer: string) => `worker-${writer}`;
+
 /**
  * The recorders, or `undefined` when `HISTORY_MAX_BYTES` is 0. Silences come from `decisions`
  * (when the engine pulls them); `running` is the machine-off hook: a frame of a stream that is
- * not running at `at` is not recorded (counted as `machine_off`).
+ * not running at `at` is not recorded (counted as `machine_off`). With `writer` (a scale-out
+ * worker's id, stable across its restarts) each model's history goes to
+ * `HISTORY_DIR/<model>/worker-<writer>/`, chunks and index of its own, so workers sharing one
+ * `HISTORY_DIR` never write the same file; `readHistory` reads every writer's folder.
  */
 export function historyRecordersFor(
   config: Pick<
@@ -58,6 +66,7 @@ export function historyRecordersFor(
     log?: RecorderLog;
     decisions?: Pick<DecisionsClient, "silencedAt" | "verdictOf">;
     running?: (model: string, streamId: string, at: number) => boolean;
+    writer?: string;
   } = {},
 ): HistoryRecorders | undefined {
   if (config.HISTORY_MAX_BYTES === 0) return undefined;
@@ -74,7 +83,7 @@ export function historyRecordersFor(
     if (recorder) return recorder;
     const name = model.name;
     recorder = new HistoryRecorder({
-      dir: join(root, name),
+      dir: deps.writer ? join(root, name, writerFolder(deps.writer)) : join(root, name),
       model,
       maxBytes: config.HISTORY_MAX_BYTES,
       everyN: config.HISTORY_EVERY_N,
@@ -99,6 +108,10 @@ export function historyRecordersFor(
       const meta = lane.model.metadata;
       current.set(meta.name, meta.feature_names);
       recorderOf(meta).scored(batch, lane.history, meta);
+    },
+    forget(model, streamIds) {
+      const recorder = recorders.get(model);
+      if (recorder) for (const streamId of streamIds) recorder.forget(streamId);
     },
     async close() {
       clearInterval(timer);

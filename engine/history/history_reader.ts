@@ -7,7 +7,7 @@ import { type HistoryIndex, readIndex } from "./history_index.ts";
 import { featuresSha256 } from "./history_recorder.ts";
 
 export interface HistoryRead {
-  /** Frames in the order they were recorded (chunk by chunk). */
+  /** Frames in the order they were recorded (chunk by chunk, folder by folder). */
   frames: HistoryFrame[];
   index: HistoryIndex;
   chunks: number;
@@ -36,18 +36,47 @@ export function frameUse(frame: Pick<HistoryFrame, "incident">, index: HistoryIn
   return { use: false, why: verdict ?? "incident_unjudged" };
 }
 
+/** Folds `other` (another writer's index) into `into`: incidents by id, counts added. */
+function mergeIndex(into: HistoryIndex, other: HistoryIndex): void {
+  for (const [id, entry] of Object.entries(other.incidents)) {
+    const known = into.incidents[id];
+    if (!known) {
+      into.incidents[id] = { ...entry };
+      continue;
+    }
+    // One incident two writers tagged frames of (its stream moved between workers).
+    known.first = Math.min(known.first, entry.first);
+    known.last = Math.max(known.last, entry.last);
+    known.frames += entry.frames;
+    if (other.updated_at > into.updated_at || known.verdict === null) {
+      known.verdict = entry.verdict ?? known.verdict;
+    }
+  }
+  for (const [reason, n] of Object.entries(other.excluded)) {
+    into.excluded[reason] = (into.excluded[reason] ?? 0) + n;
+  }
+  into.dropped_chunks += other.dropped_chunks;
+  if (other.updated_at > into.updated_at) into.updated_at = other.updated_at;
+}
+
 /**
- * Reads `dir` (`HISTORY_DIR/<model>`). With `featureNames`, only chunks recorded with exactly
- * those features are read. A chunk that is torn or corrupt gives what it holds intact, with a
- * warning; an unreadable one is a warning too. Never throws for the content of a chunk.
+ * Reads `dir` (`HISTORY_DIR/<model>`): its own chunks (the single-process engine writes there)
+ * and those of every writer folder in it (`worker-<id>/`, one per scale-out worker), each folder
+ * with its index, the indexes merged. With `featureNames`, only chunks recorded with exactly
+ * those features are read. A stream's frame is read once per timestamp, the first met: a
+ * partition taken over before its owner committed its last frames has them scored again by the
+ * next owner (or by the same worker, re-reading after a failed batch). A chunk that is torn or
+ * corrupt gives what it holds intact, with a warning; an unreadable one is a warning too. Never
+ * throws for the content of a chunk.
  */
 export async function readHistory(
   dir: string,
   options: { model: string; featureNames?: readonly string[] },
 ): Promise<HistoryRead> {
   const wanted = options.featureNames ? featuresSha256(options.featureNames) : undefined;
-  const names = (await readdir(dir).catch(() => [] as string[]))
-    .filter((n) => CHUNK_PATTERN.test(n))
+  const writers = (await readdir(dir, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+    .map((e) => e.name)
     .sort();
   const out: HistoryRead = {
     frames: [],
@@ -58,13 +87,35 @@ export async function readHistory(
     skippedBytes: 0,
     warnings: [],
   };
+  /** Per stream, the timestamps read so far. */
+  const seen = new Map<string, Set<number>>();
+  for (const folder of ["", ...writers]) {
+    const source = folder ? join(dir, folder) : dir;
+    if (folder) mergeIndex(out.index, await readIndex(source, options.model));
+    await readFolder(source, folder, wanted, out, seen);
+  }
+  return out;
+}
+
+/** Adds the chunks of one folder to `out`, leaving out frames `seen` already holds. */
+async function readFolder(
+  source: string,
+  label: string,
+  wanted: string | undefined,
+  out: HistoryRead,
+  seen: Map<string, Set<number>>,
+): Promise<void> {
+  const names = (await readdir(source).catch(() => [] as string[]))
+    .filter((n) => CHUNK_PATTERN.test(n))
+    .sort();
   for (const name of names) {
+    const shown = label ? `${label}/${name}` : name;
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await readFile(join(dir, name)));
+      bytes = new Uint8Array(await readFile(join(source, name)));
     } catch (error) {
       // Dropped by the engine's byte bound between the listing and the read, or unreadable.
-      out.warnings.push(`${name}: not read (${(error as Error).message})`);
+      out.warnings.push(`${shown}: not read (${(error as Error).message})`);
       continue;
     }
     const chunk = decodeChunk(bytes);
@@ -73,14 +124,22 @@ export async function readHistory(
       out.skippedRecords += chunk.skipped;
       out.skippedBytes += chunk.skippedBytes;
       out.warnings.push(
-        `${name}: ${chunk.skipped} torn or corrupt record(s) skipped (${chunk.skippedBytes} bytes)`,
+        `${shown}: ${chunk.skipped} torn or corrupt record(s) skipped (${chunk.skippedBytes} bytes)`,
       );
     }
     if (wanted && chunk.header?.features_sha256 !== wanted) {
       out.otherFeatures++;
       continue;
     }
-    for (const frame of chunk.frames) out.frames.push(frame);
+    for (const frame of chunk.frames) {
+      let times = seen.get(frame.streamId);
+      if (!times) {
+        times = new Set();
+        seen.set(frame.streamId, times);
+      }
+      if (times.has(frame.timestamp)) continue;
+      times.add(frame.timestamp);
+      out.frames.push(frame);
+    }
   }
-  return out;
 }

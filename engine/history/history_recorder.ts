@@ -192,6 +192,16 @@ export class HistoryRecorder {
     return this.#flushing;
   }
 
+  /**
+   * Forgets a stream this process no longer scores (a scale-out worker gave its partition up):
+   * its held frames are dropped unwritten (their membership is unknown, as at a stop), and so is
+   * its incident state. Should it come back, its frames start a new run (`seq` from 0 again).
+   */
+  forget(streamId: string): void {
+    if (!this.#streams.delete(streamId)) return;
+    this.#tracker.expire(streamId);
+  }
+
   /** Writes what is queued (held frames stay unwritten: their membership is unknown) and closes the chunk. */
   async close(): Promise<void> {
     await this.flush();

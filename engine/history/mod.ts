@@ -1,4 +1,5 @@
 // Training history: what the engine records of each model's streams for retraining, and how it is read back.
+export { BatchFrames } from "./batch_frames.ts";
 export {
   type ChunkHeader,
   decodeChunk,
@@ -6,7 +7,13 @@ export {
   encodeHeader,
   type HistoryFrame,
 } from "./chunk_format.ts";
-export { type HistoryRecorders, historyDirOf, historyRecordersFor } from "./from_config.ts";
+export {
+  type HistoryRecorders,
+  historyDirOf,
+  historyRecordersFor,
+  type RecordedLane,
+  writerFolder,
+} from "./from_config.ts";
 export { type HistoryIndex, type IndexedIncident, readIndex } from "./history_index.ts";
 export { type FrameUse, frameUse, type HistoryRead, readHistory } from "./history_reader.ts";
 export {

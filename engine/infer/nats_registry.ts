@@ -37,7 +37,13 @@ export class NatsRegistryError extends Error {
 /** A version's files in the Object Store: `<name>/<version>/<name>.onnx` and `.json`. */
 export type VersionFile = "onnx" | "json";
 
-const objectName = (name: string, version: string, file: VersionFile) =>
+/**
+ * `<name>/<version>/<name>.retrain.json`: the retraining report of a version a worker retrained
+ * (not a version file: `versions` and `metadata` never read it).
+ */
+const REPORT = "retrain.json";
+
+const objectName = (name: string, version: string, file: VersionFile | typeof REPORT) =>
   `${name}/${version}/${name}.${file}`;
 const pointerKey = (name: string) => `active.${name}`;
 const historyPrefix = (name: string) => `history.${name}.`;
@@ -98,8 +104,8 @@ export function sameLayout(a: ModelMetadata, b: ModelMetadata): boolean {
   );
 }
 
-// A revision-checked KV write that lost the race (JetStream "wrong last sequence").
-const isWrongSequence = (error: unknown) =>
+/** A revision-checked KV write that lost the race (JetStream "wrong last sequence"). */
+export const isWrongSequence = (error: unknown) =>
   (error as { code?: number }).code === 10071 ||
   /wrong last sequence|key exists/i.test((error as Error).message ?? "");
 
@@ -197,6 +203,27 @@ export class NatsModelRegistry {
       throw new RegistryError("version_not_found", `model ${name} has no version ${version}`);
     }
     return data;
+  }
+
+  /**
+   * Stores the retraining report of published version `version` beside it (the worker that
+   * retrained it writes it once, after publishing). `version_not_found` when not published.
+   */
+  async putReport(name: string, version: string, report: unknown): Promise<void> {
+    await this.metadata(name, version);
+    const text = `${JSON.stringify(report, null, 1)}\n`;
+    await this.objects.putBlob(
+      { name: objectName(name, version, REPORT) },
+      new TextEncoder().encode(text),
+    );
+  }
+
+  /** The retraining report stored beside `version`; undefined when it was not retrained here. */
+  async report(name: string, version: string): Promise<unknown> {
+    checkName(name);
+    checkVersion(version);
+    const data = await this.objects.getBlob(objectName(name, version, REPORT));
+    return data ? JSON.parse(new TextDecoder().decode(data)) : undefined;
   }
 
   /**

@@ -1,9 +1,13 @@
-// Builds the scheduled retraining from the engine's configuration (RETRAIN_EVERY_H), or says why there is none.
+// Builds the scheduled retraining from the engine's configuration (RETRAIN_EVERY_H): the single process's, or a scale-out worker's.
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { historyDirOf } from "../history/mod.ts";
+import type { NatsModelRegistry } from "../infer/nats_registry.ts";
 import { runRetrainChild } from "./retrain_child.ts";
+import { RetrainLeases } from "./retrain_lease.ts";
 import { RetrainScheduler } from "./retrain_scheduler.ts";
+import { sharedRetrainRun } from "./shared_retrain.ts";
 
 /** The settings the retraining CLI reads, from the engine's: the same registry, history and gate. */
 export function retrainEnvOf(config: EngineConfig): Record<string, string> {
@@ -43,15 +47,46 @@ export function retrainSchedulerFor(
 }
 
 /**
- * Under scale-out no process retrains on a schedule: workers record no history yet and nothing
- * would let only one of them run. Logs that once when `RETRAIN_EVERY_H` asks for it; returns
- * whether it did.
+ * A scale-out worker's retraining schedule (`FRAME_BUS=nats`); undefined when `RETRAIN_EVERY_H`
+ * is 0. Every worker runs one; a run goes ahead on the worker holding the model's lease in
+ * `<NATS_STREAM>_retrain` and publishes into the shared registry (`sharedRetrainRun`). Ingest
+ * replicas never retrain.
  */
-export function refuseRetrainUnderScaleOut(config: EngineConfig, log: Logger): boolean {
-  if (config.RETRAIN_EVERY_H === 0 || config.FRAME_BUS !== "nats") return false;
-  log.warn(
-    "scheduled retraining is off under scale-out (FRAME_BUS=nats): workers record no training history and hold no retraining lease; run `npm run retrain` by hand against the registry",
-    { every_h: config.RETRAIN_EVERY_H },
-  );
-  return true;
+export function sharedRetrainSchedulerFor(
+  config: EngineConfig,
+  deps: {
+    log: Logger;
+    models: () => string[];
+    nc: NatsConnection;
+    registry: NatsModelRegistry;
+    worker: string;
+  },
+): RetrainScheduler | undefined {
+  if (config.RETRAIN_EVERY_H === 0) return undefined;
+  deps.log.info("scheduled retraining on, one worker at a time per model (a KV lease)", {
+    every_h: config.RETRAIN_EVERY_H,
+    promote: config.RETRAIN_PROMOTE,
+    worker: deps.worker,
+  });
+  let leases: Promise<RetrainLeases> | undefined;
+  return new RetrainScheduler({
+    everyH: config.RETRAIN_EVERY_H,
+    models: deps.models,
+    run: sharedRetrainRun({
+      config,
+      env: retrainEnvOf(config),
+      registry: deps.registry,
+      worker: deps.worker,
+      log: deps.log,
+      leases() {
+        leases ??= RetrainLeases.open(deps.nc, config.NATS_STREAM).catch((error) => {
+          // Opened again by the next run.
+          leases = undefined;
+          throw error;
+        });
+        return leases;
+      },
+    }),
+    log: deps.log,
+  });
 }

@@ -1,4 +1,4 @@
-// Scheduled retraining in a real engine process: too little history held, a promoted candidate served by the same process, a failing run shown while scoring goes on.
+// Scheduled retraining in a real engine process: too little history held, a promoted candidate served by the same process, a failing run shown while scoring goes on; a round skipped here.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,7 +13,7 @@ import { spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { readHistory } from "../history/mod.ts";
-import { refuseRetrainUnderScaleOut } from "./mod.ts";
+import { type RetrainResult, RetrainScheduler, type RetrainSkipped } from "./mod.ts";
 
 /** `GET /models`, checked against the contract. */
 async function served(port: number): Promise<ServedModel[]> {
@@ -197,22 +197,55 @@ test("a failing scheduled run is shown with its error and scoring goes on", asyn
   }
 });
 
-test("scheduled retraining refuses to start under scale-out and says so", () => {
+test("a round skipped here (another worker retrains) records no run and the schedule goes on", async () => {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({
     service: "engine",
     write: (l) => void lines.push(JSON.parse(l)),
   });
-  const nats = parseConfig(engineConfigSchema, { FRAME_BUS: "nats", RETRAIN_EVERY_H: "24" });
-  assert.equal(refuseRetrainUnderScaleOut(nats, log), true);
-  assert.equal(lines.length, 1);
-  assert.equal(lines[0].level, "warn");
-  assert.match(String(lines[0].msg), /scheduled retraining is off under scale-out/);
-  const off = parseConfig(engineConfigSchema, { FRAME_BUS: "nats" });
-  assert.equal(refuseRetrainUnderScaleOut(off, log), false);
-  const single = parseConfig(engineConfigSchema, { RETRAIN_EVERY_H: "24" });
-  assert.equal(refuseRetrainUnderScaleOut(single, log), false);
-  assert.equal(lines.length, 1);
+  const answers: (RetrainResult | RetrainSkipped)[] = [
+    { outcome: "decided", decision: "held", reasons: ["nothing better"] },
+    { skipped: "worker b holds the retraining lease of pump" },
+    { outcome: "decided", decision: "promoted", candidate_version: "2", reasons: [] },
+  ];
+  let calls = 0;
+  let third = () => {};
+  const thirdMayEnd = new Promise<void>((resolve) => {
+    third = resolve;
+  });
+  const scheduler = new RetrainScheduler({
+    // Rounds 36 ms apart.
+    everyH: 0.00001,
+    models: () => ["pump"],
+    async run() {
+      calls++;
+      if (calls === 3) await thirdMayEnd;
+      return answers[Math.min(calls, answers.length) - 1];
+    },
+    log,
+  });
+  scheduler.start();
+  try {
+    await waitFor(() => calls === 3, "the third round to start");
+    // The skipped round left no run behind: one decided, one skipped, the third running.
+    const said = (msg: string) => lines.filter((l) => l.msg === msg);
+    assert.equal(said("scheduled retraining decided").length, 1);
+    assert.deepEqual(
+      said("scheduled retraining skipped").map((l) => l.reason),
+      ["worker b holds the retraining lease of pump"],
+    );
+    assert.equal(scheduler.status("pump").last?.outcome, "running");
+    third();
+    const promoted = await waitFor(
+      () => scheduler.status("pump").last_promoted,
+      "the third round to promote",
+    );
+    assert.equal(promoted.candidate_version, "2");
+    assert.equal(scheduler.status("pump").last?.decision, "promoted");
+  } finally {
+    third();
+    await scheduler.stop();
+  }
 });
 
 test("RETRAIN_EVERY_H is off by default, takes fractions of an hour and refuses a bad value by name", () => {

@@ -4,6 +4,11 @@ import type { Logger } from "../../telemetry/logger.ts";
 import { delay } from "../_delay.ts";
 import type { RetrainResult } from "./retrain_child.ts";
 
+/** A run that did not happen here, and why (under scale-out: another worker retrains the model). */
+export interface RetrainSkipped {
+  skipped: string;
+}
+
 /** setTimeout's longest wait; a longer interval is waited in pieces. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -12,8 +17,11 @@ export interface RetrainSchedulerOptions {
   everyH: number;
   /** The models served now, in the order a round retrains them. */
   models: () => string[];
-  /** One model's run (a child process); resolves with its outcome, aborts at `stop`. */
-  run: (model: string, signal: AbortSignal) => Promise<RetrainResult>;
+  /**
+   * One model's run (a child process); resolves with its outcome, or with why it did not run
+   * here (nothing is recorded then); aborts at `stop`.
+   */
+  run: (model: string, signal: AbortSignal) => Promise<RetrainResult | RetrainSkipped>;
   log: Logger;
   now?: () => number;
 }
@@ -99,13 +107,19 @@ export class RetrainScheduler {
       outcome: "running",
       reasons: [],
     };
+    const before = runs.last;
     runs.last = run;
     log.info("scheduled retraining started", { model });
-    let result: RetrainResult;
+    let result: RetrainResult | RetrainSkipped;
     try {
       result = await this.#o.run(model, signal);
     } catch (error) {
       result = { outcome: "failed", reasons: [], error: (error as Error).message };
+    }
+    if ("skipped" in result) {
+      runs.last = before;
+      log.info("scheduled retraining skipped", { model, reason: result.skipped });
+      return;
     }
     const finished = this.#now();
     const done: RetrainRun = { ...run, ...result, finished_at: new Date(finished).toISOString() };

@@ -1,7 +1,6 @@
 // Picks what this engine process runs from ENGINE_ROLE and FRAME_BUS (engine/bus/README.md).
 import { ConfigError } from "../../contracts/config.ts";
 import { createEngine } from "../engine.ts";
-import { refuseRetrainUnderScaleOut } from "../retrain/mod.ts";
 import { createIngestRole } from "./ingest_role.ts";
 import type { Role, RoleOptions } from "./role_shell.ts";
 import { createWorkerRole } from "./worker_role.ts";
@@ -11,8 +10,10 @@ export type CreateRoleOptions = RoleOptions;
 /**
  * `all` + `memory` (the default): the single-process engine, unchanged. With `FRAME_BUS=nats`:
  * `ingest` is a stateless replica, `worker` an inference worker, and `all` runs one of each in
- * the process (the HTTP port serves the ingest replica). Throws a {@link ConfigError} for a
- * split role on the in-memory bus, which has nothing to split across.
+ * the process (the HTTP port serves the ingest replica). Under scale-out the workers record the
+ * training history and, with `RETRAIN_EVERY_H`, retrain on a schedule (one worker per model at a
+ * time, by a KV lease, publishing into the shared registry); replicas never retrain. Throws a
+ * {@link ConfigError} for a split role on the in-memory bus, which has nothing to split across.
  */
 export function createRole(options: CreateRoleOptions): Role {
   const { config } = options;
@@ -24,7 +25,6 @@ export function createRole(options: CreateRoleOptions): Role {
     }
     return createEngine(options);
   }
-  refuseRetrainUnderScaleOut(config, options.log);
   if (config.ENGINE_ROLE === "ingest") return createIngestRole(options);
   if (config.ENGINE_ROLE === "worker") return createWorkerRole(options);
   const ingest = createIngestRole(options);

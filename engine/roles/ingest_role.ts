@@ -22,6 +22,7 @@ import type { ModelActivation } from "../model_activation.ts";
 import { createNatsModelActivation } from "../model_activation_nats.ts";
 import { mountModelRoutes } from "../models_routes.ts";
 import { FrameQueue } from "../queue/frame_queue.ts";
+import { readRetrainRecord, sharedSchedule } from "../retrain/mod.ts";
 import { EngineStats } from "../stats.ts";
 import { createRoleApp } from "./role_app.ts";
 import {
@@ -263,6 +264,12 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           ready.served = { layouts, metas: now.map((m) => (m.name === next.name ? next : m)) };
         },
         routes: (name) => routes.globsOf(name),
+        // The workers retrain; the replica shows their shared record of each model's last runs.
+        retrain:
+          config.RETRAIN_EVERY_H > 0
+            ? async (name) =>
+                sharedSchedule(config.RETRAIN_EVERY_H, await readRetrainRecord(registry.kv, name))
+            : undefined,
         streams(name) {
           let n = 0;
           for (const streamId of newest.keys()) {

@@ -21,10 +21,12 @@ import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partitio
 import { ReplayRing } from "../bus/replay_ring.ts";
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
+import { BatchFrames, historyRecordersFor } from "../history/mod.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
 import { loadedKey, NatsModelRegistry } from "../infer/nats_registry.ts";
 import { VersionCache } from "../infer/version_cache.ts";
+import { type RetrainScheduler, sharedRetrainSchedulerFor } from "../retrain/mod.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
@@ -116,6 +118,20 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       .slice(0, 40) || "host";
   const workerId =
     config.NATS_WORKER_ID || `${safeHost}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  // Each model's training history, in this worker's own folder of HISTORY_DIR/<model>: named by
+  // NATS_WORKER_ID or the host, so a restarted worker goes on in the same folder and bound.
+  const training = historyRecordersFor(config, { log, writer: config.NATS_WORKER_ID || safeHost });
+  /** Per model, the newest frame of each row of the batch being filled (only while recording). */
+  const batchFrames = new Map<string, BatchFrames>();
+  const framesOf = (name: string) => {
+    let frames = batchFrames.get(name);
+    if (!frames) {
+      frames = new BatchFrames();
+      batchFrames.set(name, frames);
+    }
+    return frames;
+  };
+  let retraining: RetrainScheduler | undefined;
   const partitions = new Map<number, Partition>();
   const counters = {
     taken: 0,
@@ -245,6 +261,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     part.closed = true;
     partitions.delete(id);
     part.reader.close();
+    // Its streams are another worker's now: their history there starts a run of its own.
+    for (const [name, m] of part.models) training?.forget(name, m.windows.streamIds());
     return Promise.all(
       [...part.models.values()].map((m) =>
         m.pipeline.stop().catch((error) => log.warn("alert pipeline stop failed", error as Error)),
@@ -412,6 +430,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         range = { from: scorer.rows, to: scorer.rows };
         ranges.set(name, range);
       }
+      // The window's newest frame, for the training history (a reference: copied if kept).
+      if (training) framesOf(name).set(scorer.rows, frame.values);
       await scorer.add({
         streamId: frame.streamId,
         timestamp: frame.timestamp,
@@ -469,8 +489,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           metrics.frameLatency.record(latencyMs);
         }
         const m = part.models.get(name) as ModelPart;
-        alerts += m.pipeline.scored(scorer.view(range.from, range.to, batch.completedAt)).alerts;
+        const view = scorer.view(range.from, range.to, batch.completedAt);
+        alerts += m.pipeline.scored(view).alerts;
+        training?.scored(view, {
+          model: { metadata: served.meta },
+          history: framesOf(name).over(view, range.from),
+        });
       }
+      batchFrames.get(name)?.clear();
       if (batch.size === 0) continue;
       stats.batchScored(batch.size, batch.inferenceMs);
       summary.batch(latencies, batch.inferenceMs, alerts);
@@ -639,6 +665,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       loop = runLoop(parts);
       leases.start();
       summary.start();
+      retraining = sharedRetrainSchedulerFor(config, {
+        log,
+        models: () => models.all.map((m) => m.name),
+        nc: bus.nc,
+        registry,
+        worker: workerId,
+      });
+      retraining?.start();
       lifecycle.ready();
       log.info("inference worker ready", {
         worker: workerId,
@@ -663,6 +697,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   async function shutdown(timeoutMs: number): Promise<void> {
     const deadline = lifecycle.stopping(timeoutMs);
+    // A retraining run in progress is stopped (its child killed, its run recorded, its lease
+    // released); with NATS unreachable those writes wait no longer than a quarter of the
+    // deadline, and the lease ages out on its own.
+    await Promise.race([retraining?.stop(), delay(Math.max(1, timeoutMs / 4), deadline)]);
     // Hand every partition over at its committed position, then stop scoring. With NATS
     // unreachable the hand-over cannot be written: the leases then expire on their own.
     const handedOver = parts?.leases.stop().catch((e) => log.warn("hand-over failed", e as Error));
@@ -671,6 +709,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     notify();
     await loop;
     summary.stop();
+    await training?.close();
     await Promise.all([...partitions.keys()].map(close));
     await parts?.alerts.drain(deadline);
     await parts?.registry.kv.delete(loadedKey(workerId)).catch(() => {});
@@ -722,6 +761,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           name: m.name,
           active_version: m.active.version,
           loaded_versions: m.versions,
+          // This worker's scheduled runs (RETRAIN_EVERY_H); GET /models on a replica shows the
+          // deployment's, from the shared record.
+          ...(retraining ? { retrain: retraining.status(m.name) } : {}),
         })) ?? [],
     }),
     resetStats: () => stats.reset(),

@@ -82,6 +82,11 @@ export class StreamWindows {
     return this.#streams.size;
   }
 
+  /** The ids of the streams tracked. */
+  streamIds(): IterableIterator<string> {
+    return this.#streams.keys();
+  }
+
   /**
    * Decides whether a frame joins its stream and records its timestamp when it does.
    * `timestamp` undefined means "reception time": `now`, bumped past the stream's newest frame

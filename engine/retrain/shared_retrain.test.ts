@@ -1,0 +1,145 @@
+// A scale-out worker's scheduled run against a real nats-server: the lease holder runs on the shared active version, the others skip; a holder that lost its lease publishes and records nothing.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { NAME, plantFrames, trainInto } from "../../models/retrain/_test/plant_history.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import { waitFor } from "../_test/wait_for.ts";
+import { type NatsServer, startNatsServer } from "../bus/_test/nats_server.ts";
+import { NatsModelRegistry } from "../infer/nats_registry.ts";
+import { ModelRegistry, verifyVersion } from "../infer/registry.ts";
+import type { RetrainChildOptions, RetrainResult } from "./retrain_child.ts";
+import { RetrainLeases } from "./retrain_lease.ts";
+import { readRetrainRecord } from "./retrain_record.ts";
+import { sharedRetrainRun } from "./shared_retrain.ts";
+
+const TTL_MS = 1500;
+const log = createLogger({ service: "engine", level: "silent", write: () => {} });
+
+let server: NatsServer;
+let nc: NatsConnection;
+let root: string;
+/** The shared registry's first version (active) and a second one of the same sensors. */
+let v1 = "";
+let v2Dir = "";
+let v2 = "";
+
+before(async () => {
+  [server, root] = await Promise.all([
+    startNatsServer(),
+    mkdtemp(join(tmpdir(), "shared-retrain-")),
+  ]);
+  nc = await connect({ servers: server.url });
+  v1 = (await trainInto(join(root, "v1"), plantFrames(600, 1), true)).meta.version;
+  v2Dir = join(root, "v2");
+  v2 = (await trainInto(v2Dir, plantFrames(600, 3), true)).meta.version;
+});
+
+after(async () => {
+  await nc?.close();
+  await server?.remove();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A deployment `prefix` whose shared registry holds v1, active. */
+async function deployment(prefix: string) {
+  const registry = await NatsModelRegistry.open(nc, prefix);
+  await registry.publishFromDisk(await new ModelRegistry(join(root, "v1")).resolve(NAME));
+  const leases = await RetrainLeases.open(nc, prefix, { ttlMs: TTL_MS });
+  const runFor = (worker: string, runChild: (o: RetrainChildOptions) => Promise<RetrainResult>) =>
+    sharedRetrainRun({
+      config: { RETRAIN_EVERY_H: 1, RETRAIN_PROMOTE: "auto" },
+      env: { HISTORY_DIR: join(root, "history"), RETRAIN_PROMOTE: "auto" },
+      registry,
+      leases: async () => leases,
+      worker,
+      log,
+      runChild,
+    });
+  return { registry, leases, runFor };
+}
+
+test("sharedRetrainRun: the lease holder retrains the shared active version; the others skip, naming it", async () => {
+  const { registry, leases, runFor } = await deployment("SR1");
+  let release = () => {};
+  const mayEnd = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const seen: { version: string; promote: string; history: string }[] = [];
+  const a = runFor("a", async ({ env }) => {
+    // The child gets a registry on disk holding the shared active version, active there.
+    const local = new ModelRegistry(env.MODEL_DIR);
+    seen.push({
+      version: (await local.resolve(NAME)).version,
+      promote: env.RETRAIN_PROMOTE,
+      history: env.HISTORY_DIR,
+    });
+    await mayEnd;
+    return { outcome: "decided", decision: "held", reasons: ["nothing better"] };
+  });
+  const b = runFor("b", () => {
+    throw new Error("b never runs: a holds the lease, then a ran within the interval");
+  });
+  const running = a(NAME, new AbortController().signal);
+  await waitFor(() => seen.length === 1, "a's run to start");
+  assert.deepEqual(seen, [{ version: v1, promote: "manual", history: join(root, "history") }]);
+  assert.equal((await readRetrainRecord(registry.kv, NAME))?.last.outcome, "running");
+  assert.deepEqual(await b(NAME, new AbortController().signal), {
+    skipped: `worker a holds the retraining lease of ${NAME}`,
+  });
+  release();
+  assert.deepEqual(await running, {
+    outcome: "decided",
+    decision: "held",
+    reasons: ["nothing better"],
+  });
+  const record = await readRetrainRecord(registry.kv, NAME);
+  assert.equal(record?.last.worker, "a");
+  assert.equal(record?.last.decision, "held");
+  assert.ok(record?.last.finished_at);
+  const skipped = await b(NAME, new AbortController().signal);
+  assert.match(
+    (skipped as { skipped: string }).skipped,
+    /was retrained by a at .*, within RETRAIN_EVERY_H/,
+  );
+  // The lease was released: free for whoever comes next.
+  const next = await leases.acquire(NAME, "c");
+  assert.ok("release" in next);
+  await next.release();
+  assert.deepEqual(await registry.versions(NAME), [v1]);
+});
+
+test("sharedRetrainRun: a holder whose lease went to another worker during the run publishes and records nothing", async () => {
+  const { registry, leases, runFor } = await deployment("SR2");
+  const a = runFor("a", async ({ env, signal }) => {
+    // A candidate the gate promoted, written where the real CLI writes it...
+    const v2Ref = await new ModelRegistry(v2Dir).resolve(NAME);
+    await new ModelRegistry(env.MODEL_DIR).write(
+      await readFile(join(v2Ref.dir, `${NAME}.onnx`)),
+      await verifyVersion(v2Ref),
+    );
+    // ...while worker a stalls past its TTL and worker b takes the lease over.
+    await leases.kv.delete(`lease.${NAME}`);
+    assert.ok("release" in (await leases.acquire(NAME, "b")));
+    await waitFor(() => signal.aborted, "a to learn it lost the lease", 10 * TTL_MS);
+    return {
+      outcome: "decided",
+      decision: "promoted",
+      candidate_version: v2,
+      reasons: ["better"],
+    };
+  });
+  const result = (await a(NAME, new AbortController().signal)) as RetrainResult;
+  assert.equal(result.outcome, "failed");
+  assert.match(result.error ?? "", /^stopped: the retraining lease expired or another worker/);
+  assert.deepEqual(await registry.versions(NAME), [v1], "nothing published");
+  assert.equal((await registry.pointer(NAME))?.version, v1);
+  // The record still shows a's run as it started: the new holder's to overwrite, not a's.
+  const record = await readRetrainRecord(registry.kv, NAME);
+  assert.equal(record?.last.outcome, "running");
+  assert.equal(record?.last.worker, "a");
+});

@@ -1,0 +1,202 @@
+// One model's scheduled retraining under scale-out: the lease holder retrains the shared registry's active version and publishes the candidate there.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { EngineConfig } from "../../contracts/config.ts";
+import type { RetrainRun } from "../../contracts/models_api.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import type { NatsModelRegistry } from "../infer/nats_registry.ts";
+import { type Activation, ModelRegistry } from "../infer/registry.ts";
+import { type RetrainResult, runRetrainChild } from "./retrain_child.ts";
+import { RetrainLease, type RetrainLeases } from "./retrain_lease.ts";
+import { readRetrainRecord, writeRetrainRecord } from "./retrain_record.ts";
+import type { RetrainSkipped } from "./retrain_scheduler.ts";
+
+export interface SharedRetrainOptions {
+  config: Pick<EngineConfig, "RETRAIN_EVERY_H" | "RETRAIN_PROMOTE">;
+  /** The retraining CLI's settings (`retrainEnvOf`); its `MODEL_DIR` is replaced by the scratch registry. */
+  env: Record<string, string>;
+  registry: NatsModelRegistry;
+  /** The lease bucket (opened on first use: a bucket NATS cannot open now fails that run only). */
+  leases: () => Promise<RetrainLeases>;
+  /** This worker's id: the lease's holder, the run's `worker`. */
+  worker: string;
+  log: Logger;
+  /** The run itself (default: the retraining CLI in a child process). */
+  runChild?: typeof runRetrainChild;
+  now?: () => number;
+}
+
+const failed = (error: string): RetrainResult => ({ outcome: "failed", reasons: [], error });
+
+/**
+ * The `run` of a worker's {@link RetrainScheduler}. Every worker schedules every model; a run
+ * goes ahead only on the worker that takes the model's lease (`RetrainLeases`), and only when no
+ * run finished within the last `RETRAIN_EVERY_H` (the shared record, read once the lease is held,
+ * so the previous holder's record is always there): of N workers, one retrains a model once per
+ * interval. Otherwise the run is skipped, saying who holds the lease or when the last run was.
+ *
+ * The holder renews the lease while the run lasts and:
+ * 1. copies the shared registry's active version into a scratch registry on disk (its graph and
+ *    metadata, active there), since the retraining CLI works on `MODEL_DIR`;
+ * 2. runs the CLI against it (`RETRAIN_PROMOTE=manual` there, so nothing is activated locally)
+ *    with this worker's `HISTORY_DIR`, whose every writer's folder it reads;
+ * 3. publishes the candidate into the shared registry, activated when the engine's
+ *    `RETRAIN_PROMOTE` is `auto` and the gate promoted it (every worker then loads it, every
+ *    replica stamps it), ready for `POST /models/NAME/activate` otherwise; stores the gate's
+ *    report beside it (`<name>/<version>/<name>.retrain.json`);
+ * 4. records the run (`retrain.<name>` in the pointer bucket: `GET /models` on every replica
+ *    shows it), then releases the lease.
+ *
+ * A lease lost mid-run (a renewal found the key gone or another worker's, or none reached the
+ * bucket for a whole TTL) stops the child; before each write to the registry the lease is renewed
+ * once more, so a holder that lost it publishes and records nothing. Whatever fails (NATS
+ * unreachable, the child) ends the run as `failed` in the scheduler, which logs it; scoring goes on.
+ */
+export function sharedRetrainRun(
+  o: SharedRetrainOptions,
+): (model: string, signal: AbortSignal) => Promise<RetrainResult | RetrainSkipped> {
+  const now = o.now ?? Date.now;
+  const everyMs = o.config.RETRAIN_EVERY_H * 3_600_000;
+
+  return async function retrainShared(model, signal) {
+    const taken = await (await o.leases()).acquire(model, o.worker);
+    if (!(taken instanceof RetrainLease)) {
+      return { skipped: `worker ${taken.holder} holds the retraining lease of ${model}` };
+    }
+    taken.keep(o.log);
+    try {
+      const record = await readRetrainRecord(o.registry.kv, model);
+      const last = record?.last;
+      const since = last?.finished_at ? now() - Date.parse(last.finished_at) : Infinity;
+      if (since < everyMs) {
+        return {
+          skipped: `${model} was retrained by ${last?.worker ?? "another worker"} at ${last?.finished_at}, within RETRAIN_EVERY_H`,
+        };
+      }
+      const started: RetrainRun = {
+        started_at: new Date(now()).toISOString(),
+        finished_at: null,
+        outcome: "running",
+        reasons: [],
+        worker: o.worker,
+      };
+      await writeRetrainRecord(o.registry.kv, model, { ...record, last: started });
+      // Renewed at once before each write to the registry: a holder that lost the lease while
+      // its renewals were failing must not publish or record over the next holder's run.
+      const held = () => taken.renew().catch(() => false);
+      const result = await retrainAndPublish(
+        o,
+        model,
+        AbortSignal.any([signal, taken.signal]),
+        held,
+      ).catch((error: Error) => failed(error.message));
+      if (taken.signal.aborted && !signal.aborted) {
+        // The lease went during the run: the child was stopped, or what it published stays.
+        const why = (taken.signal.reason as Error).message;
+        if (result.outcome === "failed") result.error = `stopped: ${why}`;
+        else result.reasons.push(why);
+      }
+      const done: RetrainRun = {
+        ...started,
+        ...result,
+        finished_at: new Date(now()).toISOString(),
+      };
+      const promoted = done.decision === "promoted" ? done : record?.last_promoted;
+      const recorded = (await held())
+        ? await writeRetrainRecord(o.registry.kv, model, {
+            last: done,
+            ...(promoted ? { last_promoted: promoted } : {}),
+          }).then(
+            () => undefined,
+            (error: Error) => error.message,
+          )
+        : "the retraining lease is no longer held";
+      if (recorded) {
+        o.log.warn("the retraining run could not be recorded in the registry", {
+          model,
+          error: recorded,
+        });
+      }
+      return result;
+    } finally {
+      await taken.release();
+    }
+  };
+}
+
+/** Steps 1 to 3 of {@link sharedRetrainRun} in a scratch folder, removed afterwards. */
+async function retrainAndPublish(
+  o: SharedRetrainOptions,
+  model: string,
+  signal: AbortSignal,
+  held: () => Promise<boolean>,
+): Promise<RetrainResult> {
+  const { config, registry, log } = o;
+  const active = await registry.pointer(model);
+  if (!active) return failed(`${model} has no active version in the shared registry`);
+  const scratch = await mkdtemp(join(tmpdir(), `retrain-${model}-`));
+  try {
+    const local = new ModelRegistry(scratch);
+    await local.write(
+      await registry.read(model, active.version, "onnx"),
+      await registry.metadata(model, active.version),
+      { activate: true, by: active.by, reason: "the shared registry's active version" },
+    );
+    const run = o.runChild ?? runRetrainChild;
+    const result = await run({
+      model,
+      env: { ...o.env, MODEL_DIR: scratch, RETRAIN_PROMOTE: "manual" },
+      signal,
+    });
+    const version = result.candidate_version;
+    if (result.outcome !== "decided" || !version) return result;
+    if (signal.aborted || !(await held())) {
+      const why = (signal.reason as Error | undefined)?.message ?? "the retraining lease is lost";
+      return failed(`stopped before publishing: ${why}`);
+    }
+    const { meta } = await registry.publishFromDisk(await local.resolve(model, version), {
+      activate: false,
+      by: "retrain",
+    });
+    let activation: Activation | undefined;
+    if (config.RETRAIN_PROMOTE === "auto" && result.decision === "promoted") {
+      try {
+        activation = await registry.activate(model, meta.version, {
+          by: "retrain",
+          reason: `promotion gate passed (scheduled retraining on worker ${o.worker})`,
+        });
+      } catch (error) {
+        result.reasons.push(`published, not activated: ${(error as Error).message}`);
+      }
+    }
+    await storeReport(o, model, version, scratch, activation).catch((error) =>
+      log.warn("the retraining report could not be stored beside the version", error as Error, {
+        model,
+        version,
+      }),
+    );
+    return { ...result, activated: activation !== undefined };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The CLI's report, saying what happened in the shared registry, beside the published version. */
+async function storeReport(
+  o: SharedRetrainOptions,
+  model: string,
+  version: string,
+  scratch: string,
+  activation: Activation | undefined,
+): Promise<void> {
+  const report = JSON.parse(
+    await readFile(join(scratch, model, `${version}.retrain.json`), "utf8"),
+  ) as Record<string, unknown>;
+  await o.registry.putReport(model, version, {
+    ...report,
+    promote: o.config.RETRAIN_PROMOTE,
+    activated: activation ?? null,
+    worker: o.worker,
+  });
+}
