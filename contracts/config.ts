@@ -217,6 +217,12 @@ export const engineConfigSchema = v.object({
   /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */
   RETRAIN_PROMOTE: pick("RETRAIN_PROMOTE", "manual", ["auto", "manual"] as const),
   /**
+   * The retraining's lookback: the most recent this many recorded frames (older chunks are not
+   * read), so its memory is bounded (25,000 sensors: ~100 KB a frame). The default equals the
+   * committed model's training set; 800 is the least a candidate can be judged on.
+   */
+  RETRAIN_MAX_FRAMES: int("RETRAIN_MAX_FRAMES", 3000, 800, 10_000_000),
+  /**
    * Scheduled retraining (engine/retrain): every how many hours, counted from the end of the
    * previous round (0: never; fractions allowed). Under FRAME_BUS=nats every worker schedules,
    * and one per model runs each interval (a lease in KV bucket `<NATS_STREAM>_retrain`),

@@ -222,7 +222,13 @@ export async function retrainCost(
 ): Promise<RetrainCostResult> {
   const ws = await retrainWorkspace();
   const nFeatures = ws.meta.n_features;
-  const env = { MODEL_DIR: ws.registryDir, HISTORY_DIR: ws.historyDir, DEFAULT_MODEL_NAME: MODEL };
+  // Every frame recorded (the default keeps one run in 24): the retraining needs `frames` now.
+  const env = {
+    MODEL_DIR: ws.registryDir,
+    HISTORY_DIR: ws.historyDir,
+    DEFAULT_MODEL_NAME: MODEL,
+    HISTORY_EVERY_N: "1",
+  };
   try {
     const engine = await startEngineProcess({
       QUEUE_MAX_SIZE: "100",

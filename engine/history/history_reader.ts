@@ -1,5 +1,5 @@
 // Reads a model's training history back: every good record of every chunk, the index, and what was skipped.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeChunk, type HistoryFrame } from "./chunk_format.ts";
 import { CHUNK_PATTERN } from "./chunk_writer.ts";
@@ -18,6 +18,8 @@ export interface HistoryRead {
   skippedBytes: number;
   /** One line per chunk that had something skipped or could not be read. */
   warnings: string[];
+  /** With `maxFrames`: older chunks not read, and frames of the oldest chunk read that were dropped. */
+  lookback?: { maxFrames: number; chunksNotRead: number; framesDropped: number };
 }
 
 /** Whether a recorded frame may be trained on, and if not, why. */
@@ -71,13 +73,26 @@ function mergeIndex(into: HistoryIndex, other: HistoryIndex): void {
  */
 export async function readHistory(
   dir: string,
-  options: { model: string; featureNames?: readonly string[] },
+  options: {
+    model: string;
+    featureNames?: readonly string[];
+    /**
+     * The lookback: only the most recent `maxFrames` frames are read. Chunks are read newest
+     * first (by when they were last written) until they hold that many of the wanted frames;
+     * older chunks are not read at all, so memory stays bounded by the lookback, not by
+     * `HISTORY_MAX_BYTES`. Of the frames read, the oldest beyond `maxFrames` are dropped.
+     */
+    maxFrames?: number;
+  },
 ): Promise<HistoryRead> {
   const wanted = options.featureNames ? featuresSha256(options.featureNames) : undefined;
   const writers = (await readdir(dir, { withFileTypes: true }).catch(() => []))
     .filter((e) => e.isDirectory() && !e.name.startsWith("."))
     .map((e) => e.name)
     .sort();
+  const { maxFrames } = options;
+  const skip =
+    maxFrames === undefined ? undefined : await olderChunks(dir, writers, wanted, maxFrames);
   const out: HistoryRead = {
     frames: [],
     index: await readIndex(dir, options.model),
@@ -92,9 +107,64 @@ export async function readHistory(
   for (const folder of ["", ...writers]) {
     const source = folder ? join(dir, folder) : dir;
     if (folder) mergeIndex(out.index, await readIndex(source, options.model));
-    await readFolder(source, folder, wanted, out, seen);
+    await readFolder(source, folder, wanted, out, seen, skip);
+  }
+  if (maxFrames !== undefined) {
+    let framesDropped = 0;
+    if (out.frames.length > maxFrames) {
+      // The newest maxFrames by time, in the order read (each stream's frames stay in order).
+      const times = out.frames.map((f) => f.timestamp).sort((a, b) => b - a);
+      const cut = times[maxFrames - 1];
+      const kept = out.frames.filter((f) => f.timestamp >= cut).slice(-maxFrames);
+      framesDropped = out.frames.length - kept.length;
+      out.frames = kept;
+    }
+    out.lookback = { maxFrames, chunksNotRead: skip?.size ?? 0, framesDropped };
   }
   return out;
+}
+
+/**
+ * The chunks (`folder/name`) older than the most recent ones that hold `maxFrames` of the
+ * wanted frames: read newest first by modification time (the order they were written in, across
+ * writers), counting the frames of each until there are enough.
+ */
+async function olderChunks(
+  dir: string,
+  writers: string[],
+  wanted: string | undefined,
+  maxFrames: number,
+): Promise<Set<string>> {
+  const all: { key: string; path: string; at: number; order: number }[] = [];
+  for (const folder of ["", ...writers]) {
+    const source = folder ? join(dir, folder) : dir;
+    const names = (await readdir(source).catch(() => [] as string[]))
+      .filter((n) => CHUNK_PATTERN.test(n))
+      .sort();
+    for (const [order, name] of names.entries()) {
+      const path = join(source, name);
+      const at = await stat(path).then(
+        (s) => s.mtimeMs,
+        () => Number.NEGATIVE_INFINITY,
+      );
+      all.push({ key: `${folder}/${name}`, path, at, order });
+    }
+  }
+  // Newest first; within one writer its numbering breaks ties of equal times.
+  all.sort((a, b) => b.at - a.at || b.order - a.order);
+  const older = new Set<string>();
+  let frames = 0;
+  for (const c of all) {
+    if (frames >= maxFrames) {
+      older.add(c.key);
+      continue;
+    }
+    const bytes = await readFile(c.path).catch(() => undefined);
+    if (!bytes) continue;
+    const chunk = decodeChunk(new Uint8Array(bytes));
+    if (!wanted || chunk.header?.features_sha256 === wanted) frames += chunk.frames.length;
+  }
+  return older;
 }
 
 /** Adds the chunks of one folder to `out`, leaving out frames `seen` already holds. */
@@ -104,9 +174,10 @@ async function readFolder(
   wanted: string | undefined,
   out: HistoryRead,
   seen: Map<string, Set<number>>,
+  skip?: Set<string>,
 ): Promise<void> {
   const names = (await readdir(source).catch(() => [] as string[]))
-    .filter((n) => CHUNK_PATTERN.test(n))
+    .filter((n) => CHUNK_PATTERN.test(n) && !skip?.has(`${label}/${n}`))
     .sort();
   for (const name of names) {
     const shown = label ? `${label}/${name}` : name;

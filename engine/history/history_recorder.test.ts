@@ -13,6 +13,7 @@ import {
   HistoryRecorder,
   type HistoryRecorderOptions,
   type RecordedModel,
+  runPhase,
 } from "./history_recorder.ts";
 import { SilenceExclusion } from "./silence_exclusion.ts";
 
@@ -90,9 +91,17 @@ describe("history recorder", () => {
       feed(recorder, model, quiet("a", 0, 70));
       await recorder.flush();
       const { seqs } = await readBack(dir, model);
-      const expected = [...Array(66).keys()].filter((s) => Math.floor(s / 10) % 3 === 0);
+      const phase = runPhase("a", 3);
+      const expected = [...Array(66).keys()].filter((s) => (Math.floor(s / 10) + phase) % 3 === 0);
       assert.deepEqual(seqs, expected);
+      assert.ok(seqs.length >= 20, `one run in 3 of 70 frames: ${seqs.length}`);
     });
+  });
+
+  test("streams keep different runs: the phase comes from the stream id", () => {
+    const phases = new Set(Array.from({ length: 48 }, (_, i) => runPhase(`line-${i}`, 24)));
+    assert.ok(phases.size >= 12, `48 streams over 24 phases: ${phases.size} distinct`);
+    assert.equal(runPhase("anything", 1), 0);
   });
 
   test("stays within HISTORY_MAX_BYTES by dropping the oldest chunks", async () => {

@@ -48,6 +48,8 @@ export interface HistoryRecorderOptions {
 interface StreamState {
   /** Windows scored so far in this session: the next frame's `seq`. */
   seq: number;
+  /** Which of every `everyN` runs is kept ({@link runPhase}). */
+  phase: number;
   /** Kept frames whose incident membership is not known yet, oldest first. */
   held: HistoryFrame[];
   open: { id: string; startedAt: number } | undefined;
@@ -58,6 +60,20 @@ const MAX_HELD = 2048;
 /** Streams tracked at most; the least recently seen one is forgotten beyond it. */
 const MAX_STREAMS = 4096;
 const EMPTY = new Int32Array(0);
+
+/**
+ * Which of every `everyN` runs of a stream is kept: `(run + phase) % everyN === 0`, the phase
+ * from the stream id (FNV-1a), so streams record at different times (no burst of every stream's
+ * frames at once, and a short run of the engine is not all recorded); 0 when `everyN` is 1.
+ */
+export function runPhase(streamId: string, everyN: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < streamId.length; i++) {
+    h ^= streamId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % everyN;
+}
 
 export const featuresSha256 = (names: readonly string[]) =>
   createHash("sha256").update(names.join("\n")).digest("hex");
@@ -144,7 +160,7 @@ export class HistoryRecorder {
       const flagged = to > from ? batch.flagged.subarray(from, to) : EMPTY;
       const events = this.#tracker.observe({ streamId, timestamp, flagged, evidence: [] });
       let resolved: string | undefined;
-      const kept = Math.floor(seq / runFrames) % everyN === 0;
+      const kept = (Math.floor(seq / runFrames) + s.phase) % everyN === 0;
       const frame = kept ? this.#frame(streamId, timestamp, seq, frames) : undefined;
       if (frame) s.held.push(frame);
       for (const e of events) {
@@ -215,7 +231,7 @@ export class HistoryRecorder {
       const [oldest] = this.#streams.keys();
       this.#streams.delete(oldest);
     }
-    s = { seq: 0, held: [], open: undefined };
+    s = { seq: 0, held: [], open: undefined, phase: runPhase(streamId, this.#o.everyN) };
     this.#streams.set(streamId, s);
     return s;
   }

@@ -16,7 +16,8 @@ HISTORY_DIR/NAME, HISTORY_DIR defaulting to DATA_DIR/history), writes it into th
 that history, on the incidents operators confirmed and on injected anomalies (--events per kind,
 default 20; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
 manual (default) leaves it ready. --auto chooses the candidate's window size and tail margin by a
-backtest on its training series (as npm run train -- --auto). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
+backtest on its training series (as npm run train -- --auto). Only the most recent
+RETRAIN_MAX_FRAMES recorded frames are read (default 3000). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
 
 async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
       quietWindows: config.INCIDENT_QUIET_WINDOWS,
     },
     device: config.DEFAULT_DEVICE === "cuda" ? "cuda" : "cpu",
+    maxFrames: config.RETRAIN_MAX_FRAMES,
     eventsPerKind: count("events", a.events, 20, 1000),
     seed: count("seed", a.seed, 1, 2 ** 31 - 1),
     by: a.by,

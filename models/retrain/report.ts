@@ -21,6 +21,8 @@ export interface RetrainReport {
     history_dir: string;
     chunks: number;
     frames_read: number;
+    /** `RETRAIN_MAX_FRAMES`: older chunks not read, frames of the oldest one read dropped. */
+    lookback: { maxFrames: number; chunksNotRead: number; framesDropped: number } | null;
     skipped_records: number;
     warnings: string[];
     time_range: { from: string | null; to: string | null };

@@ -38,6 +38,8 @@ export interface RetrainOptions {
   promote: "auto" | "manual";
   settings: GateSettings;
   device: Device;
+  /** The lookback: only the most recent this many recorded frames are read (`RETRAIN_MAX_FRAMES`; default all). */
+  maxFrames?: number;
   /** Injected anomalies per kind (default 20) and their seed (default 1). */
   eventsPerKind?: number;
   seed?: number;
@@ -98,8 +100,14 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   const read = await readHistory(o.historyDir, {
     model: o.model,
     featureNames: activeMeta.feature_names,
+    maxFrames: o.maxFrames,
   });
   for (const w of read.warnings) say(`warning: ${w}`);
+  if (read.lookback?.chunksNotRead) {
+    say(
+      `lookback: the most recent ${read.frames.length} frames (at most ${read.lookback.maxFrames}); ${read.lookback.chunksNotRead} older chunks not read`,
+    );
+  }
   let prepared: ReturnType<typeof prepareHistory>;
   try {
     prepared = prepareHistory(read, activeMeta.n_features);
@@ -204,6 +212,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
         history_dir: o.historyDir,
         chunks: read.chunks,
         frames_read: read.frames.length,
+        lookback: read.lookback ?? null,
         skipped_records: read.skippedRecords,
         warnings: read.warnings,
         time_range: {
