@@ -12,9 +12,15 @@ function tokenFromFile(path: string | undefined): string | undefined {
   return token;
 }
 
+/** The folder of one writer among several sharing `DATA_DIR/decisions` (a scale-out worker's). */
+export const decisionsWriterFolder = (writer: string) => `worker-${writer}`;
+
 /**
  * A client pulling `DECISIONS_URL` (else `NESTJS_URL`) every `DECISIONS_POLL_S` seconds, its
- * copies under `DATA_DIR/decisions`; `undefined` when `DECISIONS_POLL_S` is 0.
+ * copies under `DATA_DIR/decisions`; `undefined` when `DECISIONS_POLL_S` is 0. With `writer` (a
+ * scale-out worker's id, stable across its restarts) the copies go to
+ * `DATA_DIR/decisions/worker-<writer>/`, so workers sharing one `DATA_DIR` never replace each
+ * other's copy and a restarted worker starts from its own.
  */
 export function decisionsFor(
   config: Pick<
@@ -26,12 +32,13 @@ export function decisionsFor(
     | "NESTJS_URL"
     | "DATA_DIR"
   >,
-  deps: { log?: DecisionsLog; fetch?: typeof fetch } = {},
+  deps: { log?: DecisionsLog; fetch?: typeof fetch; writer?: string } = {},
 ): DecisionsClient | undefined {
   if (config.DECISIONS_POLL_S === 0) return undefined;
+  const dir = join(config.DATA_DIR, "decisions");
   return new DecisionsClient({
     baseUrl: config.DECISIONS_URL || config.NESTJS_URL,
-    dir: join(config.DATA_DIR, "decisions"),
+    dir: deps.writer ? join(dir, decisionsWriterFolder(deps.writer)) : dir,
     pollMs: config.DECISIONS_POLL_S * 1000,
     log: deps.log,
     fetch: deps.fetch,

@@ -4,6 +4,6 @@ export {
   type DecisionsClientOptions,
   type DecisionsLog,
 } from "./decisions_client.ts";
-export { decisionsFor } from "./from_config.ts";
+export { decisionsFor, decisionsWriterFolder } from "./from_config.ts";
 export { LastGoodCopy, type StoredCopy } from "./last_good_copy.ts";
 export { PulledResource, type PullStatus } from "./pulled_resource.ts";

@@ -217,3 +217,40 @@ test("batchFrames finds each row's frame in a partition's slice, and nothing for
   frames.clear();
   assert.equal(frames.span("s", at(8), at(8)), undefined, "nothing once cleared");
 });
+
+test("batchFrames judges a frame's machine by its own reading and the scoring version's running condition, and a worker's recorder leaves those frames out", async () => {
+  // Sensor s1 reads seq * 1000 + 1: the machine runs from frame 11 on.
+  const meta = { ...model, running: { feature: "s1", op: ">" as const, value: 10_001 } };
+  const frames = new BatchFrames();
+  const rows = seqs(0, 20).map((seq) => ({ stream: "m1", seq }));
+  const batch = scoredBatch(rows, frames);
+  const source = frames.over(batch, 0, meta);
+  assert.equal(source.running("m1", at(10)), false);
+  assert.equal(source.running("m1", at(11)), true);
+  assert.equal(source.span("m1", at(11), at(11))?.frame(0)[1], reading(11, 1), "asked again");
+  assert.equal(source.running("m1", at(99)), true, "not in the batch: nothing says it is off");
+  assert.equal(frames.over(batch, 0, model).running("m1", at(0)), true, "no running condition");
+  assert.equal(frames.over(batch, 0).running("m1", at(0)), true, "no version named");
+
+  const dir = await mkdtemp(join(tmpdir(), "history-machine-"));
+  const config = parseConfig(engineConfigSchema, { HISTORY_DIR: dir, HISTORY_EVERY_N: "1" });
+  const recorders = historyRecordersFor(config, {
+    writer: "w",
+    running: (_model, streamId, t) => frames.running(streamId, t),
+  });
+  assert.ok(recorders);
+  try {
+    recorders.scored(batch, { model: { metadata: meta }, history: frames.over(batch, 0, meta) });
+    frames.clear();
+    await recorders.close();
+    const read = await readHistory(join(dir, model.name), { model: model.name });
+    assert.equal(read.index.excluded.machine_off, 11);
+    // Frames 16..19 wait for later windows (their incident membership) and are not written at the stop.
+    assert.deepEqual(
+      read.frames.map((f) => f.seq),
+      seqs(11, 16),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -21,6 +21,7 @@ import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partitio
 import { ReplayRing } from "../bus/replay_ring.ts";
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
+import { decisionsFor } from "../decisions/mod.ts";
 import { BatchFrames, historyRecordersFor } from "../history/mod.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
@@ -118,9 +119,6 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       .slice(0, 40) || "host";
   const workerId =
     config.NATS_WORKER_ID || `${safeHost}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  // Each model's training history, in this worker's own folder of HISTORY_DIR/<model>: named by
-  // NATS_WORKER_ID or the host, so a restarted worker goes on in the same folder and bound.
-  const training = historyRecordersFor(config, { log, writer: config.NATS_WORKER_ID || safeHost });
   /** Per model, the newest frame of each row of the batch being filled (only while recording). */
   const batchFrames = new Map<string, BatchFrames>();
   const framesOf = (name: string) => {
@@ -131,6 +129,20 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     }
     return frames;
   };
+  // Named by NATS_WORKER_ID or the host: a restarted worker goes on in the same folders.
+  const writer = config.NATS_WORKER_ID || safeHost;
+  // Operators' silences and verdicts (DECISIONS_POLL_S), pulled as the single process does, the
+  // last good copy in this worker's own folder of DATA_DIR/decisions (workers share a volume).
+  const decisions = decisionsFor(config, { log, fetch: options.fetch, writer });
+  // Each model's training history, in this worker's own folder of HISTORY_DIR/<model>: silenced
+  // frames left out, verdicts in the index, and a frame whose own reading fails the scoring
+  // version's running condition left out as machine off (the single process never scores one).
+  const training = historyRecordersFor(config, {
+    log,
+    writer,
+    decisions,
+    running: (model, streamId, at) => batchFrames.get(model)?.running(streamId, at) ?? true,
+  });
   let retraining: RetrainScheduler | undefined;
   const partitions = new Map<number, Partition>();
   const counters = {
@@ -493,7 +505,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         alerts += m.pipeline.scored(view).alerts;
         training?.scored(view, {
           model: { metadata: served.meta },
-          history: framesOf(name).over(view, range.from),
+          history: framesOf(name).over(view, range.from, served.meta),
         });
       }
       batchFrames.get(name)?.clear();
@@ -611,6 +623,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   function start(): Promise<void> {
     return lifecycle.starting(async () => {
+      // The copies on disk first (no network): decisions hold from the first frame even while
+      // the backend is down; pulls go on in the background.
+      await decisions?.start();
       // One outbox per worker host: replicas sharing a volume (compose) keep separate logs, and a
       // restarted container (same hostname) redelivers what it left behind.
       const outbox = await Outbox.open({ dir: join(config.DATA_DIR, `worker-${safeHost}`) });
@@ -701,6 +716,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     // released); with NATS unreachable those writes wait no longer than a quarter of the
     // deadline, and the lease ages out on its own.
     await Promise.race([retraining?.stop(), delay(Math.max(1, timeoutMs / 4), deadline)]);
+    // Pulls stop; the answers stay those of the last good copy for the batches still scored.
+    await decisions?.stop();
     // Hand every partition over at its committed position, then stop scoring. With NATS
     // unreachable the hand-over cannot be written: the leases then expire on their own.
     const handedOver = parts?.leases.stop().catch((e) => log.warn("hand-over failed", e as Error));
