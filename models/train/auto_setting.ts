@@ -41,8 +41,12 @@ export const AUTO_CANDIDATES: readonly AutoCandidate[] = [
  */
 export const AUTO_MAGNITUDE_SCALE = 0.5;
 
-/** Injected recall within this of the best counts as a tie (the earlier candidate keeps it). */
-export const AUTO_RECALL_TIE = 0.01;
+/**
+ * A candidate replaces the reference only when it finds more of the injected events at this
+ * one-sided significance (paired sign test): a difference the backtest's 100 events could show
+ * by chance is no reason to leave the defaults.
+ */
+export const AUTO_SIGNIFICANCE = 0.05;
 
 /** Share of the history, at its end, held out as the normal stretch the settings are judged on. */
 export const AUTO_HOLDOUT_SHARE = 0.2;
@@ -80,6 +84,8 @@ export interface CandidateResult extends AutoCandidate {
   skipped?: string;
   /** Injected recall averaged over the kinds with events. */
   recall?: number;
+  /** Per injected event, in order: 1 when this candidate found it (the same events for every candidate). */
+  hits?: Uint8Array;
 }
 
 export interface AutoChoice {
@@ -123,7 +129,8 @@ function meanRecall(m: ModelMetrics): number {
  * `npm run train` trains on all but the last `holdoutShare` of the history, and scored by the
  * promotion gate's `measure` on that held-out stretch (false alarms, false incidents) and on
  * the gate's injected anomalies placed in it (`injectEvents`, sized in the held-in part's
- * robust std). A candidate whose window the held-in part is too short for is skipped.
+ * robust std), each event on its own so that `hits` pairs the candidates event by event. A
+ * candidate whose window the held-in part is too short for is skipped.
  */
 export async function backtestSettings(
   data: { values: Float32Array; nFrames: number; nFeatures: number },
@@ -181,8 +188,20 @@ export async function backtestSettings(
     const { onnx, meta } = buildArtifacts("auto", result, names, { kind: "backtest" });
     const model = await load(result, meta, onnx);
     try {
-      const metrics = await measure(model, { recent, confirmed: [], events }, settings);
-      results.push({ ...c, metrics, recall: meanRecall(metrics) });
+      const metrics = await measure(model, { recent, confirmed: [], events: [] }, settings);
+      // One event at a time, so candidates can be compared event by event (paired).
+      const hits = new Uint8Array(events.length);
+      for (const [i, event] of events.entries()) {
+        const one = await measure(model, { recent: [], confirmed: [], events: [event] }, settings);
+        hits[i] = one.injected[event.spec.kind].detected;
+        const tally = metrics.injected[event.spec.kind];
+        tally.events++;
+        tally.detected += hits[i];
+      }
+      for (const tally of Object.values(metrics.injected)) {
+        tally.recall = tally.events ? tally.detected / tally.events : null;
+      }
+      results.push({ ...c, metrics, recall: meanRecall(metrics), hits });
     } finally {
       await model.close();
     }
@@ -200,10 +219,34 @@ function describe(r: CandidateResult): string {
 }
 
 /**
+ * One-sided exact sign test (McNemar) on paired events: the chance, were both settings equally
+ * good, that `challenger` finds at least as many of the events only one of them finds as it does.
+ */
+export function pairedPValue(reference: Uint8Array, challenger: Uint8Array): number {
+  let gained = 0;
+  let lost = 0;
+  for (let i = 0; i < reference.length; i++) {
+    if (challenger[i] && !reference[i]) gained++;
+    else if (reference[i] && !challenger[i]) lost++;
+  }
+  const n = gained + lost;
+  // Binomial(n, 1/2) tail, in logs so that thousands of events neither overflow nor underflow.
+  let logC = 0; // log C(n, k), from k = 0
+  let p = 0;
+  for (let k = 0; k <= n; k++) {
+    if (k >= gained) p += Math.exp(logC - n * Math.LN2);
+    logC += Math.log(n - k) - Math.log(k + 1);
+  }
+  return Math.min(1, p);
+}
+
+/**
  * The rule: keep the candidates whose false incidents, then false-alarm frames, on the held-out
- * stretch are within the gate's tolerance of the fewest (10 % plus 1 per 10,000); of those, the
- * highest injected recall, the earlier candidate (the defaults first, then smaller windows)
- * keeping a tie ({@link AUTO_RECALL_TIE}).
+ * stretch are within the gate's tolerance of the fewest (10 % plus 1 per 10,000). The first of
+ * them (the defaults when they are kept) is the reference; another replaces it only when it finds
+ * significantly more of the same injected events ({@link pairedPValue} below
+ * {@link AUTO_SIGNIFICANCE}), and of those the one that finds the most (the earlier on a tie).
+ * A backtest that cannot tell settings apart so keeps the defaults.
  */
 export function pickSetting(results: CandidateResult[]): { chosen: AutoCandidate; reason: string } {
   let pool = results.filter((r) => r.metrics);
@@ -213,13 +256,21 @@ export function pickSetting(results: CandidateResult[]): { chosen: AutoCandidate
   pool = pool.filter((r) => near(fi, r.metrics!.recent.falseIncidentsPer10k));
   const fa = Math.min(...pool.map((r) => r.metrics!.recent.falseAlarmFramesPer10k));
   pool = pool.filter((r) => near(fa, r.metrics!.recent.falseAlarmFramesPer10k));
-  const best = Math.max(...pool.map((r) => r.recall as number));
-  const chosen = pool.find(
-    (r) => (r.recall as number) >= best - AUTO_RECALL_TIE,
-  ) as CandidateResult;
+  const [reference, ...others] = pool;
+  const found = (r: CandidateResult) => (r.hits ? r.hits.reduce((a, b) => a + b, 0) : 0);
+  const better = others.filter(
+    (r) => reference.hits && r.hits && pairedPValue(reference.hits, r.hits) < AUTO_SIGNIFICANCE,
+  );
+  const most = Math.max(...better.map(found));
+  const chosen = better.find((r) => found(r) === most) ?? reference;
+  const ref = `window ${reference.windowSize}, tail margin ${reference.tailMargin}`;
+  const why =
+    chosen === reference
+      ? "no setting as quiet finds significantly more injected events"
+      : `finds ${most} injected events, ${found(reference)} with ${ref} (p = ${pairedPValue(reference.hits as Uint8Array, chosen.hits as Uint8Array).toFixed(3)})`;
   return {
     chosen: { windowSize: chosen.windowSize, tailMargin: chosen.tailMargin },
-    reason: describe(chosen),
+    reason: `${describe(chosen)}; ${why}`,
   };
 }
 
