@@ -21,6 +21,7 @@ import { createQualityRepository } from "./incidents/quality_repository.ts";
 import { qualityRoutes } from "./incidents/quality_routes.ts";
 import { incidentRoutes } from "./incidents/routes.ts";
 import { createModelActivator, modelActivationRoutes } from "./models/model_activation.ts";
+import { createModelRetrainer, modelRetrainRoutes } from "./models/model_retrain.ts";
 import type { NotificationDispatcher } from "./notify/notification_dispatcher.ts";
 import { silenceRoutes } from "./silences/routes.ts";
 import { createSilenceRepository } from "./silences/silence_repository.ts";
@@ -58,7 +59,7 @@ export interface BackendAppOptions {
   engine?: EngineMonitor;
   /** The notification outbox's state for the Health page; absent: no routes configured. */
   notifications?: Pick<NotificationDispatcher, "status">;
-  /** Where model activations go (the engine's URL and `ADMIN_TOKEN`); absent: 404. */
+  /** Where model activations and retraining requests go (the engine's URL and `ADMIN_TOKEN`); absent: 404. */
   modelActivation?: { engineUrl: string; adminToken?: string };
 }
 
@@ -114,6 +115,10 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     ? createModelActivator({ ...options.modelActivation, audit, now })
     : undefined;
   if (activate) app.route("/api/v1", modelActivationRoutes({ auth, activate }));
+  const retrain = options.modelActivation
+    ? createModelRetrainer({ ...options.modelActivation, audit, now })
+    : undefined;
+  if (retrain) app.route("/api/v1", modelRetrainRoutes({ auth, retrain }));
   const quality = createQualityRepository(database);
   app.route("/api/v1", qualityRoutes({ quality, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator, auth));
@@ -126,6 +131,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       auth,
       consoleToken: options.consoleToken,
       activate,
+      retrain,
       engine: options.engine,
       database,
       notifications: options.notifications,

@@ -161,7 +161,8 @@ export const engineConfigSchema = v.object({
   BODY_TIMEOUT_MS: int("BODY_TIMEOUT_MS", 10_000, 100, 600_000),
   DATA_DIR: str("DATA_DIR", ".data/engine"),
   // Operators' decisions (silences, verdicts) pulled from the backend, last good copy kept under
-  // DATA_DIR/decisions: from where (empty: NESTJS_URL) and every how many seconds (0: not pulled).
+  // DATA_DIR/decisions (a scale-out worker: DATA_DIR/decisions/worker-<id>/): from where (empty:
+  // NESTJS_URL) and every how many seconds (0: not pulled).
   DECISIONS_URL: str("DECISIONS_URL", "", /^(?:https?:\/\/\S+)?$/),
   DECISIONS_POLL_S: int("DECISIONS_POLL_S", 0, 0, 86_400),
   // A backend API token (viewer role) for those pulls, when the backend signs people in.
@@ -224,7 +225,8 @@ export const engineConfigSchema = v.object({
   RETRAIN_MAX_FRAMES: int("RETRAIN_MAX_FRAMES", 3000, 800, 10_000_000),
   /**
    * Scheduled retraining (engine/retrain): every how many hours, counted from the end of the
-   * previous round (0: never; fractions allowed). Under FRAME_BUS=nats every worker schedules,
+   * previous round (0: no rounds, runs only when asked for with POST /models/{name}/retrain;
+   * fractions allowed). Under FRAME_BUS=nats every worker schedules,
    * and one per model runs each interval (a lease in KV bucket `<NATS_STREAM>_retrain`),
    * publishing the candidate into the shared registry; ingest replicas never retrain.
    */

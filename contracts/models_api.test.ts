@@ -5,6 +5,8 @@ import {
   activateRequestSchema,
   activateResponseSchema,
   modelsResponseSchema,
+  retrainRequestSchema,
+  retrainResponseSchema,
 } from "./models_api.ts";
 
 test("activate request takes a safe version and refuses anything else", () => {
@@ -60,5 +62,54 @@ test("models listing and activation answer have the documented shape", () => {
   assert.equal(
     v.safeParse(activateResponseSchema, { ...answer, status: "pending" }).success,
     false,
+  );
+});
+
+test("retrain request is optional fields only, and its answer carries the run with who asked", () => {
+  for (const ok of [{}, { by: "ana" }, { by: "ana", reason: "operating point moved" }]) {
+    assert.equal(v.safeParse(retrainRequestSchema, ok).success, true, JSON.stringify(ok));
+  }
+  for (const bad of [{ by: "" }, { reason: 1 }, { version: "1" }, { by: "x".repeat(201) }, []]) {
+    assert.equal(v.safeParse(retrainRequestSchema, bad).success, false, JSON.stringify(bad));
+  }
+  const at = "2026-12-04T10:00:00.000Z";
+  const answer = {
+    status: "started",
+    model: "boiler",
+    run: {
+      started_at: at,
+      finished_at: null,
+      outcome: "running",
+      reasons: [],
+      requested: { by: "ana", reason: "", at },
+    },
+  };
+  assert.equal(v.safeParse(retrainResponseSchema, answer).success, true);
+  assert.equal(
+    v.safeParse(retrainResponseSchema, {
+      ...answer,
+      run: { ...answer.run, requested: { by: "ana" } },
+    }).success,
+    false,
+  );
+  // No schedule: every_h 0, next_at null.
+  const listing = modelsResponseSchema;
+  assert.equal(
+    v.safeParse(listing, {
+      models: [
+        {
+          name: "boiler",
+          layout: "registry",
+          active_version: "1",
+          versions: ["1"],
+          n_features: 3,
+          window_size: 5,
+          routes: ["*"],
+          live_streams: 0,
+          retrain: { every_h: 0, next_at: null, last: answer.run },
+        },
+      ],
+    }).success,
+    true,
   );
 });

@@ -1,4 +1,4 @@
-// The engine's model operations API: GET /models and POST /models/{name}/activate.
+// The engine's model operations API: GET /models, POST /models/{name}/activate and POST /models/{name}/retrain.
 import * as v from "valibot";
 
 /** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
@@ -20,7 +20,14 @@ export const activationSchema = v.object({
 
 const instant = v.pipe(v.string(), v.isoTimestamp());
 
-/** One scheduled retraining of a model (`RETRAIN_EVERY_H`), as the engine ran it. */
+/** Who asked for a run through `POST /models/{name}/retrain`, when and why (absent on a scheduled run). */
+export const retrainAskedSchema = v.object({
+  by: text(200),
+  reason: text(1000),
+  at: instant,
+});
+
+/** One retraining of a model, scheduled (`RETRAIN_EVERY_H`) or asked for, as the engine ran it. */
 export const retrainRunSchema = v.object({
   started_at: instant,
   /** Null while it runs. */
@@ -40,12 +47,15 @@ export const retrainRunSchema = v.object({
   error: v.optional(v.string()),
   /** Under scale-out (`FRAME_BUS=nats`): the worker that ran it (the one holding the model's retraining lease). */
   worker: v.optional(v.string()),
+  /** Present when a person or script asked for this run (`POST /models/{name}/retrain`). */
+  requested: v.optional(retrainAskedSchema),
 });
 
-/** A model's scheduled retraining: when the next round is due and how the last runs went. */
+/** A model's retraining: when the next round is due and how the last runs went. */
 export const retrainScheduleSchema = v.object({
+  /** Hours between scheduled rounds; 0: no schedule, runs only when asked for. */
   every_h: v.number(),
-  /** When the next round starts; null while one runs. */
+  /** When the next round starts; null while one runs, and with no schedule. */
   next_at: v.nullable(instant),
   last: v.optional(retrainRunSchema),
   /** The last run that promoted a candidate (a later run is most often held: nothing better). */
@@ -69,7 +79,10 @@ export const servedModelSchema = v.object({
   live_streams: v.number(),
   /** The last activation recorded in the registry, when there is one. */
   activation: v.optional(activationSchema),
-  /** Scheduled retraining, when `RETRAIN_EVERY_H` is set. */
+  /**
+   * Retraining, when the engine can retrain: `RETRAIN_EVERY_H` set, or the training history on
+   * (`HISTORY_MAX_BYTES` above 0: runs when asked for, `every_h` 0).
+   */
   retrain: v.optional(retrainScheduleSchema),
 });
 
@@ -101,9 +114,30 @@ export const activateResponseSchema = v.object({
   streams: v.number(),
 });
 
+/** `POST /models/{name}/retrain`: an optional body (a JSON object) saying who asks and why. */
+export const retrainRequestSchema = v.pipe(
+  // Every field is optional: an array must not pass for an empty object.
+  v.custom<unknown>((body) => !Array.isArray(body), "the body must be a JSON object"),
+  v.strictObject({
+    /** Who asks (recorded with the run); defaults to "api". */
+    by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+    reason: v.optional(text(1000)),
+  }),
+);
+
+/** `202` to `POST /models/{name}/retrain`: the run, started (outcome `running` while it lasts). */
+export const retrainResponseSchema = v.object({
+  status: v.literal("started"),
+  model: v.string(),
+  run: retrainRunSchema,
+});
+
 export type ServedModel = v.InferOutput<typeof servedModelSchema>;
 export type ActivateRequest = v.InferOutput<typeof activateRequestSchema>;
 export type ActivateResponse = v.InferOutput<typeof activateResponseSchema>;
 export type ActivationRecord = v.InferOutput<typeof activationSchema>;
 export type RetrainRun = v.InferOutput<typeof retrainRunSchema>;
 export type RetrainSchedule = v.InferOutput<typeof retrainScheduleSchema>;
+export type RetrainAsked = v.InferOutput<typeof retrainAskedSchema>;
+export type RetrainRequest = v.InferOutput<typeof retrainRequestSchema>;
+export type RetrainResponse = v.InferOutput<typeof retrainResponseSchema>;

@@ -70,7 +70,7 @@ export function createEngine(options: EngineOptions): Engine {
   const decisions = decisionsFor(config, { log, fetch: options.fetch });
   // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0.
   const training = historyRecordersFor(config, { log, decisions });
-  // Scheduled retraining (RETRAIN_EVERY_H); undefined when off.
+  // Retraining: rounds (RETRAIN_EVERY_H) and runs asked for (history on); undefined when both off.
   const retraining = retrainSchedulerFor(config, {
     log,
     models: () => state.pipeline?.lanes.map((l) => l.model.metadata.name) ?? [],
@@ -224,7 +224,7 @@ export function createEngine(options: EngineOptions): Engine {
         registry,
         turns,
         lanes: loaded.length,
-        retrain: retraining && ((name) => retraining.status(name)),
+        retraining,
       });
       stopFollowing = models.follow(REGISTRY_POLL_MS);
       retraining?.start();

@@ -5,7 +5,8 @@ import type { ModelMetadata } from "../contracts/model.ts";
 import type {
   ActivateRequest,
   ActivateResponse,
-  RetrainSchedule,
+  RetrainRequest,
+  RetrainResponse,
   ServedModel,
 } from "../contracts/models_api.ts";
 import { incidentTrackerFor } from "../scoring/incident_tracker.ts";
@@ -26,6 +27,7 @@ import {
 } from "./infer/registry.ts";
 import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
+import { RetrainBusy, type RetrainScheduler } from "./retrain/retrain_scheduler.ts";
 
 /** The registry's errors as the operations API answers them: status and error code. */
 const ANSWER: Record<RegistryError["code"], [number, ErrorCode]> = {
@@ -61,6 +63,13 @@ export interface ModelActivation {
    */
   activate(name: string, request: ActivateRequest): Promise<ActivateResponse>;
   /**
+   * `POST /models/{name}/retrain`: starts a retraining of the model now (the run goes on in the
+   * background; `list` shows how it ends). Throws an {@link HttpError}: 404 for a model not
+   * served, 409 `retrain_running` while a run of any model is in progress, 409
+   * `retrain_unavailable` when this engine cannot retrain it.
+   */
+  retrain(name: string, request: RetrainRequest): Promise<RetrainResponse>;
+  /**
    * Follows the registry's pointer: every `everyMs`, when the active version on disk is not the
    * one serving (`npm run train -- --activate`, a retraining's promotion, another process's
    * activation), switches to it as the API would, without a second record. A version with
@@ -87,8 +96,8 @@ export function createModelActivation(deps: {
   turns?: FairTurns;
   /** Models served (they share the history budget). */
   lanes?: number;
-  /** A model's scheduled retraining, listed with it (RETRAIN_EVERY_H). */
-  retrain?: (name: string) => RetrainSchedule;
+  /** The retraining (RETRAIN_EVERY_H, runs asked for): listed with each model, asked through `retrain`. */
+  retraining?: Pick<RetrainScheduler, "status" | "ask">;
 }): ModelActivation {
   const { config, log, state, registry, turns } = deps;
   /** Models being activated: one activation per model at a time. */
@@ -119,7 +128,7 @@ export function createModelActivation(deps: {
           routes: lane.routes,
           live_streams: lane.windows.streams,
           ...(last ? { activation: last } : {}),
-          ...(deps.retrain ? { retrain: deps.retrain(meta.name) } : {}),
+          ...(deps.retraining ? { retrain: deps.retraining.status(meta.name) } : {}),
         };
       }),
     );
@@ -142,6 +151,44 @@ export function createModelActivation(deps: {
       return await switchTo(index, request);
     } finally {
       inProgress.delete(name);
+    }
+  }
+
+  async function retrain(name: string, request: RetrainRequest): Promise<RetrainResponse> {
+    if (laneOf(name) < 0) {
+      throw new HttpError(
+        404,
+        "model_not_found",
+        `the engine serves no model ${JSON.stringify(name)}`,
+      );
+    }
+    const { retraining } = deps;
+    if (!retraining || config.HISTORY_MAX_BYTES === 0) {
+      throw new HttpError(
+        409,
+        "retrain_unavailable",
+        "the training history is off (HISTORY_MAX_BYTES=0): there is nothing to retrain on",
+      );
+    }
+    const entry = await registry.model(name).catch(() => undefined);
+    if (entry?.layout !== "registry") {
+      throw new HttpError(
+        409,
+        "retrain_unavailable",
+        `${name} is in the flat layout (MODEL_DIR/${name}.onnx): retraining writes a version ` +
+          `beside the active one, which needs the registry layout (MODEL_DIR/${name}/<version>/)`,
+      );
+    }
+    const asked = {
+      by: request.by ?? "api",
+      reason: request.reason ?? "",
+      at: new Date().toISOString(),
+    };
+    try {
+      return { status: "started", model: name, run: retraining.ask(name, asked) };
+    } catch (error) {
+      if (error instanceof RetrainBusy) throw new HttpError(409, "retrain_running", error.message);
+      throw new HttpError(503, "shutting_down", (error as Error).message);
     }
   }
 
@@ -323,5 +370,5 @@ export function createModelActivation(deps: {
     };
   }
 
-  return { list, activate, follow };
+  return { list, activate, retrain, follow };
 }

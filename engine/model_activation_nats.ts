@@ -6,6 +6,10 @@ import type { ModelMetadata } from "../contracts/model.ts";
 import type {
   ActivateRequest,
   ActivateResponse,
+  RetrainAsked,
+  RetrainRequest,
+  RetrainResponse,
+  RetrainRun,
   RetrainSchedule,
   ServedModel,
 } from "../contracts/models_api.ts";
@@ -80,8 +84,13 @@ export interface NatsModelActivationDeps {
   routes(name: string): string[];
   /** Streams of model `name` this replica has seen. */
   streams(name: string): number;
-  /** Model `name`'s scheduled retraining across the workers (RETRAIN_EVERY_H), listed with it. */
+  /** Model `name`'s retraining across the workers (RETRAIN_EVERY_H, runs asked for), listed with it. */
   retrain?: (name: string) => Promise<RetrainSchedule>;
+  /**
+   * Asks the workers for a run of model `name` (`askSharedRetrain`) and resolves with it once a
+   * worker took it; absent when the training history is off (`HISTORY_MAX_BYTES=0`).
+   */
+  retrainNow?: (name: string, asked: RetrainAsked) => Promise<RetrainRun>;
 }
 
 /**
@@ -241,6 +250,34 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
     }
   }
 
+  /** `POST /models/{name}/retrain`: a request the workers take (one of them, by the model's lease). */
+  async function retrain(name: string, request: RetrainRequest): Promise<RetrainResponse> {
+    if (!current(name)) {
+      throw new HttpError(
+        404,
+        "model_not_found",
+        `the engine serves no model ${JSON.stringify(name)}`,
+      );
+    }
+    if (!deps.retrainNow) {
+      throw new HttpError(
+        409,
+        "retrain_unavailable",
+        "the training history is off (HISTORY_MAX_BYTES=0): there is nothing to retrain on",
+      );
+    }
+    const asked = {
+      by: request.by ?? "api",
+      reason: request.reason ?? "",
+      at: new Date().toISOString(),
+    };
+    try {
+      return { status: "started", model: name, run: await deps.retrainNow(name, asked) };
+    } catch (error) {
+      throw toHttp(error);
+    }
+  }
+
   /**
    * Follows each model's shared pointer (a KV watch): a version activated through another
    * replica or by `npm run train -- --publish URL --activate` is stamped from then on. One with
@@ -289,5 +326,5 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
     );
   }
 
-  return { list, activate, follow };
+  return { list, activate, retrain, follow };
 }

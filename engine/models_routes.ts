@@ -1,15 +1,38 @@
-// The engine's model operations API: GET /models, POST /models/{name}/activate, behind ADMIN_TOKEN.
-import type { Hono } from "hono";
+// The engine's model operations API: GET /models, POST /models/{name}/activate and /retrain, behind ADMIN_TOKEN.
+import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import { HttpError } from "../contracts/error.ts";
-import { activateRequestSchema } from "../contracts/models_api.ts";
+import { activateRequestSchema, retrainRequestSchema } from "../contracts/models_api.ts";
 import type { ModelActivation } from "./model_activation.ts";
 import { adminGate } from "./roles/role_shell.ts";
+
+/** The body checked against `schema`: `400 invalid_json` / `400 invalid_request` naming the field. */
+async function bodyOf<S extends v.GenericSchema>(
+  c: Context,
+  schema: S,
+  optional = false,
+): Promise<v.InferOutput<S>> {
+  let body: unknown;
+  try {
+    const text = await c.req.text();
+    body = optional && text.trim() === "" ? {} : JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "invalid_json", "the body must be a JSON object");
+  }
+  const parsed = v.safeParse(schema, body);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const field = v.getDotPath(issue) ?? "(body)";
+    throw new HttpError(400, "invalid_request", `${field}: ${issue.message}`);
+  }
+  return parsed.output;
+}
 
 /**
  * Mounts the operations routes on `app`. A body that is not JSON answers `400 invalid_json`, one
  * that breaks the contract `400 invalid_request` naming the field; the activation's own answers
- * are {@link ModelActivation.activate}'s. Nothing changes on any 4xx.
+ * are {@link ModelActivation.activate}'s, a retraining's {@link ModelActivation.retrain}'s
+ * (`202` once started; its body is optional). Nothing changes on any 4xx.
  */
 export function mountModelRoutes(
   app: Hono,
@@ -28,18 +51,12 @@ export function mountModelRoutes(
   app.get("/models", gate, async (c) => c.json({ models: await served().list() }));
   app.post("/models/:name/activate", gate, async (c) => {
     const m = served();
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new HttpError(400, "invalid_json", "the body must be a JSON object");
-    }
-    const parsed = v.safeParse(activateRequestSchema, body);
-    if (!parsed.success) {
-      const issue = parsed.issues[0];
-      const field = v.getDotPath(issue) ?? "(body)";
-      throw new HttpError(400, "invalid_request", `${field}: ${issue.message}`);
-    }
-    return c.json(await m.activate(c.req.param("name"), parsed.output));
+    const request = await bodyOf(c, activateRequestSchema);
+    return c.json(await m.activate(c.req.param("name"), request));
+  });
+  app.post("/models/:name/retrain", gate, async (c) => {
+    const m = served();
+    const request = await bodyOf(c, retrainRequestSchema, true);
+    return c.json(await m.retrain(c.req.param("name"), request), 202);
   });
 }

@@ -1,4 +1,4 @@
-// Test helper: a real HTTP server answering the engine's GET /models and POST /models/{name}/activate (contracts/models_api.ts) behind ADMIN_TOKEN.
+// Test helper: a real HTTP server answering the engine's GET /models, POST /models/{name}/activate and /retrain (contracts/models_api.ts) behind ADMIN_TOKEN.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import * as v from "valibot";
 import {
@@ -7,6 +7,10 @@ import {
   activateRequestSchema,
   activateResponseSchema,
   modelsResponseSchema,
+  type RetrainRequest,
+  type RetrainRun,
+  retrainRequestSchema,
+  retrainResponseSchema,
   type ServedModel,
 } from "../../contracts/models_api.ts";
 
@@ -17,24 +21,38 @@ export interface ReceivedActivation {
   authorization: string;
 }
 
+/** A retraining request the stand-in accepted for a decision (past the bearer and the schema). */
+export interface ReceivedRetrain {
+  model: string;
+  request: RetrainRequest;
+  authorization: string;
+}
+
 export interface EngineModelsStandIn {
   url: string;
   /** The requests it received, as `METHOD /path authorization`. */
   requests: string[];
   /** The activation requests that passed the bearer and the contract, in order. */
   activations: ReceivedActivation[];
+  /** The retraining requests that passed the bearer and the contract, in order. */
+  retrains: ReceivedRetrain[];
+  /** Ends the run in progress as `held` (the next retraining request is accepted again). */
+  finishRetraining(): void;
   close(): Promise<void>;
 }
 
-const ACTIVATE_PATH = /^\/models\/([^/]+)\/activate$/;
+const OPERATION_PATH = /^\/models\/([^/]+)\/(activate|retrain)$/;
 
 /**
  * Serves `models` at `GET /models` like the engine: `401 unauthorized` without the bearer
  * `token` (when given), `stall: true` never answers (a hung engine). `POST /models/{name}/activate`
  * answers as the engine's operations API does: `400 invalid_json` / `invalid_request` for a body
  * off the contract, `404 model_not_found` / `version_not_found`, else `200` with the switch
- * (`GET /models` shows it from then on; `by` defaults to "api"). Everything else is `404
- * not_found`, as from an engine without those routes. The models and every answer are checked
+ * (`GET /models` shows it from then on; `by` defaults to "api"). `POST /models/{name}/retrain`
+ * answers `404 model_not_found`, `409 retrain_unavailable` for a model without `retrain` (or in
+ * the flat layout), `409 retrain_running` while a run of any model is running, else `202` with
+ * the run, which `GET /models` lists as running until `finishRetraining()`. Everything else is
+ * `404 not_found`, as from an engine without those routes. The models and every answer are checked
  * against the contract's schemas first, so a test cannot feed the backend a shape the engine
  * never sends.
  */
@@ -47,6 +65,7 @@ export async function startEngineModelsStandIn(options: {
   const { models } = v.parse(modelsResponseSchema, structuredClone({ models: options.models }));
   const requests: string[] = [];
   const activations: ReceivedActivation[] = [];
+  const retrains: ReceivedRetrain[] = [];
   const json = (res: ServerResponse, status: number, payload: unknown) => {
     res.writeHead(status, { "content-type": "application/json" });
     res.end(typeof payload === "string" ? payload : JSON.stringify(payload));
@@ -84,39 +103,90 @@ export async function startEngineModelsStandIn(options: {
     return [200, v.parse(activateResponseSchema, answer)];
   }
 
-  async function readJson(req: IncomingMessage): Promise<unknown> {
+  function retrain(name: string, request: RetrainRequest): [number, unknown] {
+    const model = models.find((m) => m.name === name);
+    if (!model) return [404, { error: "model_not_found", message: `no model ${name}` }];
+    if (!model.retrain || model.layout === "flat") {
+      return [409, { error: "retrain_unavailable", message: `${name} cannot be retrained here` }];
+    }
+    const running = models.find((m) => m.retrain?.last?.outcome === "running");
+    if (running) {
+      return [
+        409,
+        {
+          error: "retrain_running",
+          message: `a retraining of ${running.name} is running; one runs at a time`,
+        },
+      ];
+    }
+    const at = new Date().toISOString();
+    const run: RetrainRun = {
+      started_at: at,
+      finished_at: null,
+      outcome: "running",
+      reasons: [],
+      requested: { by: request.by ?? "api", reason: request.reason ?? "", at },
+    };
+    model.retrain.last = run;
+    return [202, v.parse(retrainResponseSchema, { status: "started", model: name, run })];
+  }
+
+  function finishRetraining() {
+    for (const m of models) {
+      const last = m.retrain?.last;
+      if (m.retrain && last?.outcome === "running") {
+        m.retrain.last = {
+          ...last,
+          outcome: "decided",
+          decision: "held",
+          finished_at: new Date().toISOString(),
+          reasons: ["nothing better than the active version"],
+        };
+      }
+    }
+  }
+
+  async function readJson(req: IncomingMessage, optional: boolean): Promise<unknown> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const text = Buffer.concat(chunks).toString("utf8");
+    return optional && text.trim() === "" ? {} : JSON.parse(text);
   }
 
   const server = createServer(async function answer(req: IncomingMessage, res: ServerResponse) {
     const auth = req.headers.authorization ?? "";
     requests.push(`${req.method} ${req.url} ${auth}`);
-    const activatePath = req.method === "POST" ? ACTIVATE_PATH.exec(req.url ?? "") : null;
-    if (!(req.method === "GET" && req.url === "/models") && !activatePath) {
+    const operation = req.method === "POST" ? OPERATION_PATH.exec(req.url ?? "") : null;
+    if (!(req.method === "GET" && req.url === "/models") && !operation) {
       return json(res, 404, { error: "not_found", message: `no route ${req.url}` });
     }
     if (options.stall) return;
     if (options.token && auth !== `Bearer ${options.token}`) {
       return json(res, 401, { error: "unauthorized", message: "missing or wrong bearer token" });
     }
-    if (!activatePath) return json(res, 200, { models });
+    if (!operation) return json(res, 200, { models });
+    const isRetrain = operation[2] === "retrain";
     let body: unknown;
     try {
-      body = await readJson(req);
+      body = await readJson(req, isRetrain);
     } catch {
       return json(res, 400, { error: "invalid_json", message: "the body must be a JSON object" });
     }
-    const parsed = v.safeParse(activateRequestSchema, body);
+    const parsed = v.safeParse(isRetrain ? retrainRequestSchema : activateRequestSchema, body);
     if (!parsed.success) {
       const issue = parsed.issues[0];
       const field = v.getDotPath(issue) ?? "(body)";
       return json(res, 400, { error: "invalid_request", message: `${field}: ${issue.message}` });
     }
-    const model = decodeURIComponent(activatePath[1]);
-    activations.push({ model, request: parsed.output, authorization: auth });
-    json(res, ...activate(model, parsed.output));
+    const model = decodeURIComponent(operation[1]);
+    if (isRetrain) {
+      const request = parsed.output as RetrainRequest;
+      retrains.push({ model, request, authorization: auth });
+      return json(res, ...retrain(model, request));
+    }
+    const request = parsed.output as ActivateRequest;
+    activations.push({ model, request, authorization: auth });
+    json(res, ...activate(model, request));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
@@ -124,6 +194,8 @@ export async function startEngineModelsStandIn(options: {
     url: `http://127.0.0.1:${port}`,
     requests,
     activations,
+    retrains,
+    finishRetraining,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -144,6 +216,8 @@ export function servedModels(activationBy = "Ana", reason = "retrained"): Served
       window_size: 5,
       routes: ["*"],
       live_streams: 3,
+      // Retraining when asked for (history on, no schedule).
+      retrain: { every_h: 0, next_at: null },
       activation: {
         name: "featurewise_ocsvm",
         version: "2.3.0+9fa2419cba78",

@@ -250,7 +250,7 @@ test("a sensor's typical range is drawn as a shaded band behind its readings", a
   await page.close();
 });
 
-test("the Health page lists the engine's models and an incident names its model, escaped, reached by keyboard", async () => {
+test("the Health page lists the engine's models, starts a retraining by keyboard, and an incident names its model, escaped, reached by keyboard", async () => {
   const token = "engine-admin-token-for-tests";
   const hostile = '<img src=x onerror="window.pwned=1">';
   const engineStandIn = await startEngineModelsStandIn({
@@ -300,6 +300,29 @@ test("the Health page lists the engine's models and an incident names its model,
       `2.2.0 → 2.3.0+9fa2419cba78 by Ana ${hostile} at 2026-11-24 09:30:00Z: rolled forward <script>window.pwned=2</script>`,
     );
     assert.equal(rows[1][0], "boiler");
+
+    // "Retrain now" by keyboard: the engine is asked, the page says so and lists the run running.
+    await tabTo(page, 'button[aria-label="Retrain featurewise_ocsvm now"]');
+    await Promise.all([
+      page.waitForURL(`${url}/status?retrain=featurewise_ocsvm`),
+      page.keyboard.press("Enter"),
+    ]);
+    assert.match(
+      (await page.textContent("#retrain-notice")) ?? "",
+      /^\s*Retraining of featurewise_ocsvm started/,
+    );
+    assert.equal(
+      await page.getAttribute(
+        'tr[data-model="featurewise_ocsvm"] td[data-retrain]',
+        "data-retrain",
+      ),
+      "running",
+    );
+    assert.deepEqual(
+      engineStandIn.retrains.map((r) => [r.model, r.authorization]),
+      [["featurewise_ocsvm", `Bearer ${token}`]],
+    );
+    await checkAccessibility(page, "Health after Retrain now");
 
     // From Now to the incident with the keyboard: its model version is text, not markup.
     await page.goto(`${url}/`);

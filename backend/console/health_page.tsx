@@ -13,6 +13,7 @@ import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
 import { NotifyHealth, type NotifyHealthStatus } from "./notify_health.tsx";
+import { RetrainForm, RetrainNotice } from "./retrain_form.tsx";
 import { useViewer } from "./viewer.tsx";
 
 function Activation(props: { activation?: ActivationRecord }) {
@@ -36,12 +37,26 @@ function When(props: { at: string }) {
   );
 }
 
+/** Who asked for a run (`POST /models/{name}/retrain`); nothing for a scheduled one. */
+function AskedBy(props: { run: RetrainRun }) {
+  const asked = props.run.requested;
+  if (!asked) return null;
+  return (
+    <>
+      {" "}
+      (asked for by <strong>{asked.by}</strong>
+      {asked.reason ? `: ${asked.reason}` : ""})
+    </>
+  );
+}
+
 function RetrainOutcome(props: { run: RetrainRun }) {
   const r = props.run;
   if (r.outcome === "running") {
     return (
       <>
-        running since <When at={r.started_at} />
+        <strong>running</strong> since <When at={r.started_at} />
+        <AskedBy run={r} />
       </>
     );
   }
@@ -49,7 +64,8 @@ function RetrainOutcome(props: { run: RetrainRun }) {
   if (r.outcome === "failed") {
     return (
       <span class="error">
-        failed at <When at={at} />: {r.error ?? "no message"}
+        failed at <When at={at} />
+        <AskedBy run={r} />: {r.error ?? "no message"}
       </span>
     );
   }
@@ -64,12 +80,13 @@ function RetrainOutcome(props: { run: RetrainRun }) {
       ) : null}
       {r.decision === "promoted" ? (r.activated ? " (activated)" : " (ready, not active)") : ""} at{" "}
       <When at={at} />
+      <AskedBy run={r} />
       {r.reasons.length ? `: ${r.reasons.join("; ")}` : ""}
     </>
   );
 }
 
-/** The model's scheduled retraining: the last run, the last promotion when older, the next round. */
+/** The model's retraining: the last run, the last promotion when older, the next round (if scheduled). */
 function Retraining(props: { retrain?: RetrainSchedule }) {
   const r = props.retrain;
   if (!r) return <>off</>;
@@ -84,12 +101,18 @@ function Retraining(props: { retrain?: RetrainSchedule }) {
           <When at={promoted.finished_at ?? promoted.started_at} />
         </>
       ) : null}
-      ; every {num(r.every_h)} h
-      {r.next_at ? (
+      {r.every_h > 0 ? (
         <>
-          , next at <When at={r.next_at} />
+          ; every {num(r.every_h)} h
+          {r.next_at ? (
+            <>
+              , next at <When at={r.next_at} />
+            </>
+          ) : null}
         </>
-      ) : null}
+      ) : (
+        "; not scheduled, runs when asked for"
+      )}
     </>
   );
 }
@@ -133,7 +156,7 @@ function ActivateForm(props: { model: ServedModel }) {
   );
 }
 
-function ModelRow(props: { model: ServedModel }) {
+function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
   const m = props.model;
   return (
     <tr data-model={m.name}>
@@ -169,6 +192,7 @@ function ModelRow(props: { model: ServedModel }) {
       </td>
       <td data-retrain={m.retrain?.last?.outcome ?? (m.retrain ? "none" : "off")}>
         <Retraining retrain={m.retrain} />
+        {props.retrainNow ? <RetrainForm model={m} /> : null}
       </td>
       <td>
         <ActivateForm model={m} />
@@ -177,11 +201,12 @@ function ModelRow(props: { model: ServedModel }) {
   );
 }
 
-function ModelsSection(props: { models: EngineModels }) {
+function ModelsSection(props: { models: EngineModels; retrainNow: boolean; retrained?: string }) {
   const { models } = props;
   return (
     <section aria-labelledby="models-heading">
       <h2 id="models-heading">Models</h2>
+      {props.retrained ? <RetrainNotice model={props.retrained} /> : null}
       {"error" in models ? (
         <p id="engine-models-error" class="error">
           The engine's models could not be read: {models.error}
@@ -199,13 +224,13 @@ function ModelsSection(props: { models: EngineModels }) {
               <th scope="col">Routes</th>
               <th scope="col">Live streams</th>
               <th scope="col">Last activation</th>
-              <th scope="col">Scheduled retraining</th>
+              <th scope="col">Retraining</th>
               <th scope="col">Activate a version</th>
             </tr>
           </thead>
           <tbody>
             {models.models.map((model) => (
-              <ModelRow model={model} />
+              <ModelRow model={model} retrainNow={props.retrainNow} />
             ))}
           </tbody>
         </table>
@@ -220,6 +245,10 @@ export function HealthPage(props: {
   /** Size, oldest rows kept and the last prune; absent: the section is left out. */
   databaseHealth?: DatabaseHealthStatus;
   notifications?: NotifyHealthStatus;
+  /** Whether this backend forwards "Retrain now" to the engine (the form is shown to admins). */
+  retrainNow?: boolean;
+  /** A model whose retraining was just started here (the notice above the models). */
+  retrained?: string;
 }) {
   const h = props.health;
   const stats = h?.stats ?? null;
@@ -286,7 +315,13 @@ export function HealthPage(props: {
         )}
       </section>
       <MachineOffSection stopped={h?.stats?.machine_off} />
-      {h === null ? null : <ModelsSection models={h.models} />}
+      {h === null ? null : (
+        <ModelsSection
+          models={h.models}
+          retrainNow={props.retrainNow ?? false}
+          retrained={props.retrained}
+        />
+      )}
       <section aria-labelledby="backend-heading">
         <h2 id="backend-heading">Backend</h2>
         <dl class="facts">

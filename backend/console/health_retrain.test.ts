@@ -71,7 +71,7 @@ test("the Health page shows the last scheduled retraining per model, failures in
     const res = await app.request("/status");
     assert.equal(res.status, 200);
     const page = await res.text();
-    assert.match(page, /<th scope="col">Scheduled retraining<\/th>/);
+    assert.match(page, /<th scope="col">Retraining<\/th>/);
     const cell = (model: string) => {
       const row = new RegExp(`<tr data-model="${model}">([\\s\\S]*?)</tr>`).exec(page)?.[1];
       assert.ok(row, `row of ${model}`);

@@ -7,7 +7,11 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import type { Sql } from "postgres";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
-import { activateRequestSchema } from "../../contracts/models_api.ts";
+import {
+  activateRequestSchema,
+  MODEL_NAME_PATTERN,
+  retrainRequestSchema,
+} from "../../contracts/models_api.ts";
 import type { Auth } from "../auth/auth.ts";
 import { isSameSite, sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
 import type { IncidentHub } from "../incidents/incident_hub.ts";
@@ -16,6 +20,7 @@ import { streamIncidentChanges } from "../incidents/incident_stream.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts";
 import type { ModelActivator } from "../models/model_activation.ts";
+import type { ModelRetrainer } from "../models/model_retrain.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
@@ -51,6 +56,8 @@ export interface ConsoleRoutesOptions {
   notifications?: { status(): Promise<NotifyStatus> };
   /** Activates model versions through the engine (the Health page's form, admin). */
   activate?: ModelActivator;
+  /** Asks the engine to retrain a model now (the Health page's "Retrain now", admin). */
+  retrain?: ModelRetrainer;
 }
 
 // Data only: scripts and styles from this origin, no inline script, no framing, forms stay here.
@@ -96,7 +103,8 @@ function routeIncidentId(c: Context): string | Promise<Response> {
  * `POST /incidents/:id/ack` and `POST /incidents/:id/verdict` (forms), `POST /console-token`
  * (form), `GET /overview`, `GET /quality` and `POST /quality/mute` (quality_routes.tsx),
  * `GET /silences`, `POST /silences` and `POST /silences/:id/expire` (silences_routes.tsx),
- * `GET /status` (Health), `GET /assets/:name`.
+ * `GET /status` (Health), `POST /models/:name/activate` and `POST /models/:name/retrain` (its
+ * forms), `GET /assets/:name`.
  */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const { incidents, hub, now, auth, consoleToken, engine, database } = options;
@@ -315,6 +323,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         error: error.message,
       })),
     ]);
+    // Set by the redirect after "Retrain now"; only a model name is ever shown.
+    const retrained = c.req.query("retrain");
     return page(
       c,
       <HealthPage
@@ -322,6 +332,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         database={{ kind: database.kind, reachable }}
         databaseHealth={databaseHealth}
         notifications={notifications}
+        retrainNow={options.retrain !== undefined}
+        retrained={retrained && MODEL_NAME_PATTERN.test(retrained) ? retrained : undefined}
       />,
     );
   });
@@ -349,6 +361,40 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       return page(
         c,
         <MessagePage title="Not activated" message={`${error.message} Nothing changed.`} />,
+        error.status >= 500 ? 502 : error.status,
+      );
+    }
+  });
+
+  app.post("/models/:name/retrain", async function retrainForm(c) {
+    try {
+      if (!options.retrain)
+        throw new HttpError(404, "not_found", "retraining through the console is not set up");
+      const who = await auth.require(c, "admin");
+      const form = await c.req.parseBody();
+      // A field left blank is not given.
+      const text = (k: string) =>
+        typeof form[k] === "string" && form[k] !== "" ? (form[k] as string) : undefined;
+      const body = v.safeParse(
+        retrainRequestSchema,
+        auth.named({ reason: text("reason"), by: text("by") }, "by", who),
+      );
+      if (!body.success) {
+        const issue = body.issues[0];
+        throw new HttpError(400, "invalid_request", `${v.getDotPath(issue)}: ${issue.message}`);
+      }
+      const actor = auth.actor(who, body.output.by);
+      const name = c.req.param("name");
+      await options.retrain(name, body.output, actor);
+      return c.redirect(`/status?${new URLSearchParams({ retrain: name })}`, 303);
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      return page(
+        c,
+        <MessagePage
+          title={error.code === "retrain_running" ? "Already retraining" : "Not started"}
+          message={`${error.message} Nothing was started.`}
+        />,
         error.status >= 500 ? 502 : error.status,
       );
     }

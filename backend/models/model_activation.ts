@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import * as v from "valibot";
 import type { Identity } from "../../contracts/auth.ts";
-import { ERROR_CODES, type ErrorCode, HttpError } from "../../contracts/error.ts";
+import { HttpError } from "../../contracts/error.ts";
 import {
   activateRequestSchema,
   activateResponseSchema,
@@ -10,6 +10,7 @@ import {
 } from "../../contracts/models_api.ts";
 import type { AuditRepository } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
+import { postToEngine } from "./engine_call.ts";
 
 /** What a person asks for: the engine's request; `by` is the signed-in identity's name (typed only without sign-in). */
 export type ActivationBody = v.InferOutput<typeof activateRequestSchema>;
@@ -34,65 +35,30 @@ export interface ModelActivatorOptions {
  */
 export function createModelActivator(options: ModelActivatorOptions) {
   const { engineUrl, adminToken, audit, now, timeoutMs = 60_000 } = options;
-  const fetcher = options.fetch ?? fetch;
   return async function activate(name: string, body: ActivationBody, actor: Identity) {
     if (!MODEL_NAME_PATTERN.test(name)) {
       throw new HttpError(400, "invalid_request", `'name' is not a model name: ${name}`);
     }
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (adminToken) headers.authorization = `Bearer ${adminToken}`;
-    let res: Response;
-    try {
-      res = await fetcher(new URL(`/models/${encodeURIComponent(name)}/activate`, engineUrl), {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ ...body, by: actor.name }),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      throw new HttpError(
-        502,
-        "engine_unreachable",
-        `the engine did not answer: ${(error as Error).message}`,
-      );
-    }
-    const answer: unknown = await res.json().catch(() => undefined);
-    if (res.status === 401 || res.status === 403) {
-      // The engine refused the backend, not the person: its ADMIN_TOKEN is missing or wrong here.
-      throw new HttpError(
-        502,
-        "engine_unreachable",
-        "the engine refused the backend's credentials: set ADMIN_TOKEN to the engine's ADMIN_TOKEN",
-      );
-    }
-    if (res.status !== 200) {
-      const e = answer as { error?: string; message?: string } | undefined;
-      const code = (ERROR_CODES as readonly string[]).includes(e?.error ?? "")
-        ? (e?.error as ErrorCode)
-        : "engine_unreachable";
-      throw new HttpError(
-        res.status >= 500 ? 502 : res.status,
-        code,
-        `the engine refused: ${e?.message ?? `status ${res.status}`}`,
-      );
-    }
-    const parsed = v.safeParse(activateResponseSchema, answer);
-    if (!parsed.success) {
-      throw new HttpError(502, "engine_unreachable", "the engine's answer broke the contract");
-    }
+    const answer = await postToEngine(
+      { engineUrl, adminToken, fetch: options.fetch, timeoutMs },
+      `/models/${encodeURIComponent(name)}/activate`,
+      { ...body, by: actor.name },
+      200,
+      activateResponseSchema,
+    );
     await audit.record({
       action: "model.activate",
       target: `model:${name}`,
       actor,
       at: new Date(now()),
       detail: {
-        version: parsed.output.version,
-        from: parsed.output.from,
+        version: answer.version,
+        from: answer.from,
         reason: body.reason ?? null,
-        windows_reset: parsed.output.windows_reset,
+        windows_reset: answer.windows_reset,
       },
     });
-    return parsed.output;
+    return answer;
   };
 }
 

@@ -1,7 +1,6 @@
 // The dynamic batcher: drains the in-memory queue into windows and drives the window scorer, off the request path.
 
 import { context, type Link, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
-import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
 import type { HistoryStore } from "../evidence/history_store.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
 import type { MachineStates } from "../window/machine_states.ts";
@@ -57,8 +56,6 @@ export class Batcher {
   #queue: FrameQueue;
   #scorer: WindowScorer;
   #history: HistoryStore | undefined;
-  /** The scorer's running condition and its sensor's index, looked up once per scorer. */
-  #running: { scorer: WindowScorer; cond?: RunningCondition; index: number } | undefined;
   #swap: { next: BatcherSwap; done: () => void; failed: (error: Error) => void } | undefined;
   #busy = false;
   #loop: Promise<void> | undefined;
@@ -203,21 +200,12 @@ export class Batcher {
 
   /** Whether the frame in `slot` is a stopped machine's (then its stream starts afresh). */
   #stoppedFrame(stream: string, queue: FrameQueue, slot: number, scorer: WindowScorer): boolean {
-    const { machine } = this.#o;
+    const { machine, windows } = this.#o;
     if (!machine) return false;
-    if (this.#running?.scorer !== scorer) {
-      const cond = scorer.model.metadata.running;
-      const index = cond ? scorer.model.metadata.feature_names.indexOf(cond.feature) : -1;
-      this.#running = { scorer, cond, index };
-    }
-    const { cond, index } = this.#running;
-    if (!cond || index < 0 || isRunning(cond, queue.slab(slot)[index])) {
-      if (machine.size > 0) machine.running(stream);
-      return false;
-    }
-    if (machine.stopped(stream, queue.timestamp(slot))) this.#o.onMachineStop?.(stream);
-    this.#o.windows.restart(stream);
-    return true;
+    const meta = scorer.model.metadata;
+    const judged = machine.judge(meta, stream, queue.timestamp(slot), queue.slab(slot), windows);
+    if (judged === "stop") this.#o.onMachineStop?.(stream);
+    return judged !== "running";
   }
 
   async #score(size: number): Promise<void> {

@@ -1,4 +1,4 @@
-// Builds the scheduled retraining from the engine's configuration (RETRAIN_EVERY_H): the single process's, or a scale-out worker's.
+// Builds the retraining runner from the engine's configuration (RETRAIN_EVERY_H, HISTORY_MAX_BYTES): the single process's, or a scale-out worker's.
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { Logger } from "../../telemetry/logger.ts";
@@ -6,6 +6,7 @@ import { historyDirOf } from "../history/mod.ts";
 import type { NatsModelRegistry } from "../infer/nats_registry.ts";
 import { runRetrainChild } from "./retrain_child.ts";
 import { RetrainLeases } from "./retrain_lease.ts";
+import { pendingRetrainRequests, REQUEST_POLL_MS } from "./retrain_request.ts";
 import { RetrainScheduler } from "./retrain_scheduler.ts";
 import { sharedRetrainRun } from "./shared_retrain.ts";
 
@@ -25,19 +26,23 @@ export function retrainEnvOf(config: EngineConfig): Record<string, string> {
 }
 
 /**
- * The single-process engine's retraining schedule; undefined when `RETRAIN_EVERY_H` is 0.
- * `models` lists the models served at the moment a round starts.
+ * The single-process engine's retraining: rounds every `RETRAIN_EVERY_H` when above 0, and runs
+ * asked for (`POST /models/{name}/retrain`) whenever the training history is on
+ * (`HISTORY_MAX_BYTES` above 0), schedule or not. Undefined when both are off. `models` lists the
+ * models served at the moment a round starts.
  */
 export function retrainSchedulerFor(
   config: EngineConfig,
   deps: { log: Logger; models: () => string[] },
 ): RetrainScheduler | undefined {
-  if (config.RETRAIN_EVERY_H === 0) return undefined;
+  if (config.RETRAIN_EVERY_H === 0 && config.HISTORY_MAX_BYTES === 0) return undefined;
   const env = retrainEnvOf(config);
-  deps.log.info("scheduled retraining on", {
-    every_h: config.RETRAIN_EVERY_H,
-    promote: config.RETRAIN_PROMOTE,
-  });
+  if (config.RETRAIN_EVERY_H > 0) {
+    deps.log.info("scheduled retraining on", {
+      every_h: config.RETRAIN_EVERY_H,
+      promote: config.RETRAIN_PROMOTE,
+    });
+  }
   return new RetrainScheduler({
     everyH: config.RETRAIN_EVERY_H,
     models: deps.models,
@@ -47,10 +52,12 @@ export function retrainSchedulerFor(
 }
 
 /**
- * A scale-out worker's retraining schedule (`FRAME_BUS=nats`); undefined when `RETRAIN_EVERY_H`
- * is 0. Every worker runs one; a run goes ahead on the worker holding the model's lease in
- * `<NATS_STREAM>_retrain` and publishes into the shared registry (`sharedRetrainRun`). Ingest
- * replicas never retrain.
+ * A scale-out worker's retraining (`FRAME_BUS=nats`): rounds every `RETRAIN_EVERY_H` when above
+ * 0, and, with the training history on (`HISTORY_MAX_BYTES` above 0), a look-out every second for
+ * runs an ingest replica was asked for (`retrain_request.<model>` in the registry's pointer
+ * bucket); undefined when both are off. Every worker runs one; a run goes ahead on the worker
+ * holding the model's lease in `<NATS_STREAM>_retrain` and publishes into the shared registry
+ * (`sharedRetrainRun`). Ingest replicas never retrain.
  */
 export function sharedRetrainSchedulerFor(
   config: EngineConfig,
@@ -62,12 +69,14 @@ export function sharedRetrainSchedulerFor(
     worker: string;
   },
 ): RetrainScheduler | undefined {
-  if (config.RETRAIN_EVERY_H === 0) return undefined;
-  deps.log.info("scheduled retraining on, one worker at a time per model (a KV lease)", {
-    every_h: config.RETRAIN_EVERY_H,
-    promote: config.RETRAIN_PROMOTE,
-    worker: deps.worker,
-  });
+  if (config.RETRAIN_EVERY_H === 0 && config.HISTORY_MAX_BYTES === 0) return undefined;
+  if (config.RETRAIN_EVERY_H > 0) {
+    deps.log.info("scheduled retraining on, one worker at a time per model (a KV lease)", {
+      every_h: config.RETRAIN_EVERY_H,
+      promote: config.RETRAIN_PROMOTE,
+      worker: deps.worker,
+    });
+  }
   let leases: Promise<RetrainLeases> | undefined;
   return new RetrainScheduler({
     everyH: config.RETRAIN_EVERY_H,
@@ -87,6 +96,14 @@ export function sharedRetrainSchedulerFor(
         return leases;
       },
     }),
+    ...(config.HISTORY_MAX_BYTES > 0
+      ? {
+          requests: {
+            pending: (models: string[]) => pendingRetrainRequests(deps.registry.kv, models),
+            everyMs: REQUEST_POLL_MS,
+          },
+        }
+      : {}),
     log: deps.log,
   });
 }

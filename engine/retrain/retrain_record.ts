@@ -1,4 +1,4 @@
-// A model's last scheduled retraining under scale-out, kept in the shared registry's KV so every process sees it and shows it.
+// A model's last retraining runs under scale-out (scheduled or asked for), kept in the shared registry's KV so every process sees it and shows it.
 import type { KV } from "@nats-io/kv";
 import type { RetrainRun, RetrainSchedule } from "../../contracts/models_api.ts";
 
@@ -34,13 +34,17 @@ export async function writeRetrainRecord(
 /**
  * What `GET /models` shows of a model's retraining under scale-out, from the shared record:
  * `next_at` is the earliest a worker will start the next run (the last run's end plus
- * `RETRAIN_EVERY_H`; a worker's round on or after it runs it), null while one runs or before any.
+ * `RETRAIN_EVERY_H`; a worker's round on or after it runs it), null while one runs, before any, and
+ * with no schedule (`everyH` 0: runs only when asked for).
  */
 export function sharedSchedule(everyH: number, record: RetrainRecord | undefined): RetrainSchedule {
   const finished = record?.last.finished_at;
   return {
     every_h: everyH,
-    next_at: finished ? new Date(Date.parse(finished) + everyH * 3_600_000).toISOString() : null,
+    next_at:
+      finished && everyH > 0
+        ? new Date(Date.parse(finished) + everyH * 3_600_000).toISOString()
+        : null,
     ...(record ? { last: record.last } : {}),
     ...(record?.last_promoted ? { last_promoted: record.last_promoted } : {}),
   };

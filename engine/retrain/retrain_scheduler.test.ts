@@ -13,7 +13,7 @@ import { spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { readHistory } from "../history/mod.ts";
-import { type RetrainResult, RetrainScheduler, type RetrainSkipped } from "./mod.ts";
+import { RetrainBusy, type RetrainResult, RetrainScheduler, type RetrainSkipped } from "./mod.ts";
 
 /** `GET /models`, checked against the contract. */
 async function served(port: number): Promise<ServedModel[]> {
@@ -257,4 +257,97 @@ test("RETRAIN_EVERY_H is off by default, takes fractions of an hour and refuses 
       /'RETRAIN_EVERY_H' must be a number 0..8760/,
     );
   }
+});
+
+test("a run asked for while a round waits goes first, the round waits for it, and a second ask is refused: never two at once", async () => {
+  const log = createLogger({ service: "engine", level: "silent", write: () => {} });
+  let running = 0;
+  let most = 0;
+  const calls: string[] = [];
+  const ends: (() => void)[] = [];
+  const scheduler = new RetrainScheduler({
+    // Rounds 36 ms after the previous one ended: due while the asked run lasts.
+    everyH: 0.00001,
+    models: () => ["pump", "mixer"],
+    async run(model, _signal, asked) {
+      calls.push(`${model}:${asked ? asked.by : "round"}`);
+      running++;
+      most = Math.max(most, running);
+      await new Promise<void>((resolve) => ends.push(resolve));
+      running--;
+      return { outcome: "decided", decision: "held", reasons: ["nothing better"] };
+    },
+    log,
+  });
+  const asked = { by: "ana", reason: "operating point moved", at: new Date().toISOString() };
+  scheduler.start();
+  try {
+    const run = scheduler.ask("mixer", asked);
+    assert.equal(run.outcome, "running");
+    assert.deepEqual(run.requested, asked);
+    assert.deepEqual(scheduler.status("mixer").last, run);
+    assert.throws(() => scheduler.ask("pump", { ...asked, by: "bo" }), RetrainBusy);
+    // The round comes due meanwhile and waits: still one run, the asked one.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.deepEqual(calls, ["mixer:ana"]);
+    ends.shift()?.();
+    await waitFor(() => calls.length === 2, "the round to start once the asked run ended");
+    assert.deepEqual(calls, ["mixer:ana", "pump:round"]);
+    assert.equal(scheduler.status("mixer").last?.decision, "held");
+    assert.deepEqual(scheduler.status("mixer").last?.requested, asked);
+    assert.throws(() => scheduler.ask("mixer", asked), /pump is running/);
+    ends.shift()?.();
+    await waitFor(() => calls.length === 3, "the round's second model");
+    assert.equal(calls[2], "mixer:round");
+    assert.equal(scheduler.status("mixer").last?.requested, undefined, "a round's run");
+    assert.equal(most, 1, "never two runs at once");
+  } finally {
+    const stopping = scheduler.stop();
+    // The runs here ignore the stop signal: end whichever is in progress.
+    await waitFor(() => {
+      for (const end of ends.splice(0)) end();
+      return running === 0;
+    }, "the runs to end");
+    await stopping;
+  }
+});
+
+test("without a schedule (RETRAIN_EVERY_H=0) runs happen only when asked for, and status says so", async () => {
+  const log = createLogger({ service: "engine", level: "silent", write: () => {} });
+  let calls = 0;
+  const scheduler = new RetrainScheduler({
+    everyH: 0,
+    models: () => ["pump"],
+    async run() {
+      calls++;
+      return { outcome: "decided", decision: "promoted", candidate_version: "2", reasons: [] };
+    },
+    log,
+  });
+  scheduler.start();
+  try {
+    assert.deepEqual(scheduler.status("pump"), { every_h: 0, next_at: null });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(calls, 0, "no round");
+    scheduler.ask("pump", { by: "ana", reason: "", at: new Date().toISOString() });
+    const promoted = await waitFor(() => scheduler.status("pump").last_promoted, "the run");
+    assert.equal(promoted.candidate_version, "2");
+    assert.equal(scheduler.status("pump").next_at, null);
+    assert.throws(
+      () =>
+        new RetrainScheduler({
+          everyH: -1,
+          models: () => [],
+          run: async () => ({ skipped: "" }),
+          log,
+        }),
+      /'RETRAIN_EVERY_H' must be 0 or above, got -1/,
+    );
+  } finally {
+    await scheduler.stop();
+  }
+  assert.throws(
+    () => scheduler.ask("pump", { by: "ana", reason: "", at: new Date().toISOString() }),
+    /shuts down/,
+  );
 });

@@ -1,5 +1,5 @@
-// Scheduled retraining: every RETRAIN_EVERY_H, each served model in turn, one run at a time; the last runs kept for GET /models.
-import type { RetrainRun, RetrainSchedule } from "../../contracts/models_api.ts";
+// Retraining runs, one at a time: rounds every RETRAIN_EVERY_H (when above 0) and runs asked for (POST /models/{name}/retrain); the last runs kept for GET /models.
+import type { RetrainAsked, RetrainRun, RetrainSchedule } from "../../contracts/models_api.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { delay } from "../_delay.ts";
 import type { RetrainResult } from "./retrain_child.ts";
@@ -9,19 +9,48 @@ export interface RetrainSkipped {
   skipped: string;
 }
 
+/** Why a run asked for does not start: another one is in progress (never two at once). */
+export class RetrainBusy extends Error {
+  readonly model: string;
+  readonly run: RetrainRun | undefined;
+
+  constructor(model: string, run: RetrainRun | undefined) {
+    super(
+      `a retraining of ${model} is running${run ? ` since ${run.started_at}` : ""}; one runs at a time`,
+    );
+    this.name = "RetrainBusy";
+    this.model = model;
+    this.run = run;
+  }
+}
+
+/** Runs asked for through another process (under scale-out: an ingest replica), looked for while idle. */
+export interface RetrainRequests {
+  /** The models among `models` with a run asked for, and who asked. */
+  pending(models: string[]): Promise<{ model: string; asked: RetrainAsked }[]>;
+  /** How often to look, in milliseconds. */
+  everyMs: number;
+}
+
 /** setTimeout's longest wait; a longer interval is waited in pieces. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface RetrainSchedulerOptions {
-  /** Hours between rounds, counted from the end of the previous round (> 0). */
+  /** Hours between rounds, counted from the end of the previous round; 0: no rounds, runs only when asked for. */
   everyH: number;
   /** The models served now, in the order a round retrains them. */
   models: () => string[];
   /**
    * One model's run (a child process); resolves with its outcome, or with why it did not run
-   * here (nothing is recorded then); aborts at `stop`.
+   * here (nothing is recorded then); aborts at `stop`. `asked` is set on a run someone asked for.
    */
-  run: (model: string, signal: AbortSignal) => Promise<RetrainResult | RetrainSkipped>;
+  run: (
+    model: string,
+    signal: AbortSignal,
+    asked?: RetrainAsked,
+  ) => Promise<RetrainResult | RetrainSkipped>;
+  /** Runs asked for elsewhere (scale-out workers); the single process gets them through {@link RetrainScheduler.ask}. */
+  requests?: RetrainRequests;
   log: Logger;
   now?: () => number;
 }
@@ -32,15 +61,17 @@ interface ModelRuns {
 }
 
 /**
- * Runs rounds of retraining. A round starts `everyH` hours after the previous one ended (the
- * first one `everyH` after `start`), so a round that runs long never makes the next start at
- * once and the host is never retraining all the time. Within a round the models go one after
- * the other: never two runs at once. A run's failure is logged and kept; it never stops the
- * round, the schedule or scoring.
+ * Runs the retraining of the served models, one run at a time. With `everyH` above 0, rounds: a
+ * round starts `everyH` hours after the previous one ended (the first one `everyH` after
+ * `start`), so a round that runs long never makes the next start at once and the host is never
+ * retraining all the time; within a round the models go one after the other. A run asked for
+ * ({@link ask}, or `requests`) starts at once when none is in progress and is refused otherwise;
+ * a round that comes due meanwhile waits for it to end. A run's failure is logged and kept; it
+ * never stops the rounds or scoring.
  *
  * @example
  * const s = new RetrainScheduler({ everyH: 24, models: () => ["pump"], run, log });
- * s.start(); s.status("pump"); await s.stop();
+ * s.start(); s.ask("pump", { by: "ana", reason: "moved", at }); s.status("pump"); await s.stop();
  */
 export class RetrainScheduler {
   #o: RetrainSchedulerOptions;
@@ -48,25 +79,45 @@ export class RetrainScheduler {
   #runs = new Map<string, ModelRuns>();
   #nextAt: number | null = null;
   #stop = new AbortController();
-  #rounds: Promise<void> | undefined;
+  #loops: Promise<void>[] | undefined;
+  /** The run in progress, scheduled or asked for: the one lock both take. */
+  #current: { model: string; done: Promise<void> } | undefined;
 
   constructor(options: RetrainSchedulerOptions) {
-    if (!(options.everyH > 0)) {
-      throw new RangeError(`'RETRAIN_EVERY_H' must be above 0 to schedule, got ${options.everyH}`);
+    if (!(options.everyH >= 0)) {
+      throw new RangeError(`'RETRAIN_EVERY_H' must be 0 or above, got ${options.everyH}`);
     }
     this.#o = options;
     this.#now = options.now ?? Date.now;
   }
 
-  /** Starts the schedule; the first round comes one interval from now. */
+  /** Starts the rounds (the first one interval from now) and the look-out for requests, when configured. */
   start(): void {
-    this.#rounds ??= this.#loop();
+    const { everyH, requests } = this.#o;
+    this.#loops ??= [
+      ...(everyH > 0 ? [this.#rounds()] : []),
+      ...(requests ? [this.#requests(requests)] : []),
+    ];
   }
 
-  /** Stops the schedule: a run in progress is stopped (its child killed) and awaited. */
+  /** Stops: a run in progress is stopped (its child killed) and awaited. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    await this.#rounds;
+    await Promise.all([...(this.#loops ?? []), this.#current?.done]);
+  }
+
+  /**
+   * Starts a run of `model` now, for `asked.by`: returns the run (outcome `running`) at once; it
+   * goes on in the background and ends in {@link status} like a round's run. Throws
+   * {@link RetrainBusy} while a run (of any model) is in progress, and an `Error` once stopped.
+   */
+  ask(model: string, asked: RetrainAsked): RetrainRun {
+    if (this.#stop.signal.aborted) throw new Error("retraining has stopped: the engine shuts down");
+    const current = this.#current;
+    if (current) throw new RetrainBusy(current.model, this.#runs.get(current.model)?.last);
+    void this.#exclusive(model, asked);
+    // Set before the run's first await.
+    return this.#runs.get(model)?.last as RetrainRun;
   }
 
   /** What `GET /models` shows of `model`'s retraining. */
@@ -80,7 +131,16 @@ export class RetrainScheduler {
     };
   }
 
-  async #loop(): Promise<void> {
+  /** Runs `model` holding the lock; resolves when the run has ended (never rejects). */
+  #exclusive(model: string, asked?: RetrainAsked): Promise<void> {
+    const done: Promise<void> = this.#runOne(model, this.#stop.signal, asked).finally(() => {
+      if (this.#current?.done === done) this.#current = undefined;
+    });
+    this.#current = { model, done };
+    return done;
+  }
+
+  async #rounds(): Promise<void> {
     const signal = this.#stop.signal;
     const everyMs = this.#o.everyH * 3_600_000;
     while (!signal.aborted) {
@@ -90,14 +150,41 @@ export class RetrainScheduler {
       }
       this.#nextAt = null;
       for (const model of this.#o.models()) {
+        // A run asked for goes on; the round's waits until it has ended.
+        while (this.#current) await this.#current.done;
         if (signal.aborted) return;
-        await this.#runOne(model, signal);
+        await this.#exclusive(model);
       }
     }
   }
 
-  async #runOne(model: string, signal: AbortSignal): Promise<void> {
+  async #requests(requests: RetrainRequests): Promise<void> {
+    const signal = this.#stop.signal;
+    let failing = false;
+    while (await delay(requests.everyMs, signal)) {
+      if (this.#current) continue;
+      let pending: { model: string; asked: RetrainAsked }[];
+      try {
+        pending = await requests.pending(this.#o.models());
+        failing = false;
+      } catch (error) {
+        // Logged once until they can be read again.
+        if (!failing) {
+          this.#o.log.warn("retraining requests cannot be read; trying again", error as Error);
+        }
+        failing = true;
+        continue;
+      }
+      for (const { model, asked } of pending) {
+        if (signal.aborted || this.#current) break;
+        await this.#exclusive(model, asked);
+      }
+    }
+  }
+
+  async #runOne(model: string, signal: AbortSignal, asked?: RetrainAsked): Promise<void> {
     const { log } = this.#o;
+    const what = asked ? "requested retraining" : "scheduled retraining";
     const runs = this.#runs.get(model) ?? {};
     this.#runs.set(model, runs);
     const started = this.#now();
@@ -106,19 +193,23 @@ export class RetrainScheduler {
       finished_at: null,
       outcome: "running",
       reasons: [],
+      ...(asked ? { requested: asked } : {}),
     };
     const before = runs.last;
     runs.last = run;
-    log.info("scheduled retraining started", { model });
+    log.info(`${what} started`, {
+      model,
+      ...(asked ? { by: asked.by, reason: asked.reason } : {}),
+    });
     let result: RetrainResult | RetrainSkipped;
     try {
-      result = await this.#o.run(model, signal);
+      result = await this.#o.run(model, signal, asked);
     } catch (error) {
       result = { outcome: "failed", reasons: [], error: (error as Error).message };
     }
     if ("skipped" in result) {
       runs.last = before;
-      log.info("scheduled retraining skipped", { model, reason: result.skipped });
+      log.info(`${what} skipped`, { model, reason: result.skipped });
       return;
     }
     const finished = this.#now();
@@ -127,12 +218,12 @@ export class RetrainScheduler {
     if (done.decision === "promoted") runs.last_promoted = done;
     const fields = { model, duration_ms: finished - started };
     if (done.outcome === "failed") {
-      log.error("scheduled retraining failed; scoring goes on with the active version", {
+      log.error(`${what} failed; scoring goes on with the active version`, {
         ...fields,
         error: done.error,
       });
     } else {
-      log.info("scheduled retraining decided", {
+      log.info(`${what} decided`, {
         ...fields,
         decision: done.decision,
         candidate_version: done.candidate_version,

@@ -1,15 +1,16 @@
-// One model's scheduled retraining under scale-out: the lease holder retrains the shared registry's active version and publishes the candidate there.
+// One model's retraining under scale-out, scheduled or asked for: the lease holder retrains the shared registry's active version and publishes the candidate there.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EngineConfig } from "../../contracts/config.ts";
-import type { RetrainRun } from "../../contracts/models_api.ts";
+import type { RetrainAsked, RetrainRun } from "../../contracts/models_api.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { NatsModelRegistry } from "../infer/nats_registry.ts";
 import { type Activation, ModelRegistry } from "../infer/registry.ts";
 import { type RetrainResult, runRetrainChild } from "./retrain_child.ts";
 import { RetrainLease, type RetrainLeases } from "./retrain_lease.ts";
 import { readRetrainRecord, writeRetrainRecord } from "./retrain_record.ts";
+import { takeRetrainRequest } from "./retrain_request.ts";
 import type { RetrainSkipped } from "./retrain_scheduler.ts";
 
 export interface SharedRetrainOptions {
@@ -35,6 +36,9 @@ const failed = (error: string): RetrainResult => ({ outcome: "failed", reasons: 
  * run finished within the last `RETRAIN_EVERY_H` (the shared record, read once the lease is held,
  * so the previous holder's record is always there): of N workers, one retrains a model once per
  * interval. Otherwise the run is skipped, saying who holds the lease or when the last run was.
+ * A run asked for (`asked`: a request an ingest replica wrote, `retrain_request.<name>`) goes
+ * ahead on the lease holder that takes the request (`takeRetrainRequest`), whenever the last run
+ * was; a worker that finds it taken already skips.
  *
  * The holder renews the lease while the run lasts and:
  * 1. copies the shared registry's active version into a scratch registry on disk (its graph and
@@ -55,21 +59,30 @@ const failed = (error: string): RetrainResult => ({ outcome: "failed", reasons: 
  */
 export function sharedRetrainRun(
   o: SharedRetrainOptions,
-): (model: string, signal: AbortSignal) => Promise<RetrainResult | RetrainSkipped> {
+): (
+  model: string,
+  signal: AbortSignal,
+  asked?: RetrainAsked,
+) => Promise<RetrainResult | RetrainSkipped> {
   const now = o.now ?? Date.now;
   const everyMs = o.config.RETRAIN_EVERY_H * 3_600_000;
 
-  return async function retrainShared(model, signal) {
+  return async function retrainShared(model, signal, asked) {
     const taken = await (await o.leases()).acquire(model, o.worker);
     if (!(taken instanceof RetrainLease)) {
       return { skipped: `worker ${taken.holder} holds the retraining lease of ${model}` };
     }
     taken.keep(o.log);
     try {
+      // Asked for: run it if this worker takes the request (read again now the lease is held).
+      const request = asked ? await takeRetrainRequest(o.registry.kv, model) : undefined;
+      if (asked && !request) {
+        return { skipped: `the request to retrain ${model} was taken by another worker` };
+      }
       const record = await readRetrainRecord(o.registry.kv, model);
       const last = record?.last;
       const since = last?.finished_at ? now() - Date.parse(last.finished_at) : Infinity;
-      if (since < everyMs) {
+      if (!request && since < everyMs) {
         return {
           skipped: `${model} was retrained by ${last?.worker ?? "another worker"} at ${last?.finished_at}, within RETRAIN_EVERY_H`,
         };
@@ -80,6 +93,7 @@ export function sharedRetrainRun(
         outcome: "running",
         reasons: [],
         worker: o.worker,
+        ...(request ? { requested: request } : {}),
       };
       await writeRetrainRecord(o.registry.kv, model, { ...record, last: started });
       // Renewed at once before each write to the registry: a holder that lost the lease while
@@ -90,6 +104,9 @@ export function sharedRetrainRun(
         model,
         AbortSignal.any([signal, taken.signal]),
         held,
+        request
+          ? `retraining asked for by ${request.by}, run on worker ${o.worker}`
+          : `scheduled retraining on worker ${o.worker}`,
       ).catch((error: Error) => failed(error.message));
       if (taken.signal.aborted && !signal.aborted) {
         // The lease went during the run: the child was stopped, or what it published stays.
@@ -118,7 +135,7 @@ export function sharedRetrainRun(
           error: recorded,
         });
       }
-      return result;
+      return request ? { ...result, requested: request } : result;
     } finally {
       await taken.release();
     }
@@ -131,6 +148,8 @@ async function retrainAndPublish(
   model: string,
   signal: AbortSignal,
   held: () => Promise<boolean>,
+  /** What ran, for the activation's reason. */
+  what: string,
 ): Promise<RetrainResult> {
   const { config, registry, log } = o;
   const active = await registry.pointer(model);
@@ -164,7 +183,7 @@ async function retrainAndPublish(
       try {
         activation = await registry.activate(model, meta.version, {
           by: "retrain",
-          reason: `promotion gate passed (scheduled retraining on worker ${o.worker})`,
+          reason: `promotion gate passed (${what})`,
         });
       } catch (error) {
         result.reasons.push(`published, not activated: ${(error as Error).message}`);

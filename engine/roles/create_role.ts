@@ -11,8 +11,9 @@ export type CreateRoleOptions = RoleOptions;
  * `all` + `memory` (the default): the single-process engine, unchanged. With `FRAME_BUS=nats`:
  * `ingest` is a stateless replica, `worker` an inference worker, and `all` runs one of each in
  * the process (the HTTP port serves the ingest replica). Under scale-out the workers record the
- * training history and, with `RETRAIN_EVERY_H`, retrain on a schedule (one worker per model at a
- * time, by a KV lease, publishing into the shared registry); replicas never retrain. Throws a
+ * training history and retrain, on a schedule (`RETRAIN_EVERY_H`) and when a replica is asked
+ * (`POST /models/{name}/retrain`): one worker per model at a time, by a KV lease, publishing into
+ * the shared registry; replicas never retrain. Throws a
  * {@link ConfigError} for a split role on the in-memory bus, which has nothing to split across.
  */
 export function createRole(options: CreateRoleOptions): Role {

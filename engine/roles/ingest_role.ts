@@ -22,7 +22,12 @@ import type { ModelActivation } from "../model_activation.ts";
 import { createNatsModelActivation } from "../model_activation_nats.ts";
 import { mountModelRoutes } from "../models_routes.ts";
 import { FrameQueue } from "../queue/frame_queue.ts";
-import { readRetrainRecord, sharedSchedule } from "../retrain/mod.ts";
+import {
+  askSharedRetrain,
+  RetrainLeases,
+  readRetrainRecord,
+  sharedSchedule,
+} from "../retrain/mod.ts";
 import { EngineStats } from "../stats.ts";
 import { createRoleApp } from "./role_app.ts";
 import {
@@ -106,6 +111,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   const stop = new AbortController();
   let watching: Promise<void> | undefined;
   let models: ModelActivation | undefined;
+  /** The workers' retraining leases, opened at the first run asked for. */
+  let retrainLeases: Promise<RetrainLeases> | undefined;
   let stopFollowing: (() => void) | undefined;
 
   function remember(streamId: string, timestamp: number): void {
@@ -266,9 +273,26 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         routes: (name) => routes.globsOf(name),
         // The workers retrain; the replica shows their shared record of each model's last runs.
         retrain:
-          config.RETRAIN_EVERY_H > 0
+          config.RETRAIN_EVERY_H > 0 || config.HISTORY_MAX_BYTES > 0
             ? async (name) =>
                 sharedSchedule(config.RETRAIN_EVERY_H, await readRetrainRecord(registry.kv, name))
+            : undefined,
+        // A run asked for here is taken by the worker holding the model's retraining lease.
+        retrainNow:
+          config.HISTORY_MAX_BYTES > 0
+            ? async (name, asked) => {
+                retrainLeases ??= RetrainLeases.open(bus.nc, config.NATS_STREAM).catch((e) => {
+                  // Opened again by the next request.
+                  retrainLeases = undefined;
+                  throw e;
+                });
+                return askSharedRetrain({
+                  kv: registry.kv,
+                  leases: await retrainLeases,
+                  model: name,
+                  asked,
+                });
+              }
             : undefined,
         streams(name) {
           let n = 0;

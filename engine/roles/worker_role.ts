@@ -30,6 +30,7 @@ import { VersionCache } from "../infer/version_cache.ts";
 import { type RetrainScheduler, sharedRetrainSchedulerFor } from "../retrain/mod.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
+import { MachineStates } from "../window/machine_states.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
 import { createRoleApp } from "./role_app.ts";
 import { Lifecycle, type Role, type RoleOptions, readinessBody } from "./role_shell.ts";
@@ -42,6 +43,13 @@ interface ModelPart {
   replayRing: ReplayRing;
   /** Alerts of these streams: frame alerts, or incidents with state in the KV bucket. */
   pipeline: AlertPipeline;
+  /** These streams' stopped machines (the scoring version's running condition), as the single process keeps them. */
+  machine: MachineStates;
+  /**
+   * Stops met in the round being filled, in frame order: `row` is the model's batch size when
+   * the stop came, so the alert path hears it after the windows before it and before those after.
+   */
+  stops: { row: number; streamId: string }[];
   /** The version these windows and alerts were last scored with. */
   version: string;
 }
@@ -135,14 +143,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   // last good copy in this worker's own folder of DATA_DIR/decisions (workers share a volume).
   const decisions = decisionsFor(config, { log, fetch: options.fetch, writer });
   // Each model's training history, in this worker's own folder of HISTORY_DIR/<model>: silenced
-  // frames left out, verdicts in the index, and a frame whose own reading fails the scoring
-  // version's running condition left out as machine off (the single process never scores one).
-  const training = historyRecordersFor(config, {
-    log,
-    writer,
-    decisions,
-    running: (model, streamId, at) => batchFrames.get(model)?.running(streamId, at) ?? true,
-  });
+  // frames left out, verdicts in the index. A stopped machine's frames are never scored (drain
+  // drops them, as the single process's batcher does), so none reaches it.
+  const training = historyRecordersFor(config, { log, writer, decisions });
   let retraining: RetrainScheduler | undefined;
   const partitions = new Map<number, Partition>();
   const counters = {
@@ -219,6 +222,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       windows,
       replayRing: new ReplayRing(windows.shape.rebuildFrames),
       pipeline,
+      machine: new MachineStates(),
+      stops: [],
       version: meta.version,
     };
   }
@@ -388,7 +393,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
    * Takes partition `part`'s buffered frames into the round's batches: frames up to the committed
    * sequence only rebuild windows; the others join their model's batch when their stream has a
    * full window, unless that batch is full or another version's (the partition stops there until
-   * the next round). Notes in `ranges` the rows it added per model. Returns the last frame taken.
+   * the next round). A stopped machine's frame (the version's running condition fails) is judged
+   * as the single process's batcher judges it (`MachineStates.judge`): it restarts its stream's
+   * window and is dropped, replayed or not, and still counts as taken (the partition commits past
+   * it); a stop met past the committed sequence is noted for the alert path. Notes in `ranges`
+   * the rows it added per model. Returns the last frame taken.
    */
   async function drain(
     part: Partition,
@@ -429,7 +438,25 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         if (!replaying) counters.late++;
         continue;
       }
+      // A stopped frame too: the replay point moves on during a long stop, and a new owner's
+      // replay meets the stop again and restarts the window as this one did.
       m.replayRing.remember(frame.streamId, frame.seq);
+      const judged = m.machine.judge(
+        version.meta,
+        frame.streamId,
+        frame.timestamp,
+        frame.values,
+        m.windows,
+      );
+      if (judged !== "running") {
+        // A replayed stop was told to the alert path by the previous owner: its incident state
+        // (saved before that commit) already holds it.
+        if (judged === "stop" && !replaying) {
+          m.stops.push({ row: scorer.rows, streamId: frame.streamId });
+        }
+        if (replaying) counters.replayed++;
+        continue;
+      }
       if (replaying) {
         counters.replayed++;
         // Written where the next window goes, then overwritten by it: never scored.
@@ -485,28 +512,42 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         fenced.set(part.id, { committed, replay, stopped: close(part.id) });
       }
     }
-    // Only replayed, late or skipped frames: no batch, their partitions still commit.
+    // Only replayed, late, skipped or stopped frames: no batch, their partitions still commit.
     for (const [name, served] of round) {
       const scorer = served.scorer;
       const batch = await scorer.finish();
       const latencies = new Float64Array(batch.size);
       let alerts = 0;
+      /** Rows `from .. to` of `m`'s partition into its alert path and the training history. */
+      const scoreRows = (m: ModelPart, from: number, to: number) => {
+        if (to === from) return;
+        const view = scorer.view(from, to, batch.completedAt);
+        alerts += m.pipeline.scored(view).alerts;
+        training?.scored(view, {
+          model: { metadata: served.meta },
+          history: framesOf(name).over(view, from, served.meta),
+        });
+      };
       for (const part of touched) {
+        const m = part.models.get(name);
         const range = taken.get(part)?.ranges.get(name);
-        if (!range || range.to === range.from) continue;
-        for (let i = range.from; i < range.to; i++) {
+        if (!m || ((!range || range.to === range.from) && m.stops.length === 0)) continue;
+        const to = range?.to ?? 0;
+        let from = range?.from ?? 0;
+        for (let i = from; i < to; i++) {
           const latencyMs = batch.completedAt - batch.receivedAt[i];
           latencies[i] = latencyMs;
           stats.frameScored(latencyMs);
           metrics.frameLatency.record(latencyMs);
         }
-        const m = part.models.get(name) as ModelPart;
-        const view = scorer.view(range.from, range.to, batch.completedAt);
-        alerts += m.pipeline.scored(view).alerts;
-        training?.scored(view, {
-          model: { metadata: served.meta },
-          history: framesOf(name).over(view, range.from, served.meta),
-        });
+        // In frame order, as the single process's batcher tells its alert path of a stop.
+        for (const stop of m.stops) {
+          scoreRows(m, from, Math.max(from, stop.row));
+          from = Math.max(from, stop.row);
+          m.pipeline.machineStopped(stop.streamId);
+        }
+        m.stops.length = 0;
+        scoreRows(m, from, to);
       }
       batchFrames.get(name)?.clear();
       if (batch.size === 0) continue;
@@ -757,6 +798,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         },
         rss_bytes: sampleResources().rss_bytes,
       }),
+      // Stopped machines of the partitions held (a model's running condition fails): not
+      // anomalies, listed apart, as the single process lists them.
+      machine_off: [...partitions.values()].flatMap((part) =>
+        [...part.models.values()].flatMap((m) => m.machine.list()),
+      ),
       role: "worker",
       worker: {
         id: workerId,

@@ -1,0 +1,70 @@
+// One call to the engine's model operations API (ADMIN_TOKEN as bearer), its refusals translated into the backend's answers.
+import * as v from "valibot";
+import { ERROR_CODES, type ErrorCode, HttpError } from "../../contracts/error.ts";
+
+export interface EngineCallOptions {
+  engineUrl: string;
+  /** The engine's `ADMIN_TOKEN`, when it has one. */
+  adminToken?: string;
+  fetch?: typeof fetch;
+  timeoutMs: number;
+}
+
+/**
+ * POSTs `body` to the engine's `path` and returns its answer parsed with `schema` when the status
+ * is `ok`. The engine's refusals come back as the same status and code (404 model_not_found, 409
+ * retrain_running, ...; a 5xx as 502); an engine that does not answer, refuses the backend's
+ * bearer (its ADMIN_TOKEN is missing or wrong here: not the person's fault) or breaks the
+ * contract is `502 engine_unreachable`.
+ *
+ * @example await postToEngine(o, "/models/pump/retrain", { by: "ana" }, 202, retrainResponseSchema);
+ */
+export async function postToEngine<S extends v.GenericSchema>(
+  o: EngineCallOptions,
+  path: string,
+  body: unknown,
+  ok: number,
+  schema: S,
+): Promise<v.InferOutput<S>> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (o.adminToken) headers.authorization = `Bearer ${o.adminToken}`;
+  let res: Response;
+  try {
+    res = await (o.fetch ?? fetch)(new URL(path, o.engineUrl), {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(o.timeoutMs),
+    });
+  } catch (error) {
+    throw new HttpError(
+      502,
+      "engine_unreachable",
+      `the engine did not answer: ${(error as Error).message}`,
+    );
+  }
+  const answer: unknown = await res.json().catch(() => undefined);
+  if (res.status === 401 || res.status === 403) {
+    throw new HttpError(
+      502,
+      "engine_unreachable",
+      "the engine refused the backend's credentials: set ADMIN_TOKEN to the engine's ADMIN_TOKEN",
+    );
+  }
+  if (res.status !== ok) {
+    const e = answer as { error?: string; message?: string } | undefined;
+    const code = (ERROR_CODES as readonly string[]).includes(e?.error ?? "")
+      ? (e?.error as ErrorCode)
+      : "engine_unreachable";
+    throw new HttpError(
+      res.status >= 500 ? 502 : res.status,
+      code,
+      `the engine refused: ${e?.message ?? `status ${res.status}`}`,
+    );
+  }
+  const parsed = v.safeParse(schema, answer);
+  if (!parsed.success) {
+    throw new HttpError(502, "engine_unreachable", "the engine's answer broke the contract");
+  }
+  return parsed.output;
+}
