@@ -1,14 +1,9 @@
 // The frames of the batch being scored, by row: the recorder's frame source where no frame store keeps them (the scale-out worker).
-import type { ModelMetadata } from "../../contracts/model.ts";
-import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { HistorySpan } from "../evidence/history_store.ts";
 import type { FrameSource } from "./history_recorder.ts";
 
 const EMPTY = new Float32Array(0);
-
-/** What `running` needs of the scoring version: its running condition and sensor names. */
-type MachineMeta = Pick<ModelMetadata, "running" | "feature_names">;
 
 /** A span of one frame, reused: the recorder copies what it keeps before asking again. */
 class OneFrame implements HistorySpan {
@@ -31,10 +26,8 @@ class OneFrame implements HistorySpan {
  * once scored, `over(view, from)` serves a slice of the batch (rows `from ..`, as `view` lists
  * them) to `HistoryRecorder.scored`, which copies only the frames it keeps, and `clear` lets go of
  * the references. A frame is looked up by stream and timestamp; the recorder asks row by row, so
- * the search starts at the last row found (asked again by `span` after `running`), then the
- * next: O(1) a frame. `running` answers the recorder's machine-off hook from the frame's own
- * reading and the scoring version's running condition, as the single process's batcher judges
- * a frame before scoring it.
+ * the search starts at the last row found, then the next: O(1) a frame. A stopped machine's
+ * frames never reach it: the worker drops them before scoring, as the single process does.
  *
  * @example
  * frames.set(scorer.rows, frame.values); await scorer.add(row);
@@ -46,30 +39,17 @@ export class BatchFrames implements FrameSource {
   #view: Pick<ScoredBatch, "size" | "streamIds" | "timestamps"> | undefined;
   #from = 0;
   #cursor = 0;
-  /** The running condition of the version that scored the batch served, and its sensor's index. */
-  #machine: { meta: MachineMeta; cond?: RunningCondition; index: number } | undefined;
 
   /** Row `row` of the batch being filled holds a window whose newest frame is `values`. */
   set(row: number, values: Float32Array): void {
     this.#values[row] = values;
   }
 
-  /**
-   * Serves `view`, rows `from .. from + view.size` of the batch, until the next call; `meta` is
-   * the version that scored it (its running condition, when it has one, judges `running`).
-   */
-  over(
-    view: Pick<ScoredBatch, "size" | "streamIds" | "timestamps">,
-    from: number,
-    meta?: MachineMeta,
-  ): this {
+  /** Serves `view`, rows `from .. from + view.size` of the batch, until the next call. */
+  over(view: Pick<ScoredBatch, "size" | "streamIds" | "timestamps">, from: number): this {
     this.#view = view;
     this.#from = from;
     this.#cursor = 0;
-    if (meta && this.#machine?.meta !== meta) {
-      const cond = meta.running;
-      this.#machine = { meta, cond, index: cond ? meta.feature_names.indexOf(cond.feature) : -1 };
-    } else if (!meta) this.#machine = undefined;
     return this;
   }
 
@@ -87,18 +67,6 @@ export class BatchFrames implements FrameSource {
     this.#span.at = from;
     this.#span.values = values;
     return this.#span;
-  }
-
-  /**
-   * Whether `streamId`'s frame at `at` in the batch served says its machine runs: false only
-   * when the scoring version has a running condition and the frame's reading fails it (a frame
-   * not in the batch, or a model without a condition: true).
-   */
-  running(streamId: string, at: number): boolean {
-    const machine = this.#machine;
-    if (!machine?.cond || machine.index < 0) return true;
-    const values = this.#find(streamId, at);
-    return !values || isRunning(machine.cond, values[machine.index]);
   }
 
   /** Row `(stream, at)`'s newest frame; the search goes on from that row next time. */

@@ -525,7 +525,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         alerts += m.pipeline.scored(view).alerts;
         training?.scored(view, {
           model: { metadata: served.meta },
-          history: framesOf(name).over(view, from, served.meta),
+          history: framesOf(name).over(view, from),
         });
       };
       for (const part of touched) {
