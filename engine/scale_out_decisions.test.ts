@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import postgres from "postgres";
+import { ownDatabase } from "../backend/_test/own_database.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../backend/_test/spawn_service.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
 import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
@@ -33,26 +33,8 @@ let api: string;
 let root: string;
 const processes: EngineProcess[] = [];
 
-/** The backend's database: a fresh PostgreSQL database when DATABASE_URL is set, else PGlite in memory. */
-async function backendDatabase(): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) return { env: { DATABASE_URL: "" }, drop: async () => {} };
-  const name = `scale_out_decisions_${process.pid}_${Date.now().toString(36)}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  const own = new URL(url);
-  own.pathname = `/${name}`;
-  return {
-    env: { DATABASE_URL: own.toString() },
-    async drop() {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
-
 before(async () => {
-  database = await backendDatabase();
+  database = await ownDatabase("scale_out_decisions");
   backend = spawnService([...NODE_TS, "backend/main.ts"], {
     ...database.env,
     HOST: "127.0.0.1",

@@ -9,23 +9,15 @@ import {
   retrainRequestSchema,
   retrainResponseSchema,
 } from "../../contracts/models_api.ts";
-import type { AuditRepository } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
 import { postToEngine } from "./engine_call.ts";
+import type { ModelActivatorOptions } from "./model_activation.ts";
 
 /** What a person asks for: why (`by` is the signed-in identity's name; typed only without sign-in). */
 export type RetrainBody = v.InferOutput<typeof retrainRequestSchema>;
 
-export interface ModelRetrainerOptions {
-  engineUrl: string;
-  /** The engine's `ADMIN_TOKEN`, when it has one. */
-  adminToken?: string;
-  audit: AuditRepository;
-  now: () => number;
-  fetch?: typeof fetch;
-  /** Under scale-out the replica answers once a worker took the run (up to about 10 s). */
-  timeoutMs?: number;
-}
+/** As activation's (the engine's URL and admin token, the audit); under scale-out the replica answers once a worker took the run (up to about 10 s). */
+export type ModelRetrainerOptions = ModelActivatorOptions;
 
 /**
  * Returns `retrain(name, body, actor)`: asks the engine to retrain the model now, and once it

@@ -4,9 +4,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
 import { verifyWebhook } from "../../contracts/webhook_signature.ts";
 import { freePort } from "../_test/free_port.ts";
+import { ownPostgresDatabase } from "../_test/own_database.ts";
 import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
@@ -45,20 +45,7 @@ if (process.env.DATABASE_URL) {
   const url = process.env.DATABASE_URL;
   databases.push({
     kind: "postgres",
-    async env() {
-      const name = `notify_kill_${process.pid}_${Date.now().toString(36)}`;
-      const admin = postgres(url, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`CREATE DATABASE ${name}`);
-      const own = new URL(url);
-      own.pathname = `/${name}`;
-      return {
-        env: { DATABASE_URL: own.toString() },
-        async drop() {
-          await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-          await admin.end();
-        },
-      };
-    },
+    env: () => ownPostgresDatabase(url, "notify_kill"),
   });
 }
 

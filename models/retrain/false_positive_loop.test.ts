@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import postgres from "postgres";
+import { ownDatabase } from "../../backend/_test/own_database.ts";
 import { NODE_TS, spawnService } from "../../backend/_test/spawn_service.ts";
 import { spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
@@ -33,24 +33,6 @@ interface Incident {
   started_at: string;
   opened_model_version: string | null;
   sensors: { feature_idx: number }[];
-}
-
-/** The backend's database: a fresh PostgreSQL database when DATABASE_URL is set, else PGlite in memory. */
-async function backendDatabase(): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) return { env: { DATABASE_URL: "" }, drop: async () => {} };
-  const name = `fp_loop_${process.pid}_${Date.now().toString(36)}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  const own = new URL(url);
-  own.pathname = `/${name}`;
-  return {
-    env: { DATABASE_URL: own.toString() },
-    async drop() {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
 }
 
 /** Posts `frames` to the engine one by one (waiting out 429s), frame t at `t0 + t` seconds. */
@@ -87,7 +69,7 @@ test("an incident marked false positive once is learnt by the next retraining: i
   const root = await mkdtemp(join(tmpdir(), "fp-loop-"));
   const registry = join(root, "models");
   const history = join(root, "history");
-  const database = await backendDatabase();
+  const database = await ownDatabase("fp_loop");
   const backend = spawnService([...NODE_TS, "backend/main.ts"], {
     ...database.env,
     HOST: "127.0.0.1",
