@@ -1,7 +1,12 @@
 // The drift scenario of `npm run eval`: the plant's operating point moves and stays; the original model against one retraining and against scheduled retraining, and a sensor stuck for longer than the retraining lookback.
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
-import { sensorProblems } from "../retrain/flat_sensors.ts";
+import {
+  rawStuckCheck,
+  sensorProblems,
+  stuckCheckOf,
+  stuckDetectionLost,
+} from "../retrain/flat_sensors.ts";
 import { decide, type GateSettings, type ModelMetrics, measure } from "../retrain/gate.ts";
 import { MIN_RECENT_FRAMES, RECENT_SHARE, type Run } from "../retrain/history_data.ts";
 import { injectEvents, sensorStd } from "../retrain/inject.ts";
@@ -66,7 +71,13 @@ function trainValues(name: string, values: Float32Array, nFrames: number, F: num
   );
   const names = Array.from({ length: F }, (_, f) => `feature_${f}`);
   const { meta } = buildArtifacts(name, result, names, { kind: "drift_scenario" });
-  return { model: referenceModel(result, meta), meta: meta as ModelMetadata, values };
+  return {
+    model: referenceModel(result, meta),
+    meta: meta as ModelMetadata,
+    values,
+    stuckCheck: stuckCheckOf(result.params, result.statistics, F),
+    rawStuckCheck: rawStuckCheck(stuckCheckOf(result.params, result.statistics, F), meta),
+  };
 }
 
 const asRun = (frames: Float32Array[], t0: number): Run => ({
@@ -151,6 +162,11 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
     await measure(retrained.model, gateAfterMove, settings),
     {
       flat: sensorProblems(movedTrain, original.meta).problems.filter((p) => p.problem === "flat"),
+      stuckDetectionLost: stuckDetectionLost(
+        original.rawStuckCheck,
+        retrained.stuckCheck,
+        original.meta.feature_names,
+      ),
     },
   );
   log(`[eval] drift: the gate on the retraining after the move: ${gate.decision}`);
@@ -193,6 +209,11 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
     await measure(learnt.model, stuckGateData, settings),
     {
       flat: sensorProblems(stuckTrain, original.meta).problems.filter((p) => p.problem === "flat"),
+      stuckDetectionLost: stuckDetectionLost(
+        original.rawStuckCheck,
+        learnt.stuckCheck,
+        original.meta.feature_names,
+      ),
     },
   );
   log(

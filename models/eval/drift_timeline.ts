@@ -4,7 +4,7 @@ import type { ScoringModel } from "../../engine/infer/mod.ts";
 import { IncidentTracker } from "../../scoring/incident_tracker.ts";
 import { StreamFeatures, WindowShape } from "../../scoring/window_features.ts";
 import { falsePositiveCover, leaveOutCovered } from "../retrain/false_positive_cover.ts";
-import { sensorProblems } from "../retrain/flat_sensors.ts";
+import { cutStuckFrames, sensorProblems, stuckDetectionLost } from "../retrain/flat_sensors.ts";
 import { decide, type GateSettings, type ModelMetrics, measure } from "../retrain/gate.ts";
 import { prepareHistory } from "../retrain/history_data.ts";
 import { injectEvents, sensorStd } from "../retrain/inject.ts";
@@ -12,11 +12,16 @@ import { injectEvents, sensorStd } from "../retrain/inject.ts";
 /** Stream time of frame 0 (the incident tracker reads a timestamp of 0 as none). */
 export const EPOCH_MS = Date.UTC(2024, 0, 1);
 
-/** A trained version: what scores, its metadata, the series it learnt. */
+/**
+ * A trained version: what scores, its metadata, the series it learnt, which sensors it checks for
+ * being stuck (`rawStuckCheck`: on their raw readings, models/retrain/flat_sensors.ts).
+ */
 export interface Trained {
   model: ScoringModel;
   meta: ModelMetadata;
   values: Float32Array;
+  stuckCheck: Uint8Array | null;
+  rawStuckCheck: Uint8Array | null;
 }
 
 /**
@@ -374,7 +379,12 @@ async function runTimeline(
         eventsLeftOut: 0,
       };
     }
-    const { train } = prepared;
+    // As npm run retrain: frames in which a sensor the active version checks was stuck are cut out.
+    const { train } = cutStuckFrames(
+      prepared.train,
+      active.rawStuckCheck,
+      active.meta.feature_names,
+    );
     const flat = sensorProblems(train, active.meta).problems.filter((p) => p.problem === "flat");
     const candidate = ctx.train(train.values, train.nFrames);
     const std = sensorStd(train.values, train.nFrames, F);
@@ -394,7 +404,14 @@ async function runTimeline(
         : decide(
             await measure(active.model, data, settings),
             await measure(candidate.model, data, settings),
-            { flat },
+            {
+              flat,
+              stuckDetectionLost: stuckDetectionLost(
+                active.rawStuckCheck,
+                candidate.stuckCheck,
+                active.meta.feature_names,
+              ),
+            },
           );
     if (gate.decision === "promoted") {
       active = candidate;

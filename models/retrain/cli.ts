@@ -6,7 +6,7 @@ import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { historyDirOf } from "../../engine/history/mod.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { summary } from "./report.ts";
-import { RetrainError, reportPath, retrain } from "./retrain.ts";
+import { EVENTS_PER_KIND, RetrainError, reportPath, retrain } from "./retrain.ts";
 
 const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO] [--auto]
 
@@ -14,7 +14,7 @@ Trains a candidate version of NAME from the engine's recorded history (--history
 HISTORY_DIR/NAME, HISTORY_DIR defaulting to DATA_DIR/history), writes it into the registry
 (--registry, default MODEL_DIR), scores it and the active version on the most recent stretch of
 that history, on the incidents operators confirmed and on injected anomalies (--events per kind,
-default 20; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
+default ${EVENTS_PER_KIND}; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
 manual (default) leaves it ready. --auto chooses the candidate's window size and tail margin by a
 backtest on its training series (as npm run train -- --auto). Only the most recent
 RETRAIN_MAX_FRAMES recorded frames are read (default 3000). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<void> {
     },
     device: config.DEFAULT_DEVICE === "cuda" ? "cuda" : "cpu",
     maxFrames: config.RETRAIN_MAX_FRAMES,
-    eventsPerKind: count("events", a.events, 20, 1000),
+    eventsPerKind: count("events", a.events, EVENTS_PER_KIND, 1000),
     seed: count("seed", a.seed, 1, 2 ** 31 - 1),
     by: a.by,
     auto: a.auto,

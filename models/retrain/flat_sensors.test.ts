@@ -1,8 +1,18 @@
-// Flat and non-finite sensors of a training stretch, judged against the active version's typical ranges.
+// Flat, stuck and non-finite sensors of a training stretch, judged against the active version's typical ranges and stuck checks.
 import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { Rng } from "../signal/mod.ts";
-import { describeProblem, sensorProblems } from "./flat_sensors.ts";
+import { FEATURES, NAME, plantFrames, trainInto } from "./_test/plant_history.ts";
+import {
+  describeProblem,
+  sensorProblems,
+  stuckDetection,
+  stuckDetectionLost,
+  stuckStretches,
+} from "./flat_sensors.ts";
 
 const T = 500;
 const names = ["flow", "temp", "valve", "level"];
@@ -70,4 +80,50 @@ test("sensorProblems names non-finite readings, with or without a typical range"
     [["level", "non_finite"]],
   );
   assert.match(old.skipped ?? "", /keeps no typical range/);
+});
+
+test("stuckStretches cuts out the frames a checked sensor repeats its reading in, and keeps a sensor stuck for most of the stretch", () => {
+  // temp is stuck from 100 to 149 (its reading at 99 held), valve always repeats but is not checked.
+  const quietOn = Uint8Array.of(1, 1, 0, 1);
+  const part = stretch((t, row) => {
+    row[1] = 71.5 + Math.sin(t);
+    if (t >= 100 && t < 150) row[1] = 71.5 + Math.sin(99);
+  });
+  const cut = stuckStretches(part, quietOn, names);
+  assert.deepEqual(cut.sensors, [{ feature: 1, name: "temp", frames: 51, action: "left_out" }]);
+  assert.equal(cut.dropped, 51);
+  assert.deepEqual(
+    [...cut.drop].flatMap((d, t) => (d ? [t] : [])),
+    Array.from({ length: 51 }, (_, i) => 99 + i),
+  );
+  // temp at 71.5 in every frame: stuck for all of it, not cut out (the gate holds instead).
+  const dead = stuckStretches(stretch(), quietOn, names);
+  assert.deepEqual(dead.sensors, [{ feature: 1, name: "temp", frames: T, action: "kept" }]);
+  assert.equal(dead.dropped, 0);
+  assert.equal(stuckStretches(stretch(), Uint8Array.of(1, 0, 0, 1), names).sensors.length, 0);
+});
+
+test("stuckDetection reads which sensors a trained model checks for being stuck from its graph", async () => {
+  const root = await mkdtemp(join(tmpdir(), "stuck-"));
+  try {
+    // feature 5 repeats a reading once in the training history: its quiet statistic is off.
+    const frames = plantFrames(1200, 1, (t, f) => {
+      if (t === 500) f[5] = 0;
+      if (t === 501) f[5] = 0;
+    });
+    const { meta } = await trainInto(root, frames, true);
+    const onnx = await readFile(join(root, NAME, meta.version, `${NAME}.onnx`));
+    const on = stuckDetection(onnx, meta)!;
+    assert.equal(on.length, FEATURES);
+    assert.equal(on[5], 0);
+    assert.ok(on.filter((x) => x === 1).length >= FEATURES - 2, String([...on]));
+    const all = Uint8Array.from({ length: FEATURES }, () => 1);
+    assert.deepEqual(stuckDetectionLost(all, on, meta.feature_names), [
+      ...[...on].flatMap((x, f) => (x ? [] : [{ feature: f, name: meta.feature_names[f] }])),
+    ]);
+    assert.deepEqual(stuckDetectionLost(null, on, meta.feature_names), []);
+    assert.equal(stuckDetection(onnx, { ...meta, statistics: ["level"] }), null);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

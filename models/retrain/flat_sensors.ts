@@ -1,5 +1,6 @@
-// Sensors a candidate must not learn from: flat through its training stretch where the active version saw them vary, or non-finite.
+// Sensors a candidate must not learn from: flat through its training stretch where the active version saw them vary, stuck for part of it, or non-finite.
 import type { ModelMetadata } from "../../contracts/model.ts";
+import { readInitializers } from "../onnx/builder.ts";
 
 /**
  * A sensor's 1st..99th-percentile spread in the training stretch must be at least this share of
@@ -87,4 +88,166 @@ export function describeProblem(p: SensorProblem): string {
     `${p.name} (feature ${p.feature}): flat in the training stretch (1st..99th percentile spread ${fmt(p.spread)}, ` +
     `under ${FLAT_SHARE * 100} % of the ${fmt(p.learnt ?? 0)} the active version learnt): a stuck sensor would be learnt as normal`
   );
+}
+
+/**
+ * Per sensor, whether a model checks it for being stuck: its `quiet` statistic is on (a statistic
+ * that is off has scoreA 0 and scoreB -1 in its calibration rows, `[nStats, F]`). Null for a model
+ * without a quiet statistic (the linear kind).
+ */
+export function stuckCheckOf(
+  tails: { scoreA: Float32Array; scoreB: Float32Array },
+  statistics: readonly string[] | undefined,
+  nFeatures: number,
+): Uint8Array | null {
+  const i = statistics?.indexOf("quiet") ?? -1;
+  if (i < 0 || tails.scoreA.length < (i + 1) * nFeatures) return null;
+  const a = tails.scoreA.subarray(i * nFeatures, (i + 1) * nFeatures);
+  const b = tails.scoreB.subarray(i * nFeatures, (i + 1) * nFeatures);
+  return Uint8Array.from(a, (x, f) => (x === 0 && b[f] === -1 ? 0 : 1));
+}
+
+/**
+ * The sensors a model checks for being stuck on their raw readings: {@link stuckCheckOf} less the
+ * sensors it judges against a running level (metadata `baseline`), whose check looked at their
+ * deviation from that level, which never repeats exactly, so a raw repeat tells nothing there (a
+ * quantised sensor the active version followed by its level repeats all the time).
+ */
+export function rawStuckCheck(
+  check: Uint8Array | null,
+  meta: Pick<ModelMetadata, "baseline">,
+): Uint8Array | null {
+  if (!check) return null;
+  const raw = check.slice();
+  for (const f of meta.baseline?.features ?? []) raw[f] = 0;
+  return raw;
+}
+
+/** {@link stuckCheckOf} read from a graph's calibration initialisers (`scoreA_<i>`, `scoreB_<i>`). */
+export function stuckDetection(
+  onnx: Uint8Array,
+  meta: Pick<ModelMetadata, "n_features" | "statistics">,
+): Uint8Array | null {
+  const i = meta.statistics?.indexOf("quiet") ?? -1;
+  if (i < 0) return null;
+  const tensors = readInitializers(onnx);
+  const a = tensors.get(`scoreA_${i}`)?.data;
+  const b = tensors.get(`scoreB_${i}`)?.data;
+  const F = meta.n_features;
+  if (!a || !b || a.length !== F || b.length !== F) return null;
+  return stuckCheckOf({ scoreA: a, scoreB: b }, ["quiet"], F);
+}
+
+/**
+ * A sensor stuck in more than this share of the training frames is not cut out (it would take
+ * the history with it): the flat-line check and the gate's `stuckDetection` criterion hold the
+ * candidate instead, naming it.
+ */
+export const STUCK_MAX_SHARE = 0.5;
+
+/** A sensor whose stuck frames were cut out of the training series, or too many to cut. */
+export interface StuckSensor {
+  feature: number;
+  name: string;
+  /** Training frames in which it repeated its reading exactly (the reading before included). */
+  frames: number;
+  /** `left_out`: those frames were cut out; `kept`: stuck for most of the series, see above. */
+  action: "left_out" | "kept";
+}
+
+/**
+ * Training frames in which a sensor the active version checks for being stuck on its raw readings
+ * (`quietOn`, from {@link rawStuckCheck}) repeats its previous reading exactly. Such a sensor is
+ * continuous (it never repeated in the active version's training, or its quiet statistic would be
+ * off), so a repeat is a stuck instrument;
+ * trained on, one repeat switches the candidate's stuck check off for it (fit_svdd.ts). `drop`
+ * marks the frames to cut out of the training series for every sensor stuck in at most
+ * {@link STUCK_MAX_SHARE} of it.
+ *
+ * @example stuckStretches(train, quietOn, names).sensors; // [{ name: "feature_3", frames: 600, action: "left_out" }]
+ */
+export function stuckStretches(
+  train: { values: Float32Array; nFrames: number },
+  quietOn: Uint8Array,
+  featureNames: readonly string[],
+): { drop: Uint8Array; dropped: number; sensors: StuckSensor[] } {
+  const F = quietOn.length;
+  const T = train.nFrames;
+  const v = train.values;
+  const count = new Int32Array(F);
+  const last = new Int32Array(F).fill(-1);
+  // Frames counted per sensor (a repeat marks itself and the frame before, once each).
+  for (let t = 1; t < T; t++) {
+    const row = t * F;
+    for (let f = 0; f < F; f++) {
+      if (quietOn[f] && v[row + f] === v[row - F + f]) {
+        count[f] += last[f] === t - 1 ? 1 : 2;
+        last[f] = t;
+      }
+    }
+  }
+  const sensors: StuckSensor[] = [];
+  const cut = new Uint8Array(F);
+  for (let f = 0; f < F; f++) {
+    if (count[f] === 0) continue;
+    const action = count[f] > STUCK_MAX_SHARE * T ? "kept" : "left_out";
+    if (action === "left_out") cut[f] = 1;
+    sensors.push({ feature: f, name: featureNames[f], frames: count[f], action });
+  }
+  const drop = new Uint8Array(T);
+  if (cut.some((c) => c === 1)) {
+    for (let t = 1; t < T; t++) {
+      const row = t * F;
+      for (let f = 0; f < F; f++) {
+        if (cut[f] && v[row + f] === v[row - F + f]) {
+          drop[t] = 1;
+          drop[t - 1] = 1;
+        }
+      }
+    }
+  }
+  let dropped = 0;
+  for (const d of drop) dropped += d;
+  return { drop, dropped, sensors };
+}
+
+/** Sensors the active version checks for being stuck and the candidate does not. */
+export function stuckDetectionLost(
+  active: Uint8Array | null,
+  candidate: Uint8Array | null,
+  featureNames: readonly string[],
+): { feature: number; name: string }[] {
+  if (!active || !candidate) return [];
+  const lost: { feature: number; name: string }[] = [];
+  for (let f = 0; f < active.length; f++) {
+    if (active[f] && !candidate[f]) lost.push({ feature: f, name: featureNames[f] });
+  }
+  return lost;
+}
+
+/**
+ * The training series without the frames {@link stuckStretches} marks, and what it found; the
+ * series as it was when nothing is cut (runs are concatenated already, as training reads them).
+ */
+export function cutStuckFrames<
+  T extends { values: Float32Array; nFrames: number; falsePositive: Uint8Array },
+>(
+  train: T,
+  quietOn: Uint8Array | null,
+  featureNames: readonly string[],
+): { train: T; stuck: ReturnType<typeof stuckStretches> | null } {
+  if (!quietOn) return { train, stuck: null };
+  const stuck = stuckStretches(train, quietOn, featureNames);
+  if (stuck.dropped === 0) return { train, stuck };
+  const F = quietOn.length;
+  const kept = train.nFrames - stuck.dropped;
+  const values = new Float32Array(kept * F);
+  const falsePositive = new Uint8Array(kept);
+  let row = 0;
+  for (let t = 0; t < train.nFrames; t++) {
+    if (stuck.drop[t]) continue;
+    values.set(train.values.subarray(t * F, (t + 1) * F), row * F);
+    falsePositive[row++] = train.falsePositive[t];
+  }
+  return { train: { ...train, values, nFrames: kept, falsePositive }, stuck };
 }

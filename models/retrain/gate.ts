@@ -26,21 +26,47 @@ export interface ModelMetrics {
     falseIncidentsPer10k: number;
   };
   confirmed: { incidents: number; detected: number; recall: number | null };
-  injected: Record<AnomalyKind, { events: number; detected: number; recall: number | null }>;
+  /** Per kind; `found`: which of the kind's events (0-based, in injection order) it found. */
+  injected: Record<
+    AnomalyKind,
+    { events: number; detected: number; recall: number | null; found: number[] }
+  >;
 }
 
 /**
  * Tolerances: how much worse than the active version the candidate may be on each criterion.
  * Rates may rise by 10 % plus one per 10,000 windows (noise on a short stretch); a confirmed
- * incident may not be lost (operators judged each one); injected recall, per kind, may fall
- * by at most 0.05 (one event in 20).
+ * incident may not be lost (operators judged each one); injected recall, per kind, may fall by
+ * 0.05, and beyond that only by chance: both models are scored on the same events, so the
+ * candidate is held on a kind when it misses more of them than the active version by over 0.05
+ * of the kind's events and a one-sided sign test on the events one model found and the other
+ * did not gives p below `injectedSignificance` (0.01 a kind: 0.05 over the five kinds,
+ * Bonferroni). With 20 events a kind, one event is 0.05: chance alone moved the same candidate
+ * from 15 to 17 of 20 spikes found.
  */
 export const TOLERANCES = {
   falseAlarmFramesPer10k: { relative: 0.1, absolute: 1 },
   falseIncidentsPer10k: { relative: 0.1, absolute: 1 },
   confirmedRecall: 0,
   injectedRecall: 0.05,
+  injectedSignificance: 0.01,
 } as const;
+
+/**
+ * One-sided exact sign test: the probability that `lost` or more of `discordant` events fall to
+ * the active version's side when either side is equally likely (Binomial(discordant, 1/2)).
+ */
+export function signTestP(lost: number, discordant: number): number {
+  if (discordant === 0 || lost === 0) return 1;
+  let p = 0;
+  let logC = 0; // ln C(discordant, k)
+  const half = discordant * Math.LN2;
+  for (let k = 0; k <= discordant; k++) {
+    if (k >= lost) p += Math.exp(logC - half);
+    logC += Math.log(discordant - k) - Math.log(k + 1);
+  }
+  return Math.min(1, p);
+}
 
 export interface Criterion {
   name: string;
@@ -150,7 +176,10 @@ export async function measure(
     if (found) detectedIncidents++;
   }
   const injected = Object.fromEntries(
-    ANOMALY_KINDS.map((k) => [k, { events: 0, detected: 0, recall: null as number | null }]),
+    ANOMALY_KINDS.map((k) => [
+      k,
+      { events: 0, detected: 0, recall: null as number | null, found: [] as number[] },
+    ]),
   ) as ModelMetrics["injected"];
   for (const event of data.events) {
     const { spec, start } = event;
@@ -166,7 +195,10 @@ export async function measure(
     const tally = injected[spec.kind];
     tally.events++;
     // A sensor already alarming before the anomaly did not find it.
-    if (found && !before) tally.detected++;
+    if (found && !before) {
+      tally.found.push(tally.events - 1);
+      tally.detected++;
+    }
   }
   for (const tally of Object.values(injected)) {
     tally.recall = tally.events ? tally.detected / tally.events : null;
@@ -193,12 +225,16 @@ export async function measure(
  * The decision: `promoted` only when the candidate is not worse than the active version on any
  * criterion beyond its tolerance ({@link TOLERANCES}) and, when `training` is given, no sensor of
  * its training stretch is flat where the active version saw it vary (criterion `flatSensors`,
- * see models/retrain/flat_sensors.ts); every failed criterion is a reason.
+ * see models/retrain/flat_sensors.ts) and the candidate checks every sensor for being stuck that
+ * the active version checks (`stuckDetection`); every failed criterion is a reason.
  */
 export function decide(
   active: ModelMetrics,
   candidate: ModelMetrics,
-  training?: { flat: readonly SensorProblem[] },
+  training?: {
+    flat: readonly SensorProblem[];
+    stuckDetectionLost?: readonly { feature: number; name: string }[];
+  },
 ): { decision: "promoted" | "held"; criteria: Criterion[]; reasons: string[] } {
   const criteria: Criterion[] = [];
   const rate = (name: "falseAlarmFramesPer10k" | "falseIncidentsPer10k") => {
@@ -210,34 +246,51 @@ export function decide(
   };
   rate("falseAlarmFramesPer10k");
   rate("falseIncidentsPer10k");
-  const recall = (name: string, a: number | null, c: number | null, tolerance: number) => {
-    if (a === null || c === null) {
-      criteria.push({
-        name,
-        active: a,
-        candidate: c,
-        limit: null,
-        pass: true,
-        note: "nothing to measure",
-      });
-      return;
-    }
-    const limit = a - tolerance;
-    criteria.push({ name, active: a, candidate: c, limit, pass: c >= limit - 1e-12 });
-  };
-  recall(
-    "confirmedIncidentRecall",
-    active.confirmed.recall,
-    candidate.confirmed.recall,
-    TOLERANCES.confirmedRecall,
-  );
+  const nothing = (name: string, a: number | null, c: number | null) =>
+    criteria.push({
+      name,
+      active: a,
+      candidate: c,
+      limit: null,
+      pass: true,
+      note: "nothing to measure",
+    });
+  const a = active.confirmed.recall;
+  const c = candidate.confirmed.recall;
+  if (a === null || c === null) nothing("confirmedIncidentRecall", a, c);
+  else {
+    const limit = a - TOLERANCES.confirmedRecall;
+    criteria.push({
+      name: "confirmedIncidentRecall",
+      active: a,
+      candidate: c,
+      limit,
+      pass: c >= limit - 1e-12,
+    });
+  }
   for (const kind of ANOMALY_KINDS) {
-    recall(
-      `injectedRecall.${kind}`,
-      active.injected[kind].recall,
-      candidate.injected[kind].recall,
-      TOLERANCES.injectedRecall,
-    );
+    const name = `injectedRecall.${kind}`;
+    const ak = active.injected[kind];
+    const ck = candidate.injected[kind];
+    if (ak.recall === null || ck.recall === null) {
+      nothing(name, ak.recall, ck.recall);
+      continue;
+    }
+    const byActive = new Set(ak.found);
+    const byCandidate = new Set(ck.found);
+    const lost = ak.found.filter((e) => !byCandidate.has(e)).length;
+    const gained = ck.found.filter((e) => !byActive.has(e)).length;
+    const p = signTestP(lost, lost + gained);
+    const limit = ak.recall - TOLERANCES.injectedRecall;
+    const beyond = ck.recall < limit - 1e-12;
+    criteria.push({
+      name,
+      active: ak.recall,
+      candidate: ck.recall,
+      limit,
+      pass: !beyond || p >= TOLERANCES.injectedSignificance,
+      note: `of ${ak.events} events, ${lost} found by the active version only and ${gained} by the candidate only (one-sided sign test p = ${Number(p.toPrecision(2))}${beyond && p >= TOLERANCES.injectedSignificance ? ", within chance" : ""})`,
+    });
   }
   if (training) {
     // Scores cannot show it: both models are judged on a recent stretch where the sensor is as
@@ -251,14 +304,30 @@ export function decide(
       pass: flat.length === 0,
       ...(flat.length ? { note: flat.map(describeProblem).join("; ") } : {}),
     });
+    const lost = training.stuckDetectionLost ?? [];
+    const shown = lost.slice(0, 5).map((s) => `${s.name} (feature ${s.feature})`);
+    if (lost.length > shown.length) shown.push(`and ${lost.length - shown.length} more`);
+    criteria.push({
+      name: "stuckDetection",
+      active: null,
+      candidate: lost.length,
+      limit: 0,
+      pass: lost.length === 0,
+      ...(lost.length
+        ? {
+            note: `the candidate does not check ${shown.join(", ")} for being stuck, which the active version does: its training stretch repeats a reading exactly or sits still there, so a stuck sensor would be learnt as normal`,
+          }
+        : {}),
+    });
   }
   const reasons = criteria
     .filter((c) => !c.pass)
     .map((c) => {
-      if (c.note) return `${c.name}: ${c.note}`;
       const fmt = (x: number | null) => (x === null ? "-" : Number(x.toFixed(4)));
+      if (c.note && c.limit === 0) return `${c.name}: ${c.note}`;
       const worse = c.name.startsWith("false") ? "above" : "below";
-      return `${c.name}: candidate ${fmt(c.candidate)} is ${worse} the limit ${fmt(c.limit)} (active ${fmt(c.active)})`;
+      const why = `${c.name}: candidate ${fmt(c.candidate)} is ${worse} the limit ${fmt(c.limit)} (active ${fmt(c.active)})`;
+      return c.note ? `${why}; ${c.note}` : why;
     });
   if (reasons.length === 0) reasons.push("not worse than the active version on any criterion");
   return { decision: criteria.every((c) => c.pass) ? "promoted" : "held", criteria, reasons };

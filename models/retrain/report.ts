@@ -1,7 +1,7 @@
 // The retraining report (JSON beside the version) and its human summary.
 import type { Activation } from "../../engine/infer/mod.ts";
 import type { LeftOutSensor } from "./false_positive_cover.ts";
-import type { SensorProblem } from "./flat_sensors.ts";
+import type { SensorProblem, StuckSensor } from "./flat_sensors.ts";
 import type { Criterion, ModelMetrics, TOLERANCES } from "./gate.ts";
 
 export interface RetrainReport {
@@ -51,6 +51,8 @@ export interface RetrainReport {
         sensors: (LeftOutSensor & { feature: string })[];
       };
     };
+    /** Training frames cut out because a sensor was stuck in them (flat_sensors.ts stuckStretches). */
+    stuck_left_out: { rule: string; frames: number; sensors: StuckSensor[] };
     /** Sensors of the training stretch checked against the active version's typical ranges (flat_sensors.ts). */
     sensor_check: { flat_share: number; problems: SensorProblem[]; skipped?: string };
   };
@@ -77,6 +79,16 @@ export function summary(report: RetrainReport, path: string): string {
               .filter((s) => s.events)
               .map((s) => `${s.feature} (up to ${s.judged_normal_std} std)`)
               .join(", "),
+        ]
+      : []),
+    ...(report.data.stuck_left_out.frames
+      ? [
+          `left out: ${report.data.stuck_left_out.frames} training frames in which ` +
+            report.data.stuck_left_out.sensors
+              .filter((s) => s.action === "left_out")
+              .map((s) => s.name)
+              .join(", ") +
+            " repeated a reading exactly (stuck)",
         ]
       : []),
     `decision: ${report.decision} (${report.reasons.join("; ")})`,

@@ -1,5 +1,5 @@
 // Retraining from the recorded history: a candidate trained as `npm run train` trains, written to the registry, judged by the gate, promoted or held.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { readHistory } from "../../engine/history/mod.ts";
@@ -19,9 +19,18 @@ import { buildArtifacts } from "../train/artifacts.ts";
 import { onnxLoader } from "../train/auto_onnx.ts";
 import { chooseSetting } from "../train/auto_setting.ts";
 import { COVER_RULE, falsePositiveCover, leaveOutCovered } from "./false_positive_cover.ts";
-import { describeProblem, FLAT_SHARE, sensorProblems } from "./flat_sensors.ts";
+import {
+  cutStuckFrames,
+  describeProblem,
+  FLAT_SHARE,
+  rawStuckCheck,
+  STUCK_MAX_SHARE,
+  sensorProblems,
+  stuckDetection,
+  stuckDetectionLost,
+} from "./flat_sensors.ts";
 import { decide, type GateSettings, measure, TOLERANCES } from "./gate.ts";
-import { prepareHistory } from "./history_data.ts";
+import { MIN_TRAIN_FRAMES, prepareHistory } from "./history_data.ts";
 import { injectEvents, sensorStd } from "./inject.ts";
 import type { RetrainReport } from "./report.ts";
 
@@ -29,6 +38,13 @@ import type { RetrainReport } from "./report.ts";
 export class RetrainError extends Error {
   override name = "RetrainError";
 }
+
+/**
+ * Injected anomalies of each kind the gate scores both models on, by default. 40 rather than 20:
+ * the gate compares the two models event by event, and a sign test needs discordant events to
+ * tell a real loss from chance.
+ */
+export const EVENTS_PER_KIND = 40;
 
 export interface RetrainOptions {
   model: string;
@@ -114,7 +130,37 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   } catch (error) {
     throw new RetrainError(`${o.historyDir}: ${(error as Error).message}; no version written`);
   }
-  const { train } = prepared;
+  // A sensor the active version checks for being stuck that repeats a reading exactly in the
+  // history was stuck there, unnoticed or judged a false positive: those frames are cut out, so
+  // the candidate keeps checking it (flat_sensors.ts stuckStretches).
+  const activeStuckCheck = rawStuckCheck(
+    stuckDetection(await readFile(join(activeRef.dir, `${o.model}.onnx`)), activeMeta),
+    activeMeta,
+  );
+  const { train, stuck } = cutStuckFrames(
+    prepared.train,
+    activeStuckCheck,
+    activeMeta.feature_names,
+  );
+  if (stuck?.sensors.length) {
+    const left = stuck.sensors.filter((s) => s.action === "left_out");
+    const kept = stuck.sensors.filter((s) => s.action === "kept");
+    if (left.length) {
+      say(
+        `${stuck.dropped} training frames left out: ${left.map((s) => `${s.name} repeats a reading exactly in ${s.frames}`).join(", ")} (stuck)`,
+      );
+    }
+    for (const s of kept) {
+      say(
+        `warning: ${s.name} repeats a reading exactly in ${s.frames} of ${prepared.train.nFrames} training frames, over ${STUCK_MAX_SHARE * 100} %: not cut out; the gate will hold a candidate that stops checking it`,
+      );
+    }
+  }
+  if (train.nFrames < MIN_TRAIN_FRAMES) {
+    throw new RetrainError(
+      `${o.historyDir}: too little history: ${train.nFrames} training frames after leaving out ${stuck?.dropped ?? 0} in which a sensor was stuck; a candidate needs at least ${MIN_TRAIN_FRAMES}; no version written`,
+    );
+  }
   const sensorCheck = sensorProblems(train, activeMeta);
   const nonFinite = sensorCheck.problems.filter((p) => p.problem === "non_finite");
   if (nonFinite.length) {
@@ -153,7 +199,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
 
   const std = sensorStd(train.values, train.nFrames, activeMeta.n_features);
   const injected = injectEvents(prepared.recent.runs, std, {
-    perKind: o.eventsPerKind ?? 20,
+    perKind: o.eventsPerKind ?? EVENTS_PER_KIND,
     seed: o.seed ?? 1,
     windowSize: activeMeta.window_size,
   });
@@ -183,7 +229,14 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
       try {
         say(`scoring the candidate ${meta.version}`);
         candidateMetrics = await measure(candidate, data, o.settings);
-        gate = decide(activeMetrics, candidateMetrics, { flat });
+        gate = decide(activeMetrics, candidateMetrics, {
+          flat,
+          stuckDetectionLost: stuckDetectionLost(
+            activeStuckCheck ?? null,
+            stuckDetection(onnx, meta),
+            activeMeta.feature_names,
+          ),
+        });
       } finally {
         await candidate.close();
       }
@@ -236,7 +289,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
         },
         confirmed_incidents: prepared.confirmed.map((c) => c.id),
         injected: {
-          per_kind: o.eventsPerKind ?? 20,
+          per_kind: o.eventsPerKind ?? EVENTS_PER_KIND,
           seed: o.seed ?? 1,
           events: events.length,
           left_out: {
@@ -247,6 +300,11 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
               feature: activeMeta.feature_names[l.feature_idx],
             })),
           },
+        },
+        stuck_left_out: {
+          rule: "a sensor the active version checks for being stuck that repeats its previous reading exactly: those frames are cut out of the training series, unless that is over half of it",
+          frames: stuck?.dropped ?? 0,
+          sensors: stuck?.sensors ?? [],
         },
         sensor_check: {
           flat_share: FLAT_SHARE,
