@@ -6,6 +6,7 @@ import {
   sensorProblems,
   stuckCheckOf,
   stuckDetectionLost,
+  stuckStretches,
 } from "../retrain/flat_sensors.ts";
 import { decide, type GateSettings, type ModelMetrics, measure } from "../retrain/gate.ts";
 import { MIN_RECENT_FRAMES, RECENT_SHARE, type Run } from "../retrain/history_data.ts";
@@ -166,7 +167,10 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
         original.rawStuckCheck,
         retrained.stuckCheck,
         original.meta.feature_names,
-      ),
+        original.rawStuckCheck
+          ? stuckStretches(movedTrain, original.rawStuckCheck, original.meta.feature_names).sensors
+          : [],
+      ).stuck,
     },
   );
   log(`[eval] drift: the gate on the retraining after the move: ${gate.decision}`);
@@ -213,7 +217,10 @@ export async function runDriftScenario(o: DriftScenarioOptions = {}): Promise<Dr
         original.rawStuckCheck,
         learnt.stuckCheck,
         original.meta.feature_names,
-      ),
+        original.rawStuckCheck
+          ? stuckStretches(stuckTrain, original.rawStuckCheck, original.meta.feature_names).sensors
+          : [],
+      ).stuck,
     },
   );
   log(

@@ -380,7 +380,7 @@ async function runTimeline(
       };
     }
     // As npm run retrain: frames in which a sensor the active version checks was stuck are cut out.
-    const { train } = cutStuckFrames(
+    const { train, stuck } = cutStuckFrames(
       prepared.train,
       active.rawStuckCheck,
       active.meta.feature_names,
@@ -410,7 +410,8 @@ async function runTimeline(
                 active.rawStuckCheck,
                 candidate.stuckCheck,
                 active.meta.feature_names,
-              ),
+                stuck?.sensors,
+              ).stuck,
             },
           );
     if (gate.decision === "promoted") {

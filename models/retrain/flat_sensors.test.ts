@@ -82,12 +82,17 @@ test("sensorProblems names non-finite readings, with or without a typical range"
   assert.match(old.skipped ?? "", /keeps no typical range/);
 });
 
-test("stuckStretches cuts out the frames a checked sensor repeats its reading in, and keeps a sensor stuck for most of the stretch", () => {
+test("stuckStretches cuts out the frames a checked sensor holds a reading in (5 frames or more, not a stray repeat), and keeps a sensor stuck for most of the stretch", () => {
   // temp is stuck from 100 to 149 (its reading at 99 held), valve always repeats but is not checked.
   const quietOn = Uint8Array.of(1, 1, 0, 1);
   const part = stretch((t, row) => {
     row[1] = 71.5 + Math.sin(t);
     if (t >= 100 && t < 150) row[1] = 71.5 + Math.sin(99);
+    // Stray repeats are not stuck: flow repeats once, level holds for 4 frames (under 5).
+    if (t === 201) row[0] = 100;
+    if (t === 200) row[0] = 100;
+    if (t >= 300 && t < 303) row[3] = 3;
+    if (t === 299) row[3] = 3;
   });
   const cut = stuckStretches(part, quietOn, names);
   assert.deepEqual(cut.sensors, [{ feature: 1, name: "temp", frames: 51, action: "left_out" }]);
@@ -118,10 +123,22 @@ test("stuckDetection reads which sensors a trained model checks for being stuck 
     assert.equal(on[5], 0);
     assert.ok(on.filter((x) => x === 1).length >= FEATURES - 2, String([...on]));
     const all = Uint8Array.from({ length: FEATURES }, () => 1);
-    assert.deepEqual(stuckDetectionLost(all, on, meta.feature_names), [
-      ...[...on].flatMap((x, f) => (x ? [] : [{ feature: f, name: meta.feature_names[f] }])),
-    ]);
-    assert.deepEqual(stuckDetectionLost(null, on, meta.feature_names), []);
+    const off = [...on].flatMap((x, f) => (x ? [] : [{ feature: f, name: meta.feature_names[f] }]));
+    // A stray repeat: reported apart, not a stuck sensor learnt.
+    assert.deepEqual(stuckDetectionLost(all, on, meta.feature_names), {
+      stuck: [],
+      otherwise: off,
+    });
+    // One that held a reading through most of the training series: a stuck sensor learnt.
+    const held = [{ feature: 5, name: "feature_5", frames: 900, action: "kept" as const }];
+    assert.deepEqual(stuckDetectionLost(all, on, meta.feature_names, held), {
+      stuck: [{ feature: 5, name: "feature_5" }],
+      otherwise: off.filter((x) => x.feature !== 5),
+    });
+    assert.deepEqual(stuckDetectionLost(null, on, meta.feature_names), {
+      stuck: [],
+      otherwise: [],
+    });
     assert.equal(stuckDetection(onnx, { ...meta, statistics: ["level"] }), null);
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -145,11 +145,19 @@ export function stuckDetection(
  */
 export const STUCK_MAX_SHARE = 0.5;
 
+/**
+ * Frames a reading must be held, exactly, to count as stuck: a whole window of the default size
+ * (5) sitting still. A single repeat is not: readings sent with 7 significant digits (the
+ * simulator's JSON) or by a historian repeat now and then by coincidence, measured on `npm
+ * start`'s plant as one or two repeats in 2,000 frames on about 700 of its 25,000 sensors.
+ */
+export const STUCK_MIN_FRAMES = 5;
+
 /** A sensor whose stuck frames were cut out of the training series, or too many to cut. */
 export interface StuckSensor {
   feature: number;
   name: string;
-  /** Training frames in which it repeated its reading exactly (the reading before included). */
+  /** Training frames in which it held a reading for at least {@link STUCK_MIN_FRAMES} frames. */
   frames: number;
   /** `left_out`: those frames were cut out; `kept`: stuck for most of the series, see above. */
   action: "left_out" | "kept";
@@ -157,11 +165,11 @@ export interface StuckSensor {
 
 /**
  * Training frames in which a sensor the active version checks for being stuck on its raw readings
- * (`quietOn`, from {@link rawStuckCheck}) repeats its previous reading exactly. Such a sensor is
- * continuous (it never repeated in the active version's training, or its quiet statistic would be
- * off), so a repeat is a stuck instrument;
- * trained on, one repeat switches the candidate's stuck check off for it (fit_svdd.ts). `drop`
- * marks the frames to cut out of the training series for every sensor stuck in at most
+ * (`quietOn`, from {@link rawStuckCheck}) holds one reading exactly for {@link STUCK_MIN_FRAMES}
+ * frames or more. Such a sensor is continuous (it did not sit still in the active version's
+ * training, or its quiet statistic would be off), so a held reading is a stuck instrument;
+ * trained on, it switches the candidate's stuck check off for it (fit_svdd.ts). `drop` marks the
+ * frames to cut out of the training series for every sensor stuck in at most
  * {@link STUCK_MAX_SHARE} of it.
  *
  * @example stuckStretches(train, quietOn, names).sensors; // [{ name: "feature_3", frames: 600, action: "left_out" }]
@@ -174,55 +182,63 @@ export function stuckStretches(
   const F = quietOn.length;
   const T = train.nFrames;
   const v = train.values;
-  const count = new Int32Array(F);
-  const last = new Int32Array(F).fill(-1);
-  // Frames counted per sensor (a repeat marks itself and the frame before, once each).
+  // Per sensor, the frame its current held reading started at; a run ends at a change or at T.
+  const start = new Int32Array(F);
+  const frames = new Int32Array(F);
+  const runs: { f: number; from: number; to: number }[] = [];
+  const close = (f: number, end: number) => {
+    if (end - start[f] >= STUCK_MIN_FRAMES) {
+      runs.push({ f, from: start[f], to: end });
+      frames[f] += end - start[f];
+    }
+  };
   for (let t = 1; t < T; t++) {
     const row = t * F;
     for (let f = 0; f < F; f++) {
-      if (quietOn[f] && v[row + f] === v[row - F + f]) {
-        count[f] += last[f] === t - 1 ? 1 : 2;
-        last[f] = t;
-      }
+      if (!quietOn[f] || v[row + f] === v[row - F + f]) continue;
+      close(f, t);
+      start[f] = t;
     }
   }
+  for (let f = 0; f < F; f++) if (quietOn[f]) close(f, T);
   const sensors: StuckSensor[] = [];
-  const cut = new Uint8Array(F);
   for (let f = 0; f < F; f++) {
-    if (count[f] === 0) continue;
-    const action = count[f] > STUCK_MAX_SHARE * T ? "kept" : "left_out";
-    if (action === "left_out") cut[f] = 1;
-    sensors.push({ feature: f, name: featureNames[f], frames: count[f], action });
+    if (frames[f] === 0) continue;
+    const action = frames[f] > STUCK_MAX_SHARE * T ? "kept" : "left_out";
+    sensors.push({ feature: f, name: featureNames[f], frames: frames[f], action });
   }
   const drop = new Uint8Array(T);
-  if (cut.some((c) => c === 1)) {
-    for (let t = 1; t < T; t++) {
-      const row = t * F;
-      for (let f = 0; f < F; f++) {
-        if (cut[f] && v[row + f] === v[row - F + f]) {
-          drop[t] = 1;
-          drop[t - 1] = 1;
-        }
-      }
-    }
-  }
+  const cut = new Set(sensors.filter((x) => x.action === "left_out").map((x) => x.feature));
+  for (const r of runs) if (cut.has(r.f)) drop.fill(1, r.from, r.to);
   let dropped = 0;
   for (const d of drop) dropped += d;
   return { drop, dropped, sensors };
 }
 
-/** Sensors the active version checks for being stuck and the candidate does not. */
+/**
+ * Sensors the active version checks for being stuck and the candidate does not, split by why:
+ * `stuck`, those that held a reading in the training series where it was not cut out (a stuck
+ * sensor learnt as normal: the gate's `stuckDetection` criterion), and `otherwise`, those whose
+ * check the training rule dropped for a stray repeat (fit_svdd.ts: one exact repeat switches it
+ * off), reported only.
+ */
 export function stuckDetectionLost(
   active: Uint8Array | null,
   candidate: Uint8Array | null,
   featureNames: readonly string[],
-): { feature: number; name: string }[] {
-  if (!active || !candidate) return [];
-  const lost: { feature: number; name: string }[] = [];
+  stuck: readonly StuckSensor[] = [],
+): { stuck: { feature: number; name: string }[]; otherwise: { feature: number; name: string }[] } {
+  const out = {
+    stuck: [] as { feature: number; name: string }[],
+    otherwise: [] as { feature: number; name: string }[],
+  };
+  if (!active || !candidate) return out;
+  const kept = new Set(stuck.filter((x) => x.action === "kept").map((x) => x.feature));
   for (let f = 0; f < active.length; f++) {
-    if (active[f] && !candidate[f]) lost.push({ feature: f, name: featureNames[f] });
+    if (!active[f] || candidate[f]) continue;
+    (kept.has(f) ? out.stuck : out.otherwise).push({ feature: f, name: featureNames[f] });
   }
-  return lost;
+  return out;
 }
 
 /**

@@ -52,7 +52,13 @@ export interface RetrainReport {
       };
     };
     /** Training frames cut out because a sensor was stuck in them (flat_sensors.ts stuckStretches). */
-    stuck_left_out: { rule: string; frames: number; sensors: StuckSensor[] };
+    stuck_left_out: {
+      rule: string;
+      frames: number;
+      sensors: StuckSensor[];
+      /** Sensors whose stuck check the candidate dropped for a stray repeat, not a held reading. */
+      check_dropped_otherwise: { why: string; count: number; first: string[] };
+    };
     /** Sensors of the training stretch checked against the active version's typical ranges (flat_sensors.ts). */
     sensor_check: { flat_share: number; problems: SensorProblem[]; skipped?: string };
   };
@@ -88,7 +94,7 @@ export function summary(report: RetrainReport, path: string): string {
               .filter((s) => s.action === "left_out")
               .map((s) => s.name)
               .join(", ") +
-            " repeated a reading exactly (stuck)",
+            " held a reading (stuck)",
         ]
       : []),
     `decision: ${report.decision} (${report.reasons.join("; ")})`,

@@ -147,12 +147,12 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     const kept = stuck.sensors.filter((s) => s.action === "kept");
     if (left.length) {
       say(
-        `${stuck.dropped} training frames left out: ${left.map((s) => `${s.name} repeats a reading exactly in ${s.frames}`).join(", ")} (stuck)`,
+        `${stuck.dropped} training frames left out: ${left.map((s) => `${s.name} held a reading in ${s.frames}`).join(", ")} (stuck)`,
       );
     }
     for (const s of kept) {
       say(
-        `warning: ${s.name} repeats a reading exactly in ${s.frames} of ${prepared.train.nFrames} training frames, over ${STUCK_MAX_SHARE * 100} %: not cut out; the gate will hold a candidate that stops checking it`,
+        `warning: ${s.name} held a reading in ${s.frames} of ${prepared.train.nFrames} training frames, over ${STUCK_MAX_SHARE * 100} %: not cut out; the gate will hold a candidate that stops checking it`,
       );
     }
   }
@@ -224,18 +224,21 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
       loadError = (error as Error).message;
     }
     let gate: ReturnType<typeof decide> | undefined;
+    let stuckCheckLost: ReturnType<typeof stuckDetectionLost> | undefined;
     let candidateMetrics: Awaited<ReturnType<typeof measure>> | undefined;
     if (candidate) {
       try {
         say(`scoring the candidate ${meta.version}`);
         candidateMetrics = await measure(candidate, data, o.settings);
+        stuckCheckLost = stuckDetectionLost(
+          activeStuckCheck,
+          stuckDetection(onnx, meta),
+          activeMeta.feature_names,
+          stuck?.sensors,
+        );
         gate = decide(activeMetrics, candidateMetrics, {
           flat,
-          stuckDetectionLost: stuckDetectionLost(
-            activeStuckCheck ?? null,
-            stuckDetection(onnx, meta),
-            activeMeta.feature_names,
-          ),
+          stuckDetectionLost: stuckCheckLost.stuck,
         });
       } finally {
         await candidate.close();
@@ -302,9 +305,14 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
           },
         },
         stuck_left_out: {
-          rule: "a sensor the active version checks for being stuck that repeats its previous reading exactly: those frames are cut out of the training series, unless that is over half of it",
+          rule: "a sensor the active version checks for being stuck that holds one reading exactly for 5 frames or more: those frames are cut out of the training series, unless that is over half of it",
           frames: stuck?.dropped ?? 0,
           sensors: stuck?.sensors ?? [],
+          check_dropped_otherwise: {
+            why: "the candidate does not check these for being stuck, which the active version does, though none held a reading in its training series: a stray exact repeat there switches the check off",
+            count: stuckCheckLost?.otherwise.length ?? 0,
+            first: (stuckCheckLost?.otherwise ?? []).slice(0, 20).map((x) => x.name),
+          },
         },
         sensor_check: {
           flat_share: FLAT_SHARE,
