@@ -1,4 +1,4 @@
-// A scale-out worker treats a stopped machine as the single process does (real processes: a private nats-server, an ingest replica, workers; real HTTP alert sinks).
+// A scale-out worker treats a stopped machine as the single process does, and the ingest replica lists it while a live worker does (real processes: a private nats-server, an ingest replica, workers; real HTTP alert sinks).
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -166,6 +166,11 @@ async function committed(stream: string, what: string): Promise<number> {
 
 /** Both engines' `/stats`: the single process's, then the worker's. */
 const bothStats = () => Promise.all([single.engine.stats(), statsOf(scaled.workerPort)]);
+/** The ingest replica's `machine_off` (what the console shows): every live worker's, gathered. */
+const replicaOff = async (): Promise<{ stream_id: string; since: string }[]> =>
+  (await statsOf(scaled.ingest)).machine_off;
+const lists = (off: { stream_id: string }[], stream: string) =>
+  off.some((m) => m.stream_id === stream);
 
 test("a worker drops a stopped machine's windows, lists it as machine_off, resolves its incident and resumes a full window after the restart, as the single process does", async () => {
   // Running, then an upset that opens an incident in both.
@@ -206,6 +211,13 @@ test("a worker drops a stopped machine's windows, lists it as machine_off, resol
   const since = new Date(T0 + 14 * 1000).toISOString();
   assert.deepEqual(offA.machine_off, [{ stream_id: "press-1", since }]);
   assert.deepEqual(offB.machine_off, offA.machine_off);
+  // The replica the console reads gathers it from the worker's post.
+  await waitFor(
+    async () => JSON.stringify(await replicaOff()) === JSON.stringify(offA.machine_off),
+    "the stream listed as machine off by the ingest replica",
+    30_000,
+    50,
+  );
   await waitFor(
     () =>
       events(single.sink, "press-1").includes("resolved") &&
@@ -235,6 +247,12 @@ test("a worker drops a stopped machine's windows, lists it as machine_off, resol
   );
   assert.deepEqual(afterA.machine_off, []);
   assert.deepEqual(afterB.machine_off, []);
+  await waitFor(
+    async () => (await replicaOff()).length === 0,
+    "the stream gone from the ingest replica's machine_off once it runs",
+    30_000,
+    50,
+  );
   assert.deepEqual(events(single.sink, "press-1"), ["opened", "resolved"]);
   assert.deepEqual(steps(scaled.sink, "press-1"), steps(single.sink, "press-1"));
 });
@@ -286,6 +304,13 @@ test("a new owner replaying a stopped machine's frames lists it as off, repeats 
     30_000,
     50,
   );
+  // Posted by the worker before it dies: the replica lists press-1 from that post alone.
+  await waitFor(
+    async () => lists(await replicaOff(), "press-1"),
+    "press-1 listed by the ingest replica",
+    30_000,
+    50,
+  );
   const delivered = scaled.sink.requests.length;
   await scaled.worker.kill("SIGKILL");
 
@@ -307,6 +332,12 @@ test("a new owner replaying a stopped machine's frames lists it as off, repeats 
   // The first stopped frame it re-read (the replay point need not reach the stop's start).
   const since = Date.parse(entry.since);
   assert.ok(since >= T0 + t * 1000 && since < T0 + (t + 6) * 1000, entry.since);
+  await waitFor(
+    async () => lists(await replicaOff(), "press-1"),
+    "press-1 still listed by the ingest replica after its worker died",
+    30_000,
+    50,
+  );
 
   // Running again: the new owner scores once W running frames came in, and raises nothing.
   await feed("press-1", normal(t + 6, W + 2), t + 6);
@@ -321,4 +352,15 @@ test("a new owner replaying a stopped machine's frames lists it as off, repeats 
   );
   assert.ok(!resumed.machine_off.some((m: { stream_id: string }) => m.stream_id === "press-1"));
   assert.equal(scaled.sink.requests.length, delivered, "no alert repeated or raised");
+  // The dead worker's post, which still lists press-1 as off, is never refreshed: it ages out
+  // (three lease periods), and the replica lists press-1 no more.
+  await waitFor(
+    async () => !lists(await replicaOff(), "press-1"),
+    "the dead worker's post aged out of the ingest replica's machine_off",
+    30_000,
+    100,
+  );
+  const board = await new Kvm(nc).open(`${STREAM}_machine_off`);
+  assert.equal(await board.get("w.off-a"), null, "the dead worker's post is gone");
+  assert.equal((await board.get("w.off-b"))?.operation, "PUT", "the live worker's stays");
 });

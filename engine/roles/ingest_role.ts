@@ -9,6 +9,7 @@ import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { encodeFrame } from "../bus/frame_message.ts";
+import { MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
@@ -114,6 +115,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   /** The workers' retraining leases, opened at the first run asked for. */
   let retrainLeases: Promise<RetrainLeases> | undefined;
   let stopFollowing: (() => void) | undefined;
+  /** The workers' stopped machines, gathered for `/stats` (the console reads this replica's). */
+  let machineOffBoard: MachineOffBoard | undefined;
 
   function remember(streamId: string, timestamp: number): void {
     newest.delete(streamId);
@@ -259,6 +262,13 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       const ready = { served: { metas, layouts }, ingestor, pool, bus };
       parts = ready;
       watching = watchLag(bus.kv);
+      machineOffBoard = new MachineOffBoard({
+        nc: bus.nc,
+        prefix: config.NATS_STREAM,
+        // As the workers make it, should this replica open the bucket first.
+        ttlMs: machineOffTtlMs(config.NATS_LEASE_MS),
+        log,
+      });
       models = createNatsModelActivation({
         config,
         log,
@@ -353,12 +363,15 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       }),
       enqueue,
     },
-    stats: () => ({
+    stats: async () => ({
       ...stats.snapshot({
         queue: { depth: inFlight, capacity: parts?.pool.capacity ?? 0 },
         alerts: { generated: 0, delivered: 0, outbox: 0 },
         rss_bytes: sampleResources().rss_bytes,
       }),
+      // Every live worker's stopped machines, as a single process lists its own; the last good
+      // list while NATS does not answer.
+      machine_off: (await machineOffBoard?.gather()) ?? [],
       role: "ingest",
       bus: { ...counters, max_lag: Math.max(0, ...lag) },
     }),

@@ -5,11 +5,16 @@ import type { EngineReady } from "../../contracts/health.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { StatsSnapshot } from "../stats.ts";
 
+type RoleStats = StatsSnapshot | (StatsSnapshot & Record<string, unknown>);
+
 export interface RoleAppOptions {
   log: Logger;
   readiness(): EngineReady;
-  /** `GET /stats`: the engine's stats shape plus the role's own counters. */
-  stats(): StatsSnapshot | (StatsSnapshot & Record<string, unknown>);
+  /**
+   * `GET /stats`: the engine's stats shape plus the role's own counters (an ingest replica's waits
+   * on NATS for the workers' `machine_off`, a second at most).
+   */
+  stats(): RoleStats | Promise<RoleStats>;
   resetStats(): void;
   /** `POST /data-enqueue` (single process and ingest replicas), behind its gate. */
   intake?: { gate: MiddlewareHandler; enqueue: (c: Context) => Promise<Response> };
@@ -41,7 +46,7 @@ export function createRoleApp(options: RoleAppOptions): Hono {
     const body = options.readiness();
     return c.json(body, body.status === "ready" ? 200 : 503);
   });
-  app.get("/stats", (c) => c.json(options.stats()));
+  app.get("/stats", async (c) => c.json(await options.stats()));
   app.post("/stats/reset", (c) => {
     options.resetStats();
     return c.json({ status: "ok" });

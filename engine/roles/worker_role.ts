@@ -15,6 +15,7 @@ import { Outbox } from "../alert/outbox.ts";
 import type { WindowScorer } from "../batch/window_scorer.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
+import { type MachineOff, MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
@@ -86,6 +87,10 @@ interface Parts {
   bus: NatsBus;
   leases: PartitionLeases;
   incidentKv: KV | undefined;
+  /** Where this worker posts its stopped machines for the ingest replicas' `/stats`. */
+  machineOffBoard: MachineOffBoard;
+  /** The posting loop, ended by `stop`. */
+  posting: Promise<void>;
 }
 
 // Unscored frames read ahead, all partitions together, at most this many bytes (the client's
@@ -199,6 +204,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     Math.max(1, ...(parts?.models.all.map((m) => m.active.meta.n_features) ?? []));
   /** Frames the read-ahead budget holds at most (the queue capacity `/stats` reports). */
   const capacity = () => Math.floor(budget.maxBytes / (maxFeatures() * 4));
+  /** Stopped machines of the partitions held (a model's running condition fails). */
+  const machineOff = (): MachineOff[] =>
+    [...partitions.values()].flatMap((part) =>
+      [...part.models.values()].flatMap((m) => m.machine.list()),
+    );
 
   /**
    * Model `served`'s part of partition `id`: its windows, and its alert pipeline with the open
@@ -706,6 +716,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           void close(id);
         },
       });
+      // Posted for the ingest replicas, whose `/stats` the console reads.
+      const machineOffBoard = new MachineOffBoard({
+        nc: bus.nc,
+        prefix: config.NATS_STREAM,
+        ttlMs: machineOffTtlMs(config.NATS_LEASE_MS),
+        log,
+      });
       parts = {
         get model() {
           return models.default.active.model;
@@ -717,6 +734,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         bus,
         leases,
         incidentKv,
+        machineOffBoard,
+        posting: machineOffBoard.post(workerId, machineOff, stop.signal),
       };
       loop = runLoop(parts);
       leases.start();
@@ -766,6 +785,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     stop.abort();
     notify();
     await loop;
+    // Its partitions are handed over (or expire): its streams leave the replicas' list now, or,
+    // with NATS unreachable, when its post ages out.
+    const left = parts?.posting.then(() => parts?.machineOffBoard.leave(workerId));
+    await Promise.race([left, delay(Math.max(1, timeoutMs / 4), deadline)]);
     summary.stop();
     await training?.close();
     await Promise.all([...partitions.keys()].map(close));
@@ -800,9 +823,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       }),
       // Stopped machines of the partitions held (a model's running condition fails): not
       // anomalies, listed apart, as the single process lists them.
-      machine_off: [...partitions.values()].flatMap((part) =>
-        [...part.models.values()].flatMap((m) => m.machine.list()),
-      ),
+      machine_off: machineOff(),
       role: "worker",
       worker: {
         id: workerId,

@@ -1,0 +1,273 @@
+// Stopped machines under scale-out: each worker posts its `machine_off` list to a KV bucket whose entries age out; an ingest replica gathers them for its `/stats`.
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import * as v from "valibot";
+import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { delay } from "../_delay.ts";
+
+/** A stream whose machine is stopped, since its first stopped frame's time: a `/stats` `machine_off` entry. */
+export interface MachineOff {
+  stream_id: string;
+  since: string;
+}
+
+const machineOffSchema = v.object({
+  stream_id: v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)),
+  since: v.pipe(
+    v.string(),
+    v.check((s) => Number.isFinite(Date.parse(s)), "not a date-time"),
+  ),
+});
+
+/** The value of `w.<worker>`: that worker's list when it last posted. */
+const postSchema = v.object({
+  worker: v.string(),
+  at: v.string(),
+  machine_off: v.array(machineOffSchema),
+});
+
+/**
+ * Entries a worker posts at most, the oldest stops first: with stream ids of at most 128
+ * characters a post stays well under NATS's default 1 MB message limit.
+ */
+export const MAX_POSTED = 2048;
+
+/**
+ * The bucket's max age for lease period `leaseMs` (`NATS_LEASE_MS`): a dead worker's post ages
+ * out within three lease periods, its partitions' new owners listing their streams by then.
+ */
+export const machineOffTtlMs = (leaseMs: number): number => 3 * leaseMs;
+
+/** How many posts a worker makes within one TTL when its list does not change. */
+const POSTS_PER_TTL = 3;
+
+/** A read unanswered after this many read timeouts is abandoned: the next one starts afresh. */
+const ABANDON_READS = 10;
+
+const bySince = (a: MachineOff, b: MachineOff) =>
+  Date.parse(a.since) - Date.parse(b.since) ||
+  (a.stream_id < b.stream_id ? -1 : a.stream_id > b.stream_id ? 1 : 0);
+
+/**
+ * The union of several workers' lists: one entry per stream, the earliest `since` (two workers
+ * list a stream for a moment around a takeover, the new owner from the first stopped frame it
+ * re-read), oldest stop first.
+ *
+ * @example
+ * mergeMachineOff([[{ stream_id: "a", since: t1 }], [{ stream_id: "a", since: t0 }]]);
+ * // [{ stream_id: "a", since: t0 }]
+ */
+export function mergeMachineOff(lists: Iterable<readonly MachineOff[]>): MachineOff[] {
+  const earliest = new Map<string, MachineOff>();
+  for (const list of lists) {
+    for (const entry of list) {
+      const known = earliest.get(entry.stream_id);
+      if (!known || Date.parse(entry.since) < Date.parse(known.since)) {
+        earliest.set(entry.stream_id, { stream_id: entry.stream_id, since: entry.since });
+      }
+    }
+  }
+  return [...earliest.values()].sort(bySince);
+}
+
+export interface MachineOffBoardOptions {
+  nc: NatsConnection;
+  /** `NATS_STREAM`: the bucket is `<prefix>_machine_off`. */
+  prefix: string;
+  /** The bucket's max age, made with it: how long a worker's post outlives its last refresh. */
+  ttlMs: number;
+  log: Pick<Logger, "warn" | "info">;
+  /** How long {@link MachineOffBoard.gather} waits for NATS before serving its last good copy. */
+  readTimeoutMs?: number;
+  /** A gathered list younger than this is served again without asking NATS. */
+  freshMs?: number;
+}
+
+/**
+ * The workers' stopped machines in KV bucket `<prefix>_machine_off`, one key `w.<worker>` per
+ * worker. A worker {@link post}s its list when it changes and again every third of the bucket's
+ * max age, so a worker that dies stops refreshing and its post ages out on the server's clock
+ * (NATS 2.9 has no per-key TTL; the bucket-wide one is the expiry, as for the retraining leases).
+ * A replica {@link gather}s every post into one list; the bucket is opened on first use and
+ * again after a failure, and neither side ever throws: NATS not answering is logged at warn,
+ * once a spell, and the last good list is served meanwhile.
+ *
+ * @example
+ * const board = new MachineOffBoard({ nc, prefix: "FRAMES", ttlMs: 30_000, log });
+ * void board.post("worker-a", () => machine.list(), stop.signal); // a worker
+ * const off = await board.gather(); // a replica's /stats
+ */
+export class MachineOffBoard {
+  readonly #o: MachineOffBoardOptions;
+  #kv: Promise<KV> | undefined;
+  /** The bucket's max age as made (an existing bucket keeps its own). */
+  #ttlMs: number;
+  #last: MachineOff[] = [];
+  #readAt = Number.NEGATIVE_INFINITY;
+  #reading: Promise<MachineOff[]> | undefined;
+  #readStarted = Number.NEGATIVE_INFINITY;
+  /** Malformed posts warned of (`key@revision`), so each is logged once. */
+  #malformed = new Set<string>();
+  #failing = false;
+  #truncated = false;
+
+  constructor(options: MachineOffBoardOptions) {
+    if (!(options.ttlMs >= 300)) {
+      throw new RangeError(`'ttlMs' must be at least 300, got ${options.ttlMs}`);
+    }
+    this.#o = options;
+    this.#ttlMs = options.ttlMs;
+  }
+
+  #open(): Promise<KV> {
+    this.#kv ??= (async () => {
+      const name = `${this.#o.prefix}_machine_off`;
+      const create = () => new Kvm(this.#o.nc).create(name, { history: 1, ttl: this.#o.ttlMs });
+      // Made just now by a process with another max age (the server answered): bound to as is.
+      const kv = await create().catch((error: Error) => {
+        if (error.name !== "JetStreamApiError") throw error;
+        return create();
+      });
+      const made = (await kv.status()).ttl;
+      if (made > 0) this.#ttlMs = made;
+      return kv;
+    })().catch((error) => {
+      // Opened again on the next use.
+      this.#kv = undefined;
+      throw error;
+    });
+    return this.#kv;
+  }
+
+  #failed(what: string, error: unknown): void {
+    if (!this.#failing) this.#o.log.warn(`${what}; the last good machine_off list stands`, error);
+    this.#failing = true;
+  }
+
+  #answered(): void {
+    if (this.#failing) this.#o.log.info("machine_off board answers again");
+    this.#failing = false;
+  }
+
+  /**
+   * Posts `list()` as `w.<worker>` whenever it changes (looked at every second at most) and at
+   * least every third of the bucket's max age, until `signal` aborts. Never rejects.
+   */
+  async post(worker: string, list: () => MachineOff[], signal: AbortSignal): Promise<void> {
+    let written: string | undefined;
+    let writtenAt = Number.NEGATIVE_INFINITY;
+    do {
+      const refreshMs = this.#ttlMs / POSTS_PER_TTL;
+      const now = list().sort(bySince);
+      if (now.length > MAX_POSTED && !this.#truncated) {
+        this.#truncated = true;
+        this.#o.log.warn("more stopped machines than one post holds; the oldest are posted", {
+          worker,
+          stopped: now.length,
+          posted: MAX_POSTED,
+        });
+      }
+      const posted = now.slice(0, MAX_POSTED);
+      const text = JSON.stringify(posted);
+      if (text !== written || performance.now() - writtenAt >= refreshMs) {
+        try {
+          const kv = await this.#open();
+          const at = new Date().toISOString();
+          await kv.put(`w.${worker}`, JSON.stringify({ worker, at, machine_off: posted }));
+          written = text;
+          writtenAt = performance.now();
+          this.#answered();
+        } catch (error) {
+          this.#failed("machine_off not posted", error);
+        }
+      }
+    } while (await delay(Math.min(1000, this.#ttlMs / POSTS_PER_TTL), signal));
+  }
+
+  /** Removes `worker`'s post (a worker stopping cleanly: its streams leave the list at once). */
+  async leave(worker: string): Promise<void> {
+    try {
+      await (await this.#open()).delete(`w.${worker}`);
+    } catch {
+      // Not answered: the post ages out within the bucket's max age.
+    }
+  }
+
+  /**
+   * The union of every live worker's post ({@link mergeMachineOff}); a malformed post is skipped
+   * with a warning. When NATS does not answer within `readTimeoutMs` (default 1 s) or fails, the
+   * last good list; one read at a time, reused for `freshMs` (default 1 s). Never rejects.
+   */
+  gather(): Promise<MachineOff[]> {
+    const readTimeoutMs = this.#o.readTimeoutMs ?? 1000;
+    if (performance.now() - this.#readAt < (this.#o.freshMs ?? 1000)) {
+      return Promise.resolve(this.#last);
+    }
+    // A read that never ends (a consumer left waiting) must not hold the list back for good.
+    if (performance.now() - this.#readStarted > ABANDON_READS * readTimeoutMs) {
+      this.#reading = undefined;
+    }
+    if (!this.#reading) {
+      this.#readStarted = performance.now();
+      const reading: Promise<MachineOff[]> = this.#read()
+        .then(
+          (list) => {
+            this.#last = list;
+            this.#readAt = performance.now();
+            this.#answered();
+            return list;
+          },
+          (error) => {
+            this.#failed("machine_off board not read", error);
+            return this.#last;
+          },
+        )
+        .finally(() => {
+          if (this.#reading === reading) this.#reading = undefined;
+        });
+      this.#reading = reading;
+    }
+    const reading = this.#reading;
+    const deadline = AbortSignal.timeout(readTimeoutMs);
+    return new Promise((resolve) => {
+      const late = () => {
+        this.#failed("machine_off board slow to answer", deadline.reason);
+        resolve(this.#last);
+      };
+      deadline.addEventListener("abort", late, { once: true });
+      void reading.then(function answered(list) {
+        deadline.removeEventListener("abort", late);
+        resolve(list);
+      });
+    });
+  }
+
+  async #read(): Promise<MachineOff[]> {
+    const kv = await this.#open();
+    const lists: MachineOff[][] = [];
+    const malformed = new Set<string>();
+    for await (const key of await kv.keys("w.*")) {
+      const entry = await kv.get(key);
+      if (entry?.operation !== "PUT") continue;
+      let issue = "not JSON";
+      try {
+        const parsed = v.safeParse(postSchema, entry.json());
+        if (parsed.success) {
+          lists.push(parsed.output.machine_off);
+          continue;
+        }
+        issue = v.summarize(parsed.issues);
+      } catch {
+        // not JSON: skipped below
+      }
+      const seen = `${key}@${entry.revision}`;
+      malformed.add(seen);
+      if (!this.#malformed.has(seen)) {
+        this.#o.log.warn("a worker's machine_off post is malformed; skipped", { key, issue });
+      }
+    }
+    this.#malformed = malformed;
+    return mergeMachineOff(lists);
+  }
+}
