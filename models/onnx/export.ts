@@ -43,9 +43,10 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
     const dynamics = g.node("MatMul", [selDyn, ee]);
     // Quiet: -ln(sum_{k>=1} w_k^2 + eps), the uncentred dynamics energy.
     const rawDyn = g.node("MatMul", [selDyn, g.node("Mul", [w, w])]);
-    const quiet = g.node("Neg", [
-      g.node("Log", [g.node("Add", [rawDyn, g.scalar("quiet_eps", QUIET_EPS)])]),
-    ]);
+    // ln(energy + eps); the statistic is its negation, which the calibration applies (one pass
+    // fewer than a Neg).
+    const logEnergy = g.node("Log", [g.node("Add", [rawDyn, g.scalar("quiet_eps", QUIET_EPS)])]);
+    const quiet: Statistic = { tensor: logEnergy, negated: true };
     // Agitation: min over the window's changes of ((x_j - x_{j-1}) * invScaleD)^2, [B, 1, Fa],
     // computed only for the sensors it is on for (heavy-tailed ones, about a tenth): the others'
     // raw score is -1 whatever their value, so the graph gathers the few and scatters them back.
@@ -55,14 +56,17 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
       const xa = g.node("Gather", [INPUT_NAME, g.int64s("agitation_features", on)], { axis: 2 });
       const later = g.node("Slice", [xa, g.int64s("from_1", [1]), g.int64s("to_w", [W]), axis1]);
       const earlier = g.node("Slice", [xa, from0, g.int64s("to_w1", [W - 1]), axis1]);
+      // min_j (d_j s)^2 = (s min_j |d_j|)^2 exactly in float32 (rounding is monotone and
+      // fl(|d| s) = |fl(d s)|), with the scaling and the square on one row instead of W - 1.
+      const smallest = g.node("ReduceMin", [g.node("Abs", [g.node("Sub", [later, earlier])])], {
+        axes: [1],
+        keepdims: 1,
+      });
       const d = g.node("Mul", [
-        g.node("Sub", [later, earlier]),
+        smallest,
         g.floats("invScaleD", [on.length], pick(params.invScaleD, on)),
       ]);
-      agitation = {
-        tensor: g.node("ReduceMin", [g.node("Mul", [d, d])], { axes: [1], keepdims: 1 }),
-        features: on,
-      };
+      agitation = { tensor: g.node("Mul", [d, d]), features: on };
     }
     // Cross-sensor residual: zbar = window mean of (x - loc) * invScaleZ, [B, F]; its part off the
     // PCA subspace r = zbar - (zbar P) P^T; statistic r^2 per sensor, [B, 1, F]. The window mean
@@ -129,10 +133,14 @@ export function exportOnnx(params: FeaturewiseParams, docString = ""): Uint8Arra
   });
 }
 
-/** A statistic's tensor, computed for every sensor or (`features`) only for those listed. */
+/**
+ * A statistic's tensor, computed for every sensor or (`features`) only for those listed;
+ * `negated`: the tensor holds minus the statistic (the calibration negates it).
+ */
 interface Statistic {
   tensor: string;
   features?: number[];
+  negated?: boolean;
 }
 
 /** ONNX TensorProto data types used by Cast. */
@@ -168,16 +176,43 @@ function calibrate(g: GraphBuilder, stats: Statistic[], p: TailParams, F: number
   const raws = stats.map((stat, i) => {
     const on = stat.features;
     const n = on ? on.length : F;
-    const row = (name: string, values: Float32Array) => {
-      const part = stats.length === 1 ? values : values.subarray(i * F, (i + 1) * F);
-      return g.floats(stats.length === 1 ? name : `${name}_${i}`, [n], on ? pick(part, on) : part);
+    const values = (all: Float32Array) => {
+      const part = stats.length === 1 ? all : all.subarray(i * F, (i + 1) * F);
+      return on ? pick(part, on) : part;
     };
+    const row = (name: string, all: Float32Array) =>
+      g.floats(stats.length === 1 ? name : `${name}_${i}`, [n], values(all));
     if (on && on.length === 0) {
       // Off for every sensor: raw -1 everywhere, [B, 1, F].
       return g.filled(g.node("Shape", [stats[0].tensor]), -1);
     }
-    const t = g.node("Sub", [stat.tensor, row("tailU", p.tailU)]);
-    const arg = g.node("Add", [g.node("Mul", [t, row("tailK", p.tailK)]), one]);
+    // 1 + k (s - u). The multi-statistic graph computes it as s k + (1 - u k), two passes
+    // instead of three (with `negated` the tensor holds -s, so its slope is -k); the linear
+    // model's graph keeps tailU and tailK, which the reference scorer reads back from it.
+    let arg: string;
+    if (stats.length === 1) {
+      const t = g.node("Sub", [stat.tensor, row("tailU", p.tailU)]);
+      arg = g.node("Add", [g.node("Mul", [t, row("tailK", p.tailK)]), one]);
+    } else {
+      const u = values(p.tailU);
+      const k = values(p.tailK);
+      const sign = stat.negated ? -1 : 1;
+      arg = g.node("Add", [
+        g.node("Mul", [
+          stat.tensor,
+          g.floats(
+            `tailSlope_${i}`,
+            [n],
+            k.map((x) => sign * x),
+          ),
+        ]),
+        g.floats(
+          `tailOffset_${i}`,
+          [n],
+          u.map((x, j) => 1 - x * k[j]),
+        ),
+      ]);
+    }
     const logp = g.node("Log", [g.node("Max", [arg, tiny])]);
     const raw = g.node("Add", [
       g.node("Mul", [logp, row("scoreA", p.scoreA)]),
