@@ -21,6 +21,7 @@ import { createQualityRepository } from "./incidents/quality_repository.ts";
 import { qualityRoutes } from "./incidents/quality_routes.ts";
 import { incidentRoutes } from "./incidents/routes.ts";
 import { createModelActivator, modelActivationRoutes } from "./models/model_activation.ts";
+import { createRetrainReportReader, modelReportRoutes } from "./models/model_report.ts";
 import { createModelRetrainer, modelRetrainRoutes } from "./models/model_retrain.ts";
 import type { NotificationDispatcher } from "./notify/notification_dispatcher.ts";
 import { silenceRoutes } from "./silences/routes.ts";
@@ -59,7 +60,7 @@ export interface BackendAppOptions {
   engine?: EngineMonitor;
   /** The notification outbox's state for the Health page; absent: no routes configured. */
   notifications?: Pick<NotificationDispatcher, "status">;
-  /** Where model activations and retraining requests go (the engine's URL and `ADMIN_TOKEN`); absent: 404. */
+  /** Where model activations, retraining requests and report reads go (the engine's URL and `ADMIN_TOKEN`); absent: 404. */
   modelActivation?: { engineUrl: string; adminToken?: string };
 }
 
@@ -119,6 +120,10 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     ? createModelRetrainer({ ...options.modelActivation, audit, now })
     : undefined;
   if (retrain) app.route("/api/v1", modelRetrainRoutes({ auth, retrain }));
+  const readReport = options.modelActivation
+    ? createRetrainReportReader(options.modelActivation)
+    : undefined;
+  if (readReport) app.route("/api/v1", modelReportRoutes({ read: readReport }));
   const quality = createQualityRepository(database);
   app.route("/api/v1", qualityRoutes({ quality, now }));
   if (simulator) app.route("/data", simulatorRoutes(simulator, auth));
@@ -132,6 +137,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       consoleToken: options.consoleToken,
       activate,
       retrain,
+      readReport,
       engine: options.engine,
       database,
       notifications: options.notifications,

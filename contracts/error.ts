@@ -42,7 +42,7 @@ export const ERROR_CODES = [
   "engine_unreachable", // the simulator could not reach the engine (502)
   "not_found", // no such route or resource (404)
   "invalid_request", // malformed path or query parameter (400)
-  // model operations (engine: GET /models, POST /models/{name}/activate, POST /models/{name}/retrain)
+  // model operations (engine: GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version})
   "model_not_found", // no such model in MODEL_DIR, or not one the engine serves (404)
   "version_not_found", // the model has no such complete version (404)
   "invalid_version", // a version that is not a safe path segment (400)
@@ -52,6 +52,8 @@ export const ERROR_CODES = [
   "model_load_failed", // the version's graph could not be loaded or warmed (422)
   "retrain_running", // a retraining (scheduled or asked for) is running or waiting for a worker; one at a time (409)
   "retrain_unavailable", // the engine cannot retrain: history off, a flat-layout model, no worker took the request (409)
+  "report_not_found", // the version has no retraining report: it was not written by a retraining (404)
+  "report_invalid", // the version's retraining report does not parse or lacks what the console shows (422)
   "internal_error", // a bug; the log has the stack trace (500)
 ] as const;
 

@@ -5,6 +5,7 @@ import {
   activateRequestSchema,
   activateResponseSchema,
   modelsResponseSchema,
+  retrainReportSchema,
   retrainRequestSchema,
   retrainResponseSchema,
 } from "./models_api.ts";
@@ -112,4 +113,68 @@ test("retrain request is optional fields only, and its answer carries the run wi
     }).success,
     true,
   );
+});
+
+test("retrain report schema keeps what it does not list, takes an older report, and refuses a broken one", () => {
+  const metrics = {
+    version: "1",
+    recent: {
+      windows: 10,
+      alarmWindows: 1,
+      incidents: 0,
+      falseAlarmFramesPer10k: 1000,
+      falseIncidentsPer10k: 0,
+    },
+    confirmed: { incidents: 0, detected: 0, recall: null },
+    injected: { spike: { events: 4, detected: 3, recall: 0.75, found: [0, 1, 3] } },
+  };
+  const stretch = {
+    frames: 5,
+    runs: 1,
+    from: "2026-12-04T10:00:00.000Z",
+    to: "2026-12-04T10:01:00.000Z",
+  };
+  // As a retraining written before stuck frames were cut and injected events left out.
+  const older = {
+    model: "boiler",
+    candidate_version: "2",
+    active_version: "1",
+    decision: "held",
+    reasons: ["falseAlarmFramesPer10k: 1000 > 900"],
+    promote: "manual",
+    activated: null,
+    decided_at: "2026-12-04T10:02:00.000Z",
+    criteria: [
+      { name: "falseAlarmFramesPer10k", active: 800, candidate: 1000, limit: 900, pass: false },
+    ],
+    tolerances: { injectedRecall: 0.05 },
+    models: { active: metrics, candidate: { ...metrics, version: "2" } },
+    data: {
+      frames_read: 10,
+      time_range: { from: null, to: null },
+      usable_frames: 10,
+      false_positive_frames_used: 0,
+      excluded_read: {},
+      excluded_before_recording: { silenced: 2 },
+      training: stretch,
+      recent: stretch,
+      confirmed_incidents: [],
+      injected: { per_kind: 4, seed: 1, events: 4 },
+    },
+  };
+  const parsed = v.safeParse(retrainReportSchema, older);
+  assert.equal(parsed.success, true);
+  assert.deepEqual(parsed.output, older, "extra fields kept");
+  for (const broken of [
+    { ...older, decision: "maybe" },
+    { ...older, criteria: [{ name: "x", active: "1", candidate: null, limit: null, pass: true }] },
+    { ...older, data: { ...older.data, frames_read: -1 } },
+    { ...older, models: { active: metrics } },
+  ]) {
+    assert.equal(
+      v.safeParse(retrainReportSchema, broken).success,
+      false,
+      JSON.stringify(broken).slice(0, 80),
+    );
+  }
 });

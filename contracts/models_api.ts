@@ -1,4 +1,4 @@
-// The engine's model operations API: GET /models, POST /models/{name}/activate and POST /models/{name}/retrain.
+// The engine's model operations API: GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version}.
 import * as v from "valibot";
 
 /** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
@@ -132,6 +132,104 @@ export const retrainResponseSchema = v.object({
   run: retrainRunSchema,
 });
 
+// The retraining report (models/retrain/report.ts `RetrainReport`), as far as the console shows
+// it. Loose objects: the report carries more (tolerances, per-event hits, sensor checks) and
+// grows; what is not listed here passes through untouched.
+
+const count = v.pipe(v.number(), v.integer(), v.minValue(0));
+/** A measurement the gate could not take (nothing to measure) is null. */
+const measure = v.nullable(v.number());
+const stretch = v.looseObject({ frames: count, runs: count, from: v.string(), to: v.string() });
+
+/** One criterion of the promotion gate: both models' values and the worst the candidate may have. */
+export const retrainCriterionSchema = v.looseObject({
+  name: v.string(),
+  active: measure,
+  candidate: measure,
+  limit: measure,
+  pass: v.boolean(),
+  note: v.optional(v.string()),
+});
+
+/** One model's results on the gate's data: the recent stretch, confirmed incidents, injected events per kind. */
+export const retrainMetricsSchema = v.looseObject({
+  version: v.string(),
+  recent: v.looseObject({
+    windows: count,
+    alarmWindows: count,
+    incidents: count,
+    falseAlarmFramesPer10k: v.number(),
+    falseIncidentsPer10k: v.number(),
+  }),
+  confirmed: v.looseObject({ incidents: count, detected: count, recall: measure }),
+  injected: v.record(
+    v.string(),
+    v.looseObject({ events: count, detected: count, recall: measure }),
+  ),
+});
+
+/** `GET /models/{name}/retrains/{version}`: the report a retraining wrote beside its candidate. */
+export const retrainReportSchema = v.looseObject({
+  model: v.string(),
+  candidate_version: v.string(),
+  active_version: v.string(),
+  decision: v.picklist(["promoted", "held"]),
+  reasons: v.array(v.string()),
+  promote: v.optional(v.picklist(["auto", "manual"])),
+  /** The activation when the candidate was promoted with `RETRAIN_PROMOTE=auto`. */
+  activated: v.nullable(activationSchema),
+  decided_at: v.string(),
+  criteria: v.array(retrainCriterionSchema),
+  /** `candidate` is null when it could not be loaded. */
+  models: v.looseObject({
+    active: retrainMetricsSchema,
+    candidate: v.nullable(retrainMetricsSchema),
+  }),
+  data: v.looseObject({
+    frames_read: count,
+    time_range: v.looseObject({ from: v.nullable(v.string()), to: v.nullable(v.string()) }),
+    usable_frames: count,
+    false_positive_frames_used: count,
+    /** Frames read but left out, by why. */
+    excluded_read: v.record(v.string(), count),
+    /** Frames the engine never recorded, by why. */
+    excluded_before_recording: v.record(v.string(), count),
+    training: stretch,
+    /** The recent stretch both models were judged on. */
+    recent: stretch,
+    confirmed_incidents: v.array(v.string()),
+    injected: v.looseObject({
+      per_kind: count,
+      seed: v.number(),
+      events: count,
+      /** Absent in reports written before injected events were left out by verdicts. */
+      left_out: v.optional(
+        v.looseObject({
+          events: count,
+          rule: v.string(),
+          sensors: v.array(
+            v.looseObject({ feature: v.string(), events: count, judged_normal_std: v.number() }),
+          ),
+        }),
+      ),
+    }),
+    /** Absent in reports written before stuck stretches were cut out of training. */
+    stuck_left_out: v.optional(
+      v.looseObject({
+        rule: v.string(),
+        frames: count,
+        sensors: v.array(
+          v.looseObject({
+            name: v.string(),
+            frames: count,
+            action: v.picklist(["left_out", "kept"]),
+          }),
+        ),
+      }),
+    ),
+  }),
+});
+
 export type ServedModel = v.InferOutput<typeof servedModelSchema>;
 export type ActivateRequest = v.InferOutput<typeof activateRequestSchema>;
 export type ActivateResponse = v.InferOutput<typeof activateResponseSchema>;
@@ -141,3 +239,6 @@ export type RetrainSchedule = v.InferOutput<typeof retrainScheduleSchema>;
 export type RetrainAsked = v.InferOutput<typeof retrainAskedSchema>;
 export type RetrainRequest = v.InferOutput<typeof retrainRequestSchema>;
 export type RetrainResponse = v.InferOutput<typeof retrainResponseSchema>;
+export type RetrainReport = v.InferOutput<typeof retrainReportSchema>;
+export type RetrainCriterion = v.InferOutput<typeof retrainCriterionSchema>;
+export type RetrainMetrics = v.InferOutput<typeof retrainMetricsSchema>;

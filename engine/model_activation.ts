@@ -5,6 +5,7 @@ import type { ModelMetadata } from "../contracts/model.ts";
 import type {
   ActivateRequest,
   ActivateResponse,
+  RetrainReport,
   RetrainRequest,
   RetrainResponse,
   ServedModel,
@@ -27,6 +28,7 @@ import {
 } from "./infer/registry.ts";
 import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
+import { readRetrainReport } from "./retrain/retrain_report.ts";
 import { RetrainBusy, type RetrainScheduler } from "./retrain/retrain_scheduler.ts";
 
 /** The registry's errors as the operations API answers them: status and error code. */
@@ -69,6 +71,14 @@ export interface ModelActivation {
    * `retrain_unavailable` when this engine cannot retrain it.
    */
   retrain(name: string, request: RetrainRequest): Promise<RetrainResponse>;
+  /**
+   * `GET /models/{name}/retrains/{version}`: the report the retraining of candidate `version`
+   * wrote (both models' results, the data used, the decision and why). Throws an
+   * {@link HttpError}: 404 `model_not_found` (not served), `version_not_found`,
+   * `report_not_found` (a version trained, not retrained); 400 `invalid_version`; 422
+   * `report_invalid` for a report that does not parse.
+   */
+  report(name: string, version: string): Promise<RetrainReport>;
   /**
    * Follows the registry's pointer: every `everyMs`, when the active version on disk is not the
    * one serving (`npm run train -- --activate`, a retraining's promotion, another process's
@@ -190,6 +200,23 @@ export function createModelActivation(deps: {
       if (error instanceof RetrainBusy) throw new HttpError(409, "retrain_running", error.message);
       throw new HttpError(503, "shutting_down", (error as Error).message);
     }
+  }
+
+  async function report(name: string, version: string): Promise<RetrainReport> {
+    if (laneOf(name) < 0) {
+      throw new HttpError(
+        404,
+        "model_not_found",
+        `the engine serves no model ${JSON.stringify(name)}`,
+      );
+    }
+    // The registry checks the version as a safe path segment before any path is built from it.
+    try {
+      await registry.resolve(name, version);
+    } catch (error) {
+      throw toHttp(error);
+    }
+    return readRetrainReport(registry.dir, name, version);
   }
 
   function follow(everyMs: number): () => void {
@@ -370,5 +397,5 @@ export function createModelActivation(deps: {
     };
   }
 
-  return { list, activate, retrain, follow };
+  return { list, activate, retrain, report, follow };
 }

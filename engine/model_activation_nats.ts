@@ -7,6 +7,7 @@ import type {
   ActivateRequest,
   ActivateResponse,
   RetrainAsked,
+  RetrainReport,
   RetrainRequest,
   RetrainResponse,
   RetrainRun,
@@ -25,6 +26,7 @@ import {
 } from "./infer/nats_registry.ts";
 import { RegistryError } from "./infer/registry.ts";
 import type { ModelActivation } from "./model_activation.ts";
+import { parseRetrainReport, reportNotFound } from "./retrain/retrain_report.ts";
 
 /** The shared registry's refusals as the operations API answers them. */
 const ANSWER: Record<RegistryError["code"] | NatsRegistryError["code"], [number, ErrorCode]> = {
@@ -278,6 +280,45 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
     }
   }
 
+  /** `GET /models/{name}/retrains/{version}`: the report the worker that retrained it stored beside it. */
+  async function report(name: string, version: string): Promise<RetrainReport> {
+    if (!current(name)) {
+      throw new HttpError(
+        404,
+        "model_not_found",
+        `the engine serves no model ${JSON.stringify(name)}`,
+      );
+    }
+    const where = `${name}@${version}`;
+    let raw: unknown;
+    try {
+      // Checks the name and the version as safe path segments first.
+      raw = await registry.report(name, version);
+    } catch (error) {
+      if (error instanceof SyntaxError) {
+        throw new HttpError(
+          422,
+          "report_invalid",
+          `the retraining report of ${where} is not JSON: ${error.message}`,
+        );
+      }
+      throw toHttp(error);
+    }
+    if (raw === undefined) {
+      let versions: string[];
+      try {
+        versions = await registry.versions(name);
+      } catch (error) {
+        throw toHttp(error);
+      }
+      if (!versions.includes(version)) {
+        throw new HttpError(404, "version_not_found", `model ${name} has no version ${version}`);
+      }
+      throw reportNotFound(where);
+    }
+    return parseRetrainReport(raw, where);
+  }
+
   /**
    * Follows each model's shared pointer (a KV watch): a version activated through another
    * replica or by `npm run train -- --publish URL --activate` is stamped from then on. One with
@@ -326,5 +367,5 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
     );
   }
 
-  return { list, activate, retrain, follow };
+  return { list, activate, retrain, report, follow };
 }

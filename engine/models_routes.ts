@@ -1,4 +1,4 @@
-// The engine's model operations API: GET /models, POST /models/{name}/activate and /retrain, behind ADMIN_TOKEN.
+// The engine's model operations API: GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version}, behind ADMIN_TOKEN.
 import type { Context, Hono } from "hono";
 import * as v from "valibot";
 import { HttpError } from "../contracts/error.ts";
@@ -32,7 +32,8 @@ async function bodyOf<S extends v.GenericSchema>(
  * Mounts the operations routes on `app`. A body that is not JSON answers `400 invalid_json`, one
  * that breaks the contract `400 invalid_request` naming the field; the activation's own answers
  * are {@link ModelActivation.activate}'s, a retraining's {@link ModelActivation.retrain}'s
- * (`202` once started; its body is optional). Nothing changes on any 4xx.
+ * (`202` once started; its body is optional), a retraining report's
+ * {@link ModelActivation.report}'s. Nothing changes on any 4xx.
  */
 export function mountModelRoutes(
   app: Hono,
@@ -59,4 +60,7 @@ export function mountModelRoutes(
     const request = await bodyOf(c, retrainRequestSchema, true);
     return c.json(await m.retrain(c.req.param("name"), request), 202);
   });
+  app.get("/models/:name/retrains/:version", gate, async (c) =>
+    c.json(await served().report(c.req.param("name"), c.req.param("version"))),
+  );
 }

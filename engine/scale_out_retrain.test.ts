@@ -196,6 +196,16 @@ test("scale-out: one worker retrains per interval, and the promoted version reac
   assert.equal((report.activated as { version: string }).version, version);
   assert.equal(report.worker, promoted.worker);
   assert.equal((report.data as { history_dir: string }).history_dir, join(history, NAME));
+  // The replica serves it to the console, from the shared registry.
+  const served = await getJson(port, `/models/${NAME}/retrains/${encodeURIComponent(version)}`);
+  assert.equal(served.decision, "promoted");
+  assert.equal(served.candidate_version, version);
+  assert.equal(served.worker, promoted.worker);
+  const missing = await fetch(
+    `http://127.0.0.1:${port}/models/${NAME}/retrains/${encodeURIComponent(listed.versions.find((x) => x !== version) ?? "none")}`,
+  );
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as { error: string }).error, "report_not_found");
 
   // Stop the workers (a run in progress is stopped and recorded), then look at every run.
   await Promise.all(workers.map((w) => w.kill("SIGTERM")));

@@ -1,4 +1,4 @@
-// Test helper: a real HTTP server answering the engine's GET /models, POST /models/{name}/activate and /retrain (contracts/models_api.ts) behind ADMIN_TOKEN.
+// Test helper: a real HTTP server answering the engine's GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version} (contracts/models_api.ts) behind ADMIN_TOKEN.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import * as v from "valibot";
 import {
@@ -7,8 +7,10 @@ import {
   activateRequestSchema,
   activateResponseSchema,
   modelsResponseSchema,
+  type RetrainReport,
   type RetrainRequest,
   type RetrainRun,
+  retrainReportSchema,
   retrainRequestSchema,
   retrainResponseSchema,
   type ServedModel,
@@ -42,6 +44,7 @@ export interface EngineModelsStandIn {
 }
 
 const OPERATION_PATH = /^\/models\/([^/]+)\/(activate|retrain)$/;
+const REPORT_PATH = /^\/models\/([^/]+)\/retrains\/([^/]+)$/;
 
 /**
  * Serves `models` at `GET /models` like the engine: `401 unauthorized` without the bearer
@@ -51,7 +54,10 @@ const OPERATION_PATH = /^\/models\/([^/]+)\/(activate|retrain)$/;
  * (`GET /models` shows it from then on; `by` defaults to "api"). `POST /models/{name}/retrain`
  * answers `404 model_not_found`, `409 retrain_unavailable` for a model without `retrain` (or in
  * the flat layout), `409 retrain_running` while a run of any model is running, else `202` with
- * the run, which `GET /models` lists as running until `finishRetraining()`. Everything else is
+ * the run, which `GET /models` lists as running until `finishRetraining()`. `GET
+ * /models/{name}/retrains/{version}` answers `reports[name@version]` (`422 report_invalid` when it
+ * breaks the contract), `404 model_not_found` / `version_not_found` / `report_not_found` as the
+ * engine does. Everything else is
  * `404 not_found`, as from an engine without those routes. The models and every answer are checked
  * against the contract's schemas first, so a test cannot feed the backend a shape the engine
  * never sends.
@@ -60,6 +66,8 @@ export async function startEngineModelsStandIn(options: {
   models: ServedModel[];
   token?: string;
   stall?: boolean;
+  /** Retraining reports by `name@version`, answered as stored. */
+  reports?: Record<string, unknown>;
 }): Promise<EngineModelsStandIn> {
   // A copy of its own: activations change the active versions it lists.
   const { models } = v.parse(modelsResponseSchema, structuredClone({ models: options.models }));
@@ -146,6 +154,25 @@ export async function startEngineModelsStandIn(options: {
     }
   }
 
+  function report(name: string, version: string): [number, unknown] {
+    const model = models.find((m) => m.name === name);
+    if (!model) return [404, { error: "model_not_found", message: `no model ${name}` }];
+    if (!model.versions.includes(version)) {
+      return [404, { error: "version_not_found", message: `${name} has no version ${version}` }];
+    }
+    const stored = options.reports?.[`${name}@${version}`];
+    if (stored === undefined) {
+      return [
+        404,
+        { error: "report_not_found", message: `${name}@${version} has no retraining report` },
+      ];
+    }
+    if (!v.safeParse(retrainReportSchema, stored).success) {
+      return [422, { error: "report_invalid", message: `the report of ${name}@${version} is off` }];
+    }
+    return [200, stored];
+  }
+
   async function readJson(req: IncomingMessage, optional: boolean): Promise<unknown> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -157,12 +184,16 @@ export async function startEngineModelsStandIn(options: {
     const auth = req.headers.authorization ?? "";
     requests.push(`${req.method} ${req.url} ${auth}`);
     const operation = req.method === "POST" ? OPERATION_PATH.exec(req.url ?? "") : null;
-    if (!(req.method === "GET" && req.url === "/models") && !operation) {
+    const reportOf = req.method === "GET" ? REPORT_PATH.exec(req.url ?? "") : null;
+    if (!(req.method === "GET" && req.url === "/models") && !operation && !reportOf) {
       return json(res, 404, { error: "not_found", message: `no route ${req.url}` });
     }
     if (options.stall) return;
     if (options.token && auth !== `Bearer ${options.token}`) {
       return json(res, 401, { error: "unauthorized", message: "missing or wrong bearer token" });
+    }
+    if (reportOf) {
+      return json(res, ...report(decodeURIComponent(reportOf[1]), decodeURIComponent(reportOf[2])));
     }
     if (!operation) return json(res, 200, { models });
     const isRetrain = operation[2] === "retrain";
@@ -238,4 +269,98 @@ export function servedModels(activationBy = "Ana", reason = "retrained"): Served
       live_streams: 0,
     },
   ];
+}
+
+/**
+ * A retraining report as models/retrain/retrain.ts writes it (trimmed: no per-event hits, no
+ * sensor check), candidate `candidate` of `model` held against `active`; `reason` is its one
+ * reason. Checked against the contract, so tests cannot feed the backend a shape the engine
+ * never sends.
+ */
+export function retrainReport(
+  model: string,
+  candidate: string,
+  active: string,
+  reason = "falseAlarmFramesPer10k: 12 > 7.6",
+): RetrainReport {
+  const metrics = (version: string, falseAlarms: number, spike: number) => ({
+    version,
+    recent: {
+      windows: 533,
+      alarmWindows: 3,
+      incidents: 1,
+      falseAlarmFramesPer10k: falseAlarms,
+      falseIncidentsPer10k: 18.76172607879925,
+    },
+    confirmed: { incidents: 2, detected: 2, recall: 1 },
+    injected: {
+      spike: { events: 40, detected: spike, recall: spike / 40, found: [0, 1] },
+      stuck: { events: 40, detected: 32, recall: 0.8, found: [2] },
+    },
+  });
+  return v.parse(retrainReportSchema, {
+    model,
+    candidate_version: candidate,
+    active_version: active,
+    decision: "held",
+    reasons: [reason],
+    promote: "manual",
+    activated: null,
+    decided_at: "2026-11-24T09:40:00.000Z",
+    criteria: [
+      { name: "falseAlarmFramesPer10k", active: 6.6, candidate: 12, limit: 7.6, pass: false },
+      {
+        name: "injectedRecall.spike",
+        active: 0.925,
+        candidate: 0.8,
+        limit: 0.875,
+        pass: false,
+        note: "of 40 events, 5 found by the active version only",
+      },
+      { name: "stuckDetection", active: null, candidate: 0, limit: 0, pass: true },
+    ],
+    tolerances: { injectedRecall: 0.05 },
+    models: { active: metrics(active, 6.6, 37), candidate: metrics(candidate, 12, 32) },
+    data: {
+      history_dir: "/data/history/pump",
+      chunks: 5,
+      frames_read: 2784,
+      time_range: { from: "2026-11-23T00:56:02.770Z", to: "2026-11-24T09:07:38.580Z" },
+      usable_frames: 2685,
+      false_positive_frames_used: 17,
+      excluded_read: { incident_unjudged: 99 },
+      excluded_before_recording: { silenced: 30, machine_off: 12 },
+      training: {
+        frames: 2107,
+        runs: 3,
+        from: "2026-11-23T00:56:02.770Z",
+        to: "2026-11-24T08:05:24.327Z",
+      },
+      recent: {
+        frames: 537,
+        runs: 1,
+        from: "2026-11-24T08:05:24.577Z",
+        to: "2026-11-24T09:07:38.580Z",
+      },
+      confirmed_incidents: ["inc-1", "inc-2"],
+      injected: {
+        per_kind: 40,
+        seed: 1,
+        events: 80,
+        left_out: {
+          events: 1,
+          rule: "within what operators judged normal",
+          sensors: [
+            { feature_idx: 3, feature: "temp_3", events: 1, judged_normal_std: 3.534 },
+            { feature_idx: 4, feature: "temp_4", events: 0, judged_normal_std: 1.2 },
+          ],
+        },
+      },
+      stuck_left_out: {
+        rule: "a sensor holding one reading for 5 frames or more",
+        frames: 41,
+        sensors: [{ feature: 7, name: "vib_7", frames: 41, action: "left_out" }],
+      },
+    },
+  });
 }

@@ -50,7 +50,21 @@ function AskedBy(props: { run: RetrainRun }) {
   );
 }
 
-function RetrainOutcome(props: { run: RetrainRun }) {
+/** A retrained candidate's version, linked to its report (both models, the data, the decision). */
+function ReportLink(props: { model: string; version: string }) {
+  const { model, version } = props;
+  return (
+    <a
+      href={`/models/${encodeURIComponent(model)}/retrains/${encodeURIComponent(version)}`}
+      class="retrain-report"
+      aria-label={`Retraining report of ${model}@${version}`}
+    >
+      <code>{version}</code>
+    </a>
+  );
+}
+
+function RetrainOutcome(props: { model: string; run: RetrainRun }) {
   const r = props.run;
   if (r.outcome === "running") {
     return (
@@ -75,7 +89,7 @@ function RetrainOutcome(props: { run: RetrainRun }) {
       {r.candidate_version ? (
         <>
           {" "}
-          <code>{r.candidate_version}</code>
+          <ReportLink model={props.model} version={r.candidate_version} />
         </>
       ) : null}
       {r.decision === "promoted" ? (r.activated ? " (activated)" : " (ready, not active)") : ""} at{" "}
@@ -87,18 +101,23 @@ function RetrainOutcome(props: { run: RetrainRun }) {
 }
 
 /** The model's retraining: the last run, the last promotion when older, the next round (if scheduled). */
-function Retraining(props: { retrain?: RetrainSchedule }) {
+function Retraining(props: { model: string; retrain?: RetrainSchedule }) {
   const r = props.retrain;
   if (!r) return <>off</>;
   // The last promotion, when a later run (held, most often) is the last one.
   const promoted = r.last_promoted?.started_at !== r.last?.started_at ? r.last_promoted : undefined;
   return (
     <>
-      {r.last ? <RetrainOutcome run={r.last} /> : "no run yet"}
+      {r.last ? <RetrainOutcome model={props.model} run={r.last} /> : "no run yet"}
       {promoted ? (
         <>
-          ; last promoted <code>{promoted.candidate_version}</code> at{" "}
-          <When at={promoted.finished_at ?? promoted.started_at} />
+          ; last promoted{" "}
+          {promoted.candidate_version ? (
+            <ReportLink model={props.model} version={promoted.candidate_version} />
+          ) : (
+            "–"
+          )}{" "}
+          at <When at={promoted.finished_at ?? promoted.started_at} />
         </>
       ) : null}
       {r.every_h > 0 ? (
@@ -191,7 +210,7 @@ function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
         <Activation activation={m.activation} />
       </td>
       <td data-retrain={m.retrain?.last?.outcome ?? (m.retrain ? "none" : "off")}>
-        <Retraining retrain={m.retrain} />
+        <Retraining model={m.name} retrain={m.retrain} />
         {props.retrainNow ? <RetrainForm model={m} /> : null}
       </td>
       <td>

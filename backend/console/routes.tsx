@@ -6,7 +6,7 @@ import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Sql } from "postgres";
 import * as v from "valibot";
-import { HttpError } from "../../contracts/error.ts";
+import { type ErrorCode, HttpError } from "../../contracts/error.ts";
 import {
   activateRequestSchema,
   MODEL_NAME_PATTERN,
@@ -20,6 +20,7 @@ import { streamIncidentChanges } from "../incidents/incident_stream.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts";
 import type { ModelActivator } from "../models/model_activation.ts";
+import type { RetrainReportReader } from "../models/model_report.ts";
 import type { ModelRetrainer } from "../models/model_retrain.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
@@ -31,6 +32,7 @@ import { IncidentRow } from "./incident_row.tsx";
 import { NowPage } from "./now_page.tsx";
 import { OverviewPage, PERIODS } from "./overview_page.tsx";
 import { qualityConsoleRoutes } from "./quality_routes.tsx";
+import { RetrainReportPage } from "./retrain_report_page.tsx";
 import { silenceBannerLoader, withSilenceBanner } from "./silence_banner.tsx";
 import { silenceConsoleRoutes } from "./silences_routes.tsx";
 import { loadStaticAssets, type StaticAsset } from "./static_assets.ts";
@@ -58,6 +60,8 @@ export interface ConsoleRoutesOptions {
   activate?: ModelActivator;
   /** Asks the engine to retrain a model now (the Health page's "Retrain now", admin). */
   retrain?: ModelRetrainer;
+  /** Reads a retraining's report from the engine (its page, linked from Health); absent: 404. */
+  readReport?: RetrainReportReader;
 }
 
 // Data only: scripts and styles from this origin, no inline script, no framing, forms stay here.
@@ -67,6 +71,17 @@ const SECURITY_HEADERS = {
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
   "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "same-origin",
+};
+
+/** The report page's title when the engine refuses, by its code. */
+const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
+  report_not_found: "No retraining report",
+  report_invalid: "Report unreadable",
+  model_not_found: "No such model",
+  version_not_found: "No such version",
+  invalid_request: "No such version",
+  invalid_version: "No such version",
+  engine_unreachable: "Engine unreachable",
 };
 
 /** Open incidents listed on the Now page at most (newest first). */
@@ -104,7 +119,7 @@ function routeIncidentId(c: Context): string | Promise<Response> {
  * (form), `GET /overview`, `GET /quality` and `POST /quality/mute` (quality_routes.tsx),
  * `GET /silences`, `POST /silences` and `POST /silences/:id/expire` (silences_routes.tsx),
  * `GET /status` (Health), `POST /models/:name/activate` and `POST /models/:name/retrain` (its
- * forms), `GET /assets/:name`.
+ * forms), `GET /models/:name/retrains/:version` (a retraining's report), `GET /assets/:name`.
  */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const { incidents, hub, now, auth, consoleToken, engine, database } = options;
@@ -336,6 +351,23 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         retrained={retrained && MODEL_NAME_PATTERN.test(retrained) ? retrained : undefined}
       />,
     );
+  });
+
+  app.get("/models/:name/retrains/:version", async function retrainReportPage(c) {
+    try {
+      if (!options.readReport) {
+        throw new HttpError(404, "not_found", "retraining reports are not set up: no engine URL.");
+      }
+      const report = await options.readReport(c.req.param("name"), c.req.param("version"));
+      return page(c, <RetrainReportPage report={report} />);
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      return page(
+        c,
+        <MessagePage title={REPORT_REFUSAL[error.code] ?? "No report"} message={error.message} />,
+        error.status >= 500 ? 502 : error.status,
+      );
+    }
   });
 
   app.post("/models/:name/activate", async function activateForm(c) {

@@ -19,21 +19,45 @@ export interface EngineCallOptions {
  *
  * @example await postToEngine(o, "/models/pump/retrain", { by: "ana" }, 202, retrainResponseSchema);
  */
-export async function postToEngine<S extends v.GenericSchema>(
+export function postToEngine<S extends v.GenericSchema>(
   o: EngineCallOptions,
   path: string,
   body: unknown,
   ok: number,
   schema: S,
 ): Promise<v.InferOutput<S>> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  return callEngine(o, path, { method: "POST", body: JSON.stringify(body) }, ok, schema);
+}
+
+/**
+ * GETs the engine's `path` and returns its `200` answer parsed with `schema`; refusals and an
+ * unreachable engine as {@link postToEngine}'s.
+ *
+ * @example await getFromEngine(o, "/models/pump/retrains/2.3.0", retrainReportSchema);
+ */
+export function getFromEngine<S extends v.GenericSchema>(
+  o: EngineCallOptions,
+  path: string,
+  schema: S,
+): Promise<v.InferOutput<S>> {
+  return callEngine(o, path, { method: "GET" }, 200, schema);
+}
+
+async function callEngine<S extends v.GenericSchema>(
+  o: EngineCallOptions,
+  path: string,
+  request: { method: "GET" | "POST"; body?: string },
+  ok: number,
+  schema: S,
+): Promise<v.InferOutput<S>> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (request.body !== undefined) headers["content-type"] = "application/json";
   if (o.adminToken) headers.authorization = `Bearer ${o.adminToken}`;
   let res: Response;
   try {
     res = await (o.fetch ?? fetch)(new URL(path, o.engineUrl), {
-      method: "POST",
+      ...request,
       headers,
-      body: JSON.stringify(body),
       signal: AbortSignal.timeout(o.timeoutMs),
     });
   } catch (error) {
