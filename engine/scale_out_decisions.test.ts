@@ -180,10 +180,19 @@ test("a worker pulls verdicts and silences: a false positive's frames become usa
   );
   assert.equal(tagged.verdict, null);
   assert.ok(tagged.frames >= 5, `${tagged.frames} tagged frames`);
-  const unjudged = await read();
-  const ofIncident = (frames: typeof unjudged.frames) =>
+  const ofIncident = (frames: Awaited<ReturnType<typeof read>>["frames"]) =>
     frames.filter((f) => f.incident === incidentId);
-  assert.ok(ofIncident(unjudged.frames).length >= tagged.frames, "the tagged frames read back");
+  // The index counts frames the recorder still holds (their windows' membership was being
+  // settled): they reach the files at a later flush.
+  const unjudged = await waitFor(
+    async () => {
+      const got = await read();
+      return ofIncident(got.frames).length >= tagged.frames ? got : undefined;
+    },
+    "the tagged frames to be read back",
+    30_000,
+    100,
+  );
   assert.ok(
     ofIncident(unjudged.frames).every(
       (f) => frameUse(f, unjudged.index).why === "incident_unjudged",

@@ -77,9 +77,15 @@ after(async () => {
   await backend?.stop("SIGTERM");
 });
 
-/** Presses Enter on the focused control and waits for the page it leads to. */
+/**
+ * Presses Enter on the focused control and waits for the page it leads to: its document, then its
+ * heading (not every subresource: under a loaded CI machine the load event came after 30 s once).
+ */
 async function submit(page: Page, url: string | RegExp) {
-  await Promise.all([page.waitForURL(url), page.keyboard.press("Enter")]);
+  await Promise.all([
+    page.waitForURL(url, { waitUntil: "domcontentloaded", timeout: 60_000 }),
+    page.keyboard.press("Enter"),
+  ]);
   await page.waitForSelector("h1");
 }
 
