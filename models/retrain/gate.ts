@@ -324,7 +324,7 @@ export function decide(
     .filter((c) => !c.pass)
     .map((c) => {
       const fmt = (x: number | null) => (x === null ? "-" : Number(x.toFixed(4)));
-      if (c.note && c.limit === 0) return `${c.name}: ${c.note}`;
+      if (c.note && c.active === null) return `${c.name}: ${c.note}`;
       const worse = c.name.startsWith("false") ? "above" : "below";
       const why = `${c.name}: candidate ${fmt(c.candidate)} is ${worse} the limit ${fmt(c.limit)} (active ${fmt(c.active)})`;
       return c.note ? `${why}; ${c.note}` : why;
