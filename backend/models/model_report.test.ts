@@ -1,10 +1,10 @@
 // A retraining's report through the backend in token mode: any signed-in role reads it, forwarded to a real HTTP engine stand-in with the engine's bearer, its refusals passed through.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Role, tokenDigest } from "../../contracts/auth.ts";
+import type { Role } from "../../contracts/auth.ts";
 import {
   type EngineModelsStandIn,
   retrainReport,
@@ -12,9 +12,9 @@ import {
   startEngineModelsStandIn,
 } from "../_test/engine_models_stand_in.ts";
 import { freePort } from "../_test/free_port.ts";
+import { tokenAuth } from "../_test/token_auth.ts";
 import { createBackendApp } from "../app.ts";
-import { createAuth } from "../auth/auth.ts";
-import { openTokenStore } from "../auth/token_store.ts";
+import type { createAuth } from "../auth/auth.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 
 const PEOPLE: Record<string, { role: Role; token: string }> = {
@@ -41,16 +41,7 @@ for (const target of testTargets()) {
     before(async () => {
       db = await target.open();
       dir = await mkdtemp(join(tmpdir(), "model-report-"));
-      const file = join(dir, "tokens.json");
-      const list = await Promise.all(
-        Object.entries(PEOPLE).map(async ([name, p]) => ({
-          name,
-          role: p.role,
-          sha256: await tokenDigest(p.token),
-        })),
-      );
-      await writeFile(file, JSON.stringify(list));
-      auth = createAuth({ mode: "token", tokens: await openTokenStore({ path: file }) });
+      auth = await tokenAuth(dir, PEOPLE);
       engine = await startEngineModelsStandIn({
         models: servedModels(),
         token: ENGINE_ADMIN_TOKEN,

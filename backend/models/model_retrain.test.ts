@@ -1,20 +1,20 @@
 // "Retrain now" through the backend in token mode: only admins, forwarded to a real HTTP engine stand-in under the admin's name, audited once started; and the Health page's form.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { type Role, tokenDigest } from "../../contracts/auth.ts";
+import type { Role } from "../../contracts/auth.ts";
 import {
   type EngineModelsStandIn,
   servedModels,
   startEngineModelsStandIn,
 } from "../_test/engine_models_stand_in.ts";
 import { freePort } from "../_test/free_port.ts";
+import { tokenAuth } from "../_test/token_auth.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
-import { createAuth } from "../auth/auth.ts";
-import { openTokenStore } from "../auth/token_store.ts";
+import type { createAuth } from "../auth/auth.ts";
 import { createEngineMonitor } from "../console/engine_monitor.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 
@@ -72,16 +72,7 @@ for (const target of testTargets()) {
     before(async () => {
       db = await target.open();
       dir = await mkdtemp(join(tmpdir(), "model-retrain-"));
-      const file = join(dir, "tokens.json");
-      const list = await Promise.all(
-        Object.entries(PEOPLE).map(async ([name, p]) => ({
-          name,
-          role: p.role,
-          sha256: await tokenDigest(p.token),
-        })),
-      );
-      await writeFile(file, JSON.stringify(list));
-      auth = createAuth({ mode: "token", tokens: await openTokenStore({ path: file }) });
+      auth = await tokenAuth(dir, PEOPLE);
       engine = await startEngineModelsStandIn({
         models: servedModels(),
         token: ENGINE_ADMIN_TOKEN,
