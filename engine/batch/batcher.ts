@@ -142,7 +142,7 @@ export class Batcher {
       if (queue !== this.#queue || queue.depth === 0) continue;
       this.#busy = true;
       try {
-        this.#scorer.begin();
+        await this.#scorer.begin();
         const size = await this.#collect();
         if (size > 0) await this.#score(size);
       } catch (error) {

@@ -49,13 +49,13 @@ describe("windowScorer", () => {
     }
   }
 
-  test("scores a batch larger than one run the same as window by window", async () => {
+  test("scores a batch larger than one run the same as window by window, evidence included", async () => {
     assert.ok(model.windowsPerRun < 20, "the batch spans several runs");
     const frames = Array.from({ length: 24 }, (_, t) =>
       t === 12 ? fixture.spikedFrame(t, 3) : fixture.normalFrame(t),
     );
     const batched = scorerWith(64);
-    batched.begin();
+    await batched.begin();
     await feed(batched, frames);
     const batch = await batched.finish();
     assert.equal(batch.size, 24 - shape.windowSize + 1);
@@ -65,7 +65,7 @@ describe("windowScorer", () => {
     const windows = new StreamWindows({ shape });
     let row = 0;
     for (const [t, values] of frames.entries()) {
-      single.begin();
+      await single.begin();
       if (!windows.push("s", values, single.input(), single.raw())) continue;
       await single.add({ streamId: "s", timestamp: 1000 * t, receivedAt: t });
       const one = await single.finish();
@@ -79,6 +79,12 @@ describe("windowScorer", () => {
         ...b.flagged.subarray(b.flaggedFrom[r], b.flaggedFrom[r + 1]),
       ];
       assert.deepEqual(flagged(one, 0), flagged(batch, row));
+      // The evidence kept from either run tensor (the batch alternates between two).
+      const W = shape.windowSize;
+      const evidence = (b: typeof one, r: number) => [
+        ...b.windows.subarray(b.evidenceFrom[r] * W, b.evidenceFrom[r + 1] * W),
+      ];
+      assert.deepEqual(evidence(one, 0), evidence(batch, row), `row ${row} evidence`);
       row++;
     }
     assert.equal(row, batch.size);
@@ -86,7 +92,7 @@ describe("windowScorer", () => {
 
   test("flags the spiked sensors, most severe first, and keeps their windows as sent", async () => {
     const scorer = scorerWith(64, 2);
-    scorer.begin();
+    await scorer.begin();
     const frames = Array.from({ length: 8 }, (_, t) =>
       t === 7 ? fixture.spikedFrame(t, 3) : fixture.normalFrame(t),
     );
@@ -117,7 +123,7 @@ describe("windowScorer", () => {
 
   test("gives a running-level sensor's readings as they arrived and its level", async () => {
     const scorer = scorerWith(64);
-    scorer.begin();
+    await scorer.begin();
     const drifting = fixture.drifting[0];
     const frames = Array.from({ length: 10 }, (_, t) => fixture.normalFrame(t));
     frames[9] = Float32Array.from(frames[9]);
@@ -145,7 +151,7 @@ describe("windowScorer", () => {
 
   test("views a slice of rows as its own batch, with absolute evidence offsets", async () => {
     const scorer = scorerWith(64);
-    scorer.begin();
+    await scorer.begin();
     await feed(
       scorer,
       Array.from({ length: 9 }, (_, t) => fixture.normalFrame(t)),
@@ -191,14 +197,14 @@ describe("windowScorer", () => {
       maxBatch: 8,
       flag: { threshold: 0.9, maxFeatures: 10, severityScale: 1 },
     });
-    scorer.begin();
+    await scorer.begin();
     await feed(
       scorer,
       Array.from({ length: 9 }, (_, t) => fixture.normalFrame(t)),
     );
     assert.match(scorer.failure?.message ?? "", /session released/);
     await assert.rejects(scorer.finish(), /session released/);
-    scorer.begin();
+    await scorer.begin();
     assert.equal(scorer.failure, undefined);
     assert.equal(scorer.rows, 0);
   });
@@ -209,7 +215,7 @@ describe("windowScorer", () => {
       /'INFERENCE_BATCH_SIZE' must be an integer 1\.\.4096, got 0/,
     );
     const scorer = scorerWith(1);
-    scorer.begin();
+    await scorer.begin();
     await scorer.add({ streamId: "s", timestamp: 1, receivedAt: 1 });
     assert.equal(scorer.full, true);
     await assert.rejects(

@@ -57,22 +57,29 @@ export interface WindowScorerOptions {
 }
 
 /**
- * One batch at a time: a driver calls `begin`, then for each window writes it into `input()`
+ * One batch at a time: a driver awaits `begin`, then for each window writes it into `input()`
  * (and the baseline sensors' readings into `raw()`) and calls `add`, then `finish`. Windows pass
- * through a tensor of only `model.windowsPerRun` windows (ONNX Runtime's run size): each time it
+ * through tensors of only `model.windowsPerRun` windows (ONNX Runtime's run size): each time one
  * fills it is scored into the batch's rows, so a batch of 64 never holds a 32 MB
- * `[64, window, features]` copy and inference starts before the batch is complete. After each run
- * the rows' flagged sensors are ranked and their windows copied out before the next run
- * overwrites the input. The evidence buffers grow to the largest batch seen and are reused.
+ * `[64, window, features]` copy and inference starts before the batch is complete. There are
+ * RUNS_IN_FLIGHT + 1 such tensors, used in turn: while runs are scored (on the inference worker)
+ * the driver fills the next one, so the event loop assembles windows instead of waiting; `add`
+ * waits only when every tensor is taken. After each run its rows' flagged sensors are ranked, in
+ * row order, and their windows copied out before its tensor is filled again.
+ * The evidence buffers grow to the largest batch seen and are reused.
  *
  * The first failed run fails the batch: later runs are skipped and `finish` throws it.
  */
 export class WindowScorer {
   readonly #o: WindowScorerOptions;
   readonly #runSize: number;
-  readonly #input: Float32Array;
-  /** The baseline sensors' readings of the windows in `#input` (`[run, window, baseline sensors]`). */
-  readonly #raw: Float32Array;
+  /** The run tensors `[run, window, features]`, used in turn; `#filling` is the one windows go into. */
+  readonly #inputs: Float32Array[];
+  /** The baseline sensors' readings of each run tensor's windows (`[run, window, baseline sensors]`). */
+  readonly #raws: Float32Array[];
+  #filling = 0;
+  /** Runs being scored, oldest first: each settles after its rows' flagged sensors are kept. */
+  #inFlight: Promise<void>[] = [];
   readonly #output: Float32Array;
   readonly #severity: Float32Array | undefined;
   readonly #statistic: Int32Array | undefined;
@@ -86,9 +93,11 @@ export class WindowScorer {
   readonly #receivedAt: Float64Array;
   readonly #spans: (SpanContext | undefined)[];
   #rows = 0;
-  /** Windows in `#input` not scored yet. */
+  /** Windows in the run tensor being filled, not scored yet. */
   #pending = 0;
   #inferenceMs = 0;
+  /** `performance.now()` when the batch's latest run so far completed. */
+  #lastRunEnd = 0;
   /** Epoch ms when the batch's first run started (a trace span's start). */
   #firstRunAt = 0;
   #failure: Error | undefined;
@@ -101,8 +110,10 @@ export class WindowScorer {
     const F = shape.frameSize;
     this.#o = options;
     this.#runSize = Math.max(1, Math.min(maxBatch, model.windowsPerRun));
-    this.#input = new Float32Array(this.#runSize * shape.windowValues);
-    this.#raw = new Float32Array(this.#runSize * shape.windowSize * shape.baselineSize);
+    const run = () => new Float32Array(this.#runSize * shape.windowValues);
+    const raw = () => new Float32Array(this.#runSize * shape.windowSize * shape.baselineSize);
+    this.#inputs = Array.from({ length: RUNS_IN_FLIGHT + 1 }, run);
+    this.#raws = Array.from({ length: RUNS_IN_FLIGHT + 1 }, raw);
     this.#output = new Float32Array(maxBatch * F);
     if (model.outputs.severity) this.#severity = new Float32Array(maxBatch * F);
     if (model.outputs.statistic) this.#statistic = new Int32Array(maxBatch * F);
@@ -146,11 +157,17 @@ export class WindowScorer {
     return this.#firstRunAt;
   }
 
-  /** Starts a new batch; the previous batch's views are no longer valid. */
-  begin(): void {
+  /**
+   * Starts a new batch once any run still in flight has settled (a driver that gave up on a batch
+   * midway); the previous batch's views are no longer valid.
+   */
+  async begin(): Promise<void> {
+    await Promise.all(this.#inFlight);
+    this.#inFlight = [];
     this.#rows = 0;
     this.#pending = 0;
     this.#inferenceMs = 0;
+    this.#lastRunEnd = 0;
     this.#firstRunAt = 0;
     this.#failure = undefined;
   }
@@ -158,18 +175,18 @@ export class WindowScorer {
   /** Where the next window goes: `[window, features]`, what the model sees. */
   input(): Float32Array {
     const n = this.#o.shape.windowValues;
-    return this.#input.subarray(this.#pending * n, (this.#pending + 1) * n);
+    return this.#inputs[this.#filling].subarray(this.#pending * n, (this.#pending + 1) * n);
   }
 
   /** Where the next window's baseline readings go (`[window, baseline sensors]`, may be empty). */
   raw(): Float32Array {
     const n = this.#o.shape.windowSize * this.#o.shape.baselineSize;
-    return this.#raw.subarray(this.#pending * n, (this.#pending + 1) * n);
+    return this.#raws[this.#filling].subarray(this.#pending * n, (this.#pending + 1) * n);
   }
 
   /**
-   * Adds the window written into `input()` as the batch's next row; scores the run once it is
-   * full. Returns the row's index.
+   * Adds the window written into `input()` as the batch's next row; once its run is full, starts
+   * scoring it (after the run before it completes). Returns the row's index.
    */
   async add(row: WindowRow): Promise<number> {
     const r = this.#rows;
@@ -180,13 +197,15 @@ export class WindowScorer {
     this.#spans[r] = row.span;
     this.#rows++;
     this.#pending++;
-    if (this.#pending === this.#runSize) await this.#scorePending();
+    if (this.#pending === this.#runSize) await this.#launch();
     return r;
   }
 
   /** Scores what is left and returns the whole batch; throws the batch's inference failure. */
   async finish(): Promise<ScoredBatch> {
-    await this.#scorePending();
+    await this.#launch();
+    await Promise.all(this.#inFlight);
+    this.#inFlight = [];
     if (this.#failure) throw this.#failure;
     return this.view(0, this.#rows, performance.now());
   }
@@ -221,37 +240,57 @@ export class WindowScorer {
     return this.#spans.slice(0, this.#rows);
   }
 
-  /** Scores the windows waiting in `#input` into their batch rows of `#output`. */
-  async #scorePending(): Promise<void> {
+  /**
+   * Starts scoring the windows waiting in the run tensor being filled, into their batch rows of
+   * `#output`, once fewer than RUNS_IN_FLIGHT runs are in flight; windows then go into the next
+   * tensor (free: its run was the oldest, and has completed).
+   */
+  async #launch(): Promise<void> {
     const n = this.#pending;
     if (n === 0) return;
     this.#pending = 0;
-    if (this.#failure) return;
-    const F = this.#o.shape.frameSize;
     const from = this.#rows - n;
+    const tensor = this.#filling;
+    if (this.#inFlight.length >= RUNS_IN_FLIGHT) await this.#inFlight.shift();
+    this.#filling = (tensor + 1) % this.#inputs.length;
+    if (this.#failure) return;
+    this.#inFlight.push(this.#score(tensor, from, n, this.#inFlight.at(-1)));
+  }
+
+  /**
+   * Scores run tensor `tensor`'s `n` windows into rows `from ..`, then, once the run before it
+   * (`previous`) has kept its rows' flagged sensors, keeps these rows' (row offsets build on it).
+   */
+  async #score(tensor: number, from: number, n: number, previous?: Promise<void>): Promise<void> {
+    const F = this.#o.shape.frameSize;
     this.#firstRunAt ||= performance.timeOrigin + performance.now();
     const started = performance.now();
     const rows = <T extends Float32Array | Int32Array>(a: T | undefined) =>
       a?.subarray(from * F, (from + n) * F) as T | undefined;
+    let failure: Error | undefined;
     try {
-      await this.#o.model.score(this.#input, n, rows(this.#output) as Float32Array, {
+      await this.#o.model.score(this.#inputs[tensor], n, rows(this.#output) as Float32Array, {
         severity: rows(this.#severity),
         statistic: rows(this.#statistic),
       });
     } catch (error) {
-      this.#failure = error instanceof Error ? error : new Error(String(error));
-      return;
+      failure = error instanceof Error ? error : new Error(String(error));
     } finally {
-      this.#inferenceMs += performance.now() - started;
+      // Runs queue at the worker: count each from when it could start, not twice over.
+      const ended = performance.now();
+      this.#inferenceMs += ended - Math.max(started, this.#lastRunEnd);
+      this.#lastRunEnd = Math.max(ended, this.#lastRunEnd);
     }
-    this.#keepFlagged(from, n);
+    await previous;
+    this.#failure ??= failure;
+    if (!this.#failure) this.#keepFlagged(tensor, from, n);
   }
 
   /**
    * Notes the flagged sensors of rows `from .. from + n` and copies the windows of the most
-   * severe ones out of `#input` before the next run overwrites it.
+   * severe ones out of run tensor `tensor` before it is filled again.
    */
-  #keepFlagged(from: number, n: number): void {
+  #keepFlagged(tensor: number, from: number, n: number): void {
     const { shape, flag } = this.#o;
     const { frameSize: F, windowSize: W, baselineSize: nb } = shape;
     if (from === 0) {
@@ -286,8 +325,8 @@ export class WindowScorer {
       if (this.#levels.length < ev + listed) this.#levels = grow(this.#levels, ev + listed);
       keepEvidence(
         shape,
-        this.#input.subarray(k * W * F),
-        this.#raw.subarray(k * W * nb),
+        this.#inputs[tensor].subarray(k * W * F),
+        this.#raws[tensor].subarray(k * W * nb),
         this.#flagged.subarray(at, at + listed),
         this.#windows.subarray(ev * W),
         this.#levels.subarray(ev),
@@ -295,6 +334,13 @@ export class WindowScorer {
     }
   }
 }
+
+/**
+ * Runs a batch may have in flight at once. Two: the inference worker queues the second and starts
+ * it as soon as the first is done, instead of idling until this thread, busy with requests, reads
+ * the first reply (measured: engine/README.md).
+ */
+const RUNS_IN_FLIGHT = 2;
 
 /** A larger copy of `a` (at least `need` long, doubling), keeping its contents. */
 function grow<T extends Int32Array | Float32Array>(a: T, need: number): T {

@@ -53,10 +53,17 @@ if (port) {
     for (const m of session.inputMetadata) {
       if (m.isTensor) inputShapes[m.name] = [...m.shape] as (number | string)[];
     }
-    port.on("message", async function runJob(job: InferenceJob | "close") {
+    // Jobs run one after another, in the order posted (the parent may post the next one while
+    // one runs, and reads the replies in that order).
+    let queue = Promise.resolve();
+    const jobs = port;
+    jobs.on("message", (job: InferenceJob | "close") => {
+      queue = queue.then(() => runJob(job));
+    });
+    async function runJob(job: InferenceJob | "close") {
       if (job === "close") {
         await session.release();
-        port.close();
+        jobs.close();
         return;
       }
       let error: string | undefined;
@@ -84,11 +91,11 @@ if (port) {
         error,
       };
       const buffers = [job.input, job.output, job.severity, job.statistic];
-      port.postMessage(
+      jobs.postMessage(
         reply,
         buffers.filter((b) => b !== undefined),
       );
-    });
+    }
     const ready: InferenceWorkerReply = {
       type: "ready",
       provider,

@@ -85,7 +85,16 @@ async function openInWorkers(options: OpenRunnerOptions): Promise<SessionRunner>
     cores < CORES_FOR_TWO_SESSIONS ? 1 : Math.min(MAX_AUTO_SESSIONS, Math.floor(cores / 2));
   const wanted = options.sessions || auto;
   const sessions = Math.max(1, Math.min(wanted, cores));
-  const threads = sessions > 1 ? Math.max(1, Math.floor(cores / sessions)) : undefined;
+  // Below 4 cores one session runs on one thread: with spinning off (execution_provider.ts) a
+  // second intra-op thread cut a run of 8 windows' wall time by ~10 % but cost ~40 % more CPU
+  // (2 cores: 0.97 against 1.07 ms a window, 1.49 against 1.07 CPU-ms), CPU the request thread
+  // and the decode workers need when ingest saturates the cores; single windows gained nothing.
+  const threads =
+    sessions > 1
+      ? Math.max(1, Math.floor(cores / sessions))
+      : cores < CORES_FOR_TWO_SESSIONS
+        ? 1
+        : undefined;
   const first = await openInWorker(options, threads);
   // A GPU gains nothing from a second session; on the CPU each session gets its share of cores.
   const pool = [first];
@@ -166,25 +175,21 @@ async function openInWorker(
 ): Promise<SessionRunner> {
   const setup: InferenceWorkerSetup = { path, device, logLevel: log.level, threads };
   const worker = spawnWorker(WORKER_URL, setup);
-  let pending:
-    | { resolve(reply: InferenceWorkerReply): void; reject(error: Error): void }
-    | undefined;
+  // Replies come in the order the jobs were posted (the worker runs them one after another).
+  const pending: { resolve(reply: InferenceWorkerReply): void; reject(error: Error): void }[] = [];
   let dead: Error | undefined;
   const next = () =>
     new Promise<InferenceWorkerReply>((resolve, reject) => {
       if (dead) reject(dead);
-      else pending = { resolve, reject };
+      else pending.push({ resolve, reject });
     });
   worker.on("message", (reply: InferenceWorkerReply) => {
-    const p = pending;
-    pending = undefined;
-    p?.resolve(reply);
+    pending.shift()?.resolve(reply);
+    if (pending.length === 0) worker.unref();
   });
   const die = (error: Error) => {
     dead ??= error;
-    const p = pending;
-    pending = undefined;
-    p?.reject(dead);
+    for (const p of pending.splice(0)) p.reject(dead);
   };
   worker.on("error", die);
   worker.on("exit", (code) => die(new Error(`inference worker exited with code ${code}`)));
@@ -200,12 +205,18 @@ async function openInWorker(
   }
   // Idle, the worker must not keep the process alive; a run in flight does.
   worker.unref();
-  // The worker runs at most WINDOWS_PER_RUN windows per job, so two small buffers, transferred
-  // back and forth, carry every batch: no copy of the whole batch is kept on either side.
-  let inBuf: ArrayBuffer | undefined;
-  let outBuf: ArrayBuffer | undefined;
-  let sevBuf: ArrayBuffer | undefined;
-  let statBuf: ArrayBuffer | undefined;
+  // The worker runs at most WINDOWS_PER_RUN windows per job. Each job takes a set of small
+  // buffers, transferred there and back: no copy of the whole batch is kept on either side.
+  // Jobs may be posted while others run: the worker queues them, so it starts the next one
+  // as soon as it finishes one, without waiting for this thread (busy with requests) to read
+  // the reply and post again. A set comes back with its reply and is reused.
+  interface Buffers {
+    input: ArrayBuffer;
+    output: ArrayBuffer;
+    severity?: ArrayBuffer;
+    statistic?: ArrayBuffer;
+  }
+  const spare: Buffers[] = [];
   async function runJob(
     io: RunNames,
     dims: [number, number, number],
@@ -214,36 +225,46 @@ async function openInWorker(
     extra: ExtraOutputs,
   ): Promise<void> {
     const [n, w, f] = dims;
-    inBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * w * f * 4);
-    outBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
-    if (extra.severity) sevBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
-    if (extra.statistic) statBuf ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
-    new Float32Array(inBuf, 0, n * w * f).set(input);
-    const severity = extra.severity ? sevBuf : undefined;
-    const statistic = extra.statistic ? statBuf : undefined;
-    const job: InferenceJob = { dims, ...io, input: inBuf, output: outBuf, severity, statistic };
+    const b: Buffers = spare.pop() ?? {
+      input: new ArrayBuffer(WINDOWS_PER_RUN * w * f * 4),
+      output: new ArrayBuffer(WINDOWS_PER_RUN * f * 4),
+    };
+    if (extra.severity) b.severity ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
+    if (extra.statistic) b.statistic ??= new ArrayBuffer(WINDOWS_PER_RUN * f * 4);
+    new Float32Array(b.input, 0, n * w * f).set(input);
+    const severity = extra.severity ? b.severity : undefined;
+    const statistic = extra.statistic ? b.statistic : undefined;
+    const job: InferenceJob = {
+      dims,
+      ...io,
+      input: b.input,
+      output: b.output,
+      severity,
+      statistic,
+    };
     const replyPromise = next();
     worker.ref();
-    const buffers = [inBuf, outBuf, severity, statistic];
+    const buffers = [b.input, b.output, severity, statistic];
     worker.postMessage(
       job,
-      buffers.filter((b) => b !== undefined),
+      buffers.filter((x) => x !== undefined),
     );
-    let reply: InferenceWorkerReply;
-    try {
-      reply = await replyPromise;
-    } finally {
-      worker.unref();
-    }
+    const reply = await replyPromise;
     if (reply.type !== "scored") throw new Error(`unexpected inference worker reply ${reply.type}`);
-    inBuf = reply.input;
-    outBuf = reply.output;
-    if (reply.severity) sevBuf = reply.severity;
-    if (reply.statistic) statBuf = reply.statistic;
+    if (!reply.error) {
+      output.set(new Float32Array(reply.output, 0, n * f));
+      if (extra.severity && reply.severity)
+        extra.severity.set(new Float32Array(reply.severity, 0, n * f));
+      if (extra.statistic && reply.statistic)
+        extra.statistic.set(new Int32Array(reply.statistic, 0, n * f));
+    }
+    spare.push({
+      input: reply.input,
+      output: reply.output,
+      severity: reply.severity ?? b.severity,
+      statistic: reply.statistic ?? b.statistic,
+    });
     if (reply.error) throw new Error(`inference failed: ${reply.error}`);
-    output.set(new Float32Array(outBuf, 0, n * f));
-    if (extra.severity && sevBuf) extra.severity.set(new Float32Array(sevBuf, 0, n * f));
-    if (extra.statistic && statBuf) extra.statistic.set(new Int32Array(statBuf, 0, n * f));
   }
   return {
     provider: ready.provider,

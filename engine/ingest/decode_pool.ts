@@ -71,6 +71,8 @@ export function createDecodePool(options: {
   const spareBodies: ArrayBuffer[] = [];
   let closed = false;
   let fallback: FrameDecoder | undefined;
+  /** Decodes uncompressed binary frames on this thread (workers or not). */
+  let local: FrameDecoder | undefined;
   let scratch: Float32Array | undefined;
 
   function start(): Slot {
@@ -112,14 +114,19 @@ export function createDecodePool(options: {
   }
 
   function decodeHere(pending: Pending): void {
+    decodeWith(fallback!, pending);
+  }
+
+  /** Decodes on this thread with `decoder`, settling `pending`. */
+  function decodeWith(decoder: FrameDecoder, pending: Pending): void {
     try {
       const { into } = pending;
       if (typeof into !== "function") {
-        pending.resolve(fallback!.decode(pending.job.body, pending.job, into));
+        pending.resolve(decoder.decode(pending.job.body, pending.job, into));
         return;
       }
       scratch ??= new Float32Array(layouts.maxSize);
-      const frame = fallback!.decode(pending.job.body, pending.job, scratch);
+      const frame = decoder.decode(pending.job.body, pending.job, scratch);
       into(frame.model).set(scratch.subarray(0, layouts.layouts[frame.model].size));
       pending.resolve(frame);
     } catch (error) {
@@ -213,6 +220,18 @@ export function createDecodePool(options: {
           reject,
         };
         if (fallback) return decodeHere(pending);
+        if (job.binary && job.encoding === "identity") {
+          // An uncompressed binary frame is a copy and a finiteness check (tens of
+          // microseconds for 25,000 values): cheaper here than a round trip to a worker, which
+          // cost the request thread more in messages than the decode itself (engine/README.md).
+          local ??= createFrameDecoder(layouts, maxDecompressedBytes);
+          decodeWith(local, pending);
+          const buffer = body.buffer;
+          if (buffer instanceof ArrayBuffer && buffer.byteLength <= SPARE_BODY_MAX_BYTES) {
+            if (spareBodies.length < SPARE_BODIES) spareBodies.push(buffer);
+          }
+          return;
+        }
         waiting.push(pending);
         const idle = slots.find((s) => s.online && s.current === undefined);
         if (idle) dispatch(idle);

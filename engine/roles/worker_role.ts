@@ -366,7 +366,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const chosen = round.get(served.name);
     if (!chosen) {
       round.set(served.name, wanted);
-      wanted.scorer.begin();
+      await wanted.scorer.begin();
     } else if (chosen !== wanted || chosen.scorer.full) {
       return undefined;
     }
