@@ -183,9 +183,11 @@ async function openInWorker(
       if (dead) reject(dead);
       else pending.push({ resolve, reject });
     });
+  // Set by release: from then on the worker stays referenced until it exits.
+  let closing = false;
   worker.on("message", (reply: InferenceWorkerReply) => {
     pending.shift()?.resolve(reply);
-    if (pending.length === 0) worker.unref();
+    if (pending.length === 0 && !closing) worker.unref();
   });
   const die = (error: Error) => {
     dead ??= error;
@@ -295,7 +297,9 @@ async function openInWorker(
       // The worker releases the native session itself; terminate only if it does not exit soon.
       const exited = once(worker, "exit", { signal: AbortSignal.timeout(2000) });
       // Kept alive until it exits: a caller awaiting the release with nothing else pending
-      // would otherwise see its process end mid-release.
+      // would otherwise see its process end mid-release (a run still in flight must not unref it
+      // when its reply comes).
+      closing = true;
       worker.ref();
       worker.postMessage("close");
       await exited.catch(() => worker.terminate());
