@@ -19,7 +19,8 @@ const io = { inputName: "windows", outputName: "scores" };
 test("runs posted while others run come back in order, each into its own rows", async () => {
   const runner = await openRunner({ path: join(fixture.dir, "runner.onnx"), device: "cpu", log });
   try {
-    const [, W, F] = [0, Number(runner.inputShapes.windows[1]), 8];
+    const W = Number(runner.inputShapes.windows[1]);
+    const F = 8;
     const windows = (t0: number) => {
       const x = new Float32Array(W * F);
       for (let t = 0; t < W; t++) x.set(fixture.normalFrame(t0 + t), t * F);

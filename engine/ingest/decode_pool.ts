@@ -70,9 +70,11 @@ export function createDecodePool(options: {
   const waiting: Pending[] = [];
   const spareBodies: ArrayBuffer[] = [];
   let closed = false;
+  /** Set once workers proved unable to start: every body is then decoded on this thread. */
   let fallback: FrameDecoder | undefined;
-  /** Decodes uncompressed binary frames on this thread (workers or not). */
+  /** This thread's decoder: uncompressed binary frames always, every frame in fallback. */
   let local: FrameDecoder | undefined;
+  const here = () => (local ??= createFrameDecoder(layouts, maxDecompressedBytes));
   let scratch: Float32Array | undefined;
 
   function start(): Slot {
@@ -113,12 +115,9 @@ export function createDecodePool(options: {
     slot.worker.postMessage(next.job, buffer instanceof ArrayBuffer ? [buffer] : []);
   }
 
+  /** Decodes on this thread, settling `pending`. */
   function decodeHere(pending: Pending): void {
-    decodeWith(fallback!, pending);
-  }
-
-  /** Decodes on this thread with `decoder`, settling `pending`. */
-  function decodeWith(decoder: FrameDecoder, pending: Pending): void {
+    const decoder = here();
     try {
       const { into } = pending;
       if (typeof into !== "function") {
@@ -134,14 +133,19 @@ export function createDecodePool(options: {
     }
   }
 
+  /** Keeps a body buffer for reuse, unless it is large or enough are kept. */
+  function keepSpare(buffer: ArrayBuffer): void {
+    if (buffer.byteLength <= SPARE_BODY_MAX_BYTES && spareBodies.length < SPARE_BODIES) {
+      spareBodies.push(buffer);
+    }
+  }
+
   function finish(slot: Slot, reply: WorkerReply): void {
     const pending = slot.current;
     slot.current = undefined;
     slot.worker.unref();
     if (pending) {
-      if (reply.body && reply.body.byteLength <= SPARE_BODY_MAX_BYTES) {
-        if (spareBodies.length < SPARE_BODIES) spareBodies.push(reply.body);
-      }
+      if (reply.body) keepSpare(reply.body);
       if (reply.ok) {
         try {
           const values = slot.output.subarray(0, layouts.layouts[reply.model].size);
@@ -173,7 +177,7 @@ export function createDecodePool(options: {
       return;
     }
     if (!slot.online) {
-      fallback ??= createFrameDecoder(layouts, maxDecompressedBytes);
+      fallback ??= here();
       for (const s of slots) s.worker.terminate();
       if (pending) decodeHere(pending);
       for (const job of waiting.splice(0)) decodeHere(job);
@@ -224,12 +228,8 @@ export function createDecodePool(options: {
           // An uncompressed binary frame is a copy and a finiteness check (0.1 ms or less for
           // 25,000 values): no dearer here than the request thread's share of a round trip to a
           // worker (README.md, "Threads").
-          local ??= createFrameDecoder(layouts, maxDecompressedBytes);
-          decodeWith(local, pending);
-          const buffer = body.buffer;
-          if (buffer instanceof ArrayBuffer && buffer.byteLength <= SPARE_BODY_MAX_BYTES) {
-            if (spareBodies.length < SPARE_BODIES) spareBodies.push(buffer);
-          }
+          decodeHere(pending);
+          if (body.buffer instanceof ArrayBuffer) keepSpare(body.buffer);
           return;
         }
         waiting.push(pending);
