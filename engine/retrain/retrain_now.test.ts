@@ -170,7 +170,13 @@ test("retrain now: one run at a time, bad requests refused, and the promoted can
       [[NAME, "ana", "operating point moved"]],
       "one run, logged with who asked",
     );
-    assert.ok(said("model activated").some((l) => l.version === run.candidate_version));
+    // The served version switches before the previous session is closed and the switch logged.
+    await waitFor(
+      async () => said("model activated").some((l) => l.version === run.candidate_version),
+      "the activation to be logged",
+      10_000,
+      50,
+    );
     assert.equal(said("scheduled retraining started").length, 0, "no round without a schedule");
     assert.equal(engine.child.exitCode, null, "the engine never restarted");
     // Idle again: a new request is accepted.

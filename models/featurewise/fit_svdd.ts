@@ -16,7 +16,10 @@ export interface SvddFeatureFit {
   /** Excess kurtosis of the non-zero frame-to-frame changes (tail-heaviness evidence). */
   kurtosis: number;
   heavy: boolean;
-  /** False when normal data already looks stuck (quantised sensors): the quiet score is off. */
+  /**
+   * False when normal data already looks stuck: a quantised sensor (see QUANTISED_ZERO_SHARE) or
+   * one whose normal windows sit still. The quiet score (the stuck check) is then off.
+   */
   quietEnabled: boolean;
   /**
    * True for heavy-tailed sensors with continuous readings: the only ones whose noise bursts the
@@ -39,6 +42,18 @@ export const HEAVY_MIN_XI = 0.6;
  * so two independent shocks are assumed to be enough: HEAVY_MIN_XI / 2.
  */
 export const HEAVY_MIN_XI_AGITATION = HEAVY_MIN_XI / 2;
+
+/**
+ * Share of a sensor's frame-to-frame changes that may be exactly zero before it counts as
+ * quantised (readings in steps, so it may legitimately sit still: its quiet and agitation
+ * statistics are off). Continuous readings repeat exactly now and then by chance (float32
+ * rounding, 7 significant digits in JSON, a historian's storage): at this share a window of the
+ * default 5 frames is flat by chance about once in 10^8 (four zero changes in a row), far below
+ * any false-alarm budget, while a quantised sensor's steps give it tens of percent. Stretches in
+ * which a reading is held (clustered repeats) are caught apart from this share: a normal window
+ * that already looks stuck switches the check off, and retraining cuts held stretches out.
+ */
+export const QUANTISED_ZERO_SHARE = 0.01;
 
 /** Floor inside the quiet statistic `-ln(dynamics + QUIET_EPS)`. */
 export const QUIET_EPS = 1e-9;
@@ -178,7 +193,8 @@ export function fitSvddFeature(
     col,
     Int32Array.from({ length: col.length }, (_, t) => t),
   );
-  const { kurtosis, zeroChanges } = all;
+  const { kurtosis } = all;
+  const quantised = all.zeroChanges > QUANTISED_ZERO_SHARE * all.changes;
   const heavy = kurtosis > HEAVY_KURTOSIS;
   const tails = stats.map((v, r) => {
     // The quiet statistic's tail is exponential by construction (the density of a sum of squares
@@ -188,11 +204,11 @@ export function fitSvddFeature(
     if (heavy && r === 3 && fit.xi < HEAVY_MIN_XI_AGITATION) fit.xi = HEAVY_MIN_XI_AGITATION;
     return fit;
   });
-  // A sensor that repeats its value (quantised: exact zero changes) or whose normal windows already
-  // look stuck (raw dynamics below 1e-6) can sit still legitimately: its quiet score is off.
-  let quietEnabled = zeroChanges === 0;
+  // A quantised sensor or one whose normal windows already look stuck (raw dynamics below 1e-6)
+  // can sit still legitimately: its quiet score is off.
+  let quietEnabled = !quantised;
   for (const q of stats[2]) if (q > -Math.log(1e-6)) quietEnabled = false;
-  const agitationEnabled = heavy && zeroChanges === 0;
+  const agitationEnabled = heavy && !quantised;
   return {
     loc,
     invScaleD,
@@ -240,14 +256,14 @@ function quantileSorted(sorted: Float64Array, q: number): number {
 }
 
 /**
- * The frame-to-frame changes of consecutive fit frames: the excess kurtosis of the non-zero ones
- * (tail-heaviness evidence), how many are exactly zero (quantised sensors), and their robust scale
- * (1.4826 x the median absolute change, the agitation statistic's unit).
+ * The frame-to-frame changes of consecutive fit frames: how many there are, the excess kurtosis
+ * of the non-zero ones (tail-heaviness evidence), how many are exactly zero (quantised sensors),
+ * and their robust scale (1.4826 x the median absolute change, the agitation statistic's unit).
  */
 function changeStats(
   col: Float64Array,
   frames: Int32Array,
-): { kurtosis: number; zeroChanges: number; scale: number } {
+): { kurtosis: number; zeroChanges: number; changes: number; scale: number } {
   let zeroChanges = 0;
   let m1 = 0;
   let m2 = 0;
@@ -263,7 +279,8 @@ function changeStats(
   }
   const scale = abs.length ? 1.4826 * median(Float64Array.from(abs)) : 0;
   const n = d.length;
-  if (n < 20) return { kurtosis: 0, zeroChanges, scale };
+  const changes = abs.length;
+  if (n < 20) return { kurtosis: 0, zeroChanges, changes, scale };
   for (const x of d) m1 += x;
   m1 /= n;
   for (const x of d) {
@@ -273,5 +290,5 @@ function changeStats(
   }
   m2 /= n;
   m4 /= n;
-  return { kurtosis: m2 > 0 ? m4 / (m2 * m2) - 3 : 0, zeroChanges, scale };
+  return { kurtosis: m2 > 0 ? m4 / (m2 * m2) - 3 : 0, zeroChanges, changes, scale };
 }

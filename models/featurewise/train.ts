@@ -3,7 +3,7 @@
 import { applyToHistory, type LevelBaselineSpec, spanFor } from "../../scoring/level_baseline.ts";
 import { Rng } from "../signal/prng.ts";
 import { fitLinearFeature } from "./fit_linear.ts";
-import { fitSvddFeature, HEAVY_MIN_XI } from "./fit_svdd.ts";
+import { fitSvddFeature, HEAVY_MIN_XI, QUANTISED_ZERO_SHARE } from "./fit_svdd.ts";
 import { dctBasis, type FeaturewiseKind, type FeaturewiseParams, statSelector } from "./params.ts";
 import { CROSS_SENSOR_DEFAULTS, fitCrossSensor, robustProjection } from "./pca.ts";
 import { DEFAULT_CAL_FRACTION, splitWindows } from "./split.ts";
@@ -389,6 +389,7 @@ export function trainFeaturewise(data: TrainData, options: TrainOptions): TrainR
               : `variance of the means of ${DRIFT_BLOCKS} consecutive blocks of the history / mean variance within a block > ${o.driftMax} => level and residual not judged, sensor left out of the cross-sensor subspace`,
           baseline_features: baseline?.features.length ?? 0,
           drifting_features: driftCount,
+          quiet_rule: `off for a quantised sensor (more than ${QUANTISED_ZERO_SHARE * 100} % of its frame-to-frame changes exactly zero; agitation is off for it too) and for one whose normal windows already look stuck (sum_{k>=1} w_k^2 below 1e-6)`,
           quiet_disabled_features: quietOff,
           agitation_enabled_features: agitationOn,
         }

@@ -111,20 +111,25 @@ test("stuckStretches cuts out the frames a checked sensor holds a reading in (5 
 test("stuckDetection reads which sensors a trained model checks for being stuck from its graph", async () => {
   const root = await mkdtemp(join(tmpdir(), "stuck-"));
   try {
-    // feature 5 repeats a reading once in the training history: its quiet statistic is off.
+    // feature 5 reads in steps (three changes in four exactly zero): quantised, its quiet
+    // statistic is off. feature 6 repeats a reading once (a stray repeat, as float32 or 7
+    // significant digits make now and then): it is still checked.
+    let before = 0;
     const frames = plantFrames(1200, 1, (t, f) => {
-      if (t === 500) f[5] = 0;
-      if (t === 501) f[5] = 0;
+      f[5] = t % 8 < 4 ? 1 : 2;
+      if (t === 501) f[6] = before;
+      before = f[6];
     });
     const { meta } = await trainInto(root, frames, true);
     const onnx = await readFile(join(root, NAME, meta.version, `${NAME}.onnx`));
     const on = stuckDetection(onnx, meta)!;
     assert.equal(on.length, FEATURES);
     assert.equal(on[5], 0);
+    assert.equal(on[6], 1);
     assert.ok(on.filter((x) => x === 1).length >= FEATURES - 2, String([...on]));
     const all = Uint8Array.from({ length: FEATURES }, () => 1);
     const off = [...on].flatMap((x, f) => (x ? [] : [{ feature: f, name: meta.feature_names[f] }]));
-    // A stray repeat: reported apart, not a stuck sensor learnt.
+    // Quantised: reported apart, not a stuck sensor learnt.
     assert.deepEqual(stuckDetectionLost(all, on, meta.feature_names), {
       stuck: [],
       otherwise: off,

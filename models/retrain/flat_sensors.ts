@@ -219,8 +219,8 @@ export function stuckStretches(
  * Sensors the active version checks for being stuck and the candidate does not, split by why:
  * `stuck`, those that held a reading in the training series where it was not cut out (a stuck
  * sensor learnt as normal: the gate's `stuckDetection` criterion), and `otherwise`, those whose
- * check the training rule dropped for a stray repeat (fit_svdd.ts: one exact repeat switches it
- * off), reported only.
+ * check the training rule dropped for quantised readings or a still normal window
+ * (fit_svdd.ts, `QUANTISED_ZERO_SHARE`), reported only.
  */
 export function stuckDetectionLost(
   active: Uint8Array | null,

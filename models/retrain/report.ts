@@ -56,7 +56,7 @@ export interface RetrainReport {
       rule: string;
       frames: number;
       sensors: StuckSensor[];
-      /** Sensors whose stuck check the candidate dropped for a stray repeat, not a held reading. */
+      /** Sensors whose stuck check the candidate dropped for quantised readings, not a held reading. */
       check_dropped_otherwise: { why: string; count: number; first: string[] };
     };
     /** Sensors of the training stretch checked against the active version's typical ranges (flat_sensors.ts). */

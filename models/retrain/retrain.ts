@@ -309,7 +309,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
           frames: stuck?.dropped ?? 0,
           sensors: stuck?.sensors ?? [],
           check_dropped_otherwise: {
-            why: "the candidate does not check these for being stuck, which the active version does, though none held a reading in its training series: a stray exact repeat there switches the check off",
+            why: "the candidate does not check these for being stuck, which the active version does, though none held a reading for 5 frames in its training series: more than 1 % of their frame-to-frame changes there were exact repeats (quantised readings), or a normal window sat still",
             count: stuckCheckLost?.otherwise.length ?? 0,
             first: (stuckCheckLost?.otherwise ?? []).slice(0, 20).map((x) => x.name),
           },

@@ -13,7 +13,7 @@ import {
 } from "../onnx/export.ts";
 
 /** Bumped when the training algorithm changes in a way that changes weights. */
-export const MODEL_FORMAT_VERSION = "2.2.0";
+export const MODEL_FORMAT_VERSION = "2.3.0";
 
 export const SCORE_SEMANTICS =
   "Calibrated per-feature tail score: score = clip(0.9 * ln(p) / ln(p_target), 0, 1), where p is " +
