@@ -109,10 +109,15 @@ test("scheduled retraining holds a young history, then promotes a candidate the 
     assert.equal(promoted.decision, "promoted");
     assert.ok(model.versions.includes(first.version) && model.versions.length >= 2);
     assert.equal(model.retrain?.every_h, 0.001);
-    assert.ok(
-      engine
-        .logs()
-        .some((l) => l.msg === "model activated" && l.version === promoted.candidate_version),
+    // The served version switches before the previous session is closed and the switch logged.
+    await waitFor(
+      async () =>
+        engine
+          .logs()
+          .some((l) => l.msg === "model activated" && l.version === promoted.candidate_version),
+      "the activation to be logged",
+      10_000,
+      50,
     );
     assert.ok(
       engine.logs().some((l) => l.msg === "scheduled retraining decided" && l.decision === "held"),
