@@ -3,7 +3,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { NODE_SERVICE_ARGS } from "../../launch.ts";
 import { waitFor } from "./wait_for.ts";
 
@@ -58,20 +57,10 @@ export function spawnEngine(runtime: "node" | "deno", env: Record<string, string
   child.stderr!.on("data", (chunk) => {
     text += chunk;
   });
-  // 'exit' can come before the last of the output is read: the logs are whole once both pipes
-  // have ended (at most 2 s later: a child process of the engine may still hold them).
-  const ended = (stream: Readable) =>
-    new Promise<void>((resolve) => {
-      if (stream.readableEnded || stream.destroyed) resolve();
-      else stream.once("end", resolve).once("close", resolve);
-    });
+  // 'close', not 'exit': it comes once the output pipes have ended too (only the engine holds
+  // them: its retraining child has pipes of its own), so logs read after a stop are whole.
   const exited = new Promise<number | string>((resolve) => {
-    child.once("exit", (code, signal) => {
-      const cap = new Promise<void>((r) => setTimeout(r, 2000).unref());
-      void Promise.race([Promise.all([ended(child.stdout!), ended(child.stderr!)]), cap]).then(() =>
-        resolve(code ?? signal ?? -1),
-      );
-    });
+    child.once("close", (code, signal) => resolve(code ?? signal ?? -1));
   });
   const logs = () =>
     text
