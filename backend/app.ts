@@ -1,5 +1,6 @@
 // The backend's Hono app: alert intake and queries, incidents, the console, health, and the simulator's endpoints.
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HttpError } from "../contracts/error.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -64,6 +65,9 @@ export interface BackendAppOptions {
   modelActivation?: { engineUrl: string; adminToken?: string };
 }
 
+/** The largest body of a person's request (a silence with 1,000 sensor globs of 500 characters fits). */
+export const OPERATOR_MAX_BODY_BYTES = 1024 * 1024;
+
 /**
  * Builds the backend's HTTP app. Runtime-neutral: serve it with @hono/node-server or Deno.serve.
  *
@@ -78,6 +82,20 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   app.use(otelMiddleware("backend"));
   const auth =
     options.auth ?? createAuth({ mode: "none", consoleToken: options.consoleToken, log });
+  // Every body but an alert's (which has its own limit) is a person's request, read whole before
+  // it is validated: refused past OPERATOR_MAX_BODY_BYTES. Before the auth middleware, which
+  // knows a request by its object (the limit wraps the request in a new one).
+  const operatorBodyLimit = bodyLimit({
+    maxSize: OPERATOR_MAX_BODY_BYTES,
+    onError: () => {
+      throw new HttpError(
+        413,
+        "payload_too_large",
+        `request body over ${OPERATOR_MAX_BODY_BYTES} bytes`,
+      );
+    },
+  });
+  app.use((c, next) => (c.req.path === "/api/v1/alert" ? next() : operatorBodyLimit(c, next)));
   // Errors thrown by the auth middleware (401, 429) answer like every other route's.
   app.use(auth.middleware);
   const audit = createAuditRepository(database);

@@ -54,6 +54,7 @@ export const ERROR_CODES = [
   "retrain_unavailable", // the engine cannot retrain: history off, a flat-layout model, no worker took the request (409)
   "report_not_found", // the version has no retraining report: it was not written by a retraining (404)
   "report_invalid", // the version's retraining report does not parse or lacks what the console shows (422)
+  "not_audited", // the engine acted (activated, started a retraining) but the backend could not record it in its audit (503)
   "internal_error", // a bug; the log has the stack trace (500)
 ] as const;
 

@@ -1,12 +1,13 @@
 // The engine's model operations API: GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version}.
 import * as v from "valibot";
+import { storableText } from "./storable.ts";
 
 /** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 /** A model name: the metadata's `name`, its folder and file stem. */
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
+const text = (max: number) => v.pipe(v.string(), v.maxLength(max), storableText);
 
 /** One activation: who switched a model from which version to which, when and why. */
 export const activationSchema = v.object({
@@ -98,7 +99,7 @@ export const activateRequestSchema = v.strictObject({
   /** Allow a version whose feature names or window size differ: those streams start afresh. */
   reset_windows: v.optional(v.boolean()),
   /** Who asks (recorded); defaults to "api". */
-  by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+  by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200), storableText)),
   reason: v.optional(text(1000)),
 });
 
@@ -120,7 +121,7 @@ export const retrainRequestSchema = v.pipe(
   v.custom<unknown>((body) => !Array.isArray(body), "the body must be a JSON object"),
   v.strictObject({
     /** Who asks (recorded with the run); defaults to "api". */
-    by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200))),
+    by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200), storableText)),
     reason: v.optional(text(1000)),
   }),
 );

@@ -140,6 +140,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           "engine.stream.id": frame.streamId,
           "engine.frame.bytes": frame.bodyBytes,
         });
+        // Its upload outlasted the shutdown's drain: nothing would score it any more.
+        if (state.intakeClosed) throw closedIntake();
         const admission = lane.windows.admit(frame.streamId, frame.timestamp, clock.now());
         const timestamp = new Date(admission.timestamp).toISOString();
         if (admission.status === "duplicate") {
@@ -180,7 +182,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       } finally {
         span.end();
       }
-    } catch (error) {
+    } catch (thrown) {
+      // The intake's decoders close with the shutdown: an upload cut by that is a 503 to retry.
+      const error = state.intakeClosed && !(thrown instanceof HttpError) ? closedIntake() : thrown;
       // Refused before its body was read (429, 503, 401): Node reads and drops the body to keep
       // the connection, and those chunks are garbage too.
       if (!bodyTaken) reclaim(Number(c.req.header("content-length")) || 0);
@@ -192,3 +196,6 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     }
   }
 }
+
+const closedIntake = () =>
+  new HttpError(503, "shutting_down", "the engine is shutting down", RETRY_AFTER);

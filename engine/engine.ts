@@ -265,6 +265,7 @@ export function createEngine(options: EngineOptions): Engine {
     // Accepted frames (committed, or still uploading into a reserved slab) are scored first.
     const pending = () => p.lanes.some((l) => l.batcher.queue.used > 0 || l.batcher.busy);
     while (pending() && !deadline.aborted) await delay(5, deadline);
+    state.intakeClosed = true;
     for (const lane of p.lanes) await lane.batcher.stop();
     await training?.close();
     summary.stop();

@@ -45,6 +45,11 @@ export type EngineStatus = EngineReady["status"];
 export class EngineState extends Lifecycle {
   pipeline: EnginePipeline | undefined;
   readonly gpu: { available: boolean };
+  /**
+   * Set by the shutdown once it stops scoring: a frame whose upload ends after that is refused
+   * `503 shutting_down` (retried elsewhere or later), not answered 202 and left unscored.
+   */
+  intakeClosed = false;
 
   constructor(gpuAvailable: boolean) {
     super();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -85,6 +86,60 @@ test("engine process under Node scores accepted frames and exits 0 on SIGTERM", 
       summaries.reduce((n, l) => n + l.windows, 0),
       2,
       "six frames on one stream make two windows of five",
+    );
+  } finally {
+    await engine.kill();
+  }
+});
+
+test("a frame whose upload outlasts the shutdown's drain is refused 503 shutting_down, not taken and lost", async () => {
+  const engine = spawnEngine("node", env({ SHUTDOWN_TIMEOUT_MS: "300" }));
+  try {
+    const port = await engine.port();
+    await waitReady(port);
+    const body = gzip(jsonFrame(model.featureNames, model.normalFrame(0)));
+    let sent = () => {};
+    const halfSent = new Promise<void>((resolve) => {
+      sent = resolve;
+    });
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/data-enqueue",
+          method: "POST",
+          agent: false,
+          headers: { "content-encoding": "gzip", "content-length": body.byteLength },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk) => {
+            text += chunk;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on("error", reject);
+      // Half the frame, then the rest once the engine has stopped scoring.
+      req.write(body.subarray(0, body.byteLength >> 1), () => sent());
+      waitFor(() => engine.logs().some((l) => l.msg === "engine stopped"), "the engine to stop")
+        .then(() => req.end(body.subarray(body.byteLength >> 1)))
+        .catch(reject);
+    });
+    await halfSent;
+    await stats(port); // another request answered: the upload's headers were read before it
+    engine.child.kill("SIGTERM");
+    const { status, body: text } = await answer;
+    assert.equal(status, 503, text);
+    assert.equal(JSON.parse(text).error, "shutting_down");
+    assert.equal(await engine.exited, 0);
+    const stopped = engine.logs().find((l) => l.msg === "engine stopped");
+    assert.equal(stopped?.unscored_frames, 1, "the upload held its queue slot through the drain");
+    assert.equal(
+      engine.logs().filter((l) => l.msg === "frame intake failed").length,
+      0,
+      "no error logged for a refused upload",
     );
   } finally {
     await engine.kill();

@@ -1,5 +1,6 @@
 // Opaque keyset cursor for alert lists: the (timestamp, alert_id) of the last row of a page.
 import { HttpError } from "../../contracts/error.ts";
+import { isStorableInstant } from "../../contracts/storable.ts";
 
 export interface CursorKey {
   ts: Date;
@@ -28,6 +29,6 @@ export function decodeCursor(text: string): CursorKey {
   const [iso, alertId] = parsed;
   if (typeof iso !== "string" || typeof alertId !== "string" || !UUID.test(alertId)) throw bad();
   const ts = new Date(iso);
-  if (Number.isNaN(ts.getTime())) throw bad();
+  if (!isStorableInstant(ts)) throw bad();
   return { ts, alertId };
 }

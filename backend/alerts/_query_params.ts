@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { storableInstant } from "../../contracts/storable.ts";
 
 /** A whole-number query parameter within `min..max`. */
 export function intParam(min: number, max: number) {
@@ -19,6 +20,7 @@ export const timeParam = v.pipe(
   v.string(),
   v.transform((s) => (/^\d{1,15}$/.test(s) ? new Date(Number(s)) : new Date(s))),
   v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time or epoch milliseconds"),
+  storableInstant,
 );
 
 const scoreParam = v.pipe(

@@ -1,6 +1,7 @@
 // The audit trail: one row per operator action with who took it; written in the action's own statement, read newest first.
 import type { Identity } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
+import { isStorableInstant } from "../../contracts/storable.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
 
@@ -57,6 +58,9 @@ function encodeCursor(row: AuditRow): string {
   return b64url(JSON.stringify([row.at.toISOString(), String(row.audit_id)]));
 }
 
+/** The largest value of PostgreSQL's bigint (the audit id's type). */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
 function decodeCursor(text: string): { at: Date; id: string } {
   const bad = () =>
     new HttpError(400, "invalid_request", "'cursor' is not a cursor this API issued");
@@ -69,8 +73,9 @@ function decodeCursor(text: string): { at: Date; id: string } {
   if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
   const [iso, id] = parsed;
   if (typeof iso !== "string" || typeof id !== "string" || !/^\d{1,19}$/.test(id)) throw bad();
+  if (BigInt(id) > MAX_BIGINT) throw bad();
   const at = new Date(iso);
-  if (Number.isNaN(at.getTime())) throw bad();
+  if (!isStorableInstant(at)) throw bad();
   return { at, id };
 }
 

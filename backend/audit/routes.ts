@@ -1,11 +1,13 @@
 // `GET /api/v1/audit` (admin): every operator action, newest first, filterable.
 import { Hono } from "hono";
 import * as v from "valibot";
+import { storableText } from "../../contracts/storable.ts";
 import { intParam, parseQuery, timeParam } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
 import type { AuditRepository } from "./audit_repository.ts";
 
-const text = (max: number) => v.pipe(v.string(), v.minLength(1, "not empty"), v.maxLength(max));
+const text = (max: number) =>
+  v.pipe(v.string(), v.minLength(1, "not empty"), v.maxLength(max), storableText);
 
 export const auditQuerySchema = v.object({
   action: v.optional(text(100)),

@@ -155,8 +155,27 @@ for (const target of testTargets()) {
         headers: bearer("alice"),
       });
       assert.equal((await filtered.json()).events.length, 1);
-      const bad = await app.request("/api/v1/audit?limit=0", { headers: bearer("alice") });
-      assert.equal(bad.status, 400);
+      const cursor = (at: string, id: string) =>
+        btoa(JSON.stringify([at, id]))
+          .replaceAll("+", "-")
+          .replaceAll("/", "_")
+          .replace(/=+$/, "");
+      for (const query of [
+        "limit=0",
+        "actor=ana%00",
+        "from=999999999999999",
+        `cursor=${cursor("2026-11-24T10:00:00.000Z", "9999999999999999999")}`,
+        `cursor=${cursor("-000001-01-01T00:00:00.000Z", "1")}`,
+      ]) {
+        const bad = await app.request(`/api/v1/audit?${query}`, { headers: bearer("alice") });
+        assert.equal(bad.status, 400, query);
+        assert.equal((await bad.json()).error, "invalid_request", query);
+      }
+      const last = await app.request(
+        `/api/v1/audit?cursor=${cursor("2026-11-24T10:00:00.000Z", "9223372036854775807")}`,
+        { headers: bearer("alice") },
+      );
+      assert.equal(last.status, 200, "the largest bigint is a cursor");
       await assert.rejects(
         db.sql`UPDATE audit_event SET actor_name = 'someone else'`,
         /append-only/,

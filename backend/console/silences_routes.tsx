@@ -5,10 +5,11 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { HttpError } from "../../contracts/error.ts";
 import { isTimeZone } from "../../contracts/silence.ts";
 import { zonedTimeToUtc } from "../../contracts/silence_match.ts";
+import { parseBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { silenceIdParam } from "../silences/routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
-import { expireSilenceSchema, parseOrRefuse } from "../silences/silence_schemas.ts";
+import { expireSilenceSchema } from "../silences/silence_schemas.ts";
 import { MessagePage } from "./incident_page.tsx";
 import { type SilenceFormValues, SilencesPage } from "./silences_page.tsx";
 
@@ -145,7 +146,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       const typed = Object.fromEntries(
         ["by", "reason"].flatMap((k) => (typeof form[k] === "string" ? [[k, form[k]]] : [])),
       );
-      const by = parseOrRefuse(expireSilenceSchema, auth.named(typed, "by", who));
+      const by = parseBody(expireSilenceSchema, auth.named(typed, "by", who), "a silence");
       const result = await silences.expire(id, by, auth.actor(who, by.by));
       if (!result) throw new HttpError(404, "not_found", `There is no silence ${id}.`);
       return c.redirect("/silences", 303);

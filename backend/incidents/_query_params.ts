@@ -1,6 +1,7 @@
 // Valibot schemas for the incident API's query strings and acknowledgement and verdict bodies.
 import * as v from "valibot";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { storableText } from "../../contracts/storable.ts";
 import { intParam, timeParam } from "../alerts/_query_params.ts";
 import { VERDICTS } from "./incident_types.ts";
 
@@ -36,9 +37,10 @@ export const ackBodySchema = v.strictObject({
     v.trim(),
     v.minLength(1, "a name of 1..100 characters"),
     v.maxLength(100, "a name of 1..100 characters"),
+    storableText,
   ),
   note: v.optional(
-    v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters")),
+    v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters"), storableText),
     "",
   ),
 });
@@ -46,14 +48,17 @@ export const ackBodySchema = v.strictObject({
 /** `POST /incidents/:id/verdict`: what (required), an optional cause and note, who (required). */
 export const verdictBodySchema = v.strictObject({
   verdict: v.picklist(VERDICTS, `one of ${VERDICTS.join(", ")}`),
-  cause: v.optional(v.pipe(v.string("text"), v.trim(), v.maxLength(500, "at most 500 characters"))),
+  cause: v.optional(
+    v.pipe(v.string("text"), v.trim(), v.maxLength(500, "at most 500 characters"), storableText),
+  ),
   note: v.optional(
-    v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters")),
+    v.pipe(v.string("text"), v.trim(), v.maxLength(2000, "at most 2000 characters"), storableText),
   ),
   by: v.pipe(
     v.string("a name"),
     v.trim(),
     v.minLength(1, "a name of 1..200 characters"),
     v.maxLength(200, "a name of 1..200 characters"),
+    storableText,
   ),
 });

@@ -288,6 +288,10 @@ for (const target of testTargets()) {
         "from=yesterday",
         "cursor=xyz",
         "feature_idx=-1",
+        // Times a timestamp column cannot hold, and a cursor carrying one.
+        "from=999999999999999",
+        "to=%2B020000-01-01T00:00:00Z",
+        `cursor=${btoa(JSON.stringify(["+275760-01-01T00:00:00.000Z", crypto.randomUUID()]))}`,
       ]) {
         const res = await app.request(`/api/v1/incidents?${query}`);
         assert.equal(res.status, 400, query);
@@ -334,6 +338,15 @@ for (const target of testTargets()) {
         [id, JSON.stringify({ by: "x".repeat(101) }), 400, "invalid_request"],
         [id, JSON.stringify({ by: "Ana", note: 5 }), 400, "invalid_request"],
         [id, JSON.stringify({ by: "Ana", extra: 1 }), 400, "invalid_request"],
+        // Text PostgreSQL cannot store: a NUL, an unpaired surrogate.
+        [id, JSON.stringify({ by: "A\0na" }), 400, "invalid_request"],
+        [id, JSON.stringify({ by: "Ana", note: "valve \ud800 3" }), 400, "invalid_request"],
+        [
+          id,
+          JSON.stringify({ by: "Ana", note: "x".repeat(2 * 1024 * 1024) }),
+          413,
+          "payload_too_large",
+        ],
         ["nope", JSON.stringify({ by: "Ana" }), 400, "invalid_request"],
         [crypto.randomUUID(), JSON.stringify({ by: "Ana" }), 404, "not_found"],
       ];
@@ -345,6 +358,16 @@ for (const target of testTargets()) {
         assert.equal(typeof json.message, "string");
       }
       assert.deepEqual(await counts(), before);
+      // One sentence a person can act on, naming the field.
+      const said = async (body: unknown) =>
+        (await (await app.request(`/api/v1/incidents/${id}/ack`, post(body))).json()).message;
+      assert.equal(await said({}), "'by' is required");
+      assert.equal(await said({ by: "Ana", x: 1 }), "'x' is not a field of an acknowledgement");
+      assert.equal(await said([]), "the body must be a JSON object");
+      assert.equal(
+        await said({ by: "A\0na" }),
+        "'by' must be text without NUL characters or unpaired surrogates",
+      );
     });
 
     test("without CONSOLE_TOKEN, another site's page still cannot acknowledge", async () => {
@@ -467,6 +490,8 @@ for (const target of testTargets()) {
         [id, JSON.stringify({ ...ok, note: "x".repeat(2001) }), 400, "invalid_request", "note"],
         [id, JSON.stringify({ ...ok, note: 5 }), 400, "invalid_request", "note"],
         [id, JSON.stringify({ ...ok, extra: 1 }), 400, "invalid_request", "extra"],
+        [id, JSON.stringify({ ...ok, note: "stuck\0" }), 400, "invalid_request", "note"],
+        [id, JSON.stringify({ ...ok, cause: "\udc00" }), 400, "invalid_request", "cause"],
         [id, JSON.stringify([ok]), 400, "invalid_request"],
         ["nope", JSON.stringify(ok), 400, "invalid_request", "id"],
         [crypto.randomUUID(), JSON.stringify(ok), 404, "not_found"],

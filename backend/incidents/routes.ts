@@ -1,7 +1,8 @@
 // HTTP routes for incidents: list, heatmap, live stream (SSE), one with its timeline, similar ones, acknowledge, verdict.
 import { type Context, Hono } from "hono";
-import * as v from "valibot";
+import type * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
+import { parseBody } from "../_parse_body.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
@@ -38,23 +39,12 @@ export function incidentIdParam(id: string): string {
 
 /** Parses an acknowledgement body (JSON object) or answers 400 naming the field. */
 export function parseAck(input: unknown): v.InferOutput<typeof ackBodySchema> {
-  return parseBody(ackBodySchema, input);
+  return parseBody(ackBodySchema, input, "an acknowledgement");
 }
 
 /** Parses a verdict body (JSON object) or answers 400 naming the field. */
 export function parseVerdict(input: unknown): v.InferOutput<typeof verdictBodySchema> {
-  return parseBody(verdictBodySchema, input);
-}
-
-function parseBody<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
-  const r = v.safeParse(schema, input);
-  if (r.success) return r.output;
-  const path = v.getDotPath(r.issues[0]);
-  throw new HttpError(
-    400,
-    "invalid_request",
-    `${path ? `'${path}' must be ` : ""}${r.issues[0].message}`,
-  );
+  return parseBody(verdictBodySchema, input, "a verdict");
 }
 
 /** The request body as JSON, or 400 `invalid_json`. */

@@ -167,6 +167,53 @@ for (const target of testTargets()) {
       assert.equal((await activationsAudited()).length, 1);
     });
 
+    test("model activation with text the audit cannot store is refused before the engine is asked", async () => {
+      const asked = posts(engine).length;
+      for (const reason of ["roll\0back", "roll \ud800 back"]) {
+        const res = await app.request(
+          `/api/v1/models/${MODEL}/activate`,
+          post({ version: ACTIVE, reason }, bearer("alice")),
+        );
+        assert.equal(res.status, 400, JSON.stringify(reason));
+        const body = await res.json();
+        assert.equal(body.error, "invalid_request");
+        assert.equal(
+          body.message,
+          "'reason' must be text without NUL characters or unpaired surrogates",
+        );
+      }
+      assert.equal(posts(engine).length, asked, "the engine was not asked");
+      assert.equal((await activationsAudited()).length, 1);
+    });
+
+    test("an activation the audit cannot record answers 503 not_audited, saying what the engine did", async () => {
+      // The database refuses every new audit row, as one that went down after the engine answered.
+      await db.sql.unsafe(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'audit refused for the test'; END $$`);
+      await db.sql.unsafe(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event
+        FOR EACH ROW EXECUTE FUNCTION refuse_audit()`);
+      try {
+        const asked = posts(engine).length;
+        const res = await app.request(
+          `/api/v1/models/${MODEL}/activate`,
+          post({ version: "2.2.0", reason: "the same again" }, bearer("alice")),
+        );
+        assert.equal(res.status, 503);
+        const body = await res.json();
+        assert.equal(body.error, "not_audited");
+        assert.ok(
+          body.message.startsWith(`the engine activated ${MODEL} 2.2.0 (was 2.2.0)`),
+          body.message,
+        );
+        assert.match(body.message, /audit could not record it/);
+        assert.equal(posts(engine).length, asked + 1);
+      } finally {
+        await db.sql.unsafe("DROP TRIGGER refuse_audit ON audit_event");
+        await db.sql.unsafe("DROP FUNCTION refuse_audit()");
+      }
+      assert.equal((await activationsAudited()).length, 1);
+    });
+
     test("an engine refusing the backend's ADMIN_TOKEN is 502 for the admin, not their own 401", async () => {
       const wrong = createBackendApp({
         database: db,

@@ -1,6 +1,6 @@
 // Activating a model version through the backend (admin): forwarded to the engine's POST /models/{name}/activate, audited under the signed-in identity.
 import { Hono } from "hono";
-import * as v from "valibot";
+import type * as v from "valibot";
 import type { Identity } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import {
@@ -8,7 +8,8 @@ import {
   activateResponseSchema,
   MODEL_NAME_PATTERN,
 } from "../../contracts/models_api.ts";
-import type { AuditRepository } from "../audit/audit_repository.ts";
+import { parseBody } from "../_parse_body.ts";
+import type { AuditEntry, AuditRepository } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
 import { postToEngine } from "./engine_call.ts";
 
@@ -29,7 +30,8 @@ export interface ModelActivatorOptions {
  * Returns `activate(name, body, actor)`: asks the engine, and on success records
  * `model.activate` in the audit. The engine's refusals come back as the same status and code
  * (404 version_not_found, 409 model_incompatible, ...); an unreachable engine is 502
- * `engine_unreachable`. Nothing is audited unless the engine switched.
+ * `engine_unreachable`. Nothing is audited unless the engine switched; a switch the audit cannot
+ * record (the database down) is 503 `not_audited`, saying what the engine did.
  *
  * @example await createModelActivator({ engineUrl, audit, now })("plant", { version: "2.3.0" }, identity);
  */
@@ -46,23 +48,48 @@ export function createModelActivator(options: ModelActivatorOptions) {
       200,
       activateResponseSchema,
     );
-    await audit.record({
-      action: "model.activate",
-      target: `model:${name}`,
-      actor,
-      at: new Date(now()),
-      detail: {
-        version: answer.version,
-        from: answer.from,
-        reason: body.reason ?? null,
-        windows_reset: answer.windows_reset,
+    await recordDone(
+      audit,
+      {
+        action: "model.activate",
+        target: `model:${name}`,
+        actor,
+        at: new Date(now()),
+        detail: {
+          version: answer.version,
+          from: answer.from,
+          reason: body.reason ?? null,
+          windows_reset: answer.windows_reset,
+        },
       },
-    });
+      `the engine activated ${name} ${answer.version} (was ${answer.from ?? "none"}); its own activation history (GET /models) holds who, when and why`,
+    );
     return answer;
   };
 }
 
 export type ModelActivator = ReturnType<typeof createModelActivator>;
+
+/** Tries to audit what the engine already did: three tries, then 503 `not_audited` saying what was done. */
+export async function recordDone(audit: AuditRepository, entry: AuditEntry, done: string) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await audit.record(entry);
+    } catch (error) {
+      if (attempt === AUDIT_TRIES) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new HttpError(
+          503,
+          "not_audited",
+          `${done}, but the audit could not record it: ${why}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
+}
+
+const AUDIT_TRIES = 3;
 
 /** Mounted under `/api/v1`: `POST /models/:name/activate` `{"version", "reset_windows"?, "reason"?}` (admin). */
 export function modelActivationRoutes(options: { auth: Auth; activate: ModelActivator }): Hono {
@@ -76,17 +103,9 @@ export function modelActivationRoutes(options: { auth: Auth; activate: ModelActi
     } catch {
       throw new HttpError(400, "invalid_json", "the body must be a JSON object");
     }
-    const parsed = v.safeParse(activateRequestSchema, auth.named(body, "by", who));
-    if (!parsed.success) {
-      const issue = parsed.issues[0];
-      throw new HttpError(
-        400,
-        "invalid_request",
-        `${v.getDotPath(issue) ?? "(body)"}: ${issue.message}`,
-      );
-    }
-    const actor = auth.actor(who, parsed.output.by);
-    return c.json(await activate(c.req.param("name"), parsed.output, actor));
+    const parsed = parseBody(activateRequestSchema, auth.named(body, "by", who), "an activation");
+    const actor = auth.actor(who, parsed.by);
+    return c.json(await activate(c.req.param("name"), parsed, actor));
   });
   return app;
 }

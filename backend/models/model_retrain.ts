@@ -1,6 +1,6 @@
 // Asking for a model's retraining now through the backend (admin): forwarded to the engine's POST /models/{name}/retrain, audited under the signed-in identity.
 import { Hono } from "hono";
-import * as v from "valibot";
+import type * as v from "valibot";
 import type { Identity } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import {
@@ -9,9 +9,10 @@ import {
   retrainRequestSchema,
   retrainResponseSchema,
 } from "../../contracts/models_api.ts";
+import { parseBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { postToEngine } from "./engine_call.ts";
-import type { ModelActivatorOptions } from "./model_activation.ts";
+import { type ModelActivatorOptions, recordDone } from "./model_activation.ts";
 
 /** What a person asks for: why (`by` is the signed-in identity's name; typed only without sign-in). */
 export type RetrainBody = v.InferOutput<typeof retrainRequestSchema>;
@@ -24,7 +25,8 @@ export type ModelRetrainerOptions = ModelActivatorOptions;
  * started the run (`202`) records `model.retrain` in the audit (who, when, why, the run's start
  * and, under scale-out, its worker). The engine's refusals come back with their status and code
  * (404 model_not_found, 409 retrain_running, 409 retrain_unavailable); an unreachable engine is
- * 502 `engine_unreachable`. Nothing is audited unless a run started.
+ * 502 `engine_unreachable`. Nothing is audited unless a run started; a run the audit cannot record
+ * is 503 `not_audited`.
  *
  * @example await createModelRetrainer({ engineUrl, audit, now })("plant", { reason: "moved" }, identity);
  */
@@ -45,17 +47,21 @@ export function createModelRetrainer(options: ModelRetrainerOptions) {
       202,
       retrainResponseSchema,
     );
-    await audit.record({
-      action: "model.retrain",
-      target: `model:${name}`,
-      actor,
-      at: new Date(now()),
-      detail: {
-        reason: body.reason ?? null,
-        started_at: answer.run.started_at,
-        ...(answer.run.worker ? { worker: answer.run.worker } : {}),
+    await recordDone(
+      audit,
+      {
+        action: "model.retrain",
+        target: `model:${name}`,
+        actor,
+        at: new Date(now()),
+        detail: {
+          reason: body.reason ?? null,
+          started_at: answer.run.started_at,
+          ...(answer.run.worker ? { worker: answer.run.worker } : {}),
+        },
       },
-    });
+      `the engine started retraining ${name} at ${answer.run.started_at}; its run record (GET /models) names who asked and why`,
+    );
     return answer;
   };
 }
@@ -75,17 +81,13 @@ export function modelRetrainRoutes(options: { auth: Auth; retrain: ModelRetraine
     } catch {
       throw new HttpError(400, "invalid_json", "the body must be a JSON object");
     }
-    const parsed = v.safeParse(retrainRequestSchema, auth.named(body, "by", who));
-    if (!parsed.success) {
-      const issue = parsed.issues[0];
-      throw new HttpError(
-        400,
-        "invalid_request",
-        `${v.getDotPath(issue) ?? "(body)"}: ${issue.message}`,
-      );
-    }
-    const actor = auth.actor(who, parsed.output.by);
-    return c.json(await retrain(c.req.param("name"), parsed.output, actor), 202);
+    const parsed = parseBody(
+      retrainRequestSchema,
+      auth.named(body, "by", who),
+      "a retraining request",
+    );
+    const actor = auth.actor(who, parsed.by);
+    return c.json(await retrain(c.req.param("name"), parsed, actor), 202);
   });
   return app;
 }

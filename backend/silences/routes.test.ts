@@ -199,6 +199,19 @@ for (const target of testTargets()) {
         [body({ reason: "  " }), /^'reason' must be a reason of 1\.\.500 characters/],
         [body({ created_by: undefined }), /^'created_by' is required/],
         [body({ colour: "red" }), /^'colour' is not a field of a silence/],
+        [body({ reason: "pump\0 swap" }), /^'reason' must be text without NUL characters/],
+        [
+          body({ created_by: "\ud83d" }),
+          /^'created_by' must be text without NUL characters or unpaired/,
+        ],
+        [
+          body({ matchers: { stream: "line-*", sensors: ["temp\udc00*"] } }),
+          /^'matchers\.sensors\.0' must be text without NUL/,
+        ],
+        [
+          body({ starts_at: "0000-01-01T00:00:00Z" }),
+          /^'starts_at' must be a time within the years 1 to 9999/,
+        ],
         [[1, 2], /^the body must be a JSON object/],
         [null, /^the body must be a JSON object/],
       ];

@@ -1,12 +1,13 @@
 // HTTP routes for silences: create, list, read one, expire (DELETE); acting needs the console token.
 import { type Context, Hono } from "hono";
 import { HttpError } from "../../contracts/error.ts";
+import { parseBody } from "../_parse_body.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
 import { incidentIdParam } from "../incidents/routes.ts";
 import type { SilenceRepository } from "./silence_repository.ts";
-import { expireSilenceSchema, parseOrRefuse, silenceListSchema } from "./silence_schemas.ts";
+import { expireSilenceSchema, silenceListSchema } from "./silence_schemas.ts";
 
 export interface SilenceRoutesOptions {
   silences: SilenceRepository;
@@ -68,7 +69,7 @@ export function silenceRoutes(options: SilenceRoutesOptions): Hono {
     const who = await auth.require(c, "operator");
     const id = silenceIdParam(c.req.param("id"));
     const body = (await jsonBody(c)) ?? c.req.query();
-    const by = parseOrRefuse(expireSilenceSchema, auth.named(body, "by", who));
+    const by = parseBody(expireSilenceSchema, auth.named(body, "by", who), "a silence");
     const result = await silences.expire(id, by, auth.actor(who, by.by));
     if (!result) throw new HttpError(404, "not_found", `no silence ${id}`);
     return c.json({ status: "ok", changed: result.changed, silence: result.silence });

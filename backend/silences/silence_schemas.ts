@@ -3,6 +3,8 @@ import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { recurrenceSchema, SILENCE_STATES } from "../../contracts/silence.ts";
 import { matchersCoverEverything } from "../../contracts/silence_match.ts";
+import { storableInstant, storableText } from "../../contracts/storable.ts";
+import { parseBody } from "../_parse_body.ts";
 import { intParam } from "../alerts/_query_params.ts";
 
 /** The farthest ahead a silence may end (a recurring one included): 90 days. */
@@ -14,6 +16,7 @@ const text = (what: string, max: number) =>
     v.trim(),
     v.minLength(1, `${what} of 1..${max} characters`),
     v.maxLength(max, `${what} of 1..${max} characters`),
+    storableText,
   );
 
 // ISO 8601 with a zone: a bare local time would mean whatever the server's zone is.
@@ -30,6 +33,7 @@ const instant = v.pipe(
   }, "an ISO 8601 time with a zone, on a day that exists"),
   v.transform((s) => new Date(s)),
   v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time with a zone"),
+  storableInstant,
 );
 
 /** A stream glob: stream-id characters plus `*` and `?`. */
@@ -42,6 +46,7 @@ const streamGlob = v.pipe(
 const sensorGlob = v.pipe(
   v.string("a sensor glob"),
   v.regex(/^[^\p{Cc}]{1,500}$/u, "a glob of 1..500 printable characters"),
+  storableText,
 );
 
 /** `POST /api/v1/silences`. */
@@ -79,7 +84,7 @@ export const expireSilenceSchema = v.strictObject(
   {
     by: text("a name", 200),
     reason: v.optional(
-      v.pipe(v.string("text"), v.trim(), v.maxLength(500, "at most 500 characters")),
+      v.pipe(v.string("text"), v.trim(), v.maxLength(500, "at most 500 characters"), storableText),
     ),
   },
   "a JSON object (or ?by=&reason=) saying who expires it",
@@ -91,30 +96,6 @@ export const silenceListSchema = v.object({
   cursor: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
 
-/** Parses with `schema` or answers 400 `invalid_request` naming the first bad field. */
-export function parseOrRefuse<S extends v.GenericSchema>(
-  schema: S,
-  input: unknown,
-): v.InferOutput<S> {
-  if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new HttpError(400, "invalid_request", "the body must be a JSON object");
-  }
-  const r = v.safeParse(schema, input);
-  if (r.success) return r.output;
-  const issue = r.issues[0];
-  const path = v.getDotPath(issue) ?? "body";
-  // An object's issue for one of its keys: missing, or one the schema does not know.
-  if (issue.type === "object" || issue.type === "strict_object") {
-    const known = issue.expected !== "never";
-    throw new HttpError(
-      400,
-      "invalid_request",
-      known ? `'${path}' is required` : `'${path}' is not a field of a silence`,
-    );
-  }
-  throw new HttpError(400, "invalid_request", `'${path}' must be ${issue.message}`);
-}
-
 const refuse = (field: string, message: string) =>
   new HttpError(400, "invalid_request", `'${field}' must be ${message}`);
 
@@ -124,7 +105,7 @@ const refuse = (field: string, message: string) =>
  * `confirm_all: true`. Throws 400 `invalid_request` naming the field.
  */
 export function parseNewSilence(input: unknown, now: number): NewSilence {
-  const body = parseOrRefuse(newSilenceSchema, input);
+  const body = parseBody(newSilenceSchema, input, "a silence");
   const starts = body.starts_at ?? new Date(now);
   if (body.ends_at.getTime() <= now) throw refuse("ends_at", "in the future");
   if (body.ends_at.getTime() <= starts.getTime()) throw refuse("ends_at", "after 'starts_at'");

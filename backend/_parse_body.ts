@@ -1,0 +1,34 @@
+// Validating a JSON request body with valibot: the first problem as a 400 `invalid_request` naming the field.
+import * as v from "valibot";
+import { HttpError } from "../contracts/error.ts";
+
+/**
+ * Parses `input` (a parsed JSON body) with `schema`, or throws 400 `invalid_request` with one
+ * sentence about the first problem: not an object, `'field' is required`, `'field' is not a field
+ * of <what>`, or `'field' must be <the schema's message>`.
+ *
+ * @example parseBody(ackBodySchema, await c.req.json(), "an acknowledgement");
+ */
+export function parseBody<S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+  what: string,
+): v.InferOutput<S> {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new HttpError(400, "invalid_request", "the body must be a JSON object");
+  }
+  const r = v.safeParse(schema, input);
+  if (r.success) return r.output;
+  const issue = r.issues[0];
+  const path = v.getDotPath(issue) ?? "body";
+  // An object's issue for one of its keys: missing, or one the schema does not know.
+  if (issue.type === "object" || issue.type === "strict_object") {
+    const known = issue.expected !== "never";
+    throw new HttpError(
+      400,
+      "invalid_request",
+      known ? `'${path}' is required` : `'${path}' is not a field of ${what}`,
+    );
+  }
+  throw new HttpError(400, "invalid_request", `'${path}' must be ${issue.message}`);
+}
