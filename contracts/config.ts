@@ -159,6 +159,8 @@ export const engineConfigSchema = v.object({
   MAX_BODY_BYTES: int("MAX_BODY_BYTES", 512 * 1024, 1024, 256 * 1024 * 1024),
   MAX_DECOMPRESSED_BYTES: int("MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   BODY_TIMEOUT_MS: int("BODY_TIMEOUT_MS", 10_000, 100, 600_000),
+  /** How far ahead of the engine's clock a frame's timestamp may be (clock skew); past it, 422. */
+  FRAME_MAX_AHEAD_S: int("FRAME_MAX_AHEAD_S", 300, 1, 31_536_000),
   DATA_DIR: str("DATA_DIR", ".data/engine"),
   // Operators' decisions (silences, verdicts) pulled from the backend, last good copy kept under
   // DATA_DIR/decisions (a scale-out worker: DATA_DIR/decisions/worker-<id>/): from where (empty:

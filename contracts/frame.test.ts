@@ -107,6 +107,30 @@ test("parseTimestamp accepts zones and rejects dates without one", () => {
   assert.equal(parseTimestamp(Number.NaN), undefined);
 });
 
+test("parseTimestamp refuses what does not exist or cannot be a frame's time, instead of rolling it over", () => {
+  assert.equal(parseTimestamp("2024-02-29T00:00:00Z"), Date.UTC(2024, 1, 29));
+  assert.equal(parseTimestamp("2026-12-31T23:59:59.999Z"), Date.UTC(2026, 11, 31, 23, 59, 59, 999));
+  assert.equal(parseTimestamp("1970-01-01T00:00:00Z"), 0);
+  assert.equal(parseTimestamp("9999-12-31T23:59:59.999Z"), 253402300799999);
+  assert.equal(parseTimestamp(1_700_000_000_000), 1_700_000_000_000);
+  for (const bad of [
+    "2024-02-30T00:00:00Z",
+    "2023-02-29T00:00:00Z",
+    "2026-13-01T00:00:00Z",
+    "2026-00-10T00:00:00Z",
+    "2026-11-24T24:00:00Z",
+    "2026-11-24T10:60:00Z",
+    "2026-11-24T10:00:60Z",
+    "1969-12-31T23:59:59Z",
+    "0000-01-01T00:00:00Z",
+    1_700_000_000_000.25,
+    -5,
+    253402300800000,
+  ]) {
+    assert.equal(parseTimestamp(bad), undefined, String(bad));
+  }
+});
+
 test("frame schema rejects values beyond the float32 range, keeps its edge", () => {
   for (const bad of [3.5e38, -1e300, Number.MAX_VALUE]) {
     const p = problem({ data: { ...data(), feature_1: bad } });

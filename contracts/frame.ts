@@ -6,21 +6,33 @@ import type { ErrorCode } from "./error.ts";
 export const STREAM_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const DEFAULT_STREAM_ID = "default";
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+
+/** The latest instant a timestamp may name: 9999-12-31T23:59:59.999Z. */
+const MAX_TIMESTAMP_MS = 253402300799999;
 
 /**
- * Parses a frame timestamp: ISO 8601 with a zone, or epoch milliseconds (0 .. year 9999).
- * Returns epoch milliseconds, or `undefined` when the value is not a valid timestamp.
+ * Parses a frame timestamp: ISO 8601 with a zone, or whole epoch milliseconds, from 1970 to the
+ * end of year 9999 either way. A date or time that does not exist (February 30th, 24:00, 61
+ * seconds) is refused rather than rolled over. Returns epoch milliseconds, or `undefined` when
+ * the value is not a valid timestamp.
  */
 export function parseTimestamp(value: unknown): number | undefined {
+  let ms: number;
   if (typeof value === "number") {
-    return Number.isFinite(value) && value >= 0 && value <= 253402300799999 ? value : undefined;
-  }
-  if (typeof value === "string" && ISO_8601.test(value)) {
-    const ms = Date.parse(value);
-    return Number.isNaN(ms) ? undefined : ms;
-  }
-  return undefined;
+    if (!Number.isInteger(value)) return undefined;
+    ms = value;
+  } else if (typeof value === "string") {
+    const m = ISO_8601.exec(value);
+    if (!m) return undefined;
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map((x) => Number(x ?? 0));
+    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return undefined;
+    if (hour > 23 || minute > 59 || second > 59) return undefined;
+    ms = Date.parse(value);
+  } else return undefined;
+  return ms >= 0 && ms <= MAX_TIMESTAMP_MS ? ms : undefined;
 }
 
 const isPlainObject = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);

@@ -9,6 +9,15 @@ export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 const text = (max: number) => v.pipe(v.string(), v.maxLength(max), storableText);
 
+/** Who asks, as typed: trimmed, 1..200 characters (blank is not a name). */
+const requestName = v.pipe(
+  v.string("a name"),
+  v.trim(),
+  v.minLength(1, "a name of 1..200 characters"),
+  v.maxLength(200, "a name of 1..200 characters"),
+  storableText,
+);
+
 /** One activation: who switched a model from which version to which, when and why. */
 export const activationSchema = v.object({
   name: v.pipe(v.string(), v.regex(MODEL_NAME_PATTERN)),
@@ -99,7 +108,7 @@ export const activateRequestSchema = v.strictObject({
   /** Allow a version whose feature names or window size differ: those streams start afresh. */
   reset_windows: v.optional(v.boolean()),
   /** Who asks (recorded); defaults to "api". */
-  by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200), storableText)),
+  by: v.optional(requestName),
   reason: v.optional(text(1000)),
 });
 
@@ -121,7 +130,7 @@ export const retrainRequestSchema = v.pipe(
   v.custom<unknown>((body) => !Array.isArray(body), "the body must be a JSON object"),
   v.strictObject({
     /** Who asks (recorded with the run); defaults to "api". */
-    by: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(200), storableText)),
+    by: v.optional(requestName),
     reason: v.optional(text(1000)),
   }),
 );

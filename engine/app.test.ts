@@ -121,6 +121,28 @@ test("engine app accepts a repeated frame once and refuses an older one with 409
   assert.equal(stats.frames.duplicate, 1);
 });
 
+test("engine app refuses a frame dated past FRAME_MAX_AHEAD_S, so it cannot block its stream", async () => {
+  const stream_id = "clock-skew";
+  const now = Date.now();
+  const future = await engine.post(frame({ stream_id, timestamp: "9999-12-31T23:59:59Z" }));
+  const refusal = await future.json();
+  assert.equal(future.status, 422);
+  assert.equal(refusal.error, "frame_invalid_timestamp");
+  assert.match(refusal.message, /ahead of the engine's clock .*FRAME_MAX_AHEAD_S=300 s$/);
+  // The stream was not touched: a frame of now, and one a minute ahead (skew), are accepted.
+  const present = await engine.post(frame({ stream_id, timestamp: new Date(now).toISOString() }));
+  assert.equal((await present.json()).status, "accepted");
+  const skewed = await engine.post(frame({ stream_id, timestamp: now + 60_000 }));
+  assert.equal((await skewed.json()).status, "accepted");
+  await expectError(
+    await engine.post(frame({ stream_id, timestamp: now + 3_600_000 })),
+    422,
+    "frame_invalid_timestamp",
+  );
+  const invalid = await engine.post(frame({ stream_id, timestamp: "2026-02-30T00:00:00Z" }));
+  await expectError(invalid, 422, "frame_invalid_timestamp");
+});
+
 test("engine app answers 429 with Retry-After when every slab is taken, and accepts again after", async () => {
   // Four uploads that have not finished hold the four slabs of the queue.
   const encoder = new TextEncoder();

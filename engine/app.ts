@@ -10,7 +10,12 @@ import type { NodeBodyStream } from "./ingest/read_body.ts";
 import type { ModelActivation } from "./model_activation.ts";
 import { mountModelRoutes } from "./models_routes.ts";
 import { createRoleApp } from "./roles/role_app.ts";
-import { type Clock, intakeGate, RETRY_AFTER } from "./roles/role_shell.ts";
+import {
+  type Clock,
+  intakeGate,
+  RETRY_AFTER,
+  refuseFrameFromTheFuture,
+} from "./roles/role_shell.ts";
 import type { EngineStats } from "./stats.ts";
 
 export type { Clock } from "./roles/role_shell.ts";
@@ -22,6 +27,8 @@ export interface EngineAppOptions {
   /** `INGEST_TOKEN`: when set, `/data-enqueue` needs `Authorization: Bearer <token>`. */
   ingestToken?: string;
   clock?: Clock;
+  /** FRAME_MAX_AHEAD_S: how far ahead of `clock` a frame may be dated (default 300). */
+  frameMaxAheadS?: number;
   metrics?: Pick<EngineMetrics, "framesAccepted" | "framesRejected">;
   tracer?: Tracer;
   /** Extra middleware mounted first (the OpenTelemetry server span). */
@@ -142,7 +149,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
         });
         // Its upload outlasted the shutdown's drain: nothing would score it any more.
         if (state.intakeClosed) throw closedIntake();
-        const admission = lane.windows.admit(frame.streamId, frame.timestamp, clock.now());
+        const now = clock.now();
+        refuseFrameFromTheFuture(frame.timestamp, now, options.frameMaxAheadS ?? 300);
+        const admission = lane.windows.admit(frame.streamId, frame.timestamp, now);
         const timestamp = new Date(admission.timestamp).toISOString();
         if (admission.status === "duplicate") {
           lane.queue.release(slot);

@@ -81,6 +81,7 @@ export function createEngine(options: EngineOptions): Engine {
     log,
     ingestToken: config.INGEST_TOKEN,
     clock,
+    frameMaxAheadS: config.FRAME_MAX_AHEAD_S,
     metrics,
     tracer,
     middleware: options.middleware,

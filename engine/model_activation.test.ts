@@ -232,6 +232,12 @@ describe("model activation in a running engine", () => {
     assert.equal(((await unsafe.json()) as { error: string }).error, "invalid_request");
     assert.equal((await activate("{not json")).status, 400);
     assert.equal((await activate({ version: metas[1].version, extra: 1 })).status, 400);
+    const huge = await activate({ version: metas[1].version, reason: "x".repeat(100_000) });
+    assert.equal(huge.status, 413);
+    assert.equal(((await huge.json()) as { error: string }).error, "payload_too_large");
+    // The scheme's name is case-insensitive.
+    const lower = await fetch(url("/models"), { headers: { authorization: `bearer ${TOKEN}` } });
+    assert.equal(lower.status, 200);
     const other = await fetch(url("/models/pump/activate"), {
       method: "POST",
       headers: { authorization: `Bearer ${TOKEN}` },

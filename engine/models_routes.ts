@@ -1,10 +1,14 @@
 // The engine's model operations API: GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version}, behind ADMIN_TOKEN.
 import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import { HttpError } from "../contracts/error.ts";
 import { activateRequestSchema, retrainRequestSchema } from "../contracts/models_api.ts";
 import type { ModelActivation } from "./model_activation.ts";
 import { adminGate } from "./roles/role_shell.ts";
+
+/** The largest body of an activation or retraining request. */
+const MAX_REQUEST_BYTES = 64 * 1024;
 
 /** The body checked against `schema`: `400 invalid_json` / `400 invalid_request` naming the field. */
 async function bodyOf<S extends v.GenericSchema>(
@@ -41,6 +45,13 @@ export function mountModelRoutes(
   adminToken?: string,
 ): void {
   const gate = adminGate(adminToken);
+  // A person's request, a few hundred bytes: refused past 64 KiB before it is read whole.
+  const limit = bodyLimit({
+    maxSize: MAX_REQUEST_BYTES,
+    onError: () => {
+      throw new HttpError(413, "payload_too_large", `request body over ${MAX_REQUEST_BYTES} bytes`);
+    },
+  });
   const served = () => {
     const m = models();
     if (!m)
@@ -50,12 +61,12 @@ export function mountModelRoutes(
     return m;
   };
   app.get("/models", gate, async (c) => c.json({ models: await served().list() }));
-  app.post("/models/:name/activate", gate, async (c) => {
+  app.post("/models/:name/activate", gate, limit, async (c) => {
     const m = served();
     const request = await bodyOf(c, activateRequestSchema);
     return c.json(await m.activate(c.req.param("name"), request));
   });
-  app.post("/models/:name/retrain", gate, async (c) => {
+  app.post("/models/:name/retrain", gate, limit, async (c) => {
     const m = served();
     const request = await bodyOf(c, retrainRequestSchema, true);
     return c.json(await m.retrain(c.req.param("name"), request), 202);

@@ -217,6 +217,49 @@ async function openIncidents(): Promise<string[]> {
   );
 }
 
+test("a live update of the row a keyboard user is on keeps their focus on it", async () => {
+  const incidentId = crypto.randomUUID();
+  const start = new Date().toISOString();
+  const opened = incidentAlert({
+    incidentId,
+    event: "opened",
+    start,
+    sensors: [{ idx: 9, severity: 12 }],
+  });
+  assert.equal((await fetch(`${base}/api/v1/alert`, post(opened))).status, 201);
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#live-status[data-live="true"]', { timeout: 15_000 });
+  const link = `tr[data-incident="${incidentId}"] a`;
+  await tabTo(page, link);
+  await page.evaluate((id) => {
+    (document.querySelector(`tr[data-incident="${id}"]`) as HTMLElement).dataset.stale = "yes";
+  }, incidentId);
+  const updated = incidentAlert({
+    incidentId,
+    event: "updated",
+    start,
+    at: 5,
+    sensors: [
+      { idx: 9, severity: 30 },
+      { idx: 10, severity: 11 },
+    ],
+  });
+  assert.equal((await fetch(`${base}/api/v1/alert`, post(updated))).status, 201);
+  await page.waitForSelector(`tr[data-incident="${incidentId}"]:not([data-stale])`, {
+    timeout: 15_000,
+  });
+  assert.equal(await page.locator(`tr[data-incident="${incidentId}"]`).count(), 1);
+  assert.equal(
+    await page.evaluate((s) => document.activeElement?.matches(s) ?? false, link),
+    true,
+    "the new row's link has the focus",
+  );
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a sensor's typical range is drawn as a shaded band behind its readings", async () => {
   // The committed model may carry no typical ranges; an alert as the contract allows has one.
   const alert = incidentAlert({

@@ -268,6 +268,8 @@ export function HealthPage(props: {
   retrainNow?: boolean;
   /** A model whose retraining was just started here (the notice above the models). */
   retrained?: string;
+  /** `CONSOLE_TOKEN` is set without sign-in: the page offers the token form. */
+  tokenRequired?: boolean;
 }) {
   const h = props.health;
   const stats = h?.stats ?? null;
@@ -341,6 +343,17 @@ export function HealthPage(props: {
           retrained={props.retrained}
         />
       )}
+      {props.tokenRequired ? (
+        <details>
+          <summary>Console token (activating and retraining need it)</summary>
+          <form method="post" action="/console-token" class="token">
+            <input type="hidden" name="return" value="/status" />
+            <label for="console-token">Token (kept in a cookie for this site)</label>
+            <input id="console-token" name="token" type="password" required autocomplete="off" />
+            <button type="submit">Use token</button>
+          </form>
+        </details>
+      ) : null}
       <section aria-labelledby="backend-heading">
         <h2 id="backend-heading">Backend</h2>
         <dl class="facts">

@@ -32,7 +32,13 @@ function Timeline(props: { incident: IncidentDetail }) {
   );
 }
 
-function AckSection(props: { incident: IncidentDetail; tokenRequired: boolean; error?: string }) {
+function AckSection(props: {
+  incident: IncidentDetail;
+  tokenRequired: boolean;
+  error?: string;
+  /** What was typed into the refused form, shown again. */
+  values?: Record<string, string>;
+}) {
   const { incident } = props;
   const id = incident.incident_id;
   const viewer = useViewer();
@@ -60,11 +66,20 @@ function AckSection(props: { incident: IncidentDetail; tokenRequired: boolean; e
               {viewer.typesName ? (
                 <>
                   <label for="ack-by">Your name</label>
-                  <input id="ack-by" name="by" required maxlength={100} autocomplete="name" />
+                  <input
+                    id="ack-by"
+                    name="by"
+                    required
+                    maxlength={100}
+                    autocomplete="name"
+                    value={props.values?.by}
+                  />
                 </>
               ) : null}
               <label for="ack-note">Note (optional)</label>
-              <textarea id="ack-note" name="note" maxlength={2000} rows={2} />
+              <textarea id="ack-note" name="note" maxlength={2000} rows={2}>
+                {props.values?.note ?? ""}
+              </textarea>
               <button type="submit">Acknowledge</button>
             </form>
           ) : (
@@ -96,6 +111,8 @@ export function IncidentPage(props: {
   similar?: SimilarIncidents;
   /** The verdict form's last problem (the acknowledgement's is `error`). */
   verdictError?: string;
+  /** What was typed into the refused form (`error`'s or `verdictError`'s), shown again. */
+  values?: Record<string, string>;
 }) {
   const i = props.incident;
   const charted = i.sensors.slice(0, CHARTED_SENSORS);
@@ -157,8 +174,17 @@ export function IncidentPage(props: {
           <code>{i.incident_id}</code>
         </dd>
       </dl>
-      <AckSection incident={i} tokenRequired={props.tokenRequired} error={props.error} />
-      <VerdictSection incident={i} error={props.verdictError} />
+      <AckSection
+        incident={i}
+        tokenRequired={props.tokenRequired}
+        error={props.error}
+        values={props.error ? props.values : undefined}
+      />
+      <VerdictSection
+        incident={i}
+        error={props.verdictError}
+        values={props.verdictError ? props.values : undefined}
+      />
       <section aria-labelledby="timeline-heading">
         <h2 id="timeline-heading">Timeline</h2>
         <Timeline incident={i} />
@@ -216,13 +242,19 @@ export function IncidentPage(props: {
 }
 
 /** A console page for a missing incident or another error a person should read. */
-export function MessagePage(props: { title: string; message: string }) {
+export function MessagePage(props: {
+  title: string;
+  message: string;
+  /** Where the way back leads (default: the open incidents). */
+  back?: { href: string; label: string };
+}) {
+  const back = props.back ?? { href: "/", label: "Back to the open incidents" };
   return (
     <Layout title={props.title} section="incident">
       <h1>{props.title}</h1>
-      <p>{props.message}</p>
+      <p role="alert">{props.message}</p>
       <p>
-        <a href="/">Back to the open incidents</a>
+        <a href={back.href}>{back.label}</a>
       </p>
     </Layout>
   );

@@ -168,8 +168,14 @@ describe("console pages", () => {
     const id = crypto.randomUUID();
     await store(lifecycle(id)[0]);
     const base = "http://console.test";
-    const refused = await guarded.request(`${base}/incidents/${id}/ack`, form({ by: "Ana" }));
+    const refused = await guarded.request(
+      `${base}/incidents/${id}/ack`,
+      form({ by: "Ana", note: "valve <3> shut" }),
+    );
     assert.equal(refused.status, 401);
+    const shown = await refused.text();
+    assert.match(shown, /id="ack-by"[^>]* value="Ana"/);
+    assert.match(shown, /<textarea id="ack-note"[^>]*>valve &lt;3&gt; shut<\/textarea>/);
     const wrong = await guarded.request(
       `${base}/console-token`,
       form({ token: "not-the-token-at-all", return: `/incidents/${id}` }),

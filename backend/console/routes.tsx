@@ -87,6 +87,9 @@ const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
 /** Open incidents listed on the Now page at most (newest first). */
 const NOW_LIMIT = 200;
 
+/** The way back from a refused Health page form. */
+const HEALTH = { href: "/status", label: "Back to Health" };
+
 async function page(
   c: Context,
   element: HtmlEscapedString | Promise<HtmlEscapedString>,
@@ -189,7 +192,13 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   async function incidentPage(
     c: Context,
     id: string,
-    error?: { status: number; message: string; form?: "verdict" },
+    error?: {
+      status: number;
+      message: string;
+      form?: "verdict";
+      /** What was typed, shown again in the refused form. */
+      values?: Record<string, string>;
+    },
   ) {
     const [incident, similar] = await Promise.all([
       incidents.get(id, 200, CHARTED_SENSORS),
@@ -211,6 +220,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         similar={similar}
         error={error?.form === "verdict" ? undefined : error?.message}
         verdictError={error?.form === "verdict" ? error.message : undefined}
+        values={error?.values}
       />,
       error?.status ?? 200,
     );
@@ -225,19 +235,15 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   app.post("/incidents/:id/ack", async function acknowledgeForm(c) {
     const id = routeIncidentId(c);
     if (typeof id !== "string") return id;
+    // Read first, so that a refusal (no token, a field off) shows the form as it was typed.
+    const form = await c.req.parseBody();
+    const typed = {
+      by: typeof form.by === "string" ? form.by : undefined,
+      note: typeof form.note === "string" ? form.note : undefined,
+    };
     try {
       const who = await auth.require(c, "operator");
-      const form = await c.req.parseBody();
-      const ack = parseAck(
-        auth.named(
-          {
-            by: typeof form.by === "string" ? form.by : undefined,
-            note: typeof form.note === "string" ? form.note : undefined,
-          },
-          "by",
-          who,
-        ),
-      );
+      const ack = parseAck(auth.named(typed, "by", who));
       const actor = auth.actor(who, ack.by);
       const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
@@ -245,16 +251,22 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       return c.redirect(`/incidents/${id}`, 303);
     } catch (error) {
       if (!(error instanceof HttpError) || error.status >= 500) throw error;
-      return incidentPage(c, id, { status: error.status, message: error.message });
+      return incidentPage(c, id, {
+        status: error.status,
+        message: error.message,
+        values: { by: typed.by ?? "", note: typed.note ?? "" },
+      });
     }
   });
 
   app.post("/incidents/:id/verdict", async function verdictForm(c) {
     const id = routeIncidentId(c);
     if (typeof id !== "string") return id;
+    // Read first, so that a refusal (no token, a field off) shows the form as it was typed.
+    const typed = verdictFromForm(await c.req.parseBody());
     try {
       const who = await auth.require(c, "operator");
-      const verdict = parseVerdict(auth.named(verdictFromForm(await c.req.parseBody()), "by", who));
+      const verdict = parseVerdict(auth.named(typed, "by", who));
       const actor = auth.actor(who, verdict.by);
       const result = await incidents.giveVerdict(id, { ...verdict, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
@@ -262,7 +274,12 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       return c.redirect(`/incidents/${id}`, 303);
     } catch (error) {
       if (!(error instanceof HttpError) || error.status >= 500) throw error;
-      return incidentPage(c, id, { status: error.status, message: error.message, form: "verdict" });
+      return incidentPage(c, id, {
+        status: error.status,
+        message: error.message,
+        form: "verdict",
+        values: typed,
+      });
     }
   });
 
@@ -277,6 +294,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         <MessagePage
           title="Token not accepted"
           message="That is not this console's token; nothing was stored."
+          back={{ href: back, label: "Back to the page you came from" }}
         />,
         401,
       );
@@ -349,6 +367,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         notifications={notifications}
         retrainNow={options.retrain !== undefined}
         retrained={retrained && MODEL_NAME_PATTERN.test(retrained) ? retrained : undefined}
+        tokenRequired={auth.mode === "none" && consoleToken !== undefined}
       />,
     );
   });
@@ -385,6 +404,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         const issue = body.issues[0];
         throw new HttpError(400, "invalid_request", `${v.getDotPath(issue)}: ${issue.message}`);
       }
+      // The form asks why; a reason of spaces is not one.
+      if (!body.output.reason?.trim()) {
+        throw new HttpError(400, "invalid_request", "reason: say why this version is activated");
+      }
       const actor = auth.actor(who, body.output.by);
       await options.activate(c.req.param("name"), body.output, actor);
       return c.redirect("/status", 303);
@@ -392,7 +415,15 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (!(error instanceof HttpError)) throw error;
       return page(
         c,
-        <MessagePage title="Not activated" message={`${error.message} Nothing changed.`} />,
+        error.code === "not_audited" ? (
+          <MessagePage title="Activated, not audited" message={error.message} back={HEALTH} />
+        ) : (
+          <MessagePage
+            title="Not activated"
+            message={`${error.message} Nothing changed.`}
+            back={HEALTH}
+          />
+        ),
         error.status >= 500 ? 502 : error.status,
       );
     }
@@ -424,8 +455,17 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       return page(
         c,
         <MessagePage
-          title={error.code === "retrain_running" ? "Already retraining" : "Not started"}
-          message={`${error.message} Nothing was started.`}
+          title={
+            error.code === "retrain_running"
+              ? "Already retraining"
+              : error.code === "not_audited"
+                ? "Started, not audited"
+                : "Not started"
+          }
+          message={
+            error.code === "not_audited" ? error.message : `${error.message} Nothing was started.`
+          }
+          back={HEALTH}
         />,
         error.status >= 500 ? 502 : error.status,
       );

@@ -70,7 +70,7 @@ function ExpireForm(props: { silence: Silence }) {
       <input id={`expire-reason-${id}`} name="reason" maxlength={500} />
       <button
         type="submit"
-        aria-label={`Expire the silence of ${props.silence.matchers.stream} now`}
+        aria-label={`Expire the silence of ${props.silence.matchers.stream} (${props.silence.reason}, ${utc(props.silence.starts_at)} to ${utc(props.silence.ends_at)}) now`}
       >
         Expire now
       </button>

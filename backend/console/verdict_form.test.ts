@@ -127,9 +127,21 @@ for (const target of testTargets()) {
       const id = await incident();
       const base = "http://console.test";
       const body = { verdict: "true_positive", by: "Ana" };
-      const refused = await guarded.request(`${base}/incidents/${id}/verdict`, form(body));
+      const typed = {
+        verdict: "sensor_fault",
+        cause: "wire <b>3</b>",
+        note: "TC-7 open",
+        by: "Bo",
+      };
+      const refused = await guarded.request(`${base}/incidents/${id}/verdict`, form(typed));
       assert.equal(refused.status, 401);
-      assert.match(await refused.text(), /console token/);
+      const page = await refused.text();
+      assert.match(page, /acting needs the console token/);
+      // What was typed is still in the form, escaped.
+      assert.match(page, /<option value="sensor_fault" selected="">/);
+      assert.match(page, /id="verdict-cause"[^>]* value="wire &lt;b&gt;3&lt;\/b&gt;"/);
+      assert.match(page, /<textarea id="verdict-note"[^>]*>TC-7 open<\/textarea>/);
+      assert.match(page, /id="verdict-by"[^>]* value="Bo"/);
       const crossSite = await app.request(
         `${base}/incidents/${id}/verdict`,
         form(body, { "sec-fetch-site": "cross-site" }),

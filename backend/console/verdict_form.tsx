@@ -52,7 +52,13 @@ function VerdictText(props: { verdict: Verdict }) {
 }
 
 /** The section shown beside the acknowledgement; `error` is the last submission's problem. */
-export function VerdictSection(props: { incident: IncidentDetail; error?: string }) {
+export function VerdictSection(props: {
+  incident: IncidentDetail;
+  error?: string;
+  /** What was typed into the refused form, shown again. */
+  values?: Record<string, string>;
+}) {
+  const typed = props.values ?? {};
   const { incident } = props;
   const earlier = incident.verdicts.slice(0, -1).reverse();
   const viewer = useViewer();
@@ -87,17 +93,28 @@ export function VerdictSection(props: { incident: IncidentDetail; error?: string
           <select id="verdict-kind" name="verdict" required>
             <option value="">Choose…</option>
             {VERDICTS.map((kind) => (
-              <option value={kind}>{VERDICT_LABELS[kind]}</option>
+              <option value={kind} selected={typed.verdict === kind}>
+                {VERDICT_LABELS[kind]}
+              </option>
             ))}
           </select>
           <label for="verdict-cause">Cause (optional)</label>
-          <input id="verdict-cause" name="cause" maxlength={500} />
+          <input id="verdict-cause" name="cause" maxlength={500} value={typed.cause} />
           <label for="verdict-note">Note (optional)</label>
-          <textarea id="verdict-note" name="note" maxlength={2000} rows={2} />
+          <textarea id="verdict-note" name="note" maxlength={2000} rows={2}>
+            {typed.note ?? ""}
+          </textarea>
           {viewer.typesName ? (
             <>
               <label for="verdict-by">Your name</label>
-              <input id="verdict-by" name="by" required maxlength={200} autocomplete="name" />
+              <input
+                id="verdict-by"
+                name="by"
+                required
+                maxlength={200}
+                autocomplete="name"
+                value={typed.by}
+              />
             </>
           ) : null}
           <button type="submit">Record verdict</button>

@@ -43,7 +43,11 @@ export function isSameSite(c: Context): boolean {
 export async function requireConsoleToken(c: Context, token: string | undefined): Promise<void> {
   if (token === undefined) {
     if (!isSameSite(c)) {
-      throw new HttpError(401, "unauthorized", "acknowledging is only accepted from this site");
+      throw new HttpError(
+        401,
+        "unauthorized",
+        "an action is only accepted from this site's own pages",
+      );
     }
     return;
   }
@@ -64,7 +68,7 @@ export async function requireConsoleToken(c: Context, token: string | undefined)
   throw new HttpError(
     401,
     "unauthorized",
-    "acknowledging needs the console token: Authorization: Bearer <token>, or set it in the console",
+    "acting needs the console token: Authorization: Bearer <token>, or the Console token form of the page",
     { "WWW-Authenticate": 'Bearer realm="console"' },
   );
 }

@@ -38,6 +38,7 @@ import {
   type Role,
   type RoleOptions,
   readinessBody,
+  refuseFrameFromTheFuture,
 } from "./role_shell.ts";
 
 export type IngestRoleOptions = RoleOptions;
@@ -152,7 +153,9 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         const meta = served.metas[frame.model];
         const streamId = frame.streamId;
         const last = newest.get(streamId) ?? Number.NEGATIVE_INFINITY;
-        const timestamp = frame.timestamp ?? Math.max(clock.now(), last + 1);
+        const now = clock.now();
+        refuseFrameFromTheFuture(frame.timestamp, now, config.FRAME_MAX_AHEAD_S);
+        const timestamp = frame.timestamp ?? Math.max(now, last + 1);
         const iso = new Date(timestamp).toISOString();
         if (timestamp < last) {
           throw new HttpError(

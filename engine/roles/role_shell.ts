@@ -37,6 +37,25 @@ export type RoleStatus = EngineReady["status"];
 /** Asks a refused producer to come back in a second. */
 export const RETRY_AFTER = { "Retry-After": "1" } as const;
 
+/**
+ * Refuses (`422 frame_invalid_timestamp`) a frame dated more than `maxAheadS` seconds after
+ * `now`: accepted, it would be its stream's newest, and every later frame of the stream would be
+ * out of order until the engine forgot the stream.
+ */
+export function refuseFrameFromTheFuture(
+  timestamp: number | undefined,
+  now: number,
+  maxAheadS: number,
+): void {
+  if (timestamp === undefined || timestamp <= now + maxAheadS * 1000) return;
+  const ahead = Math.round((timestamp - now) / 1000);
+  throw new HttpError(
+    422,
+    "frame_invalid_timestamp",
+    `timestamp ${new Date(timestamp).toISOString()} is ${ahead} s ahead of the engine's clock (${new Date(now).toISOString()}); at most FRAME_MAX_AHEAD_S=${maxAheadS} s`,
+  );
+}
+
 /** loading → ready → draining, or failed: read on every request (a field read, no I/O). */
 export class Lifecycle {
   status: RoleStatus = "loading";
@@ -113,8 +132,9 @@ export function sameToken(given: string, expected: string): boolean {
 /** `401 unauthorized` when `token` is set and the request does not carry it as its bearer token. */
 function bearerRefusal(c: Context, token: string | undefined, name: string): HttpError | undefined {
   if (!token) return undefined;
-  const auth = c.req.header("authorization") ?? "";
-  if (auth.startsWith("Bearer ") && sameToken(auth.slice(7), token)) return undefined;
+  // The scheme's name is case-insensitive (RFC 9110 §11.1), as the backend reads it.
+  const given = c.req.header("authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
+  if (given !== undefined && sameToken(given, token)) return undefined;
   return new HttpError(401, "unauthorized", `a valid bearer token (${name}) is required`, {
     "WWW-Authenticate": "Bearer",
   });

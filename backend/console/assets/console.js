@@ -44,8 +44,17 @@
       template.innerHTML = message.row;
       const row = template.content.querySelector("tr");
       if (!row) return;
+      // A keyboard or screen-reader user on the row keeps their place: the same control of the
+      // new row takes the focus the old one had.
+      let focused = null;
       for (const old of document.querySelectorAll("tr[data-incident]")) {
-        if (old.dataset.incident === message.incident_id) old.remove();
+        if (old.dataset.incident !== message.incident_id) continue;
+        const active = document.activeElement;
+        if (active && old.contains(active)) {
+          const same = [...old.querySelectorAll("a, button, input, select, textarea")];
+          focused = { index: same.indexOf(active), href: active.getAttribute("href") };
+        }
+        old.remove();
       }
       const table = message.state === "open" ? "open-incidents" : "resolved-incidents";
       const body = document.querySelector(`#${table} tbody`);
@@ -57,6 +66,14 @@
         }
       }
       body.insertBefore(row, before);
+      if (focused) {
+        const controls = [...row.querySelectorAll("a, button, input, select, textarea")];
+        const target =
+          controls.find((c) => focused.href && c.getAttribute("href") === focused.href) ??
+          controls[focused.index] ??
+          row.querySelector("a");
+        target?.focus();
+      }
       updateEmpty();
     });
     // Only the "age" column changes with time; it is recomputed locally, nothing is fetched.
