@@ -184,6 +184,42 @@ test("engine process redelivers every kept alert after a SIGKILL", async () => {
   }
 });
 
+test("after a restart each kept incident alert is delivered once, not once from the outbox and again from the incident state", async () => {
+  sink.answer = 500;
+  const dir = join(dataDir, "restart-once");
+  const first = spawnEngine("node", env({ DATA_DIR: dir, MAX_RETRIES: "1" }));
+  try {
+    const port = await first.port();
+    await waitReady(port);
+    for (let i = 0; i < 10; i++) {
+      const values = i >= 4 ? model.spikedFrame(i, 3) : model.normalFrame(i);
+      assert.equal((await post(port, jsonFrame(model.featureNames, values))).status, 202);
+    }
+    await waitFor(async () => (await stats(port)).alerts.generated > 0, "an incident's alert");
+    first.child.kill("SIGTERM");
+    assert.equal(await first.exited, 0);
+  } finally {
+    await first.kill();
+  }
+  sink.answer = 201;
+  const mark = sink.requests.length;
+  const second = spawnEngine("node", env({ DATA_DIR: dir }));
+  try {
+    const port = await second.port();
+    await waitReady(port);
+    await waitFor(async () => (await stats(port)).alerts.outbox === 0, "the outbox delivered");
+    second.child.kill("SIGTERM");
+    assert.equal(await second.exited, 0);
+  } finally {
+    await second.kill();
+  }
+  const restored = second.logs().find((l) => l.msg === "incident state restored");
+  assert.ok(restored?.alerts_resubmitted > 0, "the incident state kept its alerts");
+  const ids = sink.requests.slice(mark).map((r) => JSON.parse(r.body).alert_id as string);
+  assert.ok(ids.length > 0);
+  assert.deepEqual(ids, [...new Set(ids)], "no alert delivered twice");
+});
+
 test("engine process boots under Deno and accepts a gzip frame", async () => {
   const engine = spawnEngine("deno", env());
   try {

@@ -90,6 +90,16 @@ export class AlertDispatcher {
   }
 
   /**
+   * Submits alerts that may not have reached the outbox before a crash (those kept with the
+   * incident state), leaving out the ones it holds (`start` queued them) and the ones it saw
+   * delivered: each is delivered once, not again at every restart.
+   */
+  resubmit(records: readonly AlertRecord[]): Promise<void> {
+    const { outbox } = this.#o;
+    return this.submit(records.filter((r) => !outbox.has(r.id) && !outbox.wasDelivered(r.id)));
+  }
+
+  /**
    * Waits until nothing is queued or in flight, or until `signal` aborts; then stops: deliveries
    * still running are cut short and what is undelivered stays in the outbox for the next start.
    */

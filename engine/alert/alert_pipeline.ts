@@ -119,7 +119,7 @@ export class AlertPipeline {
         this.#lastAlerts.set(streamId, state.alerts);
       }
     }
-    await this.#o.dispatcher.submit(records);
+    await this.#o.dispatcher.resubmit(records);
     await store.save(tombstones, false);
     if (states.size) {
       log.info("incident state restored", {

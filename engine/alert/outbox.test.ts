@@ -32,6 +32,13 @@ test("outbox keeps undelivered alerts across a reopen with their exact bodies", 
     await outbox.close();
     const reopened = await Outbox.open({ dir });
     assert.deepEqual(reopened.pending(), [records[0], records[2]]);
+    // What the log said was delivered is remembered, not held.
+    assert.equal(reopened.wasDelivered(records[1].id), true);
+    assert.equal(reopened.has(records[1].id), false);
+    assert.equal(reopened.wasDelivered(records[0].id), false);
+    assert.equal(reopened.has(records[0].id), true);
+    await reopened.delivered(records[0].id);
+    assert.equal(reopened.wasDelivered(records[0].id), true);
     await reopened.close();
   }));
 

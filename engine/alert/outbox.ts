@@ -14,6 +14,9 @@ type FileHandle = Awaited<ReturnType<typeof open>>;
 
 const FILE = "alerts.log";
 
+/** Delivered ids remembered, so that alerts kept elsewhere (the incident state) are not sent again. */
+const RECENT_DONE = 10_000;
+
 // The alert body is embedded as JSON, not as an escaped string, so the log stays greppable.
 function addLine(r: AlertRecord): string {
   const tp = r.traceparent ? `,"traceparent":${JSON.stringify(r.traceparent)}` : "";
@@ -34,6 +37,8 @@ export class Outbox {
   readonly #dir: string;
   readonly #compactAfter: number;
   readonly #pending = new Map<string, AlertRecord>();
+  /** Ids marked delivered, read from the log at open or marked since: the newest RECENT_DONE. */
+  readonly #done = new Set<string>();
   #file: FileHandle | undefined;
   #marks = 0;
   #chain: Promise<unknown> = Promise.resolve();
@@ -70,6 +75,23 @@ export class Outbox {
     return this.#pending.size;
   }
 
+  /** Whether alert `id` is held, undelivered. */
+  has(id: string): boolean {
+    return this.#pending.has(id);
+  }
+
+  /** Whether alert `id` was marked delivered (in the log found at open, or since; the newest 10,000). */
+  wasDelivered(id: string): boolean {
+    return this.#done.has(id);
+  }
+
+  #remember(id: string): void {
+    this.#done.delete(id);
+    this.#done.add(id);
+    if (this.#done.size > RECENT_DONE)
+      this.#done.delete(this.#done.values().next().value as string);
+  }
+
   /** Undelivered alerts, oldest first. */
   pending(): AlertRecord[] {
     return [...this.#pending.values()];
@@ -90,6 +112,7 @@ export class Outbox {
   /** Marks an alert delivered; it leaves the outbox and the log is compacted when due. */
   delivered(id: string): Promise<void> {
     if (!this.#pending.delete(id)) return Promise.resolve();
+    this.#remember(id);
     return this.#serial(async () => {
       await this.#open().write(`{"op":"done","id":${JSON.stringify(id)}}\n`);
       if (++this.#marks >= this.#compactAfter && this.#marks >= this.#pending.size) {
@@ -138,6 +161,7 @@ export class Outbox {
       this.#pending.set(entry.id, { id: entry.id, body: JSON.stringify(entry.alert), traceparent });
     } else if (entry.op === "done") {
       this.#pending.delete(entry.id);
+      this.#remember(entry.id);
     } else {
       this.skippedLines++;
     }
