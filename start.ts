@@ -45,6 +45,9 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
   engine: {
     file: "engine/main.ts",
     env: {
+      // Like the backend without sign-in: this machine only (compose and scale-out set 0.0.0.0,
+      // with ADMIN_TOKEN).
+      APP_HOST: env.APP_HOST ?? "127.0.0.1",
       APP_PORT: enginePort,
       NESTJS_URL: backendUrl,
       DEFAULT_DEVICE: env.DEFAULT_DEVICE ?? "cpu",

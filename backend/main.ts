@@ -1,6 +1,7 @@
 // Backend entry point (Node and Deno): config, database, migrations, simulator, HTTP server, shutdown.
 import { authConfigProblem } from "../contracts/auth.ts";
 import { backendConfigSchema, ConfigError, parseConfig } from "../contracts/config.ts";
+import { withSecretFiles } from "../contracts/secret_files.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { createBackendMetrics } from "../telemetry/metrics.ts";
 import { startTelemetry } from "../telemetry/setup.ts";
@@ -27,7 +28,7 @@ const stopTelemetry = await startTelemetry("backend");
 let config: ReturnType<typeof parseConfig<typeof backendConfigSchema>>;
 let retention: RetentionSettings;
 try {
-  config = parseConfig(backendConfigSchema, readEnv());
+  config = parseConfig(backendConfigSchema, withSecretFiles(readEnv()));
   retention = retentionSettings(config);
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;

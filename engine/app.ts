@@ -75,6 +75,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       return { ...snapshot, machine_off: machineOff };
     },
     resetStats: () => stats.reset(),
+    adminToken: options.adminToken,
     intake: {
       gate: intakeGate({
         lifecycle: state,

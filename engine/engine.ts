@@ -108,12 +108,16 @@ export function createEngine(options: EngineOptions): Engine {
     summary.batch(latencies, batch.inferenceMs, alerts);
     metrics.batchSize.record(batch.size);
     metrics.inferenceDuration.record(batch.inferenceMs);
+    // Each anomalous window is an alert in frame mode, said at info; in incident mode the
+    // pipeline says each incident's events, and the windows are debug lines.
     if (anomalies.length) {
-      log.info("anomalous windows", {
+      const fields = () => ({
         anomalies,
         open_incidents: pipeline.openIncidents,
         resources: sampleResources(),
       });
+      if (config.ALERT_MODE === "frame") log.info("anomalous windows", fields());
+      else if (log.level >= LOG_LEVELS.debug) log.debug("anomalous windows", fields());
     }
     // Built only when it is logged: at the default level a batch allocates no log line.
     if (log.level >= LOG_LEVELS.debug) {

@@ -198,6 +198,11 @@ test("after a restart each kept incident alert is delivered once, not once from 
     await waitFor(async () => (await stats(port)).alerts.generated > 0, "an incident's alert");
     first.child.kill("SIGTERM");
     assert.equal(await first.exited, 0);
+    // At the default level the log says the incident, not each of its windows.
+    const opened = first.logs().find((l) => l.msg === "incident opened");
+    assert.equal(opened?.level, "info");
+    assert.equal(typeof opened?.incident_id, "string");
+    assert.equal(first.logs().filter((l) => l.msg === "anomalous windows").length, 0);
   } finally {
     await first.kill();
   }

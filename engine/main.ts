@@ -1,6 +1,7 @@
 // Engine entry point (Node and Deno): read the configuration, serve, load the model, stop on signals.
 import process from "node:process";
 import { ConfigError, engineConfigSchema, parseConfig } from "../contracts/config.ts";
+import { withSecretFiles } from "../contracts/secret_files.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { startTelemetry } from "../telemetry/setup.ts";
@@ -9,7 +10,7 @@ import { serve } from "./serve.ts";
 
 let config: ReturnType<typeof parseConfig<typeof engineConfigSchema>>;
 try {
-  config = parseConfig(engineConfigSchema, process.env);
+  config = parseConfig(engineConfigSchema, withSecretFiles(process.env));
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(`engine: ${error.message}`);
@@ -29,6 +30,12 @@ try {
 }
 const server = await serve(engine.app.fetch, { hostname: config.APP_HOST, port: config.APP_PORT });
 log.info("engine listening", { host: config.APP_HOST, port: server.port, pid: process.pid });
+if (!/^(127\.|::1$|localhost$)/.test(config.APP_HOST) && !config.ADMIN_TOKEN) {
+  log.warn(
+    "listening beyond this machine without ADMIN_TOKEN: whoever reaches it can activate and retrain models; set ADMIN_TOKEN, or APP_HOST=127.0.0.1",
+    { host: config.APP_HOST },
+  );
+}
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {

@@ -238,6 +238,13 @@ describe("model activation in a running engine", () => {
     // The scheme's name is case-insensitive.
     const lower = await fetch(url("/models"), { headers: { authorization: `bearer ${TOKEN}` } });
     assert.equal(lower.status, 200);
+    // Zeroing the counters is the operators' too.
+    assert.equal((await fetch(url("/stats/reset"), { method: "POST" })).status, 401);
+    const reset = await fetch(url("/stats/reset"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(reset.status, 200);
     const other = await fetch(url("/models/pump/activate"), {
       method: "POST",
       headers: { authorization: `Bearer ${TOKEN}` },

@@ -163,6 +163,22 @@ describe("compose.yaml", () => {
     assert.deepEqual(gpu.capabilities, ["gpu"]);
   });
 
+  test("every engine and the backend share the engine's ADMIN_TOKEN from the tokens service's volume", () => {
+    const secret = "/app/.data/secrets/engine_admin_token";
+    for (const name of ["engine", "engine-gpu", "engine-ingest", "engine-worker", "backend"]) {
+      const svc = services[name];
+      assert.equal(svc.environment.ADMIN_TOKEN_FILE, secret, name);
+      assert.equal(svc.environment.ADMIN_TOKEN, undefined, `${name}: one of the two`);
+      const mounts = (svc.volumes ?? []) as string[];
+      assert.ok(
+        mounts.some((m) => m.startsWith("secrets:/app/.data/secrets")),
+        `${name} mounts the secrets volume`,
+      );
+      assert.equal(svc.depends_on?.tokens?.condition, "service_completed_successfully", name);
+    }
+    assert.match(read("backend/auth/first_tokens.ts"), /engine_admin_token/);
+  });
+
   test("compose publishes no host port twice", () => {
     const seen = new Map<string, string>();
     for (const [name, svc] of Object.entries(services)) {

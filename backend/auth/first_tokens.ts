@@ -1,4 +1,5 @@
-// compose's `tokens` service: once per volume, an admin token (printed) and the engine's token for pulling decisions (written for the engine).
+// compose's `tokens` service: once per volume, an admin token (printed), the engine's token for pulling decisions and the engine's ADMIN_TOKEN (written for the services).
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,4 +26,9 @@ if (!existsSync(engineFile)) {
   // The engine only reads silences and verdicts: a viewer.
   const engine = await addToken(file, { name: "engine", role: "viewer" });
   if (engine) await writeFile(engineFile, `${engine}\n`, { mode: 0o600 });
+}
+const engineAdminFile = join(dir, "engine_admin_token");
+if (!existsSync(engineAdminFile)) {
+  // The engine's ADMIN_TOKEN (its operations API), shared by the engines and the backend only.
+  await writeFile(engineAdminFile, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600 });
 }

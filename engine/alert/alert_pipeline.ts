@@ -255,6 +255,17 @@ export class AlertPipeline {
     }
     const records = this.#records(events, latencies);
     if (touched.size) this.#persist(records, touched);
+    // What an operator reads in the log: each incident's events (its windows are debug lines).
+    for (const e of events) {
+      this.#o.log.info(`incident ${e.event}`, {
+        incident_id: e.incidentId,
+        stream_id: e.streamId,
+        started_at: new Date(e.startedAt).toISOString(),
+        sensors: e.sensorCount,
+        max_severity: Math.round(e.maxSeverity * 100) / 100,
+        ...(e.reason ? { reason: e.reason } : {}),
+      });
+    }
     return { alerts: records.length, anomalies };
   }
 

@@ -6,7 +6,7 @@ export interface PostResult {
 }
 
 /** A keep-alive client for one origin; `fetch` costs more per request than the engine does. */
-export function createClient(port: number, maxSockets = 32) {
+export function createClient(port: number, maxSockets = 32, adminToken?: string) {
   const agent = new http.Agent({ keepAlive: true, maxSockets });
   function post(
     path: string,
@@ -33,8 +33,10 @@ export function createClient(port: number, maxSockets = 32) {
     });
   }
   async function getJson<T>(path: string): Promise<T> {
+    const reset = path.startsWith("/stats/reset");
     const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method: path.startsWith("/stats/reset") ? "POST" : "GET",
+      method: reset ? "POST" : "GET",
+      headers: reset && adminToken ? { authorization: `Bearer ${adminToken}` } : {},
     });
     return (await response.json()) as T;
   }

@@ -59,7 +59,7 @@ export async function swapPhases(options: {
   await registry.write(onnx, { ...meta, version: a });
   await registry.write(onnx, { ...meta, version: b });
   const engine = await startEngineProcess({ ...options.env, MODEL_DIR: dir, ADMIN_TOKEN: TOKEN });
-  const client = createClient(engine.port);
+  const client = createClient(engine.port, 32, TOKEN);
   try {
     // The stream's first window_size - 1 frames make no window: send them before counting.
     await openLoop(client, bodies, headers, { rate, seconds: 1 });

@@ -67,7 +67,7 @@ export async function startTwoModelEngine(
     throw error;
   }
   const running = engine;
-  const client = createClient(engine.port);
+  const client = createClient(engine.port, 32, ADMIN_TOKEN);
   const log = new LogCursor(join(logDir, "engine.log"));
 
   async function drained(): Promise<Stats> {

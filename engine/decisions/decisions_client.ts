@@ -153,10 +153,13 @@ export class DecisionsClient {
           failing = false;
         } else {
           if (!failing) {
-            this.#options.log?.info("decisions not pulled yet; the backend does not answer", {
-              silences: this.#silences.status.last_error,
-              verdicts: this.#verdicts.status.last_error,
-            });
+            this.#options.log?.info(
+              "decisions not pulled yet: the backend does not answer (it may still be starting); trying again",
+              {
+                silences: this.#silences.status.last_error,
+                verdicts: this.#verdicts.status.last_error,
+              },
+            );
           }
           failing = true;
           await sleep(Math.min(this.#options.pollMs, 2000), undefined, { signal }).catch(() => {});

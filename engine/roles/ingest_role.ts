@@ -378,6 +378,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       role: "ingest",
       bus: { ...counters, max_lag: Math.max(0, ...lag) },
     }),
+    adminToken: config.ADMIN_TOKEN,
     resetStats() {
       stats.reset();
       counters = { bus_unavailable: 0, workers_behind: 0 };

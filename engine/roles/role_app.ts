@@ -4,6 +4,7 @@ import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { StatsSnapshot } from "../stats.ts";
+import { adminGate } from "./role_shell.ts";
 
 type RoleStats = StatsSnapshot | (StatsSnapshot & Record<string, unknown>);
 
@@ -16,6 +17,8 @@ export interface RoleAppOptions {
    */
   stats(): RoleStats | Promise<RoleStats>;
   resetStats(): void;
+  /** `ADMIN_TOKEN`: when set, `POST /stats/reset` needs it as the bearer, like the operations API. */
+  adminToken?: string;
   /** `POST /data-enqueue` (single process and ingest replicas), behind its gate. */
   intake?: { gate: MiddlewareHandler; enqueue: (c: Context) => Promise<Response> };
   middleware?: MiddlewareHandler[];
@@ -47,7 +50,7 @@ export function createRoleApp(options: RoleAppOptions): Hono {
     return c.json(body, body.status === "ready" ? 200 : 503);
   });
   app.get("/stats", async (c) => c.json(await options.stats()));
-  app.post("/stats/reset", (c) => {
+  app.post("/stats/reset", adminGate(options.adminToken), (c) => {
     options.resetStats();
     return c.json({ status: "ok" });
   });

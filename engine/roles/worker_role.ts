@@ -851,6 +851,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         })) ?? [],
     }),
     resetStats: () => stats.reset(),
+    adminToken: config.ADMIN_TOKEN,
   });
   return { app, stats, start, shutdown };
 }

@@ -1,0 +1,40 @@
+// compose's `tokens` service, run as a process: the tokens it makes once per volume, and nothing new on a second run.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { NODE_SERVICE_ARGS } from "../../launch.ts";
+
+const run = (dir: string) =>
+  spawnSync(process.execPath, [...NODE_SERVICE_ARGS, "backend/auth/first_tokens.ts"], {
+    env: { ...process.env, TOKENS_DIR: dir },
+    encoding: "utf8",
+  });
+
+test("the tokens service writes an admin token's hash, the engine's viewer token and its ADMIN_TOKEN, once", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "first-tokens-"));
+  try {
+    const first = run(dir);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /Sign in at/);
+    const adminToken = (await readFile(join(dir, "engine_admin_token"), "utf8")).trim();
+    assert.match(adminToken, /^[A-Za-z0-9_-]{43}$/);
+    const people = JSON.parse(await readFile(join(dir, "tokens.json"), "utf8")) as {
+      name: string;
+    }[];
+    assert.deepEqual(people.map((p) => p.name).sort(), ["admin", "engine"]);
+    assert.ok(
+      !JSON.stringify(people).includes(adminToken),
+      "the engine's ADMIN_TOKEN is no person's",
+    );
+
+    const second = run(dir);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /already holds an admin token/);
+    assert.equal((await readFile(join(dir, "engine_admin_token"), "utf8")).trim(), adminToken);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
