@@ -31,7 +31,8 @@ function Routes(props: { status: NotifyStatus }) {
   return (
     <table id="notify-routes" class="counts">
       <caption>
-        Notification routes and their outbox (delivered, dead and silenced over the last {hours} h)
+        Notification routes and their outbox (delivered, dead, silenced and superseded over the last{" "}
+        {hours} h)
       </caption>
       <thead>
         <tr>
@@ -43,6 +44,11 @@ function Routes(props: { status: NotifyStatus }) {
           <th scope="col">Delivered</th>
           <th scope="col">Dead letters</th>
           <th scope="col">Silenced</th>
+          <th scope="col">
+            <abbr title="Reminders replaced by a newer one, or whose incident resolved, before they were sent">
+              Superseded
+            </abbr>
+          </th>
           <th scope="col">Last delivered</th>
         </tr>
       </thead>
@@ -60,13 +66,14 @@ function Routes(props: { status: NotifyStatus }) {
               <th scope="row">
                 <code>{name}</code>
               </th>
-              <td>{route?.format ?? "no longer configured"}</td>
+              <td>{route?.format ?? "not in this backend's NOTIFY_CONFIG"}</td>
               <td>{route ? <code>{route.target}</code> : "–"}</td>
               <td>{duration(route?.repeat_every_ms ?? null)}</td>
               <td class="num">{c?.pending ?? 0}</td>
               <td class="num">{c?.delivered ?? 0}</td>
               <td class="num">{c?.dead ?? 0}</td>
               <td class="num">{c?.silenced ?? 0}</td>
+              <td class="num">{c?.superseded ?? 0}</td>
               <td>{c?.last_delivered_at ? utc(c.last_delivered_at) : "–"}</td>
             </tr>
           );

@@ -253,6 +253,108 @@ for (const target of testTargets()) {
       assert.equal(receiver.on("/bad").length, 1);
     });
 
+    test("a last attempt whose outcome was never recorded is tried once more, not dead-lettered unheard", async () => {
+      const incident = crypto.randomUUID();
+      await store(lifecycle(incident, undefined, "cut-1")[0]);
+      let clock = Date.parse("2026-12-03T08:00:00.000Z");
+      const route = {
+        name: "cut",
+        match: { stream: "cut-*" },
+        webhook: hook("/cut", { timeout: "1s" }),
+        retry: { attempts: 1 },
+      };
+      // The only attempt is claimed and never answered; the process stops during it.
+      receiver.answer = (r) => (r.path === "/cut" ? "hold" : { status: 200 });
+      const first = dispatcher([route], { now: () => clock });
+      await first.tick();
+      await receiver.until((rs) => rs.some((r) => r.path === "/cut"), "the first attempt");
+      await first.stop();
+      // Another process, once the lease ran out: the receiver answers now.
+      receiver.answer = () => ({ status: 200 });
+      clock += 60_000;
+      const second = dispatcher([route], { now: () => clock });
+      await second.tick();
+      const [row] = await settled("cut", 1);
+      await second.stop();
+      assert.equal(row.state, "delivered");
+      assert.equal(row.attempts, 2);
+      // A third claim with no outcome would be one too many: dead, saying why.
+      await db.sql`UPDATE notification_outbox SET state = 'pending', attempts = 2,
+        locked_until = NULL WHERE message_id = ${row.message_id}`;
+      const third = dispatcher([route], { now: () => clock });
+      await third.tick();
+      const [dead] = await settled("cut", 1);
+      await third.stop();
+      assert.equal(dead.state, "dead");
+      const [why] = await db.sql<{ last_error: string }[]>`
+        SELECT last_error FROM notification_outbox WHERE message_id = ${row.message_id}`;
+      assert.match(why.last_error, /retry\.attempts used up/);
+    });
+
+    test("events planned after the incident moved on are told as they happened, not as it is now", async () => {
+      const incident = crypto.randomUUID();
+      // A backlog (say, after a restart): all three events are stored before any is planned.
+      for (const alert of lifecycle(incident, undefined, "late-1")) await store(alert);
+      const notify = dispatcher([
+        { name: "late", match: { stream: "late-*" }, webhook: hook("/late") },
+      ]);
+      notify.start();
+      await settled("late", 3);
+      await notify.stop();
+      const bodies = receiver.on("/late").map((r) => JSON.parse(r.body));
+      assert.deepEqual(
+        bodies.map((b) => [b.type, b.data.incident.state, b.data.incident.max_severity]),
+        [
+          ["incident.opened", "open", 12],
+          ["incident.updated", "open", 30],
+          ["incident.resolved", "resolved", 30],
+        ],
+      );
+      assert.equal(bodies[0].data.incident.resolved_at, null);
+      assert.notEqual(bodies[2].data.incident.resolved_at, null);
+    });
+
+    test("a route another instance knows is left to it for an hour, then its messages are dead letters", async () => {
+      await store(lifecycle(crypto.randomUUID(), undefined, "roll-1")[0]);
+      let clock = Date.parse("2026-12-04T08:00:00.000Z");
+      receiver.answer = (r) => (r.path === "/pager" ? { status: 503 } : { status: 200 });
+      const routes = [
+        { name: "ops", match: { stream: "roll-*" }, webhook: hook("/ops") },
+        {
+          name: "pager",
+          match: { stream: "roll-*" },
+          webhook: hook("/pager"),
+          retry: { attempts: 20 },
+        },
+      ];
+      // The instance with the new file planned both; its pager message waits for a retry.
+      const newer = dispatcher(routes, { now: () => clock });
+      await newer.tick();
+      await settled("ops", 1);
+      await waitFor(async () => {
+        const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+          SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
+          WHERE route = 'pager' AND incident_id IN (SELECT incident_id FROM incident WHERE stream_id = 'roll-1')`;
+        return row?.attempts === 1 && !row.locked ? row : undefined;
+      }, "the pager message failed once");
+      await newer.stop();
+      // An instance still on the old file (ops only) leaves it alone...
+      const older = dispatcher([routes[0]], { now: () => clock });
+      clock += 30 * 60_000;
+      await older.tick();
+      assert.equal((await states("pager")).at(-1)?.state, "pending");
+      // ...until nobody has taken it for an hour: then it is a dead letter, saying why.
+      clock += 31 * 60_000;
+      await older.tick();
+      await older.stop();
+      receiver.answer = () => ({ status: 200 });
+      const [gone] = await db.sql<{ state: string; last_error: string }[]>`
+        SELECT state, last_error FROM notification_outbox
+        WHERE route = 'pager' AND incident_id IN (SELECT incident_id FROM incident WHERE stream_id = 'roll-1')`;
+      assert.equal(gone.state, "dead");
+      assert.equal(gone.last_error, "the route is not in NOTIFY_CONFIG");
+    });
+
     test("a route whose receiver hangs does not hold back another route", async () => {
       const ids = [1, 2, 3].map(() => crypto.randomUUID());
       for (const id of ids) await store(lifecycle(id, undefined, "hang-1")[0]);
@@ -390,15 +492,107 @@ for (const target of testTargets()) {
       assert.equal((await states("remind")).length, 4);
     });
 
+    test("reminders that waited out a receiver's outage give way to the newest; none goes after the resolution", async () => {
+      const incident = crypto.randomUUID();
+      const [opened, , resolved] = lifecycle(incident, undefined, "outage-1");
+      let down = true;
+      receiver.answer = (r) => (r.path === "/outage" && down ? { status: 503 } : { status: 200 });
+      let clock = Date.parse("2026-12-02T08:00:00.000Z");
+      const notify = dispatcher(
+        [
+          {
+            name: "outage",
+            match: { stream: "outage-*" },
+            webhook: hook("/outage"),
+            repeat_every: "1h",
+            retry: { attempts: 50, initial: "1ms", max: "1ms" },
+          },
+        ],
+        { now: () => clock },
+      );
+      const failedTimes = (n: number) =>
+        waitFor(async () => {
+          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+            SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
+            WHERE route = 'outage' AND event = 'opened'`;
+          return row?.attempts === n && !row.locked ? row : undefined;
+        }, `the opened message failed ${n} times`);
+      try {
+        await store(opened);
+        await notify.tick();
+        await failedTimes(1);
+        // Three periods pass while the receiver is down: each plans its reminder.
+        for (let hour = 1; hour <= 3; hour++) {
+          clock += 3_600_000 + 60_000;
+          await notify.tick();
+          await failedTimes(hour + 1);
+        }
+        down = false;
+        clock += 60_000;
+        const done = await waitFor(async () => {
+          await notify.tick();
+          const r = await states("outage");
+          return r.every((m) => m.state !== "pending") ? r : undefined;
+        }, "the outage's messages settled");
+        assert.deepEqual(
+          done.map((m) => [m.event, m.state]),
+          [
+            ["opened", "delivered"],
+            ["still_open", "superseded"],
+            ["still_open", "superseded"],
+            ["still_open", "delivered"],
+          ],
+        );
+        // A reminder planned, then its incident resolved before it could go: it never goes.
+        down = true;
+        clock += 3_600_000;
+        await notify.tick();
+        await waitFor(async () => {
+          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+            SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
+            WHERE route = 'outage' AND event_key = ${`${incident}/still_open/4`}`;
+          return row?.attempts === 1 && !row.locked ? row : undefined;
+        }, "the fourth period's reminder tried and failed");
+        await store(resolved);
+        down = false;
+        const after = await waitFor(async () => {
+          await notify.tick();
+          const r = await states("outage");
+          return r.length === 6 && r.every((m) => m.state !== "pending") ? r : undefined;
+        }, "the resolution delivered");
+        // (The fixture's frame times are days before the moved clock: sorted first.)
+        assert.deepEqual(after.map((m) => [m.event, m.state]).sort(), [
+          ["opened", "delivered"],
+          ["resolved", "delivered"],
+          ["still_open", "delivered"],
+          ["still_open", "superseded"],
+          ["still_open", "superseded"],
+          ["still_open", "superseded"],
+        ]);
+        const sent = receiver.on("/outage").filter((r) => r.answered === 200);
+        assert.deepEqual(
+          sent.map((r) => JSON.parse(r.body).data.event_id),
+          [opened.alert_id, `${incident}/still_open/3`, resolved.alert_id],
+        );
+        const [why] = await db.sql<{ last_error: string }[]>`
+          SELECT last_error FROM notification_outbox
+          WHERE route = 'outage' AND event_key = ${`${incident}/still_open/4`}`;
+        assert.equal(why.last_error, "the incident resolved first");
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+    });
+
     test("migration 0008 counts events stored before it as planned, so an upgrade sends no history", async () => {
       const older = await target.open({ migrate: false });
       try {
         const all = await loadMigrations();
-        // Every migration but the outbox's: the schema of a database that stored alerts
-        // before notifications existed (later migrations are independent of 0008).
+        // Every migration but the outbox's (0008, and 0012 which changes it): the schema of a
+        // database that stored alerts before notifications existed (the others are independent).
         await migrate(
           older.sql,
-          all.filter((m) => m.version !== 8),
+          all.filter((m) => m.version !== 8 && m.version !== 12),
         );
         const before = createBackendApp({ database: older });
         for (const alert of lifecycle(crypto.randomUUID(), undefined, "history-1")) {

@@ -1,7 +1,12 @@
 // Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
-import { type NotificationMessage, notificationBody } from "./notification_payload.ts";
+import {
+  type IncidentSnapshot,
+  type NotificationMessage,
+  type NotifyEvent,
+  notificationBody,
+} from "./notification_payload.ts";
 import type { NotifyConfig, NotifyRoute } from "./notify_config.ts";
 import {
   type ClaimedMessage,
@@ -55,6 +60,16 @@ export async function messageId(eventKey: string, route: string): Promise<string
     b.toString(16).padStart(2, "0"),
   ).join("");
   return `msg_${hex}`;
+}
+
+/** The incident as it stood at one of its events: open (unless it is the resolution), at the event's severity. */
+export function asAtEvent(
+  incident: IncidentSnapshot,
+  event: NotifyEvent,
+  severity: number | null,
+): IncidentSnapshot {
+  if (event === "resolved") return incident;
+  return { ...incident, resolved_at: null, max_severity: severity ?? incident.max_severity };
 }
 
 /** Where a route sends, without the path (a Slack webhook URL's path is its secret). */
@@ -113,6 +128,9 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       if (events.length === 0) return planned;
       const messages: NewMessage[] = [];
       for (const e of events) {
+        // The message tells the event as it happened, even when it is planned later (a backlog
+        // after a restart): open before its resolution, at the event's severity.
+        const incident = asAtEvent(e.incident, e.event, e.severity);
         for (const route of config.routes) {
           if (!shouldNotify(route, e.incident, e)) continue;
           const message: NotificationMessage = {
@@ -122,7 +140,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
             severity: e.severity,
             route: route.name,
           };
-          messages.push(await toMessage(route, message, e.incident, e.silenced));
+          messages.push(await toMessage(route, message, incident, e.silenced));
         }
       }
       await outbox.plan(
@@ -160,11 +178,16 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   }
 
   async function record(route: NotifyRoute, m: ClaimedMessage): Promise<void> {
-    if (m.attempts > route.retry.attempts) {
-      // The last attempt was claimed but its outcome never recorded: the process stopped during it.
+    // A claim whose outcome was never recorded (the process stopped during it) counts as an
+    // attempt, but the last one does not end the message unheard: one more try is allowed.
+    if (m.attempts > route.retry.attempts + 1) {
       await outbox.dead(
         m.message_id,
-        { status: null, error: "no outcome recorded for the last attempt" },
+        {
+          status: null,
+          error:
+            "retry.attempts used up: the last attempt's outcome was never recorded, or NOTIFY_CONFIG lowered retry.attempts",
+        },
         new Date(now()),
       );
       log?.warn("notification dead-lettered", { route: route.name, message_id: m.message_id });

@@ -89,7 +89,20 @@ test("parseNotifyConfig refuses a bad file naming the route and the field", () =
   );
   refused(
     { routes: [{ name: "ops", webhook: { url }, retry: { initial: "1m", max: "1s" } }] },
-    /route "ops" \(routes\[0\]\): 'retry\.max' must not be shorter/,
+    /route "ops" \(routes\[0\]\): 'retry\.max' \(1000 ms\) must not be shorter than 'retry\.initial' \(60000 ms\)/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, retry: { max: "5s" } }] },
+    /'retry\.max' \(5000 ms\) must not be shorter than 'retry\.initial' \(10000 ms, the default when it is not set\)/,
+  );
+  // A timer cannot hold more than about 24.8 days, and a receiver is not waited on for hours.
+  refused(
+    { routes: [{ name: "ops", webhook: { url, timeout: "30d" } }] },
+    /'webhook\.timeout' must be at most 10m/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, repeat_every: "60d" }] },
+    /'repeat_every' must be at most 24d/,
   );
   refused(
     {

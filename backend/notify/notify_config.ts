@@ -32,13 +32,17 @@ export interface NotifyConfig {
   consoleUrl?: string;
 }
 
-const duration = (least: number, what: string) =>
+const duration = (least: number, what: string, most = MAX_DURATION_MS, mostWhat = "24d") =>
   v.pipe(
     v.string(),
     v.regex(DURATION_PATTERN, 'must be a duration such as "500ms", "30s", "15m", "4h" or "1d"'),
     v.transform((s) => parseDuration(s)!),
     v.minValue(least, `must be at least ${what}`),
+    v.maxValue(most, `must be at most ${mostWhat}`),
   );
+
+/** The longest duration a timer can hold (2^31 - 1 ms is about 24.8 days): 24 days. */
+const MAX_DURATION_MS = 24 * 86_400_000;
 
 const httpUrl = v.pipe(
   v.string(),
@@ -74,7 +78,8 @@ const routeSchema = v.strictObject({
       ),
     ),
     secret_env: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/))),
-    timeout: v.optional(duration(100, "100ms"), "10s"),
+    // A receiver that has not answered in 10 minutes is not going to.
+    timeout: v.optional(duration(100, "100ms", 600_000, "10m"), "10s"),
   }),
   repeat_every: v.optional(duration(1000, "1s")),
   retry: v.optional(
@@ -152,7 +157,13 @@ function toRoute(
     jitter: DEFAULT_RETRY_POLICY.jitter,
   };
   if (retry.maxMs < retry.initialMs) {
-    throw new NotifyConfigError(`${at}: 'retry.max' must not be shorter than 'retry.initial'`);
+    const initial =
+      raw.retry?.initial === undefined
+        ? `${retry.initialMs} ms, the default when it is not set`
+        : `${retry.initialMs} ms`;
+    throw new NotifyConfigError(
+      `${at}: 'retry.max' (${retry.maxMs} ms) must not be shorter than 'retry.initial' (${initial})`,
+    );
   }
   return {
     name: raw.name,

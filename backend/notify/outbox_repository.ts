@@ -46,6 +46,9 @@ export interface ClaimedMessage {
   attempts: number;
 }
 
+/** How long a message of a route this instance does not know waits before it is a dead letter. */
+export const ROUTE_GONE_MS = 3_600_000;
+
 /** Counts per route and state for the Health page, and the latest dead letters. */
 export interface OutboxStatus {
   routes: {
@@ -54,6 +57,8 @@ export interface OutboxStatus {
     delivered: number;
     dead: number;
     silenced: number;
+    /** Reminders replaced by a newer one, or whose incident resolved, before they were sent. */
+    superseded: number;
     last_delivered_at: string | null;
   }[];
   dead_letters: {
@@ -212,7 +217,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
 
   /**
    * Housekeeping before claiming: pending messages of incidents now under a silence become
-   * `silenced`; those of routes no longer configured become dead letters. In-flight ones are left.
+   * `silenced`; a waiting reminder becomes `superseded` once a newer one is planned or its
+   * incident resolved; those of routes this instance does not know become dead letters once
+   * they have waited ROUTE_GONE_MS (another instance sharing the database, in the middle of a
+   * rolling change of NOTIFY_CONFIG, may know the route). In-flight ones are left.
    */
   async function settle(routes: string[], now: Date): Promise<void> {
     const sql = client();
@@ -222,9 +230,20 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND i.silence_id IS NOT NULL
         AND (o.locked_until IS NULL OR o.locked_until <= ${now})`.catch(failed);
     await sql`
+      UPDATE notification_outbox o SET state = 'superseded', done_at = ${now},
+        last_error = CASE WHEN i.resolved_at IS NOT NULL THEN 'the incident resolved first'
+          ELSE 'a newer reminder replaced it' END
+      FROM incident i
+      WHERE o.state = 'pending' AND o.event = 'still_open' AND i.incident_id = o.incident_id
+        AND (o.locked_until IS NULL OR o.locked_until <= ${now})
+        AND (i.resolved_at IS NOT NULL OR EXISTS (SELECT 1 FROM notification_outbox n
+          WHERE n.route = o.route AND n.incident_id = o.incident_id AND n.event = 'still_open'
+            AND n.event_at > o.event_at))`.catch(failed);
+    await sql`
       UPDATE notification_outbox SET state = 'dead', done_at = ${now},
-        last_error = 'the route is no longer in NOTIFY_CONFIG'
+        last_error = 'the route is not in NOTIFY_CONFIG'
       WHERE state = 'pending' AND NOT (route = ANY(${routes}::text[]))
+        AND created_at <= ${new Date(now.getTime() - ROUTE_GONE_MS)}
         AND (locked_until IS NULL OR locked_until <= ${now})`.catch(failed);
   }
 
@@ -322,9 +341,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         delivered: 0,
         dead: 0,
         silenced: 0,
+        superseded: 0,
         last_delivered_at: null,
       };
-      entry[c.state as "pending" | "delivered" | "dead" | "silenced"] = c.n;
+      entry[c.state as "pending" | "delivered" | "dead" | "silenced" | "superseded"] = c.n;
       if (c.state === "delivered") entry.last_delivered_at = c.last_done?.toISOString() ?? null;
       byRoute.set(c.route, entry);
     }

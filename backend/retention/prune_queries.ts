@@ -67,7 +67,7 @@ export async function deleteIncidentBatch(
       DELETE FROM alert WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
     ), notifications AS (
       DELETE FROM notification_outbox
-      WHERE incident_id IN (SELECT incident_id FROM doomed) AND state IN ('delivered', 'silenced')
+      WHERE incident_id IN (SELECT incident_id FROM doomed) AND state IN ('delivered', 'silenced', 'superseded')
       RETURNING 1
     ), incidents AS (
       DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
