@@ -6,6 +6,7 @@ import {
   compileSilence,
   globMatchesEverything,
   globRegExp,
+  holdsUntil,
   matchersCoverEverything,
   silenceCovers,
   silenceCoversAll,
@@ -197,5 +198,29 @@ describe("coverage", () => {
     assert.ok(!silenceCoversAll(part, "line-1", ["feature_12", "feature_2"], t), "one is not");
     assert.ok(!silenceCoversAll(part, "line-1", [], t));
     assert.ok(silenceCoversAll(whole, "line-1", [], t));
+  });
+});
+
+describe("holdsUntil", () => {
+  test("a recurring silence holds until its window's end in its zone, a plain one until its end", () => {
+    const weekly = silence({
+      recurrence: { days: ["sun"], from: "10:00", to: "12:00", tz: "Europe/Berlin" },
+    });
+    // Sunday 2026-11-01, 10:30 in Berlin (CET, UTC+1): the window ends at 11:00Z.
+    assert.equal(holdsUntil(weekly, at("2026-11-01T09:30:00Z")), at("2026-11-01T11:00:00Z"));
+    // Summer time (UTC+2): the same window ends at 10:00Z.
+    assert.equal(holdsUntil(weekly, at("2026-06-07T08:30:00Z")), at("2026-06-07T10:00:00Z"));
+    const nights = silence({
+      recurrence: { days: ["mon"], from: "22:00", to: "24:00", tz: "UTC" },
+    });
+    // A window to 24:00 ends at the next day's midnight.
+    assert.equal(holdsUntil(nights, at("2026-11-02T23:00:00Z")), at("2026-11-03T00:00:00Z"));
+    // The silence's own end comes first when it is sooner.
+    const short = silence({
+      ends_at: "2026-11-01T10:15:00Z",
+      recurrence: { days: ["sun"], from: "10:00", to: "12:00", tz: "UTC" },
+    });
+    assert.equal(holdsUntil(short, at("2026-11-01T10:05:00Z")), at("2026-11-01T10:15:00Z"));
+    assert.equal(holdsUntil(silence({}), at("2026-05-01T00:00:00Z")), at("2026-11-30T00:00:00Z"));
   });
 });

@@ -166,6 +166,28 @@ export function silenceHolds(s: CompiledSilence, atMs: number): boolean {
 }
 
 /**
+ * When the silence holding at `atMs` stops holding: its end, or for a recurring one the end of
+ * the window it is in (its `to` on that day, in its zone), whichever comes first.
+ *
+ * @example holdsUntil(compileSilence(weeklySat10to12Berlin), Date.parse("2026-12-05T09:30:00Z")) // 11:00Z
+ */
+export function holdsUntil(s: CompiledSilence, atMs: number): number {
+  const r = s.recurrence;
+  if (!r) return s.endMs;
+  try {
+    const p = localParts(atMs, r.tz);
+    // `to` is 00:01..24:00 of the day the window started on; 24:00 is the next day's 00:00.
+    const day = new Date(Date.UTC(+p.year, +p.month - 1, +p.day + (r.to === 1440 ? 1 : 0)));
+    const minute = r.to % 1440;
+    const hhmm = `${String(Math.floor(minute / 60)).padStart(2, "0")}:${String(minute % 60).padStart(2, "0")}`;
+    const windowEnd = zonedTimeToUtc(`${day.toISOString().slice(0, 10)}T${hhmm}`, r.tz).getTime();
+    return Math.min(s.endMs, windowEnd);
+  } catch {
+    return s.endMs;
+  }
+}
+
+/**
  * Whether the silence covers `sensor` of `stream` at `atMs`. With no sensor it asks about the
  * whole stream, which only a silence without sensor globs covers.
  */

@@ -46,6 +46,23 @@ export function clientAddress(c: Context): string {
 }
 
 /** Where to go after signing in: a path on this site, never another origin. */
+/** A browser's form submission (what the console's forms send), not a script's JSON. */
+function isFormPost(c: Context): boolean {
+  const type = c.req.header("content-type") ?? "";
+  return (
+    c.req.method === "POST" &&
+    /^\s*(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)
+  );
+}
+
+/** The page a console form was sent from: its Referer's path when it is this site's, else `/`. */
+function formPage(c: Context): string {
+  const referer = c.req.header("referer");
+  if (!referer || !URL.canParse(referer)) return "/";
+  const from = new URL(referer);
+  return from.origin === new URL(c.req.url).origin ? safeNext(from.pathname + from.search) : "/";
+}
+
 export function safeNext(next: string | undefined): string {
   return next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : "/";
 }
@@ -138,6 +155,12 @@ export function createAuth(options: AuthOptions) {
     if (!c.req.path.startsWith("/api/") && (c.req.method === "GET" || c.req.method === "HEAD")) {
       const next = encodeURIComponent(c.req.path + (new URL(c.req.url).search || ""));
       return c.redirect(`/signin?next=${next}`, 303);
+    }
+    // A console form sent after the session ended: to sign-in, saying so, then back to the page
+    // the form was on (its Referer, when it is this site's), not an API error.
+    if (!c.req.path.startsWith("/api/") && isFormPost(c)) {
+      const next = encodeURIComponent(formPage(c));
+      return c.redirect(`/signin?next=${next}&ended=1`, 303);
     }
     throw new HttpError(401, "unauthenticated", "sign in first: a bearer API token or a session", {
       "WWW-Authenticate": 'Bearer realm="backend"',

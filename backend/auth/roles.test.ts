@@ -85,6 +85,27 @@ for (const target of testTargets()) {
       assert.equal(page.headers.get("location"), "/signin?next=%2Fquality%3Fweeks%3D4");
       assert.equal((await app.request("/health/live")).status, 200);
       assert.equal((await app.request("/signin")).status, 200);
+      // A console form sent after the session ended: to sign-in, saying so, then back to its page.
+      const base = "http://console.test";
+      const form = await app.request(
+        `${base}/incidents/${INCIDENT}/verdict`,
+        formPost({ verdict: "maintenance" }, { referer: `${base}/incidents/${INCIDENT}` }),
+      );
+      assert.equal(form.status, 303);
+      assert.equal(
+        form.headers.get("location"),
+        `/signin?next=${encodeURIComponent(`/incidents/${INCIDENT}`)}&ended=1`,
+      );
+      const said = await (await app.request(form.headers.get("location")!)).text();
+      assert.match(said, /role="alert">Your session ended, so what you sent was not recorded/);
+      const elsewhere = await app.request(
+        `${base}/quality/mute`,
+        formPost({ feature: "x" }, { referer: "http://evil.test/quality" }),
+      );
+      assert.equal(elsewhere.headers.get("location"), "/signin?next=%2F&ended=1");
+      // A script's JSON is answered as the API answers.
+      const script = await app.request("/data/send", { method: "POST" });
+      assert.equal(script.status, 401);
     });
 
     test("a viewer reads but cannot act; an operator acts under their own name", async () => {

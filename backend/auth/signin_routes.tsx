@@ -91,7 +91,16 @@ export function signInRoutes(options: {
     return c.html(html`<!doctype html>${body}`, status as 200);
   };
 
-  app.get("/signin", (c) => render(c, safeNext(c.req.query("next"))));
+  app.get("/signin", (c) =>
+    render(
+      c,
+      safeNext(c.req.query("next")),
+      200,
+      c.req.query("ended") === "1"
+        ? "Your session ended, so what you sent was not recorded: sign in again, then send it once more."
+        : undefined,
+    ),
+  );
 
   app.post("/signin", async function signInWithToken(c) {
     const form = await c.req.parseBody();

@@ -37,9 +37,9 @@ export function OverviewPage(props: { map: Heatmap; period: string }) {
         <button type="submit">Show</button>
       </form>
       <p>
-        Severity of each flagged sensor per time slot ({Math.round(map.bucket_ms / 60_000)} min),
-        from {utc(map.from)} to {utc(map.to)}; the {map.sensors.length} most severe sensors. Each
-        cell opens the incident with the strongest evidence in it.
+        Severity of each flagged sensor per time slot ({Number((map.bucket_ms / 60_000).toFixed(1))}{" "}
+        min), from {utc(map.from)} to {utc(map.to)}; the {map.sensors.length} most severe sensors.
+        Each cell opens the incident with the strongest evidence in it.
       </p>
       {map.sensors.length === 0 ? (
         <p class="empty">No incidents in this period.</p>

@@ -68,7 +68,13 @@ function CountHead(props: { first: string; share?: boolean }) {
   );
 }
 
-function MuteForm(props: { sensor: FalsePositiveSensor; index: number; weeks: number }) {
+function MuteForm(props: {
+  sensor: FalsePositiveSensor;
+  index: number;
+  weeks: number;
+  /** The page's stream filter, kept for the way back. */
+  filterStream?: string;
+}) {
   const s = props.sensor;
   const id = `mute-${props.index}`;
   const viewer = useViewer();
@@ -79,6 +85,9 @@ function MuteForm(props: { sensor: FalsePositiveSensor; index: number; weeks: nu
       <input type="hidden" name="stream" value={s.stream_id} />
       <input type="hidden" name="sensor" value={s.feature} />
       <input type="hidden" name="weeks" value={String(props.weeks)} />
+      {props.filterStream ? (
+        <input type="hidden" name="stream_id" value={props.filterStream} />
+      ) : null}
       <label for={`${id}-for`}>For</label>
       <select id={`${id}-for`} name="duration">
         {Object.entries(MUTE_DURATIONS).map(([key, d]) => (
@@ -282,7 +291,12 @@ export function QualityPage(props: {
                       </time>
                     </td>
                     <td>
-                      <MuteForm sensor={s} index={index} weeks={r.weeks} />
+                      <MuteForm
+                        sensor={s}
+                        index={index}
+                        weeks={r.weeks}
+                        filterStream={r.stream_id ?? undefined}
+                      />
                     </td>
                   </tr>
                 ))}

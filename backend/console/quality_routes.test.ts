@@ -86,6 +86,14 @@ for (const target of testTargets()) {
       assert.equal(await silenceCount(), before + 1);
       const page = await (await app.request(location)).text();
       assert.match(page, new RegExp(`id="mute-done" data-silence="${id}"`));
+      // Muted from a page filtered to one stream: back on that page, filter kept.
+      const filtered = await (await app.request("/quality?weeks=4&stream_id=line-a")).text();
+      assert.match(filtered, /<input type="hidden" name="stream_id" value="line-a"\/>/);
+      const again = await app.request(
+        "/quality/mute",
+        form({ ...mute, weeks: "4", stream_id: "line-a" }),
+      );
+      assert.match(again.headers.get("location")!, /^\/quality\?weeks=4&stream_id=line-a&silence=/);
     });
 
     test("mute this sensor refuses bad input with a message on the page and stores nothing", async () => {

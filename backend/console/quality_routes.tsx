@@ -130,7 +130,9 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   app.post("/quality/mute", async function muteSensor(c) {
     const form = strings(await c.req.parseBody());
     const weeks = /^\d{1,3}$/.test(form.weeks ?? "") && Number(form.weeks) <= MAX_WEEKS;
+    // The page it came from: its period and stream filter.
     const back: Record<string, string> = weeks ? { weeks: form.weeks } : {};
+    if (form.stream_id && STREAM_ID_PATTERN.test(form.stream_id)) back.stream_id = form.stream_id;
     try {
       const who = await auth.require(c, "operator");
       // A missing field reads as blank, so the message says what it must be.

@@ -190,7 +190,8 @@ describe("the retraining report page", () => {
       ["2.2.0", MODEL, 404, "No retraining report"],
       ["9.9.9", MODEL, 404, "No such version"],
       [HELD, "mixer", 404, "No such model"],
-      ["a..b", MODEL, 400, "No such version"],
+      ["a..b", MODEL, 400, "Not a model name or version"],
+      [HELD, "%3Cb%3E", 400, "Not a model name or version"],
     ];
     for (const [version, model, status, title] of cases) {
       const res = await open(version, model);

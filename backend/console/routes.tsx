@@ -79,7 +79,7 @@ const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
   report_invalid: "Report unreadable",
   model_not_found: "No such model",
   version_not_found: "No such version",
-  invalid_request: "No such version",
+  invalid_request: "Not a model name or version",
   invalid_version: "No such version",
   engine_unreachable: "Engine unreachable",
 };
@@ -383,7 +383,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (!(error instanceof HttpError)) throw error;
       return page(
         c,
-        <MessagePage title={REPORT_REFUSAL[error.code] ?? "No report"} message={error.message} />,
+        <MessagePage
+          title={REPORT_REFUSAL[error.code] ?? "No report"}
+          message={error.message}
+          back={HEALTH}
+        />,
         error.status >= 500 ? 502 : error.status,
       );
     }

@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { createContext, useContext } from "hono/jsx";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Silence } from "../../contracts/silence.ts";
-import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
+import { compileSilence, holdsUntil, silenceHolds } from "../../contracts/silence_match.ts";
 import { age, utc } from "./format.ts";
 
 /** An active silence ending within this is listed as a reminder ("ends in 25 min"). */
@@ -105,22 +105,27 @@ export function SilenceBanner() {
     // No heading: the banner comes before each page's h1, which must stay the first heading.
     <aside class="silence-banner" aria-label="Maintenance silences">
       <ul>
-        {data.holding.map((s) => (
-          <li data-silence={s.silence_id} data-holding="true">
-            Silenced now: <Scope silence={s} /> until{" "}
-            <time datetime={new Date(silenceEnd(s)).toISOString()}>
-              {utc(new Date(silenceEnd(s)).toISOString())}
-            </time>
-            {" · "}
-            {s.reason} ({s.created_by})
-            {soon.has(s.silence_id) ? (
-              <strong class="ending-soon">
-                {" "}
-                ends in {age(new Date(data.now).toISOString(), silenceEnd(s))}
-              </strong>
-            ) : null}
-          </li>
-        ))}
+        {data.holding.map((s) => {
+          // A recurring silence holds until its current window ends, not until its last day.
+          const until = new Date(holdsUntil(compileSilence(s), data.now)).toISOString();
+          const r = s.recurrence;
+          return (
+            <li data-silence={s.silence_id} data-holding="true">
+              Silenced now: <Scope silence={s} /> until <time datetime={until}>{utc(until)}</time>
+              {r
+                ? ` (this window; it repeats ${r.days.join(", ")} ${r.from}–${r.to} ${r.tz} until ${utc(new Date(silenceEnd(s)).toISOString())})`
+                : ""}
+              {" · "}
+              {s.reason} ({s.created_by})
+              {soon.has(s.silence_id) ? (
+                <strong class="ending-soon">
+                  {" "}
+                  ends in {age(new Date(data.now).toISOString(), silenceEnd(s))}
+                </strong>
+              ) : null}
+            </li>
+          );
+        })}
         {data.endingSoon
           .filter((s) => !data.holding.includes(s))
           .map((s) => (
