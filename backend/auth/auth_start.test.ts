@@ -150,4 +150,18 @@ test("backend in token mode on 0.0.0.0 reads only with a token, and a token remo
   assert.equal((await refused.json()).error, "unauthenticated");
   assert.equal((await incidents(admin)).status, 200, "the token left in the file still reads");
   assert.equal(await backend.stop("SIGTERM"), 0);
+  // A mistyped option is named, with the usage, not a stack trace.
+  const typo = await run("npm", ["run", "--silent", "token", "--", "--expires-at", "2027"], {
+    cwd: ROOT,
+    timeout: 120_000,
+  }).then(
+    () => assert.fail("an unknown option must fail"),
+    (error: { code: number; stderr: string }) => error,
+  );
+  assert.equal(typo.code, 1);
+  assert.match(
+    typo.stderr,
+    /^token: Unknown option '--expires-at'\nusage: npm run token -- --name NAME/m,
+  );
+  assert.doesNotMatch(typo.stderr, /at .*token_cli\.ts/);
 });

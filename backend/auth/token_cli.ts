@@ -3,21 +3,31 @@ import { parseArgs } from "node:util";
 import { ROLES, type Role } from "../../contracts/auth.ts";
 import { addToken, readTokens, writeTokens } from "./token_file.ts";
 
-const { values } = parseArgs({
-  options: {
-    name: { type: "string" },
-    role: { type: "string" },
-    "expires-days": { type: "string" },
-    file: { type: "string", default: process.env.API_TOKENS_FILE || "tokens.json" },
-    remove: { type: "string" },
-    "if-missing": { type: "boolean", default: false },
-  },
-});
-
 function fail(message: string): never {
   console.error(`token: ${message}`);
   process.exit(1);
 }
+
+const USAGE =
+  "usage: npm run token -- --name NAME --role viewer|operator|admin [--expires-days N] [--file tokens.json] | --remove NAME [--file tokens.json]";
+
+const options = {
+  name: { type: "string" },
+  role: { type: "string" },
+  "expires-days": { type: "string" },
+  file: { type: "string", default: process.env.API_TOKENS_FILE || "tokens.json" },
+  remove: { type: "string" },
+  "if-missing": { type: "boolean", default: false },
+} as const;
+
+let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
+try {
+  parsed = parseArgs({ options });
+} catch (error) {
+  // An unknown or malformed option: say which, and how it is used, without a stack trace.
+  fail(`${(error as Error).message}\n${USAGE}`);
+}
+const { values } = parsed;
 
 const file = values.file as string;
 try {
