@@ -44,6 +44,8 @@ test("engine config rejects each out-of-range value naming the variable", () => 
     NESTJS_ANOMALY_ENDPOINT: "no-slash",
     LOG_LEVEL: "loud",
     ALERT_SIGNING_SECRET: "short",
+    HISTORY_MAX_BYTES: "10000",
+    FRAME_MAX_AHEAD_S: "0",
   };
   for (const [name, value] of Object.entries(bad)) {
     assert.throws(
@@ -56,6 +58,11 @@ test("engine config rejects each out-of-range value naming the variable", () => 
     () => parseConfig(engineConfigSchema, { MAX_RETRIES: "6" }),
     /'MAX_RETRIES' must be an integer 1\.\.5, got "6"/,
   );
+  assert.throws(
+    () => parseConfig(engineConfigSchema, { HISTORY_MAX_BYTES: "10000" }),
+    /'HISTORY_MAX_BYTES' must be 0 \(off\) or at least 1048576 \(1 MiB\), got 10000/,
+  );
+  assert.equal(parseConfig(engineConfigSchema, { HISTORY_MAX_BYTES: "0" }).HISTORY_MAX_BYTES, 0);
 });
 
 test("config lists every bad variable at once", () => {

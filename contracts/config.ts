@@ -214,7 +214,14 @@ export const engineConfigSchema = v.object({
   // about 360 MB for 25,000 sensors, so 1 GiB holds about 3 days of one stream, sampled across
   // the hours of each day. Scale HISTORY_EVERY_N with the frame rate.
   HISTORY_DIR: str("HISTORY_DIR", "", /^.*$/s),
-  HISTORY_MAX_BYTES: int("HISTORY_MAX_BYTES", 1024 ** 3, 0, 2 ** 50),
+  // 0: off. Below 1 MiB the bound could not hold: a chunk being written is at least 64 KiB.
+  HISTORY_MAX_BYTES: v.pipe(
+    int("HISTORY_MAX_BYTES", 1024 ** 3, 0, 2 ** 50),
+    v.check(
+      (n) => n === 0 || n >= 2 ** 20,
+      (i) => `'HISTORY_MAX_BYTES' must be 0 (off) or at least 1048576 (1 MiB), got ${i.input}`,
+    ),
+  ),
   HISTORY_EVERY_N: int("HISTORY_EVERY_N", 24, 1, 1_000_000),
   HISTORY_RUN_FRAMES: int("HISTORY_RUN_FRAMES", 300, 10, 1_000_000),
   /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */

@@ -188,8 +188,9 @@ export function createEngine(options: EngineOptions): Engine {
           tracer,
           history,
           machine,
-          onMachineStop(streamId) {
+          onMachineStop(streamId, at) {
             pipeline.machineStopped(streamId);
+            training?.machineStopped(meta.name, streamId, at);
           },
           onBatch(batch) {
             onBatch(batch, pipeline, meta.name);

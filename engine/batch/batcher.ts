@@ -27,7 +27,7 @@ export interface BatcherOptions {
    * stopped machine's frame is scored; `onMachineStop` hears each stop once.
    */
   machine?: MachineStates;
-  onMachineStop?: (streamId: string) => void;
+  onMachineStop?: (streamId: string, at: number) => void;
 }
 
 /**
@@ -204,7 +204,7 @@ export class Batcher {
     if (!machine) return false;
     const meta = scorer.model.metadata;
     const judged = machine.judge(meta, stream, queue.timestamp(slot), queue.slab(slot), windows);
-    if (judged === "stop") this.#o.onMachineStop?.(stream);
+    if (judged === "stop") this.#o.onMachineStop?.(stream, queue.timestamp(slot));
     return judged !== "running";
   }
 

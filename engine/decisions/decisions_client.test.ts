@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -198,10 +198,27 @@ describe("decisions client against answers off the contract", () => {
     const dir = await mkdtemp(join(tmpdir(), "decisions-bad-"));
     try {
       await writeFile(join(dir, "silences.json"), "{not json");
-      const client = new DecisionsClient({ baseUrl: base, dir, pollMs: 60_000 });
+      // Not a file at all: said too, and no reason not to start.
+      await mkdir(join(dir, "verdicts.json"));
+      const warned: { message: string; fields?: Record<string, unknown> }[] = [];
+      const log = {
+        info() {},
+        warn(message: string, fields?: Record<string, unknown>) {
+          warned.push({ message, fields });
+        },
+      };
+      const client = new DecisionsClient({ baseUrl: base, dir, pollMs: 60_000, log });
       await client.start();
       assert.equal(client.status().silences.held, false);
+      assert.equal(client.status().verdicts.held, false);
+      const unusable = warned.filter((w) =>
+        w.message.startsWith("a decisions copy on disk is unusable"),
+      );
+      assert.equal(unusable.length, 2);
+      assert.match(String(unusable[0].fields?.problem), /silences\.json is not JSON/);
+      assert.match(String(unusable[1].fields?.problem), /verdicts\.json cannot be read/);
       await client.stop();
+      await rm(join(dir, "verdicts.json"), { recursive: true });
 
       const good = {
         as_of: new Date().toISOString(),

@@ -83,9 +83,16 @@ export class DecisionsClient {
   async start(): Promise<void> {
     const [silences, verdicts] = await Promise.all([this.#silences.load(), this.#verdicts.load()]);
     this.#refresh();
+    for (const loaded of [silences, verdicts]) {
+      if (typeof loaded === "object") {
+        this.#options.log?.warn("a decisions copy on disk is unusable; going on without it", {
+          problem: loaded.problem,
+        });
+      }
+    }
     this.#options.log?.info("decisions loaded from disk", {
-      silences: silences ? this.#compiled.length : null,
-      verdicts: verdicts ? this.#byIncident.size : null,
+      silences: silences === true ? this.#compiled.length : null,
+      verdicts: verdicts === true ? this.#byIncident.size : null,
     });
     this.#loop ??= this.#run();
   }

@@ -30,21 +30,26 @@ export class LastGoodCopy {
     this.path = join(dir, `${name}.json`);
   }
 
-  /** The stored copy, or `undefined` when there is none or it cannot be read as one. */
-  async load(): Promise<StoredCopy | undefined> {
+  /**
+   * The stored copy; `undefined` when there is none; `{problem}` when there is a file that cannot
+   * be read as one (truncated, not JSON, not a file): the caller says so and goes on without it.
+   */
+  async load(): Promise<StoredCopy | { problem: string } | undefined> {
     let text: string;
     try {
       text = await readFile(this.path, "utf8");
     } catch (error) {
       if ((error as { code?: string }).code === "ENOENT") return undefined;
-      throw error;
+      return { problem: `cannot be read: ${(error as Error).message}` };
     }
     try {
       const copy = JSON.parse(text) as StoredCopy;
-      if (typeof copy !== "object" || copy === null || !("body" in copy)) return undefined;
+      if (typeof copy !== "object" || copy === null || !("body" in copy)) {
+        return { problem: "is not a stored copy (no body)" };
+      }
       return copy;
-    } catch {
-      return undefined;
+    } catch (error) {
+      return { problem: `is not JSON (truncated?): ${(error as Error).message}` };
     }
   }
 

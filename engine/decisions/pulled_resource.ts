@@ -58,12 +58,21 @@ export class PulledResource<S extends v.GenericSchema> {
     return { ...this.#status };
   }
 
-  /** Takes the copy on disk when there is one that fits the schema; resolves with whether it did. */
-  async load(): Promise<boolean> {
+  /**
+   * Takes the copy on disk when there is one that fits the schema; resolves with whether it did,
+   * or with what is wrong with the file there (then it goes on without it, as with none).
+   */
+  async load(): Promise<boolean | { problem: string }> {
     const copy = await this.#copy.load();
     if (!copy) return false;
+    if ("problem" in copy) return { problem: `${this.#copy.path} ${copy.problem}` };
     const parsed = v.safeParse(this.#options.schema, copy.body);
-    if (!parsed.success) return false;
+    if (!parsed.success) {
+      const issue = parsed.issues[0];
+      return {
+        problem: `${this.#copy.path} does not fit the contract: ${v.getDotPath(issue) ?? "body"}: ${issue.message}`,
+      };
+    }
     this.#value = parsed.output;
     this.#status = {
       ...this.#status,

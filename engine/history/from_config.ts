@@ -32,6 +32,8 @@ export interface HistoryRecorders {
   scored(batch: ScoredBatch, lane: RecordedLane | undefined): void;
   /** Forgets `model`'s streams this process no longer scores (`HistoryRecorder.forget`). */
   forget(model: string, streamIds: Iterable<string>): void;
+  /** `model`'s stream `streamId` stopped at frame time `at` (`HistoryRecorder.machineStopped`). */
+  machineStopped(model: string, streamId: string, at: number): void;
   /** Writes everything queued and closes the chunks. */
   close(): Promise<void>;
 }
@@ -108,6 +110,9 @@ export function historyRecordersFor(
       const meta = lane.model.metadata;
       current.set(meta.name, meta.feature_names);
       recorderOf(meta).scored(batch, lane.history, meta);
+    },
+    machineStopped(model, streamId, at) {
+      recorders.get(model)?.machineStopped(streamId, at);
     },
     forget(model, streamIds) {
       const recorder = recorders.get(model);

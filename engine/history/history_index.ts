@@ -41,13 +41,33 @@ export function emptyIndex(model: string): HistoryIndex {
   };
 }
 
-/** The index under `dir`, or an empty one when there is none or it does not parse. */
-export async function readIndex(dir: string, model: string): Promise<HistoryIndex> {
+/**
+ * The index under `dir`, or an empty one when there is none or it does not parse. With
+ * `onUnusable`, a file that is there but unusable (damaged: it is only ever replaced whole) is
+ * moved aside as `index.json.unusable-<time>` and reported, not silently overwritten.
+ */
+export async function readIndex(
+  dir: string,
+  model: string,
+  onUnusable?: (problem: string, keptAs: string | undefined) => void,
+): Promise<HistoryIndex> {
+  const path = join(dir, INDEX_FILE);
+  let problem: string;
   try {
-    const index = JSON.parse(await readFile(join(dir, INDEX_FILE), "utf8")) as HistoryIndex;
+    const index = JSON.parse(await readFile(path, "utf8")) as HistoryIndex;
     if (index?.v === 1 && typeof index.incidents === "object") return index;
-  } catch {
-    // none yet, or torn by a crash before the rename: start from an empty one
+    problem = "not a version 1 index";
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return emptyIndex(model);
+    problem = (error as Error).message;
+  }
+  if (onUnusable) {
+    const aside = `${path}.unusable-${new Date().toISOString().replaceAll(":", "-")}`;
+    const kept = await rename(path, aside).then(
+      () => aside,
+      () => undefined,
+    );
+    onUnusable(problem, kept);
   }
   return emptyIndex(model);
 }

@@ -1,6 +1,6 @@
 // The training history: bounded, decimated, incidents and silences left out, false alarms let back in.
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -170,6 +170,47 @@ describe("history recorder", () => {
   });
 });
 
+describe("history recorder across a machine stop", () => {
+  test("the windows after a stop start a new run, and the incident open at the stop ends there", async () => {
+    await withRecorder({}, async (recorder, dir, model) => {
+      const t0 = 1_700_000_000_000;
+      // Incident A opens (10..12 flagged), then the machine stops at frame 13 (frames 13..17
+      // are a stopped machine's: not scored), and runs again from 18.
+      feed(recorder, model, [
+        ...quiet("a", 0, 10),
+        { stream: "a", seq: 10, flagged: [1] },
+        { stream: "a", seq: 11, flagged: [1] },
+        { stream: "a", seq: 12, flagged: [1] },
+      ]);
+      recorder.machineStopped("a", t0 + 13_000);
+      // After the restart: incident B (20..22 flagged), resolved by quiet windows.
+      feed(recorder, model, [
+        ...quiet("a", 18, 2),
+        { stream: "a", seq: 20, flagged: [3] },
+        { stream: "a", seq: 21, flagged: [3] },
+        { stream: "a", seq: 22, flagged: [3] },
+        ...quiet("a", 23, 8),
+      ]);
+      await recorder.flush();
+      const read = await readHistory(dir, { model: model.name, featureNames: model.feature_names });
+      const frames = read.frames.filter((f) => f.streamId === "a");
+      const frameOf = (rowSeq: number) => frames.find((f) => f.timestamp === t0 + rowSeq * 1000);
+      // A new run: the recorder's sequence starts again at the first window after the stop.
+      assert.equal(frameOf(18)?.seq, 0);
+      assert.equal(frameOf(9)?.seq, 9);
+      const a = frameOf(11)?.incident;
+      const b = frameOf(21)?.incident;
+      assert.ok(a && b, "both incidents tagged their frames");
+      assert.notEqual(a, b, "B is its own incident, not A carried over the stop");
+      assert.deepEqual(Object.keys(read.index.incidents).sort(), [a, b].sort());
+      assert.ok(
+        frames.filter((f) => f.timestamp >= t0 + 18_000).every((f) => f.incident !== a),
+        "no frame after the stop is A's",
+      );
+    });
+  });
+});
+
 describe("history recorder with operators' decisions", () => {
   let server: Server;
   let base: string;
@@ -240,10 +281,53 @@ describe("history recorder with operators' decisions", () => {
           used.toSorted((x, y) => x - y),
           [...Array(21).keys()].filter((s) => s < 11 || s > 19),
         );
+        // An engine that holds no verdicts (its copy lost, the backend down, or the backend
+        // pruned the incidents) keeps the verdicts the index has: they are never withdrawn.
+        const blind = new HistoryRecorder({
+          dir,
+          model,
+          maxBytes: 64 * 2 ** 20,
+          everyN: 1,
+          runFrames: 10,
+          tracker: trackerFor,
+          verdictOf: () => undefined,
+        });
+        feed(blind, model, quiet("c", 0, 1));
+        await blind.close();
+        const kept = (await readBack(dir, model)).read.index.incidents;
+        assert.equal(kept[ids[0]].verdict, "false_positive");
+        assert.equal(kept[ids[1]].verdict, "true_positive");
       } finally {
         feeds.verdicts = [];
         await remove();
       }
+    });
+  });
+
+  test("an index damaged on disk is moved aside with a warning, not silently overwritten", async () => {
+    await withRecorder({}, async (first, dir, model) => {
+      feed(first, model, quiet("a", 0, 3));
+      await first.flush();
+      await writeFile(join(dir, "index.json"), '{"v":1,"incid');
+      const warned: string[] = [];
+      const second = new HistoryRecorder({
+        dir,
+        model,
+        maxBytes: 64 * 2 ** 20,
+        everyN: 1,
+        runFrames: 10,
+        tracker: trackerFor,
+        log: {
+          warn: (message: string) => warned.push(message),
+          error: () => {},
+        },
+      });
+      feed(second, model, quiet("b", 0, 1));
+      await second.close();
+      assert.equal(warned.filter((m) => m.startsWith("training history index unusable")).length, 1);
+      const aside = (await readdir(dir)).filter((n) => n.startsWith("index.json.unusable-"));
+      assert.equal(aside.length, 1);
+      assert.equal(await readFile(join(dir, aside[0]), "utf8"), '{"v":1,"incid');
     });
   });
 

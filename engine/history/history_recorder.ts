@@ -100,6 +100,8 @@ export class HistoryRecorder {
   readonly #streams = new Map<string, StreamState>();
   #model: RecordedModel;
   #sha: string;
+  /** Streams whose machine stopped, with the stop's frame time, until their next window. */
+  readonly #stops = new Map<string, number>();
   #tracker: IncidentTracker;
   #index: HistoryIndex | undefined;
   /** Counted before the index is loaded, added to it then. */
@@ -153,6 +155,13 @@ export class HistoryRecorder {
     for (let r = 0; r < batch.size; r++) {
       const streamId = batch.streamIds[r];
       const timestamp = batch.timestamps[r];
+      const stoppedAt = this.#stops.get(streamId);
+      if (stoppedAt !== undefined && timestamp > stoppedAt) {
+        // The first window after its machine stopped: as for the live alert path, the stream
+        // starts afresh (a new run, no incident carried over the stop).
+        this.#stops.delete(streamId);
+        this.forget(streamId);
+      }
       const s = this.#stream(streamId);
       const seq = s.seq++;
       const from = batch.flaggedFrom[r];
@@ -209,11 +218,21 @@ export class HistoryRecorder {
   }
 
   /**
+   * The machine of `streamId` stopped at frame time `at` (the model's running condition failed):
+   * its windows after that start a new run, and the incident it was in ends there, as the live
+   * alert path's does; windows before it (still to come in this batch) are recorded as usual.
+   */
+  machineStopped(streamId: string, at: number): void {
+    if (this.#streams.has(streamId)) this.#stops.set(streamId, at);
+  }
+
+  /**
    * Forgets a stream this process no longer scores (a scale-out worker gave its partition up):
    * its held frames are dropped unwritten (their membership is unknown, as at a stop), and so is
    * its incident state. Should it come back, its frames start a new run (`seq` from 0 again).
    */
   forget(streamId: string): void {
+    this.#stops.delete(streamId);
     if (!this.#streams.delete(streamId)) return;
     this.#tracker.expire(streamId);
   }
@@ -310,7 +329,12 @@ export class HistoryRecorder {
   }
 
   async #saveIndex(): Promise<void> {
-    this.#index ??= await readIndex(this.#o.dir, this.#model.name);
+    this.#index ??= await readIndex(this.#o.dir, this.#model.name, (problem, keptAs) =>
+      this.#o.log?.warn(
+        "training history index unusable; starting a new one (frames tagged with incidents it named stay out of training)",
+        { model: this.#model.name, problem, kept_as: keptAs ?? null },
+      ),
+    );
     const index = this.#index;
     for (const [id, entry] of this.#tagged) {
       const known = index.incidents[id];
@@ -329,8 +353,11 @@ export class HistoryRecorder {
     this.#pending = { excluded: {}, dropped: 0 };
     const verdictOf = this.#o.verdictOf;
     if (verdictOf) {
+      // Verdicts are superseded, never withdrawn: an incident the copy does not name (no copy
+      // held, a corrupt one, or the backend pruned it) keeps the verdict it had.
       for (const [id, entry] of Object.entries(index.incidents)) {
-        entry.verdict = verdictOf(id) ?? null;
+        const verdict = verdictOf(id);
+        if (verdict !== undefined) entry.verdict = verdict;
       }
     }
     index.updated_at = new Date().toISOString();

@@ -50,7 +50,7 @@ interface ModelPart {
    * Stops met in the round being filled, in frame order: `row` is the model's batch size when
    * the stop came, so the alert path hears it after the windows before it and before those after.
    */
-  stops: { row: number; streamId: string }[];
+  stops: { row: number; streamId: string; at: number }[];
   /** The version these windows and alerts were last scored with. */
   version: string;
 }
@@ -462,7 +462,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         // A replayed stop was told to the alert path by the previous owner: its incident state
         // (saved before that commit) already holds it.
         if (judged === "stop" && !replaying) {
-          m.stops.push({ row: scorer.rows, streamId: frame.streamId });
+          m.stops.push({ row: scorer.rows, streamId: frame.streamId, at: frame.timestamp });
         }
         if (replaying) counters.replayed++;
         continue;
@@ -555,6 +555,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           scoreRows(m, from, Math.max(from, stop.row));
           from = Math.max(from, stop.row);
           m.pipeline.machineStopped(stop.streamId);
+          training?.machineStopped(name, stop.streamId, stop.at);
         }
         m.stops.length = 0;
         scoreRows(m, from, to);
