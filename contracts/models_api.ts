@@ -8,6 +8,8 @@ export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 const text = (max: number) => v.pipe(v.string(), v.maxLength(max), storableText);
+/** Text as the engine recorded it (answers are read as they are; requests are checked). */
+const recorded = (max: number) => v.pipe(v.string(), v.maxLength(max));
 
 /** Who asks, as typed: trimmed, 1..200 characters (blank is not a name). */
 const requestName = v.pipe(
@@ -23,17 +25,17 @@ export const activationSchema = v.object({
   name: v.pipe(v.string(), v.regex(MODEL_NAME_PATTERN)),
   version: v.pipe(v.string(), v.regex(VERSION_PATTERN)),
   from: v.nullable(v.string()),
-  by: text(200),
+  by: recorded(200),
   at: v.pipe(v.string(), v.isoTimestamp()),
-  reason: text(1000),
+  reason: recorded(1000),
 });
 
 const instant = v.pipe(v.string(), v.isoTimestamp());
 
 /** Who asked for a run through `POST /models/{name}/retrain`, when and why (absent on a scheduled run). */
 export const retrainAskedSchema = v.object({
-  by: text(200),
-  reason: text(1000),
+  by: recorded(200),
+  reason: recorded(1000),
   at: instant,
 });
 

@@ -222,5 +222,14 @@ describe("holdsUntil", () => {
     });
     assert.equal(holdsUntil(short, at("2026-11-01T10:05:00Z")), at("2026-11-01T10:15:00Z"));
     assert.equal(holdsUntil(silence({}), at("2026-05-01T00:00:00Z")), at("2026-11-30T00:00:00Z"));
+    // A window ending in the hour skipped when clocks go forward ends at the jump (02:00 CET,
+    // 01:00Z on 2026-03-29), not half an hour after it.
+    const spring = silence({
+      recurrence: { days: ["sun"], from: "01:00", to: "02:30", tz: "Europe/Berlin" },
+    });
+    const jump = at("2026-03-29T01:00:00Z");
+    const end = holdsUntil(spring, at("2026-03-29T00:30:00Z"));
+    assert.ok(Math.abs(end - jump) <= 1000, new Date(end).toISOString());
+    assert.ok(silenceHolds(spring, end - 1000) && !silenceHolds(spring, end));
   });
 });

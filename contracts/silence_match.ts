@@ -180,7 +180,17 @@ export function holdsUntil(s: CompiledSilence, atMs: number): number {
     const day = new Date(Date.UTC(+p.year, +p.month - 1, +p.day + (r.to === 1440 ? 1 : 0)));
     const minute = r.to % 1440;
     const hhmm = `${String(Math.floor(minute / 60)).padStart(2, "0")}:${String(minute % 60).padStart(2, "0")}`;
-    const windowEnd = zonedTimeToUtc(`${day.toISOString().slice(0, 10)}T${hhmm}`, r.tz).getTime();
+    let windowEnd = zonedTimeToUtc(`${day.toISOString().slice(0, 10)}T${hhmm}`, r.tz).getTime();
+    if (wallClock(windowEnd, r.tz).minute !== minute && silenceHolds(s, atMs)) {
+      // `to` fell in the hour skipped when clocks went forward: the window ended at the jump,
+      // the first instant it no longer holds (found to the second).
+      let holding = atMs;
+      while (windowEnd - holding > 1000) {
+        const mid = Math.floor((holding + windowEnd) / 2);
+        if (silenceHolds(s, mid)) holding = mid;
+        else windowEnd = mid;
+      }
+    }
     return Math.min(s.endMs, windowEnd);
   } catch {
     return s.endMs;

@@ -32,7 +32,7 @@ export interface NotifyConfig {
   consoleUrl?: string;
 }
 
-const duration = (least: number, what: string, most = MAX_DURATION_MS, mostWhat = "24d") =>
+const duration = (least: number, what: string, most = Number.MAX_SAFE_INTEGER, mostWhat = "") =>
   v.pipe(
     v.string(),
     v.regex(DURATION_PATTERN, 'must be a duration such as "500ms", "30s", "15m", "4h" or "1d"'),
@@ -40,9 +40,6 @@ const duration = (least: number, what: string, most = MAX_DURATION_MS, mostWhat 
     v.minValue(least, `must be at least ${what}`),
     v.maxValue(most, `must be at most ${mostWhat}`),
   );
-
-/** The longest duration a timer can hold (2^31 - 1 ms is about 24.8 days): 24 days. */
-const MAX_DURATION_MS = 24 * 86_400_000;
 
 const httpUrl = v.pipe(
   v.string(),
@@ -78,7 +75,8 @@ const routeSchema = v.strictObject({
       ),
     ),
     secret_env: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/))),
-    // A receiver that has not answered in 10 minutes is not going to.
+    // A receiver that has not answered in 10 minutes is not going to (and a timer holds at
+    // most about 24.8 days: the only duration here that becomes one).
     timeout: v.optional(duration(100, "100ms", 600_000, "10m"), "10s"),
   }),
   repeat_every: v.optional(duration(1000, "1s")),

@@ -219,8 +219,9 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
    * Housekeeping before claiming: pending messages of incidents now under a silence become
    * `silenced`; a waiting reminder becomes `superseded` once a newer one is planned or its
    * incident resolved; those of routes this instance does not know become dead letters once
-   * they have waited ROUTE_GONE_MS (another instance sharing the database, in the middle of a
-   * rolling change of NOTIFY_CONFIG, may know the route). In-flight ones are left.
+   * they have been due ROUTE_GONE_MS with nobody taking them (another instance sharing the
+   * database, in the middle of a rolling change of NOTIFY_CONFIG, may know the route and be
+   * retrying them). In-flight ones are left.
    */
   async function settle(routes: string[], now: Date): Promise<void> {
     const sql = client();
@@ -243,7 +244,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       UPDATE notification_outbox SET state = 'dead', done_at = ${now},
         last_error = 'the route is not in NOTIFY_CONFIG'
       WHERE state = 'pending' AND NOT (route = ANY(${routes}::text[]))
-        AND created_at <= ${new Date(now.getTime() - ROUTE_GONE_MS)}
+        AND next_attempt_at <= ${new Date(now.getTime() - ROUTE_GONE_MS)}
         AND (locked_until IS NULL OR locked_until <= ${now})`.catch(failed);
   }
 

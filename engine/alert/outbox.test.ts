@@ -40,6 +40,14 @@ test("outbox keeps undelivered alerts across a reopen with their exact bodies", 
     await reopened.delivered(records[0].id);
     assert.equal(reopened.wasDelivered(records[0].id), true);
     await reopened.close();
+    // Compaction at each open keeps the marks: a second restart still knows both.
+    const third = await Outbox.open({ dir });
+    await third.close();
+    const fourth = await Outbox.open({ dir });
+    assert.equal(fourth.wasDelivered(records[0].id), true);
+    assert.equal(fourth.wasDelivered(records[1].id), true);
+    assert.deepEqual(fourth.pending(), [records[2]]);
+    await fourth.close();
   }));
 
 test("outbox survives a torn last line from a crash", () =>
@@ -62,9 +70,20 @@ test("outbox compacts the log once enough alerts are delivered", () =>
     await outbox.append(records);
     for (const r of records.slice(0, 4)) await outbox.delivered(r.id);
     const text = await readFile(outbox.path, "utf8");
-    const lines = text.trim().split("\n");
-    assert.equal(lines.length, 2);
-    assert.ok(lines.every((l) => JSON.parse(l).op === "add"));
+    const lines = text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    // The undelivered alerts, and one mark per delivered id (no add line, no old mark twice).
+    assert.deepEqual(
+      lines.filter((l) => l.op === "add").map((l) => l.id),
+      records.slice(4).map((r) => r.id),
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.op === "done").map((l) => l.id),
+      records.slice(0, 4).map((r) => r.id),
+    );
+    assert.equal(lines.length, 6);
     assert.equal(outbox.size, 2);
     await outbox.close();
   }));

@@ -15,7 +15,7 @@ type FileHandle = Awaited<ReturnType<typeof open>>;
 const FILE = "alerts.log";
 
 /** Delivered ids remembered, so that alerts kept elsewhere (the incident state) are not sent again. */
-const RECENT_DONE = 10_000;
+const RECENT_DONE = 4096;
 
 // The alert body is embedded as JSON, not as an escaped string, so the log stays greppable.
 function addLine(r: AlertRecord): string {
@@ -28,7 +28,8 @@ function addLine(r: AlertRecord): string {
  * before their first delivery attempt, a whole scored batch per fsync (group commit). Delivery
  * appends `{"op":"done","id"}` without fsync: losing such a mark only causes a redelivery, which
  * the backend deduplicates by `alert_id`. Opening replays the log (a torn last line from a crash
- * is skipped: it was never fsync'd, so never sent) and compacts it to the undelivered alerts.
+ * is skipped: it was never fsync'd, so never sent) and compacts it to the undelivered alerts
+ * (and the marks of the newest RECENT_DONE delivered ones, for `wasDelivered`).
  *
  * All file operations run one after another on a promise chain, so marks never overtake adds.
  */
@@ -80,7 +81,7 @@ export class Outbox {
     return this.#pending.has(id);
   }
 
-  /** Whether alert `id` was marked delivered (in the log found at open, or since; the newest 10,000). */
+  /** Whether alert `id` was marked delivered (in the log found at open, or since; the newest 4,096, kept across compactions and restarts). */
   wasDelivered(id: string): boolean {
     return this.#done.has(id);
   }
@@ -172,7 +173,11 @@ export class Outbox {
     const tmp = `${this.path}.tmp`;
     const out = await open(tmp, "w");
     try {
-      const lines = [...this.#pending.values()].map(addLine);
+      // The delivered ids remembered are kept as marks too, so the next start knows them.
+      const lines = [
+        ...[...this.#done].map((id) => `{"op":"done","id":${JSON.stringify(id)}}\n`),
+        ...[...this.#pending.values()].map(addLine),
+      ];
       await out.write(lines.join(""));
       await out.sync();
     } finally {

@@ -223,7 +223,10 @@ export class HistoryRecorder {
    * alert path's does; windows before it (still to come in this batch) are recorded as usual.
    */
   machineStopped(streamId: string, at: number): void {
-    if (this.#streams.has(streamId)) this.#stops.set(streamId, at);
+    this.#stops.delete(streamId);
+    this.#stops.set(streamId, at);
+    if (this.#stops.size > MAX_STREAMS)
+      this.#stops.delete(this.#stops.keys().next().value as string);
   }
 
   /**
