@@ -6,6 +6,7 @@ import type {
   RetrainSchedule,
   ServedModel,
 } from "../../contracts/models_api.ts";
+import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { type DatabaseHealthStatus, DatabaseSection } from "./database_section.tsx";
 import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
@@ -344,15 +345,10 @@ export function HealthPage(props: {
         />
       )}
       {props.tokenRequired ? (
-        <details>
-          <summary>Console token (activating and retraining need it)</summary>
-          <form method="post" action="/console-token" class="token">
-            <input type="hidden" name="return" value="/status" />
-            <label for="console-token">Token (kept in a cookie for this site)</label>
-            <input id="console-token" name="token" type="password" required autocomplete="off" />
-            <button type="submit">Use token</button>
-          </form>
-        </details>
+        <ConsoleTokenForm
+          returnTo="/status"
+          summary="Console token (activating and retraining need it)"
+        />
       ) : null}
       <section aria-labelledby="backend-heading">
         <h2 id="backend-heading">Backend</h2>

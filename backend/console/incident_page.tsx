@@ -1,6 +1,7 @@
 // The Incident page: summary, timeline, acknowledgement, verdict, each flagged sensor's evidence in context, similar past incidents.
 import type { IncidentDetail, IncidentSensor } from "../incidents/incident_types.ts";
 import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
+import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { SensorEvidence, sensorName } from "./sensor_evidence.tsx";
@@ -87,17 +88,7 @@ function AckSection(props: {
           )}
         </>
       )}
-      {props.tokenRequired ? (
-        <details>
-          <summary>Console token</summary>
-          <form method="post" action="/console-token" class="token">
-            <input type="hidden" name="return" value={`/incidents/${id}`} />
-            <label for="console-token">Token (kept in a cookie for this site)</label>
-            <input id="console-token" name="token" type="password" required autocomplete="off" />
-            <button type="submit">Use token</button>
-          </form>
-        </details>
-      ) : null}
+      {props.tokenRequired ? <ConsoleTokenForm returnTo={`/incidents/${id}`} /> : null}
     </section>
   );
 }

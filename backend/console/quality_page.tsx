@@ -4,6 +4,7 @@ import type {
   QualityReport,
   VerdictCounts,
 } from "../incidents/quality_repository.ts";
+import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
@@ -246,21 +247,11 @@ export function QualityPage(props: {
               marked silenced, and not notified until the silence ends.
             </p>
             {props.tokenRequired ? (
-              <details>
-                <summary>Console token (muting needs it)</summary>
-                <form method="post" action="/console-token" class="token">
-                  <input type="hidden" name="return" value="/quality" />
-                  <label for="quality-console-token">Token (kept in a cookie for this site)</label>
-                  <input
-                    id="quality-console-token"
-                    name="token"
-                    type="password"
-                    required
-                    autocomplete="off"
-                  />
-                  <button type="submit">Use token</button>
-                </form>
-              </details>
+              <ConsoleTokenForm
+                returnTo="/quality"
+                summary="Console token (muting needs it)"
+                id="quality-console-token"
+              />
             ) : null}
             <table id="quality-noisy">
               <caption>Sensor and stream pairs by false positives, most first</caption>

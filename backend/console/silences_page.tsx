@@ -1,6 +1,7 @@
 // The Silences page: silences holding, pending and over, reminders of those ending soon, and the forms to create and expire one.
 import { SILENCE_DAYS, type Silence } from "../../contracts/silence.ts";
 import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
+import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { ENDING_SOON_MS, silenceEnd } from "./silence_banner.tsx";
@@ -321,17 +322,7 @@ export function SilencesPage(props: {
       <section aria-labelledby="new-heading">
         <h2 id="new-heading">New silence</h2>
         <CreateForm values={props.values ?? {}} />
-        {props.tokenRequired ? (
-          <details>
-            <summary>Console token</summary>
-            <form method="post" action="/console-token" class="token">
-              <input type="hidden" name="return" value="/silences" />
-              <label for="console-token">Token (kept in a cookie for this site)</label>
-              <input id="console-token" name="token" type="password" required autocomplete="off" />
-              <button type="submit">Use token</button>
-            </form>
-          </details>
-        ) : null}
+        {props.tokenRequired ? <ConsoleTokenForm returnTo="/silences" /> : null}
       </section>
       <section aria-labelledby="expired-heading">
         <h2 id="expired-heading">Expired</h2>

@@ -29,21 +29,29 @@ const trackerFor = (m: RecordedModel) =>
     maxFeatures: 10,
   });
 
-async function withRecorder(
-  options: Partial<HistoryRecorderOptions> & { features?: number },
-  body: (r: HistoryRecorder, dir: string, model: RecordedModel) => Promise<void>,
-): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "history-"));
-  const model = modelOf(options.features ?? 8);
-  const recorder = new HistoryRecorder({
+/** A recorder of every window (runs of 10) in `dir`, with `extra` options. */
+const recorderIn = (
+  dir: string,
+  model: RecordedModel,
+  extra: Partial<HistoryRecorderOptions> = {},
+) =>
+  new HistoryRecorder({
     dir,
     model,
     maxBytes: 64 * 2 ** 20,
     everyN: 1,
     runFrames: 10,
     tracker: trackerFor,
-    ...options,
+    ...extra,
   });
+
+async function withRecorder(
+  options: Partial<HistoryRecorderOptions> & { features?: number },
+  body: (r: HistoryRecorder, dir: string, model: RecordedModel) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "history-"));
+  const model = modelOf(options.features ?? 8);
+  const recorder = recorderIn(dir, model, options);
   try {
     await body(recorder, dir, model);
   } finally {
@@ -263,13 +271,7 @@ describe("history recorder with operators' decisions", () => {
       const { decisions, remove } = await client();
       try {
         // The same recorder, now with the verdict hook: its next flush refreshes the index.
-        const judged = new HistoryRecorder({
-          dir,
-          model,
-          maxBytes: 64 * 2 ** 20,
-          everyN: 1,
-          runFrames: 10,
-          tracker: trackerFor,
+        const judged = recorderIn(dir, model, {
           verdictOf: (id) => decisions.verdictOf(id),
         });
         feed(judged, model, quiet("b", 0, 1));
@@ -283,13 +285,7 @@ describe("history recorder with operators' decisions", () => {
         );
         // An engine that holds no verdicts (its copy lost, the backend down, or the backend
         // pruned the incidents) keeps the verdicts the index has: they are never withdrawn.
-        const blind = new HistoryRecorder({
-          dir,
-          model,
-          maxBytes: 64 * 2 ** 20,
-          everyN: 1,
-          runFrames: 10,
-          tracker: trackerFor,
+        const blind = recorderIn(dir, model, {
           verdictOf: () => undefined,
         });
         feed(blind, model, quiet("c", 0, 1));
@@ -310,13 +306,7 @@ describe("history recorder with operators' decisions", () => {
       await first.flush();
       await writeFile(join(dir, "index.json"), '{"v":1,"incid');
       const warned: string[] = [];
-      const second = new HistoryRecorder({
-        dir,
-        model,
-        maxBytes: 64 * 2 ** 20,
-        everyN: 1,
-        runFrames: 10,
-        tracker: trackerFor,
+      const second = recorderIn(dir, model, {
         log: {
           warn: (message: string) => warned.push(message),
           error: () => {},
