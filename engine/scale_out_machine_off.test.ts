@@ -10,6 +10,7 @@ import { parseModelMetadata } from "../contracts/model.ts";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { freeze } from "./_test/freeze.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "./bus/_test/nats_server.ts";
@@ -261,7 +262,7 @@ test("a worker fed an upset and the stop back to back resolves the incident afte
   // The worker frozen (well inside its lease) while they are fed: it reads the upset and the
   // stop from the bus in one round, and must still tell the alert path of the stop after the
   // upset's windows, as the single process does when they come one by one.
-  scaled.worker.child.kill("SIGSTOP");
+  await freeze(scaled.worker.child);
   try {
     await feed("press-2", [...normal(0, 10), ...spiked(10, 4), ...stopped(8)], 0);
   } finally {

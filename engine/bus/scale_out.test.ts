@@ -10,6 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { type AlertSink, startAlertSink } from "../_test/alert_sink.ts";
 import { jsonFrame } from "../_test/engine_harness.ts";
 import { type EngineProcess, spawnEngine, waitReady } from "../_test/engine_process.ts";
+import { freeze } from "../_test/freeze.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "./_test/nats_server.ts";
@@ -279,7 +280,7 @@ test("a worker stopped past its lease and resumed does not score partitions it l
     await Promise.all(streams.map((s) => deliver([port], frameBody(s, i))));
   }
   // Frames keep coming while A is frozen: its readers may hold some when it resumes.
-  workerA.child.kill("SIGSTOP");
+  await freeze(workerA.child);
   const stoppedAt = workerA.output().length;
   for (let i = stopAt; i < count; i++) {
     await Promise.all(streams.map((s) => deliver([port], frameBody(s, i))));
@@ -343,7 +344,7 @@ test("NATS unreachable: ingest answers 503 with Retry-After, and nothing answere
   const count = 16;
   for (let i = 0; i < 6; i++) assert.equal(await deliver([port], frameBody(stream, i)), "accepted");
 
-  server.signal("SIGSTOP");
+  await server.signal("SIGSTOP");
   const frozen = await post(port, frameBody(stream, 6));
   assert.equal(frozen.status, 503);
   assert.equal(frozen.headers.get("retry-after"), "1");

@@ -5,6 +5,7 @@ import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../../backend/_test/free_port.ts";
+import { freeze } from "../../_test/freeze.ts";
 import { waitFor } from "../../_test/wait_for.ts";
 
 export interface NatsServer {
@@ -12,7 +13,7 @@ export interface NatsServer {
   port: number;
   /** (Re)starts the server on the same port and store directory. */
   start(): Promise<void>;
-  /** Stops it: SIGTERM (clean) or SIGKILL; SIGSTOP/SIGCONT freeze and resume it. */
+  /** Stops it: SIGTERM (clean) or SIGKILL; SIGSTOP (resolving once it took effect) and SIGCONT freeze and resume it. */
   signal(signal: NodeJS.Signals): Promise<void>;
   /** Stops it and removes its store. */
   remove(): Promise<void>;
@@ -62,6 +63,7 @@ export async function startNatsServer(): Promise<NatsServer> {
     },
     async signal(signal) {
       if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      if (signal === "SIGSTOP") return freeze(child);
       child.kill(signal);
       if (signal === "SIGTERM" || signal === "SIGKILL") await exited;
     },
