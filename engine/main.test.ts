@@ -32,7 +32,8 @@ const env = (extra: Record<string, string> = {}) => ({
   DATA_DIR: join(dataDir, crypto.randomUUID()),
   RETRY_BASE_MS: "5",
   RETRY_MAX_MS: "50",
-  ALERT_TIMEOUT_MS: "500",
+  // Long: a busy host's slow answer is no timeout and retry (a second request for the alert).
+  ALERT_TIMEOUT_MS: "5000",
   ...extra,
 });
 

@@ -51,7 +51,8 @@ export async function startTestEngine(
     DATA_DIR: dataDir,
     RETRY_BASE_MS: "5",
     RETRY_MAX_MS: "40",
-    ALERT_TIMEOUT_MS: "500",
+    // Long: a busy host's slow answer is no timeout and retry (a second request for the alert).
+    ALERT_TIMEOUT_MS: "5000",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...env,
   });

@@ -17,7 +17,15 @@ const records = (n: number) =>
     return { id, body: JSON.stringify({ alert_id: id }) };
   });
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, maxAlerts = 100) {
+/**
+ * `timeoutMs`: long, so that a busy host's slow answer is no timeout and retry (a second request
+ * for the alert); short only where the sink hangs on purpose.
+ */
+async function setup(
+  t: { after: (fn: () => Promise<void>) => void },
+  maxAlerts = 100,
+  timeoutMs = 5000,
+) {
   const dir = await mkdtemp(join(tmpdir(), "dispatch-"));
   const sink = await startAlertSink();
   const outbox = await Outbox.open({ dir });
@@ -26,7 +34,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, maxAlerts 
     maxRetries: 1,
     retryBaseMs: 5,
     retryMaxMs: 10,
-    timeoutMs: 300,
+    timeoutMs,
   });
   const options = { send, concurrency: 2, maxAlerts, roundBaseMs: 20, roundMaxMs: 50, log };
   const dispatcher = new AlertDispatcher({ outbox, ...options });
@@ -53,7 +61,7 @@ test("alertDispatcher delivers every alert once the backend recovers from being 
 });
 
 test("alertDispatcher keeps alerts through a 500 storm and a hanging backend", async (t) => {
-  const { sink, outbox, dispatcher } = await setup(t);
+  const { sink, outbox, dispatcher } = await setup(t, 100, 300);
   sink.answer = 500;
   sink.script = ["hang", "hang"];
   const batch = records(4);
@@ -94,7 +102,7 @@ test("alertDispatcher reports full when the outbox bound is reached", async (t) 
 });
 
 test("alertDispatcher drain stops at the deadline and leaves undelivered alerts kept", async (t) => {
-  const { sink, outbox, dispatcher } = await setup(t);
+  const { sink, outbox, dispatcher } = await setup(t, 100, 300);
   sink.answer = "hang";
   await dispatcher.submit(records(3));
   await dispatcher.drain(AbortSignal.timeout(100));

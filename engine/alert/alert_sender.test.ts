@@ -50,7 +50,8 @@ test("alertSender gives up after MAX_RETRIES retries", async () => {
 test("alertSender times out a hanging sink and retries", async () => {
   sink.requests.length = 0;
   sink.script = ["hang"];
-  const send = createAlertSender({ url: sink.url, ...fast, timeoutMs: 200 });
+  // Long enough for the second attempt's answer on a busy host, short for the hanging first.
+  const send = createAlertSender({ url: sink.url, ...fast, timeoutMs: 1000 });
   const result = await send(record());
   assert.equal(result.outcome, "delivered");
   assert.equal(result.attempts, 2);

@@ -31,16 +31,19 @@ after(async () => {
 
 const log = createLogger({ service: "engine", level: "silent", write: () => {} });
 
-async function contenders(prefix: string): Promise<[RetrainLeases, RetrainLeases]> {
+async function contenders(prefix: string, ttlMs = TTL_MS): Promise<[RetrainLeases, RetrainLeases]> {
   return [
-    await RetrainLeases.open(ncA, prefix, { ttlMs: TTL_MS }),
-    await RetrainLeases.open(ncB, prefix, { ttlMs: TTL_MS }),
+    await RetrainLeases.open(ncA, prefix, { ttlMs }),
+    await RetrainLeases.open(ncB, prefix, { ttlMs }),
   ];
 }
 
+/** For a lease held throughout: renewed every TTL/4, it survives a 2 s stall of this process. */
+const HELD_TTL_MS = 3000;
+
 test("of two workers asking at once for a model's retraining lease, one holds it; renewed, it outlives its TTL", async () => {
-  const [a, b] = await contenders("LEASE1");
-  assert.equal(a.ttlMs, TTL_MS);
+  const [a, b] = await contenders("LEASE1", HELD_TTL_MS);
+  assert.equal(a.ttlMs, HELD_TTL_MS);
   const taken = await Promise.all([a.acquire("pump", "worker-a"), b.acquire("pump", "worker-b")]);
   const held = taken.filter((t) => t instanceof RetrainLease);
   assert.equal(held.length, 1, "exactly one contender holds the lease");
@@ -52,7 +55,7 @@ test("of two workers asking at once for a model's retraining lease, one holds it
 
   lease.keep(log);
   const [mine, theirs] = lease.worker === "worker-a" ? [a, b] : [b, a];
-  const deadline = performance.now() + 2.5 * TTL_MS;
+  const deadline = performance.now() + 2.5 * HELD_TTL_MS;
   while (performance.now() < deadline) {
     const again = await theirs.acquire("pump", "late");
     assert.ok(!(again instanceof RetrainLease), "a renewed lease is never taken over");

@@ -40,7 +40,8 @@ after(async () => {
 async function deployment(prefix: string) {
   const registry = await NatsModelRegistry.open(nc, prefix);
   await registry.publishFromDisk(await new ModelRegistry(join(root, "v1")).resolve(NAME));
-  const leases = await RetrainLeases.open(nc, prefix, { ttlMs: 1500 });
+  // A TTL no stall of a busy host's test process outlasts: these tests hold leases, never lose them.
+  const leases = await RetrainLeases.open(nc, prefix, { ttlMs: 6000 });
   return { registry, leases };
 }
 

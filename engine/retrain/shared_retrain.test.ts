@@ -17,7 +17,8 @@ import { RetrainLeases } from "./retrain_lease.ts";
 import { readRetrainRecord } from "./retrain_record.ts";
 import { sharedRetrainRun } from "./shared_retrain.ts";
 
-const TTL_MS = 1500;
+/** Long enough that no stall of a busy host's test process loses a held lease (renewed every TTL/4). */
+const TTL_MS = 6000;
 const log = createLogger({ service: "engine", level: "silent", write: () => {} });
 
 let server: NatsServer;
