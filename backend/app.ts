@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HttpError } from "../contracts/error.ts";
+import { unrouted } from "../contracts/unrouted.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
@@ -164,7 +165,10 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     }),
   );
 
-  app.notFound((c) => c.json(new HttpError(404, "not_found", `no route ${c.req.path}`).body, 404));
+  app.notFound((c) => {
+    const refusal = unrouted(app, c.req.method, c.req.path);
+    return c.json(refusal.body, refusal.status as 404, refusal.headers);
+  });
   app.onError(function answerError(error, c) {
     if (error instanceof HttpError) {
       if (error.status >= 500)

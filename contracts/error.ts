@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   "database_unavailable", // database unreachable (503)
   "engine_unreachable", // the simulator could not reach the engine (502)
   "not_found", // no such route or resource (404)
+  "method_not_allowed", // the path has routes, none for this method; Allow names theirs (405)
   "invalid_request", // malformed path or query parameter (400)
   // model operations (engine: GET /models, POST /models/{name}/activate and /retrain, GET /models/{name}/retrains/{version})
   "model_not_found", // no such model in MODEL_DIR, or not one the engine serves (404)

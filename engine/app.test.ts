@@ -188,8 +188,11 @@ async function waitForQueueEmpty() {
   }
 }
 
-test("engine app answers 404 as JSON for an unknown route", async () => {
+test("engine app answers 404 as JSON for an unknown route, 405 with Allow for a wrong method", async () => {
   await expectError(await engine.engine.app.request("/nope"), 404, "not_found");
+  const wrong = await engine.engine.app.request("/data-enqueue");
+  await expectError(wrong, 405, "method_not_allowed");
+  assert.equal(wrong.headers.get("allow"), "POST");
 });
 
 test("engine app accepts the upstream's exact request with the committed 25,000-feature model", async () => {

@@ -130,10 +130,16 @@ for (const target of testTargets()) {
       assert.equal((await malformed.json()).error, "invalid_request");
     });
 
-    test("unknown routes answer 404 with the error body", async () => {
+    test("unknown routes answer 404 with the error body; a wrong method 405 with Allow", async () => {
       const res = await app.request("/api/v2/nothing");
       assert.equal(res.status, 404);
       assert.equal((await res.json()).error, "not_found");
+      const before = await total();
+      const wrong = await app.request("/api/v1/alert", { method: "PUT", body: "{}" });
+      assert.equal(wrong.status, 405);
+      assert.equal(wrong.headers.get("allow"), "POST");
+      assert.equal((await wrong.json()).error, "method_not_allowed");
+      assert.equal(await total(), before);
     });
 
     test("GET /health/ready answers 200 with the database kind", async () => {

@@ -2,6 +2,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
+import { unrouted } from "../../contracts/unrouted.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { StatsSnapshot } from "../stats.ts";
 import { adminGate } from "./role_shell.ts";
@@ -39,9 +40,10 @@ export function createRoleApp(options: RoleAppOptions): Hono {
     log.error("unhandled error", error, { path: c.req.path });
     return c.json({ error: "internal_error", message: "internal error; see the engine log" }, 500);
   });
-  app.notFound((c) =>
-    c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404),
-  );
+  app.notFound((c) => {
+    const refusal = unrouted(app, c.req.method, c.req.path);
+    return c.json(refusal.body, refusal.status as 404, refusal.headers);
+  });
   app.get("/health/live", (c) =>
     c.json({ status: "ok", uptime_s: Math.round(performance.now()) / 1000 }),
   );
