@@ -78,12 +78,14 @@ after(async () => {
 });
 
 /**
- * Presses Enter on the focused control and waits for the page it leads to: its document, then its
- * heading (not every subresource: under a loaded CI machine the load event came after 30 s once).
+ * Presses Enter on the focused control and waits for the page it leads to: a new document (also
+ * when it is the same address: waiting for the address alone would return at once, on the old
+ * page), then its heading (not every subresource: under a loaded CI machine the load event came
+ * after 30 s once).
  */
 async function submit(page: Page, url: string | RegExp) {
   await Promise.all([
-    page.waitForURL(url, { waitUntil: "domcontentloaded", timeout: 60_000 }),
+    page.waitForNavigation({ url, waitUntil: "domcontentloaded", timeout: 60_000 }),
     page.keyboard.press("Enter"),
   ]);
   await page.waitForSelector("h1");

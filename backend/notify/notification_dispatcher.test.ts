@@ -260,7 +260,8 @@ for (const target of testTargets()) {
       const route = {
         name: "cut",
         match: { stream: "cut-*" },
-        webhook: hook("/cut", { timeout: "1s" }),
+        // Long enough for the second attempt's answer on a busy host (it must succeed).
+        webhook: hook("/cut", { timeout: "5s" }),
         retry: { attempts: 1 },
       };
       // The only attempt is claimed and never answered; the process stops during it.
@@ -393,7 +394,8 @@ for (const target of testTargets()) {
           name: "quiet",
           match: { stream: "quiet-*" },
           webhook: hook("/quiet"),
-          retry: { attempts: 5, initial: "200ms" },
+          // The retry well after the test's UPDATE below, however slow the host.
+          retry: { attempts: 5, initial: "3s" },
         },
       ]);
       notify.start();

@@ -118,7 +118,8 @@ for (const database of databases) {
         first.child.kill("SIGKILL");
         assert.equal(await first.stop(), null);
         const heldBefore = new Set(receiver.on("/held").map((r) => r.id));
-        assert.equal(heldBefore.size, 3, "the kill landed while three deliveries were in flight");
+        // The fourth may have been sent too (the route takes four at once): held all the same.
+        assert.ok(heldBefore.size >= 3, "the kill landed while deliveries were in flight");
         killed = true;
 
         second = await startBackend(env);
