@@ -63,6 +63,26 @@ test("engine config rejects each out-of-range value naming the variable", () => 
     /'HISTORY_MAX_BYTES' must be 0 \(off\) or at least 1048576 \(1 MiB\), got 10000/,
   );
   assert.equal(parseConfig(engineConfigSchema, { HISTORY_MAX_BYTES: "0" }).HISTORY_MAX_BYTES, 0);
+  // A number is written in decimals: hexadecimal and binary are typos here, not 0.5 or 1.
+  for (const value of ["0x1", "0b1", "0o1", "", " ", "1,5", "Infinity"]) {
+    assert.throws(
+      () => parseConfig(engineConfigSchema, { ANOMALY_THRESHOLD: value }),
+      /'ANOMALY_THRESHOLD' must be a number 0\.\.1/,
+      JSON.stringify(value),
+    );
+  }
+  for (const [value, read] of [
+    ["0.5", 0.5],
+    [".5", 0.5],
+    ["1.", 1],
+    ["5e-1", 0.5],
+    [" 0.25 ", 0.25],
+  ] as const) {
+    assert.equal(
+      parseConfig(engineConfigSchema, { ANOMALY_THRESHOLD: value }).ANOMALY_THRESHOLD,
+      read,
+    );
+  }
 });
 
 test("config lists every bad variable at once", () => {

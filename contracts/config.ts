@@ -22,12 +22,15 @@ function int(name: string, fallback: number, min: number, max: number) {
   );
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function num(name: string, fallback: number, min: number, max: number) {
   return v.pipe(
     v.optional(v.string(), String(fallback)),
     v.transform((s) => s.trim()),
     v.check(
-      (s) => s !== "" && Number.isFinite(+s) && +s >= min && +s <= max,
+      // Decimal notation only: Number() would also read "0x1E" (30) or "0b1".
+      (s) => DECIMAL.test(s) && Number.isFinite(+s) && +s >= min && +s <= max,
       (i) => `'${name}' must be a number ${min}..${max}, got ${JSON.stringify(i.input)}`,
     ),
     v.transform(Number),
