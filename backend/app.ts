@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HttpError } from "../contracts/error.ts";
-import { unrouted } from "../contracts/unrouted.ts";
+import { answerUnrouted } from "../contracts/unrouted.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
@@ -165,10 +165,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     }),
   );
 
-  app.notFound((c) => {
-    const refusal = unrouted(app, c.req.method, c.req.path);
-    return c.json(refusal.body, refusal.status as 404, refusal.headers);
-  });
+  app.notFound(answerUnrouted(app));
   app.onError(function answerError(error, c) {
     if (error instanceof HttpError) {
       if (error.status >= 500)

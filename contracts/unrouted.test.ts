@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hono } from "hono";
-import { routedMethods, unrouted } from "./unrouted.ts";
+import { answerUnrouted, routedMethods } from "./unrouted.ts";
 
 function app(): Hono {
   const a = new Hono();
@@ -11,10 +11,7 @@ function app(): Hono {
   a.post("/items", (c) => c.text("made"));
   a.post("/items/:id/ack", (c) => c.text("acked"));
   a.on(["PUT", "DELETE"], "/items/:id", (c) => c.text("changed"));
-  a.notFound((c) => {
-    const refusal = unrouted(a, c.req.method, c.req.path);
-    return c.json(refusal.body, refusal.status as 404, refusal.headers);
-  });
+  a.notFound(answerUnrouted(a));
   return a;
 }
 
@@ -51,10 +48,7 @@ test("a routed path asked with another method is 405 with Allow; an unrouted one
 test("a handler's own not-found stays a 404 for its method", async () => {
   const a = new Hono();
   a.get("/items/:id", (c) => c.notFound());
-  a.notFound((c) => {
-    const refusal = unrouted(a, c.req.method, c.req.path);
-    return c.json(refusal.body, refusal.status as 404, refusal.headers);
-  });
+  a.notFound(answerUnrouted(a));
   const res = await a.request("/items/7");
   assert.equal(res.status, 404);
   assert.equal((await res.json()).error, "not_found");

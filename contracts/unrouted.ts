@@ -1,6 +1,6 @@
 // What both services answer a request no route serves: 405 with Allow when the path has routes
 // for other methods, else 404.
-import type { Hono } from "hono";
+import type { Hono, NotFoundHandler } from "hono";
 import { HttpError } from "./error.ts";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -35,4 +35,12 @@ export function unrouted(app: Hono, method: string, path: string): HttpError {
     );
   }
   return new HttpError(404, "not_found", `no route ${method} ${path}`);
+}
+
+/** `app.notFound(answerUnrouted(app))`: answers `unrouted`'s refusal as the JSON error body. */
+export function answerUnrouted(app: Hono): NotFoundHandler {
+  return (c) => {
+    const refusal = unrouted(app, c.req.method, c.req.path);
+    return c.json(refusal.body, refusal.status as 404, refusal.headers);
+  };
 }

@@ -2,7 +2,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
-import { unrouted } from "../../contracts/unrouted.ts";
+import { answerUnrouted } from "../../contracts/unrouted.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { StatsSnapshot } from "../stats.ts";
 import { adminGate } from "./role_shell.ts";
@@ -40,10 +40,7 @@ export function createRoleApp(options: RoleAppOptions): Hono {
     log.error("unhandled error", error, { path: c.req.path });
     return c.json({ error: "internal_error", message: "internal error; see the engine log" }, 500);
   });
-  app.notFound((c) => {
-    const refusal = unrouted(app, c.req.method, c.req.path);
-    return c.json(refusal.body, refusal.status as 404, refusal.headers);
-  });
+  app.notFound(answerUnrouted(app));
   app.get("/health/live", (c) =>
     c.json({ status: "ok", uptime_s: Math.round(performance.now()) / 1000 }),
   );
