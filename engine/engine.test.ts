@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import * as v from "valibot";
 import { alertSchema } from "../contracts/alert.ts";
 import { verifyWebhook } from "../contracts/webhook_signature.ts";
@@ -60,6 +62,24 @@ test("engine scores a burst in batches", async () => {
   const sizes = Object.keys(stats.inference_ms.by_batch_size).map(Number);
   assert.ok(Math.max(...sizes) > 1, `batch sizes ${sizes}`);
   assert.ok(stats.batches < 8);
+});
+
+test("engine ends a batch after its delay though garbage is collected while it waits", async () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const engine = await start({ BATCH_MAX_DELAY_MS: "300" });
+  const streams = ["gc-0", "gc-1"];
+  for (let k = 0; k < 5; k++) for (const s of streams) await send(engine, s);
+  // The batch waits 300 ms for a third window that never comes; collections run meanwhile.
+  const collecting = setInterval(gc, 5);
+  try {
+    await waitFor(
+      async () => (await engine.stats()).frames.scored === 2,
+      "two windows to be scored",
+    );
+  } finally {
+    clearInterval(collecting);
+  }
 });
 
 test("engine sends a signed, traced alert that passes the contract for a spiked window", async () => {

@@ -1,4 +1,5 @@
 // One delivery attempt of a notification: POST with Standard Webhooks headers, classified by the retry policy.
+import { deadlineSignal } from "../../contracts/deadline.ts";
 import { signWebhook } from "../../contracts/webhook_signature.ts";
 import { RETRYABLE_STATUSES } from "./retry_policy.ts";
 
@@ -47,8 +48,20 @@ export async function sendNotification(o: SendNotificationOptions): Promise<Send
   const headers: Record<string, string> = o.secret
     ? await signWebhook({ secret: o.secret, id: o.messageId, timestamp, body: o.body })
     : { "webhook-id": o.messageId, "webhook-timestamp": String(timestamp) };
-  const deadline = AbortSignal.timeout(o.timeoutMs);
-  const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
+  const deadline = deadlineSignal(o.timeoutMs, o.signal);
+  try {
+    return await attempt(o, headers, deadline.signal);
+  } finally {
+    deadline.clear();
+  }
+}
+
+/** One POST under `signal` (the time limit, or the caller's abort) and what its answer means. */
+async function attempt(
+  o: SendNotificationOptions,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<SendResult> {
   let res: Response;
   try {
     res = await o.fetch(o.url, {
@@ -64,7 +77,7 @@ export async function sendNotification(o: SendNotificationOptions): Promise<Send
     });
   } catch (error) {
     if (o.signal?.aborted) return { outcome: "abandoned" };
-    const reason = deadline.aborted
+    const reason = signal.aborted
       ? `no answer within ${o.timeoutMs} ms`
       : String((error as Error).cause ?? (error as Error).message);
     return { outcome: "retry", status: null, error: reason };

@@ -1,4 +1,5 @@
 // Sends one gzip frame to the engine's /data-enqueue, with the simulator's retry policy.
+import { deadlineSignal } from "../../contracts/deadline.ts";
 import { HttpError } from "../../contracts/error.ts";
 
 /** What the engine answered. */
@@ -79,14 +80,14 @@ export function createFrameSender(options: FrameSenderOptions) {
 
   return async function sendFrame(body: Uint8Array, signal?: AbortSignal): Promise<EngineAnswer> {
     for (let attempt = 1; ; attempt++) {
-      const deadline = AbortSignal.timeout(timeoutMs);
+      const deadline = deadlineSignal(timeoutMs, signal);
       let wait: number;
       try {
         const res = await doFetch(url, {
           method: "POST",
           headers,
           body: body as Uint8Array<ArrayBuffer>,
-          signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+          signal: deadline.signal,
         });
         const text = await res.text();
         let parsed: unknown = text;
@@ -109,6 +110,8 @@ export function createFrameSender(options: FrameSenderOptions) {
           );
         }
         wait = 0;
+      } finally {
+        deadline.clear();
       }
       const backoff = Math.random() * Math.min(retryMaxMs, retryBaseMs * 2 ** (attempt - 1));
       await delay(Math.max(wait, backoff), signal);

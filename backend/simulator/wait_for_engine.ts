@@ -1,4 +1,5 @@
 // Waits until the engine reports ready, so a simulator run does not start by failing frames.
+import { deadlineSignal } from "../../contracts/deadline.ts";
 import { delay } from "./send_frame.ts";
 
 /**
@@ -13,15 +14,16 @@ export async function waitForEngine(
   const { intervalMs = 500, fetch: doFetch = fetch } = options;
   const url = `${engineUrl.replace(/\/+$/, "")}/health/ready`;
   while (true) {
+    const deadline = deadlineSignal(2000, signal);
     try {
-      const res = await doFetch(url, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]),
-      });
+      const res = await doFetch(url, { signal: deadline.signal });
       await res.body?.cancel();
       if (res.status === 200) return;
     } catch {
       if (signal.aborted) throw signal.reason;
       // Not up yet: try again.
+    } finally {
+      deadline.clear();
     }
     await delay(intervalMs, signal);
   }

@@ -9,6 +9,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { createFetch } from "ofetch";
+import { deadlineSignal } from "../../contracts/deadline.ts";
 import { signWebhook } from "../../contracts/webhook_signature.ts";
 import type { EngineMetrics } from "../../telemetry/metrics.ts";
 import { delay } from "../_delay.ts";
@@ -95,6 +96,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
     );
     const headers: Record<string, string> = { "content-type": "application/json" };
     propagation.inject(trace.setSpan(parent, span), headers);
+    let deadline: ReturnType<typeof deadlineSignal> | undefined;
     try {
       if (options.signingSecret) {
         const timestamp = Math.floor(Date.now() / 1000);
@@ -104,7 +106,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
           await signWebhook({ secret, id: record.id, timestamp, body: record.body }),
         );
       }
-      const deadline = AbortSignal.timeout(timeoutMs);
+      deadline = deadlineSignal(timeoutMs, signal);
       const response = await $fetch.raw(url, {
         method: "POST",
         body: record.body,
@@ -112,7 +114,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
         retry: false,
         ignoreResponseError: true,
         responseType: "text",
-        signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+        signal: deadline.signal,
       });
       span.setAttribute("http.response.status_code", response.status);
       if (response.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -123,6 +125,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
       span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       return { error: err };
     } finally {
+      deadline?.clear();
       span.end();
     }
   }

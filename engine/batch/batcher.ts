@@ -1,6 +1,7 @@
 // The dynamic batcher: drains the in-memory queue into windows and drives the window scorer, off the request path.
 
 import { context, type Link, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { deadlineSignal } from "../../contracts/deadline.ts";
 import type { HistoryStore } from "../evidence/history_store.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
 import type { MachineStates } from "../window/machine_states.ts";
@@ -135,8 +136,12 @@ export class Batcher {
       if (queue.depth === 0) {
         // Woken by a frame, a swap (notify) or, with frames still reserved by uploads under a
         // pending swap to another queue, every few milliseconds to see them committed.
-        const waits = this.#swap ? [stop, AbortSignal.timeout(5)] : [stop];
-        await queue.waitForFrames(AbortSignal.any(waits));
+        if (this.#swap) {
+          const poll = deadlineSignal(5, stop);
+          await queue.waitForFrames(poll.signal).finally(poll.clear);
+        } else {
+          await queue.waitForFrames(stop);
+        }
       }
       if (stop.aborted) break;
       if (queue !== this.#queue || queue.depth === 0) continue;
@@ -191,9 +196,8 @@ export class Batcher {
       deadline ||= performance.now() + maxDelayMs;
       const remaining = deadline - performance.now();
       if (remaining <= 0 || this.#stop.signal.aborted) return size;
-      await queue.waitForFrames(
-        AbortSignal.any([this.#stop.signal, AbortSignal.timeout(Math.ceil(remaining))]),
-      );
+      const wait = deadlineSignal(Math.ceil(remaining), this.#stop.signal);
+      await queue.waitForFrames(wait.signal).finally(wait.clear);
       if (queue.depth === 0) return size;
     }
   }

@@ -1,5 +1,6 @@
 // One resource of the backend pulled with If-None-Match, validated, and kept as its last good copy.
 import * as v from "valibot";
+import { deadlineSignal } from "../../contracts/deadline.ts";
 import { LastGoodCopy } from "./last_good_copy.ts";
 
 /** Where a pulled resource stands, for logs and tests. */
@@ -87,7 +88,7 @@ export class PulledResource<S extends v.GenericSchema> {
   async pull(signal?: AbortSignal): Promise<PullStatus["last"]> {
     const { url, schema } = this.#options;
     const doFetch = this.#options.fetch ?? fetch;
-    const deadline = AbortSignal.timeout(this.#options.timeoutMs ?? 10_000);
+    const deadline = deadlineSignal(this.#options.timeoutMs ?? 10_000, signal);
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
     // Only a held value can be confirmed by a 304.
@@ -96,7 +97,7 @@ export class PulledResource<S extends v.GenericSchema> {
     try {
       const res = await doFetch(url, {
         headers,
-        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+        signal: deadline.signal,
       });
       if (res.status === 304 && this.#value !== undefined) {
         await res.body?.cancel();
@@ -124,6 +125,8 @@ export class PulledResource<S extends v.GenericSchema> {
       return this.#settle("updated", null);
     } catch (error) {
       return this.#settle("failed", `${url}: ${(error as Error).message}`);
+    } finally {
+      deadline.clear();
     }
   }
 
