@@ -1,9 +1,10 @@
 // Stopped machines under scale-out: each worker posts its `machine_off` list to a KV bucket whose entries age out; an ingest replica gathers them for its `/stats`.
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import type { Logger } from "../../telemetry/logger.ts";
+import { kvBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
 
 /** A stream whose machine is stopped, since its first stopped frame's time: a `/stats` `machine_off` entry. */
@@ -123,12 +124,8 @@ export class MachineOffBoard {
   #open(): Promise<KV> {
     this.#kv ??= (async () => {
       const name = `${this.#o.prefix}_machine_off`;
-      const create = () => new Kvm(this.#o.nc).create(name, { history: 1, ttl: this.#o.ttlMs });
-      // Made just now by a process with another max age (the server answered): bound to as is.
-      const kv = await create().catch((error: Error) => {
-        if (error.name !== "JetStreamApiError") throw error;
-        return create();
-      });
+      // Made just now by a process with another max age: bound to as is.
+      const kv = await kvBucket(this.#o.nc, name, { history: 1, ttl: this.#o.ttlMs });
       const made = (await kv.status()).ttl;
       if (made > 0) this.#ttlMs = made;
       return kv;

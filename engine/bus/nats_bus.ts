@@ -8,9 +8,10 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { kvBucket } from "../_buckets.ts";
 import { partitionSubject } from "./partition_of.ts";
 
 export interface NatsBusOptions {
@@ -90,7 +91,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         });
       });
     }
-    const kv = await new Kvm(nc).create(`${stream}_leases`, { history: 1, timeout });
+    const kv = await kvBucket(nc, `${stream}_leases`, { history: 1, timeout });
     const created = await kv.create("partitions", String(partitions)).catch(() => 0);
     if (!created) {
       const held = Number((await kv.get("partitions"))?.string());

@@ -2,10 +2,11 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Base64UrlPaddedCodec, type ObjectStore, Objm, StorageType } from "@nats-io/obj";
+import { Base64UrlPaddedCodec, type ObjectStore, StorageType } from "@nats-io/obj";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import { kvBucket, objectBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
 import {
   type Activation,
@@ -136,8 +137,8 @@ export class NatsModelRegistry {
   /** Opens (creating when missing) the two buckets of deployment `prefix` (`NATS_STREAM`). */
   static async open(nc: NatsConnection, prefix: string): Promise<NatsModelRegistry> {
     const bucket = `${prefix}_models`;
-    const objects = await new Objm(nc).create(bucket, { storage: StorageType.File });
-    const kv = await new Kvm(nc).create(`${prefix}_model_pointer`, { history: 1 });
+    const objects = await objectBucket(nc, bucket, { storage: StorageType.File });
+    const kv = await kvBucket(nc, `${prefix}_model_pointer`, { history: 1 });
     return new NatsModelRegistry(objects, kv, bucket);
   }
 

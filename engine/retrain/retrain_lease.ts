@@ -1,7 +1,8 @@
 // Who retrains a model under scale-out: one lease per model in a KV bucket whose entries expire, renewed while the run lasts.
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../telemetry/logger.ts";
+import { kvBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
 import { isWrongSequence } from "../infer/nats_registry.ts";
 
@@ -53,7 +54,7 @@ export class RetrainLeases {
     options: { ttlMs?: number } = {},
   ): Promise<RetrainLeases> {
     const ttl = options.ttlMs ?? LEASE_TTL_MS;
-    const kv = await new Kvm(nc).create(`${prefix}_retrain`, { history: 1, ttl });
+    const kv = await kvBucket(nc, `${prefix}_retrain`, { history: 1, ttl });
     const made = (await kv.status()).ttl;
     return new RetrainLeases(kv, made > 0 ? made : ttl);
   }

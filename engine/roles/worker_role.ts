@@ -1,12 +1,13 @@
 // An inference worker: owns partitions by lease, rebuilds windows, drives the window scorer, outboxes alerts, then commits.
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { StreamRoutes } from "../../contracts/model_routes.ts";
 import { WindowShape } from "../../scoring/window_features.ts";
 import { LOG_LEVELS } from "../../telemetry/logger.ts";
 import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { hasGpu, sampleResources } from "../../telemetry/resources.ts";
+import { kvBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
 import type { AlertDispatcher } from "../alert/alert_dispatcher.ts";
 import type { AlertPipeline } from "../alert/alert_pipeline.ts";
@@ -691,7 +692,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       const model = models.default.active.model;
       const incidentKv =
         config.ALERT_MODE === "incident"
-          ? await new Kvm(bus.nc).create(`${config.NATS_STREAM}_incidents`, { history: 1 })
+          ? await kvBucket(bus.nc, `${config.NATS_STREAM}_incidents`, { history: 1 })
           : undefined;
       const leases = new PartitionLeases({
         kv: bus.kv,
