@@ -12,9 +12,9 @@ import { alertDispatcherFor, alertPipelineFor } from "./alert/from_config.ts";
 import { FileIncidentStateStore } from "./alert/incident_state_store.ts";
 import { Outbox } from "./alert/outbox.ts";
 import { createEngineApp } from "./app.ts";
-import { Batcher } from "./batch/batcher.ts";
+import { Batcher, type MachineStop } from "./batch/batcher.ts";
 import { windowScorerFor } from "./batch/from_config.ts";
-import type { ScoredBatch } from "./batch/window_scorer.ts";
+import { type ScoredBatch, sliceBatch } from "./batch/window_scorer.ts";
 import { type DecisionsClient, decisionsFor } from "./decisions/mod.ts";
 import { EngineState, type ModelLane } from "./engine_state.ts";
 import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
@@ -90,7 +90,17 @@ export function createEngine(options: EngineOptions): Engine {
     adminToken: config.ADMIN_TOKEN,
   });
 
-  function onBatch(batch: ScoredBatch, pipeline: AlertPipeline, model: string) {
+  function machineStopped(pipeline: AlertPipeline, model: string, streamId: string, at: number) {
+    pipeline.machineStopped(streamId);
+    training?.machineStopped(model, streamId, at);
+  }
+
+  function onBatch(
+    batch: ScoredBatch,
+    pipeline: AlertPipeline,
+    model: string,
+    stops: readonly MachineStop[],
+  ) {
     const latencies = new Float64Array(batch.size);
     for (let i = 0; i < batch.size; i++) {
       const latencyMs = batch.completedAt - batch.receivedAt[i];
@@ -98,12 +108,28 @@ export function createEngine(options: EngineOptions): Engine {
       stats.frameScored(latencyMs);
       metrics.frameLatency.record(latencyMs);
     }
-    // Not awaited inside: state saves, fsyncs and deliveries run while the next batch is scored.
-    const { alerts, anomalies } = pipeline.scored(batch);
-    training?.scored(
-      batch,
-      state.pipeline?.lanes.find((l) => l.model.metadata.name === model),
-    );
+    const lane = state.pipeline?.lanes.find((l) => l.model.metadata.name === model);
+    let alerts = 0;
+    const anomalies: ReturnType<AlertPipeline["scored"]>["anomalies"] = [];
+    let from = 0;
+    /** Rows `from .. to` into the alert path and the training history. */
+    const scoreRows = (to: number) => {
+      if (to <= from) return;
+      const rows = sliceBatch(batch, from, to);
+      from = to;
+      // Not awaited inside: state saves, fsyncs and deliveries run while the next batch is scored.
+      const result = pipeline.scored(rows);
+      alerts += result.alerts;
+      anomalies.push(...result.anomalies);
+      training?.scored(rows, lane);
+    };
+    // In frame order: a machine that stopped after some of the batch's windows resolves the
+    // incident they belong to, and windows after it start afresh (as the worker does).
+    for (const stop of stops) {
+      scoreRows(stop.row);
+      machineStopped(pipeline, model, stop.streamId, stop.at);
+    }
+    scoreRows(batch.size);
     stats.batchScored(batch.size, batch.inferenceMs);
     summary.batch(latencies, batch.inferenceMs, alerts);
     metrics.batchSize.record(batch.size);
@@ -189,11 +215,10 @@ export function createEngine(options: EngineOptions): Engine {
           history,
           machine,
           onMachineStop(streamId, at) {
-            pipeline.machineStopped(streamId);
-            training?.machineStopped(meta.name, streamId, at);
+            machineStopped(pipeline, meta.name, streamId, at);
           },
-          onBatch(batch) {
-            onBatch(batch, pipeline, meta.name);
+          onBatch(batch, stops) {
+            onBatch(batch, pipeline, meta.name, stops);
           },
           onError(error, size) {
             log.error("batch failed; its windows are not scored", error, {

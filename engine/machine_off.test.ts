@@ -75,6 +75,46 @@ test("a stopped machine's windows are not scored, the stream shows machine_off, 
   assert.equal(alertsOf("opened").length, 1, "the restart opened nothing");
 });
 
+test("an upset and the stop that follows it in one batch: the incident opens, then the stop resolves it", async () => {
+  // Frames posted back to back within one long batch delay land in one batch.
+  const burst = await startTestEngine(model, sink, {
+    INCIDENT_QUIET_WINDOWS: "50",
+    BATCH_MAX_DELAY_MS: "1000",
+  });
+  try {
+    const W = parseModelMetadata(
+      JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
+    ).window_size;
+    const post = (t: number, values: Float32Array) =>
+      burst.post(
+        jsonFrame(model.featureNames, values, { stream_id: "press-2", timestamp: T0 + t * 1000 }),
+      );
+    let t = 0;
+    for (let i = 0; i < 10; i++) assert.equal((await post(t++, model.normalFrame(t))).status, 202);
+    await waitFor(
+      async () => ((await burst.stats()).frames.scored === 10 - W + 1 ? true : undefined),
+      "the running windows scored",
+    );
+    const batchesBefore = (await burst.stats()).batches;
+    for (let i = 0; i < 4; i++)
+      assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+    for (let i = 0; i < 8; i++) assert.equal((await post(t++, stopped())).status, 202);
+    const stats = await waitFor(async () => {
+      const s = await burst.stats();
+      return s.frames.scored === 10 - W + 1 + 4 ? s : undefined;
+    }, "the upset's windows scored");
+    assert.equal(stats.batches, batchesBefore + 1, "the upset and the stop were one batch");
+    assert.equal(stats.machine_off.length, 1);
+    const ofStream = (event: string) => alertsOf(event).filter((a) => a.stream_id === "press-2");
+    await waitFor(() => ofStream("resolved").length === 1 || undefined, "the incident resolved");
+    assert.equal(ofStream("opened").length, 1);
+    assert.equal(ofStream("resolved")[0].incident_id, ofStream("opened")[0].incident_id);
+    assert.equal(burst.engine.state.pipeline?.lanes[0].pipeline.openIncidents, 0);
+  } finally {
+    await burst.stop();
+  }
+});
+
 function alertsOf(event: string) {
   return sink.requests.map((r) => JSON.parse(r.body)).filter((a) => a.event === event);
 }

@@ -18,6 +18,7 @@ import { windowScorerFor } from "./batch/from_config.ts";
 import type { EngineState, ModelLane } from "./engine_state.ts";
 import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
 import type { FairTurns } from "./infer/fair_turns.ts";
+import { FollowRefusals } from "./infer/follow_refusals.ts";
 import { loadVersion } from "./infer/from_config.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
 import {
@@ -220,7 +221,7 @@ export function createModelActivation(deps: {
   }
 
   function follow(everyMs: number): () => void {
-    const refused = new Set<string>();
+    const refusals = new FollowRefusals();
     const timer = setInterval(async function followPointer() {
       const p = state.pipeline;
       if (!p || state.status !== "ready") return;
@@ -230,7 +231,7 @@ export function createModelActivation(deps: {
         // The pointer file only: a flat model has none (its one version is always active).
         const wanted = await registry.activeVersion(current.name).catch(() => undefined);
         const key = `${current.name}@${wanted}`;
-        if (!wanted || wanted === current.version || refused.has(key)) continue;
+        if (!wanted || wanted === current.version || refusals.skip(key)) continue;
         if (inProgress.has(current.name)) continue;
         inProgress.add(current.name);
         try {
@@ -239,12 +240,15 @@ export function createModelActivation(deps: {
             { version: wanted, by: "registry", reason: "the registry's active version changed" },
             false,
           );
+          refusals.succeeded(key);
         } catch (error) {
-          refused.add(key);
+          const retryMs = refusals.failed(key, error);
           log.error(
-            "the registry's active version cannot be followed; still serving the previous one",
+            retryMs === undefined
+              ? "the registry's active version cannot be followed; still serving the previous one"
+              : "the registry's active version could not be followed yet; still serving the previous one, trying again",
             error as Error,
-            { model: current.name, version: wanted, serving: current.version },
+            { model: current.name, version: wanted, serving: current.version, retry_ms: retryMs },
           );
         } finally {
           inProgress.delete(current.name);

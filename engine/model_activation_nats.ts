@@ -16,6 +16,7 @@ import type {
 } from "../contracts/models_api.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { delay } from "./_delay.ts";
+import { FollowRefusals } from "./infer/follow_refusals.ts";
 import {
   type LoadedReport,
   loadedKey,
@@ -331,38 +332,54 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
   }
 
   function followModel(name: string, signal: AbortSignal): void {
-    const refused = new Set<string>();
+    const refusals = new FollowRefusals();
+    /** The newest pointer record the watch delivered: a retry is for it only. */
+    let latest: { version: string; by: string } | undefined;
+    async function onPointer(record: { version: string; by: string }, retry = false) {
+      latest = record;
+      const meta = current(name);
+      const key = record.version;
+      if (!meta || record.version === meta.version || (!retry && refusals.skip(key))) return;
+      try {
+        const next = await registry.metadata(name, record.version);
+        if (!sameLayout(next, meta)) {
+          throw new HttpError(
+            409,
+            "model_incompatible",
+            "it has other features or another window size than the served version",
+          );
+        }
+        deps.use(next);
+        refusals.succeeded(key);
+        log.info("following the registry's active version", {
+          model: name,
+          version: next.version,
+          from: meta.version,
+          by: record.by,
+        });
+      } catch (error) {
+        const retryMs = refusals.failed(key, error);
+        log.error(
+          retryMs === undefined
+            ? "the registry's active version cannot be followed; still stamping the previous one"
+            : "the registry's active version could not be followed yet; still stamping the previous one, trying again",
+          error as Error,
+          { model: name, version: record.version, serving: meta.version, retry_ms: retryMs },
+        );
+        // The watch tells each change once: a failure that may pass is tried again here, unless
+        // the pointer has moved on meanwhile.
+        if (retryMs !== undefined) {
+          void delay(retryMs, signal).then(
+            () => (latest === record && !signal.aborted ? onPointer(record, true) : undefined),
+            () => undefined,
+          );
+        }
+      }
+    }
     void registry.follow(
       name,
       signal,
-      async function onPointer(record) {
-        const meta = current(name);
-        if (!meta || record.version === meta.version || refused.has(record.version)) return;
-        try {
-          const next = await registry.metadata(name, record.version);
-          if (!sameLayout(next, meta)) {
-            throw new Error("it has other features or another window size than the served version");
-          }
-          deps.use(next);
-          log.info("following the registry's active version", {
-            model: name,
-            version: next.version,
-            from: meta.version,
-            by: record.by,
-          });
-        } catch (error) {
-          refused.add(record.version);
-          log.error(
-            "the registry's active version cannot be followed; still stamping the previous one",
-            error as Error,
-            {
-              model: name,
-              version: record.version,
-              serving: meta.version,
-            },
-          );
-        }
-      },
+      (record) => onPointer(record),
       (error) => log.warn("registry pointer watch failed; watching again", error),
     );
   }

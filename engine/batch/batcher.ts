@@ -15,8 +15,12 @@ export interface BatcherOptions {
   scorer: WindowScorer;
   /** Longest wait for more windows once one is ready (`BATCH_MAX_DELAY_MS`). */
   maxDelayMs: number;
-  /** Called after each inference; the batcher waits for it before reusing its buffers. */
-  onBatch: (batch: ScoredBatch) => void | Promise<void>;
+  /**
+   * Called after each inference with the machine stops met while its windows were collected,
+   * in frame order (hand rows `0 .. stops[0].row` to the alert path, then the first stop, and
+   * so on); the batcher waits for it before reusing its buffers.
+   */
+  onBatch: (batch: ScoredBatch, stops: readonly MachineStop[]) => void | Promise<void>;
   /** Called when an inference fails; the batch's frames are dropped from scoring, not retried. */
   onError: (error: Error, size: number) => void;
   tracer?: Tracer;
@@ -25,10 +29,19 @@ export interface BatcherOptions {
   /**
    * With a model that has a running condition: the streams stopped. A frame that fails the
    * condition starts its stream's window afresh and is not scored, so no window holding a
-   * stopped machine's frame is scored; `onMachineStop` hears each stop once.
+   * stopped machine's frame is scored. Each stop is told once: with its batch (`onBatch`), or
+   * through `onMachineStop` when none of the batch's windows was scored (none was ready, or the
+   * inference failed).
    */
   machine?: MachineStates;
   onMachineStop?: (streamId: string, at: number) => void;
+}
+
+/** A machine that stopped while a batch was collected, after the batch's first `row` rows. */
+export interface MachineStop {
+  streamId: string;
+  at: number;
+  row: number;
 }
 
 /**
@@ -59,6 +72,8 @@ export class Batcher {
   #history: HistoryStore | undefined;
   #swap: { next: BatcherSwap; done: () => void; failed: (error: Error) => void } | undefined;
   #busy = false;
+  /** The stops met while collecting the batch in progress, in frame order. */
+  #stops: MachineStop[] = [];
   #loop: Promise<void> | undefined;
 
   constructor(options: BatcherOptions) {
@@ -154,6 +169,8 @@ export class Batcher {
         // A bug here must not stop scoring for good: report it and carry on with the next frames.
         this.#o.onError(error instanceof Error ? error : new Error(String(error)), 0);
       } finally {
+        // Stops no scored batch took (none of its windows was ready, or it failed).
+        for (const stop of this.#stops.splice(0)) this.#o.onMachineStop?.(stop.streamId, stop.at);
         this.#busy = false;
       }
     }
@@ -208,7 +225,10 @@ export class Batcher {
     if (!machine) return false;
     const meta = scorer.model.metadata;
     const judged = machine.judge(meta, stream, queue.timestamp(slot), queue.slab(slot), windows);
-    if (judged === "stop") this.#o.onMachineStop?.(stream, queue.timestamp(slot));
+    // Told after the rows collected before it (the alert path resolves the stream's incident).
+    if (judged === "stop") {
+      this.#stops.push({ streamId: stream, at: queue.timestamp(slot), row: scorer.rows });
+    }
     return judged !== "running";
   }
 
@@ -245,9 +265,12 @@ export class Batcher {
       return;
     }
     const scored = batch;
+    const stops = this.#stops.splice(0);
     // Inside the span, so the batch's log line and alert hand-off carry its trace id.
     try {
-      await context.with(trace.setSpan(context.active(), span), () => this.#o.onBatch(scored));
+      await context.with(trace.setSpan(context.active(), span), () =>
+        this.#o.onBatch(scored, stops),
+      );
     } finally {
       span.end();
     }

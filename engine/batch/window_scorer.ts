@@ -7,6 +7,8 @@ import type { ScoringModel } from "../infer/load_model.ts";
 /** A scored batch (or a slice of one), valid until the scorer's next `begin` (buffers are reused). */
 export interface ScoredBatch {
   size: number;
+  /** Scores a row (the model's `n_features`). */
+  nFeatures: number;
   /** `[size, n_features]` scores, row-major (longer than needed: read `size` rows). */
   scores: Float32Array;
   /** `[size, n_features]` severities, when the model has that output. */
@@ -36,6 +38,29 @@ export interface ScoredBatch {
   /** ONNX Runtime time for the batch, and `performance.now()` when it completed. */
   inferenceMs: number;
   completedAt: number;
+}
+
+/**
+ * Rows `from .. to` of a scored batch as a batch of their own, as {@link WindowScorer.view}
+ * gives them: offsets in `flaggedFrom`/`evidenceFrom` stay absolute, into `flagged` and
+ * `windows` as they are.
+ */
+export function sliceBatch(batch: ScoredBatch, from: number, to: number): ScoredBatch {
+  if (from === 0 && to === batch.size) return batch;
+  const at = from * batch.nFeatures;
+  return {
+    ...batch,
+    size: to - from,
+    scores: batch.scores.subarray(at),
+    severity: batch.severity?.subarray(at),
+    statistic: batch.statistic?.subarray(at),
+    flaggedFrom: batch.flaggedFrom.subarray(from),
+    evidenceFrom: batch.evidenceFrom.subarray(from),
+    streamIds: batch.streamIds.slice(from, to),
+    timestamps: batch.timestamps.subarray(from, to),
+    receivedAt: batch.receivedAt.subarray(from, to),
+    spans: batch.spans.slice(from, to),
+  };
 }
 
 /** The newest frame of a window, as its row of the batch reports it. */
@@ -218,6 +243,7 @@ export class WindowScorer {
     const F = this.#o.shape.frameSize;
     return {
       size: to - from,
+      nFeatures: F,
       scores: this.#output.subarray(from * F),
       severity: this.#severity?.subarray(from * F),
       statistic: this.#statistic?.subarray(from * F),

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
-import type { ScoredBatch } from "../batch/window_scorer.ts";
+import { type ScoredBatch, sliceBatch } from "../batch/window_scorer.ts";
 import { modelOf, reading } from "./_test/scored_rows.ts";
 import { BatchFrames } from "./batch_frames.ts";
 import { historyRecordersFor, writerFolder } from "./from_config.ts";
@@ -35,6 +35,7 @@ function scoredBatch(rows: Row[], frames: BatchFrames): ScoredBatch {
   });
   return {
     size: rows.length,
+    nFeatures: model.n_features,
     scores: new Float32Array(rows.length * model.n_features),
     severity: undefined,
     statistic: undefined,
@@ -49,20 +50,6 @@ function scoredBatch(rows: Row[], frames: BatchFrames): ScoredBatch {
     spans: rows.map(() => undefined),
     inferenceMs: 0,
     completedAt: 0,
-  };
-}
-
-/** Rows `from .. to` of `batch`, as `WindowScorer.view` gives a partition's rows. */
-function viewOf(batch: ScoredBatch, from: number, to: number): ScoredBatch {
-  return {
-    ...batch,
-    size: to - from,
-    flaggedFrom: batch.flaggedFrom.subarray(from),
-    evidenceFrom: batch.evidenceFrom.subarray(from),
-    streamIds: batch.streamIds.slice(from, to),
-    timestamps: batch.timestamps.subarray(from, to),
-    receivedAt: batch.receivedAt.subarray(from, to),
-    spans: batch.spans.slice(from, to),
   };
 }
 
@@ -95,8 +82,9 @@ test("two workers' recorders share one HISTORY_DIR, each in its folder, and read
       const xRows = k < 40 ? seqs(k, k + 8).map((seq) => ({ stream: "x", seq })) : [];
       const batch = scoredBatch([...xRows, ...sRows], framesA);
       const split = xRows.length;
-      if (split) a.scored(viewOf(batch, 0, split), lane(framesA, viewOf(batch, 0, split), 0));
-      const sView = viewOf(batch, split, batch.size);
+      if (split)
+        a.scored(sliceBatch(batch, 0, split), lane(framesA, sliceBatch(batch, 0, split), 0));
+      const sView = sliceBatch(batch, split, batch.size);
       a.scored(sView, lane(framesA, sView, split));
       framesA.clear();
     }
@@ -206,7 +194,7 @@ test("batchFrames finds each row's frame in a partition's slice, and nothing for
     { stream: "s", seq: 8 },
   ];
   const batch = scoredBatch(rows, frames);
-  const view = viewOf(batch, 1, 3);
+  const view = sliceBatch(batch, 1, 3);
   const source = frames.over(view, 1);
   // Asked out of order too: the search wraps round.
   assert.equal(source.span("s", at(8), at(8))?.frame(0)[2], reading(8, 2));

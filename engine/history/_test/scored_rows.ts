@@ -55,6 +55,7 @@ export function feed(
     });
     const batch: ScoredBatch = {
       size: part.length,
+      nFeatures: F,
       scores: new Float32Array(part.length * F),
       severity: undefined,
       statistic: undefined,
