@@ -1,6 +1,7 @@
 // The last good answer of a pulled resource, kept on disk: written whole (tmp + rename), read at start.
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../_write_atomic.ts";
 
 /** What is kept of one answer: its ETag, when it was fetched, where from, and the body as read. */
 export interface StoredCopy {
@@ -19,14 +20,12 @@ export interface StoredCopy {
 export class LastGoodCopy {
   readonly path: string;
   readonly #dir: string;
-  readonly #name: string;
 
   constructor(dir: string, name: string) {
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) {
       throw new RangeError(`'name' must be a plain file name, got ${JSON.stringify(name)}`);
     }
     this.#dir = dir;
-    this.#name = name;
     this.path = join(dir, `${name}.json`);
   }
 
@@ -56,19 +55,6 @@ export class LastGoodCopy {
   /** Replaces the copy atomically. */
   async save(copy: StoredCopy): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    const tmp = join(this.#dir, `.${this.#name}.${crypto.randomUUID()}.tmp`);
-    const file = await open(tmp, "w");
-    try {
-      await file.writeFile(JSON.stringify(copy));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    try {
-      await rename(tmp, this.path);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
-    }
+    await writeFileAtomic(this.path, JSON.stringify(copy));
   }
 }

@@ -142,11 +142,24 @@ export class ChunkWriter {
     await this.#prune();
   }
 
+  /**
+   * Opens the next chunk with its header. When that fails (a full disk) the chunk is removed and
+   * its number used by the next try: a writer retried every flush leaves no empty chunks or open
+   * handles behind.
+   */
   async #startChunk(): Promise<OpenChunk> {
-    const name = `${String(this.#next++).padStart(12, "0")}.chunk`;
-    const handle = await open(join(this.#o.dir, name), "wx");
+    const name = `${String(this.#next).padStart(12, "0")}.chunk`;
+    const path = join(this.#o.dir, name);
+    const handle = await open(path, "wx");
     const header = this.#o.header();
-    await handle.write(header);
+    try {
+      await handle.write(header);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await unlink(path).catch(() => {});
+      throw error;
+    }
+    this.#next++;
     this.#current = { name, handle, bytes: header.length };
     return this.#current;
   }

@@ -1,7 +1,8 @@
 // The history's index: the incidents its frames are tagged with (and their verdicts), and what was never recorded, and why.
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
+import { writeFileAtomic } from "../_write_atomic.ts";
 
 /** One incident whose windows' frames were recorded tagged with its id. */
 export interface IndexedIncident {
@@ -80,12 +81,6 @@ export async function writeIndex(dir: string, index: HistoryIndex): Promise<void
     for (const id of ids.slice(MAX_INCIDENTS)) delete index.incidents[id];
   }
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${INDEX_FILE}.${crypto.randomUUID()}.tmp`);
-  const file = await open(tmp, "w");
-  try {
-    await file.writeFile(JSON.stringify(index));
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, join(dir, INDEX_FILE));
+  // Not fsync'd: it is written every flush, and a crash (not a power cut) keeps what was renamed.
+  await writeFileAtomic(join(dir, INDEX_FILE), JSON.stringify(index), { durable: false });
 }

@@ -1,10 +1,12 @@
 // The training history: bounded, decimated, incidents and silences left out, false alarms let back in.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { IncidentTracker } from "../../scoring/incident_tracker.ts";
 import { DecisionsClient } from "../decisions/decisions_client.ts";
 import { feed, modelOf, quiet, type Row, reading } from "./_test/scored_rows.ts";
@@ -16,6 +18,8 @@ import {
   runPhase,
 } from "./history_recorder.ts";
 import { SilenceExclusion } from "./silence_exclusion.ts";
+
+const run = promisify(execFile);
 
 const trackerFor = (m: RecordedModel) =>
   new IncidentTracker({
@@ -370,4 +374,24 @@ describe("history recorder with operators' decisions", () => {
       await remove();
     }
   });
+});
+
+test("on a full disk, every flush fails but leaves no chunk, temporary file or open handle behind", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-full-"));
+  try {
+    // `ulimit -f 0`: every write to a file fails with EFBIG, as a full disk fails with ENOSPC.
+    const script = join(import.meta.dirname, "_test", "full_disk_recorder.ts");
+    const { stdout } = await run("bash", [
+      "-c",
+      `ulimit -f 0 && exec "${process.execPath}" --import tsx "${script}" "${dir}" 30`,
+    ]);
+    const fds = JSON.parse(stdout.trim().split("\n").at(-1) as string);
+    assert.ok(fds.after - fds.before <= 1, `descriptors ${fds.before} -> ${fds.after}`);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.endsWith(".chunk") || n.endsWith(".tmp")),
+      [],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -138,5 +138,12 @@ describe("modelRegistry", () => {
       `${await readFile(join(registry.dir, "boiler", "activations.jsonl"), "utf8")}{"name":"boi`,
     );
     assert.equal((await registry.activations("boiler")).length, 1);
+    // The next activation starts a line of its own: the torn one never swallows it.
+    await registry.write(onnx, as("2.0.0"));
+    await registry.activate("boiler", "2.0.0", { by: "bob", reason: "after the crash" });
+    assert.deepEqual(
+      (await registry.activations("boiler")).map((a) => `${a.by}:${a.version}`),
+      ["train:1.0.0", "bob:2.0.0"],
+    );
   });
 });

@@ -4,6 +4,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import { syncDir, writeFileAtomic } from "../_write_atomic.ts";
 
 /** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -85,29 +86,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Writes `text` to `path` atomically: a temporary file, fsync'd, renamed over it, the folder fsync'd. */
-async function writeAtomic(dir: string, file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = join(dir, `.${file}.${randomBytes(4).toString("hex")}.tmp`);
-  const handle = await open(tmp, "w");
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, join(dir, file));
-  await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -280,8 +258,8 @@ export class ModelRegistry {
       const tmp = join(folder, `.incoming-${version}-${randomBytes(4).toString("hex")}`);
       await mkdir(tmp);
       try {
-        await writeAtomic(tmp, `${name}.onnx`, onnx);
-        await writeAtomic(tmp, `${name}.json`, `${JSON.stringify(meta, null, 1)}\n`);
+        await writeFileAtomic(join(tmp, `${name}.onnx`), onnx);
+        await writeFileAtomic(join(tmp, `${name}.json`), `${JSON.stringify(meta, null, 1)}\n`);
         await rename(tmp, final);
         await syncDir(folder);
         created = true;
@@ -332,14 +310,20 @@ export class ModelRegistry {
     const folder = join(this.dir, name);
     // The history first: a crash between the two leaves a record of an attempted activation
     // whose pointer did not move, never a pointer that moved without a record.
-    const log = await open(join(folder, ACTIVATIONS), "a");
+    const log = await open(join(folder, ACTIVATIONS), "a+");
     try {
-      await log.appendFile(`${JSON.stringify(record)}\n`);
+      // After a torn last line (a crash or a full disk mid-append) the record starts a line of
+      // its own, or it would be read as part of the torn one and skipped with it.
+      const { size } = await log.stat();
+      const last = Buffer.alloc(1);
+      if (size > 0) await log.read(last, 0, 1, size - 1);
+      const torn = size > 0 && last[0] !== 0x0a;
+      await log.appendFile(`${torn ? "\n" : ""}${JSON.stringify(record)}\n`);
       await log.sync();
     } finally {
       await log.close();
     }
-    await writeAtomic(folder, ACTIVE, `${JSON.stringify(record)}\n`);
+    await writeFileAtomic(join(folder, ACTIVE), `${JSON.stringify(record)}\n`);
     return record;
   }
 
