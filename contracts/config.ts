@@ -183,6 +183,9 @@ export const engineConfigSchema = v.object({
   RETRY_MAX_MS: int("RETRY_MAX_MS", 10_000, 1, 600_000),
   ALERT_CONCURRENCY: int("ALERT_CONCURRENCY", 4, 1, 256),
   OUTBOX_MAX_ALERTS: int("OUTBOX_MAX_ALERTS", 100_000, 1, 10_000_000),
+  // The undelivered alerts are held in memory too, and one can be ~0.7 MB (1,000 sensors'
+  // evidence): the count alone would let them take gigabytes before it stops new frames.
+  OUTBOX_MAX_BYTES: int("OUTBOX_MAX_BYTES", 256 * 2 ** 20, 2 ** 20, 2 ** 40),
   INGEST_WORKERS: int("INGEST_WORKERS", 0, 0, 64),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),

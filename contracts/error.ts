@@ -36,7 +36,7 @@ export const ERROR_CODES = [
   "queue_full", // ingest queue full, retry after Retry-After seconds (429)
   "model_not_ready", // model still loading or failed (503)
   "shutting_down", // service is draining (503)
-  "outbox_full", // engine's alert outbox holds OUTBOX_MAX_ALERTS undelivered alerts (503)
+  "outbox_full", // engine's alert outbox holds OUTBOX_MAX_ALERTS undelivered alerts or OUTBOX_MAX_BYTES of them (503)
   "bus_unavailable", // ingest replica: JetStream did not acknowledge the frame in time (503)
   "database_unavailable", // database unreachable (503)
   "engine_unreachable", // the simulator could not reach the engine (502)

@@ -99,11 +99,14 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       // Ready (the intake gate checked), so the pipeline exists.
       const p = state.pipeline as NonNullable<EngineState["pipeline"]>;
       if (p.alerts.full) {
-        log.warn("alert outbox at its bound; refusing frames", { outbox: p.alerts.backlog });
+        log.warn("alert outbox at its bound; refusing frames", {
+          outbox: p.alerts.backlog,
+          outbox_bytes: p.alerts.backlogBytes,
+        });
         throw new HttpError(
           503,
           "outbox_full",
-          `alert outbox holds ${p.alerts.backlog} undelivered alerts; the backend must catch up`,
+          `alert outbox holds ${p.alerts.backlog} undelivered alerts (${p.alerts.backlogBytes} bytes); the backend must catch up`,
           { "Retry-After": "5" },
         );
       }

@@ -101,6 +101,27 @@ test("alertDispatcher reports full when the outbox bound is reached", async (t) 
   assert.equal(dispatcher.full, true);
 });
 
+test("alertDispatcher reports full when the outbox holds OUTBOX_MAX_BYTES of alerts, whatever their count", async (t) => {
+  const { sink, outbox, options } = await setup(t, 100);
+  const dispatcher = new AlertDispatcher({ outbox, ...options, maxBytes: 3000 });
+  t.after(() => dispatcher.close());
+  await sink.down();
+  const big = (n: number) =>
+    Array.from({ length: n }, () => {
+      const id = crypto.randomUUID();
+      return { id, body: JSON.stringify({ alert_id: id, evidence: "x".repeat(1000) }) };
+    });
+  await dispatcher.submit(big(2));
+  assert.equal(dispatcher.full, false);
+  await dispatcher.submit(big(1));
+  assert.equal(dispatcher.full, true, `${outbox.bytes} bytes held in ${outbox.size} alerts`);
+  await sink.up();
+  dispatcher.start();
+  await waitFor(() => outbox.size === 0, "the outbox to empty");
+  assert.equal(outbox.bytes, 0);
+  assert.equal(dispatcher.full, false);
+});
+
 test("alertDispatcher drain stops at the deadline and leaves undelivered alerts kept", async (t) => {
   const { sink, outbox, dispatcher } = await setup(t, 100, 300);
   sink.answer = "hang";

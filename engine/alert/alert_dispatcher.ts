@@ -12,6 +12,8 @@ export interface AlertDispatcherOptions {
   concurrency: number;
   /** Undelivered alerts at which `full` turns true (`OUTBOX_MAX_ALERTS`). */
   maxAlerts: number;
+  /** Bytes of undelivered alerts at which `full` turns true (`OUTBOX_MAX_BYTES`; no bound when absent). */
+  maxBytes?: number;
   /** First wait before a new round for an alert whose attempts were exhausted. */
   roundBaseMs: number;
   /** Longest wait between rounds. */
@@ -66,9 +68,18 @@ export class AlertDispatcher {
     return this.#o.outbox.size;
   }
 
-  /** True when the outbox holds `maxAlerts` undelivered alerts: new frames should wait. */
+  /** Bytes of the undelivered alerts. */
+  get backlogBytes(): number {
+    return this.#o.outbox.bytes;
+  }
+
+  /**
+   * True when the outbox holds `maxAlerts` undelivered alerts or `maxBytes` of them: new frames
+   * should wait.
+   */
   get full(): boolean {
-    return this.#o.outbox.size >= this.#o.maxAlerts;
+    const { outbox, maxAlerts, maxBytes = Number.POSITIVE_INFINITY } = this.#o;
+    return outbox.size >= maxAlerts || outbox.bytes >= maxBytes;
   }
 
   /** Queues every alert the outbox kept from an earlier run. */

@@ -39,6 +39,7 @@ export function alertDispatcherFor(
     }),
     concurrency: config.ALERT_CONCURRENCY,
     maxAlerts: config.OUTBOX_MAX_ALERTS,
+    maxBytes: config.OUTBOX_MAX_BYTES,
     roundBaseMs,
     roundMaxMs: Math.max(roundBaseMs, Math.min(300_000, 30 * roundBaseMs)),
     log: deps.log,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -85,6 +85,43 @@ test("outbox compacts the log once enough alerts are delivered", () =>
     );
     assert.equal(lines.length, 6);
     assert.equal(outbox.size, 2);
+    await outbox.close();
+  }));
+
+test("outbox counts the bytes of its undelivered alerts, across a reopen", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir });
+    const records = [record(1), record(2), record(3)];
+    await outbox.append(records);
+    const bytes = (rs: typeof records) => rs.reduce((n, r) => n + Buffer.byteLength(r.body), 0);
+    assert.equal(outbox.bytes, bytes(records));
+    await outbox.delivered(records[0].id);
+    assert.equal(outbox.bytes, bytes(records.slice(1)));
+    await outbox.close();
+    const reopened = await Outbox.open({ dir });
+    assert.equal(reopened.bytes, bytes(records.slice(1)));
+    await reopened.close();
+  }));
+
+test("outbox opens a log larger than the longest string the runtime can hold", () =>
+  withDir(async (dir) => {
+    // 70 alerts of 8 MB, all but the last delivered: a 560 MB log, more than V8's ~512 MiB
+    // string (reading the log as one string threw "Invalid string length": no start).
+    const filler = "x".repeat(8 * 2 ** 20);
+    const file = await open(join(dir, "alerts.log"), "w");
+    for (let i = 0; i < 70; i++) {
+      const alert = `{"alert_id":"a${i}","evidence":"${filler}"}`;
+      await file.write(`{"op":"add","id":"a${i}","alert":${alert}}\n`);
+      if (i < 69) await file.write(`{"op":"done","id":"a${i}"}\n`);
+    }
+    await file.close();
+    const outbox = await Outbox.open({ dir });
+    assert.deepEqual(
+      outbox.pending().map((r) => r.id),
+      ["a69"],
+    );
+    assert.equal(outbox.wasDelivered("a0"), true);
+    assert.ok(outbox.bytes > 8 * 2 ** 20, `${outbox.bytes} bytes held`);
     await outbox.close();
   }));
 

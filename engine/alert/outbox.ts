@@ -1,6 +1,8 @@
 // The durable alert outbox: an fsync'd append-only log of alerts not yet delivered.
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, rename } from "node:fs/promises";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import type { AlertRecord } from "./alert_sender.ts";
 
 export interface OutboxOptions {
@@ -13,6 +15,9 @@ export interface OutboxOptions {
 type FileHandle = Awaited<ReturnType<typeof open>>;
 
 const FILE = "alerts.log";
+
+/** Characters written at once when the log is rewritten. */
+const REWRITE_PART = 4 * 2 ** 20;
 
 /** Delivered ids remembered, so that alerts kept elsewhere (the incident state) are not sent again. */
 const RECENT_DONE = 4096;
@@ -38,6 +43,8 @@ export class Outbox {
   readonly #dir: string;
   readonly #compactAfter: number;
   readonly #pending = new Map<string, AlertRecord>();
+  /** Bytes of the undelivered alerts' bodies. */
+  #bytes = 0;
   /** Ids marked delivered, read from the log at open or marked since: the newest RECENT_DONE. */
   readonly #done = new Set<string>();
   #file: FileHandle | undefined;
@@ -60,12 +67,16 @@ export class Outbox {
   static async open(options: OutboxOptions): Promise<Outbox> {
     const outbox = new Outbox(options);
     await mkdir(outbox.#dir, { recursive: true });
-    const text = await readFile(outbox.path, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return "";
-      throw error;
-    });
-    for (const line of text.split("\n")) {
-      if (line) outbox.#replay(line);
+    // Line by line: a log of any size opens (one string of it would stop at V8's ~512 MiB).
+    const input = createReadStream(outbox.path, { encoding: "utf8" });
+    try {
+      for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+        if (line) outbox.#replay(line);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    } finally {
+      input.destroy();
     }
     await outbox.#rewrite();
     return outbox;
@@ -74,6 +85,25 @@ export class Outbox {
   /** Undelivered alerts held. */
   get size(): number {
     return this.#pending.size;
+  }
+
+  /** Bytes of the undelivered alerts held (their bodies, on disk and in memory). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #hold(r: AlertRecord): void {
+    const before = this.#pending.get(r.id);
+    this.#bytes += Buffer.byteLength(r.body) - (before ? Buffer.byteLength(before.body) : 0);
+    this.#pending.set(r.id, r);
+  }
+
+  #drop(id: string): boolean {
+    const held = this.#pending.get(id);
+    if (!held) return false;
+    this.#bytes -= Buffer.byteLength(held.body);
+    this.#pending.delete(id);
+    return true;
   }
 
   /** Whether alert `id` is held, undelivered. */
@@ -101,7 +131,7 @@ export class Outbox {
   /** Appends alerts and fsyncs once for all of them; resolves when they are durable. */
   append(records: readonly AlertRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    for (const r of records) this.#pending.set(r.id, r);
+    for (const r of records) this.#hold(r);
     const lines = records.map(addLine);
     return this.#serial(async () => {
       const file = this.#open();
@@ -112,7 +142,7 @@ export class Outbox {
 
   /** Marks an alert delivered; it leaves the outbox and the log is compacted when due. */
   delivered(id: string): Promise<void> {
-    if (!this.#pending.delete(id)) return Promise.resolve();
+    if (!this.#drop(id)) return Promise.resolve();
     this.#remember(id);
     return this.#serial(async () => {
       await this.#open().write(`{"op":"done","id":${JSON.stringify(id)}}\n`);
@@ -159,9 +189,9 @@ export class Outbox {
     } else if (entry.op === "add" && entry.alert && typeof entry.alert === "object") {
       const traceparent = typeof entry.traceparent === "string" ? entry.traceparent : undefined;
       // JSON.stringify(JSON.parse(body)) === body for a body JSON.stringify made: same signature.
-      this.#pending.set(entry.id, { id: entry.id, body: JSON.stringify(entry.alert), traceparent });
+      this.#hold({ id: entry.id, body: JSON.stringify(entry.alert), traceparent });
     } else if (entry.op === "done") {
-      this.#pending.delete(entry.id);
+      this.#drop(entry.id);
       this.#remember(entry.id);
     } else {
       this.skippedLines++;
@@ -174,11 +204,20 @@ export class Outbox {
     const out = await open(tmp, "w");
     try {
       // The delivered ids remembered are kept as marks too, so the next start knows them.
-      const lines = [
-        ...[...this.#done].map((id) => `{"op":"done","id":${JSON.stringify(id)}}\n`),
-        ...[...this.#pending.values()].map(addLine),
-      ];
-      await out.write(lines.join(""));
+      // Written a few MiB at a time: the undelivered alerts may be more than one string holds.
+      let part: string[] = [];
+      let partBytes = 0;
+      const put = async (line: string) => {
+        part.push(line);
+        partBytes += line.length;
+        if (partBytes < REWRITE_PART) return;
+        await out.write(part.join(""));
+        part = [];
+        partBytes = 0;
+      };
+      for (const id of this.#done) await put(`{"op":"done","id":${JSON.stringify(id)}}\n`);
+      for (const r of this.#pending.values()) await put(addLine(r));
+      if (part.length) await out.write(part.join(""));
       await out.sync();
     } finally {
       await out.close();
