@@ -145,6 +145,64 @@ describe("time zones", () => {
     assert.throws(() => zonedTimeToUtc("2026-01-01T24:30", "UTC"), RangeError);
   });
 
+  test("zonedTimeToUtc is right around every 2026 clock change in zones far from UTC", () => {
+    const zones = [
+      "America/New_York",
+      "America/Los_Angeles",
+      "Australia/Sydney",
+      "Pacific/Auckland",
+      "America/Santiago",
+      "Europe/London",
+      "Asia/Tehran",
+    ];
+    const pad = (n: number) => String(n).padStart(2, "0");
+    const formats = new Map<string, Intl.DateTimeFormat>();
+    const localOf = (ms: number, tz: string) => {
+      let f = formats.get(tz);
+      if (!f) {
+        f = new Intl.DateTimeFormat("en-US", {
+          timeZone: tz,
+          hourCycle: "h23",
+          year: "numeric",
+          month: "2-digit",
+          day: "2-digit",
+          hour: "2-digit",
+          minute: "2-digit",
+        });
+        formats.set(tz, f);
+      }
+      const p: Record<string, string> = {};
+      for (const x of f.formatToParts(ms)) p[x.type] = x.value;
+      return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+    };
+    const offsetAt = (ms: number, tz: string) => Date.parse(`${localOf(ms, tz)}Z`) - ms;
+    let checked = 0;
+    for (const tz of zones) {
+      // Each change of 2026 (found 6 hours at a time, then to the hour), and every quarter
+      // hour of local time within two days either side of it: a time that exists maps back to
+      // itself, the first of the two where it repeats.
+      for (let h = 6; h < 365 * 24; h += 6) {
+        const from = Date.UTC(2026, 0, 1) + (h - 6) * 3_600_000;
+        if (offsetAt(from, tz) === offsetAt(from + 6 * 3_600_000, tz)) continue;
+        let ms = from;
+        while (offsetAt(ms, tz) === offsetAt(from, tz)) ms += 3_600_000;
+        const offsets = [offsetAt(ms - 3_600_000, tz), offsetAt(ms, tz)];
+        for (let q = -2 * 96; q <= 2 * 96; q++) {
+          const t = new Date(ms + q * 900_000);
+          const wall = `${t.getUTCFullYear()}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}T${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}`;
+          const instants = offsets
+            .map((o) => t.getTime() - o)
+            .filter((x) => localOf(x, tz) === wall)
+            .sort((a, b) => a - b);
+          if (instants.length === 0) continue; // skipped by the change
+          assert.equal(zonedTimeToUtc(wall, tz).getTime(), instants[0], `${wall} in ${tz}`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 4000, `${checked} local times checked`);
+  });
+
   test("a Sunday 01:00-04:00 Berlin window lasts 2 h in late March and 4 h in late October", () => {
     const s = silence({
       recurrence: { days: ["sun"], from: "01:00", to: "04:00", tz: "Europe/Berlin" },

@@ -100,11 +100,13 @@ export function zonedTimeToUtc(local: string, tz: string): Date {
   if (new Date(wall).toISOString().slice(0, 19) !== `${local.slice(0, 16)}:${m[6] ?? "00"}`) {
     throw new RangeError(`'local' is not a date and time that exists: ${JSON.stringify(local)}`);
   }
-  // The zone's offsets a few hours either side (clock changes are months apart): where both fit
-  // (clocks went back) the larger offset gives the earlier instant; where neither does (clocks
-  // went forward) the offset from before the jump moves the time past it.
-  const before = offsetMs(wall - 3 * 3_600_000, tz);
-  const after = offsetMs(wall + 3 * 3_600_000, tz);
+  // The zone's offsets a day and a half either side: the instant is within 14 h of `wall` read
+  // as UTC (offsets run from -12 h to +14 h), so a clock change near it lies between the two
+  // (changes are months apart; a few hours either side missed it in zones 3 h or more from
+  // UTC). Where both fit (clocks went back) the larger offset gives the earlier instant; where
+  // neither does (clocks went forward) the offset from before the jump moves the time past it.
+  const before = offsetMs(wall - 36 * 3_600_000, tz);
+  const after = offsetMs(wall + 36 * 3_600_000, tz);
   for (const o of before >= after ? [before, after] : [after, before]) {
     if (offsetMs(wall - o, tz) === o) return new Date(wall - o);
   }
