@@ -36,6 +36,16 @@ export interface OpenDatabaseOptions {
 }
 
 /**
+ * PostgreSQL's text form of a `timestamptz` ("2026-11-24 09:00:00.123+00") as a Date, read in
+ * ISO 8601 form: the runtime's lenient parser, which postgres.js uses, reads year 0050 as 1950.
+ * Anything else (infinity, BC) is left to that parser, as before.
+ */
+export function parseTimestamptz(text: string): Date {
+  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::(\d\d))?$/.exec(text);
+  return m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}${m[5]}:${m[6] ?? "00"}`) : new Date(text);
+}
+
+/**
  * Connects postgres.js to PostgreSQL, or starts PGlite and connects to it over its socket.
  *
  * @example const db = await openDatabase({ url: config.DATABASE_URL }); await migrate(db.sql);
@@ -54,7 +64,18 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       onnotice: () => {},
       connection: {
         application_name: "anomaly-backend",
+        // Times come back as UTC whatever the server's zone: a zone's historical offsets (a
+        // date before 1900 in Europe/Berlin reads "+00:53:28") are no JavaScript Date.
+        TimeZone: "UTC",
         ...(options.searchPath ? { search_path: options.searchPath } : {}),
+      },
+      types: {
+        timestamptz: {
+          to: 1184,
+          from: [1184],
+          serialize: (x: Date | string) => (x instanceof Date ? x : new Date(x)).toISOString(),
+          parse: parseTimestamptz,
+        },
       },
     });
   let sql = connect();

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { testTargets } from "./_test_databases.ts";
+import { parseTimestamptz } from "./database.ts";
+
+test("parseTimestamptz reads PostgreSQL's text form, years before 100 included", () => {
+  const iso = (s: string) => parseTimestamptz(s).toISOString();
+  assert.equal(iso("2026-11-24 09:00:00+00"), "2026-11-24T09:00:00.000Z");
+  assert.equal(iso("2026-11-24 10:00:00.123456+01"), "2026-11-24T09:00:00.123Z");
+  assert.equal(iso("2026-11-24 14:30:00+05:30"), "2026-11-24T09:00:00.000Z");
+  assert.equal(iso("0050-01-01 00:00:00+00"), "0050-01-01T00:00:00.000Z");
+  assert.ok(Number.isNaN(parseTimestamptz("infinity").getTime()));
+});
+
+for (const target of testTargets()) {
+  describe(`database connection on ${target.kind}`, () => {
+    test("times come back as stored, in UTC, whatever the year", async () => {
+      const db = await target.open({ migrate: false });
+      try {
+        const [{ zone }] = await db.sql`SELECT current_setting('TimeZone') AS zone`;
+        assert.equal(zone, "UTC");
+        for (const at of [
+          "0050-01-01T00:00:00.000Z",
+          "1800-01-01T00:00:00.000Z",
+          "2026-03-29T01:30:00.250Z",
+        ]) {
+          const [{ t }] = await db.sql`SELECT ${new Date(at)}::timestamptz AS t`;
+          assert.equal((t as Date).toISOString(), at);
+        }
+      } finally {
+        await db.dispose();
+      }
+    });
+  });
+}
