@@ -226,6 +226,12 @@ describe("console pages", () => {
     assert.ok(page.includes(`href="/incidents/${id}"`));
     assert.match(page, /<option value="6h" selected/);
     assert.equal((await app.request("/overview?period=1y")).status, 400);
+    // Names every object inherits are no periods either (they reached the database as an
+    // invalid time and could leave its connection stuck).
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      assert.equal((await app.request(`/overview?period=${name}`)).status, 400, name);
+    }
+    assert.equal((await app.request("/overview?period=6h")).status, 200);
   });
 
   test("the Health page reads the engine server-side and says when it is unreachable", async () => {

@@ -311,7 +311,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
 
   app.get("/overview", async function overviewPage(c) {
     const period = c.req.query("period") ?? "24h";
-    const chosen = PERIODS[period];
+    // Own keys only: `constructor` or `__proto__` is no period.
+    const chosen = Object.hasOwn(PERIODS, period) ? PERIODS[period] : undefined;
     if (!chosen) {
       return page(
         c,

@@ -27,6 +27,27 @@ for (const target of testTargets()) {
           const [{ t }] = await db.sql`SELECT ${new Date(at)}::timestamptz AS t`;
           assert.equal((t as Date).toISOString(), at);
         }
+        // An invalid Date is refused, again and again, and the connection goes on (a throw
+        // while postgres.js wrote the query left PGlite's one connection stuck by the third).
+        const bad = new Date(Number.NaN);
+        const within = <T>(answer: Promise<T>) =>
+          Promise.race([
+            answer,
+            new Promise<never>((_, reject) =>
+              setTimeout(() => reject(new Error("no answer: the connection is stuck")), 5000),
+            ),
+          ]);
+        for (let i = 0; i < 4; i++) {
+          await assert.rejects(
+            within(
+              db.sql`SELECT count(*) FROM generate_series(1, 3) g
+                WHERE now() >= ${bad} AND now() < ${bad} LIMIT ${5}`.execute(),
+            ),
+            (e: Error) => !/stuck/.test(e.message),
+          );
+        }
+        const [{ one }] = await within(db.sql`SELECT 1 AS one`.execute());
+        assert.equal(one, 1);
       } finally {
         await db.dispose();
       }

@@ -46,6 +46,16 @@ export function parseTimestamptz(text: string): Date {
 }
 
 /**
+ * A Date as a `timestamptz` parameter. An invalid one is sent as text the server refuses with a
+ * clear error: a throw here, inside postgres.js's writing of the query, could leave its
+ * connection stuck (with PGlite's one connection, every later query waited for ever).
+ */
+export function serializeTimestamptz(x: Date | string): string {
+  const d = x instanceof Date ? x : new Date(x);
+  return Number.isNaN(d.getTime()) ? "invalid date" : d.toISOString();
+}
+
+/**
  * Connects postgres.js to PostgreSQL, or starts PGlite and connects to it over its socket.
  *
  * @example const db = await openDatabase({ url: config.DATABASE_URL }); await migrate(db.sql);
@@ -73,7 +83,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
         timestamptz: {
           to: 1184,
           from: [1184],
-          serialize: (x: Date | string) => (x instanceof Date ? x : new Date(x)).toISOString(),
+          serialize: serializeTimestamptz,
           parse: parseTimestamptz,
         },
       },

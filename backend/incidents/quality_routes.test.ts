@@ -191,6 +191,8 @@ for (const target of testTargets()) {
     test("GET /api/v1/quality narrows to one stream, and a longer range takes older weeks in", async () => {
       const b = await report("weeks=3&stream_id=line-b");
       assert.equal(b.stream_id, "line-b");
+      // The console's form sends an empty Stream field: every stream, as without it.
+      assert.deepEqual(await report("weeks=3&stream_id="), await report("weeks=3"));
       assert.equal(b.totals.incidents, 2);
       assert.deepEqual(
         b.streams.map((s: { stream_id: string }) => s.stream_id),

@@ -10,7 +10,14 @@ export const MAX_WEEKS = 104;
 
 export const qualityQuerySchema = v.object({
   weeks: v.optional(intParam(1, MAX_WEEKS), "12"),
-  stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN, "a stream id"))),
+  // Empty is every stream: what the console's form sends when its Stream field is left blank.
+  stream_id: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => s === "" || STREAM_ID_PATTERN.test(s), "a stream id (empty: every stream)"),
+      v.transform((s) => s || undefined),
+    ),
+  ),
   sensors: v.optional(intParam(1, 100), "10"),
 });
 
