@@ -159,6 +159,9 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
         UPDATE silence SET expired_at = ${at}, expired_by = ${by.by},
           expired_reason = ${by.reason || null}
         WHERE silence_id = ${silenceId} AND ${end(sql)} > ${at}
+          -- Once: of two expiries at once, the one that waited for the row finds it expired
+          -- (its guard alone passed again when its own time was the earlier).
+          AND expired_at IS NULL
         RETURNING *
       ), audited AS (${audit})
       SELECT * FROM updated`.catch(failed);
