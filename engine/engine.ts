@@ -203,6 +203,16 @@ export function createEngine(options: EngineOptions): Engine {
           store: () =>
             new FileIncidentStateStore(
               join(config.DATA_DIR, index === 0 ? "incidents" : `incidents-${meta.name}`),
+              {
+                onUnusable: (file, problem) =>
+                  log.warn(
+                    "an incident state file is unusable; moved aside, its stream starts afresh",
+                    {
+                      file,
+                      problem,
+                    },
+                  ),
+              },
             ),
         });
         const scorer = windowScorerFor(config, turns ? turns.wrap(model, index) : model);

@@ -133,6 +133,33 @@ test("engine resolves the incident of a stream that stops sending after INCIDENT
   assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 0);
 });
 
+test("a stream forgotten while it was confirming leaves no saved state to confirm with after a restart", async () => {
+  const engine = await start({ INCIDENT_STALE_MS: "1000" });
+  // One anomalous window: confirming (K of N not met), no incident, its state saved within 1 s.
+  await play(engine, "confirming", [...normal(5), "spiked"]);
+  const file = join(engine.dataDir, "incidents", "confirming.json");
+  await waitFor(
+    () =>
+      stat(file).then(
+        () => true,
+        () => undefined,
+      ),
+    "its state saved",
+  );
+  // Silent past INCIDENT_STALE_MS: forgotten without an event, and its saved state with it (a
+  // restart restored it, and one more anomalous window opened an incident dated before).
+  await waitFor(
+    () =>
+      stat(file).then(
+        () => undefined,
+        () => true,
+      ),
+    "its saved state removed",
+    10_000,
+  );
+  assert.deepEqual(alertsOf("confirming"), []);
+});
+
 test("engine in ALERT_MODE=frame sends one alert per anomalous window, with evidence", async () => {
   const engine = await start({ ALERT_MODE: "frame" });
   await play(engine, "frames", [...normal(5), "spiked", ...normal(6)]);

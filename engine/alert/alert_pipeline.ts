@@ -149,13 +149,17 @@ export class AlertPipeline {
     const previous = this.#o.tracker;
     if (next.tracker && previous && next.tracker !== previous) {
       const events: IncidentEvent[] = [];
-      for (const streamId of this.#seen.keys()) events.push(...previous.expire(streamId));
+      const forgotten = new Set<string>();
+      for (const streamId of this.#seen.keys()) {
+        if (previous.has(streamId)) forgotten.add(streamId);
+        events.push(...previous.expire(streamId));
+      }
       if (events.length) {
         this.#o.log.info("incidents resolved: the new model has other features", {
           incidents: events.length,
         });
-        this.#persist(this.#records(events, new Map()), new Set(events.map((e) => e.streamId)));
       }
+      this.#forget(events, forgotten);
     }
     const tracker = next.tracker ?? previous;
     tracker?.useModelVersion(next.context.modelVersion);
@@ -164,10 +168,14 @@ export class AlertPipeline {
 
   /** Resolves the stream's open incident: its machine stopped (a stop is not an anomaly). */
   machineStopped(streamId: string): void {
-    const events = this.#o.tracker?.expire(streamId) ?? [];
-    if (events.length === 0) return;
-    this.#o.log.info("incident resolved: the machine stopped", { stream_id: streamId });
-    this.#persist(this.#records(events, new Map()), new Set([streamId]));
+    const tracker = this.#o.tracker;
+    if (!tracker) return;
+    const had = tracker.has(streamId);
+    const events = tracker.expire(streamId);
+    if (events.length) {
+      this.#o.log.info("incident resolved: the machine stopped", { stream_id: streamId });
+    }
+    this.#forget(events, new Set(had ? [streamId] : []));
   }
 
   /** Resolves the incidents of streams silent for `staleMs` or more. */
@@ -176,14 +184,28 @@ export class AlertPipeline {
     if (!tracker || !staleMs) return;
     const now = this.#o.now();
     const events: IncidentEvent[] = [];
+    const forgotten = new Set<string>();
     for (const [streamId, seen] of this.#seen) {
       if (now - seen < staleMs) continue;
+      if (tracker.has(streamId)) forgotten.add(streamId);
       events.push(...tracker.expire(streamId));
       this.#seen.delete(streamId);
     }
-    if (events.length === 0) return;
-    this.#o.log.info("incidents of silent streams resolved", { incidents: events.length });
-    this.#persist(this.#records(events, new Map()), new Set(events.map((e) => e.streamId)));
+    if (events.length) {
+      this.#o.log.info("incidents of silent streams resolved", { incidents: events.length });
+    }
+    this.#forget(events, forgotten);
+  }
+
+  /**
+   * Saves what the tracker forgot: the events' alerts, and the state of every stream it had
+   * (one still confirming forgets without an event; its saved state, left on disk, came back at
+   * the next start and confirmed an incident with a window from before the stop).
+   */
+  #forget(events: IncidentEvent[], streams: Set<string>): void {
+    for (const e of events) streams.add(e.streamId);
+    if (streams.size === 0) return;
+    this.#persist(this.#records(events, new Map()), streams, true);
   }
 
   /**

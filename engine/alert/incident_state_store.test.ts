@@ -39,3 +39,21 @@ test("fileIncidentStateStore ignores a torn temporary file left by a crash", asy
   assert.deepEqual((await store.load()).get("s"), state(1));
   assert.equal((await readdir(dir)).length, 2);
 });
+
+test("fileIncidentStateStore moves an unreadable state file aside and loads the others", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "incident-state-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const heard: string[] = [];
+  const store = new FileIncidentStateStore(dir, { onUnusable: (file) => heard.push(file) });
+  await store.save([{ streamId: "good", state: state(1) }], true);
+  await writeFile(join(dir, "torn.json"), '{"snapshot":{"v":1,"last":17');
+  const loaded = await store.load();
+  assert.deepEqual([...loaded.keys()], ["good"]);
+  assert.equal(heard.length, 1);
+  const files = await readdir(dir);
+  assert.ok(!files.includes("torn.json"));
+  assert.ok(files.some((f) => f.startsWith("torn.json.unusable-")));
+  // The next start loads the same, and hears of nothing.
+  assert.deepEqual([...(await store.load()).keys()], ["good"]);
+  assert.equal(heard.length, 1);
+});

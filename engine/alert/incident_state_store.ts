@@ -45,10 +45,17 @@ const streamOf = (file: string) => decodeURIComponent(file.slice(0, -".json".len
  */
 export class FileIncidentStateStore implements IncidentStateStore {
   readonly #dir: string;
+  readonly #onUnusable: ((file: string, problem: string) => void) | undefined;
   #ready: Promise<unknown> | undefined;
 
-  constructor(dir: string) {
+  /**
+   * `onUnusable` hears of a state file that cannot be read (a power cut can leave one torn): it
+   * is moved aside as `<file>.unusable-<time>` and its stream starts afresh, rather than the
+   * engine not starting at all.
+   */
+  constructor(dir: string, options: { onUnusable?: (file: string, problem: string) => void } = {}) {
     this.#dir = dir;
+    this.#onUnusable = options.onUnusable;
   }
 
   async load(): Promise<Map<string, StoredIncidentState>> {
@@ -56,8 +63,18 @@ export class FileIncidentStateStore implements IncidentStateStore {
     const states = new Map<string, StoredIncidentState>();
     for (const file of await readdir(this.#dir)) {
       if (!file.endsWith(".json")) continue;
-      const text = await readFile(join(this.#dir, file), "utf8");
-      states.set(streamOf(file), JSON.parse(text) as StoredIncidentState);
+      const path = join(this.#dir, file);
+      let state: StoredIncidentState;
+      try {
+        state = JSON.parse(await readFile(path, "utf8")) as StoredIncidentState;
+        if (typeof state !== "object" || state === null) throw new Error("not a stored state");
+      } catch (error) {
+        const aside = `${path}.unusable-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+        await rename(path, aside).catch(() => rm(path, { force: true }));
+        this.#onUnusable?.(aside, (error as Error).message);
+        continue;
+      }
+      states.set(streamOf(file), state);
     }
     return states;
   }
