@@ -327,6 +327,19 @@ export class ModelRegistry {
     return record;
   }
 
+  /**
+   * Stores the retraining report of `version` beside its folder (`<name>/<version>.retrain.json`),
+   * replacing any before it atomically.
+   */
+  async putReport(name: string, version: string, report: unknown): Promise<void> {
+    checkName(name);
+    checkVersion(version);
+    await writeFileAtomic(
+      join(this.dir, name, `${version}.retrain.json`),
+      `${JSON.stringify(report, null, 1)}\n`,
+    );
+  }
+
   /** Every recorded activation of `name`, oldest first (a torn last line is skipped). */
   async activations(name: string): Promise<Activation[]> {
     checkName(name);

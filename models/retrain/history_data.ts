@@ -149,8 +149,9 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
       nFrames,
       falsePositive,
       runs: trainRuns.length,
-      from: Math.min(...trainTimes),
-      to: Math.max(...trainTimes),
+      // Not Math.min(...xs): a spread of more than ~120,000 values overflows the stack.
+      from: trainTimes.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY),
+      to: trainTimes.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY),
     },
     recent: {
       runs: recentRuns,

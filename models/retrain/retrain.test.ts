@@ -62,6 +62,8 @@ describe("retrain", () => {
         await readFile(reportPath(dirs.registry, NAME, report.candidate_version), "utf8"),
       ) as RetrainReport;
       assert.equal(saved.decision, "promoted");
+      // Written before the pointer moved, then again with the activation it led to.
+      assert.deepEqual(saved.activated, last);
       assert.equal(saved.data.training.frames + saved.data.recent.frames, 1496);
       assert.equal(saved.data.recent.frames, 300);
       // The last window_size - 1 frames were still waiting for their windows when recording stopped.

@@ -1,5 +1,5 @@
 // Retraining from the recorded history: a candidate trained as `npm run train` trains, written to the registry, judged by the gate, promoted or held.
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { readHistory } from "../../engine/history/mod.ts";
@@ -245,13 +245,6 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
       }
     }
     const decision = gate?.decision ?? "held";
-    let activation: Activation | undefined;
-    if (decision === "promoted" && o.promote === "auto") {
-      activation = await registry.activate(o.model, meta.version, {
-        by: o.by ?? "retrain",
-        reason: "promotion gate passed",
-      });
-    }
     report = {
       model: o.model,
       candidate_version: meta.version,
@@ -259,7 +252,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
       decision,
       reasons: gate?.reasons ?? [`the candidate could not be loaded: ${loadError}`],
       promote: o.promote,
-      activated: activation ?? null,
+      activated: null,
       decided_at: new Date().toISOString(),
       criteria: gate?.criteria ?? [],
       tolerances: TOLERANCES,
@@ -272,11 +265,16 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
         skipped_records: read.skippedRecords,
         warnings: read.warnings,
         time_range: {
+          // Not Math.min(...xs): a spread of more than ~120,000 frames overflows the stack.
           from: read.frames.length
-            ? new Date(Math.min(...read.frames.map((f) => f.timestamp))).toISOString()
+            ? new Date(
+                read.frames.reduce((a, f) => Math.min(a, f.timestamp), Number.POSITIVE_INFINITY),
+              ).toISOString()
             : null,
           to: read.frames.length
-            ? new Date(Math.max(...read.frames.map((f) => f.timestamp))).toISOString()
+            ? new Date(
+                read.frames.reduce((a, f) => Math.max(a, f.timestamp), Number.NEGATIVE_INFINITY),
+              ).toISOString()
             : null,
         },
         usable_frames: prepared.usable,
@@ -324,9 +322,16 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   } finally {
     await active.close();
   }
-  await writeFile(
-    reportPath(o.registryDir, o.model, meta.version),
-    `${JSON.stringify(report, null, 1)}\n`,
-  );
+  // The report before the pointer moves: whatever stops the run after it (a stop, a full disk),
+  // an active version always has its report, and a candidate without one was never activated.
+  await registry.putReport(o.model, meta.version, report);
+  if (report.decision === "promoted" && o.promote === "auto") {
+    const activation: Activation = await registry.activate(o.model, meta.version, {
+      by: o.by ?? "retrain",
+      reason: "promotion gate passed",
+    });
+    report = { ...report, activated: activation };
+    await registry.putReport(o.model, meta.version, report);
+  }
   return report;
 }
