@@ -7,6 +7,7 @@ import { createBackendMetrics } from "../telemetry/metrics.ts";
 import { startTelemetry } from "../telemetry/setup.ts";
 import { exit, isDeno, onShutdownSignal, readEnv, serveApp } from "./_runtime.ts";
 import { createBackendApp } from "./app.ts";
+import { createAuditRepository } from "./audit/audit_repository.ts";
 import { createAuth } from "./auth/auth.ts";
 import { createOidc, type Oidc } from "./auth/oidc.ts";
 import { openTokenStore, type TokenStore, TokensFileError } from "./auth/token_store.ts";
@@ -76,27 +77,6 @@ const auth = createAuth({
   secureCookies: config.PUBLIC_URL ? config.PUBLIC_URL.startsWith("https:") : undefined,
   log,
 });
-// People sign in through the company's provider; discovery waits for the first sign-in.
-let oidc: Oidc | undefined;
-if (config.AUTH_MODE === "oidc") {
-  try {
-    oidc = createOidc({
-      auth,
-      issuer: config.OIDC_ISSUER as string,
-      clientId: config.OIDC_CLIENT_ID as string,
-      clientSecret: config.OIDC_CLIENT_SECRET,
-      publicUrl: config.PUBLIC_URL as string,
-      roleClaim: config.OIDC_ROLE_CLAIM,
-      roleMap: config.OIDC_ROLE_MAP,
-      secret: config.SESSION_SECRET,
-      log,
-    });
-  } catch (error) {
-    if (!(error instanceof RangeError)) throw error;
-    console.error(`backend: ${error.message}`);
-    exit(1);
-  }
-}
 if (config.AUTH_MODE !== "none" && !config.ALERT_SIGNING_SECRET) {
   log.warn(
     "alerts are accepted unsigned: set ALERT_SIGNING_SECRET (the same on the engine) so only the engine can post them",
@@ -122,6 +102,30 @@ for (;;) {
     }
     log.warn("database not reachable yet, retrying", { database: database.url });
     await delay(1000);
+  }
+}
+
+// People sign in through the company's provider; discovery waits for the first sign-in.
+let oidc: Oidc | undefined;
+if (config.AUTH_MODE === "oidc") {
+  try {
+    oidc = createOidc({
+      auth,
+      issuer: config.OIDC_ISSUER as string,
+      clientId: config.OIDC_CLIENT_ID as string,
+      clientSecret: config.OIDC_CLIENT_SECRET,
+      publicUrl: config.PUBLIC_URL as string,
+      roleClaim: config.OIDC_ROLE_CLAIM,
+      roleMap: config.OIDC_ROLE_MAP,
+      secret: config.SESSION_SECRET,
+      log,
+      audit: createAuditRepository(database),
+    });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    console.error(`backend: ${error.message}`);
+    await database.close(1).catch(() => {});
+    exit(1);
   }
 }
 

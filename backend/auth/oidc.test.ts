@@ -15,6 +15,8 @@ import {
   startOidcProvider,
   type TestProvider,
 } from "../_test/oidc_provider.ts";
+import { createAuditRepository } from "../audit/audit_repository.ts";
+import { testTargets } from "../db/_test_databases.ts";
 import { createAuth } from "./auth.ts";
 import { createOidc, FLOW_COOKIE, type OidcOptions } from "./oidc.ts";
 import { SESSION_COOKIE } from "./session.ts";
@@ -161,6 +163,33 @@ test("oidc sign-in as each role starts an HttpOnly SameSite=Lax session and land
     const me = await fetch(`${base}/api/v1/whoami`, { headers: { cookie: jar.header(base) } });
     assert.equal(me.status, 200);
     assert.deepEqual(await me.json(), { subject: login, name, role, method: "oidc" });
+  }
+});
+
+test("oidc sign-in is recorded in the audit trail, with who signed in and how", async () => {
+  const db = await testTargets()[0].open();
+  try {
+    const audit = createAuditRepository(db);
+    useApp({ audit });
+    const res = await signIn("olga");
+    assert.equal(res.status, 303, await res.text());
+    const rows = await db.sql`
+      SELECT action, target, actor_subject, actor_name, actor_method, actor_role FROM audit_event`;
+    assert.deepEqual(
+      rows.map((r) => ({ ...r })),
+      [
+        {
+          action: "session.signin",
+          target: "session:olga",
+          actor_subject: "olga",
+          actor_name: "Olga Operator",
+          actor_method: "oidc",
+          actor_role: "operator",
+        },
+      ],
+    );
+  } finally {
+    await db.dispose();
   }
 });
 

@@ -1,4 +1,5 @@
 // Sign-in with the company's OpenID Connect provider: authorization code + PKCE through openid-client, ending in a session.
+
 import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { html } from "hono/html";
@@ -7,6 +8,7 @@ import * as v from "valibot";
 import { type Identity, isLoopbackHost, type Role, roleFromClaim } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { Logger } from "../../telemetry/logger.ts";
+import type { AuditRepository } from "../audit/audit_repository.ts";
 import { type Auth, safeNext } from "./auth.ts";
 import { createSealer, hmacKey } from "./sealed_value.ts";
 
@@ -30,6 +32,8 @@ export interface OidcOptions {
   /** `SESSION_SECRET`: signs the flow cookie (a key derived for that use only); unset, a random key per start. */
   secret?: string;
   log?: Logger;
+  /** Where each sign-in is recorded (`session.signin`), as the token form records its own. */
+  audit?: Pick<AuditRepository, "record">;
   now?: () => number;
   fetch?: typeof fetch;
 }
@@ -201,6 +205,12 @@ export function createOidc(options: OidcOptions) {
       }
       const identity: Identity = { subject: claims.sub, name, role, method: "oidc" };
       await auth.startSession(c, identity);
+      await options.audit?.record({
+        action: "session.signin",
+        target: `session:${identity.subject}`,
+        actor: identity,
+        at: new Date(now()),
+      });
       return c.redirect(safeNext(flow.next), 303);
     }),
   );
