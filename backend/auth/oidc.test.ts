@@ -18,7 +18,7 @@ import {
 import { createAuditRepository } from "../audit/audit_repository.ts";
 import { testTargets } from "../db/_test_databases.ts";
 import { createAuth } from "./auth.ts";
-import { createOidc, FLOW_COOKIE, type OidcOptions } from "./oidc.ts";
+import { createOidc, FLOW_COOKIE, nameOf, type OidcOptions } from "./oidc.ts";
 import { SESSION_COOKIE } from "./session.ts";
 
 const SECRET = "a-session-secret-of-at-least-32-characters";
@@ -407,4 +407,12 @@ test("createOidc refuses an http issuer or public URL off this machine", () => {
       }),
     { name: "RangeError", message: /'PUBLIC_URL' must be https/ },
   );
+});
+
+test("a signed-in name is cut to 200 characters, never inside one", () => {
+  const long = `${"a".repeat(199)}😀tail`;
+  assert.equal(nameOf({ name: long }, "sub"), "a".repeat(199));
+  assert.equal(nameOf({ name: "é".repeat(300) }, "sub").length, 200);
+  assert.equal(nameOf({ email: "x@example.com" }, "sub"), "x@example.com");
+  assert.equal(nameOf({}, "sub-1"), "sub-1");
 });

@@ -293,12 +293,15 @@ function claimAt(claims: Record<string, unknown>, name: string): unknown {
   return at;
 }
 
-function nameOf(info: Record<string, unknown>, sub: string): string {
+/** The name a signed-in person acts under: the provider's name, username or email, else the subject. */
+export function nameOf(info: Record<string, unknown>, sub: string): string {
   const name = [info.name, info.preferred_username, info.email].find(
     (x): x is string => typeof x === "string" && x.trim() !== "",
   );
-  // The name travels in the session cookie, which must stay small.
-  return (name ?? sub).slice(0, 200);
+  // The name travels in the session cookie, which must stay small: 200 characters, never cut
+  // inside a character (half an emoji is no text a name can be stored as).
+  const cut = (name ?? sub).slice(0, 200);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
 function describeClaim(value: unknown): string {

@@ -35,8 +35,9 @@ export const ackBodySchema = v.strictObject({
   by: v.pipe(
     v.string("a name"),
     v.trim(),
-    v.minLength(1, "a name of 1..100 characters"),
-    v.maxLength(100, "a name of 1..100 characters"),
+    // 200, as for verdicts and silences: a signed-in person's name (up to 200) replaces it.
+    v.minLength(1, "a name of 1..200 characters"),
+    v.maxLength(200, "a name of 1..200 characters"),
     storableText,
   ),
   note: v.optional(

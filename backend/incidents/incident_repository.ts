@@ -22,6 +22,17 @@ import type {
 } from "./incident_types.ts";
 import { findSimilarIncidents } from "./similar_incidents.ts";
 
+/**
+ * An incident the pruner deleted between this statement's read of it and its insert fails the
+ * foreign key (23503): that is an incident that is not there (no rows: the route answers 404).
+ */
+const goneOr =
+  (failed: (error: unknown) => never) =>
+  (error: unknown): never[] => {
+    if ((error as { code?: unknown } | null)?.code === "23503") return [];
+    return failed(error);
+  };
+
 export type IncidentRepository = ReturnType<typeof createIncidentRepository>;
 
 interface IncidentRow {
@@ -291,7 +302,7 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
         FROM incident WHERE incident_id = ${incidentId}
         RETURNING verdict, cause, note, given_by, given_at
       ), audited AS (${audit})
-      SELECT inserted.*, prior.n = 0 AS first FROM inserted, prior`.catch(failed);
+      SELECT inserted.*, prior.n = 0 AS first FROM inserted, prior`.catch(goneOr(failed));
     return row ? { first: row.first, verdict: toVerdict(row) } : undefined;
   }
 
@@ -325,7 +336,7 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
         ON CONFLICT (incident_id) DO NOTHING
         RETURNING acked_by, note, acked_at
       ), audited AS (${audit})
-      SELECT * FROM inserted`.catch(failed);
+      SELECT * FROM inserted`.catch(goneOr(failed));
     const toAck = (r: { acked_by: string; note: string; acked_at: Date }) => ({
       by: r.acked_by,
       note: r.note,

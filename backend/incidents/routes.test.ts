@@ -335,7 +335,7 @@ for (const target of testTargets()) {
         [id, "{", 400, "invalid_json"],
         [id, "{}", 400, "invalid_request"],
         [id, JSON.stringify({ by: "  " }), 400, "invalid_request"],
-        [id, JSON.stringify({ by: "x".repeat(101) }), 400, "invalid_request"],
+        [id, JSON.stringify({ by: "x".repeat(201) }), 400, "invalid_request"],
         [id, JSON.stringify({ by: "Ana", note: 5 }), 400, "invalid_request"],
         [id, JSON.stringify({ by: "Ana", extra: 1 }), 400, "invalid_request"],
         // Text PostgreSQL cannot store: a NUL, an unpaired surrogate.
