@@ -5,7 +5,7 @@ import { HttpError } from "../contracts/error.ts";
 /**
  * Parses `input` (a parsed JSON body) with `schema`, or throws 400 `invalid_request` with one
  * sentence about the first problem: not an object, `'field' is required`, `'field' is not a field
- * of <what>`, or `'field' must be <the schema's message>`.
+ * of <what>`, `'field' must be an object`, or `'field' must be <the schema's message>`.
  *
  * @example parseBody(ackBodySchema, await c.req.json(), "an acknowledgement");
  */
@@ -24,11 +24,14 @@ export function parseBody<S extends v.GenericSchema>(
   // An object's issue for one of its keys: missing, or one the schema does not know.
   if (issue.type === "object" || issue.type === "strict_object") {
     const known = issue.expected !== "never";
-    throw new HttpError(
-      400,
-      "invalid_request",
-      known ? `'${path}' is required` : `'${path}' is not a field of ${what}`,
-    );
+    if (!known) {
+      throw new HttpError(400, "invalid_request", `'${path}' is not a field of ${what}`);
+    }
+    // Missing, or there but not an object (a nested object's field given as text).
+    if (issue.input !== undefined) {
+      throw new HttpError(400, "invalid_request", `'${path}' must be an object`);
+    }
+    throw new HttpError(400, "invalid_request", `'${path}' is required`);
   }
   throw new HttpError(400, "invalid_request", `'${path}' must be ${issue.message}`);
 }

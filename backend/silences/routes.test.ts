@@ -167,6 +167,8 @@ for (const target of testTargets()) {
         [body({ matchers: { stream: "line 1" } }), /^'matchers\.stream' must be a glob/],
         [body({ matchers: { stream: "" } }), /^'matchers\.stream' must be a glob/],
         [body({ matchers: { sensors: ["x"] } }), /^'matchers\.stream' is required/],
+        [body({ matchers: "line-1" }), /^'matchers' must be an object/],
+        [body({ recurrence: "weekly" }), /^'recurrence' must be/],
         [
           body({ matchers: { stream: "a", sensors: ["ok", "bad\nname"] } }),
           /^'matchers\.sensors\.1' must be/,
