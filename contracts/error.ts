@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   "decompressed_too_large", // inflated body over MAX_DECOMPRESSED_BYTES (413)
   "unsupported_encoding", // Content-Encoding other than gzip, deflate, identity (415)
   "request_timeout", // body did not arrive in time (408)
+  "body_incomplete", // the client closed the connection before its body ended (400; nobody is left to read it)
   // frame contract (422)
   "frame_invalid_shape", // not an object, `data` not an object, unknown top-level key, wrong binary length
   "frame_invalid_value", // a feature value that is not a finite JSON number

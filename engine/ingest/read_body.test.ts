@@ -20,7 +20,7 @@ const frame = zlib.gzipSync(
 type Source = "request" | "incoming";
 const SOURCES: Source[] = "Deno" in globalThis ? ["request"] : ["request", "incoming"];
 
-async function startServer(bodyTimeoutMs: number, source: Source) {
+async function startServer(bodyTimeoutMs: number, source: Source, caught: unknown[] = []) {
   const ingestor = createIngestor({
     layout,
     limits: { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024, bodyTimeoutMs },
@@ -34,6 +34,7 @@ async function startServer(bodyTimeoutMs: number, source: Source) {
         await ingestor.ingest(request, new Float32Array(layout.size), incoming);
         return Response.json({ status: "accepted" }, { status: 202 });
       } catch (error) {
+        caught.push(error);
         if (!(error instanceof HttpError)) throw error;
         return Response.json(error.body, { status: error.status });
       }
@@ -126,3 +127,24 @@ for (const source of SOURCES) {
     }
   });
 }
+
+test("readBody (incoming) takes a client that hangs up mid-body for the client's doing: 400 body_incomplete, no engine error", async () => {
+  const caught: unknown[] = [];
+  const server = await startServer(5000, "incoming", caught);
+  const gone = rawPost(
+    server.port,
+    "Content-Length: 1000\r\nContent-Type: application/json\r\n",
+    '{"data"',
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    gone.socket.destroy();
+    await gone.ended;
+    await waitFor(() => caught.length === 1 || undefined, "the upload's end seen", 5000);
+    assert.ok(caught[0] instanceof HttpError, String(caught[0]));
+    assert.equal((caught[0] as HttpError).code, "body_incomplete");
+    assert.equal((caught[0] as HttpError).status, 400);
+  } finally {
+    await server.close();
+  }
+});

@@ -69,6 +69,14 @@ export async function readBody(
   return length === buffer.length ? buffer : buffer.slice(0, length);
 }
 
+function incomplete(): HttpError {
+  return new HttpError(
+    400,
+    "body_incomplete",
+    "the client closed the connection before the body ended",
+  );
+}
+
 function tooLarge(maxBodyBytes: number): HttpError {
   return new HttpError(413, "payload_too_large", `body exceeds ${maxBodyBytes} bytes`);
 }
@@ -104,11 +112,15 @@ function nodeReader(incoming: NodeBodyStream) {
         }
         function onError(error: Error) {
           cleanup();
-          reject(error);
+          // A client gone mid-upload is the client's doing, not an engine error to log.
+          const gone =
+            error.message === "aborted" || (error as { code?: string }).code === "ECONNRESET";
+          reject(gone ? incomplete() : error);
         }
         function onClose() {
           if (incoming.readableEnded) return onEnd();
-          onError(new Error("the client closed the connection before the body ended"));
+          cleanup();
+          reject(incomplete());
         }
         incoming.on("readable", attempt);
         incoming.on("end", onEnd);
