@@ -92,8 +92,11 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOut
  */
 export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
   const app = new Hono();
-  // Driving the simulator is an operator's action once people sign in (reading it is anyone's).
-  if (auth && auth.mode !== "none") {
+  // Driving the simulator is an operator's action (reading it is anyone's): with people signed
+  // in, an operator's; without, from this site's own pages or a client that is no browser (and
+  // with CONSOLE_TOKEN when one is set), as for acknowledgements, so another site's page cannot
+  // make a visitor's browser start a run.
+  if (auth) {
     app.use(async (c, next) => {
       if (c.req.method !== "GET" && c.req.method !== "HEAD") await auth.require(c, "operator");
       await next();

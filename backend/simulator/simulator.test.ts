@@ -260,6 +260,18 @@ test("POST /data/send answers with the engine's status and body", async () => {
     assert.equal(Object.keys(s.frames[0].json.data).length, 50);
     const bad = await app.request("/data/stream", { method: "POST", body: '{"rate_hz":0}' });
     assert.equal(bad.status, 400);
+    // Another site's page cannot make a visitor's browser drive the simulator.
+    const sent = s.frames.length;
+    for (const path of ["/data/send", "/data/stream", "/data/operating-point"]) {
+      const crossSite = await app.request(path, {
+        method: "POST",
+        body: '{"rate_hz":1}',
+        headers: { origin: "http://evil.test", "sec-fetch-site": "cross-site" },
+      });
+      assert.equal(crossSite.status, 401, path);
+    }
+    assert.equal(s.frames.length, sent);
+    assert.equal(simulator.status().running, false);
   } finally {
     await db.dispose();
   }
