@@ -233,6 +233,42 @@ export function IncidentPage(props: {
 }
 
 /** A console page for a missing incident or another error a person should read. */
+/**
+ * A form's action the backend could not record (its database unavailable): says so, with what was
+ * typed, so nothing has to be typed again once it answers.
+ */
+export function NotRecordedPage(props: {
+  message: string;
+  typed: Record<string, string | undefined>;
+  back: { href: string; label: string };
+}) {
+  const typed = Object.entries(props.typed).filter(([, value]) => value);
+  return (
+    <Layout title="Not recorded" section="incident">
+      <h1>Not recorded</h1>
+      <p role="alert">Nothing was recorded: {props.message}</p>
+      {typed.length > 0 && (
+        <>
+          <h2>What you sent</h2>
+          <dl>
+            {typed.map(([field, value]) => (
+              <>
+                <dt>{field}</dt>
+                <dd>
+                  <pre>{value}</pre>
+                </dd>
+              </>
+            ))}
+          </dl>
+        </>
+      )}
+      <p>
+        <a href={props.back.href}>{props.back.label}</a>
+      </p>
+    </Layout>
+  );
+}
+
 export function MessagePage(props: {
   title: string;
   message: string;

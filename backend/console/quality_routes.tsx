@@ -10,7 +10,7 @@ import type { Auth } from "../auth/auth.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { MAX_WEEKS, qualityQuerySchema } from "../incidents/quality_routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
-import { MessagePage } from "./incident_page.tsx";
+import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { MUTE_DURATIONS, type MuteConfirmation, QualityPage } from "./quality_page.tsx";
 
 export interface QualityConsoleOptions {
@@ -165,7 +165,19 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
       const to = new URLSearchParams({ ...back, silence: silence.silence_id });
       return c.redirect(`/quality?${to}`, 303);
     } catch (error) {
-      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      if (!(error instanceof HttpError)) throw error;
+      if (error.status >= 500) {
+        // The report cannot be read either: a page of its own, with what was sent.
+        return render(
+          c,
+          <NotRecordedPage
+            message={error.message}
+            typed={Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k]]))}
+            back={{ href: `/quality?${new URLSearchParams(back)}`, label: "Back to Quality" }}
+          />,
+          503,
+        );
+      }
       return qualityPage(c, back, { error: error.message, status: error.status });
     }
   });

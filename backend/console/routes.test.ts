@@ -83,6 +83,28 @@ describe("console pages", () => {
     assert.equal(data.state, "open");
     assert.match(data.row, /^<tr data-incident=/);
     assert.ok(!data.row.includes(HOSTILE) && data.row.includes("&lt;script&gt;"));
+    // A verdict on a resolved incident three days old: the page lists no such incident, so the
+    // message carries no row (the browser takes it out of the lists, not into "last hour").
+    const old = crypto.randomUUID();
+    for (const alert of lifecycle(old, new Date(Date.now() - 3 * 86_400_000).toISOString())) {
+      await store(alert);
+    }
+    const verdict = await app.request(
+      `/api/v1/incidents/${old}/verdict`,
+      post({ verdict: "false_positive", by: "Ana" }),
+    );
+    assert.equal(verdict.status, 201);
+    await readUntil(`"incident_id":"${old}","state":"resolved"`);
+    const late = text
+      .split("\n\n")
+      .findLast((e) => e.includes(`"incident_id":"${old}","state":"resolved"`))!;
+    const message = JSON.parse(
+      late
+        .split("\n")
+        .find((l) => l.startsWith("data: "))!
+        .slice(6),
+    );
+    assert.deepEqual([message.state, message.row], ["resolved", ""]);
     abort.abort();
     await reader.cancel();
   });

@@ -27,7 +27,7 @@ import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import type { EngineMonitor } from "./engine_monitor.ts";
 import { HealthPage } from "./health_page.tsx";
-import { CHARTED_SENSORS, IncidentPage, MessagePage } from "./incident_page.tsx";
+import { CHARTED_SENSORS, IncidentPage, MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { IncidentRow } from "./incident_row.tsx";
 import { NowPage } from "./now_page.tsx";
 import { OverviewPage, PERIODS } from "./overview_page.tsx";
@@ -100,6 +100,24 @@ async function page(
   return c.html(
     html`<!doctype html>${await withViewer(c, await withSilenceBanner(c, element))}`,
     status as 200,
+  );
+}
+
+/** A form on an incident's page the backend could not record (503), with what was typed. */
+function notRecorded(
+  c: Context,
+  error: HttpError,
+  typed: Record<string, string | undefined>,
+  id: string,
+) {
+  return page(
+    c,
+    <NotRecordedPage
+      message={error.message}
+      typed={typed}
+      back={{ href: `/incidents/${id}`, label: "Back to the incident" }}
+    />,
+    503,
   );
 }
 
@@ -176,12 +194,18 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       async (id) => {
         const incident = await incidents.summary(id, 3);
         if (!incident) return undefined;
-        const row = await (<IncidentRow incident={incident} now={now()} />);
+        // The page's rule: a resolved incident is listed when it started in the last hour. An
+        // older one (a verdict given from its own page) goes from the lists, not into them.
+        const listed =
+          incident.state === "open" || Date.parse(incident.started_at) >= now() - 3_600_000;
+        const row = listed
+          ? (await (<IncidentRow incident={incident} now={now()} />)).toString()
+          : "";
         return JSON.stringify({
           incident_id: incident.incident_id,
           state: incident.state,
           started_at: incident.started_at,
-          row: row.toString(),
+          row,
         });
       },
       undefined,
@@ -250,7 +274,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (result.created) hub.publish(id);
       return c.redirect(`/incidents/${id}`, 303);
     } catch (error) {
-      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      if (!(error instanceof HttpError)) throw error;
+      if (error.status >= 500) return notRecorded(c, error, typed, id);
       return incidentPage(c, id, {
         status: error.status,
         message: error.message,
@@ -273,7 +298,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       hub.publish(id);
       return c.redirect(`/incidents/${id}`, 303);
     } catch (error) {
-      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      if (!(error instanceof HttpError)) throw error;
+      if (error.status >= 500) return notRecorded(c, error, typed, id);
       return incidentPage(c, id, {
         status: error.status,
         message: error.message,

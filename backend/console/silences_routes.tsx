@@ -10,7 +10,7 @@ import type { Auth } from "../auth/auth.ts";
 import { silenceIdParam } from "../silences/routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { expireSilenceSchema } from "../silences/silence_schemas.ts";
-import { MessagePage } from "./incident_page.tsx";
+import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { type SilenceFormValues, SilencesPage } from "./silences_page.tsx";
 
 export interface SilenceConsoleOptions {
@@ -106,6 +106,27 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     );
   }
 
+  // The database did not answer (503): the silences cannot be listed either, so a page of its
+  // own says nothing was recorded, with what was typed.
+  function notRecorded(
+    c: Context,
+    error: HttpError,
+    values: Record<string, string | string[] | undefined>,
+  ) {
+    const typed = Object.fromEntries(
+      Object.entries(values).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v]),
+    );
+    return render(
+      c,
+      <NotRecordedPage
+        message={error.message}
+        typed={typed}
+        back={{ href: "/silences", label: "Back to Silences" }}
+      />,
+      503,
+    );
+  }
+
   // A form's refusal (4xx) is shown on the page; anything else is the app's error.
   function refusal(error: unknown): { status: number; message: string } {
     if (!(error instanceof HttpError) || error.status >= 500) throw error;
@@ -124,6 +145,9 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       await silences.create(body, auth.actor(who, body.created_by));
       return c.redirect("/silences", 303);
     } catch (error) {
+      if (error instanceof HttpError && error.status >= 500) {
+        return notRecorded(c, error, values as Record<string, string | string[] | undefined>);
+      }
       return silencesPage(c, { ...refusal(error), values });
     }
   });
@@ -139,18 +163,19 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
         400,
       );
     }
+    const form = await c.req.parseBody();
+    // Only text fields: a file upload in their place counts as missing.
+    const typed: Record<string, string> = Object.fromEntries(
+      ["by", "reason"].flatMap((k) => (typeof form[k] === "string" ? [[k, form[k]]] : [])),
+    );
     try {
       const who = await auth.require(c, "operator");
-      const form = await c.req.parseBody();
-      // Only text fields: a file upload in their place counts as missing.
-      const typed = Object.fromEntries(
-        ["by", "reason"].flatMap((k) => (typeof form[k] === "string" ? [[k, form[k]]] : [])),
-      );
       const by = parseBody(expireSilenceSchema, auth.named(typed, "by", who), "a silence");
       const result = await silences.expire(id, by, auth.actor(who, by.by));
       if (!result) throw new HttpError(404, "not_found", `There is no silence ${id}.`);
       return c.redirect("/silences", 303);
     } catch (error) {
+      if (error instanceof HttpError && error.status >= 500) return notRecorded(c, error, typed);
       return silencesPage(c, refusal(error));
     }
   });

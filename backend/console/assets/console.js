@@ -42,8 +42,8 @@
       // The row was rendered (and escaped) by the server's JSX; a template only parses it.
       const template = document.createElement("template");
       template.innerHTML = message.row;
+      // No row: the incident is no longer listed here (a resolved one older than the hour).
       const row = template.content.querySelector("tr");
-      if (!row) return;
       // A keyboard or screen-reader user on the row keeps their place: the same control of the
       // new row takes the focus the old one had.
       let focused = null;
@@ -55,6 +55,10 @@
           focused = { index: same.indexOf(active), href: active.getAttribute("href") };
         }
         old.remove();
+      }
+      if (!row) {
+        updateEmpty();
+        return;
       }
       const table = message.state === "open" ? "open-incidents" : "resolved-incidents";
       const body = document.querySelector(`#${table} tbody`);
