@@ -10,9 +10,11 @@ ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 # ---- production dependencies, CPU: onnxruntime-node ships its CPU library in the package ----
-# (package.json's allowScripts denies onnxruntime-node's install script: no CUDA download here.)
+# (package.json's allowScripts denies onnxruntime-node's install script, but the npm 10 that comes
+# with Node 20 ignores allowScripts: "skip" tells that script itself not to download CUDA.)
 FROM ${NODE_IMAGE} AS deps-cpu
 WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 
@@ -32,6 +34,7 @@ COPY package.json tsconfig.json deno.json *.ts run_ts.mjs ./
 COPY contracts ./contracts
 COPY telemetry ./telemetry
 COPY models ./models
+COPY scoring ./scoring
 COPY engine ./engine
 COPY backend ./backend
 
@@ -52,13 +55,15 @@ CMD ["start.ts"]
 # ---- GPU runtime: CUDA 12 + cuDNN 9 user-space libraries, Node copied from the official image ----
 FROM ${CUDA_IMAGE} AS gpu
 COPY --from=deps-gpu /usr/local/bin/node /usr/local/bin/node
-RUN groupadd --system --gid 1001 app && useradd --system --uid 1001 --gid app --no-create-home app
+# uid and gid 1000, as the CPU image's `node` user that writes the token files (mode 0600) this
+# engine reads; Ubuntu 24.04 images already have that user (ubuntu), older ones get one.
+RUN id -u 1000 >/dev/null 2>&1 || useradd --uid 1000 --user-group --no-create-home app
 ENV NODE_ENV=production MALLOC_ARENA_MAX=2 DEFAULT_DEVICE=cuda
 WORKDIR /app
 COPY --from=deps-gpu --chown=root:root /app/node_modules ./node_modules
 COPY --from=source --chown=root:root /app ./
-RUN mkdir -p /app/.data/secrets /app/node_modules/.cache/run_ts && chown app:app /app/.data /app/.data/secrets /app/node_modules/.cache/run_ts
-USER app
+RUN mkdir -p /app/.data/secrets /app/node_modules/.cache/run_ts && chown 1000:1000 /app/.data /app/.data/secrets /app/node_modules/.cache/run_ts
+USER 1000:1000
 EXPOSE 9000
 ENTRYPOINT ["node", "--max-semi-space-size=4", "run_ts.mjs"]
 CMD ["engine/main.ts"]

@@ -33,6 +33,29 @@ test("the container images start services with the launch arguments and environm
   assert.match(dockerfile, /^COPY .*\brun_ts\.mjs\b/m);
 });
 
+test("the image copies every folder of sources the services import", () => {
+  // A folder left out (scoring/ was) makes every service fail to start in a container.
+  const dockerfile = read("Dockerfile");
+  const root = fileURLToPath(new URL(".", import.meta.url));
+  const hasSources = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((e) =>
+      e.isDirectory()
+        ? e.name !== "node_modules" && hasSources(join(dir, e.name))
+        : /\.tsx?$/.test(e.name) && !/\.test\.tsx?$/.test(e.name),
+    );
+  const folders = readdirSync(root, { withFileTypes: true })
+    .filter(
+      (e) =>
+        e.isDirectory() && !e.name.startsWith(".") && !["node_modules", "tmp"].includes(e.name),
+    )
+    .map((e) => e.name)
+    .filter((name) => hasSources(join(root, name)));
+  assert.ok(folders.includes("engine") && folders.includes("scoring"), folders.join(", "));
+  for (const folder of folders) {
+    assert.match(dockerfile, new RegExp(`^COPY ${folder} \\./${folder}$`, "m"), folder);
+  }
+});
+
 test("nodeServiceEnv keeps a value the user set", () => {
   assert.deepEqual(nodeServiceEnv({}), { MALLOC_ARENA_MAX: "2" });
   assert.deepEqual(nodeServiceEnv({ MALLOC_ARENA_MAX: "8" }), { MALLOC_ARENA_MAX: "8" });

@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { seedRegistry } from "./engine/infer/seed_registry.ts";
 import { NODE_SERVICE_ARGS, nodeServiceEnv } from "./launch.ts";
 
@@ -15,7 +16,7 @@ const backendUrl = `http://localhost:${backendPort}`;
 const engineUrl = `http://localhost:${enginePort}`;
 // The same runtime that runs this file runs the services.
 const runner = deno ? [deno.execPath(), "run", "-A"] : [process.execPath, ...NODE_SERVICE_ARGS];
-const root = new URL(".", import.meta.url).pathname;
+const root = fileURLToPath(new URL(".", import.meta.url));
 // The committed models are copied into a registry under the engine's DATA_DIR, so retraining
 // can write and activate versions there without touching the repository's models/.
 const dataDir = env.DATA_DIR ?? ".data/engine";

@@ -59,7 +59,11 @@ describe("compose.yaml", () => {
       /process\.env\.ONNXRUNTIME_NODE_INSTALL\).*onnxruntime-node/,
     );
     assert.match(stages.get("deps-gpu")!, /ONNXRUNTIME_NODE_INSTALL=cuda12[\s\S]*npm ci/);
-    assert.doesNotMatch(stages.get("deps-cpu")!, /^(ENV|RUN) .*ONNXRUNTIME_NODE_INSTALL/m);
+    // The npm 10 of the Node 20 image ignores allowScripts: the CPU stage tells the script to skip.
+    assert.match(stages.get("deps-cpu")!, /^ENV ONNXRUNTIME_NODE_INSTALL=skip$/m);
+    // The GPU engine reads token files the CPU image's node user (1000) wrote with mode 0600.
+    assert.match(stages.get("gpu")!, /^USER 1000:1000$/m);
+    assert.match(stages.get("cpu")!, /^USER node$/m);
     assert.match(stages.get("gpu")!, /COPY --from=deps-gpu \S* ?\/app\/node_modules/);
     assert.match(stages.get("cpu")!, /COPY --from=deps-cpu \S* ?\/app\/node_modules/);
   });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { appendFile, mkdtemp, open, readFile, rm } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { appendFile, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -134,4 +135,22 @@ test("outbox ignores a second delivered mark for the same alert", () =>
     await outbox.delivered(r.id);
     assert.equal(outbox.size, 0);
     await outbox.close();
+  }));
+
+test("outbox refuses a second running process on the same folder, and takes over a dead one's lock", () =>
+  withDir(async (dir) => {
+    // Another live process holds it (this test's parent stands in for a second engine).
+    await writeFile(join(dir, "alerts.lock"), `${process.ppid}\n`);
+    await assert.rejects(Outbox.open({ dir }), (e: Error) => {
+      assert.equal(e.name, "OutboxInUseError");
+      assert.match(e.message, new RegExp(`in use by process ${process.ppid}`));
+      return true;
+    });
+    // A process that is gone (killed) left it: taken over.
+    const gone = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid as number;
+    await writeFile(join(dir, "alerts.lock"), `${gone}\n`);
+    const outbox = await Outbox.open({ dir });
+    assert.equal((await readFile(join(dir, "alerts.lock"), "utf8")).trim(), String(process.pid));
+    await outbox.close();
+    await assert.rejects(readFile(join(dir, "alerts.lock")), { code: "ENOENT" });
   }));

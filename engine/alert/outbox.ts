@@ -1,6 +1,6 @@
 // The durable alert outbox: an fsync'd append-only log of alerts not yet delivered.
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { AlertRecord } from "./alert_sender.ts";
@@ -15,6 +15,18 @@ export interface OutboxOptions {
 type FileHandle = Awaited<ReturnType<typeof open>>;
 
 const FILE = "alerts.log";
+/** Names the process that has the log open: two writers would lose each other's alerts. */
+const LOCK = "alerts.lock";
+
+/** Whether process `pid` is running (one of another user's counts as running). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 /** Characters written at once when the log is rewritten. */
 const REWRITE_PART = 4 * 2 ** 20;
@@ -26,6 +38,11 @@ const RECENT_DONE = 4096;
 function addLine(r: AlertRecord): string {
   const tp = r.traceparent ? `,"traceparent":${JSON.stringify(r.traceparent)}` : "";
   return `{"op":"add","id":${JSON.stringify(r.id)}${tp},"alert":${r.body}}\n`;
+}
+
+/** Another running process has the outbox open. */
+export class OutboxInUseError extends Error {
+  override name = "OutboxInUseError";
 }
 
 /**
@@ -63,10 +80,16 @@ export class Outbox {
     this.path = join(options.dir, FILE);
   }
 
-  /** Opens (or creates) the outbox in `dir`, replays and compacts the log. */
+  /**
+   * Opens (or creates) the outbox in `dir`, replays and compacts the log. Refused while another
+   * running process has it open (a second engine started on the same `DATA_DIR`): its rewrite
+   * would replace the log under the first one, whose next alerts would then be lost. A lock
+   * left by a process that is gone (killed) is taken over.
+   */
   static async open(options: OutboxOptions): Promise<Outbox> {
     const outbox = new Outbox(options);
     await mkdir(outbox.#dir, { recursive: true });
+    await outbox.#lock();
     // Line by line: a log of any size opens (one string of it would stop at V8's ~512 MiB).
     const input = createReadStream(outbox.path, { encoding: "utf8" });
     try {
@@ -160,8 +183,35 @@ export class Outbox {
       if (file) {
         await file.sync();
         await file.close();
+        await rm(join(this.#dir, LOCK), { force: true });
       }
     });
+  }
+
+  async #lock(): Promise<void> {
+    const path = join(this.#dir, LOCK);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const handle = await open(path, "wx");
+        try {
+          await handle.writeFile(`${process.pid}\n`);
+        } finally {
+          await handle.close();
+        }
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
+      // This process's own (a test reopening it, or a container that restarted with its pid).
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && running(pid)) {
+        throw new OutboxInUseError(
+          `the alert outbox in ${this.#dir} is in use by process ${pid}: another engine runs on this DATA_DIR; give each engine its own DATA_DIR (or remove ${path} if that process is no engine)`,
+        );
+      }
+      await rm(path, { force: true });
+    }
+    throw new OutboxInUseError(`the alert outbox lock ${path} could not be taken`);
   }
 
   #open(): FileHandle {

@@ -1,5 +1,6 @@
 // `npm run bench -- --context`: what incident context costs: alert size and build time, history memory, per-frame cost.
 import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { parseModelMetadata } from "../../contracts/model.ts";
 import { createPlant } from "../../models/signal/mod.ts";
 import type { IncidentEvent, SensorEvidence } from "../../scoring/incident_tracker.ts";
@@ -11,7 +12,7 @@ import { startEngineProcess } from "./engine_process.ts";
 import { makeBenchFrames } from "./frames.ts";
 import { type Client, createClient, type LoadStream, openLoops } from "./load.ts";
 
-const MODEL = new URL("../../models/featurewise_ocsvm", import.meta.url).pathname;
+const MODEL = fileURLToPath(new URL("../../models/featurewise_ocsvm", import.meta.url));
 const T0 = Date.UTC(2026, 10, 24, 9);
 
 const quantile = (xs: number[], q: number) => {

@@ -5,9 +5,10 @@ import * as http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { NODE_SERVICE_ARGS, nodeServiceEnv } from "../../launch.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export interface EngineProcess {
   port: number;

@@ -3,10 +3,11 @@ import { spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseModelMetadata } from "../../contracts/model.ts";
 import { ModelRegistry } from "../infer/registry.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The committed default model (flat layout), served for unmatched streams. */
 export const BIG_MODEL = "featurewise_ocsvm";
 /** The model trained for the run; streams `line-b-*` go to it. */
