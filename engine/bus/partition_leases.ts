@@ -248,11 +248,18 @@ export class PartitionLeases {
     await this.#o.onRelease(p);
     await this.#serial(p, async (held) => {
       const ok = await this.#write(p, held, { ...held.record, owner: "", expires: 0 });
+      // Nobody reads it here any more, whatever the write's outcome: a lease kept after an
+      // unanswered write was renewed with no reader (its frames piled up unscored). Unwritten,
+      // it runs out within a lease period, and any worker, this one too, claims it then.
+      this.#held.delete(p);
       if (ok) {
-        this.#held.delete(p);
         this.#o.log.info("partition handed over", {
           partition: p,
           committed: held.record.committed,
+        });
+      } else {
+        this.#o.log.warn("partition released without its lease written; it runs out", {
+          partition: p,
         });
       }
       return ok;

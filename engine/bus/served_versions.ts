@@ -4,6 +4,8 @@ import type { ModelMetadata } from "../../contracts/model.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { windowScorerFor } from "../batch/from_config.ts";
 import type { WindowScorer } from "../batch/window_scorer.ts";
+import { ModelLoadError } from "../infer/execution_provider.ts";
+import { definitiveRefusal } from "../infer/follow_refusals.ts";
 import { loadVersion } from "../infer/from_config.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
 import type { NatsModelRegistry } from "../infer/nats_registry.ts";
@@ -80,14 +82,22 @@ export class ServedVersions {
     try {
       return await this.#load(version);
     } catch (error) {
-      if (!(error instanceof RegistryError) || !/not_found$/.test(error.code)) throw error;
+      // A version that cannot be had (not held, not a version, a broken entry, a graph that
+      // does not load) scores with the active one: one such frame must not stop the worker's
+      // partitions, which a throw here did (the round failed and re-read the frame for ever).
+      // Anything else (a registry request that timed out) fails the round, which is read again.
+      if (!definitiveRefusal(error) && !(error instanceof ModelLoadError)) throw error;
       this.#unknown.add(version);
+      const missing = error instanceof RegistryError && /not_found$/.test(error.code);
       this.#o.log.warn(
-        "frames name a version the registry does not hold; the active one scores them",
+        missing
+          ? "frames name a version the registry does not hold; the active one scores them"
+          : "frames name a version that cannot be loaded; the active one scores them",
         {
           model: this.#o.name,
           version,
           active: this.active.version,
+          ...(missing ? {} : { problem: (error as Error).message }),
         },
       );
       return this.active;

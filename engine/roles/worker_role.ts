@@ -335,6 +335,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     return new Promise((resolve) => idle.push(resolve));
   }
 
+  /** Not busy any more: whoever waits for that ({@link whenIdle}) goes on. */
+  function settle(): void {
+    busy = false;
+    const waiting = idle;
+    idle = [];
+    for (const done of waiting) done();
+  }
+
   /**
    * Commits what is durable in the outbox: at once when `force` (idle, hand-over), else at most
    * every COMMIT_EVERY_MS per partition, so a busy partition costs one KV write per interval,
@@ -607,7 +615,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         await Promise.all([...partitions.values()].map((part) => commit(part, true))).catch(
           (error) => log.warn("commit failed", error as Error),
         );
-        busy = false;
+        // A hand-over that came during the commit waits for this: no batch may follow to wake it.
+        settle();
         if (buffered() > 0) continue;
         if (fenced.size > 0) {
           // A fenced partition's lease is renewed or lost within a lease period: look again soon.
@@ -638,10 +647,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         }
         await delay(100, stop.signal);
       } finally {
-        busy = false;
-        const waiting = idle;
-        idle = [];
-        for (const done of waiting) done();
+        settle();
       }
     }
   }
