@@ -60,9 +60,10 @@ test("a frame naming a version that cannot be loaded is scored with the active o
     let ts = Date.UTC(2026, 0, 1);
     const lastSeq: number[] = new Array(PARTS).fill(0);
     const publish = async (p: number, version: string = meta.version) => {
+      ts += 1000;
       const { headers, payload } = encodeFrame({
         streamId: streamOn(p),
-        timestamp: (ts += 1000),
+        timestamp: ts,
         receivedAt: Date.now(),
         model: version,
         modelName: "",
