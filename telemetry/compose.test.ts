@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -149,6 +149,23 @@ describe("compose.yaml", () => {
       assert.equal(svc.depends_on.postgres.condition, "service_healthy", name);
     }
     assert.ok(services.backend.environment.DATABASE_URL);
+  });
+
+  test("compose signs alerts and guards frame intake with secrets the tokens service writes", async () => {
+    const written = await readFile(
+      new URL("../backend/auth/first_tokens.ts", import.meta.url),
+      "utf8",
+    );
+    for (const name of ["backend", "engine", "engine-gpu", "engine-ingest", "engine-worker"]) {
+      const env = services[name].environment;
+      for (const [variable, file] of [
+        ["ALERT_SIGNING_SECRET_FILE", "alert_signing_secret"],
+        ["INGEST_TOKEN_FILE", "ingest_token"],
+      ]) {
+        assert.equal(env[variable], `/app/.data/secrets/${file}`, `${name} ${variable}`);
+        assert.ok(written.includes(`"${file}"`), `the tokens service writes ${file}`);
+      }
+    }
   });
 
   test("compose wires engine → backend alerts and simulator → engine frames by service name", () => {

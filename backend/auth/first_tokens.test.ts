@@ -1,7 +1,7 @@
 // compose's `tokens` service, run as a process: the tokens it makes once per volume, and nothing new on a second run.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -13,7 +13,7 @@ const run = (dir: string) =>
     encoding: "utf8",
   });
 
-test("the tokens service writes an admin token's hash, the engine's viewer token and its ADMIN_TOKEN, once", async () => {
+test("the tokens service writes an admin token's hash, the engine's viewer token, its ADMIN_TOKEN, INGEST_TOKEN and ALERT_SIGNING_SECRET, once", async () => {
   const dir = await mkdtemp(join(tmpdir(), "first-tokens-"));
   try {
     const first = run(dir);
@@ -34,6 +34,16 @@ test("the tokens service writes an admin token's hash, the engine's viewer token
     assert.equal(second.status, 0, second.stderr);
     assert.match(second.stdout, /already holds an admin token/);
     assert.equal((await readFile(join(dir, "engine_admin_token"), "utf8")).trim(), adminToken);
+    // The engine's INGEST_TOKEN and ALERT_SIGNING_SECRET too: each its own, kept across runs,
+    // readable by their owner only.
+    const secrets = new Set([adminToken]);
+    for (const name of ["ingest_token", "alert_signing_secret"]) {
+      const value = (await readFile(join(dir, name), "utf8")).trim();
+      assert.match(value, /^[A-Za-z0-9_-]{43}$/, name);
+      secrets.add(value);
+      assert.equal((await stat(join(dir, name))).mode & 0o777, 0o600, name);
+    }
+    assert.equal(secrets.size, 3);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -140,7 +140,9 @@ test("outbox ignores a second delivered mark for the same alert", () =>
 test("outbox refuses a second running process on the same folder, and takes over a dead one's lock", () =>
   withDir(async (dir) => {
     // Another live process holds it (this test's parent stands in for a second engine).
-    await writeFile(join(dir, "alerts.lock"), `${process.ppid}\n`);
+    const stat = await readFile(`/proc/${process.ppid}/stat`, "utf8");
+    const started = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    await writeFile(join(dir, "alerts.lock"), `${process.ppid} ${started}\n`);
     await assert.rejects(Outbox.open({ dir }), (e: Error) => {
       assert.equal(e.name, "OutboxInUseError");
       assert.match(e.message, new RegExp(`in use by process ${process.ppid}`));
@@ -149,8 +151,16 @@ test("outbox refuses a second running process on the same folder, and takes over
     // A process that is gone (killed) left it: taken over.
     const gone = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid as number;
     await writeFile(join(dir, "alerts.lock"), `${gone}\n`);
-    const outbox = await Outbox.open({ dir });
-    assert.equal((await readFile(join(dir, "alerts.lock"), "utf8")).trim(), String(process.pid));
+    let outbox = await Outbox.open({ dir });
+    assert.equal(
+      (await readFile(join(dir, "alerts.lock"), "utf8")).split(" ")[0],
+      String(process.pid),
+    );
+    await outbox.close();
+    // A running process with that pid that is not the one that wrote the lock (a restarted
+    // container's pid 1 is another process): taken over too.
+    await writeFile(join(dir, "alerts.lock"), `${process.ppid} 1\n`);
+    outbox = await Outbox.open({ dir });
     await outbox.close();
     await assert.rejects(readFile(join(dir, "alerts.lock")), { code: "ENOENT" });
   }));

@@ -1,5 +1,5 @@
 // The durable alert outbox: an fsync'd append-only log of alerts not yet delivered.
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -18,12 +18,28 @@ const FILE = "alerts.log";
 /** Names the process that has the log open: two writers would lose each other's alerts. */
 const LOCK = "alerts.lock";
 
-/** Whether process `pid` is running (one of another user's counts as running). */
-function running(pid: number): boolean {
+/**
+ * When process `pid` started, from Linux's `/proc` (clock ticks since boot), or undefined where
+ * there is none. With it a lock names one process, not a pid that a restarted container (a new
+ * pid namespace) may have given to another.
+ */
+function startedAt(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process a lock names (`pid`, and when it started) is running. */
+function running(pid: number, started: string | undefined): boolean {
+  if (started) return startedAt(pid) === started;
   try {
     process.kill(pid, 0);
     return true;
   } catch (error) {
+    // Another user's process counts as running.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
@@ -194,7 +210,7 @@ export class Outbox {
       try {
         const handle = await open(path, "wx");
         try {
-          await handle.writeFile(`${process.pid}\n`);
+          await handle.writeFile(`${process.pid} ${startedAt(process.pid) ?? ""}\n`);
         } finally {
           await handle.close();
         }
@@ -202,9 +218,10 @@ export class Outbox {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
-      // This process's own (a test reopening it, or a container that restarted with its pid).
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && running(pid)) {
+      const [held, started] = (await readFile(path, "utf8").catch(() => "")).trim().split(" ");
+      const pid = Number(held);
+      // This process's own (a test reopening it) is taken over, as is a killed one's.
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && running(pid, started)) {
         throw new OutboxInUseError(
           `the alert outbox in ${this.#dir} is in use by process ${pid}: another engine runs on this DATA_DIR; give each engine its own DATA_DIR (or remove ${path} if that process is no engine)`,
         );
