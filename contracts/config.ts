@@ -156,6 +156,9 @@ export const engineConfigSchema = v.object({
   DEFAULT_DEVICE: pick("DEFAULT_DEVICE", "auto", ["auto", "cuda", "cpu"] as const),
   MAX_RETRIES: int("MAX_RETRIES", 5, 1, 5),
   MODEL_DIR: str("MODEL_DIR", "models"),
+  // Flat models (NAME.onnx + NAME.json) copied into MODEL_DIR's registry at start, as `npm start`
+  // does: a container's engine can then retrain and activate versions in its own volume.
+  MODEL_SEED_DIR: optionalText(),
   BATCH_MAX_DELAY_MS: int("BATCH_MAX_DELAY_MS", 2, 0, 1000),
   ANOMALY_THRESHOLD: num("ANOMALY_THRESHOLD", 0.9, 0, 1),
   MAX_ALERT_FEATURES: int("MAX_ALERT_FEATURES", 1000, 1, 100_000),

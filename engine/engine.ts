@@ -21,6 +21,7 @@ import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts
 import { historyRecordersFor } from "./history/mod.ts";
 import { FairTurns } from "./infer/fair_turns.ts";
 import { modelsFor } from "./infer/from_config.ts";
+import { seedRegistry } from "./infer/seed_registry.ts";
 import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { createModelActivation, type ModelActivation } from "./model_activation.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
@@ -165,6 +166,18 @@ export function createEngine(options: EngineOptions): Engine {
     return state.starting(async () => {
       // The copy on disk first, so decisions hold from the start even while the backend is down.
       await decisions?.start();
+      if (config.MODEL_SEED_DIR) {
+        for (const m of await seedRegistry(config.MODEL_SEED_DIR, config.MODEL_DIR)) {
+          if (m.written) {
+            log.info("model seeded into the registry", {
+              model: m.name,
+              version: m.version,
+              active: m.active,
+              model_dir: config.MODEL_DIR,
+            });
+          }
+        }
+      }
       const { models: loaded, refs, registry } = await modelsFor(config, log);
       const routes = new StreamRoutes(config.MODEL_ROUTES, config.DEFAULT_MODEL_NAME);
       // Several models take turns at inference, so a flood on one never starves another.

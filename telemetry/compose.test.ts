@@ -151,6 +151,16 @@ describe("compose.yaml", () => {
     assert.ok(services.backend.environment.DATABASE_URL);
   });
 
+  test("compose's single engines serve from a registry in their own volume, seeded from the image", () => {
+    for (const name of ["engine", "engine-gpu"]) {
+      const env = services[name].environment;
+      assert.equal(env.MODEL_SEED_DIR, "/app/models", name);
+      assert.ok(env.MODEL_DIR.startsWith(`${env.DATA_DIR}/`), `${name}: ${env.MODEL_DIR}`);
+      const config = parseConfig(engineConfigSchema, env);
+      assert.equal(config.MODEL_SEED_DIR, "/app/models");
+    }
+  });
+
   test("compose signs alerts and guards frame intake with secrets the tokens service writes", async () => {
     const written = await readFile(
       new URL("../backend/auth/first_tokens.ts", import.meta.url),
