@@ -206,6 +206,17 @@ export class JsonFrameScanner {
         if (index >= 0) {
           if (state[index] !== 0) {
             if (duplicates++ < KEY_LIMIT) this.#duplicates.push(layout.names[index]);
+            // As JSON.parse, the last value counts: a frame refused for its values names the
+            // ones it would have kept (the frame is refused for the duplicate anyway).
+            const valid = value <= FLOAT32_MAX && value >= -FLOAT32_MAX;
+            if (valid && state[index] === INVALID) {
+              state[index] = SEEN;
+              invalid--;
+            } else if (!valid && state[index] === SEEN) {
+              state[index] = INVALID;
+              invalid++;
+            }
+            if (valid) into[index] = value;
           } else {
             seen++;
             // NaN (not a number) and 1e999 (Infinity) fail this comparison too.
