@@ -27,20 +27,40 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
           created_by: "Ana",
         });
         // The row is held, so both updates queue: the one with the later time first.
+        let release = () => {};
+        const mayRelease = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        // Sessions waiting for a row lock: the queued expiries.
+        const waiting = async (n: number) => {
+          const [{ count }] = await db.sql`
+            SELECT count(*)::int AS count FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND datname = current_database()`;
+          return count >= n;
+        };
+        const waitFor = async (n: number) => {
+          const deadline = Date.now() + 10_000;
+          while (!(await waiting(n))) {
+            assert.ok(Date.now() < deadline, `${n} expiries never waited for the row`);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        };
         let held = () => {};
         const locked = new Promise<void>((resolve) => {
           held = resolve;
         });
-        const release = locker.begin(async (tx) => {
+        const holding = locker.begin(async (tx) => {
           await tx`SELECT 1 FROM silence WHERE silence_id = ${s.silence_id} FOR UPDATE`;
           held();
-          await new Promise((r) => setTimeout(r, 1000));
+          await mayRelease;
         });
         await locked;
         const byBen = late.expire(s.silence_id, { by: "Ben", reason: "done" });
-        await new Promise((r) => setTimeout(r, 300));
+        await waitFor(1);
         const byAnn = early.expire(s.silence_id, { by: "Ann", reason: "also done" });
-        await release;
+        await waitFor(2);
+        release();
+        await holding;
         const answers = await Promise.all([byBen, byAnn]);
         assert.deepEqual(
           answers.map((a) => a?.changed),
