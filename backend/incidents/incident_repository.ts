@@ -279,30 +279,38 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
       actor?: Identity;
     },
   ): Promise<{ first: boolean; verdict: Verdict } | undefined> {
-    const sql = client();
-    const audit = auditInsert(
-      sql,
-      {
-        action: "incident.verdict",
-        target: `incident:${incidentId}`,
-        actor: v.actor ?? unverified(v.by),
-        at: v.at,
-        detail: { verdict: v.verdict, cause: v.cause ?? null, note: v.note ?? null },
-      },
-      "inserted",
-    );
-    // One statement: `prior` reads the rows as they were before this insert; the audit row
-    // commits with the verdict or not at all.
-    const [row] = await sql<(VerdictRow & { first: boolean })[]>`
-      WITH prior AS (
-        SELECT count(*)::int AS n FROM incident_verdict WHERE incident_id = ${incidentId}
-      ), inserted AS (
-        INSERT INTO incident_verdict (incident_id, verdict, cause, note, given_by, given_at)
-        SELECT incident_id, ${v.verdict}, ${v.cause ?? null}, ${v.note ?? null}, ${v.by}, ${v.at}
-        FROM incident WHERE incident_id = ${incidentId}
-        RETURNING verdict, cause, note, given_by, given_at
-      ), audited AS (${audit})
-      SELECT inserted.*, prior.n = 0 AS first FROM inserted, prior`.catch(goneOr(failed));
+    // Verdicts on one incident queue on its row, each in its own transaction, so each reads the
+    // ones committed before it: of two first verdicts given at once, one is first (201), the
+    // other a change (200). `prior` reads the rows as they were before this insert; the audit
+    // row commits with the verdict or not at all.
+    const [row] = await client()
+      .begin(async function recordVerdict(tx) {
+        const sql = tx as unknown as Database["sql"];
+        await sql`SELECT 1 FROM incident WHERE incident_id = ${incidentId} FOR NO KEY UPDATE`;
+        const audit = auditInsert(
+          sql,
+          {
+            action: "incident.verdict",
+            target: `incident:${incidentId}`,
+            actor: v.actor ?? unverified(v.by),
+            at: v.at,
+            detail: { verdict: v.verdict, cause: v.cause ?? null, note: v.note ?? null },
+          },
+          "inserted",
+        );
+        return await sql<(VerdictRow & { first: boolean })[]>`
+          WITH prior AS (
+            SELECT count(*)::int AS n FROM incident_verdict WHERE incident_id = ${incidentId}
+          ), inserted AS (
+            INSERT INTO incident_verdict (incident_id, verdict, cause, note, given_by, given_at)
+            SELECT incident_id, ${v.verdict}, ${v.cause ?? null}, ${v.note ?? null}, ${v.by},
+              ${v.at}
+            FROM incident WHERE incident_id = ${incidentId}
+            RETURNING verdict, cause, note, given_by, given_at
+          ), audited AS (${audit})
+          SELECT inserted.*, prior.n = 0 AS first FROM inserted, prior`;
+      })
+      .catch(goneOr(failed));
     return row ? { first: row.first, verdict: toVerdict(row) } : undefined;
   }
 

@@ -1,5 +1,6 @@
-// A verdict or acknowledgement given while the pruner deletes that incident, on PostgreSQL
-// (several connections): the incident is gone, so 404, not a 500 from the foreign key.
+// Operator actions racing other connections on PostgreSQL: a verdict or acknowledgement given
+// while the pruner deletes that incident (the incident is gone, so 404, not a 500 from the
+// foreign key), and two first verdicts given at once (one is first, 201; the other a change, 200).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import postgres from "postgres";
@@ -35,7 +36,12 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
           }
           await db.sql`UPDATE incident SET stored_at = '2024-01-01' WHERE incident_id = ${id}`;
           await db.sql`UPDATE incident_event SET notify_planned_at = now()`;
-          // The pruner's batch deletes the incident and holds its transaction open a while.
+          // The pruner's batch deletes the incident and holds its transaction open until the
+          // action waits for it.
+          let commit = () => {};
+          const mayCommit = new Promise<void>((resolve) => {
+            commit = resolve;
+          });
           let deleted = () => {};
           const inBatch = new Promise<void>((resolve) => {
             deleted = resolve;
@@ -47,13 +53,17 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
               200,
             );
             deleted();
-            await new Promise((r) => setTimeout(r, 800));
+            await mayCommit;
             return n;
           });
           await inBatch;
           const body =
             action === "verdict" ? { verdict: "false_positive", by: "Ana" } : { by: "Ana" };
-          const res = await app.request(`/api/v1/incidents/${id}/${action}`, post(body));
+          const answer = app.request(`/api/v1/incidents/${id}/${action}`, post(body));
+          // The action waits for the pruner's row lock before the pruner commits.
+          await waitForLockWaits(db.sql, 1);
+          commit();
+          const res = await answer;
           await pruning;
           assert.equal(res.status, 404, await res.clone().text());
           assert.equal((await res.json()).error, "not_found");
@@ -63,5 +73,75 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
         }
       });
     }
+  });
+}
+
+/** Waits until `n` sessions of this database wait for a lock (the actions queued behind one). */
+async function waitForLockWaits(sql: postgres.Sql, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const [{ count }] = await sql`
+      SELECT count(*)::int AS count FROM pg_stat_activity
+      WHERE wait_event_type = 'Lock' AND datname = current_database()`;
+    if (count >= n) return;
+    assert.ok(Date.now() < deadline, `${n} sessions never waited for the lock`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+for (const target of testTargets().filter((t) => t.kind === "postgres")) {
+  describe(`verdicts given at once on ${target.kind}`, () => {
+    test("of two first verdicts given at once, one answers 201 and the other 200", async () => {
+      const db = await target.open();
+      const [{ schema }] = await db.sql`SELECT current_schema() AS schema`;
+      const locker = postgres(process.env.DATABASE_URL as string, {
+        max: 1,
+        onnotice: () => {},
+        connection: { search_path: schema },
+      });
+      try {
+        // Two connections, so the two requests run at once.
+        const app = createBackendApp({ database: db });
+        const id = crypto.randomUUID();
+        const opened = incidentAlert({
+          incidentId: id,
+          event: "opened",
+          start: "2024-01-01T00:00:00Z",
+          at: 0,
+          sensors: [{ idx: 1, severity: 9 }],
+        });
+        assert.equal((await app.request("/api/v1/alert", post(opened))).status, 201);
+        // Another connection holds the incident's row, so both verdicts start, then wait.
+        let release = () => {};
+        const mayRelease = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let held = () => {};
+        const locked = new Promise<void>((resolve) => {
+          held = resolve;
+        });
+        const holding = locker.begin(async (tx) => {
+          await tx`SELECT 1 FROM incident WHERE incident_id = ${id} FOR UPDATE`;
+          held();
+          await mayRelease;
+        });
+        await locked;
+        const give = (by: string) =>
+          app.request(`/api/v1/incidents/${id}/verdict`, post({ verdict: "false_positive", by }));
+        const byAna = give("Ana");
+        const byBo = give("Bo");
+        await waitForLockWaits(db.sql, 2);
+        release();
+        await holding;
+        const statuses = (await Promise.all([byAna, byBo])).map((r) => r.status).sort();
+        assert.deepEqual(statuses, [200, 201]);
+        const [{ n }] = await db.sql`
+          SELECT count(*)::int AS n FROM incident_verdict WHERE incident_id = ${id}`;
+        assert.equal(n, 2, "both verdicts are kept");
+      } finally {
+        await locker.end();
+        await db.dispose();
+      }
+    });
   });
 }
