@@ -226,7 +226,11 @@ function ModelsSection(props: { models: EngineModels; retrainNow: boolean; retra
   return (
     <section aria-labelledby="models-heading">
       <h2 id="models-heading">Models</h2>
-      {props.retrained ? <RetrainNotice model={props.retrained} /> : null}
+      {/* Only for a model the engine serves and can retrain: the URL's name is anyone's text. */}
+      {!("error" in models) &&
+      models.models.some((m) => m.name === props.retrained && m.retrain && m.layout !== "flat") ? (
+        <RetrainNotice model={props.retrained as string} />
+      ) : null}
       {"error" in models ? (
         <p id="engine-models-error" class="error">
           The engine's models could not be read: {models.error}

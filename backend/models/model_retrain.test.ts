@@ -263,6 +263,11 @@ for (const target of testTargets()) {
         await app.request(`/status?retrain=${encodeURIComponent(HOSTILE)}`, { headers: { cookie } })
       ).text();
       assert.ok(!status.includes("retrain-notice") && !status.includes(HOSTILE));
+      // A well-formed name of no model the engine serves: no notice either.
+      const unknown = await (
+        await app.request("/status?retrain=no_such_model", { headers: { cookie } })
+      ).text();
+      assert.ok(!unknown.includes("retrain-notice"), "no notice for a model not served");
     });
 
     test("the Health page shows an operator and a viewer no Retrain now form, and the route refuses them", async () => {
