@@ -4,6 +4,7 @@ import type {
   QualityReport,
   VerdictCounts,
 } from "../incidents/quality_repository.ts";
+import { QUALITY_SENSORS } from "../incidents/quality_routes.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
@@ -69,12 +70,21 @@ function CountHead(props: { first: string; share?: boolean }) {
   );
 }
 
+/** A table length other than the default (`?sensors=`, typed into the address), kept by a form. */
+function SensorsKept(props: { sensors: number }) {
+  return props.sensors === QUALITY_SENSORS ? null : (
+    <input type="hidden" name="sensors" value={String(props.sensors)} />
+  );
+}
+
 function MuteForm(props: {
   sensor: FalsePositiveSensor;
   index: number;
   weeks: number;
   /** The page's stream filter, kept for the way back. */
   filterStream?: string;
+  /** The page's table length, kept for the way back. */
+  sensors: number;
 }) {
   const s = props.sensor;
   const id = `mute-${props.index}`;
@@ -89,6 +99,7 @@ function MuteForm(props: {
       {props.filterStream ? (
         <input type="hidden" name="stream_id" value={props.filterStream} />
       ) : null}
+      <SensorsKept sensors={props.sensors} />
       <label for={`${id}-for`}>For</label>
       <select id={`${id}-for`} name="duration">
         {Object.entries(MUTE_DURATIONS).map(([key, d]) => (
@@ -124,6 +135,8 @@ export function QualityPage(props: {
   error?: string;
   muted?: MuteConfirmation;
   tokenRequired: boolean;
+  /** How many sensors each sensor table holds at most (`?sensors=`). */
+  sensors: number;
 }) {
   const r = props.report;
   const t = r.totals;
@@ -143,6 +156,7 @@ export function QualityPage(props: {
         </select>
         <label for="quality-stream">Stream</label>
         <input id="quality-stream" name="stream_id" value={r.stream_id ?? ""} placeholder="all" />
+        <SensorsKept sensors={props.sensors} />
         <button type="submit">Show</button>
       </form>
       {props.error ? (
@@ -248,7 +262,11 @@ export function QualityPage(props: {
             </p>
             {props.tokenRequired ? (
               <ConsoleTokenForm
-                returnTo="/quality"
+                returnTo={`/quality?${new URLSearchParams({
+                  weeks: String(r.weeks),
+                  ...(r.stream_id ? { stream_id: r.stream_id } : {}),
+                  ...(props.sensors === QUALITY_SENSORS ? {} : { sensors: String(props.sensors) }),
+                })}`}
                 summary="Console token (muting needs it)"
                 id="quality-console-token"
               />
@@ -287,6 +305,7 @@ export function QualityPage(props: {
                         index={index}
                         weeks={r.weeks}
                         filterStream={r.stream_id ?? undefined}
+                        sensors={props.sensors}
                       />
                     </td>
                   </tr>

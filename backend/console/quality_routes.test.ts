@@ -94,6 +94,24 @@ for (const target of testTargets()) {
         form({ ...mute, weeks: "4", stream_id: "line-a" }),
       );
       assert.match(again.headers.get("location")!, /^\/quality\?weeks=4&stream_id=line-a&silence=/);
+      // A longer table (`sensors`, typed into the address) is kept by both forms and the way back.
+      const longer = await (await app.request("/quality?weeks=4&sensors=25")).text();
+      assert.equal(
+        longer.split('<input type="hidden" name="sensors" value="25"/>').length - 1,
+        2,
+        "the Show form and the mute form keep sensors=25",
+      );
+      const third = await app.request(
+        "/quality/mute",
+        form({ ...mute, weeks: "4", sensors: "25" }),
+      );
+      assert.match(third.headers.get("location")!, /^\/quality\?weeks=4&sensors=25&silence=/);
+      const odd = await app.request("/quality/mute", form({ ...mute, weeks: "4", sensors: "500" }));
+      assert.match(
+        odd.headers.get("location")!,
+        /^\/quality\?weeks=4&silence=/,
+        "out of range: dropped",
+      );
     });
 
     test("mute this sensor refuses bad input with a message on the page and stores nothing", async () => {

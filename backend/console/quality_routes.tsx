@@ -103,6 +103,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
         error={extra.error}
         muted={extra.muted}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
+        sensors={q.sensors}
       />,
       extra.status,
     );
@@ -130,9 +131,11 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   app.post("/quality/mute", async function muteSensor(c) {
     const form = strings(await c.req.parseBody());
     const weeks = /^\d{1,3}$/.test(form.weeks ?? "") && Number(form.weeks) <= MAX_WEEKS;
-    // The page it came from: its period and stream filter.
+    // The page it came from: its period, stream filter and table length.
     const back: Record<string, string> = weeks ? { weeks: form.weeks } : {};
     if (form.stream_id && STREAM_ID_PATTERN.test(form.stream_id)) back.stream_id = form.stream_id;
+    const n = Number(form.sensors);
+    if (/^\d{1,3}$/.test(form.sensors ?? "") && n >= 1 && n <= 100) back.sensors = form.sensors;
     try {
       const who = await auth.require(c, "operator");
       // A missing field reads as blank, so the message says what it must be.

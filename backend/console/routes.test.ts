@@ -215,6 +215,25 @@ describe("console pages", () => {
     );
     assert.equal(set.status, 303);
     assert.equal(set.headers.get("location"), `/incidents/${id}`);
+    // The way back keeps the page's query, and never leaves this site.
+    for (const [given, back] of [
+      [
+        "/quality?weeks=4&stream_id=line-a&sensors=25",
+        "/quality?weeks=4&stream_id=line-a&sensors=25",
+      ],
+      ["//evil", "/"],
+      ["/\\evil.test", "/"],
+      ["https://evil.test/quality", "/"],
+      ["/quality/../..//evil.test", "/"],
+      ["/quality/../..//evil", "/"],
+      ["/quality?x=<b>", "/quality?x=%3Cb%3E"],
+    ]) {
+      const res = await guarded.request(
+        `${base}/console-token`,
+        form({ token: TOKEN, return: given }, { origin: base }),
+      );
+      assert.equal(res.headers.get("location"), back, given);
+    }
     const cookie = set.headers.get("set-cookie")!;
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);

@@ -311,8 +311,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
 
   app.post("/console-token", async function setConsoleToken(c) {
     const form = await c.req.parseBody();
-    const back =
-      typeof form.return === "string" && /^\/[\w/-]*$/.test(form.return) ? form.return : "/";
+    const back = returnPath(form.return);
     const token = typeof form.token === "string" ? form.token : "";
     if (!consoleToken || !isSameSite(c) || !(await sameSecret(token, consoleToken))) {
       return page(
@@ -516,4 +515,21 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   });
 
   return app;
+}
+
+/**
+ * Where the console-token form goes back to: a page of this console with its query kept
+ * (`/quality?weeks=4&stream_id=line-a`), anything else `/` (never another site: no `//host`).
+ */
+export function returnPath(value: unknown): string {
+  if (typeof value !== "string" || !value.startsWith("/") || /^\/[/\\]/.test(value)) return "/";
+  const base = "http://console.invalid";
+  let url: URL;
+  try {
+    url = new URL(value, base);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== base || !/^\/(?!\/)[\w/-]*$/.test(url.pathname)) return "/";
+  return url.pathname + url.search;
 }

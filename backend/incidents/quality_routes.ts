@@ -8,6 +8,9 @@ import type { QualityRepository } from "./quality_repository.ts";
 /** At most two years of weeks: enough to see a season, bounded so one request stays cheap. */
 export const MAX_WEEKS = 104;
 
+/** How many sensors each of the report's sensor tables holds unless `sensors` says otherwise. */
+export const QUALITY_SENSORS = 10;
+
 export const qualityQuerySchema = v.object({
   weeks: v.optional(intParam(1, MAX_WEEKS), "12"),
   // Empty is every stream: what the console's form sends when its Stream field is left blank.
@@ -18,7 +21,7 @@ export const qualityQuerySchema = v.object({
       v.transform((s) => s || undefined),
     ),
   ),
-  sensors: v.optional(intParam(1, 100), "10"),
+  sensors: v.optional(intParam(1, 100), String(QUALITY_SENSORS)),
 });
 
 /**
