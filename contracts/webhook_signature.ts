@@ -47,6 +47,23 @@ function secretBytes(secret: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(secret);
 }
 
+/**
+ * Why `secret` cannot sign (a `whsec_` secret whose rest is not base64, or none of it; any other
+ * shorter than 16 characters); `undefined` when it can. Checked when routes are read, so a bad
+ * secret stops the start instead of every delivery.
+ */
+export function webhookSecretProblem(secret: string): string | undefined {
+  if (secret.startsWith(SECRET_PREFIX)) {
+    try {
+      if (secretBytes(secret).length > 0) return undefined;
+    } catch {
+      // Said below.
+    }
+    return "must be whsec_ followed by base64 (the key's bytes)";
+  }
+  return secret.length >= 16 ? undefined : "must be whsec_<base64> or at least 16 characters";
+}
+
 function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keyCache.get(secret);
   if (!key) {

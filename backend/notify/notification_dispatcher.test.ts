@@ -442,6 +442,153 @@ for (const target of testTargets()) {
       assert.equal(receiver.on("/loud").length, 1);
     });
 
+    test("a route told an incident opened hears it ended, though its kind changed or a silence began since", async () => {
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const moved = crypto.randomUUID();
+      const hushed = crypto.randomUUID();
+      const notify = dispatcher([
+        {
+          name: "kind-instruments",
+          match: { stream: "kind-*", kind: "sensor" },
+          webhook: hook("/kind-instruments"),
+        },
+        { name: "told-pager", match: { stream: "told-*" }, webhook: hook("/told-pager") },
+      ]);
+      const sensor = { idx: 1, severity: 12 };
+      // A stuck sensor (kind sensor) that a related sensor joins: the incident becomes process.
+      await store({
+        ...incidentAlert({
+          incidentId: moved,
+          start,
+          streamId: "kind-1",
+          event: "opened",
+          sensors: [sensor],
+        }),
+        kind: "sensor",
+      });
+      await store(
+        incidentAlert({
+          incidentId: hushed,
+          start,
+          streamId: "told-1",
+          event: "opened",
+          sensors: [sensor],
+        }),
+      );
+      await notify.tick();
+      await settled("kind-instruments", 1);
+      await settled("told-pager", 1);
+      const two = [sensor, { idx: 2, severity: 9 }];
+      await store({
+        ...incidentAlert({
+          incidentId: moved,
+          start,
+          at: 5,
+          streamId: "kind-1",
+          event: "updated",
+          sensors: two,
+        }),
+        kind: "process",
+      });
+      // A silence on the pager's stream, created after it was told.
+      const silence = await app.request(
+        "/api/v1/silences",
+        post({
+          matchers: { stream: "told-*" },
+          ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: "valve maintenance",
+          created_by: "Ana",
+        }),
+      );
+      assert.equal(silence.status, 201);
+      await store({
+        ...incidentAlert({
+          incidentId: moved,
+          start,
+          at: 10,
+          streamId: "kind-1",
+          event: "resolved",
+          sensors: two,
+        }),
+        kind: "process",
+      });
+      await store(
+        incidentAlert({
+          incidentId: hushed,
+          start,
+          at: 120,
+          streamId: "told-1",
+          event: "resolved",
+          sensors: [sensor],
+        }),
+      );
+      await notify.tick();
+      await settled("kind-instruments", 2);
+      await settled("told-pager", 2);
+      await notify.stop();
+      const types = (path: string) => receiver.on(path).map((r) => JSON.parse(r.body).type);
+      assert.deepEqual(types("/kind-instruments"), ["incident.opened", "incident.resolved"]);
+      assert.deepEqual(types("/told-pager"), ["incident.opened", "incident.resolved"]);
+      const [stored] = await db.sql`SELECT silence_id FROM incident WHERE incident_id = ${hushed}`;
+      assert.notEqual(stored.silence_id, null, "the resolution fell under the silence");
+    });
+
+    test("a silence created while an incident is open stops its reminders at once", async () => {
+      const incident = crypto.randomUUID();
+      let clock = Date.now();
+      const [opened] = lifecycle(incident, new Date(clock - 60_000).toISOString(), "hush-later-1");
+      await store(opened);
+      const notify = dispatcher(
+        [
+          {
+            name: "quiet-remind",
+            match: { stream: "hush-later-*" },
+            webhook: hook("/hush-later"),
+            repeat_every: "15m",
+          },
+        ],
+        { now: () => clock },
+      );
+      await notify.tick();
+      await settled("quiet-remind", 1);
+      clock += 16 * 60_000;
+      await notify.tick();
+      await settled("quiet-remind", 2);
+      const silence = await app.request(
+        "/api/v1/silences",
+        post({
+          matchers: { stream: "hush-later-*" },
+          starts_at: new Date(clock - 60_000).toISOString(),
+          ends_at: new Date(clock + 3_600_000).toISOString(),
+          reason: "shutdown",
+          created_by: "Ana",
+        }),
+      );
+      assert.equal(silence.status, 201);
+      for (let i = 0; i < 3; i++) {
+        clock += 16 * 60_000;
+        await notify.tick();
+      }
+      const rows = await settled("quiet-remind", 5);
+      // After the silence ends, the reminders go on.
+      clock += 60 * 60_000;
+      await notify.tick();
+      const after = await settled("quiet-remind", 6);
+      await notify.stop();
+      assert.deepEqual(
+        rows.map((r) => [r.event, r.state]),
+        [
+          ["opened", "delivered"],
+          ["still_open", "delivered"],
+          ["still_open", "silenced"],
+          ["still_open", "silenced"],
+          ["still_open", "silenced"],
+        ],
+      );
+      assert.deepEqual(after.at(-1)?.state, "delivered");
+      assert.equal(receiver.on("/hush-later").length, 3);
+    });
+
     test("repeat_every reminds of an open incident once per period until it resolves", async () => {
       const incident = crypto.randomUUID();
       const [opened, , resolved] = lifecycle(incident, undefined, "remind-1");

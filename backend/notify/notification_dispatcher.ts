@@ -1,6 +1,13 @@
 // Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
+
+import {
+  type CompiledSilence,
+  compileSilence,
+  silenceCoversAll,
+} from "../../contracts/silence_match.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
+import { createSilenceRepository } from "../silences/silence_repository.ts";
 import {
   type IncidentSnapshot,
   type NotificationMessage,
@@ -88,6 +95,7 @@ function targetOf(route: NotifyRoute): string {
 export function createNotificationDispatcher(options: NotificationDispatcherOptions) {
   const { config, log } = options;
   const outbox = createOutboxRepository(options.database);
+  const silences = createSilenceRepository(options.database, () => now());
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const now = options.now ?? (() => Date.now());
   const pollMs = options.pollMs ?? 1000;
@@ -132,7 +140,8 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
         // after a restart): open before its resolution, at the event's severity.
         const incident = asAtEvent(e.incident, e.event, e.severity);
         for (const route of config.routes) {
-          if (!shouldNotify(route, e.incident, e)) continue;
+          const told = e.told_routes.includes(route.name);
+          if (!shouldNotify(route, e.incident, { ...e, kind: e.kind ?? undefined, told })) continue;
           const message: NotificationMessage = {
             event: e.event,
             event_key: e.alert_id,
@@ -140,7 +149,10 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
             severity: e.severity,
             route: route.name,
           };
-          messages.push(await toMessage(route, message, incident, e.silenced));
+          // A route told the incident opened hears it ended, even when a silence began since:
+          // otherwise the page it raised stays open in the receiver's tool.
+          const silenced = e.silenced && !(e.event === "resolved" && told);
+          messages.push(await toMessage(route, message, incident, silenced));
         }
       }
       await outbox.plan(
@@ -153,9 +165,14 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     }
   }
 
-  /** The current reminder of each open incident a route with `repeat_every` was told about. */
+  /**
+   * The current reminder of each open incident a route with `repeat_every` was told about; one
+   * that a silence covers now (its stream and every sensor it flagged: a silence created while
+   * it was open) is written `silenced`, not sent.
+   */
   async function planReminders(): Promise<void> {
     const t = now();
+    let holding: CompiledSilence[] | undefined;
     for (const route of config.routes) {
       const every = route.repeatEveryMs;
       if (every === undefined) continue;
@@ -171,7 +188,11 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           severity: open.incident.max_severity,
           route: route.name,
         };
-        messages.push(await toMessage(route, message, open.incident, false));
+        holding ??= (await silences.effective(0)).map(compileSilence);
+        const silenced = holding.some((s) =>
+          silenceCoversAll(s, open.incident.stream_id, open.flagged, t),
+        );
+        messages.push(await toMessage(route, message, open.incident, silenced));
       }
       if (messages.length > 0) await outbox.plan(messages, [], new Date(t));
     }

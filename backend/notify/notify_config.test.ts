@@ -95,6 +95,31 @@ test("parseNotifyConfig refuses a bad file naming the route and the field", () =
     { routes: [{ name: "ops", webhook: { url }, retry: { max: "5s" } }] },
     /'retry\.max' \(5000 ms\) must not be shorter than 'retry\.initial' \(10000 ms, the default when it is not set\)/,
   );
+  // fetch refuses a URL with credentials on every delivery, and its error would show them.
+  refused(
+    { routes: [{ name: "ops", webhook: { url: "http://hook:s3cret@hooks.example/x" } }] },
+    /route "ops" \(routes\[0\]\): 'webhook\.url' must not hold user:password@/,
+  );
+  // A secret that cannot sign stops the start, not every delivery: base64 of an impossible
+  // length, inline or from the environment, and a short one from the environment.
+  for (const secret of ["whsec_A", "whsec_abcde", "whsec_"]) {
+    refused({ routes: [{ name: "ops", webhook: { url, secret } }] }, /'webhook\.secret' must be/);
+    refused(
+      { routes: [{ name: "ops", webhook: { url, secret_env: "OPS_SECRET" } }] },
+      /'webhook\.secret_env' names OPS_SECRET, whose value must be whsec_ followed by base64/,
+      { OPS_SECRET: secret },
+    );
+  }
+  refused(
+    { routes: [{ name: "ops", webhook: { url, secret_env: "OPS_SECRET" } }] },
+    /'webhook\.secret_env' names OPS_SECRET, whose value must be whsec_<base64> or at least 16/,
+    { OPS_SECRET: "abc" },
+  );
+  // The next try's date must stay a date.
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, retry: { max: "100000000d" } }] },
+    /'retry\.max' must be at most 7d/,
+  );
   // A timer cannot hold more than about 24.8 days, and a receiver is not waited on for hours.
   refused(
     { routes: [{ name: "ops", webhook: { url, timeout: "30d" } }] },

@@ -1,6 +1,7 @@
 // The notification routes file (NOTIFY_CONFIG): parsed once at start-up, errors naming route and field.
 import { readFile } from "node:fs/promises";
 import * as v from "valibot";
+import { webhookSecretProblem } from "../../contracts/webhook_signature.ts";
 import { DURATION_PATTERN, parseDuration } from "./_duration.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry_policy.ts";
 
@@ -41,12 +42,20 @@ const duration = (least: number, what: string, most = Number.MAX_SAFE_INTEGER, m
     v.maxValue(most, `must be at most ${mostWhat}`),
   );
 
+/** Longest wait between two tries a route may ask for (a longer one overflowed the next try's date). */
+const RETRY_WAIT_MAX_MS = 7 * 86_400_000;
+
 const httpUrl = v.pipe(
   v.string(),
   v.check(
     (s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol),
     "must be an http(s) URL",
   ),
+  // fetch refuses such a URL on every delivery, and the password would be shown with the error.
+  v.check((s) => {
+    const u = new URL(s);
+    return u.username === "" && u.password === "";
+  }, "must not hold user:password@ (fetch refuses it; use webhook.secret, or a token in the path)"),
 );
 
 const routeSchema = v.strictObject({
@@ -69,7 +78,7 @@ const routeSchema = v.strictObject({
       v.pipe(
         v.string(),
         v.check(
-          (s) => (s.startsWith("whsec_") ? /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(s) : s.length >= 16),
+          (s) => webhookSecretProblem(s) === undefined,
           "must be whsec_<base64> or at least 16 characters",
         ),
       ),
@@ -83,8 +92,8 @@ const routeSchema = v.strictObject({
   retry: v.optional(
     v.strictObject({
       attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))),
-      initial: v.optional(duration(1, "1ms")),
-      max: v.optional(duration(1, "1ms")),
+      initial: v.optional(duration(1, "1ms", RETRY_WAIT_MAX_MS, "7d")),
+      max: v.optional(duration(1, "1ms", RETRY_WAIT_MAX_MS, "7d")),
     }),
   ),
   concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 4),
@@ -145,6 +154,12 @@ function toRoute(
     if (!secret) {
       throw new NotifyConfigError(
         `${at}: 'webhook.secret_env' names ${webhook.secret_env}, which is not set`,
+      );
+    }
+    const problem = webhookSecretProblem(secret);
+    if (problem) {
+      throw new NotifyConfigError(
+        `${at}: 'webhook.secret_env' names ${webhook.secret_env}, whose value ${problem}`,
       );
     }
   }

@@ -12,6 +12,10 @@ export interface UnplannedEvent {
   severity: number | null;
   prior_severity: number | null;
   silenced: boolean;
+  /** The fault kind the event's alert gave; null when it gave none. */
+  kind: IncidentKind | null;
+  /** `resolved`: the routes told about the incident before (a message delivered, pending or dead). */
+  told_routes: string[];
   incident: IncidentSnapshot;
 }
 
@@ -20,6 +24,8 @@ export interface OpenIncident {
   /** When the route's first message about it was planned: reminders count from here. */
   first_at: Date;
   incident: IncidentSnapshot;
+  /** Every sensor it flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
+  flagged: string[];
 }
 
 /** One message to write: `state` is `silenced` when the incident is under a silence. */
@@ -149,12 +155,19 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         severity: number | null;
         prior_severity: number | null;
         silenced: boolean;
+        event_kind: IncidentKind | null;
+        told_routes: string[] | null;
       })[]
     >`
       SELECT e.alert_id, e.event, e.event_at, e.max_severity AS severity,
         (SELECT max(p.max_severity) FROM incident_event p WHERE p.incident_id = e.incident_id
           AND (p.event_at, p.alert_id) < (e.event_at, e.alert_id)) AS prior_severity,
-        i.silence_id IS NOT NULL AS silenced, ${snapshot(sql)}
+        i.silence_id IS NOT NULL AS silenced,
+        (SELECT a.kind FROM alert a WHERE a.alert_id = e.alert_id) AS event_kind,
+        CASE WHEN e.event = 'resolved' THEN (SELECT array_agg(DISTINCT o.route)
+          FROM notification_outbox o WHERE o.incident_id = e.incident_id
+            AND o.state IN ('delivered', 'pending', 'dead')) END AS told_routes,
+        ${snapshot(sql)}
       FROM incident_event e JOIN incident i USING (incident_id) ${sensors(sql)}
       WHERE e.notify_planned_at IS NULL
       ORDER BY e.event_at, e.alert_id
@@ -166,6 +179,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       severity: r.severity,
       prior_severity: r.prior_severity,
       silenced: r.silenced,
+      kind: r.event_kind,
+      told_routes: r.told_routes ?? [],
       incident: toSnapshot(r),
     }));
   }
@@ -204,15 +219,21 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   /** Open, unsilenced incidents the route has a message about, with the first one's time. */
   async function openIncidentsFor(route: string): Promise<OpenIncident[]> {
     const sql = client();
-    const rows = await sql<(SnapshotRow & { first_at: Date })[]>`
-      SELECT f.first_at, ${snapshot(sql)}
+    const rows = await sql<(SnapshotRow & { first_at: Date; flagged: string[] | null })[]>`
+      SELECT f.first_at, ${snapshot(sql)},
+        (SELECT array_agg(COALESCE(x.feature, 'feature_' || x.feature_idx))
+          FROM incident_sensor x WHERE x.incident_id = i.incident_id) AS flagged
       FROM incident i
       JOIN LATERAL (SELECT min(o.created_at) AS first_at FROM notification_outbox o
         WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
       ) f ON f.first_at IS NOT NULL
       ${sensors(sql)}
       WHERE i.resolved_at IS NULL AND i.silence_id IS NULL`.catch(failed);
-    return rows.map((r) => ({ first_at: r.first_at, incident: toSnapshot(r) }));
+    return rows.map((r) => ({
+      first_at: r.first_at,
+      incident: toSnapshot(r),
+      flagged: r.flagged ?? [],
+    }));
   }
 
   /**
@@ -229,7 +250,12 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       UPDATE notification_outbox o SET state = 'silenced', done_at = ${now}
       FROM incident i
       WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND i.silence_id IS NOT NULL
-        AND (o.locked_until IS NULL OR o.locked_until <= ${now})`.catch(failed);
+        AND (o.locked_until IS NULL OR o.locked_until <= ${now})
+        -- The end of an incident the route was told about goes out (the page it raised closes).
+        AND NOT (o.event = 'resolved' AND EXISTS (SELECT 1 FROM notification_outbox d
+          WHERE d.incident_id = o.incident_id AND d.route = o.route AND d.state = 'delivered'))`.catch(
+      failed,
+    );
     await sql`
       UPDATE notification_outbox o SET state = 'superseded', done_at = ${now},
         last_error = CASE WHEN i.resolved_at IS NOT NULL THEN 'the incident resolved first'

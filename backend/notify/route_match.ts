@@ -15,6 +15,13 @@ export interface MatchEvent {
   severity: number | null;
   /** Highest severity of the incident's events before this one (by frame time); null when none. */
   prior_severity: number | null;
+  /**
+   * The fault kind the event's own alert gave (`opened`, `updated`): the incident's kind as it
+   * was then, which a later alert may change; absent: the incident's.
+   */
+  kind?: IncidentKind;
+  /** `resolved`: whether the route was told about the incident before (a message not silenced). */
+  told?: boolean;
 }
 
 const globs = new Map<string, RegExp>();
@@ -52,27 +59,30 @@ export function routeMatches(
 }
 
 /**
- * Whether the route is told about this event. `opened`: when the incident matches at the event's
- * severity. `updated`: only when its severity rises above every earlier event's (so a route hears
- * that an incident got worse, or crossed its `min_severity`, not each periodic update).
- * `resolved`: when the incident matched at its highest severity, so everyone who could have been
- * told it opened hears it ended, whatever order the events arrived in.
+ * Whether the route is told about this event. `opened`: when the incident, of the kind the
+ * event's alert gave, matches at the event's severity. `updated`: only when its severity rises
+ * above every earlier event's (so a route hears that an incident got worse, or crossed its
+ * `min_severity`, not each periodic update). `resolved`: to every route told about the incident
+ * before, whatever the incident's kind became since, and to any the incident matches at its
+ * highest severity, so everyone who could have been told it opened hears it ended, whatever
+ * order the events arrived in.
  */
 export function shouldNotify(
   route: Pick<NotifyRoute, "match">,
   incident: MatchIncident,
   event: MatchEvent,
 ): boolean {
+  const asThen = { stream_id: incident.stream_id, kind: event.kind ?? incident.kind };
   switch (event.event) {
     case "opened":
-      return routeMatches(route, incident, event.severity);
+      return routeMatches(route, asThen, event.severity);
     case "updated":
       return (
         event.severity !== null &&
         (event.prior_severity === null || event.severity > event.prior_severity) &&
-        routeMatches(route, incident, event.severity)
+        routeMatches(route, asThen, event.severity)
       );
     case "resolved":
-      return routeMatches(route, incident, incident.max_severity);
+      return event.told === true || routeMatches(route, incident, incident.max_severity);
   }
 }

@@ -77,9 +77,14 @@ async function attempt(
     });
   } catch (error) {
     if (o.signal?.aborted) return { outcome: "abandoned" };
+    // Without any URL: the error is stored and shown on the Health page, and a webhook's path
+    // (a Slack webhook's is its secret) must not be.
     const reason = signal.aborted
       ? `no answer within ${o.timeoutMs} ms`
-      : String((error as Error).cause ?? (error as Error).message);
+      : String((error as Error).cause ?? (error as Error).message).replace(
+          /\b[a-z][a-z\d+.-]*:\/\/\S+/gi,
+          "<webhook url>",
+        );
     return { outcome: "retry", status: null, error: reason };
   }
   if (res.status >= 200 && res.status < 300) {

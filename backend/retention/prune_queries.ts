@@ -40,9 +40,10 @@ export async function deleteAlertBatch(sql: Sql, before: Date, limit: number): P
 
 /**
  * Deletes up to `limit` incidents resolved (by their clock) and first stored (by ours) before
- * `before`, with everything that hangs off them and their delivered or silenced notifications.
- * Left for a later run: an incident with a notification still pending or an event the notifier
- * has not planned yet. Never touched: open incidents, dead letters, silences, the audit trail.
+ * `before`, with everything that hangs off them and their notifications (delivered, silenced,
+ * superseded, and dead letters: kept as long as their incident, not for ever). Left for a later
+ * run: an incident with a notification still pending or an event the notifier has not planned
+ * yet. Never touched: open incidents, silences, the audit trail.
  */
 export async function deleteIncidentBatch(
   sql: Sql,
@@ -67,7 +68,8 @@ export async function deleteIncidentBatch(
       DELETE FROM alert WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
     ), notifications AS (
       DELETE FROM notification_outbox
-      WHERE incident_id IN (SELECT incident_id FROM doomed) AND state IN ('delivered', 'silenced', 'superseded')
+      WHERE incident_id IN (SELECT incident_id FROM doomed)
+        AND state IN ('delivered', 'silenced', 'superseded', 'dead')
       RETURNING 1
     ), incidents AS (
       DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
