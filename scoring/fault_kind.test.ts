@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { faultKind, instrumentSign } from "./fault_kind.ts";
+import { faultKind, instrumentSign, kindReadings } from "./fault_kind.ts";
 
 const typical = { low: 9, high: 11 };
 const noisy = (n: number, at = 10) => Array.from({ length: n }, (_, i) => at + 0.3 * Math.sin(i));
@@ -44,4 +44,10 @@ test("faultKind wants every one of the most severe sensors to look instrumental"
   assert.equal(faultKind([stuck, stuck]), "sensor");
   assert.equal(faultKind([stuck, moving]), "process");
   assert.equal(faultKind([]), "process", "nothing listed: no instrument to blame");
+});
+
+test("kindReadings gives the readings from the onset, and at least the window", () => {
+  assert.deepEqual(kindReadings([1, 2, 4, 4, 4, 4, 4], 5, 5), [4, 4, 4, 4, 4]);
+  assert.deepEqual(kindReadings([1, 2, 3, 4, 5, 6, 7], 1, 5), [2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(kindReadings([1, 2, 3], 2, 5), [1, 2, 3], "a history shorter than the window");
 });

@@ -23,6 +23,18 @@ export const ECHO_MOVED = 3;
 /** Most severe sensors the verdict looks at: the tail of a long list says little of the cause. */
 export const KIND_SENSORS = 5;
 
+/**
+ * The readings a sensor's kind is judged on: from the incident's onset to the alert's frame, and
+ * at least the scored window. An incident opens a couple of windows after its onset, fewer
+ * readings than a flat line needs ({@link FLAT_READINGS}), so from the onset alone a stuck sensor
+ * would read as the process moving.
+ *
+ * @example kindReadings([1, 2, 4, 4, 4, 4, 4], 5, 5); // [4, 4, 4, 4, 4]
+ */
+export function kindReadings<T>(values: readonly T[], onset: number, windowSize: number): T[] {
+  return values.slice(Math.max(0, Math.min(onset, values.length - windowSize)));
+}
+
 /** Why a sensor looks like a failing instrument, or `undefined` when it does not. */
 export function instrumentSign(e: FaultEvidence): "non_finite" | "flat" | "far" | undefined {
   const r = e.readings;

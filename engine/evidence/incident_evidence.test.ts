@@ -58,6 +58,23 @@ test("incidentEvidence carries history across the onset at a steady step", () =>
   assert.deepEqual(out.sensors.get(0)?.history?.values, [0, 1, 2, 3, 4, 5, 6, 7]);
 });
 
+test("incidentEvidence reads a sensor stuck since before its onset as the instrument, at the opening alert", () => {
+  // Sensor 1 flat from frame 3; the model's first anomalous window is frame 8 and the incident
+  // opens at the next (2 of 3): two readings from the onset, fewer than a flat line needs, so
+  // the kind is judged on the scored window.
+  const store = new HistoryStore({ frames: 300, features: F, maxBytes: 1 << 20 });
+  const times = Array.from({ length: 10 }, (_, i) => T0 + i * 1000);
+  for (const [i, t] of times.entries()) {
+    store.record("line-1", t, Float32Array.of(i, i < 3 ? 40 + i : 42.5, 0.5 + (i % 2)));
+  }
+  const context = new IncidentEvidence({ ...options, store });
+  const out = context.build(
+    event(times[8], times[9], [evidence(1, 9, [42.5, 42.5, 42.5, 42.5, 42.5])]),
+  );
+  assert.equal(out.sensors.get(1)?.history?.onset, 8);
+  assert.equal(out.kind, "sensor");
+});
+
 test("incidentEvidence gives each reading's time when frames came irregularly", () => {
   const times = [0, 1000, 3000, 4000, 5000, 9000].map((t) => T0 + t);
   const context = new IncidentEvidence({ ...options, store: fed(times) });

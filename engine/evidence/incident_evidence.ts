@@ -1,6 +1,11 @@
 // Gathers an incident alert's context: each listed sensor's history before onset, its related sensors, the fault kind.
 import type { FaultKind, History, RelatedSensor } from "../../contracts/alert.ts";
-import { type FaultEvidence, faultKind, KIND_SENSORS } from "../../scoring/fault_kind.ts";
+import {
+  type FaultEvidence,
+  faultKind,
+  KIND_SENSORS,
+  kindReadings,
+} from "../../scoring/fault_kind.ts";
 import type { IncidentEvent } from "../../scoring/incident_tracker.ts";
 import {
   type CrossSubspace,
@@ -156,7 +161,7 @@ export class IncidentEvidence {
       const at = e.level ?? 0;
       if (n >= KIND_SENSORS) continue;
       facts.push({
-        readings: values ? values.slice(onset) : e.window,
+        readings: values ? kindReadings(values, onset, o.windowSize) : e.window,
         typical:
           Number.isFinite(low) && Number.isFinite(high)
             ? { low: at + low!, high: at + high! }

@@ -1,7 +1,7 @@
 // How often an incident's fault kind (sensor vs process) is right on the simulated plant's injected events.
 import type { FaultKind } from "../../contracts/alert.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
-import { type FaultEvidence, faultKind } from "../../scoring/fault_kind.ts";
+import { type FaultEvidence, faultKind, kindReadings } from "../../scoring/fault_kind.ts";
 import {
   type CrossSubspace,
   relatedSensors,
@@ -35,7 +35,7 @@ export interface FaultKindOptions {
  * `drift` and `noise_burst` on a sensor and the three sensors the model's subspace ties it to
  * most (a process moves related sensors together). At `alertAfter` frames past the onset, it
  * judges the kind from the injected sensors as the incident's listed sensors, with the readings
- * since onset, the typical ranges and the related sensors' moves exactly as the engine builds them
+ * from the onset and at least the window (kindReadings), the typical ranges and the related sensors' moves exactly as the engine builds them
  * (engine/evidence). Detection itself is the rest of the evaluation's subject; this scores the
  * verdict given the incident.
  */
@@ -82,7 +82,8 @@ export function runFaultKindEval(o: FaultKindOptions) {
       for (let t = 0; t <= start + after; t++) rows.push(Float32Array.from(plant.next()));
       const series = (j: number, from: number) => rows.slice(from).map((r) => r[j]);
       const facts: FaultEvidence[] = features.map((g) => ({
-        readings: series(g, start),
+        // As the engine reads them: from the onset, and at least the window.
+        readings: kindReadings(series(g, 0), start, W),
         typical: meta.typical
           ? { low: meta.typical.low[g], high: meta.typical.high[g] }
           : undefined,
