@@ -102,6 +102,40 @@ test("incidentTracker confirms k of n windows before opening, from the first of 
   assert.equal(opened.sensorCount, 2, "the sensors of the confirming windows");
 });
 
+test("incidentTracker opens with the sensors of the hits in its ring, not of sporadic hits before", () => {
+  const t = new IncidentTracker({ ...options, confirmK: 2, confirmN: 3 });
+  // Hits a ring apart (each alone in its ring), then two close ones: only theirs open it.
+  const windows = [win(0, [[7, 5]]), win(1), win(2), win(3, [[8, 5]]), win(4), win(5)];
+  windows.push(win(6, [[9, 5]]), win(7), win(8), win(9, [[3, 6]]));
+  assert.deepEqual(play(t, windows), []);
+  const [opened] = t.observe(win(10, [[3, 7]]));
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.startedAt, win(9).timestamp);
+  assert.deepEqual(
+    opened.sensors.map((s) => s.feature_idx),
+    [3],
+  );
+  assert.equal(opened.sensorCount, 1);
+});
+
+test("incidentTracker starts afresh after a resolution, though it resolves in fewer windows than it confirms", () => {
+  const t = new IncidentTracker({ ...options, confirmK: 2, confirmN: 5, quietWindows: 1 });
+  const [first] = play(t, [win(0, [[7, 5]]), win(1, [[7, 5]])]);
+  assert.equal(first.event, "opened");
+  const [resolved] = t.observe(win(2));
+  assert.equal(resolved.event, "resolved");
+  // One new hit: the old incident's hits no longer count towards the next.
+  assert.deepEqual(t.observe(win(3, [[8, 5]])), []);
+  const [next] = t.observe(win(4, [[8, 6]]));
+  assert.equal(next.event, "opened");
+  assert.equal(next.startedAt, win(3).timestamp);
+  assert.notEqual(next.incidentId, first.incidentId);
+  assert.deepEqual(
+    next.sensors.map((s) => s.feature_idx),
+    [8],
+  );
+});
+
 test("incidentTracker never loses a sensor: counts all, keeps bounded peak evidence", () => {
   const nFeatures = 5000;
   const t = new IncidentTracker({ ...options, nFeatures, maxFeatures: 10, updateMinMs: 0 });

@@ -250,9 +250,12 @@ export class IncidentTracker {
         events.push(this.#resolve(s, streamId, inc, timestamp, "quiet"));
       }
     } else if (anomalous) {
+      const hits = s.recent.filter((t) => t > 0);
+      // A hit alone in the ring starts the confirming set afresh: sensors of hits that left the
+      // ring are not this incident's (sporadic hits a ring apart would otherwise pile up).
+      if (hits.length === 1) s.pending = undefined;
       s.pending ??= this.#union();
       this.#merge(s.pending, window);
-      const hits = s.recent.filter((t) => t > 0);
       if (hits.length >= this.#o.confirmK) {
         const startedAt = hits[0];
         const opened: OpenIncident = {
@@ -426,6 +429,10 @@ export class IncidentTracker {
   ): IncidentEvent {
     const event = { ...this.#emit(s, streamId, inc, "resolved", timestamp), reason };
     s.incident = undefined;
+    // Hits before the resolution belong to the resolved incident: with INCIDENT_QUIET_WINDOWS
+    // under INCIDENT_CONFIRM_N they would confirm the next one at once, starting inside it (the
+    // same id when its first hit is the old one's).
+    s.recent.length = 0;
     return event;
   }
 
