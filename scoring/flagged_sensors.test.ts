@@ -76,6 +76,23 @@ test("rankFlagged orders only the most severe when more are flagged than listed"
   );
 });
 
+test("rankFlagged keeps the most severe first without a severity output, whatever float32 rounds", () => {
+  // Severity is score * scale in doubles: keys rounded to float32 lost the k-th and its ties.
+  const scale = 10.107678;
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let trial = 0; trial < 2000; trial++) {
+    const scores = Float32Array.from({ length: 4 }, () => 0.9 + random() * 0.1);
+    const out = new Int32Array(4);
+    rankFlagged({ scores }, 4, 0.9, scale, out, 0, 2);
+    const want = [0, 1, 2, 3].sort((a, b) => scores[b] - scores[a] || a - b).slice(0, 2);
+    assert.deepEqual(Array.from(out.subarray(0, 2)), want, `scores ${Array.from(scores)}`);
+  }
+});
+
 test("keepEvidence gives an alert the readings as they arrived and the running level beside them", () => {
   const shape = WindowShape.forModel({
     window_size: 2,

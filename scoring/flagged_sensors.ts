@@ -55,7 +55,9 @@ export function rankFlagged(
   if (count > maxFeatures) {
     // Thousands flagged (noise, a broken feed): find the k-th severity with a plain numeric
     // sort (no comparator calls), bring the sensors at or above it forward, order only those.
-    const keys = new Float32Array(count);
+    // In doubles: `scores * scale` rounded to float32 could land above a sensor's own severity,
+    // leaving the k-th and its ties behind the unsorted tail.
+    const keys = new Float64Array(count);
     for (let j = 0; j < count; j++) keys[j] = sev(part[j]);
     keys.sort();
     const kth = keys[count - maxFeatures];
