@@ -199,7 +199,13 @@ test("alert schemas reject a history whose onset or lists do not match its value
     ...withContext,
     anomalous_features: [{ ...f, history: { ...history, ...patch } }],
   });
-  for (const patch of [{ onset: 5 }, { level: [1, 2] }, { timestamps: [history.start] }]) {
+  // A step that puts readings past the last date a clock can show (the incident page read it).
+  for (const patch of [
+    { onset: 5 },
+    { level: [1, 2] },
+    { timestamps: [history.start] },
+    { step_ms: 1e16 },
+  ]) {
     const r = v.safeParse(alertInputSchema, bad(patch));
     assert.equal(r.success, false, JSON.stringify(patch));
     assert.equal(v.getDotPath(r.issues![0]), "anomalous_features.0.history");

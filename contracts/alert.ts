@@ -63,6 +63,12 @@ export const historySchema = v.pipe(
     level: v.optional(v.pipe(v.array(v.nullable(finite)), v.maxLength(HISTORY_MAX_VALUES))),
   }),
   v.check((h) => h.onset < h.values.length, "onset must index a value"),
+  // Every reading's time a date (a page reads start + i * step_ms): a huge step_ms is not one.
+  v.check(
+    (h) =>
+      !Number.isNaN(new Date(Date.parse(h.start) + (h.values.length - 1) * h.step_ms).getTime()),
+    "start + step_ms × (values - 1) must be a date (step_ms too large)",
+  ),
   v.check(
     (h) =>
       (h.timestamps === undefined || h.timestamps.length === h.values.length) &&
