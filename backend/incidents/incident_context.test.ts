@@ -170,6 +170,27 @@ for (const target of testTargets()) {
       assert.ok(all.sensors.every((s: object) => "history" in s && "related" in s));
     });
 
+    test("a page's read carries a related sensor that ranks below the list's length, so it is not called unflagged", async () => {
+      const incidentId = crypto.randomUUID();
+      // 210 flagged; the strongest names the weakest (idx 209) as related.
+      const alert = incidentAlert({
+        incidentId,
+        event: "opened",
+        sensors: Array.from({ length: 210 }, (_, idx) => ({ idx, severity: 300 - idx })),
+      });
+      Object.assign(alert.anomalous_features[0], {
+        related: [{ ...related[0], feature_idx: 209, feature: "feature_209" }],
+      });
+      await store(alert);
+      const incident = await createIncidentRepository(db).get(incidentId, 200, 1);
+      assert.equal(incident!.sensors.length, 201);
+      assert.equal(incident!.sensors.at(-1)?.feature_idx, 209);
+      const page = await (await app.request(`/incidents/${incidentId}`)).text();
+      const item = page.match(/<li data-feature-idx="209"[\s\S]*?<\/li>/)?.[0] ?? "";
+      assert.match(item, /data-flagged="true"/);
+      assert.match(item, /flagged too \(severity 91\)/);
+    });
+
     test("an incident's kind is its latest alert's that carries one, whatever the arrival order", async () => {
       const kindOf = async (alerts: Alert[]) => {
         for (const alert of alerts) await store(alert);

@@ -157,20 +157,22 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
             : sql``
         })
         ORDER BY t.severity DESC NULLS LAST, t.score DESC, t.feature_idx) AS sensors
-      FROM (SELECT *, row_number() OVER (
-          ORDER BY severity DESC NULLS LAST, score DESC, feature_idx) AS rank
-        FROM incident_sensor x WHERE x.incident_id = i.incident_id
-        ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${sensors}) t
-      ${
+      FROM ${
         context > 0
-          ? sql`CROSS JOIN (
+          ? sql`(
               SELECT array_agg((r.value->>'feature_idx')::int) AS named
               FROM (SELECT related FROM incident_sensor y WHERE y.incident_id = i.incident_id
                 ORDER BY severity DESC NULLS LAST, score DESC, feature_idx LIMIT ${context}) top
               CROSS JOIN LATERAL jsonb_array_elements(COALESCE(top.related, '[]'::jsonb)) r
-            ) rel`
+            ) rel CROSS JOIN LATERAL`
           : sql``
-      }
+      } (SELECT * FROM (SELECT *, row_number() OVER (
+          ORDER BY severity DESC NULLS LAST, score DESC, feature_idx) AS rank
+        FROM incident_sensor x WHERE x.incident_id = i.incident_id) ranked
+        -- The sensors the strongest name as related come too, however they rank: a page must
+        -- not call a flagged partner unflagged because it ranked below the list's length.
+        WHERE ranked.rank <= ${sensors}
+          ${context > 0 ? sql`OR ranked.feature_idx = ANY(rel.named)` : sql``}) t
     ) s ON true`;
 
   /** Incidents newest first (by start), one page after `cursor`. */
