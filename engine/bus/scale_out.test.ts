@@ -509,6 +509,17 @@ test("incident mode: after a kill -9 the new partition owner continues the strea
   );
   const events = alertsOf();
   assert.equal(events.filter((a) => a.event === "opened").length, 1, "opened once, by worker A");
+  // The incident context, as the single process gives it: the fault kind, and the strongest
+  // sensor's readings up to the alert from the history the worker kept.
+  const opened = events.find((a) => a.event === "opened");
+  assert.ok(opened.kind === "sensor" || opened.kind === "process", `kind ${opened.kind}`);
+  const history = opened.anomalous_features[0].history;
+  assert.ok(history && history.values.length >= windowSize, "the worker sends its history");
+  assert.equal(
+    history.values.at(-1),
+    opened.anomalous_features[0].value,
+    "up to the alert's frame",
+  );
   assert.equal(new Set(events.map((a) => a.incident_id)).size, 1, "one incident across owners");
   const b = await stats(portB);
   assert.ok(b.frames.scored > 0, "worker B scored the stream after the takeover");

@@ -4,6 +4,7 @@ import type { ModelMetadata } from "../../contracts/model.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { windowScorerFor } from "../batch/from_config.ts";
 import type { WindowScorer } from "../batch/window_scorer.ts";
+import { onnxPathOf } from "../evidence/from_config.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import { definitiveRefusal } from "../infer/follow_refusals.ts";
 import { loadVersion } from "../infer/from_config.ts";
@@ -18,6 +19,8 @@ export interface ServedVersion {
   meta: ModelMetadata;
   model: ScoringModel;
   scorer: WindowScorer;
+  /** Its graph in the local copy (the incident context reads the cross-sensor subspace from it). */
+  onnxPath: string;
   /** `performance.now()` when a batch last used it. */
   lastUsed: number;
 }
@@ -146,6 +149,7 @@ export class ServedVersions {
       meta,
       model,
       scorer: windowScorerFor(config, model),
+      onnxPath: onnxPathOf(ref),
       lastUsed: performance.now(),
     };
     this.#loaded.set(version, served);

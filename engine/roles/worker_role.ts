@@ -23,6 +23,7 @@ import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partitio
 import { ReplayRing } from "../bus/replay_ring.ts";
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
+import { WorkerEvidence } from "../bus/worker_evidence.ts";
 import { decisionsFor } from "../decisions/mod.ts";
 import { BatchFrames, historyRecordersFor } from "../history/mod.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
@@ -90,6 +91,8 @@ interface Parts {
   incidentKv: KV | undefined;
   /** Where this worker posts its stopped machines for the ingest replicas' `/stats`. */
   machineOffBoard: MachineOffBoard;
+  /** Incident context per model: the frames taken, and what alerts build from them. */
+  evidence: WorkerEvidence;
   /** The posting loop, ended by `stop`. */
   posting: Promise<void>;
 }
@@ -220,6 +223,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const meta = served.active.meta;
     const routed = served.name !== config.DEFAULT_MODEL_NAME;
     const pipeline = alertPipelineFor(config, meta, {
+      evidence: p.evidence.for(served.name, served.active),
       dispatcher: p.alerts,
       log,
       now: () => Date.now(),
@@ -384,7 +388,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     if (m.version !== wanted.version) {
       // Same features and window size (the registry refuses others): windows carry over.
       m.windows.adopt(WindowShape.forModel(wanted.meta), "carry");
-      m.pipeline.useModel(alertModelFor(config, wanted.meta));
+      m.pipeline.useModel({
+        ...alertModelFor(config, wanted.meta),
+        evidence: (parts as Parts).evidence.for(served.name, wanted),
+      });
       m.version = wanted.version;
     }
     return wanted;
@@ -457,6 +464,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         if (!replaying) counters.late++;
         continue;
       }
+      // Replayed frames too: a partition taken over rebuilds what history it can.
+      p.evidence.record(name, frame.streamId, frame.timestamp, frame.values);
       // A stopped frame too: the replay point moves on during a long stop, and a new owner's
       // replay meets the stop again and restarts the window as this one did.
       m.replayRing.remember(frame.streamId, frame.seq);
@@ -743,6 +752,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         leases,
         incidentKv,
         machineOffBoard,
+        evidence: new WorkerEvidence(config, models.all.length),
         posting: machineOffBoard.post(workerId, machineOff, stop.signal),
       };
       loop = runLoop(parts);

@@ -1,0 +1,63 @@
+// A scale-out worker's incident context: per model, the history of the frames it took and the context built from it.
+import type { EngineConfig } from "../../contracts/config.ts";
+import { evidenceFor, historyShare } from "../evidence/from_config.ts";
+import type { HistoryStore } from "../evidence/history_store.ts";
+import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
+import type { ServedVersion } from "./served_versions.ts";
+
+type EvidenceConfig = Parameters<typeof evidenceFor>[0];
+
+/**
+ * What the single process's batcher and alert pipeline do for incident context, for a worker:
+ * one history per model (its partitions' streams share it, within the model's share of
+ * `EVIDENCE_HISTORY_MAX_MB`) fed with every frame the worker takes, and the context (history,
+ * related sensors, fault kind) the model's alert pipelines build from it. A version with the same
+ * features and window size goes on with the history; another starts one afresh. A partition
+ * taken over starts with the frames its replay reads (the previous owner's history is not
+ * handed over).
+ *
+ * @example const context = new WorkerEvidence(config, 1); pipeline.useModel({ ...model, evidence: context.for("m", served) });
+ */
+export class WorkerEvidence {
+  readonly #config: EvidenceConfig;
+  readonly #byModel = new Map<
+    string,
+    { version: string; windowSize: number; history: HistoryStore; evidence: IncidentEvidence }
+  >();
+
+  constructor(
+    config: EvidenceConfig & Pick<EngineConfig, "EVIDENCE_HISTORY_MAX_MB">,
+    models: number,
+  ) {
+    this.#config = historyShare(config, Math.max(1, models));
+  }
+
+  /** The context model `name` builds its alerts with while `served` scores them. */
+  for(name: string, served: ServedVersion): IncidentEvidence {
+    const had = this.#byModel.get(name);
+    if (had?.version === served.version) return had.evidence;
+    const same =
+      had?.evidence.nFeatures === served.meta.n_features &&
+      had.windowSize === served.meta.window_size;
+    const made = evidenceFor(
+      this.#config,
+      served.meta,
+      served.onnxPath,
+      same ? had.history : undefined,
+    );
+    this.#byModel.set(name, {
+      version: served.version,
+      windowSize: served.meta.window_size,
+      ...made,
+    });
+    return made.evidence;
+  }
+
+  /** Keeps a frame model `name` took (one of its served version's size) for incident history. */
+  record(name: string, streamId: string, timestamp: number, values: Float32Array): void {
+    const had = this.#byModel.get(name);
+    if (had && values.length === had.evidence.nFeatures) {
+      had.history.record(streamId, timestamp, values);
+    }
+  }
+}
