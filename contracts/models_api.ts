@@ -92,6 +92,21 @@ export const servedModelSchema = v.object({
   /** The last activation recorded in the registry, when there is one. */
   activation: v.optional(activationSchema),
   /**
+   * Present only while the registry's pointer names another version than `active_version`: that
+   * version, and why it is not scoring yet. `pending`: not tried yet (followed within seconds);
+   * `retrying`: a try failed (`error`), the next at `next_try_at`; `refused`: it cannot replace
+   * the served one (`error`: not found, a broken entry, other features), so this process goes on
+   * scoring with `active_version` until the pointer moves.
+   */
+  registry_pointer: v.optional(
+    v.object({
+      version: v.string(),
+      following: v.picklist(["pending", "retrying", "refused"]),
+      error: v.optional(v.string()),
+      next_try_at: v.optional(instant),
+    }),
+  ),
+  /**
    * Retraining, when the engine can retrain: `RETRAIN_EVERY_H` set, or the training history on
    * (`HISTORY_MAX_BYTES` above 0: runs when asked for, `every_h` 0).
    */

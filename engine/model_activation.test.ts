@@ -217,6 +217,28 @@ describe("model activation in a running engine", () => {
     // The engine recorded nothing of its own: the two moves are the only new records.
     assert.equal((await registry.activations("boiler")).length, records + 2);
     assert.ok(engine.logs().some((l) => l.msg === "model activated" && l.by === "registry"));
+    // A pointer it cannot follow (other sensors) is shown beside the version still scoring.
+    const listed = async () => {
+      const res = await fetch(url("/models"), { headers: { authorization: `Bearer ${TOKEN}` } });
+      const body = (await res.json()) as {
+        models: { active_version: string; registry_pointer?: Record<string, string> }[];
+      };
+      return body.models[0];
+    };
+    assert.equal((await listed()).registry_pointer, undefined, "none while the pointer is served");
+    await registry.activate("boiler", metas[2].version, { by: "Ana", reason: "wrong one" });
+    const refused = await waitFor(async () => {
+      const m = await listed();
+      return m.registry_pointer?.following === "refused" ? m : undefined;
+    }, "the refusal shown");
+    assert.equal(refused.active_version, metas[0].version);
+    assert.equal(refused.registry_pointer?.version, metas[2].version);
+    assert.match(refused.registry_pointer?.error ?? "", /features/);
+    await registry.activate("boiler", metas[0].version, { by: "Ana", reason: "undo" });
+    await waitFor(
+      async () => (await listed()).registry_pointer === undefined,
+      "the note gone once the pointer names the served version",
+    );
   });
 
   test("refuses what it cannot do and changes nothing", async () => {

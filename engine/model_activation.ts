@@ -113,6 +113,8 @@ export function createModelActivation(deps: {
   const { config, log, state, registry, turns } = deps;
   /** Models being activated: one activation per model at a time. */
   const inProgress = new Set<string>();
+  /** Pointer versions the follower could not switch to (`follow`), shown by `list`. */
+  const refusals = new FollowRefusals();
 
   const served = () => {
     const p = state.pipeline;
@@ -129,6 +131,10 @@ export function createModelActivation(deps: {
         const entry = await registry.model(meta.name).catch(() => undefined);
         const history = entry?.layout === "registry" ? await registry.activations(meta.name) : [];
         const last = history.at(-1);
+        const pointer =
+          entry?.layout === "registry"
+            ? await registry.activeVersion(meta.name).catch(() => undefined)
+            : undefined;
         return {
           name: meta.name,
           layout: entry?.layout ?? "flat",
@@ -139,6 +145,14 @@ export function createModelActivation(deps: {
           routes: lane.routes,
           live_streams: lane.windows.streams,
           ...(last ? { activation: last } : {}),
+          ...(pointer && pointer !== meta.version && !inProgress.has(meta.name)
+            ? {
+                registry_pointer: {
+                  version: pointer,
+                  ...refusals.state(`${meta.name}@${pointer}`),
+                },
+              }
+            : {}),
           ...(deps.retraining ? { retrain: deps.retraining.status(meta.name) } : {}),
         };
       }),
@@ -221,7 +235,6 @@ export function createModelActivation(deps: {
   }
 
   function follow(everyMs: number): () => void {
-    const refusals = new FollowRefusals();
     const timer = setInterval(async function followPointer() {
       const p = state.pipeline;
       if (!p || state.status !== "ready") return;

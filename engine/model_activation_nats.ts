@@ -111,6 +111,8 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
   const { config, log, registry } = deps;
   /** Models being activated: one activation per model at a time. */
   const inProgress = new Set<string>();
+  /** Per model, the pointer versions its follower could not switch to (shown by `list`). */
+  const followers = new Map<string, FollowRefusals>();
 
   const served = () => {
     const metas = deps.served();
@@ -125,11 +127,13 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
         let versions: string[];
         let history: Awaited<ReturnType<NatsModelRegistry["activations"]>>;
         let retrain: RetrainSchedule | undefined;
+        let pointer: string | undefined;
         try {
-          [versions, history, retrain] = await Promise.all([
+          [versions, history, retrain, pointer] = await Promise.all([
             registry.versions(meta.name),
             registry.activations(meta.name),
             deps.retrain?.(meta.name),
+            registry.pointer(meta.name).then((p) => p?.version),
           ]);
         } catch (error) {
           throw toHttp(error);
@@ -145,6 +149,14 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
           routes: deps.routes(meta.name),
           live_streams: deps.streams(meta.name),
           ...(last ? { activation: last } : {}),
+          ...(pointer && pointer !== meta.version && !inProgress.has(meta.name)
+            ? {
+                registry_pointer: {
+                  version: pointer,
+                  ...(followers.get(meta.name)?.state(pointer) ?? { following: "pending" }),
+                },
+              }
+            : {}),
           ...(retrain ? { retrain } : {}),
         };
       }),
@@ -333,6 +345,7 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
 
   function followModel(name: string, signal: AbortSignal): void {
     const refusals = new FollowRefusals();
+    followers.set(name, refusals);
     /** The newest pointer record the watch delivered: a retry is for it only. */
     let latest: { version: string; by: string } | undefined;
     async function onPointer(record: { version: string; by: string }, retry = false) {

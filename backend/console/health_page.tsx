@@ -176,6 +176,24 @@ function ActivateForm(props: { model: ServedModel }) {
   );
 }
 
+/** Why the registry's pointer names a version that is not scoring (absent when it is). */
+function PointerNote(props: { model: ServedModel }) {
+  const p = props.model.registry_pointer;
+  if (!p) return null;
+  const why =
+    p.following === "refused"
+      ? "refused, so the version above goes on scoring until the pointer moves"
+      : p.following === "retrying"
+        ? `not loaded yet; trying again at ${p.next_try_at ?? "a later time"}`
+        : "being loaded";
+  return (
+    <p class={p.following === "pending" ? "note" : "error"} data-registry-pointer={p.following}>
+      The registry names <code>{p.version}</code>: {why}
+      {p.error ? `: ${p.error}` : ""}.
+    </p>
+  );
+}
+
 function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
   const m = props.model;
   return (
@@ -187,6 +205,7 @@ function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
         <code class="model" data-active-version={m.active_version}>
           {modelLabel(m.name, m.active_version)}
         </code>
+        <PointerNote model={m} />
       </td>
       <td>
         {m.versions.length === 0

@@ -96,3 +96,41 @@ test("the Health page shows the last scheduled retraining per model, failures in
     await engine.close();
   }
 });
+
+test("the Health page says when the registry names a version that is not scoring, and why", async () => {
+  const [pump, boiler] = servedModels();
+  const engine = await startEngineModelsStandIn({
+    models: [
+      {
+        ...pump,
+        registry_pointer: {
+          version: "3.0.0+5e5e5e5e5e5e",
+          following: "refused",
+          error: `it has other features ${HOSTILE}`,
+        },
+      },
+      boiler,
+    ],
+  });
+  try {
+    const app = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({ engineUrl: engine.url, timeoutMs: 2000 }),
+    });
+    const page = await (await app.request("/status")).text();
+    const note = /<p class="error" data-registry-pointer="refused">([\s\S]*?)<\/p>/.exec(page);
+    assert.ok(note, "the note beside the scoring version");
+    assert.match(
+      note[1].replace(/<[^>]+>/g, ""),
+      /^The registry names 3\.0\.0\+5e5e5e5e5e5e: refused, so the version above goes on scoring until the pointer moves: it has other features &lt;script&gt;/,
+    );
+    assert.ok(!page.includes(HOSTILE), "the engine's error is escaped");
+    assert.equal(
+      page.match(/data-registry-pointer=/g)?.length,
+      1,
+      "only where the pointer differs",
+    );
+  } finally {
+    await engine.close();
+  }
+});

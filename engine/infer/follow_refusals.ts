@@ -36,6 +36,8 @@ export const FOLLOW_RETRY_MAX_MS = 300_000;
 export class FollowRefusals {
   readonly #refused = new Set<string>();
   readonly #retry = new Map<string, { at: number; attempts: number }>();
+  /** The last failure of each key not followed yet, said as its error's message. */
+  readonly #why = new Map<string, string>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -54,6 +56,7 @@ export class FollowRefusals {
    * the version is refused for good.
    */
   failed(key: string, error: unknown): number | undefined {
+    this.#why.set(key, error instanceof Error ? error.message : String(error));
     if (definitiveRefusal(error)) {
       this.#refused.add(key);
       this.#retry.delete(key);
@@ -68,5 +71,30 @@ export class FollowRefusals {
   /** Forgets the failures of `key` (it was followed). */
   succeeded(key: string): void {
     this.#retry.delete(key);
+    this.#why.delete(key);
+  }
+
+  /**
+   * Where following `key` stands, for `GET /models`: `refused` (for good), `retrying` (a try
+   * failed; the next at `next_try_at`) or `pending` (not tried yet, or being tried).
+   */
+  state(key: string): FollowState {
+    const error = this.#why.get(key);
+    if (this.#refused.has(key)) return { following: "refused", ...(error ? { error } : {}) };
+    const retry = this.#retry.get(key);
+    if (retry) {
+      return {
+        following: "retrying",
+        ...(error ? { error } : {}),
+        next_try_at: new Date(retry.at).toISOString(),
+      };
+    }
+    return { following: "pending" };
   }
 }
+
+/** {@link FollowRefusals.state}: how far a registry pointer's version is from being served. */
+export type FollowState =
+  | { following: "refused"; error?: string }
+  | { following: "retrying"; error?: string; next_try_at: string }
+  | { following: "pending" };
