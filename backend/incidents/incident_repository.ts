@@ -185,7 +185,15 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
       ${q.state === "resolved" ? sql`AND i.resolved_at IS NOT NULL` : sql``}
       ${q.acknowledged === true ? sql`AND k.incident_id IS NOT NULL` : sql``}
       ${q.acknowledged === false ? sql`AND k.incident_id IS NULL` : sql``}
-      ${q.verdict === "none" ? sql`AND vd.verdict IS NULL` : sql``}
+      ${
+        // An anti-join, walked newest first and stopped at the page. Tested on the lateral's row
+        // (`vd.verdict IS NULL`), the planner takes it for rare and builds and sorts every
+        // unjudged incident's sensors (2 s for a year of incidents, 17 ms this way).
+        q.verdict === "none"
+          ? sql`AND NOT EXISTS (SELECT 1 FROM incident_verdict nv
+              WHERE nv.incident_id = i.incident_id)`
+          : sql``
+      }
       ${q.verdict !== undefined && q.verdict !== "none" ? sql`AND vd.verdict = ${q.verdict}` : sql``}
       ${q.streamId !== undefined ? sql`AND i.stream_id = ${q.streamId}` : sql``}
       ${

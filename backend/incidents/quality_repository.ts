@@ -97,8 +97,10 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
     const to = new Date(weekStart(q.now).getTime() + WEEK_MS);
     const from = new Date(to.getTime() - q.weeks * WEEK_MS);
     // The incidents in range with their current verdict, as a CTE every query below starts with.
+    // MATERIALIZED: inlined, the latest-verdict subquery would run once per incident_sensor row
+    // joined to it rather than once per incident.
     const judgedIncidents = sql`
-      WITH cur AS (
+      WITH cur AS MATERIALIZED (
         SELECT i.incident_id, i.stream_id, i.started_at,
           coalesce((SELECT w.verdict FROM incident_verdict w WHERE w.incident_id = i.incident_id
             ORDER BY w.verdict_id DESC LIMIT 1), 'none') AS verdict

@@ -1,4 +1,4 @@
-// The pruner's SQL: one short statement per batch, oldest rows first, each a transaction of its own.
+// The pruner's SQL: short batches, oldest rows first, each a transaction of its own.
 import type { Sql } from "postgres";
 
 /** Rows one alert batch deleted. */
@@ -7,7 +7,7 @@ export interface AlertBatch {
   alert_features: number;
 }
 
-/** Rows one incident batch deleted (the incidents' sensors, timeline, ack and verdicts go too). */
+/** Rows one incident batch deleted (the incidents' sensors and timeline go too). */
 export interface IncidentBatch {
   incidents: number;
   /** Alerts stored after their incident's horizon had passed (a late delivery). */
@@ -43,42 +43,61 @@ export async function deleteAlertBatch(sql: Sql, before: Date, limit: number): P
  * `before`, with everything that hangs off them and their notifications (delivered, silenced,
  * superseded, and dead letters: kept as long as their incident, not for ever). Left for a later
  * run: an incident with a notification still pending or an event the notifier has not planned
- * yet. Never touched: open incidents, silences, the audit trail.
+ * yet. Never touched: an incident with a verdict or an acknowledgement (operator records are
+ * kept, and what they are about with them), open incidents, silences, the audit trail.
  */
 export async function deleteIncidentBatch(
   sql: Sql,
   before: Date,
   limit: number,
 ): Promise<IncidentBatch> {
-  const [row] = await sql<IncidentBatch[]>`
-    WITH doomed AS (
-      SELECT i.incident_id FROM incident i
-      WHERE i.resolved_at < ${before} AND i.stored_at < ${before}
-        AND NOT EXISTS (SELECT 1 FROM notification_outbox o
-          WHERE o.incident_id = i.incident_id AND o.state = 'pending')
-        AND NOT EXISTS (SELECT 1 FROM incident_event e
-          WHERE e.incident_id = i.incident_id AND e.notify_planned_at IS NULL)
+  const prunable = (tx: Sql) => tx`
+    i.resolved_at < ${before} AND i.stored_at < ${before}
+    AND NOT EXISTS (SELECT 1 FROM incident_verdict v WHERE v.incident_id = i.incident_id)
+    AND NOT EXISTS (SELECT 1 FROM incident_ack k WHERE k.incident_id = i.incident_id)
+    AND NOT EXISTS (SELECT 1 FROM notification_outbox o
+      WHERE o.incident_id = i.incident_id AND o.state = 'pending')
+    AND NOT EXISTS (SELECT 1 FROM incident_event e
+      WHERE e.incident_id = i.incident_id AND e.notify_planned_at IS NULL)`;
+  // Two statements: the first locks the candidates, the second judges them again under a
+  // snapshot taken after the locks. One statement would judge by a snapshot taken before them,
+  // so a verdict committed in between would be missed (and the foreign key refuse the delete).
+  // Once a row is locked here, a verdict or acknowledgement of it waits, then finds it gone.
+  const batch = async function incidentBatch(tx: Sql): Promise<IncidentBatch> {
+    const locked = await tx<{ incident_id: string }[]>`
+      SELECT i.incident_id FROM incident i WHERE ${prunable(tx)}
       ORDER BY i.resolved_at LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
-    ), late AS (
-      SELECT alert_id FROM alert WHERE incident_id IN (SELECT incident_id FROM doomed)
-    ), late_features AS (
-      DELETE FROM alert_feature WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
-    ), late_alerts AS (
-      DELETE FROM alert WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
-    ), notifications AS (
-      DELETE FROM notification_outbox
-      WHERE incident_id IN (SELECT incident_id FROM doomed)
-        AND state IN ('delivered', 'silenced', 'superseded', 'dead')
-      RETURNING 1
-    ), incidents AS (
-      DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM incidents)::int AS incidents,
-      (SELECT count(*) FROM late_alerts)::int AS alerts,
-      (SELECT count(*) FROM late_features)::int AS alert_features,
-      (SELECT count(*) FROM notifications)::int AS notifications`;
-  return row;
+      FOR UPDATE SKIP LOCKED`;
+    if (locked.length === 0)
+      return { incidents: 0, alerts: 0, alert_features: 0, notifications: 0 };
+    const [row] = await tx<IncidentBatch[]>`
+      WITH doomed AS (
+        SELECT i.incident_id FROM incident i
+        WHERE i.incident_id = ANY(${locked.map((r) => r.incident_id)}::uuid[]) AND ${prunable(tx)}
+      ), late AS (
+        SELECT alert_id FROM alert WHERE incident_id IN (SELECT incident_id FROM doomed)
+      ), late_features AS (
+        DELETE FROM alert_feature WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
+      ), late_alerts AS (
+        DELETE FROM alert WHERE alert_id IN (SELECT alert_id FROM late) RETURNING 1
+      ), notifications AS (
+        DELETE FROM notification_outbox
+        WHERE incident_id IN (SELECT incident_id FROM doomed)
+          AND state IN ('delivered', 'silenced', 'superseded', 'dead')
+        RETURNING 1
+      ), incidents AS (
+        DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM incidents)::int AS incidents,
+        (SELECT count(*) FROM late_alerts)::int AS alerts,
+        (SELECT count(*) FROM late_features)::int AS alert_features,
+        (SELECT count(*) FROM notifications)::int AS notifications`;
+    return row;
+  };
+  // Already inside a caller's transaction (a TransactionSql has no `begin`): run in that one.
+  return typeof sql.begin === "function"
+    ? await sql.begin((tx) => batch(tx as unknown as Sql))
+    : await batch(sql);
 }
 
 /** When the oldest alert kept was received, and the oldest incident kept started. */
@@ -91,15 +110,16 @@ export async function oldestKept(
   return row;
 }
 
-/** The tables a prune deletes from; `vacuum` makes their freed space reusable. */
+/**
+ * The tables a prune deletes from; `vacuum` makes their freed space reusable. Not among them:
+ * `incident_verdict` and `incident_ack`, operator records that are never deleted.
+ */
 export const PRUNED_TABLES = [
   "alert",
   "alert_feature",
   "incident",
   "incident_sensor",
   "incident_event",
-  "incident_ack",
-  "incident_verdict",
   "notification_outbox",
 ] as const;
 
