@@ -589,6 +589,73 @@ for (const target of testTargets()) {
       assert.equal(receiver.on("/hush-later").length, 3);
     });
 
+    test("an acknowledgement stops an incident's reminders; its resolution still goes out", async () => {
+      const incident = crypto.randomUUID();
+      let clock = Date.now();
+      const [opened, , resolved] = lifecycle(
+        incident,
+        new Date(clock - 60_000).toISOString(),
+        "ack-remind-1",
+      );
+      await store(opened);
+      let down = false;
+      receiver.answer = (r) =>
+        r.path === "/ack-remind" && down ? { status: 503 } : { status: 200 };
+      const notify = dispatcher(
+        [
+          {
+            name: "ack-remind",
+            match: { stream: "ack-remind-*" },
+            webhook: hook("/ack-remind"),
+            repeat_every: "15m",
+            retry: { attempts: 5, initial: "1h", max: "1h" },
+          },
+        ],
+        { now: () => clock },
+      );
+      try {
+        await notify.tick();
+        await settled("ack-remind", 1);
+        // A reminder waiting out the receiver's outage when the incident is acknowledged.
+        down = true;
+        clock += 16 * 60_000;
+        await notify.tick();
+        await waitFor(async () => {
+          const rows = await states("ack-remind");
+          return rows.length === 2 && rows[1].attempts === 1 ? rows : undefined;
+        }, "a reminder that failed once");
+        down = false;
+        const ack = await app.request(`/api/v1/incidents/${incident}/ack`, post({ by: "Ana" }));
+        assert.equal(ack.status, 201);
+        for (let i = 0; i < 3; i++) {
+          clock += 16 * 60_000;
+          await notify.tick();
+        }
+        await store(resolved);
+        await notify.tick();
+        const rows = await settled("ack-remind", 3);
+        assert.deepEqual(
+          rows.map((r) => [r.event, r.state]),
+          // By event time: the resolution's frame came before the reminder's period.
+          [
+            ["opened", "delivered"],
+            ["resolved", "delivered"],
+            ["still_open", "superseded"],
+          ],
+        );
+        assert.deepEqual(
+          receiver
+            .on("/ack-remind")
+            .filter((r) => r.answered === 200)
+            .map((r) => JSON.parse(r.body).type),
+          ["incident.opened", "incident.resolved"],
+        );
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+    });
+
     test("repeat_every reminds of an open incident once per period until it resolves", async () => {
       const incident = crypto.randomUUID();
       const [opened, , resolved] = lifecycle(incident, undefined, "remind-1");

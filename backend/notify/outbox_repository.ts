@@ -134,6 +134,13 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     i.incident_id, i.stream_id, i.kind, i.started_at, i.resolved_at,
     i.max_severity AS incident_max_severity, i.max_score, i.flagged_sensors, i.model_name,
     i.model_version, s.sensors`;
+  /**
+   * Whether a person took incident `i` (acknowledged it or gave a verdict): its reminders stop,
+   * as a page stops escalating once acknowledged; its other events still go out.
+   */
+  const taken = (sql: Database["sql"]) => sql`(
+    EXISTS (SELECT 1 FROM incident_ack k WHERE k.incident_id = i.incident_id)
+    OR EXISTS (SELECT 1 FROM incident_verdict v WHERE v.incident_id = i.incident_id))`;
   const sensors = (sql: Database["sql"]) => sql`
     LEFT JOIN LATERAL (
       SELECT json_agg(json_build_object('feature_idx', t.feature_idx, 'feature', t.feature,
@@ -216,7 +223,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     return row.inserted;
   }
 
-  /** Open, unsilenced incidents the route has a message about, with the first one's time. */
+  /**
+   * Open, unsilenced incidents nobody took yet (acknowledged or judged) that the route has a
+   * message about, with the first one's time.
+   */
   async function openIncidentsFor(route: string): Promise<OpenIncident[]> {
     const sql = client();
     const rows = await sql<(SnapshotRow & { first_at: Date; flagged: string[] | null })[]>`
@@ -228,7 +238,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
       ) f ON f.first_at IS NOT NULL
       ${sensors(sql)}
-      WHERE i.resolved_at IS NULL AND i.silence_id IS NULL`.catch(failed);
+      WHERE i.resolved_at IS NULL AND i.silence_id IS NULL AND NOT ${taken(sql)}`.catch(failed);
     return rows.map((r) => ({
       first_at: r.first_at,
       incident: toSnapshot(r),
@@ -259,11 +269,13 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     await sql`
       UPDATE notification_outbox o SET state = 'superseded', done_at = ${now},
         last_error = CASE WHEN i.resolved_at IS NOT NULL THEN 'the incident resolved first'
+          WHEN ${taken(sql)} THEN 'a person took the incident (acknowledged or judged)'
           ELSE 'a newer reminder replaced it' END
       FROM incident i
       WHERE o.state = 'pending' AND o.event = 'still_open' AND i.incident_id = o.incident_id
         AND (o.locked_until IS NULL OR o.locked_until <= ${now})
-        AND (i.resolved_at IS NOT NULL OR EXISTS (SELECT 1 FROM notification_outbox n
+        AND (i.resolved_at IS NOT NULL OR ${taken(sql)} OR EXISTS (SELECT 1
+          FROM notification_outbox n
           WHERE n.route = o.route AND n.incident_id = o.incident_id AND n.event = 'still_open'
             AND n.event_at > o.event_at))`.catch(failed);
     await sql`
