@@ -39,10 +39,12 @@ export async function serveApp(app: Hono, host: string, port: number): Promise<R
   }
   const { serve } = await import("@hono/node-server");
   let http: import("node:http").Server | undefined;
-  const bound = await new Promise<number>((resolve) => {
+  const bound = await new Promise<number>((resolve, reject) => {
     http = serve({ fetch: app.fetch, hostname: host, port }, (info) =>
       resolve(info.port),
     ) as import("node:http").Server;
+    // A port in use or a host that does not resolve: the caller says so and stops.
+    http.once("error", reject);
   });
   return {
     port: bound,

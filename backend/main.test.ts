@@ -1,4 +1,9 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { DENO_TS, NODE_TS, type ServiceProcess, spawnService } from "./_test/spawn_service.ts";
 import { ourAlert, post } from "./alerts/_fixtures.ts";
@@ -58,4 +63,73 @@ test("backend exits non-zero naming a bad configuration variable", async () => {
     service.lines.some((l) => l.includes("'PORT'")),
     service.lines.join("\n"),
   );
+});
+
+const roots: string[] = [];
+after(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
+/** Resolves with the exit code of a service expected to stop on its own. */
+const exitCode = (service: ServiceProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (service.child.exitCode !== null) resolve(service.child.exitCode);
+    else service.child.once("exit", resolve);
+  });
+
+test("backend creates a PGLITE_DATA_DIR whose parent folders do not exist yet", async () => {
+  const root = mkdtempSync(join(tmpdir(), "backend-pglite-"));
+  roots.push(root);
+  const service = spawnService([...NODE_TS, "backend/main.ts"], {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: "",
+    LOG_LEVEL: "info",
+    PGLITE_DATA_DIR: join(root, "fresh", "clone", "pglite"),
+  });
+  running.push(service);
+  const listening = await service.waitForLog((l) => l.msg === "backend listening", 90_000);
+  const ready = await fetch(`http://127.0.0.1:${listening.port}/health/ready`);
+  assert.equal(ready.status, 200, "the database in the new folder answers");
+  assert.equal(await service.stop("SIGTERM"), 0);
+});
+
+test("backend exits non-zero naming PGLITE_DATA_DIR when it cannot be opened", async () => {
+  const root = mkdtempSync(join(tmpdir(), "backend-pglite-"));
+  roots.push(root);
+  writeFileSync(join(root, "a-file"), "");
+  const dataDir = join(root, "a-file", "pglite");
+  const service = spawnService([...NODE_TS, "backend/main.ts"], {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: "",
+    PGLITE_DATA_DIR: dataDir,
+  });
+  running.push(service);
+  assert.equal(await exitCode(service), 1);
+  const text = service.lines.join("\n");
+  assert.ok(text.includes(`backend: PGLITE_DATA_DIR ${dataDir}: ENOTDIR`), text);
+  assert.doesNotMatch(text, /\n\s+at /, "no stack trace");
+});
+
+test("backend exits non-zero saying its port is in use", async () => {
+  const taken = createServer();
+  taken.listen(0, "127.0.0.1");
+  await once(taken, "listening");
+  const port = (taken.address() as AddressInfo).port;
+  const service = spawnService([...NODE_TS, "backend/main.ts"], {
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL: "",
+  });
+  running.push(service);
+  const code = await exitCode(service);
+  taken.close();
+  assert.equal(code, 1);
+  const text = service.lines.join("\n");
+  assert.ok(
+    text.includes(`backend: cannot listen on 127.0.0.1:${port}: address in use (set PORT)`),
+    text,
+  );
+  assert.doesNotMatch(text, /\n\s+at /, "no stack trace");
 });

@@ -1,6 +1,8 @@
 // Backend entry point (Node and Deno): config, database, migrations, simulator, HTTP server, shutdown.
+
 import { authConfigProblem } from "../contracts/auth.ts";
 import { backendConfigSchema, ConfigError, parseConfig } from "../contracts/config.ts";
+import { listenProblem } from "../contracts/listen_problem.ts";
 import { withSecretFiles } from "../contracts/secret_files.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { createBackendMetrics } from "../telemetry/metrics.ts";
@@ -83,10 +85,18 @@ if (config.AUTH_MODE !== "none" && !config.ALERT_SIGNING_SECRET) {
   );
 }
 
-const database = await openDatabase({
-  url: config.DATABASE_URL,
-  pgliteDataDir: config.PGLITE_DATA_DIR,
-});
+let database: Awaited<ReturnType<typeof openDatabase>>;
+try {
+  database = await openDatabase({
+    url: config.DATABASE_URL,
+    pgliteDataDir: config.PGLITE_DATA_DIR,
+  });
+} catch (error) {
+  // Opening the embedded database fails on the folder the operator named: say which and why.
+  if (config.DATABASE_URL || config.PGLITE_DATA_DIR === undefined) throw error;
+  console.error(`backend: PGLITE_DATA_DIR ${config.PGLITE_DATA_DIR}: ${(error as Error).message}`);
+  exit(1);
+}
 // A database that is still starting (compose, a restart) gets 30 s before start-up fails.
 const migrationDeadline = AbortSignal.timeout(30_000);
 for (;;) {
@@ -179,7 +189,19 @@ const app = createBackendApp({
   metrics,
   isDraining: () => draining,
 });
-const server = await serveApp(app, config.HOST, config.PORT);
+let server: Awaited<ReturnType<typeof serveApp>>;
+try {
+  server = await serveApp(app, config.HOST, config.PORT);
+} catch (error) {
+  const { reason, fix } = listenProblem(error);
+  console.error(
+    `backend: cannot listen on ${config.HOST}:${config.PORT}: ${reason} (set ${fix === "port" ? "PORT" : "HOST"})`,
+  );
+  await notifier.stop(AbortSignal.timeout(1000)).catch(() => {});
+  await pruner.stop(AbortSignal.timeout(1000)).catch(() => {});
+  await database.close(1).catch(() => {});
+  exit(1);
+}
 const shownHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "localhost" : config.HOST;
 log.info("backend listening", {
   url: `http://${shownHost}:${server.port}`,

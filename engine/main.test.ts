@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -46,6 +47,25 @@ test("engine process stops with a clear message when a variable is invalid", asy
   const engine = spawnEngine("node", env({ MAX_RETRIES: "9" }));
   assert.equal(await engine.exited, 1);
   assert.match(engine.output(), /'MAX_RETRIES' must be an integer 1\.\.5, got "9"/);
+});
+
+test("engine process exits non-zero saying its port is in use", async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (taken.address() as AddressInfo).port;
+    const engine = spawnEngine("node", env({ APP_PORT: String(port) }));
+    assert.equal(await engine.exited, 1);
+    assert.ok(
+      engine
+        .output()
+        .includes(`engine: cannot listen on 127.0.0.1:${port}: address in use (set APP_PORT)`),
+      engine.output(),
+    );
+    assert.doesNotMatch(engine.output(), /\n\s+at /, "no stack trace");
+  } finally {
+    taken.close();
+  }
 });
 
 test("engine process exits non-zero naming the model when it cannot load", async () => {

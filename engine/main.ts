@@ -1,6 +1,8 @@
 // Engine entry point (Node and Deno): read the configuration, serve, load the model, stop on signals.
+
 import process from "node:process";
 import { ConfigError, engineConfigSchema, parseConfig } from "../contracts/config.ts";
+import { listenProblem } from "../contracts/listen_problem.ts";
 import { withSecretFiles } from "../contracts/secret_files.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
 import { createLogger } from "../telemetry/logger.ts";
@@ -28,7 +30,18 @@ try {
   console.error(`engine: ${error.message}`);
   process.exit(1);
 }
-const server = await serve(engine.app.fetch, { hostname: config.APP_HOST, port: config.APP_PORT });
+let server: Awaited<ReturnType<typeof serve>>;
+try {
+  server = await serve(engine.app.fetch, { hostname: config.APP_HOST, port: config.APP_PORT });
+} catch (error) {
+  const { reason, fix } = listenProblem(error);
+  const setting = fix === "port" ? "APP_PORT" : "APP_HOST";
+  console.error(
+    `engine: cannot listen on ${config.APP_HOST}:${config.APP_PORT}: ${reason} (set ${setting})`,
+  );
+  await stopTelemetry();
+  process.exit(1);
+}
 log.info("engine listening", { host: config.APP_HOST, port: server.port, pid: process.pid });
 if (!/^(127\.|::1$|localhost$)/.test(config.APP_HOST) && !config.ADMIN_TOKEN) {
   log.warn(

@@ -1,6 +1,9 @@
 // `npm run token -- --name NAME --role viewer|operator|admin [--expires-days N] [--file tokens.json]`: makes an API token, prints it once, stores only its hash. `--remove NAME` takes one out.
+import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { ROLES, type Role } from "../../contracts/auth.ts";
+import * as v from "valibot";
+import { apiTokenSchema, ROLES, type Role } from "../../contracts/auth.ts";
 import { addToken, readTokens, writeTokens } from "./token_file.ts";
 
 function fail(message: string): never {
@@ -18,6 +21,7 @@ const options = {
   file: { type: "string", default: process.env.API_TOKENS_FILE || "tokens.json" },
   remove: { type: "string" },
   "if-missing": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
 } as const;
 
 let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
@@ -28,8 +32,17 @@ try {
   fail(`${(error as Error).message}\n${USAGE}`);
 }
 const { values } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const file = values.file as string;
+// The file is replaced through a temporary one beside it: a missing folder would be reported
+// with that temporary name, not the one the user gave.
+const folder = dirname(file);
+if (!existsSync(folder)) fail(`--file ${file}: folder ${folder} does not exist`);
+if (!statSync(folder).isDirectory()) fail(`--file ${file}: ${folder} is not a folder`);
 try {
   await readTokens(file);
 } catch (error) {
@@ -46,19 +59,25 @@ if (values.remove !== undefined) {
 }
 
 const name = values.name ?? fail("--name is required (who or what the token is for)");
+const nameCheck = v.safeParse(apiTokenSchema.entries.name, name);
+if (!nameCheck.success) fail(`--name ${nameCheck.issues[0].message}, got '${name}'`);
 const role = (values.role ?? fail(`--role is required: ${ROLES.join("|")}`)) as Role;
 if (!ROLES.includes(role)) fail(`--role must be one of ${ROLES.join("|")}, got ${role}`);
 let expiresAt: string | undefined;
 if (values["expires-days"] !== undefined) {
   const days = Number(values["expires-days"]);
-  if (!(days > 0 && days <= 3650)) fail("--expires-days must be a number of days 0..3650");
+  if (!(days > 0 && days <= 3650)) {
+    fail(
+      `--expires-days must be a number of days above 0 and at most 3650, got '${values["expires-days"]}'`,
+    );
+  }
   expiresAt = new Date(Date.now() + days * 86_400_000).toISOString();
 }
 let secret: string | undefined;
 try {
   secret = await addToken(file, { name, role, expiresAt });
 } catch (error) {
-  fail((error as Error).message);
+  fail(`${file}: ${(error as Error).message}`);
 }
 if (secret === undefined) {
   if (values["if-missing"]) {

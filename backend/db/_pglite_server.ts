@@ -1,4 +1,5 @@
 // Embedded PostgreSQL: PGlite served over a loopback TCP socket so postgres.js talks to it as to any server.
+import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
@@ -15,6 +16,8 @@ export interface PgliteServer {
  * transaction's statements together, and clients should still use a single connection.
  */
 export async function startPgliteServer(options: { dataDir?: string } = {}): Promise<PgliteServer> {
+  // PGlite creates its data folder but not the folders above it (a fresh clone has no .data/).
+  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
   const db = await PGlite.create(options.dataDir);
   // A few connections so a client reconnecting before the old socket is reaped is not refused.
   const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 });

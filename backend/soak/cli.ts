@@ -3,34 +3,91 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { runSoak } from "./soak.ts";
 
-const { values } = parseArgs({
-  options: {
-    "duration-s": { type: "string", default: "180" },
-    "rate-hz": { type: "string", default: "10" },
-    "anomaly-every-s": { type: "string", default: "2" },
-    "sample-every-s": { type: "string", default: "15" },
-    // `frame`: an alert per anomalous window, many more rows than the default `incident`.
-    "alert-mode": { type: "string", default: "incident" },
-    // Retention on when given (fractions of a day: 0.001 = 86.4 s); incidents default to twice it.
-    "retention-alerts-days": { type: "string" },
-    "retention-incidents-days": { type: "string" },
-    "retention-every-s": { type: "string", default: "10" },
-    "retention-batch": { type: "string", default: "200" },
-    // Alerts already past the horizon when the run starts: the first prune deletes them under load.
-    "retention-backlog": { type: "string", default: "0" },
-    json: { type: "string" },
-  },
-});
-const num = (name: keyof typeof values) => {
-  const n = Number(values[name]);
-  if (!(n > 0)) throw new RangeError(`'--${name}' must be a positive number, got ${values[name]}`);
+const USAGE = `usage: npm run soak -- [--duration-s S] [--rate-hz HZ] [--anomaly-every-s S] [--sample-every-s S]
+                         [--alert-mode incident|frame] [--json FILE]
+                         [--retention-alerts-days D [--retention-incidents-days D] [--retention-every-s S]
+                          [--retention-batch N] [--retention-backlog N]]
+
+A real engine child process and the backend in-process (PGlite, or DATABASE_URL), the simulator at
+--rate-hz frames/s (default 10, 10x the real rate of 1 frame/s) for --duration-s (default 180) with
+an anomaly every --anomaly-every-s (default 2), memory sampled every --sample-every-s (default 15).
+--alert-mode frame: an alert per anomalous window (default incident). Retention is on with
+--retention-alerts-days (fractions of a day: 0.001 = 86.4 s; incidents default to twice it), a prune
+every --retention-every-s (default 10) in batches of --retention-batch (default 200), with
+--retention-backlog alerts (default 0) already past the horizon at the start.
+Exit status 1 when an accounting equality fails (backend/README.md "Soak").`;
+
+/** A mistake in the arguments: printed with the usage, exit status 2, before any work. */
+function usageError(message: string): never {
+  console.error(`soak: ${message}`);
+  console.error(USAGE);
+  process.exit(2);
+}
+
+let parsed: ReturnType<typeof parseSoakArgs>;
+try {
+  parsed = parseSoakArgs(process.argv.slice(2));
+} catch (error) {
+  usageError((error as Error).message);
+}
+const { values } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function parseSoakArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      help: { type: "boolean", short: "h" },
+      "duration-s": { type: "string", default: "180" },
+      "rate-hz": { type: "string", default: "10" },
+      "anomaly-every-s": { type: "string", default: "2" },
+      "sample-every-s": { type: "string", default: "15" },
+      // `frame`: an alert per anomalous window, many more rows than the default `incident`.
+      "alert-mode": { type: "string", default: "incident" },
+      // Retention on when given (fractions of a day: 0.001 = 86.4 s); incidents default to twice it.
+      "retention-alerts-days": { type: "string" },
+      "retention-incidents-days": { type: "string" },
+      "retention-every-s": { type: "string", default: "10" },
+      "retention-batch": { type: "string", default: "200" },
+      // Alerts already past the horizon when the run starts: the first prune deletes them under load.
+      "retention-backlog": { type: "string", default: "0" },
+      json: { type: "string" },
+    },
+  });
+}
+
+type NumberOption = Exclude<keyof typeof values, "help" | "alert-mode" | "json">;
+
+/** A positive number (`integer`: a whole one, 0 allowed with `orZero`); checked before any work. */
+const num = (name: NumberOption, integer = false, orZero = false): number => {
+  const raw = values[name] as string;
+  const n = Number(raw);
+  const ok =
+    raw.trim() !== "" &&
+    (integer ? Number.isInteger(n) : Number.isFinite(n)) &&
+    (orZero ? n >= 0 : n > 0);
+  if (!ok) {
+    const what = integer
+      ? orZero
+        ? "a non-negative integer"
+        : "a positive integer"
+      : "a positive number";
+    usageError(`'--${name}' must be ${what}, got '${raw}'`);
+  }
   return n;
 };
 
 const alertMode = values["alert-mode"];
 if (alertMode !== "incident" && alertMode !== "frame") {
-  throw new RangeError(`'--alert-mode' must be incident or frame, got ${alertMode}`);
+  usageError(`'--alert-mode' must be incident or frame, got '${alertMode}'`);
 }
+const durationS = num("duration-s");
+const rateHz = num("rate-hz");
+const anomalyEveryS = num("anomaly-every-s");
+const sampleEveryS = num("sample-every-s");
 const retention =
   values["retention-alerts-days"] === undefined
     ? undefined
@@ -41,12 +98,14 @@ const retention =
             ? 2 * num("retention-alerts-days")
             : num("retention-incidents-days"),
         everyS: num("retention-every-s"),
-        batchSize: Math.round(num("retention-batch")),
-        backlog: Math.max(0, Math.round(Number(values["retention-backlog"]) || 0)),
+        batchSize: num("retention-batch", true),
+        backlog: num("retention-backlog", true, true),
       };
 
+// The real rate is 1 frame/s per stream (the plant's sampling), so the multiple is the rate.
+const pace = rateHz === 1 ? "the real rate" : `${rateHz}× the real rate`;
 console.log(
-  `soak: ${values["duration-s"]} s at ${values["rate-hz"]} frames/s (10× real rate), an anomaly every ${values["anomaly-every-s"]} s, ALERT_MODE=${alertMode}`,
+  `soak: ${durationS} s at ${rateHz} frames/s (${pace}), an anomaly every ${anomalyEveryS} s, ALERT_MODE=${alertMode}`,
 );
 if (retention) {
   console.log(
@@ -64,10 +123,10 @@ const columns = [
 ] as const;
 console.log(columns.map((c, i) => c.padStart(i === 0 ? 6 : 13)).join("  "));
 const report = await runSoak({
-  durationS: num("duration-s"),
-  rateHz: num("rate-hz"),
-  anomalyEveryS: num("anomaly-every-s"),
-  sampleEveryS: num("sample-every-s"),
+  durationS,
+  rateHz,
+  anomalyEveryS,
+  sampleEveryS,
   databaseUrl: process.env.DATABASE_URL || undefined,
   alertMode,
   retention,

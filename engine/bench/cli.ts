@@ -17,36 +17,103 @@ import { measureFloor, measureMicro, round } from "./micro.ts";
 import { renderReport } from "./report.ts";
 import { type SwapResult, swapPhases } from "./swap.ts";
 
-const { values: args } = parseArgs({
-  options: {
-    json: { type: "string" },
-    quick: { type: "boolean", default: false },
-    workers: { type: "string", default: "0" },
-    connections: { type: "string", default: "8" },
-    features: { type: "string", default: "25000" },
-    env: { type: "string", multiple: true, default: [] },
-    // `--bus nats`: after the in-memory run, the same load through an ingest replica and 1, then
-    // 2, inference workers on NATS JetStream (NATS_URL, default the local server).
-    bus: { type: "string", default: "memory" },
-    // `--swap`: then a model version activated while 100 frames/s flow (before, during, after).
-    swap: { type: "boolean", default: false },
-    // `--context`: only what incident context costs (engine/bench/context.ts), then exit.
-    context: { type: "boolean", default: false },
-    // `--models 2`: only the engine serving two models (models_bench.ts), then exit: with
-    // `--swap` one model's version switched under load, with `--flood` one model flooded beside
-    // the other's steady streams; neither: both.
-    models: { type: "string", default: "1" },
-    flood: { type: "boolean", default: false },
-    // `--retrain`: only what the training history and retraining cost (retrain_cost.ts), then exit.
-    retrain: { type: "boolean", default: false },
-  },
-});
+const USAGE = `usage: npm run bench -- [--quick] [--json FILE] [--features N] [--connections N] [--workers N]
+                          [--env KEY=VALUE ...] [--bus memory|nats] [--swap]
+       npm run bench -- --models 2 [--swap | --flood] [--quick] [--env KEY=VALUE ...] [--json FILE]
+       npm run bench -- --context [--quick] [--json FILE]
+       npm run bench -- --retrain [--quick] [--json FILE]
+
+The engine as a separate process under HTTP load, and the in-process floor (engine/bench/README.md).
+--quick short phases; --features frame width (default 25000, the committed model's);
+--connections concurrent streams (default 8); --workers INGEST_WORKERS (default 0 = automatic);
+--env KEY=VALUE any engine variable, passed through (repeatable); --bus nats then the same load
+through NATS JetStream; --swap then a model version activated under 100 frames/s; --models 2 only
+two models in one engine; --context only what incident context costs; --retrain only what the
+training history and retraining cost.`;
+
+/** A mistake in the arguments: printed with the usage, exit status 2, before any work. */
+function usageError(message: string): never {
+  console.error(`bench: ${message}`);
+  console.error(USAGE);
+  process.exit(2);
+}
+
+let parsed: ReturnType<typeof parseBenchArgs>;
+try {
+  parsed = parseBenchArgs(process.argv.slice(2));
+} catch (error) {
+  usageError((error as Error).message);
+}
+const args = parsed.values;
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function parseBenchArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      help: { type: "boolean", short: "h", default: false },
+      json: { type: "string" },
+      quick: { type: "boolean", default: false },
+      workers: { type: "string", default: "0" },
+      connections: { type: "string", default: "8" },
+      features: { type: "string", default: "25000" },
+      env: { type: "string", multiple: true, default: [] },
+      // `--bus nats`: after the in-memory run, the same load through an ingest replica and 1, then
+      // 2, inference workers on NATS JetStream (NATS_URL, default the local server).
+      bus: { type: "string", default: "memory" },
+      // `--swap`: then a model version activated while 100 frames/s flow (before, during, after).
+      swap: { type: "boolean", default: false },
+      // `--context`: only what incident context costs (engine/bench/context.ts), then exit.
+      context: { type: "boolean", default: false },
+      // `--models 2`: only the engine serving two models (models_bench.ts), then exit: with
+      // `--swap` one model's version switched under load, with `--flood` one model flooded beside
+      // the other's steady streams; neither: both.
+      models: { type: "string", default: "1" },
+      flood: { type: "boolean", default: false },
+      // `--retrain`: only what the training history and retraining cost (retrain_cost.ts), then exit.
+      retrain: { type: "boolean", default: false },
+    },
+  });
+}
+
+/** An integer option within [min, max], checked before any work so a typo never runs as NaN. */
+function intArg(name: string, raw: string | undefined, min: number, max: number): number {
+  const n = Number(raw);
+  if (raw === undefined || raw.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+    usageError(`'--${name}' must be an integer ${min}..${max}, got '${raw}'`);
+  }
+  return n;
+}
+
 /** `--env KEY=VALUE` passes engine settings through (e.g. --env BATCH_MAX_DELAY_MS=0). */
 function envPairs(pairs: string[]): Record<string, string> {
-  return Object.fromEntries(
-    pairs.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
-  );
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      usageError(`'--env' must be KEY=VALUE (a variable name, '=', its value), got '${pair}'`);
+    }
+    env[key] = pair.slice(eq + 1);
+  }
+  return env;
 }
+
+const nFeatures = intArg("features", args.features, 1, 1_000_000);
+const connections = intArg("connections", args.connections, 1, 1024);
+// INGEST_WORKERS' own range (contracts/config.ts).
+intArg("workers", args.workers, 0, 64);
+const extraEnv = envPairs(args.env!);
+if (!["1", "2"].includes(args.models!))
+  usageError(`'--models' must be 1 or 2, got '${args.models}'`);
+if (args.flood && args.models !== "2") usageError("'--flood' needs '--models 2'");
+if (!["memory", "nats"].includes(args.bus!)) {
+  usageError(`'--bus' must be memory or nats, got '${args.bus}'`);
+}
+
 if (args.context) {
   const { measureContext } = await import("./context.ts");
   const defaults = parseConfig(engineConfigSchema, {});
@@ -66,14 +133,6 @@ if (args.retrain) {
   await runRetrainBench({ quick: args.quick!, json: args.json });
   process.exit(0);
 }
-if (!["1", "2"].includes(args.models!)) {
-  console.error(`--models must be 1 or 2, got ${args.models}`);
-  process.exit(2);
-}
-if (args.flood && args.models !== "2") {
-  console.error("--flood needs --models 2");
-  process.exit(2);
-}
 if (args.models === "2") {
   const { runTwoModelBench } = await import("./models_bench.ts");
   const both = !args.swap && !args.flood;
@@ -81,14 +140,10 @@ if (args.models === "2") {
     quick: args.quick!,
     swap: both || args.swap!,
     flood: both || args.flood!,
-    env: envPairs(args.env!),
+    env: extraEnv,
     json: args.json,
   });
   process.exit(0);
-}
-if (!["memory", "nats"].includes(args.bus!)) {
-  console.error(`--bus must be memory or nats, got ${args.bus}`);
-  process.exit(2);
 }
 const quick = args.quick!;
 const seconds = {
@@ -99,8 +154,6 @@ const seconds = {
   // The scale-out phases run twice (1 and 2 workers): shorter, the same rate.
   busFast: quick ? 10 : 30,
 };
-const nFeatures = Number(args.features);
-const connections = Number(args.connections);
 
 // biome-ignore lint/suspicious/noExplicitAny: /stats as the engine serves it
 type Stats = any;
@@ -127,7 +180,6 @@ const floor = measureFloor(frames, seconds.micro * 2);
 const micro = measureMicro(frames, seconds.micro);
 
 console.error("starting the engine...");
-const extraEnv = envPairs(args.env!);
 const engine = await startEngineProcess({
   QUEUE_MAX_SIZE: "100",
   INGEST_WORKERS: args.workers!,

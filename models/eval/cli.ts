@@ -1,8 +1,8 @@
 // `npm run eval`: detection quality on the simulated plant and on public labelled data (SKAB, Tennessee Eastman).
-import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { constants, existsSync } from "node:fs";
+import { access, readFile, stat, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../../contracts/config.ts";
@@ -52,19 +52,88 @@ type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => console.error(line);
 
-async function loadModel(
-  dir: string,
-  name: string,
-): Promise<{ meta: ModelMetadata; bytes: Uint8Array }> {
-  const meta = parseModelMetadata(JSON.parse(await readFile(join(dir, `${name}.json`), "utf8")));
-  return { meta, bytes: new Uint8Array(await readFile(join(dir, `${name}.onnx`))) };
+/** A mistake of the user's (arguments, files): the CLI prints the message, no stack trace. */
+class EvalInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EvalInputError";
+  }
+}
+
+interface LoadedModel {
+  meta: ModelMetadata;
+  bytes: Uint8Array;
+}
+
+async function loadModel(dir: string, name: string): Promise<LoadedModel> {
+  const json = join(dir, `${name}.json`);
+  const onnx = join(dir, `${name}.onnx`);
+  try {
+    const meta = parseModelMetadata(JSON.parse(await readFile(json, "utf8")));
+    return { meta, bytes: new Uint8Array(await readFile(onnx)) };
+  } catch (error) {
+    const { code, path, message } = error as { code?: string; path?: string; message: string };
+    const where = code === "ENOENT" ? `${path ?? json}: no such file` : `${json}: ${message}`;
+    throw new EvalInputError(
+      `${where} (the plant suite reads featurewise_ocsvm and featurewise_ocsvm_linear from '--models DIR', default models)`,
+    );
+  }
+}
+
+/**
+ * The plant suite rebuilds the models' training series from their metadata, so both must come
+ * from `npm run train` on the simulated plant (no --input), the same plant and shape.
+ */
+function checkPlantModels(dir: string, main: LoadedModel, lin: LoadedModel): void {
+  const data = main.meta.training.data as { kind?: string; plant_seed?: number; file?: string };
+  if (data.plant_seed === undefined) {
+    const from = data.file ? `the file ${data.file}` : `${data.kind ?? "unknown"} data`;
+    throw new EvalInputError(
+      `'--models ${dir}': featurewise_ocsvm was trained on ${from}, not on the simulated plant: the plant suite needs the models npm run train writes without --input`,
+    );
+  }
+  const linData = lin.meta.training.data as { plant_seed?: number };
+  const same =
+    linData.plant_seed === data.plant_seed &&
+    lin.meta.n_features === main.meta.n_features &&
+    lin.meta.window_size === main.meta.window_size;
+  if (!same) {
+    throw new EvalInputError(
+      `'--models ${dir}': featurewise_ocsvm_linear (plant ${linData.plant_seed ?? "none"}, ${lin.meta.n_features} features, window ${lin.meta.window_size}) was not trained on the same plant and shape as featurewise_ocsvm (plant ${data.plant_seed}, ${main.meta.n_features} features, window ${main.meta.window_size}): train both in one npm run train`,
+    );
+  }
+}
+
+/** Fails before any suite runs when `--json FILE` could not be written at the end. */
+async function checkJsonTarget(file: string): Promise<void> {
+  const dir = dirname(file);
+  try {
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(), { code: "ENOTDIR" });
+    await access(dir, constants.W_OK);
+    if ((await stat(file).catch(() => undefined))?.isDirectory()) {
+      throw Object.assign(new Error(), { code: "EISDIR" });
+    }
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === "ENOENT"
+        ? `folder ${dir} does not exist`
+        : code === "ENOTDIR"
+          ? `${dir} is not a folder`
+          : code === "EISDIR"
+            ? "it is a folder"
+            : code === "EACCES" || code === "EPERM" || code === "EROFS"
+              ? `folder ${dir} is not writable`
+              : (error as Error).message;
+    throw new EvalInputError(`'--json ${file}': ${reason}`);
+  }
 }
 
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min)
-    throw new Error(`'--${name}' must be an integer >= ${min}, got '${raw}'`);
+    throw new EvalInputError(`'--${name}' must be an integer >= ${min}, got '${raw}'`);
   return n;
 }
 
@@ -146,6 +215,9 @@ async function main(argv: string[]): Promise<void> {
       `suite ${real.join(", ")} needs '--datasets DIR' (../shared/datasets is absent)`,
     );
   }
+  if (a.json !== undefined) await checkJsonTarget(a.json);
+  // The plant suite's inputs, checked before any suite spends minutes.
+  const plant = suites.includes("plant") ? await plantInputs(a) : undefined;
   // The engine's incident settings, from the same environment variables the engine reads.
   const incidentConfig = incidentSettings(process.env);
   const doc: Record<string, unknown> = {};
@@ -153,7 +225,7 @@ async function main(argv: string[]): Promise<void> {
   for (const suite of suites) {
     const t0 = performance.now();
     if (suite === "plant") {
-      doc.plant = await plantSuite(a, incidentConfig);
+      doc.plant = await plantSuite(plant as PlantInputs, incidentConfig);
     } else if (suite === "drift") {
       const report = await runDriftScenario({
         log,
@@ -195,25 +267,39 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-/** The simulated plant suite: the committed models on fresh plant data, and a foreign plant. */
-async function plantSuite(
-  a: PlantArgs,
-  incidentConfig: IncidentSettings,
-): Promise<Record<string, unknown>> {
+interface PlantInputs {
+  main: LoadedModel;
+  lin: LoadedModel;
+  cleanFrames: number;
+  eventsPerKind: number;
+  evalSeed: number;
+  foreignFeatures: number;
+}
+
+/** The plant suite's settings and models, read and checked. */
+async function plantInputs(a: PlantArgs): Promise<PlantInputs> {
   const dir = a.models ?? "models";
   const cleanFrames = int("clean-frames", a["clean-frames"], 10_000, 1);
   const eventsPerKind = int("events", a.events, 100, 1);
   const evalSeed = int("eval-seed", a["eval-seed"], 1_000_000, 0);
   const foreignFeatures = int("foreign-features", a["foreign-features"], 2000, 0);
+  const main = await loadModel(dir, "featurewise_ocsvm");
+  const lin = await loadModel(dir, "featurewise_ocsvm_linear");
+  checkPlantModels(dir, main, lin);
+  return { main, lin, cleanFrames, eventsPerKind, evalSeed, foreignFeatures };
+}
+
+/** The simulated plant suite: the committed models on fresh plant data, and a foreign plant. */
+async function plantSuite(
+  inputs: PlantInputs,
+  incidentConfig: IncidentSettings,
+): Promise<Record<string, unknown>> {
+  const { main, lin, cleanFrames, eventsPerKind, evalSeed, foreignFeatures } = inputs;
   const t0 = performance.now();
 
   // Main suite: the committed models on the plant they were trained on, fresh noise seeds.
-  const main = await loadModel(dir, "featurewise_ocsvm");
-  const lin = await loadModel(dir, "featurewise_ocsvm_linear");
-  const data = main.meta.training.data as { plant_seed?: number; frames?: number };
+  const data = main.meta.training.data as { plant_seed: number; frames?: number };
   const trainSeed = main.meta.training.seed as number;
-  if (data.plant_seed === undefined)
-    throw new Error("the default model was not trained on the simulated plant");
   const F = main.meta.n_features;
   const W = main.meta.window_size;
   const threshold = main.meta.default_threshold;
@@ -411,6 +497,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   const known =
     err instanceof DatasetError ||
     err instanceof ConfigError ||
+    err instanceof EvalInputError ||
     (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
     /^'--/.test((err as Error).message);
   console.error(`eval: ${known ? (err as Error).message : (err as Error).stack}`);

@@ -17,7 +17,10 @@ that history, on the incidents operators confirmed and on injected anomalies (--
 default ${EVENTS_PER_KIND}; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
 manual (default) leaves it ready. --auto chooses the candidate's window size and tail margin by a
 backtest on its training series (as npm run train -- --auto). Only the most recent
-RETRAIN_MAX_FRAMES recorded frames are read (default 3000). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.`;
+RETRAIN_MAX_FRAMES recorded frames are read (default 3000). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.
+MODEL_DIR defaults to models/, where the committed models are flat (not retrainable); npm start
+keeps its registry in DATA_DIR/models, so after npm start:
+  MODEL_DIR=.data/engine/models npm run retrain -- --model featurewise_ocsvm`;
 
 async function main(argv: string[]): Promise<void> {
   const { values: a } = parseArgs({

@@ -106,7 +106,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   });
   if (entry.layout !== "registry") {
     throw new RetrainError(
-      `${o.model} is in the flat layout in ${o.registryDir}: retraining writes versions, so move it into ${o.model}/<version>/ first (npm run train -- --model ${o.model} --out DIR)`,
+      `${o.model} is in the flat layout in ${o.registryDir}, and retraining writes versions into a registry: use the one npm start keeps (MODEL_DIR=.data/engine/models, or DATA_DIR/models when it ran with another DATA_DIR), or write a first version into your own (npm run train -- --model ${o.model} --out DIR, then MODEL_DIR=DIR)`,
     );
   }
   const activeRef = await registry.resolve(o.model).catch((error: Error) => {

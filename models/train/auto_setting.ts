@@ -78,6 +78,20 @@ export interface AutoOptions {
   say?: (line: string) => void;
 }
 
+/**
+ * The fewest frames {@link backtestSettings} can judge any candidate on: what is left after the
+ * held-out stretch must still train the smallest candidate window.
+ */
+export function autoMinFrames(
+  candidates: readonly AutoCandidate[] = AUTO_CANDIDATES,
+  holdoutShare = AUTO_HOLDOUT_SHARE,
+): number {
+  const need = Math.min(...candidates.map((c) => minFrames(c.windowSize)));
+  let frames = need;
+  while (frames - Math.round(holdoutShare * frames) < need) frames++;
+  return frames;
+}
+
 /** One candidate's backtest: the gate's metrics, or why it could not be trained. */
 export interface CandidateResult extends AutoCandidate {
   metrics?: ModelMetrics;

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -21,9 +22,15 @@ function train(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A float32 C-order .npy file. */
-function npy(values: Float32Array, rows: number, cols: number): Uint8Array {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+/** A float32 (or float64) C-order .npy file; `shape` replaces the header's shape text. */
+function npy(
+  values: Float32Array | Float64Array,
+  rows: number,
+  cols: number,
+  shape = `${rows}, ${cols}`,
+): Uint8Array {
+  const descr = values instanceof Float64Array ? "<f8" : "<f4";
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape}), }`;
   header += `${" ".repeat(63 - ((10 + header.length) % 64))}\n`;
   const out = new Uint8Array(10 + header.length + values.byteLength);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
@@ -104,6 +111,51 @@ describe("train cli", () => {
     );
   });
 
+  it("train cli with --kind linear and no --model writes only the linear standard model", () => {
+    const out = join(dir, "kind_linear");
+    const r = train("--features", "20", "--frames", "200", "--kind", "linear", "--out", out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readdirSync(out).sort(), [
+      "featurewise_ocsvm_linear.json",
+      "featurewise_ocsvm_linear.onnx",
+    ]);
+    const meta = JSON.parse(readFileSync(join(out, "featurewise_ocsvm_linear.json"), "utf8"));
+    assert.equal(meta.kind, "featurewise_ocsvm_linear");
+  });
+
+  it("train cli stops before training when --out or --publish cannot be used", async () => {
+    const file = join(dir, "out_is_a_file");
+    writeFileSync(file, "");
+    const r = train("--features", "20", "--frames", "200", "--out", file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /'--out' .*out_is_a_file: is a file or under one, not a folder/);
+    assert.doesNotMatch(r.stderr, /simulating/, "nothing was trained");
+    // A port that was just free: nothing listens there.
+    const server = createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as AddressInfo).port;
+    server.close();
+    await once(server, "close");
+    const out = join(dir, "unpublished");
+    const p = train(
+      "--features",
+      "20",
+      "--frames",
+      "200",
+      "--model",
+      "boiler",
+      "--out",
+      out,
+      "--publish",
+      `nats://127.0.0.1:${port}`,
+    );
+    assert.equal(p.status, 1);
+    assert.match(p.stderr, /'--publish': cannot reach NATS at nats:\/\/127\.0\.0\.1:/);
+    assert.doesNotMatch(p.stderr, /simulating/, "nothing was trained");
+    assert.deepEqual(readdirSync(out), [], "nothing was written");
+  });
+
   it("train cli writes versions into the registry, activating the first and then only when asked", async () => {
     const out = join(dir, "registry");
     const args = (seed: string) => [
@@ -138,6 +190,9 @@ describe("train cli", () => {
     assert.equal(third.status, 0, third.stderr);
     assert.match(third.stderr, /already there; active \(was /);
     assert.equal((await registry.model("boiler")).active, v2);
+    const again = train(...args("2"));
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /already there; already active/);
     assert.deepEqual(
       (await registry.activations("boiler")).map((a) => [a.from, a.version, a.by]),
       [
@@ -159,6 +214,14 @@ describe("train cli", () => {
     );
     assert.equal(flatOnly.status, 1);
     assert.match(flatOnly.stderr, /'--activate' needs '--model' and the registry layout/);
+  });
+
+  it("train cli reads a Python 2 .npy header whose shape has long suffixes", () => {
+    const input = join(dir, "py2.npy");
+    writeFileSync(input, npy(series.values, 400, 40, "400L, 40L"));
+    const r = train("--input", input, "--out", join(dir, "py2"), "--model", "py2", "--flat");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /400 frames x 40 features/);
   });
 
   it("train cli killed while writing a version leaves the registry as it was", async () => {
@@ -222,6 +285,11 @@ describe("train cli", () => {
       ],
       ["short.csv", [header, ...good.slice(0, 3)].join("\n"), /too few rows: 3 frames/],
       ["bad.npy", "not numpy", /not a \.npy file/],
+      [
+        "huge.csv",
+        [header, ...good.slice(0, 5), "1,1e39,3", ...good].join("\n"),
+        /:7: column 'b' is outside the float32 range \(about ±3\.4e38\): '1e39'/,
+      ],
     ];
     for (const [file, text, message] of cases) {
       const input = join(dir, file);
@@ -230,6 +298,40 @@ describe("train cli", () => {
       assert.equal(r.status, 1, file);
       assert.match(r.stderr, message, file);
     }
+    const npyCases: [string, Uint8Array, RegExp][] = [
+      [
+        "huge.npy",
+        npy(
+          Float64Array.from({ length: 300 }, (_, i) => (i === 7 ? 1e39 : i)),
+          100,
+          3,
+        ),
+        /value 1e\+39 at row 2, column 1 is outside the float32 range/,
+      ],
+      [
+        "negative.npy",
+        npy(new Float32Array(300), 100, 3, "-100, 3"),
+        /shape entries must be non-negative integers, got '-100'/,
+      ],
+      [
+        "fraction.npy",
+        npy(new Float32Array(300), 100, 3, "100.5, 3"),
+        /shape entries must be non-negative integers, got '100\.5'/,
+      ],
+    ];
+    for (const [file, bytes, message] of npyCases) {
+      const input = join(dir, file);
+      writeFileSync(input, bytes);
+      const r = train("--input", input, "--out", join(dir, "bad"));
+      assert.equal(r.status, 1, file);
+      assert.match(r.stderr, message, file);
+    }
+    const tooShortForAuto = join(dir, "auto_short.csv");
+    writeFileSync(tooShortForAuto, [header, ...good.slice(0, 120)].join("\n"));
+    const auto = train("--input", tooShortForAuto, "--auto", "--out", join(dir, "bad"));
+    assert.equal(auto.status, 1);
+    assert.match(auto.stderr, /'--auto' needs at least 125 rows .*, got 120/);
+    assert.doesNotMatch(auto.stderr, /RangeError|\n\s+at /);
     const missing = train("--input", join(dir, "nope.csv"));
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /cannot read file/);

@@ -1,5 +1,7 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
 
+import { constants } from "node:fs";
+import { access, mkdir } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -18,7 +20,7 @@ import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
 import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
 import { buildArtifacts, writeArtifacts } from "./artifacts.ts";
 import { onnxLoader } from "./auto_onnx.ts";
-import { chooseSetting } from "./auto_setting.ts";
+import { AUTO_HOLDOUT_SHARE, autoMinFrames, chooseSetting } from "./auto_setting.ts";
 import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
 import { runningRowsOnly } from "./running_rows.ts";
@@ -33,7 +35,8 @@ const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
 the version being the metadata's), activated only when NAME has no active version yet, or with
 --activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models).
-Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear.
+Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear
+(with --kind, only the one of that kind).
 Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).
 --publish also publishes the version to the scale-out registry of NATS_STREAM --nats-stream
 (default FRAMES: Object Store <stream>_models, pointer in KV <stream>_model_pointer), activated
@@ -42,33 +45,70 @@ version V of --model from the registry under --out.
 --running "SENSOR>X" (or >=, <, <=) is when the machine runs: rows where it fails are left out of
 training, and the engine neither scores nor records windows in which it fails.
 --auto chooses the window size and tail margin among a few settings by a backtest on the input
-itself (its last 20 % held out as normal data, anomalies injected into it); not with --window or
---tail-margin.`;
+itself (its last 20 % held out as normal data, anomalies injected into it; it needs at least ${autoMinFrames()}
+rows); not with --window or --tail-margin.`;
 
-/** Publishes `ref` to the scale-out registry at `url`; the answer says what happened there. */
-async function publishTo(
-  url: string,
-  stream: string,
-  ref: { name: string; version: string; dir: string; layout: "registry" | "flat" },
-  options: { activate?: boolean; by: string },
-): Promise<void> {
+/** The scale-out registry `--publish` writes to, opened before any training. */
+interface Publisher {
+  registry: NatsModelRegistry;
+  stream: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to NATS first, so that an unreachable server stops the run before minutes of
+ * training and a local write it would then not publish.
+ */
+async function openPublisher(url: string, stream: string): Promise<Publisher> {
   const nc = await connect({ servers: url.split(","), timeout: 5000 }).catch((error: Error) => {
     throw new InputError(`'--publish': cannot reach NATS at ${url}: ${error.message}`);
   });
   try {
     const registry = await NatsModelRegistry.open(nc, stream);
-    const done = await registry.publishFromDisk(ref, options).catch((error: Error) => {
-      const known = error instanceof RegistryError || error instanceof NatsRegistryError;
-      throw known ? new InputError(`'--publish': ${error.message}`) : error;
-    });
-    const state = done.activated
-      ? `active there (was ${done.activated.from ?? "none"})`
-      : "not active there (activate it with --activate or POST /models/NAME/activate)";
-    console.error(
-      `[train] ${ref.name}@${ref.version} ${done.created ? "published" : "already published"} to ${stream}_models; ${state}`,
-    );
-  } finally {
+    return { registry, stream, close: () => nc.close() };
+  } catch (error) {
     await nc.close();
+    const known = error instanceof RegistryError || error instanceof NatsRegistryError;
+    throw known ? new InputError(`'--publish': ${(error as Error).message}`) : error;
+  }
+}
+
+/** Publishes `ref` to the opened scale-out registry; the answer says what happened there. */
+async function publishTo(
+  publisher: Publisher,
+  ref: { name: string; version: string; dir: string; layout: "registry" | "flat" },
+  options: { activate?: boolean; by: string },
+): Promise<void> {
+  const { registry, stream } = publisher;
+  const done = await registry.publishFromDisk(ref, options).catch((error: Error) => {
+    const known = error instanceof RegistryError || error instanceof NatsRegistryError;
+    throw known ? new InputError(`'--publish': ${error.message}`) : error;
+  });
+  // Publishing the version that is already active there activates nothing: say so.
+  const state = done.activated
+    ? `active there (was ${done.activated.from ?? "none"})`
+    : (await registry.pointer(ref.name))?.version === ref.version
+      ? "already active there"
+      : "not active there (activate it with --activate or POST /models/NAME/activate)";
+  console.error(
+    `[train] ${ref.name}@${ref.version} ${done.created ? "published" : "already published"} to ${stream}_models; ${state}`,
+  );
+}
+
+/** Fails before training when `--out` cannot take the models: a file, or not writable. */
+async function checkOutDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === "EEXIST" || code === "ENOTDIR"
+        ? "is a file or under one, not a folder"
+        : code === "EACCES" || code === "EPERM" || code === "EROFS"
+          ? "is not writable"
+          : (error as Error).message;
+    throw new InputError(`'--out' ${dir}: ${reason}`);
   }
 }
 
@@ -206,170 +246,195 @@ async function main(argv: string[]): Promise<void> {
       .catch((error: Error) => {
         throw error instanceof RegistryError ? new InputError(error.message) : error;
       });
-    await publishTo(a.publish, stream, ref, { activate: a.activate, by: a.by ?? "train" });
+    const publisher = await openPublisher(a.publish, stream);
+    try {
+      await publishTo(publisher, ref, { activate: a.activate, by: a.by ?? "train" });
+    } finally {
+      await publisher.close();
+    }
     return;
   }
   if (a.kind !== undefined && !(a.kind in KINDS)) {
     throw new InputError(`'--kind' must be svdd or linear, got '${a.kind}'`);
   }
-  const jobs: { name: string; kind: FeaturewiseKind }[] =
-    a.model === undefined
-      ? [
-          { name: "featurewise_ocsvm", kind: KINDS[a.kind ?? "svdd"] },
-          { name: "featurewise_ocsvm_linear", kind: KINDS.linear },
-        ].filter((j) => a.kind === undefined || j.kind === KINDS[a.kind])
-      : [
-          {
-            name: a.model,
-            kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
-          },
-        ];
+  await checkOutDir(outDir);
+  const publisher = a.publish === undefined ? undefined : await openPublisher(a.publish, stream);
+  try {
+    const jobs: { name: string; kind: FeaturewiseKind }[] =
+      a.model === undefined
+        ? [
+            // The standard names fix the kind, so --kind only picks which one to train.
+            { name: "featurewise_ocsvm", kind: KINDS.svdd },
+            { name: "featurewise_ocsvm_linear", kind: KINDS.linear },
+          ].filter((j) => a.kind === undefined || j.kind === KINDS[a.kind])
+        : [
+            {
+              name: a.model,
+              kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
+            },
+          ];
 
-  const t0 = performance.now();
-  let series: LoadedSeries;
-  let source: Record<string, unknown>;
-  if (a.input !== undefined) {
-    if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
-      throw new InputError(
-        "'--features', '--frames' and '--plant-seed' apply only without '--input'",
-      );
-    }
-    console.error(`[train] reading ${a.input}`);
-    series = await loadSeries(a.input);
-    source = {
-      kind: "file",
-      file: a.input.split(/[\\/]/).pop(),
-      frames: series.nFrames,
-      features: series.nFeatures,
-    };
-  } else {
-    const nFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
-    const frames = intArg("frames", a.frames, 3000, 1, 1_000_000);
-    const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
-    console.error(
-      `[train] simulating ${frames} frames x ${nFeatures} features (plant seed ${plantSeed})`,
-    );
-    series = plantSeries(nFeatures, frames, plantSeed, seed);
-    source = {
-      kind: "simulated_plant",
-      plant_seed: plantSeed,
-      noise_seed: `mixSeed(${seed}, 0x7a11)`,
-      frames,
-      features: nFeatures,
-    };
-  }
-  // The simulated plant says when it runs (its drive sensor); a file needs --running.
-  let running: RunningCondition | undefined =
-    "running" in series ? (series.running as RunningCondition | undefined) : undefined;
-  let stoppedFrames = 0;
-  if (a.running !== undefined) {
-    try {
-      running = parseRunningCondition(a.running);
-    } catch (error) {
-      throw new InputError(`'--running': ${(error as Error).message}`);
-    }
-    ({ series, stoppedFrames } = runningRowsOnly(series, running));
-    console.error(`[train] ${stoppedFrames} frames left out: the machine was not running`);
-  }
-  const { nFrames, nFeatures } = series;
-  if (nFeatures < 1) throw new InputError("input has no features");
-  if (nFrames < windowSize) {
-    throw new InputError(`too few rows: ${nFrames} frames, a window needs ${windowSize}`);
-  }
-  console.error(
-    `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
-
-  for (const job of jobs) {
-    const t1 = performance.now();
-    let lastPct = -1;
-    let result: ReturnType<typeof trainFeaturewise>;
-    let auto: Awaited<ReturnType<typeof chooseSetting>> | undefined;
-    try {
-      if (a.auto) {
-        const shared = { kind: job.kind, seed, nu, alphaFrame, calFraction, crossComponents };
-        auto = await chooseSetting(series, {
-          train: { ...shared, driftMax, baselineAlpha },
-          load: onnxLoader(),
-          say: (line) => console.error(`[train] ${job.name} --auto: ${line}`),
-        });
-        ({ windowSize, tailMargin } = auto.chosen);
-        console.error(
-          `[train] ${job.name} --auto: window ${windowSize}, tail margin ${tailMargin} (${auto.reason})`,
+    const t0 = performance.now();
+    let series: LoadedSeries;
+    let source: Record<string, unknown>;
+    if (a.input !== undefined) {
+      if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
+        throw new InputError(
+          "'--features', '--frames' and '--plant-seed' apply only without '--input'",
         );
       }
-      result = trainFeaturewise(series, {
-        kind: job.kind,
-        windowSize,
-        seed,
-        nu,
-        tailMargin,
-        alphaFrame,
-        calFraction,
-        crossComponents,
-        driftMax,
-        baselineAlpha,
-        onProgress(done, total) {
-          const pct = Math.floor((100 * done) / total / 10) * 10;
-          if (pct !== lastPct) {
-            lastPct = pct;
-            console.error(
-              `[train] ${job.name}: ${done}/${total} features (${Math.floor((100 * done) / total)}%)`,
-            );
-          }
-        },
-      });
-    } catch (err) {
-      if (err instanceof RangeError && /too few rows/.test(err.message))
-        throw new InputError(err.message);
-      throw err;
+      console.error(`[train] reading ${a.input}`);
+      series = await loadSeries(a.input);
+      source = {
+        kind: "file",
+        file: a.input.split(/[\\/]/).pop(),
+        frames: series.nFrames,
+        features: series.nFeatures,
+      };
+    } else {
+      const nFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
+      const frames = intArg("frames", a.frames, 3000, 1, 1_000_000);
+      const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
+      console.error(
+        `[train] simulating ${frames} frames x ${nFeatures} features (plant seed ${plantSeed})`,
+      );
+      series = plantSeries(nFeatures, frames, plantSeed, seed);
+      source = {
+        kind: "simulated_plant",
+        plant_seed: plantSeed,
+        noise_seed: `mixSeed(${seed}, 0x7a11)`,
+        frames,
+        features: nFeatures,
+      };
     }
-    const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
-    if (auto)
-      meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
-    if (running) {
-      meta.running = running;
-      meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };
+    // The simulated plant says when it runs (its drive sensor); a file needs --running.
+    let running: RunningCondition | undefined =
+      "running" in series ? (series.running as RunningCondition | undefined) : undefined;
+    let stoppedFrames = 0;
+    if (a.running !== undefined) {
+      try {
+        running = parseRunningCondition(a.running);
+      } catch (error) {
+        throw new InputError(`'--running': ${(error as Error).message}`);
+      }
+      ({ series, stoppedFrames } = runningRowsOnly(series, running));
+      console.error(`[train] ${stoppedFrames} frames left out: the machine was not running`);
     }
-    if (registry) {
-      const written = await registry
-        .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })
-        .catch((error: Error) => {
-          throw error instanceof RegistryError ? new InputError(error.message) : error;
+    const { nFrames, nFeatures } = series;
+    if (nFeatures < 1) throw new InputError("input has no features");
+    if (nFrames < windowSize) {
+      throw new InputError(`too few rows: ${nFrames} frames, a window needs ${windowSize}`);
+    }
+    if (a.auto && nFrames < autoMinFrames()) {
+      throw new InputError(
+        `'--auto' needs at least ${autoMinFrames()} rows (it holds out the last ${AUTO_HOLDOUT_SHARE * 100} % and trains every setting on the rest), got ${nFrames}`,
+      );
+    }
+    console.error(
+      `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+
+    for (const job of jobs) {
+      const t1 = performance.now();
+      let lastPct = -1;
+      let result: ReturnType<typeof trainFeaturewise>;
+      let auto: Awaited<ReturnType<typeof chooseSetting>> | undefined;
+      try {
+        if (a.auto) {
+          const shared = { kind: job.kind, seed, nu, alphaFrame, calFraction, crossComponents };
+          auto = await chooseSetting(series, {
+            train: { ...shared, driftMax, baselineAlpha },
+            load: onnxLoader(),
+            say: (line) => console.error(`[train] ${job.name} --auto: ${line}`),
+          });
+          ({ windowSize, tailMargin } = auto.chosen);
+          console.error(
+            `[train] ${job.name} --auto: window ${windowSize}, tail margin ${tailMargin} (${auto.reason})`,
+          );
+        }
+        result = trainFeaturewise(series, {
+          kind: job.kind,
+          windowSize,
+          seed,
+          nu,
+          tailMargin,
+          alphaFrame,
+          calFraction,
+          crossComponents,
+          driftMax,
+          baselineAlpha,
+          onProgress(done, total) {
+            const pct = Math.floor((100 * done) / total / 10) * 10;
+            if (pct !== lastPct) {
+              lastPct = pct;
+              console.error(
+                `[train] ${job.name}: ${done}/${total} features (${Math.floor((100 * done) / total)}%)`,
+              );
+            }
+          },
         });
+      } catch (err) {
+        if (err instanceof RangeError && /too few rows/.test(err.message))
+          throw new InputError(err.message);
+        if (err instanceof RangeError && /no candidate setting/.test(err.message)) {
+          throw new InputError(
+            `'--auto': ${err.message}: it needs at least ${autoMinFrames()} rows, got ${nFrames}`,
+          );
+        }
+        throw err;
+      }
+      const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+      if (auto)
+        meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
+      if (running) {
+        meta.running = running;
+        meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };
+      }
+      if (registry) {
+        const written = await registry
+          .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })
+          .catch((error: Error) => {
+            throw error instanceof RegistryError ? new InputError(error.message) : error;
+          });
+        const secs = (performance.now() - t1) / 1000;
+        console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
+        // Writing the version that is already active again activates nothing: say so.
+        const state = written.activated
+          ? `active (was ${written.activated.from ?? "none"})`
+          : (await registry.model(job.name)).active === meta.version
+            ? "already active"
+            : "not active (activate it with --activate or POST /models/NAME/activate)";
+        console.error(
+          `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
+        );
+        if (publisher) {
+          await publishTo(publisher, written.ref, {
+            activate: a.activate,
+            by: a.by ?? "train",
+          });
+        }
+        console.log(written.ref.dir);
+        continue;
+      }
+      const paths = await writeArtifacts(outDir, onnx, meta);
+      if (publisher) {
+        const ref = { name: job.name, version: meta.version, dir: outDir, layout: "flat" as const };
+        await publishTo(publisher, ref, { activate: a.activate, by: a.by ?? "train" });
+      }
       const secs = (performance.now() - t1) / 1000;
       console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
-      const state = written.activated
-        ? `active (was ${written.activated.from ?? "none"})`
-        : "not active (activate it with --activate or POST /models/NAME/activate)";
-      console.error(
-        `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
-      );
-      if (a.publish !== undefined) {
-        await publishTo(a.publish, stream, written.ref, {
-          activate: a.activate,
-          by: a.by ?? "train",
-        });
+      if (result.baseline) {
+        console.error(
+          `[train] ${job.name}: ${result.baseline.features.length} of ${meta.n_features} sensors drift (index > ${driftMax}) and follow a running level (alpha ${result.baseline.alpha})`,
+        );
       }
-      console.log(written.ref.dir);
-      continue;
-    }
-    const paths = await writeArtifacts(outDir, onnx, meta);
-    if (a.publish !== undefined) {
-      const ref = { name: job.name, version: meta.version, dir: outDir, layout: "flat" as const };
-      await publishTo(a.publish, stream, ref, { activate: a.activate, by: a.by ?? "train" });
-    }
-    const secs = (performance.now() - t1) / 1000;
-    console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
-    if (result.baseline) {
-      console.error(
-        `[train] ${job.name}: ${result.baseline.features.length} of ${meta.n_features} sensors drift (index > ${driftMax}) and follow a running level (alpha ${result.baseline.alpha})`,
+      console.log(
+        `${paths.onnxPath} ${(onnx.length / 1e6).toFixed(2)} MB sha256 ${meta.onnx_sha256.slice(0, 12)}`,
       );
+      console.log(paths.jsonPath);
     }
-    console.log(
-      `${paths.onnxPath} ${(onnx.length / 1e6).toFixed(2)} MB sha256 ${meta.onnx_sha256.slice(0, 12)}`,
-    );
-    console.log(paths.jsonPath);
+  } finally {
+    await publisher?.close();
   }
 }
 

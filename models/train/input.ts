@@ -49,17 +49,23 @@ export function parseNpy(bytes: Uint8Array, label = "input"): LoadedSeries {
   const fortran = /'fortran_order':\s*True/.test(header);
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) throw new InputError(`${label}: malformed .npy header`);
-  const shape = shapeText
+  const dims = shapeText
     .split(",")
     .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map(Number);
-  if (shape.length !== 2) {
+    .filter((s) => s.length > 0);
+  if (dims.length !== 2) {
     throw new InputError(
       `${label}: expected a 2-D array [frames, features], got shape (${shapeText})`,
     );
   }
-  const [T, F] = shape;
+  // Python 2 NumPy wrote longs as `300L`; NumPy still reads those headers, so do we.
+  const bad = dims.find((d) => !/^\d+L?$/.test(d));
+  if (bad !== undefined) {
+    throw new InputError(
+      `${label}: malformed .npy header: shape entries must be non-negative integers, got '${bad}' in (${shapeText})`,
+    );
+  }
+  const [T, F] = dims.map((d) => Number.parseInt(d, 10));
   const width = descr === "<f4" ? 4 : descr === "<f8" ? 8 : 0;
   if (width === 0)
     throw new InputError(`${label}: dtype '${descr}' not supported (use float32 '<f4')`);
@@ -78,6 +84,12 @@ export function parseNpy(bytes: Uint8Array, label = "input"): LoadedSeries {
     const f = fortran ? Math.floor(i / T) : i % F;
     if (!Number.isFinite(x))
       throw new InputError(`${label}: non-finite value ${x} at row ${t}, column ${f}`);
+    // A float64 beyond float32's range would be stored as Infinity.
+    if (!Number.isFinite(Math.fround(x))) {
+      throw new InputError(
+        `${label}: value ${x} at row ${t}, column ${f} is outside the float32 range (about ±3.4e38)`,
+      );
+    }
     values[t * F + f] = x;
   }
   return { values, nFrames: T, nFeatures: F, featureNames: defaultFeatureNames(F) };
@@ -121,6 +133,12 @@ async function loadCsv(path: string): Promise<LoadedSeries> {
       if (!Number.isFinite(x)) {
         throw new InputError(
           `${path}:${lineNo}: column '${names[j]}' is not a finite number: '${text}'`,
+        );
+      }
+      // Stored as float32: a value beyond its range would become Infinity.
+      if (!Number.isFinite(Math.fround(x))) {
+        throw new InputError(
+          `${path}:${lineNo}: column '${names[j]}' is outside the float32 range (about ±3.4e38): '${text}'`,
         );
       }
       row[j] = x;

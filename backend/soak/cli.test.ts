@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+function soak(...args: string[]) {
+  return spawnSync(process.execPath, ["--import", "tsx", "backend/soak/cli.ts", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+}
+
+test("soak cli prints its usage on --help", () => {
+  const r = soak("--help");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^usage: npm run soak --/);
+});
+
+test("soak cli refuses bad arguments with the usage before any work", () => {
+  const cases: [string[], RegExp][] = [
+    [["--frobnicate"], /soak: Unknown option '--frobnicate'/],
+    [["--rate-hz", "fast"], /'--rate-hz' must be a positive number, got 'fast'/],
+    [["--duration-s", "0"], /'--duration-s' must be a positive number, got '0'/],
+    [["--sample-every-s", ""], /'--sample-every-s' must be a positive number, got ''/],
+    [["--alert-mode", "foo"], /'--alert-mode' must be incident or frame, got 'foo'/],
+    [
+      ["--retention-alerts-days", "0.001", "--retention-batch", "1.5"],
+      /'--retention-batch' must be a positive integer, got '1\.5'/,
+    ],
+    [
+      ["--retention-alerts-days", "0.001", "--retention-backlog=-1"],
+      /'--retention-backlog' must be a non-negative integer, got '-1'/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = soak(...args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(" "));
+    assert.match(r.stderr, /usage: npm run soak --/, args.join(" "));
+    assert.equal(r.stdout, "", "nothing started");
+  }
+});

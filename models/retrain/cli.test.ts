@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+test("retrain cli on a committed flat model names the registry npm start keeps", () => {
+  // As after `npm start` with no MODEL_DIR set: the default MODEL_DIR is the committed models/.
+  const env = { ...process.env };
+  delete env.MODEL_DIR;
+  delete env.DATA_DIR;
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "models/retrain/cli.ts", "--model", "featurewise_ocsvm"],
+    { cwd: ROOT, env, encoding: "utf8" },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /featurewise_ocsvm is in the flat layout in models/);
+  assert.match(r.stderr, /MODEL_DIR=\.data\/engine\/models/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+});
