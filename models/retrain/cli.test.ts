@@ -19,3 +19,13 @@ test("retrain cli on a committed flat model names the registry npm start keeps",
   assert.match(r.stderr, /MODEL_DIR=\.data\/engine\/models/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
 });
+
+test("retrain cli refuses --events 0: the gate would pass detection unmeasured", () => {
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "models/retrain/cli.ts", "--model", "featurewise_ocsvm", "--events", "0"],
+    { cwd: ROOT, env: process.env, encoding: "utf8" },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /'--events' must be an integer 1\.\.1000, got '0'/);
+});

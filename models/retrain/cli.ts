@@ -42,11 +42,11 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (!a.model) throw new RetrainError("'--model' is required");
-  const count = (name: string, raw: string | undefined, fallback: number, max: number) => {
+  const count = (name: string, raw: string | undefined, fallback: number, max: number, min = 0) => {
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > max) {
-      throw new RetrainError(`'--${name}' must be an integer 0..${max}, got '${raw}'`);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new RetrainError(`'--${name}' must be an integer ${min}..${max}, got '${raw}'`);
     }
     return n;
   };
@@ -71,7 +71,8 @@ async function main(argv: string[]): Promise<void> {
     },
     device: config.DEFAULT_DEVICE === "cuda" ? "cuda" : "cpu",
     maxFrames: config.RETRAIN_MAX_FRAMES,
-    eventsPerKind: count("events", a.events, EVENTS_PER_KIND, 1000),
+    // At least one: with none the gate could not check detection, and would pass it unmeasured.
+    eventsPerKind: count("events", a.events, EVENTS_PER_KIND, 1000, 1),
     seed: count("seed", a.seed, 1, 2 ** 31 - 1),
     by: a.by,
     auto: a.auto,
