@@ -242,7 +242,7 @@ describe("compose.yaml", () => {
   test("docker compose up alone is the single-process engine; scale-out is a profile", () => {
     const byDefault = Object.keys(services).filter((n) => !services[n].profiles);
     assert.ok(byDefault.includes("engine"));
-    for (const name of ["nats", "engine-ingest", "engine-worker"]) {
+    for (const name of ["nats", "engine-ingest", "engine-worker", "engine-worker-2"]) {
       assert.ok(!byDefault.includes(name), `${name} starts without a profile`);
       assert.deepEqual(services[name].profiles, ["scale-out"], name);
     }
@@ -271,8 +271,20 @@ describe("compose.yaml", () => {
     }
     assert.equal(ingest.NATS_STREAM, worker.NATS_STREAM);
     assert.equal(ingest.NATS_PARTITIONS, worker.NATS_PARTITIONS);
-    for (const name of ["engine-ingest", "engine-worker"]) {
-      assert.ok(services[name].deploy.replicas >= 2, `${name} has replicas`);
+    assert.ok(services["engine-ingest"].deploy.replicas >= 2, "engine-ingest has replicas");
+    // Workers by fixed ids, not replicas: a recreated container must find its own outbox folder.
+    const workers = ["engine-worker", "engine-worker-2"];
+    const ids = workers.map((name) => {
+      const c = parseConfig(engineConfigSchema, services[name].environment);
+      assert.equal(c.ENGINE_ROLE, "worker", name);
+      assert.equal(c.NATS_STREAM, ingest.NATS_STREAM, name);
+      assert.equal(services[name].deploy?.replicas, undefined, `${name} is one container`);
+      assert.deepEqual(services[name].volumes, services["engine-worker"].volumes, name);
+      assert.equal(services[name].hostname, c.NATS_WORKER_ID, `${name}'s outbox folder is fixed`);
+      return c.NATS_WORKER_ID;
+    });
+    assert.deepEqual(ids, ["engine-worker-1", "engine-worker-2"]);
+    for (const name of ["engine-ingest", ...workers]) {
       assert.equal(services[name].depends_on.nats.condition, "service_healthy");
     }
     // Replicas cannot share one host port: ingest publishes a range, one port per replica.
