@@ -75,6 +75,18 @@ function slackEscape(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
 
+/** Longest text of a Slack section block (a longer one is refused with 400, a dead letter). */
+export const SLACK_SECTION_CHARS = 3000;
+
+/**
+ * `text` in at most `max` characters (long plant names: 256 characters, escaped up to five times
+ * longer), cut with an ellipsis, never inside an escape (`&lt;` stays whole or goes).
+ */
+function slackCut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, Math.max(0, max - 1)).replace(/&[a-z]*$/, "")}…`;
+}
+
 /** Slack's incoming-webhook body: `text` (the notification line) and the same in `blocks`. */
 export function slackBody(
   message: NotificationMessage,
@@ -104,7 +116,10 @@ export function slackBody(
   if (consoleUrl) {
     lines.push(`<${consoleUrl}/incidents/${incident.incident_id}|Open in the console>`);
   }
-  const text = lines.join("\n");
+  // Over the limit, the sensors line gives way (the headline and the console link stay).
+  const excess = lines.join("\n").length - SLACK_SECTION_CHARS;
+  if (excess > 0) lines[1] = slackCut(lines[1], lines[1].length - excess);
+  const text = slackCut(lines.join("\n"), SLACK_SECTION_CHARS);
   return JSON.stringify({
     text,
     blocks: [{ type: "section", text: { type: "mrkdwn", text } }],
