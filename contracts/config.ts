@@ -315,7 +315,8 @@ export const backendConfigSchema = v.object({
     ),
   ),
   // Retention (backend/retention/README.md): days an alert is kept with its evidence, and a
-  // resolved incident with its verdicts (0 = forever; fractions allowed; incidents >= alerts).
+  // resolved incident nobody acted on (one with a verdict or acknowledgement is kept for good;
+  // 0 = forever; fractions allowed; incidents >= alerts).
   RETENTION_ALERTS_DAYS: num("RETENTION_ALERTS_DAYS", 30, 0, 36_500),
   RETENTION_INCIDENTS_DAYS: num("RETENTION_INCIDENTS_DAYS", 365, 0, 36_500),
   /** Seconds from the end of one prune to the start of the next. */

@@ -533,6 +533,64 @@ for (const target of testTargets()) {
       assert.notEqual(stored.silence_id, null, "the resolution fell under the silence");
     });
 
+    test("a route told an incident opened hears it ended when both are planned in one pass", async () => {
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const id = crypto.randomUUID();
+      const sensor = { idx: 1, severity: 12 };
+      const two = [sensor, { idx: 2, severity: 9 }];
+      // Stored while the notifier was behind: its opening, the kind's change and its end.
+      await store({
+        ...incidentAlert({
+          incidentId: id,
+          start,
+          streamId: "batch-1",
+          event: "opened",
+          sensors: [sensor],
+        }),
+        kind: "sensor",
+      });
+      await store({
+        ...incidentAlert({
+          incidentId: id,
+          start,
+          at: 5,
+          streamId: "batch-1",
+          event: "updated",
+          sensors: two,
+        }),
+        kind: "process",
+      });
+      await store({
+        ...incidentAlert({
+          incidentId: id,
+          start,
+          at: 10,
+          streamId: "batch-1",
+          event: "resolved",
+          sensors: two,
+        }),
+        kind: "process",
+      });
+      const notify = dispatcher([
+        {
+          name: "batch-instruments",
+          match: { stream: "batch-*", kind: "sensor" },
+          webhook: hook("/batch-instruments"),
+        },
+      ]);
+      // One pass plans all three; later passes deliver them in order.
+      notify.start();
+      const rows = await settled("batch-instruments", 2);
+      await notify.stop();
+      assert.deepEqual(
+        rows.map((r) => [r.event, r.state]),
+        [
+          ["opened", "delivered"],
+          ["resolved", "delivered"],
+        ],
+      );
+    });
+
     test("a silence created while an incident is open stops its reminders at once", async () => {
       const incident = crypto.randomUUID();
       let clock = Date.now();

@@ -135,12 +135,16 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       const events = await outbox.unplanned(batchSize);
       if (events.length === 0) return planned;
       const messages: NewMessage[] = [];
+      // Routes given a message (not silenced) about each incident in this batch: its outbox rows
+      // are not written yet, so a resolution planned with its opening learns of them here.
+      const toldNow = new Map<string, Set<string>>();
       for (const e of events) {
         // The message tells the event as it happened, even when it is planned later (a backlog
         // after a restart): open before its resolution, at the event's severity.
         const incident = asAtEvent(e.incident, e.event, e.severity);
+        const toldHere = toldNow.get(e.incident.incident_id);
         for (const route of config.routes) {
-          const told = e.told_routes.includes(route.name);
+          const told = e.told_routes.includes(route.name) || (toldHere?.has(route.name) ?? false);
           if (!shouldNotify(route, e.incident, { ...e, kind: e.kind ?? undefined, told })) continue;
           const message: NotificationMessage = {
             event: e.event,
@@ -153,6 +157,11 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           // otherwise the page it raised stays open in the receiver's tool.
           const silenced = e.silenced && !(e.event === "resolved" && told);
           messages.push(await toMessage(route, message, incident, silenced));
+          if (!silenced) {
+            const routes = toldNow.get(e.incident.incident_id) ?? new Set<string>();
+            routes.add(route.name);
+            toldNow.set(e.incident.incident_id, routes);
+          }
         }
       }
       await outbox.plan(

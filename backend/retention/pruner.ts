@@ -18,7 +18,10 @@ export interface PrunerOptions {
   database: Pick<Database, "sql" | "kind">;
   /** Days an alert is kept with its evidence after it was received; 0 keeps alerts forever. */
   alertsDays: number;
-  /** Days a resolved incident is kept with its verdicts, timeline and evidence; 0 forever. */
+  /**
+   * Days a resolved incident is kept with its timeline and evidence; 0 forever. One with a
+   * verdict or an acknowledgement is kept for good (operator records are never erased).
+   */
   incidentsDays: number;
   /** Milliseconds from the end of one run to the start of the next (`start()` only). */
   everyMs: number;

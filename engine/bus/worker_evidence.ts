@@ -10,7 +10,8 @@ type EvidenceConfig = Parameters<typeof evidenceFor>[0];
 /**
  * What the single process's batcher and alert pipeline do for incident context, for a worker:
  * one history per model (its partitions' streams share it, within the model's share of
- * `EVIDENCE_HISTORY_MAX_MB`) fed with every frame the worker takes, and the context (history,
+ * `EVIDENCE_HISTORY_MAX_MB` among the models configured at start; a model loaded later because a
+ * frame named it takes one more such share) fed with every frame the worker takes, and the context (history,
  * related sensors, fault kind) the model's alert pipelines build from it. A version with the same
  * features and window size goes on with the history; another starts one afresh. A partition
  * taken over starts with the frames its replay reads (the previous owner's history is not
