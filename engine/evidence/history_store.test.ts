@@ -24,6 +24,14 @@ test("historyStore keeps each stream's last frames and finds them by timestamp",
   assert.equal(store.upTo("b", 5000), undefined);
 });
 
+test("historyStore leaves out a frame not newer than the newest kept (a replay)", () => {
+  const store = new HistoryStore({ frames: 4, features: 1, maxBytes: 1 << 20 });
+  for (let t = 1; t <= 4; t++) store.record("a", t * 1000, frame(t));
+  // A worker that took its partition back replays frames 2..4, then goes on with 5.
+  for (let t = 2; t <= 5; t++) store.record("a", t * 1000, frame(10 * t));
+  assert.deepEqual(values(store.upTo("a", 5000), 0), [2, 3, 4, 50]);
+});
+
 test("historyStore holds as many streams as its budget, handing an idle stream's ring to a newcomer", () => {
   // 3 frames x (2 features x 4 + 8) bytes = 48 bytes a stream: 100 bytes hold two.
   let now = 0;

@@ -130,11 +130,23 @@ export class HistoryStore {
     return rows * (this.features * 4 + 8);
   }
 
-  /** Keeps `values` (one frame, copied) as stream `streamId`'s newest at `timestamp`. */
+  /**
+   * Keeps `values` (one frame, copied) as stream `streamId`'s newest at `timestamp`; a frame not
+   * newer than the newest kept is left out.
+   */
   record(streamId: string, timestamp: number, values: Float32Array): void {
     if (this.capacity === 0 || values.length < this.features) return;
     const now = this.#clock();
     let slot = this.#slots.get(streamId);
+    // Kept in stream order: a frame not newer than the newest kept is one seen before (a worker
+    // that takes a partition back replays frames it already kept).
+    if (
+      slot &&
+      slot.count > 0 &&
+      timestamp <= slot.times[(slot.next - 1 + this.frames) % this.frames]
+    ) {
+      return;
+    }
     if (slot) this.#slots.delete(streamId);
     else {
       slot = this.#admit(now);
