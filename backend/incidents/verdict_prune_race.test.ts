@@ -3,10 +3,11 @@
 // foreign key), and two first verdicts given at once (one is first, 201; the other a change, 200).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { testTargets } from "../db/_test_databases.ts";
+import { holdLocks, otherConnection, waitForLockWaits } from "../db/_test_locks.ts";
 import { deleteIncidentBatch } from "../retention/prune_queries.ts";
 import { incidentAlert } from "./_fixtures.ts";
 
@@ -15,12 +16,7 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
     for (const action of ["verdict", "ack"] as const) {
       test(`a ${action} on an incident being pruned answers 404 not_found`, async () => {
         const db = await target.open();
-        const [{ schema }] = await db.sql`SELECT current_schema() AS schema`;
-        const pruner = postgres(process.env.DATABASE_URL as string, {
-          max: 1,
-          onnotice: () => {},
-          connection: { search_path: schema },
-        });
+        const pruner = await otherConnection(db);
         try {
           const app = createBackendApp({ database: db });
           const id = crypto.randomUUID();
@@ -38,33 +34,16 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
           await db.sql`UPDATE incident_event SET notify_planned_at = now()`;
           // The pruner's batch deletes the incident and holds its transaction open until the
           // action waits for it.
-          let commit = () => {};
-          const mayCommit = new Promise<void>((resolve) => {
-            commit = resolve;
-          });
-          let deleted = () => {};
-          const inBatch = new Promise<void>((resolve) => {
-            deleted = resolve;
-          });
-          const pruning = pruner.begin(async (tx) => {
-            const n = await deleteIncidentBatch(
-              tx as unknown as postgres.Sql,
-              new Date(Date.now() - 30 * 86_400_000),
-              200,
-            );
-            deleted();
-            await mayCommit;
-            return n;
-          });
-          await inBatch;
+          const pruning = await holdLocks(pruner, (tx) =>
+            deleteIncidentBatch(tx as postgres.Sql, new Date(Date.now() - 30 * 86_400_000), 200),
+          );
           const body =
             action === "verdict" ? { verdict: "false_positive", by: "Ana" } : { by: "Ana" };
           const answer = app.request(`/api/v1/incidents/${id}/${action}`, post(body));
           // The action waits for the pruner's row lock before the pruner commits.
           await waitForLockWaits(db.sql, 1);
-          commit();
+          await pruning.release();
           const res = await answer;
-          await pruning;
           assert.equal(res.status, 404, await res.clone().text());
           assert.equal((await res.json()).error, "not_found");
         } finally {
@@ -76,29 +55,11 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
   });
 }
 
-/** Waits until `n` sessions of this database wait for a lock (the actions queued behind one). */
-async function waitForLockWaits(sql: postgres.Sql, n: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const [{ count }] = await sql`
-      SELECT count(*)::int AS count FROM pg_stat_activity
-      WHERE wait_event_type = 'Lock' AND datname = current_database()`;
-    if (count >= n) return;
-    assert.ok(Date.now() < deadline, `${n} sessions never waited for the lock`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 for (const target of testTargets().filter((t) => t.kind === "postgres")) {
   describe(`verdicts given at once on ${target.kind}`, () => {
     test("of two first verdicts given at once, one answers 201 and the other 200", async () => {
       const db = await target.open();
-      const [{ schema }] = await db.sql`SELECT current_schema() AS schema`;
-      const locker = postgres(process.env.DATABASE_URL as string, {
-        max: 1,
-        onnotice: () => {},
-        connection: { search_path: schema },
-      });
+      const locker = await otherConnection(db);
       try {
         // Two connections, so the two requests run at once.
         const app = createBackendApp({ database: db });
@@ -112,27 +73,16 @@ for (const target of testTargets().filter((t) => t.kind === "postgres")) {
         });
         assert.equal((await app.request("/api/v1/alert", post(opened))).status, 201);
         // Another connection holds the incident's row, so both verdicts start, then wait.
-        let release = () => {};
-        const mayRelease = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        let held = () => {};
-        const locked = new Promise<void>((resolve) => {
-          held = resolve;
-        });
-        const holding = locker.begin(async (tx) => {
-          await tx`SELECT 1 FROM incident WHERE incident_id = ${id} FOR UPDATE`;
-          held();
-          await mayRelease;
-        });
-        await locked;
+        const holding = await holdLocks(
+          locker,
+          (tx) => tx`SELECT 1 FROM incident WHERE incident_id = ${id} FOR UPDATE`,
+        );
         const give = (by: string) =>
           app.request(`/api/v1/incidents/${id}/verdict`, post({ verdict: "false_positive", by }));
         const byAna = give("Ana");
         const byBo = give("Bo");
         await waitForLockWaits(db.sql, 2);
-        release();
-        await holding;
+        await holding.release();
         const statuses = (await Promise.all([byAna, byBo])).map((r) => r.status).sort();
         assert.deepEqual(statuses, [200, 201]);
         const [{ n }] = await db.sql`

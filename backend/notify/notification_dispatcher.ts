@@ -1,10 +1,6 @@
 // Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
 
-import {
-  type CompiledSilence,
-  compileSilence,
-  silenceCoversAll,
-} from "../../contracts/silence_match.ts";
+import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
 import { createSilenceRepository } from "../silences/silence_repository.ts";
@@ -181,12 +177,14 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
    */
   async function planReminders(): Promise<void> {
     const t = now();
-    let holding: CompiledSilence[] | undefined;
-    for (const route of config.routes) {
-      const every = route.repeatEveryMs;
-      if (every === undefined) continue;
+    const reminding = config.routes.filter((r) => r.repeatEveryMs !== undefined);
+    if (reminding.length === 0) return;
+    // Read once a pass; an incident's sensors are read only while some silence may cover it.
+    const holding = (await silences.effective(0)).map(compileSilence);
+    for (const route of reminding) {
+      const every = route.repeatEveryMs as number;
       const messages: NewMessage[] = [];
-      for (const open of await outbox.openIncidentsFor(route.name)) {
+      for (const open of await outbox.openIncidentsFor(route.name, holding.length > 0)) {
         // Only the latest period's reminder: after downtime, one message, not a burst.
         const n = Math.floor((t - open.first_at.getTime()) / every);
         if (n < 1) continue;
@@ -197,7 +195,6 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           severity: open.incident.max_severity,
           route: route.name,
         };
-        holding ??= (await silences.effective(0)).map(compileSilence);
         const silenced = holding.some((s) =>
           silenceCoversAll(s, open.incident.stream_id, open.flagged, t),
         );

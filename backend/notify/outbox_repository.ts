@@ -24,7 +24,10 @@ export interface OpenIncident {
   /** When the route's first message about it was planned: reminders count from here. */
   first_at: Date;
   incident: IncidentSnapshot;
-  /** Every sensor it flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
+  /**
+   * Every sensor it flagged, by name (`feature_<idx>` when unnamed), as silences match them;
+   * empty unless asked for.
+   */
   flagged: string[];
 }
 
@@ -225,14 +228,18 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
 
   /**
    * Open, unsilenced incidents nobody took yet (acknowledged or judged) that the route has a
-   * message about, with the first one's time.
+   * message about, with the first one's time; `withFlagged`: with every sensor they flagged.
    */
-  async function openIncidentsFor(route: string): Promise<OpenIncident[]> {
+  async function openIncidentsFor(route: string, withFlagged: boolean): Promise<OpenIncident[]> {
     const sql = client();
     const rows = await sql<(SnapshotRow & { first_at: Date; flagged: string[] | null })[]>`
       SELECT f.first_at, ${snapshot(sql)},
-        (SELECT array_agg(COALESCE(x.feature, 'feature_' || x.feature_idx))
-          FROM incident_sensor x WHERE x.incident_id = i.incident_id) AS flagged
+        ${
+          withFlagged
+            ? sql`(SELECT array_agg(COALESCE(x.feature, 'feature_' || x.feature_idx))
+                FROM incident_sensor x WHERE x.incident_id = i.incident_id)`
+            : sql`NULL::text[]`
+        } AS flagged
       FROM incident i
       JOIN LATERAL (SELECT min(o.created_at) AS first_at FROM notification_outbox o
         WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'

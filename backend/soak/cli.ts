@@ -1,6 +1,7 @@
 // `npm run soak [-- --duration-s 300 --rate-hz 10 --retention-alerts-days 0.001 --json out.json]`: runs the soak and prints its accounting.
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { commandLine } from "../../contracts/command_line.ts";
 import { runSoak } from "./soak.ts";
 
 const USAGE = `usage: npm run soak -- [--duration-s S] [--rate-hz HZ] [--anomaly-every-s S] [--sample-every-s S]
@@ -17,24 +18,12 @@ every --retention-every-s (default 10) in batches of --retention-batch (default 
 --retention-backlog alerts (default 0) already past the horizon at the start.
 Exit status 1 when an accounting equality fails (backend/README.md "Soak").`;
 
-/** A mistake in the arguments: printed with the usage, exit status 2, before any work. */
-function usageError(message: string): never {
-  console.error(`soak: ${message}`);
-  console.error(USAGE);
-  process.exit(2);
-}
-
-let parsed: ReturnType<typeof parseSoakArgs>;
-try {
-  parsed = parseSoakArgs(process.argv.slice(2));
-} catch (error) {
-  usageError((error as Error).message);
-}
+// A mistake in the arguments is printed with the usage, exit status 2, before any work.
+const cli = commandLine("soak", USAGE, parseSoakArgs);
+const { parsed } = cli;
+// Annotated: a call to it then narrows like a throw.
+const usageError: (message: string) => never = cli.usageError;
 const { values } = parsed;
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 
 function parseSoakArgs(argv: string[]) {
   return parseArgs({

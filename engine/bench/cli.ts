@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { commandLine } from "../../contracts/command_line.ts";
 import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { startEngineProcess } from "./engine_process.ts";
 import { makeBenchFrames } from "./frames.ts";
@@ -31,24 +32,12 @@ through NATS JetStream; --swap then a model version activated under 100 frames/s
 two models in one engine; --context only what incident context costs; --retrain only what the
 training history and retraining cost.`;
 
-/** A mistake in the arguments: printed with the usage, exit status 2, before any work. */
-function usageError(message: string): never {
-  console.error(`bench: ${message}`);
-  console.error(USAGE);
-  process.exit(2);
-}
-
-let parsed: ReturnType<typeof parseBenchArgs>;
-try {
-  parsed = parseBenchArgs(process.argv.slice(2));
-} catch (error) {
-  usageError((error as Error).message);
-}
+// A mistake in the arguments is printed with the usage, exit status 2, before any work.
+const cli = commandLine("bench", USAGE, parseBenchArgs);
+const { parsed } = cli;
+// Annotated: a call to it then narrows like a throw.
+const usageError: (message: string) => never = cli.usageError;
 const args = parsed.values;
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 
 function parseBenchArgs(argv: string[]) {
   return parseArgs({

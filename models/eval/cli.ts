@@ -11,6 +11,7 @@ import type { FeaturewiseKind, LinearParams } from "../featurewise/params.ts";
 import { TRAIN_DEFAULTS, type TrainResult, trainFeaturewise } from "../featurewise/train.ts";
 import { exportOnnx, INPUT_NAME, OUTPUT_NAME } from "../onnx/export.ts";
 import { paramsFromOnnx } from "../reference/mod.ts";
+import { InputError } from "../train/input.ts";
 import { plantSeries } from "../train/plant_series.ts";
 import { driftScenarioText, runDriftScenario } from "./drift_scenario.ts";
 import { faultKindTable, runFaultKindEval } from "./fault_kind_eval.ts";
@@ -52,14 +53,6 @@ type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => console.error(line);
 
-/** A mistake of the user's (arguments, files): the CLI prints the message, no stack trace. */
-class EvalInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "EvalInputError";
-  }
-}
-
 interface LoadedModel {
   meta: ModelMetadata;
   bytes: Uint8Array;
@@ -74,7 +67,7 @@ async function loadModel(dir: string, name: string): Promise<LoadedModel> {
   } catch (error) {
     const { code, path, message } = error as { code?: string; path?: string; message: string };
     const where = code === "ENOENT" ? `${path ?? json}: no such file` : `${json}: ${message}`;
-    throw new EvalInputError(
+    throw new InputError(
       `${where} (the plant suite reads featurewise_ocsvm and featurewise_ocsvm_linear from '--models DIR', default models)`,
     );
   }
@@ -88,7 +81,7 @@ function checkPlantModels(dir: string, main: LoadedModel, lin: LoadedModel): voi
   const data = main.meta.training.data as { kind?: string; plant_seed?: number; file?: string };
   if (data.plant_seed === undefined) {
     const from = data.file ? `the file ${data.file}` : `${data.kind ?? "unknown"} data`;
-    throw new EvalInputError(
+    throw new InputError(
       `'--models ${dir}': featurewise_ocsvm was trained on ${from}, not on the simulated plant: the plant suite needs the models npm run train writes without --input`,
     );
   }
@@ -98,7 +91,7 @@ function checkPlantModels(dir: string, main: LoadedModel, lin: LoadedModel): voi
     lin.meta.n_features === main.meta.n_features &&
     lin.meta.window_size === main.meta.window_size;
   if (!same) {
-    throw new EvalInputError(
+    throw new InputError(
       `'--models ${dir}': featurewise_ocsvm_linear (plant ${linData.plant_seed ?? "none"}, ${lin.meta.n_features} features, window ${lin.meta.window_size}) was not trained on the same plant and shape as featurewise_ocsvm (plant ${data.plant_seed}, ${main.meta.n_features} features, window ${main.meta.window_size}): train both in one npm run train`,
     );
   }
@@ -125,7 +118,7 @@ async function checkJsonTarget(file: string): Promise<void> {
             : code === "EACCES" || code === "EPERM" || code === "EROFS"
               ? `folder ${dir} is not writable`
               : (error as Error).message;
-    throw new EvalInputError(`'--json ${file}': ${reason}`);
+    throw new InputError(`'--json ${file}': ${reason}`);
   }
 }
 
@@ -133,7 +126,7 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min)
-    throw new EvalInputError(`'--${name}' must be an integer >= ${min}, got '${raw}'`);
+    throw new InputError(`'--${name}' must be an integer >= ${min}, got '${raw}'`);
   return n;
 }
 
@@ -497,7 +490,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   const known =
     err instanceof DatasetError ||
     err instanceof ConfigError ||
-    err instanceof EvalInputError ||
+    err instanceof InputError ||
     (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
     /^'--/.test((err as Error).message);
   console.error(`eval: ${known ? (err as Error).message : (err as Error).stack}`);

@@ -258,184 +258,182 @@ async function main(argv: string[]): Promise<void> {
     throw new InputError(`'--kind' must be svdd or linear, got '${a.kind}'`);
   }
   await checkOutDir(outDir);
+  // Closed at the end; a failure ends the process (exit 1), which closes it.
   const publisher = a.publish === undefined ? undefined : await openPublisher(a.publish, stream);
-  try {
-    const jobs: { name: string; kind: FeaturewiseKind }[] =
-      a.model === undefined
-        ? [
-            // The standard names fix the kind, so --kind only picks which one to train.
-            { name: "featurewise_ocsvm", kind: KINDS.svdd },
-            { name: "featurewise_ocsvm_linear", kind: KINDS.linear },
-          ].filter((j) => a.kind === undefined || j.kind === KINDS[a.kind])
-        : [
-            {
-              name: a.model,
-              kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
-            },
-          ];
-
-    const t0 = performance.now();
-    let series: LoadedSeries;
-    let source: Record<string, unknown>;
-    if (a.input !== undefined) {
-      if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
-        throw new InputError(
-          "'--features', '--frames' and '--plant-seed' apply only without '--input'",
-        );
-      }
-      console.error(`[train] reading ${a.input}`);
-      series = await loadSeries(a.input);
-      source = {
-        kind: "file",
-        file: a.input.split(/[\\/]/).pop(),
-        frames: series.nFrames,
-        features: series.nFeatures,
-      };
-    } else {
-      const nFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
-      const frames = intArg("frames", a.frames, 3000, 1, 1_000_000);
-      const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
-      console.error(
-        `[train] simulating ${frames} frames x ${nFeatures} features (plant seed ${plantSeed})`,
-      );
-      series = plantSeries(nFeatures, frames, plantSeed, seed);
-      source = {
-        kind: "simulated_plant",
-        plant_seed: plantSeed,
-        noise_seed: `mixSeed(${seed}, 0x7a11)`,
-        frames,
-        features: nFeatures,
-      };
-    }
-    // The simulated plant says when it runs (its drive sensor); a file needs --running.
-    let running: RunningCondition | undefined =
-      "running" in series ? (series.running as RunningCondition | undefined) : undefined;
-    let stoppedFrames = 0;
-    if (a.running !== undefined) {
-      try {
-        running = parseRunningCondition(a.running);
-      } catch (error) {
-        throw new InputError(`'--running': ${(error as Error).message}`);
-      }
-      ({ series, stoppedFrames } = runningRowsOnly(series, running));
-      console.error(`[train] ${stoppedFrames} frames left out: the machine was not running`);
-    }
-    const { nFrames, nFeatures } = series;
-    if (nFeatures < 1) throw new InputError("input has no features");
-    if (nFrames < windowSize) {
-      throw new InputError(`too few rows: ${nFrames} frames, a window needs ${windowSize}`);
-    }
-    if (a.auto && nFrames < autoMinFrames()) {
-      throw new InputError(
-        `'--auto' needs at least ${autoMinFrames()} rows (it holds out the last ${AUTO_HOLDOUT_SHARE * 100} % and trains every setting on the rest), got ${nFrames}`,
-      );
-    }
-    console.error(
-      `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
-
-    for (const job of jobs) {
-      const t1 = performance.now();
-      let lastPct = -1;
-      let result: ReturnType<typeof trainFeaturewise>;
-      let auto: Awaited<ReturnType<typeof chooseSetting>> | undefined;
-      try {
-        if (a.auto) {
-          const shared = { kind: job.kind, seed, nu, alphaFrame, calFraction, crossComponents };
-          auto = await chooseSetting(series, {
-            train: { ...shared, driftMax, baselineAlpha },
-            load: onnxLoader(),
-            say: (line) => console.error(`[train] ${job.name} --auto: ${line}`),
-          });
-          ({ windowSize, tailMargin } = auto.chosen);
-          console.error(
-            `[train] ${job.name} --auto: window ${windowSize}, tail margin ${tailMargin} (${auto.reason})`,
-          );
-        }
-        result = trainFeaturewise(series, {
-          kind: job.kind,
-          windowSize,
-          seed,
-          nu,
-          tailMargin,
-          alphaFrame,
-          calFraction,
-          crossComponents,
-          driftMax,
-          baselineAlpha,
-          onProgress(done, total) {
-            const pct = Math.floor((100 * done) / total / 10) * 10;
-            if (pct !== lastPct) {
-              lastPct = pct;
-              console.error(
-                `[train] ${job.name}: ${done}/${total} features (${Math.floor((100 * done) / total)}%)`,
-              );
-            }
+  const jobs: { name: string; kind: FeaturewiseKind }[] =
+    a.model === undefined
+      ? [
+          // The standard names fix the kind, so --kind only picks which one to train.
+          { name: "featurewise_ocsvm", kind: KINDS.svdd },
+          { name: "featurewise_ocsvm_linear", kind: KINDS.linear },
+        ].filter((j) => a.kind === undefined || j.kind === KINDS[a.kind])
+      : [
+          {
+            name: a.model,
+            kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
           },
+        ];
+
+  const t0 = performance.now();
+  let series: LoadedSeries;
+  let source: Record<string, unknown>;
+  if (a.input !== undefined) {
+    if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
+      throw new InputError(
+        "'--features', '--frames' and '--plant-seed' apply only without '--input'",
+      );
+    }
+    console.error(`[train] reading ${a.input}`);
+    series = await loadSeries(a.input);
+    source = {
+      kind: "file",
+      file: a.input.split(/[\\/]/).pop(),
+      frames: series.nFrames,
+      features: series.nFeatures,
+    };
+  } else {
+    const nFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
+    const frames = intArg("frames", a.frames, 3000, 1, 1_000_000);
+    const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
+    console.error(
+      `[train] simulating ${frames} frames x ${nFeatures} features (plant seed ${plantSeed})`,
+    );
+    series = plantSeries(nFeatures, frames, plantSeed, seed);
+    source = {
+      kind: "simulated_plant",
+      plant_seed: plantSeed,
+      noise_seed: `mixSeed(${seed}, 0x7a11)`,
+      frames,
+      features: nFeatures,
+    };
+  }
+  // The simulated plant says when it runs (its drive sensor); a file needs --running.
+  let running: RunningCondition | undefined =
+    "running" in series ? (series.running as RunningCondition | undefined) : undefined;
+  let stoppedFrames = 0;
+  if (a.running !== undefined) {
+    try {
+      running = parseRunningCondition(a.running);
+    } catch (error) {
+      throw new InputError(`'--running': ${(error as Error).message}`);
+    }
+    ({ series, stoppedFrames } = runningRowsOnly(series, running));
+    console.error(`[train] ${stoppedFrames} frames left out: the machine was not running`);
+  }
+  const { nFrames, nFeatures } = series;
+  if (nFeatures < 1) throw new InputError("input has no features");
+  if (nFrames < windowSize) {
+    throw new InputError(`too few rows: ${nFrames} frames, a window needs ${windowSize}`);
+  }
+  if (a.auto && nFrames < autoMinFrames()) {
+    throw new InputError(
+      `'--auto' needs at least ${autoMinFrames()} rows (it holds out the last ${AUTO_HOLDOUT_SHARE * 100} % and trains every setting on the rest), got ${nFrames}`,
+    );
+  }
+  console.error(
+    `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+
+  for (const job of jobs) {
+    const t1 = performance.now();
+    let lastPct = -1;
+    let result: ReturnType<typeof trainFeaturewise>;
+    let auto: Awaited<ReturnType<typeof chooseSetting>> | undefined;
+    try {
+      if (a.auto) {
+        const shared = { kind: job.kind, seed, nu, alphaFrame, calFraction, crossComponents };
+        auto = await chooseSetting(series, {
+          train: { ...shared, driftMax, baselineAlpha },
+          load: onnxLoader(),
+          say: (line) => console.error(`[train] ${job.name} --auto: ${line}`),
         });
-      } catch (err) {
-        if (err instanceof RangeError && /too few rows/.test(err.message))
-          throw new InputError(err.message);
-        if (err instanceof RangeError && /no candidate setting/.test(err.message)) {
-          throw new InputError(
-            `'--auto': ${err.message}: it needs at least ${autoMinFrames()} rows, got ${nFrames}`,
-          );
-        }
-        throw err;
-      }
-      const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
-      if (auto)
-        meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
-      if (running) {
-        meta.running = running;
-        meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };
-      }
-      if (registry) {
-        const written = await registry
-          .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })
-          .catch((error: Error) => {
-            throw error instanceof RegistryError ? new InputError(error.message) : error;
-          });
-        const secs = (performance.now() - t1) / 1000;
-        console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
-        // Writing the version that is already active again activates nothing: say so.
-        const state = written.activated
-          ? `active (was ${written.activated.from ?? "none"})`
-          : (await registry.model(job.name)).active === meta.version
-            ? "already active"
-            : "not active (activate it with --activate or POST /models/NAME/activate)";
+        ({ windowSize, tailMargin } = auto.chosen);
         console.error(
-          `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
+          `[train] ${job.name} --auto: window ${windowSize}, tail margin ${tailMargin} (${auto.reason})`,
         );
-        if (publisher) {
-          await publishTo(publisher, written.ref, {
-            activate: a.activate,
-            by: a.by ?? "train",
-          });
-        }
-        console.log(written.ref.dir);
-        continue;
       }
-      const paths = await writeArtifacts(outDir, onnx, meta);
-      if (publisher) {
-        const ref = { name: job.name, version: meta.version, dir: outDir, layout: "flat" as const };
-        await publishTo(publisher, ref, { activate: a.activate, by: a.by ?? "train" });
+      result = trainFeaturewise(series, {
+        kind: job.kind,
+        windowSize,
+        seed,
+        nu,
+        tailMargin,
+        alphaFrame,
+        calFraction,
+        crossComponents,
+        driftMax,
+        baselineAlpha,
+        onProgress(done, total) {
+          const pct = Math.floor((100 * done) / total / 10) * 10;
+          if (pct !== lastPct) {
+            lastPct = pct;
+            console.error(
+              `[train] ${job.name}: ${done}/${total} features (${Math.floor((100 * done) / total)}%)`,
+            );
+          }
+        },
+      });
+    } catch (err) {
+      if (err instanceof RangeError && /too few rows/.test(err.message))
+        throw new InputError(err.message);
+      if (err instanceof RangeError && /no candidate setting/.test(err.message)) {
+        throw new InputError(
+          `'--auto': ${err.message}: it needs at least ${autoMinFrames()} rows, got ${nFrames}`,
+        );
       }
+      throw err;
+    }
+    const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+    if (auto)
+      meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
+    if (running) {
+      meta.running = running;
+      meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };
+    }
+    if (registry) {
+      const written = await registry
+        .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })
+        .catch((error: Error) => {
+          throw error instanceof RegistryError ? new InputError(error.message) : error;
+        });
       const secs = (performance.now() - t1) / 1000;
       console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
-      if (result.baseline) {
-        console.error(
-          `[train] ${job.name}: ${result.baseline.features.length} of ${meta.n_features} sensors drift (index > ${driftMax}) and follow a running level (alpha ${result.baseline.alpha})`,
-        );
-      }
-      console.log(
-        `${paths.onnxPath} ${(onnx.length / 1e6).toFixed(2)} MB sha256 ${meta.onnx_sha256.slice(0, 12)}`,
+      // Writing the version that is already active again activates nothing: say so.
+      const state = written.activated
+        ? `active (was ${written.activated.from ?? "none"})`
+        : (await registry.model(job.name)).active === meta.version
+          ? "already active"
+          : "not active (activate it with --activate or POST /models/NAME/activate)";
+      console.error(
+        `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
       );
-      console.log(paths.jsonPath);
+      if (publisher) {
+        await publishTo(publisher, written.ref, {
+          activate: a.activate,
+          by: a.by ?? "train",
+        });
+      }
+      console.log(written.ref.dir);
+      continue;
     }
-  } finally {
-    await publisher?.close();
+    const paths = await writeArtifacts(outDir, onnx, meta);
+    if (publisher) {
+      const ref = { name: job.name, version: meta.version, dir: outDir, layout: "flat" as const };
+      await publishTo(publisher, ref, { activate: a.activate, by: a.by ?? "train" });
+    }
+    const secs = (performance.now() - t1) / 1000;
+    console.error(`[train] ${job.name} (${job.kind}) trained in ${secs.toFixed(1)} s`);
+    if (result.baseline) {
+      console.error(
+        `[train] ${job.name}: ${result.baseline.features.length} of ${meta.n_features} sensors drift (index > ${driftMax}) and follow a running level (alpha ${result.baseline.alpha})`,
+      );
+    }
+    console.log(
+      `${paths.onnxPath} ${(onnx.length / 1e6).toFixed(2)} MB sha256 ${meta.onnx_sha256.slice(0, 12)}`,
+    );
+    console.log(paths.jsonPath);
   }
+  await publisher?.close();
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
