@@ -257,3 +257,56 @@ test("the original main server's alert DTO accepts an alert with history, relate
     false,
   );
 });
+
+test("alert input schema reads a timestamp without a zone as UTC, as Python's isoformat() writes it", () => {
+  for (const [sent, read] of [
+    ["2026-11-24T09:00:00.123456", "2026-11-24T09:00:00.123456Z"],
+    ["2026-11-24T09:00:00", "2026-11-24T09:00:00Z"],
+  ]) {
+    const r = v.safeParse(alertInputSchema, { ...original, timestamp: sent });
+    assert.equal(r.success, true, sent);
+    assert.equal(r.output.timestamp, read);
+    assert.equal(Date.parse(r.output.timestamp), Date.parse(`${sent}Z`));
+  }
+  // A date alone, or a zone-less time of what our engine sends, is still refused.
+  assert.equal(firstPath(alertInputSchema, { ...original, timestamp: "2026-11-24" }), "timestamp");
+  assert.equal(
+    firstPath(alertSchema, { ...ours, timestamp: "2026-11-24T09:00:00.123456" }),
+    "timestamp",
+  );
+  assert.equal(
+    firstPath(alertInputSchema, { ...original, frame_timestamp: "2026-11-24T09:00:00" }),
+    "frame_timestamp",
+  );
+});
+
+test("alert schemas refuse names PostgreSQL cannot store (NUL, a lone surrogate)", () => {
+  for (const bad of ["f\u0000", "f\ud800", "\udc00f"]) {
+    const listed = {
+      ...original,
+      anomalous_features: [{ feature_idx: 1, score: 0.5, feature: bad }],
+    };
+    assert.equal(firstPath(alertInputSchema, listed), "anomalous_features.0.feature");
+    assert.equal(
+      firstPath(alertInputSchema, { ...ours, model_version: `v${bad}` }),
+      "model_version",
+    );
+    const related = {
+      ...ours,
+      anomalous_features: [
+        {
+          ...ours.anomalous_features[0],
+          related: [{ feature_idx: 2, feature: bad, weight: 0.5, moved: 1 }],
+        },
+      ],
+      num_anomalous_features: 1,
+    };
+    assert.equal(firstPath(alertSchema, related), "anomalous_features.0.related.0.feature");
+  }
+  // A name with characters beyond ASCII is fine.
+  const named = {
+    ...ours,
+    anomalous_features: [{ ...ours.anomalous_features[0], feature: "Temp °C 🌡" }],
+  };
+  assert.equal(v.safeParse(alertSchema, named).success, true);
+});

@@ -1,13 +1,33 @@
 // The alert contract (SPEC §4.2): engine → backend `POST /api/v1/alert`.
 import * as v from "valibot";
 import { STREAM_ID_PATTERN } from "./frame.ts";
+import { storableText } from "./storable.ts";
 
 const isoTimestamp = v.pipe(
   v.string(),
   v.check((s) => !Number.isNaN(Date.parse(s)), "an ISO 8601 timestamp"),
   v.isoTimestamp("an ISO 8601 timestamp with a zone"),
 );
+/**
+ * An ISO 8601 date-time without a zone, as Python's `datetime.now().isoformat()` writes it (the
+ * original design's engine): `2026-11-24T09:00:00` with up to 9 fraction digits.
+ */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?$/;
+
+/**
+ * The original `timestamp` as the original main server accepts it (`@IsISO8601`): with a zone,
+ * or without one, which is read as UTC (written with its `Z`, so storing it does not depend on
+ * the database session's time zone).
+ */
+const originalTimestamp = v.pipe(
+  v.string(),
+  v.transform((s) => (ZONELESS_DATE_TIME.test(s) ? `${s}Z` : s)),
+  v.check((s) => !Number.isNaN(Date.parse(s)), "an ISO 8601 timestamp"),
+  v.isoTimestamp("an ISO 8601 timestamp"),
+);
 const score = v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1));
+/** A sensor's name: text PostgreSQL can store (its JSON refuses NUL and lone surrogates). */
+const featureName = v.pipe(v.string(), v.maxLength(256), storableText);
 const featureIdx = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10_000_000));
 
 const finite = v.pipe(v.number(), v.finite());
@@ -94,7 +114,7 @@ export type History = v.InferOutput<typeof historySchema>;
  */
 export const relatedSensorSchema = v.object({
   feature_idx: featureIdx,
-  feature: v.pipe(v.string(), v.maxLength(256)),
+  feature: featureName,
   weight: v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1)),
   moved: finite,
   values: v.optional(v.pipe(v.array(v.nullable(finite)), v.maxLength(HISTORY_MAX_VALUES))),
@@ -105,7 +125,7 @@ export type RelatedSensor = v.InferOutput<typeof relatedSensorSchema>;
 export const anomalousFeatureInputSchema = v.object({
   feature_idx: featureIdx,
   score,
-  feature: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  feature: v.optional(featureName),
   severity: v.optional(evidenceEntries.severity),
   value: v.optional(evidenceEntries.value),
   window: v.optional(evidenceEntries.window),
@@ -130,7 +150,7 @@ const ourEntries = {
   frame_timestamp: isoTimestamp,
   max_score: score,
   threshold: score,
-  model_version: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  model_version: v.pipe(v.string(), v.minLength(1), v.maxLength(200), storableText),
   /** The model that scored the window (with `model_version`, its version). */
   model_name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)),
   latency_ms: v.pipe(v.number(), v.finite(), v.minValue(0)),
@@ -185,6 +205,7 @@ function incidentFieldsTogether<
 export const alertInputSchema = v.pipe(
   v.object({
     ...originalEntries,
+    timestamp: originalTimestamp,
     alert_id: v.optional(ourEntries.alert_id),
     stream_id: v.optional(ourEntries.stream_id),
     frame_timestamp: v.optional(ourEntries.frame_timestamp),
@@ -214,7 +235,7 @@ export const alertSchema = v.pipe(
       v.array(
         v.object({
           ...anomalousFeatureInputSchema.entries,
-          feature: v.pipe(v.string(), v.maxLength(256)),
+          feature: featureName,
           severity: evidenceEntries.severity,
           value: evidenceEntries.value,
           window: evidenceEntries.window,

@@ -52,6 +52,42 @@ for (const target of testTargets()) {
       assert.equal(stored.model_version, null);
     });
 
+    test("POST /api/v1/alert reads a zone-less timestamp (Python's isoformat) as UTC", async () => {
+      // The original design's engine writes `datetime.now().isoformat()`: no zone, 6 fraction digits.
+      const body = originalAlert({ timestamp: "2026-11-24T11:00:00.123456" });
+      const res = await app.request("/api/v1/alert", post(body));
+      assert.equal(res.status, 201);
+      const { alert_id } = await res.json();
+      const stored = await (await app.request(`/api/v1/alerts/${alert_id}`)).json();
+      assert.equal(stored.timestamp, "2026-11-24T11:00:00.123Z");
+    });
+
+    test("POST /api/v1/alert refuses text PostgreSQL cannot store with 422, storing nothing", async () => {
+      const before = await total();
+      for (const alert of [
+        ourAlert({ model_version: "v\u0000" }),
+        ourAlert({
+          anomalous_features: [{ feature_idx: 5, score: 0.95, feature: "f\u0000" }],
+          num_anomalous_features: 1,
+        }),
+        ourAlert({
+          anomalous_features: [
+            {
+              feature_idx: 5,
+              score: 0.95,
+              related: [{ feature_idx: 6, feature: "f\ud800", weight: 0.5, moved: 2 }],
+            },
+          ],
+          num_anomalous_features: 1,
+        }),
+      ]) {
+        const res = await app.request("/api/v1/alert", post(alert));
+        assert.equal(res.status, 422);
+        assert.equal((await res.json()).error, "invalid_alert");
+      }
+      assert.equal(await total(), before);
+    });
+
     test("POST /api/v1/alert stores a repeated alert_id once", async () => {
       const alert = ourAlert();
       for (let i = 0; i < 3; i++) {
