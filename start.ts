@@ -60,6 +60,7 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       DECISIONS_POLL_S: env.DECISIONS_POLL_S ?? "30",
       // Our backend takes alerts of up to 16 MiB: room for every charted sensor's history.
       EVIDENCE_ALERT_MAX_BYTES: env.EVIDENCE_ALERT_MAX_BYTES ?? String(512 * 1024),
+      ALERT_MAX_BYTES: env.ALERT_MAX_BYTES ?? String(16 * 1024 * 1024),
       MODEL_DIR: modelDir,
       // The demo keeps every frame of its one stream as training history (about 3 hours in
       // 1 GiB at 1 Hz), so a moved operating point can be learnt within the hour; a promoted

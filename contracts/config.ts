@@ -215,6 +215,13 @@ export const engineConfigSchema = v.object({
    * JSON body limit a NestJS server has by default (the original design's main server).
    */
   EVIDENCE_ALERT_MAX_BYTES: int("EVIDENCE_ALERT_MAX_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+  /**
+   * Bytes of an alert's whole JSON body: past it the least severe sensors' context, then their
+   * typical range, then the sensors themselves are left out (`num_anomalous_features` still counts
+   * them). 100 KiB is the original design's main server's limit (NestJS's default JSON body
+   * limit); our backend takes 16 MiB, which `npm start` and compose set.
+   */
+  ALERT_MAX_BYTES: int("ALERT_MAX_BYTES", 100 * 1024, 4096, 16 * 1024 * 1024),
   // Training history per model (engine/history): where (empty: DATA_DIR/history; a scale-out
   // worker writes its own folder, HISTORY_DIR/<model>/worker-<NATS_WORKER_ID or host>/), how
   // many bytes per model (and writer) at most (0: none recorded; the oldest chunks go first), and

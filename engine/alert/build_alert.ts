@@ -13,6 +13,7 @@ import {
   type SensorEvidence,
 } from "../../scoring/incident_tracker.ts";
 import { windowAlertId } from "../bus/window_alert_id.ts";
+import { fitAlert } from "./fit_alert.ts";
 
 /** What every alert of one model shares: names, statistic names, typical ranges, threshold. */
 export interface AlertContext {
@@ -25,6 +26,11 @@ export interface AlertContext {
   /** The model that scored the window, and its version (every alert names both). */
   modelName: string;
   modelVersion: string;
+  /**
+   * Most bytes an alert's JSON body may take (`ALERT_MAX_BYTES`): past it, the least severe
+   * sensors' evidence and then the sensors themselves give way (`fitAlert`). Unset: no limit.
+   */
+  maxBytes?: number;
 }
 
 /**
@@ -110,7 +116,7 @@ const latency = (ms: number) => Math.max(0, Math.round(ms * 1000) / 1000);
  */
 export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Alert {
   const { streamId, frameTimestamp } = input;
-  return {
+  const alert: Alert = {
     timestamp: iso(input.now),
     anomaly_detected: true,
     ...common(ctx, input.sensors, input.count),
@@ -119,6 +125,8 @@ export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Aler
     frame_timestamp: iso(frameTimestamp),
     latency_ms: latency(input.latencyMs),
   };
+  if (ctx.maxBytes !== undefined) fitAlert(alert, ctx.maxBytes);
+  return alert;
 }
 
 /**
@@ -155,5 +163,6 @@ export function buildIncidentAlert(
       if (extra?.related?.length) f.related = extra.related;
     }
   }
+  if (ctx.maxBytes !== undefined) fitAlert(alert, ctx.maxBytes);
   return alert;
 }

@@ -79,7 +79,7 @@ export function alertPipelineFor(
 
 /** What an alert pipeline takes from its model: alert context, window size, severity scale. */
 export function alertModelFor(
-  config: Pick<EngineConfig, "ANOMALY_THRESHOLD">,
+  config: Pick<EngineConfig, "ANOMALY_THRESHOLD" | "ALERT_MAX_BYTES">,
   meta: ModelMetadata,
 ): Pick<AlertPipelineOptions, "context" | "windowSize" | "severityScale"> {
   return {
@@ -90,6 +90,7 @@ export function alertModelFor(
       threshold: config.ANOMALY_THRESHOLD,
       modelName: meta.name,
       modelVersion: meta.version,
+      maxBytes: config.ALERT_MAX_BYTES,
     },
     windowSize: meta.window_size,
     severityScale: severityScale(meta),
