@@ -11,13 +11,18 @@ interface OpenChunk {
   name: string;
   handle: FileHandle;
   bytes: number;
+  /** The header it was started with: records queued under another one go to a new chunk. */
+  header: () => Uint8Array;
 }
 
 export interface ChunkWriterOptions {
   dir: string;
   /** Bytes all chunks may take together; the oldest whole chunks go first. */
   maxBytes: number;
-  /** The record every chunk starts with (its header). */
+  /**
+   * The record every chunk starts with (its header), built when the chunk is started. Records
+   * queued while it is current are written only into chunks it started ({@link ChunkWriter.useHeader}).
+   */
   header: () => Uint8Array;
   /** Called when chunks are dropped to keep the bound (their file names). */
   onDrop?: (files: string[]) => void;
@@ -28,7 +33,8 @@ export interface ChunkWriterOptions {
  * is queued with one `writev` and rotates to a new chunk once the current one holds a sixteenth
  * of `maxBytes` (at least 64 KiB, at most 64 MiB). Closed chunks are fsync'd. Disk use stays
  * within `maxBytes` plus what one flush adds to the open chunk. A crash (even `kill -9`) can tear
- * only the records being written: every one before them is whole and checksummed.
+ * only the records being written: every one before them is whole and checksummed. Each record
+ * goes into a chunk started with the header current when it was queued, whatever happens later.
  */
 export class ChunkWriter {
   readonly #o: ChunkWriterOptions;
@@ -41,6 +47,7 @@ export class ChunkWriter {
   #queued = 0;
   #chain: Promise<void> = Promise.resolve();
   #opened = false;
+  #header: () => Uint8Array;
 
   constructor(options: ChunkWriterOptions) {
     if (!(Number.isInteger(options.maxBytes) && options.maxBytes > 0)) {
@@ -49,6 +56,7 @@ export class ChunkWriter {
       );
     }
     this.#o = options;
+    this.#header = options.header;
     this.#chunkBytes = Math.min(
       64 * 2 ** 20,
       Math.max(64 * 1024, Math.floor(options.maxBytes / 16)),
@@ -75,10 +83,12 @@ export class ChunkWriter {
   flush(): Promise<void> {
     // A failed write does not stop the ones after it: each flush reports its own.
     // What is queued now goes: records appended after this call wait for the next flush.
+    // They are bound to the header current now, not to the one current when they are written.
     const records = this.#queue;
+    const header = this.#header;
     this.#queue = [];
     this.#queued = 0;
-    const next = this.#chain.catch(() => {}).then(() => this.#write(records));
+    const next = this.#chain.catch(() => {}).then(() => this.#write(records, header));
     this.#chain = next;
     return next;
   }
@@ -88,6 +98,17 @@ export class ChunkWriter {
     const next = this.flush().then(() => this.#closeCurrent());
     this.#chain = next;
     return next;
+  }
+
+  /**
+   * Records appended from now on go into chunks started with `header` (another model's
+   * features); those queued before are written under the header they were queued with. The
+   * open chunk is closed before the first record of `header` is written. Resolves as `flush`.
+   */
+  useHeader(header: () => Uint8Array): Promise<void> {
+    const queued = this.flush();
+    this.#header = header;
+    return queued;
   }
 
   /** Flushes and closes the open chunk (fsync'd). */
@@ -110,12 +131,13 @@ export class ChunkWriter {
     this.#opened = true;
   }
 
-  async #write(records: Uint8Array[]): Promise<void> {
+  async #write(records: Uint8Array[], header: () => Uint8Array): Promise<void> {
     if (records.length === 0) return;
     if (!this.#opened) await this.#open();
+    if (this.#current && this.#current.header !== header) await this.#closeCurrent();
     let i = 0;
     while (i < records.length) {
-      const current = this.#current ?? (await this.#startChunk());
+      const current = this.#current ?? (await this.#startChunk(header));
       // Up to the rotation point (at least one record), in one writev.
       const batch: Uint8Array[] = [];
       let size = 0;
@@ -147,20 +169,20 @@ export class ChunkWriter {
    * its number used by the next try: a writer retried every flush leaves no empty chunks or open
    * handles behind.
    */
-  async #startChunk(): Promise<OpenChunk> {
+  async #startChunk(header: () => Uint8Array): Promise<OpenChunk> {
     const name = `${String(this.#next).padStart(12, "0")}.chunk`;
     const path = join(this.#o.dir, name);
     const handle = await open(path, "wx");
-    const header = this.#o.header();
+    const bytes = header();
     try {
-      await handle.write(header);
+      await handle.write(bytes);
     } catch (error) {
       await handle.close().catch(() => {});
       await unlink(path).catch(() => {});
       throw error;
     }
     this.#next++;
-    this.#current = { name, handle, bytes: header.length };
+    this.#current = { name, handle, bytes: bytes.length, header };
     return this.#current;
   }
 

@@ -1,4 +1,4 @@
-// The retraining's lookback (RETRAIN_MAX_FRAMES): only the newest chunks are read, across writer folders, and the newest frames kept.
+// The retraining's lookback (RETRAIN_MAX_FRAMES): only the newest chunks are read (by chunk number and frame time, never file time), across writer folders, and the newest frames kept.
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -93,6 +93,46 @@ test("readHistory's lookback counts only the wanted features' frames", async () 
     assert.deepEqual(
       mine.frames.map((f) => f.seq),
       Array.from({ length: 15 }, (_, i) => 5 + i),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("readHistory's lookback follows a writer's chunk numbers, not file times, after the clock steps back", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
+  try {
+    await chunk(dir, 1, "s1", 0, 10, 40);
+    await chunk(dir, 2, "s1", 10, 10, 30);
+    // Written after an NTP step back of an hour: the newest chunks have the oldest mtimes.
+    await chunk(dir, 3, "s1", 20, 10, 3600 + 20);
+    await chunk(dir, 4, "s1", 30, 10, 3600 + 10);
+    const last = await readHistory(dir, { model: "m", featureNames: NAMES, maxFrames: 15 });
+    assert.deepEqual(last.lookback, { maxFrames: 15, chunksNotRead: 2, framesDropped: 5 });
+    assert.deepEqual(
+      last.frames.map((f) => f.seq),
+      Array.from({ length: 15 }, (_, i) => 25 + i),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("readHistory's lookback merges writers by their chunks' newest frames, whatever their file times", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
+  try {
+    // Two workers took turns at the stream; worker-a's folder was restored from a backup later
+    // (newer mtimes on older frames).
+    await chunk(join(dir, "worker-a"), 1, "s1", 0, 10, 5);
+    await chunk(join(dir, "worker-a"), 2, "s1", 20, 10, 5);
+    await chunk(join(dir, "worker-b"), 1, "s1", 10, 10, 50);
+    await chunk(join(dir, "worker-b"), 2, "s1", 30, 10, 50);
+    const last = await readHistory(dir, { model: "m", featureNames: NAMES, maxFrames: 25 });
+    // The three newest by their frames (b/2, a/2, b/1) hold 30: a/1 is not read, 5 dropped.
+    assert.deepEqual(last.lookback, { maxFrames: 25, chunksNotRead: 1, framesDropped: 5 });
+    assert.deepEqual(
+      last.frames.map((f) => f.seq).sort((a, b) => a - b),
+      Array.from({ length: 25 }, (_, i) => 15 + i),
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

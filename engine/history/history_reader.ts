@@ -1,5 +1,5 @@
 // Reads a model's training history back: every good record of every chunk, the index, and what was skipped.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeChunk, type HistoryFrame } from "./chunk_format.ts";
 import { CHUNK_PATTERN } from "./chunk_writer.ts";
@@ -78,7 +78,8 @@ export async function readHistory(
     featureNames?: readonly string[];
     /**
      * The lookback: only the most recent `maxFrames` frames are read. Chunks are read newest
-     * first (by when they were last written) until they hold that many of the wanted frames;
+     * first (by chunk number within a writer, by their newest frame across writers; never by
+     * file times) until they hold that many of the wanted frames;
      * older chunks are not read at all, so memory stays bounded by the lookback, not by
      * `HISTORY_MAX_BYTES`. Of the frames read, the oldest beyond `maxFrames` are dropped.
      */
@@ -124,10 +125,43 @@ export async function readHistory(
   return out;
 }
 
+/** One writer folder's chunks, walked newest first while the lookback is filled. */
+interface WriterChunks {
+  folder: string;
+  source: string;
+  /** Chunk names, oldest first: a writer numbers its chunks in the order it writes them. */
+  names: string[];
+  /** The next chunk to look at, counting down; -1 once every one was. */
+  next: number;
+  /** The newest chunk not counted yet: its newest frame's time and the wanted frames it holds. */
+  head: { index: number; newest: number; frames: number } | undefined;
+}
+
+/** Reads `w`'s next chunk that holds frames into `w.head` (undefined when none is left). */
+async function nextHead(w: WriterChunks, wanted: string | undefined): Promise<void> {
+  w.head = undefined;
+  while (w.next >= 0) {
+    const index = w.next--;
+    // Unreadable: left for readFolder to warn about.
+    const bytes = await readFile(join(w.source, w.names[index])).catch(() => undefined);
+    if (!bytes) continue;
+    const chunk = decodeChunk(new Uint8Array(bytes));
+    if (chunk.frames.length === 0) continue;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const f of chunk.frames) if (f.timestamp > newest) newest = f.timestamp;
+    const frames = !wanted || chunk.header?.features_sha256 === wanted ? chunk.frames.length : 0;
+    w.head = { index, newest, frames };
+    return;
+  }
+}
+
 /**
  * The chunks (`folder/name`) older than the most recent ones that hold `maxFrames` of the
- * wanted frames: read newest first by modification time (the order they were written in, across
- * writers), counting the frames of each until there are enough.
+ * wanted frames. "Recent" never comes from file times (an NTP step back, or a copy or restore
+ * that does not keep them, would make old chunks look new): within one writer folder its chunk
+ * numbers give the order; across writers, the chunks are merged newest first by the time of
+ * the newest frame each holds. Each chunk is read (one at a time) only when it is next in line
+ * for its writer, so about one chunk per writer is read beyond those the lookback keeps.
  */
 async function olderChunks(
   dir: string,
@@ -135,34 +169,30 @@ async function olderChunks(
   wanted: string | undefined,
   maxFrames: number,
 ): Promise<Set<string>> {
-  const all: { key: string; path: string; at: number; order: number }[] = [];
+  const all: WriterChunks[] = [];
   for (const folder of ["", ...writers]) {
     const source = folder ? join(dir, folder) : dir;
     const names = (await readdir(source).catch(() => [] as string[]))
       .filter((n) => CHUNK_PATTERN.test(n))
       .sort();
-    for (const [order, name] of names.entries()) {
-      const path = join(source, name);
-      const at = await stat(path).then(
-        (s) => s.mtimeMs,
-        () => Number.NEGATIVE_INFINITY,
-      );
-      all.push({ key: `${folder}/${name}`, path, at, order });
-    }
+    const w: WriterChunks = { folder, source, names, next: names.length - 1, head: undefined };
+    await nextHead(w, wanted);
+    all.push(w);
   }
-  // Newest first; within one writer its numbering breaks ties of equal times.
-  all.sort((a, b) => b.at - a.at || b.order - a.order);
-  const older = new Set<string>();
   let frames = 0;
-  for (const c of all) {
-    if (frames >= maxFrames) {
-      older.add(c.key);
-      continue;
+  while (frames < maxFrames) {
+    let pick: WriterChunks | undefined;
+    for (const w of all) {
+      if (w.head && (!pick?.head || w.head.newest > pick.head.newest)) pick = w;
     }
-    const bytes = await readFile(c.path).catch(() => undefined);
-    if (!bytes) continue;
-    const chunk = decodeChunk(new Uint8Array(bytes));
-    if (!wanted || chunk.header?.features_sha256 === wanted) frames += chunk.frames.length;
+    if (!pick?.head) break;
+    frames += pick.head.frames;
+    await nextHead(pick, wanted);
+  }
+  const older = new Set<string>();
+  for (const w of all) {
+    const last = w.head ? w.head.index : w.next;
+    for (let i = 0; i <= last; i++) older.add(`${w.folder}/${w.names[i]}`);
   }
   return older;
 }

@@ -142,6 +142,33 @@ describe("history recorder", () => {
     );
   });
 
+  test("a switch to other sensors keeps the frames the old version scored under the old sensors' header", async () => {
+    const older = modelOf(8, "1");
+    // Other sensors, as many: only the chunk header tells the two models' frames apart.
+    const newer = { ...modelOf(8, "2"), feature_names: older.feature_names.map((n) => `new_${n}`) };
+    // Queued and not written at the switch; then written (no chunk open) while the switch happens.
+    for (const before of [async () => {}, (r: HistoryRecorder) => void r.flush()]) {
+      const dir = await mkdtemp(join(tmpdir(), "history-switch-"));
+      const recorder = recorderIn(dir, older);
+      try {
+        feed(recorder, older, quiet("a", 0, 50));
+        await before(recorder);
+        feed(recorder, newer, quiet("a", 1000, 50));
+        await recorder.close();
+        const read = async (m: RecordedModel) =>
+          (await readHistory(dir, { model: m.name, featureNames: m.feature_names })).frames.map(
+            (f) => (f.timestamp - 1_700_000_000_000) / 1000,
+          );
+        // Rows by their position in feed's timeline (the frame's timestamp).
+        const rows = (from: number) => Array.from({ length: 46 }, (_, i) => from + i);
+        assert.deepEqual(await read(older), rows(0), "the old version's frames, as the old model");
+        assert.deepEqual(await read(newer), rows(1000), "none of them read as the new model");
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   test("holds frames while an incident confirms and tags every frame of it, from its start to its resolution", async () => {
     await withRecorder({}, async (recorder, dir, model) => {
       const rows: Row[] = [

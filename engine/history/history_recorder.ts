@@ -78,6 +78,18 @@ export function runPhase(streamId: string, everyN: number): number {
 export const featuresSha256 = (names: readonly string[]) =>
   createHash("sha256").update(names.join("\n")).digest("hex");
 
+/** The header of the chunks `model`'s frames go into, dated when each chunk is started. */
+function chunkHeaderOf(model: RecordedModel, sha: string): () => Uint8Array {
+  return function chunkHeader() {
+    return encodeHeader({
+      model: model.name,
+      n_features: model.n_features,
+      features_sha256: sha,
+      created_at: new Date().toISOString(),
+    });
+  };
+}
+
 /**
  * A model's training history. For every scored window it runs the same incident tracker as
  * the alert path on the window's flagged sensors; the window's newest frame, when it falls in a
@@ -127,13 +139,7 @@ export class HistoryRecorder {
     this.#writer = new ChunkWriter({
       dir: options.dir,
       maxBytes: options.maxBytes,
-      header: () =>
-        encodeHeader({
-          model: this.#model.name,
-          n_features: this.#model.n_features,
-          features_sha256: this.#sha,
-          created_at: new Date().toISOString(),
-        }),
+      header: chunkHeaderOf(options.model, this.#sha),
       onDrop: (files) => {
         this.#pending.dropped += files.length;
       },
@@ -375,10 +381,11 @@ export class HistoryRecorder {
       this.#tracker.useModelVersion(model.version);
       return;
     }
-    // Other features: a fresh tracker and fresh chunks (their header names the features).
+    // Other features: a fresh tracker and fresh chunks (their header names the features). The
+    // frames the old version scored, queued or being written, stay under the old header.
     this.#sha = sha;
     this.#tracker = this.#o.tracker(model);
     this.#streams.clear();
-    void this.#writer.rotate().catch(() => {});
+    void this.#writer.useHeader(chunkHeaderOf(model, sha)).catch(() => {});
   }
 }

@@ -1,6 +1,6 @@
 // The shared registry against a real nats-server: immutable versions, the revision-checked pointer, history, local copies.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -11,7 +11,7 @@ import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts"
 import { type NatsServer, startNatsServer } from "../bus/_test/nats_server.ts";
 import { activeOrSeed, NatsModelRegistry, NatsRegistryError } from "./nats_registry.ts";
 import { RegistryError } from "./registry.ts";
-import { VersionCache } from "./version_cache.ts";
+import { STALE_DOWNLOAD_MS, VersionCache } from "./version_cache.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -161,6 +161,8 @@ test("VersionCache downloads a version whole and never uses a half-written or al
     const partial = join(dir, NAME, `.download-${a.meta.version}-dead`);
     await mkdir(partial, { recursive: true });
     await writeFile(join(partial, `${NAME}.onnx`), a.onnx.subarray(0, 10));
+    const died = (Date.now() - STALE_DOWNLOAD_MS - 1000) / 1000;
+    await utimes(partial, died, died);
     const cache = new VersionCache(dir, registry);
     await cache.clean();
     assert.deepEqual(await readdir(join(dir, NAME)), []);
@@ -173,6 +175,74 @@ test("VersionCache downloads a version whole and never uses a half-written or al
     await cache.ensure(NAME, a.meta.version);
     assert.deepEqual(new Uint8Array(await readFile(join(ref.dir, `${NAME}.onnx`))), a.onnx);
     await assert.rejects(cache.ensure(NAME, "7.7.7"), RegistryError);
+    assert.deepEqual(await readdir(join(dir, NAME)), [a.meta.version], "no download left behind");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** `registry` whose graph downloads wait until `release()`; `started` resolves when one waits. */
+function heldRegistry(registry: NatsModelRegistry) {
+  let waiting = () => {};
+  let release = () => {};
+  const started = new Promise<void>((resolve) => {
+    waiting = resolve;
+  });
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held = Object.create(registry) as NatsModelRegistry;
+  held.read = async function heldRead(name, version, kind) {
+    if (kind === "onnx") {
+      waiting();
+      await gate;
+    }
+    return registry.read(name, version, kind);
+  };
+  return { held, started, release };
+}
+
+test("VersionCache.clean leaves another worker's download in progress in a shared folder alone", async () => {
+  const registry = await NatsModelRegistry.open(nc, "CACHE_SHARED");
+  const a = await files(v1);
+  await registry.publish(a.onnx, a.meta);
+  const dir = await mkdtemp(join(tmpdir(), "version-cache-"));
+  try {
+    const { held, started, release } = heldRegistry(registry);
+    const worker1 = new VersionCache(dir, held);
+    const loading = worker1.ensure(NAME, a.meta.version);
+    await started;
+    const [download] = await readdir(join(dir, NAME));
+    assert.match(download, /^\.download-/);
+    // Worker 2 starts on the same DATA_DIR while worker 1 downloads.
+    await new VersionCache(dir, registry).clean();
+    assert.ok(await stat(join(dir, NAME, download)), "the download in progress is kept");
+    release();
+    const { ref, meta } = await loading;
+    assert.equal(meta.onnx_sha256, a.meta.onnx_sha256);
+    assert.deepEqual(new Uint8Array(await readFile(join(ref.dir, `${NAME}.onnx`))), a.onnx);
+    assert.deepEqual(await readdir(join(dir, NAME)), [a.meta.version]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("VersionCache.ensure downloads again, once, when its download folder is removed under it", async () => {
+  const registry = await NatsModelRegistry.open(nc, "CACHE_VANISHED");
+  const a = await files(v1);
+  await registry.publish(a.onnx, a.meta);
+  const dir = await mkdtemp(join(tmpdir(), "version-cache-"));
+  try {
+    const { held, started, release } = heldRegistry(registry);
+    const loading = new VersionCache(dir, held).ensure(NAME, a.meta.version);
+    await started;
+    // What a worker of the previous release did at its start, or an operator clearing DATA_DIR.
+    for (const entry of await readdir(join(dir, NAME))) {
+      await rm(join(dir, NAME, entry), { recursive: true, force: true });
+    }
+    release();
+    const { ref } = await loading;
+    assert.deepEqual(new Uint8Array(await readFile(join(ref.dir, `${NAME}.onnx`))), a.onnx);
     assert.deepEqual(await readdir(join(dir, NAME)), [a.meta.version], "no download left behind");
   } finally {
     await rm(dir, { recursive: true, force: true });

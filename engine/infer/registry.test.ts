@@ -1,10 +1,38 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
-import { ModelRegistry, type RegistryError } from "./registry.ts";
+import { ModelRegistry, type Pruning, type RegistryError, STALE_WRITE_MS } from "./registry.ts";
+
+/** Sets the modification time of `path` to `ago` ms before now. */
+async function age(path: string, ago: number): Promise<void> {
+  const at = (Date.now() - ago) / 1000;
+  await utimes(path, at, at);
+}
+
+const HOUR = 60 * 60_000;
+const DAY = 24 * HOUR;
+
+/**
+ * A child process writing a 128 MiB version of `meta` into `dir`: `node --import tsx` running
+ * `ModelRegistry.write`, as `npm run retrain` does.
+ */
+function writeInChild(dir: string, meta: ModelMetadata) {
+  const code = `
+    const { ModelRegistry } = await import(${JSON.stringify(new URL("./registry.ts", import.meta.url).href)});
+    const [dir, meta] = process.argv.slice(1);
+    await new ModelRegistry(dir).write(new Uint8Array(128 * 2 ** 20).fill(7), JSON.parse(meta), { activate: false });`;
+  return spawn(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", code, dir, JSON.stringify(meta)],
+    { stdio: "ignore" },
+  );
+}
 
 describe("modelRegistry", () => {
   let fixture: ModelFixture;
@@ -145,5 +173,89 @@ describe("modelRegistry", () => {
       (await registry.activations("boiler")).map((a) => `${a.by}:${a.version}`),
       ["train:1.0.0", "bob:2.0.0"],
     );
+  });
+
+  test("a writer killed with SIGKILL mid-write leaves a folder the next write removes once stale", async () => {
+    const registry = await fresh();
+    await registry.write(onnx, as("1.0.0"));
+    const folder = join(registry.dir, "boiler");
+    const child = writeInChild(registry.dir, as("2.0.0"));
+    const exited = once(child, "exit");
+    // Killed once its graph is being written (128 MiB take far longer than one poll).
+    let incoming: string | undefined;
+    const deadline = Date.now() + 30_000;
+    while (!incoming && Date.now() < deadline && child.exitCode === null) {
+      for (const entry of await readdir(folder)) {
+        if (!entry.startsWith(".incoming-")) continue;
+        const inside = await readdir(join(folder, entry)).catch(() => []);
+        if (inside.some((f) => f.endsWith(".tmp"))) incoming = entry;
+      }
+      if (!incoming) await delay(2);
+    }
+    child.kill("SIGKILL");
+    const [, signal] = (await exited) as [number | null, string | null];
+    assert.equal(signal, "SIGKILL", "killed mid-write");
+    assert.ok(incoming, "its temporary folder was seen");
+    assert.deepEqual((await registry.model("boiler")).versions, ["1.0.0"]);
+
+    // Young: it may be another process's write in progress, so the next write keeps it.
+    await registry.write(onnx, as("1.1.0"));
+    assert.ok(await stat(join(folder, incoming)));
+    // An hour later it is taken for what it is, with the temporary files of other writes.
+    await age(join(folder, incoming), STALE_WRITE_MS + 1000);
+    const tmp = join(folder, ".ACTIVE.json.dead.tmp");
+    await writeFile(tmp, "{");
+    await age(tmp, STALE_WRITE_MS + 1000);
+    const young = join(folder, ".incoming-3.0.0-alive");
+    await mkdir(young);
+    await registry.write(onnx, as("1.2.0"));
+    const left = (await readdir(folder)).filter((f) => f.startsWith("."));
+    assert.deepEqual(left, [".incoming-3.0.0-alive"], "only the young one stays");
+    assert.deepEqual((await registry.model("boiler")).versions, ["1.0.0", "1.1.0", "1.2.0"]);
+  });
+
+  test("prunes old inactive versions beyond the newest N, never the active one, its rollback target or a recent one", async () => {
+    const dir = (await fresh()).dir;
+    const registry = new ModelRegistry(dir, { keepVersions: 2 });
+    const folder = join(dir, "boiler");
+    for (const v of ["1", "2", "3", "4", "5", "6"]) await registry.write(onnx, as(v));
+    await registry.putReport("boiler", "1", { decision: "held" });
+    // Written in this order (v4 and v6 within the last day); then v3 active, rolled back to v2.
+    const ages: Record<string, number> = { 1: 10, 2: 9, 3: 8, 5: 7, 6: 3 / 24, 4: 2 / 24 };
+    for (const [v, days] of Object.entries(ages)) await age(join(folder, v), days * DAY);
+    await registry.activate("boiler", "3", { by: "ops", reason: "retrained" });
+    await registry.activate("boiler", "2", { by: "ops", reason: "rollback" });
+    assert.deepEqual((await registry.model("boiler")).versions, ["1", "2", "3", "5", "6", "4"]);
+
+    const written = await registry.write(onnx, as("7"));
+    // Newest two: 4 and 7. Kept besides: 2 (active), 3 (the rollback target), 6 (recent).
+    assert.deepEqual(written.pruned, ["1", "5"]);
+    const model = await registry.model("boiler");
+    assert.deepEqual(model.versions, ["2", "3", "6", "4", "7"]);
+    assert.equal(model.active, "2");
+    const lines = (await readFile(join(folder, "pruned.jsonl"), "utf8")).trim().split("\n");
+    const records = lines.map((l) => JSON.parse(l) as Pruning);
+    assert.deepEqual(
+      records.map((r) => r.version),
+      ["1", "5"],
+    );
+    assert.ok(
+      records.every((r) => r.name === "boiler" && Date.parse(r.written_at) < Date.parse(r.at)),
+    );
+    // The history and a pruned version's report stay; the version is gone for good.
+    assert.equal((await registry.activations("boiler")).length, 3);
+    assert.ok(await stat(join(folder, "1.retrain.json")));
+    await assert.rejects(
+      registry.activate("boiler", "1", { by: "ops" }),
+      (e: RegistryError) => e.code === "version_not_found",
+    );
+    assert.deepEqual(
+      (await readdir(folder)).filter((f) => f.startsWith(".")),
+      [],
+      "nothing half-removed",
+    );
+    // Nothing more to prune: the next write removes nothing.
+    assert.deepEqual((await registry.write(onnx, as("7"))).pruned, []);
+    assert.throws(() => new ModelRegistry(dir, { keepVersions: 0 }), RangeError);
   });
 });

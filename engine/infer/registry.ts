@@ -13,6 +13,22 @@ export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 const ACTIVE = "ACTIVE.json";
 const ACTIVATIONS = "activations.jsonl";
+const PRUNED = "pruned.jsonl";
+
+/**
+ * Versions a model keeps at least (the newest by when they were written): older ones are pruned
+ * by the next write, unless active, the rollback target or younger than {@link PRUNE_MIN_AGE_MS}.
+ * A retraining writes one candidate (~5 MB at 25,000 sensors) per run, kept or not.
+ */
+export const KEEP_VERSIONS = 20;
+/** A version written within this long is never pruned (a candidate a person has yet to look at). */
+export const PRUNE_MIN_AGE_MS = 24 * 60 * 60_000;
+/**
+ * A temporary folder or file of a write older than this was left by a writer that died (`kill
+ * -9`, a power cut) and is removed by the next write; a younger one may be another process's
+ * write in progress (a 400 MB graph takes seconds).
+ */
+export const STALE_WRITE_MS = 60 * 60_000;
 
 /** A registry problem with a stable code (the operations API answers it as 4xx). */
 export class RegistryError extends Error {
@@ -48,6 +64,16 @@ export interface VersionRef {
   dir: string;
   /** `registry`: MODEL_DIR/<name>/<version>/; `flat`: MODEL_DIR/<name>.onnx + .json (one version). */
   layout: "registry" | "flat";
+}
+
+/** One version pruned: `pruned.jsonl` keeps a line per version, as `activations.jsonl` does. */
+export interface Pruning {
+  name: string;
+  version: string;
+  /** When its folder was last written. */
+  written_at: string;
+  at: string;
+  reason: string;
 }
 
 /** A model as the registry holds it. */
@@ -86,6 +112,46 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** Appends `line` to a JSON-lines history and fsyncs it. */
+async function appendLine(path: string, line: string): Promise<void> {
+  const log = await open(path, "a+");
+  try {
+    // After a torn last line (a crash or a full disk mid-append) the record starts a line of
+    // its own, or it would be read as part of the torn one and skipped with it.
+    const { size } = await log.stat();
+    const last = Buffer.alloc(1);
+    if (size > 0) await log.read(last, 0, 1, size - 1);
+    const torn = size > 0 && last[0] !== 0x0a;
+    await log.appendFile(`${torn ? "\n" : ""}${line}\n`);
+    await log.sync();
+  } finally {
+    await log.close();
+  }
+}
+
+/**
+ * Removes from a model's folder what writers that died left: `.incoming-*` version folders and
+ * `.*.tmp` files (`writeFileAtomic`) not changed for STALE_WRITE_MS, and `.pruning-*` folders
+ * (a prune cut short; nobody writes into them) at once. Never throws: the write goes on.
+ */
+async function sweepStale(folder: string): Promise<void> {
+  const now = Date.now();
+  for (const entry of await readdir(folder).catch(() => [] as string[])) {
+    const path = join(folder, entry);
+    const left =
+      entry.startsWith(".incoming-") || (entry.startsWith(".") && entry.endsWith(".tmp"));
+    if (!left && !entry.startsWith(".pruning-")) continue;
+    if (left) {
+      const changed = await stat(path).then(
+        (s) => s.mtimeMs,
+        () => now,
+      );
+      if (now - changed < STALE_WRITE_MS) continue;
+    }
+    await rm(path, { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 /**
@@ -135,12 +201,24 @@ export async function verifyVersion(ref: VersionRef): Promise<ModelMetadata> {
  * activated. `<name>/ACTIVE.json` (replaced atomically) names the active version with its
  * activation record; `<name>/activations.jsonl` keeps every activation (append-only, fsync'd).
  * A flat `NAME.onnx` + `NAME.json` with no `NAME/` folder is a model with one version, active.
+ *
+ * Each write first removes what a writer that died left (temporary folders and files older than
+ * {@link STALE_WRITE_MS}), then prunes the model's versions beyond the newest `keepVersions`
+ * ({@link KEEP_VERSIONS}): never the active one, the one active before it (the rollback
+ * target), or one written within {@link PRUNE_MIN_AGE_MS}; each pruned version gets a line in
+ * `<name>/pruned.jsonl` before it goes. Its retraining report stays. Neither ever fails a write.
  */
 export class ModelRegistry {
   readonly dir: string;
+  readonly #keep: number;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: { keepVersions?: number } = {}) {
+    const keep = options.keepVersions ?? KEEP_VERSIONS;
+    if (!Number.isInteger(keep) || keep < 1) {
+      throw new RangeError(`'keepVersions' must be an integer >= 1, got ${keep}`);
+    }
     this.dir = dir;
+    this.#keep = keep;
   }
 
   /** Every model, registry and flat, by name. */
@@ -224,13 +302,19 @@ export class ModelRegistry {
    * Writes a new version (its version string is the metadata's `version`), immutable once
    * written: the same version again with the same graph is a no-op (`created: false`), with
    * another graph `version_exists`. Activates it when the model has no active version yet or
-   * `activate` is set.
+   * `activate` is set. Cleans and prunes the model's folder (see the class); `pruned` names the
+   * versions it removed.
    */
   async write(
     onnx: Uint8Array,
     meta: ModelMetadata,
     options: { activate?: boolean; by?: string; reason?: string } = {},
-  ): Promise<{ ref: VersionRef; created: boolean; activated: Activation | undefined }> {
+  ): Promise<{
+    ref: VersionRef;
+    created: boolean;
+    activated: Activation | undefined;
+    pruned: string[];
+  }> {
     const { name, version } = meta;
     checkName(name);
     checkVersion(version);
@@ -243,6 +327,7 @@ export class ModelRegistry {
     const folder = join(this.dir, name);
     const final = join(folder, version);
     await mkdir(folder, { recursive: true });
+    await sweepStale(folder);
     let created = false;
     if (await exists(final)) {
       const existing = await verifyVersion({ name, version, dir: final, layout: "registry" }).catch(
@@ -277,7 +362,8 @@ export class ModelRegistry {
             reason: options.reason ?? (current ? "activated when written" : "first version"),
           })
         : undefined;
-    return { ref, created, activated };
+    const pruned = await this.#prune(name).catch(() => []);
+    return { ref, created, activated, pruned };
   }
 
   /**
@@ -310,19 +396,7 @@ export class ModelRegistry {
     const folder = join(this.dir, name);
     // The history first: a crash between the two leaves a record of an attempted activation
     // whose pointer did not move, never a pointer that moved without a record.
-    const log = await open(join(folder, ACTIVATIONS), "a+");
-    try {
-      // After a torn last line (a crash or a full disk mid-append) the record starts a line of
-      // its own, or it would be read as part of the torn one and skipped with it.
-      const { size } = await log.stat();
-      const last = Buffer.alloc(1);
-      if (size > 0) await log.read(last, 0, 1, size - 1);
-      const torn = size > 0 && last[0] !== 0x0a;
-      await log.appendFile(`${torn ? "\n" : ""}${JSON.stringify(record)}\n`);
-      await log.sync();
-    } finally {
-      await log.close();
-    }
+    await appendLine(join(folder, ACTIVATIONS), JSON.stringify(record));
     await writeFileAtomic(join(folder, ACTIVE), `${JSON.stringify(record)}\n`);
     return record;
   }
@@ -363,6 +437,51 @@ export class ModelRegistry {
   async activeVersion(name: string): Promise<string | undefined> {
     checkName(name);
     return (await this.#pointer(name))?.version;
+  }
+
+  /**
+   * Removes `name`'s versions beyond the newest `keepVersions` that are not active, not the
+   * rollback target and not written within PRUNE_MIN_AGE_MS. A model without a readable pointer
+   * is left alone (what is active is not known). Each goes out of the listing at once (renamed
+   * to a dot-folder) after its line in `pruned.jsonl` is on disk: a crash leaves at most a record
+   * of a version still listed, or a `.pruning-*` folder the next write removes.
+   */
+  async #prune(name: string): Promise<string[]> {
+    const { versions } = await this.model(name);
+    if (versions.length <= this.#keep || !(await this.#pointer(name))) return [];
+    const folder = join(this.dir, name);
+    const pruned: string[] = [];
+    for (const version of versions.slice(0, -this.#keep)) {
+      // Read again for each: an activation by another process may have moved it meanwhile.
+      const pointer = await this.#pointer(name);
+      if (!pointer || version === pointer.version || version === pointer.from) continue;
+      const path = join(folder, version);
+      const written = await stat(path).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      );
+      // Gone already (another process pruned it), or too young.
+      if (written === undefined || Date.now() - written < PRUNE_MIN_AGE_MS) continue;
+      const record: Pruning = {
+        name,
+        version,
+        written_at: new Date(written).toISOString(),
+        at: new Date().toISOString(),
+        reason: `inactive, not the rollback target, beyond the newest ${this.#keep} versions`,
+      };
+      await appendLine(join(folder, PRUNED), JSON.stringify(record));
+      const aside = join(folder, `.pruning-${version}-${randomBytes(4).toString("hex")}`);
+      if (
+        !(await rename(path, aside).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
+      await rm(aside, { recursive: true, force: true }).catch(() => {});
+      pruned.push(version);
+    }
+    return pruned;
   }
 
   async #pointer(name: string): Promise<Activation | undefined> {

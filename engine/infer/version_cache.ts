@@ -23,11 +23,24 @@ const exists = (path: string) =>
   );
 
 /**
+ * A download folder older than this is one a process left when it died: clean() removes it. A
+ * live download is younger (its folder is made when it starts and changes with every file
+ * written into it); should one take longer, `ensure` starts it again once.
+ */
+export const STALE_DOWNLOAD_MS = 10 * 60_000;
+
+/** A download whose folder was removed under it (another process took it for a dead one's). */
+class DownloadVanished extends Error {
+  override name = "DownloadVanished";
+}
+
+/**
  * `dir/<name>/<version>/` holds a version as the on-disk registry lays it out, so
  * `loadModel({ dir, name })` loads it. A version is downloaded into a dot-folder, fsync'd,
  * verified (metadata names it, the graph's sha256 is the metadata's) and only then renamed into
- * place: a download cut short leaves a dot-folder that is never loaded (and is removed at the
- * next {@link VersionCache.clean}). A copy already there is verified again before each use.
+ * place: a download cut short leaves a dot-folder that is never loaded (and is removed by a later
+ * {@link VersionCache.clean} once it is stale). A copy already there is verified again before each
+ * use. Several processes may share `dir` (scale-out workers on one DATA_DIR volume).
  */
 export class VersionCache {
   readonly dir: string;
@@ -38,19 +51,31 @@ export class VersionCache {
     this.#registry = registry;
   }
 
-  /** Removes downloads that did not finish (dot-folders), left by a process that died. */
+  /**
+   * Removes downloads that did not finish (dot-folders) left by a process that died: only those
+   * not changed for {@link STALE_DOWNLOAD_MS}, so another process's download in progress in a
+   * shared `dir` goes on.
+   */
   async clean(): Promise<void> {
+    const now = Date.now();
     for (const model of await readdir(this.dir, { withFileTypes: true }).catch(() => [])) {
       if (!model.isDirectory()) continue;
       for (const entry of await readdir(join(this.dir, model.name)).catch(() => [])) {
-        if (entry.startsWith(".")) {
-          await rm(join(this.dir, model.name, entry), { recursive: true, force: true });
-        }
+        if (!entry.startsWith(".")) continue;
+        const path = join(this.dir, model.name, entry);
+        const changed = await stat(path).then(
+          (s) => s.mtimeMs,
+          () => now,
+        );
+        if (now - changed >= STALE_DOWNLOAD_MS) await rm(path, { recursive: true, force: true });
       }
     }
   }
 
-  /** The local copy of `name@version`, downloaded first when missing or not intact. */
+  /**
+   * The local copy of `name@version`, downloaded first when missing or not intact. A download
+   * whose folder vanished under it (taken for a dead one by another process) starts again, once.
+   */
   async ensure(name: string, version: string): Promise<{ ref: VersionRef; meta: ModelMetadata }> {
     const folder = join(this.dir, name);
     const final = join(folder, version);
@@ -61,6 +86,17 @@ export class VersionCache {
       // A copy that no longer verifies (a disk fault): fetched again.
       await rm(final, { recursive: true, force: true });
     }
+    try {
+      return await this.#download(ref);
+    } catch (error) {
+      if (!(error instanceof DownloadVanished)) throw error;
+      return await this.#download(ref);
+    }
+  }
+
+  async #download(ref: VersionRef): Promise<{ ref: VersionRef; meta: ModelMetadata }> {
+    const { name, version, dir: final } = ref;
+    const folder = join(this.dir, name);
     await mkdir(folder, { recursive: true });
     const tmp = join(folder, `.download-${version}-${randomBytes(4).toString("hex")}`);
     await mkdir(tmp);
@@ -84,6 +120,11 @@ export class VersionCache {
       }
       return { ref, meta };
     } catch (error) {
+      if (!(await exists(tmp))) {
+        throw new DownloadVanished(`the download of ${name}@${version} into ${tmp} was removed`, {
+          cause: error,
+        });
+      }
       await rm(tmp, { recursive: true, force: true });
       throw error;
     }
