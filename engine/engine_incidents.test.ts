@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -255,7 +255,7 @@ test("engine process keeps an open incident through a crash and resolves it afte
   }
 });
 
-test("engine pipeline flush rejects when an incident's state could not be kept", async () => {
+test("engine pipeline flush rejects while an incident's state cannot be kept, and keeps its alert once it can", async () => {
   const engine = await start();
   // The state store's folder disappears under the running engine: saving the opened incident fails.
   await rm(join(engine.dataDir, "incidents"), { recursive: true, force: true });
@@ -263,8 +263,11 @@ test("engine pipeline flush rejects when an incident's state could not be kept",
   await waitFor(async () => (await engine.stats()).frames.scored === 3, "windows scored");
   const pipeline = engine.engine.state.pipeline!.pipeline;
   await assert.rejects(pipeline.flush(), { code: "ENOENT" });
-  // The failure is reported once; later flushes wait for later work only.
+  // Held, not dropped: every flush rejects until the state is saved, then the alert goes out.
+  await assert.rejects(pipeline.flush(), { code: "ENOENT" });
+  await mkdir(join(engine.dataDir, "incidents"));
   await pipeline.flush();
+  await waitFor(() => alertsOf("lost").some((a) => a.event === "opened"), "the held alert sent");
 });
 
 test("a drifting sensor is judged against its running level: its trend is quiet, a step on it is an incident shown in its own units", async () => {

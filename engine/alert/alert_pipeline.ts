@@ -9,6 +9,7 @@ import type {
 import type { Logger } from "../../telemetry/logger.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
+import { mergeSteps, type PersistStep, type StreamRecord } from "./_persist_step.ts";
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
@@ -35,6 +36,10 @@ export interface AlertPipelineOptions {
   staleMs?: number;
   /** Incident context (history before onset, related sensors, fault kind) for incident alerts. */
   evidence?: IncidentEvidence;
+  /** Alerts held, at most, while they cannot be kept (state store or outbox failing): 10,000. */
+  maxHeldAlerts?: number;
+  /** Characters of the alerts held, at most, while they cannot be kept: 64 Mi. */
+  maxHeldBytes?: number;
 }
 
 /** A summary of one anomalous window for the batch log line. */
@@ -47,10 +52,18 @@ export interface WindowAnomaly {
 /** How often state changes without events are saved (a crash may forget at most this much). */
 const DIRTY_SAVE_MS = 1000;
 
-interface StreamRecord {
-  streamId: string;
-  record: AlertRecord;
-}
+/**
+ * Alerts held in memory, at most, while the state store (or the outbox) fails. Only incident
+ * events make alerts (a few per incident: opened, updated, resolved), so 10,000 are thousands of
+ * incidents during one outage, far more than a plant makes while a disk is being freed; the
+ * state held beside them is one entry per stream, however long it lasts. Their bodies are
+ * bounded too (one can be ~0.7 MB with 1,000 sensors' evidence): 64 Mi characters, a quarter of
+ * what the outbox itself holds in memory (`OUTBOX_MAX_BYTES`). A store that never comes back then
+ * costs that much, not the process: past either bound the oldest alerts are dropped, counted
+ * (`droppedAlerts`) and logged as errors.
+ */
+const MAX_HELD_ALERTS = 10_000;
+const MAX_HELD_BYTES = 64 * 2 ** 20;
 
 function traceparentOf(span: SpanContext | undefined): string | undefined {
   if (!span || !isSpanContextValid(span)) return undefined;
@@ -68,13 +81,28 @@ function traceparentOf(span: SpanContext | undefined): string | undefined {
  * alert in the outbox whose incident state was lost. State changes without events (a quiet
  * window counted, a sensor's peak) are saved once a second, without fsync: a crash may forget
  * them, the incident stays open and goes on.
+ *
+ * When a save or the outbox fails (disk full, I/O error, folder removed), the step's state and
+ * alerts stay held in memory, ahead of later batches, and are tried again at the next batch with
+ * events, every second, at `flush()` and at `stop()`; they reach the outbox in order once saved.
+ * One warning per outage, one line when it works again; at most `maxHeldAlerts` are held.
  */
 export class AlertPipeline {
   #o: AlertPipelineOptions;
   /** Persistence steps run one after another, so a batch's state never overtakes its alerts. */
   #chain: Promise<void> = Promise.resolve();
-  /** The first persistence failure since the last `flush()`: it makes that flush reject. */
-  #failure: { error: unknown } | undefined;
+  /**
+   * What is not kept yet: a step that failed (its state, its alerts) with the steps handed over
+   * since merged behind it, retried at the next batch, the next dirty-state tick, `flush()` and
+   * `stop()`; or just the next step, while none failed.
+   */
+  #pending: PersistStep | undefined;
+  /** A run of `#pending` is queued on the chain. */
+  #scheduled = false;
+  /** Since when (epoch ms), and why, keeping has failed; undefined while it works. */
+  #outage: { since: number; error: unknown } | undefined;
+  /** Alerts dropped because more than `maxHeldAlerts` could not be kept (since start). */
+  #dropped = 0;
   /** Per tracked stream: when (epoch ms) it last had a window scored. */
   readonly #seen = new Map<string, number>();
   /** Per tracked stream: the alerts of its last events, kept with its state. */
@@ -88,12 +116,28 @@ export class AlertPipeline {
     if (options.mode === "incident" && (!options.tracker || !options.store)) {
       throw new RangeError("ALERT_MODE=incident needs an incident tracker and a state store");
     }
+    const { maxHeldAlerts = MAX_HELD_ALERTS, maxHeldBytes = MAX_HELD_BYTES } = options;
+    for (const [name, value] of Object.entries({ maxHeldAlerts, maxHeldBytes })) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`'${name}' must be a positive integer, got ${value}`);
+      }
+    }
     this.#o = options;
   }
 
   /** Open incidents right now (0 in frame mode). */
   get openIncidents(): number {
     return this.#o.tracker?.openIncidents ?? 0;
+  }
+
+  /** Alerts waiting to be kept (their state saved, then in the outbox). */
+  get heldAlerts(): number {
+    return this.#pending?.records.length ?? 0;
+  }
+
+  /** Alerts dropped since start because more than `maxHeldAlerts` could not be kept. */
+  get droppedAlerts(): number {
+    return this.#dropped;
   }
 
   /**
@@ -222,7 +266,7 @@ export class AlertPipeline {
     const { mode, context, tracker } = this.#o;
     const now = this.#o.now();
     const anomalies: WindowAnomaly[] = [];
-    const frameRecords: AlertRecord[] = [];
+    const frameRecords: StreamRecord[] = [];
     const events: IncidentEvent[] = [];
     const latencies = new Map<IncidentEvent, { latencyMs: number; span?: SpanContext }>();
     const touched = new Set<string>();
@@ -253,11 +297,12 @@ export class AlertPipeline {
           latencyMs,
           now,
         });
-        frameRecords.push({
+        const record = {
           id: alert.alert_id,
           body: JSON.stringify(alert),
           traceparent: traceparentOf(batch.spans[r]),
-        });
+        };
+        frameRecords.push({ streamId, record });
         continue;
       }
       const t = tracker!;
@@ -292,31 +337,40 @@ export class AlertPipeline {
   }
 
   /**
-   * Saves every state change so far (dirty ones too, without fsync) and waits until every batch
-   * handed over so far has its state saved and its alerts in the outbox. Rejects when any of them
-   * could not be kept: the scale-out worker calls it before it commits a partition's offset
-   * (those windows are never scored again), and must not move past alerts never stored.
+   * Saves every state change so far (dirty ones too, without fsync), retries what failed before,
+   * and waits until every batch handed over so far has its state saved and its alerts in the
+   * outbox. Rejects while any of them cannot be kept (they stay held, retried later): the
+   * scale-out worker calls it before it commits a partition's offset (those windows are never
+   * scored again), and must not move past alerts never stored.
    */
   async flush(): Promise<void> {
     this.#saveDirty();
     await this.#chain;
-    const failure = this.#failure;
-    this.#failure = undefined;
-    if (failure) throw failure.error;
+    if (this.#outage) throw this.#outage.error;
   }
 
-  /** Stops the timers, saves what changed and waits for pending persistence. */
+  /** Stops the timers, saves what changed (one more try for what failed) and waits for it. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     if (this.#flushTimer) clearInterval(this.#flushTimer);
     this.#timer = undefined;
     this.#flushTimer = undefined;
-    // A failure was logged when it happened; stopping goes on regardless.
-    await this.flush().catch(() => {});
+    await this.flush().catch((error) => {
+      this.#o.log.error(
+        "stopping with alerts that could not be kept: they never reached the outbox",
+        error,
+        {
+          alerts: this.heldAlerts,
+          streams: this.#pending?.changes.size ?? 0,
+        },
+      );
+    });
   }
 
+  /** Saves the dirty streams; retries a step that failed even when none is dirty. */
   #saveDirty(): void {
     if (this.#dirty.size) this.#persist([], new Set(this.#dirty), true);
+    else this.#schedule();
   }
 
   #evidence(batch: ScoredBatch, r: number, flagged: Int32Array): SensorEvidence[] {
@@ -371,16 +425,15 @@ export class AlertPipeline {
    * a window that changes an open incident without an event costs no file write.
    */
   #persist(made: StreamRecord[], touched: Set<string>, all = false): void {
-    const { tracker, store } = this.#o;
+    const { tracker } = this.#o;
     const byStream = new Map<string, AlertRecord[]>();
     for (const { streamId, record } of made) {
       const list = byStream.get(streamId) ?? [];
       list.push(record);
       byStream.set(streamId, list);
     }
-    const records = made.map((m) => m.record);
-    const changes: IncidentStateChange[] = [];
-    const tombstones: IncidentStateChange[] = [];
+    const changes = new Map<string, StoredIncidentState | undefined>();
+    const tombstones = new Set<string>();
     for (const streamId of touched) {
       const fresh = byStream.get(streamId);
       if (!fresh && !all) {
@@ -396,31 +449,101 @@ export class AlertPipeline {
       else if (fresh) {
         // Resolved and forgotten: keep the alerts until they are in the outbox, then delete.
         state = { alerts: fresh };
-        tombstones.push({ streamId, state: undefined });
+        tombstones.add(streamId);
         this.#lastAlerts.delete(streamId);
       } else this.#lastAlerts.delete(streamId);
-      changes.push({ streamId, state });
+      changes.set(streamId, state);
     }
-    if (changes.length === 0) return;
-    const durable = records.length > 0;
-    this.#chain = this.#chain
-      .then(async () => {
-        await store!.save(changes, durable);
-        await this.#o.dispatcher.submit(records);
-        await store!.save(tombstones, false);
-      })
-      .catch((error) => this.#failed("could not keep incident state and alerts", error));
+    if (changes.size) this.#hand({ changes, records: made, tombstones });
+    else this.#schedule();
   }
 
-  #submit(records: AlertRecord[]): void {
-    if (records.length === 0) return;
-    this.#chain = this.#chain
-      .then(() => this.#o.dispatcher.submit(records))
-      .catch((error) => this.#failed("could not keep alerts in the outbox", error));
+  #submit(records: StreamRecord[]): void {
+    if (records.length) this.#hand({ changes: new Map(), records, tombstones: new Set() });
   }
 
-  #failed(message: string, error: unknown): void {
-    this.#o.log.error(message, error as Error);
-    this.#failure ??= { error };
+  /** Queues `step` behind what is pending (a failed step first), within the bound. */
+  #hand(step: PersistStep): void {
+    this.#pending = this.#pending ? mergeSteps(this.#pending, step) : step;
+    this.#bound();
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (!this.#pending || this.#scheduled) return;
+    this.#scheduled = true;
+    this.#chain = this.#chain.then(() => this.#run());
+  }
+
+  /**
+   * Saves, submits and deletes what is pending, in that order. On a failure what is left of it
+   * stays pending, ahead of what comes next, for the next try: one warning per outage, and one
+   * line when it works again.
+   */
+  async #run(): Promise<void> {
+    this.#scheduled = false;
+    const step = this.#pending;
+    if (!step) return;
+    this.#pending = undefined;
+    const { store, dispatcher, log } = this.#o;
+    try {
+      if (step.changes.size) {
+        const changes = [...step.changes].map(([streamId, state]) => ({ streamId, state }));
+        await store!.save(changes, step.records.length > 0);
+        step.changes.clear();
+      }
+      if (step.records.length) {
+        await dispatcher.submit(step.records.map((r) => r.record));
+        step.records = [];
+      }
+      if (step.tombstones.size) {
+        const gone: IncidentStateChange[] = [];
+        for (const streamId of step.tombstones) gone.push({ streamId, state: undefined });
+        await store!.save(gone, false);
+        step.tombstones.clear();
+      }
+    } catch (error) {
+      this.#pending = this.#pending ? mergeSteps(step, this.#pending) : step;
+      this.#bound();
+      if (!this.#outage) {
+        log.warn(
+          this.#o.mode === "frame"
+            ? "could not keep alerts in the outbox; held in memory and retried"
+            : "could not keep incident state and alerts; held in memory and retried",
+          error as Error,
+          { alerts_held: this.heldAlerts },
+        );
+      }
+      this.#outage ??= { since: this.#o.now(), error };
+      this.#outage.error = error;
+      return;
+    }
+    if (this.#outage) {
+      log.info("incident state and alerts kept again", {
+        failing_ms: this.#o.now() - this.#outage.since,
+        alerts_dropped: this.#dropped,
+      });
+      this.#outage = undefined;
+    }
+  }
+
+  /** Drops the oldest held alerts past `maxHeldAlerts` or `maxHeldBytes` (counted, logged). */
+  #bound(): void {
+    const step = this.#pending;
+    if (!step) return;
+    const { maxHeldAlerts = MAX_HELD_ALERTS, maxHeldBytes = MAX_HELD_BYTES } = this.#o;
+    const records = step.records;
+    let n = Math.max(0, records.length - maxHeldAlerts);
+    let bytes = 0;
+    for (let i = n; i < records.length; i++) bytes += records[i].record.body.length;
+    for (; n < records.length && bytes > maxHeldBytes; n++) bytes -= records[n].record.body.length;
+    if (n === 0) return;
+    step.records = records.slice(n);
+    this.#dropped += n;
+    this.#o.log.error("alerts dropped: too many could not be kept", {
+      dropped: n,
+      dropped_total: this.#dropped,
+      alerts_held: step.records.length,
+    });
   }
 }

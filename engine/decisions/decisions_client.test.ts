@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -253,5 +253,85 @@ describe("decisions client against answers off the contract", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("decisions client on a disk that cannot take its copy", () => {
+  let server: Server;
+  let base: string;
+  let verdicts: { incident_id: string; stream_id: string; verdict: string; at: string }[] = [];
+  let etag = 1;
+  let status = 200;
+  // The If-None-Match of each verdicts pull, in order.
+  const conditions: (string | undefined)[] = [];
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const tag = `"${etag}"`;
+      const feed = req.url === "/api/v1/verdicts";
+      if (feed) conditions.push(req.headers["if-none-match"]);
+      if (status !== 200 && feed) {
+        res.writeHead(status).end();
+      } else if (req.headers["if-none-match"] === tag) {
+        res.writeHead(304, { etag: tag }).end();
+      } else {
+        const as_of = new Date().toISOString();
+        res.writeHead(200, { "content-type": "application/json", etag: tag });
+        res.end(JSON.stringify(feed ? { as_of, verdicts } : { as_of, silences: [] }));
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test("a verdict is used while its copy cannot be saved, and saved at a later pull", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "decisions-unsaved-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const said: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+    const log = {
+      info: (message: string, fields?: Record<string, unknown>) =>
+        void said.push({ level: "info", message, fields }),
+      warn: (message: string, fields?: Record<string, unknown>) =>
+        void said.push({ level: "warn", message, fields }),
+    };
+    const verdict = (n: number, v: string) => ({
+      incident_id: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
+      stream_id: "s",
+      verdict: v,
+      at: new Date().toISOString(),
+    });
+    verdicts = [verdict(1, "true_positive")];
+    const client = new DecisionsClient({ baseUrl: base, dir, pollMs: 60_000, log });
+    t.after(() => client.stop());
+    assert.equal((await client.pullNow()).verdicts, "updated");
+
+    // The copy's place is taken by a folder: every save fails (EISDIR), as on a full disk.
+    const copy = join(dir, "verdicts.json");
+    await rm(copy);
+    await mkdir(copy);
+    await writeFile(join(copy, "in-the-way"), "");
+    verdicts = [...verdicts, verdict(2, "false_positive")];
+    etag = 2;
+    assert.equal((await client.pullNow()).verdicts, "updated");
+    assert.equal(client.verdictOf(verdict(2, "").incident_id), "false_positive", "used at once");
+    assert.match(client.status().verdicts.unsaved ?? "", /verdicts\.json cannot be saved/);
+    assert.equal((await client.pullNow()).verdicts, "updated", "no 304 for an unsaved copy");
+    assert.deepEqual(conditions, [undefined, '"1"', undefined]);
+    const warned = said.filter((s) => s.level === "warn");
+    assert.equal(warned.length, 1, "warned once, not at every pull");
+    assert.equal(warned[0].fields?.resource, "verdicts");
+
+    // The disk takes it again: the next pull saves the copy in use, even with the backend down.
+    await rm(copy, { recursive: true });
+    status = 503;
+    assert.equal((await client.pullNow()).verdicts, "failed");
+    assert.equal(client.status().verdicts.unsaved, null);
+    assert.ok(said.some((s) => s.message === "decisions copy saved again"));
+    status = 200;
+    assert.equal((await client.pullNow()).verdicts, "unchanged");
+    assert.equal(conditions.at(-1), '"2"', "If-None-Match once saved");
+    const stored = JSON.parse(await readFile(copy, "utf8"));
+    assert.deepEqual(stored.body.verdicts, verdicts, "what a restart finds");
   });
 });

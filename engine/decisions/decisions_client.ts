@@ -34,7 +34,8 @@ export interface DecisionsClientOptions {
  * What the engine knows of operators' decisions, from the backend (SPEC §9: the backend owns
  * them, the engine pulls and keeps the last good copy). `start()` takes the copies on disk, so
  * the answers are those of the last pull before a restart even while the backend is down, then
- * pulls every `pollMs`; a failed pull changes nothing.
+ * pulls every `pollMs`; a failed pull changes nothing. A checked answer is used even when its copy
+ * cannot be saved (full or read-only disk): warned once, saved again at each pull.
  *
  * @example
  * const decisions = new DecisionsClient({ baseUrl, dir: ".data/engine/decisions", pollMs: 30_000 });
@@ -106,11 +107,25 @@ export class DecisionsClient {
   /** Pulls both resources once now; resolves with each outcome. */
   async pullNow(): Promise<{ silences: PullStatus["last"]; verdicts: PullStatus["last"] }> {
     const signal = this.#stop.signal;
+    const before = this.status();
     const [silences, verdicts] = await Promise.all([
       this.#silences.pull(signal),
       this.#verdicts.pull(signal),
     ]);
     if (silences === "updated" || verdicts === "updated") this.#refresh();
+    // Said once when a copy cannot be saved and once when it is saved again, not every pull.
+    const after = this.status();
+    for (const resource of ["silences", "verdicts"] as const) {
+      const problem = after[resource].unsaved;
+      if (problem && !before[resource].unsaved) {
+        this.#options.log?.warn(
+          "a decisions copy could not be saved; using it from memory, saving again at each pull",
+          { resource, problem },
+        );
+      } else if (!problem && before[resource].unsaved) {
+        this.#options.log?.info("decisions copy saved again", { resource });
+      }
+    }
     return { silences, verdicts };
   }
 

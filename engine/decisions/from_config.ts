@@ -1,14 +1,24 @@
 // The decisions client as the engine's configuration describes it: off unless DECISIONS_POLL_S is set.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { EngineConfig } from "../../contracts/config.ts";
+import { ConfigError, type EngineConfig } from "../../contracts/config.ts";
 import { DecisionsClient, type DecisionsLog } from "./decisions_client.ts";
 
-/** The token in `path` (trimmed), read once at start-up; a missing file stops the start with its name. */
+/**
+ * The token in `path` (trimmed), read once at start-up. A file that cannot be read or is empty
+ * is a ConfigError naming it (as `withSecretFiles` says it): the engine exits with that line.
+ */
 function tokenFromFile(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
-  const token = readFileSync(path, "utf8").trim();
-  if (token === "") throw new RangeError(`DECISIONS_TOKEN_FILE ${path} is empty`);
+  let token: string;
+  try {
+    token = readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new ConfigError(
+      `'DECISIONS_TOKEN_FILE' ${path} cannot be read: ${(error as Error).message}`,
+    );
+  }
+  if (token === "") throw new ConfigError(`'DECISIONS_TOKEN_FILE' ${path} is empty`);
   return token;
 }
 

@@ -1,7 +1,7 @@
 // One resource of the backend pulled with If-None-Match, validated, and kept as its last good copy.
 import * as v from "valibot";
 import { deadlineSignal } from "../../contracts/deadline.ts";
-import { LastGoodCopy } from "./last_good_copy.ts";
+import { LastGoodCopy, type StoredCopy } from "./last_good_copy.ts";
 
 /** Where a pulled resource stands, for logs and tests. */
 export interface PullStatus {
@@ -12,6 +12,8 @@ export interface PullStatus {
   /** Outcome of the latest pull: `updated` (200), `unchanged` (304), `failed`, or `none` yet. */
   last: "updated" | "unchanged" | "failed" | "none";
   last_error: string | null;
+  /** Why the copy in use is not on disk (its save failed; tried again at each pull), or null. */
+  unsaved: string | null;
 }
 
 export interface PulledResourceOptions<S extends v.GenericSchema> {
@@ -32,17 +34,25 @@ export interface PulledResourceOptions<S extends v.GenericSchema> {
  * for what changed since (`If-None-Match`): a `200` whose body fits the schema replaces the
  * value and the copy on disk, a `304` keeps both, and anything else (the backend down, an error
  * status, a body off the contract) changes nothing: the last good value stays in use.
+ *
+ * A checked value is used even when its copy cannot be saved (disk full, read-only): a silence
+ * set now matters more than the copy a restart would find. Then `status.unsaved` says why, each
+ * pull tries the save again first, and pulls send no `If-None-Match` until it worked: a `304`
+ * must not confirm a value the disk does not hold.
  */
 export class PulledResource<S extends v.GenericSchema> {
   readonly #options: PulledResourceOptions<S>;
   readonly #copy: LastGoodCopy;
   #value: v.InferOutput<S> | undefined;
+  /** The copy of the value in use while it is not on disk. */
+  #unsaved: StoredCopy | undefined;
   #status: PullStatus = {
     held: false,
     etag: null,
     fetched_at: null,
     last: "none",
     last_error: null,
+    unsaved: null,
   };
 
   constructor(options: PulledResourceOptions<S>) {
@@ -91,8 +101,9 @@ export class PulledResource<S extends v.GenericSchema> {
     const deadline = deadlineSignal(this.#options.timeoutMs ?? 10_000, signal);
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
-    // Only a held value can be confirmed by a 304.
-    if (this.#value !== undefined && this.#status.etag)
+    if (this.#unsaved) await this.#save(this.#unsaved);
+    // Only a held value, saved, can be confirmed by a 304.
+    if (this.#value !== undefined && this.#status.etag && !this.#unsaved)
       headers["if-none-match"] = this.#status.etag;
     try {
       const res = await doFetch(url, {
@@ -118,8 +129,7 @@ export class PulledResource<S extends v.GenericSchema> {
       }
       const etag = res.headers.get("etag");
       const fetchedAt = new Date().toISOString();
-      // Disk first: a value in use is always one a restart would find again.
-      await this.#copy.save({ etag, fetched_at: fetchedAt, url, body });
+      await this.#save({ etag, fetched_at: fetchedAt, url, body });
       this.#value = parsed.output;
       this.#status = { ...this.#status, held: true, etag, fetched_at: fetchedAt };
       return this.#settle("updated", null);
@@ -127,6 +137,21 @@ export class PulledResource<S extends v.GenericSchema> {
       return this.#settle("failed", `${url}: ${(error as Error).message}`);
     } finally {
       deadline.clear();
+    }
+  }
+
+  /** Saves `copy`; when that fails, it is kept as unsaved (the reason in the status). */
+  async #save(copy: StoredCopy): Promise<void> {
+    try {
+      await this.#copy.save(copy);
+      this.#unsaved = undefined;
+      this.#status = { ...this.#status, unsaved: null };
+    } catch (error) {
+      this.#unsaved = copy;
+      this.#status = {
+        ...this.#status,
+        unsaved: `${this.#copy.path} cannot be saved: ${(error as Error).message}`,
+      };
     }
   }
 

@@ -51,7 +51,11 @@ async function deployment(prefix: string) {
   const registry = await NatsModelRegistry.open(nc, prefix);
   await registry.publishFromDisk(await new ModelRegistry(join(root, "v1")).resolve(NAME));
   const leases = await RetrainLeases.open(nc, prefix, { ttlMs: TTL_MS });
-  const runFor = (worker: string, runChild: (o: RetrainChildOptions) => Promise<RetrainResult>) =>
+  const runFor = (
+    worker: string,
+    runChild: (o: RetrainChildOptions) => Promise<RetrainResult>,
+    now?: () => number,
+  ) =>
     sharedRetrainRun({
       config: { RETRAIN_EVERY_H: 1, RETRAIN_PROMOTE: "auto" },
       env: { HISTORY_DIR: join(root, "history"), RETRAIN_PROMOTE: "auto" },
@@ -60,6 +64,7 @@ async function deployment(prefix: string) {
       worker,
       log,
       runChild,
+      now,
     });
   return { registry, leases, runFor };
 }
@@ -143,4 +148,33 @@ test("sharedRetrainRun: a holder whose lease went to another worker during the r
   const record = await readRetrainRecord(registry.kv, NAME);
   assert.equal(record?.last.outcome, "running");
   assert.equal(record?.last.worker, "a");
+});
+
+test("sharedRetrainRun: a worker whose clock runs ahead does not stop the others' scheduled runs", async () => {
+  const { registry, runFor } = await deployment("SR3");
+  const HOUR = 3_600_000;
+  const runs: string[] = [];
+  /** Worker `name` whose clock is `skewMs` off; its run is a held candidate. */
+  const worker = (name: string, skewMs: number) =>
+    runFor(
+      name,
+      async () => {
+        runs.push(name);
+        return { outcome: "decided", decision: "held", reasons: ["nothing better"] };
+      },
+      () => Date.now() + skewMs,
+    );
+  const signal = new AbortController().signal;
+  // Worker a's clock is a day ahead: its record says it finished tomorrow.
+  await worker("a", 24 * HOUR)(NAME, signal);
+  const finished = (await readRetrainRecord(registry.kv, NAME))?.last.finished_at ?? "";
+  assert.ok(Date.parse(finished) > Date.now() + 23 * HOUR);
+  // A right clock: within the interval it skips; once the interval is over it runs.
+  const skipped = await worker("b", 0)(NAME, signal);
+  assert.match((skipped as { skipped: string }).skipped, /was retrained by a at .*, within/);
+  await worker("b", 2 * HOUR)(NAME, signal);
+  assert.deepEqual(runs, ["a", "b"]);
+  // A clock behind the server's sees the last run end in the future: due, not never.
+  await worker("c", -24 * HOUR)(NAME, signal);
+  assert.deepEqual(runs, ["a", "b", "c"]);
 });

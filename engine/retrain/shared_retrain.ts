@@ -2,6 +2,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { KV } from "@nats-io/kv";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { RetrainAsked, RetrainRun } from "../../contracts/models_api.ts";
 import type { Logger } from "../../telemetry/logger.ts";
@@ -31,11 +32,25 @@ export interface SharedRetrainOptions {
 const failed = (error: string): RetrainResult => ({ outcome: "failed", reasons: [], error });
 
 /**
+ * When (epoch ms) `model`'s retraining record was last written, by the NATS server's clock: the
+ * end of its last run. Every worker reads the same time there, whatever its own clock says,
+ * where `finished_at` is the clock of the worker that ran it.
+ */
+async function recordWrittenAt(kv: KV, model: string): Promise<number | undefined> {
+  const entry = await kv.get(`retrain.${model}`);
+  return entry?.operation === "PUT" ? entry.created.getTime() : undefined;
+}
+
+/**
  * The `run` of a worker's {@link RetrainScheduler}. Every worker schedules every model; a run
  * goes ahead only on the worker that takes the model's lease (`RetrainLeases`), and only when no
  * run finished within the last `RETRAIN_EVERY_H` (the shared record, read once the lease is held,
  * so the previous holder's record is always there): of N workers, one retrains a model once per
  * interval. Otherwise the run is skipped, saying who holds the lease or when the last run was.
+ * When the last run ended is the record's time in the KV bucket (the NATS server's clock, one for
+ * every worker), not its `finished_at` (the clock of the worker that ran it): a worker whose
+ * clock runs ahead does not stop the others' runs. A last run that seems to end in the future
+ * (this worker's clock is behind) counts as due.
  * A run asked for (`asked`: a request an ingest replica wrote, `retrain_request.<name>`) goes
  * ahead on the lease holder that takes the request (`takeRetrainRequest`), whenever the last run
  * was; a worker that finds it taken already skips.
@@ -81,10 +96,13 @@ export function sharedRetrainRun(
       }
       const record = await readRetrainRecord(o.registry.kv, model);
       const last = record?.last;
-      const since = last?.finished_at ? now() - Date.parse(last.finished_at) : Infinity;
-      if (!request && since < everyMs) {
+      const endedAt = last?.finished_at
+        ? ((await recordWrittenAt(o.registry.kv, model)) ?? Date.parse(last.finished_at))
+        : undefined;
+      const since = endedAt === undefined ? Number.POSITIVE_INFINITY : now() - endedAt;
+      if (!request && since >= 0 && since < everyMs) {
         return {
-          skipped: `${model} was retrained by ${last?.worker ?? "another worker"} at ${last?.finished_at}, within RETRAIN_EVERY_H`,
+          skipped: `${model} was retrained by ${last?.worker ?? "another worker"} at ${new Date(endedAt as number).toISOString()}, within RETRAIN_EVERY_H`,
         };
       }
       const started: RetrainRun = {
