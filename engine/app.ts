@@ -52,6 +52,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   const { state, stats, log, ingestToken, metrics } = options;
   const clock = options.clock ?? { now: () => Date.now() };
   const tracer = options.tracer ?? trace.getTracer("engine");
+  /** Whether frames are being refused because the alert outbox is at its bound. */
+  let refusingForOutbox = false;
   const app = createRoleApp({
     log,
     middleware: options.middleware,
@@ -98,11 +100,14 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     try {
       // Ready (the intake gate checked), so the pipeline exists.
       const p = state.pipeline as NonNullable<EngineState["pipeline"]>;
+      if (p.alerts.full !== refusingForOutbox) {
+        // Logged when refusing starts and when it stops, not per refused frame.
+        refusingForOutbox = p.alerts.full;
+        const fields = { outbox: p.alerts.backlog, outbox_bytes: p.alerts.backlogBytes };
+        if (refusingForOutbox) log.warn("alert outbox at its bound; refusing frames", fields);
+        else log.info("alert outbox below its bound; taking frames again", fields);
+      }
       if (p.alerts.full) {
-        log.warn("alert outbox at its bound; refusing frames", {
-          outbox: p.alerts.backlog,
-          outbox_bytes: p.alerts.backlogBytes,
-        });
         throw new HttpError(
           503,
           "outbox_full",

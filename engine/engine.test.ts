@@ -137,21 +137,35 @@ test("engine does not retry an alert the backend rejects with 400 and keeps it",
 });
 
 test("engine refuses frames with 503 outbox_full at the outbox bound, dropping nothing", async () => {
-  const engine = await start({ OUTBOX_MAX_ALERTS: "1", ALERT_MODE: "frame" });
+  const lines: { level: string; msg: string }[] = [];
+  const engine = await startTestEngine(
+    model,
+    sink,
+    { OUTBOX_MAX_ALERTS: "1", ALERT_MODE: "frame", LOG_LEVEL: "info" },
+    { write: (line) => void lines.push(JSON.parse(line)) },
+  );
+  engines.push(engine);
   await sink.down();
   try {
     for (let i = 0; i < 4; i++) await send(engine, "bound");
     await send(engine, "bound", 2);
     await waitFor(async () => (await engine.stats()).alerts.outbox === 1, "the kept alert");
-    const response = await engine.post(jsonFrame(model.featureNames, model.normalFrame(step++)));
-    assert.equal(response.status, 503);
-    assert.equal((await response.json()).error, "outbox_full");
-    assert.equal(response.headers.get("retry-after"), "5");
+    for (let i = 0; i < 3; i++) {
+      const response = await engine.post(jsonFrame(model.featureNames, model.normalFrame(step++)));
+      assert.equal(response.status, 503);
+      assert.equal((await response.json()).error, "outbox_full");
+      assert.equal(response.headers.get("retry-after"), "5");
+    }
   } finally {
     await sink.up();
   }
   await waitFor(async () => (await engine.stats()).alerts.outbox === 0, "the outbox to drain");
   await send(engine, "bound");
+  // One line when refusing starts and one when it stops, not one per refused frame.
+  assert.deepEqual(
+    lines.filter((l) => /alert outbox/.test(l.msg)).map((l) => l.level),
+    ["warn", "info"],
+  );
 });
 
 test("engine drains on shutdown: readiness 503, new frames 503, accepted frames scored", async () => {

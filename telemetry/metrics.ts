@@ -32,16 +32,14 @@ export function createEngineMetrics(meter = metrics.getMeter("engine")) {
       description: "Alerts delivered (2xx)",
     }),
     alertsFailed: meter.createCounter("engine.alerts.failed", {
-      description: "Alerts whose delivery attempts were exhausted (kept in the outbox)",
+      description:
+        "Alerts whose first round of delivery attempts was exhausted (kept in the outbox, tried again in rounds)",
     }),
     alertsRetried: meter.createCounter("engine.alerts.retried", {
       description: "Alert delivery retries",
     }),
     outboxDepth: meter.createObservableGauge("engine.outbox.depth", {
       description: "Undelivered alerts kept",
-    }),
-    outboxDropped: meter.createCounter("engine.outbox.dropped", {
-      description: "Alerts dropped because the outbox bound was hit",
     }),
   };
 }

@@ -40,7 +40,7 @@ export async function startTestEngine(
   model: ModelFixture | { dir: string; name: string },
   sink: AlertSink,
   env: Record<string, string> = {},
-  options: { start?: boolean } = {},
+  options: { start?: boolean; write?: (line: string) => void } = {},
 ): Promise<TestEngine> {
   const dataDir = await mkdtemp(join(tmpdir(), "engine-data-"));
   const config = parseConfig(engineConfigSchema, {
@@ -58,7 +58,7 @@ export async function startTestEngine(
   });
   const engine = createEngine({
     config,
-    log: createLogger({ service: "engine", level: config.LOG_LEVEL }),
+    log: createLogger({ service: "engine", level: config.LOG_LEVEL, write: options.write }),
   });
   if (options.start !== false) await engine.start();
   return {

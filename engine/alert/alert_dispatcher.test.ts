@@ -60,6 +60,32 @@ test("alertDispatcher delivers every alert once the backend recovers from being 
   assert.equal(dispatcher.counts.delivered, 5);
 });
 
+test("alertDispatcher logs one warning when deliveries start failing and one line when they work again", async (t) => {
+  const { sink, outbox, options } = await setup(t);
+  const lines: { level: string; msg: string }[] = [];
+  const logged = createLogger({
+    service: "engine",
+    level: "info",
+    write: (line) => void lines.push(JSON.parse(line)),
+  });
+  const dispatcher = new AlertDispatcher({ ...options, outbox, log: logged });
+  t.after(() => dispatcher.close());
+  await sink.down();
+  await dispatcher.submit(records(6));
+  // Several rounds of every alert.
+  await waitFor(() => dispatcher.counts.exhausted >= 18, "three failed rounds per alert");
+  await sink.up();
+  await waitFor(() => outbox.size === 0, "the outbox to empty");
+  const about = lines.filter((l) => /alert delivery/.test(l.msg));
+  assert.deepEqual(
+    about.map((l) => [l.level, l.msg]),
+    [
+      ["warn", "alert delivery failing; alerts kept in the outbox and tried again in rounds"],
+      ["info", "alert delivery works again"],
+    ],
+  );
+});
+
 test("alertDispatcher keeps alerts through a 500 storm and a hanging backend", async (t) => {
   const { sink, outbox, dispatcher } = await setup(t, 100, 300);
   sink.answer = 500;

@@ -44,6 +44,8 @@ export class AlertDispatcher {
   readonly #o: AlertDispatcherOptions;
   readonly #waiting: AlertRecord[] = [];
   readonly #rounds = new Map<string, number>();
+  /** Since when (`performance.now()`) deliveries have been failing: one warning per outage. */
+  #failingSince: number | undefined;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #stop = new AbortController();
   #active = 0;
@@ -165,6 +167,13 @@ export class AlertDispatcher {
     if (result.outcome === "delivered") {
       this.counts.delivered++;
       this.#rounds.delete(record.id);
+      if (this.#failingSince !== undefined) {
+        log.info("alert delivery works again", {
+          failing_ms: Math.round(performance.now() - this.#failingSince),
+          backlog: this.backlog,
+        });
+        this.#failingSince = undefined;
+      }
       await this.#o.outbox.delivered(record.id).catch((error) => {
         log.error("could not mark an alert delivered (it will be sent again)", error, fields);
       });
@@ -177,18 +186,26 @@ export class AlertDispatcher {
       );
     } else if (!this.#stop.signal.aborted) {
       this.counts.exhausted++;
-      this.#o.metrics?.alertsFailed.add(1);
       const round = (this.#rounds.get(record.id) ?? 0) + 1;
       this.#rounds.set(record.id, round);
+      // Counted once per alert, not per round: a long outage would count each alert hundreds of times.
+      if (round === 1) this.#o.metrics?.alertsFailed.add(1);
       const wait =
         this.#o.roundBaseMs +
         backoffDelay(round, this.#o.roundBaseMs, this.#o.roundMaxMs, this.#o.random);
       const why = result.error ? [result.error] : [];
-      log.warn("alert delivery failed; kept in the outbox for another round", ...why, {
-        ...fields,
-        round,
-        next_round_ms: wait,
-      });
+      const line = { ...fields, round, next_round_ms: wait };
+      // One warning when deliveries start failing, one line when they work again: a backend
+      // down for a day would otherwise log a line per kept alert per round (hundreds of
+      // thousands). Each alert's rounds are at debug.
+      if (this.#failingSince === undefined) {
+        this.#failingSince = performance.now();
+        log.warn(
+          "alert delivery failing; alerts kept in the outbox and tried again in rounds",
+          ...why,
+          line,
+        );
+      } else log.debug("alert delivery failed; kept in the outbox for another round", ...why, line);
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
         this.#waiting.push(record);
