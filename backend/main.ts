@@ -239,8 +239,13 @@ if (config.SIMULATOR_RATE_HZ > 0) {
         : [],
   };
   log.info("simulator waiting for the engine", { engine_url: config.ENGINE_URL });
+  // An operator who started or stopped a run while the engine was down has decided: it stands.
   waitForEngine(config.ENGINE_URL, lifetime.signal)
-    .then(() => simulator.start(plan))
+    .then(() => simulator.startUnlessOperated(plan))
+    .then((started) => {
+      if (!started)
+        log.info("simulator start-up plan skipped: an operator started or stopped a run");
+    })
     .catch(() => {});
 }
 

@@ -9,10 +9,12 @@ export {
 } from "./plant_streams.ts";
 export { simulatorRoutes } from "./routes.ts";
 export { createFrameSender, delay, type EngineAnswer, type FrameSender } from "./send_frame.ts";
+export { createSimulator, type Simulator, type SimulatorStatus } from "./simulator.ts";
 export {
-  createSimulator,
+  checkPlan,
+  MAX_ANOMALY_MAGNITUDE,
   type PlannedAnomaly,
-  type Simulator,
-  type SimulatorStatus,
+  type PlannedMove,
+  type PlannedStop,
   type StreamPlan,
-} from "./simulator.ts";
+} from "./stream_plan.ts";

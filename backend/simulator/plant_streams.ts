@@ -46,6 +46,11 @@ export interface PlantStreamsOptions {
   seed: number;
   /** Most injections kept as ground truth (oldest forgotten first). */
   historyLimit?: number;
+  /**
+   * Most plants kept besides the current run's streams (default 16; each holds its sensor table
+   * and state, about 3.3 MB at 25,000 sensors): past it the least recently used is forgotten.
+   */
+  idleLimit?: number;
 }
 
 /** Stream ids: `"default"` for a single stream (what the engine assumes), else `plant-N`. */
@@ -53,41 +58,66 @@ export function streamIds(count: number): string[] {
   return count === 1 ? ["default"] : Array.from({ length: count }, (_, i) => `plant-${i}`);
 }
 
+interface Stream {
+  plant: Plant;
+  lastTs: number;
+  /** Timestamp of the last frame the plant made that went out (not a stopped machine's). */
+  lastRunTs: number;
+  stoppedFor: number;
+  last?: Float32Array;
+  /** The operating point's move, while the stream runs moved. */
+  moved?: OperatingPointMove;
+}
+
 /**
  * Plants by stream id, created on first use. Frame timestamps strictly increase per stream, so
  * the engine never sees a duplicate or an out-of-order frame from the simulator.
+ *
+ * Any stream id makes a plant (`POST /data/send` takes any), so they are bounded: the current
+ * run's streams ({@link keep}) stay, and of the others the `idleLimit` used most recently; one
+ * forgotten starts afresh when used again (frame 0, unmoved, nothing scheduled).
  */
 export function createPlantStreams(options: PlantStreamsOptions) {
-  const { nFeatures, seed, historyLimit = 10_000 } = options;
-  const plants = new Map<
-    string,
-    {
-      plant: Plant;
-      lastTs: number;
-      index: number;
-      stoppedFor: number;
-      last?: Float32Array;
-      /** The operating point's move, while the stream runs moved. */
-      moved?: OperatingPointMove;
-    }
-  >();
+  const { nFeatures, seed, historyLimit = 10_000, idleLimit = 16 } = options;
+  if (!(Number.isInteger(idleLimit) && idleLimit >= 1)) {
+    throw new RangeError(`'idleLimit' must be an integer >= 1, got ${idleLimit}`);
+  }
+  // In use order, least recent first (a Map iterates in insertion order; use re-inserts).
+  const plants = new Map<string, Stream>();
+  let created = 0;
+  let kept = new Set<string>();
   const injected: InjectedAnomaly[] = [];
   const rng = new Rng(mixSeed(seed, 0xa70));
   let prefixes: string[] | undefined;
 
-  function stream(streamId: string) {
+  function stream(streamId: string): Stream {
     let s = plants.get(streamId);
-    if (!s) {
-      const index = plants.size;
-      s = {
-        plant: createPlant({ nFeatures, noiseSeed: mixSeed(seed, index) }),
-        lastTs: 0,
-        index,
-        stoppedFor: 0,
-      };
+    if (s) {
+      plants.delete(streamId);
       plants.set(streamId, s);
+      return s;
     }
+    // A count, not the map's size: a plant made after one was forgotten gets noise of its own.
+    s = {
+      plant: createPlant({ nFeatures, noiseSeed: mixSeed(seed, created++) }),
+      lastTs: 0,
+      lastRunTs: 0,
+      stoppedFor: 0,
+    };
+    plants.set(streamId, s);
+    forgetIdle();
     return s;
+  }
+
+  function forgetIdle() {
+    let idle = 0;
+    for (const id of plants.keys()) if (!kept.has(id)) idle++;
+    for (const id of plants.keys()) {
+      if (idle <= idleLimit) return;
+      if (kept.has(id)) continue;
+      plants.delete(id);
+      idle--;
+    }
   }
 
   /** Generates the next frame of a stream and gzips it; records injection times it covers. */
@@ -103,19 +133,51 @@ export function createPlantStreams(options: PlantStreamsOptions) {
       // next() returns a fresh frame: moved in place.
       if (s.moved) applyMove(values, s.moved, s.plant.sensors);
     }
+    const timestamp = Math.max(now, s.lastTs + 1);
+    prefixes ??= keyPrefixes(s.plant.featureNames);
+    let text: string;
+    try {
+      text = frameBody(values, prefixes, { timestamp, streamId });
+    } catch (error) {
+      // A reading no frame can carry (an anomaly, perhaps moved on top, past the float32
+      // range): end the anomalies in it, or every later frame of the stream would fail too.
+      if (!stopped) dropActive(streamId, s);
+      throw new RangeError(
+        `stream ${streamId} frame ${frameIndex} not generated: ${(error as Error).message}; its anomalies were dropped`,
+      );
+    }
     if (stopped) s.stoppedFor--;
     else s.last = values;
-    const timestamp = Math.max(now, s.lastTs + 1);
     s.lastTs = timestamp;
+    if (!stopped) s.lastRunTs = timestamp;
     for (const a of stopped ? [] : injected) {
       if (a.stream_id !== streamId) continue;
       const iso = new Date(timestamp).toISOString();
       if (a.start_frame === frameIndex) a.start_time = iso;
       if (a.start_frame + a.duration - 1 === frameIndex) a.end_time = iso;
     }
-    prefixes ??= keyPrefixes(s.plant.featureNames);
-    const gzip = await gzipText(frameBody(values, prefixes, { timestamp, streamId }));
+    const gzip = await gzipText(text);
     return { streamId, frameIndex, timestamp, gzip };
+  }
+
+  /** Ends the anomalies in the frame just made; ground truth keeps the frames that went out. */
+  function dropActive(streamId: string, s: Stream) {
+    for (const spec of s.plant.dropActive()) {
+      const features = spec.features.join();
+      const i = injected.findIndex(
+        (a) =>
+          a.stream_id === streamId &&
+          a.start_frame === spec.start &&
+          a.kind === spec.kind &&
+          a.features.join() === features,
+      );
+      if (i === -1) continue;
+      if (spec.duration === 0) injected.splice(i, 1);
+      else {
+        injected[i].duration = spec.duration;
+        injected[i].end_time = new Date(s.lastRunTs).toISOString();
+      }
+    }
   }
 
   /**
@@ -171,6 +233,8 @@ export function createPlantStreams(options: PlantStreamsOptions) {
    * alone, so the machine still reads as running). Returns the move.
    */
   function moveOperatingPoint(streamId: string, moved: boolean): OperatingPointMove | undefined {
+    // Back to where a stream without a plant already is: nothing to make.
+    if (!moved && !plants.has(streamId)) return undefined;
     const s = stream(streamId);
     s.moved = moved ? defaultMove(nFeatures, [plantDriveSensor(s.plant)]) : undefined;
     return s.moved;
@@ -182,6 +246,22 @@ export function createPlantStreams(options: PlantStreamsOptions) {
     moveOperatingPoint,
     /** Whether a stream runs at a moved operating point. */
     isMoved: (streamId: string): boolean => plants.get(streamId)?.moved !== undefined,
+    /** Streams running at a moved operating point, sorted. */
+    movedStreams: (): string[] =>
+      [...plants]
+        .filter(([, s]) => s.moved !== undefined)
+        .map(([id]) => id)
+        .sort(),
+    /** Stream ids with a plant, least recently used first. */
+    known: (): string[] => [...plants.keys()],
+    /**
+     * The current run's streams: never forgotten while it runs (`[]` when none runs). Forgets
+     * idle plants past the limit at once.
+     */
+    keep(streamIds: readonly string[]): void {
+      kept = new Set(streamIds);
+      forgetIdle();
+    },
     inject,
     stop,
     /** The injections recorded so far (oldest first). */

@@ -6,6 +6,7 @@ import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { ANOMALY_KINDS, type AnomalyKind } from "../../models/signal/mod.ts";
 import type { Auth } from "../auth/auth.ts";
 import type { Simulator } from "./simulator.ts";
+import { MAX_ANOMALY_MAGNITUDE } from "./stream_plan.ts";
 
 const kind = v.picklist(ANOMALY_KINDS as AnomalyKind[]);
 const count = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max));
@@ -25,7 +26,14 @@ const planSchema = v.strictObject({
           kind: v.optional(kind),
           features: v.optional(v.pipe(v.array(count(10_000_000)), v.minLength(1))),
           duration: v.optional(v.pipe(count(1_000_000), v.minValue(1))),
-          magnitude: v.optional(v.pipe(v.number(), v.finite())),
+          // In sensor std; past the bound a reading leaves what a frame carries.
+          magnitude: v.optional(
+            v.pipe(
+              v.number(),
+              v.minValue(-MAX_ANOMALY_MAGNITUDE),
+              v.maxValue(MAX_ANOMALY_MAGNITUDE),
+            ),
+          ),
         }),
       ),
       v.maxLength(10_000),
@@ -105,7 +113,10 @@ export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
   app.post("/send", async function sendFrame(c) {
     const { stream_id } = parse(sendSchema, await jsonBody(c.req.raw));
     const answer = await simulator.sendOne(stream_id, c.req.raw.signal);
-    return c.json(answer.body as object, answer.status as 202);
+    // The engine's Retry-After and content type go through: a client backs off as it says.
+    const status = answer.status as 202;
+    if (typeof answer.body === "string") return c.body(answer.body, status, answer.headers);
+    return c.json(answer.body as object, status, answer.headers);
   });
   app.post("/stream", async function startStream(c) {
     const plan = parse(planSchema, await jsonBody(c.req.raw));

@@ -8,6 +8,8 @@ export interface EngineAnswer {
   body: unknown;
   /** Attempts made (1 = no retry). */
   attempts: number;
+  /** The answer's headers worth passing on (`content-type`, `retry-after`), as sent. */
+  headers: Record<string, string>;
 }
 
 export interface FrameSenderOptions {
@@ -32,6 +34,9 @@ const RETRYABLE_STATUSES = new Set([
   503, // model loading or draining
   504, // gateway timeout
 ]);
+
+/** Headers of the engine's answer that `POST /data/send` passes on. */
+const PASSED_HEADERS = ["content-type", "retry-after"];
 
 /** Waits `ms` unless `signal` aborts first (then rejects with its reason). */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
@@ -97,7 +102,12 @@ export function createFrameSender(options: FrameSenderOptions) {
           // Not JSON: hand back the text as it came.
         }
         if (!RETRYABLE_STATUSES.has(res.status) || attempt > maxRetries) {
-          return { status: res.status, body: parsed, attempts: attempt };
+          const passed: Record<string, string> = {};
+          for (const name of PASSED_HEADERS) {
+            const value = res.headers.get(name);
+            if (value !== null) passed[name] = value;
+          }
+          return { status: res.status, body: parsed, attempts: attempt, headers: passed };
         }
         wait = retryAfterMs(res.headers.get("retry-after")) ?? 0;
       } catch (error) {

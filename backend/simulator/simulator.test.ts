@@ -2,9 +2,15 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { HttpError } from "../../contracts/error.ts";
 import { isRunning } from "../../contracts/running_condition.ts";
-import { createPlant, mixSeed, plantRunningCondition } from "../../models/signal/mod.ts";
+import {
+  createPlant,
+  defaultMove,
+  mixSeed,
+  plantDriveSensor,
+  plantRunningCondition,
+} from "../../models/signal/mod.ts";
 import { createBackendApp } from "../app.ts";
-import { testTargets } from "../db/_test_databases.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { startFrameSink } from "./_frame_sink.ts";
 import { frameBody, keyPrefixes } from "./frame_body.ts";
 import { gzipText } from "./gzip.ts";
@@ -18,6 +24,40 @@ async function sink(script?: Parameters<typeof startFrameSink>[0]) {
   const s = await startFrameSink(script);
   sinks.push(s);
   return s;
+}
+
+// One database for the tests below that only need an app around the simulator.
+let shared: Promise<TestDatabase> | undefined;
+after(async () => (await shared)?.dispose());
+async function simulatorApp(engineUrl: string, nFeatures = 50) {
+  shared ??= testTargets()[0].open();
+  const streams = createPlantStreams({ nFeatures, seed: 1 });
+  const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl }) });
+  const app = createBackendApp({ database: await shared, simulator });
+  const request = (method: string, path: string, body?: string) =>
+    app.request(path, { method, body });
+  return { streams, simulator, request };
+}
+
+/** Polls `probe` until true, or fails at the deadline. */
+async function until(probe: () => boolean, what: string, timeoutMs = 10_000) {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  while (!probe()) {
+    if (deadline.aborted) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * A 1e300 level shift on a moved stream's coupled pair, schedules from its next frame: the plant
+ * saturates both at the float32 limit, and the move's coupling then overflows one to Infinity.
+ */
+function injectOverflowOnMove(streams: ReturnType<typeof createPlantStreams>, streamId: string) {
+  const plant = createPlant({ nFeatures: streams.nFeatures });
+  const { coupled } = defaultMove(streams.nFeatures, [plantDriveSensor(plant)]);
+  assert.ok(coupled);
+  const features = [coupled.f, coupled.from];
+  streams.inject(streamId, { kind: "level_shift", features, duration: 100, magnitude: 1e300 });
 }
 
 test("frameBody writes the upstream frame JSON with every feature in order", () => {
@@ -254,6 +294,8 @@ test("POST /data/send answers with the engine's status and body", async () => {
     const app = createBackendApp({ database: db, simulator });
     const busy = await app.request("/data/send", { method: "POST" });
     assert.deepEqual([busy.status, await busy.json()], [429, { status: "scripted" }]);
+    assert.equal(busy.headers.get("retry-after"), "1", "the engine's Retry-After goes through");
+    assert.match(busy.headers.get("content-type") ?? "", /^application\/json/);
     const ok = await app.request("/data/send", { method: "POST", body: '{"stream_id":"line-7"}' });
     assert.deepEqual([ok.status, await ok.json()], [202, { status: "accepted" }]);
     assert.equal(s.frames[0].json.stream_id, "line-7");
@@ -275,4 +317,169 @@ test("POST /data/send answers with the engine's status and body", async () => {
   } finally {
     await db.dispose();
   }
+});
+
+test("simulator keeps one run however many POST /data/stream overlap, and DELETE stops it", async () => {
+  const s = await sink();
+  const { simulator, request } = await simulatorApp(s.url);
+  const plan = '{"rate_hz":100,"duration_s":5,"anomaly_every_s":0}';
+  const started = await Promise.all([1, 2, 3, 4].map(() => request("POST", "/data/stream", plan)));
+  assert.deepEqual(
+    started.map((r) => r.status),
+    [202, 202, 202, 202],
+  );
+  await until(() => s.frames.length >= 5, "frames of the run");
+  const stopped = await request("DELETE", "/data/stream");
+  assert.equal((await stopped.json()).running, false);
+  const stoppedAt = Date.now();
+  // Another run's frames mark time: an orphaned run would keep sending "default" frames meanwhile.
+  await simulator.start({ rate_hz: 100, duration_s: 5, streams: 2, anomaly_every_s: 0 });
+  const later = () => s.frames.filter((f) => f.json.timestamp > stoppedAt);
+  await until(() => later().length >= 40, "frames of the next run");
+  await simulator.stop();
+  assert.deepEqual(
+    later().filter((f) => f.json.stream_id === "default").length,
+    0,
+    "no frame of the stopped run after DELETE",
+  );
+  assert.equal(simulator.status().running, false);
+});
+
+test("simulator refuses an anomaly magnitude past 1000 sensor std with 400, and the bound itself runs", async () => {
+  const s = await sink();
+  const { simulator, request } = await simulatorApp(s.url);
+  for (const magnitude of ["1e300", "-1001", "1000.5"]) {
+    const body = `{"rate_hz":1,"anomaly_every_s":0,"anomalies":[{"at_frame":0,"magnitude":${magnitude}}]}`;
+    const res = await request("POST", "/data/stream", body);
+    assert.equal(res.status, 400, magnitude);
+    const error = await res.json();
+    assert.equal(error.error, "invalid_request");
+    assert.match(error.message, /magnitude/);
+  }
+  assert.equal(simulator.status().running, false);
+  await assert.rejects(
+    simulator.start({
+      rate_hz: 1,
+      streams: 1,
+      anomaly_every_s: 0,
+      anomalies: [{ at_frame: 0, magnitude: 1e300 }],
+    }),
+    /'magnitude' must be -1000..1000/,
+  );
+  const plan = {
+    rate_hz: 100,
+    duration_s: 0.05,
+    anomaly_every_s: 0,
+    anomalies: [{ at_frame: 0, kind: "spike", features: [7], duration: 2, magnitude: -1000 }],
+  };
+  assert.equal((await request("POST", "/data/stream", JSON.stringify(plan))).status, 202);
+  await simulator.finished();
+  assert.deepEqual(simulator.status().answers, { "202": 5 });
+  assert.ok(s.frames[0].json.data.feature_7 < s.frames[2].json.data.feature_7);
+});
+
+test("simulator run goes on past a frame it cannot generate, reports it and drops that anomaly", async () => {
+  const s = await sink();
+  const streams = createPlantStreams({ nFeatures: 50, seed: 3 });
+  const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+  injectOverflowOnMove(streams, "default");
+  await simulator.start({
+    rate_hz: 100,
+    duration_s: 0.1,
+    streams: 1,
+    anomaly_every_s: 0,
+    moves: [{ at_frame: 3 }],
+  });
+  await simulator.finished();
+  const status = simulator.status();
+  assert.match(status.last_error ?? "", /stream default frame 3 not generated: .*not finite/);
+  assert.equal(status.frames_sent, 9);
+  assert.deepEqual(status.answers, { "202": 9 });
+  // Ground truth: the anomaly as it went out, frames 0..2.
+  const [truth] = status.injected;
+  assert.deepEqual([truth.start_frame, truth.duration], [0, 3]);
+  assert.equal(truth.end_time, new Date(s.frames[2].json.timestamp).toISOString());
+  assert.ok(s.frames.every((f) => Object.values(f.json.data).every(Number.isFinite)));
+  // The next run of the stream is not killed by it either.
+  await simulator.start({ rate_hz: 100, duration_s: 0.05, streams: 1, anomaly_every_s: 0 });
+  await simulator.finished();
+  assert.deepEqual(simulator.status().answers, { "202": 5 });
+});
+
+test("POST /data/send answers 422 frame_invalid_value for a frame it cannot generate, then sends again", async () => {
+  const s = await sink();
+  const { streams, simulator, request } = await simulatorApp(s.url);
+  injectOverflowOnMove(streams, "default");
+  simulator.moveOperatingPoint("default", true);
+  const failed = await request("POST", "/data/send");
+  assert.equal(failed.status, 422);
+  assert.equal((await failed.json()).error, "frame_invalid_value");
+  assert.equal(s.frames.length, 0);
+  const ok = await request("POST", "/data/send");
+  assert.equal(ok.status, 202);
+  assert.equal(s.frames.length, 1);
+});
+
+test("POST /data/stream refuses plan entries on a stream the run does not have", async () => {
+  const s = await sink();
+  const { streams, simulator, request } = await simulatorApp(s.url);
+  const bad = [
+    ['"anomalies":[{"at_frame":0,"stream_id":"default"}]', "anomalies[0]"],
+    [
+      '"stops":[{"at_frame":0,"duration":1},{"at_frame":1,"stream_id":"x","duration":1}]',
+      "stops[1]",
+    ],
+    ['"moves":[{"at_frame":0,"stream_id":"plant-2"}]', "moves[0]"],
+  ];
+  for (const [entries, where] of bad) {
+    const res = await request("POST", "/data/stream", `{"rate_hz":1,"streams":2,${entries}}`);
+    assert.equal(res.status, 400, entries);
+    const error = await res.json();
+    assert.equal(error.error, "invalid_request");
+    assert.ok(error.message.includes(`'${where}.stream_id'`), error.message);
+  }
+  assert.deepEqual(streams.known(), [], "no plant made");
+  const plan = '{"rate_hz":1,"streams":2,"moves":[{"at_frame":5,"stream_id":"plant-1"}]}';
+  assert.equal((await request("POST", "/data/stream", plan)).status, 202);
+  await simulator.stop();
+});
+
+test("simulator holds a bounded number of plants however many stream ids are named", async () => {
+  const s = await sink();
+  const { streams, simulator, request } = await simulatorApp(s.url);
+  await simulator.start({ rate_hz: 1, streams: 3, anomaly_every_s: 0 });
+  for (let i = 0; i < 40; i++) {
+    const res = await request("POST", "/data/send", `{"stream_id":"line-${i}"}`);
+    assert.equal(res.status, 202);
+  }
+  const back = await request("POST", "/data/operating-point", '{"stream_id":"new","moved":false}');
+  assert.deepEqual(await back.json(), { stream_id: "new", moved: false });
+  const known = streams.known();
+  assert.equal(known.length, 3 + 16);
+  assert.deepEqual(known.filter((id) => id.startsWith("plant-")).sort(), [
+    "plant-0",
+    "plant-1",
+    "plant-2",
+  ]);
+  assert.ok(known.includes("line-39") && !known.includes("line-0") && !known.includes("new"));
+  await simulator.stop();
+});
+
+test("simulator start-up plan stands down once an operator started or stopped a run", async () => {
+  const s = await sink();
+  const plan = { rate_hz: 1, streams: 1, anomaly_every_s: 0 };
+  for (const operator of ["start", "stop"] as const) {
+    const streams = createPlantStreams({ nFeatures: 10, seed: 3 });
+    const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+    if (operator === "start") await simulator.start({ ...plan, streams: 2 });
+    else await simulator.stop();
+    assert.equal(await simulator.startUnlessOperated(plan), false, operator);
+    assert.equal(simulator.status().plan?.streams ?? null, operator === "start" ? 2 : null);
+    await simulator.stop();
+  }
+  const streams = createPlantStreams({ nFeatures: 10, seed: 3 });
+  const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+  assert.equal(await simulator.startUnlessOperated(plan), true);
+  assert.equal(simulator.status().running, true);
+  await simulator.stop();
 });

@@ -1,52 +1,13 @@
 // The plant simulator: one frame on demand, or a paced stream with a plan of injected anomalies.
-import type { AnomalyKind } from "../../models/signal/mod.ts";
+import { HttpError } from "../../contracts/error.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { BackendMetrics } from "../../telemetry/metrics.ts";
 import type { InjectedAnomaly, PlantStreams } from "./plant_streams.ts";
 import { streamIds } from "./plant_streams.ts";
 import { delay, type EngineAnswer, type FrameSender } from "./send_frame.ts";
+import { checkPlan, type StreamPlan } from "./stream_plan.ts";
 
-/** An anomaly the plan places at a given frame of the run (0 = the run's first frame). */
-export interface PlannedAnomaly {
-  at_frame: number;
-  stream_id?: string;
-  kind?: AnomalyKind;
-  features?: number[];
-  duration?: number;
-  magnitude?: number;
-}
-
-export interface StreamPlan {
-  /** Frames per second per stream. */
-  rate_hz: number;
-  /** Seconds to run; absent = until stopped. */
-  duration_s?: number;
-  streams: number;
-  /** A random anomaly about this often (first after half a period); 0 = none. */
-  anomaly_every_s: number;
-  /** Kinds random anomalies are drawn from (default: all). */
-  kinds?: AnomalyKind[];
-  /** Explicit anomalies, besides the random ones. */
-  anomalies?: PlannedAnomaly[];
-  /** Machine stops: from frame `at_frame` of the run, `duration` frames of a stopped machine. */
-  stops?: PlannedStop[];
-  /** The operating point moves (or moves back) from frame `at_frame` of the run and stays. */
-  moves?: PlannedMove[];
-}
-
-/** A planned move of a stream's operating point (`moved: false` moves it back). */
-export interface PlannedMove {
-  at_frame: number;
-  stream_id?: string;
-  moved?: boolean;
-}
-
-/** A planned machine stop (the plant's drive reads 0, then it runs on). */
-export interface PlannedStop {
-  at_frame: number;
-  stream_id?: string;
-  duration: number;
-}
+export type { PlannedAnomaly, PlannedMove, PlannedStop, StreamPlan } from "./stream_plan.ts";
 
 export interface SimulatorStatus {
   running: boolean;
@@ -74,17 +35,25 @@ export interface SimulatorOptions {
 
 export type Simulator = ReturnType<typeof createSimulator>;
 
+type RunStatus = Omit<SimulatorStatus, "injected" | "moved_streams">;
+
+interface Run {
+  controller: AbortController;
+  status: RunStatus;
+  done: Promise<void>;
+}
+
 /**
  * Creates the simulator. `sendOne` is `POST /data/send`; `start(plan)` runs the stream mode in
- * the background until its duration ends or `stop()`.
+ * the background until its duration ends or `stop()`. Starts and stops take turns (each waits
+ * for those asked for before it), so at most one run exists and `stop()` stops it.
  */
 export function createSimulator(options: SimulatorOptions) {
   const { streams, send, log, metrics } = options;
   const streamSend = options.streamSend ?? send;
   const now = options.now ?? (() => Date.now());
-  const movedStreams = new Set<string>();
-  let run: { controller: AbortController; done: Promise<void> } | undefined;
-  let status: Omit<SimulatorStatus, "injected" | "moved_streams"> = {
+  let run: Run | undefined;
+  let status: RunStatus = {
     running: false,
     plan: null,
     started_at: null,
@@ -93,23 +62,50 @@ export function createSimulator(options: SimulatorOptions) {
     retries: 0,
     last_error: null,
   };
+  // The tail of the starts and stops asked for so far; each runs after the one before.
+  let turns: Promise<unknown> = Promise.resolve();
+  // Whether a run was asked to start or stop since creation (the start-up plan then stands down).
+  let operated = false;
 
-  function count(answer: EngineAnswer | "error") {
-    const key = answer === "error" ? "error" : String(answer.status);
-    status.answers[key] = (status.answers[key] ?? 0) + 1;
-    metrics?.framesSent.add(1, { status: key });
-    if (answer !== "error") status.retries += answer.attempts - 1;
+  function inTurn<T>(task: () => Promise<T>): Promise<T> {
+    const result = turns.then(task);
+    turns = result.catch(() => {});
+    return result;
   }
 
-  /** Generates one frame of `streamId`, sends it once, and returns the engine's answer. */
+  function count(answer: EngineAnswer | "error", into: RunStatus = status) {
+    const key = answer === "error" ? "error" : String(answer.status);
+    into.answers[key] = (into.answers[key] ?? 0) + 1;
+    metrics?.framesSent.add(1, { status: key });
+    if (answer !== "error") into.retries += answer.attempts - 1;
+  }
+
+  /**
+   * Generates one frame of `streamId`, sends it once, and returns the engine's answer. A frame
+   * that cannot be generated is `422 frame_invalid_value` (its anomalies are dropped, so the
+   * next one goes through).
+   */
   async function sendOne(streamId = "default", signal?: AbortSignal): Promise<EngineAnswer> {
-    const frame = await streams.next(streamId, now());
+    let frame: Awaited<ReturnType<PlantStreams["next"]>>;
+    try {
+      frame = await streams.next(streamId, now());
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      throw new HttpError(422, "frame_invalid_value", error.message);
+    }
     const answer = await send(frame.gzip, signal);
     count(answer);
     return answer;
   }
 
-  async function loop(plan: StreamPlan, signal: AbortSignal) {
+  async function loop(plan: StreamPlan, self: Run) {
+    const { signal } = self.controller;
+    const at = self.status;
+    // After any wait: a run that is no longer the current one stops itself.
+    const current = () => {
+      if (run !== self) self.controller.abort(new Error("simulator run replaced"));
+      return !signal.aborted;
+    };
     const ids = streamIds(plan.streams);
     const periodMs = 1000 / plan.rate_hz;
     const total =
@@ -117,7 +113,7 @@ export function createSimulator(options: SimulatorOptions) {
     const every = Math.max(1, Math.round(plan.anomaly_every_s * plan.rate_hz));
     const kinds = plan.kinds?.length ? plan.kinds : undefined;
     let t0 = now();
-    for (let tick = 0; tick < total && !signal.aborted; tick++) {
+    for (let tick = 0; tick < total && current(); tick++) {
       for (const a of plan.anomalies ?? []) {
         if (a.at_frame !== tick) continue;
         const injected = streams.inject(a.stream_id ?? ids[0], a);
@@ -140,16 +136,26 @@ export function createSimulator(options: SimulatorOptions) {
         log?.info("anomaly injected", { ...injected });
       }
       for (const id of ids) {
-        const frame = await streams.next(id, now());
+        let frame: Awaited<ReturnType<PlantStreams["next"]>>;
         try {
-          count(await streamSend(frame.gzip, signal));
+          frame = await streams.next(id, now());
         } catch (error) {
-          if (signal.aborted) return;
-          count("error");
-          status.last_error = (error as Error).message;
-          log?.warn("frame not delivered", { stream_id: id, error: status.last_error });
+          if (!current()) return;
+          // The stream's anomalies are dropped with the frame; the run goes on without them.
+          at.last_error = (error as Error).message;
+          log?.warn("frame not generated", { stream_id: id, error: at.last_error });
+          continue;
         }
-        status.frames_sent++;
+        if (!current()) return;
+        try {
+          count(await streamSend(frame.gzip, signal), at);
+        } catch (error) {
+          if (!current()) return;
+          count("error", at);
+          at.last_error = (error as Error).message;
+          log?.warn("frame not delivered", { stream_id: id, error: at.last_error });
+        }
+        at.frames_sent++;
       }
       const lag = now() - (t0 + (tick + 1) * periodMs);
       // More than a second behind: re-anchor rather than burst to catch up.
@@ -171,22 +177,11 @@ export function createSimulator(options: SimulatorOptions) {
         coupled: move?.coupled,
       });
     }
-    movedStreams.add(streamId);
-    if (!moved) movedStreams.delete(streamId);
     return move;
   }
 
-  /** Starts the stream mode (stopping a run in progress first). */
-  async function start(plan: StreamPlan): Promise<void> {
-    if (!(plan.rate_hz > 0)) throw new RangeError(`'rate_hz' must be > 0, got ${plan.rate_hz}`);
-    for (const a of plan.anomalies ?? []) {
-      const bad = a.features?.find((f) => !(f >= 0 && f < streams.nFeatures));
-      if (bad !== undefined) {
-        throw new RangeError(`'features' must be 0..${streams.nFeatures - 1}, got ${bad}`);
-      }
-    }
-    await stop();
-    const controller = new AbortController();
+  /** Begins a run of `plan`; only in turn, with no run left. */
+  function begin(plan: StreamPlan) {
     status = {
       running: true,
       plan,
@@ -196,27 +191,60 @@ export function createSimulator(options: SimulatorOptions) {
       retries: 0,
       last_error: null,
     };
+    const self: Run = { controller: new AbortController(), status, done: Promise.resolve() };
+    run = self;
+    streams.keep(streamIds(plan.streams));
     log?.info("simulator streaming", { ...plan });
-    const done = loop(plan, controller.signal)
+    self.done = loop(plan, self)
       .catch((error) => log?.error("simulator stopped by an error", error))
       .finally(() => {
-        status.running = false;
+        self.status.running = false;
+        if (run === self) streams.keep([]);
       });
-    run = { controller, done };
   }
 
-  /** Stops the stream mode and waits for the frame in flight. */
-  async function stop(): Promise<void> {
-    if (!run) return;
+  /** Stops the run, if any, and waits for its frame in flight; only in turn. */
+  async function end(): Promise<void> {
     const current = run;
+    if (!current) return;
     run = undefined;
     current.controller.abort(new Error("simulator stopped"));
     await current.done;
+    streams.keep([]);
+  }
+
+  /** Starts the stream mode (stopping a run in progress first). */
+  async function start(plan: StreamPlan): Promise<void> {
+    checkPlan(plan, streams.nFeatures);
+    operated = true;
+    await inTurn(async () => {
+      await end();
+      begin(plan);
+    });
+  }
+
+  /**
+   * Starts `plan` unless a run was started or stopped since the simulator was created, and says
+   * whether it did: a start-up plan that waited for the engine leaves an operator's choice be.
+   */
+  async function startUnlessOperated(plan: StreamPlan): Promise<boolean> {
+    checkPlan(plan, streams.nFeatures);
+    if (operated) return false;
+    operated = true;
+    await inTurn(async () => begin(plan));
+    return true;
+  }
+
+  /** Stops the stream mode and waits for the frame in flight. */
+  function stop(): Promise<void> {
+    operated = true;
+    return inTurn(end);
   }
 
   return {
     sendOne,
     start,
+    startUnlessOperated,
     stop,
     /** Resolves when the current run ends by itself (duration reached). */
     finished: (): Promise<void> => run?.done ?? Promise.resolve(),
@@ -224,7 +252,7 @@ export function createSimulator(options: SimulatorOptions) {
     status: (): SimulatorStatus => ({
       ...status,
       injected: streams.groundTruth(),
-      moved_streams: [...movedStreams].sort(),
+      moved_streams: streams.movedStreams(),
     }),
   };
 }

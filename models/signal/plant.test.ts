@@ -90,6 +90,52 @@ describe("createPlant", () => {
   });
 });
 
+describe("createPlant with anomalies beyond the float32 range", () => {
+  const FLOAT32_MAX = 3.4028234663852886e38;
+
+  it("createPlant saturates readings at the float32 limit however large a finite magnitude", () => {
+    const plant = createPlant({ nFeatures: 200, noiseSeed: 4 });
+    const kinds = ["spike", "level_shift", "drift", "noise_burst"] as const;
+    const features = (k: number) => [...Array(200).keys()].filter((f) => f % 4 === k);
+    kinds.forEach((kind, k) => {
+      const magnitude = k % 2 === 0 ? Number.MAX_VALUE : -1e300;
+      plant.inject({ kind, features: features(k), start: 0, duration: 3, magnitude });
+    });
+    assert.ok(
+      plant.sensors.quantum.some((q, f) => q > 0 && f % 4 === 0),
+      "a quantised spike",
+    );
+    for (let t = 0; t < 3; t++) {
+      const frame = plant.next();
+      const bad = frame.findIndex((x) => !Number.isFinite(x));
+      assert.equal(bad, -1, `frame ${t}: feature ${bad} reads ${frame[bad]}`);
+      for (const f of features(0)) assert.equal(frame[f], FLOAT32_MAX);
+      for (const f of features(1)) assert.equal(frame[f], -FLOAT32_MAX);
+    }
+  });
+
+  it("createPlant drops the anomalies of the last frame, keeping the frames before as ground truth", () => {
+    const clean = createPlant({ nFeatures: 10, noiseSeed: 1 });
+    const plant = createPlant({ nFeatures: 10, noiseSeed: 1 });
+    plant.inject({ kind: "level_shift", features: [3], start: 2, duration: 10, magnitude: 10 });
+    plant.inject({ kind: "spike", features: [4], start: 5, duration: 1, magnitude: 10 });
+    for (let t = 0; t < 4; t++) {
+      clean.next();
+      plant.next();
+    }
+    const dropped = plant.dropActive();
+    assert.deepEqual(
+      dropped.map((a) => [a.kind, a.start, a.duration]),
+      [["level_shift", 2, 1]],
+      "frame 2 carried it; frame 3 is the one not used",
+    );
+    assert.equal(plant.activeAnomalies(2).length, 1);
+    assert.equal(plant.activeAnomalies(3).length, 0);
+    assert.equal(plant.next()[3], clean.next()[3], "the shift is gone");
+    assert.notEqual(plant.next()[4], clean.next()[4], "a later anomaly still comes");
+  });
+});
+
 describe("randomAnomaly", () => {
   it("randomAnomaly draws every kind within the plant's features, deterministically", () => {
     const plant = createPlant({ nFeatures: 100 });

@@ -21,6 +21,11 @@ export interface Plant {
   inject(spec: AnomalySpec): void;
   /** Ground truth: anomalies active at `frameIndex` (default: the frame last returned by `next()`). */
   activeAnomalies(frameIndex?: number): AnomalySpec[];
+  /**
+   * Ends the anomalies active in the frame `next()` last returned, for a frame its user could not
+   * use: ground truth keeps each shortened to the frames before that one. Returns them so.
+   */
+  dropActive(): AnomalySpec[];
 }
 
 export interface PlantOptions {
@@ -32,6 +37,9 @@ export interface PlantOptions {
 }
 
 const HISTORY_LIMIT = 4096;
+/** Largest finite float32: frames are `Float32Array`s, and a reading beyond it would store as ±Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+const inFloat32 = (x: number) => Math.min(FLOAT32_MAX, Math.max(-FLOAT32_MAX, x));
 
 /**
  * Creates a deterministic plant: same options, same frames, bit for bit.
@@ -127,10 +135,13 @@ export function createPlant(options: PlantOptions = {}): Plant {
     const { std } = sensors;
     const k = t - spec.start;
     for (const f of spec.features) {
-      const s = std[f] * spec.magnitude;
+      // Any finite magnitude makes a finite reading: a huge one saturates at the float32 limit
+      // (bounded before the product, so a noise burst never multiplies Infinity by 0).
+      const s = inFloat32(std[f] * spec.magnitude);
       if (spec.kind === "spike" || spec.kind === "level_shift") values[f] += s;
       else if (spec.kind === "drift") values[f] += (s * (k + 1)) / spec.duration;
       else if (spec.kind === "noise_burst") values[f] += s * rng.normal();
+      values[f] = inFloat32(values[f]);
     }
   }
 
@@ -161,6 +172,20 @@ export function createPlant(options: PlantOptions = {}): Plant {
       .map((s) => ({ ...s, features: [...s.features] }));
   }
 
+  function dropActive(): AnomalySpec[] {
+    const t = frameIndex - 1;
+    const dropped = active;
+    active = [];
+    for (const spec of dropped) {
+      held.delete(spec);
+      spec.duration = t - spec.start;
+      if (spec.duration === 0) continue;
+      history.push(spec);
+      if (history.length > HISTORY_LIMIT) history.shift();
+    }
+    return dropped.map((s) => ({ ...s, features: [...s.features] }));
+  }
+
   return {
     nFeatures: n,
     featureNames,
@@ -171,5 +196,6 @@ export function createPlant(options: PlantOptions = {}): Plant {
     next,
     inject,
     activeAnomalies,
+    dropActive,
   };
 }

@@ -1,0 +1,86 @@
+// A run's plan for the stream mode, and the checks it must pass against the plant before it starts.
+import type { AnomalyKind } from "../../models/signal/mod.ts";
+import { streamIds } from "./plant_streams.ts";
+
+/**
+ * Largest |magnitude| a planned anomaly may have, in the sensor's standard deviations: far past
+ * any fault worth detecting (the generator's own reach 12), and far from the float32 range a
+ * frame carries (a 1e300 one read as Infinity and stopped the run).
+ */
+export const MAX_ANOMALY_MAGNITUDE = 1000;
+
+/** An anomaly the plan places at a given frame of the run (0 = the run's first frame). */
+export interface PlannedAnomaly {
+  at_frame: number;
+  stream_id?: string;
+  kind?: AnomalyKind;
+  features?: number[];
+  duration?: number;
+  magnitude?: number;
+}
+
+/** A planned move of a stream's operating point (`moved: false` moves it back). */
+export interface PlannedMove {
+  at_frame: number;
+  stream_id?: string;
+  moved?: boolean;
+}
+
+/** A planned machine stop (the plant's drive reads 0, then it runs on). */
+export interface PlannedStop {
+  at_frame: number;
+  stream_id?: string;
+  duration: number;
+}
+
+export interface StreamPlan {
+  /** Frames per second per stream. */
+  rate_hz: number;
+  /** Seconds to run; absent = until stopped. */
+  duration_s?: number;
+  streams: number;
+  /** A random anomaly about this often (first after half a period); 0 = none. */
+  anomaly_every_s: number;
+  /** Kinds random anomalies are drawn from (default: all). */
+  kinds?: AnomalyKind[];
+  /** Explicit anomalies, besides the random ones. */
+  anomalies?: PlannedAnomaly[];
+  /** Machine stops: from frame `at_frame` of the run, `duration` frames of a stopped machine. */
+  stops?: PlannedStop[];
+  /** The operating point moves (or moves back) from frame `at_frame` of the run and stays. */
+  moves?: PlannedMove[];
+}
+
+/**
+ * Throws a `RangeError` quoting the entry when `plan` cannot run on a plant of `nFeatures`
+ * sensors: a feature it lacks, a magnitude past {@link MAX_ANOMALY_MAGNITUDE}, or a stream that
+ * is not one of the run's (`"default"`, or `plant-0`… for several), which would only make a plant
+ * that no frame of the run reads.
+ *
+ * @example checkPlan({ rate_hz: 1, streams: 2, anomaly_every_s: 0, stops: [{ at_frame: 5, stream_id: "plant-1", duration: 3 }] }, 25_000)
+ */
+export function checkPlan(plan: StreamPlan, nFeatures: number): void {
+  if (!(plan.rate_hz > 0)) throw new RangeError(`'rate_hz' must be > 0, got ${plan.rate_hz}`);
+  const ids = new Set(streamIds(plan.streams));
+  const named = plan.streams === 1 ? '"default"' : `"plant-0".."plant-${plan.streams - 1}"`;
+  const entries = { anomalies: plan.anomalies, stops: plan.stops, moves: plan.moves };
+  for (const [list, planned] of Object.entries(entries)) {
+    planned?.forEach((entry, i) => {
+      if (entry.stream_id === undefined || ids.has(entry.stream_id)) return;
+      throw new RangeError(
+        `'${list}[${i}].stream_id' must be one of the run's streams (${named}), got ${JSON.stringify(entry.stream_id)}`,
+      );
+    });
+  }
+  for (const a of plan.anomalies ?? []) {
+    const bad = a.features?.find((f) => !(f >= 0 && f < nFeatures));
+    if (bad !== undefined) {
+      throw new RangeError(`'features' must be 0..${nFeatures - 1}, got ${bad}`);
+    }
+    if (a.magnitude !== undefined && !(Math.abs(a.magnitude) <= MAX_ANOMALY_MAGNITUDE)) {
+      throw new RangeError(
+        `'magnitude' must be -${MAX_ANOMALY_MAGNITUDE}..${MAX_ANOMALY_MAGNITUDE} (sensor std), got ${a.magnitude}`,
+      );
+    }
+  }
+}
