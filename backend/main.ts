@@ -262,7 +262,8 @@ onShutdownSignal(async function shutdown(signal) {
     await notifier.stop(deadline);
     await pruner.stop(deadline);
     await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
-    await stopTelemetry();
+    // Telemetry's last flush within 2 s (a collector that is down is retried otherwise).
+    await stopTelemetry(AbortSignal.timeout(2000));
     log.info("backend stopped");
     exit(0);
   } catch (error) {

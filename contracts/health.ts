@@ -5,7 +5,12 @@ export const liveSchema = v.object({ status: v.literal("ok"), uptime_s: v.number
 
 export const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;
 
-/** Engine readiness: 200 only with a loaded model on a known execution provider. */
+/**
+ * Engine readiness: 200 with `status: "ready"`, else 503. What a ready body holds depends on the
+ * role: the single-process engine and a scale-out worker have loaded their model (`model`) on an
+ * `execution_provider` (`cpu` or `cuda`); an ingest replica runs no inference, so it reports the
+ * default model it routes frames for with `execution_provider: null` and `gpu.available: false`.
+ */
 export const engineReadySchema = v.object({
   status: v.picklist(["ready", "loading", "failed", "draining"]),
   model: v.nullable(

@@ -61,9 +61,12 @@ async function stop(signal: string): Promise<void> {
     process.exit(1);
   }, config.SHUTDOWN_TIMEOUT_MS + 2000);
   force.unref?.();
+  const started = performance.now();
   await engine.shutdown(config.SHUTDOWN_TIMEOUT_MS);
   await server.close();
-  await stopTelemetry();
+  // Telemetry's last flush within 2 s, and ending a second before the watchdog at the latest.
+  const left = config.SHUTDOWN_TIMEOUT_MS + 1000 - (performance.now() - started);
+  await stopTelemetry(AbortSignal.timeout(Math.max(1, Math.min(2000, left))));
   process.exit(0);
 }
 process.once("SIGTERM", () => void stop("SIGTERM"));

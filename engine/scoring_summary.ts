@@ -58,7 +58,8 @@ export class ScoringSummary {
     const windows = this.#latencies.length;
     const seconds = (performance.now() - this.#since) / 1000;
     const seen = this.#framesSeen();
-    const frames = Math.max(0, seen - Math.min(this.#framesBefore, seen));
+    // Below the last count, the total was reset (POST /stats/reset): all of it is this interval's.
+    const frames = seen >= this.#framesBefore ? seen - this.#framesBefore : seen;
     this.#framesBefore = seen;
     if (frames > 0 || windows > 0) {
       const sorted = Float64Array.from(this.#latencies).sort();

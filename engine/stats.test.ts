@@ -8,12 +8,51 @@ const extra = {
   rss_bytes: 1,
 };
 
-test("engineStats reports nearest-rank percentiles of frame latency", () => {
+test("engineStats reports nearest-rank percentiles of frame latency, exact below 2 ms", () => {
+  const stats = new EngineStats();
+  for (let i = 1; i <= 100; i++) stats.frameScored(i / 50);
+  const s = stats.snapshot(extra);
+  assert.deepEqual(s.latency_ms, { count: 100, p50: 1, p90: 1.8, p99: 1.98, max: 2 });
+  assert.equal(s.frames.scored, 100);
+});
+
+test("engineStats reports percentiles above 2 ms within 0.1 % and the exact maximum", () => {
   const stats = new EngineStats();
   for (let i = 1; i <= 100; i++) stats.frameScored(i);
+  for (let i = 1; i <= 1000; i++) stats.batchScored(1, i * 7.3);
   const s = stats.snapshot(extra);
-  assert.deepEqual(s.latency_ms, { count: 100, p50: 50, p90: 90, p99: 99, max: 100 });
-  assert.equal(s.frames.scored, 100);
+  const near = (got: number, want: number) =>
+    assert.ok(got >= want && got <= want * 1.001, `${got} is not within 0.1 % above ${want}`);
+  near(s.latency_ms.p50, 50);
+  near(s.latency_ms.p90, 90);
+  near(s.latency_ms.p99, 99);
+  assert.equal(s.latency_ms.max, 100);
+  near(s.inference_ms.p50, 500 * 7.3);
+  near(s.inference_ms.p99, 990 * 7.3);
+  const one = new EngineStats();
+  one.frameScored(123.456);
+  assert.deepEqual(
+    [one.snapshot(extra).latency_ms.p50, one.snapshot(extra).latency_ms.max],
+    [123.456, 123.456],
+    "a percentile is never above the largest sample",
+  );
+});
+
+test("engineStats percentiles count every sample since the reset and a read sorts none", (t) => {
+  const stats = new EngineStats();
+  // Over a million fast frames, then as many slow ones: the median is still the fast ones'.
+  for (let i = 0; i < 1 << 20; i++) stats.frameScored(1);
+  for (let i = 0; i < (1 << 20) - 1; i++) stats.frameScored(100);
+  for (let i = 0; i < 1 << 20; i++) stats.batchScored(8, 3);
+  const sort = t.mock.method(Float64Array.prototype, "sort");
+  const s = stats.snapshot(extra);
+  // A read costs the same at any sample count: no sample is copied or sorted.
+  const sorted = sort.mock.calls.reduce((n, call) => n + (call.this as Float64Array).length, 0);
+  assert.equal(sorted, 0, `${sorted} samples sorted by one read`);
+  assert.equal(s.latency_ms.count, (1 << 21) - 1);
+  assert.equal(s.latency_ms.p50, 1);
+  assert.equal(s.latency_ms.max, 100);
+  assert.equal(s.inference_ms.p99, 3);
 });
 
 test("engineStats averages inference time per batch size", () => {

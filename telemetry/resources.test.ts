@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { test } from "node:test";
+import { promisify } from "node:util";
 import { metrics } from "@opentelemetry/sdk-node";
 import { _isOnPath, hasGpu, registerResourceMetrics, sampleResources } from "./resources.ts";
 
@@ -52,4 +54,28 @@ test("registerResourceMetrics exports process CPU and memory gauges", async () =
   // Without a GPU the GPU gauges exist but observe nothing.
   if (!hasGpu()) assert.equal(byName.get("gpu.memory.used")?.dataPoints.length ?? 0, 0);
   await provider.shutdown();
+});
+
+test("readGpu reads the GPU through nvidia-smi on PATH alone, lspci or not", async (t) => {
+  // A child process: the GPU reader of resources.ts is made once, from the PATH it starts with.
+  const dir = mkdtempSync(join(tmpdir(), "fake-gpu-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "nvidia-smi"), '#!/bin/sh\necho "42, 2048, 16384"\n');
+  chmodSync(join(dir, "nvidia-smi"), 0o755);
+  const resources = new URL("./resources.ts", import.meta.url).href;
+  const script = `const r = await import(${JSON.stringify(resources)});
+    console.log(JSON.stringify({ present: r.hasGpu(), gpu: await r.readGpu() }));`;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", script],
+    { env: { ...process.env, PATH: [dir, process.env.PATH].join(delimiter) } },
+  );
+  assert.deepEqual(JSON.parse(stdout), {
+    present: true,
+    gpu: {
+      utilisation_percent: 42,
+      memory_used_bytes: 2048 * 1024 * 1024,
+      memory_total_bytes: 16384 * 1024 * 1024,
+    },
+  });
 });

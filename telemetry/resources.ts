@@ -1,28 +1,24 @@
 // CPU, memory and GPU usage of this process, cheap enough to sample on every inference batch.
 
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { delimiter, join } from "node:path";
 import process from "node:process";
 import type { Meter } from "@opentelemetry/api";
+import { _whichOnPath, GpuReader, type GpuUsage } from "./gpu_reader.ts";
 
-export interface GpuUsage {
-  utilisation_percent: number;
-  memory_used_bytes: number;
-  memory_total_bytes: number;
-}
+export type { GpuUsage } from "./gpu_reader.ts";
 
 export interface ResourceSample {
   /** Process CPU over the last one to two seconds; 100 = one core busy (like `top`). */
   cpu_percent: number;
   rss_bytes: number;
   heap_used_bytes: number;
-  /** The first NVIDIA GPU, as last read (at most one second old); absent without a GPU. */
+  /**
+   * The first NVIDIA GPU, as last read (refreshed in the background about once a second); absent
+   * without a GPU, and while `nvidia-smi` fails or does not answer within two seconds.
+   */
   gpu?: GpuUsage;
 }
 
-const MIB = 1024 * 1024;
-const GPU_REFRESH_MS = 1000;
 const CPU_WINDOW_MS = 1000;
 
 interface CpuMark {
@@ -41,58 +37,25 @@ const cpuMicros = () => {
 let older: CpuMark = { at: now() - process.uptime() * 1000, micros: 0 };
 let newer: CpuMark = older;
 
-let gpuPresent: boolean | undefined;
-let gpuLast: GpuUsage | undefined;
-let gpuReadAt = Number.NEGATIVE_INFINITY;
-let gpuReading: Promise<void> | undefined;
+let gpu: GpuReader | undefined;
+const gpuReader = () => {
+  gpu ??= new GpuReader();
+  return gpu;
+};
 
 /** Whether an executable `name` is on `pathEnv` (`PATH`); a few file checks, no process spawned. */
 export function _isOnPath(name: string, pathEnv: string | undefined): boolean {
-  const suffixes = process.platform === "win32" ? [".exe", ""] : [""];
-  for (const dir of (pathEnv ?? "").split(delimiter)) {
-    if (!dir) continue;
-    for (const suffix of suffixes) if (existsSync(join(dir, name + suffix))) return true;
-  }
-  return false;
+  return _whichOnPath(name, pathEnv) !== undefined;
 }
 
-/** True when an NVIDIA GPU can be read; decided once, by looking for `nvidia-smi`. */
+/** True when an NVIDIA GPU can be read; decided once, by looking for `nvidia-smi` on `PATH`. */
 export function hasGpu(): boolean {
-  gpuPresent ??= _isOnPath("nvidia-smi", process.env.PATH);
-  return gpuPresent;
-}
-
-/**
- * Re-reads the GPU in the background when the last reading is over a second old. Reading it
- * runs `nvidia-smi` (tens of milliseconds), which must never sit on the inference path.
- */
-function refreshGpu(): void {
-  if (gpuReading || now() - gpuReadAt < GPU_REFRESH_MS || !hasGpu()) return;
-  gpuReadAt = now();
-  gpuReading = import("systeminformation")
-    .then(async ({ default: si }) => {
-      const { controllers } = await si.graphics();
-      const gpu = controllers.find((c) => c.memoryTotal !== undefined && c.memoryTotal > 0);
-      if (!gpu) return;
-      gpuLast = {
-        utilisation_percent: gpu.utilizationGpu ?? 0,
-        memory_used_bytes: (gpu.memoryUsed ?? 0) * MIB,
-        memory_total_bytes: (gpu.memoryTotal ?? 0) * MIB,
-      };
-    })
-    .catch(() => {
-      // A driver hiccup leaves the last reading in place; the next refresh tries again.
-    })
-    .finally(() => {
-      gpuReading = undefined;
-    });
+  return gpuReader().present;
 }
 
 /** Resolves once a GPU reading is available (or none can be), e.g. before a first log line. */
-export async function readGpu(): Promise<GpuUsage | undefined> {
-  refreshGpu();
-  await gpuReading;
-  return gpuLast;
+export function readGpu(): Promise<GpuUsage | undefined> {
+  return gpuReader().read();
 }
 
 /**
@@ -115,8 +78,9 @@ export function sampleResources(): ResourceSample {
     rss_bytes: memory.rss,
     heap_used_bytes: memory.heapUsed,
   };
-  refreshGpu();
-  if (gpuLast) sample.gpu = { ...gpuLast };
+  // Never waits on `nvidia-smi`: the reading is refreshed in the background (gpu_reader.ts).
+  const reading = gpuReader().latest();
+  if (reading) sample.gpu = reading;
   return sample;
 }
 

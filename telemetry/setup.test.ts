@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type Socket } from "node:net";
 import { after, test } from "node:test";
-import { metrics, trace } from "@opentelemetry/api";
+import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { startOtlpReceiver, waitFor } from "./_otlp_receiver.ts";
 import { startTelemetry, telemetryPlan } from "./setup.ts";
 
@@ -145,4 +146,42 @@ test("startTelemetry leaves Deno's built-in SDK to export through the same API",
     receiver.points.find((p) => p.metric === "process.memory.usage"),
   );
   assert.ok(rss.value > 1024 * 1024);
+});
+
+test("startTelemetry's shutdown gives up at its deadline on a collector that never answers", async (t) => {
+  // A collector that takes connections and never answers: the flush could only end with the
+  // exporter's own timeout, after the deadline.
+  const sockets = new Set<Socket>();
+  const exporting = new AbortController();
+  const collector = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    exporting.abort();
+  });
+  collector.listen(0, "127.0.0.1");
+  await once(collector, "listening");
+  const { port } = collector.address() as { port: number };
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    collector.close();
+  });
+  // A fresh SDK registers its providers only into empty API globals.
+  for (const api of [trace, metrics, context, propagation]) api.disable();
+  for (const key of Object.keys(process.env)) if (key.startsWith("OTEL_")) delete process.env[key];
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${port}`;
+  process.env.OTEL_EXPORTER_OTLP_PROTOCOL = "http/json";
+  process.env.OTEL_EXPORTER_OTLP_TIMEOUT = "1000";
+  process.env.OTEL_BSP_SCHEDULE_DELAY = "60000";
+  process.env.OTEL_METRIC_EXPORT_INTERVAL = "60000";
+  const warnings: string[] = [];
+  const stop = await startTelemetry("stuck-collector", { warn: (msg) => warnings.push(msg) });
+  trace.getTracer("probe").startSpan("never delivered").end();
+
+  // The deadline passes while the flush is under way (the exporter has connected).
+  await stop(exporting.signal);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /not flushed before the shutdown deadline/);
+  // Called again (a second signal), it waits no longer than its own deadline either.
+  await stop(AbortSignal.abort());
+  assert.equal(warnings.length, 2);
 });

@@ -1,12 +1,29 @@
 // Starts the OpenTelemetry SDK of the running runtime at a service's entry point (NodeSDK on Node).
 import process from "node:process";
-import { diag, metrics } from "@opentelemetry/api";
+import { metrics } from "@opentelemetry/api";
+import { createLogger } from "./logger.ts";
 import { registerResourceMetrics } from "./resources.ts";
 
 type Env = Record<string, string | undefined>;
 
-/** Flushes and stops whatever {@link startTelemetry} started; safe to call more than once. */
-export type TelemetryShutdown = () => Promise<void>;
+/**
+ * Longest wait at shutdown for the last spans and metrics to reach the collector (ms): an
+ * exporter retries a collector that refuses connections for about 8 s, which would overrun a
+ * service's own shutdown deadline.
+ */
+export const TELEMETRY_FLUSH_TIMEOUT_MS = 2000;
+
+/**
+ * Flushes and stops whatever {@link startTelemetry} started; safe to call more than once. Waits
+ * until `deadline` aborts at most (default: {@link TELEMETRY_FLUSH_TIMEOUT_MS}), then warns that
+ * telemetry was not flushed and resolves; the SDK's shutdown goes on in the background.
+ */
+export type TelemetryShutdown = (deadline?: AbortSignal) => Promise<void>;
+
+export interface StartTelemetryOptions {
+  /** Where a failed or late flush is said (default: a JSON line from `createLogger`). */
+  warn?: (message: string, fields: Record<string, unknown>) => void;
+}
 
 /** What {@link telemetryPlan} decided from the environment. */
 export interface TelemetryPlan {
@@ -74,9 +91,12 @@ export function telemetryPlan(service: string, env: Env, isDeno: boolean): Telem
  * @example
  * const stopTelemetry = await startTelemetry("engine");
  * // ... serve ...
- * await stopTelemetry();
+ * await stopTelemetry(); // or stopTelemetry(AbortSignal.timeout(msLeft))
  */
-export async function startTelemetry(service: string): Promise<TelemetryShutdown> {
+export async function startTelemetry(
+  service: string,
+  options: StartTelemetryOptions = {},
+): Promise<TelemetryShutdown> {
   const isDeno = "Deno" in globalThis;
   const plan = telemetryPlan(service, process.env, isDeno);
   if (plan.mode === "deno" && /^(true|1)$/i.test(process.env.OTEL_DENO ?? "")) {
@@ -99,12 +119,33 @@ export async function startTelemetry(service: string): Promise<TelemetryShutdown
   // Process CPU/memory and GPU gauges belong to the process, not to a service's code.
   if (plan.metrics) registerResourceMetrics(metrics.getMeter("resources"));
 
-  let stopping: Promise<void> | undefined;
-  return function stopTelemetry() {
-    stopping ??= sdk.shutdown().catch((error: unknown) => {
+  const warn =
+    options.warn ??
+    ((message: string, fields: Record<string, unknown>) =>
+      createLogger({ service }).warn(message, fields));
+  let stopped: Promise<void> | undefined;
+  return async function stopTelemetry(deadline = AbortSignal.timeout(TELEMETRY_FLUSH_TIMEOUT_MS)) {
+    stopped ??= sdk.shutdown().catch((error: unknown) => {
       // A collector that went away must not turn a clean exit into a crash.
-      diag.warn("telemetry shutdown failed", error);
+      warn("telemetry shutdown failed", { error: (error as Error)?.message ?? String(error) });
     });
-    return stopping;
+    const late = await Promise.race([
+      stopped.then(() => false),
+      whenAborted(deadline).then(() => true),
+    ]);
+    if (late) {
+      warn(
+        "telemetry not flushed before the shutdown deadline; its last spans and metrics are lost",
+        {},
+      );
+    }
   };
+}
+
+/** Resolves once `signal` aborts (at once if it has). */
+function whenAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

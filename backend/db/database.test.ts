@@ -1,7 +1,29 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { once } from "node:events";
+import { createServer, type Socket } from "node:net";
+import { describe, type TestContext, test } from "node:test";
+import postgres from "postgres";
 import { testTargets } from "./_test_databases.ts";
-import { parseTimestamptz } from "./database.ts";
+import { openDatabase, parseTimestamptz } from "./database.ts";
+
+/** A TCP server on a free port; `silent` takes connections and never answers, else none listen. */
+async function fakeServer(t: TestContext, silent: boolean): Promise<string> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  const stop = () => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  };
+  if (silent) t.after(stop);
+  else stop();
+  return `postgres://postgres@127.0.0.1:${port}/none`;
+}
 
 test("parseTimestamptz reads PostgreSQL's text form, years before 100 included", () => {
   const iso = (s: string) => parseTimestamptz(s).toISOString();
@@ -11,6 +33,54 @@ test("parseTimestamptz reads PostgreSQL's text form, years before 100 included",
   assert.equal(iso("0050-01-01 00:00:00+00"), "0050-01-01T00:00:00.000Z");
   assert.ok(Number.isNaN(parseTimestamptz("infinity").getTime()));
 });
+
+test("database ping that times out keeps the pool", async (t) => {
+  const db = await openDatabase({ url: await fakeServer(t, true) });
+  t.after(() => db.close(0));
+  const client = db.sql;
+  await assert.rejects(db.ping(AbortSignal.timeout(100)), { name: "TimeoutError" });
+  assert.equal(db.sql, client, "a slow answer is no reason to end the pool's queries");
+});
+
+test("database ping that cannot connect recovers the client", async (t) => {
+  const db = await openDatabase({ url: await fakeServer(t, false) });
+  t.after(() => db.close(0));
+  const client = db.sql;
+  await assert.rejects(db.ping(AbortSignal.timeout(5000)), { code: "ECONNREFUSED" });
+  assert.notEqual(db.sql, client, "a connection failure replaces the client");
+});
+
+for (const target of testTargets().filter((t) => t.kind === "postgres")) {
+  test("database ping answers while every pooled connection waits on a lock", async (t) => {
+    const db = await target.open({ migrate: false });
+    const holder = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
+    t.after(async () => {
+      await holder.end();
+      await db.dispose();
+    });
+    const key = 1 + Math.floor(Math.random() * 2 ** 30);
+    await holder`SELECT pg_advisory_lock(${key})`;
+    const client = db.sql;
+    // The default pool of 10 connections, every one queued behind the held lock.
+    const busy = Promise.all(
+      Array.from({ length: 10 }, () => client`SELECT pg_advisory_xact_lock_shared(${key})`),
+    );
+    busy.catch(() => {});
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [{ n }] = await holder`
+        SELECT count(*)::int AS n FROM pg_locks
+        WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid = ${key}`;
+      if (n >= 10) break;
+      assert.ok(Date.now() < deadline, `only ${n} of 10 queries waited for the lock`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await db.ping(AbortSignal.timeout(2000));
+    assert.equal(db.sql, client, "the pool is the same");
+    await holder`SELECT pg_advisory_unlock(${key})`;
+    assert.equal((await busy).length, 10, "the pool's queries finished");
+  });
+}
 
 for (const target of testTargets()) {
   describe(`database connection on ${target.kind}`, () => {

@@ -11,10 +11,15 @@ export interface Database {
   kind: DatabaseKind;
   /** Where postgres.js connects (for logs; no password is ever in it for PGlite). */
   url: string;
-  /** Resolves when the database answers `SELECT 1` before the signal aborts; rejects otherwise. */
+  /**
+   * Resolves when the database answers `SELECT 1` before the signal aborts; rejects otherwise.
+   * On PostgreSQL the ping has a connection of its own, so a pool busy with long queries does not
+   * make it time out. A connection failure calls `recover`; a timeout never does (it would end the
+   * queries still running); it only replaces the ping's own connection.
+   */
   ping(signal?: AbortSignal): Promise<void>;
   /**
-   * Replaces the postgres.js client after a connection failure (at most once a second). Works
+   * Replaces the postgres.js clients after a connection failure (at most once a second). Works
    * around postgres.js 3.4.9 leaving a connection unable to write again when its socket closed
    * with a write pending (porsager/postgres#1154, #1208): without it, a database restart could
    * leave the pool failing forever.
@@ -65,10 +70,10 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     ? undefined
     : await startPgliteServer({ dataDir: options.pgliteDataDir });
   const url = options.url ?? pglite!.url;
-  const connect = () =>
+  const connect = (max = options.max ?? 10) =>
     postgres(url, {
       // PGlite runs one statement at a time: more connections would only queue on its side.
-      max: pglite ? 1 : (options.max ?? 10),
+      max: pglite ? 1 : max,
       connect_timeout: 5,
       idle_timeout: pglite ? undefined : 60,
       onnotice: () => {},
@@ -89,8 +94,21 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       },
     });
   let sql = connect();
+  // PGlite answers one statement at a time whichever connection asks: the ping shares its one.
+  const connectPing = () => (pglite ? undefined : connect(1));
+  let pingSql = connectPing();
   let recoveredAt = 0;
+  let pingRenewedAt = 0;
   let closed = false;
+  // Only pings run on the ping client, so ending it at once loses no one's query.
+  const renewPing = () => {
+    const now = performance.now();
+    if (closed || !pingSql || now - pingRenewedAt < 1000) return;
+    pingRenewedAt = now;
+    const old = pingSql;
+    pingSql = connectPing();
+    old.end({ timeout: 0 }).catch(() => {});
+  };
   const database: Database = {
     get sql() {
       return sql;
@@ -98,16 +116,19 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     kind: pglite ? "pglite" : "postgres",
     url: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
     ping: async function ping(signal?: AbortSignal) {
-      const query = sql`SELECT 1`.execute();
+      if (signal?.aborted) throw signal.reason;
+      const query = (pingSql ?? sql)`SELECT 1`.execute();
       query.catch(() => {});
       const aborted = new Promise<never>((_, reject) => {
         signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
       });
-      if (signal?.aborted) throw signal.reason;
       try {
         await Promise.race([query, aborted]);
       } catch (error) {
-        if (signal?.aborted || isUnavailable(error)) database.recover();
+        // A slow answer is no broken connection: recovering would end the pool's queries. A
+        // ping connection stuck for good (postgres.js#1154) is replaced, which costs nobody.
+        if (isUnavailable(error)) database.recover();
+        else if (signal?.aborted) renewPing();
         throw error;
       } finally {
         if (signal?.aborted) query.cancel();
@@ -121,10 +142,11 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       sql = connect();
       // Queries still running on the old client may finish; it is ended in the background.
       old.end({ timeout: 5 }).catch(() => {});
+      renewPing();
     },
     close: async function closeDatabase(timeoutSeconds = 5) {
       closed = true;
-      await sql.end({ timeout: timeoutSeconds });
+      await Promise.all([sql.end({ timeout: timeoutSeconds }), pingSql?.end({ timeout: 0 })]);
       await pglite?.close();
     },
   };
