@@ -1,4 +1,6 @@
-// Validating a JSON request body with valibot: the first problem as a 400 `invalid_request` naming the field.
+// Reading request bodies: a JSON body validated with valibot, or a form's fields; the first problem as a 400 `invalid_request`.
+import type { Context } from "hono";
+import type { BodyData, ParseBodyOptions } from "hono/utils/body";
 import * as v from "valibot";
 import { HttpError } from "../contracts/error.ts";
 
@@ -34,4 +36,24 @@ export function parseBody<S extends v.GenericSchema>(
     throw new HttpError(400, "invalid_request", `'${path}' is required`);
   }
   throw new HttpError(400, "invalid_request", `'${path}' must be ${issue.message}`);
+}
+
+/**
+ * A form body's fields (`c.req.parseBody(options)`), or 400 `invalid_request` when the body
+ * cannot be read as the form its content type says (a broken multipart body, a wrong boundary):
+ * the client's mistake, not an internal error. Other errors reading it (413 past the body limit)
+ * pass as they are.
+ *
+ * @example const form = await formBody(c); const note = typeof form.note === "string" ? form.note : "";
+ */
+export async function formBody<O extends Partial<ParseBodyOptions> = Record<never, never>>(
+  c: Context,
+  options?: O,
+): Promise<BodyData<O>> {
+  try {
+    return await c.req.parseBody<O, BodyData<O>>(options);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(400, "invalid_request", "the body is not a form that can be read");
+  }
 }

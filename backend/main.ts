@@ -76,7 +76,8 @@ const auth = createAuth({
   sessionSecret: config.SESSION_SECRET,
   sessionMaxAgeMs: config.SESSION_MAX_AGE_H * 3_600_000,
   consoleToken: config.CONSOLE_TOKEN,
-  secureCookies: config.PUBLIC_URL ? config.PUBLIC_URL.startsWith("https:") : undefined,
+  // Behind a TLS-terminating proxy: its origin counts as ours, and https makes cookies Secure.
+  publicUrl: config.PUBLIC_URL,
   log,
 });
 if (config.AUTH_MODE !== "none" && !config.ALERT_SIGNING_SECRET) {

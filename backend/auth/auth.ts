@@ -1,12 +1,24 @@
 // Who is asking and what they may do: identities from API tokens and session cookies, role checks, the gate in front of every route.
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { type AuthMode, hasRole, type Identity, type Role } from "../../contracts/auth.ts";
+import {
+  type ApiToken,
+  type AuthMode,
+  hasRole,
+  type Identity,
+  type Role,
+} from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { isSameSite, requireConsoleToken } from "../incidents/console_auth.ts";
 import { createFailureLimiter, type FailureLimiter } from "./failure_limiter.ts";
-import { createSessionCodec, SESSION_COOKIE, type SessionCodec } from "./session.ts";
+import {
+  createSessionCodec,
+  SESSION_COOKIE,
+  type SessionCodec,
+  tokenFingerprint,
+} from "./session.ts";
+import { keepSignInCheck } from "./still_signed_in.ts";
 import type { TokenStore } from "./token_store.ts";
 
 export interface AuthOptions {
@@ -17,7 +29,13 @@ export interface AuthOptions {
   sessionMaxAgeMs?: number;
   /** `none` mode only: acting needs this shared token, as before sign-in existed. */
   consoleToken?: string;
-  /** Session cookies get `Secure` when the console is served over https. */
+  /**
+   * `PUBLIC_URL`: the console's address as browsers reach it (behind a TLS-terminating reverse
+   * proxy, the request's own URL says http). A cookie-authorised request from its origin counts
+   * as this site's, and session cookies get `Secure` when it is https.
+   */
+  publicUrl?: string;
+  /** Session cookies get `Secure` (default: when `publicUrl`, else the request, is https). */
   secureCookies?: boolean;
   now?: () => number;
   log?: Logger;
@@ -45,7 +63,6 @@ export function clientAddress(c: Context): string {
   return env?.incoming?.socket?.remoteAddress ?? env?.remoteAddr?.hostname ?? "unknown";
 }
 
-/** Where to go after signing in: a path on this site, never another origin. */
 /** A browser's form submission (what the console's forms send), not a script's JSON. */
 function isFormPost(c: Context): boolean {
   const type = c.req.header("content-type") ?? "";
@@ -55,16 +72,38 @@ function isFormPost(c: Context): boolean {
   );
 }
 
-/** The page a console form was sent from: its Referer's path when it is this site's, else `/`. */
-function formPage(c: Context): string {
+/**
+ * The page a console form was sent from: its Referer's path when it is this site's (the
+ * request's origin or `publicOrigin`), else `/`.
+ */
+function formPage(c: Context, publicOrigin: string | undefined): string {
   const referer = c.req.header("referer");
   if (!referer || !URL.canParse(referer)) return "/";
   const from = new URL(referer);
-  return from.origin === new URL(c.req.url).origin ? safeNext(from.pathname + from.search) : "/";
+  const ours = from.origin === new URL(c.req.url).origin || from.origin === publicOrigin;
+  return ours ? safeNext(from.pathname + from.search) : "/";
 }
 
+/**
+ * Where to go after signing in: a path on this site, never another origin, and nothing a
+ * `Location` header cannot carry (whitespace, control characters: `/%00` made the redirect throw
+ * after the session cookie was set). Anything else is `/`.
+ *
+ * @example safeNext("/quality?weeks=4") === "/quality?weeks=4"; safeNext("//evil.example") === "/"
+ */
 export function safeNext(next: string | undefined): string {
-  return next && /^\/(?![/\\])[^\s]*$/.test(next) ? next : "/";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
+  return next && /^\/(?![/\\])[^\s\x00-\x1f\x7f]*$/.test(next) ? next : "/";
+}
+
+/** `PUBLIC_URL`'s origin; a RangeError names it when it is no http(s) URL. */
+function originOf(publicUrl: string | undefined): string | undefined {
+  if (publicUrl === undefined) return undefined;
+  const url = URL.canParse(publicUrl) ? new URL(publicUrl) : undefined;
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new RangeError(`'PUBLIC_URL' must be an http(s) URL, got ${JSON.stringify(publicUrl)}`);
+  }
+  return url.origin;
 }
 
 const ANONYMOUS: Identity = {
@@ -88,6 +127,7 @@ export function createAuth(options: AuthOptions) {
   const maxAgeMs = options.sessionMaxAgeMs ?? 12 * 3_600_000;
   const sessions: SessionCodec = createSessionCodec({ secret: options.sessionSecret, now });
   const limiter = options.limiter ?? createFailureLimiter({ now });
+  const publicOrigin = originOf(options.publicUrl);
   const found = new WeakMap<Request, { identity: Identity; byCookie: boolean }>();
 
   /** Refuses a client that failed too often; call before checking a secret it sent. */
@@ -103,11 +143,28 @@ export function createAuth(options: AuthOptions) {
     }
   }
 
-  /** Records a failed sign-in (rate limit and log). */
+  /** Records a failed sign-in (rate limit and log): a secret was sent and it was wrong. */
   function failed(c: Context, how: string): void {
     const address = clientAddress(c);
     const failures = limiter.fail(address);
     log?.warn("sign-in refused", { how, address, failures_in_window: failures, path: c.req.path });
+  }
+
+  /**
+   * Logs a sign-in refused before any secret was checked (another site's form, a provider's
+   * answer without this browser's sign-in), without counting it: another site's page can make a
+   * visitor's browser send those, and counting them would lock the visitor's address out.
+   */
+  function refused(c: Context, how: string): void {
+    log?.warn("sign-in refused", { how, address: clientAddress(c), path: c.req.path });
+  }
+
+  /**
+   * Whether a request comes from this site's own pages (or a non-browser client): as
+   * {@link isSameSite}, with `PUBLIC_URL`'s origin counting as ours.
+   */
+  function sameSite(c: Context): boolean {
+    return isSameSite(c, publicOrigin);
   }
 
   async function fromBearer(c: Context, bearer: string): Promise<Identity> {
@@ -122,13 +179,17 @@ export function createAuth(options: AuthOptions) {
     return { subject: `token:${t.name}`, name: t.name, role: t.role, method: "token" };
   }
 
-  async function fromCookie(c: Context): Promise<Identity | undefined> {
-    const session = await sessions.open(getCookie(c, SESSION_COOKIE));
+  /** The identity a session cookie's value holds, while it holds. */
+  async function fromSession(value: string | undefined): Promise<Identity | undefined> {
+    const session = await sessions.open(value);
     if (!session) return undefined;
     if (session.token !== undefined) {
-      // A session opened with a token ends when the token is removed or expires.
+      // A session opened with a token ends when the token is removed or expires, or is replaced
+      // by another under the same name (the fingerprint differs). A session sealed before
+      // sessions carried the fingerprint cannot tell, so it ends too.
+      if (session.fingerprint === undefined) return undefined;
       const t = tokens ? await tokens.byName(session.token) : undefined;
-      if (!t) return undefined;
+      if (!t || tokenFingerprint(t.sha256) !== session.fingerprint) return undefined;
       return { subject: session.sub, name: session.name, role: t.role, method: "token" };
     }
     if (session.method !== "oidc" || mode !== "oidc") return undefined;
@@ -140,17 +201,30 @@ export function createAuth(options: AuthOptions) {
       found.set(c.req.raw, { identity: ANONYMOUS, byCookie: false });
       return next();
     }
-    const bearer = c.req.header("authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
+    const bearer = c.req
+      .header("authorization")
+      ?.match(/^Bearer\s+(.+)$/i)?.[1]
+      ?.trim();
     if (bearer !== undefined) {
-      found.set(c.req.raw, { identity: await fromBearer(c, bearer.trim()), byCookie: false });
+      const identity = await fromBearer(c, bearer);
+      found.set(c.req.raw, { identity, byCookie: false });
+      // An event stream outlives the request: it asks again whether the token is still there.
+      keepSignInCheck(c, async function bearerStillValid() {
+        const t = tokens ? await tokens.find(bearer) : undefined;
+        return t?.name === identity.name;
+      });
       return next();
     }
-    const identity = await fromCookie(c);
+    const cookie = getCookie(c, SESSION_COOKIE);
+    const identity = await fromSession(cookie);
     if (identity) {
       found.set(c.req.raw, { identity, byCookie: true });
+      keepSignInCheck(c, async function sessionStillValid() {
+        return (await fromSession(cookie)) !== undefined;
+      });
       return next();
     }
-    if (getCookie(c, SESSION_COOKIE) !== undefined) deleteCookie(c, SESSION_COOKIE, { path: "/" });
+    if (cookie !== undefined) deleteCookie(c, SESSION_COOKIE, { path: "/" });
     if (isPublic(c.req.method, c.req.path)) return next();
     if (!c.req.path.startsWith("/api/") && (c.req.method === "GET" || c.req.method === "HEAD")) {
       const next = encodeURIComponent(c.req.path + (new URL(c.req.url).search || ""));
@@ -159,7 +233,7 @@ export function createAuth(options: AuthOptions) {
     // A console form sent after the session ended: to sign-in, saying so, then back to the page
     // the form was on (its Referer, when it is this site's), not an API error.
     if (!c.req.path.startsWith("/api/") && isFormPost(c)) {
-      const next = encodeURIComponent(formPage(c));
+      const next = encodeURIComponent(formPage(c, publicOrigin));
       return c.redirect(`/signin?next=${next}&ended=1`, 303);
     }
     throw new HttpError(401, "unauthenticated", "sign in first: a bearer API token or a session", {
@@ -179,7 +253,7 @@ export function createAuth(options: AuthOptions) {
    */
   async function require(c: Context, role: Role): Promise<Identity> {
     if (mode === "none") {
-      await requireConsoleToken(c, consoleToken);
+      await requireConsoleToken(c, consoleToken, publicOrigin);
       return ANONYMOUS;
     }
     const seen = found.get(c.req.raw);
@@ -191,7 +265,7 @@ export function createAuth(options: AuthOptions) {
         `this needs the ${role} role; ${seen.identity.name} has ${seen.identity.role}`,
       );
     }
-    if (seen.byCookie && !isSameSite(c)) {
+    if (seen.byCookie && !sameSite(c)) {
       throw new HttpError(403, "cross_site", "a signed-in action is only accepted from this site");
     }
     return seen.identity;
@@ -203,8 +277,11 @@ export function createAuth(options: AuthOptions) {
     return seen !== undefined && hasRole(seen.identity.role, role);
   }
 
-  /** Starts a session for `identity` (a response cookie). */
-  async function startSession(c: Context, identity: Identity, token?: string): Promise<void> {
+  /**
+   * Starts a session for `identity` (a response cookie); with `token`, the tokens file's entry it
+   * signed in with, the session lasts while that very token does.
+   */
+  async function startSession(c: Context, identity: Identity, token?: ApiToken): Promise<void> {
     const value = await sessions.seal(identity, maxAgeMs, token);
     setCookie(c, SESSION_COOKIE, value, {
       path: "/",
@@ -212,7 +289,7 @@ export function createAuth(options: AuthOptions) {
       // Lax: the first page after a provider's redirect must see the session; acting is
       // guarded by the same-site check in `require`.
       sameSite: "Lax",
-      secure: options.secureCookies ?? new URL(c.req.url).protocol === "https:",
+      secure: options.secureCookies ?? new URL(publicOrigin ?? c.req.url).protocol === "https:",
       maxAge: Math.floor(maxAgeMs / 1000),
     });
     log?.info("signed in", {
@@ -257,6 +334,8 @@ export function createAuth(options: AuthOptions) {
     endSession,
     checkLimit,
     failed,
+    refused,
+    sameSite,
     tokens,
   };
 }

@@ -327,14 +327,52 @@ test("oidc callback rate-limits failed sign-ins: the 11th gets 429 and logs each
   const { logs } = useApp();
   const jar = createCookieJar();
   const answer = await signInAtProvider((await startLogin(jar)).href, "olga", callbackUrl, jar);
+  // Each a sign-in this browser started, with a code the provider does not know.
   for (let i = 0; i < 10; i++) {
-    await assertRefused(await deliver(createCookieJar(), answer), 401, "signin_failed");
+    const own = createCookieJar();
+    const at = await startLogin(own);
+    const forged = new URL(callbackUrl);
+    forged.searchParams.set("code", `guessed-code-${i}`);
+    forged.searchParams.set("state", at.searchParams.get("state") as string);
+    forged.searchParams.set("iss", op.issuer);
+    await assertRefused(await deliver(own, forged), 401, "signin_failed");
   }
   // Now even a good answer from this address is turned away, and nothing is set.
   const res = await deliver(jar, answer);
   await assertRefused(res, 429, "too_many_attempts");
   assert.match(res.headers.get("retry-after") ?? "", /^\d+$/);
-  assert.equal(logs.filter((l) => l.msg === "sign-in refused").length, 10);
+  const counted = logs.filter((l) => l.msg === "sign-in refused" && l.failures_in_window);
+  assert.equal(counted.length, 10);
+});
+
+test("oidc callback does not count answers that are not this browser's sign-in: another site cannot lock it out", async () => {
+  const { logs } = useApp();
+  // Another site's page sends the visitor's browser to the callback (an image), with no sign-in
+  // of its own started: no flow cookie, or a flow cookie and another state.
+  for (let i = 0; i < 12; i++) {
+    const res = await fetch(`${callbackUrl}?code=x&state=y`, {
+      redirect: "manual",
+      headers: { "sec-fetch-site": "cross-site", "sec-fetch-dest": "image" },
+    });
+    await assertRefused(res, 401, "signin_failed", /not started in this browser/);
+  }
+  for (let i = 0; i < 12; i++) {
+    const jar = createCookieJar();
+    await startLogin(jar);
+    await assertRefused(
+      await deliver(jar, new URL(`${callbackUrl}?code=x&state=another`)),
+      401,
+      "signin_failed",
+      /belongs to another sign-in/,
+    );
+  }
+  assert.ok(
+    logs.some((l) => l.how === "oidc: state mismatch"),
+    "still logged",
+  );
+  assert.ok(!logs.some((l) => l.failures_in_window), "none counted");
+  const res = await signIn("olga");
+  assert.equal(res.status, 303, "the address may still sign in");
 });
 
 test("oidc sign-in reads the role claim from userinfo when the ID token lacks it", async () => {

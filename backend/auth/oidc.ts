@@ -101,9 +101,19 @@ export function createOidc(options: OidcOptions) {
     return discovered;
   }
 
-  /** Counts a refused sign-in and says why. */
+  /** Counts a refused sign-in (a code from a sign-in this browser started) and says why. */
   function refused(c: Context, how: string, message: string): HttpError {
     auth.failed(c, `oidc: ${how}`);
+    return new HttpError(401, "signin_failed", message);
+  }
+
+  /**
+   * Refuses an answer that is not this browser's sign-in, without counting it: another site's
+   * page (an image, a link) can send any browser here, and counting those would let it lock the
+   * browser's address out of signing in.
+   */
+  function notOurs(c: Context, how: string, message: string): HttpError {
+    auth.refused(c, `oidc: ${how}`);
     return new HttpError(401, "signin_failed", message);
   }
 
@@ -153,14 +163,14 @@ export function createOidc(options: OidcOptions) {
       // Without our cookie or with another state, this answer belongs to another browser's
       // sign-in (login CSRF), or ours took over 10 minutes.
       if (!flow) {
-        throw refused(
+        throw notOurs(
           c,
           "no flow cookie",
           "this sign-in was not started in this browser or took too long: sign in again",
         );
       }
       if (c.req.query("state") !== flow.state) {
-        throw refused(
+        throw notOurs(
           c,
           "state mismatch",
           "this answer from the identity provider belongs to another sign-in: sign in again",

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import * as v from "valibot";
 import { type Role, tokenDigest } from "../../contracts/auth.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
@@ -11,6 +12,7 @@ import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { createAuth } from "./auth.ts";
 import { createFailureLimiter } from "./failure_limiter.ts";
+import { createSealer, hmacKey } from "./sealed_value.ts";
 import { openTokenStore } from "./token_store.ts";
 
 const PEOPLE: Record<string, { role: Role; token: string }> = {
@@ -294,4 +296,268 @@ function formPost(
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
     body: new URLSearchParams(fields).toString(),
   };
+}
+
+/** Reads an event stream until it ends; `ended` is false when it was still open after `ms`. */
+async function readToEnd(
+  reader: ReadableStreamDefaultReader<string>,
+  ms = 10_000,
+): Promise<{ text: string; ended: boolean }> {
+  const deadline = AbortSignal.timeout(ms);
+  const stillOpen = new Promise<"open">((resolve) =>
+    deadline.addEventListener("abort", () => resolve("open"), { once: true }),
+  );
+  let text = "";
+  for (;;) {
+    const next = await Promise.race([reader.read(), stillOpen]);
+    if (next === "open") {
+      await reader.cancel();
+      return { text, ended: false };
+    }
+    if (next.done) return { text, ended: true };
+    text += next.value;
+  }
+}
+
+/** Opens an event stream and reads it up to its `ready` event. */
+async function openStream(
+  app: ReturnType<typeof createBackendApp>,
+  path: string,
+  headers: Record<string, string>,
+): Promise<ReadableStreamDefaultReader<string>> {
+  const res = await app.request(path, { headers });
+  assert.equal(res.status, 200, path);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = AbortSignal.timeout(10_000);
+  while (!text.includes("event: ready") && !deadline.aborted) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  assert.match(text, /event: ready/);
+  return reader;
+}
+
+for (const target of testTargets()) {
+  describe(`sign-in in token mode on ${target.kind}: token rotation, proxies, lock-outs, streams, odd input`, () => {
+    let db: TestDatabase;
+    let dir: string;
+    let file: string;
+    const SECRET = "a-session-secret-of-at-least-32-characters";
+
+    /** A fresh app (its own failure counts) over the shared database and tokens file. */
+    async function build(options: Partial<Parameters<typeof createAuth>[0]> = {}) {
+      const tokens = await openTokenStore({ path: file, checkEveryMs: 0 });
+      const auth = createAuth({
+        mode: "token",
+        tokens,
+        sessionSecret: SECRET,
+        limiter: createFailureLimiter({ max: 5 }),
+        ...options,
+      });
+      return createBackendApp({ database: db, auth });
+    }
+    const signIn = (
+      app: ReturnType<typeof createBackendApp>,
+      token: string,
+      headers: Record<string, string> = {},
+      url = "/signin",
+    ) => app.request(url, formPost({ token, next: "/" }, headers));
+    const cookieOf = (res: Response) => (res.headers.get("set-cookie") ?? "").split(";")[0];
+
+    before(async () => {
+      db = await target.open();
+      dir = await mkdtemp(join(tmpdir(), "signin-"));
+      file = join(dir, "tokens.json");
+    });
+    after(async () => {
+      await db.dispose();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a removed token's session stays ended when a new token is added under the same name", async () => {
+      await tokensFile(file, ["olga", "alice"]);
+      const app = await build();
+      const cookie = cookieOf(await signIn(app, PEOPLE.olga.token));
+      assert.match(cookie, /^session=./);
+      assert.equal((await app.request("/api/v1/incidents", { headers: { cookie } })).status, 200);
+
+      // The leaked token is rotated: removed, then olga gets a new one under her name.
+      await tokensFile(file, ["alice"]);
+      assert.equal((await app.request("/api/v1/incidents", { headers: { cookie } })).status, 401);
+      const fresh = "olga-new-token-9876543210";
+      await writeFile(
+        file,
+        JSON.stringify([
+          { name: "olga", role: "operator", sha256: await tokenDigest(fresh) },
+          { name: "alice", role: "admin", sha256: await tokenDigest(PEOPLE.alice.token) },
+        ]),
+      );
+      const old = await app.request("/api/v1/incidents", { headers: { cookie } });
+      assert.equal(old.status, 401, "the old token's session does not come back");
+      assert.equal((await old.json()).error, "unauthenticated");
+      const page = await app.request("/", { headers: { cookie } });
+      assert.equal(page.status, 303, "a page sends the old session to sign-in");
+      const renewed = cookieOf(await signIn(app, fresh));
+      assert.equal(
+        (await app.request("/api/v1/incidents", { headers: { cookie: renewed } })).status,
+        200,
+      );
+    });
+
+    test("a token session sealed before sessions named their token's fingerprint is refused, not a crash", async () => {
+      await tokensFile(file, ["olga"]);
+      const app = await build();
+      // A session as the previous release sealed it: the token's name only.
+      const sealer = createSealer(
+        hmacKey(SECRET),
+        v.looseObject({ exp: v.number() }),
+        Date.now,
+        4096,
+      );
+      const value = await sealer.seal({
+        sub: "token:olga",
+        name: "olga",
+        role: "operator",
+        method: "token",
+        token: "olga",
+        exp: Date.now() + 3_600_000,
+      });
+      const res = await app.request("/api/v1/incidents", {
+        headers: { cookie: `session=${value}` },
+      });
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).error, "unauthenticated");
+      assert.match(res.headers.get("set-cookie") ?? "", /^session=;/, "the old cookie is cleared");
+    });
+
+    test("behind an https proxy with PUBLIC_URL, sign-in and cookie actions from its origin are this site's", async () => {
+      await tokensFile(file, ["olga"]);
+      // The proxy ends TLS: the backend sees http://console.plant, the browser is on https.
+      const app = await build({ publicUrl: "https://console.plant/" });
+      const browser = { origin: "https://console.plant", "sec-fetch-site": "same-origin" };
+      const res = await signIn(app, PEOPLE.olga.token, browser, "http://console.plant/signin");
+      assert.equal(res.status, 303, await res.clone().text());
+      const setCookie = res.headers.get("set-cookie") ?? "";
+      assert.match(setCookie, /; Secure/, "https PUBLIC_URL: the session cookie is Secure");
+      const cookie = cookieOf(res);
+      const silence = {
+        matchers: { stream: "line-1", sensors: [] },
+        ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+        reason: "pump swap",
+      };
+      const acted = await app.request(
+        "http://console.plant/api/v1/silences",
+        post(silence, { cookie, ...browser }),
+      );
+      assert.equal(acted.status, 201, await acted.clone().text());
+      // A form sent after the session ended goes back to its page, known by PUBLIC_URL's origin.
+      const ended = await app.request(
+        "http://console.plant/quality/mute",
+        formPost(
+          { feature: "x" },
+          { ...browser, referer: "https://console.plant/quality?weeks=4" },
+        ),
+      );
+      assert.equal(ended.headers.get("location"), "/signin?next=%2Fquality%3Fweeks%3D4&ended=1");
+
+      const evil = { origin: "https://evil.example", "sec-fetch-site": "cross-site" };
+      const forged = await app.request(
+        "http://console.plant/api/v1/silences",
+        post(silence, { cookie, ...evil }),
+      );
+      assert.equal(forged.status, 403);
+      assert.equal((await forged.json()).error, "cross_site");
+      const login = await signIn(app, PEOPLE.olga.token, evil, "http://console.plant/signin");
+      assert.equal(login.status, 403, "still no login CSRF");
+      const signOut = await app.request("http://console.plant/signout", {
+        method: "POST",
+        headers: { cookie, ...browser },
+      });
+      assert.equal(signOut.status, 303);
+    });
+
+    test("another site's sign-in forms, and empty ones, do not lock the address out", async () => {
+      await tokensFile(file, ["olga"]);
+      const app = await build();
+      const evil = { origin: "https://evil.example", "sec-fetch-site": "cross-site" };
+      for (let i = 0; i < 12; i++) {
+        const res = await signIn(app, "guess-0123456789", evil);
+        assert.equal(res.status, 403, `cross-site form ${i}`);
+        assert.equal((await res.json()).error, "cross_site");
+      }
+      for (let i = 0; i < 12; i++) {
+        assert.equal((await signIn(app, "")).status, 401, `empty form ${i}`);
+      }
+      const res = await signIn(app, PEOPLE.olga.token);
+      assert.equal(res.status, 303, "the address may still sign in");
+      // Wrong tokens still count: the 6th waits.
+      let last = 0;
+      for (let i = 0; i < 6; i++) last = (await signIn(app, "wrong-token-0123456789")).status;
+      assert.equal(last, 429);
+    });
+
+    test("an open incident stream ends when its token is removed, before sending another change", async () => {
+      await tokensFile(file, ["olga", "alice"]);
+      const app = await build();
+      const reader = await openStream(app, "/api/v1/incidents/stream", bearer("olga"));
+      await tokensFile(file, ["alice"]);
+      const id = crypto.randomUUID();
+      const stored = await app.request(
+        "/api/v1/alert",
+        post(
+          incidentAlert({ incidentId: id, event: "opened", sensors: [{ idx: 3, severity: 20 }] }),
+        ),
+      );
+      assert.equal(stored.status, 201);
+      const { text, ended } = await readToEnd(reader);
+      assert.ok(ended, "the stream was closed");
+      assert.ok(!text.includes(id), "nothing sent after the token went");
+    });
+
+    test("the console's live rows end when the session expires", async () => {
+      await tokensFile(file, ["olga"]);
+      let clock = Date.now();
+      const app = await build({ now: () => clock, sessionMaxAgeMs: 60_000 });
+      const cookie = cookieOf(await signIn(app, PEOPLE.olga.token));
+      const reader = await openStream(app, "/events", { cookie });
+      clock += 61_000;
+      const id = crypto.randomUUID();
+      await app.request(
+        "/api/v1/alert",
+        post(
+          incidentAlert({
+            incidentId: id,
+            event: "opened",
+            start: new Date().toISOString(),
+            sensors: [{ idx: 3, severity: 20 }],
+          }),
+        ),
+      );
+      const { text, ended } = await readToEnd(reader);
+      assert.ok(ended, "the stream was closed");
+      assert.ok(!text.includes(id), "nothing sent after the session ended");
+    });
+
+    test("odd sign-in input answers 4xx or a safe redirect, never 500", async () => {
+      await tokensFile(file, ["olga"]);
+      const app = await build();
+      for (const next of ["/\u0000x", "/\u0001", "/a\u007f", "/\u001b[31m"]) {
+        const res = await app.request("/signin", formPost({ token: PEOPLE.olga.token, next }));
+        assert.equal(res.status, 303, JSON.stringify(next));
+        assert.equal(res.headers.get("location"), "/", JSON.stringify(next));
+      }
+      const page = await app.request(`/signin?next=${encodeURIComponent("/\u0000")}`);
+      assert.equal(page.status, 200);
+      assert.ok(!(await page.text()).includes("\u0000"));
+      const broken = await app.request("/signin", {
+        method: "POST",
+        headers: { "content-type": "multipart/form-data; boundary=XYZ" },
+        body: "--XYZ\r\nbroken",
+      });
+      assert.equal(broken.status, 400);
+      assert.equal((await broken.json()).error, "invalid_request");
+    });
+  });
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Identity } from "../../contracts/auth.ts";
-import { createSessionCodec } from "./session.ts";
+import { createSessionCodec, tokenFingerprint } from "./session.ts";
 
 const OLGA: Identity = { subject: "olga", name: "Olga", role: "operator", method: "oidc" };
 
@@ -43,4 +43,16 @@ test("forged, unsigned, re-signed or malformed values open to nothing", async ()
   assert.equal(await other.open(value), undefined, "another key's session");
   const noSecret = createSessionCodec({});
   assert.equal(await noSecret.open(value), undefined, "a restart without SESSION_SECRET");
+});
+
+test("a session opened with a token carries the token's name and fingerprint, not the token", async () => {
+  const codec = createSessionCodec({ secret: "s".repeat(32) });
+  const sha256 = "ab".repeat(32);
+  const ana: Identity = { subject: "token:ana", name: "ana", role: "admin", method: "token" };
+  const value = await codec.seal(ana, 3_600_000, { name: "ana", sha256 });
+  const session = await codec.open(value);
+  assert.equal(session?.token, "ana");
+  assert.equal(session?.fingerprint, tokenFingerprint(sha256));
+  assert.equal(tokenFingerprint(sha256), "abababababababab");
+  assert.notEqual(tokenFingerprint("cd".repeat(32)), session?.fingerprint, "another token");
 });

@@ -13,9 +13,25 @@ const sessionSchema = v.object({
   method: v.picklist(AUTH_MODES),
   /** For a session opened with an API token: the token's name, checked on every request. */
   token: v.optional(v.string()),
+  /**
+   * With `token`: {@link tokenFingerprint} of the token it was opened with, so a new token added
+   * under the same name does not bring the old token's sessions back. A token session sealed
+   * before this field existed lacks it, and is refused.
+   */
+  fingerprint: v.optional(v.string()),
   exp: v.number(),
 });
 export type Session = v.InferOutput<typeof sessionSchema>;
+
+/**
+ * A token's fingerprint for its sessions: the first 16 hex digits (64 bits) of its SHA-256 as
+ * the tokens file stores it. Two tokens under one name differ in it but by chance.
+ *
+ * @example tokenFingerprint(entry.sha256) === session.fingerprint
+ */
+export function tokenFingerprint(sha256: string): string {
+  return sha256.slice(0, 16);
+}
 
 /**
  * Seals and opens session values (sealed_value.ts). A value whose signature, shape or expiry is
@@ -28,14 +44,21 @@ export function createSessionCodec(options: { secret?: string; now?: () => numbe
   const now = options.now ?? Date.now;
   const sealer = createSealer(hmacKey(options.secret), sessionSchema, now, 4096);
   return {
-    /** A signed value for `identity`, valid for `maxAgeMs`. */
-    seal(identity: Identity, maxAgeMs: number, token?: string): Promise<string> {
+    /**
+     * A signed value for `identity`, valid for `maxAgeMs`; with `token` (the tokens file's entry
+     * it signed in with), tied to that token: its name and fingerprint.
+     */
+    seal(
+      identity: Identity,
+      maxAgeMs: number,
+      token?: { name: string; sha256: string },
+    ): Promise<string> {
       return sealer.seal({
         sub: identity.subject,
         name: identity.name,
         role: identity.role,
         method: identity.method,
-        ...(token ? { token } : {}),
+        ...(token ? { token: token.name, fingerprint: tokenFingerprint(token.sha256) } : {}),
         exp: now() + maxAgeMs,
       });
     },

@@ -3,8 +3,8 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { HttpError } from "../../contracts/error.ts";
+import { formBody } from "../_parse_body.ts";
 import type { AuditRepository } from "../audit/audit_repository.ts";
-import { isSameSite } from "../incidents/console_auth.ts";
 import type { Auth } from "./auth.ts";
 import { safeNext } from "./auth.ts";
 
@@ -71,8 +71,8 @@ function SignInPage(props: { mode: Auth["mode"]; next: string; tokens: boolean; 
 /**
  * Mounted at `/`: `GET /signin?next=` (the page), `POST /signin` (token form: starts a session
  * for the token's name and role), `POST /signout` (ends the session). A sign-in form posted from
- * another site's page is refused (403 `cross_site`: no login CSRF), failures are rate-limited per
- * address (429) and logged, successes are audited.
+ * another site's page is refused (403 `cross_site`: no login CSRF) and logged, uncounted; wrong
+ * tokens are rate-limited per address (429) and logged, successes are audited.
  */
 export function signInRoutes(options: {
   auth: Auth;
@@ -103,12 +103,14 @@ export function signInRoutes(options: {
   );
 
   app.post("/signin", async function signInWithToken(c) {
-    const form = await c.req.parseBody();
-    const next = safeNext(typeof form.next === "string" ? form.next : undefined);
-    if (!isSameSite(c)) {
-      auth.failed(c, "cross-site sign-in form");
+    // Another site's page can make a visitor's browser post this form: refused before its body is
+    // read and not counted as a failure, or any site could lock a visitor's address out.
+    if (!auth.sameSite(c)) {
+      auth.refused(c, "cross-site sign-in form");
       throw new HttpError(403, "cross_site", "sign in from this site's own sign-in page");
     }
+    const form = await formBody(c);
+    const next = safeNext(typeof form.next === "string" ? form.next : undefined);
     if (auth.mode === "none" || !auth.tokens) {
       return render(c, next, 400, "Sign-in with an API token is not enabled here.");
     }
@@ -122,9 +124,11 @@ export function signInRoutes(options: {
       throw error;
     }
     const token = typeof form.token === "string" ? form.token.trim() : "";
+    // Only a token that was sent and is wrong counts towards the limit: an empty form tried no secret.
     const found = token ? await auth.tokens.find(token) : undefined;
     if (!found) {
-      auth.failed(c, "token form");
+      if (token) auth.failed(c, "token form");
+      else auth.refused(c, "token form without a token");
       return render(c, next, 401, "That token is not valid (unknown, removed or expired).");
     }
     const identity = {
@@ -133,7 +137,7 @@ export function signInRoutes(options: {
       role: found.role,
       method: "token" as const,
     };
-    await auth.startSession(c, identity, found.name);
+    await auth.startSession(c, identity, found);
     await audit.record({
       action: "session.signin",
       target: `session:${identity.subject}`,
@@ -144,7 +148,7 @@ export function signInRoutes(options: {
   });
 
   app.post("/signout", async function signOut(c) {
-    if (!isSameSite(c)) {
+    if (!auth.sameSite(c)) {
       throw new HttpError(403, "cross_site", "sign out from this site's own pages");
     }
     const wasOidc = auth.identity(c)?.method === "oidc";

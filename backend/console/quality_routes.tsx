@@ -5,6 +5,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { formBody } from "../_parse_body.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
@@ -129,7 +130,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   });
 
   app.post("/quality/mute", async function muteSensor(c) {
-    const form = strings(await c.req.parseBody());
+    const form = strings(await formBody(c));
     const weeks = /^\d{1,3}$/.test(form.weeks ?? "") && Number(form.weeks) <= MAX_WEEKS;
     // The page it came from: its period, stream filter and table length.
     const back: Record<string, string> = weeks ? { weeks: form.weeks } : {};

@@ -227,6 +227,9 @@ describe("console pages", () => {
       ["/quality/../..//evil.test", "/"],
       ["/quality/../..//evil", "/"],
       ["/quality?x=<b>", "/quality?x=%3Cb%3E"],
+      // Nothing a Location header cannot carry.
+      ["/\u0000x", "/"],
+      ["/quality?x=\u0001\u007f", "/quality?x=%01%7F"],
     ]) {
       const res = await guarded.request(
         `${base}/console-token`,
@@ -250,6 +253,41 @@ describe("console pages", () => {
     assert.equal(ok.status, 303);
     const [ack] = await db.sql`SELECT acked_by FROM incident_ack WHERE incident_id = ${id}`;
     assert.equal(ack.acked_by, "Ana");
+  });
+
+  test("every console form answers a body it cannot read as a form with 400, not 500", async () => {
+    const withModels = createBackendApp({
+      database: db,
+      // Never reached: the body is refused first.
+      modelActivation: { engineUrl: "http://127.0.0.1:9" },
+    });
+    const id = crypto.randomUUID();
+    await store(lifecycle(id)[0]);
+    const broken = (boundary: string): RequestInit => ({
+      method: "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body: "--XYZ\r\nbroken",
+    });
+    for (const path of [
+      `/incidents/${id}/ack`,
+      `/incidents/${id}/verdict`,
+      "/console-token",
+      "/silences",
+      `/silences/${crypto.randomUUID()}/expire`,
+      "/quality/mute",
+      "/models/featurewise_ocsvm/activate",
+      "/models/featurewise_ocsvm/retrain",
+    ]) {
+      for (const boundary of ["XYZ", "other"]) {
+        const res = await withModels.request(path, broken(boundary));
+        assert.equal(res.status, 400, `${path} (boundary ${boundary})`);
+        const text = await res.text();
+        assert.match(text, /invalid_request|not a form that can be read/, path);
+      }
+    }
+    const [{ n }] =
+      await db.sql`SELECT count(*)::int AS n FROM incident_ack WHERE incident_id = ${id}`;
+    assert.equal(n, 0, "nothing recorded");
   });
 
   test("the Overview heatmap links each cell to its incident", async () => {

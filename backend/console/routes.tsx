@@ -12,8 +12,9 @@ import {
   MODEL_NAME_PATTERN,
   retrainRequestSchema,
 } from "../../contracts/models_api.ts";
+import { formBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
-import { isSameSite, sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
+import { sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
 import type { IncidentHub } from "../incidents/incident_hub.ts";
 import type { IncidentRepository } from "../incidents/incident_repository.ts";
 import { streamIncidentChanges } from "../incidents/incident_stream.ts";
@@ -260,7 +261,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const id = routeIncidentId(c);
     if (typeof id !== "string") return id;
     // Read first, so that a refusal (no token, a field off) shows the form as it was typed.
-    const form = await c.req.parseBody();
+    const form = await formBody(c);
     const typed = {
       by: typeof form.by === "string" ? form.by : undefined,
       note: typeof form.note === "string" ? form.note : undefined,
@@ -288,7 +289,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const id = routeIncidentId(c);
     if (typeof id !== "string") return id;
     // Read first, so that a refusal (no token, a field off) shows the form as it was typed.
-    const typed = verdictFromForm(await c.req.parseBody());
+    const typed = verdictFromForm(await formBody(c));
     try {
       const who = await auth.require(c, "operator");
       const verdict = parseVerdict(auth.named(typed, "by", who));
@@ -310,10 +311,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   });
 
   app.post("/console-token", async function setConsoleToken(c) {
-    const form = await c.req.parseBody();
+    const form = await formBody(c);
     const back = returnPath(form.return);
     const token = typeof form.token === "string" ? form.token : "";
-    if (!consoleToken || !isSameSite(c) || !(await sameSecret(token, consoleToken))) {
+    if (!consoleToken || !auth.sameSite(c) || !(await sameSecret(token, consoleToken))) {
       return page(
         c,
         <MessagePage
@@ -424,7 +425,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (!options.activate)
         throw new HttpError(404, "not_found", "model activation is not set up");
       const who = await auth.require(c, "admin");
-      const form = await c.req.parseBody();
+      const form = await formBody(c);
       const text = (k: string) => (typeof form[k] === "string" ? (form[k] as string) : undefined);
       const body = v.safeParse(
         activateRequestSchema,
@@ -464,7 +465,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (!options.retrain)
         throw new HttpError(404, "not_found", "retraining through the console is not set up");
       const who = await auth.require(c, "admin");
-      const form = await c.req.parseBody();
+      const form = await formBody(c);
       // A field left blank is not given.
       const text = (k: string) =>
         typeof form[k] === "string" && form[k] !== "" ? (form[k] as string) : undefined;

@@ -5,7 +5,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import { HttpError } from "../../contracts/error.ts";
 import { isTimeZone } from "../../contracts/silence.ts";
 import { zonedTimeToUtc } from "../../contracts/silence_match.ts";
-import { parseBody } from "../_parse_body.ts";
+import { formBody, parseBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { silenceIdParam } from "../silences/routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
@@ -136,7 +136,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
   app.get("/silences", (c) => silencesPage(c));
 
   app.post("/silences", async function createSilenceForm(c) {
-    const values = (await c.req.parseBody({ all: true })) as SilenceFormValues;
+    const values = (await formBody(c, { all: true })) as SilenceFormValues;
     try {
       const who = await auth.require(c, "operator");
       const body = auth.named(silenceFromForm(values), "created_by", who) as {
@@ -163,7 +163,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
         400,
       );
     }
-    const form = await c.req.parseBody();
+    const form = await formBody(c);
     // Only text fields: a file upload in their place counts as missing.
     const typed: Record<string, string> = Object.fromEntries(
       ["by", "reason"].flatMap((k) => (typeof form[k] === "string" ? [[k, form[k]]] : [])),

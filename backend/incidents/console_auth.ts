@@ -23,13 +23,17 @@ export async function sameSecret(a: string, b: string): Promise<boolean> {
 
 /**
  * Whether a request comes from this site's own pages (or a non-browser client): `Sec-Fetch-Site`,
- * when sent, is `same-origin` or `none`, and `Origin`, when sent, is ours.
+ * when sent, is `same-origin` or `none`, and `Origin`, when sent, is ours: the request's own, or
+ * `publicOrigin` (`PUBLIC_URL`'s, when set: behind a TLS-terminating reverse proxy the browser
+ * sends `https://console.plant` while the request reaching us says `http://console.plant`).
+ *
+ * @example isSameSite(c, "https://console.plant")
  */
-export function isSameSite(c: Context): boolean {
+export function isSameSite(c: Context, publicOrigin?: string): boolean {
   const site = c.req.header("sec-fetch-site");
   const origin = c.req.header("origin");
-  const own = new URL(c.req.url).origin;
-  return !((site && site !== "same-origin" && site !== "none") || (origin && origin !== own));
+  if (site && site !== "same-origin" && site !== "none") return false;
+  return !origin || origin === new URL(c.req.url).origin || origin === publicOrigin;
 }
 
 /**
@@ -39,10 +43,15 @@ export function isSameSite(c: Context): boolean {
  * `Sec-Fetch-Site` (when sent) must be `same-origin` or `none` and `Origin` (when sent) ours,
  * else 401 as well (the cookie is also `SameSite=Strict`). Without a token the same holds for
  * every request: another site's page cannot make a visitor's browser acknowledge.
+ * `publicOrigin` counts as ours, as in {@link isSameSite}.
  */
-export async function requireConsoleToken(c: Context, token: string | undefined): Promise<void> {
+export async function requireConsoleToken(
+  c: Context,
+  token: string | undefined,
+  publicOrigin?: string,
+): Promise<void> {
   if (token === undefined) {
-    if (!isSameSite(c)) {
+    if (!isSameSite(c, publicOrigin)) {
       throw new HttpError(
         401,
         "unauthorized",
@@ -56,7 +65,7 @@ export async function requireConsoleToken(c: Context, token: string | undefined)
   if (bearer !== undefined && (await sameSecret(bearer, token))) return;
   const cookie = getCookie(c, TOKEN_COOKIE);
   if (cookie !== undefined && (await sameSecret(cookie, token))) {
-    if (!isSameSite(c)) {
+    if (!isSameSite(c, publicOrigin)) {
       throw new HttpError(
         401,
         "unauthorized",

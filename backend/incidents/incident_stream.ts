@@ -1,13 +1,17 @@
 // Relays incident changes from the hub to one server-sent-event stream, rendered by the caller.
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
+import { stillSignedIn } from "../auth/still_signed_in.ts";
 import type { IncidentHub } from "./incident_hub.ts";
 
 /**
  * Answers `c` with an event stream: `ready` once subscribed, then one `incident` event per changed
  * incident with `render(id)` as its data (skipped when it returns undefined), and a keep-alive
  * comment when idle. `initial` names incidents sent right after `ready`, as if they had changed. Changes that arrive while one is being rendered are coalesced per incident.
- * Ends when the client goes away or the hub closes (shutdown).
+ * Ends when the client goes away, the hub closes (shutdown), or who opened it may no longer read:
+ * before each event and keep-alive the identity is checked again (its API token removed,
+ * replaced or expired, its session expired), so a stream does not outlive its sign-in by more
+ * than `keepAliveMs`.
  */
 export function streamIncidentChanges(
   c: Context,
@@ -38,9 +42,13 @@ export function streamIncidentChanges(
             tick.addEventListener("abort", () => resolve(), { once: true });
           });
           wake = undefined;
-          if (pending.size === 0 && !ended.aborted) await stream.write(": keep-alive\n\n");
+          if (pending.size === 0 && !ended.aborted) {
+            if (!(await stillSignedIn(c))) break;
+            await stream.write(": keep-alive\n\n");
+          }
           continue;
         }
+        if (!(await stillSignedIn(c))) break;
         const [id] = pending;
         pending.delete(id);
         const data = await render(id);
