@@ -313,6 +313,19 @@ describe("console pages", () => {
     assert.equal((await app.request("/overview?period=6h")).status, 200);
   });
 
+  test("the Health page answers when the notification outbox does not (a query waiting on a lock)", async () => {
+    const stuck = createBackendApp({
+      database: db,
+      notifications: { status: () => new Promise(() => {}) },
+    });
+    // Before, the page waited on the outbox for ever.
+    const page = await (await stuck.request("/status")).text();
+    assert.match(
+      page,
+      /The notification outbox could not be read: the notification outbox did not answer within 2000 ms/,
+    );
+  });
+
   test("the Health page reads the engine server-side and says when it is unreachable", async () => {
     const unreachable = createBackendApp({
       database: db,

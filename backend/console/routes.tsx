@@ -378,7 +378,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         () => true,
         () => false,
       ),
-      options.notifications?.status().catch((error: Error) => ({ error: error.message })) ?? null,
+      options.notifications
+        ? withinMs(options.notifications.status(), 2000, "the notification outbox").catch(
+            (error: Error) => ({ error: error.message }),
+          )
+        : null,
       readDatabaseHealth(database, AbortSignal.timeout(2000)).catch((error: Error) => ({
         error: error.message,
       })),
@@ -533,4 +537,18 @@ export function returnPath(value: unknown): string {
   }
   if (url.origin !== base || !/^\/(?!\/)[\w/-]*$/.test(url.pathname)) return "/";
   return url.pathname + url.search;
+}
+
+/**
+ * `work`, or a rejection naming `what` once `ms` have passed (the work goes on unawaited): a page
+ * answers even while a query waits on a lock.
+ */
+function withinMs<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  // A late failure of the work is not an unhandled rejection.
+  work.catch(() => {});
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
