@@ -4,6 +4,7 @@ import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { StreamRoutes } from "../../contracts/model_routes.ts";
+import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
@@ -13,6 +14,7 @@ import { MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
+import { mergeScoring, ScoringRollCall } from "../bus/scoring_roll_call.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import { activeOrSeed, NatsModelRegistry } from "../infer/nats_registry.ts";
 import { ingestorFor, modelLayoutsFor } from "../ingest/from_config.ts";
@@ -102,6 +104,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   const { config, log } = options;
   const clock = options.clock ?? { now: () => Date.now() };
   const stats = new EngineStats();
+  // The intake counters only: queue, batch and outbox instruments are the workers'.
+  const metrics = createEngineMetrics();
   const lag = new Int32Array(config.NATS_PARTITIONS);
   const newest = new Map<string, number>();
   const lifecycle = new Lifecycle();
@@ -118,6 +122,9 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   let stopFollowing: (() => void) | undefined;
   /** The workers' stopped machines, gathered for `/stats` (the console reads this replica's). */
   let machineOffBoard: MachineOffBoard | undefined;
+  /** The workers' scoring figures, gathered for `/stats`. */
+  let rollCall: ScoringRollCall | undefined;
+  let followingWorkers: Promise<void> | undefined;
 
   function remember(streamId: string, timestamp: number): void {
     newest.delete(streamId);
@@ -210,6 +217,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           return c.json({ status: "duplicate", stream_id: streamId, timestamp: iso }, 202);
         }
         stats.accepted++;
+        metrics.framesAccepted.add(1);
         return c.json({ status: "accepted", stream_id: streamId, timestamp: iso }, 202);
       } finally {
         inFlight--;
@@ -218,6 +226,9 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     } catch (error) {
       if (!bodyTaken) reclaim(Number(c.req.header("content-length")) || 0);
       stats.rejected++;
+      metrics.framesRejected.add(1, {
+        reason: error instanceof HttpError ? error.code : "internal_error",
+      });
       if (!(error instanceof HttpError)) log.error("frame intake failed", error as Error);
       throw error;
     }
@@ -272,6 +283,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         ttlMs: machineOffTtlMs(config.NATS_LEASE_MS),
         log,
       });
+      rollCall = new ScoringRollCall({ nc: bus.nc, prefix: config.NATS_STREAM, log });
+      followingWorkers = rollCall.follow(bus.kv, stop.signal);
       models = createNatsModelActivation({
         config,
         log,
@@ -344,7 +357,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     while (inFlight > 0 && !deadline.aborted) await delay(5, deadline).catch(() => {});
     stop.abort();
     stopFollowing?.();
-    await watching;
+    await Promise.all([watching, followingWorkers]);
     await Promise.allSettled([parts?.bus.close(), parts?.ingestor.close()]);
     log.info("ingest replica stopped", { in_flight: inFlight });
   }
@@ -362,22 +375,45 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         lifecycle,
         token: config.INGEST_TOKEN,
         what: "ingest replica",
-        onRefused: () => stats.rejected++,
+        onRefused(reason) {
+          stats.rejected++;
+          metrics.framesRejected.add(1, { reason });
+        },
       }),
       enqueue,
     },
-    stats: async () => ({
-      ...stats.snapshot({
+    async stats() {
+      const [machineOff, workers] = await Promise.all([
+        machineOffBoard?.gather() ?? [],
+        rollCall?.gather() ?? [],
+      ]);
+      // This replica's intake; the scoring is the workers', combined (bus/README.md).
+      const { scored, ...scoring } = mergeScoring(workers);
+      const own = stats.snapshot({
         queue: { depth: inFlight, capacity: parts?.pool.capacity ?? 0 },
-        alerts: { generated: 0, delivered: 0, outbox: 0 },
+        alerts: scoring.alerts,
         rss_bytes: sampleResources().rss_bytes,
-      }),
-      // Every live worker's stopped machines, as a single process lists its own; the last good
-      // list while NATS does not answer.
-      machine_off: (await machineOffBoard?.gather()) ?? [],
-      role: "ingest",
-      bus: { ...counters, max_lag: Math.max(0, ...lag) },
-    }),
+      });
+      return {
+        ...own,
+        frames: { ...own.frames, scored },
+        batches: scoring.batches,
+        latency_ms: scoring.latency_ms,
+        inference_ms: scoring.inference_ms,
+        // Every live worker's stopped machines, as a single process lists its own; the last good
+        // list while NATS does not answer.
+        machine_off: machineOff,
+        role: "ingest",
+        bus: {
+          ...counters,
+          max_lag: Math.max(0, ...lag),
+          live_workers: rollCall?.liveWorkers ?? 0,
+        },
+        // Each worker's own figures, as it answered (a live worker that did not answer within
+        // the wait: its last answer, `at` saying when).
+        workers,
+      };
+    },
     adminToken: config.ADMIN_TOKEN,
     resetStats() {
       stats.reset();

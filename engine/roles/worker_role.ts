@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
+import type { ObservableResult } from "@opentelemetry/api";
 import { StreamRoutes } from "../../contracts/model_routes.ts";
 import { WindowShape } from "../../scoring/window_features.ts";
 import { LOG_LEVELS } from "../../telemetry/logger.ts";
@@ -21,6 +22,7 @@ import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
 import { ReplayRing } from "../bus/replay_ring.ts";
+import { type ScoringFigures, ScoringRollCall } from "../bus/scoring_roll_call.ts";
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
 import { WorkerEvidence } from "../bus/worker_evidence.ts";
@@ -213,6 +215,40 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     [...partitions.values()].flatMap((part) =>
       [...part.models.values()].flatMap((m) => m.machine.list()),
     );
+
+  /** The worker's counters and samples, as its `/stats` serves them. */
+  const snapshot = (rssBytes: number) =>
+    stats.snapshot({
+      queue: { depth: buffered(), capacity: capacity() },
+      alerts: {
+        generated: parts?.alerts.counts.generated ?? 0,
+        delivered: parts?.alerts.counts.delivered ?? 0,
+        outbox: parts?.alerts.backlog ?? 0,
+      },
+      rss_bytes: rssBytes,
+    });
+  /** What this worker answers an ingest replica's roll call with (its `/stats` gathers them). */
+  function scoring(): ScoringFigures {
+    const { frames, batches, queue, latency_ms, inference_ms, alerts } = snapshot(0);
+    const held = [...partitions.keys()].sort((a, b) => a - b);
+    return {
+      partitions: held,
+      frames: { scored: frames.scored },
+      batches,
+      queue,
+      latency_ms,
+      inference_ms,
+      alerts,
+    };
+  }
+  // `engine.queue.depth` of a worker is its read-ahead: frames read from its partitions and not
+  // yet taken into a batch (its `/stats` `queue.depth`); the stream's backlog is each partition's `lag`.
+  function observeQueue(r: ObservableResult): void {
+    r.observe(buffered());
+  }
+  function observeOutbox(r: ObservableResult): void {
+    if (parts) r.observe(parts.outbox.size);
+  }
 
   /**
    * Model `served`'s part of partition `id`: its windows, and its alert pipeline with the open
@@ -582,6 +618,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       if (batch.size === 0) continue;
       stats.batchScored(batch.size, batch.inferenceMs);
       summary.batch(latencies, batch.inferenceMs, alerts);
+      metrics.batchSize.record(batch.size);
+      metrics.inferenceDuration.record(batch.inferenceMs);
       // Built only when it is logged: at the default level a batch allocates no log line.
       if (log.level >= LOG_LEVELS.debug) {
         log.debug("batch scored", {
@@ -755,6 +793,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         evidence: new WorkerEvidence(config, models.all.length),
         posting: machineOffBoard.post(workerId, machineOff, stop.signal),
       };
+      // Answering before the first heartbeat: a replica that sees this worker live hears from it.
+      new ScoringRollCall({ nc: bus.nc, prefix: config.NATS_STREAM, log }).answer(
+        workerId,
+        scoring,
+        stop.signal,
+      );
+      metrics.queueDepth.addCallback(observeQueue);
+      metrics.outboxDepth.addCallback(observeOutbox);
       loop = runLoop(parts);
       leases.start();
       summary.start();
@@ -808,6 +854,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const left = parts?.posting.then(() => parts?.machineOffBoard.leave(workerId));
     await Promise.race([left, delay(Math.max(1, timeoutMs / 4), deadline)]);
     summary.stop();
+    metrics.queueDepth.removeCallback(observeQueue);
+    metrics.outboxDepth.removeCallback(observeOutbox);
     await training?.close();
     await Promise.all([...partitions.keys()].map(close));
     await parts?.alerts.drain(deadline);
@@ -830,15 +878,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         queue: { depth: buffered(), capacity: capacity() },
       }),
     stats: () => ({
-      ...stats.snapshot({
-        queue: { depth: buffered(), capacity: capacity() },
-        alerts: {
-          generated: parts?.alerts.counts.generated ?? 0,
-          delivered: parts?.alerts.counts.delivered ?? 0,
-          outbox: parts?.alerts.backlog ?? 0,
-        },
-        rss_bytes: sampleResources().rss_bytes,
-      }),
+      ...snapshot(sampleResources().rss_bytes),
       // Stopped machines of the partitions held (a model's running condition fails): not
       // anomalies, listed apart, as the single process lists them.
       machine_off: machineOff(),
