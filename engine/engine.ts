@@ -201,7 +201,7 @@ export function createEngine(options: EngineOptions): Engine {
           frameSize: meta.n_features,
         });
         const windows = StreamWindows.forModel(meta);
-        const machine = new MachineStates();
+        const machine = MachineStates.fromConfig(config);
         const { history, evidence } = evidenceFor(
           historyShare(config, loaded.length),
           meta,

@@ -115,6 +115,121 @@ test("an upset and the stop that follows it in one batch: the incident opens, th
   }
 });
 
+/** Stream press-3's next frame time (s after T0): its tests follow one another. */
+let t3 = 0;
+
+test("one reading at the running threshold inside an upset neither stops the machine nor splits its incident", async () => {
+  const W = parseModelMetadata(
+    JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
+  ).window_size;
+  const post = (t: number, values: Float32Array) =>
+    engine.post(
+      jsonFrame(model.featureNames, values, { stream_id: "press-3", timestamp: T0 + t * 1000 }),
+    );
+  const base = (await idle(engine)).frames.scored;
+  let t = t3;
+  for (let i = 0; i < 10; i++) assert.equal((await post(t++, model.normalFrame(t))).status, 202);
+  for (let i = 0; i < 4; i++) assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+  await waitFor(
+    () => ofStream("press-3", "opened").length === 1 || undefined,
+    "the incident opened",
+  );
+  // The running sensor reads exactly its threshold (5) once: that frame fails the condition.
+  const dip = model.spikedFrame(t, 3);
+  dip[0] = 5;
+  assert.equal((await post(t++, dip)).status, 202);
+  for (let i = 0; i < W + 4; i++)
+    assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+  const s = await idle(engine);
+  // The dip is not scored and restarts the window: W - 1 windows of the upset are not scored.
+  assert.equal(s.frames.scored, base + 14 - W + 1 + 5);
+  assert.deepEqual(s.machine_off, [], "a single failing frame is no stop");
+  await waitFor(async () => {
+    const a = (await engine.stats()).alerts;
+    return a.outbox === 0 && a.delivered === a.generated ? true : undefined;
+  }, "every alert delivered");
+  assert.equal(ofStream("press-3", "opened").length, 1, "one upset, one incident");
+  assert.equal(ofStream("press-3", "resolved").length, 0);
+  t3 = t;
+});
+
+test("a confirmed stop (RUNNING_STOP_FRAMES failing frames in a row) resolves the incident from its first failing frame", async () => {
+  const post = (t: number, values: Float32Array) =>
+    engine.post(
+      jsonFrame(model.featureNames, values, { stream_id: "press-3", timestamp: T0 + t * 1000 }),
+    );
+  let t = t3;
+  const first = t;
+  for (let i = 0; i < 2; i++) assert.equal((await post(t++, stopped())).status, 202);
+  assert.deepEqual((await idle(engine)).machine_off, [], "two failing frames: not yet");
+  assert.equal((await post(t++, stopped())).status, 202);
+  const s = await idle(engine);
+  assert.deepEqual(s.machine_off, [
+    { stream_id: "press-3", since: new Date(T0 + first * 1000).toISOString() },
+  ]);
+  await waitFor(
+    () => ofStream("press-3", "resolved").length === 1 || undefined,
+    "the incident resolved",
+  );
+  assert.equal(ofStream("press-3", "opened").length, 1);
+});
+
+test("a stream silent longer than INCIDENT_STALE_MS of stream time restarts afresh: no window spans the gap and the training history's incident ends before it", async () => {
+  const quiet = await startTestEngine(model, sink, {
+    INCIDENT_QUIET_WINDOWS: "50",
+    INCIDENT_STALE_MS: "1000",
+    HISTORY_EVERY_N: "1",
+  });
+  try {
+    const W = parseModelMetadata(
+      JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
+    ).window_size;
+    const post = (t: number, values: Float32Array) =>
+      quiet.post(
+        jsonFrame(model.featureNames, values, { stream_id: "press-4", timestamp: T0 + t * 1000 }),
+      );
+    let t = 0;
+    for (let i = 0; i < 10; i++) assert.equal((await post(t++, model.normalFrame(t))).status, 202);
+    for (let i = 0; i < 4; i++)
+      assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+    const before = (await idle(quiet)).frames.scored;
+    assert.equal(before, 14 - W + 1);
+    const lastBefore = T0 + (t - 1) * 1000;
+    // The line is shut down without sending zeros; it restarts 8 h later, still upset.
+    t += 8 * 3600;
+    const restart = T0 + t * 1000;
+    for (let i = 0; i < 12; i++)
+      assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+    const s = await idle(quiet);
+    assert.equal(s.frames.scored, before + 12 - W + 1, "no window holds frames from both sides");
+    assert.deepEqual(s.machine_off, [], "the machine runs after the gap");
+    await quiet.engine.shutdown(1000);
+    const index = JSON.parse(
+      await readFile(join(quiet.dataDir, "history", "press", "index.json"), "utf8"),
+    );
+    const incidents = Object.values(index.incidents) as { first: number; last: number }[];
+    assert.ok(incidents.length >= 1, "the upset is recorded as an incident");
+    for (const i of incidents) {
+      assert.ok(i.last <= lastBefore || i.first >= restart, "no incident spans the gap");
+    }
+  } finally {
+    await quiet.stop();
+  }
+});
+
+/** The engine's stats once every posted frame is taken and no batch is in progress. */
+function idle(e: TestEngine) {
+  return waitFor(async () => {
+    const s = await e.stats();
+    const busy = e.engine.state.pipeline?.lanes.some((l) => l.batcher.busy);
+    return s.queue.depth === 0 && !busy ? s : undefined;
+  }, "the engine idle");
+}
+
+function ofStream(streamId: string, event: string) {
+  return alertsOf(event).filter((a) => a.stream_id === streamId);
+}
+
 function alertsOf(event: string) {
   return sink.requests.map((r) => JSON.parse(r.body)).filter((a) => a.event === event);
 }

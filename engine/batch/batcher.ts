@@ -4,7 +4,7 @@ import { context, type Link, SpanStatusCode, type Tracer, trace } from "@opentel
 import { deadlineSignal } from "../../contracts/deadline.ts";
 import type { HistoryStore } from "../evidence/history_store.ts";
 import type { FrameQueue } from "../queue/frame_queue.ts";
-import type { MachineStates } from "../window/machine_states.ts";
+import { confirmsStop, joinsWindow, type MachineStates } from "../window/machine_states.ts";
 import type { StreamWindows } from "../window/stream_windows.ts";
 import type { ScoredBatch, WindowScorer } from "./window_scorer.ts";
 
@@ -27,9 +27,10 @@ export interface BatcherOptions {
   /** Keeps each accepted frame for incident history (engine/evidence). */
   history?: HistoryStore;
   /**
-   * With a model that has a running condition: the streams stopped. A frame that fails the
-   * condition starts its stream's window afresh and is not scored, so no window holding a
-   * stopped machine's frame is scored. Each stop is told once: with its batch (`onBatch`), or
+   * The streams stopped (a model's running condition fails, or a stream went silent). A frame
+   * that fails the condition starts its stream's window afresh and is not scored, so no window
+   * holding a stopped machine's frame is scored. Each confirmed stop is told once, at the time
+   * it began (`MachineStates.stopAt`): with its batch (`onBatch`), or
    * through `onMachineStop` when none of the batch's windows was scored (none was ready, or the
    * inference failed).
    */
@@ -226,10 +227,10 @@ export class Batcher {
     const meta = scorer.model.metadata;
     const judged = machine.judge(meta, stream, queue.timestamp(slot), queue.slab(slot), windows);
     // Told after the rows collected before it (the alert path resolves the stream's incident).
-    if (judged === "stop") {
-      this.#stops.push({ streamId: stream, at: queue.timestamp(slot), row: scorer.rows });
+    if (confirmsStop(judged)) {
+      this.#stops.push({ streamId: stream, at: machine.stopAt, row: scorer.rows });
     }
-    return judged !== "running";
+    return !joinsWindow(judged);
   }
 
   async #score(size: number): Promise<void> {

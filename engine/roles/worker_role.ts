@@ -35,7 +35,7 @@ import { VersionCache } from "../infer/version_cache.ts";
 import { type RetrainScheduler, sharedRetrainSchedulerFor } from "../retrain/mod.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
-import { MachineStates } from "../window/machine_states.ts";
+import { confirmsStop, joinsWindow, MachineStates } from "../window/machine_states.ts";
 import { StreamWindows } from "../window/stream_windows.ts";
 import { createRoleApp } from "./role_app.ts";
 import { Lifecycle, type Role, type RoleOptions, readinessBody } from "./role_shell.ts";
@@ -273,7 +273,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       windows,
       replayRing: new ReplayRing(windows.shape.rebuildFrames),
       pipeline,
-      machine: new MachineStates(),
+      machine: MachineStates.fromConfig(config),
       stops: [],
       version: meta.version,
     };
@@ -512,12 +512,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         frame.values,
         m.windows,
       );
-      if (judged !== "running") {
-        // A replayed stop was told to the alert path by the previous owner: its incident state
-        // (saved before that commit) already holds it.
-        if (judged === "stop" && !replaying) {
-          m.stops.push({ row: scorer.rows, streamId: frame.streamId, at: frame.timestamp });
-        }
+      // A replayed stop was told to the alert path by the previous owner: its incident state
+      // (saved before that commit) already holds it.
+      if (confirmsStop(judged) && !replaying) {
+        m.stops.push({ row: scorer.rows, streamId: frame.streamId, at: m.machine.stopAt });
+      }
+      if (!joinsWindow(judged)) {
         if (replaying) counters.replayed++;
         continue;
       }

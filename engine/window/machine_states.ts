@@ -1,4 +1,5 @@
-// Which streams' machines are stopped (a model's running condition fails), and since when.
+// Which streams' machines are stopped (a model's running condition fails, or the stream went silent), and since when.
+import type { EngineConfig } from "../../contracts/config.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
 import type { StreamWindows } from "./stream_windows.ts";
@@ -8,42 +9,117 @@ export type MachineMeta = Pick<ModelMetadata, "running" | "feature_names">;
 
 /**
  * A frame as {@link MachineStates.judge} finds it: its machine runs (it joins its window), the
- * machine stops with it (the stop begins), or the machine was stopped already.
+ * machine runs again after its stream went silent too long (a stop before it, to be told; it
+ * joins its window afresh), the condition fails but the stop is not confirmed yet, the stop is
+ * confirmed with it (to be told), or the machine was stopped already.
  */
-export type MachineJudgement = "running" | "stop" | "stopped";
+export type MachineJudgement = "running" | "resumed" | "stopping" | "stop" | "stopped";
+
+/** Whether a frame so judged confirms a stop the alert path must be told of (at `stopAt`). */
+export const confirmsStop = (judged: MachineJudgement): boolean =>
+  judged === "stop" || judged === "resumed";
+
+/** Whether a frame so judged joins its stream's window (the others are dropped, unscored). */
+export const joinsWindow = (judged: MachineJudgement): boolean =>
+  judged === "running" || judged === "resumed";
+
+export interface MachineStatesOptions {
+  /**
+   * Consecutive frames of a stream failing the running condition that confirm a stop
+   * (`RUNNING_STOP_FRAMES`; 1: the first one does). Every failing frame still restarts the
+   * window and is dropped; only the confirmed stop resolves the open incident, so one reading at
+   * the threshold inside an upset does not split it in two.
+   */
+  stopFrames?: number;
+  /**
+   * Stream time between two consecutive frames of a stream beyond which the stream is taken to
+   * have stopped after the first (`INCIDENT_STALE_MS`: a line shut down without sending zeros),
+   * so no window spans the gap, when that is also more than {@link GAP_STEPS} of the stream's
+   * step before it; `Infinity` (the default) never.
+   */
+  gapMs?: number;
+  /** Streams tracked at most, the oldest forgotten first. */
+  maxStreams?: number;
+}
 
 /**
- * The streams whose last frame said the machine was not running, with the frame time the stop
- * began. Bounded like the windows (`maxStreams`, oldest stop forgotten first), so a plant of
- * many machines cannot grow it without end. O(1) per frame. Every role that scores windows
- * judges its frames with {@link MachineStates.judge} (the single process's batcher, the
- * scale-out worker per partition), so both treat a stopped machine alike.
+ * How many of a stream's own steps (the interval before) a silence must also exceed to count as
+ * a stop, beside `gapMs`: a slowly sampled stream's ordinary step is no silence.
+ */
+export const GAP_STEPS = 10;
+
+/** A stream whose frames fail the condition, the stop not confirmed yet. */
+interface Failing {
+  since: number;
+  frames: number;
+}
+
+/**
+ * The streams whose machine is stopped, with the frame time the stop began. Bounded like the
+ * windows (`maxStreams`, oldest first), so a plant of many machines cannot grow it without end.
+ * O(1) per frame. Every role that scores windows judges its frames with
+ * {@link MachineStates.judge} (the single process's batcher, the scale-out worker per
+ * partition), so both treat a stopped machine alike.
  */
 export class MachineStates {
   readonly #stopped = new Map<string, number>();
+  readonly #failing = new Map<string, Failing>();
+  /** Each stream's newest frame time and the step before it, for the silence between two frames. */
+  readonly #last = new Map<string, { at: number; step: number }>();
   readonly #maxStreams: number;
+  readonly #stopFrames: number;
+  readonly #gapMs: number;
   /** The last model judged with, its running condition and that sensor's index in a frame. */
   #meta: MachineMeta | undefined;
   #cond: RunningCondition | undefined;
   #index = -1;
+  #stopAt = 0;
 
-  constructor(maxStreams = 1024) {
+  constructor(options: MachineStatesOptions = {}) {
+    const { stopFrames = 1, gapMs = Number.POSITIVE_INFINITY, maxStreams = 1024 } = options;
     if (!Number.isInteger(maxStreams) || maxStreams < 1) {
       throw new RangeError(`'maxStreams' must be an integer >= 1, got ${maxStreams}`);
     }
+    if (!Number.isInteger(stopFrames) || stopFrames < 1) {
+      throw new RangeError(`'RUNNING_STOP_FRAMES' must be an integer >= 1, got ${stopFrames}`);
+    }
+    if (!(gapMs > 0)) throw new RangeError(`'gapMs' must be > 0, got ${gapMs}`);
     this.#maxStreams = maxStreams;
+    this.#stopFrames = stopFrames;
+    this.#gapMs = gapMs;
+  }
+
+  /** As the engine is configured: `RUNNING_STOP_FRAMES`, and `INCIDENT_STALE_MS` for a silence. */
+  static fromConfig(
+    config: Pick<EngineConfig, "RUNNING_STOP_FRAMES" | "INCIDENT_STALE_MS">,
+  ): MachineStates {
+    return new MachineStates({
+      stopFrames: config.RUNNING_STOP_FRAMES,
+      gapMs: config.INCIDENT_STALE_MS,
+    });
+  }
+
+  /** When the stop that the last `"stop"` or `"resumed"` judgement confirmed began (frame time). */
+  get stopAt(): number {
+    return this.#stopAt;
   }
 
   /**
    * Judges a frame before it joins its stream's window, by the running condition of `meta` (the
    * version that scores it; looked up again only when it changes). A running machine's frame (or
    * any frame of a model without a condition) is `"running"` and joins its window as usual. A
-   * stopped machine's frame starts its stream's window afresh (`windows.restart`), so no window
-   * holding it is ever scored, and the caller drops it: `"stop"` when the stop begins with it
-   * (tell the alert path: `AlertPipeline.machineStopped`), `"stopped"` after that.
+   * frame that fails the condition starts its stream's window afresh (`windows.restart`), so no
+   * window holding it is ever scored, and the caller drops it: `"stopping"` until `stopFrames`
+   * failing frames in a row confirm the stop, `"stop"` with the frame that does (tell the alert
+   * path: `AlertPipeline.machineStopped`, at {@link stopAt}, the first failing frame's time),
+   * `"stopped"` after that. A frame more than `gapMs` of stream time after its stream's previous
+   * one restarts the window too: the machine stopped after that previous frame, unless it was
+   * stopped already (`"resumed"` when this frame runs, `"stop"` when it fails; told at `stopAt`).
    *
    * @example
-   * if (machine.judge(meta, stream, ts, values, windows) === "stop") pipeline.machineStopped(stream);
+   * const judged = machine.judge(meta, stream, ts, values, windows);
+   * if (confirmsStop(judged)) pipeline.machineStopped(stream);
+   * if (joinsWindow(judged)) windows.push(stream, values, input, raw);
    */
   judge(
     meta: MachineMeta,
@@ -57,16 +133,68 @@ export class MachineStates {
       this.#cond = meta.running;
       this.#index = meta.running ? meta.feature_names.indexOf(meta.running.feature) : -1;
     }
+    const silent = this.#silence(streamId, timestamp);
+    if (silent !== undefined) windows.restart(streamId);
     const cond = this.#cond;
     if (!cond || this.#index < 0 || isRunning(cond, values[this.#index])) {
+      const failing = this.#failing.get(streamId);
+      this.#failing.delete(streamId);
+      const wasStopped = this.#stopped.has(streamId);
       this.running(streamId);
-      return "running";
+      if (silent === undefined || wasStopped) return "running";
+      this.#stopAt = failing?.since ?? silent;
+      return "resumed";
     }
     windows.restart(streamId);
-    return this.stopped(streamId, timestamp) ? "stop" : "stopped";
+    if (this.#stopped.has(streamId)) return "stopped";
+    let failing = this.#failing.get(streamId);
+    if (silent !== undefined) {
+      // The silence confirms the stop: it began with the failing frames before it, if any.
+      const since = failing?.since ?? silent;
+      this.#failing.delete(streamId);
+      this.stopped(streamId, since);
+      this.#stopAt = since;
+      return "stop";
+    }
+    if (!failing) {
+      if (this.#failing.size >= this.#maxStreams) {
+        this.#failing.delete(this.#failing.keys().next().value as string);
+      }
+      failing = { since: timestamp, frames: 0 };
+      this.#failing.set(streamId, failing);
+    }
+    if (++failing.frames < this.#stopFrames) return "stopping";
+    this.#failing.delete(streamId);
+    this.stopped(streamId, failing.since);
+    this.#stopAt = failing.since;
+    return "stop";
   }
 
-  /** Records a frame of a stopped machine; true when it just stopped (it ran before). */
+  /**
+   * Notes the stream's frame time; when it comes more than `gapMs` after the previous one,
+   * returns that previous time (the machine is taken to have stopped then).
+   */
+  #silence(streamId: string, timestamp: number): number | undefined {
+    const last = this.#last.get(streamId);
+    if (last === undefined) {
+      if (this.#last.size >= this.#maxStreams) {
+        this.#last.delete(this.#last.keys().next().value as string);
+      }
+      this.#last.set(streamId, { at: timestamp, step: 0 });
+      return undefined;
+    }
+    if (timestamp <= last.at) return undefined;
+    const step = timestamp - last.at;
+    const before = last.at;
+    // A silence is also many of the stream's own steps: a stream sampled every 10 minutes
+    // (beyond INCIDENT_STALE_MS) keeps its windows; after its first step it is judged by it.
+    const silent = step > this.#gapMs && step > GAP_STEPS * last.step && last.step > 0;
+    last.at = timestamp;
+    last.step = step;
+    return silent ? before : undefined;
+  }
+
+  /** Records a stopped machine's stop, begun at `timestamp`; true when it just stopped (it ran before). */
   stopped(streamId: string, timestamp: number): boolean {
     if (this.#stopped.has(streamId)) return false;
     if (this.#stopped.size >= this.#maxStreams) {
