@@ -226,6 +226,61 @@ describe("time zones", () => {
   });
 });
 
+describe("windows through a clock change", () => {
+  const sunday = (from: string, to: string) =>
+    silence({ recurrence: { days: ["sun"], from, to, tz: "Europe/Berlin" } });
+  // Minutes of 2026-10-24 12:00Z..2026-10-25 12:00Z the silence holds, and whether it holds
+  // without a break from its first to its last minute.
+  const october = (s: ReturnType<typeof silence>) => {
+    const minutes: number[] = [];
+    for (let t = at("2026-10-24T12:00:00Z"); t < at("2026-10-25T12:00:00Z"); t += 60_000) {
+      if (silenceHolds(s, t)) minutes.push(t);
+    }
+    const unbroken = minutes.every((t, i) => i === 0 || t - minutes[i - 1] === 60_000);
+    return { n: minutes.length, unbroken, first: minutes[0], last: minutes.at(-1) };
+  };
+
+  test("a Sunday 01:00-02:30 Berlin window holds through the repeated hour in late October", () => {
+    // 01:00 CEST (23:00Z) to the second 02:30, in CET (01:30Z): 2.5 h without a hole.
+    const w = october(sunday("01:00", "02:30"));
+    assert.deepEqual(w, {
+      n: 150,
+      unbroken: true,
+      first: at("2026-10-24T23:00:00Z"),
+      last: at("2026-10-25T01:29:00Z"),
+    });
+    assert.ok(silenceHolds(sunday("01:00", "02:30"), at("2026-10-25T00:45:00Z")), "03:45 CEST-ish");
+  });
+
+  test("a Sunday window from inside the repeated hour starts at its first reading", () => {
+    // 02:30 CEST (00:30Z) to 04:00 CET (03:00Z).
+    assert.deepEqual(october(sunday("02:30", "04:00")), {
+      n: 150,
+      unbroken: true,
+      first: at("2026-10-25T00:30:00Z"),
+      last: at("2026-10-25T02:59:00Z"),
+    });
+    // Both ends repeated: the first 02:15 (00:15Z) to the second 02:45 (01:45Z).
+    assert.deepEqual(october(sunday("02:15", "02:45")), {
+      n: 90,
+      unbroken: true,
+      first: at("2026-10-25T00:15:00Z"),
+      last: at("2026-10-25T01:44:00Z"),
+    });
+  });
+
+  test("a Sunday window wholly in the hour skipped in late March vanishes, one ending in it stops at the jump", () => {
+    const gone = sunday("02:15", "02:45");
+    for (let t = at("2026-03-28T12:00:00Z"); t < at("2026-03-29T12:00:00Z"); t += 60_000) {
+      assert.ok(!silenceHolds(gone, t), new Date(t).toISOString());
+    }
+    const cut = sunday("02:30", "04:00");
+    assert.ok(!silenceHolds(cut, at("2026-03-29T00:59:00Z")), "01:59 CET");
+    assert.ok(silenceHolds(cut, at("2026-03-29T01:00:00Z")), "03:00 CEST, the jump");
+    assert.ok(!silenceHolds(cut, at("2026-03-29T02:00:00Z")), "04:00 CEST, the end");
+  });
+});
+
 describe("coverage", () => {
   test("a silence holds only within its span, and expiring it ends it early", () => {
     const s = silence({ starts_at: "2026-05-01T10:00:00Z", ends_at: "2026-05-01T12:00:00Z" });
@@ -289,5 +344,20 @@ describe("holdsUntil", () => {
     const end = holdsUntil(spring, at("2026-03-29T00:30:00Z"));
     assert.ok(Math.abs(end - jump) <= 1000, new Date(end).toISOString());
     assert.ok(silenceHolds(spring, end - 1000) && !silenceHolds(spring, end));
+  });
+
+  test("holdsUntil in the repeated hour is the second reading of the window's end", () => {
+    const fall = silence({
+      recurrence: { days: ["sun"], from: "01:00", to: "02:30", tz: "Europe/Berlin" },
+    });
+    // 02:10 CET (01:10Z), after the clocks went back: the window ends at 02:30 CET, 01:30Z.
+    const now = at("2026-10-25T01:10:00Z");
+    assert.equal(holdsUntil(fall, now), at("2026-10-25T01:30:00Z"));
+    // 02:10 CEST (00:10Z), the first reading: the same end, not the first 02:30 (00:30Z).
+    assert.equal(holdsUntil(fall, at("2026-10-25T00:10:00Z")), at("2026-10-25T01:30:00Z"));
+    const end = holdsUntil(fall, now);
+    assert.ok(silenceHolds(fall, end - 1) && !silenceHolds(fall, end));
+    // Not holding: it has stopped already, never a time before now.
+    assert.equal(holdsUntil(fall, at("2026-10-25T05:00:00Z")), at("2026-10-25T05:00:00Z"));
   });
 });

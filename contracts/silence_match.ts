@@ -152,48 +152,93 @@ export function compileSilence(s: SilenceInput): CompiledSilence {
   };
 }
 
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+const instantsMemo = new Map<string, readonly [number, number]>();
+
+/**
+ * The first and the last instant at which the clocks in `tz` show `wall` (a local date and time
+ * as milliseconds read as UTC): one instant twice for most times, two where clocks went back, and
+ * for a time skipped when they went forward the jump itself, twice, so that a window edge in the
+ * gap moves to where the clocks resume (a window wholly inside the gap vanishes).
+ */
+function wallInstants(wall: number, tz: string): readonly [number, number] {
+  const key = `${tz} ${wall}`;
+  let hit = instantsMemo.get(key);
+  if (hit) return hit;
+  // As in zonedTimeToUtc: the offsets a day and a half either side bracket any change near it.
+  const before = offsetMs(wall - 36 * 3_600_000, tz);
+  const after = offsetMs(wall + 36 * 3_600_000, tz);
+  const found = [...new Set([before, after])]
+    .filter((o) => offsetMs(wall - o, tz) === o)
+    .map((o) => wall - o)
+    .sort((a, b) => a - b);
+  if (found.length > 0) {
+    hit = [found[0], found[found.length - 1]];
+  } else {
+    // Skipped: the clocks jumped between wall - after (old offset) and wall - before (new one);
+    // the jump is found to the second.
+    let lo = wall - after;
+    let hi = wall - before;
+    while (hi - lo > 1000) {
+      const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+      if (offsetMs(mid, tz) === before) lo = mid;
+      else hi = mid;
+    }
+    hit = [hi, hi];
+  }
+  // Windows repeat weekly in a few zones; the bound only stops the memo growing without end.
+  if (instantsMemo.size > 4096) instantsMemo.clear();
+  instantsMemo.set(key, hit);
+  return hit;
+}
+
+/**
+ * The end of the recurrence window that contains `atMs`, or null when none does. A window runs
+ * from the first instant its zone shows `from` to the last instant it shows `to` on a listed day,
+ * so one running through the hour repeated when clocks go back holds throughout (and longer);
+ * only the local day of `atMs` and the day before can hold a window containing it. Throws for a
+ * zone the runtime does not know.
+ */
+function windowEnd(r: NonNullable<CompiledSilence["recurrence"]>, atMs: number): number | null {
+  const p = localParts(atMs, r.tz);
+  const today = Date.UTC(+p.year, +p.month - 1, +p.day);
+  for (const date of [today, today - DAY_MS]) {
+    // getUTCDay counts from Sunday; SILENCE_DAYS from Monday.
+    if (!r.days.has(SILENCE_DAYS[(new Date(date).getUTCDay() + 6) % 7])) continue;
+    const start = wallInstants(date + r.from * MINUTE_MS, r.tz)[0];
+    const end = wallInstants(date + r.to * MINUTE_MS, r.tz)[1];
+    if (start <= atMs && atMs < end) return end;
+  }
+  return null;
+}
+
 /** Whether the silence holds at `atMs`: inside its span and, when it recurs, inside a window. */
 export function silenceHolds(s: CompiledSilence, atMs: number): boolean {
   if (!(atMs >= s.startMs && atMs < s.endMs)) return false;
   const r = s.recurrence;
   if (!r) return true;
-  let clock: WallClock;
   try {
-    clock = wallClock(atMs, r.tz);
+    return windowEnd(r, atMs) !== null;
   } catch {
     // A zone this runtime does not know: holding is the side that keeps data out of training.
     return true;
   }
-  return r.days.has(clock.day) && clock.minute >= r.from && clock.minute < r.to;
 }
 
 /**
  * When the silence holding at `atMs` stops holding: its end, or for a recurring one the end of
- * the window it is in (its `to` on that day, in its zone), whichever comes first.
+ * the window it is in (the last instant its zone shows `to` on that day), whichever comes first.
+ * A silence not holding at `atMs` has already stopped: `atMs` itself.
  *
  * @example holdsUntil(compileSilence(weeklySat10to12Berlin), Date.parse("2026-12-05T09:30:00Z")) // 11:00Z
  */
 export function holdsUntil(s: CompiledSilence, atMs: number): number {
+  if (!silenceHolds(s, atMs)) return atMs;
   const r = s.recurrence;
   if (!r) return s.endMs;
   try {
-    const p = localParts(atMs, r.tz);
-    // `to` is 00:01..24:00 of the day the window started on; 24:00 is the next day's 00:00.
-    const day = new Date(Date.UTC(+p.year, +p.month - 1, +p.day + (r.to === 1440 ? 1 : 0)));
-    const minute = r.to % 1440;
-    const hhmm = `${String(Math.floor(minute / 60)).padStart(2, "0")}:${String(minute % 60).padStart(2, "0")}`;
-    let windowEnd = zonedTimeToUtc(`${day.toISOString().slice(0, 10)}T${hhmm}`, r.tz).getTime();
-    if (wallClock(windowEnd, r.tz).minute !== minute && silenceHolds(s, atMs)) {
-      // `to` fell in the hour skipped when clocks went forward: the window ended at the jump,
-      // the first instant it no longer holds (found to the second).
-      let holding = atMs;
-      while (windowEnd - holding > 1000) {
-        const mid = Math.floor((holding + windowEnd) / 2);
-        if (silenceHolds(s, mid)) holding = mid;
-        else windowEnd = mid;
-      }
-    }
-    return Math.min(s.endMs, windowEnd);
+    return Math.min(s.endMs, windowEnd(r, atMs) ?? atMs);
   } catch {
     return s.endMs;
   }

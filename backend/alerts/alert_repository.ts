@@ -35,6 +35,7 @@ interface AlertRow {
   incident_started_at: Date | null;
   max_severity: number | null;
   kind: FaultKind | null;
+  silence_id: string | null;
   features: FeatureRow[] | null;
 }
 
@@ -95,6 +96,7 @@ function toStored(row: AlertRow): StoredAlert {
     ...(row.max_severity === null ? {} : { max_severity: row.max_severity }),
     ...incident,
     ...(row.kind === null ? {} : { kind: row.kind }),
+    silence_id: row.silence_id,
     anomalous_features: (row.features ?? []).map(toFeature),
   };
 }
@@ -185,12 +187,12 @@ export function createAlertRepository(
         WITH new_alert AS (
           INSERT INTO alert (alert_id, stream_id, ts, frame_timestamp, anomaly_detected,
             num_anomalous_features, max_score, threshold, model_version, model_name, latency_ms,
-            incident_id, event, incident_started_at, max_severity, kind)
+            incident_id, event, incident_started_at, max_severity, kind, silence_id)
           VALUES (${a.alert_id}, ${a.stream_id}, ${a.timestamp}, ${a.frame_timestamp},
             ${a.anomaly_detected}, ${a.num_anomalous_features}, ${a.max_score}, ${a.threshold},
             ${a.model_version}, ${modelName}, ${a.latency_ms}, ${incident?.incident_id ?? null}::uuid,
             ${incident?.event ?? null}, ${incident?.incident_started_at ?? null}, ${maxSeverity},
-            ${a.kind ?? null})
+            ${a.kind ?? null}, ${a.silence_id ?? null}::uuid)
           ON CONFLICT (alert_id) DO NOTHING
           RETURNING alert_id
         ), u AS (

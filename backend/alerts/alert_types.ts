@@ -43,7 +43,10 @@ export interface NewAlert {
   incident?: AlertIncident | null;
   /** The incident's fault kind as this alert judged it (absent from older engines). */
   kind?: FaultKind | null;
-  /** The silence its incident falls under, decided before storing (backend/silences). */
+  /**
+   * The silence it falls under, decided before storing (backend/silences): its incident's for an
+   * incident's alert, else one holding at its frame time that covers its stream and sensors.
+   */
   silence_id?: string | null;
   anomalous_features: AlertFeature[];
 }
@@ -69,6 +72,8 @@ export interface StoredAlert {
   event?: IncidentEvent;
   incident_started_at?: string;
   kind?: FaultKind;
+  /** The silence it fell under when stored (its incident's for an incident's alert); null: none. */
+  silence_id: string | null;
   anomalous_features: AlertFeature[];
 }
 

@@ -20,7 +20,7 @@ export interface AlertRoutesOptions {
   metrics?: BackendMetrics;
   /** Called after a new alert was stored (not for a repeat): the console's live updates. */
   onStored?: (alert: NewAlert) => void;
-  /** The silence an incident alert falls under (its `silence_id`), looked up before storing. */
+  /** The silence an alert falls under (its `silence_id`), looked up before storing. */
   silenceOf?: (alert: NewAlert) => Promise<string | null>;
   /** Largest accepted alert body (16 MiB: 100,000 listed features fit). */
   maxBodyBytes?: number;
@@ -81,7 +81,7 @@ export function alertRoutes(options: AlertRoutesOptions): Hono {
         rejected("invalid_alert");
         throw error;
       });
-      if (alert.incident && options.silenceOf) alert.silence_id = await options.silenceOf(alert);
+      if (options.silenceOf) alert.silence_id = await options.silenceOf(alert);
       const outcome = await alerts.insert(alert);
       if (outcome === "stored") {
         metrics?.alertsStored.add(1);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { post } from "../alerts/_fixtures.ts";
+import { ourAlert, post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
@@ -122,6 +122,21 @@ for (const target of testTargets()) {
       clock = Date.parse("2026-11-24T09:10:00Z");
       assert.ok((await list("expired")).includes(s.silence_id));
       assert.equal((await (await expire(s.silence_id)).json()).changed, false);
+    });
+
+    test("a silence asked to start in the past starts when it is created", async () => {
+      clock = Date.parse("2026-11-24T09:00:00Z");
+      for (const starts_at of ["2026-11-24T08:00:00Z", "0001-01-01T00:00:00Z"]) {
+        const s = await create(body({ starts_at }));
+        assert.equal(s.starts_at, "2026-11-24T09:00:00.000Z", starts_at);
+        assert.equal(s.starts_at, s.created_at, starts_at);
+        assert.equal(s.state, "active");
+        const [row] =
+          await db.sql`SELECT starts_at FROM silence WHERE silence_id = ${s.silence_id}`;
+        assert.equal(new Date(row.starts_at).toISOString(), "2026-11-24T09:00:00.000Z");
+      }
+      // An incident from before the silence was created is not marked with it.
+      assert.equal(await incidentAt("2026-11-24T08:30:00Z", "line-1"), null);
     });
 
     test("DELETE takes who and why from the query when it has no body", async () => {
@@ -437,6 +452,67 @@ for (const target of testTargets()) {
       assert.equal(await autumnAt("2026-10-25T03:00:00Z"), null, "04:00 CET");
       assert.equal(await autumnAt("2026-11-01T00:30:00Z"), autumn.silence_id, "a week after, CET");
       assert.equal(await autumnAt("2026-11-01T03:00:00Z"), null, "04:00 CET a week after");
+    });
+
+    test("an alert without an incident (frame mode) is marked with the silence it falls under", async () => {
+      clock = Date.parse("2026-12-05T08:00:00Z");
+      const whole = await create(
+        body({ matchers: { stream: "press-*" }, ends_at: "2026-12-05T10:00:00Z" }),
+      );
+      const part = await create(
+        body({
+          matchers: { stream: "saw", sensors: ["feature_17", "feature_4*"] },
+          ends_at: "2026-12-05T10:00:00Z",
+        }),
+      );
+      /** Stores a frame-mode alert; resolves with its silence_id from both read APIs. */
+      const frameAt = async (frame: string, stream: string, o: Record<string, unknown> = {}) => {
+        const alert = ourAlert({
+          stream_id: stream,
+          timestamp: frame,
+          frame_timestamp: frame,
+          ...o,
+        });
+        await store(alert);
+        const one = await app.request(`/api/v1/alerts/${alert.alert_id}`);
+        assert.equal(one.status, 200);
+        const got = (await one.json()).silence_id;
+        const listed = await (
+          await app.request(`/api/v1/alerts?stream_id=${stream}&from=${frame}&limit=500`)
+        ).json();
+        const row = listed.alerts.find((x: { alert_id: string }) => x.alert_id === alert.alert_id);
+        assert.equal(row.silence_id, got, "the list says the same");
+        return got as string | null;
+      };
+      assert.equal(await frameAt("2026-12-05T09:00:00.000Z", "press-1"), whole.silence_id);
+      assert.equal(await frameAt("2026-12-05T07:59:59.000Z", "press-1"), null, "before it");
+      assert.equal(await frameAt("2026-12-05T10:00:00.000Z", "press-1"), null, "at its end");
+      assert.equal(await frameAt("2026-12-05T09:00:00.000Z", "lathe"), null, "another stream");
+      // Sensor globs: it must cover every flagged sensor (feature_17 and feature_4051).
+      assert.equal(await frameAt("2026-12-05T09:00:00.000Z", "saw"), part.silence_id);
+      const other = {
+        anomalous_features: [{ feature_idx: 9, score: 0.97, feature: "feature_9" }],
+        num_anomalous_features: 1,
+      };
+      assert.equal(await frameAt("2026-12-05T09:00:00.000Z", "saw", other), null);
+
+      // A weekly window through the hour repeated on 25 October 2026 holds throughout.
+      clock = Date.parse("2026-10-20T12:00:00Z");
+      const sunday = await create(
+        body({
+          matchers: { stream: "oven" },
+          ends_at: "2026-11-05T00:00:00Z",
+          recurrence: { days: ["sun"], from: "01:00", to: "02:30", tz: "Europe/Berlin" },
+        }),
+      );
+      for (const t of [
+        "2026-10-24T23:30:00.000Z",
+        "2026-10-25T00:45:00.000Z",
+        "2026-10-25T01:15:00.000Z",
+      ]) {
+        assert.equal(await frameAt(t, "oven"), sunday.silence_id, t);
+      }
+      assert.equal(await frameAt("2026-10-25T01:30:00.000Z", "oven"), null, "the second 02:30");
     });
 
     test("silence_id survives a second delivery of the same alert and concurrent repeats", async () => {

@@ -1,4 +1,4 @@
-// Stores silences and reads them back (lists, the engine's feed, the ones an incident's alert falls under), with postgres.js.
+// Stores silences and reads them back (lists, the engine's feed, the one an alert or its incident falls under), with postgres.js.
 
 import type { Identity } from "../../contracts/auth.ts";
 import type { Recurrence, Silence, SilenceState } from "../../contracts/silence.ts";
@@ -53,6 +53,34 @@ function toSilence(r: SilenceRow, now: number): Silence {
     expired_reason: r.expired_reason,
     state: silenceState(r, now),
   };
+}
+
+// A time as a row holds it (Date) or json_agg gave it (ISO text), as ISO text.
+const isoOf = (t: Date | string) => new Date(t).toISOString();
+
+/**
+ * The first of `candidates` (ordered by preference) that holds at `at`, matches `stream` and
+ * covers every one of `sensors`; `null` when none does.
+ */
+function firstCovering(
+  candidates: SilenceRow[],
+  stream: string,
+  sensors: string[],
+  at: Date,
+): string | null {
+  const atMs = at.getTime();
+  for (const c of candidates) {
+    const compiled = compileSilence({
+      silence_id: c.silence_id,
+      matchers: { stream: c.stream_glob, sensors: c.sensor_globs },
+      starts_at: isoOf(c.starts_at),
+      ends_at: isoOf(c.ends_at),
+      expired_at: c.expired_at === null ? null : isoOf(c.expired_at),
+      recurrence: c.recurrence,
+    });
+    if (silenceCoversAll(compiled, stream, sensors, atMs)) return c.silence_id;
+  }
+  return null;
 }
 
 /**
@@ -204,24 +232,35 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
           WHERE starts_at <= ${a.at} AND ${end(sql)} > ${a.at}) AS candidates`.catch(failed);
     if (row.current) return row.current;
     const sensors = [...new Set([...(row.sensors ?? []), ...a.sensors])];
-    const atMs = a.at.getTime();
-    for (const c of row.candidates ?? []) {
-      const compiled = compileSilence({
-        silence_id: c.silence_id,
-        matchers: { stream: c.stream_glob, sensors: c.sensor_globs },
-        starts_at: String(c.starts_at),
-        ends_at: String(c.ends_at),
-        expired_at: c.expired_at === null ? null : String(c.expired_at),
-        recurrence: c.recurrence,
-      });
-      if (silenceCoversAll(compiled, a.streamId, sensors, atMs)) return c.silence_id;
-    }
-    return null;
+    return firstCovering(row.candidates ?? [], a.streamId, sensors, a.at);
   }
 
-  /** {@link forIncidentAlert} for an alert about to be stored; `null` when it has no incident. */
+  /**
+   * The silence an alert without an incident (frame mode) falls under: one holding at its frame
+   * time that matches its stream and covers every sensor it flagged (the one ending last; ties by
+   * id). `null` when none.
+   */
+  async function forFrameAlert(a: {
+    streamId: string;
+    at: Date;
+    sensors: string[];
+  }): Promise<string | null> {
+    const sql = client();
+    const candidates = await sql<SilenceRow[]>`
+      SELECT * FROM silence WHERE starts_at <= ${a.at} AND ${end(sql)} > ${a.at}
+      ORDER BY ${end(sql)} DESC, silence_id`.catch(failed);
+    return firstCovering(candidates, a.streamId, [...new Set(a.sensors)], a.at);
+  }
+
+  /** The silence an alert about to be stored falls under: {@link forIncidentAlert} or {@link forFrameAlert}. */
   function forAlert(alert: NewAlert): Promise<string | null> {
-    if (!alert.incident) return Promise.resolve(null);
+    if (!alert.incident) {
+      return forFrameAlert({
+        streamId: alert.stream_id,
+        at: alert.frame_timestamp ?? alert.timestamp,
+        sensors: alert.anomalous_features.map((f) => f.feature ?? `feature_${f.feature_idx}`),
+      });
+    }
     return forIncidentAlert({
       incidentId: alert.incident.incident_id,
       streamId: alert.stream_id,
@@ -230,5 +269,5 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
     });
   }
 
-  return { create, get, list, expire, effective, forIncidentAlert, forAlert };
+  return { create, get, list, expire, effective, forIncidentAlert, forFrameAlert, forAlert };
 }

@@ -102,11 +102,13 @@ const refuse = (field: string, message: string) =>
 /**
  * Validates a new silence against the schema and the clock: it ends after it starts, in the
  * future, at most 90 days ahead; matchers that cover every sensor of every stream need
- * `confirm_all: true`. Throws 400 `invalid_request` naming the field.
+ * `confirm_all: true`. Throws 400 `invalid_request` naming the field. A `starts_at` in the past
+ * becomes `now` (as Alertmanager does): a silence created later does not reach back over alerts
+ * already stored, so its row must not say it held then.
  */
 export function parseNewSilence(input: unknown, now: number): NewSilence {
   const body = parseBody(newSilenceSchema, input, "a silence");
-  const starts = body.starts_at ?? new Date(now);
+  const starts = body.starts_at && body.starts_at.getTime() > now ? body.starts_at : new Date(now);
   if (body.ends_at.getTime() <= now) throw refuse("ends_at", "in the future");
   if (body.ends_at.getTime() <= starts.getTime()) throw refuse("ends_at", "after 'starts_at'");
   if (body.ends_at.getTime() - now > MAX_SILENCE_AHEAD_MS) {
