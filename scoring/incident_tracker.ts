@@ -331,6 +331,25 @@ export class IncidentTracker {
     return snap;
   }
 
+  /**
+   * True when every sensor the snapshot holds is one of this tracker's `nFeatures`: a snapshot
+   * saved by an engine before it kept its model's sensor set says nothing else of them.
+   */
+  fits(snap: StreamSnapshot): boolean {
+    const n = this.#o.nFeatures;
+    const within = (bits: string, peak: SensorEvidence[]) => {
+      if (peak.some((e) => !(e.feature_idx >= 0 && e.feature_idx < n))) return false;
+      const s = atob(bits);
+      for (let b = 0; b < s.length; b++) {
+        const byte = s.charCodeAt(b);
+        if (byte !== 0 && b * 8 + 31 - Math.clz32(byte) >= n) return false;
+      }
+      return true;
+    };
+    const { pending: p, incident: i } = snap;
+    return (!p || within(p.bits, p.peak)) && (!i || within(i.bits, i.peak));
+  }
+
   /** Restores a stream from `snapshot` (at start-up, before its first window). */
   restore(streamId: string, snap: StreamSnapshot): void {
     if (snap?.v !== 1) throw new TypeError(`unknown incident snapshot of stream ${streamId}`);
@@ -443,6 +462,31 @@ export class IncidentTracker {
     s.pending = undefined;
     this.#streams.delete(streamId);
   }
+}
+
+/**
+ * The `resolved` event of a snapshot's open incident, without restoring it: at start-up, for a
+ * stream saved under a model with other sensors. It lists none of them (their indices mean
+ * nothing to the serving model) but counts them; undefined when no incident is open.
+ */
+export function resolvedFromSnapshot(
+  streamId: string,
+  snap: StreamSnapshot,
+): IncidentEvent | undefined {
+  const i = snap.incident;
+  if (!i) return undefined;
+  return {
+    event: "resolved",
+    incidentId: i.id,
+    streamId,
+    startedAt: i.startedAt,
+    timestamp: snap.last,
+    sensorCount: i.count,
+    sensors: [],
+    maxSeverity: i.maxSeverity,
+    reason: "stale",
+    ...(i.kind ? { kind: i.kind } : {}),
+  };
 }
 
 function popcount(x: number): number {

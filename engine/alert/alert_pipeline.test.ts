@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -16,9 +16,9 @@ import { Outbox } from "./outbox.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 9);
 
-/** One scored window of a 2-sensor model: sensor 0 flagged, or nothing. */
-function window(streamId: string, second: number, flagged: boolean): ScoredBatch {
-  const f = flagged ? [0] : [];
+/** One scored window of a 2-sensor model: `sensor` (0 unless told) flagged, or nothing. */
+function window(streamId: string, second: number, flagged: boolean, sensor = 0): ScoredBatch {
+  const f = flagged ? [sensor] : [];
   return {
     size: 1,
     nFeatures: 2,
@@ -42,13 +42,25 @@ function window(streamId: string, second: number, flagged: boolean): ScoredBatch
 /**
  * An incident-mode pipeline on a real state folder, outbox and alert sink; `lines` are its log
  * lines. The state folder exists after `start()`; removing it makes every save fail (ENOENT).
+ * `stateDir`, `features` and `version`: restart on another engine's state with that model.
  */
 async function setup(
   t: { after: (fn: () => Promise<void>) => void },
-  options: { maxHeldAlerts?: number; maxHeldBytes?: number } = {},
+  {
+    stateDir: dirOfState,
+    features = ["a", "b"],
+    version = "m@1",
+    ...options
+  }: {
+    maxHeldAlerts?: number;
+    maxHeldBytes?: number;
+    stateDir?: string;
+    features?: string[];
+    version?: string;
+  } = {},
 ) {
   const dir = await mkdtemp(join(tmpdir(), "alert-pipeline-"));
-  const stateDir = join(dir, "incidents");
+  const stateDir = dirOfState ?? join(dir, "incidents");
   const sink = await startAlertSink();
   const outbox = await Outbox.open({ dir: join(dir, "outbox") });
   const lines: { level: string; msg: string; [field: string]: unknown }[] = [];
@@ -75,15 +87,15 @@ async function setup(
   });
   const pipeline = new AlertPipeline({
     mode: "incident",
-    context: { featureNames: ["a", "b"], threshold: 0.9, modelName: "m", modelVersion: "m@1" },
+    context: { featureNames: features, threshold: 0.9, modelName: "m", modelVersion: version },
     windowSize: 2,
     severityScale: 10,
     dispatcher,
     log,
     now: () => Date.now(),
     tracker: new IncidentTracker({
-      nFeatures: 2,
-      modelVersion: "m@1",
+      nFeatures: features.length,
+      modelVersion: version,
       confirmK: 1,
       confirmN: 1,
       quietWindows: 2,
@@ -103,11 +115,13 @@ async function setup(
     await sink.close();
     await rm(dir, { recursive: true, force: true });
   });
+  /** The alerts the sink received, parsed, in order. */
+  const bodies = () => sink.requests.map((r) => JSON.parse(r.body));
   /** `event:stream` of each alert the sink received, in order. */
   const received = () =>
     sink.requests.map((r) => JSON.parse(r.body)).map((b) => `${b.event}:${b.stream_id}`);
   const said = (msg: string) => lines.filter((l) => l.msg.startsWith(msg));
-  return { stateDir, sink, pipeline, lines, received, said };
+  return { stateDir, sink, pipeline, lines, received, bodies, said };
 }
 
 test("alertPipeline holds a batch's state and alerts while saves fail, and keeps them in order once they work", async (t) => {
@@ -181,6 +195,53 @@ test("alertPipeline drops held alerts past maxHeldBytes", async (t) => {
   await pipeline.flush();
   assert.deepEqual(received(), []);
   assert.deepEqual(await readdir(stateDir), ["a.json"]);
+});
+
+/** Opens an incident on sensor 1 of the 2-sensor model `m@1` and stops with it open. */
+async function openOnSensor1(t: { after: (fn: () => Promise<void>) => void }) {
+  const first = await setup(t);
+  first.pipeline.scored(window("s", 0, true, 1));
+  await first.pipeline.flush();
+  await first.pipeline.stop();
+  await waitFor(() => first.received().length === 1, "the opened alert delivered");
+  return { stateDir: first.stateDir, opened: first.bodies()[0] };
+}
+
+test("alertPipeline restarted on a model with other sensors resolves the saved incident under its version", async (t) => {
+  const { stateDir, opened } = await openOnSensor1(t);
+  assert.equal(opened.anomalous_features[0].feature, "b");
+
+  const next = await setup(t, { stateDir, features: ["c"], version: "m@2" });
+  assert.equal(next.pipeline.openIncidents, 0, "not restored onto the new sensors");
+  // The opened alert kept with the state is sent again too (this outbox never saw it delivered).
+  await waitFor(() => next.received().includes("resolved:s"), "the resolved alert delivered");
+  const resolved = next.bodies().find((b) => b.event === "resolved");
+  assert.equal(resolved.incident_id, opened.incident_id);
+  assert.equal(resolved.model_version, "m@1", "under the version it was saved with");
+  assert.equal(resolved.num_anomalous_features, 1);
+  assert.deepEqual(resolved.anomalous_features, [], "no sensor of the old model is named");
+  await next.pipeline.flush();
+  assert.deepEqual(await readdir(stateDir), [], "its state is deleted");
+});
+
+test("alertPipeline restores a state saved without its model while its sensors fit", async (t) => {
+  const { stateDir } = await openOnSensor1(t);
+  // As an engine before the model was kept with the state wrote it.
+  const file = join(stateDir, "s.json");
+  const { model, ...older } = JSON.parse(await readFile(file, "utf8"));
+  assert.equal(model.features.length, 64, "the state names its model's sensors");
+  await writeFile(file, JSON.stringify(older));
+
+  const same = await setup(t, { stateDir, version: "m@2" });
+  assert.equal(same.pipeline.openIncidents, 1, "restored: sensor 1 is one of two");
+  await same.pipeline.stop();
+
+  const fewer = await setup(t, { stateDir, features: ["c"], version: "m@3" });
+  assert.equal(fewer.pipeline.openIncidents, 0, "sensor 1 is not one of one");
+  await waitFor(() => fewer.received().includes("resolved:s"), "the resolved alert delivered");
+  const resolved = fewer.bodies().find((b) => b.event === "resolved");
+  assert.equal(resolved.model_version, "m@3", "no version was saved: the serving one");
+  assert.deepEqual(resolved.anomalous_features, []);
 });
 
 test("alertPipeline refuses held-alert bounds that are no positive integers", () => {

@@ -1,14 +1,16 @@
 // The alert path after scoring: flagged sensors → incident state → alert body → state store → outbox.
 import { isSpanContextValid, type SpanContext } from "@opentelemetry/api";
 import { sensorEvidence } from "../../scoring/flagged_sensors.ts";
-import type {
-  IncidentEvent,
-  IncidentTracker,
-  SensorEvidence,
+import {
+  type IncidentEvent,
+  type IncidentTracker,
+  resolvedFromSnapshot,
+  type SensorEvidence,
 } from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
+import { featuresSha256 } from "../history/history_recorder.ts";
 import { mergeSteps, type PersistStep, type StreamRecord } from "./_persist_step.ts";
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
@@ -16,6 +18,7 @@ import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_
 import type {
   IncidentStateChange,
   IncidentStateStore,
+  SavedModel,
   StoredIncidentState,
 } from "./incident_state_store.ts";
 
@@ -65,6 +68,13 @@ const DIRTY_SAVE_MS = 1000;
 const MAX_HELD_ALERTS = 10_000;
 const MAX_HELD_BYTES = 64 * 2 ** 20;
 
+/** What a stream's saved state names as its model: which sensors its indices are. */
+const savedModelOf = (context: AlertContext): SavedModel => ({
+  name: context.modelName,
+  version: context.modelVersion,
+  features: featuresSha256(context.featureNames),
+});
+
 function traceparentOf(span: SpanContext | undefined): string | undefined {
   if (!span || !isSpanContextValid(span)) return undefined;
   return `00-${span.traceId}-${span.spanId}-${(span.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
@@ -111,6 +121,8 @@ export class AlertPipeline {
   /** Streams whose state changed without an event: saved together, once a second. */
   readonly #dirty = new Set<string>();
   #flushTimer: ReturnType<typeof setInterval> | undefined;
+  /** Saved with every stream's state (incident mode). */
+  #model: SavedModel | undefined;
 
   constructor(options: AlertPipelineOptions) {
     if (options.mode === "incident" && (!options.tracker || !options.store)) {
@@ -123,6 +135,7 @@ export class AlertPipeline {
       }
     }
     this.#o = options;
+    if (options.tracker) this.#model = savedModelOf(options.context);
   }
 
   /** Open incidents right now (0 in frame mode). */
@@ -142,7 +155,9 @@ export class AlertPipeline {
 
   /**
    * Restores the saved incident state and resubmits the alerts kept with it (they may not
-   * have reached the outbox before a crash); starts the stale-stream timer.
+   * have reached the outbox before a crash); starts the stale-stream timer. A stream saved under
+   * a model with other sensors (the pointer moved while the engine was down) is not restored:
+   * its open incident is resolved, as `useModel` does live, under the version it was saved with.
    */
   async start(): Promise<void> {
     const { tracker, store, log, staleMs } = this.#o;
@@ -151,8 +166,10 @@ export class AlertPipeline {
     const now = this.#o.now();
     const records: AlertRecord[] = [];
     const tombstones: IncidentStateChange[] = [];
+    const foreign = new Map<string, StoredIncidentState>();
     for (const [streamId, state] of states) {
-      if (state.snapshot) {
+      if (state.snapshot && !this.#fits(state)) foreign.set(streamId, state);
+      else if (state.snapshot) {
         tracker.restore(streamId, state.snapshot);
         this.#seen.set(streamId, now);
       } else {
@@ -165,6 +182,7 @@ export class AlertPipeline {
     }
     await this.#o.dispatcher.resubmit(records);
     await store.save(tombstones, false);
+    this.#resolveForeign(foreign);
     if (states.size) {
       log.info("incident state restored", {
         streams: states.size,
@@ -178,6 +196,41 @@ export class AlertPipeline {
     }
     this.#flushTimer = setInterval(() => this.#saveDirty(), DIRTY_SAVE_MS);
     this.#flushTimer.unref?.();
+  }
+
+  /** The stream's saved sensors are the serving model's (older states: its indices fit). */
+  #fits(state: StoredIncidentState): boolean {
+    const saved = state.model;
+    const model = this.#model!;
+    if (!saved) return this.#o.tracker!.fits(state.snapshot!);
+    return saved.name === model.name && saved.features === model.features;
+  }
+
+  /**
+   * Resolves the open incidents of streams saved under a model with other sensors, each alert
+   * named by the model and version the state was saved with, and deletes their states once
+   * those alerts are kept (a confirming stream's at once), as `#forget` does.
+   */
+  #resolveForeign(foreign: Map<string, StoredIncidentState>): void {
+    if (foreign.size === 0) return;
+    const made: StreamRecord[] = [];
+    for (const [streamId, { snapshot, model: saved }] of foreign) {
+      const event = resolvedFromSnapshot(streamId, snapshot!);
+      if (!event) continue;
+      const context: AlertContext = {
+        ...this.#o.context,
+        featureNames: [],
+        modelName: saved?.name ?? this.#o.context.modelName,
+        modelVersion: saved?.version ?? this.#o.context.modelVersion,
+      };
+      made.push(...this.#records([event], new Map(), context));
+    }
+    if (made.length) {
+      this.#o.log.info("incidents resolved: saved under a model with other features", {
+        incidents: made.length,
+      });
+    }
+    this.#persist(made, new Set(foreign.keys()), true);
   }
 
   /**
@@ -208,6 +261,7 @@ export class AlertPipeline {
     const tracker = next.tracker ?? previous;
     tracker?.useModelVersion(next.context.modelVersion);
     this.#o = { ...this.#o, ...next, tracker };
+    if (tracker) this.#model = savedModelOf(next.context);
   }
 
   /** Resolves the stream's open incident: its machine stopped (a stop is not an anomaly). */
@@ -395,17 +449,17 @@ export class AlertPipeline {
   #records(
     events: IncidentEvent[],
     latencies: Map<IncidentEvent, { latencyMs: number; span?: SpanContext }>,
+    alertContext = this.#o.context,
   ): StreamRecord[] {
     const now = this.#o.now();
     return events.map((e) => {
       const at = latencies.get(e);
       // The kind is decided from the evidence of `opened`/`updated`; the tracker keeps it.
       const ev = this.#o.evidence;
-      const context =
-        ev?.nFeatures === this.#o.context.featureNames.length ? ev.build(e) : undefined;
+      const context = ev?.nFeatures === alertContext.featureNames.length ? ev.build(e) : undefined;
       if (context?.kind) this.#o.tracker?.classify(e.streamId, context.kind);
       const alert = buildIncidentAlert(
-        this.#o.context,
+        alertContext,
         e,
         { latencyMs: at?.latencyMs ?? 0, now },
         context,
@@ -445,7 +499,7 @@ export class AlertPipeline {
       const snapshot = tracker!.snapshot(streamId);
       const alerts = this.#lastAlerts.get(streamId);
       let state: StoredIncidentState | undefined;
-      if (snapshot) state = alerts ? { snapshot, alerts } : { snapshot };
+      if (snapshot) state = { snapshot, ...(alerts ? { alerts } : {}), model: this.#model };
       else if (fresh) {
         // Resolved and forgotten: keep the alerts until they are in the outbox, then delete.
         state = { alerts: fresh };

@@ -12,6 +12,18 @@ import type { AlertRecord } from "./alert_sender.ts";
 export interface StoredIncidentState {
   snapshot?: StreamSnapshot;
   alerts?: AlertRecord[];
+  /**
+   * The model the snapshot's sensor indices belong to: its name, the version serving when it
+   * was saved, and `featuresSha256` of its feature names. Absent in states saved before it was kept.
+   */
+  model?: SavedModel;
+}
+
+/** Which sensors a stored snapshot's indices name (see `StoredIncidentState.model`). */
+export interface SavedModel {
+  name: string;
+  version: string;
+  features: string;
 }
 
 /** One stream's change: `state` undefined deletes it. */
