@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { NODE_SERVICE_ARGS, nodeServiceEnv } from "./launch.ts";
+import { NODE_SERVICE_ARGS, nodeServiceEnv, type ServiceExit } from "./launch.ts";
 
 const read = (file: string) => readFileSync(new URL(file, import.meta.url), "utf8");
 
@@ -88,4 +88,45 @@ test("run_ts.mjs compiles a TypeScript entry once and runs it with its arguments
   for (const name of cached) rmSync(join(cache, name), { force: true });
   rmSync(dir, { recursive: true, force: true });
   assert.equal(cached.length, 1, "the compiled module is cached");
+});
+
+test("launchService reports the exit code a signalled child exits with, under Node and Deno", () => {
+  // Deno's node:child_process says "SIGTERM" for each of these: a clean stop and a failure alike.
+  const root = fileURLToPath(new URL(".", import.meta.url));
+  const driver = `
+    import { once } from "node:events";
+    import { createInterface } from "node:readline";
+    import { launchService } from ${JSON.stringify(new URL("./launch.ts", import.meta.url).href)};
+    const results = [];
+    for (const code of [0, 1, null]) {
+      const onTerm = code === null ? "" : \`process.on("SIGTERM", () => process.exit(\${code}));\`;
+      const script = \`\${onTerm} console.log("ready"); setInterval(() => {}, 1000);\`;
+      const child = launchService([${JSON.stringify(process.execPath)}, "-e", script], {
+        cwd: ".",
+        env: { PATH: "" },
+      });
+      await once(createInterface({ input: child.output[0] }), "line");
+      child.kill("SIGTERM");
+      results.push(await child.exited);
+    }
+    console.log(JSON.stringify(results));
+  `;
+  const expected: ServiceExit[] = [
+    { code: 0, signal: null },
+    { code: 1, signal: null },
+    { code: null, signal: "SIGTERM" },
+  ];
+  const runtimes: [string, string[]][] = [
+    ["node", [process.execPath, "--import", "tsx", "--input-type=module", "-e", driver]],
+    ["deno", [join(root, "node_modules/.bin/deno"), "eval", driver]],
+  ];
+  for (const [runtime, command] of runtimes) {
+    const run = spawnSync(command[0], command.slice(1), {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 0, `${runtime}: ${run.stderr}`);
+    assert.deepEqual(JSON.parse(run.stdout), expected, runtime);
+  }
 });

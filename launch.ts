@@ -1,5 +1,8 @@
 // How a service process is started on Node. npm scripts, start.ts, the container, the benchmark
-// and the tests all start services this way (a test checks package.json and the Dockerfile).
+// and the tests all start services this way (a test checks package.json and the Dockerfile);
+// launchers that run under Node or Deno start the process itself with `launchService`.
+import { spawn } from "node:child_process";
+import { Readable } from "node:stream";
 
 /**
  * `run_ts.mjs` compiles the TypeScript entry once instead of keeping a compiler thread (see that
@@ -16,4 +19,79 @@ export const NODE_SERVICE_ARGS = ["--max-semi-space-size=4", "run_ts.mjs"] as co
  */
 export function nodeServiceEnv(env: Record<string, string | undefined>): Record<string, string> {
   return { MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? "2" };
+}
+
+/** How a launched service ended: its exit code, or (code null) the signal that ended it. */
+export interface ServiceExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** A service process started by {@link launchService}. */
+export interface LaunchedService {
+  /** Its stdout and stderr. */
+  output: Readable[];
+  /** Sends `signal`; does nothing once the process has exited. */
+  kill(signal: "SIGINT" | "SIGTERM" | "SIGKILL"): void;
+  exited: Promise<ServiceExit>;
+}
+
+/**
+ * Starts `command` in `cwd` with exactly `env` and piped output, from Node or Deno alike. Under
+ * Deno it uses `Deno.Command`: Deno's node:child_process reports the signal it sent to a child
+ * instead of the code the child then exited with, so a clean stop and a failure would read alike.
+ *
+ * @example
+ * const child = launchService([process.execPath, ...NODE_SERVICE_ARGS, "engine/main.ts"], { cwd, env });
+ * const { code, signal } = await child.exited;
+ */
+export function launchService(
+  command: string[],
+  options: { cwd: string; env: Record<string, string | undefined> },
+): LaunchedService {
+  // biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
+  const deno = (globalThis as any).Deno as any;
+  if (deno) {
+    const env = Object.fromEntries(
+      Object.entries(options.env).filter(
+        (entry): entry is [string, string] => entry[1] !== undefined,
+      ),
+    );
+    const child = new deno.Command(command[0], {
+      args: command.slice(1),
+      cwd: options.cwd,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return {
+      output: [Readable.fromWeb(child.stdout), Readable.fromWeb(child.stderr)],
+      kill(signal) {
+        try {
+          child.kill(signal);
+        } catch {
+          // Already exited: its status is on its way.
+        }
+      },
+      exited: child.status.then(({ code, signal }: { code: number; signal: string | null }) =>
+        signal === null ? { code, signal } : { code: null, signal },
+      ),
+    };
+  }
+  const child = spawn(command[0], command.slice(1), {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return {
+    output: [child.stdout, child.stderr],
+    kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    exited: new Promise((resolve) =>
+      child.once("exit", (code, signal) => resolve({ code, signal })),
+    ),
+  };
 }

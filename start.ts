@@ -1,10 +1,14 @@
 // `npm start` / `deno task start`: the backend (with the simulator) and the engine on one machine, Ctrl-C stops both.
-import { type ChildProcess, spawn } from "node:child_process";
 import { isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { seedRegistry } from "./engine/infer/seed_registry.ts";
-import { NODE_SERVICE_ARGS, nodeServiceEnv } from "./launch.ts";
+import {
+  type LaunchedService,
+  launchService,
+  NODE_SERVICE_ARGS,
+  nodeServiceEnv,
+} from "./launch.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
 const deno = (globalThis as any).Deno as any;
@@ -33,6 +37,9 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
   backend: {
     file: "backend/main.ts",
     env: {
+      // Deno's built-in OpenTelemetry (OTEL_DENO=true) takes the service name only from the
+      // environment it starts with: without this, both services export as unknown_service:deno.
+      OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ?? "backend",
       PORT: backendPort,
       ENGINE_URL: engineUrl,
       SIMULATOR_RATE_HZ: env.SIMULATOR_RATE_HZ ?? "1",
@@ -46,6 +53,7 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
   engine: {
     file: "engine/main.ts",
     env: {
+      OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ?? "engine",
       // Like the backend without sign-in: this machine only (compose and scale-out set 0.0.0.0,
       // with ADMIN_TOKEN).
       APP_HOST: env.APP_HOST ?? "127.0.0.1",
@@ -73,7 +81,7 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
 };
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const children = new Map<string, ChildProcess>();
+const children = new Map<string, LaunchedService>();
 const listening = new Set<string>();
 let stopping = false;
 
@@ -109,23 +117,27 @@ function announce() {
 }
 
 for (const [name, service] of Object.entries(services)) {
-  const child = spawn(runner[0], [...runner.slice(1), service.file], {
+  const child = launchService([...runner, service.file], {
     cwd: root,
     env: { ...env, ...(deno ? {} : nodeServiceEnv(env)), ...service.env },
-    stdio: ["ignore", "pipe", "pipe"],
   });
   children.set(name, child);
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of child.output) {
     createInterface({ input: stream }).on("line", (line) =>
       say(`[${name.padEnd(7)}] ${summarise(name, line)}`),
     );
   }
-  child.once("exit", (code, signal) => {
+  child.exited.then(({ code, signal }) => {
     children.delete(name);
     say(`[${name.padEnd(7)}] exited ${signal ?? code}`);
-    // One service gone means the demo is broken: stop the other too.
+    // One service gone means the demo is broken: stop the other too. While stopping, one that
+    // exits non-zero or has to be killed fails the stop; one ended by the stop signal itself
+    // (still starting, its handler not yet installed) does not.
     if (!stopping) stop(code === 0 ? 1 : (code ?? 1));
-    else if (children.size === 0) finish();
+    else {
+      if (exitCode === 0 && ((code ?? 0) !== 0 || signal === "SIGKILL")) exitCode = code || 1;
+      if (children.size === 0) finish();
+    }
   });
 }
 

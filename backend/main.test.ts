@@ -23,6 +23,8 @@ for (const [runtime, command] of [
       LOG_LEVEL: "info",
       // Longer than stop()'s 15 s grace: a live console stream that held the drain would fail.
       SHUTDOWN_TIMEOUT_MS: "60000",
+      // No engine: the simulator's one frame below fails fast, which is all it needs to do.
+      ENGINE_URL: "http://127.0.0.1:1",
     });
     running.push(service);
     const listening = await service.waitForLog((l) => l.msg === "backend listening", 90_000);
@@ -45,7 +47,17 @@ for (const [runtime, command] of [
     const events = await fetch(`${base}/events`);
     const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
     assert.match((await reader.read()).value ?? "", /event: ready/);
+    // Both read request.signal, on which Deno 2.9 warns unless deno.json opts in to the new
+    // behaviour (`unstable: ["no-legacy-abort"]`); a newcomer's run prints no warning.
+    const send = await fetch(`${base}/data/send`, { method: "POST" });
+    assert.ok(send.status >= 400, `no engine to take the frame: ${send.status}`);
+    await send.body?.cancel();
     assert.equal(await service.stop("SIGTERM"), 0);
+    assert.deepEqual(
+      service.lines.filter((l) => /legacy|unstable/i.test(l)),
+      [],
+      "no runtime warning",
+    );
     assert.ok(
       service.lines.some((l) => l.includes('"backend stopped"')),
       service.lines.join("\n"),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { node, tracing } from "@opentelemetry/sdk-node";
 import { Hono } from "hono";
 import { otelMiddleware } from "./hono.ts";
@@ -66,6 +66,39 @@ describe("otelMiddleware", () => {
     assert.ok(child, "handler span exported");
     assert.equal(child.spanContext().traceId, traceId);
     assert.equal(child.parentSpanContext?.spanId, server.spanContext().spanId);
+  });
+
+  test("otelMiddleware continues the first of two traceparent values", async () => {
+    // Deno's fetch appends its own traceparent to one set by hand: `A, B`, which the W3C
+    // propagator alone rejects, starting a new trace.
+    exporter.reset();
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const parentId = "00f067aa0ba902b7";
+    const second = `00-${"c".repeat(32)}-${"d".repeat(16)}-01`;
+    await buildApp().request("/items/1", {
+      headers: { traceparent: `00-${traceId}-${parentId}-01, ${second}` },
+    });
+    const server = serverSpans()[0];
+    assert.equal(server.spanContext().traceId, traceId);
+    assert.equal(server.parentSpanContext?.spanId, parentId);
+  });
+
+  test("otelMiddleware nests under a server span the runtime already made active", async () => {
+    // Deno.serve with OTEL_DENO=true starts its own span from the caller's traceparent and runs
+    // the handler inside it: a second span from the header would be its sibling, and without a
+    // header the root of a second trace.
+    exporter.reset();
+    const runtimeSpan = trace.getTracer("runtime").startSpan("POST", { kind: SpanKind.SERVER });
+    await context.with(trace.setSpan(ROOT_CONTEXT, runtimeSpan), () =>
+      buildApp().request("/items/1", {
+        headers: { traceparent: `00-${"e".repeat(32)}-${"f".repeat(16)}-01` },
+      }),
+    );
+    runtimeSpan.end();
+    const server = serverSpans().find((s) => s.name === "GET /items/:id");
+    assert.ok(server, "middleware span exported");
+    assert.equal(server.spanContext().traceId, runtimeSpan.spanContext().traceId);
+    assert.equal(server.parentSpanContext?.spanId, runtimeSpan.spanContext().spanId);
   });
 
   test("otelMiddleware marks a 5xx with error.type and an error status", async () => {

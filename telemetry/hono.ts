@@ -11,8 +11,17 @@ import {
 import type { MiddlewareHandler } from "hono";
 import { matchedRoutes, routePath } from "hono/route";
 
+/**
+ * Reads propagation headers for `propagation.extract`. A `traceparent` sent twice arrives joined
+ * as `A, B` (Deno's fetch appends its own to one set by hand, as our engine did): W3C Trace
+ * Context calls that invalid and the propagator would start a new trace, so only the first value
+ * is read, which is the one the sender wrote itself.
+ */
 const headerGetter: TextMapGetter<Headers> = {
-  get: (headers, key) => headers.get(key) ?? undefined,
+  get(headers, key) {
+    const value = headers.get(key) ?? undefined;
+    return key === "traceparent" ? value?.split(",", 1)[0].trim() : value;
+  },
   keys: (headers) => [...headers.keys()],
 };
 
@@ -31,8 +40,8 @@ function serverAddress(host: string | undefined, url: string) {
 /**
  * A SERVER span per request named `METHOD route` (e.g. `POST /data-enqueue`) with the stable
  * HTTP semantic-convention attributes. The incoming `traceparent` is extracted with the global
- * propagator and the rest of the chain runs inside the span, so spans created by handlers are
- * its children. With no SDK registered the span is a non-recording no-op and no attribute is
+ * propagator (or, under Deno, the runtime's own server span is the parent) and the rest of the
+ * chain runs inside the span, so spans created by handlers are its children. With no SDK registered the span is a non-recording no-op and no attribute is
  * computed.
  *
  * Hand-written rather than `@hono/otel` (1.1.2 checked): that one sets no `url.path`,
@@ -45,7 +54,13 @@ export function otelMiddleware(service: string): MiddlewareHandler {
   const tracer = trace.getTracer(service);
   return async function otelServerSpan(c, next) {
     const method = c.req.method;
-    const parent = propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter);
+    // Under Deno with OTEL_DENO=true, Deno.serve has already started a server span from the
+    // caller's traceparent and made it active: ours nests under it, or each request would make
+    // two traces. On Node nothing is active here and the caller's traceparent is read.
+    const active = context.active();
+    const parent = trace.getSpan(active)
+      ? active
+      : propagation.extract(ROOT_CONTEXT, c.req.raw.headers, headerGetter);
     const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
     if (span.isRecording()) {
       const { address, port } = serverAddress(c.req.header("host"), c.req.url);

@@ -54,6 +54,15 @@ test("telemetryPlan leaves Deno to its built-in SDK", () => {
   assert.equal(plan.mode, "deno");
 });
 
+test("telemetryPlan names a Deno service only through OTEL_SERVICE_NAME", () => {
+  // Deno reads the variable when it starts; the name passed in code cannot reach its exporter.
+  assert.equal(telemetryPlan("engine", {}, true).serviceName, "unknown_service:deno");
+  assert.equal(
+    telemetryPlan("engine", { OTEL_SERVICE_NAME: "engine-a" }, true).serviceName,
+    "engine-a",
+  );
+});
+
 // The two tests below share the process-wide API globals, so they run in this order.
 const saved = { ...process.env };
 after(() => {
@@ -146,6 +155,48 @@ test("startTelemetry leaves Deno's built-in SDK to export through the same API",
     receiver.points.find((p) => p.metric === "process.memory.usage"),
   );
   assert.ok(rss.value > 1024 * 1024);
+});
+
+test("startTelemetry under Deno without OTEL_SERVICE_NAME says how to name the service", async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.after(() => receiver.close());
+  const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
+  const probe = new URL("./_deno_probe.ts", import.meta.url).pathname;
+  const { OTEL_SERVICE_NAME: _unset, ...env } = saved;
+  const child = spawn(deno, ["run", "-A", probe], {
+    env: {
+      ...env,
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on("data", (chunk) => {
+      output += chunk;
+    });
+  }
+  let exitCode: number | null = null;
+  child.once("exit", (code) => {
+    exitCode = code;
+  });
+  t.after(async () => {
+    if (exitCode !== null) return;
+    const gone = once(child, "exit");
+    child.kill("SIGKILL");
+    await gone;
+  });
+  const span = await waitFor("the Deno span", () => {
+    if (exitCode !== null) throw new Error(`Deno probe exited ${exitCode}: ${output}`);
+    return receiver.spans.find((s) => s.name === "deno span");
+  });
+  assert.equal(span.service, "unknown_service:deno");
+  const warning = output.split("\n").find((line) => line.includes("unknown_service:deno"));
+  assert.ok(warning, output);
+  assert.match(warning, /"level":"warn"/);
+  assert.match(warning, /OTEL_SERVICE_NAME=deno-probe/);
 });
 
 test("startTelemetry's shutdown gives up at its deadline on a collector that never answers", async (t) => {

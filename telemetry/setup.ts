@@ -21,7 +21,10 @@ export const TELEMETRY_FLUSH_TIMEOUT_MS = 2000;
 export type TelemetryShutdown = (deadline?: AbortSignal) => Promise<void>;
 
 export interface StartTelemetryOptions {
-  /** Where a failed or late flush is said (default: a JSON line from `createLogger`). */
+  /**
+   * Where a failed or late flush, or an unnamed service under Deno, is said (default: a JSON
+   * line from `createLogger`).
+   */
   warn?: (message: string, fields: Record<string, unknown>) => void;
 }
 
@@ -35,6 +38,9 @@ export interface TelemetryPlan {
   traces: boolean;
   metrics: boolean;
 }
+
+/** What Deno's built-in OpenTelemetry calls a service started without `OTEL_SERVICE_NAME`. */
+const DENO_UNNAMED_SERVICE = "unknown_service:deno";
 
 const set = (value: string | undefined) => value !== undefined && value.trim() !== "";
 const exporterChosen = (value: string | undefined) =>
@@ -57,8 +63,15 @@ export function telemetryPlan(service: string, env: Env, isDeno: boolean): Telem
     metrics: false,
   });
   // Deno registers its own providers into the API global when OTEL_DENO=true; a second SDK
-  // would fight over the globals.
-  if (isDeno) return off("deno", "Deno's built-in OpenTelemetry (OTEL_DENO=true) is used");
+  // would fight over the globals. It takes the service name only from OTEL_SERVICE_NAME as it
+  // was when Deno started, so `service` cannot name it.
+  if (isDeno) {
+    const named = set(env.OTEL_SERVICE_NAME);
+    return {
+      ...off("deno", "Deno's built-in OpenTelemetry (OTEL_DENO=true) is used"),
+      serviceName: named ? serviceName : DENO_UNNAMED_SERVICE,
+    };
+  }
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") {
     return off("off", "OTEL_SDK_DISABLED=true");
   }
@@ -99,7 +112,15 @@ export async function startTelemetry(
 ): Promise<TelemetryShutdown> {
   const isDeno = "Deno" in globalThis;
   const plan = telemetryPlan(service, process.env, isDeno);
+  const warn =
+    options.warn ??
+    ((message: string, fields: Record<string, unknown>) =>
+      createLogger({ service }).warn(message, fields));
   if (plan.mode === "deno" && /^(true|1)$/i.test(process.env.OTEL_DENO ?? "")) {
+    if (plan.serviceName === DENO_UNNAMED_SERVICE) {
+      const fix = `OTEL_SERVICE_NAME=${service}`;
+      warn(`Deno exports this service as ${DENO_UNNAMED_SERVICE}; start it with ${fix}`, {});
+    }
     registerResourceMetrics(metrics.getMeter("resources"));
   }
   if (plan.mode !== "node-sdk") return async function noTelemetryToStop() {};
@@ -119,10 +140,6 @@ export async function startTelemetry(
   // Process CPU/memory and GPU gauges belong to the process, not to a service's code.
   if (plan.metrics) registerResourceMetrics(metrics.getMeter("resources"));
 
-  const warn =
-    options.warn ??
-    ((message: string, fields: Record<string, unknown>) =>
-      createLogger({ service }).warn(message, fields));
   let stopped: Promise<void> | undefined;
   return async function stopTelemetry(deadline = AbortSignal.timeout(TELEMETRY_FLUSH_TIMEOUT_MS)) {
     stopped ??= sdk.shutdown().catch((error: unknown) => {

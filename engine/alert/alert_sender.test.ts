@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { context, propagation, trace } from "@opentelemetry/api";
+import { node, tracing } from "@opentelemetry/sdk-node";
 import { verifyWebhook } from "../../contracts/webhook_signature.ts";
 import { type AlertSink, startAlertSink } from "../_test/alert_sink.ts";
 import { createAlertSender } from "./alert_sender.ts";
@@ -89,4 +91,59 @@ test("alertSender rejects out-of-range options naming the variable", () => {
     () => createAlertSender({ url: sink.url, ...fast, retryMaxMs: 1 }),
     /'RETRY_MAX_MS'/,
   );
+});
+
+describe("alertSender traced", () => {
+  const exporter = new tracing.InMemorySpanExporter();
+  const provider = new node.NodeTracerProvider({
+    spanProcessors: [new tracing.SimpleSpanProcessor(exporter)],
+  });
+  before(() => provider.register());
+  after(async () => {
+    await provider.shutdown();
+    for (const api of [trace, context, propagation]) api.disable();
+  });
+  const frameTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const frameSpan = "00f067aa0ba902b7";
+  const traced = () => ({ ...record(), traceparent: `00-${frameTrace}-${frameSpan}-01` });
+  const alertSpan = () => {
+    const span = exporter.getFinishedSpans().find((s) => s.name === "POST alert");
+    assert.ok(span, "POST alert span exported");
+    assert.equal(span.spanContext().traceId, frameTrace);
+    assert.equal(span.parentSpanContext?.spanId, frameSpan);
+    return span.spanContext();
+  };
+
+  test("alertSender sends the traceparent of its POST alert span, in the alert's trace", async () => {
+    exporter.reset();
+    sink.requests.length = 0;
+    const send = createAlertSender({ url: sink.url, ...fast, fetchPropagates: false });
+    assert.equal((await send(traced())).outcome, "delivered");
+    const { traceId, spanId } = alertSpan();
+    assert.equal(sink.requests[0].headers.traceparent, `00-${traceId}-${spanId}-01`);
+  });
+
+  test("alertSender leaves traceparent to a fetch that writes it from the active span", async () => {
+    // What Deno's fetch does with OTEL_DENO=true: it appends the active span's traceparent, so
+    // one written by the sender as well would arrive as `A, B`.
+    exporter.reset();
+    sink.requests.length = 0;
+    const written: (string | null)[] = [];
+    const tracingFetch: typeof fetch = (input, init) => {
+      const headers = new Headers(init?.headers);
+      written.push(headers.get("traceparent"));
+      propagation.inject(context.active(), headers, { set: (h, k, v) => h.append(k, v) });
+      return fetch(input, { ...init, headers });
+    };
+    const send = createAlertSender({
+      url: sink.url,
+      ...fast,
+      fetch: tracingFetch,
+      fetchPropagates: true,
+    });
+    assert.equal((await send(traced())).outcome, "delivered");
+    assert.deepEqual(written, [null], "the sender wrote no traceparent");
+    const { traceId, spanId } = alertSpan();
+    assert.equal(sink.requests[0].headers.traceparent, `00-${traceId}-${spanId}-01`);
+  });
 });

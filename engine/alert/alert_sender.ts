@@ -44,6 +44,14 @@ export interface AlertSenderOptions {
   timeoutMs: number;
   signingSecret?: string;
   fetch?: typeof fetch;
+  /**
+   * The fetch writes `traceparent` itself, from the span active when it is called: Deno's does
+   * with `OTEL_DENO=true`, appending its own to any already set, so one written here too would
+   * reach the backend as `A, B`, which W3C Trace Context calls invalid. Default: true under Deno
+   * (without `OTEL_DENO` nothing propagates there at all), false on Node, where nothing
+   * instruments fetch.
+   */
+  fetchPropagates?: boolean;
   tracer?: Tracer;
   metrics?: Pick<EngineMetrics, "alertsSent" | "alertsRetried">;
   random?: () => number;
@@ -76,6 +84,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
   const $fetch = createFetch({ fetch: options.fetch ?? globalThis.fetch });
   const tracer = options.tracer ?? trace.getTracer("engine");
   const random = options.random ?? Math.random;
+  const fetchPropagates = options.fetchPropagates ?? "Deno" in globalThis;
 
   async function attempt(record: AlertRecord, n: number, signal?: AbortSignal): Promise<Attempt> {
     const parent = record.traceparent
@@ -94,8 +103,9 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
       },
       parent,
     );
+    const active = trace.setSpan(parent, span);
     const headers: Record<string, string> = { "content-type": "application/json" };
-    propagation.inject(trace.setSpan(parent, span), headers);
+    if (!fetchPropagates) propagation.inject(active, headers);
     let deadline: ReturnType<typeof deadlineSignal> | undefined;
     try {
       if (options.signingSecret) {
@@ -107,15 +117,19 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
         );
       }
       deadline = deadlineSignal(timeoutMs, signal);
-      const response = await $fetch.raw(url, {
-        method: "POST",
-        body: record.body,
-        headers,
-        retry: false,
-        ignoreResponseError: true,
-        responseType: "text",
-        signal: deadline.signal,
-      });
+      const attemptSignal = deadline.signal;
+      // Run inside the span, so a fetch that traces itself (Deno's) nests its span under it.
+      const response = await context.with(active, () =>
+        $fetch.raw(url, {
+          method: "POST",
+          body: record.body,
+          headers,
+          retry: false,
+          ignoreResponseError: true,
+          responseType: "text",
+          signal: attemptSignal,
+        }),
+      );
       span.setAttribute("http.response.status_code", response.status);
       if (response.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
       return { status: response.status, retryAfter: response.headers.get("retry-after") };
