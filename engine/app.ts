@@ -97,9 +97,10 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   async function enqueueFrame(c: Context): Promise<Response> {
     const receivedAt = performance.now();
     let bodyTaken = false;
+    // Ready (the intake gate checked), so the pipeline exists. Held until the request ends: an
+    // activation with other features waits for that before it lets this intake and queue go.
+    const p = state.enter();
     try {
-      // Ready (the intake gate checked), so the pipeline exists.
-      const p = state.pipeline as NonNullable<EngineState["pipeline"]>;
       if (p.alerts.full !== refusingForOutbox) {
         // Logged when refusing starts and when it stops, not per refused frame.
         refusingForOutbox = p.alerts.full;
@@ -146,6 +147,13 @@ export function createEngineApp(options: EngineAppOptions): Hono {
             ? lane.queue.slab(slot)
             : function laneSlab(model) {
                 lane = lanes[model];
+                // An upload that outlasted an activation's wait (BODY_TIMEOUT_MS): its queue is
+                // neither the intake's nor the one being scored, so the frame is refused (sent
+                // again, it goes to the new queue), never accepted and lost.
+                const stale =
+                  lane.batcher.queue !== lane.queue &&
+                  state.pipeline?.lanes[model]?.queue !== lane.queue;
+                if (stale) throw modelSwitching(lane.model.metadata.name);
                 slot = lane.queue.reserve();
                 if (slot < 0) throw queueFull(lane);
                 return lane.queue.slab(slot);
@@ -201,8 +209,16 @@ export function createEngineApp(options: EngineAppOptions): Hono {
         span.end();
       }
     } catch (thrown) {
-      // The intake's decoders close with the shutdown: an upload cut by that is a 503 to retry.
-      const error = state.intakeClosed && !(thrown instanceof HttpError) ? closedIntake() : thrown;
+      // The intake's decoders close with the shutdown, or with an activation once its wait for
+      // uploads in flight ran out: an upload cut by that is a 503 to retry.
+      const error =
+        thrown instanceof HttpError
+          ? thrown
+          : state.intakeClosed
+            ? closedIntake()
+            : state.pipeline?.ingestor !== p.ingestor
+              ? modelSwitching()
+              : thrown;
       // Refused before its body was read (429, 503, 401): Node reads and drops the body to keep
       // the connection, and those chunks are garbage too.
       if (!bodyTaken) reclaim(Number(c.req.header("content-length")) || 0);
@@ -211,9 +227,20 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       metrics?.framesRejected.add(1, { reason });
       if (!(error instanceof HttpError)) log.error("frame intake failed", error as Error);
       throw error;
+    } finally {
+      state.leave(p);
     }
   }
 }
+
+/** A frame read by an intake an activation replaced: `503 model_not_ready`, sent again it goes to the new one. */
+const modelSwitching = (model?: string) =>
+  new HttpError(
+    503,
+    "model_not_ready",
+    `the engine switched ${model ? `model ${JSON.stringify(model)}` : "a model"} to another version while this frame was read; send it again`,
+    RETRY_AFTER,
+  );
 
 const closedIntake = () =>
   new HttpError(503, "shutting_down", "the engine is shutting down", RETRY_AFTER);

@@ -18,7 +18,7 @@ import { type ScoredBatch, sliceBatch } from "./batch/window_scorer.ts";
 import { type DecisionsClient, decisionsFor } from "./decisions/mod.ts";
 import { EngineState, type ModelLane } from "./engine_state.ts";
 import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
-import { historyRecordersFor } from "./history/mod.ts";
+import { historyRecordersFor, type RecordedLane } from "./history/mod.ts";
 import { FairTurns } from "./infer/fair_turns.ts";
 import { modelsFor } from "./infer/from_config.ts";
 import { seedRegistry } from "./infer/seed_registry.ts";
@@ -101,6 +101,7 @@ export function createEngine(options: EngineOptions): Engine {
     pipeline: AlertPipeline,
     model: string,
     stops: readonly MachineStop[],
+    by: RecordedLane | undefined,
   ) {
     const latencies = new Float64Array(batch.size);
     for (let i = 0; i < batch.size; i++) {
@@ -109,7 +110,6 @@ export function createEngine(options: EngineOptions): Engine {
       stats.frameScored(latencyMs);
       metrics.frameLatency.record(latencyMs);
     }
-    const lane = state.pipeline?.lanes.find((l) => l.model.metadata.name === model);
     let alerts = 0;
     const anomalies: ReturnType<AlertPipeline["scored"]>["anomalies"] = [];
     let from = 0;
@@ -122,7 +122,9 @@ export function createEngine(options: EngineOptions): Engine {
       const result = pipeline.scored(rows);
       alerts += result.alerts;
       anomalies.push(...result.anomalies);
-      training?.scored(rows, lane);
+      // The version that scored the rows and the frames it read: at a swap to other features the
+      // lane is already the new version's while the old one scores what its queue still holds.
+      training?.scored(rows, by);
     };
     // In frame order: a machine that stopped after some of the batch's windows resolves the
     // incident they belong to, and windows after it start afresh (as the worker does).
@@ -240,8 +242,9 @@ export function createEngine(options: EngineOptions): Engine {
           onMachineStop(streamId, at) {
             machineStopped(pipeline, meta.name, streamId, at);
           },
-          onBatch(batch, stops) {
-            onBatch(batch, pipeline, meta.name, stops);
+          onBatch(batch, stops, by) {
+            const { model, history } = by;
+            onBatch(batch, pipeline, meta.name, stops, history ? { model, history } : undefined);
           },
           onError(error, size) {
             log.error("batch failed; its windows are not scored", error, {

@@ -50,6 +50,10 @@ export class EngineState extends Lifecycle {
    * `503 shutting_down` (retried elsewhere or later), not answered 202 and left unscored.
    */
   intakeClosed = false;
+  /** Requests in flight by the intake they took (an activation with other features replaces it). */
+  readonly #inFlight = new Map<Ingestor, number>();
+  /** Woken when an intake's last request ends. */
+  readonly #idle = new Set<() => void>();
 
   constructor(gpuAvailable: boolean) {
     super();
@@ -73,6 +77,54 @@ export class EngineState extends Lifecycle {
     const lanes = p.lanes.slice();
     lanes[index] = lane;
     this.pipeline = { ...p, ...lanes[0], lanes, ingestor: ingestor ?? p.ingestor };
+  }
+
+  /**
+   * Takes the pipeline for one request; the request hands it back with {@link leave} when it
+   * ends, however it ends. Only call once ready.
+   */
+  enter(): EnginePipeline {
+    const p = this.pipeline as EnginePipeline;
+    this.#inFlight.set(p.ingestor, (this.#inFlight.get(p.ingestor) ?? 0) + 1);
+    return p;
+  }
+
+  /** Ends a request that took `p` with {@link enter}. */
+  leave(p: EnginePipeline): void {
+    const n = (this.#inFlight.get(p.ingestor) ?? 1) - 1;
+    if (n > 0) {
+      this.#inFlight.set(p.ingestor, n);
+      return;
+    }
+    this.#inFlight.delete(p.ingestor);
+    for (const wake of this.#idle) wake();
+  }
+
+  /** Requests in flight that took a pipeline with intake `ingestor`. */
+  inFlight(ingestor: Ingestor): number {
+    return this.#inFlight.get(ingestor) ?? 0;
+  }
+
+  /**
+   * Resolves once no request holds a pipeline with intake `ingestor` (true), or when `signal`
+   * aborts first (false). An activation waits on it before it closes a replaced intake or lets
+   * its old queue go: an upload still in flight decodes with that intake and reserves its slot
+   * in that queue only once decoded (several models), so it must end first.
+   */
+  async settled(ingestor: Ingestor, signal: AbortSignal): Promise<boolean> {
+    while (this.#inFlight.has(ingestor)) {
+      if (signal.aborted) return false;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.#idle.delete(wake);
+          signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#idle.add(wake);
+        signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+    return true;
   }
 
   /** The `/health/ready` body (contracts/health.ts). */

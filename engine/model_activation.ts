@@ -359,6 +359,22 @@ export function createModelActivation(deps: {
         const metas = p.lanes.map((l, i) => (i === index ? meta : l.model.metadata));
         const ingestor = ingestorFor(config, modelLayoutsFor(config, metas));
         state.useLane(index, { ...lane, model: next, queue, history }, ingestor);
+        // Uploads that took the old intake decode with it and, with several models, reserve
+        // their slot in the old queue only once decoded: they end (committed, or refused) before
+        // the old queue is let go and the intake closed. BODY_TIMEOUT_MS bounds the wait: an
+        // upload still reading by then is answered 408, one still decoding `503 model_not_ready`.
+        const uploads = state.inFlight(previousIngestor);
+        if (uploads > 0) {
+          const fields = { model: name, uploads, timeout_ms: config.BODY_TIMEOUT_MS };
+          log.info("activation waits for uploads in flight on the previous intake", fields);
+          const wait = AbortSignal.timeout(config.BODY_TIMEOUT_MS);
+          if (!(await state.settled(previousIngestor, wait))) {
+            log.warn("uploads still in flight on the previous intake; closing it", {
+              ...fields,
+              uploads: state.inFlight(previousIngestor),
+            });
+          }
+        }
         await lane.batcher.swap({
           scorer,
           queue,

@@ -18,9 +18,14 @@ export interface BatcherOptions {
   /**
    * Called after each inference with the machine stops met while its windows were collected,
    * in frame order (hand rows `0 .. stops[0].row` to the alert path, then the first stop, and
-   * so on); the batcher waits for it before reusing its buffers.
+   * so on); the batcher waits for it before reusing its buffers. `by` is what scored it: after
+   * a swap the lane's parts are the new version's while the old one still scores its last batch.
    */
-  onBatch: (batch: ScoredBatch, stops: readonly MachineStop[]) => void | Promise<void>;
+  onBatch: (
+    batch: ScoredBatch,
+    stops: readonly MachineStop[],
+    by: { model: WindowScorer["model"]; history: HistoryStore | undefined },
+  ) => void | Promise<void>;
   /** Called when an inference fails; the batch's frames are dropped from scoring, not retried. */
   onError: (error: Error, size: number) => void;
   tracer?: Tracer;
@@ -270,7 +275,7 @@ export class Batcher {
     // Inside the span, so the batch's log line and alert hand-off carry its trace id.
     try {
       await context.with(trace.setSpan(context.active(), span), () =>
-        this.#o.onBatch(scored, stops),
+        this.#o.onBatch(scored, stops, { model: scorer.model, history: this.#history }),
       );
     } finally {
       span.end();
