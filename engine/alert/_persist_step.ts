@@ -26,16 +26,26 @@ export interface PersistStep {
  * newest state wins, the alerts stay in order, and a stream's alerts not yet in the outbox stay
  * in the state saved for it, so a crash between the save and the submit still loses none of
  * them. Its memory is one state per changed stream plus the alerts not yet submitted, however
- * many steps it took in.
+ * many steps it took in. `older` is taken over (its maps and list grow in place), `newer` is read.
  *
  * @example pending = pending ? mergeSteps(pending, step) : step;
  */
 export function mergeSteps(older: PersistStep, newer: PersistStep): PersistStep {
-  const changes = new Map(older.changes);
-  const tombstones = new Set(older.tombstones);
+  const changes = older.changes;
+  const tombstones = older.tombstones;
+  // Each stream's unsent alerts, gathered once: a merge runs on every batch while saves fail,
+  // with up to 10,000 alerts held and every open incident's stream dirty.
+  const byStream = new Map<string, AlertRecord[]>();
+  if (newer.changes.size > 0) {
+    for (const { streamId, record } of older.records) {
+      const list = byStream.get(streamId);
+      if (list) list.push(record);
+      else byStream.set(streamId, [record]);
+    }
+  }
   for (const [streamId, state] of newer.changes) {
     tombstones.delete(streamId);
-    const unsent = older.records.filter((r) => r.streamId === streamId).map((r) => r.record);
+    const unsent = byStream.get(streamId) ?? [];
     if (unsent.length === 0) {
       changes.set(streamId, state);
       continue;
@@ -52,5 +62,6 @@ export function mergeSteps(older: PersistStep, newer: PersistStep): PersistStep 
     }
   }
   for (const streamId of newer.tombstones) tombstones.add(streamId);
-  return { changes, records: [...older.records, ...newer.records], tombstones };
+  for (const record of newer.records) older.records.push(record);
+  return { changes, records: older.records, tombstones };
 }

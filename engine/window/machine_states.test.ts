@@ -96,3 +96,14 @@ test("machineStates.judge keeps a slowly sampled stream's windows: a silence is 
   assert.equal(machine.judge(meta(), "slow", 5 * 600_000 + 6_000_001, [0, 0], w), "resumed");
   assert.deepEqual(w.restarted, ["slow"]);
 });
+
+test("machineStates forgets the stream fed least recently, not the one seen first, at its bound", () => {
+  const machine = new MachineStates({ gapMs: 60_000, maxStreams: 2 });
+  const w = windows();
+  for (const t of [0, 1000]) machine.judge(meta(), "a", t, [0, 0], w);
+  machine.judge(meta(), "b", 1000, [0, 0], w);
+  machine.judge(meta(), "a", 2000, [0, 0], w);
+  // A third stream: "b" (fed least recently) is forgotten, "a" keeps its last frame and step.
+  machine.judge(meta(), "c", 2000, [0, 0], w);
+  assert.equal(machine.judge(meta(), "a", 2000 + 3_600_000, [0, 0], w), "resumed");
+});

@@ -191,6 +191,9 @@ export class MachineStates {
     const silent = step > this.#gapMs && step > GAP_STEPS * last.step && last.step > 0;
     last.at = timestamp;
     last.step = step;
+    // Least recently fed last, so the bound forgets idle streams first (as the windows do).
+    this.#last.delete(streamId);
+    this.#last.set(streamId, last);
     return silent ? before : undefined;
   }
 
