@@ -66,7 +66,7 @@ async function stop(signal: string): Promise<void> {
   await server.close();
   // Telemetry's last flush within 2 s, and ending a second before the watchdog at the latest.
   const left = config.SHUTDOWN_TIMEOUT_MS + 1000 - (performance.now() - started);
-  await stopTelemetry(AbortSignal.timeout(Math.max(1, Math.min(2000, left))));
+  await stopTelemetry(AbortSignal.timeout(Math.max(1, Math.floor(Math.min(2000, left)))));
   process.exit(0);
 }
 process.once("SIGTERM", () => void stop("SIGTERM"));
