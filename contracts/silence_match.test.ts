@@ -23,7 +23,7 @@ function silence(o: {
   starts_at?: string;
   ends_at?: string;
   expired_at?: string | null;
-  recurrence?: { days: ("mon" | "sun")[]; from: string; to: string; tz: string } | null;
+  recurrence?: { days: ("mon" | "sat" | "sun")[]; from: string; to: string; tz: string } | null;
 }) {
   return compileSilence({
     silence_id: "00000000-0000-4000-8000-000000000001",
@@ -267,6 +267,33 @@ describe("windows through a clock change", () => {
       first: at("2026-10-25T00:15:00Z"),
       last: at("2026-10-25T01:44:00Z"),
     });
+  });
+
+  test("a window ending where the repeated hour begins ends at its first reading", () => {
+    // New York, Sunday 2026-11-01: 01:00-01:59 happens twice (EDT from 05:00Z, EST from 06:00Z).
+    // A 00:00-01:00 window is 00:00 EDT (04:00Z) to the first 01:00 (05:00Z), not the second.
+    const ny = silence({
+      recurrence: { days: ["sun"], from: "00:00", to: "01:00", tz: "America/New_York" },
+    });
+    assert.ok(!silenceHolds(ny, at("2026-11-01T03:59:00Z")), "23:59 EDT, before");
+    assert.ok(silenceHolds(ny, at("2026-11-01T04:00:00Z")), "00:00 EDT, the start");
+    assert.ok(silenceHolds(ny, at("2026-11-01T04:59:00Z")), "00:59 EDT");
+    assert.ok(!silenceHolds(ny, at("2026-11-01T05:00:00Z")), "01:00 EDT, the end");
+    assert.ok(!silenceHolds(ny, at("2026-11-01T05:30:00Z")), "01:30 EDT");
+    assert.equal(holdsUntil(ny, at("2026-11-01T04:30:00Z")), at("2026-11-01T05:00:00Z"));
+  });
+
+  test("a window to 24:00 ends at the first midnight when midnight repeats", () => {
+    // Havana, 2026-11-01: 00:00-00:59 happens twice (CDT from 04:00Z, CST from 05:00Z). A
+    // Saturday 23:00-24:00 window ends at the first midnight (04:00Z).
+    const havana = silence({
+      recurrence: { days: ["sat"], from: "23:00", to: "24:00", tz: "America/Havana" },
+    });
+    assert.ok(silenceHolds(havana, at("2026-11-01T03:00:00Z")), "23:00 CDT, the start");
+    assert.ok(silenceHolds(havana, at("2026-11-01T03:59:00Z")), "23:59 CDT");
+    assert.ok(!silenceHolds(havana, at("2026-11-01T04:00:00Z")), "00:00 CDT, the end");
+    assert.ok(!silenceHolds(havana, at("2026-11-01T04:45:00Z")), "00:45 CDT");
+    assert.equal(holdsUntil(havana, at("2026-11-01T03:30:00Z")), at("2026-11-01T04:00:00Z"));
   });
 
   test("a Sunday window wholly in the hour skipped in late March vanishes, one ending in it stops at the jump", () => {

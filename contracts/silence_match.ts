@@ -154,17 +154,22 @@ export function compileSilence(s: SilenceInput): CompiledSilence {
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
-const instantsMemo = new Map<string, readonly [number, number]>();
+const edgesMemo = new Map<string, readonly [number, number]>();
 
 /**
- * The first and the last instant at which the clocks in `tz` show `wall` (a local date and time
- * as milliseconds read as UTC): one instant twice for most times, two where clocks went back, and
- * for a time skipped when they went forward the jump itself, twice, so that a window edge in the
- * gap moves to where the clocks resume (a window wholly inside the gap vanishes).
+ * Where a window edge at `wall` (a local date and time as milliseconds read as UTC) lies in `tz`:
+ * the instant a window starting there begins and the one a window ending there ends. Most times
+ * the zone shows once, and both are that instant. Where it shows `wall` twice (clocks
+ * went back) a start takes the first reading; an end takes the last only when `wall` lies inside
+ * the repeated interval after its first minute (the window runs into it, so it holds through it
+ * without a hole) and the first when `wall` is where the repeat begins (a window ending there ends
+ * before the repeat, as its wall-clock range says). A time skipped when clocks went forward maps,
+ * for both, to the jump itself, so that a window edge in the gap moves to where the clocks resume
+ * (a window wholly inside the gap vanishes).
  */
-function wallInstants(wall: number, tz: string): readonly [number, number] {
+function edgeInstants(wall: number, tz: string): readonly [start: number, end: number] {
   const key = `${tz} ${wall}`;
-  let hit = instantsMemo.get(key);
+  let hit = edgesMemo.get(key);
   if (hit) return hit;
   // As in zonedTimeToUtc: the offsets a day and a half either side bracket any change near it.
   const before = offsetMs(wall - 36 * 3_600_000, tz);
@@ -174,7 +179,10 @@ function wallInstants(wall: number, tz: string): readonly [number, number] {
     .map((o) => wall - o)
     .sort((a, b) => a - b);
   if (found.length > 0) {
-    hit = [found[0], found[found.length - 1]];
+    const last = found[found.length - 1];
+    // The last reading is the clock change itself when `wall` begins the repeated interval: the
+    // second before it the zone still had the old offset (inside the interval it has the new one).
+    hit = [found[0], offsetMs(last - 1000, tz) === wall - last ? last : found[0]];
   } else {
     // Skipped: the clocks jumped between wall - after (old offset) and wall - before (new one);
     // the jump is found to the second.
@@ -188,17 +196,19 @@ function wallInstants(wall: number, tz: string): readonly [number, number] {
     hit = [hi, hi];
   }
   // Windows repeat weekly in a few zones; the bound only stops the memo growing without end.
-  if (instantsMemo.size > 4096) instantsMemo.clear();
-  instantsMemo.set(key, hit);
+  if (edgesMemo.size > 4096) edgesMemo.clear();
+  edgesMemo.set(key, hit);
   return hit;
 }
 
 /**
  * The end of the recurrence window that contains `atMs`, or null when none does. A window runs
- * from the first instant its zone shows `from` to the last instant it shows `to` on a listed day,
- * so one running through the hour repeated when clocks go back holds throughout (and longer);
- * only the local day of `atMs` and the day before can hold a window containing it. Throws for a
- * zone the runtime does not know.
+ * from the first instant its zone shows `from` to the instant it shows `to` on a listed day, the
+ * last of two when `to` lies inside the hour repeated when clocks go back (after its first
+ * minute), so a window running into that hour holds through it without a hole, and the first when
+ * `to` is where the repeat begins, so a window ending there does not take in the repeat; only the
+ * local day of `atMs` and the day before can hold a window containing it. Throws for a zone the
+ * runtime does not know.
  */
 function windowEnd(r: NonNullable<CompiledSilence["recurrence"]>, atMs: number): number | null {
   const p = localParts(atMs, r.tz);
@@ -206,8 +216,8 @@ function windowEnd(r: NonNullable<CompiledSilence["recurrence"]>, atMs: number):
   for (const date of [today, today - DAY_MS]) {
     // getUTCDay counts from Sunday; SILENCE_DAYS from Monday.
     if (!r.days.has(SILENCE_DAYS[(new Date(date).getUTCDay() + 6) % 7])) continue;
-    const start = wallInstants(date + r.from * MINUTE_MS, r.tz)[0];
-    const end = wallInstants(date + r.to * MINUTE_MS, r.tz)[1];
+    const start = edgeInstants(date + r.from * MINUTE_MS, r.tz)[0];
+    const end = edgeInstants(date + r.to * MINUTE_MS, r.tz)[1];
     if (start <= atMs && atMs < end) return end;
   }
   return null;
@@ -228,7 +238,7 @@ export function silenceHolds(s: CompiledSilence, atMs: number): boolean {
 
 /**
  * When the silence holding at `atMs` stops holding: its end, or for a recurring one the end of
- * the window it is in (the last instant its zone shows `to` on that day), whichever comes first.
+ * the window it is in (see {@link windowEnd}), whichever comes first.
  * A silence not holding at `atMs` has already stopped: `atMs` itself.
  *
  * @example holdsUntil(compileSilence(weeklySat10to12Berlin), Date.parse("2026-12-05T09:30:00Z")) // 11:00Z
