@@ -7,7 +7,14 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
-import { ModelRegistry, type Pruning, type RegistryError, STALE_WRITE_MS } from "./registry.ts";
+import {
+  type Activation,
+  ModelRegistry,
+  type Pruning,
+  type RegistryError,
+  type RegistryHooks,
+  STALE_WRITE_MS,
+} from "./registry.ts";
 
 /** Sets the modification time of `path` to `ago` ms before now. */
 async function age(path: string, ago: number): Promise<void> {
@@ -17,6 +24,24 @@ async function age(path: string, ago: number): Promise<void> {
 
 const HOUR = 60 * 60_000;
 const DAY = 24 * HOUR;
+
+/** Resolves once `check` holds, polled every few ms; throws after 10 s. */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = AbortSignal.timeout(10_000);
+  while (!(await check())) {
+    if (deadline.aborted) throw new Error(`timed out waiting until ${what}`);
+    await delay(5);
+  }
+}
+
+/** A promise with its resolve, to hold a step until the test lets it go on. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
 
 /**
  * A child process writing a 128 MiB version of `meta` into `dir`: `node --import tsx` running
@@ -257,5 +282,131 @@ describe("modelRegistry", () => {
     // Nothing more to prune: the next write removes nothing.
     assert.deepEqual((await registry.write(onnx, as("7"))).pruned, []);
     assert.throws(() => new ModelRegistry(dir, { keepVersions: 0 }), RangeError);
+  });
+
+  describe("pruning racing a rollback in another writer", () => {
+    /**
+     * A registry keeping 1 version, holding 1, 2, 3 (all over a day old), 3 active from 2: the
+     * next write prunes 1 unless something activates it. `hooks` are filled in by each test.
+     */
+    async function racing(hooks: RegistryHooks) {
+      const dir = (await fresh()).dir;
+      const registry = new ModelRegistry(dir, { keepVersions: 1, hooks });
+      const folder = join(dir, "boiler");
+      for (const v of ["1", "2", "3"]) await registry.write(onnx, as(v));
+      for (const [v, days] of [
+        ["1", 10],
+        ["2", 9],
+        ["3", 8],
+      ] as const) {
+        await age(join(folder, v), days * DAY);
+      }
+      await registry.activate("boiler", "2", { by: "ops" });
+      await registry.activate("boiler", "3", { by: "ops" });
+      const pointer = async () =>
+        JSON.parse(await readFile(join(folder, "ACTIVE.json"), "utf8")) as Activation;
+      const prunedLines = async () =>
+        (await readFile(join(folder, "pruned.jsonl"), "utf8").catch(() => ""))
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as Pruning).version);
+      return { registry, folder, pointer, prunedLines, before: await pointer() };
+    }
+
+    test("pruning puts back a version it moved aside once the pointer names it", async () => {
+      // The rollback to 1 verified before the prune; it writes its pointer while 1 is aside.
+      const verified = gate();
+      const release = gate();
+      const steps: string[] = [];
+      const hooks: RegistryHooks = {};
+      const { registry, folder, pointer, prunedLines } = await racing(hooks);
+      hooks.activateVerified = async (_, version) => {
+        if (version !== "1") return;
+        steps.push("activate verified");
+        verified.open();
+        await release.opened;
+      };
+      hooks.pruneMovedAside = async (_, version) => {
+        if (version !== "1") return;
+        steps.push("prune moved aside");
+        release.open();
+        await until(async () => (await pointer()).version === "1", "the pointer names 1");
+        steps.push("pointer written");
+      };
+      const rollback = registry.activate("boiler", "1", { by: "ops", reason: "rollback" });
+      await verified.opened;
+      const written = await registry.write(onnx, as("4"));
+      const activation = await rollback;
+
+      assert.deepEqual(steps, ["activate verified", "prune moved aside", "pointer written"]);
+      assert.deepEqual([activation.version, activation.from], ["1", "3"]);
+      // 1 put back, 3 the rollback target now, 4 the newest: 2 goes.
+      assert.deepEqual(written.pruned, ["2"]);
+      assert.equal((await registry.model("boiler")).active, "1");
+      assert.deepEqual((await registry.model("boiler")).versions, ["1", "3", "4"]);
+      assert.equal((await registry.resolve("boiler")).version, "1", "the active one loads");
+      assert.deepEqual(await prunedLines(), ["2"], "no record of a pruning that did not happen");
+      assert.deepEqual(
+        (await readdir(folder)).filter((f) => f.startsWith(".")),
+        [],
+        "nothing left aside",
+      );
+    });
+
+    test("an activation that writes its pointer after the prune looked fails with version_not_found and puts the previous pointer back", async () => {
+      // The rollback to 1 verified, then a whole write pruned 1, then the rollback goes on.
+      const verified = gate();
+      const release = gate();
+      const hooks: RegistryHooks = {};
+      const { registry, pointer, prunedLines, before } = await racing(hooks);
+      hooks.activateVerified = async (_, version) => {
+        if (version !== "1") return;
+        verified.open();
+        await release.opened;
+      };
+      const rollback = registry.activate("boiler", "1", { by: "ops", reason: "rollback" });
+      await verified.opened;
+      const written = await registry.write(onnx, as("4"));
+      assert.deepEqual(written.pruned, ["1"]);
+      release.open();
+
+      await assert.rejects(rollback, (e: RegistryError) => e.code === "version_not_found");
+      assert.deepEqual(await pointer(), before, "ACTIVE.json names the previous version again");
+      assert.equal((await registry.resolve("boiler")).version, "3", "the active one loads");
+      assert.deepEqual(await prunedLines(), ["1"]);
+      const history = await registry.activations("boiler");
+      assert.equal(history.at(-1)?.version, "1", "the attempt stays in the history");
+    });
+
+    test("pruning keeps a version the last activation record named within the last minute", async () => {
+      // An activation that appended its record and has yet to write its pointer.
+      const { registry, folder, prunedLines, before } = await racing({});
+      const record: Activation = {
+        ...before,
+        version: "1",
+        from: "3",
+        at: new Date().toISOString(),
+      };
+      await writeFile(join(folder, "activations.jsonl"), `${JSON.stringify(record)}\n`, {
+        flag: "a",
+      });
+      assert.deepEqual((await registry.write(onnx, as("4"))).pruned, []);
+      assert.deepEqual((await registry.model("boiler")).versions, ["1", "2", "3", "4"]);
+      assert.deepEqual(await prunedLines(), []);
+      // The same record two minutes old is an attempt that never finished: 1 goes.
+      const old: Activation = { ...record, at: new Date(Date.now() - 2 * 60_000).toISOString() };
+      await writeFile(join(folder, "activations.jsonl"), `${JSON.stringify(old)}\n`);
+      assert.deepEqual((await registry.write(onnx, as("4"))).pruned, ["1"]);
+      assert.deepEqual(await prunedLines(), ["1"]);
+    });
+
+    test("a write leaves a young .pruning folder alone: another process's prune may put it back", async () => {
+      const registry = await fresh();
+      await registry.write(onnx, as("1.0.0"));
+      const aside = join(registry.dir, "boiler", ".pruning-0.9.0-abcd");
+      await mkdir(aside);
+      await registry.write(onnx, as("1.1.0"));
+      assert.ok(await stat(aside), "renamed a moment ago: kept");
+    });
   });
 });

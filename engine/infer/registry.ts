@@ -3,6 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import { syncDir, writeFileAtomic } from "../_write_atomic.ts";
 
@@ -29,6 +30,18 @@ export const PRUNE_MIN_AGE_MS = 24 * 60 * 60_000;
  * write in progress (a 400 MB graph takes seconds).
  */
 export const STALE_WRITE_MS = 60 * 60_000;
+/**
+ * Pruning skips a version the last activation record names from within this long (its pointer
+ * may be about to name it), and a write leaves a `.pruning-*` folder this young alone (another
+ * process's prune may be putting it back).
+ */
+export const ACTIVATION_GRACE_MS = 60_000;
+/**
+ * How long an activation that finds its version moved aside after writing the pointer waits for a
+ * prune that saw the new pointer to put it back, before it puts the previous pointer back.
+ */
+export const ACTIVATION_RECHECK_MS = 2_000;
+const RECHECK_POLL_MS = 50;
 
 /** A registry problem with a stable code (the operations API answers it as 4xx). */
 export class RegistryError extends Error {
@@ -74,6 +87,17 @@ export interface Pruning {
   written_at: string;
   at: string;
   reason: string;
+}
+
+/**
+ * Test seam: awaited at the two steps where another writer's prune or activation may slip in, so
+ * tests can force each interleaving. Production code passes none.
+ */
+export interface RegistryHooks {
+  /** In `activate`, once the version verified, before its record and pointer are written. */
+  activateVerified?: (name: string, version: string) => Promise<void>;
+  /** In pruning, once the version was renamed aside, before the pointer is read again. */
+  pruneMovedAside?: (name: string, version: string) => Promise<void>;
 }
 
 /** A model as the registry holds it. */
@@ -134,7 +158,8 @@ async function appendLine(path: string, line: string): Promise<void> {
 /**
  * Removes from a model's folder what writers that died left: `.incoming-*` version folders and
  * `.*.tmp` files (`writeFileAtomic`) not changed for STALE_WRITE_MS, and `.pruning-*` folders
- * (a prune cut short; nobody writes into them) at once. Never throws: the write goes on.
+ * (a prune cut short; nobody writes into them) once renamed ACTIVATION_GRACE_MS ago. Never
+ * throws: the write goes on.
  */
 async function sweepStale(folder: string): Promise<void> {
   const now = Date.now();
@@ -142,14 +167,14 @@ async function sweepStale(folder: string): Promise<void> {
     const path = join(folder, entry);
     const left =
       entry.startsWith(".incoming-") || (entry.startsWith(".") && entry.endsWith(".tmp"));
-    if (!left && !entry.startsWith(".pruning-")) continue;
-    if (left) {
-      const changed = await stat(path).then(
-        (s) => s.mtimeMs,
-        () => now,
-      );
-      if (now - changed < STALE_WRITE_MS) continue;
-    }
+    const pruning = entry.startsWith(".pruning-");
+    if (!left && !pruning) continue;
+    // A rename sets the ctime (not the mtime): a young `.pruning-*` folder may be put back yet.
+    const changed = await stat(path).then(
+      (s) => (pruning ? s.ctimeMs : s.mtimeMs),
+      () => now,
+    );
+    if (now - changed < (pruning ? ACTIVATION_GRACE_MS : STALE_WRITE_MS)) continue;
     await rm(path, { recursive: true, force: true }).catch(() => {});
   }
 }
@@ -211,14 +236,16 @@ export async function verifyVersion(ref: VersionRef): Promise<ModelMetadata> {
 export class ModelRegistry {
   readonly dir: string;
   readonly #keep: number;
+  readonly #hooks: RegistryHooks;
 
-  constructor(dir: string, options: { keepVersions?: number } = {}) {
+  constructor(dir: string, options: { keepVersions?: number; hooks?: RegistryHooks } = {}) {
     const keep = options.keepVersions ?? KEEP_VERSIONS;
     if (!Number.isInteger(keep) || keep < 1) {
       throw new RangeError(`'keepVersions' must be an integer >= 1, got ${keep}`);
     }
     this.dir = dir;
     this.#keep = keep;
+    this.#hooks = options.hooks ?? {};
   }
 
   /** Every model, registry and flat, by name. */
@@ -369,7 +396,8 @@ export class ModelRegistry {
   /**
    * Makes `version` the active one and records the activation (who, when, from, to, why). The
    * version must be complete and verify (graph and metadata agree). Rolling back is activating
-   * the previous version.
+   * the previous version. A prune in another process that moved the version aside before it
+   * could see the new pointer makes it fail with `version_not_found`, the previous pointer back.
    */
   async activate(
     name: string,
@@ -384,6 +412,7 @@ export class ModelRegistry {
       );
     }
     await verifyVersion(ref);
+    await this.#hooks.activateVerified?.(name, version);
     const current = await this.#pointer(name);
     const record: Activation = {
       name,
@@ -398,6 +427,21 @@ export class ModelRegistry {
     // whose pointer did not move, never a pointer that moved without a record.
     await appendLine(join(folder, ACTIVATIONS), JSON.stringify(record));
     await writeFileAtomic(join(folder, ACTIVE), `${JSON.stringify(record)}\n`);
+    // A prune renames a version aside before it reads the pointer again, and puts it back if the
+    // pointer names it. Still gone after ACTIVATION_RECHECK_MS: a prune read the pointer before
+    // this one was written and removed it, so the previous pointer goes back (if still ours).
+    if (!(await this.#reappears(ref.dir))) {
+      if (
+        JSON.stringify(await this.#pointer(name).catch(() => undefined)) === JSON.stringify(record)
+      ) {
+        if (current) await writeFileAtomic(join(folder, ACTIVE), `${JSON.stringify(current)}\n`);
+        else await rm(join(folder, ACTIVE), { force: true });
+      }
+      throw new RegistryError(
+        "version_not_found",
+        `model ${name} has no version ${version} (pruned while it was being activated)`,
+      );
+    }
     return record;
   }
 
@@ -442,9 +486,13 @@ export class ModelRegistry {
   /**
    * Removes `name`'s versions beyond the newest `keepVersions` that are not active, not the
    * rollback target and not written within PRUNE_MIN_AGE_MS. A model without a readable pointer
-   * is left alone (what is active is not known). Each goes out of the listing at once (renamed
-   * to a dot-folder) after its line in `pruned.jsonl` is on disk: a crash leaves at most a record
-   * of a version still listed, or a `.pruning-*` folder the next write removes.
+   * is left alone (what is active is not known). Lock-free against an activation in another
+   * process: each is renamed aside (out of every listing) first, then the pointer and the
+   * activation history are read again, and it is put back if the pointer or its `from` names it
+   * or the last activation record named it within ACTIVATION_GRACE_MS (`activate` waits for that).
+   * Only then its line goes to `pruned.jsonl` and the folder is removed: a crash leaves at most
+   * a `.pruning-*` folder (with or without its line) that a later write removes, never a line
+   * for a version still listed.
    */
   async #prune(name: string): Promise<string[]> {
     const { versions } = await this.model(name);
@@ -462,14 +510,6 @@ export class ModelRegistry {
       );
       // Gone already (another process pruned it), or too young.
       if (written === undefined || Date.now() - written < PRUNE_MIN_AGE_MS) continue;
-      const record: Pruning = {
-        name,
-        version,
-        written_at: new Date(written).toISOString(),
-        at: new Date().toISOString(),
-        reason: `inactive, not the rollback target, beyond the newest ${this.#keep} versions`,
-      };
-      await appendLine(join(folder, PRUNED), JSON.stringify(record));
       const aside = join(folder, `.pruning-${version}-${randomBytes(4).toString("hex")}`);
       if (
         !(await rename(path, aside).then(
@@ -478,10 +518,46 @@ export class ModelRegistry {
         ))
       )
         continue;
+      await this.#hooks.pruneMovedAside?.(name, version);
+      if (await this.#wanted(name, version)) {
+        // If that fails (the version written again meanwhile) a later write removes the aside one.
+        await rename(aside, path).catch(() => {});
+        continue;
+      }
+      const record: Pruning = {
+        name,
+        version,
+        written_at: new Date(written).toISOString(),
+        at: new Date().toISOString(),
+        reason: `inactive, not the rollback target, beyond the newest ${this.#keep} versions`,
+      };
+      await appendLine(join(folder, PRUNED), JSON.stringify(record));
       await rm(aside, { recursive: true, force: true }).catch(() => {});
       pruned.push(version);
     }
     return pruned;
+  }
+
+  /**
+   * Whether an activation wants `version` now: the pointer or its `from` names it, or the last
+   * activation record does and is recent (appended, its pointer not yet written).
+   */
+  async #wanted(name: string, version: string): Promise<boolean> {
+    // None or unreadable: what is active is not known, so it stays.
+    const pointer = await this.#pointer(name).catch(() => undefined);
+    if (!pointer || pointer.version === version || pointer.from === version) return true;
+    const last = (await this.activations(name)).at(-1);
+    return last?.version === version && Date.now() - Date.parse(last.at) < ACTIVATION_GRACE_MS;
+  }
+
+  /** Whether the folder `dir` is there, or is back within ACTIVATION_RECHECK_MS. */
+  async #reappears(dir: string): Promise<boolean> {
+    const deadline = AbortSignal.timeout(ACTIVATION_RECHECK_MS);
+    while (!(await exists(dir))) {
+      if (deadline.aborted) return false;
+      await delay(RECHECK_POLL_MS);
+    }
+    return true;
   }
 
   async #pointer(name: string): Promise<Activation | undefined> {
