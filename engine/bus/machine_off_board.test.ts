@@ -1,12 +1,10 @@
 // The machine-off board against a real nats-server: workers' posts gathered into one list, a dead worker's post aged out, malformed posts skipped, the last good list kept while NATS does not answer.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { createLogger } from "../../telemetry/logger.ts";
 import { waitFor } from "../_test/wait_for.ts";
-import { type NatsServer, startNatsServer } from "./_test/nats_server.ts";
+import { natsTrio, recordingLog } from "./_test/nats_trio.ts";
 import { type MachineOff, MachineOffBoard, mergeMachineOff } from "./machine_off_board.ts";
 
 /** A short max age, so a dead worker's post ages out within the test (the deployment's is 30 s). */
@@ -14,34 +12,7 @@ const TTL_MS = 3000;
 const T0 = Date.UTC(2026, 11, 3, 6);
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 
-let server: NatsServer;
-/** Two workers and a replica, each with its own connection. */
-let ncA: NatsConnection;
-let ncB: NatsConnection;
-let ncR: NatsConnection;
-
-before(async () => {
-  server = await startNatsServer();
-  [ncA, ncB, ncR] = await Promise.all(
-    [0, 1, 2].map(() => connect({ servers: server.url, timeout: 2000 })),
-  );
-});
-
-after(async () => {
-  await Promise.allSettled([ncA?.close(), ncB?.close(), ncR?.close()]);
-  await server?.remove();
-});
-
-/** A logger whose lines are kept, parsed. */
-function recordingLog() {
-  const lines: { level: string; msg: string; key?: string }[] = [];
-  const log = createLogger({
-    service: "engine",
-    level: "info",
-    write: (line) => void lines.push(JSON.parse(line)),
-  });
-  return { log, lines };
-}
+const nats = natsTrio();
 
 function board(nc: NatsConnection, prefix: string, log = recordingLog().log) {
   return new MachineOffBoard({ nc, prefix, ttlMs: TTL_MS, log, freshMs: 0, readTimeoutMs: 500 });
@@ -89,10 +60,10 @@ test("mergeMachineOff keeps one entry per stream, the earliest since, oldest sto
 });
 
 test("machineOffBoard gathers every worker's list, follows a change and drops a worker that leaves", async () => {
-  const replica = board(ncR, "BOARD1");
+  const replica = board(nats.r, "BOARD1");
   assert.deepEqual(await replica.gather(), [], "nothing posted yet");
-  const a = worker(board(ncA, "BOARD1"), "worker-a", [{ stream_id: "press-1", since: at(4) }]);
-  const b = worker(board(ncB, "BOARD1"), "worker-b", [
+  const a = worker(board(nats.a, "BOARD1"), "worker-a", [{ stream_id: "press-1", since: at(4) }]);
+  const b = worker(board(nats.b, "BOARD1"), "worker-b", [
     { stream_id: "press-2", since: at(2) },
     // Around a takeover both owners list a stream: the earlier stop stands.
     { stream_id: "press-1", since: at(7) },
@@ -120,9 +91,9 @@ test("machineOffBoard gathers every worker's list, follows a change and drops a 
 });
 
 test("machineOffBoard keeps a live worker's post past its TTL and ages a dead worker's out", async () => {
-  const replica = board(ncR, "BOARD2");
-  const a = worker(board(ncA, "BOARD2"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);
-  const b = worker(board(ncB, "BOARD2"), "worker-b", [{ stream_id: "press-2", since: at(2) }]);
+  const replica = board(nats.r, "BOARD2");
+  const a = worker(board(nats.a, "BOARD2"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);
+  const b = worker(board(nats.b, "BOARD2"), "worker-b", [{ stream_id: "press-2", since: at(2) }]);
   try {
     await waitFor(async () => (await replica.gather()).length === 2, "both posts gathered");
     // worker-b dies (its process killed): it neither refreshes nor removes its post.
@@ -140,7 +111,7 @@ test("machineOffBoard keeps a live worker's post past its TTL and ages a dead wo
       50,
     );
     assert.deepEqual(streams(await replica.gather()), ["press-1"]);
-    const kv = await new Kvm(ncR).open("BOARD2_machine_off");
+    const kv = await new Kvm(nats.r).open("BOARD2_machine_off");
     assert.equal(await kv.get("w.worker-b"), null, "its key is gone from the bucket");
   } finally {
     await Promise.all([a.leave(), b.leave()]);
@@ -150,7 +121,7 @@ test("machineOffBoard keeps a live worker's post past its TTL and ages a dead wo
 test("machineOffBoard skips a malformed post with one warning and serves the others", async () => {
   const { log, lines } = recordingLog();
   const replica = new MachineOffBoard({
-    nc: ncR,
+    nc: nats.r,
     prefix: "BOARD3",
     ttlMs: TTL_MS,
     log,
@@ -158,10 +129,10 @@ test("machineOffBoard skips a malformed post with one warning and serves the oth
     // Every read answered: a slow one's own warning (no key) is not what is counted here.
     readTimeoutMs: 30_000,
   });
-  const a = worker(board(ncA, "BOARD3"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);
+  const a = worker(board(nats.a, "BOARD3"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);
   try {
     await waitFor(async () => (await replica.gather()).length === 1, "worker-a's post gathered");
-    const kv = await new Kvm(ncB).open("BOARD3_machine_off");
+    const kv = await new Kvm(nats.b).open("BOARD3_machine_off");
     await kv.put("w.not-json", "{");
     await kv.put(
       "w.bad-since",
@@ -185,19 +156,19 @@ test("machineOffBoard skips a malformed post with one warning and serves the oth
 test("machineOffBoard serves the last good list while NATS does not answer, and follows again after", async () => {
   const { log, lines } = recordingLog();
   const replica = new MachineOffBoard({
-    nc: ncR,
+    nc: nats.r,
     prefix: "BOARD4",
     ttlMs: 30_000,
     log,
     freshMs: 0,
     readTimeoutMs: 300,
   });
-  const a = worker(board(ncA, "BOARD4"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);
+  const a = worker(board(nats.a, "BOARD4"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);
   const good = [{ stream_id: "press-1", since: at(1) }];
   try {
     await waitFor(async () => (await replica.gather()).length === 1, "worker-a's post gathered");
     const before = lines.length;
-    await server.signal("SIGSTOP");
+    await nats.server.signal("SIGSTOP");
     try {
       // Answered by the deadline, with the last good list: /stats never waits on NATS for long.
       assert.deepEqual(await replica.gather(), good);
@@ -205,7 +176,7 @@ test("machineOffBoard serves the last good list while NATS does not answer, and 
       const warns = lines.slice(before).filter((l) => l.level === "warn");
       assert.equal(warns.length, 1, "one warning for the spell");
     } finally {
-      await server.signal("SIGCONT");
+      await nats.server.signal("SIGCONT");
     }
     a.list.push({ stream_id: "press-2", since: at(2) });
     await waitFor(
@@ -216,7 +187,7 @@ test("machineOffBoard serves the last good list while NATS does not answer, and 
     );
     assert.ok(lines.some((l) => l.level === "info" && /answers again/.test(l.msg)));
   } finally {
-    await server.signal("SIGCONT");
+    await nats.server.signal("SIGCONT");
     await a.leave();
   }
 });

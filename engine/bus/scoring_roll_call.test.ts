@@ -1,43 +1,14 @@
 // The scoring roll call against a real nats-server: every live worker's figures gathered, a worker that never answers costs at most the wait, a silent worker's last answer kept while its heartbeat lives, malformed answers skipped.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { createLogger } from "../../telemetry/logger.ts";
 import { waitFor } from "../_test/wait_for.ts";
-import { type NatsServer, startNatsServer } from "./_test/nats_server.ts";
+import { natsTrio, recordingLog } from "./_test/nats_trio.ts";
 import { mergeScoring, type ScoringFigures, ScoringRollCall } from "./scoring_roll_call.ts";
 
 const WAIT_MS = 300;
 
-let server: NatsServer;
-/** Two workers and a replica, each with its own connection. */
-let ncA: NatsConnection;
-let ncB: NatsConnection;
-let ncR: NatsConnection;
-
-before(async () => {
-  server = await startNatsServer();
-  [ncA, ncB, ncR] = await Promise.all(
-    [0, 1, 2].map(() => connect({ servers: server.url, timeout: 2000 })),
-  );
-});
-
-after(async () => {
-  await Promise.allSettled([ncA?.close(), ncB?.close(), ncR?.close()]);
-  await server?.remove();
-});
-
-function recordingLog() {
-  const lines: { level: string; msg: string }[] = [];
-  const log = createLogger({
-    service: "engine",
-    level: "info",
-    write: (line) => void lines.push(JSON.parse(line)),
-  });
-  return { log, lines };
-}
+const nats = natsTrio();
 
 /** A worker's figures: `scored` frames, latency and inference percentiles as given. */
 function figures(
@@ -69,7 +40,7 @@ function figures(
 
 /** A lease bucket of its own, with a heartbeat for each worker id given (expiring in a minute). */
 async function leases(prefix: string, ...live: string[]): Promise<KV> {
-  const kv = await new Kvm(ncR).create(`${prefix}_leases`, { history: 1 });
+  const kv = await new Kvm(nats.r).create(`${prefix}_leases`, { history: 1 });
   for (const id of live) await beat(kv, id);
   return kv;
 }
@@ -79,7 +50,7 @@ const beat = (kv: KV, id: string) =>
 
 /** A replica's roll call following `kv`'s heartbeats until the test ends; resolves once it sees `n`. */
 async function replica(prefix: string, kv: KV, n: number, log = recordingLog().log) {
-  const call = new ScoringRollCall({ nc: ncR, prefix, log, waitMs: WAIT_MS });
+  const call = new ScoringRollCall({ nc: nats.r, prefix, log, waitMs: WAIT_MS });
   const stop = new AbortController();
   const following = call.follow(kv, stop.signal);
   await waitFor(() => call.liveWorkers === n, `${n} live workers seen`, 5000);
@@ -132,12 +103,12 @@ test("a roll call gathers every live worker's figures, and a live worker that ne
   const kv = await leases(prefix, "a", "b", "ghost");
   const stop = new AbortController();
   const { log } = recordingLog();
-  new ScoringRollCall({ nc: ncA, prefix, log }).answer(
+  new ScoringRollCall({ nc: nats.a, prefix, log }).answer(
     "a",
     () => figures(10, [4, 9], {}),
     stop.signal,
   );
-  new ScoringRollCall({ nc: ncB, prefix, log }).answer(
+  new ScoringRollCall({ nc: nats.b, prefix, log }).answer(
     "b",
     () => figures(30, [6, 8], {}),
     stop.signal,
@@ -169,12 +140,12 @@ test("a live worker that stops answering keeps its last figures until its heartb
   const stopA = new AbortController();
   const stopB = new AbortController();
   let scoredB = 5;
-  new ScoringRollCall({ nc: ncA, prefix, log }).answer(
+  new ScoringRollCall({ nc: nats.a, prefix, log }).answer(
     "a",
     () => figures(10, [4, 9], {}),
     stopA.signal,
   );
-  new ScoringRollCall({ nc: ncB, prefix, log }).answer(
+  new ScoringRollCall({ nc: nats.b, prefix, log }).answer(
     "b",
     () => figures(scoredB, [1, 2], {}),
     stopB.signal,
@@ -218,12 +189,12 @@ test("a malformed answer is skipped with one warning; the other workers' figures
   const prefix = "RC3";
   const kv = await leases(prefix, "a", "bad");
   const stop = new AbortController();
-  new ScoringRollCall({ nc: ncA, prefix, log: recordingLog().log }).answer(
+  new ScoringRollCall({ nc: nats.a, prefix, log: recordingLog().log }).answer(
     "a",
     () => figures(10, [4, 9], {}),
     stop.signal,
   );
-  const bad = ncB.subscribe(`${prefix}.scoring`, {
+  const bad = nats.b.subscribe(`${prefix}.scoring`, {
     callback(_error, msg) {
       msg.respond(JSON.stringify({ worker: "bad", frames: "many" }));
     },
