@@ -97,8 +97,8 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   // PGlite answers one statement at a time whichever connection asks: the ping shares its one.
   const connectPing = () => (pglite ? undefined : connect(1));
   let pingSql = connectPing();
-  let recoveredAt = 0;
-  let pingRenewedAt = 0;
+  let recoveredAt = Number.NEGATIVE_INFINITY;
+  let pingRenewedAt = Number.NEGATIVE_INFINITY;
   let closed = false;
   // Only pings run on the ping client, so ending it at once loses no one's query.
   const renewPing = () => {

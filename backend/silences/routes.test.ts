@@ -137,6 +137,9 @@ for (const target of testTargets()) {
       }
       // An incident from before the silence was created is not marked with it.
       assert.equal(await incidentAt("2026-11-24T08:30:00Z", "line-1"), null);
+      // Within a minute of now (a client's "now" taken a moment before): kept as asked.
+      const recent = await create(body({ starts_at: "2026-11-24T08:59:30Z" }));
+      assert.equal(recent.starts_at, "2026-11-24T08:59:30.000Z");
     });
 
     test("DELETE takes who and why from the query when it has no body", async () => {
