@@ -96,28 +96,24 @@ export const silenceListSchema = v.object({
   cursor: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
 
-/** How far in the past a new silence's `starts_at` is kept as given (a request's own delay). */
-export const STARTS_AT_GRACE_MS = 60_000;
-
 const refuse = (field: string, message: string) =>
   new HttpError(400, "invalid_request", `'${field}' must be ${message}`);
 
 /**
  * Validates a new silence against the schema and the clock: it ends after it starts, in the
- * future, at most 90 days ahead; matchers that cover every sensor of every stream need
- * `confirm_all: true`. Throws 400 `invalid_request` naming the field. A `starts_at` more than
- * {@link STARTS_AT_GRACE_MS} in the past becomes `now` (as Alertmanager does): a silence created
- * later does not reach back over alerts already stored, so its row must not say it held then.
- * Within the grace it is kept: a form or client that computed "now" a moment before the request
- * arrived (the console's mute form: 7 days from its own now) gets the window it asked for.
+ * future, at most 90 days ahead; it starts at most 90 days back; matchers that cover every
+ * sensor of every stream need `confirm_all: true`. Throws 400 `invalid_request` naming the field.
+ * A `starts_at` in the past is kept as asked: silences are matched at frame time, and frames may
+ * come late (a backfill, an outbox draining, a plant clock behind ours), so a silence for a
+ * stretch already begun covers the frames of it that arrive from now on; alerts already stored
+ * are not marked again (marking happens when an alert is stored).
  */
 export function parseNewSilence(input: unknown, now: number): NewSilence {
   const body = parseBody(newSilenceSchema, input, "a silence");
-  const asked = body.starts_at?.getTime();
-  const starts =
-    body.starts_at && asked !== undefined && asked >= now - STARTS_AT_GRACE_MS
-      ? body.starts_at
-      : new Date(now);
+  const starts = body.starts_at ?? new Date(now);
+  if (now - starts.getTime() > MAX_SILENCE_AHEAD_MS) {
+    throw refuse("starts_at", "at most 90 days back");
+  }
   if (body.ends_at.getTime() <= now) throw refuse("ends_at", "in the future");
   if (body.ends_at.getTime() <= starts.getTime()) throw refuse("ends_at", "after 'starts_at'");
   if (body.ends_at.getTime() - now > MAX_SILENCE_AHEAD_MS) {
