@@ -1,5 +1,4 @@
 // Assembles the engine from its configuration: model, queue, windows, batcher, alerts, HTTP app.
-import { join } from "node:path";
 import { trace } from "@opentelemetry/api";
 import type { Hono } from "hono";
 import { StreamRoutes } from "../contracts/model_routes.ts";
@@ -9,7 +8,11 @@ import { hasGpu, sampleResources } from "../telemetry/resources.ts";
 import { delay } from "./_delay.ts";
 import type { AlertPipeline } from "./alert/alert_pipeline.ts";
 import { alertDispatcherFor, alertPipelineFor } from "./alert/from_config.ts";
-import { FileIncidentStateStore } from "./alert/incident_state_store.ts";
+import {
+  FileIncidentStateStore,
+  incidentStateDir,
+  moveLegacyIncidentStates,
+} from "./alert/incident_state_store.ts";
 import { Outbox } from "./alert/outbox.ts";
 import { createEngineApp } from "./app.ts";
 import { Batcher, type MachineStop } from "./batch/batcher.ts";
@@ -196,6 +199,13 @@ export function createEngine(options: EngineOptions): Engine {
         fetch: options.fetch,
         tracer,
       });
+      const rehomed = await moveLegacyIncidentStates(config.DATA_DIR, loaded[0].metadata.name);
+      if (rehomed > 0) {
+        log.info("incident states moved to their model's folder", {
+          states: rehomed,
+          data_dir: config.DATA_DIR,
+        });
+      }
       const lanes: ModelLane[] = loaded.map((model, index) => {
         const meta = model.metadata;
         const queue = new FrameQueue({
@@ -214,21 +224,15 @@ export function createEngine(options: EngineOptions): Engine {
           dispatcher: alerts,
           log,
           now: () => clock.now(),
-          // The default model keeps the folder it always had; a routed one has its own.
+          // Each model its own folder, whether it is the default or routed.
           store: () =>
-            new FileIncidentStateStore(
-              join(config.DATA_DIR, index === 0 ? "incidents" : `incidents-${meta.name}`),
-              {
-                onUnusable: (file, problem) =>
-                  log.warn(
-                    "an incident state file is unusable; moved aside, its stream starts afresh",
-                    {
-                      file,
-                      problem,
-                    },
-                  ),
-              },
-            ),
+            new FileIncidentStateStore(incidentStateDir(config.DATA_DIR, meta.name), {
+              onUnusable: (file, problem) =>
+                log.warn(
+                  "an incident state file is unusable; moved aside, its stream starts afresh",
+                  { file, problem },
+                ),
+            }),
         });
         const scorer = windowScorerFor(config, turns ? turns.wrap(model, index) : model);
         const batcher = new Batcher({

@@ -11,6 +11,7 @@ import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harn
 import { spawnEngine, waitReady } from "./_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
+import { incidentStateDir } from "./alert/incident_state_store.ts";
 
 let model: ModelFixture;
 let sink: AlertSink;
@@ -137,7 +138,7 @@ test("a stream forgotten while it was confirming leaves no saved state to confir
   const engine = await start({ INCIDENT_STALE_MS: "1000" });
   // One anomalous window: confirming (K of N not met), no incident, its state saved within 1 s.
   await play(engine, "confirming", [...normal(5), "spiked"]);
-  const file = join(engine.dataDir, "incidents", "confirming.json");
+  const file = join(incidentStateDir(engine.dataDir, model.name), "confirming.json");
   await waitFor(
     () =>
       stat(file).then(
@@ -198,7 +199,7 @@ test("engine fed uniform random frames keeps one open incident with bounded aler
   assert.ok(alerts[0].num_anomalous_features > 150, "most sensors flagged");
   assert.ok(alerts.every((a) => a.anomalous_features.length <= 20));
   assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 1);
-  const dir = join(engine.dataDir, "incidents");
+  const dir = incidentStateDir(engine.dataDir, model.name);
   const [file] = await readdir(dir);
   assert.ok((await stat(join(dir, file))).size < 40_000, "the saved state stays small");
 });
@@ -228,7 +229,10 @@ test("engine process keeps an open incident through a crash and resolves it afte
     await waitFor(() => alertsOf("crash").length === 1, "the opened alert");
     // The state of the last spiked window is saved once the batch that scored it is handed on.
     await waitFor(async () => {
-      const text = await readFile(join(dataDir, "incidents", "crash.json"), "utf8");
+      const text = await readFile(
+        join(incidentStateDir(dataDir, model.name), "crash.json"),
+        "utf8",
+      );
       return JSON.parse(text).snapshot.last === T0 + 7000;
     }, "the saved state of the last window");
   } finally {
@@ -258,14 +262,14 @@ test("engine process keeps an open incident through a crash and resolves it afte
 test("engine pipeline flush rejects while an incident's state cannot be kept, and keeps its alert once it can", async () => {
   const engine = await start();
   // The state store's folder disappears under the running engine: saving the opened incident fails.
-  await rm(join(engine.dataDir, "incidents"), { recursive: true, force: true });
+  await rm(incidentStateDir(engine.dataDir, model.name), { recursive: true, force: true });
   await play(engine, "lost", [...normal(5), "spiked", "spiked"]);
   await waitFor(async () => (await engine.stats()).frames.scored === 3, "windows scored");
   const pipeline = engine.engine.state.pipeline!.pipeline;
   await assert.rejects(pipeline.flush(), { code: "ENOENT" });
   // Held, not dropped: every flush rejects until the state is saved, then the alert goes out.
   await assert.rejects(pipeline.flush(), { code: "ENOENT" });
-  await mkdir(join(engine.dataDir, "incidents"));
+  await mkdir(incidentStateDir(engine.dataDir, model.name));
   await pipeline.flush();
   await waitFor(() => alertsOf("lost").some((a) => a.event === "opened"), "the held alert sent");
 });

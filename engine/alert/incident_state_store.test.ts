@@ -3,7 +3,11 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FileIncidentStateStore } from "./incident_state_store.ts";
+import {
+  FileIncidentStateStore,
+  incidentStateDir,
+  moveLegacyIncidentStates,
+} from "./incident_state_store.ts";
 
 const state = (last: number) => ({
   snapshot: { v: 1 as const, last, recent: [last] },
@@ -56,4 +60,49 @@ test("fileIncidentStateStore moves an unreadable state file aside and loads the 
   // The next start loads the same, and hears of nothing.
   assert.deepEqual([...(await store.load()).keys()], ["good"]);
   assert.equal(heard.length, 1);
+});
+
+test("moveLegacyIncidentStates moves each state of the earlier default folder to its model's folder", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "incident-state-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const legacy = join(dir, "incidents");
+  const named = (name: string, last: number) => ({
+    ...state(last),
+    model: { name, version: "1", features: "f" },
+  });
+  await new FileIncidentStateStore(legacy).save(
+    [
+      { streamId: "kiln", state: named("boiler", 1) },
+      { streamId: "line:b", state: named("packaging", 2) },
+      { streamId: "old", state: state(3) },
+      { streamId: "stale", state: named("packaging", 4) },
+      { streamId: "odd", state: named("../x", 5) },
+    ],
+    true,
+  );
+  await writeFile(join(legacy, "torn.json.tmp"), '{"snap');
+  await writeFile(join(legacy, "bad.json"), "{");
+  // The packaging line was routed in between and saved a newer state of "stale" in its own folder.
+  const packaging = new FileIncidentStateStore(incidentStateDir(dir, "packaging"));
+  await new Promise((r) => setTimeout(r, 20));
+  await packaging.save([{ streamId: "stale", state: named("packaging", 40) }], true);
+
+  assert.equal(await moveLegacyIncidentStates(dir, "boiler"), 5);
+  assert.deepEqual((await readdir(dir)).sort(), ["incidents-boiler", "incidents-packaging"]);
+  const heard: string[] = [];
+  const boiler = await new FileIncidentStateStore(incidentStateDir(dir, "boiler"), {
+    onUnusable: (file) => heard.push(file),
+  }).load();
+  assert.deepEqual([...boiler.keys()].sort(), ["kiln", "odd", "old"]);
+  assert.equal(heard.length, 1, "the unreadable file is moved aside by the default model's load");
+  const pack = await packaging.load();
+  assert.deepEqual([...pack.keys()].sort(), ["line:b", "stale"]);
+  assert.equal(pack.get("stale")?.snapshot?.last, 40, "the newer state stays");
+  assert.ok(
+    (await readdir(incidentStateDir(dir, "packaging"))).some((f) =>
+      f.startsWith("stale.json.superseded-"),
+    ),
+    "the older one is moved aside, not erased",
+  );
+  assert.equal(await moveLegacyIncidentStates(dir, "boiler"), 0, "nothing left to move");
 });

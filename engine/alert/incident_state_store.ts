@@ -1,6 +1,7 @@
 // Keeps each stream's incident state across restarts: a small port and its file adapter in DATA_DIR.
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { MODEL_NAME_PATTERN } from "../../contracts/models_api.ts";
 import type { StreamSnapshot } from "../../scoring/incident_tracker.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 
@@ -124,4 +125,67 @@ export class FileIncidentStateStore implements IncidentStateStore {
     this.#ready ??= mkdir(this.#dir, { recursive: true });
     return this.#ready;
   }
+}
+
+/** The folder of model `model`'s incident states: `DATA_DIR/incidents-<model>`, whichever lane it serves. */
+export const incidentStateDir = (dataDir: string, model: string): string =>
+  join(dataDir, `incidents-${model}`);
+
+/**
+ * Moves the states an earlier release kept in `DATA_DIR/incidents/` (the default model's, whichever
+ * model was the default then) into the folder of the model each was saved under
+ * ({@link incidentStateDir}; `defaultModel` for a state saved before states named their model),
+ * so a model that stops or starts being the default keeps its own open incidents and never loads
+ * another model's. Where that model's folder already holds the stream (the model was routed in
+ * between), the newer file stays and the older is moved aside as `<file>.superseded-<time>`. A torn
+ * temporary file is removed; an unreadable state goes to `defaultModel`'s folder, whose load moves it
+ * aside. Each move is a rename, so a crash part-way leaves the rest for the next start. Returns how
+ * many states were moved.
+ */
+export async function moveLegacyIncidentStates(
+  dataDir: string,
+  defaultModel: string,
+): Promise<number> {
+  const legacy = join(dataDir, "incidents");
+  let files: string[];
+  try {
+    files = await readdir(legacy);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw error;
+  }
+  let moved = 0;
+  for (const file of files) {
+    const from = join(legacy, file);
+    if (file.endsWith(".json.tmp")) {
+      await rm(from, { force: true });
+      continue;
+    }
+    let model = defaultModel;
+    if (file.endsWith(".json")) {
+      try {
+        const name = (JSON.parse(await readFile(from, "utf8")) as StoredIncidentState)?.model?.name;
+        if (typeof name === "string" && MODEL_NAME_PATTERN.test(name)) model = name;
+      } catch {
+        // Unreadable: the default model's load moves it aside and warns.
+      }
+    }
+    const dir = incidentStateDir(dataDir, model);
+    await mkdir(dir, { recursive: true });
+    const to = join(dir, file);
+    const there = await stat(to).catch(() => undefined);
+    if (there) {
+      const here = await stat(from);
+      const aside = `.superseded-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      if (here.mtimeMs <= there.mtimeMs) {
+        await rename(from, `${to}${aside}`);
+        continue;
+      }
+      await rename(to, `${to}${aside}`);
+    }
+    await rename(from, to);
+    if (file.endsWith(".json")) moved++;
+  }
+  await rmdir(legacy).catch(() => {});
+  return moved;
 }

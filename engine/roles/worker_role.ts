@@ -16,7 +16,7 @@ import { alertDispatcherFor, alertModelFor, alertPipelineFor } from "../alert/fr
 import { Outbox } from "../alert/outbox.ts";
 import type { WindowScorer } from "../batch/window_scorer.ts";
 import { connectWithRetry } from "../bus/connect.ts";
-import { KvIncidentStateStore } from "../bus/kv_incident_state_store.ts";
+import { KvIncidentStateStore, moveLegacyKvStates } from "../bus/kv_incident_state_store.ts";
 import { type MachineOff, MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
@@ -257,15 +257,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   async function modelPart(id: number, served: ServedVersions): Promise<ModelPart> {
     const p = parts as Parts;
     const meta = served.active.meta;
-    const routed = served.name !== config.DEFAULT_MODEL_NAME;
     const pipeline = alertPipelineFor(config, meta, {
       evidence: p.evidence.for(served.name, served.active),
       dispatcher: p.alerts,
       log,
       now: () => Date.now(),
-      // The default model keeps the keys it always had; a routed one has its own.
-      store: () =>
-        new KvIncidentStateStore(p.incidentKv as KV, id, routed ? served.name : undefined),
+      // Each model its own keys, whether it is the default or routed.
+      store: () => new KvIncidentStateStore(p.incidentKv as KV, id, served.name),
     });
     await pipeline.start();
     const windows = StreamWindows.forModel(meta);
@@ -291,7 +289,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   async function open(id: number, record: PartitionRecord): Promise<void> {
     const p = parts as Parts;
-    // Every served model's open incidents, as the previous owner saved them, before any frame.
+    // Every served model's open incidents, as the previous owner saved them, before any frame;
+    // those an earlier release kept under the default model's keys first go to their model's.
+    const rehomed = p.incidentKv
+      ? await moveLegacyKvStates(p.incidentKv, id, config.DEFAULT_MODEL_NAME)
+      : 0;
+    if (rehomed > 0)
+      log.info("incident states moved to their model's keys", { partition: id, states: rehomed });
     const models = new Map<string, ModelPart>();
     for (const served of p.models.all) models.set(served.name, await modelPart(id, served));
     const from = record.replay > 0 ? record.replay : record.committed + 1;
