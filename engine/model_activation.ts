@@ -22,6 +22,7 @@ import { FollowRefusals } from "./infer/follow_refusals.ts";
 import { loadVersion } from "./infer/from_config.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
 import {
+  isSafeVersion,
   type ModelRegistry,
   RegistryError,
   type VersionRef,
@@ -29,7 +30,7 @@ import {
 } from "./infer/registry.ts";
 import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
-import { readRetrainReport } from "./retrain/retrain_report.ts";
+import { readRetrainReport, reportNotFound } from "./retrain/retrain_report.ts";
 import { RetrainBusy, type RetrainScheduler } from "./retrain/retrain_scheduler.ts";
 
 /** The registry's errors as the operations API answers them: status and error code. */
@@ -225,13 +226,21 @@ export function createModelActivation(deps: {
         `the engine serves no model ${JSON.stringify(name)}`,
       );
     }
-    // The registry checks the version as a safe path segment before any path is built from it.
+    // A pruned version's report stays beside the folder it had: read first (once the version is
+    // known to be a safe path segment); only without one does the version decide the answer.
+    if (isSafeVersion(version)) {
+      try {
+        return await readRetrainReport(registry.dir, name, version);
+      } catch (error) {
+        if (!(error instanceof HttpError && error.code === "report_not_found")) throw error;
+      }
+    }
     try {
       await registry.resolve(name, version);
     } catch (error) {
       throw toHttp(error);
     }
-    return readRetrainReport(registry.dir, name, version);
+    throw reportNotFound(`${name}@${version}`);
   }
 
   function follow(everyMs: number): () => void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -150,6 +150,24 @@ describe("GET /models/{name}/retrains/{version} on a single engine", () => {
     await expectError(await get(reportUrl(CANDIDATE, "mixer")), 404, "model_not_found");
     await expectError(await get(reportUrl("../boiler/ACTIVE.json")), 400, "invalid_version");
     await expectError(await get(reportUrl("1..2")), 400, "invalid_version");
+  });
+
+  test("the route answers the report of a version the registry pruned since (the report stays)", async () => {
+    const pruned = "1.0.5+pruned";
+    const onnx = await readFile(join(fixture.dir, "boiler.onnx"));
+    const keepOne = new ModelRegistry(dir, { keepVersions: 1 });
+    await keepOne.write(onnx, { ...trained, version: pruned });
+    const prunedReport = reportOf(trained, pruned);
+    await keepOne.putReport("boiler", pruned, prunedReport);
+    const at = (Date.now() - 2 * 24 * 60 * 60_000) / 1000;
+    await utimes(join(dir, "boiler", pruned), at, at);
+    const written = await keepOne.write(onnx, { ...trained, version: "1.0.6+next" });
+    assert.deepEqual(written.pruned, [pruned], "pruned: over the kept count and over a day old");
+    const res = await get(reportUrl(pruned));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), prunedReport);
+    // A version without a report is told apart as before.
+    await expectError(await get(reportUrl("1.0.6+next")), 404, "report_not_found");
   });
 
   test("the route answers 401 without the admin token, or with another", async () => {

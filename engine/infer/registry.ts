@@ -111,7 +111,7 @@ export interface RegistryModel {
 }
 
 const isSafeName = (name: string) => MODEL_NAME_PATTERN.test(name) && !name.includes("..");
-const isSafeVersion = (version: string) => VERSION_PATTERN.test(version) && !version.includes("..");
+export const isSafeVersion = (version: string): boolean => VERSION_PATTERN.test(version) && !version.includes("..");
 
 function checkName(name: string): void {
   if (!isSafeName(name)) {
