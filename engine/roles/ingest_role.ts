@@ -32,6 +32,7 @@ import {
   sharedSchedule,
 } from "../retrain/mod.ts";
 import { EngineStats } from "../stats.ts";
+import { StreamOrder } from "../window/stream_order.ts";
 import { createRoleApp } from "./role_app.ts";
 import {
   intakeGate,
@@ -45,8 +46,10 @@ import {
 
 export type IngestRoleOptions = RoleOptions;
 
-// Streams whose newest acknowledged timestamp a replica remembers (for 409 and implicit times).
+// Streams whose order a replica remembers (for 409, duplicates and implicit times).
 const MAX_TRACKED_STREAMS = 4096;
+// Accepted timestamps remembered per stream to answer a repeated frame (as the single process).
+const RECENT_TIMESTAMPS = 64;
 
 /**
  * The shared registry and the metadata of the active version of each served model (what frames
@@ -107,7 +110,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   // The intake counters only: queue, batch and outbox instruments are the workers'.
   const metrics = createEngineMetrics();
   const lag = new Int32Array(config.NATS_PARTITIONS);
-  const newest = new Map<string, number>();
+  /** Each stream's order (newest and recent timestamps), the least recently active first. */
+  const orders = new Map<string, StreamOrder>();
   const lifecycle = new Lifecycle();
   const routes = new StreamRoutes(config.MODEL_ROUTES, config.DEFAULT_MODEL_NAME);
   /** What exists once the replica is ready. */
@@ -126,10 +130,12 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   let rollCall: ScoringRollCall | undefined;
   let followingWorkers: Promise<void> | undefined;
 
-  function remember(streamId: string, timestamp: number): void {
-    newest.delete(streamId);
-    newest.set(streamId, timestamp);
-    if (newest.size > MAX_TRACKED_STREAMS) newest.delete(newest.keys().next().value as string);
+  function orderOf(streamId: string): StreamOrder {
+    const order = orders.get(streamId) ?? new StreamOrder(RECENT_TIMESTAMPS);
+    orders.delete(streamId);
+    orders.set(streamId, order);
+    if (orders.size > MAX_TRACKED_STREAMS) orders.delete(orders.keys().next().value as string);
+    return order;
   }
 
   async function enqueue(c: Context): Promise<Response> {
@@ -159,59 +165,73 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         const frame = await ingestor.ingest(c.req.raw, target, incoming);
         const meta = served.metas[frame.model];
         const streamId = frame.streamId;
-        const last = newest.get(streamId) ?? Number.NEGATIVE_INFINITY;
         const now = clock.now();
         refuseFrameFromTheFuture(frame.timestamp, now, config.FRAME_MAX_AHEAD_S);
-        const timestamp = frame.timestamp ?? Math.max(now, last + 1);
+        // Decided and recorded before any await, as the single process does: two frames of one
+        // stream in flight at once are judged against each other, not against a stale newest.
+        const order = orderOf(streamId);
+        const newestBefore = order.newest;
+        const admission = order.admit(frame.timestamp, now);
+        const timestamp = admission.timestamp;
         const iso = new Date(timestamp).toISOString();
-        if (timestamp < last) {
+        if (admission.status === "out_of_order") {
           throw new HttpError(
             409,
             "frame_out_of_order",
-            `timestamp ${iso} is older than stream ${JSON.stringify(streamId)}'s newest frame ${new Date(last).toISOString()}`,
+            `timestamp ${iso} is older than stream ${JSON.stringify(streamId)}'s newest frame ${new Date(admission.newest).toISOString()}`,
           );
         }
-        const partition = partitionOf(streamId, config.NATS_PARTITIONS);
-        if (lag[partition] >= config.NATS_MAX_LAG) {
-          counters.workers_behind++;
-          throw new HttpError(
-            429,
-            "queue_full",
-            `workers are ${lag[partition]} frames behind on partition ${partition} (bound ${config.NATS_MAX_LAG})`,
-            RETRY_AFTER,
-          );
-        }
-        // A copy: the slab is reused as soon as this request is answered.
-        const { headers: h, payload } = encodeFrame({
-          streamId,
-          timestamp,
-          receivedAt: performance.timeOrigin + receivedAt,
-          model: meta.version,
-          modelName: meta.name,
-          values,
-        });
+        // A repeat of a recent frame is published again under the same message id: JetStream
+        // stores it once and says whether it had it (an earlier try may still be in flight, or
+        // have failed, so the replica cannot answer it alone).
         let ack: { duplicate: boolean; seq: number };
+        let payload: Uint8Array;
         try {
-          ack = await bus.js.publish(bus.subject(partition), payload, {
-            msgID: frameMessageId(streamId, timestamp),
-            headers: h,
-            timeout: config.NATS_PUBLISH_TIMEOUT_MS,
+          const partition = partitionOf(streamId, config.NATS_PARTITIONS);
+          if (lag[partition] >= config.NATS_MAX_LAG) {
+            counters.workers_behind++;
+            throw new HttpError(
+              429,
+              "queue_full",
+              `workers are ${lag[partition]} frames behind on partition ${partition} (bound ${config.NATS_MAX_LAG})`,
+              RETRY_AFTER,
+            );
+          }
+          // A copy: the slab is reused as soon as this request is answered.
+          const encoded = encodeFrame({
+            streamId,
+            timestamp,
+            receivedAt: performance.timeOrigin + receivedAt,
+            model: meta.version,
+            modelName: meta.name,
+            values,
           });
+          payload = encoded.payload;
+          try {
+            ack = await bus.js.publish(bus.subject(partition), payload, {
+              msgID: frameMessageId(streamId, timestamp),
+              headers: encoded.headers,
+              timeout: config.NATS_PUBLISH_TIMEOUT_MS,
+            });
+          } catch (error) {
+            counters.bus_unavailable++;
+            log.warn("JetStream did not acknowledge a frame", error as Error, {
+              stream_id: streamId,
+              partition,
+            });
+            throw new HttpError(
+              503,
+              "bus_unavailable",
+              `the frame bus did not acknowledge the frame: ${(error as Error).message}`,
+              RETRY_AFTER,
+            );
+          }
         } catch (error) {
-          counters.bus_unavailable++;
-          log.warn("JetStream did not acknowledge a frame", error as Error, {
-            stream_id: streamId,
-            partition,
-          });
-          throw new HttpError(
-            503,
-            "bus_unavailable",
-            `the frame bus did not acknowledge the frame: ${(error as Error).message}`,
-            RETRY_AFTER,
-          );
+          // Not kept: its retry is a new frame, not a duplicate.
+          if (admission.status === "accepted") order.withdraw(timestamp, newestBefore);
+          throw error;
         }
         reclaim(payload.byteLength);
-        remember(streamId, Math.max(last, timestamp));
         if (ack.duplicate) {
           stats.duplicate++;
           return c.json({ status: "duplicate", stream_id: streamId, timestamp: iso }, 202);
@@ -322,7 +342,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             : undefined,
         streams(name) {
           let n = 0;
-          for (const streamId of newest.keys()) {
+          for (const streamId of orders.keys()) {
             if (layouts.name(layouts.route(streamId)) === name) n++;
           }
           return n;

@@ -6,11 +6,9 @@ import {
   type WindowShapeOptions,
 } from "../../scoring/window_features.ts";
 
-/** The fate of a frame for its stream, decided when the frame is committed. */
-export type Admission =
-  | { status: "accepted"; timestamp: number }
-  | { status: "duplicate"; timestamp: number }
-  | { status: "out_of_order"; timestamp: number; newest: number };
+import { type Admission, StreamOrder } from "./stream_order.ts";
+
+export type { Admission } from "./stream_order.ts";
 
 export interface StreamLimits {
   /** Streams kept at most; the least recently active one is forgotten beyond it (1024). */
@@ -23,9 +21,7 @@ export interface StreamLimits {
 export type StreamWindowsOptions = (WindowShapeOptions | { shape: WindowShape }) & StreamLimits;
 
 interface StreamState {
-  newest: number;
-  recent: Float64Array; // ring of recently accepted timestamps
-  recentNext: number;
+  order: StreamOrder;
   features: StreamFeatures;
 }
 
@@ -93,16 +89,7 @@ export class StreamWindows {
    * so that high-rate producers without timestamps never collide.
    */
   admit(streamId: string, timestamp: number | undefined, now: number): Admission {
-    const state = this.#touch(streamId);
-    const ts = timestamp ?? Math.max(now, state.newest + 1);
-    if (ts > state.newest) {
-      state.newest = ts;
-      state.recent[state.recentNext] = ts;
-      state.recentNext = (state.recentNext + 1) % state.recent.length;
-      return { status: "accepted", timestamp: ts };
-    }
-    if (state.recent.includes(ts)) return { status: "duplicate", timestamp: ts };
-    return { status: "out_of_order", timestamp: ts, newest: state.newest };
+    return this.#touch(streamId).order.admit(timestamp, now);
   }
 
   /**
@@ -171,9 +158,7 @@ export class StreamWindows {
       this.#streams.delete(streamId);
     } else {
       state = {
-        newest: Number.NEGATIVE_INFINITY,
-        recent: new Float64Array(this.#recentSize).fill(Number.NaN),
-        recentNext: 0,
+        order: new StreamOrder(this.#recentSize),
         features: new StreamFeatures(this.shape),
       };
       if (this.#streams.size >= this.#maxStreams) {

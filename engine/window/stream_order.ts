@@ -1,0 +1,54 @@
+// One stream's frame order: its newest timestamp and its recent ones, the rule both intakes apply.
+
+/** The fate of a frame for its stream, decided when the frame is committed. */
+export type Admission =
+  | { status: "accepted"; timestamp: number }
+  | { status: "duplicate"; timestamp: number }
+  | { status: "out_of_order"; timestamp: number; newest: number };
+
+/**
+ * A stream's timestamps: strictly increasing, an exact repeat of one of the last `recentSize`
+ * accepted is a duplicate, anything else older is out of order. The single process's windows
+ * ({@link StreamWindows}) and the scale-out ingest replica decide with the same instance, so a
+ * producer gets the same answer from either. `admit` decides and records in one synchronous step:
+ * two requests of one stream in flight at once never both pass against a stale newest.
+ */
+export class StreamOrder {
+  /** The newest accepted timestamp (-Infinity before the first). */
+  newest = Number.NEGATIVE_INFINITY;
+  readonly #recent: Float64Array;
+  #next = 0;
+
+  constructor(recentSize: number) {
+    this.#recent = new Float64Array(recentSize).fill(Number.NaN);
+  }
+
+  /**
+   * Decides whether a frame joins the stream and records its timestamp when it does.
+   * `timestamp` undefined means "reception time": `now`, bumped past the newest frame so that
+   * high-rate producers without timestamps never collide.
+   */
+  admit(timestamp: number | undefined, now: number): Admission {
+    const ts = timestamp ?? Math.max(now, this.newest + 1);
+    if (ts > this.newest) {
+      this.newest = ts;
+      this.#recent[this.#next] = ts;
+      this.#next = (this.#next + 1) % this.#recent.length;
+      return { status: "accepted", timestamp: ts };
+    }
+    if (this.#recent.includes(ts)) return { status: "duplicate", timestamp: ts };
+    return { status: "out_of_order", timestamp: ts, newest: this.newest };
+  }
+
+  /**
+   * Takes back an accepted timestamp whose frame was not kept after all (the bus did not
+   * acknowledge it): a retry of it is then accepted, not a duplicate. `newestBefore` is the newest
+   * before it was admitted; the newest goes back to it only while it is still this timestamp (a
+   * later frame admitted since stays the newest).
+   */
+  withdraw(ts: number, newestBefore: number): void {
+    const at = this.#recent.indexOf(ts);
+    if (at >= 0) this.#recent[at] = Number.NaN;
+    if (this.newest === ts) this.newest = newestBefore;
+  }
+}
