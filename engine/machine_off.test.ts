@@ -13,9 +13,14 @@ import { waitFor } from "./_test/wait_for.ts";
 let model: ModelFixture;
 let sink: AlertSink;
 let engine: TestEngine;
+/** The model's window size. */
+let W = 0;
 
 before(async () => {
   model = await trainFixtureModel({ features: 12, name: "press", running: "sensor_0_temp>5" });
+  W = parseModelMetadata(
+    JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
+  ).window_size;
   sink = await startAlertSink();
   engine = await startTestEngine(model, sink, { INCIDENT_QUIET_WINDOWS: "50" });
 });
@@ -27,10 +32,6 @@ after(async () => {
 
 const T0 = Date.UTC(2026, 11, 3, 6);
 const stopped = () => new Float32Array(12);
-const send = (t: number, values: Float32Array) =>
-  engine.post(
-    jsonFrame(model.featureNames, values, { stream_id: "press-1", timestamp: T0 + t * 1000 }),
-  );
 
 test("training records the running condition in the model's metadata", async () => {
   const meta = parseModelMetadata(
@@ -41,13 +42,10 @@ test("training records the running condition in the model's metadata", async () 
 });
 
 test("a stopped machine's windows are not scored, the stream shows machine_off, its open incident resolves, and scoring resumes a full window after the restart", async () => {
-  const W = parseModelMetadata(
-    JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
-  ).window_size;
-  let t = 0;
+  const stream = streamOn(engine, "press-1");
   // Running, then an upset that opens an incident.
-  for (let i = 0; i < 10; i++) assert.equal((await send(t++, model.normalFrame(t))).status, 202);
-  for (let i = 0; i < 4; i++) assert.equal((await send(t++, model.spikedFrame(t, 3))).status, 202);
+  await stream.feed(10, model.normalFrame);
+  await stream.feed(4, (n) => model.spikedFrame(n, 3));
   await waitFor(() => alertsOf("opened").length === 1 || undefined, "the incident opened");
   const scoredBefore = await waitFor(async () => {
     const s = await engine.stats();
@@ -55,7 +53,7 @@ test("a stopped machine's windows are not scored, the stream shows machine_off, 
   }, "the running windows scored");
 
   // The machine stops: 8 frames of zeros. None is scored; the incident resolves.
-  for (let i = 0; i < 8; i++) assert.equal((await send(t++, stopped())).status, 202);
+  await stream.feed(8, stopped);
   const off = await waitFor(async () => {
     const s = await engine.stats();
     return s.machine_off.length === 1 ? s : undefined;
@@ -66,7 +64,7 @@ test("a stopped machine's windows are not scored, the stream shows machine_off, 
   assert.equal(alertsOf("opened").length, 1, "a stop opens nothing");
 
   // Running again: the first window is scored once it holds W running frames.
-  for (let i = 0; i < W + 2; i++) assert.equal((await send(t++, model.normalFrame(t))).status, 202);
+  await stream.feed(W + 2, model.normalFrame);
   const after = await waitFor(async () => {
     const s = await engine.stats();
     return s.frames.scored === scoredBefore + 3 ? s : undefined;
@@ -82,23 +80,15 @@ test("an upset and the stop that follows it in one batch: the incident opens, th
     BATCH_MAX_DELAY_MS: "1000",
   });
   try {
-    const W = parseModelMetadata(
-      JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
-    ).window_size;
-    const post = (t: number, values: Float32Array) =>
-      burst.post(
-        jsonFrame(model.featureNames, values, { stream_id: "press-2", timestamp: T0 + t * 1000 }),
-      );
-    let t = 0;
-    for (let i = 0; i < 10; i++) assert.equal((await post(t++, model.normalFrame(t))).status, 202);
+    const stream = streamOn(burst, "press-2");
+    await stream.feed(10, model.normalFrame);
     await waitFor(
       async () => ((await burst.stats()).frames.scored === 10 - W + 1 ? true : undefined),
       "the running windows scored",
     );
     const batchesBefore = (await burst.stats()).batches;
-    for (let i = 0; i < 4; i++)
-      assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
-    for (let i = 0; i < 8; i++) assert.equal((await post(t++, stopped())).status, 202);
+    await stream.feed(4, (n) => model.spikedFrame(n, 3));
+    await stream.feed(8, stopped);
     const stats = await waitFor(async () => {
       const s = await burst.stats();
       return s.frames.scored === 10 - W + 1 + 4 ? s : undefined;
@@ -119,27 +109,19 @@ test("an upset and the stop that follows it in one batch: the incident opens, th
 let t3 = 0;
 
 test("one reading at the running threshold inside an upset neither stops the machine nor splits its incident", async () => {
-  const W = parseModelMetadata(
-    JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
-  ).window_size;
-  const post = (t: number, values: Float32Array) =>
-    engine.post(
-      jsonFrame(model.featureNames, values, { stream_id: "press-3", timestamp: T0 + t * 1000 }),
-    );
+  const stream = streamOn(engine, "press-3", t3);
   const base = (await idle(engine)).frames.scored;
-  let t = t3;
-  for (let i = 0; i < 10; i++) assert.equal((await post(t++, model.normalFrame(t))).status, 202);
-  for (let i = 0; i < 4; i++) assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+  await stream.feed(10, model.normalFrame);
+  await stream.feed(4, (n) => model.spikedFrame(n, 3));
   await waitFor(
     () => ofStream("press-3", "opened").length === 1 || undefined,
     "the incident opened",
   );
   // The running sensor reads exactly its threshold (5) once: that frame fails the condition.
-  const dip = model.spikedFrame(t, 3);
+  const dip = model.spikedFrame(stream.t, 3);
   dip[0] = 5;
-  assert.equal((await post(t++, dip)).status, 202);
-  for (let i = 0; i < W + 4; i++)
-    assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+  await stream.feed(1, () => dip);
+  await stream.feed(W + 4, (n) => model.spikedFrame(n, 3));
   const s = await idle(engine);
   // The dip is not scored and restarts the window: W - 1 windows of the upset are not scored.
   assert.equal(s.frames.scored, base + 14 - W + 1 + 5);
@@ -150,19 +132,15 @@ test("one reading at the running threshold inside an upset neither stops the mac
   }, "every alert delivered");
   assert.equal(ofStream("press-3", "opened").length, 1, "one upset, one incident");
   assert.equal(ofStream("press-3", "resolved").length, 0);
-  t3 = t;
+  t3 = stream.t;
 });
 
 test("a confirmed stop (RUNNING_STOP_FRAMES failing frames in a row) resolves the incident from its first failing frame", async () => {
-  const post = (t: number, values: Float32Array) =>
-    engine.post(
-      jsonFrame(model.featureNames, values, { stream_id: "press-3", timestamp: T0 + t * 1000 }),
-    );
-  let t = t3;
-  const first = t;
-  for (let i = 0; i < 2; i++) assert.equal((await post(t++, stopped())).status, 202);
+  const stream = streamOn(engine, "press-3", t3);
+  const first = stream.t;
+  await stream.feed(2, stopped);
   assert.deepEqual((await idle(engine)).machine_off, [], "two failing frames: not yet");
-  assert.equal((await post(t++, stopped())).status, 202);
+  await stream.feed(1, stopped);
   const s = await idle(engine);
   assert.deepEqual(s.machine_off, [
     { stream_id: "press-3", since: new Date(T0 + first * 1000).toISOString() },
@@ -181,25 +159,16 @@ test("a stream silent longer than INCIDENT_STALE_MS of stream time restarts afre
     HISTORY_EVERY_N: "1",
   });
   try {
-    const W = parseModelMetadata(
-      JSON.parse(await readFile(join(model.dir, "press.json"), "utf8")),
-    ).window_size;
-    const post = (t: number, values: Float32Array) =>
-      quiet.post(
-        jsonFrame(model.featureNames, values, { stream_id: "press-4", timestamp: T0 + t * 1000 }),
-      );
-    let t = 0;
-    for (let i = 0; i < 10; i++) assert.equal((await post(t++, model.normalFrame(t))).status, 202);
-    for (let i = 0; i < 4; i++)
-      assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+    const stream = streamOn(quiet, "press-4");
+    await stream.feed(10, model.normalFrame);
+    await stream.feed(4, (n) => model.spikedFrame(n, 3));
     const before = (await idle(quiet)).frames.scored;
     assert.equal(before, 14 - W + 1);
-    const lastBefore = T0 + (t - 1) * 1000;
+    const lastBefore = T0 + (stream.t - 1) * 1000;
     // The line is shut down without sending zeros; it restarts 8 h later, still upset.
-    t += 8 * 3600;
-    const restart = T0 + t * 1000;
-    for (let i = 0; i < 12; i++)
-      assert.equal((await post(t++, model.spikedFrame(t, 3))).status, 202);
+    stream.t += 8 * 3600;
+    const restart = T0 + stream.t * 1000;
+    await stream.feed(12, (n) => model.spikedFrame(n, 3));
     const s = await idle(quiet);
     assert.equal(s.frames.scored, before + 12 - W + 1, "no window holds frames from both sides");
     assert.deepEqual(s.machine_off, [], "the machine runs after the gap");
@@ -216,6 +185,27 @@ test("a stream silent longer than INCIDENT_STALE_MS of stream time restarts afre
     await quiet.stop();
   }
 });
+
+/**
+ * Stream `streamId` on `e`, one frame a second from `t` s after T0. `feed(count, frame)` posts its
+ * next `count` frames and asserts each is taken (202); the frame at time `t` holds `frame(t + 1)`,
+ * as this file's tests have always made them.
+ */
+function streamOn(e: TestEngine, streamId: string, t = 0) {
+  return {
+    /** The next frame's time, in seconds after T0. */
+    t,
+    async feed(count: number, frame: (n: number) => Float32Array): Promise<void> {
+      for (let i = 0; i < count; i++, this.t++) {
+        const body = jsonFrame(model.featureNames, frame(this.t + 1), {
+          stream_id: streamId,
+          timestamp: T0 + this.t * 1000,
+        });
+        assert.equal((await e.post(body)).status, 202);
+      }
+    },
+  };
+}
 
 /** The engine's stats once every posted frame is taken and no batch is in progress. */
 function idle(e: TestEngine) {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { request } from "node:http";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +7,7 @@ import { after, before, test } from "node:test";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { gzip, jsonFrame } from "./_test/engine_harness.ts";
 import { spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { heldUpload } from "./_test/held_upload.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
 
@@ -119,39 +119,19 @@ test("a frame whose upload outlasts the shutdown's drain is refused 503 shutting
     const port = await engine.port();
     await waitReady(port);
     const body = gzip(jsonFrame(model.featureNames, model.normalFrame(0)));
-    let sent = () => {};
-    const halfSent = new Promise<void>((resolve) => {
-      sent = resolve;
+    // Half the frame, then the rest once the engine has stopped scoring.
+    const upload = heldUpload(port, body, {
+      firstBytes: body.byteLength >> 1,
+      headers: { "content-encoding": "gzip" },
     });
-    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/data-enqueue",
-          method: "POST",
-          agent: false,
-          headers: { "content-encoding": "gzip", "content-length": body.byteLength },
-        },
-        (res) => {
-          let text = "";
-          res.on("data", (chunk) => {
-            text += chunk;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      req.on("error", reject);
-      // Half the frame, then the rest once the engine has stopped scoring.
-      req.write(body.subarray(0, body.byteLength >> 1), () => sent());
-      waitFor(() => engine.logs().some((l) => l.msg === "engine stopped"), "the engine to stop")
-        .then(() => req.end(body.subarray(body.byteLength >> 1)))
-        .catch(reject);
-    });
-    await halfSent;
+    const finished = waitFor(
+      () => engine.logs().some((l) => l.msg === "engine stopped"),
+      "the engine to stop",
+    ).then(upload.finish);
+    await upload.sent;
     await stats(port); // another request answered: the upload's headers were read before it
     engine.child.kill("SIGTERM");
-    const { status, body: text } = await answer;
+    const [{ status, body: text }] = await Promise.all([upload.answer, finished]);
     assert.equal(status, 503, text);
     assert.equal(JSON.parse(text).error, "shutting_down");
     assert.equal(await engine.exited, 0);

@@ -2,69 +2,34 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type ModelMetadata, parseModelMetadata } from "../contracts/model.ts";
-import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { before, describe, test } from "node:test";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
-import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import type { EngineProcess } from "./_test/engine_process.ts";
+import { ADMIN_TOKEN, startRegistryEngine, trainedRegistry } from "./_test/registry_engine.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { ModelRegistry } from "./infer/registry.ts";
 
-const TOKEN = "admin-token-0123456789";
 const STREAMS = ["boiler-1", "boiler-2", "boiler-3"];
 const BASE_TS = Date.UTC(2026, 11, 1);
 
 // A real engine process on a registry with three versions of one model: two with the same
 // sensors (trained on different stretches), one with other sensors.
 describe("model activation in a running engine", () => {
-  let fixtures: ModelFixture[] = [];
-  let sink: AlertSink;
-  let dir: string;
-  const metas: ModelMetadata[] = [];
+  const reg = trainedRegistry([
+    { features: 12, drifting: 2, name: "boiler", frames: 300 },
+    { features: 12, drifting: 2, name: "boiler", frames: 360 },
+    { features: 9, name: "boiler", frames: 300 },
+  ]);
+  const { models: fixtures, metas } = reg;
   let engine: EngineProcess;
-  let port = 0;
+  let url: (path: string) => string;
 
   before(async () => {
-    fixtures = await Promise.all([
-      trainFixtureModel({ features: 12, drifting: 2, name: "boiler", frames: 300 }),
-      trainFixtureModel({ features: 12, drifting: 2, name: "boiler", frames: 360 }),
-      trainFixtureModel({ features: 9, name: "boiler", frames: 300 }),
-    ]);
-    dir = await mkdtemp(join(tmpdir(), "activation-"));
-    const registry = new ModelRegistry(dir);
-    for (const f of fixtures) {
-      const onnx = await readFile(join(f.dir, "boiler.onnx"));
-      const meta = parseModelMetadata(
-        JSON.parse(await readFile(join(f.dir, "boiler.json"), "utf8")),
-      );
-      await registry.write(onnx, meta);
-      metas.push(meta);
-    }
     assert.equal(new Set(metas.map((m) => m.version)).size, 3, "three distinct versions");
-    sink = await startAlertSink();
-    engine = spawnEngine("node", {
-      MODEL_DIR: dir,
-      DEFAULT_MODEL_NAME: "boiler",
-      NESTJS_URL: sink.origin,
-      ADMIN_TOKEN: TOKEN,
-      ALERT_MODE: "frame",
-      LOG_LEVEL: "debug",
-      RETRY_BASE_MS: "5",
-      RETRY_MAX_MS: "50",
-    });
-    port = await engine.port();
-    await waitReady(port);
-  });
-  after(async () => {
-    await engine?.kill();
-    await sink?.close();
-    await Promise.all(fixtures.map((f) => f.remove()));
-    await rm(dir, { recursive: true, force: true });
+    ({ engine, url } = await reg.start());
   });
 
-  const url = (path: string) => `http://127.0.0.1:${port}${path}`;
-  const activate = (body: unknown, token = TOKEN) =>
+  const activate = (body: unknown, token = ADMIN_TOKEN) =>
     fetch(url("/models/boiler/activate"), {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -139,7 +104,7 @@ describe("model activation in a running engine", () => {
     }
     // Windows were carried over: no stream started again (it would have skipped W - 1 windows).
     const listing = (await (
-      await fetch(url("/models"), { headers: { authorization: `Bearer ${TOKEN}` } })
+      await fetch(url("/models"), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     ).json()) as {
       models: {
         active_version: string;
@@ -152,7 +117,7 @@ describe("model activation in a running engine", () => {
     assert.deepEqual(listing.models[0].versions.sort(), metas.map((m) => m.version).sort());
     assert.equal(listing.models[0].live_streams, STREAMS.length);
     assert.equal(listing.models[0].activation.reason, "rollback");
-    const history = await new ModelRegistry(dir).activations("boiler");
+    const history = await new ModelRegistry(reg.dir).activations("boiler");
     assert.deepEqual(
       history.slice(-2).map((a) => [a.from, a.version, a.by]),
       [
@@ -180,7 +145,7 @@ describe("model activation in a running engine", () => {
     for (let i = 0; i < 8; i++)
       assert.equal((await (i >= 6 ? spike(i) : send("boiler-9", i))).status, 202);
     const alerts = await waitFor(() => {
-      const a = sink.requests
+      const a = reg.sink.requests
         .map(
           (r) =>
             JSON.parse(r.body) as { stream_id: string; model_name: string; model_version: string },
@@ -193,7 +158,7 @@ describe("model activation in a running engine", () => {
   });
 
   test("follows the registry's pointer when another process activates a version", async () => {
-    const registry = new ModelRegistry(dir);
+    const registry = new ModelRegistry(reg.dir);
     const records = (await registry.activations("boiler")).length;
     const serving = async () =>
       ((await (await fetch(url("/health/ready"))).json()) as { model: { version: string } }).model
@@ -219,7 +184,9 @@ describe("model activation in a running engine", () => {
     assert.ok(engine.logs().some((l) => l.msg === "model activated" && l.by === "registry"));
     // A pointer it cannot follow (other sensors) is shown beside the version still scoring.
     const listed = async () => {
-      const res = await fetch(url("/models"), { headers: { authorization: `Bearer ${TOKEN}` } });
+      const res = await fetch(url("/models"), {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
       const body = (await res.json()) as {
         models: { active_version: string; registry_pointer?: Record<string, string> }[];
       };
@@ -258,18 +225,20 @@ describe("model activation in a running engine", () => {
     assert.equal(huge.status, 413);
     assert.equal(((await huge.json()) as { error: string }).error, "payload_too_large");
     // The scheme's name is case-insensitive.
-    const lower = await fetch(url("/models"), { headers: { authorization: `bearer ${TOKEN}` } });
+    const lower = await fetch(url("/models"), {
+      headers: { authorization: `bearer ${ADMIN_TOKEN}` },
+    });
     assert.equal(lower.status, 200);
     // Zeroing the counters is the operators' too.
     assert.equal((await fetch(url("/stats/reset"), { method: "POST" })).status, 401);
     const reset = await fetch(url("/stats/reset"), {
       method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     assert.equal(reset.status, 200);
     const other = await fetch(url("/models/pump/activate"), {
       method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       body: JSON.stringify({ version: "1" }),
     });
     assert.equal(other.status, 404);
@@ -306,25 +275,21 @@ describe("model activation in a running engine", () => {
     for (const [i, f] of fixtures.slice(0, 2).entries()) {
       await registry.write(await readFile(join(f.dir, "boiler.onnx")), metas[i]);
     }
-    const second = spawnEngine("node", {
-      MODEL_DIR: own,
-      DEFAULT_MODEL_NAME: "boiler",
-      NESTJS_URL: sink.origin,
-      ADMIN_TOKEN: TOKEN,
+    const second = await startRegistryEngine({ dir: own, models: fixtures }, reg.sink, {
       ALERT_MODE: "incident",
+      LOG_LEVEL: "info",
       INCIDENT_CONFIRM_K: "2",
       INCIDENT_CONFIRM_N: "3",
       INCIDENT_QUIET_WINDOWS: "3",
       INCIDENT_UPDATE_MIN_MS: "0",
-      RETRY_BASE_MS: "5",
-      RETRY_MAX_MS: "50",
+    }).catch(async (error) => {
+      await rm(own, { recursive: true, force: true });
+      throw error;
     });
     try {
-      const at = await second.port();
-      await waitReady(at);
       const f = fixtures[0];
       const frame = (i: number, spiked: boolean) =>
-        fetch(`http://127.0.0.1:${at}/data-enqueue`, {
+        fetch(second.url("/data-enqueue"), {
           method: "POST",
           body: jsonFrame(f.featureNames, spiked ? f.spikedFrame(i, 3) : f.normalFrame(i), {
             stream_id: "line-x",
@@ -338,7 +303,7 @@ describe("model activation in a running engine", () => {
         model_version: string;
       };
       const events = () =>
-        sink.requests
+        reg.sink.requests
           .map((r) => JSON.parse(r.body) as Sent)
           .filter((a) => a.stream_id === "line-x");
       let i = 0;
@@ -346,9 +311,9 @@ describe("model activation in a running engine", () => {
       for (; i < 8; i++) assert.equal((await frame(i, true)).status, 202);
       const opened = await waitFor(() => events().find((e) => e.event === "opened"), "opened");
       assert.equal(opened.model_version, metas[0].version);
-      const answer = await fetch(`http://127.0.0.1:${at}/models/boiler/activate`, {
+      const answer = await fetch(second.url("/models/boiler/activate"), {
         method: "POST",
-        headers: { authorization: `Bearer ${TOKEN}` },
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
         body: JSON.stringify({ version: metas[1].version }),
       });
       assert.equal(answer.status, 200);
@@ -362,7 +327,7 @@ describe("model activation in a running engine", () => {
       assert.equal(resolved.model_version, metas[1].version, "resolved by the new version");
       assert.equal(new Set(events().map((e) => e.incident_id)).size, 1, "no second incident");
     } finally {
-      await second.kill();
+      await second.engine.kill();
       await rm(own, { recursive: true, force: true });
     }
   });

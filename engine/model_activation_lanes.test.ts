@@ -1,73 +1,36 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { request } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type ModelMetadata, parseModelMetadata } from "../contracts/model.ts";
-import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { before, describe, test } from "node:test";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { spawnEngine, waitReady } from "./_test/engine_process.ts";
-import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { heldUpload } from "./_test/held_upload.ts";
+import type { ModelFixture } from "./_test/model_fixture.ts";
+import { ADMIN_TOKEN, trainedRegistry } from "./_test/registry_engine.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { readHistory } from "./history/mod.ts";
-import { ModelRegistry } from "./infer/registry.ts";
 
-const TOKEN = "admin-token-0123456789";
 const BASE_TS = Date.UTC(2026, 11, 1);
 
 // Real engine processes serving two models: `boiler` (every stream but line-b-*) and
 // `packaging` (line-b-*), whose registry holds a 9-sensor version (active) and a 7-sensor one.
 describe("a reset_windows activation with two models served", () => {
+  const reg = trainedRegistry([
+    { features: 12, name: "boiler" },
+    { features: 9, name: "packaging" },
+    { features: 7, name: "packaging", frames: 320 },
+  ]);
+  const { metas } = reg;
   let boiler: ModelFixture;
   let packaging: ModelFixture[] = [];
-  const metas: ModelMetadata[] = [];
-  let sink: AlertSink;
-  let dir: string;
-  let registry: ModelRegistry;
-
-  before(async () => {
-    [boiler, ...packaging] = await Promise.all([
-      trainFixtureModel({ features: 12, name: "boiler" }),
-      trainFixtureModel({ features: 9, name: "packaging" }),
-      trainFixtureModel({ features: 7, name: "packaging", frames: 320 }),
-    ]);
-    dir = await mkdtemp(join(tmpdir(), "activation-lanes-"));
-    registry = new ModelRegistry(dir);
-    for (const f of [boiler, ...packaging]) {
-      const onnx = await readFile(join(f.dir, `${f.name}.onnx`));
-      const meta = parseModelMetadata(
-        JSON.parse(await readFile(join(f.dir, `${f.name}.json`), "utf8")),
-      );
-      await registry.write(onnx, meta);
-      metas.push(meta);
-    }
-    sink = await startAlertSink();
-  });
-  after(async () => {
-    await sink?.close();
-    await Promise.all([boiler, ...packaging].map((f) => f?.remove()));
-    await rm(dir, { recursive: true, force: true });
+  before(() => {
+    [boiler, ...packaging] = reg.models;
   });
 
   async function startEngine(env: Record<string, string> = {}) {
     // Each engine starts on the 9-sensor version.
-    await registry.activate("packaging", metas[1].version, { by: "test", reason: "" });
-    const engine = spawnEngine("node", {
-      MODEL_DIR: dir,
-      DEFAULT_MODEL_NAME: "boiler",
-      MODEL_ROUTES: "line-b-*=packaging",
-      NESTJS_URL: sink.origin,
-      ADMIN_TOKEN: TOKEN,
-      ALERT_MODE: "frame",
-      LOG_LEVEL: "debug",
-      RETRY_BASE_MS: "5",
-      RETRY_MAX_MS: "50",
-      ...env,
-    });
-    const port = await engine.port();
-    await waitReady(port);
-    const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+    await reg.registry.activate("packaging", metas[1].version, { by: "test", reason: "" });
+    const { engine, port, url } = await reg.start({ MODEL_ROUTES: "line-b-*=packaging", ...env });
     const body = (f: ModelFixture, stream: string, i: number) =>
       jsonFrame(f.featureNames, f.normalFrame(i), {
         stream_id: stream,
@@ -82,7 +45,7 @@ describe("a reset_windows activation with two models served", () => {
       activate: (version: string) =>
         fetch(url("/models/packaging/activate"), {
           method: "POST",
-          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
           body: JSON.stringify({ version, reset_windows: true }),
         }),
       /** `stream@timestamp` of every window scored, by model. */
@@ -99,33 +62,8 @@ describe("a reset_windows activation with two models served", () => {
   }
 
   /** Sends the first 10 bytes of `text` now; `finish` sends the rest. */
-  function heldUpload(port: number, text: string) {
-    const bytes = Buffer.from(text);
-    let finish = () => {};
-    let sent: Promise<void> = Promise.resolve();
-    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/data-enqueue",
-          method: "POST",
-          headers: { "content-type": "application/json", "content-length": bytes.length },
-        },
-        (res) => {
-          let body = "";
-          res.on("data", (chunk) => {
-            body += chunk;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      req.on("error", reject);
-      sent = new Promise((written) => req.write(bytes.subarray(0, 10), () => written()));
-      finish = () => req.end(bytes.subarray(10));
-    });
-    return { answer, sent, finish: () => finish() };
-  }
+  const held = (port: number, text: string) =>
+    heldUpload(port, text, { firstBytes: 10, headers: { "content-type": "application/json" } });
 
   test("uploads held open across it end 202, never 500, whichever model they belong to", async () => {
     const e = await startEngine({ HISTORY_MAX_BYTES: "0" });
@@ -135,8 +73,8 @@ describe("a reset_windows activation with two models served", () => {
         assert.equal((await e.send(packaging[0], "line-b-1", i)).status, 202);
       }
       // One frame of the other model and the one completing line-b-1's window, both mid-body.
-      const other = heldUpload(e.port, e.body(boiler, "boiler-1", 0));
-      const last = heldUpload(e.port, e.body(packaging[0], "line-b-1", W - 1));
+      const other = held(e.port, e.body(boiler, "boiler-1", 0));
+      const last = held(e.port, e.body(packaging[0], "line-b-1", W - 1));
       // Their headers and first bytes are out before the activation is asked for; it loads and
       // warms the version before it switches the intake, so both take the old intake.
       await Promise.all([other.sent, last.sent]);

@@ -1,75 +1,37 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type ModelMetadata, parseModelMetadata } from "../contracts/model.ts";
-import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { before, describe, test } from "node:test";
+import type { ModelMetadata } from "../contracts/model.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { type EngineProcess, spawnEngine } from "./_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { ADMIN_TOKEN, trainedRegistry } from "./_test/registry_engine.ts";
 import { waitFor } from "./_test/wait_for.ts";
-import { ModelRegistry } from "./infer/registry.ts";
 
-const TOKEN = "admin-token-0123456789";
 const BASE_TS = Date.UTC(2026, 11, 2);
 
 // Two assets with different sensor lists in one engine: a boiler (12 sensors, the default model)
 // and a packaging line (9 sensors) that `line-b-*` streams are routed to.
 describe("an engine serving two models by MODEL_ROUTES", () => {
+  const reg = trainedRegistry([
+    { features: 12, name: "boiler", frames: 300 },
+    { features: 9, name: "packaging", frames: 300 },
+    { features: 9, name: "packaging", frames: 360 },
+  ]);
   let boiler: ModelFixture;
   let packaging: ModelFixture;
-  let packaging2: ModelFixture;
   const metas: Record<string, ModelMetadata> = {};
-  let dir: string;
-  let sink: AlertSink;
   let engine: EngineProcess;
-  let port = 0;
+  let url: (path: string) => string;
 
   before(async () => {
-    [boiler, packaging, packaging2] = await Promise.all([
-      trainFixtureModel({ features: 12, name: "boiler", frames: 300 }),
-      trainFixtureModel({ features: 9, name: "packaging", frames: 300 }),
-      trainFixtureModel({ features: 9, name: "packaging", frames: 360 }),
-    ]);
-    dir = await mkdtemp(join(tmpdir(), "routes-"));
-    const registry = new ModelRegistry(dir);
-    for (const [key, f] of [
-      ["boiler", boiler],
-      ["packaging", packaging],
-      ["packaging2", packaging2],
-    ] as const) {
-      const onnx = await readFile(join(f.dir, `${f.name}.onnx`));
-      const meta = parseModelMetadata(
-        JSON.parse(await readFile(join(f.dir, `${f.name}.json`), "utf8")),
-      );
-      await registry.write(onnx, meta);
-      metas[key] = meta;
-    }
-    await registry.activate("packaging", metas.packaging.version, { by: "test", reason: "" });
-    sink = await startAlertSink();
-    engine = spawnEngine("node", {
-      MODEL_DIR: dir,
-      DEFAULT_MODEL_NAME: "boiler",
-      MODEL_ROUTES: "line-b-*=packaging",
-      NESTJS_URL: sink.origin,
-      ADMIN_TOKEN: TOKEN,
-      ALERT_MODE: "frame",
-      LOG_LEVEL: "debug",
-      RETRY_BASE_MS: "5",
-      RETRY_MAX_MS: "50",
-    });
-    port = await engine.port();
-    await waitReady(port);
-  });
-  after(async () => {
-    await engine?.kill();
-    await sink?.close();
-    await Promise.all([boiler, packaging, packaging2].map((f) => f?.remove()));
-    await rm(dir, { recursive: true, force: true });
+    [boiler, packaging] = reg.models;
+    [metas.boiler, metas.packaging, metas.packaging2] = reg.metas;
+    await reg.registry.activate("packaging", metas.packaging.version, { by: "test", reason: "" });
+    ({ engine, url } = await reg.start({ MODEL_ROUTES: "line-b-*=packaging" }));
   });
 
-  const url = (path: string) => `http://127.0.0.1:${port}${path}`;
   const send = (stream: string, i: number, f: ModelFixture, values = f.normalFrame(i)) =>
     fetch(url("/data-enqueue"), {
       method: "POST",
@@ -88,7 +50,9 @@ describe("an engine serving two models by MODEL_ROUTES", () => {
   };
 
   test("lists both models with their routes, features and live streams", async () => {
-    const res = await fetch(url("/models"), { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(url("/models"), {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     assert.equal(res.status, 200);
     const { models } = (await res.json()) as { models: Record<string, unknown>[] };
     assert.deepEqual(
@@ -118,7 +82,7 @@ describe("an engine serving two models by MODEL_ROUTES", () => {
         // The packaging model moves to its other version while both streams flow.
         activation = fetch(url("/models/packaging/activate"), {
           method: "POST",
-          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
           body: JSON.stringify({ version: metas.packaging2.version, by: "test" }),
         });
       }
@@ -149,14 +113,14 @@ describe("an engine serving two models by MODEL_ROUTES", () => {
 
     // The spike on the packaging line is alerted under the packaging model's new version.
     const alerts = await waitFor(() => {
-      const a = sink.requests
+      const a = reg.sink.requests
         .map((r) => JSON.parse(r.body))
         .filter((x) => x.stream_id === "line-b-1");
       return a.some((x) => x.model_version === metas.packaging2.version) ? a : undefined;
     }, "the packaging line's alert under the new version");
     assert.ok(alerts.every((a) => a.model_name === "packaging"));
     const models = (await (
-      await fetch(url("/models"), { headers: { authorization: `Bearer ${TOKEN}` } })
+      await fetch(url("/models"), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     ).json()) as { models: { name: string; active_version: string; live_streams: number }[] };
     assert.deepEqual(
       models.models.map((m) => [m.name, m.active_version, m.live_streams]),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
-import { after, test } from "node:test";
+import { after, type TestContext, test } from "node:test";
 import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { startOtlpReceiver, waitFor } from "./_otlp_receiver.ts";
 import { startTelemetry, telemetryPlan } from "./setup.ts";
@@ -110,66 +110,16 @@ test("startTelemetry exports spans and metrics as OTLP JSON and flushes on shutd
   assert.deepEqual(receiver.errors, []);
 });
 
-test("startTelemetry leaves Deno's built-in SDK to export through the same API", async (t) => {
-  const receiver = await startOtlpReceiver();
-  t.after(() => receiver.close());
+/**
+ * Runs `_deno_probe.ts` under Deno's built-in SDK with `env` (Deno's OTLP switched on), killed when
+ * the test ends. `arrived` waits for what `check` finds, failing at once with the probe's output
+ * if it exits first.
+ */
+function runDenoProbe(t: TestContext, env: NodeJS.ProcessEnv) {
   const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
   const probe = new URL("./_deno_probe.ts", import.meta.url).pathname;
   const child = spawn(deno, ["run", "-A", probe], {
-    env: {
-      ...saved,
-      OTEL_DENO: "true",
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-      OTEL_SERVICE_NAME: "deno-probe",
-      OTEL_METRIC_EXPORT_INTERVAL: "200",
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => {
-    stderr += chunk;
-  });
-  let exitCode: number | null = null;
-  child.once("exit", (code) => {
-    exitCode = code;
-  });
-  t.after(async () => {
-    if (exitCode !== null) return;
-    const gone = once(child, "exit");
-    child.kill("SIGKILL");
-    await gone;
-  });
-  const arrived = <T>(what: string, check: () => T | undefined) =>
-    waitFor(what, () => {
-      if (exitCode !== null) throw new Error(`Deno probe exited ${exitCode}: ${stderr}`);
-      return check();
-    });
-  const span = await arrived("the Deno span", () =>
-    receiver.spans.find((s) => s.name === "deno span"),
-  );
-  assert.equal(span.service, "deno-probe");
-  assert.equal(span.attributes.runtime, "deno");
-  await arrived("the Deno counter", () => receiver.points.find((p) => p.metric === "probe.deno"));
-  const rss = await arrived("the Deno memory gauge", () =>
-    receiver.points.find((p) => p.metric === "process.memory.usage"),
-  );
-  assert.ok(rss.value > 1024 * 1024);
-});
-
-test("startTelemetry under Deno without OTEL_SERVICE_NAME says how to name the service", async (t) => {
-  const receiver = await startOtlpReceiver();
-  t.after(() => receiver.close());
-  const deno = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
-  const probe = new URL("./_deno_probe.ts", import.meta.url).pathname;
-  const { OTEL_SERVICE_NAME: _unset, ...env } = saved;
-  const child = spawn(deno, ["run", "-A", probe], {
-    env: {
-      ...env,
-      OTEL_DENO: "true",
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    },
+    env: { ...env, OTEL_DENO: "true" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -188,11 +138,53 @@ test("startTelemetry under Deno without OTEL_SERVICE_NAME says how to name the s
     child.kill("SIGKILL");
     await gone;
   });
-  const span = await waitFor("the Deno span", () => {
-    if (exitCode !== null) throw new Error(`Deno probe exited ${exitCode}: ${output}`);
-    return receiver.spans.find((s) => s.name === "deno span");
+  return {
+    /** stdout + stderr so far. */
+    output: () => output,
+    arrived: <T>(what: string, check: () => T | undefined) =>
+      waitFor(what, () => {
+        if (exitCode !== null) throw new Error(`Deno probe exited ${exitCode}: ${output}`);
+        return check();
+      }),
+  };
+}
+
+test("startTelemetry leaves Deno's built-in SDK to export through the same API", async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.after(() => receiver.close());
+  const { arrived } = runDenoProbe(t, {
+    ...saved,
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_SERVICE_NAME: "deno-probe",
+    OTEL_METRIC_EXPORT_INTERVAL: "200",
   });
+  const span = await arrived("the Deno span", () =>
+    receiver.spans.find((s) => s.name === "deno span"),
+  );
+  assert.equal(span.service, "deno-probe");
+  assert.equal(span.attributes.runtime, "deno");
+  await arrived("the Deno counter", () => receiver.points.find((p) => p.metric === "probe.deno"));
+  const rss = await arrived("the Deno memory gauge", () =>
+    receiver.points.find((p) => p.metric === "process.memory.usage"),
+  );
+  assert.ok(rss.value > 1024 * 1024);
+});
+
+test("startTelemetry under Deno without OTEL_SERVICE_NAME says how to name the service", async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.after(() => receiver.close());
+  const { OTEL_SERVICE_NAME: _unset, ...env } = saved;
+  const probe = runDenoProbe(t, {
+    ...env,
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+  });
+  const span = await probe.arrived("the Deno span", () =>
+    receiver.spans.find((s) => s.name === "deno span"),
+  );
   assert.equal(span.service, "unknown_service:deno");
+  const output = probe.output();
   const warning = output.split("\n").find((line) => line.includes("unknown_service:deno"));
   assert.ok(warning, output);
   assert.match(warning, /"level":"warn"/);

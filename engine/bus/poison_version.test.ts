@@ -9,9 +9,9 @@ import { test } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { trainFixtureModel } from "../_test/model_fixture.ts";
+import { roleConfig } from "../_test/role_config.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { createWorkerRole } from "../roles/worker_role.ts";
 import { startNatsServer } from "./_test/nats_server.ts";
@@ -33,20 +33,11 @@ test("a frame naming a version that cannot be loaded is scored with the active o
       if (record.level === "warn" || record.level === "error") warned.push(record.msg);
     },
   });
-  const config = parseConfig(engineConfigSchema, {
-    FRAME_BUS: "nats",
-    ENGINE_ROLE: "worker",
-    NATS_URL: server.url,
+  const config = roleConfig("worker", server.url, model, {
     NATS_STREAM: STREAM,
     NATS_PARTITIONS: String(PARTS),
-    NATS_LEASE_MS: "2000",
-    NATS_WORKER_ID: "w1",
-    MODEL_DIR: model.dir,
-    DEFAULT_MODEL_NAME: model.name,
-    DEFAULT_DEVICE: "cpu",
     DATA_DIR: dataDir,
     NESTJS_URL: "http://127.0.0.1:9",
-    ALERT_MODE: "frame",
   });
   const worker = createWorkerRole({ config, log });
   const nc = await connect({ servers: server.url });

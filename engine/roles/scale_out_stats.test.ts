@@ -9,11 +9,11 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { metrics } from "@opentelemetry/api";
 import { metrics as sdk } from "@opentelemetry/sdk-node";
-import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { type AlertSink, startAlertSink } from "../_test/alert_sink.ts";
 import { jsonFrame } from "../_test/engine_harness.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
+import { roleConfig } from "../_test/role_config.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "../bus/_test/nats_server.ts";
 import { type RunningServer, serve } from "../serve.ts";
@@ -56,20 +56,11 @@ before(async () => {
   assert.ok(expected > 0, `window size ${meta.window_size} fits ${FRAMES} frames`);
   dataDir = await mkdtemp(join(tmpdir(), "scoring-data-"));
   const env = (role: "ingest" | "worker") =>
-    parseConfig(engineConfigSchema, {
-      FRAME_BUS: "nats",
-      ENGINE_ROLE: role,
-      NATS_URL: server.url,
+    roleConfig(role, server.url, model, {
       NATS_STREAM: STREAM,
       NATS_PARTITIONS: String(PARTITIONS),
-      NATS_LEASE_MS: "2000",
-      NATS_WORKER_ID: "w1",
-      MODEL_DIR: model.dir,
-      DEFAULT_MODEL_NAME: model.name,
-      DEFAULT_DEVICE: "cpu",
       DATA_DIR: dataDir,
       NESTJS_URL: sink.origin,
-      ALERT_MODE: "frame",
       INGEST_WORKERS: "0",
     });
   const log = createLogger({ service: "engine", level: "silent" });
