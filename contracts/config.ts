@@ -205,6 +205,7 @@ export const engineConfigSchema = v.object({
   INCIDENT_UPDATE_SEVERITY_RISE: num("INCIDENT_UPDATE_SEVERITY_RISE", 2, 0, 1000),
   /** An incident whose stream sends no window for this long is resolved. */
   INCIDENT_STALE_MS: int("INCIDENT_STALE_MS", 300_000, 1000, 86_400_000),
+  MAX_STREAMS: int("MAX_STREAMS", 1024, 1, 1_000_000),
   /** Consecutive frames failing a model's running condition that confirm a stop (1: the first one). */
   RUNNING_STOP_FRAMES: int("RUNNING_STOP_FRAMES", 3, 1, 1000),
   /** Raw frames kept per live stream for an incident's history before onset (300: 5 min at 1 Hz); 0 keeps none. */

@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   "too_many_attempts", // too many failed sign-ins from this address, retry after Retry-After (429)
   "signin_failed", // the identity provider's answer was refused: state, issuer, audience, role (401)
   "queue_full", // ingest queue full, retry after Retry-After seconds (429)
+  "too_many_streams", // MAX_STREAMS streams are active (each within INCIDENT_STALE_MS): a new stream waits for one to fall silent (503)
   "model_not_ready", // model still loading or failed (503)
   "shutting_down", // service is draining (503)
   "outbox_full", // engine's alert outbox holds OUTBOX_MAX_ALERTS undelivered alerts or OUTBOX_MAX_BYTES of them (503)

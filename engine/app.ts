@@ -176,6 +176,14 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           stats.duplicate++;
           return c.json({ status: "duplicate", stream_id: frame.streamId, timestamp }, 202);
         }
+        if (admission.status === "too_many_streams") {
+          throw new HttpError(
+            503,
+            "too_many_streams",
+            `the engine keeps ${admission.maxStreams} streams (MAX_STREAMS), each sent a frame within INCIDENT_STALE_MS; stream ${JSON.stringify(frame.streamId)} gets a place once one falls silent that long`,
+            { "Retry-After": "60" },
+          );
+        }
         if (admission.status === "out_of_order") {
           throw new HttpError(
             409,

@@ -202,3 +202,22 @@ test("engine requires the bearer token when INGEST_TOKEN is set", async () => {
   assert.equal((await engine.post(body(), { authorization: `Bearer ${token}x` })).status, 401);
   assert.equal((await engine.post(body(), { authorization: `Bearer ${token}` })).status, 202);
 });
+
+test("engine refuses a new stream with 503 too_many_streams while MAX_STREAMS others are active, and takes it once one falls silent", async () => {
+  // Long enough that the posts before the wait all fall within it on a loaded host.
+  const engine = await start({ MAX_STREAMS: "2", INCIDENT_STALE_MS: "4000" });
+  const post = (stream_id: string) =>
+    engine.post(jsonFrame(model.featureNames, model.normalFrame(step++), { stream_id }));
+  assert.equal((await post("a")).status, 202);
+  assert.equal((await post("b")).status, 202);
+  const refused = await post("c");
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers.get("retry-after"), "60");
+  const body = await refused.json();
+  assert.equal(body.error, "too_many_streams");
+  assert.match(body.message, /MAX_STREAMS/);
+  assert.equal((await post("a")).status, 202, "the streams holding a place go on");
+  // "b" silent for INCIDENT_STALE_MS: "c" takes its place.
+  await new Promise((r) => setTimeout(r, 4100));
+  assert.equal((await post("c")).status, 202);
+});

@@ -33,7 +33,7 @@ import type { Role, RoleOptions } from "./roles/role_shell.ts";
 import { ScoringSummary } from "./scoring_summary.ts";
 import { EngineStats } from "./stats.ts";
 import { MachineStates } from "./window/machine_states.ts";
-import { StreamWindows } from "./window/stream_windows.ts";
+import { StreamWindows, streamLimitsOf } from "./window/stream_windows.ts";
 
 export type EngineOptions = RoleOptions;
 
@@ -212,7 +212,7 @@ export function createEngine(options: EngineOptions): Engine {
           capacity: config.QUEUE_MAX_SIZE,
           frameSize: meta.n_features,
         });
-        const windows = StreamWindows.forModel(meta);
+        const windows = StreamWindows.forModel(meta, streamLimitsOf(config));
         const machine = MachineStates.fromConfig(config);
         const { history, evidence } = evidenceFor(
           historyShare(config, loaded.length),

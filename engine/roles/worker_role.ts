@@ -36,7 +36,7 @@ import { type RetrainScheduler, sharedRetrainSchedulerFor } from "../retrain/mod
 import { ScoringSummary } from "../scoring_summary.ts";
 import { EngineStats } from "../stats.ts";
 import { confirmsStop, joinsWindow, MachineStates } from "../window/machine_states.ts";
-import { StreamWindows } from "../window/stream_windows.ts";
+import { StreamWindows, streamLimitsOf } from "../window/stream_windows.ts";
 import { createRoleApp } from "./role_app.ts";
 import { Lifecycle, type Role, type RoleOptions, readinessBody } from "./role_shell.ts";
 
@@ -169,7 +169,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     released: 0,
     /** Frames no model here can score (a model the registry lacks, a size not its model's). */
     skipped: 0,
+    /**
+     * Frames of a new stream while MAX_STREAMS others of the partition's model were active (the
+     * replica accepted them; this worker has no place to score them): warned once a minute.
+     */
+    streams_refused: 0,
   };
+  let refusedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Models and versions whose frames did not fit, logged once each. */
   const misfits = new Set<string>();
   /**
@@ -266,10 +272,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       store: () => new KvIncidentStateStore(p.incidentKv as KV, id, served.name),
     });
     await pipeline.start();
-    const windows = StreamWindows.forModel(meta);
+    const windows = StreamWindows.forModel(meta, streamLimitsOf(config));
     return {
       windows,
-      replayRing: new ReplayRing(windows.shape.rebuildFrames),
+      replayRing: new ReplayRing(windows.shape.rebuildFrames, config.MAX_STREAMS),
       pipeline,
       machine: MachineStates.fromConfig(config),
       stops: [],
@@ -500,6 +506,20 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       const scorer = version.scorer;
       counters.taken++;
       const admission = m.windows.admit(frame.streamId, frame.timestamp, Date.now());
+      if (admission.status === "too_many_streams") {
+        counters.streams_refused++;
+        if (Date.now() - refusedWarnedAt >= 60_000) {
+          refusedWarnedAt = Date.now();
+          log.warn("frames of a new stream are not scored: MAX_STREAMS streams are active", {
+            stream_id: frame.streamId,
+            model: name,
+            partition: part.id,
+            max_streams: admission.maxStreams,
+            streams_refused: counters.streams_refused,
+          });
+        }
+        continue;
+      }
       if (admission.status !== "accepted") {
         if (!replaying) counters.late++;
         continue;

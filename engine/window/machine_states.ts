@@ -91,11 +91,12 @@ export class MachineStates {
 
   /** As the engine is configured: `RUNNING_STOP_FRAMES`, and `INCIDENT_STALE_MS` for a silence. */
   static fromConfig(
-    config: Pick<EngineConfig, "RUNNING_STOP_FRAMES" | "INCIDENT_STALE_MS">,
+    config: Pick<EngineConfig, "RUNNING_STOP_FRAMES" | "INCIDENT_STALE_MS" | "MAX_STREAMS">,
   ): MachineStates {
     return new MachineStates({
       stopFrames: config.RUNNING_STOP_FRAMES,
       gapMs: config.INCIDENT_STALE_MS,
+      maxStreams: config.MAX_STREAMS,
     });
   }
 

@@ -72,6 +72,31 @@ test("streamWindows forgets the least recently active stream beyond maxStreams",
   assert.equal(windows.admit("c", 10, 0).status, "duplicate");
 });
 
+test("streamWindows refuses a new stream while every place is held by a stream active within idleMs, and gives it the place of one silent that long", () => {
+  const windows = new StreamWindows({ windowSize: 2, frameSize: 1, maxStreams: 2, idleMs: 1000 });
+  const window = new Float32Array(2);
+  for (const [id, t] of [
+    ["a", 0],
+    ["b", 100],
+    ["a", 500],
+  ] as const) {
+    assert.equal(windows.admit(id, t, t).status, "accepted");
+    windows.push(id, Float32Array.of(t), window);
+  }
+  // Both active within the last second: "c" is refused and the others keep their windows.
+  assert.deepEqual(windows.admit("c", 900, 900), {
+    status: "too_many_streams",
+    timestamp: 900,
+    maxStreams: 2,
+  });
+  assert.equal(windows.refused, 1);
+  assert.equal(windows.admit("b", 950, 950).status, "accepted");
+  assert.equal(windows.push("b", Float32Array.of(950), window), true, "b's window went on");
+  // "a" has been silent for a second: "c" takes its place.
+  assert.equal(windows.admit("c", 1500, 1500).status, "accepted");
+  assert.deepEqual([...windows.streamIds()].sort(), ["b", "c"]);
+});
+
 test("streamWindows rejects bad options naming the parameter", () => {
   assert.throws(() => new StreamWindows({ windowSize: 0, frameSize: 1 }), /'windowSize'/);
   assert.throws(() => new StreamWindows({ windowSize: 1, frameSize: 1.5 }), /'frameSize'/);

@@ -1,4 +1,5 @@
 // Which frames join a stream (timestamp order, duplicates once, a bound on streams) and each stream's features.
+import type { EngineConfig } from "../../contracts/config.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import {
   StreamFeatures,
@@ -6,22 +7,39 @@ import {
   type WindowShapeOptions,
 } from "../../scoring/window_features.ts";
 
-import { type Admission, StreamOrder } from "./stream_order.ts";
+import { type Admission as OrderAdmission, StreamOrder } from "./stream_order.ts";
 
-export type { Admission } from "./stream_order.ts";
+/** The fate of a frame: its stream's order decides, unless the stream has no place (`maxStreams`). */
+export type Admission =
+  | OrderAdmission
+  | { status: "too_many_streams"; timestamp: number; maxStreams: number };
 
 export interface StreamLimits {
-  /** Streams kept at most; the least recently active one is forgotten beyond it (1024). */
+  /**
+   * Streams kept at most (`MAX_STREAMS`, 1024). Beyond it a new stream takes the place of the
+   * least recently active one only if that one has sent nothing for `idleMs`; otherwise the new
+   * stream's frame is refused (`too_many_streams`), so the streams being scored keep their windows
+   * instead of every stream losing its window to the next one in turn.
+   */
   maxStreams?: number;
+  /** How long a stream must have been silent to give its place to a new one (no limit: always). */
+  idleMs?: number;
   /** Accepted timestamps remembered per stream to recognise a repeated frame (64). */
   recentTimestamps?: number;
 }
+
+/** The engine's limits on streams: `MAX_STREAMS`, and a place freed after `INCIDENT_STALE_MS` of silence. */
+export const streamLimitsOf = (
+  config: Pick<EngineConfig, "MAX_STREAMS" | "INCIDENT_STALE_MS">,
+): StreamLimits => ({ maxStreams: config.MAX_STREAMS, idleMs: config.INCIDENT_STALE_MS });
 
 /** The windows' shape (or what makes one), and the limits on streams. */
 export type StreamWindowsOptions = (WindowShapeOptions | { shape: WindowShape }) & StreamLimits;
 
 interface StreamState {
   order: StreamOrder;
+  /** When it last had a frame admitted (the `now` of `admit`). */
+  seenAt: number;
   features: StreamFeatures;
 }
 
@@ -39,12 +57,15 @@ export class StreamWindows {
   /** The windows' shape, shared by every stream (another model's, after `adopt`). */
   shape: WindowShape;
   readonly #maxStreams: number;
+  readonly #idleMs: number;
+  /** Frames refused because every place was held by a stream active within `idleMs`. */
+  refused = 0;
   readonly #recentSize: number;
   // Map iteration order is insertion order; re-inserting on activity makes the first key the LRU.
   readonly #streams = new Map<string, StreamState>();
 
   constructor(options: StreamWindowsOptions) {
-    const { maxStreams = 1024, recentTimestamps = 64 } = options;
+    const { maxStreams = 1024, recentTimestamps = 64, idleMs = 0 } = options;
     const check = (name: string, value: number, max: number) => {
       if (!Number.isInteger(value) || value < 1 || value > max) {
         throw new RangeError(`'${name}' must be an integer 1..${max}, got ${value}`);
@@ -54,6 +75,7 @@ export class StreamWindows {
     check("recentTimestamps", recentTimestamps, 4096);
     this.shape = "shape" in options ? options.shape : new WindowShape(options);
     this.#maxStreams = maxStreams;
+    this.#idleMs = idleMs;
     this.#recentSize = recentTimestamps;
   }
 
@@ -89,7 +111,17 @@ export class StreamWindows {
    * so that high-rate producers without timestamps never collide.
    */
   admit(streamId: string, timestamp: number | undefined, now: number): Admission {
-    return this.#touch(streamId).order.admit(timestamp, now);
+    const state = this.#touch(streamId, now);
+    if (!state) {
+      this.refused++;
+      return {
+        status: "too_many_streams",
+        timestamp: timestamp ?? now,
+        maxStreams: this.#maxStreams,
+      };
+    }
+    state.seenAt = now;
+    return state.order.admit(timestamp, now);
   }
 
   /**
@@ -103,7 +135,7 @@ export class StreamWindows {
     into: Float32Array,
     rawInto?: Float32Array,
   ): boolean {
-    const state = this.#streams.get(streamId) ?? this.#touch(streamId);
+    const state = this.#streams.get(streamId) ?? (this.#touch(streamId) as StreamState);
     return state.features.push(values, into, rawInto);
   }
 
@@ -152,19 +184,26 @@ export class StreamWindows {
     return true;
   }
 
-  #touch(streamId: string): StreamState {
+  /**
+   * The stream's state, made the most recently active. A new stream at the limit takes the least
+   * recently active one's place when that one has been silent for `idleMs` at `now`, and is
+   * refused (undefined) otherwise; without `now` (a frame already admitted) it always takes it.
+   */
+  #touch(streamId: string, now?: number): StreamState | undefined {
     let state = this.#streams.get(streamId);
     if (state) {
       this.#streams.delete(streamId);
     } else {
-      state = {
-        order: new StreamOrder(this.#recentSize),
-        features: new StreamFeatures(this.shape),
-      };
       if (this.#streams.size >= this.#maxStreams) {
-        const oldest = this.#streams.keys().next().value as string;
+        const [oldest, held] = this.#streams.entries().next().value as [string, StreamState];
+        if (now !== undefined && now - held.seenAt < this.#idleMs) return undefined;
         this.#streams.delete(oldest);
       }
+      state = {
+        order: new StreamOrder(this.#recentSize),
+        seenAt: now ?? Number.NEGATIVE_INFINITY,
+        features: new StreamFeatures(this.shape),
+      };
     }
     this.#streams.set(streamId, state);
     return state;
