@@ -54,6 +54,8 @@ async function setup(
   }: {
     maxHeldAlerts?: number;
     maxHeldBytes?: number;
+    staleMs?: number;
+    now?: () => number;
     stateDir?: string;
     features?: string[];
     version?: string;
@@ -262,4 +264,32 @@ test("alertPipeline refuses held-alert bounds that are no positive integers", ()
     () => new AlertPipeline({ ...options, maxHeldBytes: 1.5 }),
     /'maxHeldBytes' must be a positive integer, got 1.5/,
   );
+});
+
+test("alertPipeline takes a stream as silent after staleMs or 10 of its own steps, whichever is longer", async (t) => {
+  let wall = T0;
+  const { pipeline, received } = await setup(t, { staleMs: 300_000, now: () => wall });
+  // "slow" sends a frame every 10 minutes, "fast" every second; both open an incident.
+  pipeline.scored(window("slow", 0, false));
+  pipeline.scored(window("slow", 600, true));
+  pipeline.scored(window("fast", 0, false));
+  pipeline.scored(window("fast", 1, true));
+  await pipeline.flush();
+  await waitFor(() => received().length === 2, "both opened");
+  // Six minutes later: "fast" is silent, "slow" is between two of its frames.
+  wall += 360_000;
+  pipeline.expireStale();
+  await pipeline.flush();
+  await waitFor(() => received().length === 3, "fast resolved");
+  assert.deepEqual(received().slice(2), ["resolved:fast"]);
+  pipeline.scored(window("slow", 1200, true));
+  // Ten of its steps (100 minutes) without a frame: now it is silent.
+  wall += 5_999_000;
+  pipeline.expireStale();
+  assert.equal(pipeline.openIncidents, 1, "still within 10 of its steps");
+  wall += 2_000;
+  pipeline.expireStale();
+  await pipeline.flush();
+  await waitFor(() => received().length === 4, "slow resolved");
+  assert.deepEqual(received().slice(2), ["resolved:fast", "resolved:slow"]);
 });

@@ -22,6 +22,11 @@ import type {
   StoredIncidentState,
 } from "./incident_state_store.ts";
 
+/** A stream silent for this many of its own steps (and `staleMs`) is stale. */
+const STALE_STEPS = 10;
+/** Streams whose cadence is kept (the least recently scored forgotten beyond it). */
+const MAX_CADENCES = 65_536;
+
 export interface AlertPipelineOptions {
   mode: "incident" | "frame";
   context: AlertContext;
@@ -35,7 +40,10 @@ export interface AlertPipelineOptions {
   /** `ALERT_MODE=incident` only. */
   tracker?: IncidentTracker;
   store?: IncidentStateStore;
-  /** A stream with an incident and no window for this long gets it resolved (`INCIDENT_STALE_MS`). */
+  /**
+   * A stream with an incident (or one confirming) and no window for this long, or for 10 of its
+   * own steps when that is longer, gets it resolved (`INCIDENT_STALE_MS`; the machine-off gap rule).
+   */
   staleMs?: number;
   /** Incident context (history before onset, related sensors, fault kind) for incident alerts. */
   evidence?: IncidentEvidence;
@@ -115,6 +123,12 @@ export class AlertPipeline {
   #dropped = 0;
   /** Per tracked stream: when (epoch ms) it last had a window scored. */
   readonly #seen = new Map<string, number>();
+  /**
+   * Per stream (tracked or not, the least recently scored first, bounded): its last window's
+   * timestamp and the step before it (stream time), so a stream sampled more slowly than
+   * `staleMs` is not taken as silent between two of its frames.
+   */
+  readonly #cadence = new Map<string, { at: number; step: number }>();
   /** Per tracked stream: the alerts of its last events, kept with its state. */
   readonly #lastAlerts = new Map<string, AlertRecord[]>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -276,7 +290,22 @@ export class AlertPipeline {
     this.#forget(events, new Set(had ? [streamId] : []));
   }
 
-  /** Resolves the incidents of streams silent for `staleMs` or more. */
+  /** Records a stream's window time and the step since its previous one. */
+  #step(streamId: string, timestamp: number): void {
+    const last = this.#cadence.get(streamId);
+    this.#cadence.delete(streamId);
+    const step = last && timestamp > last.at ? timestamp - last.at : (last?.step ?? 0);
+    this.#cadence.set(streamId, { at: timestamp, step });
+    if (this.#cadence.size > MAX_CADENCES) {
+      this.#cadence.delete(this.#cadence.keys().next().value as string);
+    }
+  }
+
+  /**
+   * Resolves the incidents (and forgets the confirmations) of streams silent for `staleMs`, or
+   * for 10 of their own steps when that is longer: a stream sampled every 10 minutes is not
+   * silent between two frames, as the machine-off gap rule has it.
+   */
   expireStale(): void {
     const { tracker, staleMs } = this.#o;
     if (!tracker || !staleMs) return;
@@ -284,7 +313,8 @@ export class AlertPipeline {
     const events: IncidentEvent[] = [];
     const forgotten = new Set<string>();
     for (const [streamId, seen] of this.#seen) {
-      if (now - seen < staleMs) continue;
+      const step = this.#cadence.get(streamId)?.step ?? 0;
+      if (now - seen < Math.max(staleMs, STALE_STEPS * step)) continue;
       if (tracker.has(streamId)) forgotten.add(streamId);
       events.push(...tracker.expire(streamId));
       this.#seen.delete(streamId);
@@ -360,6 +390,7 @@ export class AlertPipeline {
         continue;
       }
       const t = tracker!;
+      this.#step(streamId, timestamp);
       const before = t.has(streamId);
       const out = t.observe({ streamId, timestamp, flagged, evidence });
       if (before || t.has(streamId) || out.length) touched.add(streamId);
