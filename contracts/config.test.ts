@@ -63,6 +63,15 @@ test("engine config rejects each out-of-range value naming the variable", () => 
     /'HISTORY_MAX_BYTES' must be 0 \(off\) or at least 1048576 \(1 MiB\), got 10000/,
   );
   assert.equal(parseConfig(engineConfigSchema, { HISTORY_MAX_BYTES: "0" }).HISTORY_MAX_BYTES, 0);
+  // Shorter runs leave the retraining gate no run to inject anomalies into.
+  assert.throws(
+    () => parseConfig(engineConfigSchema, { HISTORY_RUN_FRAMES: "119" }),
+    /'HISTORY_RUN_FRAMES' must be at least 120 \(the retraining gate injects anomalies/,
+  );
+  assert.equal(
+    parseConfig(engineConfigSchema, { HISTORY_RUN_FRAMES: "120" }).HISTORY_RUN_FRAMES,
+    120,
+  );
   // A number is written in decimals: hexadecimal and binary are typos here, not 0.5 or 1.
   for (const value of ["0x1", "0b1", "0o1", "", " ", "1,5", "Infinity"]) {
     assert.throws(

@@ -242,7 +242,19 @@ export const engineConfigSchema = v.object({
     ),
   ),
   HISTORY_EVERY_N: int("HISTORY_EVERY_N", 24, 1, 1_000_000),
-  HISTORY_RUN_FRAMES: int("HISTORY_RUN_FRAMES", 300, 10, 1_000_000),
+  // The retraining gate injects anomalies into copies of recent runs: 100 frames to settle, 10 of
+  // anomaly, window_size + 5 after it (models/retrain/inject.ts injectionRunFrames), 120 at the
+  // default window of 5. Shorter runs leave the gate nothing to inject into and it holds every
+  // candidate; a model with a wider window needs more, which retraining checks (it knows the
+  // window) and names in the held report.
+  HISTORY_RUN_FRAMES: v.pipe(
+    int("HISTORY_RUN_FRAMES", 300, 1, 1_000_000),
+    v.check(
+      (n) => n >= 120,
+      (i) =>
+        `'HISTORY_RUN_FRAMES' must be at least 120 (the retraining gate injects anomalies into runs of 100 + 10 + window_size + 5 frames, window_size 5 by default), got ${i.input}`,
+    ),
+  ),
   /** `npm run retrain`: `auto` activates a candidate that passes the promotion gate, `manual` leaves it ready. */
   RETRAIN_PROMOTE: pick("RETRAIN_PROMOTE", "manual", ["auto", "manual"] as const),
   /**

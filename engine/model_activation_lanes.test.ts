@@ -125,7 +125,7 @@ describe("a reset_windows activation with two models served", () => {
       DATA_DIR: data,
       BATCH_MAX_DELAY_MS: "1000",
       HISTORY_EVERY_N: "1",
-      HISTORY_RUN_FRAMES: "10",
+      HISTORY_RUN_FRAMES: "120",
       DECISIONS_POLL_S: "0",
     });
     try {

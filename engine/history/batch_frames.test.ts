@@ -60,7 +60,7 @@ test("two workers' recorders share one HISTORY_DIR, each in its folder, and read
   const config = parseConfig(engineConfigSchema, {
     HISTORY_DIR: dir,
     HISTORY_EVERY_N: "1",
-    HISTORY_RUN_FRAMES: "10",
+    HISTORY_RUN_FRAMES: "120",
     INCIDENT_CONFIRM_K: "2",
     INCIDENT_CONFIRM_N: "3",
     INCIDENT_QUIET_WINDOWS: "3",

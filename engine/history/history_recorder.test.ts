@@ -331,6 +331,38 @@ describe("history recorder with operators' decisions", () => {
     });
   });
 
+  test("index.json is rewritten only when something in it changed, not at every flush", async () => {
+    const verdicts = new Map<string, "false_positive">();
+    await withRecorder({ verdictOf: (id) => verdicts.get(id) }, async (recorder, dir, model) => {
+      feed(recorder, model, [
+        ...quiet("a", 0, 5),
+        { stream: "a", seq: 5, flagged: [3] },
+        { stream: "a", seq: 6, flagged: [3] },
+        ...quiet("a", 7, 8),
+      ]);
+      await recorder.flush();
+      const path = join(dir, "index.json");
+      const [id] = Object.keys(JSON.parse(await readFile(path, "utf8")).incidents);
+      assert.ok(id, "the incident is in the index");
+      // A mark no rewrite keeps (the recorder writes JSON without a trailing newline).
+      const marked = `${await readFile(path, "utf8")}\n`;
+      await writeFile(path, marked);
+      for (let i = 0; i < 3; i++) await recorder.flush();
+      assert.equal(await readFile(path, "utf8"), marked, "idle flushes leave index.json alone");
+      verdicts.set(id, "false_positive");
+      await recorder.flush();
+      const judged = await readFile(path, "utf8");
+      assert.notEqual(judged, marked, "a verdict that changed is written");
+      assert.equal(JSON.parse(judged).incidents[id].verdict, "false_positive");
+      await writeFile(path, `${judged}\n`);
+      await recorder.flush();
+      assert.equal(await readFile(path, "utf8"), `${judged}\n`, "the same verdict again: no write");
+      feed(recorder, model, quiet("b", 0, 10));
+      await recorder.flush();
+      assert.equal(await readFile(path, "utf8"), `${judged}\n`, "clean frames change no index");
+    });
+  });
+
   test("an index damaged on disk is moved aside with a warning, not silently overwritten", async () => {
     await withRecorder({}, async (first, dir, model) => {
       feed(first, model, quiet("a", 0, 3));

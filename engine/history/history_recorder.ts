@@ -120,6 +120,13 @@ export class HistoryRecorder {
   #pending: { excluded: Record<string, number>; dropped: number } = { excluded: {}, dropped: 0 };
   /** Incidents tagged since the index was last saved. */
   readonly #tagged = new Map<string, IndexedIncident>();
+  /**
+   * The index in memory differs from index.json: set by what goes into it (tags, counts,
+   * dropped chunks, a changed verdict), cleared only once a write of it succeeded, so an idle
+   * recorder writes nothing and a failed write is tried again at the next flush. Set at the
+   * start: the first flush writes the index once, so every writer's folder has one.
+   */
+  #indexDirty = true;
   #failing = false;
   #flushing: Promise<void> | undefined;
 
@@ -345,6 +352,9 @@ export class HistoryRecorder {
       ),
     );
     const index = this.#index;
+    if (this.#tagged.size || this.#pending.dropped || Object.keys(this.#pending.excluded).length) {
+      this.#indexDirty = true;
+    }
     for (const [id, entry] of this.#tagged) {
       const known = index.incidents[id];
       if (!known) index.incidents[id] = entry;
@@ -366,11 +376,18 @@ export class HistoryRecorder {
       // held, a corrupt one, or the backend pruned it) keeps the verdict it had.
       for (const [id, entry] of Object.entries(index.incidents)) {
         const verdict = verdictOf(id);
-        if (verdict !== undefined) entry.verdict = verdict;
+        if (verdict !== undefined && verdict !== entry.verdict) {
+          entry.verdict = verdict;
+          this.#indexDirty = true;
+        }
       }
     }
+    if (!this.#indexDirty) return;
     index.updated_at = new Date().toISOString();
+    // After the chunks of this flush: index.json never names fewer incidents than the chunks
+    // on disk tag (a tagged frame the index does not name stays out of training).
     await writeIndex(this.#o.dir, index);
+    this.#indexDirty = false;
   }
 
   #useModel(model: RecordedModel): void {

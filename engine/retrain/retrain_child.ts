@@ -22,6 +22,12 @@ const reportSchema = v.object({
   activated: v.nullable(v.unknown()),
 });
 
+/**
+ * The CLI's exit-1 messages that are a decision, not a failure: a young history, or one that
+ * trains the active version (or a version judged before) again (models/retrain/retrain.ts).
+ */
+const EXPECTED_HOLD = /too little history|nothing new to train on/;
+
 /** What a run came to: a {@link RetrainRun} without its times. */
 export type RetrainResult = Omit<RetrainRun, "started_at" | "finished_at">;
 
@@ -36,8 +42,9 @@ export interface RetrainChildOptions {
 /**
  * Runs the retraining CLI for `model` and resolves with its outcome; never rejects. Exit 0: the
  * report the CLI names on its last line is read (`decided`, promoted or held). Exit 1 saying
- * "too little history": `decided`, held, with that message as the reason (an expected outcome
- * on a young history). Anything else: `failed`, with the CLI's own message.
+ * "too little history" or "nothing new to train on": `decided`, held, with that message as the
+ * reason (expected outcomes on a young history, or one the line added nothing to since the
+ * last run). Anything else: `failed`, with the CLI's own message.
  *
  * @example const result = await runRetrainChild({ model: "pump", env, signal });
  */
@@ -81,7 +88,7 @@ export async function runRetrainChild(o: RetrainChildOptions): Promise<RetrainRe
   if (o.signal.aborted) return failed("stopped: the engine shut down during the run");
   const message = lastMessage(stderr);
   if (exit.code === 0) return readReport(stdout);
-  if (exit.code === 1 && /too little history/.test(message)) {
+  if (exit.code === 1 && EXPECTED_HOLD.test(message)) {
     return { outcome: "decided", decision: "held", reasons: [message] };
   }
   const how = exit.code === null ? `was killed (${exit.signal})` : `exited ${exit.code}`;

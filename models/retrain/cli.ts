@@ -94,7 +94,10 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   console.error(`retrain: ${known ? (error as Error).message : (error as Error).stack}`);
   if (
     known &&
-    !(error instanceof RetrainError && /too little history/.test((error as Error).message))
+    !(
+      error instanceof RetrainError &&
+      /too little history|nothing new to train on/.test((error as Error).message)
+    )
   ) {
     console.error(USAGE);
   }

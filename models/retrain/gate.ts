@@ -68,6 +68,14 @@ export function signTestP(lost: number, discordant: number): number {
   return Math.min(1, p);
 }
 
+/**
+ * Injected events a kind needs before the gate counts its detection as measured. With none (no
+ * recent run long enough to inject into, inject.ts `injectionRunFrames`, or every event left
+ * out by the false-positive cover) the candidate is held: passing it would promote a model that
+ * finds nothing. A kind needs 7 events before the sign test can hold it at all (p = 1/128).
+ */
+export const MIN_INJECTED_EVENTS = 1;
+
 export interface Criterion {
   name: string;
   active: number | null;
@@ -234,6 +242,8 @@ export function decide(
   training?: {
     flat: readonly SensorProblem[];
     stuckDetectionLost?: readonly { feature: number; name: string }[];
+    /** Why a kind may have had too few injected events (the run lengths), for its reason. */
+    injectionShort?: string;
   },
 ): { decision: "promoted" | "held"; criteria: Criterion[]; reasons: string[] } {
   const criteria: Criterion[] = [];
@@ -272,8 +282,17 @@ export function decide(
     const name = `injectedRecall.${kind}`;
     const ak = active.injected[kind];
     const ck = candidate.injected[kind];
-    if (ak.recall === null || ck.recall === null) {
-      nothing(name, ak.recall, ck.recall);
+    // Both models meet the same events: too few is too few for both.
+    if (ak.events < MIN_INJECTED_EVENTS || ak.recall === null || ck.recall === null) {
+      const why = training?.injectionShort ?? `${ak.events} ${kind} events injected`;
+      criteria.push({
+        name,
+        active: ak.recall,
+        candidate: ck.recall,
+        limit: null,
+        pass: false,
+        note: `detection not measured: ${why} (at least ${MIN_INJECTED_EVENTS} needed a kind)`,
+      });
       continue;
     }
     const byActive = new Set(ak.found);
@@ -324,7 +343,7 @@ export function decide(
     .filter((c) => !c.pass)
     .map((c) => {
       const fmt = (x: number | null) => (x === null ? "-" : Number(x.toFixed(4)));
-      if (c.note && c.active === null) return `${c.name}: ${c.note}`;
+      if (c.note && (c.active === null || c.limit === null)) return `${c.name}: ${c.note}`;
       const worse = c.name.startsWith("false") ? "above" : "below";
       const why = `${c.name}: candidate ${fmt(c.candidate)} is ${worse} the limit ${fmt(c.limit)} (active ${fmt(c.active)})`;
       return c.note ? `${why}; ${c.note}` : why;

@@ -11,6 +11,19 @@ import type { Run } from "./history_data.ts";
 /** Frames before an injected anomaly, so windows and running levels are settled when it starts. */
 export const LEAD_FRAMES = 100;
 
+/** Frames kept after an injected anomaly beyond one window, so the windows that may find it are all scored. */
+const TAIL_BEYOND_WINDOW = 5;
+
+/**
+ * The shortest recent run anomalies can be injected into for a model of `windowSize`:
+ * `LEAD_FRAMES` + 10 frames of anomaly + `windowSize + 5` after it (120 at the default window
+ * of 5). `HISTORY_RUN_FRAMES` below it, or a line that stops more often, leaves the gate nothing
+ * to inject into (contracts/config.ts refuses it for the default window).
+ */
+export function injectionRunFrames(windowSize: number): number {
+  return LEAD_FRAMES + 10 + windowSize + TAIL_BEYOND_WINDOW;
+}
+
 /** One injected anomaly on a copy of a recent run: frames `start .. start + duration` carry it. */
 export interface InjectedEvent {
   spec: AnomalySpec;
@@ -64,7 +77,8 @@ export function applyAnomaly(
  * `perKind` events of every kind, each on its own copy of a slice of a recent run long enough
  * for it (a duration longer than the run allows is shortened), on one sensor: sensors are taken
  * in turn (from a seeded offset), so with fewer sensors than events every sensor gets each kind.
- * Returns none of a kind when no recent run is long enough for `LEAD_FRAMES` plus 10 frames.
+ * Returns none when no recent run has {@link injectionRunFrames} frames: the gate then holds the
+ * candidate, its detection not measured (gate.ts `decide`).
  */
 export function injectEvents(
   runs: Run[],
@@ -73,8 +87,8 @@ export function injectEvents(
 ): InjectedEvent[] {
   const rng = new Rng(options.seed);
   const F = std.length;
-  const tail = options.windowSize + 5;
-  const long = runs.filter((r) => r.frames.length >= LEAD_FRAMES + 10 + tail);
+  const tail = options.windowSize + TAIL_BEYOND_WINDOW;
+  const long = runs.filter((r) => r.frames.length >= injectionRunFrames(options.windowSize));
   const events: InjectedEvent[] = [];
   if (long.length === 0) return events;
   const offset = rng.int(F);

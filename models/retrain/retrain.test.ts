@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ModelRegistry } from "../../engine/infer/mod.ts";
 import { createLogger } from "../../telemetry/logger.ts";
+import { Rng } from "../signal/mod.ts";
 import { NAME, plantFrames, recordHistory, trainInto } from "./_test/plant_history.ts";
 import { decide, type ModelMetrics, signTestP } from "./gate.ts";
 import type { RetrainReport } from "./report.ts";
@@ -69,6 +70,70 @@ describe("retrain", () => {
       // The last window_size - 1 frames were still waiting for their windows when recording stopped.
       assert.ok(saved.data.recent.from > saved.data.training.to);
       assert.equal(saved.data.injected.events, 5 * 16);
+    });
+  });
+
+  test("a candidate is held, detection not measured, when no recent run is long enough to inject anomalies into", async () => {
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      // The older 80 %: every sensor has frequent 10-30 std outliers, so the candidate learns a
+      // normal range wide enough to miss the injected anomalies; the recent stretch is as usual.
+      const rng = new Rng(7);
+      const frames = plantFrames(3000, 2, (t, f, std) => {
+        if (t >= 2400) return;
+        for (let i = 0; i < f.length; i++) {
+          if (rng.uniform() < 0.05)
+            f[i] += (rng.uniform() < 0.5 ? -1 : 1) * (10 + 20 * rng.uniform()) * std[i];
+        }
+      });
+      // Runs of 100 frames, one in two kept: no recent run reaches 100 + 10 + 5 + 5 = 120.
+      await recordHistory(dirs.history, active.version, frames, undefined, {
+        everyN: 2,
+        runFrames: 100,
+      });
+      const report = await run(dirs);
+      assert.equal(report.data.injected.events, 0);
+      assert.equal(report.decision, "held");
+      for (const kind of ["spike", "level_shift", "drift", "noise_burst", "stuck"]) {
+        assert.ok(
+          report.reasons.some((r) =>
+            r.startsWith(
+              `injectedRecall.${kind}: detection not measured: no recent run of >= 120 frames`,
+            ),
+          ),
+          report.reasons.join("\n"),
+        );
+      }
+      assert.equal(report.activated, null);
+      assert.equal(await new ModelRegistry(dirs.registry).activeVersion(NAME), active.version);
+    });
+  });
+
+  test("retraining an unchanged history ends with nothing new to train on and leaves the active version's report as it was", async () => {
+    await scenario(async (dirs) => {
+      const old = plantFrames(1200, 1, (_, f, std) => {
+        f[2] += 40 * std[2];
+      });
+      const { meta: active } = await trainInto(dirs.registry, old, true);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      const first = await run(dirs);
+      assert.equal(first.decision, "promoted", first.reasons.join("; "));
+      const path = reportPath(dirs.registry, NAME, first.candidate_version);
+      const before = await readFile(path, "utf8");
+      // Nothing recorded since: the same history trains the same graph, now the active version.
+      await assert.rejects(
+        run(dirs),
+        (e: unknown) =>
+          e instanceof RetrainError &&
+          e.message.includes(
+            `nothing new to train on: the candidate is the active version ${first.candidate_version}`,
+          ),
+      );
+      assert.equal(await readFile(path, "utf8"), before);
+      assert.equal(
+        await new ModelRegistry(dirs.registry).activeVersion(NAME),
+        first.candidate_version,
+      );
     });
   });
 
@@ -361,6 +426,22 @@ describe("promotion gate decision", () => {
       "flatSensors: feature_3 (feature 3): flat in the training stretch (1st..99th percentile spread 0, under 1 % of the 1079 the active version learnt): a stuck sensor would be learnt as normal",
     ]);
     assert.equal(decide(metrics(), metrics(), { flat: [] }).decision, "promoted");
+  });
+
+  test("holds a candidate when a kind had no injected events: its detection was not measured", () => {
+    const none = (m: ModelMetrics): ModelMetrics => ({
+      ...m,
+      injected: { ...m.injected, drift: { events: 0, detected: 0, recall: null, found: [] } },
+    });
+    const d = decide(none(metrics()), none(metrics()), {
+      flat: [],
+      injectionShort: "no recent run of >= 120 frames",
+    });
+    assert.equal(d.decision, "held");
+    assert.deepEqual(d.reasons, [
+      "injectedRecall.drift: detection not measured: no recent run of >= 120 frames (at least 1 needed a kind)",
+    ]);
+    assert.match(decide(none(metrics()), none(metrics())).reasons[0], /0 drift events injected/);
   });
 
   for (const [name, candidate, pattern] of [

@@ -1,5 +1,5 @@
 // Retraining from the recorded history: a candidate trained as `npm run train` trains, written to the registry, judged by the gate, promoted or held.
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { readHistory } from "../../engine/history/mod.ts";
@@ -29,9 +29,9 @@ import {
   stuckDetection,
   stuckDetectionLost,
 } from "./flat_sensors.ts";
-import { decide, type GateSettings, measure, TOLERANCES } from "./gate.ts";
+import { decide, type GateSettings, MIN_INJECTED_EVENTS, measure, TOLERANCES } from "./gate.ts";
 import { MIN_TRAIN_FRAMES, prepareHistory } from "./history_data.ts";
-import { injectEvents, sensorStd } from "./inject.ts";
+import { injectEvents, injectionRunFrames, sensorStd } from "./inject.ts";
 import type { RetrainReport } from "./report.ts";
 
 /** Retraining cannot go on: the message says why (the CLI prints it and exits 1). */
@@ -95,7 +95,8 @@ async function load(
  * promoted candidate is activated (a running engine follows the registry's pointer). A
  * candidate that does not load is held, never activated. Writes the report beside the version
  * and returns it. Throws {@link RetrainError} when there is too little history, a sensor has
- * non-finite readings in it, the model has no active version, or the active one is not in the
+ * non-finite readings in it, there is nothing new to train on (the candidate is the active
+ * version or was judged before: its report is not touched), the model has no active version, or the active one is not in the
  * registry layout.
  */
 export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
@@ -194,6 +195,22 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   const { onnx, meta } = buildArtifacts(o.model, result, activeMeta.feature_names, source);
   if (auto)
     meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
+  // The same history trains the same candidate, bit for bit: once it is active or judged, a run
+  // has nothing new to say, and its report (the promotion that activated it) must stay.
+  if (meta.version === activeMeta.version) {
+    throw new RetrainError(
+      `${o.historyDir}: nothing new to train on: the candidate is the active version ${meta.version}; its report is left as it is`,
+    );
+  }
+  const judged = await access(reportPath(o.registryDir, o.model, meta.version)).then(
+    () => true,
+    () => false,
+  );
+  if (judged) {
+    throw new RetrainError(
+      `${o.historyDir}: nothing new to train on: the candidate ${meta.version} was judged before; its report is left as it is`,
+    );
+  }
   const written = await registry.write(onnx, meta, { activate: false, by: o.by ?? "retrain" });
   say(`candidate ${o.model}@${meta.version} ${written.created ? "written" : "already there"}`);
 
@@ -208,6 +225,17 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   const cover = falsePositiveCover(train, std);
   const { counted: events, leftOut } = leaveOutCovered(injected, cover);
   if (leftOut.events) say(`${leftOut.events} injected anomalies left out: ${COVER_RULE}`);
+  // Without injected events the gate cannot tell a candidate that finds nothing: it holds it.
+  const needed = injectionRunFrames(activeMeta.window_size);
+  const longest = prepared.recent.runs.reduce((m, r) => Math.max(m, r.frames.length), 0);
+  const injectionShort =
+    longest < needed
+      ? `no recent run of >= ${needed} frames (the longest of ${prepared.recent.runs.length} has ${longest}: HISTORY_RUN_FRAMES below ${needed}, or the line stops more often)`
+      : undefined;
+  if (injectionShort) say(`warning: no anomalies injected: ${injectionShort}; the gate will hold`);
+  else if (events.length < MIN_INJECTED_EVENTS * 5) {
+    say(`warning: ${events.length} injected anomalies counted; a kind with none holds the gate`);
+  }
   const data = { recent: prepared.recent.runs, confirmed: prepared.confirmed, events };
   const active = await load(activeRef, activeMeta, o);
   let report: RetrainReport;
@@ -217,8 +245,6 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     let candidate: ScoringModel | undefined;
     let loadError: string | undefined;
     try {
-      if (meta.version === activeMeta.version)
-        throw new Error("the candidate is the active version");
       candidate = await load(written.ref, await verifyVersion(written.ref), o);
     } catch (error) {
       loadError = (error as Error).message;
@@ -239,6 +265,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
         gate = decide(activeMetrics, candidateMetrics, {
           flat,
           stuckDetectionLost: stuckCheckLost.stuck,
+          injectionShort,
         });
       } finally {
         await candidate.close();

@@ -62,7 +62,7 @@ export async function recordHistory(
   version: string,
   frames: Float32Array[],
   flagged: (t: number) => number[] = () => [],
-  options: Pick<HistoryRecorderOptions, "verdictOf"> = {},
+  options: Partial<Pick<HistoryRecorderOptions, "verdictOf" | "everyN" | "runFrames">> = {},
 ): Promise<void> {
   const model = recordedModel(version);
   const recorder = new HistoryRecorder({
