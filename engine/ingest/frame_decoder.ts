@@ -1,8 +1,9 @@
 // Inflate + decode of one frame body into model order: the work an ingest thread or worker does.
 
 import { HttpError } from "../../contracts/error.ts";
-import { DEFAULT_STREAM_ID } from "../../contracts/frame.ts";
+import { DEFAULT_STREAM_ID, STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { reclaim } from "../_reclaim.ts";
+import { clipInput } from "./_clip_input.ts";
 import { decodeBinaryFrame } from "./binary_frame.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import { type ContentEncoding, inflateBody } from "./inflate_body.ts";
@@ -34,11 +35,25 @@ export interface FrameDecoder {
 }
 
 /**
+ * The stream a JSON frame is routed by: its `stream_id`, "default" when it has none, `undefined`
+ * when it names no valid stream (not a string, or not a stream id: any length, any characters).
+ * Such a frame is not routed: the first model's scanner refuses it exactly as a single-model
+ * engine does (`frame_invalid_stream_id` once the rest of it is right), so a client's text
+ * reaches the route globs only once it is a stream id, at most 128 characters.
+ */
+function routedStream(bytes: Uint8Array): string | undefined {
+  const id = peekStreamId(bytes);
+  if (id === undefined) return DEFAULT_STREAM_ID;
+  return id !== null && STREAM_ID_PATTERN.test(id) ? id : undefined;
+}
+
+/**
  * Creates a decoder: inflate (capped at `maxDecompressedBytes`), then the JSON scanner of the
  * stream's model or the binary copy. With several models a JSON frame's `stream_id` is read
  * first (free when it leads the object, one skim of the body otherwise) to pick the scanner; a
  * frame that does not fit its model is refused with the usual code, the message naming the
- * model. Throws HttpError 400/413/422.
+ * model. A frame whose `stream_id` is not a stream id is not routed (see `routedStream`).
+ * Throws HttpError 400/413/422.
  */
 export function createFrameDecoder(
   layouts: ModelLayouts | FeatureLayout,
@@ -58,20 +73,22 @@ export function createFrameDecoder(
         job.binary ? models.layouts[binaryModel].size * 4 : -1,
       );
       let model = binaryModel;
+      // The stream the frame was routed by (the ingestor checked a binary frame's header).
+      let stream = routed && job.binary ? job.streamId : undefined;
       try {
         if (job.binary) {
           decodeBinaryFrame(bytes, models.layouts[model], into);
           return { model };
         }
-        model = routed ? models.route(peekStreamId(bytes) ?? DEFAULT_STREAM_ID) : 0;
+        if (routed) stream = routedStream(bytes);
+        model = stream === undefined ? 0 : models.route(stream);
         return { model, ...scanners[model].scan(bytes, into) };
       } catch (error) {
-        if (routed && error instanceof HttpError && error.status === 422 && model >= 0) {
-          const stream = job.binary ? job.streamId : peekStreamId(bytes);
+        if (stream !== undefined && error instanceof HttpError && error.status === 422) {
           throw new HttpError(
             422,
             error.code,
-            `stream ${JSON.stringify(stream ?? DEFAULT_STREAM_ID)} is scored by model ${JSON.stringify(models.name(model))} (${models.layouts[model].size} features): ${error.message}`,
+            `stream ${JSON.stringify(clipInput(stream))} is scored by model ${JSON.stringify(models.name(model))} (${models.layouts[model].size} features): ${error.message}`,
           );
         }
         throw error;

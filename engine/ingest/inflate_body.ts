@@ -1,6 +1,7 @@
 // Undoes the body's compression (gzip, zlib/deflate or none) with the decompressed-size cap enforced.
 import * as zlib from "node:zlib";
 import { HttpError } from "../../contracts/error.ts";
+import { clipInput } from "./_clip_input.ts";
 
 /** What `Content-Encoding` announced. `identity` also stands for "absent". */
 export type ContentEncoding = "gzip" | "deflate" | "identity";
@@ -17,7 +18,7 @@ export function parseContentEncoding(header: string | null): ContentEncoding {
   throw new HttpError(
     415,
     "unsupported_encoding",
-    `Content-Encoding ${JSON.stringify(header)} is not supported (gzip, deflate or identity)`,
+    `Content-Encoding ${JSON.stringify(clipInput(header ?? ""))} is not supported (gzip, deflate or identity)`,
   );
 }
 

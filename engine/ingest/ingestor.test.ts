@@ -102,6 +102,15 @@ for (const [mode, ingestor] of modes) {
     }
   });
 
+  test(`ingestor (${mode}) quotes a bounded part of an unsupported Content-Encoding`, async () => {
+    const coding = "b".repeat(8000);
+    const out = await outcome(ingestor, post(frameJson(), { "content-encoding": coding }));
+    assert.ok(!out.ok);
+    assert.equal(out.code, "unsupported_encoding");
+    assert.ok(out.message.length < 300, `${out.message.length} characters`);
+    assert.match(out.message, /^Content-Encoding "b{128}… \(8000 characters\)" is not supported/);
+  });
+
   test(`ingestor (${mode}) stops a zip bomb at the decompressed cap`, async () => {
     const bomb = zlib.gzipSync(new Uint8Array(60 * 1024 * 1024), { level: 9 });
     assert.ok(bomb.length < limits.maxBodyBytes);

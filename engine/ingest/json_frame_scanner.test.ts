@@ -210,3 +210,20 @@ test("jsonFrameScanner reports the contract's problems for typical mistakes", ()
     }
   }
 });
+
+test("jsonFrameScanner clips a client's long key in its message, as the contract path does", () => {
+  const { scan, spec } = both(plainNames);
+  const data = plainNames.map((n) => `"${n}":1`).join(",");
+  const key = "k".repeat(100_000);
+  for (const text of [
+    `{"data":{${data},"${key}":1}}`,
+    `{"data":{${data}},"${key}":1}`,
+    `{"data":{${data}},"${"\ud83d\ude00".repeat(100)}":1}`,
+  ]) {
+    const out = scan(encode(text));
+    assertSameOutcome(out, spec(encode(text)), text.slice(0, 80));
+    assert.ok(!out.ok && out.status === 422);
+    assert.ok(!out.ok && out.message.length < 300, `${!out.ok && out.message.length} characters`);
+    assert.match(!out.ok ? out.message : "", /… \((100000|200) characters\)"/);
+  }
+});

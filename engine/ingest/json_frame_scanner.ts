@@ -7,6 +7,7 @@ import {
   parseTimestamp,
   STREAM_ID_PATTERN,
 } from "../../contracts/frame.ts";
+import { clipInput } from "./_clip_input.ts";
 import { JsonCursor } from "./_json_cursor.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 
@@ -22,9 +23,12 @@ const KEY_LIMIT = 5;
 const utf8 = new TextDecoder();
 const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
 
-/** Throws the 422 for one frame problem, naming the first offending keys. */
+/**
+ * Throws the 422 for one frame problem, naming the first offending keys. A key may be the
+ * client's (an unknown feature or field), so each is clipped: a 4 MB key earns no 4 MB answer.
+ */
 export function frameProblem(code: ErrorCode, keys: readonly string[], count: number): never {
-  throw new HttpError(422, code, frameProblemMessage(code, keys, count));
+  throw new HttpError(422, code, frameProblemMessage(code, keys.map(clipInput), count));
 }
 
 /** Tracks the unknown key `for...in` over `JSON.parse`'s object lists first (what valibot reports). */
@@ -280,10 +284,11 @@ const peekCursor = new JsonCursor();
 
 /**
  * The top-level `stream_id` of a JSON frame, read without scanning the values: immediate when it
- * is the first key, else after skimming the keys before it. `undefined` when it is absent, not a
- * string, or the body is not a JSON object (the scanner then reports the problem).
+ * is the first key, else after skimming the keys before it. `null` when it is there but not a
+ * string; `undefined` when it is absent or the body is not a JSON object (the scanner then
+ * reports the problem). The text is not checked: it may be any length.
  */
-export function peekStreamId(bytes: Uint8Array): string | undefined {
+export function peekStreamId(bytes: Uint8Array): string | null | undefined {
   const cur = peekCursor;
   try {
     cur.reset(bytes);
@@ -294,7 +299,7 @@ export function peekStreamId(bytes: Uint8Array): string | undefined {
       const key = cur.string();
       cur.expect(0x3a);
       const c = cur.ws();
-      if (key === "stream_id") return c === 0x22 ? cur.string() : undefined;
+      if (key === "stream_id") return c === 0x22 ? cur.string() : null;
       cur.skipValue();
       const next = cur.ws();
       cur.p++;

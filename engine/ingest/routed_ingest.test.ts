@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import * as zlib from "node:zlib";
 import { HttpError } from "../../contracts/error.ts";
-import { parseModelRoutes } from "../../contracts/model_routes.ts";
+import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { parseModelRoutes, StreamRoutes } from "../../contracts/model_routes.ts";
+import { createFeatureLayout } from "./feature_layout.ts";
 import { createIngestor, createThreadIngestor, type Ingestor } from "./ingestor.ts";
 import { ModelLayouts } from "./model_layouts.ts";
 
@@ -14,19 +16,46 @@ const layouts = new ModelLayouts({
     { name: "plant", names: plant },
     { name: "boiler", names: boiler },
   ],
-  routes: parseModelRoutes("boiler-*=boiler"),
+  // Two stars and literal text after them: as a regular expression, quadratic on a long id.
+  routes: parseModelRoutes("boiler-*=boiler,line-*-temp-*-x=boiler"),
 });
 const limits = { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 256 * 1024, bodyTimeoutMs: 5000 };
 const modes: [string, Ingestor][] = [
   ["in-thread", createThreadIngestor({ layout: layouts, limits })],
   ["workers", createIngestor({ layout: layouts, limits, workers: 2 })],
 ];
+/** The plant model alone, no routes: how a single-model engine answers. */
+const single = createThreadIngestor({ layout: createFeatureLayout(plant), limits });
 after(() => Promise.all(modes.map(([, ingestor]) => ingestor.close())));
 
 const json = (names: string[], head: string, tail = "") =>
   `{${head}"data":{${names.map((n, i) => `"${n}":${i + 0.5}`).join(",")}}${tail}}`;
 const post = (body: Uint8Array | string, headers: Record<string, string> = {}) =>
   new Request("http://engine/data-enqueue", { method: "POST", body: body as BodyInit, headers });
+
+/** A single-model ingest's outcome. */
+async function outcome(ingestor: Ingestor, request: Request) {
+  try {
+    await ingestor.ingest(request, new Float32Array(plant.length));
+    return { ok: true as const };
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    return { ok: false as const, status: error.status, code: error.code, message: error.message };
+  }
+}
+
+/**
+ * Frames whose `stream_id` is no stream id: too long (the first two start like the two-star glob,
+ * the third matches it but is over 128 characters), not a string, holding a space.
+ */
+const longId = `line-${"-temp-".repeat(5000)}`;
+const notStreamIds = [
+  json(plant, `"stream_id":${JSON.stringify(longId)},`),
+  `{"stream_id":${JSON.stringify(longId)},"data":{}}`,
+  json(boiler, `"stream_id":${JSON.stringify(`line-${"a".repeat(120)}-temp-1-x`)},`),
+  json(plant, "", ',"stream_id":5'),
+  json(boiler, '"stream_id":"boiler 1",'),
+];
 
 /** Ingests into per-lane arrays, recording which lane was asked for. */
 async function routed(ingestor: Ingestor, request: Request) {
@@ -106,6 +135,27 @@ for (const [mode, ingestor] of modes) {
     assert.match(binary.message, /model "boiler"/);
   });
 
+  test(`routed ingest (${mode}) refuses a stream_id that is no stream id as a single-model engine does`, async () => {
+    for (const body of notStreamIds) {
+      const out = await routed(ingestor, post(zlib.gzipSync(body)));
+      const alone = await outcome(single, post(zlib.gzipSync(body)));
+      assert.ok(!out.ok && !alone.ok);
+      assert.deepEqual(
+        { status: out.status, code: out.code, message: out.message },
+        { status: alone.status, code: alone.code, message: alone.message },
+        body.slice(0, 80),
+      );
+      assert.ok(out.message.length < 300, `${out.message.length} characters`);
+      assert.deepEqual(out.asked, []);
+    }
+    const long = await routed(ingestor, post(zlib.gzipSync(notStreamIds[0])));
+    assert.ok(!long.ok);
+    assert.equal(long.code, "frame_invalid_stream_id");
+    const empty = await routed(ingestor, post(zlib.gzipSync(notStreamIds[1])));
+    assert.ok(!empty.ok);
+    assert.equal(empty.code, "frame_missing_features");
+  });
+
   test(`routed ingest (${mode}) passes the target's refusal on`, async () => {
     await assert.rejects(
       ingestor.ingest(post(json(boiler, '"stream_id":"boiler-1",')), () => {
@@ -115,6 +165,28 @@ for (const [mode, ingestor] of modes) {
     );
   });
 }
+
+test("routed ingest hands the route globs stream ids only", async (t) => {
+  const route = t.mock.method(StreamRoutes.prototype, "route");
+  const [, ingestor] = modes[0];
+  for (const body of notStreamIds) await routed(ingestor, post(zlib.gzipSync(body)));
+  const binary = await routed(
+    ingestor,
+    post(new Uint8Array(20), {
+      "content-type": "application/octet-stream",
+      "x-stream-id": `line-${"-temp-".repeat(1000)}`,
+    }),
+  );
+  assert.ok(!binary.ok);
+  assert.equal(binary.code, "frame_invalid_stream_id");
+  // A valid one is routed as before.
+  const valid = await routed(ingestor, post(json(boiler, '"stream_id":"line-1-temp-2-x",')));
+  assert.ok(valid.ok);
+  assert.equal(valid.frame.model, 1);
+  const asked = route.mock.calls.map((call) => call.arguments[0]);
+  assert.ok(asked.includes("line-1-temp-2-x"));
+  for (const id of asked) assert.match(id, STREAM_ID_PATTERN);
+});
 
 test("ModelLayouts refuses routes to a model it does not hold", () => {
   assert.throws(

@@ -5,7 +5,9 @@ import {
   classifyFrameIssues,
   createFrameSchema,
   DEFAULT_STREAM_ID,
+  frameProblemMessage,
 } from "../../contracts/frame.ts";
+import { clipInput } from "./_clip_input.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import type { ScannedFrame } from "./json_frame_scanner.ts";
 
@@ -39,7 +41,13 @@ export function createValibotFrameDecoder(layout: FeatureLayout): ValibotFrameDe
       const result = v.safeParse(schema, input);
       if (!result.success) {
         const problem = classifyFrameIssues(result.issues);
-        throw new HttpError(422, problem.code, problem.message);
+        // Keys clipped as the scanner's are (`frameProblem`).
+        const message = frameProblemMessage(
+          problem.code,
+          problem.keys.map(clipInput),
+          problem.count,
+        );
+        throw new HttpError(422, problem.code, message);
       }
       const data = result.output.data as Record<string, number>;
       for (let i = 0; i < names.length; i++) into[i] = data[names[i]];
