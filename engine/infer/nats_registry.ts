@@ -2,17 +2,28 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { KV } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Base64UrlPaddedCodec, type ObjectStore, StorageType } from "@nats-io/obj";
+import { Base64UrlPaddedCodec, type ObjectInfo, type ObjectStore, StorageType } from "@nats-io/obj";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import { kvBucket, objectBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
 import {
+  beyondNewest,
+  checkKeepVersions,
+  KEEP_VERSIONS,
+  mayPrune,
+  type Pruning,
+  pruneReason,
+} from "./prune_policy.ts";
+import {
+  ACTIVATION_GRACE_MS,
+  ACTIVATION_RECHECK_MS,
   type Activation,
   MODEL_NAME_PATTERN,
   ModelRegistry,
   RegistryError,
+  STALE_WRITE_MS,
   VERSION_PATTERN,
   type VersionRef,
   verifyVersion,
@@ -20,6 +31,8 @@ import {
 
 /** How long a publisher may take to upload a version before another takes its claim over. */
 const CLAIM_MS = 30_000;
+/** How often an activation looks whether a prune holding its version has let it go. */
+const RECHECK_POLL_MS = 50;
 
 /** Refusals of the shared registry that the on-disk one has no need for. */
 export class NatsRegistryError extends Error {
@@ -33,6 +46,25 @@ export class NatsRegistryError extends Error {
     this.name = "NatsRegistryError";
     this.code = code;
   }
+}
+
+/**
+ * Test seam: awaited at the steps where another writer's prune or activation may slip in, so
+ * tests can force each interleaving. Production code passes none.
+ */
+export interface NatsRegistryHooks {
+  /** In `activate`, once the version verified, before the pointer is read and written. */
+  activateVerified?: (name: string, version: string) => Promise<void>;
+  /** In pruning, once the prune lock names the version, before the pointer is read again. */
+  pruneLocked?: (name: string, version: string) => Promise<void>;
+  /** In pruning, once the pointer read again allows removing the version, before it goes. */
+  pruneDecided?: (name: string, version: string) => Promise<void>;
+}
+
+export interface NatsRegistryOptions {
+  /** Versions a model keeps at least ({@link KEEP_VERSIONS}). */
+  keepVersions?: number;
+  hooks?: NatsRegistryHooks;
 }
 
 /** A version's files in the Object Store: `<name>/<version>/<name>.onnx` and `.json`. */
@@ -51,6 +83,22 @@ const historyPrefix = (name: string) => `history.${name}.`;
 // Revisions zero-padded so the history's keys sort in activation order.
 const historyKey = (name: string, revision: number) =>
   `${historyPrefix(name)}${String(revision).padStart(12, "0")}`;
+// Versions never hold '=', so this spelling of '+' (not a KV key character) is unambiguous.
+const claimKey = (name: string, version: string) =>
+  `publishing.${name}.${version.replaceAll("+", "=")}`;
+/** One prune of `name` at a time: `{version, at}`, the version it is on (null between two). */
+const pruneLockKey = (name: string) => `pruning.${name}`;
+const prunedPrefix = (name: string) => `pruned.${name}.`;
+// The prune lock's revision when it named the version: unique, in pruning order.
+const prunedKey = (name: string, revision: number) =>
+  `${prunedPrefix(name)}${String(revision).padStart(12, "0")}`;
+
+/** What {@link pruneLockKey} holds. */
+interface PruneLock {
+  version: string | null;
+  at: string;
+}
+
 /** Where a worker reports the versions it has loaded (`loaded.<worker id>`). */
 export const loadedKey = (workerId: string) => `loaded.${workerId}`;
 
@@ -92,6 +140,21 @@ function checkVersion(version: string): void {
   }
 }
 
+/** A version's metadata and graph objects, those there (not deleted). */
+interface VersionObjects {
+  json?: ObjectInfo;
+  onnx?: ObjectInfo;
+}
+
+/** The complete versions (metadata there) and when each was published, oldest first. */
+function listed(files: Map<string, VersionObjects>): { version: string; at: number }[] {
+  const found: { version: string; at: number }[] = [];
+  for (const [version, { json }] of files) {
+    if (json) found.push({ version, at: Date.parse(json.mtime) });
+  }
+  return found.sort((a, b) => a.at - b.at || a.version.localeCompare(b.version));
+}
+
 /** The Object Store's digest of bytes whose sha256 is `hex` (`SHA-256=` + padded base64url). */
 const objectDigest = (hex: string) =>
   `SHA-256=${Base64UrlPaddedCodec.encode(Uint8Array.from(Buffer.from(hex, "hex")))}`;
@@ -118,6 +181,15 @@ export const isWrongSequence = (error: unknown) =>
  * holds the active version's activation record (who, when, from, to, why), written with the
  * revision it replaces, and `history.<name>.<revision>` keeps each record for good.
  *
+ * Each publish prunes as the on-disk registry's writes do ({@link mayPrune}): of the versions
+ * beyond the newest `keepVersions` ({@link KEEP_VERSIONS}) every one goes but the active one, its
+ * rollback target and one published within a day; `pruned.<name>.<revision>` keeps a record of
+ * each for good. A graph whose metadata never came (a publish or a prune that died) goes once
+ * an hour old ({@link STALE_WRITE_MS}). Neither ever fails the publish. One writer prunes a
+ * model at a time, holding `pruning.<name>`, which names the version it is on: it writes that,
+ * then reads the pointer again, and an activation writes the pointer, then reads the lock (see
+ * `#activate`), so a version being activated is never removed.
+ *
  * @example
  * const registry = await NatsModelRegistry.open(nc, "FRAMES");
  * await registry.publish(onnx, meta, { activate: true, by: "train" });
@@ -127,34 +199,47 @@ export class NatsModelRegistry {
   readonly kv: KV;
   /** The Object Store bucket's name (messages name it). */
   readonly bucket: string;
+  readonly #keep: number;
+  readonly #hooks: NatsRegistryHooks;
 
-  constructor(objects: ObjectStore, kv: KV, bucket: string) {
+  constructor(objects: ObjectStore, kv: KV, bucket: string, options: NatsRegistryOptions = {}) {
     this.objects = objects;
     this.kv = kv;
     this.bucket = bucket;
+    this.#keep = checkKeepVersions(options.keepVersions ?? KEEP_VERSIONS);
+    this.#hooks = options.hooks ?? {};
   }
 
   /** Opens (creating when missing) the two buckets of deployment `prefix` (`NATS_STREAM`). */
-  static async open(nc: NatsConnection, prefix: string): Promise<NatsModelRegistry> {
+  static async open(
+    nc: NatsConnection,
+    prefix: string,
+    options: NatsRegistryOptions = {},
+  ): Promise<NatsModelRegistry> {
     const bucket = `${prefix}_models`;
     const objects = await objectBucket(nc, bucket, { storage: StorageType.File });
     const kv = await kvBucket(nc, `${prefix}_model_pointer`, { history: 1 });
-    return new NatsModelRegistry(objects, kv, bucket);
+    return new NatsModelRegistry(objects, kv, bucket, options);
   }
 
   /** Complete versions of `name`, oldest first (by when their metadata was published). */
   async versions(name: string): Promise<string[]> {
     checkName(name);
-    const found: { version: string; at: number }[] = [];
+    return listed(await this.#objectsOf(name)).map((f) => f.version);
+  }
+
+  /** Per version of `name`, its metadata and graph objects (those not deleted). */
+  async #objectsOf(name: string): Promise<Map<string, VersionObjects>> {
+    const found = new Map<string, VersionObjects>();
     for (const info of await this.objects.list()) {
       if (info.deleted) continue;
       const parts = info.name.split("/");
-      if (parts.length !== 3 || parts[0] !== name || parts[2] !== `${name}.json`) continue;
-      found.push({ version: parts[1], at: Date.parse(info.mtime) });
+      if (parts.length !== 3 || parts[0] !== name) continue;
+      const file = parts[2] === `${name}.json` ? "json" : parts[2] === `${name}.onnx` ? "onnx" : "";
+      if (!file) continue;
+      found.set(parts[1], { ...found.get(parts[1]), [file]: info });
     }
-    return found
-      .sort((a, b) => a.at - b.at || a.version.localeCompare(b.version))
-      .map((f) => f.version);
+    return found;
   }
 
   /**
@@ -231,13 +316,14 @@ export class NatsModelRegistry {
    * Publishes a version (its version string is the metadata's). The same version again with
    * the same graph is a no-op (`created: false`); with another graph it is refused with
    * `version_exists`, so is a graph whose sha256 is not the metadata's (`registry_entry_invalid`).
-   * Activates it when the model has no active version yet, or with `activate`.
+   * Activates it when the model has no active version yet, or with `activate`. Then prunes the
+   * model (see the class); `pruned` names the versions it removed.
    */
   async publish(
     onnx: Uint8Array,
     meta: ModelMetadata,
     options: { activate?: boolean; by?: string; reason?: string } = {},
-  ): Promise<{ created: boolean; activated: Activation | undefined }> {
+  ): Promise<{ created: boolean; activated: Activation | undefined; pruned: string[] }> {
     const { name, version } = meta;
     checkName(name);
     checkVersion(version);
@@ -268,14 +354,20 @@ export class NatsModelRegistry {
       // The first version only while there is still none: of two first publishers one wins.
       activated = await this.#activate(name, version, who, !options.activate);
     }
-    return { created, activated };
+    const pruned = await this.#prune(name).catch(() => [] as string[]);
+    return { created, activated, pruned };
   }
 
   /** Publishes a version held on disk (`ModelRegistry.resolve`), checked first. */
   async publishFromDisk(
     ref: VersionRef,
     options: { activate?: boolean; by?: string; reason?: string } = {},
-  ): Promise<{ created: boolean; activated: Activation | undefined; meta: ModelMetadata }> {
+  ): Promise<{
+    created: boolean;
+    activated: Activation | undefined;
+    pruned: string[];
+    meta: ModelMetadata;
+  }> {
     const meta = await verifyVersion(ref);
     const onnx = await readFile(join(ref.dir, `${ref.name}.onnx`));
     return { ...(await this.publish(onnx, meta, options)), meta };
@@ -305,7 +397,8 @@ export class NatsModelRegistry {
    * be published and intact, and have the active version's feature names and window size
    * (`model_incompatible`); the pointer is written with the revision read, so of two
    * activations at once one is refused (`activation_conflict`). Rolling back is activating the
-   * previous version.
+   * previous version. A prune in another writer that read the pointer before this one moved it
+   * and removed the version makes it fail with `version_not_found`, the previous version put back.
    */
   activate(
     name: string,
@@ -323,6 +416,7 @@ export class NatsModelRegistry {
     firstOnly: boolean,
   ): Promise<Activation> {
     const meta = await this.metadata(name, version);
+    await this.#hooks.activateVerified?.(name, version);
     const current = firstOnly ? undefined : await this.pointerEntry(name);
     if (current) {
       // A writer that died between pointer and history left the record only in the pointer.
@@ -359,7 +453,64 @@ export class NatsModelRegistry {
       );
     }
     await this.#remember(name, record, revision);
+    // The pointer first, the prune lock after; a prune writes the lock first, the pointer read
+    // after: one of the two sees the other's write (see `#prune`).
+    if (!(await this.#survivesPruning(name, version))) {
+      await this.#putBack(name, record, revision, current?.record);
+      throw new RegistryError(
+        "version_not_found",
+        `model ${name} has no version ${version} (pruned while it was being activated; try again)`,
+      );
+    }
     return record;
+  }
+
+  /**
+   * Whether `version`, which the pointer names now, stays: once no prune holds it (a prune that
+   * does let it go within ACTIVATION_RECHECK_MS counts as removing it), its metadata is there.
+   */
+  async #survivesPruning(name: string, version: string): Promise<boolean> {
+    const deadline = AbortSignal.timeout(ACTIVATION_RECHECK_MS);
+    for (;;) {
+      const held = (await this.#pruneLock(name))?.lock;
+      // A lock not renewed within its grace is a pruner's that died (or gave up before removing).
+      if (held?.version !== version || Date.now() - Date.parse(held.at) >= ACTIVATION_GRACE_MS) {
+        break;
+      }
+      if (!(await delay(RECHECK_POLL_MS, deadline))) return false;
+    }
+    const info = await this.objects.info(objectName(name, version, "json"));
+    return Boolean(info && !info.deleted);
+  }
+
+  /**
+   * Moves the pointer, still at `revision` (`record`, naming a version pruned under it), back to
+   * the version and rollback target of `previous` with a record of its own; none moves it when
+   * another activation did meanwhile.
+   */
+  async #putBack(
+    name: string,
+    record: Activation,
+    revision: number,
+    previous: Activation | undefined,
+  ): Promise<void> {
+    if (!previous) {
+      await this.kv.delete(pointerKey(name), { previousSeq: revision }).catch(() => {});
+      return;
+    }
+    const back: Activation = {
+      name,
+      version: previous.version,
+      from: previous.from,
+      by: record.by,
+      at: new Date().toISOString(),
+      reason: `put back: ${record.version} was pruned while it was being activated`,
+    };
+    const moved = await this.kv.update(pointerKey(name), JSON.stringify(back), revision).then(
+      (r) => r,
+      () => undefined,
+    );
+    if (moved !== undefined) await this.#remember(name, back, moved);
   }
 
   /** Every activation of `name`, oldest first; none is ever erased. */
@@ -379,6 +530,128 @@ export class NatsModelRegistry {
     const current = await this.pointerEntry(name);
     if (current && !keys.includes(historyKey(name, current.revision))) out.push(current.record);
     return out;
+  }
+
+  /** Every version of `name` pruned, in pruning order; none is ever erased. */
+  async pruned(name: string): Promise<Pruning[]> {
+    checkName(name);
+    const prefix = prunedPrefix(name);
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys(`${prefix}*`)) {
+      if (!key.slice(prefix.length).includes(".")) keys.push(key);
+    }
+    const out: Pruning[] = [];
+    for (const key of keys.sort()) {
+      const entry = await this.kv.get(key);
+      if (entry?.operation === "PUT") out.push(entry.json<Pruning>());
+    }
+    return out;
+  }
+
+  /**
+   * Removes what publishes and prunes that died left of `name` (graphs without metadata, an hour
+   * old), then `name`'s versions beyond the newest `keepVersions` that {@link mayPrune} allows.
+   * A model without a readable pointer is left alone (what is active is not known); so is one
+   * another writer is pruning now (the next publish prunes what it left). For each version, the
+   * lock is set to name it and only then the pointer read again: an activation that moved the
+   * pointer before that is seen (the version stays), one that moves it after sees the lock and
+   * waits for it to move on (`#survivesPruning`). The metadata goes first (out of every
+   * listing), then the record is written and the graph goes; the retraining report stays.
+   */
+  async #prune(name: string): Promise<string[]> {
+    const files = await this.#objectsOf(name);
+    await this.#sweep(files).catch(() => {});
+    const candidates = beyondNewest(listed(files), this.#keep);
+    let pointer = (await this.pointerEntry(name))?.record;
+    if (!candidates.some((c) => mayPrune(c.version, c.at, pointer, Date.now()))) return [];
+    const key = pruneLockKey(name);
+    let revision = await this.#lockPruning(name);
+    if (revision === undefined) return [];
+    const pruned: string[] = [];
+    try {
+      for (const { version, at } of candidates) {
+        if (!mayPrune(version, at, pointer, Date.now())) continue;
+        const lock: PruneLock = { version, at: new Date().toISOString() };
+        const locked = Date.now();
+        revision = await this.kv.update(key, JSON.stringify(lock), revision);
+        await this.#hooks.pruneLocked?.(name, version);
+        pointer = (await this.pointerEntry(name).catch(() => undefined))?.record;
+        if (!mayPrune(version, at, pointer, Date.now())) continue;
+        // Held up for half the lock's grace: an activation may take the lock for stale soon.
+        if (Date.now() - locked > ACTIVATION_GRACE_MS / 2) break;
+        await this.#hooks.pruneDecided?.(name, version);
+        await this.objects.delete(objectName(name, version, "json"));
+        const record: Pruning = {
+          name,
+          version,
+          written_at: new Date(at).toISOString(),
+          at: new Date().toISOString(),
+          reason: pruneReason(this.#keep),
+        };
+        await this.kv.create(prunedKey(name, revision), JSON.stringify(record));
+        pruned.push(version);
+        await this.objects.delete(objectName(name, version, "onnx"));
+        // Its publish claim too, so publishing the version again need not wait it out.
+        await this.#deleteKey(claimKey(name, version));
+      }
+    } catch {
+      // NATS failed, or another writer took the lock over: the next publish goes on from here.
+    } finally {
+      await this.kv.delete(key, { previousSeq: revision }).catch(() => {});
+    }
+    return pruned;
+  }
+
+  /**
+   * Takes `name`'s prune lock: its revision, or undefined while another writer holds it. A lock
+   * not renewed within ACTIVATION_GRACE_MS is a pruner's that died, taken over.
+   */
+  async #lockPruning(name: string): Promise<number | undefined> {
+    const key = pruneLockKey(name);
+    const lock: PruneLock = { version: null, at: new Date().toISOString() };
+    const value = JSON.stringify(lock);
+    const created = await this.kv.create(key, value).then(
+      (r) => r,
+      (error) => {
+        if (!isWrongSequence(error)) throw error;
+        return undefined;
+      },
+    );
+    if (created !== undefined) return created;
+    const held = await this.#pruneLock(name);
+    if (!held || Date.now() - Date.parse(held.lock.at) < ACTIVATION_GRACE_MS) return undefined;
+    return this.kv.update(key, value, held.entry.revision).then(
+      (r) => r,
+      () => undefined,
+    );
+  }
+
+  /** The prune lock of `name` while one is held (unreadable: as if held, on no version). */
+  async #pruneLock(name: string): Promise<{ lock: PruneLock; entry: KvEntry } | undefined> {
+    const entry = await this.kv.get(pruneLockKey(name));
+    if (entry?.operation !== "PUT") return undefined;
+    try {
+      return { lock: entry.json<PruneLock>(), entry };
+    } catch {
+      return { lock: { version: null, at: entry.created.toISOString() }, entry };
+    }
+  }
+
+  /** Removes graphs whose metadata is missing, unchanged for STALE_WRITE_MS. */
+  async #sweep(files: Map<string, VersionObjects>): Promise<void> {
+    for (const { json, onnx } of files.values()) {
+      if (json || !onnx || Date.now() - Date.parse(onnx.mtime) < STALE_WRITE_MS) continue;
+      await this.objects.delete(onnx.name);
+    }
+  }
+
+  /** Deletes a KV key; a key KV refuses (a version ending in '.') or a failure changes nothing. */
+  async #deleteKey(key: string): Promise<void> {
+    try {
+      await this.kv.delete(key);
+    } catch {
+      // Left: a stale claim only makes a later publish of the version wait CLAIM_MS.
+    }
   }
 
   /**
@@ -424,12 +697,11 @@ export class NatsModelRegistry {
       const info = await this.objects.info(objectName(name, version, "json"));
       return Boolean(info && !info.deleted);
     };
-    // Versions never hold '=', so this spelling of '+' (not a KV key character) is unambiguous.
-    const claimKey = `publishing.${name}.${version.replaceAll("+", "=")}`;
+    const key = claimKey(name, version);
     const claim = JSON.stringify({ onnx_sha256: meta.onnx_sha256, at: new Date().toISOString() });
     for (;;) {
       if (await complete()) return false;
-      let mine = await this.kv.create(claimKey, claim).then(
+      let mine = await this.kv.create(key, claim).then(
         () => true,
         (error) => {
           if (!isWrongSequence(error)) throw error;
@@ -437,14 +709,14 @@ export class NatsModelRegistry {
         },
       );
       if (!mine) {
-        const held = await this.kv.get(claimKey);
+        const held = await this.kv.get(key);
         const theirs = held?.operation === "PUT" ? held.json<{ onnx_sha256: string }>() : undefined;
         if (theirs && theirs.onnx_sha256 !== meta.onnx_sha256) return false;
         const deadline = AbortSignal.timeout(CLAIM_MS);
         while (!(await complete()) && (await delay(100, deadline)));
         if (await complete()) return false;
         mine = held
-          ? await this.kv.update(claimKey, claim, held.revision).then(
+          ? await this.kv.update(key, claim, held.revision).then(
               () => true,
               () => false,
             )

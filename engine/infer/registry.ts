@@ -6,6 +6,16 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import { syncDir, writeFileAtomic } from "../_write_atomic.ts";
+import {
+  beyondNewest,
+  checkKeepVersions,
+  KEEP_VERSIONS,
+  mayPrune,
+  type Pruning,
+  pruneReason,
+} from "./prune_policy.ts";
+
+export { KEEP_VERSIONS, PRUNE_MIN_AGE_MS, type Pruning } from "./prune_policy.ts";
 
 /** A version string that is also a safe folder name (`2.2.0+2c5406cfb2d9`). */
 export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -16,14 +26,6 @@ const ACTIVE = "ACTIVE.json";
 const ACTIVATIONS = "activations.jsonl";
 const PRUNED = "pruned.jsonl";
 
-/**
- * Versions a model keeps at least (the newest by when they were written): older ones are pruned
- * by the next write, unless active, the rollback target or younger than {@link PRUNE_MIN_AGE_MS}.
- * A retraining writes one candidate (~5 MB at 25,000 sensors) per run, kept or not.
- */
-export const KEEP_VERSIONS = 20;
-/** A version written within this long is never pruned (a candidate a person has yet to look at). */
-export const PRUNE_MIN_AGE_MS = 24 * 60 * 60_000;
 /**
  * A temporary folder or file of a write older than this was left by a writer that died (`kill
  * -9`, a power cut) and is removed by the next write; a younger one may be another process's
@@ -79,16 +81,6 @@ export interface VersionRef {
   layout: "registry" | "flat";
 }
 
-/** One version pruned: `pruned.jsonl` keeps a line per version, as `activations.jsonl` does. */
-export interface Pruning {
-  name: string;
-  version: string;
-  /** When its folder was last written. */
-  written_at: string;
-  at: string;
-  reason: string;
-}
-
 /**
  * Test seam: awaited at the two steps where another writer's prune or activation may slip in, so
  * tests can force each interleaving. Production code passes none.
@@ -111,7 +103,8 @@ export interface RegistryModel {
 }
 
 const isSafeName = (name: string) => MODEL_NAME_PATTERN.test(name) && !name.includes("..");
-export const isSafeVersion = (version: string): boolean => VERSION_PATTERN.test(version) && !version.includes("..");
+export const isSafeVersion = (version: string): boolean =>
+  VERSION_PATTERN.test(version) && !version.includes("..");
 
 function checkName(name: string): void {
   if (!isSafeName(name)) {
@@ -239,12 +232,8 @@ export class ModelRegistry {
   readonly #hooks: RegistryHooks;
 
   constructor(dir: string, options: { keepVersions?: number; hooks?: RegistryHooks } = {}) {
-    const keep = options.keepVersions ?? KEEP_VERSIONS;
-    if (!Number.isInteger(keep) || keep < 1) {
-      throw new RangeError(`'keepVersions' must be an integer >= 1, got ${keep}`);
-    }
     this.dir = dir;
-    this.#keep = keep;
+    this.#keep = checkKeepVersions(options.keepVersions ?? KEEP_VERSIONS);
     this.#hooks = options.hooks ?? {};
   }
 
@@ -499,17 +488,16 @@ export class ModelRegistry {
     if (versions.length <= this.#keep || !(await this.#pointer(name))) return [];
     const folder = join(this.dir, name);
     const pruned: string[] = [];
-    for (const version of versions.slice(0, -this.#keep)) {
+    for (const version of beyondNewest(versions, this.#keep)) {
       // Read again for each: an activation by another process may have moved it meanwhile.
       const pointer = await this.#pointer(name);
-      if (!pointer || version === pointer.version || version === pointer.from) continue;
       const path = join(folder, version);
       const written = await stat(path).then(
         (s) => s.mtimeMs,
         () => undefined,
       );
-      // Gone already (another process pruned it), or too young.
-      if (written === undefined || Date.now() - written < PRUNE_MIN_AGE_MS) continue;
+      // Gone already (another process pruned it), active, the rollback target or too young.
+      if (written === undefined || !mayPrune(version, written, pointer, Date.now())) continue;
       const aside = join(folder, `.pruning-${version}-${randomBytes(4).toString("hex")}`);
       if (
         !(await rename(path, aside).then(
@@ -529,7 +517,7 @@ export class ModelRegistry {
         version,
         written_at: new Date(written).toISOString(),
         at: new Date().toISOString(),
-        reason: `inactive, not the rollback target, beyond the newest ${this.#keep} versions`,
+        reason: pruneReason(this.#keep),
       };
       await appendLine(join(folder, PRUNED), JSON.stringify(record));
       await rm(aside, { recursive: true, force: true }).catch(() => {});
