@@ -516,17 +516,7 @@ export class NatsModelRegistry {
   /** Every activation of `name`, oldest first; none is ever erased. */
   async activations(name: string): Promise<Activation[]> {
     checkName(name);
-    const prefix = historyPrefix(name);
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys(`${prefix}*`)) {
-      if (!key.slice(prefix.length).includes(".")) keys.push(key);
-    }
-    keys.sort();
-    const out: Activation[] = [];
-    for (const key of keys) {
-      const entry = await this.kv.get(key);
-      if (entry?.operation === "PUT") out.push(entry.json<Activation>());
-    }
+    const { keys, records: out } = await this.#records<Activation>(historyPrefix(name));
     const current = await this.pointerEntry(name);
     if (current && !keys.includes(historyKey(name, current.revision))) out.push(current.record);
     return out;
@@ -535,17 +525,22 @@ export class NatsModelRegistry {
   /** Every version of `name` pruned, in pruning order; none is ever erased. */
   async pruned(name: string): Promise<Pruning[]> {
     checkName(name);
-    const prefix = prunedPrefix(name);
+    return (await this.#records<Pruning>(prunedPrefix(name))).records;
+  }
+
+  /** The records under `prefix` (one token more: its zero-padded revision), oldest first. */
+  async #records<T>(prefix: string): Promise<{ keys: string[]; records: T[] }> {
     const keys: string[] = [];
     for await (const key of await this.kv.keys(`${prefix}*`)) {
       if (!key.slice(prefix.length).includes(".")) keys.push(key);
     }
-    const out: Pruning[] = [];
-    for (const key of keys.sort()) {
+    keys.sort();
+    const records: T[] = [];
+    for (const key of keys) {
       const entry = await this.kv.get(key);
-      if (entry?.operation === "PUT") out.push(entry.json<Pruning>());
+      if (entry?.operation === "PUT") records.push(entry.json<T>());
     }
-    return out;
+    return { keys, records };
   }
 
   /**
