@@ -7,8 +7,15 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { waitFor } from "../_test/wait_for.ts";
 import { crashTestRecorder, feed, modelOf, quiet, reading } from "./_test/scored_rows.ts";
-import { decodeChunk, encodeFrame, encodeHeader, type HistoryFrame } from "./chunk_format.ts";
+import {
+  decodeChunk,
+  encodeFrame,
+  encodeHeader,
+  type HistoryFrame,
+  RECORD_HEADER_BYTES,
+} from "./chunk_format.ts";
 import { readHistory } from "./history_reader.ts";
+import { featuresSha256 } from "./history_recorder.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -28,8 +35,8 @@ const header = {
   created_at: "2026-01-01T00:00:00.000Z",
 };
 
-function chunkOf(frames: HistoryFrame[]): Uint8Array {
-  const parts = [encodeHeader(header), ...frames.map(encodeFrame)];
+function chunkOf(frames: HistoryFrame[], head = header): Uint8Array {
+  const parts = [encodeHeader(head), ...frames.map(encodeFrame)];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -88,6 +95,41 @@ describe("chunk format", () => {
       assert.equal(read.skippedRecords, 2);
       assert.equal(read.warnings.length, 2);
       assert.match(read.warnings[0], /000000000001\.chunk: 1 torn or corrupt record/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("readHistory reports a chunk whose header is unreadable as such, never as other features", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "history-header-"));
+    const names = ["s0", "s1", "s2", "s3", "s4"];
+    const mine = { ...header, features_sha256: featuresSha256(names) };
+    const other = { ...header, features_sha256: featuresSha256(names.map((n) => `x_${n}`)) };
+    try {
+      const damaged = chunkOf([frameOf(0), frameOf(1), frameOf(2)], mine);
+      damaged[RECORD_HEADER_BYTES + 5] ^= 0xff; // one byte of the header's JSON
+      await writeFile(join(dir, "000000000000.chunk"), damaged);
+      await writeFile(join(dir, "000000000001.chunk"), chunkOf([frameOf(3)], mine));
+      await writeFile(join(dir, "000000000002.chunk"), chunkOf([frameOf(4)], other));
+      const read = await readHistory(dir, { model: "m", featureNames: names });
+      assert.deepEqual(
+        read.frames.map((f) => f.seq),
+        [3],
+      );
+      assert.equal(read.otherFeatures, 1, "only the chunk whose header names other sensors");
+      assert.deepEqual(read.unreadableHeaders, { chunks: 1, framesNotRead: 3 });
+      assert.equal(read.skippedRecords, 1);
+      assert.deepEqual(read.warnings, [
+        `000000000000.chunk: 1 torn or corrupt record(s) skipped (${encodeHeader(mine).length} bytes); header unreadable: its 3 intact frame(s) not read (which sensors they hold cannot be checked)`,
+      ]);
+      // Asked for no features, every intact frame is read; the header is still reported.
+      const any = await readHistory(dir, { model: "m" });
+      assert.deepEqual(
+        any.frames.map((f) => f.seq),
+        [0, 1, 2, 3, 4],
+      );
+      assert.deepEqual(any.unreadableHeaders, { chunks: 1, framesNotRead: 0 });
+      assert.match(any.warnings[0], /^000000000000\.chunk: .*; header unreadable$/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -16,6 +16,13 @@ export interface HistoryRead {
   /** Records skipped (torn by a crash, or corrupt) and the bytes they took. */
   skippedRecords: number;
   skippedBytes: number;
+  /**
+   * Chunks whose header record was the damaged one, and the intact frames they held that were
+   * not read for it (only the header says which sensors a frame's readings are, so with
+   * `featureNames` they cannot be checked; without, they are read). Always set by
+   * `readHistory`; optional for a `HistoryRead` built by hand.
+   */
+  unreadableHeaders?: { chunks: number; framesNotRead: number };
   /** One line per chunk that had something skipped or could not be read. */
   warnings: string[];
   /** With `maxFrames`: older chunks not read, and frames of the oldest chunk read that were dropped. */
@@ -68,8 +75,11 @@ function mergeIndex(into: HistoryIndex, other: HistoryIndex): void {
  * those features are read. A stream's frame is read once per timestamp, the first met: a
  * partition taken over before its owner committed its last frames has them scored again by the
  * next owner (or by the same worker, re-reading after a failed batch). A chunk that is torn or
- * corrupt gives what it holds intact, with a warning; an unreadable one is a warning too. Never
- * throws for the content of a chunk.
+ * corrupt gives what it holds intact, with a warning; an unreadable one is a warning too. A chunk
+ * whose header is unreadable is counted as such (`unreadableHeaders`), never as other features,
+ * and with `featureNames` its frames are not read (nothing else says whose sensors they are: a
+ * neighbouring chunk's header is no proof, since a switch to other sensors as many starts a new
+ * chunk), with a warning naming how many. Never throws for the content of a chunk.
  */
 export async function readHistory(
   dir: string,
@@ -101,6 +111,7 @@ export async function readHistory(
     otherFeatures: 0,
     skippedRecords: 0,
     skippedBytes: 0,
+    unreadableHeaders: { chunks: 0, framesNotRead: 0 },
     warnings: [],
   };
   /** Per stream, the timestamps read so far. */
@@ -221,14 +232,32 @@ async function readFolder(
     }
     const chunk = decodeChunk(bytes);
     out.chunks++;
+    const problems: string[] = [];
     if (chunk.skipped) {
       out.skippedRecords += chunk.skipped;
       out.skippedBytes += chunk.skippedBytes;
-      out.warnings.push(
-        `${shown}: ${chunk.skipped} torn or corrupt record(s) skipped (${chunk.skippedBytes} bytes)`,
+      problems.push(
+        `${chunk.skipped} torn or corrupt record(s) skipped (${chunk.skippedBytes} bytes)`,
       );
     }
-    if (wanted && chunk.header?.features_sha256 !== wanted) {
+    // An empty file is a chunk torn as it was started (before its header): it held nothing.
+    const headerLost = chunk.header === undefined && bytes.length > 0;
+    if (headerLost) {
+      const lost = wanted ? chunk.frames.length : 0;
+      const had = out.unreadableHeaders;
+      out.unreadableHeaders = {
+        chunks: (had?.chunks ?? 0) + 1,
+        framesNotRead: (had?.framesNotRead ?? 0) + lost,
+      };
+      problems.push(
+        lost
+          ? `header unreadable: its ${lost} intact frame(s) not read (which sensors they hold cannot be checked)`
+          : "header unreadable",
+      );
+    }
+    if (problems.length) out.warnings.push(`${shown}: ${problems.join("; ")}`);
+    if (headerLost && wanted) continue;
+    if (wanted && chunk.header && chunk.header.features_sha256 !== wanted) {
       out.otherFeatures++;
       continue;
     }

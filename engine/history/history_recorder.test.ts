@@ -209,6 +209,53 @@ describe("history recorder", () => {
   });
 });
 
+describe("history recorder when an incident's start frame was not kept", () => {
+  const t0 = 1_700_000_000_000;
+  // Windows 20 and 21 flagged (2 of 3): opened at 21, started at 20; its first window is 16..20.
+  const rows = (stream: string, n: number): Row[] =>
+    Array.from({ length: n }, (_, seq) => ({
+      stream,
+      seq,
+      flagged: seq === 20 || seq === 21 ? [1] : [],
+    }));
+
+  test("tags the kept frames of the first window when the start falls outside a kept run", async () => {
+    // Runs of 10, one in 2: a stream keeping 10..19 and not 20..29 has the start (20) unkept.
+    const stream = ["a", "b", "c", "d", "e"].find((id) => runPhase(id, 2) === 1)!;
+    await withRecorder({ everyN: 2, runFrames: 10 }, async (recorder, dir, model) => {
+      feed(recorder, model, rows(stream, 60), { batchSize: 8 });
+      await recorder.flush();
+      const { seqs, used, frames } = await readBack(dir, model, stream);
+      assert.ok(seqs.includes(19) && !seqs.includes(20), "19 kept, the start (20) not");
+      assert.deepEqual(
+        frames.filter((f) => f.incident).map((f) => f.seq),
+        [16, 17, 18, 19],
+      );
+      assert.deepEqual(
+        used,
+        seqs.filter((s) => s < 16 || s > 19),
+      );
+    });
+  });
+
+  test("tags the kept frames of the first window when the start's own frame is left out", async () => {
+    // A silence on the start frame only: it is not recorded, its window's other frames are.
+    const excluded = (_: string, at: number) => (at === t0 + 20_000 ? "silenced" : undefined);
+    await withRecorder({ excluded }, async (recorder, dir, model) => {
+      feed(recorder, model, rows("a", 40), { t0 });
+      await recorder.flush();
+      const { seqs, frames, read } = await readBack(dir, model);
+      assert.ok(!seqs.includes(20));
+      // Through the window resolving it (24: the third quiet one after 21).
+      assert.deepEqual(
+        frames.filter((f) => f.incident).map((f) => f.seq),
+        [16, 17, 18, 19, 21, 22, 23, 24],
+      );
+      assert.equal(Object.values(read.index.incidents)[0].first, t0 + 16_000);
+    });
+  });
+});
+
 describe("history recorder across a machine stop", () => {
   test("the windows after a stop start a new run, and the incident open at the stop ends there", async () => {
     await withRecorder({}, async (recorder, dir, model) => {

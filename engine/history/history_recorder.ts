@@ -53,12 +53,21 @@ interface StreamState {
   /** Kept frames whose incident membership is not known yet, oldest first. */
   held: HistoryFrame[];
   open: { id: string; startedAt: number } | undefined;
+  /**
+   * The flagged windows of the last {@link MAX_CONFIRM_N} (timestamp, seq), oldest first, while
+   * the tracker holds the stream: an incident's start is one of them, and its seq says where its
+   * first window begins even when that window's own frame was not kept (outside a run, excluded,
+   * or no longer in the frame store).
+   */
+  hits: { timestamp: number; seq: number }[];
 }
 
 /** Held frames per stream at most (confirmation needs `INCIDENT_CONFIRM_N` <= 64 windows, a window <= 1,024 frames). */
 const MAX_HELD = 2048;
 /** Streams tracked at most; the least recently seen one is forgotten beyond it. */
 const MAX_STREAMS = 4096;
+/** The tracker's largest `INCIDENT_CONFIRM_N`: an incident starts within that many windows of its opening. */
+const MAX_CONFIRM_N = 64;
 const EMPTY = new Int32Array(0);
 
 /**
@@ -181,6 +190,7 @@ export class HistoryRecorder {
       const to = batch.flaggedFrom[r + 1];
       const flagged = to > from ? batch.flagged.subarray(from, to) : EMPTY;
       const events = this.#tracker.observe({ streamId, timestamp, flagged, evidence: [] });
+      this.#noteHit(s, streamId, timestamp, seq, flagged.length > 0);
       let resolved: string | undefined;
       const kept = (Math.floor(seq / runFrames) + s.phase) % everyN === 0;
       const frame = kept ? this.#frame(streamId, timestamp, seq, frames) : undefined;
@@ -188,7 +198,10 @@ export class HistoryRecorder {
       for (const e of events) {
         if (e.event === "opened") {
           s.open = { id: e.incidentId, startedAt: e.startedAt };
-          this.#release(s, Number.POSITIVE_INFINITY, e);
+          this.#release(s, Number.POSITIVE_INFINITY, {
+            incidentId: e.incidentId,
+            firstSeq: this.#firstSeqOf(s, e.startedAt),
+          });
         } else if (e.event === "resolved") resolved = e.incidentId;
       }
       const incident = s.open?.id ?? resolved;
@@ -266,7 +279,13 @@ export class HistoryRecorder {
       const [oldest] = this.#streams.keys();
       this.#streams.delete(oldest);
     }
-    s = { seq: 0, held: [], open: undefined, phase: runPhase(streamId, this.#o.everyN) };
+    s = {
+      seq: 0,
+      held: [],
+      open: undefined,
+      hits: [],
+      phase: runPhase(streamId, this.#o.everyN),
+    };
     this.#streams.set(streamId, s);
     return s;
   }
@@ -293,26 +312,53 @@ export class HistoryRecorder {
     return { streamId, timestamp, session: this.#session, seq, incident: "", values };
   }
 
+  /** Keeps `s.hits` to the flagged windows an incident the tracker holds can still start at. */
+  #noteHit(
+    s: StreamState,
+    streamId: string,
+    timestamp: number,
+    seq: number,
+    flagged: boolean,
+  ): void {
+    if (!this.#tracker.has(streamId)) {
+      // Nothing confirming or open: an incident opened later starts at a later hit.
+      s.hits.length = 0;
+      return;
+    }
+    if (flagged) s.hits.push({ timestamp, seq });
+    while (s.hits.length > 0 && s.hits[0].seq <= seq - MAX_CONFIRM_N) s.hits.shift();
+  }
+
   /**
-   * Writes the held frames up to `seq` `before`: with `opened`, those of the incident's windows
-   * (from the first frame of the window at its start) tagged, the earlier ones clean.
+   * The seq of the first frame of the window an incident started at (`startedAt`, a flagged
+   * window's time): `window_size - 1` frames before that window's own. It is found among the
+   * stream's recent hits, not its held frames, since the start's frame need not have been kept.
+   * `-Infinity` (every held frame is the incident's) when the start is older than this
+   * recorder's state of the stream (forgotten for room while the tracker kept it): every frame
+   * still held then came after the start.
+   */
+  #firstSeqOf(s: StreamState, startedAt: number): number {
+    // The earliest: a replayed window of the same time is ignored by the tracker.
+    const start = s.hits.find((h) => h.timestamp === startedAt);
+    return start ? start.seq - (this.#model.window_size - 1) : Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Writes the held frames up to `seq` `before`: with `opened`, those from `firstSeq` on (the
+   * incident's windows) tagged, the earlier ones clean.
    */
   #release(
     s: StreamState,
     before: number,
-    opened?: { incidentId: string; startedAt: number },
+    opened?: { incidentId: string; firstSeq: number },
   ): void {
-    const W = this.#model.window_size;
-    const start = opened ? s.held.find((f) => f.timestamp === opened.startedAt) : undefined;
-    // The incident's first window began W - 1 frames before it (by timestamp when not held).
-    const firstSeq = start ? start.seq - (W - 1) : Number.POSITIVE_INFINITY;
     let kept = 0;
     for (const frame of s.held) {
       if (frame.seq > before) {
         s.held[kept++] = frame;
         continue;
       }
-      const tagged = opened && (frame.seq >= firstSeq || frame.timestamp >= opened.startedAt);
+      const tagged = opened && frame.seq >= opened.firstSeq;
       this.#write(frame, tagged ? opened.incidentId : "");
     }
     s.held.length = kept;
