@@ -40,7 +40,7 @@ function frame(stream_id: string, t: number, kind: "normal" | "spiked" | "unifor
       : kind === "uniform"
         ? Float32Array.from(model.featureNames, () => Math.random())
         : model.normalFrame(step++);
-  return jsonFrame(model.featureNames, values, { stream_id, timestamp: T0 + t * 1000 });
+  return jsonFrame(model.featureNames, values, { stream_id, timestamp: T0 + Math.round(t * 1000) });
 }
 
 /** Alerts the sink accepted for `stream`, parsed by the strict contract, first delivery of each id. */
@@ -65,9 +65,16 @@ async function start(env: Record<string, string> = {}) {
   return engine;
 }
 
-async function play(engine: TestEngine, stream: string, kinds: ("normal" | "spiked")[], from = 0) {
+/** `step`: seconds of stream time between frames (a stream is silent after 10 of its steps too). */
+async function play(
+  engine: TestEngine,
+  stream: string,
+  kinds: ("normal" | "spiked")[],
+  from = 0,
+  step = 1,
+) {
   for (const [i, kind] of kinds.entries()) {
-    const response = await engine.post(frame(stream, from + i, kind));
+    const response = await engine.post(frame(stream, (from + i) * step, kind));
     assert.equal(response.status, 202, await response.clone().text());
   }
 }
@@ -123,21 +130,23 @@ test("engine raises one incident for a spike: opened with evidence, then resolve
 
 test("engine resolves the incident of a stream that stops sending after INCIDENT_STALE_MS", async () => {
   const engine = await start({ INCIDENT_STALE_MS: "1000" });
-  await play(engine, "silent", [...normal(5), "spiked", "spiked"]);
+  // Frames 50 ms apart: 10 of its steps are within INCIDENT_STALE_MS, which decides.
+  await play(engine, "silent", [...normal(5), "spiked", "spiked"], 0, 0.05);
   await waitFor(() => alertsOf("silent").length === 1, "the opened alert");
   assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 1);
   await waitFor(() => alertsOf("silent").length === 2, "the resolved alert", 10_000);
   const [opened, resolved] = alertsOf("silent");
   assert.equal(resolved.event, "resolved");
   assert.equal(resolved.incident_id, opened.incident_id);
-  assert.equal(resolved.frame_timestamp, new Date(T0 + 6000).toISOString(), "its last window");
+  assert.equal(resolved.frame_timestamp, new Date(T0 + 300).toISOString(), "its last window");
   assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 0);
 });
 
 test("a stream forgotten while it was confirming leaves no saved state to confirm with after a restart", async () => {
   const engine = await start({ INCIDENT_STALE_MS: "1000" });
   // One anomalous window: confirming (K of N not met), no incident, its state saved within 1 s.
-  await play(engine, "confirming", [...normal(5), "spiked"]);
+  // Frames 50 ms apart: 10 of its steps are within INCIDENT_STALE_MS, which decides.
+  await play(engine, "confirming", [...normal(5), "spiked"], 0, 0.05);
   const file = join(incidentStateDir(engine.dataDir, model.name), "confirming.json");
   await waitFor(
     () =>
