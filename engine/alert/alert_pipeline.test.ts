@@ -50,8 +50,11 @@ async function setup(
     stateDir: dirOfState,
     features = ["a", "b"],
     version = "m@1",
+    frameMode = false,
     ...options
   }: {
+    /** `ALERT_MODE=frame`: an alert per anomalous window, no tracker, no state store. */
+    frameMode?: boolean;
     maxHeldAlerts?: number;
     maxHeldBytes?: number;
     staleMs?: number;
@@ -87,14 +90,8 @@ async function setup(
     roundMaxMs: 50,
     log,
   });
-  const pipeline = new AlertPipeline({
-    mode: "incident",
-    context: { featureNames: features, threshold: 0.9, modelName: "m", modelVersion: version },
-    windowSize: 2,
-    severityScale: 10,
-    dispatcher,
-    log,
-    now: () => Date.now(),
+  const incidents = {
+    mode: "incident" as const,
     tracker: new IncidentTracker({
       nFeatures: features.length,
       modelVersion: version,
@@ -106,8 +103,18 @@ async function setup(
       maxFeatures: 2,
     }),
     store: new FileIncidentStateStore(stateDir),
-    ...options,
-  });
+  };
+  const common = {
+    context: { featureNames: features, threshold: 0.9, modelName: "m", modelVersion: version },
+    windowSize: 2,
+    severityScale: 10,
+    dispatcher,
+    log,
+    now: () => Date.now(),
+  };
+  const pipeline = new AlertPipeline(
+    frameMode ? { ...common, mode: "frame", ...options } : { ...common, ...incidents, ...options },
+  );
   await pipeline.start();
   dispatcher.start();
   t.after(async () => {
@@ -123,7 +130,7 @@ async function setup(
   const received = () =>
     sink.requests.map((r) => JSON.parse(r.body)).map((b) => `${b.event}:${b.stream_id}`);
   const said = (msg: string) => lines.filter((l) => l.msg.startsWith(msg));
-  return { stateDir, sink, pipeline, lines, received, bodies, said };
+  return { stateDir, outbox, sink, pipeline, lines, received, bodies, said };
 }
 
 test("alertPipeline holds a batch's state and alerts while saves fail, and keeps them in order once they work", async (t) => {
@@ -292,4 +299,21 @@ test("alertPipeline takes a stream as silent after staleMs or 10 of its own step
   await pipeline.flush();
   await waitFor(() => received().length === 4, "slow resolved");
   assert.deepEqual(received().slice(2), ["resolved:fast", "resolved:slow"]);
+});
+
+test("alertPipeline in frame mode tries its held alerts again every second, without waiting for another anomaly", async (t) => {
+  const { outbox, pipeline, received, said } = await setup(t, { frameMode: true });
+  // The outbox's disk is full for one append.
+  const append = outbox.append.bind(outbox);
+  let failures = 1;
+  outbox.append = (records) =>
+    failures-- > 0
+      ? Promise.reject(Object.assign(new Error("no space left on device"), { code: "ENOSPC" }))
+      : append(records);
+  pipeline.scored(window("s", 0, true));
+  await waitFor(() => said("could not keep alerts").length === 1, "the alert held");
+  assert.equal(pipeline.heldAlerts, 1);
+  // No other batch: the once-a-second tick keeps it.
+  await waitFor(() => received().length === 1, "the held alert delivered", 5000);
+  assert.equal(pipeline.heldAlerts, 0);
 });

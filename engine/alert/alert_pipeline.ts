@@ -175,6 +175,9 @@ export class AlertPipeline {
    */
   async start(): Promise<void> {
     const { tracker, store, log, staleMs } = this.#o;
+    // Every second: changed state saved, and held alerts tried again (frame mode holds them too).
+    this.#flushTimer = setInterval(() => this.#saveDirty(), DIRTY_SAVE_MS);
+    this.#flushTimer.unref?.();
     if (!tracker || !store) return;
     const states = await store.load();
     const now = this.#o.now();
@@ -208,8 +211,6 @@ export class AlertPipeline {
       this.#timer = setInterval(() => this.expireStale(), Math.min(10_000, staleMs / 4));
       this.#timer.unref?.();
     }
-    this.#flushTimer = setInterval(() => this.#saveDirty(), DIRTY_SAVE_MS);
-    this.#flushTimer.unref?.();
   }
 
   /** The stream's saved sensors are the serving model's (older states: its indices fit). */

@@ -164,3 +164,75 @@ test("outbox refuses a second running process on the same folder, and takes over
     await outbox.close();
     await assert.rejects(readFile(join(dir, "alerts.lock")), { code: "ENOENT" });
   }));
+
+/**
+ * Runs `steps` against the outbox in `dir` in a child process whose files may not grow past
+ * `maxFileBytes` (RLIMIT_FSIZE, as a disk filling up: a write crossing it is cut short, the next
+ * one fails); prints what each step came to.
+ */
+function limitedChild(dir: string, maxFileBytes: number, steps: unknown[]): unknown[] {
+  const script = `
+    const { Outbox } = await import(${JSON.stringify(new URL("./outbox.ts", import.meta.url).pathname)});
+    const steps = ${JSON.stringify(steps)};
+    const out = [];
+    const outbox = await Outbox.open({ dir: ${JSON.stringify(dir)} });
+    out.push({ opened: outbox.size });
+    for (const records of steps) {
+      out.push(await outbox.append(records).then(() => "durable", (e) => e.code));
+    }
+    out.push({ held: outbox.size });
+    await outbox.close().catch(() => {});
+    console.log(JSON.stringify(out));`;
+  const child = spawnSync(
+    "prlimit",
+    [
+      `--fsize=${maxFileBytes}`,
+      process.execPath,
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      script,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout.trim().split("\n").pop() as string);
+}
+
+const sized = (n: number, bytes: number) => {
+  const id = `a-${n}`;
+  return { id, body: JSON.stringify({ alert_id: id, pad: "x".repeat(bytes) }) };
+};
+
+test("outbox on a disk that fills up: an append cut short fails whole, leaves no fragment, and later appends are kept", () =>
+  withDir(async (dir) => {
+    const a = [0, 1, 2].map((n) => sized(n, 3000));
+    const b = [3, 4, 5, 6, 7].map((n) => sized(n, 3000));
+    const c = [sized(8, 3000)];
+    const said = limitedChild(dir, 20_000, [a, b, c]);
+    assert.deepEqual(said, [{ opened: 0 }, "durable", "EFBIG", "durable", { held: 4 }]);
+    const reopened = await Outbox.open({ dir });
+    assert.equal(reopened.skippedLines, 0, "no torn line");
+    assert.deepEqual(
+      reopened.pending().map((r) => r.id),
+      ["a-0", "a-1", "a-2", "a-8"],
+    );
+    await reopened.close();
+  }));
+
+test("outbox whose compaction at open cannot be written keeps its log whole", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir });
+    const records = Array.from({ length: 10 }, (_, n) => sized(n, 4000));
+    await outbox.append(records);
+    await outbox.close();
+    // The log is ~40 KB; its rewrite at open cannot be written past 20 KB.
+    assert.deepEqual(limitedChild(dir, 20_000, []), [{ opened: 10 }, { held: 10 }]);
+    const reopened = await Outbox.open({ dir });
+    assert.deepEqual(
+      reopened.pending().map((r) => r.id),
+      records.map((r) => r.id),
+    );
+    await reopened.close();
+  }));

@@ -14,6 +14,19 @@ export interface OutboxOptions {
 
 type FileHandle = Awaited<ReturnType<typeof open>>;
 
+/**
+ * Writes all of `text` at the file's position: `FileHandle.write` reports a short write (a disk
+ * filling up part-way) as fewer bytes, not as an error; the rest is written or its error thrown.
+ */
+async function writeAll(file: FileHandle, text: string): Promise<void> {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesWritten } = await file.write(bytes, at, bytes.length - at);
+    if (bytesWritten <= 0) throw Object.assign(new Error("no byte written"), { code: "EIO" });
+    at += bytesWritten;
+  }
+}
+
 const FILE = "alerts.log";
 /** Names the process that has the log open: two writers would lose each other's alerts. */
 const LOCK = "alerts.lock";
@@ -117,7 +130,11 @@ export class Outbox {
     } finally {
       input.destroy();
     }
-    await outbox.#rewrite();
+    // A compaction that cannot be written (a full disk) leaves the log as it is: every line of it
+    // was read, and appends go on at its end.
+    await outbox.#rewrite().catch(async () => {
+      outbox.#file = await open(outbox.path, "a");
+    });
     return outbox;
   }
 
@@ -167,15 +184,16 @@ export class Outbox {
     return [...this.#pending.values()];
   }
 
-  /** Appends alerts and fsyncs once for all of them; resolves when they are durable. */
+  /**
+   * Appends alerts and fsyncs once for all of them; resolves when they are durable, and only then
+   * holds them (`has`, `size`): an append that fails leaves neither a record nor a fragment.
+   */
   append(records: readonly AlertRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    for (const r of records) this.#hold(r);
     const lines = records.map(addLine);
     return this.#serial(async () => {
-      const file = this.#open();
-      await file.write(lines.join(""));
-      await file.sync();
+      await this.#appendText(lines.join(""), true);
+      for (const r of records) this.#hold(r);
     });
   }
 
@@ -184,9 +202,12 @@ export class Outbox {
     if (!this.#drop(id)) return Promise.resolve();
     this.#remember(id);
     return this.#serial(async () => {
-      await this.#open().write(`{"op":"done","id":${JSON.stringify(id)}}\n`);
+      await this.#appendText(`{"op":"done","id":${JSON.stringify(id)}}\n`, false);
       if (++this.#marks >= this.#compactAfter && this.#marks >= this.#pending.size) {
-        await this.#rewrite();
+        // One that cannot be written (a full disk) is tried again after as many marks more.
+        await this.#rewrite().catch(() => {
+          this.#marks = 0;
+        });
       }
     });
   }
@@ -229,6 +250,23 @@ export class Outbox {
       await rm(path, { force: true });
     }
     throw new OutboxInUseError(`the alert outbox lock ${path} could not be taken`);
+  }
+
+  /**
+   * Appends `text` whole or not at all: a short write (a disk filling up part-way) is completed
+   * or fails, and a failed append is cut back to where it began, so no fragment is left for the
+   * next line to merge into (both would be skipped at the next start).
+   */
+  async #appendText(text: string, durable: boolean): Promise<void> {
+    const file = this.#open();
+    const { size } = await file.stat();
+    try {
+      await writeAll(file, text);
+      if (durable) await file.sync();
+    } catch (error) {
+      await file.truncate(size).catch(() => {});
+      throw error;
+    }
   }
 
   #open(): FileHandle {
@@ -278,17 +316,21 @@ export class Outbox {
         part.push(line);
         partBytes += line.length;
         if (partBytes < REWRITE_PART) return;
-        await out.write(part.join(""));
+        await writeAll(out, part.join(""));
         part = [];
         partBytes = 0;
       };
       for (const id of this.#done) await put(`{"op":"done","id":${JSON.stringify(id)}}\n`);
       for (const r of this.#pending.values()) await put(addLine(r));
-      if (part.length) await out.write(part.join(""));
+      if (part.length) await writeAll(out, part.join(""));
       await out.sync();
-    } finally {
-      await out.close();
+    } catch (error) {
+      // Not renamed: the log stays whole.
+      await out.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw error;
     }
+    await out.close();
     await this.#file?.close();
     await rename(tmp, this.path);
     this.#file = await open(this.path, "a");

@@ -176,6 +176,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     streams_refused: 0,
   };
   let refusedWarnedAt = Number.NEGATIVE_INFINITY;
+  /** Since when (epoch ms) the outbox has been full and no frame taken; 0 while it is not. */
+  let outboxFullSince = 0;
   /** Models and versions whose frames did not fit, logged once each. */
   const misfits = new Set<string>();
   /**
@@ -699,6 +701,25 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         });
         continue;
       }
+      if (p.alerts.full) {
+        // The outbox is at OUTBOX_MAX_ALERTS / OUTBOX_MAX_BYTES (the backend down): no frame is
+        // taken until it drains. The frames wait in JetStream; the lag this leaves makes the
+        // ingest replicas answer 429 past NATS_MAX_LAG, as the single process answers 503.
+        if (!outboxFullSince) {
+          outboxFullSince = Date.now();
+          log.warn("alert outbox full: frames wait in the stream until it drains", {
+            outbox_alerts: p.alerts.backlog,
+          });
+        }
+        await delay(200, stop.signal).catch(() => {});
+        continue;
+      }
+      if (outboxFullSince) {
+        log.info("alert outbox drained: taking frames again", {
+          waited_ms: Date.now() - outboxFullSince,
+        });
+        outboxFullSince = 0;
+      }
       busy = true;
       try {
         // Between two batches: versions no frame has named for two lease periods are closed.
@@ -707,14 +728,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       } catch (error) {
         log.error("worker batch failed; its partitions are read again", error as Error);
         // Nothing of the batch was committed: re-read the partitions from their committed
-        // position so no frame is skipped.
+        // position so no frame is skipped, as a fenced partition is (reopened while the lease
+        // holds, tried again until it opens).
         for (const part of [...partitions.values()]) {
-          const record = { committed: part.committed, replay: part.replay };
-          void close(part.id)
-            .then(() => open(part.id, { ...record, owner: workerId, expires: 0, lag: 0 }))
-            .catch((e) =>
-              log.error("could not reopen a partition", e as Error, { partition: part.id }),
-            );
+          const { committed, replay } = part;
+          fenced.set(part.id, { committed, replay, stopped: close(part.id) });
         }
         await delay(100, stop.signal);
       } finally {
