@@ -1,6 +1,6 @@
 // Chunk records round-trip; a torn or corrupt record is skipped and counted, the rest read; a kill -9 mid-write loses at most what was being written.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -180,6 +180,43 @@ describe("chunk format", () => {
         [0, 1, 2, 3, 4, 5],
       );
       assert.ok((await readdir(dir)).filter((n) => n.endsWith(".chunk")).length >= 2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a write the disk takes only part of fails its flush, and the next records start a fresh chunk instead of following a torn one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "chunk-short-"));
+    try {
+      // Files may not grow past 40,000 bytes in the child (RLIMIT_FSIZE, a disk filling up):
+      // the second flush crosses it part-way.
+      const script = `
+        const { ChunkWriter } = await import(${JSON.stringify(new URL("./chunk_writer.ts", import.meta.url).pathname)});
+        const { encodeFrame, encodeHeader } = await import(${JSON.stringify(new URL("./chunk_format.ts", import.meta.url).pathname)});
+        const header = ${JSON.stringify(header)};
+        const writer = new ChunkWriter({ dir: ${JSON.stringify(dir)}, maxBytes: 2 ** 30, header: () => encodeHeader(header) });
+        const frame = (seq) => encodeFrame({ streamId: "s", timestamp: 1e12 + seq, session: 1, seq, incident: "", values: new Float32Array(1000) });
+        const out = [];
+        for (const seqs of [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10, 11], [12]]) {
+          for (const seq of seqs) writer.append(frame(seq));
+          out.push(await writer.flush().then(() => "written", (e) => e.code));
+        }
+        await writer.close().catch(() => {});
+        console.log(JSON.stringify(out));`;
+      const child = spawnSync(
+        "prlimit",
+        ["--fsize=40000", process.execPath, "--import", "tsx", "--input-type=module", "-e", script],
+        { encoding: "utf8" },
+      );
+      assert.equal(child.status, 0, child.stderr);
+      assert.deepEqual(JSON.parse(child.stdout.trim()), ["written", "ENOSPC", "written"]);
+      const seqs: number[] = [];
+      for (const name of (await readdir(dir)).sort()) {
+        for (const f of decodeChunk(await readFile(join(dir, name))).frames) seqs.push(f.seq);
+      }
+      // The records of the flush cut short may be partly there; the one after it always is.
+      assert.ok(seqs.includes(12), `read ${seqs}`);
+      assert.deepEqual(seqs.slice(0, 5), [0, 1, 2, 3, 4]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -36,6 +36,12 @@ export interface ChunkWriterOptions {
  * only the records being written: every one before them is whole and checksummed. Each record
  * goes into a chunk started with the header current when it was queued, whatever happens later.
  */
+/** A write the disk took only part of, as the error a full disk gives. */
+const shortWrite = (written: number, size: number) =>
+  Object.assign(new Error(`only ${written} of ${size} bytes written (the disk is full?)`), {
+    code: "ENOSPC",
+  });
+
 export class ChunkWriter {
   readonly #o: ChunkWriterOptions;
   readonly #chunkBytes: number;
@@ -150,7 +156,10 @@ export class ChunkWriter {
         i++;
       }
       try {
-        await current.handle.writev(batch);
+        // A disk filling up part-way returns fewer bytes, not an error: the chunk then ends in a
+        // torn record, and the next record must not follow it there.
+        const { bytesWritten } = await current.handle.writev(batch);
+        if (bytesWritten < size) throw shortWrite(bytesWritten, size);
       } catch (error) {
         // The chunk may end in a torn record now: the next write starts a fresh one.
         this.#current = undefined;
@@ -175,7 +184,8 @@ export class ChunkWriter {
     const handle = await open(path, "wx");
     const bytes = header();
     try {
-      await handle.write(bytes);
+      const { bytesWritten } = await handle.write(bytes);
+      if (bytesWritten < bytes.length) throw shortWrite(bytesWritten, bytes.length);
     } catch (error) {
       await handle.close().catch(() => {});
       await unlink(path).catch(() => {});
