@@ -15,11 +15,43 @@ export function intParam(min: number, max: number) {
   );
 }
 
-// ISO 8601 with a zone, or epoch milliseconds, like frame timestamps.
+/**
+ * A strict ISO 8601 date or date-time: `2026-11-24`, `2026-11-24T09:00`, `…T09:00:00.123`,
+ * optionally with `Z` or an offset (`+01:00`, `+0100`). Nothing else: `new Date` would also take
+ * `06/12/2026`, `foo 1` or a space for the `T`, and read them in the server's own time zone.
+ */
+const ISO_8601_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * A query string's time as an instant, or an invalid Date: whole epoch milliseconds (digits
+ * only), or {@link ISO_8601_TIME} on a day and at a time that exist. Without a zone, a date-time
+ * is read as UTC, as alert intake reads a zone-less `timestamp` (contracts/alert.ts), and a date
+ * alone is its 00:00 UTC; never the server's local zone.
+ *
+ * @example parseTimeParam("2026-11-24T09:00") // 2026-11-24T09:00:00.000Z
+ */
+export function parseTimeParam(s: string): Date {
+  if (/^\d{1,15}$/.test(s)) return new Date(Number(s));
+  const m = ISO_8601_TIME.exec(s);
+  if (!m) return new Date(Number.NaN);
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((x) => Number(x ?? 0));
+  // Date.parse rolls 2026-02-30 over into March and 24:00 into the next day: refused instead.
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return new Date(Number.NaN);
+  if (hour > 23 || minute > 59 || second > 59) return new Date(Number.NaN);
+  const zoned = m[4] === undefined ? `${s}T00:00Z` : m[7] === undefined ? `${s}Z` : s;
+  return new Date(Date.parse(zoned));
+}
+
+/** `from`, `to`, `since`: see {@link parseTimeParam}; anything else is a 400 naming it. */
 export const timeParam = v.pipe(
   v.string(),
-  v.transform((s) => (/^\d{1,15}$/.test(s) ? new Date(Number(s)) : new Date(s))),
-  v.check((d) => !Number.isNaN(d.getTime()), "an ISO 8601 time or epoch milliseconds"),
+  v.transform(parseTimeParam),
+  v.check(
+    (d) => !Number.isNaN(d.getTime()),
+    "epoch milliseconds or an ISO 8601 date or time (UTC unless it names a zone)",
+  ),
   storableInstant,
 );
 

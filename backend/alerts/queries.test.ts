@@ -116,6 +116,10 @@ for (const target of testTargets()) {
         ["?feature_idx=-1", "feature_idx"],
         ["?min_score=2", "min_score"],
         ["?from=yesterday", "from"],
+        // Text `new Date` would read (some of it in the server's zone): not a time here.
+        ["?from=-1", "from"],
+        ["?to=06%2F12%2F2026", "to"],
+        ["?from=foo%201", "from"],
         ["?stream_id=a%20b", "stream_id"],
         ["?cursor=bm9wZQ", "cursor"],
       ]) {

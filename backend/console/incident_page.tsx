@@ -2,6 +2,7 @@
 import type { IncidentDetail, IncidentSensor } from "../incidents/incident_types.ts";
 import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
+import { FormError } from "./form_error.tsx";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { SensorEvidence, sensorName } from "./sensor_evidence.tsx";
@@ -46,11 +47,7 @@ function AckSection(props: {
   return (
     <section aria-labelledby="ack-heading">
       <h2 id="ack-heading">Acknowledgement</h2>
-      {props.error ? (
-        <p class="error" role="alert">
-          {props.error}
-        </p>
-      ) : null}
+      {props.error ? <FormError message={props.error} /> : null}
       {incident.acknowledged ? (
         <p id="ack-state" data-acknowledged="true">
           Acknowledged by <strong>{incident.acknowledged.by}</strong> at{" "}

@@ -5,8 +5,28 @@ import { IncidentTable } from "./incident_row.tsx";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
 
+/**
+ * Where every open incident is listed when the Now page shows only the newest: the incidents
+ * API, open ones, newest first, 500 a page (the console has no list page of its own).
+ */
+export const ALL_OPEN_HREF = "/api/v1/incidents?state=open&limit=500";
+
+/** "200 of 312 open incidents shown, oldest not shown", with the way to all of them. */
+function OpenNotShown(props: { shown: number; total: number }) {
+  return (
+    <p id="open-incidents-more" class="more">
+      <strong>
+        {props.shown} of {props.total} open incidents shown, oldest not shown.
+      </strong>{" "}
+      <a href={ALL_OPEN_HREF}>All {props.total} open incidents (JSON, newest first)</a>
+    </p>
+  );
+}
+
 export function NowPage(props: {
   open: IncidentSummary[];
+  /** How many incidents are open; more than `open` holds when the page lists only the newest. */
+  openTotal: number;
   resolved: IncidentSummary[];
   now: number;
   /** The engine's stopped machines (absent without an engine URL or an answer). */
@@ -20,6 +40,9 @@ export function NowPage(props: {
       </p>
       <section aria-labelledby="open-heading">
         <h2 id="open-heading">Open incidents</h2>
+        {props.openTotal > props.open.length ? (
+          <OpenNotShown shown={props.open.length} total={props.openTotal} />
+        ) : null}
         <IncidentTable
           id="open-incidents"
           caption="Open incidents, newest first"

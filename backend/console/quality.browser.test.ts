@@ -199,20 +199,25 @@ test("a verdict given by keyboard shows in the list and on the incident; Quality
     (await page.textContent("#mute-error")) ?? "",
     /Nothing was muted: 'reason' must be/,
   );
+  // Said in the valve's row, beside its form, which kept the choice and the name typed.
+  const valveRow = page.locator(`#quality-noisy tr[data-feature-idx="7"]`);
+  assert.equal(await valveRow.locator("#mute-error").count(), 1);
+  assert.equal(await page.inputValue("#mute-1-for"), "7d");
+  assert.equal(await page.inputValue("#mute-1-by"), "Browser Test");
+  await checkAccessibility(page, "Quality, mute refused");
   assert.deepEqual(await silences(), []);
   // The refusal is a 400 page, which Chromium reports on its console; that one is expected.
   assert.deepEqual(errors.splice(0), [
     "console: Failed to load resource: the server responded with a status of 400 (Bad Request)",
   ]);
 
-  await tabTo(page, "#mute-1-for");
-  await page.keyboard.type("7");
-  await page.keyboard.press("Tab");
+  // Only the reason is typed again: the rest is as it was.
+  await tabTo(page, "#mute-1-reason");
   await page.keyboard.press("Control+A");
   await page.keyboard.type("probe <i>recalibrated</i> on Monday");
   await page.keyboard.press("Tab");
-  await page.keyboard.type("Browser Test");
   await page.keyboard.press("Tab");
+  assert.equal(await focusedText(page), "Mute this sensor");
   await submit(page, /\/quality\?weeks=12&silence=/);
   const done = (await page.textContent("#mute-done")) ?? "";
   assert.ok(done.includes(`Muted ${VALVE.replace("*", "\\*")} on stream ${STREAM} until`), done);

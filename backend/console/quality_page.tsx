@@ -6,6 +6,7 @@ import type {
 } from "../incidents/quality_repository.ts";
 import { QUALITY_SENSORS } from "../incidents/quality_routes.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
+import { FormError, type Refusal } from "./form_error.tsx";
 import { utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
@@ -77,6 +78,14 @@ function SensorsKept(props: { sensors: number }) {
   );
 }
 
+/** A refused mute: the row it came from (stream and sensor), why, and what was typed. */
+export interface MuteRefusal extends Refusal {
+  stream: string;
+  sensor: string;
+}
+
+const DEFAULT_DURATION = "24h";
+
 function MuteForm(props: {
   sensor: FalsePositiveSensor;
   index: number;
@@ -85,14 +94,23 @@ function MuteForm(props: {
   filterStream?: string;
   /** The page's table length, kept for the way back. */
   sensors: number;
+  /** This row's mute was refused: the message beside it, what was typed kept. */
+  refused?: Refusal;
 }) {
   const s = props.sensor;
   const id = `mute-${props.index}`;
   const viewer = useViewer();
   if (s.feature === null) return <span>no sensor name to match</span>;
   if (!viewer.canAct) return <NotAllowed what="Muting a sensor" />;
+  const typed = props.refused?.values ?? {};
+  const duration = Object.hasOwn(MUTE_DURATIONS, typed.duration ?? "")
+    ? typed.duration
+    : DEFAULT_DURATION;
   return (
     <form method="post" action="/quality/mute" class="mute">
+      {props.refused ? (
+        <FormError id="mute-error" prefix="Nothing was muted: " message={props.refused.message} />
+      ) : null}
       <input type="hidden" name="stream" value={s.stream_id} />
       <input type="hidden" name="sensor" value={s.feature} />
       <input type="hidden" name="weeks" value={String(props.weeks)} />
@@ -103,7 +121,7 @@ function MuteForm(props: {
       <label for={`${id}-for`}>For</label>
       <select id={`${id}-for`} name="duration">
         {Object.entries(MUTE_DURATIONS).map(([key, d]) => (
-          <option value={key} selected={key === "24h"}>
+          <option value={key} selected={key === duration}>
             {d.label}
           </option>
         ))}
@@ -114,12 +132,22 @@ function MuteForm(props: {
         name="reason"
         required
         maxlength={500}
-        value={`${s.false_positives} false positive${s.false_positives === 1 ? "" : "s"} in ${props.weeks} weeks`}
+        value={
+          typed.reason ??
+          `${s.false_positives} false positive${s.false_positives === 1 ? "" : "s"} in ${props.weeks} weeks`
+        }
       />
       {viewer.typesName ? (
         <>
           <label for={`${id}-by`}>Your name</label>
-          <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
+          <input
+            id={`${id}-by`}
+            name="by"
+            required
+            maxlength={200}
+            autocomplete="name"
+            value={typed.by}
+          />
         </>
       ) : null}
       <button type="submit" aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}>
@@ -131,8 +159,8 @@ function MuteForm(props: {
 
 export function QualityPage(props: {
   report: QualityReport;
-  /** The last mute's problem; nothing was stored. */
-  error?: string;
+  /** The last mute's problem; nothing was stored. Shown in its row, else at the top. */
+  refused?: MuteRefusal;
   muted?: MuteConfirmation;
   tokenRequired: boolean;
   /** How many sensors each sensor table holds at most (`?sensors=`). */
@@ -140,6 +168,13 @@ export function QualityPage(props: {
 }) {
   const r = props.report;
   const t = r.totals;
+  const refused = props.refused;
+  // The row the refused form was in, if the table still lists it.
+  const refusedRow = refused
+    ? r.false_positive_sensors.findIndex(
+        (s) => s.stream_id === refused.stream && s.feature === refused.sensor,
+      )
+    : -1;
   return (
     <Layout title="Quality" section="quality">
       <h1>Quality</h1>
@@ -159,10 +194,8 @@ export function QualityPage(props: {
         <SensorsKept sensors={props.sensors} />
         <button type="submit">Show</button>
       </form>
-      {props.error ? (
-        <p class="error" role="alert" id="mute-error">
-          Nothing was muted: {props.error}
-        </p>
+      {refused && refusedRow < 0 ? (
+        <FormError id="mute-error" prefix="Nothing was muted: " message={refused.message} />
       ) : null}
       {props.muted ? (
         <p class="done" role="status" id="mute-done" data-silence={props.muted.silenceId}>
@@ -306,6 +339,7 @@ export function QualityPage(props: {
                         weeks={r.weeks}
                         filterStream={r.stream_id ?? undefined}
                         sensors={props.sensors}
+                        refused={index === refusedRow ? refused : undefined}
                       />
                     </td>
                   </tr>

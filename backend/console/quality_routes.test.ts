@@ -114,6 +114,29 @@ for (const target of testTargets()) {
       );
     });
 
+    test("mute this sensor keeps the spaces of a sensor's name, so its silence matches it", async () => {
+      const name = " TI-101 ";
+      const res = await app.request(
+        "/quality/mute",
+        form({ ...mute, stream: "line-q", sensor: name }),
+      );
+      assert.equal(res.status, 303, await res.clone().text());
+      const id = res.headers.get("location")!.split("silence=")[1];
+      const silence = await (await app.request(`/api/v1/silences/${id}`)).json();
+      assert.deepEqual(silence.matchers, { stream: "line-q", sensors: [name] });
+      // The next incident on that sensor, inside the silence's time, falls under it.
+      const alert = incidentAlert({
+        incidentId: crypto.randomUUID(),
+        event: "opened",
+        start: "2026-11-24T10:30:00Z",
+        streamId: "line-q",
+        sensors: [{ idx: 101, severity: 10, name }],
+      });
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+      const incident = await (await app.request(`/api/v1/incidents/${alert.incident_id}`)).json();
+      assert.equal(incident.silence_id, id);
+    });
+
     test("mute this sensor refuses bad input with a message on the page and stores nothing", async () => {
       const before = await silenceCount();
       const cases: [Record<string, string>, RegExp][] = [
@@ -137,6 +160,33 @@ for (const target of testTargets()) {
         assert.match(page, /<h1>Quality<\/h1>/);
       }
       assert.equal(await silenceCount(), before);
+    });
+
+    test("a refused mute keeps what was typed in its row and says why beside it", async () => {
+      const typed = { ...mute, duration: "7d", reason: "probe <i>swapped</i>", by: "Zoë" };
+      const refused = await guarded.request("http://console.test/quality/mute", form(typed));
+      assert.equal(refused.status, 401);
+      const page = await refused.text();
+      const table = page.slice(page.indexOf('<table id="quality-noisy">'));
+      const row = table.slice(table.indexOf('<tr data-stream="line-a" data-feature-idx="9">'));
+      const inRow = row.slice(0, row.indexOf("</tr>"));
+      assert.equal(page.split('id="mute-error"').length - 1, 1, "one message, in the row");
+      assert.match(
+        inRow,
+        /<p class="error" role="alert" id="mute-error">Nothing was muted: [^<]*console token/,
+      );
+      assert.match(inRow, /<option value="7d" selected="">7 days<\/option>/);
+      assert.ok(inRow.includes('value="probe &lt;i&gt;swapped&lt;/i&gt;"'), "the reason as typed");
+      assert.ok(inRow.includes('value="Zoë"'), "the name as typed");
+      // A row the page no longer lists (or never did): the message at the top, as before.
+      const elsewhere = await (
+        await app.request("/quality/mute", form({ ...mute, stream: "line-z", reason: " " }))
+      ).text();
+      assert.ok(
+        elsewhere.indexOf('id="mute-error"') < elsewhere.indexOf('id="quality-noisy"'),
+        "above the table",
+      );
+      assert.ok(!elsewhere.includes('value=" "'), "no row shows what was typed for another");
     });
 
     test("mute this sensor needs the console token when one is set, and this site's pages always", async () => {

@@ -5,6 +5,7 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import { storableText } from "../../contracts/storable.ts";
 import { formBody } from "../_parse_body.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
@@ -12,7 +13,12 @@ import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { MAX_WEEKS, qualityQuerySchema } from "../incidents/quality_routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
-import { MUTE_DURATIONS, type MuteConfirmation, QualityPage } from "./quality_page.tsx";
+import {
+  MUTE_DURATIONS,
+  type MuteConfirmation,
+  type MuteRefusal,
+  QualityPage,
+} from "./quality_page.tsx";
 
 export interface QualityConsoleOptions {
   quality: QualityRepository;
@@ -46,7 +52,14 @@ const text = (what: string, max: number) =>
 
 const muteFormSchema = v.object({
   stream: v.pipe(v.string("a stream id"), v.regex(STREAM_ID_PATTERN, "a stream id")),
-  sensor: text("a sensor name", 500),
+  // Exactly as the alerts named it, spaces included: the silence matches names as they are, so
+  // a trimmed " TI-101 " would make one that never matches.
+  sensor: v.pipe(
+    v.string("a sensor name"),
+    v.minLength(1, "a sensor name of 1..500 characters"),
+    v.maxLength(500, "a sensor name of 1..500 characters"),
+    storableText,
+  ),
   duration: v.picklist(
     Object.keys(MUTE_DURATIONS),
     `one of ${Object.values(MUTE_DURATIONS)
@@ -79,7 +92,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   async function qualityPage(
     c: Context,
     query: Record<string, string>,
-    extra: { error?: string; muted?: MuteConfirmation; status?: number } = {},
+    extra: { refused?: MuteRefusal; muted?: MuteConfirmation; status?: number } = {},
   ) {
     let q: v.InferOutput<typeof qualityQuerySchema>;
     try {
@@ -101,7 +114,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
       c,
       <QualityPage
         report={report}
-        error={extra.error}
+        refused={extra.refused}
         muted={extra.muted}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         sensors={q.sensors}
@@ -182,7 +195,14 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
           503,
         );
       }
-      return qualityPage(c, back, { error: error.message, status: error.status });
+      // Shown in the row it came from, with what was typed (as the Incident page's forms do).
+      const refused: MuteRefusal = {
+        stream: form.stream ?? "",
+        sensor: form.sensor ?? "",
+        message: error.message,
+        values: Object.fromEntries(["duration", "reason", "by"].map((k) => [k, form[k] ?? ""])),
+      };
+      return qualityPage(c, back, { refused, status: error.status });
     }
   });
 

@@ -85,8 +85,8 @@ const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
   engine_unreachable: "Engine unreachable",
 };
 
-/** Open incidents listed on the Now page at most (newest first). */
-const NOW_LIMIT = 200;
+/** Open incidents listed on the Now page at most (newest first); it says when there are more. */
+export const NOW_LIMIT = 200;
 
 /** The way back from a refused Health page form. */
 const HEALTH = { href: "/status", label: "Back to Health" };
@@ -176,9 +176,17 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       // A slow or absent engine leaves the section out.
       engine ? engine.machineOff() : Promise.resolve(null),
     ]);
+    // More open than listed: the page says how many, so none goes unnoticed.
+    const openTotal = open.next_cursor ? await incidents.countOpen() : open.incidents.length;
     return page(
       c,
-      <NowPage open={open.incidents} resolved={resolved.incidents} now={at} stopped={stopped} />,
+      <NowPage
+        open={open.incidents}
+        openTotal={openTotal}
+        resolved={resolved.incidents}
+        now={at}
+        stopped={stopped}
+      />,
     );
   });
 

@@ -255,5 +255,33 @@ test("acting without the console token is refused on the page and stores nothing
   assert.match((await page.textContent("#silence-error")) ?? "", /console token/);
   const after = (await apiSilences("pending")).length + (await apiSilences("active")).length;
   assert.equal(after, before);
+
+  // "Expire now" without the token: refused in that silence's row, what was typed kept there.
+  const made = await fetch(`${base}/api/v1/silences`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      matchers: { stream: "kiln-2" },
+      ends_at: new Date(Date.now() + 86_400_000).toISOString(),
+      reason: "burner service",
+      created_by: "Ana",
+    }),
+  });
+  assert.equal(made.status, 201, await made.clone().text());
+  const id = (await made.json()).silence.silence_id as string;
+  await page.goto(`${base}/silences`);
+  await tabTo(page, `#expire-by-${id}`);
+  await page.keyboard.type("Dee");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("burner back <b>early</b>");
+  await submitWithEnter(page);
+  const row = page.locator(`#active-silences tr[data-silence="${id}"]`);
+  assert.match((await row.locator("#expire-error").textContent()) ?? "", /console token/);
+  assert.equal(await row.locator("#expire-error").getAttribute("role"), "alert");
+  assert.equal(await page.locator("#silence-error").count(), 0, "not at the top");
+  assert.equal(await page.inputValue(`#expire-by-${id}`), "Dee");
+  assert.equal(await page.inputValue(`#expire-reason-${id}`), "burner back <b>early</b>");
+  assert.equal((await apiSilences("active")).find((s) => s.silence_id === id)?.state, "active");
+  await checkAccessibility(page, "Silences, expiry refused");
   await page.close();
 });

@@ -2,6 +2,7 @@
 import { SILENCE_DAYS, type Silence } from "../../contracts/silence.ts";
 import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
+import { FormError, type Refusal } from "./form_error.tsx";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { ENDING_SOON_MS, silenceEnd } from "./silence_banner.tsx";
@@ -55,20 +56,36 @@ function Scope(props: { silence: Silence }) {
   );
 }
 
-function ExpireForm(props: { silence: Silence }) {
+/** A refused expiry: the silence whose form it was, why, and what was typed. */
+export interface ExpireRefusal extends Refusal {
+  silenceId: string;
+}
+
+function ExpireForm(props: { silence: Silence; refused?: Refusal }) {
   const id = props.silence.silence_id;
   const viewer = useViewer();
   if (!viewer.canAct) return <NotAllowed what="Expiring a silence" />;
+  const typed = props.refused?.values ?? {};
   return (
     <form method="post" action={`/silences/${id}/expire`} class="expire">
+      {props.refused ? (
+        <FormError id="expire-error" prefix="Not expired: " message={props.refused.message} />
+      ) : null}
       {viewer.typesName ? (
         <>
           <label for={`expire-by-${id}`}>Your name</label>
-          <input id={`expire-by-${id}`} name="by" required maxlength={200} autocomplete="name" />
+          <input
+            id={`expire-by-${id}`}
+            name="by"
+            required
+            maxlength={200}
+            autocomplete="name"
+            value={typed.by}
+          />
         </>
       ) : null}
       <label for={`expire-reason-${id}`}>Why (optional)</label>
-      <input id={`expire-reason-${id}`} name="reason" maxlength={500} />
+      <input id={`expire-reason-${id}`} name="reason" maxlength={500} value={typed.reason} />
       <button
         type="submit"
         aria-label={`Expire the silence of ${props.silence.matchers.stream} (${props.silence.reason}, ${utc(props.silence.starts_at)} to ${utc(props.silence.ends_at)}) now`}
@@ -86,6 +103,8 @@ function SilenceTable(props: {
   now: number;
   actions: boolean;
   empty: string;
+  /** A refused expiry, shown in its silence's row. */
+  refused?: ExpireRefusal;
 }) {
   if (props.silences.length === 0) {
     return (
@@ -134,7 +153,10 @@ function SilenceTable(props: {
               <td class="author">{s.created_by}</td>
               <td>
                 {props.actions ? (
-                  <ExpireForm silence={s} />
+                  <ExpireForm
+                    silence={s}
+                    refused={props.refused?.silenceId === s.silence_id ? props.refused : undefined}
+                  />
                 ) : s.expired_at ? (
                   <>
                     expired by <span class="author">{s.expired_by}</span> at{" "}
@@ -266,10 +288,18 @@ export function SilencesPage(props: {
   expired: Silence[];
   now: number;
   tokenRequired: boolean;
+  /** The create form's problem, or an expiry's whose silence is not listed (any more). */
   error?: string;
   values?: SilenceFormValues;
+  /** A refused expiry: shown in its silence's row when the page lists it. */
+  expireRefused?: ExpireRefusal;
 }) {
   const endingSoon = props.active.filter((s) => silenceEnd(s) - props.now <= ENDING_SOON_MS);
+  const expiring = props.expireRefused;
+  const listed = [...props.active, ...props.pending].some(
+    (s) => s.silence_id === expiring?.silenceId,
+  );
+  const error = props.error ?? (expiring && !listed ? expiring.message : undefined);
   return (
     <Layout title="Silences" section="silences">
       <h1>Silences</h1>
@@ -278,11 +308,7 @@ export function SilencesPage(props: {
         the engine keeps the silenced time out of its training history. Nothing here is ever erased:
         expiring a silence ends it now and keeps it below.
       </p>
-      {props.error ? (
-        <p class="error" role="alert" id="silence-error">
-          {props.error}
-        </p>
-      ) : null}
+      {error ? <FormError id="silence-error" message={error} /> : null}
       {endingSoon.length > 0 ? (
         <section aria-labelledby="soon-heading">
           <h2 id="soon-heading">Ending soon</h2>
@@ -305,6 +331,7 @@ export function SilencesPage(props: {
           silences={props.active}
           now={props.now}
           actions
+          refused={listed ? expiring : undefined}
           empty="No active silences."
         />
       </section>
@@ -316,6 +343,7 @@ export function SilencesPage(props: {
           silences={props.pending}
           now={props.now}
           actions
+          refused={listed ? expiring : undefined}
           empty="None pending."
         />
       </section>

@@ -76,7 +76,8 @@ export function silenceFromForm(form: SilenceFormValues): unknown {
 /**
  * Mounted at `/`: `GET /silences` (the page), `POST /silences` (create form),
  * `POST /silences/:id/expire` (expire form). Both forms need the console token where it is set,
- * as acknowledging does; a refusal re-renders the page with the message and what was typed.
+ * as acknowledging does; a refusal re-renders the page with the message beside the form and
+ * what was typed in it.
  */
 export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
   const { silences, now, auth, consoleToken, render } = options;
@@ -84,7 +85,13 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
 
   async function silencesPage(
     c: Context,
-    refused?: { status: number; message: string; values?: SilenceFormValues },
+    refused?: {
+      status: number;
+      message: string;
+      values?: SilenceFormValues;
+      /** An expiry's refusal: the silence's row shows it, with what was typed. */
+      expiring?: { silenceId: string; values: Record<string, string> };
+    },
   ) {
     const [active, pending, expired] = await Promise.all([
       silences.list({ state: "active", limit: 200 }),
@@ -99,8 +106,11 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
         expired={expired.silences}
         now={now()}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
-        error={refused?.message}
+        error={refused?.expiring ? undefined : refused?.message}
         values={refused?.values}
+        expireRefused={
+          refused?.expiring ? { ...refused.expiring, message: refused.message } : undefined
+        }
       />,
       refused?.status ?? 200,
     );
@@ -176,7 +186,8 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       return c.redirect("/silences", 303);
     } catch (error) {
       if (error instanceof HttpError && error.status >= 500) return notRecorded(c, error, typed);
-      return silencesPage(c, refusal(error));
+      // Shown in the silence's row with what was typed, as the Incident page's forms do.
+      return silencesPage(c, { ...refusal(error), expiring: { silenceId: id, values: typed } });
     }
   });
 

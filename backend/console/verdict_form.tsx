@@ -1,6 +1,7 @@
 // The Incident page's verdict section: the current verdict, the ones it superseded, and the form to give one.
 import type { IncidentDetail, Verdict, VerdictKind } from "../incidents/incident_types.ts";
 import { VERDICTS } from "../incidents/incident_types.ts";
+import { FormError } from "./form_error.tsx";
 import { utc } from "./format.ts";
 import { NotAllowed, useViewer } from "./viewer.tsx";
 
@@ -66,9 +67,7 @@ export function VerdictSection(props: {
     <section aria-labelledby="verdict-heading">
       <h2 id="verdict-heading">Verdict</h2>
       {props.error ? (
-        <p class="error" role="alert" id="verdict-error">
-          Nothing was recorded: {props.error}
-        </p>
+        <FormError id="verdict-error" prefix="Nothing was recorded: " message={props.error} />
       ) : null}
       <p id="verdict-state" data-verdict={incident.verdict?.verdict ?? "none"}>
         {incident.verdict ? <VerdictText verdict={incident.verdict} /> : "No verdict yet."}

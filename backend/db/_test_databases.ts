@@ -1,5 +1,5 @@
 // Test helper: a fresh migrated database per test file, on PGlite always and PostgreSQL when configured.
-import postgres from "postgres";
+import postgres, { type Sql, type TransactionSql } from "postgres";
 import { type Database, openDatabase } from "./database.ts";
 import { migrate } from "./migrate.ts";
 
@@ -55,4 +55,29 @@ export function testTargets(): TestTarget[] {
     });
   }
   return targets;
+}
+
+/** Rows a transaction has read from a table so far: sequential, and through any of its indexes. */
+export interface TableReads {
+  seqScans: number;
+  seqRows: number;
+  indexRows: number;
+}
+
+/**
+ * What this transaction's connection has read from `table` (pg_stat_xact_*): for tests that
+ * check a query reads only what it must, on PGlite and PostgreSQL alike. Compare two readings
+ * inside one transaction: until its stats are reported, a connection's earlier transactions can
+ * count here too.
+ *
+ * @example const before = await tableReads(tx, "incident_sensor"); await work(tx); const after = await tableReads(tx, "incident_sensor");
+ */
+export async function tableReads(sql: Sql | TransactionSql, table: string): Promise<TableReads> {
+  const [r] = await sql<TableReads[]>`
+    SELECT pg_stat_get_xact_numscans(c.oid)::int AS "seqScans",
+      pg_stat_get_xact_tuples_returned(c.oid)::int AS "seqRows",
+      (SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(x.indexrelid)), 0)::int
+        FROM pg_index x WHERE x.indrelid = c.oid) AS "indexRows"
+    FROM pg_class c WHERE c.oid = ${table}::regclass`;
+  return r;
 }

@@ -415,5 +415,12 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     return await findSimilarIncidents(client(), incidentId, q).catch(failed);
   }
 
-  return { list, summary, get, acknowledge, giveVerdict, heatmap, similar };
+  /** How many incidents are open: the Now page says so when it lists only the newest. */
+  async function countOpen(): Promise<number> {
+    const [row] = await client()<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM incident WHERE resolved_at IS NULL`.catch(failed);
+    return row.n;
+  }
+
+  return { list, summary, get, acknowledge, giveVerdict, heatmap, similar, countOpen };
 }

@@ -114,6 +114,15 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
       count(*) FILTER (WHERE c.verdict = 'maintenance')::int AS maintenance,
       count(*) FILTER (WHERE c.verdict = 'sensor_fault')::int AS sensor_fault,
       count(*) FILTER (WHERE c.verdict = 'none')::int AS none`;
+    // The sensors of those incidents. Joined on incident_id alone, the planner reads all of
+    // incident_sensor (a hash join over every row ever stored); bounded by its copied started_at
+    // it reads only the range, through incident_sensor_started_idx. Only from below: a sensor's
+    // started_at is the earliest of the alerts that flagged it, its incident's the earliest of
+    // all its alerts, so it is never earlier than its incident's (and may be later, so an upper
+    // bound could lose a sensor of an incident that started just before `to`).
+    const sensorsInRange = sql`
+      FROM cur c JOIN incident_sensor s ON s.incident_id = c.incident_id
+        AND s.started_at >= ${from}`;
 
     const weekly = await sql<(VerdictCounts & { week: number })[]>`
       ${judgedIncidents}
@@ -127,7 +136,7 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
     const sensors = await sql<(VerdictCounts & { feature_idx: number; feature: string | null })[]>`
       ${judgedIncidents}
       SELECT s.feature_idx, max(s.feature) AS feature, ${tally}
-      FROM cur c JOIN incident_sensor s ON s.incident_id = c.incident_id
+      ${sensorsInRange}
       GROUP BY s.feature_idx ORDER BY incidents DESC, false_positive DESC, s.feature_idx
       LIMIT ${q.sensors}`.catch(failed);
     const noisy = await sql<
@@ -137,7 +146,7 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
       SELECT c.stream_id, s.feature_idx, max(s.feature) AS feature, count(*)::int AS incidents,
         count(*) FILTER (WHERE c.verdict = 'false_positive')::int AS false_positives,
         max(c.started_at) FILTER (WHERE c.verdict = 'false_positive') AS last_fp_at
-      FROM cur c JOIN incident_sensor s ON s.incident_id = c.incident_id
+      ${sensorsInRange}
       GROUP BY c.stream_id, s.feature_idx
       HAVING count(*) FILTER (WHERE c.verdict = 'false_positive') > 0
       ORDER BY false_positives DESC, last_fp_at DESC, c.stream_id, s.feature_idx

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { Sql } from "postgres";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { type TestDatabase, tableReads, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "./_fixtures.ts";
-import { weekStart } from "./quality_repository.ts";
+import { createQualityRepository, weekStart } from "./quality_repository.ts";
 
 // A Tuesday: the report's last week starts on Monday 2026-11-23.
 const NOW = Date.parse("2026-11-24T10:00:00Z");
@@ -240,6 +241,69 @@ for (const target of testTargets()) {
         assert.equal(body.error, "invalid_request", query);
         assert.match(body.message, new RegExp(`'${name}'`), query);
       }
+    });
+  });
+
+  describe(`quality report reads on ${target.kind}`, () => {
+    let db: TestDatabase;
+    // 150 incidents over the report's two weeks, after 4,000 in the year before, 4 sensors each.
+    const inRange = 150 * 4;
+
+    before(async () => {
+      db = await target.open();
+      // Straight into the tables, for volume. Enough incidents in range that the planner, asked
+      // to join them to incident_sensor by incident_id alone, prefers reading all of it.
+      await db.sql`
+        INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, max_score,
+          model_name, model_version, last_alert_id, opened_model_name, opened_model_version,
+          first_alert_at, first_alert_id)
+        SELECT gen_random_uuid(), 'line-' || (g % 4), t, t, 0.99, 'm', '1', gen_random_uuid(),
+          'm', '1', t, gen_random_uuid()
+        FROM generate_series(1, 4150) g, LATERAL (SELECT CASE WHEN g > 4000
+          THEN '2026-11-16T00:00:00Z'::timestamptz + (g - 4000) * interval '1 hour'
+          ELSE '2025-11-01T00:00:00Z'::timestamptz + g * interval '2 hours' END AS t) x`;
+      await db.sql`
+        INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, peak_at,
+          peak_alert_id, started_at)
+        SELECT i.incident_id, f, 'feature_' || f, f, 0.95, i.started_at, gen_random_uuid(),
+          i.started_at
+        FROM incident i, generate_series(1, 4) f`;
+      await db.sql`
+        INSERT INTO incident_verdict (incident_id, verdict, given_by, given_at)
+        SELECT incident_id, 'false_positive', 'Ana', started_at FROM (
+          SELECT incident_id, started_at, row_number() OVER (ORDER BY started_at) AS n
+          FROM incident WHERE started_at >= '2026-11-16T00:00:00Z') x
+        WHERE n % 3 = 0`;
+      await db.sql`ANALYZE`;
+    });
+    after(() => db.dispose());
+
+    test("the quality report reads incident_sensor for its range only, never all of it", async () => {
+      const { report, before, after } = await db.sql.begin(async (tx) => {
+        const before = await tableReads(tx, "incident_sensor");
+        // On the transaction's connection, which the counters are of (a pool's own `Sql` type).
+        const quality = createQualityRepository({ sql: tx as unknown as Sql, recover: () => {} });
+        const report = await quality.report({ weeks: 2, now: new Date(NOW), sensors: 10 });
+        return { report, before, after: await tableReads(tx, "incident_sensor") };
+      });
+      assert.equal(report.totals.incidents, 150);
+      assert.equal(report.totals.false_positive, 50);
+      assert.deepEqual(
+        report.sensors.map((s) => [s.feature_idx, s.incidents, s.false_positive]),
+        [
+          [1, 150, 50],
+          [2, 150, 50],
+          [3, 150, 50],
+          [4, 150, 50],
+        ],
+      );
+      assert.equal(report.false_positive_sensors.length, 10);
+      assert.equal(after.seqScans - before.seqScans, 0, "no sequential scan of incident_sensor");
+      assert.equal(after.seqRows - before.seqRows, 0);
+      // Two queries join the sensors (per sensor, per stream and sensor): each reads the range
+      // (give or take a row a scan may count twice), nowhere near the 16,000 rows before it.
+      const read = after.indexRows - before.indexRows;
+      assert.ok(read < 3 * inRange, `read ${read} rows, ${inRange} in range`);
     });
   });
 }

@@ -261,6 +261,17 @@ for (const target of testTargets()) {
       assert.deepEqual(await ids("stream_id=line-a"), [a]);
       assert.deepEqual(await ids("feature_idx=4242"), [b, a]);
       assert.deepEqual(await ids(`to=${start(3)}`), [b, a]);
+      // A time without a zone is UTC, whatever the server's zone; a date alone its midnight.
+      const zone = process.env.TZ;
+      process.env.TZ = "America/New_York";
+      try {
+        assert.deepEqual(await ids("to=2026-12-03T00:00:00"), [b, a]);
+        assert.deepEqual(await ids("to=2026-12-03T00:00:00.001"), [c, b, a]);
+        assert.deepEqual(await ids("to=2026-12-03"), [b, a]);
+      } finally {
+        if (zone === undefined) delete process.env.TZ;
+        else process.env.TZ = zone;
+      }
       const [listed] = (
         await (await app.request(`/api/v1/incidents?stream_id=line-a&sensors=1`)).json()
       ).incidents;
@@ -286,6 +297,11 @@ for (const target of testTargets()) {
         "state=closed",
         "limit=0",
         "from=yesterday",
+        // Loose text `new Date` would take: only epoch milliseconds or strict ISO 8601.
+        "from=-1",
+        "from=06%2F12%2F2026",
+        "from=foo%201",
+        "to=2026-12-06%2003%3A30",
         "cursor=xyz",
         "feature_idx=-1",
         // Times a timestamp column cannot hold, and a cursor carrying one.

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { Sql } from "postgres";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { type TestDatabase, tableReads, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert, type SensorEvidence } from "./_fixtures.ts";
+import { findSimilarIncidents } from "./similar_incidents.ts";
 
 const severities = (...idx: number[]): SensorEvidence[] =>
   idx.map((i, n) => ({ idx: i, severity: 50 - n * 5 }));
@@ -193,6 +195,84 @@ for (const target of testTargets()) {
         assert.equal(body.error, "invalid_request");
         assert.match(body.message, new RegExp(`'${name}'`));
       }
+    });
+  });
+
+  describe(`similar incidents' candidates on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    const T = "2026-11-24T12:00:00.000Z";
+    const hoursBefore = (h: number) => new Date(Date.parse(T) - h * 3_600_000).toISOString();
+    let targetId: string;
+    /** Six earlier incidents sharing sensor 1, newest first. */
+    const earlier: string[] = [];
+
+    async function incident(start: string, sensors: SensorEvidence[]) {
+      const incidentId = crypto.randomUUID();
+      const alert = incidentAlert({ incidentId, event: "opened", start, sensors });
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+      return incidentId;
+    }
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db, clock: { now: () => Date.parse(T) } });
+      targetId = await incident(T, severities(1, 2, 3, 4, 5));
+      for (let h = 1; h <= 6; h++) earlier.push(await incident(hoursBefore(h), severities(1, 9)));
+      // A year before them, 3,000 more that flagged all five of the target's strongest sensors
+      // (straight into the tables, for volume): what a sensor flagged in most incidents leaves.
+      await db.sql`
+        INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, max_score,
+          model_name, model_version, last_alert_id, opened_model_name, opened_model_version,
+          first_alert_at, first_alert_id)
+        SELECT gen_random_uuid(), 'default', t, t, 0.99, 'featurewise_ocsvm', '2.2.0',
+          gen_random_uuid(), 'featurewise_ocsvm', '2.2.0', t, gen_random_uuid()
+        FROM generate_series(1, 3000) g,
+          LATERAL (SELECT '2025-11-01T00:00:00Z'::timestamptz + g * interval '1 hour' AS t) x`;
+      await db.sql`
+        INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, peak_at,
+          peak_alert_id, started_at)
+        SELECT i.incident_id, f, 'feature_' || f, 10 - f, 0.95, i.started_at, gen_random_uuid(),
+          i.started_at
+        FROM incident i, generate_series(1, 5) f WHERE i.started_at < '2026-01-01'`;
+      await db.sql`ANALYZE`;
+    });
+    after(() => db.dispose());
+
+    test("similar incidents look at the newest candidates only, however many share a sensor", async () => {
+      const found = async (candidates?: number) =>
+        (await findSimilarIncidents(db.sql, targetId, {
+          limit: 10,
+          minShared: 1,
+          candidates,
+        }))!.similar.map((s) => s.incident_id);
+      assert.deepEqual(await found(4), earlier.slice(0, 4), "the 4 newest, none older");
+      assert.deepEqual(await found(6), earlier);
+      // Past the six: the bulk incidents (sharing all five sensors) come next, newest first.
+      const ten = await found(20);
+      assert.deepEqual(ten.slice(0, 6), earlier);
+      assert.equal(ten.length, 10);
+    });
+
+    test("similar incidents read a bounded number of sensor rows, not every incident's", async () => {
+      const candidates = 20;
+      const { similar, before, after } = await db.sql.begin(async (tx) => {
+        const before = await tableReads(tx, "incident_sensor");
+        // On the transaction's connection, which the counters are of (a pool's own `Sql` type).
+        const similar = await findSimilarIncidents(tx as unknown as Sql, targetId, {
+          limit: 10,
+          minShared: 5,
+          candidates,
+        });
+        return { similar, before, after: await tableReads(tx, "incident_sensor") };
+      });
+      // Sharing all five: only bulk incidents, the newest 14 of which are among the candidates.
+      assert.equal(similar!.similar.length, 10);
+      assert.equal(after.seqScans - before.seqScans, 0, "no sequential scan of incident_sensor");
+      // Each sensor walked `candidates` rows at most, each candidate's strongest five read, and
+      // the target's own: about 5 * 20 + 20 * 5, never the 15,000 rows the bulk left.
+      const read = after.indexRows + after.seqRows - before.indexRows - before.seqRows;
+      assert.ok(read <= 3 * 5 * candidates, `read ${read} rows`);
     });
   });
 }

@@ -12,6 +12,15 @@ import type { IncidentState, Verdict, VerdictKind } from "./incident_types.ts";
  */
 export const SIMILAR_TOP_SENSORS = 5;
 
+/**
+ * How many earlier incidents, newest first, are looked at as candidates at most: those that
+ * flagged one of the target's strongest sensors (at any strength). Each candidate costs a few
+ * index reads (its own strongest sensors, its verdict); without a bound a sensor flagged in most
+ * incidents made every incident page read all of them (seconds on a year of history). Older
+ * incidents than the newest this many are not found, however similar.
+ */
+export const SIMILAR_CANDIDATES = 1000;
+
 /** `GET /incidents/:id/similar`: how many to list, and how many strongest sensors they must share. */
 export const similarQuerySchema = v.object({
   limit: v.optional(intParam(1, 100), "10"),
@@ -75,15 +84,23 @@ interface Row {
  * Earlier incidents similar to `incidentId`, newest first, or `undefined` when there is no such
  * incident. Similar means: started strictly before it; scored by the same model (same
  * `model_name`; incidents whose alerts named no model compare within their stream); and at least
- * `minShared` sensors are among the {@link SIMILAR_TOP_SENSORS} strongest of both.
+ * `minShared` sensors are among the {@link SIMILAR_TOP_SENSORS} strongest of both. Only the
+ * newest `candidates` earlier incidents that flagged one of its strongest sensors are looked at
+ * ({@link SIMILAR_CANDIDATES}), so the cost of a page does not grow with the history.
  *
  * @example await findSimilarIncidents(sql, id, { limit: 10, minShared: 1 }); // { similar: [...] }
  */
 export async function findSimilarIncidents(
   sql: Database["sql"],
   incidentId: string,
-  q: { limit: number; minShared: number },
+  q: {
+    limit: number;
+    minShared: number;
+    /** Candidates looked at, newest first (default {@link SIMILAR_CANDIDATES}). */
+    candidates?: number;
+  },
 ): Promise<SimilarIncidents | undefined> {
+  const candidates = q.candidates ?? SIMILAR_CANDIDATES;
   const k = SIMILAR_TOP_SENSORS;
   const [target] = await sql<
     { incident_id: string; model_name: string | null; sensors: SensorRef[] | null }[]
@@ -98,17 +115,42 @@ export async function findSimilarIncidents(
   if (!target) return undefined;
   const sensors = target.sensors ?? [];
   const top = sensors.map((s) => s.feature_idx);
-  // Candidates come from the (feature_idx, started_at) index: only incidents that flagged one of
-  // the target's strongest sensors at all; each one's own strongest few are then read in order
-  // from the (incident_id, severity, score, feature_idx) index.
+  // Candidates: the newest `candidates` incidents that started before the target and flagged
+  // one of its strongest sensors at all (the newest overall are among the newest of their own
+  // sensor, so `candidates` per sensor are enough). Each sensor's are walked newest first one
+  // row at a time, keyset on the (feature_idx, started_at DESC, incident_id DESC) index of 0016:
+  // asked for `candidates` rows at once, the planner, which cannot tell a sensor flagged in half
+  // of all incidents from a rare one, often reads every row of the sensor (a bitmap scan, then a
+  // sort), which is the unbounded read this replaces. A sensor's started_at is its incident's
+  // when the engine sends one start per incident, as ours does; the test below is on the
+  // incident's own. Each candidate's strongest few then come in order from the (incident_id,
+  // severity, score, feature_idx) index.
   const rows = top.length
     ? await sql<Row[]>`
-        WITH target AS (
+        WITH RECURSIVE target AS (
           SELECT incident_id, stream_id, model_name, started_at FROM incident
           WHERE incident_id = ${incidentId}
+        ), walk AS (
+          SELECT f.feature_idx, c.started_at, c.incident_id, 1 AS n
+          FROM target, unnest(${top}::int[]) AS f(feature_idx)
+          CROSS JOIN LATERAL (
+            SELECT s.started_at, s.incident_id FROM incident_sensor s
+            WHERE s.feature_idx = f.feature_idx AND s.started_at < target.started_at
+            ORDER BY s.started_at DESC, s.incident_id DESC LIMIT 1
+          ) c
+          UNION ALL
+          SELECT w.feature_idx, c.started_at, c.incident_id, w.n + 1
+          FROM walk w CROSS JOIN LATERAL (
+            SELECT s.started_at, s.incident_id FROM incident_sensor s
+            WHERE s.feature_idx = w.feature_idx
+              AND (s.started_at, s.incident_id) < (w.started_at, w.incident_id)
+            ORDER BY s.started_at DESC, s.incident_id DESC LIMIT 1
+          ) c
+          WHERE w.n < ${candidates}
         ), candidates AS (
-          SELECT DISTINCT c.incident_id FROM incident_sensor c
-          WHERE c.feature_idx = ANY(${top}::int[])
+          SELECT incident_id FROM walk GROUP BY incident_id
+          ORDER BY max(started_at) DESC, incident_id DESC
+          LIMIT ${candidates}
         )
         SELECT i.incident_id, i.stream_id, i.kind, i.started_at, i.resolved_at, i.max_severity,
           i.model_name, i.model_version, m.shared, m.union_size, vd.verdict, vd.cause, vd.note,

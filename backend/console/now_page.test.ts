@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { NOW_LIMIT } from "./routes.tsx";
+
+for (const target of testTargets()) {
+  describe(`console Now page on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    /** Stores `n` open incidents, an hour apart, straight into the table (for volume). */
+    const openIncidents = (n: number, from: string) => db.sql`
+      INSERT INTO incident (incident_id, stream_id, started_at, last_alert_at, max_score,
+        model_name, model_version, last_alert_id, opened_model_name, opened_model_version,
+        first_alert_at, first_alert_id)
+      SELECT gen_random_uuid(), 'line-a', t, t, 0.99, 'm', '1', gen_random_uuid(), 'm', '1', t,
+        gen_random_uuid()
+      FROM generate_series(1, ${n}) g,
+        LATERAL (SELECT ${from}::timestamptz + g * interval '1 hour' AS t) x`;
+    const openSection = async () => {
+      const page = await (await app.request("/")).text();
+      const section = page.slice(page.indexOf('<h2 id="open-heading">'));
+      return section.slice(0, section.indexOf("</section>"));
+    };
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db });
+    });
+    after(() => db.dispose());
+
+    test("the Now page says how many open incidents it leaves out and links to all of them", async () => {
+      await openIncidents(NOW_LIMIT, "2026-01-01T00:00:00Z");
+      let section = await openSection();
+      assert.equal(section.split("<tr data-incident=").length - 1, NOW_LIMIT);
+      assert.ok(!section.includes("open-incidents-more"), "all shown: nothing to say");
+
+      // Three more, older than those listed: the newest 200 are shown, and the page says so.
+      await openIncidents(3, "2025-01-01T00:00:00Z");
+      section = await openSection();
+      assert.equal(section.split("<tr data-incident=").length - 1, NOW_LIMIT);
+      const note = section.slice(section.indexOf('<p id="open-incidents-more"'));
+      assert.ok(note.length < section.length, "the note is in the open incidents' section");
+      assert.ok(
+        section.indexOf("open-incidents-more") < section.indexOf('<table class="incidents"'),
+        "before the table, so it is read first",
+      );
+      const text = note.slice(0, note.indexOf("</p>")).replace(/<[^>]+>/g, "");
+      assert.match(text, /^200 of 203 open incidents shown, oldest not shown\. All 203/);
+      // A link (reached with Tab like any) named by its text, to every open incident.
+      const link = /<a href="([^"]+)">([^<]+)<\/a>/.exec(note);
+      assert.ok(link, note.slice(0, 400));
+      assert.equal(link[2], "All 203 open incidents (JSON, newest first)");
+      const all = await (await app.request(link[1].replaceAll("&amp;", "&"))).json();
+      assert.equal(all.incidents.length, 203);
+      assert.ok(all.incidents.every((i: { state: string }) => i.state === "open"));
+    });
+  });
+}
