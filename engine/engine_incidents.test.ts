@@ -3,10 +3,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import * as v from "valibot";
-import { type Alert, alertSchema } from "../contracts/alert.ts";
 import { parseModelMetadata } from "../contracts/model.ts";
-import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { type AlertSink, alertsOf as sinkAlertsOf, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { spawnEngine, waitReady } from "./_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
@@ -44,17 +42,7 @@ function frame(stream_id: string, t: number, kind: "normal" | "spiked" | "unifor
 }
 
 /** Alerts the sink accepted for `stream`, parsed by the strict contract, first delivery of each id. */
-function alertsOf(stream: string): Alert[] {
-  const seen = new Set<string>();
-  const out: Alert[] = [];
-  for (const r of sink.requests) {
-    const body = JSON.parse(r.body);
-    if (body.stream_id !== stream || seen.has(body.alert_id)) continue;
-    seen.add(body.alert_id);
-    out.push(v.parse(alertSchema, body));
-  }
-  return out;
-}
+const alertsOf = (stream: string) => sinkAlertsOf(sink, stream);
 
 async function start(env: Record<string, string> = {}) {
   const engine = await startTestEngine(model, sink, {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseModelMetadata } from "../contracts/model.ts";
-import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
+import { type AlertSink, alertsOf as sinkAlertsOf, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
@@ -73,18 +73,7 @@ async function send(
 }
 
 /** First delivery of each alert for `stream`, in order. */
-function alertsOf(stream: string) {
-  const seen = new Set<string>();
-  // biome-ignore lint/suspicious/noExplicitAny: alert bodies as the sink received them
-  const out: any[] = [];
-  for (const r of sink.requests) {
-    const body = JSON.parse(r.body);
-    if (body.stream_id !== stream || seen.has(body.alert_id)) continue;
-    seen.add(body.alert_id);
-    out.push(body);
-  }
-  return out;
-}
+const alertsOf = (stream: string) => sinkAlertsOf(sink, stream);
 
 test("each model's open incidents carry over to that model when the default model changes, from an earlier release's folder too", async () => {
   const first = await start("boiler", "line-b-*=packaging");
@@ -98,7 +87,7 @@ test("each model's open incidents carry over to that model when the default mode
   );
   await first.engine.shutdown(1000);
   // An earlier release kept the default model's states in DATA_DIR/incidents/.
-  // old
+  await rename(incidentStateDir(dataDir, "boiler"), join(dataDir, "incidents"));
 
   // The roles swap: the packaging line is the default, the boiler routed.
   const second = await start("packaging", "kiln*=boiler");

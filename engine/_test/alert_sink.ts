@@ -1,6 +1,8 @@
 // A real HTTP alert receiver for tests: records deliveries and can fail, hang, go down and recover.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import * as v from "valibot";
+import { type Alert, alertSchema } from "../../contracts/alert.ts";
 
 export interface SinkRequest {
   headers: Record<string, string>;
@@ -92,4 +94,20 @@ export async function startAlertSink(): Promise<AlertSink> {
     },
     close: stop,
   });
+}
+
+/**
+ * The alerts `sink` received for `stream`, the first delivery of each `alert_id`, in order,
+ * each parsed by the strict alert contract (a body it refuses fails the test).
+ */
+export function alertsOf(sink: AlertSink, stream: string): Alert[] {
+  const seen = new Set<string>();
+  const out: Alert[] = [];
+  for (const r of sink.requests) {
+    const body = JSON.parse(r.body);
+    if (body.stream_id !== stream || seen.has(body.alert_id)) continue;
+    seen.add(body.alert_id);
+    out.push(v.parse(alertSchema, body));
+  }
+  return out;
 }
