@@ -14,7 +14,7 @@ import { createAuth } from "./auth/auth.ts";
 import { createOidc, type Oidc } from "./auth/oidc.ts";
 import { openTokenStore, type TokenStore, TokensFileError } from "./auth/token_store.ts";
 import { createEngineMonitor } from "./console/engine_monitor.ts";
-import { openDatabase } from "./db/database.ts";
+import { isClosedConnectionWrite, openDatabase } from "./db/database.ts";
 import { isUnavailable } from "./db/db_errors.ts";
 import { migrate } from "./db/migrate.ts";
 import { createIncidentHub } from "./incidents/incident_hub.ts";
@@ -98,6 +98,19 @@ try {
   console.error(`backend: PGLITE_DATA_DIR ${config.PGLITE_DATA_DIR}: ${(error as Error).message}`);
   exit(1);
 }
+// postgres.js writing onto a connection PostgreSQL closed mid-transaction (isClosedConnectionWrite)
+// would end the process from a callback no caller can catch: logged, and the pool replaced as
+// after an outage. Any other uncaught exception ends the process as it does without a handler.
+process.on("uncaughtException", function closedConnectionWrite(error) {
+  if (isClosedConnectionWrite(error)) {
+    log.error("database connection closed mid-transaction; its pool is replaced", error);
+    database.recover();
+    return;
+  }
+  process.stderr.write(`${error?.stack ?? String(error)}\n`);
+  process.exit(1);
+});
+
 // A database that is still starting (compose, a restart) gets 30 s before start-up fails.
 const migrationDeadline = AbortSignal.timeout(30_000);
 for (;;) {

@@ -131,7 +131,8 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
         else if (signal?.aborted) renewPing();
         throw error;
       } finally {
-        if (signal?.aborted) query.cancel();
+        // cancel() opens its own connection to ask: it may fail too (the server gone), unheard.
+        if (signal?.aborted) Promise.resolve(query.cancel()).catch(() => {});
       }
     },
     recover: function recover() {
@@ -151,4 +152,20 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     },
   };
   return database;
+}
+
+/**
+ * Whether `error` is postgres.js writing onto a connection PostgreSQL has just closed: 3.4 (3.4.10
+ * too) sends a transaction's own ROLLBACK after a restart, a failover or `pg_terminate_backend`
+ * closed its connection mid-transaction, from a `setImmediate` callback that no caller can catch
+ * (porsager/postgres#1208; the fixes #1209 and #1215 are not released). The transaction's caller
+ * has its CONNECTION_CLOSED error already: nothing else is left undone.
+ */
+export function isClosedConnectionWrite(error: unknown): boolean {
+  const stack = error instanceof TypeError ? (error.stack ?? "") : "";
+  return (
+    /reading 'write'/.test(stack) &&
+    /\bnextWrite\b/.test(stack) &&
+    /postgres[\\/]src[\\/]connection\.js/.test(stack)
+  );
 }

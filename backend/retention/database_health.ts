@@ -75,7 +75,8 @@ export async function readDatabaseHealth(
   try {
     [row] = await Promise.race([query, aborted]);
   } finally {
-    if (signal.aborted) query.cancel();
+    // cancel() opens its own connection to ask: it may fail too (the server gone), unheard.
+    if (signal.aborted) Promise.resolve(query.cancel()).catch(() => {});
   }
   const p = row.last_prune;
   return {
