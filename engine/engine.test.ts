@@ -204,8 +204,15 @@ test("engine requires the bearer token when INGEST_TOKEN is set", async () => {
 });
 
 test("engine refuses a new stream with 503 too_many_streams while MAX_STREAMS others are active, and takes it once one falls silent", async () => {
-  // Long enough that the posts before the wait all fall within it on a loaded host.
-  const engine = await start({ MAX_STREAMS: "2", INCIDENT_STALE_MS: "4000" });
+  // The engine's clock is the test's: silence is a step of it, not a wait.
+  let now = Date.now();
+  const engine = await startTestEngine(
+    model,
+    sink,
+    { MAX_STREAMS: "2", INCIDENT_STALE_MS: "1000" },
+    { clock: { now: () => now } },
+  );
+  engines.push(engine);
   const post = (stream_id: string) =>
     engine.post(jsonFrame(model.featureNames, model.normalFrame(step++), { stream_id }));
   assert.equal((await post("a")).status, 202);
@@ -218,6 +225,6 @@ test("engine refuses a new stream with 503 too_many_streams while MAX_STREAMS ot
   assert.match(body.message, /MAX_STREAMS/);
   assert.equal((await post("a")).status, 202, "the streams holding a place go on");
   // "b" silent for INCIDENT_STALE_MS: "c" takes its place.
-  await new Promise((r) => setTimeout(r, 4100));
+  now += 1000;
   assert.equal((await post("c")).status, 202);
 });

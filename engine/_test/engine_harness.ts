@@ -40,7 +40,7 @@ export async function startTestEngine(
   model: ModelFixture | { dir: string; name: string },
   sink: AlertSink,
   env: Record<string, string> = {},
-  options: { start?: boolean; write?: (line: string) => void } = {},
+  options: { start?: boolean; write?: (line: string) => void; clock?: { now(): number } } = {},
 ): Promise<TestEngine> {
   const dataDir = await mkdtemp(join(tmpdir(), "engine-data-"));
   const config = parseConfig(engineConfigSchema, {
@@ -58,6 +58,7 @@ export async function startTestEngine(
   });
   const engine = createEngine({
     config,
+    clock: options.clock,
     log: createLogger({ service: "engine", level: config.LOG_LEVEL, write: options.write }),
   });
   if (options.start !== false) await engine.start();

@@ -11,6 +11,7 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
 import { featuresSha256 } from "../history/history_recorder.ts";
+import { GAP_STEPS } from "../window/machine_states.ts";
 import { mergeSteps, type PersistStep, type StreamRecord } from "./_persist_step.ts";
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
@@ -22,8 +23,6 @@ import type {
   StoredIncidentState,
 } from "./incident_state_store.ts";
 
-/** A stream silent for this many of its own steps (and `staleMs`) is stale. */
-const STALE_STEPS = 10;
 /** Streams whose cadence is kept (the least recently scored forgotten beyond it). */
 const MAX_CADENCES = 65_536;
 
@@ -315,7 +314,7 @@ export class AlertPipeline {
     const forgotten = new Set<string>();
     for (const [streamId, seen] of this.#seen) {
       const step = this.#cadence.get(streamId)?.step ?? 0;
-      if (now - seen < Math.max(staleMs, STALE_STEPS * step)) continue;
+      if (now - seen < Math.max(staleMs, GAP_STEPS * step)) continue;
       if (tracker.has(streamId)) forgotten.add(streamId);
       events.push(...tracker.expire(streamId));
       this.#seen.delete(streamId);

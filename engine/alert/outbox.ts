@@ -18,13 +18,14 @@ type FileHandle = Awaited<ReturnType<typeof open>>;
  * Writes all of `text` at the file's position: `FileHandle.write` reports a short write (a disk
  * filling up part-way) as fewer bytes, not as an error; the rest is written or its error thrown.
  */
-async function writeAll(file: FileHandle, text: string): Promise<void> {
+async function writeAll(file: FileHandle, text: string): Promise<number> {
   const bytes = Buffer.from(text);
   for (let at = 0; at < bytes.length; ) {
     const { bytesWritten } = await file.write(bytes, at, bytes.length - at);
     if (bytesWritten <= 0) throw Object.assign(new Error("no byte written"), { code: "EIO" });
     at += bytesWritten;
   }
+  return bytes.length;
 }
 
 const FILE = "alerts.log";
@@ -94,6 +95,8 @@ export class Outbox {
   /** Ids marked delivered, read from the log at open or marked since: the newest RECENT_DONE. */
   readonly #done = new Set<string>();
   #file: FileHandle | undefined;
+  /** The log's length in bytes: where the next append begins (this process alone writes it). */
+  #size = 0;
   #marks = 0;
   #chain: Promise<unknown> = Promise.resolve();
   /** Lines skipped when the log was opened (torn writes). */
@@ -134,6 +137,7 @@ export class Outbox {
     // was read, and appends go on at its end.
     await outbox.#rewrite().catch(async () => {
       outbox.#file = await open(outbox.path, "a");
+      outbox.#size = (await outbox.#file.stat()).size;
     });
     return outbox;
   }
@@ -259,11 +263,12 @@ export class Outbox {
    */
   async #appendText(text: string, durable: boolean): Promise<void> {
     const file = this.#open();
-    const { size } = await file.stat();
+    const size = this.#size;
     try {
-      await writeAll(file, text);
+      this.#size = size + (await writeAll(file, text));
       if (durable) await file.sync();
     } catch (error) {
+      this.#size = size;
       await file.truncate(size).catch(() => {});
       throw error;
     }
@@ -307,22 +312,24 @@ export class Outbox {
   async #rewrite(): Promise<void> {
     const tmp = `${this.path}.tmp`;
     const out = await open(tmp, "w");
+    let written: number;
     try {
       // The delivered ids remembered are kept as marks too, so the next start knows them.
       // Written a few MiB at a time: the undelivered alerts may be more than one string holds.
       let part: string[] = [];
       let partBytes = 0;
+      written = 0;
       const put = async (line: string) => {
         part.push(line);
         partBytes += line.length;
         if (partBytes < REWRITE_PART) return;
-        await writeAll(out, part.join(""));
+        written += await writeAll(out, part.join(""));
         part = [];
         partBytes = 0;
       };
       for (const id of this.#done) await put(`{"op":"done","id":${JSON.stringify(id)}}\n`);
       for (const r of this.#pending.values()) await put(addLine(r));
-      if (part.length) await writeAll(out, part.join(""));
+      if (part.length) written += await writeAll(out, part.join(""));
       await out.sync();
     } catch (error) {
       // Not renamed: the log stays whole.
@@ -334,6 +341,7 @@ export class Outbox {
     await this.#file?.close();
     await rename(tmp, this.path);
     this.#file = await open(this.path, "a");
+    this.#size = written;
     this.#marks = 0;
   }
 }
