@@ -54,6 +54,28 @@ for (const target of testTargets()) {
     });
     after(() => db.dispose());
 
+    test("the create form stores each sensor glob as typed, blank lines left out", async () => {
+      const res = await app.request(
+        `${BASE}/silences`,
+        form(
+          {
+            stream: " line-3 ",
+            sensors: " Temp. in\r\n\r\nfeature_42*\r\n   \r\nflow \r\n",
+            starts: "2026-11-24 10:00",
+            ends: "2026-11-24 12:00",
+            tz: "UTC",
+            reason: "pump swap",
+            created_by: "Ana",
+          },
+          { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "same-origin" },
+        ),
+      );
+      assert.equal(res.status, 303, await res.text());
+      const [row] =
+        await db.sql`SELECT stream_glob, sensor_globs FROM silence WHERE stream_glob = 'line-3'`;
+      assert.deepEqual(row.sensor_globs, [" Temp. in", "feature_42*", "flow "]);
+    });
+
     test("a refused expiry keeps what was typed in its silence's row and says why beside it", async () => {
       const [first, second] = ids;
       const typed = { by: "Zoë", reason: "pump <b>back</b> early" };

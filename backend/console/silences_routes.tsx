@@ -45,7 +45,7 @@ function instant(local: string | undefined, tz: string, field: string): string |
 }
 
 /**
- * The create form as the API's body: sensor globs one per line, times read in the form's zone,
+ * The create form as the API's body: sensor globs one per line (as typed), times read in the form's zone,
  * a recurrence when any of its fields is filled in (the API then says what is missing).
  */
 export function silenceFromForm(form: SilenceFormValues): unknown {
@@ -58,10 +58,9 @@ export function silenceFromForm(form: SilenceFormValues): unknown {
   const days = [form.days ?? []].flat().filter((d) => typeof d === "string");
   const from = one("from")?.trim() || undefined;
   const to = one("to")?.trim() || undefined;
-  const sensors = (one("sensors") ?? "")
-    .split(/\r?\n/)
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
+  // Each line as typed: a sensor's name may begin or end with a space (a CSV header's), and a
+  // trimmed glob would never match it. Blank lines are dropped.
+  const sensors = (one("sensors") ?? "").split(/\r?\n/).filter((s) => s.trim() !== "");
   return {
     matchers: { stream: (one("stream") ?? "").trim(), sensors },
     starts_at: instant(one("starts"), tz, "starts_at"),
