@@ -1,5 +1,5 @@
 // Opens the backend's database: PostgreSQL at DATABASE_URL, or embedded PGlite, always via postgres.js.
-import postgres, { type Sql } from "postgres";
+import postgres, { type PendingQuery, type Sql } from "postgres";
 import { startPgliteServer } from "./_pglite_server.ts";
 import { isUnavailable } from "./db_errors.ts";
 
@@ -131,8 +131,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
         else if (signal?.aborted) renewPing();
         throw error;
       } finally {
-        // cancel() opens its own connection to ask: it may fail too (the server gone), unheard.
-        if (signal?.aborted) Promise.resolve(query.cancel()).catch(() => {});
+        if (signal?.aborted) cancelQuietly(query);
       }
     },
     recover: function recover() {
@@ -168,4 +167,23 @@ export function isClosedConnectionWrite(error: unknown): boolean {
     /\bnextWrite\b/.test(stack) &&
     /postgres[\\/]src[\\/]connection\.js/.test(stack)
   );
+}
+
+/**
+ * Asks PostgreSQL to cancel `query`, ignoring whether it could. The request goes over a connection
+ * of its own, which fails when the server is gone by then; postgres.js 3.4's `query.cancel()`
+ * drops that request's promise (`canceller(this), canceller = null` returns null), so its
+ * rejection went unheard and ended the process. Its canceller is called here instead, the
+ * promise caught; a release without one falls back to `cancel()`.
+ */
+export function cancelQuietly(query: Pick<PendingQuery<never>, "cancel">): void {
+  const q = query as unknown as { canceller?: ((q: unknown) => unknown) | null };
+  if (!("canceller" in q)) {
+    Promise.resolve(query.cancel() as unknown).catch(() => {});
+    return;
+  }
+  const canceller = q.canceller;
+  if (typeof canceller !== "function") return;
+  q.canceller = null;
+  Promise.resolve(canceller(query)).catch(() => {});
 }

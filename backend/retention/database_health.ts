@@ -1,5 +1,5 @@
 // What the Health page shows of the database: its size, the oldest rows kept and the last prune.
-import type { Database } from "../db/database.ts";
+import { cancelQuietly, type Database } from "../db/database.ts";
 
 /** The last prune as recorded by whichever backend ran it, with the horizons it ran under. */
 export interface LastPrune {
@@ -75,8 +75,7 @@ export async function readDatabaseHealth(
   try {
     [row] = await Promise.race([query, aborted]);
   } finally {
-    // cancel() opens its own connection to ask: it may fail too (the server gone), unheard.
-    if (signal.aborted) Promise.resolve(query.cancel()).catch(() => {});
+    if (signal.aborted) cancelQuietly(query);
   }
   const p = row.last_prune;
   return {
