@@ -356,6 +356,8 @@ test("NATS unreachable: ingest answers 503 with Retry-After, and nothing answere
   const down = await post(port, frameBody(stream, 6));
   assert.equal(down.status, 503);
   assert.equal((await down.json()).error, "bus_unavailable");
+  const refused = await post(port, frameBody(stream, 6));
+  assert.equal((await refused.json()).error, "bus_unavailable");
 
   await server.start();
   // The client retries what was refused (the frozen publish may have been stored: duplicate).
@@ -365,6 +367,17 @@ test("NATS unreachable: ingest answers 503 with Retry-After, and nothing answere
   const expected = expectedIds([stream], count);
   await allAlerts(expected, "every window after the outage", [worker]);
   assertExactlyOnce(stream, expected);
+  // The outage is logged as it begins and ends, not once per refused frame.
+  const lines = ingest
+    .output()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l));
+  assert.equal(lines.filter((l) => /^JetStream did not acknowledge/.test(l.msg)).length, 1);
+  const back = lines.filter((l) => l.msg === "JetStream acknowledges frames again");
+  assert.equal(back.length, 1);
+  // Three refusals above, and any of the retries' while the replica reconnected.
+  assert.ok(back[0].frames_refused >= 3, JSON.stringify(back[0]));
 });
 
 test("an ingest replica killed between publish and answer: the client's retry is deduplicated", async () => {

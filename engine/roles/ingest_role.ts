@@ -129,6 +129,38 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   /** The workers' scoring figures, gathered for `/stats`. */
   let rollCall: ScoringRollCall | undefined;
   let followingWorkers: Promise<void> | undefined;
+  /** While JetStream acknowledges no publish: since when, the last warning, frames refused. */
+  let busDown: { since: number; warnedAt: number; refused: number } | undefined;
+
+  // An outage is logged when it begins, once a minute while it lasts and when it ends, not once
+  // per frame: every stream's every retry is refused while it lasts.
+  function busRefused(error: Error, streamId: string, partition: number) {
+    const at = clock.now();
+    if (!busDown) {
+      busDown = { since: at, warnedAt: at, refused: 1 };
+      log.warn("JetStream did not acknowledge a frame; frames are refused until it does", error, {
+        stream_id: streamId,
+        partition,
+      });
+      return;
+    }
+    busDown.refused++;
+    if (at - busDown.warnedAt < 60_000) return;
+    busDown.warnedAt = at;
+    log.warn("JetStream still acknowledges no frame", error, {
+      frames_refused: busDown.refused,
+      since: new Date(busDown.since).toISOString(),
+    });
+  }
+
+  function busAcknowledged() {
+    if (!busDown) return;
+    log.info("JetStream acknowledges frames again", {
+      frames_refused: busDown.refused,
+      down_ms: clock.now() - busDown.since,
+    });
+    busDown = undefined;
+  }
 
   function orderOf(streamId: string): StreamOrder {
     const order = orders.get(streamId) ?? new StreamOrder(RECENT_TIMESTAMPS);
@@ -215,10 +247,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             });
           } catch (error) {
             counters.bus_unavailable++;
-            log.warn("JetStream did not acknowledge a frame", error as Error, {
-              stream_id: streamId,
-              partition,
-            });
+            busRefused(error as Error, streamId, partition);
             throw new HttpError(
               503,
               "bus_unavailable",
@@ -232,6 +261,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           throw error;
         }
         reclaim(payload.byteLength);
+        busAcknowledged();
         if (ack.duplicate) {
           stats.duplicate++;
           return c.json({ status: "duplicate", stream_id: streamId, timestamp: iso }, 202);
