@@ -4,7 +4,7 @@ import { createServer, type Socket } from "node:net";
 import { describe, type TestContext, test } from "node:test";
 import postgres from "postgres";
 import { testTargets } from "./_test_databases.ts";
-import { openDatabase, parseTimestamptz } from "./database.ts";
+import { openDatabase, parseTimestamptz, redactUrl } from "./database.ts";
 
 /** A TCP server on a free port; `silent` takes connections and never answers, else none listen. */
 async function fakeServer(t: TestContext, silent: boolean): Promise<string> {
@@ -32,6 +32,22 @@ test("parseTimestamptz reads PostgreSQL's text form, years before 100 included",
   assert.equal(iso("2026-11-24 14:30:00+05:30"), "2026-11-24T09:00:00.000Z");
   assert.equal(iso("0050-01-01 00:00:00+00"), "0050-01-01T00:00:00.000Z");
   assert.ok(Number.isNaN(parseTimestamptz("infinity").getTime()));
+});
+
+test("redactUrl hides every form of a password in DATABASE_URL", () => {
+  const cases: [string, string][] = [
+    ["postgres://ana:s3cret@db:5432/x", "postgres://ana:***@db:5432/x"],
+    ["postgres://:s3cret@db/x", "postgres://:***@db/x"],
+    ["postgres://ana:p@ss@w0rd@db/x", "postgres://ana:***@db/x"],
+    ["postgresql://ana@db/x", "postgresql://ana@db/x"],
+    [
+      "postgres://db/x?user=ana&password=s3cret&sslmode=require",
+      "postgres://db/x?user=ana&password=***&sslmode=require",
+    ],
+    ["postgres://u:pw@h1:5432,h2:5432/x", "postgres://u:***@h1:5432,h2:5432/x"],
+    ["postgres://db/x?note=a@b", "postgres://db/x?note=a@b"],
+  ];
+  for (const [url, shown] of cases) assert.equal(redactUrl(url), shown, url);
 });
 
 test("database ping that times out keeps the pool", async (t) => {

@@ -114,7 +114,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       return sql;
     },
     kind: pglite ? "pglite" : "postgres",
-    url: url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
+    url: redactUrl(url),
     ping: async function ping(signal?: AbortSignal) {
       if (signal?.aborted) throw signal.reason;
       const query = (pingSql ?? sql)`SELECT 1`.execute();
@@ -186,4 +186,18 @@ export function cancelQuietly(query: Pick<PendingQuery<never>, "cancel">): void 
   if (typeof canceller !== "function") return;
   q.canceller = null;
   Promise.resolve(canceller(query)).catch(() => {});
+}
+
+/**
+ * `url` with its password (after the user, or a `password` parameter) replaced by `***`, for
+ * logs. The user part runs to the authority's last `@`, so a password with an unescaped `@` is
+ * hidden whole; a URL with no user (`postgres://:secret@host/db`) is covered too.
+ */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_, scheme: string, userinfo: string) => {
+      const colon = userinfo.indexOf(":");
+      return `${scheme}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}@`;
+    })
+    .replace(/([?&]password=)[^&#]*/gi, "$1***");
 }
