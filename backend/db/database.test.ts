@@ -3,8 +3,9 @@ import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { describe, type TestContext, test } from "node:test";
 import postgres from "postgres";
+import { redactUrl } from "../../telemetry/redact.ts";
 import { testTargets } from "./_test_databases.ts";
-import { openDatabase, parseTimestamptz, redactUrl } from "./database.ts";
+import { openDatabase, parseTimestamptz } from "./database.ts";
 
 /** A TCP server on a free port; `silent` takes connections and never answers, else none listen. */
 async function fakeServer(t: TestContext, silent: boolean): Promise<string> {
@@ -46,6 +47,7 @@ test("redactUrl hides every form of a password in DATABASE_URL", () => {
     ],
     ["postgres://u:pw@h1:5432,h2:5432/x", "postgres://u:***@h1:5432,h2:5432/x"],
     ["postgres://db/x?note=a@b", "postgres://db/x?note=a@b"],
+    ["nats://u:p@a:4222,nats://v:q@b:4222", "nats://u:***@a:4222,nats://v:***@b:4222"],
   ];
   for (const [url, shown] of cases) assert.equal(redactUrl(url), shown, url);
 });

@@ -1,5 +1,6 @@
 // Opens the backend's database: PostgreSQL at DATABASE_URL, or embedded PGlite, always via postgres.js.
 import postgres, { type PendingQuery, type Sql } from "postgres";
+import { redactUrl } from "../../telemetry/redact.ts";
 import { startPgliteServer } from "./_pglite_server.ts";
 import { isUnavailable } from "./db_errors.ts";
 
@@ -186,18 +187,4 @@ export function cancelQuietly(query: Pick<PendingQuery<never>, "cancel">): void 
   if (typeof canceller !== "function") return;
   q.canceller = null;
   Promise.resolve(canceller(query)).catch(() => {});
-}
-
-/**
- * `url` with its password (after the user, or a `password` parameter) replaced by `***`, for
- * logs. The user part runs to the authority's last `@`, so a password with an unescaped `@` is
- * hidden whole; a URL with no user (`postgres://:secret@host/db`) is covered too.
- */
-export function redactUrl(url: string): string {
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_, scheme: string, userinfo: string) => {
-      const colon = userinfo.indexOf(":");
-      return `${scheme}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}@`;
-    })
-    .replace(/([?&]password=)[^&#]*/gi, "$1***");
 }

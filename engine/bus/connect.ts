@@ -1,6 +1,7 @@
 // Opens the frame bus from the engine's configuration, retrying while NATS is unreachable.
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { Logger } from "../../telemetry/logger.ts";
+import { redactUrl } from "../../telemetry/redact.ts";
 import { delay } from "../_delay.ts";
 import { type NatsBus, openNatsBus } from "./nats_bus.ts";
 
@@ -30,7 +31,7 @@ export async function connectWithRetry(
       }
       if (attempt === 1 || attempt % 30 === 0) {
         log.warn("NATS not reachable; retrying every second", error as Error, {
-          url: config.NATS_URL,
+          url: redactUrl(config.NATS_URL),
           attempt,
         });
       }
