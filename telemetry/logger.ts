@@ -33,34 +33,79 @@ function serialiseError(error: Error): Record<string, unknown> {
   return out;
 }
 
+/** The keys every line starts with; a field of the same name must not replace them. */
+const CORE_KEYS = new Set(["time", "level", "msg", "service", "trace_id", "span_id"]);
+
+/**
+ * `JSON.stringify` that cannot throw on what callers log: a cycle becomes `"[circular]"`, a
+ * BigInt its decimal string, and an `Error` inside a field `{name, message, stack, cause}`
+ * (plain stringify writes `{}` for it).
+ */
+function toJson(record: Record<string, unknown>): string {
+  // Objects on the path from the root to the value being written; a value already on it is a
+  // cycle. A value met twice on different paths is not one, so a plain seen-set would not do.
+  const path: object[] = [];
+  return JSON.stringify(record, function replaceUnwritable(this: unknown, _key, value: unknown) {
+    if (typeof value === "bigint") return value.toString();
+    if (typeof value !== "object" || value === null) return value;
+    while (path.length > 0 && path[path.length - 1] !== this) path.pop();
+    if (path.includes(value)) return "[circular]";
+    const written = value instanceof Error ? serialiseError(value) : value;
+    path.push(written);
+    return written;
+  });
+}
+
 /**
  * A consola reporter writing one JSON object per line:
  * `{time, level, msg, service, trace_id, span_id, ...fields}`. Plain-object arguments become
- * fields; an `Error` becomes `error: {name, message, stack}`.
+ * fields; an `Error` becomes `error: {name, message, stack}`. A field named like one of the
+ * leading keys is written as `fields.<name>` (`{ level: 3 }` gives `"fields.level": 3`), so a
+ * caller's data can never change a line's level, message or trace. Logging never throws: a
+ * line that cannot be written as logged is replaced by one saying why.
  */
 export function jsonReporter(service: string, write: (line: string) => void): ConsolaReporter {
   return {
     log: function writeJsonLine(logObj: LogObject) {
-      const record: Record<string, unknown> = {
-        time: logObj.date.toISOString(),
-        level: logObj.type === "log" ? "info" : logObj.type,
-        msg: "",
-        service,
-      };
-      const span = trace.getActiveSpan()?.spanContext();
-      if (span && span.traceId !== "00000000000000000000000000000000") {
-        record.trace_id = span.traceId;
-        record.span_id = span.spanId;
+      const time = logObj.date.toISOString();
+      const level = logObj.type === "log" ? "info" : logObj.type;
+      let line: string;
+      try {
+        const record: Record<string, unknown> = { time, level, msg: "", service };
+        const span = trace.getActiveSpan()?.spanContext();
+        if (span && span.traceId !== "00000000000000000000000000000000") {
+          record.trace_id = span.traceId;
+          record.span_id = span.spanId;
+        }
+        const words: string[] = [];
+        for (const arg of logObj.args) {
+          if (arg instanceof Error) record.error = serialiseError(arg);
+          else if (arg && typeof arg === "object" && !Array.isArray(arg)) {
+            for (const [key, value] of Object.entries(arg)) {
+              record[CORE_KEYS.has(key) ? `fields.${key}` : key] = value;
+            }
+          } else words.push(String(arg));
+        }
+        if (logObj.message) words.unshift(logObj.message);
+        record.msg = words.join(" ");
+        line = toJson(record);
+      } catch (error) {
+        // A throwing getter or toString in the caller's data must not turn a log call into a
+        // crash of the code that made it.
+        const reason = error instanceof Error ? error.message : "unknown error";
+        line = JSON.stringify({
+          time,
+          level,
+          msg: "log line could not be written",
+          service,
+          reason,
+        });
       }
-      const words: string[] = [];
-      for (const arg of logObj.args) {
-        if (arg instanceof Error) record.error = serialiseError(arg);
-        else if (arg && typeof arg === "object" && !Array.isArray(arg)) Object.assign(record, arg);
-        else words.push(String(arg));
+      try {
+        write(`${line}\n`);
+      } catch {
+        // Nowhere left to say it; the caller's work goes on.
       }
-      if (logObj.message) words.unshift(logObj.message);
-      record.msg = words.join(" ");
-      write(`${JSON.stringify(record)}\n`);
     },
   };
 }
@@ -77,6 +122,10 @@ export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
   return createConsola({
     level: LOG_LEVELS[options.level ?? "info"],
+    // consola's default throttle merges lines whose arguments serialise alike (every Error is
+    // `{}` to it) into one "(repeated N times)" line, losing their stacks, and holds the process
+    // for a second on a timer: every call is written as it was made.
+    throttle: 0,
     reporters: [jsonReporter(options.service, write)],
   });
 }

@@ -1,7 +1,8 @@
 // Starts the OpenTelemetry SDK of the running runtime at a service's entry point (NodeSDK on Node).
+import { hostname } from "node:os";
 import process from "node:process";
-import { metrics } from "@opentelemetry/api";
-import { createLogger } from "./logger.ts";
+import { type DiagLogger, DiagLogLevel, diag, metrics } from "@opentelemetry/api";
+import { createLogger, type Logger } from "./logger.ts";
 import { registerResourceMetrics } from "./resources.ts";
 
 type Env = Record<string, string | undefined>;
@@ -12,6 +13,16 @@ type Env = Record<string, string | undefined>;
  * service's own shutdown deadline.
  */
 export const TELEMETRY_FLUSH_TIMEOUT_MS = 2000;
+
+/**
+ * Most links one span keeps. The `inference batch` span links every frame of its batch, and
+ * `INFERENCE_BATCH_SIZE` goes up to 4096 (contracts/config.ts); the SDK's default of 128 would
+ * silently drop the rest. `OTEL_SPAN_LINK_COUNT_LIMIT` still overrides it.
+ */
+export const SPAN_LINK_COUNT_LIMIT = 4096;
+
+/** Shortest time between two identical SDK diagnostics in the log (ms). */
+export const DIAG_REPEAT_MS = 60_000;
 
 /**
  * Flushes and stops whatever {@link startTelemetry} started; safe to call more than once. Waits
@@ -26,6 +37,11 @@ export interface StartTelemetryOptions {
    * line from `createLogger`).
    */
   warn?: (message: string, fields: Record<string, unknown>) => void;
+  /**
+   * Where the SDK's own diagnostics go under Node: failed exports, rejected settings (default: a
+   * `createLogger` for the service). See {@link createDiagLogger}.
+   */
+  log?: Pick<Logger, "warn" | "info">;
 }
 
 /** What {@link telemetryPlan} decided from the environment. */
@@ -42,9 +58,47 @@ export interface TelemetryPlan {
 /** What Deno's built-in OpenTelemetry calls a service started without `OTEL_SERVICE_NAME`. */
 const DENO_UNNAMED_SERVICE = "unknown_service:deno";
 
+// The OTel specification reads an empty variable as unset; compose writes `VAR: ${VAR:-}`.
 const set = (value: string | undefined) => value !== undefined && value.trim() !== "";
 const exporterChosen = (value: string | undefined) =>
   set(value) && !value!.split(",").every((name) => name.trim() === "none");
+
+/**
+ * Parses `OTEL_RESOURCE_ATTRIBUTES` as the specification writes it: comma-separated `key=value`
+ * pairs with percent-encoded values. An entry that cannot be read is skipped (NodeSDK's own
+ * reader drops it too).
+ *
+ * @example
+ * resourceAttributesFromEnv("service.name=engine,service.instance.id=a%2C1")
+ * // { "service.name": "engine", "service.instance.id": "a,1" }
+ */
+export function resourceAttributesFromEnv(value: string | undefined): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (const entry of (value ?? "").split(",")) {
+    const at = entry.indexOf("=");
+    const key = entry.slice(0, at).trim();
+    if (at < 0 || key === "") continue;
+    try {
+      attributes[decodeURIComponent(key)] = decodeURIComponent(entry.slice(at + 1).trim());
+    } catch {
+      // A malformed percent-escape: not an attribute anyone can rely on.
+    }
+  }
+  return attributes;
+}
+
+/**
+ * The `service.instance.id` this process reports unless `OTEL_RESOURCE_ATTRIBUTES` names one.
+ * Replicas share `service.name`, and the collector's Prometheus exporter keys series by
+ * service.name and service.instance.id, so without it replicas overwrite each other's counters.
+ * `host:pid` rather than a random UUID: it is readable in Prometheus' `instance` label and names
+ * the container (compose gives each replica its own hostname), and a restarted container, whose
+ * processes start in the same order and so usually get the same pids, goes on with its series
+ * instead of adding new ones each time.
+ */
+export function defaultServiceInstanceId(): string {
+  return `${hostname()}:${process.pid}`;
+}
 
 /**
  * Decides what to start from the standard `OTEL_*` variables, without side effects.
@@ -54,7 +108,12 @@ const exporterChosen = (value: string | undefined) =>
  * "costs next to nothing" means.
  */
 export function telemetryPlan(service: string, env: Env, isDeno: boolean): TelemetryPlan {
-  const serviceName = set(env.OTEL_SERVICE_NAME) ? env.OTEL_SERVICE_NAME!.trim() : service;
+  const fromAttributes = resourceAttributesFromEnv(env.OTEL_RESOURCE_ATTRIBUTES)["service.name"];
+  const attributesName = set(fromAttributes) ? fromAttributes : undefined;
+  const envName = set(env.OTEL_SERVICE_NAME) ? env.OTEL_SERVICE_NAME!.trim() : undefined;
+  // The specification's order: OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES,
+  // then the name the code passes.
+  const serviceName = envName ?? attributesName ?? service;
   const off = (mode: "deno" | "off", reason: string): TelemetryPlan => ({
     mode,
     reason,
@@ -63,33 +122,33 @@ export function telemetryPlan(service: string, env: Env, isDeno: boolean): Telem
     metrics: false,
   });
   // Deno registers its own providers into the API global when OTEL_DENO=true; a second SDK
-  // would fight over the globals. It takes the service name only from OTEL_SERVICE_NAME as it
-  // was when Deno started, so `service` cannot name it.
+  // would fight over the globals. It takes the service name only from the environment as it was
+  // when Deno started, so `service` cannot name it; and Deno 2 (checked with 2.9) lets
+  // service.name in OTEL_RESOURCE_ATTRIBUTES win over OTEL_SERVICE_NAME, the reverse of the
+  // specification, so this says what Deno will export.
   if (isDeno) {
-    const named = set(env.OTEL_SERVICE_NAME);
     return {
       ...off("deno", "Deno's built-in OpenTelemetry (OTEL_DENO=true) is used"),
-      serviceName: named ? serviceName : DENO_UNNAMED_SERVICE,
+      serviceName: attributesName ?? envName ?? DENO_UNNAMED_SERVICE,
     };
   }
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") {
     return off("off", "OTEL_SDK_DISABLED=true");
   }
   const anyEndpoint = set(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-  const traces =
-    env.OTEL_TRACES_EXPORTER === undefined
-      ? anyEndpoint || set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-      : exporterChosen(env.OTEL_TRACES_EXPORTER);
-  const metrics =
-    env.OTEL_METRICS_EXPORTER === undefined
-      ? anyEndpoint || set(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)
-      : exporterChosen(env.OTEL_METRICS_EXPORTER);
+  const traces = !set(env.OTEL_TRACES_EXPORTER)
+    ? anyEndpoint || set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    : exporterChosen(env.OTEL_TRACES_EXPORTER);
+  const metrics = !set(env.OTEL_METRICS_EXPORTER)
+    ? anyEndpoint || set(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)
+    : exporterChosen(env.OTEL_METRICS_EXPORTER);
   if (!traces && !metrics) return off("off", "no OTEL_EXPORTER_OTLP_ENDPOINT configured");
   return { mode: "node-sdk", reason: "NodeSDK", serviceName, traces, metrics };
 }
 
 /**
- * Starts telemetry for `service` (used as `service.name` unless `OTEL_SERVICE_NAME` is set) and
+ * Starts telemetry for `service` (used as `service.name` unless `OTEL_SERVICE_NAME` or
+ * `OTEL_RESOURCE_ATTRIBUTES` name it) and
  * returns an idempotent shutdown that flushes pending spans and metrics. Call it first in an
  * entry point, before creating meters: the metrics API, unlike the trace API, does not hand
  * out proxies, so a meter created earlier stays a no-op.
@@ -112,10 +171,14 @@ export async function startTelemetry(
 ): Promise<TelemetryShutdown> {
   const isDeno = "Deno" in globalThis;
   const plan = telemetryPlan(service, process.env, isDeno);
+  let logger: Pick<Logger, "warn" | "info"> | undefined = options.log;
+  const log = () => {
+    logger ??= createLogger({ service });
+    return logger;
+  };
   const warn =
     options.warn ??
-    ((message: string, fields: Record<string, unknown>) =>
-      createLogger({ service }).warn(message, fields));
+    ((message: string, fields: Record<string, unknown>) => log().warn(message, fields));
   if (plan.mode === "deno" && /^(true|1)$/i.test(process.env.OTEL_DENO ?? "")) {
     if (plan.serviceName === DENO_UNNAMED_SERVICE) {
       const fix = `OTEL_SERVICE_NAME=${service}`;
@@ -125,17 +188,46 @@ export async function startTelemetry(
   }
   if (plan.mode !== "node-sdk") return async function noTelemetryToStop() {};
 
+  // Before the SDK is built, so that what it says about its settings is logged too.
+  diag.setLogger(createDiagLogger(log()), {
+    logLevel: diagLogLevel(process.env.OTEL_LOG_LEVEL),
+    suppressOverrideMessage: true,
+  });
   // Imported only here so that Deno, and Node with telemetry off, never load the SDK.
-  const { NodeSDK } = await import("@opentelemetry/sdk-node");
-  const sdk = new NodeSDK({
-    serviceName: plan.serviceName,
+  const { NodeSDK, resources } = await import("@opentelemetry/sdk-node");
+  const attributes = resourceAttributesFromEnv(process.env.OTEL_RESOURCE_ATTRIBUTES);
+  const config = {
+    // Defaults under the environment's resource: NodeSDK merges OTEL_RESOURCE_ATTRIBUTES and
+    // OTEL_SERVICE_NAME over this, as the plan above resolved them. Its `serviceName` option
+    // would instead override both.
+    resource: resources.defaultResource().merge(
+      resources.resourceFromAttributes({
+        "service.name": plan.serviceName,
+        "service.instance.id": set(attributes["service.instance.id"])
+          ? attributes["service.instance.id"]
+          : defaultServiceInstanceId(),
+      }),
+    ),
+    ...(set(process.env.OTEL_SPAN_LINK_COUNT_LIMIT)
+      ? {}
+      : { spanLimits: { linkCountLimit: SPAN_LINK_COUNT_LIMIT } }),
     // An empty list keeps NodeSDK from defaulting an exporter to localhost:4318 for the signal
     // nobody configured (e.g. only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set).
     ...(plan.traces ? {} : { spanProcessors: [] }),
     ...(plan.metrics ? {} : { metricReaders: [] }),
     // Logs stay JSON lines on stdout (see logger.ts); no OTel log pipeline is started.
     logRecordProcessors: [],
-  });
+  };
+  // NodeSDK replaces the diag logger with a console one when OTEL_LOG_LEVEL is set; hidden for
+  // the constructor's synchronous run, the level is honoured by the logger set above instead.
+  const logLevel = process.env.OTEL_LOG_LEVEL;
+  delete process.env.OTEL_LOG_LEVEL;
+  let sdk: InstanceType<typeof NodeSDK>;
+  try {
+    sdk = new NodeSDK(config);
+  } finally {
+    if (logLevel !== undefined) process.env.OTEL_LOG_LEVEL = logLevel;
+  }
   sdk.start();
   // Process CPU/memory and GPU gauges belong to the process, not to a service's code.
   if (plan.metrics) registerResourceMetrics(metrics.getMeter("resources"));
@@ -165,4 +257,80 @@ function whenAborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
   });
+}
+
+const DIAG_LEVELS: Record<string, DiagLogLevel> = {
+  none: DiagLogLevel.NONE,
+  error: DiagLogLevel.ERROR,
+  warn: DiagLogLevel.WARN,
+  info: DiagLogLevel.INFO,
+  debug: DiagLogLevel.DEBUG,
+  verbose: DiagLogLevel.VERBOSE,
+  all: DiagLogLevel.ALL,
+};
+
+/** `OTEL_LOG_LEVEL` as the JS SDK reads it (case-insensitive); unset or unknown: warnings up. */
+export function diagLogLevel(value: string | undefined): DiagLogLevel {
+  return DIAG_LEVELS[value?.trim().toLowerCase() ?? ""] ?? DiagLogLevel.WARN;
+}
+
+/** The text of one diagnostic: the SDK hands failed exports over as a JSON-serialised error. */
+function diagText(message: string, args: unknown[]): string {
+  let text = message;
+  if (message.startsWith("{")) {
+    try {
+      const parsed = JSON.parse(message) as { message?: unknown };
+      if (typeof parsed.message === "string") text = parsed.message;
+    } catch {
+      // Not an error after all; the message is kept as it came.
+    }
+  }
+  for (const arg of args) {
+    const part = arg instanceof Error ? arg.message : typeof arg === "string" ? arg : "";
+    // Other arguments are whole payloads at debug level (the spans about to be sent).
+    if (part !== "") text += ` ${part.slice(0, 500)}`;
+  }
+  return text;
+}
+
+/**
+ * A diag logger writing the SDK's diagnostics through our JSON logger without flooding it. A
+ * collector that is down makes every export fail, every few seconds for as long as it is down;
+ * each distinct message is written when first seen and then at most once per
+ * {@link DIAG_REPEAT_MS}, with `suppressed` counting the identical ones left out since the last
+ * line. Errors and warnings become `warn` lines, the rest (only with `OTEL_LOG_LEVEL` lowered)
+ * `info`. The exporters report no success through diag, so recovery is not announced: silence
+ * after the last line is the sign of it.
+ *
+ * @example
+ * diag.setLogger(createDiagLogger(createLogger({ service: "engine" })), DiagLogLevel.WARN);
+ */
+export function createDiagLogger(
+  log: Pick<Logger, "warn" | "info">,
+  now: () => number = Date.now,
+): DiagLogger {
+  // Message → when it was last written and how many identical ones were left out since; kept
+  // to the newest 100 messages so that varying texts cannot grow it without bound.
+  const recent = new Map<string, { at: number; suppressed: number }>();
+  const writer = (level: "warn" | "info") =>
+    function writeDiagnostic(message: string, ...args: unknown[]) {
+      try {
+        const text = diagText(String(message), args);
+        const time = now();
+        const last = recent.get(text);
+        if (last && time - last.at < DIAG_REPEAT_MS) {
+          last.suppressed++;
+          return;
+        }
+        recent.delete(text);
+        recent.set(text, { at: time, suppressed: 0 });
+        if (recent.size > 100) recent.delete(recent.keys().next().value as string);
+        log[level](`opentelemetry: ${text}`, last ? { suppressed: last.suppressed } : {});
+      } catch {
+        // The SDK calls this from its export callbacks: a failure here must not reach them.
+      }
+    };
+  const warn = writer("warn");
+  const info = writer("info");
+  return { error: warn, warn, info, debug: info, verbose: info };
 }
