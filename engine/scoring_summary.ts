@@ -1,6 +1,6 @@
 // The engine's one routine log line: every 60 s, what was scored since the last one.
 import type { Logger } from "../telemetry/logger.ts";
-import { sampleResources } from "../telemetry/resources.ts";
+import { hasGpu, readGpu, sampleResources } from "../telemetry/resources.ts";
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -43,8 +43,23 @@ export class ScoringSummary {
 
   /** Logs every `everyMs` (60 s) until `stop`; the timer does not keep the process alive. */
   start(everyMs = 60_000): void {
-    this.#timer ??= setInterval(() => this.flush(), everyMs);
+    this.#timer ??= setInterval(() => this.#tick(), everyMs);
     (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  // The GPU reading is refreshed in the background, so the sample would hold the one taken at
+  // the previous line, a minute old (and none on the first): it is read first (nvidia-smi, at
+  // most 2 s), then the line is written, unless the summary stopped meanwhile.
+  #tick(): void {
+    if (!hasGpu()) {
+      this.flush();
+      return;
+    }
+    readGpu()
+      .catch(() => undefined)
+      .then(() => {
+        if (this.#timer) this.flush();
+      });
   }
 
   stop(): void {
