@@ -113,7 +113,7 @@ test("engine process under Node scores accepted frames and exits 0 on SIGTERM", 
   }
 });
 
-test("a frame whose upload outlasts the shutdown's drain is refused 503 shutting_down, not taken and lost", async () => {
+test("a frame whose upload outlasts the shutdown's drain is refused 503 shutting_down, not taken and lost, a second signal notwithstanding", async () => {
   const engine = spawnEngine("node", env({ SHUTDOWN_TIMEOUT_MS: "300" }));
   try {
     const port = await engine.port();
@@ -130,6 +130,10 @@ test("a frame whose upload outlasts the shutdown's drain is refused 503 shutting
     ).then(upload.finish);
     await upload.sent;
     await stats(port); // another request answered: the upload's headers were read before it
+    engine.child.kill("SIGTERM");
+    // The same signal again during the drain (a terminal's Ctrl-C reaches a process twice under
+    // `deno task`, or a person presses it again) changes nothing: the drain goes on.
+    await waitFor(() => engine.logs().some((l) => l.msg === "shutting down"), "the drain");
     engine.child.kill("SIGTERM");
     const [{ status, body: text }] = await Promise.all([upload.answer, finished]);
     assert.equal(status, 503, text);

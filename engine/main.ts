@@ -69,8 +69,11 @@ async function stop(signal: string): Promise<void> {
   await stopTelemetry(AbortSignal.timeout(Math.max(1, Math.floor(Math.min(2000, left)))));
   process.exit(0);
 }
-process.once("SIGTERM", () => void stop("SIGTERM"));
-process.once("SIGINT", () => void stop("SIGINT"));
+// `on`, not `once`: a second signal (Ctrl-C reaches a process twice under `deno task`, or a
+// person presses it again) must find a listener, or its default action ends the drain; `stop`
+// ignores it.
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));
 
 try {
   await engine.start();
