@@ -2,6 +2,10 @@
 # One image for the engine and the backend (the command picks which), in a CPU and a GPU flavour:
 #   docker build --target cpu -t anomaly-stream:cpu .
 #   docker build --target gpu -t anomaly-stream:gpu .   (CUDA 12 execution provider for onnxruntime)
+# Without a command the CPU image runs `npm start`'s one-machine demo (start.ts), whose services
+# listen on the container's loopback only, as they have no sign-in: reach it with
+# `docker run --network host anomaly-stream:cpu` (Linux), or run each service with its command
+# as compose.yaml does (`backend/main.ts`, `engine/main.ts`, with tokens set).
 # The services run TypeScript through run_ts.mjs (esbuild, at start), so there is no compile
 # stage: the dependency stages install production packages only, and the runtime stages copy them
 # beside the sources.

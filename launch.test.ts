@@ -6,7 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { NODE_SERVICE_ARGS, nodeServiceEnv, type ServiceExit } from "./launch.ts";
+import {
+  NODE_SERVICE_ARGS,
+  nodeServiceEnv,
+  type ServiceExit,
+  simulatorLine,
+  stopGraceMs,
+} from "./launch.ts";
 
 const read = (file: string) => readFileSync(new URL(file, import.meta.url), "utf8");
 
@@ -129,4 +135,32 @@ test("launchService reports the exit code a signalled child exits with, under No
     assert.equal(run.status, 0, `${runtime}: ${run.stderr}`);
     assert.deepEqual(JSON.parse(run.stdout), expected, runtime);
   }
+});
+
+test("stopGraceMs leaves a service the drain it was allowed, and a margin", () => {
+  assert.equal(stopGraceMs({}), 20_000);
+  assert.equal(stopGraceMs({ SHUTDOWN_TIMEOUT_MS: "60000" }), 70_000);
+  assert.equal(stopGraceMs({ SHUTDOWN_TIMEOUT_MS: "1000" }), 20_000);
+  assert.equal(stopGraceMs({ SHUTDOWN_TIMEOUT_MS: "soon" }), 20_000);
+});
+
+test("simulatorLine says what the simulator was set to do", () => {
+  assert.equal(simulatorLine({ SIMULATOR_RATE_HZ: "0" }), "simulator off (SIMULATOR_RATE_HZ=0)");
+  assert.equal(
+    simulatorLine({
+      SIMULATOR_RATE_HZ: "1",
+      SIMULATOR_ANOMALY_EVERY_S: "20",
+      SIMULATOR_STOP_AT_S: "180",
+    }),
+    "simulator 1 frame/s with an anomaly about every 20 s; the machine stops once after 180 s, for 60 s",
+  );
+  assert.equal(
+    simulatorLine({
+      SIMULATOR_RATE_HZ: "2",
+      SIMULATOR_STREAMS: "3",
+      SIMULATOR_ANOMALY_EVERY_S: "0",
+      SIMULATOR_STOP_AT_S: "0",
+    }),
+    "simulator 2 frame/s on each of 3 streams, no anomalies",
+  );
 });

@@ -21,6 +21,32 @@ export function nodeServiceEnv(env: Record<string, string | undefined>): Record<
   return { MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? "2" };
 }
 
+/**
+ * How long a launcher waits after SIGTERM before it kills a service: the drain the service is
+ * allowed (`SHUTDOWN_TIMEOUT_MS`, 10 s unless set), plus its own watchdog's 2 s and telemetry's
+ * last flush, with a margin; never under 20 s.
+ */
+export function stopGraceMs(env: Record<string, string | undefined>): number {
+  const drain = Number(env.SHUTDOWN_TIMEOUT_MS || 10_000);
+  return Math.max(20_000, (Number.isFinite(drain) ? drain : 10_000) + 10_000);
+}
+
+/** What the demo's simulator does, as `npm start` announces it, from the backend's variables. */
+export function simulatorLine(env: Record<string, string | undefined>): string {
+  const rate = Number(env.SIMULATOR_RATE_HZ ?? 0);
+  if (!(rate > 0)) return "simulator off (SIMULATOR_RATE_HZ=0)";
+  const streams = Number(env.SIMULATOR_STREAMS ?? 1);
+  const every = Number(env.SIMULATOR_ANOMALY_EVERY_S ?? 20);
+  const stopAt = Number(env.SIMULATOR_STOP_AT_S ?? 0);
+  const stopFor = Number(env.SIMULATOR_STOP_FOR_S ?? 60);
+  return [
+    `simulator ${rate} frame/s`,
+    streams > 1 ? ` on each of ${streams} streams` : "",
+    every > 0 ? ` with an anomaly about every ${every} s` : ", no anomalies",
+    stopAt > 0 ? `; the machine stops once after ${stopAt} s, for ${stopFor} s` : "",
+  ].join("");
+}
+
 /** How a launched service ended: its exit code, or (code null) the signal that ended it. */
 export interface ServiceExit {
   code: number | null;

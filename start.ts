@@ -8,6 +8,8 @@ import {
   launchService,
   NODE_SERVICE_ARGS,
   nodeServiceEnv,
+  simulatorLine,
+  stopGraceMs,
 } from "./launch.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
@@ -39,7 +41,9 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
     env: {
       // Deno's built-in OpenTelemetry (OTEL_DENO=true) takes the service name only from the
       // environment it starts with: without this, both services export as unknown_service:deno.
-      OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ?? "backend",
+      // A name the user set names both: each gets its own suffix, or they could not be told
+      // apart in traces and metrics.
+      OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ? `${env.OTEL_SERVICE_NAME}-backend` : "backend",
       PORT: backendPort,
       ENGINE_URL: engineUrl,
       SIMULATOR_RATE_HZ: env.SIMULATOR_RATE_HZ ?? "1",
@@ -53,7 +57,7 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
   engine: {
     file: "engine/main.ts",
     env: {
-      OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ?? "engine",
+      OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ? `${env.OTEL_SERVICE_NAME}-engine` : "engine",
       // Like the backend without sign-in: this machine only (compose and scale-out set 0.0.0.0,
       // with ADMIN_TOKEN).
       APP_HOST: env.APP_HOST ?? "127.0.0.1",
@@ -84,6 +88,7 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const children = new Map<string, LaunchedService>();
 const listening = new Set<string>();
 let stopping = false;
+let announced = false;
 
 function summarise(name: string, line: string): string {
   // Service logs are JSON lines; show the message and a few useful fields, keep the rest terse.
@@ -94,10 +99,7 @@ function summarise(name: string, line: string): string {
       .filter(([, value]) => typeof value !== "object" || value === null)
       .map(([key, value]) => `${key}=${value}`)
       .join(" ");
-    if (msg.endsWith("listening")) {
-      listening.add(name);
-      if (listening.size === 2) announce();
-    }
+    if (msg.endsWith("listening")) listening.add(name);
     return `${level === "info" ? "" : `${String(level).toUpperCase()} `}${msg}${rest ? `  ${rest}` : ""}`;
   } catch {
     return line;
@@ -105,13 +107,13 @@ function summarise(name: string, line: string): string {
 }
 
 function announce() {
+  if (announced || stopping) return;
+  announced = true;
   say("");
   say(`  console   ${backendUrl}/   (open it in a browser: live incidents and their evidence)`);
   say(`  backend   ${backendUrl}   (incidents: ${backendUrl}/api/v1/incidents)`);
   say(`  engine    ${engineUrl}   (ready: ${engineUrl}/health/ready)`);
-  say(
-    `  simulator 1 frame/s with an anomaly about every ${services.backend.env.SIMULATOR_ANOMALY_EVERY_S} s; the machine stops once after ${services.backend.env.SIMULATOR_STOP_AT_S} s`,
-  );
+  say(`  ${simulatorLine({ ...env, ...services.backend.env })}`);
   say("  Ctrl-C stops everything.");
   say("");
 }
@@ -123,9 +125,10 @@ for (const [name, service] of Object.entries(services)) {
   });
   children.set(name, child);
   for (const stream of child.output) {
-    createInterface({ input: stream }).on("line", (line) =>
-      say(`[${name.padEnd(7)}] ${summarise(name, line)}`),
-    );
+    createInterface({ input: stream }).on("line", (line) => {
+      say(`[${name.padEnd(7)}] ${summarise(name, line)}`);
+      if (listening.size === 2) announce();
+    });
   }
   child.exited.then(({ code, signal }) => {
     children.delete(name);
@@ -154,10 +157,35 @@ function stop(code = 0) {
   say("stopping ...");
   for (const child of children.values()) child.kill("SIGTERM");
   if (children.size === 0) finish();
-  // A child that ignores SIGTERM for 20 s is killed.
+  // A child still running well past the drain it was allowed is killed.
   setTimeout(() => {
     for (const child of children.values()) child.kill("SIGKILL");
-  }, 20_000).unref?.();
+  }, stopGraceMs(env)).unref?.();
+}
+
+// The "listening" log lines announce the URLs as soon as both services are up; at LOG_LEVEL=warn
+// or error there are none, so both ports are also asked, until they answer.
+async function announceWhenLive() {
+  const live = async (url: string) => {
+    try {
+      const res = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(1000) });
+      await res.body?.cancel();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  };
+  // Where each listens: an address of every interface is asked on the loopback one.
+  const at = (host: string | undefined, port: string) => {
+    const h = !host || host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+    return `http://${h.includes(":") ? `[${h}]` : h}:${port}`;
+  };
+  const backend = at(env.HOST, backendPort);
+  const engine = at(services.engine.env.APP_HOST, enginePort);
+  while (!announced && !stopping) {
+    if ((await live(backend)) && (await live(engine))) announce();
+    else await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 say(`starting backend (${runner[0].split("/").pop()}) and engine ...`);
@@ -165,3 +193,4 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   if (deno) deno.addSignalListener(signal, () => stop(0));
   else process.on(signal, () => stop(0));
 }
+void announceWhenLive();

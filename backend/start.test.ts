@@ -15,7 +15,10 @@ after(() => {
 });
 
 /** Runs start.ts with `runtime` until an alert is stored, then Ctrl-C; returns its output. */
-async function startUntilAlertThenInterrupt(runtime: string[]): Promise<string[]> {
+async function startUntilAlertThenInterrupt(
+  runtime: string[],
+  env: Record<string, string> = {},
+): Promise<string[]> {
   const [backendPort, enginePort] = [await freePort(), await freePort()];
   const start = spawnService([...runtime, "start.ts"], {
     PORT: String(backendPort),
@@ -24,6 +27,7 @@ async function startUntilAlertThenInterrupt(runtime: string[]): Promise<string[]
     // Faster than the demo's 1 Hz / 20 s so the test is short; the wiring is the same.
     SIMULATOR_RATE_HZ: "4",
     SIMULATOR_ANOMALY_EVERY_S: "4",
+    ...env,
   });
   started.push(start);
   const base = `http://127.0.0.1:${backendPort}`;
@@ -41,6 +45,10 @@ async function startUntilAlertThenInterrupt(runtime: string[]): Promise<string[]
   assert.ok(alert.anomalous_features.length > 0);
   assert.ok(start.lines.some((l) => l.includes(`backend   http://localhost:${backendPort}`)));
   assert.ok(start.lines.some((l) => l.includes(`console   http://localhost:${backendPort}/`)));
+  assert.ok(
+    start.lines.some((l) => l.includes("simulator 4 frame/s with an anomaly about every 4 s")),
+    "the simulator as it was set",
+  );
   const console = await fetch(`${base}/`);
   assert.equal(console.status, 200);
   assert.match(await console.text(), /<h1>Now<\/h1>/);
@@ -58,7 +66,8 @@ async function startUntilAlertThenInterrupt(runtime: string[]): Promise<string[]
 }
 
 test("npm start runs backend, engine and simulator until an alert is stored, and Ctrl-C stops all", async () => {
-  const lines = await startUntilAlertThenInterrupt(NODE_TS);
+  // At LOG_LEVEL=warn no service logs that it listens: the URLs are announced all the same.
+  const lines = await startUntilAlertThenInterrupt(NODE_TS, { LOG_LEVEL: "warn" });
   assert.ok(lines.some((l) => l.includes("[backend] exited 0")));
   assert.ok(lines.some((l) => l.includes("[engine ] exited 0")));
 });

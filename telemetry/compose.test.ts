@@ -68,6 +68,19 @@ describe("compose.yaml", () => {
     assert.match(stages.get("cpu")!, /COPY --from=deps-cpu \S* ?\/app\/node_modules/);
   });
 
+  test("compose gives the engines and the backend longer than their drain to stop", () => {
+    const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)?.[1] ?? Number.NaN);
+    for (const name of ["engine", "engine-gpu", "engine-ingest", "engine-worker", "backend"]) {
+      const svc = services[name];
+      const drainS = Number(svc.environment?.SHUTDOWN_TIMEOUT_MS ?? 10_000) / 1000;
+      // The drain, the engine's 2 s watchdog and telemetry's last flush of up to 2 s.
+      assert.ok(
+        seconds(svc.stop_grace_period ?? "10s") >= drainS + 4,
+        `${name}: stop_grace_period ${svc.stop_grace_period} for a ${drainS} s drain`,
+      );
+    }
+  });
+
   test("compose runs the engine and the backend as their npm scripts do", () => {
     for (const name of ["engine", "backend", "engine-ingest", "engine-worker"]) {
       const entry = services[name].command.join(" ");
