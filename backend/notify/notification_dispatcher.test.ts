@@ -376,6 +376,38 @@ for (const target of testTargets()) {
       receiver.answer = () => ({ status: 200 });
     });
 
+    test("many deliveries in flight at once draw no listener-leak warning", async () => {
+      // Node prints a MaxListenersExceededWarning (not a JSON log line) past 10 listeners on one
+      // signal; three routes of four slots put 12 deliveries in flight on the dispatcher's.
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on("warning", onWarning);
+      const names = ["many-a", "many-b", "many-c"];
+      receiver.answer = (r) => (r.path.startsWith("/many-") ? "hold" : { status: 200 });
+      const notify = dispatcher(
+        names.map((name) => ({ name, match: { stream: "many-*" }, webhook: hook(`/${name}`) })),
+      );
+      try {
+        for (let i = 0; i < 4; i++)
+          await store(lifecycle(crypto.randomUUID(), undefined, "many-1")[0]);
+        notify.start();
+        await receiver.until(
+          (r) => r.filter((x) => x.path.startsWith("/many-")).length === 12,
+          "12 deliveries held at once",
+        );
+        // A warning is emitted on a later tick than the listener that caused it.
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(
+          warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message),
+          [],
+        );
+      } finally {
+        await notify.stop(AbortSignal.timeout(0));
+        process.off("warning", onWarning);
+        receiver.answer = () => ({ status: 200 });
+      }
+    });
+
     test("silenced incidents are not notified, whether the silence came before planning or before delivery", async () => {
       const [before, during] = [crypto.randomUUID(), crypto.randomUUID()];
       const silence = crypto.randomUUID();
@@ -589,6 +621,73 @@ for (const target of testTargets()) {
           ["resolved", "delivered"],
         ],
       );
+    });
+
+    test("a route an incident comes to match while open hears of it then; a late opening is not sent after the end", async () => {
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const [moved, atEnd, late] = [1, 2, 3].map(() => crypto.randomUUID());
+      const alert = (
+        incidentId: string,
+        streamId: string,
+        event: "opened" | "updated" | "resolved",
+        at: number,
+        kind: "sensor" | "process",
+        sensors: { idx: number; severity: number }[],
+      ) => ({ ...incidentAlert({ incidentId, start, at, streamId, event, sensors }), kind });
+      const eventsOf = async (incident: string) =>
+        (
+          await db.sql<{ event: string }[]>`
+            SELECT event FROM notification_outbox WHERE incident_id = ${incident}
+            ORDER BY event_at`
+        ).map((r) => r.event);
+      const sensor = { idx: 1, severity: 20 };
+      const two = [sensor, { idx: 2, severity: 15 }];
+      const notify = dispatcher([
+        {
+          name: "came-process",
+          match: { stream: "came-*", kind: "process" },
+          webhook: hook("/came-process"),
+        },
+      ]);
+      try {
+        // A stuck sensor (kind sensor) that a related sensor joins at the same severity: the
+        // incident becomes a process fault while open, without a rise.
+        await store(alert(moved, "came-1", "opened", 0, "sensor", [sensor]));
+        await store(alert(moved, "came-1", "updated", 5, "process", two));
+        await notify.tick();
+        assert.deepEqual(await eventsOf(moved), ["updated"], "told while it is open, as an update");
+        await settled("came-process", 1);
+        await store(alert(moved, "came-1", "resolved", 10, "process", two));
+        await notify.tick();
+        await settled("came-process", 2);
+        // The kind changed only with the resolution: the route hears that it happened and ended.
+        await store(alert(atEnd, "came-2", "opened", 0, "sensor", [sensor]));
+        await store(alert(atEnd, "came-2", "resolved", 10, "process", two));
+        await notify.tick();
+        assert.deepEqual(await eventsOf(atEnd), ["resolved"]);
+        await settled("came-process", 3);
+        // Out of order: the resolution is planned before its opening arrives. The route hears of
+        // the incident once, as ended; the late opening raises no page that nothing would close.
+        await store(alert(late, "came-3", "resolved", 10, "process", [sensor]));
+        await notify.tick();
+        await store(alert(late, "came-3", "opened", 0, "process", [sensor]));
+        await notify.tick();
+        assert.deepEqual(await eventsOf(late), ["resolved"], "no opening after its end");
+        await settled("came-process", 4);
+      } finally {
+        await notify.stop();
+      }
+      const bodies = receiver.on("/came-process").map((r) => JSON.parse(r.body));
+      assert.deepEqual(
+        bodies.map((b) => [b.type, b.data.incident.incident_id, b.data.incident.kind]),
+        [
+          ["incident.updated", moved, "process"],
+          ["incident.resolved", moved, "process"],
+          ["incident.resolved", atEnd, "process"],
+          ["incident.resolved", late, "process"],
+        ],
+      );
+      assert.equal(bodies[0].data.incident.state, "open");
     });
 
     test("a silence created while an incident is open stops its reminders at once", async () => {

@@ -1,5 +1,6 @@
 // Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
 
+import { setMaxListeners } from "node:events";
 import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
@@ -101,6 +102,11 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   const inFlight = new Map<string, number>();
   const deliveries = new Set<Promise<void>>();
   const lifetime = new AbortController();
+  // Each delivery in flight listens on this one signal (its time limit follows it), and more
+  // than Node's default of 10 prints a leak warning that is no JSON log line; so its limit is
+  // the deliveries that can be in flight at once, never below the default.
+  const slots = config.routes.reduce((sum, r) => sum + r.concurrency, 0);
+  setMaxListeners(Math.max(10, slots), lifetime.signal);
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   let stopping = false;
@@ -131,17 +137,29 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       const events = await outbox.unplanned(batchSize);
       if (events.length === 0) return planned;
       const messages: NewMessage[] = [];
-      // Routes given a message (not silenced) about each incident in this batch: its outbox rows
-      // are not written yet, so a resolution planned with its opening learns of them here.
+      // Routes given a message about each incident in this batch (not silenced: told; any:
+      // messaged): its outbox rows are not written yet, so a later event of the same incident
+      // planned with it (its resolution, an update) learns of them here.
       const toldNow = new Map<string, Set<string>>();
+      const messagedNow = new Map<string, Set<string>>();
+      const note = (by: Map<string, Set<string>>, incidentId: string, route: string) => {
+        const routes = by.get(incidentId) ?? new Set<string>();
+        routes.add(route);
+        by.set(incidentId, routes);
+      };
       for (const e of events) {
         // The message tells the event as it happened, even when it is planned later (a backlog
         // after a restart): open before its resolution, at the event's severity.
         const incident = asAtEvent(e.incident, e.event, e.severity);
-        const toldHere = toldNow.get(e.incident.incident_id);
+        const id = e.incident.incident_id;
         for (const route of config.routes) {
-          const told = e.told_routes.includes(route.name) || (toldHere?.has(route.name) ?? false);
-          if (!shouldNotify(route, e.incident, { ...e, kind: e.kind ?? undefined, told })) continue;
+          const told =
+            e.told_routes.includes(route.name) || (toldNow.get(id)?.has(route.name) ?? false);
+          const messaged =
+            e.messaged_routes.includes(route.name) ||
+            (messagedNow.get(id)?.has(route.name) ?? false);
+          const event = { ...e, kind: e.kind ?? undefined, told, messaged };
+          if (!shouldNotify(route, e.incident, event)) continue;
           const message: NotificationMessage = {
             event: e.event,
             event_key: e.alert_id,
@@ -153,11 +171,8 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           // otherwise the page it raised stays open in the receiver's tool.
           const silenced = e.silenced && !(e.event === "resolved" && told);
           messages.push(await toMessage(route, message, incident, silenced));
-          if (!silenced) {
-            const routes = toldNow.get(e.incident.incident_id) ?? new Set<string>();
-            routes.add(route.name);
-            toldNow.set(e.incident.incident_id, routes);
-          }
+          note(messagedNow, id, route.name);
+          if (!silenced) note(toldNow, id, route.name);
         }
       }
       await outbox.plan(

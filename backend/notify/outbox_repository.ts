@@ -16,6 +16,10 @@ export interface UnplannedEvent {
   kind: IncidentKind | null;
   /** `resolved`: the routes told about the incident before (a message delivered, pending or dead). */
   told_routes: string[];
+  /** `updated`, `resolved`: the routes with any message about the incident (silenced ones included). */
+  messaged_routes: string[];
+  /** Whether the incident's resolution was planned already (this event's alert arrived late). */
+  after_resolution: boolean;
   incident: IncidentSnapshot;
 }
 
@@ -167,6 +171,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         silenced: boolean;
         event_kind: IncidentKind | null;
         told_routes: string[] | null;
+        messaged_routes: string[] | null;
+        after_resolution: boolean;
       })[]
     >`
       SELECT e.alert_id, e.event, e.event_at, e.max_severity AS severity,
@@ -177,6 +183,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         CASE WHEN e.event = 'resolved' THEN (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id
             AND o.state IN ('delivered', 'pending', 'dead')) END AS told_routes,
+        CASE WHEN e.event IN ('updated', 'resolved') THEN (SELECT array_agg(DISTINCT o.route)
+          FROM notification_outbox o WHERE o.incident_id = e.incident_id) END AS messaged_routes,
+        EXISTS (SELECT 1 FROM incident_event r WHERE r.incident_id = e.incident_id
+          AND r.event = 'resolved' AND r.notify_planned_at IS NOT NULL) AS after_resolution,
         ${snapshot(sql)}
       FROM incident_event e JOIN incident i USING (incident_id) ${sensors(sql)}
       WHERE e.notify_planned_at IS NULL
@@ -191,6 +201,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       silenced: r.silenced,
       kind: r.event_kind,
       told_routes: r.told_routes ?? [],
+      messaged_routes: r.messaged_routes ?? [],
+      after_resolution: r.after_resolution,
       incident: toSnapshot(r),
     }));
   }

@@ -23,7 +23,11 @@ export interface RetryPolicy {
   jitter: number;
 }
 
-/** Ten tries over about an hour and a half: long enough to ride out a receiver's restart or deploy. */
+/**
+ * Ten tries, the last 58 to 72 minutes after the first (the jitter takes up to a fifth off each
+ * wait): long enough to ride out a receiver's restart, deploy or short outage, short enough that
+ * a message nobody can deliver shows as a dead letter the same hour, not one hours stale.
+ */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   attempts: 10,
   initialMs: 10_000,

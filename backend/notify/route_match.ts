@@ -22,6 +22,16 @@ export interface MatchEvent {
   kind?: IncidentKind;
   /** `resolved`: whether the route was told about the incident before (a message not silenced). */
   told?: boolean;
+  /**
+   * `updated`, `resolved`: whether the route has any message about the incident yet, silenced
+   * ones included (a silenced incident stays silenced, so one recorded decision is enough).
+   */
+  messaged?: boolean;
+  /**
+   * `opened`, `updated`: the incident's resolution was planned before this event (its alert
+   * arrived late). Nobody is told then: a route would get an opening that no `resolved` follows.
+   */
+  after_resolution?: boolean;
 }
 
 const globs = new Map<string, RegExp>();
@@ -60,12 +70,16 @@ export function routeMatches(
 
 /**
  * Whether the route is told about this event. `opened`: when the incident, of the kind the
- * event's alert gave, matches at the event's severity. `updated`: only when its severity rises
- * above every earlier event's (so a route hears that an incident got worse, or crossed its
- * `min_severity`, not each periodic update). `resolved`: to every route told about the incident
- * before, whatever the incident's kind became since, and to any the incident matches at its
- * highest severity, so everyone who could have been told it opened hears it ended, whatever
- * order the events arrived in.
+ * event's alert gave, matches at the event's severity. `updated`: when it matches so and either
+ * its severity rises above every earlier event's (so a route hears that an incident got worse, or
+ * crossed its `min_severity`, not each periodic update), or the route has no message about it yet
+ * (its kind changed to the route's while open: the route must hear of it while it can act, not
+ * only when it ends). `resolved`: to every route with a message about the incident before,
+ * whatever its kind became since, and to any the incident matches at its highest severity, so
+ * that every route an incident concerns hears of it at least once, whatever order its events
+ * arrived in (a route whose opening was lost to that order learns that it happened and ended).
+ * An `opened` or `updated` that arrives after the incident's resolution was planned tells nobody:
+ * it would raise a page that no `resolved` follows.
  */
 export function shouldNotify(
   route: Pick<NotifyRoute, "match">,
@@ -73,16 +87,23 @@ export function shouldNotify(
   event: MatchEvent,
 ): boolean {
   const asThen = { stream_id: incident.stream_id, kind: event.kind ?? incident.kind };
+  if (event.after_resolution === true && event.event !== "resolved") return false;
   switch (event.event) {
     case "opened":
       return routeMatches(route, asThen, event.severity);
-    case "updated":
-      return (
+    case "updated": {
+      const rises =
         event.severity !== null &&
-        (event.prior_severity === null || event.severity > event.prior_severity) &&
-        routeMatches(route, asThen, event.severity)
-      );
+        (event.prior_severity === null || event.severity > event.prior_severity);
+      return (rises || event.messaged === false) && routeMatches(route, asThen, event.severity);
+    }
     case "resolved":
-      return event.told === true || routeMatches(route, incident, incident.max_severity);
+      // A route whose messages were all silenced gets its `resolved` written silenced too: the
+      // decision is recorded, nothing is sent.
+      return (
+        event.told === true ||
+        event.messaged === true ||
+        routeMatches(route, incident, incident.max_severity)
+      );
   }
 }

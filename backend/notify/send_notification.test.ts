@@ -1,5 +1,7 @@
-// One delivery attempt: what a failure stores never holds the webhook's URL (a Slack webhook's path is its secret).
+// One delivery attempt: what a failure stores never holds the webhook's URL (a Slack webhook's path is its secret), nor costs more than a little of the answer.
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { sendNotification } from "./send_notification.ts";
 
@@ -20,4 +22,65 @@ test("a failed attempt's error names no URL, password or path", async () => {
   for (const secret of ["s3cr3t-pass", "XXXXsecretXXXX", "127.0.0.1"]) {
     assert.ok(!error.includes(secret), `${secret} in ${error}`);
   }
+});
+
+test("a refusing receiver's answer is kept without the webhook's URL, path or query", async () => {
+  const path = "/services/T000/B000/XXXXsecretXXXX";
+  const query = "?token=YYYYqueryYYYY";
+  // A real receiver whose 404 page quotes what it was asked for, in each form.
+  const server = createServer((req, res) => {
+    req.resume();
+    const url = `http://${req.headers.host}${req.url}`;
+    res.writeHead(404, { "content-type": "text/html" });
+    res.end(`<p>No route for ${req.url}</p><p>${url}</p><p>${path}</p><p>${query}</p>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const result = await sendNotification({
+      fetch: globalThis.fetch,
+      url: `http://127.0.0.1:${port}${path}${query}`,
+      body: "{}",
+      messageId: "msg_1",
+      timeoutMs: 10_000,
+      now: Date.now(),
+    });
+    assert.equal(result.outcome, "dead");
+    const error = (result as { error: string }).error;
+    assert.match(error, /^HTTP 404: <p>No route for <webhook url><\/p><p><webhook url><\/p>/);
+    for (const secret of ["XXXXsecretXXXX", "YYYYqueryYYYY"]) {
+      assert.ok(!error.includes(secret), `${secret} in ${error}`);
+    }
+  } finally {
+    server.close();
+  }
+});
+
+test("a refusing receiver's long answer is read only in part, the rest cancelled", async () => {
+  // An 8 MiB error page, counted as the sender pulls it.
+  const chunk = new Uint8Array(16 * 1024).fill(0x78);
+  let pulled = 0;
+  let cancelled = false;
+  const page = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled >= 8 * 1024 * 1024) return controller.close();
+      pulled += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const result = await sendNotification({
+    fetch: async () => new Response(page, { status: 500 }),
+    url: "http://127.0.0.1:9/hook",
+    body: "{}",
+    messageId: "msg_1",
+    timeoutMs: 10_000,
+    now: Date.now(),
+  });
+  assert.equal(result.outcome, "retry");
+  assert.equal((result as { error: string }).error, `HTTP 500: ${"x".repeat(200)}`);
+  assert.ok(pulled <= 64 * 1024, `${pulled} bytes read`);
+  assert.ok(cancelled, "the rest of the answer is cancelled");
 });

@@ -26,6 +26,11 @@ export type SendResult =
 
 /** Characters of a refusing receiver's answer kept in the error. */
 const ANSWER_CHARS = 200;
+/**
+ * Bytes of a refusing receiver's answer read at most; the rest is cancelled unread, so a huge
+ * error page costs no memory (4 KiB still holds the 200 characters kept, whatever their encoding).
+ */
+const ANSWER_BYTES = 4096;
 
 function retryAfterMs(header: string | null, now: number): number | undefined {
   if (!header) return undefined;
@@ -91,8 +96,9 @@ async function attempt(
     await res.body?.cancel().catch(() => {});
     return { outcome: "delivered", status: res.status };
   }
-  const answer = await res.text().catch(() => "");
-  const error = `HTTP ${res.status}${answer ? `: ${answer.slice(0, ANSWER_CHARS)}` : ""}`;
+  // Redacted before it is cut short, so no piece of the URL is left at the cut.
+  const answer = withoutUrl(await readAnswer(res), o.url).slice(0, ANSWER_CHARS);
+  const error = `HTTP ${res.status}${answer ? `: ${answer}` : ""}`;
   if (RETRYABLE_STATUSES.has(res.status)) {
     const wait = retryAfterMs(res.headers.get("retry-after"), o.now);
     return {
@@ -103,4 +109,42 @@ async function attempt(
     };
   }
   return { outcome: "dead", status: res.status, error };
+}
+
+/** The start of an answer's body, at most ANSWER_BYTES; what is left is cancelled unread. */
+async function readAnswer(res: Response): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const bytes = new Uint8Array(ANSWER_BYTES);
+  let size = 0;
+  try {
+    while (size < ANSWER_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const take = Math.min(value.byteLength, ANSWER_BYTES - size);
+      bytes.set(value.subarray(0, take), size);
+      size += take;
+    }
+  } catch {
+    // An answer cut off (or the time limit reached) while reading: its start still says why.
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  // Not fatal: a character cut at the limit becomes U+FFFD.
+  return new TextDecoder().decode(bytes.subarray(0, size));
+}
+
+/**
+ * `text` with the webhook's URL, its path and query, its path and its query replaced by
+ * `<webhook url>`: the error is stored, logged and shown on the Health page, and a receiver's
+ * 404 page may quote the path (a Slack webhook's path is its secret).
+ */
+function withoutUrl(text: string, url: string): string {
+  const parsed = new URL(url);
+  const forms = [url, parsed.href, parsed.pathname + parsed.search, parsed.pathname, parsed.search]
+    // A bare "/" is no secret, and replacing it would garble every answer.
+    .filter((form) => form.length > 1)
+    .sort((a, b) => b.length - a.length);
+  for (const form of new Set(forms)) text = text.replaceAll(form, "<webhook url>");
+  return text;
 }
