@@ -120,6 +120,31 @@ export function roleFromClaim(claim: unknown, map: Map<string, Role>): Role | un
   return best;
 }
 
+/**
+ * Why a request to a service without sign-in is refused for the name it was addressed to, or
+ * `undefined` when that name is this machine's loopback (or `alsoHost`, `PUBLIC_URL`'s). Such a
+ * service listens on the loopback only, yet a web page can still reach it: its own name made to
+ * resolve to 127.0.0.1 (DNS rebinding) turns it into the page's own origin, past every same-site
+ * check, while its `Host` header still names the page's site. A request without `Host` (HTTP/1.0,
+ * in-process) is no browser's and passes.
+ *
+ * @example hostRefusal(c.req.header("host"), "console.plant")
+ */
+export function hostRefusal(host: string | undefined, alsoHost?: string): string | undefined {
+  if (host === undefined || host === "") return undefined;
+  let name: string | undefined;
+  try {
+    name = new URL(`http://${host}`).hostname;
+  } catch {
+    name = undefined;
+  }
+  if (name !== undefined && (isLoopbackHost(name) || name === alsoHost?.toLowerCase())) {
+    return undefined;
+  }
+  const shown = host.length > 128 ? `${host.slice(0, 128)}...` : host;
+  return `without sign-in only requests addressed to this machine (localhost, 127.0.0.1, [::1]${alsoHost ? `, ${alsoHost}` : ""}) are answered, not Host ${JSON.stringify(shown)}`;
+}
+
 /** What the backend's auth settings need, in words; `undefined` when they hang together. */
 export function authConfigProblem(config: {
   AUTH_MODE: AuthMode;

@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   "unauthenticated", // no identity: sign in, or send a valid API token (401)
   "forbidden", // the identity's role does not allow this (403)
   "cross_site", // a cookie-authorised action or sign-in from another site's page (403)
+  "host_not_allowed", // a service without sign-in addressed by a name not its loopback's (DNS rebinding) (403)
   "too_many_attempts", // too many failed sign-ins from this address, retry after Retry-After (429)
   "signin_failed", // the identity provider's answer was refused: state, issuer, audience, role (401)
   "queue_full", // ingest queue full, retry after Retry-After seconds (429)

@@ -5,6 +5,7 @@ import {
   type ApiToken,
   type AuthMode,
   hasRole,
+  hostRefusal,
   type Identity,
   type Role,
 } from "../../contracts/auth.ts";
@@ -128,9 +129,13 @@ export function createAuth(options: AuthOptions) {
   const sessions: SessionCodec = createSessionCodec({ secret: options.sessionSecret, now });
   const limiter = options.limiter ?? createFailureLimiter({ now });
   const publicOrigin = originOf(options.publicUrl);
+  const publicHost = publicOrigin ? new URL(publicOrigin).hostname : undefined;
   const found = new WeakMap<Request, { identity: Identity; byCookie: boolean }>();
 
-  /** Refuses a client that failed too often; call before checking a secret it sent. */
+  /**
+   * Refuses a client that failed too often; call once a secret it sent proved wrong, before
+   * counting it (a right one is let in whatever its address did before).
+   */
   function checkLimit(c: Context): void {
     const wait = limiter.blockedFor(clientAddress(c));
     if (wait > 0) {
@@ -168,9 +173,11 @@ export function createAuth(options: AuthOptions) {
   }
 
   async function fromBearer(c: Context, bearer: string): Promise<Identity> {
-    checkLimit(c);
     const t = tokens ? await tokens.find(bearer) : undefined;
     if (!t) {
+      // Only a wrong token meets the limit: behind a reverse proxy every client shares one
+      // address, and one script's stale token must not lock the valid ones out.
+      checkLimit(c);
       failed(c, "bearer token");
       throw new HttpError(401, "unauthenticated", "the bearer token is unknown or expired", {
         "WWW-Authenticate": 'Bearer realm="backend", error="invalid_token"',
@@ -198,6 +205,8 @@ export function createAuth(options: AuthOptions) {
 
   const middleware: MiddlewareHandler = async function authenticate(c, next) {
     if (mode === "none") {
+      const refusal = hostRefusal(c.req.header("host"), publicHost);
+      if (refusal) throw new HttpError(403, "host_not_allowed", refusal);
       found.set(c.req.raw, { identity: ANONYMOUS, byCookie: false });
       return next();
     }

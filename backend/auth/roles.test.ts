@@ -272,17 +272,23 @@ for (const target of testTargets()) {
       assert.doesNotMatch(silences, /action="\/silences"/);
     });
 
-    test("failed sign-ins are rate-limited per address", async () => {
-      let last = 0;
+    test("failed sign-ins are rate-limited per address; a right token is not held back", async () => {
+      let last: Response | undefined;
       for (let i = 0; i < 7; i++) {
-        last = (
-          await app.request("/api/v1/incidents", { headers: { authorization: "Bearer nope" } })
-        ).status;
+        last = await app.request("/api/v1/incidents", {
+          headers: { authorization: "Bearer nope" },
+        });
       }
-      assert.equal(last, 429);
+      assert.equal(last?.status, 429);
+      assert.ok(Number(last?.headers.get("retry-after")) > 0);
+      // Behind a reverse proxy every client shares the address: one script's stale token must not
+      // lock out the others (tokens are 256 random bits: the limit guards nothing guessable).
       const res = await app.request("/api/v1/incidents", { headers: bearer("alice") });
-      assert.equal(res.status, 429, "even a right token waits out the window from that address");
-      assert.ok(Number(res.headers.get("retry-after")) > 0);
+      assert.equal(res.status, 200);
+      const wrong = await app.request("/api/v1/incidents", {
+        headers: { authorization: "Bearer nope" },
+      });
+      assert.equal(wrong.status, 429, "wrong ones still wait");
     });
   });
 }
@@ -492,10 +498,11 @@ for (const target of testTargets()) {
       }
       const res = await signIn(app, PEOPLE.olga.token);
       assert.equal(res.status, 303, "the address may still sign in");
-      // Wrong tokens still count: the 6th waits.
+      // Wrong tokens still count: the 6th waits; a right one still signs in.
       let last = 0;
       for (let i = 0; i < 6; i++) last = (await signIn(app, "wrong-token-0123456789")).status;
       assert.equal(last, 429);
+      assert.equal((await signIn(app, PEOPLE.olga.token)).status, 303);
     });
 
     test("an open incident stream ends when its token is removed, before sending another change", async () => {

@@ -114,19 +114,21 @@ export function signInRoutes(options: {
     if (auth.mode === "none" || !auth.tokens) {
       return render(c, next, 400, "Sign-in with an API token is not enabled here.");
     }
-    try {
-      auth.checkLimit(c);
-    } catch (error) {
-      if (error instanceof HttpError) {
-        c.header("Retry-After", error.headers?.["Retry-After"] ?? "60");
-        return render(c, next, 429, error.message);
-      }
-      throw error;
-    }
     const token = typeof form.token === "string" ? form.token.trim() : "";
-    // Only a token that was sent and is wrong counts towards the limit: an empty form tried no secret.
+    // Only a token that was sent and is wrong counts towards the limit: an empty form tried no
+    // secret. A right one signs in whatever its address did before (behind a reverse proxy every
+    // person shares one).
     const found = token ? await auth.tokens.find(token) : undefined;
     if (!found) {
+      try {
+        auth.checkLimit(c);
+      } catch (error) {
+        if (error instanceof HttpError) {
+          c.header("Retry-After", error.headers?.["Retry-After"] ?? "60");
+          return render(c, next, 429, error.message);
+        }
+        throw error;
+      }
       if (token) auth.failed(c, "token form");
       else auth.refused(c, "token form without a token");
       return render(c, next, 401, "That token is not valid (unknown, removed or expired).");

@@ -1,5 +1,6 @@
 // What every engine process shares: its options, lifecycle, readiness body and the intake gate.
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { hostRefusal } from "../../contracts/auth.ts";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
@@ -142,12 +143,32 @@ function bearerRefusal(c: Context, token: string | undefined, name: string): Htt
 
 /**
  * Middleware in front of the operations API (`ADMIN_TOKEN`): `401 unauthorized` without the
- * bearer token when one is set; open otherwise, like the intake without `INGEST_TOKEN`.
+ * bearer token when one is set. Without one it is open to this machine's own clients only: a
+ * browser's request from another site (`Origin` not the engine's, or `Sec-Fetch-Site` other
+ * than `same-origin`/`none`: a page posting text/plain needs no CORS approval) is refused `403
+ * cross_site`, and one addressed to a name other than the loopback's (a page's own name made to
+ * resolve here, DNS rebinding) `403 host_not_allowed`; an operator elsewhere sets ADMIN_TOKEN.
  */
 export function adminGate(token: string | undefined): MiddlewareHandler {
   return async function adminGateMiddleware(c: Context, next: Next) {
     const refusal = bearerRefusal(c, token, "ADMIN_TOKEN");
     if (refusal) throw refusal;
+    if (!token) {
+      const host = hostRefusal(c.req.header("host"));
+      if (host) throw new HttpError(403, "host_not_allowed", `${host}; set ADMIN_TOKEN`);
+      const site = c.req.header("sec-fetch-site");
+      const origin = c.req.header("origin");
+      if (
+        (site !== undefined && site !== "same-origin" && site !== "none") ||
+        (origin !== undefined && origin !== new URL(c.req.url).origin)
+      ) {
+        throw new HttpError(
+          403,
+          "cross_site",
+          "without ADMIN_TOKEN the operations API takes no request from a web page of another site",
+        );
+      }
+    }
     await next();
   };
 }
