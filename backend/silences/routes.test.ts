@@ -248,6 +248,10 @@ for (const target of testTargets()) {
       const notJson = await app.request("/api/v1/silences", post("{nope"));
       assert.equal(notJson.status, 400);
       assert.equal((await notJson.json()).error, "invalid_json");
+      // An empty body: the code an empty acknowledgement or verdict gets.
+      const empty = await app.request("/api/v1/silences", post(""));
+      assert.equal(empty.status, 400);
+      assert.equal((await empty.json()).error, "invalid_json");
       assert.equal(await rows(), before, "nothing stored");
 
       // confirm_all lets a silence of everything through.

@@ -39,7 +39,11 @@ export function silenceRoutes(options: SilenceRoutesOptions): Hono {
 
   app.post("/silences", async function createSilence(c) {
     const who = await auth.require(c, "operator");
-    const body = auth.named(await jsonBody(c), "created_by", who);
+    const raw = await jsonBody(c);
+    // As an empty acknowledgement or verdict is answered: the same code for the same mistake.
+    if (raw === undefined)
+      throw new HttpError(400, "invalid_json", "body is not JSON: it is empty");
+    const body = auth.named(raw, "created_by", who);
     const typed = (body as { created_by?: unknown } | undefined)?.created_by;
     const actor = auth.actor(who, typeof typed === "string" ? typed : undefined);
     const silence = await silences.create(body, actor);
