@@ -11,6 +11,7 @@ import { exit, isDeno, onShutdownSignal, readEnv, serveApp } from "./_runtime.ts
 import { createBackendApp } from "./app.ts";
 import { createAuditRepository } from "./audit/audit_repository.ts";
 import { createAuth } from "./auth/auth.ts";
+import { createEndedSessions } from "./auth/ended_sessions.ts";
 import { createOidc, type Oidc } from "./auth/oidc.ts";
 import { openTokenStore, type TokenStore, TokensFileError } from "./auth/token_store.ts";
 import { createEngineMonitor } from "./console/engine_monitor.ts";
@@ -79,6 +80,8 @@ const auth = createAuth({
   // Behind a TLS-terminating proxy: its origin counts as ours, and https makes cookies Secure.
   publicUrl: config.PUBLIC_URL,
   log,
+  // Read per use: the database is opened below, and its client replaced after a failure.
+  endedSessions: createEndedSessions(() => database),
 });
 if (config.AUTH_MODE !== "none" && !config.ALERT_SIGNING_SECRET) {
   log.warn(

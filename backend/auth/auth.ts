@@ -12,6 +12,7 @@ import {
 import { HttpError } from "../../contracts/error.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { isSameSite, requireConsoleToken } from "../incidents/console_auth.ts";
+import type { EndedSessions } from "./ended_sessions.ts";
 import { createFailureLimiter, type FailureLimiter } from "./failure_limiter.ts";
 import {
   createSessionCodec,
@@ -41,6 +42,11 @@ export interface AuthOptions {
   now?: () => number;
   log?: Logger;
   limiter?: FailureLimiter;
+  /**
+   * Where signing out is recorded: a session's cookie holds until its expiry on its own, so
+   * without this a copy of it kept elsewhere goes on working after its holder signed out.
+   */
+  endedSessions?: EndedSessions;
 }
 
 /** Paths anyone may reach in `token` and `oidc` mode: probes, sign-in, the console's files, the engine's signed alerts. */
@@ -190,6 +196,7 @@ export function createAuth(options: AuthOptions) {
   async function fromSession(value: string | undefined): Promise<Identity | undefined> {
     const session = await sessions.open(value);
     if (!session) return undefined;
+    if (await options.endedSessions?.isEnded(session.sid)) return undefined;
     if (session.token !== undefined) {
       // A session opened with a token ends when the token is removed or expires, or is replaced
       // by another under the same name (the fingerprint differs). A session sealed before
@@ -308,7 +315,13 @@ export function createAuth(options: AuthOptions) {
     });
   }
 
-  function endSession(c: Context): void {
+  /**
+   * Signs the request's session out: its cookie is deleted and, with `endedSessions`, the session
+   * is recorded as ended, so that a copy of the cookie stops working too.
+   */
+  async function endSession(c: Context): Promise<void> {
+    const session = await sessions.open(getCookie(c, SESSION_COOKIE));
+    if (session) await options.endedSessions?.end(session.sid, new Date(session.exp));
     deleteCookie(c, SESSION_COOKIE, { path: "/" });
   }
 

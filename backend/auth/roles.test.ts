@@ -11,6 +11,7 @@ import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { createAuth } from "./auth.ts";
+import { createEndedSessions } from "./ended_sessions.ts";
 import { createFailureLimiter } from "./failure_limiter.ts";
 import { createSealer, hmacKey } from "./sealed_value.ts";
 import { openTokenStore } from "./token_store.ts";
@@ -408,6 +409,33 @@ for (const target of testTargets()) {
       const renewed = cookieOf(await signIn(app, fresh));
       assert.equal(
         (await app.request("/api/v1/incidents", { headers: { cookie: renewed } })).status,
+        200,
+      );
+    });
+
+    test("signing out ends the session: a copy of its cookie is refused afterwards, on every backend", async () => {
+      await tokensFile(file, ["olga"]);
+      const endedSessions = createEndedSessions(() => db);
+      const app = await build({ endedSessions });
+      const other = await build({ endedSessions });
+      const cookie = cookieOf(await signIn(app, PEOPLE.olga.token));
+      assert.equal((await app.request("/api/v1/incidents", { headers: { cookie } })).status, 200);
+      const out = await app.request(
+        "/signout",
+        formPost({}, { cookie, "sec-fetch-site": "same-origin" }),
+      );
+      assert.equal(out.status, 303);
+      assert.match(out.headers.get("set-cookie") ?? "", /^session=;/);
+      // The cookie as it was before signing out, kept by someone else.
+      for (const backend of [app, other]) {
+        const res = await backend.request("/api/v1/incidents", { headers: { cookie } });
+        assert.equal(res.status, 401);
+        assert.equal((await res.json()).error, "unauthenticated");
+      }
+      // Signing in again starts a new session, which works.
+      const again = cookieOf(await signIn(app, PEOPLE.olga.token));
+      assert.equal(
+        (await other.request("/api/v1/incidents", { headers: { cookie: again } })).status,
         200,
       );
     });

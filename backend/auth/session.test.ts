@@ -9,13 +9,16 @@ test("a sealed session opens to who signed in, until it expires", async () => {
   let now = Date.parse("2026-12-01T08:00:00Z");
   const codec = createSessionCodec({ secret: "s".repeat(32), now: () => now });
   const value = await codec.seal(OLGA, 3_600_000);
-  assert.deepEqual(await codec.open(value), {
+  const { sid, ...rest } = (await codec.open(value)) ?? { sid: "" };
+  assert.deepEqual(rest, {
     sub: "olga",
     name: "Olga",
     role: "operator",
     method: "oidc",
     exp: now + 3_600_000,
   });
+  assert.match(sid, /^[\w-]{22}$/, "its own id, 128 random bits");
+  assert.notEqual((await codec.open(await codec.seal(OLGA, 3_600_000)))?.sid, sid);
   now += 3_600_000;
   assert.equal(await codec.open(value), undefined, "expired at its end");
 });

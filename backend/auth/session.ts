@@ -19,6 +19,12 @@ const sessionSchema = v.object({
    * before this field existed lacks it, and is refused.
    */
   fingerprint: v.optional(v.string()),
+  /**
+   * The session's own id (128 random bits), by which signing out ends it everywhere
+   * (ended_sessions.ts). A session sealed before sessions had one cannot be ended so, and is
+   * refused: its holder signs in once more.
+   */
+  sid: v.pipe(v.string(), v.minLength(16), v.maxLength(64)),
   exp: v.number(),
 });
 export type Session = v.InferOutput<typeof sessionSchema>;
@@ -59,6 +65,7 @@ export function createSessionCodec(options: { secret?: string; now?: () => numbe
         role: identity.role,
         method: identity.method,
         ...(token ? { token: token.name, fingerprint: tokenFingerprint(token.sha256) } : {}),
+        sid: Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64url"),
         exp: now() + maxAgeMs,
       });
     },

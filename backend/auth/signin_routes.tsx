@@ -154,7 +154,7 @@ export function signInRoutes(options: {
       throw new HttpError(403, "cross_site", "sign out from this site's own pages");
     }
     const wasOidc = auth.identity(c)?.method === "oidc";
-    auth.endSession(c);
+    await auth.endSession(c);
     const provider = wasOidc ? await options.endSessionUrl?.() : undefined;
     return c.redirect(provider ?? "/signin", 303);
   });

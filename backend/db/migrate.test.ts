@@ -36,6 +36,7 @@ for (const target of testTargets()) {
             "notification_outbox",
             "retention_status",
             "schema_migrations",
+            "session_ended",
             "silence",
           ],
         );
