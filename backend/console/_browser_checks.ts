@@ -1,6 +1,20 @@
-// Test helper: checks the console's browser tests share (errors, accessibility, keyboard reach, canvas colours).
+// Test helper: checks the console's browser tests share (the browser, errors, accessibility, keyboard reach, canvas colours).
 import assert from "node:assert/strict";
-import type { ElementHandle, Page } from "playwright-core";
+import { type Browser, chromium, type ElementHandle, type Page } from "playwright-core";
+
+/** Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing), headless. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+    ],
+  });
+}
 
 /** Console errors, failed requests and uncaught exceptions of a page, collected as they happen. */
 export function watchErrors(page: Page): string[] {

@@ -345,7 +345,7 @@ test("the Health page lists the engine's models, starts a retraining by keyboard
     assert.equal(rows[1][0], "boiler");
 
     // "Retrain now" by keyboard: the engine is asked, the page says so and lists the run running.
-    await tabTo(page, 'button[aria-label="Retrain featurewise_ocsvm now"]');
+    await tabTo(page, 'button[aria-label="Retrain now: featurewise_ocsvm"]');
     await Promise.all([
       page.waitForURL(`${url}/status?retrain=featurewise_ocsvm`),
       page.keyboard.press("Enter"),
@@ -354,6 +354,7 @@ test("the Health page lists the engine's models, starts a retraining by keyboard
       (await page.textContent("#retrain-notice")) ?? "",
       /^\s*Retraining of featurewise_ocsvm started/,
     );
+    await page.waitForFunction(() => document.activeElement?.id === "retrain-notice");
     assert.equal(
       await page.getAttribute(
         'tr[data-model="featurewise_ocsvm"] td[data-retrain]',

@@ -134,3 +134,26 @@ test("the Health page says when the registry names a version that is not scoring
     await engine.close();
   }
 });
+
+test("Retrain now is named after what it shows, then its model, and its notice can take the focus", async () => {
+  const engine = await startEngineModelsStandIn({ models: withRetraining() });
+  try {
+    const app = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({ engineUrl: engine.url, timeoutMs: 2000 }),
+      modelActivation: { engineUrl: engine.url },
+    });
+    const page = await (await app.request("/status")).text();
+    const buttons = [
+      ...page.matchAll(/<button type="submit" aria-label="([^"]*)">Retrain now<\/button>/g),
+    ].map((m) => m[1]);
+    // The visible words first (WCAG 2.5.3: a speech user says "Retrain now").
+    assert.ok(buttons.includes("Retrain now: featurewise_ocsvm"), buttons.join(" | "));
+    for (const name of buttons) assert.match(name, /^Retrain now: /);
+    // The console's script focuses a status message made focusable for it.
+    const started = await (await app.request("/status?retrain=featurewise_ocsvm")).text();
+    assert.match(started, /<p id="retrain-notice" role="status" class="done" tabindex="-1">/);
+  } finally {
+    await engine.close();
+  }
+});

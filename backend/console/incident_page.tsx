@@ -2,7 +2,7 @@
 import type { IncidentDetail, IncidentSensor } from "../incidents/incident_types.ts";
 import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
-import { FormError } from "./form_error.tsx";
+import { FormError, invalidIf } from "./form_error.tsx";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { SensorEvidence, sensorName } from "./sensor_evidence.tsx";
@@ -38,16 +38,22 @@ function AckSection(props: {
   incident: IncidentDetail;
   tokenRequired: boolean;
   error?: string;
+  /** The API's key of the field `error` is about (`by`), marked invalid. */
+  errorField?: string;
   /** What was typed into the refused form, shown again. */
   values?: Record<string, string>;
 }) {
   const { incident } = props;
+  const invalid = (key: string) =>
+    invalidIf(props.error !== undefined && props.errorField === key, "ack-error");
   const id = incident.incident_id;
   const viewer = useViewer();
   return (
     <section aria-labelledby="ack-heading">
       <h2 id="ack-heading">Acknowledgement</h2>
-      {props.error ? <FormError message={props.error} /> : null}
+      {props.error ? (
+        <FormError id="ack-error" prefix="Not acknowledged: " message={props.error} />
+      ) : null}
       {incident.acknowledged ? (
         <p id="ack-state" data-acknowledged="true">
           Acknowledged by <strong>{incident.acknowledged.by}</strong> at{" "}
@@ -68,14 +74,16 @@ function AckSection(props: {
                     id="ack-by"
                     name="by"
                     required
-                    maxlength={100}
+                    // As the API allows (ackBodySchema): a longer name would be cut short here.
+                    maxlength={200}
                     autocomplete="name"
                     value={props.values?.by}
+                    {...invalid("by")}
                   />
                 </>
               ) : null}
               <label for="ack-note">Note (optional)</label>
-              <textarea id="ack-note" name="note" maxlength={2000} rows={2}>
+              <textarea id="ack-note" name="note" maxlength={2000} rows={2} {...invalid("note")}>
                 {props.values?.note ?? ""}
               </textarea>
               <button type="submit">Acknowledge</button>
@@ -99,6 +107,8 @@ export function IncidentPage(props: {
   similar?: SimilarIncidents;
   /** The verdict form's last problem (the acknowledgement's is `error`). */
   verdictError?: string;
+  /** The API's key of the field the last problem is about, marked invalid in its form. */
+  errorField?: string;
   /** What was typed into the refused form (`error`'s or `verdictError`'s), shown again. */
   values?: Record<string, string>;
 }) {
@@ -166,11 +176,13 @@ export function IncidentPage(props: {
         incident={i}
         tokenRequired={props.tokenRequired}
         error={props.error}
+        errorField={props.errorField}
         values={props.error ? props.values : undefined}
       />
       <VerdictSection
         incident={i}
         error={props.verdictError}
+        errorField={props.errorField}
         values={props.verdictError ? props.values : undefined}
       />
       <section aria-labelledby="timeline-heading">
@@ -243,7 +255,9 @@ export function NotRecordedPage(props: {
   return (
     <Layout title="Not recorded" section="incident">
       <h1>Not recorded</h1>
-      <p role="alert">Nothing was recorded: {props.message}</p>
+      <p role="alert" id="not-recorded" tabindex={-1}>
+        Nothing was recorded: {props.message}
+      </p>
       {typed.length > 0 && (
         <>
           <h2>What you sent</h2>
@@ -276,7 +290,9 @@ export function MessagePage(props: {
   return (
     <Layout title={props.title} section="incident">
       <h1>{props.title}</h1>
-      <p role="alert">{props.message}</p>
+      <p role="alert" id="message" tabindex={-1}>
+        {props.message}
+      </p>
       <p>
         <a href={back.href}>{back.label}</a>
       </p>

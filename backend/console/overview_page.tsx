@@ -18,6 +18,22 @@ function bucketLabel(map: Heatmap, bucket: number): string {
     : utc(at).slice(map.bucket_ms >= 3_600_000 ? 5 : 11, 16);
 }
 
+/** "05:17Z", or "05:17:30Z" when the slot does not start on a whole minute. */
+function clock(iso: string): string {
+  return `${iso.slice(11, iso.slice(17, 19) === "00" ? 16 : 19)}Z`;
+}
+
+/**
+ * A slot as a cell's name says it, with its zone and where it ends (so its length):
+ * "2026-12-06 05:17Z to 06:17Z", the end's date too when it is another day.
+ */
+export function slotLabel(map: Heatmap, bucket: number): string {
+  const start = Date.parse(map.from) + bucket * map.bucket_ms;
+  const [from, to] = [start, start + map.bucket_ms].map((t) => new Date(t).toISOString());
+  const sameDay = from.slice(0, 10) === to.slice(0, 10);
+  return `${from.slice(0, 10)} ${clock(from)} to ${sameDay ? "" : `${to.slice(0, 10)} `}${clock(to)}`;
+}
+
 export function OverviewPage(props: { map: Heatmap; period: string }) {
   const { map } = props;
   const cells = new Map(map.cells.map((c) => [`${c.feature_idx}:${c.bucket}`, c]));
@@ -70,7 +86,7 @@ export function OverviewPage(props: { map: Heatmap; period: string }) {
                         <td class={`sev-${severityStep(cell.severity)}`}>
                           <a
                             href={`/incidents/${cell.incident_id}`}
-                            aria-label={`${name} at ${bucketLabel(map, b)}: severity ${num(cell.severity)}`}
+                            aria-label={`${name}, ${slotLabel(map, b)}: severity ${num(cell.severity)}`}
                             title={`${name}, severity ${num(cell.severity)}`}
                           >
                             {num(cell.severity, 2)}

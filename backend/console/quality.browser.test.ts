@@ -127,7 +127,9 @@ test("a verdict given by keyboard shows in the list and on the incident; Quality
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement?.id), "console-token");
   await page.keyboard.type(TOKEN);
-  await submit(page, `${base}/incidents/${open}`);
+  // Back on the incident, which says the token was stored (and starts the focus there).
+  await submit(page, `${base}/incidents/${open}?token=stored`);
+  await page.waitForFunction(() => document.activeElement?.id === "console-token-stored");
 
   await tabTo(page, "#verdict-kind");
   // Typing a letter picks the first option starting with it, as in any select.
@@ -182,6 +184,17 @@ test("a verdict given by keyboard shows in the list and on the incident; Quality
   ]);
   assert.equal(await page.$("#quality-noisy th b"), null, "the sensor name is text");
 
+  // Each row's controls are named for their row, as the browser computes the names.
+  for (const [label, id] of [
+    ["For", "#mute-1-for"],
+    ["Reason", "#mute-1-reason"],
+    ["Your name", "#mute-1-by"],
+  ]) {
+    const named = page.getByLabel(`${label} (mute ${VALVE} on ${STREAM})`, { exact: true });
+    assert.equal(await named.count(), 1, label);
+    assert.equal(await named.evaluate((el, s) => el.matches(s), id), true, label);
+  }
+
   // Mute the valve by keyboard: first with a blank reason (refused, nothing stored), then for real.
   assert.deepEqual(await silences(), []);
   await tabTo(page, "#mute-1-for");
@@ -197,8 +210,12 @@ test("a verdict given by keyboard shows in the list and on the incident; Quality
   await submit(page, `${base}/quality/mute`);
   assert.match(
     (await page.textContent("#mute-error")) ?? "",
-    /Nothing was muted: 'reason' must be/,
+    /Nothing was muted: “Reason” must be/,
   );
+  // The focus starts on the message, beside the form; the field it is about is marked.
+  await page.waitForFunction(() => document.activeElement?.id === "mute-error");
+  assert.equal(await page.getAttribute("#mute-1-reason", "aria-invalid"), "true");
+  assert.equal(await page.getAttribute("#mute-1-reason", "aria-describedby"), "mute-error");
   // Said in the valve's row, beside its form, which kept the choice and the name typed.
   const valveRow = page.locator(`#quality-noisy tr[data-feature-idx="7"]`);
   assert.equal(await valveRow.locator("#mute-error").count(), 1);
@@ -219,6 +236,8 @@ test("a verdict given by keyboard shows in the list and on the incident; Quality
   await page.keyboard.press("Tab");
   assert.equal(await focusedText(page), "Mute this sensor");
   await submit(page, /\/quality\?weeks=12&silence=/);
+  // What was done takes the focus, so a screen reader says it and the keyboard starts there.
+  await page.waitForFunction(() => document.activeElement?.id === "mute-done");
   const done = (await page.textContent("#mute-done")) ?? "";
   assert.ok(done.includes(`Muted ${VALVE.replace("*", "\\*")} on stream ${STREAM} until`), done);
   assert.ok(done.includes("by Browser Test: probe <i>recalibrated</i> on Monday"), done);

@@ -6,7 +6,7 @@ import type {
 } from "../incidents/quality_repository.ts";
 import { QUALITY_SENSORS } from "../incidents/quality_routes.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
-import { FormError, type Refusal } from "./form_error.tsx";
+import { FormError, invalidIf, type Refusal } from "./form_error.tsx";
 import { utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
@@ -103,6 +103,10 @@ function MuteForm(props: {
   if (s.feature === null) return <span>no sensor name to match</span>;
   if (!viewer.canAct) return <NotAllowed what="Muting a sensor" />;
   const typed = props.refused?.values ?? {};
+  const invalid = (key: string) => invalidIf(props.refused?.field === key, "mute-error");
+  // Every row has these controls: each name says whose they are, after the words on screen. In
+  // brackets: the hidden text is a box of its own, which screen readers set apart with a space.
+  const which = <span class="vh"> (mute {`${s.feature} on ${s.stream_id}`})</span>;
   const duration = Object.hasOwn(MUTE_DURATIONS, typed.duration ?? "")
     ? typed.duration
     : DEFAULT_DURATION;
@@ -118,20 +122,21 @@ function MuteForm(props: {
         <input type="hidden" name="stream_id" value={props.filterStream} />
       ) : null}
       <SensorsKept sensors={props.sensors} />
-      <label for={`${id}-for`}>For</label>
-      <select id={`${id}-for`} name="duration">
+      <label for={`${id}-for`}>For{which}</label>
+      <select id={`${id}-for`} name="duration" {...invalid("duration")}>
         {Object.entries(MUTE_DURATIONS).map(([key, d]) => (
           <option value={key} selected={key === duration}>
             {d.label}
           </option>
         ))}
       </select>
-      <label for={`${id}-reason`}>Reason</label>
+      <label for={`${id}-reason`}>Reason{which}</label>
       <input
         id={`${id}-reason`}
         name="reason"
         required
         maxlength={500}
+        {...invalid("reason")}
         value={
           typed.reason ??
           `${s.false_positives} false positive${s.false_positives === 1 ? "" : "s"} in ${props.weeks} weeks`
@@ -139,7 +144,7 @@ function MuteForm(props: {
       />
       {viewer.typesName ? (
         <>
-          <label for={`${id}-by`}>Your name</label>
+          <label for={`${id}-by`}>Your name{which}</label>
           <input
             id={`${id}-by`}
             name="by"
@@ -147,6 +152,7 @@ function MuteForm(props: {
             maxlength={200}
             autocomplete="name"
             value={typed.by}
+            {...invalid("by")}
           />
         </>
       ) : null}
@@ -198,7 +204,13 @@ export function QualityPage(props: {
         <FormError id="mute-error" prefix="Nothing was muted: " message={refused.message} />
       ) : null}
       {props.muted ? (
-        <p class="done" role="status" id="mute-done" data-silence={props.muted.silenceId}>
+        <p
+          class="done"
+          role="status"
+          id="mute-done"
+          data-silence={props.muted.silenceId}
+          tabindex={-1}
+        >
           Muted <code>{props.muted.sensors.join(", ")}</code> on stream{" "}
           <strong>{props.muted.stream}</strong> until{" "}
           <time datetime={props.muted.endsAt}>{utc(props.muted.endsAt)}</time> by {props.muted.by}:{" "}

@@ -140,16 +140,14 @@ for (const target of testTargets()) {
     test("mute this sensor refuses bad input with a message on the page and stores nothing", async () => {
       const before = await silenceCount();
       const cases: [Record<string, string>, RegExp][] = [
-        [{ ...mute, reason: "  " }, /&#39;reason&#39; must be a reason/],
-        [{ ...mute, by: "" }, /&#39;by&#39; must be a name/],
-        [
-          { ...mute, duration: "90d" },
-          /&#39;duration&#39; must be one of 8 hours, 24 hours, 7 days/,
-        ],
-        [{ ...mute, stream: "line a" }, /&#39;stream&#39; must be a stream id/],
-        [{ ...mute, stream: "*" }, /&#39;stream&#39; must be a stream id/],
-        [{ ...mute, sensor: "" }, /&#39;sensor&#39; must be a sensor name/],
-        [{ duration: "8h" }, /&#39;stream&#39; must be a stream id/],
+        // In the words of the form's labels, not the API's keys.
+        [{ ...mute, reason: "  " }, /“Reason” must be a reason/],
+        [{ ...mute, by: "" }, /“Your name” must be a name/],
+        [{ ...mute, duration: "90d" }, /“For” must be one of 8 hours, 24 hours, 7 days/],
+        [{ ...mute, stream: "line a" }, /“Stream” must be a stream id/],
+        [{ ...mute, stream: "*" }, /“Stream” must be a stream id/],
+        [{ ...mute, sensor: "" }, /“Sensor” must be a sensor name/],
+        [{ duration: "8h" }, /“Stream” must be a stream id/],
       ];
       for (const [fields, message] of cases) {
         const res = await app.request("/quality/mute", form(fields));
@@ -173,7 +171,7 @@ for (const target of testTargets()) {
       assert.equal(page.split('id="mute-error"').length - 1, 1, "one message, in the row");
       assert.match(
         inRow,
-        /<p class="error" role="alert" id="mute-error">Nothing was muted: [^<]*console token/,
+        /<p class="error" role="alert" id="mute-error" tabindex="-1">Nothing was muted: [^<]*Console token/,
       );
       assert.match(inRow, /<option value="7d" selected="">7 days<\/option>/);
       assert.ok(inRow.includes('value="probe &lt;i&gt;swapped&lt;/i&gt;"'), "the reason as typed");
@@ -187,6 +185,21 @@ for (const target of testTargets()) {
         "above the table",
       );
       assert.ok(!elsewhere.includes('value=" "'), "no row shows what was typed for another");
+      // The field refused is marked, and points at the message; in the row it came from only.
+      const blank = await (
+        await guarded.request(
+          "http://console.test/quality/mute",
+          form(
+            { ...typed, reason: " " },
+            { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "same-origin" },
+          ),
+        )
+      ).text();
+      assert.match(
+        blank,
+        /<input id="mute-0-reason" name="reason" required="" maxlength="500" aria-invalid="true" aria-describedby="mute-error"/,
+      );
+      assert.equal(blank.split('aria-invalid="true"').length - 1, 1, "only that field");
     });
 
     test("mute this sensor needs the console token when one is set, and this site's pages always", async () => {
@@ -194,7 +207,7 @@ for (const target of testTargets()) {
       const base = "http://console.test";
       const refused = await guarded.request(`${base}/quality/mute`, form(mute));
       assert.equal(refused.status, 401);
-      assert.match(await refused.text(), /console token/);
+      assert.match(await refused.text(), /Console token/);
       const crossSite = await app.request(
         `${base}/quality/mute`,
         form(mute, { "sec-fetch-site": "cross-site" }),
@@ -209,6 +222,36 @@ for (const target of testTargets()) {
       );
       assert.equal(ok.status, 303);
       assert.equal(await silenceCount(), before + 1);
+    });
+
+    test("each noisy row's mute controls are named after the words on screen and the row", async () => {
+      // A second noisy row, so that two rows' controls could share a name.
+      const alert = incidentAlert({
+        incidentId: crypto.randomUUID(),
+        event: "opened",
+        start: "2026-11-24T09:30:00Z",
+        streamId: "line-b",
+        sensors: [{ idx: 5, severity: 10, name: "feature_5" }],
+      });
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+      const judged = await app.request(
+        `/api/v1/incidents/${alert.incident_id}/verdict`,
+        post({ verdict: "false_positive", by: "Ana" }),
+      );
+      assert.equal(judged.status, 201);
+      const page = await (await app.request("/quality")).text();
+      const labels = [...page.matchAll(/<label for="mute-(\d+)-(for|reason|by)">(.*?)<\/label>/g)];
+      const names = labels.map(([, , , inner]) => inner.replace(/<[^>]+>/g, ""));
+      assert.equal(names.length, 6, "three controls in each of two rows");
+      assert.equal(new Set(names).size, names.length, `all different: ${names.join(" | ")}`);
+      assert.ok(names.includes("For (mute feature_5 on line-b)"), names.join(" | "));
+      assert.ok(names.includes("Reason (mute feature_5 on line-b)"), names.join(" | "));
+      assert.ok(names.includes("Your name (mute feature_5 on line-b)"), names.join(" | "));
+      // What is shown is the start of the name (WCAG 2.5.3); the rest is read, not shown.
+      for (const [, , control, inner] of labels) {
+        const shown = inner.replace(/<span class="vh">.*?<\/span>/g, "");
+        assert.equal(shown, { for: "For", reason: "Reason", by: "Your name" }[control]);
+      }
     });
   });
 }

@@ -12,6 +12,7 @@ import type { Auth } from "../auth/auth.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { MAX_WEEKS, qualityQuerySchema } from "../incidents/quality_routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
+import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import {
   MUTE_DURATIONS,
@@ -71,6 +72,22 @@ const muteFormSchema = v.object({
 });
 
 const MUTE_FIELDS = Object.keys(muteFormSchema.entries);
+
+/**
+ * The mute form's labels by the keys a refusal names: its own, and the silence's it creates
+ * (`created_by` is its "Your name").
+ */
+const MUTE_LABELS: FieldLabels = {
+  duration: "For",
+  reason: "Reason",
+  by: "Your name",
+  created_by: "Your name",
+  stream: "Stream",
+  sensor: "Sensor",
+};
+
+/** The mute form's own key for a key the silence's validation names. */
+const MUTE_FIELD_OF: Record<string, string> = { created_by: "by" };
 
 const UUID = /^[\da-f]{8}(?:-[\da-f]{4}){3}-[\da-f]{12}$/i;
 
@@ -196,10 +213,12 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
         );
       }
       // Shown in the row it came from, with what was typed (as the Incident page's forms do).
+      const said = refusalFor(error, MUTE_LABELS);
       const refused: MuteRefusal = {
         stream: form.stream ?? "",
         sensor: form.sensor ?? "",
-        message: error.message,
+        message: said.message,
+        field: said.field === undefined ? undefined : (MUTE_FIELD_OF[said.field] ?? said.field),
         values: Object.fromEntries(["duration", "reason", "by"].map((k) => [k, form[k] ?? ""])),
       };
       return qualityPage(c, back, { refused, status: error.status });

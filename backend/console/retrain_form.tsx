@@ -28,7 +28,8 @@ export function RetrainForm(props: { model: ServedModel }) {
           <input id={`${id}-by`} name="by" maxlength={200} autocomplete="name" />
         </>
       ) : null}
-      <button type="submit" aria-label={`Retrain ${m.name} now`}>
+      {/* The name starts with the words on screen (a speech user says "Retrain now"). */}
+      <button type="submit" aria-label={`Retrain now: ${m.name}`}>
         Retrain now
       </button>
     </form>
@@ -38,7 +39,7 @@ export function RetrainForm(props: { model: ServedModel }) {
 /** Said above the models after a run was started (`/status?retrain=<model>`). */
 export function RetrainNotice(props: { model: string }) {
   return (
-    <p id="retrain-notice" role="status" class="done">
+    <p id="retrain-notice" role="status" class="done" tabindex={-1}>
       Retraining of <code>{props.model}</code> started; the Retraining column shows it running until
       the promotion gate decides (reload to see the outcome).
     </p>

@@ -172,6 +172,25 @@ describe("console pages", () => {
     assert.equal((await app.request("/incidents/nope")).status, 400);
   });
 
+  test("a refused acknowledgement names the field by its label, marks it, and takes names as long as the API", async () => {
+    const id = crypto.randomUUID();
+    await store(lifecycle(id)[0]);
+    const bad = await app.request(`/incidents/${id}/ack`, form({ by: " ", note: "on it" }));
+    assert.equal(bad.status, 400);
+    const page = await bad.text();
+    assert.match(
+      page,
+      /<p class="error" role="alert" id="ack-error" tabindex="-1">Not acknowledged: “Your name” must be a name of 1\.\.200 characters<\/p>/,
+    );
+    const by = page.slice(page.indexOf('<input id="ack-by"'));
+    assert.match(by.slice(0, by.indexOf(">")), /aria-invalid="true" aria-describedby="ack-error"/);
+    assert.equal(page.split('aria-invalid="true"').length - 1, 1, "only that field");
+    // The field lets in what the API accepts (ackBodySchema: 200): it says 200, so takes 200.
+    assert.match(by.slice(0, by.indexOf(">")), /maxlength="200"/);
+    const long = await app.request(`/incidents/${id}/ack`, form({ by: "A".repeat(200) }));
+    assert.equal(long.status, 303);
+  });
+
   test("the acknowledge form records the acknowledgement and redirects back", async () => {
     const id = crypto.randomUUID();
     await store(lifecycle(id)[0]);
@@ -214,7 +233,15 @@ describe("console pages", () => {
       form({ token: TOKEN, return: `/incidents/${id}` }, { origin: base }),
     );
     assert.equal(set.status, 303);
-    assert.equal(set.headers.get("location"), `/incidents/${id}`);
+    // Back to the page, which says the token was stored (it looks as before otherwise).
+    assert.equal(set.headers.get("location"), `/incidents/${id}?token=stored`);
+    const back = await (await guarded.request(`${base}/incidents/${id}?token=stored`)).text();
+    assert.match(
+      back,
+      /<p class="done" role="status" id="console-token-stored" tabindex="-1">Token stored: /,
+    );
+    const plain = await (await guarded.request(`${base}/incidents/${id}`)).text();
+    assert.ok(!plain.includes('id="console-token-stored"'), "said only on the way back");
     // The way back keeps the page's query, and never leaves this site.
     for (const [given, back] of [
       [
@@ -235,7 +262,8 @@ describe("console pages", () => {
         `${base}/console-token`,
         form({ token: TOKEN, return: given }, { origin: base }),
       );
-      assert.equal(res.headers.get("location"), back, given);
+      const marked = `${back}${back.includes("?") ? "&" : "?"}token=stored`;
+      assert.equal(res.headers.get("location"), marked, given);
     }
     const cookie = set.headers.get("set-cookie")!;
     assert.match(cookie, /HttpOnly/);

@@ -26,7 +26,9 @@ import type { ModelRetrainer } from "../models/model_retrain.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
+import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
 import type { EngineMonitor } from "./engine_monitor.ts";
+import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { HealthPage } from "./health_page.tsx";
 import { CHARTED_SENSORS, IncidentPage, MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { IncidentRow } from "./incident_row.tsx";
@@ -88,6 +90,20 @@ const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
 /** Open incidents listed on the Now page at most (newest first); it says when there are more. */
 export const NOW_LIMIT = 200;
 
+/** The acknowledgement form's labels, for its refusals (form_error.tsx). */
+const ACK_LABELS: FieldLabels = { by: "Your name", note: "Note" };
+
+/** The verdict form's labels, for its refusals. */
+const VERDICT_FORM_LABELS: FieldLabels = {
+  verdict: "Verdict",
+  cause: "Cause",
+  note: "Note",
+  by: "Your name",
+};
+
+/** The Health page's model forms' labels, for their refusals. */
+const MODEL_FORM_LABELS: FieldLabels = { version: "Version", reason: "Why", by: "Your name" };
+
 /** The way back from a refused Health page form. */
 const HEALTH = { href: "/status", label: "Back to Health" };
 
@@ -99,7 +115,7 @@ async function page(
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
   c.header("Cache-Control", "no-store");
   return c.html(
-    html`<!doctype html>${await withViewer(c, await withSilenceBanner(c, element))}`,
+    html`<!doctype html>${await withViewer(c, withTokenStored(c, await withSilenceBanner(c, element)))}`,
     status as 200,
   );
 }
@@ -228,6 +244,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     error?: {
       status: number;
       message: string;
+      /** The API's key of the field the message is about, marked invalid in the form. */
+      field?: string;
       form?: "verdict";
       /** What was typed, shown again in the refused form. */
       values?: Record<string, string>;
@@ -253,6 +271,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         similar={similar}
         error={error?.form === "verdict" ? undefined : error?.message}
         verdictError={error?.form === "verdict" ? error.message : undefined}
+        errorField={error?.field}
         values={error?.values}
       />,
       error?.status ?? 200,
@@ -287,7 +306,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (error.status >= 500) return notRecorded(c, error, typed, id);
       return incidentPage(c, id, {
         status: error.status,
-        message: error.message,
+        ...refusalFor(error, ACK_LABELS),
         values: { by: typed.by ?? "", note: typed.note ?? "" },
       });
     }
@@ -311,7 +330,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       if (error.status >= 500) return notRecorded(c, error, typed, id);
       return incidentPage(c, id, {
         status: error.status,
-        message: error.message,
+        ...refusalFor(error, VERDICT_FORM_LABELS),
         form: "verdict",
         values: typed,
       });
@@ -340,7 +359,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       secure: new URL(c.req.url).protocol === "https:",
       maxAge: 30 * 86_400,
     });
-    return c.redirect(back, 303);
+    // The page it goes back to says so: otherwise it looks just as before.
+    return c.redirect(withStoredMark(back), 303);
   });
 
   app.get("/overview", async function overviewPage(c) {
@@ -443,13 +463,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         activateRequestSchema,
         auth.named({ version: text("version"), reason: text("reason"), by: text("by") }, "by", who),
       );
-      if (!body.success) {
-        const issue = body.issues[0];
-        throw new HttpError(400, "invalid_request", `${v.getDotPath(issue)}: ${issue.message}`);
-      }
+      if (!body.success) throw modelFormRefusal(body.issues[0]);
       // The form asks why; a reason of spaces is not one.
       if (!body.output.reason?.trim()) {
-        throw new HttpError(400, "invalid_request", "reason: say why this version is activated");
+        throw new HttpError(400, "invalid_request", "“Why”: say why this version is activated");
       }
       const actor = auth.actor(who, body.output.by);
       await options.activate(c.req.param("name"), body.output, actor);
@@ -485,10 +502,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         retrainRequestSchema,
         auth.named({ reason: text("reason"), by: text("by") }, "by", who),
       );
-      if (!body.success) {
-        const issue = body.issues[0];
-        throw new HttpError(400, "invalid_request", `${v.getDotPath(issue)}: ${issue.message}`);
-      }
+      if (!body.success) throw modelFormRefusal(body.issues[0]);
       const actor = auth.actor(who, body.output.by);
       const name = c.req.param("name");
       await options.retrain(name, body.output, actor);
@@ -528,6 +542,13 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   });
 
   return app;
+}
+
+/** A Health page model form's first problem, naming the field by its label ("Your name: ..."). */
+function modelFormRefusal(issue: v.BaseIssue<unknown>): HttpError {
+  const key = v.getDotPath(issue) ?? "";
+  const field = Object.hasOwn(MODEL_FORM_LABELS, key) ? `“${MODEL_FORM_LABELS[key]}”` : key;
+  return new HttpError(400, "invalid_request", `${field}: ${issue.message}`);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { SILENCE_DAYS, type Silence } from "../../contracts/silence.ts";
 import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
-import { FormError, type Refusal } from "./form_error.tsx";
+import { type FieldLabels, FormError, invalidIf, type Refusal } from "./form_error.tsx";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { ENDING_SOON_MS, silenceEnd } from "./silence_banner.tsx";
@@ -65,15 +65,23 @@ function ExpireForm(props: { silence: Silence; refused?: Refusal }) {
   const id = props.silence.silence_id;
   const viewer = useViewer();
   if (!viewer.canAct) return <NotAllowed what="Expiring a silence" />;
-  const typed = props.refused?.values ?? {};
+  const refused = props.refused;
+  const typed = refused?.values ?? {};
+  const invalid = (key: string) => invalidIf(refused?.field === key, "expire-error");
+  // Every row has these controls: each name says whose they are (the stream and its start, not
+  // the reason, which may run to 500 characters), after the words on screen. In brackets: the
+  // hidden text is a box of its own, which screen readers set apart with a space.
+  const which = `the silence of ${props.silence.matchers.stream} from ${utc(props.silence.starts_at)}`;
   return (
     <form method="post" action={`/silences/${id}/expire`} class="expire">
-      {props.refused ? (
-        <FormError id="expire-error" prefix="Not expired: " message={props.refused.message} />
+      {refused ? (
+        <FormError id="expire-error" prefix="Not expired: " message={refused.message} />
       ) : null}
       {viewer.typesName ? (
         <>
-          <label for={`expire-by-${id}`}>Your name</label>
+          <label for={`expire-by-${id}`}>
+            Your name<span class="vh"> (expire {which})</span>
+          </label>
           <input
             id={`expire-by-${id}`}
             name="by"
@@ -81,15 +89,21 @@ function ExpireForm(props: { silence: Silence; refused?: Refusal }) {
             maxlength={200}
             autocomplete="name"
             value={typed.by}
+            {...invalid("by")}
           />
         </>
       ) : null}
-      <label for={`expire-reason-${id}`}>Why (optional)</label>
-      <input id={`expire-reason-${id}`} name="reason" maxlength={500} value={typed.reason} />
-      <button
-        type="submit"
-        aria-label={`Expire the silence of ${props.silence.matchers.stream} (${props.silence.reason}, ${utc(props.silence.starts_at)} to ${utc(props.silence.ends_at)}) now`}
-      >
+      <label for={`expire-reason-${id}`}>
+        Why (optional)<span class="vh"> (expire {which})</span>
+      </label>
+      <input
+        id={`expire-reason-${id}`}
+        name="reason"
+        maxlength={500}
+        value={typed.reason}
+        {...invalid("reason")}
+      />
+      <button type="submit" aria-label={`Expire now: ${which}`}>
         Expire now
       </button>
     </form>
@@ -180,11 +194,56 @@ const value = (v: SilenceFormValues, key: string) => {
   return typeof x === "string" ? x : undefined;
 };
 
-function CreateForm(props: { values: SilenceFormValues }) {
+/** The create form's labels by the API's keys (and the form's own `tz`), for its refusals. */
+export const CREATE_LABELS: FieldLabels = {
+  "matchers.stream": "Streams",
+  "matchers.sensors": "Sensors",
+  tz: "Time zone of the times below",
+  starts_at: "Starts",
+  ends_at: "Ends",
+  recurrence: "Weekly recurrence",
+  "recurrence.days": "Weekly recurrence",
+  "recurrence.from": "From",
+  "recurrence.to": "To",
+  "recurrence.tz": "Time zone of the times below",
+  // The recurrence's own checks name its fields without the prefix ("after 'from'").
+  from: "From",
+  reason: "Reason",
+  created_by: "Your name",
+  confirm_all: "I mean to silence every sensor of every stream",
+};
+
+/** An expiry form's labels, for its refusals. */
+export const EXPIRE_LABELS: FieldLabels = { by: "Your name", reason: "Why" };
+
+/** The create form's controls (their `name`) by the key a refusal names, as in CREATE_LABELS. */
+const CREATE_CONTROLS: Record<string, string> = {
+  "matchers.stream": "stream",
+  "matchers.sensors": "sensors",
+  tz: "tz",
+  "recurrence.tz": "tz",
+  starts_at: "starts",
+  ends_at: "ends",
+  recurrence: "days",
+  "recurrence.days": "days",
+  "recurrence.from": "from",
+  "recurrence.to": "to",
+  reason: "reason",
+  created_by: "created_by",
+  confirm_all: "confirm_all",
+};
+
+function CreateForm(props: { values: SilenceFormValues; error?: string; errorField?: string }) {
   const v = props.values;
   const days = new Set([v.days ?? []].flat());
   const viewer = useViewer();
   if (!viewer.canAct) return <NotAllowed what="Creating a silence" />;
+  const refusedControl =
+    props.error !== undefined && props.errorField !== undefined
+      ? CREATE_CONTROLS[props.errorField]
+      : undefined;
+  const invalid = (name: string, hint?: string) =>
+    invalidIf(refusedControl === name, "silence-error", hint);
   return (
     <form method="post" action="/silences" class="silence-new">
       <label for="silence-stream">Streams (glob: * any characters, ? one)</label>
@@ -194,18 +253,25 @@ function CreateForm(props: { values: SilenceFormValues }) {
         required
         maxlength={128}
         value={value(v, "stream")}
-        aria-describedby="silence-stream-hint"
+        {...invalid("stream", "silence-stream-hint")}
       />
       <p id="silence-stream-hint" class="hint">
         For example <code>line-1*</code>; <code>*</code> with no sensors silences everything and
         needs the confirmation below.
       </p>
       <label for="silence-sensors">Sensors (globs, one per line; empty: every sensor)</label>
-      <textarea id="silence-sensors" name="sensors" rows={3}>
+      <textarea id="silence-sensors" name="sensors" rows={3} {...invalid("sensors")}>
         {value(v, "sensors") ?? ""}
       </textarea>
       <label for="silence-tz">Time zone of the times below (IANA name)</label>
-      <input id="silence-tz" name="tz" required value={value(v, "tz") ?? "UTC"} maxlength={64} />
+      <input
+        id="silence-tz"
+        name="tz"
+        required
+        value={value(v, "tz") ?? "UTC"}
+        maxlength={64}
+        {...invalid("tz")}
+      />
       {/* Text, not datetime-local: the same YYYY-MM-DD HH:MM whatever the browser's locale. */}
       <label for="silence-starts">Starts, YYYY-MM-DD HH:MM (empty: now)</label>
       <input
@@ -214,6 +280,7 @@ function CreateForm(props: { values: SilenceFormValues }) {
         placeholder="2026-11-24 09:00"
         maxlength={19}
         value={value(v, "starts")}
+        {...invalid("starts")}
       />
       <label for="silence-ends">Ends, YYYY-MM-DD HH:MM (at most 90 days ahead)</label>
       <input
@@ -223,6 +290,7 @@ function CreateForm(props: { values: SilenceFormValues }) {
         placeholder="2026-11-24 17:00"
         maxlength={19}
         value={value(v, "ends")}
+        {...invalid("ends")}
       />
       <fieldset>
         <legend>Weekly recurrence (optional: only on these days, between these times)</legend>
@@ -234,6 +302,7 @@ function CreateForm(props: { values: SilenceFormValues }) {
               name="days"
               value={d}
               checked={days.has(d)}
+              {...invalid("days")}
             />
             <label for={`silence-day-${d}`}>{DAY_NAMES[d]}</label>
           </span>
@@ -245,12 +314,27 @@ function CreateForm(props: { values: SilenceFormValues }) {
           placeholder="01:00"
           maxlength={5}
           value={value(v, "from")}
+          {...invalid("from")}
         />
         <label for="silence-to">To, HH:MM, the same day (24:00: midnight)</label>
-        <input id="silence-to" name="to" placeholder="04:00" maxlength={5} value={value(v, "to")} />
+        <input
+          id="silence-to"
+          name="to"
+          placeholder="04:00"
+          maxlength={5}
+          value={value(v, "to")}
+          {...invalid("to")}
+        />
       </fieldset>
       <label for="silence-reason">Reason</label>
-      <textarea id="silence-reason" name="reason" required maxlength={500} rows={2}>
+      <textarea
+        id="silence-reason"
+        name="reason"
+        required
+        maxlength={500}
+        rows={2}
+        {...invalid("reason")}
+      >
         {value(v, "reason") ?? ""}
       </textarea>
       {viewer.typesName ? (
@@ -263,6 +347,7 @@ function CreateForm(props: { values: SilenceFormValues }) {
             maxlength={200}
             autocomplete="name"
             value={value(v, "created_by")}
+            {...invalid("created_by")}
           />
         </>
       ) : null}
@@ -273,6 +358,7 @@ function CreateForm(props: { values: SilenceFormValues }) {
           name="confirm_all"
           value="true"
           checked={value(v, "confirm_all") === "true"}
+          {...invalid("confirm_all")}
         />
         <label for="silence-confirm-all">I mean to silence every sensor of every stream</label>
       </span>
@@ -288,8 +374,10 @@ export function SilencesPage(props: {
   expired: Silence[];
   now: number;
   tokenRequired: boolean;
-  /** The create form's problem, or an expiry's whose silence is not listed (any more). */
+  /** The create form's problem. */
   error?: string;
+  /** The API's key of the field `error` is about, marked invalid in the create form. */
+  errorField?: string;
   values?: SilenceFormValues;
   /** A refused expiry: shown in its silence's row when the page lists it. */
   expireRefused?: ExpireRefusal;
@@ -299,7 +387,8 @@ export function SilencesPage(props: {
   const listed = [...props.active, ...props.pending].some(
     (s) => s.silence_id === expiring?.silenceId,
   );
-  const error = props.error ?? (expiring && !listed ? expiring.message : undefined);
+  // An expiry whose silence is no longer listed has no row to be said in: it goes at the top.
+  const unlistedExpiry = expiring && !listed ? expiring.message : undefined;
   return (
     <Layout title="Silences" section="silences">
       <h1>Silences</h1>
@@ -308,7 +397,9 @@ export function SilencesPage(props: {
         the engine keeps the silenced time out of its training history. Nothing here is ever erased:
         expiring a silence ends it now and keeps it below.
       </p>
-      {error ? <FormError id="silence-error" message={error} /> : null}
+      {unlistedExpiry ? (
+        <FormError id="silence-error" prefix="Not expired: " message={unlistedExpiry} />
+      ) : null}
       {endingSoon.length > 0 ? (
         <section aria-labelledby="soon-heading">
           <h2 id="soon-heading">Ending soon</h2>
@@ -349,7 +440,11 @@ export function SilencesPage(props: {
       </section>
       <section aria-labelledby="new-heading">
         <h2 id="new-heading">New silence</h2>
-        <CreateForm values={props.values ?? {}} />
+        {/* Just above the form it refused, where the fields to correct are. */}
+        {props.error ? (
+          <FormError id="silence-error" prefix="Not created: " message={props.error} />
+        ) : null}
+        <CreateForm values={props.values ?? {}} error={props.error} errorField={props.errorField} />
         {props.tokenRequired ? <ConsoleTokenForm returnTo="/silences" /> : null}
       </section>
       <section aria-labelledby="expired-heading">

@@ -86,7 +86,7 @@ for (const target of testTargets()) {
       const row = rowOf(page, first);
       assert.match(
         row,
-        /<p class="error" role="alert" id="expire-error">Not expired: [^<]*console token/,
+        /<p class="error" role="alert" id="expire-error" tabindex="-1">Not expired: [^<]*Console token/,
       );
       assert.ok(row.includes('value="Zoë"'), "the name as typed");
       assert.ok(row.includes('value="pump &lt;b&gt;back&lt;/b&gt; early"'), "the reason as typed");
@@ -102,7 +102,14 @@ for (const target of testTargets()) {
       );
       assert.equal(blank.status, 400);
       const blankRow = rowOf(await blank.text(), first);
-      assert.match(blankRow, /id="expire-error">Not expired: &#39;by&#39; must be a name/);
+      assert.match(
+        blankRow,
+        /id="expire-error" tabindex="-1">Not expired: “Your name” must be a name/,
+      );
+      assert.match(
+        blankRow,
+        /<input id="expire-by-[^"]+" [^>]*aria-invalid="true" aria-describedby="expire-error"/,
+      );
       assert.ok(blankRow.includes('value="pump &lt;b&gt;back&lt;/b&gt; early"'));
       assert.equal(await expiredCount(), 0, "nothing expired");
 
@@ -112,11 +119,129 @@ for (const target of testTargets()) {
         form(typed, withToken),
       );
       assert.equal(unknown.status, 404);
-      assert.match(await unknown.text(), /id="silence-error">There is no silence/);
+      assert.match(
+        await unknown.text(),
+        /id="silence-error" tabindex="-1">Not expired: There is no silence/,
+      );
 
       const done = await app.request(`${BASE}/silences/${first}/expire`, form(typed, withToken));
       assert.equal(done.status, 303);
       assert.equal(await expiredCount(), 1);
+    });
+
+    test("a refused silence is said just above its form, in its labels' words, the field marked", async () => {
+      const withToken = { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "same-origin" };
+      const fields = {
+        stream: "line-4",
+        ends: "2026-11-24 12:00",
+        tz: "UTC",
+        reason: "valve swap",
+        created_by: "Ana",
+      };
+      const cases: [Record<string, string>, RegExp, string][] = [
+        [
+          { ...fields, tz: "Mars/Olympus" },
+          /Not created: “Time zone of the times below” must be an IANA time zone/,
+          "silence-tz",
+        ],
+        [
+          { ...fields, ends: "2026-11-24 09:00" },
+          /Not created: “Ends” must be in the future/,
+          "silence-ends",
+        ],
+        [
+          { ...fields, starts: "2026-11-24 13:00" },
+          /Not created: “Ends” must be after “Starts”/,
+          "silence-ends",
+        ],
+        [
+          { ...fields, stream: "*" },
+          /Not created: “I mean to silence every sensor of every stream” must be ticked: /,
+          "silence-confirm-all",
+        ],
+        [
+          { ...fields, days: "sun", from: "04:00", to: "01:00" },
+          /Not created: “To” must be after “From” on the same day/,
+          "silence-to",
+        ],
+        [{ ...fields, created_by: " " }, /Not created: “Your name” must be a name/, "silence-by"],
+      ];
+      for (const [typed, message, control] of cases) {
+        const res = await app.request(`${BASE}/silences`, form(typed, withToken));
+        assert.equal(res.status, 400, JSON.stringify(typed));
+        const page = await res.text();
+        const section = page.slice(page.indexOf('<h2 id="new-heading">'));
+        const error = section.indexOf(
+          '<p class="error" role="alert" id="silence-error" tabindex="-1">',
+        );
+        // In the New silence section, between its heading and its form.
+        assert.ok(error > 0 && error < section.indexOf('<form method="post" action="/silences"'));
+        assert.equal(page.split('id="silence-error"').length - 1, 1, "said once");
+        assert.match(section.slice(error, section.indexOf("</p>", error)), message);
+        assert.ok(
+          !/'(tz|starts_at|ends_at|confirm_all|created_by|recurrence\.to)'|&#39;/.test(
+            section.slice(error, section.indexOf("</p>", error)),
+          ),
+          "no API key named",
+        );
+        const tag = section.slice(section.indexOf(`id="${control}"`));
+        assert.match(
+          tag.slice(0, tag.indexOf(">")),
+          /aria-invalid="true" aria-describedby="silence-error"/,
+          control,
+        );
+        assert.equal(section.split('aria-invalid="true"').length - 1, 1, "only that field");
+      }
+      // The stream keeps its hint after the message.
+      const res = await app.request(
+        `${BASE}/silences`,
+        form({ ...fields, stream: "line 4" }, withToken),
+      );
+      assert.match(
+        await res.text(),
+        /id="silence-stream" [^>]*aria-invalid="true" aria-describedby="silence-error silence-stream-hint"/,
+      );
+    });
+
+    test("a refused action without the token says in plain words to use the page's token form", async () => {
+      const page = await (
+        await app.request(`${BASE}/silences/${ids[1]}/expire`, form({ by: "Zoë" }))
+      ).text();
+      const said = page.slice(page.indexOf('id="expire-error"'));
+      const message = said.slice(0, said.indexOf("</p>"));
+      assert.match(message, /Open “Console token” on this page, enter the token/);
+      assert.ok(!/Bearer|Authorization/.test(message), message);
+      // The API keeps its own message for clients that send the header.
+      const api = await app.request(`/api/v1/silences/${ids[1]}`, { method: "DELETE" });
+      assert.equal(api.status, 401);
+      assert.match((await api.json()).message, /Authorization: Bearer/);
+    });
+
+    test("each silence's expiry controls are named after the words on screen and the silence", async () => {
+      const page = await (await app.request(`${BASE}/silences`)).text();
+      const labels = [...page.matchAll(/<label for="expire-(by|reason)-[^"]+">(.*?)<\/label>/g)];
+      const names = labels.map(([, , inner]) => inner.replace(/<[^>]+>/g, ""));
+      assert.ok(names.length >= 4, "two controls in each of at least two rows");
+      assert.equal(new Set(names).size, names.length, `all different: ${names.join(" | ")}`);
+      for (const [, control, inner] of labels) {
+        const shown = inner.replace(/<span class="vh">.*?<\/span>/g, "");
+        assert.equal(shown, control === "by" ? "Your name" : "Why (optional)");
+      }
+      assert.ok(
+        names.includes("Your name (expire the silence of line-2 from 2026-11-24 10:00:00Z)"),
+        names.join(" | "),
+      );
+      // The button's name starts with what it shows (WCAG 2.5.3) and stays short: no reason.
+      const buttons = [
+        ...page.matchAll(/<button type="submit" aria-label="([^"]*)">([^<]*)<\/button>/g),
+      ];
+      const expire = buttons.filter(([, , text]) => text === "Expire now");
+      assert.ok(expire.length >= 2);
+      for (const [, name] of expire) {
+        assert.match(name, /^Expire now: the silence of line-\d from 2026-11-24 10:00:00Z$/);
+        assert.ok(!name.includes("pump swap"), name);
+      }
+      assert.equal(new Set(expire.map(([, name]) => name)).size, expire.length);
     });
   });
 }

@@ -10,8 +10,14 @@ import type { Auth } from "../auth/auth.ts";
 import { silenceIdParam } from "../silences/routes.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { expireSilenceSchema } from "../silences/silence_schemas.ts";
+import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
-import { type SilenceFormValues, SilencesPage } from "./silences_page.tsx";
+import {
+  CREATE_LABELS,
+  EXPIRE_LABELS,
+  type SilenceFormValues,
+  SilencesPage,
+} from "./silences_page.tsx";
 
 export interface SilenceConsoleOptions {
   silences: Pick<SilenceRepository, "create" | "list" | "expire">;
@@ -87,6 +93,8 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     refused?: {
       status: number;
       message: string;
+      /** The API's key of the field the message is about, marked invalid in the form. */
+      field?: string;
       values?: SilenceFormValues;
       /** An expiry's refusal: the silence's row shows it, with what was typed. */
       expiring?: { silenceId: string; values: Record<string, string> };
@@ -106,9 +114,12 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
         now={now()}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         error={refused?.expiring ? undefined : refused?.message}
+        errorField={refused?.expiring ? undefined : refused?.field}
         values={refused?.values}
         expireRefused={
-          refused?.expiring ? { ...refused.expiring, message: refused.message } : undefined
+          refused?.expiring
+            ? { ...refused.expiring, message: refused.message, field: refused.field }
+            : undefined
         }
       />,
       refused?.status ?? 200,
@@ -136,10 +147,20 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     );
   }
 
-  // A form's refusal (4xx) is shown on the page; anything else is the app's error.
-  function refusal(error: unknown): { status: number; message: string } {
+  // A form's refusal (4xx) is shown on the page, in its labels' words; anything else is the
+  // app's error.
+  function refusal(
+    error: unknown,
+    labels: FieldLabels,
+  ): { status: number; message: string; field?: string } {
     if (!(error instanceof HttpError) || error.status >= 500) throw error;
-    return { status: error.status, message: error.message };
+    const said = refusalFor(error, labels);
+    // A checkbox is ticked, not "true".
+    const message =
+      said.field === "confirm_all"
+        ? said.message.replace(" must be true", " must be ticked")
+        : said.message;
+    return { status: error.status, ...said, message };
   }
 
   app.get("/silences", (c) => silencesPage(c));
@@ -157,7 +178,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       if (error instanceof HttpError && error.status >= 500) {
         return notRecorded(c, error, values as Record<string, string | string[] | undefined>);
       }
-      return silencesPage(c, { ...refusal(error), values });
+      return silencesPage(c, { ...refusal(error, CREATE_LABELS), values });
     }
   });
 
@@ -186,7 +207,10 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     } catch (error) {
       if (error instanceof HttpError && error.status >= 500) return notRecorded(c, error, typed);
       // Shown in the silence's row with what was typed, as the Incident page's forms do.
-      return silencesPage(c, { ...refusal(error), expiring: { silenceId: id, values: typed } });
+      return silencesPage(c, {
+        ...refusal(error, EXPIRE_LABELS),
+        expiring: { silenceId: id, values: typed },
+      });
     }
   });
 

@@ -29,6 +29,9 @@ export function SimilarSection(props: { found: SimilarIncidents }) {
         </p>
       ) : (
         <table class="similar">
+          <caption>
+            Earlier incidents of this model sharing its strongest sensors, newest first
+          </caption>
           <thead>
             <tr>
               <th scope="col">Started</th>

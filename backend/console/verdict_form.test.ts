@@ -96,23 +96,32 @@ for (const target of testTargets()) {
 
     test("the verdict form answers bad input with a message on the page and stores nothing", async () => {
       const id = await incident();
-      const cases: [Record<string, string>, RegExp][] = [
-        [{ verdict: "", by: "Ana" }, /&#39;verdict&#39; must be one of/],
-        [{ verdict: "dunno", by: "Ana" }, /&#39;verdict&#39; must be one of/],
-        [{ verdict: "maintenance", by: "   " }, /&#39;by&#39; must be a name/],
-        [{ verdict: "maintenance" }, /&#39;by&#39; must be a name/],
+      const cases: [Record<string, string>, RegExp, string][] = [
+        // In the words of the form's labels, the field refused marked and tied to the message.
+        [{ verdict: "", by: "Ana" }, /“Verdict” must be one of/, "verdict-kind"],
+        [{ verdict: "dunno", by: "Ana" }, /“Verdict” must be one of/, "verdict-kind"],
+        [{ verdict: "maintenance", by: "   " }, /“Your name” must be a name/, "verdict-by"],
+        [{ verdict: "maintenance" }, /“Your name” must be a name/, "verdict-by"],
         [
           { verdict: "maintenance", by: "Ana", cause: "x".repeat(501) },
-          /&#39;cause&#39; must be at most/,
+          /“Cause” must be at most/,
+          "verdict-cause",
         ],
       ];
-      for (const [fields, message] of cases) {
+      for (const [fields, message, control] of cases) {
         const res = await app.request(`/incidents/${id}/verdict`, form(fields));
         assert.equal(res.status, 400, JSON.stringify(fields));
         const page = await res.text();
         const alert = page.slice(page.indexOf('id="verdict-error"'));
         assert.match(alert.slice(0, alert.indexOf("</p>")), message);
+        assert.ok(!alert.slice(0, alert.indexOf("</p>")).includes("&#39;"), "no API key named");
         assert.match(page, /Nothing was recorded/);
+        const tag = page.slice(page.indexOf(`id="${control}"`));
+        assert.match(
+          tag.slice(0, tag.indexOf(">")),
+          /aria-invalid="true" aria-describedby="verdict-error"/,
+        );
+        assert.equal(page.split('aria-invalid="true"').length - 1, 1, "only that field");
       }
       assert.deepEqual(await verdicts(id), []);
       const missing = await app.request(
@@ -136,7 +145,10 @@ for (const target of testTargets()) {
       const refused = await guarded.request(`${base}/incidents/${id}/verdict`, form(typed));
       assert.equal(refused.status, 401);
       const page = await refused.text();
-      assert.match(page, /acting needs the console token/);
+      // In plain words: the API's "Authorization: Bearer" means nothing on this page.
+      const said = page.slice(page.indexOf('id="verdict-error"'));
+      assert.match(said.slice(0, said.indexOf("</p>")), /Open “Console token” on this page/);
+      assert.ok(!said.slice(0, said.indexOf("</p>")).includes("Bearer"));
       // What was typed is still in the form, escaped.
       assert.match(page, /<option value="sensor_fault" selected="">/);
       assert.match(page, /id="verdict-cause"[^>]* value="wire &lt;b&gt;3&lt;\/b&gt;"/);

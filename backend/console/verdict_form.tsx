@@ -1,7 +1,7 @@
 // The Incident page's verdict section: the current verdict, the ones it superseded, and the form to give one.
 import type { IncidentDetail, Verdict, VerdictKind } from "../incidents/incident_types.ts";
 import { VERDICTS } from "../incidents/incident_types.ts";
-import { FormError } from "./form_error.tsx";
+import { FormError, invalidIf } from "./form_error.tsx";
 import { utc } from "./format.ts";
 import { NotAllowed, useViewer } from "./viewer.tsx";
 
@@ -56,10 +56,14 @@ function VerdictText(props: { verdict: Verdict }) {
 export function VerdictSection(props: {
   incident: IncidentDetail;
   error?: string;
+  /** The API's key of the field `error` is about (`verdict`, `by`), marked invalid. */
+  errorField?: string;
   /** What was typed into the refused form, shown again. */
   values?: Record<string, string>;
 }) {
   const typed = props.values ?? {};
+  const invalid = (key: string) =>
+    invalidIf(props.error !== undefined && props.errorField === key, "verdict-error");
   const { incident } = props;
   const earlier = incident.verdicts.slice(0, -1).reverse();
   const viewer = useViewer();
@@ -89,7 +93,7 @@ export function VerdictSection(props: {
       {viewer.canAct ? (
         <form method="post" action={`/incidents/${incident.incident_id}/verdict`} class="verdict">
           <label for="verdict-kind">{incident.verdict ? "Change the verdict to" : "Verdict"}</label>
-          <select id="verdict-kind" name="verdict" required>
+          <select id="verdict-kind" name="verdict" required {...invalid("verdict")}>
             <option value="">Choose…</option>
             {VERDICTS.map((kind) => (
               <option value={kind} selected={typed.verdict === kind}>
@@ -98,9 +102,15 @@ export function VerdictSection(props: {
             ))}
           </select>
           <label for="verdict-cause">Cause (optional)</label>
-          <input id="verdict-cause" name="cause" maxlength={500} value={typed.cause} />
+          <input
+            id="verdict-cause"
+            name="cause"
+            maxlength={500}
+            value={typed.cause}
+            {...invalid("cause")}
+          />
           <label for="verdict-note">Note (optional)</label>
-          <textarea id="verdict-note" name="note" maxlength={2000} rows={2}>
+          <textarea id="verdict-note" name="note" maxlength={2000} rows={2} {...invalid("note")}>
             {typed.note ?? ""}
           </textarea>
           {viewer.typesName ? (
@@ -113,6 +123,7 @@ export function VerdictSection(props: {
                 maxlength={200}
                 autocomplete="name"
                 value={typed.by}
+                {...invalid("by")}
               />
             </>
           ) : null}

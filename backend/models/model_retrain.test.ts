@@ -213,8 +213,8 @@ for (const target of testTargets()) {
       const cookie = await signIn("alice");
       const before = await (await app.request("/status", { headers: { cookie } })).text();
       assert.ok(before.includes(`action="/models/${MODEL}/retrain"`), "the admin sees the form");
-      assert.ok(before.includes(`aria-label="Retrain ${MODEL} now"`));
-      assert.ok(!before.includes('aria-label="Retrain boiler now"'), "not for a flat model");
+      assert.ok(before.includes(`aria-label="Retrain now: ${MODEL}"`));
+      assert.ok(!before.includes('aria-label="Retrain now: boiler"'), "not for a flat model");
       assert.match(before, /not scheduled, runs when asked for/);
 
       const res = await app.request(

@@ -268,6 +268,17 @@
     next();
   }
 
+  // After a form was sent, the page it leads to says what came of it: the refusal beside the form,
+  // or what was done. The focus starts on that message, not at the top of the page 7 to 11 Tabs
+  // away, and a screen reader reads it. Only messages made focusable for this (tabindex="-1").
+  function focusOutcome() {
+    const message =
+      document.querySelector('main [role="alert"][tabindex="-1"]') ??
+      document.querySelector('main [role="status"][tabindex="-1"]');
+    message?.focus();
+  }
+
+  focusOutcome();
   if (section === "now") live();
   if (section === "incident") charts();
 })();
