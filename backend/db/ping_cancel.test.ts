@@ -69,8 +69,8 @@ for (const [what, read] of [
     const db = await openDatabase({ url: `postgres://postgres@127.0.0.1:${proxy.port}/postgres` });
     try {
       // Both connected first: the ping's own connection and the pool's.
-    await db.ping();
-    await db.sql`SELECT 1`;
+      await db.ping();
+      await db.sql`SELECT 1`;
       proxy.state.hung = true;
       await assert.rejects(read(db, AbortSignal.timeout(200)), { name: "TimeoutError" });
       // The cancel request's connection was refused; its failure has had its turn to surface.
