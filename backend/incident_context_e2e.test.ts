@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import * as http from "node:http";
 import { after, before, test } from "node:test";
-import { type Browser, chromium, type ElementHandle } from "playwright-core";
+import type { Browser, ElementHandle } from "playwright-core";
 import * as v from "valibot";
 import {
   ORIGINAL_MAIN_SERVER_BODY_LIMIT_BYTES,
@@ -15,10 +15,13 @@ import { crossSubspaceFromOnnx } from "../engine/evidence/model_subspace.ts";
 import { relatedSensors } from "../scoring/related_sensors.ts";
 import { freePort } from "./_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "./_test/spawn_service.ts";
-import { checkAccessibility, colourPixels, watchErrors } from "./console/_browser_checks.ts";
+import {
+  checkAccessibility,
+  colourPixels,
+  launchChromium,
+  watchErrors,
+} from "./console/_browser_checks.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // The console script's colour for the onset marker.
 const ONSET: [number, number, number] = [123, 31, 162];
 const MODEL = new URL("../models/featurewise_ocsvm", import.meta.url).pathname;
@@ -139,16 +142,7 @@ before(async () => {
   });
   await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
   await engine.waitForLog((l) => l.msg === "engine ready", 120_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

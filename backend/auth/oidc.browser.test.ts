@@ -3,21 +3,20 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { type ServerType, serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { parseRoleMap } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import { freePort } from "../_test/free_port.ts";
 import { startOidcProvider, type TestProvider } from "../_test/oidc_provider.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
+import { launchChromium } from "../console/_browser_checks.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { type Auth, createAuth } from "./auth.ts";
 import { createOidc } from "./oidc.ts";
 import { SESSION_COOKIE } from "./session.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SECRET = "a-session-secret-of-at-least-32-characters";
 const INCIDENT = "5d0f3c1e-7a2b-4c8d-9e0f-1a2b3c4d5e6f";
 
@@ -40,16 +39,7 @@ before(async () => {
     );
   });
   db = await testTargets()[0].open();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -5,11 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ServerType, serve } from "@hono/node-server";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
-import { checkAccessibility, tabTo, watchErrors } from "../console/_browser_checks.ts";
+import {
+  checkAccessibility,
+  launchChromium,
+  tabTo,
+  watchErrors,
+} from "../console/_browser_checks.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { createAuth } from "./auth.ts";
@@ -17,8 +22,6 @@ import { SESSION_COOKIE } from "./session.ts";
 import { addToken } from "./token_file.ts";
 import { openTokenStore } from "./token_store.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const INCIDENT = "0b7e4f2a-3c1d-4e5f-8a9b-1c2d3e4f5a6b";
 const HOSTILE = "<script>alert(1)</script>";
 
@@ -58,16 +61,7 @@ before(async () => {
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

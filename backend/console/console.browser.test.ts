@@ -3,16 +3,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { servedModels, startEngineModelsStandIn } from "../_test/engine_models_stand_in.ts";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
-import { checkAccessibility, tabTo, watchErrors } from "./_browser_checks.ts";
+import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const FEATURE = 4242;
 // Where the screenshot goes: the committed one is made with CONSOLE_SCREENSHOT=backend/console/screenshot.png.
 const SCREENSHOT = process.env.CONSOLE_SCREENSHOT;
@@ -43,16 +41,7 @@ before(async () => {
   });
   await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
   await engine.waitForLog((l) => l.msg === "engine ready", 120_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Browser, chromium, type ElementHandle } from "playwright-core";
+import type { Browser, ElementHandle } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
-import { checkAccessibility, colourPixels, tabTo, watchErrors } from "./_browser_checks.ts";
+import {
+  checkAccessibility,
+  colourPixels,
+  launchChromium,
+  tabTo,
+  watchErrors,
+} from "./_browser_checks.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // The console script's colours: readings, onset marker, running level.
 const RED: [number, number, number] = [179, 38, 30];
 const ONSET: [number, number, number] = [123, 31, 162];
@@ -132,16 +136,7 @@ before(async () => {
   });
   await store({ ...alert, kind: "process" });
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

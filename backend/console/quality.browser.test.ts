@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
-import { checkAccessibility, tabTo, watchErrors } from "./_browser_checks.ts";
+import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TOKEN = "quality-console-token-for-tests";
 const STREAM = "line-a";
 // A sensor name with markup and a glob character: shown as text, silenced as exactly itself.
@@ -60,16 +58,7 @@ before(async () => {
     CONSOLE_TOKEN: TOKEN,
   });
   await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -1,7 +1,7 @@
 // Chromium (playwright-core) against a real backend process whose engine is a real HTTP stand-in: the Health page's link to a retraining's report, followed by keyboard.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import {
   type EngineModelsStandIn,
   retrainReport,
@@ -10,10 +10,8 @@ import {
 } from "../_test/engine_models_stand_in.ts";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
-import { checkAccessibility, tabTo, watchErrors } from "./_browser_checks.ts";
+import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TOKEN = "engine-admin-token-for-report-tests";
 const HOSTILE = '<img src=x onerror="window.pwned=1"> & <script>window.pwned=2</script>';
 const MODEL = "featurewise_ocsvm";
@@ -60,16 +58,7 @@ before(async () => {
     SIMULATOR_RATE_HZ: "0",
   });
   await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { freePort } from "../_test/free_port.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
 import {
   checkAccessibility as checkPage,
+  launchChromium,
   tabTo as tabToShared,
   watchErrors,
 } from "./_browser_checks.ts";
 
-// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TOKEN = "silences-console-token";
 const HOSTILE_REASON = `<img src=x onerror="document.title='pwned'"> valve "3" & co`;
 const HOSTILE_NAME = "<b>Ana</b> & 'Bo'";
@@ -30,16 +29,7 @@ before(async () => {
     CONSOLE_TOKEN: TOKEN,
   });
   await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
