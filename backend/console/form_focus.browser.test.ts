@@ -91,6 +91,17 @@ test("a refused acknowledgement or verdict sent by keyboard starts the focus on 
   await focusOn(page, "#verdict-error");
   assert.deepEqual(await invalidState(page, "#verdict-by"), ["true", "verdict-error"]);
   assert.equal(await page.getAttribute("#ack-by", "aria-invalid"), null, "only the refused form");
+
+  // Sent right, each says so where the focus starts.
+  await tabTo(page, "#verdict-by");
+  await page.keyboard.type("Ana");
+  await submitWithEnter(page);
+  await focusOn(page, "#verdict-done");
+  assert.equal(await page.textContent("#verdict-done"), "Verdict recorded.");
+  await tabTo(page, "#ack-by");
+  await page.keyboard.type("Ana");
+  await submitWithEnter(page);
+  await focusOn(page, "#ack-done");
   // Each refusal is a 400 page, which Chromium reports on its console; nothing else.
   assert.deepEqual(
     errors.filter((e) => !e.includes("status of 400")),

@@ -42,6 +42,8 @@ function AckSection(props: {
   errorField?: string;
   /** What was typed into the refused form, shown again. */
   values?: Record<string, string>;
+  /** The page follows this form's recorded acknowledgement: said, and focused by the script. */
+  done?: boolean;
 }) {
   const { incident } = props;
   const invalid = (key: string) =>
@@ -53,6 +55,10 @@ function AckSection(props: {
       <h2 id="ack-heading">Acknowledgement</h2>
       {props.error ? (
         <FormError id="ack-error" prefix="Not acknowledged: " message={props.error} />
+      ) : props.done ? (
+        <p id="ack-done" role="status" class="done" tabindex={-1}>
+          Acknowledgement recorded.
+        </p>
       ) : null}
       {incident.acknowledged ? (
         <p id="ack-state" data-acknowledged="true">
@@ -111,6 +117,8 @@ export function IncidentPage(props: {
   errorField?: string;
   /** What was typed into the refused form (`error`'s or `verdictError`'s), shown again. */
   values?: Record<string, string>;
+  /** Which form's action the page follows (the redirect after it says `?done=`), if any. */
+  done?: "ack" | "verdict";
 }) {
   const i = props.incident;
   const charted = i.sensors.slice(0, CHARTED_SENSORS);
@@ -178,12 +186,14 @@ export function IncidentPage(props: {
         error={props.error}
         errorField={props.errorField}
         values={props.error ? props.values : undefined}
+        done={props.done === "ack"}
       />
       <VerdictSection
         incident={i}
         error={props.verdictError}
         errorField={props.errorField}
         values={props.verdictError ? props.values : undefined}
+        done={props.done === "verdict"}
       />
       <section aria-labelledby="timeline-heading">
         <h2 id="timeline-heading">Timeline</h2>

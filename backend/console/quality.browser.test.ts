@@ -132,7 +132,8 @@ test("a verdict given by keyboard shows in the list and on the incident; Quality
   await page.keyboard.type("Browser Test");
   await page.keyboard.press("Tab");
   assert.equal(await focusedText(page), "Record verdict");
-  await submit(page, `${base}/incidents/${open}`);
+  await submit(page, `${base}/incidents/${open}?done=verdict`);
+  await page.waitForFunction(() => document.activeElement?.id === "verdict-done");
   const state = await page.waitForSelector('#verdict-state[data-verdict="false_positive"]');
   const stated = (await state.textContent()) ?? "";
   assert.match(stated, /^false positive by Browser Test at /);

@@ -199,9 +199,13 @@ describe("console pages", () => {
     assert.match(await bad.text(), /role="alert"/);
     const res = await app.request(`/incidents/${id}/ack`, form({ by: "Ana", note: "on it" }));
     assert.equal(res.status, 303);
-    assert.equal(res.headers.get("location"), `/incidents/${id}`);
-    const page = await (await app.request(`/incidents/${id}`)).text();
+    assert.equal(res.headers.get("location"), `/incidents/${id}?done=ack`);
+    const page = await (await app.request(`/incidents/${id}?done=ack`)).text();
     assert.match(page, /Acknowledged by <strong>Ana<\/strong>/);
+    // The page after the form says it was recorded, in a message the console's script focuses.
+    assert.match(page, /<p id="ack-done" role="status" class="done" tabindex="-1">/);
+    const plain = await (await app.request(`/incidents/${id}?done=elsewhere`)).text();
+    assert.ok(!plain.includes('id="ack-done"'), "only after the form");
     assert.ok(page.includes('data-event="acknowledged"'));
   });
 

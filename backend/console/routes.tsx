@@ -273,10 +273,14 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         verdictError={error?.form === "verdict" ? error.message : undefined}
         errorField={error?.field}
         values={error?.values}
+        done={error ? undefined : doneOf(c.req.query("done"))}
       />,
       error?.status ?? 200,
     );
   }
+
+  // Set by the redirect after an acknowledgement or a verdict: the page says it was recorded.
+  const doneOf = (q: string | undefined) => (q === "ack" || q === "verdict" ? q : undefined);
 
   app.get("/incidents/:id", async function showIncident(c) {
     const id = routeIncidentId(c);
@@ -300,7 +304,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
       if (result.created) hub.publish(id);
-      return c.redirect(`/incidents/${id}`, 303);
+      return c.redirect(`/incidents/${id}?done=ack`, 303);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       if (error.status >= 500) return notRecorded(c, error, typed, id);
@@ -324,7 +328,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       const result = await incidents.giveVerdict(id, { ...verdict, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
       hub.publish(id);
-      return c.redirect(`/incidents/${id}`, 303);
+      return c.redirect(`/incidents/${id}?done=verdict`, 303);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       if (error.status >= 500) return notRecorded(c, error, typed, id);

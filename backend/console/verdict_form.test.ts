@@ -73,7 +73,9 @@ for (const target of testTargets()) {
         form({ verdict: "false_positive", cause: "", note: HOSTILE, by: "Ana" }),
       );
       assert.equal(first.status, 303);
-      assert.equal(first.headers.get("location"), `/incidents/${id}`);
+      assert.equal(first.headers.get("location"), `/incidents/${id}?done=verdict`);
+      const said = await (await app.request(`/incidents/${id}?done=verdict`)).text();
+      assert.match(said, /<p id="verdict-done" role="status" class="done" tabindex="-1">/);
       const change = await app.request(
         `/incidents/${id}/verdict`,
         form({ verdict: "sensor_fault", cause: "loose <b>wire</b>", note: "", by: "Bo" }),

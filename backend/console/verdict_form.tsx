@@ -60,6 +60,8 @@ export function VerdictSection(props: {
   errorField?: string;
   /** What was typed into the refused form, shown again. */
   values?: Record<string, string>;
+  /** The page follows this form's recorded verdict: said, and focused by the console's script. */
+  done?: boolean;
 }) {
   const typed = props.values ?? {};
   const invalid = (key: string) =>
@@ -72,6 +74,10 @@ export function VerdictSection(props: {
       <h2 id="verdict-heading">Verdict</h2>
       {props.error ? (
         <FormError id="verdict-error" prefix="Nothing was recorded: " message={props.error} />
+      ) : props.done ? (
+        <p id="verdict-done" role="status" class="done" tabindex={-1}>
+          Verdict recorded.
+        </p>
       ) : null}
       <p id="verdict-state" data-verdict={incident.verdict?.verdict ?? "none"}>
         {incident.verdict ? <VerdictText verdict={incident.verdict} /> : "No verdict yet."}
