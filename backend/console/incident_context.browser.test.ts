@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser, ElementHandle } from "playwright-core";
-import { freePort } from "../_test/free_port.ts";
-import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
+import { startBackend } from "../_test/backend_process.ts";
+import type { ServiceProcess } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import {
@@ -59,15 +59,7 @@ async function store(alert: unknown) {
 }
 
 before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  backend = spawnService([...NODE_TS, "backend/main.ts"], {
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    DATABASE_URL: "",
-    SIMULATOR_RATE_HZ: "0",
-  });
-  await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+  ({ service: backend, base } = await startBackend());
 
   // A past incident of the same model on the two strongest sensors, resolved after 95 s, judged.
   pastId = crypto.randomUUID();

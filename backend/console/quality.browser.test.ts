@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
+import { startBackend } from "../_test/backend_process.ts";
 import { freePort } from "../_test/free_port.ts";
-import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
+import type { ServiceProcess } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
@@ -47,17 +48,10 @@ async function silences(): Promise<Record<string, unknown>[]> {
 }
 
 before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  backend = spawnService([...NODE_TS, "backend/main.ts"], {
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    DATABASE_URL: "",
+  ({ service: backend, base } = await startBackend({
     ENGINE_URL: `http://127.0.0.1:${await freePort()}`,
-    SIMULATOR_RATE_HZ: "0",
     CONSOLE_TOKEN: TOKEN,
-  });
-  await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+  }));
   browser = await launchChromium();
 });
 

@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
+import { startBackend } from "../_test/backend_process.ts";
 import {
   type EngineModelsStandIn,
   retrainReport,
   servedModels,
   startEngineModelsStandIn,
 } from "../_test/engine_models_stand_in.ts";
-import { freePort } from "../_test/free_port.ts";
-import { NODE_TS, type ServiceProcess, spawnService } from "../_test/spawn_service.ts";
+import type { ServiceProcess } from "../_test/spawn_service.ts";
 import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
 
 const TOKEN = "engine-admin-token-for-report-tests";
@@ -47,17 +47,10 @@ before(async () => {
     ],
     reports: { [`${MODEL}@${HELD}`]: retrainReport(MODEL, HELD, pump.active_version, HOSTILE) },
   });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  backend = spawnService([...NODE_TS, "backend/main.ts"], {
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    DATABASE_URL: "",
+  ({ service: backend, base } = await startBackend({
     ENGINE_URL: engine.url,
     ADMIN_TOKEN: TOKEN,
-    SIMULATOR_RATE_HZ: "0",
-  });
-  await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+  }));
   browser = await launchChromium();
 });
 

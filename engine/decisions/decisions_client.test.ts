@@ -4,13 +4,8 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort } from "../../backend/_test/free_port.ts";
-import {
-  NODE_TS,
-  type ServiceProcess,
-  spawnService,
-  waitFor,
-} from "../../backend/_test/spawn_service.ts";
+import { startBackend } from "../../backend/_test/backend_process.ts";
+import { type ServiceProcess, waitFor } from "../../backend/_test/spawn_service.ts";
 import { DecisionsClient } from "./decisions_client.ts";
 
 const HOUR = 3_600_000;
@@ -43,15 +38,7 @@ describe("decisions client against a real backend process", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "decisions-"));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    backend = spawnService([...NODE_TS, "backend/main.ts"], {
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      DATABASE_URL: "",
-      SIMULATOR_RATE_HZ: "0",
-    });
-    await backend.waitForLog((l) => l.msg === "backend listening", 60_000);
+    ({ service: backend, base } = await startBackend());
     const now = Date.now();
     const silence = async (matchers: unknown) =>
       (
