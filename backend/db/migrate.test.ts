@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -70,6 +70,75 @@ for (const target of testTargets()) {
         await assert.rejects(migrate(db.sql, [edited, ...rest]), /changed after it was applied/);
         const [sneaky] = await db.sql`SELECT to_regclass('sneaky') AS t`;
         assert.equal(sneaky.t, null);
+      } finally {
+        await db.dispose();
+      }
+    });
+
+    test("a database migrated from a CRLF checkout starts from an LF one, and the other way", async () => {
+      const db = await target.open({ migrate: false });
+      try {
+        const all = await loadMigrations();
+        const crlf = all.map((m) => ({ ...m, sql: m.sql.replaceAll("\n", "\r\n") }));
+        await migrate(db.sql, crlf);
+        assert.deepEqual((await migrate(db.sql, all)).applied, []);
+        assert.deepEqual((await migrate(db.sql, crlf)).applied, []);
+      } finally {
+        await db.dispose();
+      }
+    });
+
+    test("a database migrated with 0006's first text starts, and 0018 brings its silences level", async () => {
+      const db = await target.open({ migrate: false });
+      try {
+        const all = await loadMigrations();
+        const first = await readFile(
+          new URL("./_test/0006_operations_first.sql", import.meta.url),
+          "utf8",
+        );
+        const upToSix = all
+          .filter((m) => m.version <= 6)
+          .map((m) => (m.version === 6 ? { ...m, sql: first } : m));
+        await migrate(db.sql, upToSix);
+        const [before] = await db.sql`
+          SELECT count(*)::int AS n FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = 'silence'
+            AND column_name = 'expired_reason'`;
+        assert.equal(before.n, 0);
+
+        const result = await migrate(db.sql);
+        assert.deepEqual(
+          result.applied,
+          all.filter((m) => m.version > 6).map((m) => m.version),
+        );
+        const [column] = await db.sql`
+          SELECT count(*)::int AS n FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = 'silence'
+            AND column_name = 'expired_reason'`;
+        assert.equal(column.n, 1);
+        const [index] = await db.sql`SELECT to_regclass('silence_created_idx') AS i`;
+        assert.notEqual(index.i, null);
+        const now = new Date();
+        await assert.rejects(
+          db.sql`
+            INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by,
+                                 created_at, expired_at)
+            VALUES (${crypto.randomUUID()}, '*', ${now}, ${new Date(now.getTime() + 60_000)},
+                    'check', 'ana', ${now}, ${now})`,
+          /check constraint/,
+        );
+        // On a database migrated with 0006's final text, 0018 adds nothing (one expiry check).
+        const fresh = await target.open({ migrate: false });
+        try {
+          await migrate(fresh.sql);
+          const [checks] = await fresh.sql`
+            SELECT count(*)::int AS n FROM pg_constraint
+            WHERE conrelid = 'silence'::regclass AND contype = 'c'
+              AND pg_get_constraintdef(oid) LIKE '%expired_by IS NULL%'`;
+          assert.equal(checks.n, 1);
+        } finally {
+          await fresh.dispose();
+        }
       } finally {
         await db.dispose();
       }
