@@ -124,12 +124,13 @@ export const PRUNED_TABLES = [
 ] as const;
 
 /**
- * Marks the space of deleted rows reusable. PGlite runs no autovacuum, so without this its files
- * would keep every deleted row's space; PostgreSQL's autovacuum does the same on its own. One
+ * Marks the space of deleted rows reusable and refreshes the planner's statistics. PGlite runs no
+ * autovacuum, so without this its files would keep every deleted row's space and its planner
+ * would never learn how large the tables grew; PostgreSQL's autovacuum does both on its own. One
  * table per statement, so ingest's statements get PGlite's connection in between.
  */
 export async function vacuum(sql: Sql): Promise<void> {
-  for (const table of PRUNED_TABLES) await sql.unsafe(`VACUUM ${table}`);
+  for (const table of PRUNED_TABLES) await sql.unsafe(`VACUUM (ANALYZE) ${table}`);
 }
 
 /** The last run as the Health page shows it: one row, replaced by every run of any backend. */

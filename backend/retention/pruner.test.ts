@@ -325,6 +325,38 @@ for (const target of testTargets()) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(runs.length, after);
     });
+
+    test("a run gives the planner statistics on the pruned tables, also when it deletes nothing", async () => {
+      const own = await target.open();
+      try {
+        const ownApp = createBackendApp({ database: own });
+        for (let i = 0; i < 5; i++) {
+          const res = await ownApp.request("/api/v1/alert", post(ourAlert()));
+          assert.equal(res.status, 201, await res.text());
+        }
+        const stats = async (table: string) =>
+          (
+            await own.sql<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stats WHERE tablename = ${table}`
+          )[0].n;
+        if (target.kind === "pglite") assert.equal(await stats("alert"), 0, "no autoanalyze");
+        const run = await createPruner({
+          database: own,
+          alertsDays: 30,
+          incidentsDays: 365,
+          everyMs: 60_000,
+          batchSize: 10,
+        }).runOnce();
+        assert.equal(run.error, null);
+        assert.equal(run.alerts, 0);
+        if (target.kind === "pglite") {
+          assert.ok((await stats("alert")) > 0);
+          assert.ok((await stats("alert_feature")) > 0);
+        }
+      } finally {
+        await own.dispose();
+      }
+    });
   });
 }
 

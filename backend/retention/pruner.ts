@@ -137,9 +137,8 @@ export function createPruner(options: PrunerOptions) {
           return b.incidents;
         }, signal);
       }
-      if (database.kind === "pglite" && counts.alerts + counts.incidents > 0) {
-        await vacuum(database.sql);
-      }
+      // PGlite has no autovacuum: every run refreshes its statistics, reclaiming space as it goes.
+      if (database.kind === "pglite") await vacuum(database.sql);
       oldest = await oldestKept(database.sql);
     } catch (e) {
       error = (e as Error).message;
