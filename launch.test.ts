@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
+  backendStoreEnv,
+  databaseLine,
   NODE_SERVICE_ARGS,
   nodeServiceEnv,
   type ServiceExit,
@@ -142,6 +144,16 @@ test("stopGraceMs leaves a service the drain it was allowed, and a margin", () =
   assert.equal(stopGraceMs({ SHUTDOWN_TIMEOUT_MS: "60000" }), 70_000);
   assert.equal(stopGraceMs({ SHUTDOWN_TIMEOUT_MS: "1000" }), 20_000);
   assert.equal(stopGraceMs({ SHUTDOWN_TIMEOUT_MS: "soon" }), 20_000);
+});
+
+test("npm start keeps the backend's embedded database in .data/backend unless told otherwise", () => {
+  assert.deepEqual(backendStoreEnv({}, "/repo"), { PGLITE_DATA_DIR: "/repo/.data/backend" });
+  assert.deepEqual(backendStoreEnv({ PGLITE_DATA_DIR: "/srv/db" }, "/repo"), {});
+  assert.deepEqual(backendStoreEnv({ PGLITE_DATA_DIR: "" }, "/repo"), {});
+  assert.deepEqual(backendStoreEnv({ DATABASE_URL: "postgres://db/x" }, "/repo"), {});
+  assert.match(databaseLine({ PGLITE_DATA_DIR: "/repo/.data/backend" }), /kept across restarts/);
+  assert.match(databaseLine({ PGLITE_DATA_DIR: "" }), /in memory/);
+  assert.match(databaseLine({ DATABASE_URL: "postgres://db/x" }), /^database {2}PostgreSQL/);
 });
 
 test("simulatorLine says what the simulator was set to do", () => {

@@ -2,6 +2,7 @@
 // and the tests all start services this way (a test checks package.json and the Dockerfile);
 // launchers that run under Node or Deno start the process itself with `launchService`.
 import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 
 /**
@@ -29,6 +30,27 @@ export function nodeServiceEnv(env: Record<string, string | undefined>): Record<
 export function stopGraceMs(env: Record<string, string | undefined>): number {
   const drain = Number(env.SHUTDOWN_TIMEOUT_MS || 10_000);
   return Math.max(20_000, (Number.isFinite(drain) ? drain : 10_000) + 10_000);
+}
+
+/**
+ * Where `npm start`'s backend keeps its embedded database: `.data/backend` under `root`, beside the
+ * engine's `.data/engine`, so incidents, operators' records and the notification outbox outlive a
+ * restart. `PGLITE_DATA_DIR` set (empty: in memory) or `DATABASE_URL` (PostgreSQL) decides instead.
+ */
+export function backendStoreEnv(
+  env: Record<string, string | undefined>,
+  root: string,
+): Record<string, string> {
+  if (env.DATABASE_URL || env.PGLITE_DATA_DIR !== undefined) return {};
+  return { PGLITE_DATA_DIR: join(root, ".data", "backend") };
+}
+
+/** Where the backend's data is, as `npm start` announces it. */
+export function databaseLine(env: Record<string, string | undefined>): string {
+  if (env.DATABASE_URL) return "database  PostgreSQL (DATABASE_URL)";
+  if (env.PGLITE_DATA_DIR)
+    return `database  ${env.PGLITE_DATA_DIR} (embedded PostgreSQL, kept across restarts)`;
+  return "database  in memory (embedded PostgreSQL, PGLITE_DATA_DIR empty): gone when it stops";
 }
 
 /** What the demo's simulator does, as `npm start` announces it, from the backend's variables. */

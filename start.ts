@@ -4,6 +4,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { seedRegistry } from "./engine/infer/seed_registry.ts";
 import {
+  backendStoreEnv,
+  databaseLine,
   type LaunchedService,
   launchService,
   NODE_SERVICE_ARGS,
@@ -46,6 +48,7 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME ? `${env.OTEL_SERVICE_NAME}-backend` : "backend",
       PORT: backendPort,
       ENGINE_URL: engineUrl,
+      ...backendStoreEnv(env, root),
       SIMULATOR_RATE_HZ: env.SIMULATOR_RATE_HZ ?? "1",
       SIMULATOR_ANOMALY_EVERY_S: env.SIMULATOR_ANOMALY_EVERY_S ?? "20",
       // Once, three minutes in, the machine stops for a minute: the console shows it as machine
@@ -113,6 +116,7 @@ function announce() {
   say(`  console   ${backendUrl}/   (open it in a browser: live incidents and their evidence)`);
   say(`  backend   ${backendUrl}   (incidents: ${backendUrl}/api/v1/incidents)`);
   say(`  engine    ${engineUrl}   (ready: ${engineUrl}/health/ready)`);
+  say(`  ${databaseLine({ ...env, ...services.backend.env })}`);
   say(`  ${simulatorLine({ ...env, ...services.backend.env })}`);
   say("  Ctrl-C stops everything.");
   say("");

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, test } from "node:test";
+import { startBackend } from "./_test/backend_process.ts";
 import { freePort } from "./_test/free_port.ts";
 import {
   DENO_TS,
@@ -65,11 +69,26 @@ async function startUntilAlertThenInterrupt(
   return start.lines;
 }
 
-test("npm start runs backend, engine and simulator until an alert is stored, and Ctrl-C stops all", async () => {
-  // At LOG_LEVEL=warn no service logs that it listens: the URLs are announced all the same.
-  const lines = await startUntilAlertThenInterrupt(NODE_TS, { LOG_LEVEL: "warn" });
-  assert.ok(lines.some((l) => l.includes("[backend] exited 0")));
-  assert.ok(lines.some((l) => l.includes("[engine ] exited 0")));
+test("npm start runs backend, engine and simulator until an alert is stored, Ctrl-C stops all, and the backend's database outlives it", async () => {
+  const store = await mkdtemp(join(tmpdir(), "start-backend-"));
+  try {
+    // At LOG_LEVEL=warn no service logs that it listens: the URLs are announced all the same.
+    const lines = await startUntilAlertThenInterrupt(NODE_TS, {
+      LOG_LEVEL: "warn",
+      PGLITE_DATA_DIR: store,
+    });
+    assert.ok(lines.some((l) => l.includes("[backend] exited 0")));
+    assert.ok(lines.some((l) => l.includes("[engine ] exited 0")));
+    assert.ok(lines.some((l) => l.includes(`database  ${store} (embedded PostgreSQL`)));
+
+    const { service, base } = await startBackend({ PGLITE_DATA_DIR: store });
+    started.push(service);
+    const res = await fetch(`${base}/api/v1/alerts?limit=1`);
+    assert.equal((await res.json()).alerts.length, 1, "the alert stored before the restart");
+    await service.stop("SIGTERM");
+  } finally {
+    await rm(store, { recursive: true, force: true });
+  }
 });
 
 test("deno task start runs the same stack under Deno, and Ctrl-C stops both services cleanly", async () => {
