@@ -197,4 +197,13 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   if (deno) deno.addSignalListener(signal, () => stop(0));
   else process.on(signal, () => stop(0));
 }
+if (!deno) {
+  // `npm start` runs this file under `sh -c`. A SIGTERM to npm (a service manager's stop, `kill`)
+  // ends npm and that shell but never reaches this process, which would then keep both services
+  // running under init. A parent that changes means whoever started this is gone: stop too.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop(0);
+  }, 500).unref();
+}
 void announceWhenLive();

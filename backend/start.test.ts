@@ -91,6 +91,36 @@ test("npm start runs backend, engine and simulator until an alert is stored, Ctr
   }
 });
 
+test("npm start stops both services when npm itself is sent SIGTERM", async () => {
+  const [backendPort, enginePort] = [await freePort(), await freePort()];
+  const npm = spawnService(["npm", "start", "--silent"], {
+    PORT: String(backendPort),
+    APP_PORT: String(enginePort),
+    DATABASE_URL: "",
+    SIMULATOR_RATE_HZ: "0",
+  });
+  started.push(npm);
+  await waitFor(
+    async () => (npm.lines.some((l) => l.includes("Ctrl-C stops everything")) ? true : undefined),
+    "the URLs announced",
+    120_000,
+    250,
+  );
+  npm.child.kill("SIGTERM");
+  for (const port of [backendPort, enginePort]) {
+    await waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${port}/health/live`).then(
+          () => undefined,
+          () => true,
+        ),
+      `port ${port} closed after npm's SIGTERM`,
+      60_000,
+      250,
+    );
+  }
+});
+
 test("deno task start runs the same stack under Deno, and Ctrl-C stops both services cleanly", async () => {
   const lines = await startUntilAlertThenInterrupt(DENO_TS);
   // Deno's child_process reports the signal it sent rather than the exit code, so the clean
