@@ -63,7 +63,9 @@ async function stop(signal: string): Promise<void> {
   force.unref?.();
   const started = performance.now();
   await engine.shutdown(config.SHUTDOWN_TIMEOUT_MS);
-  await server.close();
+  // Connections still open past the drain (an upload that never finishes) are cut.
+  const drainLeft = config.SHUTDOWN_TIMEOUT_MS - (performance.now() - started);
+  await server.close(AbortSignal.timeout(Math.max(1, Math.floor(drainLeft))));
   // Telemetry's last flush within 2 s, and ending a second before the watchdog at the latest.
   const left = config.SHUTDOWN_TIMEOUT_MS + 1000 - (performance.now() - started);
   await stopTelemetry(AbortSignal.timeout(Math.max(1, Math.floor(Math.min(2000, left)))));

@@ -3,8 +3,12 @@
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
   port: number;
-  /** Stops accepting connections and closes idle ones; resolves when the server is closed. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and closes idle ones; resolves when the server is closed, or
+   * once `deadline` aborts, cutting the connections still open (a client that never finishes
+   * its upload would otherwise hold the shutdown forever under Deno).
+   */
+  close(deadline?: AbortSignal): Promise<void>;
 }
 
 /** A fetch handler; under Node, `env.incoming` is the server's `IncomingMessage`. */
@@ -30,7 +34,10 @@ export async function serve(
   if (deno) {
     // Deno.serve binds before it returns; the empty onListen replaces its console banner.
     const server = deno.serve({ ...options, onListen: () => {} }, fetch);
-    return { port: server.addr.port, close: () => server.shutdown() };
+    return {
+      port: server.addr.port,
+      close: (deadline) => Promise.race([server.shutdown(), aborted(deadline)]),
+    };
   }
   // Imported here so that Deno never loads the Node adapter.
   const { serve: nodeServe } = await import("@hono/node-server");
@@ -38,13 +45,29 @@ export async function serve(
     const server = nodeServe({ fetch, hostname: options.hostname, port: options.port }, (info) => {
       resolve({
         port: info.port,
-        close: () =>
+        close: (deadline) =>
           new Promise<void>((done) => {
             server.close(() => done());
             if ("closeIdleConnections" in server) server.closeIdleConnections();
+            deadline?.addEventListener(
+              "abort",
+              () => {
+                if ("closeAllConnections" in server) server.closeAllConnections();
+                done();
+              },
+              { once: true },
+            );
           }),
       });
     });
     server.once("error", reject);
+  });
+}
+
+/** Resolves when `signal` aborts (never without one). */
+function aborted(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) resolve();
+    else signal?.addEventListener("abort", () => resolve(), { once: true });
   });
 }
