@@ -263,7 +263,10 @@ if (config.SIMULATOR_RATE_HZ > 0) {
       if (!started)
         log.info("simulator start-up plan skipped: an operator started or stopped a run");
     })
-    .catch(() => {});
+    // A plan the simulator refuses (past its memory budget) says why; a shutdown says nothing.
+    .catch((error) => {
+      if (!lifetime.signal.aborted) log.error("simulator start-up plan refused", error as Error);
+    });
 }
 
 onShutdownSignal(async function shutdown(signal) {

@@ -8,9 +8,25 @@ export interface ReceivedFrame {
   json: { timestamp: number; stream_id: string; data: Record<string, number> };
 }
 
-/** Answers from the script in order (then 202); records every decoded frame. */
+/** An answer the sink gives: a status, with headers, a JSON body and a delay if given. */
+export interface ScriptedAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  /** The JSON body (default `{"status": "accepted"}` for 202, `{"status": "scripted"}` else). */
+  body?: object;
+  /** How long to wait before answering (ms). */
+  delayMs?: number;
+}
+
+export interface FrameSinkOptions {
+  /** The answer for a stream's frames once the script is used up (undefined: 202). */
+  answerFor?: (streamId: string) => ScriptedAnswer | undefined;
+}
+
+/** Answers from the script in order (then `answerFor`, or 202); records every accepted frame. */
 export async function startFrameSink(
-  script: { status: number; headers?: Record<string, string> }[] = [],
+  script: ScriptedAnswer[] = [],
+  options: FrameSinkOptions = {},
 ) {
   const frames: ReceivedFrame[] = [];
   const arrivals: number[] = [];
@@ -19,10 +35,11 @@ export async function startFrameSink(
     arrivals.push(performance.now());
     const inflated = c.req.raw.body!.pipeThrough(new DecompressionStream("gzip"));
     const json = JSON.parse(await new Response(inflated).text());
-    const next = script.shift() ?? { status: 202 };
+    const next = script.shift() ?? options.answerFor?.(json.stream_id) ?? { status: 202 };
+    if (next.delayMs) await new Promise((resolve) => setTimeout(resolve, next.delayMs));
     if (next.status === 202) frames.push({ headers: c.req.raw.headers, json });
     return c.json(
-      { status: next.status === 202 ? "accepted" : "scripted" },
+      next.body ?? { status: next.status === 202 ? "accepted" : "scripted" },
       next.status as 202,
       next.headers,
     );

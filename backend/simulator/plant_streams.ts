@@ -48,7 +48,7 @@ export interface PlantStreamsOptions {
   historyLimit?: number;
   /**
    * Most plants kept besides the current run's streams (default 16; each holds its sensor table
-   * and state, about 3.3 MB at 25,000 sensors): past it the least recently used is forgotten.
+   * and state, about 4 MB at 25,000 sensors): past it the least recently used is forgotten.
    */
   idleLimit?: number;
 }

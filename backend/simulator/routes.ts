@@ -67,8 +67,9 @@ const planSchema = v.strictObject({
   ),
 });
 
+// No stream named: the run's first, or "default" with no run (the simulator decides).
 const moveSchema = v.strictObject({
-  stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)), "default"),
+  stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN))),
   moved: v.boolean(),
 });
 
@@ -76,13 +77,31 @@ const sendSchema = v.strictObject({
   stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)), "default"),
 });
 
+/** The body as a JSON object (none: `{}`); anything else is a 400. */
 async function jsonBody(req: Request): Promise<unknown> {
   const text = await req.text();
   if (text.trim() === "") return {};
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (error) {
     throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
+  }
+  // valibot's object schemas take an array (typeof "object"): `[]` sent a frame.
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    const got = body === null ? "null" : Array.isArray(body) ? "an array" : typeof body;
+    throw new HttpError(400, "invalid_request", `body must be a JSON object, got ${got}`);
+  }
+  return body;
+}
+
+/** Runs `action`, turning the simulator's `RangeError` (a stream it refuses) into a 400. */
+function refusing<T>(action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    if (error instanceof RangeError) throw new HttpError(400, "invalid_request", error.message);
+    throw error;
   }
 }
 
@@ -96,7 +115,8 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOut
 /**
  * Mounted under `/data`: `POST /send` (one frame; answers with the engine's status and body),
  * `POST /stream` (start a run, JSON plan), `GET /stream` (progress and ground truth),
- * `DELETE /stream` (stop), `POST /operating-point` (move a stream's operating point, or back).
+ * `DELETE /stream` (stop), `POST /operating-point` (move a stream's operating point, or back;
+ * while a run goes on, one of its streams, its first when none is named).
  */
 export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
   const app = new Hono();
@@ -131,8 +151,11 @@ export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
   app.get("/stream", (c) => c.json(simulator.status()));
   // The plant's operating point moves for good (a new setpoint, replaced equipment).
   app.post("/operating-point", async function moveOperatingPoint(c) {
-    const { stream_id, moved } = parse(moveSchema, await jsonBody(c.req.raw));
-    const move = simulator.moveOperatingPoint(stream_id, moved);
+    const body = parse(moveSchema, await jsonBody(c.req.raw));
+    const { streamId: stream_id, move } = refusing(() =>
+      simulator.moveOperatingPoint(body.stream_id, body.moved),
+    );
+    const { moved } = body;
     return c.json({
       stream_id,
       moved,
