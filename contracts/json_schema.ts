@@ -2,9 +2,16 @@
 // Usage: `npm run schemas` (write) or `npm run schemas -- --check` (exit 1 when stale).
 
 import { readFile, writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
 import { toJsonSchema } from "@valibot/to-json-schema";
 import { alertInputSchema, alertSchema } from "./alert.ts";
+import { commandLine } from "./command_line.ts";
 import { frameEnvelopeSchema } from "./frame.ts";
+
+const USAGE = `usage: npm run schemas [-- --check]
+
+Writes contracts/frame.schema.json, alert.schema.json and alert-input.schema.json from the valibot
+contracts; --check writes nothing and exits 1 when a committed file is stale.`;
 
 /** The published schemas by file name, rendered as the committed files are. */
 export function renderJsonSchemas(): Record<string, string> {
@@ -32,7 +39,14 @@ export function renderJsonSchemas(): Record<string, string> {
 const isMain =
   import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("json_schema.ts");
 if (isMain) {
-  const check = process.argv.includes("--check");
+  // Anything else than --check or --help is a mistake (exit 2), never a reason to write.
+  const { parsed } = commandLine("schemas", USAGE, (args) =>
+    parseArgs({
+      args,
+      options: { check: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    }),
+  );
+  const check = parsed.values.check === true;
   let stale = 0;
   for (const [name, text] of Object.entries(renderJsonSchemas())) {
     const url = new URL(name, import.meta.url);

@@ -158,7 +158,7 @@ test("backend in token mode on 0.0.0.0 reads only with a token, and a token remo
     () => assert.fail("an unknown option must fail"),
     (error: { code: number; stderr: string }) => error,
   );
-  assert.equal(typo.code, 1);
+  assert.equal(typo.code, 2, "a usage error");
   assert.match(
     typo.stderr,
     /^token: Unknown option '--expires-at'\nusage: npm run token -- --name NAME/m,

@@ -4,15 +4,17 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { apiTokenSchema, ROLES, type Role } from "../../contracts/auth.ts";
+import { commandLine } from "../../contracts/command_line.ts";
 import { addToken, readTokens, writeTokens } from "./token_file.ts";
 
+/** The tokens file cannot be used (the arguments were fine): the message, exit 1. */
 function fail(message: string): never {
   console.error(`token: ${message}`);
   process.exit(1);
 }
 
 const USAGE =
-  "usage: npm run token -- --name NAME --role viewer|operator|admin [--expires-days N] [--file tokens.json] | --remove NAME [--file tokens.json]";
+  "usage: npm run token -- --name NAME --role viewer|operator|admin [--expires-days N] [--if-missing] [--file tokens.json] | --remove NAME [--file tokens.json]";
 
 const options = {
   name: { type: "string" },
@@ -24,17 +26,39 @@ const options = {
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
-let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
-try {
-  parsed = parseArgs({ options });
-} catch (error) {
-  // An unknown or malformed option: say which, and how it is used, without a stack trace.
-  fail(`${(error as Error).message}\n${USAGE}`);
+// A mistake in the arguments is printed with the usage, exit status 2, before any work.
+const cli = commandLine("token", USAGE, (args) => parseArgs({ args, options }));
+// Annotated: a call to it then narrows like a throw.
+const usageError: (message: string) => never = cli.usageError;
+const { values } = cli.parsed;
+
+// --remove takes a token out: what would make one would be ignored.
+const makeOnly = (["name", "role", "expires-days", "if-missing"] as const).filter(
+  (key) => values[key] !== undefined && values[key] !== false,
+);
+if (values.remove !== undefined && makeOnly.length > 0) {
+  usageError(
+    `${makeOnly.map((key) => `'--${key}'`).join(", ")} ${makeOnly.length === 1 ? "makes" : "make"} a token: not with '--remove'`,
+  );
 }
-const { values } = parsed;
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
+let name = "";
+let role: Role = "viewer";
+let expiresAt: string | undefined;
+if (values.remove === undefined) {
+  name = values.name ?? usageError("--name is required (who or what the token is for)");
+  const nameCheck = v.safeParse(apiTokenSchema.entries.name, name);
+  if (!nameCheck.success) usageError(`--name ${nameCheck.issues[0].message}, got '${name}'`);
+  role = (values.role ?? usageError(`--role is required: ${ROLES.join("|")}`)) as Role;
+  if (!ROLES.includes(role)) usageError(`--role must be one of ${ROLES.join("|")}, got ${role}`);
+  if (values["expires-days"] !== undefined) {
+    const days = Number(values["expires-days"]);
+    if (!(days > 0 && days <= 3650)) {
+      usageError(
+        `--expires-days must be a number of days above 0 and at most 3650, got '${values["expires-days"]}'`,
+      );
+    }
+    expiresAt = new Date(Date.now() + days * 86_400_000).toISOString();
+  }
 }
 
 const file = values.file as string;
@@ -58,21 +82,6 @@ if (values.remove !== undefined) {
   process.exit(0);
 }
 
-const name = values.name ?? fail("--name is required (who or what the token is for)");
-const nameCheck = v.safeParse(apiTokenSchema.entries.name, name);
-if (!nameCheck.success) fail(`--name ${nameCheck.issues[0].message}, got '${name}'`);
-const role = (values.role ?? fail(`--role is required: ${ROLES.join("|")}`)) as Role;
-if (!ROLES.includes(role)) fail(`--role must be one of ${ROLES.join("|")}, got ${role}`);
-let expiresAt: string | undefined;
-if (values["expires-days"] !== undefined) {
-  const days = Number(values["expires-days"]);
-  if (!(days > 0 && days <= 3650)) {
-    fail(
-      `--expires-days must be a number of days above 0 and at most 3650, got '${values["expires-days"]}'`,
-    );
-  }
-  expiresAt = new Date(Date.now() + days * 86_400_000).toISOString();
-}
 let secret: string | undefined;
 try {
   secret = await addToken(file, { name, role, expiresAt });

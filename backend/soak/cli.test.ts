@@ -32,6 +32,22 @@ test("soak cli refuses bad arguments with the usage before any work", () => {
       ["--retention-alerts-days", "0.001", "--retention-backlog=-1"],
       /'--retention-backlog' must be a non-negative integer, got '-1'/,
     ],
+    [
+      ["--retention-alerts-days", "0.001", "--retention-batch", "0"],
+      /'--retention-batch' must be a positive integer, got '0'/,
+    ],
+    // Retention is off without --retention-alerts-days: its other options would be ignored.
+    [["--retention-batch", "0"], /'--retention-batch' apply only with '--retention-alerts-days'/],
+    [
+      ["--retention-incidents-days", "1", "--retention-every-s", "5", "--retention-backlog", "9"],
+      /'--retention-incidents-days', '--retention-every-s', '--retention-backlog' apply only with '--retention-alerts-days'/,
+    ],
+    // Checked before the run, not after minutes of it.
+    [
+      ["--json", "/nonexistent-soak-dir/soak.json"],
+      /'--json \/nonexistent-soak-dir\/soak\.json': folder \/nonexistent-soak-dir does not exist/,
+    ],
+    [["--json", "/tmp"], /'--json \/tmp': it is a folder/],
   ];
   for (const [args, message] of cases) {
     const r = soak(...args);

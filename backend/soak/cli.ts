@@ -1,7 +1,7 @@
 // `npm run soak [-- --duration-s 300 --rate-hz 10 --retention-alerts-days 0.001 --json out.json]`: runs the soak and prints its accounting.
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { commandLine } from "../../contracts/command_line.ts";
+import { commandLine, outputFileProblem } from "../../contracts/command_line.ts";
 import { runSoak } from "./soak.ts";
 
 const USAGE = `usage: npm run soak -- [--duration-s S] [--rate-hz HZ] [--anomaly-every-s S] [--sample-every-s S]
@@ -39,10 +39,11 @@ function parseSoakArgs(argv: string[]) {
       // Retention on when given (fractions of a day: 0.001 = 86.4 s); incidents default to twice it.
       "retention-alerts-days": { type: "string" },
       "retention-incidents-days": { type: "string" },
-      "retention-every-s": { type: "string", default: "10" },
-      "retention-batch": { type: "string", default: "200" },
+      // Defaults below (RETENTION_DEFAULTS): given without --retention-alerts-days they are refused.
+      "retention-every-s": { type: "string" },
+      "retention-batch": { type: "string" },
       // Alerts already past the horizon when the run starts: the first prune deletes them under load.
-      "retention-backlog": { type: "string", default: "0" },
+      "retention-backlog": { type: "string" },
       json: { type: "string" },
     },
   });
@@ -50,9 +51,17 @@ function parseSoakArgs(argv: string[]) {
 
 type NumberOption = Exclude<keyof typeof values, "help" | "alert-mode" | "json">;
 
+/** The retention options' values when not given (with --retention-alerts-days). */
+const RETENTION_DEFAULTS = {
+  "retention-every-s": "10",
+  "retention-batch": "200",
+  "retention-backlog": "0",
+} as const;
+
 /** A positive number (`integer`: a whole one, 0 allowed with `orZero`); checked before any work. */
 const num = (name: NumberOption, integer = false, orZero = false): number => {
-  const raw = values[name] as string;
+  const raw = (values[name] ??
+    RETENTION_DEFAULTS[name as keyof typeof RETENTION_DEFAULTS]) as string;
   const n = Number(raw);
   const ok =
     raw.trim() !== "" &&
@@ -77,6 +86,19 @@ const durationS = num("duration-s");
 const rateHz = num("rate-hz");
 const anomalyEveryS = num("anomaly-every-s");
 const sampleEveryS = num("sample-every-s");
+// Retention is on only with --retention-alerts-days: its other options alone would be ignored.
+const retentionOnly = [
+  "retention-incidents-days",
+  "retention-every-s",
+  "retention-batch",
+  "retention-backlog",
+] as const;
+const strays = retentionOnly.filter((name) => values[name] !== undefined);
+if (values["retention-alerts-days"] === undefined && strays.length > 0) {
+  usageError(
+    `${strays.map((name) => `'--${name}'`).join(", ")} apply only with '--retention-alerts-days' (retention is off without it)`,
+  );
+}
 const retention =
   values["retention-alerts-days"] === undefined
     ? undefined
@@ -90,6 +112,11 @@ const retention =
         batchSize: num("retention-batch", true),
         backlog: num("retention-backlog", true, true),
       };
+
+if (values.json !== undefined) {
+  const problem = await outputFileProblem(values.json);
+  if (problem) usageError(`'--json ${values.json}': ${problem}`);
+}
 
 // The real rate is 1 frame/s per stream (the plant's sampling), so the multiple is the rate.
 const pace = rateHz === 1 ? "the real rate" : `${rateHz}× the real rate`;

@@ -1,8 +1,11 @@
 // `npm run bench`: the engine as a separate process under HTTP load, plus the in-process floor.
-import { writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, totalmem } from "node:os";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { commandLine } from "../../contracts/command_line.ts";
+import { commandLine, outputFileProblem } from "../../contracts/command_line.ts";
 import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { startEngineProcess } from "./engine_process.ts";
 import { makeBenchFrames } from "./frames.ts";
@@ -15,8 +18,13 @@ import {
   openLoop,
 } from "./load.ts";
 import { measureFloor, measureMicro, round } from "./micro.ts";
-import { renderReport } from "./report.ts";
+import { renderReport, runFailures } from "./report.ts";
 import { type SwapResult, swapPhases } from "./swap.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const MODELS = new URL("../../models/", import.meta.url);
+/** Frames of the simulated plant a model of another width is trained on (as `--models 2`'s). */
+const OWN_MODEL_FRAMES = 1000;
 
 const USAGE = `usage: npm run bench -- [--quick] [--json FILE] [--features N] [--connections N] [--workers N]
                           [--env KEY=VALUE ...] [--bus memory|nats] [--swap]
@@ -25,12 +33,14 @@ const USAGE = `usage: npm run bench -- [--quick] [--json FILE] [--features N] [-
        npm run bench -- --retrain [--quick] [--json FILE]
 
 The engine as a separate process under HTTP load, and the in-process floor (engine/bench/README.md).
---quick short phases; --features frame width (default 25000, the committed model's);
+--quick short phases; --features frame width (default the committed model's, 25000; another width
+trains a model of that width on the simulated plant for the run, not with --swap);
 --connections concurrent streams (default 8); --workers INGEST_WORKERS (default 0 = automatic);
 --env KEY=VALUE any engine variable, passed through (repeatable); --bus nats then the same load
 through NATS JetStream; --swap then a model version activated under 100 frames/s; --models 2 only
 two models in one engine; --context only what incident context costs; --retrain only what the
-training history and retraining cost.`;
+training history and retraining cost. A run in which the engine refused frames or scored none
+exits 1, saying where.`;
 
 // A mistake in the arguments is printed with the usage, exit status 2, before any work.
 const cli = commandLine("bench", USAGE, parseBenchArgs);
@@ -46,13 +56,14 @@ function parseBenchArgs(argv: string[]) {
       help: { type: "boolean", short: "h", default: false },
       json: { type: "string" },
       quick: { type: "boolean", default: false },
-      workers: { type: "string", default: "0" },
-      connections: { type: "string", default: "8" },
-      features: { type: "string", default: "25000" },
+      // No defaults here for the load run's options: given with another mode they are refused.
+      workers: { type: "string" },
+      connections: { type: "string" },
+      features: { type: "string" },
       env: { type: "string", multiple: true, default: [] },
       // `--bus nats`: after the in-memory run, the same load through an ingest replica and 1, then
       // 2, inference workers on NATS JetStream (NATS_URL, default the local server).
-      bus: { type: "string", default: "memory" },
+      bus: { type: "string" },
       // `--swap`: then a model version activated while 100 frames/s flow (before, during, after).
       swap: { type: "boolean", default: false },
       // `--context`: only what incident context costs (engine/bench/context.ts), then exit.
@@ -60,7 +71,7 @@ function parseBenchArgs(argv: string[]) {
       // `--models 2`: only the engine serving two models (models_bench.ts), then exit: with
       // `--swap` one model's version switched under load, with `--flood` one model flooded beside
       // the other's steady streams; neither: both.
-      models: { type: "string", default: "1" },
+      models: { type: "string" },
       flood: { type: "boolean", default: false },
       // `--retrain`: only what the training history and retraining cost (retrain_cost.ts), then exit.
       retrain: { type: "boolean", default: false },
@@ -91,16 +102,53 @@ function envPairs(pairs: string[]): Record<string, string> {
   return env;
 }
 
-const nFeatures = intArg("features", args.features, 1, 1_000_000);
-const connections = intArg("connections", args.connections, 1, 1024);
+const quoted = (names: string[]) => names.map((name) => `'--${name}'`).join(", ");
+
+if (args.features !== undefined) intArg("features", args.features, 1, 1_000_000);
+const connections = intArg("connections", args.connections ?? "8", 1, 1024);
 // INGEST_WORKERS' own range (contracts/config.ts).
-intArg("workers", args.workers, 0, 64);
+const ingestWorkers = String(intArg("workers", args.workers ?? "0", 0, 64));
 const extraEnv = envPairs(args.env!);
-if (!["1", "2"].includes(args.models!))
+if (args.models !== undefined && !["1", "2"].includes(args.models))
   usageError(`'--models' must be 1 or 2, got '${args.models}'`);
 if (args.flood && args.models !== "2") usageError("'--flood' needs '--models 2'");
-if (!["memory", "nats"].includes(args.bus!)) {
-  usageError(`'--bus' must be memory or nats, got '${args.bus}'`);
+const frameBus = args.bus ?? "memory";
+if (!["memory", "nats"].includes(frameBus)) {
+  usageError(`'--bus' must be memory or nats, got '${frameBus}'`);
+}
+// --context, --retrain and --models 2 are runs of their own: the load run's options mean nothing there.
+const modes = [
+  args.context ? "--context" : undefined,
+  args.retrain ? "--retrain" : undefined,
+  args.models === "2" ? "--models 2" : undefined,
+].filter((mode) => mode !== undefined);
+if (modes.length > 1)
+  usageError(`${modes.map((m) => `'${m}'`).join(", ")} are separate runs: give one`);
+const mode = modes[0];
+if (mode !== undefined) {
+  const loadOnly = (["features", "connections", "workers", "bus"] as const).filter(
+    (name) => args[name] !== undefined,
+  );
+  if (loadOnly.length > 0) {
+    usageError(`${quoted(loadOnly)} apply only to the load run, not with '${mode}'`);
+  }
+  if (mode !== "--models 2" && args.swap) {
+    usageError(`'--swap' applies to the load run or '--models 2', not with '${mode}'`);
+  }
+  if (mode !== "--models 2" && args.env!.length > 0) {
+    usageError(`'--env' applies to the load run or '--models 2', not with '${mode}'`);
+  }
+}
+if (args.json !== undefined) {
+  const problem = await outputFileProblem(args.json);
+  if (problem) usageError(`'--json ${args.json}': ${problem}`);
+}
+
+/** Says why a run's numbers measure nothing (frames refused, no latency sample): exit status 1. */
+function judge(failures: string[]): void {
+  if (failures.length === 0) return;
+  console.error(`bench: FAILED, these numbers measure nothing:\n  ${failures.join("\n  ")}`);
+  process.exitCode = 1;
 }
 
 if (args.context) {
@@ -115,25 +163,44 @@ if (args.context) {
   });
   console.log(JSON.stringify(context, null, 2));
   if (args.json) await writeFile(args.json, `${JSON.stringify({ context }, null, 2)}\n`);
-  process.exit(0);
+  judge(runFailures(context));
+  process.exit();
 }
 if (args.retrain) {
   const { runRetrainBench } = await import("./retrain_cost.ts");
-  await runRetrainBench({ quick: args.quick!, json: args.json });
-  process.exit(0);
+  judge(runFailures(await runRetrainBench({ quick: args.quick!, json: args.json })));
+  process.exit();
 }
 if (args.models === "2") {
   const { runTwoModelBench } = await import("./models_bench.ts");
   const both = !args.swap && !args.flood;
-  await runTwoModelBench({
+  const result = await runTwoModelBench({
     quick: args.quick!,
     swap: both || args.swap!,
     flood: both || args.flood!,
     env: extraEnv,
     json: args.json,
   });
-  process.exit(0);
+  judge(runFailures(result));
+  process.exit();
 }
+
+/** The committed default model's width: frames of another width need a model of their own. */
+async function committedWidth(): Promise<number> {
+  const meta = JSON.parse(await readFile(new URL("featurewise_ocsvm.json", MODELS), "utf8"));
+  return meta.n_features as number;
+}
+
+const committed = await committedWidth();
+const nFeatures = args.features === undefined ? committed : Number(args.features);
+// The engine loads the committed model unless told otherwise (--env MODEL_DIR=...).
+const ownModel = nFeatures !== committed && extraEnv.MODEL_DIR === undefined;
+if (nFeatures !== committed && args.swap) {
+  usageError(
+    `'--swap' activates versions of the committed ${committed}-feature model: not with '--features ${nFeatures}'`,
+  );
+}
+
 const quick = args.quick!;
 const seconds = {
   micro: quick ? 0.5 : 2,
@@ -148,6 +215,45 @@ const seconds = {
 type Stats = any;
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const BINARY = { "content-type": "application/octet-stream" };
+
+/**
+ * Trains the default model at `features` wide on the simulated plant with `npm run train`'s CLI,
+ * into a fresh folder (the engine's MODEL_DIR): the frames below come from the same plant.
+ */
+async function trainOwnModel(features: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "bench-model-"));
+  const cliArgs = ["--import", "tsx", "models/train/cli.ts", "--model", "featurewise_ocsvm"];
+  cliArgs.push("--flat", "--out", dir, "--features", String(features));
+  cliArgs.push("--frames", String(OWN_MODEL_FRAMES));
+  const child = spawn(process.execPath, cliArgs, {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("exit", resolve);
+  });
+  if (code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`training the ${features}-feature model failed (exit ${code}):\n${stderr}`);
+  }
+  return dir;
+}
+
+let modelDir: string | undefined;
+if (ownModel) {
+  console.error(
+    `training a ${nFeatures}-feature model on ${OWN_MODEL_FRAMES} simulated frames for the run (the committed one has ${committed})...`,
+  );
+  modelDir = await trainOwnModel(nFeatures);
+}
+const modelEnv: Record<string, string> = modelDir ? { MODEL_DIR: modelDir } : {};
+const removeModel = () =>
+  modelDir ? rm(modelDir, { recursive: true, force: true }) : Promise.resolve();
 
 console.error(`building ${nFeatures}-feature frames...`);
 // 64 frames, replayed back and forth: the turns (a window like 61, 62, 63, 62, 61) look unusual
@@ -171,8 +277,12 @@ const micro = measureMicro(frames, seconds.micro);
 console.error("starting the engine...");
 const engine = await startEngineProcess({
   QUEUE_MAX_SIZE: "100",
-  INGEST_WORKERS: args.workers!,
+  INGEST_WORKERS: ingestWorkers,
+  ...modelEnv,
   ...extraEnv,
+}).catch(async (error: Error) => {
+  await removeModel();
+  throw error;
 });
 const client = createClient(engine.port);
 const rss: { t: number; bytes: number }[] = [];
@@ -254,12 +364,13 @@ async function busDrained(ingest: Client, workers: Client[]) {
 async function busPhase(workers: number) {
   const stream = `BENCH_${process.pid}_${workers}`;
   const common = {
+    ...modelEnv,
     ...extraEnv,
     FRAME_BUS: "nats",
     NATS_STREAM: stream,
     NATS_STREAM_MAX_BYTES: String(8 * 2 ** 30),
     QUEUE_MAX_SIZE: "100",
-    INGEST_WORKERS: args.workers!,
+    INGEST_WORKERS: ingestWorkers,
   };
   const procs = await Promise.all(
     Array.from({ length: workers }, () => startEngineProcess({ ...common, ENGINE_ROLE: "worker" })),
@@ -326,6 +437,7 @@ async function deleteBusStream(stream: string): Promise<void> {
   await nc.close();
 }
 
+let failures: string[] = [];
 try {
   console.error("warming up...");
   await closedLoop(client, jsonStreams, { seconds: 3 });
@@ -340,7 +452,7 @@ try {
   const fast = await latency(100, seconds.fast);
   clearInterval(sampler);
   let bus: Record<string, unknown> | undefined;
-  if (args.bus === "nats") {
+  if (frameBus === "nats") {
     // The single-process engine is stopped first: the scale-out processes get both cores.
     client.close();
     await engine.stop();
@@ -353,7 +465,7 @@ try {
 
   let swap: SwapResult | undefined;
   if (args.swap) {
-    if (args.bus !== "nats") {
+    if (frameBus !== "nats") {
       client.close();
       await engine.stop();
     }
@@ -382,8 +494,11 @@ try {
     },
     config: {
       features: nFeatures,
+      model: ownModel
+        ? `trained for the run on ${OWN_MODEL_FRAMES} simulated frames`
+        : (extraEnv.MODEL_DIR ?? "committed"),
       queue_max_size: 100,
-      workers: args.workers,
+      workers: ingestWorkers,
       connections,
       quick,
       env: extraEnv,
@@ -420,12 +535,16 @@ try {
     },
   };
   console.log(renderReport(result));
+  failures = runFailures(result);
   if (args.json) {
-    await writeFile(args.json, `${JSON.stringify(result, null, 2)}\n`);
+    const doc = failures.length > 0 ? { ...result, failures } : result;
+    await writeFile(args.json, `${JSON.stringify(doc, null, 2)}\n`);
     console.error(`wrote ${args.json}`);
   }
 } finally {
   clearInterval(sampler);
   client.close();
   await engine.stop();
+  await removeModel();
 }
+judge(failures);

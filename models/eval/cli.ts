@@ -1,10 +1,11 @@
 // `npm run eval`: detection quality on the simulated plant and on public labelled data (SKAB, Tennessee Eastman).
-import { constants, existsSync } from "node:fs";
-import { access, readFile, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { commandLine, outputFileProblem } from "../../contracts/command_line.ts";
 import { ConfigError } from "../../contracts/config.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
 import type { FeaturewiseKind, LinearParams } from "../featurewise/params.ts";
@@ -40,7 +41,35 @@ const USAGE = `usage: npm run eval -- [--suite plant,drift,skab,tep] [--datasets
 --skab-train, --tep-train
               training options of our model for every file of that dataset, as JSON
               (e.g. '{"alphaFrame":0.001,"tailMargin":0.5}'; keys of trainFeaturewise's options)
---models ... --foreign-features: the simulated plant suite's settings`;
+--models ... --foreign-features: the simulated plant suite's settings
+An option for a suite that does not run is refused. Mistakes in the arguments exit 2 with this
+usage, before any suite runs; missing or malformed data and models exit 1.`;
+
+// A mistake in the arguments is printed with the usage, exit status 2, before any work.
+const cli = commandLine("eval", USAGE, parseEvalArgs);
+// Annotated: a call to it then narrows like a throw.
+const usageError: (message: string) => never = cli.usageError;
+
+function parseEvalArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      suite: { type: "string" },
+      datasets: { type: "string" },
+      "skab-train": { type: "string" },
+      "tep-train": { type: "string" },
+      models: { type: "string" },
+      "clean-frames": { type: "string" },
+      events: { type: "string" },
+      "eval-seed": { type: "string" },
+      "foreign-features": { type: "string" },
+      json: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+type EvalArgs = ReturnType<typeof parseEvalArgs>["values"];
 
 const SUITES = ["plant", "drift", "skab", "tep"] as const;
 /** `../shared/datasets` from the project root (this file is `models/eval/cli.ts`). */
@@ -97,36 +126,12 @@ function checkPlantModels(dir: string, main: LoadedModel, lin: LoadedModel): voi
   }
 }
 
-/** Fails before any suite runs when `--json FILE` could not be written at the end. */
-async function checkJsonTarget(file: string): Promise<void> {
-  const dir = dirname(file);
-  try {
-    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(), { code: "ENOTDIR" });
-    await access(dir, constants.W_OK);
-    if ((await stat(file).catch(() => undefined))?.isDirectory()) {
-      throw Object.assign(new Error(), { code: "EISDIR" });
-    }
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason =
-      code === "ENOENT"
-        ? `folder ${dir} does not exist`
-        : code === "ENOTDIR"
-          ? `${dir} is not a folder`
-          : code === "EISDIR"
-            ? "it is a folder"
-            : code === "EACCES" || code === "EPERM" || code === "EROFS"
-              ? `folder ${dir} is not writable`
-              : (error as Error).message;
-    throw new InputError(`'--json ${file}': ${reason}`);
-  }
-}
-
 function int(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new InputError(`'--${name}' must be an integer >= ${min}, got '${raw}'`);
+  if (raw.trim() === "" || !Number.isInteger(n) || n < min) {
+    usageError(`'--${name}' must be an integer >= ${min}, got '${raw}'`);
+  }
   return n;
 }
 
@@ -144,56 +149,41 @@ function trainOptions(flag: string, raw: string | undefined): OursTrainOptions {
   try {
     parsed = JSON.parse(raw);
   } catch (err) {
-    throw new Error(`'--${flag}' must be a JSON object: ${(err as Error).message}`);
+    usageError(`'--${flag}' must be a JSON object: ${(err as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new Error(`'--${flag}' must be a JSON object, got '${raw}'`);
+    usageError(`'--${flag}' must be a JSON object, got '${raw}'`);
   }
   for (const [key, value] of Object.entries(parsed)) {
     if (!(key in TRAIN_DEFAULTS)) {
-      throw new Error(
+      usageError(
         `'--${flag}': unknown option '${key}' (known: ${Object.keys(TRAIN_DEFAULTS).join(", ")})`,
       );
     }
     if (typeof value !== "number" || !Number.isFinite(value)) {
-      throw new Error(`'--${flag}': '${key}' must be a number, got ${JSON.stringify(value)}`);
+      usageError(`'--${flag}': '${key}' must be a number, got ${JSON.stringify(value)}`);
     }
   }
   return parsed as OursTrainOptions;
 }
 
-async function main(argv: string[]): Promise<void> {
-  const { values: a } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      suite: { type: "string" },
-      datasets: { type: "string" },
-      "skab-train": { type: "string" },
-      "tep-train": { type: "string" },
-      models: { type: "string" },
-      "clean-frames": { type: "string" },
-      events: { type: "string" },
-      "eval-seed": { type: "string" },
-      "foreign-features": { type: "string" },
-      json: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (a.help) {
-    console.log(USAGE);
-    return;
-  }
+/** The options that only one suite reads, by that suite. */
+const SUITE_OPTIONS: Record<Suite, readonly (keyof EvalArgs)[]> = {
+  plant: ["models", "clean-frames", "events", "eval-seed", "foreign-features"],
+  drift: [],
+  skab: ["skab-train"],
+  tep: ["tep-train"],
+};
+
+async function main(a: EvalArgs): Promise<void> {
   const datasets = a.datasets ?? (existsSync(DEFAULT_DATASETS) ? DEFAULT_DATASETS : undefined);
-  if (a.datasets !== undefined && !existsSync(a.datasets)) {
-    throw new DatasetError(`'--datasets ${a.datasets}': no such directory`);
-  }
   let suites: Suite[];
   if (a.suite !== undefined) {
     const asked = a.suite.split(",").map((x) => x.trim());
     for (const x of asked) {
-      if (!SUITES.includes(x as Suite))
-        throw new Error(`'--suite' takes ${SUITES.join(", ")}; got '${x}'`);
+      if (!SUITES.includes(x as Suite)) {
+        usageError(`'--suite' takes ${SUITES.join(", ")}; got '${x}'`);
+      }
     }
     suites = SUITES.filter((x) => asked.includes(x));
   } else {
@@ -202,15 +192,46 @@ async function main(argv: string[]): Promise<void> {
         x === "plant" || x === "drift" || (datasets !== undefined && existsSync(join(datasets, x))),
     );
   }
+  // An option of a suite that does not run would be ignored: say so instead.
+  const strays = SUITES.filter((x) => !suites.includes(x)).flatMap((x) => {
+    const given = SUITE_OPTIONS[x].filter((name) => a[name] !== undefined);
+    return given.length > 0 ? [`${given.map((name) => `'--${name}'`).join(", ")} (${x})`] : [];
+  });
+  if (strays.length > 0) {
+    usageError(
+      `${strays.join("; ")}: for suites that do not run here (running: ${suites.join(", ") || "none"})`,
+    );
+  }
+  if (
+    a.datasets !== undefined &&
+    a.suite !== undefined &&
+    !suites.some((x) => x === "skab" || x === "tep")
+  ) {
+    usageError(
+      `'--datasets' applies only to the skab and tep suites (the suites that run: ${suites.join(", ")})`,
+    );
+  }
+  // Every option parsed before any suite runs: a typo never costs the suites before it.
+  const plantSettings = suites.includes("plant") ? plantArgs(a) : undefined;
+  const trainBySuite = {
+    skab: trainOptions("skab-train", a["skab-train"]),
+    tep: trainOptions("tep-train", a["tep-train"]),
+  };
+  if (a.json !== undefined) {
+    const problem = await outputFileProblem(a.json);
+    if (problem) usageError(`'--json ${a.json}': ${problem}`);
+  }
+  if (a.datasets !== undefined && !existsSync(a.datasets)) {
+    throw new DatasetError(`'--datasets ${a.datasets}': no such directory`);
+  }
   const real = suites.filter((x) => x !== "plant" && x !== "drift");
   if (real.length > 0 && datasets === undefined) {
     throw new DatasetError(
       `suite ${real.join(", ")} needs '--datasets DIR' (../shared/datasets is absent)`,
     );
   }
-  if (a.json !== undefined) await checkJsonTarget(a.json);
-  // The plant suite's inputs, checked before any suite spends minutes.
-  const plant = suites.includes("plant") ? await plantInputs(a) : undefined;
+  // The plant suite's models, checked before any suite spends minutes.
+  const plant = plantSettings ? await plantInputs(plantSettings) : undefined;
   // The engine's incident settings, from the same environment variables the engine reads.
   const incidentConfig = incidentSettings(process.env);
   const doc: Record<string, unknown> = {};
@@ -235,7 +256,7 @@ async function main(argv: string[]): Promise<void> {
       const o = {
         datasets: datasets as string,
         incidents: incidentConfig,
-        train: trainOptions(`${suite}-train`, a[`${suite}-train`]),
+        train: trainBySuite[suite],
         log,
       };
       const report = suite === "skab" ? await runSkabSuite(o) : await runTepSuite(o);
@@ -269,13 +290,22 @@ interface PlantInputs {
   foreignFeatures: number;
 }
 
-/** The plant suite's settings and models, read and checked. */
-async function plantInputs(a: PlantArgs): Promise<PlantInputs> {
-  const dir = a.models ?? "models";
-  const cleanFrames = int("clean-frames", a["clean-frames"], 10_000, 1);
-  const eventsPerKind = int("events", a.events, 100, 1);
-  const evalSeed = int("eval-seed", a["eval-seed"], 1_000_000, 0);
-  const foreignFeatures = int("foreign-features", a["foreign-features"], 2000, 0);
+type PlantSettings = Omit<PlantInputs, "main" | "lin"> & { dir: string };
+
+/** The plant suite's settings, checked as arguments. */
+function plantArgs(a: PlantArgs): PlantSettings {
+  return {
+    dir: a.models ?? "models",
+    cleanFrames: int("clean-frames", a["clean-frames"], 10_000, 1),
+    eventsPerKind: int("events", a.events, 100, 1),
+    evalSeed: int("eval-seed", a["eval-seed"], 1_000_000, 0),
+    foreignFeatures: int("foreign-features", a["foreign-features"], 2000, 0),
+  };
+}
+
+/** The plant suite's models, read and checked against its settings. */
+async function plantInputs(settings: PlantSettings): Promise<PlantInputs> {
+  const { dir, cleanFrames, eventsPerKind, evalSeed, foreignFeatures } = settings;
   const main = await loadModel(dir, "featurewise_ocsvm");
   const lin = await loadModel(dir, "featurewise_ocsvm_linear");
   checkPlantModels(dir, main, lin);
@@ -486,14 +516,10 @@ async function plantSuite(
   return doc;
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
+main(cli.parsed.values).catch((err: unknown) => {
+  // Data, models or settings that cannot be used (the arguments were fine): the message, exit 1.
   const known =
-    err instanceof DatasetError ||
-    err instanceof ConfigError ||
-    err instanceof InputError ||
-    (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ||
-    /^'--/.test((err as Error).message);
+    err instanceof DatasetError || err instanceof ConfigError || err instanceof InputError;
   console.error(`eval: ${known ? (err as Error).message : (err as Error).stack}`);
-  console.error(USAGE);
   process.exit(1);
 });

@@ -26,6 +26,7 @@ test("retrain cli refuses --events 0: the gate would pass detection unmeasured",
     ["--import", "tsx", "models/retrain/cli.ts", "--model", "featurewise_ocsvm", "--events", "0"],
     { cwd: ROOT, env: process.env, encoding: "utf8" },
   );
-  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /'--events' must be an integer 1\.\.1000, got '0'/);
+  assert.match(r.stderr, /usage: npm run retrain/);
 });

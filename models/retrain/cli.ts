@@ -8,7 +8,12 @@ import { createLogger } from "../../telemetry/logger.ts";
 import { summary } from "./report.ts";
 import { EVENTS_PER_KIND, RetrainError, reportPath, retrain } from "./retrain.ts";
 
-const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO] [--auto]
+/** A mistake in the command line itself. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const USAGE = `usage: npm run retrain -- --model NAME [--history DIR] [--registry MODEL_DIR] [--events N] [--seed N] [--by WHO] [--reason TEXT] [--auto]
 
 Trains a candidate version of NAME from the engine's recorded history (--history, default
 HISTORY_DIR/NAME, HISTORY_DIR defaulting to DATA_DIR/history), writes it into the registry
@@ -16,7 +21,8 @@ HISTORY_DIR/NAME, HISTORY_DIR defaulting to DATA_DIR/history), writes it into th
 that history, on the incidents operators confirmed and on injected anomalies (--events per kind,
 default ${EVENTS_PER_KIND}; --seed, default 1), and decides. RETRAIN_PROMOTE=auto activates a promoted candidate,
 manual (default) leaves it ready. --auto chooses the candidate's window size and tail margin by a
-backtest on its training series (as npm run train -- --auto). Only the most recent
+backtest on its training series (as npm run train -- --auto). --by and --reason name who asked for
+the run and why in a promotion's activation record (default by "retrain"). Only the most recent
 RETRAIN_MAX_FRAMES recorded frames are read (default 3000). The report lies beside the version: MODEL_DIR/NAME/VERSION.retrain.json.
 MODEL_DIR defaults to models/, where the committed models are flat (not retrainable); npm start
 keeps its registry in DATA_DIR/models, so after npm start:
@@ -33,6 +39,7 @@ async function main(argv: string[]): Promise<void> {
       events: { type: "string" },
       seed: { type: "string" },
       by: { type: "string" },
+      reason: { type: "string" },
       auto: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -41,12 +48,12 @@ async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (!a.model) throw new RetrainError("'--model' is required");
+  if (!a.model) throw new UsageError("'--model' is required");
   const count = (name: string, raw: string | undefined, fallback: number, max: number, min = 0) => {
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min || n > max) {
-      throw new RetrainError(`'--${name}' must be an integer ${min}..${max}, got '${raw}'`);
+      throw new UsageError(`'--${name}' must be an integer ${min}..${max}, got '${raw}'`);
     }
     return n;
   };
@@ -75,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
     eventsPerKind: count("events", a.events, EVENTS_PER_KIND, 1000, 1),
     seed: count("seed", a.seed, 1, 2 ** 31 - 1),
     by: a.by,
+    reason: a.reason,
     auto: a.auto,
     log: createLogger({
       service: "retrain",
@@ -87,19 +95,17 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const known =
-    error instanceof RetrainError ||
-    error instanceof RangeError ||
-    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-  console.error(`retrain: ${known ? (error as Error).message : (error as Error).stack}`);
+  // A wrong command line exits 2 with the usage, as every command here; a run that could not be
+  // done (history, registry, gate) exits 1 with its reason.
   if (
-    known &&
-    !(
-      error instanceof RetrainError &&
-      /too little history|nothing new to train on/.test((error as Error).message)
-    )
+    error instanceof UsageError ||
+    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
   ) {
+    console.error(`retrain: ${(error as Error).message}`);
     console.error(USAGE);
+    process.exit(2);
   }
+  const known = error instanceof RetrainError || error instanceof RangeError;
+  console.error(`retrain: ${known ? (error as Error).message : (error as Error).stack}`);
   process.exit(1);
 });

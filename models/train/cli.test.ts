@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,11 +24,29 @@ import { plantSeries } from "./plant_series.ts";
 const dir = mkdtempSync(join(tmpdir(), "train-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function train(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "models/train/cli.ts", ...args], {
+const CLI = new URL("./cli.ts", import.meta.url).pathname;
+// Resolved here: from another working directory `--import tsx` would not find the package.
+const TSX = import.meta.resolve("tsx");
+
+/** The CLI, run from `cwd` (default this process's, the project root). */
+function trainIn(
+  cwd: string | undefined,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", TSX, CLI, ...args], {
+    cwd,
     encoding: "utf8",
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const train = (...args: string[]) => trainIn(undefined, ...args);
+
+/** A usage error: exit 2, the message and the usage, before anything was trained. */
+function assertUsageError(r: ReturnType<typeof train>, message: RegExp): void {
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, message);
+  assert.match(r.stderr, /usage: npm run train --/);
+  assert.doesNotMatch(r.stderr, /simulating|reading|\n\s+at /, "nothing was trained");
 }
 
 /** A float32 (or float64) C-order .npy file; `shape` replaces the header's shape text. */
@@ -126,10 +153,10 @@ describe("train cli", () => {
   it("train cli stops before training when --out or --publish cannot be used", async () => {
     const file = join(dir, "out_is_a_file");
     writeFileSync(file, "");
-    const r = train("--features", "20", "--frames", "200", "--out", file);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /'--out' .*out_is_a_file: is a file or under one, not a folder/);
-    assert.doesNotMatch(r.stderr, /simulating/, "nothing was trained");
+    assertUsageError(
+      train("--features", "20", "--frames", "200", "--out", file),
+      /'--out' .*out_is_a_file: is a file or under one, not a folder/,
+    );
     // A port that was just free: nothing listens there.
     const server = createServer();
     server.listen(0, "127.0.0.1");
@@ -212,8 +239,7 @@ describe("train cli", () => {
       "--out",
       out,
     );
-    assert.equal(flatOnly.status, 1);
-    assert.match(flatOnly.stderr, /'--activate' needs '--model' and the registry layout/);
+    assertUsageError(flatOnly, /'--activate' needs '--model' and the registry layout/);
   });
 
   it("train cli reads a Python 2 .npy header whose shape has long suffixes", () => {
@@ -332,20 +358,102 @@ describe("train cli", () => {
     assert.equal(auto.status, 1);
     assert.match(auto.stderr, /'--auto' needs at least 125 rows .*, got 120/);
     assert.doesNotMatch(auto.stderr, /RangeError|\n\s+at /);
-    const missing = train("--input", join(dir, "nope.csv"));
+    const missing = train("--input", join(dir, "nope.csv"), "--out", join(dir, "bad"));
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /cannot read file/);
-    const badDrift = train("--drift-max=-1", "--features", "10", "--frames", "200");
-    assert.equal(badDrift.status, 1);
-    assert.match(
-      badDrift.stderr,
-      /'--drift-max' must be a number in \[0, 1000000000000\], got '-1'/,
+    assert.match(missing.stderr, /nope\.csv: cannot read file/);
+    // A folder named like an input file: its path, not a bare EISDIR.
+    for (const name of ["folder.csv", "folder.npy"]) {
+      mkdirSync(join(dir, name));
+      const folder = train("--input", join(dir, name), "--out", join(dir, "bad"));
+      assert.equal(folder.status, 1, folder.stderr);
+      assert.match(
+        folder.stderr,
+        new RegExp(`train: .*${name.replace(".", "\\.")}: is a folder, not a file`),
+      );
+      assert.doesNotMatch(folder.stderr, /EISDIR|\n\s+at /);
+    }
+  });
+
+  it("train cli refuses mistakes in its arguments with the usage and exit 2, before training", () => {
+    const out = join(dir, "usage");
+    const cases: [string[], RegExp][] = [
+      [["--drift-max=-1"], /'--drift-max' must be a number in \[0, 1000000000000\], got '-1'/],
+      [["--baseline-alpha", "1.5"], /'--baseline-alpha' must be a number in \[0, 1\], got '1.5'/],
+      [["--frobnicate"], /train: Unknown option '--frobnicate'/],
+      [["--kind", "rbf"], /'--kind' must be svdd or linear, got 'rbf'/],
+      [["--running", "pump"], /'--running': /],
+      [["--model", "x", "--overwrite"], /'--overwrite' applies only to flat files/],
+    ];
+    for (const [args, message] of cases) {
+      assertUsageError(
+        train("--features", "10", "--frames", "200", "--out", out, ...args),
+        message,
+      );
+    }
+    const csv = join(dir, "usage.csv");
+    writeFileSync(csv, "a,b\n1,2\n");
+    assertUsageError(
+      train("--input", csv, "--features", "10", "--out", out),
+      /'--features', '--frames' and '--plant-seed' apply only without '--input'/,
     );
-    const badAlpha = train("--baseline-alpha", "1.5", "--features", "10", "--frames", "200");
-    assert.equal(badAlpha.status, 1);
-    assert.match(badAlpha.stderr, /'--baseline-alpha' must be a number in \[0, 1\], got '1.5'/);
-    const unknown = train("--frobnicate");
-    assert.equal(unknown.status, 1);
-    assert.match(unknown.stderr, /Unknown option '--frobnicate'/);
+    assert.equal(existsSync(out), false, "nothing was written");
+  });
+
+  it("train cli needs --out and never replaces flat models in place without --overwrite", () => {
+    // Run where `models/` would be the default, as `npm run train` runs in the project.
+    const cwd = join(dir, "project");
+    mkdirSync(cwd);
+    assertUsageError(
+      trainIn(cwd, "--features", "20", "--frames", "200"),
+      /'--out DIR' is required/,
+    );
+    assert.deepEqual(readdirSync(cwd), [], "no models/ was written");
+
+    const out = join(dir, "served");
+    mkdirSync(out);
+    writeFileSync(join(out, "featurewise_ocsvm.onnx"), "served");
+    writeFileSync(join(out, "mine.json"), "served");
+    const small = ["--features", "20", "--frames", "200", "--out", out];
+    assertUsageError(
+      train(...small),
+      /'--out' .*served already holds featurewise_ocsvm\.onnx: add '--overwrite' to replace them/,
+    );
+    assertUsageError(
+      train(...small, "--model", "mine", "--flat"),
+      /already holds mine\.json: add '--overwrite'/,
+    );
+    assert.equal(readFileSync(join(out, "featurewise_ocsvm.onnx"), "utf8"), "served");
+    assert.equal(readFileSync(join(out, "mine.json"), "utf8"), "served");
+    const replaced = train(...small, "--kind", "svdd", "--overwrite");
+    assert.equal(replaced.status, 0, replaced.stderr);
+    assert.notEqual(readFileSync(join(out, "featurewise_ocsvm.onnx"), "utf8"), "served");
+  });
+
+  it("train cli refuses --model . and .. before training, in both layouts", () => {
+    for (const name of [".", "..", "a..b", ".hidden", "trailing."]) {
+      for (const layout of [[], ["--flat"]]) {
+        const out = join(dir, "dots", "out");
+        const r = train(
+          "--features",
+          "20",
+          "--frames",
+          "200",
+          "--model",
+          name,
+          "--out",
+          out,
+          ...layout,
+        );
+        assertUsageError(
+          r,
+          new RegExp(`'--model' must be .*, got '${name.replaceAll(".", "\\.")}'`),
+        );
+        assert.equal(
+          existsSync(join(dir, "dots")),
+          false,
+          `${name} ${layout}: nothing was written`,
+        );
+      }
+    }
   });
 });

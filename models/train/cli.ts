@@ -1,9 +1,12 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
 
-import { constants } from "node:fs";
+import { constants, existsSync } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
+import { commandLine } from "../../contracts/command_line.ts";
+import { MODEL_NAME_PATTERN } from "../../contracts/models_api.ts";
 import {
   formatRunningCondition,
   parseRunningCondition,
@@ -25,18 +28,21 @@ import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
 import { runningRowsOnly } from "./running_rows.ts";
 
-const USAGE = `usage: npm run train -- [--input FILE.npy|FILE.csv] [--out DIR] [--model NAME] [--kind svdd|linear]
-                          [--activate | --flat] [--by WHO] [--publish NATS_URL [--nats-stream NAME] [--version V]]
+const USAGE = `usage: npm run train -- --out DIR [--input FILE.npy|FILE.csv] [--model NAME] [--kind svdd|linear]
+                          [--activate | --flat [--overwrite]] [--by WHO] [--publish NATS_URL [--nats-stream NAME] [--version V]]
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
                           [--running "SENSOR>X"] [--auto]
 
+--out is required: there is no default folder, so that no run replaces models in place by accident.
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
 the version being the metadata's), activated only when NAME has no active version yet, or with
 --activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models).
 Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear
-(with --kind, only the one of that kind).
+(with --kind, only the one of that kind). Flat files already in DIR are replaced only with
+--overwrite (npm run train -- --out models --overwrite rebuilds the committed models; the engine
+reads them), refused before any training otherwise.
 Without --input, trains on the simulated plant (--features, default 25000; --frames, default 3000).
 --publish also publishes the version to the scale-out registry of NATS_STREAM --nats-stream
 (default FRAMES: Object Store <stream>_models, pointer in KV <stream>_model_pointer), activated
@@ -46,7 +52,50 @@ version V of --model from the registry under --out.
 training, and the engine neither scores nor records windows in which it fails.
 --auto chooses the window size and tail margin among a few settings by a backtest on the input
 itself (its last 20 % held out as normal data, anomalies injected into it; it needs at least ${autoMinFrames()}
-rows); not with --window or --tail-margin.`;
+rows); not with --window or --tail-margin.
+Mistakes in the arguments exit 2 with this usage, before any work; unusable input data exits 1.`;
+
+// A mistake in the arguments is printed with the usage, exit status 2, before any work.
+const cli = commandLine("train", USAGE, parseTrainArgs);
+// Annotated: a call to it then narrows like a throw.
+const usageError: (message: string) => never = cli.usageError;
+
+function parseTrainArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      input: { type: "string" },
+      out: { type: "string" },
+      model: { type: "string" },
+      kind: { type: "string" },
+      seed: { type: "string" },
+      features: { type: "string" },
+      frames: { type: "string" },
+      window: { type: "string" },
+      "plant-seed": { type: "string" },
+      nu: { type: "string" },
+      "tail-margin": { type: "string" },
+      "alpha-frame": { type: "string" },
+      "cal-fraction": { type: "string" },
+      "cross-components": { type: "string" },
+      "drift-max": { type: "string" },
+      "baseline-alpha": { type: "string" },
+      activate: { type: "boolean" },
+      flat: { type: "boolean" },
+      overwrite: { type: "boolean" },
+      by: { type: "string" },
+      publish: { type: "string" },
+      "nats-stream": { type: "string" },
+      version: { type: "string" },
+      running: { type: "string" },
+      auto: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+type TrainArgs = ReturnType<typeof parseTrainArgs>["values"];
 
 /** The scale-out registry `--publish` writes to, opened before any training. */
 interface Publisher {
@@ -95,7 +144,7 @@ async function publishTo(
   );
 }
 
-/** Fails before training when `--out` cannot take the models: a file, or not writable. */
+/** Stops before training when `--out` cannot take the models: a file, or not writable. */
 async function checkOutDir(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
@@ -108,7 +157,19 @@ async function checkOutDir(dir: string): Promise<void> {
         : code === "EACCES" || code === "EPERM" || code === "EROFS"
           ? "is not writable"
           : (error as Error).message;
-    throw new InputError(`'--out' ${dir}: ${reason}`);
+    usageError(`'--out' ${dir}: ${reason}`);
+  }
+}
+
+/**
+ * A model name that is also a safe file and folder name everywhere it goes (the registry, NATS
+ * keys): `.` and `..` would write beside or above `--out`.
+ */
+function checkModelName(name: string): void {
+  if (!MODEL_NAME_PATTERN.test(name) || name.includes("..") || name.endsWith(".")) {
+    usageError(
+      `'--model' must be 1..128 of A-Z a-z 0-9 . _ -, starting with a letter or digit, without '..' or a trailing '.', got '${name}'`,
+    );
   }
 }
 
@@ -131,7 +192,7 @@ function numberArg(
   const ok = integer ? Number.isInteger(n) : Number.isFinite(n);
   if (!ok || n < min || n > max) {
     const kind = integer ? `an integer ${min}..${max}` : `a number in [${min}, ${max}]`;
-    throw new InputError(`'--${name}' must be ${kind}, got '${raw}'`);
+    usageError(`'--${name}' must be ${kind}, got '${raw}'`);
   }
   return n;
 }
@@ -151,45 +212,9 @@ const numArg = (
   max: number,
 ) => numberArg(name, raw, fallback, min, max);
 
-async function main(argv: string[]): Promise<void> {
-  const { values: a } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      input: { type: "string" },
-      out: { type: "string" },
-      model: { type: "string" },
-      kind: { type: "string" },
-      seed: { type: "string" },
-      features: { type: "string" },
-      frames: { type: "string" },
-      window: { type: "string" },
-      "plant-seed": { type: "string" },
-      nu: { type: "string" },
-      "tail-margin": { type: "string" },
-      "alpha-frame": { type: "string" },
-      "cal-fraction": { type: "string" },
-      "cross-components": { type: "string" },
-      "drift-max": { type: "string" },
-      "baseline-alpha": { type: "string" },
-      activate: { type: "boolean" },
-      flat: { type: "boolean" },
-      by: { type: "string" },
-      publish: { type: "string" },
-      "nats-stream": { type: "string" },
-      version: { type: "string" },
-      running: { type: "string" },
-      auto: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (a.help) {
-    console.log(USAGE);
-    return;
-  }
+async function main(a: TrainArgs): Promise<void> {
   if (a.auto && (a.window !== undefined || a["tail-margin"] !== undefined)) {
-    throw new InputError(
+    usageError(
       "'--auto' chooses the window and tail margin: not with '--window' or '--tail-margin'",
     );
   }
@@ -220,24 +245,32 @@ async function main(argv: string[]): Promise<void> {
     0,
     1,
   );
-  const outDir = a.out ?? "models";
+  // No default: a default folder is one a run could replace models in by accident.
+  const outDir = a.out ?? usageError("'--out DIR' is required: the folder the models go to");
+  if (a.model !== undefined) checkModelName(a.model);
   // Versions go to the registry for a named model; the two standard models stay flat.
-  const registry = a.model !== undefined && !a.flat ? new ModelRegistry(outDir) : undefined;
-  if (a.activate && !registry) {
-    throw new InputError("'--activate' needs '--model' and the registry layout (not '--flat')");
+  const flat = a.model === undefined || a.flat === true;
+  if (a.activate && flat) {
+    usageError("'--activate' needs '--model' and the registry layout (not '--flat')");
   }
-  if (a.model !== undefined && !/^[A-Za-z0-9._-]+$/.test(a.model)) {
-    throw new InputError(`'--model' must match [A-Za-z0-9._-]+, got '${a.model}'`);
+  if (a.overwrite && !flat) {
+    usageError(
+      "'--overwrite' applies only to flat files ('--flat', or no '--model'): registry versions are never replaced",
+    );
   }
+  const registry = flat ? undefined : new ModelRegistry(outDir);
   const stream = a["nats-stream"] ?? "FRAMES";
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
-    throw new InputError(`'--nats-stream' must match [A-Za-z0-9_-]{1,64}, got '${stream}'`);
+    usageError(`'--nats-stream' must match [A-Za-z0-9_-]{1,64}, got '${stream}'`);
   }
   if ((a.version !== undefined || a["nats-stream"] !== undefined) && a.publish === undefined) {
-    throw new InputError("'--version' and '--nats-stream' apply only with '--publish'");
+    usageError("'--version' and '--nats-stream' apply only with '--publish'");
   }
   if (a.publish !== undefined && a.model === undefined) {
-    throw new InputError("'--publish' needs '--model'");
+    usageError("'--publish' needs '--model'");
+  }
+  if (a.publish !== undefined && a.version !== undefined && a.overwrite) {
+    usageError("'--overwrite' does not apply with '--version' (nothing is trained or written)");
   }
   if (a.publish !== undefined && a.version !== undefined) {
     // An existing version: nothing is trained.
@@ -255,11 +288,25 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (a.kind !== undefined && !(a.kind in KINDS)) {
-    throw new InputError(`'--kind' must be svdd or linear, got '${a.kind}'`);
+    usageError(`'--kind' must be svdd or linear, got '${a.kind}'`);
   }
-  await checkOutDir(outDir);
-  // Closed at the end; a failure ends the process (exit 1), which closes it.
-  const publisher = a.publish === undefined ? undefined : await openPublisher(a.publish, stream);
+  if (a.input !== undefined) {
+    if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
+      usageError("'--features', '--frames' and '--plant-seed' apply only without '--input'");
+    }
+  }
+  let runningArg: RunningCondition | undefined;
+  if (a.running !== undefined) {
+    try {
+      runningArg = parseRunningCondition(a.running);
+    } catch (error) {
+      usageError(`'--running': ${(error as Error).message}`);
+    }
+  }
+  // The simulated plant's shape (without --input).
+  const plantFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
+  const plantFrames = intArg("frames", a.frames, 3000, 1, 1_000_000);
+  const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
   const jobs: { name: string; kind: FeaturewiseKind }[] =
     a.model === undefined
       ? [
@@ -273,16 +320,25 @@ async function main(argv: string[]): Promise<void> {
             kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
           },
         ];
+  if (flat && !a.overwrite) {
+    // The committed models are flat files the engine reads: replacing them takes a word.
+    const there = jobs
+      .flatMap((job) => [`${job.name}.onnx`, `${job.name}.json`])
+      .filter((file) => existsSync(join(outDir, file)));
+    if (there.length > 0) {
+      usageError(
+        `'--out' ${outDir} already holds ${there.join(", ")}: add '--overwrite' to replace them, or give another '--out'`,
+      );
+    }
+  }
+  await checkOutDir(outDir);
+  // Closed at the end; a failure ends the process (exit 1), which closes it.
+  const publisher = a.publish === undefined ? undefined : await openPublisher(a.publish, stream);
 
   const t0 = performance.now();
   let series: LoadedSeries;
   let source: Record<string, unknown>;
   if (a.input !== undefined) {
-    if (a.features !== undefined || a.frames !== undefined || a["plant-seed"] !== undefined) {
-      throw new InputError(
-        "'--features', '--frames' and '--plant-seed' apply only without '--input'",
-      );
-    }
     console.error(`[train] reading ${a.input}`);
     series = await loadSeries(a.input);
     source = {
@@ -292,31 +348,24 @@ async function main(argv: string[]): Promise<void> {
       features: series.nFeatures,
     };
   } else {
-    const nFeatures = intArg("features", a.features, 25_000, 1, 1_000_000);
-    const frames = intArg("frames", a.frames, 3000, 1, 1_000_000);
-    const plantSeed = intArg("plant-seed", a["plant-seed"], DEFAULT_PLANT_SEED, 0, 2 ** 31 - 1);
     console.error(
-      `[train] simulating ${frames} frames x ${nFeatures} features (plant seed ${plantSeed})`,
+      `[train] simulating ${plantFrames} frames x ${plantFeatures} features (plant seed ${plantSeed})`,
     );
-    series = plantSeries(nFeatures, frames, plantSeed, seed);
+    series = plantSeries(plantFeatures, plantFrames, plantSeed, seed);
     source = {
       kind: "simulated_plant",
       plant_seed: plantSeed,
       noise_seed: `mixSeed(${seed}, 0x7a11)`,
-      frames,
-      features: nFeatures,
+      frames: plantFrames,
+      features: plantFeatures,
     };
   }
   // The simulated plant says when it runs (its drive sensor); a file needs --running.
   let running: RunningCondition | undefined =
     "running" in series ? (series.running as RunningCondition | undefined) : undefined;
   let stoppedFrames = 0;
-  if (a.running !== undefined) {
-    try {
-      running = parseRunningCondition(a.running);
-    } catch (error) {
-      throw new InputError(`'--running': ${(error as Error).message}`);
-    }
+  if (runningArg !== undefined) {
+    running = runningArg;
     ({ series, stoppedFrames } = runningRowsOnly(series, running));
     console.error(`[train] ${stoppedFrames} frames left out: the machine was not running`);
   }
@@ -436,10 +485,9 @@ async function main(argv: string[]): Promise<void> {
   await publisher?.close();
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  const known =
-    err instanceof InputError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+main(cli.parsed.values).catch((err: unknown) => {
+  // Input that cannot be trained on (the arguments were fine): its message, exit 1.
+  const known = err instanceof InputError;
   console.error(`train: ${known ? (err as Error).message : (err as Error).stack}`);
-  if (known) console.error(USAGE);
   process.exit(1);
 });

@@ -1,6 +1,6 @@
 // Reads a user's normal history (.npy float32 [T, F] or .csv with a header row) into a dense series.
 import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { defaultFeatureNames } from "../../contracts/model.ts";
 import type { TrainData } from "../featurewise/train.ts";
@@ -19,9 +19,16 @@ export interface LoadedSeries extends TrainData {
 
 /** Loads `.npy` or `.csv` by extension. */
 export async function loadSeries(path: string): Promise<LoadedSeries> {
+  if (!path.endsWith(".npy") && !path.endsWith(".csv")) {
+    throw new InputError(`${path}: unsupported input format (expected .npy or .csv)`);
+  }
+  // A folder named like a file would otherwise fail mid-read, as EISDIR without its path.
+  const info = await stat(path).catch((err: Error) => {
+    throw new InputError(`${path}: cannot read file (${err.message})`);
+  });
+  if (info.isDirectory()) throw new InputError(`${path}: is a folder, not a file`);
   if (path.endsWith(".npy")) return parseNpy(await readBytes(path), path);
-  if (path.endsWith(".csv")) return await loadCsv(path);
-  throw new InputError(`${path}: unsupported input format (expected .npy or .csv)`);
+  return await loadCsv(path);
 }
 
 async function readBytes(path: string): Promise<Uint8Array> {
@@ -108,42 +115,48 @@ async function loadCsv(path: string): Promise<LoadedSeries> {
   let names: string[] | undefined;
   const rows: Float32Array[] = [];
   let lineNo = 0;
-  for await (const line of lines) {
-    lineNo++;
-    if (line.trim() === "") continue;
-    const cells = line.split(",");
-    if (!names) {
-      names = cells.map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
-      const bad = names.indexOf("");
-      if (bad >= 0)
-        throw new InputError(`${path}:${lineNo}: empty feature name in header column ${bad + 1}`);
-      if (new Set(names).size !== names.length)
-        throw new InputError(`${path}:${lineNo}: duplicate feature names in header`);
-      continue;
-    }
-    if (cells.length !== names.length) {
-      throw new InputError(
-        `${path}:${lineNo}: ragged row: ${cells.length} values, header has ${names.length} columns`,
-      );
-    }
-    const row = new Float32Array(cells.length);
-    for (let j = 0; j < cells.length; j++) {
-      const text = cells[j].trim();
-      const x = text === "" ? Number.NaN : Number(text);
-      if (!Number.isFinite(x)) {
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (line.trim() === "") continue;
+      const cells = line.split(",");
+      if (!names) {
+        names = cells.map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
+        const bad = names.indexOf("");
+        if (bad >= 0)
+          throw new InputError(`${path}:${lineNo}: empty feature name in header column ${bad + 1}`);
+        if (new Set(names).size !== names.length)
+          throw new InputError(`${path}:${lineNo}: duplicate feature names in header`);
+        continue;
+      }
+      if (cells.length !== names.length) {
         throw new InputError(
-          `${path}:${lineNo}: column '${names[j]}' is not a finite number: '${text}'`,
+          `${path}:${lineNo}: ragged row: ${cells.length} values, header has ${names.length} columns`,
         );
       }
-      // Stored as float32: a value beyond its range would become Infinity.
-      if (!Number.isFinite(Math.fround(x))) {
-        throw new InputError(
-          `${path}:${lineNo}: column '${names[j]}' is outside the float32 range (about ±3.4e38): '${text}'`,
-        );
+      const row = new Float32Array(cells.length);
+      for (let j = 0; j < cells.length; j++) {
+        const text = cells[j].trim();
+        const x = text === "" ? Number.NaN : Number(text);
+        if (!Number.isFinite(x)) {
+          throw new InputError(
+            `${path}:${lineNo}: column '${names[j]}' is not a finite number: '${text}'`,
+          );
+        }
+        // Stored as float32: a value beyond its range would become Infinity.
+        if (!Number.isFinite(Math.fround(x))) {
+          throw new InputError(
+            `${path}:${lineNo}: column '${names[j]}' is outside the float32 range (about ±3.4e38): '${text}'`,
+          );
+        }
+        row[j] = x;
       }
-      row[j] = x;
+      rows.push(row);
     }
-    rows.push(row);
+  } catch (err) {
+    // A read that fails after the file opened (a device, a file gone): still name the path.
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${path}: cannot read file (${(err as Error).message})`);
   }
   if (!names) throw new InputError(`${path}: empty CSV (no header row)`);
   const F = names.length;
