@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   "frame_invalid_timestamp", // timestamp neither ISO 8601 nor epoch milliseconds
   "frame_invalid_stream_id", // stream_id not a 1..128 char string of [A-Za-z0-9._:-]
   "frame_out_of_order", // timestamp older than the stream's window already scored (409)
+  "frame_timestamp_collision", // the millisecond of a recent frame of the stream, whose values differ: timestamps are kept to the millisecond (409)
   // alert contract
   "invalid_alert", // alert body breaks the contract (422)
   "invalid_signature", // Standard Webhooks signature missing, wrong or stale (401)
@@ -36,6 +37,7 @@ export const ERROR_CODES = [
   "too_many_attempts", // too many failed sign-ins from this address, retry after Retry-After (429)
   "signin_failed", // the identity provider's answer was refused: state, issuer, audience, role (401)
   "queue_full", // ingest queue full, retry after Retry-After seconds (429)
+  "too_many_uploads", // QUEUE_MAX_SIZE uploads already being read or decoded (every model together), retry after Retry-After seconds (429)
   "too_many_streams", // MAX_STREAMS streams are active (each within INCIDENT_STALE_MS): a new stream waits for one to fall silent (503)
   "model_not_ready", // model still loading or failed (503)
   "shutting_down", // service is draining (503)
@@ -59,6 +61,7 @@ export const ERROR_CODES = [
   "report_not_found", // the version has no retraining report: it was not written by a retraining (404)
   "report_invalid", // the version's retraining report does not parse or lacks what the console shows (422)
   "not_audited", // the engine acted (activated, started a retraining) but the backend could not record it in its audit (503)
+  "activation_outcome_unknown", // the engine's answer to an activation was lost (timeout, cut connection) and GET /models does not show it done: it may still happen; check before trying again (504)
   "internal_error", // a bug; the log has the stack trace (500)
 ] as const;
 

@@ -81,7 +81,7 @@ export const servedModelSchema = v.object({
   layout: v.picklist(["registry", "flat"]),
   /** The version scoring now. */
   active_version: v.string(),
-  /** Complete versions on disk, oldest first. */
+  /** Complete versions on disk, oldest first (only the active one while `registry_error`). */
   versions: v.array(v.string()),
   n_features: v.number(),
   window_size: v.number(),
@@ -89,6 +89,23 @@ export const servedModelSchema = v.object({
   routes: v.array(v.string()),
   /** Streams with a window in memory. */
   live_streams: v.number(),
+  /**
+   * The same count under the name SPEC §9 gives it; engines sent only `live_streams` before
+   * (optional for them), every engine now sends both.
+   */
+  streams: v.optional(v.number()),
+  /**
+   * Versions in `versions` with other feature names or another window size than the active one:
+   * activating one needs `reset_windows` (its streams start afresh). Absent when there are none,
+   * and under scale-out, where workers switch only between versions that agree.
+   */
+  incompatible_versions: v.optional(v.array(v.string())),
+  /**
+   * Present when the model's registry entry cannot be read (an `ACTIVE.json` that does not parse):
+   * the registry's error `code` and `message`. The served version goes on scoring; `versions`
+   * then lists only it.
+   */
+  registry_error: v.optional(v.object({ code: v.string(), message: v.string() })),
   /** The last activation recorded in the registry, when there is one. */
   activation: v.optional(activationSchema),
   /**
@@ -139,6 +156,12 @@ export const activateResponseSchema = v.object({
   windows_reset: v.boolean(),
   /** Streams whose windows were kept (or dropped, when reset) across the switch. */
   streams: v.number(),
+  /**
+   * `true`: the version asked for was the active one already (the registry's pointer names it):
+   * nothing was loaded or recorded, `from` is the version itself and `activation` the record that
+   * made it active.
+   */
+  unchanged: v.optional(v.boolean()),
 });
 
 /** `POST /models/{name}/retrain`: an optional body (a JSON object) saying who asks and why. */

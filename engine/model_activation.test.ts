@@ -252,6 +252,42 @@ describe("model activation in a running engine", () => {
     assert.equal(ready.model.version, metas[0].version, "still the version it had");
   });
 
+  test("activating the version already active answers unchanged, loads nothing and records nothing", async () => {
+    const registry = new ModelRegistry(reg.dir);
+    const records = await registry.activations("boiler");
+    const switches = engine.logs().filter((l) => l.msg === "model activated").length;
+    const answer = await activate({ version: metas[0].version, by: "Ana", reason: "again" });
+    assert.equal(answer.status, 200);
+    const body = (await answer.json()) as Record<string, unknown>;
+    assert.equal(body.unchanged, true);
+    assert.deepEqual(
+      [body.version, body.from, body.windows_reset],
+      [metas[0].version, metas[0].version, false],
+    );
+    // The record that made it active, not a new one.
+    assert.deepEqual(
+      body.activation,
+      records.findLast((a) => a.version === metas[0].version),
+    );
+    assert.deepEqual(await registry.activations("boiler"), records, "no from == to record");
+    assert.equal(
+      engine.logs().filter((l) => l.msg === "model activated").length,
+      switches,
+      "no reload",
+    );
+  });
+
+  test("lists the versions whose sensors differ from the active one's, and the streams under both names", async () => {
+    const res = await fetch(url("/models"), {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const [listed] = ((await res.json()) as { models: Record<string, unknown>[] }).models;
+    assert.equal(listed.active_version, metas[0].version);
+    assert.deepEqual(listed.incompatible_versions, [metas[2].version]);
+    assert.equal(listed.streams, listed.live_streams);
+    assert.equal(listed.registry_error, undefined);
+  });
+
   test("reset_windows switches to other sensors: old frames refused, new ones scored afresh", async () => {
     const answer = await activate({ version: metas[2].version, reset_windows: true });
     assert.equal(answer.status, 200);

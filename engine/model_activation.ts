@@ -1,7 +1,9 @@
 // Switches the served model to another version of the registry while frames keep flowing: load, warm, swap between two batches.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { EngineConfig } from "../contracts/config.ts";
 import { type ErrorCode, HttpError } from "../contracts/error.ts";
-import type { ModelMetadata } from "../contracts/model.ts";
+import { type ModelMetadata, parseModelMetadata } from "../contracts/model.ts";
 import type {
   ActivateRequest,
   ActivateResponse,
@@ -25,6 +27,7 @@ import {
   isSafeVersion,
   type ModelRegistry,
   RegistryError,
+  type RegistryModel,
   type VersionRef,
   verifyVersion,
 } from "./infer/registry.ts";
@@ -56,21 +59,37 @@ function toHttp(error: unknown): HttpError {
 const sameNames = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((name, i) => name === b[i]);
 
+/** What a version's windows are made of: the streams carry over between two that agree. */
+type WindowSpec = Pick<ModelMetadata, "feature_names" | "window_size">;
+const sameSpec = (a: WindowSpec, b: WindowSpec) =>
+  sameNames(a.feature_names, b.feature_names) && a.window_size === b.window_size;
+
+/** The registry's entry of a model, or why it cannot be read (`GET /models` shows it). */
+type RegistryRead =
+  | { entry: RegistryModel; error?: undefined }
+  | { entry?: undefined; error: { code: string; message: string }; layout: "registry" | "flat" };
+
 export interface ModelActivation {
-  /** `GET /models`: the served model with its registry entry. */
+  /**
+   * `GET /models`: the served model with its registry entry, the versions it cannot carry its
+   * streams' windows over to (`incompatible_versions`), and `registry_error` when the entry
+   * cannot be read (a broken pointer: still the registry layout).
+   */
   list(): Promise<ServedModel[]>;
   /**
    * `POST /models/{name}/activate`: records the activation in the registry, then loads and
    * warms the version beside the serving one and swaps it in between two batches. Resolves
-   * once the new version is scoring; throws an {@link HttpError} (404, 400, 409, 422) and
-   * leaves the serving model as it was otherwise.
+   * once the new version is scoring, at once with `unchanged: true` (nothing loaded or recorded)
+   * when it is the version scoring and the registry's pointer names it; throws an
+   * {@link HttpError} (404, 400, 409, 422) and leaves the serving model as it was otherwise.
    */
   activate(name: string, request: ActivateRequest): Promise<ActivateResponse>;
   /**
    * `POST /models/{name}/retrain`: starts a retraining of the model now (the run goes on in the
    * background; `list` shows how it ends). Throws an {@link HttpError}: 404 for a model not
    * served, 409 `retrain_running` while a run of any model is in progress, 409
-   * `retrain_unavailable` when this engine cannot retrain it.
+   * `retrain_unavailable` when this engine cannot retrain it, the registry's error (422
+   * `registry_entry_invalid`) when the model's registry entry cannot be read.
    */
   retrain(name: string, request: RetrainRequest): Promise<RetrainResponse>;
   /**
@@ -116,6 +135,49 @@ export function createModelActivation(deps: {
   const inProgress = new Set<string>();
   /** Pointer versions the follower could not switch to (`follow`), shown by `list`. */
   const refusals = new FollowRefusals();
+  /** Each version's window spec by `name@version` (a version is immutable), for `list`. */
+  const specs = new Map<string, WindowSpec>();
+
+  async function readRegistry(name: string): Promise<RegistryRead> {
+    try {
+      return { entry: await registry.model(name) };
+    } catch (error) {
+      // Only a model in the registry layout has a pointer that can fail to be read.
+      const pointerBroken = await registry.activeVersion(name).then(
+        () => false,
+        () => true,
+      );
+      return {
+        error: {
+          code: error instanceof RegistryError ? error.code : "registry_unreadable",
+          message: (error as Error).message,
+        },
+        layout: pointerBroken ? "registry" : "flat",
+      };
+    }
+  }
+
+  /** The versions of `entry` whose windows the served `meta` cannot carry over (`reset_windows`). */
+  async function incompatible(entry: RegistryModel, meta: ModelMetadata): Promise<string[]> {
+    const out: string[] = [];
+    for (const version of entry.versions) {
+      if (version === meta.version) continue;
+      const key = `${entry.name}@${version}`;
+      // The metadata alone: the graph's checksum is checked when it is activated. One that
+      // cannot be read now is not marked, and read again next time.
+      const path = join(registry.dir, entry.name, version, `${entry.name}.json`);
+      const spec =
+        specs.get(key) ??
+        (await readFile(path, "utf8").then(
+          (text) => parseModelMetadata(JSON.parse(text)),
+          () => undefined,
+        ));
+      if (!spec) continue;
+      specs.set(key, spec);
+      if (!sameSpec(spec, meta)) out.push(version);
+    }
+    return out;
+  }
 
   const served = () => {
     const p = state.pipeline;
@@ -129,22 +191,26 @@ export function createModelActivation(deps: {
     return Promise.all(
       served().lanes.map(async function describe(lane): Promise<ServedModel> {
         const meta = lane.model.metadata;
-        const entry = await registry.model(meta.name).catch(() => undefined);
-        const history = entry?.layout === "registry" ? await registry.activations(meta.name) : [];
+        const read = await readRegistry(meta.name);
+        const { entry } = read;
+        const layout = entry ? entry.layout : read.layout;
+        // The history is kept apart from the pointer: it is listed even when the pointer is broken.
+        const history = layout === "registry" ? await registry.activations(meta.name) : [];
         const last = history.at(-1);
-        const pointer =
-          entry?.layout === "registry"
-            ? await registry.activeVersion(meta.name).catch(() => undefined)
-            : undefined;
+        const pointer = entry?.layout === "registry" ? entry.active : undefined;
+        const others = entry?.layout === "registry" ? await incompatible(entry, meta) : [];
         return {
           name: meta.name,
-          layout: entry?.layout ?? "flat",
+          layout,
           active_version: meta.version,
           versions: entry?.versions ?? [meta.version],
           n_features: meta.n_features,
           window_size: meta.window_size,
           routes: lane.routes,
           live_streams: lane.windows.streams,
+          streams: lane.windows.streams,
+          ...(others.length ? { incompatible_versions: others } : {}),
+          ...(read.error ? { registry_error: read.error } : {}),
           ...(last ? { activation: last } : {}),
           ...(pointer && pointer !== meta.version && !inProgress.has(meta.name)
             ? {
@@ -196,8 +262,19 @@ export function createModelActivation(deps: {
         "the training history is off (HISTORY_MAX_BYTES=0): there is nothing to retrain on",
       );
     }
-    const entry = await registry.model(name).catch(() => undefined);
-    if (entry?.layout !== "registry") {
+    const read = await readRegistry(name);
+    if (read.error) {
+      const [status, code] =
+        read.error.code in ANSWER
+          ? ANSWER[read.error.code as RegistryError["code"]]
+          : ([422, "registry_entry_invalid"] as const);
+      throw new HttpError(
+        status,
+        code,
+        `${name} cannot be retrained while its registry entry cannot be read: ${read.error.message}`,
+      );
+    }
+    if (read.entry.layout !== "registry") {
       throw new HttpError(
         409,
         "retrain_unavailable",
@@ -290,6 +367,10 @@ export function createModelActivation(deps: {
     const { name } = current;
     const by = request.by ?? "api";
     const reason = request.reason ?? "";
+    if (recordIt && request.version === current.version) {
+      const same = await alreadyActive(index, by, reason);
+      if (same) return same;
+    }
     let ref: VersionRef;
     let meta: ModelMetadata;
     try {
@@ -436,6 +517,45 @@ export function createModelActivation(deps: {
       activation: record,
       windows_reset: !compatible,
       streams,
+    };
+  }
+
+  /**
+   * The answer to activating the version that scores now, when the registry names it too (or the
+   * model is flat): nothing to load, nothing to record (`unchanged`). Undefined otherwise (the
+   * pointer names another version the engine could not follow: activating moves it back).
+   */
+  async function alreadyActive(
+    index: number,
+    by: string,
+    reason: string,
+  ): Promise<ActivateResponse | undefined> {
+    const lane = served().lanes[index];
+    const { name, version } = lane.model.metadata;
+    const { entry } = await readRegistry(name);
+    if (!entry || (entry.layout === "registry" && entry.active !== version)) return undefined;
+    const recorded =
+      entry.layout === "registry"
+        ? (await registry.activations(name)).findLast((a) => a.version === version)
+        : undefined;
+    log.info("model version already active; nothing changed", { model: name, version, by });
+    return {
+      status: "active",
+      model: name,
+      version,
+      from: version,
+      // A flat model's one version has no record: the answer's is this request's, as a switch's.
+      activation: recorded ?? {
+        name,
+        version,
+        from: version,
+        by,
+        at: new Date().toISOString(),
+        reason,
+      },
+      windows_reset: false,
+      streams: lane.windows.streams,
+      unchanged: true,
     };
   }
 

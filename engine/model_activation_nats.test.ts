@@ -88,3 +88,29 @@ test("a replica follows a version whose first read failed, on a later try, witho
     stop();
   }
 });
+
+test("a replica's activation of the version already active answers unchanged and moves nothing; its listing names the streams under both names", async () => {
+  const registry = await NatsModelRegistry.open(nc, "FOLLOW3");
+  const v1 = await trainInto(join(root, "v1-unchanged"), plantFrames(600, 1), true);
+  await registry.publishFromDisk(await new ModelRegistry(join(root, "v1-unchanged")).resolve(NAME));
+  const pointer = await registry.pointer(NAME);
+  const records = await registry.activations(NAME);
+  const models = createNatsModelActivation({
+    config: {} as never,
+    log: createLogger({ service: "engine", level: "silent" }),
+    registry,
+    leases: await kvBucket(nc, "FOLLOW3_leases"),
+    served: () => [v1.meta],
+    use: () => assert.fail("nothing to switch to"),
+    routes: () => ["*"],
+    streams: () => 3,
+  });
+  const answer = await models.activate(NAME, { version: v1.meta.version, by: "Ana" });
+  assert.equal(answer.unchanged, true);
+  assert.deepEqual([answer.from, answer.version], [v1.meta.version, v1.meta.version]);
+  assert.deepEqual(answer.activation, pointer);
+  assert.deepEqual(await registry.pointer(NAME), pointer, "the pointer did not move");
+  assert.deepEqual(await registry.activations(NAME), records, "nothing recorded");
+  const [listed] = await models.list();
+  assert.deepEqual([listed.live_streams, listed.streams], [3, 3]);
+});

@@ -148,6 +148,7 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
           window_size: meta.window_size,
           routes: deps.routes(meta.name),
           live_streams: deps.streams(meta.name),
+          streams: deps.streams(meta.name),
           ...(last ? { activation: last } : {}),
           ...(pointer && pointer !== meta.version && !inProgress.has(meta.name)
             ? {
@@ -203,6 +204,32 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
     }
     inProgress.add(name);
     try {
+      if (request.version === meta.version) {
+        // Already active (and the shared pointer names it): nothing to move or record.
+        let pointer: Awaited<ReturnType<NatsModelRegistry["pointer"]>>;
+        try {
+          pointer = await registry.pointer(name);
+        } catch (error) {
+          throw toHttp(error);
+        }
+        if (pointer?.version === meta.version) {
+          log.info("model version already active; nothing changed", {
+            model: name,
+            version: meta.version,
+            by: request.by ?? "api",
+          });
+          return {
+            status: "active",
+            model: name,
+            version: meta.version,
+            from: meta.version,
+            activation: pointer,
+            windows_reset: false,
+            streams: deps.streams(name),
+            unchanged: true,
+          };
+        }
+      }
       let next: ModelMetadata;
       try {
         next = await registry.metadata(name, request.version);

@@ -121,12 +121,15 @@ describe("an engine serving two models by MODEL_ROUTES", () => {
     assert.ok(alerts.every((a) => a.model_name === "packaging"));
     const models = (await (
       await fetch(url("/models"), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
-    ).json()) as { models: { name: string; active_version: string; live_streams: number }[] };
+    ).json()) as {
+      models: { name: string; active_version: string; live_streams: number; streams: number }[];
+    };
+    // `streams` is SPEC §9's name for the same count.
     assert.deepEqual(
-      models.models.map((m) => [m.name, m.active_version, m.live_streams]),
+      models.models.map((m) => [m.name, m.active_version, m.live_streams, m.streams]),
       [
-        ["boiler", metas.boiler.version, 1],
-        ["packaging", metas.packaging2.version, 1],
+        ["boiler", metas.boiler.version, 1, 1],
+        ["packaging", metas.packaging2.version, 1, 1],
       ],
     );
   });

@@ -137,9 +137,14 @@ function Retraining(props: { model: string; retrain?: RetrainSchedule }) {
   );
 }
 
+/** Said beside a version whose windows the active one's cannot carry over (`incompatible_versions`). */
+const OTHER_SENSORS = " (other sensors or window size)";
+
 /**
  * Switches the model to another version through the backend (admin; the engine's hot swap). A
- * retrained candidate held for a person (`RETRAIN_PROMOTE=manual`) is preselected.
+ * retrained candidate held for a person (`RETRAIN_PROMOTE=manual`) is preselected. When some
+ * versions read other sensors (or windows of another size), they say so and a checkbox lets the
+ * streams start afresh (`reset_windows`); the engine refuses such a version without it.
  */
 function ActivateForm(props: { model: ServedModel }) {
   const m = props.model;
@@ -149,6 +154,7 @@ function ActivateForm(props: { model: ServedModel }) {
   if (viewer.role !== "admin") return <>needs the admin role</>;
   const ready = m.retrain?.last_promoted?.activated === false ? m.retrain.last_promoted : undefined;
   const chosen = ready?.candidate_version ?? others.at(-1);
+  const incompatible = new Set(m.incompatible_versions ?? []);
   const id = `activate-${m.name}`;
   return (
     <form method="post" action={`/models/${encodeURIComponent(m.name)}/activate`} class="activate">
@@ -158,9 +164,16 @@ function ActivateForm(props: { model: ServedModel }) {
           <option value={v} selected={v === chosen}>
             {v}
             {v === ready?.candidate_version ? " (retrained, ready)" : ""}
+            {incompatible.has(v) ? OTHER_SENSORS : ""}
           </option>
         ))}
       </select>
+      {incompatible.size ? (
+        <label for={`${id}-reset`}>
+          <input id={`${id}-reset`} type="checkbox" name="reset_windows" value="true" /> Start
+          windows afresh (the version reads other sensors)
+        </label>
+      ) : null}
       <label for={`${id}-reason`}>Why</label>
       <input id={`${id}-reason`} name="reason" required maxlength={1000} />
       {viewer.typesName ? (
@@ -178,6 +191,14 @@ function ActivateForm(props: { model: ServedModel }) {
 
 /** Why the registry's pointer names a version that is not scoring (absent when it is). */
 function PointerNote(props: { model: ServedModel }) {
+  const broken = props.model.registry_error;
+  if (broken) {
+    return (
+      <p class="error" data-registry-error={broken.code}>
+        The registry cannot be read ({broken.message}); the version above goes on scoring.
+      </p>
+    );
+  }
   const p = props.model.registry_pointer;
   if (!p) return null;
   const why =
@@ -218,7 +239,10 @@ function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
                     <code>{version}</code> (active)
                   </strong>
                 ) : (
-                  <code>{version}</code>
+                  <>
+                    <code>{version}</code>
+                    {m.incompatible_versions?.includes(version) ? OTHER_SENSORS : ""}
+                  </>
                 )}
               </>
             ))}

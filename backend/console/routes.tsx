@@ -463,9 +463,15 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       const who = await auth.require(c, "admin");
       const form = await formBody(c);
       const text = (k: string) => (typeof form[k] === "string" ? (form[k] as string) : undefined);
+      // The checkbox "Start windows afresh": sent only when ticked.
+      const resetWindows = form.reset_windows === "true" ? { reset_windows: true } : {};
       const body = v.safeParse(
         activateRequestSchema,
-        auth.named({ version: text("version"), reason: text("reason"), by: text("by") }, "by", who),
+        auth.named(
+          { version: text("version"), reason: text("reason"), by: text("by"), ...resetWindows },
+          "by",
+          who,
+        ),
       );
       if (!body.success) throw modelFormRefusal(body.issues[0]);
       // The form asks why; a reason of spaces is not one.
@@ -481,6 +487,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         c,
         error.code === "not_audited" ? (
           <MessagePage title="Activated, not audited" message={error.message} back={HEALTH} />
+        ) : error.code === "activation_outcome_unknown" ? (
+          // The engine may have switched, or may yet: never "nothing changed".
+          <MessagePage title="Activation outcome unknown" message={error.message} back={HEALTH} />
         ) : (
           <MessagePage
             title="Not activated"

@@ -2,6 +2,40 @@
 import * as v from "valibot";
 import { ERROR_CODES, type ErrorCode, HttpError } from "../../contracts/error.ts";
 
+/**
+ * An engine call that may have reached the engine but whose answer is missing: it timed out, the
+ * connection was cut after it opened, or a success came back off the contract. The engine may
+ * have acted. Answered as any unanswered call (`502 engine_unreachable`) unless the caller finds
+ * out what happened (an activation reads `GET /models` back).
+ */
+export class EngineAnswerLost extends HttpError {
+  constructor(message: string) {
+    super(502, "engine_unreachable", message);
+    this.name = "EngineAnswerLost";
+  }
+}
+
+/**
+ * Connection failures before anything was sent (undici's codes under Node): the engine received
+ * nothing. Any other failure, a timeout included, may come after it did.
+ */
+const NOT_SENT = new Set([
+  "ECONNREFUSED", // nothing listens there
+  "ENOTFOUND", // the name does not resolve
+  "EAI_AGAIN", // the resolver did not answer
+  "EHOSTUNREACH", // no route to the host
+  "ENETUNREACH", // no route to the network
+  "UND_ERR_CONNECT_TIMEOUT", // the connection never opened
+]);
+
+/** Deno's fetch names no code: its cause says the connection never opened, or the name failed. */
+const DENO_NOT_SENT = /client error \(Connect\)|dns error/;
+
+const notSent = (error: unknown) => {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  return NOT_SENT.has(String(cause?.code)) || DENO_NOT_SENT.test(String(cause?.message));
+};
+
 export interface EngineCallOptions {
   engineUrl: string;
   /** The engine's `ADMIN_TOKEN`, when it has one. */
@@ -15,7 +49,8 @@ export interface EngineCallOptions {
  * is `ok`. The engine's refusals come back as the same status and code (404 model_not_found, 409
  * retrain_running, ...; a 5xx as 502); an engine that does not answer, refuses the backend's
  * bearer (its ADMIN_TOKEN is missing or wrong here: not the person's fault) or breaks the
- * contract is `502 engine_unreachable`.
+ * contract is `502 engine_unreachable`, an {@link EngineAnswerLost} when the request may have
+ * reached it.
  *
  * @example await postToEngine(o, "/models/pump/retrain", { by: "ana" }, 202, retrainResponseSchema);
  */
@@ -61,11 +96,9 @@ async function callEngine<S extends v.GenericSchema>(
       signal: AbortSignal.timeout(o.timeoutMs),
     });
   } catch (error) {
-    throw new HttpError(
-      502,
-      "engine_unreachable",
-      `the engine did not answer: ${(error as Error).message}`,
-    );
+    const message = `the engine did not answer: ${(error as Error).message}`;
+    if (notSent(error)) throw new HttpError(502, "engine_unreachable", message);
+    throw new EngineAnswerLost(message);
   }
   const answer: unknown = await res.json().catch(() => undefined);
   if (res.status === 401 || res.status === 403) {
@@ -88,7 +121,8 @@ async function callEngine<S extends v.GenericSchema>(
   }
   const parsed = v.safeParse(schema, answer);
   if (!parsed.success) {
-    throw new HttpError(502, "engine_unreachable", "the engine's answer broke the contract");
+    // A success, cut short or off the contract: the engine did what it was asked.
+    throw new EngineAnswerLost("the engine's answer broke the contract");
   }
   return parsed.output;
 }

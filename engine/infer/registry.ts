@@ -257,6 +257,14 @@ export class ModelRegistry {
 
   /** One model; `model_not_found` when neither layout holds it. */
   async model(name: string): Promise<RegistryModel> {
+    return await this.#model(name, false);
+  }
+
+  /**
+   * `model`, with `lenientPointer` reading an unreadable `ACTIVE.json` as no active version: what
+   * naming a version explicitly needs (activating one is how a broken pointer is repaired).
+   */
+  async #model(name: string, lenientPointer: boolean): Promise<RegistryModel> {
     checkName(name);
     const folder = join(this.dir, name);
     if (await exists(folder)) {
@@ -274,7 +282,10 @@ export class ModelRegistry {
         found.push({ version: e.name, at: (await stat(files)).mtimeMs });
       }
       found.sort((a, b) => a.at - b.at || a.version.localeCompare(b.version));
-      const pointer = await this.#pointer(name);
+      const pointer = await this.#pointer(name).catch((error: unknown) => {
+        if (lenientPointer && error instanceof RegistryError) return undefined;
+        throw error;
+      });
       return {
         name,
         layout: "registry",
@@ -300,7 +311,7 @@ export class ModelRegistry {
 
   /** Where version `version` of `name` is (the active one when `version` is undefined). */
   async resolve(name: string, version?: string): Promise<VersionRef> {
-    const model = await this.model(name);
+    const model = await this.#model(name, version !== undefined);
     if (version !== undefined) checkVersion(version);
     const wanted = version ?? model.active;
     if (wanted === undefined) {
@@ -402,16 +413,31 @@ export class ModelRegistry {
     }
     await verifyVersion(ref);
     await this.#hooks.activateVerified?.(name, version);
-    const current = await this.#pointer(name);
+    const folder = join(this.dir, name);
+    const at = new Date().toISOString();
+    // An unreadable pointer (a disk fault, a hand edit) is repaired by activating a version: it is
+    // kept aside, never erased, and the history's last record says what was active before it.
+    let current: Activation | undefined;
+    let keptAside: string | undefined;
+    try {
+      current = await this.#pointer(name);
+    } catch (error) {
+      if (!(error instanceof RegistryError)) throw error;
+      keptAside = `${ACTIVE}.unreadable-${at.replaceAll(":", "-")}`;
+      await rename(join(folder, ACTIVE), join(folder, keptAside));
+      current = (await this.activations(name).catch(() => [])).at(-1);
+    }
+    const reason = who.reason ?? "";
     const record: Activation = {
       name,
       version,
       from: current?.version ?? null,
       by: who.by,
-      at: new Date().toISOString(),
-      reason: who.reason ?? "",
+      at,
+      reason: keptAside
+        ? `${reason}${reason ? " " : ""}(replaced an unreadable ACTIVE.json, kept as ${keptAside})`
+        : reason,
     };
-    const folder = join(this.dir, name);
     // The history first: a crash between the two leaves a record of an attempted activation
     // whose pointer did not move, never a pointer that moved without a record.
     await appendLine(join(folder, ACTIVATIONS), JSON.stringify(record));

@@ -46,7 +46,21 @@ export function retrainSchedulerFor(
   return new RetrainScheduler({
     everyH: config.RETRAIN_EVERY_H,
     models: deps.models,
-    run: (model, signal) => runRetrainChild({ model, env, signal }),
+    // Who asked goes to the child: a promotion's activation record names them, as under scale-out.
+    run: (model, signal, asked) =>
+      runRetrainChild({
+        model,
+        env,
+        signal,
+        ...(asked
+          ? {
+              asked: {
+                by: asked.by,
+                reason: `retraining asked for by ${asked.by}${asked.reason ? `: ${asked.reason}` : ""}`,
+              },
+            }
+          : {}),
+      }),
     log: deps.log,
   });
 }

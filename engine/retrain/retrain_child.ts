@@ -37,6 +37,8 @@ export interface RetrainChildOptions {
   env: Record<string, string>;
   /** Aborted at shutdown: the child is stopped (SIGTERM) and the run counts as failed. */
   signal: AbortSignal;
+  /** Who asked for the run and why: named in the activation record of a promotion (`--by`, `--reason`). */
+  asked?: { by: string; reason: string };
 }
 
 /**
@@ -50,10 +52,16 @@ export interface RetrainChildOptions {
  */
 export async function runRetrainChild(o: RetrainChildOptions): Promise<RetrainResult> {
   // The same entry the services use: Deno runs TypeScript itself, Node through run_ts.mjs.
+  // `--by=VALUE`: a name that starts with "--" is still a value, never an option.
+  const options = [
+    "--model",
+    o.model,
+    ...(o.asked ? [`--by=${o.asked.by}`, `--reason=${o.asked.reason}`] : []),
+  ];
   const [command, args] =
     "Deno" in globalThis
-      ? [process.execPath, ["run", "-A", CLI, "--model", o.model]]
-      : [process.execPath, [RUN_TS, CLI, "--model", o.model]];
+      ? [process.execPath, ["run", "-A", CLI, ...options]]
+      : [process.execPath, [RUN_TS, CLI, ...options]];
   let stdout = "";
   let stderr = "";
   let exit: { code: number | null; signal: string | null };

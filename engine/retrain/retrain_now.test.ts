@@ -15,6 +15,7 @@ import { spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { readHistory } from "../history/mod.ts";
+import { ModelRegistry } from "../infer/registry.ts";
 
 const TOKEN = "retrain-now-admin-token";
 const admin = { authorization: `Bearer ${TOKEN}` };
@@ -164,6 +165,17 @@ test("retrain now: one run at a time, bad requests refused, and the promoted can
     assert.deepEqual(model.retrain?.last_promoted, run);
     assert.notEqual(run.candidate_version, first.version);
     assert.deepEqual(model.retrain?.next_at, null);
+    // The durable record of the promotion names who asked for the run, and why.
+    const record = (await new ModelRegistry(registry).activations(NAME)).at(-1);
+    assert.deepEqual(
+      [record?.version, record?.by, record?.reason],
+      [
+        run.candidate_version,
+        "ana",
+        "promotion gate passed (retraining asked for by ana: operating point moved)",
+      ],
+    );
+    assert.deepEqual(model.activation, record);
     const said = (msg: string) => engine.logs().filter((l) => l.msg === msg);
     assert.deepEqual(
       said("requested retraining started").map((l) => [l.model, l.by, l.reason]),

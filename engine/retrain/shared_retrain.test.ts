@@ -178,3 +178,36 @@ test("sharedRetrainRun: a worker whose clock runs ahead does not stop the others
   await worker("c", -24 * HOUR)(NAME, signal);
   assert.deepEqual(runs, ["a", "b", "c"]);
 });
+
+test("sharedRetrainRun: a candidate the gate promoted is held, not activated, when a person activated another version during the run", async () => {
+  const { registry, runFor } = await deployment("SR4");
+  // A second published version, the one a person rolls back to through a replica.
+  await registry.publishFromDisk(await new ModelRegistry(v2Dir).resolve(NAME));
+  const v3Dir = join(root, "v3");
+  const v3 = (await trainInto(v3Dir, plantFrames(600, 4), true)).meta.version;
+  const a = runFor("a", async ({ env }) => {
+    const v3Ref = await new ModelRegistry(v3Dir).resolve(NAME);
+    await new ModelRegistry(env.MODEL_DIR).write(
+      await readFile(join(v3Ref.dir, `${NAME}.onnx`)),
+      await verifyVersion(v3Ref),
+    );
+    await registry.activate(NAME, v2, { by: "bob", reason: "rollback during the run" });
+    return { outcome: "decided", decision: "promoted", candidate_version: v3, reasons: ["better"] };
+  });
+  const result = (await a(NAME, new AbortController().signal)) as RetrainResult;
+  assert.equal(result.decision, "held");
+  assert.equal(result.activated, false);
+  assert.match(
+    result.reasons[0],
+    new RegExp(
+      `^the active version changed during the run: the gate compared the candidate with ${v1.replace(/[.+]/g, "\\$&")}, the registry names ${v2.replace(/[.+]/g, "\\$&")} since \\(activated by bob at [^)]+: rollback during the run\\); published, not activated$`,
+    ),
+  );
+  assert.equal(result.reasons[1], "better");
+  const pointer = await registry.pointer(NAME);
+  assert.deepEqual([pointer?.version, pointer?.by], [v2, "bob"], "bob's activation stands");
+  assert.ok((await registry.versions(NAME)).includes(v3), "published, ready for a person");
+  const record = await readRetrainRecord(registry.kv, NAME);
+  assert.equal(record?.last.decision, "held");
+  assert.equal(record?.last_promoted, undefined);
+});

@@ -61,9 +61,11 @@ async function recordWrittenAt(kv: KV, model: string): Promise<number | undefine
  * 2. runs the CLI against it (`RETRAIN_PROMOTE=manual` there, so nothing is activated locally)
  *    with this worker's `HISTORY_DIR`, whose every writer's folder it reads;
  * 3. publishes the candidate into the shared registry, activated when the engine's
- *    `RETRAIN_PROMOTE` is `auto` and the gate promoted it (every worker then loads it, every
- *    replica stamps it), ready for `POST /models/NAME/activate` otherwise; stores the gate's
- *    report beside it (`<name>/<version>/<name>.retrain.json`);
+ *    `RETRAIN_PROMOTE` is `auto`, the gate promoted it and the shared pointer still names the
+ *    version it was judged against (every worker then loads it, every replica stamps it), ready
+ *    for `POST /models/NAME/activate` otherwise (held, saying so, when the active version
+ *    changed during the run); stores the gate's report beside it
+ *    (`<name>/<version>/<name>.retrain.json`);
  * 4. records the run (`retrain.<name>` in the pointer bucket: `GET /models` on every replica
  *    shows it), then releases the lease.
  *
@@ -197,17 +199,39 @@ async function retrainAndPublish(
       by: "retrain",
     });
     let activation: Activation | undefined;
+    let heldWhy: string | undefined;
     if (config.RETRAIN_PROMOTE === "auto" && result.decision === "promoted") {
-      try {
-        activation = await registry.activate(model, meta.version, {
-          by: "retrain",
-          reason: `promotion gate passed (${what})`,
-        });
-      } catch (error) {
-        result.reasons.push(`published, not activated: ${(error as Error).message}`);
+      // The gate compared the candidate with `active`: a version activated since (a person's
+      // rollback through any replica) stands, and the candidate waits for a person.
+      const now = await registry.pointer(model);
+      if (now?.version !== active.version) {
+        heldWhy = `the active version changed during the run: the gate compared the candidate with ${active.version}, the registry names ${now?.version ?? "none"} since${now ? ` (activated by ${now.by} at ${now.at}${now.reason ? `: ${now.reason}` : ""})` : ""}; published, not activated`;
+      } else {
+        try {
+          activation = await registry.activate(model, meta.version, {
+            by: "retrain",
+            reason: `promotion gate passed (${what})`,
+          });
+        } catch (error) {
+          result.reasons.push(`published, not activated: ${(error as Error).message}`);
+        }
+      }
+      if (activation && activation.from !== active.version) {
+        // Another activation landed between the check and this one: put it back.
+        heldWhy = `the active version changed during the run: the gate compared the candidate with ${active.version}, the registry named ${activation.from ?? "none"} when it was activated; put back`;
+        if (activation.from) {
+          await registry
+            .activate(model, activation.from, { by: "retrain", reason: heldWhy })
+            .catch((error: Error) => log.warn("could not put the active version back", error));
+        }
+        activation = undefined;
+      }
+      if (heldWhy) {
+        result.decision = "held";
+        result.reasons.unshift(heldWhy);
       }
     }
-    await storeReport(o, model, version, scratch, activation).catch((error) =>
+    await storeReport(o, model, version, scratch, activation, heldWhy).catch((error) =>
       log.warn("the retraining report could not be stored beside the version", error as Error, {
         model,
         version,
@@ -226,12 +250,17 @@ async function storeReport(
   version: string,
   scratch: string,
   activation: Activation | undefined,
+  /** Why a candidate the gate promoted is held (the active version changed during the run). */
+  held?: string,
 ): Promise<void> {
   const report = JSON.parse(
     await readFile(join(scratch, model, `${version}.retrain.json`), "utf8"),
   ) as Record<string, unknown>;
   await o.registry.putReport(model, version, {
     ...report,
+    ...(held
+      ? { decision: "held", reasons: [held, ...((report.reasons as string[] | undefined) ?? [])] }
+      : {}),
     promote: o.config.RETRAIN_PROMOTE,
     activated: activation ?? null,
     worker: o.worker,

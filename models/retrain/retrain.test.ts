@@ -14,6 +14,7 @@ import { RetrainError, reportPath, retrain } from "./retrain.ts";
 
 const settings = { threshold: 0.9, confirmK: 2, confirmN: 3, quietWindows: 3 };
 const log = createLogger({ service: "test", level: "silent" });
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 async function scenario(
   body: (dirs: { registry: string; history: string }) => Promise<void>,
@@ -133,6 +134,108 @@ describe("retrain", () => {
       assert.equal(
         await new ModelRegistry(dirs.registry).activeVersion(NAME),
         first.candidate_version,
+      );
+    });
+  });
+
+  test("retrain holds a promoted candidate when an operator activated another version during the run, and that activation stands", async () => {
+    await scenario(async (dirs) => {
+      const old = plantFrames(1200, 1, (_, f, std) => {
+        f[2] += 40 * std[2];
+        f[5] -= 40 * std[5];
+      });
+      const { meta: active } = await trainInto(dirs.registry, old, true);
+      const { meta: rollback } = await trainInto(dirs.registry, plantFrames(1200, 3), false);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      /** The real registry; bob rolls back once the gate has decided (its report first stored). */
+      class RollbackDuringRun extends ModelRegistry {
+        armed = true;
+        override async putReport(name: string, version: string, report: unknown) {
+          await super.putReport(name, version, report);
+          if (!this.armed) return;
+          this.armed = false;
+          await new ModelRegistry(dirs.registry).activate(name, rollback.version, {
+            by: "bob",
+            reason: "rollback during the run",
+          });
+        }
+      }
+      const report = await retrain({
+        model: NAME,
+        historyDir: dirs.history,
+        registryDir: dirs.registry,
+        registry: new RollbackDuringRun(dirs.registry),
+        promote: "auto",
+        settings,
+        device: "cpu",
+        eventsPerKind: 16,
+        log,
+      });
+      assert.equal(report.active_version, active.version, "judged against the version active then");
+      assert.equal(report.decision, "held");
+      assert.equal(report.activated, null);
+      assert.match(
+        report.reasons[0],
+        new RegExp(
+          `^the active version changed during the run: the gate compared the candidate with ${literal(active.version)}, the registry names ${literal(rollback.version)} since \\(activated by bob at [^)]+: rollback during the run\\); not activated$`,
+        ),
+      );
+      // The gate's own reasons follow.
+      assert.ok(report.reasons.length > 1);
+      const registry = new ModelRegistry(dirs.registry);
+      assert.equal(await registry.activeVersion(NAME), rollback.version);
+      const last = (await registry.activations(NAME)).at(-1)!;
+      assert.deepEqual([last.version, last.by], [rollback.version, "bob"], "no record after bob's");
+      const saved = JSON.parse(
+        await readFile(reportPath(dirs.registry, NAME, report.candidate_version), "utf8"),
+      ) as RetrainReport;
+      assert.deepEqual([saved.decision, saved.reasons[0]], ["held", report.reasons[0]]);
+    });
+  });
+
+  test("retrain puts the operator's version back when it was activated in the instant the candidate was", async () => {
+    await scenario(async (dirs) => {
+      const old = plantFrames(1200, 1, (_, f, std) => {
+        f[2] += 40 * std[2];
+        f[5] -= 40 * std[5];
+      });
+      const { meta: active } = await trainInto(dirs.registry, old, true);
+      const { meta: rollback } = await trainInto(dirs.registry, plantFrames(1200, 3), false);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      const operator = new ModelRegistry(dirs.registry);
+      // The registry's own seam: bob's activation lands once the candidate verified, before its
+      // record and pointer are written.
+      const registry = new ModelRegistry(dirs.registry, {
+        hooks: {
+          async activateVerified(name, version) {
+            if (version === rollback.version) return;
+            await operator.activate(name, rollback.version, { by: "bob", reason: "rollback" });
+          },
+        },
+      });
+      const report = await retrain({
+        model: NAME,
+        historyDir: dirs.history,
+        registryDir: dirs.registry,
+        registry,
+        promote: "auto",
+        settings,
+        device: "cpu",
+        eventsPerKind: 16,
+        log,
+      });
+      assert.equal(report.decision, "held");
+      assert.equal(report.activated, null);
+      assert.match(report.reasons[0], /^the active version changed during the run: .*; put back$/);
+      assert.equal(await operator.activeVersion(NAME), rollback.version);
+      const records = (await operator.activations(NAME)).slice(-3);
+      assert.deepEqual(
+        records.map((a) => [a.from, a.version, a.by]),
+        [
+          [active.version, rollback.version, "bob"],
+          [rollback.version, report.candidate_version, "retrain"],
+          [report.candidate_version, rollback.version, "retrain"],
+        ],
       );
     });
   });

@@ -59,7 +59,12 @@ export interface RetrainOptions {
   /** Injected anomalies per kind (default 20) and their seed (default 1). */
   eventsPerKind?: number;
   seed?: number;
+  /** Who the promotion's activation names (default "retrain"). */
   by?: string;
+  /** Why the run happened (who asked for it), added to the promotion's activation reason. */
+  reason?: string;
+  /** The registry at `registryDir` (default: one opened on it). */
+  registry?: ModelRegistry;
   /**
    * Choose the candidate's window size and tail margin by `chooseSetting` on the training series
    * (default: the active version's window size and the training defaults).
@@ -92,8 +97,11 @@ async function load(
 /**
  * Trains a candidate of `model` from its history, writes it into the registry (not active),
  * scores it and the active version on the gate's data and decides. With `promote: "auto"` a
- * promoted candidate is activated (a running engine follows the registry's pointer). A
- * candidate that does not load is held, never activated. Writes the report beside the version
+ * promoted candidate is activated (a running engine follows the registry's pointer), only while
+ * the registry still names the version the gate compared it with: once another version was
+ * activated during the run (an operator's rollback) the candidate is held, the first reason
+ * saying so, and that activation stands (one landing in the instant between the check and the
+ * candidate's activation is put back). A candidate that does not load is held, never activated. Writes the report beside the version
  * and returns it. Throws {@link RetrainError} when there is too little history, a sensor has
  * non-finite readings in it, there is nothing new to train on (the candidate is the active
  * version or was judged before: its report is not touched), the model has no active version, or the active one is not in the
@@ -101,7 +109,7 @@ async function load(
  */
 export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   const say = o.say ?? (() => {});
-  const registry = new ModelRegistry(o.registryDir);
+  const registry = o.registry ?? new ModelRegistry(o.registryDir);
   const entry = await registry.model(o.model).catch((error: Error) => {
     throw new RetrainError(error.message);
   });
@@ -353,12 +361,71 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   // an active version always has its report, and a candidate without one was never activated.
   await registry.putReport(o.model, meta.version, report);
   if (report.decision === "promoted" && o.promote === "auto") {
+    // The gate judged the candidate against the version active when the run began: a person may
+    // have activated another since (a rollback); that choice is not undone by a comparison with a
+    // version no longer served.
+    const changed = await activeChanged(registry, o.model, activeMeta.version);
+    if (changed) {
+      report = heldFor(report, changed);
+      await registry.putReport(o.model, meta.version, report);
+      return report;
+    }
+    const reason = clip(`promotion gate passed${o.reason ? ` (${o.reason})` : ""}`, 1000);
     const activation: Activation = await registry.activate(o.model, meta.version, {
       by: o.by ?? "retrain",
-      reason: "promotion gate passed",
+      reason,
     });
-    report = { ...report, activated: activation };
+    if (activation.from === activeMeta.version) {
+      report = { ...report, activated: activation };
+    } else {
+      // Another activation landed between the check above and this one: the pointer goes back
+      // to the version it named (unless it moved again meanwhile), the candidate is held.
+      const why = `the active version changed during the run: the gate compared the candidate with ${activeMeta.version}, the registry named ${activation.from ?? "none"} when it was activated; put back`;
+      if (activation.from && (await registry.activeVersion(o.model)) === meta.version) {
+        await registry.activate(o.model, activation.from, { by: "retrain", reason: why });
+      }
+      report = heldFor(report, why);
+    }
     await registry.putReport(o.model, meta.version, report);
   }
   return report;
 }
+
+/**
+ * Why a promotion must not go ahead, when the registry's active version is no longer `judged`
+ * (the one the gate compared the candidate with); undefined when it still is.
+ */
+async function activeChanged(
+  registry: ModelRegistry,
+  model: string,
+  judged: string,
+): Promise<string | undefined> {
+  let now: string | undefined;
+  try {
+    now = await registry.activeVersion(model);
+  } catch (error) {
+    return `the active version changed during the run: the registry's pointer cannot be read (${(error as Error).message})`;
+  }
+  if (now === judged) return undefined;
+  const last = (await registry.activations(model).catch(() => [])).at(-1);
+  const who =
+    last && last.version === now
+      ? ` (activated by ${last.by} at ${last.at}${last.reason ? `: ${last.reason}` : ""})`
+      : "";
+  return `the active version changed during the run: the gate compared the candidate with ${judged}, the registry names ${now ?? "none"} since${who}; not activated`;
+}
+
+/** `text` cut to at most `max` UTF-16 units (an activation's reason: 1000), never inside a pair. */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+}
+
+/** `report` held for `why` (first among its reasons), the gate's own reasons kept after it. */
+const heldFor = (report: RetrainReport, why: string): RetrainReport => ({
+  ...report,
+  decision: "held",
+  reasons: [why, ...report.reasons],
+  activated: null,
+});
