@@ -140,3 +140,13 @@ test("frame schema rejects values beyond the float32 range, keeps its edge", () 
   const edge = v.parse(schema, { data: { ...data(), feature_1: -FLOAT32_MAX } });
   assert.equal(Math.fround(edge.data.feature_1), -FLOAT32_MAX);
 });
+
+test("frame problems name up to five unknown features and count them all, given the model's names", () => {
+  const d: Record<string, unknown> = { ...data(), a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1 };
+  const result = v.safeParse(schema, { data: d });
+  const p = classifyFrameIssues(result.issues!, 5, new Set(names));
+  assert.equal(p.code, "frame_unknown_features");
+  assert.equal(p.count, 7);
+  assert.deepEqual(p.keys, ["a", "b", "c", "d", "e"]);
+  assert.equal(p.message, 'unknown features: "a", "b", "c", "d", "e" (+2 more)');
+});

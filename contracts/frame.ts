@@ -140,10 +140,22 @@ export function frameProblemMessage(
   return `${text}: ${keys.map((k) => JSON.stringify(k)).join(", ")}${more}`;
 }
 
-/** Classifies valibot issues of a frame into the single problem the API reports. */
+/**
+ * Classifies valibot issues of a frame into the single problem the API reports, naming at most
+ * `limit` keys. valibot's strict object stops at the first unknown key; given the model's
+ * `features`, the unknown ones are all counted and the first `limit` named, in the order
+ * `for...in` lists the frame's `data`, as missing and invalid ones are.
+ *
+ * @example
+ * const names = ["feature_0", "feature_1"];
+ * const result = v.safeParse(createFrameSchema(names), { data: { feature_0: 1, x: 2, y: 3 } });
+ * classifyFrameIssues(result.issues!, 5, new Set(names)).message;
+ * // 'unknown features: "x", "y"'
+ */
 export function classifyFrameIssues(
   issues: readonly v.BaseIssue<unknown>[],
   limit = 5,
+  features?: { has(key: string): boolean },
 ): FrameProblem {
   const found = new Map<ErrorCode, string[]>();
   const add = (code: ErrorCode, key: string) => {
@@ -156,11 +168,15 @@ export function classifyFrameIssues(
     const top = path[0]?.key;
     if (top === "data" && path.length >= 2) {
       const key = String(path[1].key);
-      if (issue.type === "strict_object") {
-        add(
-          issue.received === "undefined" ? "frame_missing_features" : "frame_unknown_features",
-          key,
-        );
+      if (issue.type === "strict_object" && issue.received === "undefined") {
+        add("frame_missing_features", key);
+      } else if (issue.type === "strict_object") {
+        const data = path[1] as { input?: unknown };
+        if (features && isPlainObject(data.input)) {
+          for (const name in data.input as object) {
+            if (!features.has(name)) add("frame_unknown_features", name);
+          }
+        } else add("frame_unknown_features", key);
       } else add("frame_invalid_value", key);
     } else if (top === "timestamp" && path.length === 1)
       add("frame_invalid_timestamp", "timestamp");

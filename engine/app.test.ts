@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
 import { deflateSync, gzipSync } from "node:zlib";
 import * as v from "valibot";
 import { errorBodySchema } from "../contracts/error.ts";
@@ -7,6 +8,7 @@ import { engineReadySchema } from "../contracts/health.ts";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { gzip, jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { waitFor } from "./_test/wait_for.ts";
 
 let model: ModelFixture;
 let sink: AlertSink;
@@ -91,7 +93,10 @@ test("engine app rejects bad bodies with their status and code, leaving no trace
     415,
     "unsupported_encoding",
   );
-  await expectError(await engine.post("x".repeat(600 * 1024)), 413, "payload_too_large");
+  // Compressed, the body is held to MAX_BODY_BYTES (512 KiB); plain, to MAX_DECOMPRESSED_BYTES (4 MiB).
+  const noise = new Uint8Array(gzipSync(randomBytes(600 * 1024), { level: 0 }));
+  await expectError(await engine.post(noise), 413, "payload_too_large");
+  await expectError(await engine.post("x".repeat(4 * 1024 * 1024 + 1)), 413, "payload_too_large");
   const missing = JSON.stringify({ data: { [model.featureNames[0]]: 1 } });
   await expectError(await engine.post(missing), 422, "frame_missing_features");
   await expectError(
@@ -101,15 +106,17 @@ test("engine app rejects bad bodies with their status and code, leaving no trace
   );
   const after = await engine.stats();
   assert.equal(after.frames.accepted, before.frames.accepted);
-  assert.equal(after.frames.rejected, before.frames.rejected + 6);
+  assert.equal(after.frames.rejected, before.frames.rejected + 7);
   assert.equal(after.queue.depth, 0);
 });
 
 test("engine app accepts a repeated frame once and refuses an older one with 409", async () => {
   const stream_id = "ordering";
-  const first = await engine.post(frame({ stream_id, timestamp: "2026-11-24T09:00:01Z" }));
+  const sent = frame({ stream_id, timestamp: "2026-11-24T09:00:01Z" });
+  const first = await engine.post(sent);
   assert.equal((await first.json()).status, "accepted");
-  const again = await engine.post(frame({ stream_id, timestamp: "2026-11-24T09:00:01Z" }));
+  // Sent again, as a client does when it saw no answer.
+  const again = await engine.post(sent);
   assert.equal(again.status, 202);
   assert.equal((await again.json()).status, "duplicate");
   await expectError(
@@ -119,6 +126,67 @@ test("engine app accepts a repeated frame once and refuses an older one with 409
   );
   const stats = await engine.stats();
   assert.equal(stats.frames.duplicate, 1);
+});
+
+test("engine app answers a frame at an accepted frame's millisecond with other values 409 frame_timestamp_collision, with the same values a duplicate", async () => {
+  // A client writing microseconds (Python's isoformat()): two frames within one millisecond.
+  const second = new Date(Date.now() - 3000).toISOString().slice(0, 19);
+  const values = (k: number) => model.normalFrame(1000 + k);
+  const json = (k: number, micros: string) =>
+    jsonFrame(model.featureNames, values(k), {
+      stream_id: "micros",
+      timestamp: `${second}.${micros}Z`,
+    });
+  const first = await engine.post(json(0, "110100"));
+  assert.equal((await first.json()).status, "accepted");
+  const collision = await engine.post(json(1, "110900"));
+  const refusal = await collision.json();
+  assert.equal(collision.status, 409, JSON.stringify(refusal));
+  assert.equal(refusal.error, "frame_timestamp_collision");
+  assert.match(refusal.message, /kept to the millisecond/);
+  for (const micros of ["110100", "110900"]) {
+    const again = await engine.post(json(0, micros));
+    assert.equal((await again.json()).status, "duplicate", micros);
+  }
+  assert.equal((await (await engine.post(json(1, "111000"))).json()).status, "accepted");
+  // A binary frame dated by X-Timestamp, the same way.
+  const binary = (k: number, at: string) =>
+    engine.post(new Uint8Array(values(k).buffer as ArrayBuffer), {
+      "content-type": "application/octet-stream",
+      "x-stream-id": "micros-binary",
+      "x-timestamp": `${second}.${at}Z`,
+    });
+  assert.equal((await (await binary(0, "500001")).json()).status, "accepted");
+  await expectError(await binary(1, "500999"), 409, "frame_timestamp_collision");
+  assert.equal((await (await binary(0, "500999")).json()).status, "duplicate");
+});
+
+test("engine app keeps a stream's place for accepted frames only: a frame refused 409 keeps no silent stream alive", async () => {
+  let now = Date.now();
+  const bounded = await startTestEngine(
+    model,
+    sink,
+    { MAX_STREAMS: "2", INCIDENT_STALE_MS: "1000" },
+    { clock: { now: () => now } },
+  );
+  try {
+    const T = now - 60_000;
+    const send = (stream_id: string, timestamp: number) =>
+      bounded.post(frame({ stream_id, timestamp }));
+    const start = now;
+    assert.equal((await send("a", T)).status, 202);
+    now = start + 1500;
+    assert.equal((await send("b", T)).status, 202);
+    // "a" has sent nothing accepted for 2 s; its older frame is refused and changes nothing.
+    now = start + 2000;
+    await expectError(await send("a", T - 5), 409, "frame_out_of_order");
+    // So "c" takes the place of "a", silent past INCIDENT_STALE_MS, not of "b".
+    const c = await send("c", T);
+    assert.equal(c.status, 202, await c.clone().text());
+    await expectError(await send("a", T + 1), 503, "too_many_streams");
+  } finally {
+    await bounded.stop();
+  }
 });
 
 test("engine app refuses a frame dated past FRAME_MAX_AHEAD_S, so it cannot block its stream", async () => {
@@ -143,40 +211,65 @@ test("engine app refuses a frame dated past FRAME_MAX_AHEAD_S, so it cannot bloc
   await expectError(invalid, 422, "frame_invalid_timestamp");
 });
 
-test("engine app answers 429 with Retry-After when every slab is taken, and accepts again after", async () => {
-  // Four uploads that have not finished hold the four slabs of the queue.
+/** A POST to the app whose body sends `first` characters of `text` now and the rest on `finish`. */
+function heldPost(text: string, first = 10) {
   const encoder = new TextEncoder();
-  const uploads = Array.from({ length: 4 }, (_, i) => {
-    let push!: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        push = controller;
-      },
-    });
-    const text = frame({ stream_id: `slow-${i}` });
-    push.enqueue(encoder.encode(text.slice(0, 10)));
-    const response = engine.engine.app.request("/data-enqueue", {
+  let push!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      push = controller;
+    },
+  });
+  push.enqueue(encoder.encode(text.slice(0, first)));
+  const response = Promise.resolve(
+    engine.engine.app.request("/data-enqueue", {
       method: "POST",
       body,
       duplex: "half",
-    } as RequestInit);
-    const finish = () => {
-      push.enqueue(encoder.encode(text.slice(10)));
-      push.close();
-    };
-    return { response, finish };
-  });
-  // Wait until the four uploads hold their slabs (/stats counts reserved slabs as used).
-  const deadline = Date.now() + 5000;
-  while ((await engine.stats()).queue.depth < 4) {
-    if (Date.now() > deadline) throw new Error("uploads did not reserve their slabs");
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  const full = await expectError(await engine.post(frame()), 429, "queue_full");
-  assert.equal(full.headers.get("retry-after"), "1");
+    } as RequestInit),
+  );
+  const finish = () => {
+    push.enqueue(encoder.encode(text.slice(first)));
+    push.close();
+  };
+  return { response, finish };
+}
+
+test("engine app holds QUEUE_MAX_SIZE uploads in flight apart from the queue, answers the next 429 too_many_uploads, and accepts again after", async () => {
+  const uploads = Array.from({ length: 4 }, (_, i) => heldPost(frame({ stream_id: `slow-${i}` })));
+  await waitFor(
+    async () => (await engine.stats()).uploads?.in_flight === 4,
+    "four uploads in flight",
+    5000,
+    2,
+  );
+  const stats = await engine.stats();
+  assert.deepEqual(stats.uploads, { in_flight: 4, limit: 4 });
+  assert.equal(stats.queue.depth, 0, "an upload in flight holds no queue slab");
+  const refused = await expectError(await engine.post(frame()), 429, "too_many_uploads");
+  assert.equal(refused.headers.get("retry-after"), "1");
   for (const u of uploads) u.finish();
   for (const u of uploads) assert.equal((await u.response).status, 202);
   await waitForQueueEmpty();
+  assert.equal((await engine.stats()).uploads.in_flight, 0);
+  assert.equal((await engine.post(frame())).status, 202);
+});
+
+test("engine app answers 429 queue_full before reading the body while the queue's slabs are taken", async () => {
+  // Slabs taken as by committed frames the batcher has not scored yet.
+  const queue = engine.engine.state.pipeline!.lanes[0].queue;
+  const taken = Array.from({ length: queue.capacity }, () => queue.reserve());
+  try {
+    assert.ok(taken.every((slot) => slot >= 0));
+    // Its body never ends: the answer comes without reading it.
+    const upload = heldPost(frame());
+    const full = await expectError(await upload.response, 429, "queue_full");
+    assert.equal(full.headers.get("retry-after"), "1");
+    assert.equal((await engine.stats()).uploads.in_flight, 0);
+    upload.finish();
+  } finally {
+    for (const slot of taken) queue.release(slot);
+  }
   assert.equal((await engine.post(frame())).status, 202);
 });
 
@@ -195,22 +288,36 @@ test("engine app answers 404 as JSON for an unknown route, 405 with Allow for a 
   assert.equal(wrong.headers.get("allow"), "POST");
 });
 
-test("engine app accepts the upstream's exact request with the committed 25,000-feature model", async () => {
-  const committed = {
-    dir: new URL("../models", import.meta.url).pathname,
-    name: "featurewise_ocsvm",
-  };
-  const big = await startTestEngine(committed, sink);
-  try {
-    const names = Array.from({ length: 25_000 }, (_, i) => `feature_${i}`);
-    const values = Array.from({ length: 25_000 }, (_, i) => Math.round(Math.sin(i) * 100) / 100);
+describe("engine app with the committed 25,000-feature model", () => {
+  let big: TestEngine;
+  const names = Array.from({ length: 25_000 }, (_, i) => `feature_${i}`);
+  // Full doubles, as a client's JSON has them: ~850 KB of plain JSON.
+  const values = Array.from({ length: 25_000 }, (_, i) => Math.sin(i));
+  before(async () => {
+    const committed = {
+      dir: new URL("../models", import.meta.url).pathname,
+      name: "featurewise_ocsvm",
+    };
+    big = await startTestEngine(committed, sink);
+  });
+  after(async () => {
+    await big?.stop();
+  });
+
+  test("engine app accepts the upstream's exact request", async () => {
     // As the original main server sends it: gzip bytes, no Content-Encoding, a form content type.
     const response = await big.post(gzip(jsonFrame(names, values)), {
       "content-type": "application/x-www-form-urlencoded",
     });
     assert.equal(response.status, 202, await response.clone().text());
     assert.equal((await response.json()).status, "accepted");
-  } finally {
-    await big.stop();
-  }
+  });
+
+  test("engine app accepts a plain JSON frame larger than MAX_BODY_BYTES: it is held to MAX_DECOMPRESSED_BYTES", async () => {
+    const text = jsonFrame(names, values, { stream_id: "plain" });
+    assert.ok(text.length > 512 * 1024, `${text.length} bytes`);
+    const response = await big.post(text, { "content-type": "application/json" });
+    assert.equal(response.status, 202, await response.clone().text());
+    assert.equal((await response.json()).status, "accepted");
+  });
 });

@@ -5,7 +5,8 @@ import { HttpError } from "../contracts/error.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
 import { reclaim } from "./_reclaim.ts";
-import type { EngineState, ModelLane } from "./engine_state.ts";
+import type { EnginePipeline, EngineState, ModelLane } from "./engine_state.ts";
+import type { IngestedFrame } from "./ingest/ingestor.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
 import type { ModelActivation } from "./model_activation.ts";
 import { mountModelRoutes } from "./models_routes.ts";
@@ -39,21 +40,38 @@ export interface EngineAppOptions {
   models?: () => ModelActivation | undefined;
   /** `ADMIN_TOKEN`: when set, the model operations need `Authorization: Bearer <token>`. */
   adminToken?: string;
+  /**
+   * Uploads read or decoded at once, every model's lane together; one more is refused `429
+   * too_many_uploads` before its body is read. Each holds at most its body's cap
+   * (`MAX_BODY_BYTES` compressed, `MAX_DECOMPRESSED_BYTES` plain), so this bounds the intake's
+   * memory. Default: `QUEUE_MAX_SIZE` (the capacity of a lane's queue).
+   */
+  maxUploads?: number;
 }
 
 /**
  * Builds the engine app: `POST /data-enqueue` (SPEC §4.1), `GET /health/live`,
  * `GET /health/ready`, `GET /stats`, `POST /stats/reset`. The enqueue handler checks readiness,
- * auth, the outbox bound and queue space before reading the body, so a refused frame costs
- * nothing; it then decodes into a reserved slab, applies the stream's ordering rules and commits.
- * It never waits on inference.
+ * auth, the outbox bound, queue space and the uploads in flight before reading the body, so a
+ * refused frame costs nothing; it then reads and decodes the body, takes a slab in its model's
+ * queue, applies the stream's ordering rules and commits. It never waits on inference.
  */
 export function createEngineApp(options: EngineAppOptions): Hono {
-  const { state, stats, log, ingestToken, metrics } = options;
+  const { state, stats, log, ingestToken, metrics, maxUploads } = options;
+  if (maxUploads !== undefined && !(Number.isSafeInteger(maxUploads) && maxUploads >= 1)) {
+    throw new RangeError(`'maxUploads' must be an integer >= 1, got ${maxUploads}`);
+  }
   const clock = options.clock ?? { now: () => Date.now() };
   const tracer = options.tracer ?? trace.getTracer("engine");
   /** Whether frames are being refused because the alert outbox is at its bound. */
   let refusingForOutbox = false;
+  /**
+   * Uploads being read or decoded, every lane together. They hold no queue slab (a frame takes
+   * one once decoded), so a slow upload never makes the queue look full; this count bounds them.
+   */
+  let uploads = 0;
+  const uploadLimit = (p: EnginePipeline | undefined) =>
+    maxUploads ?? p?.lanes[0].queue.capacity ?? 0;
   const app = createRoleApp({
     log,
     middleware: options.middleware,
@@ -74,7 +92,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       });
       // Stopped machines (a model's running condition fails): not anomalies, listed apart.
       const machineOff = p?.lanes.flatMap((l) => l.machine.list()) ?? [];
-      return { ...snapshot, machine_off: machineOff };
+      const uploadsNow = { in_flight: uploads, limit: uploadLimit(p) };
+      return { ...snapshot, uploads: uploadsNow, machine_off: machineOff };
     },
     resetStats: () => stats.reset(),
     adminToken: options.adminToken,
@@ -116,9 +135,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           { "Retry-After": "5" },
         );
       }
-      // One model: its queue slot is taken before the body is read, so a refused frame costs
-      // nothing. Several: the stream's model is known once its frame is decoded (a binary
-      // frame's header, a JSON frame's stream_id), and its queue is asked then.
+      // A frame takes its slab in its model's queue once decoded (with several models, its
+      // stream's model is known only then: a binary frame's header, a JSON frame's stream_id).
+      // A full queue is refused here, before the body is read: one model's, or every model's.
       const lanes = p.lanes;
       let lane: ModelLane = lanes[0];
       let slot = -1;
@@ -131,35 +150,45 @@ export function createEngineApp(options: EngineAppOptions): Hono {
             : `the queue of model ${JSON.stringify(l.model.metadata.name)} holds ${l.queue.capacity} frames`,
           RETRY_AFTER,
         );
-      if (lanes.length === 1) {
-        slot = lane.queue.reserve();
-        if (slot < 0) throw queueFull(lane);
-      } else if (lanes.every((l) => l.queue.used >= l.queue.capacity)) throw queueFull(lane);
+      if (lanes.every((l) => l.queue.used >= l.queue.capacity)) throw queueFull(lane);
+      const limit = uploadLimit(p);
+      if (uploads >= limit) {
+        throw new HttpError(
+          429,
+          "too_many_uploads",
+          `${uploads} uploads are in flight, the most the engine reads at once (QUEUE_MAX_SIZE); send again shortly`,
+          RETRY_AFTER,
+        );
+      }
       const span = tracer.startSpan("enqueue frame");
       let spanContext: SpanContext | undefined;
       try {
         // @hono/node-server passes Node's request as `env.incoming`; other runtimes do not.
         const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
         bodyTaken = true;
-        const frame = await p.ingestor.ingest(
-          c.req.raw,
-          lanes.length === 1
-            ? lane.queue.slab(slot)
-            : function laneSlab(model) {
-                lane = lanes[model];
-                // An upload that outlasted an activation's wait (BODY_TIMEOUT_MS): its queue is
-                // neither the intake's nor the one being scored, so the frame is refused (sent
-                // again, it goes to the new queue), never accepted and lost.
-                const stale =
-                  lane.batcher.queue !== lane.queue &&
-                  state.pipeline?.lanes[model]?.queue !== lane.queue;
-                if (stale) throw modelSwitching(lane.model.metadata.name);
-                slot = lane.queue.reserve();
-                if (slot < 0) throw queueFull(lane);
-                return lane.queue.slab(slot);
-              },
-          incoming,
-        );
+        uploads++;
+        let frame: IngestedFrame;
+        try {
+          frame = await p.ingestor.ingest(
+            c.req.raw,
+            function laneSlab(model) {
+              lane = lanes[model];
+              // An upload that outlasted an activation's wait (BODY_TIMEOUT_MS): its queue is
+              // neither the intake's nor the one being scored, so the frame is refused (sent
+              // again, it goes to the new queue), never accepted and lost.
+              const stale =
+                lane.batcher.queue !== lane.queue &&
+                state.pipeline?.lanes[model]?.queue !== lane.queue;
+              if (stale) throw modelSwitching(lane.model.metadata.name);
+              slot = lane.queue.reserve();
+              if (slot < 0) throw queueFull(lane);
+              return lane.queue.slab(slot);
+            },
+            incoming,
+          );
+        } finally {
+          uploads--;
+        }
         span.setAttributes({
           "engine.stream.id": frame.streamId,
           "engine.frame.bytes": frame.bodyBytes,
@@ -168,7 +197,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
         if (state.intakeClosed) throw closedIntake();
         const now = clock.now();
         refuseFrameFromTheFuture(frame.timestamp, now, options.frameMaxAheadS ?? 300);
-        const admission = lane.windows.admit(frame.streamId, frame.timestamp, now);
+        const admission = lane.windows.admit(frame.streamId, frame.timestamp, now, frame.checksum);
         const timestamp = new Date(admission.timestamp).toISOString();
         if (admission.status === "duplicate") {
           lane.queue.release(slot);
@@ -189,6 +218,13 @@ export function createEngineApp(options: EngineAppOptions): Hono {
             409,
             "frame_out_of_order",
             `timestamp ${timestamp} is older than stream ${JSON.stringify(frame.streamId)}'s newest frame ${new Date(admission.newest).toISOString()}`,
+          );
+        }
+        if (admission.status === "collision") {
+          throw new HttpError(
+            409,
+            "frame_timestamp_collision",
+            `stream ${JSON.stringify(frame.streamId)} already has a frame at ${timestamp} with other values: timestamps are kept to the millisecond, so frames less than 1 ms apart collide; date them at least 1 ms apart`,
           );
         }
         spanContext = span.spanContext();

@@ -185,6 +185,40 @@ for (const runtime of ["node", "deno"] as const) {
   });
 }
 
+for (const runtime of ["node", "deno"] as const) {
+  test(`engine process under ${runtime} logs no error for a client gone mid-upload, and goes on taking frames`, async () => {
+    const engine = spawnEngine(runtime, env());
+    try {
+      const port = await engine.port();
+      await waitReady(port);
+      for (let i = 0; i < 3; i++) {
+        const socket = new Socket();
+        await new Promise<void>((resolve, reject) => {
+          socket.once("error", reject);
+          socket.connect(port, "127.0.0.1", resolve);
+        });
+        socket.on("error", () => {});
+        socket.write(
+          `POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n${"x".repeat(5000)}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        socket.resetAndDestroy();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const response = await post(port, gzip(jsonFrame(model.featureNames, model.normalFrame(0))));
+      assert.equal(response.status, 202, await response.text());
+      const errors = engine.logs().filter((l) => l.level === "error" || l.level === "warn");
+      assert.deepEqual(
+        errors.map((l) => l.msg),
+        [],
+        JSON.stringify(errors).slice(0, 2000),
+      );
+    } finally {
+      await engine.kill();
+    }
+  });
+}
+
 test("engine process redelivers every kept alert after a SIGKILL", async () => {
   sink.answer = 500;
   const dir = join(dataDir, "kill");

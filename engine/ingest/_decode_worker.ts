@@ -11,7 +11,7 @@ export interface WorkerJob extends DecodeJob {
 
 /** What the worker answers: the JSON envelope, or the HttpError to rethrow, or a crash. */
 export type WorkerReply = (
-  | { ok: true; model: number; streamId?: string; timestamp?: number }
+  | { ok: true; model: number; streamId?: string; timestamp?: number; checksum?: number }
   | { ok: false; status: number; code: string; message: string }
   | { ok: false; crash: string }
 ) & {

@@ -107,7 +107,8 @@ export function frameText(names: readonly string[]): fc.Arbitrary<string> {
   const data = fc
     .tuple(
       fc.shuffledSubarray([...names], { minLength: Math.max(0, names.length - 2) }),
-      fc.uniqueArray(unknownName, { maxLength: 2 }).map((u) => u.filter((k) => !names.includes(k))),
+      // Up to 8: more than the 5 keys a message names.
+      fc.uniqueArray(unknownName, { maxLength: 8 }).map((u) => u.filter((k) => !names.includes(k))),
       fc.boolean(),
     )
     .chain(([known, unknown, allNumbers]) =>

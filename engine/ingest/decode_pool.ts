@@ -54,7 +54,8 @@ const WORKER_URL = new URL("./_decode_worker.ts", import.meta.url);
  * Starts `size` workers, each with its own scanner and a shared output slab of the largest model's size in
  * float32. A body is transferred (not copied) to an idle worker; its values come back through the
  * slab and are copied into the caller's `into` (100 KB for 25,000 features: microseconds).
- * Jobs wait in FIFO order when every worker is busy; the engine bounds them by queue admission.
+ * Jobs wait in FIFO order when every worker is busy; the engine bounds them by its uploads in
+ * flight (`QUEUE_MAX_SIZE`).
  * A crashed worker is replaced; a worker that cannot start at all switches the pool to decoding
  * on the calling thread rather than respawning in a loop.
  */
@@ -155,6 +156,7 @@ export function createDecodePool(options: {
             model: reply.model,
             streamId: reply.streamId,
             timestamp: reply.timestamp,
+            checksum: reply.checksum,
           });
         } catch (error) {
           // The target refused the frame (its model's queue is full): the caller's error.
@@ -218,6 +220,7 @@ export function createDecodePool(options: {
             binary: job.binary,
             model: job.model,
             streamId: job.streamId,
+            timestamped: job.timestamped,
           },
           into,
           resolve,

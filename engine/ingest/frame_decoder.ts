@@ -6,6 +6,7 @@ import { reclaim } from "../_reclaim.ts";
 import { clipInput } from "./_clip_input.ts";
 import { decodeBinaryFrame } from "./binary_frame.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
+import { frameChecksum } from "./frame_checksum.ts";
 import { type ContentEncoding, inflateBody } from "./inflate_body.ts";
 import { JsonFrameScanner, peekStreamId } from "./json_frame_scanner.ts";
 import { ModelLayouts } from "./model_layouts.ts";
@@ -18,6 +19,8 @@ export interface DecodeJob {
   /** A binary frame's lane and stream, routed from its headers (several models only). */
   model?: number;
   streamId?: string;
+  /** A binary frame dated by its `X-Timestamp` header (a JSON frame's date is in its body). */
+  timestamped?: boolean;
 }
 
 /** A decoded frame: its model's lane, and the JSON envelope (`streamId` undefined for binary). */
@@ -25,6 +28,12 @@ export interface DecodedFrame {
   model: number;
   streamId?: string;
   timestamp?: number;
+  /**
+   * `frameChecksum` of its values when the frame is dated by its sender (a JSON `timestamp`, a
+   * binary `X-Timestamp`): a repeat of it is then told from another frame at the same millisecond.
+   * A frame dated at reception needs none: no client can send it again under that date.
+   */
+  checksum?: number;
 }
 
 /** Decodes frame bodies for an intake's layouts; reuses its scratch state, so one per thread. */
@@ -76,13 +85,19 @@ export function createFrameDecoder(
       // The stream the frame was routed by (the ingestor checked a binary frame's header).
       let stream = routed && job.binary ? job.streamId : undefined;
       try {
+        const checksum = () => frameChecksum(into.subarray(0, models.layouts[model].size));
         if (job.binary) {
           decodeBinaryFrame(bytes, models.layouts[model], into);
-          return { model };
+          return { model, checksum: job.timestamped ? checksum() : undefined };
         }
         if (routed) stream = routedStream(bytes);
         model = stream === undefined ? 0 : models.route(stream);
-        return { model, ...scanners[model].scan(bytes, into) };
+        const scanned = scanners[model].scan(bytes, into);
+        return {
+          model,
+          ...scanned,
+          checksum: scanned.timestamp !== undefined ? checksum() : undefined,
+        };
       } catch (error) {
         if (stream !== undefined && error instanceof HttpError && error.status === 422) {
           throw new HttpError(

@@ -28,6 +28,13 @@ const isZlib = (b: Uint8Array) =>
   b.length >= 2 && (b[0] & 0x0f) === 8 && ((b[0] << 8) | b[1]) % 31 === 0;
 
 /**
+ * Whether a body sent without `Content-Encoding` starts like one `inflateBody` inflates: the
+ * gzip magic or a 32 KiB-window zlib header (`b` holds at least its first two bytes).
+ */
+export const looksCompressed = (b: Uint8Array): boolean =>
+  isGzip(b) || (b[0] === 0x78 && isZlib(b));
+
+/**
  * Returns the decoded body. The coding comes from `Content-Encoding` and the leading bytes: the
  * upstream client posts gzip with no `Content-Encoding`, so an unannounced body starting with the
  * gzip magic (`1f 8b`) or a 32 KiB-window zlib header (`78 ..`) is inflated; neither can start a
@@ -48,9 +55,8 @@ export function inflateBody(
     if (!isGzip(body)) throw corrupt("Content-Encoding is gzip but the body is not gzip");
     coding = "gzip";
   } else if (encoding === "deflate") coding = isZlib(body) ? "zlib" : "raw";
-  else if (body.length !== rawLength) {
-    if (isGzip(body)) coding = "gzip";
-    else if (body[0] === 0x78 && isZlib(body)) coding = "zlib";
+  else if (body.length !== rawLength && looksCompressed(body)) {
+    coding = isGzip(body) ? "gzip" : "zlib";
   }
   if (coding === "identity") {
     if (body.length > maxBytes) throw tooLarge(maxBytes);

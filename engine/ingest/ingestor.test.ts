@@ -4,6 +4,7 @@ import * as zlib from "node:zlib";
 import { HttpError } from "../../contracts/error.ts";
 import { defaultFeatureNames } from "../../contracts/model.ts";
 import { createFeatureLayout } from "./feature_layout.ts";
+import { frameChecksum } from "./frame_checksum.ts";
 import { createIngestor, createThreadIngestor, type Ingestor } from "./ingestor.ts";
 
 const names = defaultFeatureNames(50);
@@ -57,6 +58,8 @@ for (const [mode, ingestor] of modes) {
       timestamp: 1_700_000_000_000,
       bodyBytes: body.length,
       model: 0,
+      // Dated by its sender: its values' checksum tells a repeat from another frame that millisecond.
+      checksum: frameChecksum(values),
     });
     assert.deepEqual(out.into, values);
   });
@@ -120,25 +123,41 @@ for (const [mode, ingestor] of modes) {
     assert.equal(out.code, "decompressed_too_large");
   });
 
-  test(`ingestor (${mode}) refuses an oversized streamed body without reading it all`, async () => {
-    let pulled = 0;
-    const chunk = new Uint8Array(16 * 1024).fill(0x20);
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        pulled += chunk.length;
-        if (pulled > 2 * 1024 * 1024) controller.close();
-        else controller.enqueue(chunk);
-      },
-    });
-    const request = new Request("http://engine/data-enqueue", {
-      method: "POST",
-      body,
-      duplex: "half",
-    } as RequestInit);
-    const out = await outcome(ingestor, request);
-    assert.ok(!out.ok);
-    assert.equal(out.code, "payload_too_large");
-    assert.ok(pulled < 256 * 1024, `pulled ${pulled} bytes`);
+  test(`ingestor (${mode}) refuses an oversized streamed body without reading it all: plain past maxDecompressedBytes, compressed past maxBodyBytes`, async () => {
+    for (const [headers, cap] of [
+      [{}, limits.maxDecompressedBytes],
+      [{ "content-encoding": "gzip" }, limits.maxBodyBytes],
+    ] as const) {
+      let pulled = 0;
+      const chunk = new Uint8Array(16 * 1024).fill(0x20);
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          pulled += chunk.length;
+          if (pulled > 2 * 1024 * 1024) controller.close();
+          else controller.enqueue(chunk);
+        },
+      });
+      const request = new Request("http://engine/data-enqueue", {
+        method: "POST",
+        body,
+        headers,
+        duplex: "half",
+      } as RequestInit);
+      const out = await outcome(ingestor, request);
+      assert.ok(!out.ok);
+      assert.equal(out.code, "payload_too_large");
+      assert.ok(pulled < cap + 64 * 1024, `pulled ${pulled} bytes, cap ${cap}`);
+    }
+  });
+
+  test(`ingestor (${mode}) takes a plain body over maxBodyBytes, its own decompressed form`, async () => {
+    const padded = `${frameJson()}${" ".repeat(limits.maxBodyBytes)}`;
+    const out = await outcome(ingestor, post(padded, { "content-type": "application/json" }));
+    assert.ok(out.ok, JSON.stringify(out));
+    assert.deepEqual(out.into, values);
+    const unannounced = zlib.gzipSync(encode(padded), { level: 0 });
+    const refused = await outcome(ingestor, post(unannounced));
+    assert.ok(!refused.ok && refused.code === "payload_too_large", JSON.stringify(refused));
   });
 
   test(`ingestor (${mode}) reads binary float32 frames with their headers`, async () => {
@@ -159,6 +178,7 @@ for (const [mode, ingestor] of modes) {
         timestamp: Date.UTC(2026, 10, 24, 9, 0, 0, 250),
         bodyBytes: body.length,
         model: 0,
+        checksum: frameChecksum(values),
       });
     }
     const epoch = await outcome(

@@ -10,7 +10,9 @@ import { ModelLayouts } from "./model_layouts.ts";
 import { type NodeBodyStream, readBody } from "./read_body.ts";
 
 export interface IngestLimits {
+  /** Cap on a compressed body as received (`MAX_BODY_BYTES`). */
   maxBodyBytes: number;
+  /** Cap on a body once inflated, and so on an uncompressed one (`MAX_DECOMPRESSED_BYTES`). */
   maxDecompressedBytes: number;
   bodyTimeoutMs: number;
 }
@@ -24,6 +26,8 @@ export interface IngestedFrame {
   bodyBytes: number;
   /** The lane of the model the stream is routed to (0 with one model). */
   model: number;
+  /** Its values' `frameChecksum` when its sender dated it (see `DecodedFrame.checksum`). */
+  checksum: number | undefined;
 }
 
 export type { FrameTarget };
@@ -62,9 +66,11 @@ export function checkIngestLimits(limits: IngestLimits): void {
 /** Reads the request's headers into a decode job; 415 for an unsupported coding, before any read. */
 export function decodeJobOf(request: Request): DecodeJob {
   const type = request.headers.get("content-type") ?? "";
+  const binary = /^\s*application\/octet-stream\s*(?:;|$)/i.test(type);
   return {
     encoding: parseContentEncoding(request.headers.get("content-encoding")),
-    binary: /^\s*application\/octet-stream\s*(?:;|$)/i.test(type),
+    binary,
+    timestamped: binary && request.headers.has("x-timestamp"),
   };
 }
 
@@ -102,7 +108,12 @@ function ingestWith(
       job.model = layouts.route(envelope.streamId);
       job.streamId = envelope.streamId;
     }
-    const body = await readBody(request, limits, allocateBody, incoming);
+    const body = await readBody(request, limits, {
+      encoding: job.encoding,
+      rawLength: job.binary ? layouts.layouts[job.model ?? 0].size * 4 : -1,
+      allocate: allocateBody,
+      incoming,
+    });
     // Read before decoding: a worker pool takes the body's buffer (transferred, so empty here).
     const bodyBytes = body.length;
     // The socket's chunks the body was copied from are garbage now, and so is the body itself
@@ -116,6 +127,7 @@ function ingestWith(
       timestamp: scanned.timestamp,
       bodyBytes,
       model: decoded.model,
+      checksum: decoded.checksum,
     };
   };
 }

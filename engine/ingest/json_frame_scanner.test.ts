@@ -227,3 +227,15 @@ test("jsonFrameScanner clips a client's long key in its message, as the contract
     assert.match(!out.ok ? out.message : "", /… \((100000|200) characters\)"/);
   }
 });
+
+test("jsonFrameScanner names the first five unknown features and counts the rest, as the contract path does", () => {
+  const { scan, spec } = both(plainNames);
+  const data = plainNames.map((n) => `"${n}":1`).join(",");
+  // Integer-like keys first, ascending (as `for...in` lists them); a repeated key counts once.
+  const extra = ["zz", "7", "ab", "3", "q", "r", "zz", "s"].map((k) => `"${k}":1`).join(",");
+  const text = `{"data":{${data},${extra}}}`;
+  const out = scan(encode(text));
+  assertSameOutcome(out, spec(encode(text)), text);
+  assert.ok(!out.ok && out.code === "frame_unknown_features");
+  assert.equal(!out.ok && out.message, 'unknown features: "3", "7", "zz", "ab", "q" (+2 more)');
+});

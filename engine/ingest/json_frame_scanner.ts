@@ -47,6 +47,40 @@ class FirstKey {
 }
 
 /**
+ * The unknown feature keys in the order `for...in` over `JSON.parse`'s object lists them (what
+ * `classifyFrameIssues` reports): the first {@link KEY_LIMIT} of them, and how many there are.
+ * A key repeated counts once, as `JSON.parse` keeps one.
+ */
+class UnknownKeys {
+  /** Every distinct unknown key: the count, and a repeat told apart (bounded by the body). */
+  readonly #all = new Set<string>();
+  /** The smallest integer-like keys, ascending (they enumerate first). */
+  readonly #indices: number[] = [];
+  /** The first other keys, in order met. */
+  readonly #names: string[] = [];
+  add(key: string): void {
+    if (this.#all.has(key)) return;
+    this.#all.add(key);
+    if (ARRAY_INDEX.test(key) && Number(key) <= 4294967294) {
+      const n = Number(key);
+      const list = this.#indices;
+      if (list.length === KEY_LIMIT && n > list[KEY_LIMIT - 1]) return;
+      let at = list.length;
+      while (at > 0 && list[at - 1] > n) at--;
+      list.splice(at, 0, n);
+      if (list.length > KEY_LIMIT) list.pop();
+    } else if (this.#names.length < KEY_LIMIT) this.#names.push(key);
+  }
+  get count(): number {
+    return this.#all.size;
+  }
+  /** The first keys, at most {@link KEY_LIMIT}. */
+  get first(): string[] {
+    return [...this.#indices.map(String), ...this.#names].slice(0, KEY_LIMIT);
+  }
+}
+
+/**
  * The hot-path JSON decoder: one pass over the inflated bytes, no object built. Each feature value
  * is parsed and stored into its model-order slot; names, finiteness, count and duplicates are
  * checked on the way. Problems are reported with the codes, key order and messages of the valibot
@@ -158,7 +192,7 @@ export class JsonFrameScanner {
 
   #seen = 0;
   #invalid = 0;
-  #unknown = new FirstKey();
+  #unknown = new UnknownKeys();
   #duplicates: string[] = [];
   #duplicateCount = 0;
 
@@ -170,7 +204,7 @@ export class JsonFrameScanner {
     const layout = this.layout;
     const state = this.#state;
     state.fill(0);
-    this.#unknown = new FirstKey();
+    this.#unknown = new UnknownKeys();
     this.#duplicates = [];
     let seen = 0;
     let invalid = 0;
@@ -252,8 +286,8 @@ export class JsonFrameScanner {
     const size = this.layout.size;
     if (this.#invalid > 0)
       frameProblem("frame_invalid_value", this.#keysWith(INVALID), this.#invalid);
-    const unknown = this.#unknown.first;
-    if (unknown !== undefined) frameProblem("frame_unknown_features", [unknown], 1);
+    const unknown = this.#unknown;
+    if (unknown.count > 0) frameProblem("frame_unknown_features", unknown.first, unknown.count);
     if (this.#duplicateCount > 0) {
       frameProblem("frame_duplicate_features", this.#duplicates, this.#duplicateCount);
     }

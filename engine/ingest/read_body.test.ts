@@ -20,10 +20,15 @@ const frame = zlib.gzipSync(
 type Source = "request" | "incoming";
 const SOURCES: Source[] = "Deno" in globalThis ? ["request"] : ["request", "incoming"];
 
-async function startServer(bodyTimeoutMs: number, source: Source, caught: unknown[] = []) {
+async function startServer(
+  bodyTimeoutMs: number,
+  source: Source,
+  caught: unknown[] = [],
+  maxDecompressedBytes = 64 * 1024,
+) {
   const ingestor = createIngestor({
     layout,
-    limits: { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024, bodyTimeoutMs },
+    limits: { maxBodyBytes: 64 * 1024, maxDecompressedBytes, bodyTimeoutMs },
     workers: 1,
   });
   const server = await serve(
@@ -103,6 +108,32 @@ for (const source of SOURCES) {
     } finally {
       big.socket.destroy();
       await big.ended;
+      await server.close();
+    }
+  });
+
+  test(`readBody (${source}) holds a plain body to maxDecompressedBytes and a compressed one to maxBodyBytes, refused once its first bytes show it`, async () => {
+    const server = await startServer(5000, source, [], 256 * 1024);
+    const url = `http://127.0.0.1:${server.port}/data-enqueue`;
+    const text = new TextDecoder().decode(zlib.gunzipSync(frame));
+    try {
+      // 100 KB plain (padded with JSON whitespace): over maxBodyBytes, under maxDecompressedBytes.
+      const plain = `${text}${" ".repeat(100 * 1024)}`;
+      assert.equal((await fetch(url, { method: "POST", body: plain })).status, 202);
+      const tooPlain = await fetch(url, { method: "POST", body: " ".repeat(300 * 1024) });
+      assert.equal(tooPlain.status, 413);
+      // Announced 100 KB of gzip with no Content-Encoding: refused on its first two bytes.
+      const gzip = rawPost(server.port, `Content-Length: ${100 * 1024}\r\n`, "");
+      try {
+        gzip.socket.write(Uint8Array.of(0x1f, 0x8b));
+        await waitFor(() => gzip.reply().includes("\r\n\r\n"), "the 413 answer", 5000);
+        assert.match(gzip.reply(), /^HTTP\/1\.1 413/);
+        assert.match(gzip.reply(), /compressed body exceeds 65536 bytes/);
+      } finally {
+        gzip.socket.destroy();
+        await gzip.ended;
+      }
+    } finally {
       await server.close();
     }
   });

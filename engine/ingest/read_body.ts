@@ -1,18 +1,47 @@
 // Reads a request body with the size cap enforced while reading and a deadline for the whole body.
 import type { Readable } from "node:stream";
 import { HttpError } from "../../contracts/error.ts";
+import { reclaim } from "../_reclaim.ts";
+import { type ContentEncoding, looksCompressed } from "./inflate_body.ts";
 
 export interface ReadBodyLimits {
+  /** Cap on a compressed body (`MAX_BODY_BYTES`). */
   maxBodyBytes: number;
+  /** Cap on an uncompressed body, which is its own decompressed form (`MAX_DECOMPRESSED_BYTES`). */
+  maxDecompressedBytes: number;
   bodyTimeoutMs: number;
 }
 
+export interface ReadBodyOptions {
+  /** What `Content-Encoding` announced (default `identity`). */
+  encoding?: ContentEncoding;
+  /** A binary frame's uncompressed length: a body of exactly that length is never sniffed. */
+  rawLength?: number;
+  /** Buffer for a declared length of at most `maxBodyBytes`; must return exactly that many bytes. */
+  allocate?: (bytes: number) => Uint8Array;
+  /** Under Node, the server's `IncomingMessage`, read instead of the web `Request` body. */
+  incoming?: NodeBodyStream;
+}
+
+/** Bytes a body of unknown or large size starts with; the buffer doubles as bytes arrive. */
+const FIRST_BUFFER_BYTES = 64 * 1024;
+
 /**
- * Reads `request`'s body into one owned buffer (transferable to a worker). A declared
- * `Content-Length` over the cap is refused before reading; an undeclared one as soon as the
- * running total passes it (413 `payload_too_large`), so an oversized body is never buffered.
- * The body must arrive within `bodyTimeoutMs` (408 `request_timeout`). A declared length is read
- * into `allocate(length)`, which must return exactly that many bytes.
+ * Reads `request`'s body into one owned buffer (transferable to a worker), with the size cap
+ * enforced while reading and a deadline for the whole body (408 `request_timeout` after
+ * `bodyTimeoutMs`).
+ *
+ * The cap depends on the body's coding, as `inflateBody` decides it: a compressed body (announced
+ * by `Content-Encoding`, or unannounced and starting with the gzip or zlib magic) is held to
+ * `maxBodyBytes`; an uncompressed one is its own decompressed form, held to
+ * `maxDecompressedBytes` (a 25,000-feature JSON frame is ~870 KB plain). A declared
+ * `Content-Length` over the cap is refused before reading, an undeclared one as soon as the
+ * running total passes it, a compressed one as soon as its first bytes show it (413
+ * `payload_too_large`), so an oversized body is never buffered.
+ *
+ * A declared length of at most `maxBodyBytes` is read into `allocate(length)` (the decode pool
+ * recycles those buffers); a longer or undeclared one into a buffer that grows as bytes arrive, so
+ * an upload holds about what it sent, not what it announced.
  *
  * Under Node, pass the server's `IncomingMessage` as `incoming`: its chunks are read directly,
  * and the web `Request` body (an undici Request and a web stream around the Node stream, built
@@ -22,12 +51,38 @@ export interface ReadBodyLimits {
 export async function readBody(
   request: Request,
   limits: ReadBodyLimits,
-  allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes),
-  incoming?: NodeBodyStream,
+  options: ReadBodyOptions = {},
 ): Promise<Uint8Array> {
-  const { maxBodyBytes, bodyTimeoutMs } = limits;
-  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
-  if (declared > maxBodyBytes) throw tooLarge(maxBodyBytes);
+  const { maxBodyBytes, maxDecompressedBytes, bodyTimeoutMs } = limits;
+  const { encoding = "identity", rawLength = -1, incoming } = options;
+  const allocate = options.allocate ?? ((bytes: number) => new Uint8Array(bytes));
+  const header = Number(request.headers.get("content-length") ?? Number.NaN);
+  const declared = header >= 0 ? header : -1;
+  const announced = encoding !== "identity";
+  // Until its first bytes show it compressed, an unannounced body may be plain.
+  const cap = announced ? maxBodyBytes : Math.max(maxBodyBytes, maxDecompressedBytes);
+  const compressedTooLarge = () =>
+    new HttpError(413, "payload_too_large", `compressed body exceeds ${maxBodyBytes} bytes`);
+  const tooLarge = () =>
+    announced
+      ? compressedTooLarge()
+      : new HttpError(
+          413,
+          "payload_too_large",
+          `body exceeds ${cap} bytes (uncompressed; compressed at most ${maxBodyBytes})`,
+        );
+  if (declared > cap) throw tooLarge();
+  /**
+   * Whether an unannounced body of `length` bytes so far (`total` in all, -1 while unknown) is
+   * compressed and over `maxBodyBytes`. A body of a binary frame's exact raw length is plain
+   * whatever its bytes: decided only once its length is known.
+   */
+  const compressedOver = (head: Uint8Array, length: number, total: number) => {
+    const size = Math.max(length, total);
+    if (announced || size <= maxBodyBytes || length < 2 || !looksCompressed(head)) return false;
+    if (rawLength < 0) return true;
+    return total >= 0 ? total !== rawLength : rawLength <= maxBodyBytes;
+  };
   const reader = incoming ? nodeReader(incoming) : request.body?.getReader();
   if (!reader) return new Uint8Array(0);
   const deadline = AbortSignal.timeout(bodyTimeoutMs);
@@ -41,31 +96,43 @@ export async function readBody(
     deadline.addEventListener("abort", onAbort, { once: true });
   });
   expired.catch(() => {});
-  // A declared length is read into a buffer from `allocate` (the decode pool recycles them).
-  let buffer = declared >= 0 ? allocate(declared) : new Uint8Array(64 * 1024);
+  let buffer =
+    declared >= 0 && declared <= maxBodyBytes
+      ? allocate(declared)
+      : new Uint8Array(Math.min(FIRST_BUFFER_BYTES, declared >= 0 ? declared : cap));
   let length = 0;
   try {
     for (;;) {
       const chunk = await Promise.race([reader.read(), expired]);
       if (chunk.done) break;
       const bytes = chunk.value;
-      if (length + bytes.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-      if (length + bytes.length > buffer.length) {
-        const grown = new Uint8Array(
-          Math.min(maxBodyBytes, Math.max(buffer.length * 2, length + bytes.length)),
-        );
+      const want = length + bytes.length;
+      if (want > cap) throw tooLarge();
+      if (want > buffer.length) {
+        // Grown to the declared length at most, so a body as long as it said needs no copy.
+        const ceiling = declared >= want ? declared : cap;
+        const grown = new Uint8Array(Math.min(ceiling, Math.max(buffer.length * 2, want)));
         grown.set(buffer.subarray(0, length));
+        reclaim(buffer.byteLength);
         buffer = grown;
       }
       buffer.set(bytes, length);
-      length += bytes.length;
+      const had = length;
+      length = want;
+      // Checked when the first two bytes are in, and when the total passes `maxBodyBytes`.
+      const check = had < 2 || (had <= maxBodyBytes && length > maxBodyBytes);
+      if (check && compressedOver(buffer, length, declared)) throw compressedTooLarge();
     }
   } catch (error) {
     reader.cancel().catch(() => {});
+    // A web stream (Deno's) fails its read when the client goes mid-upload: the client's doing,
+    // as on Node's reader below, not an engine error to log.
+    if (!incoming && !(error instanceof HttpError)) throw incomplete();
     throw error;
   } finally {
     deadline.removeEventListener("abort", onAbort);
   }
+  if (compressedOver(buffer, length, length)) throw compressedTooLarge();
   return length === buffer.length ? buffer : buffer.slice(0, length);
 }
 
@@ -75,10 +142,6 @@ function incomplete(): HttpError {
     "body_incomplete",
     "the client closed the connection before the body ended",
   );
-}
-
-function tooLarge(maxBodyBytes: number): HttpError {
-  return new HttpError(413, "payload_too_large", `body exceeds ${maxBodyBytes} bytes`);
 }
 
 /** The part of Node's `IncomingMessage` the reader needs. */

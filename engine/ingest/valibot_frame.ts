@@ -26,6 +26,7 @@ export function createValibotFrameDecoder(layout: FeatureLayout): ValibotFrameDe
   const schema = createFrameSchema(layout.names);
   const utf8 = new TextDecoder();
   const names = layout.names;
+  const features = new Set(names);
   return {
     decode(bytes, into) {
       let input: unknown;
@@ -40,7 +41,7 @@ export function createValibotFrameDecoder(layout: FeatureLayout): ValibotFrameDe
       }
       const result = v.safeParse(schema, input);
       if (!result.success) {
-        const problem = classifyFrameIssues(result.issues);
+        const problem = classifyFrameIssues(result.issues, 5, features);
         // Keys clipped as the scanner's are (`frameProblem`).
         const message = frameProblemMessage(
           problem.code,

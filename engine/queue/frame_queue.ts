@@ -14,7 +14,7 @@ export interface FrameMeta {
 }
 
 export interface FrameQueueOptions {
-  /** Frames held at most (`QUEUE_MAX_SIZE`): reserved by uploads in flight plus committed. */
+  /** Frames held at most (`QUEUE_MAX_SIZE`): reserved by decoded frames being admitted plus committed. */
   capacity: number;
   /** Values per frame (the model's feature count). */
   frameSize: number;
@@ -78,7 +78,7 @@ export class FrameQueue {
     return this.#committed.length;
   }
 
-  /** Slots in use: committed plus reserved by uploads in flight. */
+  /** Slots in use: committed plus reserved by decoded frames being admitted. */
   get used(): number {
     return this.#slabs.length - this.#freeCount;
   }

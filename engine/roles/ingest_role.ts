@@ -96,7 +96,8 @@ interface Served {
  * message id `stream@timestamp` and answers `202` once JetStream has stored it (`duplicate`
  * when the server recognised a retry), `503 bus_unavailable` when JetStream does not answer
  * within `NATS_PUBLISH_TIMEOUT_MS`, and `429 queue_full` when the partition's owner reports more
- * than `NATS_MAX_LAG` frames not yet consumed or `QUEUE_MAX_SIZE` uploads are in flight. It
+ * than `NATS_MAX_LAG` frames not yet consumed, `429 too_many_uploads` when `QUEUE_MAX_SIZE`
+ * uploads are in flight (as the single process, before the body is read). It
  * keeps no frame after answering. Each frame is validated against its stream's model
  * (`MODEL_ROUTES`, first match, else `DEFAULT_MODEL_NAME`; `422` naming the model when it does
  * not fit) and carries that model's name and the version of the shared registry it was validated
@@ -178,7 +179,12 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     try {
       const slot = pool.reserve();
       if (slot < 0) {
-        throw new HttpError(429, "queue_full", `${pool.capacity} uploads in flight`, RETRY_AFTER);
+        throw new HttpError(
+          429,
+          "too_many_uploads",
+          `${pool.capacity} uploads are in flight, the most the replica reads at once (QUEUE_MAX_SIZE); send again shortly`,
+          RETRY_AFTER,
+        );
       }
       inFlight++;
       try {

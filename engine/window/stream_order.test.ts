@@ -29,3 +29,21 @@ test("streamOrder withdraws a timestamp whose frame was not kept: its retry is a
   assert.equal(order.newest, 30);
   assert.deepEqual(order.admit(20, 0), { status: "out_of_order", timestamp: 20, newest: 30 });
 });
+
+test("streamOrder tells a repeat from another frame at the same millisecond by its checksum", () => {
+  const order = new StreamOrder(4);
+  assert.deepEqual(order.admit(10, 0, 111), { status: "accepted", timestamp: 10 });
+  // Two frames within one millisecond (a client writing microseconds): other values collide.
+  assert.deepEqual(order.admit(10, 0, 222), { status: "collision", timestamp: 10 });
+  assert.deepEqual(order.admit(10, 0, 111), { status: "duplicate", timestamp: 10 });
+  assert.deepEqual(order.admit(20, 0, 333), { status: "accepted", timestamp: 20 });
+  // A recent frame's retry is still told apart; an older timestamp is out of order as before.
+  assert.deepEqual(order.admit(10, 0, 111), { status: "duplicate", timestamp: 10 });
+  assert.deepEqual(order.admit(10, 0, 222), { status: "collision", timestamp: 10 });
+  assert.equal(order.admit(15, 0, 111).status, "out_of_order");
+  // A frame stamped at reception has no checksum: no frame sent with its date repeats it.
+  const stamped = order.admit(undefined, 50, undefined).timestamp;
+  assert.deepEqual(order.admit(stamped, 0, 444), { status: "collision", timestamp: stamped });
+  // A caller that passes no checksum gets every repeat as a duplicate (the ingest replica).
+  assert.deepEqual(order.admit(20, 0), { status: "duplicate", timestamp: 20 });
+});

@@ -4,6 +4,8 @@
 export type Admission =
   | { status: "accepted"; timestamp: number }
   | { status: "duplicate"; timestamp: number }
+  /** A recent timestamp, taken by a frame with other values (two frames within a millisecond). */
+  | { status: "collision"; timestamp: number }
   | { status: "out_of_order"; timestamp: number; newest: number };
 
 /**
@@ -12,32 +14,47 @@ export type Admission =
  * ({@link StreamWindows}) and the scale-out ingest replica decide with the same instance, so a
  * producer gets the same answer from either. `admit` decides and records in one synchronous step:
  * two requests of one stream in flight at once never both pass against a stale newest.
+ *
+ * Timestamps are kept to the millisecond, so two frames sent within one (a producer writing
+ * microseconds) have the same one. When the caller passes each frame's values checksum, a repeat
+ * is a duplicate only if its values are the same too, and a `collision` otherwise; without one,
+ * every repeat is a duplicate. Memory: 16 bytes per remembered timestamp.
  */
 export class StreamOrder {
   /** The newest accepted timestamp (-Infinity before the first). */
   newest = Number.NEGATIVE_INFINITY;
   readonly #recent: Float64Array;
+  /** The values checksum of each recent frame (NaN: not given, e.g. stamped at reception). */
+  readonly #checksums: Float64Array;
   #next = 0;
 
   constructor(recentSize: number) {
     this.#recent = new Float64Array(recentSize).fill(Number.NaN);
+    this.#checksums = new Float64Array(recentSize).fill(Number.NaN);
   }
 
   /**
    * Decides whether a frame joins the stream and records its timestamp when it does.
    * `timestamp` undefined means "reception time": `now`, bumped past the newest frame so that
-   * high-rate producers without timestamps never collide.
+   * high-rate producers without timestamps never collide. `checksum` (see `frameChecksum`) tells
+   * a repeat of a frame from another frame at the same millisecond.
    */
-  admit(timestamp: number | undefined, now: number): Admission {
+  admit(timestamp: number | undefined, now: number, checksum?: number): Admission {
     const ts = timestamp ?? Math.max(now, this.newest + 1);
     if (ts > this.newest) {
       this.newest = ts;
       this.#recent[this.#next] = ts;
+      this.#checksums[this.#next] = checksum ?? Number.NaN;
       this.#next = (this.#next + 1) % this.#recent.length;
       return { status: "accepted", timestamp: ts };
     }
-    if (this.#recent.includes(ts)) return { status: "duplicate", timestamp: ts };
-    return { status: "out_of_order", timestamp: ts, newest: this.newest };
+    const at = this.#recent.indexOf(ts);
+    if (at < 0) return { status: "out_of_order", timestamp: ts, newest: this.newest };
+    // NaN never equals: a frame stamped at reception is no frame a client could send again.
+    if (checksum === undefined || this.#checksums[at] === checksum) {
+      return { status: "duplicate", timestamp: ts };
+    }
+    return { status: "collision", timestamp: ts };
   }
 
   /**
@@ -48,7 +65,10 @@ export class StreamOrder {
    */
   withdraw(ts: number, newestBefore: number): void {
     const at = this.#recent.indexOf(ts);
-    if (at >= 0) this.#recent[at] = Number.NaN;
+    if (at >= 0) {
+      this.#recent[at] = Number.NaN;
+      this.#checksums[at] = Number.NaN;
+    }
     if (this.newest === ts) this.newest = newestBefore;
   }
 }

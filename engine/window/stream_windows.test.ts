@@ -97,6 +97,21 @@ test("streamWindows refuses a new stream while every place is held by a stream a
   assert.deepEqual([...windows.streamIds()].sort(), ["b", "c"]);
 });
 
+test("streamWindows keeps a stream's place for accepted frames only: a refused or repeated one leaves a silent stream silent", () => {
+  const windows = new StreamWindows({ windowSize: 2, frameSize: 1, maxStreams: 2, idleMs: 1000 });
+  assert.equal(windows.admit("a", 1000, 0, 1).status, "accepted");
+  assert.equal(windows.admit("b", 1000, 1500, 1).status, "accepted");
+  // At 2000, "a" has sent nothing accepted for 2 s: an older frame, a repeat, and a frame at the
+  // same millisecond with other values change nothing about that.
+  assert.equal(windows.admit("a", 500, 2000, 1).status, "out_of_order");
+  assert.equal(windows.admit("a", 1000, 2000, 1).status, "duplicate");
+  assert.equal(windows.admit("a", 1000, 2000, 2).status, "collision");
+  // So "c" takes the place of "a", the least recently active, not of "b" (active 0.5 s ago).
+  assert.equal(windows.admit("c", 1000, 2000, 1).status, "accepted");
+  assert.deepEqual([...windows.streamIds()].sort(), ["b", "c"]);
+  assert.equal(windows.refused, 0);
+});
+
 test("streamWindows rejects bad options naming the parameter", () => {
   assert.throws(() => new StreamWindows({ windowSize: 0, frameSize: 1 }), /'windowSize'/);
   assert.throws(() => new StreamWindows({ windowSize: 1, frameSize: 1.5 }), /'frameSize'/);

@@ -108,10 +108,24 @@ export class StreamWindows {
   /**
    * Decides whether a frame joins its stream and records its timestamp when it does.
    * `timestamp` undefined means "reception time": `now`, bumped past the stream's newest frame
-   * so that high-rate producers without timestamps never collide.
+   * so that high-rate producers without timestamps never collide. `checksum`, the frame's values
+   * checksum, tells a repeat of a frame from another frame at the same millisecond
+   * ({@link StreamOrder.admit}).
+   *
+   * Only an accepted frame makes its stream the most recently active one: a refused frame
+   * (out of order, a collision) changes nothing, and a duplicate adds nothing to the window and
+   * was counted as activity when it was first accepted, so a client stuck sending one frame
+   * again keeps no stream's place.
    */
-  admit(streamId: string, timestamp: number | undefined, now: number): Admission {
-    const state = this.#touch(streamId, now);
+  admit(
+    streamId: string,
+    timestamp: number | undefined,
+    now: number,
+    checksum?: number,
+  ): Admission {
+    const known = this.#streams.get(streamId);
+    // A new stream's first frame is always accepted: its place is taken here.
+    const state = known ?? this.#touch(streamId, now);
     if (!state) {
       this.refused++;
       return {
@@ -120,8 +134,12 @@ export class StreamWindows {
         maxStreams: this.#maxStreams,
       };
     }
-    state.seenAt = now;
-    return state.order.admit(timestamp, now);
+    const admission = state.order.admit(timestamp, now, checksum);
+    if (admission.status === "accepted" && known) {
+      this.#touch(streamId);
+      state.seenAt = now;
+    }
+    return admission;
   }
 
   /**
