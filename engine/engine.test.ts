@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { after, before, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -227,4 +228,48 @@ test("engine refuses a new stream with 503 too_many_streams while MAX_STREAMS ot
   // "b" silent for INCIDENT_STALE_MS: "c" takes its place.
   now += 1000;
   assert.equal((await post("c")).status, 202);
+});
+
+test("engine with no decisions copy and the backend down stays ready, shows the copy stale in /stats and readiness, and warns once that history records without silences", async () => {
+  // A port nothing listens on: every pull is refused.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+  const port = (closed.address() as { port: number }).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const lines: { level: string; msg: string; [field: string]: unknown }[] = [];
+  const engine = await startTestEngine(
+    model,
+    sink,
+    { DECISIONS_URL: `http://127.0.0.1:${port}`, DECISIONS_POLL_S: "1", LOG_LEVEL: "info" },
+    { write: (line) => void lines.push(JSON.parse(line)) },
+  );
+  engines.push(engine);
+  for (let i = 0; i < 7; i++) await send(engine, "no-silences");
+  await waitFor(async () => (await engine.stats()).frames.scored === 3, "three windows scored");
+  const { decisions } = await waitFor(async () => {
+    const stats = await engine.stats();
+    const d = stats.decisions;
+    return d?.silences.last === "failed" && d.verdicts.last === "failed" ? stats : undefined;
+  }, "both pulls refused");
+  assert.equal(decisions.stale, true);
+  assert.match(decisions.why, /silences: no copy held/);
+  for (const resource of ["silences", "verdicts"]) {
+    const r = decisions[resource];
+    assert.equal(r.held, null, `${resource}: no copy`);
+    assert.equal(r.fetched_at, null);
+    assert.equal(r.age_s, null);
+    assert.equal(r.last, "failed");
+    assert.match(r.last_error, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  }
+  const ready = await engine.engine.app.request("/health/ready");
+  assert.equal(ready.status, 200, "scoring never waits on the backend");
+  const body = await ready.json();
+  assert.equal(body.status, "ready");
+  assert.equal(body.decisions.stale, true);
+  assert.match(body.decisions.why, /no copy held/);
+  const warned = lines.filter((l) =>
+    l.msg.startsWith("training history is recorded with no silences copy"),
+  );
+  assert.equal(warned.length, 1, "said once, not per batch");
+  assert.equal(warned[0].level, "warn");
 });

@@ -72,6 +72,12 @@ export function createEngine(options: EngineOptions): Engine {
   let models: ModelActivation | undefined;
   let stopFollowing: (() => void) | undefined;
   const decisions = decisionsFor(config, { log, fetch: options.fetch });
+  if (decisions) {
+    // `/stats` shows where the copy stands; readiness says when it is stale and stays ready.
+    const report = () => decisions.report();
+    stats.decisions = report;
+    state.decisions = report;
+  }
   // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0.
   const training = historyRecordersFor(config, { log, decisions });
   // Retraining: rounds (RETRAIN_EVERY_H) and runs asked for (history on); undefined when both off.
@@ -94,9 +100,9 @@ export function createEngine(options: EngineOptions): Engine {
     adminToken: config.ADMIN_TOKEN,
   });
 
-  function machineStopped(pipeline: AlertPipeline, model: string, streamId: string, at: number) {
+  function machineStopped(pipeline: AlertPipeline, model: string, streamId: string) {
     pipeline.machineStopped(streamId);
-    training?.machineStopped(model, streamId, at);
+    training?.machineStopped(model, streamId);
   }
 
   function onBatch(
@@ -127,13 +133,14 @@ export function createEngine(options: EngineOptions): Engine {
       anomalies.push(...result.anomalies);
       // The version that scored the rows and the frames it read: at a swap to other features the
       // lane is already the new version's while the old one scores what its queue still holds.
-      training?.scored(rows, by);
+      // Incident membership is the alert path's own (one tracker, restored at start).
+      training?.scored(rows, by, result.incidents);
     };
     // In frame order: a machine that stopped after some of the batch's windows resolves the
     // incident they belong to, and windows after it start afresh (as the worker does).
     for (const stop of stops) {
       scoreRows(stop.row);
-      machineStopped(pipeline, model, stop.streamId, stop.at);
+      machineStopped(pipeline, model, stop.streamId);
     }
     scoreRows(batch.size);
     stats.batchScored(batch.size, batch.inferenceMs);
@@ -243,8 +250,8 @@ export function createEngine(options: EngineOptions): Engine {
           tracer,
           history,
           machine,
-          onMachineStop(streamId, at) {
-            machineStopped(pipeline, meta.name, streamId, at);
+          onMachineStop(streamId) {
+            machineStopped(pipeline, meta.name, streamId);
           },
           onBatch(batch, stops, by) {
             const { model, history } = by;

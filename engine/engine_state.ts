@@ -4,6 +4,11 @@ import type { AlertDispatcher } from "./alert/alert_dispatcher.ts";
 import type { AlertPipeline } from "./alert/alert_pipeline.ts";
 import type { Outbox } from "./alert/outbox.ts";
 import type { Batcher } from "./batch/batcher.ts";
+import {
+  type DecisionsReadiness,
+  type DecisionsReport,
+  decisionsReadiness,
+} from "./decisions/decisions_client.ts";
 import type { HistoryStore } from "./evidence/history_store.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
 import type { Ingestor } from "./ingest/mod.ts";
@@ -54,6 +59,11 @@ export class EngineState extends Lifecycle {
   readonly #inFlight = new Map<Ingestor, number>();
   /** Woken when an intake's last request ends. */
   readonly #idle = new Set<() => void>();
+  /**
+   * Where the copy of operators' decisions stands, when the engine pulls one: readiness says
+   * whether it is stale, and stays ready (scoring never waits on the backend).
+   */
+  decisions: (() => DecisionsReport) | undefined;
 
   constructor(gpuAvailable: boolean) {
     super();
@@ -127,10 +137,10 @@ export class EngineState extends Lifecycle {
     return true;
   }
 
-  /** The `/health/ready` body (contracts/health.ts). */
-  readiness(): EngineReady {
+  /** The `/health/ready` body (contracts/health.ts), with `decisions` while the client is on. */
+  readiness(): EngineReady & { decisions?: DecisionsReadiness } {
     const p = this.pipeline;
-    return readinessBody(this, {
+    const body = readinessBody(this, {
       meta: p?.model.metadata,
       provider: p?.model.provider ?? null,
       gpuAvailable: this.gpu.available,
@@ -141,5 +151,6 @@ export class EngineState extends Lifecycle {
           }
         : undefined,
     });
+    return this.decisions ? { ...body, decisions: decisionsReadiness(this.decisions()) } : body;
   }
 }

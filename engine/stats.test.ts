@@ -77,3 +77,27 @@ test("engineStats reset zeroes counters and samples", () => {
   assert.equal(s.latency_ms.p99, 0);
   assert.deepEqual(s.inference_ms.by_batch_size, {});
 });
+
+test("engineStats shows the decisions copy only while a client reports it, and a reset keeps it", () => {
+  const stats = new EngineStats();
+  assert.equal("decisions" in stats.snapshot(extra), false, "client off: no block");
+  const resource = {
+    held: null,
+    fetched_at: null,
+    age_s: null,
+    last: "failed" as const,
+    last_error: "http://backend/api/v1/silences/effective: fetch failed",
+    unsaved: null,
+  };
+  const report = {
+    stale: true,
+    why: "silences: no copy held (never pulled)",
+    stale_after_s: 90,
+    silences: resource,
+    verdicts: { ...resource, held: 3, age_s: 12.5, last: "unchanged" as const, last_error: null },
+  };
+  stats.decisions = () => report;
+  assert.deepEqual(stats.snapshot(extra).decisions, report);
+  stats.reset();
+  assert.deepEqual(stats.snapshot(extra).decisions, report);
+});

@@ -1,4 +1,5 @@
 // Counters and latency samples behind `GET /stats` (read by `npm run bench`), reset by `POST /stats/reset`.
+import type { DecisionsReport } from "./decisions/decisions_client.ts";
 
 // Latency samples are counted in a log-linear histogram of whole microseconds (HdrHistogram's
 // layout): 1,024 buckets per power of two, so a percentile is exact below 2,048 µs and within
@@ -77,6 +78,8 @@ export interface StatsSnapshot {
   inference_ms: { count: number; p50: number; p99: number; by_batch_size: Record<string, number> };
   alerts: { generated: number; delivered: number; outbox: number };
   rss_bytes: number;
+  /** The copy of operators' decisions (silences, verdicts) in use; absent while the client is off. */
+  decisions?: DecisionsReport;
 }
 
 /**
@@ -93,6 +96,8 @@ export class EngineStats {
   readonly #latency = new Samples();
   readonly #inference = new Samples();
   #bySize = new Map<number, { total: number; count: number }>();
+  /** Where the decisions copy stands (`DecisionsClient.report`), when the engine pulls one. */
+  decisions: (() => DecisionsReport) | undefined;
 
   /** Reception → inference complete of one scored frame. */
   frameScored(latencyMs: number): void {
@@ -148,6 +153,7 @@ export class EngineStats {
       },
       alerts: extra.alerts,
       rss_bytes: extra.rss_bytes,
+      ...(this.decisions ? { decisions: this.decisions() } : {}),
     };
   }
 }

@@ -253,6 +253,37 @@ test("alertPipeline restores a state saved without its model while its sensors f
   assert.deepEqual(resolved.anomalous_features, []);
 });
 
+test("alertPipeline says which incident each window is part of, the restored one after a restart too", async (t) => {
+  const first = await setup(t);
+  const opening = first.pipeline.scored(window("s", 0, true)).incidents;
+  assert.ok(opening, "incident mode says it");
+  const id = opening.incident[0];
+  assert.ok(id, "the window that opened it is part of it");
+  assert.equal(opening.openedAt[0], T0);
+  assert.equal(opening.holding[0], 1);
+  await waitFor(() => first.received().includes("opened:s"), "the opened alert delivered");
+  assert.equal(first.bodies()[0].incident_id, id, "the alert's id");
+  await first.pipeline.stop();
+
+  // The next start restores the open incident: its windows are part of it, until it resolves.
+  const next = await setup(t, { stateDir: first.stateDir });
+  const going = next.pipeline.scored(window("s", 1, false)).incidents!;
+  assert.deepEqual([going.incident[0], going.holding[0]], [id, 1]);
+  assert.ok(Number.isNaN(going.openedAt[0]), "it opened nothing");
+  const resolving = next.pipeline.scored(window("s", 2, false)).incidents!;
+  assert.deepEqual([resolving.incident[0], resolving.holding[0]], [id, 0], "resolved by it");
+  const after = next.pipeline.scored(window("s", 3, false)).incidents!;
+  assert.deepEqual([after.incident[0], after.holding[0]], ["", 0]);
+
+  // A machine stop ends it outside any window: the next window is part of none.
+  next.pipeline.scored(window("m", 0, true));
+  next.pipeline.machineStopped("m");
+  assert.equal(next.pipeline.scored(window("m", 5, false)).incidents!.incident[0], "");
+
+  const frames = await setup(t, { frameMode: true });
+  assert.equal(frames.pipeline.scored(window("s", 0, true)).incidents, undefined);
+});
+
 test("alertPipeline refuses held-alert bounds that are no positive integers", () => {
   const options = {
     mode: "frame" as const,

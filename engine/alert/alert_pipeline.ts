@@ -11,6 +11,11 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { IncidentEvidence } from "../evidence/incident_evidence.ts";
 import { featuresSha256 } from "../history/history_recorder.ts";
+import {
+  IncidentMembership,
+  type WindowIncidents,
+  windowIncidents,
+} from "../history/window_incidents.ts";
 import { GAP_STEPS } from "../window/machine_states.ts";
 import { mergeSteps, type PersistStep, type StreamRecord } from "./_persist_step.ts";
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
@@ -136,6 +141,8 @@ export class AlertPipeline {
   #flushTimer: ReturnType<typeof setInterval> | undefined;
   /** Saved with every stream's state (incident mode). */
   #model: SavedModel | undefined;
+  /** Which incident each window is part of, from the tracker's own events and restored state. */
+  readonly #membership = new IncidentMembership();
 
   constructor(options: AlertPipelineOptions) {
     if (options.mode === "incident" && (!options.tracker || !options.store)) {
@@ -188,6 +195,8 @@ export class AlertPipeline {
       else if (state.snapshot) {
         tracker.restore(streamId, state.snapshot);
         this.#seen.set(streamId, now);
+        const open = state.snapshot.incident;
+        if (open) this.#membership.restored(streamId, open.id);
       } else {
         tombstones.push({ streamId, state: undefined });
       }
@@ -331,6 +340,7 @@ export class AlertPipeline {
    * the next start and confirmed an incident with a window from before the stop).
    */
   #forget(events: IncidentEvent[], streams: Set<string>): void {
+    this.#membership.follow(events);
     for (const e of events) streams.add(e.streamId);
     if (streams.size === 0) return;
     this.#persist(this.#records(events, new Map()), streams, true);
@@ -338,7 +348,8 @@ export class AlertPipeline {
 
   /**
    * Takes a scored batch (synchronously: its buffers are reused after this returns) and
-   * queues its alerts. Returns a summary of its anomalous windows for the log.
+   * queues its alerts. Returns a summary of its anomalous windows for the log and, in incident
+   * mode, which incident each window is part of (the training history tags its frames with it).
    */
   scored(
     batch: ScoredBatch,
@@ -346,6 +357,8 @@ export class AlertPipeline {
   ): {
     alerts: number;
     anomalies: WindowAnomaly[];
+    /** Per row, the incident its window is part of; undefined in frame mode (no incidents). */
+    incidents: WindowIncidents | undefined;
   } {
     const { mode, context, tracker } = this.#o;
     const now = this.#o.now();
@@ -354,6 +367,7 @@ export class AlertPipeline {
     const events: IncidentEvent[] = [];
     const latencies = new Map<IncidentEvent, { latencyMs: number; span?: SpanContext }>();
     const touched = new Set<string>();
+    const incidents = mode === "incident" ? windowIncidents(batch.size) : undefined;
     for (let r = 0; r < batch.size; r++) {
       const streamId = batch.streamIds[r];
       const timestamp = batch.timestamps[r];
@@ -393,8 +407,10 @@ export class AlertPipeline {
       this.#step(streamId, timestamp);
       const before = t.has(streamId);
       const out = t.observe({ streamId, timestamp, flagged, evidence });
-      if (before || t.has(streamId) || out.length) touched.add(streamId);
-      if (t.has(streamId)) this.#seen.set(streamId, now);
+      const holding = t.has(streamId);
+      this.#membership.window(incidents!, r, streamId, out, holding);
+      if (before || holding || out.length) touched.add(streamId);
+      if (holding) this.#seen.set(streamId, now);
       else this.#seen.delete(streamId);
       for (const e of out) {
         events.push(e);
@@ -403,7 +419,7 @@ export class AlertPipeline {
     }
     if (mode === "frame") {
       this.#submit(frameRecords);
-      return { alerts: frameRecords.length, anomalies };
+      return { alerts: frameRecords.length, anomalies, incidents };
     }
     const records = this.#records(events, latencies);
     if (touched.size) this.#persist(records, touched);
@@ -418,7 +434,7 @@ export class AlertPipeline {
         ...(e.reason ? { reason: e.reason } : {}),
       });
     }
-    return { alerts: records.length, anomalies };
+    return { alerts: records.length, anomalies, incidents };
   }
 
   /**

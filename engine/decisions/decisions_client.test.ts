@@ -322,3 +322,103 @@ describe("decisions client on a disk that cannot take its copy", () => {
     assert.deepEqual(stored.body.verdicts, verdicts, "what a restart finds");
   });
 });
+
+describe("decisions client report", () => {
+  let server: Server;
+  let base: string;
+  let status = 200;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const tag = '"r1"';
+      if (status !== 200) {
+        res.writeHead(status).end();
+        return;
+      }
+      if (req.headers["if-none-match"] === tag) {
+        res.writeHead(304, { etag: tag }).end();
+        return;
+      }
+      const as_of = new Date().toISOString();
+      const verdict = (n: number) => ({
+        incident_id: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
+        stream_id: "s",
+        verdict: "true_positive",
+        at: as_of,
+      });
+      const silence = {
+        silence_id: crypto.randomUUID(),
+        matchers: { stream: "s", sensors: [] },
+        starts_at: new Date(Date.now() - HOUR).toISOString(),
+        ends_at: new Date(Date.now() + HOUR).toISOString(),
+        recurrence: null,
+        reason: "r",
+        created_by: "b",
+        created_at: as_of,
+        expired_at: null,
+        expired_by: null,
+        expired_reason: null,
+        state: "active",
+      };
+      res.writeHead(200, { "content-type": "application/json", etag: tag });
+      res.end(
+        JSON.stringify(
+          req.url === "/api/v1/verdicts"
+            ? { as_of, verdicts: [verdict(1), verdict(2)] }
+            : { as_of, silences: [silence] },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test("decisionsClient report says a copy never pulled is stale, counts a held one, and ages it from its last confirmation", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "decisions-report-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    status = 503;
+    const client = new DecisionsClient({ baseUrl: base, dir, pollMs: 1000 });
+    await client.pullNow();
+    const none = client.report();
+    assert.equal(none.stale, true);
+    assert.equal(none.stale_after_s, 60, "three poll intervals, at least a minute");
+    assert.match(none.why ?? "", /silences: no copy held/);
+    assert.match(none.why ?? "", /verdicts: no copy held/);
+    for (const r of [none.silences, none.verdicts]) {
+      assert.deepEqual([r.held, r.fetched_at, r.age_s, r.last], [null, null, null, "failed"]);
+      assert.match(r.last_error ?? "", /answered 503/);
+    }
+
+    status = 200;
+    assert.deepEqual(await client.pullNow(), { silences: "updated", verdicts: "updated" });
+    const fetchedAt = Date.parse(client.status().silences.fetched_at ?? "");
+    const held = client.report(fetchedAt + 30_000);
+    assert.equal(held.stale, false);
+    assert.equal(held.why, null);
+    assert.deepEqual([held.silences.held, held.verdicts.held], [1, 2]);
+    assert.equal(held.silences.age_s, 30);
+    assert.equal(held.silences.last, "updated");
+    const late = client.report(fetchedAt + 61_000);
+    assert.equal(late.stale, true);
+    assert.match(late.why ?? "", /silences: not known current for 61 s/);
+
+    // A 304 confirms the copy: its age counts from then, its fetch time stays.
+    assert.deepEqual(await client.pullNow(), { silences: "unchanged", verdicts: "unchanged" });
+    const checkedAt = Date.parse(client.status().silences.checked_at ?? "");
+    assert.ok(checkedAt >= fetchedAt);
+    const confirmed = client.report(checkedAt);
+    assert.equal(confirmed.silences.age_s, 0);
+    assert.equal(Date.parse(confirmed.silences.fetched_at ?? ""), fetchedAt);
+
+    // After a restart with the backend down: the copy from disk is held, aged from its fetch.
+    status = 503;
+    const restarted = new DecisionsClient({ baseUrl: base, dir, pollMs: 1000 });
+    await restarted.start();
+    await restarted.stop();
+    const fromDisk = restarted.report(fetchedAt + 61_000);
+    assert.deepEqual([fromDisk.silences.held, fromDisk.verdicts.held], [1, 2]);
+    assert.equal(fromDisk.stale, true);
+    assert.match(fromDisk.why ?? "", /not known current/);
+  });
+});

@@ -28,7 +28,53 @@ export interface DecisionsClientOptions {
   log?: DecisionsLog;
   /** A backend API token sent as a bearer (`AUTH_MODE=token|oidc` backends refuse pulls without one). */
   token?: string;
+  /**
+   * A copy not known current for this long is stale ({@link DecisionsClient.report}); default
+   * three poll intervals, at least a minute.
+   */
+  staleAfterMs?: number;
 }
+
+/** One resource in {@link DecisionsReport}. */
+export interface DecisionsResourceReport {
+  /** Silences or verdicts in the copy in use; null while no copy is held (never pulled, none on disk). */
+  held: number | null;
+  /** When the copy in use was fetched from the backend. */
+  fetched_at: string | null;
+  /** Seconds since the copy was last known current (fetched, or confirmed by a `304`); null while none is held. */
+  age_s: number | null;
+  /** Outcome of the latest pull: `updated`, `unchanged`, `failed`, or `none` yet. */
+  last: PullStatus["last"];
+  last_error: string | null;
+  /** Why the copy in use is not on disk (its save failed), or null. */
+  unsaved: string | null;
+}
+
+/** Where the engine's copy of operators' decisions stands: `/stats` shows it, readiness its staleness. */
+export interface DecisionsReport {
+  /**
+   * A resource has no copy, or one not known current for `stale_after_s`: silences missing from
+   * it are recorded as training data, verdicts missing keep incidents out. Scoring goes on.
+   */
+  stale: boolean;
+  /** What is stale, in words; null when nothing is. */
+  why: string | null;
+  stale_after_s: number;
+  silences: DecisionsResourceReport;
+  verdicts: DecisionsResourceReport;
+}
+
+/** What readiness says of the decisions copy: whether it is stale, and why. */
+export interface DecisionsReadiness {
+  stale: boolean;
+  why: string | null;
+}
+
+/** The readiness part of a {@link DecisionsReport} (the whole of it is in `/stats`). */
+export const decisionsReadiness = (report: DecisionsReport): DecisionsReadiness => ({
+  stale: report.stale,
+  why: report.why,
+});
 
 /**
  * What the engine knows of operators' decisions, from the backend (SPEC §9: the backend owns
@@ -148,6 +194,49 @@ export class DecisionsClient {
   /** Where each resource stands. */
   status(): { silences: PullStatus; verdicts: PullStatus } {
     return { silences: this.#silences.status, verdicts: this.#verdicts.status };
+  }
+
+  /** Where the copies stand at `now` (epoch ms), for `/stats` and readiness. */
+  report(now = Date.now()): DecisionsReport {
+    const staleAfterMs = this.#options.staleAfterMs ?? Math.max(60_000, 3 * this.#options.pollMs);
+    const problems: string[] = [];
+    const resource = (
+      name: "silences" | "verdicts",
+      status: PullStatus,
+      count: number | undefined,
+    ): DecisionsResourceReport => {
+      const checked = status.checked_at ? Date.parse(status.checked_at) : Number.NaN;
+      const ageMs = Number.isNaN(checked) ? undefined : Math.max(0, now - checked);
+      if (!status.held) problems.push(`${name}: no copy held (never pulled)`);
+      else if (ageMs !== undefined && ageMs > staleAfterMs) {
+        problems.push(`${name}: not known current for ${Math.round(ageMs / 1000)} s`);
+      }
+      return {
+        held: status.held ? (count ?? 0) : null,
+        fetched_at: status.fetched_at,
+        age_s: status.held && ageMs !== undefined ? Math.round(ageMs / 100) / 10 : null,
+        last: status.last,
+        last_error: status.last_error,
+        unsaved: status.unsaved,
+      };
+    };
+    const silences = resource(
+      "silences",
+      this.#silences.status,
+      this.#silences.value?.silences.length,
+    );
+    const verdicts = resource(
+      "verdicts",
+      this.#verdicts.status,
+      this.#verdicts.value?.verdicts.length,
+    );
+    return {
+      stale: problems.length > 0,
+      why: problems.length ? problems.join("; ") : null,
+      stale_after_s: staleAfterMs / 1000,
+      silences,
+      verdicts,
+    };
   }
 
   #refresh(): void {

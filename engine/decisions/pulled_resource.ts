@@ -8,7 +8,13 @@ export interface PullStatus {
   /** Whether a copy (from disk or the backend) is held. */
   held: boolean;
   etag: string | null;
+  /** When the copy in use was fetched from the backend (null: none held). */
   fetched_at: string | null;
+  /**
+   * When the copy in use was last known current: the pull that fetched it, or a later one the
+   * backend answered `304` (for a copy from disk with no pull since: its `fetched_at`).
+   */
+  checked_at: string | null;
   /** Outcome of the latest pull: `updated` (200), `unchanged` (304), `failed`, or `none` yet. */
   last: "updated" | "unchanged" | "failed" | "none";
   last_error: string | null;
@@ -50,6 +56,7 @@ export class PulledResource<S extends v.GenericSchema> {
     held: false,
     etag: null,
     fetched_at: null,
+    checked_at: null,
     last: "none",
     last_error: null,
     unsaved: null,
@@ -90,6 +97,7 @@ export class PulledResource<S extends v.GenericSchema> {
       held: true,
       etag: copy.etag,
       fetched_at: copy.fetched_at,
+      checked_at: copy.fetched_at,
     };
     return true;
   }
@@ -112,6 +120,7 @@ export class PulledResource<S extends v.GenericSchema> {
       });
       if (res.status === 304 && this.#value !== undefined) {
         await res.body?.cancel();
+        this.#status = { ...this.#status, checked_at: new Date().toISOString() };
         return this.#settle("unchanged", null);
       }
       if (res.status !== 200) {
@@ -131,7 +140,13 @@ export class PulledResource<S extends v.GenericSchema> {
       const fetchedAt = new Date().toISOString();
       await this.#save({ etag, fetched_at: fetchedAt, url, body });
       this.#value = parsed.output;
-      this.#status = { ...this.#status, held: true, etag, fetched_at: fetchedAt };
+      this.#status = {
+        ...this.#status,
+        held: true,
+        etag,
+        fetched_at: fetchedAt,
+        checked_at: fetchedAt,
+      };
       return this.#settle("updated", null);
     } catch (error) {
       return this.#settle("failed", `${url}: ${(error as Error).message}`);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { type ScoredBatch, sliceBatch } from "../batch/window_scorer.ts";
+import { AlertPathIncidents } from "./_test/alert_path_incidents.ts";
 import { modelOf, reading } from "./_test/scored_rows.ts";
 import { BatchFrames } from "./batch_frames.ts";
 import { historyRecordersFor, writerFolder } from "./from_config.ts";
@@ -61,15 +62,15 @@ test("two workers' recorders share one HISTORY_DIR, each in its folder, and read
     HISTORY_DIR: dir,
     HISTORY_EVERY_N: "1",
     HISTORY_RUN_FRAMES: "120",
-    INCIDENT_CONFIRM_K: "2",
-    INCIDENT_CONFIRM_N: "3",
-    INCIDENT_QUIET_WINDOWS: "3",
   });
   const a = historyRecordersFor(config, { writer: "a" });
   const b = historyRecordersFor(config, { writer: "b" });
   assert.ok(a && b);
   const framesA = new BatchFrames();
   const framesB = new BatchFrames();
+  // Each worker's alert path: its incident state says which incident each window is part of.
+  const pathA = new AlertPathIncidents(model);
+  const pathB = new AlertPathIncidents(model);
   const lane = (frames: BatchFrames, view: ScoredBatch, from: number) => ({
     model: { metadata: model },
     history: frames.over(view, from),
@@ -82,10 +83,12 @@ test("two workers' recorders share one HISTORY_DIR, each in its folder, and read
       const xRows = k < 40 ? seqs(k, k + 8).map((seq) => ({ stream: "x", seq })) : [];
       const batch = scoredBatch([...xRows, ...sRows], framesA);
       const split = xRows.length;
-      if (split)
-        a.scored(sliceBatch(batch, 0, split), lane(framesA, sliceBatch(batch, 0, split), 0));
+      if (split) {
+        const xView = sliceBatch(batch, 0, split);
+        a.scored(xView, lane(framesA, xView, 0), pathA.of(xView));
+      }
       const sView = sliceBatch(batch, split, batch.size);
-      a.scored(sView, lane(framesA, sView, split));
+      a.scored(sView, lane(framesA, sView, split), pathA.of(sView));
       framesA.clear();
     }
     // "s"'s partition goes to worker b, which scores again from frame 50 (a had not committed
@@ -99,7 +102,7 @@ test("two workers' recorders share one HISTORY_DIR, each in its folder, and read
         flagged: seq >= 88 && seq <= 90 ? [1] : [],
       }));
       const batch = scoredBatch(rows, framesB);
-      b.scored(batch, lane(framesB, batch, 0));
+      b.scored(batch, lane(framesB, batch, 0), pathB.of(batch));
       framesB.clear();
     }
     // b stops before committing 110..119; "s" comes back to a, which scores from 110: a run of
@@ -109,7 +112,7 @@ test("two workers' recorders share one HISTORY_DIR, each in its folder, and read
         seqs(k, k + 10).map((seq) => ({ stream: "s", seq })),
         framesA,
       );
-      a.scored(batch, lane(framesA, batch, 0));
+      a.scored(batch, lane(framesA, batch, 0), pathA.of(batch));
       framesA.clear();
     }
     await Promise.all([a.close(), b.close()]);

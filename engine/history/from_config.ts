@@ -1,7 +1,6 @@
 // The training history as the engine's configuration describes it: a recorder per served model, flushed every second.
 import { join } from "node:path";
 import type { EngineConfig } from "../../contracts/config.ts";
-import { incidentTrackerFor } from "../../scoring/incident_tracker.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { DecisionsClient } from "../decisions/decisions_client.ts";
 import {
@@ -11,6 +10,7 @@ import {
   type RecorderLog,
 } from "./history_recorder.ts";
 import { SilenceExclusion } from "./silence_exclusion.ts";
+import type { WindowIncidents } from "./window_incidents.ts";
 
 /** How often queued records are written and the index refreshed. */
 const FLUSH_MS = 1000;
@@ -28,12 +28,19 @@ export interface RecordedLane {
 
 /** Every served model's recorder, by model name, each in `HISTORY_DIR/<name>` (or its writer's folder there). */
 export interface HistoryRecorders {
-  /** Records a scored batch of `lane`'s model (synchronously; writes happen on the timer). */
-  scored(batch: ScoredBatch, lane: RecordedLane | undefined): void;
+  /**
+   * Records a scored batch of `lane`'s model (synchronously; writes happen on the timer), with
+   * what its alert pipeline decided of each window (`AlertPipeline.scored(...).incidents`).
+   */
+  scored(
+    batch: ScoredBatch,
+    lane: RecordedLane | undefined,
+    incidents: WindowIncidents | undefined,
+  ): void;
   /** Forgets `model`'s streams this process no longer scores (`HistoryRecorder.forget`). */
   forget(model: string, streamIds: Iterable<string>): void;
-  /** `model`'s stream `streamId` stopped at frame time `at` (`HistoryRecorder.machineStopped`). */
-  machineStopped(model: string, streamId: string, at: number): void;
+  /** `model`'s stream `streamId` stopped, after its last window before the stop (`HistoryRecorder.machineStopped`). */
+  machineStopped(model: string, streamId: string): void;
   /** Writes everything queued and closes the chunks. */
   close(): Promise<void>;
 }
@@ -52,21 +59,11 @@ export const writerFolder = (writer: string) => `worker-${writer}`;
 export function historyRecordersFor(
   config: Pick<
     EngineConfig,
-    | "HISTORY_DIR"
-    | "DATA_DIR"
-    | "HISTORY_MAX_BYTES"
-    | "HISTORY_EVERY_N"
-    | "HISTORY_RUN_FRAMES"
-    | "INCIDENT_CONFIRM_K"
-    | "INCIDENT_CONFIRM_N"
-    | "INCIDENT_QUIET_WINDOWS"
-    | "INCIDENT_UPDATE_MIN_MS"
-    | "INCIDENT_UPDATE_SEVERITY_RISE"
-    | "MAX_ALERT_FEATURES"
+    "HISTORY_DIR" | "DATA_DIR" | "HISTORY_MAX_BYTES" | "HISTORY_EVERY_N" | "HISTORY_RUN_FRAMES"
   >,
   deps: {
     log?: RecorderLog;
-    decisions?: Pick<DecisionsClient, "silencedAt" | "verdictOf">;
+    decisions?: Pick<DecisionsClient, "silencedAt" | "verdictOf" | "status">;
     running?: (model: string, streamId: string, at: number) => boolean;
     writer?: string;
   } = {},
@@ -90,7 +87,6 @@ export function historyRecordersFor(
       maxBytes: config.HISTORY_MAX_BYTES,
       everyN: config.HISTORY_EVERY_N,
       runFrames: config.HISTORY_RUN_FRAMES,
-      tracker: (m) => incidentTrackerFor(config, m),
       excluded(streamId, at) {
         if (deps.running && !deps.running(name, streamId, at)) return "machine_off";
         return silences?.reason(streamId, at, current.get(name) ?? []);
@@ -103,16 +99,18 @@ export function historyRecordersFor(
   }
   /** The feature names each model is recorded with now (its silences are asked about them). */
   const current = new Map<string, readonly string[]>();
+  const silencesKnown = silencesWatch(deps);
 
   return {
-    scored(batch, lane) {
+    scored(batch, lane, incidents) {
       if (!lane) return;
+      silencesKnown();
       const meta = lane.model.metadata;
       current.set(meta.name, meta.feature_names);
-      recorderOf(meta).scored(batch, lane.history, meta);
+      recorderOf(meta).scored(batch, lane.history, meta, incidents);
     },
-    machineStopped(model, streamId, at) {
-      recorders.get(model)?.machineStopped(streamId, at);
+    machineStopped(model, streamId) {
+      recorders.get(model)?.machineStopped(streamId);
     },
     forget(model, streamIds) {
       const recorder = recorders.get(model);
@@ -122,5 +120,43 @@ export function historyRecordersFor(
       clearInterval(timer);
       await Promise.all([...recorders.values()].map((r) => r.close()));
     },
+  };
+}
+
+/**
+ * Says once when frames are recorded while no silences copy was ever pulled (a fresh engine with
+ * the backend down: silenced periods go into the history as training data until one is), and
+ * once when a copy is held; with the client off, one line that decisions are not consulted.
+ * Returns the check the recorders run per batch (a flag test once a copy is held).
+ */
+function silencesWatch(deps: {
+  log?: RecorderLog;
+  decisions?: Pick<DecisionsClient, "status">;
+}): () => void {
+  const { log, decisions } = deps;
+  let said = false;
+  let held = false;
+  return function silencesKnown() {
+    if (held) return;
+    if (!decisions) {
+      held = true;
+      log?.info?.(
+        "training history is recorded without operators' decisions (DECISIONS_POLL_S=0): silenced periods are not left out",
+        {},
+      );
+      return;
+    }
+    const status = decisions.status().silences;
+    if (status.held) {
+      held = true;
+      if (said) log?.info?.("silences copy held: training history leaves silenced frames out", {});
+      return;
+    }
+    if (said) return;
+    said = true;
+    log?.warn(
+      "training history is recorded with no silences copy: none was ever pulled from the backend, so silenced periods are recorded as training data until one is",
+      { last_error: status.last_error, last: status.last },
+    );
   };
 }

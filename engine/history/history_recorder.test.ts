@@ -7,31 +7,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { IncidentTracker } from "../../scoring/incident_tracker.ts";
 import { DecisionsClient } from "../decisions/decisions_client.ts";
-import { feed, modelOf, quiet, type Row, reading } from "./_test/scored_rows.ts";
+import { AlertPathIncidents } from "./_test/alert_path_incidents.ts";
+import { alertPathOf, feed, modelOf, quiet, type Row, reading } from "./_test/scored_rows.ts";
 import { frameUse, readHistory } from "./history_reader.ts";
 import {
   HistoryRecorder,
   type HistoryRecorderOptions,
   type RecordedModel,
+  runOf,
   runPhase,
 } from "./history_recorder.ts";
 import { SilenceExclusion } from "./silence_exclusion.ts";
 
 const run = promisify(execFile);
-
-const trackerFor = (m: RecordedModel) =>
-  new IncidentTracker({
-    nFeatures: m.n_features,
-    modelVersion: m.version,
-    confirmK: 2,
-    confirmN: 3,
-    quietWindows: 3,
-    updateMinMs: 0,
-    updateSeverityRise: 2,
-    maxFeatures: 10,
-  });
 
 /** A recorder of every window (runs of 10) in `dir`, with `extra` options. */
 const recorderIn = (
@@ -45,7 +34,6 @@ const recorderIn = (
     maxBytes: 64 * 2 ** 20,
     everyN: 1,
     runFrames: 10,
-    tracker: trackerFor,
     ...extra,
   });
 
@@ -98,13 +86,15 @@ describe("history recorder", () => {
     });
   });
 
-  test("decimates by runs: one run of HISTORY_RUN_FRAMES in every HISTORY_EVERY_N", async () => {
+  test("decimates by runs: one run of HISTORY_RUN_FRAMES frame intervals in every HISTORY_EVERY_N", async () => {
     await withRecorder({ everyN: 3, runFrames: 10 }, async (recorder, dir, model) => {
       feed(recorder, model, quiet("a", 0, 70));
       await recorder.flush();
       const { seqs } = await readBack(dir, model);
       const phase = runPhase("a", 3);
-      const expected = [...Array(66).keys()].filter((s) => (Math.floor(s / 10) + phase) % 3 === 0);
+      // Runs on the stream's clock (1 s a frame, measured over its first 5 steps).
+      const run = (s: number) => runOf(1_700_000_000_000 + s * 1000, 10, 1000);
+      const expected = [...Array(66).keys()].filter((s) => s >= 5 && (run(s) + phase) % 3 === 0);
       assert.deepEqual(seqs, expected);
       assert.ok(seqs.length >= 20, `one run in 3 of 70 frames: ${seqs.length}`);
     });
@@ -257,18 +247,28 @@ describe("history recorder when an incident's start frame was not kept", () => {
 });
 
 describe("history recorder across a machine stop", () => {
-  test("the windows after a stop start a new run, and the incident open at the stop ends there", async () => {
+  test("a stop ends the incident open there and breaks the run; what was held is decided clean", async () => {
     await withRecorder({}, async (recorder, dir, model) => {
       const t0 = 1_700_000_000_000;
+      const path = alertPathOf(recorder, model);
+      const stop = (stream: string) => {
+        // As the engine tells a stop: the alert path, then the recorder.
+        path.machineStopped(stream);
+        recorder.machineStopped(stream);
+      };
       // Incident A opens (10..12 flagged), then the machine stops at frame 13 (frames 13..17
-      // are a stopped machine's: not scored), and runs again from 18.
+      // are a stopped machine's: not scored), and runs again from 18. Stream "c" was confirming
+      // (one flagged window) when it stopped: no incident, its held frames are clean.
       feed(recorder, model, [
         ...quiet("a", 0, 10),
         { stream: "a", seq: 10, flagged: [1] },
         { stream: "a", seq: 11, flagged: [1] },
         { stream: "a", seq: 12, flagged: [1] },
+        ...quiet("c", 0, 10),
+        { stream: "c", seq: 10, flagged: [1] },
       ]);
-      recorder.machineStopped("a", t0 + 13_000);
+      stop("a");
+      stop("c");
       // After the restart: incident B (20..22 flagged), resolved by quiet windows.
       feed(recorder, model, [
         ...quiet("a", 18, 2),
@@ -281,9 +281,12 @@ describe("history recorder across a machine stop", () => {
       const read = await readHistory(dir, { model: model.name, featureNames: model.feature_names });
       const frames = read.frames.filter((f) => f.streamId === "a");
       const frameOf = (rowSeq: number) => frames.find((f) => f.timestamp === t0 + rowSeq * 1000);
-      // A new run: the recorder's sequence starts again at the first window after the stop.
-      assert.equal(frameOf(18)?.seq, 0);
+      // The recorder's sequence goes on past the stop with a gap: the frames either side of it
+      // are not one run for the reader.
       assert.equal(frameOf(9)?.seq, 9);
+      assert.equal(frameOf(12)?.seq, 12);
+      assert.equal(frameOf(18)?.seq, 14);
+      assert.equal(frameOf(19)?.seq, 15);
       const a = frameOf(11)?.incident;
       const b = frameOf(21)?.incident;
       assert.ok(a && b, "both incidents tagged their frames");
@@ -293,6 +296,185 @@ describe("history recorder across a machine stop", () => {
         frames.filter((f) => f.timestamp >= t0 + 18_000).every((f) => f.incident !== a),
         "no frame after the stop is A's",
       );
+      const c = read.frames.filter((f) => f.streamId === "c");
+      assert.deepEqual(
+        c.map((f) => f.seq),
+        [...Array(11).keys()],
+        "c's frames held at the stop are written",
+      );
+      assert.ok(c.every((f) => f.incident === ""));
+    });
+  });
+
+  test("which runs are kept follows stream time: machines cycling on and off, and an engine restart, keep the schedule", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "history-cycles-"));
+    const t0 = 1_700_000_000_000;
+    const model = modelOf(4);
+    const options = { everyN: 4, runFrames: 10 };
+    const streams = Array.from({ length: 16 }, (_, i) => `line-${i}`);
+    // Each machine runs 25 s (a window a second), stops 10 s; 8 cycles; the engine restarts
+    // after the 4th. Seq-based runs restarted at every start: a run of 10 in 4 then only ever
+    // saw the first 25 windows after a start, and the streams of 2 phases of 4 never recorded.
+    const onFrom = (cycle: number) => cycle * 35;
+    let recorder = recorderIn(dir, model, options);
+    let path = new AlertPathIncidents(model);
+    try {
+      for (let cycle = 0; cycle < 8; cycle++) {
+        if (cycle === 4) {
+          await recorder.close();
+          recorder = recorderIn(dir, model, options);
+          path = path.restarted();
+        }
+        const rows = streams.flatMap((s) => quiet(s, onFrom(cycle), 25));
+        feed(recorder, model, rows, { t0, incidents: path, batchSize: 64 });
+        for (const s of streams) {
+          path.machineStopped(s);
+          recorder.machineStopped(s);
+        }
+      }
+      await recorder.close();
+      const read = await readHistory(dir, { model: model.name, featureNames: model.feature_names });
+      for (const stream of streams) {
+        const phase = runPhase(stream, options.everyN);
+        // A recorder measures a stream's interval over its first 5 steps before it keeps any.
+        const expected = [0, 1, 2, 3, 4, 5, 6, 7].flatMap((cycle) =>
+          Array.from({ length: 25 }, (_, i) => onFrom(cycle) + i).filter(
+            (at) =>
+              !((cycle === 0 || cycle === 4) && at - onFrom(cycle) < 5) &&
+              (runOf(t0 + at * 1000, 10, 1000) + phase) % 4 === 0,
+          ),
+        );
+        const recorded = read.frames
+          .filter((f) => f.streamId === stream)
+          .map((f) => (f.timestamp - t0) / 1000);
+        assert.deepEqual(recorded, expected, `${stream} (phase ${phase})`);
+        assert.ok(recorded.length > 0, `${stream} has history`);
+        assert.ok(
+          recorded.some((at) => at % 35 >= 10),
+          `${stream} is sampled past the first run of each start`,
+        );
+      }
+      // Frames either side of a stop are never adjacent (the seq skips one there).
+      for (const stream of streams) {
+        const frames = read.frames.filter((f) => f.streamId === stream);
+        for (let i = 1; i < frames.length; i++) {
+          const [p, f] = [frames[i - 1], frames[i]];
+          if (p.session === f.session && p.seq + 1 === f.seq) {
+            assert.equal(f.timestamp - p.timestamp, 1000, "adjacent frames are a step apart");
+          }
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("history recorder takes incidents from the alert path", () => {
+  const t0 = 1_700_000_000_000;
+  const flaggedRows = (from: number, n: number): Row[] =>
+    Array.from({ length: n }, (_, i) => ({ stream: "a", seq: from + i, flagged: [2] }));
+
+  test("an incident open across an engine restart keeps the alert's id: a false alarm lets all its frames back in", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "history-restart-"));
+    const model = modelOf(8);
+    try {
+      const before = new AlertPathIncidents(model);
+      const first = recorderIn(dir, model);
+      feed(first, model, [...quiet("a", 0, 10), ...flaggedRows(10, 10)], {
+        t0,
+        incidents: before,
+      });
+      await first.close();
+      const alerted = before.tracker.snapshot("a")?.incident?.id;
+      assert.ok(alerted, "the alert path opened an incident");
+      // The next start: the alert path restores its state, the recorder starts empty.
+      const verdicts = new Map([[alerted, "false_positive" as const]]);
+      const second = recorderIn(dir, model, { verdictOf: (id) => verdicts.get(id) });
+      feed(second, model, [...flaggedRows(20, 10), ...quiet("a", 30, 15)], {
+        t0,
+        incidents: before.restarted(),
+      });
+      await second.close();
+      // After the restart the recorder's seq starts again: frames are found by time.
+      const read = await readHistory(dir, { model: model.name, featureNames: model.feature_names });
+      const frames = read.frames;
+      const tagged = new Set(frames.filter((f) => f.incident).map((f) => f.incident));
+      assert.deepEqual([...tagged], [alerted], "every tagged frame names the alerted incident");
+      assert.deepEqual(Object.keys(read.index.incidents), [alerted]);
+      assert.ok(frames.some((f) => f.incident && f.timestamp >= t0 + 20_000));
+      assert.ok(
+        frames.every((f) => frameUse(f, read.index).use),
+        "the false alarm's frames are all usable",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a confirmed incident open across a restart keeps every frame inside it out of training", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "history-restart-tp-"));
+    const model = modelOf(8);
+    // INCIDENT_CONFIRM_K=6 of N=6, 30 quiet windows resolve: a fresh tracker after the restart
+    // would need 6 flagged windows in a row, and a sporadic flag keeps this incident open.
+    const settings = { confirmK: 6, confirmN: 6, quietWindows: 30 };
+    try {
+      const before = new AlertPathIncidents(model, settings);
+      const first = recorderIn(dir, model);
+      const sporadic = (from: number, n: number): Row[] =>
+        Array.from({ length: n }, (_, i) => ({
+          stream: "a",
+          seq: from + i,
+          flagged: i % 10 === 0 ? [2] : [],
+        }));
+      feed(first, model, [...quiet("a", 0, 10), ...flaggedRows(10, 6), ...sporadic(16, 20)], {
+        t0,
+        incidents: before,
+      });
+      await first.close();
+      const alerted = before.tracker.snapshot("a")?.incident;
+      assert.ok(alerted, "the alert path opened an incident");
+      const after_ = before.restarted();
+      const second = recorderIn(dir, model, {
+        verdictOf: (id) => (id === alerted.id ? "true_positive" : undefined),
+      });
+      feed(second, model, [...sporadic(36, 50), ...quiet("a", 86, 40)], {
+        t0,
+        incidents: after_,
+      });
+      await second.close();
+      assert.equal(after_.tracker.has("a"), false, "resolved after the restart");
+      // After the restart the recorder's seq starts again: frames are found by time.
+      const read = await readHistory(dir, { model: model.name, featureNames: model.feature_names });
+      const frames = read.frames;
+      // Resolved by the 30th quiet window after the last flag (76): window 106.
+      const inside = frames.filter((f) => f.timestamp >= t0 + 6_000 && f.timestamp <= t0 + 106_000);
+      assert.ok(inside.length > 60, `${inside.length} frames recorded inside the incident`);
+      assert.deepEqual(
+        inside.filter((f) => frameUse(f, read.index).use).map((f) => (f.timestamp - t0) / 1000),
+        [],
+        "no frame inside the confirmed incident is used for training",
+      );
+      assert.deepEqual(Object.keys(read.index.incidents), [alerted.id]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("in ALERT_MODE=frame a flagged window's frames are left out, counted as anomalous", async () => {
+    await withRecorder({}, async (recorder, dir, model) => {
+      feed(recorder, model, [...quiet("a", 0, 10), ...flaggedRows(10, 1), ...quiet("a", 11, 10)], {
+        incidents: "frame",
+      });
+      await recorder.flush();
+      const { seqs, read } = await readBack(dir, model);
+      // The flagged window 10 holds frames 6..10; the last 4 frames wait for later windows.
+      assert.deepEqual(
+        seqs,
+        [...Array(17).keys()].filter((s) => s < 6 || s > 10),
+      );
+      assert.equal(read.index.excluded.anomalous, 5);
+      assert.deepEqual(read.index.incidents, {});
     });
   });
 });

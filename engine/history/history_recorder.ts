@@ -2,12 +2,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
-import type { IncidentTracker } from "../../scoring/incident_tracker.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { HistorySpan } from "../evidence/history_store.ts";
 import { encodeFrame, encodeHeader, type HistoryFrame } from "./chunk_format.ts";
 import { ChunkWriter } from "./chunk_writer.ts";
 import { type HistoryIndex, type IndexedIncident, readIndex, writeIndex } from "./history_index.ts";
+import type { WindowIncidents } from "./window_incidents.ts";
 
 /** Where a scored window's newest frame is read from (the engine's `HistoryStore`). */
 export interface FrameSource {
@@ -16,6 +16,7 @@ export interface FrameSource {
 
 /** The few logger methods the recorder uses. */
 export interface RecorderLog {
+  info?(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, error?: Error, fields?: Record<string, unknown>): void;
 }
@@ -34,8 +35,6 @@ export interface HistoryRecorderOptions {
   /** One run in every `everyN` is kept (`HISTORY_EVERY_N`), runs of `runFrames` (`HISTORY_RUN_FRAMES`). */
   everyN: number;
   runFrames: number;
-  /** The incident tracker the alert path runs, configured the same (a fresh one per model). */
-  tracker: (model: RecordedModel) => IncidentTracker;
   /** Why a stream's frame at `at` must not be recorded (a silence, the machine off), or undefined. */
   excluded?: (streamId: string, at: number) => string | undefined;
   /** Operators' current verdict on an incident (engine/decisions `verdictOf`). */
@@ -46,20 +45,28 @@ export interface HistoryRecorderOptions {
 }
 
 interface StreamState {
-  /** Windows scored so far in this session: the next frame's `seq`. */
+  /**
+   * The next window's position in this session: windows scored so far, plus one skipped at
+   * every machine stop, so frames either side of a stop are never read as adjacent.
+   */
   seq: number;
   /** Which of every `everyN` runs is kept ({@link runPhase}). */
   phase: number;
   /** Kept frames whose incident membership is not known yet, oldest first. */
   held: HistoryFrame[];
-  open: { id: string; startedAt: number } | undefined;
   /**
    * The flagged windows of the last {@link MAX_CONFIRM_N} (timestamp, seq), oldest first, while
-   * the tracker holds the stream: an incident's start is one of them, and its seq says where its
-   * first window begins even when that window's own frame was not kept (outside a run, excluded,
-   * or no longer in the frame store).
+   * the alert path holds the stream: an incident's start is one of them, and its seq says where
+   * its first window begins even when that window's own frame was not kept (outside a run,
+   * excluded, or no longer in the frame store).
    */
   hits: { timestamp: number; seq: number }[];
+  /** Stream time of the previous window, while the next step can be measured from it (else NaN). */
+  last: number;
+  /** Steps measured so far (ms), until {@link STEP_SAMPLES} give `stepMs`. */
+  steps: number[];
+  /** The stream's frame interval (ms) its runs are laid out with ({@link runOf}); 0 until measured. */
+  stepMs: number;
 }
 
 /** Held frames per stream at most (confirmation needs `INCIDENT_CONFIRM_N` <= 64 windows, a window <= 1,024 frames). */
@@ -68,7 +75,29 @@ const MAX_HELD = 2048;
 const MAX_STREAMS = 4096;
 /** The tracker's largest `INCIDENT_CONFIRM_N`: an incident starts within that many windows of its opening. */
 const MAX_CONFIRM_N = 64;
+/** Steps between a stream's windows whose median is its frame interval (`stepMs`). */
+const STEP_SAMPLES = 5;
 const EMPTY = new Int32Array(0);
+
+/**
+ * Which run of a stream a window at `timestamp` falls in: runs are laid out on the stream's own
+ * clock, `runFrames` frame intervals (`stepMs`) long, from the epoch. Frame time, not a count of
+ * windows: a machine stop, an engine restart or a partition moving to another worker changes
+ * nothing of which stretches of a stream are kept, so a machine that runs an hour at a time is
+ * sampled all through its hours, not only just after each start.
+ */
+export const runOf = (timestamp: number, runFrames: number, stepMs: number): number =>
+  Math.floor(timestamp / (runFrames * stepMs));
+
+/** Whether run `run` of a stream of phase `phase` is one of the kept ones. */
+const keptRun = (run: number, phase: number, everyN: number) =>
+  (((run + phase) % everyN) + everyN) % everyN === 0;
+
+/** The median of `steps`, rounded to the millisecond (at least 1). */
+function medianStep(steps: number[]): number {
+  const sorted = steps.toSorted((a, b) => a - b);
+  return Math.max(1, Math.round(sorted[sorted.length >> 1]));
+}
 
 /**
  * Which of every `everyN` runs of a stream is kept: `(run + phase) % everyN === 0`, the phase
@@ -100,19 +129,25 @@ function chunkHeaderOf(model: RecordedModel, sha: string): () => Uint8Array {
 }
 
 /**
- * A model's training history. For every scored window it runs the same incident tracker as
- * the alert path on the window's flagged sensors; the window's newest frame, when it falls in a
- * kept run, is copied from the frame store and
+ * A model's training history. Every scored window comes with what the alert path decided of it
+ * ({@link WindowIncidents}: the incident it is part of, whether one is confirming): the recorder
+ * runs no tracker of its own, so its incident ids are the alerts' ids, after a restart or a
+ * takeover too. The window's newest frame, when it falls in a kept run ({@link runOf}), is
+ * copied from the frame store and
  *
  * - held back until no later window can belong to an incident: `window_size - 1` windows when
  *   nothing is confirming, longer while an incident confirms (at most `INCIDENT_CONFIRM_N`);
  * - then written clean, or tagged with the incident's id when it is part of one of its windows:
  *   from the first frame of the window the incident started at to the window that resolves it.
  *
+ * Without incidents (`ALERT_MODE=frame`: each flagged window is an alert of its own, no verdict
+ * can judge it) the frames of every flagged window are left out, counted as `anomalous`.
+ *
  * The reader leaves tagged frames out unless the incident's verdict (kept in `index.json`,
  * refreshed from `verdictOf` at every flush) is `false_positive`. Frames `excluded` names a
- * reason for are not recorded, and counted by reason. Costs on the scoring path: one tracker
- * step per window, and per kept frame one copy into an encoded record; writes happen in `flush`.
+ * reason for are not recorded, and counted by reason. Costs on the scoring path: a few
+ * comparisons per window, and per kept frame one copy into an encoded record; writes happen in
+ * `flush`.
  */
 export class HistoryRecorder {
   readonly #o: HistoryRecorderOptions;
@@ -121,9 +156,6 @@ export class HistoryRecorder {
   readonly #streams = new Map<string, StreamState>();
   #model: RecordedModel;
   #sha: string;
-  /** Streams whose machine stopped, with the stop's frame time, until their next window. */
-  readonly #stops = new Map<string, number>();
-  #tracker: IncidentTracker;
   #index: HistoryIndex | undefined;
   /** Counted before the index is loaded, added to it then. */
   #pending: { excluded: Record<string, number>; dropped: number } = { excluded: {}, dropped: 0 };
@@ -151,7 +183,6 @@ export class HistoryRecorder {
     this.#o = options;
     this.#model = options.model;
     this.#sha = featuresSha256(options.model.feature_names);
-    this.#tracker = options.tracker(options.model);
     this.#writer = new ChunkWriter({
       dir: options.dir,
       maxBytes: options.maxBytes,
@@ -169,54 +200,75 @@ export class HistoryRecorder {
 
   /**
    * Takes one scored batch of this model (synchronously: the batch's buffers are reused after
-   * it returns). `frames` holds each window's newest frame; `model` is the version that scored.
+   * it returns). `frames` holds each window's newest frame; `model` is the version that scored;
+   * `incidents` what the alert path decided of each window (undefined: `ALERT_MODE=frame`).
    */
-  scored(batch: ScoredBatch, frames: FrameSource, model: RecordedModel): void {
+  scored(
+    batch: ScoredBatch,
+    frames: FrameSource,
+    model: RecordedModel,
+    incidents: WindowIncidents | undefined,
+  ): void {
     if (model !== this.#model) this.#useModel(model);
-    const { everyN, runFrames } = this.#o;
+    const reach = this.#model.window_size - 1;
     for (let r = 0; r < batch.size; r++) {
       const streamId = batch.streamIds[r];
       const timestamp = batch.timestamps[r];
-      const stoppedAt = this.#stops.get(streamId);
-      if (stoppedAt !== undefined && timestamp > stoppedAt) {
-        // The first window after its machine stopped: as for the live alert path, the stream
-        // starts afresh (a new run, no incident carried over the stop).
-        this.#stops.delete(streamId);
-        this.forget(streamId);
-      }
       const s = this.#stream(streamId);
       const seq = s.seq++;
+      this.#measure(s, timestamp);
       const from = batch.flaggedFrom[r];
       const to = batch.flaggedFrom[r + 1];
       const flagged = to > from ? batch.flagged.subarray(from, to) : EMPTY;
-      const events = this.#tracker.observe({ streamId, timestamp, flagged, evidence: [] });
-      this.#noteHit(s, streamId, timestamp, seq, flagged.length > 0);
-      let resolved: string | undefined;
-      const kept = (Math.floor(seq / runFrames) + s.phase) % everyN === 0;
-      const frame = kept ? this.#frame(streamId, timestamp, seq, frames) : undefined;
-      if (frame) s.held.push(frame);
-      for (const e of events) {
-        if (e.event === "opened") {
-          s.open = { id: e.incidentId, startedAt: e.startedAt };
-          this.#release(s, Number.POSITIVE_INFINITY, {
-            incidentId: e.incidentId,
-            firstSeq: this.#firstSeqOf(s, e.startedAt),
-          });
-        } else if (e.event === "resolved") resolved = e.incidentId;
+      const frame = this.#kept(s, timestamp)
+        ? this.#frame(streamId, timestamp, seq, frames)
+        : undefined;
+      if (!incidents) {
+        this.#frameMode(s, seq, frame, flagged.length > 0);
+        continue;
       }
-      const incident = s.open?.id ?? resolved;
-      if (resolved) s.open = undefined;
+      const holding = incidents.holding[r] === 1;
+      this.#noteHit(s, timestamp, seq, flagged.length > 0, holding);
+      if (frame) s.held.push(frame);
+      const incident = incidents.incident[r];
+      const openedAt = incidents.openedAt[r];
+      if (!Number.isNaN(openedAt)) {
+        this.#release(s, Number.POSITIVE_INFINITY, {
+          incidentId: incident,
+          firstSeq: this.#firstSeqOf(s, openedAt),
+        });
+      }
       if (incident) {
         // Inside an incident: every frame of its windows is tagged at once.
         for (const f of s.held) this.#write(f, incident);
         s.held = [];
-      } else if (!this.#tracker.has(streamId)) {
+      } else if (!holding) {
         // Nothing confirming: frames no later window's start can reach are clean.
-        this.#release(s, seq - (this.#model.window_size - 1));
+        this.#release(s, seq - reach);
       }
       if (s.held.length > MAX_HELD) s.held.shift();
     }
     if (this.#writer.queuedBytes >= (this.#o.flushBytes ?? 2 ** 20)) void this.flush();
+  }
+
+  /**
+   * `ALERT_MODE=frame`: a flagged window's frames (its newest and the `window_size - 1` before
+   * it) are left out, counted as `anomalous`; the others are clean once no later window holds them.
+   */
+  #frameMode(s: StreamState, seq: number, frame: HistoryFrame | undefined, flagged: boolean): void {
+    const reach = this.#model.window_size - 1;
+    if (!flagged) {
+      if (frame) s.held.push(frame);
+      this.#release(s, seq - reach);
+      return;
+    }
+    let kept = 0;
+    for (const f of s.held) {
+      if (f.seq >= seq - reach) this.#count("anomalous");
+      else s.held[kept++] = f;
+    }
+    s.held.length = kept;
+    if (frame) this.#count("anomalous");
   }
 
   /**
@@ -244,26 +296,30 @@ export class HistoryRecorder {
   }
 
   /**
-   * The machine of `streamId` stopped at frame time `at` (the model's running condition failed):
-   * its windows after that start a new run, and the incident it was in ends there, as the live
-   * alert path's does; windows before it (still to come in this batch) are recorded as usual.
+   * The machine of `streamId` stopped (the model's running condition failed), after every window
+   * of it before the stop was handed over: its windows start afresh after it, so none of them
+   * holds a frame held now, and the alert path ended its incident (or the confirmation) there.
+   * Held frames are written clean (an incident open at the stop tagged its frames as they came),
+   * and the stream's `seq` skips one, so the frames either side are not read as one run; which
+   * runs are kept goes on unchanged (stream time).
    */
-  machineStopped(streamId: string, at: number): void {
-    this.#stops.delete(streamId);
-    this.#stops.set(streamId, at);
-    if (this.#stops.size > MAX_STREAMS)
-      this.#stops.delete(this.#stops.keys().next().value as string);
+  machineStopped(streamId: string): void {
+    const s = this.#streams.get(streamId);
+    if (!s) return;
+    this.#release(s, Number.POSITIVE_INFINITY);
+    s.hits.length = 0;
+    s.seq++;
+    s.last = Number.NaN;
   }
 
   /**
    * Forgets a stream this process no longer scores (a scale-out worker gave its partition up):
-   * its held frames are dropped unwritten (their membership is unknown, as at a stop), and so is
-   * its incident state. Should it come back, its frames start a new run (`seq` from 0 again).
+   * its held frames are dropped unwritten (the windows that would decide them are scored by the
+   * next owner). Should it come back, its `seq` starts again (a new run for the reader); which
+   * runs are kept does not change (stream time).
    */
   forget(streamId: string): void {
-    this.#stops.delete(streamId);
-    if (!this.#streams.delete(streamId)) return;
-    this.#tracker.expire(streamId);
+    this.#streams.delete(streamId);
   }
 
   /** Writes what is queued (held frames stay unwritten: their membership is unknown) and closes the chunk. */
@@ -282,12 +338,36 @@ export class HistoryRecorder {
     s = {
       seq: 0,
       held: [],
-      open: undefined,
       hits: [],
       phase: runPhase(streamId, this.#o.everyN),
+      last: Number.NaN,
+      steps: [],
+      stepMs: 0,
     };
     this.#streams.set(streamId, s);
     return s;
+  }
+
+  /**
+   * Measures the stream's frame interval: the median of its first {@link STEP_SAMPLES} steps
+   * (none across a stop), then fixed, so its runs stay where they are.
+   */
+  #measure(s: StreamState, timestamp: number): void {
+    if (s.stepMs > 0) return;
+    if (timestamp > s.last) s.steps.push(timestamp - s.last);
+    s.last = timestamp;
+    if (s.steps.length < STEP_SAMPLES) return;
+    s.stepMs = medianStep(s.steps);
+    s.steps = [];
+  }
+
+  /** Whether the window at `timestamp` falls in one of the stream's kept runs. */
+  #kept(s: StreamState, timestamp: number): boolean {
+    const { everyN, runFrames } = this.#o;
+    if (everyN === 1) return true;
+    // Until its interval is known (its first few windows after a start), nothing is kept.
+    if (s.stepMs === 0) return false;
+    return keptRun(runOf(timestamp, runFrames, s.stepMs), s.phase, everyN);
   }
 
   #frame(
@@ -312,15 +392,15 @@ export class HistoryRecorder {
     return { streamId, timestamp, session: this.#session, seq, incident: "", values };
   }
 
-  /** Keeps `s.hits` to the flagged windows an incident the tracker holds can still start at. */
+  /** Keeps `s.hits` to the flagged windows an incident the alert path holds can still start at. */
   #noteHit(
     s: StreamState,
-    streamId: string,
     timestamp: number,
     seq: number,
     flagged: boolean,
+    holding: boolean,
   ): void {
-    if (!this.#tracker.has(streamId)) {
+    if (!holding) {
       // Nothing confirming or open: an incident opened later starts at a later hit.
       s.hits.length = 0;
       return;
@@ -334,8 +414,9 @@ export class HistoryRecorder {
    * window's time): `window_size - 1` frames before that window's own. It is found among the
    * stream's recent hits, not its held frames, since the start's frame need not have been kept.
    * `-Infinity` (every held frame is the incident's) when the start is older than this
-   * recorder's state of the stream (forgotten for room while the tracker kept it): every frame
-   * still held then came after the start.
+   * recorder's state of the stream (the alert path restored a confirming stream after a restart
+   * or a takeover, or the recorder forgot it for room): every frame still held then came after
+   * the start.
    */
   #firstSeqOf(s: StreamState, startedAt: number): number {
     // The earliest: a replayed window of the same time is ignored by the tracker.
@@ -439,15 +520,11 @@ export class HistoryRecorder {
   #useModel(model: RecordedModel): void {
     const sha = featuresSha256(model.feature_names);
     this.#model = model;
-    if (sha === this.#sha) {
-      // Another version with the same features: new incidents' ids name it, as the alerts' do.
-      this.#tracker.useModelVersion(model.version);
-      return;
-    }
-    // Other features: a fresh tracker and fresh chunks (their header names the features). The
+    // Another version with the same features goes on as it was (the alert path names its ids).
+    if (sha === this.#sha) return;
+    // Other features: fresh chunks (their header names the features), streams afresh. The
     // frames the old version scored, queued or being written, stay under the old header.
     this.#sha = sha;
-    this.#tracker = this.#o.tracker(model);
     this.#streams.clear();
     void this.#writer.useHeader(chunkHeaderOf(model, sha)).catch(() => {});
   }

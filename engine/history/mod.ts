@@ -21,4 +21,10 @@ export {
   HistoryRecorder,
   type HistoryRecorderOptions,
   type RecordedModel,
+  runOf,
 } from "./history_recorder.ts";
+export {
+  IncidentMembership,
+  type WindowIncidents,
+  windowIncidents,
+} from "./window_incidents.ts";

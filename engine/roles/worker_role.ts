@@ -26,7 +26,7 @@ import { type ScoringFigures, ScoringRollCall } from "../bus/scoring_roll_call.t
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
 import { WorkerEvidence } from "../bus/worker_evidence.ts";
-import { decisionsFor } from "../decisions/mod.ts";
+import { decisionsFor, decisionsReadiness } from "../decisions/mod.ts";
 import { BatchFrames, historyRecordersFor } from "../history/mod.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import type { ScoringModel } from "../infer/load_model.ts";
@@ -153,6 +153,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   // Operators' silences and verdicts (DECISIONS_POLL_S), pulled as the single process does, the
   // last good copy in this worker's own folder of DATA_DIR/decisions (workers share a volume).
   const decisions = decisionsFor(config, { log, fetch: options.fetch, writer });
+  // `/stats` shows where its copy stands; readiness says when it is stale and stays ready.
+  if (decisions) stats.decisions = () => decisions.report();
   // Each model's training history, in this worker's own folder of HISTORY_DIR/<model>: silenced
   // frames left out, verdicts in the index. A stopped machine's frames are never scored (drain
   // drops them, as the single process's batcher does), so none reaches it.
@@ -612,11 +614,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       const scoreRows = (m: ModelPart, from: number, to: number) => {
         if (to === from) return;
         const view = scorer.view(from, to, batch.completedAt);
-        alerts += m.pipeline.scored(view).alerts;
-        training?.scored(view, {
-          model: { metadata: served.meta },
-          history: framesOf(name).over(view, from),
-        });
+        const result = m.pipeline.scored(view);
+        alerts += result.alerts;
+        // Incident membership is the partition's alert path's own: restored from the incident
+        // KV at a takeover, so the history names the incidents the previous owner alerted.
+        training?.scored(
+          view,
+          { model: { metadata: served.meta }, history: framesOf(name).over(view, from) },
+          result.incidents,
+        );
       };
       for (const part of touched) {
         const m = part.models.get(name);
@@ -635,7 +641,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           scoreRows(m, from, Math.max(from, stop.row));
           from = Math.max(from, stop.row);
           m.pipeline.machineStopped(stop.streamId);
-          training?.machineStopped(name, stop.streamId, stop.at);
+          training?.machineStopped(name, stop.streamId);
         }
         m.stops.length = 0;
         scoreRows(m, from, to);
@@ -912,13 +918,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const app = createRoleApp({
     log,
     middleware: options.middleware,
-    readiness: () =>
-      readinessBody(lifecycle, {
+    readiness: () => {
+      const body = readinessBody(lifecycle, {
         meta: parts?.model.metadata,
         provider: parts?.model.provider ?? null,
         gpuAvailable: hasGpu(),
         queue: { depth: buffered(), capacity: capacity() },
-      }),
+      });
+      return decisions ? { ...body, decisions: decisionsReadiness(decisions.report()) } : body;
+    },
     stats: () => ({
       ...snapshot(sampleResources().rss_bytes),
       // Stopped machines of the partitions held (a model's running condition fails): not

@@ -1,7 +1,6 @@
 // Run under `ulimit -f 0` (every write to a file fails, as on a full disk): records quiet windows
 // into `argv[2]` and flushes `argv[3]` times, then prints the open descriptors before and after.
 import { readdirSync } from "node:fs";
-import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
 import { HistoryRecorder } from "../history_recorder.ts";
 import { feed, modelOf, quiet } from "./scored_rows.ts";
 
@@ -13,17 +12,6 @@ const recorder = new HistoryRecorder({
   maxBytes: 64 * 2 ** 20,
   everyN: 1,
   runFrames: 10,
-  tracker: (m) =>
-    new IncidentTracker({
-      nFeatures: m.n_features,
-      modelVersion: m.version,
-      confirmK: 2,
-      confirmN: 3,
-      quietWindows: 3,
-      updateMinMs: 0,
-      updateSeverityRise: 2,
-      maxFeatures: 10,
-    }),
 });
 const fds = () => readdirSync("/proc/self/fd").length;
 let before = 0;

@@ -1,9 +1,9 @@
 // Feeds a recorder scored windows as the batcher does: frames into a real HistoryStore, then a ScoredBatch of their rows.
 
-import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
 import type { ScoredBatch } from "../../batch/window_scorer.ts";
 import { HistoryStore } from "../../evidence/history_store.ts";
 import { HistoryRecorder, type RecordedModel } from "../history_recorder.ts";
+import { AlertPathIncidents } from "./alert_path_incidents.ts";
 
 /** A deterministic reading of sensor `f` at frame `seq` of a stream: the tests check it back. */
 export const reading = (seq: number, f: number) => seq * 1000 + f;
@@ -28,15 +28,35 @@ export interface Row {
   values?: Float32Array;
 }
 
+/** Each recorder's alert path, when a test does not give one: the state goes on across `feed` calls. */
+const alertPaths = new WeakMap<HistoryRecorder, AlertPathIncidents>();
+
+/** The alert path `feed` uses for `recorder` by default (a real tracker, {@link TEST_TRACKER}). */
+export function alertPathOf(recorder: HistoryRecorder, model: RecordedModel): AlertPathIncidents {
+  let path = alertPaths.get(recorder);
+  if (!path) {
+    path = new AlertPathIncidents(model);
+    alertPaths.set(recorder, path);
+  }
+  return path;
+}
+
 /**
  * Records `rows` (one window each, newest frame `reading(seq, f)` at timestamp `t0 + seq * 1000`)
- * in batches of `batchSize`, through a real frame store, into `recorder`.
+ * in batches of `batchSize`, through a real frame store, into `recorder`, each batch first
+ * through the alert path's incident state (`incidents`, default {@link alertPathOf}; `"frame"`:
+ * `ALERT_MODE=frame`, no incidents).
  */
 export function feed(
   recorder: HistoryRecorder,
   model: RecordedModel,
   rows: Row[],
-  options: { t0?: number; batchSize?: number; store?: HistoryStore } = {},
+  options: {
+    t0?: number;
+    batchSize?: number;
+    store?: HistoryStore;
+    incidents?: AlertPathIncidents | "frame";
+  } = {},
 ): HistoryStore {
   const { t0 = 1_700_000_000_000, batchSize = 16 } = options;
   const F = model.n_features;
@@ -71,7 +91,8 @@ export function feed(
       inferenceMs: 0,
       completedAt: 0,
     };
-    recorder.scored(batch, store, model);
+    const incidents = options.incidents ?? alertPathOf(recorder, model);
+    recorder.scored(batch, store, model, incidents === "frame" ? undefined : incidents.of(batch));
   }
   return store;
 }
@@ -82,25 +103,8 @@ export const quiet = (stream: string, from: number, n: number): Row[] =>
 
 /**
  * The recorder of the crash test, in the victim process and in the test reading after it:
- * every frame kept, short runs, an incident on the first anomalous window.
+ * every frame kept, short runs.
  */
 export function crashTestRecorder(dir: string, model: RecordedModel): HistoryRecorder {
-  return new HistoryRecorder({
-    dir,
-    model,
-    maxBytes: 2 ** 40,
-    everyN: 1,
-    runFrames: 10,
-    tracker: (m) =>
-      new IncidentTracker({
-        nFeatures: m.n_features,
-        modelVersion: m.version,
-        confirmK: 1,
-        confirmN: 1,
-        quietWindows: 1,
-        updateMinMs: 0,
-        updateSeverityRise: 1,
-        maxFeatures: 1,
-      }),
-  });
+  return new HistoryRecorder({ dir, model, maxBytes: 2 ** 40, everyN: 1, runFrames: 10 });
 }

@@ -7,7 +7,6 @@ import {
   type RecordedModel,
 } from "../../../engine/history/mod.ts";
 import { ModelRegistry } from "../../../engine/infer/mod.ts";
-import { IncidentTracker } from "../../../scoring/incident_tracker.ts";
 import { trainFeaturewise } from "../../featurewise/train.ts";
 import { createPlant } from "../../signal/mod.ts";
 import { buildArtifacts } from "../../train/artifacts.ts";
@@ -54,7 +53,8 @@ export const recordedModel = (version: string): RecordedModel => ({
 
 /**
  * Records `frames` of stream `s` as the engine would: `flagged(t)` the sensors flagged in the
- * window ending at frame t (the incident tracker confirms 2 of 3, resolves after 3 quiet);
+ * window ending at frame t (the alert path's incident tracker confirms 2 of 3, resolves after 3
+ * quiet: `feed`'s default);
  * `verdictOf` the operators' verdicts the recorder writes into the index.
  */
 export async function recordHistory(
@@ -71,17 +71,6 @@ export async function recordHistory(
     maxBytes: 2 ** 30,
     everyN: 1,
     runFrames: 100,
-    tracker: (m) =>
-      new IncidentTracker({
-        nFeatures: m.n_features,
-        modelVersion: m.version,
-        confirmK: 2,
-        confirmN: 3,
-        quietWindows: 3,
-        updateMinMs: 0,
-        updateSeverityRise: 2,
-        maxFeatures: 10,
-      }),
     ...options,
   });
   const rows: Row[] = frames.map((values, seq) => ({
