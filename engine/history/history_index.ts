@@ -45,12 +45,15 @@ export function emptyIndex(model: string): HistoryIndex {
 /**
  * The index under `dir`, or an empty one when there is none or it does not parse. With
  * `onUnusable`, a file that is there but unusable (damaged: it is only ever replaced whole) is
- * moved aside as `index.json.unusable-<time>` and reported, not silently overwritten.
+ * moved aside as `index.json.unusable-<time>` (unless `moveAside` is false) and reported, not
+ * silently overwritten.
  */
 export async function readIndex(
   dir: string,
   model: string,
   onUnusable?: (problem: string, keptAs: string | undefined) => void,
+  /** False for a reader beside the writer (retraining): it reports, and moves nothing. */
+  moveAside = true,
 ): Promise<HistoryIndex> {
   const path = join(dir, INDEX_FILE);
   let problem: string;
@@ -64,10 +67,12 @@ export async function readIndex(
   }
   if (onUnusable) {
     const aside = `${path}.unusable-${new Date().toISOString().replaceAll(":", "-")}`;
-    const kept = await rename(path, aside).then(
-      () => aside,
-      () => undefined,
-    );
+    const kept = moveAside
+      ? await rename(path, aside).then(
+          () => aside,
+          () => undefined,
+        )
+      : undefined;
     onUnusable(problem, kept);
   }
   return emptyIndex(model);

@@ -3,7 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeChunk, type HistoryFrame } from "./chunk_format.ts";
 import { CHUNK_PATTERN } from "./chunk_writer.ts";
-import { type HistoryIndex, readIndex } from "./history_index.ts";
+import { emptyIndex, type HistoryIndex, readIndex } from "./history_index.ts";
 import { featuresSha256 } from "./history_recorder.ts";
 
 export interface HistoryRead {
@@ -106,7 +106,7 @@ export async function readHistory(
     maxFrames === undefined ? undefined : await olderChunks(dir, writers, wanted, maxFrames);
   const out: HistoryRead = {
     frames: [],
-    index: await readIndex(dir, options.model),
+    index: emptyIndex(options.model),
     chunks: 0,
     otherFeatures: 0,
     skippedRecords: 0,
@@ -114,11 +114,20 @@ export async function readHistory(
     unreadableHeaders: { chunks: 0, framesNotRead: 0 },
     warnings: [],
   };
+  // A damaged index loses the incidents and verdicts it held: their frames are left out as not
+  // judged (none trained on by mistake), and the run says so.
+  const unusableIndex = (source: string) => (problem: string) =>
+    out.warnings.push(
+      `${join(source, "index.json")} is unusable (${problem}): the incidents and verdicts it held are not applied, so their frames are left out`,
+    );
+  out.index = await readIndex(dir, options.model, unusableIndex(dir), false);
   /** Per stream, the timestamps read so far. */
   const seen = new Map<string, Set<number>>();
   for (const folder of ["", ...writers]) {
     const source = folder ? join(dir, folder) : dir;
-    if (folder) mergeIndex(out.index, await readIndex(source, options.model));
+    if (folder) {
+      mergeIndex(out.index, await readIndex(source, options.model, unusableIndex(source), false));
+    }
     await readFolder(source, folder, wanted, out, seen, skip);
   }
   if (maxFrames !== undefined) {

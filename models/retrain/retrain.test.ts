@@ -1,6 +1,6 @@
 // Retraining and its promotion gate on real histories, real training and real ONNX models: promoted when not worse, held when worse.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -33,6 +33,19 @@ const run = (dirs: { registry: string; history: string }, promote: "auto" | "man
     historyDir: dirs.history,
     registryDir: dirs.registry,
     promote,
+    settings,
+    device: "cpu",
+    eventsPerKind: 16,
+    log,
+  });
+
+/** `run` with the history read from `historyDir`. */
+const retrainAt = (dirs: { registry: string }, historyDir: string) =>
+  retrain({
+    model: NAME,
+    historyDir,
+    registryDir: dirs.registry,
+    promote: "auto",
     settings,
     device: "cpu",
     eventsPerKind: 16,
@@ -426,6 +439,54 @@ describe("retrain", () => {
       assert.deepEqual((await new ModelRegistry(dirs.registry).model(NAME)).versions, [
         active.version,
       ]);
+    });
+  });
+
+  test("a history path that is wrong says so, not 'too little history', and writes no version", async () => {
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      const refused = async (historyDir: string, why: RegExp) => {
+        await assert.rejects(retrainAt(dirs, historyDir), (error: Error) => {
+          assert.ok(error instanceof RetrainError, error.stack);
+          assert.match(error.message, why);
+          assert.doesNotMatch(error.message, /too little history/);
+          return true;
+        });
+      };
+      await refused(join(dirs.history, "nowhere"), /no such folder/);
+      await writeFile(join(dirs.registry, "a-file"), "x");
+      await refused(join(dirs.registry, "a-file"), /not a folder/);
+      await mkdir(dirs.history, { recursive: true });
+      await refused(dirs.history, /no history chunks in it yet/);
+      assert.deepEqual((await new ModelRegistry(dirs.registry).model(NAME)).versions, [
+        active.version,
+      ]);
+    });
+  });
+
+  test("a damaged history index is reported and left in place", async () => {
+    await scenario(async (dirs) => {
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      await writeFile(join(dirs.history, "index.json"), "{garbage");
+      const said: string[] = [];
+      const report = await retrain({
+        model: NAME,
+        historyDir: dirs.history,
+        registryDir: dirs.registry,
+        promote: "manual",
+        settings,
+        device: "cpu",
+        eventsPerKind: 16,
+        log,
+        say: (line) => said.push(line),
+      });
+      assert.ok(
+        said.some((l) => /index\.json is unusable .*not applied/.test(l)),
+        said.join("\n"),
+      );
+      assert.equal(await readFile(join(dirs.history, "index.json"), "utf8"), "{garbage");
+      assert.ok(report.candidate_version);
     });
   });
 });

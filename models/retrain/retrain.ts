@@ -1,5 +1,5 @@
 // Retraining from the recorded history: a candidate trained as `npm run train` trains, written to the registry, judged by the gate, promoted or held.
-import { access, readFile } from "node:fs/promises";
+import { access, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { readHistory } from "../../engine/history/mod.ts";
@@ -122,6 +122,16 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     throw new RetrainError(error.message);
   });
   const activeMeta = await verifyVersion(activeRef);
+  // A wrong path is not "too little history": waiting would never fix it.
+  const folder = await stat(o.historyDir).catch(() => undefined);
+  if (!folder) {
+    throw new RetrainError(
+      `${o.historyDir}: no such folder: no history of ${o.model} was recorded there (--history, or HISTORY_DIR / DATA_DIR as the engine has them); no version written`,
+    );
+  }
+  if (!folder.isDirectory()) {
+    throw new RetrainError(`${o.historyDir}: not a folder; no version written`);
+  }
   const read = await readHistory(o.historyDir, {
     model: o.model,
     featureNames: activeMeta.feature_names,
@@ -131,6 +141,16 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   if (read.lookback?.chunksNotRead) {
     say(
       `lookback: the most recent ${read.frames.length} frames (at most ${read.lookback.maxFrames}); ${read.lookback.chunksNotRead} older chunks not read`,
+    );
+  }
+  if (read.frames.length === 0 && read.otherFeatures > 0) {
+    throw new RetrainError(
+      `${o.historyDir}: its ${read.otherFeatures} chunks were recorded with other sensors than ${o.model}'s active version reads (another model's history?); no version written`,
+    );
+  }
+  if (read.chunks === 0) {
+    throw new RetrainError(
+      `${o.historyDir}: no history chunks in it yet; the engine writes them as it scores (HISTORY_EVERY_N); no version written`,
     );
   }
   let prepared: ReturnType<typeof prepareHistory>;
