@@ -98,6 +98,23 @@ test("a retried recent frame is a duplicate after later frames went through, as 
   assert.equal(retry.body.status, "duplicate");
 });
 
+test("another frame at a millisecond already taken is refused 409 frame_timestamp_collision, as in the single process", async () => {
+  const send = async (values: ReturnType<typeof model.normalFrame>) => {
+    const res = await replica.app.request("/data-enqueue", {
+      method: "POST",
+      body: jsonFrame(model.featureNames, values, { stream_id: "kiln", timestamp: T0 + 5000 }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  assert.equal((await send(model.normalFrame(0))).status, 202);
+  const other = await send(model.normalFrame(1));
+  assert.equal(other.status, 409, JSON.stringify(other.body));
+  assert.equal(other.body.error, "frame_timestamp_collision");
+  const repeat = await send(model.normalFrame(0));
+  assert.equal(repeat.status, 202);
+  assert.equal(repeat.body.status, "duplicate");
+});
+
 test("frames without a timestamp decoded in the same millisecond get distinct times while acknowledgements are slow", async () => {
   clockAt = Date.now();
   try {

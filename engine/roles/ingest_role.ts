@@ -209,7 +209,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         // stream in flight at once are judged against each other, not against a stale newest.
         const order = orderOf(streamId);
         const newestBefore = order.newest;
-        const admission = order.admit(frame.timestamp, now);
+        const admission = order.admit(frame.timestamp, now, frame.checksum);
         const timestamp = admission.timestamp;
         const iso = new Date(timestamp).toISOString();
         if (admission.status === "out_of_order") {
@@ -217,6 +217,15 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             409,
             "frame_out_of_order",
             `timestamp ${iso} is older than stream ${JSON.stringify(streamId)}'s newest frame ${new Date(admission.newest).toISOString()}`,
+          );
+        }
+        // Another frame at a millisecond this replica admitted: refused, as the single process
+        // does, never published under that millisecond's message id and dropped as a repeat.
+        if (admission.status === "collision") {
+          throw new HttpError(
+            409,
+            "frame_timestamp_collision",
+            `stream ${JSON.stringify(streamId)} already has a frame at ${iso} with other values: timestamps are kept to the millisecond, so frames less than 1 ms apart collide; date them at least 1 ms apart`,
           );
         }
         // A repeat of a recent frame is published again under the same message id: JetStream
