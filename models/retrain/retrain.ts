@@ -122,11 +122,12 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
     throw new RetrainError(error.message);
   });
   const activeMeta = await verifyVersion(activeRef);
-  // A wrong path is not "too little history": waiting would never fix it.
+  // Each says why there is nothing to read: a young history (the engine holds the run) and a
+  // wrong path read differently; only a path that is no folder at all is a failure.
   const folder = await stat(o.historyDir).catch(() => undefined);
   if (!folder) {
     throw new RetrainError(
-      `${o.historyDir}: no such folder: no history of ${o.model} was recorded there (--history, or HISTORY_DIR / DATA_DIR as the engine has them); no version written`,
+      `${o.historyDir}: too little history: no such folder, nothing of ${o.model} recorded there yet (if the engine has scored it for a while, check --history, or HISTORY_DIR / DATA_DIR as the engine has them); no version written`,
     );
   }
   if (!folder.isDirectory()) {
@@ -145,12 +146,12 @@ export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
   }
   if (read.frames.length === 0 && read.otherFeatures > 0) {
     throw new RetrainError(
-      `${o.historyDir}: its ${read.otherFeatures} chunks were recorded with other sensors than ${o.model}'s active version reads (another model's history?); no version written`,
+      `${o.historyDir}: too little history: its ${read.otherFeatures} chunks were all recorded with other sensors than ${o.model}'s active version reads (from before its sensors changed, or another model's history); no version written`,
     );
   }
   if (read.chunks === 0) {
     throw new RetrainError(
-      `${o.historyDir}: no history chunks in it yet; the engine writes them as it scores (HISTORY_EVERY_N); no version written`,
+      `${o.historyDir}: too little history: no chunks in it yet (the engine writes them as it scores, every HISTORY_EVERY_N-th run); no version written`,
     );
   }
   let prepared: ReturnType<typeof prepareHistory>;
