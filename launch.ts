@@ -23,6 +23,24 @@ export function nodeServiceEnv(env: Record<string, string | undefined>): Record<
 }
 
 /**
+ * What the engines that score need for the simulated plant of `npm start` and compose, on top
+ * of the engine's defaults (an environment variable of the same name wins under `npm start`):
+ * - `INCIDENT_QUIET_WINDOWS`: the demo injects an anomaly of at most half a period every period
+ *   (20 s at 1 Hz), so an incident must resolve within the 10 s between two: 5 quiet windows,
+ *   plus the 4 windows that still hold the anomaly's last frame. The engine's default (30) suits
+ *   real plants, and would merge every anomaly of the demo into one incident that never resolves.
+ * - `HISTORY_EVERY_N`, `RETRAIN_PROMOTE`: every frame of the one stream is kept as training
+ *   history (about 3 hours in 1 GiB at 1 Hz), so a moved operating point can be learnt within
+ *   the hour, and a promoted retraining is activated at once (the gate decides). Retraining runs
+ *   when an admin asks (Health page); RETRAIN_EVERY_H schedules it.
+ */
+export const DEMO_ENGINE_ENV = {
+  INCIDENT_QUIET_WINDOWS: "5",
+  HISTORY_EVERY_N: "1",
+  RETRAIN_PROMOTE: "auto",
+} as const;
+
+/**
  * How long a launcher waits after SIGTERM before it kills a service: the drain the service is
  * allowed (`SHUTDOWN_TIMEOUT_MS`, 10 s unless set), plus its own watchdog's 2 s and telemetry's
  * last flush, with a margin; never under 20 s.

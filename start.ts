@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { seedRegistry } from "./engine/infer/seed_registry.ts";
 import {
   backendStoreEnv,
+  DEMO_ENGINE_ENV,
   databaseLine,
   type LaunchedService,
   launchService,
@@ -67,22 +68,17 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
       APP_PORT: enginePort,
       NESTJS_URL: backendUrl,
       DEFAULT_DEVICE: env.DEFAULT_DEVICE ?? "cpu",
-      // The demo injects an anomaly of at most half a period every period (20 s at 1 Hz), so
-      // an incident must resolve within the 10 s between two: 5 quiet windows, plus the 4 windows
-      // that still hold the anomaly's last frame. The engine's default (30) suits real plants.
-      INCIDENT_QUIET_WINDOWS: env.INCIDENT_QUIET_WINDOWS ?? "5",
+      // The demo's incident, history and retraining settings (launch.ts says why), which compose
+      // sets too.
+      INCIDENT_QUIET_WINDOWS: env.INCIDENT_QUIET_WINDOWS ?? DEMO_ENGINE_ENV.INCIDENT_QUIET_WINDOWS,
       // The engine keeps its own copy of the backend's silences and verdicts.
       DECISIONS_POLL_S: env.DECISIONS_POLL_S ?? "30",
       // Our backend takes alerts of up to 16 MiB: room for every charted sensor's history.
       EVIDENCE_ALERT_MAX_BYTES: env.EVIDENCE_ALERT_MAX_BYTES ?? String(512 * 1024),
       ALERT_MAX_BYTES: env.ALERT_MAX_BYTES ?? String(16 * 1024 * 1024),
       MODEL_DIR: modelDir,
-      // The demo keeps every frame of its one stream as training history (about 3 hours in
-      // 1 GiB at 1 Hz), so a moved operating point can be learnt within the hour; a promoted
-      // retraining is activated at once (the gate decides). Retraining runs when an admin asks
-      // (Health page); RETRAIN_EVERY_H schedules it.
-      HISTORY_EVERY_N: env.HISTORY_EVERY_N ?? "1",
-      RETRAIN_PROMOTE: env.RETRAIN_PROMOTE ?? "auto",
+      HISTORY_EVERY_N: env.HISTORY_EVERY_N ?? DEMO_ENGINE_ENV.HISTORY_EVERY_N,
+      RETRAIN_PROMOTE: env.RETRAIN_PROMOTE ?? DEMO_ENGINE_ENV.RETRAIN_PROMOTE,
     },
   },
 };

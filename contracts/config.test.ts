@@ -141,6 +141,17 @@ test("engine config has the measured incident defaults and validates incident va
   }
 });
 
+test("engine config refuses INCIDENT_CONFIRM_K above INCIDENT_CONFIRM_N at start, not once the model is loaded", () => {
+  assert.throws(
+    () => parseConfig(engineConfigSchema, { INCIDENT_CONFIRM_K: "5" }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message.includes("'INCIDENT_CONFIRM_K' (5) must not exceed 'INCIDENT_CONFIRM_N' (3)"),
+  );
+  const c = parseConfig(engineConfigSchema, { INCIDENT_CONFIRM_K: "5", INCIDENT_CONFIRM_N: "5" });
+  assert.deepEqual([c.INCIDENT_CONFIRM_K, c.INCIDENT_CONFIRM_N], [5, 5]);
+});
+
 test("backend config takes an optional console token of at least 16 characters", () => {
   assert.equal(parseConfig(backendConfigSchema, {}).CONSOLE_TOKEN, undefined);
   assert.equal(parseConfig(backendConfigSchema, { CONSOLE_TOKEN: "" }).CONSOLE_TOKEN, undefined);

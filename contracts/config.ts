@@ -378,7 +378,12 @@ export function parseConfig<S extends typeof engineConfigSchema | typeof backend
   const input: Env = {};
   for (const key of Object.keys(schema.entries)) if (env[key] !== undefined) input[key] = env[key];
   const result = v.safeParse(schema, input);
-  if (result.success) return result.output as v.InferOutput<S>;
+  if (result.success) {
+    const output = result.output as v.InferOutput<S>;
+    const problem = "INCIDENT_CONFIRM_K" in output ? confirmProblem(output) : undefined;
+    if (problem) throw new ConfigError(`invalid configuration: ${problem}`);
+    return output;
+  }
   const messages = result.issues.map((issue) => {
     const key = issue.path?.[0]?.key;
     return issue.message.includes(`'${String(key)}'`)
@@ -386,4 +391,11 @@ export function parseConfig<S extends typeof engineConfigSchema | typeof backend
       : `'${String(key)}': ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${messages.join("; ")}`);
+}
+
+/** An incident opens when K of the last N windows are anomalous: K above N could never happen. */
+function confirmProblem(c: { INCIDENT_CONFIRM_K: number; INCIDENT_CONFIRM_N: number }) {
+  return c.INCIDENT_CONFIRM_K > c.INCIDENT_CONFIRM_N
+    ? `'INCIDENT_CONFIRM_K' (${c.INCIDENT_CONFIRM_K}) must not exceed 'INCIDENT_CONFIRM_N' (${c.INCIDENT_CONFIRM_N}): an incident opens when K of the last N windows are anomalous`
+    : undefined;
 }

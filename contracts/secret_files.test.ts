@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { engineConfigSchema, parseConfig } from "./config.ts";
+import { backendConfigSchema, engineConfigSchema, parseConfig } from "./config.ts";
 import { withSecretFiles } from "./secret_files.ts";
 
 test("a secret given as NAME_FILE is read from the file, trimmed; the rest is left as it was", async () => {
@@ -31,6 +31,28 @@ test("a secret given as NAME_FILE is read from the file, trimmed; the rest is le
       () => withSecretFiles({ ALERT_SIGNING_SECRET_FILE: join(dir, "blank") }),
       /'ALERT_SIGNING_SECRET_FILE' .*blank is empty/,
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the backend's own secrets are taken as NAME_FILE too", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "secret-files-"));
+  try {
+    const env: Record<string, string> = {};
+    const values = {
+      SESSION_SECRET: "s".repeat(40),
+      OIDC_CLIENT_SECRET: "client-secret-from-a-mounted-file",
+      CONSOLE_TOKEN: "console-token-0123456789",
+    };
+    for (const [name, value] of Object.entries(values)) {
+      await writeFile(join(dir, name), `${value}\n`);
+      env[`${name}_FILE`] = join(dir, name);
+    }
+    const config = parseConfig(backendConfigSchema, withSecretFiles(env));
+    assert.equal(config.SESSION_SECRET, values.SESSION_SECRET);
+    assert.equal(config.OIDC_CLIENT_SECRET, values.OIDC_CLIENT_SECRET);
+    assert.equal(config.CONSOLE_TOKEN, values.CONSOLE_TOKEN);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,8 +2,15 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.ts";
 
-/** The secrets both services also take as `NAME_FILE`. */
-export const SECRET_FILE_NAMES = ["ADMIN_TOKEN", "INGEST_TOKEN", "ALERT_SIGNING_SECRET"] as const;
+/** The secrets the services also take as `NAME_FILE` (each service reads those it knows). */
+export const SECRET_FILE_NAMES = [
+  "ADMIN_TOKEN",
+  "INGEST_TOKEN",
+  "ALERT_SIGNING_SECRET",
+  "SESSION_SECRET",
+  "OIDC_CLIENT_SECRET",
+  "CONSOLE_TOKEN",
+] as const;
 
 /**
  * `env` with each of `names` that is unset (or blank) but has `NAME_FILE` set replaced by that

@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { freePort } from "../backend/_test/free_port.ts";
-import { engineConfigSchema, parseConfig } from "../contracts/config.ts";
+import { authConfigProblem } from "../contracts/auth.ts";
+import { backendConfigSchema, engineConfigSchema, parseConfig } from "../contracts/config.ts";
 import { waitFor } from "../engine/_test/wait_for.ts";
-import { NODE_SERVICE_ARGS } from "../launch.ts";
+import { DEMO_ENGINE_ENV, NODE_SERVICE_ARGS } from "../launch.ts";
 import {
   containerPorts,
   dashboards,
@@ -172,6 +173,43 @@ describe("compose.yaml", () => {
       const config = parseConfig(engineConfigSchema, env);
       assert.equal(config.MODEL_SEED_DIR, "/app/models");
     }
+  });
+
+  test("compose's scoring engines run the simulated plant with npm start's demo settings", () => {
+    // Without them every anomaly of the demo merges into one incident that never resolves.
+    for (const name of ["engine", "engine-gpu", "engine-worker", "engine-worker-2"]) {
+      const config = parseConfig(engineConfigSchema, services[name].environment);
+      for (const [variable, value] of Object.entries(DEMO_ENGINE_ENV)) {
+        assert.equal(String(config[variable as keyof typeof config]), value, `${name} ${variable}`);
+      }
+    }
+  });
+
+  test("compose passes the host's OIDC settings to the backend, so AUTH_MODE=oidc can start", () => {
+    // What `docker compose up` makes of `${NAME:-default}` with these set on the host.
+    const host: Record<string, string> = {
+      AUTH_MODE: "oidc",
+      OIDC_ISSUER: "https://id.example.com",
+      OIDC_CLIENT_ID: "console",
+      OIDC_CLIENT_SECRET: "s3cret",
+      PUBLIC_URL: "https://console.example.com",
+    };
+    const resolve = (env: Record<string, string>, from: Record<string, string>) =>
+      Object.fromEntries(
+        Object.entries(env).map(([k, v]) => [
+          k,
+          String(v).replace(/\$\{(\w+):-([^}]*)\}/g, (_, name, fallback) => from[name] || fallback),
+        ]),
+      );
+    const env = services.backend.environment;
+    const oidc = parseConfig(backendConfigSchema, resolve(env, host));
+    assert.equal(oidc.AUTH_MODE, "oidc");
+    assert.equal(authConfigProblem(oidc), undefined);
+    assert.equal(oidc.OIDC_CLIENT_SECRET, "s3cret");
+    // Unset on the host: token mode, and the blank OIDC values read as unset.
+    const plain = parseConfig(backendConfigSchema, resolve(env, {}));
+    assert.equal(plain.AUTH_MODE, "token");
+    assert.equal(authConfigProblem(plain), undefined);
   });
 
   test("compose signs alerts and guards frame intake with secrets the tokens service writes", async () => {
