@@ -1,6 +1,6 @@
 // The alert contract (SPEC §4.2): engine → backend `POST /api/v1/alert`.
 import * as v from "valibot";
-import { STREAM_ID_PATTERN } from "./frame.ts";
+import { FLOAT32_MAX, STREAM_ID_PATTERN } from "./frame.ts";
 import { storableText } from "./storable.ts";
 
 const isoTimestamp = v.pipe(
@@ -60,6 +60,24 @@ const evidenceEntries = {
   statistic: v.pipe(v.string(), v.regex(STATISTIC_PATTERN)),
 };
 
+/** Smallest float32 magnitude above 0 (a subnormal): a nonzero magnitude below it is no float32. */
+export const FLOAT32_MIN_MAGNITUDE = 2 ** -149;
+
+/**
+ * A number inside `history` or `related`: 0, or a float32's magnitude (subnormals included: a
+ * sensor may read one, and the engine's readings and levels are float32). Both are stored as
+ * jsonb, which keeps a number as an exact decimal and reads it back without an exponent: `1e308`
+ * comes back as 309 digits (a 1.8 MB alert of them read back as 81 MB), `5e-324` as 325. Within
+ * this range a number reads back in at most 63 characters.
+ */
+const contextNumber = v.pipe(
+  v.number(),
+  v.check(
+    (x) => x === 0 || (Math.abs(x) >= FLOAT32_MIN_MAGNITUDE && Math.abs(x) <= FLOAT32_MAX),
+    `a number 0 or of float32 magnitude (${FLOAT32_MIN_MAGNITUDE} to ${FLOAT32_MAX})`,
+  ),
+);
+
 /** Most readings one sensor's `history` may carry: a day at 1 Hz (`EVIDENCE_HISTORY_FRAMES` ≤ this). */
 export const HISTORY_MAX_VALUES = 86_400;
 /** Most partners one sensor's `related` may list. */
@@ -76,11 +94,11 @@ export const RELATED_MAX = 16;
 export const historySchema = v.pipe(
   v.object({
     start: isoTimestamp,
-    step_ms: v.pipe(v.number(), v.finite(), v.minValue(0)),
-    values: v.pipe(v.array(finite), v.minLength(1), v.maxLength(HISTORY_MAX_VALUES)),
+    step_ms: v.pipe(contextNumber, v.minValue(0)),
+    values: v.pipe(v.array(contextNumber), v.minLength(1), v.maxLength(HISTORY_MAX_VALUES)),
     onset: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(HISTORY_MAX_VALUES - 1)),
     timestamps: v.optional(v.pipe(v.array(isoTimestamp), v.maxLength(HISTORY_MAX_VALUES))),
-    level: v.optional(v.pipe(v.array(v.nullable(finite)), v.maxLength(HISTORY_MAX_VALUES))),
+    level: v.optional(v.pipe(v.array(v.nullable(contextNumber)), v.maxLength(HISTORY_MAX_VALUES))),
   }),
   v.check((h) => h.onset < h.values.length, "onset must index a value"),
   // Every reading's time a date (a page reads start + i * step_ms): a huge step_ms is not one.
@@ -115,9 +133,9 @@ export type History = v.InferOutput<typeof historySchema>;
 export const relatedSensorSchema = v.object({
   feature_idx: featureIdx,
   feature: featureName,
-  weight: v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1)),
-  moved: finite,
-  values: v.optional(v.pipe(v.array(v.nullable(finite)), v.maxLength(HISTORY_MAX_VALUES))),
+  weight: v.pipe(contextNumber, v.minValue(0), v.maxValue(1)),
+  moved: contextNumber,
+  values: v.optional(v.pipe(v.array(v.nullable(contextNumber)), v.maxLength(HISTORY_MAX_VALUES))),
 });
 export type RelatedSensor = v.InferOutput<typeof relatedSensorSchema>;
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { FLOAT32_MIN_MAGNITUDE } from "../../contracts/alert.ts";
+import { FLOAT32_MAX } from "../../contracts/frame.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { originalAlert, ourAlert, post } from "./_fixtures.ts";
@@ -86,6 +88,65 @@ for (const target of testTargets()) {
         assert.equal((await res.json()).error, "invalid_alert");
       }
       assert.equal(await total(), before);
+    });
+
+    test("POST /api/v1/alert refuses history and related numbers beyond float32 with 422; the stored text stays near the sent size", async () => {
+      // jsonb keeps a number as an exact decimal and reads it back without an exponent: 1e308
+      // came back as 309 digits, so a 1.8 MB alert of them read back as 81 MB.
+      const withEvidence = (evidence: Record<string, unknown>) =>
+        ourAlert({
+          num_anomalous_features: 1,
+          anomalous_features: [
+            { feature_idx: 17, score: 0.97, feature: "feature_17", ...evidence },
+          ],
+        });
+      const history = (values: (number | null)[], extra: Record<string, unknown> = {}) => ({
+        history: { start: "2026-11-24T08:00:00.000Z", step_ms: 1000, values, onset: 0, ...extra },
+      });
+      const related = (extra: Record<string, unknown>) => ({
+        related: [{ feature_idx: 6, feature: "feature_6", weight: 0.5, moved: 2, ...extra }],
+      });
+      const before = await total();
+      const cases: [unknown, RegExp][] = [
+        [withEvidence(history(Array(1000).fill(1e308))), /history\.values\.0: .*float32/],
+        [withEvidence(history([1, -1e39])), /history\.values\.1: .*float32/],
+        [withEvidence(history([1, 5e-324])), /history\.values\.1: .*float32 magnitude/],
+        [withEvidence(history([1, 1e-46])), /history\.values\.1: .*float32 magnitude/],
+        [withEvidence(history([1, 2], { level: [null, 1e308] })), /history\.level\.1/],
+        [withEvidence(history([1], { step_ms: 1e308 })), /history\.step_ms/],
+        [withEvidence(related({ values: [null, 1e308] })), /related\.0\.values\.1/],
+        [withEvidence(related({ moved: -1e308 })), /related\.0\.moved/],
+        [withEvidence(related({ weight: 5e-324 })), /related\.0\.weight/],
+      ];
+      for (const [body, message] of cases) {
+        const res = await app.request("/api/v1/alert", post(body));
+        assert.equal(res.status, 422, JSON.stringify(body).slice(0, 200));
+        const json = await res.json();
+        assert.equal(json.error, "invalid_alert");
+        assert.match(json.message, message);
+      }
+      assert.equal(await total(), before, "nothing stored");
+
+      // The float32 range's edges are taken, and read back within a small multiple of their size.
+      const edges = [FLOAT32_MAX, -FLOAT32_MIN_MAGNITUDE, 0, -21.5];
+      const values = Array.from({ length: 1000 }, (_, i) => edges[i % edges.length]);
+      const sent = { ...history(values), ...related({ values, moved: FLOAT32_MAX }) };
+      const alert = withEvidence(sent);
+      const res = await app.request("/api/v1/alert", post(alert));
+      assert.equal(res.status, 201, await res.clone().text());
+      const [{ h, r }] = await db.sql`
+        SELECT length(history::text) AS h, length(related::text) AS r FROM alert_feature
+        WHERE alert_id = ${alert.alert_id}`;
+      assert.ok(
+        h < 3 * JSON.stringify(sent.history).length,
+        `history read back as ${h} characters`,
+      );
+      assert.ok(
+        r < 3 * JSON.stringify(sent.related).length,
+        `related read back as ${r} characters`,
+      );
+      const stored = await (await app.request(`/api/v1/alerts/${alert.alert_id}`)).json();
+      assert.deepEqual(stored.anomalous_features[0].history.values, values);
     });
 
     test("POST /api/v1/alert stores a repeated alert_id once", async () => {

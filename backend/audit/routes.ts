@@ -19,7 +19,7 @@ export const auditQuerySchema = v.object({
   cursor: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
 
-/** Mounted under `/api/v1`. Filters: `action`, `actor` (subject), `target`, `from`, `to`; pages by `cursor`. */
+/** Mounted under `/api/v1`. Filters: `action`, `actor` (subject or name), `target`, `from`, `to`; pages by `cursor`. */
 export function auditRoutes(options: { audit: AuditRepository; auth: Auth }): Hono {
   const { audit, auth } = options;
   const app = new Hono();

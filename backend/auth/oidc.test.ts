@@ -193,6 +193,30 @@ test("oidc sign-in is recorded in the audit trail, with who signed in and how", 
   }
 });
 
+test("oidc sign-in the audit cannot record answers an error and starts no session", async () => {
+  const db = await testTargets()[0].open();
+  try {
+    useApp({ audit: createAuditRepository(db) });
+    // The audit table out of reach, as when the database fails the insert.
+    await db.sql`ALTER TABLE audit_event RENAME TO audit_event_away`;
+    const jar = createCookieJar();
+    let res: Response;
+    try {
+      res = await signIn("olga", jar);
+    } finally {
+      await db.sql`ALTER TABLE audit_event_away RENAME TO audit_event`;
+    }
+    await assertRefused(res, 500, "internal_error");
+    assert.equal(jar.get(base, SESSION_COOKIE), undefined);
+    const me = await fetch(`${base}/api/v1/whoami`, { headers: { cookie: jar.header(base) } });
+    assert.equal(me.status, 401, "this browser is not signed in");
+    const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM audit_event`;
+    assert.equal(n, 0);
+  } finally {
+    await db.dispose();
+  }
+});
+
 test("oidc callback refuses a provider answer delivered without this browser's flow cookie (login CSRF)", async () => {
   const { logs } = useApp();
   const attacker = createCookieJar();

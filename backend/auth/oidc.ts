@@ -214,13 +214,14 @@ export function createOidc(options: OidcOptions) {
         );
       }
       const identity: Identity = { subject: claims.sub, name, role, method: "oidc" };
-      await auth.startSession(c, identity);
+      // Recorded before the session starts: a sign-in the audit cannot record sets no cookie.
       await options.audit?.record({
         action: "session.signin",
         target: `session:${identity.subject}`,
         actor: identity,
         at: new Date(now()),
       });
+      await auth.startSession(c, identity);
       return c.redirect(safeNext(flow.next), 303);
     }),
   );

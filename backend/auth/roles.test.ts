@@ -175,6 +175,16 @@ for (const target of testTargets()) {
       });
       assert.equal(mine[1].target, `incident:${INCIDENT}`);
       assert.equal(mine[1].detail.verdict, "false_positive");
+      for (const actor of ["token:olga", "olga"]) {
+        const byActor = await app.request(`/api/v1/audit?actor=${actor}`, {
+          headers: bearer("alice"),
+        });
+        assert.deepEqual(
+          (await byActor.json()).events.map((e: { audit_id: string }) => e.audit_id),
+          mine.map((e: { audit_id: string }) => e.audit_id),
+          `actor=${actor}: the subject or the name events show`,
+        );
+      }
       const filtered = await app.request("/api/v1/audit?action=incident.verdict&limit=1", {
         headers: bearer("alice"),
       });
@@ -438,6 +448,37 @@ for (const target of testTargets()) {
         (await other.request("/api/v1/incidents", { headers: { cookie: again } })).status,
         200,
       );
+    });
+
+    test("a sign-in the audit cannot record answers an error, sets no cookie and signs nobody in", async () => {
+      await tokensFile(file, ["olga"]);
+      const app = await build();
+      const signIns = async () =>
+        (
+          await db.sql`SELECT count(*)::int AS n FROM audit_event WHERE action = 'session.signin'`
+        )[0].n as number;
+      const before = await signIns();
+      // The audit table out of reach, as when the database fails the insert.
+      await db.sql`ALTER TABLE audit_event RENAME TO audit_event_away`;
+      let res: Response;
+      try {
+        res = await signIn(app, PEOPLE.olga.token);
+      } finally {
+        await db.sql`ALTER TABLE audit_event_away RENAME TO audit_event`;
+      }
+      assert.equal(res.status, 500);
+      assert.equal(res.headers.get("set-cookie"), null, "no session for an unrecorded sign-in");
+      const cookie = cookieOf(res);
+      const later = await app.request("/api/v1/incidents", { headers: { cookie } });
+      assert.equal(later.status, 401, "that client is still signed out");
+      assert.equal(await signIns(), before);
+      // Once the audit records again, the same token signs in, recorded once.
+      const again = cookieOf(await signIn(app, PEOPLE.olga.token));
+      assert.equal(
+        (await app.request("/api/v1/incidents", { headers: { cookie: again } })).status,
+        200,
+      );
+      assert.equal(await signIns(), before + 1);
     });
 
     test("a token session sealed before sessions named their token's fingerprint is refused, not a crash", async () => {

@@ -72,7 +72,8 @@ function SignInPage(props: { mode: Auth["mode"]; next: string; tokens: boolean; 
  * Mounted at `/`: `GET /signin?next=` (the page), `POST /signin` (token form: starts a session
  * for the token's name and role), `POST /signout` (ends the session). A sign-in form posted from
  * another site's page is refused (403 `cross_site`: no login CSRF) and logged, uncounted; wrong
- * tokens are rate-limited per address (429) and logged, successes are audited.
+ * tokens are rate-limited per address (429) and logged, successes are audited before their
+ * session starts (an audit that fails signs nobody in).
  */
 export function signInRoutes(options: {
   auth: Auth;
@@ -139,13 +140,15 @@ export function signInRoutes(options: {
       role: found.role,
       method: "token" as const,
     };
-    await auth.startSession(c, identity, found);
+    // Recorded before the session starts: a sign-in the audit cannot record sets no cookie, so
+    // nobody is signed in unaudited (the error answer would otherwise carry the session).
     await audit.record({
       action: "session.signin",
       target: `session:${identity.subject}`,
       actor: identity,
       at: new Date(now()),
     });
+    await auth.startSession(c, identity, found);
     return c.redirect(next, 303);
   });
 
