@@ -79,6 +79,11 @@ function isFormPost(c: Context): boolean {
   );
 }
 
+/** A request for server-sent events (an `EventSource` asks with this `Accept`), not a page. */
+function wantsEventStream(c: Context): boolean {
+  return /\btext\/event-stream\b/i.test(c.req.header("accept") ?? "");
+}
+
 /**
  * The page a console form was sent from: its Referer's path when it is this site's (the
  * request's origin or `publicOrigin`), else `/`.
@@ -123,8 +128,8 @@ const ANONYMOUS: Identity = {
 /**
  * Builds the backend's auth. `middleware` goes in front of every route: it finds who is asking
  * (bearer API token, else session cookie) and, in `token` and `oidc` mode, refuses anyone else
- * outside the public paths (a console page redirects to `/signin`, the API answers `401
- * unauthenticated`). Routes that act call `require(c, role)`.
+ * outside the public paths (a console page redirects to `/signin`, the API and event streams
+ * answer `401 unauthenticated`). Routes that act call `require(c, role)`.
  *
  * @example const auth = createAuth({ mode: "token", tokens }); app.use(auth.middleware);
  */
@@ -242,7 +247,13 @@ export function createAuth(options: AuthOptions) {
     }
     if (cookie !== undefined) deleteCookie(c, SESSION_COOKIE, { path: "/" });
     if (isPublic(c.req.method, c.req.path)) return next();
-    if (!c.req.path.startsWith("/api/") && (c.req.method === "GET" || c.req.method === "HEAD")) {
+    // An event stream (the Now page's live rows) is no page: a browser's EventSource given the
+    // sign-in page instead gives up for good, unable to say why. A 401 lets its script say so.
+    if (
+      !c.req.path.startsWith("/api/") &&
+      (c.req.method === "GET" || c.req.method === "HEAD") &&
+      !wantsEventStream(c)
+    ) {
       const next = encodeURIComponent(c.req.path + (new URL(c.req.url).search || ""));
       return c.redirect(`/signin?next=${next}`, 303);
     }

@@ -19,9 +19,19 @@ function Timeline(props: { incident: IncidentDetail }) {
       {props.incident.timeline.map((e) => (
         <li data-event={e.event}>
           <time datetime={e.at}>{utc(e.at)}</time> <strong>{e.event}</strong>
-          {e.event === "acknowledged"
-            ? ` by ${e.by}${e.note ? `: ${e.note}` : ""}`
-            : ` · ${e.num_sensors} sensor${e.num_sensors === 1 ? "" : "s"}, max severity ${num(e.max_severity)}`}
+          {e.event === "acknowledged" ? (
+            <>
+              {" by "}
+              <bdi>{e.by}</bdi>
+              {e.note ? (
+                <>
+                  : <bdi>{e.note}</bdi>
+                </>
+              ) : null}
+            </>
+          ) : (
+            ` · ${e.num_sensors} sensor${e.num_sensors === 1 ? "" : "s"}, max severity ${num(e.max_severity)}`
+          )}
           {e.event === "acknowledged" ? null : (
             <>
               {" · model "}
@@ -62,9 +72,19 @@ function AckSection(props: {
       ) : null}
       {incident.acknowledged ? (
         <p id="ack-state" data-acknowledged="true">
-          Acknowledged by <strong>{incident.acknowledged.by}</strong> at{" "}
-          <time datetime={incident.acknowledged.at}>{utc(incident.acknowledged.at)}</time>
-          {incident.acknowledged.note ? `: ${incident.acknowledged.note}` : ""}
+          {/* Isolated: a right-to-left override in the name or note cannot reorder the time. */}
+          Acknowledged by{" "}
+          <strong>
+            <bdi>{incident.acknowledged.by}</bdi>
+          </strong>{" "}
+          at <time datetime={incident.acknowledged.at}>{utc(incident.acknowledged.at)}</time>
+          {incident.acknowledged.note ? (
+            <>
+              : <bdi class="note">{incident.acknowledged.note}</bdi>
+            </>
+          ) : (
+            ""
+          )}
         </p>
       ) : (
         <>

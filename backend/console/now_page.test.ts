@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { ALL_OPEN_LIMIT } from "./now_page.tsx";
 import { NOW_LIMIT } from "./routes.tsx";
 
 for (const target of testTargets()) {
@@ -54,6 +55,19 @@ for (const target of testTargets()) {
       const all = await (await app.request(link[1].replaceAll("&amp;", "&"))).json();
       assert.equal(all.incidents.length, 203);
       assert.ok(all.incidents.every((i: { state: string }) => i.state === "open"));
+    });
+
+    test("the Now page's link says it gives the newest 500 when more are open than one answer holds", async () => {
+      // 203 from the test before; 298 more make one more than an answer of the API holds.
+      await openIncidents(ALL_OPEN_LIMIT + 1 - 203, "2024-01-01T00:00:00Z");
+      const section = await openSection();
+      const note = section.slice(section.indexOf('<p id="open-incidents-more"'));
+      const link = /<a href="([^"]+)">([^<]+)<\/a>/.exec(note);
+      assert.ok(link, note.slice(0, 400));
+      assert.equal(link[2], "Newest 500 of the 501 open incidents (JSON)");
+      const got = await (await app.request(link[1].replaceAll("&amp;", "&"))).json();
+      assert.equal(got.incidents.length, ALL_OPEN_LIMIT, "what the link says it gives");
+      assert.ok(got.next_cursor);
     });
   });
 }

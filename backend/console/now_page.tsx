@@ -5,20 +5,31 @@ import { IncidentTable } from "./incident_row.tsx";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
 
-/**
- * Where every open incident is listed when the Now page shows only the newest: the incidents
- * API, open ones, newest first, 500 a page (the console has no list page of its own).
- */
-export const ALL_OPEN_HREF = "/api/v1/incidents?state=open&limit=500";
+/** The most incidents one answer of the incidents API gives (its `limit`'s maximum). */
+export const ALL_OPEN_LIMIT = 500;
 
-/** "200 of 312 open incidents shown, oldest not shown", with the way to all of them. */
+/**
+ * Where more open incidents are listed when the Now page shows only the newest: the incidents
+ * API, open ones, newest first, one answer of {@link ALL_OPEN_LIMIT} (the console has no list
+ * page of its own).
+ */
+export const ALL_OPEN_HREF = `/api/v1/incidents?state=open&limit=${ALL_OPEN_LIMIT}`;
+
+/**
+ * "200 of 312 open incidents shown, oldest not shown", with the way to more: all of them while
+ * one answer of the API holds them, else the newest 500 (the rest by its `next_cursor`).
+ */
 function OpenNotShown(props: { shown: number; total: number }) {
   return (
     <p id="open-incidents-more" class="more">
       <strong>
         {props.shown} of {props.total} open incidents shown, oldest not shown.
       </strong>{" "}
-      <a href={ALL_OPEN_HREF}>All {props.total} open incidents (JSON, newest first)</a>
+      <a href={ALL_OPEN_HREF}>
+        {props.total > ALL_OPEN_LIMIT
+          ? `Newest ${ALL_OPEN_LIMIT} of the ${props.total} open incidents (JSON)`
+          : `All ${props.total} open incidents (JSON, newest first)`}
+      </a>
     </p>
   );
 }

@@ -52,10 +52,12 @@ export function OverviewPage(props: { map: Heatmap; period: string }) {
         </select>
         <button type="submit">Show</button>
       </form>
-      <p>
-        Severity of each flagged sensor per time slot ({Number((map.bucket_ms / 60_000).toFixed(1))}{" "}
-        min), from {utc(map.from)} to {utc(map.to)}; the {map.sensors.length} most severe sensors.
-        Each cell opens the incident with the strongest evidence in it.
+      <p id="overview-legend">
+        Each cell is the highest severity a sensor reached in a time slot (
+        {Number((map.bucket_ms / 60_000).toFixed(1))} min), in the slot of that peak, from{" "}
+        {utc(map.from)} to {utc(map.to)}; the {map.sensors.length} most severe sensors. An incident
+        still open from before the period shows the earlier peaks of its sensors in the first slot.
+        Each cell opens the incident of its peak.
       </p>
       {map.sensors.length === 0 ? (
         <p class="empty">No incidents in this period.</p>
@@ -87,7 +89,8 @@ export function OverviewPage(props: { map: Heatmap; period: string }) {
                           <a
                             href={`/incidents/${cell.incident_id}`}
                             aria-label={`${name}, ${slotLabel(map, b)}: severity ${num(cell.severity)}`}
-                            title={`${name}, severity ${num(cell.severity)}`}
+                            // U+2068/U+2069 isolate the name in the tooltip, as <bdi> does.
+                            title={`\u2068${name}\u2069, severity ${num(cell.severity)}`}
                           >
                             {num(cell.severity, 2)}
                           </a>

@@ -74,11 +74,18 @@ export async function withSilenceBanner(
   ) as unknown as HtmlEscapedString;
 }
 
-function Scope(props: { silence: Silence }) {
+/**
+ * A silence's scope in a sentence: "streams line-1*, sensors pump*, TI_3". Each glob is isolated
+ * (`<bdi>`): a right-to-left character in one cannot reorder the words and times beside it.
+ */
+export function SilenceScope(props: { silence: Silence }) {
   const m = props.silence.matchers;
   return (
     <>
-      streams <code>{m.stream}</code>
+      streams{" "}
+      <code>
+        <bdi>{m.stream}</bdi>
+      </code>
       {m.sensors.length === 0 ? (
         ", every sensor"
       ) : (
@@ -87,7 +94,9 @@ function Scope(props: { silence: Silence }) {
           {m.sensors.map((g, i) => (
             <>
               {i > 0 ? ", " : ""}
-              <code>{g}</code>
+              <code>
+                <bdi>{g}</bdi>
+              </code>
             </>
           ))}
         </>
@@ -111,12 +120,13 @@ export function SilenceBanner() {
           const r = s.recurrence;
           return (
             <li data-silence={s.silence_id} data-holding="true">
-              Silenced now: <Scope silence={s} /> until <time datetime={until}>{utc(until)}</time>
+              Silenced now: <SilenceScope silence={s} /> until{" "}
+              <time datetime={until}>{utc(until)}</time>
               {r
                 ? ` (this window; it repeats ${r.days.join(", ")} ${r.from}–${r.to} ${r.tz} until ${utc(new Date(silenceEnd(s)).toISOString())})`
                 : ""}
               {" · "}
-              {s.reason} ({s.created_by})
+              <bdi>{s.reason}</bdi> (<bdi>{s.created_by}</bdi>)
               {soon.has(s.silence_id) ? (
                 <strong class="ending-soon">
                   {" "}
@@ -130,12 +140,12 @@ export function SilenceBanner() {
           .filter((s) => !data.holding.includes(s))
           .map((s) => (
             <li data-silence={s.silence_id} data-holding="false">
-              Ends soon: <Scope silence={s} />{" "}
+              Ends soon: <SilenceScope silence={s} />{" "}
               <strong class="ending-soon">
                 in {age(new Date(data.now).toISOString(), silenceEnd(s))}
               </strong>
               {" · "}
-              {s.reason} ({s.created_by})
+              <bdi>{s.reason}</bdi> (<bdi>{s.created_by}</bdi>)
             </li>
           ))}
       </ul>

@@ -51,6 +51,13 @@ async function submitWithEnter(page: Page) {
   await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
 }
 
+/** Waits until the focus is on `selector` (the console's script moves it once it has run). */
+async function focusOn(page: Page, selector: string) {
+  await page.waitForFunction((s) => document.activeElement?.matches(s) ?? false, selector, {
+    timeout: 10_000,
+  });
+}
+
 async function apiSilences(state: string) {
   const res = await fetch(`${base}/api/v1/silences?state=${state}`);
   return (await res.json()).silences as Record<string, unknown>[];
@@ -87,6 +94,13 @@ test("a silence is created, shown with its banner and reminder, and expired with
   await page.keyboard.type(HOSTILE_NAME);
   await submitWithEnter(page);
   assert.equal(new URL(page.url()).pathname, "/silences");
+  // The page says what was created, and the focus starts there, not at the top of the page.
+  await focusOn(page, "#silence-done");
+  assert.equal(await page.getAttribute("#silence-done", "role"), "status");
+  assert.match(
+    (await page.textContent("#silence-done")) ?? "",
+    /^Silence created: streams line-1\*, sensors feature_42\*, pump\\\*, from .+Z to .+Z\.$/,
+  );
 
   const [stored] = (await apiSilences("active")).filter((s) => s.reason === HOSTILE_REASON);
   assert.ok(stored, "stored through the API's validation");
@@ -135,6 +149,11 @@ test("a silence is created, shown with its banner and reminder, and expired with
     "Expire now",
   );
   await submitWithEnter(page);
+  await focusOn(page, `#silence-done[data-silence="${id}"]`);
+  assert.match(
+    (await page.textContent("#silence-done")) ?? "",
+    /^Silence expired: streams line-1\*, sensors feature_42\*, pump\\\*, by Ben at .+Z\.$/,
+  );
   const expired = page.locator(`#expired-silences tr[data-silence="${id}"]`);
   assert.match(
     (await expired.textContent()) ?? "",

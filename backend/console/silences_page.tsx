@@ -5,7 +5,7 @@ import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { type FieldLabels, FormError, invalidIf, type Refusal } from "./form_error.tsx";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
-import { ENDING_SOON_MS, silenceEnd } from "./silence_banner.tsx";
+import { ENDING_SOON_MS, SilenceScope, silenceEnd } from "./silence_banner.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** What the create form sends back on a refusal, so nothing typed is lost. */
@@ -38,21 +38,60 @@ function When(props: { silence: Silence }) {
   );
 }
 
+// Stored text is isolated (`<bdi>`) where words or times stand beside it: a right-to-left
+// override in a reason or a name cannot reorder them.
 function Scope(props: { silence: Silence }) {
   const m = props.silence.matchers;
   return (
     <>
-      <code class="glob">{m.stream}</code>
+      <code class="glob">
+        <bdi>{m.stream}</bdi>
+      </code>
       <br />
       {m.sensors.length === 0
         ? "every sensor"
         : m.sensors.map((g, i) => (
             <>
               {i > 0 ? ", " : ""}
-              <code class="glob">{g}</code>
+              <code class="glob">
+                <bdi>{g}</bdi>
+              </code>
             </>
           ))}
     </>
+  );
+}
+
+/** A form's outcome the page confirms: the silence it created or expired. */
+export interface SilenceDone {
+  what: "created" | "expired";
+  silence: Silence;
+}
+
+/** Says what the form just sent did; the console's script starts the focus here. */
+function DoneMessage(props: { done: SilenceDone }) {
+  const { what, silence: s } = props.done;
+  const end = new Date(silenceEnd(s)).toISOString();
+  return (
+    <p id="silence-done" class="done" role="status" tabindex={-1} data-silence={s.silence_id}>
+      {what === "created" ? (
+        <>
+          Silence created: <SilenceScope silence={s} />, from{" "}
+          <time datetime={s.starts_at}>{utc(s.starts_at)}</time> to{" "}
+          <time datetime={s.ends_at}>{utc(s.ends_at)}</time>.
+        </>
+      ) : s.expired_at ? (
+        <>
+          Silence expired: <SilenceScope silence={s} />, by <bdi>{s.expired_by}</bdi> at{" "}
+          <time datetime={s.expired_at}>{utc(s.expired_at)}</time>.
+        </>
+      ) : (
+        <>
+          Nothing to expire: the silence of <SilenceScope silence={s} /> ended at{" "}
+          <time datetime={end}>{utc(end)}</time>.
+        </>
+      )}
+    </p>
   );
 }
 
@@ -173,9 +212,15 @@ function SilenceTable(props: {
                   />
                 ) : s.expired_at ? (
                   <>
-                    expired by <span class="author">{s.expired_by}</span> at{" "}
+                    expired by <bdi class="author">{s.expired_by}</bdi> at{" "}
                     <time datetime={s.expired_at}>{utc(s.expired_at)}</time>
-                    {s.expired_reason ? `: ${s.expired_reason}` : ""}
+                    {s.expired_reason ? (
+                      <>
+                        : <bdi>{s.expired_reason}</bdi>
+                      </>
+                    ) : (
+                      ""
+                    )}
                   </>
                 ) : (
                   "at its end"
@@ -381,6 +426,8 @@ export function SilencesPage(props: {
   values?: SilenceFormValues;
   /** A refused expiry: shown in its silence's row when the page lists it. */
   expireRefused?: ExpireRefusal;
+  /** What the form just sent did (the redirect after it names the silence), if any. */
+  done?: SilenceDone;
 }) {
   const endingSoon = props.active.filter((s) => silenceEnd(s) - props.now <= ENDING_SOON_MS);
   const expiring = props.expireRefused;
@@ -397,6 +444,7 @@ export function SilencesPage(props: {
         the engine keeps the silenced time out of its training history. Nothing here is ever erased:
         expiring a silence ends it now and keeps it below.
       </p>
+      {props.done ? <DoneMessage done={props.done} /> : null}
       {unlistedExpiry ? (
         <FormError id="silence-error" prefix="Not expired: " message={unlistedExpiry} />
       ) : null}
@@ -406,9 +454,11 @@ export function SilencesPage(props: {
           <ul id="ending-soon">
             {endingSoon.map((s) => (
               <li data-silence={s.silence_id}>
-                <code class="glob">{s.matchers.stream}</code> ends in{" "}
-                {age(new Date(props.now).toISOString(), silenceEnd(s))} ({s.reason}): create a new
-                silence below to extend it.
+                <code class="glob">
+                  <bdi>{s.matchers.stream}</bdi>
+                </code>{" "}
+                ends in {age(new Date(props.now).toISOString(), silenceEnd(s))} (
+                <bdi>{s.reason}</bdi>): create a new silence below to extend it.
               </li>
             ))}
           </ul>

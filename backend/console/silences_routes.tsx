@@ -15,12 +15,15 @@ import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import {
   CREATE_LABELS,
   EXPIRE_LABELS,
+  type SilenceDone,
   type SilenceFormValues,
   SilencesPage,
 } from "./silences_page.tsx";
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export interface SilenceConsoleOptions {
-  silences: Pick<SilenceRepository, "create" | "list" | "expire">;
+  silences: Pick<SilenceRepository, "create" | "get" | "list" | "expire">;
   now: () => number;
   /** Who may act: the forms need the operator role. */
   auth: Auth;
@@ -78,8 +81,12 @@ export function silenceFromForm(form: SilenceFormValues): unknown {
   };
 }
 
+/** A form's outcome the page after it confirms: `?created=<id>` or `?expired=<id>`. */
+const DONE_MARKS = ["created", "expired"] as const;
+
 /**
- * Mounted at `/`: `GET /silences` (the page), `POST /silences` (create form),
+ * Mounted at `/`: `GET /silences?created=&expired=` (the page; the marks name a silence a form
+ * just created or expired, to confirm it), `POST /silences` (create form),
  * `POST /silences/:id/expire` (expire form). Both forms need the console token where it is set,
  * as acknowledging does; a refusal re-renders the page with the message beside the form and
  * what was typed in it.
@@ -99,6 +106,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       /** An expiry's refusal: the silence's row shows it, with what was typed. */
       expiring?: { silenceId: string; values: Record<string, string> };
     },
+    done?: SilenceDone,
   ) {
     const [active, pending, expired] = await Promise.all([
       silences.list({ state: "active", limit: 200 }),
@@ -121,6 +129,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
             ? { ...refused.expiring, message: refused.message, field: refused.field }
             : undefined
         }
+        done={done}
       />,
       refused?.status ?? 200,
     );
@@ -163,7 +172,16 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     return { status: error.status, ...said, message };
   }
 
-  app.get("/silences", (c) => silencesPage(c));
+  app.get("/silences", async function showSilences(c) {
+    // The form just sent, confirmed where the focus starts (as the Incident page's forms are).
+    for (const what of DONE_MARKS) {
+      const id = c.req.query(what);
+      if (id === undefined || !UUID.test(id)) continue;
+      const silence = await silences.get(id.toLowerCase());
+      if (silence) return silencesPage(c, undefined, { what, silence });
+    }
+    return silencesPage(c);
+  });
 
   app.post("/silences", async function createSilenceForm(c) {
     const values = (await formBody(c, { all: true })) as SilenceFormValues;
@@ -172,8 +190,8 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       const body = auth.named(silenceFromForm(values), "created_by", who) as {
         created_by?: string;
       };
-      await silences.create(body, auth.actor(who, body.created_by));
-      return c.redirect("/silences", 303);
+      const created = await silences.create(body, auth.actor(who, body.created_by));
+      return c.redirect(`/silences?created=${created.silence_id}`, 303);
     } catch (error) {
       if (error instanceof HttpError && error.status >= 500) {
         return notRecorded(c, error, values as Record<string, string | string[] | undefined>);
@@ -203,7 +221,7 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       const by = parseBody(expireSilenceSchema, auth.named(typed, "by", who), "a silence");
       const result = await silences.expire(id, by, auth.actor(who, by.by));
       if (!result) throw new HttpError(404, "not_found", `There is no silence ${id}.`);
-      return c.redirect("/silences", 303);
+      return c.redirect(`/silences?expired=${id}`, 303);
     } catch (error) {
       if (error instanceof HttpError && error.status >= 500) return notRecorded(c, error, typed);
       // Shown in the silence's row with what was typed, as the Incident page's forms do.

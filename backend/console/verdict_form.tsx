@@ -30,22 +30,23 @@ export function verdictFromForm(form: Record<string, unknown>): Record<string, s
   return out;
 }
 
+/** A verdict in a sentence; who, the cause and the note isolated, so none reorders the time. */
 function VerdictText(props: { verdict: Verdict }) {
   const v = props.verdict;
   return (
     <>
       <strong data-verdict={v.verdict}>{VERDICT_LABELS[v.verdict]}</strong> by{" "}
-      <span class="who">{v.by}</span> at <time datetime={v.at}>{utc(v.at)}</time>
+      <bdi class="who">{v.by}</bdi> at <time datetime={v.at}>{utc(v.at)}</time>
       {v.cause ? (
         <>
           {" · cause: "}
-          <span class="cause">{v.cause}</span>
+          <bdi class="cause">{v.cause}</bdi>
         </>
       ) : null}
       {v.note ? (
         <>
           {" · "}
-          <span class="note">{v.note}</span>
+          <bdi class="note">{v.note}</bdi>
         </>
       ) : null}
     </>

@@ -368,8 +368,10 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   }
 
   /**
-   * Severity per time bucket for the `sensors` most severe sensors flagged by incidents that
-   * started in [from, to): the strongest evidence per cell, with its incident.
+   * Severity per time bucket for the `sensors` most severe sensors: each (incident, sensor)'s
+   * peak evidence in the bucket of its peak (`peak_at`), for peaks in [from, to) and, in the first
+   * bucket, earlier peaks of incidents still open at `from` (a long incident is not left out
+   * because it began, or peaked, before the period). The strongest per cell, with its incident.
    */
   async function heatmap(q: {
     from: Date;
@@ -379,11 +381,21 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   }): Promise<Heatmap> {
     const sql = client();
     const bucketMs = Math.max(1, Math.ceil((q.to.getTime() - q.from.getTime()) / q.buckets));
+    // Two index scans: peaks in the period (incident_sensor_peak_idx), and the sensors of
+    // incidents open at its start (incident_open_idx, incident_resolved_idx) that peaked before.
+    const evidence = sql`
+      SELECT feature_idx, feature, severity, score, incident_id, peak_at
+      FROM incident_sensor WHERE peak_at >= ${q.from} AND peak_at < ${q.to}
+      UNION ALL
+      SELECT s.feature_idx, s.feature, s.severity, s.score, s.incident_id, s.peak_at
+      FROM incident i JOIN incident_sensor s USING (incident_id)
+      WHERE i.started_at < ${q.from} AND (i.resolved_at IS NULL OR i.resolved_at >= ${q.from})
+        AND s.peak_at < ${q.from}`;
     const top = await sql<
       { feature_idx: number; feature: string | null; max_severity: number | null }[]
     >`
       SELECT feature_idx, max(feature) AS feature, max(severity) AS max_severity
-      FROM incident_sensor WHERE started_at >= ${q.from} AND started_at < ${q.to}
+      FROM (${evidence}) e
       GROUP BY feature_idx
       ORDER BY max(severity) DESC NULLS LAST, max(score) DESC, feature_idx
       LIMIT ${q.sensors}`.catch(failed);
@@ -391,11 +403,10 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
       ? await sql<Heatmap["cells"]>`
           SELECT DISTINCT ON (feature_idx, bucket) feature_idx, bucket, severity, score,
             incident_id
-          FROM (SELECT *, floor(extract(epoch FROM started_at - ${q.from}::timestamptz)
-              * 1000 / ${bucketMs})::int AS bucket
-            FROM incident_sensor
-            WHERE started_at >= ${q.from} AND started_at < ${q.to}
-              AND feature_idx = ANY(${top.map((t) => t.feature_idx)}::int[])) s
+          FROM (SELECT *, floor(extract(epoch FROM greatest(peak_at, ${q.from}::timestamptz)
+              - ${q.from}::timestamptz) * 1000 / ${bucketMs})::int AS bucket
+            FROM (${evidence}) e
+            WHERE feature_idx = ANY(${top.map((t) => t.feature_idx)}::int[])) s
           ORDER BY feature_idx, bucket, severity DESC NULLS LAST, score DESC, incident_id`.catch(
           failed,
         )

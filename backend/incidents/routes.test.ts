@@ -590,7 +590,8 @@ for (const target of testTargets()) {
     });
 
     test("GET /api/v1/incidents/heatmap gives the strongest cell per sensor and time bucket", async () => {
-      const from = "2026-12-10T00:00:00.000Z";
+      // Before every other test's incidents: those still open would count from the first bucket.
+      const from = "2026-11-01T00:00:00.000Z";
       const first = crypto.randomUUID();
       const second = crypto.randomUUID();
       await store(
@@ -608,12 +609,12 @@ for (const target of testTargets()) {
         incidentAlert({
           incidentId: second,
           event: "opened",
-          start: "2026-12-10T00:50:00.000Z",
+          start: "2026-11-01T00:50:00.000Z",
           sensors: [{ idx: 1, severity: 20 }],
         }),
       );
       const res = await app.request(
-        `/api/v1/incidents/heatmap?from=${from}&to=2026-12-10T01:00:00.000Z&buckets=6&sensors=1`,
+        `/api/v1/incidents/heatmap?from=${from}&to=2026-11-01T01:00:00.000Z&buckets=6&sensors=1`,
       );
       assert.equal(res.status, 200);
       const map = await res.json();

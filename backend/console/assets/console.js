@@ -26,18 +26,69 @@
     }
   }
 
+  // After a stream the browser gave up on, the next try waits this long, doubling up to the last.
+  const RETRY_MS = [5_000, 10_000, 20_000, 30_000];
+
+  /** What ended the stream for good: `signed-out` when the server answers 401, else `false`. */
+  async function whyStopped() {
+    try {
+      const res = await fetch("/events", {
+        headers: { accept: "text/event-stream" },
+        signal: AbortSignal.timeout(10_000),
+      });
+      res.body?.cancel();
+      return res.status === 401 ? "signed-out" : "false";
+    } catch {
+      return "false";
+    }
+  }
+
   function live() {
     const status = document.getElementById("live-status");
-    const source = new EventSource("/events");
-    source.addEventListener("ready", () => {
-      status.textContent = "Live: incidents appear and move here as they happen.";
-      status.dataset.live = "true";
-    });
-    source.addEventListener("error", () => {
-      status.textContent = "Live updates interrupted; reconnecting.";
-      status.dataset.live = "false";
-    });
-    source.addEventListener("incident", (event) => {
+    let tries = 0;
+    function say(state, ...content) {
+      // Said once per change: the status is a live region, read aloud on every change.
+      const text = content.map((c) => (typeof c === "string" ? c : c.textContent)).join("");
+      if (status.dataset.live === state && status.textContent === text) return;
+      status.dataset.live = state;
+      status.replaceChildren(...content);
+    }
+    function connect() {
+      const source = new EventSource("/events");
+      source.addEventListener("ready", () => {
+        tries = 0;
+        say("true", "Live: incidents appear and move here as they happen.");
+      });
+      source.addEventListener("error", async () => {
+        // CONNECTING: the browser reconnects by itself (a dropped connection, a restart).
+        if (source.readyState !== EventSource.CLOSED) {
+          say("false", "Live updates interrupted; reconnecting.");
+          return;
+        }
+        // CLOSED: the answer was no event stream (401 once the sign-in ended, a proxy's 502), and
+        // the browser never tries again. We do, with a new one: signing in again in another tab
+        // brings the rows back without a reload.
+        source.close();
+        const delay = RETRY_MS[Math.min(tries, RETRY_MS.length - 1)];
+        tries++;
+        if ((await whyStopped()) === "signed-out") {
+          const link = document.createElement("a");
+          link.href = `/signin?next=${encodeURIComponent(location.pathname + location.search)}`;
+          link.textContent = "sign in again";
+          say(
+            "signed-out",
+            "Live updates stopped: ",
+            link,
+            ". They start again by themselves once you have.",
+          );
+        } else {
+          say("false", "Live updates stopped; trying again.");
+        }
+        setTimeout(connect, delay);
+      });
+      source.addEventListener("incident", showIncident);
+    }
+    function showIncident(event) {
       const message = JSON.parse(event.data);
       // The row was rendered (and escaped) by the server's JSX; a template only parses it.
       const template = document.createElement("template");
@@ -79,7 +130,8 @@
         target?.focus();
       }
       updateEmpty();
-    });
+    }
+    connect();
     // Only the "age" column changes with time; it is recomputed locally, nothing is fetched.
     setInterval(refreshAges, 10_000);
   }

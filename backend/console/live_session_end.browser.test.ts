@@ -1,0 +1,116 @@
+// The Now page's live rows in Chromium when the sign-in ends: said so, with the way to sign in, and back once signed in elsewhere.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type ServerType, serve } from "@hono/node-server";
+import type { Browser, Page } from "playwright-core";
+import { freePort } from "../_test/free_port.ts";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { createAuth } from "../auth/auth.ts";
+import { addToken } from "../auth/token_file.ts";
+import { openTokenStore } from "../auth/token_store.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert } from "../incidents/_fixtures.ts";
+import { launchChromium, tabTo } from "./_browser_checks.ts";
+
+/** The sessions' clock: moved past a session's 12 h to end it without waiting. */
+let clock = Date.now();
+let token: string;
+let server: ServerType;
+let base: string;
+let browser: Browser;
+let db: TestDatabase;
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "live-session-end-"));
+  const file = join(dir, "tokens.json");
+  token = (await addToken(file, { name: "olga", role: "operator" }))!;
+  db = await testTargets()[0].open();
+  const auth = createAuth({
+    mode: "token",
+    tokens: await openTokenStore({ path: file, checkEveryMs: 0 }),
+    now: () => clock,
+  });
+  const app = createBackendApp({ database: db, auth });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  await db?.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** On the sign-in page: Tab to the token field, type the token, Enter; waits for the Now page. */
+async function signInWithKeyboard(page: Page) {
+  assert.equal(new URL(page.url()).pathname, "/signin");
+  await tabTo(page, "#signin-token", 20);
+  await page.keyboard.type(token);
+  await Promise.all([page.waitForURL(`${base}/`), page.keyboard.press("Enter")]);
+}
+
+/** Stores an opened incident (the engine's alerts need no sign-in) and returns its id. */
+async function newIncident(): Promise<string> {
+  const alert = incidentAlert({
+    incidentId: crypto.randomUUID(),
+    event: "opened",
+    start: new Date().toISOString(),
+    sensors: [{ idx: 4242, severity: 20 }],
+  });
+  assert.equal((await fetch(`${base}/api/v1/alert`, post(alert))).status, 201);
+  return alert.incident_id;
+}
+
+test("the Now page says its live updates stopped when the sign-in ends, links to sign in, and resumes once signed in in another tab", async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await signInWithKeyboard(page);
+    await page.waitForSelector('#live-status[data-live="true"]', { timeout: 15_000 });
+
+    // The session ends (12 h later); the stream notices at the next change and ends. The browser
+    // reconnects, is answered 401, and gives up: the page says so instead of "reconnecting".
+    clock += 13 * 3_600_000;
+    await newIncident();
+    await page.waitForSelector('#live-status[data-live="signed-out"]', { timeout: 30_000 });
+    assert.equal(
+      await page.textContent("#live-status"),
+      "Live updates stopped: sign in again. They start again by themselves once you have.",
+    );
+    await tabTo(page, "#live-status a");
+    assert.equal(await page.getAttribute("#live-status a", "href"), "/signin?next=%2F");
+
+    // Signed in again in another tab: the first one's rows are live again, without a reload.
+    const other = await context.newPage();
+    await other.goto(`${base}/signin?next=%2F`);
+    await signInWithKeyboard(other);
+    await page.waitForSelector('#live-status[data-live="true"]', { timeout: 30_000 });
+    const id = await newIncident();
+    await page.waitForSelector(`#open-incidents tr[data-incident="${id}"]`, { timeout: 15_000 });
+  } finally {
+    await context.close();
+  }
+});
+
+test("without a sign-in the live stream is answered 401, not sent to the sign-in page as a page is", async () => {
+  const stream = await fetch(`${base}/events`, {
+    headers: { accept: "text/event-stream" },
+    redirect: "manual",
+  });
+  assert.equal(stream.status, 401);
+  assert.equal((await stream.json()).error, "unauthenticated");
+  const page = await fetch(`${base}/`, { redirect: "manual" });
+  assert.equal(page.status, 303);
+  assert.equal(page.headers.get("location"), "/signin?next=%2F");
+});
