@@ -25,6 +25,8 @@ import { incidentRoutes } from "./incidents/routes.ts";
 import { createModelActivator, modelActivationRoutes } from "./models/model_activation.ts";
 import { createRetrainReportReader, modelReportRoutes } from "./models/model_report.ts";
 import { createModelRetrainer, modelRetrainRoutes } from "./models/model_retrain.ts";
+import { createDeadLetterResender } from "./notify/dead_letter_resend.ts";
+import { deadLetterRoutes } from "./notify/dead_letter_routes.ts";
 import type { NotificationDispatcher } from "./notify/notification_dispatcher.ts";
 import { silenceRoutes } from "./silences/routes.ts";
 import { createSilenceRepository } from "./silences/silence_repository.ts";
@@ -131,6 +133,9 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   app.route("/api/v1", silenceRoutes({ silences, auth }));
   app.route("/api/v1", incidentRoutes({ incidents, hub, auth, now }));
   app.route("/api/v1", auditRoutes({ audit, auth }));
+  // Also without routes configured here: another backend sharing the database may deliver them.
+  const resender = createDeadLetterResender(database, now);
+  app.route("/api/v1", deadLetterRoutes({ auth, resender }));
   const activate = options.modelActivation
     ? createModelActivator({ ...options.modelActivation, audit, now })
     : undefined;
@@ -160,6 +165,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       engine: options.engine,
       database,
       notifications: options.notifications,
+      resender,
       quality,
       silences,
     }),

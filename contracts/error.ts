@@ -62,6 +62,7 @@ export const ERROR_CODES = [
   "report_invalid", // the version's retraining report does not parse or lacks what the console shows (422)
   "not_audited", // the engine acted (activated, started a retraining) but the backend could not record it in its audit (503)
   "activation_outcome_unknown", // the engine's answer to an activation was lost (timeout, cut connection) and GET /models does not show it done: it may still happen; check before trying again (504)
+  "not_dead_letter", // a notification re-send of a message that is not a dead letter, or whose re-send would come after its incident's end (409)
   "internal_error", // a bug; the log has the stack trace (500)
 ] as const;
 

@@ -312,6 +312,8 @@ export function HealthPage(props: {
   /** Size, oldest rows kept and the last prune; absent: the section is left out. */
   databaseHealth?: DatabaseHealthStatus;
   notifications?: NotifyHealthStatus;
+  /** A dead letter just sent again from this page (the notice above the dead letters). */
+  resent?: string;
   /** Whether this backend forwards "Retrain now" to the engine (the form is shown to admins). */
   retrainNow?: boolean;
   /** A model whose retraining was just started here (the notice above the models). */
@@ -394,7 +396,7 @@ export function HealthPage(props: {
       {props.tokenRequired ? (
         <ConsoleTokenForm
           returnTo="/status"
-          summary="Console token (activating and retraining need it)"
+          summary="Console token (activating, retraining and re-sending notifications need it)"
         />
       ) : null}
       <section aria-labelledby="backend-heading">
@@ -407,7 +409,7 @@ export function HealthPage(props: {
         </dl>
       </section>
       <DatabaseSection health={props.databaseHealth ?? null} />
-      <NotifyHealth status={props.notifications ?? null} />
+      <NotifyHealth status={props.notifications ?? null} resent={props.resent} />
     </Layout>
   );
 }

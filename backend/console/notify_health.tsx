@@ -1,6 +1,7 @@
-// The Health page's Notifications section: each route's outbox counts and the latest dead letters.
+// The Health page's Notifications section: each route's outbox counts and the latest dead letters, each with a Re-send form (admin).
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { utc } from "./format.ts";
+import { useViewer } from "./viewer.tsx";
 
 /** What the section is given: the status, why it could not be read, or null when no routes exist. */
 export type NotifyHealthStatus = NotifyStatus | { error: string } | null;
@@ -83,8 +84,41 @@ function Routes(props: { status: NotifyStatus }) {
   );
 }
 
+type DeadLetter = NotifyStatus["dead_letters"][number];
+
+/**
+ * Sends a dead letter again (`POST /notifications/{message_id}/retry`, the console route does
+ * what the API does): admins only, with an optional reason (and a name without sign-in).
+ */
+function ResendForm(props: { letter: DeadLetter }) {
+  const d = props.letter;
+  const viewer = useViewer();
+  if (viewer.role !== "admin") return null;
+  const id = `resend-${d.message_id}`;
+  return (
+    <form method="post" action={`/notifications/${d.message_id}/retry`} class="resend">
+      <label for={`${id}-reason`}>Why (optional)</label>
+      <input id={`${id}-reason`} name="reason" maxlength={1000} />
+      {viewer.typesName ? (
+        <>
+          <label for={`${id}-by`}>Your name</label>
+          <input id={`${id}-by`} name="by" maxlength={200} autocomplete="name" />
+        </>
+      ) : null}
+      {/* The name starts with the words on screen (a speech user says "Re-send"). */}
+      <button
+        type="submit"
+        aria-label={`Re-send: ${d.event} of incident ${d.incident_id.slice(0, 8)} to ${d.route}`}
+      >
+        Re-send
+      </button>
+    </form>
+  );
+}
+
 function DeadLetters(props: { status: NotifyStatus }) {
   const letters = props.status.dead_letters;
+  const viewer = useViewer();
   if (letters.length === 0) return <p id="notify-dead-letters">No dead letters.</p>;
   return (
     <table id="notify-dead-letters" class="counts">
@@ -97,6 +131,7 @@ function DeadLetters(props: { status: NotifyStatus }) {
           <th scope="col">Incident</th>
           <th scope="col">Tries</th>
           <th scope="col">Last answer</th>
+          {viewer.role === "admin" ? <th scope="col">Send again</th> : null}
         </tr>
       </thead>
       <tbody>
@@ -114,6 +149,11 @@ function DeadLetters(props: { status: NotifyStatus }) {
             </td>
             <td class="num">{d.attempts}</td>
             <td>{d.last_error ?? (d.last_status === null ? "–" : `HTTP ${d.last_status}`)}</td>
+            {viewer.role === "admin" ? (
+              <td>
+                <ResendForm letter={d} />
+              </td>
+            ) : null}
           </tr>
         ))}
       </tbody>
@@ -121,8 +161,21 @@ function DeadLetters(props: { status: NotifyStatus }) {
   );
 }
 
-/** The Notifications section of the Health page. */
-export function NotifyHealth(props: { status: NotifyHealthStatus }) {
+/** Said above the dead letters after one was sent again (`/status?resent=<message_id>`). */
+function ResentNotice(props: { messageId: string }) {
+  return (
+    <p id="resend-notice" role="status" class="done" tabindex={-1}>
+      Message <code>{props.messageId}</code> is pending again and goes out on the next pass, under
+      the same <code>webhook-id</code>; the Pending column counts it until it is delivered.
+    </p>
+  );
+}
+
+/**
+ * The Notifications section of the Health page; `resent`: a dead letter just sent again (its
+ * notice).
+ */
+export function NotifyHealth(props: { status: NotifyHealthStatus; resent?: string }) {
   const { status } = props;
   return (
     <section aria-labelledby="notify-heading">
@@ -137,6 +190,7 @@ export function NotifyHealth(props: { status: NotifyHealthStatus }) {
         <>
           <Routes status={status} />
           <h3>Dead letters</h3>
+          {props.resent ? <ResentNotice messageId={props.resent} /> : null}
           <DeadLetters status={status} />
         </>
       )}

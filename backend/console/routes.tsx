@@ -23,10 +23,12 @@ import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts"
 import type { ModelActivator } from "../models/model_activation.ts";
 import type { RetrainReportReader } from "../models/model_report.ts";
 import type { ModelRetrainer } from "../models/model_retrain.ts";
+import { type DeadLetterResender, MESSAGE_ID_PATTERN } from "../notify/dead_letter_resend.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
+import { deadLetterFormRoutes } from "./dead_letter_form_routes.tsx";
 import type { EngineMonitor } from "./engine_monitor.ts";
 import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { HealthPage } from "./health_page.tsx";
@@ -59,6 +61,8 @@ export interface ConsoleRoutesOptions {
   silences: SilenceRepository;
   /** The notification outbox's state for the Health page; absent: no routes configured. */
   notifications?: { status(): Promise<NotifyStatus> };
+  /** Sends dead letters again (the Health page's Re-send forms, admin); absent: 404. */
+  resender?: Pick<DeadLetterResender, "resend">;
   /** Activates model versions through the engine (the Health page's form, admin). */
   activate?: ModelActivator;
   /** Asks the engine to retrain a model now (the Health page's "Retrain now", admin). */
@@ -156,8 +160,9 @@ function routeIncidentId(c: Context): string | Promise<Response> {
  * `POST /incidents/:id/ack` and `POST /incidents/:id/verdict` (forms), `POST /console-token`
  * (form), `GET /overview`, `GET /quality` and `POST /quality/mute` (quality_routes.tsx),
  * `GET /silences`, `POST /silences` and `POST /silences/:id/expire` (silences_routes.tsx),
- * `GET /status` (Health), `POST /models/:name/activate` and `POST /models/:name/retrain` (its
- * forms), `GET /models/:name/retrains/:version` (a retraining's report), `GET /assets/:name`.
+ * `GET /status` (Health), `POST /models/:name/activate`, `POST /models/:name/retrain` and
+ * `POST /notifications/:message_id/retry` (its forms), `GET /models/:name/retrains/:version` (a
+ * retraining's report), `GET /assets/:name`.
  */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const { incidents, hub, now, auth, consoleToken, engine, database } = options;
@@ -402,6 +407,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     "/",
     silenceConsoleRoutes({ silences: options.silences, now, auth, consoleToken, render: page }),
   );
+  if (options.resender) {
+    app.route("/", deadLetterFormRoutes({ resender: options.resender, auth, render: page }));
+  }
 
   app.get("/status", async function healthPage(c) {
     const [health, reachable, notifications, databaseHealth] = await Promise.all([
@@ -421,6 +429,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     ]);
     // Set by the redirect after "Retrain now"; only a model name is ever shown.
     const retrained = c.req.query("retrain");
+    // Set by the redirect after a dead letter's "Re-send"; only a message id is ever shown.
+    const resent = c.req.query("resent");
     return page(
       c,
       <HealthPage
@@ -428,6 +438,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         database={{ kind: database.kind, reachable }}
         databaseHealth={databaseHealth}
         notifications={notifications}
+        resent={resent && MESSAGE_ID_PATTERN.test(resent) ? resent : undefined}
         retrainNow={options.retrain !== undefined}
         retrained={retrained && MODEL_NAME_PATTERN.test(retrained) ? retrained : undefined}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}

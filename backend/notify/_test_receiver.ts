@@ -22,8 +22,8 @@ export type Answer = { status: number; headers?: Record<string, string>; body?: 
 export interface Receiver {
   url: string;
   requests: Received[];
-  /** Decides each answer; by default 200. */
-  answer: (r: Received) => Answer;
+  /** Decides each answer; by default 200. A promise holds the answer until it settles. */
+  answer: (r: Received) => Answer | Promise<Answer>;
   /** Requests on one path. */
   on(path: string): Received[];
   /** Resolves when `probe` holds for the recorded requests, or rejects at the deadline. */
@@ -82,11 +82,13 @@ export async function startReceiver(): Promise<Receiver> {
       at: performance.now(),
     };
     requests.push(received);
-    const answer = receiver.answer(received);
-    if (answer === "hold") {
-      held.add(res);
-      res.once("close", () => held.delete(res));
-    } else {
+    notify();
+    // Held until answered (close() cuts it): a promised answer may come late, or never.
+    held.add(res);
+    res.once("close", () => held.delete(res));
+    const answer = await receiver.answer(received);
+    if (answer !== "hold") {
+      held.delete(res);
       res.writeHead(answer.status, answer.headers);
       res.end(answer.body ?? "");
       received.answered = answer.status;

@@ -1,4 +1,11 @@
-// Notifications to people's tools: routes file, matching, bodies, the PostgreSQL outbox and its dispatcher.
+// Notifications to people's tools: routes file, matching, bodies, the PostgreSQL outbox and its dispatcher, dead letters sent again.
+export {
+  createDeadLetterResender,
+  type DeadLetterResender,
+  type ResendRequest,
+  resendRequestSchema,
+} from "./dead_letter_resend.ts";
+export { deadLetterRoutes } from "./dead_letter_routes.ts";
 export {
   createNotificationDispatcher,
   messageId,

@@ -11,6 +11,7 @@ import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
 import { type Receiver, startReceiver } from "./_test_receiver.ts";
 import { createNotificationDispatcher, messageId } from "./notification_dispatcher.ts";
 import { parseNotifyConfig } from "./notify_config.ts";
+import { createOutboxRepository } from "./outbox_repository.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -408,7 +409,7 @@ for (const target of testTargets()) {
       }
     });
 
-    test("silenced incidents are not notified, whether the silence came before planning or before delivery", async () => {
+    test("silenced incidents are not notified, whether the silence came before planning or before a first try; a message tried already goes on", async () => {
       const [before, during] = [crypto.randomUUID(), crypto.randomUUID()];
       const silence = crypto.randomUUID();
       await db.sql`
@@ -419,8 +420,11 @@ for (const target of testTargets()) {
       await store(opened);
       await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${before}`;
       await store(resolved);
-      await store(lifecycle(during, undefined, "quiet-2")[0]);
-      receiver.answer = (r) => (r.path === "/quiet" ? { status: 503 } : { status: 200 });
+      const [duringOpened, duringUpdated] = lifecycle(during, undefined, "quiet-2");
+      await store(duringOpened);
+      await store(duringUpdated);
+      let down = true;
+      receiver.answer = (r) => (r.path === "/quiet" && down ? { status: 503 } : { status: 200 });
       const notify = dispatcher([
         {
           name: "quiet",
@@ -431,19 +435,37 @@ for (const target of testTargets()) {
         },
       ]);
       notify.start();
-      // The first try of `during` fails; the silence then covers it before the retry.
+      // The first try of `during`'s opening fails; its update waits behind it, not tried yet. The
+      // silence then covers the incident before the retry: the update is never sent, the opening
+      // (which may have reached the receiver) is, so the receiver's story stays whole.
       await receiver.until((r) => r.some((x) => x.path === "/quiet"), "the first try");
       await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${during}`;
-      const rows = await settled("quiet", 3);
+      down = false;
+      await settled("quiet", 4);
       await notify.stop();
       receiver.answer = () => ({ status: 200 });
-      assert.deepEqual(
-        rows.map((r) => r.state),
-        ["silenced", "silenced", "silenced"],
-      );
+      const of = async (incident: string) =>
+        (
+          await db.sql<{ event: string; state: string }[]>`
+            SELECT event, state FROM notification_outbox
+            WHERE route = 'quiet' AND incident_id = ${incident} ORDER BY event_at`
+        ).map((r) => [r.event, r.state]);
+      assert.deepEqual(await of(before), [
+        ["opened", "silenced"],
+        ["resolved", "silenced"],
+      ]);
+      assert.deepEqual(await of(during), [
+        ["opened", "delivered"],
+        ["updated", "silenced"],
+      ]);
       const tries = receiver.on("/quiet");
-      assert.equal(tries.length, 1);
-      assert.equal(JSON.parse(tries[0].body).data.incident.incident_id, during);
+      assert.deepEqual(
+        tries.map((t) => [JSON.parse(t.body).data.event_id, t.answered]),
+        [
+          [duringOpened.alert_id, 503],
+          [duringOpened.alert_id, 200],
+        ],
+      );
     });
 
     test("an incident that falls under a silence created through the API is not notified", async () => {
@@ -957,15 +979,407 @@ for (const target of testTargets()) {
       }
     });
 
+    test("a route whose opening is still being sent when a silence begins hears the incident ended", async () => {
+      const incident = crypto.randomUUID();
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const sensor = { idx: 1, severity: 12 };
+      // The opening's first try is never answered (a page gateway that hangs): it times out and
+      // waits for a retry, which is answered.
+      let tries = 0;
+      receiver.answer = (r) => (r.path === "/unclosed" && tries++ === 0 ? "hold" : { status: 200 });
+      const notify = dispatcher([
+        {
+          name: "unclosed",
+          match: { stream: "unclosed-*" },
+          webhook: hook("/unclosed", { timeout: "1s" }),
+          retry: { attempts: 5, initial: "100ms", max: "100ms" },
+        },
+      ]);
+      try {
+        await store(
+          incidentAlert({
+            incidentId: incident,
+            start,
+            streamId: "unclosed-1",
+            event: "opened",
+            sensors: [sensor],
+          }),
+        );
+        await notify.tick();
+        await receiver.until((rs) => rs.some((r) => r.path === "/unclosed"), "the opening sent");
+        // While it is in flight a maintenance silence begins, and the incident ends inside it.
+        const silence = await app.request(
+          "/api/v1/silences",
+          post({
+            matchers: { stream: "unclosed-*" },
+            starts_at: new Date(Date.now() - 30_000).toISOString(),
+            ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+            reason: "maintenance",
+            created_by: "Ana",
+          }),
+        );
+        assert.equal(silence.status, 201);
+        await store(
+          incidentAlert({
+            incidentId: incident,
+            start,
+            at: 55,
+            streamId: "unclosed-1",
+            event: "resolved",
+            sensors: [sensor],
+          }),
+        );
+        // Plans the end and settles the outbox while the opening is in flight, then retries it.
+        await notify.tick();
+        notify.start();
+        const rows = await settled("unclosed", 2);
+        assert.deepEqual(
+          rows.map((r) => [r.event, r.state]),
+          [
+            ["opened", "delivered"],
+            ["resolved", "delivered"],
+          ],
+        );
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+      assert.deepEqual(
+        receiver
+          .on("/unclosed")
+          .filter((r) => r.answered === 200)
+          .map((r) => JSON.parse(r.body).type),
+        ["incident.opened", "incident.resolved"],
+      );
+      const [stored] =
+        await db.sql`SELECT silence_id FROM incident WHERE incident_id = ${incident}`;
+      assert.notEqual(stored.silence_id, null, "the end fell under the silence");
+    });
+
+    test("an open incident whose opening died in a receiver's outage is told by its next update", async () => {
+      const incident = crypto.randomUUID();
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const sensor = { idx: 5, severity: 14 };
+      const update = (at: number) =>
+        incidentAlert({
+          incidentId: incident,
+          start,
+          at,
+          streamId: "outage-open-1",
+          event: "updated",
+          sensors: [sensor],
+        });
+      const planned = (alertId: string) =>
+        waitFor(async () => {
+          const [row] = await db.sql<{ planned: boolean }[]>`
+            SELECT notify_planned_at IS NOT NULL AS planned FROM incident_event
+            WHERE alert_id = ${alertId}`;
+          return row?.planned ? row : undefined;
+        }, `update ${alertId} planned`);
+      let down = true;
+      receiver.answer = (r) =>
+        r.path === "/outage-open" && down ? { status: 503 } : { status: 200 };
+      const notify = dispatcher([
+        {
+          name: "outage-open",
+          match: { stream: "outage-open-*" },
+          webhook: hook("/outage-open"),
+          retry: { attempts: 2, initial: "1ms", max: "1ms" },
+        },
+      ]);
+      try {
+        await store(
+          incidentAlert({
+            incidentId: incident,
+            start,
+            streamId: "outage-open-1",
+            event: "opened",
+            sensors: [sensor],
+          }),
+        );
+        notify.start();
+        const [dead] = await settled("outage-open", 1);
+        assert.equal(dead.state, "dead");
+        // The receiver is back; the incident goes on at the same severity (no rise).
+        down = false;
+        const first = update(3600);
+        await store(first);
+        await planned(first.alert_id);
+        // Planned in the statement that marked the update planned.
+        assert.equal((await states("outage-open")).length, 2, "the update is a message");
+        const rows = await settled("outage-open", 2);
+        assert.deepEqual(
+          rows.map((r) => [r.event, r.state]),
+          [
+            ["opened", "dead"],
+            ["updated", "delivered"],
+          ],
+        );
+        // Told once: the next update at the same severity is no news.
+        const second = update(7200);
+        await store(second);
+        await planned(second.alert_id);
+        assert.equal((await states("outage-open")).length, 2);
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+    });
+
+    test("a reminder waiting for a retry when a silence is created over its incident is not sent", async () => {
+      let clock = Date.now();
+      const incident = crypto.randomUUID();
+      const [opened] = lifecycle(incident, new Date(clock - 60_000).toISOString(), "retry-hush-1");
+      await store(opened);
+      let down = false;
+      receiver.answer = (r) =>
+        r.path === "/retry-hush" && down ? { status: 503 } : { status: 200 };
+      const notify = dispatcher(
+        [
+          {
+            name: "retry-hush",
+            match: { stream: "retry-hush-*" },
+            webhook: hook("/retry-hush"),
+            repeat_every: "4h",
+            retry: { attempts: 5, initial: "10s", max: "10s" },
+          },
+        ],
+        { now: () => clock, random: () => 0 },
+      );
+      try {
+        await notify.tick();
+        await settled("retry-hush", 1);
+        // Four hours on the receiver has a hiccup: the reminder fails once and waits 10 s.
+        down = true;
+        clock += 4 * 3_600_000 + 1000;
+        await notify.tick();
+        await waitFor(async () => {
+          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+            SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
+            WHERE route = 'retry-hush' AND event = 'still_open'`;
+          return row?.attempts === 1 && !row.locked ? row : undefined;
+        }, "the reminder failed once");
+        const silence = await app.request(
+          "/api/v1/silences",
+          post({
+            matchers: { stream: "retry-hush-*" },
+            ends_at: new Date(clock + 8 * 3_600_000).toISOString(),
+            reason: "kiln shut down for relining",
+            created_by: "Ana",
+          }),
+        );
+        assert.equal(silence.status, 201);
+        down = false;
+        clock += 60_000;
+        await notify.tick();
+        const rows = await settled("retry-hush", 2);
+        assert.deepEqual(
+          rows.map((r) => [r.event, r.state]),
+          [
+            ["opened", "delivered"],
+            ["still_open", "silenced"],
+          ],
+        );
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+      assert.deepEqual(
+        receiver
+          .on("/retry-hush")
+          .filter((r) => r.answered === 200)
+          .map((r) => JSON.parse(r.body).type),
+        ["incident.opened"],
+      );
+    });
+
+    test("an incident's end waits for its reminder in flight, and a reminder is never claimed after the end", async () => {
+      let clock = Date.now();
+      const incident = crypto.randomUUID();
+      const start = new Date(clock).toISOString();
+      const sensor = { idx: 2, severity: 11 };
+      // The reminder's answer comes only when the test says so (a slow receiver); whether it had
+      // been answered when the end arrived is noted.
+      const typeOf = (r: { body: string }) => JSON.parse(r.body).type as string;
+      let answerReminder: (() => void) | undefined;
+      let reminderAnsweredBeforeEnd: boolean | undefined;
+      receiver.answer = (r) => {
+        if (r.path !== "/end-waits") return { status: 200 };
+        if (typeOf(r) === "incident.resolved") {
+          const reminder = receiver
+            .on("/end-waits")
+            .find((x) => typeOf(x) === "incident.still_open");
+          reminderAnsweredBeforeEnd = reminder?.answered === 200;
+        }
+        if (typeOf(r) !== "incident.still_open") return { status: 200 };
+        return new Promise((resolve) => {
+          answerReminder = () => resolve({ status: 200 });
+        });
+      };
+      const route = {
+        name: "end-waits",
+        match: { stream: "end-waits-*" },
+        webhook: hook("/end-waits"),
+        repeat_every: "1h",
+      };
+      const notify = dispatcher([route], { now: () => clock });
+      try {
+        await store(
+          incidentAlert({
+            incidentId: incident,
+            start,
+            streamId: "end-waits-1",
+            event: "opened",
+            sensors: [sensor],
+          }),
+        );
+        await notify.tick();
+        await settled("end-waits", 1);
+        clock += 3_600_000 + 2000;
+        await notify.tick();
+        await receiver.until(
+          (rs) => rs.some((r) => r.path === "/end-waits" && typeOf(r) === "incident.still_open"),
+          "the reminder in flight",
+        );
+        // The end's frame was stamped 30 s before the reminder fell due; it arrives now.
+        await store(
+          incidentAlert({
+            incidentId: incident,
+            start,
+            at: 3600 - 30,
+            streamId: "end-waits-1",
+            event: "resolved",
+            sensors: [sensor],
+          }),
+        );
+        await notify.tick();
+        await notify.tick();
+        assert.deepEqual(
+          (await states("end-waits")).map((r) => [r.event, r.state]),
+          [
+            ["opened", "delivered"],
+            ["resolved", "pending"],
+            ["still_open", "pending"],
+          ],
+          "the end waits while the reminder is being sent",
+        );
+        assert.equal(receiver.on("/end-waits").length, 2);
+        answerReminder?.();
+        const done = await waitFor(async () => {
+          await notify.tick();
+          const rows = await states("end-waits");
+          return rows.every((r) => r.state === "delivered") ? rows : undefined;
+        }, "the end delivered");
+        assert.equal(done.length, 3);
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+      assert.deepEqual(receiver.on("/end-waits").map(typeOf), [
+        "incident.opened",
+        "incident.still_open",
+        "incident.resolved",
+      ]);
+      assert.equal(reminderAnsweredBeforeEnd, true, "the end came after the reminder's answer");
+      // A reminder of the resolved incident planned in the instant before (settle ran earlier) is
+      // not claimed: it becomes superseded.
+      const outbox = createOutboxRepository(db);
+      const late = await messageId(`${incident}/still_open/2`, route.name);
+      const at = new Date(clock);
+      await outbox.plan(
+        [
+          {
+            message_id: late,
+            route: route.name,
+            event_key: `${incident}/still_open/2`,
+            incident_id: incident,
+            event: "still_open",
+            event_at: at,
+            severity: 11,
+            body: "{}",
+            state: "pending",
+          },
+        ],
+        [],
+        at,
+      );
+      assert.equal((await outbox.claim(route.name, 4, at, new Date(clock + 60_000))).length, 0);
+      const [row] = await db.sql<{ state: string; last_error: string; attempts: number }[]>`
+        SELECT state, last_error, attempts FROM notification_outbox WHERE message_id = ${late}`;
+      assert.deepEqual(row, {
+        state: "superseded",
+        last_error: "the incident resolved first",
+        attempts: 0,
+      });
+    });
+
+    test("Health counts messages by when they were done, and shows a route's last delivery however old", async () => {
+      let clock = Date.now();
+      receiver.answer = (r) => (r.path === "/done-slow" ? { status: 503 } : { status: 200 });
+      const notify = dispatcher(
+        [
+          { name: "done-quiet", match: { stream: "done-quiet-*" }, webhook: hook("/done-quiet") },
+          {
+            name: "done-slow",
+            match: { stream: "done-slow-*" },
+            webhook: hook("/done-slow"),
+            retry: { attempts: 2, initial: "13h", max: "13h" },
+          },
+        ],
+        { now: () => clock, random: () => 0 },
+      );
+      const route = async (name: string) =>
+        (await notify.status()).routes.find((r) => r.route === name);
+      try {
+        await store(
+          lifecycle(crypto.randomUUID(), new Date(clock).toISOString(), "done-quiet-1")[0],
+        );
+        await notify.tick();
+        await settled("done-quiet", 1);
+        const delivered = await route("done-quiet");
+        assert.equal(delivered?.delivered, 1);
+        assert.notEqual(delivered?.last_delivered_at, null);
+        // A day and an hour later: no delivery in the window, the last one still shown.
+        clock += 25 * 3_600_000;
+        assert.deepEqual(await route("done-quiet"), {
+          ...delivered,
+          delivered: 0,
+        });
+        // A message planned 25 h ago that died 12 h ago (its retry came 13 h after its first try)
+        // is a dead letter of the last 24 h.
+        await store(
+          lifecycle(crypto.randomUUID(), new Date(clock).toISOString(), "done-slow-1")[0],
+        );
+        await notify.tick();
+        await waitFor(async () => {
+          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+            SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
+            WHERE route = 'done-slow'`;
+          return row?.attempts === 1 && !row.locked ? row : undefined;
+        }, "the first try failed");
+        clock += 13 * 3_600_000;
+        await notify.tick();
+        await settled("done-slow", 1);
+        clock += 12 * 3_600_000;
+        const slow = await route("done-slow");
+        assert.equal(slow?.dead, 1);
+        assert.equal(slow?.last_delivered_at, null);
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+    });
+
     test("migration 0008 counts events stored before it as planned, so an upgrade sends no history", async () => {
       const older = await target.open({ migrate: false });
       try {
         const all = await loadMigrations();
-        // Every migration but the outbox's (0008, and 0012 which changes it): the schema of a
-        // database that stored alerts before notifications existed (the others are independent).
+        // Every migration but the outbox's (0008, and 0012 and 0019 which change it): the schema
+        // of a database that stored alerts before notifications existed (the others are
+        // independent).
         await migrate(
           older.sql,
-          all.filter((m) => m.version !== 8 && m.version !== 12),
+          all.filter((m) => ![8, 12, 19].includes(m.version)),
         );
         const before = createBackendApp({ database: older });
         for (const alert of lifecycle(crypto.randomUUID(), undefined, "history-1")) {

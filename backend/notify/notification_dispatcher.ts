@@ -40,11 +40,14 @@ export interface NotificationDispatcherOptions {
 /** What the Health page shows: the configured routes and the outbox's counts. */
 export interface NotifyStatus extends OutboxStatus {
   configured: { name: string; format: string; target: string; repeat_every_ms: number | null }[];
-  /** The window (ms) over which delivered, dead and silenced messages are counted. */
+  /** The window (ms) over which messages done (delivered, dead, silenced, superseded) are counted. */
   window_ms: number;
 }
 
 export type NotificationDispatcher = ReturnType<typeof createNotificationDispatcher>;
+
+/** Whether a silence holding now covers an incident of `stream` that flagged `flagged` (names). */
+type Covers = (stream: string, flagged: string[]) => boolean;
 
 // A claimed message stays leased this long past its route's timeout, so a slow answer is not
 // claimed twice; a process that died mid-delivery leaves the lease to run out.
@@ -186,20 +189,30 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   }
 
   /**
-   * The current reminder of each open incident a route with `repeat_every` was told about; one
-   * that a silence covers now (its stream and every sensor it flagged: a silence created while
-   * it was open) is written `silenced`, not sent.
+   * Whether a silence holding now covers an incident: matches its stream and every sensor it
+   * flagged (a silence created while it was open, before any new alert of it marked it). Read once
+   * a pass, and only where reminders exist: it is what stops them.
    */
-  async function planReminders(): Promise<void> {
-    const t = now();
-    const reminding = config.routes.filter((r) => r.repeatEveryMs !== undefined);
-    if (reminding.length === 0) return;
-    // Read once a pass; an incident's sensors are read only while some silence may cover it.
+  async function silencesNow(t: number): Promise<Covers | undefined> {
+    if (!config.routes.some((r) => r.repeatEveryMs !== undefined)) return undefined;
     const holding = (await silences.effective(0)).map(compileSilence);
+    if (holding.length === 0) return undefined;
+    return function covers(stream, flagged) {
+      return holding.some((s) => silenceCoversAll(s, stream, flagged, t));
+    };
+  }
+
+  /**
+   * The current reminder of each open incident a route with `repeat_every` was told about; one
+   * that a silence covers now is written `silenced`, not sent.
+   */
+  async function planReminders(t: number, covers: Covers | undefined): Promise<void> {
+    const reminding = config.routes.filter((r) => r.repeatEveryMs !== undefined);
     for (const route of reminding) {
       const every = route.repeatEveryMs as number;
       const messages: NewMessage[] = [];
-      for (const open of await outbox.openIncidentsFor(route.name, holding.length > 0)) {
+      // An incident's sensors are read only while some silence may cover it.
+      for (const open of await outbox.openIncidentsFor(route.name, covers !== undefined)) {
         // Only the latest period's reminder: after downtime, one message, not a burst.
         const n = Math.floor((t - open.first_at.getTime()) / every);
         if (n < 1) continue;
@@ -210,9 +223,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           severity: open.incident.max_severity,
           route: route.name,
         };
-        const silenced = holding.some((s) =>
-          silenceCoversAll(s, open.incident.stream_id, open.flagged, t),
-        );
+        const silenced = covers?.(open.incident.stream_id, open.flagged) ?? false;
         messages.push(await toMessage(route, message, open.incident, silenced));
       }
       if (messages.length > 0) await outbox.plan(messages, [], new Date(t));
@@ -301,9 +312,14 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     deliveries.add(running);
   }
 
-  async function dispatchDue(): Promise<void> {
-    const t = new Date(now());
-    await outbox.settle([...routes.keys()], t);
+  async function dispatchDue(t: Date, covers: Covers | undefined): Promise<void> {
+    // A reminder already waiting (its receiver down) stops too once a silence covers its incident.
+    const covered = covers
+      ? (await outbox.waitingReminders(t))
+          .filter((r) => covers(r.stream_id, r.flagged))
+          .map((r) => r.message_id)
+      : [];
+    await outbox.settle([...routes.keys()], t, covered);
     for (const route of config.routes) {
       if (stopping) return;
       const free = route.concurrency - (inFlight.get(route.name) ?? 0);
@@ -315,8 +331,10 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   /** One pass: plan events, plan reminders, start due deliveries (not waiting for them). */
   async function tick(): Promise<void> {
     await planEvents();
-    await planReminders();
-    await dispatchDue();
+    const t = now();
+    const covers = await silencesNow(t);
+    await planReminders(t, covers);
+    await dispatchDue(new Date(t), covers);
   }
 
   function pause(ms: number): Promise<void> {
@@ -369,7 +387,11 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     tick,
     /** The routes and the outbox's state, for the Health page. */
     async status(): Promise<NotifyStatus> {
-      const s = await outbox.status(new Date(now()), STATUS_WINDOW_MS);
+      const s = await outbox.status(
+        new Date(now()),
+        STATUS_WINDOW_MS,
+        config.routes.map((r) => r.name),
+      );
       return {
         ...s,
         configured: config.routes.map((r) => ({

@@ -14,9 +14,12 @@ export interface UnplannedEvent {
   silenced: boolean;
   /** The fault kind the event's alert gave; null when it gave none. */
   kind: IncidentKind | null;
-  /** `resolved`: the routes told about the incident before (a message delivered, pending or dead). */
+  /** `resolved`: the routes told about the incident before (a message {@link mayHaveReached} them). */
   told_routes: string[];
-  /** `updated`, `resolved`: the routes with any message about the incident (silenced ones included). */
+  /**
+   * `updated`, `resolved`: the routes with a message about the incident that is not a dead letter
+   * (silenced ones included): a route whose every message died never heard of it.
+   */
   messaged_routes: string[];
   /** Whether the incident's resolution was planned already (this event's alert arrived late). */
   after_resolution: boolean;
@@ -72,6 +75,7 @@ export interface OutboxStatus {
     silenced: number;
     /** Reminders replaced by a newer one, or whose incident resolved, before they were sent. */
     superseded: number;
+    /** The route's latest delivery, however long ago. */
     last_delivered_at: string | null;
   }[];
   dead_letters: {
@@ -104,6 +108,8 @@ interface SnapshotRow {
 const MESSAGE_SENSORS = 5;
 /** Longest error text kept per message (a receiver's answer may be a whole HTML page). */
 const ERROR_CHARS = 500;
+/** Why a reminder whose incident resolved before it was sent never goes. */
+const RESOLVED_FIRST = "the incident resolved first";
 
 function toSnapshot(r: SnapshotRow): IncidentSnapshot {
   return {
@@ -122,6 +128,22 @@ function toSnapshot(r: SnapshotRow): IncidentSnapshot {
 }
 
 export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
+
+/**
+ * Whether outbox row `m` may have reached its receiver: tried at least once (an attempt whose
+ * answer was lost may have arrived), or delivered, or still to be sent. A route with such a
+ * message about an incident was told of it, so it hears the incident's end, also under a silence:
+ * planning a `resolved` and sparing a waiting one from a silence ask this one rule.
+ */
+function mayHaveReached(sql: Database["sql"], m: string) {
+  return sql`(${sql(m)}.attempts > 0 OR ${sql(m)}.state IN ('pending', 'delivered'))`;
+}
+
+/** Every sensor incident `i` flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
+function flaggedOf(sql: Database["sql"]) {
+  return sql`(SELECT array_agg(COALESCE(x.feature, 'feature_' || x.feature_idx))
+    FROM incident_sensor x WHERE x.incident_id = i.incident_id)`;
+}
 
 /**
  * The outbox over the backend's database. Every write is one statement (so one transaction, and
@@ -182,9 +204,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         (SELECT a.kind FROM alert a WHERE a.alert_id = e.alert_id) AS event_kind,
         CASE WHEN e.event = 'resolved' THEN (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id
-            AND o.state IN ('delivered', 'pending', 'dead')) END AS told_routes,
+            AND ${mayHaveReached(sql, "o")}) END AS told_routes,
         CASE WHEN e.event IN ('updated', 'resolved') THEN (SELECT array_agg(DISTINCT o.route)
-          FROM notification_outbox o WHERE o.incident_id = e.incident_id) END AS messaged_routes,
+          FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state <> 'dead')
+          END AS messaged_routes,
         EXISTS (SELECT 1 FROM incident_event r WHERE r.incident_id = e.incident_id
           AND r.event = 'resolved' AND r.notify_planned_at IS NOT NULL) AS after_resolution,
         ${snapshot(sql)}
@@ -246,12 +269,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     const sql = client();
     const rows = await sql<(SnapshotRow & { first_at: Date; flagged: string[] | null })[]>`
       SELECT f.first_at, ${snapshot(sql)},
-        ${
-          withFlagged
-            ? sql`(SELECT array_agg(COALESCE(x.feature, 'feature_' || x.feature_idx))
-                FROM incident_sensor x WHERE x.incident_id = i.incident_id)`
-            : sql`NULL::text[]`
-        } AS flagged
+        ${withFlagged ? flaggedOf(sql) : sql`NULL::text[]`} AS flagged
       FROM incident i
       JOIN LATERAL (SELECT min(o.created_at) AS first_at FROM notification_outbox o
         WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
@@ -266,28 +284,59 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Housekeeping before claiming: pending messages of incidents now under a silence become
-   * `silenced`; a waiting reminder becomes `superseded` once a newer one is planned or its
-   * incident resolved; those of routes this instance does not know become dead letters once
-   * they have been due ROUTE_GONE_MS with nobody taking them (another instance sharing the
-   * database, in the middle of a rolling change of NOTIFY_CONFIG, may know the route and be
-   * retrying them). In-flight ones are left.
+   * Reminders waiting for delivery (not in flight), with their incident's stream and every sensor
+   * it flagged: {@link settle} silences those a silence holding now covers.
    */
-  async function settle(routes: string[], now: Date): Promise<void> {
+  async function waitingReminders(
+    now: Date,
+  ): Promise<{ message_id: string; stream_id: string; flagged: string[] }[]> {
+    const sql = client();
+    const rows = await sql<{ message_id: string; stream_id: string; flagged: string[] | null }[]>`
+      SELECT o.message_id, i.stream_id, ${flaggedOf(sql)} AS flagged
+      FROM notification_outbox o JOIN incident i USING (incident_id)
+      WHERE o.state = 'pending' AND o.event = 'still_open'
+        AND (o.locked_until IS NULL OR o.locked_until <= ${now})`.catch(failed);
+    return rows.map((r) => ({ ...r, flagged: r.flagged ?? [] }));
+  }
+
+  /**
+   * Housekeeping before claiming: pending messages of incidents now under a silence become
+   * `silenced`, and so do the reminders in `coveredReminders` (waiting ones a silence holding now
+   * covers, see {@link waitingReminders}); a waiting reminder becomes `superseded` once a newer one
+   * is planned or its incident resolved; those of routes this instance does not know become dead
+   * letters once they have been due ROUTE_GONE_MS with nobody taking them (another instance
+   * sharing the database, in the middle of a rolling change of NOTIFY_CONFIG, may know the route
+   * and be retrying them). In-flight ones are left.
+   */
+  async function settle(
+    routes: string[],
+    now: Date,
+    coveredReminders: string[] = [],
+  ): Promise<void> {
     const sql = client();
     await sql`
       UPDATE notification_outbox o SET state = 'silenced', done_at = ${now}
       FROM incident i
       WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND i.silence_id IS NOT NULL
         AND (o.locked_until IS NULL OR o.locked_until <= ${now})
+        -- A message tried once may have reached its receiver: it goes on, so the receiver hears
+        -- a whole story (an opening, then its end). A reminder opens nothing: it stops at once.
+        AND (o.attempts = 0 OR o.event = 'still_open')
         -- The end of an incident the route was told about goes out (the page it raised closes).
         AND NOT (o.event = 'resolved' AND EXISTS (SELECT 1 FROM notification_outbox d
-          WHERE d.incident_id = o.incident_id AND d.route = o.route AND d.state = 'delivered'))`.catch(
-      failed,
-    );
+          WHERE d.incident_id = o.incident_id AND d.route = o.route
+            AND d.message_id <> o.message_id AND ${mayHaveReached(sql, "d")}))`.catch(failed);
+    if (coveredReminders.length > 0) {
+      await sql`
+        UPDATE notification_outbox SET state = 'silenced', done_at = ${now}
+        WHERE message_id = ANY(${coveredReminders}::text[]) AND state = 'pending'
+          AND event = 'still_open' AND (locked_until IS NULL OR locked_until <= ${now})`.catch(
+        failed,
+      );
+    }
     await sql`
       UPDATE notification_outbox o SET state = 'superseded', done_at = ${now},
-        last_error = CASE WHEN i.resolved_at IS NOT NULL THEN 'the incident resolved first'
+        last_error = CASE WHEN i.resolved_at IS NOT NULL THEN ${RESOLVED_FIRST}
           WHEN ${taken(sql)} THEN 'a person took the incident (acknowledged or judged)'
           ELSE 'a newer reminder replaced it' END
       FROM incident i
@@ -307,8 +356,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
 
   /**
    * Claims up to `limit` due messages of one route for an attempt, leased until `leaseUntil`. A
-   * message waits while an earlier one about the same incident is pending on the route, so a
-   * receiver hears of an incident's events in order.
+   * message waits while an earlier one about the same incident is pending on the route, or while
+   * another about it is being sent (a reminder in flight when the incident's end arrives), so a
+   * receiver hears of an incident's events in order. A reminder whose incident resolved (since
+   * {@link settle} ran) is never sent: it becomes `superseded` here.
    */
   async function claim(
     route: string,
@@ -318,16 +369,29 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   ): Promise<ClaimedMessage[]> {
     if (limit <= 0) return [];
     const sql = client();
+    const resolvedReminder = (m: string) => sql`(${sql(m)}.event = 'still_open' AND EXISTS (
+      SELECT 1 FROM incident r WHERE r.incident_id = ${sql(m)}.incident_id
+        AND r.resolved_at IS NOT NULL))`;
     return await sql<ClaimedMessage[]>`
+      WITH superseded AS (
+        UPDATE notification_outbox s SET state = 'superseded', done_at = ${now},
+          last_error = ${RESOLVED_FIRST}
+        WHERE s.state = 'pending' AND s.route = ${route} AND ${resolvedReminder("s")}
+          AND (s.locked_until IS NULL OR s.locked_until <= ${now})
+        RETURNING 1
+      )
       UPDATE notification_outbox o
       SET attempts = o.attempts + 1, locked_until = ${leaseUntil}, last_attempt_at = ${now}
       WHERE o.message_id IN (
         SELECT c.message_id FROM notification_outbox c
         WHERE c.state = 'pending' AND c.route = ${route} AND c.next_attempt_at <= ${now}
           AND (c.locked_until IS NULL OR c.locked_until <= ${now})
+          AND NOT ${resolvedReminder("c")}
           AND NOT EXISTS (SELECT 1 FROM notification_outbox b
             WHERE b.state = 'pending' AND b.route = c.route AND b.incident_id = c.incident_id
-              AND (b.event_at, b.message_id) < (c.event_at, c.message_id))
+              AND b.message_id <> c.message_id
+              AND ((b.event_at, b.message_id) < (c.event_at, c.message_id)
+                OR b.locked_until > ${now}))
         ORDER BY c.next_attempt_at, c.event_at, c.message_id
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
@@ -366,16 +430,32 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       WHERE message_id = ${messageId} AND state = 'pending'`.catch(failed);
   }
 
-  /** Pending messages now, the others of the last `windowMs`, and the newest dead letters. */
-  async function status(now: Date, windowMs: number, deadLetters = 10): Promise<OutboxStatus> {
+  /**
+   * Pending messages now; the delivered, dead, silenced and superseded ones done in the last
+   * `windowMs` (by when they were done, not planned: a message delivered after a day of retries
+   * counts today); each route's latest delivery, however long ago (of `routes` and those counted);
+   * and the newest dead letters.
+   */
+  async function status(
+    now: Date,
+    windowMs: number,
+    routes: string[] = [],
+    deadLetters = 10,
+  ): Promise<OutboxStatus> {
     const sql = client();
     const since = new Date(now.getTime() - windowMs);
-    const counts = await sql<{ route: string; state: string; n: number; last_done: Date | null }[]>`
-      SELECT route, 'pending' AS state, count(*)::int AS n, NULL::timestamptz AS last_done
+    const counts = await sql<{ route: string; state: string; n: number }[]>`
+      SELECT route, 'pending' AS state, count(*)::int AS n
       FROM notification_outbox WHERE state = 'pending' GROUP BY route
       UNION ALL
-      SELECT route, state, count(*)::int, max(done_at) FROM notification_outbox
-      WHERE created_at >= ${since} AND state <> 'pending' GROUP BY route, state`.catch(failed);
+      SELECT route, state, count(*)::int FROM notification_outbox
+      WHERE done_at >= ${since} AND state <> 'pending' GROUP BY route, state`.catch(failed);
+    const names = [...new Set([...routes, ...counts.map((c) => c.route)])];
+    // One index probe per route (migration 0019), not a scan of every delivery ever made.
+    const lastDelivered = await sql<{ route: string; at: Date | null }[]>`
+      SELECT r.route, (SELECT max(o.done_at) FROM notification_outbox o
+        WHERE o.route = r.route AND o.state = 'delivered') AS at
+      FROM unnest(${names}::text[]) AS r(route)`.catch(failed);
     const dead = await sql<
       {
         message_id: string;
@@ -392,9 +472,9 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       FROM notification_outbox WHERE state = 'dead'
       ORDER BY done_at DESC, message_id LIMIT ${deadLetters}`.catch(failed);
     const byRoute = new Map<string, OutboxStatus["routes"][number]>();
-    for (const c of counts) {
-      const entry = byRoute.get(c.route) ?? {
-        route: c.route,
+    const entry = (route: string) => {
+      const found = byRoute.get(route) ?? {
+        route,
         pending: 0,
         delivered: 0,
         dead: 0,
@@ -402,9 +482,14 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         superseded: 0,
         last_delivered_at: null,
       };
-      entry[c.state as "pending" | "delivered" | "dead" | "silenced" | "superseded"] = c.n;
-      if (c.state === "delivered") entry.last_delivered_at = c.last_done?.toISOString() ?? null;
-      byRoute.set(c.route, entry);
+      byRoute.set(route, found);
+      return found;
+    };
+    for (const c of counts) {
+      entry(c.route)[c.state as "pending" | "delivered" | "dead" | "silenced" | "superseded"] = c.n;
+    }
+    for (const d of lastDelivered) {
+      if (d.at) entry(d.route).last_delivered_at = d.at.toISOString();
     }
     return {
       routes: [...byRoute.values()].sort((a, b) => a.route.localeCompare(b.route)),
@@ -425,6 +510,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     unplanned,
     plan,
     openIncidentsFor,
+    waitingReminders,
     settle,
     claim,
     delivered,

@@ -20,11 +20,15 @@ export interface MatchEvent {
    * was then, which a later alert may change; absent: the incident's.
    */
   kind?: IncidentKind;
-  /** `resolved`: whether the route was told about the incident before (a message not silenced). */
+  /**
+   * `resolved`: whether the route was told about the incident before: a message about it that
+   * may have reached the receiver (tried at least once, delivered or pending).
+   */
   told?: boolean;
   /**
-   * `updated`, `resolved`: whether the route has any message about the incident yet, silenced
-   * ones included (a silenced incident stays silenced, so one recorded decision is enough).
+   * `updated`, `resolved`: whether the route has a message about the incident yet, silenced ones
+   * included (a silenced incident stays silenced, so one recorded decision is enough); dead letters
+   * are not counted (a route whose opening died in a receiver's outage never heard of it).
    */
   messaged?: boolean;
   /**
@@ -73,8 +77,8 @@ export function routeMatches(
  * event's alert gave, matches at the event's severity. `updated`: when it matches so and either
  * its severity rises above every earlier event's (so a route hears that an incident got worse, or
  * crossed its `min_severity`, not each periodic update), or the route has no message about it yet
- * (its kind changed to the route's while open: the route must hear of it while it can act, not
- * only when it ends). `resolved`: to every route with a message about the incident before,
+ * (its kind changed to the route's while open, or its opening died in a receiver's outage: the
+ * route must hear of it while it can act, not only when it ends). `resolved`: to every route with a message about the incident before,
  * whatever its kind became since, and to any the incident matches at its highest severity, so
  * that every route an incident concerns hears of it at least once, whatever order its events
  * arrived in (a route whose opening was lost to that order learns that it happened and ended).

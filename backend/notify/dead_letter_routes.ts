@@ -1,0 +1,51 @@
+// HTTP routes re-sending dead letters (admin): one message, or every dead letter of a route.
+import { type Context, Hono } from "hono";
+import { HttpError } from "../../contracts/error.ts";
+import { parseBody } from "../_parse_body.ts";
+import type { Auth } from "../auth/auth.ts";
+import { type DeadLetterResender, resendRequestSchema } from "./dead_letter_resend.ts";
+
+/** The body as JSON, `{}` when empty (the reason is optional), or 400 `invalid_json`. */
+async function optionalJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Mounted under `/api/v1`: `POST /notifications/:message_id/retry` and
+ * `POST /notifications/routes/:route/retry`, each with an optional `{"reason"?}` (admin).
+ */
+export function deadLetterRoutes(options: { auth: Auth; resender: DeadLetterResender }): Hono {
+  const { auth, resender } = options;
+  const app = new Hono();
+
+  /** Who asks and why, as the audit records it. */
+  async function request(c: Context) {
+    const who = await auth.require(c, "admin");
+    const body = parseBody(
+      resendRequestSchema,
+      auth.named(await optionalJson(c), "by", who),
+      "a re-send",
+    );
+    return { body, actor: auth.actor(who, body.by) };
+  }
+
+  app.post("/notifications/routes/:route/retry", async function resendRoute(c) {
+    const { body, actor } = await request(c);
+    const route = c.req.param("route");
+    return c.json({ status: "ok", route, ...(await resender.resendRoute(route, body, actor)) });
+  });
+
+  app.post("/notifications/:message_id/retry", async function resendMessage(c) {
+    const { body, actor } = await request(c);
+    const message = await resender.resend(c.req.param("message_id"), body, actor);
+    return c.json({ status: "ok", message: { ...message, state: "pending" } });
+  });
+
+  return app;
+}
