@@ -121,6 +121,28 @@ export function roleFromClaim(claim: unknown, map: Map<string, Role>): Role | un
 }
 
 /**
+ * Why a request that only programs send (frames, alerts) is refused as coming from a web page, or
+ * `undefined`. Browsers name the page behind every POST (`Origin`, and `Sec-Fetch-Site` other than
+ * `none`); producers and services send neither. Without a token or a signature, a page of any
+ * site could otherwise post there: a text/plain body needs no CORS approval, and a name made to
+ * resolve to 127.0.0.1 (DNS rebinding) passes every same-site check.
+ *
+ * @example webPageRefusal(c.req.header("origin"), c.req.header("sec-fetch-site"), "set INGEST_TOKEN")
+ */
+export function webPageRefusal(
+  origin: string | undefined,
+  fetchSite: string | undefined,
+  remedy: string,
+): string | undefined {
+  if (origin === undefined && (fetchSite === undefined || fetchSite === "none")) return undefined;
+  const page =
+    origin === undefined
+      ? `a page (Sec-Fetch-Site ${fetchSite})`
+      : `a page of ${JSON.stringify(origin.slice(0, 128))}`;
+  return `a web page's request (${page}) is not taken here without a token: programs send none of Origin and Sec-Fetch-Site; ${remedy}`;
+}
+
+/**
  * Why a request to a service without sign-in is refused for the name it was addressed to, or
  * `undefined` when that name is this machine's loopback (or `alsoHost`, `PUBLIC_URL`'s). Such a
  * service listens on the loopback only, yet a web page can still reach it: its own name made to

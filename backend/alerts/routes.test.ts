@@ -149,6 +149,47 @@ for (const target of testTargets()) {
       assert.deepEqual(stored.anomalous_features[0].history.values, values);
     });
 
+    test("POST /api/v1/alert without a signing secret refuses a web page's alert, storing nothing", async () => {
+      // A page of any site may post text/plain with no CORS approval, or reach this machine by
+      // DNS rebinding; engines and upstream servers send no Origin and no Sec-Fetch-Site.
+      const before = await total();
+      const pages: Record<string, string>[] = [
+        {
+          "content-type": "text/plain",
+          origin: "http://attacker.example",
+          "sec-fetch-site": "cross-site",
+        },
+        { origin: "http://attacker.example" },
+        // Same-site, and DNS rebinding (the page's own name resolved here) past the Host check.
+        { "sec-fetch-site": "same-site" },
+        {
+          host: "127.0.0.1:3000",
+          origin: "http://127.0.0.1:3000",
+          "sec-fetch-site": "same-origin",
+        },
+      ];
+      for (const headers of pages) {
+        const alert = ourAlert({ stream_id: "forged-by-a-page" });
+        const res = await app.request("/api/v1/alert", post(alert, headers));
+        assert.equal(res.status, 403, JSON.stringify(headers));
+        const body = await res.json();
+        assert.equal(body.error, "cross_site");
+        assert.match(body.message, /ALERT_SIGNING_SECRET/);
+      }
+      // A page named by another site's name is refused before, by the Host check.
+      const rebound = await app.request(
+        "/api/v1/alert",
+        post(ourAlert(), { host: "attacker.example:3000", origin: "http://attacker.example:3000" }),
+      );
+      assert.equal(rebound.status, 403);
+      assert.equal(await total(), before, "nothing stored");
+      const res = await app.request(
+        "/api/v1/alert",
+        post(ourAlert(), { "sec-fetch-site": "none" }),
+      );
+      assert.equal(res.status, 201);
+    });
+
     test("POST /api/v1/alert stores a repeated alert_id once", async () => {
       const alert = ourAlert();
       for (let i = 0; i < 3; i++) {

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import { alertInputSchema } from "../../contracts/alert.ts";
+import { webPageRefusal } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import { verifyWebhook } from "../../contracts/webhook_signature.ts";
 import type { BackendMetrics } from "../../telemetry/metrics.ts";
@@ -53,6 +54,17 @@ export function alertRoutes(options: AlertRoutesOptions): Hono {
       },
     }),
     async function receiveAlert(c) {
+      if (!signingSecret) {
+        const page = webPageRefusal(
+          c.req.header("origin"),
+          c.req.header("sec-fetch-site"),
+          "set ALERT_SIGNING_SECRET for alerts from elsewhere",
+        );
+        if (page) {
+          rejected("cross_site");
+          throw new HttpError(403, "cross_site", page);
+        }
+      }
       const raw = await c.req.text();
       if (signingSecret) {
         await verifyWebhook({

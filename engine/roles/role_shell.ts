@@ -1,6 +1,6 @@
 // What every engine process shares: its options, lifecycle, readiness body and the intake gate.
 import type { Context, MiddlewareHandler, Next } from "hono";
-import { hostRefusal } from "../../contracts/auth.ts";
+import { hostRefusal, webPageRefusal } from "../../contracts/auth.ts";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
@@ -185,7 +185,8 @@ export interface IntakeGateOptions {
 
 /**
  * Middleware in front of `/data-enqueue`: `503 shutting_down` while draining, `503
- * model_not_ready` until ready, `401 unauthorized` without the bearer token. It runs before the
+ * model_not_ready` until ready, `401 unauthorized` without the bearer token; without
+ * INGEST_TOKEN, `403 cross_site` for a web page's request (`webPageRefusal`). It runs before the
  * body is read, so a refused frame costs nothing (Node reads and drops the body to keep the
  * connection; those chunks are reported to the collector).
  */
@@ -208,6 +209,13 @@ export function intakeGate(options: IntakeGateOptions): MiddlewareHandler {
     if (lifecycle.status !== "ready") {
       return new HttpError(503, "model_not_ready", `${what} is ${lifecycle.status}`, RETRY_AFTER);
     }
-    return bearerRefusal(c, token, "INGEST_TOKEN");
+    const bearer = bearerRefusal(c, token, "INGEST_TOKEN");
+    if (bearer || token) return bearer;
+    const page = webPageRefusal(
+      c.req.header("origin"),
+      c.req.header("sec-fetch-site"),
+      "a producer elsewhere sets INGEST_TOKEN",
+    );
+    return page ? new HttpError(403, "cross_site", page) : undefined;
   }
 }
