@@ -11,7 +11,8 @@ export interface StreamRecord {
 /**
  * What is left to do of one persistence step, in this order: save `changes` (durably when there
  * are `records`: they carry them), submit `records` to the outbox, then delete the `tombstones`
- * (resolved streams, kept until their last alerts were in the outbox). Each part is emptied once
+ * (resolved streams, kept until their last alerts were in the outbox; a stream with a marker of
+ * what it was forgotten at keeps that instead). Each part is emptied once
  * done, so a step retried after a failure goes on where it stopped.
  */
 export interface PersistStep {
@@ -56,8 +57,9 @@ export function mergeSteps(older: PersistStep, newer: PersistStep): PersistStep 
     if (state?.snapshot) {
       changes.set(streamId, { ...state, alerts });
     } else {
-      // Forgotten since: keep the alerts until they are in the outbox, then delete.
-      changes.set(streamId, { alerts });
+      // Forgotten since: keep the alerts until they are in the outbox, then delete (or leave
+      // the marker of a stream whose windows may be handed over again).
+      changes.set(streamId, state?.forgotten ? { alerts, forgotten: state.forgotten } : { alerts });
       tombstones.add(streamId);
     }
   }

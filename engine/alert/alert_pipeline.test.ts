@@ -62,6 +62,7 @@ async function setup(
     stateDir?: string;
     features?: string[];
     version?: string;
+    replays?: boolean;
   } = {},
 ) {
   const dir = await mkdtemp(join(tmpdir(), "alert-pipeline-"));
@@ -347,4 +348,41 @@ test("alertPipeline in frame mode tries its held alerts again every second, with
   // No other batch: the once-a-second tick keeps it.
   await waitFor(() => received().length === 1, "the held alert delivered", 5000);
   assert.equal(pipeline.heldAlerts, 0);
+});
+
+test("alertPipeline with replays keeps a resolved stream's marker until its position is committed, and a re-read opens nothing", async (t) => {
+  const first = await setup(t, { replays: true });
+  first.pipeline.reached(10);
+  first.pipeline.scored(window("s", 0, true));
+  first.pipeline.scored(window("s", 1, true));
+  first.pipeline.reached(20);
+  first.pipeline.scored(window("s", 2, false));
+  first.pipeline.scored(window("s", 3, false));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 2, "opened and resolved delivered");
+  const saved = JSON.parse(await readFile(join(first.stateDir, "s.json"), "utf8"));
+  assert.deepEqual(saved, { forgotten: { last: T0 + 3000, at: 20 } }, "a marker, not a deletion");
+  first.pipeline.committed(19);
+  await first.pipeline.flush();
+  assert.deepEqual(await readdir(first.stateDir), ["s.json"], "kept until 20 is committed");
+
+  // A new owner re-reads from a commit inside the incident (the state is ahead of it).
+  const next = await setup(t, { replays: true, stateDir: first.stateDir });
+  next.pipeline.committed(5);
+  next.pipeline.reached(20);
+  for (let second = 1; second <= 3; second++) next.pipeline.scored(window("s", second, second < 2));
+  await next.pipeline.flush();
+  assert.deepEqual(next.received(), [], "no second incident from the re-read windows");
+  next.pipeline.scored(window("s", 4, true));
+  await waitFor(() => next.received().length === 1, "a later window opens a new incident");
+  assert.deepEqual(next.received(), ["opened:s"]);
+  assert.equal(next.bodies()[0].incident_started_at, new Date(T0 + 4000).toISOString());
+  await next.pipeline.flush();
+  assert.ok(JSON.parse(await readFile(join(first.stateDir, "s.json"), "utf8")).snapshot);
+  next.pipeline.scored(window("s", 5, false));
+  next.pipeline.reached(30);
+  next.pipeline.scored(window("s", 6, false));
+  next.pipeline.committed(30);
+  await next.pipeline.flush();
+  assert.deepEqual(await readdir(first.stateDir), [], "deleted once committed past");
 });

@@ -22,6 +22,7 @@ import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
 import type {
+  ForgottenMark,
   IncidentStateChange,
   IncidentStateStore,
   SavedModel,
@@ -55,6 +56,14 @@ export interface AlertPipelineOptions {
   maxHeldAlerts?: number;
   /** Characters of the alerts held, at most, while they cannot be kept: 64 Mi. */
   maxHeldBytes?: number;
+  /**
+   * The driver may hand over windows again that it handed over before (a scale-out worker's
+   * partition is re-read from its committed position, and the state saved is ahead of that):
+   * a stream the tracker forgets is then saved as a marker of its newest window
+   * (`StoredIncidentState.forgotten`), not deleted, and windows up to it change nothing, until
+   * `committed()` passes the position (`reached()`) it was forgotten at.
+   */
+  replays?: boolean;
 }
 
 /** A summary of one anomalous window for the batch log line. */
@@ -63,6 +72,9 @@ export interface WindowAnomaly {
   anomalous: number;
   top: { feature_idx: number; score: number; severity: number }[];
 }
+
+/** A marker's position while the window it names has not been read again (see `#forgetting`). */
+const UNREAD = Number.MAX_SAFE_INTEGER;
 
 /** How often state changes without events are saved (a crash may forget at most this much). */
 const DIRTY_SAVE_MS = 1000;
@@ -143,6 +155,12 @@ export class AlertPipeline {
   #model: SavedModel | undefined;
   /** Which incident each window is part of, from the tracker's own events and restored state. */
   readonly #membership = new IncidentMembership();
+  /** `replays`: streams whose state is a marker of what they were forgotten at. */
+  readonly #markers = new Map<string, ForgottenMark>();
+  /** `replays`: streams forgotten and not saved since, with their marker. */
+  readonly #forgot = new Map<string, ForgottenMark>();
+  /** `replays`: the driver's position; every window handed over so far is at or before it. */
+  #position = 0;
 
   constructor(options: AlertPipelineOptions) {
     if (options.mode === "incident" && (!options.tracker || !options.store)) {
@@ -188,7 +206,8 @@ export class AlertPipeline {
     const states = await store.load();
     const now = this.#o.now();
     const records: AlertRecord[] = [];
-    const tombstones: IncidentStateChange[] = [];
+    /** States of forgotten streams: deleted, or (`replays`) a marker without its alerts. */
+    const cleared: IncidentStateChange[] = [];
     const foreign = new Map<string, StoredIncidentState>();
     for (const [streamId, state] of states) {
       if (state.snapshot && !this.#fits(state)) foreign.set(streamId, state);
@@ -197,8 +216,12 @@ export class AlertPipeline {
         this.#seen.set(streamId, now);
         const open = state.snapshot.incident;
         if (open) this.#membership.restored(streamId, open.id);
+      } else if (state.forgotten && this.#o.replays) {
+        // Its windows up to the marker may be re-read: they change nothing (`committed` deletes it).
+        this.#markers.set(streamId, state.forgotten);
+        if (state.alerts?.length) cleared.push({ streamId, state: { forgotten: state.forgotten } });
       } else {
-        tombstones.push({ streamId, state: undefined });
+        cleared.push({ streamId, state: undefined });
       }
       if (state.alerts?.length) {
         records.push(...state.alerts);
@@ -206,7 +229,7 @@ export class AlertPipeline {
       }
     }
     await this.#o.dispatcher.resubmit(records);
-    await store.save(tombstones, false);
+    await store.save(cleared, false);
     this.#resolveForeign(foreign);
     if (states.size) {
       log.info("incident state restored", {
@@ -272,6 +295,7 @@ export class AlertPipeline {
       const forgotten = new Set<string>();
       for (const streamId of this.#seen.keys()) {
         if (previous.has(streamId)) forgotten.add(streamId);
+        this.#forgetting(streamId, previous);
         events.push(...previous.expire(streamId));
       }
       if (events.length) {
@@ -292,11 +316,49 @@ export class AlertPipeline {
     const tracker = this.#o.tracker;
     if (!tracker) return;
     const had = tracker.has(streamId);
+    this.#forgetting(streamId);
     const events = tracker.expire(streamId);
     if (events.length) {
       this.#o.log.info("incident resolved: the machine stopped", { stream_id: streamId });
     }
     this.#forget(events, new Set(had ? [streamId] : []));
+  }
+
+  /**
+   * `replays`: the driver's position (a partition sequence) of the windows it hands over next,
+   * and of everything before; a stream forgotten from now on is marked with it.
+   */
+  reached(position: number): void {
+    if (position > this.#position) this.#position = position;
+  }
+
+  /**
+   * `replays`: the driver committed `position`, so no window at or before it is handed over
+   * again: the markers of streams forgotten by then are deleted (after their alerts, if any
+   * are still on their way to the outbox).
+   */
+  committed(position: number): void {
+    const changes = new Map<string, StoredIncidentState | undefined>();
+    for (const [streamId, mark] of this.#markers) {
+      if (mark.at > position) continue;
+      this.#markers.delete(streamId);
+      changes.set(streamId, undefined);
+    }
+    if (changes.size) this.#hand({ changes, records: [], tombstones: new Set() });
+  }
+
+  /**
+   * `replays`: the tracker is about to forget `streamId` (or just did, after the window at
+   * `last`); notes its marker: its newest window, and the position that window is at or before.
+   * A stream restored at a takeover whose newest window has not been read again here is at a
+   * position not known yet: marked {@link UNREAD} until that window comes.
+   */
+  #forgetting(streamId: string, tracker = this.#o.tracker, last?: number): void {
+    if (!this.#o.replays) return;
+    const newest = last ?? tracker?.snapshot(streamId)?.last;
+    if (newest === undefined) return;
+    const handed = last !== undefined || (this.#cadence.get(streamId)?.at ?? -1) >= newest;
+    this.#forgot.set(streamId, { last: newest, at: handed ? this.#position : UNREAD });
   }
 
   /** Records a stream's window time and the step since its previous one. */
@@ -325,6 +387,7 @@ export class AlertPipeline {
       const step = this.#cadence.get(streamId)?.step ?? 0;
       if (now - seen < Math.max(staleMs, GAP_STEPS * step)) continue;
       if (tracker.has(streamId)) forgotten.add(streamId);
+      this.#forgetting(streamId);
       events.push(...tracker.expire(streamId));
       this.#seen.delete(streamId);
     }
@@ -406,8 +469,17 @@ export class AlertPipeline {
       const t = tracker!;
       this.#step(streamId, timestamp);
       const before = t.has(streamId);
+      const mark = this.#markers.get(streamId);
+      if (mark && !before && timestamp <= mark.last) {
+        // Re-read after a takeover: the stream was forgotten after this window (as the tracker
+        // ignores a window not newer than the last it holds).
+        if (timestamp === mark.last && mark.at > this.#position) mark.at = this.#position;
+        this.#membership.window(incidents!, r, streamId, [], false);
+        continue;
+      }
       const out = t.observe({ streamId, timestamp, flagged, evidence });
       const holding = t.has(streamId);
+      if (before && !holding) this.#forgetting(streamId, t, timestamp);
       this.#membership.window(incidents!, r, streamId, out, holding);
       if (before || holding || out.length) touched.add(streamId);
       if (holding) this.#seen.set(streamId, now);
@@ -545,14 +617,22 @@ export class AlertPipeline {
       if (fresh) this.#lastAlerts.set(streamId, fresh);
       const snapshot = tracker!.snapshot(streamId);
       const alerts = this.#lastAlerts.get(streamId);
+      const forgotten = snapshot ? undefined : this.#forgot.get(streamId);
+      this.#forgot.delete(streamId);
+      if (forgotten) this.#markers.set(streamId, forgotten);
+      else this.#markers.delete(streamId);
       let state: StoredIncidentState | undefined;
       if (snapshot) state = { snapshot, ...(alerts ? { alerts } : {}), model: this.#model };
       else if (fresh) {
-        // Resolved and forgotten: keep the alerts until they are in the outbox, then delete.
-        state = { alerts: fresh };
+        // Resolved and forgotten: keep the alerts until they are in the outbox, then delete
+        // (`replays`: leave the marker).
+        state = { alerts: fresh, ...(forgotten ? { forgotten } : {}) };
         tombstones.add(streamId);
         this.#lastAlerts.delete(streamId);
-      } else this.#lastAlerts.delete(streamId);
+      } else {
+        this.#lastAlerts.delete(streamId);
+        if (forgotten) state = { forgotten };
+      }
       changes.set(streamId, state);
     }
     if (changes.size) this.#hand({ changes, records: made, tombstones });
@@ -599,7 +679,11 @@ export class AlertPipeline {
       }
       if (step.tombstones.size) {
         const gone: IncidentStateChange[] = [];
-        for (const streamId of step.tombstones) gone.push({ streamId, state: undefined });
+        for (const streamId of step.tombstones) {
+          // A marker not committed past yet stays (`replays`); otherwise the stream's state goes.
+          const forgotten = this.#markers.get(streamId);
+          gone.push({ streamId, state: forgotten ? { forgotten } : undefined });
+        }
         await store!.save(gone, false);
         step.tombstones.clear();
       }

@@ -61,6 +61,8 @@ export function alertPipelineFor(
     store: () => IncidentStateStore;
     /** Incident context (engine/evidence `evidenceFor`): history, related sensors, kind. */
     evidence?: IncidentEvidence;
+    /** Windows may be handed over again (a scale-out partition's re-read): `AlertPipelineOptions.replays`. */
+    replays?: boolean;
   },
 ): AlertPipeline {
   const incidents = config.ALERT_MODE === "incident";
@@ -74,6 +76,7 @@ export function alertPipelineFor(
     store: incidents ? deps.store() : undefined,
     staleMs: config.INCIDENT_STALE_MS,
     evidence: deps.evidence,
+    replays: deps.replays,
   });
 }
 

@@ -18,6 +18,20 @@ export interface StoredIncidentState {
    * was saved, and `featuresSha256` of its feature names. Absent in states saved before it was kept.
    */
   model?: SavedModel;
+  /**
+   * A stream the tracker forgot (no incident, nothing confirming), kept while its windows may be
+   * handed over again (a scale-out partition re-read from its committed position, which the saved
+   * state is ahead of): `last` is its newest window's timestamp (windows up to it change nothing,
+   * as a snapshot's `last` has it) and `at` the driver's position then, past which a commit
+   * deletes it. Without it a re-read window of an incident already resolved opened a second one.
+   */
+  forgotten?: ForgottenMark;
+}
+
+/** See `StoredIncidentState.forgotten`. */
+export interface ForgottenMark {
+  last: number;
+  at: number;
 }
 
 /** Which sensors a stored snapshot's indices name (see `StoredIncidentState.model`). */

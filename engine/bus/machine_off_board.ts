@@ -6,6 +6,7 @@ import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { kvBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
+import { saysMissing } from "./bus_repair.ts";
 
 /** A stream whose machine is stopped, since its first stopped frame's time: a `/stats` `machine_off` entry. */
 export interface MachineOff {
@@ -177,6 +178,8 @@ export class MachineOffBoard {
           this.#answered();
         } catch (error) {
           this.#failed("machine_off not posted", error);
+          // The server lost the bucket (restarted without its store): made again at the next post.
+          if (saysMissing(error)) this.#kv = undefined;
         }
       }
     } while (await delay(Math.min(1000, this.#ttlMs / POSTS_PER_TTL), signal));

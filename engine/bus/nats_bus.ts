@@ -38,6 +38,11 @@ export interface NatsBus {
   stream: string;
   partitions: number;
   subject(partition: number): string;
+  /**
+   * Creates the frame stream and the lease bucket again where they are missing (a server
+   * restarted without its store), as at start; idempotent. See `BusRepair`.
+   */
+  repair(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,40 +73,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   });
   try {
     const jsm = await jetstreamManager(nc, { timeout });
-    const config = {
-      name: stream,
-      subjects: [`${stream}.p.*`],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      // A full stream refuses new frames (ingest answers 503) rather than dropping unscored ones.
-      discard: DiscardPolicy.New,
-      max_bytes: options.maxBytes,
-      max_age: nanos(options.maxAgeS * 1000),
-      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-    };
-    try {
-      await jsm.streams.info(stream);
-      await jsm.streams.update(stream, config);
-    } catch (error) {
-      if ((error as Error).name !== "StreamNotFoundError") throw error;
-      await jsm.streams.add(config).catch(async (addError) => {
-        // Another process created it in between: fine if it is there now.
-        await jsm.streams.info(stream).catch(() => {
-          throw addError;
-        });
-      });
-    }
-    const kv = await kvBucket(nc, `${stream}_leases`, { history: 1, timeout });
-    const created = await kv.create("partitions", String(partitions)).catch(() => 0);
-    if (!created) {
-      const held = Number((await kv.get("partitions"))?.string());
-      if (held !== partitions) {
-        throw new PartitionMismatchError(
-          `'NATS_PARTITIONS' is ${partitions} but stream ${stream} was set up with ${held}; ` +
-            "a partition count is fixed for the life of a stream",
-        );
-      }
-    }
+    const kv = await setUp(nc, jsm, options, timeout);
     const js = jetstream(nc, { timeout });
     return {
       nc,
@@ -111,6 +83,9 @@ export async function openNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       stream,
       partitions,
       subject: (p) => partitionSubject(stream, p),
+      repair: async () => {
+        await setUp(nc, jsm, options, timeout);
+      },
       async close() {
         if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
       },
@@ -119,4 +94,54 @@ export async function openNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     await nc.close();
     throw error;
   }
+}
+
+/**
+ * Creates (or updates) the frame stream and creates the lease bucket with its `partitions` key
+ * where they do not exist; throws {@link PartitionMismatchError} when the stream was set up with
+ * another partition count. Run at start, and again when the server lost them.
+ */
+async function setUp(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  options: NatsBusOptions,
+  timeout: number,
+): Promise<KV> {
+  const { stream, partitions } = options;
+  const config = {
+    name: stream,
+    subjects: [`${stream}.p.*`],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    // A full stream refuses new frames (ingest answers 503) rather than dropping unscored ones;
+    // the workers purge what they scored (`ScoredFrames`), so only those and the replay frames count.
+    discard: DiscardPolicy.New,
+    max_bytes: options.maxBytes,
+    max_age: nanos(options.maxAgeS * 1000),
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  };
+  try {
+    await jsm.streams.info(stream);
+    await jsm.streams.update(stream, config);
+  } catch (error) {
+    if ((error as Error).name !== "StreamNotFoundError") throw error;
+    await jsm.streams.add(config).catch(async (addError) => {
+      // Another process created it in between: fine if it is there now.
+      await jsm.streams.info(stream).catch(() => {
+        throw addError;
+      });
+    });
+  }
+  const kv = await kvBucket(nc, `${stream}_leases`, { history: 1, timeout });
+  const created = await kv.create("partitions", String(partitions)).catch(() => 0);
+  if (!created) {
+    const held = Number((await kv.get("partitions"))?.string());
+    if (held !== partitions) {
+      throw new PartitionMismatchError(
+        `'NATS_PARTITIONS' is ${partitions} but stream ${stream} was set up with ${held}; ` +
+          "a partition count is fixed for the life of a stream",
+      );
+    }
+  }
+  return kv;
 }

@@ -12,7 +12,7 @@ export interface PartitionRecord {
   committed: number;
   /** First sequence a new owner must re-read to rebuild every window (0: committed + 1). */
   replay: number;
-  /** Frames of the partition not yet consumed by its owner at the last commit. */
+  /** Frames of the partition not yet taken by its owner, at the last commit or renewal. */
   lag: number;
 }
 
@@ -29,6 +29,14 @@ export interface PartitionLeasesOptions {
   onRelease(partition: number): Promise<void>;
   /** The lease was lost (fenced or expired locally): drop everything read from it at once. */
   onLost(partition: number, reason: string): void;
+  /**
+   * Frames of the partition its owner has not taken yet, written with every renewal so the
+   * ingest replicas see a backlog grow while nothing is committed (outbox full); undefined keeps
+   * the last value.
+   */
+  lagOf?(partition: number): number | undefined;
+  /** Hears of every failed KV call (a bucket the server lost is made again: `BusRepair`). */
+  onError?(error: unknown): void;
 }
 
 interface Held {
@@ -117,6 +125,22 @@ export class PartitionLeases {
     });
   }
 
+  /**
+   * Writes partition `p`'s current `lag` (the lease renewed with it) when it changed: while the
+   * owner commits nothing, this is how ingest learns to answer 429. Returns false when the lease
+   * is not ours, as `commit` does.
+   */
+  reportLag(partition: number, lag: number): Promise<boolean> {
+    return this.#serial(partition, async (held) => {
+      if (held.record.lag === lag) return true;
+      if (performance.now() >= held.validUntil) {
+        this.#lose(partition, "lease expired before a lag report");
+        return false;
+      }
+      return this.#write(partition, held, { ...held.record, lag });
+    });
+  }
+
   /** Stops the loop, hands every partition over (committed position kept) and leaves. */
   async stop(): Promise<void> {
     this.#stop.abort();
@@ -134,6 +158,7 @@ export class PartitionLeases {
         await this.#tick();
       } catch (error) {
         log.warn("partition lease round failed; retrying", error as Error);
+        this.#o.onError?.(error);
       }
       if (this.#stop.signal.aborted) break;
       await new Promise<void>((resolve) => {
@@ -189,7 +214,7 @@ export class PartitionLeases {
   async #renewIfDue(p: number): Promise<void> {
     await this.#serial(p, async (held) => {
       if (held.validUntil - performance.now() > this.#o.leaseMs / 2) return true;
-      return this.#write(p, held, { ...held.record });
+      return this.#write(p, held, { ...held.record, lag: this.#o.lagOf?.(p) ?? held.record.lag });
     });
   }
 
@@ -281,6 +306,7 @@ export class PartitionLeases {
       } else {
         // NATS did not answer: the lease is still ours until it runs out locally.
         this.#o.log.warn("partition lease write failed", error as Error, { partition: p });
+        this.#o.onError?.(error);
       }
       return false;
     }

@@ -13,9 +13,26 @@ export interface BusFrame extends FrameMessage {
 }
 
 /**
- * The bytes of frames read ahead, all partitions of a worker together. A reader stops pulling
- * while the worker holds `maxBytes` of unscored frames, so a worker that owns every partition of
- * a backlog stays bounded in memory whatever the backlog.
+ * What a buffered frame costs beyond its values: the frame object, its header strings, the
+ * typed array and its buffer, the buffer's slot. Measured with a 12-feature model (48 bytes of
+ * values) whose worker read ahead 200,000 and 400,000 frames: its RSS grew by 1,326 and 1,344
+ * bytes per frame (tmp/review_scaleout/r6_readahead_memory.ts), so about 1,290 besides the values;
+ * rounded up. Counting only the values let a small model's worker hold 28 times its budget.
+ */
+export const FRAME_OVERHEAD_BYTES = 1_300;
+
+/** What one buffered frame of `values` counts against the {@link ReadAheadBudget}. */
+export const frameCost = (values: { byteLength: number }): number =>
+  values.byteLength + FRAME_OVERHEAD_BYTES;
+
+/** How often a reader paused on a full budget asks the server how much it has not read yet. */
+const PAUSED_PENDING_MS = 1000;
+
+/**
+ * The memory of frames read ahead, all partitions of a worker together: each frame counts its
+ * values and {@link FRAME_OVERHEAD_BYTES}. A reader stops pulling while the worker holds
+ * `maxBytes` of unscored frames, so a worker that owns every partition of a backlog stays bounded
+ * in memory whatever the backlog and however small its model's frames.
  */
 export class ReadAheadBudget {
   readonly maxBytes: number;
@@ -24,6 +41,11 @@ export class ReadAheadBudget {
 
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
+  }
+
+  /** Frames of `nFeatures` values the budget holds (the queue capacity a worker's `/stats` reports). */
+  capacity(nFeatures: number): number {
+    return Math.floor(this.maxBytes / frameCost({ byteLength: nFeatures * 4 }));
   }
 
   get used(): number {
@@ -47,10 +69,25 @@ export class ReadAheadBudget {
     }
   }
 
-  /** Resolves once the budget is below half full (at once when it is not full). */
-  room(): Promise<void> {
-    if (!this.full) return Promise.resolve();
-    return new Promise((resolve) => this.#waiting.push(resolve));
+  /**
+   * Resolves once the budget is below half full (at once when it is not full), or when `signal`
+   * aborts; to whether there is room.
+   */
+  room(signal?: AbortSignal): Promise<boolean> {
+    if (!this.full) return Promise.resolve(true);
+    if (signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const resume = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      const onAbort = () => {
+        this.#waiting = this.#waiting.filter((w) => w !== resume);
+        resolve(!this.full);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(resume);
+    });
   }
 
   /** Wakes every waiting reader (closing, stopping). */
@@ -76,6 +113,8 @@ export interface PartitionReaderOptions {
   log: Logger;
   /** Called after each frame is buffered (wakes the scoring loop). */
   onFrame: () => void;
+  /** Hears of every failed read (a stream the server lost is made again: `BusRepair`). */
+  onError?: (error: unknown) => void;
 }
 
 /**
@@ -94,6 +133,8 @@ export class PartitionReader {
   readonly #stop = new AbortController();
   #stopPull: () => void = () => {};
   #bytes = 0;
+  /** Frames of the partition after the last one read, not delivered to us yet. */
+  #pending = 0;
   /** Last sequence read (the reader resumes after it). */
   readSeq: number;
 
@@ -113,6 +154,15 @@ export class PartitionReader {
     return this.#closed;
   }
 
+  /**
+   * Frames of the partition not taken yet: those buffered, and those after the last one read
+   * (the newest message's pending count, which already counts every frame delivered after it;
+   * asked of the server every second while the reader waits for budget room).
+   */
+  get backlog(): number {
+    return this.#pending + this.length;
+  }
+
   /** The next buffered frame, in sequence order. */
   take(): BusFrame | undefined {
     if (this.#head >= this.#frames.length) return undefined;
@@ -121,7 +171,7 @@ export class PartitionReader {
       this.#frames.splice(0, this.#head);
       this.#head = 0;
     }
-    const bytes = frame.values.byteLength;
+    const bytes = frameCost(frame.values);
     this.#bytes -= bytes;
     this.#o.budget.release(bytes);
     return frame;
@@ -145,7 +195,7 @@ export class PartitionReader {
     let start = from;
     while (!this.#closed) {
       try {
-        await budget.room();
+        await this.#room();
         if (this.#closed) break;
         const consumer = await bus.js.consumers.get(stream, {
           filter_subjects: bus.subject(partition),
@@ -161,6 +211,7 @@ export class PartitionReader {
         for await (const m of messages) {
           if (this.#closed) break;
           this.readSeq = m.seq;
+          this.#pending = m.info.pending;
           const frame = decodeFrame(m.headers, m.data);
           // The client's message buffer is garbage now: a large buffer behind a small object,
           // which V8 otherwise collects late (see engine/_reclaim.ts).
@@ -174,8 +225,9 @@ export class PartitionReader {
             continue;
           }
           this.#frames.push({ ...frame, seq: m.seq, pending: m.info.pending });
-          this.#bytes += frame.values.byteLength;
-          budget.take(frame.values.byteLength);
+          const cost = frameCost(frame.values);
+          this.#bytes += cost;
+          budget.take(cost);
           this.#o.onFrame();
           if (budget.full) {
             // Stop pulling until the worker has scored half the budget; the pull resumes from
@@ -188,9 +240,35 @@ export class PartitionReader {
       } catch (error) {
         if (this.#closed) break;
         log.warn("partition reader failed; reading again", error as Error, { partition });
+        this.#o.onError?.(error);
         await delay(250, this.#stop.signal);
       }
       start = this.readSeq + 1;
+    }
+  }
+
+  /**
+   * Waits for budget room. Meanwhile frames arrive that the last message's pending count does not
+   * know of: every second the server says how many follow the last one read (a consumer made for
+   * the question and deleted), so the backlog the owner reports (ingest's 429) keeps growing.
+   */
+  async #room(): Promise<void> {
+    const { bus, stream, partition, budget } = this.#o;
+    while (!this.#closed) {
+      const wait = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(PAUSED_PENDING_MS)]);
+      if (await budget.room(wait)) return;
+      if (this.#closed) return;
+      try {
+        const probe = await bus.js.consumers.get(stream, {
+          filter_subjects: bus.subject(partition),
+          opt_start_seq: this.readSeq + 1,
+        });
+        const info = await probe.info(true);
+        this.#pending = info.num_pending;
+        await probe.delete().catch(() => {});
+      } catch {
+        // Unanswered: the last count stands; the read loop notices an outage itself.
+      }
     }
   }
 }

@@ -8,6 +8,7 @@ import { createEngineMetrics } from "../../telemetry/metrics.ts";
 import { sampleResources } from "../../telemetry/resources.ts";
 import { delay } from "../_delay.ts";
 import { reclaim } from "../_reclaim.ts";
+import { BusRepair } from "../bus/bus_repair.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { encodeFrame } from "../bus/frame_message.ts";
 import { MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
@@ -130,6 +131,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   /** The workers' scoring figures, gathered for `/stats`. */
   let rollCall: ScoringRollCall | undefined;
   let followingWorkers: Promise<void> | undefined;
+  /** Makes the stream and the lease bucket again when the server lost them. */
+  let repair: BusRepair | undefined;
   /** While JetStream acknowledges no publish: since when, the last warning, frames refused. */
   let busDown: { since: number; warnedAt: number; refused: number } | undefined;
 
@@ -263,6 +266,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           } catch (error) {
             counters.bus_unavailable++;
             busRefused(error as Error, streamId, partition);
+            // No stream listens (the server lost it): made again, the client's retry gets in.
+            repair?.noticed(error);
             throw new HttpError(
               503,
               "bus_unavailable",
@@ -320,6 +325,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         }
       } catch (error) {
         if (!stop.signal.aborted) log.warn("partition watch failed; restarting", error as Error);
+        repair?.noticed(error);
       }
       await delay(500, stop.signal).catch(() => {});
     }
@@ -340,6 +346,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       const pool = new FrameQueue({ capacity: config.QUEUE_MAX_SIZE, frameSize: layouts.maxSize });
       const ready = { served: { metas, layouts }, ingestor, pool, bus };
       parts = ready;
+      repair = new BusRepair({ create: () => bus.repair(), log });
       watching = watchLag(bus.kv);
       machineOffBoard = new MachineOffBoard({
         nc: bus.nc,
@@ -421,6 +428,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     // Requests in flight get their PubAck (or their 503) before the connection closes.
     while (inFlight > 0 && !deadline.aborted) await delay(5, deadline).catch(() => {});
     stop.abort();
+    repair?.close();
     stopFollowing?.();
     await Promise.all([watching, followingWorkers]);
     await Promise.allSettled([parts?.bus.close(), parts?.ingestor.close()]);
@@ -473,6 +481,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           ...counters,
           max_lag: Math.max(0, ...lag),
           live_workers: rollCall?.liveWorkers ?? 0,
+          // The stream or lease bucket found missing on the server, being made again.
+          ...(repair ? { repair: repair.report() } : {}),
         },
         // Each worker's own figures, as it answered (a live worker that did not answer within
         // the wait: its last answer, `at` saying when).

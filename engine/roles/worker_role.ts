@@ -15,6 +15,7 @@ import type { AlertPipeline } from "../alert/alert_pipeline.ts";
 import { alertDispatcherFor, alertModelFor, alertPipelineFor } from "../alert/from_config.ts";
 import { Outbox } from "../alert/outbox.ts";
 import type { WindowScorer } from "../batch/window_scorer.ts";
+import { BusRepair } from "../bus/bus_repair.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { KvIncidentStateStore, moveLegacyKvStates } from "../bus/kv_incident_state_store.ts";
 import { type MachineOff, MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
@@ -22,6 +23,7 @@ import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
 import { ReplayRing } from "../bus/replay_ring.ts";
+import { ScoredFrames } from "../bus/scored_frames.ts";
 import { type ScoringFigures, ScoringRollCall } from "../bus/scoring_roll_call.ts";
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
@@ -97,12 +99,18 @@ interface Parts {
   evidence: WorkerEvidence;
   /** The posting loop, ended by `stop`. */
   posting: Promise<void>;
+  /** Purges what no owner reads again, after each commit. */
+  scoredFrames: ScoredFrames;
+  /** Makes the stream and buckets again when the server lost them. */
+  repair: BusRepair;
 }
 
 // Unscored frames read ahead, all partitions together, at most this many bytes (the client's
 // pulls hold an eighth of it again): a worker that owns every partition of a backlog stays bounded.
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 const COMMIT_EVERY_MS = 100;
+/** While the outbox is full (nothing committed), each partition's lag is written this often. */
+const LAG_REPORT_MS = 1000;
 
 /**
  * The batches being filled in one round, one per model: the version that scores each, chosen by
@@ -219,7 +227,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const maxFeatures = () =>
     Math.max(1, ...(parts?.models.all.map((m) => m.active.meta.n_features) ?? []));
   /** Frames the read-ahead budget holds at most (the queue capacity `/stats` reports). */
-  const capacity = () => Math.floor(budget.maxBytes / (maxFeatures() * 4));
+  const capacity = () => budget.capacity(maxFeatures());
+  /** Frames of partition `id` not taken yet: read ahead, held for the next round, or not read. */
+  const lagOf = (id: number) => {
+    const part = partitions.get(id);
+    return part && !part.closed ? part.reader.backlog + (part.held ? 1 : 0) : undefined;
+  };
+  /** When the lag was last written while the outbox is full (`performance.now()`). */
+  let lagReportedAt = Number.NEGATIVE_INFINITY;
   /** Stopped machines of the partitions held (a model's running condition fails). */
   const machineOff = (): MachineOff[] =>
     [...partitions.values()].flatMap((part) =>
@@ -262,9 +277,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
 
   /**
    * Model `served`'s part of partition `id`: its windows, and its alert pipeline with the open
-   * incidents its previous owner saved (loaded before any of its frames is scored).
+   * incidents its previous owner saved (loaded before any of its frames is scored). The saved
+   * state can be ahead of `committed`, where the reading starts again: the pipeline ignores
+   * re-read windows of streams it forgot after them (`replays`) until a commit passes them.
    */
-  async function modelPart(id: number, served: ServedVersions): Promise<ModelPart> {
+  async function modelPart(
+    id: number,
+    served: ServedVersions,
+    committed: number,
+  ): Promise<ModelPart> {
     const p = parts as Parts;
     const meta = served.active.meta;
     const pipeline = alertPipelineFor(config, meta, {
@@ -274,8 +295,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       now: () => Date.now(),
       // Each model its own keys, whether it is the default or routed.
       store: () => new KvIncidentStateStore(p.incidentKv as KV, id, served.name),
+      replays: true,
     });
     await pipeline.start();
+    pipeline.committed(committed);
     const windows = StreamWindows.forModel(meta, streamLimitsOf(config));
     return {
       windows,
@@ -291,7 +314,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   async function partOf(part: Partition, served: ServedVersions): Promise<ModelPart> {
     const known = part.models.get(served.name);
     if (known) return known;
-    const made = await modelPart(part.id, served);
+    const made = await modelPart(part.id, served, part.committed);
     part.models.set(served.name, made);
     if (part.closed) made.pipeline.stop().catch(() => {});
     return made;
@@ -307,7 +330,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     if (rehomed > 0)
       log.info("incident states moved to their model's keys", { partition: id, states: rehomed });
     const models = new Map<string, ModelPart>();
-    for (const served of p.models.all) models.set(served.name, await modelPart(id, served));
+    for (const served of p.models.all) {
+      models.set(served.name, await modelPart(id, served, record.committed));
+    }
     const from = record.replay > 0 ? record.replay : record.committed + 1;
     const part: Partition = {
       models,
@@ -325,6 +350,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           budget,
           log,
           onFrame: notify,
+          onError: (error) => p.repair.noticed(error),
         },
         from,
       ),
@@ -343,6 +369,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     part.closed = true;
     partitions.delete(id);
     part.reader.close();
+    parts?.scoredFrames.forget(id);
     // Its streams are another worker's now: their history there starts a run of its own.
     for (const [name, m] of part.models) training?.forget(name, m.windows.streamIds());
     return Promise.all(
@@ -410,6 +437,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     if (await (parts as Parts).leases.commit(part.id, done.seq, done.replay, done.lag)) {
       part.committed = Math.max(part.committed, done.seq);
       part.replay = done.replay;
+      // No window up to here is read again: forgotten streams' markers can go, and the frames
+      // below the replay point leave the stream.
+      for (const m of part.models.values()) m.pipeline.committed(part.committed);
+      const from = done.seq + 1;
+      (parts as Parts).scoredFrames.committed(
+        part.id,
+        done.replay > 0 ? Math.min(done.replay, from) : from,
+      );
     }
   }
 
@@ -628,6 +663,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         const m = part.models.get(name);
         const range = taken.get(part)?.ranges.get(name);
         if (!m || ((!range || range.to === range.from) && m.stops.length === 0)) continue;
+        // A stream forgotten from here on was forgotten at a window up to this sequence.
+        m.pipeline.reached((taken.get(part) as { last: BusFrame }).last.seq);
         const to = range?.to ?? 0;
         let from = range?.from ?? 0;
         for (let i = from; i < to; i++) {
@@ -676,11 +713,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     await Promise.all(touched.map(flushed));
     for (const part of touched) {
       const { last } = taken.get(part) as { last: BusFrame };
-      part.done = {
-        seq: last.seq,
-        replay: replayPoint(part),
-        lag: last.pending + part.reader.length,
-      };
+      part.done = { seq: last.seq, replay: replayPoint(part), lag: lagOf(part.id) ?? 0 };
     }
     await Promise.all(touched.map((part) => commit(part, false)));
   }
@@ -716,6 +749,14 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           log.warn("alert outbox full: frames wait in the stream until it drains", {
             outbox_alerts: p.alerts.backlog,
           });
+        }
+        // Nothing is committed meanwhile: the lag is written as it grows, once a second.
+        if (performance.now() - lagReportedAt >= LAG_REPORT_MS) {
+          lagReportedAt = performance.now();
+          for (const id of partitions.keys()) {
+            const lag = lagOf(id);
+            if (lag !== undefined) await p.leases.reportLag(id, lag).catch(() => false);
+          }
         }
         await delay(200, stop.signal).catch(() => {});
         continue;
@@ -791,10 +832,17 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         throw error;
       });
       const model = models.default.active.model;
-      const incidentKv =
-        config.ALERT_MODE === "incident"
-          ? await kvBucket(bus.nc, `${config.NATS_STREAM}_incidents`, { history: 1 })
-          : undefined;
+      const openIncidentKv = () =>
+        kvBucket(bus.nc, `${config.NATS_STREAM}_incidents`, { history: 1 });
+      const incidentKv = config.ALERT_MODE === "incident" ? await openIncidentKv() : undefined;
+      // A server restarted without its store lost the stream and buckets: made again, as here.
+      const repair = new BusRepair({
+        async create() {
+          await bus.repair();
+          if (incidentKv) await openIncidentKv();
+        },
+        log,
+      });
       const leases = new PartitionLeases({
         kv: bus.kv,
         partitions: config.NATS_PARTITIONS,
@@ -818,6 +866,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           fenced.delete(id);
           void close(id);
         },
+        lagOf,
+        onError: (error) => repair.noticed(error),
       });
       // Posted for the ingest replicas, whose `/stats` the console reads.
       const machineOffBoard = new MachineOffBoard({
@@ -840,6 +890,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         machineOffBoard,
         evidence: new WorkerEvidence(config, models.all.length),
         posting: machineOffBoard.post(workerId, machineOff, stop.signal),
+        scoredFrames: new ScoredFrames({ bus, log, onError: (error) => repair.noticed(error) }),
+        repair,
       };
       // Answering before the first heartbeat: a replica that sees this worker live hears from it.
       new ScoringRollCall({ nc: bus.nc, prefix: config.NATS_STREAM, log }).answer(
@@ -907,6 +959,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     await training?.close();
     await Promise.all([...partitions.keys()].map(close));
     await parts?.alerts.drain(deadline);
+    parts?.scoredFrames.close();
+    parts?.repair.close();
     await parts?.registry.kv.delete(loadedKey(workerId)).catch(() => {});
     await Promise.allSettled([parts?.outbox.close(), parts?.models.close(), parts?.bus.close()]);
     log.info("inference worker stopped", {
@@ -939,6 +993,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         live_workers: parts?.leases.liveWorkers ?? 0,
         read_ahead_bytes: budget.used,
         ...counters,
+        // Scored frames purged from the stream (below the committed replay points).
+        purged: parts?.scoredFrames.purged ?? 0,
+        // The stream or a bucket found missing on the server, being made again.
+        ...(parts ? { bus_repair: parts.repair.report() } : {}),
       },
       // The default model's, as before; `models` lists every model served.
       model: parts
