@@ -13,6 +13,7 @@ import { auditRoutes } from "./audit/routes.ts";
 import { type Auth, createAuth } from "./auth/auth.ts";
 import { signInRoutes } from "./auth/signin_routes.tsx";
 import type { EngineMonitor } from "./console/engine_monitor.ts";
+import { consoleErrorPage, wantsConsolePage } from "./console/error_page.tsx";
 import { consoleRoutes } from "./console/routes.tsx";
 import type { Database } from "./db/database.ts";
 import { decisionFeedRoutes } from "./decisions/feed_routes.ts";
@@ -173,13 +174,19 @@ export function createBackendApp(options: BackendAppOptions): Hono {
 
   app.notFound(answerUnrouted(app));
   app.onError(function answerError(error, c) {
+    let http: HttpError;
     if (error instanceof HttpError) {
       if (error.status >= 500)
         log?.warn(error.message, { error_code: error.code, path: c.req.path });
-      return c.json(error.body, error.status as 400, error.headers);
+      http = error;
+    } else {
+      log?.error("unhandled error", error, { path: c.req.path, method: c.req.method });
+      http = new HttpError(500, "internal_error", "internal error");
     }
-    log?.error("unhandled error", error, { path: c.req.path, method: c.req.method });
-    return c.json(new HttpError(500, "internal_error", "internal error").body, 500);
+    // A console page (the database down, a form too large) stays a page a person can leave by
+    // its navigation; the API, the probes and scripts asking for JSON get the JSON.
+    if (wantsConsolePage(c)) return consoleErrorPage(c, http);
+    return c.json(http.body, http.status as 400, http.headers);
   });
   return app;
 }

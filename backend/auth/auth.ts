@@ -34,10 +34,11 @@ export interface AuthOptions {
   /**
    * `PUBLIC_URL`: the console's address as browsers reach it (behind a TLS-terminating reverse
    * proxy, the request's own URL says http). A cookie-authorised request from its origin counts
-   * as this site's, and session cookies get `Secure` when it is https.
+   * as this site's, and its cookies (the session's, the console token's) get `Secure` when it is
+   * https.
    */
   publicUrl?: string;
-  /** Session cookies get `Secure` (default: when `publicUrl`, else the request, is https). */
+  /** Cookies get `Secure` (default: when `publicUrl`, else the request, is https). */
   secureCookies?: boolean;
   now?: () => number;
   log?: Logger;
@@ -117,6 +118,18 @@ function originOf(publicUrl: string | undefined): string | undefined {
   }
   return url.origin;
 }
+
+/**
+ * The headers of every HTML page the backend answers outside the console's routes (sign-in, the
+ * provider's refusals): data only, no inline script, no framing, forms stay on this site.
+ */
+export const PAGE_HEADERS = {
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "same-origin",
+  "Cache-Control": "no-store",
+};
 
 const ANONYMOUS: Identity = {
   subject: "anonymous",
@@ -298,6 +311,15 @@ export function createAuth(options: AuthOptions) {
     return seen.identity;
   }
 
+  /**
+   * Whether a cookie set in answer to `c` (the session's, the console token's) gets `Secure`:
+   * `secureCookies` when given, else whether `PUBLIC_URL` (without one, the request's own URL) is
+   * https. Behind a TLS-terminating proxy the request says http while browsers use https.
+   */
+  function secureCookie(c: Context): boolean {
+    return options.secureCookies ?? new URL(publicOrigin ?? c.req.url).protocol === "https:";
+  }
+
   /** Whether the asking identity has `role` (for pages hiding what it cannot do). */
   function can(c: Context, role: Role): boolean {
     const seen = found.get(c.req.raw);
@@ -316,7 +338,7 @@ export function createAuth(options: AuthOptions) {
       // Lax: the first page after a provider's redirect must see the session; acting is
       // guarded by the same-site check in `require`.
       sameSite: "Lax",
-      secure: options.secureCookies ?? new URL(publicOrigin ?? c.req.url).protocol === "https:",
+      secure: secureCookie(c),
       maxAge: Math.floor(maxAgeMs / 1000),
     });
     log?.info("signed in", {
@@ -369,6 +391,7 @@ export function createAuth(options: AuthOptions) {
     failed,
     refused,
     sameSite,
+    secureCookie,
     tokens,
   };
 }

@@ -235,6 +235,23 @@ test("oidc callback refuses a provider answer delivered without this browser's f
   assert.ok(logs.some((l) => l.msg === "sign-in refused" && l.how === "oidc: no flow cookie"));
 });
 
+test("oidc refusal pages carry the console's headers: no framing, no sniffing, no caching", async () => {
+  useApp();
+  const page = await fetch(`${base}/auth/callback?state=x&code=y`, {
+    redirect: "manual",
+    headers: { accept: "text/html" },
+  });
+  assert.equal(page.status, 401);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  assert.match(await page.text(), /<h1>Sign-in failed<\/h1>/);
+  assert.match(page.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+  assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+  assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(page.headers.get("cache-control"), "no-store");
+  // The callback's address holds the code: never in the next page's Referer.
+  assert.equal(page.headers.get("referrer-policy"), "no-referrer");
+});
+
 test("oidc callback refuses an answer whose state belongs to another sign-in", async () => {
   useApp();
   const attacker = createCookieJar();

@@ -9,7 +9,7 @@ import { type Identity, isLoopbackHost, type Role, roleFromClaim } from "../../c
 import { HttpError } from "../../contracts/error.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { AuditRepository } from "../audit/audit_repository.ts";
-import { type Auth, safeNext } from "./auth.ts";
+import { type Auth, PAGE_HEADERS, safeNext } from "./auth.ts";
 import { createSealer, hmacKey } from "./sealed_value.ts";
 
 /** The cookie carrying one sign-in's state, nonce and PKCE verifier from `/auth/login` to `/auth/callback`. */
@@ -350,6 +350,9 @@ async function answer(c: Context, work: () => Promise<Response>): Promise<Respon
   } catch (error) {
     if (!(error instanceof HttpError) || !c.req.header("accept")?.includes("text/html"))
       throw error;
+    // The sign-in page's headers: no framing (clickjacking), no sniffing. The routes' middleware
+    // then keeps the callback's code out of any Referer.
+    for (const [k, v] of Object.entries(PAGE_HEADERS)) c.header(k, v);
     return c.html(errorPage(error), error.status as 401, error.headers);
   }
 }

@@ -6,15 +6,7 @@ import { HttpError } from "../../contracts/error.ts";
 import { formBody } from "../_parse_body.ts";
 import type { AuditRepository } from "../audit/audit_repository.ts";
 import type { Auth } from "./auth.ts";
-import { safeNext } from "./auth.ts";
-
-const HEADERS = {
-  "Content-Security-Policy":
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-  "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "same-origin",
-  "Cache-Control": "no-store",
-};
+import { PAGE_HEADERS, safeNext } from "./auth.ts";
 
 function SignInPage(props: { mode: Auth["mode"]; next: string; tokens: boolean; error?: string }) {
   return (
@@ -87,7 +79,7 @@ export function signInRoutes(options: {
   const tokens = auth.tokens !== undefined;
 
   const render = async (c: Context, next: string, status = 200, error?: string) => {
-    for (const [k, v] of Object.entries(HEADERS)) c.header(k, v);
+    for (const [k, v] of Object.entries(PAGE_HEADERS)) c.header(k, v);
     const body = await (<SignInPage mode={auth.mode} next={next} tokens={tokens} error={error} />);
     return c.html(html`<!doctype html>${body}`, status as 200);
   };

@@ -6,6 +6,14 @@ import type {
   RetrainSchedule,
   ServedModel,
 } from "../../contracts/models_api.ts";
+import {
+  ActivateError,
+  ActivateForm,
+  ActivateNotice,
+  type ActivateRefusal,
+  OTHER_SENSORS,
+  showsActivateForm,
+} from "./activate_form.tsx";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { type DatabaseHealthStatus, DatabaseSection } from "./database_section.tsx";
 import type { EngineModels } from "./engine_models.ts";
@@ -137,58 +145,6 @@ function Retraining(props: { model: string; retrain?: RetrainSchedule }) {
   );
 }
 
-/** Said beside a version whose windows the active one's cannot carry over (`incompatible_versions`). */
-const OTHER_SENSORS = " (other sensors or window size)";
-
-/**
- * Switches the model to another version through the backend (admin; the engine's hot swap). A
- * retrained candidate held for a person (`RETRAIN_PROMOTE=manual`) is preselected. When some
- * versions read other sensors (or windows of another size), they say so and a checkbox lets the
- * streams start afresh (`reset_windows`); the engine refuses such a version without it.
- */
-function ActivateForm(props: { model: ServedModel }) {
-  const m = props.model;
-  const viewer = useViewer();
-  const others = m.versions.filter((v) => v !== m.active_version);
-  if (m.layout === "flat" || others.length === 0) return <>–</>;
-  if (viewer.role !== "admin") return <>needs the admin role</>;
-  const ready = m.retrain?.last_promoted?.activated === false ? m.retrain.last_promoted : undefined;
-  const chosen = ready?.candidate_version ?? others.at(-1);
-  const incompatible = new Set(m.incompatible_versions ?? []);
-  const id = `activate-${m.name}`;
-  return (
-    <form method="post" action={`/models/${encodeURIComponent(m.name)}/activate`} class="activate">
-      <label for={`${id}-version`}>Version</label>
-      <select id={`${id}-version`} name="version" required>
-        {others.map((v) => (
-          <option value={v} selected={v === chosen}>
-            {v}
-            {v === ready?.candidate_version ? " (retrained, ready)" : ""}
-            {incompatible.has(v) ? OTHER_SENSORS : ""}
-          </option>
-        ))}
-      </select>
-      {incompatible.size ? (
-        <label for={`${id}-reset`}>
-          <input id={`${id}-reset`} type="checkbox" name="reset_windows" value="true" /> Start
-          windows afresh (the version reads other sensors)
-        </label>
-      ) : null}
-      <label for={`${id}-reason`}>Why</label>
-      <input id={`${id}-reason`} name="reason" required maxlength={1000} />
-      {viewer.typesName ? (
-        <>
-          <label for={`${id}-by`}>Your name</label>
-          <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
-        </>
-      ) : null}
-      <button type="submit" aria-label={`Activate the chosen version of ${m.name}`}>
-        Activate
-      </button>
-    </form>
-  );
-}
-
 /** Why the registry's pointer names a version that is not scoring (absent when it is). */
 function PointerNote(props: { model: ServedModel }) {
   const broken = props.model.registry_error;
@@ -215,7 +171,11 @@ function PointerNote(props: { model: ServedModel }) {
   );
 }
 
-function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
+function ModelRow(props: {
+  model: ServedModel;
+  retrainNow: boolean;
+  activateRefused?: ActivateRefusal;
+}) {
   const m = props.model;
   return (
     <tr data-model={m.name}>
@@ -258,17 +218,35 @@ function ModelRow(props: { model: ServedModel; retrainNow: boolean }) {
         {props.retrainNow ? <RetrainForm model={m} /> : null}
       </td>
       <td>
-        <ActivateForm model={m} />
+        <ActivateForm model={m} refused={props.activateRefused} />
       </td>
     </tr>
   );
 }
 
-function ModelsSection(props: { models: EngineModels; retrainNow: boolean; retrained?: string }) {
-  const { models } = props;
+/** A version just activated here: which model, and whether it was active already. */
+interface Activated {
+  model: string;
+  unchanged: boolean;
+}
+
+function ModelsSection(props: {
+  models: EngineModels;
+  retrainNow: boolean;
+  retrained?: string;
+  activated?: Activated;
+  activateRefused?: ActivateRefusal;
+}) {
+  const { models, activateRefused } = props;
+  const listed = "error" in models ? [] : models.models;
+  // Only for a model the engine serves: the URL's name is anyone's text.
+  const activated = listed.find((m) => m.name === props.activated?.model);
   return (
     <section aria-labelledby="models-heading">
       <h2 id="models-heading">Models</h2>
+      {activated ? (
+        <ActivateNotice model={activated} unchanged={props.activated?.unchanged ?? false} />
+      ) : null}
       {/* Only for a model the engine serves and can retrain: the URL's name is anyone's text. */}
       {!("error" in models) &&
       models.models.some((m) => m.name === props.retrained && m.retrain && m.layout !== "flat") ? (
@@ -297,7 +275,11 @@ function ModelsSection(props: { models: EngineModels; retrainNow: boolean; retra
           </thead>
           <tbody>
             {models.models.map((model) => (
-              <ModelRow model={model} retrainNow={props.retrainNow} />
+              <ModelRow
+                model={model}
+                retrainNow={props.retrainNow}
+                activateRefused={activateRefused}
+              />
             ))}
           </tbody>
         </table>
@@ -318,14 +300,26 @@ export function HealthPage(props: {
   retrainNow?: boolean;
   /** A model whose retraining was just started here (the notice above the models). */
   retrained?: string;
+  /** A version just activated here (the notice above the models). */
+  activated?: Activated;
+  /** A refused activation: said beside that model's form, else at the top of the page. */
+  activateRefused?: ActivateRefusal;
   /** `CONSOLE_TOKEN` is set without sign-in: the page offers the token form. */
   tokenRequired?: boolean;
 }) {
   const h = props.health;
   const stats = h?.stats ?? null;
+  const viewer = useViewer();
+  const refused = props.activateRefused;
+  const refusedForm =
+    refused && h && !("error" in h.models)
+      ? h.models.models.find((m) => m.name === refused.model && showsActivateForm(m, viewer.role))
+      : undefined;
   return (
     <Layout title="Health" section="health">
       <h1>Health</h1>
+      {/* A model whose form the page does not show (no longer served, the engine unreachable). */}
+      {refused && !refusedForm ? <ActivateError message={refused.message} /> : null}
       <section aria-labelledby="engine-heading">
         <h2 id="engine-heading">Engine</h2>
         {h === null ? (
@@ -391,6 +385,8 @@ export function HealthPage(props: {
           models={h.models}
           retrainNow={props.retrainNow ?? false}
           retrained={props.retrained}
+          activated={props.activated}
+          activateRefused={refusedForm ? refused : undefined}
         />
       )}
       {props.tokenRequired ? (

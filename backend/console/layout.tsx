@@ -3,7 +3,17 @@ import type { Child } from "hono/jsx";
 import { SilenceBanner } from "./silence_banner.tsx";
 import { SignedIn } from "./viewer.tsx";
 
-export type Section = "now" | "overview" | "quality" | "silences" | "health" | "incident";
+/** The page's place in the navigation; `error`: none (a request that ended in an error). */
+export type Section = "now" | "overview" | "quality" | "silences" | "health" | "incident" | "error";
+
+/** Every console page's headers: data only, scripts and styles from this origin, no inline script, no framing, forms stay here. */
+export const SECURITY_HEADERS = {
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "same-origin",
+};
 
 const NAV: { section: Section; href: string; label: string }[] = [
   { section: "now", href: "/", label: "Now" },

@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { servedModels, startEngineModelsStandIn } from "../_test/engine_models_stand_in.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
+import { createAuth } from "../auth/auth.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
 import { createEngineModelsReader } from "./engine_models.ts";
@@ -286,6 +287,24 @@ describe("console pages", () => {
     assert.equal(ok.status, 303);
     const [ack] = await db.sql`SELECT acked_by FROM incident_ack WHERE incident_id = ${id}`;
     assert.equal(ack.acked_by, "Ana");
+  });
+
+  test("behind an https PUBLIC_URL the console_token cookie is Secure, as the session cookie is", async () => {
+    const publicUrl = "https://console.plant";
+    const behindProxy = createBackendApp({
+      database: db,
+      consoleToken: TOKEN,
+      auth: createAuth({ mode: "none", consoleToken: TOKEN, publicUrl }),
+    });
+    // The proxy ends TLS: the request the backend sees says http, its Host the public one.
+    const res = await behindProxy.request(
+      "http://console.plant/console-token",
+      form({ token: TOKEN, return: "/" }, { host: "console.plant", origin: publicUrl }),
+    );
+    assert.equal(res.status, 303);
+    const cookie = res.headers.get("set-cookie") ?? "";
+    assert.match(cookie, /^console_token=/);
+    assert.match(cookie, /; Secure(;|$)/);
   });
 
   test("every console form answers a body it cannot read as a form with 400, not 500", async () => {

@@ -27,6 +27,7 @@ import { type DeadLetterResender, MESSAGE_ID_PATTERN } from "../notify/dead_lett
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
+import { type ActivateRefusal, RESET_LABEL } from "./activate_form.tsx";
 import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
 import { deadLetterFormRoutes } from "./dead_letter_form_routes.tsx";
 import type { EngineMonitor } from "./engine_monitor.ts";
@@ -34,6 +35,7 @@ import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { HealthPage } from "./health_page.tsx";
 import { CHARTED_SENSORS, IncidentPage, MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { IncidentRow } from "./incident_row.tsx";
+import { SECURITY_HEADERS } from "./layout.tsx";
 import { NowPage } from "./now_page.tsx";
 import { OverviewPage, PERIODS } from "./overview_page.tsx";
 import { qualityConsoleRoutes } from "./quality_routes.tsx";
@@ -71,15 +73,6 @@ export interface ConsoleRoutesOptions {
   readReport?: RetrainReportReader;
 }
 
-// Data only: scripts and styles from this origin, no inline script, no framing, forms stay here.
-const SECURITY_HEADERS = {
-  "Content-Security-Policy":
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-  "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "same-origin",
-};
-
 /** The report page's title when the engine refuses, by its code. */
 const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
   report_not_found: "No retraining report",
@@ -90,6 +83,12 @@ const REPORT_REFUSAL: Partial<Record<ErrorCode, string>> = {
   invalid_version: "No such version",
   engine_unreachable: "Engine unreachable",
 };
+
+/**
+ * Not an incident id (those are UUIDs): the live stream's first message after `ready`, the ids of
+ * the incidents the Open table lists now (`{"open_now": [...]}`); the browser drops other rows there.
+ */
+const OPEN_NOW = "open-now";
 
 /** Open incidents listed on the Now page at most (newest first); it says when there are more. */
 export const NOW_LIMIT = 200;
@@ -106,7 +105,12 @@ const VERDICT_FORM_LABELS: FieldLabels = {
 };
 
 /** The Health page's model forms' labels, for their refusals. */
-const MODEL_FORM_LABELS: FieldLabels = { version: "Version", reason: "Why", by: "Your name" };
+const MODEL_FORM_LABELS: FieldLabels = {
+  version: "Version",
+  reason: "Why",
+  by: "Your name",
+  reset_windows: RESET_LABEL,
+};
 
 /** The way back from a refused Health page form. */
 const HEALTH = { href: "/status", label: "Back to Health" };
@@ -213,15 +217,27 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
 
   app.get("/events", function liveRows(c) {
     // Every (re)connection starts with the rows of the page, so a browser that lost the stream
-    // for a while catches up without a reload.
+    // for a while catches up without a reload; first of all with the ids open now, since a row of
+    // one that resolved meanwhile and left the lists (it started over an hour ago) is named by no
+    // message, and would stay under "Open incidents" for good.
     const initial = async () => {
       const [open, resolved] = await nowLists(now(), 0);
-      return [...open.incidents, ...resolved.incidents].map((i) => i.incident_id).reverse();
+      const rows = [...open.incidents, ...resolved.incidents].map((i) => i.incident_id).reverse();
+      return [OPEN_NOW, ...rows];
     };
     return streamIncidentChanges(
       c,
       hub,
       async (id) => {
+        if (id === OPEN_NOW) {
+          // Read when sent: whatever changes later is published, and sent, after it.
+          const open = await incidents.list({
+            state: "open",
+            limit: NOW_LIMIT,
+            sensorsPerIncident: 0,
+          });
+          return JSON.stringify({ open_now: open.incidents.map((i) => i.incident_id) });
+        }
         const incident = await incidents.summary(id, 3);
         if (!incident) return undefined;
         // The page's rule: a resolved incident is listed when it started in the last hour. An
@@ -365,7 +381,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       httpOnly: true,
       sameSite: "Strict",
       path: "/",
-      secure: new URL(c.req.url).protocol === "https:",
+      // The session cookie's rule: behind an https PUBLIC_URL the request itself may say http.
+      secure: auth.secureCookie(c),
       maxAge: 30 * 86_400,
     });
     // The page it goes back to says so: otherwise it looks just as before.
@@ -411,7 +428,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     app.route("/", deadLetterFormRoutes({ resender: options.resender, auth, render: page }));
   }
 
-  app.get("/status", async function healthPage(c) {
+  /**
+   * The Health page; with a refused activation, its message beside that model's form, which keeps
+   * what was typed (`status` the refusal's).
+   */
+  async function healthPage(c: Context, activateRefused?: ActivateRefusal, status = 200) {
     const [health, reachable, notifications, databaseHealth] = await Promise.all([
       engine ? engine.read() : Promise.resolve(null),
       database.ping(AbortSignal.timeout(2000)).then(
@@ -431,6 +452,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const retrained = c.req.query("retrain");
     // Set by the redirect after a dead letter's "Re-send"; only a message id is ever shown.
     const resent = c.req.query("resent");
+    // Set by the redirect after "Activate"; the page says what its model scores with now.
+    const activated = activateRefused ? undefined : c.req.query("activated");
     return page(
       c,
       <HealthPage
@@ -441,10 +464,19 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         resent={resent && MESSAGE_ID_PATTERN.test(resent) ? resent : undefined}
         retrainNow={options.retrain !== undefined}
         retrained={retrained && MODEL_NAME_PATTERN.test(retrained) ? retrained : undefined}
+        activated={
+          activated && MODEL_NAME_PATTERN.test(activated)
+            ? { model: activated, unchanged: c.req.query("unchanged") === "1" }
+            : undefined
+        }
+        activateRefused={activateRefused}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
       />,
+      status,
     );
-  });
+  }
+
+  app.get("/status", (c) => healthPage(c));
 
   app.get("/models/:name/retrains/:version", async function retrainReportPage(c) {
     try {
@@ -468,18 +500,33 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   });
 
   app.post("/models/:name/activate", async function activateForm(c) {
+    const name = c.req.param("name");
+    // What was typed, shown again in the refused form.
+    let typed: Record<string, string> = {};
     try {
       if (!options.activate)
         throw new HttpError(404, "not_found", "model activation is not set up");
-      const who = await auth.require(c, "admin");
+      // Read first, so that a refusal (no token, the engine's) shows the form as it was typed.
       const form = await formBody(c);
       const text = (k: string) => (typeof form[k] === "string" ? (form[k] as string) : undefined);
       // The checkbox "Start windows afresh": sent only when ticked.
-      const resetWindows = form.reset_windows === "true" ? { reset_windows: true } : {};
+      const ticked = form.reset_windows === "true";
+      typed = {
+        version: text("version") ?? "",
+        reason: text("reason") ?? "",
+        by: text("by") ?? "",
+        reset_windows: ticked ? "true" : "",
+      };
+      const who = await auth.require(c, "admin");
       const body = v.safeParse(
         activateRequestSchema,
         auth.named(
-          { version: text("version"), reason: text("reason"), by: text("by"), ...resetWindows },
+          {
+            version: text("version"),
+            reason: text("reason"),
+            by: text("by"),
+            ...(ticked ? { reset_windows: true } : {}),
+          },
           "by",
           who,
         ),
@@ -490,24 +537,34 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         throw new HttpError(400, "invalid_request", "“Why”: say why this version is activated");
       }
       const actor = auth.actor(who, body.output.by);
-      await options.activate(c.req.param("name"), body.output, actor);
-      return c.redirect("/status", 303);
+      const answer = await options.activate(name, body.output, actor);
+      // The page it leads to says what the model scores with now, where the focus starts.
+      const done = new URLSearchParams({
+        activated: name,
+        ...(answer.unchanged ? { unchanged: "1" } : {}),
+      });
+      return c.redirect(`/status?${done}`, 303);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
-      return page(
+      // The engine may have switched (or may yet): a page of its own, never "nothing changed".
+      if (error.code === "not_audited" || error.code === "activation_outcome_unknown") {
+        const title =
+          error.code === "not_audited" ? "Activated, not audited" : "Activation outcome unknown";
+        return page(
+          c,
+          <MessagePage title={title} message={error.message} back={HEALTH} />,
+          error.status >= 500 ? 502 : error.status,
+        );
+      }
+      const refusal = activationRefusal(error, typed.reset_windows === "true");
+      return healthPage(
         c,
-        error.code === "not_audited" ? (
-          <MessagePage title="Activated, not audited" message={error.message} back={HEALTH} />
-        ) : error.code === "activation_outcome_unknown" ? (
-          // The engine may have switched, or may yet: never "nothing changed".
-          <MessagePage title="Activation outcome unknown" message={error.message} back={HEALTH} />
-        ) : (
-          <MessagePage
-            title="Not activated"
-            message={`${error.message} Nothing changed.`}
-            back={HEALTH}
-          />
-        ),
+        {
+          model: name,
+          ...refusal,
+          message: `${refusal.message.replace(/([^.!?])$/, "$1.")} Nothing changed.`,
+          values: typed,
+        },
         error.status >= 500 ? 502 : error.status,
       );
     }
@@ -573,6 +630,33 @@ function modelFormRefusal(issue: v.BaseIssue<unknown>): HttpError {
   const key = v.getDotPath(issue) ?? "";
   const field = Object.hasOwn(MODEL_FORM_LABELS, key) ? `“${MODEL_FORM_LABELS[key]}”` : key;
   return new HttpError(400, "invalid_request", `${field}: ${issue.message}`);
+}
+
+/**
+ * A refused activation in the form's words: the engine's `409 model_incompatible` asks to "send
+ * reset_windows"; a person ticks the box “Start windows afresh”, which the message then names
+ * (and marks) instead.
+ */
+function activationRefusal(error: HttpError, ticked: boolean): { message: string; field?: string } {
+  if (error.code !== "model_incompatible") {
+    const refusal = refusalFor(error, MODEL_FORM_LABELS);
+    // The form's own checks (modelFormRefusal) start with the label of the field they refuse.
+    const field =
+      refusal.field ??
+      Object.keys(MODEL_FORM_LABELS).find((k) =>
+        refusal.message.startsWith(`“${MODEL_FORM_LABELS[k]}”`),
+      );
+    return { message: refusal.message, field };
+  }
+  const box = `“${RESET_LABEL}”`;
+  const named = error.message
+    .replace(/\bsend\s+"?reset_windows"?(?:\s*:\s*true)?/g, `tick ${box}`)
+    .replace(/"?\breset_windows\b"?/g, box);
+  if (ticked) return { message: named };
+  const message = named.includes(box)
+    ? named
+    : `${named.replace(/[.\s]*$/, "")}; tick ${box} to start the streams' windows afresh`;
+  return { message, field: "reset_windows" };
 }
 
 /**

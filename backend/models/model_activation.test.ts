@@ -250,14 +250,23 @@ for (const target of testTargets()) {
         formPost({ version: ACTIVE, reason: "forward again", by: "Mallory" }, { cookie }),
       );
       assert.equal(res.status, 303, await res.clone().text());
-      assert.equal(res.headers.get("location"), "/status");
+      // Back to the Health page, which says what the model scores with now (focused there).
+      assert.equal(res.headers.get("location"), `/status?activated=${MODEL}`);
       assert.deepEqual(engine.activations.at(-1), {
         model: MODEL,
         request: { version: ACTIVE, reason: "forward again", by: "alice" },
         authorization: `Bearer ${ENGINE_ADMIN_TOKEN}`,
       });
-      const page = await (await app.request("/status", { headers: { cookie } })).text();
+      const page = await (
+        await app.request(res.headers.get("location") ?? "", { headers: { cookie } })
+      ).text();
       assert.ok(page.includes(`data-active-version="${ACTIVE}"`), "the page shows the switch");
+      assert.match(
+        page,
+        new RegExp(
+          `<p id="activate-notice" role="status" class="done" tabindex="-1">Activated: <code>${MODEL}</code> scores with <code>${ACTIVE.replace(/[.+]/g, "\\$&")}</code> now`,
+        ),
+      );
       const events = await activationsAudited();
       assert.equal(events.length, 2);
       assert.equal(events[0].actor.subject, "token:alice");

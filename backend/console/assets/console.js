@@ -88,8 +88,24 @@
       });
       source.addEventListener("incident", showIncident);
     }
+    /**
+     * The first message of each (re)connection names the incidents open now: a row of the Open
+     * table that is not among them resolved (or left the list) while the stream was lost, and no
+     * message will name it again. Its row, if it is still listed, comes right after.
+     */
+    function keepOpen(ids) {
+      const open = new Set(ids);
+      for (const row of document.querySelectorAll("#open-incidents tr[data-incident]")) {
+        if (!open.has(row.dataset.incident)) row.remove();
+      }
+      updateEmpty();
+    }
     function showIncident(event) {
       const message = JSON.parse(event.data);
+      if (Array.isArray(message.open_now)) {
+        keepOpen(message.open_now);
+        return;
+      }
       // The row was rendered (and escaped) by the server's JSX; a template only parses it.
       const template = document.createElement("template");
       template.innerHTML = message.row;
