@@ -14,6 +14,7 @@ import {
   moveLegacyIncidentStates,
 } from "./alert/incident_state_store.ts";
 import { Outbox } from "./alert/outbox.ts";
+import { resolveUnservedIncidents } from "./alert/resolve_unserved.ts";
 import { createEngineApp } from "./app.ts";
 import { Batcher, type MachineStop } from "./batch/batcher.ts";
 import { windowScorerFor } from "./batch/from_config.ts";
@@ -282,6 +283,15 @@ export function createEngine(options: EngineOptions): Engine {
       metrics.outboxDepth.addCallback((r) => r.observe(outbox.size));
       alerts.start();
       for (const lane of lanes) await lane.pipeline.start();
+      // Open incidents of a model no lane serves (renamed, no longer routed) would never end.
+      await resolveUnservedIncidents({
+        dataDir: config.DATA_DIR,
+        served: lanes.map((l) => l.model.metadata.name),
+        context: { threshold: config.ANOMALY_THRESHOLD, maxBytes: config.ALERT_MAX_BYTES },
+        dispatcher: alerts,
+        log,
+        now: () => clock.now(),
+      });
       for (const lane of lanes) lane.batcher.start();
       summary.start();
       state.ready({ ...lanes[0], lanes, ingestor, alerts, outbox });

@@ -256,6 +256,54 @@ test("engine process keeps an open incident through a crash and resolves it afte
   }
 });
 
+/** Opens an incident on `stream` (seconds 0..7), then starts another engine on the same DATA_DIR. */
+async function restartWithOpenIncident(stream: string) {
+  const env = { DATA_DIR: join(root, stream) };
+  const first = await start(env);
+  await play(first, stream, [...normal(5), "spiked", "spiked", "spiked"]);
+  await waitFor(() => alertsOf(stream).length === 1, "the opened alert");
+  // A clean stop: every accepted frame scored, the incident's state saved with its last window.
+  await first.engine.shutdown(1000);
+  return start(env);
+}
+
+test("engine restarted resolves the restored incident when its stream comes back behind it (a clock set back), and raises the next upset", async () => {
+  const engine = await restartWithOpenIncident("clock-back");
+  // The producer's clock is an hour behind now: the engine's frame order starts afresh, so its
+  // frames are taken; the window after the restart is older than the incident's last.
+  await play(engine, "clock-back", [...normal(5), "spiked", "spiked", ...normal(9)], -3600);
+  await waitFor(() => alertsOf("clock-back").length === 4, "resolved, opened and resolved");
+  const [opened, resolved, next, nextResolved] = alertsOf("clock-back");
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", opened.incident_id, new Date(T0 + 7000).toISOString()],
+    "stale, at its last window",
+  );
+  assert.equal(next.event, "opened");
+  assert.equal(next.incident_started_at, new Date(T0 - 3_595_000).toISOString());
+  assert.deepEqual([nextResolved.event, nextResolved.incident_id], ["resolved", next.incident_id]);
+  assert.equal(engine.engine.state.pipeline!.pipeline.openIncidents, 0);
+});
+
+test("engine restarted after a silence past INCIDENT_STALE_MS resolves the restored incident before the next upset opens its own", async () => {
+  const engine = await restartWithOpenIncident("gap");
+  // Two hours later (stream time) the line runs again, an upset as it starts: as without a restart.
+  await play(engine, "gap", [...normal(5), "spiked", "spiked", ...normal(8)], 7200);
+  await waitFor(() => alertsOf("gap").length === 4, "resolved, opened and resolved");
+  const [opened, resolved, next, nextResolved] = alertsOf("gap");
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", opened.incident_id, new Date(T0 + 7000).toISOString()],
+  );
+  assert.equal(next.event, "opened");
+  assert.notEqual(next.incident_id, opened.incident_id);
+  assert.equal(next.incident_started_at, new Date(T0 + 7_205_000).toISOString());
+  assert.deepEqual(
+    [nextResolved.event, nextResolved.incident_id, nextResolved.frame_timestamp],
+    ["resolved", next.incident_id, new Date(T0 + 7_213_000).toISOString()],
+  );
+});
+
 test("engine pipeline flush rejects while an incident's state cannot be kept, and keeps its alert once it can", async () => {
   const engine = await start();
   // The state store's folder disappears under the running engine: saving the opened incident fails.

@@ -48,12 +48,22 @@ after(async () => {
 
 const T0 = Date.UTC(2026, 10, 24, 9);
 
-async function start(defaultModel: string, routes: string): Promise<TestEngine> {
-  const engine = await startTestEngine({ dir: registryDir, name: defaultModel }, sink, {
-    DATA_DIR: dataDir,
-    MODEL_ROUTES: routes,
-    INCIDENT_QUIET_WINDOWS: "3",
-  });
+async function start(
+  defaultModel: string,
+  routes: string,
+  options: { data?: string; write?: (line: string) => void } = {},
+): Promise<TestEngine> {
+  const engine = await startTestEngine(
+    { dir: registryDir, name: defaultModel },
+    sink,
+    {
+      DATA_DIR: options.data ?? dataDir,
+      MODEL_ROUTES: routes,
+      INCIDENT_QUIET_WINDOWS: "3",
+      ...(options.write ? { LOG_LEVEL: "info" } : {}),
+    },
+    { write: options.write },
+  );
   engines.push(engine);
   return engine;
 }
@@ -116,4 +126,30 @@ test("each model's open incidents carry over to that model when the default mode
     assert.equal(resolved.model_name, f.name);
     assert.equal(resolved.frame_timestamp, new Date(T0 + 13_000).toISOString(), stream);
   }
+});
+
+test("an open incident of a model no longer served is resolved at start, under that model, and its state removed", async () => {
+  const data = join(dataDir, "unserved");
+  const first = await start("boiler", "line-c-*=packaging", { data });
+  for (let t = 0; t < 7; t++) await send(first, packaging, "line-c-1", t, t >= 5);
+  await waitFor(() => alertsOf("line-c-1").length === 1, "the opened alert");
+  await first.engine.shutdown(1000);
+
+  // The packaging line's model is no longer served (taken out of MODEL_ROUTES).
+  const lines: { msg: string; [field: string]: unknown }[] = [];
+  await start("boiler", "", { data, write: (line) => void lines.push(JSON.parse(line)) });
+  await waitFor(() => alertsOf("line-c-1").length === 2, "the resolved alert");
+  const [opened, resolved] = alertsOf("line-c-1");
+  assert.equal(resolved.event, "resolved");
+  assert.equal(resolved.incident_id, opened.incident_id);
+  assert.equal(resolved.model_name, "packaging", "named by the model it was opened under");
+  assert.equal(resolved.model_version, opened.model_version);
+  assert.equal(resolved.frame_timestamp, new Date(T0 + 6000).toISOString(), "at its last window");
+  assert.deepEqual(resolved.anomalous_features, [], "no sensor of a model not loaded is named");
+  assert.deepEqual(await readdir(incidentStateDir(data, "packaging")), [], "its state removed");
+  const said = lines.filter((l) => l.msg === "incidents resolved: their model is not served");
+  assert.deepEqual(
+    said.map(({ model, incidents }) => ({ model, incidents })),
+    [{ model: "packaging", incidents: 1 }],
+  );
 });

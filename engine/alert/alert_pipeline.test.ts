@@ -16,9 +16,14 @@ import { Outbox } from "./outbox.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 9);
 
-/** One scored window of a 2-sensor model: `sensor` (0 unless told) flagged, or nothing. */
-function window(streamId: string, second: number, flagged: boolean, sensor = 0): ScoredBatch {
-  const f = flagged ? [sensor] : [];
+/** One scored window of a 2-sensor model: `sensor` (0 unless told; or several) flagged, or nothing. */
+function window(
+  streamId: string,
+  second: number,
+  flagged: boolean,
+  sensor: number | number[] = 0,
+): ScoredBatch {
+  const f = flagged ? [sensor].flat() : [];
   return {
     size: 1,
     nFeatures: 2,
@@ -51,6 +56,7 @@ async function setup(
     features = ["a", "b"],
     version = "m@1",
     frameMode = false,
+    maxBytes,
     ...options
   }: {
     /** `ALERT_MODE=frame`: an alert per anomalous window, no tracker, no state store. */
@@ -63,6 +69,8 @@ async function setup(
     features?: string[];
     version?: string;
     replays?: boolean;
+    /** `ALERT_MAX_BYTES`. */
+    maxBytes?: number;
   } = {},
 ) {
   const dir = await mkdtemp(join(tmpdir(), "alert-pipeline-"));
@@ -106,7 +114,13 @@ async function setup(
     store: new FileIncidentStateStore(stateDir),
   };
   const common = {
-    context: { featureNames: features, threshold: 0.9, modelName: "m", modelVersion: version },
+    context: {
+      featureNames: features,
+      threshold: 0.9,
+      modelName: "m",
+      modelVersion: version,
+      maxBytes,
+    },
     windowSize: 2,
     severityScale: 10,
     dispatcher,
@@ -131,7 +145,14 @@ async function setup(
   const received = () =>
     sink.requests.map((r) => JSON.parse(r.body)).map((b) => `${b.event}:${b.stream_id}`);
   const said = (msg: string) => lines.filter((l) => l.msg.startsWith(msg));
-  return { stateDir, outbox, sink, pipeline, lines, received, bodies, said };
+  /**
+   * `bodies` without a second delivery of one alert (here the dispatcher starts after the
+   * pipeline, so an alert kept with a restored state is queued twice: resubmitted, and found in
+   * the outbox).
+   */
+  const distinct = () =>
+    bodies().filter((b, i, all) => all.findIndex((o) => o.alert_id === b.alert_id) === i);
+  return { stateDir, outbox, sink, pipeline, lines, received, bodies, distinct, said };
 }
 
 test("alertPipeline holds a batch's state and alerts while saves fail, and keeps them in order once they work", async (t) => {
@@ -385,4 +406,144 @@ test("alertPipeline with replays keeps a resolved stream's marker until its posi
   next.pipeline.committed(30);
   await next.pipeline.flush();
   assert.deepEqual(await readdir(first.stateDir), [], "deleted once committed past");
+});
+
+test("alertPipeline resolves a restored incident whose stream comes back behind its last window, and takes that window afresh", async (t) => {
+  const first = await setup(t, { staleMs: 300_000 });
+  first.pipeline.scored(window("s", 100, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 1, "the opened alert delivered");
+  const [old] = first.bodies();
+  await first.pipeline.stop();
+
+  // The producer's clock was set back an hour and a half across the restart.
+  const next = await setup(t, { stateDir: first.stateDir, staleMs: 300_000 });
+  next.pipeline.scored(window("s", -5400, false));
+  assert.equal(next.pipeline.openIncidents, 0, "the restored incident is resolved");
+  next.pipeline.scored(window("s", -5399, true));
+  assert.equal(next.pipeline.openIncidents, 1, "the next upset opens an incident");
+  next.pipeline.scored(window("s", -5398, false));
+  next.pipeline.scored(window("s", -5397, false));
+  await next.pipeline.flush();
+  // The opened alert kept with the state is sent again too (this outbox never saw it delivered).
+  await waitFor(() => next.distinct().length === 4, "resolved, opened and resolved delivered");
+  const [, resolved, opened, closed] = next.distinct();
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", old.incident_id, new Date(T0 + 100_000).toISOString()],
+    "stale, at its last window",
+  );
+  assert.equal(opened.event, "opened");
+  assert.notEqual(opened.incident_id, old.incident_id);
+  assert.equal(opened.incident_started_at, new Date(T0 - 5_399_000).toISOString());
+  assert.deepEqual([closed.event, closed.incident_id], ["resolved", opened.incident_id]);
+  assert.deepEqual(
+    next.said("restored incident resolved").map((l) => l.stream_id),
+    ["s"],
+    "said why",
+  );
+});
+
+test("alertPipeline resolves a restored incident whose stream comes back after a silence past the gap rule, and keeps a slow stream's", async (t) => {
+  const first = await setup(t, { staleMs: 300_000 });
+  // "slow" sends a frame every 10 minutes, "fast" every second; both open an incident.
+  first.pipeline.scored(window("slow", 0, false));
+  first.pipeline.scored(window("slow", 600, true));
+  first.pipeline.scored(window("fast", 0, false));
+  first.pipeline.scored(window("fast", 1, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 2, "both opened");
+  const opened = new Map(first.bodies().map((b) => [b.stream_id, b.incident_id]));
+  await first.pipeline.stop();
+  const saved = JSON.parse(await readFile(join(first.stateDir, "slow.json"), "utf8"));
+  assert.equal(saved.step, 600_000, "the stream's step is kept with its state");
+
+  const next = await setup(t, { stateDir: first.stateDir, staleMs: 300_000 });
+  await waitFor(() => next.distinct().length === 2, "the kept opened alerts sent again");
+  // Both come back 50 minutes later: past INCIDENT_STALE_MS, but within 10 of slow's steps.
+  next.pipeline.scored(window("fast", 3001, true));
+  next.pipeline.scored(window("slow", 3600, true));
+  await next.pipeline.flush();
+  await waitFor(() => next.distinct().length === 4, "fast's incident resolved, a new one opened");
+  const [resolved, reopened] = next.distinct().slice(2);
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", opened.get("fast"), new Date(T0 + 1000).toISOString()],
+  );
+  assert.deepEqual([reopened.event, reopened.stream_id], ["opened", "fast"]);
+  assert.equal(reopened.incident_started_at, new Date(T0 + 3_001_000).toISOString());
+  assert.equal(next.pipeline.openIncidents, 2, "slow's incident goes on, fast's new one is open");
+  next.pipeline.scored(window("slow", 4200, false));
+  next.pipeline.scored(window("slow", 4800, false));
+  await next.pipeline.flush();
+  await waitFor(() => next.distinct().length === 5, "slow's incident resolved by quiet windows");
+  const last = next.distinct()[4];
+  assert.deepEqual([last.event, last.incident_id], ["resolved", opened.get("slow")]);
+});
+
+test("alertPipeline does not take a window the tracker ignores as a sign the stream is alive", async (t) => {
+  let wall = T0;
+  const now = () => wall;
+  const first = await setup(t, { replays: true, staleMs: 300_000, now });
+  first.pipeline.reached(10);
+  first.pipeline.scored(window("s", 0, true));
+  first.pipeline.scored(window("s", 1, true));
+  await first.pipeline.flush();
+  await first.pipeline.stop();
+
+  // A new owner re-reads a window it had scored (not newer than the restored last): ignored.
+  const next = await setup(t, { replays: true, stateDir: first.stateDir, staleMs: 300_000, now });
+  wall += 200_000;
+  next.pipeline.scored(window("s", 0, true));
+  wall += 200_000;
+  next.pipeline.expireStale();
+  assert.equal(next.pipeline.openIncidents, 0, "silent for 400 s since its last window taken");
+  await next.pipeline.flush();
+  await waitFor(() => next.received().includes("resolved:s"), "the resolved alert delivered");
+});
+
+test("alertPipeline warns, at most once a minute and with counts since, when ALERT_MAX_BYTES cuts an alert", async (t) => {
+  let wall = T0;
+  const { pipeline, said, bodies, received } = await setup(t, { maxBytes: 100, now: () => wall });
+  pipeline.scored(window("a", 0, true, [0, 1]));
+  wall += 1000;
+  pipeline.scored(window("b", 0, true, [0, 1]));
+  wall += 60_000;
+  pipeline.scored(window("c", 0, true, [0, 1]));
+  await pipeline.flush();
+  await waitFor(() => received().length === 3, "the three opened alerts delivered");
+  assert.equal(pipeline.cutAlerts, 3);
+  const lines = said("alerts cut to fit ALERT_MAX_BYTES");
+  assert.deepEqual(
+    lines.map((l) => l.level),
+    ["warn", "warn"],
+  );
+  const [a, , c] = bodies();
+  assert.equal(a.anomalous_features.length, 1, "one sensor left the list");
+  assert.equal(a.num_anomalous_features, 2, "and is still counted");
+  assert.deepEqual(
+    lines.map(({ alert_id, context_dropped, typical_dropped, unlisted, since_last_line }) => ({
+      alert_id,
+      context_dropped,
+      typical_dropped,
+      unlisted,
+      since_last_line,
+    })),
+    [
+      {
+        alert_id: a.alert_id,
+        context_dropped: 0,
+        typical_dropped: 0,
+        unlisted: 1,
+        since_last_line: { alerts: 1, context_dropped: 0, typical_dropped: 0, unlisted: 1 },
+      },
+      {
+        alert_id: c.alert_id,
+        context_dropped: 0,
+        typical_dropped: 0,
+        unlisted: 1,
+        since_last_line: { alerts: 2, context_dropped: 0, typical_dropped: 0, unlisted: 2 },
+      },
+    ],
+  );
 });

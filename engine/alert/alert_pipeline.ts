@@ -1,5 +1,6 @@
 // The alert path after scoring: flagged sensors → incident state → alert body → state store → outbox.
 import { isSpanContextValid, type SpanContext } from "@opentelemetry/api";
+import type { Alert } from "../../contracts/alert.ts";
 import { sensorEvidence } from "../../scoring/flagged_sensors.ts";
 import {
   type IncidentEvent,
@@ -21,6 +22,7 @@ import { mergeSteps, type PersistStep, type StreamRecord } from "./_persist_step
 import type { AlertDispatcher } from "./alert_dispatcher.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 import { type AlertContext, buildFrameAlert, buildIncidentAlert } from "./build_alert.ts";
+import type { AlertFit } from "./fit_alert.ts";
 import type {
   ForgottenMark,
   IncidentStateChange,
@@ -28,6 +30,7 @@ import type {
   SavedModel,
   StoredIncidentState,
 } from "./incident_state_store.ts";
+import { savedModelContext } from "./resolve_unserved.ts";
 
 /** Streams whose cadence is kept (the least recently scored forgotten beyond it). */
 const MAX_CADENCES = 65_536;
@@ -78,6 +81,12 @@ const UNREAD = Number.MAX_SAFE_INTEGER;
 
 /** How often state changes without events are saved (a crash may forget at most this much). */
 const DIRTY_SAVE_MS = 1000;
+
+/** Least time between two warnings that alerts were cut to `ALERT_MAX_BYTES` (counts in between). */
+const FIT_LOG_MS = 60_000;
+
+/** Why a restored stream's incident ends at its first window after a restart. */
+type RestartEnd = "behind" | "gap";
 
 /**
  * Alerts held in memory, at most, while the state store (or the outbox) fails. Only incident
@@ -137,8 +146,16 @@ export class AlertPipeline {
   #outage: { since: number; error: unknown } | undefined;
   /** Alerts dropped because more than `maxHeldAlerts` could not be kept (since start). */
   #dropped = 0;
-  /** Per tracked stream: when (epoch ms) it last had a window scored. */
-  readonly #seen = new Map<string, number>();
+  /**
+   * Per tracked stream: when (epoch ms) the tracker last took a window of it, and that window's
+   * timestamp (a window it ignores, not newer than that, says nothing of the stream being alive).
+   */
+  readonly #seen = new Map<string, { at: number; last: number }>();
+  /**
+   * Restored streams (not `replays`) whose first window since the start has not come: their
+   * saved newest window and step, against which that window is judged (`#restartEnd`).
+   */
+  readonly #restored = new Map<string, { last: number; step: number }>();
   /**
    * Per stream (tracked or not, the least recently scored first, bounded): its last window's
    * timestamp and the step before it (stream time), so a stream sampled more slowly than
@@ -161,6 +178,15 @@ export class AlertPipeline {
   readonly #forgot = new Map<string, ForgottenMark>();
   /** `replays`: the driver's position; every window handed over so far is at or before it. */
   #position = 0;
+  /** Alerts cut to `ALERT_MAX_BYTES` since start, and since the last warning about it. */
+  #cut = {
+    total: 0,
+    alerts: 0,
+    contextDropped: 0,
+    typicalDropped: 0,
+    unlisted: 0,
+    loggedAt: -Infinity,
+  };
 
   constructor(options: AlertPipelineOptions) {
     if (options.mode === "incident" && (!options.tracker || !options.store)) {
@@ -191,11 +217,18 @@ export class AlertPipeline {
     return this.#dropped;
   }
 
+  /** Alerts cut since start to fit `ALERT_MAX_BYTES` (sensors, typical ranges or context left out). */
+  get cutAlerts(): number {
+    return this.#cut.total;
+  }
+
   /**
    * Restores the saved incident state and resubmits the alerts kept with it (they may not
    * have reached the outbox before a crash); starts the stale-stream timer. A stream saved under
    * a model with other sensors (the pointer moved while the engine was down) is not restored:
    * its open incident is resolved, as `useModel` does live, under the version it was saved with.
+   * Without `replays`, each restored stream's first window is judged against its saved newest
+   * window (`#restartEnd`): one not newer, or after a silence, resolves the restored incident first.
    */
   async start(): Promise<void> {
     const { tracker, store, log, staleMs } = this.#o;
@@ -213,7 +246,14 @@ export class AlertPipeline {
       if (state.snapshot && !this.#fits(state)) foreign.set(streamId, state);
       else if (state.snapshot) {
         tracker.restore(streamId, state.snapshot);
-        this.#seen.set(streamId, now);
+        const last = state.snapshot.last;
+        this.#seen.set(streamId, { at: now, last });
+        if (!this.#o.replays) {
+          // The stream's cadence goes on: a slowly sampled stream is not silent between frames.
+          const step = state.step ?? 0;
+          this.#restored.set(streamId, { last, step });
+          this.#cadence.set(streamId, { at: last, step });
+        }
         const open = state.snapshot.incident;
         if (open) this.#membership.restored(streamId, open.id);
       } else if (state.forgotten && this.#o.replays) {
@@ -260,15 +300,11 @@ export class AlertPipeline {
   #resolveForeign(foreign: Map<string, StoredIncidentState>): void {
     if (foreign.size === 0) return;
     const made: StreamRecord[] = [];
+    const { modelName: name, modelVersion: version } = this.#o.context;
     for (const [streamId, { snapshot, model: saved }] of foreign) {
       const event = resolvedFromSnapshot(streamId, snapshot!);
       if (!event) continue;
-      const context: AlertContext = {
-        ...this.#o.context,
-        featureNames: [],
-        modelName: saved?.name ?? this.#o.context.modelName,
-        modelVersion: saved?.version ?? this.#o.context.modelVersion,
-      };
+      const context = savedModelContext(this.#o.context, saved, { name, version });
       made.push(...this.#records([event], new Map(), context));
     }
     if (made.length) {
@@ -317,6 +353,7 @@ export class AlertPipeline {
     if (!tracker) return;
     const had = tracker.has(streamId);
     this.#forgetting(streamId);
+    this.#restored.delete(streamId);
     const events = tracker.expire(streamId);
     if (events.length) {
       this.#o.log.info("incident resolved: the machine stopped", { stream_id: streamId });
@@ -373,6 +410,53 @@ export class AlertPipeline {
   }
 
   /**
+   * Whether a restored stream's first window after the restart ends its restored incident: it is
+   * not newer than the saved newest window (a producer's clock set back: the tracker would ignore
+   * it and every window after, holding the incident for ever), or it comes after a silence the
+   * live path takes as a stop (the machine-off gap rule: more than `staleMs` and more than 10 of
+   * the stream's saved steps; `staleMs` alone when the step is not known, as `expireStale` has it).
+   */
+  #restartEnd(restored: { last: number; step: number }, timestamp: number): RestartEnd | undefined {
+    if (timestamp <= restored.last) return "behind";
+    const staleMs = this.#o.staleMs;
+    if (!staleMs) return undefined;
+    return timestamp - restored.last > Math.max(staleMs, GAP_STEPS * restored.step)
+      ? "gap"
+      : undefined;
+  }
+
+  /**
+   * Hears what `ALERT_MAX_BYTES` cut from an alert: counted, and said at warn at most once a
+   * minute (with what was cut since the line before), so a receiver's limit is never silent.
+   */
+  readonly #fitted = (fit: AlertFit, alert: Alert): void => {
+    const cut = this.#cut;
+    cut.total++;
+    cut.alerts++;
+    cut.contextDropped += fit.contextDropped;
+    cut.typicalDropped += fit.typicalDropped;
+    cut.unlisted += fit.unlisted;
+    const now = this.#o.now();
+    if (now - cut.loggedAt < FIT_LOG_MS) return;
+    this.#o.log.warn("alerts cut to fit ALERT_MAX_BYTES", {
+      alert_id: alert.alert_id,
+      context_dropped: fit.contextDropped,
+      typical_dropped: fit.typicalDropped,
+      unlisted: fit.unlisted,
+      max_bytes: this.#o.context.maxBytes,
+      since_last_line: {
+        alerts: cut.alerts,
+        context_dropped: cut.contextDropped,
+        typical_dropped: cut.typicalDropped,
+        unlisted: cut.unlisted,
+      },
+      alerts_cut_total: cut.total,
+    });
+    cut.loggedAt = now;
+    cut.alerts = cut.contextDropped = cut.typicalDropped = cut.unlisted = 0;
+  };
+
+  /**
    * Resolves the incidents (and forgets the confirmations) of streams silent for `staleMs`, or
    * for 10 of their own steps when that is longer: a stream sampled every 10 minutes is not
    * silent between two frames, as the machine-off gap rule has it.
@@ -385,11 +469,12 @@ export class AlertPipeline {
     const forgotten = new Set<string>();
     for (const [streamId, seen] of this.#seen) {
       const step = this.#cadence.get(streamId)?.step ?? 0;
-      if (now - seen < Math.max(staleMs, GAP_STEPS * step)) continue;
+      if (now - seen.at < Math.max(staleMs, GAP_STEPS * step)) continue;
       if (tracker.has(streamId)) forgotten.add(streamId);
       this.#forgetting(streamId);
       events.push(...tracker.expire(streamId));
       this.#seen.delete(streamId);
+      this.#restored.delete(streamId);
     }
     if (events.length) {
       this.#o.log.info("incidents of silent streams resolved", { incidents: events.length });
@@ -450,14 +535,18 @@ export class AlertPipeline {
       }
       if (mode === "frame") {
         if (!flagged.length) continue;
-        const alert = buildFrameAlert(context, {
-          streamId,
-          frameTimestamp: timestamp,
-          count: flagged.length,
-          sensors: evidence,
-          latencyMs,
-          now,
-        });
+        const alert = buildFrameAlert(
+          context,
+          {
+            streamId,
+            frameTimestamp: timestamp,
+            count: flagged.length,
+            sensors: evidence,
+            latencyMs,
+            now,
+          },
+          this.#fitted,
+        );
         const record = {
           id: alert.alert_id,
           body: JSON.stringify(alert),
@@ -468,7 +557,7 @@ export class AlertPipeline {
       }
       const t = tracker!;
       this.#step(streamId, timestamp);
-      const before = t.has(streamId);
+      let before = t.has(streamId);
       const mark = this.#markers.get(streamId);
       if (mark && !before && timestamp <= mark.last) {
         // Re-read after a takeover: the stream was forgotten after this window (as the tracker
@@ -477,13 +566,43 @@ export class AlertPipeline {
         this.#membership.window(incidents!, r, streamId, [], false);
         continue;
       }
+      const restored = this.#restored.get(streamId);
+      if (restored) {
+        this.#restored.delete(streamId);
+        const why = before ? this.#restartEnd(restored, timestamp) : undefined;
+        if (why) {
+          // The restored incident ends where its stream last was; this window starts afresh.
+          const ended = t.expire(streamId);
+          this.#o.log.info(
+            why === "behind"
+              ? "restored incident resolved: the stream's window after the restart is not newer than its last"
+              : "restored incident resolved: the stream was silent past the gap rule across the restart",
+            {
+              stream_id: streamId,
+              last: new Date(restored.last).toISOString(),
+              window: new Date(timestamp).toISOString(),
+            },
+          );
+          this.#membership.follow(ended);
+          for (const e of ended) {
+            events.push(e);
+            latencies.set(e, { latencyMs, span: batch.spans[r] });
+          }
+          touched.add(streamId);
+          this.#seen.delete(streamId);
+          before = false;
+        }
+      }
+      const seen = this.#seen.get(streamId);
+      // The tracker ignores a window not newer than the last it took (a re-read after a takeover).
+      const taken = !before || seen === undefined || timestamp > seen.last;
       const out = t.observe({ streamId, timestamp, flagged, evidence });
       const holding = t.has(streamId);
       if (before && !holding) this.#forgetting(streamId, t, timestamp);
       this.#membership.window(incidents!, r, streamId, out, holding);
       if (before || holding || out.length) touched.add(streamId);
-      if (holding) this.#seen.set(streamId, now);
-      else this.#seen.delete(streamId);
+      if (!holding) this.#seen.delete(streamId);
+      else if (taken) this.#seen.set(streamId, { at: now, last: timestamp });
       for (const e of out) {
         events.push(e);
         latencies.set(e, { latencyMs, span: batch.spans[r] });
@@ -582,6 +701,7 @@ export class AlertPipeline {
         e,
         { latencyMs: at?.latencyMs ?? 0, now },
         context,
+        this.#fitted,
       );
       const record = {
         id: alert.alert_id,
@@ -622,8 +742,15 @@ export class AlertPipeline {
       if (forgotten) this.#markers.set(streamId, forgotten);
       else this.#markers.delete(streamId);
       let state: StoredIncidentState | undefined;
-      if (snapshot) state = { snapshot, ...(alerts ? { alerts } : {}), model: this.#model };
-      else if (fresh) {
+      const step = this.#cadence.get(streamId)?.step;
+      if (snapshot) {
+        state = {
+          snapshot,
+          ...(alerts ? { alerts } : {}),
+          model: this.#model,
+          ...(step ? { step } : {}),
+        };
+      } else if (fresh) {
         // Resolved and forgotten: keep the alerts until they are in the outbox, then delete
         // (`replays`: leave the marker).
         state = { alerts: fresh, ...(forgotten ? { forgotten } : {}) };

@@ -13,7 +13,7 @@ import {
   type SensorEvidence,
 } from "../../scoring/incident_tracker.ts";
 import { windowAlertId } from "../bus/window_alert_id.ts";
-import { fitAlert } from "./fit_alert.ts";
+import { type AlertFit, fitAlert } from "./fit_alert.ts";
 
 /** What every alert of one model shares: names, statistic names, typical ranges, threshold. */
 export interface AlertContext {
@@ -40,6 +40,20 @@ export interface AlertContext {
 export interface IncidentContext {
   kind?: FaultKind;
   sensors: ReadonlyMap<number, { history?: History; related?: RelatedSensor[] }>;
+}
+
+/**
+ * Hears what `ALERT_MAX_BYTES` left out of an alert that did not fit (the alert as sent), so the
+ * caller can say so: the body itself only still counts the sensors no longer listed.
+ */
+export type OnAlertFit = (fit: AlertFit, alert: Alert) => void;
+
+/** Fits `alert` to the context's limit, telling `onFit` what it cut. */
+function fit(ctx: AlertContext, alert: Alert, onFit: OnAlertFit | undefined): Alert {
+  if (ctx.maxBytes === undefined) return alert;
+  const cut = fitAlert(alert, ctx.maxBytes);
+  if (cut) onFit?.(cut, alert);
+  return alert;
 }
 
 /** One scored window's flagged sensors, for `ALERT_MODE=frame`. */
@@ -112,9 +126,15 @@ const latency = (ms: number) => Math.max(0, Math.round(ms * 1000) / 1000);
  * `alert_id` is `windowAlertId` of the stream, the window's newest frame, the model and its version:
  * a window scored twice, by this engine or a scale-out worker, gives one id.
  *
+ * `onFit` hears what `ALERT_MAX_BYTES` cut, if anything.
+ *
  * @example buildFrameAlert(ctx, { streamId, frameTimestamp, count, sensors, latencyMs, now });
  */
-export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Alert {
+export function buildFrameAlert(
+  ctx: AlertContext,
+  input: FrameAlertInput,
+  onFit?: OnAlertFit,
+): Alert {
   const { streamId, frameTimestamp } = input;
   const alert: Alert = {
     timestamp: iso(input.now),
@@ -125,8 +145,7 @@ export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Aler
     frame_timestamp: iso(frameTimestamp),
     latency_ms: latency(input.latencyMs),
   };
-  if (ctx.maxBytes !== undefined) fitAlert(alert, ctx.maxBytes);
-  return alert;
+  return fit(ctx, alert, onFit);
 }
 
 /**
@@ -134,13 +153,15 @@ export function buildFrameAlert(ctx: AlertContext, input: FrameAlertInput): Aler
  * their peak evidence and counts every sensor flagged in it; a `resolved` alert says
  * `anomaly_detected: false`. Its `alert_id` is derived from the incident, the event and the
  * window's timestamp. With a `context`, each listed sensor gets its `history` and `related`, and
- * the alert the incident's `kind` (else the event's last one).
+ * the alert the incident's `kind` (else the event's last one). `onFit` hears what
+ * `ALERT_MAX_BYTES` cut, if anything.
  */
 export function buildIncidentAlert(
   ctx: AlertContext,
   event: IncidentEvent,
   at: { latencyMs: number; now: number },
   context?: IncidentContext,
+  onFit?: OnAlertFit,
 ): Alert {
   const alert: Alert = {
     timestamp: iso(at.now),
@@ -163,6 +184,5 @@ export function buildIncidentAlert(
       if (extra?.related?.length) f.related = extra.related;
     }
   }
-  if (ctx.maxBytes !== undefined) fitAlert(alert, ctx.maxBytes);
-  return alert;
+  return fit(ctx, alert, onFit);
 }

@@ -26,6 +26,12 @@ export interface StoredIncidentState {
    * deletes it. Without it a re-read window of an incident already resolved opened a second one.
    */
   forgotten?: ForgottenMark;
+  /**
+   * The stream's step (stream time between its last two windows) when it was saved: after a
+   * restart its first window is judged by the gap rule with it, as a live stream is (a stream
+   * sampled every 10 minutes is not silent between two of its frames). Absent: not known.
+   */
+  step?: number;
 }
 
 /** See `StoredIncidentState.forgotten`. */
@@ -144,6 +150,24 @@ export class FileIncidentStateStore implements IncidentStateStore {
 /** The folder of model `model`'s incident states: `DATA_DIR/incidents-<model>`, whichever lane it serves. */
 export const incidentStateDir = (dataDir: string, model: string): string =>
   join(dataDir, `incidents-${model}`);
+
+/**
+ * The models that have a folder of incident states in `dataDir` ({@link incidentStateDir}),
+ * whether they are served or not: the engine resolves the incidents of those it does not serve.
+ */
+export async function modelsWithIncidentStates(dataDir: string): Promise<string[]> {
+  const names = await readdir(dataDir, { withFileTypes: true }).catch((error) => {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  });
+  const models: string[] = [];
+  for (const entry of names) {
+    if (!entry.isDirectory() || !entry.name.startsWith("incidents-")) continue;
+    const model = entry.name.slice("incidents-".length);
+    if (MODEL_NAME_PATTERN.test(model)) models.push(model);
+  }
+  return models.sort();
+}
 
 /**
  * Moves the states an earlier release kept in `DATA_DIR/incidents/` (the default model's, whichever

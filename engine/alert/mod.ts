@@ -48,6 +48,7 @@ export {
   type StoredIncidentState,
 } from "./incident_state_store.ts";
 export { Outbox, type OutboxOptions } from "./outbox.ts";
+export { resolveUnservedIncidents, type UnservedIncidentsOptions } from "./resolve_unserved.ts";
 export {
   backoffDelay,
   isRetryableStatus,
