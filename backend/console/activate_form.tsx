@@ -1,6 +1,7 @@
 // The Health page's Activate form (admin), its refusal beside it with what was typed, and the notice once a version is active.
 import type { ServedModel } from "../../contracts/models_api.ts";
 import { FormError, invalidIf, type Refusal } from "./form_error.tsx";
+import { NameField } from "./name_field.tsx";
 import { useViewer } from "./viewer.tsx";
 
 /** Said beside a version whose windows the active one's cannot carry over (`incompatible_versions`). */
@@ -90,20 +91,7 @@ export function ActivateForm(props: { model: ServedModel; refused?: ActivateRefu
           value={typed.reason}
           {...invalid("reason")}
         />
-        {viewer.typesName ? (
-          <>
-            <label for={`${id}-by`}>Your name</label>
-            <input
-              id={`${id}-by`}
-              name="by"
-              required
-              maxlength={200}
-              autocomplete="name"
-              value={typed.by}
-              {...invalid("by")}
-            />
-          </>
-        ) : null}
+        <NameField id={`${id}-by`} value={typed.by} invalid={invalid("by")} />
         <button type="submit" aria-label={`Activate the chosen version of ${m.name}`}>
           Activate
         </button>

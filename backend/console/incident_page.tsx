@@ -5,6 +5,7 @@ import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { FormError, invalidIf } from "./form_error.tsx";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { NameField } from "./name_field.tsx";
 import { SensorEvidence, sensorName } from "./sensor_evidence.tsx";
 import { SimilarSection } from "./similar_section.tsx";
 import { VerdictSection } from "./verdict_form.tsx";
@@ -93,21 +94,7 @@ function AckSection(props: {
           </p>
           {viewer.canAct ? (
             <form method="post" action={`/incidents/${id}/ack`} class="ack">
-              {viewer.typesName ? (
-                <>
-                  <label for="ack-by">Your name</label>
-                  <input
-                    id="ack-by"
-                    name="by"
-                    required
-                    // As the API allows (ackBodySchema): a longer name would be cut short here.
-                    maxlength={200}
-                    autocomplete="name"
-                    value={props.values?.by}
-                    {...invalid("by")}
-                  />
-                </>
-              ) : null}
+              <NameField id="ack-by" value={props.values?.by} invalid={invalid("by")} />
               <label for="ack-note">Note (optional)</label>
               <textarea id="ack-note" name="note" maxlength={2000} rows={2} {...invalid("note")}>
                 {props.values?.note ?? ""}

@@ -1,6 +1,7 @@
 // The Health page's Notifications section: each route's outbox counts and the latest dead letters, each with a Re-send form (admin).
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { utc } from "./format.ts";
+import { NameField } from "./name_field.tsx";
 import { useViewer } from "./viewer.tsx";
 
 /** What the section is given: the status, why it could not be read, or null when no routes exist. */
@@ -99,12 +100,7 @@ function ResendForm(props: { letter: DeadLetter }) {
     <form method="post" action={`/notifications/${d.message_id}/retry`} class="resend">
       <label for={`${id}-reason`}>Why (optional)</label>
       <input id={`${id}-reason`} name="reason" maxlength={1000} />
-      {viewer.typesName ? (
-        <>
-          <label for={`${id}-by`}>Your name</label>
-          <input id={`${id}-by`} name="by" maxlength={200} autocomplete="name" />
-        </>
-      ) : null}
+      <NameField id={`${id}-by`} optional />
       {/* The name starts with the words on screen (a speech user says "Re-send"). */}
       <button
         type="submit"

@@ -9,6 +9,7 @@ import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { FormError, invalidIf, type Refusal } from "./form_error.tsx";
 import { utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { NameField } from "./name_field.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** The ranges a person can pick, in weeks. */
@@ -142,20 +143,7 @@ function MuteForm(props: {
           `${s.false_positives} false positive${s.false_positives === 1 ? "" : "s"} in ${props.weeks} weeks`
         }
       />
-      {viewer.typesName ? (
-        <>
-          <label for={`${id}-by`}>Your name{which}</label>
-          <input
-            id={`${id}-by`}
-            name="by"
-            required
-            maxlength={200}
-            autocomplete="name"
-            value={typed.by}
-            {...invalid("by")}
-          />
-        </>
-      ) : null}
+      <NameField id={`${id}-by`} which={which} value={typed.by} invalid={invalid("by")} />
       <button type="submit" aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}>
         Mute this sensor
       </button>

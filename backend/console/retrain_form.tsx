@@ -1,5 +1,6 @@
 // The Health page's "Retrain now" form (admin) and the notice shown once a run started.
 import type { ServedModel } from "../../contracts/models_api.ts";
+import { NameField } from "./name_field.tsx";
 import { useViewer } from "./viewer.tsx";
 
 /**
@@ -22,12 +23,7 @@ export function RetrainForm(props: { model: ServedModel }) {
     >
       <label for={`${id}-reason`}>Why (optional)</label>
       <input id={`${id}-reason`} name="reason" maxlength={1000} />
-      {viewer.typesName ? (
-        <>
-          <label for={`${id}-by`}>Your name</label>
-          <input id={`${id}-by`} name="by" maxlength={200} autocomplete="name" />
-        </>
-      ) : null}
+      <NameField id={`${id}-by`} optional />
       {/* The name starts with the words on screen (a speech user says "Retrain now"). */}
       <button type="submit" aria-label={`Retrain now: ${m.name}`}>
         Retrain now

@@ -5,6 +5,7 @@ import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { type FieldLabels, FormError, invalidIf, type Refusal } from "./form_error.tsx";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
+import { NameField } from "./name_field.tsx";
 import { ENDING_SOON_MS, SilenceScope, silenceEnd } from "./silence_banner.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
 
@@ -116,22 +117,12 @@ function ExpireForm(props: { silence: Silence; refused?: Refusal }) {
       {refused ? (
         <FormError id="expire-error" prefix="Not expired: " message={refused.message} />
       ) : null}
-      {viewer.typesName ? (
-        <>
-          <label for={`expire-by-${id}`}>
-            Your name<span class="vh"> (expire {which})</span>
-          </label>
-          <input
-            id={`expire-by-${id}`}
-            name="by"
-            required
-            maxlength={200}
-            autocomplete="name"
-            value={typed.by}
-            {...invalid("by")}
-          />
-        </>
-      ) : null}
+      <NameField
+        id={`expire-by-${id}`}
+        which={<span class="vh"> (expire {which})</span>}
+        value={typed.by}
+        invalid={invalid("by")}
+      />
       <label for={`expire-reason-${id}`}>
         Why (optional)<span class="vh"> (expire {which})</span>
       </label>
@@ -382,20 +373,12 @@ function CreateForm(props: { values: SilenceFormValues; error?: string; errorFie
       >
         {value(v, "reason") ?? ""}
       </textarea>
-      {viewer.typesName ? (
-        <>
-          <label for="silence-by">Your name</label>
-          <input
-            id="silence-by"
-            name="created_by"
-            required
-            maxlength={200}
-            autocomplete="name"
-            value={value(v, "created_by")}
-            {...invalid("created_by")}
-          />
-        </>
-      ) : null}
+      <NameField
+        id="silence-by"
+        name="created_by"
+        value={value(v, "created_by")}
+        invalid={invalid("created_by")}
+      />
       <span class="confirm">
         <input
           id="silence-confirm-all"

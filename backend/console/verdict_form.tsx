@@ -3,6 +3,7 @@ import type { IncidentDetail, Verdict, VerdictKind } from "../incidents/incident
 import { VERDICTS } from "../incidents/incident_types.ts";
 import { FormError, invalidIf } from "./form_error.tsx";
 import { utc } from "./format.ts";
+import { NameField } from "./name_field.tsx";
 import { NotAllowed, useViewer } from "./viewer.tsx";
 
 /** How the console names each verdict. */
@@ -120,20 +121,7 @@ export function VerdictSection(props: {
           <textarea id="verdict-note" name="note" maxlength={2000} rows={2} {...invalid("note")}>
             {typed.note ?? ""}
           </textarea>
-          {viewer.typesName ? (
-            <>
-              <label for="verdict-by">Your name</label>
-              <input
-                id="verdict-by"
-                name="by"
-                required
-                maxlength={200}
-                autocomplete="name"
-                value={typed.by}
-                {...invalid("by")}
-              />
-            </>
-          ) : null}
+          <NameField id="verdict-by" value={typed.by} invalid={invalid("by")} />
           <button type="submit">Record verdict</button>
         </form>
       ) : (
