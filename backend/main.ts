@@ -27,8 +27,6 @@ import { createFrameSender, delay } from "./simulator/send_frame.ts";
 import { createSimulator } from "./simulator/simulator.ts";
 import { waitForEngine } from "./simulator/wait_for_engine.ts";
 
-const stopTelemetry = await startTelemetry("backend");
-
 let config: ReturnType<typeof parseConfig<typeof backendConfigSchema>>;
 let retention: RetentionSettings;
 try {
@@ -52,6 +50,8 @@ try {
 }
 
 const log = createLogger({ service: "backend", level: config.LOG_LEVEL });
+// Before any instrument is taken; its own lines (an export that failed) obey LOG_LEVEL.
+const stopTelemetry = await startTelemetry("backend", { log });
 const metrics = createBackendMetrics();
 
 // Who may read and act: settings that do not hang together, or a bad tokens file, stop start-up.

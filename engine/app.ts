@@ -203,6 +203,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           lane.queue.release(slot);
           slot = -1;
           stats.duplicate++;
+          span.setAttribute("engine.frame.outcome", "duplicate");
           return c.json({ status: "duplicate", stream_id: frame.streamId, timestamp }, 202);
         }
         if (admission.status === "too_many_streams") {
@@ -235,6 +236,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           span: spanContext,
         });
         stats.accepted++;
+        span.setAttribute("engine.frame.outcome", "accepted");
         metrics?.framesAccepted.add(1);
         return c.json(
           {

@@ -19,8 +19,9 @@ try {
   process.exit(1);
 }
 
-const stopTelemetry = await startTelemetry("engine");
 const log = createLogger({ service: "engine", level: config.LOG_LEVEL });
+// Telemetry's own lines (an export that failed) go through the service's logger and its level.
+const stopTelemetry = await startTelemetry("engine", { log });
 // ENGINE_ROLE + FRAME_BUS pick the single-process engine (default) or a scale-out role.
 let engine: ReturnType<typeof createRole>;
 try {

@@ -35,6 +35,10 @@ export function createEngineMetrics(meter = metrics.getMeter("engine")) {
       description:
         "Alerts whose first round of delivery attempts was exhausted (kept in the outbox, tried again in rounds)",
     }),
+    alertsRejected: meter.createCounter("engine.alerts.rejected", {
+      description:
+        "Alerts the backend refused with a status that is not retried (4xx), by `status`; kept in the outbox until restart",
+    }),
     alertsRetried: meter.createCounter("engine.alerts.retried", {
       description: "Alert delivery retries",
     }),

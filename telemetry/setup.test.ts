@@ -468,3 +468,33 @@ test("startTelemetry logs failing exports once, not once per export", async (t) 
     await stop(AbortSignal.timeout(1000));
   }
 });
+
+test("createDiagLogger takes diagnostics that differ only in their numbers as repeats", () => {
+  const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+  const log = {
+    warn: (msg: string, fields: Record<string, unknown>) => lines.push({ msg, fields }),
+    info: () => {},
+  };
+  let now = 0;
+  const diagnostics = createDiagLogger(log as never, () => now);
+  for (let i = 0; i < 5; i++) {
+    now = i * 1_000;
+    diagnostics.warn(
+      `metrics export failed after ${120 + i} ms (connect ECONNREFUSED 10.0.0.1:${4318 + i})`,
+    );
+  }
+  now = DIAG_REPEAT_MS + 1_000;
+  diagnostics.warn("metrics export failed after 99 ms (connect ECONNREFUSED 10.0.0.1:4400)");
+  diagnostics.warn("other failure");
+  assert.deepEqual(lines, [
+    {
+      msg: "opentelemetry: metrics export failed after 120 ms (connect ECONNREFUSED 10.0.0.1:4318)",
+      fields: {},
+    },
+    {
+      msg: "opentelemetry: metrics export failed after 99 ms (connect ECONNREFUSED 10.0.0.1:4400)",
+      fields: { suppressed: 4 },
+    },
+    { msg: "opentelemetry: other failure", fields: {} },
+  ]);
+});

@@ -2,7 +2,7 @@
 import { hostname } from "node:os";
 import process from "node:process";
 import { type DiagLogger, DiagLogLevel, diag, metrics } from "@opentelemetry/api";
-import { createLogger, type Logger } from "./logger.ts";
+import { createLogger, LOG_LEVELS, type Logger, type LogLevelName } from "./logger.ts";
 import { registerResourceMetrics } from "./resources.ts";
 
 type Env = Record<string, string | undefined>;
@@ -147,6 +147,15 @@ export function telemetryPlan(service: string, env: Env, isDeno: boolean): Telem
 }
 
 /**
+ * `LOG_LEVEL` read as the services' config reads it (trimmed, any case; `info` when unset or not
+ * a level), so telemetry's own lines obey it before the service's logger exists.
+ */
+export function logLevelFrom(value: string | undefined): LogLevelName {
+  const name = (value ?? "").trim().toLowerCase();
+  return Object.hasOwn(LOG_LEVELS, name) ? (name as LogLevelName) : "info";
+}
+
+/**
  * Starts telemetry for `service` (used as `service.name` unless `OTEL_SERVICE_NAME` or
  * `OTEL_RESOURCE_ATTRIBUTES` name it) and
  * returns an idempotent shutdown that flushes pending spans and metrics. Call it first in an
@@ -173,7 +182,7 @@ export async function startTelemetry(
   const plan = telemetryPlan(service, process.env, isDeno);
   let logger: Pick<Logger, "warn" | "info"> | undefined = options.log;
   const log = () => {
-    logger ??= createLogger({ service });
+    logger ??= createLogger({ service, level: logLevelFrom(process.env.LOG_LEVEL) });
     return logger;
   };
   const warn =
@@ -297,8 +306,9 @@ function diagText(message: string, args: unknown[]): string {
  * A diag logger writing the SDK's diagnostics through our JSON logger without flooding it. A
  * collector that is down makes every export fail, every few seconds for as long as it is down;
  * each distinct message is written when first seen and then at most once per
- * {@link DIAG_REPEAT_MS}, with `suppressed` counting the identical ones left out since the last
- * line. Errors and warnings become `warn` lines, the rest (only with `OTEL_LOG_LEVEL` lowered)
+ * {@link DIAG_REPEAT_MS}, with `suppressed` counting the ones left out since the last line;
+ * messages that differ only in their numbers (a port, a duration, a count) count as the same.
+ * Errors and warnings become `warn` lines, the rest (only with `OTEL_LOG_LEVEL` lowered)
  * `info`. The exporters report no success through diag, so recovery is not announced: silence
  * after the last line is the sign of it.
  *
@@ -316,14 +326,17 @@ export function createDiagLogger(
     function writeDiagnostic(message: string, ...args: unknown[]) {
       try {
         const text = diagText(String(message), args);
+        // Numbers masked: the same failure with another port, duration or count is a repeat
+        // (the newest text is the one written).
+        const key = text.replace(/\d+/g, "#");
         const time = now();
-        const last = recent.get(text);
+        const last = recent.get(key);
         if (last && time - last.at < DIAG_REPEAT_MS) {
           last.suppressed++;
           return;
         }
-        recent.delete(text);
-        recent.set(text, { at: time, suppressed: 0 });
+        recent.delete(key);
+        recent.set(key, { at: time, suppressed: 0 });
         if (recent.size > 100) recent.delete(recent.keys().next().value as string);
         log[level](`opentelemetry: ${text}`, last ? { suppressed: last.suppressed } : {});
       } catch {

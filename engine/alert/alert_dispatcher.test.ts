@@ -155,3 +155,34 @@ test("alertDispatcher drain stops at the deadline and leaves undelivered alerts 
   await dispatcher.drain(AbortSignal.timeout(100));
   assert.equal(outbox.size, 3);
 });
+
+test("alertDispatcher counts an alert the backend refuses and logs the refusal's reason", async (t) => {
+  const { sink, outbox, options } = await setup(t);
+  const lines: Record<string, unknown>[] = [];
+  const logged = createLogger({
+    service: "engine",
+    level: "info",
+    write: (line) => void lines.push(JSON.parse(line)),
+  });
+  const rejected: unknown[] = [];
+  const metrics = {
+    alertsFailed: { add() {} },
+    alertsRejected: { add: (n: number, attributes: unknown) => rejected.push([n, attributes]) },
+  };
+  const dispatcher = new AlertDispatcher({
+    ...options,
+    outbox,
+    log: logged,
+    metrics: metrics as never,
+  });
+  t.after(() => dispatcher.close());
+  sink.script = [401];
+  await dispatcher.submit(records(1));
+  await waitFor(() => dispatcher.counts.rejected === 1, "the rejection");
+  assert.deepEqual(rejected, [[1, { status: 401 }]]);
+  const line = lines.find((l) => String(l.msg).startsWith("backend rejected an alert"));
+  assert.ok(line, JSON.stringify(lines));
+  assert.equal(line.msg, "backend rejected an alert; kept in the outbox until restart");
+  assert.equal(line.status, 401);
+  assert.equal(line.reason, '{"error":"internal_error","message":"test"}');
+});

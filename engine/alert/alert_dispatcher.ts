@@ -19,7 +19,7 @@ export interface AlertDispatcherOptions {
   /** Longest wait between rounds. */
   roundMaxMs: number;
   log: Logger;
-  metrics?: Pick<EngineMetrics, "alertsFailed">;
+  metrics?: Pick<EngineMetrics, "alertsFailed" | "alertsRejected">;
   random?: () => number;
 }
 
@@ -179,11 +179,12 @@ export class AlertDispatcher {
       });
     } else if (result.outcome === "rejected") {
       this.counts.rejected++;
-      log.error(
-        "backend rejected an alert; kept in the outbox until restart",
-        result.error,
-        fields,
-      );
+      this.#o.metrics?.alertsRejected.add(1, { status: result.status ?? 0 });
+      const message = "backend rejected an alert; kept in the outbox until restart";
+      // A refusal is a status, not an error: its body says why.
+      const why = { ...fields, ...(result.reason ? { reason: result.reason } : {}) };
+      if (result.error) log.error(message, result.error, why);
+      else log.error(message, why);
     } else if (!this.#stop.signal.aborted) {
       this.counts.exhausted++;
       const round = (this.#rounds.get(record.id) ?? 0) + 1;

@@ -18,6 +18,9 @@ const record = () => {
 };
 const fast = { maxRetries: 3, retryBaseMs: 5, retryMaxMs: 20, timeoutMs: 2000 };
 
+/** What the test sink answers to a status of 300 or more. */
+const SINK_ERROR = '{"error":"internal_error","message":"test"}';
+
 test("alertSender retries a failing sink and succeeds once it recovers", async () => {
   sink.requests.length = 0;
   sink.script = [500, 503, { status: 429, retryAfter: "0" }];
@@ -35,7 +38,8 @@ test("alertSender does not retry a 400", async () => {
   sink.script = [400];
   const send = createAlertSender({ url: sink.url, ...fast });
   const result = await send(record());
-  assert.deepEqual(result, { outcome: "rejected", attempts: 1, status: 400 });
+  // The refusal's body says why (the sink's error JSON).
+  assert.deepEqual(result, { outcome: "rejected", attempts: 1, status: 400, reason: SINK_ERROR });
   assert.equal(sink.requests.length, 1);
 });
 
@@ -44,7 +48,7 @@ test("alertSender gives up after MAX_RETRIES retries", async () => {
   sink.script = [500, 500, 500, 500, 500];
   const send = createAlertSender({ url: sink.url, ...fast, maxRetries: 2 });
   const result = await send(record());
-  assert.deepEqual(result, { outcome: "failed", attempts: 3, status: 500 });
+  assert.deepEqual(result, { outcome: "failed", attempts: 3, status: 500, reason: SINK_ERROR });
   assert.equal(sink.requests.length, 3);
   sink.script = [];
 });

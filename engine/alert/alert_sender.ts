@@ -32,6 +32,8 @@ export interface DeliveryResult {
   attempts: number;
   status?: number;
   error?: Error;
+  /** The start of the response body of a refusal (status ≥ 300), which says why. */
+  reason?: string;
 }
 
 export interface AlertSenderOptions {
@@ -59,7 +61,10 @@ export interface AlertSenderOptions {
 
 export type AlertSender = (record: AlertRecord, signal?: AbortSignal) => Promise<DeliveryResult>;
 
-type Attempt = { status: number; retryAfter: string | null } | { error: Error };
+type Attempt = { status: number; retryAfter: string | null; reason?: string } | { error: Error };
+
+// What a refusal's log line quotes of its body: enough for an error JSON, not a whole page.
+const REASON_CHARS = 500;
 
 /**
  * Creates the delivery function. One call makes up to `1 + maxRetries` attempts, each under its
@@ -132,7 +137,10 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
       );
       span.setAttribute("http.response.status_code", response.status);
       if (response.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
-      return { status: response.status, retryAfter: response.headers.get("retry-after") };
+      const retryAfter = response.headers.get("retry-after");
+      if (response.status < 300) return { status: response.status, retryAfter };
+      const body = typeof response._data === "string" ? response._data : "";
+      return { status: response.status, retryAfter, reason: body.slice(0, REASON_CHARS) };
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
       span.recordException(err);
@@ -150,7 +158,12 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
       const attempts = n + 1;
       const end = (outcome: DeliveryOutcome): DeliveryResult =>
         "status" in result
-          ? { outcome, attempts, status: result.status }
+          ? {
+              outcome,
+              attempts,
+              status: result.status,
+              ...(result.reason ? { reason: result.reason } : {}),
+            }
           : { outcome, attempts, error: result.error };
       if ("status" in result && result.status < 300) {
         options.metrics?.alertsSent.add(1);

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { propagation } from "@opentelemetry/api";
+import { core } from "@opentelemetry/sdk-node";
 import { decodeFrame, encodeFrame, FRAME_HEADERS } from "./frame_message.ts";
 
 test("frameMessage round-trips a frame through its headers and payload", () => {
@@ -66,4 +68,39 @@ test("frameMessage reads a frame of any model's size when no size is given, and 
     (decodeFrame(headers, payload.subarray(0, 7)) as { error: string }).error,
     /7 bytes: not float32 values/,
   );
+});
+
+test("frameMessage carries the frame's span context in a traceparent header", () => {
+  const w3c = new core.W3CTraceContextPropagator();
+  propagation.setGlobalPropagator(w3c);
+  try {
+    const span = {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: 1,
+    };
+    const { headers, payload } = encodeFrame({
+      streamId: "s",
+      timestamp: 1,
+      receivedAt: 1,
+      model: "m",
+      modelName: "",
+      values: Float32Array.of(7, 8),
+      span,
+    });
+    assert.equal(headers.get("traceparent"), `00-${span.traceId}-${span.spanId}-01`);
+    const back = decodeFrame(headers, payload, 2);
+    assert.ok(!("error" in back));
+    assert.equal(back.span?.traceId, span.traceId);
+    assert.equal(back.span?.spanId, span.spanId);
+    assert.equal(back.span?.traceFlags, 1);
+    // An untraced frame has no header and decodes without a span.
+    const plain = twoValues();
+    assert.equal(plain.headers.has("traceparent"), false);
+    const untraced = decodeFrame(plain.headers, plain.payload, 2);
+    assert.ok(!("error" in untraced));
+    assert.equal(untraced.span, undefined);
+  } finally {
+    propagation.disable();
+  }
 });

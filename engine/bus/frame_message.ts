@@ -1,5 +1,14 @@
 // A frame on the bus: headers name its stream, time and model; the payload is its float32 values.
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/nats-core";
+import {
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  type SpanContext,
+  type TextMapGetter,
+  type TextMapSetter,
+  trace,
+} from "@opentelemetry/api";
 
 /** Frame headers on the bus; the payload is the float32 values in model order. */
 export const FRAME_HEADERS = {
@@ -13,6 +22,18 @@ export const FRAME_HEADERS = {
   modelName: "Frame-Model-Name",
 } as const;
 
+// The configured propagator (W3C `traceparent` by default) reads and writes NATS headers.
+const SETTER: TextMapSetter<MsgHdrs> = {
+  set(carrier, key, value) {
+    carrier.set(key, value);
+  },
+};
+const GETTER: TextMapGetter<MsgHdrs | undefined> = {
+  keys: (carrier) => (carrier ? carrier.keys() : []),
+  // MsgHdrs answers "" for a header it lacks.
+  get: (carrier, key) => carrier?.get(key) || undefined,
+};
+
 /** One frame as it travels: what the ingest replica publishes and a worker reads back. */
 export interface FrameMessage {
   streamId: string;
@@ -25,6 +46,11 @@ export interface FrameMessage {
   /** Name of that model; empty when the frame does not say (the default model's). */
   modelName: string;
   values: Float32Array;
+  /**
+   * The ingest replica's `enqueue frame` span, carried in the headers (`traceparent`) so the
+   * worker's batch links to it and an alert continues the frame's trace; absent when untraced.
+   */
+  span?: SpanContext;
 }
 
 /** The headers and payload (a copy: the caller's values may be reused at once) of a frame. */
@@ -35,6 +61,9 @@ export function encodeFrame(frame: FrameMessage): { headers: MsgHdrs; payload: U
   h.set(FRAME_HEADERS.receivedAt, String(frame.receivedAt));
   h.set(FRAME_HEADERS.model, frame.model);
   if (frame.modelName) h.set(FRAME_HEADERS.modelName, frame.modelName);
+  if (frame.span && isSpanContextValid(frame.span)) {
+    propagation.inject(trace.setSpanContext(ROOT_CONTEXT, frame.span), h, SETTER);
+  }
   const { values } = frame;
   const payload = new Uint8Array(values.byteLength);
   payload.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
@@ -66,6 +95,7 @@ export function decodeFrame(
   if (data.byteLength % 4 !== 0) return { error: `${data.byteLength} bytes: not float32 values` };
   const values = new Float32Array(data.byteLength / 4);
   new Uint8Array(values.buffer).set(data);
+  const span = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, headers, GETTER));
   return {
     streamId,
     timestamp,
@@ -73,5 +103,6 @@ export function decodeFrame(
     model,
     modelName,
     values,
+    ...(span && isSpanContextValid(span) ? { span } : {}),
   };
 }

@@ -1,4 +1,5 @@
 // A stateless ingest replica: the /data-enqueue contract, then a JetStream publish; 202 only after the PubAck.
+import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Context } from "hono";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
@@ -111,6 +112,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   const stats = new EngineStats();
   // The intake counters only: queue, batch and outbox instruments are the workers'.
   const metrics = createEngineMetrics();
+  const tracer = trace.getTracer("engine");
   const lag = new Int32Array(config.NATS_PARTITIONS);
   /** Each stream's order (newest and recent timestamps), the least recently active first. */
   const orders = new Map<string, StreamOrder>();
@@ -190,6 +192,9 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         );
       }
       inFlight++;
+      // As the single process's: a child of the request's server span, carried to the worker in
+      // the frame's headers so its batch links to it and its alert continues this trace.
+      const span = tracer.startSpan("enqueue frame");
       try {
         const incoming = (c.env as { incoming?: NodeBodyStream } | undefined)?.incoming;
         bodyTaken = true;
@@ -204,6 +209,10 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
                 return values;
               };
         const frame = await ingestor.ingest(c.req.raw, target, incoming);
+        span.setAttributes({
+          "engine.stream.id": frame.streamId,
+          "engine.frame.bytes": frame.bodyBytes,
+        });
         const meta = served.metas[frame.model];
         const streamId = frame.streamId;
         const now = clock.now();
@@ -255,6 +264,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             model: meta.version,
             modelName: meta.name,
             values,
+            span: span.spanContext(),
           });
           payload = encoded.payload;
           try {
@@ -282,6 +292,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         }
         reclaim(payload.byteLength);
         busAcknowledged();
+        span.setAttribute("engine.frame.outcome", ack.duplicate ? "duplicate" : "accepted");
         if (ack.duplicate) {
           stats.duplicate++;
           return c.json({ status: "duplicate", stream_id: streamId, timestamp: iso }, 202);
@@ -289,7 +300,11 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         stats.accepted++;
         metrics.framesAccepted.add(1);
         return c.json({ status: "accepted", stream_id: streamId, timestamp: iso }, 202);
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
       } finally {
+        span.end();
         inFlight--;
         pool.release(slot);
       }

@@ -2,7 +2,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
-import type { ObservableResult } from "@opentelemetry/api";
+import { context, type Link, type ObservableResult, trace } from "@opentelemetry/api";
 import { StreamRoutes } from "../../contracts/model_routes.ts";
 import { WindowShape } from "../../scoring/window_features.ts";
 import { LOG_LEVELS } from "../../telemetry/logger.ts";
@@ -139,6 +139,22 @@ type Ranges = Map<string, { from: number; to: number }>;
 export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: EngineStats } {
   const { config, log } = options;
   const metrics = createEngineMetrics();
+  const tracer = trace.getTracer("engine");
+  /** Frames whose replica's clock ran ahead of ours, since the last warning about it. */
+  const skew = { frames: 0, worstMs: 0, warnedAt: Number.NEGATIVE_INFINITY };
+  function clockSkewed(latencyMs: number): void {
+    skew.frames++;
+    skew.worstMs = Math.min(skew.worstMs, latencyMs);
+    const at = Date.now();
+    if (at - skew.warnedAt < 60_000) return;
+    skew.warnedAt = at;
+    log.warn("an ingest replica's clock is ahead of this worker's: frame latency counted as 0", {
+      frames: skew.frames,
+      ahead_ms: Math.round(-skew.worstMs * 1000) / 1000,
+    });
+    skew.frames = 0;
+    skew.worstMs = 0;
+  }
   const stats = new EngineStats();
   const safeHost =
     hostname()
@@ -603,6 +619,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         timestamp: frame.timestamp,
         // The replica's epoch clock, on this process's performance clock.
         receivedAt: frame.receivedAt - performance.timeOrigin,
+        // The replica's `enqueue frame` span: the batch links to it, an alert continues it.
+        span: frame.span,
       });
       range.to = scorer.rows;
       if (scorer.failure) throw scorer.failure;
@@ -643,6 +661,24 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     for (const [name, served] of round) {
       const scorer = served.scorer;
       const batch = await scorer.finish();
+      // As the single process's batcher: its own trace, linked to the span of each of its frames.
+      const links: Link[] = [];
+      for (const span of scorer.spans()) if (span) links.push({ context: span });
+      const batchSpan =
+        batch.size === 0
+          ? undefined
+          : tracer.startSpan("inference batch", {
+              startTime: scorer.firstRunAt || undefined,
+              links,
+              attributes: {
+                "engine.batch.size": batch.size,
+                "engine.window.size": served.meta.window_size,
+                "engine.model.features": served.meta.n_features,
+                "engine.execution_provider": scorer.model.provider,
+                "engine.model.version": served.version,
+                "engine.inference.ms": batch.inferenceMs,
+              },
+            });
       const latencies = new Float64Array(batch.size);
       let alerts = 0;
       /** Rows `from .. to` of `m`'s partition into its alert path and the training history. */
@@ -659,55 +695,67 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           result.incidents,
         );
       };
-      for (const part of touched) {
-        const m = part.models.get(name);
-        const range = taken.get(part)?.ranges.get(name);
-        if (!m || ((!range || range.to === range.from) && m.stops.length === 0)) continue;
-        // A stream forgotten from here on was forgotten at a window up to this sequence.
-        m.pipeline.reached((taken.get(part) as { last: BusFrame }).last.seq);
-        const to = range?.to ?? 0;
-        let from = range?.from ?? 0;
-        for (let i = from; i < to; i++) {
-          const latencyMs = batch.completedAt - batch.receivedAt[i];
-          latencies[i] = latencyMs;
-          stats.frameScored(latencyMs);
-          metrics.frameLatency.record(latencyMs);
+      // Inside the batch span, so the alert path's and the batch's log lines carry its trace.
+      const inBatch = batchSpan ? trace.setSpan(context.active(), batchSpan) : context.active();
+      context.with(inBatch, () => {
+        for (const part of touched) {
+          const m = part.models.get(name);
+          const range = taken.get(part)?.ranges.get(name);
+          if (!m || ((!range || range.to === range.from) && m.stops.length === 0)) continue;
+          // A stream forgotten from here on was forgotten at a window up to this sequence.
+          m.pipeline.reached((taken.get(part) as { last: BusFrame }).last.seq);
+          const to = range?.to ?? 0;
+          let from = range?.from ?? 0;
+          for (let i = from; i < to; i++) {
+            // Reception is the replica's clock, completion ours: a replica whose clock is ahead
+            // would give a negative latency, so it counts as 0 and the skew is told once a minute.
+            const measured = batch.completedAt - batch.receivedAt[i];
+            if (measured < 0) clockSkewed(measured);
+            const latencyMs = Math.max(0, measured);
+            latencies[i] = latencyMs;
+            stats.frameScored(latencyMs);
+            metrics.frameLatency.record(latencyMs);
+          }
+          // In frame order, as the single process's batcher tells its alert path of a stop.
+          for (const stop of m.stops) {
+            scoreRows(m, from, Math.max(from, stop.row));
+            from = Math.max(from, stop.row);
+            m.pipeline.machineStopped(stop.streamId);
+            training?.machineStopped(name, stop.streamId);
+          }
+          m.stops.length = 0;
+          scoreRows(m, from, to);
         }
-        // In frame order, as the single process's batcher tells its alert path of a stop.
-        for (const stop of m.stops) {
-          scoreRows(m, from, Math.max(from, stop.row));
-          from = Math.max(from, stop.row);
-          m.pipeline.machineStopped(stop.streamId);
-          training?.machineStopped(name, stop.streamId);
-        }
-        m.stops.length = 0;
-        scoreRows(m, from, to);
-      }
+      });
       batchFrames.get(name)?.clear();
-      if (batch.size === 0) continue;
+      if (!batchSpan) continue;
       stats.batchScored(batch.size, batch.inferenceMs);
       summary.batch(latencies, batch.inferenceMs, alerts);
       metrics.batchSize.record(batch.size);
       metrics.inferenceDuration.record(batch.inferenceMs);
       // Built only when it is logged: at the default level a batch allocates no log line.
       if (log.level >= LOG_LEVELS.debug) {
-        log.debug("batch scored", {
-          worker: workerId,
-          model: name,
-          model_version: served.version,
-          batch_size: batch.size,
-          inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
-          frames: [...taken].flatMap(([part, { ranges }]) => {
-            const range = ranges.get(name) ?? { from: 0, to: 0 };
-            return Array.from({ length: range.to - range.from }, (_, j) => ({
-              stream_id: batch.streamIds[range.from + j],
-              timestamp: new Date(batch.timestamps[range.from + j]).toISOString(),
-              partition: part.id,
-            }));
+        context.with(inBatch, () =>
+          log.debug("batch scored", {
+            worker: workerId,
+            model: name,
+            model_version: served.version,
+            batch_size: batch.size,
+            inference_ms: Math.round(batch.inferenceMs * 1000) / 1000,
+            frames: [...taken].flatMap(([part, { ranges }]) => {
+              const range = ranges.get(name) ?? { from: 0, to: 0 };
+              return Array.from({ length: range.to - range.from }, (_, j) => ({
+                stream_id: batch.streamIds[range.from + j],
+                timestamp: new Date(batch.timestamps[range.from + j]).toISOString(),
+                partition: part.id,
+                latency_ms: Math.round(latencies[range.from + j] * 1000) / 1000,
+              }));
+            }),
+            alerts,
           }),
-          alerts,
-        });
+        );
       }
+      batchSpan.end();
     }
     // Offsets move only once the alerts (and incident state) are durable.
     await Promise.all(touched.map(flushed));
