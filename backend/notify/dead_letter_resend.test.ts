@@ -215,6 +215,53 @@ for (const target of testTargets()) {
       assert.equal((await audited(`notification:${letter.message_id}`)).length, 1);
     });
 
+    test("a dead opening that was tried, re-sent, then silenced still goes out, and so does its incident's end", async () => {
+      const { incident, opened, letter } = await deadOpening("hushed");
+      const res = await retry(letter.message_id, { reason: "receiver fixed" }, bearer("alice"));
+      assert.equal(res.status, 200, await res.clone().text());
+      // A silence then covers the incident: the opening may have reached the receiver before it
+      // died (tried), so it goes on, and the page it raises is closed.
+      const silence = crypto.randomUUID();
+      await db.sql`
+        INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by, created_at)
+        VALUES (${silence}, 'hushed-*', now() - interval '1 hour', now() + interval '1 hour',
+          'maintenance', 'test', now())`;
+      await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${incident}`;
+      refusing.delete("/hushed");
+      assert.deepEqual(
+        (await deliver("hushed", 1)).map((r) => [r.event, r.state]),
+        [["opened", "delivered"]],
+      );
+      await store(
+        incidentAlert({
+          incidentId: incident,
+          start: opened.incident_started_at,
+          at: 50,
+          streamId: "hushed-1",
+          event: "resolved",
+          sensors: [{ idx: 3, severity: 9 }],
+        }),
+      );
+      assert.deepEqual(
+        (await deliver("hushed", 2)).map((r) => [r.event, r.state]),
+        [
+          ["opened", "delivered"],
+          ["resolved", "delivered"],
+        ],
+      );
+      const [stored] =
+        await db.sql`SELECT silence_id FROM incident WHERE incident_id = ${incident}`;
+      assert.equal(stored.silence_id, silence, "the end fell under the silence");
+      assert.deepEqual(
+        receiver.on("/hushed").map((r) => [JSON.parse(r.body).type, r.answered]),
+        [
+          ["incident.opened", 400],
+          ["incident.opened", 200],
+          ["incident.resolved", 200],
+        ],
+      );
+    });
+
     test("a route's dead letters are re-sent together and audited once; one that would open a page after its incident's end stays dead", async () => {
       const open = await deadOpening("whole");
       // An incident whose opening died and whose end went out (the receiver took only that).

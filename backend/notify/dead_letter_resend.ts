@@ -55,7 +55,10 @@ function resendable(sql: Database["sql"]) {
           AND r.state IN ('pending', 'dead')))))`;
 }
 
-/** Sets dead row `o` pending again, due now, with its tries counted afresh (id and body kept). */
+/**
+ * Sets dead row `o` pending again, due now, with its tries counted afresh (id and body kept);
+ * `last_attempt_at` stays: it was tried, so it may have reached the receiver (a silence spares it).
+ */
 function backToPending(sql: Database["sql"], at: Date) {
   return sql`UPDATE notification_outbox o SET state = 'pending', attempts = 0,
     next_attempt_at = ${at}, locked_until = NULL, done_at = NULL`;

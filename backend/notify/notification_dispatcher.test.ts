@@ -1056,6 +1056,95 @@ for (const target of testTargets()) {
       assert.notEqual(stored.silence_id, null, "the end fell under the silence");
     });
 
+    test("an opening never tried (its route at its concurrency limit) when a silence covers the incident and its end: neither is sent", async () => {
+      const [busy, hushed] = [crypto.randomUUID(), crypto.randomUUID()];
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const sensor = { idx: 2, severity: 11 };
+      // The route's one delivery slot is held by another incident's opening until released.
+      let release = () => {};
+      const held = new Promise<{ status: number }>((resolve) => {
+        release = () => resolve({ status: 200 });
+      });
+      receiver.answer = (r) =>
+        r.path === "/slots" && JSON.parse(r.body).data.incident.incident_id === busy
+          ? held
+          : { status: 200 };
+      const notify = dispatcher([
+        {
+          name: "slots",
+          match: { stream: "slots-*" },
+          webhook: hook("/slots"),
+          concurrency: 1,
+        },
+      ]);
+      const opening = (incidentId: string, streamId: string) =>
+        incidentAlert({ incidentId, start, streamId, event: "opened", sensors: [sensor] });
+      try {
+        await store(opening(busy, "slots-1"));
+        await notify.tick();
+        await receiver.until((rs) => rs.some((r) => r.path === "/slots"), "the busy opening");
+        // Planned while the slot is taken: pending, never tried.
+        await store(opening(hushed, "slots-2"));
+        await notify.tick();
+        const [waiting] = await db.sql<{ state: string; attempts: number; tried: boolean }[]>`
+          SELECT state, attempts, last_attempt_at IS NOT NULL AS tried FROM notification_outbox
+          WHERE route = 'slots' AND incident_id = ${hushed}`;
+        assert.deepEqual({ ...waiting }, { state: "pending", attempts: 0, tried: false });
+        // A silence covers the incident, which then ends under it.
+        const silence = crypto.randomUUID();
+        await db.sql`
+          INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by, created_at)
+          VALUES (${silence}, 'slots-2', now() - interval '1 hour', now() + interval '1 hour',
+            'maintenance', 'test', now())`;
+        await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${hushed}`;
+        await store(
+          incidentAlert({
+            incidentId: hushed,
+            start,
+            at: 55,
+            streamId: "slots-2",
+            event: "resolved",
+            sensors: [sensor],
+          }),
+        );
+        // The slot frees; the next pass plans the end, settles the outbox and claims in one go.
+        release();
+        await waitFor(async () => {
+          const [row] = await db.sql<{ state: string; locked: boolean }[]>`
+            SELECT state, locked_until IS NOT NULL AS locked FROM notification_outbox
+            WHERE route = 'slots' AND incident_id = ${busy}`;
+          return row.state === "delivered" && !row.locked ? row : undefined;
+        }, "the busy opening delivered");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await notify.tick();
+        notify.start();
+        await settled("slots", 3);
+      } finally {
+        release();
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+      const of = async (incident: string) =>
+        (
+          await db.sql<{ event: string; state: string }[]>`
+            SELECT event, state FROM notification_outbox
+            WHERE route = 'slots' AND incident_id = ${incident} ORDER BY event_at`
+        ).map((r) => [r.event, r.state]);
+      assert.deepEqual(await of(busy), [["opened", "delivered"]]);
+      assert.deepEqual(await of(hushed), [
+        ["opened", "silenced"],
+        ["resolved", "silenced"],
+      ]);
+      assert.deepEqual(
+        receiver
+          .on("/slots")
+          .map((r) => JSON.parse(r.body).data.incident.incident_id)
+          .filter((id) => id === hushed),
+        [],
+        "the receiver hears nothing of the silenced incident",
+      );
+    });
+
     test("an open incident whose opening died in a receiver's outage is told by its next update", async () => {
       const incident = crypto.randomUUID();
       const start = new Date(Date.now() - 60_000).toISOString();

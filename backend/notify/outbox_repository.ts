@@ -130,13 +130,16 @@ function toSnapshot(r: SnapshotRow): IncidentSnapshot {
 export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
 
 /**
- * Whether outbox row `m` may have reached its receiver: tried at least once (an attempt whose
- * answer was lost may have arrived), or delivered, or still to be sent. A route with such a
- * message about an incident was told of it, so it hears the incident's end, also under a silence:
- * planning a `resolved` and sparing a waiting one from a silence ask this one rule.
+ * Whether outbox row `m` may have reached its receiver: delivered, or tried at least once (an
+ * attempt whose answer was lost, or a failure, may have arrived). `last_attempt_at` is the
+ * evidence, not `attempts`: a re-sent dead letter counts its tries afresh from 0 but was tried,
+ * and a pending message never tried (waiting for its route's delivery slots) reached nobody. A
+ * route with such a message about an incident was told of it, so it hears the incident's end,
+ * also under a silence: planning a `resolved`, sparing a waiting one from a silence and keeping a
+ * tried one from it ask this one rule.
  */
 function mayHaveReached(sql: Database["sql"], m: string) {
-  return sql`(${sql(m)}.attempts > 0 OR ${sql(m)}.state IN ('pending', 'delivered'))`;
+  return sql`(${sql(m)}.state = 'delivered' OR ${sql(m)}.last_attempt_at IS NOT NULL)`;
 }
 
 /** Every sensor incident `i` flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
@@ -319,9 +322,10 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       FROM incident i
       WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND i.silence_id IS NOT NULL
         AND (o.locked_until IS NULL OR o.locked_until <= ${now})
-        -- A message tried once may have reached its receiver: it goes on, so the receiver hears
-        -- a whole story (an opening, then its end). A reminder opens nothing: it stops at once.
-        AND (o.attempts = 0 OR o.event = 'still_open')
+        -- A message tried once (last_attempt_at set, also when a re-send counted its tries
+        -- afresh) may have reached its receiver: it goes on, so the receiver hears a whole story
+        -- (an opening, then its end). A reminder opens nothing: it stops at once.
+        AND (o.last_attempt_at IS NULL OR o.event = 'still_open')
         -- The end of an incident the route was told about goes out (the page it raised closes).
         AND NOT (o.event = 'resolved' AND EXISTS (SELECT 1 FROM notification_outbox d
           WHERE d.incident_id = o.incident_id AND d.route = o.route

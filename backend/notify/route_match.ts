@@ -22,7 +22,7 @@ export interface MatchEvent {
   kind?: IncidentKind;
   /**
    * `resolved`: whether the route was told about the incident before: a message about it that
-   * may have reached the receiver (tried at least once, delivered or pending).
+   * may have reached the receiver (delivered, or tried at least once: not one pending never tried).
    */
   told?: boolean;
   /**
