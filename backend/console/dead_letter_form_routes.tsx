@@ -7,6 +7,7 @@ import { HttpError } from "../../contracts/error.ts";
 import { formBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { type DeadLetterResender, resendRequestSchema } from "../notify/dead_letter_resend.ts";
+import { type FieldLabels, filledField, issueRefusal } from "./form_error.tsx";
 import { MessagePage } from "./incident_page.tsx";
 
 export interface DeadLetterFormOptions {
@@ -22,7 +23,7 @@ export interface DeadLetterFormOptions {
 }
 
 /** The form's labels, naming a refused field as the page does. */
-const LABELS: Record<string, string> = { reason: "Why", by: "Your name" };
+const LABELS: FieldLabels = { reason: "Why", by: "Your name" };
 
 /**
  * Mounted at `/`: `POST /notifications/:message_id/retry`, then 303 to
@@ -36,18 +37,11 @@ export function deadLetterFormRoutes(options: DeadLetterFormOptions): Hono {
     try {
       const who = await auth.require(c, "admin");
       const form = await formBody(c);
-      // A field left blank is not given.
-      const text = (k: string) =>
-        typeof form[k] === "string" && form[k] !== "" ? (form[k] as string) : undefined;
       const body = v.safeParse(
         resendRequestSchema,
-        auth.named({ reason: text("reason"), by: text("by") }, "by", who),
+        auth.named({ reason: filledField(form, "reason"), by: filledField(form, "by") }, "by", who),
       );
-      if (!body.success) {
-        const key = v.getDotPath(body.issues[0]) ?? "";
-        const field = Object.hasOwn(LABELS, key) ? `“${LABELS[key]}”` : key;
-        throw new HttpError(400, "invalid_request", `${field}: ${body.issues[0].message}`);
-      }
+      if (!body.success) throw issueRefusal(body.issues[0], LABELS);
       const id = c.req.param("message_id");
       await resender.resend(id, body.output, auth.actor(who, body.output.by));
       return c.redirect(`/status?${new URLSearchParams({ resent: id })}`, 303);

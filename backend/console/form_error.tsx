@@ -1,5 +1,6 @@
 // A refused form's message, shown beside the form it refused (which keeps what was typed), in the words of the form's labels.
-import type { HttpError } from "../../contracts/error.ts";
+import * as v from "valibot";
+import { HttpError } from "../../contracts/error.ts";
 
 /** A refused form submission: why, and its fields as typed, to be shown again in that form. */
 export interface Refusal {
@@ -85,4 +86,21 @@ export function FormError(props: { id: string; prefix?: string; message: string 
       {props.message}
     </p>
   );
+}
+
+/**
+ * A console form's first schema problem as `400 invalid_request`, naming the field by its label.
+ *
+ * @example issueRefusal(parsed.issues[0], { by: "Your name" }) // "“Your name”: Invalid length..."
+ */
+export function issueRefusal(issue: v.BaseIssue<unknown>, labels: FieldLabels): HttpError {
+  const key = v.getDotPath(issue) ?? "";
+  const field = Object.hasOwn(labels, key) ? `“${labels[key]}”` : key;
+  return new HttpError(400, "invalid_request", `${field}: ${issue.message}`);
+}
+
+/** A form field's text, or undefined when it was left blank (a blank field is not given). */
+export function filledField(form: Record<string, unknown>, key: string): string | undefined {
+  const value = form[key];
+  return typeof value === "string" && value !== "" ? value : undefined;
 }

@@ -31,7 +31,7 @@ import { type ActivateRefusal, RESET_LABEL } from "./activate_form.tsx";
 import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
 import { deadLetterFormRoutes } from "./dead_letter_form_routes.tsx";
 import type { EngineMonitor } from "./engine_monitor.ts";
-import { type FieldLabels, refusalFor } from "./form_error.tsx";
+import { type FieldLabels, filledField, issueRefusal, refusalFor } from "./form_error.tsx";
 import { HealthPage } from "./health_page.tsx";
 import { CHARTED_SENSORS, IncidentPage, MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { IncidentRow } from "./incident_row.tsx";
@@ -531,7 +531,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
           who,
         ),
       );
-      if (!body.success) throw modelFormRefusal(body.issues[0]);
+      if (!body.success) throw issueRefusal(body.issues[0], MODEL_FORM_LABELS);
       // The form asks why; a reason of spaces is not one.
       if (!body.output.reason?.trim()) {
         throw new HttpError(400, "invalid_request", "“Why”: say why this version is activated");
@@ -576,14 +576,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         throw new HttpError(404, "not_found", "retraining through the console is not set up");
       const who = await auth.require(c, "admin");
       const form = await formBody(c);
-      // A field left blank is not given.
-      const text = (k: string) =>
-        typeof form[k] === "string" && form[k] !== "" ? (form[k] as string) : undefined;
       const body = v.safeParse(
         retrainRequestSchema,
-        auth.named({ reason: text("reason"), by: text("by") }, "by", who),
+        auth.named({ reason: filledField(form, "reason"), by: filledField(form, "by") }, "by", who),
       );
-      if (!body.success) throw modelFormRefusal(body.issues[0]);
+      if (!body.success) throw issueRefusal(body.issues[0], MODEL_FORM_LABELS);
       const actor = auth.actor(who, body.output.by);
       const name = c.req.param("name");
       await options.retrain(name, body.output, actor);
@@ -625,13 +622,6 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   return app;
 }
 
-/** A Health page model form's first problem, naming the field by its label ("Your name: ..."). */
-function modelFormRefusal(issue: v.BaseIssue<unknown>): HttpError {
-  const key = v.getDotPath(issue) ?? "";
-  const field = Object.hasOwn(MODEL_FORM_LABELS, key) ? `“${MODEL_FORM_LABELS[key]}”` : key;
-  return new HttpError(400, "invalid_request", `${field}: ${issue.message}`);
-}
-
 /**
  * A refused activation in the form's words: the engine's `409 model_incompatible` asks to "send
  * reset_windows"; a person ticks the box “Start windows afresh”, which the message then names
@@ -640,7 +630,7 @@ function modelFormRefusal(issue: v.BaseIssue<unknown>): HttpError {
 function activationRefusal(error: HttpError, ticked: boolean): { message: string; field?: string } {
   if (error.code !== "model_incompatible") {
     const refusal = refusalFor(error, MODEL_FORM_LABELS);
-    // The form's own checks (modelFormRefusal) start with the label of the field they refuse.
+    // The form's own checks (issueRefusal) start with the label of the field they refuse.
     const field =
       refusal.field ??
       Object.keys(MODEL_FORM_LABELS).find((k) =>
