@@ -30,11 +30,19 @@ function Activation(props: { activation?: ActivationRecord }) {
   if (!a) return <>none recorded</>;
   return (
     <>
-      <code>{a.from ?? "none"}</code> → <code>{a.version}</code> by <strong>{a.by}</strong> at{" "}
+      <code>{a.from ?? "none"}</code> → <code>{a.version}</code> by{" "}
+      <strong>
+        <bdi>{a.by}</bdi>
+      </strong>{" "}
+      at{" "}
       <time datetime={a.at}>
         {Number.isNaN(Date.parse(a.at)) ? a.at : utc(new Date(a.at).toISOString())}
       </time>
-      {a.reason ? `: ${a.reason}` : ""}
+      {a.reason ? (
+        <>
+          : <bdi>{a.reason}</bdi>
+        </>
+      ) : null}
     </>
   );
 }
@@ -53,8 +61,16 @@ function AskedBy(props: { run: RetrainRun }) {
   return (
     <>
       {" "}
-      (asked for by <strong>{asked.by}</strong>
-      {asked.reason ? `: ${asked.reason}` : ""})
+      (asked for by{" "}
+      <strong>
+        <bdi>{asked.by}</bdi>
+      </strong>
+      {asked.reason ? (
+        <>
+          : <bdi>{asked.reason}</bdi>
+        </>
+      ) : null}
+      )
     </>
   );
 }

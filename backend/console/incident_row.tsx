@@ -35,7 +35,15 @@ export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
           {age(i.started_at, props.now)}
         </time>
       </td>
-      <td>{i.acknowledged ? `by ${i.acknowledged.by}` : "not yet"}</td>
+      <td>
+        {i.acknowledged ? (
+          <>
+            by <bdi>{i.acknowledged.by}</bdi>
+          </>
+        ) : (
+          "not yet"
+        )}
+      </td>
       <td class="verdict" data-verdict={i.verdict?.verdict ?? "none"}>
         {verdictLabel(i.verdict)}
       </td>

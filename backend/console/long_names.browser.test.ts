@@ -77,6 +77,49 @@ async function readsInOrder(page: Page, selector: string) {
   }
 }
 
+/** The stored texts below that begin with a right-to-left override. */
+const OVERRIDDEN = ["Ana", "valve", "checked", "r".repeat(300), "back early"].map((t) => RLO + t);
+
+/**
+ * Every right-to-left override is isolated (`<bdi>`, or an element styled `unicode-bidi:
+ * isolate`) or ends its line's block with the stored text it begins: otherwise it runs on into the
+ * words and times written after it.
+ */
+async function overridesIsolated(page: Page, where: string) {
+  const loose = await page.evaluate(
+    ({ rlo, values }) => {
+      const found: string[] = [];
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!node.textContent?.includes(rlo)) continue;
+        let block: Element | null = null;
+        let isolated = false;
+        for (let el = node.parentElement; el; el = el.parentElement) {
+          // Blocks are isolated too (unicode-bidi: isolate on td, p, div...), but the words
+          // around the text share its block: only an inline isolate between them counts.
+          const style = getComputedStyle(el);
+          if (!style.display.startsWith("inline")) {
+            block = el;
+            break;
+          }
+          if (style.unicodeBidi.includes("isolate") || style.unicodeBidi === "plaintext") {
+            isolated = true;
+            break;
+          }
+        }
+        if (isolated) continue;
+        const text = block?.textContent?.trim() ?? "";
+        const rest = text.slice(text.indexOf(rlo));
+        if (values.includes(rest)) continue;
+        found.push(`<${block?.tagName.toLowerCase()}> ${text.slice(0, 80)}`);
+      }
+      return found;
+    },
+    { rlo: RLO, values: OVERRIDDEN },
+  );
+  assert.deepEqual(loose, [], `${where}: text with a right-to-left override not isolated`);
+}
+
 test("a 125-character stream, a 253-character sensor and names with a right-to-left override keep every page in the window and every time in order", async () => {
   const by = `${RLO}Ana`;
   const alert = incidentAlert({
@@ -109,25 +152,49 @@ test("a 125-character stream, a 253-character sensor and names with a right-to-l
   const expired = await fetch(`${base}/api/v1/silences/${overId}`, expire);
   assert.equal(expired.status, 200, await expired.text());
 
+  // An earlier incident on the same sensors, judged with an override in its cause: the incident's
+  // "Similar past incidents" row reads "false positive (cause) by name".
+  const earlier = incidentAlert({
+    incidentId: crypto.randomUUID(),
+    event: "opened",
+    start: new Date(Date.now() - 7_200_000).toISOString(),
+    streamId: LONG_STREAM,
+    sensors: [
+      { idx: 7, severity: 20, name: LONG_SENSOR },
+      { idx: 8, severity: 10 },
+    ],
+  });
+  assert.equal((await fetch(`${base}/api/v1/alert`, post(earlier))).status, 201);
+  const judged = await fetch(
+    `${base}/api/v1/incidents/${earlier.incident_id}/verdict`,
+    post(verdict),
+  );
+  assert.equal(judged.status, 201);
+
   const page = await browser.newPage({ locale: "en-US", viewport: { width: 1366, height: 768 } });
   const errors = watchErrors(page);
   await page.goto(`${base}/`);
   await fitsWidth(page, "Now");
+  await overridesIsolated(page, "Now");
 
   // To the incident by keyboard, as a person would.
   await tabTo(page, `tr[data-incident="${id}"] a`);
   await Promise.all([page.waitForURL(`${base}/incidents/${id}`), page.keyboard.press("Enter")]);
   await fitsWidth(page, "Incident");
+  await overridesIsolated(page, "Incident");
+  assert.equal(await page.locator("table.similar tbody tr").count(), 1, "the earlier incident");
   await readsInOrder(page, "#ack-state");
   await readsInOrder(page, "#verdict-state");
   await readsInOrder(page, '.timeline li[data-event="acknowledged"]');
 
   await page.goto(`${base}/silences`);
   await fitsWidth(page, "Silences");
+  await overridesIsolated(page, "Silences");
   await readsInOrder(page, `#expired-silences tr[data-silence="${overId}"] td:last-child`);
   for (const path of ["/quality", "/overview?period=1h"]) {
     await page.goto(`${base}${path}`);
     await fitsWidth(page, path);
+    await overridesIsolated(page, path);
   }
   assert.deepEqual(errors, []);
   await page.close();

@@ -200,9 +200,11 @@ export function QualityPage(props: {
           tabindex={-1}
         >
           Muted <code>{props.muted.sensors.join(", ")}</code> on stream{" "}
-          <strong>{props.muted.stream}</strong> until{" "}
-          <time datetime={props.muted.endsAt}>{utc(props.muted.endsAt)}</time> by {props.muted.by}:{" "}
-          {props.muted.reason}
+          <strong>
+            <bdi>{props.muted.stream}</bdi>
+          </strong>{" "}
+          until <time datetime={props.muted.endsAt}>{utc(props.muted.endsAt)}</time> by{" "}
+          <bdi>{props.muted.by}</bdi>: <bdi>{props.muted.reason}</bdi>
         </p>
       ) : null}
       <p>

@@ -283,7 +283,10 @@ export function RetrainReportPage(props: { report: RetrainReport }) {
             {a ? (
               <>
                 yes: <code>{a.from ?? "none"}</code> → <code>{a.version}</code> by{" "}
-                <strong>{a.by}</strong> at <When at={a.at} />
+                <strong>
+                  <bdi>{a.by}</bdi>
+                </strong>{" "}
+                at <When at={a.at} />
               </>
             ) : r.decision === "promoted" ? (
               "no: ready for activation by a person"

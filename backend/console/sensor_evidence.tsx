@@ -148,7 +148,7 @@ function RelatedItem(props: {
   const own = !f?.history && h && r.values?.length === h.values.length ? r.values : undefined;
   return (
     <li data-feature-idx={r.feature_idx} data-flagged={f ? "true" : "false"}>
-      <span class="related-name">{name}</span>{" "}
+      <bdi class="related-name">{name}</bdi>{" "}
       <span class="related-facts">
         weight {num(r.weight, 2)} · {moved}
         {f ? ` · flagged too (severity ${num(f.severity ?? null)})` : ""}
@@ -223,7 +223,9 @@ export function SensorEvidence(props: {
           />
           {s.window ? (
             <table class="readings">
-              <caption>Readings of {name} the model saw, oldest first</caption>
+              <caption>
+                Readings of <bdi>{name}</bdi> the model saw, oldest first
+              </caption>
               <tbody>
                 <tr>
                   <th scope="row">value</th>

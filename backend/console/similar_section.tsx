@@ -50,16 +50,28 @@ export function SimilarSection(props: { found: SimilarIncidents }) {
                   <a href={`/incidents/${s.incident_id}`}>
                     <time datetime={s.started_at}>{utc(s.started_at)}</time>
                   </a>
-                  {` on ${s.stream_id}`}
+                  {" on "}
+                  <bdi>{s.stream_id}</bdi>
                 </td>
                 <td>{s.duration_ms === null ? "still open" : duration(s.duration_ms)}</td>
                 <td>{s.kind}</td>
                 <td>{s.shared.map((r) => sensorName(r)).join(", ")}</td>
                 <td class="num">{num(s.max_severity)}</td>
                 <td class="verdict">
-                  {s.verdict
-                    ? `${s.verdict.verdict.replace("_", " ")}${s.verdict.cause ? ` (${s.verdict.cause})` : ""} by ${s.verdict.by}`
-                    : "none yet"}
+                  {s.verdict ? (
+                    <>
+                      {s.verdict.verdict.replace("_", " ")}
+                      {s.verdict.cause ? (
+                        <>
+                          {" ("}
+                          <bdi>{s.verdict.cause}</bdi>)
+                        </>
+                      ) : null}{" "}
+                      by <bdi>{s.verdict.by}</bdi>
+                    </>
+                  ) : (
+                    "none yet"
+                  )}
                 </td>
                 <td class="note">{s.verdict?.note ?? ""}</td>
               </tr>
