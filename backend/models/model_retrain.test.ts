@@ -237,7 +237,7 @@ for (const target of testTargets()) {
       );
       assert.match(page, /<td data-retrain="running">/);
       assert.match(page, /<strong>running<\/strong> since/);
-      assert.match(page, /\(asked for by <strong>alice<\/strong>: moved\)/);
+      assert.match(page, /\(asked for by <strong><bdi>alice<\/bdi><\/strong>: <bdi>moved<\/bdi>\)/);
 
       // Pressed again while it runs: the engine's answer, on a page of its own.
       const again = await app.request(`/models/${MODEL}/retrain`, formPost({}, { cookie }));
