@@ -481,6 +481,65 @@ test("alertPipeline resolves a restored incident whose stream comes back after a
   assert.deepEqual([last.event, last.incident_id], ["resolved", opened.get("slow")]);
 });
 
+test("alertPipeline with replays ignores re-read windows at a takeover, and resolves the restored incident when its stream returns after a silence past the gap rule", async (t) => {
+  const first = await setup(t, { replays: true, staleMs: 300_000 });
+  first.pipeline.reached(10);
+  for (let second = 0; second <= 3; second++) first.pipeline.scored(window("s", second, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 1, "opened delivered");
+  const [old] = first.bodies();
+  await first.pipeline.stop();
+
+  // Every process was down for two hours (a power cut); the new owner re-reads from its commit.
+  const next = await setup(t, { replays: true, staleMs: 300_000, stateDir: first.stateDir });
+  next.pipeline.committed(5);
+  next.pipeline.reached(10);
+  for (let second = 1; second <= 3; second++) next.pipeline.scored(window("s", second, false));
+  assert.equal(next.pipeline.openIncidents, 1, "re-read windows change nothing");
+  next.pipeline.reached(20);
+  next.pipeline.scored(window("s", 7203, true));
+  await next.pipeline.flush();
+  await waitFor(() => next.distinct().length === 3, "kept opened, resolved and a new opened");
+  const [, resolved, opened] = next.distinct();
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", old.incident_id, new Date(T0 + 3000).toISOString()],
+    "stale, at its last window",
+  );
+  assert.deepEqual(
+    next.said("restored incident resolved").map((l) => l.stream_id),
+    ["s"],
+    "said why",
+  );
+  // The window after the silence is taken afresh: an upset of its own, with a new id.
+  assert.deepEqual([opened.event, opened.stream_id], ["opened", "s"]);
+  assert.notEqual(opened.incident_id, old.incident_id);
+  assert.equal(opened.incident_started_at, new Date(T0 + 7_203_000).toISOString());
+});
+
+test("alertPipeline with replays goes on with the restored incident when its stream continues at a takeover", async (t) => {
+  const first = await setup(t, { replays: true, staleMs: 300_000 });
+  first.pipeline.reached(10);
+  for (let second = 0; second <= 3; second++) first.pipeline.scored(window("s", second, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 1, "opened delivered");
+  await first.pipeline.stop();
+
+  const next = await setup(t, { replays: true, staleMs: 300_000, stateDir: first.stateDir });
+  next.pipeline.committed(5);
+  next.pipeline.reached(10);
+  for (let second = 2; second <= 6; second++) next.pipeline.scored(window("s", second, true));
+  await next.pipeline.flush();
+  assert.equal(next.pipeline.openIncidents, 1);
+  assert.deepEqual(next.said("restored incident resolved"), []);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(
+    next.distinct().map((b) => b.event),
+    ["opened"],
+    "only the kept opened alert, sent again",
+  );
+});
+
 test("alertPipeline does not take a window the tracker ignores as a sign the stream is alive", async (t) => {
   let wall = T0;
   const now = () => wall;

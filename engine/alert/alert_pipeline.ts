@@ -152,8 +152,9 @@ export class AlertPipeline {
    */
   readonly #seen = new Map<string, { at: number; last: number }>();
   /**
-   * Restored streams (not `replays`) whose first window since the start has not come: their
-   * saved newest window and step, against which that window is judged (`#restartEnd`).
+   * Restored streams whose first window since the start has not come: their saved newest window
+   * and step, against which that window is judged (`#restartEnd`; with `replays`, the first window
+   * newer than the saved one, by the gap rule only).
    */
   readonly #restored = new Map<string, { last: number; step: number }>();
   /**
@@ -227,8 +228,9 @@ export class AlertPipeline {
    * have reached the outbox before a crash); starts the stale-stream timer. A stream saved under
    * a model with other sensors (the pointer moved while the engine was down) is not restored:
    * its open incident is resolved, as `useModel` does live, under the version it was saved with.
-   * Without `replays`, each restored stream's first window is judged against its saved newest
-   * window (`#restartEnd`): one not newer, or after a silence, resolves the restored incident first.
+   * Each restored stream's first window is judged against its saved newest window
+   * (`#restartEnd`): one not newer, or after a silence, resolves the restored incident first. With
+   * `replays` windows up to the saved one are re-reads, so only the silence counts.
    */
   async start(): Promise<void> {
     const { tracker, store, log, staleMs } = this.#o;
@@ -248,12 +250,10 @@ export class AlertPipeline {
         tracker.restore(streamId, state.snapshot);
         const last = state.snapshot.last;
         this.#seen.set(streamId, { at: now, last });
-        if (!this.#o.replays) {
-          // The stream's cadence goes on: a slowly sampled stream is not silent between frames.
-          const step = state.step ?? 0;
-          this.#restored.set(streamId, { last, step });
-          this.#cadence.set(streamId, { at: last, step });
-        }
+        // The stream's cadence goes on: a slowly sampled stream is not silent between frames.
+        const step = state.step ?? 0;
+        this.#restored.set(streamId, { last, step });
+        if (!this.#o.replays) this.#cadence.set(streamId, { at: last, step });
         const open = state.snapshot.incident;
         if (open) this.#membership.restored(streamId, open.id);
       } else if (state.forgotten && this.#o.replays) {
@@ -567,7 +567,8 @@ export class AlertPipeline {
         continue;
       }
       const restored = this.#restored.get(streamId);
-      if (restored) {
+      // `replays`: a window not newer than the saved one is a re-read, not the stream's return.
+      if (restored && !(this.#o.replays && timestamp <= restored.last)) {
         this.#restored.delete(streamId);
         const why = before ? this.#restartEnd(restored, timestamp) : undefined;
         if (why) {

@@ -33,6 +33,7 @@ import { decide, type GateSettings, MIN_INJECTED_EVENTS, measure, TOLERANCES } f
 import { MIN_TRAIN_FRAMES, prepareHistory } from "./history_data.ts";
 import { injectEvents, injectionRunFrames, sensorStd } from "./inject.ts";
 import type { RetrainReport } from "./report.ts";
+import { lockRetraining, RetrainLockedError } from "./retrain_lock.ts";
 
 /** Retraining cannot go on: the message says why (the CLI prints it and exits 1). */
 export class RetrainError extends Error {
@@ -108,6 +109,18 @@ async function load(
  * registry layout.
  */
 export async function retrain(o: RetrainOptions): Promise<RetrainReport> {
+  // One run of a model at a time (a person's CLI beside the engine's run): see lockRetraining.
+  const release = await lockRetraining(o.registryDir, o.model).catch((error: unknown) => {
+    throw error instanceof RetrainLockedError ? new RetrainError(error.message) : error;
+  });
+  try {
+    return await retrainAlone(o);
+  } finally {
+    await release();
+  }
+}
+
+async function retrainAlone(o: RetrainOptions): Promise<RetrainReport> {
   const say = o.say ?? (() => {});
   const registry = o.registry ?? new ModelRegistry(o.registryDir);
   const entry = await registry.model(o.model).catch((error: Error) => {
