@@ -30,3 +30,14 @@ test("retrain cli refuses --events 0: the gate would pass detection unmeasured",
   assert.match(r.stderr, /'--events' must be an integer 1\.\.1000, got '0'/);
   assert.match(r.stderr, /usage: npm run retrain/);
 });
+
+test("retrain cli takes a model name that no registry could hold as a usage mistake", () => {
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "models/retrain/cli.ts", "--model", "../etc"],
+    { cwd: ROOT, env: process.env, encoding: "utf8" },
+  );
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /'--model' must be a model name .*got '\.\.\/etc'/);
+  assert.match(r.stderr, /usage: npm run retrain/);
+});

@@ -3,6 +3,7 @@ import { setPriority } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
+import { MODEL_NAME_PATTERN } from "../../contracts/models_api.ts";
 import { historyDirOf } from "../../engine/history/mod.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { summary } from "./report.ts";
@@ -49,6 +50,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (!a.model) throw new UsageError("'--model' is required");
+  // A name is also a folder: one the registry would refuse is a mistyped argument, not a failed run.
+  if (!MODEL_NAME_PATTERN.test(a.model) || a.model.includes("..")) {
+    throw new UsageError(
+      `'--model' must be a model name (letters, digits, '.', '_', '-', starting with a letter or digit, no '..'), got '${a.model}'`,
+    );
+  }
   const count = (name: string, raw: string | undefined, fallback: number, max: number, min = 0) => {
     if (raw === undefined) return fallback;
     const n = Number(raw);
