@@ -1,25 +1,73 @@
 // What a silence covers: stream and sensor globs, its time span and weekly recurrence in a time zone (Intl).
 import { minuteOfDay, SILENCE_DAYS, type Silence, type SilenceDay } from "./silence.ts";
 
-/**
- * Compiles a glob to an anchored RegExp: `*` any run of characters (also none), `?` exactly one,
- * `\` makes the next character literal; everything else is itself.
- *
- * @example globRegExp("line-?.*").test("line-1.boiler") // true
- */
-export function globRegExp(glob: string): RegExp {
-  let out = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === "\\" && i + 1 < glob.length) out += literal(glob[++i]);
-    else if (c === "*") out += ".*";
-    else if (c === "?") out += ".";
-    else out += literal(c);
-  }
-  return new RegExp(`^${out}$`, "su");
+/** A compiled glob: `test` is true when it matches the whole text. */
+export interface Glob {
+  test(text: string): boolean;
 }
 
-const literal = (c: string) => c.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+/** A `?` (exactly one character) and a `*` (any run, also none) among a glob's literal characters. */
+const ONE = 0;
+const RUN = 1;
+type GlobToken = string | typeof ONE | typeof RUN;
+
+/** Characters of `text` by code point (a `?` is one character, as a person counts them). */
+const charsOf = (text: string): ArrayLike<string> =>
+  /[\uD800-\uDFFF]/.test(text) ? Array.from(text) : text;
+
+/**
+ * Compiles a glob: `*` any run of characters (also none), `?` exactly one, `\` makes the next
+ * character literal; everything else is itself. Matched by walking text and glob together and
+ * going back only to the last `*` (at most glob length × text length steps): a regular expression
+ * of `.*` runs backtracks exponentially, and a 19-character silence glob such as `*?*?*?*?*?X`
+ * held the backend's event loop for seconds on one sensor name.
+ *
+ * @example compileGlob("line-?.*").test("line-1.boiler") // true
+ */
+export function compileGlob(glob: string): Glob {
+  const tokens: GlobToken[] = [];
+  const chars = Array.from(glob);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i];
+    if (c === "\\" && i + 1 < chars.length) tokens.push(chars[++i]);
+    else if (c === "*") {
+      // A run of stars is one star.
+      if (tokens.at(-1) !== RUN) tokens.push(RUN);
+    } else if (c === "?") tokens.push(ONE);
+    else tokens.push(c);
+  }
+  if (tokens.every((t) => typeof t === "string")) {
+    const whole = tokens.join("");
+    return { test: (text) => text === whole };
+  }
+  return { test: (text) => globMatches(tokens, charsOf(text)) };
+}
+
+function globMatches(p: GlobToken[], t: ArrayLike<string>): boolean {
+  let pi = 0;
+  let ti = 0;
+  // The last `*` met, and where in the text its run ends for now.
+  let star = -1;
+  let mark = 0;
+  while (ti < t.length) {
+    const token = p[pi];
+    if (pi < p.length && (token === ONE || token === t[ti])) {
+      pi++;
+      ti++;
+    } else if (pi < p.length && token === RUN) {
+      star = pi++;
+      mark = ti;
+    } else if (star >= 0) {
+      // The last `*` takes one more character; the glob after it is tried again from there.
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p[pi] === RUN) pi++;
+  return pi === p.length;
+}
 
 /** Whether a glob matches every name it could meet: wildcards only, at least one `*`. */
 export function globMatchesEverything(glob: string): boolean {
@@ -113,12 +161,12 @@ export function zonedTimeToUtc(local: string, tz: string): Date {
   return new Date(wall - before);
 }
 
-/** A silence prepared for repeated matching: regular expressions and milliseconds. */
+/** A silence prepared for repeated matching: compiled globs and milliseconds. */
 export interface CompiledSilence {
   id: string;
-  stream: RegExp;
+  stream: Glob;
   /** Empty: every sensor. */
-  sensors: RegExp[];
+  sensors: Glob[];
   startMs: number;
   /** `ends_at`, or `expired_at` when that came first. */
   endMs: number;
@@ -137,8 +185,8 @@ export function compileSilence(s: SilenceInput): CompiledSilence {
   const r = s.recurrence;
   return {
     id: s.silence_id,
-    stream: globRegExp(s.matchers.stream),
-    sensors: s.matchers.sensors.map(globRegExp),
+    stream: compileGlob(s.matchers.stream),
+    sensors: s.matchers.sensors.map(compileGlob),
     startMs: Date.parse(s.starts_at),
     endMs: Math.min(ends, expired),
     recurrence: r
