@@ -1,10 +1,13 @@
 // Builds the retraining runner from the engine's configuration (RETRAIN_EVERY_H, HISTORY_MAX_BYTES): the single process's, or a scale-out worker's.
+
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { historyDirOf } from "../history/mod.ts";
 import type { NatsModelRegistry } from "../infer/nats_registry.ts";
 import { runRetrainChild } from "./retrain_child.ts";
+import { fileRetrainJournal } from "./retrain_journal.ts";
 import { RetrainLeases } from "./retrain_lease.ts";
 import { pendingRetrainRequests, REQUEST_POLL_MS } from "./retrain_request.ts";
 import { RetrainScheduler } from "./retrain_scheduler.ts";
@@ -62,6 +65,8 @@ export function retrainSchedulerFor(
           : {}),
       }),
     log: deps.log,
+    // The schedule's clock and the last runs outlive a restart (retrain_journal.ts).
+    journal: fileRetrainJournal(join(config.DATA_DIR, "retraining.json"), deps.log),
   });
 }
 

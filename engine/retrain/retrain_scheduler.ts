@@ -3,6 +3,7 @@ import type { RetrainAsked, RetrainRun, RetrainSchedule } from "../../contracts/
 import type { Logger } from "../../telemetry/logger.ts";
 import { delay } from "../_delay.ts";
 import type { RetrainResult } from "./retrain_child.ts";
+import type { RetrainJournal } from "./retrain_journal.ts";
 
 /** A run that did not happen here, and why (under scale-out: another worker retrains the model). */
 export interface RetrainSkipped {
@@ -53,6 +54,11 @@ export interface RetrainSchedulerOptions {
   requests?: RetrainRequests;
   log: Logger;
   now?: () => number;
+  /**
+   * Where the schedule's clock and the last runs are kept across restarts (the single process:
+   * `DATA_DIR/retraining.json`); without one both start afresh with the process.
+   */
+  journal?: RetrainJournal;
 }
 
 interface ModelRuns {
@@ -63,8 +69,11 @@ interface ModelRuns {
 /**
  * Runs the retraining of the served models, one run at a time. With `everyH` above 0, rounds: a
  * round starts `everyH` hours after the previous one ended (the first one `everyH` after
- * `start`), so a round that runs long never makes the next start at once and the host is never
- * retraining all the time; within a round the models go one after the other. A run asked for
+ * rounds were first on), so a round that runs long never makes the next start at once and the
+ * host is never retraining all the time; within a round the models go one after the other. With
+ * a `journal` that clock and the last runs outlive a restart: an engine restarted more often than
+ * `everyH` still retrains, and one restarted past a due round runs it at once. A run the process
+ * did not see end (killed meanwhile) is shown as failed, saying so. A run asked for
  * ({@link ask}, or `requests`) starts at once when none is in progress and is refused otherwise;
  * a round that comes due meanwhile waits for it to end. A run's failure is logged and kept; it
  * never stops the rounds or scoring.
@@ -82,6 +91,12 @@ export class RetrainScheduler {
   #loops: Promise<void>[] | undefined;
   /** The run in progress, scheduled or asked for: the one lock both take. */
   #current: { model: string; done: Promise<void> } | undefined;
+  /** When the schedule's clock started (the last round's end), once restored. */
+  #since: number | undefined;
+  /** The journal read back (every loop waits for it). */
+  #restored: Promise<void> | undefined;
+  /** Journal writes, one after the other in the order they were asked for. */
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(options: RetrainSchedulerOptions) {
     if (!(options.everyH >= 0)) {
@@ -94,6 +109,7 @@ export class RetrainScheduler {
   /** Starts the rounds (the first one interval from now) and the look-out for requests, when configured. */
   start(): void {
     const { everyH, requests } = this.#o;
+    this.#restored ??= this.#restore();
     this.#loops ??= [
       ...(everyH > 0 ? [this.#rounds()] : []),
       ...(requests ? [this.#requests(requests)] : []),
@@ -104,6 +120,7 @@ export class RetrainScheduler {
   async stop(): Promise<void> {
     this.#stop.abort();
     await Promise.all([...(this.#loops ?? []), this.#current?.done]);
+    await this.#saving;
   }
 
   /**
@@ -143,9 +160,11 @@ export class RetrainScheduler {
   async #rounds(): Promise<void> {
     const signal = this.#stop.signal;
     const everyMs = this.#o.everyH * 3_600_000;
+    await this.#restored;
     while (!signal.aborted) {
-      this.#nextAt = this.#now() + everyMs;
-      for (let left = everyMs; left > 0; left -= MAX_TIMER_MS) {
+      const now = this.#now();
+      this.#nextAt = Math.max(now, (this.#since ?? now) + everyMs);
+      for (let left = this.#nextAt - now; left > 0; left -= MAX_TIMER_MS) {
         if (!(await delay(Math.min(left, MAX_TIMER_MS), signal))) return;
       }
       this.#nextAt = null;
@@ -155,7 +174,65 @@ export class RetrainScheduler {
         if (signal.aborted) return;
         await this.#exclusive(model);
       }
+      if (signal.aborted) return;
+      this.#since = this.#now();
+      this.#save();
     }
+  }
+
+  /**
+   * Reads the journal back: the schedule's clock (when rounds were first on, the journal starts
+   * it now) and each model's last runs, a run still `running` there being one this process did
+   * not see end. Never throws: without it the schedule starts afresh.
+   */
+  async #restore(): Promise<void> {
+    const journal = this.#o.journal;
+    const saved = await journal?.load().catch((error: unknown) => {
+      this.#o.log.warn(
+        "retraining journal cannot be read; the schedule starts afresh",
+        error as Error,
+      );
+      return undefined;
+    });
+    for (const [model, runs] of Object.entries(saved?.models ?? {})) {
+      // A run asked for since the start is newer than anything saved.
+      if (this.#runs.has(model)) continue;
+      const last = runs.last;
+      this.#runs.set(model, {
+        ...runs,
+        ...(last?.outcome === "running"
+          ? {
+              last: {
+                ...last,
+                outcome: "failed" as const,
+                error:
+                  "the engine stopped during this run (killed or restarted), so its end was not seen; the model's activations say whether it promoted a version",
+              },
+            }
+          : {}),
+      });
+    }
+    const since = saved?.since ? Date.parse(saved.since) : undefined;
+    this.#since = since ?? this.#now();
+    if (journal && this.#o.everyH > 0 && since === undefined) this.#save();
+  }
+
+  /** Queues a journal write of the state now; a failure is logged and the next write tries again. */
+  #save(): void {
+    const journal = this.#o.journal;
+    if (!journal) return;
+    this.#saving = this.#saving.then(async () => {
+      const models = Object.fromEntries(this.#runs);
+      const since = this.#since === undefined ? null : new Date(this.#since).toISOString();
+      try {
+        await journal.save({ since: this.#o.everyH > 0 ? since : null, models });
+      } catch (error) {
+        this.#o.log.warn(
+          "retraining journal cannot be written; the schedule goes on",
+          error as Error,
+        );
+      }
+    });
   }
 
   async #requests(requests: RetrainRequests): Promise<void> {
@@ -197,6 +274,7 @@ export class RetrainScheduler {
     };
     const before = runs.last;
     runs.last = run;
+    this.#save();
     log.info(`${what} started`, {
       model,
       ...(asked ? { by: asked.by, reason: asked.reason } : {}),
@@ -209,6 +287,7 @@ export class RetrainScheduler {
     }
     if ("skipped" in result) {
       runs.last = before;
+      this.#save();
       log.info(`${what} skipped`, { model, reason: result.skipped });
       return;
     }
@@ -216,6 +295,7 @@ export class RetrainScheduler {
     const done: RetrainRun = { ...run, ...result, finished_at: new Date(finished).toISOString() };
     runs.last = done;
     if (done.decision === "promoted") runs.last_promoted = done;
+    this.#save();
     const fields = { model, duration_ms: finished - started };
     if (done.outcome === "failed") {
       log.error(`${what} failed; scoring goes on with the active version`, {
