@@ -208,6 +208,8 @@ export const engineConfigSchema = v.object({
   MAX_STREAMS: int("MAX_STREAMS", 1024, 1, 1_000_000),
   /** Consecutive frames failing a model's running condition that confirm a stop (1: the first one). */
   RUNNING_STOP_FRAMES: int("RUNNING_STOP_FRAMES", 3, 1, 1000),
+  /** Frames passing the running condition again after a stop that are still dropped: the machine's start-up (0: none). */
+  RUNNING_SETTLE_FRAMES: int("RUNNING_SETTLE_FRAMES", 0, 0, 86_400),
   /** Raw frames kept per live stream for an incident's history before onset (300: 5 min at 1 Hz); 0 keeps none. */
   EVIDENCE_HISTORY_FRAMES: int("EVIDENCE_HISTORY_FRAMES", 300, 0, 86_400),
   /** Memory for those frames across all streams and models; when full, a new stream takes the ring of one unfed for a ring's span, else goes without. */

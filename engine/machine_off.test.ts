@@ -105,6 +105,53 @@ test("an upset and the stop that follows it in one batch: the incident opens, th
   }
 });
 
+test("a planned stop and a start that ramps up: the start-up opens an incident, unless RUNNING_SETTLE_FRAMES drops it", async () => {
+  /** Every sensor climbs from 0 to its working level over 30 frames (sensor_0 passes 5 halfway). */
+  const ramp = (from: number) => (n: number) => {
+    const f = model.normalFrame(n);
+    for (let i = 0; i < f.length; i++) f[i] *= Math.min(1, (n - from) / 30);
+    return f;
+  };
+  const run = async (settle: string | undefined, streamId: string) => {
+    const e = await startTestEngine(model, sink, {
+      INCIDENT_QUIET_WINDOWS: "5",
+      ...(settle ? { RUNNING_SETTLE_FRAMES: settle } : {}),
+    });
+    try {
+      const stream = streamOn(e, streamId);
+      await stream.feed(30, model.normalFrame);
+      await stream.feed(20, stopped);
+      await idle(e);
+      const start = stream.t;
+      await stream.feed(20, ramp(start));
+      const settling = await idle(e);
+      await stream.feed(50, ramp(start));
+      const s = await idle(e);
+      return { settling, scored: s.frames.scored, machineOff: s.machine_off };
+    } finally {
+      await e.stop();
+    }
+  };
+  const plain = await run(undefined, "press-settle-0");
+  await waitFor(
+    () => ofStream("press-settle-0", "opened").length > 0 || undefined,
+    "the start-up to open an incident",
+  );
+  const settled = await run("35", "press-settle-35");
+  // Halfway up the ramp the condition holds: without settling it is scored, with it dropped.
+  assert.deepEqual(plain.settling.machine_off, []);
+  assert.deepEqual(
+    settled.settling.machine_off.map((m) => m.stream_id),
+    ["press-settle-35"],
+    "still listed as stopped while it settles",
+  );
+  assert.deepEqual(settled.machineOff, [], "running again after the settling frames");
+  assert.ok(settled.scored > 30 - W + 1, "scoring resumed after settling");
+  assert.ok(settled.scored < plain.scored, "the settling frames were not scored");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.deepEqual(ofStream("press-settle-35", "opened"), [], "the start-up opened nothing");
+});
+
 /** Stream press-3's next frame time (s after T0): its tests follow one another. */
 let t3 = 0;
 

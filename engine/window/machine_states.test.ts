@@ -97,6 +97,35 @@ test("machineStates.judge keeps a slowly sampled stream's windows: a silence is 
   assert.deepEqual(w.restarted, ["slow"]);
 });
 
+test("machineStates.judge with settleFrames drops a started machine's first frames and keeps it listed as stopped meanwhile", () => {
+  const machine = new MachineStates({ settleFrames: 2, gapMs: 60_000 });
+  const w = windows();
+  const m = meta("speed>100");
+  assert.equal(machine.judge(m, "a", 1000, [20, 150], w), "running");
+  assert.equal(machine.judge(m, "a", 2000, [20, 0], w), "stop");
+  assert.equal(machine.judge(m, "a", 3000, [20, 150], w), "stopped", "settling 1 of 2");
+  assert.equal(machine.judge(m, "a", 4000, [20, 150], w), "stopped", "settling 2 of 2");
+  assert.deepEqual(machine.list(), [{ stream_id: "a", since: new Date(2000).toISOString() }]);
+  assert.equal(machine.judge(m, "a", 5000, [20, 150], w), "running");
+  assert.deepEqual(machine.list(), []);
+  assert.deepEqual(w.restarted, ["a", "a", "a"], "each dropped frame restarts the window");
+  // A failing frame while settling: stopped again, and the settling starts over.
+  assert.equal(machine.judge(m, "a", 6000, [20, 0], w), "stop");
+  assert.equal(machine.judge(m, "a", 7000, [20, 150], w), "stopped");
+  assert.equal(machine.judge(m, "a", 8000, [20, 0], w), "stopped");
+  assert.equal(machine.judge(m, "a", 9000, [20, 150], w), "stopped");
+  assert.equal(machine.judge(m, "a", 10_000, [20, 150], w), "stopped");
+  assert.equal(machine.judge(m, "a", 11_000, [20, 150], w), "running");
+  // A silence is a stop too: told with the first frame after it, which settles.
+  assert.equal(machine.judge(meta(), "b", 0, [0, 0], w), "running");
+  assert.equal(machine.judge(meta(), "b", 1000, [0, 0], w), "running");
+  assert.equal(machine.judge(meta(), "b", 500_000, [0, 0], w), "stop");
+  assert.equal(machine.stopAt, 1000);
+  assert.equal(machine.judge(meta(), "b", 501_000, [0, 0], w), "stopped");
+  assert.equal(machine.judge(meta(), "b", 502_000, [0, 0], w), "running");
+  assert.throws(() => new MachineStates({ settleFrames: -1 }), /'RUNNING_SETTLE_FRAMES'/);
+});
+
 test("machineStates forgets the stream fed least recently, not the one seen first, at its bound", () => {
   const machine = new MachineStates({ gapMs: 60_000, maxStreams: 2 });
   const w = windows();

@@ -40,6 +40,13 @@ export interface MachineStatesOptions {
   gapMs?: number;
   /** Streams tracked at most, the oldest forgotten first. */
   maxStreams?: number;
+  /**
+   * Frames of a stream passing the running condition again after a confirmed stop that are still
+   * dropped (`RUNNING_SETTLE_FRAMES`; 0, the default: none): a machine's start-up transient
+   * (temperatures climbing to their working level) is no upset, and without it every planned
+   * start opened an incident. The stream stays listed as stopped while they pass.
+   */
+  settleFrames?: number;
 }
 
 /**
@@ -64,11 +71,14 @@ interface Failing {
 export class MachineStates {
   readonly #stopped = new Map<string, number>();
   readonly #failing = new Map<string, Failing>();
+  /** Streams running again after a stop, with how many of their frames were dropped to settle. */
+  readonly #settling = new Map<string, number>();
   /** Each stream's newest frame time and the step before it, for the silence between two frames. */
   readonly #last = new Map<string, { at: number; step: number }>();
   readonly #maxStreams: number;
   readonly #stopFrames: number;
   readonly #gapMs: number;
+  readonly #settleFrames: number;
   /** The last model judged with, its running condition and that sensor's index in a frame. */
   #meta: MachineMeta | undefined;
   #cond: RunningCondition | undefined;
@@ -76,7 +86,12 @@ export class MachineStates {
   #stopAt = 0;
 
   constructor(options: MachineStatesOptions = {}) {
-    const { stopFrames = 1, gapMs = Number.POSITIVE_INFINITY, maxStreams = 1024 } = options;
+    const {
+      stopFrames = 1,
+      gapMs = Number.POSITIVE_INFINITY,
+      maxStreams = 1024,
+      settleFrames = 0,
+    } = options;
     if (!Number.isInteger(maxStreams) || maxStreams < 1) {
       throw new RangeError(`'maxStreams' must be an integer >= 1, got ${maxStreams}`);
     }
@@ -84,6 +99,10 @@ export class MachineStates {
       throw new RangeError(`'RUNNING_STOP_FRAMES' must be an integer >= 1, got ${stopFrames}`);
     }
     if (!(gapMs > 0)) throw new RangeError(`'gapMs' must be > 0, got ${gapMs}`);
+    if (!Number.isInteger(settleFrames) || settleFrames < 0) {
+      throw new RangeError(`'RUNNING_SETTLE_FRAMES' must be an integer >= 0, got ${settleFrames}`);
+    }
+    this.#settleFrames = settleFrames;
     this.#maxStreams = maxStreams;
     this.#stopFrames = stopFrames;
     this.#gapMs = gapMs;
@@ -91,10 +110,14 @@ export class MachineStates {
 
   /** As the engine is configured: `RUNNING_STOP_FRAMES`, and `INCIDENT_STALE_MS` for a silence. */
   static fromConfig(
-    config: Pick<EngineConfig, "RUNNING_STOP_FRAMES" | "INCIDENT_STALE_MS" | "MAX_STREAMS">,
+    config: Pick<
+      EngineConfig,
+      "RUNNING_STOP_FRAMES" | "RUNNING_SETTLE_FRAMES" | "INCIDENT_STALE_MS" | "MAX_STREAMS"
+    >,
   ): MachineStates {
     return new MachineStates({
       stopFrames: config.RUNNING_STOP_FRAMES,
+      settleFrames: config.RUNNING_SETTLE_FRAMES,
       gapMs: config.INCIDENT_STALE_MS,
       maxStreams: config.MAX_STREAMS,
     });
@@ -116,6 +139,8 @@ export class MachineStates {
    * `"stopped"` after that. A frame more than `gapMs` of stream time after its stream's previous
    * one restarts the window too: the machine stopped after that previous frame, unless it was
    * stopped already (`"resumed"` when this frame runs, `"stop"` when it fails; told at `stopAt`).
+   * With `settleFrames`, the first that many running frames after a confirmed stop are
+   * `"stopped"` still (dropped; a silence's stop is then told as `"stop"` with the frame after it).
    *
    * @example
    * const judged = machine.judge(meta, stream, ts, values, windows);
@@ -141,11 +166,33 @@ export class MachineStates {
       const failing = this.#failing.get(streamId);
       this.#failing.delete(streamId);
       const wasStopped = this.#stopped.has(streamId);
+      if (this.#settleFrames > 0 && (wasStopped || silent !== undefined)) {
+        // Running again after a stop: its first frames are the start-up, dropped like a stop's.
+        let settled = this.#settling.get(streamId) ?? 0;
+        if (!wasStopped) {
+          // The silence before this frame is the stop, told now; this frame settles.
+          const since = failing?.since ?? (silent as number);
+          this.stopped(streamId, since);
+          this.#stopAt = since;
+          settled = 0;
+        }
+        if (settled < this.#settleFrames) {
+          windows.restart(streamId);
+          this.#settling.delete(streamId);
+          this.#settling.set(streamId, settled + 1);
+          if (this.#settling.size > this.#maxStreams) {
+            this.#settling.delete(this.#settling.keys().next().value as string);
+          }
+          return wasStopped ? "stopped" : "stop";
+        }
+      }
+      this.#settling.delete(streamId);
       this.running(streamId);
       if (silent === undefined || wasStopped) return "running";
       this.#stopAt = failing?.since ?? silent;
       return "resumed";
     }
+    this.#settling.delete(streamId);
     windows.restart(streamId);
     if (this.#stopped.has(streamId)) return "stopped";
     let failing = this.#failing.get(streamId);
