@@ -141,7 +141,7 @@ test("a planned stop and a start that ramps up: the start-up opens an incident, 
   // Halfway up the ramp the condition holds: without settling it is scored, with it dropped.
   assert.deepEqual(plain.settling.machine_off, []);
   assert.deepEqual(
-    settled.settling.machine_off.map((m) => m.stream_id),
+    settled.settling.machine_off.map((m: { stream_id: string }) => m.stream_id),
     ["press-settle-35"],
     "still listed as stopped while it settles",
   );
