@@ -1,5 +1,6 @@
 // The few things the entry point does differently on Node and Deno: env, serving, signals.
 import type { Hono } from "hono";
+import { inFlight } from "../contracts/in_flight.ts";
 
 // Typed loosely on purpose: the Deno namespace is not in Node's type declarations.
 // biome-ignore lint/suspicious/noExplicitAny: runtime detection of Deno
@@ -24,16 +25,19 @@ export interface RunningServer {
 export async function serveApp(app: Hono, host: string, port: number): Promise<RunningServer> {
   if (isDeno) {
     let server: { shutdown(): Promise<void>; unref?(): void } | undefined;
+    const counted = inFlight(app.fetch);
     const bound = await new Promise<number>((resolve) => {
       server = deno.serve(
         { hostname: host, port, onListen: (addr: { port: number }) => resolve(addr.port) },
-        app.fetch,
+        counted.handler,
       );
     });
     return {
       port: bound,
+      // Closed once every request is answered: a browser's keep-alive or a live page's event
+      // stream (answered, still open) would otherwise hold the stop until its deadline.
       close: async function closeDenoServer(signal: AbortSignal) {
-        await Promise.race([server!.shutdown(), abortion(signal)]);
+        await Promise.race([server!.shutdown(), counted.idle(), abortion(signal)]);
       },
     };
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
+import { type AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -52,7 +52,20 @@ for (const [runtime, command] of [
     const send = await fetch(`${base}/data/send`, { method: "POST" });
     assert.ok(send.status >= 400, `no engine to take the frame: ${send.status}`);
     await send.body?.cancel();
+    // An upload refused at its headers whose client goes on holding the connection (a stalled
+    // gateway): answered, so it must not hold the stop either.
+    const held = new Socket();
+    held.on("error", () => {});
+    const refused = new Promise<string>((resolve) =>
+      held.on("data", (chunk) => resolve(String(chunk).split("\r\n")[0])),
+    );
+    held.connect(Number(listening.port), "127.0.0.1");
+    held.write(
+      "POST /api/v1/alert HTTP/1.1\r\nHost: backend\r\ncontent-type: text/plain\r\ncontent-length: 1000000\r\n\r\n{",
+    );
+    assert.match(await refused, /^HTTP\/1\.1 4\d\d /);
     assert.equal(await service.stop("SIGTERM"), 0);
+    held.destroy();
     assert.deepEqual(
       service.lines.filter((l) => /legacy|unstable/i.test(l)),
       [],

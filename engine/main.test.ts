@@ -312,3 +312,34 @@ test("engine process boots under Deno and accepts a gzip frame", async () => {
     await engine.kill();
   }
 });
+
+test("engine process under Deno stops once every request is answered, though a client keeps its refused upload's connection open", async () => {
+  // A long drain: the stop must not wait for it when nothing is left to answer.
+  const engine = spawnEngine("deno", env({ BODY_TIMEOUT_MS: "300", SHUTDOWN_TIMEOUT_MS: "60000" }));
+  const socket = new Socket();
+  try {
+    const port = await engine.port();
+    await waitReady(port);
+    // Half an upload, then nothing: refused 408 body_timeout; the client never closes its side
+    // (an HTTP client would, on the answer's `connection: close`; a stalled gateway does not).
+    const answered = new Promise<string>((resolve) =>
+      socket.on("data", (chunk) => resolve(String(chunk).split("\r\n")[0])),
+    );
+    socket.on("error", () => {});
+    socket.connect(port, "127.0.0.1");
+    socket.write(
+      'POST /data-enqueue HTTP/1.1\r\nHost: engine\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"data":',
+    );
+    assert.equal(await answered, "HTTP/1.1 408 Request Timeout");
+    engine.child.kill("SIGTERM");
+    const code = await Promise.race([
+      engine.exited,
+      new Promise((resolve) => setTimeout(() => resolve("still running"), 20_000).unref()),
+    ]);
+    assert.equal(code, 0, "the stop ended, not held until SHUTDOWN_TIMEOUT_MS");
+    assert.ok(engine.logs().some((l) => l.msg === "engine stopped"));
+  } finally {
+    socket.destroy();
+    await engine.kill();
+  }
+});

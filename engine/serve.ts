@@ -1,4 +1,5 @@
 // Serves a fetch handler on the running runtime: Deno.serve under Deno, @hono/node-server under Node.
+import { inFlight } from "../contracts/in_flight.ts";
 
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
@@ -33,10 +34,13 @@ export async function serve(
   const deno = (globalThis as { Deno?: DenoServe }).Deno;
   if (deno) {
     // Deno.serve binds before it returns; the empty onListen replaces its console banner.
-    const server = deno.serve({ ...options, onListen: () => {} }, fetch);
+    const counted = inFlight(fetch);
+    const server = deno.serve({ ...options, onListen: () => {} }, counted.handler);
     return {
       port: server.addr.port,
-      close: (deadline) => Promise.race([server.shutdown(), aborted(deadline)]),
+      // Closed once every request is answered: connections left open after their answer (a
+      // refused upload the client goes on sending) would hold the stop until its deadline.
+      close: (deadline) => Promise.race([server.shutdown(), counted.idle(), aborted(deadline)]),
     };
   }
   // Imported here so that Deno never loads the Node adapter.
