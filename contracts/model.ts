@@ -63,7 +63,7 @@ export function parseLevelBaseline(input: unknown, nFeatures: number): LevelBase
 export const modelMetadataSchema = v.object({
   /** File stem: `NAME.onnx` + `NAME.json`. */
   name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]+$/)),
-  /** Changes whenever the weights change (includes a prefix of the ONNX sha256). */
+  /** Changes whenever what is served changes: the graph and the metadata that scores or admits frames (a sha256 prefix over them). */
   version: v.pipe(v.string(), v.minLength(1)),
   kind: v.picklist(MODEL_KINDS),
   window_size: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),

@@ -25,7 +25,7 @@ export const RECENT_SHARE = 0.2;
 export const MIN_TRAIN_FRAMES = 600;
 
 export interface PreparedHistory {
-  /** Training series: usable frames of the older part, stream by stream, run by run. */
+  /** Training series: usable frames of the older part, run by run in time (streams interleaved). */
   train: {
     values: Float32Array;
     nFrames: number;
@@ -79,7 +79,8 @@ function usableRuns(run: Run, use: (f: HistoryFrame) => boolean): Run[] {
 /**
  * Usable frames are those `frameUse` allows (outside incidents, or of incidents judged false
  * alarms). The most recent `max(MIN_RECENT_FRAMES, RECENT_SHARE of them)` by time form the
- * recent stretch; the rest, in runs per stream, the training series. Throws a `RangeError`
+ * recent stretch; the rest, in runs ordered by their first frame's time (the streams' runs
+ * interleaved), the training series. Throws a `RangeError`
  * saying what is missing when the training part would have fewer than `MIN_TRAIN_FRAMES`.
  */
 export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHistory {
@@ -117,12 +118,13 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
     if (before.length) trainRuns.push({ streamId: run.streamId, frames: before });
     if (after.length) recentRuns.push({ streamId: run.streamId, frames: after });
   }
-  trainRuns.sort((a, b) =>
-    a.streamId === b.streamId
-      ? a.frames[0].timestamp - b.frames[0].timestamp
-      : a.streamId < b.streamId
-        ? -1
-        : 1,
+  // In time, the streams' runs interleaved: training fits on the first part of the series and
+  // calibrates on the rest (60 %), so stream by stream a model of several machines was fitted on
+  // the first few and calibrated on the others.
+  trainRuns.sort(
+    (a, b) =>
+      a.frames[0].timestamp - b.frames[0].timestamp ||
+      (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0),
   );
   const nFrames = trainRuns.reduce((n, r) => n + r.frames.length, 0);
   const values = new Float32Array(nFrames * nFeatures);

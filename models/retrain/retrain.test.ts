@@ -53,6 +53,21 @@ const retrainAt = (dirs: { registry: string }, historyDir: string) =>
   });
 
 describe("retrain", () => {
+  test("a candidate keeps the active version's running condition", async () => {
+    await scenario(async (dirs) => {
+      const running = { feature: "feature_0", op: ">" as const, value: -1e9 };
+      const { meta: active } = await trainInto(dirs.registry, plantFrames(1200, 1), true, running);
+      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+      const report = await run(dirs, "manual");
+      const candidate = report.candidate_version as string;
+      const meta = JSON.parse(
+        await readFile(join(dirs.registry, NAME, candidate, `${NAME}.json`), "utf8"),
+      );
+      assert.deepEqual(meta.running, running);
+      assert.equal(meta.training.running.condition, "feature_0>-1000000000");
+    });
+  });
+
   test("a candidate better than the active version is promoted and activated, its report beside it", async () => {
     await scenario(async (dirs) => {
       // The active version learnt two sensors at levels they have since left: it alarms on them.

@@ -2,6 +2,7 @@
 import { access, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ModelMetadata } from "../../contracts/model.ts";
+import { formatRunningCondition } from "../../contracts/running_condition.ts";
 import { readHistory } from "../../engine/history/mod.ts";
 import {
   type Activation,
@@ -234,7 +235,18 @@ async function retrainAlone(o: RetrainOptions): Promise<RetrainReport> {
     from: new Date(train.from).toISOString(),
     to: new Date(train.to).toISOString(),
   };
-  const { onnx, meta } = buildArtifacts(o.model, result, activeMeta.feature_names, source);
+  // The active version's running condition goes on: without it the candidate scored stopped
+  // machines again, and the recorder kept their frames for the next retraining.
+  const { onnx, meta } = buildArtifacts(o.model, result, activeMeta.feature_names, source, {
+    running: activeMeta.running,
+  });
+  if (activeMeta.running) {
+    meta.training.running = {
+      condition: formatRunningCondition(activeMeta.running),
+      from: "the active version",
+      stoppedFrames: read.index.excluded.machine_off ?? 0,
+    };
+  }
   if (auto)
     meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
   // The same history trains the same candidate, bit for bit: once it is active or judged, a run

@@ -1,8 +1,9 @@
 // Writes a trained model as NAME.onnx + NAME.json (metadata checked against the contract).
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
+import type { RunningCondition } from "../../contracts/running_condition.ts";
 import type { TrainResult } from "../featurewise/train.ts";
 import {
   exportOnnx,
@@ -30,19 +31,65 @@ export const BASELINE_DESCRIPTION =
   "(non-finite readings left out; a stream's first reading reads 0). The graph was fitted and " +
   "calibrated on the history transformed the same way.";
 
-/** Builds the ONNX bytes and the metadata document of a trained model. */
+/**
+ * Metadata fields the version leaves out: the version itself, and the training record (how the
+ * model was made: data source, hyper-parameters, `--auto`'s choice), which people read and the
+ * engine does not. Every other field either is the graph (`onnx_sha256`) or changes how the engine
+ * admits or scores frames (`feature_names` match frames by name, `running` skips stopped windows,
+ * `baseline` transforms readings, `typical` and `statistics` go into alerts), so a change of any
+ * of them must be a new version, not "already there".
+ */
+const NOT_IN_VERSION = new Set(["version", "training"]);
+
+/**
+ * JSON with object keys sorted at every level: the same document gives the same text whatever
+ * order its fields were set in (a file read back, a field added after parsing).
+ */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The version of a model: the format, then the first 12 hex digits of a sha256 over its graph's
+ * sha256 and the metadata that is served with it (everything but {@link NOT_IN_VERSION}).
+ * Deterministic: the same graph and served metadata give the same version, so writing it again
+ * is a no-op, while the same graph with renamed sensors or another running condition is a new
+ * version.
+ *
+ * @example modelVersion(meta); // "2.3.0+5d41402abc4b"
+ */
+export function modelVersion(meta: Omit<ModelMetadata, "version">): string {
+  const served = Object.fromEntries(
+    Object.entries(meta).filter(([key]) => !NOT_IN_VERSION.has(key)),
+  );
+  const digest = createHash("sha256").update(canonicalJson(served)).digest("hex");
+  return `${MODEL_FORMAT_VERSION}+${digest.slice(0, 12)}`;
+}
+
+/**
+ * Builds the ONNX bytes and the metadata document of a trained model. `running` (when the
+ * machine runs) goes into the metadata here rather than after, so that the version covers it.
+ */
 export function buildArtifacts(
   name: string,
   result: TrainResult,
   featureNames: readonly string[],
   source: Record<string, unknown>,
-  threshold = 0.9,
+  { threshold = 0.9, running }: { threshold?: number; running?: RunningCondition } = {},
 ): { onnx: Uint8Array; meta: ModelMetadata } {
   const onnx = exportOnnx(result.params, `${name}: ${result.params.kind}`);
   const sha = createHash("sha256").update(onnx).digest("hex");
   const meta = parseModelMetadata({
     name,
-    version: `${MODEL_FORMAT_VERSION}+${sha.slice(0, 12)}`,
+    // Replaced below, once the rest of the document is known.
+    version: "pending",
     kind: result.params.kind,
     window_size: result.params.windowSize,
     n_features: result.params.nFeatures,
@@ -67,11 +114,32 @@ export function buildArtifacts(
     default_threshold: threshold,
     training: { ...result.summary, data: source },
     onnx_sha256: sha,
+    ...(running ? { running } : {}),
   });
+  meta.version = modelVersion(meta);
   return { onnx, meta };
 }
 
-/** Writes `DIR/NAME.onnx` and `DIR/NAME.json`; returns their paths. */
+/**
+ * Writes `data` to `path` and fsyncs it. The file is a temporary one beside its target, so its
+ * name carries the process id: two runs writing into one folder never share one.
+ */
+async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(path, "w");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes `DIR/NAME.onnx` and `DIR/NAME.json`; returns their paths. Both go to temporary files in
+ * `DIR` first and are renamed into place only once both are on disk, the metadata last: a run
+ * that fails or is killed while writing (a full disk) leaves a model already there as it was,
+ * which matters with `--overwrite` on the models the engine serves.
+ */
 export async function writeArtifacts(
   dir: string,
   onnx: Uint8Array,
@@ -80,7 +148,25 @@ export async function writeArtifacts(
   await mkdir(dir, { recursive: true });
   const onnxPath = join(dir, `${meta.name}.onnx`);
   const jsonPath = join(dir, `${meta.name}.json`);
-  await writeFile(onnxPath, onnx);
-  await writeFile(jsonPath, `${JSON.stringify(meta, null, 1)}\n`);
+  const onnxTmp = join(dir, `.${meta.name}.onnx.${process.pid}.tmp`);
+  const jsonTmp = join(dir, `.${meta.name}.json.${process.pid}.tmp`);
+  try {
+    await writeSynced(onnxTmp, onnx);
+    await writeSynced(jsonTmp, `${JSON.stringify(meta, null, 1)}\n`);
+    await rename(onnxTmp, onnxPath);
+    await rename(jsonTmp, jsonPath);
+  } catch (error) {
+    // A failed run must not leave its temporary files behind to fill the folder.
+    await rm(onnxTmp, { force: true }).catch(() => {});
+    await rm(jsonTmp, { force: true }).catch(() => {});
+    throw error;
+  }
+  // The renames themselves reach the disk with the folder's own fsync.
+  const folder = await open(dir, "r");
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
   return { onnxPath, jsonPath };
 }

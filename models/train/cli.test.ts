@@ -113,6 +113,125 @@ describe("train cli", () => {
     assert.equal(meta.kind, "featurewise_ocsvm_linear");
   });
 
+  /** The first 4 sensors of the plant as a CSV under `header`; `edit(t, row)` may change a row. */
+  function plantCsv(file: string, header: string, edit?: (t: number, row: number[]) => void) {
+    const lines = [header];
+    for (let t = 0; t < 400; t++) {
+      const row = Array.from(series.values.subarray(t * 40, t * 40 + 4));
+      edit?.(t, row);
+      lines.push(row.join(","));
+    }
+    const input = join(dir, file);
+    writeFileSync(input, `${lines.join("\n")}\n`);
+    return input;
+  }
+
+  it("train cli writes a new version when only the sensor names or the running condition change", async () => {
+    const out = join(dir, "renamed");
+    const before = plantCsv("names_before.csv", "s0,s1,s2,s3");
+    const renamed = plantCsv("names_after.csv", "temp_in,temp_out,flow,pressure");
+    const first = train("--input", before, "--out", out, "--model", "m1");
+    assert.equal(first.status, 0, first.stderr);
+    const second = train("--input", renamed, "--out", out, "--model", "m1", "--activate");
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /m1@\S+ written; active/);
+    // A condition every row meets: the same rows and graph, another served document.
+    const running = train(
+      "--input",
+      renamed,
+      "--out",
+      out,
+      "--model",
+      "m1",
+      "--running",
+      "flow>-1e30",
+    );
+    assert.equal(running.status, 0, running.stderr);
+    assert.match(running.stderr, /0 frames left out/);
+    assert.match(running.stderr, /m1@\S+ written; not active/);
+    const registry = new ModelRegistry(out);
+    const model = await registry.model("m1");
+    assert.equal(model.versions.length, 3);
+    const metas = await Promise.all(
+      model.versions.map(async (v) => verifyVersion(await registry.resolve("m1", v))),
+    );
+    assert.equal(new Set(metas.map((m) => m.onnx_sha256)).size, 1, "one graph");
+    assert.deepEqual(metas[0].feature_names, ["s0", "s1", "s2", "s3"]);
+    assert.deepEqual(metas[1].feature_names, ["temp_in", "temp_out", "flow", "pressure"]);
+    assert.equal(metas[1].running, undefined);
+    assert.deepEqual(metas[2].running, { feature: "flow", op: ">", value: -1e30 });
+    assert.equal(model.active, metas[1].version);
+    // The same input and options again: the same version, already there.
+    const again = train("--input", renamed, "--out", out, "--model", "m1");
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(
+      again.stderr,
+      new RegExp(`m1@${metas[1].version.replace(/[.+]/g, "\\$&")} already there; already active`),
+    );
+  });
+
+  it("train cli warns of sensors that do not vary, trains on them and records them", () => {
+    const out = join(dir, "constant");
+    const input = plantCsv("constant.csv", "s0,stuck,s2,s3", (_t, row) => {
+      row[1] = 5;
+    });
+    const r = train("--input", input, "--out", out, "--model", "m1", "--flat");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /\[train\] warning: 1 of 4 sensors do not vary in the training data \(stuck\): the model will flag any change of them; leave them out of the input, or retrain once they vary/,
+    );
+    const meta = parseModelMetadata(JSON.parse(readFileSync(join(out, "m1.json"), "utf8")));
+    assert.deepEqual(meta.feature_names, ["s0", "stuck", "s2", "s3"], "the sensor is kept");
+    assert.deepEqual((meta.training.constant_sensors as { names: string[] }).names, ["stuck"]);
+    const varying = train(
+      "--input",
+      plantCsv("varying.csv", "s0,s1,s2,s3"),
+      "--out",
+      join(dir, "varying"),
+      "--model",
+      "m1",
+      "--flat",
+    );
+    assert.equal(varying.status, 0, varying.stderr);
+    assert.doesNotMatch(varying.stderr, /warning/);
+  });
+
+  it("train cli --flat refuses an --out that holds the model in the registry layout", async () => {
+    const out = join(dir, "layouts");
+    const small = ["--features", "20", "--frames", "200", "--out", out];
+    const first = train(...small, "--model", "mine");
+    assert.equal(first.status, 0, first.stderr);
+    const before = readdirSync(out);
+    for (const extra of [[], ["--overwrite"]]) {
+      assertUsageError(
+        train(...small, "--model", "mine", "--flat", ...extra),
+        /'--out' .*layouts holds mine\/ in the registry layout, which the engine serves instead of flat files: leave out '--flat'/,
+      );
+    }
+    mkdirSync(join(out, "featurewise_ocsvm_linear"));
+    assertUsageError(
+      train(...small, "--kind", "linear"),
+      /holds featurewise_ocsvm_linear\/ in the registry layout/,
+    );
+    assert.deepEqual(
+      readdirSync(out).sort(),
+      [...before, "featurewise_ocsvm_linear"].sort(),
+      "no flat file was written",
+    );
+    assert.equal((await new ModelRegistry(out).resolve("mine")).layout, "registry");
+  });
+
+  it("train cli reads a CSV whose header quotes the sensor names", () => {
+    const out = join(dir, "quoted");
+    const input = plantCsv("quoted.csv", '"temp, inlet","p","q ""raw""",r');
+    const r = train("--input", input, "--out", out, "--model", "m1", "--flat");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /400 frames x 4 features/);
+    const meta = parseModelMetadata(JSON.parse(readFileSync(join(out, "m1.json"), "utf8")));
+    assert.deepEqual(meta.feature_names, ["temp, inlet", "p", 'q "raw"', "r"]);
+  });
+
   it("train cli writes identical bytes for the same seed", () => {
     const a = join(dir, "rep_a");
     const b = join(dir, "rep_b");

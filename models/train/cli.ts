@@ -1,6 +1,6 @@
 // `npm run train`: fits, calibrates and exports the feature-wise models (user data or the simulated plant).
 
-import { constants, existsSync } from "node:fs";
+import { constants, existsSync, statSync } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,6 +24,7 @@ import { DEFAULT_PLANT_SEED } from "../signal/mod.ts";
 import { buildArtifacts, writeArtifacts } from "./artifacts.ts";
 import { onnxLoader } from "./auto_onnx.ts";
 import { AUTO_HOLDOUT_SHARE, autoMinFrames, chooseSetting } from "./auto_setting.ts";
+import { constantColumns } from "./constant_columns.ts";
 import { InputError, type LoadedSeries, loadSeries } from "./input.ts";
 import { plantSeries } from "./plant_series.ts";
 import { runningRowsOnly } from "./running_rows.ts";
@@ -38,7 +39,8 @@ const USAGE = `usage: npm run train -- --out DIR [--input FILE.npy|FILE.csv] [--
 --out is required: there is no default folder, so that no run replaces models in place by accident.
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
 the version being the metadata's), activated only when NAME has no active version yet, or with
---activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models).
+--activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models), refused
+when DIR/NAME/ exists: the engine serves that registry folder, not flat files beside it.
 Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear
 (with --kind, only the one of that kind). Flat files already in DIR are replaced only with
 --overwrite (npm run train -- --out models --overwrite rebuilds the committed models; the engine
@@ -161,6 +163,15 @@ async function checkOutDir(dir: string): Promise<void> {
   }
 }
 
+/** Whether `path` is a folder; false where it cannot be one (`--out` a file is refused later). */
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A model name that is also a safe file and folder name everywhere it goes (the registry, NATS
  * keys): `.` and `..` would write beside or above `--out`.
@@ -172,6 +183,12 @@ function checkModelName(name: string): void {
     );
   }
 }
+
+/** How many names of constant sensors the warning lists; the metadata keeps them all. */
+const CONSTANT_NAMES_SHOWN = 5;
+
+const CONSTANT_RULE =
+  "1st..99th percentile spread of the training rows is 0 (as the retraining's flat check): the model flags any change of these sensors";
 
 const KINDS: Record<string, FeaturewiseKind> = {
   svdd: "featurewise_ocsvm_svdd",
@@ -320,6 +337,16 @@ async function main(a: TrainArgs): Promise<void> {
             kind: KINDS[a.kind ?? (a.model.includes("linear") ? "linear" : "svdd")],
           },
         ];
+  if (flat) {
+    // The engine's registry reads DIR/NAME/ before DIR/NAME.onnx + .json: flat files written
+    // beside such a folder would never be served, whatever the run printed.
+    const shadowed = jobs.find((job) => isFolder(join(outDir, job.name)));
+    if (shadowed) {
+      usageError(
+        `'--out' ${outDir} holds ${shadowed.name}/ in the registry layout, which the engine serves instead of flat files: leave out '--flat' to write a new version there, or give another '--out'`,
+      );
+    }
+  }
   if (flat && !a.overwrite) {
     // The committed models are flat files the engine reads: replacing them takes a word.
     const there = jobs
@@ -382,6 +409,19 @@ async function main(a: TrainArgs): Promise<void> {
   console.error(
     `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
+  // A sensor that never varies is learnt as a constant: any change of it later, however small,
+  // scores 1. The model stays as trained (leaving a sensor out is the user's call); say so.
+  const constant = constantColumns(series).map((f) => series.featureNames[f]);
+  if (constant.length > 0) {
+    const shown = constant.slice(0, CONSTANT_NAMES_SHOWN).join(", ");
+    const more =
+      constant.length > CONSTANT_NAMES_SHOWN
+        ? `, and ${constant.length - CONSTANT_NAMES_SHOWN} more`
+        : "";
+    console.error(
+      `[train] warning: ${constant.length} of ${nFeatures} sensors do not vary in the training data (${shown}${more}): the model will flag any change of them; leave them out of the input, or retrain once they vary`,
+    );
+  }
 
   for (const job of jobs) {
     const t1 = performance.now();
@@ -432,12 +472,16 @@ async function main(a: TrainArgs): Promise<void> {
       }
       throw err;
     }
-    const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source);
+    const { onnx, meta } = buildArtifacts(job.name, result, series.featureNames, source, {
+      running,
+    });
     if (auto)
       meta.training.auto = { chosen: auto.chosen, reason: auto.reason, holdout: auto.holdout };
     if (running) {
-      meta.running = running;
       meta.training.running = { condition: formatRunningCondition(running), stoppedFrames };
+    }
+    if (constant.length > 0) {
+      meta.training.constant_sensors = { rule: CONSTANT_RULE, names: constant };
     }
     if (registry) {
       const written = await registry

@@ -102,6 +102,56 @@ export function parseNpy(bytes: Uint8Array, label = "input"): LoadedSeries {
   return { values, nFrames: T, nFeatures: F, featureNames: defaultFeatureNames(F) };
 }
 
+/**
+ * Splits one CSV line into its fields, RFC 4180 style: a field in double quotes may hold commas,
+ * `""` in it is one quote, and the quotes are not part of its value (Excel and historians quote
+ * sensor names so). Spaces around a quoted field are dropped, like those around a plain one. A
+ * quote inside a plain field is kept as it is. A quoted field cannot span lines here, so a quote
+ * left open is an error that says so.
+ *
+ * @example splitQuoted('"temp, inlet","p",q', "x.csv:1"); // ["temp, inlet", "p", "q"]
+ */
+export function splitQuoted(line: string, where: string): string[] {
+  const cells: string[] = [];
+  let i = 0;
+  for (;;) {
+    while (line[i] === " " || line[i] === "\t") i++;
+    if (line[i] !== '"') {
+      const end = line.indexOf(",", i);
+      cells.push(line.slice(i, end < 0 ? line.length : end));
+      if (end < 0) return cells;
+      i = end + 1;
+      continue;
+    }
+    let value = "";
+    let from = i + 1;
+    for (;;) {
+      const quote = line.indexOf('"', from);
+      if (quote < 0) {
+        throw new InputError(
+          `${where}: unbalanced double quote in field ${cells.length + 1} (a quoted field must close on the same line: line breaks inside quotes are not supported)`,
+        );
+      }
+      value += line.slice(from, quote);
+      if (line[quote + 1] !== '"') {
+        i = quote + 1;
+        break;
+      }
+      value += '"';
+      from = quote + 2;
+    }
+    cells.push(value);
+    while (line[i] === " " || line[i] === "\t") i++;
+    if (i >= line.length) return cells;
+    if (line[i] !== ",") {
+      throw new InputError(
+        `${where}: text after the closing quote of field ${cells.length}: expected ',' after "${value}"`,
+      );
+    }
+    i++;
+  }
+}
+
 async function loadCsv(path: string): Promise<LoadedSeries> {
   const stream = createReadStream(path, { encoding: "utf8" });
   const opened = new Promise<void>((resolve, reject) => {
@@ -116,12 +166,15 @@ async function loadCsv(path: string): Promise<LoadedSeries> {
   const rows: Float32Array[] = [];
   let lineNo = 0;
   try {
-    for await (const line of lines) {
+    for await (const read of lines) {
       lineNo++;
+      // Excel's "CSV UTF-8" starts the file with a byte order mark: not part of the first name.
+      const line = lineNo === 1 && read.startsWith("\uFEFF") ? read.slice(1) : read;
       if (line.trim() === "") continue;
-      const cells = line.split(",");
+      // Most rows are plain numbers: only a line with a double quote takes the slower path.
+      const cells = line.includes('"') ? splitQuoted(line, `${path}:${lineNo}`) : line.split(",");
       if (!names) {
-        names = cells.map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
+        names = cells.map((c) => c.trim());
         const bad = names.indexOf("");
         if (bad >= 0)
           throw new InputError(`${path}:${lineNo}: empty feature name in header column ${bad + 1}`);

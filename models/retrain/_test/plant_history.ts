@@ -1,5 +1,6 @@
 // Test data for retraining: plant frames recorded into a real history folder, and models trained on the plant into a real registry.
 
+import type { RunningCondition } from "../../../contracts/running_condition.ts";
 import { feed, type Row } from "../../../engine/history/_test/scored_rows.ts";
 import {
   HistoryRecorder,
@@ -29,8 +30,16 @@ export function plantFrames(
   });
 }
 
-/** Trains on `frames` with the training code and writes the version into `registry` (activated when `activate`). */
-export async function trainInto(registryDir: string, frames: Float32Array[], activate: boolean) {
+/**
+ * Trains on `frames` with the training code and writes the version into `registry` (activated
+ * when `activate`), with `running` as its running condition when given.
+ */
+export async function trainInto(
+  registryDir: string,
+  frames: Float32Array[],
+  activate: boolean,
+  running?: RunningCondition,
+) {
   const values = new Float32Array(frames.length * FEATURES);
   for (const [t, f] of frames.entries()) values.set(f, t * FEATURES);
   const result = trainFeaturewise(
@@ -38,7 +47,7 @@ export async function trainInto(registryDir: string, frames: Float32Array[], act
     { kind: "featurewise_ocsvm_svdd" },
   );
   const names = Array.from({ length: FEATURES }, (_, i) => `feature_${i}`);
-  const { onnx, meta } = buildArtifacts(NAME, result, names, { kind: "test" });
+  const { onnx, meta } = buildArtifacts(NAME, result, names, { kind: "test" }, { running });
   const written = await new ModelRegistry(registryDir).write(onnx, meta, { activate, by: "test" });
   return { meta, written };
 }
