@@ -298,8 +298,11 @@ test("after a restart each kept incident alert is delivered once, not once from 
   assert.deepEqual(ids, [...new Set(ids)], "no alert delivered twice");
 });
 
-test("engine process boots under Deno and accepts a gzip frame", async () => {
-  const engine = spawnEngine("deno", env());
+test("engine process boots under Deno, accepts a gzip frame, and says why an OTLP endpoint set without OTEL_DENO exports nothing", async () => {
+  const engine = spawnEngine(
+    "deno",
+    env({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9", OTEL_DENO: "" }),
+  );
   try {
     const port = await engine.port();
     await waitReady(port);
@@ -308,6 +311,9 @@ test("engine process boots under Deno and accepts a gzip frame", async () => {
     });
     assert.equal(response.status, 202);
     assert.equal((await response.json()).status, "accepted");
+    const off = engine.logs().find((l) => /^telemetry is off: under Deno/.test(l.msg));
+    assert.deepEqual(off?.variables, ["OTEL_EXPORTER_OTLP_ENDPOINT"], engine.output());
+    assert.equal(off?.level, "warn");
   } finally {
     await engine.kill();
   }

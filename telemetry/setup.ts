@@ -100,6 +100,15 @@ export function defaultServiceInstanceId(): string {
   return `${hostname()}:${process.pid}`;
 }
 
+/** Variables that turn telemetry on under Node; under Deno only with `OTEL_DENO=true`. */
+const DENO_IGNORED = [
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+  "OTEL_TRACES_EXPORTER",
+  "OTEL_METRICS_EXPORTER",
+];
+
 /**
  * Decides what to start from the standard `OTEL_*` variables, without side effects.
  * Telemetry is on only when somewhere to send it is configured: an OTLP endpoint, or an
@@ -188,7 +197,18 @@ export async function startTelemetry(
   const warn =
     options.warn ??
     ((message: string, fields: Record<string, unknown>) => log().warn(message, fields));
-  if (plan.mode === "deno" && /^(true|1)$/i.test(process.env.OTEL_DENO ?? "")) {
+  const denoOtel = /^(true|1)$/i.test(process.env.OTEL_DENO ?? "");
+  if (plan.mode === "deno" && !denoOtel) {
+    // Set up as for Node (a compose file, a copied env): say why nothing is exported.
+    const asked = DENO_IGNORED.filter((name) => set(process.env[name]));
+    if (asked.length) {
+      warn(
+        `telemetry is off: under Deno it is Deno's own OpenTelemetry, on with OTEL_DENO=true (${asked.join(", ")} set)`,
+        { variables: asked },
+      );
+    }
+  }
+  if (plan.mode === "deno" && denoOtel) {
     if (plan.serviceName === DENO_UNNAMED_SERVICE) {
       const fix = `OTEL_SERVICE_NAME=${service}`;
       warn(`Deno exports this service as ${DENO_UNNAMED_SERVICE}; start it with ${fix}`, {});
