@@ -1,16 +1,21 @@
 // Appends records to numbered chunk files under one folder, rotating them and dropping the oldest past a byte bound.
 
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, stat, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Chunk files are `<12-digit sequence>.chunk`, oldest first by name. */
 export const CHUNK_PATTERN = /^(\d{12})\.chunk$/;
 
-interface OpenChunk {
+/** A chunk on disk: `oldest` is the earliest time of a record in it (`-Infinity`: not known). */
+interface Chunk {
   name: string;
-  handle: FileHandle;
   bytes: number;
+  oldest: number;
+}
+
+interface OpenChunk extends Chunk {
+  handle: FileHandle;
   /** The header it was started with: records queued under another one go to a new chunk. */
   header: () => Uint8Array;
 }
@@ -24,9 +29,50 @@ export interface ChunkWriterOptions {
    * queued while it is current are written only into chunks it started ({@link ChunkWriter.useHeader}).
    */
   header: () => Uint8Array;
-  /** Called when chunks are dropped to keep the bound (their file names). */
+  /** Called when chunks are dropped to keep the bound, or for room on a full disk (their file names). */
   onDrop?: (files: string[]) => void;
+  /**
+   * Called when a write failed because the disk is full (`ENOSPC`), after the oldest chunks
+   * were dropped for room: what was dropped, and the lower bound the writer keeps.
+   */
+  onFull?: (full: DiskFull) => void;
+  /** Opens a chunk file (default `fs.promises.open`): a test gives a disk of its own size. */
+  open?: (path: string, flags: string) => Promise<FileHandle>;
+  /** The free space of the folder's disk (default `fs.promises.statfs`), as `open`. */
+  statfs?: (dir: string) => Promise<{ bavail: number; bsize: number }>;
 }
+
+/** What a writer did when its disk was full. */
+export interface DiskFull {
+  /** Chunks deleted for room, oldest first. */
+  dropped: string[];
+  /** Their bytes. */
+  freed: number;
+  /** The bytes the writer keeps its chunks within from now on, until the disk has room again. */
+  bound: number;
+}
+
+/** The least a full disk lowers a writer's bound to: one chunk of the smallest size. */
+const MIN_BOUND = 64 * 1024;
+
+/** A chunk's size for a bound: a sixteenth of it, at least 64 KiB, at most 64 MiB. */
+const chunkBytesOf = (bound: number) =>
+  Math.min(64 * 2 ** 20, Math.max(64 * 1024, Math.floor(bound / 16)));
+
+/** The least of `times` (a loop: a flush can hold more records than a call takes arguments). */
+function earliest(times: readonly number[]): number {
+  let least = Number.POSITIVE_INFINITY;
+  for (const t of times) if (t < least) least = t;
+  return least;
+}
+
+const isDiskFull = (error: unknown) => (error as { code?: string })?.code === "ENOSPC";
+
+/** A write the disk took only part of, as the error a full disk gives. */
+const shortWrite = (written: number, size: number) =>
+  Object.assign(new Error(`only ${written} of ${size} bytes written (the disk is full?)`), {
+    code: "ENOSPC",
+  });
 
 /**
  * One writer per folder. `append` only queues (no I/O on the caller's path); `flush` writes what
@@ -35,22 +81,31 @@ export interface ChunkWriterOptions {
  * within `maxBytes` plus what one flush adds to the open chunk. A crash (even `kill -9`) can tear
  * only the records being written: every one before them is whole and checksummed. Each record
  * goes into a chunk started with the header current when it was queued, whatever happens later.
+ *
+ * A full disk (`ENOSPC`, also when something else filled it) is relieved, not waited out: the
+ * flush that meets it fails, and the oldest chunks are deleted until the history takes at most
+ * three quarters of what it took then, its bound from then on (chunks sized for it), so the next
+ * flush has room and the history no longer fills the disk that other files (the alert outbox)
+ * need. The newest chunk is kept unless it alone is more than that bound. The bound grows back
+ * (up to `maxBytes`) to three quarters of the room the history has, its chunks and the disk's
+ * free space, measured as each chunk is started, when something else freed space.
  */
-/** A write the disk took only part of, as the error a full disk gives. */
-const shortWrite = (written: number, size: number) =>
-  Object.assign(new Error(`only ${written} of ${size} bytes written (the disk is full?)`), {
-    code: "ENOSPC",
-  });
-
 export class ChunkWriter {
   readonly #o: ChunkWriterOptions;
-  readonly #chunkBytes: number;
+  /** The size a chunk is closed at: for `maxBytes`, smaller once a full disk lowered `#bound`. */
+  #chunkBytes: number;
+  /** Bytes all chunks may take: `maxBytes`, lower once the disk was full. */
+  #bound: number;
   /** Closed chunks, oldest first, with their sizes. */
-  #closed: { name: string; bytes: number }[] = [];
+  #closed: Chunk[] = [];
   #current: OpenChunk | undefined;
   #next = 0;
   #queue: Uint8Array[] = [];
+  /** The time of each queued record. */
+  #queueAt: number[] = [];
   #queued = 0;
+  /** The earliest time of the records of each flush not finished yet. */
+  readonly #writing = new Set<{ oldest: number }>();
   #chain: Promise<void> = Promise.resolve();
   #opened = false;
   #header: () => Uint8Array;
@@ -63,10 +118,8 @@ export class ChunkWriter {
     }
     this.#o = options;
     this.#header = options.header;
-    this.#chunkBytes = Math.min(
-      64 * 2 ** 20,
-      Math.max(64 * 1024, Math.floor(options.maxBytes / 16)),
-    );
+    this.#bound = options.maxBytes;
+    this.#chunkBytes = chunkBytesOf(options.maxBytes);
   }
 
   /** Bytes queued and not yet written. */
@@ -79,9 +132,27 @@ export class ChunkWriter {
     return this.#closed.reduce((n, c) => n + c.bytes, 0) + (this.#current?.bytes ?? 0);
   }
 
-  /** Queues one encoded record. */
-  append(record: Uint8Array): void {
+  /**
+   * The earliest time of a record on disk, queued or being written (`+Infinity`: none;
+   * `-Infinity` while a chunk from before this writer, whose records' times it does not know, is
+   * there): anything timed before it is gone.
+   */
+  get oldest(): number {
+    // Before the folder is read, the chunks already in it are not known.
+    if (!this.#opened) return Number.NEGATIVE_INFINITY;
+    let oldest = Math.min(
+      this.#current?.oldest ?? Number.POSITIVE_INFINITY,
+      earliest(this.#queueAt),
+    );
+    for (const c of this.#closed) oldest = Math.min(oldest, c.oldest);
+    for (const w of this.#writing) oldest = Math.min(oldest, w.oldest);
+    return oldest;
+  }
+
+  /** Queues one encoded record, of time `at` (for {@link oldest}; unknown: `-Infinity`). */
+  append(record: Uint8Array, at = Number.NEGATIVE_INFINITY): void {
     this.#queue.push(record);
+    this.#queueAt.push(at);
     this.#queued += record.length;
   }
 
@@ -91,10 +162,17 @@ export class ChunkWriter {
     // What is queued now goes: records appended after this call wait for the next flush.
     // They are bound to the header current now, not to the one current when they are written.
     const records = this.#queue;
+    const ats = this.#queueAt;
     const header = this.#header;
     this.#queue = [];
+    this.#queueAt = [];
     this.#queued = 0;
-    const next = this.#chain.catch(() => {}).then(() => this.#write(records, header));
+    const writing = { oldest: earliest(ats) };
+    this.#writing.add(writing);
+    const next = this.#chain
+      .catch(() => {})
+      .then(() => this.#write(records, ats, header))
+      .finally(() => this.#writing.delete(writing));
     this.#chain = next;
     return next;
   }
@@ -130,16 +208,30 @@ export class ChunkWriter {
         (s) => s.size,
         () => 0,
       );
-      this.#closed.push({ name, bytes });
+      this.#closed.push({ name, bytes, oldest: Number.NEGATIVE_INFINITY });
     }
     const last = names.at(-1);
     this.#next = last ? Number(CHUNK_PATTERN.exec(last)![1]) + 1 : 0;
     this.#opened = true;
   }
 
-  async #write(records: Uint8Array[], header: () => Uint8Array): Promise<void> {
+  async #write(records: Uint8Array[], ats: number[], header: () => Uint8Array): Promise<void> {
     if (records.length === 0) return;
     if (!this.#opened) await this.#open();
+    try {
+      await this.#writeRecords(records, ats, header);
+    } catch (error) {
+      if (isDiskFull(error)) await this.#makeRoom();
+      throw error;
+    }
+    await this.#prune();
+  }
+
+  async #writeRecords(
+    records: Uint8Array[],
+    ats: number[],
+    header: () => Uint8Array,
+  ): Promise<void> {
     if (this.#current && this.#current.header !== header) await this.#closeCurrent();
     let i = 0;
     while (i < records.length) {
@@ -153,6 +245,8 @@ export class ChunkWriter {
       ) {
         batch.push(records[i]);
         size += records[i].length;
+        // Before the write: a record torn by a failed one may be on disk all the same.
+        current.oldest = Math.min(current.oldest, ats[i]);
         i++;
       }
       try {
@@ -164,13 +258,16 @@ export class ChunkWriter {
         // The chunk may end in a torn record now: the next write starts a fresh one.
         this.#current = undefined;
         await current.handle.close().catch(() => {});
-        this.#closed.push({ name: current.name, bytes: current.bytes + size });
+        this.#closed.push({
+          name: current.name,
+          bytes: current.bytes + size,
+          oldest: current.oldest,
+        });
         throw error;
       }
       current.bytes += size;
       if (current.bytes >= this.#chunkBytes) await this.#closeCurrent();
     }
-    await this.#prune();
   }
 
   /**
@@ -179,9 +276,10 @@ export class ChunkWriter {
    * handles behind.
    */
   async #startChunk(header: () => Uint8Array): Promise<OpenChunk> {
+    if (this.#bound < this.#o.maxBytes) await this.#growBound();
     const name = `${String(this.#next).padStart(12, "0")}.chunk`;
     const path = join(this.#o.dir, name);
-    const handle = await open(path, "wx");
+    const handle = await (this.#o.open ?? open)(path, "wx");
     const bytes = header();
     try {
       const { bytesWritten } = await handle.write(bytes);
@@ -192,7 +290,7 @@ export class ChunkWriter {
       throw error;
     }
     this.#next++;
-    this.#current = { name, handle, bytes: bytes.length, header };
+    this.#current = { name, handle, bytes: bytes.length, oldest: Number.POSITIVE_INFINITY, header };
     return this.#current;
   }
 
@@ -200,18 +298,56 @@ export class ChunkWriter {
     const current = this.#current;
     if (!current) return;
     this.#current = undefined;
-    await current.handle.sync();
-    await current.handle.close();
-    this.#closed.push({ name: current.name, bytes: current.bytes });
+    // Closed and counted even when the sync fails (a full disk can fail it): the file is there,
+    // and only a chunk the writer counts is ever dropped for the bound.
+    try {
+      await current.handle.sync();
+    } finally {
+      await current.handle.close().catch(() => {});
+      this.#closed.push({ name: current.name, bytes: current.bytes, oldest: current.oldest });
+    }
+  }
+
+  /**
+   * After a write failed on a full disk: lowers the bound to three quarters of the bytes the
+   * chunks take now (at least {@link MIN_BOUND}), sizes chunks for it, and deletes the oldest
+   * ones down to it. The newest chunk stays unless it alone is over the bound: nothing else
+   * could make room then.
+   */
+  async #makeRoom(): Promise<void> {
+    this.#bound = Math.min(this.#bound, Math.max(MIN_BOUND, Math.floor((this.bytes * 3) / 4)));
+    this.#chunkBytes = chunkBytesOf(this.#bound);
+    const newest = this.#closed.at(-1);
+    const before = this.bytes;
+    const dropped = await this.#dropOldest(newest && newest.bytes <= this.#bound ? 1 : 0);
+    if (dropped.length) this.#o.onDrop?.(dropped);
+    this.#o.onFull?.({ dropped, freed: before - this.bytes, bound: this.#bound });
+  }
+
+  /** After a full disk: the bound grows back when the disk has room again ({@link ChunkWriter}). */
+  async #growBound(): Promise<void> {
+    const disk = await (this.#o.statfs ?? statfs)(this.#o.dir).catch(() => undefined);
+    if (!disk) return;
+    const room = this.bytes + disk.bavail * disk.bsize;
+    const bound = Math.min(this.#o.maxBytes, Math.floor((room * 3) / 4));
+    if (bound <= this.#bound) return;
+    this.#bound = bound;
+    this.#chunkBytes = chunkBytesOf(bound);
   }
 
   async #prune(): Promise<void> {
+    const dropped = await this.#dropOldest(0);
+    if (dropped.length) this.#o.onDrop?.(dropped);
+  }
+
+  /** Deletes the oldest closed chunks, all but `keep` at most, while the chunks are over the bound. */
+  async #dropOldest(keep: number): Promise<string[]> {
     const dropped: string[] = [];
-    while (this.#closed.length > 0 && this.bytes > this.#o.maxBytes) {
+    while (this.#closed.length > keep && this.bytes > this.#bound) {
       const oldest = this.#closed.shift()!;
       await unlink(join(this.#o.dir, oldest.name)).catch(() => {});
       dropped.push(oldest.name);
     }
-    if (dropped.length) this.#o.onDrop?.(dropped);
+    return dropped;
   }
 }

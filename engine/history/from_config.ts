@@ -3,7 +3,9 @@ import { join } from "node:path";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { DecisionsClient } from "../decisions/decisions_client.ts";
+import { diskRoomOf } from "./_disk_room.ts";
 import {
+  DEFAULT_MAX_STREAMS,
   type FrameSource,
   HistoryRecorder,
   type RecordedModel,
@@ -59,7 +61,12 @@ export const writerFolder = (writer: string) => `worker-${writer}`;
 export function historyRecordersFor(
   config: Pick<
     EngineConfig,
-    "HISTORY_DIR" | "DATA_DIR" | "HISTORY_MAX_BYTES" | "HISTORY_EVERY_N" | "HISTORY_RUN_FRAMES"
+    | "HISTORY_DIR"
+    | "DATA_DIR"
+    | "HISTORY_MAX_BYTES"
+    | "HISTORY_EVERY_N"
+    | "HISTORY_RUN_FRAMES"
+    | "MAX_STREAMS"
   >,
   deps: {
     log?: RecorderLog;
@@ -71,7 +78,10 @@ export function historyRecordersFor(
   if (config.HISTORY_MAX_BYTES === 0) return undefined;
   const root = historyDirOf(config);
   const recorders = new Map<string, HistoryRecorder>();
-  const silences = deps.decisions ? new SilenceExclusion(deps.decisions) : undefined;
+  // The engine admits MAX_STREAMS streams of a model (each scale-out partition as many): the
+  // recorder tracks at least as many, or streams scored in turn would each be forgotten before
+  // their interval is measured and nothing of them would ever be recorded.
+  const maxStreams = Math.max(DEFAULT_MAX_STREAMS, config.MAX_STREAMS);
   const timer = setInterval(() => {
     for (const r of recorders.values()) void r.flush();
   }, FLUSH_MS);
@@ -81,12 +91,15 @@ export function historyRecordersFor(
     let recorder = recorders.get(model.name);
     if (recorder) return recorder;
     const name = model.name;
+    // One per model: its answers are about that model's sensors, kept for as many streams.
+    const silences = deps.decisions ? new SilenceExclusion(deps.decisions, maxStreams) : undefined;
     recorder = new HistoryRecorder({
       dir: deps.writer ? join(root, name, writerFolder(deps.writer)) : join(root, name),
       model,
       maxBytes: config.HISTORY_MAX_BYTES,
       everyN: config.HISTORY_EVERY_N,
       runFrames: config.HISTORY_RUN_FRAMES,
+      maxStreams,
       excluded(streamId, at) {
         if (deps.running && !deps.running(name, streamId, at)) return "machine_off";
         return silences?.reason(streamId, at, current.get(name) ?? []);
@@ -95,7 +108,32 @@ export function historyRecordersFor(
       log: deps.log,
     });
     recorders.set(name, recorder);
+    checking.add(checkRoom());
     return recorder;
+  }
+  /** Room checks not finished yet (`close` waits for them, so none logs after it). */
+  const checking = new Set<Promise<void>>();
+  /**
+   * Warns when the models recorded so far may take more than their disk has free: a full disk
+   * is relieved by deleting the oldest chunks, but the other files on it (the alert outbox under
+   * `DATA_DIR`) may meet it first. Checked as each model is first recorded, so at start.
+   */
+  async function checkRoom(): Promise<void> {
+    const dirs = [...recorders.values()].map((r) => r.dir);
+    const room = await diskRoomOf(dirs, config.HISTORY_MAX_BYTES).catch(() => undefined);
+    if (room && room.need > room.free + room.held) {
+      deps.log?.warn(
+        `training history may fill its disk: ${dirs.length} model(s) × HISTORY_MAX_BYTES take up to ${room.need} bytes, but ${room.free} bytes are free under ${root} (and ${room.held} bytes of history are there already); on a full disk the oldest chunks are deleted for room, and other files there may fail to be written`,
+        {
+          models: dirs.length,
+          history_max_bytes: config.HISTORY_MAX_BYTES,
+          need_bytes: room.need,
+          free_bytes: room.free,
+          history_bytes: room.held,
+          dir: root,
+        },
+      );
+    }
   }
   /** The feature names each model is recorded with now (its silences are asked about them). */
   const current = new Map<string, readonly string[]>();
@@ -118,7 +156,7 @@ export function historyRecordersFor(
     },
     async close() {
       clearInterval(timer);
-      await Promise.all([...recorders.values()].map((r) => r.close()));
+      await Promise.all([...checking, ...[...recorders.values()].map((r) => r.close())]);
     },
   };
 }

@@ -23,7 +23,7 @@ export interface HistoryIndex {
   incidents: Record<string, IndexedIncident>;
   /** Frames of kept runs left out before recording, by reason (`silenced`, `machine_off`, ...). */
   excluded: Record<string, number>;
-  /** Chunks dropped to keep `HISTORY_MAX_BYTES`. */
+  /** Chunks dropped to keep `HISTORY_MAX_BYTES`, or for room on a full disk. */
   dropped_chunks: number;
 }
 
@@ -78,14 +78,22 @@ export async function readIndex(
   return emptyIndex(model);
 }
 
-/** Replaces the index whole (temporary file, renamed over it). */
-export async function writeIndex(dir: string, index: HistoryIndex): Promise<void> {
+/**
+ * Replaces the index whole (temporary file, renamed over it; `durable`: fsync'd too). Returns
+ * the bytes written.
+ */
+export async function writeIndex(
+  dir: string,
+  index: HistoryIndex,
+  { durable = true }: { durable?: boolean } = {},
+): Promise<number> {
   const ids = Object.keys(index.incidents);
   if (ids.length > MAX_INCIDENTS) {
     ids.sort((a, b) => index.incidents[b].last - index.incidents[a].last);
     for (const id of ids.slice(MAX_INCIDENTS)) delete index.incidents[id];
   }
   await mkdir(dir, { recursive: true });
-  // Not fsync'd: it is written every flush, and a crash (not a power cut) keeps what was renamed.
-  await writeFileAtomic(join(dir, INDEX_FILE), JSON.stringify(index), { durable: false });
+  const json = JSON.stringify(index);
+  await writeFileAtomic(join(dir, INDEX_FILE), json, { durable });
+  return json.length;
 }

@@ -4,8 +4,9 @@ import type { ModelMetadata } from "../../contracts/model.ts";
 import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { HistorySpan } from "../evidence/history_store.ts";
+import { warnOften } from "./_warn_often.ts";
 import { encodeFrame, encodeHeader, type HistoryFrame } from "./chunk_format.ts";
-import { ChunkWriter } from "./chunk_writer.ts";
+import { ChunkWriter, type ChunkWriterOptions } from "./chunk_writer.ts";
 import { type HistoryIndex, type IndexedIncident, readIndex, writeIndex } from "./history_index.ts";
 import type { WindowIncidents } from "./window_incidents.ts";
 
@@ -42,6 +43,16 @@ export interface HistoryRecorderOptions {
   log?: RecorderLog;
   /** Queued bytes that trigger a write at once (default 1 MiB); otherwise `flush()` on a timer. */
   flushBytes?: number;
+  /**
+   * Streams tracked at most (default {@link DEFAULT_MAX_STREAMS}; `historyRecordersFor` gives
+   * `max(4096, MAX_STREAMS)`): beyond it the least recently scored one is forgotten, its held
+   * frames dropped, with a warning.
+   */
+  maxStreams?: number;
+  /** The clock the warnings are rate-limited by (default `Date.now`). */
+  now?: () => number;
+  /** How chunk files are opened and their disk's room measured (`ChunkWriter`'s): a test gives a disk of its own size. */
+  disk?: Pick<ChunkWriterOptions, "open" | "statfs">;
 }
 
 interface StreamState {
@@ -71,10 +82,17 @@ interface StreamState {
 
 /** Held frames per stream at most (confirmation needs `INCIDENT_CONFIRM_N` <= 64 windows, a window <= 1,024 frames). */
 const MAX_HELD = 2048;
-/** Streams tracked at most; the least recently seen one is forgotten beyond it. */
-const MAX_STREAMS = 4096;
+/** Streams tracked at most unless told ({@link HistoryRecorderOptions.maxStreams}). */
+export const DEFAULT_MAX_STREAMS = 4096;
 /** The tracker's largest `INCIDENT_CONFIRM_N`: an incident starts within that many windows of its opening. */
 const MAX_CONFIRM_N = 64;
+/**
+ * How often at most an index.json of {@link INDEX_SMALL_BYTES} or more is rewritten for counts
+ * alone (new incidents and verdicts go at once).
+ */
+export const INDEX_COUNTS_MS = 30_000;
+/** An index.json under this size is rewritten for counts at the next flush: cheap, and current. */
+export const INDEX_SMALL_BYTES = 64 * 1024;
 /** Steps between a stream's windows whose median is its frame interval (`stepMs`). */
 const STEP_SAMPLES = 5;
 const EMPTY = new Int32Array(0);
@@ -153,7 +171,11 @@ export class HistoryRecorder {
   readonly #o: HistoryRecorderOptions;
   readonly #writer: ChunkWriter;
   readonly #session = randomBytes(4).readUInt32LE(0);
+  /** Least recently scored first: a stream is moved to the end at each of its windows. */
   readonly #streams = new Map<string, StreamState>();
+  readonly #maxStreams: number;
+  readonly #streamDropped: (count: number, fields: Record<string, unknown>) => void;
+  readonly #diskFull: (count: number, fields: Record<string, unknown>) => void;
   #model: RecordedModel;
   #sha: string;
   #index: HistoryIndex | undefined;
@@ -162,12 +184,24 @@ export class HistoryRecorder {
   /** Incidents tagged since the index was last saved. */
   readonly #tagged = new Map<string, IndexedIncident>();
   /**
-   * The index in memory differs from index.json: set by what goes into it (tags, counts,
-   * dropped chunks, a changed verdict), cleared only once a write of it succeeded, so an idle
-   * recorder writes nothing and a failed write is tried again at the next flush. Set at the
-   * start: the first flush writes the index once, so every writer's folder has one.
+   * index.json lacks something the reader needs: an incident the chunks tag and it does not
+   * name (their frames would stay out of training), or a verdict that changed. Written at the
+   * next flush. Set at the start: the first flush writes the index once, so every writer's
+   * folder has one. Cleared, as {@link #indexBehind}, only once a write of it succeeded, so an
+   * idle recorder writes nothing and a failed write is tried again at the next flush.
    */
-  #indexDirty = true;
+  #indexNeeded = true;
+  /**
+   * index.json is only behind on counts (exclusions, dropped chunks, an incident's frames) or
+   * still names incidents whose frames are all gone: written at the next flush while it is
+   * small, else at most every {@link INDEX_COUNTS_MS}, and at close, not at every flush that
+   * counted a frame.
+   */
+  #indexBehind = false;
+  #indexWrittenAt = Number.NEGATIVE_INFINITY;
+  /** The size of the index last written. */
+  #indexBytes = 0;
+  readonly #now: () => number;
   #failing = false;
   #flushing: Promise<void> | undefined;
 
@@ -180,17 +214,50 @@ export class HistoryRecorder {
         throw new RangeError(`'${name}' must be an integer >= 1, got ${value}`);
       }
     }
+    const maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
+    if (!Number.isInteger(maxStreams) || maxStreams < 1) {
+      throw new RangeError(`'MAX_STREAMS' must be an integer >= 1, got ${maxStreams}`);
+    }
+    this.#maxStreams = maxStreams;
     this.#o = options;
+    this.#now = options.now ?? Date.now;
     this.#model = options.model;
+    this.#streamDropped = warnOften(
+      options.log?.warn.bind(options.log),
+      "training history forgets streams for room: more streams are scored than it tracks; a forgotten stream's held frames are dropped and it records nothing until it is measured again",
+      "streams_dropped",
+      options.now ?? Date.now,
+    );
+    this.#diskFull = warnOften(
+      options.log?.warn.bind(options.log),
+      "training history's disk is full: its oldest chunks are deleted for room, and it keeps within a lower bound until the disk has room again",
+      "chunks_dropped",
+      options.now ?? Date.now,
+    );
     this.#sha = featuresSha256(options.model.feature_names);
     this.#writer = new ChunkWriter({
       dir: options.dir,
       maxBytes: options.maxBytes,
       header: chunkHeaderOf(options.model, this.#sha),
+      ...options.disk,
       onDrop: (files) => {
         this.#pending.dropped += files.length;
       },
+      onFull: (full) => {
+        this.#diskFull(full.dropped.length, {
+          model: this.#model.name,
+          dir: options.dir,
+          bound_bytes: full.bound,
+          history_max_bytes: options.maxBytes,
+          freed_bytes: full.freed,
+        });
+      },
     });
+  }
+
+  /** This model's folder. */
+  get dir(): string {
+    return this.#o.dir;
   }
 
   /** Bytes of history on disk and queued. */
@@ -276,10 +343,15 @@ export class HistoryRecorder {
    * failed write is logged once (until one works again) and loses only what it was writing.
    */
   flush(): Promise<void> {
+    return this.#flush(false);
+  }
+
+  /** {@link flush}; `closing`: counts the index is behind on are written too. */
+  #flush(closing: boolean): Promise<void> {
     this.#flushing = (this.#flushing ?? Promise.resolve()).then(async () => {
       try {
         await this.#writer.flush();
-        await this.#saveIndex();
+        await this.#saveIndex(closing);
         if (this.#failing) this.#o.log?.warn("training history is written again", {});
         this.#failing = false;
       } catch (error) {
@@ -324,16 +396,23 @@ export class HistoryRecorder {
 
   /** Writes what is queued (held frames stay unwritten: their membership is unknown) and closes the chunk. */
   async close(): Promise<void> {
-    await this.flush();
+    await this.#flush(true);
     await this.#writer.close().catch(() => {});
   }
 
   #stream(streamId: string): StreamState {
     let s = this.#streams.get(streamId);
-    if (s) return s;
-    if (this.#streams.size >= MAX_STREAMS) {
+    if (s) {
+      // To the end of the map's order, so the first key is the least recently scored stream
+      // and a stream scored all along is never the one forgotten.
+      this.#streams.delete(streamId);
+      this.#streams.set(streamId, s);
+      return s;
+    }
+    if (this.#streams.size >= this.#maxStreams) {
       const [oldest] = this.#streams.keys();
       this.#streams.delete(oldest);
+      this.#streamDropped(1, { model: this.#model.name, max_streams: this.#maxStreams });
     }
     s = {
       seq: 0,
@@ -447,7 +526,7 @@ export class HistoryRecorder {
 
   #write(frame: HistoryFrame, incident: string): void {
     frame.incident = incident;
-    this.#writer.append(encodeFrame(frame));
+    this.#writer.append(encodeFrame(frame), frame.timestamp);
     if (!incident) return;
     const t = this.#tagged.get(incident);
     if (t) {
@@ -471,7 +550,7 @@ export class HistoryRecorder {
     this.#pending.excluded[key] = (this.#pending.excluded[key] ?? 0) + 1;
   }
 
-  async #saveIndex(): Promise<void> {
+  async #saveIndex(closing: boolean): Promise<void> {
     this.#index ??= await readIndex(this.#o.dir, this.#model.name, (problem, keptAs) =>
       this.#o.log?.warn(
         "training history index unusable; starting a new one (frames tagged with incidents it named stay out of training)",
@@ -479,19 +558,30 @@ export class HistoryRecorder {
       ),
     );
     const index = this.#index;
-    if (this.#tagged.size || this.#pending.dropped || Object.keys(this.#pending.excluded).length) {
-      this.#indexDirty = true;
+    if (this.#pending.dropped || Object.keys(this.#pending.excluded).length) {
+      this.#indexBehind = true;
     }
     for (const [id, entry] of this.#tagged) {
       const known = index.incidents[id];
-      if (!known) index.incidents[id] = entry;
-      else {
+      if (!known) {
+        index.incidents[id] = entry;
+        this.#indexNeeded = true;
+      } else {
         known.first = Math.min(known.first, entry.first);
         known.last = Math.max(known.last, entry.last);
         known.frames += entry.frames;
+        this.#indexBehind = true;
       }
     }
     this.#tagged.clear();
+    // An incident whose frames all came before the oldest one left (on disk, queued or being
+    // written) has none left: dropped chunks took them. Naming it would only grow the index.
+    const oldest = this.#writer.oldest;
+    for (const [id, entry] of Object.entries(index.incidents)) {
+      if (entry.last >= oldest) continue;
+      delete index.incidents[id];
+      this.#indexBehind = true;
+    }
     for (const [reason, n] of Object.entries(this.#pending.excluded)) {
       index.excluded[reason] = (index.excluded[reason] ?? 0) + n;
     }
@@ -505,16 +595,25 @@ export class HistoryRecorder {
         const verdict = verdictOf(id);
         if (verdict !== undefined && verdict !== entry.verdict) {
           entry.verdict = verdict;
-          this.#indexDirty = true;
+          this.#indexNeeded = true;
         }
       }
     }
-    if (!this.#indexDirty) return;
+    const now = this.#now();
+    const countsDue =
+      closing ||
+      this.#indexBytes < INDEX_SMALL_BYTES ||
+      now - this.#indexWrittenAt >= INDEX_COUNTS_MS;
+    if (!this.#indexNeeded && !(this.#indexBehind && countsDue)) return;
     index.updated_at = new Date().toISOString();
     // After the chunks of this flush: index.json never names fewer incidents than the chunks
-    // on disk tag (a tagged frame the index does not name stays out of training).
-    await writeIndex(this.#o.dir, index);
-    this.#indexDirty = false;
+    // on disk tag (a tagged frame the index does not name stays out of training). Fsync'd when
+    // it names a new incident or verdict, which a power cut must not take back; counts alone
+    // may lose their last few seconds.
+    this.#indexBytes = await writeIndex(this.#o.dir, index, { durable: this.#indexNeeded });
+    this.#indexNeeded = false;
+    this.#indexBehind = false;
+    this.#indexWrittenAt = now;
   }
 
   #useModel(model: RecordedModel): void {

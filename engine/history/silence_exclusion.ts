@@ -1,22 +1,39 @@
 // Whether a stream's frame falls in an operators' silence: a whole-stream one per frame, sensor ones at most every 10 s.
 import type { DecisionsClient } from "../decisions/decisions_client.ts";
+import { DEFAULT_MAX_STREAMS } from "./history_recorder.ts";
 
 /** How long (stream time) a stream's sensor-silence answer is reused before it is asked again. */
 export const SENSOR_SILENCE_RECHECK_MS = 10_000;
+
+interface Checked {
+  at: number;
+  id: string | undefined;
+  /** The sensors it was asked about: an answer about others is no answer. */
+  sensors: readonly string[];
+}
+
+const sameSensors = (a: readonly string[], b: readonly string[]) =>
+  a === b || (a.length === b.length && a.every((name, i) => name === b[i]));
 
 /**
  * Answers "why leave this frame out" from silences (engine/decisions `silencedAt`). A silence on
  * the whole stream is looked up for every frame. One on some sensors leaves the whole frame out
  * (training needs whole frames); finding it asks about each of the model's sensors, so that
  * answer is kept per stream for {@link SENSOR_SILENCE_RECHECK_MS} of the stream's time: a
- * sensor silence's edges are honoured within that.
+ * sensor silence's edges are honoured within that. One per model (`historyRecordersFor`): the
+ * answer is about that model's sensors, and it is kept for as many streams as the model's
+ * recorder tracks (`maxStreams`), the least recently asked about forgotten first, so a model
+ * scoring more streams than that asks again only for the streams it had not scored for longest.
  */
 export class SilenceExclusion {
   readonly #decisions: Pick<DecisionsClient, "silencedAt">;
-  readonly #checked = new Map<string, { at: number; id: string | undefined }>();
+  readonly #maxStreams: number;
+  /** Least recently asked about first. */
+  readonly #checked = new Map<string, Checked>();
 
-  constructor(decisions: Pick<DecisionsClient, "silencedAt">) {
+  constructor(decisions: Pick<DecisionsClient, "silencedAt">, maxStreams = DEFAULT_MAX_STREAMS) {
     this.#decisions = decisions;
+    this.#maxStreams = maxStreams;
   }
 
   /** `silenced:<id>` when a silence covers the stream (or one of `sensors`) at `at`. */
@@ -24,9 +41,15 @@ export class SilenceExclusion {
     const when = new Date(at);
     const whole = this.#decisions.silencedAt(streamId, undefined, when);
     if (whole) return `silenced:${whole}`;
-    const key = `${sensors.length}\u001f${streamId}`;
-    const cached = this.#checked.get(key);
-    if (cached && at >= cached.at && at - cached.at < SENSOR_SILENCE_RECHECK_MS) {
+    const cached = this.#checked.get(streamId);
+    if (cached) this.#checked.delete(streamId);
+    if (
+      cached &&
+      sameSensors(cached.sensors, sensors) &&
+      at >= cached.at &&
+      at - cached.at < SENSOR_SILENCE_RECHECK_MS
+    ) {
+      this.#checked.set(streamId, cached);
       return cached.id ? `silenced:${cached.id}` : undefined;
     }
     let id: string | undefined;
@@ -34,8 +57,11 @@ export class SilenceExclusion {
       id = this.#decisions.silencedAt(streamId, sensor, when);
       if (id) break;
     }
-    if (this.#checked.size > 4096) this.#checked.clear();
-    this.#checked.set(key, { at, id });
+    if (this.#checked.size >= this.#maxStreams) {
+      const [oldest] = this.#checked.keys();
+      this.#checked.delete(oldest);
+    }
+    this.#checked.set(streamId, { at, id, sensors });
     return id ? `silenced:${id}` : undefined;
   }
 }
