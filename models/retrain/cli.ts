@@ -112,7 +112,12 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(USAGE);
     process.exit(2);
   }
-  const known = error instanceof RetrainError || error instanceof RangeError;
+  // A file that cannot be read or written (a full disk, a read-only folder) names itself too.
+  const system = error as NodeJS.ErrnoException;
+  const known =
+    error instanceof RetrainError ||
+    error instanceof RangeError ||
+    (typeof system?.code === "string" && typeof system.syscall === "string");
   console.error(`retrain: ${known ? (error as Error).message : (error as Error).stack}`);
   process.exit(1);
 });

@@ -170,6 +170,24 @@ describe("train cli", () => {
     );
   });
 
+  it("train cli names a folder it cannot write in one line, without a stack trace", () => {
+    const out = join(dir, "blocked");
+    mkdirSync(out, { recursive: true });
+    // A file where the model's registry folder goes.
+    writeFileSync(join(out, "m1"), "");
+    const r = train(
+      "--input",
+      plantCsv("blocked.csv", "s0,s1,s2,s3"),
+      "--out",
+      out,
+      "--model",
+      "m1",
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^train: EEXIST: file already exists, mkdir '.*blocked\/m1'$/m);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+
   it("train cli warns of sensors that do not vary, trains on them and records them", () => {
     const out = join(dir, "constant");
     const input = plantCsv("constant.csv", "s0,stuck,s2,s3", (_t, row) => {

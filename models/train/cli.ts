@@ -530,8 +530,15 @@ async function main(a: TrainArgs): Promise<void> {
 }
 
 main(cli.parsed.values).catch((err: unknown) => {
-  // Input that cannot be trained on (the arguments were fine): its message, exit 1.
-  const known = err instanceof InputError;
+  // Input that cannot be trained on (the arguments were fine), or a file that cannot be read or
+  // written (a full disk, a read-only folder): its message, exit 1; anything else with its stack.
+  const known = err instanceof InputError || isSystemError(err);
   console.error(`train: ${known ? (err as Error).message : (err as Error).stack}`);
   process.exit(1);
 });
+
+/** An error of the file system or another system call (`ENOSPC`, `EACCES`, ...): it names itself. */
+function isSystemError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException;
+  return typeof e?.code === "string" && typeof e.syscall === "string";
+}
