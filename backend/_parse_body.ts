@@ -39,6 +39,27 @@ export function parseBody<S extends v.GenericSchema>(
 }
 
 /**
+ * The request body as text, or 400 `body_incomplete` when it cannot be read to its end: the client
+ * went mid-upload (an engine giving up on `ALERT_TIMEOUT_MS`, a flaky link). Its doing, answered
+ * like any bad request and not logged as the backend's error (Node reads it as "aborted", Deno as
+ * a `BadResource`). A body over its limit (413) passes as it is.
+ *
+ * @example const text = await bodyText(c.req);
+ */
+export async function bodyText(body: { text(): Promise<string> }): Promise<string> {
+  try {
+    return await body.text();
+  } catch (error) {
+    if (error instanceof HttpError || (error as Error)?.name === "BodyLimitError") throw error;
+    throw new HttpError(
+      400,
+      "body_incomplete",
+      "the client closed the connection before the body ended",
+    );
+  }
+}
+
+/**
  * A form body's fields (`c.req.parseBody(options)`), or 400 `invalid_request` when the body
  * cannot be read as the form its content type says (a broken multipart body, a wrong boundary):
  * the client's mistake, not an internal error. Other errors reading it (413 past the body limit)

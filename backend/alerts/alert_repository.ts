@@ -252,8 +252,10 @@ export function createAlertRepository(
               THEN EXCLUDED.kind_alert_at ELSE incident.kind_alert_at END,
             kind_alert_id = CASE WHEN ${latestKind()}
               THEN EXCLUDED.kind_alert_id ELSE incident.kind_alert_id END,
-            -- A silenced incident stays silenced (README.md, "Silences").
-            silence_id = COALESCE(incident.silence_id, EXCLUDED.silence_id)
+            -- Silenced while its latest alert is covered (README.md, "Silences"); each alert
+            -- keeps the silence that covered it.
+            silence_id = CASE WHEN ${latest()}
+              THEN EXCLUDED.silence_id ELSE incident.silence_id END
           RETURNING incident_id, started_at
         ), sensors AS (
           INSERT INTO incident_sensor (incident_id, feature_idx, feature, severity, score, value,

@@ -7,6 +7,7 @@ import { webPageRefusal } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import { verifyWebhook } from "../../contracts/webhook_signature.ts";
 import type { BackendMetrics } from "../../telemetry/metrics.ts";
+import { bodyText } from "../_parse_body.ts";
 import { decodeCursor } from "./_cursor.ts";
 import { listQuerySchema, parseQuery, summaryQuerySchema } from "./_query_params.ts";
 import type { AlertRepository, NewAlert } from "./alert_repository.ts";
@@ -65,7 +66,7 @@ export function alertRoutes(options: AlertRoutesOptions): Hono {
           throw new HttpError(403, "cross_site", page);
         }
       }
-      const raw = await c.req.text();
+      const raw = await bodyText(c.req);
       if (signingSecret) {
         await verifyWebhook({
           secret: signingSecret,

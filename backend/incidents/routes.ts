@@ -2,7 +2,7 @@
 import { type Context, Hono } from "hono";
 import type * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
-import { parseBody } from "../_parse_body.ts";
+import { bodyText, parseBody } from "../_parse_body.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
@@ -49,8 +49,9 @@ export function parseVerdict(input: unknown): v.InferOutput<typeof verdictBodySc
 
 /** The request body as JSON, or 400 `invalid_json`. */
 async function jsonBody(c: Context): Promise<unknown> {
+  const text = await bodyText(c.req);
   try {
-    return JSON.parse(await c.req.text());
+    return JSON.parse(text);
   } catch (error) {
     throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
   }

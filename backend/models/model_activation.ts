@@ -9,7 +9,7 @@ import {
   activateResponseSchema,
   MODEL_NAME_PATTERN,
 } from "../../contracts/models_api.ts";
-import { parseBody } from "../_parse_body.ts";
+import { bodyText, parseBody } from "../_parse_body.ts";
 import type { AuditEntry, AuditRepository } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
 import { activationOutcome } from "./activation_outcome.ts";
@@ -119,9 +119,10 @@ export function modelActivationRoutes(options: { auth: Auth; activate: ModelActi
   const app = new Hono();
   app.post("/models/:name/activate", async function activateModel(c) {
     const who = await auth.require(c, "admin");
+    const text = await bodyText(c.req);
     let body: unknown;
     try {
-      body = await c.req.json();
+      body = JSON.parse(text);
     } catch {
       throw new HttpError(400, "invalid_json", "the body must be a JSON object");
     }

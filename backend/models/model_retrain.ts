@@ -9,7 +9,7 @@ import {
   retrainRequestSchema,
   retrainResponseSchema,
 } from "../../contracts/models_api.ts";
-import { parseBody } from "../_parse_body.ts";
+import { bodyText, parseBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { postToEngine } from "./engine_call.ts";
 import { type ModelActivatorOptions, recordDone } from "./model_activation.ts";
@@ -74,9 +74,9 @@ export function modelRetrainRoutes(options: { auth: Auth; retrain: ModelRetraine
   const app = new Hono();
   app.post("/models/:name/retrain", async function retrainModel(c) {
     const who = await auth.require(c, "admin");
+    const text = await bodyText(c.req);
     let body: unknown;
     try {
-      const text = await c.req.text();
       body = text.trim() === "" ? {} : JSON.parse(text);
     } catch {
       throw new HttpError(400, "invalid_json", "the body must be a JSON object");

@@ -1,13 +1,13 @@
 // HTTP routes re-sending dead letters (admin): one message, or every dead letter of a route.
 import { type Context, Hono } from "hono";
 import { HttpError } from "../../contracts/error.ts";
-import { parseBody } from "../_parse_body.ts";
+import { bodyText, parseBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { type DeadLetterResender, resendRequestSchema } from "./dead_letter_resend.ts";
 
 /** The body as JSON, `{}` when empty (the reason is optional), or 400 `invalid_json`. */
 async function optionalJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
+  const text = await bodyText(c.req);
   if (text.trim() === "") return {};
   try {
     return JSON.parse(text);

@@ -418,7 +418,8 @@ for (const target of testTargets()) {
           'maintenance', 'test', now())`;
       const [opened, , resolved] = lifecycle(before, undefined, "quiet-1");
       await store(opened);
-      await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${before}`;
+      // Its opening's alert fell under the silence (the notifier reads each event's alert).
+      await db.sql`UPDATE alert SET silence_id = ${silence} WHERE incident_id = ${before}`;
       await store(resolved);
       const [duringOpened, duringUpdated] = lifecycle(during, undefined, "quiet-2");
       await store(duringOpened);
@@ -439,7 +440,7 @@ for (const target of testTargets()) {
       // silence then covers the incident before the retry: the update is never sent, the opening
       // (which may have reached the receiver) is, so the receiver's story stays whole.
       await receiver.until((r) => r.some((x) => x.path === "/quiet"), "the first try");
-      await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${during}`;
+      await db.sql`UPDATE alert SET silence_id = ${silence} WHERE incident_id = ${during}`;
       down = false;
       await settled("quiet", 4);
       await notify.stop();

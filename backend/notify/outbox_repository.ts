@@ -10,15 +10,30 @@ export interface UnplannedEvent {
   event: "opened" | "updated" | "resolved";
   event_at: Date;
   severity: number | null;
+  /**
+   * Highest severity of the incident's earlier events (by frame time); for an event outside any
+   * silence only of those outside one too: a rise told under a silence reached nobody.
+   */
   prior_severity: number | null;
+  /**
+   * Whether the event's own alert fell under a silence (its `silence_id`); a `resolved` also when
+   * any alert of the incident did: the end of an incident a route never heard of stays unsent
+   * (the dispatcher still sends it to routes told, see `told_routes`).
+   */
   silenced: boolean;
   /** The fault kind the event's alert gave; null when it gave none. */
   kind: IncidentKind | null;
-  /** `resolved`: the routes told about the incident before (a message {@link mayHaveReached} them). */
+  /**
+   * `resolved`: the routes told about the incident before (a message {@link mayHaveReached} them),
+   * or being told: with a message still waiting that no silence will stop, the incident's latest
+   * alert being outside any (see `settle`).
+   */
   told_routes: string[];
   /**
-   * `updated`, `resolved`: the routes with a message about the incident that is not a dead letter
-   * (silenced ones included): a route whose every message died never heard of it.
+   * `updated`, `resolved`: the routes with a message about the incident that is not a dead letter:
+   * a route whose every message died never heard of it. Silenced ones count for a `resolved` and
+   * for an event under a silence (one recorded decision is enough), not for an `updated` outside
+   * any: a route that heard nothing yet hears that one, as it would hear an opening.
    */
   messaged_routes: string[];
   /** Whether the incident's resolution was planned already (this event's alert arrived late). */
@@ -142,6 +157,17 @@ function mayHaveReached(sql: Database["sql"], m: string) {
   return sql`(${sql(m)}.state = 'delivered' OR ${sql(m)}.last_attempt_at IS NOT NULL)`;
 }
 
+/**
+ * Whether incident `i` is under a silence now: its latest alert (by frame time, `last_alert_id`)
+ * fell under one. Each alert is judged on its own (silences/silence_repository.ts), so this follows
+ * the incident into a silence and out of it; `incident.silence_id` stands in only when retention
+ * pruned that alert.
+ */
+function coveredNow(sql: Database["sql"]) {
+  return sql`COALESCE((SELECT la.silence_id IS NOT NULL FROM alert la
+    WHERE la.alert_id = i.last_alert_id), i.silence_id IS NOT NULL)`;
+}
+
 /** Every sensor incident `i` flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
 function flaggedOf(sql: Database["sql"]) {
   return sql`(SELECT array_agg(COALESCE(x.feature, 'feature_' || x.feature_idx))
@@ -201,20 +227,37 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       })[]
     >`
       SELECT e.alert_id, e.event, e.event_at, e.max_severity AS severity,
-        (SELECT max(p.max_severity) FROM incident_event p WHERE p.incident_id = e.incident_id
-          AND (p.event_at, p.alert_id) < (e.event_at, e.alert_id)) AS prior_severity,
-        i.silence_id IS NOT NULL AS silenced,
-        (SELECT a.kind FROM alert a WHERE a.alert_id = e.alert_id) AS event_kind,
+        (SELECT max(p.max_severity) FROM incident_event p
+          LEFT JOIN alert pa ON pa.alert_id = p.alert_id
+          WHERE p.incident_id = e.incident_id
+            AND (p.event_at, p.alert_id) < (e.event_at, e.alert_id)
+            AND (c.covered OR pa.silence_id IS NULL)) AS prior_severity,
+        -- An end after a silence is sent only to routes told of the incident (the dispatcher's
+        -- rule for a silenced end): whoever heard nothing of it is not told that it ended.
+        c.covered OR (e.event = 'resolved' AND (i.silence_id IS NOT NULL OR EXISTS (
+          SELECT 1 FROM alert sa WHERE sa.incident_id = e.incident_id
+            AND sa.silence_id IS NOT NULL))) AS silenced,
+        a.kind AS event_kind,
+        -- A message waiting, never tried, goes out unless the incident is under a silence now
+        -- (settle): its route is being told, so it hears the end.
         CASE WHEN e.event = 'resolved' THEN (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id
-            AND ${mayHaveReached(sql, "o")}) END AS told_routes,
+            AND (${mayHaveReached(sql, "o")}
+              OR (o.state = 'pending' AND NOT ${coveredNow(sql)}))) END AS told_routes,
         CASE WHEN e.event IN ('updated', 'resolved') THEN (SELECT array_agg(DISTINCT o.route)
-          FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state <> 'dead')
+          FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state <> 'dead'
+            AND (o.state <> 'silenced' OR c.covered OR e.event = 'resolved'))
           END AS messaged_routes,
         EXISTS (SELECT 1 FROM incident_event r WHERE r.incident_id = e.incident_id
           AND r.event = 'resolved' AND r.notify_planned_at IS NOT NULL) AS after_resolution,
         ${snapshot(sql)}
-      FROM incident_event e JOIN incident i USING (incident_id) ${sensors(sql)}
+      FROM incident_event e JOIN incident i USING (incident_id)
+        LEFT JOIN alert a ON a.alert_id = e.alert_id
+        -- The event's own alert says whether a silence covered it; the incident's record stands
+        -- in when retention pruned the alert before it was planned.
+        CROSS JOIN LATERAL (SELECT CASE WHEN a.alert_id IS NULL THEN i.silence_id IS NOT NULL
+          ELSE a.silence_id IS NOT NULL END AS covered) c
+        ${sensors(sql)}
       WHERE e.notify_planned_at IS NULL
       ORDER BY e.event_at, e.alert_id
       LIMIT ${limit}`.catch(failed);
@@ -265,8 +308,9 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Open, unsilenced incidents nobody took yet (acknowledged or judged) that the route has a
-   * message about, with the first one's time; `withFlagged`: with every sensor they flagged.
+   * Open incidents not under a silence now (their latest alert fell under none) and nobody took
+   * yet (acknowledged or judged) that the route has a message about, with the first one's time;
+   * `withFlagged`: with every sensor they flagged.
    */
   async function openIncidentsFor(route: string, withFlagged: boolean): Promise<OpenIncident[]> {
     const sql = client();
@@ -278,7 +322,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
       ) f ON f.first_at IS NOT NULL
       ${sensors(sql)}
-      WHERE i.resolved_at IS NULL AND i.silence_id IS NULL AND NOT ${taken(sql)}`.catch(failed);
+      WHERE i.resolved_at IS NULL AND NOT ${coveredNow(sql)} AND NOT ${taken(sql)}`.catch(failed);
     return rows.map((r) => ({
       first_at: r.first_at,
       incident: toSnapshot(r),
@@ -303,13 +347,13 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Housekeeping before claiming: pending messages of incidents now under a silence become
-   * `silenced`, and so do the reminders in `coveredReminders` (waiting ones a silence holding now
-   * covers, see {@link waitingReminders}); a waiting reminder becomes `superseded` once a newer one
-   * is planned or its incident resolved; those of routes this instance does not know become dead
-   * letters once they have been due ROUTE_GONE_MS with nobody taking them (another instance
-   * sharing the database, in the middle of a rolling change of NOTIFY_CONFIG, may know the route
-   * and be retrying them). In-flight ones are left.
+   * Housekeeping before claiming: pending messages of incidents now under a silence (their latest
+   * alert fell under one) become `silenced`, and so do the reminders in `coveredReminders`
+   * (waiting ones a silence holding now covers, see {@link waitingReminders}); a waiting reminder
+   * becomes `superseded` once a newer one is planned or its incident resolved; those of routes
+   * this instance does not know become dead letters once they have been due ROUTE_GONE_MS with
+   * nobody taking them (another instance sharing the database, in the middle of a rolling change
+   * of NOTIFY_CONFIG, may know the route and be retrying them). In-flight ones are left.
    */
   async function settle(
     routes: string[],
@@ -320,7 +364,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     await sql`
       UPDATE notification_outbox o SET state = 'silenced', done_at = ${now}
       FROM incident i
-      WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND i.silence_id IS NOT NULL
+      WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND ${coveredNow(sql)}
         AND (o.locked_until IS NULL OR o.locked_until <= ${now})
         -- A message tried once (last_attempt_at set, also when a re-send counted its tries
         -- afresh) may have reached its receiver: it goes on, so the receiver hears a whole story

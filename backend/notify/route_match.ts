@@ -26,9 +26,10 @@ export interface MatchEvent {
    */
   told?: boolean;
   /**
-   * `updated`, `resolved`: whether the route has a message about the incident yet, silenced ones
-   * included (a silenced incident stays silenced, so one recorded decision is enough); dead letters
-   * are not counted (a route whose opening died in a receiver's outage never heard of it).
+   * `updated`, `resolved`: whether the route has a message about the incident yet; a silenced one
+   * counts while this event is under a silence too, or for the end (an event outside the silence
+   * is the first the route hears, as an opening would be); dead letters are not counted (a route
+   * whose opening died in a receiver's outage never heard of it).
    */
   messaged?: boolean;
   /**

@@ -49,6 +49,12 @@ for (const target of testTargets()) {
       const res = await app.request("/api/v1/alert", post(alert));
       assert.equal(res.status, 201, await res.clone().text());
     };
+    /** The silence a stored alert fell under, as `GET /api/v1/alerts/:id` returns it. */
+    const alertSilence = async (alert: { alert_id: string }) => {
+      const res = await app.request(`/api/v1/alerts/${alert.alert_id}`);
+      assert.equal(res.status, 200);
+      return (await res.json()).silence_id as string | null;
+    };
     const silenceOf = async (incidentId: string) => {
       const res = await app.request(`/api/v1/incidents/${incidentId}`);
       assert.equal(res.status, 200);
@@ -360,7 +366,8 @@ for (const target of testTargets()) {
       assert.equal(await incidentAt(t, "kiln", [94]), null);
       assert.equal(await incidentAt(t, "kiln-2", [4242]), null, "another stream");
 
-      // Silenced once, silenced for good: a sensor joining later does not unmark it.
+      // Each alert is judged on its own: a sensor joining outside the silence leaves the next alert
+      // uncovered (it is notified), while the first keeps the silence it fell under.
       const id = crypto.randomUUID();
       const alert = (event: "opened" | "updated", at: number, sensors: number[]) =>
         incidentAlert({
@@ -371,9 +378,15 @@ for (const target of testTargets()) {
           streamId: "kiln",
           sensors: sensors.map((idx) => ({ idx, severity: 20 })),
         });
-      await store(alert("opened", 0, [4242]));
-      await store(alert("updated", 60, [4242, 17]));
-      assert.equal(await silenceOf(id), s.silence_id);
+      const [opened, joined, back] = [
+        alert("opened", 0, [4242]),
+        alert("updated", 60, [4242, 17]),
+        alert("updated", 120, [4242]),
+      ];
+      for (const a of [opened, joined, back]) await store(a);
+      assert.equal(await alertSilence(opened), s.silence_id);
+      assert.equal(await alertSilence(joined), null, "feature_17 joined outside the silence");
+      assert.equal(await alertSilence(back), null, "the incident has flagged feature_17");
       // An incident whose flagged sensors so far include an unsilenced one is not silenced by a
       // later alert listing only silenced ones.
       const mixed = crypto.randomUUID();
@@ -391,7 +404,7 @@ for (const target of testTargets()) {
       assert.equal(await silenceOf(mixed), null);
     });
 
-    test("an open incident is silenced by its first alert inside a silence and stays so after it ends", async () => {
+    test("an open incident is silenced by its first alert inside a silence, and its alerts after the silence's end are not", async () => {
       clock = Date.parse("2026-12-03T08:00:00Z");
       const s = await create(
         body({
@@ -410,16 +423,23 @@ for (const target of testTargets()) {
           streamId: "press",
           sensors: [{ idx: 5, severity: 20 }],
         });
-      await store(at("opened", 0));
+      const [opened, inside, resolved] = [
+        at("opened", 0),
+        at("updated", 15 * 60),
+        at("resolved", 75 * 60),
+      ];
+      await store(opened);
       assert.equal(await silenceOf(id), null, "opened before the silence");
-      await store(at("updated", 15 * 60));
+      await store(inside);
       assert.equal(await silenceOf(id), s.silence_id, "updated inside it");
       clock = Date.parse("2026-12-03T09:30:00Z");
       assert.equal((await expire(s.silence_id)).status, 200);
-      await store(at("resolved", 75 * 60));
+      await store(resolved);
       const incident = await (await app.request(`/api/v1/incidents/${id}`)).json();
       assert.equal(incident.state, "resolved");
-      assert.equal(incident.silence_id, s.silence_id, "stays silenced");
+      assert.equal(await alertSilence(opened), null);
+      assert.equal(await alertSilence(inside), s.silence_id, "the record stays, never erased");
+      assert.equal(await alertSilence(resolved), null, "after the expiry: not covered");
       // After the expiry, a new incident on the stream is not silenced.
       assert.equal(await incidentAt("2026-12-03T09:45:00Z", "press"), null);
       assert.equal(

@@ -1,7 +1,7 @@
 // HTTP routes for silences: create, list, read one, expire (DELETE); acting needs the console token.
 import { type Context, Hono } from "hono";
 import { HttpError } from "../../contracts/error.ts";
-import { parseBody } from "../_parse_body.ts";
+import { bodyText, parseBody } from "../_parse_body.ts";
 import { decodeCursor } from "../alerts/_cursor.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
@@ -17,7 +17,7 @@ export interface SilenceRoutesOptions {
 
 /** The request body as JSON (`undefined` when empty), or 400 `invalid_json`. */
 async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
+  const text = await bodyText(c.req);
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text);

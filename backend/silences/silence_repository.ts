@@ -209,10 +209,11 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
   }
 
   /**
-   * The silence an incident's alert falls under: the incident's own when it already has one (a
-   * silenced incident stays silenced), else one that holds at the alert's frame time, matches its
-   * stream and covers every sensor the incident has flagged so far, this alert's included (the
-   * one ending last; ties by id). `null` when none.
+   * The silence an incident's alert falls under: one that holds at the alert's frame time, matches
+   * its stream and covers every sensor the incident has flagged so far, this alert's included (the
+   * one ending last; ties by id). `null` when none. Each alert is judged on its own, never by an
+   * earlier alert's silence: a sensor joining outside the silence's scope, or the silence's end or
+   * expiry, leaves the next alert uncovered, and the notifier tells of it (notify/README.md).
    */
   async function forIncidentAlert(a: {
     incidentId: string;
@@ -221,16 +222,12 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
     sensors: string[];
   }): Promise<string | null> {
     const sql = client();
-    const [row] = await sql<
-      { current: string | null; sensors: string[] | null; candidates: SilenceRow[] | null }[]
-    >`
+    const [row] = await sql<{ sensors: string[] | null; candidates: SilenceRow[] | null }[]>`
       SELECT
-        (SELECT silence_id FROM incident WHERE incident_id = ${a.incidentId}) AS current,
         (SELECT array_agg(COALESCE(feature, 'feature_' || feature_idx)) FROM incident_sensor
           WHERE incident_id = ${a.incidentId}) AS sensors,
         (SELECT json_agg(s ORDER BY ${end(sql)} DESC, silence_id) FROM silence s
           WHERE starts_at <= ${a.at} AND ${end(sql)} > ${a.at}) AS candidates`.catch(failed);
-    if (row.current) return row.current;
     const sensors = [...new Set([...(row.sensors ?? []), ...a.sensors])];
     return firstCovering(row.candidates ?? [], a.streamId, sensors, a.at);
   }

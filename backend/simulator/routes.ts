@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { ANOMALY_KINDS, type AnomalyKind } from "../../models/signal/mod.ts";
+import { bodyText } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import type { Simulator } from "./simulator.ts";
 import { MAX_ANOMALY_MAGNITUDE } from "./stream_plan.ts";
@@ -79,7 +80,7 @@ const sendSchema = v.strictObject({
 
 /** The body as a JSON object (none: `{}`); anything else is a 400. */
 async function jsonBody(req: Request): Promise<unknown> {
-  const text = await req.text();
+  const text = await bodyText(req);
   if (text.trim() === "") return {};
   let body: unknown;
   try {

@@ -1,0 +1,380 @@
+// A silence mutes what it covers, alert by alert: an incident's events outside it are told, on PGlite and PostgreSQL.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { waitFor } from "../_test/spawn_service.ts";
+import { post } from "../alerts/_fixtures.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { incidentAlert } from "../incidents/_fixtures.ts";
+import { type Receiver, startReceiver } from "./_test_receiver.ts";
+import { createNotificationDispatcher } from "./notification_dispatcher.ts";
+import { parseNotifyConfig } from "./notify_config.ts";
+
+const MINUTE = 60_000;
+
+for (const target of testTargets()) {
+  describe(`silence coverage of notifications on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+    let receiver: Receiver;
+
+    const store = async (alert: unknown) => {
+      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+    };
+    /** A silence stored as the API would, at times of our choosing (the API wants a future end). */
+    const silence = async (o: {
+      stream: string;
+      sensors?: string[];
+      from: string;
+      to: string;
+      recurrence?: unknown;
+    }) => {
+      const id = crypto.randomUUID();
+      await db.sql`
+        INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at,
+          recurrence, reason, created_by, created_at)
+        VALUES (${id}, ${o.stream}, ${o.sensors ?? []}::text[], ${o.from}, ${o.to},
+          ${o.recurrence ? JSON.stringify(o.recurrence) : null}::text::jsonb, 'maintenance',
+          'Ana', ${o.from})`;
+      return id;
+    };
+    const rows = async (route: string, incident: string) =>
+      (
+        await db.sql<{ event: string; state: string }[]>`
+          SELECT event, state FROM notification_outbox
+          WHERE route = ${route} AND incident_id = ${incident}
+          ORDER BY created_at, event_at, message_id`
+      ).map((r) => [r.event, r.state]);
+    const settled = (route: string, incident: string, n: number) =>
+      waitFor(async () => {
+        const [{ total, pending }] = await db.sql<{ total: number; pending: number }[]>`
+          SELECT count(*)::int AS total, count(*) FILTER (WHERE state = 'pending')::int AS pending
+          FROM notification_outbox WHERE route = ${route} AND incident_id = ${incident}`;
+        return total === n && pending === 0 ? true : undefined;
+      }, `${n} settled messages on ${route}`);
+    const alertSilences = async (incident: string) =>
+      (
+        await db.sql<{ silence_id: string | null }[]>`
+          SELECT silence_id FROM alert WHERE incident_id = ${incident}
+          ORDER BY frame_timestamp, alert_id`
+      ).map((r) => r.silence_id);
+    /** The incident summary's `silence_id`, as the API and the console show it. */
+    const incidentSilence = async (incident: string) =>
+      (
+        await db.sql<{ silence_id: string | null }[]>`
+          SELECT silence_id FROM incident WHERE incident_id = ${incident}`
+      )[0].silence_id;
+    const dispatcher = (
+      routes: unknown[],
+      extra: Partial<Parameters<typeof createNotificationDispatcher>[0]> = {},
+    ) =>
+      createNotificationDispatcher({
+        database: db,
+        config: parseNotifyConfig(JSON.stringify({ routes }), {}),
+        pollMs: 20,
+        ...extra,
+      });
+    const hook = (path: string) => ({ url: `${receiver.url}${path}` });
+    const bodies = (path: string) =>
+      receiver
+        .on(path)
+        .filter((r) => r.answered === 200)
+        .map((r) => JSON.parse(r.body));
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db });
+      receiver = await startReceiver();
+    });
+    after(async () => {
+      await receiver.close();
+      await db.dispose();
+    });
+
+    test("a sensor joining outside a silence's scope is told, and so is every rise after the silence expired", async () => {
+      const start = "2026-11-24T09:00:00.000Z";
+      const s = await silence({
+        stream: "scope-1",
+        sensors: ["feature_4242"],
+        from: "2026-11-24T08:00:00Z",
+        to: "2026-11-24T10:00:00Z",
+      });
+      const id = crypto.randomUUID();
+      const at = (
+        event: "opened" | "updated" | "resolved",
+        seconds: number,
+        sensors: { idx: number; severity: number }[],
+      ) =>
+        incidentAlert({ incidentId: id, start, at: seconds, streamId: "scope-1", event, sensors });
+      await store(at("opened", 0, [{ idx: 4242, severity: 5 }]));
+      assert.equal(await incidentSilence(id), s, "silenced while its latest alert is covered");
+      await store(
+        at("updated", 60, [
+          { idx: 4242, severity: 5 },
+          { idx: 17, severity: 90 },
+        ]),
+      );
+      await db.sql`UPDATE silence SET expired_at = ${"2026-11-24T09:01:30Z"}, expired_by = 'Ben'
+        WHERE silence_id = ${s}`;
+      await store(
+        at("updated", 120, [
+          { idx: 4242, severity: 5 },
+          { idx: 17, severity: 300 },
+        ]),
+      );
+      await store(at("resolved", 180, []));
+      // Each alert keeps the silence that covered it, if one did: the record is never erased.
+      assert.deepEqual(await alertSilences(id), [s, null, null, null]);
+      assert.equal(await incidentSilence(id), null, "no longer silenced: the console says so too");
+      const notify = dispatcher([
+        { name: "scope", match: { stream: "scope-*" }, webhook: hook("/scope") },
+      ]);
+      notify.start();
+      try {
+        await settled("scope", id, 4);
+      } finally {
+        await notify.stop();
+      }
+      assert.deepEqual(await rows("scope", id), [
+        ["opened", "silenced"],
+        ["updated", "delivered"],
+        ["updated", "delivered"],
+        ["resolved", "delivered"],
+      ]);
+      const sent = bodies("/scope");
+      assert.deepEqual(
+        sent.map((b) => [b.type, b.data.severity]),
+        [
+          ["incident.updated", 90],
+          ["incident.updated", 300],
+          ["incident.resolved", 0],
+        ],
+      );
+      // The first the receiver hears carries the whole incident, as an opening would.
+      assert.equal(sent[0].data.incident.state, "open");
+      assert.equal(sent[0].data.incident.started_at, start);
+      assert.deepEqual(
+        sent[0].data.incident.sensors.map((x: { feature: string }) => x.feature).sort(),
+        ["feature_17", "feature_4242"],
+      );
+    });
+
+    test("an incident opened inside a weekly window is told by its first alert after the window, without a rise, and reminded of", async () => {
+      // 2026-11-25 is a Wednesday: the window holds 09:00-09:01 UTC.
+      const start = "2026-11-25T09:00:30.000Z";
+      await silence({
+        stream: "window-1",
+        from: "2026-11-18T00:00:00Z",
+        to: "2026-12-30T00:00:00Z",
+        recurrence: { days: ["wed"], from: "09:00", to: "09:01", tz: "UTC" },
+      });
+      const id = crypto.randomUUID();
+      const at = (event: "opened" | "updated" | "resolved", seconds: number) =>
+        incidentAlert({
+          incidentId: id,
+          start,
+          at: seconds,
+          streamId: "window-1",
+          event,
+          sensors: [{ idx: 4242, severity: 12 }],
+        });
+      let clock = Date.parse("2026-12-01T08:00:00.000Z");
+      const notify = dispatcher(
+        [
+          {
+            name: "window",
+            match: { stream: "window-*" },
+            webhook: hook("/window"),
+            repeat_every: "15m",
+          },
+        ],
+        { now: () => clock },
+      );
+      try {
+        await store(at("opened", 0));
+        await notify.tick();
+        await settled("window", id, 1);
+        // The window ended; the incident goes on at the same severity on the same sensor.
+        await store(at("updated", 90));
+        await notify.tick();
+        await settled("window", id, 2);
+        clock += 16 * MINUTE;
+        await notify.tick();
+        await settled("window", id, 3);
+        clock += MINUTE;
+        await store(at("resolved", 600));
+        await notify.tick();
+        await settled("window", id, 4);
+      } finally {
+        await notify.stop();
+      }
+      assert.deepEqual(await rows("window", id), [
+        ["opened", "silenced"],
+        ["updated", "delivered"],
+        ["still_open", "delivered"],
+        ["resolved", "delivered"],
+      ]);
+      assert.deepEqual(
+        bodies("/window").map((b) => b.type),
+        ["incident.updated", "incident.still_open", "incident.resolved"],
+      );
+    });
+
+    test("the end of an incident silenced while anyone could have heard of it is not sent, though it ends after the silence", async () => {
+      const start = "2026-11-26T09:00:00.000Z";
+      await silence({
+        stream: "unheard-1",
+        from: "2026-11-26T08:00:00Z",
+        to: "2026-11-26T09:05:00Z",
+      });
+      const id = crypto.randomUUID();
+      const at = (event: "opened" | "resolved", seconds: number) =>
+        incidentAlert({
+          incidentId: id,
+          start,
+          at: seconds,
+          streamId: "unheard-1",
+          event,
+          sensors: [{ idx: 3, severity: 40 }],
+        });
+      await store(at("opened", 0));
+      await store(at("resolved", 600));
+      const notify = dispatcher([
+        { name: "unheard", match: { stream: "unheard-*" }, webhook: hook("/unheard") },
+      ]);
+      notify.start();
+      try {
+        await settled("unheard", id, 2);
+      } finally {
+        await notify.stop();
+      }
+      assert.deepEqual(await rows("unheard", id), [
+        ["opened", "silenced"],
+        ["resolved", "silenced"],
+      ]);
+      assert.equal(receiver.on("/unheard").length, 0);
+    });
+
+    test("a route whose first heard event still waits for a slot when the incident ends hears the end too", async () => {
+      const start = "2026-11-27T09:00:00.000Z";
+      await silence({ stream: "slot-2", from: "2026-11-27T08:00:00Z", to: "2026-11-27T09:01:00Z" });
+      const [busy, hushed] = [crypto.randomUUID(), crypto.randomUUID()];
+      const alert = (incidentId: string, stream: string, event: string, seconds: number) =>
+        incidentAlert({
+          incidentId,
+          start,
+          at: seconds,
+          streamId: stream,
+          event: event as "opened" | "updated" | "resolved",
+          sensors: [{ idx: 2, severity: 11 }],
+        });
+      // The route's one delivery slot is held by another incident's opening until released.
+      let release = () => {};
+      const held = new Promise<{ status: number }>((resolve) => {
+        release = () => resolve({ status: 200 });
+      });
+      receiver.answer = (r) =>
+        r.path === "/slot" && JSON.parse(r.body).data.incident.incident_id === busy
+          ? held
+          : { status: 200 };
+      const notify = dispatcher([
+        { name: "slot", match: { stream: "slot-*" }, webhook: hook("/slot"), concurrency: 1 },
+      ]);
+      try {
+        await store(alert(busy, "slot-1", "opened", 0));
+        await notify.tick();
+        await receiver.until((rs) => rs.some((r) => r.path === "/slot"), "the busy opening");
+        await store(alert(hushed, "slot-2", "opened", 0));
+        await store(alert(hushed, "slot-2", "updated", 120));
+        await notify.tick();
+        // Its update, the first event outside the silence, is planned and waits, never tried.
+        assert.deepEqual(await rows("slot", hushed), [
+          ["opened", "silenced"],
+          ["updated", "pending"],
+        ]);
+        await store(alert(hushed, "slot-2", "resolved", 300));
+        await notify.tick();
+        release();
+        notify.start();
+        await settled("slot", hushed, 3);
+      } finally {
+        release();
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+      assert.deepEqual(await rows("slot", hushed), [
+        ["opened", "silenced"],
+        ["updated", "delivered"],
+        ["resolved", "delivered"],
+      ]);
+      assert.deepEqual(
+        bodies("/slot")
+          .filter((b) => b.data.incident.incident_id === hushed)
+          .map((b) => b.type),
+        ["incident.updated", "incident.resolved"],
+      );
+    });
+
+    test("reminders follow the incident's latest alert: they stop while it is covered and resume once it is not", async () => {
+      const start = "2026-11-28T09:00:00.000Z";
+      // Only frame times inside it count: the dispatcher's clock is past it, so only the
+      // alerts can say whether the incident is covered.
+      await silence({
+        stream: "cover-1",
+        from: "2026-11-28T09:00:30Z",
+        to: "2026-11-28T09:01:30Z",
+      });
+      const id = crypto.randomUUID();
+      const at = (event: "opened" | "updated", seconds: number) =>
+        incidentAlert({
+          incidentId: id,
+          start,
+          at: seconds,
+          streamId: "cover-1",
+          event,
+          sensors: [{ idx: 8, severity: 25 }],
+        });
+      let clock = Date.parse("2026-12-02T08:00:00.000Z");
+      const notify = dispatcher(
+        [
+          {
+            name: "cover",
+            match: { stream: "cover-*" },
+            webhook: hook("/cover"),
+            repeat_every: "15m",
+          },
+        ],
+        { now: () => clock },
+      );
+      try {
+        await store(at("opened", 0));
+        await notify.tick();
+        await settled("cover", id, 1);
+        await store(at("updated", 60));
+        clock += 16 * MINUTE;
+        await notify.tick();
+        await notify.tick();
+        assert.deepEqual(
+          await rows("cover", id),
+          [["opened", "delivered"]],
+          "covered: no reminder",
+        );
+        await store(at("updated", 120));
+        clock += 16 * MINUTE;
+        await notify.tick();
+        await settled("cover", id, 2);
+      } finally {
+        await notify.stop();
+      }
+      assert.deepEqual(await alertSilences(id).then((s) => s.map((x) => x !== null)), [
+        false,
+        true,
+        false,
+      ]);
+      assert.deepEqual(await rows("cover", id), [
+        ["opened", "delivered"],
+        ["still_open", "delivered"],
+      ]);
+    });
+  });
+}
