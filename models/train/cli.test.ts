@@ -132,9 +132,27 @@ describe("train cli", () => {
     const renamed = plantCsv("names_after.csv", "temp_in,temp_out,flow,pressure");
     const first = train("--input", before, "--out", out, "--model", "m1");
     assert.equal(first.status, 0, first.stderr);
-    const second = train("--input", renamed, "--out", out, "--model", "m1", "--activate");
+    // Other sensor names: written, but activated only when asked to start the windows afresh.
+    const refused = train("--input", renamed, "--out", out, "--model", "m1", "--activate");
+    assert.equal(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /m1@\S+ written; not active/);
+    assert.match(
+      refused.stderr,
+      /train: m1@\S+ is written to .* but not activated: it reads 4 sensors \(4 of other names or order in the active one\) in windows of 5, the active \S+ 4 in windows of 5\. A running engine does not follow such a version, .*"reset_windows": true, or run again with --reset-windows/,
+    );
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, "no stack trace");
+    const second = train(
+      "--input",
+      renamed,
+      "--out",
+      out,
+      "--model",
+      "m1",
+      "--activate",
+      "--reset-windows",
+    );
     assert.equal(second.status, 0, second.stderr);
-    assert.match(second.stderr, /m1@\S+ written; active/);
+    assert.match(second.stderr, /m1@\S+ already there; active/);
     // A condition every row meets: the same rows and graph, another served document.
     const running = train(
       "--input",

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { commandLine } from "../../contracts/command_line.ts";
+import type { ModelMetadata } from "../../contracts/model.ts";
 import { MODEL_NAME_PATTERN } from "../../contracts/models_api.ts";
 import {
   formatRunningCondition,
@@ -17,6 +18,7 @@ import {
   NatsModelRegistry,
   NatsRegistryError,
   RegistryError,
+  verifyVersion,
 } from "../../engine/infer/mod.ts";
 import type { FeaturewiseKind } from "../featurewise/params.ts";
 import { TRAIN_DEFAULTS, trainFeaturewise } from "../featurewise/train.ts";
@@ -30,7 +32,7 @@ import { plantSeries } from "./plant_series.ts";
 import { runningRowsOnly } from "./running_rows.ts";
 
 const USAGE = `usage: npm run train -- --out DIR [--input FILE.npy|FILE.csv] [--model NAME] [--kind svdd|linear]
-                          [--activate | --flat [--overwrite]] [--by WHO] [--publish NATS_URL [--nats-stream NAME] [--version V]]
+                          [--activate [--reset-windows] | --flat [--overwrite]] [--by WHO] [--publish NATS_URL [--nats-stream NAME] [--version V]]
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
@@ -39,7 +41,11 @@ const USAGE = `usage: npm run train -- --out DIR [--input FILE.npy|FILE.csv] [--
 --out is required: there is no default folder, so that no run replaces models in place by accident.
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
 the version being the metadata's), activated only when NAME has no active version yet, or with
---activate; --flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models), refused
+--activate. A version with other sensors or another window than the active one is written but not
+activated (exit 1): a running engine does not follow it, and its next start would refuse every
+frame of the old sensors. Switch a running engine with POST /models/NAME/activate and
+"reset_windows": true, or pass --reset-windows to activate it for the next start anyway.
+--flat writes DIR/NAME.onnx + DIR/NAME.json instead (the layout of the committed models), refused
 when DIR/NAME/ exists: the engine serves that registry folder, not flat files beside it.
 Without --model, writes both standard models, flat: featurewise_ocsvm (svdd) and featurewise_ocsvm_linear
 (with --kind, only the one of that kind). Flat files already in DIR are replaced only with
@@ -85,6 +91,7 @@ function parseTrainArgs(argv: string[]) {
       "drift-max": { type: "string" },
       "baseline-alpha": { type: "string" },
       activate: { type: "boolean" },
+      "reset-windows": { type: "boolean" },
       flat: { type: "boolean" },
       overwrite: { type: "boolean" },
       by: { type: "string" },
@@ -131,6 +138,8 @@ async function publishTo(
   options: { activate?: boolean; by: string },
 ): Promise<void> {
   const { registry, stream } = publisher;
+  // Under scale-out the registry itself refuses to activate a version of other sensors or window
+  // (`sameLayout`): workers switch only between versions that read frames alike.
   const done = await registry.publishFromDisk(ref, options).catch((error: Error) => {
     const known = error instanceof RegistryError || error instanceof NatsRegistryError;
     throw known ? new InputError(`'--publish': ${error.message}`) : error;
@@ -144,6 +153,46 @@ async function publishTo(
   console.error(
     `[train] ${ref.name}@${ref.version} ${done.created ? "published" : "already published"} to ${stream}_models; ${state}`,
   );
+}
+
+/**
+ * How `next` reads frames differently from the active `current` (other sensors, or another
+ * window), or undefined when it reads them alike: an engine switches to it only with
+ * `reset_windows`, its streams starting afresh.
+ */
+function layoutChange(current: ModelMetadata, next: ModelMetadata): string | undefined {
+  const sameNames =
+    current.feature_names.length === next.feature_names.length &&
+    current.feature_names.every((name, i) => name === next.feature_names[i]);
+  if (sameNames && current.window_size === next.window_size) return undefined;
+  const sensors = sameNames
+    ? `${next.n_features} sensors`
+    : `${next.n_features} sensors (${current.n_features} of other names or order in the active one)`;
+  return `it reads ${sensors} in windows of ${next.window_size}, the active ${current.version} ${current.n_features} in windows of ${current.window_size}`;
+}
+
+/** Why a version with another layout was written (or published) but not activated, and how to. */
+const notFollowed = (
+  name: string,
+  version: string,
+  where: string,
+  change: string,
+  active: string,
+) =>
+  `${name}@${version} is written to ${where} but not activated: ${change}. A running engine does not follow such a version, and its next start would refuse every frame of the sensors ${active} reads. Switch a running engine with POST /models/${name}/activate and "reset_windows": true, or run again with --reset-windows to activate it for the next start.`;
+
+/** The metadata of `name`'s active version in `registry`, when it has one that reads whole. */
+async function activeMetadata(
+  registry: ModelRegistry,
+  name: string,
+): Promise<ModelMetadata | undefined> {
+  try {
+    if (!(await registry.model(name)).active) return undefined;
+    return await verifyVersion(await registry.resolve(name));
+  } catch {
+    // No such model yet, or an active version that does not verify: nothing to compare with.
+    return undefined;
+  }
 }
 
 /** Stops before training when `--out` cannot take the models: a file, or not writable. */
@@ -270,6 +319,9 @@ async function main(a: TrainArgs): Promise<void> {
   if (a.activate && flat) {
     usageError("'--activate' needs '--model' and the registry layout (not '--flat')");
   }
+  if (a["reset-windows"] && !a.activate) {
+    usageError("'--reset-windows' applies only with '--activate'");
+  }
   if (a.overwrite && !flat) {
     usageError(
       "'--overwrite' applies only to flat files ('--flat', or no '--model'): registry versions are never replaced",
@@ -361,6 +413,8 @@ async function main(a: TrainArgs): Promise<void> {
   await checkOutDir(outDir);
   // Closed at the end; a failure ends the process (exit 1), which closes it.
   const publisher = a.publish === undefined ? undefined : await openPublisher(a.publish, stream);
+  /** Activations not done because the version reads frames differently (said at the end, exit 1). */
+  const refusals: string[] = [];
 
   const t0 = performance.now();
   let series: LoadedSeries;
@@ -484,8 +538,18 @@ async function main(a: TrainArgs): Promise<void> {
       meta.training.constant_sensors = { rule: CONSTANT_RULE, names: constant };
     }
     if (registry) {
+      // A version that reads frames differently is written, not activated (said at the end).
+      let activate = a.activate;
+      if (activate && !a["reset-windows"]) {
+        const current = await activeMetadata(registry, job.name);
+        const change = current && current.version !== meta.version && layoutChange(current, meta);
+        if (change && current) {
+          activate = false;
+          refusals.push(notFollowed(job.name, meta.version, outDir, change, current.version));
+        }
+      }
       const written = await registry
-        .write(onnx, meta, { activate: a.activate, by: a.by ?? "train" })
+        .write(onnx, meta, { activate, by: a.by ?? "train" })
         .catch((error: Error) => {
           throw error instanceof RegistryError ? new InputError(error.message) : error;
         });
@@ -501,10 +565,7 @@ async function main(a: TrainArgs): Promise<void> {
         `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
       );
       if (publisher) {
-        await publishTo(publisher, written.ref, {
-          activate: a.activate,
-          by: a.by ?? "train",
-        });
+        await publishTo(publisher, written.ref, { activate, by: a.by ?? "train" });
       }
       console.log(written.ref.dir);
       continue;
@@ -527,6 +588,7 @@ async function main(a: TrainArgs): Promise<void> {
     console.log(paths.jsonPath);
   }
   await publisher?.close();
+  if (refusals.length) throw new InputError(refusals.join("\n"));
 }
 
 main(cli.parsed.values).catch((err: unknown) => {
