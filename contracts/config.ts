@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { AUTH_MODES, parseRoleMap } from "./auth.ts";
 import { parseModelRoutes } from "./model_routes.ts";
 
-/** Raised for a bad environment variable; the message names it, e.g. `'MAX_RETRIES' must be 1..5, got "9"`. */
+/** Raised for a bad environment variable; the message names it, e.g. `'MAX_RETRIES' must be an integer 1..5, got "9"`. */
 export class ConfigError extends RangeError {
   override name = "ConfigError";
 }
