@@ -106,7 +106,7 @@ export const servedModelSchema = v.object({
    * then lists only it.
    */
   registry_error: v.optional(v.object({ code: v.string(), message: v.string() })),
-  /** The last activation recorded in the registry, when there is one. */
+  /** The activation the registry's pointer holds (who moved it to the version it names, when, why), when there is one. */
   activation: v.optional(activationSchema),
   /**
    * Present only while the registry's pointer names another version than `active_version`: that

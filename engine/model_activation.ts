@@ -1,16 +1,18 @@
 // Switches the served model to another version of the registry while frames keep flowing: load, warm, swap between two batches.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import * as v from "valibot";
 import type { EngineConfig } from "../contracts/config.ts";
 import { type ErrorCode, HttpError } from "../contracts/error.ts";
 import { type ModelMetadata, parseModelMetadata } from "../contracts/model.ts";
-import type {
-  ActivateRequest,
-  ActivateResponse,
-  RetrainReport,
-  RetrainRequest,
-  RetrainResponse,
-  ServedModel,
+import {
+  type ActivateRequest,
+  type ActivateResponse,
+  activationSchema,
+  type RetrainReport,
+  type RetrainRequest,
+  type RetrainResponse,
+  type ServedModel,
 } from "../contracts/models_api.ts";
 import { incidentTrackerFor } from "../scoring/incident_tracker.ts";
 import { WindowShape } from "../scoring/window_features.ts";
@@ -24,6 +26,7 @@ import { FollowRefusals } from "./infer/follow_refusals.ts";
 import { loadVersion } from "./infer/from_config.ts";
 import type { ScoringModel } from "./infer/load_model.ts";
 import {
+  type Activation,
   isSafeVersion,
   type ModelRegistry,
   RegistryError,
@@ -72,8 +75,10 @@ type RegistryRead =
 export interface ModelActivation {
   /**
    * `GET /models`: the served model with its registry entry, the versions it cannot carry its
-   * streams' windows over to (`incompatible_versions`), and `registry_error` when the entry
-   * cannot be read (a broken pointer: still the registry layout).
+   * streams' windows over to (`incompatible_versions`), `registry_error` when the entry cannot be
+   * read (a broken pointer: still the registry layout), the pointer's activation record, and
+   * `registry_pointer` while the pointer names a version not scoring (not followed yet, or not
+   * loadable: then its rollback target serves, after a start or a follow that failed).
    */
   list(): Promise<ServedModel[]>;
   /**
@@ -187,6 +192,46 @@ export function createModelActivation(deps: {
   const laneOf = (name: string) =>
     served().lanes.findIndex((lane) => lane.model.metadata.name === name);
 
+  /**
+   * The activation that took effect: the record the pointer holds. The history's last line is
+   * written before the pointer, so it may be an attempt that failed or was killed before the
+   * pointer moved; only with the pointer unreadable is it all there is (kept apart, listed).
+   */
+  async function lastActivation(name: string): Promise<Activation | undefined> {
+    let record: Activation | undefined;
+    try {
+      record = await registry.activeRecord(name);
+    } catch {
+      return (await registry.activations(name)).at(-1);
+    }
+    if (!record) return undefined;
+    const { version } = record;
+    if (v.is(activationSchema, record)) return record;
+    // A pointer naming its version without the whole record: the last record that named it.
+    return (await registry.activations(name)).findLast((a) => a.version === version);
+  }
+
+  /**
+   * `registry_pointer`: the pointer's version and how following it stands. Serving its `from`
+   * is what a start does when the pointer's version cannot be loaded (`modelFor`), as the
+   * follower does when it cannot switch: the error says which version serves, and till when.
+   */
+  function pointerState(
+    name: string,
+    version: string,
+    record: Activation | undefined,
+    serving: string,
+  ) {
+    const state = refusals.state(`${name}@${version}`);
+    if (state.following === "pending" || record?.from !== serving) return { version, ...state };
+    const till = state.following === "refused" ? "until a version is activated" : "meanwhile";
+    return {
+      version,
+      ...state,
+      error: `${state.error ?? "it could not be loaded"}; its rollback target ${serving} (the pointer's from) serves ${till}`,
+    };
+  }
+
   async function list(): Promise<ServedModel[]> {
     return Promise.all(
       served().lanes.map(async function describe(lane): Promise<ServedModel> {
@@ -194,9 +239,7 @@ export function createModelActivation(deps: {
         const read = await readRegistry(meta.name);
         const { entry } = read;
         const layout = entry ? entry.layout : read.layout;
-        // The history is kept apart from the pointer: it is listed even when the pointer is broken.
-        const history = layout === "registry" ? await registry.activations(meta.name) : [];
-        const last = history.at(-1);
+        const last = layout === "registry" ? await lastActivation(meta.name) : undefined;
         const pointer = entry?.layout === "registry" ? entry.active : undefined;
         const others = entry?.layout === "registry" ? await incompatible(entry, meta) : [];
         return {
@@ -213,12 +256,7 @@ export function createModelActivation(deps: {
           ...(read.error ? { registry_error: read.error } : {}),
           ...(last ? { activation: last } : {}),
           ...(pointer && pointer !== meta.version && !inProgress.has(meta.name)
-            ? {
-                registry_pointer: {
-                  version: pointer,
-                  ...refusals.state(`${meta.name}@${pointer}`),
-                },
-              }
+            ? { registry_pointer: pointerState(meta.name, pointer, last, meta.version) }
             : {}),
           ...(deps.retraining ? { retrain: deps.retraining.status(meta.name) } : {}),
         };
@@ -534,10 +572,8 @@ export function createModelActivation(deps: {
     const { name, version } = lane.model.metadata;
     const { entry } = await readRegistry(name);
     if (!entry || (entry.layout === "registry" && entry.active !== version)) return undefined;
-    const recorded =
-      entry.layout === "registry"
-        ? (await registry.activations(name)).findLast((a) => a.version === version)
-        : undefined;
+    // The pointer names this version: its record is the activation that made it active.
+    const recorded = entry.layout === "registry" ? await lastActivation(name) : undefined;
     log.info("model version already active; nothing changed", { model: name, version, by });
     return {
       status: "active",

@@ -1,12 +1,15 @@
 // An ingest replica's pointer follower against a real nats-server: a version it failed to read
 // once (a request timing out) is tried again, one it cannot serve is refused for good.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import type { HttpError } from "../contracts/error.ts";
 import type { ModelMetadata } from "../contracts/model.ts";
 import { NAME, plantFrames, trainInto } from "../models/retrain/_test/plant_history.ts";
 import { createLogger } from "../telemetry/logger.ts";
@@ -113,4 +116,113 @@ test("a replica's activation of the version already active answers unchanged and
   assert.deepEqual(await registry.activations(NAME), records, "nothing recorded");
   const [listed] = await models.list();
   assert.deepEqual([listed.live_streams, listed.streams], [3, 3]);
+});
+
+/** `meta`'s graph (or `graph`) published again as `version`, its metadata changed by `change`. */
+async function publishVariant(
+  registry: NatsModelRegistry,
+  meta: ModelMetadata,
+  version: string,
+  change: Partial<ModelMetadata>,
+  graph?: Uint8Array,
+) {
+  const onnx = graph ?? (await registry.read(meta.name, meta.version, "onnx"));
+  const onnx_sha256 = createHash("sha256").update(onnx).digest("hex");
+  await registry.publish(onnx, { ...meta, version, onnx_sha256, ...change });
+}
+
+function replicaOf(registry: NatsModelRegistry, leases: KV, meta: ModelMetadata) {
+  let served: ModelMetadata[] = [meta];
+  const models = createNatsModelActivation({
+    config: { NATS_LEASE_MS: 200 } as never,
+    log: createLogger({ service: "engine", level: "silent" }),
+    registry,
+    leases,
+    served: () => served,
+    use: (next) => {
+      served = [next];
+    },
+    routes: () => ["*"],
+    streams: () => 0,
+  });
+  return { models, served: () => served };
+}
+
+test("a replica refuses with 422 model_load_failed, and leaves the pointer alone, a version whose graph does not load", async () => {
+  const registry = await NatsModelRegistry.open(nc, "TRIAL1");
+  const dir = join(root, "v1-trial");
+  const v1 = await trainInto(dir, plantFrames(600, 1), true);
+  await registry.publishFromDisk(await new ModelRegistry(dir).resolve(NAME));
+  // Intact in the registry (the graph's sha256 is the metadata's), but no loader takes either.
+  await publishVariant(registry, v1.meta, "2.0.0-bad", { input_name: "no_such_input" });
+  await publishVariant(registry, v1.meta, "2.0.1-junk", {}, new TextEncoder().encode("no onnx"));
+  const pointer = await registry.pointer(NAME);
+  const records = await registry.activations(NAME);
+  const { models, served } = replicaOf(registry, await kvBucket(nc, "TRIAL1_leases"), v1.meta);
+  for (const [version, problem] of [
+    ["2.0.0-bad", /has inputs \[.*\].*metadata says no_such_input/],
+    ["2.0.1-junk", /cannot open/],
+  ] as const) {
+    const refused = await models.activate(NAME, { version, by: "ops" }).then(
+      () => assert.fail(`${version} activated`),
+      (error: HttpError) => error,
+    );
+    assert.deepEqual([refused.status, refused.code], [422, "model_load_failed"], version);
+    assert.match(
+      refused.message,
+      new RegExp(`${NAME}@${version.replace(/\./g, "\\.")} cannot be loaded`),
+    );
+    assert.match(refused.message, problem);
+  }
+  assert.deepEqual(await registry.pointer(NAME), pointer, "the pointer did not move");
+  assert.deepEqual(await registry.activations(NAME), records, "nothing recorded");
+  assert.equal(served()[0].version, v1.meta.version, "still stamping v1");
+  // A version that loads still goes through.
+  await publishVariant(registry, v1.meta, "2.0.2-good", {});
+  const answer = await models.activate(NAME, { version: "2.0.2-good", by: "ops" });
+  assert.equal(answer.status, "active");
+  assert.equal((await registry.pointer(NAME))?.version, "2.0.2-good");
+});
+
+test("a replica's listing shows the pointer's record as the activation without reading the history", async () => {
+  const registry = await NatsModelRegistry.open(nc, "LIST1");
+  const dir = join(root, "v1-list");
+  const v1 = await trainInto(dir, plantFrames(600, 1), true);
+  await registry.publishFromDisk(await new ModelRegistry(dir).resolve(NAME));
+  await publishVariant(registry, v1.meta, "2.0.0", {});
+  await registry.activate(NAME, "2.0.0", { by: "alice", reason: "newer" });
+  await registry.activate(NAME, v1.meta.version, { by: "bob", reason: "back" });
+  const pointer = await registry.pointer(NAME);
+  // A history line the pointer never reached (its writer's pointer write did not land).
+  const stray = { ...pointer, version: "2.0.0", by: "mallory", reason: "lost the race" };
+  await registry.kv.put(`history.${NAME}.999999999999`, JSON.stringify(stray));
+  // The history may grow to thousands of records, each a KV read: GET /models must not read it.
+  registry.activations = () => assert.fail("GET /models read the whole history");
+  const { models } = replicaOf(registry, await kvBucket(nc, "LIST1_leases"), v1.meta);
+  const [listed] = await models.list();
+  assert.deepEqual(listed.activation, pointer);
+  assert.equal(listed.registry_pointer, undefined, "the pointer names the version served");
+});
+
+test("the registry reads the whole activation history in one pass, not one KV request per record", async () => {
+  const registry = await NatsModelRegistry.open(nc, "HISTORY1");
+  const dir = join(root, "v1-history");
+  const v1 = await trainInto(dir, plantFrames(600, 1), true);
+  await registry.publishFromDisk(await new ModelRegistry(dir).resolve(NAME));
+  await publishVariant(registry, v1.meta, "2.0.0", {});
+  for (let i = 0; i < 20; i++) {
+    await registry.activate(NAME, i % 2 ? v1.meta.version : "2.0.0", { by: "ops", reason: `${i}` });
+  }
+  const get = registry.kv.get.bind(registry.kv);
+  let gets = 0;
+  registry.kv.get = (key, options) => {
+    gets++;
+    return get(key, options);
+  };
+  const history = await registry.activations(NAME);
+  assert.deepEqual(
+    history.map((a) => a.reason),
+    ["first version", ...Array.from({ length: 20 }, (_, i) => `${i}`)],
+  );
+  assert.ok(gets <= 1, `${gets} KV gets for 21 records`);
 });

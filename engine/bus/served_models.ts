@@ -2,6 +2,7 @@
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
+import { definitiveRefusal } from "../infer/follow_refusals.ts";
 import {
   activeOrSeed,
   type LoadedReport,
@@ -11,6 +12,15 @@ import {
 import { RegistryError } from "../infer/registry.ts";
 import type { VersionCache } from "../infer/version_cache.ts";
 import { ServedVersions } from "./served_versions.ts";
+
+/** A version that will not load however often it is tried: its graph or its registry entry. */
+const unloadable = (error: unknown) => error instanceof ModelLoadError || definitiveRefusal(error);
+
+/** The pointer's version a model does not serve because it cannot load it, and why. */
+export interface PointerRefusal {
+  version: string;
+  error: string;
+}
 
 export interface ServedModelsOptions {
   config: EngineConfig;
@@ -28,13 +38,18 @@ export interface ServedModelsOptions {
  * `loaded.<worker>` for the replica answering the activation). `start` loads the routed models
  * before the worker is ready; a model a frame names that the worker was not configured with
  * (another `MODEL_ROUTES` on the replica) is added on first use, so the frame is still scored by
- * its model.
+ * its model. A pointer naming a version that cannot load (moved by a tool that did not try it, as
+ * `npm run train -- --publish URL --activate`) is not followed: a model starting then serves the
+ * version the pointer replaced (its `from`) when that one loads, and the refusal is reported under
+ * `loaded.<worker>` for the replicas' `GET /models`; with no `from` that loads the start fails.
  */
 export class ServedModels {
   readonly #o: ServedModelsOptions;
   readonly #models = new Map<string, ServedVersions>();
   readonly #adding = new Map<string, Promise<ServedVersions | undefined>>();
   readonly #unknown = new Set<string>();
+  /** Per model, the pointer's version it does not serve because that one does not load. */
+  readonly #refused = new Map<string, PointerRefusal>();
 
   constructor(options: ServedModelsOptions) {
     this.#o = options;
@@ -107,7 +122,12 @@ export class ServedModels {
   report(): LoadedReport {
     const models: LoadedReport["models"] = {};
     for (const [name, served] of this.#models) {
-      models[name] = { active: served.active.version, versions: served.versions };
+      const refused = this.#refused.get(name);
+      models[name] = {
+        active: served.active.version,
+        versions: served.versions,
+        ...(refused ? { refused } : {}),
+      };
     }
     const first = this.#models.get(this.#o.config.DEFAULT_MODEL_NAME);
     return {
@@ -130,9 +150,32 @@ export class ServedModels {
 
   async #load(name: string): Promise<ServedVersions> {
     const { config, log, registry, cache, workerId, signal } = this.#o;
+    const refusals = this.#refused;
     const active = await activeOrSeed(registry, config, `worker ${workerId}`, name);
     const served = new ServedVersions({ config, log, registry, cache, name });
-    await served.activate(active.version);
+    try {
+      await served.activate(active.version);
+    } catch (error) {
+      // Exiting would leave the deployment without a worker that can start until someone moves
+      // the pointer back; the version it replaced scored until then, so it scores on here.
+      if (!active.from || active.from === active.version || !unloadable(error)) throw error;
+      try {
+        await served.activate(active.from);
+      } catch (previous) {
+        await served.close();
+        throw new ModelLoadError(
+          `${(error as Error).message} (nor does the version it replaced, ${active.from}, load: ` +
+            `${(previous as Error).message})`,
+          { cause: error },
+        );
+      }
+      refusals.set(name, { version: active.version, error: (error as Error).message });
+      log.error(
+        "the registry's active version cannot be loaded: NOT following the pointer, serving the version it replaced",
+        error as Error,
+        { worker: workerId, model: name, version: active.version, serving: active.from },
+      );
+    }
     this.#models.set(name, served);
     const reportLoaded = () =>
       registry.kv
@@ -143,9 +186,12 @@ export class ServedModels {
       name,
       signal,
       async function onPointer(record) {
+        // Refused already (at start, or by an earlier delivery of the watch): it loads no better now.
+        if (refusals.get(name)?.version === record.version) return reportLoaded();
         try {
           const before = served.active.version;
           await served.activate(record.version);
+          refusals.delete(name);
           if (before !== record.version) {
             log.info("model version active", {
               worker: workerId,
@@ -155,10 +201,16 @@ export class ServedModels {
             });
           }
         } catch (error) {
+          if (unloadable(error)) {
+            refusals.set(name, { version: record.version, error: (error as Error).message });
+          } else if (refusals.get(name)?.version !== record.version) {
+            // Tried again on the next pointer change: not refused, only not followed yet.
+            refusals.delete(name);
+          }
           log.error(
             "the registry's active version cannot be loaded; frames naming it are loaded on arrival",
             error as Error,
-            { model: name, version: record.version },
+            { model: name, version: record.version, serving: served.active.version },
           );
         }
         await reportLoaded();

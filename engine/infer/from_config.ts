@@ -33,30 +33,65 @@ export function loadVersion(
   });
 }
 
+/** A version checked (graph and metadata agree) and loaded. */
+async function loadChecked(
+  config: ModelConfig,
+  registry: ModelRegistry,
+  name: string,
+  version: string | undefined,
+  log: Logger,
+): Promise<{ model: ScoringModel; ref: VersionRef }> {
+  let ref: VersionRef;
+  let metadata: ModelMetadata;
+  try {
+    ref = await registry.resolve(name, version);
+    metadata = await verifyVersion(ref);
+  } catch (error) {
+    throw new ModelLoadError(`cannot load model ${name}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return { model: await loadVersion(config, ref, log, metadata), ref };
+}
+
 /**
  * The active version of `DEFAULT_MODEL_NAME` in the registry under `MODEL_DIR` (a flat
  * `NAME.onnx` + `NAME.json` is its one version), checked (graph and metadata agree) and loaded.
- * Throws a {@link ModelLoadError} naming the entry when it cannot.
+ * When the active version cannot be (corrupt, truncated, gone, a load that fails) and the
+ * pointer's `from` (the rollback target) can, that one is served instead and logged at error,
+ * the pointer left as it is: an operator decides, and activating a version repairs it (the
+ * engine's `GET /models` shows the pointer's version as `registry_pointer`, not followed).
+ * Throws a {@link ModelLoadError} naming the entry when neither can.
  */
 export async function modelFor(
   config: ModelConfig,
   log: Logger,
 ): Promise<{ model: ScoringModel; ref: VersionRef; registry: ModelRegistry }> {
   const registry = new ModelRegistry(config.MODEL_DIR);
-  let ref: VersionRef;
-  let metadata: ModelMetadata;
+  const name = config.DEFAULT_MODEL_NAME;
   try {
-    ref = await registry.resolve(config.DEFAULT_MODEL_NAME);
-    metadata = await verifyVersion(ref);
+    return { ...(await loadChecked(config, registry, name, undefined, log)), registry };
   } catch (error) {
-    throw new ModelLoadError(
-      `cannot load model ${config.DEFAULT_MODEL_NAME}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+    // No readable pointer (a flat model, a broken ACTIVE.json): no rollback target is known.
+    const pointer = await registry.activeRecord(name).catch(() => undefined);
+    const from = pointer?.from;
+    if (!pointer || !from || from === pointer.version) throw error;
+    let loaded: { model: ScoringModel; ref: VersionRef };
+    try {
+      loaded = await loadChecked(config, registry, name, from, log);
+    } catch (fromError) {
+      throw new ModelLoadError(
+        `${(error as Error).message}; its rollback target ${from} (the pointer's from) cannot be loaded either: ${(fromError as Error).message}`,
+        { cause: error },
+      );
+    }
+    log.error(
+      "the active version cannot be loaded; serving the pointer's rollback target (its from) instead until a version is activated",
+      error as Error,
+      { model: name, version: pointer.version, serving: from },
     );
+    return { ...loaded, registry };
   }
-  return { model: await loadVersion(config, ref, log, metadata), ref, registry };
 }
 
 /**

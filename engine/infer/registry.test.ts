@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
@@ -14,6 +15,7 @@ import {
   type RegistryError,
   type RegistryHooks,
   STALE_WRITE_MS,
+  verifyVersion,
 } from "./registry.ts";
 
 /** Sets the modification time of `path` to `ago` ms before now. */
@@ -161,6 +163,77 @@ describe("modelRegistry", () => {
     );
     assert.equal((await registry.model("boiler")).active, "1.0.0", "the pointer did not move");
     await rm(join(folder, "2.0.0"), { recursive: true });
+  });
+
+  test("repairs a corrupt version written again as itself, and refuses to replace it with another", async () => {
+    const registry = await fresh();
+    await registry.write(onnx, as("1.0.0"));
+    await registry.write(onnx, as("2.0.0"));
+    const folder = join(registry.dir, "boiler");
+    const graph = join(folder, "2.0.0", "boiler.onnx");
+    const metadata = join(folder, "2.0.0", "boiler.json");
+    const ref = {
+      name: "boiler",
+      version: "2.0.0",
+      dir: join(folder, "2.0.0"),
+      layout: "registry" as const,
+    };
+    const corrupt = (e: RegistryError, why: RegExp) =>
+      e.code === "version_exists" &&
+      /^boiler@2\.0\.0 exists but is corrupt/.test(e.message) &&
+      why.test(e.message);
+
+    // A disk fault truncates the graph: the same version written again puts it right.
+    await truncate(graph, 1000);
+    const again = await registry.write(onnx, as("2.0.0"), { activate: true, by: "ops" });
+    assert.deepEqual([again.created, again.repaired], [true, true]);
+    assert.deepEqual(await readFile(graph), Buffer.from(onnx));
+    assert.equal((await verifyVersion(ref)).version, "2.0.0");
+    assert.equal(again.activated?.version, "2.0.0");
+    // It keeps its place: written before 2.0.0, listed before it.
+    await truncate(join(folder, "1.0.0", "boiler.onnx"), 1000);
+    assert.equal((await registry.write(onnx, as("1.0.0"))).repaired, true);
+    assert.deepEqual((await registry.model("boiler")).versions, ["1.0.0", "2.0.0"]);
+    // Intact now: the same write again is the usual no-op.
+    const noop = await registry.write(onnx, as("2.0.0"));
+    assert.deepEqual([noop.created, noop.repaired], [false, false]);
+
+    // Metadata that no longer parses, the graph intact: the metadata is written again.
+    await writeFile(metadata, "{trunc");
+    assert.equal((await registry.write(onnx, as("2.0.0"))).repaired, true);
+    assert.deepEqual(parseModelMetadata(JSON.parse(await readFile(metadata, "utf8"))), as("2.0.0"));
+
+    // Corrupt, and what is written is another graph, or a graph that is not its metadata's.
+    await truncate(graph, 1000);
+    const other = Uint8Array.from(onnx);
+    other[other.length - 1] ^= 1;
+    const otherSha = createHash("sha256").update(other).digest("hex");
+    await assert.rejects(
+      registry.write(other, { ...as("2.0.0"), onnx_sha256: otherSha }),
+      (e: RegistryError) => corrupt(e, /is not replaced: its metadata names another graph/),
+    );
+    await assert.rejects(registry.write(onnx.subarray(0, 1000), as("2.0.0")), (e: RegistryError) =>
+      corrupt(e, /not replaced: the graph written hashes to \w+, not its metadata's/),
+    );
+    // Both files broken: what the version was cannot be told.
+    await writeFile(metadata, "{trunc");
+    await assert.rejects(registry.write(onnx, as("2.0.0")), (e: RegistryError) =>
+      corrupt(e, /its metadata cannot be read and its graph is not this write's/),
+    );
+    assert.equal((await stat(graph)).size, 1000, "a refused write leaves the folder as it was");
+    assert.equal(await readFile(metadata, "utf8"), "{trunc");
+    assert.deepEqual(
+      (await readdir(folder)).filter((f) => f.startsWith(".incoming-")),
+      [],
+      "no temporary folder left",
+    );
+
+    // Intact with another graph: immutable, as ever.
+    await assert.rejects(
+      registry.write(other, { ...as("1.0.0"), onnx_sha256: otherSha }),
+      (e: RegistryError) =>
+        e.code === "version_exists" && /^boiler@1\.0\.0 exists with another graph/.test(e.message),
+    );
   });
 
   test("refuses versions and names that are not safe path segments", async () => {

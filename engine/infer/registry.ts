@@ -1,7 +1,7 @@
 // The model registry on disk: MODEL_DIR/<name>/<version>/ holds one version, MODEL_DIR/<name>/ACTIVE says which serves.
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { type ModelMetadata, parseModelMetadata } from "../../contracts/model.ts";
@@ -82,12 +82,14 @@ export interface VersionRef {
 }
 
 /**
- * Test seam: awaited at the two steps where another writer's prune or activation may slip in, so
- * tests can force each interleaving. Production code passes none.
+ * Test seam: awaited at the steps where another writer's prune or activation may slip in, or a
+ * crash leaves a half-done activation, so tests can force each. Production code passes none.
  */
 export interface RegistryHooks {
   /** In `activate`, once the version verified, before its record and pointer are written. */
   activateVerified?: (name: string, version: string) => Promise<void>;
+  /** In `activate`, once its history line is appended, before the pointer is written. */
+  activationRecorded?: (record: Activation) => Promise<void>;
   /** In pruning, once the version was renamed aside, before the pointer is read again. */
   pruneMovedAside?: (name: string, version: string) => Promise<void>;
 }
@@ -172,6 +174,13 @@ async function sweepStale(folder: string): Promise<void> {
   }
 }
 
+/** A file's sha256, hex; streamed: no copy of a graph is kept (ONNX Runtime reads its own). */
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk);
+  return hash.digest("hex");
+}
+
 /**
  * Reads and checks one version's files: metadata that parses, names `name` and `version`, and a
  * graph whose sha256 is the metadata's `onnx_sha256`. Throws `registry_entry_invalid` naming
@@ -195,11 +204,7 @@ export async function verifyVersion(ref: VersionRef): Promise<ModelMetadata> {
   }
   let sha: string;
   try {
-    // Streamed: the engine keeps no copy of the graph (ONNX Runtime reads its own).
-    const hash = createHash("sha256");
-    for await (const chunk of createReadStream(join(ref.dir, `${ref.name}.onnx`)))
-      hash.update(chunk);
-    sha = hash.digest("hex");
+    sha = await sha256Of(join(ref.dir, `${ref.name}.onnx`));
   } catch (error) {
     throw new RegistryError("registry_entry_invalid", `${where}: ${(error as Error).message}`);
   }
@@ -210,6 +215,64 @@ export async function verifyVersion(ref: VersionRef): Promise<ModelMetadata> {
     );
   }
   return meta;
+}
+
+/**
+ * Puts right version `ref`, whose folder exists but fails verification (`problem`), with a write
+ * of `onnx` + `meta`: only when these are that version (the graph hashes to `meta`'s sha256, and
+ * that is the sha256 the folder's metadata names, or, its metadata unreadable, its graph's), the
+ * broken file is replaced; refused with `version_exists` otherwise. Never more than one file is
+ * broken and rewritten (both broken: what the version was cannot be told), so the version turns
+ * whole in one rename; the new file is written in an `.incoming-*` folder first, as a new
+ * version's, so a writer killed meanwhile leaves what `sweepStale` removes, never a mixed file.
+ */
+async function repairVersion(
+  ref: VersionRef,
+  onnx: Uint8Array,
+  meta: ModelMetadata,
+  problem: Error,
+): Promise<void> {
+  const { name, version, dir } = ref;
+  const files = { graph: `${name}.onnx`, metadata: `${name}.json` };
+  const held = await readFile(join(dir, files.metadata), "utf8")
+    .then((text) => parseModelMetadata(JSON.parse(text)))
+    .catch(() => undefined);
+  const heldMeta = held?.name === name && held.version === version ? held : undefined;
+  const given = createHash("sha256").update(onnx).digest("hex");
+  // The version's identity: its metadata's sha256, or (that unreadable) the graph it holds.
+  const expected =
+    heldMeta?.onnx_sha256 ?? (await sha256Of(join(dir, files.graph)).catch(() => undefined));
+  if (given !== meta.onnx_sha256 || expected !== meta.onnx_sha256) {
+    const why =
+      given !== meta.onnx_sha256
+        ? `the graph written hashes to ${given.slice(0, 12)}, not its metadata's ${meta.onnx_sha256.slice(0, 12)}`
+        : heldMeta
+          ? `its metadata names another graph (${heldMeta.onnx_sha256.slice(0, 12)}) than this write's (${meta.onnx_sha256.slice(0, 12)})`
+          : "its metadata cannot be read and its graph is not this write's, so nothing says this write is that version";
+    throw new RegistryError(
+      "version_exists",
+      `${name}@${version} exists but is corrupt, and is not replaced: ${why}. ${problem.message}`,
+    );
+  }
+  const broken = heldMeta ? files.graph : files.metadata;
+  // The folder's mtime is when the version was written (listing order, pruning age): kept.
+  const written = await stat(dir);
+  const folder = join(dir, "..");
+  const tmp = join(folder, `.incoming-${version}-${randomBytes(4).toString("hex")}`);
+  await mkdir(tmp);
+  try {
+    await writeFileAtomic(
+      join(tmp, broken),
+      heldMeta ? onnx : `${JSON.stringify(meta, null, 1)}\n`,
+    );
+    await rename(join(tmp, broken), join(dir, broken));
+    await utimes(dir, written.atime, written.mtime);
+    await syncDir(dir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  // Checked again: a version is only ever repaired into one that verifies.
+  await verifyVersion(ref);
 }
 
 /**
@@ -328,8 +391,10 @@ export class ModelRegistry {
   /**
    * Writes a new version (its version string is the metadata's `version`), immutable once
    * written: the same version again with the same graph is a no-op (`created: false`), with
-   * another graph `version_exists`. Activates it when the model has no active version yet or
-   * `activate` is set. Cleans and prunes the model's folder (see the class); `pruned` names the
+   * another graph `version_exists`. A version there but corrupt (it fails {@link verifyVersion})
+   * is repaired by writing it again (`created` and `repaired`; see {@link repairVersion}), and
+   * refused (`version_exists`, saying it is corrupt) when this write is not that version.
+   * Activates it when the model has no active version yet or `activate` is set. Cleans and prunes the model's folder (see the class); `pruned` names the
    * versions it removed.
    */
   async write(
@@ -339,6 +404,8 @@ export class ModelRegistry {
   ): Promise<{
     ref: VersionRef;
     created: boolean;
+    /** The version was there but corrupt, and this write put its broken file right. */
+    repaired: boolean;
     activated: Activation | undefined;
     pruned: string[];
   }> {
@@ -355,16 +422,26 @@ export class ModelRegistry {
     const final = join(folder, version);
     await mkdir(folder, { recursive: true });
     await sweepStale(folder);
+    const ref: VersionRef = { name, version, dir: final, layout: "registry" };
     let created = false;
+    let repaired = false;
     if (await exists(final)) {
-      const existing = await verifyVersion({ name, version, dir: final, layout: "registry" }).catch(
-        () => undefined,
+      const existing = await verifyVersion(ref).then(
+        (intact) => ({ intact }),
+        (problem: Error) => ({ intact: undefined, problem }),
       );
-      if (existing?.onnx_sha256 !== meta.onnx_sha256) {
-        throw new RegistryError(
-          "version_exists",
-          `${name}@${version} exists with another graph; a version is immutable once written`,
-        );
+      if (existing.intact) {
+        if (existing.intact.onnx_sha256 !== meta.onnx_sha256) {
+          throw new RegistryError(
+            "version_exists",
+            `${name}@${version} exists with another graph; a version is immutable once written`,
+          );
+        }
+      } else {
+        // A disk fault or a hand copy broke it: writing the same version again is the repair.
+        await repairVersion(ref, onnx, meta, existing.problem);
+        created = true;
+        repaired = true;
       }
     } else {
       const tmp = join(folder, `.incoming-${version}-${randomBytes(4).toString("hex")}`);
@@ -380,7 +457,6 @@ export class ModelRegistry {
         throw error;
       }
     }
-    const ref: VersionRef = { name, version, dir: final, layout: "registry" };
     const current = await this.#pointer(name);
     const activated =
       options.activate || !current
@@ -390,7 +466,7 @@ export class ModelRegistry {
           })
         : undefined;
     const pruned = await this.#prune(name).catch(() => []);
-    return { ref, created, activated, pruned };
+    return { ref, created, repaired, activated, pruned };
   }
 
   /**
@@ -441,6 +517,7 @@ export class ModelRegistry {
     // The history first: a crash between the two leaves a record of an attempted activation
     // whose pointer did not move, never a pointer that moved without a record.
     await appendLine(join(folder, ACTIVATIONS), JSON.stringify(record));
+    await this.#hooks.activationRecorded?.(record);
     await writeFileAtomic(join(folder, ACTIVE), `${JSON.stringify(record)}\n`);
     // A prune renames a version aside before it reads the pointer again, and puts it back if the
     // pointer names it. Still gone after ACTIVATION_RECHECK_MS: a prune read the pointer before
@@ -496,6 +573,17 @@ export class ModelRegistry {
   async activeVersion(name: string): Promise<string | undefined> {
     checkName(name);
     return (await this.#pointer(name))?.version;
+  }
+
+  /**
+   * The activation record the pointer holds: the activation that took effect, which the last
+   * line of `activations.jsonl` may not be (that line is written first, so an activation that
+   * failed or was killed before its pointer write leaves it behind as an attempt). Undefined
+   * without a pointer; `registry_entry_invalid` when it cannot be read.
+   */
+  async activeRecord(name: string): Promise<Activation | undefined> {
+    checkName(name);
+    return await this.#pointer(name);
   }
 
   /**

@@ -562,7 +562,7 @@ async function main(a: TrainArgs): Promise<void> {
           ? "already active"
           : "not active (activate it with --activate or POST /models/NAME/activate)";
       console.error(
-        `[train] ${job.name}@${meta.version} ${written.created ? "written" : "already there"}; ${state}`,
+        `[train] ${job.name}@${meta.version} ${written.repaired ? "repaired (its files were damaged)" : written.created ? "written" : "already there"}; ${state}`,
       );
       if (publisher) {
         await publishTo(publisher, written.ref, { activate, by: a.by ?? "train" });
