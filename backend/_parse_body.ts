@@ -1,5 +1,5 @@
 // Reading request bodies: a JSON body validated with valibot, or a form's fields; the first problem as a 400 `invalid_request`.
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { BodyData, ParseBodyOptions } from "hono/utils/body";
 import * as v from "valibot";
 import { HttpError } from "../contracts/error.ts";
@@ -38,6 +38,67 @@ export function parseBody<S extends v.GenericSchema>(
   throw new HttpError(400, "invalid_request", `'${path}' must be ${issue.message}`);
 }
 
+/** A body still arriving at its request's deadline (`bodyDeadline`). */
+class BodyTimeoutError extends Error {
+  override name = "BodyTimeoutError";
+}
+
+const timedOut = (message: string) => new HttpError(408, "request_timeout", message);
+
+/** The deadline's error behind a failed read (a runtime may hand it on as the cause of its own). */
+function bodyTimeout(error: unknown): BodyTimeoutError | undefined {
+  if (error instanceof BodyTimeoutError) return error;
+  const cause = (error as { cause?: unknown })?.cause;
+  return cause instanceof BodyTimeoutError ? cause : undefined;
+}
+
+/**
+ * Middleware: a request's body must have arrived `ms` after the request began, or its read fails
+ * and the request is answered `408 request_timeout` ({@link bodyText}, {@link formBody}). Node's
+ * own limit is five minutes and Deno has none, so a client that sends its headers and then
+ * dribbles (or stalls) held a handler and its connection for that long, or for ever.
+ */
+export function bodyDeadline(ms: number): MiddlewareHandler {
+  return async function bodyDeadlineMiddleware(c, next) {
+    const body = c.req.raw.body;
+    if (!body) return next();
+    const reader = body.getReader();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timed = new ReadableStream<Uint8Array>({
+      start(controller) {
+        timer = setTimeout(() => {
+          controller.error(new BodyTimeoutError(`the body did not arrive within ${ms} ms`));
+          reader.cancel().catch(() => {});
+        }, ms);
+      },
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            clearTimeout(timer);
+            controller.close();
+          } else {
+            controller.enqueue(value);
+          }
+        } catch (error) {
+          clearTimeout(timer);
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      },
+    });
+    c.req.raw = new Request(c.req.raw, { body: timed, duplex: "half" } as RequestInit);
+    try {
+      await next();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
 /**
  * The request body as text, or 400 `body_incomplete` when it cannot be read to its end: the client
  * went mid-upload (an engine giving up on `ALERT_TIMEOUT_MS`, a flaky link). Its doing, answered
@@ -51,6 +112,8 @@ export async function bodyText(body: { text(): Promise<string> }): Promise<strin
     return await body.text();
   } catch (error) {
     if (error instanceof HttpError || (error as Error)?.name === "BodyLimitError") throw error;
+    const late = bodyTimeout(error);
+    if (late) throw timedOut(late.message);
     throw new HttpError(
       400,
       "body_incomplete",
@@ -75,6 +138,8 @@ export async function formBody<O extends Partial<ParseBodyOptions> = Record<neve
     return await c.req.parseBody<O, BodyData<O>>(options);
   } catch (error) {
     if (error instanceof HttpError) throw error;
+    const late = bodyTimeout(error);
+    if (late) throw timedOut(late.message);
     throw new HttpError(400, "invalid_request", "the body is not a form that can be read");
   }
 }

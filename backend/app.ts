@@ -6,6 +6,7 @@ import { answerUnrouted } from "../contracts/unrouted.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { BackendMetrics } from "../telemetry/metrics.ts";
+import { bodyDeadline } from "./_parse_body.ts";
 import { createAlertRepository } from "./alerts/alert_repository.ts";
 import { alertRoutes } from "./alerts/routes.ts";
 import { createAuditRepository } from "./audit/audit_repository.ts";
@@ -46,6 +47,8 @@ export interface BackendAppOptions {
   metrics?: BackendMetrics;
   /** Readiness reports `draining` once this returns true (during shutdown). */
   isDraining?: () => boolean;
+  /** `BODY_TIMEOUT_MS`: how long after a request began its body must have arrived (default 10 s). */
+  bodyTimeoutMs?: number;
   /**
    * Who may read and act (backend/auth). Absent: `AUTH_MODE=none`, where acting needs
    * `consoleToken` when set (bearer token or the console's cookie).
@@ -100,6 +103,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
     },
   });
   app.use((c, next) => (c.req.path === "/api/v1/alert" ? next() : operatorBodyLimit(c, next)));
+  app.use(bodyDeadline(options.bodyTimeoutMs ?? 10_000));
   // Errors thrown by the auth middleware (401, 429) answer like every other route's.
   app.use(auth.middleware);
   const audit = createAuditRepository(database);

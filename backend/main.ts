@@ -192,6 +192,7 @@ const app = createBackendApp({
     ? { path: "/auth", routes: oidc.routes, endSessionUrl: oidc.endSessionUrl }
     : undefined,
   consoleToken: config.CONSOLE_TOKEN,
+  bodyTimeoutMs: config.BODY_TIMEOUT_MS,
   modelActivation: { engineUrl: config.ENGINE_URL, adminToken: config.ADMIN_TOKEN },
   engine: createEngineMonitor({
     engineUrl: config.ENGINE_URL,

@@ -323,6 +323,8 @@ export const backendConfigSchema = v.object({
   SIMULATOR_FEATURES: int("SIMULATOR_FEATURES", 25_000, 1, 1_000_000),
   SIMULATOR_SEED: int("SIMULATOR_SEED", 7, 0, 2 ** 31 - 1),
   SHUTDOWN_TIMEOUT_MS: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+  /** A request's body must have arrived this long after the request began (408 request_timeout). */
+  BODY_TIMEOUT_MS: int("BODY_TIMEOUT_MS", 10_000, 100, 600_000),
   LOG_LEVEL: pick("LOG_LEVEL", "info", LOG_LEVELS),
   // When set, acknowledging incidents in the console (or the API) needs this token.
   CONSOLE_TOKEN: secret("CONSOLE_TOKEN", 16),
