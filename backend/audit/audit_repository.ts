@@ -105,9 +105,9 @@ export function createAuditRepository(db: Pick<Database, "sql" | "recover">) {
     const sql = db.sql;
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const rows = await sql<AuditRow[]>`
-      SELECT audit_id::text AS audit_id, at, action, target, actor_subject, actor_name,
-        actor_method, actor_role, detail
-      FROM audit_event WHERE true
+      SELECT e.audit_id::text AS audit_id, e.at, e.action, e.target, e.actor_subject,
+        e.actor_name, e.actor_method, e.actor_role, e.detail
+      FROM audit_event e WHERE true
       ${q.action ? sql`AND action = ${q.action}` : sql``}
       ${
         // The subject (`token:olga`) or the name events show (`olga`; under AUTH_MODE=none the
@@ -117,8 +117,10 @@ export function createAuditRepository(db: Pick<Database, "sql" | "recover">) {
       ${q.target ? sql`AND target = ${q.target}` : sql``}
       ${q.from ? sql`AND at >= ${q.from}` : sql``}
       ${q.to ? sql`AND at < ${q.to}` : sql``}
-      ${after ? sql`AND (at, audit_id) < (${after.at}, ${after.id}::bigint)` : sql``}
-      ORDER BY at DESC, audit_id DESC
+      ${after ? sql`AND (e.at, e.audit_id) < (${after.at}, ${after.id}::bigint)` : sql``}
+      -- The table's columns: a bare name would sort by the text alias above (9 before 12), and
+      -- events of one millisecond would come out of the cursor's order and be skipped.
+      ORDER BY e.at DESC, e.audit_id DESC
       LIMIT ${q.limit + 1}`.catch(failed);
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);

@@ -5,6 +5,7 @@ import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
+import { createAuditRepository } from "./audit_repository.ts";
 
 for (const target of testTargets()) {
   describe(`audit API on ${target.kind}`, () => {
@@ -45,6 +46,36 @@ for (const target of testTargets()) {
       assert.deepEqual(
         await names("actor=Ana&action=incident.verdict&limit=1").then((n) => n.length),
         1,
+      );
+    });
+
+    test("audit pages through events of one millisecond newest first, none skipped or repeated", async () => {
+      // Actions of several people at once share their request's instant.
+      const at = new Date("2026-12-01T08:00:00.000Z");
+      const audit = createAuditRepository(db);
+      const actor = {
+        subject: "token:olga",
+        name: "olga",
+        method: "token" as const,
+        role: "operator" as const,
+      };
+      for (let i = 1; i <= 12; i++) {
+        await audit.record({ action: "test.tie", target: `t${i}`, actor, at });
+      }
+      const seen: string[] = [];
+      let cursor = "";
+      for (let page = 0; page < 10; page++) {
+        const res = await app.request(`/api/v1/audit?action=test.tie&limit=4${cursor}`);
+        assert.equal(res.status, 200);
+        const body = await res.json();
+        seen.push(...body.events.map((e: { target: string }) => e.target));
+        if (!body.next_cursor) break;
+        cursor = `&cursor=${encodeURIComponent(body.next_cursor)}`;
+      }
+      assert.deepEqual(
+        seen,
+        Array.from({ length: 12 }, (_, i) => `t${12 - i}`),
+        "each event once, the newest (the highest id) first",
       );
     });
   });
