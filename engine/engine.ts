@@ -22,6 +22,7 @@ import { type ScoredBatch, sliceBatch } from "./batch/window_scorer.ts";
 import { type DecisionsClient, decisionsFor } from "./decisions/mod.ts";
 import { EngineState, type ModelLane } from "./engine_state.ts";
 import { evidenceFor, historyShare, onnxPathOf } from "./evidence/from_config.ts";
+import { historyReport } from "./evidence/history_store.ts";
 import { historyRecordersFor, type RecordedLane } from "./history/mod.ts";
 import { FairTurns } from "./infer/fair_turns.ts";
 import { modelsFor } from "./infer/from_config.ts";
@@ -79,6 +80,9 @@ export function createEngine(options: EngineOptions): Engine {
     stats.decisions = report;
     state.decisions = report;
   }
+  // `/stats` shows the incident history budget of the lanes of the moment (an activation with
+  // other features replaces a lane's store).
+  stats.evidence = () => historyReport(state.pipeline?.lanes.map((l) => l.history) ?? []);
   // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0.
   const training = historyRecordersFor(config, { log, decisions });
   // Retraining: rounds (RETRAIN_EVERY_H) and runs asked for (history on); undefined when both off.

@@ -101,3 +101,11 @@ test("engineStats shows the decisions copy only while a client reports it, and a
   stats.reset();
   assert.deepEqual(stats.snapshot(extra).decisions, report);
 });
+
+test("engineStats shows the incident history budget where the engine reports it", () => {
+  const stats = new EngineStats();
+  assert.equal(stats.snapshot(extra).evidence, undefined);
+  const budget = { streams: 1, capacity: 1, bytes: 48, ringless: 7, evictions: 0 };
+  stats.evidence = () => budget;
+  assert.deepEqual(stats.snapshot(extra).evidence, budget);
+});

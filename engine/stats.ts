@@ -1,5 +1,6 @@
 // Counters and latency samples behind `GET /stats` (read by `npm run bench`), reset by `POST /stats/reset`.
 import type { DecisionsReport } from "./decisions/decisions_client.ts";
+import type { HistoryReport } from "./evidence/history_store.ts";
 
 // Latency samples are counted in a log-linear histogram of whole microseconds (HdrHistogram's
 // layout): 1,024 buckets per power of two, so a percentile is exact below 2,048 µs and within
@@ -80,6 +81,11 @@ export interface StatsSnapshot {
   rss_bytes: number;
   /** The copy of operators' decisions (silences, verdicts) in use; absent while the client is off. */
   decisions?: DecisionsReport;
+  /**
+   * The incident history budget, every model's summed: `ringless` frames came from streams the
+   * budget had no ring for (their alerts carry no history); absent where nothing reports it.
+   */
+  evidence?: HistoryReport;
 }
 
 /**
@@ -98,6 +104,8 @@ export class EngineStats {
   #bySize = new Map<number, { total: number; count: number }>();
   /** Where the decisions copy stands (`DecisionsClient.report`), when the engine pulls one. */
   decisions: (() => DecisionsReport) | undefined;
+  /** Where the history budget stands (`historyReport` of the serving models' stores). */
+  evidence: (() => HistoryReport) | undefined;
 
   /** Reception → inference complete of one scored frame. */
   frameScored(latencyMs: number): void {
@@ -154,6 +162,7 @@ export class EngineStats {
       alerts: extra.alerts,
       rss_bytes: extra.rss_bytes,
       ...(this.decisions ? { decisions: this.decisions() } : {}),
+      ...(this.evidence ? { evidence: this.evidence() } : {}),
     };
   }
 }

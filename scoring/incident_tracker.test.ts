@@ -252,3 +252,13 @@ test("incidentTracker carries the kind classify sets into later events and its s
   assert.equal(resolved.at(-1)?.event, "resolved");
   assert.equal(resolved.at(-1)?.kind, "process", "the revised kind survives a restart");
 });
+
+test("incidentTracker classify with an incident id leaves another incident of the stream alone", () => {
+  const t = new IncidentTracker(options);
+  const [opened] = t.observe(win(0, [[3, 9]]));
+  t.classify("s", "sensor", opened.incidentId);
+  t.classify("s", "process", "another-incident");
+  const resolved = play(t, [win(1), win(2), win(3)]);
+  assert.equal(resolved.at(-1)?.event, "resolved");
+  assert.equal(resolved.at(-1)?.kind, "sensor");
+});

@@ -296,11 +296,13 @@ export class IncidentTracker {
   /**
    * Sets the fault kind of the stream's open incident (the alert path decides it from the
    * evidence of its `opened` and `updated` events); later events, its `resolved` too, carry it,
-   * and the snapshot keeps it. Nothing happens without an open incident.
+   * and the snapshot keeps it. Nothing happens without an open incident, nor, with `incidentId`,
+   * when the open one is another: a batch's events are classified after the tracker made them
+   * all, by when the incident judged may have resolved and the stream opened the next.
    */
-  classify(streamId: string, kind: FaultKind): void {
+  classify(streamId: string, kind: FaultKind, incidentId?: string): void {
     const inc = this.#streams.get(streamId)?.incident;
-    if (inc) inc.kind = kind;
+    if (inc && (incidentId === undefined || inc.id === incidentId)) inc.kind = kind;
   }
 
   /** The stream's state as JSON, or undefined when the tracker holds nothing for it. */

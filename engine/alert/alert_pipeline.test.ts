@@ -8,6 +8,8 @@ import { createLogger } from "../../telemetry/logger.ts";
 import { startAlertSink } from "../_test/alert_sink.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
+import { HistoryStore } from "../evidence/history_store.ts";
+import { IncidentEvidence } from "../evidence/incident_evidence.ts";
 import { AlertDispatcher } from "./alert_dispatcher.ts";
 import { AlertPipeline } from "./alert_pipeline.ts";
 import { createAlertSender } from "./alert_sender.ts";
@@ -71,6 +73,7 @@ async function setup(
     replays?: boolean;
     /** `ALERT_MAX_BYTES`. */
     maxBytes?: number;
+    evidence?: IncidentEvidence;
   } = {},
 ) {
   const dir = await mkdtemp(join(tmpdir(), "alert-pipeline-"));
@@ -603,6 +606,107 @@ test("alertPipeline warns, at most once a minute and with counts since, when ALE
         unlisted: 1,
         since_last_line: { alerts: 2, context_dropped: 0, typical_dropped: 0, unlisted: 2 },
       },
+    ],
+  );
+});
+
+/** `windows` of one batch, in order (each `window(...)` a row). */
+function batchOf(...rows: ScoredBatch[]): ScoredBatch {
+  const flagged = rows.flatMap((r) => [...r.flagged]);
+  const from = [0];
+  for (const r of rows) from.push(from.at(-1)! + r.flagged.length);
+  return {
+    ...rows[0],
+    size: rows.length,
+    scores: Float32Array.from(rows.flatMap((r) => [...r.scores])),
+    flagged: Int32Array.from(flagged),
+    flaggedFrom: Uint32Array.from(from),
+    evidenceFrom: Uint32Array.from(from),
+    windows: new Float32Array(2 * flagged.length),
+    levels: Float32Array.from(flagged, () => Number.NaN),
+    streamIds: rows.map((r) => r.streamIds[0]),
+    timestamps: Float64Array.from(rows.map((r) => r.timestamps[0])),
+    receivedAt: Float64Array.from(rows.map((r) => r.receivedAt[0])),
+    spans: rows.map(() => undefined),
+  };
+}
+
+/**
+ * Incident context whose kind is `process` once sensor 1 is listed, else `sensor`; a `resolved`
+ * repeats the kind it carries, as `IncidentEvidence.build` does.
+ */
+const kindBySensor = {
+  nFeatures: 2,
+  build: (e: { event: string; kind?: string; sensors: { feature_idx: number }[] }) => ({
+    kind:
+      e.event === "resolved"
+        ? e.kind
+        : e.sensors.some((s) => s.feature_idx === 1)
+          ? "process"
+          : "sensor",
+    sensors: new Map(),
+  }),
+} as unknown as IncidentEvidence;
+
+test("alertPipeline gives a resolved the kind its updated judged in the same batch", async (t) => {
+  const { pipeline, bodies } = await setup(t, { evidence: kindBySensor });
+  pipeline.scored(window("a", 0, true, 0));
+  // An hour on (past INCIDENT_UPDATE_MIN_MS): sensor 1 joins, then two quiet windows resolve.
+  pipeline.scored(
+    batchOf(window("a", 4000, true, [0, 1]), window("a", 4001, false), window("a", 4002, false)),
+  );
+  await pipeline.flush();
+  await waitFor(() => bodies().length === 3, "opened, updated and resolved delivered");
+  assert.deepEqual(
+    bodies().map((b) => `${b.event}:${b.kind}`),
+    ["opened:sensor", "updated:process", "resolved:process"],
+  );
+});
+
+test("alertPipeline gives a resolved the kind its opened judged in the same batch", async (t) => {
+  const { pipeline, bodies } = await setup(t, { evidence: kindBySensor });
+  pipeline.scored(batchOf(window("a", 0, true, 0), window("a", 1, false), window("a", 2, false)));
+  await pipeline.flush();
+  await waitFor(() => bodies().length === 2, "opened and resolved delivered");
+  assert.deepEqual(
+    bodies().map((b) => `${b.event}:${b.kind}`),
+    ["opened:sensor", "resolved:sensor"],
+  );
+});
+
+test("alertPipeline warns, at most once a minute and with counts since, when streams go without incident history", async (t) => {
+  let wall = T0;
+  // 3 frames x (2 sensors x 4 + 8) bytes = 48 bytes a stream: 60 bytes hold one.
+  const history = new HistoryStore({ frames: 3, features: 2, maxBytes: 60, sharedFrames: 0 });
+  const evidence = new IncidentEvidence({
+    store: history,
+    featureNames: ["a", "b"],
+    windowSize: 2,
+    maxBytes: 1 << 20,
+  });
+  const { pipeline, said } = await setup(t, { evidence, now: () => wall });
+  const warned = () => said("streams go without incident history");
+  // The batcher keeps each frame before its window is scored.
+  history.record("a", T0, Float32Array.of(1, 1));
+  pipeline.scored(window("a", 0, false));
+  assert.equal(warned().length, 0, "every stream has its ring");
+  history.record("b", T0, Float32Array.of(1, 1));
+  pipeline.scored(window("b", 0, false));
+  history.record("b", T0 + 1000, Float32Array.of(1, 1));
+  wall += 59_000;
+  pipeline.scored(window("b", 1, false));
+  wall += 1000;
+  pipeline.scored(window("b", 2, false));
+  assert.deepEqual(
+    warned().map((l) => [
+      l.level,
+      l.ringless_frames_since_last_line,
+      l.ringless_frames,
+      l.capacity,
+    ]),
+    [
+      ["warn", 1, 1, 1],
+      ["warn", 1, 2, 1],
     ],
   );
 });

@@ -1,6 +1,6 @@
 // The alert path after scoring: flagged sensors → incident state → alert body → state store → outbox.
 import { isSpanContextValid, type SpanContext } from "@opentelemetry/api";
-import type { Alert } from "../../contracts/alert.ts";
+import type { Alert, FaultKind } from "../../contracts/alert.ts";
 import { sensorEvidence } from "../../scoring/flagged_sensors.ts";
 import {
   type IncidentEvent,
@@ -457,6 +457,31 @@ export class AlertPipeline {
   };
 
   /**
+   * Says at warn, at most once a minute (the store keeps when), that streams go without incident
+   * history: without it their alerts just carry none, which nobody would notice (`/stats`
+   * `evidence` counts it too).
+   */
+  #noteHistory(now: number): void {
+    const store = this.#o.evidence?.history;
+    const short = store?.shortfall(now);
+    if (!short) return;
+    this.#o.log.warn(
+      short.capacity === 0
+        ? "no incident history is kept: EVIDENCE_HISTORY_MAX_MB holds no stream's EVIDENCE_HISTORY_FRAMES"
+        : "streams go without incident history: EVIDENCE_HISTORY_MAX_MB holds fewer streams than are live",
+      {
+        model: this.#o.context.modelName,
+        frames: short.frames,
+        capacity: short.capacity,
+        streams: short.streams,
+        ringless_frames_since_last_line: short.ringless_since,
+        ringless_frames: short.ringless,
+        evictions: short.evictions,
+      },
+    );
+  }
+
+  /**
    * Resolves the incidents (and forgets the confirmations) of streams silent for `staleMs`, or
    * for 10 of their own steps when that is longer: a stream sampled every 10 minutes is not
    * silent between two frames, as the machine-off gap rule has it.
@@ -516,6 +541,7 @@ export class AlertPipeline {
     const latencies = new Map<IncidentEvent, { latencyMs: number; span?: SpanContext }>();
     const touched = new Set<string>();
     const incidents = mode === "incident" ? windowIncidents(batch.size) : undefined;
+    this.#noteHistory(now);
     for (let r = 0; r < batch.size; r++) {
       const streamId = batch.streamIds[r];
       const timestamp = batch.timestamps[r];
@@ -691,12 +717,23 @@ export class AlertPipeline {
     alertContext = this.#o.context,
   ): StreamRecord[] {
     const now = this.#o.now();
-    return events.map((e) => {
-      const at = latencies.get(e);
+    /**
+     * Kind per incident as judged by this call's earlier events: the tracker made all of a
+     * batch's events before any was classified, so a later event of the same incident (its
+     * `resolved`) carries the kind of before the batch, or none.
+     */
+    const judged = new Map<string, FaultKind>();
+    return events.map((event) => {
+      const at = latencies.get(event);
+      const kind = judged.get(event.incidentId);
+      const e = kind ? { ...event, kind } : event;
       // The kind is decided from the evidence of `opened`/`updated`; the tracker keeps it.
       const ev = this.#o.evidence;
       const context = ev?.nFeatures === alertContext.featureNames.length ? ev.build(e) : undefined;
-      if (context?.kind) this.#o.tracker?.classify(e.streamId, context.kind);
+      if (context?.kind) {
+        judged.set(e.incidentId, context.kind);
+        this.#o.tracker?.classify(e.streamId, context.kind, e.incidentId);
+      }
       const alert = buildIncidentAlert(
         alertContext,
         e,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HistoryStore } from "./history_store.ts";
+import { HistoryStore, historyReport } from "./history_store.ts";
 
 const frame = (...values: number[]) => Float32Array.from(values);
 const values = (span: ReturnType<HistoryStore["upTo"]>, f: number) =>
@@ -134,4 +134,49 @@ test("historyStore keeps nothing with zero frames or a budget below one stream",
     () => new HistoryStore({ frames: 1, features: 2, maxBytes: 1, sharedFrames: -1 }),
     /'sharedFrames' must be an integer >= 0, got -1/,
   );
+});
+
+test("historyStore reports its budget and warns of streams without a ring at most once a minute", () => {
+  // 3 frames x (2 features x 4 + 8) bytes = 48 bytes a stream: 60 bytes hold one.
+  const store = new HistoryStore({ frames: 3, features: 2, maxBytes: 60, sharedFrames: 0 });
+  store.record("a", 1000, frame(1, 1));
+  assert.equal(store.shortfall(0), undefined, "every stream has its ring");
+  store.record("b", 1000, frame(2, 2));
+  store.record("b", 2000, frame(2, 2));
+  assert.deepEqual(store.report(), {
+    streams: 1,
+    capacity: 1,
+    bytes: 48,
+    ringless: 2,
+    evictions: 0,
+  });
+  assert.deepEqual(store.shortfall(0), {
+    frames: 3,
+    capacity: 1,
+    streams: 1,
+    ringless_since: 2,
+    ringless: 2,
+    evictions: 0,
+  });
+  store.record("b", 3000, frame(2, 2));
+  assert.equal(store.shortfall(59_999), undefined, "said less than a minute ago");
+  assert.equal(store.shortfall(60_000)?.ringless_since, 1, "counted since the line before");
+  assert.equal(store.shortfall(200_000), undefined, "nothing new to say");
+  const other = new HistoryStore({ frames: 3, features: 2, maxBytes: 1 << 20 });
+  other.record("c", 1000, frame(3, 3));
+  assert.deepEqual(historyReport([store, other]), {
+    streams: 2,
+    capacity: 1 + other.capacity,
+    bytes: 96,
+    ringless: 3,
+    evictions: 0,
+  });
+});
+
+test("historyStore warns once of a budget below one stream's ring, and not of history turned off", () => {
+  const small = new HistoryStore({ frames: 300, features: 2, maxBytes: 100 });
+  assert.equal(small.shortfall(0)?.capacity, 0);
+  assert.equal(small.shortfall(120_000), undefined, "the budget does not change: said once");
+  const off = new HistoryStore({ frames: 0, features: 2, maxBytes: 1 << 20 });
+  assert.equal(off.shortfall(0), undefined, "EVIDENCE_HISTORY_FRAMES=0 asks for none");
 });

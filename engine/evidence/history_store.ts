@@ -41,6 +41,44 @@ interface Shared {
   next: number;
 }
 
+/** Where the history budget stands (`GET /stats` `evidence`; several stores summed). */
+export interface HistoryReport {
+  /** Streams with a ring of their own now. */
+  streams: number;
+  /** Streams the budget holds at once (0: `EVIDENCE_HISTORY_MAX_MB` is below one ring). */
+  capacity: number;
+  /** Bytes the rings and the shared ring take. */
+  bytes: number;
+  /** Frames of streams without a ring so far (their alerts carry no history). */
+  ringless: number;
+  /** Idle streams whose ring went to another so far. */
+  evictions: number;
+}
+
+/** What a warning about the budget says (see `HistoryStore.shortfall`). */
+export interface HistoryShortfall {
+  frames: number;
+  capacity: number;
+  streams: number;
+  /** Frames kept without a ring since the previous warning, and in all. */
+  ringless_since: number;
+  ringless: number;
+  evictions: number;
+}
+
+/** Least time (ms) between two warnings that streams go without history. */
+const SHORTFALL_MS = 60_000;
+
+/** The stores' reports summed (each model its own store). */
+export function historyReport(stores: Iterable<HistoryStore>): HistoryReport {
+  const sum: HistoryReport = { streams: 0, capacity: 0, bytes: 0, ringless: 0, evictions: 0 };
+  for (const store of stores) {
+    const r = store.report();
+    for (const key of Object.keys(sum) as (keyof HistoryReport)[]) sum[key] += r[key];
+  }
+  return sum;
+}
+
 /** A stream's kept frames `from .. to` (inclusive, oldest first), as `HistoryStore.span` finds them. */
 export interface HistorySpan {
   /** Frames in the span. */
@@ -83,6 +121,8 @@ export class HistoryStore {
   #shared: Shared | undefined;
   #evictions = 0;
   #ringless = 0;
+  /** When (`shortfall`'s `now`) the last warning was said, and the ringless count then. */
+  #told: { at: number; ringless: number } | undefined;
 
   constructor(options: HistoryStoreOptions) {
     const { frames, features, maxBytes } = options;
@@ -128,6 +168,42 @@ export class HistoryStore {
   get bytes(): number {
     const rows = this.#slots.size * this.frames + (this.#shared ? this.sharedFrames : 0);
     return rows * (this.features * 4 + 8);
+  }
+
+  /** Where the budget stands, for `GET /stats`. */
+  report(): HistoryReport {
+    return {
+      streams: this.streams,
+      capacity: this.capacity,
+      bytes: this.bytes,
+      ringless: this.#ringless,
+      evictions: this.#evictions,
+    };
+  }
+
+  /**
+   * What to warn about, when anything and at most once a minute of `now` (epoch ms): history
+   * asked for (`frames` > 0) with a budget below one ring, or frames of streams kept without a
+   * ring since the last warning. Otherwise the shortfall is silent: those alerts just carry no
+   * history. The store keeps when it last said so, so the alert pipelines that share it (a
+   * worker's partitions) say it once between them.
+   */
+  shortfall(now: number): HistoryShortfall | undefined {
+    const told = this.#told;
+    if (told && now - told.at < SHORTFALL_MS) return undefined;
+    const since = this.#ringless - (told?.ringless ?? 0);
+    // A budget below one ring does not change: said once.
+    const noRoom = this.frames > 0 && this.capacity === 0 && !told;
+    if (since === 0 && !noRoom) return undefined;
+    this.#told = { at: now, ringless: this.#ringless };
+    return {
+      frames: this.frames,
+      capacity: this.capacity,
+      streams: this.streams,
+      ringless_since: since,
+      ringless: this.#ringless,
+      evictions: this.#evictions,
+    };
   }
 
   /**

@@ -255,3 +255,24 @@ test("incidentEvidence on the plant names a broken relation's partners and reads
   );
   assert.equal(shift.kind, "process");
 });
+
+test("incidentEvidence keeps readings at the ends of float32's range inside the contract", () => {
+  const tiny = 2 ** -149;
+  const huge = 3.4028234663852886e38;
+  const store = new HistoryStore({ frames: 10, features: F, maxBytes: 1 << 20 });
+  const times = Array.from({ length: 6 }, (_, i) => T0 + i * 1000);
+  for (const [i, t] of times.entries()) {
+    store.record("line-1", t, Float32Array.of(i < 3 ? 1 : tiny, i < 3 ? 1 : -tiny, huge));
+  }
+  const context = new IncidentEvidence({ ...options, store });
+  const out = context.build(
+    event(times[3], times[5], [evidence(0, 9), evidence(1, 8), evidence(2, 7)]),
+  );
+  for (const f of [0, 1, 2]) {
+    // Through JSON, as the alert body carries it.
+    const h = JSON.parse(JSON.stringify(out.sensors.get(f)?.history));
+    assert.deepEqual(v.safeParse(historySchema, h).issues, undefined, `sensor ${f}`);
+  }
+  assert.deepEqual(out.sensors.get(0)?.history?.values, [1, 1, 1, tiny, tiny, tiny]);
+  assert.deepEqual(out.sensors.get(1)?.history?.values.slice(3), [-tiny, -tiny, -tiny]);
+});

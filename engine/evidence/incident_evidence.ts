@@ -1,5 +1,11 @@
 // Gathers an incident alert's context: each listed sensor's history before onset, its related sensors, the fault kind.
-import type { FaultKind, History, RelatedSensor } from "../../contracts/alert.ts";
+import {
+  type FaultKind,
+  FLOAT32_MIN_MAGNITUDE,
+  type History,
+  type RelatedSensor,
+} from "../../contracts/alert.ts";
+import { FLOAT32_MAX } from "../../contracts/frame.ts";
 import {
   type FaultEvidence,
   faultKind,
@@ -37,8 +43,17 @@ export interface IncidentEvidenceOptions {
   relatedSensors?: number;
 }
 
-// Readings arrive as float32: seven significant digits print them as sent (as build_alert does).
-const reading = (x: number) => Number(x.toPrecision(7));
+/**
+ * Readings arrive as float32: seven significant digits print them as sent (as build_alert does).
+ * At the ends of float32's range seven digits can fall outside it (the smallest subnormal,
+ * 2^-149, prints as 1.401298e-45, below it), and the backend refuses the whole alert for one
+ * such number: the float32 itself is kept there, which JSON prints exactly.
+ */
+function reading(x: number): number {
+  const r = Number(x.toPrecision(7));
+  const m = Math.abs(r);
+  return r === 0 || (m >= FLOAT32_MIN_MAGNITUDE && m <= FLOAT32_MAX) ? r : Math.fround(x);
+}
 const iso = (ms: number) => new Date(ms).toISOString();
 /** `,"history":` around each history in the alert body. */
 const FIELD_BYTES = 12;
@@ -91,6 +106,11 @@ export function levelSeries(
 export class IncidentEvidence {
   readonly #o: IncidentEvidenceOptions;
   readonly #baseline: Set<number>;
+
+  /** The store its histories are read from. */
+  get history(): HistoryStore {
+    return this.#o.store;
+  }
 
   /** Sensors of the model it was built for. */
   get nFeatures(): number {

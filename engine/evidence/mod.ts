@@ -1,5 +1,12 @@
 // The incident context an alert carries: history before onset, related sensors, fault kind.
-export { type HistorySpan, HistoryStore, type HistoryStoreOptions } from "./history_store.ts";
+export {
+  type HistoryReport,
+  type HistoryShortfall,
+  type HistorySpan,
+  HistoryStore,
+  type HistoryStoreOptions,
+  historyReport,
+} from "./history_store.ts";
 export {
   type AlertEvidence,
   IncidentEvidence,

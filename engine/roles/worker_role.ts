@@ -221,6 +221,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const lifecycle = new Lifecycle();
   const stop = new AbortController();
   let parts: Parts | undefined;
+  // `/stats` shows the incident history budget of the models this worker serves.
+  stats.evidence = () =>
+    parts?.evidence.report() ?? { streams: 0, capacity: 0, bytes: 0, ringless: 0, evictions: 0 };
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   let idle: (() => void)[] = [];
