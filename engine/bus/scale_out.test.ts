@@ -45,15 +45,20 @@ after(async () => {
   await model?.remove();
 });
 
-/** A fresh stream name (and lease bucket) per test, deleted afterwards. */
+/**
+ * A fresh stream name per test, deleted afterwards with every bucket the roles made under it
+ * (`KV_<name>_*`, `OBJ_<name>_*`): some tests run on the machine's own NATS server.
+ */
 function streamName(url: string): string {
   const name = `T${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   cleanups.push(async () => {
     const nc = await connect({ servers: url, timeout: 2000, reconnect: false });
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(name).catch(() => {});
-    await jsm.streams.delete(`KV_${name}_leases`).catch(() => {});
-    await jsm.streams.delete(`KV_${name}_incidents`).catch(() => {});
+    const ours: string[] = [];
+    for await (const stream of jsm.streams.names()) {
+      if (stream === name || stream.includes(`_${name}_`)) ours.push(stream);
+    }
+    for (const stream of ours) await jsm.streams.delete(stream).catch(() => {});
     await nc.close();
   });
   return name;
