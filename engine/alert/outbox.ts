@@ -1,8 +1,9 @@
 // The durable alert outbox: an fsync'd append-only log of alerts not yet delivered.
-import { createReadStream, readFileSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { processRunning, processStartedAt } from "../../contracts/process_running.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 
 export interface OutboxOptions {
@@ -31,32 +32,6 @@ async function writeAll(file: FileHandle, text: string): Promise<number> {
 const FILE = "alerts.log";
 /** Names the process that has the log open: two writers would lose each other's alerts. */
 const LOCK = "alerts.lock";
-
-/**
- * When process `pid` started, from Linux's `/proc` (clock ticks since boot), or undefined where
- * there is none. With it a lock names one process, not a pid that a restarted container (a new
- * pid namespace) may have given to another.
- */
-function startedAt(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process a lock names (`pid`, and when it started) is running. */
-function running(pid: number, started: string | undefined): boolean {
-  if (started) return startedAt(pid) === started;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // Another user's process counts as running.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Characters written at once when the log is rewritten. */
 const REWRITE_PART = 4 * 2 ** 20;
@@ -235,7 +210,7 @@ export class Outbox {
       try {
         const handle = await open(path, "wx");
         try {
-          await handle.writeFile(`${process.pid} ${startedAt(process.pid) ?? ""}\n`);
+          await handle.writeFile(`${process.pid} ${processStartedAt(process.pid) ?? ""}\n`);
         } finally {
           await handle.close();
         }
@@ -246,7 +221,7 @@ export class Outbox {
       const [held, started] = (await readFile(path, "utf8").catch(() => "")).trim().split(" ");
       const pid = Number(held);
       // This process's own (a test reopening it) is taken over, as is a killed one's.
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && running(pid, started)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processRunning(pid, started)) {
         throw new OutboxInUseError(
           `the alert outbox in ${this.#dir} is in use by process ${pid}: another engine runs on this DATA_DIR; give each engine its own DATA_DIR (or remove ${path} if that process is no engine)`,
         );

@@ -3,6 +3,7 @@
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { processRunning, processStartedAt } from "../../contracts/process_running.ts";
 
 /** The lock's file in the model's registry folder (the registry reads only version folders there). */
 export const LOCK_FILE = ".retrain.lock";
@@ -16,6 +17,8 @@ const UNREADABLE_STALE_MS = 10_000;
 /** Who holds a model's retraining lock. */
 interface Holder {
   pid: number;
+  /** When the process started (Linux), so that a pid given to another process is no holder. */
+  started?: string;
   host: string;
   at: string;
 }
@@ -25,21 +28,16 @@ export class RetrainLockedError extends Error {
   override name = "RetrainLockedError";
 }
 
-/** Whether process `pid` of this machine is alive (one of another user's counts as alive). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 async function holderOf(path: string): Promise<Holder | undefined> {
   try {
     const held = JSON.parse(await readFile(path, "utf8")) as Partial<Holder>;
     if (typeof held.pid === "number" && typeof held.host === "string") {
-      return { pid: held.pid, host: held.host, at: String(held.at) };
+      return {
+        pid: held.pid,
+        ...(typeof held.started === "string" ? { started: held.started } : {}),
+        host: held.host,
+        at: String(held.at),
+      };
     }
   } catch {}
   return undefined;
@@ -59,7 +57,12 @@ export async function lockRetraining(
   model: string,
 ): Promise<() => Promise<void>> {
   const path = join(registryDir, model, LOCK_FILE);
-  const me: Holder = { pid: process.pid, host: hostname(), at: new Date().toISOString() };
+  const me: Holder = {
+    pid: process.pid,
+    ...(processStartedAt(process.pid) ? { started: processStartedAt(process.pid) } : {}),
+    host: hostname(),
+    at: new Date().toISOString(),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const file = await open(path, "wx");
@@ -90,7 +93,7 @@ export async function lockRetraining(
       throw new RetrainLockedError(
         `a retraining of ${model} is running on ${held.host} (pid ${held.pid}, since ${held.at}); if it is not, remove ${path}`,
       );
-    } else if (alive(held.pid)) {
+    } else if (processRunning(held.pid, held.started)) {
       throw new RetrainLockedError(
         `a retraining of ${model} is running (pid ${held.pid}, since ${held.at}); wait for it to end`,
       );
