@@ -1,6 +1,6 @@
 // The engine's mirror of people's decisions in the backend: silences and verdicts, pulled, kept on disk.
 import { setTimeout as sleep } from "node:timers/promises";
-import { silenceFeedSchema } from "../../contracts/silence.ts";
+import { type Silence, silenceFeedSchema } from "../../contracts/silence.ts";
 import {
   type CompiledSilence,
   compileSilence,
@@ -184,6 +184,11 @@ export class DecisionsClient {
     const t = at.getTime();
     for (const s of this.#compiled) if (silenceCovers(s, streamId, sensorName, t)) return s.id;
     return undefined;
+  }
+
+  /** The silences of the copy in use (active, pending, and those ended within a day); undefined while none is held. */
+  silences(): readonly Silence[] | undefined {
+    return this.#silences.value?.silences;
   }
 
   /** The current verdict on an incident, or `undefined` when it has none (or is unknown). */

@@ -70,7 +70,7 @@ export function historyRecordersFor(
   >,
   deps: {
     log?: RecorderLog;
-    decisions?: Pick<DecisionsClient, "silencedAt" | "verdictOf" | "status">;
+    decisions?: Pick<DecisionsClient, "silencedAt" | "silences" | "verdictOf" | "status">;
     running?: (model: string, streamId: string, at: number) => boolean;
     writer?: string;
   } = {},
@@ -105,6 +105,7 @@ export function historyRecordersFor(
         return silences?.reason(streamId, at, current.get(name) ?? []);
       },
       verdictOf: deps.decisions ? (id) => deps.decisions?.verdictOf(id) : undefined,
+      silences: deps.decisions ? () => deps.decisions?.silences() : undefined,
       log: deps.log,
     });
     recorders.set(name, recorder);
@@ -193,7 +194,7 @@ function silencesWatch(deps: {
     if (said) return;
     said = true;
     log?.warn(
-      "training history is recorded with no silences copy: none was ever pulled from the backend, so silenced periods are recorded as training data until one is",
+      "training history is recorded with no silences copy: none was ever pulled from the backend, so frames are recorded whatever silences cover them; once a copy is held, its silences are left out when the history is read for training",
       { last_error: status.last_error, last: status.last },
     );
   };

@@ -15,7 +15,7 @@ import { type HistoryFrame, type HistoryIndex, readHistory } from "./mod.ts";
 
 const SECOND = 1000;
 
-/** The backend as the engine meets it: alerts in, verdicts out (no silences). */
+/** The backend as the engine meets it: alerts in, verdicts and silences out. */
 interface Backend {
   origin: string;
   alerts: {
@@ -25,6 +25,7 @@ interface Backend {
     frame_timestamp: string;
   }[];
   verdicts: { incident_id: string; stream_id: string; verdict: string; at: string }[];
+  silences: unknown[];
 }
 
 let model: ModelFixture;
@@ -38,7 +39,7 @@ before(async () => {
     trainFixtureModel({ features: 10, name: "history_restart" }),
     mkdtemp(join(tmpdir(), "history-engine-")),
   ]);
-  backend = { origin: "", alerts: [], verdicts: [] };
+  backend = { origin: "", alerts: [], verdicts: [], silences: [] };
   server = createServer((req, res) => {
     let body = "";
     req.on("data", (chunk) => {
@@ -54,7 +55,8 @@ before(async () => {
       if (req.method === "POST") {
         backend.alerts.push(JSON.parse(body));
         json(201, {});
-      } else if (path === "/api/v1/silences/effective") json(200, { as_of, silences: [] });
+      } else if (path === "/api/v1/silences/effective")
+        json(200, { as_of, silences: backend.silences });
       else if (path === "/api/v1/verdicts") json(200, { as_of, verdicts: backend.verdicts });
       else json(404, {});
     });
@@ -269,5 +271,54 @@ test("an engine's kept runs follow stream time across machine stops and a restar
         assert.equal(b.timestamp - a.timestamp, SECOND, `${stream}: adjacent frames a step apart`);
       }
     }
+  }
+});
+
+test("a silence created with a past starts_at keeps the frames it covers, recorded before, out of training", async () => {
+  const dataDir = join(root, "past_silence");
+  const env = { HISTORY_EVERY_N: "1", HISTORY_RUN_FRAMES: "120" };
+  const { process: p, port } = await engine(dataDir, env);
+  const t0 = Math.floor(Date.now() / SECOND) * SECOND - 7200 * SECOND;
+  for (let i = 0; i < 40; i++) await post(port, "line", t0 + i * SECOND, false, i);
+  const dir = join(dataDir, "history", model.name);
+  await waitFor(async () => {
+    const read = await readHistory(dir, { model: model.name, featureNames: model.featureNames });
+    return read.frames.length >= 30;
+  }, "the frames recorded");
+  // Someone marks the cleaning that ran from frame 10 to 20, two hours ago.
+  const silenceId = crypto.randomUUID();
+  backend.silences = [
+    {
+      silence_id: silenceId,
+      matchers: { stream: "line", sensors: [] },
+      starts_at: new Date(t0 + 10 * SECOND).toISOString(),
+      ends_at: new Date(t0 + 20 * SECOND).toISOString(),
+      recurrence: null,
+      reason: "cleaning, marked afterwards",
+      created_by: "ops",
+      created_at: new Date().toISOString(),
+      expired_at: null,
+      expired_by: null,
+      expired_reason: null,
+      state: "expired",
+    },
+  ];
+  try {
+    await waitFor(async () => {
+      const text = await readFile(join(dir, "index.json"), "utf8").catch(() => "{}");
+      return Boolean((JSON.parse(text) as HistoryIndex).silences?.[silenceId]);
+    }, "the silence in index.json");
+    await stop(p);
+    const read = await readHistory(dir, { model: model.name, featureNames: model.featureNames });
+    const left = read.frames
+      .filter((f) => !frameUse(f, read.index).use)
+      .map((f) => (f.timestamp - t0) / SECOND);
+    assert.deepEqual(left, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    assert.ok(
+      read.frames.some((f) => f.timestamp - t0 < 10 * SECOND && frameUse(f, read.index).use),
+      "frames before it stay usable",
+    );
+  } finally {
+    backend.silences = [];
   }
 });

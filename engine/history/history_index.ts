@@ -1,6 +1,7 @@
 // The history's index: the incidents its frames are tagged with (and their verdicts), and what was never recorded, and why.
 import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
+import type { Silence } from "../../contracts/silence.ts";
 import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
 import { writeFileAtomic } from "../_write_atomic.ts";
 
@@ -15,6 +16,20 @@ export interface IndexedIncident {
   verdict: IncidentVerdict | null;
 }
 
+/**
+ * An operators' silence that covers this model's frames: its stream glob, span and recurrence,
+ * as the engine last knew it. Sensor globs are resolved against the model's sensors when it is
+ * written (a silence on any of them leaves whole frames out, as the recorder does), so only
+ * silences touching the model are kept, and the reader applies them to whole frames.
+ */
+export interface IndexedSilence {
+  stream: string;
+  starts_at: string;
+  ends_at: string;
+  expired_at: string | null;
+  recurrence: Silence["recurrence"];
+}
+
 /** `index.json` beside the chunks. */
 export interface HistoryIndex {
   v: 1;
@@ -25,11 +40,25 @@ export interface HistoryIndex {
   excluded: Record<string, number>;
   /** Chunks dropped to keep `HISTORY_MAX_BYTES`, or for room on a full disk. */
   dropped_chunks: number;
+  /**
+   * Silences that cover this model, by id: the reader leaves their frames out, so a silence
+   * created after the frames it covers were recorded (`starts_at` in the past, or a copy pulled
+   * late) still keeps them out of training. Absent in an index written before silences were kept.
+   */
+  silences?: Record<string, IndexedSilence>;
 }
 
 export const INDEX_FILE = "index.json";
 /** Incidents the index keeps at most (the most recent by last frame). */
 const MAX_INCIDENTS = 10_000;
+/** Silences the index keeps at most (those ending last). */
+export const MAX_INDEXED_SILENCES = 1_000;
+
+/** When an indexed silence stops covering anything: its end, or its expiry when that came first. */
+export function indexedSilenceEnd(s: IndexedSilence): number {
+  const ends = Date.parse(s.ends_at);
+  return s.expired_at ? Math.min(ends, Date.parse(s.expired_at)) : ends;
+}
 
 export function emptyIndex(model: string): HistoryIndex {
   return {
@@ -91,6 +120,12 @@ export async function writeIndex(
   if (ids.length > MAX_INCIDENTS) {
     ids.sort((a, b) => index.incidents[b].last - index.incidents[a].last);
     for (const id of ids.slice(MAX_INCIDENTS)) delete index.incidents[id];
+  }
+  const silences = index.silences ? Object.keys(index.silences) : [];
+  if (silences.length > MAX_INDEXED_SILENCES) {
+    const all = index.silences as Record<string, IndexedSilence>;
+    silences.sort((a, b) => indexedSilenceEnd(all[b]) - indexedSilenceEnd(all[a]));
+    for (const id of silences.slice(MAX_INDEXED_SILENCES)) delete all[id];
   }
   await mkdir(dir, { recursive: true });
   const json = JSON.stringify(index);

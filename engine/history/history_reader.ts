@@ -1,9 +1,14 @@
 // Reads a model's training history back: every good record of every chunk, the index, and what was skipped.
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import {
+  type CompiledSilence,
+  compileSilence,
+  silenceCovers,
+} from "../../contracts/silence_match.ts";
 import { decodeChunk, type HistoryFrame } from "./chunk_format.ts";
 import { CHUNK_PATTERN } from "./chunk_writer.ts";
-import { emptyIndex, type HistoryIndex, readIndex } from "./history_index.ts";
+import { emptyIndex, type HistoryIndex, type IndexedSilence, readIndex } from "./history_index.ts";
 import { featuresSha256 } from "./history_recorder.ts";
 
 export interface HistoryRead {
@@ -32,17 +37,47 @@ export interface HistoryRead {
 /** Whether a recorded frame may be trained on, and if not, why. */
 export type FrameUse =
   | { use: true; why: "clean" | "false_positive" }
-  | { use: false; why: "incident_unjudged" | "true_positive" | "maintenance" | "sensor_fault" };
+  | {
+      use: false;
+      why: "incident_unjudged" | "true_positive" | "maintenance" | "sensor_fault" | "silenced";
+    };
+
+const compiledSilences = new WeakMap<Record<string, IndexedSilence>, CompiledSilence[]>();
+
+/** The index's silences, compiled once per index read. */
+function silencesOf(index: HistoryIndex): CompiledSilence[] {
+  const kept = index.silences;
+  if (!kept) return [];
+  let compiled = compiledSilences.get(kept);
+  if (!compiled) {
+    compiled = Object.entries(kept).map(([id, s]) =>
+      compileSilence({ silence_id: id, matchers: { stream: s.stream, sensors: [] }, ...s }),
+    );
+    compiledSilences.set(kept, compiled);
+  }
+  return compiled;
+}
 
 /**
  * A frame outside any incident is used; a frame of an incident only when operators judged the
- * incident a false alarm (`false_positive`); otherwise it is left out, by verdict.
+ * incident a false alarm (`false_positive`); otherwise it is left out, by verdict. A usable frame
+ * that a silence in the index covers is left out too (`silenced`): the recorder leaves out what
+ * the silences it knows cover as it records, and this catches what it recorded before it knew.
  */
-export function frameUse(frame: Pick<HistoryFrame, "incident">, index: HistoryIndex): FrameUse {
-  if (!frame.incident) return { use: true, why: "clean" };
-  const verdict = index.incidents[frame.incident]?.verdict ?? null;
-  if (verdict === "false_positive") return { use: true, why: "false_positive" };
-  return { use: false, why: verdict ?? "incident_unjudged" };
+export function frameUse(
+  frame: Pick<HistoryFrame, "incident" | "streamId" | "timestamp">,
+  index: HistoryIndex,
+): FrameUse {
+  if (frame.incident) {
+    const verdict = index.incidents[frame.incident]?.verdict ?? null;
+    if (verdict !== "false_positive") return { use: false, why: verdict ?? "incident_unjudged" };
+  }
+  for (const s of silencesOf(index)) {
+    if (silenceCovers(s, frame.streamId, undefined, frame.timestamp)) {
+      return { use: false, why: "silenced" };
+    }
+  }
+  return frame.incident ? { use: true, why: "false_positive" } : { use: true, why: "clean" };
 }
 
 /** Folds `other` (another writer's index) into `into`: incidents by id, counts added. */
@@ -65,6 +100,11 @@ function mergeIndex(into: HistoryIndex, other: HistoryIndex): void {
     into.excluded[reason] = (into.excluded[reason] ?? 0) + n;
   }
   into.dropped_chunks += other.dropped_chunks;
+  // One silence several writers kept: the copy of the index written last knew it last.
+  for (const [id, silence] of Object.entries(other.silences ?? {})) {
+    into.silences ??= {};
+    if (!into.silences[id] || other.updated_at > into.updated_at) into.silences[id] = silence;
+  }
   if (other.updated_at > into.updated_at) into.updated_at = other.updated_at;
 }
 

@@ -662,6 +662,80 @@ describe("history recorder with operators' decisions", () => {
       await remove();
     }
   });
+
+  test("a silence learned after its frames were recorded (starts_at in the past) leaves them out when read", async () => {
+    const t0 = 1_700_000_000_000;
+    const iso = (seq: number) => new Date(t0 + seq * 1000).toISOString();
+    const silence = (id: string, stream: string, sensors: string[], from: number, to: number) => ({
+      silence_id: id,
+      matchers: { stream, sensors },
+      starts_at: iso(from),
+      ends_at: iso(to),
+      recurrence: null,
+      reason: "yesterday's cleaning",
+      created_by: "ops",
+      created_at: new Date().toISOString(),
+      expired_at: null as string | null,
+      expired_by: null,
+      expired_reason: null,
+      state: "expired",
+    });
+    const { decisions, remove } = await client();
+    try {
+      const model = modelOf(8);
+      await withRecorder({ silences: () => decisions.silences() }, async (recorder, dir) => {
+        feed(recorder, model, [...quiet("a", 0, 40), ...quiet("b", 0, 40)], { t0 });
+        await recorder.flush();
+        assert.equal((await readBack(dir, model, "a")).used.length, 36, "no silence yet");
+        const whole = silence(crypto.randomUUID(), "a", [], 10, 20);
+        const onSensor = silence(crypto.randomUUID(), "b", ["s7"], 0, 30);
+        const offModel = silence(crypto.randomUUID(), "*", ["valve_*"], 0, 40);
+        const endedBefore = silence(crypto.randomUUID(), "a", [], -100, -50);
+        feeds.silences = [whole, onSensor, offModel, endedBefore];
+        await decisions.pullNow();
+        await recorder.flush();
+        const a = await readBack(dir, model, "a");
+        assert.deepEqual(
+          a.used,
+          [...Array(36).keys()].filter((s) => s < 10 || s >= 20),
+        );
+        assert.deepEqual(frameUse(a.frames[12], a.read.index), { use: false, why: "silenced" });
+        // A silence on one of the model's sensors leaves whole frames out, as when recording.
+        const b = await readBack(dir, model, "b");
+        assert.deepEqual(
+          b.used,
+          [...Array(36).keys()].filter((s) => s >= 30),
+        );
+        assert.deepEqual(
+          Object.keys(a.read.index.silences ?? {}).sort(),
+          [whole.silence_id, onSensor.silence_id].sort(),
+          "kept: the silences touching the model whose span reaches its oldest frame",
+        );
+        // Expired early: the frames after the expiry are back in.
+        whole.expired_at = iso(15);
+        await decisions.pullNow();
+        await recorder.flush();
+        assert.deepEqual(
+          (await readBack(dir, model, "a")).used,
+          [...Array(36).keys()].filter((s) => s < 10 || s >= 15),
+        );
+        // The backend's feed drops silences over for a day: the index keeps them while their frames are there.
+        feeds.silences = [];
+        await decisions.pullNow();
+        await recorder.flush();
+        const later = recorderIn(dir, model, { silences: () => decisions.silences() });
+        feed(later, model, quiet("c", 0, 1), { t0 });
+        await later.close();
+        assert.deepEqual(
+          (await readBack(dir, model, "b")).used,
+          [...Array(36).keys()].filter((s) => s >= 30),
+        );
+      });
+    } finally {
+      feeds.silences = [];
+      await remove();
+    }
+  });
 });
 
 test("on a full disk, every flush fails but leaves no chunk, temporary file or open handle behind", async () => {

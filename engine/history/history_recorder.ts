@@ -1,13 +1,22 @@
 // Records one model's scored frames for retraining: decimated runs, incident frames tagged once known, silences left out.
 import { createHash, randomBytes } from "node:crypto";
 import type { ModelMetadata } from "../../contracts/model.ts";
+import type { Silence } from "../../contracts/silence.ts";
+import { compileGlob } from "../../contracts/silence_match.ts";
 import type { IncidentVerdict } from "../../contracts/verdict_feed.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
 import type { HistorySpan } from "../evidence/history_store.ts";
 import { warnOften } from "./_warn_often.ts";
 import { encodeFrame, encodeHeader, type HistoryFrame } from "./chunk_format.ts";
 import { ChunkWriter, type ChunkWriterOptions } from "./chunk_writer.ts";
-import { type HistoryIndex, type IndexedIncident, readIndex, writeIndex } from "./history_index.ts";
+import {
+  type HistoryIndex,
+  type IndexedIncident,
+  type IndexedSilence,
+  indexedSilenceEnd,
+  readIndex,
+  writeIndex,
+} from "./history_index.ts";
 import type { WindowIncidents } from "./window_incidents.ts";
 
 /** Where a scored window's newest frame is read from (the engine's `HistoryStore`). */
@@ -40,6 +49,12 @@ export interface HistoryRecorderOptions {
   excluded?: (streamId: string, at: number) => string | undefined;
   /** Operators' current verdict on an incident (engine/decisions `verdictOf`). */
   verdictOf?: (incidentId: string) => IncidentVerdict | undefined;
+  /**
+   * The silences in the engine's copy (engine/decisions `silences`), undefined while none is
+   * held: those covering this model are kept in `index.json` at every flush, so the reader also
+   * leaves out frames recorded before a silence was known (one created with a past `starts_at`).
+   */
+  silences?: () => readonly Silence[] | undefined;
   log?: RecorderLog;
   /** Queued bytes that trigger a write at once (default 1 MiB); otherwise `flush()` on a timer. */
   flushBytes?: number;
@@ -204,6 +219,8 @@ export class HistoryRecorder {
   readonly #now: () => number;
   #failing = false;
   #flushing: Promise<void> | undefined;
+  /** Whether a silence's sensor globs touch the model's sensors, by silence id and sensors' hash. */
+  readonly #touches = new Map<string, boolean>();
 
   constructor(options: HistoryRecorderOptions) {
     for (const [name, value] of [
@@ -599,6 +616,7 @@ export class HistoryRecorder {
         }
       }
     }
+    this.#keepSilences(index, oldest);
     const now = this.#now();
     const countsDue =
       closing ||
@@ -614,6 +632,52 @@ export class HistoryRecorder {
     this.#indexNeeded = false;
     this.#indexBehind = false;
     this.#indexWrittenAt = now;
+  }
+
+  /**
+   * Brings `index.silences` up to the engine's copy: each silence touching this model's sensors
+   * whose span reaches the oldest frame kept (a changed one, expired say, replaced); those whose
+   * span ended before it are dropped. A silence the copy no longer lists (the backend serves
+   * those that ended within a day) stays while its frames do.
+   */
+  #keepSilences(index: HistoryIndex, oldest: number): void {
+    for (const [id, kept] of Object.entries(index.silences ?? {})) {
+      if (indexedSilenceEnd(kept) >= oldest) continue;
+      delete index.silences?.[id];
+      this.#indexBehind = true;
+    }
+    const feed = this.#o.silences?.();
+    if (!feed) return;
+    for (const s of feed) {
+      const entry: IndexedSilence = {
+        stream: s.matchers.stream,
+        starts_at: s.starts_at,
+        ends_at: s.ends_at,
+        expired_at: s.expired_at,
+        recurrence: s.recurrence,
+      };
+      if (indexedSilenceEnd(entry) < oldest || !this.#touchesModel(s)) continue;
+      const known = index.silences?.[s.silence_id];
+      if (known && JSON.stringify(known) === JSON.stringify(entry)) continue;
+      index.silences ??= {};
+      index.silences[s.silence_id] = entry;
+      // A decision that keeps frames out of training: written at this flush, fsync'd.
+      this.#indexNeeded = true;
+    }
+    if (this.#touches.size > 4 * feed.length + 64) this.#touches.clear();
+  }
+
+  /** Whether `s` covers any of this model's sensors (a silence with no sensor globs covers all). */
+  #touchesModel(s: Silence): boolean {
+    if (s.matchers.sensors.length === 0) return true;
+    const key = `${s.silence_id}\n${this.#sha}`;
+    let touches = this.#touches.get(key);
+    if (touches === undefined) {
+      const globs = s.matchers.sensors.map(compileGlob);
+      touches = this.#model.feature_names.some((name) => globs.some((g) => g.test(name)));
+      this.#touches.set(key, touches);
+    }
+    return touches;
   }
 
   #useModel(model: RecordedModel): void {
