@@ -504,6 +504,23 @@ describe("history recorder with operators' decisions", () => {
     return { decisions, remove: () => rm(dir, { recursive: true, force: true }) };
   }
 
+  /** A silence as the feed serves it, on frames `from` to `to` of a stream starting at `t0` (1 s a frame). */
+  const silenceFrom =
+    (t0: number) => (id: string, stream: string, sensors: string[], from: number, to: number) => ({
+      silence_id: id,
+      matchers: { stream, sensors },
+      starts_at: new Date(t0 + from * 1000).toISOString(),
+      ends_at: new Date(t0 + to * 1000).toISOString(),
+      recurrence: null,
+      reason: "maintenance",
+      created_by: "ops",
+      created_at: new Date().toISOString(),
+      expired_at: null as string | null,
+      expired_by: null,
+      expired_reason: null,
+      state: "active",
+    });
+
   test("an incident operators mark a false alarm is let back in; a confirmed one stays out", async () => {
     await withRecorder({}, async (recorder, dir, model) => {
       const incident = (from: number): Row[] => [
@@ -615,21 +632,7 @@ describe("history recorder with operators' decisions", () => {
 
   test("frames in a silence (whole stream, or some of its sensors) are not recorded, and counted", async () => {
     const t0 = 1_700_000_000_000;
-    const iso = (seq: number) => new Date(t0 + seq * 1000).toISOString();
-    const silence = (id: string, stream: string, sensors: string[], from: number, to: number) => ({
-      silence_id: id,
-      matchers: { stream, sensors },
-      starts_at: iso(from),
-      ends_at: iso(to),
-      recurrence: null,
-      reason: "maintenance",
-      created_by: "ops",
-      created_at: iso(0),
-      expired_at: null,
-      expired_by: null,
-      expired_reason: null,
-      state: "active",
-    });
+    const silence = silenceFrom(t0);
     feeds.silences = [
       silence(crypto.randomUUID(), "a", [], 10, 20),
       silence(crypto.randomUUID(), "b", ["s7"], 0, 30),
@@ -666,20 +669,7 @@ describe("history recorder with operators' decisions", () => {
   test("a silence learned after its frames were recorded (starts_at in the past) leaves them out when read", async () => {
     const t0 = 1_700_000_000_000;
     const iso = (seq: number) => new Date(t0 + seq * 1000).toISOString();
-    const silence = (id: string, stream: string, sensors: string[], from: number, to: number) => ({
-      silence_id: id,
-      matchers: { stream, sensors },
-      starts_at: iso(from),
-      ends_at: iso(to),
-      recurrence: null,
-      reason: "yesterday's cleaning",
-      created_by: "ops",
-      created_at: new Date().toISOString(),
-      expired_at: null as string | null,
-      expired_by: null,
-      expired_reason: null,
-      state: "expired",
-    });
+    const silence = silenceFrom(t0);
     const { decisions, remove } = await client();
     try {
       const model = modelOf(8);
