@@ -364,26 +364,54 @@ test("oidc sign-in with next on another origin lands on /", async () => {
   }
 });
 
-test("oidc callback rate-limits failed sign-ins: the 11th gets 429 and logs each", async () => {
+/** Delivers a sign-in this browser started, with a code the provider does not know. */
+async function guessedCode(i: number): Promise<Response> {
+  const own = createCookieJar();
+  const at = await startLogin(own);
+  const forged = new URL(callbackUrl);
+  forged.searchParams.set("code", `guessed-code-${i}`);
+  forged.searchParams.set("state", at.searchParams.get("state") as string);
+  forged.searchParams.set("iss", op.issuer);
+  return deliver(own, forged);
+}
+
+test("oidc callback rate-limits failed sign-ins: the 11th wrong code gets 429 and each is logged; a good answer is let in all the same", async () => {
   const { logs } = useApp();
   const jar = createCookieJar();
   const answer = await signInAtProvider((await startLogin(jar)).href, "olga", callbackUrl, jar);
-  // Each a sign-in this browser started, with a code the provider does not know.
-  for (let i = 0; i < 10; i++) {
-    const own = createCookieJar();
-    const at = await startLogin(own);
-    const forged = new URL(callbackUrl);
-    forged.searchParams.set("code", `guessed-code-${i}`);
-    forged.searchParams.set("state", at.searchParams.get("state") as string);
-    forged.searchParams.set("iss", op.issuer);
-    await assertRefused(await deliver(own, forged), 401, "signin_failed");
-  }
-  // Now even a good answer from this address is turned away, and nothing is set.
-  const res = await deliver(jar, answer);
+  for (let i = 0; i < 10; i++) await assertRefused(await guessedCode(i), 401, "signin_failed");
+  const res = await guessedCode(10);
   await assertRefused(res, 429, "too_many_attempts");
   assert.match(res.headers.get("retry-after") ?? "", /^\d+$/);
   const counted = logs.filter((l) => l.msg === "sign-in refused" && l.failures_in_window);
   assert.equal(counted.length, 10);
+  // Behind a reverse proxy every browser shares the address: a right answer still gets in.
+  const good = await deliver(jar, answer);
+  assert.equal(good.status, 303);
+  assert.ok(good.headers.getSetCookie().some((c) => c.startsWith(`${SESSION_COOKIE}=`)));
+});
+
+test("oidc callback does not count a provider's refusal or a person without a role: no one can lock an address out without a secret", async () => {
+  const { logs } = useApp();
+  for (let i = 0; i < 12; i++) {
+    // Anyone can start a sign-in and send the provider's "no" back themselves.
+    const jar = createCookieJar();
+    const at = await startLogin(jar);
+    const no = new URL(callbackUrl);
+    no.searchParams.set("error", "access_denied");
+    no.searchParams.set("state", at.searchParams.get("state") as string);
+    no.searchParams.set("iss", op.issuer);
+    await assertRefused(await deliver(jar, no), 401, "signin_failed", /access_denied/);
+    await assertRefused(await signIn("nora"), 403, "forbidden", /no role is granted here/);
+  }
+  assert.ok(!logs.some((l) => l.msg === "sign-in refused" && l.failures_in_window));
+  assert.equal(
+    logs.filter((l) => l.msg === "sign-in refused" && /no role for /.test(String(l.how))).length,
+    12,
+  );
+  // The address is not limited: a wrong code is refused as wrong, and a right one gets in.
+  await assertRefused(await guessedCode(0), 401, "signin_failed");
+  assert.equal((await signIn("olga")).status, 303);
 });
 
 test("oidc callback does not count answers that are not this browser's sign-in: another site cannot lock it out", async () => {

@@ -103,6 +103,10 @@ export function createOidc(options: OidcOptions) {
 
   /** Counts a refused sign-in (a code from a sign-in this browser started) and says why. */
   function refused(c: Context, how: string, message: string): HttpError {
+    // As for a token: only an answer that proved wrong is limited, after the check, so one
+    // that passes is let in whatever its address did before (behind a reverse proxy every
+    // browser shares one address).
+    auth.checkLimit(c);
     auth.failed(c, `oidc: ${how}`);
     return new HttpError(401, "signin_failed", message);
   }
@@ -157,7 +161,6 @@ export function createOidc(options: OidcOptions) {
 
   routes.get("/callback", (c) =>
     answer(c, async function finishSignIn() {
-      auth.checkLimit(c);
       const flow = await flows.open(getCookie(c, FLOW_COOKIE));
       deleteCookie(c, FLOW_COOKIE, { path: flowPath, secure });
       // Without our cookie or with another state, this answer belongs to another browser's
@@ -178,6 +181,17 @@ export function createOidc(options: OidcOptions) {
       }
       const config = await configuration();
       const search = new URL(c.req.url).search;
+      const said = c.req.query("error");
+      if (said !== undefined && c.req.query("code") === undefined) {
+        // The provider said no (the person cancelled, or it refused them): no secret was
+        // tried, and anyone can start a sign-in and send such an answer, so it is not counted.
+        const detail = said.slice(0, 200);
+        throw notOurs(
+          c,
+          `provider answer: ${detail}`,
+          `the identity provider's answer was refused: ${detail}`,
+        );
+      }
       let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
       try {
         // Checks iss, aud, nonce, signature and expiry of the ID token; PKCE binds the code to us.
@@ -206,7 +220,9 @@ export function createOidc(options: OidcOptions) {
       const granted = claimAt(info, roleClaim);
       const role = roleFromClaim(granted, roleMap);
       if (!role) {
-        auth.failed(c, "oidc: no role");
+        // A real sign-in that is not let in: logged with who it was, not counted against the
+        // address (one person retrying would lock out everyone behind the same proxy).
+        auth.refused(c, `oidc: no role for ${claims.sub}`);
         throw new HttpError(
           403,
           "forbidden",
