@@ -155,7 +155,9 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   if (readReport) app.route("/api/v1", modelReportRoutes({ read: readReport }));
   const quality = createQualityRepository(database);
   app.route("/api/v1", qualityRoutes({ quality, now }));
-  if (simulator) app.route("/data", simulatorRoutes(simulator, auth));
+  if (simulator) {
+    app.route("/data", simulatorRoutes(simulator, auth, { repository: audit, now }));
+  }
   app.route(
     "/",
     consoleRoutes({

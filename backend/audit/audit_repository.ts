@@ -146,3 +146,24 @@ export function createAuditRepository(db: Pick<Database, "sql" | "recover">) {
 }
 
 export type AuditRepository = ReturnType<typeof createAuditRepository>;
+
+/** Audits what was already done: three tries, then 503 `not_audited` saying what was done. */
+export async function recordDone(audit: AuditRepository, entry: AuditEntry, done: string) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await audit.record(entry);
+    } catch (error) {
+      if (attempt === AUDIT_TRIES) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new HttpError(
+          503,
+          "not_audited",
+          `${done}, but the audit could not record it: ${why}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
+}
+
+const AUDIT_TRIES = 3;

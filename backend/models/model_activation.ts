@@ -10,7 +10,7 @@ import {
   MODEL_NAME_PATTERN,
 } from "../../contracts/models_api.ts";
 import { bodyText, parseBody } from "../_parse_body.ts";
-import type { AuditEntry, AuditRepository } from "../audit/audit_repository.ts";
+import { type AuditRepository, recordDone } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
 import { activationOutcome } from "./activation_outcome.ts";
 import { EngineAnswerLost, postToEngine } from "./engine_call.ts";
@@ -91,27 +91,6 @@ export function createModelActivator(options: ModelActivatorOptions) {
 }
 
 export type ModelActivator = ReturnType<typeof createModelActivator>;
-
-/** Tries to audit what the engine already did: three tries, then 503 `not_audited` saying what was done. */
-export async function recordDone(audit: AuditRepository, entry: AuditEntry, done: string) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await audit.record(entry);
-    } catch (error) {
-      if (attempt === AUDIT_TRIES) {
-        const why = error instanceof Error ? error.message : String(error);
-        throw new HttpError(
-          503,
-          "not_audited",
-          `${done}, but the audit could not record it: ${why}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
-    }
-  }
-}
-
-const AUDIT_TRIES = 3;
 
 /** Mounted under `/api/v1`: `POST /models/:name/activate` `{"version", "reset_windows"?, "reason"?}` (admin). */
 export function modelActivationRoutes(options: { auth: Auth; activate: ModelActivator }): Hono {

@@ -10,9 +10,10 @@ import {
   retrainResponseSchema,
 } from "../../contracts/models_api.ts";
 import { bodyText, parseBody } from "../_parse_body.ts";
+import { recordDone } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
 import { postToEngine } from "./engine_call.ts";
-import { type ModelActivatorOptions, recordDone } from "./model_activation.ts";
+import type { ModelActivatorOptions } from "./model_activation.ts";
 
 /** What a person asks for: why (`by` is the signed-in identity's name; typed only without sign-in). */
 export type RetrainBody = v.InferOutput<typeof retrainRequestSchema>;

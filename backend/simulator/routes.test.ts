@@ -57,12 +57,14 @@ test("POST /data/operating-point moves one of the run's streams, its first by de
 
 test("POST /data/send refuses a body that is not a JSON object with 400 invalid_request", async () => {
   const { simulator, request } = await simulatorApp();
+  // The sink is the file's: other tests' runs may have sent it frames.
+  const sent = sink.frames.length;
   for (const body of ["[]", '[{"stream_id":"a"}]', "null", "3", '"default"', "true"]) {
     const res = await request("POST", "/data/send", body);
     assert.equal(res.status, 400, body);
     assert.equal(res.body.error, "invalid_request", body);
   }
-  assert.equal(sink.frames.length, 0, "no frame sent");
+  assert.equal(sink.frames.length, sent, "no frame sent");
   assert.deepEqual(simulator.status().answers, {});
 });
 
@@ -82,4 +84,35 @@ test("POST /data/stream refuses a plan past the simulator's memory budget, namin
     [status.body.achieved_hz, status.body.behind_ms, status.body.skipped],
     [null, null, 0],
   );
+});
+
+test("driving the simulator is audited: a run started and stopped, a move; not a stop with nothing running", async () => {
+  const { simulator, request } = await simulatorApp();
+  const before = (await request("GET", "/api/v1/audit?limit=100")).body.events.length;
+  const started = await request(
+    "POST",
+    "/data/stream",
+    '{"rate_hz":1,"streams":1,"anomaly_every_s":0}',
+  );
+  assert.equal(started.status, 202);
+  try {
+    assert.equal((await request("POST", "/data/operating-point", '{"moved":true}')).status, 200);
+  } finally {
+    assert.equal((await request("DELETE", "/data/stream")).status, 200);
+  }
+  assert.equal((await request("DELETE", "/data/stream")).status, 200);
+  assert.equal(simulator.status().running, false);
+  const { events } = (await request("GET", "/api/v1/audit?limit=100")).body;
+  const ours = events.slice(0, events.length - before).reverse();
+  assert.deepEqual(
+    ours.map((e: { action: string; target: string }) => `${e.action} ${e.target}`),
+    [
+      "simulator.start simulator:run",
+      "simulator.move stream:default",
+      "simulator.stop simulator:run",
+    ],
+  );
+  assert.equal(ours[0].detail.plan.rate_hz, 1);
+  assert.deepEqual(ours[1].detail, { moved: true });
+  assert.equal(ours[0].actor.subject, "anonymous");
 });

@@ -1,10 +1,12 @@
 // HTTP routes of the simulator: the original `POST /data/send` and control of the stream mode.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import * as v from "valibot";
+import type { Identity } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { ANOMALY_KINDS, type AnomalyKind } from "../../models/signal/mod.ts";
 import { bodyText } from "../_parse_body.ts";
+import { type AuditRepository, recordDone } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
 import type { Simulator } from "./simulator.ts";
 import { MAX_ANOMALY_MAGNITUDE } from "./stream_plan.ts";
@@ -117,19 +119,46 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOut
  * Mounted under `/data`: `POST /send` (one frame; answers with the engine's status and body),
  * `POST /stream` (start a run, JSON plan), `GET /stream` (progress and ground truth),
  * `DELETE /stream` (stop), `POST /operating-point` (move a stream's operating point, or back;
- * while a run goes on, one of its streams, its first when none is named).
+ * while a run goes on, one of its streams, its first when none is named). With `audit`, a run
+ * started or stopped and a move are recorded with who did it (`simulator.start`,
+ * `simulator.stop`, `simulator.move`): they feed the engine frames that can raise incidents and
+ * go into its training history. A single frame (`/send`, the original contract) is not.
  */
-export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
+export function simulatorRoutes(
+  simulator: Simulator,
+  auth?: Auth,
+  audit?: { repository: AuditRepository; now: () => number },
+): Hono {
   const app = new Hono();
+  /** Who asked, by request (set by the role check). */
+  const who = new WeakMap<Request, Identity>();
   // Driving the simulator is an operator's action (reading it is anyone's): with people signed
   // in, an operator's; without, from this site's own pages or a client that is no browser (and
   // with CONSOLE_TOKEN when one is set), as for acknowledgements, so another site's page cannot
   // make a visitor's browser start a run.
   if (auth) {
     app.use(async (c, next) => {
-      if (c.req.method !== "GET" && c.req.method !== "HEAD") await auth.require(c, "operator");
+      if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+        who.set(c.req.raw, await auth.require(c, "operator"));
+      }
       await next();
     });
+  }
+  /** Records `action` by the request's identity, once it was done (503 `not_audited` if it cannot be). */
+  async function record(
+    c: Context,
+    action: string,
+    target: string,
+    detail: Record<string, unknown>,
+    done: string,
+  ): Promise<void> {
+    const actor = who.get(c.req.raw);
+    if (!audit || !actor) return;
+    await recordDone(
+      audit.repository,
+      { action, target, actor, at: new Date(audit.now()), detail },
+      done,
+    );
   }
   app.post("/send", async function sendFrame(c) {
     const { stream_id } = parse(sendSchema, await jsonBody(c.req.raw));
@@ -147,6 +176,7 @@ export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
       if (error instanceof RangeError) throw new HttpError(400, "invalid_request", error.message);
       throw error;
     }
+    await record(c, "simulator.start", "simulator:run", { plan }, "the run started");
     return c.json(simulator.status(), 202);
   });
   app.get("/stream", (c) => c.json(simulator.status()));
@@ -157,6 +187,13 @@ export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
       simulator.moveOperatingPoint(body.stream_id, body.moved),
     );
     const { moved } = body;
+    await record(
+      c,
+      "simulator.move",
+      `stream:${stream_id}`,
+      { moved },
+      moved ? "the operating point moved" : "the operating point moved back",
+    );
     return c.json({
       stream_id,
       moved,
@@ -171,7 +208,9 @@ export function simulatorRoutes(simulator: Simulator, auth?: Auth): Hono {
     });
   });
   app.delete("/stream", async function stopStream(c) {
+    const wasRunning = simulator.status().running;
     await simulator.stop();
+    if (wasRunning) await record(c, "simulator.stop", "simulator:run", {}, "the run stopped");
     return c.json(simulator.status());
   });
   return app;
