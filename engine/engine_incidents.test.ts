@@ -370,3 +370,30 @@ test("a drifting sensor is judged against its running level: its trend is quiet,
     await drift.remove();
   }
 });
+
+test("a sensor at its instrument's overload value (9.9e37) or the float32 limit opens an incident naming it: the graph cannot score such a reading, and that is no reason to stay silent", async () => {
+  const engine = await start();
+  for (const [stream, value] of [
+    ["overload", 9.9e37],
+    ["limit", 3.4e38],
+  ] as const) {
+    for (let t = 0; t < 12; t++) {
+      const values = model.normalFrame(step++);
+      if (t >= 5) values[7] = value;
+      const body = jsonFrame(model.featureNames, values, {
+        stream_id: stream,
+        timestamp: T0 + t * 1000,
+      });
+      const response = await engine.post(body);
+      assert.equal(response.status, 202, await response.clone().text());
+    }
+    await waitFor(() => alertsOf(stream).length >= 1, `the ${stream} incident`);
+    const [opened] = alertsOf(stream);
+    assert.equal(opened.event, "opened");
+    const first = opened.anomalous_features[0];
+    assert.equal(first.feature_idx, 7);
+    assert.deepEqual([first.score, first.severity], [1, 1000]);
+    assert.equal(first.value, value, "the reading as it arrived");
+    assert.equal(opened.kind, "sensor", "far outside the sensor's typical range, alone");
+  }
+});

@@ -7,11 +7,35 @@ test("rankFlagged lists flagged sensors by severity, then score, then index", ()
   const scores = Float32Array.of(0.95, 0.1, 1, Number.NaN, 0.9, 1);
   const severity = Float32Array.of(9.5, 1, 30, 50, 9, 12);
   const out = new Int32Array(8);
-  assert.equal(rankFlagged({ scores, severity }, 6, 0.9, 10, out, 2), 4);
-  assert.deepEqual([...out.subarray(2, 6)], [2, 5, 0, 4], "NaN never flags; 0.9 meets 0.9");
+  assert.equal(rankFlagged({ scores, severity }, 6, 0.9, 10, out, 2), 5);
+  assert.deepEqual([...out.subarray(2, 7)], [3, 2, 5, 0, 4], "NaN flags; 0.9 meets 0.9");
   const derived = new Int32Array(6);
   rankFlagged({ scores }, 6, 0.9, 10, derived);
-  assert.deepEqual([...derived.subarray(0, 4)], [2, 5, 0, 4], "ties at score 1 by index");
+  assert.deepEqual(
+    [...derived.subarray(0, 5)],
+    [3, 2, 5, 0, 4],
+    "a sensor the graph could not score first; ties at score 1 by index",
+  );
+});
+
+test("a sensor the graph could not score (NaN: it overflowed on the reading) is flagged first, at the highest severity", () => {
+  const scores = Float32Array.of(0.1, Number.NaN, 1, 0.2);
+  const severity = Float32Array.of(1, Number.NaN, 400, 2);
+  const out = new Int32Array(4);
+  assert.equal(rankFlagged({ scores, severity }, 4, 0.9, 10, out), 2);
+  assert.deepEqual([...out.subarray(0, 2)], [1, 2]);
+  const e = sensorEvidence({ scores, severity }, 1, 10, [9.9e37]);
+  assert.deepEqual([e.score, e.severity], [1, 1000]);
+  const derived = sensorEvidence({ scores }, 1, 10, [9.9e37]);
+  assert.deepEqual([derived.score, derived.severity], [1, 1000]);
+  // More flagged than listed: it still comes first.
+  const many = new Float32Array(50).fill(1);
+  many[37] = Number.NaN;
+  const top = new Int32Array(50);
+  const fives = new Float32Array(50).fill(5);
+  fives[37] = Number.NaN;
+  rankFlagged({ scores: many, severity: fives }, 50, 0.9, 10, top, 0, 3);
+  assert.equal(top[0], 37);
 });
 
 test("rankFlagged returns 0 and writes nothing for a quiet window", () => {
@@ -55,7 +79,7 @@ test("observedWindow picks each flagged sensor's readings out of a [window, feat
 test("sensorEvidence keeps an infinite or missing severity a finite number", () => {
   const row = (x: number) => ({ scores: Float32Array.of(1), severity: Float32Array.of(x) });
   assert.equal(sensorEvidence(row(Number.POSITIVE_INFINITY), 0, 10, [1]).severity, 1000);
-  assert.equal(sensorEvidence(row(Number.NaN), 0, 10, [1]).severity, 0);
+  assert.equal(sensorEvidence(row(Number.NaN), 0, 10, [1]).severity, 0, "scored, severity lost");
 });
 
 test("rankFlagged orders only the most severe when more are flagged than listed", () => {

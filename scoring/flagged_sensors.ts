@@ -44,12 +44,16 @@ export function rankFlagged(
   // Compare in float32, as the graph computed: a score of float32(0.9) meets a 0.9 threshold.
   const cut = Math.fround(threshold);
   let count = 0;
-  // `>=` is false for NaN, so a broken score never flags a sensor on its own.
-  for (let f = 0; f < nFeatures; f++) if (scores[f] >= cut) out[outStart + count++] = f;
+  // At or above the cut, or NaN (`!(s < cut)`, one comparison): the graph's arithmetic gives NaN
+  // only when it overflows on a reading far past anything it was trained on (from about 1e18
+  // standard deviations: an instrument at its overload value, 9.9e37, or at the float32 limit),
+  // the plainest fault there is, not a reason to stay silent.
+  for (let f = 0; f < nFeatures; f++) if (!(scores[f] < cut)) out[outStart + count++] = f;
   if (count <= 1) return count;
   const sev = severity
-    ? (f: number) => (severity[f] >= Number.NEGATIVE_INFINITY ? severity[f] : 0)
-    : (f: number) => scores[f] * scale;
+    ? (f: number) =>
+        severity[f] >= Number.NEGATIVE_INFINITY ? severity[f] : unscoredSeverity(scores[f])
+    : (f: number) => (scores[f] >= Number.NEGATIVE_INFINITY ? scores[f] * scale : UNSCORED);
   const rank = (a: number, b: number) => sev(b) - sev(a) || scores[b] - scores[a] || a - b;
   const part = out.subarray(outStart, outStart + count);
   if (count > maxFeatures) {
@@ -79,6 +83,12 @@ export function rankFlagged(
 /** Cap of a reported severity: -log10 of the smallest double is about 324. */
 export const MAX_SEVERITY = 1000;
 
+/** How a sensor the graph could not score (NaN: it overflowed) ranks: above every scored one. */
+const UNSCORED = Number.POSITIVE_INFINITY;
+
+/** A NaN severity: of a sensor that could not be scored, the highest; otherwise none. */
+const unscoredSeverity = (score: number) => (score >= Number.NEGATIVE_INFINITY ? 0 : UNSCORED);
+
 // Scores are float32 (about 7 significant digits): six decimals print them faithfully.
 export const cleanNumber = (x: number) => Math.round(x * 1e6) / 1e6;
 
@@ -94,8 +104,11 @@ export function sensorEvidence(
   level = Number.NaN,
 ): SensorEvidence {
   const s = row.scores[f];
-  const score = s >= 1 ? 1 : s <= 0 ? 0 : cleanNumber(s);
-  const raw = row.severity ? row.severity[f] : s * scale;
+  // NaN: the graph overflowed on this sensor's readings (see `rankFlagged`): as anomalous as it gets.
+  const unscored = !(s >= Number.NEGATIVE_INFINITY);
+  const score = s >= 1 || unscored ? 1 : s <= 0 ? 0 : cleanNumber(s);
+  const given = row.severity ? row.severity[f] : s * scale;
+  const raw = given >= Number.NEGATIVE_INFINITY ? given : unscoredSeverity(s);
   // p = 0 exactly (+Infinity) ranks above everything but must stay a finite JSON number.
   const severity = raw > MAX_SEVERITY ? MAX_SEVERITY : raw > 0 ? cleanNumber(raw) : 0;
   const statistic = row.statistic ? Number(row.statistic[f]) : -1;
