@@ -133,6 +133,11 @@ export async function vacuum(sql: Sql): Promise<void> {
   for (const table of PRUNED_TABLES) await sql.unsafe(`VACUUM (ANALYZE) ${table}`);
 }
 
+/** Refreshes the planner's statistics on the pruned tables (PGlite: no autoanalyze), one per statement. */
+export async function analyze(sql: Sql): Promise<void> {
+  for (const table of PRUNED_TABLES) await sql.unsafe(`ANALYZE ${table}`);
+}
+
 /** The last run as the Health page shows it: one row, replaced by every run of any backend. */
 export interface RetentionStatusRow {
   alerts_days: number;

@@ -360,6 +360,43 @@ for (const target of testTargets()) {
           assert.ok((await stats("alert")) > 0);
           assert.ok((await stats("alert_feature")) > 0);
         }
+        assert.equal(run.maintenance, target.kind === "pglite" ? "analyze" : null);
+      } finally {
+        await own.dispose();
+      }
+    });
+
+    test("PGlite's upkeep: a run that deleted rows vacuums; one that deleted nothing analyzes at most hourly", async () => {
+      const own = await target.open();
+      try {
+        let clock = Date.now();
+        const ownApp = createBackendApp({ database: own });
+        const res = await ownApp.request("/api/v1/alert", post(ourAlert()));
+        assert.equal(res.status, 201, await res.text());
+        const pruner = createPruner({
+          database: own,
+          alertsDays: 30,
+          incidentsDays: 365,
+          everyMs: 60_000,
+          batchSize: 10,
+          now: () => clock,
+        });
+        const pglite = target.kind === "pglite";
+        assert.equal((await pruner.runOnce()).maintenance, pglite ? "analyze" : null);
+        clock += 5 * 60_000;
+        assert.equal(
+          (await pruner.runOnce()).maintenance,
+          null,
+          "nothing deleted, analyzed 5 min ago",
+        );
+        clock += 31 * 86_400_000;
+        const pruned = await pruner.runOnce();
+        assert.equal(pruned.alerts, 1);
+        assert.equal(pruned.maintenance, pglite ? "vacuum" : null);
+        clock += 30 * 60_000;
+        assert.equal((await pruner.runOnce()).maintenance, null);
+        clock += 31 * 60_000;
+        assert.equal((await pruner.runOnce()).maintenance, pglite ? "analyze" : null, "an hour on");
       } finally {
         await own.dispose();
       }

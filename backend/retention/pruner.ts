@@ -2,6 +2,7 @@
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
 import {
+  analyze,
   deleteAlertBatch,
   deleteIncidentBatch,
   oldestKept,
@@ -13,6 +14,11 @@ const DAY_MS = 86_400_000;
 // Between two batches the pruner waits as long as the last one took (at least this), so it holds
 // at most about half of PGlite's single connection and ingest's statements slip in between.
 const MIN_PAUSE_MS = 10;
+/**
+ * PGlite: how often at most a run that deleted nothing refreshes the planner's statistics
+ * (`ANALYZE`). A run that deleted something vacuums (and analyzes) the pruned tables.
+ */
+export const ANALYZE_EVERY_MS = 3_600_000;
 
 export interface PrunerOptions {
   database: Pick<Database, "sql" | "kind">;
@@ -45,6 +51,12 @@ export interface PruneRun {
   notifications: number;
   oldest_alert_at: string | null;
   oldest_incident_at: string | null;
+  /**
+   * PGlite's upkeep after the run: `vacuum` (it deleted something: space made reusable,
+   * statistics refreshed), `analyze` (statistics only, at most every {@link ANALYZE_EVERY_MS}),
+   * or null (none due; PostgreSQL's autovacuum does its own).
+   */
+  maintenance: "vacuum" | "analyze" | null;
   /** Why the run stopped early; the counts are what it deleted before. */
   error: string | null;
 }
@@ -97,6 +109,7 @@ export function createPruner(options: PrunerOptions) {
   let current: Promise<PruneRun> | undefined;
   let last: PruneRun | null = null;
   let loop: Promise<void> | undefined;
+  let analyzedAt = Number.NEGATIVE_INFINITY;
 
   /** Runs `step` until a batch comes back short of `batchSize` or `signal` aborts. */
   async function inBatches(step: () => Promise<number>, signal: AbortSignal): Promise<void> {
@@ -116,6 +129,7 @@ export function createPruner(options: PrunerOptions) {
       incident_at: null,
     };
     let error: string | null = null;
+    let maintenance: PruneRun["maintenance"] = null;
     try {
       if (alertsDays > 0) {
         const before = new Date(startedAt - alertsDays * DAY_MS);
@@ -137,8 +151,21 @@ export function createPruner(options: PrunerOptions) {
           return b.incidents;
         }, signal);
       }
-      // PGlite has no autovacuum: every run refreshes its statistics, reclaiming space as it goes.
-      if (database.kind === "pglite") await vacuum(database.sql);
+      // PGlite has no autovacuum. A run that deleted rows makes their space reusable; otherwise
+      // the statistics are refreshed hourly, not every run: a VACUUM (ANALYZE) of every pruned
+      // table took seconds on a database holding years of kept incidents, holding PGlite's one
+      // connection while alerts waited.
+      if (database.kind === "pglite") {
+        if (counts.alerts + counts.incidents + counts.notifications > 0) {
+          maintenance = "vacuum";
+          await vacuum(database.sql);
+          analyzedAt = now();
+        } else if (now() - analyzedAt >= ANALYZE_EVERY_MS) {
+          maintenance = "analyze";
+          await analyze(database.sql);
+          analyzedAt = now();
+        }
+      }
       oldest = await oldestKept(database.sql);
     } catch (e) {
       error = (e as Error).message;
@@ -150,6 +177,7 @@ export function createPruner(options: PrunerOptions) {
       ...counts,
       oldest_alert_at: oldest.alert_at?.toISOString() ?? null,
       oldest_incident_at: oldest.incident_at?.toISOString() ?? null,
+      maintenance,
       error,
     };
     try {
