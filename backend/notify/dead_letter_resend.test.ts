@@ -331,6 +331,100 @@ for (const target of testTargets()) {
       receiver.answer = (r) => (refusing.has(r.path) ? { status: 400 } : { status: 200 });
     });
 
+    test("a dead reminder of an incident since acknowledged or judged, or with a newer reminder, is refused, changing nothing", async () => {
+      const route = "remind";
+      let clock = Date.now();
+      const notify = createNotificationDispatcher({
+        database: db,
+        config: parseNotifyConfig(
+          JSON.stringify({
+            routes: [
+              {
+                name: route,
+                match: { stream: `${route}-*` },
+                webhook: { url: `${receiver.url}/${route}` },
+                repeat_every: "1s",
+              },
+            ],
+          }),
+        ),
+        now: () => clock,
+      });
+      /** Passes until `n` messages of the route are settled (none pending). */
+      const settle = async (n: number) => {
+        for (const deadline = AbortSignal.timeout(30_000); !deadline.aborted; ) {
+          await notify.tick();
+          const now = await rows(route);
+          if (now.length === n && now.every((r) => r.state !== "pending")) return now;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.fail(`${n} settled messages on ${route}: ${JSON.stringify(await rows(route))}`);
+      };
+      // The receiver takes openings and refuses every reminder (400: no retry helps).
+      receiver.answer = (r) =>
+        r.path === `/${route}` && JSON.parse(r.body).type === "incident.still_open"
+          ? { status: 400 }
+          : { status: 200 };
+      const [newer, acked, judged] = [1, 2, 3].map(() => crypto.randomUUID());
+      try {
+        for (const [i, incident] of [newer, acked, judged].entries()) {
+          await store(
+            incidentAlert({
+              incidentId: incident,
+              start: new Date(clock - 60_000).toISOString(),
+              streamId: `${route}-${i}`,
+              event: "opened",
+              sensors: [{ idx: 3, severity: 9 }],
+            }),
+          );
+        }
+        await settle(3);
+        clock += 1500;
+        await settle(6);
+        const operator = bearer("olga");
+        const ack = await app.request(`/api/v1/incidents/${acked}/ack`, post({}, operator));
+        assert.equal(ack.status, 201, await ack.clone().text());
+        const verdict = await app.request(
+          `/api/v1/incidents/${judged}/verdict`,
+          post({ verdict: "true_positive" }, operator),
+        );
+        assert.equal(verdict.status, 201, await verdict.clone().text());
+        // A period later: a newer reminder for the incident nobody took, none for the others.
+        clock += 1000;
+        await settle(7);
+      } finally {
+        await notify.stop();
+        receiver.answer = (r) => (refusing.has(r.path) ? { status: 400 } : { status: 200 });
+      }
+      const before = await rows(route);
+      const reminder = (incident: string, n: number) =>
+        before.find((r) => r.incident_id === incident && r.event === "still_open" && n-- === 1);
+      for (const [letter, why] of [
+        [reminder(newer, 1), /a newer reminder exists/],
+        [reminder(acked, 1), /has been acknowledged/],
+        [reminder(judged, 1), /has been judged/],
+      ] as const) {
+        assert.equal(letter?.state, "dead", JSON.stringify(before));
+        const res = await retry(letter.message_id, { reason: "try again" }, bearer("alice"));
+        assert.equal(res.status, 409, await res.clone().text());
+        const body = await res.json();
+        assert.equal(body.error, "not_dead_letter");
+        assert.match(body.message, why);
+        assert.deepEqual(await audited(`notification:${letter.message_id}`), []);
+      }
+      assert.deepEqual(await rows(route), before, "nothing changed");
+      // The route's re-send takes only the latest reminder of the incident nobody took.
+      const all = await app.request(
+        `/api/v1/notifications/routes/${route}/retry`,
+        post({}, bearer("alice")),
+      );
+      assert.equal(all.status, 200);
+      assert.deepEqual(
+        (await all.json()).resent.map((m: { message_id: string }) => m.message_id),
+        [reminder(newer, 2)?.message_id],
+      );
+    });
+
     test("the Health page's Re-send form is labelled and shown to admins only, re-sends from this site only, and says so", async () => {
       const { letter, incident } = await deadOpening("health-page");
       const signin = await app.request(

@@ -6,6 +6,7 @@ import { storableText } from "../../contracts/storable.ts";
 import { auditInsert } from "../audit/audit_repository.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
+import { createDeadLetterList } from "./dead_letter_list.ts";
 import type { NotifyEvent } from "./notification_payload.ts";
 
 /** A message's id (its `webhook-id`), as `messageId` derives it. */
@@ -41,18 +42,53 @@ export interface ResentMessage {
   incident_id: string;
 }
 
+/** Reminder row `o`'s incident was acknowledged. */
+function acknowledged(sql: Database["sql"]) {
+  return sql`EXISTS (SELECT 1 FROM incident_ack k WHERE k.incident_id = o.incident_id)`;
+}
+
+/** Reminder row `o`'s incident was given a verdict. */
+function judged(sql: Database["sql"]) {
+  return sql`EXISTS (SELECT 1 FROM incident_verdict j WHERE j.incident_id = o.incident_id)`;
+}
+
+/** Reminder row `o` was replaced by a newer reminder of its route about the same incident. */
+function newerReminder(sql: Database["sql"]) {
+  return sql`EXISTS (SELECT 1 FROM notification_outbox n
+    WHERE n.route = o.route AND n.incident_id = o.incident_id AND n.event = 'still_open'
+      AND n.event_at > o.event_at)`;
+}
+
 /**
  * Outbox row `o` may be sent again: not a message that would reach its receiver after its
  * incident's end (a reminder of a resolved incident; an opening or update once the route's
- * `resolved` went out or was decided against), which would raise a page that nothing closes.
+ * `resolved` went out or was decided against), which would raise a page that nothing closes; nor
+ * a reminder that the outbox would set aside unsent (its incident taken by a person, or a newer
+ * reminder planned: the same rules as `settle` in outbox_repository.ts).
  */
 function resendable(sql: Database["sql"]) {
-  return sql`NOT EXISTS (SELECT 1 FROM incident i
+  return sql`(NOT EXISTS (SELECT 1 FROM incident i
     WHERE i.incident_id = o.incident_id AND i.resolved_at IS NOT NULL
       AND (o.event = 'still_open' OR (o.event <> 'resolved' AND NOT EXISTS (
         SELECT 1 FROM notification_outbox r
         WHERE r.incident_id = o.incident_id AND r.route = o.route AND r.event = 'resolved'
-          AND r.state IN ('pending', 'dead')))))`;
+          AND r.state IN ('pending', 'dead')))))
+    AND NOT (o.event = 'still_open'
+      AND (${acknowledged(sql)} OR ${judged(sql)} OR ${newerReminder(sql)})))`;
+}
+
+/** Why a dead reminder that is not {@link resendable} stays dead. */
+function reminderRefusal(
+  messageId: string,
+  found: { ended: boolean; acknowledged: boolean; judged: boolean; newer: boolean },
+): string {
+  const reminds = `message ${messageId} reminds of an incident`;
+  if (found.ended) return `${reminds} that has ended: a reminder is never sent after the end`;
+  if (found.acknowledged || found.judged) {
+    const how = found.acknowledged ? "acknowledged" : "judged (it has a verdict)";
+    return `${reminds} that has been ${how}: reminders stop once a person takes an incident`;
+  }
+  return `${reminds} for which a newer reminder exists: only the latest reminder is ever sent`;
 }
 
 /**
@@ -77,8 +113,9 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
 
   /**
    * Re-sends one dead letter. 400 `invalid_request` for an id that is none, 404 `not_found` for
-   * an unknown one, 409 `not_dead_letter` for a message that is not dead or would come after its
-   * incident's end; nothing changes then.
+   * an unknown one, 409 `not_dead_letter` for a message that is not dead, would come after its
+   * incident's end, or is a reminder the outbox would set aside unsent (its incident acknowledged
+   * or judged, or a newer reminder planned), the message saying which; nothing changes then.
    */
   async function resend(
     messageId: string,
@@ -109,8 +146,21 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
       ), audited AS (${audit})
       SELECT * FROM resent`.catch(failed);
     if (resent) return resent;
-    const [found] = await sql<{ state: string; event: NotifyEvent; resendable: boolean }[]>`
-      SELECT o.state, o.event, ${resendable(sql)} AS resendable
+    const [found] = await sql<
+      {
+        state: string;
+        event: NotifyEvent;
+        ended: boolean;
+        acknowledged: boolean;
+        judged: boolean;
+        newer: boolean;
+      }[]
+    >`
+      SELECT o.state, o.event,
+        EXISTS (SELECT 1 FROM incident i
+          WHERE i.incident_id = o.incident_id AND i.resolved_at IS NOT NULL) AS ended,
+        ${acknowledged(sql)} AS acknowledged, ${judged(sql)} AS judged,
+        ${newerReminder(sql)} AS newer
       FROM notification_outbox o WHERE o.message_id = ${messageId}`.catch(failed);
     if (!found) throw new HttpError(404, "not_found", `no message ${messageId}`);
     if (found.state !== "dead") {
@@ -124,14 +174,15 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
       409,
       "not_dead_letter",
       found.event === "still_open"
-        ? `message ${messageId} reminds of an incident that has ended: a reminder is never sent after the end`
+        ? reminderRefusal(messageId, found)
         : `message ${messageId} (${found.event}) is about an incident that has ended, and its route's end message is not waiting to be sent: re-sent, it would open a page that nothing closes`,
     );
   }
 
   /**
    * Re-sends the dead letters of `route` (up to RESEND_BATCH, oldest first; `more` when some are
-   * left), but those that would come after their incident's end; one audit record lists them.
+   * left), but those that would come after their incident's end or that are reminders the outbox
+   * would set aside unsent; one audit record lists them.
    */
   async function resendRoute(
     route: string,
@@ -172,7 +223,8 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
     return { resent: [...resent], more: dead.length > RESEND_BATCH };
   }
 
-  return { resend, resendRoute };
+  // Listing lives beside re-sending, so the routes that serve both take one part.
+  return { resend, resendRoute, list: createDeadLetterList(db) };
 }
 
 export type DeadLetterResender = ReturnType<typeof createDeadLetterResender>;

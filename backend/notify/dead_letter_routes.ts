@@ -2,7 +2,9 @@
 import { type Context, Hono } from "hono";
 import { HttpError } from "../../contracts/error.ts";
 import { bodyText, parseBody } from "../_parse_body.ts";
+import { parseQuery } from "../alerts/_query_params.ts";
 import type { Auth } from "../auth/auth.ts";
+import { notificationListQuerySchema } from "./dead_letter_list.ts";
 import { type DeadLetterResender, resendRequestSchema } from "./dead_letter_resend.ts";
 
 /** The body as JSON, `{}` when empty (the reason is optional), or 400 `invalid_json`. */
@@ -17,7 +19,8 @@ async function optionalJson(c: Context): Promise<unknown> {
 }
 
 /**
- * Mounted under `/api/v1`: `POST /notifications/:message_id/retry` and
+ * Mounted under `/api/v1`: `GET /notifications?state=dead` (any signed-in role, as the Health
+ * page's dead letters are), `POST /notifications/:message_id/retry` and
  * `POST /notifications/routes/:route/retry`, each with an optional `{"reason"?}` (admin).
  */
 export function deadLetterRoutes(options: { auth: Auth; resender: DeadLetterResender }): Hono {
@@ -34,6 +37,12 @@ export function deadLetterRoutes(options: { auth: Auth; resender: DeadLetterRese
     );
     return { body, actor: auth.actor(who, body.by) };
   }
+
+  // Reading needs no role beyond signing in: auth's middleware refuses anyone else.
+  app.get("/notifications", async function listNotifications(c) {
+    const q = parseQuery(notificationListQuerySchema, c.req.query());
+    return c.json(await resender.list(q));
+  });
 
   app.post("/notifications/routes/:route/retry", async function resendRoute(c) {
     const { body, actor } = await request(c);

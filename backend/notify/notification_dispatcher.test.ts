@@ -713,6 +713,66 @@ for (const target of testTargets()) {
       assert.equal(bodies[0].data.incident.state, "open");
     });
 
+    test("an opening that arrives after an update was sent pages no route twice", async () => {
+      const start = new Date(Date.now() - 60_000).toISOString();
+      const incident = crypto.randomUUID();
+      const at = (event: "opened" | "updated", seconds: number, severity: number) =>
+        incidentAlert({
+          incidentId: incident,
+          start,
+          at: seconds,
+          streamId: "late-open-1",
+          event,
+          sensors: [{ idx: 1, severity }],
+        });
+      // The engine sends alerts concurrently, with retries: the update lands first.
+      const [opened, updated] = [at("opened", 0, 12), at("updated", 5, 30)];
+      receiver.answer = (r) => (r.path === "/late-open-gone" ? { status: 410 } : { status: 200 });
+      const notify = dispatcher([
+        { name: "late-open", match: { stream: "late-open-*" }, webhook: hook("/late-open") },
+        // Its update died: the route never heard of the incident, so the opening is its first.
+        {
+          name: "late-open-gone",
+          match: { stream: "late-open-*" },
+          webhook: hook("/late-open-gone"),
+        },
+      ]);
+      try {
+        await store(updated);
+        await notify.tick();
+        await settled("late-open", 1);
+        await settled("late-open-gone", 1);
+        await store(opened);
+        await notify.tick();
+        await settled("late-open-gone", 2);
+        await notify.tick();
+      } finally {
+        await notify.stop();
+        receiver.answer = () => ({ status: 200 });
+      }
+      assert.deepEqual(
+        (await states("late-open")).map((r) => [r.event, r.state]),
+        [["updated", "delivered"]],
+      );
+      const heard = receiver.on("/late-open");
+      assert.deepEqual(
+        heard.map((r) => JSON.parse(r.body).type),
+        ["incident.updated"],
+        "one page: the update was its opening",
+      );
+      assert.deepEqual(
+        (await states("late-open-gone")).map((r) => [r.event, r.state]),
+        [
+          ["opened", "dead"],
+          ["updated", "dead"],
+        ],
+      );
+      assert.deepEqual(
+        receiver.on("/late-open-gone").map((r) => JSON.parse(r.body).type),
+        ["incident.updated", "incident.opened"],
+      );
+    });
+
     test("a silence created while an incident is open stops its reminders at once", async () => {
       const incident = crypto.randomUUID();
       let clock = Date.now();

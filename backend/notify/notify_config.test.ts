@@ -145,3 +145,73 @@ test("loadNotifyConfig names the file when it cannot be read", async () => {
       error.message.startsWith("NOTIFY_CONFIG /nonexistent/notify.json:"),
   );
 });
+
+test("parseNotifyConfig refuses a URL it cannot parse naming the field, without quoting it", () => {
+  const cases: [unknown, RegExp][] = [
+    [
+      { routes: [{ name: "ops", webhook: { url: "hooks.slack.com/services/T0/B0/XYZSECRET" } }] },
+      /^route "ops" \(routes\[0\]\): 'webhook\.url' must be an http\(s\) URL/,
+    ],
+    [{ routes: [{ name: "ops", webhook: { url: "" } }] }, /'webhook\.url' must be an http\(s\)/],
+    [
+      { routes: [{ name: "ops", webhook: { url: "http://[::1/XYZSECRET" } }] },
+      /'webhook\.url' must be an http\(s\)/,
+    ],
+    [
+      { console_url: "anomaly.plant.example/XYZSECRET", routes: [] },
+      /^'console_url' must be an http\(s\) URL/,
+    ],
+  ];
+  for (const [file, message] of cases) {
+    assert.throws(
+      () => parseNotifyConfig(JSON.stringify(file)),
+      (error: Error) =>
+        error instanceof NotifyConfigError &&
+        message.test(error.message) &&
+        !error.message.includes("XYZSECRET") &&
+        // One complaint: the credentials check does not pile on for a URL that is none.
+        !error.message.includes("user:password"),
+      JSON.stringify(file),
+    );
+  }
+});
+
+test("parseNotifyConfig never quotes a secret put into secret_env by mistake", () => {
+  const url = "https://hooks.example";
+  const secrets = [
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+/=",
+    "xoxb-1234-secret-token",
+    "Zq8rT2vLk9pW3mN7xB4c",
+  ];
+  for (const secret of secrets) {
+    assert.throws(
+      () =>
+        parseNotifyConfig(
+          JSON.stringify({ routes: [{ name: "ops", webhook: { url, secret_env: secret } }] }),
+        ),
+      (error: Error) =>
+        error instanceof NotifyConfigError &&
+        /^route "ops" \(routes\[0\]\): 'webhook\.secret_env' /.test(error.message) &&
+        !error.message.includes(secret) &&
+        !error.message.includes(secret.slice(6, 20)),
+      secret,
+    );
+  }
+  // A secret whose shape is a variable's name is still not quoted when it is not set ...
+  refused(
+    { routes: [{ name: "ops", webhook: { url, secret_env: "Zq8rT2vLk9pW3mN7xB4c" } }] },
+    /'webhook\.secret_env' names a variable \(not quoted: it looks like a secret/,
+  );
+  // ... nor when it is set to something that cannot sign.
+  refused(
+    { routes: [{ name: "ops", webhook: { url, secret_env: "Zq8rT2vLk9pW3mN7xB4c" } }] },
+    /^(?!.*Zq8rT2).*'webhook\.secret_env' names a variable .*whose value must be/,
+    { Zq8rT2vLk9pW3mN7xB4c: "abc" },
+  );
+  // A variable's name reads as one, and is named.
+  refused(
+    { routes: [{ name: "ops", webhook: { url, secret_env: "NOTIFY_OPS_SECRET" } }] },
+    /'webhook\.secret_env' names NOTIFY_OPS_SECRET, which is not set/,
+  );
+});

@@ -45,18 +45,36 @@ const duration = (least: number, what: string, most = Number.MAX_SAFE_INTEGER, m
 /** Longest wait between two tries a route may ask for (a longer one overflowed the next try's date). */
 const RETRY_WAIT_MAX_MS = 7 * 86_400_000;
 
+/**
+ * An http(s) URL. Its messages never quote it (a webhook's path or query is often its secret),
+ * and each check stands on its own: valibot runs every check of a pipe, also after one failed.
+ */
 const httpUrl = v.pipe(
   v.string(),
   v.check(
     (s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol),
-    "must be an http(s) URL",
+    'must be an http(s) URL such as "https://hooks.example/path" (not quoted here: its path may be a secret)',
   ),
   // fetch refuses such a URL on every delivery, and the password would be shown with the error.
   v.check((s) => {
-    const u = new URL(s);
-    return u.username === "" && u.password === "";
+    const u = URL.canParse(s) ? new URL(s) : null;
+    return u === null || (u.username === "" && u.password === "");
   }, "must not hold user:password@ (fetch refuses it; use webhook.secret, or a token in the path)"),
 );
+
+/** An environment variable's name, as `secret_env` must hold. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Whether a `secret_env` value reads as a variable's name that may be quoted in a message: not a
+ * secret put there by mistake (not a name at all, or a long one that is not
+ * UPPER_SNAKE_CASE, as a random token would be).
+ */
+function quotableEnvName(s: string): boolean {
+  return (
+    ENV_NAME.test(s) && s.length <= 64 && (s.length < 16 || /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/.test(s))
+  );
+}
 
 const routeSchema = v.strictObject({
   name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1..64 of A-Z a-z 0-9 . _ -")),
@@ -83,7 +101,16 @@ const routeSchema = v.strictObject({
         ),
       ),
     ),
-    secret_env: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/))),
+    // The message does not quote the value: it may be the secret itself, put here by mistake.
+    secret_env: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(
+          ENV_NAME,
+          "must name an environment variable (A-Z a-z 0-9 _, not starting with a digit), not hold the secret itself",
+        ),
+      ),
+    ),
     // A receiver that has not answered in 10 minutes is not going to (and a timer holds at
     // most about 24.8 days: the only duration here that becomes one).
     timeout: v.optional(duration(100, "100ms", 600_000, "10m"), "10s"),
@@ -150,17 +177,22 @@ function toRoute(
   }
   let secret = webhook.secret;
   if (webhook.secret_env !== undefined) {
-    secret = env[webhook.secret_env];
-    if (!secret) {
+    if (/^whsec_/i.test(webhook.secret_env)) {
       throw new NotifyConfigError(
-        `${at}: 'webhook.secret_env' names ${webhook.secret_env}, which is not set`,
+        `${at}: 'webhook.secret_env' holds a secret (whsec_…, not quoted) instead of the name of the environment variable holding it`,
       );
+    }
+    secret = env[webhook.secret_env];
+    // A value that looks like a secret (put here instead of the variable's name) is not echoed.
+    const names = quotableEnvName(webhook.secret_env)
+      ? `names ${webhook.secret_env}`
+      : "names a variable (not quoted: it looks like a secret, not a variable's name)";
+    if (!secret) {
+      throw new NotifyConfigError(`${at}: 'webhook.secret_env' ${names}, which is not set`);
     }
     const problem = webhookSecretProblem(secret);
     if (problem) {
-      throw new NotifyConfigError(
-        `${at}: 'webhook.secret_env' names ${webhook.secret_env}, whose value ${problem}`,
-      );
+      throw new NotifyConfigError(`${at}: 'webhook.secret_env' ${names}, whose value ${problem}`);
     }
   }
   const retry: RetryPolicy = {

@@ -181,7 +181,8 @@ for (const database of databases) {
 }
 
 describe("a bad routes file", () => {
-  const cases: [string, unknown, RegExp][] = [
+  // The fourth element: text the output must not hold (a secret in the file).
+  const cases: [string, unknown, RegExp, string?][] = [
     [
       "a field of the wrong type",
       {
@@ -201,8 +202,36 @@ describe("a bad routes file", () => {
       },
       /route "chat" \(routes\[1\]\): 'webhook\.fromat' is not a known field/,
     ],
+    [
+      "a webhook URL without its scheme",
+      { routes: [{ name: "chat", webhook: { url: "hooks.slack.com/services/T0/B0/XYZSECRET" } }] },
+      /route "chat" \(routes\[0\]\): 'webhook\.url' must be an http\(s\) URL/,
+      "XYZSECRET",
+    ],
+    [
+      "a console URL without its scheme",
+      { console_url: "anomaly.plant.example", routes: [] },
+      /'console_url' must be an http\(s\) URL/,
+      "anomaly.plant.example",
+    ],
+    [
+      "a secret in secret_env",
+      {
+        routes: [
+          {
+            name: "ops",
+            webhook: {
+              url: "https://x.example",
+              secret_env: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            },
+          },
+        ],
+      },
+      /route "ops" \(routes\[0\]\): 'webhook\.secret_env' holds a secret \(whsec_…, not quoted\)/,
+      "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ],
   ];
-  for (const [what, file, message] of cases) {
+  for (const [what, file, message, secret] of cases) {
     test(`stops the backend at start-up naming the route and field: ${what}`, async () => {
       const path = join(dir, `bad-${what.replaceAll(" ", "-")}.json`);
       await writeFile(path, JSON.stringify(file));
@@ -214,7 +243,11 @@ describe("a bad routes file", () => {
       // `close`, not `exit`: every line of its output has been read by then.
       const code = await new Promise((resolve) => service.child.once("close", resolve));
       assert.equal(code, 1);
-      assert.match(service.lines.join("\n"), message);
+      const output = service.lines.join("\n");
+      assert.match(output, message);
+      if (secret) assert.ok(!output.includes(secret), output);
+      // Reported as a bad routes file, not a crash with a stack trace.
+      assert.ok(!/\bat .*\.ts:\d+/.test(output), output);
       assert.ok(!service.lines.some((l) => l.includes("backend listening")));
     });
   }

@@ -30,7 +30,8 @@ export interface UnplannedEvent {
    */
   told_routes: string[];
   /**
-   * `updated`, `resolved`: the routes with a message about the incident that is not a dead letter:
+   * The routes with a message about the incident that is not a dead letter (for an `opened`: its
+   * alert arrived after another of the incident was planned, and those routes are not paged again):
    * a route whose every message died never heard of it. Silenced ones count for a `resolved` and
    * for an event under a silence (one recorded decision is enough), not for an `updated` outside
    * any: a route that heard nothing yet hears that one, as it would hear an opening.
@@ -244,10 +245,9 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
           FROM notification_outbox o WHERE o.incident_id = e.incident_id
             AND (${mayHaveReached(sql, "o")}
               OR (o.state = 'pending' AND NOT ${coveredNow(sql)}))) END AS told_routes,
-        CASE WHEN e.event IN ('updated', 'resolved') THEN (SELECT array_agg(DISTINCT o.route)
+        (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state <> 'dead'
-            AND (o.state <> 'silenced' OR c.covered OR e.event = 'resolved'))
-          END AS messaged_routes,
+            AND (o.state <> 'silenced' OR c.covered OR e.event = 'resolved')) AS messaged_routes,
         EXISTS (SELECT 1 FROM incident_event r WHERE r.incident_id = e.incident_id
           AND r.event = 'resolved' AND r.notify_planned_at IS NOT NULL) AS after_resolution,
         ${snapshot(sql)}

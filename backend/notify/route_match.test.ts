@@ -34,6 +34,14 @@ test("shouldNotify: opened at its severity, updated only on a rise, resolved to 
   ) => shouldNotify(route, incident, { event: e, severity, prior_severity: prior, ...more });
   assert.ok(event("opened", 11, null));
   assert.ok(!event("opened", 8, null));
+  assert.ok(
+    event("opened", 11, null, { messaged: false }),
+    "its update died: the opening is first",
+  );
+  assert.ok(
+    !event("opened", 11, null, { messaged: true }),
+    "late, after an update was its opening",
+  );
   assert.ok(event("updated", 12, 8), "crossing the minimum");
   assert.ok(event("updated", 12, 11), "a rise");
   assert.ok(!event("updated", 11, 12), "a fall");

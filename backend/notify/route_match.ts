@@ -26,7 +26,8 @@ export interface MatchEvent {
    */
   told?: boolean;
   /**
-   * `updated`, `resolved`: whether the route has a message about the incident yet; a silenced one
+   * Whether the route has a message about the incident yet (for an `opened`, one about an event
+   * that was planned before it: the opening arrived late); a silenced one
    * counts while this event is under a silence too, or for the end (an event outside the silence
    * is the first the route hears, as an opening would be); dead letters are not counted (a route
    * whose opening died in a receiver's outage never heard of it).
@@ -75,7 +76,8 @@ export function routeMatches(
 
 /**
  * Whether the route is told about this event. `opened`: when the incident, of the kind the
- * event's alert gave, matches at the event's severity. `updated`: when it matches so and either
+ * event's alert gave, matches at the event's severity, and the route has no message about it yet
+ * (an opening that arrived after an update the route was told of would page twice). `updated`: when it matches so and either
  * its severity rises above every earlier event's (so a route hears that an incident got worse, or
  * crossed its `min_severity`, not each periodic update), or the route has no message about it yet
  * (its kind changed to the route's while open, or its opening died in a receiver's outage: the
@@ -95,7 +97,10 @@ export function shouldNotify(
   if (event.after_resolution === true && event.event !== "resolved") return false;
   switch (event.event) {
     case "opened":
-      return routeMatches(route, asThen, event.severity);
+      // A late opening (an update of the incident was planned first): the route that heard the
+      // update already took it as the opening, as a receiver takes any event of an incident it
+      // does not know; a second one would page again under another webhook-id.
+      return event.messaged !== true && routeMatches(route, asThen, event.severity);
     case "updated": {
       const rises =
         event.severity !== null &&

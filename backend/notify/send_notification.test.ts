@@ -84,3 +84,54 @@ test("a refusing receiver's long answer is read only in part, the rest cancelled
   assert.ok(pulled <= 64 * 1024, `${pulled} bytes read`);
   assert.ok(cancelled, "the rest of the answer is cancelled");
 });
+
+test("a refusing receiver's answer is kept without the query's secrets however it spells them", async () => {
+  // A real receiver answering as Express does (the query HTML-escaped), and quoting the path
+  // percent-decoded, the token on its own and the whole query percent-encoded.
+  const server = createServer((req, res) => {
+    req.resume();
+    const asked = `${req.method} ${req.url}`;
+    const escaped = asked.replaceAll("&", "&amp;");
+    const token = new URL(req.url ?? "/", "http://x").searchParams.get("token");
+    res.writeHead(404, { "content-type": "text/html" });
+    res.end(
+      [
+        `<pre>Cannot ${escaped}</pre>`,
+        `<p>${decodeURIComponent(req.url ?? "")}</p>`,
+        `<p>bad token ${token}</p>`,
+        `<p>${encodeURIComponent(req.url ?? "")}</p>`,
+      ].join(""),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const result = await sendNotification({
+      fetch: globalThis.fetch,
+      url: `http://127.0.0.1:${port}/leak/ops%20x?token=SUPERSECRET123&team=plant&key=K%2FEY%2Bvalue`,
+      body: "{}",
+      messageId: "msg_1",
+      timeoutMs: 10_000,
+      now: Date.now(),
+    });
+    assert.equal(result.outcome, "dead");
+    const error = (result as { error: string }).error;
+    // Whole: nothing of it was cut at the length kept.
+    assert.equal(
+      error,
+      "HTTP 404: <pre>Cannot POST <webhook url></pre><p><webhook url></p>" +
+        "<p>bad token <webhook url></p><p><webhook url></p>",
+    );
+    for (const secret of [
+      "SUPERSECRET123",
+      "K/EY+value",
+      "K%2FEY%2Bvalue",
+      "leak/ops",
+      "team=plant",
+    ]) {
+      assert.ok(!error.includes(secret), `${secret} in ${error}`);
+    }
+  } finally {
+    server.close();
+  }
+});

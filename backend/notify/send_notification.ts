@@ -134,17 +134,66 @@ async function readAnswer(res: Response): Promise<string> {
   return new TextDecoder().decode(bytes.subarray(0, size));
 }
 
+/** Query values shorter than this are not redacted on their own (`1`, `json`, `plant` are no secret). */
+const SECRET_VALUE_CHARS = 6;
+
+/** `s` percent-decoded (`+` as a space too, as a query reads it), or as it is when it does not decode. */
+function decoded(s: string, plusIsSpace: boolean): string {
+  try {
+    return decodeURIComponent(plusIsSpace ? s.replaceAll("+", " ") : s);
+  } catch {
+    return s;
+  }
+}
+
+/** The ways an answer may quote `form`: as is, HTML-escaped, JSON-escaped, percent-decoded or encoded. */
+function spellings(form: string): string[] {
+  const out = new Set<string>();
+  for (const f of [form, decoded(form, false), decoded(form, true), encodeURIComponent(form)]) {
+    out.add(f);
+    out.add(encodeURI(f));
+    out.add(f.replaceAll("/", "\\/"));
+    for (const amp of ["&amp;", "&#38;", "&#x26;"]) {
+      out.add(
+        f
+          .replaceAll("&", amp)
+          .replaceAll("<", "&lt;")
+          .replaceAll(">", "&gt;")
+          .replaceAll('"', "&quot;")
+          .replaceAll("'", "&#39;"),
+      );
+    }
+  }
+  return [...out];
+}
+
 /**
- * `text` with the webhook's URL, its path and query, its path and its query replaced by
- * `<webhook url>`: the error is stored, logged and shown on the Health page, and a receiver's
- * 404 page may quote the path (a Slack webhook's path is its secret).
+ * `text` with the webhook's URL replaced by `<webhook url>`: the whole of it, its path and query,
+ * its path, its query, and each query value of SECRET_VALUE_CHARS or more on its own, each as
+ * written, HTML-escaped (`&amp;`), JSON-escaped, percent-decoded or percent-encoded, in any case.
+ * The error is stored, logged and shown on the Health page, and a receiver's error page may quote
+ * what it was asked for (a Slack webhook's path is its secret; a token may be in the query).
  */
 function withoutUrl(text: string, url: string): string {
   const parsed = new URL(url);
-  const forms = [url, parsed.href, parsed.pathname + parsed.search, parsed.pathname, parsed.search]
-    // A bare "/" is no secret, and replacing it would garble every answer.
-    .filter((form) => form.length > 1)
-    .sort((a, b) => b.length - a.length);
-  for (const form of new Set(forms)) text = text.replaceAll(form, "<webhook url>");
+  const forms = [url, parsed.href, parsed.pathname + parsed.search, parsed.pathname, parsed.search];
+  for (const pair of parsed.search.slice(1).split("&")) {
+    const raw = pair.slice(pair.indexOf("=") + 1);
+    if (pair.includes("=") && decoded(raw, true).length >= SECRET_VALUE_CHARS) forms.push(raw);
+  }
+  for (const value of parsed.searchParams.values()) {
+    if (value.length >= SECRET_VALUE_CHARS) forms.push(value);
+  }
+  const all = new Set<string>();
+  for (const form of forms) for (const spelling of spellings(form)) all.add(spelling);
+  // Longest first, so a whole URL is replaced before its parts; a bare "/" is no secret, and
+  // replacing it would garble every answer.
+  const sorted = [...all].filter((f) => f.length > 1).sort((a, b) => b.length - a.length);
+  for (const form of sorted) {
+    text = text.replace(
+      new RegExp(form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi"),
+      "<webhook url>",
+    );
+  }
   return text;
 }
