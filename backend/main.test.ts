@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -135,6 +135,35 @@ test("backend exits non-zero naming PGLITE_DATA_DIR when it cannot be opened", a
   const text = service.lines.join("\n");
   assert.ok(text.includes(`backend: PGLITE_DATA_DIR ${dataDir}: ENOTDIR`), text);
   assert.doesNotMatch(text, /\n\s+at /, "no stack trace");
+});
+
+test("a second backend on the same embedded database is refused while the first runs, and takes over once it was killed", {
+  timeout: 240_000,
+}, async () => {
+  const root = mkdtempSync(join(tmpdir(), "backend-pglite-"));
+  roots.push(root);
+  const dataDir = join(root, "pglite");
+  const env = { PORT: "0", HOST: "127.0.0.1", DATABASE_URL: "", PGLITE_DATA_DIR: dataDir };
+  const first = spawnService([...NODE_TS, "backend/main.ts"], { ...env, LOG_LEVEL: "info" });
+  running.push(first);
+  await first.waitForLog((l) => l.msg === "backend listening", 90_000);
+  const second = spawnService([...NODE_TS, "backend/main.ts"], env);
+  running.push(second);
+  assert.equal(await exitCode(second), 1);
+  const text = second.lines.join("\n");
+  assert.ok(
+    text.includes(`backend: PGLITE_DATA_DIR ${dataDir}: in use by process ${first.child.pid}`),
+    text,
+  );
+  assert.doesNotMatch(text, /backend listening|database ready/, "it never opened the database");
+  // A lock left by a process killed with kill -9 is taken over.
+  assert.equal(await first.stop("SIGKILL"), null);
+  const third = spawnService([...NODE_TS, "backend/main.ts"], { ...env, LOG_LEVEL: "info" });
+  running.push(third);
+  const listening = await third.waitForLog((l) => l.msg === "backend listening", 90_000);
+  assert.equal((await fetch(`http://127.0.0.1:${listening.port}/health/ready`)).status, 200);
+  assert.equal(await third.stop("SIGTERM"), 0);
+  assert.ok(!existsSync(`${dataDir}.lock`), "a clean stop leaves no lock");
 });
 
 test("backend exits non-zero saying its port is in use", async () => {

@@ -1,9 +1,9 @@
 // The durable alert outbox: an fsync'd append-only log of alerts not yet delivered.
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { processRunning, processStartedAt } from "../../contracts/process_running.ts";
+import { takeLockFile } from "../../contracts/lock_file.ts";
 import type { AlertRecord } from "./alert_sender.ts";
 
 export interface OutboxOptions {
@@ -206,29 +206,13 @@ export class Outbox {
 
   async #lock(): Promise<void> {
     const path = join(this.#dir, LOCK);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await open(path, "wx");
-        try {
-          await handle.writeFile(`${process.pid} ${processStartedAt(process.pid) ?? ""}\n`);
-        } finally {
-          await handle.close();
-        }
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      }
-      const [held, started] = (await readFile(path, "utf8").catch(() => "")).trim().split(" ");
-      const pid = Number(held);
-      // This process's own (a test reopening it) is taken over, as is a killed one's.
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processRunning(pid, started)) {
-        throw new OutboxInUseError(
+    await takeLockFile(
+      path,
+      (pid) =>
+        new OutboxInUseError(
           `the alert outbox in ${this.#dir} is in use by process ${pid}: another engine runs on this DATA_DIR; give each engine its own DATA_DIR (or remove ${path} if that process is no engine)`,
-        );
-      }
-      await rm(path, { force: true });
-    }
-    throw new OutboxInUseError(`the alert outbox lock ${path} could not be taken`);
+        ),
+    );
   }
 
   /**
