@@ -6,6 +6,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { EngineMetrics } from "../telemetry/metrics.ts";
 import { reclaim } from "./_reclaim.ts";
 import type { EnginePipeline, EngineState, ModelLane } from "./engine_state.ts";
+import { ArrivalOrder, type Turn } from "./ingest/arrival_order.ts";
 import type { IngestedFrame } from "./ingest/ingestor.ts";
 import type { NodeBodyStream } from "./ingest/read_body.ts";
 import type { ModelActivation } from "./model_activation.ts";
@@ -70,6 +71,12 @@ export function createEngineApp(options: EngineAppOptions): Hono {
    * one once decoded), so a slow upload never makes the queue look full; this count bounds them.
    */
   let uploads = 0;
+  /**
+   * Frames are admitted in the order their bodies finished arriving: decodes run on a pool of
+   * workers and end in any order, and a stream's frames admitted in that order would be refused
+   * `409 frame_out_of_order` though they arrived in order.
+   */
+  const arrivals = new ArrivalOrder();
   const uploadLimit = (p: EnginePipeline | undefined) =>
     maxUploads ?? p?.lanes[0].queue.capacity ?? 0;
   const app = createRoleApp({
@@ -116,6 +123,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   async function enqueueFrame(c: Context): Promise<Response> {
     const receivedAt = performance.now();
     let bodyTaken = false;
+    /** Its place in the arrival order, once its body is in; ended in the last `finally`. */
+    let turn: Turn | undefined;
     // Ready (the intake gate checked), so the pipeline exists. Held until the request ends: an
     // activation with other features waits for that before it lets this intake and queue go.
     const p = state.enter();
@@ -185,10 +194,15 @@ export function createEngineApp(options: EngineAppOptions): Hono {
               return lane.queue.slab(slot);
             },
             incoming,
+            function arrived() {
+              turn = arrivals.take();
+            },
           );
         } finally {
           uploads--;
         }
+        // Every frame whose body arrived before this one's is admitted or refused first.
+        await turn?.ready;
         span.setAttributes({
           "engine.stream.id": frame.streamId,
           "engine.frame.bytes": frame.bodyBytes,
@@ -274,6 +288,9 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       if (!(error instanceof HttpError)) log.error("frame intake failed", error as Error);
       throw error;
     } finally {
+      // Every path ends here, answered or refused (thrown, duplicate, out of order, closed):
+      // a turn left open would hold every later frame.
+      turn?.end();
       state.leave(p);
     }
   }

@@ -4,7 +4,7 @@
  * Hashes the bit patterns of `values` (two interleaved multiply–xorshift lanes, so the loop is
  * not one long chain of multiplications): equal values give equal checksums, and two different
  * frames share one with a chance of about 2^-32. Measured ~20–25 µs for 25,000 values on the
- * 2-core development machine, against ~5 ms to inflate and scan that frame's JSON.
+ * 2-core VM, against ~5 ms to inflate and scan that frame's JSON.
  *
  * @example
  * frameChecksum(new Float32Array([1, 2])) === frameChecksum(new Float32Array([1, 2])); // true

@@ -40,8 +40,16 @@ export interface Ingestor {
    * may throw, e.g. a 429 when that model's queue is full). Throws HttpError
    * 400/408/413/415/422; touches nothing but the target. Under Node, `incoming` (the server's
    * `IncomingMessage`) is read instead of `request.body`, which is then never built.
+   * `onArrived` is called once the body has been read in full, before it is decoded: where
+   * decodes run in parallel, the order of these calls is the order the frames arrived in (see
+   * `ArrivalOrder`); it is not called for a body that never arrived whole.
    */
-  ingest(request: Request, into: FrameTarget, incoming?: NodeBodyStream): Promise<IngestedFrame>;
+  ingest(
+    request: Request,
+    into: FrameTarget,
+    incoming?: NodeBodyStream,
+    onArrived?: () => void,
+  ): Promise<IngestedFrame>;
   close(): Promise<void>;
 }
 
@@ -94,6 +102,7 @@ function ingestWith(
     request: Request,
     into: FrameTarget,
     incoming?: NodeBodyStream,
+    onArrived?: () => void,
   ): Promise<IngestedFrame> {
     if (typeof into !== "function" && into.length !== layouts.layouts[0].size) {
       throw new RangeError(
@@ -114,6 +123,7 @@ function ingestWith(
       allocate: allocateBody,
       incoming,
     });
+    onArrived?.();
     // Read before decoding: a worker pool takes the body's buffer (transferred, so empty here).
     const bodyBytes = body.length;
     // The socket's chunks the body was copied from are garbage now, and so is the body itself

@@ -19,6 +19,7 @@ import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
 import { mergeScoring, ScoringRollCall } from "../bus/scoring_roll_call.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
 import { activeOrSeed, NatsModelRegistry } from "../infer/nats_registry.ts";
+import { ArrivalOrder, type Turn } from "../ingest/arrival_order.ts";
 import { ingestorFor, modelLayoutsFor } from "../ingest/from_config.ts";
 import type { FrameTarget, Ingestor } from "../ingest/ingestor.ts";
 import type { ModelLayouts } from "../ingest/model_layouts.ts";
@@ -116,6 +117,12 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   const lag = new Int32Array(config.NATS_PARTITIONS);
   /** Each stream's order (newest and recent timestamps), the least recently active first. */
   const orders = new Map<string, StreamOrder>();
+  /**
+   * Frames are admitted and published in the order their bodies finished arriving, as in the
+   * single process: decodes end in any order, and a stream's frames taken in that order would be
+   * refused `409 frame_out_of_order`, or published out of order, though they arrived in order.
+   */
+  const arrivals = new ArrivalOrder();
   const lifecycle = new Lifecycle();
   const routes = new StreamRoutes(config.MODEL_ROUTES, config.DEFAULT_MODEL_NAME);
   /** What exists once the replica is ready. */
@@ -179,6 +186,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   async function enqueue(c: Context): Promise<Response> {
     const receivedAt = performance.now();
     let bodyTaken = false;
+    /** Its place in the arrival order, once its body is in; ended once its publish is sent. */
+    let turn: Turn | undefined;
     // Ready (the intake gate checked), so the parts exist.
     const { pool, ingestor, bus, served } = parts as NonNullable<typeof parts>;
     try {
@@ -208,7 +217,11 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
                 values = slab.subarray(0, served.layouts.layouts[lane].size);
                 return values;
               };
-        const frame = await ingestor.ingest(c.req.raw, target, incoming);
+        const frame = await ingestor.ingest(c.req.raw, target, incoming, function arrived() {
+          turn = arrivals.take();
+        });
+        // Every frame whose body arrived before this one's is admitted or refused first.
+        await turn?.ready;
         span.setAttributes({
           "engine.stream.id": frame.streamId,
           "engine.frame.bytes": frame.bodyBytes,
@@ -267,12 +280,16 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
             span: span.spanContext(),
           });
           payload = encoded.payload;
+          // Sent on the connection when called: the turn ends once it is, so a stream's frames
+          // reach JetStream in the order they were admitted, their acknowledgements awaited apart.
+          const acked = bus.js.publish(bus.subject(partition), payload, {
+            msgID: frameMessageId(streamId, timestamp),
+            headers: encoded.headers,
+            timeout: config.NATS_PUBLISH_TIMEOUT_MS,
+          });
+          turn?.end();
           try {
-            ack = await bus.js.publish(bus.subject(partition), payload, {
-              msgID: frameMessageId(streamId, timestamp),
-              headers: encoded.headers,
-              timeout: config.NATS_PUBLISH_TIMEOUT_MS,
-            });
+            ack = await acked;
           } catch (error) {
             counters.bus_unavailable++;
             busRefused(error as Error, streamId, partition);
@@ -304,6 +321,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
         throw error;
       } finally {
+        // Refused, failed or published: a turn left open would hold every later frame.
+        turn?.end();
         span.end();
         inFlight--;
         pool.release(slot);
