@@ -70,6 +70,8 @@ export interface BackendAppOptions {
   notifications?: Pick<NotificationDispatcher, "status">;
   /** Where model activations, retraining requests and report reads go (the engine's URL and `ADMIN_TOKEN`); absent: 404. */
   modelActivation?: { engineUrl: string; adminToken?: string };
+  /** The retention settings in force (`retentionSettings(config)`), shown on the Health page. */
+  retention?: Parameters<typeof consoleRoutes>[0]["retention"];
 }
 
 /** The largest body of a person's request (a silence with 1,000 sensor globs of 500 characters fits). */
@@ -175,6 +177,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       resender,
       quality,
       silences,
+      retention: options.retention,
     }),
   );
 

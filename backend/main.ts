@@ -202,6 +202,7 @@ const app = createBackendApp({
   database,
   simulator,
   notifications,
+  retention,
   signingSecret: config.ALERT_SIGNING_SECRET,
   log,
   metrics,

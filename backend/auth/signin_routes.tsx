@@ -22,7 +22,7 @@ function SignInPage(props: { mode: Auth["mode"]; next: string; tokens: boolean; 
         <main id="main">
           <h1>Sign in</h1>
           {props.error ? (
-            <p class="error" role="alert">
+            <p id="signin-error" class="error" role="alert">
               {props.error}
             </p>
           ) : null}
@@ -50,6 +50,11 @@ function SignInPage(props: { mode: Auth["mode"]; next: string; tokens: boolean; 
                 required
                 autocomplete="off"
                 maxlength={500}
+                // A refusal or a notice (the session ended): the field is where to act, so the
+                // page starts there, and its description is the message (no script needed).
+                autofocus={props.error ? true : undefined}
+                aria-invalid={props.error ? "true" : undefined}
+                aria-describedby={props.error ? "signin-error" : undefined}
               />
               <button type="submit">Sign in</button>
             </form>

@@ -49,13 +49,14 @@ test("the Health page's Database section shows the horizons and the last prune, 
   });
   assert.equal((await pruner.runOnce()).error, null);
   let html = section(await (await app.request("/status")).text());
+  // No settings given to this app: the last prune's horizons, said as such.
   assert.match(
     html,
-    /alerts 12 h, resolved incidents with their verdicts 30 d; pruned every 2.5 min/,
+    /<dd id="retention-horizons">as the last prune ran: alerts 12 h, resolved incidents nobody acted on \(no acknowledgement\s+or verdict\) 30 d; pruned every 2.5 min/,
   );
   assert.match(
     html,
-    /<dd id="last-prune" data-error="false"><time datetime="[^"]+">[^<]+<\/time> in [\d.]+ s: 0 alerts \(0 evidence rows\), 0 incidents, 0 sent\s+notifications deleted/,
+    /<dd id="last-prune" data-error="false" data-overdue="false"><time datetime="[^"]+">[^<]+<\/time> in [\d.]+ s: 0 alerts \(0 evidence rows\), 0 incidents, 0 sent\s+notifications deleted/,
   );
 
   await db.sql`UPDATE retention_status SET error = ${HOSTILE}`;
@@ -63,6 +64,68 @@ test("the Health page's Database section shows the horizons and the last prune, 
   assert.match(html, /data-error="true"/);
   assert.ok(html.includes("stopped early: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
   assert.ok(!html.includes(HOSTILE));
+});
+
+test("the Database section shows the retention in force, the last prune's own horizons apart, and an overdue prune", async () => {
+  // The last prune ran under 30 d / 365 d every 5 min (from the test before: 0.5 d / 30 d).
+  const pruner = createPruner({
+    database: db,
+    alertsDays: 30,
+    incidentsDays: 365,
+    everyMs: 300_000,
+    batchSize: 10,
+  });
+  assert.equal((await pruner.runOnce()).error, null);
+  const [{ finished_at }] = await db.sql`SELECT finished_at FROM retention_status`;
+  const finished = new Date(finished_at).getTime();
+  const at = async (
+    now: number,
+    retention: Parameters<typeof createBackendApp>[0]["retention"],
+  ) => {
+    const app = createBackendApp({ database: db, clock: { now: () => now }, retention });
+    return section(await (await app.request("/status")).text());
+  };
+  const text = (html: string, id: string) => {
+    const m = new RegExp(`<dd id="${id}"[^>]*>([\\s\\S]*?)</dd>`).exec(html);
+    assert.ok(m, id);
+    return m[1].replace(/<[^>]+>/g, "").replace(/\s+/g, " ");
+  };
+
+  // Restarted with both horizons 0: the pruner is off, and the page says so, not the last run's.
+  const off = { alertsDays: 0, incidentsDays: 0, everyMs: 300_000, enabled: false };
+  let html = await at(finished + 3_600_000, off);
+  assert.equal(
+    text(html, "retention-horizons"),
+    "retention off: keeps everything (RETENTION_ALERTS_DAYS and RETENTION_INCIDENTS_DAYS are 0)",
+  );
+  assert.match(
+    text(html, "last-prune"),
+    /; it ran with alerts 30 d, resolved incidents nobody acted on \(no acknowledgement or verdict\) 365 d; pruned every 5 min$/,
+  );
+  assert.match(html, /data-overdue="false"/, "off: nothing is due");
+
+  // On, as the last run: the horizons once, the run without them; on time.
+  const on = { alertsDays: 30, incidentsDays: 365, everyMs: 300_000, enabled: true };
+  html = await at(finished + 60_000, on);
+  assert.equal(
+    text(html, "retention-horizons"),
+    "alerts 30 d, resolved incidents nobody acted on (no acknowledgement or verdict) 365 d; pruned every 5 min",
+  );
+  assert.ok(!text(html, "last-prune").includes("it ran with"));
+  assert.match(html, /data-overdue="false"/);
+
+  // Over twice the interval since it finished: overdue, said in words.
+  html = await at(finished + 2 * 300_000 + 1000, on);
+  assert.match(html, /data-overdue="true"/);
+  assert.match(
+    text(html, "last-prune"),
+    /Overdue: no prune has finished for over 2 intervals \(10 min\); the pruner may have stopped or hang\./,
+  );
+
+  // Other horizons in force than the last run's: both shown.
+  html = await at(finished + 60_000, { ...on, alertsDays: 7 });
+  assert.match(text(html, "retention-horizons"), /^alerts 7 d, /);
+  assert.match(text(html, "last-prune"), /; it ran with alerts 30 d, /);
 });
 
 test("bytes and horizon read as people write them", () => {

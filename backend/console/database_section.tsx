@@ -1,5 +1,6 @@
-// The Health page's Database section: size, the oldest rows kept, the retention horizons and the last prune.
+// The Health page's Database section: size, the oldest rows kept, the retention in force and the last prune (overdue or not).
 import type { DatabaseHealth, LastPrune } from "../retention/database_health.ts";
+import type { RetentionSettings } from "../retention/retention_settings.ts";
 import { num, utc } from "./format.ts";
 
 /** What the section is given: the database's health, or why it could not be read. */
@@ -31,26 +32,80 @@ function When(props: { at: string | null; none: string }) {
   return <time datetime={props.at}>{utc(props.at)}</time>;
 }
 
-function Retention(props: { last: LastPrune | null }) {
-  const p = props.last;
-  if (!p) {
-    return (
-      <>
-        no prune recorded: a backend prunes when <code>RETENTION_ALERTS_DAYS</code> or{" "}
-        <code>RETENTION_INCIDENTS_DAYS</code> is above 0
-      </>
-    );
-  }
+/** The retention settings this backend runs with now (its `RETENTION_*` variables). */
+export type RetentionInForce = Pick<
+  RetentionSettings,
+  "alertsDays" | "incidentsDays" | "everyMs" | "enabled"
+>;
+
+/** A prune this long past its interval's end counts as overdue: twice the interval. */
+export const OVERDUE_INTERVALS = 2;
+
+function Horizons(props: { alertsDays: number; incidentsDays: number; everyMs: number }) {
   return (
     <>
-      alerts {horizon(p.alerts_days)}, resolved incidents with their verdicts{" "}
-      {horizon(p.incidents_days)}; pruned every {horizon(p.every_s / 86_400)}
+      alerts {horizon(props.alertsDays)}, resolved incidents nobody acted on (no acknowledgement or
+      verdict) {horizon(props.incidentsDays)}; pruned every {horizon(props.everyMs / 86_400_000)}
     </>
   );
 }
 
-function LastRun(props: { last: LastPrune }) {
+function Retention(props: { settings: RetentionInForce | undefined; last: LastPrune | null }) {
+  const r = props.settings;
   const p = props.last;
+  // An app built without its settings (an embedder, a test): the last prune's, said as such.
+  if (!r) {
+    return p ? (
+      <>
+        as the last prune ran:{" "}
+        <Horizons
+          alertsDays={p.alerts_days}
+          incidentsDays={p.incidents_days}
+          everyMs={p.every_s * 1000}
+        />
+      </>
+    ) : (
+      <>not known to this page</>
+    );
+  }
+  if (!r.enabled) {
+    return (
+      <>
+        retention off: keeps everything (<code>RETENTION_ALERTS_DAYS</code> and{" "}
+        <code>RETENTION_INCIDENTS_DAYS</code> are 0)
+      </>
+    );
+  }
+  return <Horizons alertsDays={r.alertsDays} incidentsDays={r.incidentsDays} everyMs={r.everyMs} />;
+}
+
+/** Whether the last prune ran under other horizons than those in force now. */
+function ranOtherwise(p: LastPrune, r: RetentionInForce | undefined): boolean {
+  if (!r) return false; // then Retention shows them
+  return (
+    !r.enabled ||
+    p.alerts_days !== r.alertsDays ||
+    p.incidents_days !== r.incidentsDays ||
+    p.every_s * 1000 !== r.everyMs
+  );
+}
+
+/**
+ * Whether the next prune is overdue: retention is on here and the last one finished more than
+ * {@link OVERDUE_INTERVALS} intervals ago (the pruner stopped, or a run hangs).
+ */
+export function pruneOverdue(
+  p: LastPrune | null,
+  r: RetentionInForce | undefined,
+  now: number,
+): boolean {
+  if (!p || !r?.enabled) return false;
+  return now - Date.parse(p.finished_at) > OVERDUE_INTERVALS * r.everyMs;
+}
+
+function LastRun(props: { last: LastPrune; settings?: RetentionInForce; overdue: boolean }) {
+  const p = props.last;
+  const r = props.settings;
   const ms = Date.parse(p.finished_at) - Date.parse(p.started_at);
   return (
     <>
@@ -58,13 +113,38 @@ function LastRun(props: { last: LastPrune }) {
       {p.alert_features} evidence rows), {p.incidents} incidents, {p.notifications} sent
       notifications deleted
       {p.error ? <span class="error">; stopped early: {p.error}</span> : null}
+      {ranOtherwise(p, r) ? (
+        <span class="last-prune-horizons">
+          ; it ran with{" "}
+          <Horizons
+            alertsDays={p.alerts_days}
+            incidentsDays={p.incidents_days}
+            everyMs={p.every_s * 1000}
+          />
+        </span>
+      ) : null}
+      {props.overdue && r ? (
+        <strong class="error" id="prune-overdue">
+          {" "}
+          Overdue: no prune has finished for over {OVERDUE_INTERVALS} intervals (
+          {horizon((OVERDUE_INTERVALS * r.everyMs) / 86_400_000)}); the pruner may have stopped or
+          hang. See the backend's log.
+        </strong>
+      ) : null}
     </>
   );
 }
 
-export function DatabaseSection(props: { health: DatabaseHealthStatus | null }) {
+export function DatabaseSection(props: {
+  health: DatabaseHealthStatus | null;
+  /** The retention settings in force in this backend; absent: not known here. */
+  retention?: RetentionInForce;
+  /** Milliseconds since the epoch, to judge the last prune overdue. */
+  now: number;
+}) {
   const h = props.health;
   if (h === null) return null;
+  const overdue = "error" in h ? false : pruneOverdue(h.last_prune, props.retention, props.now);
   return (
     <section aria-labelledby="database-heading">
       <h2 id="database-heading">Database</h2>
@@ -89,11 +169,24 @@ export function DatabaseSection(props: { health: DatabaseHealthStatus | null }) 
             </dd>
             <dt>Retention</dt>
             <dd id="retention-horizons">
-              <Retention last={h.last_prune} />
+              <Retention settings={props.retention} last={h.last_prune} />
             </dd>
             <dt>Last prune</dt>
-            <dd id="last-prune" data-error={h.last_prune?.error ? "true" : "false"}>
-              {h.last_prune ? <LastRun last={h.last_prune} /> : "none yet"}
+            <dd
+              id="last-prune"
+              data-error={h.last_prune?.error ? "true" : "false"}
+              data-overdue={overdue ? "true" : "false"}
+            >
+              {h.last_prune ? (
+                <LastRun last={h.last_prune} settings={props.retention} overdue={overdue} />
+              ) : props.retention?.enabled ? (
+                "none yet"
+              ) : (
+                <>
+                  no prune recorded: a backend prunes when <code>RETENTION_ALERTS_DAYS</code> or{" "}
+                  <code>RETENTION_INCIDENTS_DAYS</code> is above 0
+                </>
+              )}
             </dd>
           </dl>
           {h.largest.length ? (

@@ -42,7 +42,29 @@ export interface EngineMonitorOptions {
   now?: () => number;
   /** Wait before a second read when there is no recent one to compute a rate from. */
   sampleGapMs?: number;
+  /**
+   * The Now page's deadline for `/stats` (default the shorter of 500 ms and `timeoutMs`): the
+   * page is read often, so a hung engine costs it this once, not `timeoutMs` on every load.
+   */
+  nowTimeoutMs?: number;
+  /** While the engine is unreachable the Now page asks it again at most this often (default 5 s). */
+  recheckMs?: number;
 }
+
+/**
+ * What the Now page shows of the engine: its stopped machines, or that it cannot be reached (why,
+ * since when this backend saw it so) with the stopped machines of the last answer it gave.
+ */
+export type EngineNow =
+  | { reachable: true; stopped: MachineOff[] | null }
+  | {
+      reachable: false;
+      reason: string;
+      /** ISO time of the first failed read in a row. */
+      since: string;
+      /** The stopped machines of the last answer, and when it came; absent before any. */
+      lastKnown?: { stopped: MachineOff[]; at: string };
+    };
 
 /**
  * Reads `ENGINE_URL/health/ready` and `/stats`. The rate comes from the previous read when it is
@@ -52,7 +74,8 @@ export interface EngineMonitorOptions {
  * @example const monitor = createEngineMonitor({ engineUrl }); const health = await monitor.read();
  */
 export function createEngineMonitor(options: EngineMonitorOptions) {
-  const { engineUrl, timeoutMs = 2000, sampleGapMs = 1000 } = options;
+  const { engineUrl, timeoutMs = 2000, sampleGapMs = 1000, recheckMs = 5000 } = options;
+  const nowTimeoutMs = options.nowTimeoutMs ?? Math.min(500, timeoutMs);
   const fetcher = options.fetch ?? fetch;
   const now = options.now ?? (() => Date.now());
   let previous: { at: number; scored: number } | undefined;
@@ -63,13 +86,25 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
     timeoutMs,
   });
 
-  async function getJson(path: string): Promise<{ status: number; body: unknown }> {
-    const res = await fetcher(new URL(path, engineUrl), { signal: AbortSignal.timeout(timeoutMs) });
+  // Reachability as the last reads found it, shared by both pages.
+  let down: { since: number; reason: string; checkedAt: number } | undefined;
+  let lastStopped: { stopped: MachineOff[]; at: number } | undefined;
+
+  function reached() {
+    down = undefined;
+  }
+  function failed(error: unknown, ms: number) {
+    const at = now();
+    down = { since: down?.since ?? at, reason: unreachableReason(error, ms), checkedAt: at };
+  }
+
+  async function getJson(path: string, ms = timeoutMs): Promise<{ status: number; body: unknown }> {
+    const res = await fetcher(new URL(path, engineUrl), { signal: AbortSignal.timeout(ms) });
     return { status: res.status, body: await res.json() };
   }
 
-  async function readStats(): Promise<EngineStats | null> {
-    const { status, body } = await getJson("/stats");
+  async function readStats(ms = timeoutMs): Promise<EngineStats | null> {
+    const { status, body } = await getJson("/stats", ms);
     if (status !== 200) return null;
     const parsed = v.safeParse(statsSchema, body);
     return parsed.success ? parsed.output : null;
@@ -88,7 +123,9 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
       const answer = await getJson("/health/ready");
       const parsed = v.safeParse(engineReadySchema, answer.body);
       ready = parsed.success ? parsed.output : null;
+      reached();
     } catch (error) {
+      failed(error, timeoutMs);
       return {
         ...base,
         reachable: false,
@@ -99,6 +136,7 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
     }
     try {
       let stats = await readStats();
+      if (stats?.machine_off) lastStopped = { stopped: stats.machine_off, at: now() };
       if (!stats) return { ...base, reachable: true, ready, stats: null, error: "no /stats" };
       let at = now();
       let fps: number | null = null;
@@ -119,18 +157,50 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
   }
 
   /**
-   * The engine's stopped machines from one read of `/stats` (the Now page: no rate, no models);
-   * null when the engine does not answer.
+   * The engine's stopped machines from one read of `/stats` within `nowTimeoutMs` (the Now page:
+   * no rate, no models), or why the engine cannot be reached. While it cannot, the engine is asked
+   * again at most every `recheckMs`; loads in between get the last failure at once.
    */
-  async function machineOff(): Promise<MachineOff[] | null> {
-    try {
-      return (await readStats())?.machine_off ?? null;
-    } catch {
-      return null;
+  async function nowState(): Promise<EngineNow> {
+    if (!down || now() - down.checkedAt >= recheckMs) {
+      try {
+        const stats = await readStats(nowTimeoutMs);
+        reached();
+        if (stats?.machine_off) lastStopped = { stopped: stats.machine_off, at: now() };
+        return { reachable: true, stopped: stats?.machine_off ?? null };
+      } catch (error) {
+        failed(error, nowTimeoutMs);
+      }
     }
+    const d = down as NonNullable<typeof down>;
+    return {
+      reachable: false,
+      reason: d.reason,
+      since: new Date(d.since).toISOString(),
+      ...(lastStopped
+        ? {
+            lastKnown: {
+              stopped: lastStopped.stopped,
+              at: new Date(lastStopped.at).toISOString(),
+            },
+          }
+        : {}),
+    };
   }
 
-  return { read, machineOff };
+  return { read, nowState };
 }
 
 export type EngineMonitor = ReturnType<typeof createEngineMonitor>;
+
+/** Why a read failed, in words: "no answer within 500 ms", "connection refused (ECONNREFUSED)". */
+function unreachableReason(error: unknown, ms: number): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === "TimeoutError" || e.name === "AbortError") return `no answer within ${ms} ms`;
+  const code = e.cause?.code;
+  if (code === "ECONNREFUSED") return "connection refused (ECONNREFUSED)";
+  if (code) return `${e.cause?.message ?? e.message} (${code})`;
+  if (e.cause?.message) return `${e.message}: ${e.cause.message}`;
+  if (e instanceof SyntaxError) return "not a JSON answer";
+  return e.message;
+}

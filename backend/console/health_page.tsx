@@ -15,7 +15,11 @@ import {
   showsActivateForm,
 } from "./activate_form.tsx";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
-import { type DatabaseHealthStatus, DatabaseSection } from "./database_section.tsx";
+import {
+  type DatabaseHealthStatus,
+  DatabaseSection,
+  type RetentionInForce,
+} from "./database_section.tsx";
 import type { EngineModels } from "./engine_models.ts";
 import type { EngineHealth } from "./engine_monitor.ts";
 import { modelLabel, num, utc } from "./format.ts";
@@ -322,6 +326,10 @@ export function HealthPage(props: {
   activateRefused?: ActivateRefusal;
   /** `CONSOLE_TOKEN` is set without sign-in: the page offers the token form. */
   tokenRequired?: boolean;
+  /** The retention settings in force in this backend, for the Database section. */
+  retention?: RetentionInForce;
+  /** Milliseconds since the epoch (a last prune is judged overdue against it). */
+  now?: number;
 }) {
   const h = props.health;
   const stats = h?.stats ?? null;
@@ -349,6 +357,8 @@ export function HealthPage(props: {
             <dt>Readiness</dt>
             <dd data-ready={h.ready?.status ?? "unreachable"}>
               {h.reachable ? (h.ready?.status ?? "unknown answer") : "unreachable"}
+              {/* The engine's own reason (a model that failed to load, say). */}
+              {h.ready?.error ? `: ${h.ready.error}` : ""}
               {h.error ? ` (${h.error})` : ""}
             </dd>
             <dt>Model</dt>
@@ -420,7 +430,11 @@ export function HealthPage(props: {
           </dd>
         </dl>
       </section>
-      <DatabaseSection health={props.databaseHealth ?? null} />
+      <DatabaseSection
+        health={props.databaseHealth ?? null}
+        retention={props.retention}
+        now={props.now ?? Date.now()}
+      />
       <NotifyHealth status={props.notifications ?? null} resent={props.resent} />
     </Layout>
   );

@@ -2,12 +2,24 @@
 import type { MachineOff } from "./engine_monitor.ts";
 import { utc } from "./format.ts";
 
-export function MachineOffSection(props: { stopped: MachineOff[] | null | undefined }) {
-  const { stopped } = props;
+export function MachineOffSection(props: {
+  stopped: MachineOff[] | null | undefined;
+  /** The engine does not answer now: these are from its last answer, at this ISO time. */
+  lastKnownAt?: string;
+}) {
+  const { stopped, lastKnownAt } = props;
   if (!stopped) return null;
   return (
-    <section aria-labelledby="machine-off-heading">
-      <h2 id="machine-off-heading">Machines stopped</h2>
+    <section aria-labelledby="machine-off-heading" data-last-known={lastKnownAt}>
+      <h2 id="machine-off-heading">
+        {lastKnownAt ? "Machines stopped (last known)" : "Machines stopped"}
+      </h2>
+      {lastKnownAt ? (
+        <p id="machine-off-last-known">
+          As the engine last answered, at <time datetime={lastKnownAt}>{utc(lastKnownAt)}</time>: it
+          may have changed since.
+        </p>
+      ) : null}
       {stopped.length === 0 ? (
         <p id="machine-off-none">Every machine the engine scores is running.</p>
       ) : (

@@ -1,6 +1,7 @@
 // The Now page: open incidents newest first, and resolved ones that started in the last hour, kept live by SSE.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
-import type { MachineOff } from "./engine_monitor.ts";
+import type { EngineNow } from "./engine_monitor.ts";
+import { utc } from "./format.ts";
 import { IncidentTable } from "./incident_row.tsx";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
@@ -34,21 +35,38 @@ function OpenNotShown(props: { shown: number; total: number }) {
   );
 }
 
+/**
+ * "Engine unreachable (why) since …": nothing is scored meanwhile, so the page says it before the
+ * lists (whose emptiness would otherwise read as a quiet plant), with the way to Health.
+ */
+function EngineUnreachable(props: { state: Extract<EngineNow, { reachable: false }> }) {
+  const { state } = props;
+  return (
+    <p id="engine-unreachable" class="error" role="status">
+      <strong>Engine unreachable</strong> ({state.reason}) since{" "}
+      <time datetime={state.since}>{utc(state.since)}</time> — frames are not being scored; see{" "}
+      <a href="/status">Health</a>.
+    </p>
+  );
+}
+
 export function NowPage(props: {
   open: IncidentSummary[];
   /** How many incidents are open; more than `open` holds when the page lists only the newest. */
   openTotal: number;
   resolved: IncidentSummary[];
   now: number;
-  /** The engine's stopped machines (absent without an engine URL or an answer). */
-  stopped?: MachineOff[] | null;
+  /** The engine's stopped machines, or why it cannot be reached (absent without an engine URL). */
+  engine?: EngineNow | null;
 }) {
+  const engine = props.engine;
   return (
     <Layout title="Now" section="now">
       <h1>Now</h1>
       <p id="live-status" class="live" role="status">
         Showing incidents as of page load; live updates start once the page's script runs.
       </p>
+      {engine && !engine.reachable ? <EngineUnreachable state={engine} /> : null}
       <section aria-labelledby="open-heading">
         <h2 id="open-heading">Open incidents</h2>
         {props.openTotal > props.open.length ? (
@@ -62,7 +80,10 @@ export function NowPage(props: {
           empty="No open incidents."
         />
       </section>
-      <MachineOffSection stopped={props.stopped} />
+      {engine?.reachable ? <MachineOffSection stopped={engine.stopped} /> : null}
+      {engine && !engine.reachable && engine.lastKnown ? (
+        <MachineOffSection stopped={engine.lastKnown.stopped} lastKnownAt={engine.lastKnown.at} />
+      ) : null}
       <section aria-labelledby="resolved-heading">
         <h2 id="resolved-heading">Resolved, started in the last hour</h2>
         <IncidentTable

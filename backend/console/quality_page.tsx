@@ -1,4 +1,5 @@
 // The Quality page: incidents per week, stream and sensor by verdict, the false-positive share, and muting the noisiest sensors.
+import type { Silence } from "../../contracts/silence.ts";
 import type {
   FalsePositiveSensor,
   QualityReport,
@@ -87,6 +88,17 @@ export interface MuteRefusal extends Refusal {
 
 const DEFAULT_DURATION = "24h";
 
+/** A silence holding now that already mutes a row's sensor: said in its place, with the way to it. */
+function MutedAlready(props: { silence: Silence }) {
+  const m = props.silence;
+  return (
+    <p class="muted-already" data-silence={m.silence_id}>
+      Muted until <time datetime={m.ends_at}>{utc(m.ends_at)}</time> by <bdi>{m.created_by}</bdi> (
+      <a href={`/silences#silence-${m.silence_id}`}>see Silences</a>)
+    </p>
+  );
+}
+
 function MuteForm(props: {
   sensor: FalsePositiveSensor;
   index: number;
@@ -97,11 +109,14 @@ function MuteForm(props: {
   sensors: number;
   /** This row's mute was refused: the message beside it, what was typed kept. */
   refused?: Refusal;
+  /** An active silence covering this stream and sensor: shown instead of the form. */
+  mutedBy?: Silence;
 }) {
   const s = props.sensor;
   const id = `mute-${props.index}`;
   const viewer = useViewer();
   if (s.feature === null) return <span>no sensor name to match</span>;
+  if (props.mutedBy && !props.refused) return <MutedAlready silence={props.mutedBy} />;
   if (!viewer.canAct) return <NotAllowed what="Muting a sensor" />;
   const typed = props.refused?.values ?? {};
   const invalid = (key: string) => invalidIf(props.refused?.field === key, "mute-error");
@@ -159,6 +174,10 @@ export function QualityPage(props: {
   tokenRequired: boolean;
   /** How many sensors each sensor table holds at most (`?sensors=`). */
   sensors: number;
+  /** The active silence that already mutes a noisy row's stream and sensor, if any. */
+  mutedBy?: (stream: string, sensor: string) => Silence | undefined;
+  /** A Stream filter that is not one: why, and what was typed (the report then covers every stream). */
+  streamError?: { message: string; typed: string };
 }) {
   const r = props.report;
   const t = r.totals;
@@ -184,7 +203,20 @@ export function QualityPage(props: {
             ))}
         </select>
         <label for="quality-stream">Stream</label>
-        <input id="quality-stream" name="stream_id" value={r.stream_id ?? ""} placeholder="all" />
+        <input
+          id="quality-stream"
+          name="stream_id"
+          value={props.streamError ? props.streamError.typed : (r.stream_id ?? "")}
+          placeholder="all"
+          {...invalidIf(props.streamError !== undefined, "quality-stream-error")}
+        />
+        {props.streamError ? (
+          <FormError
+            id="quality-stream-error"
+            prefix="Not filtered: "
+            message={`${props.streamError.message}; every stream is shown.`}
+          />
+        ) : null}
         <SensorsKept sensors={props.sensors} />
         <button type="submit">Show</button>
       </form>
@@ -342,6 +374,9 @@ export function QualityPage(props: {
                         filterStream={r.stream_id ?? undefined}
                         sensors={props.sensors}
                         refused={index === refusedRow ? refused : undefined}
+                        mutedBy={
+                          s.feature === null ? undefined : props.mutedBy?.(s.stream_id, s.feature)
+                        }
                       />
                     </td>
                   </tr>

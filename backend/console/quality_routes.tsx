@@ -5,6 +5,8 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
+import type { Silence } from "../../contracts/silence.ts";
+import { compileGlob } from "../../contracts/silence_match.ts";
 import { storableText } from "../../contracts/storable.ts";
 import { formBody } from "../_parse_body.ts";
 import { parseQuery } from "../alerts/_query_params.ts";
@@ -24,7 +26,7 @@ import {
 export interface QualityConsoleOptions {
   quality: QualityRepository;
   /** Creates silences as `POST /api/v1/silences` does (same validation), and reads one back. */
-  silences: Pick<SilenceRepository, "create" | "get">;
+  silences: Pick<SilenceRepository, "create" | "get" | "list">;
   now: () => number;
   /** Who may act: the forms need the operator role. */
   auth: Auth;
@@ -106,27 +108,64 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   const { quality, silences, now, auth, consoleToken, render } = options;
   const app = new Hono();
 
+  /**
+   * Which noisy rows an active silence already mutes: a function of a row's stream and sensor
+   * giving the latest silence that covers them, among those with a single time span (a weekly
+   * recurrence mutes only some hours, so its rows keep the form).
+   */
+  async function activeMutes() {
+    const { silences: active } = await silences.list({ state: "active", limit: 500 });
+    const compiled = active
+      .filter((s) => s.recurrence === null)
+      .map((s) => ({
+        silence: s,
+        stream: compileGlob(s.matchers.stream),
+        sensors: s.matchers.sensors.map(compileGlob),
+      }));
+    return function mutedBy(stream: string, sensor: string): Silence | undefined {
+      return compiled.find(
+        (m) =>
+          m.stream.test(stream) &&
+          (m.sensors.length === 0 || m.sensors.some((g) => g.test(sensor))),
+      )?.silence;
+    };
+  }
+
   async function qualityPage(
     c: Context,
     query: Record<string, string>,
     extra: { refused?: MuteRefusal; muted?: MuteConfirmation; status?: number } = {},
   ) {
     let q: v.InferOutput<typeof qualityQuerySchema>;
+    let streamError: { message: string; typed: string } | undefined;
     try {
       q = parseQuery(qualityQuerySchema, query);
     } catch (error) {
-      return render(
-        c,
-        <MessagePage title="Not a quality report" message={(error as Error).message} />,
-        400,
-      );
+      // Only the Stream filter is off: the page again, the message beside that field.
+      const { stream_id: typed, ...rest } = query;
+      const without = v.safeParse(qualityQuerySchema, rest);
+      if (typed === undefined || !without.success) {
+        return render(
+          c,
+          <MessagePage title="Not a quality report" message={(error as Error).message} />,
+          400,
+        );
+      }
+      q = without.output;
+      streamError = {
+        message: refusalFor(error as HttpError, { stream_id: "Stream" }).message,
+        typed,
+      };
     }
-    const report = await quality.report({
-      weeks: q.weeks,
-      streamId: q.stream_id,
-      sensors: q.sensors,
-      now: new Date(now()),
-    });
+    const [report, mutedBy] = await Promise.all([
+      quality.report({
+        weeks: q.weeks,
+        streamId: q.stream_id,
+        sensors: q.sensors,
+        now: new Date(now()),
+      }),
+      activeMutes(),
+    ]);
     return render(
       c,
       <QualityPage
@@ -135,8 +174,10 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
         muted={extra.muted}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         sensors={q.sensors}
+        mutedBy={mutedBy}
+        streamError={streamError}
       />,
-      extra.status,
+      extra.status ?? (streamError ? 400 : undefined),
     );
   }
 

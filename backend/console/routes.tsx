@@ -29,6 +29,7 @@ import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { type ActivateRefusal, RESET_LABEL } from "./activate_form.tsx";
 import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
+import type { RetentionInForce } from "./database_section.tsx";
 import { deadLetterFormRoutes } from "./dead_letter_form_routes.tsx";
 import type { EngineMonitor } from "./engine_monitor.ts";
 import { type FieldLabels, filledField, issueRefusal, refusalFor } from "./form_error.tsx";
@@ -71,6 +72,8 @@ export interface ConsoleRoutesOptions {
   retrain?: ModelRetrainer;
   /** Reads a retraining's report from the engine (its page, linked from Health); absent: 404. */
   readReport?: RetrainReportReader;
+  /** The retention settings in force (the Health page's Database section); absent: not known. */
+  retention?: RetentionInForce;
 }
 
 /** The report page's title when the engine refuses, by its code. */
@@ -196,10 +199,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
 
   app.get("/", async function nowPage(c) {
     const at = now();
-    const [[open, resolved], stopped] = await Promise.all([
+    const [[open, resolved], engineNow] = await Promise.all([
       nowLists(at, 3),
-      // A slow or absent engine leaves the section out.
-      engine ? engine.machineOff() : Promise.resolve(null),
+      // A hung engine costs the page its short deadline once, then the last failure is shown.
+      engine ? engine.nowState() : Promise.resolve(null),
     ]);
     // More open than listed: the page says how many, so none goes unnoticed.
     const openTotal = open.next_cursor ? await incidents.countOpen() : open.incidents.length;
@@ -210,7 +213,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         openTotal={openTotal}
         resolved={resolved.incidents}
         now={at}
-        stopped={stopped}
+        engine={engineNow}
       />,
     );
   });
@@ -471,6 +474,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         }
         activateRefused={activateRefused}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
+        retention={options.retention}
+        now={now()}
       />,
       status,
     );
