@@ -11,6 +11,7 @@ import {
   databaseLine,
   NODE_SERVICE_ARGS,
   nodeServiceEnv,
+  reasonOf,
   type ServiceExit,
   simulatorLine,
   stopGraceMs,
@@ -175,4 +176,41 @@ test("simulatorLine says what the simulator was set to do", () => {
     }),
     "simulator 2 frame/s on each of 3 streams, no anomalies",
   );
+});
+
+test("reasonOf gives an error line's reason, with its causes, as one line", () => {
+  assert.equal(
+    reasonOf({
+      name: "PostgresError",
+      message: 'could not extend file "base/5/16461_fsm": No space left on device',
+    }),
+    'could not extend file "base/5/16461_fsm": No space left on device',
+  );
+  assert.equal(
+    reasonOf({ message: "fetch failed", cause: { message: "connect\nECONNREFUSED" } }),
+    "fetch failed: connect ECONNREFUSED",
+  );
+  assert.equal(reasonOf("plain text"), "plain text");
+  assert.equal(reasonOf(undefined), "");
+});
+
+test("npm start with a DATA_DIR it cannot write says so in one line and exits 1", () => {
+  const root = mkdtempSync(join(tmpdir(), "start-data-dir-"));
+  try {
+    writeFileSync(join(root, "a-file"), "");
+    const dataDir = join(root, "a-file", "engine");
+    // Without MODEL_DIR: npm start copies the committed models into DATA_DIR first.
+    const { MODEL_DIR: _, ...env } = process.env;
+    const run = spawnSync(process.execPath, ["run_ts.mjs", "start.ts"], {
+      cwd: fileURLToPath(new URL(".", import.meta.url)),
+      env: { ...env, DATA_DIR: dataDir },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, new RegExp(`start: DATA_DIR ${dataDir}: cannot write`));
+    assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -161,3 +161,23 @@ export function launchService(
     ),
   };
 }
+
+/**
+ * An error field of a service's JSON log line (`{name, message, cause?}`, or text) as one line:
+ * its message and its causes', joined. `npm start` prints it after an error line's message.
+ *
+ * @example reasonOf({ name: "PostgresError", message: "No space left on device" }) // "No space left on device"
+ */
+export function reasonOf(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e && depth < 4; depth++) {
+    if (typeof e === "string") {
+      parts.push(e);
+      break;
+    }
+    const { message, cause } = e as { message?: unknown; cause?: unknown };
+    if (typeof message === "string" && message) parts.push(message);
+    e = cause;
+  }
+  return parts.join(": ").replace(/\s+/g, " ");
+}

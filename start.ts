@@ -11,6 +11,7 @@ import {
   launchService,
   NODE_SERVICE_ARGS,
   nodeServiceEnv,
+  reasonOf,
   simulatorLine,
   stopGraceMs,
 } from "./launch.ts";
@@ -32,7 +33,18 @@ const dataDir = env.DATA_DIR ?? ".data/engine";
 const modelDir =
   env.MODEL_DIR ?? join(isAbsolute(dataDir) ? dataDir : join(root, dataDir), "models");
 if (env.MODEL_DIR === undefined) {
-  for (const m of await seedRegistry(join(root, "models"), modelDir)) {
+  let seeded: Awaited<ReturnType<typeof seedRegistry>>;
+  try {
+    seeded = await seedRegistry(join(root, "models"), modelDir);
+  } catch (error) {
+    // A DATA_DIR that cannot be written (read-only, a file in the way, no permission): one line
+    // saying which and why, not a stack trace.
+    process.stderr.write(
+      `start: DATA_DIR ${dataDir}: cannot write the model registry under it (${(error as Error).message}); set DATA_DIR to a folder this user can write\n`,
+    );
+    process.exit(1);
+  }
+  for (const m of seeded) {
     if (m.written)
       process.stdout.write(`[start  ] model ${m.name} ${m.version} copied into ${modelDir}\n`);
   }
@@ -93,13 +105,16 @@ function summarise(name: string, line: string): string {
   // Service logs are JSON lines; show the message and a few useful fields, keep the rest terse.
   if (!line.startsWith("{")) return line;
   try {
-    const { time: _t, level, msg, service: _s, ...fields } = JSON.parse(line);
+    const { time: _t, level, msg, service: _s, error, ...fields } = JSON.parse(line);
     const rest = Object.entries(fields)
       .filter(([, value]) => typeof value !== "object" || value === null)
       .map(([key, value]) => `${key}=${value}`)
       .join(" ");
+    // The reason of an error line (a full disk, a refused connection): without it an ERROR line
+    // says only where something failed.
+    const why = reasonOf(error);
     if (msg.endsWith("listening")) listening.add(name);
-    return `${level === "info" ? "" : `${String(level).toUpperCase()} `}${msg}${rest ? `  ${rest}` : ""}`;
+    return `${level === "info" ? "" : `${String(level).toUpperCase()} `}${msg}${why ? `: ${why}` : ""}${rest ? `  ${rest}` : ""}`;
   } catch {
     return line;
   }
@@ -189,7 +204,9 @@ async function announceWhenLive() {
 }
 
 say(`starting backend (${runner[0].split("/").pop()}) and engine ...`);
-for (const signal of ["SIGINT", "SIGTERM"]) {
+// SIGHUP: the terminal closed (a dropped SSH session): stop as cleanly as for Ctrl-C, so the
+// services drain and the embedded database is closed, not left to recover at the next start.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   if (deno) deno.addSignalListener(signal, () => stop(0));
   else process.on(signal, () => stop(0));
 }

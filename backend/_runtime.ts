@@ -68,7 +68,7 @@ function abortion(signal: AbortSignal): Promise<void> {
   );
 }
 
-/** Calls `handler` once on the first SIGINT or SIGTERM. */
+/** Calls `handler` once on the first SIGINT, SIGTERM or SIGHUP (the terminal that ran it closed). */
 export function onShutdownSignal(handler: (signal: string) => void): void {
   let called = false;
   const once = (name: string) => () => {
@@ -76,7 +76,7 @@ export function onShutdownSignal(handler: (signal: string) => void): void {
     called = true;
     handler(name);
   };
-  for (const name of ["SIGINT", "SIGTERM"]) {
+  for (const name of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     if (isDeno) deno.addSignalListener(name, once(name));
     else process.on(name, once(name));
   }

@@ -166,6 +166,24 @@ test("a second backend on the same embedded database is refused while the first 
   assert.ok(!existsSync(`${dataDir}.lock`), "a clean stop leaves no lock");
 });
 
+test("backend stops cleanly on SIGHUP (the terminal that ran it closed): its embedded database is closed, not left to recover", async () => {
+  const root = mkdtempSync(join(tmpdir(), "backend-pglite-"));
+  roots.push(root);
+  const dataDir = join(root, "pglite");
+  const service = spawnService([...NODE_TS, "backend/main.ts"], {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: "",
+    LOG_LEVEL: "info",
+    PGLITE_DATA_DIR: dataDir,
+  });
+  running.push(service);
+  await service.waitForLog((l) => l.msg === "backend listening", 90_000);
+  assert.equal(await service.stop("SIGHUP"), 0);
+  assert.ok(service.lines.some((l) => l.includes('"backend stopped"')));
+  assert.ok(!existsSync(`${dataDir}.lock`), "closed: the lock is released");
+});
+
 test("backend exits non-zero saying its port is in use", async () => {
   const taken = createServer();
   taken.listen(0, "127.0.0.1");

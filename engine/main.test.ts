@@ -83,6 +83,15 @@ test("engine process with DEFAULT_DEVICE=cuda fails loudly when CUDA is unavaila
   assert.match(engine.output(), /DEFAULT_DEVICE=cuda but the CUDA execution provider failed/);
 });
 
+test("engine process stops cleanly on SIGHUP (the terminal that ran it closed)", async () => {
+  const engine = spawnEngine("node", env());
+  const port = await engine.port();
+  await waitReady(port);
+  engine.child.kill("SIGHUP");
+  assert.equal(await engine.exited, 0);
+  assert.ok(engine.logs().some((l) => l.msg === "engine stopped"));
+});
+
 test("engine process under Node scores accepted frames and exits 0 on SIGTERM", async () => {
   const engine = spawnEngine("node", env());
   try {

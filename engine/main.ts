@@ -77,6 +77,8 @@ async function stop(signal: string): Promise<void> {
 // ignores it.
 process.on("SIGTERM", () => void stop("SIGTERM"));
 process.on("SIGINT", () => void stop("SIGINT"));
+// The terminal that ran it closed: drain and stop as for SIGTERM, not die mid-write.
+process.on("SIGHUP", () => void stop("SIGHUP"));
 
 try {
   await engine.start();
