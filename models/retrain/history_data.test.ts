@@ -43,3 +43,43 @@ test("prepareHistory interleaves the streams' runs in time, so both the fit part
   assert.deepEqual(machines(0, fitRows), [0, 1, 2, 3], "the fit part");
   assert.deepEqual(machines(fitRows, train.nFrames), [0, 1, 2, 3], "the calibration part");
 });
+
+test("too little history says what was left out and why", () => {
+  // 1,000 frames, 900 of them in an incident nobody judged yet: 100 usable.
+  const frames: HistoryFrame[] = Array.from({ length: 1000 }, (_, k) => ({
+    streamId: "line",
+    timestamp: T0 + k * 1000,
+    session: 1,
+    seq: k,
+    incident: k >= 100 ? "inc-1" : "",
+    values: Float32Array.of(k),
+  }));
+  const read: HistoryRead = {
+    frames,
+    index: {
+      v: 1,
+      model: "m",
+      updated_at: "",
+      incidents: {
+        "inc-1": {
+          stream: "line",
+          first: T0 + 100_000,
+          last: T0 + 999_000,
+          frames: 900,
+          verdict: null,
+        },
+      },
+      excluded: {},
+      dropped_chunks: 0,
+    },
+    chunks: 1,
+    otherFeatures: 0,
+    skippedRecords: 0,
+    skippedBytes: 0,
+    warnings: [],
+  };
+  assert.throws(
+    () => prepareHistory(read, 1),
+    /too little history: 100 usable frames \(of 1000 read; left out: 900 incident_unjudged\)/,
+  );
+});

@@ -103,8 +103,13 @@ export function prepareHistory(read: HistoryRead, nFeatures: number): PreparedHi
   const total = times.length;
   const recentCount = Math.max(MIN_RECENT_FRAMES, Math.ceil(RECENT_SHARE * total));
   if (total - recentCount < MIN_TRAIN_FRAMES) {
+    // Why the rest was left out: in a young history, mostly incidents nobody judged yet.
+    const why = Object.entries(excluded)
+      .sort((a, b) => b[1] - a[1])
+      .map(([reason, n]) => `${n} ${reason}`)
+      .join(", ");
     throw new RangeError(
-      `too little history: ${total} usable frames (of ${read.frames.length} read); a candidate needs at least ` +
+      `too little history: ${total} usable frames (of ${read.frames.length} read${why ? `; left out: ${why}` : ""}); a candidate needs at least ` +
         `${MIN_TRAIN_FRAMES + MIN_RECENT_FRAMES} (${MIN_TRAIN_FRAMES} to train on, then the most recent ` +
         `${MIN_RECENT_FRAMES}, or ${RECENT_SHARE * 100} %, to judge it)`,
     );
