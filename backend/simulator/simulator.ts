@@ -241,7 +241,7 @@ export function createSimulator(options: SimulatorOptions) {
       for (const a of plan.anomalies ?? []) {
         if (a.at_frame !== tick) continue;
         const injected = streams.inject(a.stream_id ?? ids[0], a);
-        log?.info("anomaly injected", { ...injected });
+        log?.info("anomaly injected", withoutNulls(injected));
       }
       for (const stop of plan.stops ?? []) {
         if (stop.at_frame !== tick) continue;
@@ -257,7 +257,7 @@ export function createSimulator(options: SimulatorOptions) {
         // Capped at half a period so injected anomalies do not overlap.
         const maxDuration = Math.max(1, Math.floor(every / 2));
         const injected = streams.inject(ids[streams.pick(ids.length)], { kind, maxDuration });
-        log?.info("anomaly injected", { ...injected });
+        log?.info("anomaly injected", withoutNulls(injected));
       }
       for (const id of ids) {
         if (inFlight.has(id)) {
@@ -407,4 +407,9 @@ export function createSimulator(options: SimulatorOptions) {
       moved_streams: streams.movedStreams(),
     }),
   };
+}
+
+/** A log line's fields without those not known yet (an injected anomaly's times come with its frames). */
+function withoutNulls(fields: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }

@@ -137,10 +137,13 @@ export class DecisionsClient {
         });
       }
     }
-    this.#options.log?.info("decisions loaded from disk", {
-      silences: silences === true ? this.#compiled.length : null,
-      verdicts: verdicts === true ? this.#byIncident.size : null,
-    });
+    // A first start has no copy yet: nothing to say until the first pull.
+    if (silences === true || verdicts === true) {
+      this.#options.log?.info("decisions loaded from disk", {
+        silences: silences === true ? this.#compiled.length : null,
+        verdicts: verdicts === true ? this.#byIncident.size : null,
+      });
+    }
     this.#loop ??= this.#run();
   }
 
