@@ -15,6 +15,7 @@ import {
   simulatorLine,
   stopGraceMs,
 } from "./launch.ts";
+import { ignoreClosedOutput } from "./telemetry/logger.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: Deno's namespace is not in Node's types
 const deno = (globalThis as any).Deno as any;
@@ -95,6 +96,8 @@ const services: Record<string, { file: string; env: Record<string, string> }> = 
   },
 };
 
+// Closing the terminal (SIGHUP) must not end the launcher in the middle of stopping the services.
+ignoreClosedOutput();
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const children = new Map<string, LaunchedService>();
 const listening = new Set<string>();

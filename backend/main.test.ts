@@ -179,9 +179,11 @@ test("backend stops cleanly on SIGHUP (the terminal that ran it closed): its emb
   });
   running.push(service);
   await service.waitForLog((l) => l.msg === "backend listening", 90_000);
+  // Its output closed first, as a terminal's is when it closes: writing "backend stopping" fails.
+  service.child.stdout?.destroy();
+  service.child.stderr?.destroy();
   assert.equal(await service.stop("SIGHUP"), 0);
-  assert.ok(service.lines.some((l) => l.includes('"backend stopped"')));
-  assert.ok(!existsSync(`${dataDir}.lock`), "closed: the lock is released");
+  assert.ok(!existsSync(`${dataDir}.lock`), "the database was closed: the lock is released");
 });
 
 test("backend exits non-zero saying its port is in use", async () => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { type AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -83,13 +84,22 @@ test("engine process with DEFAULT_DEVICE=cuda fails loudly when CUDA is unavaila
   assert.match(engine.output(), /DEFAULT_DEVICE=cuda but the CUDA execution provider failed/);
 });
 
-test("engine process stops cleanly on SIGHUP (the terminal that ran it closed)", async () => {
+test("engine process stops cleanly on SIGHUP (the terminal that ran it closed), also when its output is gone", async () => {
   const engine = spawnEngine("node", env());
   const port = await engine.port();
   await waitReady(port);
   engine.child.kill("SIGHUP");
   assert.equal(await engine.exited, 0);
   assert.ok(engine.logs().some((l) => l.msg === "engine stopped"));
+  // Its output closed first, as a terminal's is when it closes: writing "shutting down" fails.
+  const dir = join(dataDir, crypto.randomUUID());
+  const orphan = spawnEngine("node", env({ DATA_DIR: dir }));
+  await waitReady(await orphan.port());
+  orphan.child.stdout?.destroy();
+  orphan.child.stderr?.destroy();
+  orphan.child.kill("SIGHUP");
+  assert.equal(await orphan.exited, 0, "drained and stopped, not ended by the failed write");
+  assert.ok(!existsSync(join(dir, "alerts.lock")), "its outbox was closed");
 });
 
 test("engine process under Node scores accepted frames and exits 0 on SIGTERM", async () => {

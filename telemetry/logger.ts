@@ -110,6 +110,21 @@ export function jsonReporter(service: string, write: (line: string) => void): Co
   };
 }
 
+let outputGuarded = false;
+
+/**
+ * Keeps a closed output from ending the process: once the terminal that ran it closed (SIGHUP, a
+ * dropped SSH session) or the reader of its pipe is gone, every write to stdout and stderr fails
+ * (EIO, EPIPE) as an `error` event, which, unhandled, ended the services in the middle of the
+ * very shutdown that signal started, before their database and outbox were closed. Lines written
+ * then have nowhere to go and are dropped; the work goes on. Idempotent.
+ */
+export function ignoreClosedOutput(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+}
+
 /**
  * Creates the service logger.
  *
@@ -119,6 +134,7 @@ export function jsonReporter(service: string, write: (line: string) => void): Co
  * log.error("delivery failed", error, { alert_id });
  */
 export function createLogger(options: LoggerOptions): Logger {
+  if (!options.write) ignoreClosedOutput();
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
   return createConsola({
     level: LOG_LEVELS[options.level ?? "info"],
