@@ -221,6 +221,31 @@ try {
   await database.close(1).catch(() => {});
   exit(1);
 }
+const lifetime = new AbortController();
+// Before "backend listening": whoever waits for that line (a launcher, a test, a service manager)
+// may signal at once, and a signal with no handler yet ends the process without closing anything.
+onShutdownSignal(async function shutdown(signal) {
+  log.info("backend stopping", { signal });
+  draining = true;
+  lifetime.abort(new Error("shutting down"));
+  const deadline = AbortSignal.timeout(config.SHUTDOWN_TIMEOUT_MS);
+  try {
+    await simulator.stop();
+    // Live console streams never end on their own; close them so the server can drain.
+    hub.close();
+    await server.close(deadline);
+    await notifier.stop(deadline);
+    await pruner.stop(deadline);
+    await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
+    // Telemetry's last flush within 2 s (a collector that is down is retried otherwise).
+    await stopTelemetry(AbortSignal.timeout(2000));
+    log.info("backend stopped");
+    exit(0);
+  } catch (error) {
+    log.error("backend shutdown failed", error as Error);
+    exit(1);
+  }
+});
 const shownHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "localhost" : config.HOST;
 log.info("backend listening", {
   url: `http://${shownHost}:${server.port}`,
@@ -234,7 +259,6 @@ log.info("backend listening", {
   engine_url: config.ENGINE_URL,
 });
 
-const lifetime = new AbortController();
 if (config.SIMULATOR_RATE_HZ > 0) {
   const plan = {
     rate_hz: config.SIMULATOR_RATE_HZ,
@@ -270,26 +294,3 @@ if (config.SIMULATOR_RATE_HZ > 0) {
       if (!lifetime.signal.aborted) log.error("simulator start-up plan refused", error as Error);
     });
 }
-
-onShutdownSignal(async function shutdown(signal) {
-  log.info("backend stopping", { signal });
-  draining = true;
-  lifetime.abort(new Error("shutting down"));
-  const deadline = AbortSignal.timeout(config.SHUTDOWN_TIMEOUT_MS);
-  try {
-    await simulator.stop();
-    // Live console streams never end on their own; close them so the server can drain.
-    hub.close();
-    await server.close(deadline);
-    await notifier.stop(deadline);
-    await pruner.stop(deadline);
-    await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
-    // Telemetry's last flush within 2 s (a collector that is down is retried otherwise).
-    await stopTelemetry(AbortSignal.timeout(2000));
-    log.info("backend stopped");
-    exit(0);
-  } catch (error) {
-    log.error("backend shutdown failed", error as Error);
-    exit(1);
-  }
-});
