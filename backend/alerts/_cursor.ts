@@ -1,6 +1,5 @@
 // Opaque keyset cursor for alert lists: the (timestamp, alert_id) of the last row of a page.
-import { HttpError } from "../../contracts/error.ts";
-import { isStorableInstant } from "../../contracts/storable.ts";
+import { decodeKeyset, encodeKeyset } from "../_keyset_cursor.ts";
 
 export interface CursorKey {
   ts: Date;
@@ -11,24 +10,11 @@ const UUID = /^[\da-f]{8}(?:-[\da-f]{4}){3}-[\da-f]{12}$/i;
 
 /** Encodes the last row of a page as base64url JSON (opaque to clients, readable when debugging). */
 export function encodeCursor(key: CursorKey): string {
-  const json = JSON.stringify([key.ts.toISOString(), key.alertId]);
-  return btoa(json).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return encodeKeyset(key.ts, key.alertId);
 }
 
 /** Decodes a cursor from a query string; anything malformed is a 400 `invalid_request`. */
 export function decodeCursor(text: string): CursorKey {
-  const bad = () =>
-    new HttpError(400, "invalid_request", "'cursor' is not a cursor this API issued");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch {
-    throw bad();
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
-  const [iso, alertId] = parsed;
-  if (typeof iso !== "string" || typeof alertId !== "string" || !UUID.test(alertId)) throw bad();
-  const ts = new Date(iso);
-  if (!isStorableInstant(ts)) throw bad();
-  return { ts, alertId };
+  const { at, id } = decodeKeyset(text, (id) => UUID.test(id));
+  return { ts: at, alertId: id };
 }

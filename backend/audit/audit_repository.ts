@@ -1,7 +1,7 @@
 // The audit trail: one row per operator action with who took it; written in the action's own statement, read newest first.
 import type { Identity } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
-import { isStorableInstant } from "../../contracts/storable.ts";
+import { decodeKeyset, encodeKeyset } from "../_keyset_cursor.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
 
@@ -51,33 +51,15 @@ export function auditInsert(sql: Database["sql"], e: AuditEntry, from?: string) 
     ${from ? sql`FROM ${sql(from)}` : sql``}`;
 }
 
-const b64url = (text: string) =>
-  btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-
 function encodeCursor(row: AuditRow): string {
-  return b64url(JSON.stringify([row.at.toISOString(), String(row.audit_id)]));
+  return encodeKeyset(row.at, String(row.audit_id));
 }
 
 /** The largest value of PostgreSQL's bigint (the audit id's type). */
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
-function decodeCursor(text: string): { at: Date; id: string } {
-  const bad = () =>
-    new HttpError(400, "invalid_request", "'cursor' is not a cursor this API issued");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch {
-    throw bad();
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
-  const [iso, id] = parsed;
-  if (typeof iso !== "string" || typeof id !== "string" || !/^\d{1,19}$/.test(id)) throw bad();
-  if (BigInt(id) > MAX_BIGINT) throw bad();
-  const at = new Date(iso);
-  if (!isStorableInstant(at)) throw bad();
-  return { at, id };
-}
+const decodeCursor = (text: string) =>
+  decodeKeyset(text, (id) => /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT);
 
 /**
  * Records and lists audit events. There is no update or delete here, and the table refuses both.

@@ -1,7 +1,6 @@
 // Listing dead letters (any signed-in role): the Health page's table as JSON, newest first, paged by cursor.
 import * as v from "valibot";
-import { HttpError } from "../../contracts/error.ts";
-import { isStorableInstant } from "../../contracts/storable.ts";
+import { decodeKeyset, encodeKeyset } from "../_keyset_cursor.ts";
 import { intParam } from "../alerts/_query_params.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
@@ -38,29 +37,10 @@ export interface DeadLetter {
   dead_since: string;
 }
 
-const b64url = (text: string) =>
-  btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+const encodeCursor = (row: { done_at: Date; message_id: string }) =>
+  encodeKeyset(row.done_at, row.message_id);
 
-function encodeCursor(row: { done_at: Date; message_id: string }): string {
-  return b64url(JSON.stringify([row.done_at.toISOString(), row.message_id]));
-}
-
-function decodeCursor(text: string): { at: Date; id: string } {
-  const bad = () =>
-    new HttpError(400, "invalid_request", "'cursor' is not a cursor this API issued");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(atob(text.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch {
-    throw bad();
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
-  const [iso, id] = parsed;
-  if (typeof iso !== "string" || typeof id !== "string" || !MESSAGE_ID.test(id)) throw bad();
-  const at = new Date(iso);
-  if (!isStorableInstant(at)) throw bad();
-  return { at, id };
-}
+const decodeCursor = (text: string) => decodeKeyset(text, (id) => MESSAGE_ID.test(id));
 
 /**
  * Lists dead letters newest first (by when each died), optionally of one route, one page after
@@ -77,18 +57,7 @@ export function createDeadLetterList(db: Pick<Database, "sql" | "recover">) {
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     // To the millisecond, as the cursor carries it: a timestamp written by PostgreSQL itself with
     // microseconds would otherwise sort apart from its cursor and be skipped or repeated.
-    const rows = await sql<
-      {
-        message_id: string;
-        route: string;
-        incident_id: string;
-        event: NotifyEvent;
-        attempts: number;
-        last_status: number | null;
-        last_error: string | null;
-        done_at: Date;
-      }[]
-    >`
+    const rows = await sql<(Omit<DeadLetter, "dead_since"> & { done_at: Date })[]>`
       SELECT message_id, route, incident_id, event, attempts, last_status, last_error,
         date_trunc('milliseconds', done_at) AS done_at
       FROM notification_outbox WHERE state = 'dead'
