@@ -10,8 +10,7 @@ export interface BackendProcess {
 /**
  * Starts `backend/main.ts` under Node and resolves once it logs `backend listening`. `env` adds to
  * (or overrides) the defaults: `HOST=127.0.0.1`, `PORT=0` (the port it logs), `DATABASE_URL`
- * empty (PGlite,
- * in memory), `SIMULATOR_RATE_HZ=0`.
+ * empty (PGlite, in memory), `SIMULATOR_RATE_HZ=0`.
  */
 export async function startBackend(env: Record<string, string> = {}): Promise<BackendProcess> {
   const service = spawnService([...NODE_TS, "backend/main.ts"], {
