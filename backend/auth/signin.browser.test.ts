@@ -1,74 +1,48 @@
 // Token sign-in in Chromium with the keyboard only: from a protected page to the form and back, a verdict, sign-out; a viewer's page; escaping; a wrong token.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type ServerType, serve } from "@hono/node-server";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { freePort } from "../_test/free_port.ts";
 import { post } from "../alerts/_fixtures.ts";
-import { createBackendApp } from "../app.ts";
 import {
   checkAccessibility,
   launchChromium,
   tabTo,
   watchErrors,
 } from "../console/_browser_checks.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { type ConsoleInProcess, serveConsole } from "../console/_console_in_process.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
-import { createAuth } from "./auth.ts";
 import { SESSION_COOKIE } from "./session.ts";
 import { addToken } from "./token_file.ts";
-import { openTokenStore } from "./token_store.ts";
 
 const INCIDENT = "0b7e4f2a-3c1d-4e5f-8a9b-1c2d3e4f5a6b";
 const HOSTILE = "<script>alert(1)</script>";
 
-let server: ServerType;
+let backend: ConsoleInProcess;
 let base: string;
 let browser: Browser;
-let db: TestDatabase;
-let dir: string;
-const tokens: Record<string, string> = {};
+let tokens: Record<string, string>;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "signin-browser-"));
-  const file = join(dir, "tokens.json");
-  for (const [name, role] of [
-    ["olga", "operator"],
-    ["victor", "viewer"],
-  ] as const) {
-    const secret = await addToken(file, { name, role });
-    assert.ok(secret);
-    tokens[name] = secret;
-  }
-  db = await testTargets()[0].open();
-  const auth = createAuth({
-    mode: "token",
-    tokens: await openTokenStore({ path: file, checkEveryMs: 0 }),
+  backend = await serveConsole({
+    people: [
+      ["olga", "operator"],
+      ["victor", "viewer"],
+    ],
   });
-  const app = createBackendApp({ database: db, auth });
-  const stored = await app.request(
-    "/api/v1/alert",
+  ({ base, tokens } = backend);
+  const stored = await fetch(
+    `${base}/api/v1/alert`,
     post(
       incidentAlert({ incidentId: INCIDENT, event: "opened", sensors: [{ idx: 7, severity: 25 }] }),
     ),
   );
   assert.equal(stored.status, 201, await stored.text());
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
-  });
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  await db?.dispose();
-  await rm(dir, { recursive: true, force: true });
+  await backend?.close();
 });
 
 /** Whether the element `selector` has the keyboard focus. */
@@ -205,7 +179,7 @@ test("token sign-in as a viewer shows the incident without the acknowledge and v
 
 test("token names cannot carry markup: the tokens file refuses one", async () => {
   await assert.rejects(
-    addToken(join(dir, "tokens.json"), { name: HOSTILE, role: "viewer" }),
+    addToken(backend.tokensFile!, { name: HOSTILE, role: "viewer" }),
     /entry 2\.name: must be 1-100 of/,
   );
 });

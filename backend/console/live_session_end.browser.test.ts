@@ -1,54 +1,29 @@
 // The Now page's live rows in Chromium when the sign-in ends: said so, with the way to sign in, and back once signed in elsewhere.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type ServerType, serve } from "@hono/node-server";
 import type { Browser, Page } from "playwright-core";
-import { freePort } from "../_test/free_port.ts";
 import { post } from "../alerts/_fixtures.ts";
-import { createBackendApp } from "../app.ts";
-import { createAuth } from "../auth/auth.ts";
-import { addToken } from "../auth/token_file.ts";
-import { openTokenStore } from "../auth/token_store.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { launchChromium, tabTo } from "./_browser_checks.ts";
+import { type ConsoleInProcess, serveConsole } from "./_console_in_process.ts";
 
 /** The sessions' clock: moved past a session's 12 h to end it without waiting. */
 let clock = Date.now();
 let token: string;
-let server: ServerType;
+let backend: ConsoleInProcess;
 let base: string;
 let browser: Browser;
-let db: TestDatabase;
-let dir: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "live-session-end-"));
-  const file = join(dir, "tokens.json");
-  token = (await addToken(file, { name: "olga", role: "operator" }))!;
-  db = await testTargets()[0].open();
-  const auth = createAuth({
-    mode: "token",
-    tokens: await openTokenStore({ path: file, checkEveryMs: 0 }),
-    now: () => clock,
-  });
-  const app = createBackendApp({ database: db, auth });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
-  });
+  backend = await serveConsole({ people: [["olga", "operator"]], now: () => clock });
+  ({ base } = backend);
+  token = backend.tokens.olga;
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  await db?.dispose();
-  await rm(dir, { recursive: true, force: true });
+  await backend?.close();
 });
 
 /** On the sign-in page: Tab to the token field, type the token, Enter; waits for the Now page. */

@@ -1,14 +1,11 @@
 // Stored text in Chromium at a laptop's 1366 px: long names wrap inside the page, and a right-to-left override stays in its own name.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type ServerType, serve } from "@hono/node-server";
 import type { Browser, Page } from "playwright-core";
-import { freePort } from "../_test/free_port.ts";
 import { post } from "../alerts/_fixtures.ts";
-import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
+import { type ConsoleInProcess, serveConsole } from "./_console_in_process.ts";
 
 const RLO = "\u202E";
 /** 125 characters, as STREAM_ID_PATTERN allows, with no place to break a line. */
@@ -16,26 +13,19 @@ const LONG_STREAM = `line-${"a".repeat(120)}`;
 /** 253 characters (the alert contract allows 256). */
 const LONG_SENSOR = `TI_${"x".repeat(250)}`;
 
-let server: ServerType;
+let backend: ConsoleInProcess;
 let base: string;
 let browser: Browser;
-let db: TestDatabase;
 
 before(async () => {
-  db = await testTargets()[0].open();
-  const app = createBackendApp({ database: db });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
-  });
+  backend = await serveConsole();
+  ({ base } = backend);
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  await db?.dispose();
+  await backend?.close();
 });
 
 /** The page's width against the window's: nothing pushes it sideways. */

@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
-import { incidentAlert } from "../incidents/_fixtures.ts";
+import { judgedIncident } from "../incidents/_fixtures.ts";
 
 const NOW = Date.parse("2026-11-24T10:00:00Z");
 const SENSOR = "TI-101";
@@ -17,19 +17,7 @@ let app: ReturnType<typeof createBackendApp>;
 before(async () => {
   db = await testTargets()[0].open();
   app = createBackendApp({ database: db, clock: { now: () => NOW } });
-  const alert = incidentAlert({
-    incidentId: crypto.randomUUID(),
-    event: "opened",
-    start: "2026-11-24T09:00:00Z",
-    streamId: "line-a",
-    sensors: [{ idx: 9, severity: 10, name: SENSOR }],
-  });
-  assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-  const res = await app.request(
-    `/api/v1/incidents/${alert.incident_id}/verdict`,
-    post({ verdict: "false_positive", by: "Ana" }),
-  );
-  assert.ok(res.status < 300, await res.text());
+  await judgedIncident(app, { streamId: "line-a", sensor: { idx: 9, severity: 10, name: SENSOR } });
 });
 after(() => db.dispose());
 

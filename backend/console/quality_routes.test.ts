@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
-import { incidentAlert } from "../incidents/_fixtures.ts";
+import { incidentAlert, judgedIncident } from "../incidents/_fixtures.ts";
 import { literalGlob } from "./quality_routes.tsx";
 
 const TOKEN = "console-token-for-tests";
@@ -47,19 +47,11 @@ for (const target of testTargets()) {
       db = await target.open();
       app = createBackendApp({ database: db, clock: { now: () => NOW } });
       guarded = createBackendApp({ database: db, consoleToken: TOKEN, clock: { now: () => NOW } });
-      const alert = incidentAlert({
-        incidentId: crypto.randomUUID(),
-        event: "opened",
-        start: "2026-11-24T09:00:00Z",
+      await judgedIncident(app, {
         streamId: "line-a",
-        sensors: [{ idx: 9, severity: 10, name: SENSOR }],
+        sensor: { idx: 9, severity: 10, name: SENSOR },
+        note: "<script>x()</script>",
       });
-      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-      const res = await app.request(
-        `/api/v1/incidents/${alert.incident_id}/verdict`,
-        post({ verdict: "false_positive", note: "<script>x()</script>", by: "Ana" }),
-      );
-      assert.equal(res.status, 201);
     });
     after(() => db.dispose());
 
@@ -239,19 +231,11 @@ for (const target of testTargets()) {
 
     test("each noisy row's mute controls are named after the words on screen and the row", async () => {
       // A second noisy row, so that two rows' controls could share a name.
-      const alert = incidentAlert({
-        incidentId: crypto.randomUUID(),
-        event: "opened",
-        start: "2026-11-24T09:30:00Z",
+      await judgedIncident(app, {
         streamId: "line-b",
-        sensors: [{ idx: 5, severity: 10, name: "feature_5" }],
+        start: "2026-11-24T09:30:00Z",
+        sensor: { idx: 5, severity: 10, name: "feature_5" },
       });
-      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-      const judged = await app.request(
-        `/api/v1/incidents/${alert.incident_id}/verdict`,
-        post({ verdict: "false_positive", by: "Ana" }),
-      );
-      assert.equal(judged.status, 201);
       await expireAll();
       const page = await (await app.request("/quality")).text();
       const labels = [...page.matchAll(/<label for="mute-(\d+)-(for|reason|by)">(.*?)<\/label>/g)];

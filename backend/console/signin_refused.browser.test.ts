@@ -1,48 +1,23 @@
 // The sign-in page in Chromium after a wrong token or an ended session: the token field has the focus and the message as its description.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type ServerType, serve } from "@hono/node-server";
 import type { Browser, Page } from "playwright-core";
-import { freePort } from "../_test/free_port.ts";
-import { createBackendApp } from "../app.ts";
-import { createAuth } from "../auth/auth.ts";
-import { addToken } from "../auth/token_file.ts";
-import { openTokenStore } from "../auth/token_store.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { launchChromium, tabTo } from "./_browser_checks.ts";
+import { type ConsoleInProcess, serveConsole } from "./_console_in_process.ts";
 
-let server: ServerType;
+let backend: ConsoleInProcess;
 let base: string;
 let browser: Browser;
-let db: TestDatabase;
-let dir: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "signin-refused-"));
-  const file = join(dir, "tokens.json");
-  assert.ok(await addToken(file, { name: "olga", role: "operator" }));
-  db = await testTargets()[0].open();
-  const auth = createAuth({
-    mode: "token",
-    tokens: await openTokenStore({ path: file, checkEveryMs: 0 }),
-  });
-  const app = createBackendApp({ database: db, auth });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
-  });
+  backend = await serveConsole({ people: [["olga", "operator"]] });
+  base = backend.base;
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  await db?.dispose();
-  await rm(dir, { recursive: true, force: true });
+  await backend?.close();
 });
 
 /** The focused element's id, invalid state and accessible description (its describedby texts). */

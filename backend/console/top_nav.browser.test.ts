@@ -1,53 +1,28 @@
 // The console's top navigation in Chromium at 400, 768 and 1366 px with a long signed-in name: no link breaks inside a word, the header fits the window.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type ServerType, serve } from "@hono/node-server";
 import type { Browser } from "playwright-core";
-import { freePort } from "../_test/free_port.ts";
-import { createBackendApp } from "../app.ts";
-import { createAuth } from "../auth/auth.ts";
-import { addToken } from "../auth/token_file.ts";
-import { openTokenStore } from "../auth/token_store.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { launchChromium } from "./_browser_checks.ts";
+import { type ConsoleInProcess, serveConsole } from "./_console_in_process.ts";
 
 /** A signed-in name with no place to break a line. */
 const LONG_NAME = `Maximiliana-${"x".repeat(70)}-Featherstonehaugh`;
 
-let server: ServerType;
+let backend: ConsoleInProcess;
 let base: string;
 let browser: Browser;
-let db: TestDatabase;
-let dir: string;
 let token: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "top-nav-"));
-  const file = join(dir, "tokens.json");
-  token = (await addToken(file, { name: LONG_NAME, role: "operator" }))!;
-  assert.ok(token);
-  db = await testTargets()[0].open();
-  const auth = createAuth({
-    mode: "token",
-    tokens: await openTokenStore({ path: file, checkEveryMs: 0 }),
-  });
-  const app = createBackendApp({ database: db, auth });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(s));
-  });
+  backend = await serveConsole({ people: [[LONG_NAME, "operator"]] });
+  ({ base } = backend);
+  token = backend.tokens[LONG_NAME];
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  await db?.dispose();
-  await rm(dir, { recursive: true, force: true });
+  await backend?.close();
 });
 
 test("the top navigation keeps each link on one line at 400, 768 and 1366 px with a long signed-in name", async () => {

@@ -1,4 +1,6 @@
 // Test fixtures: incident alerts as our engine sends them (contract f4cd602), built per test.
+import assert from "node:assert/strict";
+import { post } from "../alerts/_fixtures.ts";
 
 export interface SensorEvidence {
   idx: number;
@@ -86,4 +88,29 @@ export function lifecycle(incidentId: string, start?: string, streamId?: string)
       ],
     }),
   ];
+}
+
+/**
+ * Stores, through `app`, an incident opened on one sensor of `streamId` at `start` (default 09:00
+ * on 2026-11-24), judged by Ana with `verdict` (default a false alarm); answers its id.
+ */
+export async function judgedIncident(
+  app: { request(path: string, init?: RequestInit): Response | Promise<Response> },
+  o: { streamId: string; sensor: SensorEvidence; start?: string; verdict?: string; note?: string },
+): Promise<string> {
+  const alert = incidentAlert({
+    incidentId: crypto.randomUUID(),
+    event: "opened",
+    start: o.start ?? "2026-11-24T09:00:00Z",
+    streamId: o.streamId,
+    sensors: [o.sensor],
+  });
+  const stored = await app.request("/api/v1/alert", post(alert));
+  assert.equal(stored.status, 201, await stored.text());
+  const judged = await app.request(
+    `/api/v1/incidents/${alert.incident_id}/verdict`,
+    post({ verdict: o.verdict ?? "false_positive", note: o.note, by: "Ana" }),
+  );
+  assert.equal(judged.status, 201, await judged.text());
+  return alert.incident_id;
 }
