@@ -176,6 +176,7 @@ const notifier = createNotificationDispatcher({
   database,
   config: notifyConfig ?? { routes: [] },
   log,
+  supersedeAfterMs: config.INCIDENT_SUPERSEDE_AFTER_S * 1000,
 });
 notifier.start();
 const notifications = notifyConfig ? notifier : undefined;

@@ -340,6 +340,11 @@ export const backendConfigSchema = v.object({
       v.transform((s) => (s.trim() === "" ? undefined : s.trim())),
     ),
   ),
+  /**
+   * Seconds after a later incident of the same stream and model was stored that an incident its
+   * engine never ended is closed as superseded (backend/README.md, `superseded_by`).
+   */
+  INCIDENT_SUPERSEDE_AFTER_S: num("INCIDENT_SUPERSEDE_AFTER_S", 900, 1, 604_800),
   // Retention (backend/retention/README.md): days an alert is kept with its evidence, and a
   // resolved incident nobody acted on (one with a verdict or acknowledgement is kept for good;
   // 0 = forever; fractions allowed; incidents >= alerts).

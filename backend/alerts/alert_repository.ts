@@ -230,6 +230,9 @@ export function createAlertRepository(
             started_at = LEAST(incident.started_at, EXCLUDED.started_at),
             last_alert_at = GREATEST(incident.last_alert_at, EXCLUDED.last_alert_at),
             resolved_at = GREATEST(incident.resolved_at, EXCLUDED.resolved_at),
+            -- The engine's own end after all: the backend's closing (0023) was not needed.
+            superseded_by = CASE WHEN EXCLUDED.resolved_at IS NOT NULL THEN NULL
+              ELSE incident.superseded_by END,
             max_severity = GREATEST(incident.max_severity, EXCLUDED.max_severity),
             max_score = GREATEST(incident.max_score, EXCLUDED.max_score),
             alerts = incident.alerts + 1,

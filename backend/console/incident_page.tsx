@@ -33,7 +33,11 @@ function Timeline(props: { incident: IncidentDetail }) {
           ) : (
             ` · ${e.num_sensors} sensor${e.num_sensors === 1 ? "" : "s"}, max severity ${num(e.max_severity)}`
           )}
-          {e.event === "acknowledged" ? null : (
+          {e.event === "acknowledged" ? null : e.event === "resolved" &&
+            props.incident.superseded_by &&
+            e.model_name === null ? (
+            " · closed by the backend (superseded)"
+          ) : (
             <>
               {" · model "}
               <code class="model">{modelLabel(e.model_name, e.model_version)}</code>
@@ -148,6 +152,14 @@ export function IncidentPage(props: {
         <dt>Resolved</dt>
         <dd>
           {i.resolved_at ? <time datetime={i.resolved_at}>{utc(i.resolved_at)}</time> : "not yet"}
+          {i.superseded_by ? (
+            <span id="incident-superseded">
+              {" "}
+              (at its last alert, by the backend: its engine never ended it and opened{" "}
+              <a href={`/incidents/${i.superseded_by}`}>a later incident</a> on this stream with
+              this model, so it had lost this one)
+            </span>
+          ) : null}
         </dd>
         <dt>Kind</dt>
         <dd id="incident-kind">

@@ -49,6 +49,7 @@ interface IncidentRow {
   model_version: string | null;
   kind: FaultKind;
   silence_id: string | null;
+  superseded_by: string | null;
   opened_model_name: string | null;
   opened_model_version: string | null;
   sensors: (FeatureRow & { peak_at: string })[] | null;
@@ -98,6 +99,7 @@ function toSummary(row: IncidentRow): IncidentSummary {
     opened_model_version: row.opened_model_version,
     kind: row.kind,
     silence_id: row.silence_id,
+    superseded_by: row.superseded_by,
     sensors: (row.sensors ?? []).map(
       (s): IncidentSensor => ({ ...toFeature(s), peak_at: iso(s.peak_at) }),
     ),
@@ -256,7 +258,9 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
       SELECT e.alert_id, e.event, e.event_at, e.num_sensors, e.max_severity, a.model_name,
         a.model_version
       FROM incident_event e LEFT JOIN alert a ON a.alert_id = e.alert_id
-      WHERE e.incident_id = ${incidentId} ORDER BY e.event_at, e.alert_id`.catch(failed);
+      WHERE e.incident_id = ${incidentId}
+      -- An end at the time of the last update (the backend's, 0023) comes after it.
+      ORDER BY e.event_at, e.event = 'resolved', e.alert_id`.catch(failed);
     const timeline: TimelineEntry[] = events.map((e) => ({
       event: e.event,
       at: iso(e.event_at),

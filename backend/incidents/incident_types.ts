@@ -52,6 +52,11 @@ export interface IncidentSummary {
   kind: FaultKind;
   /** The maintenance silence it fell under (stored and shown, not notified), or null. */
   silence_id: string | null;
+  /**
+   * The incident of the same stream and model that opened after it while its engine never ended
+   * it (the engine lost its state): the backend resolved it at its last alert. Null otherwise.
+   */
+  superseded_by: string | null;
   sensors: IncidentSensor[];
   acknowledged: Acknowledgement | null;
   /** The current (latest) verdict, or null before the first. */

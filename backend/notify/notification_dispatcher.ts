@@ -4,6 +4,7 @@ import { setMaxListeners } from "node:events";
 import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
+import { closeSupersededIncidents, SUPERSEDE_AFTER_MS } from "../incidents/superseded_incidents.ts";
 import { createSilenceRepository } from "../silences/silence_repository.ts";
 import {
   type IncidentSnapshot,
@@ -35,6 +36,11 @@ export interface NotificationDispatcherOptions {
   batchSize?: number;
   /** Jitter source for the backoff. */
   random?: () => number;
+  /**
+   * How long after its successor was stored an incident its engine never ended is closed
+   * (`SUPERSEDE_AFTER_MS`); checked every minute, or every quarter of this when shorter.
+   */
+  supersedeAfterMs?: number;
 }
 
 /** What the Health page shows: the configured routes and the outbox's counts. */
@@ -101,6 +107,9 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   const pollMs = options.pollMs ?? 1000;
   const batchSize = options.batchSize ?? 200;
   const random = options.random ?? Math.random;
+  const supersedeAfterMs = options.supersedeAfterMs ?? SUPERSEDE_AFTER_MS;
+  const supersedeEveryMs = Math.min(60_000, Math.max(pollMs, supersedeAfterMs / 4));
+  let supersededAt = -Infinity;
   const routes = new Map(config.routes.map((r) => [r.name, r]));
   const inFlight = new Map<string, number>();
   const deliveries = new Set<Promise<void>>();
@@ -328,8 +337,28 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     }
   }
 
-  /** One pass: plan events, plan reminders, start due deliveries (not waiting for them). */
+  /** Closes the incidents their engine lost (their `resolved` events are planned next). */
+  async function closeSuperseded(t: number): Promise<void> {
+    if (t - supersededAt < supersedeEveryMs) return;
+    supersededAt = t;
+    for (const c of await closeSupersededIncidents(
+      options.database,
+      new Date(t - supersedeAfterMs),
+    )) {
+      log?.info("incident closed: superseded", {
+        incident_id: c.incident_id,
+        superseded_by: c.superseded_by,
+        stream_id: c.stream_id,
+      });
+    }
+  }
+
+  /**
+   * One pass: close superseded incidents (once a minute), plan events, plan reminders, start due
+   * deliveries (not waiting for them).
+   */
   async function tick(): Promise<void> {
+    await closeSuperseded(now());
     await planEvents();
     const t = now();
     const covers = await silencesNow(t);
