@@ -38,9 +38,15 @@ export async function serve(
     const server = deno.serve({ ...options, onListen: () => {} }, counted.handler);
     return {
       port: server.addr.port,
-      // Closed once every request is answered: connections left open after their answer (a
-      // refused upload the client goes on sending) would hold the stop until its deadline.
-      close: (deadline) => Promise.race([server.shutdown(), counted.idle(), aborted(deadline)]),
+      close: async (deadline) => {
+        // Every request answered first; then `shutdown()`, which writes out the answers just
+        // given (a stop that went on to exit at once cut an upload in progress, answered `503
+        // shutting_down`, with no answer at all), bounded by a second: it also waits for
+        // connections a client keeps open after its answer (a refused upload it goes on
+        // sending), which would hold the stop until its deadline.
+        await Promise.race([counted.idle(), aborted(deadline)]);
+        await Promise.race([server.shutdown(), delay(FLUSH_MS), aborted(deadline)]);
+      },
     };
   }
   // Imported here so that Deno never loads the Node adapter.
@@ -66,6 +72,14 @@ export async function serve(
     });
     server.once("error", reject);
   });
+}
+
+/** How long a Deno stop waits for the answers given to be written out (`close`). */
+const FLUSH_MS = 1000;
+
+/** Resolves after `ms` without holding the process open. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
 }
 
 /** Resolves when `signal` aborts (never without one). */
