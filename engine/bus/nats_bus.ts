@@ -46,8 +46,26 @@ export interface NatsBus {
   close(): Promise<void>;
 }
 
-/** The frame duplicate window: a retry within it (to any replica) is dropped by the server. */
+/**
+ * The frame duplicate window: a retry within it (to any replica) is dropped by the server. A
+ * stream keeping frames for less (`NATS_STREAM_MAX_AGE_S` < 120) gets its max age instead: the
+ * server refuses a window longer than the max age.
+ */
 export const DUPLICATE_WINDOW_MS = 120_000;
+
+/**
+ * The server's refusals of a stream's limits, each with the engine setting behind it: a start-up
+ * that fails on one says what to change, not only what NATS said.
+ */
+const LIMIT_ERRORS: {
+  pattern: RegExp;
+  setting: "NATS_STREAM_MAX_BYTES" | "NATS_STREAM_MAX_AGE_S";
+}[] = [
+  // "insufficient storage resources available", "... max bytes exceeds account limit ..."
+  { pattern: /resources|max(imum)? (stream )?bytes/i, setting: "NATS_STREAM_MAX_BYTES" },
+  // "duplicates window can not be larger then max age"
+  { pattern: /max age/i, setting: "NATS_STREAM_MAX_AGE_S" },
+];
 
 /** Raised when the stream was set up with another partition count than this process has. */
 export class PartitionMismatchError extends Error {
@@ -118,17 +136,17 @@ async function setUp(
     discard: DiscardPolicy.New,
     max_bytes: options.maxBytes,
     max_age: nanos(options.maxAgeS * 1000),
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, options.maxAgeS * 1000)),
   };
   try {
     await jsm.streams.info(stream);
     await jsm.streams.update(stream, config);
   } catch (error) {
-    if ((error as Error).name !== "StreamNotFoundError") throw error;
+    if ((error as Error).name !== "StreamNotFoundError") throw limitError(error, options);
     await jsm.streams.add(config).catch(async (addError) => {
       // Another process created it in between: fine if it is there now.
       await jsm.streams.info(stream).catch(() => {
-        throw addError;
+        throw limitError(addError, options);
       });
     });
   }
@@ -144,4 +162,26 @@ async function setUp(
     }
   }
   return kv;
+}
+
+/**
+ * `error`, its message naming the engine settings behind the stream's limits where the server
+ * refused them: "insufficient storage resources available" says nothing of
+ * `NATS_STREAM_MAX_BYTES` exceeding the server's JetStream storage. The error itself is kept (a
+ * `JetStreamApiError` with its code), so a start-up still stops at once on it (`connectWithRetry`).
+ */
+function limitError(error: unknown, options: NatsBusOptions): unknown {
+  if (!(error instanceof Error)) return error;
+  const values = {
+    NATS_STREAM_MAX_BYTES: options.maxBytes,
+    NATS_STREAM_MAX_AGE_S: options.maxAgeS,
+  };
+  const named = LIMIT_ERRORS.filter(({ pattern }) => pattern.test(error.message)).map(
+    ({ setting }) => `${setting}=${values[setting]}`,
+  );
+  if (named.length === 0) return error;
+  error.message =
+    `NATS refused stream ${options.stream} with ${named.join(", ")}: ${error.message}; ` +
+    "lower the setting or raise the server's limits (JetStream max_file_store, account limits)";
+  return error;
 }

@@ -18,7 +18,7 @@ test("replayRing starts a re-read at the oldest of each stream's last frames", (
 });
 
 test("replayRing forgets the least recently active stream beyond its bound", () => {
-  const ring = new ReplayRing(2, 2);
+  const ring = new ReplayRing(2, { maxStreams: 2 });
   ring.remember("a", 1);
   ring.remember("b", 2);
   ring.remember("a", 3);
@@ -33,4 +33,56 @@ test("replayRing with nothing to keep never holds a replay point", () => {
   ring.remember("a", 5);
   assert.equal(ring.replayPoint(), 0);
   assert.throws(() => new ReplayRing(-1), /'keep'/);
+});
+
+test("replayRing forgets a stream silent longer than its window survives", () => {
+  const ring = new ReplayRing(3, { idleMs: 300_000 });
+  // "old" sends every second, then stops at t = 2 s; "live" goes on.
+  for (let i = 0; i < 3; i++) ring.remember("old", 10 + i, i * 1000);
+  for (let i = 0; i < 3; i++) ring.remember("live", 20 + i, i * 1000);
+  assert.equal(ring.replayPoint(2000), 10);
+  let seq = 23;
+  let at = 3000;
+  for (; at <= 302_000; at += 1000) ring.remember("live", seq++, at);
+  // 300 s after its last frame: its next one would start its window afresh; kept until then.
+  assert.equal(ring.replayPoint(302_000), 10);
+  ring.remember("live", seq++, 302_001);
+  const point = ring.replayPoint(302_001);
+  assert.equal(point, seq - 3, "the replay point moved past the silent stream");
+  assert.equal(ring.streams, 1);
+  // Back after the silence: it holds the point again from its new frames only.
+  ring.remember("old", seq, 302_500);
+  assert.equal(ring.replayPoint(302_500), seq - 3);
+  ring.remember("live", seq + 1, 303_000);
+  ring.remember("live", seq + 2, 304_000);
+  ring.remember("live", seq + 3, 305_000);
+  assert.equal(ring.replayPoint(305_000), seq);
+});
+
+test("replayRing keeps a slowly sampled stream for 10 of its steps", () => {
+  const ring = new ReplayRing(2, { idleMs: 60_000 });
+  // Every 10 minutes: its window survives 100 minutes without a frame, as the gap rule has it.
+  ring.remember("slow", 1, 0);
+  ring.remember("slow", 2, 600_000);
+  ring.remember("fast", 3, 600_000 + 5_999_000);
+  assert.equal(ring.replayPoint(600_000 + 6_000_000), 1);
+  assert.equal(ring.replayPoint(600_000 + 6_000_001), 3);
+});
+
+test("replayRing forgets a stream whose frames aged out of the stream", () => {
+  const ring = new ReplayRing(2, { idleMs: 3_600_000, maxAgeMs: 120_000 });
+  ring.remember("slow", 1, 0);
+  ring.remember("slow", 2, 1_000_000);
+  ring.remember("live", 3, 1_120_000);
+  assert.equal(ring.replayPoint(1_120_000), 1);
+  // Its step (1000 s) would keep it for hours, but its newest frame left the stream.
+  assert.equal(ring.replayPoint(1_120_001), 3);
+});
+
+test("replayRing without a bus time forgets no stream", () => {
+  const ring = new ReplayRing(2, { idleMs: 1000, maxAgeMs: 1000 });
+  ring.remember("a", 4, 0);
+  assert.equal(ring.replayPoint(), 4);
+  assert.throws(() => new ReplayRing(2, { idleMs: 0 }), /'idleMs'/);
+  assert.throws(() => new ReplayRing(2, { maxAgeMs: Number.NaN }), /'maxAgeMs'/);
 });

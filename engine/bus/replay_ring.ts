@@ -1,4 +1,31 @@
 // Where a partition must be read again from for a new owner to rebuild every stream's window.
+import { GAP_STEPS } from "../window/machine_states.ts";
+
+export interface ReplayRingOptions {
+  /** Streams kept at most (`MAX_STREAMS`), the least recently active forgotten first. */
+  maxStreams?: number;
+  /**
+   * Bus time a stream may send nothing before it is forgotten (`INCIDENT_STALE_MS`), or 10 of its
+   * own steps when that is longer: the machine-off gap rule. Its next frame after such a silence
+   * starts its window afresh, and the alert path has resolved its incident, so a new owner needs
+   * none of its old frames. Infinity (the default): never.
+   */
+  idleMs?: number;
+  /**
+   * How long the stream keeps a frame (`NATS_STREAM_MAX_AGE_S`): a stream whose newest frame is
+   * older is forgotten whatever its step, as none of its frames can be read again. Infinity: never.
+   */
+  maxAgeMs?: number;
+}
+
+interface StreamRing {
+  seqs: Float64Array;
+  next: number;
+  count: number;
+  /** Bus time (`receivedAt`, epoch ms) of its newest frame, and the step before it. */
+  at: number;
+  step: number;
+}
 
 /**
  * Remembers, per stream, the bus sequences of its last `keep` accepted frames (the frames that
@@ -7,37 +34,69 @@
  * and bounded like the engine's stream windows (`maxStreams`, least recently active forgotten),
  * so a stream the window store forgot no longer holds the replay point back.
  *
+ * A stream that stops sending is forgotten too, once its silence ends its window (`idleMs`) or its
+ * frames left the stream (`maxAgeMs`): otherwise it would hold its partition's replay point, and
+ * with it the purge of every frame after it, for ever. Silence is measured in bus time, the
+ * ingest replica's receive time of the frames (`receivedAt`): the same for every stream of the
+ * partition whatever its producer's clock, carried on the bus, so a new owner reading the same
+ * frames again forgets the same streams, and a worker working off a backlog does not take the
+ * streams further on in it for silent.
+ *
  * `remember` is O(1); `replayPoint` is O(streams), called once per committed batch.
+ *
+ * @example
+ * const ring = new ReplayRing(shape.rebuildFrames, { maxStreams: 1024, idleMs: 300_000 });
+ * ring.remember(frame.streamId, frame.seq, frame.receivedAt);
+ * const replay = ring.replayPoint(newestReceivedAt);
  */
 export class ReplayRing {
   readonly #keep: number;
   readonly #maxStreams: number;
+  readonly #idleMs: number;
+  readonly #maxAgeMs: number;
   // Map iteration order is insertion order; re-inserting on activity makes the first key the LRU.
-  readonly #streams = new Map<string, { seqs: Float64Array; next: number; count: number }>();
+  readonly #streams = new Map<string, StreamRing>();
 
-  constructor(keep: number, maxStreams = 1024) {
+  constructor(keep: number, options: ReplayRingOptions = {}) {
+    const {
+      maxStreams = 1024,
+      idleMs = Number.POSITIVE_INFINITY,
+      maxAgeMs = Number.POSITIVE_INFINITY,
+    } = options;
     if (!Number.isInteger(keep) || keep < 0) {
       throw new RangeError(`'keep' must be an integer >= 0, got ${keep}`);
     }
+    if (!(idleMs > 0)) throw new RangeError(`'idleMs' must be > 0, got ${idleMs}`);
+    if (!(maxAgeMs > 0)) throw new RangeError(`'maxAgeMs' must be > 0, got ${maxAgeMs}`);
     this.#keep = keep;
     this.#maxStreams = maxStreams;
+    this.#idleMs = idleMs;
+    this.#maxAgeMs = maxAgeMs;
   }
 
   get streams(): number {
     return this.#streams.size;
   }
 
-  /** Records that `streamId`'s frame at bus sequence `seq` was accepted into its window. */
-  remember(streamId: string, seq: number): void {
+  /**
+   * Records that `streamId`'s frame at bus sequence `seq`, received at `at` (epoch ms: the frame's
+   * `receivedAt`), was accepted into its window.
+   */
+  remember(streamId: string, seq: number, at = 0): void {
     if (this.#keep === 0) return;
     let ring = this.#streams.get(streamId);
     if (ring) {
       this.#streams.delete(streamId);
+      // Two ingest replicas' clocks may differ by a little: bus time never goes back.
+      if (at > ring.at) {
+        ring.step = at - ring.at;
+        ring.at = at;
+      }
     } else {
       if (this.#streams.size >= this.#maxStreams) {
         this.#streams.delete(this.#streams.keys().next().value as string);
       }
-      ring = { seqs: new Float64Array(this.#keep), next: 0, count: 0 };
+      ring = { seqs: new Float64Array(this.#keep), next: 0, count: 0, at, step: 0 };
     }
     this.#streams.set(streamId, ring);
     ring.seqs[ring.next] = seq;
@@ -45,10 +104,19 @@ export class ReplayRing {
     ring.count = Math.min(this.#keep, ring.count + 1);
   }
 
-  /** The first sequence a new owner must read (0: nothing to rebuild). */
-  replayPoint(): number {
+  /**
+   * The first sequence a new owner must read (0: nothing to rebuild), at bus time `now` (the
+   * newest `receivedAt` the partition's owner took, of any stream or model): streams silent for
+   * longer than their window survives, or whose frames aged out, are forgotten first.
+   */
+  replayPoint(now = Number.NEGATIVE_INFINITY): number {
     let min = Number.POSITIVE_INFINITY;
-    for (const ring of this.#streams.values()) {
+    for (const [streamId, ring] of this.#streams) {
+      const silence = now - ring.at;
+      if (silence > this.#maxAgeMs || silence > Math.max(this.#idleMs, GAP_STEPS * ring.step)) {
+        this.#streams.delete(streamId);
+        continue;
+      }
       const oldest = ring.count < ring.seqs.length ? ring.seqs[0] : ring.seqs[ring.next];
       if (oldest < min) min = oldest;
     }

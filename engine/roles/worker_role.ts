@@ -67,6 +67,8 @@ interface Partition {
   committed: number;
   /** Replay point stored with the last commit (where a re-read must start). */
   replay: number;
+  /** Newest `receivedAt` of its frames read (bus time): when its streams last sent is judged by it. */
+  busTime: number;
   /** Processed and durable in the outbox, not necessarily committed yet. */
   done: { seq: number; replay: number; lag: number } | undefined;
   lastCommitAt: number;
@@ -321,7 +323,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const windows = StreamWindows.forModel(meta, streamLimitsOf(config));
     return {
       windows,
-      replayRing: new ReplayRing(windows.shape.rebuildFrames, config.MAX_STREAMS),
+      // A stream silent past the machine-off gap rule, or whose frames aged out, holds no
+      // replay point (nor the purge) back.
+      replayRing: new ReplayRing(windows.shape.rebuildFrames, {
+        maxStreams: config.MAX_STREAMS,
+        idleMs: config.INCIDENT_STALE_MS,
+        maxAgeMs: config.NATS_STREAM_MAX_AGE_S * 1000,
+      }),
       pipeline,
       machine: MachineStates.fromConfig(config),
       stops: [],
@@ -358,6 +366,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       id,
       committed: record.committed,
       replay: record.replay,
+      busTime: Number.NEGATIVE_INFINITY,
       done: undefined,
       lastCommitAt: 0,
       reader: new PartitionReader(
@@ -424,7 +433,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   function replayPoint(part: Partition): number {
     let min = 0;
     for (const m of part.models.values()) {
-      const point = m.replayRing.replayPoint();
+      const point = m.replayRing.replayPoint(part.busTime);
       if (point > 0 && (min === 0 || point < min)) min = point;
     }
     return min;
@@ -540,6 +549,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       const frame = part.held ?? part.reader.take();
       part.held = undefined;
       if (!frame) break;
+      if (frame.receivedAt > part.busTime) part.busTime = frame.receivedAt;
       const served = p.models.loaded(frame.modelName) ?? (await p.models.get(frame.modelName));
       if (!served) {
         // A model the registry does not hold (logged once): nothing here can score it.
@@ -586,7 +596,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       p.evidence.record(name, frame.streamId, frame.timestamp, frame.values);
       // A stopped frame too: the replay point moves on during a long stop, and a new owner's
       // replay meets the stop again and restarts the window as this one did.
-      m.replayRing.remember(frame.streamId, frame.seq);
+      m.replayRing.remember(frame.streamId, frame.seq, frame.receivedAt);
       const judged = m.machine.judge(
         version.meta,
         frame.streamId,

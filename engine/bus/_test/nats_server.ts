@@ -32,8 +32,11 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** Starts `nats-server -js` on 127.0.0.1 and a free port, with a temporary store. */
-export async function startNatsServer(): Promise<NatsServer> {
+/**
+ * Starts `nats-server -js` on 127.0.0.1 and a free port, with a temporary store; `args` go
+ * after those (a configuration file: `-c <file>`).
+ */
+export async function startNatsServer(args: string[] = []): Promise<NatsServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "nats-store-"));
   let child: ChildProcess | undefined;
@@ -42,9 +45,13 @@ export async function startNatsServer(): Promise<NatsServer> {
     url: `nats://127.0.0.1:${port}`,
     port,
     async start() {
-      const proc = spawn(BINARY, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], {
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      const proc = spawn(
+        BINARY,
+        ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, ...args],
+        {
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
       let stderr = "";
       proc.stderr!.on("data", (chunk) => {
         stderr += chunk;
