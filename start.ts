@@ -21,8 +21,22 @@ import { ignoreClosedOutput } from "./telemetry/logger.ts";
 const deno = (globalThis as any).Deno as any;
 const env: Record<string, string | undefined> = deno ? deno.env.toObject() : process.env;
 
-const backendPort = env.PORT ?? "3000";
-const enginePort = env.APP_PORT ?? "9000";
+/**
+ * `env[name]` (else `fallback`) as a port to listen on and to build the printed and passed URLs
+ * from; anything but an integer 1..65535 ends the start with one line naming it (0 would let the
+ * service pick a port nobody is told).
+ */
+function portSetting(name: "PORT" | "APP_PORT", fallback: string): string {
+  const value = env[name] ?? fallback;
+  if (/^\d{1,5}$/.test(value) && +value >= 1 && +value <= 65535) return String(+value);
+  process.stderr.write(
+    `start: '${name}' must be an integer 1..65535, got ${JSON.stringify(value)}\n`,
+  );
+  if (deno) deno.exit(1);
+  process.exit(1);
+}
+const backendPort = portSetting("PORT", "3000");
+const enginePort = portSetting("APP_PORT", "9000");
 const backendUrl = `http://localhost:${backendPort}`;
 const engineUrl = `http://localhost:${enginePort}`;
 // The same runtime that runs this file runs the services.

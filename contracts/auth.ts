@@ -189,7 +189,30 @@ export function authConfigProblem(config: {
       const missing = (["OIDC_ISSUER", "OIDC_CLIENT_ID", "PUBLIC_URL"] as const).filter(
         (k) => !config[k],
       );
-      return missing.length === 0 ? undefined : `AUTH_MODE=oidc needs ${missing.join(", ")}`;
+      if (missing.length > 0) return `AUTH_MODE=oidc needs ${missing.join(", ")}`;
+      // Checked here, before the database is opened, not first when sign-in is set up.
+      return (
+        plainHttpProblem("OIDC_ISSUER", config.OIDC_ISSUER as string) ??
+        plainHttpProblem("PUBLIC_URL", config.PUBLIC_URL as string)
+      );
     }
   }
+}
+
+/**
+ * Why `value` is no address for sign-in (the provider's, or the console's that the provider
+ * redirects browsers back to): it must be https, plain http only on a loopback host, where nobody
+ * between could read the codes and session cookies. `undefined` when it is fine.
+ */
+function plainHttpProblem(name: string, value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `'${name}' must be a URL, got ${JSON.stringify(value)}`;
+  }
+  if (url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname))) {
+    return undefined;
+  }
+  return `'${name}' must be https (http only on a loopback address), got ${value}`;
 }

@@ -171,7 +171,7 @@ export const engineConfigSchema = v.object({
   // Operators' decisions (silences, verdicts) pulled from the backend, last good copy kept under
   // DATA_DIR/decisions (a scale-out worker: DATA_DIR/decisions/worker-<id>/): from where (empty:
   // NESTJS_URL) and every how many seconds (0: not pulled).
-  DECISIONS_URL: str("DECISIONS_URL", "", /^(?:https?:\/\/\S+)?$/),
+  DECISIONS_URL: optionalUrl("DECISIONS_URL"),
   DECISIONS_POLL_S: int("DECISIONS_POLL_S", 0, 0, 86_400),
   // A backend API token (viewer role) for those pulls, when the backend signs people in.
   DECISIONS_TOKEN: secret("DECISIONS_TOKEN", 16),
@@ -330,8 +330,9 @@ export const backendConfigSchema = v.object({
   CONSOLE_TOKEN: secret("CONSOLE_TOKEN", 16),
   // How long the console's Health page waits for the engine's answer.
   ENGINE_HEALTH_TIMEOUT_MS: int("ENGINE_HEALTH_TIMEOUT_MS", 2000, 100, 60_000),
-  // The engine's ADMIN_TOKEN (same name, same value, like INGEST_TOKEN): the Health page sends it
-  // to the engine's GET /models; the backend never uses it to guard anything of its own.
+  // The engine's ADMIN_TOKEN (same name, same value, like INGEST_TOKEN): sent as the bearer on
+  // every call to the engine's model API (GET /models, activations, "Retrain now", retraining
+  // reports); the backend never uses it to guard anything of its own.
   ADMIN_TOKEN: secret("ADMIN_TOKEN", 16),
   // Path of the notification routes file (backend/notify/README.md); unset = no notifications.
   NOTIFY_CONFIG: v.optional(
@@ -394,10 +395,14 @@ export function parseConfig<S extends typeof engineConfigSchema | typeof backend
     return output;
   }
   const messages = result.issues.map((issue) => {
-    const key = issue.path?.[0]?.key;
-    return issue.message.includes(`'${String(key)}'`)
-      ? issue.message
-      : `'${String(key)}': ${issue.message}`;
+    const key = String(issue.path?.[0]?.key);
+    // A secret `withSecretFiles` read from NAME_FILE: the file is what to fix. (A NAME_FILE the
+    // schema reads itself, DECISIONS_TOKEN_FILE, gives way to NAME: NAME's value is its own.)
+    const file = `${key}_FILE`;
+    const named = env[file] && !(file in schema.entries) ? `'${key}' (from '${file}')` : `'${key}'`;
+    return issue.message.includes(`'${key}'`)
+      ? issue.message.replace(`'${key}'`, named)
+      : `${named}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${messages.join("; ")}`);
 }

@@ -1,5 +1,7 @@
 // Engine entry point (Node and Deno): read the configuration, serve, load the model, stop on signals.
 
+import { accessSync, constants, readdirSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { ConfigError, engineConfigSchema, parseConfig } from "../contracts/config.ts";
 import { listenProblem } from "../contracts/listen_problem.ts";
@@ -16,6 +18,14 @@ try {
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(`engine: ${error.message}`);
+  process.exit(1);
+}
+
+// Folders the settings name, checked before anything listens: a line naming the variable, not a
+// bare ENOENT or EEXIST from deep inside the start.
+const folderProblem = foldersProblem(config);
+if (folderProblem) {
+  console.error(`engine: ${folderProblem}`);
   process.exit(1);
 }
 
@@ -92,4 +102,49 @@ try {
   await server.close();
   await stopTelemetry();
   process.exit(1);
+}
+
+/**
+ * Why MODEL_SEED_DIR (a folder that must exist and be readable) or DATA_DIR (made when missing,
+ * so its nearest existing part must be a folder this user can write in) cannot be used, naming the
+ * variable; `undefined` when both can. An ingest replica keeps nothing in DATA_DIR.
+ */
+function foldersProblem(c: typeof config): string | undefined {
+  if (c.MODEL_SEED_DIR) {
+    try {
+      readdirSync(c.MODEL_SEED_DIR);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why =
+        code === "ENOENT" || code === "ENOTDIR" ? "no such folder" : (error as Error).message;
+      return `'MODEL_SEED_DIR' ${c.MODEL_SEED_DIR}: ${why}; set it to the folder of the models to copy (NAME.onnx + NAME.json), or leave it unset`;
+    }
+  }
+  if (c.ENGINE_ROLE === "ingest") return undefined;
+  const fix = "set DATA_DIR to a folder this user can write";
+  let at = resolve(c.DATA_DIR);
+  for (;;) {
+    let isFolder: boolean;
+    try {
+      isFolder = statSync(at).isDirectory();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const up = dirname(at);
+      if ((code === "ENOENT" || code === "ENOTDIR") && up !== at) {
+        at = up;
+        continue;
+      }
+      return `'DATA_DIR' ${c.DATA_DIR}: ${(error as Error).message}; ${fix}`;
+    }
+    if (!isFolder) {
+      const what = at === resolve(c.DATA_DIR) ? "it" : at;
+      return `'DATA_DIR' ${c.DATA_DIR}: ${what} is a file, not a folder; ${fix}`;
+    }
+    try {
+      accessSync(at, constants.W_OK | constants.X_OK);
+    } catch {
+      return `'DATA_DIR' ${c.DATA_DIR}: this user cannot write in ${at}; ${fix}`;
+    }
+    return undefined;
+  }
 }

@@ -212,6 +212,30 @@ describe("compose.yaml", () => {
     assert.equal(authConfigProblem(plain), undefined);
   });
 
+  test("compose passes every sign-in setting the backend reads, each with the backend's default", () => {
+    const env = services.backend.environment;
+    const signIn = Object.keys(backendConfigSchema.entries).filter((k) =>
+      /^(AUTH_MODE|OIDC_\w+|SESSION_\w+|PUBLIC_URL)$/.test(k),
+    );
+    assert.ok(signIn.includes("OIDC_ROLE_MAP") && signIn.includes("SESSION_MAX_AGE_H"));
+    const defaults = parseConfig(backendConfigSchema, {});
+    for (const name of signIn) {
+      const value = env[name] ?? env[`${name}_FILE`];
+      assert.ok(value !== undefined, `backend: ${name} is not passed through`);
+      // Taken from the host, else blank (unset) or the backend's own default.
+      const [, from, fallback] = /^\$\{(\w+):-([^}]*)\}$/.exec(String(value)) ?? [];
+      if (name === "AUTH_MODE") continue; // token by default here: listening beyond the machine
+      assert.equal(from, name, `backend: ${name}: ${value}`);
+      if (fallback === "") continue;
+      const parsed = parseConfig(backendConfigSchema, { [name]: fallback });
+      assert.deepEqual(
+        parsed[name as keyof typeof parsed],
+        defaults[name as keyof typeof defaults],
+        name,
+      );
+    }
+  });
+
   test("compose signs alerts and guards frame intake with secrets the tokens service writes", async () => {
     const written = await readFile(
       new URL("../backend/auth/first_tokens.ts", import.meta.url),

@@ -4,9 +4,12 @@ import { join } from "node:path";
 import { ConfigError, type EngineConfig } from "../../contracts/config.ts";
 import { DecisionsClient, type DecisionsLog } from "./decisions_client.ts";
 
+const DECISIONS_TOKEN_MIN = 16;
+
 /**
  * The token in `path` (trimmed), read once at start-up. A file that cannot be read or is empty
- * is a ConfigError naming it (as `withSecretFiles` says it): the engine exits with that line.
+ * is a ConfigError naming it (as `withSecretFiles` says it), and so is one shorter than
+ * `DECISIONS_TOKEN` may be: the engine exits with that line.
  */
 function tokenFromFile(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
@@ -19,6 +22,12 @@ function tokenFromFile(path: string | undefined): string | undefined {
     );
   }
   if (token === "") throw new ConfigError(`'DECISIONS_TOKEN_FILE' ${path} is empty`);
+  // The length DECISIONS_TOKEN must have (contracts/config.ts): a token from the file is no shorter.
+  if (token.length < DECISIONS_TOKEN_MIN) {
+    throw new ConfigError(
+      `'DECISIONS_TOKEN_FILE' ${path} must hold at least ${DECISIONS_TOKEN_MIN} characters, as 'DECISIONS_TOKEN' must`,
+    );
+  }
   return token;
 }
 
