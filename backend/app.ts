@@ -87,6 +87,7 @@ export const OPERATOR_MAX_BODY_BYTES = 1024 * 1024;
 export function createBackendApp(options: BackendAppOptions): Hono {
   const { database, simulator, signingSecret, log, metrics } = options;
   const now = options.clock ? () => options.clock!.now() : () => Date.now();
+  const draining = options.isDraining ?? (() => false);
   const app = new Hono();
   app.use(otelMiddleware("backend"));
   const auth =
@@ -115,10 +116,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   );
   if (options.signInProvider) app.route(options.signInProvider.path, options.signInProvider.routes);
 
-  app.route(
-    "/health",
-    healthRoutes({ database, now, isDraining: options.isDraining ?? (() => false) }),
-  );
+  app.route("/health", healthRoutes({ database, now, isDraining: draining }));
   const hub = options.hub ?? createIncidentHub();
   const incidents = createIncidentRepository(database);
   const silences = createSilenceRepository(database, now);
@@ -184,7 +182,13 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   app.notFound(answerUnrouted(app));
   app.onError(function answerError(error, c) {
     let http: HttpError;
-    if (error instanceof HttpError) {
+    if (error instanceof HttpError && error.code === "body_incomplete" && draining()) {
+      // A body cut by the stop (Deno's shutdown fails its read), not by its client: a `400`
+      // would tell an engine to drop the alert, a `503` to send it again.
+      http = new HttpError(503, "shutting_down", "the backend is stopping; send it again", {
+        "retry-after": "1",
+      });
+    } else if (error instanceof HttpError) {
       if (error.status >= 500)
         log?.warn(error.message, { error_code: error.code, path: c.req.path });
       http = error;
