@@ -65,6 +65,17 @@ if (env.MODEL_DIR === undefined) {
   }
 }
 
+/**
+ * Deno's OpenTelemetry setting for the services: `deno task start` runs this launcher with it off
+ * (its health checks would export as a third service) and hands the user's `OTEL_DENO` over as
+ * `LAUNCH_OTEL_DENO`.
+ */
+function denoServiceEnv(e: Record<string, string | undefined>): Record<string, string | undefined> {
+  return e.LAUNCH_OTEL_DENO === undefined
+    ? {}
+    : { OTEL_DENO: e.LAUNCH_OTEL_DENO, LAUNCH_OTEL_DENO: undefined };
+}
+
 const services: Record<string, { file: string; env: Record<string, string> }> = {
   backend: {
     file: "backend/main.ts",
@@ -153,7 +164,7 @@ function announce() {
 for (const [name, service] of Object.entries(services)) {
   const child = launchService([...runner, service.file], {
     cwd: root,
-    env: { ...env, ...(deno ? {} : nodeServiceEnv(env)), ...service.env },
+    env: { ...env, ...(deno ? denoServiceEnv(env) : nodeServiceEnv(env)), ...service.env },
   });
   children.set(name, child);
   for (const stream of child.output) {
