@@ -441,7 +441,8 @@ export function createModelActivation(deps: {
     try {
       record =
         ref.layout === "registry" && recordIt
-          ? await registry.activate(name, meta.version, { by, reason })
+          ? // The version serving: a pointer naming another (refused) is no rollback target.
+            await registry.activate(name, meta.version, { by, reason, serving: current.version })
           : {
               name,
               version: meta.version,
@@ -551,7 +552,8 @@ export function createModelActivation(deps: {
       status: "active",
       model: name,
       version: meta.version,
-      from: current.version,
+      // The recorded rollback target: the audit copies it, so it must be the record's.
+      from: record.from ?? current.version,
       activation: record,
       windows_reset: !compatible,
       streams,

@@ -195,6 +195,18 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
     return why;
   }
 
+  /**
+   * The version live workers serve instead of `version` (the pointer's) when they refuse it;
+   * undefined when none does.
+   */
+  async function servedInstead(name: string, version: string): Promise<string | undefined> {
+    for (const id of await liveWorkers(deps.leases)) {
+      const model = (await loadedReport(id))?.models?.[name];
+      if (model?.refused?.version === version && model.active) return model.active;
+    }
+    return undefined;
+  }
+
   async function list(): Promise<ServedModel[]> {
     return Promise.all(
       served().map(async function describe(meta): Promise<ServedModel> {
@@ -328,10 +340,16 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
       // Before the pointer moves: a worker (re)starting loads what it names.
       await trialLoad(registry, next, log);
       let record: ActivateResponse["activation"];
+      // What scores now: a pointer the workers refuse (or this replica did not follow) never
+      // served, so it must not become the rollback target.
+      let serving = meta.version;
       try {
+        const pointed = await registry.pointer(name);
+        if (pointed) serving = (await servedInstead(name, pointed.version)) ?? serving;
         record = await registry.activate(name, next.version, {
           by: request.by ?? "api",
           reason: request.reason ?? "",
+          serving,
         });
       } catch (error) {
         throw toHttp(error);
@@ -363,7 +381,8 @@ export function createNatsModelActivation(deps: NatsModelActivationDeps): ModelA
         status: "active",
         model: name,
         version: next.version,
-        from: meta.version,
+        // The recorded rollback target (the audit copies it), else the version that served.
+        from: record.from ?? serving,
         activation: record,
         windows_reset: false,
         streams: deps.streams(name),

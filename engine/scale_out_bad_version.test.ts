@@ -159,4 +159,20 @@ test("scale-out: a worker whose pointer names a version that does not load start
     third.output(),
     /cannot load model badv_fixture: .*no_such_input.*nor does the version it replaced, 2\.0\.1-bad, load/,
   );
+
+  // Repaired as the README says, by activating the version the workers serve: the versions that
+  // never served are no rollback target, and the answer's `from` is the recorded one's.
+  await waitFor(async () => {
+    const [, body] = await call(port, "/models");
+    return /2\.0\.2-bad/.test(body.models[0].registry_pointer?.version ?? "");
+  }, "GET /models to show the pointer on 2.0.2-bad");
+  const [status, repaired] = await call(port, `/models/${NAME}/activate`, {
+    version: meta.version,
+    by: "ops",
+  });
+  assert.equal(status, 200, JSON.stringify(repaired));
+  const pointer = await registry.pointer(NAME);
+  assert.deepEqual(repaired.activation, pointer);
+  assert.equal(pointer?.from, null, "its rollback target before them: none (the first version)");
+  assert.equal(repaired.from, meta.version);
 });

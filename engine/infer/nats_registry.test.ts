@@ -1,5 +1,6 @@
 // The shared registry against a real nats-server: immutable versions, the revision-checked pointer, history, local copies.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -490,4 +491,35 @@ describe("NatsModelRegistry pruning racing an activation in another writer", () 
     assert.deepEqual(await prunedVersions(), ["1"]);
     assert.equal((await registry.kv.get(`pruning.${NAME}`))?.operation, "DEL", "let go");
   });
+});
+
+test("NatsModelRegistry.activate with the version serving keeps a version that never served out of the rollback target", async () => {
+  const registry = await NatsModelRegistry.open(nc, "SERVING");
+  const a = await files(v1);
+  const b = await files(v2);
+  await registry.publish(a.onnx, a.meta);
+  await registry.publish(b.onnx, b.meta);
+  const bad = new TextEncoder().encode("not an onnx graph");
+  const garbage = {
+    ...b.meta,
+    version: "garbage",
+    onnx_sha256: createHash("sha256").update(bad).digest("hex"),
+  };
+  await registry.publish(bad, garbage);
+  await registry.activate(NAME, b.meta.version, { by: "ana" });
+  // Another tool moves the pointer; the workers refuse it and serve b on.
+  await registry.activate(NAME, "garbage", { by: "cli" });
+  const repaired = await registry.activate(NAME, b.meta.version, {
+    by: "ana",
+    serving: b.meta.version,
+  });
+  assert.equal(repaired.from, a.meta.version, "b's rollback target before garbage");
+  await registry.activate(NAME, "garbage", { by: "cli" });
+  const moved = await registry.activate(NAME, a.meta.version, {
+    by: "ana",
+    serving: b.meta.version,
+  });
+  assert.equal(moved.from, b.meta.version, "the version serving, not garbage");
+  // Without it (a tool that does not serve), the pointer's version as before.
+  assert.equal((await registry.activate(NAME, b.meta.version, { by: "cli" })).from, a.meta.version);
 });

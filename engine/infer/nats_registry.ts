@@ -23,6 +23,7 @@ import {
   MODEL_NAME_PATTERN,
   ModelRegistry,
   RegistryError,
+  rollbackTarget,
   STALE_WRITE_MS,
   VERSION_PATTERN,
   type VersionRef,
@@ -403,11 +404,13 @@ export class NatsModelRegistry {
    * activations at once one is refused (`activation_conflict`). Rolling back is activating the
    * previous version. A prune in another writer that read the pointer before this one moved it
    * and removed the version makes it fail with `version_not_found`, the previous version put back.
+   * `who.serving`: the version the caller knows serves; a pointer naming another (refused by the
+   * workers) is then no rollback target (`rollbackTarget`, as `ModelRegistry.activate`).
    */
   activate(
     name: string,
     version: string,
-    who: { by: string; reason?: string },
+    who: { by: string; reason?: string; serving?: string },
   ): Promise<Activation> {
     return this.#activate(name, version, who, false);
   }
@@ -416,7 +419,7 @@ export class NatsModelRegistry {
   async #activate(
     name: string,
     version: string,
-    who: { by: string; reason?: string },
+    who: { by: string; reason?: string; serving?: string },
     firstOnly: boolean,
   ): Promise<Activation> {
     const meta = await this.metadata(name, version);
@@ -438,7 +441,12 @@ export class NatsModelRegistry {
     const record: Activation = {
       name,
       version,
-      from: current?.record.version ?? null,
+      from: rollbackTarget(
+        current?.record.version,
+        version,
+        who.serving,
+        who.serving === version ? await this.activations(name).catch(() => []) : [],
+      ),
       by: who.by,
       at: new Date().toISOString(),
       reason: who.reason ?? "",

@@ -72,6 +72,27 @@ export interface Activation {
   reason: string;
 }
 
+/**
+ * The `from` of an activation of `version`: the pointer's version (`pointed`), unless the one
+ * activating serves another (`serving`: the pointer's was refused or not followed yet, so it
+ * never served and cannot stand in when `version` fails to load). Then it is `serving`, or,
+ * `version` being the one serving, the `from` of the last record in `history` that activated it
+ * (null without one): re-activating what serves keeps its rollback target.
+ *
+ * @example rollbackTarget("garbage", "e522", "e522", history) // "cf7b", e522's earlier from
+ */
+export function rollbackTarget(
+  pointed: string | undefined,
+  version: string,
+  serving: string | undefined,
+  history: readonly Activation[],
+): string | null {
+  if (serving === undefined || pointed === undefined || pointed === serving) return pointed ?? null;
+  if (serving !== version) return serving;
+  const earlier = history.findLast((a) => a.version === version)?.from;
+  return earlier && earlier !== version ? earlier : null;
+}
+
 /** Where a version's files are: `loadModel({ dir, name })` loads it. */
 export interface VersionRef {
   name: string;
@@ -474,11 +495,15 @@ export class ModelRegistry {
    * version must be complete and verify (graph and metadata agree). Rolling back is activating
    * the previous version. A prune in another process that moved the version aside before it
    * could see the new pointer makes it fail with `version_not_found`, the previous pointer back.
+   * `who.serving` (an engine activating) is the version it serves: when the pointer names another
+   * one (refused, or not followed yet) that one never served, so it is no rollback target; the
+   * record's `from` is then `serving`, or, re-activating `serving` itself, the `from` of the
+   * record that last activated it (see {@link rollbackTarget}).
    */
   async activate(
     name: string,
     version: string,
-    who: { by: string; reason?: string },
+    who: { by: string; reason?: string; serving?: string },
   ): Promise<Activation> {
     const ref = await this.resolve(name, version);
     if (ref.layout === "flat") {
@@ -507,7 +532,12 @@ export class ModelRegistry {
     const record: Activation = {
       name,
       version,
-      from: current?.version ?? null,
+      from: rollbackTarget(
+        current?.version,
+        version,
+        who.serving,
+        who.serving === version ? await this.activations(name).catch(() => []) : [],
+      ),
       by: who.by,
       at,
       reason: keptAside

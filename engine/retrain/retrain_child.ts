@@ -13,6 +13,23 @@ const CLI = fileURLToPath(new URL("../../models/retrain/cli.ts", import.meta.url
 const NICE = 10;
 /** Of the child's stderr, only the tail is kept: its last lines say why it stopped. */
 const STDERR_KEEP = 64 * 1024;
+/** How often the child looks whether the engine that started it is still its parent. */
+const PARENT_CHECK_MS = 500;
+
+/**
+ * Loaded first in the Node child (`--import`): a thread that ends the child once the engine that
+ * started it (`RETRAIN_PARENT_PID`) is no longer its parent (killed with `kill -9`, nothing ran
+ * to stop the child), so no orphan trains on and writes into a scratch folder nobody removes. A
+ * thread, since training holds the main thread for long stretches; unref'd, so it never keeps
+ * the child alive. Reading `process.ppid` again each time: it changes when the parent dies.
+ */
+const PARENT_WATCH = `data:text/javascript,${encodeURIComponent(
+  `import { Worker } from "node:worker_threads";
+const parent = Number(process.env.RETRAIN_PARENT_PID);
+if (parent > 0) {
+  new Worker("setInterval(() => { if (process.ppid !== " + parent + ") process.kill(process.pid, 'SIGKILL'); }, ${PARENT_CHECK_MS});", { eval: true }).unref();
+}`,
+)}`;
 
 /** The parts of the retraining report (`MODEL_DIR/NAME/VERSION.retrain.json`) the engine shows. */
 const reportSchema = v.object({
@@ -46,7 +63,8 @@ export interface RetrainChildOptions {
  * report the CLI names on its last line is read (`decided`, promoted or held). Exit 1 saying
  * "too little history" or "nothing new to train on": `decided`, held, with that message as the
  * reason (expected outcomes on a young history, or one the line added nothing to since the
- * last run). Anything else: `failed`, with the CLI's own message.
+ * last run). Anything else: `failed`, with the CLI's own message. Under Node the child ends
+ * itself once this process is gone (`kill -9`: see {@link PARENT_WATCH}).
  *
  * @example const result = await runRetrainChild({ model: "pump", env, signal });
  */
@@ -61,7 +79,7 @@ export async function runRetrainChild(o: RetrainChildOptions): Promise<RetrainRe
   const [command, args] =
     "Deno" in globalThis
       ? [process.execPath, ["run", "-A", CLI, ...options]]
-      : [process.execPath, [RUN_TS, CLI, ...options]];
+      : [process.execPath, ["--import", PARENT_WATCH, RUN_TS, CLI, ...options]];
   let stdout = "";
   let stderr = "";
   let exit: { code: number | null; signal: string | null };
@@ -69,7 +87,7 @@ export async function runRetrainChild(o: RetrainChildOptions): Promise<RetrainRe
     // The engine's environment (PATH, library paths, telemetry) with its parsed settings on
     // top, so the child judges with exactly the settings the engine scores with.
     const child = spawn(command, args, {
-      env: { ...process.env, ...o.env },
+      env: { ...process.env, ...o.env, RETRAIN_PARENT_PID: String(process.pid) },
       stdio: ["ignore", "pipe", "pipe"],
       signal: o.signal,
       killSignal: "SIGTERM",

@@ -1,6 +1,6 @@
 // A scale-out worker's scheduled run against a real nats-server: the lease holder runs on the shared active version, the others skip; a holder that lost its lease publishes and records nothing.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -14,7 +14,7 @@ import { NatsModelRegistry } from "../infer/nats_registry.ts";
 import { ModelRegistry, verifyVersion } from "../infer/registry.ts";
 import type { RetrainChildOptions, RetrainResult } from "./retrain_child.ts";
 import { RetrainLeases } from "./retrain_lease.ts";
-import { readRetrainRecord } from "./retrain_record.ts";
+import { readRetrainRecord, writeRetrainRecord } from "./retrain_record.ts";
 import { sharedRetrainRun } from "./shared_retrain.ts";
 
 /** Long enough that no stall of a busy host's test process loses a held lease (renewed every TTL/4). */
@@ -210,4 +210,67 @@ test("sharedRetrainRun: a candidate the gate promoted is held, not activated, wh
   const record = await readRetrainRecord(registry.kv, NAME);
   assert.equal(record?.last.decision, "held");
   assert.equal(record?.last_promoted, undefined);
+});
+
+test("sharedRetrainRun: a run left running by a worker that stopped is shown, then recorded, as failed", async () => {
+  const { registry, leases, runFor } = await deployment("SR5");
+  const promoted = {
+    started_at: "2026-01-01T00:00:00.000Z",
+    finished_at: "2026-01-01T00:05:00.000Z",
+    outcome: "decided" as const,
+    decision: "promoted" as const,
+    reasons: [],
+    worker: "gone",
+  };
+  const { decision: _, ...started } = promoted;
+  const cut = { ...started, finished_at: null, outcome: "running" as const };
+  await writeRetrainRecord(registry.kv, NAME, { last: cut, last_promoted: promoted });
+  const unseen =
+    /^worker gone stopped during this run \(killed, restarted or cut off from NATS\), so its end was not seen/;
+  // Its worker holds the lease (alive, running it): shown as it is.
+  const held = await leases.acquire(NAME, "gone");
+  assert.ok("release" in held);
+  assert.equal((await readRetrainRecord(registry.kv, NAME, leases.kv))?.last.outcome, "running");
+  await held.release();
+  // Nobody holds it: shown failed, the record itself untouched until a worker takes the lease.
+  const shown = await readRetrainRecord(registry.kv, NAME, leases.kv);
+  assert.equal(shown?.last.outcome, "failed");
+  assert.match(shown?.last.error ?? "", unseen);
+  assert.equal((await readRetrainRecord(registry.kv, NAME))?.last.outcome, "running");
+  // The next holder records it failed before anything else, even a run it then skips.
+  const b = runFor("b", () => {
+    throw new Error("b does not run: the request it was woken for is gone");
+  });
+  assert.deepEqual(await b(NAME, new AbortController().signal, { by: "ana", reason: "", at: "" }), {
+    skipped: `the request to retrain ${NAME} was taken by another worker`,
+  });
+  const record = await readRetrainRecord(registry.kv, NAME);
+  assert.deepEqual(record, {
+    last: { ...cut, outcome: "failed", error: shown?.last.error },
+    last_promoted: promoted,
+  });
+});
+
+test("sharedRetrainRun: a worker back after a kill records its own cut-short run as failed and removes its dead scratch folders", async () => {
+  const { registry, runFor } = await deployment("SR6");
+  const cut = {
+    started_at: "2026-01-01T00:00:00.000Z",
+    finished_at: null,
+    outcome: "running" as const,
+    reasons: [],
+    worker: "a",
+  };
+  await writeRetrainRecord(registry.kv, NAME, { last: cut });
+  // A pid no process has (above the kernel's largest pid_max), and a live process's.
+  const dead = await mkdtemp(join(tmpdir(), `retrain-${NAME}-pid4194305-`));
+  const alive = await mkdtemp(join(tmpdir(), `retrain-${NAME}-pid${process.ppid}-`));
+  runFor("a", async () => ({ outcome: "decided", decision: "held", reasons: [] }));
+  const settled = await waitFor(async () => {
+    const r = await readRetrainRecord(registry.kv, NAME);
+    return r?.last.outcome === "failed" ? r : undefined;
+  }, "a's start to settle its run");
+  assert.match(settled.last.error ?? "", /^worker a stopped during this run/);
+  await waitFor(async () => !(await stat(dead).catch(() => undefined)), "the dead folder to go");
+  assert.ok(await stat(alive), "a live process's folder stays");
+  await rm(alive, { recursive: true });
 });

@@ -1,7 +1,8 @@
 // One model's retraining under scale-out, scheduled or asked for: the lease holder retrains the shared registry's active version and publishes the candidate there.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import type { KV } from "@nats-io/kv";
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { RetrainAsked, RetrainRun } from "../../contracts/models_api.ts";
@@ -10,7 +11,7 @@ import type { NatsModelRegistry } from "../infer/nats_registry.ts";
 import { type Activation, ModelRegistry } from "../infer/registry.ts";
 import { type RetrainResult, runRetrainChild } from "./retrain_child.ts";
 import { RetrainLease, type RetrainLeases } from "./retrain_lease.ts";
-import { readRetrainRecord, writeRetrainRecord } from "./retrain_record.ts";
+import { recordedModels, settleUnseenRun, writeRetrainRecord } from "./retrain_record.ts";
 import { takeRetrainRequest } from "./retrain_request.ts";
 import type { RetrainSkipped } from "./retrain_scheduler.ts";
 
@@ -30,6 +31,72 @@ export interface SharedRetrainOptions {
 }
 
 const failed = (error: string): RetrainResult => ({ outcome: "failed", reasons: [], error });
+
+/**
+ * A run's scratch folder in the temporary folder: `retrain-<model>-pid<pid>-XXXXXX`, naming the
+ * process that made it, so a later sweep knows whose it is.
+ */
+const SCRATCH = /^retrain-(.+)-pid(\d+)-[A-Za-z0-9]{6}$/;
+/** This process's scratch folders in use (paths): never swept. */
+const inUse = new Set<string>();
+
+/** Whether process `pid` exists (one of another user's counts: it may be using its folder). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/**
+ * Removes scratch folders whose process is gone (a worker killed mid-run; its retraining child
+ * ends itself once its parent is gone), of `model` only when given. With `model`, called while
+ * holding its lease before this process's run makes its own, this process's other folders of
+ * it (left by an earlier life under the same pid, as in a container) go too. Folders of live
+ * processes (other workers on this host) stay. Returns the paths removed.
+ */
+export async function sweepScratch(model?: string): Promise<string[]> {
+  const dir = tmpdir();
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = SCRATCH.exec(name);
+    if (!m || (model !== undefined && m[1] !== model)) continue;
+    const path = join(dir, name);
+    const pid = Number(m[2]);
+    const ours = pid === process.pid;
+    if (inUse.has(path) || (ours ? model === undefined : alive(pid))) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
+/**
+ * What a worker does once at its start, before its first run: this worker's runs the shared
+ * record still shows `running` were cut short by its previous life (killed, restarted), so they
+ * are recorded as failed, their end not seen; and scratch folders of processes that are gone are
+ * removed. Failures are logged: runs go on.
+ */
+async function settleAtStart(o: SharedRetrainOptions): Promise<void> {
+  try {
+    for (const model of await recordedModels(o.registry.kv)) {
+      const { record, settled } = await settleUnseenRun(o.registry.kv, model, o.worker);
+      if (settled) {
+        o.log.warn("a retraining run of this worker was cut short; recorded as failed", {
+          model,
+          started_at: record?.last.started_at,
+        });
+      }
+    }
+  } catch (error) {
+    o.log.warn("the retraining records could not be checked at start", error as Error);
+  }
+  await sweepScratch().catch((error: Error) =>
+    o.log.warn("stale retraining scratch folders could not be removed", error),
+  );
+}
 
 /**
  * When (epoch ms) `model`'s retraining record was last written, by the NATS server's clock: the
@@ -54,6 +121,10 @@ async function recordWrittenAt(kv: KV, model: string): Promise<number | undefine
  * A run asked for (`asked`: a request an ingest replica wrote, `retrain_request.<name>`) goes
  * ahead on the lease holder that takes the request (`takeRetrainRequest`), whenever the last run
  * was; a worker that finds it taken already skips.
+ *
+ * A last run the record still shows `running` once the lease is held is nobody's (its worker was
+ * killed or cut off before recording its end): it is recorded as failed first (`settleUnseenRun`),
+ * as a worker does at its start for its own such runs.
  *
  * The holder renews the lease while the run lasts and:
  * 1. copies the shared registry's active version into a scratch registry on disk (its graph and
@@ -83,20 +154,30 @@ export function sharedRetrainRun(
 ) => Promise<RetrainResult | RetrainSkipped> {
   const now = o.now ?? Date.now;
   const everyMs = o.config.RETRAIN_EVERY_H * 3_600_000;
+  const settled = settleAtStart(o);
 
   return async function retrainShared(model, signal, asked) {
+    await settled;
     const taken = await (await o.leases()).acquire(model, o.worker);
     if (!(taken instanceof RetrainLease)) {
       return { skipped: `worker ${taken.holder} holds the retraining lease of ${model}` };
     }
     taken.keep(o.log);
     try {
+      // Held: a run the record still shows running is nobody's now (its worker stopped).
+      const { record, settled } = await settleUnseenRun(o.registry.kv, model);
+      if (settled) {
+        o.log.warn("a retraining run whose worker stopped was recorded as failed", {
+          model,
+          worker: record?.last.worker,
+          started_at: record?.last.started_at,
+        });
+      }
       // Asked for: run it if this worker takes the request (read again now the lease is held).
       const request = asked ? await takeRetrainRequest(o.registry.kv, model) : undefined;
       if (asked && !request) {
         return { skipped: `the request to retrain ${model} was taken by another worker` };
       }
-      const record = await readRetrainRecord(o.registry.kv, model);
       const last = record?.last;
       const endedAt = last?.finished_at
         ? ((await recordWrittenAt(o.registry.kv, model)) ?? Date.parse(last.finished_at))
@@ -174,7 +255,11 @@ async function retrainAndPublish(
   const { config, registry, log } = o;
   const active = await registry.pointer(model);
   if (!active) return failed(`${model} has no active version in the shared registry`);
-  const scratch = await mkdtemp(join(tmpdir(), `retrain-${model}-`));
+  await sweepScratch(model).catch((error: Error) =>
+    log.warn("stale retraining scratch folders could not be removed", error, { model }),
+  );
+  const scratch = await mkdtemp(join(tmpdir(), `retrain-${model}-pid${process.pid}-`));
+  inUse.add(scratch);
   try {
     const local = new ModelRegistry(scratch);
     await local.write(
@@ -240,6 +325,7 @@ async function retrainAndPublish(
     return { ...result, activated: activation !== undefined };
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    inUse.delete(scratch);
   }
 }
 

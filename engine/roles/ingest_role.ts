@@ -406,8 +406,18 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         // The workers retrain; the replica shows their shared record of each model's last runs.
         retrain:
           config.RETRAIN_EVERY_H > 0 || config.HISTORY_MAX_BYTES > 0
-            ? async (name) =>
-                sharedSchedule(config.RETRAIN_EVERY_H, await readRetrainRecord(registry.kv, name))
+            ? async (name) => {
+                // A run whose worker no longer holds the lease (killed mid-run) shows as failed.
+                retrainLeases ??= RetrainLeases.open(bus.nc, config.NATS_STREAM).catch((e) => {
+                  retrainLeases = undefined;
+                  throw e;
+                });
+                const leases = await retrainLeases.catch(() => undefined);
+                return sharedSchedule(
+                  config.RETRAIN_EVERY_H,
+                  await readRetrainRecord(registry.kv, name, leases?.kv),
+                );
+              }
             : undefined,
         // A run asked for here is taken by the worker holding the model's retraining lease.
         retrainNow:
