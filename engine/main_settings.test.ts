@@ -1,12 +1,11 @@
 // The real engine process and settings that name a place or a token: a bad one stops start-up with one line naming the variable, never a stack trace.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort } from "../backend/_test/free_port.ts";
-import { NODE_TS } from "../backend/_test/spawn_service.ts";
+import { runUntilExit } from "../backend/_test/run_until_exit.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -18,36 +17,17 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs engine/main.ts with only `env` (and PATH, HOME) set until it exits (killed after 60 s). */
+/** Runs engine/main.ts with only `env` (and PATH, HOME) set until it exits; `out`: its output. */
 async function engineExit(env: Record<string, string>) {
-  const port = String(await freePort());
-  return new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-    const child = spawn(NODE_TS[0], [...NODE_TS.slice(1), "engine/main.ts"], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? dir,
-        APP_HOST: "127.0.0.1",
-        APP_PORT: port,
-        DEFAULT_DEVICE: "cpu",
-        MODEL_DIR: join(ROOT, "models"),
-        DATA_DIR: join(dir, "data"),
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 60_000,
-      killSignal: "SIGKILL",
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, out }));
+  const { code, output } = await runUntilExit("engine/main.ts", {
+    APP_HOST: "127.0.0.1",
+    APP_PORT: String(await freePort()),
+    DEFAULT_DEVICE: "cpu",
+    MODEL_DIR: join(ROOT, "models"),
+    DATA_DIR: join(dir, "data"),
+    ...env,
   });
+  return { code, out: output };
 }
 
 function assertOneLine(out: string, pattern: RegExp) {

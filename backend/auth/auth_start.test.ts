@@ -1,6 +1,6 @@
 // The real backend process and its sign-in settings: what stops start-up (naming the setting or entry), and token mode over a real port with the token CLI.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { tokenDigest } from "../../contracts/auth.ts";
 import { freePort } from "../_test/free_port.ts";
+import { runUntilExit } from "../_test/run_until_exit.ts";
 import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "../_test/spawn_service.ts";
 import { addToken } from "./token_file.ts";
 
@@ -24,37 +25,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/**
- * Starts backend/main.ts with only `env` (and PATH, HOME) set, so no setting of the test's own
- * environment leaks in, and waits for it to exit (killed after 60 s: it must not start).
- */
-function startExpectingExit(env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(NODE_TS[0], [...NODE_TS.slice(1), "backend/main.ts"], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? dir,
-        NO_COLOR: "1",
-        SIMULATOR_RATE_HZ: "0",
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 60_000,
-      killSignal: "SIGKILL",
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Starts backend/main.ts with only `env` (and PATH, HOME) set and waits for it to exit. */
+const startExpectingExit = (env: Record<string, string>) =>
+  runUntilExit("backend/main.ts", { NO_COLOR: "1", SIMULATOR_RATE_HZ: "0", ...env });
 
 describe("backend start-up refuses sign-in settings that do not hang together", () => {
   test("backend without AUTH_MODE on 0.0.0.0 exits naming AUTH_MODE=token, API_TOKENS_FILE and HOST", async () => {
