@@ -358,7 +358,10 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
    * deliveries (not waiting for them).
    */
   async function tick(): Promise<void> {
-    await closeSuperseded(now());
+    // Its failure is logged apart: it must never hold back the notifications themselves.
+    await closeSuperseded(now()).catch((error) =>
+      log?.warn("closing superseded incidents failed", { error: (error as Error).message }),
+    );
     await planEvents();
     const t = now();
     const covers = await silencesNow(t);
