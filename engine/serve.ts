@@ -1,5 +1,6 @@
 // Serves a fetch handler on the running runtime: Deno.serve under Deno, @hono/node-server under Node.
 import { inFlight } from "../contracts/in_flight.ts";
+import { delay } from "./_delay.ts";
 
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
@@ -45,7 +46,7 @@ export async function serve(
         // connections a client keeps open after its answer (a refused upload it goes on
         // sending), which would hold the stop until its deadline.
         await Promise.race([counted.idle(), aborted(deadline)]);
-        await Promise.race([server.shutdown(), delay(FLUSH_MS), aborted(deadline)]);
+        await Promise.race([server.shutdown(), delay(FLUSH_MS, deadline)]);
       },
     };
   }
@@ -76,11 +77,6 @@ export async function serve(
 
 /** How long a Deno stop waits for the answers given to be written out (`close`). */
 const FLUSH_MS = 1000;
-
-/** Resolves after `ms` without holding the process open. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
-}
 
 /** Resolves when `signal` aborts (never without one). */
 function aborted(signal: AbortSignal | undefined): Promise<void> {

@@ -168,8 +168,17 @@ for (const target of testTargets()) {
           async () => (paged().length >= 3 ? true : undefined),
           "the end and the next opening delivered",
         );
-        // Reminders come every second while an incident is open: none for it after its end.
-        await new Promise((resolve) => setTimeout(resolve, 2500));
+        // Reminders come every second while an incident is open: once the next incident had two,
+        // reminder passes ran after the end, and none may be about the incident that ended.
+        await waitFor(
+          async () =>
+            paged().filter(
+              (b) => b.data.incident.incident_id === next && b.type === "incident.still_open",
+            ).length >= 2
+              ? true
+              : undefined,
+          "two reminders of the next incident",
+        );
         await notify.stop();
         const bodies = paged();
         const about = (id: string) =>
