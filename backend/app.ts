@@ -90,6 +90,11 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   const draining = options.isDraining ?? (() => false);
   const app = new Hono();
   app.use(otelMiddleware("backend"));
+  // Errors echo what was asked (`not found: /assets/<img …>`): no browser may read JSON as a page.
+  app.use(async function noSniffing(c, next) {
+    await next();
+    c.res.headers.set("X-Content-Type-Options", "nosniff");
+  });
   const auth =
     options.auth ?? createAuth({ mode: "none", consoleToken: options.consoleToken, log });
   // Every body but an alert's (which has its own limit) is a person's request, read whole before
