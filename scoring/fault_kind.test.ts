@@ -24,6 +24,28 @@ test("faultKind reads a lone reading far outside training as a sensor fault", ()
   assert.equal(faultKind([{ readings: spike, typical, related: quietPartners }]), "sensor");
 });
 
+test("faultKind reads an overload value as a sensor fault whatever its related sensors do", () => {
+  const echo = [
+    { weight: 0.4, moved: 3.4 },
+    { weight: 0.2, moved: 0.1 },
+  ];
+  for (const dead of [9.9e37, -3.4028234663852886e38, 2e19]) {
+    const readings = [...noisy(10), dead, dead, dead, dead];
+    assert.equal(instrumentSign({ readings, typical, related: echo }), "overload", `${dead}`);
+    assert.equal(faultKind([{ readings, typical, related: echo }]), "sensor", `${dead}`);
+  }
+  assert.equal(instrumentSign({ readings: [1e18] }), "overload", "no typical range: units of 1");
+  const big = { low: 1e3, high: 2e3 };
+  assert.equal(instrumentSign({ readings: [1e20], typical: big, related: echo }), undefined);
+  assert.equal(instrumentSign({ readings: [3e21], typical: big }), "overload", "by its magnitude");
+  const unknown = { low: Number.NaN, high: Number.NaN };
+  assert.equal(instrumentSign({ readings: [9.9e37], typical: unknown }), "overload");
+  // A large but physical move that partners echo stays the process's: a setpoint 1,000 typical
+  // ranges away.
+  const setpoint = [...noisy(10), 2000, 2000.1, 1999.9, 2000.2, 2000];
+  assert.equal(faultKind([{ readings: setpoint, typical, related: echo }]), "process");
+});
+
 test("faultKind reads a shift that related sensors echo as a process fault", () => {
   const shifted = [...noisy(10), ...noisy(10, 40)];
   const movedPartners = [

@@ -18,6 +18,15 @@ export const FLAT_READINGS = 5;
  * that range a reading must lie to count as far outside training: about 7 from the centre.
  */
 export const FAR_RANGES = 1;
+/**
+ * Times its typical magnitude (at least 1 in its units) a reading must reach to be an instrument's
+ * overload value, whatever its related sensors do: 9.9e37, the float32 limit. No process moves a
+ * variable by 18 orders of magnitude (a vacuum gauge spans about 13), and from about there the
+ * graph cannot score it (engine/README.md, "Incidents and alerts"), while a partner's chance
+ * excursion (a few standard deviations, in one window of about eleven on a running plant) would
+ * otherwise read as an echo.
+ */
+export const OVERLOAD_FACTOR = 1e18;
 /** A related sensor that moved at least this far (standard deviations) echoes the sensor. */
 export const ECHO_MOVED = 3;
 /** Most severe sensors the verdict looks at: the tail of a long list says little of the cause. */
@@ -36,10 +45,17 @@ export function kindReadings<T>(values: readonly T[], onset: number, windowSize:
 }
 
 /** Why a sensor looks like a failing instrument, or `undefined` when it does not. */
-export function instrumentSign(e: FaultEvidence): "non_finite" | "flat" | "far" | undefined {
+export function instrumentSign(
+  e: FaultEvidence,
+): "non_finite" | "overload" | "flat" | "far" | undefined {
   const r = e.readings;
   const n = r.length;
   for (let i = 0; i < n; i++) if (!Number.isFinite(r[i])) return "non_finite";
+  const t = e.typical;
+  const bounded = t && Number.isFinite(t.low) && Number.isFinite(t.high);
+  const overload =
+    OVERLOAD_FACTOR * Math.max(1, bounded ? Math.abs(t.low) : 0, bounded ? Math.abs(t.high) : 0);
+  for (let i = 0; i < n; i++) if (Math.abs(r[i]) >= overload) return "overload";
   if (n >= FLAT_READINGS) {
     // The last FLAT_READINGS equal to the float32 precision the readings arrive in.
     const last = r[n - 1];
@@ -48,7 +64,6 @@ export function instrumentSign(e: FaultEvidence): "non_finite" | "flat" | "far" 
     for (let i = n - FLAT_READINGS; i < n - 1 && flat; i++) flat = Math.abs(r[i] - last) <= tol;
     if (flat) return "flat";
   }
-  const t = e.typical;
   if (t && Number.isFinite(t.low) && Number.isFinite(t.high) && t.high >= t.low) {
     const margin = FAR_RANGES * Math.max(t.high - t.low, Number.MIN_VALUE);
     let far = false;
@@ -61,8 +76,9 @@ export function instrumentSign(e: FaultEvidence): "non_finite" | "flat" | "far" 
 
 /**
  * The incident's kind from its listed sensors (most severe first): `sensor` when each of the
- * `KIND_SENSORS` most severe looks like a failing instrument (non-finite readings, a flat line,
- * or a reading far outside its training range that none of its related sensors echoes), else
+ * `KIND_SENSORS` most severe looks like a failing instrument (non-finite readings, an overload
+ * value, a flat line, or a reading far outside its training range that none of its related sensors
+ * echoes), else
  * `process`. One sensor stuck or spiking alone reads `sensor`; a shift, a drift or a noise burst
  * that related sensors share reads `process`. An incident with no listed sensor is `process`.
  *
