@@ -10,6 +10,7 @@ import {
   matchersCoverEverything,
   silenceCovers,
   silenceCoversAll,
+  silenceCoversAny,
   silenceHolds,
   wallClock,
   zonedTimeToUtc,
@@ -424,5 +425,43 @@ describe("holdsUntil", () => {
     assert.ok(silenceHolds(fall, end - 1) && !silenceHolds(fall, end));
     // Not holding: it has stopped already, never a time before now.
     assert.equal(holdsUntil(fall, at("2026-10-25T05:00:00Z")), at("2026-10-25T05:00:00Z"));
+  });
+});
+
+describe("silenceCoversAny", () => {
+  test("answers as silenceCovers over the list, working a weekly window out once, not per sensor", () => {
+    const weekly = silence({
+      stream: "line-*",
+      sensors: ["pump_*"],
+      recurrence: { days: ["sun"], from: "10:00", to: "12:00", tz: "Europe/Berlin" },
+    });
+    const sunday = at("2026-11-01T09:30:00Z");
+    const monday = at("2026-11-02T09:30:00Z");
+    const names = Array.from({ length: 25_000 }, (_, i) => `feature_${i}`);
+    const parts = Intl.DateTimeFormat.prototype.formatToParts;
+    let conversions = 0;
+    Intl.DateTimeFormat.prototype.formatToParts = function (this: Intl.DateTimeFormat, d) {
+      conversions++;
+      return parts.call(this, d);
+    };
+    try {
+      assert.ok(!silenceCoversAny(weekly, "line-1", names, sunday), "no sensor of it");
+      assert.ok(conversions <= 4, `${conversions} time-zone conversions for 25,000 sensors`);
+      assert.ok(silenceCoversAny(weekly, "line-1", [...names, "pump_7"], sunday));
+      assert.ok(!silenceCoversAny(weekly, "line-1", ["pump_7"], monday), "outside its window");
+      assert.ok(!silenceCoversAny(weekly, "kiln", ["pump_7"], sunday), "another stream");
+      assert.ok(!silenceCoversAny(weekly, "line-1", [], sunday), "no sensor asked about");
+    } finally {
+      Intl.DateTimeFormat.prototype.formatToParts = parts;
+    }
+    const whole = silence({ stream: "line-*" });
+    assert.ok(silenceCoversAny(whole, "line-1", ["anything"], sunday), "a whole-stream one");
+    assert.ok(silenceCoversAny(whole, "line-1", [], sunday));
+    for (const name of ["pump_1", "feature_3"]) {
+      assert.equal(
+        silenceCoversAny(weekly, "line-1", [name], sunday),
+        silenceCovers(weekly, "line-1", name, sunday),
+      );
+    }
   });
 });

@@ -317,6 +317,22 @@ export function silenceCovers(
   return sensor !== undefined && s.sensors.some((g) => g.test(sensor));
 }
 
+/**
+ * Whether the silence covers one or more of `sensors` of `stream` at `atMs` (a whole-stream one
+ * covers any): `silenceCovers` for a list, with the window worked out once rather than per sensor
+ * (a weekly window's is a time-zone conversion).
+ */
+export function silenceCoversAny(
+  s: CompiledSilence,
+  stream: string,
+  sensors: readonly string[],
+  atMs: number,
+): boolean {
+  if (!s.stream.test(stream) || !silenceHolds(s, atMs)) return false;
+  if (s.sensors.length === 0) return true;
+  return sensors.some((name) => s.sensors.some((g) => g.test(name)));
+}
+
 /** Whether the silence covers every one of `sensors` of `stream` at `atMs` (an incident's test). */
 export function silenceCoversAll(
   s: CompiledSilence,

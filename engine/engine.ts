@@ -83,8 +83,13 @@ export function createEngine(options: EngineOptions): Engine {
   // `/stats` shows the incident history budget of the lanes of the moment (an activation with
   // other features replaces a lane's store).
   stats.evidence = () => historyReport(state.pipeline?.lanes.map((l) => l.history) ?? []);
-  // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0.
-  const training = historyRecordersFor(config, { log, decisions });
+  // Each model's training history (HISTORY_DIR); undefined when HISTORY_MAX_BYTES is 0. Every
+  // served model's recorder from the start: verdicts reach its index while nothing is scored.
+  const training = historyRecordersFor(config, {
+    log,
+    decisions,
+    served: () => state.pipeline?.lanes.map((l) => l.model.metadata) ?? [],
+  });
   // Retraining: rounds (RETRAIN_EVERY_H) and runs asked for (history on); undefined when both off.
   const retraining = retrainSchedulerFor(config, {
     log,

@@ -106,6 +106,10 @@ describe("decisions client against a real backend process", () => {
     assert.equal(c.silencedAt("kiln", undefined, now()), silences.kiln);
     assert.equal(c.silencedAt("kiln", "anything", now()), silences.kiln);
     assert.equal(c.silencedAt("kiln", "x", new Date(Date.now() + 3 * HOUR)), undefined, "after");
+    const names = ["feature_17", "feature_4242"];
+    assert.equal(c.silencedAtAny("line-1.a", names, now()), silences.sensors, "one of them");
+    assert.equal(c.silencedAtAny("line-1.a", ["feature_17"], now()), undefined);
+    assert.equal(c.silencedAtAny("kiln", ["feature_17"], now()), silences.kiln, "whole stream");
     await waitFor(async () => c.verdictOf(incidents.false), "the verdicts to arrive", 30_000);
     assert.equal(c.verdictOf(incidents.false), "false_positive");
     assert.equal(c.verdictOf(incidents.true.toUpperCase()), "true_positive");

@@ -5,6 +5,7 @@ import {
   type CompiledSilence,
   compileSilence,
   silenceCovers,
+  silenceCoversAny,
 } from "../../contracts/silence_match.ts";
 import { type IncidentVerdict, verdictFeedSchema } from "../../contracts/verdict_feed.ts";
 import { PulledResource, type PullStatus } from "./pulled_resource.ts";
@@ -186,6 +187,17 @@ export class DecisionsClient {
   silencedAt(streamId: string, sensorName: string | undefined, at: Date): string | undefined {
     const t = at.getTime();
     for (const s of this.#compiled) if (silenceCovers(s, streamId, sensorName, t)) return s.id;
+    return undefined;
+  }
+
+  /**
+   * The id of a silence covering one or more of `sensorNames` of `streamId` at `at` (a
+   * whole-stream one covers any), or `undefined`: `silencedAt` over a model's sensors, each
+   * silence's window worked out once. Pure: reads the copy in memory, no I/O.
+   */
+  silencedAtAny(streamId: string, sensorNames: readonly string[], at: Date): string | undefined {
+    const t = at.getTime();
+    for (const s of this.#compiled) if (silenceCoversAny(s, streamId, sensorNames, t)) return s.id;
     return undefined;
   }
 

@@ -70,9 +70,20 @@ export function historyRecordersFor(
   >,
   deps: {
     log?: RecorderLog;
-    decisions?: Pick<DecisionsClient, "silencedAt" | "silences" | "verdictOf" | "status">;
+    decisions?: Pick<
+      DecisionsClient,
+      "silencedAt" | "silencedAtAny" | "silences" | "verdictOf" | "status"
+    >;
     running?: (model: string, streamId: string, at: number) => boolean;
     writer?: string;
+    /**
+     * The models this process serves now (those it loaded: a scale-out worker's own), asked at
+     * every flush: each has its recorder from then on, scored or not, so its index takes the
+     * verdicts and silences given since the engine started while nothing of it is scored (a
+     * restart during a plant stop). Without it, a recorder starts with the model's first
+     * scored window.
+     */
+    served?: () => Iterable<RecordedModel>;
   } = {},
 ): HistoryRecorders | undefined {
   if (config.HISTORY_MAX_BYTES === 0) return undefined;
@@ -83,6 +94,9 @@ export function historyRecordersFor(
   // their interval is measured and nothing of them would ever be recorded.
   const maxStreams = Math.max(DEFAULT_MAX_STREAMS, config.MAX_STREAMS);
   const timer = setInterval(() => {
+    // A recorder created here writes nothing but its index (one write at its first flush, then
+    // at each change of a verdict or silence): chunks start with the first frame it keeps.
+    if (deps.served) for (const model of deps.served()) recorderOf(model);
     for (const r of recorders.values()) void r.flush();
   }, FLUSH_MS);
   (timer as { unref?: () => void }).unref?.();
@@ -117,7 +131,8 @@ export function historyRecordersFor(
   /**
    * Warns when the models recorded so far may take more than their disk has free: a full disk
    * is relieved by deleting the oldest chunks, but the other files on it (the alert outbox under
-   * `DATA_DIR`) may meet it first. Checked as each model is first recorded, so at start.
+   * `DATA_DIR`) may meet it first. Checked as each model's recorder is made: at start for
+   * the models served (`served`), else at its first scored window.
    */
   async function checkRoom(): Promise<void> {
     const dirs = [...recorders.values()].map((r) => r.dir);

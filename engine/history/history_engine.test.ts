@@ -163,7 +163,7 @@ test("an engine restarted in the middle of an incident tags its frames with the 
     },
   ];
   const { process: p, port } = await engine(dataDir, env);
-  // Its recorder starts with its first scored window: another stream's few frames.
+  // It scores another stream meanwhile (verdicts_at_start.test.ts: the same with nothing scored).
   const t = Math.floor(Date.now() / SECOND) * SECOND - 1800 * SECOND;
   for (let i = 0; i < 6; i++) await post(port, "other", t + i * SECOND, false, i);
   await waitFor(async () => {

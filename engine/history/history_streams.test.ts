@@ -117,8 +117,9 @@ test("silenceExclusion keeps a sensor answer for as many streams as it is told, 
   const asked: string[] = [];
   const exclusion = new SilenceExclusion(
     {
-      silencedAt: (stream, sensor) => {
-        if (sensor) asked.push(stream);
+      silencedAt: () => undefined,
+      silencedAtAny: (stream) => {
+        asked.push(stream);
         return undefined;
       },
     },
@@ -140,8 +141,9 @@ test("silenceExclusion with MAX_STREAMS places asks about each stream's sensors 
   let lookups = 0;
   const exclusion = new SilenceExclusion(
     {
-      silencedAt: (_stream, sensor) => {
-        if (sensor) lookups++;
+      silencedAt: () => undefined,
+      silencedAtAny: (_stream, names) => {
+        lookups += names.length;
         return undefined;
       },
     },
@@ -156,8 +158,9 @@ test("silenceExclusion with MAX_STREAMS places asks about each stream's sensors 
 
 test("silenceExclusion never answers for one model's sensors with what it found for another's", () => {
   const exclusion = new SilenceExclusion({
-    silencedAt: (stream, sensor) =>
-      stream === "line-1" && sensor === "bearing_temp" ? "silence-42" : undefined,
+    silencedAt: () => undefined,
+    silencedAtAny: (stream, names) =>
+      stream === "line-1" && names.includes("bearing_temp") ? "silence-42" : undefined,
   });
   assert.equal(exclusion.reason("line-1", T0, ["flow", "pressure"]), undefined);
   assert.equal(

@@ -18,20 +18,23 @@ const sameSensors = (a: readonly string[], b: readonly string[]) =>
 /**
  * Answers "why leave this frame out" from silences (engine/decisions `silencedAt`). A silence on
  * the whole stream is looked up for every frame. One on some sensors leaves the whole frame out
- * (training needs whole frames); finding it asks about each of the model's sensors, so that
- * answer is kept per stream for {@link SENSOR_SILENCE_RECHECK_MS} of the stream's time: a
+ * (training needs whole frames); finding it matches each of the model's sensors against each
+ * silence's globs (each window worked out once, `silencedAtAny`), so that answer is kept per stream for {@link SENSOR_SILENCE_RECHECK_MS} of the stream's time: a
  * sensor silence's edges are honoured within that. One per model (`historyRecordersFor`): the
  * answer is about that model's sensors, and it is kept for as many streams as the model's
  * recorder tracks (`maxStreams`), the least recently asked about forgotten first, so a model
  * scoring more streams than that asks again only for the streams it had not scored for longest.
  */
 export class SilenceExclusion {
-  readonly #decisions: Pick<DecisionsClient, "silencedAt">;
+  readonly #decisions: Pick<DecisionsClient, "silencedAt" | "silencedAtAny">;
   readonly #maxStreams: number;
   /** Least recently asked about first. */
   readonly #checked = new Map<string, Checked>();
 
-  constructor(decisions: Pick<DecisionsClient, "silencedAt">, maxStreams = DEFAULT_MAX_STREAMS) {
+  constructor(
+    decisions: Pick<DecisionsClient, "silencedAt" | "silencedAtAny">,
+    maxStreams = DEFAULT_MAX_STREAMS,
+  ) {
     this.#decisions = decisions;
     this.#maxStreams = maxStreams;
   }
@@ -52,11 +55,7 @@ export class SilenceExclusion {
       this.#checked.set(streamId, cached);
       return cached.id ? `silenced:${cached.id}` : undefined;
     }
-    let id: string | undefined;
-    for (const sensor of sensors) {
-      id = this.#decisions.silencedAt(streamId, sensor, when);
-      if (id) break;
-    }
+    const id = this.#decisions.silencedAtAny(streamId, sensors, when);
     if (this.#checked.size >= this.#maxStreams) {
       const [oldest] = this.#checked.keys();
       this.#checked.delete(oldest);

@@ -184,7 +184,13 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   // Each model's training history, in this worker's own folder of HISTORY_DIR/<model>: silenced
   // frames left out, verdicts in the index. A stopped machine's frames are never scored (drain
   // drops them, as the single process's batcher does), so none reaches it.
-  const training = historyRecordersFor(config, { log, writer, decisions });
+  // Every model this worker loaded has its recorder from then on, scored or not.
+  const training = historyRecordersFor(config, {
+    log,
+    writer,
+    decisions,
+    served: () => parts?.models.all.map((m) => m.active.meta) ?? [],
+  });
   let retraining: RetrainScheduler | undefined;
   const partitions = new Map<number, Partition>();
   const counters = {
