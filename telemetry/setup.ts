@@ -1,7 +1,14 @@
 // Starts the OpenTelemetry SDK of the running runtime at a service's entry point (NodeSDK on Node).
 import { hostname } from "node:os";
 import process from "node:process";
-import { type DiagLogger, DiagLogLevel, diag, metrics } from "@opentelemetry/api";
+import {
+  context,
+  type DiagLogger,
+  DiagLogLevel,
+  diag,
+  metrics,
+  ROOT_CONTEXT,
+} from "@opentelemetry/api";
 import { createLogger, LOG_LEVELS, type Logger, type LogLevelName } from "./logger.ts";
 import { registerResourceMetrics } from "./resources.ts";
 
@@ -358,7 +365,11 @@ export function createDiagLogger(
         recent.delete(key);
         recent.set(key, { at: time, suppressed: 0 });
         if (recent.size > 100) recent.delete(recent.keys().next().value as string);
-        log[level](`opentelemetry: ${text}`, last ? { suppressed: last.suppressed } : {});
+        // Outside any span: the SDK's export callbacks run in the context of the span whose end
+        // scheduled the export, and a collector's failure is no part of that frame's trace.
+        context.with(ROOT_CONTEXT, () =>
+          log[level](`opentelemetry: ${text}`, last ? { suppressed: last.suppressed } : {}),
+        );
       } catch {
         // The SDK calls this from its export callbacks: a failure here must not reach them.
       }
