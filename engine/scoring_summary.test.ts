@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogger } from "../telemetry/logger.ts";
 import { ScoringSummary } from "./scoring_summary.ts";
+import { EngineStats } from "./stats.ts";
 
 /** A summary over a frame counter the test moves, and the lines it logged. */
 function summaryOf() {
@@ -44,6 +45,26 @@ test("scoringSummary counts the frames after a stats reset as the interval's", (
   assert.deepEqual(
     lines.map((l) => l.frames),
     [100, 60, 50],
+  );
+});
+
+test("scoringSummary over the engine's stats counts every frame of an interval holding a reset", () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ service: "engine", write: (l) => lines.push(JSON.parse(l)) });
+  const stats = new EngineStats();
+  // As the engine wires it (engine.ts): the reset of /stats must not reach the summary.
+  const summary = new ScoringSummary(log, () => stats.acceptedSinceStart);
+  stats.accepted = 24;
+  summary.batch(new Array(20).fill(5), 1, 0);
+  summary.flush();
+  stats.accepted += 3;
+  stats.reset(); // POST /stats/reset
+  stats.accepted += 30;
+  summary.batch(new Array(33).fill(5), 1, 0);
+  summary.flush();
+  assert.deepEqual(
+    lines.map((l) => l.frames),
+    [24, 33],
   );
 });
 

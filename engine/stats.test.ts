@@ -109,3 +109,37 @@ test("engineStats shows the incident history budget where the engine reports it"
   stats.evidence = () => budget;
   assert.deepEqual(stats.snapshot(extra).evidence, budget);
 });
+
+test("engineStats counts alerts from the last reset, as every other counter", () => {
+  const stats = new EngineStats();
+  const counts = { generated: 5, delivered: 4 };
+  stats.alertCounts = () => counts;
+  const alerts = () => ({ ...counts, outbox: 1 });
+  assert.deepEqual(stats.snapshot({ ...extra, alerts: alerts() }).alerts, {
+    generated: 5,
+    delivered: 4,
+    outbox: 1,
+  });
+  stats.reset();
+  assert.deepEqual(stats.snapshot({ ...extra, alerts: alerts() }).alerts, {
+    generated: 0,
+    delivered: 0,
+    outbox: 1,
+  });
+  counts.generated = 7;
+  counts.delivered = 7;
+  assert.deepEqual(stats.snapshot({ ...extra, alerts: alerts() }).alerts, {
+    generated: 2,
+    delivered: 3,
+    outbox: 1,
+  });
+});
+
+test("engineStats keeps the frames accepted since start across resets", () => {
+  const stats = new EngineStats();
+  stats.accepted = 27;
+  stats.reset();
+  stats.accepted += 30;
+  assert.equal(stats.snapshot(extra).frames.accepted, 30);
+  assert.equal(stats.acceptedSinceStart, 57);
+});

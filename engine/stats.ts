@@ -70,6 +70,9 @@ class Samples {
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
+/** A count since start less its value at the last reset (below it: a new alert path, all new). */
+const since = (total: number, atReset: number) => (total >= atReset ? total - atReset : total);
+
 /** The `GET /stats` body. */
 export interface StatsSnapshot {
   frames: { accepted: number; rejected: number; duplicate: number; scored: number };
@@ -106,6 +109,18 @@ export class EngineStats {
   decisions: (() => DecisionsReport) | undefined;
   /** Where the history budget stands (`historyReport` of the serving models' stores). */
   evidence: (() => HistoryReport) | undefined;
+  /**
+   * The alert path's counts since start (`AlertDispatcher.counts`): `alerts` in a snapshot counts
+   * from the last reset, as every other counter does.
+   */
+  alertCounts: (() => { generated: number; delivered: number } | undefined) | undefined;
+  #alertsAtReset = { generated: 0, delivered: 0 };
+  #acceptedBefore = 0;
+
+  /** Frames accepted since start, whatever resets happened (the 60 s summary counts on it). */
+  get acceptedSinceStart(): number {
+    return this.#acceptedBefore + this.accepted;
+  }
 
   /** Reception → inference complete of one scored frame. */
   frameScored(latencyMs: number): void {
@@ -124,6 +139,9 @@ export class EngineStats {
   }
 
   reset(): void {
+    this.#acceptedBefore += this.accepted;
+    const alerts = this.alertCounts?.();
+    this.#alertsAtReset = { generated: alerts?.generated ?? 0, delivered: alerts?.delivered ?? 0 };
     this.accepted = this.rejected = this.duplicate = this.scored = this.batches = 0;
     this.#latency.clear();
     this.#inference.clear();
@@ -159,7 +177,11 @@ export class EngineStats {
         p99: round(inference.percentile(99)),
         by_batch_size: bySize,
       },
-      alerts: extra.alerts,
+      alerts: {
+        ...extra.alerts,
+        generated: since(extra.alerts.generated, this.#alertsAtReset.generated),
+        delivered: since(extra.alerts.delivered, this.#alertsAtReset.delivered),
+      },
       rss_bytes: extra.rss_bytes,
       ...(this.decisions ? { decisions: this.decisions() } : {}),
       ...(this.evidence ? { evidence: this.evidence() } : {}),
