@@ -70,7 +70,8 @@ export function createEngine(options: EngineOptions): Engine {
   const tracer = trace.getTracer("engine");
   const state = new EngineState(hasGpu());
   const stats = new EngineStats();
-  const summary = new ScoringSummary(log, () => stats.accepted);
+  stats.alertCounts = () => state.pipeline?.alerts.counts;
+  const summary = new ScoringSummary(log, () => stats.acceptedSinceStart);
   let models: ModelActivation | undefined;
   let stopFollowing: (() => void) | undefined;
   const decisions = decisionsFor(config, { log, fetch: options.fetch });

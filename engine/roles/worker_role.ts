@@ -268,6 +268,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       [...part.models.values()].flatMap((m) => m.machine.list()),
     );
 
+  stats.alertCounts = () => parts?.alerts.counts;
   /** The worker's counters and samples, as its `/stats` serves them. */
   const snapshot = (rssBytes: number) =>
     stats.snapshot({
