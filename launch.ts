@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { LAUNCHER_PID } from "./contracts/launcher_watch.ts";
 
 /**
  * `run_ts.mjs` compiles the TypeScript entry once instead of keeping a compiler thread (see that
@@ -103,9 +104,12 @@ export interface LaunchedService {
 }
 
 /**
- * Starts `command` in `cwd` with exactly `env` and piped output, from Node or Deno alike. Under
+ * Starts `command` in `cwd` with exactly `env` (plus `LAUNCHER_PID`) and piped output, from Node or Deno alike. Under
  * Deno it uses `Deno.Command`: Deno's node:child_process reports the signal it sent to a child
  * instead of the code the child then exited with, so a clean stop and a failure would read alike.
+ * `LAUNCHER_PID` (this process) is added: a service that finds another parent stops as on SIGTERM
+ * (contracts/launcher_watch.ts), so one launcher killed with SIGKILL leaves no service holding its
+ * port and lock. `command[0]` must therefore be the service itself, not a wrapper that starts it.
  *
  * @example
  * const child = launchService([process.execPath, ...NODE_SERVICE_ARGS, "engine/main.ts"], { cwd, env });
@@ -119,7 +123,7 @@ export function launchService(
   const deno = (globalThis as any).Deno as any;
   if (deno) {
     const env = Object.fromEntries(
-      Object.entries(options.env).filter(
+      Object.entries({ ...options.env, [LAUNCHER_PID]: String(deno.pid) }).filter(
         (entry): entry is [string, string] => entry[1] !== undefined,
       ),
     );
@@ -148,7 +152,7 @@ export function launchService(
   }
   const child = spawn(command[0], command.slice(1), {
     cwd: options.cwd,
-    env: options.env,
+    env: { ...options.env, [LAUNCHER_PID]: String(process.pid) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   return {

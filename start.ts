@@ -2,6 +2,7 @@
 import { isAbsolute, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { watchParent } from "./contracts/launcher_watch.ts";
 import { seedRegistry } from "./engine/infer/seed_registry.ts";
 import {
   backendStoreEnv,
@@ -238,13 +239,11 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   if (deno) deno.addSignalListener(signal, () => stop(0));
   else process.on(signal, () => stop(0));
 }
-if (!deno) {
-  // `npm start` runs this file under `sh -c`. A SIGTERM to npm (a service manager's stop, `kill`)
-  // ends npm and that shell but never reaches this process, which would then keep both services
-  // running under init. A parent that changes means whoever started this is gone: stop too.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) stop(0);
-  }, 500).unref();
-}
+// A parent that changes means whoever started this is gone (npm, or `deno task`, killed; `npm
+// start` execs this file, so its parent is npm itself, not a shell that would outlive npm): stop
+// too, not keep both services running under init. The services watch this process the same way
+// (LAUNCHER_PID), for when it is the one killed with SIGKILL.
+watchParent(process.ppid, function parentGone() {
+  stop(0);
+});
 void announceWhenLive();

@@ -68,18 +68,22 @@ function abortion(signal: AbortSignal): Promise<void> {
   );
 }
 
-/** Calls `handler` once on the first SIGINT, SIGTERM or SIGHUP (the terminal that ran it closed). */
-export function onShutdownSignal(handler: (signal: string) => void): void {
+/**
+ * Calls `handler` once on the first SIGINT, SIGTERM or SIGHUP (the terminal that ran it closed).
+ * Returns the same once-only stop for other reasons (the launcher gone): `stopFor("launcher gone")`.
+ */
+export function onShutdownSignal(handler: (signal: string) => void): (reason: string) => void {
   let called = false;
-  const once = (name: string) => () => {
+  const stopFor = (name: string) => {
     if (called) return;
     called = true;
     handler(name);
   };
   for (const name of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    if (isDeno) deno.addSignalListener(name, once(name));
-    else process.on(name, once(name));
+    if (isDeno) deno.addSignalListener(name, () => stopFor(name));
+    else process.on(name, () => stopFor(name));
   }
+  return stopFor;
 }
 
 /** Ends the process with `code`. */

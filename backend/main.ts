@@ -2,6 +2,7 @@
 
 import { authConfigProblem } from "../contracts/auth.ts";
 import { backendConfigSchema, ConfigError, parseConfig } from "../contracts/config.ts";
+import { watchLauncher } from "../contracts/launcher_watch.ts";
 import { listenProblem } from "../contracts/listen_problem.ts";
 import { withSecretFiles } from "../contracts/secret_files.ts";
 import { createLogger } from "../telemetry/logger.ts";
@@ -225,7 +226,7 @@ try {
 const lifetime = new AbortController();
 // Before "backend listening": whoever waits for that line (a launcher, a test, a service manager)
 // may signal at once, and a signal with no handler yet ends the process without closing anything.
-onShutdownSignal(async function shutdown(signal) {
+const stopFor = onShutdownSignal(async function shutdown(signal) {
   log.info("backend stopping", { signal });
   draining = true;
   lifetime.abort(new Error("shutting down"));
@@ -246,6 +247,12 @@ onShutdownSignal(async function shutdown(signal) {
     log.error("backend shutdown failed", error as Error);
     exit(1);
   }
+});
+// Started by `npm start` / `deno task start`, whose launcher was killed (SIGKILL, which it cannot
+// pass on): stop as on SIGTERM rather than keep its port, the database and the simulator running.
+watchLauncher(readEnv(), function launcherGone(pid) {
+  log.warn("launcher gone: stopping as on SIGTERM", { launcher_pid: pid });
+  stopFor("launcher gone");
 });
 const shownHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "localhost" : config.HOST;
 log.info("backend listening", {

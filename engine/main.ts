@@ -4,6 +4,7 @@ import { accessSync, constants, readdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { ConfigError, engineConfigSchema, parseConfig } from "../contracts/config.ts";
+import { watchLauncher } from "../contracts/launcher_watch.ts";
 import { listenProblem } from "../contracts/listen_problem.ts";
 import { withSecretFiles } from "../contracts/secret_files.ts";
 import { otelMiddleware } from "../telemetry/hono.ts";
@@ -89,6 +90,12 @@ process.on("SIGTERM", () => void stop("SIGTERM"));
 process.on("SIGINT", () => void stop("SIGINT"));
 // The terminal that ran it closed: drain and stop as for SIGTERM, not die mid-write.
 process.on("SIGHUP", () => void stop("SIGHUP"));
+// Started by `npm start` / `deno task start`, whose launcher was killed (SIGKILL, which it cannot
+// pass on): stop as on SIGTERM rather than keep its port and alerts.lock under init.
+watchLauncher(process.env, function launcherGone(pid) {
+  log.warn("launcher gone: stopping as on SIGTERM", { launcher_pid: pid });
+  void stop("launcher gone");
+});
 
 try {
   await engine.start();
