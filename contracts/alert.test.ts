@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as v from "valibot";
 import { originalMainServerAlertDto } from "./_original_main_server_dto.ts";
-import { alertInputSchema, alertSchema, HISTORY_MAX_VALUES } from "./alert.ts";
+import {
+  alertInputSchema,
+  alertIntakeSchema,
+  alertSchema,
+  existingDate,
+  HISTORY_MAX_VALUES,
+} from "./alert.ts";
 
 const original = {
   timestamp: "2026-11-24T09:00:00.000Z",
@@ -52,7 +58,7 @@ const incident = {
   event: "opened",
   incident_started_at: "2026-11-24T08:59:59.000Z",
 };
-const firstPath = (schema: typeof alertSchema | typeof alertInputSchema, input: unknown) => {
+const firstPath = (schema: v.GenericSchema, input: unknown) => {
   const r = v.safeParse(schema, input);
   assert.equal(r.success, false);
   return v.getDotPath(r.issues![0]);
@@ -309,4 +315,62 @@ test("alert schemas refuse names PostgreSQL cannot store (NUL, a lone surrogate)
     anomalous_features: [{ ...ours.anomalous_features[0], feature: "Temp °C 🌡" }],
   };
   assert.equal(v.safeParse(alertSchema, named).success, true);
+});
+
+test("existingDate refuses a day past its month's end and takes leap days by the Gregorian rule", () => {
+  for (const text of ["2024-02-29T00:00:00Z", "2000-02-29", "2026-11-30T10:00:00", "2026-12-31"]) {
+    assert.equal(existingDate(text), true, text);
+  }
+  for (const text of ["2026-02-29T00:00:00Z", "1900-02-29", "2026-11-31T10:00:00", "2026-02-30"]) {
+    assert.equal(existingDate(text), false, text);
+  }
+});
+
+test("alert schemas refuse a timestamp of a day that does not exist instead of rolling it over", () => {
+  assert.equal(
+    firstPath(alertInputSchema, { ...original, timestamp: "2026-02-30T00:00:00Z" }),
+    "timestamp",
+  );
+  assert.equal(
+    firstPath(alertInputSchema, { ...original, timestamp: "2026-11-31T10:00:00" }),
+    "timestamp",
+  );
+  assert.equal(
+    firstPath(alertSchema, { ...ours, frame_timestamp: "2026-04-31T00:00:00Z" }),
+    "frame_timestamp",
+  );
+  assert.equal(
+    firstPath(alertSchema, { ...incident, incident_started_at: "2025-02-29T00:00:00Z" }),
+    "incident_started_at",
+  );
+  const leap = v.parse(alertInputSchema, { ...original, timestamp: "2024-02-29T23:59:59.999999" });
+  assert.equal(leap.timestamp, "2024-02-29T23:59:59.999999Z");
+});
+
+test("alert schemas want max_score at least every listed score; above them is a cut list", () => {
+  assert.equal(firstPath(alertSchema, { ...ours, max_score: 0.95 }), "max_score");
+  assert.equal(firstPath(alertInputSchema, { ...original, max_score: 0.9 }), "max_score");
+  const cut = { ...ours, max_score: 0.99, num_anomalous_features: 9 };
+  assert.deepEqual(v.safeParse(alertSchema, cut).issues, undefined);
+  assert.deepEqual(
+    v.safeParse(alertInputSchema, { ...original, max_score: 0.97 }).issues,
+    undefined,
+  );
+});
+
+test("alert intake schema reads model as model_name and refuses the two differing", () => {
+  const { model_name: _, ...unnamed } = ours;
+  const read = v.parse(alertIntakeSchema, { ...unnamed, model: "pca_v2" });
+  assert.equal(read.model_name, "pca_v2");
+  assert.equal("model" in read, false);
+  const same = v.parse(alertIntakeSchema, { ...ours, model: ours.model_name });
+  assert.equal(same.model_name, ours.model_name);
+  assert.equal(firstPath(alertIntakeSchema, { ...ours, model: "pca_v2" }), "model");
+  assert.equal(firstPath(alertIntakeSchema, { ...unnamed, model: "a b" }), "model");
+  // Without model it reads as the input schema does, a body that is no object included.
+  assert.equal(firstPath(alertIntakeSchema, [1, 2, 3]), "timestamp");
+  assert.deepEqual(
+    v.safeParse(alertIntakeSchema, original).output,
+    v.parse(alertInputSchema, original),
+  );
 });

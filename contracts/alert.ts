@@ -3,10 +3,35 @@ import * as v from "valibot";
 import { FLOAT32_MAX, STREAM_ID_PATTERN } from "./frame.ts";
 import { storableText } from "./storable.ts";
 
+const DATE_PART = /^(\d{4})-(\d{2})-(\d{2})/;
+
+/**
+ * Whether the date at the start of an ISO 8601 `YYYY-MM-DD…` text exists in the (proleptic
+ * Gregorian) calendar: its month 1..12 and its day within that month. `Date.parse` rolls a day past
+ * its month's end over (`2026-02-30` reads as March 2nd) where `parseTimestamp` (frame.ts) refuses
+ * it; valibot's `isoTimestamp` only bounds the day by 31 (and hours, minutes, seconds by 23, 59,
+ * 59). Text without such a start is left to the format check: this judges the day alone.
+ *
+ * @example existingDate("2024-02-29T00:00:00Z") // true
+ * @example existingDate("2026-11-31T10:00:00") // false
+ */
+export function existingDate(text: string): boolean {
+  const m = DATE_PART.exec(text);
+  if (!m) return true;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return month >= 1 && month <= 12 && day >= 1 && day <= days;
+}
+
+const NO_SUCH_DATE =
+  "an ISO 8601 timestamp of a day that exists (no February 30th, no November 31st)";
+
 const isoTimestamp = v.pipe(
   v.string(),
   v.check((s) => !Number.isNaN(Date.parse(s)), "an ISO 8601 timestamp"),
   v.isoTimestamp("an ISO 8601 timestamp with a zone"),
+  v.check(existingDate, NO_SUCH_DATE),
 );
 /**
  * An ISO 8601 date-time without a zone, as Python's `datetime.now().isoformat()` writes it (the
@@ -24,6 +49,7 @@ const originalTimestamp = v.pipe(
   v.transform((s) => (ZONELESS_DATE_TIME.test(s) ? `${s}Z` : s)),
   v.check((s) => !Number.isNaN(Date.parse(s)), "an ISO 8601 timestamp"),
   v.isoTimestamp("an ISO 8601 timestamp"),
+  v.check(existingDate, NO_SUCH_DATE),
 );
 const score = v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1));
 /** A sensor's name: text PostgreSQL can store (its JSON refuses NUL and lone surrogates). */
@@ -204,6 +230,28 @@ function countCoversList<
   );
 }
 
+/**
+ * `max_score` is the alert's largest score: at least every listed feature's (the list may be cut
+ * to the top sensors, so it may be larger). A smaller one would hide the alert from
+ * `GET /alerts?min_score=` while its features match. Absent: the backend takes the largest listed.
+ */
+function maxScoreCoversList<
+  T extends { max_score?: number; anomalous_features: { feature_idx: number; score: number }[] },
+>() {
+  return v.rawCheck<T>(({ dataset, addIssue }) => {
+    if (!dataset.typed || dataset.value.max_score === undefined) return;
+    const alert = dataset.value;
+    const max = alert.max_score!;
+    const over = alert.anomalous_features.find((f) => f.score > max);
+    if (!over) return;
+    addIssue({
+      message: `must be at least every listed feature's score: feature_idx ${over.feature_idx} scores ${over.score}, max_score is ${max}`,
+      input: max,
+      path: [{ type: "object", origin: "value", input: alert, key: "max_score", value: max }],
+    });
+  });
+}
+
 /** `incident_id`, `event` and `incident_started_at` come together or not at all. */
 function incidentFieldsTogether<
   T extends { incident_id?: string; event?: string; incident_started_at?: string },
@@ -235,6 +283,7 @@ export const alertInputSchema = v.pipe(
     ...incidentEntries,
   }),
   countCoversList(),
+  maxScoreCoversList(),
   incidentFieldsTogether(),
 );
 
@@ -264,7 +313,44 @@ export const alertSchema = v.pipe(
     ),
   }),
   countCoversList(),
+  maxScoreCoversList(),
   incidentFieldsTogether(),
+);
+
+const modelAliasSchema = v.object({ model: ourEntries.model_name });
+
+/**
+ * What `POST /api/v1/alert` reads: {@link alertInputSchema}, with `model` taken as `model_name`
+ * (SPEC §9 names an alert's model `model`; our engine sends `model_name`, which is what is stored
+ * and answered). Both given and different: an issue at `model`. Kept outside `alertInputSchema` so
+ * its published JSON Schema (alert-input.schema.json) stays the engine's field names.
+ */
+export const alertIntakeSchema = v.pipe(
+  v.unknown(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const input = dataset.value;
+    if (typeof input !== "object" || input === null || !Object.hasOwn(input, "model")) {
+      return input;
+    }
+    const { model, ...rest } = input as Record<string, unknown>;
+    const at = (value: unknown) =>
+      [{ type: "object", origin: "value", input, key: "model", value }] as [v.ObjectPathItem];
+    const named = v.safeParse(modelAliasSchema, { model });
+    if (!named.success) {
+      addIssue({ message: named.issues[0].message, input: model, path: at(model) });
+      return NEVER;
+    }
+    if (rest.model_name !== undefined && rest.model_name !== model) {
+      addIssue({
+        message: `${model} differs from model_name (model is its alias: send one of them, or both alike)`,
+        input: model,
+        path: at(model),
+      });
+      return NEVER;
+    }
+    return { ...rest, model_name: model };
+  }),
+  alertInputSchema,
 );
 
 export type AlertInput = v.InferOutput<typeof alertInputSchema>;

@@ -11,7 +11,7 @@ export const ERROR_CODES = [
   "invalid_compression", // gzip/deflate stream is corrupt or truncated (400)
   "payload_too_large", // compressed body over MAX_BODY_BYTES (413)
   "decompressed_too_large", // inflated body over MAX_DECOMPRESSED_BYTES (413)
-  "unsupported_encoding", // Content-Encoding other than gzip, deflate, identity (415)
+  "unsupported_encoding", // Content-Encoding other than gzip, deflate, identity (415; an alert: other than identity)
   "request_timeout", // body did not arrive in time (408)
   "body_incomplete", // the client closed the connection before its body ended (400; nobody is left to read it)
   // frame contract (422)

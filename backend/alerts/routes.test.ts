@@ -200,6 +200,7 @@ for (const target of testTargets()) {
 
     test("POST /api/v1/alert stores concurrent repeats of an alert exactly once", async () => {
       const alert = ourAlert({
+        max_score: 0.99,
         num_anomalous_features: 300,
         anomalous_features: Array.from({ length: 300 }, (_, i) => ({
           feature_idx: i * 7,

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
-import { alertInputSchema } from "../../contracts/alert.ts";
+import { alertIntakeSchema } from "../../contracts/alert.ts";
 import { webPageRefusal } from "../../contracts/auth.ts";
 import { HttpError } from "../../contracts/error.ts";
 import { verifyWebhook } from "../../contracts/webhook_signature.ts";
@@ -37,6 +37,24 @@ function contractMessage(issues: v.BaseIssue<unknown>[]): string {
 }
 
 /**
+ * Refuses a body sent with a `Content-Encoding` other than identity (`415 unsupported_encoding`,
+ * `Accept-Encoding: identity`), before a byte of it is read: the backend decompresses nothing, so
+ * a gzip body would be read as garbled JSON, and a plain body labelled `br` is not what it says.
+ */
+function identityOnly(header: string | undefined): void {
+  if (header === undefined) return;
+  const codings = header.split(",").map((c) => c.trim().toLowerCase());
+  if (codings.every((c) => c === "identity" || c === "")) return;
+  const named = JSON.stringify(header.length > 64 ? `${header.slice(0, 64)}…` : header);
+  throw new HttpError(
+    415,
+    "unsupported_encoding",
+    `Content-Encoding ${named} is not supported: send the alert uncompressed (identity)`,
+    { "Accept-Encoding": "identity" },
+  );
+}
+
+/**
  * Mounted under `/api/v1`: `POST /alert`, `GET /alerts`, `GET /alerts/summary`, `GET /alerts/:id`.
  */
 export function alertRoutes(options: AlertRoutesOptions): Hono {
@@ -47,6 +65,15 @@ export function alertRoutes(options: AlertRoutesOptions): Hono {
 
   app.post(
     "/alert",
+    async function encodingMustBeIdentity(c, next) {
+      try {
+        identityOnly(c.req.header("content-encoding"));
+      } catch (error) {
+        rejected("unsupported_encoding");
+        throw error;
+      }
+      await next();
+    },
     bodyLimit({
       maxSize,
       onError: () => {
@@ -85,7 +112,7 @@ export function alertRoutes(options: AlertRoutesOptions): Hono {
         rejected("invalid_json");
         throw new HttpError(400, "invalid_json", `body is not JSON: ${(error as Error).message}`);
       }
-      const parsed = v.safeParse(alertInputSchema, json);
+      const parsed = v.safeParse(alertIntakeSchema, json);
       if (!parsed.success) {
         rejected("invalid_alert");
         throw new HttpError(422, "invalid_alert", contractMessage(parsed.issues));

@@ -1,5 +1,5 @@
 // Turns a validated alert body into the row shape the repository stores, filling our defaults.
-import type { AlertInput } from "../../contracts/alert.ts";
+import { type AlertInput, existingDate } from "../../contracts/alert.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { NewAlert } from "./alert_repository.ts";
 
@@ -20,9 +20,17 @@ export async function derivedAlertId(rawBody: string): Promise<string> {
 }
 
 // PostgreSQL and JavaScript dates agree on years 1..9999; outside that a valid ISO string could
-// still fail in the database, which would be a 500 instead of a 422.
+// still fail in the database, which would be a 500 instead of a 422. A day past its month's end
+// (February 30th) is refused, not rolled over as `new Date` would (the contract refuses it too).
 function parseTime(text: string, field: string): Date {
   const date = new Date(text);
+  if (Number.isNaN(date.getTime()) || !existingDate(text)) {
+    throw new HttpError(
+      422,
+      "invalid_alert",
+      `${field}: ${text} is not a date and time that exists`,
+    );
+  }
   const year = date.getUTCFullYear();
   if (!(year >= 1 && year <= 9999)) {
     throw new HttpError(422, "invalid_alert", `${field}: year must be 1..9999, got ${text}`);
@@ -47,6 +55,14 @@ export async function toNewAlert(input: AlertInput, rawBody: string): Promise<Ne
     }
     seen.add(f.feature_idx);
     if (f.score > maxListed) maxListed = f.score;
+  }
+  // The contract's check, again for a caller that built its input without it.
+  if (input.max_score !== undefined && input.max_score < maxListed) {
+    throw new HttpError(
+      422,
+      "invalid_alert",
+      `max_score: must be at least every listed feature's score (${maxListed} listed, max_score is ${input.max_score})`,
+    );
   }
   const timestamp = parseTime(input.timestamp, "timestamp");
   const frameTimestamp = input.frame_timestamp

@@ -164,5 +164,24 @@ for (const target of testTargets()) {
         assert.match(body.message, new RegExp(`'${name}'`), query);
       }
     });
+
+    test("GET /notifications without a listed state says plainly which states it lists", async () => {
+      for (const [query, given] of [
+        ["", "none was given"],
+        ["?limit=5", "none was given"],
+        ["?state=pending", 'got "pending"'],
+        ["?state=", 'got ""'],
+      ]) {
+        const res = await get(`/notifications${query}`, "victor");
+        assert.equal(res.status, 400, query);
+        const body = await res.json();
+        assert.equal(body.error, "invalid_request", query);
+        assert.equal(
+          body.message,
+          `'state' must be one of dead (the only state listed), ${given}`,
+          query,
+        );
+      }
+    });
   });
 }

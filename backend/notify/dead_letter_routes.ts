@@ -18,6 +18,27 @@ async function optionalJson(c: Context): Promise<unknown> {
   }
 }
 
+/** The states `GET /notifications` lists (`state` is required: see `notificationListQuerySchema`). */
+const LISTED_STATES = ["dead"];
+
+/**
+ * 400 `invalid_request` unless `state` names a listed state, said plainly: the schema's own
+ * answer for a missing key read `'state' must be Invalid key: Expected "state" but received
+ * undefined`.
+ */
+function stateListed(state: string | undefined): void {
+  if (state !== undefined && LISTED_STATES.includes(state)) return;
+  const given =
+    state === undefined
+      ? "none was given"
+      : `got ${JSON.stringify(state.length > 64 ? `${state.slice(0, 64)}…` : state)}`;
+  throw new HttpError(
+    400,
+    "invalid_request",
+    `'state' must be one of ${LISTED_STATES.join(", ")} (the only state listed), ${given}`,
+  );
+}
+
 /**
  * Mounted under `/api/v1`: `GET /notifications?state=dead` (any signed-in role, as the Health
  * page's dead letters are), `POST /notifications/:message_id/retry` and
@@ -40,7 +61,9 @@ export function deadLetterRoutes(options: { auth: Auth; resender: DeadLetterRese
 
   // Reading needs no role beyond signing in: auth's middleware refuses anyone else.
   app.get("/notifications", async function listNotifications(c) {
-    const q = parseQuery(notificationListQuerySchema, c.req.query());
+    const query = c.req.query();
+    stateListed(query.state);
+    const q = parseQuery(notificationListQuerySchema, query);
     return c.json(await resender.list(q));
   });
 
