@@ -98,19 +98,24 @@ async function startReady(command: string[], env: Record<string, string>) {
   return launcher;
 }
 
+/** `npm start`'s settings on free ports, its data under `dir`. */
+async function launchEnv(dir: string) {
+  return {
+    PORT: String(await freePort()),
+    APP_PORT: String(await freePort()),
+    DATA_DIR: join(dir, "engine"),
+    PGLITE_DATA_DIR: join(dir, "backend"),
+    DATABASE_URL: "",
+    // The simulator keeps sending frames: the backend is busy, as in the demo.
+    SIMULATOR_RATE_HZ: "2",
+  };
+}
+
 async function launcherKilledThenStartedAgain(runtime: string[]) {
   const dir = await mkdtemp(join(tmpdir(), "launcher-kill-"));
   const started: number[] = [];
   try {
-    const env = {
-      PORT: String(await freePort()),
-      APP_PORT: String(await freePort()),
-      DATA_DIR: join(dir, "engine"),
-      PGLITE_DATA_DIR: join(dir, "backend"),
-      DATABASE_URL: "",
-      // The simulator keeps sending frames: the backend is busy, as in the demo.
-      SIMULATOR_RATE_HZ: "2",
-    };
+    const env = await launchEnv(dir);
     const first = await startReady([...runtime, "start.ts"], env);
     const services = childrenOf(first.child.pid!);
     started.push(...services.map((s) => s.pid));
@@ -147,14 +152,7 @@ async function runnerKilled(command: string[]) {
   const dir = await mkdtemp(join(tmpdir(), "launcher-kill-"));
   const started: number[] = [];
   try {
-    const env = {
-      PORT: String(await freePort()),
-      APP_PORT: String(await freePort()),
-      DATA_DIR: join(dir, "engine"),
-      PGLITE_DATA_DIR: join(dir, "backend"),
-      DATABASE_URL: "",
-      SIMULATOR_RATE_HZ: "2",
-    };
+    const env = await launchEnv(dir);
     const runner = await startReady(command, env);
     const below = descendantsOf(runner.child.pid!);
     started.push(...below.map((p) => p.pid));

@@ -312,9 +312,9 @@ export function silenceCovers(
   sensor: string | undefined,
   atMs: number,
 ): boolean {
-  if (!s.stream.test(stream) || !silenceHolds(s, atMs)) return false;
+  if (!inForce(s, stream, atMs)) return false;
   if (s.sensors.length === 0) return true;
-  return sensor !== undefined && s.sensors.some((g) => g.test(sensor));
+  return sensor !== undefined && namesSensor(s, sensor);
 }
 
 /**
@@ -328,9 +328,9 @@ export function silenceCoversAny(
   sensors: readonly string[],
   atMs: number,
 ): boolean {
-  if (!s.stream.test(stream) || !silenceHolds(s, atMs)) return false;
+  if (!inForce(s, stream, atMs)) return false;
   if (s.sensors.length === 0) return true;
-  return sensors.some((name) => s.sensors.some((g) => g.test(name)));
+  return sensors.some((name) => namesSensor(s, name));
 }
 
 /** Whether the silence covers every one of `sensors` of `stream` at `atMs` (an incident's test). */
@@ -340,7 +340,14 @@ export function silenceCoversAll(
   sensors: readonly string[],
   atMs: number,
 ): boolean {
-  if (!s.stream.test(stream) || !silenceHolds(s, atMs)) return false;
+  if (!inForce(s, stream, atMs)) return false;
   if (s.sensors.length === 0) return true;
-  return sensors.length > 0 && sensors.every((name) => s.sensors.some((g) => g.test(name)));
+  return sensors.length > 0 && sensors.every((name) => namesSensor(s, name));
 }
+
+/** Whether the silence is on `stream` and holds at `atMs` (a weekly window: one zone conversion). */
+const inForce = (s: CompiledSilence, stream: string, atMs: number) =>
+  s.stream.test(stream) && silenceHolds(s, atMs);
+
+/** Whether one of the silence's sensor globs matches `name`. */
+const namesSensor = (s: CompiledSilence, name: string) => s.sensors.some((g) => g.test(name));

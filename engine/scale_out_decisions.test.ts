@@ -7,7 +7,12 @@ import { after, before, test } from "node:test";
 import { ownDatabase } from "../backend/_test/own_database.ts";
 import { NODE_TS, type ServiceProcess, spawnService } from "../backend/_test/spawn_service.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import {
+  type EngineProcess,
+  postFrameUntilTaken,
+  spawnEngine,
+  waitReady,
+} from "./_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "./bus/_test/nats_server.ts";
@@ -79,13 +84,7 @@ async function feed(port: number, stream: string, frames: Float32Array[], from: 
       stream_id: stream,
       timestamp: T0 + (from + i) * SECOND,
     });
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `${stream} frame ${from + i}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(port, body, `${stream} frame ${from + i}`);
   }
 }
 

@@ -9,7 +9,12 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { parseModelMetadata } from "../contracts/model.ts";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import {
+  type EngineProcess,
+  postFrameUntilTaken,
+  spawnEngine,
+  waitReady,
+} from "./_test/engine_process.ts";
 import { freeze } from "./_test/freeze.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
@@ -117,16 +122,7 @@ async function feed(stream: string, frames: Float32Array[], from: number): Promi
       timestamp: T0 + (from + i) * 1000,
     });
     assert.equal((await single.engine.post(body)).status, 202);
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${scaled.ingest}/data-enqueue`, {
-        method: "POST",
-        body,
-      });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `${stream} frame ${from + i}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(scaled.ingest, body, `${stream} frame ${from + i}`);
   }
 }
 

@@ -11,7 +11,12 @@ import { modelsResponseSchema, type RetrainRun } from "../contracts/models_api.t
 import { NAME, plantFrames, T0, trainInto } from "../models/retrain/_test/plant_history.ts";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import {
+  type EngineProcess,
+  postFrameUntilTaken,
+  spawnEngine,
+  waitReady,
+} from "./_test/engine_process.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "./bus/_test/nats_server.ts";
 import { readHistory, writerFolder } from "./history/mod.ts";
@@ -61,13 +66,7 @@ async function feed(port: number, stream: string, frames: Float32Array[], offset
       stream_id: stream,
       timestamp: T0 + (offset + i) * 1000,
     });
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `${stream} frame ${i}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(port, body, `${stream} frame ${i}`);
   }
 }
 

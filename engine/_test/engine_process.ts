@@ -1,4 +1,5 @@
 // Runs the real engine entry point as a child process (Node or Deno) for boot and signal tests.
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -108,4 +109,18 @@ export async function waitReady(port: number, timeoutMs = 60_000): Promise<void>
     timeoutMs,
     50,
   );
+}
+
+/**
+ * Posts one frame body to the engine on `port` until it is taken (202), waiting out back-pressure
+ * (429) 20 ms at a time, as a producer honouring it does; any other answer fails, naming `what`.
+ */
+export async function postFrameUntilTaken(port: number, body: string, what: string): Promise<void> {
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
+    await res.arrayBuffer();
+    if (res.status === 202) return;
+    assert.equal(res.status, 429, what);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

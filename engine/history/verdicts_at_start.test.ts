@@ -6,7 +6,12 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type BackendProcess, startBackend } from "../../backend/_test/backend_process.ts";
 import { jsonFrame } from "../_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "../_test/engine_process.ts";
+import {
+  type EngineProcess,
+  postFrameUntilTaken,
+  spawnEngine,
+  waitReady,
+} from "../_test/engine_process.ts";
 import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "../bus/_test/nats_server.ts";
@@ -219,13 +224,7 @@ test("a restarted scale-out worker takes a verdict into its own folder's index w
       stream_id: "line",
       timestamp: t0 + i * SECOND,
     });
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `frame ${i}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(port, body, `frame ${i}`);
   }
   const [incidentId] = await waitFor(
     async () => {

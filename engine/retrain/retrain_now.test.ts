@@ -11,7 +11,7 @@ import {
   type ServedModel,
 } from "../../contracts/models_api.ts";
 import { NAME, plantFrames, T0, trainInto } from "../../models/retrain/_test/plant_history.ts";
-import { spawnEngine, waitReady } from "../_test/engine_process.ts";
+import { postFrameUntilTaken, spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { readHistory } from "../history/mod.ts";
@@ -50,13 +50,7 @@ async function feed(port: number, frames: Float32Array[]) {
       timestamp: T0 + t * 1000,
       data: Object.fromEntries(Array.from(frame, (x, f) => [`feature_${f}`, x])),
     });
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `frame ${t}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(port, body, `frame ${t}`);
   }
 }
 

@@ -9,7 +9,7 @@ import { engineConfigSchema, parseConfig } from "../../contracts/config.ts";
 import { modelsResponseSchema, type ServedModel } from "../../contracts/models_api.ts";
 import { NAME, plantFrames, T0, trainInto } from "../../models/retrain/_test/plant_history.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { spawnEngine, waitReady } from "../_test/engine_process.ts";
+import { postFrameUntilTaken, spawnEngine, waitReady } from "../_test/engine_process.ts";
 import { trainFixtureModel } from "../_test/model_fixture.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { readHistory } from "../history/mod.ts";
@@ -26,13 +26,7 @@ async function served(port: number): Promise<ServedModel[]> {
 async function feed(port: number, frames: { data: Record<string, number>; timestamp: number }[]) {
   for (const [i, f] of frames.entries()) {
     const body = JSON.stringify({ ...f, stream_id: "line-1" });
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `frame ${i}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(port, body, `frame ${i}`);
   }
 }
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { ownDatabase } from "../../backend/_test/own_database.ts";
 import { NODE_TS, spawnService } from "../../backend/_test/spawn_service.ts";
-import { spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
+import { postFrameUntilTaken, spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
 import { readHistory, readIndex } from "../../engine/history/mod.ts";
 import { NAME, plantFrames, trainInto } from "./_test/plant_history.ts";
@@ -40,13 +40,7 @@ async function stream(port: number, frames: Float32Array[], t0: number): Promise
   for (let t = 0; t < frames.length; t++) {
     const data = Object.fromEntries(Array.from(frames[t], (x, f) => [`feature_${f}`, x]));
     const body = JSON.stringify({ data, timestamp: t0 + t * SECOND, stream_id: "line-1" });
-    for (;;) {
-      const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-      await res.arrayBuffer();
-      if (res.status === 202) break;
-      assert.equal(res.status, 429, `frame ${t}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await postFrameUntilTaken(port, body, `frame ${t}`);
   }
 }
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
+import { postFrameUntilTaken, spawnEngine, waitReady } from "../../engine/_test/engine_process.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
 import { readHistory } from "../../engine/history/mod.ts";
 import { FEATURES, NAME, plantFrames, T0, trainInto } from "./_test/plant_history.ts";
@@ -36,13 +36,7 @@ test("a candidate retrained from the engine's recorded stream is promoted and se
     for (let t = 0; t < frames.length; t++) {
       const data = Object.fromEntries(Array.from(frames[t], (x, f) => [`feature_${f}`, x]));
       const body = JSON.stringify({ data, timestamp: T0 + t * 1000, stream_id: "line-1" });
-      for (;;) {
-        const res = await fetch(`http://127.0.0.1:${port}/data-enqueue`, { method: "POST", body });
-        await res.arrayBuffer();
-        if (res.status === 202) break;
-        assert.equal(res.status, 429, `frame ${t}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await postFrameUntilTaken(port, body, `frame ${t}`);
     }
     // Every scored window's newest frame but the last window_size - 1 (and the first window_size - 1,
     // which end no window): on disk within a second.
