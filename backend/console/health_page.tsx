@@ -93,7 +93,12 @@ function ReportLink(props: { model: string; version: string }) {
   );
 }
 
-function RetrainOutcome(props: { model: string; run: RetrainRun }) {
+/**
+ * A run's outcome. `active` is the version the engine serves now: a promoted candidate activated
+ * after the run (by a person, under manual promotion) reads "active now", not "ready, not active",
+ * though the run's record (written when it ended) still says it was not activated.
+ */
+function RetrainOutcome(props: { model: string; run: RetrainRun; active?: string | null }) {
   const r = props.run;
   if (r.outcome === "running") {
     return (
@@ -121,8 +126,14 @@ function RetrainOutcome(props: { model: string; run: RetrainRun }) {
           <ReportLink model={props.model} version={r.candidate_version} />
         </>
       ) : null}
-      {r.decision === "promoted" ? (r.activated ? " (activated)" : " (ready, not active)") : ""} at{" "}
-      <When at={at} />
+      {r.decision === "promoted"
+        ? r.activated
+          ? " (activated)"
+          : r.candidate_version && r.candidate_version === props.active
+            ? " (active now)"
+            : " (ready, not active)"
+        : ""}{" "}
+      at <When at={at} />
       <AskedBy run={r} />
       {r.reasons.length ? `: ${r.reasons.join("; ")}` : ""}
     </>
@@ -130,14 +141,18 @@ function RetrainOutcome(props: { model: string; run: RetrainRun }) {
 }
 
 /** The model's retraining: the last run, the last promotion when older, the next round (if scheduled). */
-function Retraining(props: { model: string; retrain?: RetrainSchedule }) {
+function Retraining(props: { model: string; retrain?: RetrainSchedule; active?: string | null }) {
   const r = props.retrain;
   if (!r) return <>off</>;
   // The last promotion, when a later run (held, most often) is the last one.
   const promoted = r.last_promoted?.started_at !== r.last?.started_at ? r.last_promoted : undefined;
   return (
     <>
-      {r.last ? <RetrainOutcome model={props.model} run={r.last} /> : "no run yet"}
+      {r.last ? (
+        <RetrainOutcome model={props.model} run={r.last} active={props.active} />
+      ) : (
+        "no run yet"
+      )}
       {promoted ? (
         <>
           ; last promoted{" "}
@@ -234,7 +249,7 @@ function ModelRow(props: {
         <Activation activation={m.activation} />
       </td>
       <td data-retrain={m.retrain?.last?.outcome ?? (m.retrain ? "none" : "off")}>
-        <Retraining model={m.name} retrain={m.retrain} />
+        <Retraining model={m.name} retrain={m.retrain} active={m.active_version} />
         {props.retrainNow ? <RetrainForm model={m} /> : null}
       </td>
       <td>

@@ -255,8 +255,13 @@ function DataUsed(props: { report: RetrainReport }) {
   );
 }
 
-/** The report of one retraining, from the engine's `GET /models/{name}/retrains/{version}`. */
-export function RetrainReportPage(props: { report: RetrainReport }) {
+/**
+ * The report of one retraining, from the engine's `GET /models/{name}/retrains/{version}`.
+ * `active`: the version the engine serves now, when it could be asked; a promoted candidate the
+ * report says was not activated (manual promotion) but that is active now was activated after the
+ * run, and the page says so instead of "ready for activation".
+ */
+export function RetrainReportPage(props: { report: RetrainReport; active?: string }) {
   const r = props.report;
   const label = `${r.model}@${r.candidate_version}`;
   const a = r.activated;
@@ -288,6 +293,8 @@ export function RetrainReportPage(props: { report: RetrainReport }) {
                 </strong>{" "}
                 at <When at={a.at} />
               </>
+            ) : r.decision === "promoted" && props.active === r.candidate_version ? (
+              "activated after the run (active now); the audit trail says by whom"
             ) : r.decision === "promoted" ? (
               "no: ready for activation by a person"
             ) : (

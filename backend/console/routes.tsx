@@ -489,7 +489,19 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         throw new HttpError(404, "not_found", "retraining reports are not set up: no engine URL.");
       }
       const report = await options.readReport(c.req.param("name"), c.req.param("version"));
-      return page(c, <RetrainReportPage report={report} />);
+      // A candidate promoted but not activated by the run may have been activated since: the
+      // engine's models say which version it serves now (when it cannot say, the report's words).
+      const active =
+        report.decision === "promoted" && !report.activated && engine
+          ? await withinMs(engine.read(), 3000, "the engine's models")
+              .then((health) =>
+                "models" in health.models
+                  ? health.models.models.find((m) => m.name === report.model)?.active_version
+                  : undefined,
+              )
+              .catch(() => undefined)
+          : undefined;
+      return page(c, <RetrainReportPage report={report} active={active} />);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       return page(

@@ -103,7 +103,8 @@ async function load(
  * the registry still names the version the gate compared it with: once another version was
  * activated during the run (an operator's rollback) the candidate is held, the first reason
  * saying so, and that activation stands (one landing in the instant between the check and the
- * candidate's activation is put back). A candidate that does not load is held, never activated. Writes the report beside the version
+ * candidate's activation is put back). With `promote: "manual"` such a candidate is held the same
+ * way, not offered as ready for activation. A candidate that does not load is held, never activated. Writes the report beside the version
  * and returns it. Throws {@link RetrainError} when there is too little history, a sensor has
  * non-finite readings in it, there is nothing new to train on (the candidate is the active
  * version or was judged before: its report is not touched), the model has no active version, or the active one is not in the
@@ -406,16 +407,18 @@ async function retrainAlone(o: RetrainOptions): Promise<RetrainReport> {
   // The report before the pointer moves: whatever stops the run after it (a stop, a full disk),
   // an active version always has its report, and a candidate without one was never activated.
   await registry.putReport(o.model, meta.version, report);
-  if (report.decision === "promoted" && o.promote === "auto") {
+  if (report.decision === "promoted") {
     // The gate judged the candidate against the version active when the run began: a person may
     // have activated another since (a rollback); that choice is not undone by a comparison with a
-    // version no longer served.
+    // version no longer served, and (manual) the candidate is not offered as ready against it.
     const changed = await activeChanged(registry, o.model, activeMeta.version);
     if (changed) {
       report = heldFor(report, changed);
       await registry.putReport(o.model, meta.version, report);
       return report;
     }
+  }
+  if (report.decision === "promoted" && o.promote === "auto") {
     const reason = clip(`promotion gate passed${o.reason ? ` (${o.reason})` : ""}`, 1000);
     const activation: Activation = await registry.activate(o.model, meta.version, {
       by: o.by ?? "retrain",
