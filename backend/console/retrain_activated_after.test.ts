@@ -24,32 +24,20 @@ after(() => db.dispose());
 /** The pump's last run promoted READY under manual promotion: not activated by the run. */
 function models(): ServedModel[] {
   const [pump, boiler] = servedModels();
+  const run = {
+    started_at: "2026-11-24T09:30:00.000Z",
+    finished_at: "2026-11-24T09:40:00.000Z",
+    outcome: "decided" as const,
+    decision: "promoted" as const,
+    candidate_version: READY,
+    activated: false,
+    reasons: [],
+  };
   return [
     {
       ...pump,
       versions: ["2.2.0", ACTIVE, READY],
-      retrain: {
-        every_h: 24,
-        next_at: null,
-        last: {
-          started_at: "2026-11-24T09:30:00.000Z",
-          finished_at: "2026-11-24T09:40:00.000Z",
-          outcome: "decided",
-          decision: "promoted",
-          candidate_version: READY,
-          activated: false,
-          reasons: [],
-        },
-        last_promoted: {
-          started_at: "2026-11-24T09:30:00.000Z",
-          finished_at: "2026-11-24T09:40:00.000Z",
-          outcome: "decided",
-          decision: "promoted",
-          candidate_version: READY,
-          activated: false,
-          reasons: [],
-        },
-      },
+      retrain: { every_h: 24, next_at: null, last: run, last_promoted: { ...run } },
     },
     boiler,
   ];

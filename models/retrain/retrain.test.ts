@@ -166,112 +166,71 @@ describe("retrain", () => {
     });
   });
 
-  test("retrain holds a promoted candidate when an operator activated another version during the run, and that activation stands", async () => {
-    await scenario(async (dirs) => {
-      const old = plantFrames(1200, 1, (_, f, std) => {
-        f[2] += 40 * std[2];
-        f[5] -= 40 * std[5];
-      });
-      const { meta: active } = await trainInto(dirs.registry, old, true);
-      const { meta: rollback } = await trainInto(dirs.registry, plantFrames(1200, 3), false);
-      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
-      /** The real registry; bob rolls back once the gate has decided (its report first stored). */
-      class RollbackDuringRun extends ModelRegistry {
-        armed = true;
-        override async putReport(name: string, version: string, report: unknown) {
-          await super.putReport(name, version, report);
-          if (!this.armed) return;
-          this.armed = false;
-          await new ModelRegistry(dirs.registry).activate(name, rollback.version, {
-            by: "bob",
-            reason: "rollback during the run",
-          });
+  for (const promote of ["auto", "manual"] as const) {
+    test(`retrain (${promote}) holds a promoted candidate when an operator activated another version during the run, and that activation stands`, async () => {
+      await scenario(async (dirs) => {
+        const old = plantFrames(1200, 1, (_, f, std) => {
+          f[2] += 40 * std[2];
+          f[5] -= 40 * std[5];
+        });
+        const { meta: active } = await trainInto(dirs.registry, old, true);
+        const { meta: rollback } = await trainInto(dirs.registry, plantFrames(1200, 3), false);
+        await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
+        /** The real registry; bob rolls back once the gate has decided (its report first stored). */
+        class RollbackDuringRun extends ModelRegistry {
+          armed = true;
+          override async putReport(name: string, version: string, report: unknown) {
+            await super.putReport(name, version, report);
+            if (!this.armed) return;
+            this.armed = false;
+            await new ModelRegistry(dirs.registry).activate(name, rollback.version, {
+              by: "bob",
+              reason: "rollback during the run",
+            });
+          }
         }
-      }
-      const report = await retrain({
-        model: NAME,
-        historyDir: dirs.history,
-        registryDir: dirs.registry,
-        registry: new RollbackDuringRun(dirs.registry),
-        promote: "auto",
-        settings,
-        device: "cpu",
-        eventsPerKind: 16,
-        log,
+        const report = await retrain({
+          model: NAME,
+          historyDir: dirs.history,
+          registryDir: dirs.registry,
+          registry: new RollbackDuringRun(dirs.registry),
+          promote,
+          settings,
+          device: "cpu",
+          eventsPerKind: 16,
+          log,
+        });
+        assert.equal(
+          report.active_version,
+          active.version,
+          "judged against the version active then",
+        );
+        // Under manual too: a candidate judged against a version no longer served is not offered
+        // as ready.
+        assert.equal(report.decision, "held");
+        assert.equal(report.activated, null);
+        assert.match(
+          report.reasons[0],
+          new RegExp(
+            `^the active version changed during the run: the gate compared the candidate with ${literal(active.version)}, the registry names ${literal(rollback.version)} since \\(activated by bob at [^)]+: rollback during the run\\); not activated$`,
+          ),
+        );
+        assert.ok(report.reasons.length > 1, "the gate's own reasons follow");
+        const registry = new ModelRegistry(dirs.registry);
+        assert.equal(await registry.activeVersion(NAME), rollback.version);
+        const last = (await registry.activations(NAME)).at(-1)!;
+        assert.deepEqual(
+          [last.version, last.by],
+          [rollback.version, "bob"],
+          "no record after bob's",
+        );
+        const saved = JSON.parse(
+          await readFile(reportPath(dirs.registry, NAME, report.candidate_version), "utf8"),
+        ) as RetrainReport;
+        assert.deepEqual([saved.decision, saved.reasons[0]], ["held", report.reasons[0]]);
       });
-      assert.equal(report.active_version, active.version, "judged against the version active then");
-      assert.equal(report.decision, "held");
-      assert.equal(report.activated, null);
-      assert.match(
-        report.reasons[0],
-        new RegExp(
-          `^the active version changed during the run: the gate compared the candidate with ${literal(active.version)}, the registry names ${literal(rollback.version)} since \\(activated by bob at [^)]+: rollback during the run\\); not activated$`,
-        ),
-      );
-      // The gate's own reasons follow.
-      assert.ok(report.reasons.length > 1);
-      const registry = new ModelRegistry(dirs.registry);
-      assert.equal(await registry.activeVersion(NAME), rollback.version);
-      const last = (await registry.activations(NAME)).at(-1)!;
-      assert.deepEqual([last.version, last.by], [rollback.version, "bob"], "no record after bob's");
-      const saved = JSON.parse(
-        await readFile(reportPath(dirs.registry, NAME, report.candidate_version), "utf8"),
-      ) as RetrainReport;
-      assert.deepEqual([saved.decision, saved.reasons[0]], ["held", report.reasons[0]]);
     });
-  });
-
-  test("under manual promotion, a candidate judged against a version no longer active is held, not offered as ready", async () => {
-    await scenario(async (dirs) => {
-      const old = plantFrames(1200, 1, (_, f, std) => {
-        f[2] += 40 * std[2];
-        f[5] -= 40 * std[5];
-      });
-      const { meta: active } = await trainInto(dirs.registry, old, true);
-      const { meta: rollback } = await trainInto(dirs.registry, plantFrames(1200, 3), false);
-      await recordHistory(dirs.history, active.version, plantFrames(1500, 2));
-      /** The real registry; bob activates another version once the gate has decided. */
-      class RollbackDuringRun extends ModelRegistry {
-        armed = true;
-        override async putReport(name: string, version: string, report: unknown) {
-          await super.putReport(name, version, report);
-          if (!this.armed) return;
-          this.armed = false;
-          await new ModelRegistry(dirs.registry).activate(name, rollback.version, {
-            by: "bob",
-            reason: "rollback during the run",
-          });
-        }
-      }
-      const report = await retrain({
-        model: NAME,
-        historyDir: dirs.history,
-        registryDir: dirs.registry,
-        registry: new RollbackDuringRun(dirs.registry),
-        promote: "manual",
-        settings,
-        device: "cpu",
-        eventsPerKind: 16,
-        log,
-      });
-      assert.equal(report.active_version, active.version, "judged against the version active then");
-      assert.equal(report.decision, "held");
-      assert.equal(report.activated, null);
-      assert.match(
-        report.reasons[0],
-        new RegExp(
-          `^the active version changed during the run: the gate compared the candidate with ${literal(active.version)}, the registry names ${literal(rollback.version)} since \\(activated by bob at [^)]+: rollback during the run\\); not activated$`,
-        ),
-      );
-      assert.ok(report.reasons.length > 1, "the gate's own reasons follow");
-      const registry = new ModelRegistry(dirs.registry);
-      assert.equal(await registry.activeVersion(NAME), rollback.version);
-      const saved = JSON.parse(
-        await readFile(reportPath(dirs.registry, NAME, report.candidate_version), "utf8"),
-      ) as RetrainReport;
-      assert.deepEqual([saved.decision, saved.reasons[0]], ["held", report.reasons[0]]);
-    });
-  });
+  }
 
   test("retrain puts the operator's version back when it was activated in the instant the candidate was", async () => {
     await scenario(async (dirs) => {
