@@ -424,5 +424,29 @@ describe("decisions client report", () => {
     assert.deepEqual([fromDisk.silences.held, fromDisk.verdicts.held], [1, 2]);
     assert.equal(fromDisk.stale, true);
     assert.match(fromDisk.why ?? "", /not known current/);
+
+    // A copy fetched ten minutes ago and confirmed by a 304 now: after a restart with the backend
+    // down, it is aged from that confirmation (written into the copy), its fetch time kept.
+    const oldFetch = new Date(Date.now() - 10 * 60_000).toISOString();
+    for (const name of ["silences", "verdicts"]) {
+      const path = join(dir, `${name}.json`);
+      const stored = JSON.parse(await readFile(path, "utf8"));
+      await writeFile(path, JSON.stringify({ ...stored, fetched_at: oldFetch }));
+    }
+    status = 200;
+    const confirming = new DecisionsClient({ baseUrl: base, dir, pollMs: 1000 });
+    await confirming.start();
+    await confirming.pullNow();
+    await confirming.stop();
+    assert.equal(confirming.status().silences.last, "unchanged", confirming.status().silences.last_error ?? "");
+    const confirmedAt = Date.parse(confirming.status().silences.checked_at ?? "");
+    status = 503;
+    const again = new DecisionsClient({ baseUrl: base, dir, pollMs: 1000 });
+    await again.start();
+    await again.stop();
+    const afterRestart = again.report(confirmedAt + 5_000);
+    assert.equal(afterRestart.stale, false, afterRestart.why ?? "");
+    assert.deepEqual([afterRestart.silences.age_s, afterRestart.verdicts.age_s], [5, 5]);
+    assert.equal(afterRestart.silences.fetched_at, oldFetch);
   });
 });

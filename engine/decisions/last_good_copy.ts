@@ -3,10 +3,14 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../_write_atomic.ts";
 
-/** What is kept of one answer: its ETag, when it was fetched, where from, and the body as read. */
+/**
+ * What is kept of one answer: its ETag, when it was fetched, when the backend last confirmed it
+ * (a `304`; absent in copies written before it was kept), where from, and the body as read.
+ */
 export interface StoredCopy {
   etag: string | null;
   fetched_at: string;
+  checked_at?: string;
   url: string;
   body: unknown;
 }

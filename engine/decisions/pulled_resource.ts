@@ -12,7 +12,8 @@ export interface PullStatus {
   fetched_at: string | null;
   /**
    * When the copy in use was last known current: the pull that fetched it, or a later one the
-   * backend answered `304` (for a copy from disk with no pull since: its `fetched_at`).
+   * backend answered `304` (for a copy from disk with no pull since: the last such pull it
+   * recorded, at most {@link CHECKED_SAVE_EVERY_MS} behind, or its `fetched_at`).
    */
   checked_at: string | null;
   /** Outcome of the latest pull: `updated` (200), `unchanged` (304), `failed`, or `none` yet. */
@@ -21,6 +22,13 @@ export interface PullStatus {
   /** Why the copy in use is not on disk (its save failed; tried again at each pull), or null. */
   unsaved: string | null;
 }
+
+/**
+ * How often a `304` writes its time into the copy on disk, so that after a restart with the
+ * backend down the copy's age counts from its last confirmation, not from its fetch (days ago for
+ * silences nobody changed), without a write per poll.
+ */
+export const CHECKED_SAVE_EVERY_MS = 60_000;
 
 export interface PulledResourceOptions<S extends v.GenericSchema> {
   url: string;
@@ -52,6 +60,8 @@ export class PulledResource<S extends v.GenericSchema> {
   #value: v.InferOutput<S> | undefined;
   /** The copy of the value in use while it is not on disk. */
   #unsaved: StoredCopy | undefined;
+  /** The copy on disk, as last written or read (to record a `304`'s time in it). */
+  #stored: StoredCopy | undefined;
   #status: PullStatus = {
     held: false,
     etag: null,
@@ -92,12 +102,13 @@ export class PulledResource<S extends v.GenericSchema> {
       };
     }
     this.#value = parsed.output;
+    this.#stored = copy;
     this.#status = {
       ...this.#status,
       held: true,
       etag: copy.etag,
       fetched_at: copy.fetched_at,
-      checked_at: copy.fetched_at,
+      checked_at: laterOf(copy.checked_at, copy.fetched_at),
     };
     return true;
   }
@@ -120,7 +131,13 @@ export class PulledResource<S extends v.GenericSchema> {
       });
       if (res.status === 304 && this.#value !== undefined) {
         await res.body?.cancel();
-        this.#status = { ...this.#status, checked_at: new Date().toISOString() };
+        const checkedAt = new Date().toISOString();
+        this.#status = { ...this.#status, checked_at: checkedAt };
+        const stored = this.#stored;
+        const savedAt = stored ? Date.parse(laterOf(stored.checked_at, stored.fetched_at)) : 0;
+        if (stored && !(Date.parse(checkedAt) - savedAt < CHECKED_SAVE_EVERY_MS)) {
+          await this.#save({ ...stored, checked_at: checkedAt });
+        }
         return this.#settle("unchanged", null);
       }
       if (res.status !== 200) {
@@ -159,6 +176,7 @@ export class PulledResource<S extends v.GenericSchema> {
   async #save(copy: StoredCopy): Promise<void> {
     try {
       await this.#copy.save(copy);
+      this.#stored = copy;
       this.#unsaved = undefined;
       this.#status = { ...this.#status, unsaved: null };
     } catch (error) {
@@ -174,4 +192,10 @@ export class PulledResource<S extends v.GenericSchema> {
     this.#status = { ...this.#status, last, last_error: error };
     return last;
   }
+}
+
+/** The later of a copy's recorded confirmation (when it has one that reads as a time) and its fetch. */
+function laterOf(checkedAt: string | undefined, fetchedAt: string): string {
+  const checked = checkedAt === undefined ? Number.NaN : Date.parse(checkedAt);
+  return checked > Date.parse(fetchedAt) ? (checkedAt as string) : fetchedAt;
 }
