@@ -2,7 +2,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type AnomalySpec, Rng } from "../signal/mod.ts";
-import { coveringReach, falsePositiveCover, leaveOutCovered } from "./false_positive_cover.ts";
+import {
+  coveringReach,
+  falsePositiveCover,
+  LISTED_WIDENED_MAX,
+  leaveOutCovered,
+  listedLeftOut,
+} from "./false_positive_cover.ts";
 import { applyAnomaly, type InjectedEvent, LEAD_FRAMES } from "./inject.ts";
 
 const F = 3;
@@ -105,4 +111,35 @@ test("leaveOutCovered keeps the events to count in order and tallies the rest by
   assert.equal(sensor.feature_idx, 1);
   assert.equal(sensor.events, 2);
   assert.deepEqual(sensor.by_kind, { level_shift: 1, spike: 1 });
+});
+
+test("listedLeftOut names the sensors that left events out and the most widened others, at most 50, and counts them all", () => {
+  // A verdict on a plant-wide upset widens every sensor: 25,000 of them, events left out on two.
+  const sensors = Array.from({ length: 25_000 }, (_, f) => ({
+    feature_idx: f,
+    clean_std: 4,
+    judged_normal_std: 4 + (f % 1000) / 100,
+    events: f === 7 || f === 24_000 ? 1 : 0,
+    by_kind: f === 7 || f === 24_000 ? { spike: 1 } : {},
+  }));
+  const names = sensors.map((s) => `s${s.feature_idx}`);
+  const listed = listedLeftOut(sensors, names);
+  assert.equal(listed.widened, 25_000);
+  assert.equal(listed.sensors.length, LISTED_WIDENED_MAX);
+  const features = listed.sensors.map((s) => s.feature_idx);
+  assert.ok(features.includes(7) && features.includes(24_000));
+  assert.deepEqual(
+    features,
+    [...features].sort((a, b) => a - b),
+  );
+  // The others listed are the most widened (f % 1000 = 999, 998, ...).
+  assert.ok(listed.sensors.filter((s) => s.events === 0).every((s) => s.feature_idx % 1000 >= 990));
+  assert.equal(listed.sensors.find((s) => s.feature_idx === 7)?.feature, "s7");
+  // Few widened sensors: all of them, in sensor order.
+  const few = listedLeftOut(sensors.slice(0, 3).reverse(), names);
+  assert.deepEqual(
+    few.sensors.map((s) => s.feature),
+    ["s0", "s1", "s2"],
+  );
+  assert.equal(few.widened, 3);
 });

@@ -140,3 +140,26 @@ export function leaveOutCovered(
     leftOut: { events: events.length - counted.length, sensors: [...sensors.values()] },
   };
 }
+
+/** Verdict-widened sensors the report lists by name at most (a verdict on a plant-wide upset widens thousands). */
+export const LISTED_WIDENED_MAX = 50;
+
+/**
+ * The report's list of verdict-widened sensors, named: every one that left an injected event out,
+ * then the most widened others (judged-normal reach beyond the clean one), up to
+ * {@link LISTED_WIDENED_MAX} in all, in sensor order; `widened`: how many there are.
+ */
+export function listedLeftOut(
+  sensors: readonly LeftOutSensor[],
+  featureNames: readonly string[],
+): { widened: number; sensors: (LeftOutSensor & { feature: string })[] } {
+  const widening = (s: LeftOutSensor) => s.judged_normal_std - s.clean_std;
+  const listed = [...sensors]
+    .sort((a, b) => Number(b.events > 0) - Number(a.events > 0) || widening(b) - widening(a))
+    .slice(0, Math.max(LISTED_WIDENED_MAX, sensors.filter((s) => s.events > 0).length))
+    .sort((a, b) => a.feature_idx - b.feature_idx);
+  return {
+    widened: sensors.length,
+    sensors: listed.map((s) => ({ ...s, feature: featureNames[s.feature_idx] })),
+  };
+}

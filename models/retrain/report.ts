@@ -42,12 +42,14 @@ export interface RetrainReport {
       events: number;
       /**
        * Injected events not counted because operators' false-positive verdicts call them normal
-       * (`rule`); `sensors`: every sensor those verdicts took beyond its clean range, how far (in
-       * sensor std), and what was left out on it.
+       * (`rule`); `widened`: how many sensors those verdicts took beyond their clean range;
+       * `sensors`: those that left an event out and the most widened others, at most 50 in all
+       * (false_positive_cover.ts `listedLeftOut`), how far (in sensor std), what was left out.
        */
       left_out: {
         events: number;
         rule: string;
+        widened: number;
         sensors: (LeftOutSensor & { feature: string })[];
       };
     };

@@ -19,7 +19,12 @@ import { trainFeaturewise } from "../featurewise/train.ts";
 import { buildArtifacts } from "../train/artifacts.ts";
 import { onnxLoader } from "../train/auto_onnx.ts";
 import { chooseSetting } from "../train/auto_setting.ts";
-import { COVER_RULE, falsePositiveCover, leaveOutCovered } from "./false_positive_cover.ts";
+import {
+  COVER_RULE,
+  falsePositiveCover,
+  leaveOutCovered,
+  listedLeftOut,
+} from "./false_positive_cover.ts";
 import {
   cutStuckFrames,
   describeProblem,
@@ -378,10 +383,7 @@ async function retrainAlone(o: RetrainOptions): Promise<RetrainReport> {
           left_out: {
             events: leftOut.events,
             rule: COVER_RULE,
-            sensors: leftOut.sensors.map((l) => ({
-              ...l,
-              feature: activeMeta.feature_names[l.feature_idx],
-            })),
+            ...listedLeftOut(leftOut.sensors, activeMeta.feature_names),
           },
         },
         stuck_left_out: {
