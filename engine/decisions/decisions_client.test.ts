@@ -438,7 +438,11 @@ describe("decisions client report", () => {
     await confirming.start();
     await confirming.pullNow();
     await confirming.stop();
-    assert.equal(confirming.status().silences.last, "unchanged", confirming.status().silences.last_error ?? "");
+    assert.equal(
+      confirming.status().silences.last,
+      "unchanged",
+      confirming.status().silences.last_error ?? "",
+    );
     const confirmedAt = Date.parse(confirming.status().silences.checked_at ?? "");
     status = 503;
     const again = new DecisionsClient({ baseUrl: base, dir, pollMs: 1000 });
