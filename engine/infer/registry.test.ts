@@ -99,6 +99,26 @@ describe("modelRegistry", () => {
     );
   });
 
+  test("lists flat models and registry folders holding a version, not other folders; a flat model's new metadata is read again", async () => {
+    const registry = await fresh();
+    // MODEL_DIR=models, the default outside `npm start`, also holds the training code's folders.
+    await mkdir(join(registry.dir, "signal"));
+    await writeFile(join(registry.dir, "signal", "plant.ts"), "");
+    await mkdir(join(registry.dir, "eval", "real"), { recursive: true });
+    await writeFile(join(registry.dir, "boiler.onnx"), onnx);
+    const json = join(registry.dir, "boiler.json");
+    await writeFile(json, JSON.stringify(meta));
+    await registry.write(onnx, { ...meta, name: "pump", version: "2.0.0" }, { activate: true });
+    const listed = (await registry.list()).map((m) => [m.name, m.layout, m.versions]);
+    assert.deepEqual(listed, [
+      ["boiler", "flat", [meta.version]],
+      ["pump", "registry", ["2.0.0"]],
+    ]);
+    // The flat model's metadata replaced (another size): its new version is listed.
+    await writeFile(json, JSON.stringify({ ...meta, version: "9.9.9-replaced" }));
+    assert.deepEqual((await registry.model("boiler")).versions, ["9.9.9-replaced"]);
+  });
+
   test("writes versions immutably, activates the first, records every activation and a rollback", async () => {
     const registry = await fresh();
     const first = await registry.write(onnx, as("1.0.0"));
