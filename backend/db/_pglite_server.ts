@@ -60,7 +60,7 @@ function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
     path,
     (pid) =>
       new Error(
-        `in use by process ${pid}: another backend has this embedded database open; give each backend its own PGLITE_DATA_DIR (or DATA_DIR), or remove ${path} if that process is no backend`,
+        `in use by process ${pid}: another backend has this embedded database open; give each backend its own PGLITE_DATA_DIR (npm start: DATA_DIR moves only the engine's folder), or remove ${path} if that process is no backend`,
       ),
   );
 }
