@@ -154,6 +154,11 @@ async function runnerKilled(command: string[]) {
   try {
     const env = await launchEnv(dir);
     const runner = await startReady(command, env);
+    // With OTEL_DENO unset, as here, no runtime warns about its value (Deno did for an empty one).
+    assert.deepEqual(
+      runner.lines.filter((l) => l.includes("not recognized")),
+      [],
+    );
     const below = descendantsOf(runner.child.pid!);
     started.push(...below.map((p) => p.pid));
     assert.ok(

@@ -72,9 +72,10 @@ if (env.MODEL_DIR === undefined) {
  * `LAUNCH_OTEL_DENO`.
  */
 function denoServiceEnv(e: Record<string, string | undefined>): Record<string, string | undefined> {
-  return e.LAUNCH_OTEL_DENO === undefined
-    ? {}
-    : { OTEL_DENO: e.LAUNCH_OTEL_DENO, LAUNCH_OTEL_DENO: undefined };
+  if (e.LAUNCH_OTEL_DENO === undefined) return {};
+  // The user's OTEL_DENO unset reaches here empty: unset for the services too (Deno warns about
+  // an empty value, and off is its default).
+  return { OTEL_DENO: e.LAUNCH_OTEL_DENO || undefined, LAUNCH_OTEL_DENO: undefined };
 }
 
 const services: Record<string, { file: string; env: Record<string, string> }> = {
