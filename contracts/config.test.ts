@@ -152,6 +152,24 @@ test("engine config refuses INCIDENT_CONFIRM_K above INCIDENT_CONFIRM_N at start
   assert.deepEqual([c.INCIDENT_CONFIRM_K, c.INCIDENT_CONFIRM_N], [5, 5]);
 });
 
+test("backend config refuses a simulator plan past its sensor budget at start, naming both variables", () => {
+  assert.throws(
+    () => parseConfig(backendConfigSchema, { SIMULATOR_RATE_HZ: "1", SIMULATOR_STREAMS: "100" }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message.includes(
+        "'SIMULATOR_STREAMS' (100) × 'SIMULATOR_FEATURES' (25000) = 2500000 sensors, more than the simulator's 1000000: at most 40 streams of 25000 features",
+      ),
+  );
+  // Within it, or with the simulator off, the same streams are fine.
+  const fits = { SIMULATOR_RATE_HZ: "1", SIMULATOR_STREAMS: "100", SIMULATOR_FEATURES: "10000" };
+  assert.equal(parseConfig(backendConfigSchema, fits).SIMULATOR_STREAMS, 100);
+  assert.equal(
+    parseConfig(backendConfigSchema, { SIMULATOR_STREAMS: "100" }).SIMULATOR_STREAMS,
+    100,
+  );
+});
+
 test("backend config takes an optional console token of at least 16 characters", () => {
   assert.equal(parseConfig(backendConfigSchema, {}).CONSOLE_TOKEN, undefined);
   assert.equal(parseConfig(backendConfigSchema, { CONSOLE_TOKEN: "" }).CONSOLE_TOKEN, undefined);

@@ -390,7 +390,12 @@ export function parseConfig<S extends typeof engineConfigSchema | typeof backend
   const result = v.safeParse(schema, input);
   if (result.success) {
     const output = result.output as v.InferOutput<S>;
-    const problem = "INCIDENT_CONFIRM_K" in output ? confirmProblem(output) : undefined;
+    const problem =
+      "INCIDENT_CONFIRM_K" in output
+        ? confirmProblem(output)
+        : "SIMULATOR_STREAMS" in output
+          ? simulatorProblem(output)
+          : undefined;
     if (problem) throw new ConfigError(`invalid configuration: ${problem}`);
     return output;
   }
@@ -405,6 +410,24 @@ export function parseConfig<S extends typeof engineConfigSchema | typeof backend
       : `${named}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${messages.join("; ")}`);
+}
+
+/**
+ * Most sensors the simulator's plants may hold together (streams × features): its memory budget
+ * (backend/simulator/stream_plan.ts says how it was measured).
+ */
+export const SIMULATOR_MAX_SENSORS = 1_000_000;
+
+/** A start-up plan past the simulator's budget would be refused once the engine answers: say so now. */
+function simulatorProblem(c: {
+  SIMULATOR_RATE_HZ: number;
+  SIMULATOR_STREAMS: number;
+  SIMULATOR_FEATURES: number;
+}) {
+  const sensors = c.SIMULATOR_STREAMS * c.SIMULATOR_FEATURES;
+  return c.SIMULATOR_RATE_HZ > 0 && sensors > SIMULATOR_MAX_SENSORS
+    ? `'SIMULATOR_STREAMS' (${c.SIMULATOR_STREAMS}) × 'SIMULATOR_FEATURES' (${c.SIMULATOR_FEATURES}) = ${sensors} sensors, more than the simulator's ${SIMULATOR_MAX_SENSORS}: at most ${Math.floor(SIMULATOR_MAX_SENSORS / c.SIMULATOR_FEATURES)} streams of ${c.SIMULATOR_FEATURES} features`
+    : undefined;
 }
 
 /** An incident opens when K of the last N windows are anomalous: K above N could never happen. */

@@ -1,4 +1,5 @@
 // A run's plan for the stream mode, and the checks it must pass against the plant before it starts.
+import { SIMULATOR_MAX_SENSORS } from "../../contracts/config.ts";
 import type { AnomalyKind } from "../../models/signal/mod.ts";
 
 /**
@@ -16,7 +17,7 @@ export const MAX_ANOMALY_MAGNITUDE = 1000;
  * anyway (about 50 ms per 25,000-sensor frame), so a bigger run would only fall behind. Without
  * it, 1000 streams of 25,000 sensors asked for 4 GB.
  */
-export const MAX_STREAM_SENSORS = 1_000_000;
+export const MAX_STREAM_SENSORS = SIMULATOR_MAX_SENSORS;
 
 /** The run's streams as a message names them. */
 function namedStreams(streams: number): string {
