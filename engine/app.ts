@@ -94,6 +94,8 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           generated: p?.alerts.counts.generated ?? 0,
           delivered: p?.alerts.counts.delivered ?? 0,
           outbox: p?.alerts.backlog ?? 0,
+          held: p?.lanes.reduce((n, l) => n + l.pipeline.heldAlerts, 0) ?? 0,
+          ...heldReason(p),
         },
         rss_bytes: options.rssBytes?.() ?? 0,
       });
@@ -307,3 +309,12 @@ const modelSwitching = (model?: string) =>
 
 const closedIntake = () =>
   new HttpError(503, "shutting_down", "the engine is shutting down", RETRY_AFTER);
+
+/** `alerts.held_reason` of `/stats`: why a lane holds alerts (the first failing), while one does. */
+function heldReason(p: EnginePipeline | undefined): { held_reason?: string } {
+  for (const lane of p?.lanes ?? []) {
+    const held = lane.pipeline.heldBecause;
+    if (held) return { held_reason: `model ${lane.model.metadata.name}: ${held.reason}` };
+  }
+  return {};
+}

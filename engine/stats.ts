@@ -73,6 +73,21 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 /** A count since start less its value at the last reset (below it: a new alert path, all new). */
 const since = (total: number, atReset: number) => (total >= atReset ? total - atReset : total);
 
+/** The `alerts` block of `GET /stats`. */
+export interface AlertsStats {
+  generated: number;
+  delivered: number;
+  outbox: number;
+  /**
+   * Alerts made and not kept yet: their incident state could not be saved (or the outbox took
+   * none), held in memory and retried; lost if the engine stops before that works. Absent where
+   * the role does not report it.
+   */
+  held?: number;
+  /** Why alerts are held: the last error keeping them. Present only while keeping fails. */
+  held_reason?: string;
+}
+
 /** The `GET /stats` body. */
 export interface StatsSnapshot {
   frames: { accepted: number; rejected: number; duplicate: number; scored: number };
@@ -80,7 +95,7 @@ export interface StatsSnapshot {
   queue: { depth: number; capacity: number };
   latency_ms: { count: number; p50: number; p90: number; p99: number; max: number };
   inference_ms: { count: number; p50: number; p99: number; by_batch_size: Record<string, number> };
-  alerts: { generated: number; delivered: number; outbox: number };
+  alerts: AlertsStats;
   rss_bytes: number;
   /** The copy of operators' decisions (silences, verdicts) in use; absent while the client is off. */
   decisions?: DecisionsReport;

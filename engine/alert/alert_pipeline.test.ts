@@ -181,6 +181,33 @@ test("alertPipeline holds a batch's state and alerts while saves fail, and keeps
   assert.deepEqual(await readdir(stateDir), [], "the resolved stream's state was deleted");
 });
 
+test("alertPipeline holds only the alerts of a stream whose state cannot be saved, and delivers the other streams'", async (t) => {
+  const { stateDir, pipeline, received, said } = await setup(t);
+  // A folder where stream "bad"'s state file goes: its save fails (EISDIR) however often tried.
+  await mkdir(join(stateDir, "bad.json"));
+  pipeline.scored(window("bad", 0, true));
+  pipeline.scored(window("good", 0, true));
+  await assert.rejects(pipeline.flush());
+  await waitFor(() => received().includes("opened:good"), "the other stream's alert delivered");
+  assert.equal(pipeline.heldAlerts, 1, "only the failing stream's alert is held");
+  assert.match(pipeline.heldBecause?.reason ?? "", /bad\.json/);
+  // Later events of the other stream go on being delivered while the failure lasts.
+  pipeline.scored(window("good", 1, false));
+  pipeline.scored(window("good", 2, false));
+  await assert.rejects(pipeline.flush());
+  await waitFor(() => received().includes("resolved:good"), "the other stream's resolution");
+  assert.deepEqual(received(), ["opened:good", "resolved:good"]);
+  assert.equal(said("could not keep incident state").length, 1, "one warning per outage");
+
+  await rm(join(stateDir, "bad.json"), { recursive: true });
+  await waitFor(() => received().includes("opened:bad"), "the held alert delivered once it saves");
+  await pipeline.flush();
+  assert.equal(pipeline.heldAlerts, 0);
+  assert.equal(pipeline.heldBecause, undefined);
+  assert.equal(said("incident state and alerts kept again").length, 1);
+  assert.deepEqual(await readdir(stateDir), ["bad.json"], "the resolved stream's state deleted");
+});
+
 test("alertPipeline stop tries once more, and logs alerts it still cannot keep", async (t) => {
   const kept = await setup(t);
   await rm(kept.stateDir, { recursive: true });
@@ -385,7 +412,11 @@ test("alertPipeline with replays keeps a resolved stream's marker until its posi
   await first.pipeline.flush();
   await waitFor(() => first.received().length === 2, "opened and resolved delivered");
   const saved = JSON.parse(await readFile(join(first.stateDir, "s.json"), "utf8"));
-  assert.deepEqual(saved, { forgotten: { last: T0 + 3000, at: 20 } }, "a marker, not a deletion");
+  assert.deepEqual(
+    saved,
+    { streamId: "s", forgotten: { last: T0 + 3000, at: 20 } },
+    "a marker, not a deletion",
+  );
   first.pipeline.committed(19);
   await first.pipeline.flush();
   assert.deepEqual(await readdir(first.stateDir), ["s.json"], "kept until 20 is committed");

@@ -213,6 +213,17 @@ export class AlertPipeline {
     return this.#pending?.records.length ?? 0;
   }
 
+  /**
+   * Why alerts are held (the last error keeping them), and since when (epoch ms); undefined
+   * while keeping works.
+   */
+  get heldBecause(): { reason: string; since: number } | undefined {
+    const outage = this.#outage;
+    if (!outage) return undefined;
+    const error = outage.error;
+    return { reason: error instanceof Error ? error.message : String(error), since: outage.since };
+  }
+
   /** Alerts dropped since start because more than `maxHeldAlerts` could not be kept. */
   get droppedAlerts(): number {
     return this.#dropped;
@@ -824,37 +835,54 @@ export class AlertPipeline {
   /**
    * Saves, submits and deletes what is pending, in that order. On a failure what is left of it
    * stays pending, ahead of what comes next, for the next try: one warning per outage, and one
-   * line when it works again.
+   * line when it works again. A stream whose state cannot be saved (its own file or key failing)
+   * holds only its own alerts: the other streams' states are saved and their alerts submitted.
    */
   async #run(): Promise<void> {
     this.#scheduled = false;
     const step = this.#pending;
     if (!step) return;
     this.#pending = undefined;
-    const { store, dispatcher, log } = this.#o;
+    const { dispatcher, log } = this.#o;
+    let failure: { error: unknown } | undefined;
     try {
+      const failed = new Set<string>();
       if (step.changes.size) {
         const changes = [...step.changes].map(([streamId, state]) => ({ streamId, state }));
-        await store!.save(changes, step.records.length > 0);
-        step.changes.clear();
+        const error = await this.#saveEach(changes, step.records.length > 0, failed);
+        for (const { streamId } of changes) {
+          if (!failed.has(streamId)) step.changes.delete(streamId);
+        }
+        if (failed.size) failure = { error };
       }
       if (step.records.length) {
-        await dispatcher.submit(step.records.map((r) => r.record));
-        step.records = [];
+        const ready = failed.size
+          ? step.records.filter((r) => !failed.has(r.streamId))
+          : step.records;
+        if (ready.length) await dispatcher.submit(ready.map((r) => r.record));
+        step.records = failed.size ? step.records.filter((r) => failed.has(r.streamId)) : [];
       }
       if (step.tombstones.size) {
         const gone: IncidentStateChange[] = [];
         for (const streamId of step.tombstones) {
+          if (failed.has(streamId)) continue;
           // A marker not committed past yet stays (`replays`); otherwise the stream's state goes.
           const forgotten = this.#markers.get(streamId);
           gone.push({ streamId, state: forgotten ? { forgotten } : undefined });
         }
-        await store!.save(gone, false);
-        step.tombstones.clear();
+        const error = await this.#saveEach(gone, false, failed);
+        for (const { streamId } of gone) {
+          if (!failed.has(streamId)) step.tombstones.delete(streamId);
+        }
+        if (failed.size) failure ??= { error };
       }
     } catch (error) {
+      failure = { error };
+    }
+    if (failure) {
       this.#pending = this.#pending ? mergeSteps(step, this.#pending) : step;
       this.#bound();
+      const { error } = failure;
       if (!this.#outage) {
         log.warn(
           this.#o.mode === "frame"
@@ -875,6 +903,40 @@ export class AlertPipeline {
       });
       this.#outage = undefined;
     }
+  }
+
+  /**
+   * Saves `changes` together, or, when that fails, each stream's alone, so that one stream whose
+   * state cannot be kept holds only itself. Adds the streams not saved to `failed` and returns the
+   * last error (undefined when all were saved). A store down for every stream is then tried once
+   * per stream at each retry (a second apart, or at the next batch with events).
+   */
+  async #saveEach(
+    changes: IncidentStateChange[],
+    durable: boolean,
+    failed: Set<string>,
+  ): Promise<unknown> {
+    if (changes.length === 0) return undefined;
+    const store = this.#o.store!;
+    try {
+      await store.save(changes, durable);
+      return undefined;
+    } catch (error) {
+      if (changes.length === 1) {
+        failed.add(changes[0].streamId);
+        return error;
+      }
+    }
+    let last: unknown;
+    for (const change of changes) {
+      try {
+        await store.save([change], durable);
+      } catch (error) {
+        failed.add(change.streamId);
+        last = error;
+      }
+    }
+    return last;
   }
 
   /** Drops the oldest held alerts past `maxHeldAlerts` or `maxHeldBytes` (counted, logged). */

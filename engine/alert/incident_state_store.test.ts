@@ -34,6 +34,52 @@ test("fileIncidentStateStore saves, reloads and deletes per stream", async (t) =
   assert.deepEqual([...(await store.load()).keys()], ["line:1"]);
 });
 
+test("fileIncidentStateStore saves, reloads and deletes 128-character stream ids of ':' and '.'", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "incident-state-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Valid ids ([A-Za-z0-9._:-]{1,128}) whose percent-encoded names would be over 255 bytes; two
+  // share their first characters, so only what follows tells them apart.
+  const ids = [`pump-${":".repeat(123)}`, `pump-${":".repeat(122)}.`, ".".repeat(128), "line:1"];
+  const store = new FileIncidentStateStore(dir);
+  await store.save(
+    ids.map((streamId, i) => ({ streamId, state: state(i) })),
+    true,
+  );
+  for (const file of await readdir(dir)) {
+    assert.ok(Buffer.byteLength(file) <= 160, `${file} leaves room for a suffix`);
+  }
+  const loaded = await new FileIncidentStateStore(dir).load();
+  assert.deepEqual(
+    ids.map((id) => loaded.get(id)),
+    ids.map((_, i) => state(i)),
+  );
+  await store.save([{ streamId: ids[0], state: state(9) }], false);
+  assert.deepEqual((await store.load()).get(ids[0]), state(9), "saved again in place");
+  await store.save(
+    ids.map((streamId) => ({ streamId, state: undefined })),
+    false,
+  );
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test("fileIncidentStateStore loads states an earlier release saved under their encoded names", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "incident-state-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Written as earlier releases did: the encoded id is the name, the content only the state.
+  const long = `line${":".repeat(60)}`; // 189 bytes encoded: it fits, but is now hashed.
+  await writeFile(join(dir, `line${"%3A".repeat(60)}.json`), JSON.stringify(state(1)));
+  await writeFile(join(dir, "line%3A2.json"), JSON.stringify(state(2)));
+  const store = new FileIncidentStateStore(dir);
+  const loaded = await store.load();
+  assert.deepEqual(loaded.get(long), state(1));
+  assert.deepEqual(loaded.get("line:2"), state(2));
+  await store.save([{ streamId: long, state: state(3) }], true);
+  const again = await new FileIncidentStateStore(dir).load();
+  assert.deepEqual([...again.keys()].sort(), ["line:2", long].sort());
+  assert.deepEqual(again.get(long), state(3), "one file per stream: the newest state");
+  assert.equal((await readdir(dir)).length, 2);
+});
+
 test("fileIncidentStateStore ignores a torn temporary file left by a crash", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "incident-state-"));
   t.after(() => rm(dir, { recursive: true, force: true }));

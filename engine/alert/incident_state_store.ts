@@ -1,4 +1,5 @@
 // Keeps each stream's incident state across restarts: a small port and its file adapter in DATA_DIR.
+import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { MODEL_NAME_PATTERN } from "../../contracts/models_api.ts";
@@ -67,9 +68,32 @@ export interface IncidentStateStore {
   save(changes: readonly IncidentStateChange[], durable: boolean): Promise<void>;
 }
 
-// Stream ids match [A-Za-z0-9._:-]{1,128}; ':' is not portable in file names, so encode.
-const fileOf = (streamId: string) => `${encodeURIComponent(streamId).replace(/\./g, "%2E")}.json`;
+/**
+ * Longest encoded file name kept readable (`.json` included): with `.tmp`, `.unusable-<time>` or
+ * `.superseded-<time>` after it, well under the 255 bytes a file name may have.
+ */
+const MAX_READABLE_NAME = 160;
+/** Characters of the encoded stream id kept before the hash in a hashed name. */
+const HASHED_PREFIX = 48;
+
+/**
+ * The file of a stream. Stream ids match [A-Za-z0-9._:-]{1,128}; ':' is not portable in file
+ * names, so they are percent-encoded, which makes ':' and '.' three bytes each: a 128-character id
+ * of them would be 384 bytes, past what a file name may have. Such an id is named by a readable
+ * prefix and the SHA-256 of the id (`~` never occurs in an encoded id, so the two forms never
+ * meet); `load` reads the id from the file's content (`StoredFile.streamId`), not from its name.
+ */
+export const fileOf = (streamId: string): string => {
+  const encoded = encodeURIComponent(streamId).replace(/\./g, "%2E");
+  if (encoded.length + ".json".length <= MAX_READABLE_NAME) return `${encoded}.json`;
+  const hash = createHash("sha256").update(streamId).digest("hex");
+  return `${encoded.slice(0, HASHED_PREFIX).replace(/%[0-9A-F]?$/, "")}~${hash}.json`;
+};
 const streamOf = (file: string) => decodeURIComponent(file.slice(0, -".json".length));
+const hashed = (file: string) => file.includes("~");
+
+/** A state as written: the stream it belongs to, beside the state (absent in older files). */
+type StoredFile = StoredIncidentState & { streamId?: unknown };
 
 /**
  * One JSON file per stream under `dir` (`DATA_DIR/incidents`), replaced atomically (write a
@@ -98,16 +122,33 @@ export class FileIncidentStateStore implements IncidentStateStore {
       if (!file.endsWith(".json")) continue;
       const path = join(this.#dir, file);
       let state: StoredIncidentState;
+      let streamId: string;
       try {
-        state = JSON.parse(await readFile(path, "utf8")) as StoredIncidentState;
-        if (typeof state !== "object" || state === null) throw new Error("not a stored state");
+        const stored = JSON.parse(await readFile(path, "utf8")) as StoredFile;
+        if (typeof stored !== "object" || stored === null) throw new Error("not a stored state");
+        const { streamId: named, ...rest } = stored;
+        if (typeof named === "string") streamId = named;
+        else if (hashed(file)) throw new Error("names no stream");
+        else streamId = streamOf(file);
+        state = rest;
       } catch (error) {
         const aside = `${path}.unusable-${new Date().toISOString().replace(/[:.]/g, "-")}`;
         await rename(path, aside).catch(() => rm(path, { force: true }));
         this.#onUnusable?.(aside, (error as Error).message);
         continue;
       }
-      states.set(streamOf(file), state);
+      const own = fileOf(streamId);
+      if (own !== file) {
+        // Saved by an earlier release under its encoded name, now too long to keep: the stream's
+        // file is its hashed one from now on. One already there was written since, so is newer.
+        const there = await stat(join(this.#dir, own)).catch(() => undefined);
+        if (there) {
+          await rm(path, { force: true });
+          continue;
+        }
+        await rename(path, join(this.#dir, own));
+      }
+      states.set(streamId, state);
     }
     return states;
   }
@@ -124,7 +165,7 @@ export class FileIncidentStateStore implements IncidentStateStore {
       const tmp = `${path}.tmp`;
       const file = await open(tmp, "w");
       try {
-        await file.writeFile(JSON.stringify(state));
+        await file.writeFile(JSON.stringify({ streamId, ...state } satisfies StoredFile));
         if (durable) await file.sync();
       } finally {
         await file.close();
