@@ -149,6 +149,9 @@ test("an ingest replica's /stats reports the workers' scoring: frames scored, la
   assert.equal(stats.bus.live_workers, 1);
   // One worker: the combined view is its own /stats, figure for figure.
   const own = await (await worker.app.request("/stats")).json();
+  // Nothing held: every alert's state was kept (the worker says so, as the single process does).
+  assert.equal(own.alerts.held, 0);
+  assert.equal("held_reason" in own.alerts, false);
   assert.equal(stats.workers.length, 1);
   const [w] = stats.workers;
   assert.equal(w.worker, "w1");

@@ -268,6 +268,19 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       [...part.models.values()].flatMap((m) => m.machine.list()),
     );
 
+  /** Alerts the partitions' pipelines hold (their state not kept yet), and why, as `/stats` says. */
+  const heldAlerts = (): { held: number; held_reason?: string } => {
+    let held = 0;
+    let reason: string | undefined;
+    for (const [id, part] of partitions) {
+      for (const [model, m] of part.models) {
+        held += m.pipeline.heldAlerts;
+        const why = m.pipeline.heldBecause;
+        if (why && reason === undefined) reason = `partition ${id}, model ${model}: ${why.reason}`;
+      }
+    }
+    return reason === undefined ? { held } : { held, held_reason: reason };
+  };
   stats.alertCounts = () => parts?.alerts.counts;
   /** The worker's counters and samples, as its `/stats` serves them. */
   const snapshot = (rssBytes: number) =>
@@ -277,6 +290,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         generated: parts?.alerts.counts.generated ?? 0,
         delivered: parts?.alerts.counts.delivered ?? 0,
         outbox: parts?.alerts.backlog ?? 0,
+        ...heldAlerts(),
       },
       rss_bytes: rssBytes,
     });
