@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import postgres from "postgres";
 import { redactUrl } from "../../telemetry/redact.ts";
 import { testTargets } from "./_test_databases.ts";
-import { openDatabase, parseTimestamptz } from "./database.ts";
+import { checkpointIfDue, openDatabase, parseTimestamptz } from "./database.ts";
 
 /** A TCP server on a free port; `silent` takes connections and never answers, else none listen. */
 async function fakeServer(t: TestContext, silent: boolean): Promise<string> {
@@ -142,3 +145,36 @@ for (const target of testTargets()) {
     });
   });
 }
+
+test("a persisted PGlite makes a checkpoint once its write-ahead log since the last one passes the bound", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "pglite-checkpoint-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const db = await openDatabase({
+    pgliteDataDir: join(dir, "data"),
+    checkpointCheckMs: 50,
+    checkpointWalBytes: 2 * 2 ** 20,
+  });
+  t.after(() => db.close());
+  const behind = async () => {
+    const [row] = await db.sql<{ behind: number }[]>`
+      SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), redo_lsn)::float8 AS behind
+      FROM pg_control_checkpoint()`;
+    return row.behind;
+  };
+  await db.sql`CREATE TABLE wal_filler (g int, x text)`;
+  // About 3 MB of rows a statement (960 bytes each, inline and uncompressed): past the bound.
+  let wrote = 0;
+  for (let i = 0; i < 2; i++) {
+    await db.sql`INSERT INTO wal_filler SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 3000) g`;
+    wrote = Math.max(wrote, await behind());
+  }
+  assert.ok(wrote > 2 * 2 ** 20, `the rows wrote ${wrote} bytes of log`);
+  // The schedule checkpoints: the log since the last checkpoint falls back under the bound.
+  const deadline = AbortSignal.timeout(30_000);
+  while ((await behind()) > 2 * 2 ** 20) {
+    if (deadline.aborted) throw new Error(`no checkpoint: ${await behind()} bytes behind`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // Under the bound, nothing to do.
+  assert.equal((await checkpointIfDue(db.sql)).checkpointed, false);
+});
