@@ -1,4 +1,4 @@
-// The Now page's live rows in Chromium across a lost connection: what changed meanwhile is caught up, a row that left the lists included.
+// The Now page's live rows in Chromium across a lost connection (what changed meanwhile is caught up, a row that left the lists included), and the focus when its row leaves.
 import assert from "node:assert/strict";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
@@ -10,6 +10,7 @@ import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
+import { utc } from "./format.ts";
 
 /** A TCP relay in front of the backend whose connections can be cut: a network blip. */
 function startRelay(port: number) {
@@ -133,6 +134,52 @@ test("after a lost connection the Now page drops the row of an incident that res
       errors.filter((e) => !e.includes("ERR_")),
       [],
     );
+  } finally {
+    await page.close();
+  }
+});
+
+test("when the row holding the focus leaves the Now page's list, the focus goes to the next row's link, else to the list's heading, and the status says which incident left", async () => {
+  // Started hours ago: once resolved, neither list shows them. The last is older than every
+  // other row of this file's tests, so it is the Open table's last row.
+  const starts = [2.5, 2.6, 10].map((h) => new Date(Date.now() - h * 3_600_000).toISOString());
+  const [first, second, last] = starts.map(() => crypto.randomUUID());
+  for (const [i, id] of [first, second, last].entries()) await alertFor(id, starts[i], "opened");
+  const page = await browser.newPage({ locale: "en-US" });
+  const errors = watchErrors(page);
+  const focused = () =>
+    page.evaluate(() => {
+      const a = document.activeElement;
+      return a?.tagName === "A" ? a.getAttribute("href") : (a?.id ?? a?.tagName);
+    });
+  const leaves = async (id: string) => {
+    await page.waitForFunction(
+      (gone) => !document.querySelector(`tr[data-incident="${gone}"]`),
+      id,
+      { timeout: 15_000 },
+    );
+    return page.textContent("#live-status");
+  };
+  try {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('#live-status[data-live="true"]', { timeout: 15_000 });
+    await tabTo(page, `#open-incidents tr[data-incident="${first}"] a`);
+
+    await alertFor(first, starts[0], "resolved");
+    const said = await leaves(first);
+    assert.equal(await focused(), `/incidents/${second}`, "the next row's link");
+    assert.equal(said, `Incident ${utc(starts[0])} on default left this list.`);
+    assert.equal(await page.getAttribute("#live-status", "data-live"), "true", "still live");
+
+    await page.focus(`#open-incidents tr[data-incident="${last}"] a`);
+    await alertFor(last, starts[2], "resolved");
+    assert.equal(await leaves(last), `Incident ${utc(starts[2])} on default left this list.`);
+    assert.equal(await focused(), "open-heading", "no next row: the list's heading");
+    assert.equal(await page.getAttribute("#open-heading", "tabindex"), "-1");
+    // From there the keyboard goes on into the list, not from the top of the page.
+    await page.keyboard.press("Tab");
+    assert.equal(await focused(), await page.getAttribute("#open-incidents tbody a", "href"));
+    assert.deepEqual(errors, []);
   } finally {
     await page.close();
   }

@@ -96,16 +96,18 @@ function ResendForm(props: { letter: DeadLetter }) {
   const viewer = useViewer();
   if (viewer.role !== "admin") return null;
   const id = `resend-${d.message_id}`;
+  // Every dead letter has these controls: each name says whose they are, after the words on
+  // screen (in brackets: the hidden text is a box of its own, set apart with a space).
+  const which = `${d.event} of incident ${d.incident_id.slice(0, 8)} to ${d.route}`;
   return (
     <form method="post" action={`/notifications/${d.message_id}/retry`} class="resend">
-      <label for={`${id}-reason`}>Why (optional)</label>
+      <label for={`${id}-reason`}>
+        Why (optional)<span class="vh"> (re-send {which})</span>
+      </label>
       <input id={`${id}-reason`} name="reason" maxlength={1000} />
-      <NameField id={`${id}-by`} optional />
+      <NameField id={`${id}-by`} which={<span class="vh"> (re-send {which})</span>} optional />
       {/* The name starts with the words on screen (a speech user says "Re-send"). */}
-      <button
-        type="submit"
-        aria-label={`Re-send: ${d.event} of incident ${d.incident_id.slice(0, 8)} to ${d.route}`}
-      >
+      <button type="submit" aria-label={`Re-send: ${which}`}>
         Re-send
       </button>
     </form>

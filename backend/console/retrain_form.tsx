@@ -21,9 +21,12 @@ export function RetrainForm(props: { model: ServedModel }) {
       class="retrain"
       data-retrain-form={m.name}
     >
-      <label for={`${id}-reason`}>Why (optional)</label>
+      {/* Each model has this form: the fields' names say which, after the words on screen. */}
+      <label for={`${id}-reason`}>
+        Why (optional)<span class="vh"> (retrain {m.name})</span>
+      </label>
       <input id={`${id}-reason`} name="reason" maxlength={1000} />
-      <NameField id={`${id}-by`} optional />
+      <NameField id={`${id}-by`} which={<span class="vh"> (retrain {m.name})</span>} optional />
       {/* The name starts with the words on screen (a speech user says "Retrain now"). */}
       <button type="submit" aria-label={`Retrain now: ${m.name}`}>
         Retrain now

@@ -175,14 +175,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const { incidents, hub, now, auth, consoleToken, engine, database } = options;
   const app = new Hono();
   app.use(viewerOf(auth));
-  // Every page's layout shows the silences holding now and those ending soon.
-  app.use(
-    silenceBannerLoader({
-      activeSilences: async () =>
-        (await options.silences.list({ state: "active", limit: 200 })).silences,
-      now,
-    }),
-  );
+  // Every page's layout shows how many silences hold now, naming those ending soonest: read by
+  // end time, so one ending soon is named however many newer ones are active.
+  app.use(silenceBannerLoader({ activeSilences: options.silences.activeByEnd, now }));
   let assets: Promise<Map<string, StaticAsset>> | undefined;
 
   // What the Now page shows: open incidents, and resolved ones that started in the last hour.

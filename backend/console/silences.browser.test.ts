@@ -275,7 +275,8 @@ test("acting without the console token is refused on the page and stores nothing
   // Its controls are named for this silence, as the browser computes the names; the button's
   // name starts with what it shows.
   const row = page.locator(`#active-silences tr[data-silence="${id}"]`);
-  const which = "the silence of kiln-2 from \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ";
+  const which =
+    "the silence of kiln-2, every sensor, from \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ";
   assert.equal(
     await row
       .getByRole("textbox", { name: new RegExp(`^Your name \\(expire ${which}\\)$`) })
@@ -307,4 +308,62 @@ test("acting without the console token is refused on the page and stores nothing
   assert.equal((await apiSilences("active")).find((s) => s.silence_id === id)?.state, "active");
   await checkAccessibility(page, "Silences, expiry refused");
   await page.close();
+});
+
+test("the expire forms of three silences of one stream from one start have names of their own", async () => {
+  // Planned maintenance: one stream, one start, a silence per group of sensors.
+  const starts = new Date(Math.floor(Date.now() / 60_000) * 60_000 + 86_400_000).toISOString();
+  const ids: string[] = [];
+  for (const sensors of ["pump*", "valve*", "temp*"]) {
+    const made = await fetch(`${base}/api/v1/silences`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({
+        matchers: { stream: "line-c", sensors: [sensors] },
+        starts_at: starts,
+        ends_at: new Date(Date.parse(starts) + 12 * 3_600_000).toISOString(),
+        reason: "shutdown",
+        created_by: "Ana",
+      }),
+    });
+    assert.equal(made.status, 201, await made.clone().text());
+    ids.push((await made.json()).silence.silence_id);
+  }
+  const page = await browser.newPage({ locale: "en-US" });
+  try {
+    await page.goto(`${base}/silences`);
+    // The names as Chromium's accessibility tree gives them to a screen reader or speech user.
+    const names: string[] = [];
+    for (const id of ids) {
+      const row = page.locator(`#pending-silences tr[data-silence="${id}"]`);
+      const snapshot = await row.ariaSnapshot();
+      names.push(
+        ...[...snapshot.matchAll(/- '?(textbox|button) "([^"]*)"/g)].map((m) => `${m[1]} ${m[2]}`),
+      );
+    }
+    assert.equal(names.length, 9, names.join("\n"));
+    assert.equal(new Set(names).size, names.length, names.join("\n"));
+    const row = page.locator(`#pending-silences tr[data-silence="${ids[1]}"]`);
+    assert.equal(
+      await row
+        .getByRole("button", {
+          name: `Expire now: the silence of line-c, sensors valve*, from ${starts.slice(0, 10)} ${starts.slice(11, 19)}Z`,
+          exact: true,
+        })
+        .count(),
+      1,
+    );
+    // And on the whole page: no two controls share a name.
+    const all = [
+      ...(await page.locator("main").ariaSnapshot()).matchAll(
+        /- '?(textbox|button|combobox|checkbox) "([^"]*)"/g,
+      ),
+    ].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(
+      all.filter((n, i) => all.indexOf(n) !== i),
+      [],
+    );
+  } finally {
+    await page.close();
+  }
 });

@@ -63,6 +63,18 @@ function Scope(props: { silence: Silence }) {
   );
 }
 
+/** Sensor globs named in a control's name at most; the rest are counted. */
+const SENSORS_NAMED = 3;
+
+/** A silence's scope as plain text, for names: "line-c, sensors pump*, valve*" or "kiln-2, every sensor". */
+function scopeText(s: Silence): string {
+  const { stream, sensors } = s.matchers;
+  if (sensors.length === 0) return `${stream}, every sensor`;
+  const named = sensors.slice(0, SENSORS_NAMED).join(", ");
+  const more = sensors.length - SENSORS_NAMED;
+  return `${stream}, sensors ${named}${more > 0 ? ` and ${more} more` : ""}`;
+}
+
 /** A form's outcome the page confirms: the silence it created or expired. */
 export interface SilenceDone {
   what: "created" | "expired";
@@ -108,10 +120,11 @@ function ExpireForm(props: { silence: Silence; refused?: Refusal }) {
   const refused = props.refused;
   const typed = refused?.values ?? {};
   const invalid = (key: string) => invalidIf(refused?.field === key, "expire-error");
-  // Every row has these controls: each name says whose they are (the stream and its start, not
-  // the reason, which may run to 500 characters), after the words on screen. In brackets: the
-  // hidden text is a box of its own, which screen readers set apart with a space.
-  const which = `the silence of ${props.silence.matchers.stream} from ${utc(props.silence.starts_at)}`;
+  // Every row has these controls: each name says whose they are (the scope, then the start for
+  // two of one scope; not the reason, which may run to 500 characters), after the words on
+  // screen. In brackets: the hidden text is a box of its own, which screen readers set apart with
+  // a space.
+  const which = `the silence of ${scopeText(props.silence)}, from ${utc(props.silence.starts_at)}`;
   return (
     <form method="post" action={`/silences/${id}/expire`} class="expire">
       {refused ? (

@@ -228,7 +228,9 @@ for (const target of testTargets()) {
         assert.equal(shown, control === "by" ? "Your name" : "Why (optional)");
       }
       assert.ok(
-        names.includes("Your name (expire the silence of line-2 from 2026-11-24 10:00:00Z)"),
+        names.includes(
+          "Your name (expire the silence of line-2, every sensor, from 2026-11-24 10:00:00Z)",
+        ),
         names.join(" | "),
       );
       // The button's name starts with what it shows (WCAG 2.5.3) and stays short: no reason.
@@ -238,7 +240,10 @@ for (const target of testTargets()) {
       const expire = buttons.filter(([, , text]) => text === "Expire now");
       assert.ok(expire.length >= 2);
       for (const [, name] of expire) {
-        assert.match(name, /^Expire now: the silence of line-\d from 2026-11-24 10:00:00Z$/);
+        assert.match(
+          name,
+          /^Expire now: the silence of line-\d, (every sensor|sensors .+), from 2026-11-24 10:00:00Z$/,
+        );
         assert.ok(!name.includes("pump swap"), name);
       }
       assert.equal(new Set(expire.map(([, name]) => name)).size, expire.length);

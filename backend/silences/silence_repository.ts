@@ -161,6 +161,41 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
   }
 
   /**
+   * The active silences that end first (`limit` of them, ending soonest first: those ending within
+   * `endingWithinMs` lead), how many are active and how many of them end within `endingWithinMs`,
+   * and every active recurring one (whether it holds now depends on its windows, judged by the
+   * caller). What the console's banner shows, bounded however many silences there are.
+   *
+   * @example const { first, active } = await silences.activeByEnd({ limit: 13, endingWithinMs: 7_200_000 });
+   */
+  async function activeByEnd(q: { limit: number; endingWithinMs: number }) {
+    const sql = client();
+    const at = new Date(now());
+    const soon = new Date(at.getTime() + q.endingWithinMs);
+    const active = () => sql`starts_at <= ${at} AND ${end(sql)} > ${at}`;
+    const [first, [counts], recurring] = await Promise.all([
+      sql<SilenceRow[]>`
+        SELECT * FROM silence WHERE ${active()}
+        ORDER BY ${end(sql)} ASC, silence_id
+        LIMIT ${q.limit}`,
+      sql<{ active: number; ending_soon: number }[]>`
+        SELECT count(*)::int AS active,
+          (count(*) FILTER (WHERE ${end(sql)} <= ${soon}))::int AS ending_soon
+        FROM silence WHERE ${active()}`,
+      sql<SilenceRow[]>`
+        SELECT * FROM silence WHERE ${active()} AND recurrence IS NOT NULL
+        ORDER BY ${end(sql)} ASC, silence_id`,
+    ]).catch(failed);
+    const ms = at.getTime();
+    return {
+      first: first.map((r) => toSilence(r, ms)),
+      active: counts.active,
+      ending_soon: counts.ending_soon,
+      recurring: recurring.map((r) => toSilence(r, ms)),
+    };
+  }
+
+  /**
    * Expires a silence now: records who, when and why once. `changed: false` when it was already
    * over (expired or past its end): nothing is written then. `undefined` for an unknown id.
    */
@@ -266,5 +301,15 @@ export function createSilenceRepository(db: Pick<Database, "sql" | "recover">, n
     });
   }
 
-  return { create, get, list, expire, effective, forIncidentAlert, forFrameAlert, forAlert };
+  return {
+    create,
+    get,
+    list,
+    activeByEnd,
+    expire,
+    effective,
+    forIncidentAlert,
+    forFrameAlert,
+    forAlert,
+  };
 }

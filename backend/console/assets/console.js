@@ -96,9 +96,29 @@
     function keepOpen(ids) {
       const open = new Set(ids);
       for (const row of document.querySelectorAll("#open-incidents tr[data-incident]")) {
-        if (!open.has(row.dataset.incident)) row.remove();
+        if (!open.has(row.dataset.incident)) removeRow(row);
       }
       updateEmpty();
+    }
+    /**
+     * Removes a row that leaves its list. When the focus was in it, it does not fall to the page's
+     * start: it goes to the next row's link, or with none to the list's heading, and the status
+     * says which incident left.
+     */
+    function removeRow(old) {
+      const active = document.activeElement;
+      if (!active || !old.contains(active)) {
+        old.remove();
+        return;
+      }
+      const heading = old.closest("section")?.querySelector("h2");
+      const started = old.querySelector("a")?.textContent ?? "";
+      const stream = old.cells[1]?.firstChild?.textContent ?? "";
+      const target = old.nextElementSibling?.querySelector("a") ?? heading;
+      old.remove();
+      if (target === heading) heading?.setAttribute("tabindex", "-1");
+      target?.focus();
+      say(status.dataset.live || "true", `Incident ${started} on ${stream} left this list.`);
     }
     function showIncident(event) {
       const message = JSON.parse(event.data);
@@ -116,6 +136,10 @@
       let focused = null;
       for (const old of document.querySelectorAll("tr[data-incident]")) {
         if (old.dataset.incident !== message.incident_id) continue;
+        if (!row) {
+          removeRow(old);
+          continue;
+        }
         const active = document.activeElement;
         if (active && old.contains(active)) {
           const same = [...old.querySelectorAll("a, button, input, select, textarea")];
