@@ -12,21 +12,36 @@ export const runningConditionSchema = v.object({
 
 export type RunningCondition = v.InferOutput<typeof runningConditionSchema>;
 
+const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
 /**
- * Parses `--running "SENSOR>X"` (also `>=`, `<`, `<=`). Throws a `RangeError` quoting the text.
+ * Parses `--running "SENSOR>X"` (also `>=`, `<`, `<=`). The text splits at its LAST operator, so
+ * a sensor name may hold spaces, brackets and `<>=` (`Motor Speed [rpm]>100`); a number never
+ * does. Throws a `RangeError` quoting the text and saying which part was wrong.
  *
  * @example parseRunningCondition("speed_rpm>100"); // { feature: "speed_rpm", op: ">", value: 100 }
  */
 export function parseRunningCondition(text: string): RunningCondition {
-  const m = /^\s*([^<>=\s]+)\s*(>=|<=|>|<)\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$/.exec(
-    text,
-  );
-  if (!m) {
+  const at = Math.max(text.lastIndexOf(">"), text.lastIndexOf("<"));
+  const op = (at < 0 ? "" : text[at + 1] === "=" ? `${text[at]}=` : text[at]) as
+    | RunningCondition["op"]
+    | "";
+  const feature = at < 0 ? "" : text.slice(0, at).trim();
+  const valueText = at < 0 ? "" : text.slice(at + op.length).trim();
+  const wrong =
+    at < 0
+      ? "it has no operator"
+      : feature === ""
+        ? `no sensor name before '${op}'`
+        : !NUMBER.test(valueText)
+          ? `${JSON.stringify(valueText)} after '${op}' is not a number`
+          : undefined;
+  if (wrong !== undefined || op === "") {
     throw new RangeError(
-      `running condition ${JSON.stringify(text)} must read SENSOR>X (or >=, <, <=), e.g. "speed_rpm>100"`,
+      `running condition ${JSON.stringify(text)} must read SENSOR>X (or >=, <, <=), e.g. "speed_rpm>100": ${wrong}`,
     );
   }
-  return { feature: m[1], op: m[2] as RunningCondition["op"], value: Number(m[3]) };
+  return { feature, op, value: Number(valueText) };
 }
 
 /** `SENSOR>X` as typed. */

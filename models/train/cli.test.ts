@@ -233,6 +233,77 @@ describe("train cli", () => {
     assert.doesNotMatch(varying.stderr, /warning/);
   });
 
+  it("train cli does not warn of the running condition's sensor, constant on the running rows", () => {
+    const out = join(dir, "runflag");
+    // A 1/0 run flag: 1 on every row the model trains on.
+    const input = plantCsv("runflag.csv", "s0,run,s2,s3", (t, row) => {
+      row[1] = t % 10 === 0 ? 0 : 1;
+    });
+    const r = train(
+      "--input",
+      input,
+      "--out",
+      out,
+      "--model",
+      "m1",
+      "--flat",
+      "--running",
+      "run>0.5",
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /40 frames left out/);
+    assert.doesNotMatch(r.stderr, /warning/);
+    const meta = parseModelMetadata(JSON.parse(readFileSync(join(out, "m1.json"), "utf8")));
+    assert.equal(meta.training.constant_sensors, undefined);
+    assert.deepEqual(meta.running, { feature: "run", op: ">", value: 0.5 });
+  });
+
+  it("train cli reads a CSV's time column as times, not a sensor, and refuses rows out of order", () => {
+    const header = "timestamp,Motor Speed [rpm],s1,s2,s3";
+    const input = plantCsv("timed.csv", header, (t, row) => {
+      row.unshift(1_700_000_000 + t);
+    });
+    const out = join(dir, "timed");
+    const r = train(
+      "--input",
+      input,
+      "--out",
+      out,
+      "--model",
+      "m1",
+      "--flat",
+      "--running",
+      "Motor Speed [rpm]>-1e30",
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /time column 'timestamp': not a sensor/);
+    assert.doesNotMatch(r.stderr, /warning/);
+    const meta = parseModelMetadata(JSON.parse(readFileSync(join(out, "m1.json"), "utf8")));
+    assert.deepEqual(meta.feature_names, ["Motor Speed [rpm]", "s1", "s2", "s3"]);
+    assert.equal(meta.n_features, 4);
+    assert.equal((meta.training.data as { time_column?: string }).time_column, "timestamp");
+    assert.deepEqual(meta.running, { feature: "Motor Speed [rpm]", op: ">", value: -1e30 });
+    // The same history newest first: refused, not trained into another model.
+    const reversed = plantCsv("reversed.csv", header, (t, row) => {
+      row.unshift(1_700_000_000 - t);
+    });
+    const back = train(
+      "--input",
+      reversed,
+      "--out",
+      join(dir, "reversed"),
+      "--model",
+      "m1",
+      "--flat",
+    );
+    assert.equal(back.status, 1, back.stderr);
+    assert.match(
+      back.stderr,
+      /^train: .*reversed\.csv:3: rows must be in increasing time order .*'1699999999' here is before '1700000000' on line 2/m,
+    );
+    assert.equal(existsSync(join(dir, "reversed", "m1.json")), false);
+  });
+
   it("train cli --flat refuses an --out that holds the model in the registry layout", async () => {
     const out = join(dir, "layouts");
     const small = ["--features", "20", "--frames", "200", "--out", out];

@@ -36,7 +36,7 @@ const USAGE = `usage: npm run train -- --out DIR [--input FILE.npy|FILE.csv] [--
                           [--seed N] [--features N] [--frames N] [--window N] [--plant-seed N]
                           [--nu X] [--tail-margin X] [--alpha-frame X] [--cal-fraction X]
                           [--cross-components N] [--drift-max X] [--baseline-alpha X]
-                          [--running "SENSOR>X"] [--auto]
+                          [--running "SENSOR>X"] [--time-column NAME] [--auto]
 
 --out is required: there is no default folder, so that no run replaces models in place by accident.
 With --model, writes a new version of NAME into the model registry under --out (DIR/NAME/VERSION/,
@@ -57,7 +57,11 @@ Without --input, trains on the simulated plant (--features, default 25000; --fra
 there with --activate or when none is active; with --version V it trains nothing and publishes
 version V of --model from the registry under --out.
 --running "SENSOR>X" (or >=, <, <=) is when the machine runs: rows where it fails are left out of
-training, and the engine neither scores nor records windows in which it fails.
+training, and the engine neither scores nor records windows in which it fails. SENSOR may hold
+spaces and <>= (the text splits at its last operator): --running "Motor Speed [rpm]>100".
+A CSV column named timestamp, time, date, datetime or ts (any case), or the one --time-column
+names, holds the rows' times, not a sensor: numbers (epoch seconds or ms) or ISO 8601 date-times,
+strictly increasing from row to row (oldest first).
 --auto chooses the window size and tail margin among a few settings by a backtest on the input
 itself (its last 20 % held out as normal data, anomalies injected into it; it needs at least ${autoMinFrames()}
 rows); not with --window or --tail-margin.
@@ -99,6 +103,7 @@ function parseTrainArgs(argv: string[]) {
       "nats-stream": { type: "string" },
       version: { type: "string" },
       running: { type: "string" },
+      "time-column": { type: "string" },
       auto: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -364,6 +369,9 @@ async function main(a: TrainArgs): Promise<void> {
       usageError("'--features', '--frames' and '--plant-seed' apply only without '--input'");
     }
   }
+  if (a["time-column"] !== undefined && !a.input?.endsWith(".csv")) {
+    usageError("'--time-column' applies only with a .csv '--input'");
+  }
   let runningArg: RunningCondition | undefined;
   if (a.running !== undefined) {
     try {
@@ -421,12 +429,19 @@ async function main(a: TrainArgs): Promise<void> {
   let source: Record<string, unknown>;
   if (a.input !== undefined) {
     console.error(`[train] reading ${a.input}`);
-    series = await loadSeries(a.input);
+    series = await loadSeries(a.input, { timeColumn: a["time-column"] });
+    for (const warning of series.warnings ?? []) console.error(`[train] warning: ${warning}`);
+    if (series.timeColumn !== undefined) {
+      console.error(
+        `[train] time column '${series.timeColumn}': not a sensor; rows in increasing time order`,
+      );
+    }
     source = {
       kind: "file",
       file: a.input.split(/[\\/]/).pop(),
       frames: series.nFrames,
       features: series.nFeatures,
+      ...(series.timeColumn === undefined ? {} : { time_column: series.timeColumn }),
     };
   } else {
     console.error(
@@ -464,8 +479,12 @@ async function main(a: TrainArgs): Promise<void> {
     `[train] ${nFrames} frames x ${nFeatures} features loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   // A sensor that never varies is learnt as a constant: any change of it later, however small,
-  // scores 1. The model stays as trained (leaving a sensor out is the user's call); say so.
-  const constant = constantColumns(series).map((f) => series.featureNames[f]);
+  // scores 1. The model stays as trained (leaving a sensor out is the user's call); say so. The
+  // running condition's sensor is left out: a run flag is constant on the running rows, and the
+  // engine scores no window in which it changes (it would then fail the condition).
+  const constant = constantColumns(series)
+    .map((f) => series.featureNames[f])
+    .filter((name) => name !== running?.feature);
   if (constant.length > 0) {
     const shown = constant.slice(0, CONSTANT_NAMES_SHOWN).join(", ");
     const more =
