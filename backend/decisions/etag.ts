@@ -18,20 +18,30 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
 }
 
 /**
- * Answers `{as_of, [key]: items}` with an ETag computed over `items` only (so the time of the
- * answer does not change it), or `304` with no body when the request already holds that version.
+ * Sets `etag` and `Cache-Control: no-cache` on the answer; true when the request already holds
+ * that version (answer `304`).
+ */
+export function notModified(c: Context, etag: string): boolean {
+  c.header("ETag", etag);
+  c.header("Cache-Control", "no-cache");
+  return matchesIfNoneMatch(c.req.header("if-none-match"), etag);
+}
+
+/**
+ * Answers `{as_of, [key]: items}` with an ETag computed over `items` only, so the time of the
+ * answer does not change it (or `knownEtag`, one worked out from what the items depend on), or
+ * `304` with no body when the request already holds that version.
  */
 export async function etaggedJson(
   c: Context,
   key: string,
   items: unknown[],
   asOf: Date,
+  knownEtag?: string,
 ): Promise<Response> {
   const listed = JSON.stringify(items);
-  const etag = await etagOf(listed);
-  c.header("ETag", etag);
-  c.header("Cache-Control", "no-cache");
-  if (matchesIfNoneMatch(c.req.header("if-none-match"), etag)) return c.body(null, 304);
+  const etag = knownEtag ?? (await etagOf(listed));
+  if (notModified(c, etag)) return c.body(null, 304);
   c.header("Content-Type", "application/json");
   return c.body(`{"as_of":${JSON.stringify(asOf.toISOString())},${JSON.stringify(key)}:${listed}}`);
 }

@@ -144,6 +144,45 @@ for (const target of testTargets()) {
       const bad = await pull("/api/v1/verdicts?since=yesterday");
       assert.equal(bad.status, 400);
       assert.match((await bad.json()).message, /^'since' must be/);
+
+      // An unchanged whole feed answers 304 from one aggregate, without reading the verdicts;
+      // a new verdict changes its ETag and the feed is read again.
+      const queries: string[] = [];
+      const counted = new Proxy(db.sql, {
+        apply(target, self, args) {
+          queries.push(String((args[0] as TemplateStringsArray)[0] ?? ""));
+          return Reflect.apply(target, self, args);
+        },
+      });
+      const watched = createBackendApp({
+        database: { ...db, kind: db.kind, sql: counted, recover: () => db.recover() },
+        clock: { now: () => clock },
+      });
+      const again = await watched.request("/api/v1/verdicts", {
+        headers: { "if-none-match": tag },
+      });
+      assert.equal(again.status, 304);
+      assert.equal(
+        queries.some((q) => q.includes("DISTINCT ON")),
+        false,
+        `read the feed for a 304: ${queries.join(" | ")}`,
+      );
+      await judge(early, "false_positive");
+      const changed = await watched.request("/api/v1/verdicts", {
+        headers: { "if-none-match": tag },
+      });
+      assert.equal(changed.status, 200);
+      assert.notEqual(changed.headers.get("etag"), tag);
+      const now = v.parse(verdictFeedSchema, await changed.json()).verdicts;
+      assert.equal(now.find((x) => x.incident_id === early)?.verdict, "false_positive");
+      assert.equal(
+        (
+          await watched.request("/api/v1/verdicts", {
+            headers: { "if-none-match": changed.headers.get("etag")! },
+          })
+        ).status,
+        304,
+      );
     });
   });
 }

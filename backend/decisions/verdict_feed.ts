@@ -28,3 +28,18 @@ export async function currentVerdicts(
     at: r.at.toISOString(),
   }));
 }
+
+/**
+ * What the whole feed's content depends on, in one indexed aggregate: the newest verdict's id and
+ * how many verdicts there are. Verdicts are only ever added (superseded, never changed or
+ * deleted; an incident with one is never pruned), so any change of the feed moves one of them.
+ * Read before the feed itself, an ETag from it can only lag the content it labels, never claim a
+ * newer one: a reader holding it is at worst sent the feed again.
+ */
+export async function verdictFeedVersion(db: Pick<Database, "sql" | "recover">): Promise<string> {
+  const sql = db.sql;
+  const [row] = await sql<{ last: string; n: string }[]>`
+    SELECT coalesce(max(verdict_id), 0)::text AS last, count(*)::text AS n
+    FROM incident_verdict`.catch(dbErrorTranslator(db));
+  return `${row.last}-${row.n}`;
+}
