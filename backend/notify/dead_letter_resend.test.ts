@@ -441,7 +441,11 @@ for (const target of testTargets()) {
           `aria-label="Re-send: opened of incident ${incident.slice(0, 8)} to health-page"`,
         ),
       );
-      assert.match(page, /<label for="resend-msg_[0-9a-f]{32}-reason">Why \(optional\)<\/label>/);
+      // Each dead letter's field names whose it is, after the words on screen.
+      assert.match(
+        page,
+        /<label for="resend-msg_[0-9a-f]{32}-reason">Why \(optional\)<span class="vh"> \(re-send opened of incident [0-9a-f]{8} to health-page\)<\/span><\/label>/,
+      );
       for (const who of ["olga", "victor"]) {
         const seen = await (await app.request("/status", { headers: bearer(who) })).text();
         assert.ok(seen.includes(`data-message-id="${letter.message_id}"`), who);
