@@ -26,9 +26,9 @@ test("npm scripts start each service with the launch arguments", () => {
     ["engine", "engine/main.ts"],
     ["backend", "backend/main.ts"],
   ]) {
-    // `exec`: npm start's launcher replaces npm's shell, so npm is its parent (start.ts watches it).
-    const runner = name === "start" ? "exec node" : "node";
-    assert.equal(scripts[name], [runner, ...NODE_SERVICE_ARGS, entry].join(" "), name);
+    // `exec`: each replaces npm's shell, so npm is its parent (start.ts watches it) and a
+    // SIGTERM to npm reaches it (npm_scripts_stop.test.ts).
+    assert.equal(scripts[name], ["exec node", ...NODE_SERVICE_ARGS, entry].join(" "), name);
   }
 });
 
