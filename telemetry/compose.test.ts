@@ -86,10 +86,11 @@ describe("compose.yaml", () => {
     for (const name of ["engine", "backend", "engine-ingest", "engine-worker"]) {
       const entry = services[name].command.join(" ");
       const script = name.startsWith("engine") ? "engine" : name;
-      // The image's ENTRYPOINT is `node ...NODE_SERVICE_ARGS` (launch.test.ts checks it).
+      // The image's ENTRYPOINT is `node ...NODE_SERVICE_ARGS` (launch.test.ts checks it); the
+      // npm script execs the same command.
       assert.equal(
         scripts[script],
-        ["node", ...NODE_SERVICE_ARGS, entry].join(" "),
+        ["exec node", ...NODE_SERVICE_ARGS, entry].join(" "),
         `${name} command vs npm run ${name}`,
       );
       assert.ok(existsSync(new URL(entry, root)), `${entry} exists`);
