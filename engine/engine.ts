@@ -231,7 +231,12 @@ export function createEngine(options: EngineOptions): Engine {
           frameSize: meta.n_features,
         });
         const windows = StreamWindows.forModel(meta, streamLimitsOf(config));
-        const machine = MachineStates.fromConfig(config);
+        const machine = MachineStates.fromConfig(config, (streamId, doubt) =>
+          log.warn(
+            "a stopped machine reads as running: its running condition's sensor may have failed; nothing of it is scored",
+            { model: meta.name, stream: streamId, ...doubt },
+          ),
+        );
         const { history, evidence } = evidenceFor(
           historyShare(config, loaded.length),
           meta,

@@ -7,6 +7,7 @@ import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame, startTestEngine, type TestEngine } from "./_test/engine_harness.ts";
 import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
 import { waitFor } from "./_test/wait_for.ts";
+import { doubtFrames } from "./window/reads_running.ts";
 
 // A model trained with a running condition on its first sensor (level about 10 while running):
 // a machine at rest sends zeros, which are no anomaly.
@@ -71,6 +72,53 @@ test("a stopped machine's windows are not scored, the stream shows machine_off, 
   }, "scoring resumed after a full window of running frames");
   assert.deepEqual(after.machine_off, []);
   assert.equal(alertsOf("opened").length, 1, "the restart opened nothing");
+});
+
+test("a dead running-condition sensor: the stream is listed as stopped, and once its other sensors have read as running for a stretch, /stats says so and the engine warns once", async () => {
+  const lines: string[] = [];
+  const e = await startTestEngine(
+    model,
+    sink,
+    { INCIDENT_QUIET_WINDOWS: "50", LOG_LEVEL: "warn" },
+    { write: (line) => lines.push(line) },
+  );
+  try {
+    const stream = streamOn(e, "press-dead");
+    await stream.feed(W + 2, model.normalFrame);
+    // The condition's sensor reads 0; the machine runs on.
+    const dead = (n: number) => {
+      const f = model.normalFrame(n);
+      f[0] = 0;
+      return f;
+    };
+    const stretch = doubtFrames(W);
+    await stream.feed(stretch - 1, dead);
+    const before = await idle(e);
+    assert.equal(before.machine_off.length, 1, "listed as stopped");
+    assert.equal(before.machine_off[0].reads_running, undefined, "not before a full stretch");
+    await stream.feed(10, dead);
+    const s = await waitFor(async () => {
+      const st = await e.stats();
+      return st.machine_off[0]?.reads_running ? st : undefined;
+    }, "the stop in doubt");
+    const doubt = s.machine_off[0].reads_running;
+    assert.equal(doubt.sensor, "sensor_0_temp");
+    assert.ok(doubt.in_range >= 0.9, `in range ${doubt.in_range}`);
+    assert.ok(Date.parse(doubt.since) >= Date.parse(s.machine_off[0].since));
+    const warned = lines.filter((l) => l.includes("reads as running"));
+    assert.equal(warned.length, 1, lines.join("\n"));
+    assert.match(warned[0], /press-dead/);
+    // A machine that really stops (zeros) on another stream is not in doubt.
+    const real = streamOn(e, "press-real");
+    await real.feed(W + 2, model.normalFrame);
+    await real.feed(stretch + 10, stopped);
+    const both = await idle(e);
+    const entry = both.machine_off.find((m: { stream_id: string }) => m.stream_id === "press-real");
+    assert.ok(entry, "the real stop listed");
+    assert.equal(entry.reads_running, undefined);
+  } finally {
+    await e.stop();
+  }
 });
 
 test("an upset and the stop that follows it in one batch: the incident opens, then the stop resolves it", async () => {

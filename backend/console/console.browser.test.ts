@@ -187,6 +187,38 @@ test("a stopped machine is shown as stopped on Health and Now, resolves the open
   }
 });
 
+test("a dead running sensor: the stream is listed as stopped, Now says it reads as running and names the sensor to check, and it goes when the sensor reads again", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    const errors = watchErrors(page);
+    const openBefore = await openIncidents();
+    const res = await fetch(`${base}/data/stream`, {
+      method: "POST",
+      body: JSON.stringify({
+        rate_hz: 10,
+        duration_s: 30,
+        anomaly_every_s: 0,
+        stops: [{ at_frame: 10, duration: 200, kind: "sensor" }],
+      }),
+    });
+    assert.equal(res.status, 202);
+    // The drive's sensor reads 0 from frame 10 while the plant runs on: listed as stopped, and
+    // once a stretch of its frames read as running (30 frames, 3 s here), called out.
+    await waitForText(page, "/", "#machine-off-doubt", "1 stopped machine reads as running");
+    const row = (await page.textContent("#machine-off")) ?? "";
+    assert.match(row, /default/);
+    assert.match(row, /Reads as running since .*check its running sensor feature_\d+/);
+    await checkAccessibility(page, "Now with a stop in doubt");
+    await waitForText(page, "/status", "#machine-off", "Reads as running");
+    // The sensor reads again (frame 210): running, and nothing was opened meanwhile.
+    await waitForText(page, "/status", "#machine-off-none", "running");
+    assert.deepEqual(await openIncidents(), openBefore);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
 /** Reloads `path` until `selector`'s text holds `text` (the page is rendered server-side). */
 async function waitForText(page: Page, path: string, selector: string, text: string) {
   const deadline = Date.now() + 60_000;

@@ -13,8 +13,21 @@ const statsSchema = v.object({
     v.object({ generated: v.number(), delivered: v.number(), outbox: v.number() }),
   ),
   rss_bytes: v.optional(v.number()),
-  /** Streams whose machine is stopped (a model's running condition). */
-  machine_off: v.optional(v.array(v.object({ stream_id: v.string(), since: v.string() }))),
+  /**
+   * Streams whose machine is stopped (a model's running condition), and for a stop whose other
+   * sensors still read as running, since when, the condition's sensor and their share in range.
+   */
+  machine_off: v.optional(
+    v.array(
+      v.object({
+        stream_id: v.string(),
+        since: v.string(),
+        reads_running: v.optional(
+          v.object({ since: v.string(), sensor: v.string(), in_range: v.number() }),
+        ),
+      }),
+    ),
+  ),
 });
 
 export type EngineStats = v.InferOutput<typeof statsSchema>;

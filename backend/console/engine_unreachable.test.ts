@@ -23,7 +23,14 @@ async function startEngine() {
           frames: { accepted: 1, rejected: 0, scored: 1 },
           queue: { depth: 0, capacity: 10 },
           latency_ms: { count: 1, p50: 1, p99: 1 },
-          machine_off: [{ stream_id: HOSTILE, since: SINCE }],
+          machine_off: [
+            { stream_id: HOSTILE, since: SINCE },
+            {
+              stream_id: "press-7",
+              since: SINCE,
+              reads_running: { since: SINCE, sensor: HOSTILE, in_range: 0.974 },
+            },
+          ],
         }),
       );
       return;
@@ -88,6 +95,14 @@ describe("the Now page with the engine unreachable", () => {
       assert.match(page, /data-last-known="2026-12-06T10:00:00.000Z"/);
       assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
       assert.ok(!page.includes(HOSTILE));
+      // A stop in doubt is called out, its sensor's name escaped too.
+      const doubt = /<p id="machine-off-doubt">([\s\S]*?)<\/p>/.exec(page);
+      assert.ok(doubt, "the doubt called out");
+      assert.match(text(doubt[1]), /^1 stopped machine reads as running: /);
+      assert.match(
+        text(page),
+        /press-72026-12-01 08:00:00ZReads as running since 2026-12-01 08:00:00Z \(97 % of its sensors in their running range\): check its running sensor &lt;script&gt;/,
+      );
 
       // A load soon after does not wait on the hung engine again: it is not even asked.
       const asked = engine.state.stats;

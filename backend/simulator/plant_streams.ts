@@ -53,6 +53,10 @@ export interface PlantStreamsOptions {
   idleLimit?: number;
 }
 
+/** What a planned stop stops: the machine, or only its drive's instrument (it reads 0). */
+export const STOP_KINDS = ["machine", "sensor"] as const;
+export type StopKind = (typeof STOP_KINDS)[number];
+
 /** Stream ids: `"default"` for a single stream (what the engine assumes), else `plant-N`. */
 export function streamIds(count: number): string[] {
   return count === 1 ? ["default"] : Array.from({ length: count }, (_, i) => `plant-${i}`);
@@ -64,6 +68,8 @@ interface Stream {
   /** Timestamp of the last frame the plant made that went out (not a stopped machine's). */
   lastRunTs: number;
   stoppedFor: number;
+  /** Frames for which the drive's instrument reads 0 while the machine runs on (a dead sensor). */
+  driveDeadFor: number;
   last?: Float32Array;
   /** The operating point's move, while the stream runs moved. */
   moved?: OperatingPointMove;
@@ -103,6 +109,7 @@ export function createPlantStreams(options: PlantStreamsOptions) {
       lastTs: 0,
       lastRunTs: 0,
       stoppedFor: 0,
+      driveDeadFor: 0,
     };
     plants.set(streamId, s);
     forgetIdle();
@@ -132,6 +139,9 @@ export function createPlantStreams(options: PlantStreamsOptions) {
       values = s.plant.next();
       // next() returns a fresh frame: moved in place.
       if (s.moved) applyMove(values, s.moved, s.plant.sensors);
+      // A dead drive instrument reads 0; the machine, and every other reading, runs on.
+      const drive = s.driveDeadFor > 0 ? plantDriveSensor(s.plant) : -1;
+      if (drive >= 0) values[drive] = 0;
     }
     const timestamp = Math.max(now, s.lastTs + 1);
     prefixes ??= keyPrefixes(s.plant.featureNames);
@@ -147,7 +157,10 @@ export function createPlantStreams(options: PlantStreamsOptions) {
       );
     }
     if (stopped) s.stoppedFor--;
-    else s.last = values;
+    else {
+      s.last = values;
+      if (s.driveDeadFor > 0) s.driveDeadFor--;
+    }
     s.lastTs = timestamp;
     if (!stopped) s.lastRunTs = timestamp;
     for (const a of stopped ? [] : injected) {
@@ -215,14 +228,17 @@ export function createPlantStreams(options: PlantStreamsOptions) {
 
   /**
    * Stops a stream's machine for its next `frames` frames: the drive reads 0, the other sensors
-   * hold their last readings; then it runs on. Returns the drive's running condition.
+   * hold their last readings; then it runs on. With `kind` `"sensor"` the machine runs on and
+   * only the drive's instrument reads 0 for those frames (a dead running-condition sensor).
+   * Returns the drive's running condition.
    */
-  function stop(streamId: string, frames: number) {
+  function stop(streamId: string, frames: number, kind: StopKind = "machine") {
     if (!Number.isInteger(frames) || frames < 1) {
       throw new RangeError(`'frames' must be an integer >= 1, got ${frames}`);
     }
     const s = stream(streamId);
-    s.stoppedFor = frames;
+    if (kind === "sensor") s.driveDeadFor = frames;
+    else s.stoppedFor = frames;
     return plantRunningCondition(s.plant);
   }
 

@@ -8,6 +8,7 @@ import { ANOMALY_KINDS, type AnomalyKind } from "../../models/signal/mod.ts";
 import { bodyText } from "../_parse_body.ts";
 import { type AuditRepository, recordDone } from "../audit/audit_repository.ts";
 import type { Auth } from "../auth/auth.ts";
+import { STOP_KINDS } from "./plant_streams.ts";
 import type { Simulator } from "./simulator.ts";
 import { MAX_ANOMALY_MAGNITUDE } from "./stream_plan.ts";
 
@@ -42,7 +43,10 @@ const planSchema = v.strictObject({
       v.maxLength(10_000),
     ),
   ),
-  /** Machine stops: the plant's drive reads 0 for `duration` frames from `at_frame`. */
+  /**
+   * Machine stops: the plant's drive reads 0 for `duration` frames from `at_frame`, the machine
+   * stopped (`kind` `"machine"`, the default) or running on (`"sensor"`: a dead drive sensor).
+   */
   stops: v.optional(
     v.pipe(
       v.array(
@@ -50,6 +54,7 @@ const planSchema = v.strictObject({
           at_frame: count(100_000_000),
           stream_id: v.optional(v.pipe(v.string(), v.regex(STREAM_ID_PATTERN))),
           duration: v.pipe(count(1_000_000), v.minValue(1)),
+          kind: v.optional(v.picklist(STOP_KINDS)),
         }),
       ),
       v.maxLength(10_000),

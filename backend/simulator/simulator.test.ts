@@ -186,6 +186,41 @@ test("simulator stops a machine as planned: the drive reads 0, the rest hold sti
   assert.notEqual(frames[12].feature_10, frames[11].feature_10, "it runs on");
 });
 
+test("simulator kills the drive's sensor as planned: it reads 0 while the machine and every other reading run on", async () => {
+  /** The frames of a 20-frame run of one stream with `stops`. */
+  async function run(stops: { at_frame: number; duration: number; kind?: "sensor" }[]) {
+    const s = await sink();
+    const streams = createPlantStreams({ nFeatures: 50, seed: 3 });
+    const simulator = createSimulator({ streams, send: createFrameSender({ engineUrl: s.url }) });
+    await simulator.start({ rate_hz: 100, duration_s: 0.2, streams: 1, anomaly_every_s: 0, stops });
+    await simulator.finished();
+    return s.frames.map((f) => f.json.data as Record<string, number>);
+  }
+  const frames = await run([{ at_frame: 5, duration: 6, kind: "sensor" }]);
+  const unstopped = await run([]);
+  assert.equal(frames.length, 20);
+  const running = plantRunningCondition(createPlant({ nFeatures: 50 }));
+  assert.ok(running, "the plant has a drive sensor");
+  const drive = (f: Record<string, number>) => f[running.feature];
+  assert.deepEqual(
+    frames.map((f) => isRunning(running, drive(f))),
+    frames.map((_, i) => i < 5 || i >= 11),
+    "frames 5..10 read as stopped",
+  );
+  // The machine runs on: every other reading is the unstopped run's, frame for frame.
+  const feature: string = running.feature;
+  for (let i = 0; i < 20; i++) {
+    const without = (f: Record<string, number>): [string, number][] =>
+      Object.entries(f).filter(([name]) => name !== feature);
+    assert.deepEqual(without(frames[i]), without(unstopped[i]), `frame ${i}`);
+    assert.equal(
+      drive(frames[i]),
+      i >= 5 && i < 11 ? 0 : drive(unstopped[i]),
+      `frame ${i}'s drive`,
+    );
+  }
+});
+
 test("simulator moves the operating point as planned and for good: a fifth of the sensors 4 std higher, the drive left alone", async () => {
   const s = await sink();
   const streams = createPlantStreams({ nFeatures: 50, seed: 3 });
@@ -442,6 +477,22 @@ test("POST /data/stream refuses plan entries on a stream the run does not have",
   const plan = '{"rate_hz":1,"streams":2,"moves":[{"at_frame":5,"stream_id":"plant-1"}]}';
   assert.equal((await request("POST", "/data/stream", plan)).status, 202);
   await simulator.stop();
+});
+
+test("POST /data/stream refuses a stop of a kind it does not know, and runs nothing", async () => {
+  const s = await sink();
+  const { streams, simulator, request } = await simulatorApp(s.url);
+  const res = await request(
+    "POST",
+    "/data/stream",
+    '{"rate_hz":1,"stops":[{"at_frame":0,"duration":5,"kind":"valve"}]}',
+  );
+  assert.equal(res.status, 400);
+  const error = await res.json();
+  assert.equal(error.error, "invalid_request");
+  assert.match(error.message, /stops\.0\.kind|stops\[0\]\.kind/);
+  assert.deepEqual(streams.known(), [], "no plant made");
+  assert.equal(simulator.status().running, false);
 });
 
 test("simulator holds a bounded number of plants however many stream ids are named", async () => {

@@ -246,8 +246,12 @@ export function createSimulator(options: SimulatorOptions) {
       for (const stop of plan.stops ?? []) {
         if (stop.at_frame !== tick) continue;
         const streamId = stop.stream_id ?? ids[0];
-        const running = streams.stop(streamId, stop.duration);
-        log?.info("machine stopped", { stream_id: streamId, frames: stop.duration, running });
+        const running = streams.stop(streamId, stop.duration, stop.kind);
+        log?.info(stop.kind === "sensor" ? "drive sensor dead" : "machine stopped", {
+          stream_id: streamId,
+          frames: stop.duration,
+          running,
+        });
       }
       for (const m of plan.moves ?? []) {
         if (m.at_frame === tick) moveStream(m.stream_id ?? ids[0], m.moved ?? true);

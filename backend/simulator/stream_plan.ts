@@ -1,6 +1,7 @@
 // A run's plan for the stream mode, and the checks it must pass against the plant before it starts.
 import { SIMULATOR_MAX_SENSORS } from "../../contracts/config.ts";
 import type { AnomalyKind } from "../../models/signal/mod.ts";
+import type { StopKind } from "./plant_streams.ts";
 
 /**
  * Largest |magnitude| a planned anomaly may have, in the sensor's standard deviations: far past
@@ -60,6 +61,8 @@ export interface PlannedStop {
   at_frame: number;
   stream_id?: string;
   duration: number;
+  /** `"machine"` (the default): the machine stops; `"sensor"`: only the drive's instrument reads 0. */
+  kind?: StopKind;
 }
 
 export interface StreamPlan {

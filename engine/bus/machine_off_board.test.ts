@@ -90,6 +90,35 @@ test("machineOffBoard gathers every worker's list, follows a change and drops a 
   }
 });
 
+test("a stop in doubt (reads_running) travels from a worker's post to the replica's list, kept by the merge", async () => {
+  const doubt = { since: at(40), sensor: "drive_speed", in_range: 0.981 };
+  assert.deepEqual(
+    mergeMachineOff([
+      [{ stream_id: "a", since: at(3) }],
+      [{ stream_id: "a", since: at(9), reads_running: doubt }],
+    ]),
+    [{ stream_id: "a", since: at(3), reads_running: doubt }],
+    "the earliest since, and the doubt either owner saw",
+  );
+  const replica = board(nats.r, "BOARD_DOUBT");
+  const a = worker(board(nats.a, "BOARD_DOUBT"), "worker-a", [
+    { stream_id: "press-1", since: at(4), reads_running: doubt },
+    { stream_id: "press-2", since: at(5) },
+  ]);
+  try {
+    const gathered = await waitFor(async () => {
+      const list = await replica.gather();
+      return list.length === 2 ? list : undefined;
+    }, "the post gathered");
+    assert.deepEqual(gathered, [
+      { stream_id: "press-1", since: at(4), reads_running: doubt },
+      { stream_id: "press-2", since: at(5) },
+    ]);
+  } finally {
+    await a.leave();
+  }
+});
+
 test("machineOffBoard keeps a live worker's post past its TTL and ages a dead worker's out", async () => {
   const replica = board(nats.r, "BOARD2");
   const a = worker(board(nats.a, "BOARD2"), "worker-a", [{ stream_id: "press-1", since: at(1) }]);

@@ -6,19 +6,29 @@ import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { kvBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
+import type { MachineOffEntry } from "../window/machine_states.ts";
 import { saysMissing } from "./bus_repair.ts";
 
-/** A stream whose machine is stopped, since its first stopped frame's time: a `/stats` `machine_off` entry. */
-export interface MachineOff {
-  stream_id: string;
-  since: string;
-}
+/**
+ * A stream whose machine is stopped, since its first stopped frame's time, and whether its frames
+ * still read as running (`window/reads_running.ts`): a `/stats` `machine_off` entry.
+ */
+export type MachineOff = MachineOffEntry;
+
+const dateTime = v.pipe(
+  v.string(),
+  v.check((s) => Number.isFinite(Date.parse(s)), "not a date-time"),
+);
 
 const machineOffSchema = v.object({
   stream_id: v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)),
-  since: v.pipe(
-    v.string(),
-    v.check((s) => Number.isFinite(Date.parse(s)), "not a date-time"),
+  since: dateTime,
+  reads_running: v.optional(
+    v.object({
+      since: dateTime,
+      sensor: v.string(),
+      in_range: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
+    }),
   ),
 });
 
@@ -54,7 +64,7 @@ const bySince = (a: MachineOff, b: MachineOff) =>
 /**
  * The union of several workers' lists: one entry per stream, the earliest `since` (two workers
  * list a stream for a moment around a takeover, the new owner from the first stopped frame it
- * re-read), oldest stop first.
+ * re-read) and the `reads_running` of either, oldest stop first.
  *
  * @example
  * mergeMachineOff([[{ stream_id: "a", since: t1 }], [{ stream_id: "a", since: t0 }]]);
@@ -65,9 +75,14 @@ export function mergeMachineOff(lists: Iterable<readonly MachineOff[]>): Machine
   for (const list of lists) {
     for (const entry of list) {
       const known = earliest.get(entry.stream_id);
-      if (!known || Date.parse(entry.since) < Date.parse(known.since)) {
-        earliest.set(entry.stream_id, { stream_id: entry.stream_id, since: entry.since });
-      }
+      const doubt = known?.reads_running ?? entry.reads_running;
+      const since =
+        !known || Date.parse(entry.since) < Date.parse(known.since) ? entry.since : known.since;
+      earliest.set(entry.stream_id, {
+        stream_id: entry.stream_id,
+        since,
+        ...(doubt ? { reads_running: doubt } : {}),
+      });
     }
   }
   return [...earliest.values()].sort(bySince);

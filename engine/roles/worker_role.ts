@@ -352,7 +352,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         maxAgeMs: config.NATS_STREAM_MAX_AGE_S * 1000,
       }),
       pipeline,
-      machine: MachineStates.fromConfig(config),
+      machine: MachineStates.fromConfig(config, (streamId, doubt) =>
+        log.warn(
+          "a stopped machine reads as running: its running condition's sensor may have failed; nothing of it is scored",
+          { model: meta.name, stream: streamId, ...doubt },
+        ),
+      ),
       stops: [],
       version: meta.version,
     };

@@ -2,10 +2,27 @@
 import type { EngineConfig } from "../../contracts/config.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
+import {
+  type JudgedSensors,
+  judgedSensors,
+  type ReadsRunning,
+  type ReadsRunningMeta,
+  StopDoubt,
+} from "./reads_running.ts";
 import type { StreamWindows } from "./stream_windows.ts";
 
-/** What judging a frame needs of the model version that scores it. */
-export type MachineMeta = Pick<ModelMetadata, "running" | "feature_names">;
+/**
+ * What judging a frame needs of the model version that scores it (its typical ranges, running
+ * levels and window too, to tell whether a stopped machine still reads as running).
+ */
+export type MachineMeta = Pick<ModelMetadata, "running" | "feature_names"> & ReadsRunningMeta;
+
+/** A `/stats` `machine_off` entry: a stopped stream, since when, and whether it still reads as running. */
+export interface MachineOffEntry {
+  stream_id: string;
+  since: string;
+  reads_running?: ReadsRunning;
+}
 
 /**
  * A frame as {@link MachineStates.judge} finds it: its machine runs (it joins its window), the
@@ -47,6 +64,12 @@ export interface MachineStatesOptions {
    * start opened an incident. The stream stays listed as stopped while they pass.
    */
   settleFrames?: number;
+  /**
+   * Told once when a stream its running condition calls stopped has read as a running machine
+   * for a stretch (most sensors in their running range and moving): its condition's sensor may
+   * have failed, and nothing of the stream is scored meanwhile.
+   */
+  onReadsRunning?: (streamId: string, doubt: ReadsRunning) => void;
 }
 
 /**
@@ -79,6 +102,10 @@ export class MachineStates {
   readonly #stopFrames: number;
   readonly #gapMs: number;
   readonly #settleFrames: number;
+  readonly #onReadsRunning: MachineStatesOptions["onReadsRunning"];
+  /** Stopped streams (by their condition) and whether their frames still read as running. */
+  readonly #doubts = new Map<string, StopDoubt>();
+  #judged: JudgedSensors | undefined;
   /** The last model judged with, its running condition and that sensor's index in a frame. */
   #meta: MachineMeta | undefined;
   #cond: RunningCondition | undefined;
@@ -91,7 +118,9 @@ export class MachineStates {
       gapMs = Number.POSITIVE_INFINITY,
       maxStreams = 1024,
       settleFrames = 0,
+      onReadsRunning,
     } = options;
+    this.#onReadsRunning = onReadsRunning;
     if (!Number.isInteger(maxStreams) || maxStreams < 1) {
       throw new RangeError(`'maxStreams' must be an integer >= 1, got ${maxStreams}`);
     }
@@ -114,12 +143,14 @@ export class MachineStates {
       EngineConfig,
       "RUNNING_STOP_FRAMES" | "RUNNING_SETTLE_FRAMES" | "INCIDENT_STALE_MS" | "MAX_STREAMS"
     >,
+    onReadsRunning?: MachineStatesOptions["onReadsRunning"],
   ): MachineStates {
     return new MachineStates({
       stopFrames: config.RUNNING_STOP_FRAMES,
       settleFrames: config.RUNNING_SETTLE_FRAMES,
       gapMs: config.INCIDENT_STALE_MS,
       maxStreams: config.MAX_STREAMS,
+      onReadsRunning,
     });
   }
 
@@ -158,6 +189,10 @@ export class MachineStates {
       this.#meta = meta;
       this.#cond = meta.running;
       this.#index = meta.running ? meta.feature_names.indexOf(meta.running.feature) : -1;
+      const judged = judgedSensors(meta);
+      // Another version may judge on other sensors: the doubts so far were on the last one's.
+      if (judged?.judged.length !== this.#judged?.judged.length) this.#doubts.clear();
+      this.#judged = judged;
     }
     const silent = this.#silence(streamId, timestamp);
     if (silent !== undefined) windows.restart(streamId);
@@ -188,13 +223,17 @@ export class MachineStates {
       }
       this.#settling.delete(streamId);
       this.running(streamId);
+      this.#doubts.delete(streamId);
       if (silent === undefined || wasStopped) return "running";
       this.#stopAt = failing?.since ?? silent;
       return "resumed";
     }
     this.#settling.delete(streamId);
     windows.restart(streamId);
-    if (this.#stopped.has(streamId)) return "stopped";
+    if (this.#stopped.has(streamId)) {
+      this.#doubt(streamId, timestamp, values);
+      return "stopped";
+    }
     let failing = this.#failing.get(streamId);
     if (silent !== undefined) {
       // The silence confirms the stop: it began with the failing frames before it, if any.
@@ -202,6 +241,7 @@ export class MachineStates {
       this.#failing.delete(streamId);
       this.stopped(streamId, since);
       this.#stopAt = since;
+      this.#doubt(streamId, timestamp, values);
       return "stop";
     }
     if (!failing) {
@@ -215,7 +255,26 @@ export class MachineStates {
     this.#failing.delete(streamId);
     this.stopped(streamId, failing.since);
     this.#stopAt = failing.since;
+    this.#doubt(streamId, timestamp, values);
     return "stop";
+  }
+
+  /** Judges a stopped frame (by the condition) for whether the machine still reads as running. */
+  #doubt(streamId: string, timestamp: number, values: ArrayLike<number>): void {
+    const judged = this.#judged;
+    if (!judged) return;
+    let doubt = this.#doubts.get(streamId);
+    if (!doubt) {
+      if (this.#doubts.size >= this.#maxStreams) {
+        this.#doubts.delete(this.#doubts.keys().next().value as string);
+      }
+      doubt = new StopDoubt(judged);
+      this.#doubts.set(streamId, doubt);
+    }
+    if (doubt.observe(timestamp, values)) {
+      const told = doubt.doubt;
+      if (told) this.#onReadsRunning?.(streamId, told);
+    }
   }
 
   /**
@@ -257,6 +316,7 @@ export class MachineStates {
 
   /** Records a frame of a running machine; true when it just started again. */
   running(streamId: string): boolean {
+    this.#doubts.delete(streamId);
     return this.#stopped.size > 0 && this.#stopped.delete(streamId);
   }
 
@@ -264,11 +324,18 @@ export class MachineStates {
     return this.#stopped.size;
   }
 
-  /** The stopped streams with the time each stop began, oldest stop first. */
-  list(): { stream_id: string; since: string }[] {
-    return Array.from(this.#stopped, ([stream_id, since]) => ({
-      stream_id,
-      since: new Date(since).toISOString(),
-    }));
+  /**
+   * The stopped streams with the time each stop began, oldest stop first, and for a stop whose
+   * frames still read as a running machine, since when and how (`reads_running`).
+   */
+  list(): MachineOffEntry[] {
+    return Array.from(this.#stopped, ([stream_id, since]) => {
+      const doubt = this.#doubts.get(stream_id)?.doubt;
+      return {
+        stream_id,
+        since: new Date(since).toISOString(),
+        ...(doubt ? { reads_running: doubt } : {}),
+      };
+    });
   }
 }
