@@ -98,6 +98,10 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           ...heldReason(p),
         },
         rss_bytes: options.rssBytes?.() ?? 0,
+        served: (p?.lanes ?? []).map((l) => ({
+          name: l.model.metadata.name,
+          queue: { depth: l.queue.used, capacity: l.queue.capacity },
+        })),
       });
       // Stopped machines (a model's running condition fails): not anomalies, listed apart.
       const machineOff = p?.lanes.flatMap((l) => l.machine.list()) ?? [];
@@ -252,6 +256,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           span: spanContext,
         });
         stats.accepted++;
+        stats.acceptedBy(lane.model.metadata.name);
         span.setAttribute("engine.frame.outcome", "accepted");
         metrics?.framesAccepted.add(1);
         return c.json(

@@ -127,7 +127,7 @@ export function createEngine(options: EngineOptions): Engine {
     for (let i = 0; i < batch.size; i++) {
       const latencyMs = batch.completedAt - batch.receivedAt[i];
       latencies[i] = latencyMs;
-      stats.frameScored(latencyMs);
+      stats.frameScored(latencyMs, model);
       metrics.frameLatency.record(latencyMs);
     }
     let alerts = 0;
@@ -154,7 +154,7 @@ export function createEngine(options: EngineOptions): Engine {
       machineStopped(pipeline, model, stop.streamId);
     }
     scoreRows(batch.size);
-    stats.batchScored(batch.size, batch.inferenceMs);
+    stats.batchScored(batch.size, batch.inferenceMs, model);
     summary.batch(latencies, batch.inferenceMs, alerts);
     metrics.batchSize.record(batch.size);
     metrics.inferenceDuration.record(batch.inferenceMs);

@@ -111,6 +111,32 @@ describe("an engine serving two models by MODEL_ROUTES", () => {
     assert.equal(keys.filter((k) => k.startsWith("packaging:line-b-1@")).length, FRAMES - W + 1);
     assert.ok(!keys.some((k) => k.includes("line-b-2")), "the refused frame left nothing");
 
+    // GET /stats gives each model's own counters beside the sums.
+    const stats = (await (await fetch(url("/stats"))).json()) as {
+      frames: { accepted: number; scored: number };
+      models: {
+        name: string;
+        frames: { accepted: number; scored: number };
+        queue: { depth: number; capacity: number };
+        latency_ms: { count: number; p99: number };
+        inference_ms: { count: number };
+      }[];
+    };
+    assert.deepEqual(
+      stats.models.map((m) => [m.name, m.frames.accepted, m.frames.scored, m.latency_ms.count]),
+      [
+        ["boiler", FRAMES, FRAMES - W + 1, FRAMES - W + 1],
+        ["packaging", FRAMES, FRAMES - W + 1, FRAMES - W + 1],
+      ],
+    );
+    assert.equal(stats.frames.accepted, 2 * FRAMES);
+    assert.equal(stats.frames.scored, expected);
+    for (const m of stats.models) {
+      assert.ok(m.inference_ms.count > 0 && m.latency_ms.p99 > 0, m.name);
+      assert.equal(m.queue.depth, 0, m.name);
+      assert.ok(m.queue.capacity > 0, m.name);
+    }
+
     // The spike on the packaging line is alerted under the packaging model's new version.
     const alerts = await waitFor(() => {
       const a = reg.sink.requests

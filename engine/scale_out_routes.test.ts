@@ -313,11 +313,14 @@ test("scale-out with MODEL_ROUTES: each stream scored by its model, every window
   assert.equal(scored.size, positions);
   for (const [key, named] of scored) assert.deepEqual(named, byPosition.get(key), key);
 
-  // Only the packaging model moved, on every role.
+  // Only the packaging model moved, on every role; each worker counts each model's windows.
+  const scoredBy = { boiler: 0, packaging: 0 };
   for (const p of workerPorts) {
     const models = (await getJson(p, "/stats")).models as {
-      name: string;
+      name: "boiler" | "packaging";
       active_version: string;
+      frames: { scored: number };
+      latency_ms: { count: number };
     }[];
     assert.deepEqual(
       models.map((m) => [m.name, m.active_version]),
@@ -326,7 +329,13 @@ test("scale-out with MODEL_ROUTES: each stream scored by its model, every window
         ["packaging", metas.packaging2.version],
       ],
     );
+    for (const m of models) {
+      assert.equal(m.latency_ms.count, m.frames.scored, m.name);
+      scoredBy[m.name] += m.frames.scored;
+    }
   }
+  // Three streams each; a window scored twice (a replay) would count twice.
+  assert.deepEqual(scoredBy, { boiler: positions / 2, packaging: positions / 2 });
   const after = (await getJson(port, "/models")).models as Record<string, unknown>[];
   assert.deepEqual(
     after.map((m) => [m.name, m.active_version, m.live_streams]),

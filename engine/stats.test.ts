@@ -143,3 +143,54 @@ test("engineStats keeps the frames accepted since start across resets", () => {
   assert.equal(stats.snapshot(extra).frames.accepted, 30);
   assert.equal(stats.acceptedSinceStart, 57);
 });
+
+test("engineStats lists each served model's own counters, in the order served, zeros for one that scored nothing, and a reset clears them", () => {
+  const stats = new EngineStats();
+  for (let i = 0; i < 3; i++) stats.acceptedBy("boiler");
+  stats.acceptedBy("packaging");
+  stats.frameScored(2, "boiler");
+  stats.frameScored(4, "boiler");
+  stats.frameScored(9, "packaging");
+  stats.batchScored(2, 1.5, "boiler");
+  stats.batchScored(1, 0.5, "packaging");
+  const served = [
+    { name: "packaging", queue: { depth: 1, capacity: 4 } },
+    { name: "boiler", queue: { depth: 0, capacity: 4 } },
+    { name: "idle", queue: { depth: 0, capacity: 4 } },
+  ];
+  const s = stats.snapshot({ ...extra, served });
+  assert.equal(s.latency_ms.count, 3, "the sums are every model's");
+  assert.deepEqual(s.models, [
+    {
+      name: "packaging",
+      frames: { accepted: 1, scored: 1 },
+      queue: { depth: 1, capacity: 4 },
+      latency_ms: { count: 1, p50: 9, p99: 9, max: 9 },
+      inference_ms: { count: 1, p50: 0.5, p99: 0.5 },
+    },
+    {
+      name: "boiler",
+      frames: { accepted: 3, scored: 2 },
+      queue: { depth: 0, capacity: 4 },
+      latency_ms: { count: 2, p50: 2, p99: 4, max: 4 },
+      inference_ms: { count: 1, p50: 1.5, p99: 1.5 },
+    },
+    {
+      name: "idle",
+      frames: { accepted: 0, scored: 0 },
+      queue: { depth: 0, capacity: 4 },
+      latency_ms: { count: 0, p50: 0, p99: 0, max: 0 },
+      inference_ms: { count: 0, p50: 0, p99: 0 },
+    },
+  ]);
+  // A role without queues of its own (a scale-out worker): no accepted count, no queue.
+  assert.deepEqual(stats.snapshot({ ...extra, served: [{ name: "boiler" }] }).models?.[0].frames, {
+    scored: 2,
+  });
+  assert.equal(stats.snapshot(extra).models, undefined, "none listed when none is served");
+  stats.reset();
+  assert.deepEqual(stats.snapshot({ ...extra, served }).models?.[1].frames, {
+    accepted: 0,
+    scored: 0,
+  });
+});

@@ -88,6 +88,31 @@ export interface AlertsStats {
   held_reason?: string;
 }
 
+/** One model's share of `GET /stats` (an entry of `models`). */
+export interface ModelStats {
+  name: string;
+  /** Frames taken into its queue (where this role takes frames), and scored by it. */
+  frames: { accepted?: number; scored: number };
+  /** Its queue (where it has one of its own). */
+  queue?: { depth: number; capacity: number };
+  latency_ms: { count: number; p50: number; p99: number; max: number };
+  inference_ms: { count: number; p50: number; p99: number };
+}
+
+/** A model's counters before it scored anything. */
+export const unscoredModel = (name: string): ModelStats => ({
+  name,
+  frames: { scored: 0 },
+  latency_ms: { count: 0, p50: 0, p99: 0, max: 0 },
+  inference_ms: { count: 0, p50: 0, p99: 0 },
+});
+
+/** A served model as {@link EngineStats.snapshot} lists it: its name, and its queue if it has one. */
+export interface ServedLane {
+  name: string;
+  queue?: { depth: number; capacity: number };
+}
+
 /** The `GET /stats` body. */
 export interface StatsSnapshot {
   frames: { accepted: number; rejected: number; duplicate: number; scored: number };
@@ -97,6 +122,11 @@ export interface StatsSnapshot {
   inference_ms: { count: number; p50: number; p99: number; by_batch_size: Record<string, number> };
   alerts: AlertsStats;
   rss_bytes: number;
+  /**
+   * Each served model's own counters (the fields above sum them): which asset's lane is slow or
+   * full. Absent where the role reports none (an ingest replica).
+   */
+  models?: ModelStats[];
   /** The copy of operators' decisions (silences, verdicts) in use; absent while the client is off. */
   decisions?: DecisionsReport;
   /**
@@ -120,6 +150,10 @@ export class EngineStats {
   readonly #latency = new Samples();
   readonly #inference = new Samples();
   #bySize = new Map<number, { total: number; count: number }>();
+  #byModel = new Map<
+    string,
+    { accepted: number; scored: number; latency: Samples; inference: Samples }
+  >();
   /** Where the decisions copy stands (`DecisionsClient.report`), when the engine pulls one. */
   decisions: (() => DecisionsReport) | undefined;
   /** Where the history budget stands (`historyReport` of the serving models' stores). */
@@ -137,15 +171,34 @@ export class EngineStats {
     return this.#acceptedBefore + this.accepted;
   }
 
-  /** Reception → inference complete of one scored frame. */
-  frameScored(latencyMs: number): void {
-    this.scored++;
-    this.#latency.add(latencyMs);
+  #model(name: string) {
+    let m = this.#byModel.get(name);
+    if (!m) {
+      m = { accepted: 0, scored: 0, latency: new Samples(), inference: new Samples() };
+      this.#byModel.set(name, m);
+    }
+    return m;
   }
 
-  batchScored(size: number, inferenceMs: number): void {
+  /** A frame taken into `model`'s queue (the total is `accepted`, counted by the caller). */
+  acceptedBy(model: string): void {
+    this.#model(model).accepted++;
+  }
+
+  /** Reception → inference complete of one scored frame (of `model`, when named). */
+  frameScored(latencyMs: number, model?: string): void {
+    this.scored++;
+    this.#latency.add(latencyMs);
+    if (model === undefined) return;
+    const m = this.#model(model);
+    m.scored++;
+    m.latency.add(latencyMs);
+  }
+
+  batchScored(size: number, inferenceMs: number, model?: string): void {
     this.batches++;
     this.#inference.add(inferenceMs);
+    if (model !== undefined) this.#model(model).inference.add(inferenceMs);
     const entry = this.#bySize.get(size);
     if (entry) {
       entry.total += inferenceMs;
@@ -161,9 +214,43 @@ export class EngineStats {
     this.#latency.clear();
     this.#inference.clear();
     this.#bySize = new Map();
+    this.#byModel = new Map();
   }
 
-  snapshot(extra: Pick<StatsSnapshot, "queue" | "alerts" | "rss_bytes">): StatsSnapshot {
+  /**
+   * The `GET /stats` body; with `served` (the models served, with their queues where each has
+   * one), a `models` entry for each, in that order (one that scored nothing since the reset
+   * shows zeros).
+   */
+  snapshot(
+    extra: Pick<StatsSnapshot, "queue" | "alerts" | "rss_bytes"> & {
+      served?: readonly ServedLane[];
+    },
+  ): StatsSnapshot {
+    let models: ModelStats[] | undefined;
+    if (extra.served) {
+      models = extra.served.map(({ name, queue }) => {
+        const m = this.#byModel.get(name);
+        return {
+          name,
+          frames: queue
+            ? { accepted: m?.accepted ?? 0, scored: m?.scored ?? 0 }
+            : { scored: m?.scored ?? 0 },
+          ...(queue ? { queue } : {}),
+          latency_ms: {
+            count: m?.latency.count ?? 0,
+            p50: round(m?.latency.percentile(50) ?? 0),
+            p99: round(m?.latency.percentile(99) ?? 0),
+            max: round(m?.latency.max ?? 0),
+          },
+          inference_ms: {
+            count: m?.inference.count ?? 0,
+            p50: round(m?.inference.percentile(50) ?? 0),
+            p99: round(m?.inference.percentile(99) ?? 0),
+          },
+        };
+      });
+    }
     const latency = this.#latency;
     const inference = this.#inference;
     const bySize: Record<string, number> = {};
@@ -198,6 +285,7 @@ export class EngineStats {
         delivered: since(extra.alerts.delivered, this.#alertsAtReset.delivered),
       },
       rss_bytes: extra.rss_bytes,
+      ...(models ? { models } : {}),
       ...(this.decisions ? { decisions: this.decisions() } : {}),
       ...(this.evidence ? { evidence: this.evidence() } : {}),
     };

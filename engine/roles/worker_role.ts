@@ -36,7 +36,7 @@ import { loadedKey, NatsModelRegistry } from "../infer/nats_registry.ts";
 import { VersionCache } from "../infer/version_cache.ts";
 import { type RetrainScheduler, sharedRetrainSchedulerFor } from "../retrain/mod.ts";
 import { ScoringSummary } from "../scoring_summary.ts";
-import { EngineStats } from "../stats.ts";
+import { EngineStats, unscoredModel } from "../stats.ts";
 import { confirmsStop, joinsWindow, MachineStates } from "../window/machine_states.ts";
 import { StreamWindows, streamLimitsOf } from "../window/stream_windows.ts";
 import { createRoleApp } from "./role_app.ts";
@@ -293,6 +293,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         ...heldAlerts(),
       },
       rss_bytes: rssBytes,
+      served: parts?.models.all.map((m) => ({ name: m.name })) ?? [],
     });
   /** What this worker answers an ingest replica's roll call with (its `/stats` gathers them). */
   function scoring(): ScoringFigures {
@@ -752,7 +753,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
             if (measured < 0) clockSkewed(measured);
             const latencyMs = Math.max(0, measured);
             latencies[i] = latencyMs;
-            stats.frameScored(latencyMs);
+            stats.frameScored(latencyMs, name);
             metrics.frameLatency.record(latencyMs);
           }
           // In frame order, as the single process's batcher tells its alert path of a stop.
@@ -768,7 +769,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       });
       batchFrames.get(name)?.clear();
       if (!batchSpan) continue;
-      stats.batchScored(batch.size, batch.inferenceMs);
+      stats.batchScored(batch.size, batch.inferenceMs, name);
       summary.batch(latencies, batch.inferenceMs, alerts);
       metrics.batchSize.record(batch.size);
       metrics.inferenceDuration.record(batch.inferenceMs);
@@ -1068,41 +1069,46 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       });
       return decisions ? { ...body, decisions: decisionsReadiness(decisions.report()) } : body;
     },
-    stats: () => ({
-      ...snapshot(sampleResources().rss_bytes),
-      // Stopped machines of the partitions held (a model's running condition fails): not
-      // anomalies, listed apart, as the single process lists them.
-      machine_off: machineOff(),
-      role: "worker",
-      worker: {
-        id: workerId,
-        partitions: [...partitions.keys()].sort((a, b) => a - b),
-        live_workers: parts?.leases.liveWorkers ?? 0,
-        read_ahead_bytes: budget.used,
-        ...counters,
-        // Scored frames purged from the stream (below the committed replay points).
-        purged: parts?.scoredFrames.purged ?? 0,
-        // The stream or a bucket found missing on the server, being made again.
-        ...(parts ? { bus_repair: parts.repair.report() } : {}),
-      },
-      // The default model's, as before; `models` lists every model served.
-      model: parts
-        ? {
-            name: config.DEFAULT_MODEL_NAME,
-            active_version: parts.models.default.active.version,
-            loaded_versions: parts.models.default.versions,
-          }
-        : null,
-      models:
-        parts?.models.all.map((m) => ({
-          name: m.name,
-          active_version: m.active.version,
-          loaded_versions: m.versions,
-          // This worker's scheduled runs (RETRAIN_EVERY_H); GET /models on a replica shows the
-          // deployment's, from the shared record.
-          ...(retraining ? { retrain: retraining.status(m.name) } : {}),
-        })) ?? [],
-    }),
+    stats: () => {
+      const { models: counters, ...figures } = snapshot(sampleResources().rss_bytes);
+      return {
+        ...figures,
+        // Stopped machines of the partitions held (a model's running condition fails): not
+        // anomalies, listed apart, as the single process lists them.
+        machine_off: machineOff(),
+        role: "worker",
+        worker: {
+          id: workerId,
+          partitions: [...partitions.keys()].sort((a, b) => a - b),
+          live_workers: parts?.leases.liveWorkers ?? 0,
+          read_ahead_bytes: budget.used,
+          ...counters,
+          // Scored frames purged from the stream (below the committed replay points).
+          purged: parts?.scoredFrames.purged ?? 0,
+          // The stream or a bucket found missing on the server, being made again.
+          ...(parts ? { bus_repair: parts.repair.report() } : {}),
+        },
+        // The default model's, as before; `models` lists every model served.
+        model: parts
+          ? {
+              name: config.DEFAULT_MODEL_NAME,
+              active_version: parts.models.default.active.version,
+              loaded_versions: parts.models.default.versions,
+            }
+          : null,
+        // Each model served: its versions and its own counters (the figures above sum them).
+        models:
+          parts?.models.all.map((m) => ({
+            ...(counters?.find((c) => c.name === m.name) ?? unscoredModel(m.name)),
+            name: m.name,
+            active_version: m.active.version,
+            loaded_versions: m.versions,
+            // This worker's scheduled runs (RETRAIN_EVERY_H); GET /models on a replica shows the
+            // deployment's, from the shared record.
+            ...(retraining ? { retrain: retraining.status(m.name) } : {}),
+          })) ?? [],
+      };
+    },
     resetStats: () => stats.reset(),
     adminToken: config.ADMIN_TOKEN,
   });
