@@ -113,18 +113,47 @@ export interface ExpireRefusal extends Refusal {
   silenceId: string;
 }
 
-function ExpireForm(props: { silence: Silence; refused?: Refusal }) {
+/**
+ * What tells each silence of a table from the others in its controls' names: the scope and start,
+ * then who set it for two of one scope and start, then its place among those still alike.
+ */
+function silenceNames(silences: readonly Silence[]): Map<string, string> {
+  const base = (s: Silence) => `the silence of ${scopeText(s)}, from ${utc(s.starts_at)}`;
+  const count = (key: (s: Silence) => string) => {
+    const n = new Map<string, number>();
+    for (const s of silences) n.set(key(s), (n.get(key(s)) ?? 0) + 1);
+    return n;
+  };
+  const bases = count(base);
+  const withAuthor = (s: Silence) =>
+    (bases.get(base(s)) ?? 0) > 1 ? `${base(s)}, set by ${s.created_by}` : base(s);
+  const authored = count(withAuthor);
+  const seen = new Map<string, number>();
+  const names = new Map<string, string>();
+  for (const s of silences) {
+    const name = withAuthor(s);
+    const of = authored.get(name) ?? 0;
+    if (of > 1) {
+      const n = (seen.get(name) ?? 0) + 1;
+      seen.set(name, n);
+      names.set(s.silence_id, `${name} (${n} of ${of})`);
+    } else names.set(s.silence_id, name);
+  }
+  return names;
+}
+
+function ExpireForm(props: { silence: Silence; refused?: Refusal; which: string }) {
   const id = props.silence.silence_id;
   const viewer = useViewer();
   if (!viewer.canAct) return <NotAllowed what="Expiring a silence" />;
   const refused = props.refused;
   const typed = refused?.values ?? {};
   const invalid = (key: string) => invalidIf(refused?.field === key, "expire-error");
-  // Every row has these controls: each name says whose they are (the scope, then the start for
-  // two of one scope; not the reason, which may run to 500 characters), after the words on
+  // Every row has these controls: each name says whose they are (silenceNames: the scope and
+  // start, then who set it; not the reason, which may run to 500 characters), after the words on
   // screen. In brackets: the hidden text is a box of its own, which screen readers set apart with
   // a space.
-  const which = `the silence of ${scopeText(props.silence)}, from ${utc(props.silence.starts_at)}`;
+  const which = props.which;
   return (
     <form method="post" action={`/silences/${id}/expire`} class="expire">
       {refused ? (
@@ -163,6 +192,7 @@ function SilenceTable(props: {
   /** A refused expiry, shown in its silence's row. */
   refused?: ExpireRefusal;
 }) {
+  const names = silenceNames(props.silences);
   if (props.silences.length === 0) {
     return (
       <p id={`${props.id}-empty`} class="empty">
@@ -212,6 +242,7 @@ function SilenceTable(props: {
                 {props.actions ? (
                   <ExpireForm
                     silence={s}
+                    which={names.get(s.silence_id) as string}
                     refused={props.refused?.silenceId === s.silence_id ? props.refused : undefined}
                   />
                 ) : s.expired_at ? (

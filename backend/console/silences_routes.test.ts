@@ -248,5 +248,40 @@ for (const target of testTargets()) {
       }
       assert.equal(new Set(expire.map(([, name]) => name)).size, expire.length);
     });
+
+    // Last: the silences it adds would fall outside the names the test above expects.
+    test("silences of one scope and start are told apart in their controls' names: by who set them, then by their place", async () => {
+      for (const by of ["Ana", "Bo", "Ana"]) {
+        const res = await app.request(
+          "/api/v1/silences",
+          post(
+            {
+              matchers: { stream: "press-twin" },
+              ends_at: "2026-11-25T10:00:00Z",
+              reason: "valve swap",
+              created_by: by,
+            },
+            { authorization: `Bearer ${TOKEN}` },
+          ),
+        );
+        assert.equal(res.status, 201, await res.clone().text());
+      }
+      const page = await (await app.request(`${BASE}/silences`)).text();
+      const names = [
+        ...page.matchAll(/<button type="submit" aria-label="([^"]*)">Expire now<\/button>/g),
+      ].map(([, name]) => name);
+      assert.equal(new Set(names).size, names.length, names.join(" | "));
+      const twins = names.filter((n) => n.includes("press-twin")).sort();
+      const base = "Expire now: the silence of press-twin, every sensor, from 2026-11-24 10:00:00Z";
+      assert.deepEqual(twins, [
+        `${base}, set by Ana (1 of 2)`,
+        `${base}, set by Ana (2 of 2)`,
+        `${base}, set by Bo`,
+      ]);
+      const labels = [...page.matchAll(/<label for="expire-by-[^"]+">(.*?)<\/label>/g)].map(
+        ([, inner]) => inner.replace(/<[^>]+>/g, ""),
+      );
+      assert.equal(new Set(labels).size, labels.length, labels.join(" | "));
+    });
   });
 }
