@@ -13,6 +13,17 @@ const statsSchema = v.object({
     v.object({ generated: v.number(), delivered: v.number(), outbox: v.number() }),
   ),
   rss_bytes: v.optional(v.number()),
+  /** Each served model's own counters (a single process or worker; an ingest replica has none). */
+  models: v.optional(
+    v.array(
+      v.object({
+        name: v.string(),
+        frames: v.optional(v.object({ accepted: v.optional(v.number()), scored: v.number() })),
+        queue: v.optional(v.object({ depth: v.number(), capacity: v.number() })),
+        latency_ms: v.optional(v.object({ p50: v.number(), p99: v.number() })),
+      }),
+    ),
+  ),
   /**
    * Streams whose machine is stopped (a model's running condition), and for a stop whose other
    * sensors still read as running, since when, the condition's sensor and their share in range.

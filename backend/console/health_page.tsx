@@ -21,7 +21,7 @@ import {
   type RetentionInForce,
 } from "./database_section.tsx";
 import type { EngineModels } from "./engine_models.ts";
-import type { EngineHealth } from "./engine_monitor.ts";
+import type { EngineHealth, EngineStats } from "./engine_monitor.ts";
 import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
@@ -323,6 +323,43 @@ function ModelsSection(props: {
   );
 }
 
+/** Each model's share of the engine's figures, when it serves more than one (one: the figures above). */
+function PerModel(props: { models: EngineStats["models"] }) {
+  const models = props.models ?? [];
+  if (models.length < 2) return null;
+  return (
+    <table id="engine-per-model">
+      <caption>The same figures for each model, since the engine started or was reset</caption>
+      <thead>
+        <tr>
+          <th scope="col">Model</th>
+          <th scope="col">Frames accepted / scored</th>
+          <th scope="col">Queue depth</th>
+          <th scope="col">Latency, reception to scored (p50 / p99)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {models.map((m) => (
+          <tr data-model={m.name}>
+            <th scope="row">
+              <code>{m.name}</code>
+            </th>
+            <td class="num">
+              {m.frames ? `${m.frames.accepted ?? "–"} / ${m.frames.scored}` : "–"}
+            </td>
+            <td class="num">{m.queue ? `${m.queue.depth} of ${m.queue.capacity}` : "–"}</td>
+            <td class="num">
+              {m.latency_ms
+                ? `${num(m.latency_ms.p50, 3)} ms / ${num(m.latency_ms.p99, 3)} ms`
+                : "–"}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function HealthPage(props: {
   health: EngineHealth | null;
   database: { kind: string; reachable: boolean };
@@ -419,6 +456,7 @@ export function HealthPage(props: {
             <dd>{stats?.rss_bytes ? `${Math.round(stats.rss_bytes / 1048576)} MB` : "–"}</dd>
           </dl>
         )}
+        <PerModel models={stats?.models} />
       </section>
       <MachineOffSection stopped={h?.stats?.machine_off} />
       {h === null ? null : (
