@@ -478,6 +478,102 @@ test("alertPipeline resolves a restored incident whose stream comes back behind 
   );
 });
 
+test("alertPipeline takes a restored stream's windows inside its saved span as re-reads: the incident goes on, nothing is counted twice, and they are its windows", async (t) => {
+  const first = await setup(t, { staleMs: 300_000 });
+  first.pipeline.scored(window("s", 0, false));
+  for (let second = 1; second <= 5; second++) first.pipeline.scored(window("s", second, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 1, "the opened alert delivered");
+  const [old] = first.bodies();
+  await first.pipeline.stop();
+
+  // After the restart the producer replays seconds 1..5, the incident's; had the replay been
+  // taken, sensor 1 (flagged in it only) would have joined the incident.
+  const next = await setup(t, { stateDir: first.stateDir, staleMs: 300_000 });
+  const tags: string[] = [];
+  for (let second = 1; second <= 5; second++) {
+    const { incidents } = next.pipeline.scored(window("s", second, true, [0, 1]));
+    tags.push(incidents!.incident[0]);
+  }
+  assert.equal(next.pipeline.openIncidents, 1, "the restored incident goes on");
+  assert.deepEqual(tags, Array(5).fill(old.incident_id), "its re-read windows are its own");
+  next.pipeline.scored(window("s", 6, true));
+  next.pipeline.scored(window("s", 7, false));
+  next.pipeline.scored(window("s", 8, false));
+  await next.pipeline.flush();
+  await waitFor(
+    () => next.distinct().some((b) => b.event === "resolved"),
+    "the resolved alert delivered",
+  );
+  const [opened, resolved, ...more] = next.distinct();
+  assert.deepEqual(more, []);
+  assert.deepEqual([opened.event, opened.alert_id], ["opened", old.alert_id], "the kept one");
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", old.incident_id, new Date(T0 + 8000).toISOString()],
+    "resolved by the quiet windows after the upset, not at the restart",
+  );
+  assert.equal(resolved.num_anomalous_features, 1, "the replay added no sensor");
+  assert.deepEqual(next.said("restored incident resolved"), []);
+  assert.equal(next.said("restored stream re-read").length, 1, "said once");
+});
+
+test("alertPipeline still resolves a restored incident when, after re-reads, its stream comes back older than the incident's start (a clock set back past its span)", async (t) => {
+  const first = await setup(t, { staleMs: 300_000 });
+  for (let second = 10; second <= 12; second++) first.pipeline.scored(window("s", second, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 1, "the opened alert delivered");
+  const [old] = first.bodies();
+  await first.pipeline.stop();
+
+  const next = await setup(t, { stateDir: first.stateDir, staleMs: 300_000 });
+  next.pipeline.scored(window("s", 11, true));
+  assert.equal(next.pipeline.openIncidents, 1, "a re-read inside its span changes nothing");
+  next.pipeline.scored(window("s", 5, true));
+  await next.pipeline.flush();
+  await waitFor(() => next.distinct().length === 3, "kept opened, resolved and a new opened");
+  const [, resolved, opened] = next.distinct();
+  assert.deepEqual(
+    [resolved.event, resolved.incident_id, resolved.frame_timestamp],
+    ["resolved", old.incident_id, new Date(T0 + 12_000).toISOString()],
+    "stale, at its last window",
+  );
+  assert.deepEqual(
+    [opened.event, opened.incident_started_at],
+    ["opened", new Date(T0 + 5000).toISOString()],
+    "the window older than the span taken afresh",
+  );
+  assert.notEqual(opened.incident_id, old.incident_id);
+  assert.equal(next.said("restored incident resolved").length, 1, "said why");
+});
+
+test("alertPipeline takes quiet windows older than a restored incident's start as re-reads (a replay reaching back before a young incident)", async (t) => {
+  const first = await setup(t, { staleMs: 300_000 });
+  for (let second = 5; second <= 9; second++) first.pipeline.scored(window("s", second, false));
+  for (let second = 10; second <= 12; second++) first.pipeline.scored(window("s", second, true));
+  await first.pipeline.flush();
+  await waitFor(() => first.received().length === 1, "the opened alert delivered");
+  const [old] = first.bodies();
+  await first.pipeline.stop();
+
+  const next = await setup(t, { stateDir: first.stateDir, staleMs: 300_000 });
+  // The producer replays from second 5: quiet windows before the incident, then its own.
+  for (let second = 5; second <= 9; second++) next.pipeline.scored(window("s", second, false));
+  for (let second = 10; second <= 12; second++) next.pipeline.scored(window("s", second, true));
+  assert.equal(next.pipeline.openIncidents, 1, "the replay changed nothing");
+  next.pipeline.scored(window("s", 13, true));
+  for (let second = 14; second <= 40; second++) next.pipeline.scored(window("s", second, false));
+  await next.pipeline.flush();
+  await waitFor(() => next.distinct().length === 2, "kept opened, then resolved once");
+  const [opened, resolved] = next.distinct();
+  assert.deepEqual(
+    [opened.event, opened.incident_id, resolved.event, resolved.incident_id],
+    ["opened", old.incident_id, "resolved", old.incident_id],
+  );
+  assert.ok(Date.parse(resolved.frame_timestamp) > T0 + 13_000, "resolved after the upset");
+  assert.equal(next.said("restored incident resolved").length, 0);
+});
+
 test("alertPipeline resolves a restored incident whose stream comes back after a silence past the gap rule, and keeps a slow stream's", async (t) => {
   const first = await setup(t, { staleMs: 300_000 });
   // "slow" sends a frame every 10 minutes, "fast" every second; both open an incident.

@@ -7,6 +7,7 @@ import {
   type IncidentTracker,
   resolvedFromSnapshot,
   type SensorEvidence,
+  type StreamSnapshot,
 } from "../../scoring/incident_tracker.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { ScoredBatch } from "../batch/window_scorer.ts";
@@ -85,8 +86,30 @@ const DIRTY_SAVE_MS = 1000;
 /** Least time between two warnings that alerts were cut to `ALERT_MAX_BYTES` (counts in between). */
 const FIT_LOG_MS = 60_000;
 
-/** Why a restored stream's incident ends at its first window after a restart. */
+/** Why a restored stream's incident ends at a window after a restart (not a re-read). */
 type RestartEnd = "behind" | "gap";
+
+/** A restored stream until its first window newer than its saved state (see `#restartEnd`). */
+interface Restored {
+  /** The saved newest window. */
+  last: number;
+  /** The saved step (stream time between its last two windows; 0 when not known). */
+  step: number;
+  /** The oldest window the saved state holds: its open incident's start, or its first hit. */
+  from: number;
+  /** A re-read of it was logged. */
+  reread?: boolean;
+}
+
+/**
+ * The oldest window `snapshot` holds: its open incident's start, or the first flagged window in
+ * its confirmation ring (a quiet one there, or one before, is no part of it).
+ */
+function spanStart(snapshot: StreamSnapshot): number {
+  let from = snapshot.incident?.startedAt ?? snapshot.last;
+  for (const t of snapshot.recent) if (t > 0 && t < from) from = t;
+  return from;
+}
 
 /**
  * Alerts held in memory, at most, while the state store (or the outbox) fails. Only incident
@@ -152,11 +175,10 @@ export class AlertPipeline {
    */
   readonly #seen = new Map<string, { at: number; last: number }>();
   /**
-   * Restored streams whose first window since the start has not come: their saved newest window
-   * and step, against which that window is judged (`#restartEnd`; with `replays`, the first window
-   * newer than the saved one, by the gap rule only).
+   * Restored streams whose first window newer than their saved state has not come: their saved
+   * newest window, step and span, against which each window is judged (`#reread`, `#restartEnd`).
    */
-  readonly #restored = new Map<string, { last: number; step: number }>();
+  readonly #restored = new Map<string, Restored>();
   /**
    * Per stream (tracked or not, the least recently scored first, bounded): its last window's
    * timestamp and the step before it (stream time), so a stream sampled more slowly than
@@ -239,9 +261,12 @@ export class AlertPipeline {
    * have reached the outbox before a crash); starts the stale-stream timer. A stream saved under
    * a model with other sensors (the pointer moved while the engine was down) is not restored:
    * its open incident is resolved, as `useModel` does live, under the version it was saved with.
-   * Each restored stream's first window is judged against its saved newest window
-   * (`#restartEnd`): one not newer, or after a silence, resolves the restored incident first. With
-   * `replays` windows up to the saved one are re-reads, so only the silence counts.
+   * Each restored stream's windows are judged against its saved state until one is newer than
+   * it: one not newer but inside the saved state's span (from its open incident's start) is a
+   * re-read of a window scored before the restart (a producer replaying what it sent) and changes
+   * nothing; one older than that span (a clock set back), or the first newer one after a silence,
+   * resolves the restored incident first (`#restartEnd`). With `replays` every window up to the
+   * saved one is a re-read, so only the silence counts.
    */
   async start(): Promise<void> {
     const { tracker, store, log, staleMs } = this.#o;
@@ -263,7 +288,7 @@ export class AlertPipeline {
         this.#seen.set(streamId, { at: now, last });
         // The stream's cadence goes on: a slowly sampled stream is not silent between frames.
         const step = state.step ?? 0;
-        this.#restored.set(streamId, { last, step });
+        this.#restored.set(streamId, { last, step, from: spanStart(state.snapshot) });
         if (!this.#o.replays) this.#cadence.set(streamId, { at: last, step });
         const open = state.snapshot.incident;
         if (open) this.#membership.restored(streamId, open.id);
@@ -421,13 +446,38 @@ export class AlertPipeline {
   }
 
   /**
-   * Whether a restored stream's first window after the restart ends its restored incident: it is
-   * not newer than the saved newest window (a producer's clock set back: the tracker would ignore
-   * it and every window after, holding the incident for ever), or it comes after a silence the
-   * live path takes as a stop (the machine-off gap rule: more than `staleMs` and more than 10 of
-   * the stream's saved steps; `staleMs` alone when the step is not known, as `expireStale` has it).
+   * Whether a window of a restored stream, not newer than its saved state, is a re-read of one
+   * scored before the restart or the takeover: the tracker ignores it, and it ends nothing. The
+   * engine's frame order is not saved, so a producer replaying frames it sent before the restart
+   * has them taken again; a window inside the saved state's span (its open incident's start, or
+   * first confirming hit, to its newest window) is one of those, or of a clock set back by less
+   * than that span, which is told apart only once the stream passes its saved newest window. A
+   * quiet window older than that span, by at most `staleMs` (or 10 of the stream's steps), is
+   * taken as a re-read too (a producer replaying its last minute reaches back before an incident
+   * younger than that); a flagged one, or one further back, is a clock set back (`#restartEnd`).
+   * A clock set back by less than that has its incident resolved by the stale timer instead (the
+   * ignored windows do not count as the stream alive). With `replays` the driver
+   * re-reads from a position before the state saved, so every window up to it is a re-read.
+   * `held`: the tracker still holds the stream.
    */
-  #restartEnd(restored: { last: number; step: number }, timestamp: number): RestartEnd | undefined {
+  #reread(restored: Restored, timestamp: number, held: boolean, flagged: boolean): boolean {
+    if (timestamp > restored.last) return false;
+    if (this.#o.replays === true) return true;
+    if (!held) return false;
+    // A replay reaches back minutes, not hours: a quiet window further back is a clock set back.
+    const reach = Math.max(this.#o.staleMs ?? 0, GAP_STEPS * restored.step);
+    return timestamp >= restored.from || (!flagged && timestamp >= restored.from - reach);
+  }
+
+  /**
+   * Whether a restored stream's window after the restart, not a re-read (`#reread`), ends its
+   * restored incident: it is older than the saved state's span (a producer's clock set back: the
+   * tracker would ignore it and every window up to the saved newest one, holding the incident
+   * meanwhile), or it comes after a silence the live path takes as a stop (the machine-off gap
+   * rule: more than `staleMs` and more than 10 of the stream's saved steps; `staleMs` alone when
+   * the step is not known, as `expireStale` has it).
+   */
+  #restartEnd(restored: Restored, timestamp: number): RestartEnd | undefined {
     if (timestamp <= restored.last) return "behind";
     const staleMs = this.#o.staleMs;
     if (!staleMs) return undefined;
@@ -604,8 +654,21 @@ export class AlertPipeline {
         continue;
       }
       const restored = this.#restored.get(streamId);
-      // `replays`: a window not newer than the saved one is a re-read, not the stream's return.
-      if (restored && !(this.#o.replays && timestamp <= restored.last)) {
+      if (restored && this.#reread(restored, timestamp, before, flagged.length > 0)) {
+        // Scored before the restart (or the takeover): the tracker ignores it (nothing counted
+        // twice), the restored incident goes on, and the window is tagged with it.
+        if (!this.#o.replays && !restored.reread) {
+          restored.reread = true;
+          this.#o.log.info(
+            "restored stream re-read: its windows not newer than its last change nothing",
+            {
+              stream_id: streamId,
+              last: new Date(restored.last).toISOString(),
+              window: new Date(timestamp).toISOString(),
+            },
+          );
+        }
+      } else if (restored) {
         this.#restored.delete(streamId);
         const why = before ? this.#restartEnd(restored, timestamp) : undefined;
         if (why) {
@@ -613,7 +676,7 @@ export class AlertPipeline {
           const ended = t.expire(streamId);
           this.#o.log.info(
             why === "behind"
-              ? "restored incident resolved: the stream's window after the restart is not newer than its last"
+              ? "restored incident resolved: the stream's window after the restart is older than its saved state"
               : "restored incident resolved: the stream was silent past the gap rule across the restart",
             {
               stream_id: streamId,
