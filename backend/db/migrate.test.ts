@@ -75,6 +75,30 @@ for (const target of testTargets()) {
       }
     });
 
+    test("migrate refuses a database a newer release migrated, naming both versions, changing nothing", async () => {
+      const db = await target.open();
+      try {
+        const all = await loadMigrations();
+        const newer = { version: 9002, name: "later", sql: "CREATE TABLE later_table (id int)" };
+        await migrate(db.sql, [...all, newer]);
+        // This release again (a rollback), with a migration of its own it has not applied yet.
+        const own = { version: 9001, name: "own", sql: "CREATE TABLE own_table (id int)" };
+        await assert.rejects(
+          migrate(db.sql, [...all, own]),
+          /migrated by a newer release \(schema version 9002; this release knows up to 9001\): start that release or a later one, or restore a backup/,
+        );
+        const [table] = await db.sql`SELECT to_regclass('own_table') AS t`;
+        assert.equal(table.t, null, "nothing applied");
+        assert.deepEqual(
+          (await migrate(db.sql, [...all, newer])).applied,
+          [],
+          "the newer one runs",
+        );
+      } finally {
+        await db.dispose();
+      }
+    });
+
     test("a database migrated from a CRLF checkout starts from an LF one, and the other way", async () => {
       const db = await target.open({ migrate: false });
       try {

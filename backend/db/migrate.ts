@@ -77,6 +77,15 @@ export async function migrate(sql: Sql, migrations?: readonly Migration[]): Prom
     const rows = await tx<{ version: number; checksum: string }[]>`
       SELECT version, checksum FROM schema_migrations ORDER BY version`;
     const done = new Map(rows.map((r) => [r.version, r.checksum]));
+    // A database a newer release migrated: this one does not know its tables' shapes, and
+    // writing through it would store what the newer release misreads (a rollback on live data).
+    const known = Math.max(0, ...all.map((m) => m.version));
+    const newer = rows.filter((r) => r.version > known).map((r) => r.version);
+    if (newer.length > 0) {
+      throw new Error(
+        `the database was migrated by a newer release (schema version ${Math.max(...newer)}; this release knows up to ${known}): start that release or a later one, or restore a backup taken before the upgrade`,
+      );
+    }
     const applied: number[] = [];
     for (const [i, migration] of all.entries()) {
       const recorded = done.get(migration.version);
