@@ -20,7 +20,7 @@ export const ERROR_CODES = [
   "frame_unknown_features", // keys the model does not know
   "frame_duplicate_features", // a feature key present more than once
   "frame_missing_features", // model features absent from the frame
-  "frame_invalid_timestamp", // timestamp neither ISO 8601 nor epoch milliseconds
+  "frame_invalid_timestamp", // timestamp neither ISO 8601 nor epoch milliseconds (a number below 1e11 is refused as epoch seconds)
   "frame_invalid_stream_id", // stream_id not a 1..128 char string of [A-Za-z0-9._:-]
   "frame_out_of_order", // timestamp older than the stream's window already scored (409)
   "frame_timestamp_collision", // the millisecond of a recent frame of the stream, whose values differ: timestamps are kept to the millisecond (409)

@@ -131,6 +131,45 @@ test("parseTimestamp refuses what does not exist or cannot be a frame's time, in
   }
 });
 
+test("parseTimestamp refuses a number below 1e11 (epoch seconds, a relative time), not ISO text of those years", () => {
+  for (const seconds of [1796627557, 1_700_000_000, 99_999_999_999, 1000, 0]) {
+    assert.equal(parseTimestamp(seconds), undefined, String(seconds));
+  }
+  assert.equal(parseTimestamp(100_000_000_000), 100_000_000_000);
+  assert.equal(parseTimestamp("1973-03-03T09:46:40Z"), 100_000_000_000);
+  assert.equal(parseTimestamp("1970-01-21T19:03:47.557Z"), 1796627557);
+});
+
+test("frame schema says a timestamp in epoch seconds looks like epoch seconds, and what to send", () => {
+  const says = (ts: unknown) => {
+    const p = problem({ data: data(), timestamp: ts });
+    assert.equal(p.code, "frame_invalid_timestamp", String(ts));
+    assert.deepEqual(p.keys, ["timestamp"]);
+    return p.message;
+  };
+  const rule = "a number is read as epoch milliseconds, from 100000000000 (1973-03-03) on";
+  assert.equal(
+    says(1796627557),
+    `timestamp 1796627557 looks like epoch seconds (or a relative time): ${rule}; send 1796627557000 if it is epoch seconds, or ISO 8601 with a zone`,
+  );
+  assert.equal(
+    says(1796627557.25),
+    `timestamp 1796627557.25 looks like epoch seconds (or a relative time): ${rule}; send 1796627557250 if it is epoch seconds, or ISO 8601 with a zone`,
+  );
+  // No multiple to suggest where even that would be before 1973.
+  assert.equal(
+    says(1000),
+    `timestamp 1000 looks like epoch seconds (or a relative time): ${rule}; send epoch milliseconds or ISO 8601 with a zone`,
+  );
+  for (const ts of [-1, 1e20, "1796627557", "soon"]) {
+    assert.equal(
+      problem({ data: data(), timestamp: ts }).message,
+      'timestamp must be ISO 8601 with a zone or epoch milliseconds: "timestamp"',
+      String(ts),
+    );
+  }
+});
+
 test("frame schema rejects values beyond the float32 range, keeps its edge", () => {
   for (const bad of [3.5e38, -1e300, Number.MAX_VALUE]) {
     const p = problem({ data: { ...data(), feature_1: bad } });

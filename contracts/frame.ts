@@ -13,15 +13,25 @@ const ISO_8601 =
 const MAX_TIMESTAMP_MS = 253402300799999;
 
 /**
- * Parses a frame timestamp: ISO 8601 with a zone, or whole epoch milliseconds, from 1970 to the
- * end of year 9999 either way. A date or time that does not exist (February 30th, 24:00, 61
- * seconds) is refused rather than rolled over. Returns epoch milliseconds, or `undefined` when
- * the value is not a valid timestamp.
+ * The smallest number a timestamp may be: 1e11 epoch milliseconds, 1973-03-03T09:46:40Z. A smaller
+ * one is far likelier epoch seconds (Python's `int(time.time())`, 1.8e9 in 2026; seconds stay
+ * below 1e11 until the year 5138) or a time since some start than a frame of 1970–1973: read as
+ * milliseconds it would date its frame in January 1970, its stream's seconds 1 ms apart. ISO text
+ * names its year, so it may still say 1970.
+ */
+export const MIN_TIMESTAMP_NUMBER = 100_000_000_000;
+
+/**
+ * Parses a frame timestamp: ISO 8601 with a zone, from 1970 to the end of year 9999, or whole
+ * epoch milliseconds from {@link MIN_TIMESTAMP_NUMBER} (1973-03-03) to the end of year 9999. A
+ * date or time that does not exist (February 30th, 24:00, 61 seconds) is refused rather than
+ * rolled over. Returns epoch milliseconds, or `undefined` when the value is not a valid timestamp
+ * ({@link timestampProblemMessage} says why).
  */
 export function parseTimestamp(value: unknown): number | undefined {
   let ms: number;
   if (typeof value === "number") {
-    if (!Number.isInteger(value)) return undefined;
+    if (!Number.isInteger(value) || value < MIN_TIMESTAMP_NUMBER) return undefined;
     ms = value;
   } else if (typeof value === "string") {
     const m = ISO_8601.exec(value);
@@ -33,6 +43,29 @@ export function parseTimestamp(value: unknown): number | undefined {
     ms = Date.parse(value);
   } else return undefined;
   return ms >= 0 && ms <= MAX_TIMESTAMP_MS ? ms : undefined;
+}
+
+/**
+ * The message of a timestamp `value` that {@link parseTimestamp} refused, sent as `key`
+ * (`timestamp` in a JSON body, `X-Timestamp` for a binary frame). A number below
+ * {@link MIN_TIMESTAMP_NUMBER} is most likely epoch seconds, and the message says so with the
+ * milliseconds to send; any other value gets the contract's text.
+ *
+ * @example
+ * timestampProblemMessage(1796627557);
+ * // 'timestamp 1796627557 looks like epoch seconds (or a relative time): a number is read as
+ * // epoch milliseconds, from 100000000000 (1973-03-03) on; send 1796627557000 if it is epoch
+ * // seconds, or ISO 8601 with a zone'
+ */
+export function timestampProblemMessage(value: unknown, key = "timestamp"): string {
+  if (typeof value !== "number" || !(value >= 0 && value < MIN_TIMESTAMP_NUMBER))
+    return frameProblemMessage("frame_invalid_timestamp", [key], 1);
+  const ms = Math.round(value * 1000);
+  const send =
+    ms >= MIN_TIMESTAMP_NUMBER
+      ? `${ms} if it is epoch seconds, or ISO 8601 with a zone`
+      : "epoch milliseconds or ISO 8601 with a zone";
+  return `${key} ${value} looks like epoch seconds (or a relative time): a number is read as epoch milliseconds, from ${MIN_TIMESTAMP_NUMBER} (1973-03-03) on; send ${send}`;
 }
 
 const isPlainObject = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);
@@ -158,6 +191,8 @@ export function classifyFrameIssues(
   features?: { has(key: string): boolean },
 ): FrameProblem {
   const found = new Map<ErrorCode, string[]>();
+  // The refused timestamp: its message may say what it looks like.
+  let timestamp: unknown;
   const add = (code: ErrorCode, key: string) => {
     const list = found.get(code);
     if (list) list.push(key);
@@ -178,9 +213,11 @@ export function classifyFrameIssues(
           }
         } else add("frame_unknown_features", key);
       } else add("frame_invalid_value", key);
-    } else if (top === "timestamp" && path.length === 1)
+    } else if (top === "timestamp" && path.length === 1) {
       add("frame_invalid_timestamp", "timestamp");
-    else if (top === "stream_id" && path.length === 1) add("frame_invalid_stream_id", "stream_id");
+      timestamp = issue.input;
+    } else if (top === "stream_id" && path.length === 1)
+      add("frame_invalid_stream_id", "stream_id");
     else add("frame_invalid_shape", path.length ? String(top) : "(root)");
   }
   for (const code of FRAME_PROBLEM_ORDER) {
@@ -191,7 +228,10 @@ export function classifyFrameIssues(
         code,
         keys: shown,
         count: keys.length,
-        message: frameProblemMessage(code, shown, keys.length),
+        message:
+          code === "frame_invalid_timestamp"
+            ? timestampProblemMessage(timestamp)
+            : frameProblemMessage(code, shown, keys.length),
       };
     }
   }

@@ -125,6 +125,9 @@ export function frameText(names: readonly string[]): fc.Arbitrary<string> {
   );
   const timestamp = fc.constantFrom(
     "1700000000000",
+    "1796627557",
+    "1796627557.5",
+    "0",
     '"2026-11-24T09:00:00.500Z"',
     '"2026-11-24T09:00:00+01:00"',
     '"yesterday"',

@@ -6,6 +6,7 @@ import {
   frameProblemMessage,
   parseTimestamp,
   STREAM_ID_PATTERN,
+  timestampProblemMessage,
 } from "../../contracts/frame.ts";
 import type { FeatureLayout } from "./feature_layout.ts";
 import { frameProblem, type ScannedFrame } from "./json_frame_scanner.ts";
@@ -53,15 +54,23 @@ export function decodeBinaryFrame(
 
 /**
  * Reads a binary frame's envelope from its headers: `X-Stream-Id` (default "default") and
- * `X-Timestamp` (ISO 8601 with a zone, or epoch milliseconds as digits).
+ * `X-Timestamp` (ISO 8601 with a zone, or epoch milliseconds as digits: from 1973-03-03, smaller
+ * digits are refused as epoch seconds).
  */
 export function binaryFrameEnvelope(headers: Headers): ScannedFrame {
   const rawTimestamp = headers.get("x-timestamp");
   let timestamp: number | undefined;
   if (rawTimestamp !== null) {
     const text = rawTimestamp.trim();
-    timestamp = parseTimestamp(/^\d{1,16}$/.test(text) ? Number(text) : text);
-    if (timestamp === undefined) frameProblem("frame_invalid_timestamp", ["X-Timestamp"], 1);
+    const value = /^\d{1,16}$/.test(text) ? Number(text) : text;
+    timestamp = parseTimestamp(value);
+    if (timestamp === undefined) {
+      throw new HttpError(
+        422,
+        "frame_invalid_timestamp",
+        timestampProblemMessage(value, "X-Timestamp"),
+      );
+    }
   }
   const streamId = headers.get("x-stream-id") ?? DEFAULT_STREAM_ID;
   if (!STREAM_ID_PATTERN.test(streamId))

@@ -205,6 +205,12 @@ for (const [mode, ingestor] of modes) {
       ],
       [
         new Uint8Array(values.buffer),
+        { ...bin, "x-timestamp": "1796627557" },
+        "frame_invalid_timestamp",
+        /^X-Timestamp 1796627557 looks like epoch seconds .*; send 1796627557000 if it is epoch seconds/,
+      ],
+      [
+        new Uint8Array(values.buffer),
         { ...bin, "x-stream-id": "a b" },
         "frame_invalid_stream_id",
         /stream_id/,

@@ -192,6 +192,16 @@ test("jsonFrameScanner reports the contract's problems for typical mistakes", ()
       /"feature_4"/,
     ],
     [`{"data":{${data()}},"timestamp":"soon"}`, "frame_invalid_timestamp", /timestamp/],
+    [
+      `{"data":{${data()}},"timestamp":1796627557}`,
+      "frame_invalid_timestamp",
+      /^timestamp 1796627557 looks like epoch seconds/,
+    ],
+    [
+      `{"data":{${data()}},"timestamp":1796627557.123}`,
+      "frame_invalid_timestamp",
+      /^timestamp 1796627557.123 looks like epoch seconds.*; send 1796627557123 if it is epoch seconds/,
+    ],
     [`{"data":{${data()}},"stream_id":"a b"}`, "frame_invalid_stream_id", /stream_id/],
     [`{"data":{${data()}}} x`, "invalid_json", /JSON/],
     [`{"data":{${data()}},}`, "invalid_json", /JSON/],

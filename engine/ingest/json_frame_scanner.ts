@@ -6,6 +6,7 @@ import {
   frameProblemMessage,
   parseTimestamp,
   STREAM_ID_PATTERN,
+  timestampProblemMessage,
 } from "../../contracts/frame.ts";
 import { clipInput } from "./_clip_input.ts";
 import { JsonCursor } from "./_json_cursor.ts";
@@ -130,6 +131,8 @@ export class JsonFrameScanner {
     cur.p++;
     let data = 0; // 0 absent, 1 scanned object, 2 not an object
     let timestamp: number | undefined;
+    // The number or text sent (undefined for any other JSON value), for the refusal's message.
+    let rawTimestamp: unknown;
     let timestampOk = true;
     let streamId = DEFAULT_STREAM_ID;
     let streamIdOk = true;
@@ -155,9 +158,10 @@ export class JsonFrameScanner {
             data = 2;
           }
         } else if (key === "timestamp") {
-          if (c === 0x2d || (c >= 0x30 && c <= 0x39)) timestamp = parseTimestamp(cur.exactNumber());
-          else if (c === 0x22) timestamp = parseTimestamp(cur.string());
+          if (c === 0x2d || (c >= 0x30 && c <= 0x39)) rawTimestamp = cur.exactNumber();
+          else if (c === 0x22) rawTimestamp = cur.string();
           else cur.skipValue();
+          timestamp = parseTimestamp(rawTimestamp);
           timestampOk = timestamp !== undefined;
         } else if (key === "stream_id") {
           if (c === 0x22) streamId = cur.string();
@@ -185,7 +189,9 @@ export class JsonFrameScanner {
     if (repeated !== undefined) shape.push(repeated);
     if (shape.length > 0) frameProblem("frame_invalid_shape", shape, shape.length);
     this.#reportData();
-    if (!timestampOk) frameProblem("frame_invalid_timestamp", ["timestamp"], 1);
+    if (!timestampOk) {
+      throw new HttpError(422, "frame_invalid_timestamp", timestampProblemMessage(rawTimestamp));
+    }
     if (!streamIdOk) frameProblem("frame_invalid_stream_id", ["stream_id"], 1);
     return { streamId, timestamp };
   }

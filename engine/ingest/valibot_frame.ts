@@ -42,12 +42,12 @@ export function createValibotFrameDecoder(layout: FeatureLayout): ValibotFrameDe
       const result = v.safeParse(schema, input);
       if (!result.success) {
         const problem = classifyFrameIssues(result.issues, 5, features);
-        // Keys clipped as the scanner's are (`frameProblem`).
-        const message = frameProblemMessage(
-          problem.code,
-          problem.keys.map(clipInput),
-          problem.count,
-        );
+        // Keys clipped as the scanner's are (`frameProblem`). A timestamp's key is ours, and its
+        // message may say what the value looks like (epoch seconds).
+        const message =
+          problem.code === "frame_invalid_timestamp"
+            ? problem.message
+            : frameProblemMessage(problem.code, problem.keys.map(clipInput), problem.count);
         throw new HttpError(422, problem.code, message);
       }
       const data = result.output.data as Record<string, number>;
