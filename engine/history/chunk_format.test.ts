@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import { waitFor } from "../_test/wait_for.ts";
 import { crashTestRecorder, feed, modelOf, quiet, reading } from "./_test/scored_rows.ts";
 import {
+  chunkTimes,
   decodeChunk,
   encodeFrame,
   encodeHeader,
@@ -47,6 +48,29 @@ function chunkOf(frames: HistoryFrame[], head = header): Uint8Array {
 }
 
 describe("chunk format", () => {
+  test("chunkTimes gives the times and streams of the frames decodeChunk gives, corrupt records skipped alike", () => {
+    const frames = [frameOf(0), frameOf(1, 3, "incident"), frameOf(2, 0), frameOf(3)];
+    const bytes = chunkOf(frames);
+    // Frame 1's readings corrupted, and the chunk torn in its last record.
+    const second = chunkOf(frames.slice(0, 1)).length;
+    bytes[second + RECORD_HEADER_BYTES + 40] ^= 0xff;
+    const torn = bytes.subarray(0, bytes.length - 3);
+    const decoded = decodeChunk(torn);
+    const times = chunkTimes(torn);
+    assert.deepEqual(times.header, header);
+    assert.deepEqual(
+      times.timestamps,
+      decoded.frames.map((f) => f.timestamp),
+    );
+    assert.deepEqual(
+      times.timestamps.map((_, i) => times.streamId(i)),
+      decoded.frames.map((f) => f.streamId),
+    );
+    assert.deepEqual(
+      decoded.frames.map((f) => f.seq),
+      [0, 2],
+    );
+  });
   test("frames and the header round-trip", () => {
     const frames = [
       frameOf(0),

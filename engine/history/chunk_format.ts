@@ -93,11 +93,9 @@ export interface DecodedChunk {
   skippedBytes: number;
 }
 
-function decodePayload(payload: Uint8Array): ChunkHeader | HistoryFrame | undefined {
-  const type = payload[0];
-  const body = payload.subarray(1);
-  if (type === TYPE_HEADER) return JSON.parse(fromUtf8.decode(body)) as ChunkHeader;
-  if (type !== TYPE_FRAME || body.length < 26) return undefined;
+/** Where a frame record's strings and readings lie, or undefined when its body does not add up. */
+function frameLayout(body: Uint8Array) {
+  if (body.length < 26) return undefined;
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const streamLen = view.getUint16(1, true);
   const incidentLen = view.getUint16(3, true);
@@ -106,6 +104,16 @@ function decodePayload(payload: Uint8Array): ChunkHeader | HistoryFrame | undefi
   const pad = (4 - ((RECORD_HEADER_BYTES + 27 + strings) % 4)) % 4;
   const at = 26 + strings + pad;
   if (at + 4 * n !== body.length) return undefined;
+  return { view, streamLen, strings, n, at };
+}
+
+function decodePayload(payload: Uint8Array): ChunkHeader | HistoryFrame | undefined {
+  const type = payload[0];
+  const body = payload.subarray(1);
+  if (type === TYPE_HEADER) return JSON.parse(fromUtf8.decode(body)) as ChunkHeader;
+  const frame = type === TYPE_FRAME ? frameLayout(body) : undefined;
+  if (!frame) return undefined;
+  const { view, streamLen, strings, n, at } = frame;
   return {
     streamId: fromUtf8.decode(body.subarray(26, 26 + streamLen)),
     incident: fromUtf8.decode(body.subarray(26 + streamLen, 26 + strings)),
@@ -118,13 +126,17 @@ function decodePayload(payload: Uint8Array): ChunkHeader | HistoryFrame | undefi
 }
 
 /**
- * Reads every good record of a chunk. A record whose checksum fails, that ends past the end of
- * the file (a crash mid-write) or whose body does not parse is skipped: the reader looks for the
- * next magic after it, so one bad record never hides the rest.
+ * Calls `take` with the payload of every record whose frame and checksum are good; `take` says
+ * whether the payload parsed. A record that fails either, or ends past the end of the file (a
+ * crash mid-write), is skipped: the walk looks for the next magic after it, so one bad record
+ * never hides the rest. Returns what was skipped.
  */
-export function decodeChunk(bytes: Uint8Array): DecodedChunk {
+function walkRecords(
+  bytes: Uint8Array,
+  take: (payload: Uint8Array) => boolean,
+): { skipped: number; skippedBytes: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: DecodedChunk = { header: undefined, frames: [], skipped: 0, skippedBytes: 0 };
+  const out = { skipped: 0, skippedBytes: 0 };
   let at = 0;
   let badFrom = -1;
   const endBad = (to: number) => {
@@ -134,7 +146,7 @@ export function decodeChunk(bytes: Uint8Array): DecodedChunk {
     badFrom = -1;
   };
   while (at + RECORD_HEADER_BYTES <= bytes.length) {
-    let record: ChunkHeader | HistoryFrame | undefined;
+    let good = false;
     let length = 0;
     if (view.getUint32(at, true) === RECORD_MAGIC) {
       length = view.getUint32(at + 4, true);
@@ -143,24 +155,80 @@ export function decodeChunk(bytes: Uint8Array): DecodedChunk {
         const payload = bytes.subarray(at + RECORD_HEADER_BYTES, end);
         if (crc32(payload) === view.getUint32(at + 8, true)) {
           try {
-            record = decodePayload(payload);
+            good = take(payload);
           } catch {
-            record = undefined;
+            good = false;
           }
         }
       }
     }
-    if (record === undefined) {
+    if (!good) {
       if (badFrom < 0) badFrom = at;
       at++;
       continue;
     }
     endBad(at);
-    if ("values" in record) out.frames.push(record);
-    else out.header ??= record;
     at += RECORD_HEADER_BYTES + length;
   }
   if (at < bytes.length && badFrom < 0) badFrom = at;
   endBad(bytes.length);
   return out;
+}
+
+/**
+ * Reads every good record of a chunk. A record whose checksum fails, that ends past the end of
+ * the file (a crash mid-write) or whose body does not parse is skipped: the reader looks for the
+ * next magic after it, so one bad record never hides the rest.
+ */
+export function decodeChunk(bytes: Uint8Array): DecodedChunk {
+  const out: DecodedChunk = { header: undefined, frames: [], skipped: 0, skippedBytes: 0 };
+  const skipped = walkRecords(bytes, function takeRecord(payload) {
+    const record = decodePayload(payload);
+    if (record === undefined) return false;
+    if ("values" in record) out.frames.push(record);
+    else out.header ??= record;
+    return true;
+  });
+  out.skipped = skipped.skipped;
+  out.skippedBytes = skipped.skippedBytes;
+  return out;
+}
+
+/** A chunk's header and the time and stream of each of its good frames, in file order. */
+export interface ChunkTimes {
+  header: ChunkHeader | undefined;
+  timestamps: number[];
+  /** The stream of frame `i` (decoded when asked: most are never needed). */
+  streamId(i: number): string;
+}
+
+/**
+ * What {@link decodeChunk} would give of a chunk, less the readings and incidents: the same
+ * records are taken as good, but no frame's readings are copied. For choosing which chunks to
+ * read by their frames' times (a chunk's number says when it was written, not how old its
+ * frames are: a backfill writes old frames into new chunks).
+ */
+export function chunkTimes(bytes: Uint8Array): ChunkTimes {
+  let header: ChunkHeader | undefined;
+  const timestamps: number[] = [];
+  /** Per frame, where its stream id starts and ends in `bytes`. */
+  const streams: number[] = [];
+  walkRecords(bytes, function takeTime(payload) {
+    const body = payload.subarray(1);
+    if (payload[0] === TYPE_HEADER) {
+      header ??= JSON.parse(fromUtf8.decode(body)) as ChunkHeader;
+      return true;
+    }
+    const frame = payload[0] === TYPE_FRAME ? frameLayout(body) : undefined;
+    if (!frame) return false;
+    const from = body.byteOffset - bytes.byteOffset + 26;
+    streams.push(from, from + frame.streamLen);
+    timestamps.push(frame.view.getFloat64(14, true));
+    return true;
+  });
+  return {
+    header,
+    timestamps,
+    streamId: (i) => fromUtf8.decode(bytes.subarray(streams[2 * i], streams[2 * i + 1])),
+  };
 }

@@ -1,24 +1,23 @@
-// The retraining's lookback (RETRAIN_MAX_FRAMES): only the newest chunks are read (by chunk number and frame time, never file time), across writer folders, and the newest frames kept.
+// The retraining's lookback (RETRAIN_MAX_FRAMES): only the chunks holding the newest frames are read (by frame time, never chunk number or file time), across writer folders, and the newest frames kept.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { feed, modelOf, quiet } from "./_test/scored_rows.ts";
 import { encodeFrame, encodeHeader } from "./chunk_format.ts";
 import { readHistory } from "./history_reader.ts";
-import { featuresSha256 } from "./history_recorder.ts";
+import { featuresSha256, HistoryRecorder } from "./history_recorder.ts";
 
 const NAMES = ["a", "b"];
 const T0 = 1_700_000_000_000;
 
-/** A chunk of `count` frames of `stream` from `seq`, written `ageS` seconds ago. */
-async function chunk(
+/** Chunk `n` of `dir` holding `frames` (each at `T0 + seq` s), written `ageS` seconds ago. */
+async function chunkOf(
   dir: string,
   n: number,
-  stream: string,
-  seq: number,
-  count: number,
-  ageS: number,
+  frames: { stream: string; seq: number }[],
+  ageS = 0,
   names = NAMES,
 ) {
   await mkdir(dir, { recursive: true });
@@ -30,16 +29,15 @@ async function chunk(
       created_at: new Date(T0).toISOString(),
     }),
   ];
-  for (let i = 0; i < count; i++) {
-    const s = seq + i;
+  for (const { stream, seq } of frames) {
     parts.push(
       encodeFrame({
         streamId: stream,
-        timestamp: T0 + s * 1000,
+        timestamp: T0 + seq * 1000,
         session: 1,
-        seq: s,
+        seq,
         incident: "",
-        values: Float32Array.of(s, -s),
+        values: Float32Array.of(seq, -seq),
       }),
     );
   }
@@ -48,6 +46,21 @@ async function chunk(
   const at = Date.now() / 1000 - ageS;
   await utimes(path, at, at);
 }
+
+/** `count` frames of `stream` from `seq`. */
+const run = (stream: string, seq: number, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ stream, seq: seq + i }));
+
+/** A chunk of `count` frames of `stream` from `seq`, written `ageS` seconds ago. */
+const chunk = (
+  dir: string,
+  n: number,
+  stream: string,
+  seq: number,
+  count: number,
+  ageS: number,
+  names = NAMES,
+) => chunkOf(dir, n, run(stream, seq, count), ageS, names);
 
 test("readHistory with maxFrames reads only the newest chunks of every writer and keeps the newest frames", async () => {
   const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
@@ -99,7 +112,7 @@ test("readHistory's lookback counts only the wanted features' frames", async () 
   }
 });
 
-test("readHistory's lookback follows a writer's chunk numbers, not file times, after the clock steps back", async () => {
+test("readHistory's lookback follows frame times, not file times, after the clock steps back", async () => {
   const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
   try {
     await chunk(dir, 1, "s1", 0, 10, 40);
@@ -134,6 +147,117 @@ test("readHistory's lookback merges writers by their chunks' newest frames, what
       last.frames.map((f) => f.seq).sort((a, b) => a - b),
       Array.from({ length: 25 }, (_, i) => 15 + i),
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("readHistory's lookback gives the newest frames by frame time after a backfill of older ones was recorded", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
+  // 8 KiB frames in 128 KiB chunks (a 2 MiB bound): about 16 frames a chunk, nothing evicted.
+  const model = modelOf(2048);
+  const recorder = new HistoryRecorder({
+    dir,
+    model,
+    maxBytes: 2 * 2 ** 20,
+    everyN: 1,
+    runFrames: 10,
+  });
+  try {
+    const live = Date.UTC(2026, 11, 7);
+    // Live frames first, then a 3-day-old backfill sent at full speed: later chunk numbers, older frames.
+    feed(recorder, model, quiet("live", 0, 60), { t0: live });
+    await recorder.flush();
+    feed(recorder, model, quiet("backfill", 0, 60), { t0: live - 3 * 86_400_000 });
+    await recorder.close();
+
+    const all = await readHistory(dir, { model: "m", featureNames: model.feature_names });
+    assert.ok(all.chunks >= 6, `several chunks written (${all.chunks})`);
+    const newest = all.frames
+      .map((f) => f.timestamp)
+      .sort((a, b) => b - a)
+      .slice(0, 50);
+    assert.ok(newest.at(-1)! >= live, "the 50 newest frames are all live ones");
+
+    const last = await readHistory(dir, {
+      model: "m",
+      featureNames: model.feature_names,
+      maxFrames: 50,
+    });
+    assert.deepEqual(
+      last.frames.map((f) => f.timestamp).sort((a, b) => b - a),
+      newest,
+      "the lookback holds the 50 newest frames by time",
+    );
+    assert.ok(
+      last.frames.every((f) => f.streamId === "live"),
+      "no backfilled frame in the lookback",
+    );
+    // The backfill's chunks hold nothing as new: they are not read.
+    assert.ok(last.lookback!.chunksNotRead >= 3, JSON.stringify(last.lookback));
+    assert.equal(last.chunks + last.lookback!.chunksNotRead, all.chunks);
+  } finally {
+    await recorder.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("readHistory's lookback reads an older-numbered chunk whose frames are newer than most of a newer chunk's", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
+  try {
+    // Chunk 2 (written last) holds one new frame and 49 old ones, as a flush of held frames of
+    // several streams does: its newest frame alone does not make the rest new.
+    await chunkOf(dir, 1, run("s2", 50, 50));
+    await chunkOf(dir, 2, [...run("s1", 0, 49), { stream: "s1", seq: 100 }]);
+    const last = await readHistory(dir, { model: "m", featureNames: NAMES, maxFrames: 50 });
+    assert.deepEqual(
+      last.frames.map((f) => f.seq).sort((a, b) => b - a),
+      [100, ...Array.from({ length: 49 }, (_, i) => 99 - i)],
+    );
+    assert.deepEqual(last.lookback, { maxFrames: 50, chunksNotRead: 0, framesDropped: 50 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("readHistory's lookback counts a frame two writers recorded once", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
+  try {
+    // A partition taken over before its owner committed: worker-b scored 10..19 again.
+    await chunk(join(dir, "worker-a"), 1, "s1", 0, 10, 0);
+    await chunk(join(dir, "worker-a"), 2, "s1", 10, 10, 0);
+    await chunk(join(dir, "worker-b"), 1, "s1", 10, 10, 0);
+    const last = await readHistory(dir, { model: "m", featureNames: NAMES, maxFrames: 15 });
+    assert.deepEqual(
+      last.frames.map((f) => f.seq).sort((a, b) => a - b),
+      Array.from({ length: 15 }, (_, i) => 5 + i),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("readHistory's lookback skips a chunk's torn or corrupt records with a warning and reads the rest", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "history-lookback-"));
+  try {
+    await chunk(dir, 1, "s1", 0, 10, 0);
+    await chunk(dir, 2, "s1", 10, 10, 0);
+    // Chunk 2's last frame corrupt (its checksum no longer holds), then torn as a crash leaves
+    // a record (one stretch skipped); chunk 3 is garbage from end to end.
+    const path = join(dir, "000000000002.chunk");
+    const bytes = await readFile(path);
+    bytes[bytes.length - 20] ^= 0xff;
+    await writeFile(path, Buffer.concat([bytes, bytes.subarray(0, 30)]));
+    await writeFile(join(dir, "000000000003.chunk"), Buffer.alloc(4096, 7));
+    const last = await readHistory(dir, { model: "m", featureNames: NAMES, maxFrames: 12 });
+    assert.deepEqual(
+      last.frames.map((f) => f.seq),
+      Array.from({ length: 12 }, (_, i) => 7 + i),
+      "the newest 12 of the intact frames",
+    );
+    assert.equal(last.skippedRecords, 2);
+    assert.equal(last.warnings.length, 2, last.warnings.join("\n"));
+    assert.deepEqual(last.lookback, { maxFrames: 12, chunksNotRead: 0, framesDropped: 7 });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

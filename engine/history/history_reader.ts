@@ -6,7 +6,7 @@ import {
   compileSilence,
   silenceCovers,
 } from "../../contracts/silence_match.ts";
-import { decodeChunk, type HistoryFrame } from "./chunk_format.ts";
+import { chunkTimes, decodeChunk, type HistoryFrame } from "./chunk_format.ts";
 import { CHUNK_PATTERN } from "./chunk_writer.ts";
 import { emptyIndex, type HistoryIndex, type IndexedSilence, readIndex } from "./history_index.ts";
 import { featuresSha256 } from "./history_recorder.ts";
@@ -30,7 +30,7 @@ export interface HistoryRead {
   unreadableHeaders?: { chunks: number; framesNotRead: number };
   /** One line per chunk that had something skipped or could not be read. */
   warnings: string[];
-  /** With `maxFrames`: older chunks not read, and frames of the oldest chunk read that were dropped. */
+  /** With `maxFrames`: chunks of only older frames not read, and older frames of the chunks read that were dropped. */
   lookback?: { maxFrames: number; chunksNotRead: number; framesDropped: number };
 }
 
@@ -127,11 +127,12 @@ export async function readHistory(
     model: string;
     featureNames?: readonly string[];
     /**
-     * The lookback: only the most recent `maxFrames` frames are read. Chunks are read newest
-     * first (by chunk number within a writer, by their newest frame across writers; never by
-     * file times) until they hold that many of the wanted frames;
-     * older chunks are not read at all, so memory stays bounded by the lookback, not by
-     * `HISTORY_MAX_BYTES`. Of the frames read, the oldest beyond `maxFrames` are dropped.
+     * The lookback: only the most recent `maxFrames` frames, by their own times (never by chunk
+     * numbers, which a backfill of old frames makes lie, nor by file times). Every chunk is
+     * scanned once for its frames' times, one chunk at a time and no readings decoded; only the
+     * chunks holding one of the newest `maxFrames` of the wanted frames are read, so memory
+     * stays bounded by the lookback (and one chunk), not by `HISTORY_MAX_BYTES`. Of the frames
+     * read, the oldest beyond `maxFrames` are dropped.
      */
     maxFrames?: number;
   },
@@ -185,43 +186,84 @@ export async function readHistory(
   return out;
 }
 
-/** One writer folder's chunks, walked newest first while the lookback is filled. */
-interface WriterChunks {
-  folder: string;
-  source: string;
-  /** Chunk names, oldest first: a writer numbers its chunks in the order it writes them. */
-  names: string[];
-  /** The next chunk to look at, counting down; -1 once every one was. */
-  next: number;
-  /** The newest chunk not counted yet: its newest frame's time and the wanted frames it holds. */
-  head: { index: number; newest: number; frames: number } | undefined;
-}
+/**
+ * The `max` newest times of the wanted frames met so far, a stream's frame at one time counted
+ * once (as `readFolder` reads it once): a min-heap, the oldest of them at its root, beside the
+ * keys it holds. O(log max) a frame, O(max) memory.
+ */
+class NewestTimes {
+  readonly #max: number;
+  readonly #times: number[] = [];
+  readonly #keys: string[] = [];
+  readonly #held = new Set<string>();
 
-/** Reads `w`'s next chunk that holds frames into `w.head` (undefined when none is left). */
-async function nextHead(w: WriterChunks, wanted: string | undefined): Promise<void> {
-  w.head = undefined;
-  while (w.next >= 0) {
-    const index = w.next--;
-    // Unreadable: left for readFolder to warn about.
-    const bytes = await readFile(join(w.source, w.names[index])).catch(() => undefined);
-    if (!bytes) continue;
-    const chunk = decodeChunk(new Uint8Array(bytes));
-    if (chunk.frames.length === 0) continue;
-    let newest = Number.NEGATIVE_INFINITY;
-    for (const f of chunk.frames) if (f.timestamp > newest) newest = f.timestamp;
-    const frames = !wanted || chunk.header?.features_sha256 === wanted ? chunk.frames.length : 0;
-    w.head = { index, newest, frames };
-    return;
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** The oldest time among the newest `max` (`-Infinity` while fewer are held): older ones are not wanted. */
+  get cut(): number {
+    if (this.#max <= 0) return Number.POSITIVE_INFINITY;
+    return this.#times.length < this.#max ? Number.NEGATIVE_INFINITY : this.#times[0];
+  }
+
+  /** Frame `i` (its stream from `streamId`, asked only when the time is among the newest). */
+  add(time: number, i: number, streamId: (i: number) => string): void {
+    // A NaN time (a corrupt record that passed its checksum cannot hold one, but a bad writer
+    // could) would unorder the heap; `readFolder`'s cut drops such a frame anyway.
+    if (this.#max <= 0 || Number.isNaN(time)) return;
+    if (this.#times.length === this.#max && time <= this.#times[0]) return;
+    const key = `${time} ${streamId(i)}`;
+    if (this.#held.has(key)) return;
+    this.#held.add(key);
+    if (this.#times.length === this.#max) {
+      this.#held.delete(this.#keys[0]);
+      this.#times[0] = time;
+      this.#keys[0] = key;
+      this.#down(0);
+    } else {
+      this.#times.push(time);
+      this.#keys.push(key);
+      this.#up(this.#times.length - 1);
+    }
+  }
+
+  #swap(i: number, j: number): void {
+    [this.#times[i], this.#times[j]] = [this.#times[j], this.#times[i]];
+    [this.#keys[i], this.#keys[j]] = [this.#keys[j], this.#keys[i]];
+  }
+
+  #up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.#times[parent] <= this.#times[i]) return;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  #down(i: number): void {
+    const n = this.#times.length;
+    for (;;) {
+      let least = i;
+      for (const child of [2 * i + 1, 2 * i + 2]) {
+        if (child < n && this.#times[child] < this.#times[least]) least = child;
+      }
+      if (least === i) return;
+      this.#swap(i, least);
+      i = least;
+    }
   }
 }
 
 /**
- * The chunks (`folder/name`) older than the most recent ones that hold `maxFrames` of the
- * wanted frames. "Recent" never comes from file times (an NTP step back, or a copy or restore
- * that does not keep them, would make old chunks look new): within one writer folder its chunk
- * numbers give the order; across writers, the chunks are merged newest first by the time of
- * the newest frame each holds. Each chunk is read (one at a time) only when it is next in line
- * for its writer, so about one chunk per writer is read beyond those the lookback keeps.
+ * The chunks (`folder/name`) whose frames are all older than the newest `maxFrames` of the
+ * wanted frames, across every writer folder. "Newest" is by the frames' own times, never by
+ * chunk numbers (a backfill of old frames is written into a writer's newest chunks) nor by file
+ * times (an NTP step back, or a copy or restore that does not keep them, would make old chunks
+ * look new). Every chunk is scanned once, one at a time, for its frames' streams and times (no
+ * readings decoded); what is kept is one time per lookback frame and one per chunk. A chunk with
+ * no frame read there (unreadable, torn empty) is left for `readFolder` to read and warn about.
  */
 async function olderChunks(
   dir: string,
@@ -229,32 +271,29 @@ async function olderChunks(
   wanted: string | undefined,
   maxFrames: number,
 ): Promise<Set<string>> {
-  const all: WriterChunks[] = [];
+  const newestTimes = new NewestTimes(maxFrames);
+  const chunks: { key: string; newest: number }[] = [];
   for (const folder of ["", ...writers]) {
     const source = folder ? join(dir, folder) : dir;
     const names = (await readdir(source).catch(() => [] as string[]))
       .filter((n) => CHUNK_PATTERN.test(n))
       .sort();
-    const w: WriterChunks = { folder, source, names, next: names.length - 1, head: undefined };
-    await nextHead(w, wanted);
-    all.push(w);
-  }
-  let frames = 0;
-  while (frames < maxFrames) {
-    let pick: WriterChunks | undefined;
-    for (const w of all) {
-      if (w.head && (!pick?.head || w.head.newest > pick.head.newest)) pick = w;
+    for (const name of names) {
+      const bytes = await readFile(join(source, name)).catch(() => undefined);
+      if (!bytes) continue;
+      const { header, timestamps, streamId } = chunkTimes(new Uint8Array(bytes));
+      if (timestamps.length === 0) continue;
+      let newest = Number.NEGATIVE_INFINITY;
+      for (const t of timestamps) if (t > newest) newest = t;
+      chunks.push({ key: `${folder}/${name}`, newest });
+      // Frames `readFolder` would not read (other features, or a header that cannot say) do
+      // not fill the lookback.
+      if (wanted && header?.features_sha256 !== wanted) continue;
+      for (let i = 0; i < timestamps.length; i++) newestTimes.add(timestamps[i], i, streamId);
     }
-    if (!pick?.head) break;
-    frames += pick.head.frames;
-    await nextHead(pick, wanted);
   }
-  const older = new Set<string>();
-  for (const w of all) {
-    const last = w.head ? w.head.index : w.next;
-    for (let i = 0; i <= last; i++) older.add(`${w.folder}/${w.names[i]}`);
-  }
-  return older;
+  const { cut } = newestTimes;
+  return new Set(chunks.filter((c) => c.newest < cut).map((c) => c.key));
 }
 
 /** Adds the chunks of one folder to `out`, leaving out frames `seen` already holds. */
