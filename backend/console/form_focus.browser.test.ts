@@ -103,6 +103,51 @@ test("a refused acknowledgement or verdict sent by keyboard starts the focus on 
   await context.close();
 });
 
+test("an acknowledgement someone gave first starts the focus on whose stands, the note typed kept", async () => {
+  const alert = incidentAlert({
+    incidentId: crypto.randomUUID(),
+    event: "opened",
+    start: new Date().toISOString(),
+    sensors: [{ idx: 7, severity: 20 }],
+  });
+  assert.equal((await fetch(`${base}/api/v1/alert`, post(alert))).status, 201);
+  const context = await browser.newContext({ locale: "en-US" });
+  await context.addCookies([{ name: "console_token", value: TOKEN, url: base }]);
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${base}/incidents/${alert.incident_id}`);
+  await tabTo(page, "#ack-by");
+  await page.keyboard.type("Ana");
+  await tabTo(page, "#ack-note");
+  await page.keyboard.type("valve 3 checked");
+
+  // Meanwhile cy acknowledges through the API: first wins.
+  const first = await fetch(`${base}/api/v1/incidents/${alert.incident_id}/ack`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ by: "cy", note: "cy took it" }),
+  });
+  assert.equal(first.status, 201);
+
+  await tabTo(page, "form.ack button");
+  await submitWithEnter(page);
+  await focusOn(page, "#ack-error");
+  assert.equal(await page.getAttribute("#ack-error", "role"), "alert");
+  assert.match(
+    (await page.textContent("#ack-error")) ?? "",
+    /^Already acknowledged by cy at .+Z: your note was not recorded; it is kept below\.$/,
+  );
+  assert.equal(await page.inputValue("#ack-note"), "valve 3 checked");
+  assert.equal(await page.$("#ack-done"), null, "never said to be recorded");
+  await checkAccessibility(page, "Incident, acknowledged first by someone else");
+  // The 409 page is reported on Chromium's console; nothing else.
+  assert.deepEqual(
+    errors.filter((e) => !e.includes("status of 409")),
+    [],
+  );
+  await context.close();
+});
+
 test("a silence refused for want of the token says so beside its form; the token stored is confirmed, focused", async () => {
   const page = await browser.newPage({ locale: "en-US" });
   await page.goto(`${base}/silences`);

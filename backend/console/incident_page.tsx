@@ -1,5 +1,9 @@
 // The Incident page: summary, timeline, acknowledgement, verdict, each flagged sensor's evidence in context, similar past incidents.
-import type { IncidentDetail, IncidentSensor } from "../incidents/incident_types.ts";
+import type {
+  Acknowledgement,
+  IncidentDetail,
+  IncidentSensor,
+} from "../incidents/incident_types.ts";
 import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
 import { ConsoleTokenForm } from "./console_token_form.tsx";
 import { FormError, invalidIf } from "./form_error.tsx";
@@ -59,8 +63,11 @@ function AckSection(props: {
   values?: Record<string, string>;
   /** The page follows this form's recorded acknowledgement: said, and focused by the script. */
   done?: boolean;
+  /** The form's acknowledgement was not recorded: this one came first (`values` what was typed). */
+  taken?: Acknowledgement;
 }) {
-  const { incident } = props;
+  const { incident, taken } = props;
+  const keptNote = taken ? (props.values?.note ?? "").trim() : "";
   const invalid = (key: string) =>
     invalidIf(props.error !== undefined && props.errorField === key, "ack-error");
   const id = incident.incident_id;
@@ -70,6 +77,13 @@ function AckSection(props: {
       <h2 id="ack-heading">Acknowledgement</h2>
       {props.error ? (
         <FormError id="ack-error" prefix="Not acknowledged: " message={props.error} />
+      ) : taken ? (
+        // As a refusal is: announced, and focused by the script (form_error.tsx's FormError).
+        <p class="error" role="alert" id="ack-error" tabindex={-1}>
+          Already acknowledged by <bdi>{taken.by}</bdi> at{" "}
+          <time datetime={taken.at}>{utc(taken.at)}</time>:{" "}
+          {keptNote ? "your note was not recorded; it is kept below." : "yours was not recorded."}
+        </p>
       ) : props.done ? (
         <p id="ack-done" role="status" class="done" tabindex={-1}>
           Acknowledgement recorded.
@@ -91,7 +105,18 @@ function AckSection(props: {
             ""
           )}
         </p>
-      ) : (
+      ) : null}
+      {incident.acknowledged && keptNote ? (
+        // Not sent anywhere (the acknowledgement is taken): there to copy, into the verdict's note.
+        <p class="ack-kept">
+          <label for="ack-note">Your note (not recorded)</label>
+          <br />
+          <textarea id="ack-note" rows={3} readonly aria-describedby="ack-error">
+            {keptNote}
+          </textarea>
+        </p>
+      ) : null}
+      {incident.acknowledged ? null : (
         <>
           <p id="ack-state" data-acknowledged="false">
             Not acknowledged yet.
@@ -122,6 +147,8 @@ export function IncidentPage(props: {
   error?: string;
   /** Earlier incidents like this one; the section is left out when absent. */
   similar?: SimilarIncidents;
+  /** The acknowledgement form's was not recorded: this one came first. */
+  ackTaken?: Acknowledgement;
   /** The verdict form's last problem (the acknowledgement's is `error`). */
   verdictError?: string;
   /** The API's key of the field the last problem is about, marked invalid in its form. */
@@ -204,8 +231,9 @@ export function IncidentPage(props: {
         tokenRequired={props.tokenRequired}
         error={props.error}
         errorField={props.errorField}
-        values={props.error ? props.values : undefined}
+        values={props.error || props.ackTaken ? props.values : undefined}
         done={props.done === "ack"}
+        taken={props.ackTaken}
       />
       <VerdictSection
         incident={i}

@@ -36,6 +36,34 @@ function OpenNotShown(props: { shown: number; total: number }) {
 }
 
 /**
+ * Where the resolved incidents of the last hour are listed when the Now page shows only the
+ * newest: the incidents API, resolved ones that started from `from` (the page's hour), newest
+ * first, one answer of {@link ALL_OPEN_LIMIT}.
+ */
+export function resolvedHref(from: string): string {
+  return `/api/v1/incidents?${new URLSearchParams({ state: "resolved", from, limit: String(ALL_OPEN_LIMIT) })}`;
+}
+
+/**
+ * "20 of 27 resolved incidents shown, earliest started not shown", with the way to all of them
+ * (the newest 500 past one answer of the API), as {@link OpenNotShown} says it of the open ones.
+ */
+function ResolvedNotShown(props: { shown: number; total: number; from: string }) {
+  return (
+    <p id="resolved-incidents-more" class="more">
+      <strong>
+        {props.shown} of {props.total} resolved incidents shown, earliest started not shown.
+      </strong>{" "}
+      <a href={resolvedHref(props.from)}>
+        {props.total > ALL_OPEN_LIMIT
+          ? `Newest ${ALL_OPEN_LIMIT} of the ${props.total} that started in the last hour (JSON)`
+          : `All ${props.total} that started in the last hour (JSON, newest first)`}
+      </a>
+    </p>
+  );
+}
+
+/**
  * "Engine unreachable (why) since …": nothing is scored meanwhile, so the page says it before the
  * lists (whose emptiness would otherwise read as a quiet plant), with the way to Health.
  */
@@ -55,6 +83,13 @@ export function NowPage(props: {
   /** How many incidents are open; more than `open` holds when the page lists only the newest. */
   openTotal: number;
   resolved: IncidentSummary[];
+  /**
+   * How many incidents resolved that started from `resolvedFrom` (the page's hour); more than
+   * `resolved` holds when the page lists only the newest.
+   */
+  resolvedTotal: number;
+  /** The start of the page's hour (ISO), from which `resolved` and `resolvedTotal` count. */
+  resolvedFrom: string;
   now: number;
   /** The engine's stopped machines, or why it cannot be reached (absent without an engine URL). */
   engine?: EngineNow | null;
@@ -86,6 +121,13 @@ export function NowPage(props: {
       ) : null}
       <section aria-labelledby="resolved-heading">
         <h2 id="resolved-heading">Resolved, started in the last hour</h2>
+        {props.resolvedTotal > props.resolved.length ? (
+          <ResolvedNotShown
+            shown={props.resolved.length}
+            total={props.resolvedTotal}
+            from={props.resolvedFrom}
+          />
+        ) : null}
         <IncidentTable
           id="resolved-incidents"
           caption="Resolved incidents that started in the last hour, newest first"

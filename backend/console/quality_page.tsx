@@ -159,7 +159,12 @@ function MuteForm(props: {
         }
       />
       <NameField id={`${id}-by`} which={which} value={typed.by} invalid={invalid("by")} />
-      <button type="submit" aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}>
+      {/* Described by what a mute does, said above the table (training included). */}
+      <button
+        type="submit"
+        aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}
+        aria-describedby="mute-effect"
+      >
         Mute this sensor
       </button>
     </form>
@@ -323,9 +328,11 @@ export function QualityPage(props: {
           <p class="empty">No incident in this range was judged a false positive.</p>
         ) : (
           <>
-            <p>
+            <p id="mute-effect">
               Muting a sensor creates a silence on its stream: its incidents are still stored,
-              marked silenced, and not notified until the silence ends.
+              marked silenced, and not notified until the silence ends. While it holds, the stream's
+              frames are also left out of the training history, whole, not only this sensor's
+              readings (a retrained model learns nothing from them).
             </p>
             {props.tokenRequired ? (
               <ConsoleTokenForm

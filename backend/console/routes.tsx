@@ -14,10 +14,12 @@ import {
 } from "../../contracts/models_api.ts";
 import { formBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
+import { translateDbError } from "../db/db_errors.ts";
 import { sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
 import type { IncidentHub } from "../incidents/incident_hub.ts";
 import type { IncidentRepository } from "../incidents/incident_repository.ts";
 import { streamIncidentChanges } from "../incidents/incident_stream.ts";
+import type { Acknowledgement } from "../incidents/incident_types.ts";
 import type { QualityRepository } from "../incidents/quality_repository.ts";
 import { incidentIdParam, parseAck, parseVerdict } from "../incidents/routes.ts";
 import type { ModelActivator } from "../models/model_activation.ts";
@@ -95,6 +97,26 @@ const OPEN_NOW = "open-now";
 
 /** Open incidents listed on the Now page at most (newest first); it says when there are more. */
 export const NOW_LIMIT = 200;
+
+/**
+ * Resolved incidents of the last hour listed on the Now page at most (newest first); it says when
+ * there are more and links to them. Few: every (re)connection of the live stream sends each row.
+ */
+export const NOW_RESOLVED_LIMIT = 20;
+
+/** The Now page's "last hour" of resolved incidents, by start. */
+const HOUR_MS = 3_600_000;
+
+/**
+ * How many incidents resolved that started from `from`: what the Now page says when it lists only
+ * the newest {@link NOW_RESOLVED_LIMIT} (an hour of `incident_started_idx`, read only then).
+ */
+async function countResolvedSince(sql: Sql, from: Date): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM incident
+    WHERE started_at >= ${from} AND resolved_at IS NOT NULL`.catch(translateDbError);
+  return row.n;
+}
 
 /** The acknowledgement form's labels, for its refusals (form_error.tsx). */
 const ACK_LABELS: FieldLabels = { by: "Your name", note: "Note" };
@@ -186,8 +208,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       incidents.list({ state: "open", limit: NOW_LIMIT, sensorsPerIncident: sensors }),
       incidents.list({
         state: "resolved",
-        from: new Date(at - 3_600_000),
-        limit: 20,
+        from: new Date(at - HOUR_MS),
+        limit: NOW_RESOLVED_LIMIT,
         sensorsPerIncident: sensors,
       }),
     ]);
@@ -199,14 +221,22 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       // A hung engine costs the page its short deadline once, then the last failure is shown.
       engine ? engine.nowState() : Promise.resolve(null),
     ]);
-    // More open than listed: the page says how many, so none goes unnoticed.
-    const openTotal = open.next_cursor ? await incidents.countOpen() : open.incidents.length;
+    // More listed than shown: the page says how many, so none goes unnoticed. Counted only then.
+    const resolvedFrom = new Date(at - HOUR_MS);
+    const [openTotal, resolvedTotal] = await Promise.all([
+      open.next_cursor ? incidents.countOpen() : open.incidents.length,
+      resolved.next_cursor
+        ? countResolvedSince(database.sql, resolvedFrom)
+        : resolved.incidents.length,
+    ]);
     return page(
       c,
       <NowPage
         open={open.incidents}
         openTotal={openTotal}
         resolved={resolved.incidents}
+        resolvedTotal={resolvedTotal}
+        resolvedFrom={resolvedFrom.toISOString()}
         now={at}
         engine={engineNow}
       />,
@@ -241,7 +271,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         // The page's rule: a resolved incident is listed when it started in the last hour. An
         // older one (a verdict given from its own page) goes from the lists, not into them.
         const listed =
-          incident.state === "open" || Date.parse(incident.started_at) >= now() - 3_600_000;
+          incident.state === "open" || Date.parse(incident.started_at) >= now() - HOUR_MS;
         const row = listed
           ? (await (<IncidentRow incident={incident} now={now()} />)).toString()
           : "";
@@ -262,12 +292,15 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     id: string,
     error?: {
       status: number;
-      message: string;
+      /** Absent with `ackTaken`, which says it in its own words. */
+      message?: string;
       /** The API's key of the field the message is about, marked invalid in the form. */
       field?: string;
       form?: "verdict";
       /** What was typed, shown again in the refused form. */
       values?: Record<string, string>;
+      /** The acknowledgement that came first, when the form's was not recorded because of it. */
+      ackTaken?: Acknowledgement;
     },
   ) {
     const [incident, similar] = await Promise.all([
@@ -289,6 +322,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         similar={similar}
         error={error?.form === "verdict" ? undefined : error?.message}
+        ackTaken={error?.ackTaken}
         verdictError={error?.form === "verdict" ? error.message : undefined}
         errorField={error?.field}
         values={error?.values}
@@ -323,6 +357,17 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       const result = await incidents.acknowledge(id, { ...ack, at: new Date(now()), actor });
       if (!result) return incidentPage(c, id);
       if (result.created) hub.publish(id);
+      const first = result.acknowledgement;
+      // Someone acknowledged first (the API's "first wins"): nothing of this form was recorded,
+      // so the page says whose stands and keeps the note typed. The same form sent again (a
+      // double click) is the one recorded.
+      if (!result.created && (first.by !== ack.by || first.note !== ack.note)) {
+        return incidentPage(c, id, {
+          status: 409,
+          ackTaken: first,
+          values: { by: typed.by ?? "", note: typed.note ?? "" },
+        });
+      }
       return c.redirect(`/incidents/${id}?done=ack`, 303);
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;

@@ -340,9 +340,18 @@ function CreateForm(props: { values: SilenceFormValues; error?: string; errorFie
         needs the confirmation below.
       </p>
       <label for="silence-sensors">Sensors (globs, one per line; empty: every sensor)</label>
-      <textarea id="silence-sensors" name="sensors" rows={3} {...invalid("sensors")}>
+      <textarea
+        id="silence-sensors"
+        name="sensors"
+        rows={3}
+        {...invalid("sensors", "silence-sensors-hint")}
+      >
         {value(v, "sensors") ?? ""}
       </textarea>
+      <p id="silence-sensors-hint" class="hint">
+        While it holds, the streams' frames are also left out of the training history, whole even
+        when only some sensors are silenced (a retrained model learns nothing from them).
+      </p>
       <label for="silence-tz">Time zone of the times below (IANA name)</label>
       <input
         id="silence-tz"
