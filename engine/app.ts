@@ -31,6 +31,11 @@ export interface EngineAppOptions {
   clock?: Clock;
   /** FRAME_MAX_AHEAD_S: how far ahead of `clock` a frame may be dated (default 300). */
   frameMaxAheadS?: number;
+  /**
+   * `INCIDENT_STALE_MS`: a stream that sent nothing for longer (and for 10 of its own intervals)
+   * is listed as `silent` in `/stats`; absent, none is.
+   */
+  silentAfterMs?: number;
   metrics?: Pick<EngineMetrics, "framesAccepted" | "framesRejected">;
   tracer?: Tracer;
   /** Extra middleware mounted first (the OpenTelemetry server span). */
@@ -77,6 +82,14 @@ export function createEngineApp(options: EngineAppOptions): Hono {
    * `409 frame_out_of_order` though they arrived in order.
    */
   const arrivals = new ArrivalOrder();
+  /** Streams gone quiet on every lane, longest silent first (a line dark without a stop). */
+  const silentStreams = (p: EnginePipeline | undefined) => {
+    const at = clock.now();
+    const after = options.silentAfterMs as number;
+    return (p?.lanes.flatMap((l) => l.windows.silent(at, after)) ?? [])
+      .sort((a, b) => a.last_received_at.localeCompare(b.last_received_at))
+      .slice(0, 256);
+  };
   const uploadLimit = (p: EnginePipeline | undefined) =>
     maxUploads ?? p?.lanes[0].queue.capacity ?? 0;
   const app = createRoleApp({
@@ -106,7 +119,12 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       // Stopped machines (a model's running condition fails): not anomalies, listed apart.
       const machineOff = p?.lanes.flatMap((l) => l.machine.list()) ?? [];
       const uploadsNow = { in_flight: uploads, limit: uploadLimit(p) };
-      return { ...snapshot, uploads: uploadsNow, machine_off: machineOff };
+      return {
+        ...snapshot,
+        uploads: uploadsNow,
+        machine_off: machineOff,
+        ...(options.silentAfterMs === undefined ? {} : { silent: silentStreams(p) }),
+      };
     },
     resetStats: () => stats.reset(),
     adminToken: options.adminToken,

@@ -103,6 +103,7 @@ export function createEngine(options: EngineOptions): Engine {
     ingestToken: config.INGEST_TOKEN,
     clock,
     frameMaxAheadS: config.FRAME_MAX_AHEAD_S,
+    silentAfterMs: config.INCIDENT_STALE_MS,
     metrics,
     tracer,
     middleware: options.middleware,

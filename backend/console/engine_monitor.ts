@@ -13,6 +13,8 @@ const statsSchema = v.object({
     v.object({ generated: v.number(), delivered: v.number(), outbox: v.number() }),
   ),
   rss_bytes: v.optional(v.number()),
+  /** Streams that have sent nothing for longer than the engine's stale limit (a single process). */
+  silent: v.optional(v.array(v.object({ stream_id: v.string(), last_received_at: v.string() }))),
   /** Each served model's own counters (a single process or worker; an ingest replica has none). */
   models: v.optional(
     v.array(
@@ -43,6 +45,7 @@ const statsSchema = v.object({
 
 export type EngineStats = v.InferOutput<typeof statsSchema>;
 export type MachineOff = NonNullable<EngineStats["machine_off"]>[number];
+export type SilentStream = NonNullable<EngineStats["silent"]>[number];
 
 /** What the Health page shows; `error` says why a part is missing. */
 export interface EngineHealth {
@@ -80,7 +83,7 @@ export interface EngineMonitorOptions {
  * since when this backend saw it so) with the stopped machines of the last answer it gave.
  */
 export type EngineNow =
-  | { reachable: true; stopped: MachineOff[] | null }
+  | { reachable: true; stopped: MachineOff[] | null; silent?: SilentStream[] }
   | {
       reachable: false;
       reason: string;
@@ -191,7 +194,11 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
         const stats = await readStats(nowTimeoutMs);
         reached();
         if (stats?.machine_off) lastStopped = { stopped: stats.machine_off, at: now() };
-        return { reachable: true, stopped: stats?.machine_off ?? null };
+        return {
+          reachable: true,
+          stopped: stats?.machine_off ?? null,
+          ...(stats?.silent ? { silent: stats.silent } : {}),
+        };
       } catch (error) {
         failed(error, nowTimeoutMs);
       }

@@ -458,7 +458,7 @@ export function HealthPage(props: {
         )}
         <PerModel models={stats?.models} />
       </section>
-      <MachineOffSection stopped={h?.stats?.machine_off} />
+      <MachineOffSection stopped={h?.stats?.machine_off} silent={h?.stats?.silent} />
       {h === null ? null : (
         <ModelsSection
           models={h.models}

@@ -1,13 +1,18 @@
 // The streams whose machine is stopped (the engine's machine_off): shown apart, because a stop is not an anomaly; a stop whose sensors still read as running is called out.
-import type { MachineOff } from "./engine_monitor.ts";
+import type { MachineOff, SilentStream } from "./engine_monitor.ts";
 import { utc } from "./format.ts";
+
+/** Silent streams named at most; the rest are counted. */
+const SILENT_SHOWN = 20;
 
 export function MachineOffSection(props: {
   stopped: MachineOff[] | null | undefined;
   /** The engine does not answer now: these are from its last answer, at this ISO time. */
   lastKnownAt?: string;
+  /** Streams that sent nothing past the engine's stale limit (absent: the engine does not say). */
+  silent?: SilentStream[];
 }) {
-  const { stopped, lastKnownAt } = props;
+  const { stopped, lastKnownAt, silent } = props;
   if (!stopped) return null;
   const doubted = stopped.filter((s) => s.reads_running);
   return (
@@ -41,7 +46,11 @@ export function MachineOffSection(props: {
         </p>
       ) : null}
       {stopped.length === 0 ? (
-        <p id="machine-off-none">Every machine the engine scores is running.</p>
+        <p id="machine-off-none">
+          {silent?.length
+            ? "No machine is stopped by its running condition; the silent streams below send nothing."
+            : "Every machine the engine scores is running."}
+        </p>
       ) : (
         <table id="machine-off">
           <caption>
@@ -76,6 +85,42 @@ export function MachineOffSection(props: {
           </tbody>
         </table>
       )}
+      {silent?.length ? <SilentStreams silent={silent} /> : null}
     </section>
+  );
+}
+
+/** Streams gone quiet without a stop (a line dark, a producer down): nothing of them is scored. */
+function SilentStreams(props: { silent: SilentStream[] }) {
+  const { silent } = props;
+  const shown = silent.slice(0, SILENT_SHOWN);
+  return (
+    <>
+      <h3 id="silent-heading">Streams silent</h3>
+      <p id="silent-summary">
+        {silent.length === 1 ? "1 stream has" : `${silent.length} streams have`} sent nothing for
+        longer than the engine's stale limit (INCIDENT_STALE_MS): nothing of{" "}
+        {silent.length === 1 ? "it" : "them"} is scored until frames come again
+        {silent.length > shown.length ? `; the ${shown.length} silent longest are listed` : ""}.
+      </p>
+      <table id="silent-streams" aria-labelledby="silent-heading">
+        <thead>
+          <tr>
+            <th scope="col">Stream</th>
+            <th scope="col">Last frame received</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((s) => (
+            <tr>
+              <td>{s.stream_id}</td>
+              <td>
+                <time datetime={s.last_received_at}>{utc(s.last_received_at)}</time>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }

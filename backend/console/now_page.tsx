@@ -115,7 +115,9 @@ export function NowPage(props: {
           empty="No open incidents."
         />
       </section>
-      {engine?.reachable ? <MachineOffSection stopped={engine.stopped} /> : null}
+      {engine?.reachable ? (
+        <MachineOffSection stopped={engine.stopped} silent={engine.silent} />
+      ) : null}
       {engine && !engine.reachable && engine.lastKnown ? (
         <MachineOffSection stopped={engine.lastKnown.stopped} lastKnownAt={engine.lastKnown.at} />
       ) : null}

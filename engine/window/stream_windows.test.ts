@@ -206,3 +206,31 @@ test("streamWindows adopts a new model between batches: windows carried, levels 
   assert.equal(windows.push("a", Float32Array.of(1, 2, 3), new Float32Array(9)), false);
   assert.equal(windows.admit("a", 2, 0).status, "duplicate");
 });
+
+test("streamWindows lists the streams silent past idleMs and past 10 of their own intervals, longest silent first", () => {
+  const w = new StreamWindows({ windowSize: 2, frameSize: 1, idleMs: 60_000 });
+  const iso = (ms: number) => new Date(ms).toISOString();
+  // fast: a frame a second until 10 s; later: a second until 50 s; slow: a frame every 10 minutes.
+  w.admit("slow", 0, 0);
+  for (let t = 0; t <= 10_000; t += 1000) w.admit("fast", t, t);
+  for (let t = 40_000; t <= 50_000; t += 1000) w.admit("later", t, t);
+  assert.deepEqual(w.silent(60_000, 60_000), [], "nothing quiet for a minute yet");
+  w.admit("slow", 600_000, 600_000);
+  assert.deepEqual(w.silent(700_000, 60_000), [
+    { stream_id: "fast", last_received_at: iso(10_000) },
+    { stream_id: "later", last_received_at: iso(50_000) },
+  ]);
+  // The slow stream is silent only past 10 of its 10-minute intervals.
+  assert.deepEqual(
+    w.silent(600_000 + 6_000_001, 60_000).map((s) => s.stream_id),
+    ["fast", "later", "slow"],
+  );
+  assert.deepEqual(w.silent(700_000, 60_000, 1).length, 1, "at most max");
+  // A frame again: no longer silent. A refused or repeated frame changes nothing.
+  w.admit("fast", 700_000, 700_000);
+  w.admit("later", 50_000, 700_000); // a repeat of its last frame: a duplicate
+  assert.deepEqual(
+    w.silent(710_000, 60_000).map((s) => s.stream_id),
+    ["later"],
+  );
+});

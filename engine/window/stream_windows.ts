@@ -33,6 +33,9 @@ export const streamLimitsOf = (
   config: Pick<EngineConfig, "MAX_STREAMS" | "INCIDENT_STALE_MS">,
 ): StreamLimits => ({ maxStreams: config.MAX_STREAMS, idleMs: config.INCIDENT_STALE_MS });
 
+/** How many of its own reception intervals a stream must also be quiet to count as silent. */
+export const SILENT_STEPS = 10;
+
 /** The windows' shape (or what makes one), and the limits on streams. */
 export type StreamWindowsOptions = (WindowShapeOptions | { shape: WindowShape }) & StreamLimits;
 
@@ -40,7 +43,16 @@ interface StreamState {
   order: StreamOrder;
   /** When it last had a frame admitted (the `now` of `admit`). */
   seenAt: number;
+  /** The reception interval before that (0 until a second frame). */
+  step: number;
   features: StreamFeatures;
+}
+
+/** A stream that has sent nothing for a while, as `GET /stats` lists it (`silent`). */
+export interface SilentStream {
+  stream_id: string;
+  /** When its last frame was received (this engine's clock, ISO). */
+  last_received_at: string;
 }
 
 /**
@@ -137,9 +149,31 @@ export class StreamWindows {
     const admission = state.order.admit(timestamp, now, checksum);
     if (admission.status === "accepted" && known) {
       this.#touch(streamId);
+      state.step = Math.max(0, now - state.seenAt);
       state.seenAt = now;
     }
     return admission;
+  }
+
+  /**
+   * The streams that have sent nothing for longer than `idleMs` at `now` (reception time, the
+   * clock `admit` was given) and for more than {@link SILENT_STEPS} of their own reception
+   * intervals (a stream sampled every 10 minutes is not silent between its frames), longest
+   * silent first, at most `max`. A line that went dark without sending a stop: the engine holds
+   * its window and scores nothing of it. O(silent streams): the streams are kept in order of
+   * their last frame.
+   */
+  silent(now: number, idleMs: number, max = 256): SilentStream[] {
+    const out: SilentStream[] = [];
+    for (const [streamId, state] of this.#streams) {
+      const quiet = now - state.seenAt;
+      if (!(quiet > idleMs)) break;
+      if (quiet > SILENT_STEPS * state.step && Number.isFinite(state.seenAt)) {
+        out.push({ stream_id: streamId, last_received_at: new Date(state.seenAt).toISOString() });
+        if (out.length >= max) break;
+      }
+    }
+    return out;
   }
 
   /**
@@ -220,6 +254,7 @@ export class StreamWindows {
       state = {
         order: new StreamOrder(this.#recentSize),
         seenAt: now ?? Number.NEGATIVE_INFINITY,
+        step: 0,
         features: new StreamFeatures(this.shape),
       };
     }

@@ -1,0 +1,65 @@
+// The Now and Health pages against a real engine: a stream that stopped sending is listed as silent, not as running.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { jsonFrame } from "../../engine/_test/engine_harness.ts";
+import { trainedRegistry } from "../../engine/_test/registry_engine.ts";
+import { waitFor } from "../../engine/_test/wait_for.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { createEngineMonitor } from "./engine_monitor.ts";
+
+const text = (html: string) => html.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+
+describe("the console with a stream gone silent", () => {
+  const reg = trainedRegistry([{ features: 8, name: "kiln", frames: 300 }]);
+  let db: TestDatabase;
+  let app: ReturnType<typeof createBackendApp>;
+  let url: (path: string) => string;
+
+  before(async () => {
+    // The shortest stale limit the engine takes: a second.
+    ({ url } = await reg.start({ INCIDENT_STALE_MS: "1000" }));
+    db = await testTargets()[0].open();
+    app = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({ engineUrl: url(""), timeoutMs: 5000 }),
+    });
+  });
+  after(() => db?.dispose());
+
+  test("a stream that sends nothing past INCIDENT_STALE_MS is listed as silent on Now and Health, and goes once it sends again", async () => {
+    const [kiln] = reg.models;
+    const send = async (stream: string, i: number) => {
+      const res = await fetch(url("/data-enqueue"), {
+        method: "POST",
+        body: jsonFrame(kiln.featureNames, kiln.normalFrame(i), { stream_id: stream }),
+      });
+      assert.equal(res.status, 202, await res.text());
+    };
+    const stream = "line-dark";
+    for (let i = 0; i < 3; i++) await send(stream, i);
+    const now = await waitFor(async () => {
+      const page = await (await app.request("/")).text();
+      return page.includes('id="silent-streams"') ? page : undefined;
+    }, "the stream listed as silent on Now");
+    const summary = /<p id="silent-summary">([\s\S]*?)<\/p>/.exec(now);
+    assert.ok(summary);
+    assert.match(
+      text(summary[1]),
+      /^1 stream has sent nothing for longer than the engine&#39;s stale limit/,
+    );
+    assert.match(
+      text(now),
+      /No machine is stopped by its running condition; the silent streams below send nothing\./,
+    );
+    assert.match(text(now), /line-dark \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/);
+    const health = await (await app.request("/status")).text();
+    assert.ok(health.includes('id="silent-streams"'), "Health lists it too");
+
+    // It sends again: not silent any more.
+    await send(stream, 3);
+    const after = await (await app.request("/")).text();
+    assert.ok(!after.includes('id="silent-streams"'), "gone once it sends");
+    assert.match(text(after), /Every machine the engine scores is running\./);
+  });
+});
