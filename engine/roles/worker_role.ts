@@ -1070,7 +1070,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       return decisions ? { ...body, decisions: decisionsReadiness(decisions.report()) } : body;
     },
     stats: () => {
-      const { models: counters, ...figures } = snapshot(sampleResources().rss_bytes);
+      const { models: perModel, ...figures } = snapshot(sampleResources().rss_bytes);
       return {
         ...figures,
         // Stopped machines of the partitions held (a model's running condition fails): not
@@ -1099,7 +1099,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         // Each model served: its versions and its own counters (the figures above sum them).
         models:
           parts?.models.all.map((m) => ({
-            ...(counters?.find((c) => c.name === m.name) ?? unscoredModel(m.name)),
+            ...(perModel?.find((c) => c.name === m.name) ?? unscoredModel(m.name)),
             name: m.name,
             active_version: m.active.version,
             loaded_versions: m.versions,
