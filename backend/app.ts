@@ -123,7 +123,7 @@ export function createBackendApp(options: BackendAppOptions): Hono {
 
   app.route("/health", healthRoutes({ database, now, isDraining: draining }));
   const hub = options.hub ?? createIncidentHub();
-  const incidents = createIncidentRepository(database);
+  const incidents = createIncidentRepository(database, now);
   const silences = createSilenceRepository(database, now);
   app.route(
     "/api/v1",

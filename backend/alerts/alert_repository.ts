@@ -255,8 +255,9 @@ export function createAlertRepository(
               THEN EXCLUDED.kind_alert_at ELSE incident.kind_alert_at END,
             kind_alert_id = CASE WHEN ${latestKind()}
               THEN EXCLUDED.kind_alert_id ELSE incident.kind_alert_id END,
-            -- Silenced while its latest alert is covered (README.md, "Silences"); each alert
-            -- keeps the silence that covered it.
+            -- The silence its latest alert fell under: silenced while that one still holds
+            -- (judged against the clock when read, README.md "Silences"); each alert keeps the
+            -- silence that covered it.
             silence_id = CASE WHEN ${latest()}
               THEN EXCLUDED.silence_id ELSE incident.silence_id END
           RETURNING incident_id, started_at

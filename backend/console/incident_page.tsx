@@ -194,12 +194,20 @@ export function IncidentPage(props: {
             ? "sensor: the evidence looks like an instrument failing"
             : "process: the evidence looks like the process itself moved"}
         </dd>
-        {i.silence_id ? (
+        {i.silenced ? (
           <>
             <dt>Silenced</dt>
             <dd id="incident-silenced">
               by <a href={`/silences#silence-${i.silence_id}`}>a maintenance silence</a>: stored,
               not notified
+            </dd>
+          </>
+        ) : i.silence_id ? (
+          <>
+            <dt>Silence</dt>
+            <dd id="incident-silence-ended">
+              opened under <a href={`/silences#silence-${i.silence_id}`}>a maintenance silence</a>{" "}
+              that has ended: notified since
             </dd>
           </>
         ) : null}

@@ -23,7 +23,7 @@ export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
       <td>
         {i.stream_id}
         {i.kind === "sensor" ? <span class="tag kind-sensor"> sensor fault?</span> : null}
-        {i.silence_id ? <span class="tag silenced"> silenced</span> : null}
+        {i.silenced ? <span class="tag silenced"> silenced</span> : null}
       </td>
       <td class="sensors">{sensorList(i)}</td>
       <td class="num">{num(i.max_severity)}</td>

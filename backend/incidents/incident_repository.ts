@@ -2,6 +2,8 @@
 
 import type { FaultKind } from "../../contracts/alert.ts";
 import type { Identity } from "../../contracts/auth.ts";
+import type { Recurrence } from "../../contracts/silence.ts";
+import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
 import { encodeCursor } from "../alerts/_cursor.ts";
 import { type FeatureRow, toFeature } from "../alerts/alert_repository.ts";
 import { unverified } from "../audit/actor.ts";
@@ -49,6 +51,13 @@ interface IncidentRow {
   model_version: string | null;
   kind: FaultKind;
   silence_id: string | null;
+  /** The silence `silence_id` names (row_to_json: times as text), to judge whether it holds now. */
+  silence: {
+    starts_at: string;
+    ends_at: string;
+    expired_at: string | null;
+    recurrence: Recurrence | null;
+  } | null;
   superseded_by: string | null;
   opened_model_name: string | null;
   opened_model_version: string | null;
@@ -81,7 +90,23 @@ const toVerdict = (r: VerdictRow): Verdict => ({
   at: iso(r.given_at),
 });
 
-function toSummary(row: IncidentRow): IncidentSummary {
+/** Whether the silence an incident's latest alert fell under still holds at `now`. */
+function silencedAt(row: IncidentRow, now: number): boolean {
+  const s = row.silence;
+  if (row.silence_id === null || s === null) return false;
+  const compiled = compileSilence({
+    silence_id: row.silence_id,
+    // Holding is a matter of time: the alert was matched against stream and sensors when stored.
+    matchers: { stream: "*", sensors: [] },
+    starts_at: s.starts_at,
+    ends_at: s.ends_at,
+    expired_at: s.expired_at,
+    recurrence: s.recurrence,
+  });
+  return silenceHolds(compiled, now);
+}
+
+function toSummary(row: IncidentRow, now: number): IncidentSummary {
   return {
     incident_id: row.incident_id,
     stream_id: row.stream_id,
@@ -99,6 +124,7 @@ function toSummary(row: IncidentRow): IncidentSummary {
     opened_model_version: row.opened_model_version,
     kind: row.kind,
     silence_id: row.silence_id,
+    silenced: silencedAt(row, now),
     superseded_by: row.superseded_by,
     sensors: (row.sensors ?? []).map(
       (s): IncidentSensor => ({ ...toFeature(s), peak_at: iso(s.peak_at) }),
@@ -123,11 +149,14 @@ function toSummary(row: IncidentRow): IncidentSummary {
 /**
  * The incident repository over a postgres.js client. Incidents are written by the alert
  * repository's insert (same statement as the alert); this reads them and records acks and
- * verdicts.
+ * verdicts. `now` is the clock an incident's silence is judged by (`silenced`).
  *
- * @example const incidents = createIncidentRepository(db); await incidents.list({ limit: 20, sensorsPerIncident: 5 });
+ * @example const incidents = createIncidentRepository(db, Date.now); await incidents.list({ limit: 20, sensorsPerIncident: 5 });
  */
-export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) {
+export function createIncidentRepository(
+  db: Pick<Database, "sql" | "recover">,
+  now: () => number = Date.now,
+) {
   const client = () => db.sql;
   const failed = dbErrorTranslator(db);
 
@@ -136,6 +165,9 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   // sensors and the sensors they name as related; lists (context 0) never show them.
   const base = (sql: Database["sql"], sensors: number, context = 0) => sql`
     SELECT i.*, k.acked_by, k.note, k.acked_at, s.sensors, vd.verdict,
+      (SELECT json_build_object('starts_at', sl.starts_at, 'ends_at', sl.ends_at,
+        'expired_at', sl.expired_at, 'recurrence', sl.recurrence)
+        FROM silence sl WHERE sl.silence_id = i.silence_id) AS silence,
       vd.cause AS verdict_cause, vd.note AS verdict_note, vd.given_by AS verdict_by,
       vd.given_at AS verdict_at,
       GREATEST(i.flagged_sensors,
@@ -180,6 +212,7 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
   /** Incidents newest first (by start), one page after `cursor`. */
   async function list(q: IncidentFilter): Promise<IncidentPage> {
     const sql = client();
+    const at = now();
     const rows = await sql<IncidentRow[]>`
       ${base(sql, q.sensorsPerIncident)}
       WHERE true
@@ -213,7 +246,7 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
     return {
-      incidents: page.map(toSummary),
+      incidents: page.map((r) => toSummary(r, at)),
       next_cursor:
         more && last ? encodeCursor({ ts: last.started_at, alertId: last.incident_id }) : null,
     };
@@ -228,7 +261,7 @@ export function createIncidentRepository(db: Pick<Database, "sql" | "recover">) 
     const sql = client();
     const rows = await sql<IncidentRow[]>`
       ${base(sql, sensors, context)} WHERE i.incident_id = ${incidentId}`.catch(failed);
-    return rows[0] ? toSummary(rows[0]) : undefined;
+    return rows[0] ? toSummary(rows[0], now()) : undefined;
   }
 
   /**

@@ -50,8 +50,18 @@ export interface IncidentSummary {
   opened_model_version: string | null;
   /** `sensor` (an instrument failing) or `process`: its latest alert's judgement that gave one. */
   kind: FaultKind;
-  /** The maintenance silence it fell under (stored and shown, not notified), or null. */
+  /**
+   * The maintenance silence its latest alert fell under, or null; kept after that silence ended
+   * (the record of what covered it). Whether it covers the incident now is `silenced`.
+   */
   silence_id: string | null;
+  /**
+   * Whether the incident is under a silence now: `silence_id` names a silence that still holds
+   * (not past its end, not expired, inside a weekly window). Stored and shown while it holds, not
+   * notified; once it no longer holds over an open incident the notifier tells the routes that
+   * heard nothing of it (notify/README.md). What the console's "silenced" follows.
+   */
+  silenced: boolean;
   /**
    * The incident of the same stream and model that opened after it while its engine never ended
    * it (the engine lost its state): the backend resolved it at its last alert. Null otherwise.

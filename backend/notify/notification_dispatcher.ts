@@ -1,7 +1,7 @@
 // Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
 
 import { setMaxListeners } from "node:events";
-import { compileSilence, silenceCoversAll } from "../../contracts/silence_match.ts";
+import { compileSilence, silenceCoversAll, silenceHolds } from "../../contracts/silence_match.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
 import { closeSupersededIncidents, SUPERSEDE_AFTER_MS } from "../incidents/superseded_incidents.ts";
@@ -14,6 +14,7 @@ import {
 } from "./notification_payload.ts";
 import type { NotifyConfig, NotifyRoute } from "./notify_config.ts";
 import {
+  AFTER_SILENCE,
   type ClaimedMessage,
   createOutboxRepository,
   type NewMessage,
@@ -54,6 +55,15 @@ export type NotificationDispatcher = ReturnType<typeof createNotificationDispatc
 
 /** Whether a silence holding now covers an incident of `stream` that flagged `flagged` (names). */
 type Covers = (stream: string, flagged: string[]) => boolean;
+
+/** The silences holding at a pass's time: their ids, and what they cover. */
+interface Holding {
+  ids: string[];
+  /** Only where reminders exist (it is what stops them), and some silence holds. */
+  covers: Covers | undefined;
+  /** Whether one of them covers an incident (any routes). */
+  coversNow: Covers;
+}
 
 // A claimed message stays leased this long past its route's timeout, so a slow answer is not
 // claimed twice; a process that died mid-delivery leaves the lease to run out.
@@ -143,10 +153,10 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   }
 
   /** Plans stored incident events until none is left; resolves with how many were planned. */
-  async function planEvents(): Promise<number> {
+  async function planEvents(holding: Holding): Promise<number> {
     let planned = 0;
     for (;;) {
-      const events = await outbox.unplanned(batchSize);
+      const events = await outbox.unplanned(batchSize, holding.ids);
       if (events.length === 0) return planned;
       const messages: NewMessage[] = [];
       // Routes given a message about each incident in this batch (not silenced: told; any:
@@ -198,30 +208,80 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   }
 
   /**
-   * Whether a silence holding now covers an incident: matches its stream and every sensor it
-   * flagged (a silence created while it was open, before any new alert of it marked it). Read once
-   * a pass, and only where reminders exist: it is what stops them.
+   * The silences holding at `t` (a weekly one only inside a window), read once a pass: an incident
+   * is under a silence while the one its latest alert fell under is among them. `covers`: whether
+   * one of them covers an incident, matching its stream and every sensor it flagged (a silence
+   * created while it was open, before any new alert of it marked it); only where reminders exist,
+   * as it is what stops them.
    */
-  async function silencesNow(t: number): Promise<Covers | undefined> {
-    if (!config.routes.some((r) => r.repeatEveryMs !== undefined)) return undefined;
-    const holding = (await silences.effective(0)).map(compileSilence);
-    if (holding.length === 0) return undefined;
-    return function covers(stream, flagged) {
+  async function silencesNow(t: number): Promise<Holding> {
+    const holding = (await silences.effective(0))
+      .map(compileSilence)
+      .filter((s) => silenceHolds(s, t));
+    const reminders = config.routes.some((r) => r.repeatEveryMs !== undefined);
+    const coversNow: Covers = function covers(stream, flagged) {
       return holding.some((s) => silenceCoversAll(s, stream, flagged, t));
     };
+    return {
+      ids: holding.map((s) => s.id),
+      covers: reminders && holding.length > 0 ? coversNow : undefined,
+      coversNow,
+    };
+  }
+
+  /**
+   * The opening of an incident that opened under a silence and is still open once that silence
+   * ended (its end passed, it was expired, its window closed): to each route it matches (its kind
+   * and highest severity now) that heard nothing of it, marked `after_silence`. Its key names the
+   * incident and the silence, so a pass after a crash or on another instance plans the same
+   * message (and `plan` keeps the first); reminders then count from it, as for any opening. While
+   * another silence holding now covers the incident it waits (nothing is written) for that one's
+   * end.
+   */
+  async function planAfterSilence(t: number, holding: Holding): Promise<void> {
+    if (config.routes.length === 0) return;
+    const messages: NewMessage[] = [];
+    for (const u of await outbox.unsilencedOpen(holding.ids)) {
+      if (holding.coversNow(u.incident.stream_id, u.flagged)) continue;
+      const ended = new Date(Math.min(u.silence_end.getTime(), t)).toISOString();
+      for (const route of config.routes) {
+        const event = {
+          event: "opened" as const,
+          severity: u.incident.max_severity,
+          prior_severity: null,
+          messaged: u.heard_routes.includes(route.name),
+        };
+        if (!shouldNotify(route, u.incident, event)) continue;
+        const message: NotificationMessage = {
+          event: "opened",
+          event_key: `${u.incident.incident_id}/${AFTER_SILENCE}/${u.silence_id}`,
+          at: ended,
+          severity: u.incident.max_severity,
+          route: route.name,
+          after_silence: { silence_id: u.silence_id, ended_at: ended },
+        };
+        messages.push(await toMessage(route, message, u.incident, false));
+      }
+    }
+    if (messages.length > 0) await outbox.plan(messages, [], new Date(t), true);
   }
 
   /**
    * The current reminder of each open incident a route with `repeat_every` was told about; one
    * that a silence covers now is written `silenced`, not sent.
    */
-  async function planReminders(t: number, covers: Covers | undefined): Promise<void> {
+  async function planReminders(t: number, holding: Holding): Promise<void> {
+    const { covers } = holding;
     const reminding = config.routes.filter((r) => r.repeatEveryMs !== undefined);
     for (const route of reminding) {
       const every = route.repeatEveryMs as number;
       const messages: NewMessage[] = [];
       // An incident's sensors are read only while some silence may cover it.
-      for (const open of await outbox.openIncidentsFor(route.name, covers !== undefined)) {
+      for (const open of await outbox.openIncidentsFor(
+        route.name,
+        covers !== undefined,
+        holding.ids,
+      )) {
         // Only the latest period's reminder: after downtime, one message, not a burst.
         const n = Math.floor((t - open.first_at.getTime()) / every);
         if (n < 1) continue;
@@ -321,14 +381,15 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     deliveries.add(running);
   }
 
-  async function dispatchDue(t: Date, covers: Covers | undefined): Promise<void> {
+  async function dispatchDue(t: Date, holding: Holding): Promise<void> {
+    const { covers } = holding;
     // A reminder already waiting (its receiver down) stops too once a silence covers its incident.
     const covered = covers
       ? (await outbox.waitingReminders(t))
           .filter((r) => covers(r.stream_id, r.flagged))
           .map((r) => r.message_id)
       : [];
-    await outbox.settle([...routes.keys()], t, covered);
+    await outbox.settle([...routes.keys()], t, holding.ids, covered);
     for (const route of config.routes) {
       if (stopping) return;
       const free = route.concurrency - (inFlight.get(route.name) ?? 0);
@@ -354,19 +415,21 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   }
 
   /**
-   * One pass: close superseded incidents (once a minute), plan events, plan reminders, start due
-   * deliveries (not waiting for them).
+   * One pass: close superseded incidents (once a minute), plan events, plan the openings of
+   * incidents whose silence ended, plan reminders, start due deliveries (not waiting for them).
    */
   async function tick(): Promise<void> {
     // Its failure is logged apart: it must never hold back the notifications themselves.
     await closeSuperseded(now()).catch((error) =>
       log?.warn("closing superseded incidents failed", { error: (error as Error).message }),
     );
-    await planEvents();
+    const holding = await silencesNow(now());
+    await planEvents(holding);
+    // Read after planning: a message planned now is due now.
     const t = now();
-    const covers = await silencesNow(t);
-    await planReminders(t, covers);
-    await dispatchDue(new Date(t), covers);
+    await planAfterSilence(t, holding);
+    await planReminders(t, holding);
+    await dispatchDue(new Date(t), holding);
   }
 
   function pause(ms: number): Promise<void> {

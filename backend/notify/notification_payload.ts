@@ -35,6 +35,12 @@ export interface NotificationMessage {
   /** The event's severity (for a reminder, the incident's highest). */
   severity: number | null;
   route: string;
+  /**
+   * An opening sent because the maintenance silence the incident opened under ended while it was
+   * still open (the route heard nothing of it before): that silence and when it ended (its end or
+   * expiry; for a weekly window, when the notifier saw it closed).
+   */
+  after_silence?: { silence_id: string; ended_at: string };
 }
 
 const TITLES: Record<NotifyEvent, string> = {
@@ -48,7 +54,8 @@ const round = (n: number | null) => (n === null ? null : Math.round(n * 100) / 1
 
 /**
  * The generic JSON body: `{type, timestamp, data}` as Standard Webhooks recommends, `type` being
- * `incident.opened` | `incident.updated` | `incident.resolved` | `incident.still_open`.
+ * `incident.opened` | `incident.updated` | `incident.resolved` | `incident.still_open`; an
+ * opening sent once a silence ended adds `data.after_silence` (`{silence_id, ended_at}`).
  */
 export function jsonBody(
   message: NotificationMessage,
@@ -64,6 +71,7 @@ export function jsonBody(
       route: message.route,
       severity: message.severity,
       incident: { ...incident, state: incident.resolved_at === null ? "open" : "resolved" },
+      ...(message.after_silence ? { after_silence: message.after_silence } : {}),
       ...(consoleUrl ? { url: `${consoleUrl}/incidents/${incident.incident_id}` } : {}),
     },
   });
@@ -96,7 +104,8 @@ export function slackBody(
   const severity = round(message.severity ?? incident.max_severity);
   const headline =
     `${TITLES[message.event]} on ${slackEscape(incident.stream_id)} (${incident.kind})` +
-    (severity === null ? "" : `, severity ${severity}`);
+    (severity === null ? "" : `, severity ${severity}`) +
+    (message.after_silence ? " (opened under a maintenance silence that has ended)" : "");
   const sensors = incident.sensors
     .map((s) => {
       const name = slackEscape(s.feature ?? `feature_${s.feature_idx}`);

@@ -12,7 +12,8 @@ export interface UnplannedEvent {
   severity: number | null;
   /**
    * Highest severity of the incident's earlier events (by frame time); for an event outside any
-   * silence only of those outside one too: a rise told under a silence reached nobody.
+   * silence only of those outside one too: a rise told under a silence reached nobody; and of
+   * the openings sent once a silence ended (they told the incident at its severity then).
    */
   prior_severity: number | null;
   /**
@@ -51,6 +52,22 @@ export interface OpenIncident {
    * Every sensor it flagged, by name (`feature_<idx>` when unnamed), as silences match them;
    * empty unless asked for.
    */
+  flagged: string[];
+}
+
+/**
+ * An open incident whose latest alert fell under a silence that holds no longer (its end passed,
+ * it was expired, or its weekly window closed), for the opening of each route that heard nothing.
+ */
+export interface UnsilencedIncident {
+  /** The silence its latest alert fell under. */
+  silence_id: string;
+  /** Its end or expiry, whichever came first (later than now for a window that closed). */
+  silence_end: Date;
+  /** Routes that heard of the incident: a message about it neither silenced nor dead. */
+  heard_routes: string[];
+  incident: IncidentSnapshot;
+  /** Every sensor it flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
   flagged: string[];
 }
 
@@ -159,15 +176,27 @@ function mayHaveReached(sql: Database["sql"], m: string) {
 }
 
 /**
- * Whether incident `i` is under a silence now: its latest alert (by frame time, `last_alert_id`)
- * fell under one. Each alert is judged on its own (silences/silence_repository.ts), so this follows
- * the incident into a silence and out of it; `incident.silence_id` stands in only when retention
- * pruned that alert.
+ * The silence incident `i`'s latest alert (by frame time, `last_alert_id`) fell under, or null.
+ * Each alert is judged on its own (silences/silence_repository.ts); `incident.silence_id` stands
+ * in only when retention pruned that alert.
  */
-function coveredNow(sql: Database["sql"]) {
-  return sql`COALESCE((SELECT la.silence_id IS NOT NULL FROM alert la
-    WHERE la.alert_id = i.last_alert_id), i.silence_id IS NOT NULL)`;
+function latestSilence(sql: Database["sql"]) {
+  return sql`(SELECT CASE WHEN la.alert_id IS NULL THEN i.silence_id ELSE la.silence_id END
+    FROM (SELECT 1) one LEFT JOIN alert la ON la.alert_id = i.last_alert_id)`;
 }
+
+/**
+ * Whether incident `i` is under a silence now: the silence its latest alert fell under is one of
+ * `holding` (those that hold now, worked out by the caller: a weekly window is judged in its time
+ * zone). So this follows the incident into a silence and out of it, by a new alert outside any or
+ * by the silence's end, expiry or window closing, whichever comes first.
+ */
+function coveredNow(sql: Database["sql"], holding: readonly string[]) {
+  return sql`COALESCE(${latestSilence(sql)} = ANY(${holding as string[]}::uuid[]), false)`;
+}
+
+/** The prefix of the event key of an opening sent once the silence an incident opened under ended. */
+export const AFTER_SILENCE = "after_silence";
 
 /** Every sensor incident `i` flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
 function flaggedOf(sql: Database["sql"]) {
@@ -211,7 +240,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     ) s ON true`;
 
   /** Up to `limit` stored incident events not planned yet, oldest first. */
-  async function unplanned(limit: number): Promise<UnplannedEvent[]> {
+  async function unplanned(limit: number, holding: readonly string[]): Promise<UnplannedEvent[]> {
     const sql = client();
     const rows = await sql<
       (SnapshotRow & {
@@ -228,11 +257,15 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       })[]
     >`
       SELECT e.alert_id, e.event, e.event_at, e.max_severity AS severity,
-        (SELECT max(p.max_severity) FROM incident_event p
+        GREATEST((SELECT max(p.max_severity) FROM incident_event p
           LEFT JOIN alert pa ON pa.alert_id = p.alert_id
           WHERE p.incident_id = e.incident_id
             AND (p.event_at, p.alert_id) < (e.event_at, e.alert_id)
-            AND (c.covered OR pa.silence_id IS NULL)) AS prior_severity,
+            AND (c.covered OR pa.silence_id IS NULL)),
+          -- An opening sent once a silence ended told the incident at its severity then.
+          (SELECT max(o.severity) FROM notification_outbox o
+            WHERE o.incident_id = e.incident_id AND o.state <> 'silenced'
+              AND o.event_key LIKE ${`%/${AFTER_SILENCE}/%`})) AS prior_severity,
         -- An end after a silence is sent only to routes told of the incident (the dispatcher's
         -- rule for a silenced end): whoever heard nothing of it is not told that it ended.
         c.covered OR (e.event = 'resolved' AND (i.silence_id IS NOT NULL OR EXISTS (
@@ -244,7 +277,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         CASE WHEN e.event = 'resolved' THEN (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id
             AND (${mayHaveReached(sql, "o")}
-              OR (o.state = 'pending' AND NOT ${coveredNow(sql)}))) END AS told_routes,
+              OR (o.state = 'pending' AND NOT ${coveredNow(sql, holding)}))) END AS told_routes,
         (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state <> 'dead'
             AND (o.state <> 'silenced' OR c.covered OR e.event = 'resolved')) AS messaged_routes,
@@ -278,9 +311,15 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
 
   /**
    * Writes the messages and marks the events planned, in one statement: a crash leaves either
-   * both or neither. A message already written (same event and route) is left as it is.
+   * both or neither. A message already written (same event and route) is left as it is;
+   * `whileOpen`: only messages whose incident is still open.
    */
-  async function plan(messages: NewMessage[], plannedAlertIds: string[], now: Date) {
+  async function plan(
+    messages: NewMessage[],
+    plannedAlertIds: string[],
+    now: Date,
+    whileOpen = false,
+  ) {
     const sql = client();
     const col = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
     const [row] = await sql<{ inserted: number }[]>`
@@ -296,6 +335,14 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
           ${col((m) => m.severity)}::float8[], ${col((m) => m.body)}::text[],
           ${col((m) => m.state)}::text[])
           AS u(message_id, route, event_key, incident_id, event, event_at, severity, body, state)
+        ${
+          // An opening for an incident whose resolution was stored since it was read would raise
+          // a page that no `resolved` closes (that end was planned without this route).
+          whileOpen
+            ? sql`WHERE EXISTS (SELECT 1 FROM incident w
+                WHERE w.incident_id = u.incident_id AND w.resolved_at IS NULL)`
+            : sql``
+        }
         ON CONFLICT DO NOTHING
         RETURNING 1
       ), marked AS (
@@ -308,11 +355,51 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Open incidents not under a silence now (their latest alert fell under none) and nobody took
+   * Open incidents whose latest alert fell under a silence not among `holding` (those holding
+   * now): the silence ended over them. Each pass asks again (nothing is stored but the messages
+   * planned from it), so a restart finds the same ones; the opening's stable key keeps it single.
+   */
+  async function unsilencedOpen(holding: readonly string[]): Promise<UnsilencedIncident[]> {
+    const sql = client();
+    const rows = await sql<
+      (SnapshotRow & {
+        after_silence: string;
+        silence_end: Date;
+        heard: string[] | null;
+        flagged: string[] | null;
+      })[]
+    >`
+      SELECT l.silence_id AS after_silence, ${flaggedOf(sql)} AS flagged,
+        LEAST(sl.ends_at, COALESCE(sl.expired_at, 'infinity'::timestamptz)) AS silence_end,
+        (SELECT array_agg(DISTINCT o.route) FROM notification_outbox o
+          WHERE o.incident_id = i.incident_id AND o.state NOT IN ('silenced', 'dead')) AS heard,
+        ${snapshot(sql)}
+      FROM incident i
+      CROSS JOIN LATERAL (SELECT ${latestSilence(sql)} AS silence_id) l
+      JOIN silence sl ON sl.silence_id = l.silence_id
+      ${sensors(sql)}
+      WHERE i.resolved_at IS NULL
+        AND NOT (l.silence_id = ANY(${holding as string[]}::uuid[]))`.catch(failed);
+    return rows.map((r) => ({
+      silence_id: r.after_silence,
+      silence_end: r.silence_end,
+      heard_routes: r.heard ?? [],
+      incident: toSnapshot(r),
+      flagged: r.flagged ?? [],
+    }));
+  }
+
+  /**
+   * Open incidents not under a silence now (the silence their latest alert fell under, if any, is
+   * not among `holding`: it ended, was expired or its window closed) and nobody took
    * yet (acknowledged or judged) that the route has a message about, with the first one's time;
    * `withFlagged`: with every sensor they flagged.
    */
-  async function openIncidentsFor(route: string, withFlagged: boolean): Promise<OpenIncident[]> {
+  async function openIncidentsFor(
+    route: string,
+    withFlagged: boolean,
+    holding: readonly string[],
+  ): Promise<OpenIncident[]> {
     const sql = client();
     const rows = await sql<(SnapshotRow & { first_at: Date; flagged: string[] | null })[]>`
       SELECT f.first_at, ${snapshot(sql)},
@@ -322,7 +409,9 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
       ) f ON f.first_at IS NOT NULL
       ${sensors(sql)}
-      WHERE i.resolved_at IS NULL AND NOT ${coveredNow(sql)} AND NOT ${taken(sql)}`.catch(failed);
+      WHERE i.resolved_at IS NULL AND NOT ${coveredNow(sql, holding)} AND NOT ${taken(sql)}`.catch(
+      failed,
+    );
     return rows.map((r) => ({
       first_at: r.first_at,
       incident: toSnapshot(r),
@@ -348,7 +437,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
 
   /**
    * Housekeeping before claiming: pending messages of incidents now under a silence (their latest
-   * alert fell under one) become `silenced`, and so do the reminders in `coveredReminders`
+   * alert fell under one of `holding`, the silences holding now) become `silenced`, and so do the reminders in `coveredReminders`
    * (waiting ones a silence holding now covers, see {@link waitingReminders}); a waiting reminder
    * becomes `superseded` once a newer one is planned or its incident resolved; those of routes
    * this instance does not know become dead letters once they have been due ROUTE_GONE_MS with
@@ -358,13 +447,14 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   async function settle(
     routes: string[],
     now: Date,
+    holding: readonly string[],
     coveredReminders: string[] = [],
   ): Promise<void> {
     const sql = client();
     await sql`
       UPDATE notification_outbox o SET state = 'silenced', done_at = ${now}
       FROM incident i
-      WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND ${coveredNow(sql)}
+      WHERE o.state = 'pending' AND i.incident_id = o.incident_id AND ${coveredNow(sql, holding)}
         AND (o.locked_until IS NULL OR o.locked_until <= ${now})
         -- A message tried once (last_attempt_at set, also when a re-send counted its tries
         -- afresh) may have reached its receiver: it goes on, so the receiver hears a whole story
@@ -557,6 +647,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   return {
     unplanned,
     plan,
+    unsilencedOpen,
     openIncidentsFor,
     waitingReminders,
     settle,

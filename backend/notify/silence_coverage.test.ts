@@ -178,7 +178,8 @@ for (const target of testTargets()) {
           event,
           sensors: [{ idx: 4242, severity: 12 }],
         });
-      let clock = Date.parse("2026-12-01T08:00:00.000Z");
+      // Inside the window: the silence the opening fell under holds while it is planned.
+      let clock = Date.parse("2026-11-25T09:00:50.000Z");
       const notify = dispatcher(
         [
           {
@@ -315,14 +316,13 @@ for (const target of testTargets()) {
       );
     });
 
-    test("reminders follow the incident's latest alert: they stop while it is covered and resume once it is not", async () => {
+    test("reminders follow the incident's latest alert: they stop while its silence holds and resume once it ends", async () => {
       const start = "2026-11-28T09:00:00.000Z";
-      // Only frame times inside it count: the dispatcher's clock is past it, so only the
-      // alerts can say whether the incident is covered.
+      // The opening's frame time lies before it, the update's inside it.
       await silence({
         stream: "cover-1",
         from: "2026-11-28T09:00:30Z",
-        to: "2026-11-28T09:01:30Z",
+        to: "2026-12-02T08:20:00Z",
       });
       const id = crypto.randomUUID();
       const at = (event: "opened" | "updated", seconds: number) =>
@@ -359,7 +359,8 @@ for (const target of testTargets()) {
           [["opened", "delivered"]],
           "covered: no reminder",
         );
-        await store(at("updated", 120));
+        // The silence ended; the incident goes on with no new alert: its reminders resume, and
+        // the route, told of it before the silence, gets no second opening.
         clock += 16 * MINUTE;
         await notify.tick();
         await settled("cover", id, 2);
@@ -369,12 +370,15 @@ for (const target of testTargets()) {
       assert.deepEqual(await alertSilences(id).then((s) => s.map((x) => x !== null)), [
         false,
         true,
-        false,
       ]);
       assert.deepEqual(await rows("cover", id), [
         ["opened", "delivered"],
         ["still_open", "delivered"],
       ]);
+      assert.deepEqual(
+        bodies("/cover").map((b) => b.type),
+        ["incident.opened", "incident.still_open"],
+      );
     });
   });
 }
