@@ -87,7 +87,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     const at = clock.now();
     const after = options.silentAfterMs as number;
     return (p?.lanes.flatMap((l) => l.windows.silent(at, after)) ?? [])
-      .sort((a, b) => a.last_received_at.localeCompare(b.last_received_at))
+      .sort((a, b) => a.last_accepted_at.localeCompare(b.last_accepted_at))
       .slice(0, 256);
   };
   const uploadLimit = (p: EnginePipeline | undefined) =>

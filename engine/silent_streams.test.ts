@@ -50,7 +50,7 @@ test("a stream that sends nothing past INCIDENT_STALE_MS (and 10 of its interval
   now = T0 + 75_000;
   const listed = (await engine.stats()).silent;
   assert.deepEqual(listed, [
-    { stream_id: "line-a", last_received_at: new Date(T0 + 10_000).toISOString() },
+    { stream_id: "line-a", last_accepted_at: new Date(T0 + 10_000).toISOString() },
   ]);
   now = T0 + 100_000;
   assert.deepEqual(

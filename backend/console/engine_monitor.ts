@@ -14,7 +14,7 @@ const statsSchema = v.object({
   ),
   rss_bytes: v.optional(v.number()),
   /** Streams that have sent nothing for longer than the engine's stale limit (a single process). */
-  silent: v.optional(v.array(v.object({ stream_id: v.string(), last_received_at: v.string() }))),
+  silent: v.optional(v.array(v.object({ stream_id: v.string(), last_accepted_at: v.string() }))),
   /** Each served model's own counters (a single process or worker; an ingest replica has none). */
   models: v.optional(
     v.array(

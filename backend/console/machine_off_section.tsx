@@ -47,9 +47,11 @@ export function MachineOffSection(props: {
       ) : null}
       {stopped.length === 0 ? (
         <p id="machine-off-none">
-          {silent?.length
-            ? "No machine is stopped by its running condition; the silent streams below send nothing."
-            : "Every machine the engine scores is running."}
+          {silent === undefined
+            ? "No machine is stopped by its running condition (this engine does not list streams gone silent)."
+            : silent.length
+              ? "No machine is stopped by its running condition; the silent streams below have had no frame accepted."
+              : "Every machine the engine scores is running."}
         </p>
       ) : (
         <table id="machine-off">
@@ -98,16 +100,17 @@ function SilentStreams(props: { silent: SilentStream[] }) {
     <>
       <h3 id="silent-heading">Streams silent</h3>
       <p id="silent-summary">
-        {silent.length === 1 ? "1 stream has" : `${silent.length} streams have`} sent nothing for
-        longer than the engine's stale limit (INCIDENT_STALE_MS): nothing of{" "}
-        {silent.length === 1 ? "it" : "them"} is scored until frames come again
+        {silent.length === 1 ? "1 stream has" : `${silent.length} streams have`} had no frame
+        accepted for longer than the engine's stale limit (INCIDENT_STALE_MS), a line gone dark or a
+        producer whose frames are refused (see the engine's rejected count): nothing of{" "}
+        {silent.length === 1 ? "it" : "them"} is scored until frames are accepted again
         {silent.length > shown.length ? `; the ${shown.length} silent longest are listed` : ""}.
       </p>
       <table id="silent-streams" aria-labelledby="silent-heading">
         <thead>
           <tr>
             <th scope="col">Stream</th>
-            <th scope="col">Last frame received</th>
+            <th scope="col">Last frame accepted</th>
           </tr>
         </thead>
         <tbody>
@@ -115,7 +118,7 @@ function SilentStreams(props: { silent: SilentStream[] }) {
             <tr>
               <td>{s.stream_id}</td>
               <td>
-                <time datetime={s.last_received_at}>{utc(s.last_received_at)}</time>
+                <time datetime={s.last_accepted_at}>{utc(s.last_accepted_at)}</time>
               </td>
             </tr>
           ))}

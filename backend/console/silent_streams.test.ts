@@ -46,11 +46,11 @@ describe("the console with a stream gone silent", () => {
     assert.ok(summary);
     assert.match(
       text(summary[1]),
-      /^1 stream has sent nothing for longer than the engine&#39;s stale limit/,
+      /^1 stream has had no frame accepted for longer than the engine&#39;s stale limit/,
     );
     assert.match(
       text(now),
-      /No machine is stopped by its running condition; the silent streams below send nothing\./,
+      /No machine is stopped by its running condition; the silent streams below have had no frame accepted\./,
     );
     assert.match(text(now), /line-dark \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/);
     const health = await (await app.request("/status")).text();

@@ -217,8 +217,8 @@ test("streamWindows lists the streams silent past idleMs and past 10 of their ow
   assert.deepEqual(w.silent(60_000, 60_000), [], "nothing quiet for a minute yet");
   w.admit("slow", 600_000, 600_000);
   assert.deepEqual(w.silent(700_000, 60_000), [
-    { stream_id: "fast", last_received_at: iso(10_000) },
-    { stream_id: "later", last_received_at: iso(50_000) },
+    { stream_id: "fast", last_accepted_at: iso(10_000) },
+    { stream_id: "later", last_accepted_at: iso(50_000) },
   ]);
   // The slow stream is silent only past 10 of its 10-minute intervals.
   assert.deepEqual(
@@ -232,5 +232,29 @@ test("streamWindows lists the streams silent past idleMs and past 10 of their ow
   assert.deepEqual(
     w.silent(710_000, 60_000).map((s) => s.stream_id),
     ["later"],
+  );
+});
+
+test("streamWindows does not list a producer that sends in bursts as silent between them, and lists one whose frames are all refused", () => {
+  const w = new StreamWindows({ windowSize: 2, frameSize: 1, idleMs: 60_000 });
+  // A gateway: 300 frames of 1 s sampling sent within 300 ms, every 5 minutes, for an hour.
+  let at = 0;
+  let ts = 0;
+  for (let burst = 0; burst < 12; burst++) {
+    for (let i = 0; i < 300; i++) w.admit("gateway", ts++ * 1000, at + i);
+    at += 300_000;
+  }
+  // 4 minutes after its last burst: its step is the 5 minutes between bursts.
+  assert.deepEqual(w.silent(at - 300_000 + 240_000, 60_000), []);
+  // A clock set back: every frame refused out of order, the stream listed from its last accepted.
+  const v = new StreamWindows({ windowSize: 2, frameSize: 1, idleMs: 60_000 });
+  v.admit("clock", 10_000, 10_000);
+  v.admit("clock", 11_000, 11_000);
+  for (let t = 12_000; t < 100_000; t += 1000) {
+    assert.equal(v.admit("clock", 5_000, t).status, "out_of_order");
+  }
+  assert.deepEqual(
+    v.silent(100_000, 60_000).map((s) => [s.stream_id, s.last_accepted_at]),
+    [["clock", new Date(11_000).toISOString()]],
   );
 });

@@ -36,6 +36,9 @@ export const streamLimitsOf = (
 /** How many of its own reception intervals a stream must also be quiet to count as silent. */
 export const SILENT_STEPS = 10;
 
+/** How fast a stream's longest recent reception interval fades (its `step`): an hour. */
+const STEP_FADE_MS = 3_600_000;
+
 /** The windows' shape (or what makes one), and the limits on streams. */
 export type StreamWindowsOptions = (WindowShapeOptions | { shape: WindowShape }) & StreamLimits;
 
@@ -43,7 +46,11 @@ interface StreamState {
   order: StreamOrder;
   /** When it last had a frame admitted (the `now` of `admit`). */
   seenAt: number;
-  /** The reception interval before that (0 until a second frame). */
+  /**
+   * Its reception interval, the longest of late (each new interval, or the last longest fading
+   * with an hour's time constant; 0 until a second frame): a producer that sends in bursts every
+   * few minutes has that gap as its step, not the milliseconds inside a burst.
+   */
   step: number;
   features: StreamFeatures;
 }
@@ -51,8 +58,8 @@ interface StreamState {
 /** A stream that has sent nothing for a while, as `GET /stats` lists it (`silent`). */
 export interface SilentStream {
   stream_id: string;
-  /** When its last frame was received (this engine's clock, ISO). */
-  last_received_at: string;
+  /** When its last frame was accepted (this engine's clock, ISO); refused frames do not count. */
+  last_accepted_at: string;
 }
 
 /**
@@ -149,17 +156,19 @@ export class StreamWindows {
     const admission = state.order.admit(timestamp, now, checksum);
     if (admission.status === "accepted" && known) {
       this.#touch(streamId);
-      state.step = Math.max(0, now - state.seenAt);
+      const interval = Math.max(0, now - state.seenAt);
+      state.step = Math.max(interval, state.step * Math.exp(-interval / STEP_FADE_MS));
       state.seenAt = now;
     }
     return admission;
   }
 
   /**
-   * The streams that have sent nothing for longer than `idleMs` at `now` (reception time, the
-   * clock `admit` was given) and for more than {@link SILENT_STEPS} of their own reception
-   * intervals (a stream sampled every 10 minutes is not silent between its frames), longest
-   * silent first, at most `max`. A line that went dark without sending a stop: the engine holds
+   * The streams that have had no frame accepted for longer than `idleMs` at `now` (reception
+   * time, the clock `admit` was given) and for more than {@link SILENT_STEPS} of their own
+   * reception intervals (a stream sampled every 10 minutes, or sent in bursts, is not silent
+   * between its frames), longest silent first, at most `max`. Refused frames do not count: a
+   * producer whose every frame is refused (a clock set back) is listed too. A line that went dark without sending a stop: the engine holds
    * its window and scores nothing of it. O(silent streams): the streams are kept in order of
    * their last frame.
    */
@@ -169,7 +178,7 @@ export class StreamWindows {
       const quiet = now - state.seenAt;
       if (!(quiet > idleMs)) break;
       if (quiet > SILENT_STEPS * state.step && Number.isFinite(state.seenAt)) {
-        out.push({ stream_id: streamId, last_received_at: new Date(state.seenAt).toISOString() });
+        out.push({ stream_id: streamId, last_accepted_at: new Date(state.seenAt).toISOString() });
         if (out.length >= max) break;
       }
     }
