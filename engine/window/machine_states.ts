@@ -3,10 +3,12 @@ import type { EngineConfig } from "../../contracts/config.ts";
 import type { ModelMetadata } from "../../contracts/model.ts";
 import { isRunning, type RunningCondition } from "../../contracts/running_condition.ts";
 import {
+  inRangeShare,
   type JudgedSensors,
   judgedSensors,
   type ReadsRunning,
   type ReadsRunningMeta,
+  RunningShare,
   StopDoubt,
 } from "./reads_running.ts";
 import type { StreamWindows } from "./stream_windows.ts";
@@ -105,6 +107,8 @@ export class MachineStates {
   readonly #onReadsRunning: MachineStatesOptions["onReadsRunning"];
   /** Stopped streams (by their condition) and whether their frames still read as running. */
   readonly #doubts = new Map<string, StopDoubt>();
+  /** Running streams' share of sensors in their running range, which a stop is held to. */
+  readonly #shares = new Map<string, RunningShare>();
   #judged: JudgedSensors | undefined;
   /** The last model judged with, its running condition and that sensor's index in a frame. */
   #meta: MachineMeta | undefined;
@@ -191,7 +195,10 @@ export class MachineStates {
       this.#index = meta.running ? meta.feature_names.indexOf(meta.running.feature) : -1;
       const judged = judgedSensors(meta);
       // Another version may judge on other sensors: the doubts so far were on the last one's.
-      if (judged?.judged.length !== this.#judged?.judged.length) this.#doubts.clear();
+      if (judged?.sampled.length !== this.#judged?.sampled.length) {
+        this.#doubts.clear();
+        this.#shares.clear();
+      }
       this.#judged = judged;
     }
     const silent = this.#silence(streamId, timestamp);
@@ -224,6 +231,7 @@ export class MachineStates {
       this.#settling.delete(streamId);
       this.running(streamId);
       this.#doubts.delete(streamId);
+      if (this.#judged) this.#runningShare(streamId, values, this.#judged);
       if (silent === undefined || wasStopped) return "running";
       this.#stopAt = failing?.since ?? silent;
       return "resumed";
@@ -259,6 +267,19 @@ export class MachineStates {
     return "stop";
   }
 
+  /** Follows a running frame's share of sensors in their running range (256 at most: O(256)). */
+  #runningShare(streamId: string, values: ArrayLike<number>, judged: JudgedSensors): void {
+    let share = this.#shares.get(streamId);
+    if (!share) {
+      if (this.#shares.size >= this.#maxStreams) {
+        this.#shares.delete(this.#shares.keys().next().value as string);
+      }
+      share = new RunningShare();
+      this.#shares.set(streamId, share);
+    }
+    share.add(inRangeShare(judged, values), judged.frames);
+  }
+
   /** Judges a stopped frame (by the condition) for whether the machine still reads as running. */
   #doubt(streamId: string, timestamp: number, values: ArrayLike<number>): void {
     const judged = this.#judged;
@@ -268,7 +289,8 @@ export class MachineStates {
       if (this.#doubts.size >= this.#maxStreams) {
         this.#doubts.delete(this.#doubts.keys().next().value as string);
       }
-      doubt = new StopDoubt(judged);
+      // Held to how it read while it ran, up to the stop.
+      doubt = new StopDoubt(judged, this.#shares.get(streamId));
       this.#doubts.set(streamId, doubt);
     }
     if (doubt.observe(timestamp, values)) {

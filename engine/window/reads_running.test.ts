@@ -69,16 +69,57 @@ test("a real stop leaves doubt out: its sensors leave their running range, or ho
   assert.equal(machine.list()[0].reads_running, undefined);
 });
 
-test("the doubt needs most of the stretch, not every frame, to read as running", () => {
+test("the doubt needs most of the stretch to move, not every frame", () => {
   const machine = new MachineStates();
   feed(machine, 0, 2, (n) => frame(n, 150));
-  // One frame in six out of range: 5/6 > DOUBT_SHARE of the stretch reads as running.
+  // One frame in six repeats the one before (a feed that held a value): most still move.
   assert.ok(5 / 6 > DOUBT_SHARE);
-  feed(machine, 2, 2 * N, (n) => frame(n, 0, n % 6 === 0 ? 50 : 10));
+  const held = (n: number) => frame(n % 6 === 0 ? n - 1 : n, 0);
+  feed(machine, 2, 2 * N, held);
   assert.ok(machine.list()[0].reads_running, "in doubt");
-  // Half the frames out of range: the doubt clears.
-  feed(machine, 2 + 2 * N, 2 * N, (n) => frame(n, 0, n % 2 === 0 ? 50 : 10));
+  // Half the frames held: the doubt clears.
+  feed(machine, 2 + 2 * N, 2 * N, (n) => frame(n % 2 === 0 ? n - 1 : n, 0));
   assert.equal(machine.list()[0].reads_running, undefined);
+});
+
+test("a real stop whose readings keep their noise is no doubt once a few of its sensors leave their running range", () => {
+  // 200 judged sensors, each in 9..11 while running; the condition's sensor first.
+  const F = 201;
+  const wide: MachineMeta = {
+    feature_names: Array.from({ length: F }, (_, f) => (f === 0 ? "speed" : `s${f}`)),
+    running: parseRunningCondition("speed>100"),
+    typical: {
+      description: "1st to 99th percentile",
+      low: Array.from({ length: F }, (_, f) => (f === 0 ? 0 : 9)),
+      high: Array.from({ length: F }, (_, f) => (f === 0 ? 200 : 11)),
+    },
+    window_size: 4,
+  };
+  const noisy = (n: number, speed: number, fallen = 0) =>
+    Array.from({ length: F }, (_, f) =>
+      f === 0 ? speed : f <= fallen ? 0.01 * Math.sin(n + f) : 10 + 0.5 * Math.sin(n * 7 + f),
+    );
+  const judge = (
+    machine: MachineStates,
+    stream: string,
+    from: number,
+    count: number,
+    make: (n: number) => number[],
+  ) => {
+    for (let n = from; n < from + count; n++)
+      machine.judge(wide, stream, n * 1000, make(n), windows);
+  };
+  const machine = new MachineStates();
+  // The flows of the line: 6 sensors of 200 (3 %) fall to 0 with the drive; the rest keep their noise.
+  judge(machine, "real", 0, 40, (n) => noisy(n, 150));
+  judge(machine, "real", 40, 3 * N, (n) => noisy(n, 0, 6));
+  assert.equal(machine.list()[0].reads_running, undefined, "a real stop");
+  // The drive's sensor dies; everything else runs on, noise and all.
+  judge(machine, "dead", 0, 40, (n) => noisy(n, 150));
+  judge(machine, "dead", 40, N, (n) => noisy(n, 0));
+  const dead = machine.list().find((m) => m.stream_id === "dead");
+  assert.ok(dead?.reads_running, "a dead sensor");
+  assert.equal(dead.reads_running.in_range, 1);
 });
 
 test("a model without typical ranges, or with too few judged sensors, is never in doubt", () => {
