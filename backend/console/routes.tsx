@@ -14,7 +14,6 @@ import {
 } from "../../contracts/models_api.ts";
 import { formBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
-import { translateDbError } from "../db/db_errors.ts";
 import { sameSecret, TOKEN_COOKIE } from "../incidents/console_auth.ts";
 import type { IncidentHub } from "../incidents/incident_hub.ts";
 import type { IncidentRepository } from "../incidents/incident_repository.ts";
@@ -106,17 +105,6 @@ export const NOW_RESOLVED_LIMIT = 20;
 
 /** The Now page's "last hour" of resolved incidents, by start. */
 const HOUR_MS = 3_600_000;
-
-/**
- * How many incidents resolved that started from `from`: what the Now page says when it lists only
- * the newest {@link NOW_RESOLVED_LIMIT} (an hour of `incident_started_idx`, read only then).
- */
-async function countResolvedSince(sql: Sql, from: Date): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM incident
-    WHERE started_at >= ${from} AND resolved_at IS NOT NULL`.catch(translateDbError);
-  return row.n;
-}
 
 /** The acknowledgement form's labels, for its refusals (form_error.tsx). */
 const ACK_LABELS: FieldLabels = { by: "Your name", note: "Note" };
@@ -225,9 +213,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const resolvedFrom = new Date(at - HOUR_MS);
     const [openTotal, resolvedTotal] = await Promise.all([
       open.next_cursor ? incidents.countOpen() : open.incidents.length,
-      resolved.next_cursor
-        ? countResolvedSince(database.sql, resolvedFrom)
-        : resolved.incidents.length,
+      resolved.next_cursor ? incidents.countResolvedSince(resolvedFrom) : resolved.incidents.length,
     ]);
     return page(
       c,

@@ -470,5 +470,23 @@ export function createIncidentRepository(
     return row.n;
   }
 
-  return { list, summary, get, acknowledge, giveVerdict, heatmap, similar, countOpen };
+  /** How many incidents resolved that started at `from` or later (the Now page's last hour). */
+  async function countResolvedSince(from: Date): Promise<number> {
+    const [row] = await client()<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM incident
+      WHERE started_at >= ${from} AND resolved_at IS NOT NULL`.catch(failed);
+    return row.n;
+  }
+
+  return {
+    list,
+    summary,
+    get,
+    acknowledge,
+    giveVerdict,
+    heatmap,
+    similar,
+    countOpen,
+    countResolvedSince,
+  };
 }
