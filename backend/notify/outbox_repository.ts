@@ -355,8 +355,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Open incidents whose latest alert fell under a silence not among `holding` (those holding
-   * now): the silence ended over them. Each pass asks again (nothing is stored but the messages
+   * Open incidents nobody took yet (acknowledged or judged) whose latest alert fell under a
+   * silence not among `holding` (those holding now): the silence ended over them. Each pass asks again (nothing is stored but the messages
    * planned from it), so a restart finds the same ones; the opening's stable key keeps it single.
    */
   async function unsilencedOpen(holding: readonly string[]): Promise<UnsilencedIncident[]> {
@@ -378,7 +378,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       CROSS JOIN LATERAL (SELECT ${latestSilence(sql)} AS silence_id) l
       JOIN silence sl ON sl.silence_id = l.silence_id
       ${sensors(sql)}
-      WHERE i.resolved_at IS NULL
+      WHERE i.resolved_at IS NULL AND NOT ${taken(sql)}
         AND NOT (l.silence_id = ANY(${holding as string[]}::uuid[]))`.catch(failed);
     return rows.map((r) => ({
       silence_id: r.after_silence,

@@ -241,6 +241,64 @@ for (const target of testTargets()) {
       assert.equal(bodies("/overlap").length, 1);
     });
 
+    test("an incident opened under a silence and acknowledged before its end is not told when it ends", async () => {
+      const from = Date.parse("2026-11-28T09:00:00.000Z");
+      const silenceId = crypto.randomUUID();
+      await db.sql`
+        INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, reason,
+          created_by, created_at)
+        VALUES (${silenceId}, 'taken-1', '{}'::text[], ${new Date(from)},
+          ${new Date(from + 10 * MINUTE)}, 'valve test', 'Ana', ${new Date(from)})`;
+      const [acked, left] = [crypto.randomUUID(), crypto.randomUUID()];
+      for (const [id, idx] of [
+        [acked, 7],
+        [left, 8],
+      ] as const) {
+        await store(
+          incidentAlert({
+            incidentId: id,
+            start: new Date(from + MINUTE).toISOString(),
+            streamId: "taken-1",
+            event: "opened",
+            sensors: [{ idx, severity: 25 }],
+          }),
+        );
+      }
+      let clock = from + 2 * MINUTE;
+      const notify = dispatcher(
+        [
+          {
+            name: "taken",
+            match: { stream: "taken-*" },
+            webhook: { url: `${receiver.url}/taken` },
+          },
+        ],
+        () => clock,
+      );
+      try {
+        await notify.tick();
+        await settled("taken", acked, 1);
+        await settled("taken", left, 1);
+        // Someone on site takes one of them while the silence holds.
+        const ack = await app.request(
+          `/api/v1/incidents/${acked}/ack`,
+          post({ by: "Ben", note: "seen on the valve test" }),
+        );
+        assert.equal(ack.status, 201);
+        clock = from + 11 * MINUTE;
+        await notify.tick();
+        await settled("taken", left, 2);
+        await notify.tick();
+        assert.deepEqual(await rows("taken", acked), [["opened", "silenced"]]);
+      } finally {
+        await notify.stop();
+      }
+      const told = bodies("/taken");
+      assert.equal(told.length, 1);
+      assert.equal(told[0].data.incident.incident_id, left);
+      assert.equal(told[0].data.after_silence.silence_id, silenceId);
+    });
+
     test("an incident opened under a silence expired early (DELETE) is told at once, its Now row no longer silenced", async () => {
       const created = await app.request(
         "/api/v1/silences",
