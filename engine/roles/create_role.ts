@@ -1,5 +1,6 @@
 // Picks what this engine process runs from ENGINE_ROLE and FRAME_BUS (engine/bus/README.md).
 import { ConfigError } from "../../contracts/config.ts";
+import { claimDataDirFormat } from "../data_dir_format.ts";
 import { createEngine } from "../engine.ts";
 import { createIngestRole } from "./ingest_role.ts";
 import type { Role, RoleOptions } from "./role_shell.ts";
@@ -15,8 +16,23 @@ export type CreateRoleOptions = RoleOptions;
  * (`POST /models/{name}/retrain`): one worker per model at a time, by a KV lease, publishing into
  * the shared registry; replicas never retrain. Throws a
  * {@link ConfigError} for a split role on the in-memory bus, which has nothing to split across.
+ * Every role but `ingest` starts by checking DATA_DIR's layout (`../data_dir_format.ts`).
  */
 export function createRole(options: CreateRoleOptions): Role {
+  const role = roleFor(options);
+  // An ingest replica keeps nothing in DATA_DIR; every other role checks its layout first.
+  if (options.config.ENGINE_ROLE === "ingest") return role;
+  return {
+    app: role.app,
+    async start() {
+      await claimDataDirFormat(options.config.DATA_DIR);
+      await role.start();
+    },
+    shutdown: (timeoutMs) => role.shutdown(timeoutMs),
+  };
+}
+
+function roleFor(options: CreateRoleOptions): Role {
   const { config } = options;
   if (config.FRAME_BUS === "memory") {
     if (config.ENGINE_ROLE !== "all") {
