@@ -113,6 +113,48 @@ test("chunkWriter on a full disk deletes its oldest chunks for room, writes on w
   });
 });
 
+test("chunkWriter on a full disk deletes a backfill of older records for room before the live ones written earlier", async () => {
+  await inTempDir(async (dir) => {
+    const fulls: DiskFull[] = [];
+    const disk = new SmallDisk(dir, MiB);
+    // A 4 MiB bound (256 KiB chunks, 26 records each) on a disk of 1 MiB.
+    const writer = new ChunkWriter({
+      dir,
+      maxBytes: 4 * MiB,
+      header: () =>
+        encodeHeader({ model: "m", n_features: 2500, features_sha256: "x", created_at: "" }),
+      onFull: (full) => fulls.push(full),
+      ...disk.fs,
+    });
+    const values = new Float32Array(2500);
+    const append = (streamId: string, seq: number, timestamp: number) =>
+      writer.append(
+        encodeFrame({ streamId, timestamp, session: 1, seq, incident: "", values }),
+        timestamp,
+      );
+    // Two chunks of live records, then a backfill of week-old ones until the disk is full.
+    for (let seq = 0; seq < 52; seq++) append("live", seq, T0 + seq * 1000);
+    await writer.flush();
+    const weekAgo = T0 - 7 * 24 * 3600 * 1000;
+    for (let seq = 0; fulls.length === 0; seq += 4) {
+      for (let i = 0; i < 4; i++) append("backfill", seq + i, weekAgo + (seq + i) * 1000);
+      await writer.flush().catch((error) => assert.equal(error.code, "ENOSPC"));
+    }
+    await writer.close();
+    // The backfill's first chunk gave way (the one the write failed in stays), the live ones stayed.
+    assert.deepEqual(fulls[0].dropped, ["000000000002.chunk"]);
+    const live = readdirSync(dir)
+      .filter((name) => name.endsWith(".chunk"))
+      .flatMap((name) => decodeChunk(new Uint8Array(readFileSync(join(dir, name)))).frames)
+      .filter((f) => f.streamId === "live")
+      .map((f) => f.seq);
+    assert.deepEqual(
+      live,
+      Array.from({ length: 52 }, (_, i) => i),
+    );
+  });
+});
+
 test("history recorder on a full disk records on after it, counts the deleted chunks and warns once a minute", async () => {
   await inTempDir(async (dir) => {
     const model = modelOf(2500);

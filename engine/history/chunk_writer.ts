@@ -1,17 +1,22 @@
-// Appends records to numbered chunk files under one folder, rotating them and dropping the oldest past a byte bound.
+// Appends records to numbered chunk files under one folder, rotating them and dropping those of the oldest times past a byte bound.
 
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, stat, statfs, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { chunkTimes } from "./chunk_format.ts";
 
 /** Chunk files are `<12-digit sequence>.chunk`, oldest first by name. */
 export const CHUNK_PATTERN = /^(\d{12})\.chunk$/;
 
-/** A chunk on disk: `oldest` is the earliest time of a record in it (`-Infinity`: not known). */
+/**
+ * A chunk on disk: `oldest` and `newest` are the earliest and latest times of a record in it
+ * (both `-Infinity`: not known, a chunk found on disk whose frames cannot be read).
+ */
 interface Chunk {
   name: string;
   bytes: number;
   oldest: number;
+  newest: number;
 }
 
 interface OpenChunk extends Chunk {
@@ -22,7 +27,10 @@ interface OpenChunk extends Chunk {
 
 export interface ChunkWriterOptions {
   dir: string;
-  /** Bytes all chunks may take together; the oldest whole chunks go first. */
+  /**
+   * Bytes all chunks may take together; whole chunks go, the one whose newest record is oldest
+   * first (by the records' times, not by when they were written).
+   */
   maxBytes: number;
   /**
    * The record every chunk starts with (its header), built when the chunk is started. Records
@@ -44,7 +52,7 @@ export interface ChunkWriterOptions {
 
 /** What a writer did when its disk was full. */
 export interface DiskFull {
-  /** Chunks deleted for room, oldest first. */
+  /** Chunks deleted for room, in the order deleted ({@link ChunkWriter}). */
   dropped: string[];
   /** Their bytes. */
   freed: number;
@@ -66,6 +74,26 @@ function earliest(times: readonly number[]): number {
   return least;
 }
 
+/**
+ * The earliest and latest frame time of a chunk found on disk, both `-Infinity` when it holds
+ * no frame that can be read (so it is dropped first). One scan of its records at start, no
+ * readings decoded, as the reader's lookback scans them.
+ */
+async function timesOnDisk(path: string): Promise<{ oldest: number; newest: number }> {
+  const bytes = await readFile(path).catch(() => undefined);
+  const { timestamps } = bytes ? chunkTimes(new Uint8Array(bytes)) : { timestamps: [] };
+  let oldest = Number.POSITIVE_INFINITY;
+  let newest = Number.NEGATIVE_INFINITY;
+  // Comparisons, not Math.min: a NaN time (a bad writer's) is passed over.
+  for (const t of timestamps) {
+    if (t < oldest) oldest = t;
+    if (t > newest) newest = t;
+  }
+  // No frame read: its times are not known, and it holds nothing worth keeping before others.
+  if (newest === Number.NEGATIVE_INFINITY) return { oldest: newest, newest };
+  return { oldest, newest };
+}
+
 const isDiskFull = (error: unknown) => (error as { code?: string })?.code === "ENOSPC";
 
 /** A write the disk took only part of, as the error a full disk gives. */
@@ -82,13 +110,20 @@ const shortWrite = (written: number, size: number) =>
  * only the records being written: every one before them is whole and checksummed. Each record
  * goes into a chunk started with the header current when it was queued, whatever happens later.
  *
+ * Past the bound, closed chunks are deleted the one whose newest record is oldest first (of
+ * equals, the first written), so what stays is the newest records by their own times: a
+ * backfill of old frames, written after the live ones, goes before them. Each chunk's oldest and
+ * newest time are kept as its records are written (a comparison each); those of the chunks
+ * already in the folder are read once, at the first write, and one whose frames cannot be read
+ * goes first.
+ *
  * A full disk (`ENOSPC`, also when something else filled it) is relieved, not waited out: the
- * flush that meets it fails, and the oldest chunks are deleted until the history takes at most
- * three quarters of what it took then, its bound from then on (chunks sized for it), so the next
- * flush has room and the history no longer fills the disk that other files (the alert outbox)
- * need. The newest chunk is kept unless it alone is more than that bound. The bound grows back
- * (up to `maxBytes`) to three quarters of the room the history has, its chunks and the disk's
- * free space, measured as each chunk is started, when something else freed space.
+ * flush that meets it fails, and chunks are deleted (in the same order) until the history takes
+ * at most three quarters of what it took then, its bound from then on (chunks sized for it), so
+ * the next flush has room and the history no longer fills the disk that other files (the alert
+ * outbox) need. The chunk written last is kept unless it alone is more than that bound. The
+ * bound grows back (up to `maxBytes`) to three quarters of the room the history has, its chunks
+ * and the disk's free space, measured as each chunk is started, when something else freed space.
  */
 export class ChunkWriter {
   readonly #o: ChunkWriterOptions;
@@ -96,7 +131,7 @@ export class ChunkWriter {
   #chunkBytes: number;
   /** Bytes all chunks may take: `maxBytes`, lower once the disk was full. */
   #bound: number;
-  /** Closed chunks, oldest first, with their sizes. */
+  /** Closed chunks, first written first, with their sizes and times. */
   #closed: Chunk[] = [];
   #current: OpenChunk | undefined;
   #next = 0;
@@ -134,8 +169,8 @@ export class ChunkWriter {
 
   /**
    * The earliest time of a record on disk, queued or being written (`+Infinity`: none;
-   * `-Infinity` while a chunk from before this writer, whose records' times it does not know, is
-   * there): anything timed before it is gone.
+   * `-Infinity` before the first write, which reads the times of the chunks already there, and
+   * while one whose frames cannot be read is there): anything timed before it is gone.
    */
   get oldest(): number {
     // Before the folder is read, the chunks already in it are not known.
@@ -203,12 +238,14 @@ export class ChunkWriter {
   async #open(): Promise<void> {
     await mkdir(this.#o.dir, { recursive: true });
     const names = (await readdir(this.#o.dir)).filter((n) => CHUNK_PATTERN.test(n)).sort();
+    // One chunk at a time: memory stays at one chunk's bytes, however many there are.
     for (const name of names) {
-      const bytes = await stat(join(this.#o.dir, name)).then(
+      const path = join(this.#o.dir, name);
+      const bytes = await stat(path).then(
         (s) => s.size,
         () => 0,
       );
-      this.#closed.push({ name, bytes, oldest: Number.NEGATIVE_INFINITY });
+      this.#closed.push({ name, bytes, ...(await timesOnDisk(path)) });
     }
     const last = names.at(-1);
     this.#next = last ? Number(CHUNK_PATTERN.exec(last)![1]) + 1 : 0;
@@ -246,7 +283,8 @@ export class ChunkWriter {
         batch.push(records[i]);
         size += records[i].length;
         // Before the write: a record torn by a failed one may be on disk all the same.
-        current.oldest = Math.min(current.oldest, ats[i]);
+        if (ats[i] < current.oldest) current.oldest = ats[i];
+        if (ats[i] > current.newest) current.newest = ats[i];
         i++;
       }
       try {
@@ -262,6 +300,7 @@ export class ChunkWriter {
           name: current.name,
           bytes: current.bytes + size,
           oldest: current.oldest,
+          newest: current.newest,
         });
         throw error;
       }
@@ -290,7 +329,14 @@ export class ChunkWriter {
       throw error;
     }
     this.#next++;
-    this.#current = { name, handle, bytes: bytes.length, oldest: Number.POSITIVE_INFINITY, header };
+    this.#current = {
+      name,
+      handle,
+      bytes: bytes.length,
+      oldest: Number.POSITIVE_INFINITY,
+      newest: Number.NEGATIVE_INFINITY,
+      header,
+    };
     return this.#current;
   }
 
@@ -304,22 +350,23 @@ export class ChunkWriter {
       await current.handle.sync();
     } finally {
       await current.handle.close().catch(() => {});
-      this.#closed.push({ name: current.name, bytes: current.bytes, oldest: current.oldest });
+      const { name, bytes, oldest, newest } = current;
+      this.#closed.push({ name, bytes, oldest, newest });
     }
   }
 
   /**
    * After a write failed on a full disk: lowers the bound to three quarters of the bytes the
-   * chunks take now (at least {@link MIN_BOUND}), sizes chunks for it, and deletes the oldest
-   * ones down to it. The newest chunk stays unless it alone is over the bound: nothing else
-   * could make room then.
+   * chunks take now (at least {@link MIN_BOUND}), sizes chunks for it, and deletes chunks down to
+   * it as the bound does. The chunk written last (the one the write failed in) stays unless it
+   * alone is over the bound: nothing else could make room then.
    */
   async #makeRoom(): Promise<void> {
     this.#bound = Math.min(this.#bound, Math.max(MIN_BOUND, Math.floor((this.bytes * 3) / 4)));
     this.#chunkBytes = chunkBytesOf(this.#bound);
-    const newest = this.#closed.at(-1);
+    const last = this.#closed.at(-1);
     const before = this.bytes;
-    const dropped = await this.#dropOldest(newest && newest.bytes <= this.#bound ? 1 : 0);
+    const dropped = await this.#dropStalest(last && last.bytes <= this.#bound ? 1 : 0);
     if (dropped.length) this.#o.onDrop?.(dropped);
     this.#o.onFull?.({ dropped, freed: before - this.bytes, bound: this.#bound });
   }
@@ -336,18 +383,33 @@ export class ChunkWriter {
   }
 
   async #prune(): Promise<void> {
-    const dropped = await this.#dropOldest(0);
+    const dropped = await this.#dropStalest(0);
     if (dropped.length) this.#o.onDrop?.(dropped);
   }
 
-  /** Deletes the oldest closed chunks, all but `keep` at most, while the chunks are over the bound. */
-  async #dropOldest(keep: number): Promise<string[]> {
+  /**
+   * Deletes closed chunks while the chunks are over the bound, the one whose newest record is
+   * oldest first ({@link #stalest}), never the `keep` written last.
+   */
+  async #dropStalest(keep: number): Promise<string[]> {
     const dropped: string[] = [];
     while (this.#closed.length > keep && this.bytes > this.#bound) {
-      const oldest = this.#closed.shift()!;
-      await unlink(join(this.#o.dir, oldest.name)).catch(() => {});
-      dropped.push(oldest.name);
+      const [stalest] = this.#closed.splice(this.#stalest(keep), 1);
+      await unlink(join(this.#o.dir, stalest.name)).catch(() => {});
+      dropped.push(stalest.name);
     }
     return dropped;
+  }
+
+  /**
+   * Which of the closed chunks but the `keep` written last goes first: the one whose newest
+   * record is oldest, the first written of equals. O(chunks), a few dozen.
+   */
+  #stalest(keep: number): number {
+    let at = 0;
+    for (let i = 1; i < this.#closed.length - keep; i++) {
+      if (this.#closed[i].newest < this.#closed[at].newest) at = i;
+    }
+    return at;
   }
 }
