@@ -1,4 +1,4 @@
-// Stopped machines under scale-out: each worker posts its `machine_off` list to a KV bucket whose entries age out; an ingest replica gathers them for its `/stats`.
+// Stopped machines and silent streams under scale-out: each worker posts its `machine_off` list and its partitions' silent streams to a KV bucket whose entries age out; an ingest replica gathers them for its `/stats`.
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
@@ -7,6 +7,7 @@ import type { Logger } from "../../telemetry/logger.ts";
 import { kvBucket } from "../_buckets.ts";
 import { delay } from "../_delay.ts";
 import type { MachineOffEntry } from "../window/machine_states.ts";
+import type { SilentStream } from "../window/stream_windows.ts";
 import { saysMissing } from "./bus_repair.ts";
 
 /**
@@ -32,11 +33,53 @@ const machineOffSchema = v.object({
   ),
 });
 
-/** The value of `w.<worker>`: that worker's list when it last posted. */
+/**
+ * A partition a worker owns, since when, with its streams gone silent (`StreamWindows.silent`,
+ * judged in bus time): part of the worker's post.
+ */
+export interface OwnedPartition {
+  partition: number;
+  /** When the worker took the partition (its clock, ISO): of two posts naming it, the later wins. */
+  since: string;
+  silent: SilentStream[];
+}
+
+/** What a worker posts: its stopped machines, and the partitions it owns with their silent streams. */
+export interface WorkerReport {
+  machine_off: MachineOff[];
+  partitions: OwnedPartition[];
+}
+
+/** What a replica serves in its `/stats`: every live worker's posts, merged. */
+export interface GatheredReport {
+  machine_off: MachineOff[];
+  /**
+   * Absent while a post of an earlier release is among them: that worker posts no silent streams,
+   * and a list without its partitions' would claim they have none.
+   */
+  silent?: SilentStream[];
+}
+
+const silentSchema = v.object({
+  stream_id: v.pipe(v.string(), v.regex(STREAM_ID_PATTERN)),
+  last_accepted_at: dateTime,
+});
+
+const ownedSchema = v.object({
+  partition: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  since: dateTime,
+  silent: v.array(silentSchema),
+});
+
+/**
+ * The value of `w.<worker>`: that worker's lists when it last posted. `partitions` is optional: a
+ * worker of an earlier release posts none, and its post still gives its stopped machines.
+ */
 const postSchema = v.object({
   worker: v.string(),
   at: v.string(),
   machine_off: v.array(machineOffSchema),
+  partitions: v.optional(v.array(ownedSchema)),
 });
 
 /**
@@ -44,6 +87,14 @@ const postSchema = v.object({
  * characters a post stays well under NATS's default 1 MB message limit.
  */
 export const MAX_POSTED = 2048;
+
+/**
+ * Silent streams a worker posts at most, and a replica lists at most, longest silent first: as
+ * many as the single process's `/stats` lists. The deployment's longest silent are among each
+ * worker's longest silent, so a post holds no more (and stays under the message limit beside
+ * {@link MAX_POSTED} stopped machines).
+ */
+export const MAX_SILENT = 256;
 
 /**
  * The bucket's max age for lease period `leaseMs` (`NATS_LEASE_MS`): a dead worker's post ages
@@ -59,6 +110,10 @@ const ABANDON_READS = 10;
 
 const bySince = (a: MachineOff, b: MachineOff) =>
   Date.parse(a.since) - Date.parse(b.since) ||
+  (a.stream_id < b.stream_id ? -1 : a.stream_id > b.stream_id ? 1 : 0);
+
+const byLastAccepted = (a: SilentStream, b: SilentStream) =>
+  Date.parse(a.last_accepted_at) - Date.parse(b.last_accepted_at) ||
   (a.stream_id < b.stream_id ? -1 : a.stream_id > b.stream_id ? 1 : 0);
 
 /**
@@ -88,6 +143,60 @@ export function mergeMachineOff(lists: Iterable<readonly MachineOff[]>): Machine
   return [...earliest.values()].sort(bySince);
 }
 
+/**
+ * The silent streams of several workers' posts, longest silent first, at most `max`. Each
+ * partition is judged by the worker that took it last: around a takeover the old owner's post
+ * still names it (until that worker posts again, or its post ages out when it died), while the new
+ * owner has read the partition's frames since, so a stream the old owner lists as silent and the
+ * new one has seen again is not listed. One entry per stream, the latest `last_accepted_at`.
+ *
+ * @example
+ * mergeSilent([
+ *   [{ partition: 3, since: t0, silent: [{ stream_id: "a", last_accepted_at: t1 }] }],
+ *   [{ partition: 3, since: t5, silent: [] }], // the new owner has seen "a" again
+ * ]);
+ * // []
+ */
+export function mergeSilent(
+  posts: Iterable<readonly OwnedPartition[]>,
+  max = MAX_SILENT,
+): SilentStream[] {
+  const owner = new Map<number, OwnedPartition>();
+  for (const owned of posts) {
+    for (const part of owned) {
+      const known = owner.get(part.partition);
+      if (!known || Date.parse(part.since) > Date.parse(known.since)) {
+        owner.set(part.partition, part);
+      }
+    }
+  }
+  const latest = new Map<string, SilentStream>();
+  for (const part of owner.values()) {
+    for (const entry of part.silent) {
+      const known = latest.get(entry.stream_id);
+      if (!known || Date.parse(entry.last_accepted_at) > Date.parse(known.last_accepted_at)) {
+        latest.set(entry.stream_id, entry);
+      }
+    }
+  }
+  return [...latest.values()].sort(byLastAccepted).slice(0, max);
+}
+
+/**
+ * `partitions` in partition order, each keeping only those of its silent streams that are among
+ * the `max` longest silent of them all (the others are beyond what a replica lists).
+ */
+function longestSilent(partitions: readonly OwnedPartition[], max: number): OwnedPartition[] {
+  const sorted = [...partitions].sort((a, b) => a.partition - b.partition);
+  const ranked = sorted
+    .flatMap((part, i) => part.silent.map((entry) => ({ i, entry })))
+    .sort((a, b) => byLastAccepted(a.entry, b.entry))
+    .slice(0, max);
+  const kept = sorted.map((part) => ({ ...part, silent: [] as SilentStream[] }));
+  for (const { i, entry } of ranked) kept[i].silent.push(entry);
+  return kept;
+}
+
 export interface MachineOffBoardOptions {
   nc: NatsConnection;
   /** `NATS_STREAM`: the bucket is `<prefix>_machine_off`. */
@@ -102,27 +211,27 @@ export interface MachineOffBoardOptions {
 }
 
 /**
- * The workers' stopped machines in KV bucket `<prefix>_machine_off`, one key `w.<worker>` per
- * worker. A worker {@link post}s its list when it changes and again every third of the bucket's
- * max age, so a worker that dies stops refreshing and its post ages out on the server's clock
- * (NATS 2.9 has no per-key TTL; the bucket-wide one is the expiry, as for the retraining leases).
- * A replica {@link gather}s every post into one list; the bucket is opened on first use and
- * again after a failure, and neither side ever throws: NATS not answering is logged at warn,
- * once a spell, and the last good list is served meanwhile.
+ * The workers' stopped machines and silent streams in KV bucket `<prefix>_machine_off`, one key
+ * `w.<worker>` per worker. A worker {@link post}s its report when it changes and again every
+ * third of the bucket's max age, so a worker that dies stops refreshing and its post ages out on
+ * the server's clock (NATS 2.9 has no per-key TTL; the bucket-wide one is the expiry, as for the
+ * retraining leases). A replica {@link gather}s every post into one report; the bucket is opened
+ * on first use and again after a failure, and neither side ever throws: NATS not answering is
+ * logged at warn, once a spell, and the last good report is served meanwhile.
  *
  * @example
  * const board = new MachineOffBoard({ nc, prefix: "FRAMES", ttlMs: 30_000, log });
- * void board.post("worker-a", () => machine.list(), stop.signal); // a worker
- * const off = await board.gather(); // a replica's /stats
+ * void board.post("worker-a", () => ({ machine_off, partitions }), stop.signal); // a worker
+ * const { machine_off, silent } = await board.gather(); // a replica's /stats
  */
 export class MachineOffBoard {
   readonly #o: MachineOffBoardOptions;
   #kv: Promise<KV> | undefined;
   /** The bucket's max age as made (an existing bucket keeps its own). */
   #ttlMs: number;
-  #last: MachineOff[] = [];
+  #last: GatheredReport = { machine_off: [], silent: [] };
   #readAt = Number.NEGATIVE_INFINITY;
-  #reading: Promise<MachineOff[]> | undefined;
+  #reading: Promise<GatheredReport> | undefined;
   #readStarted = Number.NEGATIVE_INFINITY;
   /** Malformed posts warned of (`key@revision`), so each is logged once. */
   #malformed = new Set<string>();
@@ -154,7 +263,7 @@ export class MachineOffBoard {
   }
 
   #failed(what: string, error: unknown): void {
-    if (!this.#failing) this.#o.log.warn(`${what}; the last good machine_off list stands`, error);
+    if (!this.#failing) this.#o.log.warn(`${what}; the last good lists stand`, error);
     this.#failing = true;
   }
 
@@ -164,15 +273,17 @@ export class MachineOffBoard {
   }
 
   /**
-   * Posts `list()` as `w.<worker>` whenever it changes (looked at every second at most) and at
-   * least every third of the bucket's max age, until `signal` aborts. Never rejects.
+   * Posts `report()` as `w.<worker>` whenever it changes (looked at every second at most) and at
+   * least every third of the bucket's max age, until `signal` aborts: the oldest
+   * {@link MAX_POSTED} stops, and the {@link MAX_SILENT} longest silent streams. Never rejects.
    */
-  async post(worker: string, list: () => MachineOff[], signal: AbortSignal): Promise<void> {
+  async post(worker: string, report: () => WorkerReport, signal: AbortSignal): Promise<void> {
     let written: string | undefined;
     let writtenAt = Number.NEGATIVE_INFINITY;
     do {
       const refreshMs = this.#ttlMs / POSTS_PER_TTL;
-      const now = list().sort(bySince);
+      const { machine_off, partitions } = report();
+      const now = machine_off.sort(bySince);
       if (now.length > MAX_POSTED && !this.#truncated) {
         this.#truncated = true;
         this.#o.log.warn("more stopped machines than one post holds; the oldest are posted", {
@@ -181,13 +292,16 @@ export class MachineOffBoard {
           posted: MAX_POSTED,
         });
       }
-      const posted = now.slice(0, MAX_POSTED);
+      const posted = {
+        machine_off: now.slice(0, MAX_POSTED),
+        partitions: longestSilent(partitions, MAX_SILENT),
+      };
       const text = JSON.stringify(posted);
       if (text !== written || performance.now() - writtenAt >= refreshMs) {
         try {
           const kv = await this.#open();
           const at = new Date().toISOString();
-          await kv.put(`w.${worker}`, JSON.stringify({ worker, at, machine_off: posted }));
+          await kv.put(`w.${worker}`, JSON.stringify({ worker, at, ...posted }));
           written = text;
           writtenAt = performance.now();
           this.#answered();
@@ -200,7 +314,7 @@ export class MachineOffBoard {
     } while (await delay(Math.min(1000, this.#ttlMs / POSTS_PER_TTL), signal));
   }
 
-  /** Removes `worker`'s post (a worker stopping cleanly: its streams leave the list at once). */
+  /** Removes `worker`'s post (a worker stopping cleanly: its streams leave the lists at once). */
   async leave(worker: string): Promise<void> {
     try {
       await (await this.#open()).delete(`w.${worker}`);
@@ -210,11 +324,12 @@ export class MachineOffBoard {
   }
 
   /**
-   * The union of every live worker's post ({@link mergeMachineOff}); a malformed post is skipped
-   * with a warning. When NATS does not answer within `readTimeoutMs` (default 1 s) or fails, the
-   * last good list; one read at a time, reused for `freshMs` (default 1 s). Never rejects.
+   * Every live worker's post merged ({@link mergeMachineOff}, {@link mergeSilent}); a malformed
+   * post is skipped with a warning. When NATS does not answer within `readTimeoutMs` (default
+   * 1 s) or fails, the last good report; one read at a time, reused for `freshMs` (default 1 s).
+   * Never rejects.
    */
-  gather(): Promise<MachineOff[]> {
+  gather(): Promise<GatheredReport> {
     const readTimeoutMs = this.#o.readTimeoutMs ?? 1000;
     if (performance.now() - this.#readAt < (this.#o.freshMs ?? 1000)) {
       return Promise.resolve(this.#last);
@@ -225,13 +340,13 @@ export class MachineOffBoard {
     }
     if (!this.#reading) {
       this.#readStarted = performance.now();
-      const reading: Promise<MachineOff[]> = this.#read()
+      const reading: Promise<GatheredReport> = this.#read()
         .then(
-          (list) => {
-            this.#last = list;
+          (report) => {
+            this.#last = report;
             this.#readAt = performance.now();
             this.#answered();
-            return list;
+            return report;
           },
           (error) => {
             this.#failed("machine_off board not read", error);
@@ -251,16 +366,18 @@ export class MachineOffBoard {
         resolve(this.#last);
       };
       deadline.addEventListener("abort", late, { once: true });
-      void reading.then(function answered(list) {
+      void reading.then(function answered(report) {
         deadline.removeEventListener("abort", late);
-        resolve(list);
+        resolve(report);
       });
     });
   }
 
-  async #read(): Promise<MachineOff[]> {
+  async #read(): Promise<GatheredReport> {
     const kv = await this.#open();
     const lists: MachineOff[][] = [];
+    const owned: OwnedPartition[][] = [];
+    let earlierRelease = false;
     const malformed = new Set<string>();
     for await (const key of await kv.keys("w.*")) {
       const entry = await kv.get(key);
@@ -270,6 +387,8 @@ export class MachineOffBoard {
         const parsed = v.safeParse(postSchema, entry.json());
         if (parsed.success) {
           lists.push(parsed.output.machine_off);
+          if (parsed.output.partitions) owned.push(parsed.output.partitions);
+          else earlierRelease = true;
           continue;
         }
         issue = v.summarize(parsed.issues);
@@ -283,6 +402,7 @@ export class MachineOffBoard {
       }
     }
     this.#malformed = malformed;
-    return mergeMachineOff(lists);
+    const machine_off = mergeMachineOff(lists);
+    return earlierRelease ? { machine_off } : { machine_off, silent: mergeSilent(owned) };
   }
 }

@@ -12,7 +12,7 @@ import { reclaim } from "../_reclaim.ts";
 import { BusRepair } from "../bus/bus_repair.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { encodeFrame } from "../bus/frame_message.ts";
-import { MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
+import { type GatheredReport, MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import type { PartitionRecord } from "../bus/partition_leases.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
@@ -53,6 +53,8 @@ export type IngestRoleOptions = RoleOptions;
 const MAX_TRACKED_STREAMS = 4096;
 // Accepted timestamps remembered per stream to answer a repeated frame (as the single process).
 const RECENT_TIMESTAMPS = 64;
+// The workers' posts before the board is opened (not started): nothing known of silent streams.
+const NO_BOARD: GatheredReport = { machine_off: [] };
 
 /**
  * The shared registry and the metadata of the active version of each served model (what frames
@@ -500,8 +502,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       enqueue,
     },
     async stats() {
-      const [machineOff, workers] = await Promise.all([
-        machineOffBoard?.gather() ?? [],
+      const [board, workers] = await Promise.all([
+        machineOffBoard?.gather() ?? NO_BOARD,
         rollCall?.gather() ?? [],
       ]);
       // This replica's intake; the scoring is the workers', combined (bus/README.md).
@@ -517,9 +519,10 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         batches: scoring.batches,
         latency_ms: scoring.latency_ms,
         inference_ms: scoring.inference_ms,
-        // Every live worker's stopped machines, as a single process lists its own; the last good
-        // list while NATS does not answer.
-        machine_off: machineOff,
+        // Every live worker's stopped machines and silent streams, as a single process lists its
+        // own; the last good lists while NATS does not answer.
+        machine_off: board.machine_off,
+        ...(board.silent ? { silent: board.silent } : {}),
         role: "ingest",
         bus: {
           ...counters,

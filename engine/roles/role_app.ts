@@ -14,7 +14,7 @@ export interface RoleAppOptions {
   readiness(): EngineReady;
   /**
    * `GET /stats`: the engine's stats shape plus the role's own counters (an ingest replica's waits
-   * on NATS for the workers' `machine_off`, a second at most).
+   * on NATS for the workers' `machine_off` and `silent`, a second at most).
    */
   stats(): RoleStats | Promise<RoleStats>;
   resetStats(): void;

@@ -18,7 +18,13 @@ import type { WindowScorer } from "../batch/window_scorer.ts";
 import { BusRepair } from "../bus/bus_repair.ts";
 import { connectWithRetry } from "../bus/connect.ts";
 import { KvIncidentStateStore, moveLegacyKvStates } from "../bus/kv_incident_state_store.ts";
-import { type MachineOff, MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
+import {
+  type MachineOff,
+  MachineOffBoard,
+  machineOffTtlMs,
+  mergeSilent,
+  type OwnedPartition,
+} from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
 import { PartitionLeases, type PartitionRecord } from "../bus/partition_leases.ts";
 import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partition_reader.ts";
@@ -69,6 +75,8 @@ interface Partition {
   replay: number;
   /** Newest `receivedAt` of its frames read (bus time): when its streams last sent is judged by it. */
   busTime: number;
+  /** When this worker took it (epoch ms): its claim on the machine-off board. */
+  openedAt: number;
   /** Processed and durable in the outbox, not necessarily committed yet. */
   done: { seq: number; replay: number; lag: number } | undefined;
   lastCommitAt: number;
@@ -95,7 +103,7 @@ interface Parts {
   bus: NatsBus;
   leases: PartitionLeases;
   incidentKv: KV | undefined;
-  /** Where this worker posts its stopped machines for the ingest replicas' `/stats`. */
+  /** Where this worker posts its stopped machines and silent streams for the replicas' `/stats`. */
   machineOffBoard: MachineOffBoard;
   /** Incident context per model: the frames taken, and what alerts build from them. */
   evidence: WorkerEvidence;
@@ -268,6 +276,31 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       [...part.models.values()].flatMap((m) => m.machine.list()),
     );
 
+  /**
+   * Partition `part`'s bus time now: while frames of it wait unread (a backlog being worked off),
+   * the newest reception time taken; once every frame is read, this worker's clock. A stream is
+   * silent by the replicas' reception times, not by when this worker reads its frames.
+   */
+  const busNow = (part: Partition) =>
+    lagOf(part.id) === 0 ? Math.max(Date.now(), part.busTime) : part.busTime;
+  /**
+   * The partitions held, each with its streams gone silent (no frame accepted for longer than
+   * INCIDENT_STALE_MS and 10 of their own intervals, in bus time), posted for the replicas. A
+   * partition lost or handed over is no longer held (`close`), so its streams are only ever
+   * judged by the worker that reads them now.
+   */
+  const ownedPartitions = (): OwnedPartition[] =>
+    [...partitions.values()].map((part) => {
+      const now = busNow(part);
+      return {
+        partition: part.id,
+        since: new Date(part.openedAt).toISOString(),
+        silent: [...part.models.values()].flatMap((m) =>
+          m.windows.silent(now, config.INCIDENT_STALE_MS),
+        ),
+      };
+    });
+
   /** Alerts the partitions' pipelines hold (their state not kept yet), and why, as `/stats` says. */
   const heldAlerts = (): { held: number; held_reason?: string } => {
     let held = 0;
@@ -394,6 +427,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       committed: record.committed,
       replay: record.replay,
       busTime: Number.NEGATIVE_INFINITY,
+      openedAt: Date.now(),
       done: undefined,
       lastCommitAt: 0,
       reader: new PartitionReader(
@@ -600,7 +634,9 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       const m = await partOf(part, served);
       const scorer = version.scorer;
       counters.taken++;
-      const admission = m.windows.admit(frame.streamId, frame.timestamp, Date.now());
+      // At the replica's reception time: a backlog read late, or re-read by a new owner, keeps
+      // when its streams really sent (their silence is judged by it).
+      const admission = m.windows.admit(frame.streamId, frame.timestamp, frame.receivedAt);
       if (admission.status === "too_many_streams") {
         counters.streams_refused++;
         if (Date.now() - refusedWarnedAt >= 60_000) {
@@ -977,7 +1013,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         incidentKv,
         machineOffBoard,
         evidence: new WorkerEvidence(config, models.all.length),
-        posting: machineOffBoard.post(workerId, machineOff, stop.signal),
+        posting: machineOffBoard.post(
+          workerId,
+          () => ({ machine_off: machineOff(), partitions: ownedPartitions() }),
+          stop.signal,
+        ),
         scoredFrames: new ScoredFrames({ bus, log, onError: (error) => repair.noticed(error) }),
         repair,
       };
@@ -1076,6 +1116,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         // Stopped machines of the partitions held (a model's running condition fails): not
         // anomalies, listed apart, as the single process lists them.
         machine_off: machineOff(),
+        // Streams gone silent in the partitions held, as the single process lists its own.
+        silent: mergeSilent([ownedPartitions()]),
         role: "worker",
         worker: {
           id: workerId,
