@@ -27,5 +27,5 @@ export {
   RETRYABLE_STATUSES,
   type RetryPolicy,
 } from "./retry_policy.ts";
-export { globToRegExp, routeMatches, shouldNotify } from "./route_match.ts";
+export { routeMatches, shouldNotify, streamGlob } from "./route_match.ts";
 export { sendNotification } from "./send_notification.ts";
