@@ -62,9 +62,21 @@ function modelRoutes(name: string) {
   );
 }
 
+/** Whether an http(s) URL names a user or password (`user:password@`). */
+const holdsCredentials = (s: string) =>
+  URL.canParse(s) && (new URL(s).username !== "" || new URL(s).password !== "");
+
+/** Refuses `user:password@` without quoting the value: fetch refuses such a URL, and it would be logged and shown. */
+const noCredentials = (name: string) =>
+  v.check(
+    (s: string) => !holdsCredentials(s),
+    `'${name}' must not hold a user or password (user:password@): requests to it would fail and it would be logged and shown; give the address alone (tokens have settings of their own)`,
+  );
+
 function url(name: string, fallback: string) {
   return v.pipe(
     v.optional(v.string(), fallback),
+    noCredentials(name),
     v.check(
       (s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol),
       (i) => `'${name}' must be an http(s) URL, got ${JSON.stringify(i.input)}`,
@@ -103,6 +115,7 @@ function optionalUrl(name: string) {
   return v.optional(
     v.pipe(
       v.string(),
+      noCredentials(name),
       v.check(
         (s) => s.trim() === "" || (URL.canParse(s) && /^https?:$/.test(new URL(s).protocol)),
         (i) => `'${name}' must be an http(s) URL, got ${JSON.stringify(i.input)}`,

@@ -1,7 +1,7 @@
 // Messages of the configuration that say which variable to change: URLs checked as URLs, secrets read from files named as such.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigError, engineConfigSchema, parseConfig } from "./config.ts";
+import { backendConfigSchema, ConfigError, engineConfigSchema, parseConfig } from "./config.ts";
 
 test("DECISIONS_URL is checked as an http(s) URL, blank meaning NESTJS_URL", () => {
   for (const value of ["http://backend:30000000", "http://[", "localhost:3000", "ftp://x"]) {
@@ -34,5 +34,30 @@ test("a secret read from NAME_FILE (withSecretFiles) is named with its file when
   assert.throws(
     () => parseConfig(engineConfigSchema, { DECISIONS_TOKEN: "short", DECISIONS_TOKEN_FILE: "/x" }),
     (e: unknown) => e instanceof ConfigError && !e.message.includes("(from"),
+  );
+});
+
+test("a service URL holding user:password@ is refused, naming the variable and never quoting it", () => {
+  const cases = [
+    [engineConfigSchema, "NESTJS_URL"],
+    [engineConfigSchema, "DECISIONS_URL"],
+    [backendConfigSchema, "ENGINE_URL"],
+  ] as const;
+  for (const [schema, name] of cases) {
+    for (const value of ["http://admin:s3cretpw@127.0.0.1:9300", "https://alerts@backend:3000"]) {
+      assert.throws(
+        () => parseConfig(schema, { [name]: value }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.message.includes(`'${name}' must not hold a user or password`) &&
+          !e.message.includes("s3cretpw") &&
+          !e.message.includes("alerts@"),
+        `${name}=${value}`,
+      );
+    }
+  }
+  assert.equal(
+    parseConfig(engineConfigSchema, { NESTJS_URL: "http://backend:3000/" }).NESTJS_URL,
+    "http://backend:3000",
   );
 });
