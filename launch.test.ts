@@ -15,6 +15,7 @@ import {
   type ServiceExit,
   simulatorLine,
   stopGraceMs,
+  summariseLogLine,
 } from "./launch.ts";
 
 const read = (file: string) => readFileSync(new URL(file, import.meta.url), "utf8");
@@ -215,4 +216,31 @@ test("npm start with a DATA_DIR it cannot write says so in one line and exits 1"
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("summariseLogLine keeps a service's line one line, whatever a client put in it", () => {
+  // A request path as Hono decodes it (`%0A`), logged by a refused sign-in.
+  const forged = JSON.stringify({
+    level: "warn",
+    msg: "sign-in refused",
+    how: "bearer token",
+    path: "/api/v1/incidents\n[backend] signed in  subject=token:admin role=admin",
+  });
+  const { text, msg } = summariseLogLine(forged);
+  assert.equal(msg, "sign-in refused");
+  assert.doesNotMatch(text, /[\n\r]/);
+  assert.equal(
+    text,
+    "WARN sign-in refused  how=bearer token path=/api/v1/incidents\\n[backend] signed in  subject=token:admin role=admin",
+  );
+  // A receiver's answer in an error, a terminal escape in a message, a line that is no JSON.
+  const answered = summariseLogLine(
+    JSON.stringify({ level: "error", msg: "sent\u001b[2J", error: { message: "bad\rrequest" } }),
+  );
+  assert.equal(answered.text, "ERROR sent\\u001b[2J: bad request");
+  assert.equal(summariseLogLine("plain\u2028text\ttab").text, "plain\\u2028text\ttab");
+  assert.deepEqual(summariseLogLine('{"level":"info","msg":"engine listening","port":9000}'), {
+    text: "engine listening  port=9000",
+    msg: "engine listening",
+  });
 });

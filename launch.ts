@@ -185,3 +185,46 @@ export function reasonOf(error: unknown): string {
   }
   return parts.join(": ").replace(/\s+/g, " ");
 }
+
+/** C0 and C1 control characters but the tab, DEL, and the two Unicode line breaks. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `text` with its control characters written as escapes (`\n`, `\u001b`): a value a client
+ * chose (a request path, a receiver's answer) cannot start a line of its own that reads as a
+ * service's, nor move the terminal's cursor.
+ *
+ * @example oneLine("a\nb") // "a\\nb"
+ */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL, (c) =>
+    c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * A service's log line as `npm start` prints it: a JSON line as its level (but info), message,
+ * the error's reason and its plain fields `key=value`; another line as it is. Every part on one
+ * line (`oneLine`). `msg`: the JSON line's message.
+ *
+ * @example summariseLogLine('{"level":"warn","msg":"slow","ms":12}') // { text: "WARN slow  ms=12", msg: "slow" }
+ */
+export function summariseLogLine(line: string): { text: string; msg?: string } {
+  if (!line.startsWith("{")) return { text: oneLine(line) };
+  try {
+    const { time: _t, level, msg, service: _s, error, ...fields } = JSON.parse(line);
+    if (typeof msg !== "string") return { text: oneLine(line) };
+    const rest = Object.entries(fields)
+      .filter(([, value]) => typeof value !== "object" || value === null)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(" ");
+    // The reason of an error line (a full disk, a refused connection): without it an ERROR line
+    // says only where something failed.
+    const why = reasonOf(error);
+    const text = `${level === "info" ? "" : `${String(level).toUpperCase()} `}${msg}${why ? `: ${why}` : ""}${rest ? `  ${rest}` : ""}`;
+    return { text: oneLine(text), msg };
+  } catch {
+    return { text: oneLine(line) };
+  }
+}

@@ -12,9 +12,9 @@ import {
   launchService,
   NODE_SERVICE_ARGS,
   nodeServiceEnv,
-  reasonOf,
   simulatorLine,
   stopGraceMs,
+  summariseLogLine,
 } from "./launch.ts";
 import { ignoreClosedOutput } from "./telemetry/logger.ts";
 
@@ -133,21 +133,9 @@ let announced = false;
 
 function summarise(name: string, line: string): string {
   // Service logs are JSON lines; show the message and a few useful fields, keep the rest terse.
-  if (!line.startsWith("{")) return line;
-  try {
-    const { time: _t, level, msg, service: _s, error, ...fields } = JSON.parse(line);
-    const rest = Object.entries(fields)
-      .filter(([, value]) => typeof value !== "object" || value === null)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(" ");
-    // The reason of an error line (a full disk, a refused connection): without it an ERROR line
-    // says only where something failed.
-    const why = reasonOf(error);
-    if (msg.endsWith("listening")) listening.add(name);
-    return `${level === "info" ? "" : `${String(level).toUpperCase()} `}${msg}${why ? `: ${why}` : ""}${rest ? `  ${rest}` : ""}`;
-  } catch {
-    return line;
-  }
+  const { text, msg } = summariseLogLine(line);
+  if (msg?.endsWith("listening")) listening.add(name);
+  return text;
 }
 
 function announce() {
