@@ -46,6 +46,8 @@ export interface EngineAppOptions {
   models?: () => ModelActivation | undefined;
   /** `ADMIN_TOKEN`: when set, the model operations need `Authorization: Bearer <token>`. */
   adminToken?: string;
+  /** Every route answers only requests addressed to a loopback name (`roles/role_shell.ts`). */
+  loopbackOnly?: boolean;
   /**
    * Uploads read or decoded at once, every model's lane together; one more is refused `429
    * too_many_uploads` before its body is read. Each holds at most its body's cap
@@ -128,6 +130,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
     },
     resetStats: () => stats.reset(),
     adminToken: options.adminToken,
+    loopbackOnly: options.loopbackOnly,
     intake: {
       gate: intakeGate({
         lifecycle: state,

@@ -31,7 +31,7 @@ import { ingestorFor, modelLayoutsFor } from "./ingest/from_config.ts";
 import { createModelActivation, type ModelActivation } from "./model_activation.ts";
 import { FrameQueue } from "./queue/frame_queue.ts";
 import { retrainSchedulerFor } from "./retrain/mod.ts";
-import type { Role, RoleOptions } from "./roles/role_shell.ts";
+import { type Role, type RoleOptions, servesLoopbackOnly } from "./roles/role_shell.ts";
 import { ScoringSummary } from "./scoring_summary.ts";
 import { EngineStats } from "./stats.ts";
 import { MachineStates } from "./window/machine_states.ts";
@@ -110,6 +110,7 @@ export function createEngine(options: EngineOptions): Engine {
     rssBytes: () => sampleResources().rss_bytes,
     models: () => models,
     adminToken: config.ADMIN_TOKEN,
+    loopbackOnly: servesLoopbackOnly(config),
   });
 
   function machineStopped(pipeline: AlertPipeline, model: string, streamId: string) {

@@ -45,6 +45,7 @@ import {
   type RoleOptions,
   readinessBody,
   refuseFrameFromTheFuture,
+  servesLoopbackOnly,
 } from "./role_shell.ts";
 
 export type IngestRoleOptions = RoleOptions;
@@ -483,6 +484,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
 
   const app = createRoleApp({
     log,
+    loopbackOnly: servesLoopbackOnly(config),
     readiness: () =>
       readinessBody(lifecycle, {
         meta: parts?.served.metas[0],

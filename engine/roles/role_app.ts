@@ -5,7 +5,7 @@ import type { EngineReady } from "../../contracts/health.ts";
 import { answerUnrouted } from "../../contracts/unrouted.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { StatsSnapshot } from "../stats.ts";
-import { adminGate } from "./role_shell.ts";
+import { adminGate, loopbackHostGate } from "./role_shell.ts";
 
 type RoleStats = StatsSnapshot | (StatsSnapshot & Record<string, unknown>);
 
@@ -23,6 +23,8 @@ export interface RoleAppOptions {
   /** `POST /data-enqueue` (single process and ingest replicas), behind its gate. */
   intake?: { gate: MiddlewareHandler; enqueue: (c: Context) => Promise<Response> };
   middleware?: MiddlewareHandler[];
+  /** Every route answers only requests addressed to a loopback name (`servesLoopbackOnly`). */
+  loopbackOnly?: boolean;
 }
 
 /**
@@ -33,6 +35,7 @@ export function createRoleApp(options: RoleAppOptions): Hono {
   const { log } = options;
   const app = new Hono();
   for (const mw of options.middleware ?? []) app.use(mw);
+  if (options.loopbackOnly) app.use(loopbackHostGate());
   app.onError(function toJsonError(error, c) {
     if (error instanceof HttpError) {
       return c.json(error.body, error.status as 400, error.headers);

@@ -1,6 +1,6 @@
 // What every engine process shares: its options, lifecycle, readiness body and the intake gate.
 import type { Context, MiddlewareHandler, Next } from "hono";
-import { hostRefusal, webPageRefusal } from "../../contracts/auth.ts";
+import { hostRefusal, isLoopbackHost, webPageRefusal } from "../../contracts/auth.ts";
 import type { EngineConfig } from "../../contracts/config.ts";
 import { HttpError } from "../../contracts/error.ts";
 import type { EngineReady } from "../../contracts/health.ts";
@@ -168,6 +168,33 @@ export function adminGate(token: string | undefined): MiddlewareHandler {
           "without ADMIN_TOKEN the operations API takes no request from a web page of another site",
         );
       }
+    }
+    await next();
+  };
+}
+
+/**
+ * Whether an engine process answers only requests addressed to a loopback name: it listens on the
+ * loopback (`APP_HOST`, as `npm start` runs it) with neither `INGEST_TOKEN` nor `ADMIN_TOKEN`. Its
+ * legitimate clients then all address it as `localhost` or `127.0.0.1`; a web page whose own name
+ * was made to resolve to 127.0.0.1 (DNS rebinding) is its own origin to the browser, and could
+ * otherwise post frames and read `/stats`. An engine listening beyond the loopback is addressed by
+ * any name (a compose service, a host name), and tokens are what guard it.
+ */
+export const servesLoopbackOnly = (
+  config: Pick<EngineConfig, "APP_HOST" | "INGEST_TOKEN" | "ADMIN_TOKEN">,
+): boolean => isLoopbackHost(config.APP_HOST) && !config.INGEST_TOKEN && !config.ADMIN_TOKEN;
+
+/** Refuses, `403 host_not_allowed`, a request whose `Host` is no loopback name (see {@link servesLoopbackOnly}). */
+export function loopbackHostGate(): MiddlewareHandler {
+  return async function loopbackHost(c: Context, next: Next) {
+    const host = hostRefusal(c.req.header("host"));
+    if (host) {
+      throw new HttpError(
+        403,
+        "host_not_allowed",
+        `${host}; an engine listening on the loopback without INGEST_TOKEN or ADMIN_TOKEN answers only those names (behind a proxy that keeps the Host, set INGEST_TOKEN and ADMIN_TOKEN)`,
+      );
     }
     await next();
   };

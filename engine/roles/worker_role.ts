@@ -46,7 +46,13 @@ import { EngineStats, unscoredModel } from "../stats.ts";
 import { confirmsStop, joinsWindow, MachineStates } from "../window/machine_states.ts";
 import { StreamWindows, streamLimitsOf } from "../window/stream_windows.ts";
 import { createRoleApp } from "./role_app.ts";
-import { Lifecycle, type Role, type RoleOptions, readinessBody } from "./role_shell.ts";
+import {
+  Lifecycle,
+  type Role,
+  type RoleOptions,
+  readinessBody,
+  servesLoopbackOnly,
+} from "./role_shell.ts";
 
 export type WorkerRoleOptions = RoleOptions;
 
@@ -1100,6 +1106,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const app = createRoleApp({
     log,
     middleware: options.middleware,
+    loopbackOnly: servesLoopbackOnly(config),
     readiness: () => {
       const body = readinessBody(lifecycle, {
         meta: parts?.model.metadata,
