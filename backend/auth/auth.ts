@@ -293,7 +293,7 @@ export function createAuth(options: AuthOptions) {
    */
   async function require(c: Context, role: Role): Promise<Identity> {
     if (mode === "none") {
-      await requireConsoleToken(c, consoleToken, publicOrigin);
+      await requireConsoleToken(c, consoleToken, { checkLimit, failed }, publicOrigin);
       return ANONYMOUS;
     }
     const seen = found.get(c.req.raw);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createLogger } from "../../telemetry/logger.ts";
 import { servedModels, startEngineModelsStandIn } from "../_test/engine_models_stand_in.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
@@ -305,6 +306,54 @@ describe("console pages", () => {
     const cookie = res.headers.get("set-cookie") ?? "";
     assert.match(cookie, /^console_token=/);
     assert.match(cookie, /; Secure(;|$)/);
+  });
+
+  test("the console token form limits wrong tokens as sign-in does: the 11th gets 429, each logged, the right one still stored", async () => {
+    const logs: Record<string, unknown>[] = [];
+    const log = createLogger({
+      service: "test",
+      level: "info",
+      write: (line) => logs.push(JSON.parse(line)),
+    });
+    // Its own app: its own limiter, so no other test's wrong token counts here.
+    const limited = createBackendApp({ database: db, consoleToken: TOKEN, log });
+    const base = "http://console.test";
+    const send = (token: string, headers: Record<string, string> = { origin: base }) =>
+      limited.request(`${base}/console-token`, form({ token, return: "/quality" }, headers));
+    const counted = () => logs.filter((l) => l.msg === "sign-in refused" && l.failures_in_window);
+    // The right token from another site's page is refused, but no secret was wrong.
+    for (let i = 0; i < 12; i++) {
+      assert.equal((await send(TOKEN, { origin: "http://evil.test" })).status, 401);
+    }
+    // Nor is an empty form: it tried no secret.
+    assert.equal((await send("")).status, 401);
+    assert.equal(counted().length, 0);
+    const refusedHow = logs.filter((l) => l.msg === "sign-in refused").map((l) => l.how);
+    assert.deepEqual(
+      new Set(refusedHow),
+      new Set(["cross-site console token form", "console token form without a token"]),
+    );
+    assert.equal(refusedHow.length, 13);
+    for (let i = 0; i < 10; i++) {
+      const wrong = await send(`guess-${i}`);
+      assert.equal(wrong.status, 401);
+      assert.match(await wrong.text(), /<h1>Token not accepted<\/h1>/);
+    }
+    const refused = await send("guess-10");
+    assert.equal(refused.status, 429);
+    assert.match(refused.headers.get("retry-after") ?? "", /^\d+$/);
+    assert.equal(refused.headers.get("set-cookie"), null);
+    assert.match(
+      await refused.text(),
+      /<p role="alert" id="message" tabindex="-1">too many failed sign-ins from this address: try again in \d+ s<\/p>/,
+    );
+    assert.equal(counted().length, 10);
+    assert.ok(counted().every((l) => l.how === "console token form" && l.level === "warn"));
+    assert.ok(!JSON.stringify(logs).includes("guess-"), "the guess itself is not logged");
+    // Behind a reverse proxy every browser shares the address: the right token is still stored.
+    const right = await send(TOKEN);
+    assert.equal(right.status, 303);
+    assert.match(right.headers.get("set-cookie") ?? "", /^console_token=/);
   });
 
   test("every console form answers a body it cannot read as a form with 400, not 500", async () => {

@@ -395,16 +395,26 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     const form = await formBody(c);
     const back = returnPath(form.return);
     const token = typeof form.token === "string" ? form.token : "";
-    if (!consoleToken || !auth.sameSite(c) || !(await sameSecret(token, consoleToken))) {
-      return page(
-        c,
-        <MessagePage
-          title="Token not accepted"
-          message="That is not this console's token; nothing was stored."
-          back={{ href: back, label: "Back to the page you came from" }}
-        />,
-        401,
-      );
+    if (!consoleToken) return tokenNotAccepted(c, back, NOT_THE_TOKEN, 401);
+    // Another site's page can make a visitor's browser post this form: not counted, or any site
+    // could lock a visitor's address out (as sign-in's form).
+    if (!auth.sameSite(c)) {
+      auth.refused(c, "cross-site console token form");
+      return tokenNotAccepted(c, back, NOT_THE_TOKEN, 401);
+    }
+    if (!(await sameSecret(token, consoleToken))) {
+      // As sign-in's token form: a wrong token meets the limit after the check, so the right one
+      // is stored whatever its address did before (behind a reverse proxy browsers share one).
+      try {
+        auth.checkLimit(c);
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        c.header("Retry-After", error.headers?.["Retry-After"] ?? "60");
+        return tokenNotAccepted(c, back, error.message, 429);
+      }
+      if (token) auth.failed(c, "console token form");
+      else auth.refused(c, "console token form without a token");
+      return tokenNotAccepted(c, back, NOT_THE_TOKEN, 401);
     }
     setCookie(c, TOKEN_COOKIE, token, {
       httpOnly: true,
@@ -690,6 +700,22 @@ function activationRefusal(error: HttpError, ticked: boolean): { message: string
     ? named
     : `${named.replace(/[.\s]*$/, "")}; tick ${box} to start the streams' windows afresh`;
   return { message, field: "reset_windows" };
+}
+
+/** Why the console token form stored nothing, when the token was not this console's. */
+const NOT_THE_TOKEN = "That is not this console's token; nothing was stored.";
+
+/** The console token form's refusal (401, or 429 once its address failed too often), leading back. */
+function tokenNotAccepted(c: Context, back: string, message: string, status: 401 | 429) {
+  return page(
+    c,
+    <MessagePage
+      title="Token not accepted"
+      message={message}
+      back={{ href: back, label: "Back to the page you came from" }}
+    />,
+    status,
+  );
 }
 
 /**

@@ -6,6 +6,17 @@ import { HttpError } from "../../contracts/error.ts";
 /** The cookie the console's token form sets. */
 export const TOKEN_COOKIE = "console_token";
 
+/**
+ * Sign-in's failure limiter (`createAuth`'s `checkLimit` and `failed`), so that guessing the
+ * console token is as slow and as visible as guessing an API token.
+ */
+export interface FailedSecretGuard {
+  /** Throws 429 `too_many_attempts` while the client's address has failed too often. */
+  checkLimit(c: Context): void;
+  /** Counts a wrong secret against the client's address and logs it (`how` names the way in). */
+  failed(c: Context, how: string): void;
+}
+
 /** Whether two secrets are equal, in time independent of where they differ. */
 export async function sameSecret(a: string, b: string): Promise<boolean> {
   // Comparing digests keeps the time taken independent of where the strings differ.
@@ -43,11 +54,13 @@ export function isSameSite(c: Context, publicOrigin?: string): boolean {
  * `Sec-Fetch-Site` (when sent) must be `same-origin` or `none` and `Origin` (when sent) ours,
  * else 401 as well (the cookie is also `SameSite=Strict`). Without a token the same holds for
  * every request: another site's page cannot make a visitor's browser acknowledge.
- * `publicOrigin` counts as ours, as in {@link isSameSite}.
+ * `publicOrigin` counts as ours, as in {@link isSameSite}. A wrong bearer or cookie goes through
+ * `guard` as a wrong sign-in does (429 `too_many_attempts` after too many, each logged).
  */
 export async function requireConsoleToken(
   c: Context,
   token: string | undefined,
+  guard: FailedSecretGuard,
   publicOrigin?: string,
 ): Promise<void> {
   if (token === undefined) {
@@ -73,6 +86,13 @@ export async function requireConsoleToken(
       );
     }
     return;
+  }
+  // Only a secret sent and wrong meets the limit, after the check: a right token acts whatever
+  // its address did before (behind a reverse proxy every client shares one), and a request
+  // without any (another site's form) cannot lock an address out.
+  if (bearer !== undefined || cookie !== undefined) {
+    guard.checkLimit(c);
+    guard.failed(c, bearer !== undefined ? "console token (bearer)" : "console token (cookie)");
   }
   throw new HttpError(
     401,

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
+import { startReceiver } from "./_test_receiver.ts";
 import { sendNotification } from "./send_notification.ts";
 
 test("a failed attempt's error names no URL, password or path", async () => {
@@ -133,5 +134,41 @@ test("a refusing receiver's answer is kept without the query's secrets however i
     }
   } finally {
     server.close();
+  }
+});
+
+test("a refusing receiver's answer is kept without the webhook path's secret segments, quoted alone", async () => {
+  // A real receiver that names the token it did not know, as Slack's 404 does: path segments
+  // alone (never the whole path), as sent, percent-decoded and JSON-escaped as PHP writes `/`.
+  const receiver = await startReceiver();
+  receiver.answer = (r) => {
+    const [, , team, , token, encoded] = r.path.split("/");
+    const key = decodeURIComponent(encoded);
+    const body = [
+      `unknown webhook token ${token}`,
+      `key ${key}`,
+      `json ${JSON.stringify({ key }).replaceAll("/", "\\/")}`,
+      `team ${team}`,
+    ];
+    return { status: 404, body: body.join("; ") };
+  };
+  try {
+    const result = await sendNotification({
+      fetch: globalThis.fetch,
+      url: `${receiver.url}/services/T0001/B0002/seg9fK2xQvL7mZsecret/K3y%2Fwith%20space`,
+      body: "{}",
+      messageId: "msg_1",
+      timeoutMs: 10_000,
+      now: Date.now(),
+    });
+    assert.equal(result.outcome, "dead");
+    // Whole, so no secret is left and nothing else garbled: a segment shorter than 8 characters
+    // (a Slack team id) is no secret on its own.
+    assert.equal(
+      (result as { error: string }).error,
+      'HTTP 404: unknown webhook token <webhook url>; key <webhook url>; json {"key":"<webhook url>"}; team T0001',
+    );
+  } finally {
+    await receiver.close();
   }
 });

@@ -136,6 +136,11 @@ async function readAnswer(res: Response): Promise<string> {
 
 /** Query values shorter than this are not redacted on their own (`1`, `json`, `plant` are no secret). */
 const SECRET_VALUE_CHARS = 6;
+/**
+ * Path segments shorter than this are not redacted on their own (`hooks`, `v1`, a Slack team id
+ * `T0001`): a receiver's answer naming them says where it failed and gives nothing away.
+ */
+const SECRET_SEGMENT_CHARS = 8;
 
 /** `s` percent-decoded (`+` as a space too, as a query reads it), or as it is when it does not decode. */
 function decoded(s: string, plusIsSpace: boolean): string {
@@ -169,14 +174,18 @@ function spellings(form: string): string[] {
 
 /**
  * `text` with the webhook's URL replaced by `<webhook url>`: the whole of it, its path and query,
- * its path, its query, and each query value of SECRET_VALUE_CHARS or more on its own, each as
- * written, HTML-escaped (`&amp;`), JSON-escaped, percent-decoded or percent-encoded, in any case.
- * The error is stored, logged and shown on the Health page, and a receiver's error page may quote
- * what it was asked for (a Slack webhook's path is its secret; a token may be in the query).
+ * its path, its query, each path segment of SECRET_SEGMENT_CHARS or more and each query value of
+ * SECRET_VALUE_CHARS or more on its own, each as written, HTML-escaped (`&amp;`), JSON-escaped,
+ * percent-decoded or percent-encoded, in any case. The error is stored, logged and shown on the
+ * Health page, and a receiver's error page may quote what it was asked for, or only the token it
+ * did not know (a Slack webhook's last path segments are its secret; a token may be in the query).
  */
 function withoutUrl(text: string, url: string): string {
   const parsed = new URL(url);
   const forms = [url, parsed.href, parsed.pathname + parsed.search, parsed.pathname, parsed.search];
+  for (const segment of parsed.pathname.split("/")) {
+    if (decoded(segment, false).length >= SECRET_SEGMENT_CHARS) forms.push(segment);
+  }
   for (const pair of parsed.search.slice(1).split("&")) {
     const raw = pair.slice(pair.indexOf("=") + 1);
     if (pair.includes("=") && decoded(raw, true).length >= SECRET_VALUE_CHARS) forms.push(raw);
