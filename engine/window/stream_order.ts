@@ -21,12 +21,15 @@ export type Admission =
  * every repeat is a duplicate. Memory: 16 bytes per remembered timestamp.
  */
 export class StreamOrder {
-  /** The newest accepted timestamp (-Infinity before the first). */
+  /** The newest accepted timestamp not taken back (-Infinity before the first). */
   newest = Number.NEGATIVE_INFINITY;
+  /** In admission order from `#next`, so increasing; NaN: empty or taken back. */
   readonly #recent: Float64Array;
   /** The values checksum of each recent frame (NaN: not given, e.g. stamped at reception). */
   readonly #checksums: Float64Array;
   #next = 0;
+  /** The newest timestamp pushed out of `#recent` while kept: the newest before its records. */
+  #floor = Number.NEGATIVE_INFINITY;
 
   constructor(recentSize: number) {
     this.#recent = new Float64Array(recentSize).fill(Number.NaN);
@@ -43,6 +46,8 @@ export class StreamOrder {
     const ts = timestamp ?? Math.max(now, this.newest + 1);
     if (ts > this.newest) {
       this.newest = ts;
+      const evicted = this.#recent[this.#next];
+      if (!Number.isNaN(evicted)) this.#floor = evicted;
       this.#recent[this.#next] = ts;
       this.#checksums[this.#next] = checksum ?? Number.NaN;
       this.#next = (this.#next + 1) % this.#recent.length;
@@ -59,16 +64,32 @@ export class StreamOrder {
 
   /**
    * Takes back an accepted timestamp whose frame was not kept after all (the bus did not
-   * acknowledge it): a retry of it is then accepted, not a duplicate. `newestBefore` is the newest
-   * before it was admitted; the newest goes back to it only while it is still this timestamp (a
-   * later frame admitted since stays the newest).
+   * acknowledge it): a retry of it is then accepted, not a duplicate. The newest becomes the
+   * newest timestamp still kept, never one taken back, in whatever order frames in flight together
+   * are taken back (two refused in a bus outage: the first's retry gets in). Exact while the frame
+   * is among the last `recentSize` admitted. Past them (more of its stream admitted while it was
+   * in flight) it may be the newest before the records, and what came before it is not known:
+   * should every record be taken back too, the newest is -Infinity, the retries get in and the
+   * worker keeps the order (bus/README.md). `_newestBefore` is not needed: callers may drop it.
    */
-  withdraw(ts: number, newestBefore: number): void {
+  withdraw(ts: number, _newestBefore?: number): void {
     const at = this.#recent.indexOf(ts);
     if (at >= 0) {
       this.#recent[at] = Number.NaN;
       this.#checksums[at] = Number.NaN;
+    } else if (ts === this.#floor) {
+      this.#floor = Number.NEGATIVE_INFINITY;
     }
-    if (this.newest === ts) this.newest = newestBefore;
+    this.newest = this.#newestKept();
+  }
+
+  /** The newest record not taken back, else the newest before the records; O(recentSize). */
+  #newestKept(): number {
+    const size = this.#recent.length;
+    for (let back = 1; back <= size; back++) {
+      const ts = this.#recent[(this.#next - back + size) % size];
+      if (!Number.isNaN(ts)) return ts;
+    }
+    return this.#floor;
   }
 }
