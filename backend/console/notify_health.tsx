@@ -33,8 +33,8 @@ function Routes(props: { status: NotifyStatus }) {
   return (
     <table id="notify-routes" class="counts">
       <caption>
-        Notification routes and their outbox (delivered, dead, silenced and superseded over the last{" "}
-        {hours} h)
+        Notification routes and their outbox (delivered, dead, silenced, stale and superseded over
+        the last {hours} h)
       </caption>
       <thead>
         <tr>
@@ -46,6 +46,11 @@ function Routes(props: { status: NotifyStatus }) {
           <th scope="col">Delivered</th>
           <th scope="col">Dead letters</th>
           <th scope="col">Silenced</th>
+          <th scope="col">
+            <abbr title="Events older than the route's max_age when planned (a backfill of old data), recorded but not sent">
+              Stale
+            </abbr>
+          </th>
           <th scope="col">
             <abbr title="Reminders replaced by a newer one, or whose incident resolved, before they were sent">
               Superseded
@@ -75,6 +80,7 @@ function Routes(props: { status: NotifyStatus }) {
               <td class="num">{c?.delivered ?? 0}</td>
               <td class="num">{c?.dead ?? 0}</td>
               <td class="num">{c?.silenced ?? 0}</td>
+              <td class="num">{c?.stale ?? 0}</td>
               <td class="num">{c?.superseded ?? 0}</td>
               <td>{c?.last_delivered_at ? utc(c.last_delivered_at) : "–"}</td>
             </tr>

@@ -146,7 +146,13 @@ for (const target of testTargets()) {
         config: parseNotifyConfig(
           JSON.stringify({
             routes: [
-              { name: "pager", webhook: { url: `${receiver.url}/pager` }, repeat_every: "1s" },
+              // Its frames are dated 2026-11-24 against the real clock: events of any age.
+              {
+                name: "pager",
+                webhook: { url: `${receiver.url}/pager` },
+                repeat_every: "1s",
+                max_age: "36500d",
+              },
             ],
           }),
           {},

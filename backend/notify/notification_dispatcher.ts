@@ -47,7 +47,10 @@ export interface NotificationDispatcherOptions {
 /** What the Health page shows: the configured routes and the outbox's counts. */
 export interface NotifyStatus extends OutboxStatus {
   configured: { name: string; format: string; target: string; repeat_every_ms: number | null }[];
-  /** The window (ms) over which messages done (delivered, dead, silenced, superseded) are counted. */
+  /**
+   * The window (ms) over which messages done (delivered, dead, silenced, stale, superseded) are
+   * counted.
+   */
   window_ms: number;
 }
 
@@ -95,6 +98,15 @@ export function asAtEvent(
   return { ...incident, resolved_at: null, max_severity: severity ?? incident.max_severity };
 }
 
+/**
+ * Whether an event at `at` is too old for the route at `t` (its `max_age`): a backfill of old data
+ * (a site re-sending last week after an outage, history loaded by hand), not something happening
+ * now, so it is written `stale` instead of paging.
+ */
+function tooOld(route: NotifyRoute, at: Date, t: number): boolean {
+  return t - at.getTime() > route.maxAgeMs;
+}
+
 /** Where a route sends, without the path (a Slack webhook URL's path is its secret). */
 function targetOf(route: NotifyRoute): string {
   return new URL(route.webhook.url).origin;
@@ -137,7 +149,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     route: NotifyRoute,
     message: NotificationMessage,
     incident: Parameters<typeof notificationBody>[2],
-    silenced: boolean,
+    state: NewMessage["state"],
   ): Promise<NewMessage> {
     return {
       message_id: await messageId(message.event_key, route.name),
@@ -148,8 +160,26 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       event_at: new Date(message.at),
       severity: message.severity,
       body: notificationBody(route.webhook.format, message, incident, config.consoleUrl),
-      state: silenced ? "silenced" : "pending",
+      state,
     };
+  }
+
+  /**
+   * What becomes of a message of the route about an event at `at`, planned at `t`: sent
+   * (`pending`) when it `closes` the page the route was told of (the end of an incident it heard
+   * of goes out under a silence and however late, or the page stays open in the receiver's tool);
+   * else `silenced` when a silence mutes it, `stale` when the event is older than the route's
+   * `max_age`, sent otherwise.
+   */
+  function stateOf(
+    route: NotifyRoute,
+    at: Date,
+    t: number,
+    o: { silenced: boolean; closes?: boolean },
+  ): NewMessage["state"] {
+    if (o.closes) return "pending";
+    if (o.silenced) return "silenced";
+    return tooOld(route, at, t) ? "stale" : "pending";
   }
 
   /** Plans stored incident events until none is left; resolves with how many were planned. */
@@ -158,12 +188,14 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     for (;;) {
       const events = await outbox.unplanned(batchSize, holding.ids);
       if (events.length === 0) return planned;
+      const t = now();
       const messages: NewMessage[] = [];
-      // Routes given a message about each incident in this batch (not silenced: told; any:
-      // messaged): its outbox rows are not written yet, so a later event of the same incident
-      // planned with it (its resolution, an update) learns of them here.
+      // Routes given a message about each incident in this batch (sent: told; any, also silenced
+      // or stale: recorded): its outbox rows are not written yet, so a later event of the same
+      // incident planned with it (its resolution, an update) learns of them here, as
+      // `unplanned` would have told it from the rows.
       const toldNow = new Map<string, Set<string>>();
-      const messagedNow = new Map<string, Set<string>>();
+      const recordedNow = new Map<string, Set<string>>();
       const note = (by: Map<string, Set<string>>, incidentId: string, route: string) => {
         const routes = by.get(incidentId) ?? new Set<string>();
         routes.add(route);
@@ -177,9 +209,11 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
         for (const route of config.routes) {
           const told =
             e.told_routes.includes(route.name) || (toldNow.get(id)?.has(route.name) ?? false);
+          // A silenced or stale message counts for an event under a silence and for the end
+          // only (messaged_routes' rule): a route that heard nothing yet hears the next event.
+          const recorded = e.silenced || e.event === "resolved" ? recordedNow : toldNow;
           const messaged =
-            e.messaged_routes.includes(route.name) ||
-            (messagedNow.get(id)?.has(route.name) ?? false);
+            e.messaged_routes.includes(route.name) || (recorded.get(id)?.has(route.name) ?? false);
           const event = { ...e, kind: e.kind ?? undefined, told, messaged };
           if (!shouldNotify(route, e.incident, event)) continue;
           const message: NotificationMessage = {
@@ -189,18 +223,17 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
             severity: e.severity,
             route: route.name,
           };
-          // A route told the incident opened hears it ended, even when a silence began since:
-          // otherwise the page it raised stays open in the receiver's tool.
-          const silenced = e.silenced && !(e.event === "resolved" && told);
-          messages.push(await toMessage(route, message, incident, silenced));
-          note(messagedNow, id, route.name);
-          if (!silenced) note(toldNow, id, route.name);
+          const closes = e.event === "resolved" && told;
+          const state = stateOf(route, e.event_at, t, { silenced: e.silenced, closes });
+          messages.push(await toMessage(route, message, incident, state));
+          note(recordedNow, id, route.name);
+          if (state === "pending") note(toldNow, id, route.name);
         }
       }
       await outbox.plan(
         messages,
         events.map((e) => e.alert_id),
-        new Date(now()),
+        new Date(t),
       );
       planned += events.length;
       if (events.length < batchSize) return planned;
@@ -261,7 +294,8 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           route: route.name,
           after_silence: { silence_id: u.silence_id, ended_at: ended },
         };
-        messages.push(await toMessage(route, message, u.incident, false));
+        const state = stateOf(route, new Date(ended), t, { silenced: false });
+        messages.push(await toMessage(route, message, u.incident, state));
       }
     }
     if (messages.length > 0) await outbox.plan(messages, [], new Date(t), true);
@@ -294,7 +328,8 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
           route: route.name,
         };
         const silenced = covers?.(open.incident.stream_id, open.flagged) ?? false;
-        messages.push(await toMessage(route, message, open.incident, silenced));
+        const state = stateOf(route, new Date(message.at), t, { silenced });
+        messages.push(await toMessage(route, message, open.incident, state));
       }
       if (messages.length > 0) await outbox.plan(messages, [], new Date(t));
     }

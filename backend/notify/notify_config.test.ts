@@ -21,6 +21,7 @@ test("parseNotifyConfig reads the sample file with its secret from the environme
   assert.equal(ops.webhook.secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   assert.equal(ops.webhook.format, "json");
   assert.equal(ops.repeatEveryMs, 4 * 3_600_000);
+  assert.equal(ops.maxAgeMs, 12 * 3_600_000);
   assert.equal(instruments.webhook.format, "slack");
   assert.equal(instruments.webhook.timeoutMs, 5000);
   assert.deepEqual(instruments.retry, {
@@ -30,6 +31,7 @@ test("parseNotifyConfig reads the sample file with its secret from the environme
     jitter: 0.2,
   });
   assert.equal(instruments.repeatEveryMs, undefined);
+  assert.equal(instruments.maxAgeMs, 24 * 3_600_000);
 });
 
 test("parseNotifyConfig treats absent match fields as any and defaults the rest", () => {
@@ -41,6 +43,32 @@ test("parseNotifyConfig treats absent match fields as any and defaults the rest"
   assert.equal(route.webhook.timeoutMs, 10_000);
   assert.equal(route.retry.attempts, 10);
   assert.equal(route.concurrency, 4);
+});
+
+test("parseNotifyConfig reads max_age, 24h when absent, and refuses one under a minute naming the route", () => {
+  const url = "https://hooks.example";
+  const [history, pager] = parseNotifyConfig(
+    JSON.stringify({
+      routes: [
+        { name: "history", webhook: { url }, max_age: "30d" },
+        { name: "pager", webhook: { url } },
+      ],
+    }),
+  ).routes;
+  assert.equal(history.maxAgeMs, 30 * 86_400_000);
+  assert.equal(pager.maxAgeMs, 24 * 3_600_000);
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, max_age: "30s" }] },
+    /^route "ops" \(routes\[0\]\): 'max_age' must be at least 1m$/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, max_age: "a day" }] },
+    /^route "ops" \(routes\[0\]\): 'max_age' must be a duration such as "500ms"/,
+  );
+  refused(
+    { routes: [{ name: "ops", webhook: { url }, max_age: 3600 }] },
+    /^route "ops" \(routes\[0\]\): 'max_age' must be string, got 3600$/,
+  );
 });
 
 test("parseNotifyConfig refuses a bad file naming the route and the field", () => {

@@ -22,6 +22,12 @@ export interface NotifyRoute {
   webhook: { url: string; format: NotifyFormat; secret?: string; timeoutMs: number };
   /** Reminder period for an incident still open; absent = no reminders. */
   repeatEveryMs?: number;
+  /**
+   * Oldest event (by frame time, at the pass that plans it) the route is told of: an older one is
+   * a backfill, written `stale` instead of paging (a route told of the incident still hears its
+   * end).
+   */
+  maxAgeMs: number;
   retry: RetryPolicy;
   /** Deliveries of this route in flight at once, so a slow receiver holds only its own slots. */
   concurrency: number;
@@ -116,6 +122,9 @@ const routeSchema = v.strictObject({
     timeout: v.optional(duration(100, "100ms", 600_000, "10m"), "10s"),
   }),
   repeat_every: v.optional(duration(1000, "1s")),
+  // A backend outage shorter than a day still pages for what happened in it (a real page missed
+  // is worse than a late one); a backfill of older data does not.
+  max_age: v.optional(duration(60_000, "1m"), "24h"),
   retry: v.optional(
     v.strictObject({
       attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100))),
@@ -215,6 +224,7 @@ function toRoute(
     match: raw.match,
     webhook: { url: webhook.url, format: webhook.format, secret, timeoutMs: webhook.timeout },
     ...(raw.repeat_every === undefined ? {} : { repeatEveryMs: raw.repeat_every }),
+    maxAgeMs: raw.max_age,
     retry,
     concurrency: raw.concurrency,
   };

@@ -33,9 +33,10 @@ export interface UnplannedEvent {
   /**
    * The routes with a message about the incident that is not a dead letter (for an `opened`: its
    * alert arrived after another of the incident was planned, and those routes are not paged again):
-   * a route whose every message died never heard of it. Silenced ones count for a `resolved` and
-   * for an event under a silence (one recorded decision is enough), not for an `updated` outside
-   * any: a route that heard nothing yet hears that one, as it would hear an opening.
+   * a route whose every message died never heard of it. Silenced and stale ones count for a
+   * `resolved` and for an event under a silence (one recorded decision is enough), not for an
+   * `updated` outside any: a route that heard nothing yet hears that one, as it would hear an
+   * opening.
    */
   messaged_routes: string[];
   /** Whether the incident's resolution was planned already (this event's alert arrived late). */
@@ -45,7 +46,10 @@ export interface UnplannedEvent {
 
 /** An open incident a route has been told about, for its `repeat_every` reminders. */
 export interface OpenIncident {
-  /** When the route's first message about it was planned: reminders count from here. */
+  /**
+   * When the route's first message about it (neither silenced nor stale) was planned: reminders
+   * count from here.
+   */
   first_at: Date;
   incident: IncidentSnapshot;
   /**
@@ -64,14 +68,17 @@ export interface UnsilencedIncident {
   silence_id: string;
   /** Its end or expiry, whichever came first (later than now for a window that closed). */
   silence_end: Date;
-  /** Routes that heard of the incident: a message about it neither silenced nor dead. */
+  /** Routes that heard of the incident: a message about it neither silenced, stale nor dead. */
   heard_routes: string[];
   incident: IncidentSnapshot;
   /** Every sensor it flagged, by name (`feature_<idx>` when unnamed), as silences match them. */
   flagged: string[];
 }
 
-/** One message to write: `state` is `silenced` when the incident is under a silence. */
+/**
+ * One message to write: `state` is `silenced` when the incident is under a silence, `stale` when
+ * its event is older than the route's `max_age` (a backfill); both are done at once, never sent.
+ */
 export interface NewMessage {
   message_id: string;
   route: string;
@@ -81,7 +88,7 @@ export interface NewMessage {
   event_at: Date;
   severity: number | null;
   body: string;
-  state: "pending" | "silenced";
+  state: "pending" | "silenced" | "stale";
 }
 
 /** A message claimed for one delivery attempt (`attempts` counts this one). */
@@ -98,6 +105,9 @@ export interface ClaimedMessage {
 /** How long a message of a route this instance does not know waits before it is a dead letter. */
 export const ROUTE_GONE_MS = 3_600_000;
 
+/** The states the Health page counts per route. */
+type OutboxState = "pending" | "delivered" | "dead" | "silenced" | "stale" | "superseded";
+
 /** Counts per route and state for the Health page, and the latest dead letters. */
 export interface OutboxStatus {
   routes: {
@@ -106,6 +116,8 @@ export interface OutboxStatus {
     delivered: number;
     dead: number;
     silenced: number;
+    /** Events older than the route's `max_age` when planned (a backfill), recorded, never sent. */
+    stale: number;
     /** Reminders replaced by a newer one, or whose incident resolved, before they were sent. */
     superseded: number;
     /** The route's latest delivery, however long ago. */
@@ -173,6 +185,16 @@ export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
  */
 function mayHaveReached(sql: Database["sql"], m: string) {
   return sql`(${sql(m)}.state = 'delivered' OR ${sql(m)}.last_attempt_at IS NOT NULL)`;
+}
+
+/**
+ * Whether outbox row `m` is a decision recorded instead of a message: `silenced` (under a
+ * silence) or `stale` (older than its route's `max_age`, a backfill). Neither told the route
+ * anything, so every question of what a route heard treats them alike: one whose messages about an
+ * incident are all such (or dead) heard nothing of it yet.
+ */
+function unsent(sql: Database["sql"], m: string) {
+  return sql`(${sql(m)}.state IN ('silenced', 'stale'))`;
 }
 
 /**
@@ -264,7 +286,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
             AND (c.covered OR pa.silence_id IS NULL)),
           -- An opening sent once a silence ended told the incident at its severity then.
           (SELECT max(o.severity) FROM notification_outbox o
-            WHERE o.incident_id = e.incident_id AND o.state <> 'silenced'
+            WHERE o.incident_id = e.incident_id AND NOT ${unsent(sql, "o")}
               AND o.event_key LIKE ${`%/${AFTER_SILENCE}/%`})) AS prior_severity,
         -- An end after a silence is sent only to routes told of the incident (the dispatcher's
         -- rule for a silenced end): whoever heard nothing of it is not told that it ended.
@@ -280,7 +302,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
               OR (o.state = 'pending' AND NOT ${coveredNow(sql, holding)}))) END AS told_routes,
         (SELECT array_agg(DISTINCT o.route)
           FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state <> 'dead'
-            AND (o.state <> 'silenced' OR c.covered OR e.event = 'resolved')) AS messaged_routes,
+            AND (NOT ${unsent(sql, "o")} OR c.covered OR e.event = 'resolved')
+        ) AS messaged_routes,
         EXISTS (SELECT 1 FROM incident_event r WHERE r.incident_id = e.incident_id
           AND r.event = 'resolved' AND r.notify_planned_at IS NOT NULL) AS after_resolution,
         ${snapshot(sql)}
@@ -328,7 +351,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
           event_at, severity, body, state, created_at, next_attempt_at, done_at)
         SELECT u.message_id, u.route, u.event_key, u.incident_id, u.event, u.event_at,
           u.severity, u.body, u.state, ${now}, ${now},
-          CASE WHEN u.state = 'silenced' THEN ${now}::timestamptz END
+          CASE WHEN ${unsent(sql, "u")} THEN ${now}::timestamptz END
         FROM unnest(${col((m) => m.message_id)}::text[], ${col((m) => m.route)}::text[],
           ${col((m) => m.event_key)}::text[], ${col((m) => m.incident_id)}::uuid[],
           ${col((m) => m.event)}::text[], ${col((m) => m.event_at.toISOString())}::timestamptz[],
@@ -372,7 +395,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       SELECT l.silence_id AS after_silence, ${flaggedOf(sql)} AS flagged,
         LEAST(sl.ends_at, COALESCE(sl.expired_at, 'infinity'::timestamptz)) AS silence_end,
         (SELECT array_agg(DISTINCT o.route) FROM notification_outbox o
-          WHERE o.incident_id = i.incident_id AND o.state NOT IN ('silenced', 'dead')) AS heard,
+          WHERE o.incident_id = i.incident_id
+            AND NOT ${unsent(sql, "o")} AND o.state <> 'dead') AS heard,
         ${snapshot(sql)}
       FROM incident i
       CROSS JOIN LATERAL (SELECT ${latestSilence(sql)} AS silence_id) l
@@ -406,7 +430,8 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         ${withFlagged ? flaggedOf(sql) : sql`NULL::text[]`} AS flagged
       FROM incident i
       JOIN LATERAL (SELECT min(o.created_at) AS first_at FROM notification_outbox o
-        WHERE o.incident_id = i.incident_id AND o.route = ${route} AND o.state <> 'silenced'
+        WHERE o.incident_id = i.incident_id AND o.route = ${route}
+          AND NOT ${unsent(sql, "o")}
       ) f ON f.first_at IS NOT NULL
       ${sensors(sql)}
       WHERE i.resolved_at IS NULL AND NOT ${coveredNow(sql, holding)} AND NOT ${taken(sql)}`.catch(
@@ -569,7 +594,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Pending messages now; the delivered, dead, silenced and superseded ones done in the last
+   * Pending messages now; the delivered, dead, silenced, stale and superseded ones done in the last
    * `windowMs` (by when they were done, not planned: a message delivered after a day of retries
    * counts today); each route's latest delivery, however long ago (of `routes` and those counted);
    * and the newest dead letters.
@@ -617,6 +642,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         delivered: 0,
         dead: 0,
         silenced: 0,
+        stale: 0,
         superseded: 0,
         last_delivered_at: null,
       };
@@ -624,7 +650,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       return found;
     };
     for (const c of counts) {
-      entry(c.route)[c.state as "pending" | "delivered" | "dead" | "silenced" | "superseded"] = c.n;
+      entry(c.route)[c.state as OutboxState] = c.n;
     }
     for (const d of lastDelivered) {
       if (d.at) entry(d.route).last_delivered_at = d.at.toISOString();

@@ -41,10 +41,10 @@ export async function deleteAlertBatch(sql: Sql, before: Date, limit: number): P
 /**
  * Deletes up to `limit` incidents resolved (by their clock) and first stored (by ours) before
  * `before`, with everything that hangs off them and their notifications (delivered, silenced,
- * superseded, and dead letters: kept as long as their incident, not for ever). Left for a later
- * run: an incident with a notification still pending or an event the notifier has not planned
- * yet. Never touched: an incident with a verdict or an acknowledgement (operator records are
- * kept, and what they are about with them), open incidents, silences, the audit trail.
+ * stale, superseded, and dead letters: kept as long as their incident, not for ever). Left for
+ * a later run: an incident with a notification still pending or an event the notifier has not
+ * planned yet. Never touched: an incident with a verdict or an acknowledgement (operator records
+ * are kept, and what they are about with them), open incidents, silences, the audit trail.
  */
 export async function deleteIncidentBatch(
   sql: Sql,
@@ -83,7 +83,7 @@ export async function deleteIncidentBatch(
       ), notifications AS (
         DELETE FROM notification_outbox
         WHERE incident_id IN (SELECT incident_id FROM doomed)
-          AND state IN ('delivered', 'silenced', 'superseded', 'dead')
+          AND state IN ('delivered', 'silenced', 'stale', 'superseded', 'dead')
         RETURNING 1
       ), incidents AS (
         DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
