@@ -41,6 +41,16 @@ const statsSchema = v.object({
       }),
     ),
   ),
+  /**
+   * The frame bus (an ingest replica under scale-out): the partitions no live worker owns and the
+   * frames waiting on them unscored. Absent from a single process and from earlier engines.
+   */
+  bus: v.optional(
+    v.object({
+      unowned_partitions: v.optional(v.array(v.number())),
+      unscored_unowned: v.optional(v.number()),
+    }),
+  ),
 });
 
 export type EngineStats = v.InferOutput<typeof statsSchema>;

@@ -360,6 +360,28 @@ function PerModel(props: { models: EngineStats["models"] }) {
   );
 }
 
+/**
+ * Partitions of the frame bus no live worker owns (`/stats` `bus`, an ingest replica): their
+ * frames are accepted and kept but nobody scores them, while every other figure can look normal
+ * (readiness stays ready, latency is the last scored frame's).
+ */
+function UnownedPartitions(props: { bus: EngineStats["bus"] }) {
+  const partitions = props.bus?.unowned_partitions ?? [];
+  if (partitions.length === 0) return null;
+  const n = partitions.length;
+  const frames = props.bus?.unscored_unowned ?? 0;
+  return (
+    <p id="engine-unowned" class="error" role="status">
+      <strong>
+        No live worker scores {n} {n === 1 ? "partition" : "partitions"}: {frames}{" "}
+        {frames === 1 ? "frame waits" : "frames wait"} unscored
+      </strong>{" "}
+      (partitions {partitions.join(", ")}). Start an inference worker; until one takes them the
+      engine answers <code>429</code> once a partition holds more than <code>NATS_MAX_LAG</code>.
+    </p>
+  );
+}
+
 export function HealthPage(props: {
   health: EngineHealth | null;
   database: { kind: string; reachable: boolean };
@@ -398,6 +420,7 @@ export function HealthPage(props: {
       {refused && !refusedForm ? <ActivateError message={refused.message} /> : null}
       <section aria-labelledby="engine-heading">
         <h2 id="engine-heading">Engine</h2>
+        <UnownedPartitions bus={stats?.bus} />
         {h === null ? (
           <p>No engine URL is configured for this backend.</p>
         ) : (

@@ -50,7 +50,8 @@ interface Held {
 
 const encode = (record: PartitionRecord) => JSON.stringify(record);
 
-function decode(text: string | undefined): PartitionRecord | undefined {
+/** A lease record as written, or `undefined` for none or one this release cannot read. */
+export function decodeRecord(text: string | undefined): PartitionRecord | undefined {
   if (!text) return undefined;
   try {
     const r = JSON.parse(text) as PartitionRecord;
@@ -222,7 +223,7 @@ export class PartitionLeases {
     const { kv, workerId, leaseMs, log } = this.#o;
     const key = `p.${p}`;
     const entry = await kv.get(key);
-    const current = entry?.operation === "PUT" ? decode(entry.string()) : undefined;
+    const current = entry?.operation === "PUT" ? decodeRecord(entry.string()) : undefined;
     const now = Date.now();
     if (current && current.owner !== "" && current.owner !== workerId && current.expires > now) {
       return; // still leased to someone else; it hands over or expires

@@ -14,7 +14,7 @@ import { connectWithRetry } from "../bus/connect.ts";
 import { encodeFrame } from "../bus/frame_message.ts";
 import { type GatheredReport, MachineOffBoard, machineOffTtlMs } from "../bus/machine_off_board.ts";
 import type { NatsBus } from "../bus/nats_bus.ts";
-import type { PartitionRecord } from "../bus/partition_leases.ts";
+import { PartitionLag } from "../bus/partition_lag.ts";
 import { frameMessageId, partitionOf } from "../bus/partition_of.ts";
 import { mergeScoring, ScoringRollCall } from "../bus/scoring_roll_call.ts";
 import { ModelLoadError } from "../infer/execution_provider.ts";
@@ -102,7 +102,8 @@ interface Served {
  * message id `stream@timestamp` and answers `202` once JetStream has stored it (`duplicate`
  * when the server recognised a retry), `503 bus_unavailable` when JetStream does not answer
  * within `NATS_PUBLISH_TIMEOUT_MS`, and `429 queue_full` when the partition's owner reports more
- * than `NATS_MAX_LAG` frames not yet consumed, `429 too_many_uploads` when `QUEUE_MAX_SIZE`
+ * than `NATS_MAX_LAG` frames not yet consumed (or, with no live owner, that many wait in the
+ * stream after its last commit), `429 too_many_uploads` when `QUEUE_MAX_SIZE`
  * uploads are in flight (as the single process, before the body is read). It
  * keeps no frame after answering. Each frame is validated against its stream's model
  * (`MODEL_ROUTES`, first match, else `DEFAULT_MODEL_NAME`; `422` naming the model when it does
@@ -117,7 +118,6 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   // The intake counters only: queue, batch and outbox instruments are the workers'.
   const metrics = createEngineMetrics();
   const tracer = trace.getTracer("engine");
-  const lag = new Int32Array(config.NATS_PARTITIONS);
   /** Each stream's order (newest and recent timestamps), the least recently active first. */
   const orders = new Map<string, StreamOrder>();
   /**
@@ -133,6 +133,8 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
   let inFlight = 0;
   let counters = { bus_unavailable: 0, workers_behind: 0 };
   const stop = new AbortController();
+  /** Each partition's backlog: its owner's reports, or counted from the stream when it has none. */
+  let partitionLag: PartitionLag | undefined;
   let watching: Promise<void> | undefined;
   let models: ModelActivation | undefined;
   /** The workers' retraining leases, opened at the first run asked for. */
@@ -236,7 +238,6 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         // Decided and recorded before any await, as the single process does: two frames of one
         // stream in flight at once are judged against each other, not against a stale newest.
         const order = orderOf(streamId);
-        const newestBefore = order.newest;
         const admission = order.admit(frame.timestamp, now, frame.checksum);
         const timestamp = admission.timestamp;
         const iso = new Date(timestamp).toISOString();
@@ -263,15 +264,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         let payload: Uint8Array;
         try {
           const partition = partitionOf(streamId, config.NATS_PARTITIONS);
-          if (lag[partition] >= config.NATS_MAX_LAG) {
-            counters.workers_behind++;
-            throw new HttpError(
-              429,
-              "queue_full",
-              `workers are ${lag[partition]} frames behind on partition ${partition} (bound ${config.NATS_MAX_LAG})`,
-              RETRY_AFTER,
-            );
-          }
+          refuseWhenBehind(partition);
           // A copy: the slab is reused as soon as this request is answered.
           const encoded = encodeFrame({
             streamId,
@@ -307,7 +300,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
           }
         } catch (error) {
           // Not kept: its retry is a new frame, not a duplicate.
-          if (admission.status === "accepted") order.withdraw(timestamp, newestBefore);
+          if (admission.status === "accepted") order.withdraw(timestamp);
           throw error;
         }
         reclaim(payload.byteLength);
@@ -341,31 +334,23 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
     }
   }
 
-  /** Follows the partition records so a lagging partition is refused without a request. */
-  async function watchLag(kv: NatsBus["kv"]): Promise<void> {
-    while (!stop.signal.aborted) {
-      try {
-        const watch = await kv.watch({ key: "p.*" });
-        stop.signal.addEventListener("abort", () => watch.stop(), { once: true });
-        for await (const entry of watch) {
-          const p = Number(entry.key.slice(2));
-          if (!(p >= 0 && p < lag.length)) continue;
-          let value = 0;
-          if (entry.operation === "PUT") {
-            try {
-              value = (JSON.parse(entry.string()) as PartitionRecord).lag | 0;
-            } catch {
-              value = 0;
-            }
-          }
-          lag[p] = value;
-        }
-      } catch (error) {
-        if (!stop.signal.aborted) log.warn("partition watch failed; restarting", error as Error);
-        repair?.noticed(error);
-      }
-      await delay(500, stop.signal).catch(() => {});
-    }
+  /**
+   * `429 queue_full` past `NATS_MAX_LAG` frames waiting on the partition: behind its owner, or, with
+   * no live worker to own it, waiting for one (counted from the stream, so a dead owner's last
+   * report does not let the backlog grow until the stream is full).
+   */
+  function refuseWhenBehind(partition: number): void {
+    const behind = partitionLag?.lagOf(partition) ?? 0;
+    if (behind < config.NATS_MAX_LAG) return;
+    counters.workers_behind++;
+    throw new HttpError(
+      429,
+      "queue_full",
+      partitionLag?.isUnowned(partition)
+        ? `no live worker owns partition ${partition}: ${behind} frames wait unscored (bound ${config.NATS_MAX_LAG})`
+        : `workers are ${behind} frames behind on partition ${partition} (bound ${config.NATS_MAX_LAG})`,
+      RETRY_AFTER,
+    );
   }
 
   function start(): Promise<void> {
@@ -384,7 +369,15 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       const ready = { served: { metas, layouts }, ingestor, pool, bus };
       parts = ready;
       repair = new BusRepair({ create: () => bus.repair(), log });
-      watching = watchLag(bus.kv);
+      partitionLag = new PartitionLag({
+        kv: bus.kv,
+        jsm: bus.jsm,
+        stream: config.NATS_STREAM,
+        partitions: config.NATS_PARTITIONS,
+        log,
+        onError: (error) => repair?.noticed(error),
+      });
+      watching = partitionLag.follow(stop.signal);
       machineOffBoard = new MachineOffBoard({
         nc: bus.nc,
         prefix: config.NATS_STREAM,
@@ -510,6 +503,7 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
       ]);
       // This replica's intake; the scoring is the workers', combined (bus/README.md).
       const { scored, ...scoring } = mergeScoring(workers);
+      const unowned = partitionLag?.unowned;
       const own = stats.snapshot({
         queue: { depth: inFlight, capacity: parts?.pool.capacity ?? 0 },
         alerts: scoring.alerts,
@@ -528,8 +522,12 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         role: "ingest",
         bus: {
           ...counters,
-          max_lag: Math.max(0, ...lag),
+          max_lag: partitionLag?.maxLag ?? 0,
           live_workers: rollCall?.liveWorkers ?? 0,
+          // Partitions no live worker owns, and their frames after the last commit: none is
+          // scored until a worker takes them (their lag above, and 429 past NATS_MAX_LAG).
+          unowned_partitions: unowned?.partitions ?? [],
+          unscored_unowned: unowned?.unscored ?? 0,
           // The stream or lease bucket found missing on the server, being made again.
           ...(repair ? { repair: repair.report() } : {}),
         },

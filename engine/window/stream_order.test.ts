@@ -16,16 +16,14 @@ test("streamOrder accepts increasing times, answers a recent repeat as a duplica
 test("streamOrder withdraws a timestamp whose frame was not kept: its retry is accepted again", () => {
   const order = new StreamOrder(4);
   order.admit(10, 0);
-  const before = order.newest;
   order.admit(20, 0);
-  order.withdraw(20, before);
+  order.withdraw(20);
   assert.equal(order.newest, 10);
   assert.deepEqual(order.admit(15, 0), { status: "accepted", timestamp: 15 });
   assert.deepEqual(order.admit(20, 0), { status: "accepted", timestamp: 20 });
   // A later frame admitted since stays the newest.
-  const at20 = order.newest;
   order.admit(30, 0);
-  order.withdraw(20, at20 - 10);
+  order.withdraw(20);
   assert.equal(order.newest, 30);
   assert.deepEqual(order.admit(20, 0), { status: "out_of_order", timestamp: 20, newest: 30 });
 });
@@ -48,14 +46,11 @@ test("streamOrder tells a repeat from another frame at the same millisecond by i
   assert.deepEqual(order.admit(20, 0), { status: "duplicate", timestamp: 20 });
 });
 
-/** Admits `timestamps` in turn, each accepted, and returns each one's newest before it. */
-function admitAll(order: StreamOrder, timestamps: number[]): Map<number, number> {
-  const before = new Map<number, number>();
+/** Admits `timestamps` in turn, each accepted. */
+function admitAll(order: StreamOrder, timestamps: number[]): void {
   for (const ts of timestamps) {
-    before.set(ts, order.newest);
     assert.deepEqual(order.admit(ts, 0), { status: "accepted", timestamp: ts });
   }
-  return before;
 }
 
 test("streamOrder accepts the retries of two frames taken back together, whichever went first", () => {
@@ -64,8 +59,8 @@ test("streamOrder accepts the retries of two frames taken back together, whichev
     [20, 10],
   ]) {
     const order = new StreamOrder(4);
-    const before = admitAll(order, [5, 10, 20]);
-    for (const ts of withdrawn) order.withdraw(ts, before.get(ts));
+    admitAll(order, [5, 10, 20]);
+    for (const ts of withdrawn) order.withdraw(ts);
     assert.equal(order.newest, 5, `taken back ${withdrawn}`);
     assert.deepEqual(order.admit(10, 0), { status: "accepted", timestamp: 10 });
     assert.deepEqual(order.admit(20, 0), { status: "accepted", timestamp: 20 });
@@ -78,15 +73,14 @@ test("streamOrder keeps a frame accepted while two others are taken back as the 
     [20, 10],
   ]) {
     const order = new StreamOrder(4);
-    const before = admitAll(order, [5, 10, 20]);
-    order.withdraw(withdrawn[0], before.get(withdrawn[0]));
-    before.set(30, order.newest);
+    admitAll(order, [5, 10, 20]);
+    order.withdraw(withdrawn[0]);
     assert.deepEqual(order.admit(30, 0), { status: "accepted", timestamp: 30 });
-    order.withdraw(withdrawn[1], before.get(withdrawn[1]));
+    order.withdraw(withdrawn[1]);
     assert.equal(order.newest, 30, `taken back ${withdrawn} around 30`);
     assert.equal(order.admit(10, 0).status, "out_of_order");
     // 30 taken back as well: 10 and 20 get in again, in order.
-    order.withdraw(30, before.get(30));
+    order.withdraw(30);
     assert.equal(order.newest, 5);
     assert.deepEqual(order.admit(10, 0), { status: "accepted", timestamp: 10 });
     assert.deepEqual(order.admit(20, 0), { status: "accepted", timestamp: 20 });
@@ -95,17 +89,17 @@ test("streamOrder keeps a frame accepted while two others are taken back as the 
 
 test("streamOrder falls back to the newest before its records when all of them are taken back", () => {
   const order = new StreamOrder(2);
-  const before = admitAll(order, [10, 20, 30]);
-  order.withdraw(20, before.get(20));
-  order.withdraw(30, before.get(30));
+  admitAll(order, [10, 20, 30]);
+  order.withdraw(20);
+  order.withdraw(30);
   assert.equal(order.newest, 10);
   assert.equal(order.admit(5, 0).status, "out_of_order");
   assert.deepEqual(order.admit(20, 0), { status: "accepted", timestamp: 20 });
   // The newest before the records taken back too: nothing older is known, its retry gets in.
-  const more = admitAll(order, [40, 50]);
-  order.withdraw(20, 10);
-  order.withdraw(40, more.get(40));
-  order.withdraw(50, more.get(50));
+  admitAll(order, [40, 50]);
+  order.withdraw(20);
+  order.withdraw(40);
+  order.withdraw(50);
   assert.equal(order.newest, Number.NEGATIVE_INFINITY);
   assert.deepEqual(order.admit(20, 0), { status: "accepted", timestamp: 20 });
 });
@@ -135,27 +129,26 @@ function checkAgainstFates(
   const order = new StreamOrder(recentSize);
   const kept = new Set<number>();
   const withdrawn = new Set<number>();
-  let inFlight: { ts: number; before: number; admitted: number }[] = [];
+  let inFlight: { ts: number; admitted: number }[] = [];
   let admitted = 0;
   let next = 1;
   for (let step = 0; step < 60; step++) {
     if (inFlight.length > 0 && random() < 0.5) {
       const [frame] = inFlight.splice(Math.floor(random() * inFlight.length), 1);
       if (random() < 0.5) continue;
-      order.withdraw(frame.ts, frame.before);
+      order.withdraw(frame.ts);
       kept.delete(frame.ts);
       withdrawn.add(frame.ts);
     } else {
       // A new frame, or the retry of one taken back.
       const retry = random() < 0.4 && withdrawn.size > 0;
       const ts = retry ? [...withdrawn][Math.floor(random() * withdrawn.size)] : next++;
-      const before = order.newest;
       if (order.admit(ts, 0).status !== "accepted") continue;
       kept.add(ts);
       withdrawn.delete(ts);
       admitted++;
       inFlight = inFlight.filter((frame) => admitted - frame.admitted < inFlightFor);
-      inFlight.push({ ts, before, admitted });
+      inFlight.push({ ts, admitted });
     }
     check(order.newest, kept, withdrawn);
   }

@@ -70,9 +70,9 @@ export class StreamOrder {
    * is among the last `recentSize` admitted. Past them (more of its stream admitted while it was
    * in flight) it may be the newest before the records, and what came before it is not known:
    * should every record be taken back too, the newest is -Infinity, the retries get in and the
-   * worker keeps the order (bus/README.md). `_newestBefore` is not needed: callers may drop it.
+   * worker keeps the order (bus/README.md).
    */
-  withdraw(ts: number, _newestBefore?: number): void {
+  withdraw(ts: number): void {
     const at = this.#recent.indexOf(ts);
     if (at >= 0) {
       this.#recent[at] = Number.NaN;
