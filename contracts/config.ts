@@ -62,9 +62,17 @@ function modelRoutes(name: string) {
   );
 }
 
-/** Whether an http(s) URL names a user or password (`user:password@`). */
-const holdsCredentials = (s: string) =>
-  URL.canParse(s) && (new URL(s).username !== "" || new URL(s).password !== "");
+/**
+ * A URL's `user:password@`, with or without a scheme (`user:pw@host` parses as scheme `user:`),
+ * found without parsing it: a value no URL parser takes must not be quoted with its password.
+ */
+const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)?[^/?#@\s]*@/i;
+
+/** Whether a URL names a user or password (`user:password@`). */
+const holdsCredentials = (s: string) => USERINFO.test(s.trim());
+
+/** A URL as a message quotes it, any `user:password@` left out. */
+const quoted = (s: string) => JSON.stringify(s.replace(USERINFO, "$1…@"));
 
 /** Refuses `user:password@` without quoting the value: fetch refuses such a URL, and it would be logged and shown. */
 const noCredentials = (name: string) =>
@@ -79,7 +87,7 @@ function url(name: string, fallback: string) {
     noCredentials(name),
     v.check(
       (s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol),
-      (i) => `'${name}' must be an http(s) URL, got ${JSON.stringify(i.input)}`,
+      (i) => `'${name}' must be an http(s) URL, got ${quoted(i.input)}`,
     ),
     v.transform((s) => s.replace(/\/+$/, "")),
   );
@@ -118,7 +126,7 @@ function optionalUrl(name: string) {
       noCredentials(name),
       v.check(
         (s) => s.trim() === "" || (URL.canParse(s) && /^https?:$/.test(new URL(s).protocol)),
-        (i) => `'${name}' must be an http(s) URL, got ${JSON.stringify(i.input)}`,
+        (i) => `'${name}' must be an http(s) URL, got ${quoted(i.input)}`,
       ),
       v.transform((s) => (s.trim() === "" ? undefined : s.trim().replace(/\/+$/, ""))),
     ),

@@ -44,7 +44,14 @@ test("a service URL holding user:password@ is refused, naming the variable and n
     [backendConfigSchema, "ENGINE_URL"],
   ] as const;
   for (const [schema, name] of cases) {
-    for (const value of ["http://admin:s3cretpw@127.0.0.1:9300", "https://alerts@backend:3000"]) {
+    for (const value of [
+      "http://admin:s3cretpw@127.0.0.1:9300",
+      "https://alerts@backend:3000",
+      // No scheme, or another one: refused as no http(s) URL too, and still not quoted.
+      "admin:s3cretpw@engine:9000",
+      "ftp://alerts:s3cretpw@host",
+      "htp://admin:s3cretpw@engine:9000",
+    ]) {
       assert.throws(
         () => parseConfig(schema, { [name]: value }),
         (e: unknown) =>

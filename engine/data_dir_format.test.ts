@@ -80,3 +80,10 @@ test("the engine process on a newer engine's DATA_DIR stops at start with one li
   assert.deepEqual(await readdir(newer), [FORMAT_FILE]);
   assert.deepEqual(await marker(newer), { format: DATA_DIR_FORMAT + 1 });
 });
+
+test("engines sharing a DATA_DIR claim it at once, each with its own temporary file", async () => {
+  const shared = join(dir, "shared");
+  await Promise.all(Array.from({ length: 16 }, () => claimDataDirFormat(shared)));
+  assert.deepEqual(await marker(shared), { format: DATA_DIR_FORMAT });
+  assert.deepEqual(await readdir(shared), [FORMAT_FILE], "no temporary file left");
+});

@@ -1,4 +1,5 @@
 // DATA_DIR says which layout of its files wrote it, so an older engine refuses a folder a newer one laid out instead of misreading it.
+import { randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -64,7 +65,9 @@ function formatIn(text: string): number | undefined {
 
 async function writeMarker(dir: string, path: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const temporary = `${path}.${process.pid}.tmp`;
+  // A name of its own: workers sharing a volume may claim it at once, each as PID 1 in its
+  // container; both write the same marker, and each rename replaces it whole.
+  const temporary = `${path}.${randomUUID()}.tmp`;
   const handle = await open(temporary, "w");
   try {
     await handle.writeFile(`${JSON.stringify({ format: DATA_DIR_FORMAT })}\n`);

@@ -1,4 +1,4 @@
-// An engine on the loopback without tokens answers only requests addressed to a loopback name: a web page whose own name resolves to 127.0.0.1 (DNS rebinding) can neither post frames nor read /stats. Real engine processes.
+// An engine on the loopback answers only requests addressed to a loopback name, with or without tokens: a web page whose own name resolves to 127.0.0.1 (DNS rebinding) can neither post frames nor read /stats. Real engine processes.
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, test } from "node:test";
@@ -49,7 +49,7 @@ describe("an engine's answers by the name it was addressed to", () => {
   before(async () => {
     [open, guarded] = await Promise.all([
       reg.start({ APP_HOST: "127.0.0.1", ADMIN_TOKEN: "" }),
-      reg.start({ APP_HOST: "127.0.0.1", INGEST_TOKEN }),
+      reg.start({ APP_HOST: "127.0.0.1", INGEST_TOKEN }), // and the suite's ADMIN_TOKEN
     ]);
   });
   after(async () => {
@@ -82,11 +82,21 @@ describe("an engine's answers by the name it was addressed to", () => {
     assert.equal(await accepted(port), 3);
   });
 
-  test("with INGEST_TOKEN, a proxy's Host is served (the token guards it)", async () => {
+  test("with both tokens set, a foreign Host is still refused: /stats takes no token", async () => {
     const port = guarded.port;
-    const proxied = `engine.plant.example:${port}`;
-    assert.equal((await send(port, "/stats", proxied)).status, 200);
+    const foreign = `rebind.attacker.example:${port}`;
     const bearer = { authorization: `Bearer ${INGEST_TOKEN}` };
-    assert.equal((await send(port, "/data-enqueue", proxied, frame(2), bearer)).status, 202);
+    for (const [path, body] of [
+      ["/stats", undefined],
+      ["/data-enqueue", frame(2)],
+    ] as const) {
+      const res = await send(port, path, foreign, body, bearer);
+      assert.equal(res.status, 403, `${path}: ${res.body}`);
+      assert.match(JSON.parse(res.body).message, /header_up Host/);
+    }
+    assert.equal(
+      (await send(port, "/data-enqueue", `localhost:${port}`, frame(3), bearer)).status,
+      202,
+    );
   });
 });

@@ -175,15 +175,14 @@ export function adminGate(token: string | undefined): MiddlewareHandler {
 
 /**
  * Whether an engine process answers only requests addressed to a loopback name: it listens on the
- * loopback (`APP_HOST`, as `npm start` runs it) with neither `INGEST_TOKEN` nor `ADMIN_TOKEN`. Its
- * legitimate clients then all address it as `localhost` or `127.0.0.1`; a web page whose own name
- * was made to resolve to 127.0.0.1 (DNS rebinding) is its own origin to the browser, and could
- * otherwise post frames and read `/stats`. An engine listening beyond the loopback is addressed by
- * any name (a compose service, a host name), and tokens are what guard it.
+ * loopback (`APP_HOST`, as `npm start` runs it), so its clients all address it as `localhost` or
+ * `127.0.0.1`. A web page whose own name was made to resolve to 127.0.0.1 (DNS rebinding) is its
+ * own origin to the browser: without this it could post frames (with no `INGEST_TOKEN`) and read
+ * the stream ids in `/stats` (which takes no token, whatever is set). An engine listening beyond
+ * the loopback is addressed by any name (a compose service, a host name), and its tokens guard it.
  */
-export const servesLoopbackOnly = (
-  config: Pick<EngineConfig, "APP_HOST" | "INGEST_TOKEN" | "ADMIN_TOKEN">,
-): boolean => isLoopbackHost(config.APP_HOST) && !config.INGEST_TOKEN && !config.ADMIN_TOKEN;
+export const servesLoopbackOnly = (config: Pick<EngineConfig, "APP_HOST">): boolean =>
+  isLoopbackHost(config.APP_HOST);
 
 /** Refuses, `403 host_not_allowed`, a request whose `Host` is no loopback name (see {@link servesLoopbackOnly}). */
 export function loopbackHostGate(): MiddlewareHandler {
@@ -193,7 +192,7 @@ export function loopbackHostGate(): MiddlewareHandler {
       throw new HttpError(
         403,
         "host_not_allowed",
-        `${host}; an engine listening on the loopback without INGEST_TOKEN or ADMIN_TOKEN answers only those names (behind a proxy that keeps the Host, set INGEST_TOKEN and ADMIN_TOKEN)`,
+        `${host}; an engine listening on the loopback (APP_HOST) answers only those names: a proxy in front of it must send the engine's own address as Host (nginx does by default; Caddy: header_up Host {upstream_hostport}), or listen beyond the loopback with INGEST_TOKEN and ADMIN_TOKEN set`,
       );
     }
     await next();
