@@ -117,6 +117,11 @@ process.on("uncaughtException", function closedConnectionWrite(error) {
 
 // A database that is still starting (compose, a restart) gets 30 s before start-up fails.
 const migrationDeadline = AbortSignal.timeout(30_000);
+// Where the data lives, as an operator restoring a backup looks for it: PGlite's folder (its
+// socket's address is new at every start), or DATABASE_URL without its password.
+const databaseWhere = config.DATABASE_URL
+  ? database.url
+  : `pglite:${config.PGLITE_DATA_DIR ?? "memory"}`;
 for (;;) {
   try {
     const { applied, version } = await migrate(database.sql);
@@ -124,11 +129,11 @@ for (;;) {
     break;
   } catch (error) {
     if (!isUnavailable(error) || migrationDeadline.aborted) {
-      log.error("database migration failed", error as Error, { database: database.url });
+      log.error("database migration failed", error as Error, { database: databaseWhere });
       await database.close(1).catch(() => {});
       exit(1);
     }
-    log.warn("database not reachable yet, retrying", { database: database.url });
+    log.warn("database not reachable yet, retrying", { database: databaseWhere });
     await delay(1000);
   }
 }
