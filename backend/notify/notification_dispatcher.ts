@@ -265,8 +265,8 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   /**
    * The opening of an incident that opened under a silence and is still open, and taken by
    * nobody, once that silence ended (its end passed, it was expired, its window closed): to each
-   * route it matches (its kind
-   * and highest severity now) that heard nothing of it, marked `after_silence`. Its key names the
+   * route it matches (its kind and highest severity now) that heard nothing of it, marked
+   * `after_silence`. Its key names the
    * incident and the silence, so a pass after a crash or on another instance plans the same
    * message (and `plan` keeps the first); reminders then count from it, as for any opening. While
    * another silence holding now covers the incident it waits (nothing is written) for that one's
