@@ -12,7 +12,7 @@ import { waitFor } from "./_test/wait_for.ts";
  */
 function heldUpload(port: number, head: string, first: string | Uint8Array) {
   const socket = net.connect(port, "127.0.0.1");
-  socket.write(`POST /data-enqueue HTTP/1.1\r\nHost: x\r\n${head}\r\n`);
+  socket.write(`POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\n${head}\r\n`);
   socket.write(first);
   let reply = "";
   socket.on("data", (chunk) => {

@@ -353,7 +353,7 @@ test("engine process under Deno stops once every request is answered, though a c
     socket.on("error", () => {});
     socket.connect(port, "127.0.0.1");
     socket.write(
-      'POST /data-enqueue HTTP/1.1\r\nHost: engine\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"data":',
+      'POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"data":',
     );
     assert.equal(await answered, "HTTP/1.1 408 Request Timeout");
     engine.child.kill("SIGTERM");

@@ -10,7 +10,7 @@ export function send(port: number, body: Uint8Array): Promise<{ status: number; 
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, "127.0.0.1");
     const head =
-      "POST /data-enqueue HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n" +
+      "POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
       "Content-Type: application/json\r\nContent-Encoding: gzip\r\n" +
       `Content-Length: ${body.length}\r\n\r\n`;
     socket.write(Buffer.concat([Buffer.from(head, "latin1"), body]));

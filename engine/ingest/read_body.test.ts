@@ -58,7 +58,7 @@ async function startServer(
 /** Opens a raw connection, sends the head and `first` body bytes; resolves with the reply text. */
 function rawPost(port: number, head: string, first: string) {
   const socket = net.connect(port, "127.0.0.1");
-  socket.write(`POST /data-enqueue HTTP/1.1\r\nHost: x\r\n${head}\r\n${first}`);
+  socket.write(`POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\n${head}\r\n${first}`);
   let reply = "";
   socket.on("data", (chunk) => {
     reply += chunk.toString("latin1");

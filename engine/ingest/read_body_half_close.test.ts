@@ -42,7 +42,7 @@ async function sendThenHalfClose(port: number, body: Uint8Array): Promise<string
     socket.on("close", () => resolve());
   });
   const head =
-    "POST /data-enqueue HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n" +
+    "POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
     "Content-Type: application/json\r\nContent-Encoding: gzip\r\n" +
     `Content-Length: ${body.length}\r\n\r\n`;
   socket.write(Buffer.concat([Buffer.from(head, "latin1"), body.subarray(0, -1)]));
