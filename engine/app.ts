@@ -88,7 +88,15 @@ export function createEngineApp(options: EngineAppOptions): Hono {
   const silentStreams = (p: EnginePipeline | undefined) => {
     const at = clock.now();
     const after = options.silentAfterMs as number;
-    return (p?.lanes.flatMap((l) => l.windows.silent(at, after)) ?? [])
+    const lanes = p?.lanes ?? [];
+    // And those only remembered: gone silent before a restart, or forgotten at MAX_STREAMS.
+    const remembered =
+      p?.seen?.silent(
+        at,
+        after,
+        lanes.map((l) => l.windows),
+      ) ?? [];
+    return [...lanes.flatMap((l) => l.windows.silent(at, after)), ...remembered]
       .sort((a, b) => a.last_accepted_at.localeCompare(b.last_accepted_at))
       .slice(0, 256);
   };

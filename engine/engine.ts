@@ -35,12 +35,15 @@ import { type Role, type RoleOptions, servesLoopbackOnly } from "./roles/role_sh
 import { ScoringSummary } from "./scoring_summary.ts";
 import { EngineStats } from "./stats.ts";
 import { MachineStates } from "./window/machine_states.ts";
+import { SeenStreams } from "./window/seen_streams.ts";
 import { StreamWindows, streamLimitsOf } from "./window/stream_windows.ts";
 
 export type EngineOptions = RoleOptions;
 
 /** How often the engine looks at the registry's pointer (a version activated from outside). */
 const REGISTRY_POLL_MS = 2000;
+/** How often the streams seen are saved: a kill -9 forgets at most this much of their activity. */
+const SEEN_SAVE_MS = 5000;
 
 /**
  * The single-process engine. `shutdown` is graceful: readiness and new frames turn 503, accepted
@@ -74,6 +77,26 @@ export function createEngine(options: EngineOptions): Engine {
   const summary = new ScoringSummary(log, () => stats.acceptedSinceStart);
   let models: ModelActivation | undefined;
   let stopFollowing: (() => void) | undefined;
+  let seenTimer: ReturnType<typeof setInterval> | undefined;
+  let seenFailing = false;
+
+  /** Writes the streams seen (see `SeenStreams`); a failure is logged once until a save works. */
+  async function saveSeen(): Promise<void> {
+    const p = state.pipeline;
+    if (!p?.seen) return;
+    try {
+      await p.seen.save(p.lanes.map((l) => l.windows));
+      seenFailing = false;
+    } catch (error) {
+      if (!seenFailing) {
+        log.warn("the streams seen could not be saved; retried every few seconds", {
+          file: p.seen.path,
+          error: (error as Error).message,
+        });
+      }
+      seenFailing = true;
+    }
+  }
   const decisions = decisionsFor(config, { log, fetch: options.fetch });
   if (decisions) {
     // `/stats` shows where the copy stands; readiness says when it is stale and stays ready.
@@ -310,8 +333,16 @@ export function createEngine(options: EngineOptions): Engine {
         now: () => clock.now(),
       });
       for (const lane of lanes) lane.batcher.start();
+      const seen = await SeenStreams.open(config.DATA_DIR, (file, problem) =>
+        log.warn(
+          "the file of streams seen is unusable; a stream gone silent before this start is not listed until it sends again",
+          { file, problem },
+        ),
+      );
+      seenTimer = setInterval(() => void saveSeen(), SEEN_SAVE_MS);
+      seenTimer.unref();
       summary.start();
-      state.ready({ ...lanes[0], lanes, ingestor, alerts, outbox });
+      state.ready({ ...lanes[0], lanes, ingestor, alerts, outbox, seen });
       models = createModelActivation({
         config,
         log,
@@ -362,6 +393,8 @@ export function createEngine(options: EngineOptions): Engine {
     while (pending() && !deadline.aborted) await delay(5, deadline);
     state.intakeClosed = true;
     for (const lane of p.lanes) await lane.batcher.stop();
+    clearInterval(seenTimer);
+    await saveSeen();
     await training?.close();
     summary.stop();
     for (const lane of p.lanes) await lane.pipeline.stop();

@@ -15,6 +15,7 @@ import type { Ingestor } from "./ingest/mod.ts";
 import type { FrameQueue } from "./queue/frame_queue.ts";
 import { Lifecycle, readinessBody } from "./roles/role_shell.ts";
 import type { MachineStates } from "./window/machine_states.ts";
+import type { SeenStreams } from "./window/seen_streams.ts";
 import type { StreamWindows } from "./window/stream_windows.ts";
 
 /** One served model's path from queue to alerts: the streams `MODEL_ROUTES` sends to it. */
@@ -42,6 +43,8 @@ export interface EnginePipeline extends ModelLane {
   ingestor: Ingestor;
   alerts: AlertDispatcher;
   outbox: Outbox;
+  /** Every stream seen, kept across restarts: its silent ones are listed when no lane holds them. */
+  seen?: SeenStreams;
 }
 
 export type EngineStatus = EngineReady["status"];

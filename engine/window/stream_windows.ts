@@ -185,6 +185,22 @@ export class StreamWindows {
     return out;
   }
 
+  /** Whether the stream is held now (it had a frame admitted and was not forgotten since). */
+  knows(streamId: string): boolean {
+    return this.#streams.has(streamId);
+  }
+
+  /**
+   * Each held stream that had a frame admitted: when (`seenAt`, the clock `admit` was given) and
+   * its reception interval (`step`), least recently active first; what {@link SeenStreams} keeps
+   * across restarts.
+   */
+  *lastSeen(): IterableIterator<{ streamId: string; seenAt: number; step: number }> {
+    for (const [streamId, state] of this.#streams) {
+      if (Number.isFinite(state.seenAt)) yield { streamId, seenAt: state.seenAt, step: state.step };
+    }
+  }
+
   /**
    * Appends an accepted frame to its stream (see {@link StreamFeatures.push}): true once the
    * stream holds a full window, written oldest first into `into` (and the baseline sensors'
