@@ -1,13 +1,9 @@
 // Incidents their engine lost, closed by the backend: on PGlite and PostgreSQL, through the app, with the notifier and a real HTTP receiver.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { waitFor } from "../_test/spawn_service.ts";
-import { post } from "../alerts/_fixtures.ts";
-import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
-import { type Receiver, startReceiver } from "../notify/_test_receiver.ts";
-import { createNotificationDispatcher } from "../notify/notification_dispatcher.ts";
-import { parseNotifyConfig } from "../notify/notify_config.ts";
+import { testTargets } from "../db/_test_databases.ts";
+import { outboxKit } from "../notify/_test_outbox.ts";
 import { incidentAlert } from "./_fixtures.ts";
 import { closeSupersededIncidents } from "./superseded_incidents.ts";
 
@@ -16,15 +12,10 @@ const LATER = "2026-11-24T10:00:00.000Z";
 
 for (const target of testTargets()) {
   describe(`incidents closed as superseded on ${target.kind}`, () => {
-    let db: TestDatabase;
-    let app: ReturnType<typeof createBackendApp>;
-    let receiver: Receiver;
-    const store = async (alert: unknown) => {
-      const res = await app.request("/api/v1/alert", post(alert));
-      assert.equal(res.status, 201, await res.text());
-    };
+    const kit = outboxKit(target);
+    const { store } = kit;
     const incident = async (id: string) => {
-      const res = await app.request(`/api/v1/incidents/${id}`);
+      const res = await kit.app.request(`/api/v1/incidents/${id}`);
       assert.equal(res.status, 200);
       return await res.json();
     };
@@ -58,24 +49,14 @@ for (const target of testTargets()) {
     };
     const everything = () => new Date(Date.now() + 60_000);
 
-    before(async () => {
-      db = await target.open();
-      app = createBackendApp({ database: db });
-      receiver = await startReceiver();
-    });
-    after(async () => {
-      await receiver.close();
-      await db.dispose();
-    });
-
     test("an open incident with a later one on its stream and model is resolved at its last alert, marked, with a resolved event; once", async () => {
       const lost = await open("line-lost", START, { at: 40 });
       const next = await open("line-lost", LATER);
       // Its successor stored just now: not yet (the engine may still be retrying its end).
-      assert.deepEqual(await closeSupersededIncidents(db, new Date(Date.now() - 60_000)), []);
+      assert.deepEqual(await closeSupersededIncidents(kit.db, new Date(Date.now() - 60_000)), []);
       assert.equal((await incident(lost)).state, "open");
 
-      const closed = await closeSupersededIncidents(db, everything());
+      const closed = await closeSupersededIncidents(kit.db, everything());
       assert.deepEqual(
         closed.map((c) => [c.incident_id, c.superseded_by, c.stream_id]),
         [[lost, next, "line-lost"]],
@@ -100,11 +81,11 @@ for (const target of testTargets()) {
       assert.equal(later.superseded_by, null);
 
       // Again: nothing more closed, no second event.
-      assert.deepEqual(await closeSupersededIncidents(db, everything()), []);
+      assert.deepEqual(await closeSupersededIncidents(kit.db, everything()), []);
       assert.equal((await incident(lost)).timeline.length, 3);
 
       // The console says what happened and links the later incident.
-      const page = await (await app.request(`/incidents/${lost}`)).text();
+      const page = await (await kit.app.request(`/incidents/${lost}`)).text();
       assert.match(page, /by the backend: its engine never ended it/);
       assert.match(page, new RegExp(`href="/incidents/${next}"`));
       assert.match(page, /closed by the backend \(superseded\)/);
@@ -114,14 +95,14 @@ for (const target of testTargets()) {
       const alone = await open("line-alone", START);
       await open("line-other", LATER);
       await open("line-alone", LATER, { model: "boiler" });
-      assert.deepEqual(await closeSupersededIncidents(db, everything()), []);
+      assert.deepEqual(await closeSupersededIncidents(kit.db, everything()), []);
       assert.equal((await incident(alone)).state, "open");
     });
 
     test("the engine's own resolved arriving after the backend closed it takes its place", async () => {
       const late = await open("line-late", START);
       const next = await open("line-late", LATER);
-      assert.equal((await closeSupersededIncidents(db, everything())).length, 1);
+      assert.equal((await closeSupersededIncidents(kit.db, everything())).length, 1);
       await store(
         incidentAlert({
           incidentId: late,
@@ -141,29 +122,17 @@ for (const target of testTargets()) {
 
     test("whoever was paged for an incident its engine lost hears it resolved, and its reminders stop", async () => {
       const lost = await open("line-paged", START);
-      const notify = createNotificationDispatcher({
-        database: db,
-        config: parseNotifyConfig(
-          JSON.stringify({
-            routes: [
-              // Its frames are dated 2026-11-24 against the real clock: events of any age.
-              {
-                name: "pager",
-                webhook: { url: `${receiver.url}/pager` },
-                repeat_every: "1s",
-                max_age: "36500d",
-              },
-            ],
-          }),
-          {},
-        ),
-        pollMs: 20,
-        supersedeAfterMs: 1,
-      });
+      const notify = kit.dispatcher(
+        [
+          // Its frames are dated 2026-11-24 against the real clock: events of any age.
+          { name: "pager", webhook: kit.hook("/pager"), repeat_every: "1s", max_age: "36500d" },
+        ],
+        { supersedeAfterMs: 1 },
+      );
       try {
         // What reached the pager about this stream (earlier tests' incidents are paged too).
         const paged = () =>
-          receiver
+          kit.receiver
             .on("/pager")
             .map((r) => JSON.parse(r.body))
             .filter((b) => b.data.incident.stream_id === "line-paged");

@@ -1,15 +1,11 @@
 // Backfilled data pages nobody: events older than a route's max_age are written stale, on PGlite and PostgreSQL.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { waitFor } from "../_test/spawn_service.ts";
-import { post } from "../alerts/_fixtures.ts";
+import { describe, test } from "node:test";
 import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { deleteIncidentBatch } from "../retention/prune_queries.ts";
-import { type Receiver, startReceiver } from "./_test_receiver.ts";
-import { createNotificationDispatcher } from "./notification_dispatcher.ts";
-import { parseNotifyConfig } from "./notify_config.ts";
+import { outboxKit } from "./_test_outbox.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -17,13 +13,8 @@ const DAY = 24 * HOUR;
 
 for (const target of testTargets()) {
   describe(`the notification age gate on ${target.kind}`, () => {
-    let db: TestDatabase;
-    let app: ReturnType<typeof createBackendApp>;
-    let receiver: Receiver;
-
-    const store = async (alert: unknown) => {
-      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-    };
+    const kit = outboxKit(target);
+    const { store, rows, settled, bodies, hook } = kit;
     /** One alert of incident `id` on `stream`, begun at `start`: its frame `afterMs` later. */
     const alert = (
       id: string,
@@ -41,46 +32,12 @@ for (const target of testTargets()) {
         event,
         sensors: [{ idx: 7, severity }],
       });
-    const rows = async (route: string, incident: string) =>
-      (
-        await db.sql<{ event: string; state: string }[]>`
-          SELECT event, state FROM notification_outbox
-          WHERE route = ${route} AND incident_id = ${incident}
-          ORDER BY created_at, event_at, message_id`
-      ).map((r) => [r.event, r.state]);
-    const settled = (route: string, incident: string, n: number) =>
-      waitFor(async () => {
-        const [{ total, pending }] = await db.sql<{ total: number; pending: number }[]>`
-          SELECT count(*)::int AS total, count(*) FILTER (WHERE state = 'pending')::int AS pending
-          FROM notification_outbox WHERE route = ${route} AND incident_id = ${incident}`;
-        return total === n && pending === 0 ? true : undefined;
-      }, `${n} settled messages on ${route}`);
     /** The types of what reached `path` about `incident`, answered 200. */
     const heard = (path: string, incident: string) =>
-      receiver
-        .on(path)
-        .filter((r) => r.answered === 200)
-        .map((r) => JSON.parse(r.body))
+      bodies(path)
         .filter((b) => b.data.incident.incident_id === incident)
         .map((b) => b.type);
-    const dispatcher = (routes: unknown[], now: () => number) =>
-      createNotificationDispatcher({
-        database: db,
-        config: parseNotifyConfig(JSON.stringify({ routes }), {}),
-        pollMs: 20,
-        now,
-      });
-    const hook = (path: string) => ({ url: `${receiver.url}${path}` });
-
-    before(async () => {
-      db = await target.open();
-      app = createBackendApp({ database: db });
-      receiver = await startReceiver();
-    });
-    after(async () => {
-      await receiver.close();
-      await db.dispose();
-    });
+    const dispatcher = (routes: unknown[], now: () => number) => kit.dispatcher(routes, { now });
 
     test("a backfilled incident (opened, updated, resolved a week ago) pages nobody: its messages are stale, counted on the Health page", async () => {
       const clock = Date.parse("2026-12-07T12:00:00.000Z");
@@ -110,7 +67,7 @@ for (const target of testTargets()) {
           ["updated", "stale"],
           ["resolved", "stale"],
         ]);
-        const [{ undone }] = await db.sql<{ undone: number }[]>`
+        const [{ undone }] = await kit.db.sql<{ undone: number }[]>`
           SELECT count(*)::int AS undone FROM notification_outbox
           WHERE incident_id = ${incident} AND route = 'pager' AND done_at IS NULL`;
         assert.equal(undone, 0, "a stale message is done at once");
@@ -122,7 +79,7 @@ for (const target of testTargets()) {
         ]);
 
         const page = await (
-          await createBackendApp({ database: db, notifications: notify }).request("/status")
+          await createBackendApp({ database: kit.db, notifications: notify }).request("/status")
         ).text();
         assert.match(
           page,
@@ -293,7 +250,7 @@ for (const target of testTargets()) {
       const from = clock - 8 * DAY;
       const silenceId = crypto.randomUUID();
       // Stored as the API would, at times of our choosing (the API wants a future end).
-      await db.sql`
+      await kit.db.sql`
         INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, reason,
           created_by, created_at)
         VALUES (${silenceId}, 'hushed-old-1', '{}'::text[], ${new Date(from)},
@@ -337,8 +294,8 @@ for (const target of testTargets()) {
         ["resolved", "stale"],
       ]);
       // Every resolved incident stored before a minute from now: this one among them.
-      await deleteIncidentBatch(db.sql, new Date(Date.now() + MINUTE), 1000);
-      const [{ n }] = await db.sql<{ n: number }[]>`
+      await deleteIncidentBatch(kit.db.sql, new Date(Date.now() + MINUTE), 1000);
+      const [{ n }] = await kit.db.sql<{ n: number }[]>`
         SELECT count(*)::int AS n FROM incident WHERE incident_id = ${incident}`;
       assert.equal(n, 0, "the incident is pruned");
       assert.deepEqual(await rows("pruned", incident), [], "and its stale messages with it");

@@ -1,38 +1,27 @@
 // Notifications end to end in-process: alerts stored through the app, the outbox on PGlite/PostgreSQL, a real HTTP receiver.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { verifyWebhook } from "../../contracts/webhook_signature.ts";
 import { waitFor } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { testTargets } from "../db/_test_databases.ts";
 import { loadMigrations, migrate } from "../db/migrate.ts";
 import { incidentAlert, lifecycle } from "../incidents/_fixtures.ts";
-import { type Receiver, startReceiver } from "./_test_receiver.ts";
+import { anyAge, outboxKit } from "./_test_outbox.ts";
 import { createNotificationDispatcher, messageId } from "./notification_dispatcher.ts";
 import { parseNotifyConfig } from "./notify_config.ts";
 import { createOutboxRepository } from "./outbox_repository.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/**
- * A route that takes events of any age unless it says otherwise: these tests' frames are dated
- * late November 2026, against a real clock or one set days on; the age gate (`max_age`) has its own
- * tests in notification_age.test.ts.
- */
-const anyAge = (route: unknown) => ({ max_age: "36500d", ...(route as object) });
-
 for (const target of testTargets()) {
   describe(`notifications on ${target.kind}`, () => {
-    let db: TestDatabase;
-    let app: ReturnType<typeof createBackendApp>;
-    let receiver: Receiver;
-    const store = async (alert: unknown) => {
-      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-    };
+    const kit = outboxKit(target);
+    const { store, hook } = kit;
     const states = async (route: string) =>
       (
-        await db.sql<{ event: string; state: string; attempts: number; message_id: string }[]>`
+        await kit.db.sql<{ event: string; state: string; attempts: number; message_id: string }[]>`
           SELECT event, state, attempts, message_id FROM notification_outbox
           WHERE route = ${route} ORDER BY event_at, message_id`
       ).map((r) => r);
@@ -41,30 +30,8 @@ for (const target of testTargets()) {
         const rows = await states(route);
         return rows.length === n && rows.every((r) => r.state !== "pending") ? rows : undefined;
       }, `${n} settled messages on ${route}`);
-    const dispatcher = (
-      routes: unknown[],
-      extra: Partial<Parameters<typeof createNotificationDispatcher>[0]> = {},
-    ) =>
-      createNotificationDispatcher({
-        database: db,
-        config: parseNotifyConfig(JSON.stringify({ routes: routes.map(anyAge) }), {}),
-        pollMs: 20,
-        ...extra,
-      });
-    const hook = (path: string, more: Record<string, unknown> = {}) => ({
-      url: `${receiver.url}${path}`,
-      ...more,
-    });
-
-    before(async () => {
-      db = await target.open();
-      app = createBackendApp({ database: db });
-      receiver = await startReceiver();
-    });
-    after(async () => {
-      await receiver.close();
-      await db.dispose();
-    });
+    const dispatcher = (routes: unknown[], extra?: Parameters<typeof kit.dispatcher>[1]) =>
+      kit.dispatcher(routes.map(anyAge), extra);
 
     test("dispatcher delivers opened, a severity rise and resolved once per route, signed and in order", async () => {
       const incident = crypto.randomUUID();
@@ -90,7 +57,7 @@ for (const target of testTargets()) {
         ],
       );
       assert.equal((await states("all")).length, 3);
-      const all = receiver.on("/all");
+      const all = kit.receiver.on("/all");
       assert.deepEqual(
         all.map((r) => JSON.parse(r.body).type),
         ["incident.opened", "incident.updated", "incident.resolved"],
@@ -104,7 +71,7 @@ for (const target of testTargets()) {
         assert.equal(data.incident.stream_id, "line-1");
       }
       assert.equal(new Set(all.map((r) => r.id)).size, 3);
-      const chat = receiver.on("/chat");
+      const chat = kit.receiver.on("/chat");
       assert.equal(chat.length, 3);
       assert.equal(chat[0].headers.get("webhook-signature"), null);
       assert.match(
@@ -183,7 +150,7 @@ for (const target of testTargets()) {
       await settled("process", 4);
       await notify.stop();
       const incidentOf = (path: string) =>
-        receiver.on(path).map((r) => {
+        kit.receiver.on(path).map((r) => {
           const data = JSON.parse(r.body).data;
           return `${data.incident.incident_id}:${data.event}`;
         });
@@ -199,7 +166,7 @@ for (const target of testTargets()) {
     test("a failed delivery is retried with backoff under one webhook-id, then dead-lettered and shown on Health", async () => {
       const incident = crypto.randomUUID();
       await store(lifecycle(incident, undefined, "retry-1")[0]);
-      receiver.answer = (r) =>
+      kit.receiver.answer = (r) =>
         r.path === "/flaky"
           ? { status: 503, body: "<b>down</b> for maintenance" }
           : { status: 200 };
@@ -217,22 +184,22 @@ for (const target of testTargets()) {
       notify.start();
       const [row] = await settled("flaky", 1);
       await notify.stop();
-      receiver.answer = () => ({ status: 200 });
+      kit.receiver.answer = () => ({ status: 200 });
       assert.equal(row.state, "dead");
       assert.equal(row.attempts, 3);
-      const tries = receiver.on("/flaky");
+      const tries = kit.receiver.on("/flaky");
       assert.equal(tries.length, 3);
       assert.equal(new Set(tries.map((t) => t.id)).size, 1);
       // The backoff doubles: at least 100 ms, then 200 ms between tries.
       assert.ok(tries[1].at - tries[0].at >= 100, `first wait ${tries[1].at - tries[0].at} ms`);
       assert.ok(tries[2].at - tries[1].at >= 200, `second wait ${tries[2].at - tries[1].at} ms`);
-      const [stored] = await db.sql<{ last_status: number; last_error: string }[]>`
+      const [stored] = await kit.db.sql<{ last_status: number; last_error: string }[]>`
         SELECT last_status, last_error FROM notification_outbox WHERE message_id = ${row.message_id}`;
       assert.equal(stored.last_status, 503);
       assert.match(stored.last_error, /^HTTP 503: <b>down<\/b>/);
 
       const page = await (
-        await createBackendApp({ database: db, notifications: notify }).request("/status")
+        await createBackendApp({ database: kit.db, notifications: notify }).request("/status")
       ).text();
       assert.match(page, /<h2 id="notify-heading">Notifications<\/h2>/);
       assert.ok(page.includes(`data-message-id="${row.message_id}"`));
@@ -248,17 +215,17 @@ for (const target of testTargets()) {
 
     test("an answer that no retry can fix (400) dead-letters the message after one try", async () => {
       await store(lifecycle(crypto.randomUUID(), undefined, "bad-1")[0]);
-      receiver.answer = (r) => (r.path === "/bad" ? { status: 400 } : { status: 200 });
+      kit.receiver.answer = (r) => (r.path === "/bad" ? { status: 400 } : { status: 200 });
       const notify = dispatcher([
         { name: "bad", match: { stream: "bad-*" }, webhook: hook("/bad") },
       ]);
       notify.start();
       const [row] = await settled("bad", 1);
       await notify.stop();
-      receiver.answer = () => ({ status: 200 });
+      kit.receiver.answer = () => ({ status: 200 });
       assert.equal(row.state, "dead");
       assert.equal(row.attempts, 1);
-      assert.equal(receiver.on("/bad").length, 1);
+      assert.equal(kit.receiver.on("/bad").length, 1);
     });
 
     test("a last attempt whose outcome was never recorded is tried once more, not dead-lettered unheard", async () => {
@@ -273,13 +240,13 @@ for (const target of testTargets()) {
         retry: { attempts: 1 },
       };
       // The only attempt is claimed and never answered; the process stops during it.
-      receiver.answer = (r) => (r.path === "/cut" ? "hold" : { status: 200 });
+      kit.receiver.answer = (r) => (r.path === "/cut" ? "hold" : { status: 200 });
       const first = dispatcher([route], { now: () => clock });
       await first.tick();
-      await receiver.until((rs) => rs.some((r) => r.path === "/cut"), "the first attempt");
+      await kit.receiver.until((rs) => rs.some((r) => r.path === "/cut"), "the first attempt");
       await first.stop();
       // Another process, once the lease ran out: the receiver answers now.
-      receiver.answer = () => ({ status: 200 });
+      kit.receiver.answer = () => ({ status: 200 });
       clock += 60_000;
       const second = dispatcher([route], { now: () => clock });
       await second.tick();
@@ -288,14 +255,14 @@ for (const target of testTargets()) {
       assert.equal(row.state, "delivered");
       assert.equal(row.attempts, 2);
       // A third claim with no outcome would be one too many: dead, saying why.
-      await db.sql`UPDATE notification_outbox SET state = 'pending', attempts = 2,
+      await kit.db.sql`UPDATE notification_outbox SET state = 'pending', attempts = 2,
         locked_until = NULL WHERE message_id = ${row.message_id}`;
       const third = dispatcher([route], { now: () => clock });
       await third.tick();
       const [dead] = await settled("cut", 1);
       await third.stop();
       assert.equal(dead.state, "dead");
-      const [why] = await db.sql<{ last_error: string }[]>`
+      const [why] = await kit.db.sql<{ last_error: string }[]>`
         SELECT last_error FROM notification_outbox WHERE message_id = ${row.message_id}`;
       assert.match(why.last_error, /retry\.attempts used up/);
     });
@@ -310,7 +277,7 @@ for (const target of testTargets()) {
       notify.start();
       await settled("late", 3);
       await notify.stop();
-      const bodies = receiver.on("/late").map((r) => JSON.parse(r.body));
+      const bodies = kit.receiver.on("/late").map((r) => JSON.parse(r.body));
       assert.deepEqual(
         bodies.map((b) => [b.type, b.data.incident.state, b.data.incident.max_severity]),
         [
@@ -326,7 +293,7 @@ for (const target of testTargets()) {
     test("a route another instance knows is left to it for an hour, then its messages are dead letters", async () => {
       await store(lifecycle(crypto.randomUUID(), undefined, "roll-1")[0]);
       let clock = Date.parse("2026-12-04T08:00:00.000Z");
-      receiver.answer = (r) => (r.path === "/pager" ? { status: 503 } : { status: 200 });
+      kit.receiver.answer = (r) => (r.path === "/pager" ? { status: 503 } : { status: 200 });
       const routes = [
         { name: "ops", match: { stream: "roll-*" }, webhook: hook("/ops") },
         {
@@ -341,7 +308,7 @@ for (const target of testTargets()) {
       await newer.tick();
       await settled("ops", 1);
       await waitFor(async () => {
-        const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+        const [row] = await kit.db.sql<{ attempts: number; locked: boolean }[]>`
           SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
           WHERE route = 'pager' AND incident_id IN (SELECT incident_id FROM incident WHERE stream_id = 'roll-1')`;
         return row?.attempts === 1 && !row.locked ? row : undefined;
@@ -356,8 +323,8 @@ for (const target of testTargets()) {
       clock += 31 * 60_000;
       await older.tick();
       await older.stop();
-      receiver.answer = () => ({ status: 200 });
-      const [gone] = await db.sql<{ state: string; last_error: string }[]>`
+      kit.receiver.answer = () => ({ status: 200 });
+      const [gone] = await kit.db.sql<{ state: string; last_error: string }[]>`
         SELECT state, last_error FROM notification_outbox
         WHERE route = 'pager' AND incident_id IN (SELECT incident_id FROM incident WHERE stream_id = 'roll-1')`;
       assert.equal(gone.state, "dead");
@@ -367,21 +334,24 @@ for (const target of testTargets()) {
     test("a route whose receiver hangs does not hold back another route", async () => {
       const ids = [1, 2, 3].map(() => crypto.randomUUID());
       for (const id of ids) await store(lifecycle(id, undefined, "hang-1")[0]);
-      receiver.answer = (r) => (r.path === "/hung" ? "hold" : { status: 200 });
+      kit.receiver.answer = (r) => (r.path === "/hung" ? "hold" : { status: 200 });
       const notify = dispatcher([
         { name: "hung", match: { stream: "hang-*" }, webhook: hook("/hung"), concurrency: 1 },
         { name: "fine", match: { stream: "hang-*" }, webhook: hook("/fine") },
       ]);
       notify.start();
       await settled("fine", 3);
-      await receiver.until((r) => r.some((x) => x.path === "/hung"), "the hung route's first try");
+      await kit.receiver.until(
+        (r) => r.some((x) => x.path === "/hung"),
+        "the hung route's first try",
+      );
       assert.deepEqual(
         (await states("hung")).map((r) => r.state),
         ["pending", "pending", "pending"],
       );
-      assert.equal(receiver.on("/hung").length, 1, "one slot, held by the hung receiver");
+      assert.equal(kit.receiver.on("/hung").length, 1, "one slot, held by the hung receiver");
       await notify.stop(AbortSignal.timeout(0));
-      receiver.answer = () => ({ status: 200 });
+      kit.receiver.answer = () => ({ status: 200 });
     });
 
     test("many deliveries in flight at once draw no listener-leak warning", async () => {
@@ -391,7 +361,7 @@ for (const target of testTargets()) {
       const onWarning = (warning: Error) => warnings.push(warning);
       process.on("warning", onWarning);
       const names = ["many-a", "many-b", "many-c"];
-      receiver.answer = (r) => (r.path.startsWith("/many-") ? "hold" : { status: 200 });
+      kit.receiver.answer = (r) => (r.path.startsWith("/many-") ? "hold" : { status: 200 });
       const notify = dispatcher(
         names.map((name) => ({ name, match: { stream: "many-*" }, webhook: hook(`/${name}`) })),
       );
@@ -399,7 +369,7 @@ for (const target of testTargets()) {
         for (let i = 0; i < 4; i++)
           await store(lifecycle(crypto.randomUUID(), undefined, "many-1")[0]);
         notify.start();
-        await receiver.until(
+        await kit.receiver.until(
           (r) => r.filter((x) => x.path.startsWith("/many-")).length === 12,
           "12 deliveries held at once",
         );
@@ -412,27 +382,28 @@ for (const target of testTargets()) {
       } finally {
         await notify.stop(AbortSignal.timeout(0));
         process.off("warning", onWarning);
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
     });
 
     test("silenced incidents are not notified, whether the silence came before planning or before a first try; a message tried already goes on", async () => {
       const [before, during] = [crypto.randomUUID(), crypto.randomUUID()];
       const silence = crypto.randomUUID();
-      await db.sql`
+      await kit.db.sql`
         INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by, created_at)
         VALUES (${silence}, 'quiet-*', now() - interval '1 hour', now() + interval '1 hour',
           'maintenance', 'test', now())`;
       const [opened, , resolved] = lifecycle(before, undefined, "quiet-1");
       await store(opened);
       // Its opening's alert fell under the silence (the notifier reads each event's alert).
-      await db.sql`UPDATE alert SET silence_id = ${silence} WHERE incident_id = ${before}`;
+      await kit.db.sql`UPDATE alert SET silence_id = ${silence} WHERE incident_id = ${before}`;
       await store(resolved);
       const [duringOpened, duringUpdated] = lifecycle(during, undefined, "quiet-2");
       await store(duringOpened);
       await store(duringUpdated);
       let down = true;
-      receiver.answer = (r) => (r.path === "/quiet" && down ? { status: 503 } : { status: 200 });
+      kit.receiver.answer = (r) =>
+        r.path === "/quiet" && down ? { status: 503 } : { status: 200 };
       const notify = dispatcher([
         {
           name: "quiet",
@@ -446,15 +417,15 @@ for (const target of testTargets()) {
       // The first try of `during`'s opening fails; its update waits behind it, not tried yet. The
       // silence then covers the incident before the retry: the update is never sent, the opening
       // (which may have reached the receiver) is, so the receiver's story stays whole.
-      await receiver.until((r) => r.some((x) => x.path === "/quiet"), "the first try");
-      await db.sql`UPDATE alert SET silence_id = ${silence} WHERE incident_id = ${during}`;
+      await kit.receiver.until((r) => r.some((x) => x.path === "/quiet"), "the first try");
+      await kit.db.sql`UPDATE alert SET silence_id = ${silence} WHERE incident_id = ${during}`;
       down = false;
       await settled("quiet", 4);
       await notify.stop();
-      receiver.answer = () => ({ status: 200 });
+      kit.receiver.answer = () => ({ status: 200 });
       const of = async (incident: string) =>
         (
-          await db.sql<{ event: string; state: string }[]>`
+          await kit.db.sql<{ event: string; state: string }[]>`
             SELECT event, state FROM notification_outbox
             WHERE route = 'quiet' AND incident_id = ${incident} ORDER BY event_at`
         ).map((r) => [r.event, r.state]);
@@ -466,7 +437,7 @@ for (const target of testTargets()) {
         ["opened", "delivered"],
         ["updated", "silenced"],
       ]);
-      const tries = receiver.on("/quiet");
+      const tries = kit.receiver.on("/quiet");
       assert.deepEqual(
         tries.map((t) => [JSON.parse(t.body).data.event_id, t.answered]),
         [
@@ -477,7 +448,7 @@ for (const target of testTargets()) {
     });
 
     test("an incident that falls under a silence created through the API is not notified", async () => {
-      const created = await app.request(
+      const created = await kit.app.request(
         "/api/v1/silences",
         post({
           matchers: { stream: "hushed-*" },
@@ -500,8 +471,8 @@ for (const target of testTargets()) {
       await settled("loud", 1);
       await notify.stop();
       assert.equal(row.state, "silenced");
-      assert.equal(receiver.on("/hush").length, 0);
-      assert.equal(receiver.on("/loud").length, 1);
+      assert.equal(kit.receiver.on("/hush").length, 0);
+      assert.equal(kit.receiver.on("/loud").length, 1);
     });
 
     test("a route told an incident opened hears it ended, though its kind changed or a silence began since", async () => {
@@ -553,7 +524,7 @@ for (const target of testTargets()) {
         kind: "process",
       });
       // A silence on the pager's stream, created after it was told.
-      const silence = await app.request(
+      const silence = await kit.app.request(
         "/api/v1/silences",
         post({
           matchers: { stream: "told-*" },
@@ -588,10 +559,11 @@ for (const target of testTargets()) {
       await settled("kind-instruments", 2);
       await settled("told-pager", 2);
       await notify.stop();
-      const types = (path: string) => receiver.on(path).map((r) => JSON.parse(r.body).type);
+      const types = (path: string) => kit.receiver.on(path).map((r) => JSON.parse(r.body).type);
       assert.deepEqual(types("/kind-instruments"), ["incident.opened", "incident.resolved"]);
       assert.deepEqual(types("/told-pager"), ["incident.opened", "incident.resolved"]);
-      const [stored] = await db.sql`SELECT silence_id FROM incident WHERE incident_id = ${hushed}`;
+      const [stored] = await kit.db
+        .sql`SELECT silence_id FROM incident WHERE incident_id = ${hushed}`;
       assert.notEqual(stored.silence_id, null, "the resolution fell under the silence");
     });
 
@@ -666,7 +638,7 @@ for (const target of testTargets()) {
       ) => ({ ...incidentAlert({ incidentId, start, at, streamId, event, sensors }), kind });
       const eventsOf = async (incident: string) =>
         (
-          await db.sql<{ event: string }[]>`
+          await kit.db.sql<{ event: string }[]>`
             SELECT event FROM notification_outbox WHERE incident_id = ${incident}
             ORDER BY event_at`
         ).map((r) => r.event);
@@ -707,7 +679,7 @@ for (const target of testTargets()) {
       } finally {
         await notify.stop();
       }
-      const bodies = receiver.on("/came-process").map((r) => JSON.parse(r.body));
+      const bodies = kit.receiver.on("/came-process").map((r) => JSON.parse(r.body));
       assert.deepEqual(
         bodies.map((b) => [b.type, b.data.incident.incident_id, b.data.incident.kind]),
         [
@@ -734,7 +706,8 @@ for (const target of testTargets()) {
         });
       // The engine sends alerts concurrently, with retries: the update lands first.
       const [opened, updated] = [at("opened", 0, 12), at("updated", 5, 30)];
-      receiver.answer = (r) => (r.path === "/late-open-gone" ? { status: 410 } : { status: 200 });
+      kit.receiver.answer = (r) =>
+        r.path === "/late-open-gone" ? { status: 410 } : { status: 200 };
       const notify = dispatcher([
         { name: "late-open", match: { stream: "late-open-*" }, webhook: hook("/late-open") },
         // Its update died: the route never heard of the incident, so the opening is its first.
@@ -755,13 +728,13 @@ for (const target of testTargets()) {
         await notify.tick();
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
       assert.deepEqual(
         (await states("late-open")).map((r) => [r.event, r.state]),
         [["updated", "delivered"]],
       );
-      const heard = receiver.on("/late-open");
+      const heard = kit.receiver.on("/late-open");
       assert.deepEqual(
         heard.map((r) => JSON.parse(r.body).type),
         ["incident.updated"],
@@ -775,7 +748,7 @@ for (const target of testTargets()) {
         ],
       );
       assert.deepEqual(
-        receiver.on("/late-open-gone").map((r) => JSON.parse(r.body).type),
+        kit.receiver.on("/late-open-gone").map((r) => JSON.parse(r.body).type),
         ["incident.updated", "incident.opened"],
       );
     });
@@ -801,7 +774,7 @@ for (const target of testTargets()) {
       clock += 16 * 60_000;
       await notify.tick();
       await settled("quiet-remind", 2);
-      const silence = await app.request(
+      const silence = await kit.app.request(
         "/api/v1/silences",
         post({
           matchers: { stream: "hush-later-*" },
@@ -833,7 +806,7 @@ for (const target of testTargets()) {
         ],
       );
       assert.deepEqual(after.at(-1)?.state, "delivered");
-      assert.equal(receiver.on("/hush-later").length, 3);
+      assert.equal(kit.receiver.on("/hush-later").length, 3);
     });
 
     test("an acknowledgement stops an incident's reminders; its resolution still goes out", async () => {
@@ -846,7 +819,7 @@ for (const target of testTargets()) {
       );
       await store(opened);
       let down = false;
-      receiver.answer = (r) =>
+      kit.receiver.answer = (r) =>
         r.path === "/ack-remind" && down ? { status: 503 } : { status: 200 };
       const notify = dispatcher(
         [
@@ -872,7 +845,7 @@ for (const target of testTargets()) {
           return rows.length === 2 && rows[1].attempts === 1 ? rows : undefined;
         }, "a reminder that failed once");
         down = false;
-        const ack = await app.request(`/api/v1/incidents/${incident}/ack`, post({ by: "Ana" }));
+        const ack = await kit.app.request(`/api/v1/incidents/${incident}/ack`, post({ by: "Ana" }));
         assert.equal(ack.status, 201);
         for (let i = 0; i < 3; i++) {
           clock += 16 * 60_000;
@@ -891,7 +864,7 @@ for (const target of testTargets()) {
           ],
         );
         assert.deepEqual(
-          receiver
+          kit.receiver
             .on("/ack-remind")
             .filter((r) => r.answered === 200)
             .map((r) => JSON.parse(r.body).type),
@@ -899,7 +872,7 @@ for (const target of testTargets()) {
         );
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
     });
 
@@ -942,7 +915,7 @@ for (const target of testTargets()) {
       clock += 5 * 3_600_000;
       await notify.tick();
       await notify.stop();
-      const sent = receiver.on("/remind").map((r) => JSON.parse(r.body));
+      const sent = kit.receiver.on("/remind").map((r) => JSON.parse(r.body));
       assert.deepEqual(
         sent.map((b) => [b.type, b.data.event_id]),
         [
@@ -959,7 +932,8 @@ for (const target of testTargets()) {
       const incident = crypto.randomUUID();
       const [opened, , resolved] = lifecycle(incident, undefined, "outage-1");
       let down = true;
-      receiver.answer = (r) => (r.path === "/outage" && down ? { status: 503 } : { status: 200 });
+      kit.receiver.answer = (r) =>
+        r.path === "/outage" && down ? { status: 503 } : { status: 200 };
       let clock = Date.parse("2026-12-02T08:00:00.000Z");
       const notify = dispatcher(
         [
@@ -975,7 +949,7 @@ for (const target of testTargets()) {
       );
       const failedTimes = (n: number) =>
         waitFor(async () => {
-          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+          const [row] = await kit.db.sql<{ attempts: number; locked: boolean }[]>`
             SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
             WHERE route = 'outage' AND event = 'opened'`;
           return row?.attempts === n && !row.locked ? row : undefined;
@@ -1011,7 +985,7 @@ for (const target of testTargets()) {
         clock += 3_600_000;
         await notify.tick();
         await waitFor(async () => {
-          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+          const [row] = await kit.db.sql<{ attempts: number; locked: boolean }[]>`
             SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
             WHERE route = 'outage' AND event_key = ${`${incident}/still_open/4`}`;
           return row?.attempts === 1 && !row.locked ? row : undefined;
@@ -1032,18 +1006,18 @@ for (const target of testTargets()) {
           ["still_open", "superseded"],
           ["still_open", "superseded"],
         ]);
-        const sent = receiver.on("/outage").filter((r) => r.answered === 200);
+        const sent = kit.receiver.on("/outage").filter((r) => r.answered === 200);
         assert.deepEqual(
           sent.map((r) => JSON.parse(r.body).data.event_id),
           [opened.alert_id, `${incident}/still_open/3`, resolved.alert_id],
         );
-        const [why] = await db.sql<{ last_error: string }[]>`
+        const [why] = await kit.db.sql<{ last_error: string }[]>`
           SELECT last_error FROM notification_outbox
           WHERE route = 'outage' AND event_key = ${`${incident}/still_open/4`}`;
         assert.equal(why.last_error, "the incident resolved first");
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
     });
 
@@ -1054,7 +1028,8 @@ for (const target of testTargets()) {
       // The opening's first try is never answered (a page gateway that hangs): it times out and
       // waits for a retry, which is answered.
       let tries = 0;
-      receiver.answer = (r) => (r.path === "/unclosed" && tries++ === 0 ? "hold" : { status: 200 });
+      kit.receiver.answer = (r) =>
+        r.path === "/unclosed" && tries++ === 0 ? "hold" : { status: 200 };
       const notify = dispatcher([
         {
           name: "unclosed",
@@ -1074,9 +1049,12 @@ for (const target of testTargets()) {
           }),
         );
         await notify.tick();
-        await receiver.until((rs) => rs.some((r) => r.path === "/unclosed"), "the opening sent");
+        await kit.receiver.until(
+          (rs) => rs.some((r) => r.path === "/unclosed"),
+          "the opening sent",
+        );
         // While it is in flight a maintenance silence begins, and the incident ends inside it.
-        const silence = await app.request(
+        const silence = await kit.app.request(
           "/api/v1/silences",
           post({
             matchers: { stream: "unclosed-*" },
@@ -1110,17 +1088,17 @@ for (const target of testTargets()) {
         );
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
       assert.deepEqual(
-        receiver
+        kit.receiver
           .on("/unclosed")
           .filter((r) => r.answered === 200)
           .map((r) => JSON.parse(r.body).type),
         ["incident.opened", "incident.resolved"],
       );
-      const [stored] =
-        await db.sql`SELECT silence_id FROM incident WHERE incident_id = ${incident}`;
+      const [stored] = await kit.db
+        .sql`SELECT silence_id FROM incident WHERE incident_id = ${incident}`;
       assert.notEqual(stored.silence_id, null, "the end fell under the silence");
     });
 
@@ -1133,7 +1111,7 @@ for (const target of testTargets()) {
       const held = new Promise<{ status: number }>((resolve) => {
         release = () => resolve({ status: 200 });
       });
-      receiver.answer = (r) =>
+      kit.receiver.answer = (r) =>
         r.path === "/slots" && JSON.parse(r.body).data.incident.incident_id === busy
           ? held
           : { status: 200 };
@@ -1150,21 +1128,21 @@ for (const target of testTargets()) {
       try {
         await store(opening(busy, "slots-1"));
         await notify.tick();
-        await receiver.until((rs) => rs.some((r) => r.path === "/slots"), "the busy opening");
+        await kit.receiver.until((rs) => rs.some((r) => r.path === "/slots"), "the busy opening");
         // Planned while the slot is taken: pending, never tried.
         await store(opening(hushed, "slots-2"));
         await notify.tick();
-        const [waiting] = await db.sql<{ state: string; attempts: number; tried: boolean }[]>`
+        const [waiting] = await kit.db.sql<{ state: string; attempts: number; tried: boolean }[]>`
           SELECT state, attempts, last_attempt_at IS NOT NULL AS tried FROM notification_outbox
           WHERE route = 'slots' AND incident_id = ${hushed}`;
         assert.deepEqual({ ...waiting }, { state: "pending", attempts: 0, tried: false });
         // A silence covers the incident, which then ends under it.
         const silence = crypto.randomUUID();
-        await db.sql`
+        await kit.db.sql`
           INSERT INTO silence (silence_id, stream_glob, starts_at, ends_at, reason, created_by, created_at)
           VALUES (${silence}, 'slots-2', now() - interval '1 hour', now() + interval '1 hour',
             'maintenance', 'test', now())`;
-        await db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${hushed}`;
+        await kit.db.sql`UPDATE incident SET silence_id = ${silence} WHERE incident_id = ${hushed}`;
         await store(
           incidentAlert({
             incidentId: hushed,
@@ -1178,7 +1156,7 @@ for (const target of testTargets()) {
         // The slot frees; the next pass plans the end, settles the outbox and claims in one go.
         release();
         await waitFor(async () => {
-          const [row] = await db.sql<{ state: string; locked: boolean }[]>`
+          const [row] = await kit.db.sql<{ state: string; locked: boolean }[]>`
             SELECT state, locked_until IS NOT NULL AS locked FROM notification_outbox
             WHERE route = 'slots' AND incident_id = ${busy}`;
           return row.state === "delivered" && !row.locked ? row : undefined;
@@ -1190,11 +1168,11 @@ for (const target of testTargets()) {
       } finally {
         release();
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
       const of = async (incident: string) =>
         (
-          await db.sql<{ event: string; state: string }[]>`
+          await kit.db.sql<{ event: string; state: string }[]>`
             SELECT event, state FROM notification_outbox
             WHERE route = 'slots' AND incident_id = ${incident} ORDER BY event_at`
         ).map((r) => [r.event, r.state]);
@@ -1204,7 +1182,7 @@ for (const target of testTargets()) {
         ["resolved", "silenced"],
       ]);
       assert.deepEqual(
-        receiver
+        kit.receiver
           .on("/slots")
           .map((r) => JSON.parse(r.body).data.incident.incident_id)
           .filter((id) => id === hushed),
@@ -1228,13 +1206,13 @@ for (const target of testTargets()) {
         });
       const planned = (alertId: string) =>
         waitFor(async () => {
-          const [row] = await db.sql<{ planned: boolean }[]>`
+          const [row] = await kit.db.sql<{ planned: boolean }[]>`
             SELECT notify_planned_at IS NOT NULL AS planned FROM incident_event
             WHERE alert_id = ${alertId}`;
           return row?.planned ? row : undefined;
         }, `update ${alertId} planned`);
       let down = true;
-      receiver.answer = (r) =>
+      kit.receiver.answer = (r) =>
         r.path === "/outage-open" && down ? { status: 503 } : { status: 200 };
       const notify = dispatcher([
         {
@@ -1279,7 +1257,7 @@ for (const target of testTargets()) {
         assert.equal((await states("outage-open")).length, 2);
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
     });
 
@@ -1289,7 +1267,7 @@ for (const target of testTargets()) {
       const [opened] = lifecycle(incident, new Date(clock - 60_000).toISOString(), "retry-hush-1");
       await store(opened);
       let down = false;
-      receiver.answer = (r) =>
+      kit.receiver.answer = (r) =>
         r.path === "/retry-hush" && down ? { status: 503 } : { status: 200 };
       const notify = dispatcher(
         [
@@ -1311,12 +1289,12 @@ for (const target of testTargets()) {
         clock += 4 * 3_600_000 + 1000;
         await notify.tick();
         await waitFor(async () => {
-          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+          const [row] = await kit.db.sql<{ attempts: number; locked: boolean }[]>`
             SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
             WHERE route = 'retry-hush' AND event = 'still_open'`;
           return row?.attempts === 1 && !row.locked ? row : undefined;
         }, "the reminder failed once");
-        const silence = await app.request(
+        const silence = await kit.app.request(
           "/api/v1/silences",
           post({
             matchers: { stream: "retry-hush-*" },
@@ -1339,10 +1317,10 @@ for (const target of testTargets()) {
         );
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
       assert.deepEqual(
-        receiver
+        kit.receiver
           .on("/retry-hush")
           .filter((r) => r.answered === 200)
           .map((r) => JSON.parse(r.body).type),
@@ -1360,10 +1338,10 @@ for (const target of testTargets()) {
       const typeOf = (r: { body: string }) => JSON.parse(r.body).type as string;
       let answerReminder: (() => void) | undefined;
       let reminderAnsweredBeforeEnd: boolean | undefined;
-      receiver.answer = (r) => {
+      kit.receiver.answer = (r) => {
         if (r.path !== "/end-waits") return { status: 200 };
         if (typeOf(r) === "incident.resolved") {
-          const reminder = receiver
+          const reminder = kit.receiver
             .on("/end-waits")
             .find((x) => typeOf(x) === "incident.still_open");
           reminderAnsweredBeforeEnd = reminder?.answered === 200;
@@ -1394,7 +1372,7 @@ for (const target of testTargets()) {
         await settled("end-waits", 1);
         clock += 3_600_000 + 2000;
         await notify.tick();
-        await receiver.until(
+        await kit.receiver.until(
           (rs) => rs.some((r) => r.path === "/end-waits" && typeOf(r) === "incident.still_open"),
           "the reminder in flight",
         );
@@ -1420,7 +1398,7 @@ for (const target of testTargets()) {
           ],
           "the end waits while the reminder is being sent",
         );
-        assert.equal(receiver.on("/end-waits").length, 2);
+        assert.equal(kit.receiver.on("/end-waits").length, 2);
         answerReminder?.();
         const done = await waitFor(async () => {
           await notify.tick();
@@ -1430,9 +1408,9 @@ for (const target of testTargets()) {
         assert.equal(done.length, 3);
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
-      assert.deepEqual(receiver.on("/end-waits").map(typeOf), [
+      assert.deepEqual(kit.receiver.on("/end-waits").map(typeOf), [
         "incident.opened",
         "incident.still_open",
         "incident.resolved",
@@ -1440,7 +1418,7 @@ for (const target of testTargets()) {
       assert.equal(reminderAnsweredBeforeEnd, true, "the end came after the reminder's answer");
       // A reminder of the resolved incident planned in the instant before (settle ran earlier) is
       // not claimed: it becomes superseded.
-      const outbox = createOutboxRepository(db);
+      const outbox = createOutboxRepository(kit.db);
       const late = await messageId(`${incident}/still_open/2`, route.name);
       const at = new Date(clock);
       await outbox.plan(
@@ -1461,7 +1439,7 @@ for (const target of testTargets()) {
         at,
       );
       assert.equal((await outbox.claim(route.name, 4, at, new Date(clock + 60_000))).length, 0);
-      const [row] = await db.sql<{ state: string; last_error: string; attempts: number }[]>`
+      const [row] = await kit.db.sql<{ state: string; last_error: string; attempts: number }[]>`
         SELECT state, last_error, attempts FROM notification_outbox WHERE message_id = ${late}`;
       assert.deepEqual(row, {
         state: "superseded",
@@ -1472,7 +1450,7 @@ for (const target of testTargets()) {
 
     test("Health counts messages by when they were done, and shows a route's last delivery however old", async () => {
       let clock = Date.now();
-      receiver.answer = (r) => (r.path === "/done-slow" ? { status: 503 } : { status: 200 });
+      kit.receiver.answer = (r) => (r.path === "/done-slow" ? { status: 503 } : { status: 200 });
       const notify = dispatcher(
         [
           { name: "done-quiet", match: { stream: "done-quiet-*" }, webhook: hook("/done-quiet") },
@@ -1509,7 +1487,7 @@ for (const target of testTargets()) {
         );
         await notify.tick();
         await waitFor(async () => {
-          const [row] = await db.sql<{ attempts: number; locked: boolean }[]>`
+          const [row] = await kit.db.sql<{ attempts: number; locked: boolean }[]>`
             SELECT attempts, locked_until IS NOT NULL AS locked FROM notification_outbox
             WHERE route = 'done-slow'`;
           return row?.attempts === 1 && !row.locked ? row : undefined;
@@ -1523,7 +1501,7 @@ for (const target of testTargets()) {
         assert.equal(slow?.last_delivered_at, null);
       } finally {
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
     });
 
@@ -1555,7 +1533,7 @@ for (const target of testTargets()) {
           SELECT count(*)::int AS n FROM incident_event WHERE notify_planned_at IS NULL`;
         assert.equal(n.n, 0);
         assert.equal((await older.sql`SELECT 1 FROM notification_outbox`).length, 0);
-        assert.equal(receiver.on("/history").length, 0);
+        assert.equal(kit.receiver.on("/history").length, 0);
       } finally {
         await older.dispose();
       }
@@ -1572,7 +1550,7 @@ for (const target of testTargets()) {
         }),
       );
       const notify = createNotificationDispatcher({
-        database: db,
+        database: kit.db,
         config: parseNotifyConfig(
           JSON.stringify({
             console_url: "https://console.example/",
@@ -1590,7 +1568,7 @@ for (const target of testTargets()) {
       notify.start();
       await settled("slack", 1);
       await notify.stop();
-      const body = JSON.parse(receiver.on("/slack")[0].body);
+      const body = JSON.parse(kit.receiver.on("/slack")[0].body);
       assert.equal(body.blocks[0].type, "section");
       assert.equal(body.blocks[0].text.type, "mrkdwn");
       assert.equal(body.blocks[0].text.text, body.text);

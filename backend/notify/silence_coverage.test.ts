@@ -1,33 +1,16 @@
 // A silence mutes what it covers, alert by alert: an incident's events outside it are told, on PGlite and PostgreSQL.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { waitFor } from "../_test/spawn_service.ts";
-import { post } from "../alerts/_fixtures.ts";
-import { createBackendApp } from "../app.ts";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { describe, test } from "node:test";
+import { testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
-import { type Receiver, startReceiver } from "./_test_receiver.ts";
-import { createNotificationDispatcher } from "./notification_dispatcher.ts";
-import { parseNotifyConfig } from "./notify_config.ts";
+import { anyAge, outboxKit } from "./_test_outbox.ts";
 
 const MINUTE = 60_000;
 
-/**
- * A route that takes events of any age unless it says otherwise: these tests' frames are dated
- * late November 2026, against a real clock or one set days on; the age gate (`max_age`) has its own
- * tests in notification_age.test.ts.
- */
-const anyAge = (route: unknown) => ({ max_age: "36500d", ...(route as object) });
-
 for (const target of testTargets()) {
   describe(`silence coverage of notifications on ${target.kind}`, () => {
-    let db: TestDatabase;
-    let app: ReturnType<typeof createBackendApp>;
-    let receiver: Receiver;
-
-    const store = async (alert: unknown) => {
-      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-    };
+    const kit = outboxKit(target);
+    const { store, rows, settled, bodies, hook } = kit;
     /** A silence stored as the API would, at times of our choosing (the API wants a future end). */
     const silence = async (o: {
       stream: string;
@@ -37,7 +20,7 @@ for (const target of testTargets()) {
       recurrence?: unknown;
     }) => {
       const id = crypto.randomUUID();
-      await db.sql`
+      await kit.db.sql`
         INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at,
           recurrence, reason, created_by, created_at)
         VALUES (${id}, ${o.stream}, ${o.sensors ?? []}::text[], ${o.from}, ${o.to},
@@ -45,58 +28,20 @@ for (const target of testTargets()) {
           'Ana', ${o.from})`;
       return id;
     };
-    const rows = async (route: string, incident: string) =>
-      (
-        await db.sql<{ event: string; state: string }[]>`
-          SELECT event, state FROM notification_outbox
-          WHERE route = ${route} AND incident_id = ${incident}
-          ORDER BY created_at, event_at, message_id`
-      ).map((r) => [r.event, r.state]);
-    const settled = (route: string, incident: string, n: number) =>
-      waitFor(async () => {
-        const [{ total, pending }] = await db.sql<{ total: number; pending: number }[]>`
-          SELECT count(*)::int AS total, count(*) FILTER (WHERE state = 'pending')::int AS pending
-          FROM notification_outbox WHERE route = ${route} AND incident_id = ${incident}`;
-        return total === n && pending === 0 ? true : undefined;
-      }, `${n} settled messages on ${route}`);
     const alertSilences = async (incident: string) =>
       (
-        await db.sql<{ silence_id: string | null }[]>`
+        await kit.db.sql<{ silence_id: string | null }[]>`
           SELECT silence_id FROM alert WHERE incident_id = ${incident}
           ORDER BY frame_timestamp, alert_id`
       ).map((r) => r.silence_id);
     /** The incident summary's `silence_id`, as the API and the console show it. */
     const incidentSilence = async (incident: string) =>
       (
-        await db.sql<{ silence_id: string | null }[]>`
+        await kit.db.sql<{ silence_id: string | null }[]>`
           SELECT silence_id FROM incident WHERE incident_id = ${incident}`
       )[0].silence_id;
-    const dispatcher = (
-      routes: unknown[],
-      extra: Partial<Parameters<typeof createNotificationDispatcher>[0]> = {},
-    ) =>
-      createNotificationDispatcher({
-        database: db,
-        config: parseNotifyConfig(JSON.stringify({ routes: routes.map(anyAge) }), {}),
-        pollMs: 20,
-        ...extra,
-      });
-    const hook = (path: string) => ({ url: `${receiver.url}${path}` });
-    const bodies = (path: string) =>
-      receiver
-        .on(path)
-        .filter((r) => r.answered === 200)
-        .map((r) => JSON.parse(r.body));
-
-    before(async () => {
-      db = await target.open();
-      app = createBackendApp({ database: db });
-      receiver = await startReceiver();
-    });
-    after(async () => {
-      await receiver.close();
-      await db.dispose();
-    });
+    const dispatcher = (routes: unknown[], extra?: Parameters<typeof kit.dispatcher>[1]) =>
+      kit.dispatcher(routes.map(anyAge), extra);
 
     test("a sensor joining outside a silence's scope is told, and so is every rise after the silence expired", async () => {
       const start = "2026-11-24T09:00:00.000Z";
@@ -121,7 +66,7 @@ for (const target of testTargets()) {
           { idx: 17, severity: 90 },
         ]),
       );
-      await db.sql`UPDATE silence SET expired_at = ${"2026-11-24T09:01:30Z"}, expired_by = 'Ben'
+      await kit.db.sql`UPDATE silence SET expired_at = ${"2026-11-24T09:01:30Z"}, expired_by = 'Ben'
         WHERE silence_id = ${s}`;
       await store(
         at("updated", 120, [
@@ -260,7 +205,7 @@ for (const target of testTargets()) {
         ["opened", "silenced"],
         ["resolved", "silenced"],
       ]);
-      assert.equal(receiver.on("/unheard").length, 0);
+      assert.equal(kit.receiver.on("/unheard").length, 0);
     });
 
     test("a route whose first heard event still waits for a slot when the incident ends hears the end too", async () => {
@@ -281,7 +226,7 @@ for (const target of testTargets()) {
       const held = new Promise<{ status: number }>((resolve) => {
         release = () => resolve({ status: 200 });
       });
-      receiver.answer = (r) =>
+      kit.receiver.answer = (r) =>
         r.path === "/slot" && JSON.parse(r.body).data.incident.incident_id === busy
           ? held
           : { status: 200 };
@@ -291,7 +236,7 @@ for (const target of testTargets()) {
       try {
         await store(alert(busy, "slot-1", "opened", 0));
         await notify.tick();
-        await receiver.until((rs) => rs.some((r) => r.path === "/slot"), "the busy opening");
+        await kit.receiver.until((rs) => rs.some((r) => r.path === "/slot"), "the busy opening");
         await store(alert(hushed, "slot-2", "opened", 0));
         await store(alert(hushed, "slot-2", "updated", 120));
         await notify.tick();
@@ -308,7 +253,7 @@ for (const target of testTargets()) {
       } finally {
         release();
         await notify.stop();
-        receiver.answer = () => ({ status: 200 });
+        kit.receiver.answer = () => ({ status: 200 });
       }
       assert.deepEqual(await rows("slot", hushed), [
         ["opened", "silenced"],

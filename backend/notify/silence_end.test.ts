@@ -3,19 +3,17 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { freePort } from "../_test/free_port.ts";
 import { ownPostgresDatabase } from "../_test/own_database.ts";
 import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
-import { createBackendApp } from "../app.ts";
 import { IncidentRow } from "../console/incident_row.tsx";
-import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { testTargets } from "../db/_test_databases.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
 import { createIncidentRepository } from "../incidents/incident_repository.ts";
-import { type Received, type Receiver, startReceiver } from "./_test_receiver.ts";
-import { createNotificationDispatcher } from "./notification_dispatcher.ts";
-import { parseNotifyConfig } from "./notify_config.ts";
+import { outboxKit } from "./_test_outbox.ts";
+import { type Received, startReceiver } from "./_test_receiver.ts";
 
 const MINUTE = 60_000;
 
@@ -27,55 +25,16 @@ const rowSaysSilenced = async (
 
 for (const target of testTargets()) {
   describe(`the end of a silence over an open incident on ${target.kind}`, () => {
-    let db: TestDatabase;
-    let app: ReturnType<typeof createBackendApp>;
-    let receiver: Receiver;
-
-    const store = async (alert: unknown) => {
-      assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
-    };
-    const rows = async (route: string, incident: string) =>
-      (
-        await db.sql<{ event: string; state: string }[]>`
-          SELECT event, state FROM notification_outbox
-          WHERE route = ${route} AND incident_id = ${incident}
-          ORDER BY created_at, event_at, message_id`
-      ).map((r) => [r.event, r.state]);
-    const settled = (route: string, incident: string, n: number) =>
-      waitFor(async () => {
-        const [{ total, pending }] = await db.sql<{ total: number; pending: number }[]>`
-          SELECT count(*)::int AS total, count(*) FILTER (WHERE state = 'pending')::int AS pending
-          FROM notification_outbox WHERE route = ${route} AND incident_id = ${incident}`;
-        return total === n && pending === 0 ? true : undefined;
-      }, `${n} settled messages on ${route}`);
-    const bodies = (path: string) =>
-      receiver
-        .on(path)
-        .filter((r) => r.answered === 200)
-        .map((r) => JSON.parse(r.body));
+    const kit = outboxKit(target);
+    const { store, rows, settled, bodies, hook } = kit;
     const dispatcher = (routes: unknown[], now?: () => number) =>
-      createNotificationDispatcher({
-        database: db,
-        config: parseNotifyConfig(JSON.stringify({ routes }), {}),
-        pollMs: 20,
-        ...(now ? { now } : {}),
-      });
-
-    before(async () => {
-      db = await target.open();
-      app = createBackendApp({ database: db });
-      receiver = await startReceiver();
-    });
-    after(async () => {
-      await receiver.close();
-      await db.dispose();
-    });
+      kit.dispatcher(routes, now ? { now } : {});
 
     test("an incident opened under a silence is told once its end passes, then reminded of; one told before is not told again", async () => {
       const from = Date.parse("2026-11-30T09:00:00.000Z");
       const silenceId = crypto.randomUUID();
       // Stored as the API would, at times of our choosing (the API wants a future end).
-      await db.sql`
+      await kit.db.sql`
         INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, reason,
           created_by, created_at)
         VALUES (${silenceId}, 'ended-1', '{}'::text[], ${new Date(from)},
@@ -101,19 +60,19 @@ for (const target of testTargets()) {
           {
             name: "pager",
             match: { stream: "ended-*" },
-            webhook: { url: `${receiver.url}/pager` },
+            webhook: hook("/pager"),
             repeat_every: "15m",
           },
           // Matches nothing here: it hears of neither incident.
           {
             name: "elsewhere",
             match: { stream: "other-*" },
-            webhook: { url: `${receiver.url}/elsewhere` },
+            webhook: hook("/elsewhere"),
           },
         ],
         () => clock,
       );
-      const incidents = createIncidentRepository(db, () => clock);
+      const incidents = createIncidentRepository(kit.db, () => clock);
       try {
         // One opened before the silence (told), its update under it; one opened under it.
         await store(alert(toldBefore, from - MINUTE, "opened", 0));
@@ -182,14 +141,14 @@ for (const target of testTargets()) {
         ["opened", "delivered"],
         ["still_open", "delivered"],
       ]);
-      assert.equal(receiver.on("/elsewhere").length, 0);
+      assert.equal(kit.receiver.on("/elsewhere").length, 0);
     });
 
     test("an incident whose silence ended while another one covers it waits for that one's end", async () => {
       const from = Date.parse("2026-11-29T09:00:00.000Z");
       const insert = async (to: number) => {
         const id = crypto.randomUUID();
-        await db.sql`
+        await kit.db.sql`
           INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, reason,
             created_by, created_at)
           VALUES (${id}, 'overlap-1', '{}'::text[], ${new Date(from)}, ${new Date(to)},
@@ -216,7 +175,7 @@ for (const target of testTargets()) {
           {
             name: "overlap",
             match: { stream: "overlap-*" },
-            webhook: { url: `${receiver.url}/overlap` },
+            webhook: hook("/overlap"),
           },
         ],
         () => clock,
@@ -244,7 +203,7 @@ for (const target of testTargets()) {
     test("an incident opened under a silence and acknowledged before its end is not told when it ends", async () => {
       const from = Date.parse("2026-11-28T09:00:00.000Z");
       const silenceId = crypto.randomUUID();
-      await db.sql`
+      await kit.db.sql`
         INSERT INTO silence (silence_id, stream_glob, sensor_globs, starts_at, ends_at, reason,
           created_by, created_at)
         VALUES (${silenceId}, 'taken-1', '{}'::text[], ${new Date(from)},
@@ -270,7 +229,7 @@ for (const target of testTargets()) {
           {
             name: "taken",
             match: { stream: "taken-*" },
-            webhook: { url: `${receiver.url}/taken` },
+            webhook: hook("/taken"),
           },
         ],
         () => clock,
@@ -280,7 +239,7 @@ for (const target of testTargets()) {
         await settled("taken", acked, 1);
         await settled("taken", left, 1);
         // Someone on site takes one of them while the silence holds.
-        const ack = await app.request(
+        const ack = await kit.app.request(
           `/api/v1/incidents/${acked}/ack`,
           post({ by: "Ben", note: "seen on the valve test" }),
         );
@@ -300,7 +259,7 @@ for (const target of testTargets()) {
     });
 
     test("an incident opened under a silence expired early (DELETE) is told at once, its Now row no longer silenced", async () => {
-      const created = await app.request(
+      const created = await kit.app.request(
         "/api/v1/silences",
         post({
           matchers: { stream: "expired-1" },
@@ -325,14 +284,14 @@ for (const target of testTargets()) {
         {
           name: "early",
           match: { stream: "expired-*" },
-          webhook: { url: `${receiver.url}/early` },
+          webhook: hook("/early"),
         },
       ]);
       notify.start();
       try {
         await settled("early", id, 1);
         const incident = async () =>
-          (await (await app.request(`/api/v1/incidents/${id}`)).json()) as {
+          (await (await kit.app.request(`/api/v1/incidents/${id}`)).json()) as {
             silence_id: string | null;
             silenced: boolean;
           };
@@ -341,18 +300,21 @@ for (const target of testTargets()) {
           true,
         ]);
         const nowRow = async () =>
-          ((await (await app.request("/")).text()).match(
+          ((await (await kit.app.request("/")).text()).match(
             new RegExp(`<tr data-incident="${id}"[\\s\\S]*?</tr>`),
           ) ?? [""])[0];
         assert.match(await nowRow(), /class="tag silenced"/);
-        assert.equal(receiver.on("/early").length, 0);
+        assert.equal(kit.receiver.on("/early").length, 0);
 
-        const expired = await app.request(
+        const expired = await kit.app.request(
           `/api/v1/silences/${silence.silence_id}?by=Ana&reason=done`,
           { method: "DELETE" },
         );
         assert.equal(expired.status, 200);
-        await receiver.until(() => bodies("/early").length === 1, "the opening after the expiry");
+        await kit.receiver.until(
+          () => bodies("/early").length === 1,
+          "the opening after the expiry",
+        );
         await settled("early", id, 2);
         assert.deepEqual(await incident().then((i) => [i.silence_id, i.silenced]), [
           silence.silence_id,
