@@ -126,13 +126,16 @@ export function createEngineApp(options: EngineAppOptions): Hono {
           queue: { depth: l.queue.used, capacity: l.queue.capacity },
         })),
       });
-      // Stopped machines (a model's running condition fails): not anomalies, listed apart.
-      const machineOff = p?.lanes.flatMap((l) => l.machine.list()) ?? [];
       const uploadsNow = { in_flight: uploads, limit: uploadLimit(p) };
+      // Before the models are loaded the engine knows nothing of its streams: the lists are left
+      // out (not empty), so a reader (the backend's feed watch) does not take every stopped
+      // machine and silent line for back.
+      if (!p) return { ...snapshot, uploads: uploadsNow };
       return {
         ...snapshot,
         uploads: uploadsNow,
-        machine_off: machineOff,
+        // Stopped machines (a model's running condition fails): not anomalies, listed apart.
+        machine_off: p.lanes.flatMap((l) => l.machine.list()),
         ...(options.silentAfterMs === undefined ? {} : { silent: silentStreams(p) }),
       };
     },
