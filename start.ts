@@ -38,8 +38,34 @@ function portSetting(name: "PORT" | "APP_PORT", fallback: string): string {
 }
 const backendPort = portSetting("PORT", "3000");
 const enginePort = portSetting("APP_PORT", "9000");
-const backendUrl = `http://localhost:${backendPort}`;
-const engineUrl = `http://localhost:${enginePort}`;
+// Both on one port, the second to start would fail "address in use" after the banner: refused
+// here, before anything starts.
+if (backendPort === enginePort) {
+  process.stderr.write(
+    `start: 'PORT' and 'APP_PORT' must differ (the backend and the engine each listen on their own), both are ${backendPort}\n`,
+  );
+  if (deno) deno.exit(1);
+  process.exit(1);
+}
+
+/**
+ * The host part of a URL that reaches a service listening on `host` (`HOST`, `APP_HOST`) from this
+ * machine, or `undefined` for an unset one or `0.0.0.0` (the caller's loopback name answers
+ * those). `::` (every interface, IPv6) is reached at `[::1]`, which it answers even where it takes
+ * no IPv4 (`net.ipv6.bindv6only=1`); an IPv6 address is put in brackets.
+ *
+ * @example reachableHost("::1") // "[::1]"
+ */
+function reachableHost(host: string | undefined): string | undefined {
+  const h = host?.trim().replace(/^\[(.*)\]$/, "$1");
+  if (!h || h === "0.0.0.0") return undefined;
+  if (h === "::") return "[::1]";
+  return h.includes(":") ? `[${h}]` : h;
+}
+// What each service is told to reach the other at, and the banner prints: where it listens, so a
+// service bound to one address (HOST=::1) is not sent to another (localhost, 127.0.0.1 here).
+const backendUrl = `http://${reachableHost(env.HOST) ?? "localhost"}:${backendPort}`;
+const engineUrl = `http://${reachableHost(env.APP_HOST) ?? "localhost"}:${enginePort}`;
 // The same runtime that runs this file runs the services.
 const runner = deno ? [deno.execPath(), "run", "-A"] : [process.execPath, ...NODE_SERVICE_ARGS];
 const root = fileURLToPath(new URL(".", import.meta.url));
@@ -209,10 +235,8 @@ async function announceWhenLive() {
     }
   };
   // Where each listens: an address of every interface is asked on the loopback one.
-  const at = (host: string | undefined, port: string) => {
-    const h = !host || host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-    return `http://${h.includes(":") ? `[${h}]` : h}:${port}`;
-  };
+  const at = (host: string | undefined, port: string) =>
+    `http://${reachableHost(host) ?? "127.0.0.1"}:${port}`;
   const backend = at(env.HOST, backendPort);
   const engine = at(services.engine.env.APP_HOST, enginePort);
   while (!announced && !stopping) {
