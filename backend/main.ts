@@ -15,11 +15,13 @@ import { createAuth } from "./auth/auth.ts";
 import { createEndedSessions } from "./auth/ended_sessions.ts";
 import { createOidc, type Oidc } from "./auth/oidc.ts";
 import { openTokenStore, type TokenStore, TokensFileError } from "./auth/token_store.ts";
-import { createEngineMonitor } from "./console/engine_monitor.ts";
+import { createEngineMonitor, unreachableReason } from "./console/engine_monitor.ts";
 import { isClosedConnectionWrite, openDatabase } from "./db/database.ts";
 import { isUnavailable } from "./db/db_errors.ts";
 import { migrate } from "./db/migrate.ts";
 import { createIncidentHub } from "./incidents/incident_hub.ts";
+import { createFeedConditions } from "./notify/feed_conditions.ts";
+import { createFeedWatch } from "./notify/feed_watch.ts";
 import { createNotificationDispatcher } from "./notify/notification_dispatcher.ts";
 import { loadNotifyConfig, type NotifyConfig, NotifyConfigError } from "./notify/notify_config.ts";
 import { createPruner, type RetentionSettings, retentionSettings } from "./retention/mod.ts";
@@ -87,6 +89,12 @@ const auth = createAuth({
 if (config.AUTH_MODE !== "none" && !config.ALERT_SIGNING_SECRET) {
   log.warn(
     "alerts are accepted unsigned: set ALERT_SIGNING_SECRET (the same on the engine) so only the engine can post them",
+  );
+}
+
+if (config.AUTH_MODE !== "none" && config.CONSOLE_TOKEN !== undefined) {
+  log.warn(
+    `CONSOLE_TOKEN is used only with AUTH_MODE=none and is ignored under AUTH_MODE=${config.AUTH_MODE}: operators act with their own ${config.AUTH_MODE === "token" ? "API tokens" : "sign-in"}`,
   );
 }
 
@@ -186,6 +194,26 @@ const notifier = createNotificationDispatcher({
 });
 notifier.start();
 const notifications = notifyConfig ? notifier : undefined;
+const engineMonitor = createEngineMonitor({
+  engineUrl: config.ENGINE_URL,
+  timeoutMs: config.ENGINE_HEALTH_TIMEOUT_MS,
+  adminToken: config.ADMIN_TOKEN,
+});
+// With routes to tell: the engine's feed conditions (streams silent, a running condition's sensor
+// in doubt, the engine out of reach), recorded for the dispatcher.
+const feedWatch =
+  notifyConfig && notifyConfig.routes.length > 0
+    ? createFeedWatch({
+        engineUrl: config.ENGINE_URL,
+        read: () => engineMonitor.statsNow(),
+        describe: (error) => unreachableReason(error, config.ENGINE_HEALTH_TIMEOUT_MS),
+        conditions: createFeedConditions(database),
+        everyMs: config.FEED_WATCH_MS,
+        downAfterMs: config.FEED_ENGINE_DOWN_MS,
+        log,
+      })
+    : undefined;
+feedWatch?.start();
 // Deletes alerts and resolved incidents past their horizons, in small batches beside ingest.
 const pruner = createPruner({ database, ...retention, log });
 if (retention.enabled) pruner.start();
@@ -201,11 +229,7 @@ const app = createBackendApp({
   consoleToken: config.CONSOLE_TOKEN,
   bodyTimeoutMs: config.BODY_TIMEOUT_MS,
   modelActivation: { engineUrl: config.ENGINE_URL, adminToken: config.ADMIN_TOKEN },
-  engine: createEngineMonitor({
-    engineUrl: config.ENGINE_URL,
-    timeoutMs: config.ENGINE_HEALTH_TIMEOUT_MS,
-    adminToken: config.ADMIN_TOKEN,
-  }),
+  engine: engineMonitor,
   database,
   simulator,
   notifications,
@@ -223,6 +247,7 @@ try {
   console.error(
     `backend: cannot listen on ${config.HOST}:${config.PORT}: ${reason} (set ${fix === "port" ? "PORT" : "HOST"})`,
   );
+  await feedWatch?.stop().catch(() => {});
   await notifier.stop(AbortSignal.timeout(1000)).catch(() => {});
   await pruner.stop(AbortSignal.timeout(1000)).catch(() => {});
   await database.close(1).catch(() => {});
@@ -241,6 +266,7 @@ const stopFor = onShutdownSignal(async function shutdown(signal) {
     // Live console streams never end on their own; close them so the server can drain.
     hub.close();
     await server.close(deadline);
+    await feedWatch?.stop();
     await notifier.stop(deadline);
     await pruner.stop(deadline);
     await database.close(Math.max(1, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2000)));
@@ -259,14 +285,19 @@ watchLauncher(readEnv(), function launcherGone(pid) {
   log.warn("launcher gone: stopping as on SIGTERM", { launcher_pid: pid });
   stopFor("launcher gone");
 });
-const shownHost = config.HOST === "0.0.0.0" || config.HOST === "::" ? "localhost" : config.HOST;
+const shownHost =
+  config.HOST === "0.0.0.0" || config.HOST === "::"
+    ? "localhost"
+    : config.HOST.includes(":") && !config.HOST.startsWith("[")
+      ? `[${config.HOST}]`
+      : config.HOST;
 log.info("backend listening", {
   url: `http://${shownHost}:${server.port}`,
   port: server.port,
   runtime: isDeno ? "deno" : "node",
   database: database.kind,
   signed_alerts: config.ALERT_SIGNING_SECRET !== undefined,
-  console_token: config.CONSOLE_TOKEN !== undefined,
+  console_token: config.AUTH_MODE === "none" && config.CONSOLE_TOKEN !== undefined,
   auth_mode: config.AUTH_MODE,
   notify_routes: notifyConfig?.routes.map((r) => r.name) ?? [],
   engine_url: config.ENGINE_URL,

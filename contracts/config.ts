@@ -367,6 +367,13 @@ export const backendConfigSchema = v.object({
    * engine never ended is closed as superseded (backend/README.md, `superseded_by`).
    */
   INCIDENT_SUPERSEDE_AFTER_S: num("INCIDENT_SUPERSEDE_AFTER_S", 900, 1, 604_800),
+  /**
+   * With notification routes: how often the backend reads the engine's `/stats` for its feed
+   * conditions (streams silent, a running condition's sensor in doubt), and how long its reads
+   * must fail in a row before the engine is out of reach (backend/notify/README.md).
+   */
+  FEED_WATCH_MS: int("FEED_WATCH_MS", 15_000, 100, 3_600_000),
+  FEED_ENGINE_DOWN_MS: int("FEED_ENGINE_DOWN_MS", 60_000, 100, 86_400_000),
   // Retention (backend/retention/README.md): days an alert is kept with its evidence, and a
   // resolved incident nobody acted on (one with a verdict or acknowledgement is kept for good;
   // 0 = forever; fractions allowed; incidents >= alerts).

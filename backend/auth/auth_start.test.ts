@@ -75,7 +75,7 @@ describe("backend start-up refuses sign-in settings that do not hang together", 
   });
 });
 
-test("backend in token mode on 0.0.0.0 reads only with a token, and a token removed with npm run token is refused within seconds", async () => {
+test("backend in token mode on 0.0.0.0 says a CONSOLE_TOKEN is ignored, reads only with a token, and a token removed with npm run token is refused within seconds", async () => {
   const file = join(dir, "tokens.json");
   const viewer = await addToken(file, { name: "victor", role: "viewer" });
   const admin = await addToken(file, { name: "alice", role: "admin" });
@@ -88,10 +88,18 @@ test("backend in token mode on 0.0.0.0 reads only with a token, and a token remo
     API_TOKENS_FILE: file,
     DATABASE_URL: "",
     SIMULATOR_RATE_HZ: "0",
+    // Left over from AUTH_MODE=none: said to be ignored, not reported as in force.
+    CONSOLE_TOKEN: "left-over-console-token-0123",
   });
   running.push(backend);
   const listening = await backend.waitForLog((l) => l.msg === "backend listening", 90_000);
   assert.equal(listening.auth_mode, "token");
+  assert.equal(listening.console_token, false);
+  const ignored = await backend.waitForLog(
+    (l) => l.level === "warn" && String(l.msg).startsWith("CONSOLE_TOKEN is used only with"),
+    1000,
+  );
+  assert.match(String(ignored.msg), /ignored under AUTH_MODE=token/);
   const base = `http://127.0.0.1:${port}`;
   const incidents = (token?: string) =>
     fetch(`${base}/api/v1/incidents`, {

@@ -229,13 +229,22 @@ export function createEngineMonitor(options: EngineMonitorOptions) {
     };
   }
 
-  return { read, nowState };
+  /**
+   * One read of `/stats` within `timeoutMs` for the feed watch (`../notify/feed_watch.ts`): the
+   * counters, or null when the engine answered without them (not 200, another shape); throws
+   * when it cannot be reached.
+   */
+  async function statsNow(): Promise<EngineStats | null> {
+    return await readStats();
+  }
+
+  return { read, nowState, statsNow };
 }
 
 export type EngineMonitor = ReturnType<typeof createEngineMonitor>;
 
 /** Why a read failed, in words: "no answer within 500 ms", "connection refused (ECONNREFUSED)". */
-function unreachableReason(error: unknown, ms: number): string {
+export function unreachableReason(error: unknown, ms: number): string {
   const e = error as Error & { cause?: { code?: string; message?: string } };
   if (e.name === "TimeoutError" || e.name === "AbortError") return `no answer within ${ms} ms`;
   const code = e.cause?.code;

@@ -97,6 +97,13 @@ type DeadLetter = NotifyStatus["dead_letters"][number];
  * Sends a dead letter again (`POST /notifications/{message_id}/retry`, the console route does
  * what the API does): admins only, with an optional reason (and a name without sign-in).
  */
+/** What a dead letter was about, in a few words: an incident or a feed condition, by short id. */
+function subjectOf(d: DeadLetter): string {
+  return d.incident_id === null
+    ? `feed condition ${(d.condition_id ?? "").slice(0, 8)}`
+    : `incident ${d.incident_id.slice(0, 8)}`;
+}
+
 function ResendForm(props: { letter: DeadLetter }) {
   const d = props.letter;
   const viewer = useViewer();
@@ -104,7 +111,7 @@ function ResendForm(props: { letter: DeadLetter }) {
   const id = `resend-${d.message_id}`;
   // Every dead letter has these controls: each name says whose they are, after the words on
   // screen (in brackets: the hidden text is a box of its own, set apart with a space).
-  const which = `${d.event} of incident ${d.incident_id.slice(0, 8)} to ${d.route}`;
+  const which = `${d.event} of ${subjectOf(d)} to ${d.route}`;
   return (
     <form method="post" action={`/notifications/${d.message_id}/retry`} class="resend">
       <label for={`${id}-reason`}>
@@ -149,7 +156,11 @@ function DeadLetters(props: { status: NotifyStatus }) {
             </td>
             <td>{d.event}</td>
             <td>
-              <a href={`/incidents/${d.incident_id}`}>{d.incident_id.slice(0, 8)}</a>
+              {d.incident_id === null ? (
+                `feed condition ${(d.condition_id ?? "").slice(0, 8)}`
+              ) : (
+                <a href={`/incidents/${d.incident_id}`}>{d.incident_id.slice(0, 8)}</a>
+              )}
             </td>
             <td class="num">{d.attempts}</td>
             <td>{d.last_error ?? (d.last_status === null ? "–" : `HTTP ${d.last_status}`)}</td>

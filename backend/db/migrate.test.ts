@@ -28,6 +28,7 @@ for (const target of testTargets()) {
             "alert",
             "alert_feature",
             "audit_event",
+            "feed_condition",
             "incident",
             "incident_ack",
             "incident_event",

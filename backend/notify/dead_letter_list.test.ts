@@ -116,6 +116,7 @@ for (const target of testTargets()) {
       const first = listed.notifications.find((n) => n.incident_id === incidents[2]);
       assert.deepEqual(Object.keys(first ?? {}).sort(), [
         "attempts",
+        "condition_id",
         "dead_since",
         "event",
         "incident_id",

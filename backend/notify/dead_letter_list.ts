@@ -4,7 +4,7 @@ import { decodeKeyset, encodeKeyset } from "../_keyset_cursor.ts";
 import { intParam } from "../alerts/_query_params.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
-import type { NotifyEvent } from "./notification_payload.ts";
+import type { OutboxEvent } from "./notification_payload.ts";
 
 /** A route's name, as NOTIFY_CONFIG allows it. */
 const ROUTE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -27,8 +27,10 @@ export type NotificationListQuery = v.InferOutput<typeof notificationListQuerySc
 export interface DeadLetter {
   message_id: string;
   route: string;
-  incident_id: string;
-  event: NotifyEvent;
+  /** What it was about: an incident, or (null here) a feed condition. */
+  incident_id: string | null;
+  condition_id: string | null;
+  event: OutboxEvent;
   attempts: number;
   last_status: number | null;
   /** The receiver's answer or the failure, as stored: without the webhook's URL or its secrets. */
@@ -58,7 +60,8 @@ export function createDeadLetterList(db: Pick<Database, "sql" | "recover">) {
     // To the millisecond, as the cursor carries it: a timestamp written by PostgreSQL itself with
     // microseconds would otherwise sort apart from its cursor and be skipped or repeated.
     const rows = await sql<(Omit<DeadLetter, "dead_since"> & { done_at: Date })[]>`
-      SELECT message_id, route, incident_id, event, attempts, last_status, last_error,
+      SELECT message_id, route, incident_id, condition_id, event, attempts, last_status,
+        last_error,
         date_trunc('milliseconds', done_at) AS done_at
       FROM notification_outbox WHERE state = 'dead'
       ${q.route ? sql`AND route = ${q.route}` : sql``}
@@ -76,6 +79,7 @@ export function createDeadLetterList(db: Pick<Database, "sql" | "recover">) {
         message_id: r.message_id,
         route: r.route,
         incident_id: r.incident_id,
+        condition_id: r.condition_id,
         event: r.event,
         attempts: r.attempts,
         last_status: r.last_status,

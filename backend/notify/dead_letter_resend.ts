@@ -7,7 +7,7 @@ import { auditInsert } from "../audit/audit_repository.ts";
 import type { Database } from "../db/database.ts";
 import { dbErrorTranslator } from "../db/db_errors.ts";
 import { createDeadLetterList } from "./dead_letter_list.ts";
-import type { NotifyEvent } from "./notification_payload.ts";
+import type { OutboxEvent } from "./notification_payload.ts";
 
 /** A message's id (its `webhook-id`), as `messageId` derives it. */
 export const MESSAGE_ID_PATTERN = /^msg_[0-9a-f]{32}$/;
@@ -38,8 +38,9 @@ export type ResendRequest = v.InferOutput<typeof resendRequestSchema>;
 export interface ResentMessage {
   message_id: string;
   route: string;
-  event: NotifyEvent;
-  incident_id: string;
+  event: OutboxEvent;
+  /** An incident's message, or (null) a feed condition's. */
+  incident_id: string | null;
 }
 
 /** Reminder row `o`'s incident was acknowledged. */
@@ -67,7 +68,8 @@ function newerReminder(sql: Database["sql"]) {
  * reminder planned: the same rules as `settle` in outbox_repository.ts).
  */
 function resendable(sql: Database["sql"]) {
-  return sql`(NOT EXISTS (SELECT 1 FROM incident i
+  return sql`(NOT (o.event = 'condition_opened' AND ${conditionEnded(sql)})
+    AND NOT EXISTS (SELECT 1 FROM incident i
     WHERE i.incident_id = o.incident_id AND i.resolved_at IS NOT NULL
       AND (o.event = 'still_open' OR (o.event <> 'resolved' AND NOT EXISTS (
         SELECT 1 FROM notification_outbox r
@@ -75,6 +77,15 @@ function resendable(sql: Database["sql"]) {
           AND r.state IN ('pending', 'dead')))))
     AND NOT (o.event = 'still_open'
       AND (${acknowledged(sql)} OR ${judged(sql)} OR ${newerReminder(sql)})))`;
+}
+
+/**
+ * Row `o` is about a feed condition that has ended: its opening, sent again, would raise a page
+ * after the end its route was sent (or that it never needs).
+ */
+function conditionEnded(sql: Database["sql"]) {
+  return sql`EXISTS (SELECT 1 FROM feed_condition fc
+    WHERE fc.condition_id = o.condition_id AND fc.ended_at IS NOT NULL)`;
 }
 
 /** Why a dead reminder that is not {@link resendable} stays dead. */
@@ -149,7 +160,7 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
     const [found] = await sql<
       {
         state: string;
-        event: NotifyEvent;
+        event: OutboxEvent;
         ended: boolean;
         acknowledged: boolean;
         judged: boolean;
@@ -158,7 +169,8 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
     >`
       SELECT o.state, o.event,
         EXISTS (SELECT 1 FROM incident i
-          WHERE i.incident_id = o.incident_id AND i.resolved_at IS NOT NULL) AS ended,
+          WHERE i.incident_id = o.incident_id AND i.resolved_at IS NOT NULL)
+          OR ${conditionEnded(sql)} AS ended,
         ${acknowledged(sql)} AS acknowledged, ${judged(sql)} AS judged,
         ${newerReminder(sql)} AS newer
       FROM notification_outbox o WHERE o.message_id = ${messageId}`.catch(failed);
@@ -175,7 +187,9 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
       "not_dead_letter",
       found.event === "still_open"
         ? reminderRefusal(messageId, found)
-        : `message ${messageId} (${found.event}) is about an incident that has ended, and its route's end message is not waiting to be sent: re-sent, it would open a page that nothing closes`,
+        : found.event === "condition_opened"
+          ? `message ${messageId} (${found.event}) is about a feed condition that has ended: re-sent, it would open a page after its end`
+          : `message ${messageId} (${found.event}) is about an incident that has ended, and its route's end message is not waiting to be sent: re-sent, it would open a page that nothing closes`,
     );
   }
 

@@ -1509,12 +1509,12 @@ for (const target of testTargets()) {
       const older = await target.open({ migrate: false });
       try {
         const all = await loadMigrations();
-        // Every migration but the outbox's (0008, and 0012, 0019 and 0024 which change it): the
-        // schema of a database that stored alerts before notifications existed (the others are
-        // independent).
+        // Every migration but the outbox's (0008, and 0012, 0019, 0024 and 0025 which change
+        // it): the schema of a database that stored alerts before notifications existed (the
+        // others are independent).
         await migrate(
           older.sql,
-          all.filter((m) => ![8, 12, 19, 24].includes(m.version)),
+          all.filter((m) => ![8, 12, 19, 24, 25].includes(m.version)),
         );
         const before = createBackendApp({ database: older });
         for (const alert of lifecycle(crypto.randomUUID(), undefined, "history-1")) {

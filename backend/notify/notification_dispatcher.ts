@@ -1,12 +1,20 @@
 // Drives notifications: plans stored incident events and reminders into the outbox, delivers due messages per route.
 
 import { setMaxListeners } from "node:events";
-import { compileSilence, silenceCoversAll, silenceHolds } from "../../contracts/silence_match.ts";
+import {
+  compileSilence,
+  matchersCoverEverything,
+  silenceCoversAll,
+  silenceHolds,
+} from "../../contracts/silence_match.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
 import { closeSupersededIncidents, SUPERSEDE_AFTER_MS } from "../incidents/superseded_incidents.ts";
 import { createSilenceRepository } from "../silences/silence_repository.ts";
 import {
+  type ConditionMessage,
+  type ConditionSnapshot,
+  conditionBody,
   type IncidentSnapshot,
   type NotificationMessage,
   type NotifyEvent,
@@ -16,12 +24,13 @@ import type { NotifyConfig, NotifyRoute } from "./notify_config.ts";
 import {
   AFTER_SILENCE,
   type ClaimedMessage,
+  type ConditionToPlan,
   createOutboxRepository,
   type NewMessage,
   type OutboxStatus,
 } from "./outbox_repository.ts";
 import { backoffMs } from "./retry_policy.ts";
-import { shouldNotify } from "./route_match.ts";
+import { conditionMatches, shouldNotify } from "./route_match.ts";
 import { sendNotification } from "./send_notification.ts";
 
 export interface NotificationDispatcherOptions {
@@ -66,6 +75,8 @@ interface Holding {
   covers: Covers | undefined;
   /** Whether one of them covers an incident (any routes). */
   coversNow: Covers;
+  /** Whether one of them covers every stream and sensor (the engine out of reach). */
+  coversEverything: boolean;
 }
 
 // A claimed message stays leased this long past its route's timeout, so a slow answer is not
@@ -248,9 +259,9 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
    * as it is what stops them.
    */
   async function silencesNow(t: number): Promise<Holding> {
-    const holding = (await silences.effective(0))
-      .map(compileSilence)
-      .filter((s) => silenceHolds(s, t));
+    const effective = await silences.effective(0);
+    const holding = effective.map(compileSilence).filter((s) => silenceHolds(s, t));
+    const held = new Set(holding.map((s) => s.id));
     const reminders = config.routes.some((r) => r.repeatEveryMs !== undefined);
     const coversNow: Covers = function covers(stream, flagged) {
       return holding.some((s) => silenceCoversAll(s, stream, flagged, t));
@@ -259,6 +270,9 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       ids: holding.map((s) => s.id),
       covers: reminders && holding.length > 0 ? coversNow : undefined,
       coversNow,
+      coversEverything: effective.some(
+        (s) => held.has(s.silence_id) && matchersCoverEverything(s.matchers),
+      ),
     };
   }
 
@@ -299,6 +313,73 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       }
     }
     if (messages.length > 0) await outbox.plan(messages, [], new Date(t), true);
+  }
+
+  /** The message of a feed condition's event for the route. */
+  async function conditionMessage(
+    route: NotifyRoute,
+    c: ConditionToPlan,
+    event: ConditionMessage["event"],
+  ): Promise<NewMessage> {
+    const opened = event === "condition_opened";
+    const message: ConditionMessage = {
+      event,
+      event_key: `condition/${c.condition_id}/${opened ? "opened" : "resolved"}`,
+      at: (opened ? c.since : (c.ended_at as Date)).toISOString(),
+      route: route.name,
+    };
+    const snapshot: ConditionSnapshot = {
+      condition_id: c.condition_id,
+      kind: c.kind,
+      stream_id: c.stream_id,
+      sensor: c.sensor,
+      subject: c.subject,
+      since: c.since.toISOString(),
+      ended_at: opened ? null : (c.ended_at?.toISOString() ?? null),
+      detail: c.detail,
+    };
+    return {
+      message_id: await messageId(message.event_key, route.name),
+      route: route.name,
+      event_key: message.event_key,
+      incident_id: null,
+      condition_id: c.condition_id,
+      event,
+      event_at: new Date(message.at),
+      severity: null,
+      body: conditionBody(route.webhook.format, message, snapshot, config.consoleUrl),
+      state: "pending",
+    };
+  }
+
+  /**
+   * The feed conditions' messages (`feed_conditions.ts`, recorded by the feed watch): each open
+   * one's opening to every route it matches ({@link conditionMatches}) that holds none, unless a
+   * silence holding now covers it (its stream, and the sensor in doubt; the engine out of reach:
+   * a silence over everything), which it then waits for, judged again each pass, so a planned
+   * stop under a silence pages nobody and a line still dark when the silence ends pages then. An
+   * ended one's end to every route its opening may have reached; an opening never tried by then
+   * is superseded. No `max_age` (a condition is what holds now) and no reminders.
+   */
+  async function planFeed(t: number, holding: Holding): Promise<void> {
+    if (config.routes.length === 0) return;
+    await outbox.supersedeEndedOpenings(new Date(t));
+    const messages: NewMessage[] = [];
+    for (const c of await outbox.conditionsToPlan(batchSize, new Date(t))) {
+      for (const route of config.routes) {
+        if (c.ended_at === null) {
+          if (c.opened_routes.includes(route.name) || !conditionMatches(route, c)) continue;
+          const covered =
+            c.stream_id === null
+              ? holding.coversEverything
+              : holding.coversNow(c.stream_id, c.sensor === null ? [] : [c.sensor]);
+          if (!covered) messages.push(await conditionMessage(route, c, "condition_opened"));
+        } else if (c.told_routes.includes(route.name) && !c.resolved_routes.includes(route.name)) {
+          messages.push(await conditionMessage(route, c, "condition_resolved"));
+        }
+      }
+    }
+    if (messages.length > 0) await outbox.plan(messages, [], new Date(t));
   }
 
   /**
@@ -370,6 +451,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
         message_id: m.message_id,
         event: m.event,
         incident_id: m.incident_id,
+        condition_id: m.condition_id,
         attempts: m.attempts,
       });
       return;
@@ -378,6 +460,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       route: route.name,
       message_id: m.message_id,
       incident_id: m.incident_id,
+      condition_id: m.condition_id,
       attempts: m.attempts,
       status: result.status,
       error: result.error,
@@ -461,6 +544,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     );
     const holding = await silencesNow(now());
     await planEvents(holding);
+    await planFeed(now(), holding);
     // Read after planning: a message planned now is due now.
     const t = now();
     await planAfterSilence(t, holding);

@@ -146,3 +146,92 @@ export function notificationBody(
     ? slackBody(message, incident, consoleUrl)
     : jsonBody(message, incident, consoleUrl);
 }
+
+/** An event of a feed condition: its episode opened, or ended. */
+export type ConditionEvent = "condition_opened" | "condition_resolved";
+
+/** Any event an outbox message is about. */
+export type OutboxEvent = NotifyEvent | ConditionEvent;
+
+/** A feed condition as a message describes it (`feed_conditions.ts`). */
+export interface ConditionSnapshot {
+  condition_id: string;
+  kind: "stream_silent" | "running_sensor_doubt" | "engine_unreachable";
+  stream_id: string | null;
+  sensor: string | null;
+  /** The engine's URL for `engine_unreachable`, else the stream. */
+  subject: string;
+  since: string;
+  ended_at: string | null;
+  detail: Record<string, unknown>;
+}
+
+/** What happened to a condition, for which route. */
+export interface ConditionMessage {
+  event: ConditionEvent;
+  /** `condition/<condition_id>/opened` or `/resolved`. */
+  event_key: string;
+  /** When: the episode's start (opened) or end (resolved). */
+  at: string;
+  route: string;
+}
+
+/** The console page that shows a condition: the Health page for the engine, else the Now page. */
+function conditionPage(c: ConditionSnapshot, consoleUrl: string): string {
+  return c.kind === "engine_unreachable" ? `${consoleUrl}/status` : `${consoleUrl}/`;
+}
+
+/** The condition in one line of words (plain text, not escaped). */
+function conditionLine(event: ConditionEvent, c: ConditionSnapshot): string {
+  const ended = event === "condition_resolved";
+  switch (c.kind) {
+    case "stream_silent":
+      return ended
+        ? `Stream ${c.stream_id} is sending again (silent since ${c.since})`
+        : `Stream ${c.stream_id} is silent: no frame accepted since ${c.since}`;
+    case "running_sensor_doubt": {
+      const share = c.detail.in_range;
+      const others = typeof share === "number" ? ` (${Math.round(share * 100)} % of them)` : "";
+      return ended
+        ? `Running condition of ${c.stream_id} agrees with its sensors again (sensor ${c.sensor})`
+        : `Machine of ${c.stream_id} reads as stopped by sensor ${c.sensor} while its other sensors read as running${others}, since ${c.since}: the sensor may have failed, nothing of the stream is scored`;
+    }
+    case "engine_unreachable":
+      return ended
+        ? `Engine ${c.subject} is reachable again (out of reach since ${c.since})`
+        : `Engine ${c.subject} is out of reach since ${c.since}${typeof c.detail.reason === "string" ? `: ${c.detail.reason}` : ""}; nothing is scored or seen`;
+  }
+}
+
+/**
+ * The body of a condition's message. JSON: `{type, timestamp, data}`, `type` being
+ * `condition.opened` | `condition.resolved`, `data.condition` the episode (`kind`, `stream_id`,
+ * `sensor`, `since`, `ended_at`, `state`, `detail`) and `data.text` the line Slack shows. Slack:
+ * that line, escaped, with a link to the console.
+ */
+export function conditionBody(
+  format: NotifyFormat,
+  message: ConditionMessage,
+  condition: ConditionSnapshot,
+  consoleUrl?: string,
+): string {
+  const line = conditionLine(message.event, condition);
+  if (format === "slack") {
+    const lines = [`*${slackEscape(line)}*`];
+    if (consoleUrl) lines.push(`<${conditionPage(condition, consoleUrl)}|Open in the console>`);
+    const text = slackCut(lines.join("\n"), SLACK_SECTION_CHARS);
+    return JSON.stringify({ text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }] });
+  }
+  return JSON.stringify({
+    type: message.event === "condition_opened" ? "condition.opened" : "condition.resolved",
+    timestamp: message.at,
+    data: {
+      event_id: message.event_key,
+      event: message.event,
+      route: message.route,
+      text: line,
+      condition: { ...condition, state: condition.ended_at === null ? "open" : "resolved" },
+      ...(consoleUrl ? { url: conditionPage(condition, consoleUrl) } : {}),
+    },
+  });
+}

@@ -85,7 +85,7 @@ test("parseNotifyConfig refuses a bad file naming the route and the field", () =
   );
   refused(
     { routes: [{ name: "ops", match: { kind: "valve" }, webhook: { url } }] },
-    /route "ops" \(routes\[0\]\): 'match\.kind' must be \("process" \| "sensor"\), got "valve"/,
+    /route "ops" \(routes\[0\]\): 'match\.kind' must be \("process" \| "sensor" \| "feed"\), got "valve"/,
   );
   refused(
     { routes: [{ name: "ops", match: { streams: "x" }, webhook: { url } }] },

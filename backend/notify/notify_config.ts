@@ -14,11 +14,14 @@ export const NOTIFY_FORMATS = ["json", "slack"] as const;
 export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
 export const INCIDENT_KINDS = ["process", "sensor"] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
+/** What a route's `match.kind` selects: an incident's kind, or `feed` (the feed conditions only). */
+export const ROUTE_KINDS = [...INCIDENT_KINDS, "feed"] as const;
+export type RouteKind = (typeof ROUTE_KINDS)[number];
 
 /** One route as the rest of the code sees it: matchers, target, reminders, retry policy. */
 export interface NotifyRoute {
   name: string;
-  match: { stream?: string; min_severity?: number; kind?: IncidentKind };
+  match: { stream?: string; min_severity?: number; kind?: RouteKind };
   webhook: { url: string; format: NotifyFormat; secret?: string; timeoutMs: number };
   /** Reminder period for an incident still open; absent = no reminders. */
   repeatEveryMs?: number;
@@ -88,7 +91,7 @@ const routeSchema = v.strictObject({
     v.strictObject({
       stream: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
       min_severity: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
-      kind: v.optional(v.picklist(INCIDENT_KINDS, `must be one of ${INCIDENT_KINDS.join("|")}`)),
+      kind: v.optional(v.picklist(ROUTE_KINDS, `must be one of ${ROUTE_KINDS.join("|")}`)),
     }),
     {},
   ),

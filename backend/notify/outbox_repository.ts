@@ -1,7 +1,8 @@
 // The notification outbox in PostgreSQL: planning stored incident events into messages, claiming, and recording outcomes.
 import type { Database } from "../db/database.ts";
 import { isUnavailable } from "../db/db_errors.ts";
-import type { IncidentSnapshot, NotifyEvent } from "./notification_payload.ts";
+import type { FeedCondition } from "./feed_conditions.ts";
+import type { IncidentSnapshot, OutboxEvent } from "./notification_payload.ts";
 import type { IncidentKind } from "./notify_config.ts";
 
 /** A stored incident event the notifier has not planned yet, with what matching and bodies need. */
@@ -44,6 +45,13 @@ export interface UnplannedEvent {
   incident: IncidentSnapshot;
 }
 
+/** A feed condition with the routes that hold its opening, may have heard it, and hold its end. */
+export interface ConditionToPlan extends FeedCondition {
+  opened_routes: string[];
+  told_routes: string[];
+  resolved_routes: string[];
+}
+
 /** An open incident a route has been told about, for its `repeat_every` reminders. */
 export interface OpenIncident {
   /**
@@ -83,8 +91,10 @@ export interface NewMessage {
   message_id: string;
   route: string;
   event_key: string;
-  incident_id: string;
-  event: NotifyEvent;
+  /** What it is about: an incident, or a feed condition (exactly one of the two). */
+  incident_id: string | null;
+  condition_id?: string | null;
+  event: OutboxEvent;
   event_at: Date;
   severity: number | null;
   body: string;
@@ -96,8 +106,9 @@ export interface ClaimedMessage {
   message_id: string;
   route: string;
   event_key: string;
-  incident_id: string;
-  event: NotifyEvent;
+  incident_id: string | null;
+  condition_id: string | null;
+  event: OutboxEvent;
   body: string;
   attempts: number;
 }
@@ -126,8 +137,10 @@ export interface OutboxStatus {
   dead_letters: {
     message_id: string;
     route: string;
-    event: NotifyEvent;
-    incident_id: string;
+    event: OutboxEvent;
+    /** What it was about: an incident, or a feed condition. */
+    incident_id: string | null;
+    condition_id: string | null;
     attempts: number;
     last_status: number | null;
     last_error: string | null;
@@ -153,6 +166,8 @@ interface SnapshotRow {
 const MESSAGE_SENSORS = 5;
 /** Longest error text kept per message (a receiver's answer may be a whole HTML page). */
 const ERROR_CHARS = 500;
+/** How long after a condition's end its `condition_resolved` messages are still planned. */
+const CONDITION_END_OWED_MS = 7 * 86_400_000;
 /** Why a reminder whose incident resolved before it was sent never goes. */
 const RESOLVED_FIRST = "the incident resolved first";
 
@@ -347,17 +362,19 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     const col = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
     const [row] = await sql<{ inserted: number }[]>`
       WITH ins AS (
-        INSERT INTO notification_outbox (message_id, route, event_key, incident_id, event,
-          event_at, severity, body, state, created_at, next_attempt_at, done_at)
-        SELECT u.message_id, u.route, u.event_key, u.incident_id, u.event, u.event_at,
-          u.severity, u.body, u.state, ${now}, ${now},
+        INSERT INTO notification_outbox (message_id, route, event_key, incident_id, condition_id,
+          event, event_at, severity, body, state, created_at, next_attempt_at, done_at)
+        SELECT u.message_id, u.route, u.event_key, u.incident_id, u.condition_id, u.event,
+          u.event_at, u.severity, u.body, u.state, ${now}, ${now},
           CASE WHEN ${unsent(sql, "u")} THEN ${now}::timestamptz END
         FROM unnest(${col((m) => m.message_id)}::text[], ${col((m) => m.route)}::text[],
           ${col((m) => m.event_key)}::text[], ${col((m) => m.incident_id)}::uuid[],
+          ${col((m) => m.condition_id ?? null)}::uuid[],
           ${col((m) => m.event)}::text[], ${col((m) => m.event_at.toISOString())}::timestamptz[],
           ${col((m) => m.severity)}::float8[], ${col((m) => m.body)}::text[],
           ${col((m) => m.state)}::text[])
-          AS u(message_id, route, event_key, incident_id, event, event_at, severity, body, state)
+          AS u(message_id, route, event_key, incident_id, condition_id, event, event_at, severity,
+            body, state)
         ${
           // An opening for an incident whose resolution was stored since it was read would raise
           // a page that no `resolved` closes (that end was planned without this route).
@@ -551,15 +568,16 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
           AND (c.locked_until IS NULL OR c.locked_until <= ${now})
           AND NOT ${resolvedReminder("c")}
           AND NOT EXISTS (SELECT 1 FROM notification_outbox b
-            WHERE b.state = 'pending' AND b.route = c.route AND b.incident_id = c.incident_id
+            WHERE b.state = 'pending' AND b.route = c.route
+              AND (b.incident_id = c.incident_id OR b.condition_id = c.condition_id)
               AND b.message_id <> c.message_id
               AND ((b.event_at, b.message_id) < (c.event_at, c.message_id)
                 OR b.locked_until > ${now}))
         ORDER BY c.next_attempt_at, c.event_at, c.message_id
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-      RETURNING o.message_id, o.route, o.event_key, o.incident_id, o.event, o.body,
-        o.attempts`.catch(failed);
+      RETURNING o.message_id, o.route, o.event_key, o.incident_id, o.condition_id, o.event,
+        o.body, o.attempts`.catch(failed);
   }
 
   async function delivered(messageId: string, status: number, now: Date) {
@@ -623,15 +641,17 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       {
         message_id: string;
         route: string;
-        event: NotifyEvent;
-        incident_id: string;
+        event: OutboxEvent;
+        incident_id: string | null;
+        condition_id: string | null;
         attempts: number;
         last_status: number | null;
         last_error: string | null;
         done_at: Date;
       }[]
     >`
-      SELECT message_id, route, event, incident_id, attempts, last_status, last_error, done_at
+      SELECT message_id, route, event, incident_id, condition_id, attempts, last_status,
+        last_error, done_at
       FROM notification_outbox WHERE state = 'dead'
       ORDER BY done_at DESC, message_id LIMIT ${deadLetters}`.catch(failed);
     const byRoute = new Map<string, OutboxStatus["routes"][number]>();
@@ -662,6 +682,7 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
         route: d.route,
         event: d.event,
         incident_id: d.incident_id,
+        condition_id: d.condition_id,
         attempts: d.attempts,
         last_status: d.last_status,
         last_error: d.last_error,
@@ -670,7 +691,54 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     };
   }
 
+  /**
+   * The openings of conditions that ended before they were ever tried (waiting for a slot, or a
+   * receiver's retry never began): `superseded`, never sent; a page about what is over would
+   * raise one that its end then closes at once.
+   */
+  async function supersedeEndedOpenings(now: Date): Promise<void> {
+    const sql = client();
+    await sql`
+      UPDATE notification_outbox o SET state = 'superseded', done_at = ${now},
+        last_error = 'the condition ended before it was sent'
+      FROM feed_condition c
+      WHERE o.state = 'pending' AND o.event = 'condition_opened'
+        AND o.condition_id = c.condition_id AND c.ended_at IS NOT NULL
+        AND o.last_attempt_at IS NULL AND (o.locked_until IS NULL OR o.locked_until <= ${now})`.catch(
+      failed,
+    );
+  }
+
+  /**
+   * Conditions with something to plan: each open one, and each ended one whose opening some
+   * route holds (not superseded) without its end; with the routes that hold an opening, those it
+   * may have reached ({@link mayHaveReached}: they hear the end) and those that hold the end.
+   */
+  async function conditionsToPlan(limit: number, now: Date): Promise<ConditionToPlan[]> {
+    const sql = client();
+    const routes = (where: ReturnType<typeof sql>) => sql`COALESCE((SELECT array_agg(o.route)
+      FROM notification_outbox o WHERE o.condition_id = c.condition_id AND ${where}), '{}')`;
+    return await sql<ConditionToPlan[]>`
+      SELECT c.*,
+        ${routes(sql`o.event = 'condition_opened'`)} AS opened_routes,
+        ${routes(sql`o.event = 'condition_opened' AND ${mayHaveReached(sql, "o")}`)} AS told_routes,
+        ${routes(sql`o.event = 'condition_resolved'`)} AS resolved_routes
+      FROM feed_condition c
+      -- Ended within the week: a backend down for longer no longer owes an end (the condition's row is
+      -- the record), and the months of ended episodes are not read every pass.
+      WHERE c.ended_at IS NULL OR c.ended_at > ${new Date(now.getTime() - CONDITION_END_OWED_MS)}
+        AND EXISTS (SELECT 1 FROM notification_outbox o
+        WHERE o.condition_id = c.condition_id AND o.event = 'condition_opened'
+          AND o.state <> 'superseded'
+          AND NOT EXISTS (SELECT 1 FROM notification_outbox r WHERE r.condition_id = o.condition_id
+            AND r.route = o.route AND r.event = 'condition_resolved'))
+      ORDER BY c.since, c.condition_id
+      LIMIT ${limit}`.catch(failed);
+  }
+
   return {
+    supersedeEndedOpenings,
+    conditionsToPlan,
     unplanned,
     plan,
     unsilencedOpen,

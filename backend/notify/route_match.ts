@@ -74,6 +74,25 @@ export function routeMatches(
   return true;
 }
 
+/** What matching needs to know about a feed condition (`feed_conditions.ts`). */
+export interface MatchCondition {
+  /** Null for the engine out of reach: it concerns every stream. */
+  stream_id: string | null;
+}
+
+/**
+ * Whether the route hears of a feed condition (a stream gone silent, a running condition's
+ * sensor in doubt, the engine out of reach): its `kind` absent or `feed`, no `min_severity` (a
+ * condition has no severity, and a route that asks for one wants anomalies only), its stream glob
+ * matching the condition's stream (the engine's concerns every stream).
+ */
+export function conditionMatches(route: Pick<NotifyRoute, "match">, c: MatchCondition): boolean {
+  const { stream, kind, min_severity } = route.match;
+  if (kind !== undefined && kind !== "feed") return false;
+  if (min_severity !== undefined) return false;
+  return stream === undefined || c.stream_id === null || streamGlob(stream)(c.stream_id);
+}
+
 /**
  * Whether the route is told about this event. `opened`: when the incident, of the kind the
  * event's alert gave, matches at the event's severity, and the route has no message about it yet

@@ -1,0 +1,313 @@
+// Feed conditions as episodes (opened once, ended once, a moved `since` a new one) and their messages: which routes, silences, an opening never tried superseded by the end (PGlite and PostgreSQL).
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { waitFor } from "../_test/spawn_service.ts";
+import { createBackendApp } from "../app.ts";
+import { testTargets } from "../db/_test_databases.ts";
+import { outboxKit } from "./_test_outbox.ts";
+import {
+  createFeedConditions,
+  type FeedObservation,
+  SILENT_LISTED_MAX,
+} from "./feed_conditions.ts";
+
+const ENGINE = "http://127.0.0.1:9000";
+const DARK_1 = `msg_${"d1".repeat(16)}`;
+const DARK_2 = `msg_${"d2".repeat(16)}`;
+const at = (s: number) => new Date(Date.UTC(2026, 11, 7, 8) + s * 1000);
+const silent = (...streams: [string, number][]): FeedObservation => ({
+  reachable: true,
+  silent: streams.map(([stream_id, s]) => ({ stream_id, last_accepted_at: at(s).toISOString() })),
+});
+
+for (const target of testTargets()) {
+  describe(`feed conditions on ${target.kind}`, () => {
+    const kit = outboxKit(target);
+
+    /** `kind subject since ended?` of every episode, in order of opening. */
+    async function episodes() {
+      const rows = await kit.db.sql<
+        { kind: string; subject: string; since: Date; ended_at: Date | null }[]
+      >`SELECT kind, subject, since, ended_at FROM feed_condition ORDER BY opened_at, since, subject`;
+      return rows.map(
+        (r) => `${r.kind} ${r.subject} ${r.since.toISOString()}${r.ended_at ? " ended" : ""}`,
+      );
+    }
+
+    test("a read opens what it shows once, ends what it no longer shows, and a since that moved on is a new episode; one that moved back (a forgetful restart) is the same", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db);
+      const first = await feed.observe(ENGINE, silent(["a", 0], ["b", 0]), at(10));
+      assert.deepEqual(first.opened.map((c) => c.subject).sort(), ["a", "b"]);
+      // The same read again, from a second backend: nothing new.
+      const again = createFeedConditions(kit.db);
+      assert.deepEqual(await again.observe(ENGINE, silent(["a", 0], ["b", 0]), at(11)), {
+        opened: [],
+        ended: [],
+      });
+      // b moved back (an engine that lost its last seconds), a moved on (sent, then silent again).
+      const moved = await feed.observe(ENGINE, silent(["a", 20], ["b", -2]), at(30));
+      assert.deepEqual(
+        moved.ended.map((c) => c.subject),
+        ["a"],
+      );
+      assert.deepEqual(
+        moved.opened.map((c) => c.subject),
+        ["a"],
+      );
+      // b sends again: not listed, ended; the engine saying nothing of silence ends nothing.
+      assert.deepEqual(
+        (await feed.observe(ENGINE, silent(["a", 20]), at(40))).ended.map((c) => c.subject),
+        ["b"],
+      );
+      assert.deepEqual(await feed.observe(ENGINE, { reachable: true }, at(50)), {
+        opened: [],
+        ended: [],
+      });
+      assert.deepEqual(await episodes(), [
+        `stream_silent a ${at(0).toISOString()} ended`,
+        `stream_silent b ${at(0).toISOString()} ended`,
+        `stream_silent a ${at(20).toISOString()}`,
+      ]);
+    });
+
+    test("a full list (the engine lists at most 256) ends only what moved on; the engine out of reach is one episode whoever saw it first, ended by its next answer", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db);
+      await feed.observe(ENGINE, silent(["old", 0]), at(1));
+      const full = Array.from({ length: SILENT_LISTED_MAX }, (_, i): [string, number] => [
+        `s-${i}`,
+        2,
+      ]);
+      const changes = await feed.observe(ENGINE, silent(...full), at(3));
+      assert.equal(changes.opened.length, SILENT_LISTED_MAX);
+      assert.deepEqual(changes.ended, [], "old may be beyond the list: not ended on its word");
+      const down = (since: number): FeedObservation => ({
+        reachable: false,
+        since: at(since),
+        reason: "connection refused (ECONNREFUSED)",
+      });
+      assert.equal((await feed.observe(ENGINE, down(60), at(120))).opened.length, 1);
+      assert.equal((await feed.observe(ENGINE, down(61), at(121))).opened.length, 0);
+      const back = await feed.observe(ENGINE, { reachable: true }, at(130));
+      assert.deepEqual(
+        back.ended.map((c) => c.kind),
+        ["engine_unreachable"],
+      );
+      assert.equal(await feed.engineKnown(), true);
+    });
+
+    test("routes: kind feed or none, no severity minimum, the stream glob (the engine's concerns all); a silence over the stream holds its opening back (one over a sensor does not); an end waits behind an opening tried; the end goes to those told", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db);
+      // Held until the test lets it answer: the opening of `quick` is never tried.
+      let open = false;
+      kit.receiver.answer = (r) =>
+        r.path === "/held" && !open ? { status: 503 } : { status: 200 };
+      const notify = kit.dispatcher([
+        { name: "feed", match: { kind: "feed" }, webhook: kit.hook("/feed") },
+        { name: "lines", match: { stream: "line-*" }, webhook: kit.hook("/lines") },
+        { name: "pager", match: { min_severity: 1 }, webhook: kit.hook("/pager") },
+        { name: "process", match: { kind: "process" }, webhook: kit.hook("/process") },
+        {
+          name: "held",
+          match: { stream: "quick" },
+          webhook: kit.hook("/held"),
+          concurrency: 1,
+          retry: { attempts: 5, initial: "1h", max: "1h" },
+        },
+      ]);
+      const silences = await kit.app.request("/api/v1/silences", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          matchers: { stream: "line-held" },
+          ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: "planned stop",
+          created_by: "Ana",
+        }),
+      });
+      assert.equal(silences.status, 201, await silences.text());
+      // A sensor-scoped silence does not cover a whole stream gone silent.
+      const sensorOnly = await kit.app.request("/api/v1/silences", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          matchers: { stream: "line-1", sensors: ["TT-101"] },
+          ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: "thermocouple swap",
+          created_by: "Ana",
+        }),
+      });
+      assert.equal(sensorOnly.status, 201, await sensorOnly.text());
+      const t = Date.now();
+      await feed.observe(
+        ENGINE,
+        {
+          reachable: true,
+          silent: [
+            { stream_id: "line-1", last_accepted_at: new Date(t - 60_000).toISOString() },
+            { stream_id: "line-held", last_accepted_at: new Date(t - 60_000).toISOString() },
+            { stream_id: "quick", last_accepted_at: new Date(t - 60_000).toISOString() },
+          ],
+        },
+        new Date(t),
+      );
+      notify.start();
+      try {
+        const types = (path: string) =>
+          kit.receiver
+            .on(path)
+            .map((r) => JSON.parse(r.body))
+            .map((b) => `${b.type} ${b.data.condition.stream_id}`);
+        await waitFor(
+          async () =>
+            types("/feed").length === 2 && types("/lines").length === 1 ? true : undefined,
+          "the openings",
+        );
+        assert.deepEqual(types("/feed").sort(), [
+          "condition.opened line-1",
+          "condition.opened quick",
+        ]);
+        assert.deepEqual(types("/lines"), ["condition.opened line-1"]);
+        await waitFor(
+          async () => (kit.receiver.on("/held").length === 1 ? true : undefined),
+          "tried",
+        );
+        // quick's end: its opening to `held` was tried (refused), so it may have arrived: its
+        // end follows once `held` answers. line-1's end goes to both routes told.
+        await feed.observe(
+          ENGINE,
+          {
+            reachable: true,
+            silent: [
+              { stream_id: "line-held", last_accepted_at: new Date(t - 60_000).toISOString() },
+            ],
+          },
+          new Date(t + 1000),
+        );
+        await waitFor(
+          async () =>
+            types("/feed").length === 4 && types("/lines").length === 2 ? true : undefined,
+          "the ends",
+        );
+        assert.deepEqual(types("/lines"), ["condition.opened line-1", "condition.resolved line-1"]);
+        assert.deepEqual(kit.receiver.on("/pager"), []);
+        assert.deepEqual(kit.receiver.on("/process"), []);
+        const held = await kit.db.sql<{ event: string; state: string }[]>`
+          SELECT event, state FROM notification_outbox WHERE route = 'held' ORDER BY created_at`;
+        assert.deepEqual(
+          held.map((r) => `${r.event} ${r.state}`),
+          ["condition_opened pending", "condition_resolved pending"],
+          "the end waits behind the opening tried",
+        );
+        // Nothing about the silenced line, on any route.
+        const aboutHeld = await kit.db.sql`
+          SELECT 1 FROM notification_outbox o JOIN feed_condition c USING (condition_id)
+          WHERE c.subject = 'line-held'`;
+        assert.equal(aboutHeld.length, 0);
+      } finally {
+        open = true;
+        await notify.stop();
+      }
+    });
+
+    test("an opening never tried when its condition ends is superseded, and no end follows it", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db);
+      const t = Date.now();
+      const [opened] = (
+        await feed.observe(
+          ENGINE,
+          {
+            reachable: true,
+            silent: [{ stream_id: "flicker", last_accepted_at: new Date(t - 5000).toISOString() }],
+          },
+          new Date(t),
+        )
+      ).opened;
+      // Its opening planned by an earlier pass and still waiting, never tried (its route's
+      // deliveries were busy), when the stream sends again.
+      await kit.db.sql`
+        INSERT INTO notification_outbox (message_id, route, event_key, condition_id, event,
+          event_at, body, state, created_at, next_attempt_at)
+        VALUES ('msg_flicker', 'flick', ${`condition/${opened.condition_id}/opened`},
+          ${opened.condition_id}, 'condition_opened', ${opened.since}, '{}', 'pending',
+          ${new Date(t)}, ${new Date(t)})`;
+      await feed.observe(ENGINE, { reachable: true, silent: [] }, new Date(t + 10));
+      const notify = kit.dispatcher([
+        { name: "flick", match: { stream: "flicker" }, webhook: kit.hook("/flick") },
+      ]);
+      await notify.tick();
+      await notify.stop();
+      const rows = await kit.db.sql<{ event: string; state: string; last_error: string }[]>`
+        SELECT event, state, last_error FROM notification_outbox
+        WHERE condition_id = ${opened.condition_id}`;
+      assert.deepEqual(
+        rows.map((r) => ({ ...r })),
+        [
+          {
+            event: "condition_opened",
+            state: "superseded",
+            last_error: "the condition ended before it was sent",
+          },
+        ],
+      );
+      assert.deepEqual(kit.receiver.on("/flick"), []);
+    });
+
+    test("a condition's dead letter: listed on the Health page as a feed condition, re-sent while it holds, kept dead once it ended", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db);
+      const t = Date.now();
+      const [opened] = (
+        await feed.observe(
+          ENGINE,
+          {
+            reachable: true,
+            silent: [{ stream_id: "dark-1", last_accepted_at: new Date(t - 5000).toISOString() }],
+          },
+          new Date(t),
+        )
+      ).opened;
+      const dead = async (id: string) => {
+        await kit.db.sql`
+          INSERT INTO notification_outbox (message_id, route, event_key, condition_id, event,
+            event_at, body, state, attempts, created_at, next_attempt_at, last_attempt_at,
+            done_at, last_status)
+          VALUES (${id}, 'gone', ${`condition/${opened.condition_id}/opened/${id}`},
+            ${opened.condition_id}, 'condition_opened', ${opened.since}, '{}', 'dead', 10,
+            ${new Date(t)}, ${new Date(t)}, ${new Date(t)}, ${new Date(t)}, 500)`;
+      };
+      await dead(DARK_1);
+      const withRoutes = createBackendApp({
+        database: kit.db,
+        notifications: kit.dispatcher([{ name: "gone", webhook: kit.hook("/gone") }]),
+      });
+      const page = await (await withRoutes.request("/status")).text();
+      assert.match(page, new RegExp(`feed condition ${opened.condition_id.slice(0, 8)}`));
+      const listed = (await (
+        await kit.app.request("/api/v1/notifications?state=dead&route=gone")
+      ).json()) as { notifications: { incident_id: string | null; condition_id: string }[] };
+      assert.deepEqual(
+        listed.notifications.map((n) => [n.incident_id, n.condition_id]),
+        [[null, opened.condition_id]],
+      );
+      const retry = (id: string) =>
+        kit.app.request(`/api/v1/notifications/${id}/retry`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ reason: "receiver back" }),
+        });
+      assert.equal((await retry(DARK_1)).status, 200);
+      await dead(DARK_2);
+      await feed.observe(ENGINE, { reachable: true, silent: [] }, new Date(t + 10));
+      const refused = await retry(DARK_2);
+      assert.equal(refused.status, 409);
+      assert.match(
+        ((await refused.json()) as { message: string }).message,
+        /about a feed condition that has ended/,
+      );
+    });
+  });
+}
