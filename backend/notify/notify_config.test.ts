@@ -16,7 +16,9 @@ test("parseNotifyConfig reads the sample file with its secret from the environme
     NOTIFY_OPS_SECRET: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
   });
   assert.equal(config.consoleUrl, "https://anomaly.plant.example");
-  const [ops, instruments] = config.routes;
+  const [ops, instruments, controlRoom] = config.routes;
+  // Lines gone dark, running-condition sensors in doubt, the engine out of reach: no incidents.
+  assert.deepEqual(controlRoom.match, { kind: "feed" });
   assert.deepEqual(ops.match, { stream: "line-*", min_severity: 6, kind: "process" });
   assert.equal(ops.webhook.secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   assert.equal(ops.webhook.format, "json");
