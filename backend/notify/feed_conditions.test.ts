@@ -7,6 +7,7 @@ import { testTargets } from "../db/_test_databases.ts";
 import { outboxKit } from "./_test_outbox.ts";
 import {
   createFeedConditions,
+  type FeedConditions,
   type FeedObservation,
   SILENT_LISTED_MAX,
 } from "./feed_conditions.ts";
@@ -23,6 +24,17 @@ const silent = (...streams: [string, number][]): FeedObservation => ({
 for (const target of testTargets()) {
   describe(`feed conditions on ${target.kind}`, () => {
     const kit = outboxKit(target);
+
+    /** Records `stream` as silent since 5 s before `t`; resolves with its episode. */
+    async function silentSince(feed: FeedConditions, stream: string, t: number) {
+      const last = new Date(t - 5000).toISOString();
+      const changes = await feed.observe(
+        ENGINE,
+        { reachable: true, silent: [{ stream_id: stream, last_accepted_at: last }] },
+        new Date(t),
+      );
+      return changes.opened[0];
+    }
 
     /** `kind subject since ended?` of every episode, in order of opening. */
     async function episodes() {
@@ -216,16 +228,7 @@ for (const target of testTargets()) {
       await kit.db.sql`DELETE FROM feed_condition`;
       const feed = createFeedConditions(kit.db);
       const t = Date.now();
-      const [opened] = (
-        await feed.observe(
-          ENGINE,
-          {
-            reachable: true,
-            silent: [{ stream_id: "flicker", last_accepted_at: new Date(t - 5000).toISOString() }],
-          },
-          new Date(t),
-        )
-      ).opened;
+      const opened = await silentSince(feed, "flicker", t);
       // Its opening planned by an earlier pass and still waiting, never tried (its route's
       // deliveries were busy), when the stream sends again.
       await kit.db.sql`
@@ -260,16 +263,7 @@ for (const target of testTargets()) {
       await kit.db.sql`DELETE FROM feed_condition`;
       const feed = createFeedConditions(kit.db);
       const t = Date.now();
-      const [opened] = (
-        await feed.observe(
-          ENGINE,
-          {
-            reachable: true,
-            silent: [{ stream_id: "dark-1", last_accepted_at: new Date(t - 5000).toISOString() }],
-          },
-          new Date(t),
-        )
-      ).opened;
+      const opened = await silentSince(feed, "dark-1", t);
       const dead = async (id: string) => {
         await kit.db.sql`
           INSERT INTO notification_outbox (message_id, route, event_key, condition_id, event,

@@ -49,14 +49,8 @@ export interface FeedChanges {
   ended: FeedCondition[];
 }
 
-interface Seen {
-  kind: FeedKind;
-  subject: string;
-  stream_id: string | null;
-  sensor: string | null;
-  since: Date;
-  detail: Record<string, unknown>;
-}
+/** A condition as one read shows it. */
+type Seen = Pick<FeedCondition, "kind" | "subject" | "stream_id" | "sensor" | "since" | "detail">;
 
 /**
  * The conditions' store. `observe` turns one read of the engine into episodes: a condition the

@@ -109,61 +109,45 @@ interface ConditionBody {
 }
 
 const json = (r: Received) => JSON.parse(r.body) as ConditionBody;
-const about = (rs: Received[], kind: string, stream: string | null) =>
-  rs.filter((r) => {
+/** The JSON messages at `path` about a condition of `kind` on `stream` (null: the engine). */
+const about = (path: string, kind: string, stream: string | null) =>
+  receiver.on(path).filter((r) => {
     const c = json(r).data.condition;
     return c.kind === kind && c.stream_id === stream;
   });
-const slackAbout = (rs: Received[], words: string) =>
-  rs.filter((r) => (JSON.parse(r.body) as { text: string }).text.includes(words));
+/** How many Slack messages of route `chat` say `words`. */
+const slack = (words: string) =>
+  receiver.on("/chat").filter((r) => (JSON.parse(r.body) as { text: string }).text.includes(words))
+    .length;
+/** Waits until `heard` holds for what the receiver got. */
+const until = (heard: () => boolean, what: string) => receiver.until(heard, what, 15_000);
 
 test("a stream gone silent is told to the routes it matches once, its end once, under stable webhook-ids; a route asking for severity hears nothing", async () => {
   await send("line-1", 0);
   await send("line-1", 1);
-  await receiver.until(
-    (rs) =>
-      about(
-        rs.filter((r) => r.path === "/feed"),
-        "stream_silent",
-        "line-1",
-      ).length === 1 &&
-      slackAbout(
-        rs.filter((r) => r.path === "/chat"),
-        "Stream line-1 is silent",
-      ).length === 1,
+  const line1 = () => about("/feed", "stream_silent", "line-1");
+  await until(
+    () => line1().length === 1 && slack("Stream line-1 is silent") === 1,
     "the silence of line-1 at both routes",
-    15_000,
   );
-  const [opened] = about(receiver.on("/feed"), "stream_silent", "line-1");
-  const body = json(opened);
+  const body = json(line1()[0]);
   assert.equal(body.type, "condition.opened");
   assert.equal(body.data.condition.state, "open");
   assert.equal(body.data.url, "https://anomaly.plant.example/");
   assert.match(body.data.text, /^Stream line-1 is silent: no frame accepted since /);
   // The stream sends again: its end, once, to both.
   await send("line-1", 2);
-  await receiver.until(
-    (rs) =>
-      about(
-        rs.filter((r) => r.path === "/feed"),
-        "stream_silent",
-        "line-1",
-      ).length === 2 &&
-      slackAbout(
-        rs.filter((r) => r.path === "/chat"),
-        "Stream line-1 is sending again",
-      ).length === 1,
+  await until(
+    () => line1().length === 2 && slack("Stream line-1 is sending again") === 1,
     "line-1's end at both routes",
-    15_000,
   );
-  const ended = json(about(receiver.on("/feed"), "stream_silent", "line-1")[1]);
+  const ended = json(line1()[1]);
   assert.equal(ended.type, "condition.resolved");
   assert.equal(ended.data.condition.state, "resolved");
   assert.equal(ended.data.condition.since, body.data.condition.since);
   assert.notEqual(ended.data.event_id, body.data.event_id);
   assert.equal(receiver.on("/pager").length, 0);
-  assert.equal(about(receiver.on("/other"), "stream_silent", "line-1").length, 0);
-  // It goes silent again (the test's own next step sends nothing more): a new episode later.
+  assert.equal(about("/other", "stream_silent", "line-1").length, 0);
 });
 
 test("a silence over a stream holds its page back while it holds; a line still silent when it is expired is told then", async () => {
@@ -191,36 +175,21 @@ test("a silence over a stream holds its page back while it holds; a line still s
   // once line-3's page is in, line-2's would be as well, were the silence not holding it.
   await send("line-3", 0);
   await send("line-3", 1);
-  await receiver.until(
-    (rs) =>
-      about(
-        rs.filter((r) => r.path === "/feed"),
-        "stream_silent",
-        "line-3",
-      ).length === 1,
-    "line-3's silence told",
-    15_000,
-  );
-  assert.equal(about(receiver.on("/feed"), "stream_silent", "line-2").length, 0);
+  await until(() => about("/feed", "stream_silent", "line-3").length === 1, "line-3 told");
+  assert.equal(about("/feed", "stream_silent", "line-2").length, 0);
   const expired = await fetch(
     `${base}/api/v1/silences/${silence.silence_id}?by=Ana&reason=line+2+should+run+by+now`,
     { method: "DELETE" },
   );
   assert.equal(expired.status, 200, await expired.text());
-  await receiver.until(
-    (rs) =>
-      about(
-        rs.filter((r) => r.path === "/feed"),
-        "stream_silent",
-        "line-2",
-      ).length === 1,
+  await until(
+    () => about("/feed", "stream_silent", "line-2").length === 1,
     "line-2's silence told once the silence is expired",
-    15_000,
   );
 });
 
 test("the engine out of reach is told to every route without a severity minimum, its return once; a restart keeps what it knew of silent streams", async () => {
-  const line2 = () => about(receiver.on("/feed"), "stream_silent", "line-2");
+  const line2 = () => about("/feed", "stream_silent", "line-2");
   const before = line2().length;
   // The engine keeps what it has seen every few seconds: killed once line-2 is kept (a kill
   // -9 sooner forgets the streams of the last few seconds, README).
@@ -231,45 +200,17 @@ test("the engine out of reach is told to every route without a severity minimum,
   const engine = engines.at(-1)!;
   engine.child.kill("SIGKILL");
   await engine.exited;
-  await receiver.until(
-    (rs) =>
-      ["/feed", "/other"].every(
-        (path) =>
-          about(
-            rs.filter((r) => r.path === path),
-            "engine_unreachable",
-            null,
-          ).length === 1,
-      ) &&
-      slackAbout(
-        rs.filter((r) => r.path === "/chat"),
-        "is out of reach",
-      ).length === 1,
-    "the engine out of reach at every route",
-    15_000,
-  );
-  const down = json(about(receiver.on("/feed"), "engine_unreachable", null)[0]);
+  /** Whether routes `feed` and `other` have `n` messages about the engine, `chat` `words`. */
+  const engineTold = (n: number, words: string) =>
+    ["/feed", "/other"].every((path) => about(path, "engine_unreachable", null).length === n) &&
+    slack(words) === 1;
+  await until(() => engineTold(1, "is out of reach"), "the engine out of reach at every route");
+  const down = json(about("/feed", "engine_unreachable", null)[0]);
   assert.equal(down.type, "condition.opened");
   assert.equal(down.data.url, "https://anomaly.plant.example/status");
   assert.equal(receiver.on("/pager").length, 0);
   await startEngine();
-  await receiver.until(
-    (rs) =>
-      ["/feed", "/other"].every(
-        (path) =>
-          about(
-            rs.filter((r) => r.path === path),
-            "engine_unreachable",
-            null,
-          ).length === 2,
-      ) &&
-      slackAbout(
-        rs.filter((r) => r.path === "/chat"),
-        "is reachable again",
-      ).length === 1,
-    "the engine's return at every route",
-    15_000,
-  );
+  await until(() => engineTold(2, "is reachable again"), "the engine's return at every route");
   // line-2 went silent before the kill; the restarted engine still lists it with its own last
   // frame time, so the read that found the engine back (it also read the silent streams) ended
   // no stream's episode and opened none.
