@@ -207,9 +207,9 @@ const feedWatch =
         engineUrl: config.ENGINE_URL,
         read: () => engineMonitor.statsNow(),
         describe: (error) => unreachableReason(error, config.ENGINE_HEALTH_TIMEOUT_MS),
-        conditions: createFeedConditions(database),
+        conditions: createFeedConditions(database, { graceMs: config.FEED_GRACE_MS }),
         everyMs: config.FEED_WATCH_MS,
-        downAfterMs: config.FEED_ENGINE_DOWN_MS,
+        downAfterMs: config.FEED_GRACE_MS,
         log,
       })
     : undefined;

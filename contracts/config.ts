@@ -370,10 +370,11 @@ export const backendConfigSchema = v.object({
   /**
    * With notification routes: how often the backend reads the engine's `/stats` for its feed
    * conditions (streams silent, a running condition's sensor in doubt), and how long its reads
-   * must fail in a row before the engine is out of reach (backend/notify/README.md).
+   * must fail in a row before the engine is out of reach, or not show a condition before it is
+   * over (backend/notify/README.md).
    */
   FEED_WATCH_MS: int("FEED_WATCH_MS", 15_000, 100, 3_600_000),
-  FEED_ENGINE_DOWN_MS: int("FEED_ENGINE_DOWN_MS", 60_000, 100, 86_400_000),
+  FEED_GRACE_MS: int("FEED_GRACE_MS", 60_000, 0, 86_400_000),
   // Retention (backend/retention/README.md): days an alert is kept with its evidence, and a
   // resolved incident nobody acted on (one with a verdict or acknowledgement is kept for good;
   // 0 = forever; fractions allowed; incidents >= alerts).

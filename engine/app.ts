@@ -84,7 +84,10 @@ export function createEngineApp(options: EngineAppOptions): Hono {
    * `409 frame_out_of_order` though they arrived in order.
    */
   const arrivals = new ArrivalOrder();
-  /** Streams gone quiet on every lane, longest silent first (a line dark without a stop). */
+  /**
+   * Streams gone quiet on every lane, longest silent first (a line dark without a stop): the 256
+   * most recently silent, so a line that has just gone dark is listed however many old ones are.
+   */
   const silentStreams = (p: EnginePipeline | undefined) => {
     const at = clock.now();
     const after = options.silentAfterMs as number;
@@ -98,7 +101,7 @@ export function createEngineApp(options: EngineAppOptions): Hono {
       ) ?? [];
     return [...lanes.flatMap((l) => l.windows.silent(at, after)), ...remembered]
       .sort((a, b) => a.last_accepted_at.localeCompare(b.last_accepted_at))
-      .slice(0, 256);
+      .slice(-256);
   };
   const uploadLimit = (p: EnginePipeline | undefined) =>
     maxUploads ?? p?.lanes[0].queue.capacity ?? 0;

@@ -65,3 +65,15 @@ test("a stream that sends nothing past INCIDENT_STALE_MS (and 10 of its interval
     ["line-b"],
   );
 });
+
+test("past 256 silent streams, the most recently silent are listed: a line that has just gone dark is not cut off by old ones", async () => {
+  const start = now;
+  for (let i = 0; i < 257; i++) await send(`old-${i}`, 0);
+  now += 10 * 60_000;
+  await send("line-new", 0);
+  now += 2 * 60_000;
+  const listed = (await engine.stats()).silent as { stream_id: string }[];
+  assert.equal(listed.length, 256);
+  assert.equal(listed.at(-1)?.stream_id, "line-new", "the most recent silence, listed last");
+  assert.ok(now > start);
+});

@@ -39,8 +39,9 @@ export interface ResentMessage {
   message_id: string;
   route: string;
   event: OutboxEvent;
-  /** An incident's message, or (null) a feed condition's. */
+  /** What it is about: an incident, or a feed condition (exactly one of the two). */
   incident_id: string | null;
+  condition_id: string | null;
 }
 
 /** Reminder row `o`'s incident was acknowledged. */
@@ -153,7 +154,7 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
       WITH resent AS (
         ${backToPending(sql, at)}
         WHERE o.message_id = ${messageId} AND o.state = 'dead' AND ${resendable(sql)}
-        RETURNING o.message_id, o.route, o.event, o.incident_id
+        RETURNING o.message_id, o.route, o.event, o.incident_id, o.condition_id
       ), audited AS (${audit})
       SELECT * FROM resent`.catch(failed);
     if (resent) return resent;
@@ -231,7 +232,7 @@ export function createDeadLetterResender(db: Pick<Database, "sql" | "recover">, 
       WITH resent AS (
         ${backToPending(sql, at)}
         WHERE o.message_id = ANY(${ids}::text[]) AND o.state = 'dead' AND ${resendable(sql)}
-        RETURNING o.message_id, o.route, o.event, o.incident_id
+        RETURNING o.message_id, o.route, o.event, o.incident_id, o.condition_id
       ), one AS (SELECT 1 FROM resent LIMIT 1), audited AS (${audit})
       SELECT * FROM resent ORDER BY message_id`.catch(failed);
     return { resent: [...resent], more: dead.length > RESEND_BATCH };

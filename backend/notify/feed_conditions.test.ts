@@ -48,11 +48,11 @@ for (const target of testTargets()) {
 
     test("a read opens what it shows once, ends what it no longer shows, and a since that moved on is a new episode; one that moved back (a forgetful restart) is the same", async () => {
       await kit.db.sql`DELETE FROM feed_condition`;
-      const feed = createFeedConditions(kit.db);
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
       const first = await feed.observe(ENGINE, silent(["a", 0], ["b", 0]), at(10));
       assert.deepEqual(first.opened.map((c) => c.subject).sort(), ["a", "b"]);
       // The same read again, from a second backend: nothing new.
-      const again = createFeedConditions(kit.db);
+      const again = createFeedConditions(kit.db, { graceMs: 0 });
       assert.deepEqual(await again.observe(ENGINE, silent(["a", 0], ["b", 0]), at(11)), {
         opened: [],
         ended: [],
@@ -85,7 +85,7 @@ for (const target of testTargets()) {
 
     test("a full list (the engine lists at most 256) ends only what moved on; the engine out of reach is one episode whoever saw it first, ended by its next answer", async () => {
       await kit.db.sql`DELETE FROM feed_condition`;
-      const feed = createFeedConditions(kit.db);
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
       await feed.observe(ENGINE, silent(["old", 0]), at(1));
       const full = Array.from({ length: SILENT_LISTED_MAX }, (_, i): [string, number] => [
         `s-${i}`,
@@ -111,7 +111,7 @@ for (const target of testTargets()) {
 
     test("routes: kind feed or none, no severity minimum, the stream glob (the engine's concerns all); a silence over the stream holds its opening back (one over a sensor does not); an end waits behind an opening tried; the end goes to those told", async () => {
       await kit.db.sql`DELETE FROM feed_condition`;
-      const feed = createFeedConditions(kit.db);
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
       // Held until the test lets it answer: the opening of `quick` is never tried.
       let open = false;
       kit.receiver.answer = (r) =>
@@ -226,7 +226,7 @@ for (const target of testTargets()) {
 
     test("an opening never tried when its condition ends is superseded, and no end follows it", async () => {
       await kit.db.sql`DELETE FROM feed_condition`;
-      const feed = createFeedConditions(kit.db);
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
       const t = Date.now();
       const opened = await silentSince(feed, "flicker", t);
       // Its opening planned by an earlier pass and still waiting, never tried (its route's
@@ -261,7 +261,7 @@ for (const target of testTargets()) {
 
     test("a condition's dead letter: listed on the Health page as a feed condition, re-sent while it holds, kept dead once it ended", async () => {
       await kit.db.sql`DELETE FROM feed_condition`;
-      const feed = createFeedConditions(kit.db);
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
       const t = Date.now();
       const opened = await silentSince(feed, "dark-1", t);
       const dead = async (id: string) => {
@@ -302,6 +302,75 @@ for (const target of testTargets()) {
         ((await refused.json()) as { message: string }).message,
         /about a feed condition that has ended/,
       );
+    });
+
+    test("a doubt is one episode while its stream and sensor are shown, whatever its since (a restarted engine finds it again later); lists empty for less than the grace end nothing", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db, { graceMs: 60_000 });
+      const doubt = (since: number): FeedObservation => ({
+        reachable: true,
+        doubts: [
+          {
+            stream_id: "press-1",
+            sensor: "drive_rpm",
+            since: at(since).toISOString(),
+            in_range: 0.9,
+          },
+        ],
+        silent: [{ stream_id: "line-9", last_accepted_at: at(0).toISOString() }],
+      });
+      assert.equal((await feed.observe(ENGINE, doubt(0), at(10))).opened.length, 2);
+      // The engine restarts: empty lists for a while, then the doubt again with a later since.
+      const empty: FeedObservation = { reachable: true, doubts: [], silent: [] };
+      assert.deepEqual(await feed.observe(ENGINE, empty, at(40)), { opened: [], ended: [] });
+      assert.deepEqual(await feed.observe(ENGINE, doubt(45), at(50)), { opened: [], ended: [] });
+      // Unseen for longer than the grace: over.
+      assert.deepEqual(
+        (await feed.observe(ENGINE, empty, at(200))).ended.map((c) => c.kind).sort(),
+        ["running_sensor_doubt", "stream_silent"],
+      );
+    });
+
+    test("a backend that cannot reach the engine opens nothing while another reached it since its failures began", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const a = createFeedConditions(kit.db, { graceMs: 0 });
+      const b = createFeedConditions(kit.db, { graceMs: 0 });
+      const url = "http://engine.test:9000";
+      const down = (since: number): FeedObservation => ({
+        reachable: false,
+        since: at(since),
+        reason: "no answer within 200 ms",
+      });
+      await a.observe(url, { reachable: true }, at(100));
+      assert.deepEqual((await b.observe(url, down(90), at(160))).opened, [], "a reached it at 100");
+      assert.deepEqual((await b.observe(url, down(90), at(175))).opened, []);
+      // Nobody reaches it after 101: down.
+      assert.equal((await b.observe(url, down(101), at(170))).opened.length, 1);
+    });
+
+    test("hundreds of dark lines told already do not crowd a new condition out of the dispatcher's pages", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
+      const t = Date.now();
+      const lines = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          stream_id: `dark-${String(i).padStart(2, "0")}`,
+          last_accepted_at: new Date(t - 60_000 + i).toISOString(),
+        }));
+      await feed.observe(ENGINE, { reachable: true, silent: lines(5) }, new Date(t));
+      const notify = kit.dispatcher(
+        [{ name: "crowd", match: { stream: "dark-*" }, webhook: kit.hook("/crowd") }],
+        { batchSize: 2 },
+      );
+      const told = () => kit.receiver.on("/crowd").length;
+      notify.start();
+      try {
+        await waitFor(async () => (told() === 5 ? true : undefined), "the first five told");
+        await feed.observe(ENGINE, { reachable: true, silent: lines(6) }, new Date(t + 1));
+        await waitFor(async () => (told() === 6 ? true : undefined), "the sixth told");
+      } finally {
+        await notify.stop();
+      }
     });
   });
 }

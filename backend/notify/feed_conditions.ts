@@ -53,100 +53,136 @@ export interface FeedChanges {
 type Seen = Pick<FeedCondition, "kind" | "subject" | "stream_id" | "sensor" | "since" | "detail">;
 
 /**
- * The conditions' store. `observe` turns one read of the engine into episodes: a condition the
- * read shows and no open episode holds is opened (one open episode per kind and subject, whichever
- * backend saw it first); one whose `since` moved on (the stream sent again and went silent again
- * between two reads) ends and a new one opens; an open one the read no longer shows ends.
+ * The conditions' store. `observe` turns one read of the engine into episodes:
  *
- * @example const feed = createFeedConditions(database); await feed.observe(engineUrl, observation, new Date());
+ * - A condition the read shows and no open episode holds opens one (one open episode per kind
+ *   and subject, whichever backend saw it first); one it shows again is the same episode (its
+ *   `seen_at` moves on).
+ * - A silent stream whose `since` moved on (it sent, then went silent again between two reads)
+ *   ends its episode and opens another; one whose `since` moved back (an engine killed and
+ *   restarted remembers a few seconds short) is the same. A running condition's doubt is the same
+ *   episode while its stream and sensor are shown, whatever its `since` (a restarted engine
+ *   finds the doubt again, later).
+ * - An episode ends once reads have not shown it for `graceMs`: an engine restarting, or a
+ *   replica not yet reading its board, shows empty lists for a moment. A full list of silent
+ *   streams ends nothing it leaves out.
+ * - The engine is out of reach only while no backend reached it since this one's reads began to
+ *   fail (`feed_engine`), so backends that disagree do not page open, resolved, open...; any read
+ *   that reaches it ends the episode.
+ *
+ * @example const feed = createFeedConditions(database, { graceMs: 60_000 }); await feed.observe(engineUrl, observation, new Date());
  */
-export function createFeedConditions(db: Pick<Database, "sql" | "recover">) {
+export function createFeedConditions(
+  db: Pick<Database, "sql" | "recover">,
+  options: { graceMs: number },
+) {
   const failed = (error: unknown): never => {
     if (isUnavailable(error)) db.recover();
     throw error;
   };
+  const sql = () => db.sql;
+  /** A statement's rows as a plain array (a failure rethrown after `recover` when unavailable). */
+  const rows = async <T>(query: PromiseLike<readonly T[]>): Promise<T[]> => {
+    try {
+      return [...(await query)];
+    } catch (error) {
+      return failed(error);
+    }
+  };
 
-  async function open(seen: Seen, now: Date): Promise<FeedCondition | undefined> {
-    const [row] = await db.sql<FeedCondition[]>`
+  /** Opens an episode for each of `seen` that none holds open; resolves with those opened. */
+  async function open(kind: FeedKind, seen: Seen[], now: Date): Promise<FeedCondition[]> {
+    if (seen.length === 0) return [];
+    const col = <T>(pick: (s: Seen) => T) => seen.map(pick);
+    return rows(sql()<FeedCondition[]>`
       INSERT INTO feed_condition (condition_id, kind, subject, stream_id, sensor, since, detail,
-        opened_at)
-      VALUES (${randomUUID()}, ${seen.kind}, ${seen.subject}, ${seen.stream_id}, ${seen.sensor},
-        ${seen.since}, ${db.sql.json(seen.detail as never)}, ${now})
+        opened_at, seen_at)
+      SELECT k.id, ${kind}, k.subject, k.stream_id, k.sensor, k.since, k.detail::jsonb, ${now},
+        ${now}
+      FROM unnest(${seen.map(() => randomUUID())}::uuid[], ${col((s) => s.subject)}::text[],
+        ${col((s) => s.stream_id)}::text[], ${col((s) => s.sensor)}::text[],
+        ${col((s) => s.since.toISOString())}::timestamptz[],
+        ${col((s) => JSON.stringify(s.detail))}::text[])
+        AS k(id, subject, stream_id, sensor, since, detail)
       ON CONFLICT DO NOTHING
-      RETURNING *`.catch(failed);
-    return row;
+      RETURNING *`);
   }
 
-  /**
-   * Ends the open episodes of `kind` (of `subject` only, when given) except those `keep` still
-   * shows: its subject at the same `since`, or an earlier one (an engine restarted after a kill
-   * -9 may remember a stream's last frame a few seconds short: the same episode, not a new one).
-   */
-  async function end(
-    kind: FeedKind,
-    keep: Seen[],
-    now: Date,
-    subject?: string,
-  ): Promise<FeedCondition[]> {
-    const subjects = keep.map((k) => k.subject);
-    const sinces = keep.map((k) => k.since.toISOString());
-    return await db.sql<FeedCondition[]>`
+  /** Moves `seen_at` of the open episodes of `kind` the read showed. */
+  async function touch(kind: FeedKind, seen: Seen[], now: Date): Promise<void> {
+    if (seen.length === 0) return;
+    await sql()`
+      UPDATE feed_condition SET seen_at = ${now}
+      WHERE kind = ${kind} AND ended_at IS NULL
+        AND subject = ANY(${seen.map((s) => s.subject)}::text[])`.catch(failed);
+  }
+
+  /** Ends the silent streams' episodes whose stream the read shows silent since later. */
+  async function movedOn(seen: Seen[], now: Date): Promise<FeedCondition[]> {
+    if (seen.length === 0) return [];
+    return rows(sql()<FeedCondition[]>`
       UPDATE feed_condition c SET ended_at = ${now}
-      WHERE c.kind = ${kind} AND c.ended_at IS NULL
-        ${subject === undefined ? db.sql`` : db.sql`AND c.subject = ${subject}`}
-        AND NOT EXISTS (SELECT 1 FROM unnest(${subjects}::text[], ${sinces}::timestamptz[])
-          AS k(subject, since) WHERE k.subject = c.subject AND k.since <= c.since)
-      RETURNING *`.catch(failed);
+      FROM unnest(${seen.map((s) => s.subject)}::text[],
+        ${seen.map((s) => s.since.toISOString())}::timestamptz[]) AS k(subject, since)
+      WHERE c.kind = 'stream_silent' AND c.ended_at IS NULL AND c.subject = k.subject
+        AND k.since > c.since
+      RETURNING c.*`);
   }
 
-  /** Opens what `seen` shows and no open episode holds, after ending the episodes it replaces. */
+  /** Ends the open episodes of `kind` the read did not show, unseen for `graceMs`. */
+  async function unseen(kind: FeedKind, seen: Seen[], now: Date): Promise<FeedCondition[]> {
+    return rows(sql()<FeedCondition[]>`
+      UPDATE feed_condition SET ended_at = ${now}
+      WHERE kind = ${kind} AND ended_at IS NULL
+        AND seen_at < ${new Date(now.getTime() - options.graceMs)}
+        AND NOT (subject = ANY(${seen.map((s) => s.subject)}::text[]))
+      RETURNING *`);
+  }
+
+  /** Records one read's list of `kind`; `complete`: what it leaves out is not shown (not cut). */
   async function sync(
     kind: FeedKind,
     seen: Seen[],
     now: Date,
-    endMissing: boolean,
+    complete: boolean,
   ): Promise<FeedChanges> {
-    const ended = endMissing
-      ? await end(kind, seen, now)
-      : // Only those whose `since` moved: the list may leave some out.
-        (await Promise.all(seen.map((s) => end(kind, [s], now, s.subject)))).flat();
-    const opened: FeedCondition[] = [];
-    for (const s of seen) {
-      const row = await open(s, now);
-      if (row) opened.push(row);
-    }
+    const ended = kind === "stream_silent" ? await movedOn(seen, now) : [];
+    await touch(kind, seen, now);
+    const opened = await open(kind, seen, now);
+    if (complete) ended.push(...(await unseen(kind, seen, now)));
     return { opened, ended };
   }
 
   return {
     /** Records what one read of the engine at `engineUrl` showed at `now`. */
     async observe(engineUrl: string, o: FeedObservation, now: Date): Promise<FeedChanges> {
-      const all: FeedChanges = { opened: [], ended: [] };
+      if (!o.reachable) {
+        const [row] = await sql()<FeedCondition[]>`
+          INSERT INTO feed_condition (condition_id, kind, subject, stream_id, sensor, since,
+            detail, opened_at, seen_at)
+          SELECT ${randomUUID()}, 'engine_unreachable', ${engineUrl}, NULL, NULL, ${o.since},
+            ${sql().json({ reason: o.reason })}, ${now}, ${now}
+          WHERE NOT EXISTS (SELECT 1 FROM feed_engine e
+            WHERE e.engine_url = ${engineUrl} AND e.reached_at > ${o.since})
+          ON CONFLICT DO NOTHING
+          RETURNING *`.catch(failed);
+        return { opened: row ? [row] : [], ended: [] };
+      }
+      await sql()`
+        INSERT INTO feed_engine (engine_url, reached_at) VALUES (${engineUrl}, ${now})
+        ON CONFLICT (engine_url) DO UPDATE
+          SET reached_at = GREATEST(feed_engine.reached_at, EXCLUDED.reached_at)`.catch(failed);
+      const all: FeedChanges = {
+        opened: [],
+        ended: await rows(sql()<FeedCondition[]>`
+          UPDATE feed_condition SET ended_at = ${now}
+          WHERE kind = 'engine_unreachable' AND subject = ${engineUrl} AND ended_at IS NULL
+          RETURNING *`),
+      };
       const add = (c: FeedChanges) => {
         all.opened.push(...c.opened);
         all.ended.push(...c.ended);
       };
-      const engine: Seen[] = o.reachable
-        ? []
-        : [
-            {
-              kind: "engine_unreachable",
-              subject: engineUrl,
-              stream_id: null,
-              sensor: null,
-              since: o.since,
-              detail: { reason: o.reason },
-            },
-          ];
-      // Reachable: its episode ends; out of reach: one opens, kept while it stays so (the
-      // first failed read is the same for the whole run of failures).
-      if (o.reachable)
-        add({ opened: [], ended: await end("engine_unreachable", [], now, engineUrl) });
-      else {
-        const row = await open(engine[0], now);
-        if (row) all.opened.push(row);
-        return all;
-      }
       if (o.silent) {
         const seen = o.silent.map(
           (s): Seen => ({
@@ -164,7 +200,8 @@ export function createFeedConditions(db: Pick<Database, "sql" | "recover">) {
         const seen = o.doubts.map(
           (d): Seen => ({
             kind: "running_sensor_doubt",
-            subject: d.stream_id,
+            // Stream ids hold no `/`: one subject per stream and sensor.
+            subject: `${d.stream_id}/${d.sensor}`,
             stream_id: d.stream_id,
             sensor: d.sensor,
             since: new Date(d.since),
@@ -176,21 +213,13 @@ export function createFeedConditions(db: Pick<Database, "sql" | "recover">) {
       return all;
     },
 
-    /** Whether an engine has been at work for this database: a condition or an alert is stored. */
+    /** Whether an engine has been at work for this database: one was reached, or an alert is stored. */
     async engineKnown(): Promise<boolean> {
-      const [row] = await db.sql<{ known: boolean }[]>`
-        SELECT EXISTS (SELECT 1 FROM feed_condition) OR EXISTS (SELECT 1 FROM alert) AS known`.catch(
+      const [row] = await sql()<{ known: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM feed_engine) OR EXISTS (SELECT 1 FROM alert) AS known`.catch(
         failed,
       );
       return row.known;
-    },
-
-    /** Open episodes, oldest first. */
-    async open(): Promise<FeedCondition[]> {
-      return await db.sql<FeedCondition[]>`
-        SELECT * FROM feed_condition WHERE ended_at IS NULL ORDER BY since, condition_id`.catch(
-        failed,
-      );
     },
   };
 }

@@ -85,7 +85,7 @@ before(async () => {
     ENGINE_URL: `http://127.0.0.1:${enginePort}`,
     NOTIFY_CONFIG: config,
     FEED_WATCH_MS: "200",
-    FEED_ENGINE_DOWN_MS: "1000",
+    FEED_GRACE_MS: "1000",
   });
   await backend.waitForLog((l) => l.msg === "backend listening", 90_000);
 });

@@ -20,7 +20,7 @@ export interface FeedWatchOptions {
   conditions: FeedConditions;
   /** Between two reads. */
   everyMs: number;
-  /** How long reads must fail in a row before the engine is out of reach (a restart is not). */
+  /** How long reads must fail in a row before the engine is out of reach (a restart is not): `FEED_GRACE_MS`. */
   downAfterMs: number;
   log?: Logger;
   /** Milliseconds since the epoch. */

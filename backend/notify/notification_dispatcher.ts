@@ -364,8 +364,20 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   async function planFeed(t: number, holding: Holding): Promise<void> {
     if (config.routes.length === 0) return;
     await outbox.supersedeEndedOpenings(new Date(t));
+    const names = config.routes.map((r) => r.name);
+    let after: ConditionToPlan | undefined;
+    for (;;) {
+      const page = await outbox.conditionsToPlan(batchSize, new Date(t), names, after);
+      await planConditions(page, t, holding);
+      if (page.length < batchSize) return;
+      after = page.at(-1);
+    }
+  }
+
+  /** The messages of one page of conditions (see {@link planFeed}). */
+  async function planConditions(page: ConditionToPlan[], t: number, holding: Holding) {
     const messages: NewMessage[] = [];
-    for (const c of await outbox.conditionsToPlan(batchSize, new Date(t))) {
+    for (const c of page) {
       for (const route of config.routes) {
         if (c.ended_at === null) {
           if (c.opened_routes.includes(route.name) || !conditionMatches(route, c)) continue;

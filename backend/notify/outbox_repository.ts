@@ -710,11 +710,19 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
   }
 
   /**
-   * Conditions with something to plan: each open one, and each ended one whose opening some
-   * route holds (not superseded) without its end; with the routes that hold an opening, those it
-   * may have reached ({@link mayHaveReached}: they hear the end) and those that hold the end.
+   * Conditions that may have something to plan, oldest first, up to `limit` after `after` (a
+   * page's last): each open one that some of the `configured` routes holds no opening of, and each ended one
+   * whose opening some route holds (not superseded) without its end; with the routes that hold an
+   * opening, those it may have reached ({@link mayHaveReached}: they hear the end) and those that
+   * hold the end. Those told already are left out, so a plant's hundreds of dark lines never
+   * crowd out the next condition.
    */
-  async function conditionsToPlan(limit: number, now: Date): Promise<ConditionToPlan[]> {
+  async function conditionsToPlan(
+    limit: number,
+    now: Date,
+    configured: string[],
+    after?: { since: Date; condition_id: string },
+  ): Promise<ConditionToPlan[]> {
     const sql = client();
     const routes = (where: ReturnType<typeof sql>) => sql`COALESCE((SELECT array_agg(o.route)
       FROM notification_outbox o WHERE o.condition_id = c.condition_id AND ${where}), '{}')`;
@@ -726,12 +734,17 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
       FROM feed_condition c
       -- Ended within the week: a backend down for longer no longer owes an end (the condition's row is
       -- the record), and the months of ended episodes are not read every pass.
-      WHERE c.ended_at IS NULL OR c.ended_at > ${new Date(now.getTime() - CONDITION_END_OWED_MS)}
-        AND EXISTS (SELECT 1 FROM notification_outbox o
-        WHERE o.condition_id = c.condition_id AND o.event = 'condition_opened'
-          AND o.state <> 'superseded'
-          AND NOT EXISTS (SELECT 1 FROM notification_outbox r WHERE r.condition_id = o.condition_id
-            AND r.route = o.route AND r.event = 'condition_resolved'))
+      WHERE ((c.ended_at IS NULL AND (SELECT count(DISTINCT o.route) FROM notification_outbox o
+          WHERE o.condition_id = c.condition_id AND o.event = 'condition_opened'
+            AND o.route = ANY(${configured}::text[])) < ${configured.length})
+        OR (c.ended_at > ${new Date(now.getTime() - CONDITION_END_OWED_MS)}
+          AND EXISTS (SELECT 1 FROM notification_outbox o
+            WHERE o.condition_id = c.condition_id AND o.event = 'condition_opened'
+              AND o.state <> 'superseded'
+              AND NOT EXISTS (SELECT 1 FROM notification_outbox r
+                WHERE r.condition_id = o.condition_id AND r.route = o.route
+                  AND r.event = 'condition_resolved'))))
+        ${after ? sql`AND (c.since, c.condition_id) > (${after.since}, ${after.condition_id}::uuid)` : sql``}
       ORDER BY c.since, c.condition_id
       LIMIT ${limit}`.catch(failed);
   }

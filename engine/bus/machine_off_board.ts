@@ -54,6 +54,11 @@ export interface WorkerReport {
 export interface GatheredReport {
   machine_off: MachineOff[];
   /**
+   * Set before any read of the bucket succeeded: nothing is known yet, and the lists are empty for
+   * want of knowledge, not because every machine runs (a replica's `/stats` leaves them out).
+   */
+  unknown?: true;
+  /**
    * Absent while a post of an earlier release is among them: that worker posts no silent streams,
    * and a list without its partitions' would claim they have none.
    */
@@ -229,7 +234,7 @@ export class MachineOffBoard {
   #kv: Promise<KV> | undefined;
   /** The bucket's max age as made (an existing bucket keeps its own). */
   #ttlMs: number;
-  #last: GatheredReport = { machine_off: [], silent: [] };
+  #last: GatheredReport = { machine_off: [], unknown: true };
   #readAt = Number.NEGATIVE_INFINITY;
   #reading: Promise<GatheredReport> | undefined;
   #readStarted = Number.NEGATIVE_INFINITY;

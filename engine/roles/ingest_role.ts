@@ -54,8 +54,8 @@ export type IngestRoleOptions = RoleOptions;
 const MAX_TRACKED_STREAMS = 4096;
 // Accepted timestamps remembered per stream to answer a repeated frame (as the single process).
 const RECENT_TIMESTAMPS = 64;
-// The workers' posts before the board is opened (not started): nothing known of silent streams.
-const NO_BOARD: GatheredReport = { machine_off: [] };
+// The workers' posts before the board is opened (not started): nothing known of them yet.
+const NO_BOARD: GatheredReport = { machine_off: [], unknown: true };
 
 /**
  * The shared registry and the metadata of the active version of each served model (what frames
@@ -516,9 +516,10 @@ export function createIngestRole(options: IngestRoleOptions): Role & { stats: En
         latency_ms: scoring.latency_ms,
         inference_ms: scoring.inference_ms,
         // Every live worker's stopped machines and silent streams, as a single process lists its
-        // own; the last good lists while NATS does not answer.
-        machine_off: board.machine_off,
-        ...(board.silent ? { silent: board.silent } : {}),
+        // own; the last good lists while NATS does not answer; none before the first read (not
+        // "none stopped": the backend's feed watch would take every stop for over).
+        ...(board.unknown ? {} : { machine_off: board.machine_off }),
+        ...(board.silent && !board.unknown ? { silent: board.silent } : {}),
         role: "ingest",
         bus: {
           ...counters,

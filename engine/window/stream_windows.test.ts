@@ -225,7 +225,11 @@ test("streamWindows lists the streams silent past idleMs and past 10 of their ow
     w.silent(600_000 + 6_000_001, 60_000).map((s) => s.stream_id),
     ["fast", "later", "slow"],
   );
-  assert.deepEqual(w.silent(700_000, 60_000, 1).length, 1, "at most max");
+  assert.deepEqual(
+    w.silent(700_000, 60_000, 1),
+    [{ stream_id: "later", last_accepted_at: iso(50_000) }],
+    "at most max, the most recently silent",
+  );
   // A frame again: no longer silent. A refused or repeated frame changes nothing.
   w.admit("fast", 700_000, 700_000);
   w.admit("later", 50_000, 700_000); // a repeat of its last frame: a duplicate

@@ -167,7 +167,8 @@ export class StreamWindows {
    * The streams that have had no frame accepted for longer than `idleMs` at `now` (reception
    * time, the clock `admit` was given) and for more than {@link SILENT_STEPS} of their own
    * reception intervals (a stream sampled every 10 minutes, or sent in bursts, is not silent
-   * between its frames), longest silent first, at most `max`. Refused frames do not count: a
+   * between its frames), longest silent first: the `max` most recently silent (a line that has
+   * just gone dark is never cut off by old ones). Refused frames do not count: a
    * producer whose every frame is refused (a clock set back) is listed too. A line that went dark without sending a stop: the engine holds
    * its window and scores nothing of it. O(silent streams): the streams are kept in order of
    * their last frame.
@@ -179,10 +180,9 @@ export class StreamWindows {
       if (!(quiet > idleMs)) break;
       if (quiet > SILENT_STEPS * state.step && Number.isFinite(state.seenAt)) {
         out.push({ stream_id: streamId, last_accepted_at: new Date(state.seenAt).toISOString() });
-        if (out.length >= max) break;
       }
     }
-    return out;
+    return out.length > max ? out.slice(-max) : out;
   }
 
   /** Whether the stream is held now (it had a frame admitted and was not forgotten since). */

@@ -16,11 +16,23 @@ CREATE TABLE feed_condition (
   -- What the engine said of it (a stream's last frame time, the sensor's share of others in range).
   detail jsonb NOT NULL DEFAULT '{}',
   opened_at timestamptz NOT NULL,
+  -- The last read that showed it: it ends once reads have not shown it for a grace period
+  -- (FEED_GRACE_MS), so an engine restarting or a replica not yet reading its board (lists
+  -- empty for a moment) ends nothing.
+  seen_at timestamptz NOT NULL,
   ended_at timestamptz
 );
 -- One open episode per kind and subject, whichever backend saw it first.
 CREATE UNIQUE INDEX feed_condition_open_idx ON feed_condition (kind, subject) WHERE ended_at IS NULL;
 CREATE INDEX feed_condition_ended_idx ON feed_condition (ended_at) WHERE ended_at IS NOT NULL;
+
+-- When a backend last reached each engine: one that cannot reach it opens no `engine_unreachable`
+-- episode while another reached it since its own failures began (backends that disagree do not
+-- page open, resolved, open...).
+CREATE TABLE feed_engine (
+  engine_url text PRIMARY KEY,
+  reached_at timestamptz NOT NULL
+);
 
 -- A message is about an incident or about a feed condition.
 ALTER TABLE notification_outbox ALTER COLUMN incident_id DROP NOT NULL;
