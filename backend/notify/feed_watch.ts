@@ -41,10 +41,10 @@ export function observation(stats: FeedStats | null): FeedObservation {
 /**
  * The watch: `start()` reads the engine every `everyMs` until `stop()` and records what changed
  * (`../notify/feed_conditions.ts`); the notification dispatcher tells the routes. The engine is
- * out of reach once its reads have failed for `downAfterMs` in a row, and only once it has been
- * reached (by this backend, or by an earlier one: a condition or an alert is stored), so a backend
- * run without an engine (the original main server's role) pages nobody. A failed pass is logged
- * and the next one runs.
+ * out of reach once its reads have failed for `downAfterMs` in a row, and only once an engine has
+ * been at work for this database (reached by this backend or another, or an alert is stored), so
+ * a backend run without an engine (the original main server's role) pages nobody. A failed pass
+ * is logged and the next one runs.
  *
  * @example const watch = createFeedWatch({ engineUrl, read, describe, conditions, everyMs: 15_000, downAfterMs: 60_000 }); watch.start();
  */
