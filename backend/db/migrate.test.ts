@@ -29,6 +29,7 @@ for (const target of testTargets()) {
             "alert_feature",
             "audit_event",
             "feed_condition",
+            "feed_engine",
             "incident",
             "incident_ack",
             "incident_event",
