@@ -1,13 +1,9 @@
 // An engine that lost its state (killed, restarted on an empty DATA_DIR) never ends the incident it had open: the backend closes it once the engine opens the next one (real processes: backend, engine twice).
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type BackendProcess, startBackend } from "../backend/_test/backend_process.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
-import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { restartedEngines } from "./_test/restarted_engines.ts";
 import { waitFor } from "./_test/wait_for.ts";
 
 const SECOND = 1000;
@@ -15,46 +11,26 @@ const SECOND = 1000;
 const T0 = Math.floor(Date.now() / SECOND) * SECOND - 3600 * SECOND;
 
 let backend: BackendProcess;
-let model: ModelFixture;
-let root: string;
-const engines: EngineProcess[] = [];
+const suite = restartedEngines({
+  modelName: "kiln",
+  alertsTo: () => backend.base,
+  env: { RETRY_BASE_MS: "5", RETRY_MAX_MS: "50" },
+});
+const { engineOn } = suite;
 
 before(async () => {
-  [backend, model, root] = await Promise.all([
-    startBackend({ INCIDENT_SUPERSEDE_AFTER_S: "1" }),
-    trainFixtureModel({ features: 12, name: "kiln" }),
-    mkdtemp(join(tmpdir(), "incident-lost-state-")),
-  ]);
+  backend = await startBackend({ INCIDENT_SUPERSEDE_AFTER_S: "1" });
 });
 
 after(async () => {
-  for (const e of engines) await e.kill("SIGKILL");
   await backend?.service.stop("SIGTERM");
-  await model?.remove();
-  if (root) await rm(root, { recursive: true, force: true });
 });
-
-/** An engine on `dataDir` sending its alerts to the backend; resolves with its port once ready. */
-async function engineOn(dataDir: string): Promise<{ engine: EngineProcess; port: number }> {
-  const engine = spawnEngine("node", {
-    MODEL_DIR: model.dir,
-    DEFAULT_MODEL_NAME: model.name,
-    NESTJS_URL: backend.base,
-    DATA_DIR: dataDir,
-    RETRY_BASE_MS: "5",
-    RETRY_MAX_MS: "50",
-  });
-  engines.push(engine);
-  const port = await engine.port();
-  await waitReady(port);
-  return { engine, port };
-}
 
 /** Posts frames `from .. to - 1` of stream `kiln-1`, spiked from `spikeFrom` on. */
 async function send(port: number, from: number, to: number, spikeFrom: number) {
   for (let i = from; i < to; i++) {
-    const values = i >= spikeFrom ? model.spikedFrame(i, 3) : model.normalFrame(i);
-    const body = jsonFrame(model.featureNames, values, {
+    const values = i >= spikeFrom ? suite.model.spikedFrame(i, 3) : suite.model.normalFrame(i);
+    const body = jsonFrame(suite.model.featureNames, values, {
       stream_id: "kiln-1",
       timestamp: T0 + i * SECOND,
     });
@@ -80,7 +56,7 @@ async function incidents(): Promise<Incident[]> {
 
 test("an incident left open by an engine killed and restarted on an empty DATA_DIR is closed as superseded by the engine's next one", async () => {
   // 1. An incident opens and stays open (the spike goes on); the engine is killed.
-  const first = await engineOn(join(root, "first"));
+  const first = await engineOn(suite.dataDir("first"));
   await send(first.port, 0, 12, 6);
   const [lost] = await waitFor(async () => {
     const all = await incidents();
@@ -90,7 +66,7 @@ test("an incident left open by an engine killed and restarted on an empty DATA_D
   await first.engine.exited;
 
   // 2. The engine comes back without its state and opens another incident on the stream.
-  const second = await engineOn(join(root, "second"));
+  const second = await engineOn(suite.dataDir("second"));
   await send(second.port, 100, 112, 106);
   const all = await waitFor(async () => {
     const got = await incidents();

@@ -1,13 +1,11 @@
 // A producer replaying frames the engine took before a restart neither ends nor re-opens the incident still going on (real engine processes, real alert receiver).
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type AlertSink, alertsOf, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
-import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { restartedEngines } from "./_test/restarted_engines.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { incidentStateDir } from "./alert/incident_state_store.ts";
 
@@ -26,52 +24,36 @@ const WINDOW = 5;
 /** Quiet windows that resolve an incident. */
 const QUIET = 3;
 
-let model: ModelFixture;
 let sink: AlertSink;
-let root: string;
-const engines: EngineProcess[] = [];
+const suite = restartedEngines({
+  modelName: "press",
+  alertsTo: () => sink.origin,
+  env: {
+    DEFAULT_DEVICE: "cpu",
+    RETRY_BASE_MS: "5",
+    RETRY_MAX_MS: "50",
+    INCIDENT_QUIET_WINDOWS: String(QUIET),
+  },
+});
+const { engineOn } = suite;
 
 before(async () => {
-  [model, sink, root] = await Promise.all([
-    trainFixtureModel({ features: 12, name: "press" }),
-    startAlertSink(),
-    mkdtemp(join(tmpdir(), "incident-restart-replay-")),
-  ]);
+  sink = await startAlertSink();
 });
 
 after(async () => {
-  for (const e of engines) await e.kill("SIGKILL");
   await sink?.close();
-  await model?.remove();
-  if (root) await rm(root, { recursive: true, force: true });
 });
 
 /** The frame bodies of `stream`, byte for byte the same however often they are sent. */
 function bodies(stream: string): string[] {
   return Array.from({ length: FRAMES }, (_, i) =>
     jsonFrame(
-      model.featureNames,
-      i >= SPIKE_FROM && i < SPIKE_TO ? model.spikedFrame(i, 3) : model.normalFrame(i),
+      suite.model.featureNames,
+      i >= SPIKE_FROM && i < SPIKE_TO ? suite.model.spikedFrame(i, 3) : suite.model.normalFrame(i),
       { stream_id: stream, timestamp: T0 + i * SECOND },
     ),
   );
-}
-
-async function engineOn(dataDir: string): Promise<{ engine: EngineProcess; port: number }> {
-  const engine = spawnEngine("node", {
-    MODEL_DIR: model.dir,
-    DEFAULT_MODEL_NAME: model.name,
-    DEFAULT_DEVICE: "cpu",
-    NESTJS_URL: sink.origin,
-    DATA_DIR: dataDir,
-    RETRY_BASE_MS: "5",
-    RETRY_MAX_MS: "50",
-    INCIDENT_QUIET_WINDOWS: String(QUIET),
-  });
-  engines.push(engine);
-  const port = await engine.port();
-  await waitReady(port);
-  return { engine, port };
 }
 
 /** Posts `frames` to the engine on `port`; each must be taken (202). */
@@ -93,13 +75,13 @@ async function stats(port: number): Promise<any> {
  * sends the rest of the upset and quiet frames. Returns the alerts and the second engine's logs.
  */
 async function replayAcrossRestart(stream: string, signal: "SIGTERM" | "SIGKILL") {
-  const dataDir = join(root, stream);
+  const dataDir = suite.dataDir(stream);
   const frames = bodies(stream);
   const first = await engineOn(dataDir);
   await send(first.port, frames.slice(0, BEFORE_RESTART));
   await waitFor(() => alertsOf(sink, stream).length === 1, "the opened alert");
   // The state of the last window taken is saved (at once with an event, else within a second).
-  const file = join(incidentStateDir(dataDir, model.name), `${stream}.json`);
+  const file = join(incidentStateDir(dataDir, suite.model.name), `${stream}.json`);
   await waitFor(
     async () => {
       const saved = await readFile(file, "utf8").then(JSON.parse, () => undefined);

@@ -1,60 +1,36 @@
 // A line that went dark stays listed as silent after the engine is killed and restarted, and once more streams than MAX_STREAMS pushed it out (real engine processes, kill -9).
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type AlertSink, startAlertSink } from "./_test/alert_sink.ts";
 import { jsonFrame } from "./_test/engine_harness.ts";
-import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
-import { type ModelFixture, trainFixtureModel } from "./_test/model_fixture.ts";
+import { restartedEngines } from "./_test/restarted_engines.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { SEEN_STREAMS_FILE } from "./window/seen_streams.ts";
 
 const SECOND = 1000;
 const T0 = Math.floor(Date.now() / SECOND) * SECOND - 3600 * SECOND;
 
-let model: ModelFixture;
 let sink: AlertSink;
-let root: string;
-const engines: EngineProcess[] = [];
+// Streams are silent after 1 s without a frame.
+const suite = restartedEngines({
+  modelName: "kiln",
+  alertsTo: () => sink.origin,
+  env: { INCIDENT_STALE_MS: "1000" },
+});
+const { engineOn } = suite;
 
 before(async () => {
-  [model, sink, root] = await Promise.all([
-    trainFixtureModel({ features: 12, name: "kiln" }),
-    startAlertSink(),
-    mkdtemp(join(tmpdir(), "silent-restart-")),
-  ]);
+  sink = await startAlertSink();
 });
 
 after(async () => {
-  for (const e of engines) await e.kill("SIGKILL");
   await sink?.close();
-  await model?.remove();
-  if (root) await rm(root, { recursive: true, force: true });
 });
 
-/** An engine on `dataDir` whose streams are silent after 1 s without a frame. */
-async function engineOn(
-  dataDir: string,
-  env: Record<string, string> = {},
-): Promise<{ engine: EngineProcess; port: number }> {
-  const engine = spawnEngine("node", {
-    MODEL_DIR: model.dir,
-    DEFAULT_MODEL_NAME: model.name,
-    NESTJS_URL: sink.origin,
-    DATA_DIR: dataDir,
-    INCIDENT_STALE_MS: "1000",
-    ...env,
-  });
-  engines.push(engine);
-  const port = await engine.port();
-  await waitReady(port);
-  return { engine, port };
-}
-
 async function send(port: number, streamId: string, n: number) {
-  const body = jsonFrame(model.featureNames, model.normalFrame(n), {
+  const body = jsonFrame(suite.model.featureNames, suite.model.normalFrame(n), {
     stream_id: streamId,
     timestamp: T0 + n * SECOND,
   });
@@ -73,7 +49,7 @@ async function silent(port: number): Promise<Silent> {
 const ids = (list: Silent) => list.map((s) => s.stream_id).sort();
 
 test("streams gone silent before a kill -9 are listed as silent by the next start, with their last frame's time, until they send again", async () => {
-  const dataDir = join(root, "restart");
+  const dataDir = suite.dataDir("restart");
   const first = await engineOn(dataDir);
   for (const n of [0, 1]) {
     await send(first.port, "line-dark", n);
@@ -114,7 +90,7 @@ test("streams gone silent before a kill -9 are listed as silent by the next star
 });
 
 test("a silent stream pushed out by new streams at MAX_STREAMS is still listed as silent", async () => {
-  const dataDir = join(root, "limit");
+  const dataDir = suite.dataDir("limit");
   const { port } = await engineOn(dataDir, { MAX_STREAMS: "2" });
   for (const n of [0, 1]) await send(port, "line-old", n);
   await waitFor(
