@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,6 +77,38 @@ test("engine process exits non-zero naming the model when it cannot load", async
     engine.output(),
     /cannot load model no_such_model: no model "no_such_model" in .* \(neither no_such_model\.onnx \+ no_such_model\.json/,
   );
+});
+
+test("engine process that cannot load its model exits though a client keeps an upload going", async () => {
+  // The metadata is a named pipe: the load waits on it until the test writes, so the failure
+  // comes while the client's upload is in progress.
+  const dir = await mkdtemp(join(tmpdir(), "engine-held-model-"));
+  execFileSync("mkfifo", [join(dir, "held.json")]);
+  await copyFile(join(model.dir, `${model.name}.onnx`), join(dir, "held.onnx"));
+  const engine = spawnEngine("node", env({ MODEL_DIR: dir, DEFAULT_MODEL_NAME: "held" }));
+  const socket = new Socket();
+  let trickle: ReturnType<typeof setInterval> | undefined;
+  try {
+    const port = await engine.port();
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.connect(port, "127.0.0.1", resolve);
+    });
+    socket.on("error", () => {}); // cut by the engine: that is the point
+    socket.write(
+      "POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+    );
+    trickle = setInterval(() => socket.write("x".repeat(100)), 100);
+    await stats(port); // another request answered: the upload's headers were read before it
+    await writeFile(join(dir, "held.json"), "not metadata");
+    assert.equal(await engine.exited, 1);
+    assert.match(engine.output(), /engine: cannot load model held: .* is not valid JSON/);
+  } finally {
+    clearInterval(trickle);
+    socket.destroy();
+    await engine.kill();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test("engine process with DEFAULT_DEVICE=cuda fails loudly when CUDA is unavailable", async () => {

@@ -106,7 +106,8 @@ try {
     device: config.DEFAULT_DEVICE,
   });
   console.error(`engine: ${(error as Error).message}`);
-  await server.close();
+  // Bounded: producers still posting (each answered `503`) would otherwise keep it from idling.
+  await server.close(AbortSignal.timeout(2000));
   await stopTelemetry();
   process.exit(1);
 }
