@@ -56,8 +56,12 @@ test("the Health page's Database section shows the horizons and the last prune, 
   );
   assert.match(
     html,
-    /<dd id="last-prune" data-error="false" data-overdue="false"><time datetime="[^"]+">[^<]+<\/time> in [\d.]+ s: 0 alerts \(0 evidence rows\), 0 incidents, 0 sent\s+notifications deleted/,
+    /<dd id="last-prune" data-error="false" data-overdue="false"><time datetime="[^"]+">[^<]+<\/time> in [\d.]+ s: 0 alerts \(0 evidence rows\), 0 incidents, 0 ended feed\s+conditions, 0 sent notifications deleted/,
   );
+  // The feed conditions a run deleted, counted like the rest.
+  await db.sql`UPDATE retention_status SET conditions = 7, notifications = 12`;
+  html = section(await (await app.request("/status")).text());
+  assert.match(html, /, 0 incidents, 7 ended feed\s+conditions, 12 sent notifications deleted/);
 
   await db.sql`UPDATE retention_status SET error = ${HOSTILE}`;
   html = section(await (await app.request("/status")).text());

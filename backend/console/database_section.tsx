@@ -110,8 +110,8 @@ function LastRun(props: { last: LastPrune; settings?: RetentionInForce; overdue:
   return (
     <>
       <When at={p.finished_at} none="–" /> in {num(ms / 1000, 3)} s: {p.alerts} alerts (
-      {p.alert_features} evidence rows), {p.incidents} incidents, {p.notifications} sent
-      notifications deleted
+      {p.alert_features} evidence rows), {p.incidents} incidents, {p.conditions} ended feed
+      conditions, {p.notifications} sent notifications deleted
       {p.error ? <span class="error">; stopped early: {p.error}</span> : null}
       {ranOtherwise(p, r) ? (
         <span class="last-prune-horizons">

@@ -166,8 +166,11 @@ interface SnapshotRow {
 const MESSAGE_SENSORS = 5;
 /** Longest error text kept per message (a receiver's answer may be a whole HTML page). */
 const ERROR_CHARS = 500;
-/** How long after a condition's end its `condition_resolved` messages are still planned. */
-const CONDITION_END_OWED_MS = 7 * 86_400_000;
+/**
+ * How long after a condition's end its `condition_resolved` messages are still planned; the
+ * retention pruner (`../retention/prune_queries.ts`) keeps an ended condition at least as long.
+ */
+export const CONDITION_END_OWED_MS = 7 * 86_400_000;
 /** Why a reminder whose incident resolved before it was sent never goes. */
 const RESOLVED_FIRST = "the incident resolved first";
 

@@ -12,6 +12,8 @@ export interface LastPrune {
   alert_features: number;
   incidents: number;
   notifications: number;
+  /** Ended feed conditions (0 in a row recorded before they were pruned). */
+  conditions: number;
   error: string | null;
 }
 
@@ -95,6 +97,7 @@ export async function readDatabaseHealth(
           alert_features: p.alert_features,
           incidents: p.incidents,
           notifications: p.notifications,
+          conditions: p.conditions,
           error: p.error,
         }
       : null,

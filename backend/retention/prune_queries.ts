@@ -1,5 +1,6 @@
 // The pruner's SQL: short batches, oldest rows first, each a transaction of its own.
 import type { Sql } from "postgres";
+import { CONDITION_END_OWED_MS } from "../notify/outbox_repository.ts";
 
 /** Rows one alert batch deleted. */
 export interface AlertBatch {
@@ -15,6 +16,15 @@ export interface IncidentBatch {
   alert_features: number;
   notifications: number;
 }
+
+/** Rows one feed-condition batch deleted. */
+export interface ConditionBatch {
+  conditions: number;
+  notifications: number;
+}
+
+/** A message no one will send or plan again: what goes with its incident or condition. */
+const TERMINAL_STATES = ["delivered", "silenced", "stale", "superseded", "dead"];
 
 /**
  * Deletes up to `limit` alerts received before `before`, with their features and evidence.
@@ -83,7 +93,7 @@ export async function deleteIncidentBatch(
       ), notifications AS (
         DELETE FROM notification_outbox
         WHERE incident_id IN (SELECT incident_id FROM doomed)
-          AND state IN ('delivered', 'silenced', 'stale', 'superseded', 'dead')
+          AND state = ANY(${TERMINAL_STATES}::text[])
         RETURNING 1
       ), incidents AS (
         DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
@@ -95,6 +105,58 @@ export async function deleteIncidentBatch(
     return row;
   };
   // Already inside a caller's transaction (a TransactionSql has no `begin`): run in that one.
+  return typeof sql.begin === "function"
+    ? await sql.begin((tx) => batch(tx as unknown as Sql))
+    : await batch(sql);
+}
+
+/**
+ * Deletes up to `limit` feed conditions (`../notify/feed_conditions.ts`: a stream gone silent, a
+ * running condition's sensor in doubt, the engine out of reach) that ended before `before` and
+ * longer than {@link CONDITION_END_OWED_MS} before `now`, when the notifier plans no end for them
+ * any more, with their messages (delivered, silenced, stale, superseded, and dead letters: kept
+ * as long as their condition). Left for a later run: a condition with a message still pending.
+ * Never touched: open conditions, `feed_engine` (one row per engine).
+ *
+ * @example await deleteConditionBatch(sql, new Date(Date.now() - 365 * 86_400_000), 200);
+ */
+export async function deleteConditionBatch(
+  sql: Sql,
+  before: Date,
+  limit: number,
+  now: Date = new Date(),
+): Promise<ConditionBatch> {
+  const until = new Date(Math.min(before.getTime(), now.getTime() - CONDITION_END_OWED_MS));
+  const prunable = (tx: Sql) => tx`
+    c.ended_at < ${until}
+    AND NOT EXISTS (SELECT 1 FROM notification_outbox o
+      WHERE o.condition_id = c.condition_id AND o.state <> ALL(${TERMINAL_STATES}::text[]))`;
+  // As for incidents: lock, then judge again under a snapshot taken after the locks. The
+  // messages are locked too (no foreign key ties them to their condition): a dead letter re-sent
+  // meanwhile either was set pending before, and keeps its condition, or waits and finds it gone.
+  const batch = async function conditionBatch(tx: Sql): Promise<ConditionBatch> {
+    const locked = await tx<{ condition_id: string }[]>`
+      SELECT c.condition_id FROM feed_condition c WHERE ${prunable(tx)}
+      ORDER BY c.ended_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED`;
+    if (locked.length === 0) return { conditions: 0, notifications: 0 };
+    const ids = locked.map((r) => r.condition_id);
+    await tx`SELECT 1 FROM notification_outbox WHERE condition_id = ANY(${ids}::uuid[]) FOR UPDATE`;
+    const [row] = await tx<ConditionBatch[]>`
+      WITH doomed AS (
+        SELECT c.condition_id FROM feed_condition c
+        WHERE c.condition_id = ANY(${ids}::uuid[]) AND ${prunable(tx)}
+      ), notifications AS (
+        DELETE FROM notification_outbox WHERE condition_id IN (SELECT condition_id FROM doomed)
+        RETURNING 1
+      ), conditions AS (
+        DELETE FROM feed_condition WHERE condition_id IN (SELECT condition_id FROM doomed)
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM conditions)::int AS conditions,
+        (SELECT count(*) FROM notifications)::int AS notifications`;
+    return row;
+  };
   return typeof sql.begin === "function"
     ? await sql.begin((tx) => batch(tx as unknown as Sql))
     : await batch(sql);
@@ -112,7 +174,8 @@ export async function oldestKept(
 
 /**
  * The tables a prune deletes from; `vacuum` makes their freed space reusable. Not among them:
- * `incident_verdict` and `incident_ack`, operator records that are never deleted.
+ * `incident_verdict` and `incident_ack`, operator records that are never deleted, and
+ * `feed_engine` (one row per engine).
  */
 export const PRUNED_TABLES = [
   "alert",
@@ -121,6 +184,7 @@ export const PRUNED_TABLES = [
   "incident_sensor",
   "incident_event",
   "notification_outbox",
+  "feed_condition",
 ] as const;
 
 /**
@@ -149,6 +213,7 @@ export interface RetentionStatusRow {
   alert_features: number;
   incidents: number;
   notifications: number;
+  conditions: number;
   oldest_alert_at: Date | null;
   oldest_incident_at: Date | null;
   error: string | null;
@@ -157,16 +222,16 @@ export interface RetentionStatusRow {
 export async function recordStatus(sql: Sql, s: RetentionStatusRow): Promise<void> {
   await sql`
     INSERT INTO retention_status (singleton, alerts_days, incidents_days, every_s, started_at,
-      finished_at, alerts, alert_features, incidents, notifications, oldest_alert_at,
+      finished_at, alerts, alert_features, incidents, notifications, conditions, oldest_alert_at,
       oldest_incident_at, error)
     VALUES (true, ${s.alerts_days}, ${s.incidents_days}, ${s.every_s}, ${s.started_at},
       ${s.finished_at}, ${s.alerts}, ${s.alert_features}, ${s.incidents}, ${s.notifications},
-      ${s.oldest_alert_at}, ${s.oldest_incident_at}, ${s.error})
+      ${s.conditions}, ${s.oldest_alert_at}, ${s.oldest_incident_at}, ${s.error})
     ON CONFLICT (singleton) DO UPDATE SET alerts_days = EXCLUDED.alerts_days,
       incidents_days = EXCLUDED.incidents_days, every_s = EXCLUDED.every_s,
       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
       alerts = EXCLUDED.alerts, alert_features = EXCLUDED.alert_features,
       incidents = EXCLUDED.incidents, notifications = EXCLUDED.notifications,
-      oldest_alert_at = EXCLUDED.oldest_alert_at, oldest_incident_at = EXCLUDED.oldest_incident_at,
-      error = EXCLUDED.error`;
+      conditions = EXCLUDED.conditions, oldest_alert_at = EXCLUDED.oldest_alert_at,
+      oldest_incident_at = EXCLUDED.oldest_incident_at, error = EXCLUDED.error`;
 }

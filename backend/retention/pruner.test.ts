@@ -5,8 +5,10 @@ import { ourAlert, post } from "../alerts/_fixtures.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { lifecycle } from "../incidents/_fixtures.ts";
+import { createFeedConditions } from "../notify/feed_conditions.ts";
+import { CONDITION_END_OWED_MS } from "../notify/outbox_repository.ts";
 import { readDatabaseHealth } from "./database_health.ts";
-import { PRUNED_TABLES } from "./prune_queries.ts";
+import { deleteConditionBatch, PRUNED_TABLES } from "./prune_queries.ts";
 import { createPruner, type PruneRun } from "./pruner.ts";
 
 const DAY_S = 86_400;
@@ -244,6 +246,7 @@ for (const target of testTargets()) {
           alert_features: run.alert_features,
           incidents: 1,
           notifications: 2,
+          conditions: 0,
           error: null,
         },
       );
@@ -259,6 +262,223 @@ for (const target of testTargets()) {
         0,
       );
     });
+
+    /**
+     * Feed conditions in a database of their own: an engine out of reach from `from` days ago,
+     * reached again `to` days ago (null: still out of reach), each engine a condition.
+     */
+    const feedKit = async () => {
+      const own = await target.open();
+      const feed = createFeedConditions(own, { graceMs: 60_000 });
+      const t = Date.now();
+      const ago = (days: number) => new Date(t - days * DAY_S * 1000);
+      const episode = async (from: number, to: number | null) => {
+        const url = `http://engine-${crypto.randomUUID()}.test:8080`;
+        const o = { reachable: false as const, since: ago(from), reason: "connection refused" };
+        const [c] = (await feed.observe(url, o, ago(from))).opened;
+        if (to !== null)
+          assert.equal((await feed.observe(url, { reachable: true }, ago(to))).ended.length, 1);
+        return c.condition_id;
+      };
+      const message = (conditionId: string, event: string, state: string) => own.sql`
+        INSERT INTO notification_outbox (message_id, route, event_key, condition_id, event,
+          event_at, body, state, created_at, next_attempt_at)
+        VALUES (${crypto.randomUUID()}, 'ops', ${crypto.randomUUID()}, ${conditionId}, ${event},
+          now(), '{}', ${state}, now(), now())`;
+      const rows = async (table: string, where = own.sql`true`) =>
+        (
+          await own.sql<
+            { n: number }[]
+          >`SELECT count(*)::int AS n FROM ${own.sql(table)} WHERE ${where}`
+        )[0].n;
+      /** Which of `ids` are still stored, with how many messages each. */
+      const kept = async (ids: Record<string, string>) => {
+        const out: Record<string, [number, number]> = {};
+        for (const [name, id] of Object.entries(ids)) {
+          out[name] = [
+            await rows("feed_condition", own.sql`condition_id = ${id}`),
+            await rows("notification_outbox", own.sql`condition_id = ${id}`),
+          ];
+        }
+        return out;
+      };
+      return { own, t, episode, message, rows, kept };
+    };
+
+    test("the pruner deletes ended feed conditions past the incidents' horizon and a week after their end, with their messages; keeps open ones, recent ends, those with a message pending, and all with retention off", async () => {
+      const { own, t, episode, message, rows, kept } = await feedKit();
+      try {
+        const ids = {
+          // Ended 10 days ago, every message done: goes with them, its dead letter too.
+          old: await episode(30, 10),
+          // Ended 8 days ago, never told anyone (no route matched).
+          quiet: await episode(9, 8),
+          // Past the 3-day horizon, but ended within the week: its end may still be owed.
+          recent: await episode(20, 5),
+          // Its end still pending: held back until sent.
+          pending: await episode(30, 10),
+          // Out of reach for 400 days and still: never while open.
+          open: await episode(400, null),
+        };
+        for (const state of ["delivered", "silenced", "superseded"]) {
+          await message(ids.old, "condition_opened", state);
+        }
+        await message(ids.old, "condition_resolved", "dead");
+        await message(ids.old, "condition_resolved", "stale");
+        await message(ids.recent, "condition_opened", "delivered");
+        await message(ids.pending, "condition_opened", "delivered");
+        await message(ids.pending, "condition_resolved", "pending");
+        await message(ids.open, "condition_opened", "delivered");
+        const engines = await rows("feed_engine");
+        const everything = {
+          old: [1, 5],
+          quiet: [1, 0],
+          recent: [1, 1],
+          pending: [1, 2],
+          open: [1, 1],
+        };
+        assert.deepEqual(await kept(ids), everything);
+
+        // Retention off, or an incidents' horizon longer than their ends: nothing goes.
+        for (const [alertsDays, incidentsDays] of [
+          [0, 0],
+          [1, 30],
+        ]) {
+          const pruner = createPruner({
+            database: own,
+            alertsDays,
+            incidentsDays,
+            everyMs: 60_000,
+            batchSize: 1,
+          });
+          const run = await pruner.runOnce();
+          assert.equal(run.error, null);
+          assert.deepEqual(await kept(ids), everything, `incidentsDays ${incidentsDays}`);
+          assert.equal(run.conditions, 0, `incidentsDays ${incidentsDays}`);
+        }
+
+        const pruner = createPruner({
+          database: own,
+          alertsDays: 1,
+          incidentsDays: 3,
+          everyMs: 60_000,
+          batchSize: 1,
+          now: () => t,
+        });
+        const run = await pruner.runOnce();
+        assert.equal(run.error, null);
+        assert.deepEqual(await kept(ids), {
+          ...everything,
+          old: [0, 0],
+          quiet: [0, 0],
+        });
+        assert.equal(run.conditions, 2);
+        assert.equal(run.notifications, 5);
+        // One row per engine, left alone.
+        assert.equal(await rows("feed_engine"), engines);
+        const health = await readDatabaseHealth(own, AbortSignal.timeout(10_000));
+        assert.equal(health.last_prune?.conditions, 2);
+        assert.equal(health.last_prune?.notifications, 5);
+
+        // Its end sent, the pending one goes on the next run; the recent one once its week is
+        // over by the pruner's clock; the open one never.
+        await own.sql`UPDATE notification_outbox SET state = 'delivered' WHERE condition_id = ${ids.pending}`;
+        const next = await pruner.runOnce();
+        assert.deepEqual([next.conditions, next.notifications], [1, 2]);
+        const later = createPruner({
+          database: own,
+          alertsDays: 1,
+          incidentsDays: 3,
+          everyMs: 60_000,
+          batchSize: 10,
+          now: () => t + CONDITION_END_OWED_MS - 5 * DAY_S * 1000 + 60_000,
+        });
+        const last = await later.runOnce();
+        assert.deepEqual([last.conditions, last.notifications], [1, 1]);
+        assert.equal(
+          (await readDatabaseHealth(own, AbortSignal.timeout(10_000))).last_prune?.conditions,
+          1,
+        );
+        assert.deepEqual(await kept(ids), {
+          old: [0, 0],
+          quiet: [0, 0],
+          recent: [0, 0],
+          pending: [0, 0],
+          open: [1, 1],
+        });
+      } finally {
+        await own.dispose();
+      }
+    });
+
+    test("deleteConditionBatch works inside a caller's transaction, which decides", async () => {
+      const { own, episode, message, kept } = await feedKit();
+      try {
+        const ids = { gone: await episode(30, 10) };
+        await message(ids.gone, "condition_resolved", "delivered");
+        const before = new Date(Date.now() - 3 * DAY_S * 1000);
+        await assert.rejects(
+          own.sql.begin(async (tx) => {
+            const b = await deleteConditionBatch(tx as never, before, 10);
+            assert.deepEqual(b, { conditions: 1, notifications: 1 });
+            throw new Error("rolled back");
+          }),
+          /rolled back/,
+        );
+        assert.deepEqual(await kept(ids), { gone: [1, 1] });
+        await own.sql.begin((tx) => deleteConditionBatch(tx as never, before, 10));
+        assert.deepEqual(await kept(ids), { gone: [0, 0] });
+      } finally {
+        await own.dispose();
+      }
+    });
+
+    if (target.kind === "postgres") {
+      test("a condition's dead letter re-sent while a batch judges it keeps its condition", async () => {
+        const { own, episode, message, kept } = await feedKit();
+        const resender = await own.reopen();
+        try {
+          const ids = { resent: await episode(30, 10) };
+          await message(ids.resent, "condition_resolved", "dead");
+          const before = new Date(Date.now() - 3 * DAY_S * 1000);
+          // A re-send (dead → pending) in a transaction not yet committed when the batch starts.
+          let commit = () => {};
+          const committed = new Promise<void>((resolve) => {
+            commit = resolve;
+          });
+          let resenderPid = 0;
+          let resendStarted = () => {};
+          const started = new Promise<void>((resolve) => {
+            resendStarted = resolve;
+          });
+          const resend = resender.sql.begin(async (tx) => {
+            [{ pid: resenderPid }] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+            await tx`UPDATE notification_outbox SET state = 'pending' WHERE condition_id = ${ids.resent}`;
+            resendStarted();
+            await committed;
+          });
+          await started;
+          const batch = deleteConditionBatch(own.sql, before, 10);
+          // The batch waits on the re-sent row; then the re-send commits.
+          const deadline = AbortSignal.timeout(20_000);
+          for (;;) {
+            const [{ n }] = await resender.sql<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE ${resenderPid}::int = ANY(pg_blocking_pids(pid))`;
+            if (n > 0) break;
+            assert.ok(!deadline.aborted, "the batch never waited on the re-sent row");
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          commit();
+          await resend;
+          assert.deepEqual(await batch, { conditions: 0, notifications: 0 });
+          assert.deepEqual(await kept(ids), { resent: [1, 1] });
+        } finally {
+          await resender.close();
+          await own.dispose();
+        }
+      });
+    }
 
     test("the tables stop growing once their rows reach the horizon, with alerts posted during every prune", async () => {
       // Empty tables to start from: a database of its own (the earlier tests' verdicts and

@@ -4,6 +4,7 @@ import type { Database } from "../db/database.ts";
 import {
   analyze,
   deleteAlertBatch,
+  deleteConditionBatch,
   deleteIncidentBatch,
   oldestKept,
   recordStatus,
@@ -26,7 +27,8 @@ export interface PrunerOptions {
   alertsDays: number;
   /**
    * Days a resolved incident is kept with its timeline and evidence; 0 forever. One with a
-   * verdict or an acknowledgement is kept for good (operator records are never erased).
+   * verdict or an acknowledgement is kept for good (operator records are never erased). An
+   * ended feed condition goes on the same horizon, never within a week of its end.
    */
   incidentsDays: number;
   /** Milliseconds from the end of one run to the start of the next (`start()` only). */
@@ -49,6 +51,8 @@ export interface PruneRun {
   alert_features: number;
   incidents: number;
   notifications: number;
+  /** Ended feed conditions (`feed_condition`); their messages count in `notifications`. */
+  conditions: number;
   oldest_alert_at: string | null;
   oldest_incident_at: string | null;
   /**
@@ -82,9 +86,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * The retention pruner. `runOnce()` deletes alerts received more than `alertsDays` ago, then
- * incidents resolved more than `incidentsDays` ago (never open ones), each in batches of
- * `batchSize`, and records the run for the Health page; `start()` runs it every `everyMs` until
- * `stop()`.
+ * incidents resolved more than `incidentsDays` ago (never open ones), then feed conditions that
+ * ended as long ago and over a week ago (never open ones), each in batches of `batchSize`, and
+ * records the run for the Health page; `start()` runs it every `everyMs` until `stop()`.
  *
  * @example
  * const pruner = createPruner({ database, alertsDays: 30, incidentsDays: 365, everyMs: 300_000, batchSize: 200, log });
@@ -123,7 +127,7 @@ export function createPruner(options: PrunerOptions) {
   async function prune(signal: AbortSignal): Promise<PruneRun> {
     const startedAt = now();
     const t0 = performance.now();
-    const counts = { alerts: 0, alert_features: 0, incidents: 0, notifications: 0 };
+    const counts = { alerts: 0, alert_features: 0, incidents: 0, notifications: 0, conditions: 0 };
     let oldest: { alert_at: Date | null; incident_at: Date | null } = {
       alert_at: null,
       incident_at: null,
@@ -150,13 +154,24 @@ export function createPruner(options: PrunerOptions) {
           counts.notifications += b.notifications;
           return b.incidents;
         }, signal);
+        await inBatches(async function conditionBatch() {
+          const b = await deleteConditionBatch(
+            database.sql,
+            before,
+            batchSize,
+            new Date(startedAt),
+          );
+          counts.conditions += b.conditions;
+          counts.notifications += b.notifications;
+          return b.conditions;
+        }, signal);
       }
       // PGlite has no autovacuum. A run that deleted rows makes their space reusable; otherwise
       // the statistics are refreshed hourly, not every run: a VACUUM (ANALYZE) of every pruned
       // table took seconds on a database holding years of kept incidents, holding PGlite's one
       // connection while alerts waited.
       if (database.kind === "pglite") {
-        if (counts.alerts + counts.incidents + counts.notifications > 0) {
+        if (counts.alerts + counts.incidents + counts.notifications + counts.conditions > 0) {
           maintenance = "vacuum";
           await vacuum(database.sql);
           analyzedAt = now();
@@ -195,7 +210,7 @@ export function createPruner(options: PrunerOptions) {
       run.error ??= `the run was not recorded: ${(e as Error).message}`;
     }
     // Once per run, not per batch; a run that found nothing to delete only at debug.
-    const deleted = run.alerts + run.incidents + run.notifications;
+    const deleted = run.alerts + run.incidents + run.notifications + run.conditions;
     if (run.error) log?.warn("retention prune failed", { ...run });
     else if (deleted > 0) log?.info("retention pruned", { ...run });
     else log?.debug("retention pruned", { ...run });
