@@ -98,10 +98,26 @@ test("mergeSilent takes each partition from its latest owner, one entry per stre
   assert.deepEqual(merged, [silent("c", 8), silent("b", 20), silent("a", 30), silent("d", 40)]);
   assert.deepEqual(
     mergeSilent([[{ partition: 1, since: at(0), silent: [silent("b", 20), silent("a", 30)] }]], 1),
-    [silent("b", 20)],
-    "at most max, longest silent first",
+    [silent("a", 30)],
+    "at most max, the most recently silent",
   );
   assert.deepEqual(mergeSilent([]), []);
+});
+
+test("mergeSilent keeps the most recently silent 256, longest silent first, however many old ones there are", () => {
+  // 300 old dark lines in one worker's partition, and one that has just gone dark in another's.
+  const old = Array.from({ length: 300 }, (_, i) => silent(`old-${i}`, i));
+  const merged = mergeSilent([
+    [{ partition: 0, since: at(0), silent: old }],
+    [{ partition: 1, since: at(0), silent: [silent("just-dark", 1000)] }],
+  ]);
+  assert.equal(merged.length, MAX_SILENT);
+  assert.deepEqual(merged.at(-1), silent("just-dark", 1000), "the line just gone dark is listed");
+  assert.deepEqual(merged[0], silent("old-45", 45), "the oldest of those kept first");
+  assert.deepEqual(
+    merged.map((entry) => entry.last_accepted_at),
+    [...old.slice(-(MAX_SILENT - 1)), silent("just-dark", 1000)].map((e) => e.last_accepted_at),
+  );
 });
 
 test("machineOffBoard gathers the workers' silent streams, drops those a partition's new owner has seen again, and reads an earlier release's post", async () => {
@@ -173,7 +189,7 @@ test("machineOffBoard gathers the workers' silent streams, drops those a partiti
   }
 });
 
-test("a worker posts only its longest silent streams, as many as a replica lists", async () => {
+test("a worker posts only its most recently silent streams, as many as a replica lists", async () => {
   const many = (partition: number, from: number): OwnedPartition => ({
     partition,
     since: at(0),
@@ -191,8 +207,8 @@ test("a worker posts only its longest silent streams, as many as a replica lists
     }, "the post gathered");
     assert.deepEqual(
       listed.map((entry) => entry.last_accepted_at),
-      Array.from({ length: MAX_SILENT }, (_, i) => at(i)),
-      "the longest silent across the partitions, as many as are listed",
+      Array.from({ length: MAX_SILENT }, (_, i) => at(MAX_SILENT + i)),
+      "the most recently silent across the partitions, longest silent first, as many as are listed",
     );
     const kv = await new Kvm(nats.r).open("BOARD_SILENT_MAX_machine_off");
     const entry = await kv.get("w.worker-a");
@@ -204,12 +220,13 @@ test("a worker posts only its longest silent streams, as many as a replica lists
         [0, MAX_SILENT / 2],
         [1, MAX_SILENT / 2],
       ],
-      "both partitions claimed, in order, with the longest silent of either",
+      "both partitions claimed, in order, with the most recently silent of either",
     );
     assert.deepEqual(
       partitions[1].silent.at(-1),
-      silent(`s1-${MAX_SILENT / 2 - 1}`, MAX_SILENT - 1),
+      silent(`s1-${MAX_SILENT - 1}`, 2 * MAX_SILENT - 1),
     );
+    assert.deepEqual(partitions[0].silent[0], silent(`s0-${MAX_SILENT / 2}`, MAX_SILENT));
   } finally {
     await a.leave();
   }

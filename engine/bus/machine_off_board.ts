@@ -94,9 +94,10 @@ const postSchema = v.object({
 export const MAX_POSTED = 2048;
 
 /**
- * Silent streams a worker posts at most, and a replica lists at most, longest silent first: as
- * many as the single process's `/stats` lists. The deployment's longest silent are among each
- * worker's longest silent, so a post holds no more (and stays under the message limit beside
+ * Silent streams a worker posts at most, and a replica lists at most, longest silent first: the
+ * most recently silent, as many as the single process's `/stats` lists, so a line that has just
+ * gone dark is listed however many old ones are. The deployment's most recently silent are among
+ * each worker's, so a post holds no more (and stays under the message limit beside
  * {@link MAX_POSTED} stopped machines).
  */
 export const MAX_SILENT = 256;
@@ -149,7 +150,9 @@ export function mergeMachineOff(lists: Iterable<readonly MachineOff[]>): Machine
 }
 
 /**
- * The silent streams of several workers' posts, longest silent first, at most `max`. Each
+ * The silent streams of several workers' posts, longest silent first: the `max` most recently
+ * silent, as the single process lists them (a line that has just gone dark is never cut off by
+ * old ones). Each
  * partition is judged by the worker that took it last: around a takeover the old owner's post
  * still names it (until that worker posts again, or its post ages out when it died), while the new
  * owner has read the partition's frames since, so a stream the old owner lists as silent and the
@@ -184,19 +187,20 @@ export function mergeSilent(
       }
     }
   }
-  return [...latest.values()].sort(byLastAccepted).slice(0, max);
+  const merged = [...latest.values()].sort(byLastAccepted);
+  return merged.length > max ? merged.slice(-max) : merged;
 }
 
 /**
  * `partitions` in partition order, each keeping only those of its silent streams that are among
- * the `max` longest silent of them all (the others are beyond what a replica lists).
+ * the `max` most recently silent of them all (the others are beyond what a replica lists).
  */
-function longestSilent(partitions: readonly OwnedPartition[], max: number): OwnedPartition[] {
+function recentlySilent(partitions: readonly OwnedPartition[], max: number): OwnedPartition[] {
   const sorted = [...partitions].sort((a, b) => a.partition - b.partition);
   const ranked = sorted
     .flatMap((part, i) => part.silent.map((entry) => ({ i, entry })))
     .sort((a, b) => byLastAccepted(a.entry, b.entry))
-    .slice(0, max);
+    .slice(-max);
   const kept = sorted.map((part) => ({ ...part, silent: [] as SilentStream[] }));
   for (const { i, entry } of ranked) kept[i].silent.push(entry);
   return kept;
@@ -280,7 +284,8 @@ export class MachineOffBoard {
   /**
    * Posts `report()` as `w.<worker>` whenever it changes (looked at every second at most) and at
    * least every third of the bucket's max age, until `signal` aborts: the oldest
-   * {@link MAX_POSTED} stops, and the {@link MAX_SILENT} longest silent streams. Never rejects.
+   * {@link MAX_POSTED} stops, and the {@link MAX_SILENT} most recently silent streams. Never
+   * rejects.
    */
   async post(worker: string, report: () => WorkerReport, signal: AbortSignal): Promise<void> {
     let written: string | undefined;
@@ -299,7 +304,7 @@ export class MachineOffBoard {
       }
       const posted = {
         machine_off: now.slice(0, MAX_POSTED),
-        partitions: longestSilent(partitions, MAX_SILENT),
+        partitions: recentlySilent(partitions, MAX_SILENT),
       };
       const text = JSON.stringify(posted);
       if (text !== written || performance.now() - writtenAt >= refreshMs) {

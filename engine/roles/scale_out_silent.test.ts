@@ -1,4 +1,4 @@
-// Silent streams under scale-out against a real nats-server: an ingest replica (served over HTTP) lists a stream its worker found silent, judged by the replica's reception time, in this process.
+// Silent streams under scale-out against a real nats-server: an ingest replica (served over HTTP) lists a stream its worker found silent, judged by the replica's reception time, and still lists it once another worker took its partition over, in this process.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,6 +11,7 @@ import { type ModelFixture, trainFixtureModel } from "../_test/model_fixture.ts"
 import { roleConfig } from "../_test/role_config.ts";
 import { waitFor } from "../_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "../bus/_test/nats_server.ts";
+import { partitionOf } from "../bus/partition_of.ts";
 import { type RunningServer, serve } from "../serve.ts";
 import { createIngestRole } from "./ingest_role.ts";
 import { createWorkerRole } from "./worker_role.ts";
@@ -111,6 +112,77 @@ test("an ingest replica's /stats lists a stream its worker found silent, with th
   await waitFor(
     async () => (await replicaSilent())?.every((s) => s.stream_id !== "line-quiet"),
     "line-quiet off the replica's list once it sent again",
+    30_000,
+    50,
+  );
+});
+
+/** The worker's own `/stats`. */
+async function workerStats(w: ReturnType<typeof createWorkerRole>) {
+  return (await w.app.request("/stats")).json() as Promise<{
+    silent: Silent[];
+    worker: { partitions: number[]; taken: number };
+  }>;
+}
+
+test("a stream gone silent stays listed with its last_accepted_at once a new worker has taken its partition over, until it sends again", async () => {
+  if (!worker) {
+    worker = createWorkerRole({ config: env("worker"), log });
+    await worker.start();
+  }
+  const first = worker;
+  // A partition the first test's stream is not in (its comeback would hold the replay point
+  // back), and another stream of it whose frames go on after the dark line's last.
+  const named = (prefix: string, partition: number) =>
+    Array.from({ length: 16 }, (_, i) => `${prefix}-${i}`).find(
+      (id) => partitionOf(id, 2) === partition,
+    ) as string;
+  const partition = 1 - partitionOf("line-quiet", 2);
+  const dark = named("line-dark", partition);
+  const busy = named("line-busy", partition);
+  for (let i = 0; i < 3; i++) await send(dark, i);
+  const listed = await waitFor(
+    async () => (await replicaSilent())?.find((s) => s.stream_id === dark),
+    `the replica to list ${dark} as silent`,
+    30_000,
+    50,
+  );
+  // The partition's bus time moves past the dark line's silence: its frames leave the replay
+  // point, so the next owner reads none of them again and knows the line only from memory.
+  const taken = (await workerStats(first)).worker.taken;
+  for (let i = 0; i < 3; i++) await send(busy, i);
+  await waitFor(
+    async () => (await workerStats(first)).worker.taken >= taken + 3,
+    "the first worker to take the busy line's frames",
+    30_000,
+    50,
+  );
+  await first.shutdown(5000);
+
+  worker = createWorkerRole({ config: env("worker"), log });
+  await worker.start();
+  const next = worker;
+  const own = await waitFor(
+    async () => (await workerStats(next)).silent.find((s) => s.stream_id === dark),
+    "the new worker to list the dark line as silent from the partition's memory",
+    30_000,
+    50,
+  );
+  assert.deepEqual(own, listed, "with the first worker's last_accepted_at");
+  const again = await waitFor(
+    async () => (await replicaSilent())?.find((s) => s.stream_id === dark),
+    "the replica to list the dark line again, served by the new worker's post",
+    30_000,
+    50,
+  );
+  assert.deepEqual(again, listed);
+
+  await send(dark, 3);
+  await waitFor(
+    async () =>
+      (await replicaSilent())?.every((s) => s.stream_id !== dark) &&
+      (await workerStats(next)).silent.every((s) => s.stream_id !== dark),
+    "the dark line off the lists once it sent again",
     30_000,
     50,
   );

@@ -31,6 +31,7 @@ import { type BusFrame, PartitionReader, ReadAheadBudget } from "../bus/partitio
 import { ReplayRing } from "../bus/replay_ring.ts";
 import { ScoredFrames } from "../bus/scored_frames.ts";
 import { type ScoringFigures, ScoringRollCall } from "../bus/scoring_roll_call.ts";
+import { type PartitionSeen, SeenStreamsBoard } from "../bus/seen_streams_board.ts";
 import { ServedModels } from "../bus/served_models.ts";
 import type { ServedVersion, ServedVersions } from "../bus/served_versions.ts";
 import { WorkerEvidence } from "../bus/worker_evidence.ts";
@@ -89,6 +90,11 @@ interface Partition {
   reader: PartitionReader;
   /** Per model name, the partition's streams of that model (`MODEL_ROUTES`). */
   models: Map<string, ModelPart>;
+  /**
+   * Its streams seen, kept in the board across owners: a stream gone silent under an earlier
+   * owner, which these windows never held, is still listed.
+   */
+  seen: PartitionSeen;
   /** Set when handed over or lost: its frames are no longer taken. */
   closed: boolean;
   /** Being handed over: no new frames are taken, what is durable gets committed. */
@@ -111,6 +117,8 @@ interface Parts {
   incidentKv: KV | undefined;
   /** Where this worker posts its stopped machines and silent streams for the replicas' `/stats`. */
   machineOffBoard: MachineOffBoard;
+  /** Where each partition's streams seen are kept for its next owner. */
+  seenBoard: SeenStreamsBoard;
   /** Incident context per model: the frames taken, and what alerts build from them. */
   evidence: WorkerEvidence;
   /** The posting loop, ended by `stop`. */
@@ -127,6 +135,10 @@ const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 const COMMIT_EVERY_MS = 100;
 /** While the outbox is full (nothing committed), each partition's lag is written this often. */
 const LAG_REPORT_MS = 1000;
+/** Each partition's streams seen are written this often when they changed (the single process's period). */
+const SEEN_SAVE_MS = 5000;
+/** A partition taken waits this long at most for its streams seen before its frames are read. */
+const SEEN_READ_MS = 1000;
 
 /**
  * The batches being filled in one round, one per model: the version that scores each, chosen by
@@ -247,6 +259,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   stats.evidence = () =>
     parts?.evidence.report() ?? { streams: 0, capacity: 0, bytes: 0, ringless: 0, evictions: 0 };
   let loop: Promise<void> | undefined;
+  /** The loop writing each partition's streams seen ({@link keepSeen}). */
+  let seenKept: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   let idle: (() => void)[] = [];
   let busy = false;
@@ -289,6 +303,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
    */
   const busNow = (part: Partition) =>
     lagOf(part.id) === 0 ? Math.max(Date.now(), part.busTime) : part.busTime;
+  /** Partition `part`'s windows, one per model. */
+  const lanesOf = (part: Partition) => [...part.models.values()].map((m) => m.windows);
   /**
    * The partitions held, each with its streams gone silent (no frame accepted for longer than
    * INCIDENT_STALE_MS and 10 of their own intervals, in bus time), posted for the replicas. A
@@ -298,12 +314,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
   const ownedPartitions = (): OwnedPartition[] =>
     [...partitions.values()].map((part) => {
       const now = busNow(part);
+      const lanes = lanesOf(part);
       return {
         partition: part.id,
         since: new Date(part.openedAt).toISOString(),
-        silent: [...part.models.values()].flatMap((m) =>
-          m.windows.silent(now, config.INCIDENT_STALE_MS),
-        ),
+        silent: [
+          ...lanes.flatMap((windows) => windows.silent(now, config.INCIDENT_STALE_MS)),
+          // And those only remembered: gone silent under an earlier owner, or forgotten at MAX_STREAMS.
+          ...part.seen.silent(now, config.INCIDENT_STALE_MS, lanes),
+        ],
       };
     });
 
@@ -427,8 +446,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       models.set(served.name, await modelPart(id, served, record.committed));
     }
     const from = record.replay > 0 ? record.replay : record.committed + 1;
+    // Its streams seen before its frames: unanswered, it is scored meanwhile and read again later.
+    const seen = p.seenBoard.partition(id);
+    await seen.ready(AbortSignal.timeout(SEEN_READ_MS));
     const part: Partition = {
       models,
+      seen,
       id,
       committed: record.committed,
       replay: record.replay,
@@ -504,6 +527,15 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       if (point > 0 && (min === 0 || point < min)) min = point;
     }
     return min;
+  }
+
+  /** Writes each partition's streams seen every {@link SEEN_SAVE_MS} until stopped (never rejects). */
+  async function keepSeen(): Promise<void> {
+    while (await delay(SEEN_SAVE_MS, stop.signal)) {
+      for (const part of [...partitions.values()]) {
+        if (!part.closed) await part.seen.save(lanesOf(part));
+      }
+    }
   }
 
   function whenIdle(): Promise<void> {
@@ -986,6 +1018,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
           await whenIdle();
           if (part) await flushed(part);
           if (part) await commit(part, true);
+          // For its next owner: what these windows hold, and what they were told at takeover.
+          if (part) await part.seen.save(lanesOf(part));
           if (part) part.closed = true;
           counters.released++;
           fenced.delete(id);
@@ -998,6 +1032,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         },
         lagOf,
         onError: (error) => repair.noticed(error),
+      });
+      const seenBoard = new SeenStreamsBoard({
+        nc: bus.nc,
+        prefix: config.NATS_STREAM,
+        partitions: config.NATS_PARTITIONS,
+        log,
       });
       // Posted for the ingest replicas, whose `/stats` the console reads.
       const machineOffBoard = new MachineOffBoard({
@@ -1018,6 +1058,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
         leases,
         incidentKv,
         machineOffBoard,
+        seenBoard,
         evidence: new WorkerEvidence(config, models.all.length),
         posting: machineOffBoard.post(
           workerId,
@@ -1036,6 +1077,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       metrics.queueDepth.addCallback(observeQueue);
       metrics.outboxDepth.addCallback(observeOutbox);
       loop = runLoop(parts);
+      seenKept = keepSeen();
       leases.start();
       summary.start();
       retraining = sharedRetrainSchedulerFor(config, {
@@ -1083,6 +1125,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     stop.abort();
     notify();
     await loop;
+    // A write of the streams seen in flight ends before the connection closes, or is left.
+    await Promise.race([seenKept, delay(Math.max(1, timeoutMs / 4), deadline)]);
     // Its partitions are handed over (or expire): its streams leave the replicas' list now, or,
     // with NATS unreachable, when its post ages out.
     const left = parts?.posting.then(() => parts?.machineOffBoard.leave(workerId));

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { SEEN_STREAMS_FILE, SeenStreams } from "./seen_streams.ts";
+import { SEEN_STREAMS_FILE, SeenMemory, SeenStreams } from "./seen_streams.ts";
 import { StreamWindows } from "./stream_windows.ts";
 
 let dir: string;
@@ -98,3 +98,22 @@ async function mkdirp(path: string): Promise<string> {
   await mkdir(path, { recursive: true });
   return path;
 }
+
+test("seenMemory reads what it writes, leaves out the streams `keep` refuses and says why a text is unusable", () => {
+  const lane = new StreamWindows({ windowSize: 2, frameSize: 1 });
+  lane.admit("kept", 1, 1000);
+  lane.admit("other", 1, 2000);
+  const written = new SeenMemory();
+  written.fold([lane]);
+  const read = new SeenMemory();
+  assert.equal(
+    read.read(written.text(), (id) => id === "kept"),
+    undefined,
+  );
+  assert.deepEqual(read.silent(1e9, 1, []), [
+    { stream_id: "kept", last_accepted_at: new Date(1000).toISOString() },
+  ]);
+  assert.match(read.read("{not json") ?? "", /not JSON/);
+  assert.equal(read.size, 1, "an unusable text changes nothing");
+  assert.throws(() => new SeenMemory(0), /'max' must be a positive integer, got 0/);
+});

@@ -12,7 +12,7 @@ export const SEEN_STREAMS_FILE = "streams_seen.json";
 /** Streams remembered at most (the most recently active kept): a few lanes' `MAX_STREAMS`. */
 export const SEEN_STREAMS_MAX = 4096;
 
-const fileSchema = v.object({
+const seenSchema = v.object({
   format: v.literal(1),
   streams: v.array(
     v.object({
@@ -29,6 +29,94 @@ interface Seen {
 }
 
 /**
+ * The in-memory part of what the engine has seen, whoever keeps it: each stream's last accepted
+ * frame time and reception interval, at most `max` streams (the most recently active). Read from
+ * and written as `{ format: 1, streams: [...] }`: the single process's file ({@link SeenStreams}),
+ * a scale-out partition's KV entry (`bus/seen_streams_board.ts`). O(streams) per call.
+ *
+ * @example const memory = new SeenMemory(); memory.read(text); memory.fold(lanes); memory.text();
+ */
+export class SeenMemory {
+  readonly #max: number;
+  readonly #seen = new Map<string, Seen>();
+
+  constructor(max = SEEN_STREAMS_MAX) {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`'max' must be a positive integer, got ${max}`);
+    }
+    this.#max = max;
+  }
+
+  /** Streams remembered (held by a lane or not). */
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /**
+   * Folds in the streams of `text` (a stream's latest frame wins); `keep` leaves out those it
+   * refuses. Returns why the text is unusable (nothing folded in), or undefined.
+   */
+  read(text: string, keep: (streamId: string) => boolean = () => true): string | undefined {
+    let parsed: v.SafeParseResult<typeof seenSchema>;
+    try {
+      parsed = v.safeParse(seenSchema, JSON.parse(text));
+    } catch (error) {
+      return `not JSON: ${(error as Error).message}`;
+    }
+    if (!parsed.success) return v.summarize(parsed.issues);
+    for (const s of parsed.output.streams) {
+      if (keep(s.stream_id)) this.#remember(s.stream_id, Date.parse(s.seen_at), s.step_ms);
+    }
+    return undefined;
+  }
+
+  /**
+   * The remembered streams that no lane in `lanes` holds, silent at `now` by the lanes' rule
+   * (quiet for longer than `idleMs` and than {@link SILENT_STEPS} of their reception interval).
+   */
+  silent(now: number, idleMs: number, lanes: readonly StreamWindows[]): SilentStream[] {
+    const out: SilentStream[] = [];
+    for (const [streamId, s] of this.#seen) {
+      const quiet = now - s.seenAt;
+      if (!(quiet > idleMs && quiet > SILENT_STEPS * s.step)) continue;
+      if (lanes.some((w) => w.knows(streamId))) continue;
+      out.push({ stream_id: streamId, last_accepted_at: new Date(s.seenAt).toISOString() });
+    }
+    return out;
+  }
+
+  /** Folds in what the lanes hold now (a stream's latest frame wins) and keeps the `max` most recently active. */
+  fold(lanes: readonly StreamWindows[]): void {
+    for (const windows of lanes) {
+      for (const s of windows.lastSeen()) this.#remember(s.streamId, s.seenAt, s.step);
+    }
+    if (this.#seen.size > this.#max) {
+      const newest = [...this.#seen].sort((a, b) => b[1].seenAt - a[1].seenAt);
+      this.#seen.clear();
+      for (const [id, s] of newest.slice(0, this.#max)) this.#seen.set(id, s);
+    }
+  }
+
+  /** What is remembered, as {@link read} takes it. */
+  text(): string {
+    return JSON.stringify({
+      format: 1,
+      streams: [...this.#seen].map(([stream_id, s]) => ({
+        stream_id,
+        seen_at: new Date(s.seenAt).toISOString(),
+        step_ms: s.step,
+      })),
+    });
+  }
+
+  #remember(streamId: string, seenAt: number, step: number): void {
+    const known = this.#seen.get(streamId);
+    if (known && known.seenAt >= seenAt) return;
+    this.#seen.set(streamId, { seenAt, step });
+  }
+}
+
+/**
  * The streams the engine has seen, with when each last had a frame accepted and its reception
  * interval: what the lanes hold now, and what they held before a restart or before the stream
  * limit made them forget a stream. `GET /stats` lists a remembered stream that no lane holds as
@@ -40,14 +128,13 @@ interface Seen {
  */
 export class SeenStreams {
   readonly path: string;
-  readonly #max: number;
-  readonly #seen = new Map<string, Seen>();
+  readonly #memory: SeenMemory;
   /** What the file holds now, so an unchanged set is not written again. */
   #written = "";
 
   private constructor(path: string, max: number) {
     this.path = path;
-    this.#max = max;
+    this.#memory = new SeenMemory(max);
   }
 
   /**
@@ -69,42 +156,20 @@ export class SeenStreams {
       }
       return seen;
     }
-    let parsed: v.SafeParseResult<typeof fileSchema>;
-    try {
-      parsed = v.safeParse(fileSchema, JSON.parse(text));
-    } catch (error) {
-      onUnusable(seen.path, `not JSON: ${(error as Error).message}`);
-      return seen;
-    }
-    if (!parsed.success) {
-      onUnusable(seen.path, v.summarize(parsed.issues));
-      return seen;
-    }
-    for (const s of parsed.output.streams) {
-      seen.#remember(s.stream_id, { seenAt: Date.parse(s.seen_at), step: s.step_ms });
-    }
-    seen.#written = text;
+    const problem = seen.#memory.read(text);
+    if (problem !== undefined) onUnusable(seen.path, problem);
+    else seen.#written = text;
     return seen;
   }
 
   /** Streams remembered (held by a lane or not). */
   get size(): number {
-    return this.#seen.size;
+    return this.#memory.size;
   }
 
-  /**
-   * The remembered streams that no lane in `lanes` holds, silent at `now` by the lanes' rule
-   * (quiet for longer than `idleMs` and than {@link SILENT_STEPS} of their reception interval).
-   */
+  /** See {@link SeenMemory.silent}. */
   silent(now: number, idleMs: number, lanes: readonly StreamWindows[]): SilentStream[] {
-    const out: SilentStream[] = [];
-    for (const [streamId, s] of this.#seen) {
-      const quiet = now - s.seenAt;
-      if (!(quiet > idleMs && quiet > SILENT_STEPS * s.step)) continue;
-      if (lanes.some((w) => w.knows(streamId))) continue;
-      out.push({ stream_id: streamId, last_accepted_at: new Date(s.seenAt).toISOString() });
-    }
-    return out;
+    return this.#memory.silent(now, idleMs, lanes);
   }
 
   /**
@@ -112,32 +177,12 @@ export class SeenStreams {
    * {@link SEEN_STREAMS_MAX} most recently active, and writes the file whole when it changed.
    */
   async save(lanes: readonly StreamWindows[]): Promise<void> {
-    for (const windows of lanes) {
-      for (const s of windows.lastSeen()) this.#remember(s.streamId, s);
-    }
-    if (this.#seen.size > this.#max) {
-      const newest = [...this.#seen].sort((a, b) => b[1].seenAt - a[1].seenAt);
-      this.#seen.clear();
-      for (const [id, s] of newest.slice(0, this.#max)) this.#seen.set(id, s);
-    }
-    const text = JSON.stringify({
-      format: 1,
-      streams: [...this.#seen].map(([stream_id, s]) => ({
-        stream_id,
-        seen_at: new Date(s.seenAt).toISOString(),
-        step_ms: s.step,
-      })),
-    });
+    this.#memory.fold(lanes);
+    const text = this.#memory.text();
     if (text === this.#written) return;
     // Not fsynced: a power cut may leave the previous file (or an unusable one, read as empty);
     // what it holds is a few seconds' knowledge the streams' next frames give back.
     await writeFileAtomic(this.path, text, { durable: false });
     this.#written = text;
-  }
-
-  #remember(streamId: string, s: Seen): void {
-    const known = this.#seen.get(streamId);
-    if (known && known.seenAt >= s.seenAt) return;
-    this.#seen.set(streamId, { seenAt: s.seenAt, step: s.step });
   }
 }
