@@ -149,3 +149,39 @@ test("seenStreamsBoard never throws while NATS does not answer, never overwrites
     "the earlier owner's stream is still there",
   );
 });
+
+test("seenStreamsBoard: two owners' full entries merged at a takeover are written trimmed to the most recently active, under 1 MB", async () => {
+  const { log, lines } = recordingLog();
+  const a = new SeenStreamsBoard({ nc: nats.a, prefix: "SEEN5", partitions: 1, log }).partition(0);
+  const b = new SeenStreamsBoard({ nc: nats.b, prefix: "SEEN5", partitions: 1, log }).partition(0);
+  assert.equal(await a.ready(answered()), true);
+  assert.equal(await b.ready(answered()), true);
+  const id = (owner: string, i: number) =>
+    `${owner}${String(i).padStart(6, "0")}${"x".repeat(121)}`;
+  const windowsA = lane();
+  const windowsB = lane();
+  for (let i = 0; i < SEEN_PER_PARTITION; i++) {
+    windowsA.admit(id("a", i), 1, T0 + i);
+    // B's streams are the more recently active.
+    windowsB.admit(id("b", i), 1, T0 + 100_000 + i);
+  }
+  await a.save([windowsA]);
+  // B read the entry before A wrote it: its write is refused, it reads A's and merges.
+  await b.save([windowsB]);
+  assert.deepEqual(
+    lines.filter((l) => l.level === "warn"),
+    [],
+    "written: the merge kept within the bound",
+  );
+  const entry = await (await new Kvm(nats.r).open("SEEN5_seen")).get("p0");
+  assert.ok(entry && entry.length < 1024 * 1024, `${entry?.length} bytes, under 1 MB`);
+  const next = new SeenStreamsBoard({ nc: nats.r, prefix: "SEEN5", partitions: 1, log });
+  const taken = next.partition(0);
+  assert.equal(await taken.ready(answered()), true);
+  const listed = ids(taken.silent(Number.MAX_SAFE_INTEGER, 1, []));
+  assert.equal(listed.length, SEEN_PER_PARTITION);
+  assert.ok(
+    listed.every((s) => s.startsWith("b")),
+    "the most recently active are B's",
+  );
+});

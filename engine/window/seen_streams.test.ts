@@ -117,3 +117,25 @@ test("seenMemory reads what it writes, leaves out the streams `keep` refuses and
   assert.equal(read.size, 1, "an unusable text changes nothing");
   assert.throws(() => new SeenMemory(0), /'max' must be a positive integer, got 0/);
 });
+
+test("seenMemory keeps its bound when it reads what another wrote: the most recently active", () => {
+  const older = new StreamWindows({ windowSize: 2, frameSize: 1 });
+  older.admit("old-1", 1, 1000);
+  older.admit("old-2", 1, 2000);
+  const newer = new StreamWindows({ windowSize: 2, frameSize: 1 });
+  newer.admit("new-1", 1, 3000);
+  newer.admit("new-2", 1, 4000);
+  const a = new SeenMemory(2);
+  a.fold([older]);
+  const b = new SeenMemory(2);
+  b.fold([newer]);
+  assert.equal(b.read(a.text()), undefined);
+  assert.equal(b.size, 2);
+  assert.deepEqual(
+    b
+      .silent(1e9, 1, [])
+      .map((s) => s.stream_id)
+      .sort(),
+    ["new-1", "new-2"],
+  );
+});

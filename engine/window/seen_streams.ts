@@ -53,8 +53,8 @@ export class SeenMemory {
   }
 
   /**
-   * Folds in the streams of `text` (a stream's latest frame wins); `keep` leaves out those it
-   * refuses. Returns why the text is unusable (nothing folded in), or undefined.
+   * Folds in the streams of `text` (a stream's latest frame wins) and keeps the `max` most
+   * recently active; `keep` leaves out those it refuses. Returns why the text is unusable (nothing folded in), or undefined.
    */
   read(text: string, keep: (streamId: string) => boolean = () => true): string | undefined {
     let parsed: v.SafeParseResult<typeof seenSchema>;
@@ -67,6 +67,9 @@ export class SeenMemory {
     for (const s of parsed.output.streams) {
       if (keep(s.stream_id)) this.#remember(s.stream_id, Date.parse(s.seen_at), s.step_ms);
     }
+    // Two owners' entries merged (a write refused at a takeover) hold up to twice `max`: an
+    // entry written untrimmed would exceed NATS's message limit, and every later write with it.
+    this.#trim();
     return undefined;
   }
 
@@ -90,11 +93,15 @@ export class SeenMemory {
     for (const windows of lanes) {
       for (const s of windows.lastSeen()) this.#remember(s.streamId, s.seenAt, s.step);
     }
-    if (this.#seen.size > this.#max) {
-      const newest = [...this.#seen].sort((a, b) => b[1].seenAt - a[1].seenAt);
-      this.#seen.clear();
-      for (const [id, s] of newest.slice(0, this.#max)) this.#seen.set(id, s);
-    }
+    this.#trim();
+  }
+
+  /** Keeps the `max` most recently active. */
+  #trim(): void {
+    if (this.#seen.size <= this.#max) return;
+    const newest = [...this.#seen].sort((a, b) => b[1].seenAt - a[1].seenAt);
+    this.#seen.clear();
+    for (const [id, s] of newest.slice(0, this.#max)) this.#seen.set(id, s);
   }
 
   /** What is remembered, as {@link read} takes it. */
