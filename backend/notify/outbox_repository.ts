@@ -378,11 +378,17 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
           ${col((m) => m.state)}::text[])
           AS u(message_id, route, event_key, incident_id, condition_id, event, event_at, severity,
             body, state)
+        -- A condition's message only while its condition is kept: retention may have deleted it
+        -- since it was read (ended a week ago by the pruner's clock), and a message of no
+        -- condition would never be pruned. The share lock makes a prune in progress wait, or
+        -- the prune skip the condition.
+        WHERE (u.condition_id IS NULL OR EXISTS (SELECT 1 FROM feed_condition f
+          WHERE f.condition_id = u.condition_id FOR KEY SHARE))
         ${
           // An opening for an incident whose resolution was stored since it was read would raise
           // a page that no `resolved` closes (that end was planned without this route).
           whileOpen
-            ? sql`WHERE EXISTS (SELECT 1 FROM incident w
+            ? sql`AND EXISTS (SELECT 1 FROM incident w
                 WHERE w.incident_id = u.incident_id AND w.resolved_at IS NULL)`
             : sql``
         }

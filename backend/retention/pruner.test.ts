@@ -6,7 +6,7 @@ import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { lifecycle } from "../incidents/_fixtures.ts";
 import { createFeedConditions } from "../notify/feed_conditions.ts";
-import { CONDITION_END_OWED_MS } from "../notify/outbox_repository.ts";
+import { CONDITION_END_OWED_MS, createOutboxRepository } from "../notify/outbox_repository.ts";
 import { readDatabaseHealth } from "./database_health.ts";
 import { deleteConditionBatch, PRUNED_TABLES } from "./prune_queries.ts";
 import { createPruner, type PruneRun } from "./pruner.ts";
@@ -427,6 +427,43 @@ for (const target of testTargets()) {
         );
         assert.deepEqual(await kept(ids), { gone: [1, 1] });
         await own.sql.begin((tx) => deleteConditionBatch(tx as never, before, 10));
+        assert.deepEqual(await kept(ids), { gone: [0, 0] });
+      } finally {
+        await own.dispose();
+      }
+    });
+
+    test("a condition's end planned after retention deleted the condition is not written: no message of no condition, which no prune would ever delete", async () => {
+      const { own, episode, message, kept } = await feedKit();
+      try {
+        const ids = { gone: await episode(30, 10) };
+        await message(ids.gone, "condition_opened", "delivered");
+        // The dispatcher read the condition (its end owed) before this prune deleted it.
+        const before = new Date(Date.now() - 3 * DAY_S * 1000);
+        assert.deepEqual(await deleteConditionBatch(own.sql, before, 10), {
+          conditions: 1,
+          notifications: 1,
+        });
+        const outbox = createOutboxRepository(own);
+        const inserted = await outbox.plan(
+          [
+            {
+              message_id: crypto.randomUUID(),
+              route: "ops",
+              event_key: crypto.randomUUID(),
+              incident_id: null,
+              condition_id: ids.gone,
+              event: "condition_resolved",
+              event_at: new Date(),
+              severity: 0,
+              body: "{}",
+              state: "pending",
+            },
+          ],
+          [],
+          new Date(),
+        );
+        assert.equal(inserted, 0);
         assert.deepEqual(await kept(ids), { gone: [0, 0] });
       } finally {
         await own.dispose();
