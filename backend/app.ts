@@ -34,6 +34,8 @@ import { silenceRoutes } from "./silences/routes.ts";
 import { createSilenceRepository } from "./silences/silence_repository.ts";
 import { simulatorRoutes } from "./simulator/routes.ts";
 import type { Simulator } from "./simulator/simulator.ts";
+import { createRetirementRepository } from "./streams/retirement_repository.ts";
+import { streamRoutes } from "./streams/routes.ts";
 
 export interface BackendAppOptions {
   database: Pick<Database, "sql" | "kind" | "ping" | "recover">;
@@ -141,6 +143,17 @@ export function createBackendApp(options: BackendAppOptions): Hono {
   // The feeds first: `/silences/effective` is not a silence id.
   app.route("/api/v1", decisionFeedRoutes({ silences, database, now }));
   app.route("/api/v1", silenceRoutes({ silences, auth }));
+  const retirements = createRetirementRepository(database, now);
+  // What the engine lists now (its short deadline, then the last answer's failure): none, when
+  // it cannot say; the stream's open silent episode then dates it.
+  const lastListed = async (streamId: string) => {
+    const state = await options.engine?.nowState();
+    const listed = state?.reachable
+      ? state.silent?.find((s) => s.stream_id === streamId)
+      : undefined;
+    return listed ? new Date(listed.last_accepted_at) : undefined;
+  };
+  app.route("/api/v1", streamRoutes({ retirements, auth, lastListed }));
   app.route("/api/v1", incidentRoutes({ incidents, hub, auth, now }));
   app.route("/api/v1", auditRoutes({ audit, auth }));
   // Also without routes configured here: another backend sharing the database may deliver them.
@@ -181,6 +194,8 @@ export function createBackendApp(options: BackendAppOptions): Hono {
       quality,
       silences,
       retention: options.retention,
+      retirements,
+      lastListed,
     }),
   );
 

@@ -63,6 +63,7 @@ export const ERROR_CODES = [
   "not_audited", // the engine acted (activated, started a retraining) but the backend could not record it in its audit (503)
   "activation_outcome_unknown", // the engine's answer to an activation was lost (timeout, cut connection) and GET /models does not show it done: it may still happen; check before trying again (504)
   "not_dead_letter", // a notification re-send of a message that is not a dead letter, or whose re-send would come after its incident's end (409)
+  "already_retired", // a stream retirement while one is in force for the stream (409)
   "internal_error", // a bug; the log has the stack trace (500)
 ] as const;
 

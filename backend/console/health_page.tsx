@@ -6,6 +6,7 @@ import type {
   RetrainSchedule,
   ServedModel,
 } from "../../contracts/models_api.ts";
+import type { Retirement } from "../streams/retirement_repository.ts";
 import {
   ActivateError,
   ActivateForm,
@@ -404,6 +405,8 @@ export function HealthPage(props: {
   retention?: RetentionInForce;
   /** Milliseconds since the epoch (a last prune is judged overdue against it). */
   now?: number;
+  /** Retirements in force: their streams are shown under "Retired streams", not as silent. */
+  retired?: Retirement[];
 }) {
   const h = props.health;
   const stats = h?.stats ?? null;
@@ -481,7 +484,11 @@ export function HealthPage(props: {
         )}
         <PerModel models={stats?.models} />
       </section>
-      <MachineOffSection stopped={h?.stats?.machine_off} silent={h?.stats?.silent} />
+      <MachineOffSection
+        stopped={h?.stats?.machine_off}
+        silent={h?.stats?.silent}
+        retired={props.retired}
+      />
       {h === null ? null : (
         <ModelsSection
           models={h.models}

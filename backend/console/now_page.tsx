@@ -1,5 +1,6 @@
 // The Now page: open incidents newest first, and resolved ones that started in the last hour, kept live by SSE.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
+import type { Retirement } from "../streams/retirement_repository.ts";
 import type { EngineNow } from "./engine_monitor.ts";
 import { utc } from "./format.ts";
 import { IncidentTable } from "./incident_row.tsx";
@@ -93,6 +94,8 @@ export function NowPage(props: {
   now: number;
   /** The engine's stopped machines, or why it cannot be reached (absent without an engine URL). */
   engine?: EngineNow | null;
+  /** Retirements in force: their streams are shown under "Retired streams", not as silent. */
+  retired?: Retirement[];
 }) {
   const engine = props.engine;
   return (
@@ -116,7 +119,11 @@ export function NowPage(props: {
         />
       </section>
       {engine?.reachable ? (
-        <MachineOffSection stopped={engine.stopped} silent={engine.silent} />
+        <MachineOffSection
+          stopped={engine.stopped}
+          silent={engine.silent}
+          retired={props.retired}
+        />
       ) : null}
       {engine && !engine.reachable && engine.lastKnown ? (
         <MachineOffSection stopped={engine.lastKnown.stopped} lastKnownAt={engine.lastKnown.at} />

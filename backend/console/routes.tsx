@@ -28,6 +28,7 @@ import { type DeadLetterResender, MESSAGE_ID_PATTERN } from "../notify/dead_lett
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
+import type { RetirementRepository } from "../streams/retirement_repository.ts";
 import { type ActivateRefusal, RESET_LABEL } from "./activate_form.tsx";
 import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
 import type { RetentionInForce } from "./database_section.tsx";
@@ -41,6 +42,7 @@ import { SECURITY_HEADERS } from "./layout.tsx";
 import { NowPage } from "./now_page.tsx";
 import { OverviewPage, PERIODS } from "./overview_page.tsx";
 import { qualityConsoleRoutes } from "./quality_routes.tsx";
+import { retireFormRoutes } from "./retire_routes.tsx";
 import { RetrainReportPage } from "./retrain_report_page.tsx";
 import { silenceBannerLoader, withSilenceBanner } from "./silence_banner.tsx";
 import { silenceConsoleRoutes } from "./silences_routes.tsx";
@@ -75,6 +77,10 @@ export interface ConsoleRoutesOptions {
   readReport?: RetrainReportReader;
   /** The retention settings in force (the Health page's Database section); absent: not known. */
   retention?: RetentionInForce;
+  /** Stream retirements: "Retired streams" and the Retire / Watch again forms; absent: none. */
+  retirements?: RetirementRepository;
+  /** The stream's last accepted frame as the engine lists it silent now (dates a retirement). */
+  lastListed?: (streamId: string) => Promise<Date | undefined>;
 }
 
 /** The report page's title when the engine refuses, by its code. */
@@ -178,7 +184,8 @@ function routeIncidentId(c: Context): string | Promise<Response> {
  * (form), `GET /overview`, `GET /quality` and `POST /quality/mute` (quality_routes.tsx),
  * `GET /silences`, `POST /silences` and `POST /silences/:id/expire` (silences_routes.tsx),
  * `GET /status` (Health), `POST /models/:name/activate`, `POST /models/:name/retrain` and
- * `POST /notifications/:message_id/retry` (its forms), `GET /models/:name/retrains/:version` (a
+ * `POST /notifications/:message_id/retry` (its forms), `POST /streams/:stream_id/retire` and
+ * `POST /streams/:stream_id/watch` (retire_routes.tsx), `GET /models/:name/retrains/:version` (a
  * retraining's report), `GET /assets/:name`.
  */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
@@ -189,6 +196,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   // end time, so one ending soon is named however many newer ones are active.
   app.use(silenceBannerLoader({ activeSilences: options.silences.activeByEnd, now }));
   let assets: Promise<Map<string, StaticAsset>> | undefined;
+  // The retirements in force, shown apart from the silent streams on the Now and Health pages.
+  const retiredNow = () =>
+    options.retirements
+      ? options.retirements.list({ state: "in_force", limit: 500 })
+      : Promise.resolve([]);
 
   // What the Now page shows: open incidents, and resolved ones that started in the last hour.
   const nowLists = (at: number, sensors: number) =>
@@ -204,10 +216,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
 
   app.get("/", async function nowPage(c) {
     const at = now();
-    const [[open, resolved], engineNow] = await Promise.all([
+    const [[open, resolved], engineNow, retired] = await Promise.all([
       nowLists(at, 3),
       // A hung engine costs the page its short deadline once, then the last failure is shown.
       engine ? engine.nowState() : Promise.resolve(null),
+      retiredNow(),
     ]);
     // More listed than shown: the page says how many, so none goes unnoticed. Counted only then.
     const resolvedFrom = new Date(at - HOUR_MS);
@@ -225,6 +238,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         resolvedFrom={resolvedFrom.toISOString()}
         now={at}
         engine={engineNow}
+        retired={retired}
       />,
     );
   });
@@ -463,6 +477,17 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     "/",
     silenceConsoleRoutes({ silences: options.silences, now, auth, consoleToken, render: page }),
   );
+  if (options.retirements) {
+    app.route(
+      "/",
+      retireFormRoutes({
+        retirements: options.retirements,
+        auth,
+        lastListed: options.lastListed,
+        render: page,
+      }),
+    );
+  }
   if (options.resender) {
     app.route("/", deadLetterFormRoutes({ resender: options.resender, auth, render: page }));
   }
@@ -472,7 +497,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
    * what was typed (`status` the refusal's).
    */
   async function healthPage(c: Context, activateRefused?: ActivateRefusal, status = 200) {
-    const [health, reachable, notifications, databaseHealth] = await Promise.all([
+    const [health, reachable, notifications, databaseHealth, retired] = await Promise.all([
       engine ? engine.read() : Promise.resolve(null),
       database.ping(AbortSignal.timeout(2000)).then(
         () => true,
@@ -486,6 +511,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       readDatabaseHealth(database, AbortSignal.timeout(2000)).catch((error: Error) => ({
         error: error.message,
       })),
+      retiredNow(),
     ]);
     // Set by the redirect after "Retrain now"; only a model name is ever shown.
     const retrained = c.req.query("retrain");
@@ -512,6 +538,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         retention={options.retention}
         now={now()}
+        retired={retired}
       />,
       status,
     );

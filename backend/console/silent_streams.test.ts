@@ -62,4 +62,58 @@ describe("the console with a stream gone silent", () => {
     assert.ok(!after.includes('id="silent-streams"'), "gone once it sends");
     assert.match(text(after), /Every machine the engine scores is running\./);
   });
+
+  test("Retire moves a silent stream under Retired streams with who, when and why (escaped), and Watch again puts it back", async () => {
+    const [kiln] = reg.models;
+    const stream = "line-gone";
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(url("/data-enqueue"), {
+        method: "POST",
+        body: jsonFrame(kiln.featureNames, kiln.normalFrame(i), { stream_id: stream }),
+      });
+      assert.equal(res.status, 202, await res.text());
+    }
+    const listed = await waitFor(async () => {
+      const page = await (await app.request("/status")).text();
+      return page.includes(`action="/streams/${stream}/retire"`) ? page : undefined;
+    }, "the stream listed silent with its Retire form");
+    assert.match(listed, new RegExp(`<label for="retire-\\d+-reason">Why \\(${stream}\\)</label>`));
+    const form = (path: string, fields: Record<string, string>) =>
+      app.request(path, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          referer: "http://x/status",
+        },
+        body: new URLSearchParams(fields).toString(),
+      });
+    const refused = await form(`/streams/${stream}/retire`, { reason: " ", by: "Ana" });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /invalid_request/);
+    const hostile = `<script>alert("x")</script> 'line' removed`;
+    const done = await form(`/streams/${stream}/retire`, { reason: hostile, by: "Ana" });
+    assert.equal(done.status, 303);
+    assert.equal(done.headers.get("location"), "/status#retired-heading");
+    const page = await (await app.request("/status")).text();
+    const retired = /<table id="retired-streams"[\s\S]*?<\/table>/.exec(page)?.[0] ?? "";
+    assert.ok(retired.includes(`<td>${stream}</td>`), "listed under Retired streams");
+    assert.ok(!page.includes("<script>alert"), "the reason is escaped");
+    assert.ok(
+      retired.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &#39;line&#39; removed"),
+    );
+    assert.ok(retired.includes("<td>Ana</td>"));
+    assert.ok(
+      !page.includes(`action="/streams/${stream}/retire"`),
+      "no longer among Streams silent",
+    );
+    const twice = await form(`/streams/${stream}/retire`, { reason: "again", by: "Ana" });
+    assert.equal(twice.status, 409);
+    assert.match(await twice.text(), /already_retired/);
+
+    const back = await form(`/streams/${stream}/watch`, { reason: "line back", by: "Ben" });
+    assert.equal(back.status, 303);
+    const after = await (await app.request("/status")).text();
+    assert.ok(after.includes(`action="/streams/${stream}/retire"`), "silent again, watched");
+    assert.ok(!after.includes('id="retired-streams"'));
+  });
 });

@@ -40,6 +40,7 @@ for (const target of testTargets()) {
             "schema_migrations",
             "session_ended",
             "silence",
+            "stream_retirement",
           ],
         );
         const again = await migrate(db.sql);

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { waitFor } from "../_test/spawn_service.ts";
 import { createBackendApp } from "../app.ts";
 import { testTargets } from "../db/_test_databases.ts";
+import { createRetirementRepository } from "../streams/retirement_repository.ts";
 import { outboxKit } from "./_test_outbox.ts";
 import {
   createFeedConditions,
@@ -346,6 +347,107 @@ for (const target of testTargets()) {
       assert.deepEqual((await b.observe(url, down(90), at(175))).opened, []);
       // Nobody reaches it after 101: down.
       assert.equal((await b.observe(url, down(101), at(170))).opened.length, 1);
+    });
+
+    /** The retirement rows of `stream`: `ended_by end_reason` or `in force`, oldest first. */
+    async function retirementsOf(stream: string) {
+      const rows = await kit.db.sql<{ ended_by: string | null; end_reason: string | null }[]>`
+        SELECT ended_by, end_reason FROM stream_retirement WHERE stream_id = ${stream}
+        ORDER BY retired_at`;
+      return rows.map((r) => (r.end_reason ? `${r.ended_by} ${r.end_reason}` : "in force"));
+    }
+
+    test("a retired silent stream opens nothing, and its open episode ends when it is retired: the route told of the opening hears the end", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
+      const t = Date.now();
+      const notify = kit.dispatcher([
+        { name: "retired", match: { stream: "retired-*" }, webhook: kit.hook("/retired") },
+      ]);
+      const types = () =>
+        kit.receiver
+          .on("/retired")
+          .map((r) => JSON.parse(r.body))
+          .map((b) => `${b.type} ${b.data.condition.stream_id}`);
+      const lines = (...ids: string[]): FeedObservation => ({
+        reachable: true,
+        silent: ids.map((stream_id) => ({
+          stream_id,
+          last_accepted_at: new Date(t - 60_000).toISOString(),
+        })),
+      });
+      await feed.observe(ENGINE, lines("retired-told"), new Date(t));
+      notify.start();
+      try {
+        await waitFor(async () => (types().length === 1 ? true : undefined), "the opening");
+        const retirements = createRetirementRepository(kit.db, () => t + 1000);
+        const retired = await retirements.retire("retired-told", {
+          reason: "line removed",
+          by: "Ana",
+        });
+        assert.equal(retired.last_accepted_at, new Date(t - 60_000).toISOString());
+        await retirements.retire("retired-quiet", { reason: "line removed", by: "Ana" });
+        // Both listed silent since before their retirement: nothing opens, nothing pages.
+        const read = await feed.observe(
+          ENGINE,
+          lines("retired-told", "retired-quiet"),
+          new Date(t + 2000),
+        );
+        assert.deepEqual(read, { opened: [], ended: [] });
+        await waitFor(async () => (types().length === 2 ? true : undefined), "the end");
+        assert.deepEqual(types(), [
+          "condition.opened retired-told",
+          "condition.resolved retired-told",
+        ]);
+      } finally {
+        await notify.stop();
+      }
+      assert.deepEqual(await episodes(), [
+        `stream_silent retired-told ${new Date(t - 60_000).toISOString()} ended`,
+      ]);
+      assert.deepEqual(await retirementsOf("retired-quiet"), ["in force"]);
+    });
+
+    test("a retirement ends by itself when the stream is shown silent since a later frame, and that silence opens an episode", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db, { graceMs: 0 });
+      const retirements = createRetirementRepository(kit.db, () => at(100).getTime());
+      await retirements.retire("retired-back", { reason: "line removed", by: "Ana" });
+      assert.deepEqual(await feed.observe(ENGINE, silent(["retired-back", 90]), at(110)), {
+        opened: [],
+        ended: [],
+      });
+      // It sent at 120 (after the retirement), then fell silent again.
+      const again = await feed.observe(ENGINE, silent(["retired-back", 120]), at(200));
+      assert.deepEqual(
+        again.opened.map((c) => `${c.subject} ${c.since.toISOString()}`),
+        [`retired-back ${at(120).toISOString()}`],
+      );
+      assert.deepEqual(await retirementsOf("retired-back"), ["null sent again"]);
+    });
+
+    test("a retirement ends by itself when a complete list leaves its stream out past the grace (it sent); a full list ends none; the next silence opens an episode", async () => {
+      await kit.db.sql`DELETE FROM feed_condition`;
+      const feed = createFeedConditions(kit.db, { graceMs: 30_000 });
+      const retirements = createRetirementRepository(kit.db, () => at(100).getTime());
+      await retirements.retire("retired-sent", { reason: "line removed", by: "Ana" });
+      await feed.observe(ENGINE, silent(["retired-sent", 90]), at(110));
+      // A full list may have left it out; a short one within the grace (a restart) ends nothing.
+      const full = Array.from({ length: SILENT_LISTED_MAX }, (_, i): [string, number] => [
+        `full-${i}`,
+        95,
+      ]);
+      await feed.observe(ENGINE, silent(...full), at(200));
+      await feed.observe(ENGINE, silent(), at(120));
+      assert.deepEqual(await retirementsOf("retired-sent"), ["in force"]);
+      await feed.observe(ENGINE, silent(), at(300));
+      assert.deepEqual(await retirementsOf("retired-sent"), ["null sent again"]);
+      // Silent again since a frame before the retirement (an engine that forgot): watched as any.
+      const next = await feed.observe(ENGINE, silent(["retired-sent", 95]), at(400));
+      assert.deepEqual(
+        next.opened.map((c) => c.subject),
+        ["retired-sent"],
+      );
     });
 
     test("hundreds of dark lines told already do not crowd a new condition out of the dispatcher's pages", async () => {

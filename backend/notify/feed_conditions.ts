@@ -43,6 +43,26 @@ export type FeedObservation =
       reason: string;
     };
 
+/**
+ * The statement ending the open `stream_silent` episode of `streamId` at `at` (its routes hear the
+ * end only if they heard the opening), to run inside a retirement's own statement: with `from`,
+ * only when that CTE has a row (the retirement was recorded).
+ *
+ * @example sql`WITH ins AS (INSERT ... RETURNING *), e AS (${endStreamSilentEpisode(sql, id, at, "ins")}) SELECT * FROM ins`
+ */
+export function endStreamSilentEpisode(
+  sql: Database["sql"],
+  streamId: string,
+  at: Date,
+  from: string,
+) {
+  return sql`
+    UPDATE feed_condition SET ended_at = ${at}
+    WHERE kind = 'stream_silent' AND subject = ${streamId} AND ended_at IS NULL
+      AND EXISTS (SELECT 1 FROM ${sql(from)})
+    RETURNING condition_id`;
+}
+
 /** What an observation changed: the episodes it opened and those it ended. */
 export interface FeedChanges {
   opened: FeedCondition[];
@@ -66,6 +86,9 @@ type Seen = Pick<FeedCondition, "kind" | "subject" | "stream_id" | "sensor" | "s
  * - An episode ends once reads have not shown it for `graceMs`: an engine restarting, or a
  *   replica not yet reading its board, shows empty lists for a moment. A full list of silent
  *   streams ends nothing it leaves out.
+ * - A silent stream retired by an operator (`../streams/`) opens nothing while its retirement is
+ *   in force and it has sent nothing since (an open episode of it ends); the retirement ends by
+ *   itself once the stream sent again, and the next silence is an episode as any.
  * - The engine is out of reach only while no backend reached it since this one's reads began to
  *   fail (`feed_engine`), so backends that disagree do not page open, resolved, open...; any read
  *   that reaches it ends the episode.
@@ -139,6 +162,44 @@ export function createFeedConditions(
       RETURNING *`);
   }
 
+  /**
+   * Sets apart the silent streams a retirement in force covers (silent since no later than the
+   * last frame the engine listed when it was made, or than it was made: a line taken out of service), ending their open episodes; resolves with the rest. A
+   * retirement ends by itself (`ended_by` null) once the stream sent again: shown silent since a
+   * later frame, or left out of a complete list for `graceMs` after a read listed it.
+   */
+  async function retired(
+    seen: Seen[],
+    now: Date,
+    complete: boolean,
+  ): Promise<{ rest: Seen[]; ended: FeedCondition[] }> {
+    const subjects = seen.map((s) => s.subject);
+    const sinces = seen.map((s) => s.since.toISOString());
+    await sql()`
+      UPDATE stream_retirement r SET ended_at = ${now}, ended_by = NULL, end_reason = 'sent again'
+      FROM unnest(${subjects}::text[], ${sinces}::timestamptz[]) AS k(subject, since)
+      WHERE r.ended_at IS NULL AND r.stream_id = k.subject
+        AND k.since > COALESCE(r.last_accepted_at, r.retired_at)`.catch(failed);
+    if (complete) {
+      await sql()`
+        UPDATE stream_retirement SET ended_at = ${now}, ended_by = NULL, end_reason = 'sent again'
+        WHERE ended_at IS NULL AND listed_at < ${new Date(now.getTime() - options.graceMs)}
+          AND NOT (stream_id = ANY(${subjects}::text[]))`.catch(failed);
+    }
+    const held = await rows(sql()<{ stream_id: string }[]>`
+      UPDATE stream_retirement SET listed_at = ${now}
+      WHERE ended_at IS NULL AND stream_id = ANY(${subjects}::text[])
+      RETURNING stream_id`);
+    if (held.length === 0) return { rest: seen, ended: [] };
+    const out = new Set(held.map((h) => h.stream_id));
+    const ended = await rows(sql()<FeedCondition[]>`
+      UPDATE feed_condition SET ended_at = ${now}
+      WHERE kind = 'stream_silent' AND ended_at IS NULL
+        AND subject = ANY(${[...out]}::text[])
+      RETURNING *`);
+    return { rest: seen.filter((s) => !out.has(s.subject)), ended };
+  }
+
   /** Records one read's list of `kind`; `complete`: what it leaves out is not shown (not cut). */
   async function sync(
     kind: FeedKind,
@@ -194,7 +255,10 @@ export function createFeedConditions(
             detail: { last_accepted_at: s.last_accepted_at },
           }),
         );
-        add(await sync("stream_silent", seen, now, o.silent.length < SILENT_LISTED_MAX));
+        const complete = o.silent.length < SILENT_LISTED_MAX;
+        const { rest, ended } = await retired(seen, now, complete);
+        add({ opened: [], ended });
+        add(await sync("stream_silent", rest, now, complete));
       }
       if (o.doubts) {
         const seen = o.doubts.map(

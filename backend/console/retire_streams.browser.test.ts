@@ -1,0 +1,103 @@
+// Chromium against the backend in-process and a real engine: a silent stream is retired from the Health page by keyboard alone, shown under Retired streams, then watched again.
+import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { type ServerType, serve } from "@hono/node-server";
+import type { Browser, Page } from "playwright-core";
+import { jsonFrame } from "../../engine/_test/engine_harness.ts";
+import { trainedRegistry } from "../../engine/_test/registry_engine.ts";
+import { waitFor } from "../../engine/_test/wait_for.ts";
+import { createBackendApp } from "../app.ts";
+import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
+import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
+import { createEngineMonitor } from "./engine_monitor.ts";
+
+const STREAM = "line-retire";
+
+describe("retiring a silent stream in the console", () => {
+  const reg = trainedRegistry([{ features: 8, name: "kiln", frames: 300 }]);
+  let db: TestDatabase;
+  let server: ServerType | undefined;
+  let browser: Browser;
+  let base: string;
+
+  before(async () => {
+    // The shortest stale limit the engine takes: a second.
+    const { url } = await reg.start({ INCIDENT_STALE_MS: "1000" });
+    db = await testTargets()[0].open();
+    const app = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({ engineUrl: url(""), timeoutMs: 5000 }),
+    });
+    const port = await new Promise<number>((resolve) => {
+      server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) =>
+        resolve(info.port),
+      );
+    });
+    base = `http://127.0.0.1:${port}`;
+    const [kiln] = reg.models;
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(url("/data-enqueue"), {
+        method: "POST",
+        body: jsonFrame(kiln.featureNames, kiln.normalFrame(i), { stream_id: STREAM }),
+      });
+      assert.equal(res.status, 202, await res.text());
+    }
+    await waitFor(async () => {
+      const page = await (await fetch(`${base}/status`)).text();
+      return page.includes(`action="/streams/${STREAM}/retire"`) || undefined;
+    }, "the stream listed silent");
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await db?.dispose();
+  });
+
+  /** Presses Enter on the focused control and waits for the page the form leads to. */
+  async function submitWithEnter(page: Page) {
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: "domcontentloaded", timeout: 60_000 }),
+      page.keyboard.press("Enter"),
+    ]);
+    await page.waitForSelector("h1");
+  }
+
+  test("a silent stream is retired by keyboard on the Health page, listed under Retired streams, and watched again", async () => {
+    const page = await browser.newPage({ locale: "en-US", viewport: { width: 1280, height: 900 } });
+    const errors = watchErrors(page);
+    try {
+      await page.goto(`${base}/status`);
+      await checkAccessibility(page, "Health with a silent stream");
+      await tabTo(page, "#silent-streams input[name=reason]");
+      await page.keyboard.type(`line taken out <b>"for good"</b>`);
+      await page.keyboard.press("Tab");
+      await page.keyboard.type("Ana");
+      await submitWithEnter(page);
+      const retired = page.locator("#retired-streams");
+      assert.match(
+        (await retired.textContent()) ?? "",
+        new RegExp(`${STREAM}[\\s\\S]*Ana[\\s\\S]*line taken out <b>"for good"</b>`),
+      );
+      assert.equal(
+        await page.locator(`#silent-streams`).count(),
+        0,
+        "no longer among Streams silent",
+      );
+      await checkAccessibility(page, "Health with a retired stream");
+
+      await tabTo(page, "#retired-streams input[name=reason]");
+      await page.keyboard.type("line back in service");
+      await page.keyboard.press("Tab");
+      await page.keyboard.type("Ben");
+      await submitWithEnter(page);
+      assert.equal(await page.locator("#retired-streams").count(), 0);
+      assert.match((await page.locator("#silent-streams").textContent()) ?? "", new RegExp(STREAM));
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+});
