@@ -112,3 +112,18 @@ test("a dead letter is re-sent from the Health page with the keyboard only, unde
   assert.equal(audit.events[0].actor.name, "Ana");
   assert.deepEqual(audit.events[0].detail, { reason: HOSTILE });
 });
+
+test("a refused re-send says why in a sentence of its own, then its stable code", async () => {
+  const unknown = `msg_${"0".repeat(32)}`;
+  const res = await fetch(`${base}/notifications/${unknown}/retry`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ reason: "receiver fixed", by: "Ana" }),
+  });
+  assert.equal(res.status, 404);
+  const message = (await res.text()).match(/<p role="alert" id="message"[^>]*>(.*?)<\/p>/s)?.[1];
+  assert.equal(
+    message?.replace(/<[^>]+>/g, ""),
+    `no message ${unknown}. Nothing changed. (not_found)`,
+  );
+});

@@ -7,7 +7,7 @@ import { HttpError } from "../../contracts/error.ts";
 import { formBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import { type DeadLetterResender, resendRequestSchema } from "../notify/dead_letter_resend.ts";
-import { type FieldLabels, filledField, issueRefusal } from "./form_error.tsx";
+import { type FieldLabels, filledField, issueRefusal, refusalSentence } from "./form_error.tsx";
 import { MessagePage } from "./incident_page.tsx";
 
 export interface DeadLetterFormOptions {
@@ -51,7 +51,8 @@ export function deadLetterFormRoutes(options: DeadLetterFormOptions): Hono {
         c,
         <MessagePage
           title="Not re-sent"
-          message={`${error.message} Nothing changed.`}
+          message={refusalSentence(error, "Nothing changed.")}
+          code={error.code}
           back={{ href: "/status", label: "Back to Health" }}
         />,
         error.status,

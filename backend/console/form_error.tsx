@@ -72,6 +72,16 @@ export function invalidIf(
 }
 
 /**
+ * A refusal's message as a sentence, then what came of it: the API's messages end without a full
+ * stop, so one is added before `outcome` (never doubled after one of their own).
+ *
+ * @example refusalSentence(new HttpError(403, "forbidden", "vic has viewer"), "Nothing changed.") // "vic has viewer. Nothing changed."
+ */
+export function refusalSentence(error: { message: string }, outcome: string): string {
+  return `${error.message.replace(/([^.!?])$/, "$1.")} ${outcome}`;
+}
+
+/**
  * The message of a refused form, announced (`role="alert"`) where the form is: the Incident
  * page's acknowledgement and verdict, a Quality row's mute, a silence's expiry. The console's
  * script moves the focus to it when the page loads (`tabindex="-1"` lets it take the focus

@@ -5,7 +5,7 @@ import type {
   IncidentSensor,
 } from "../incidents/incident_types.ts";
 import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
-import { ConsoleTokenForm } from "./console_token_form.tsx";
+import { ConsoleTokenForm, type KeepTyped, useKeptText } from "./console_token_form.tsx";
 import { FormError, invalidIf } from "./form_error.tsx";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
@@ -65,8 +65,13 @@ function AckSection(props: {
   done?: boolean;
   /** The form's acknowledgement was not recorded: this one came first (`values` what was typed). */
   taken?: Acknowledgement;
+  /** A refused form of the page (this one or the verdict's), carried through the token form. */
+  keep?: KeepTyped;
 }) {
   const { incident, taken } = props;
+  // Carried back through the token form: the form filled in as it was typed when refused.
+  const kept = useKeptText("ack");
+  const values = props.values ?? kept;
   const keptNote = taken ? (props.values?.note ?? "").trim() : "";
   const invalid = (key: string) =>
     invalidIf(props.error !== undefined && props.errorField === key, "ack-error");
@@ -123,10 +128,10 @@ function AckSection(props: {
           </p>
           {viewer.canAct ? (
             <form method="post" action={`/incidents/${id}/ack`} class="ack">
-              <NameField id="ack-by" value={props.values?.by} invalid={invalid("by")} />
+              <NameField id="ack-by" value={values?.by} invalid={invalid("by")} />
               <label for="ack-note">Note (optional)</label>
               <textarea id="ack-note" name="note" maxlength={2000} rows={2} {...invalid("note")}>
-                {props.values?.note ?? ""}
+                {values?.note ?? ""}
               </textarea>
               <button type="submit">Acknowledge</button>
             </form>
@@ -135,7 +140,9 @@ function AckSection(props: {
           )}
         </>
       )}
-      {props.tokenRequired ? <ConsoleTokenForm returnTo={`/incidents/${id}`} /> : null}
+      {props.tokenRequired ? (
+        <ConsoleTokenForm returnTo={`/incidents/${id}`} keep={props.keep} />
+      ) : null}
     </section>
   );
 }
@@ -242,6 +249,13 @@ export function IncidentPage(props: {
         values={props.error || props.ackTaken ? props.values : undefined}
         done={props.done === "ack"}
         taken={props.ackTaken}
+        keep={
+          props.values && props.error
+            ? { form: "ack", values: props.values }
+            : props.values && props.verdictError
+              ? { form: "verdict", values: props.values }
+              : undefined
+        }
       />
       <VerdictSection
         incident={i}
@@ -348,6 +362,8 @@ export function NotRecordedPage(props: {
 export function MessagePage(props: {
   title: string;
   message: string;
+  /** The API's stable error code (`forbidden`), shown after the message: what to quote or look up. */
+  code?: string;
   /** Where the way back leads (default: the open incidents). */
   back?: { href: string; label: string };
 }) {
@@ -357,6 +373,14 @@ export function MessagePage(props: {
       <h1>{props.title}</h1>
       <p role="alert" id="message" tabindex={-1}>
         {props.message}
+        {props.code ? (
+          <>
+            {" "}
+            <span class="error-code">
+              (<code>{props.code}</code>)
+            </span>
+          </>
+        ) : null}
       </p>
       <p>
         <a href={back.href}>{back.label}</a>

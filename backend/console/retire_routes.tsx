@@ -7,6 +7,7 @@ import { formBody, parseBody } from "../_parse_body.ts";
 import type { Auth } from "../auth/auth.ts";
 import type { RetirementRepository } from "../streams/retirement_repository.ts";
 import { retirementActionSchema, streamIdParam } from "../streams/retirement_schemas.ts";
+import { refusalSentence } from "./form_error.tsx";
 import { MessagePage } from "./incident_page.tsx";
 
 export interface RetireFormOptions {
@@ -70,7 +71,8 @@ export function retireFormRoutes(options: RetireFormOptions): Hono {
         c,
         <MessagePage
           title={what === "retire" ? "Not retired" : "Not watched again"}
-          message={`${error.message} (${error.code}) Nothing changed.`}
+          message={refusalSentence(error, "Nothing changed.")}
+          code={error.code}
           back={back}
         />,
         error.status,

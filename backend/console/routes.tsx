@@ -34,7 +34,13 @@ import { withStoredMark, withTokenStored } from "./console_token_form.tsx";
 import type { RetentionInForce } from "./database_section.tsx";
 import { deadLetterFormRoutes } from "./dead_letter_form_routes.tsx";
 import type { EngineMonitor } from "./engine_monitor.ts";
-import { type FieldLabels, filledField, issueRefusal, refusalFor } from "./form_error.tsx";
+import {
+  type FieldLabels,
+  filledField,
+  issueRefusal,
+  refusalFor,
+  refusalSentence,
+} from "./form_error.tsx";
 import { HealthPage } from "./health_page.tsx";
 import { CHARTED_SENSORS, IncidentPage, MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import { IncidentRow } from "./incident_row.tsx";
@@ -632,7 +638,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
           error.code === "not_audited" ? "Activated, not audited" : "Activation outcome unknown";
         return page(
           c,
-          <MessagePage title={title} message={error.message} back={HEALTH} />,
+          <MessagePage title={title} message={error.message} code={error.code} back={HEALTH} />,
           error.status >= 500 ? 502 : error.status,
         );
       }
@@ -642,7 +648,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         {
           model: name,
           ...refusal,
-          message: `${refusal.message.replace(/([^.!?])$/, "$1.")} Nothing changed.`,
+          message: refusalSentence(refusal, "Nothing changed."),
           values: typed,
         },
         error.status >= 500 ? 502 : error.status,
@@ -678,8 +684,11 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
                 : "Not started"
           }
           message={
-            error.code === "not_audited" ? error.message : `${error.message} Nothing was started.`
+            error.code === "not_audited"
+              ? error.message
+              : refusalSentence(error, "Nothing was started.")
           }
+          code={error.code}
           back={HEALTH}
         />,
         error.status >= 500 ? 502 : error.status,

@@ -1,7 +1,7 @@
 // The Silences page: silences holding, pending and over, reminders of those ending soon, and the forms to create and expire one.
 import { SILENCE_DAYS, type Silence } from "../../contracts/silence.ts";
 import { compileSilence, silenceHolds } from "../../contracts/silence_match.ts";
-import { ConsoleTokenForm } from "./console_token_form.tsx";
+import { ConsoleTokenForm, useKept, useKeptText } from "./console_token_form.tsx";
 import { type FieldLabels, FormError, invalidIf, type Refusal } from "./form_error.tsx";
 import { age, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
@@ -108,6 +108,44 @@ function DoneMessage(props: { done: SilenceDone }) {
   );
 }
 
+/** An expiry not recorded because someone expired the silence first: theirs, and what was typed. */
+export interface ExpireTaken {
+  silenceId: string;
+  /** Who expired it first, and when. */
+  by: string;
+  at: string;
+  values: Record<string, string>;
+}
+
+/**
+ * Whose expiry stands and that the form's was not recorded, announced and focused as a refusal
+ * is (form_error.tsx's FormError), with the reason typed kept to copy.
+ */
+function ExpireTakenMessage(props: { taken: ExpireTaken }) {
+  const { silenceId, by, at, values } = props.taken;
+  const reason = (values.reason ?? "").trim();
+  return (
+    <>
+      <p class="error" role="alert" id="silence-error" tabindex={-1} data-silence={silenceId}>
+        Already expired by <bdi>{by}</bdi> at <time datetime={at}>{utc(at)}</time>:{" "}
+        {reason
+          ? "your reason was not recorded; it is kept below."
+          : "your expiry was not recorded."}
+      </p>
+      {reason ? (
+        // Not sent anywhere (the silence is over): there to copy.
+        <p class="expire-kept">
+          <label for="expire-kept-reason">Your reason (not recorded)</label>
+          <br />
+          <textarea id="expire-kept-reason" rows={2} readonly aria-describedby="silence-error">
+            {values.reason}
+          </textarea>
+        </p>
+      ) : null}
+    </>
+  );
+}
+
 /** A refused expiry: the silence whose form it was, why, and what was typed. */
 export interface ExpireRefusal extends Refusal {
   silenceId: string;
@@ -147,7 +185,9 @@ function ExpireForm(props: { silence: Silence; refused?: Refusal; which: string 
   const viewer = useViewer();
   if (!viewer.canAct) return <NotAllowed what="Expiring a silence" />;
   const refused = props.refused;
-  const typed = refused?.values ?? {};
+  // Carried back through the token form: the form filled in as it was typed when refused.
+  const kept = useKeptText(`expire-${id}`);
+  const typed = refused?.values ?? kept ?? {};
   const invalid = (key: string) => invalidIf(refused?.field === key, "expire-error");
   // Every row has these controls: each name says whose they are (silenceNames: the scope and
   // start, then who set it; not the reason, which may run to 500 characters), after the words on
@@ -313,8 +353,15 @@ const CREATE_CONTROLS: Record<string, string> = {
   confirm_all: "confirm_all",
 };
 
-function CreateForm(props: { values: SilenceFormValues; error?: string; errorField?: string }) {
-  const v = props.values;
+function CreateForm(props: { values?: SilenceFormValues; error?: string; errorField?: string }) {
+  // Carried back through the token form: the form filled in as it was typed when refused (the
+  // days, checkboxes, with every value).
+  const kept = useKept("silence");
+  const v: SilenceFormValues =
+    props.values ??
+    Object.fromEntries(
+      Object.entries(kept ?? {}).map(([k, all]) => [k, k === "days" ? all : all[0]]),
+    );
   const days = new Set([v.days ?? []].flat());
   const viewer = useViewer();
   if (!viewer.canAct) return <NotAllowed what="Creating a silence" />;
@@ -381,39 +428,48 @@ function CreateForm(props: { values: SilenceFormValues; error?: string; errorFie
         value={value(v, "ends")}
         {...invalid("ends")}
       />
-      <fieldset>
+      {/* Each day's checkbox and name wrap as one; each time's label stands above its field. */}
+      <fieldset class="recurrence">
         <legend>Weekly recurrence (optional: only on these days, between these times)</legend>
-        {SILENCE_DAYS.map((d) => (
-          <span class="day">
+        <div class="days">
+          {SILENCE_DAYS.map((d) => (
+            <span class="day">
+              <input
+                id={`silence-day-${d}`}
+                type="checkbox"
+                name="days"
+                value={d}
+                checked={days.has(d)}
+                {...invalid("days")}
+              />
+              <label for={`silence-day-${d}`}>{DAY_NAMES[d]}</label>
+            </span>
+          ))}
+        </div>
+        <div class="times">
+          <span class="time">
+            <label for="silence-from">From, HH:MM</label>
             <input
-              id={`silence-day-${d}`}
-              type="checkbox"
-              name="days"
-              value={d}
-              checked={days.has(d)}
-              {...invalid("days")}
+              id="silence-from"
+              name="from"
+              placeholder="01:00"
+              maxlength={5}
+              value={value(v, "from")}
+              {...invalid("from")}
             />
-            <label for={`silence-day-${d}`}>{DAY_NAMES[d]}</label>
           </span>
-        ))}
-        <label for="silence-from">From, HH:MM</label>
-        <input
-          id="silence-from"
-          name="from"
-          placeholder="01:00"
-          maxlength={5}
-          value={value(v, "from")}
-          {...invalid("from")}
-        />
-        <label for="silence-to">To, HH:MM, the same day (24:00: midnight)</label>
-        <input
-          id="silence-to"
-          name="to"
-          placeholder="04:00"
-          maxlength={5}
-          value={value(v, "to")}
-          {...invalid("to")}
-        />
+          <span class="time">
+            <label for="silence-to">To, HH:MM, the same day (24:00: midnight)</label>
+            <input
+              id="silence-to"
+              name="to"
+              placeholder="04:00"
+              maxlength={5}
+              value={value(v, "to")}
+              {...invalid("to")}
+            />
+          </span>
+        </div>
       </fieldset>
       <label for="silence-reason">Reason</label>
       <textarea
@@ -464,6 +520,8 @@ export function SilencesPage(props: {
   expireRefused?: ExpireRefusal;
   /** What the form just sent did (the redirect after it names the silence), if any. */
   done?: SilenceDone;
+  /** An expiry not recorded: someone expired the silence first. */
+  expireTaken?: ExpireTaken;
 }) {
   const endingSoon = props.active.filter((s) => silenceEnd(s) - props.now <= ENDING_SOON_MS);
   const expiring = props.expireRefused;
@@ -481,6 +539,7 @@ export function SilencesPage(props: {
         expiring a silence ends it now and keeps it below.
       </p>
       {props.done ? <DoneMessage done={props.done} /> : null}
+      {props.expireTaken ? <ExpireTakenMessage taken={props.expireTaken} /> : null}
       {unlistedExpiry ? (
         <FormError id="silence-error" prefix="Not expired: " message={unlistedExpiry} />
       ) : null}
@@ -530,8 +589,19 @@ export function SilencesPage(props: {
         {props.error ? (
           <FormError id="silence-error" prefix="Not created: " message={props.error} />
         ) : null}
-        <CreateForm values={props.values ?? {}} error={props.error} errorField={props.errorField} />
-        {props.tokenRequired ? <ConsoleTokenForm returnTo="/silences" /> : null}
+        <CreateForm values={props.values} error={props.error} errorField={props.errorField} />
+        {props.tokenRequired ? (
+          <ConsoleTokenForm
+            returnTo="/silences"
+            keep={
+              props.error && props.values
+                ? { form: "silence", values: props.values }
+                : expiring
+                  ? { form: `expire-${expiring.silenceId}`, values: expiring.values }
+                  : undefined
+            }
+          />
+        ) : null}
       </section>
       <section aria-labelledby="expired-heading">
         <h2 id="expired-heading">Expired</h2>

@@ -283,5 +283,47 @@ for (const target of testTargets()) {
       );
       assert.equal(new Set(labels).size, labels.length, labels.join(" | "));
     });
+
+    test("an expiry of a silence someone expired first says whose stands, 409, the reason typed kept and not recorded", async () => {
+      const created = await app.request(
+        "/api/v1/silences",
+        post(
+          {
+            matchers: { stream: "kiln-race" },
+            ends_at: "2026-11-25T10:00:00Z",
+            reason: "burner swap",
+            created_by: "Ana",
+          },
+          { authorization: `Bearer ${TOKEN}` },
+        ),
+      );
+      assert.equal(created.status, 201, await created.clone().text());
+      const id = (await created.json()).silence.silence_id as string;
+      const withToken = { cookie: `console_token=${TOKEN}`, "sec-fetch-site": "same-origin" };
+      const bo = { by: "Bo", reason: "burner back" };
+      const first = await app.request(`${BASE}/silences/${id}/expire`, form(bo, withToken));
+      assert.equal(first.status, 303);
+      // The same form again (a double click) is the one recorded.
+      const again = await app.request(`${BASE}/silences/${id}/expire`, form(bo, withToken));
+      assert.equal(again.status, 303);
+
+      const carl = { by: "Carl", reason: "kiln <b>cold</b> again" };
+      const late = await app.request(`${BASE}/silences/${id}/expire`, form(carl, withToken));
+      assert.equal(late.status, 409);
+      const page = await late.text();
+      const said = page.slice(page.indexOf('id="silence-error"'));
+      assert.match(
+        said.slice(0, said.indexOf("</p>")).replace(/<[^>]+>/g, ""),
+        /^[^>]*>Already expired by Bo at 2026-11-24 10:00:00Z: your reason was not recorded; it is kept below\.$/,
+      );
+      assert.match(
+        page,
+        /<textarea id="expire-kept-reason"[^>]*readonly[^>]*>kiln &lt;b&gt;cold&lt;\/b&gt; again<\/textarea>/,
+      );
+      assert.ok(!page.includes('id="silence-done"'), "no confirmation");
+      const [row] =
+        await db.sql`SELECT expired_by, expired_reason FROM silence WHERE silence_id = ${id}`;
+      assert.deepEqual({ ...row }, { expired_by: "Bo", expired_reason: "burner back" });
+    });
   });
 }

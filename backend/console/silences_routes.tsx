@@ -15,6 +15,7 @@ import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import {
   CREATE_LABELS,
   EXPIRE_LABELS,
+  type ExpireTaken,
   type SilenceDone,
   type SilenceFormValues,
   SilencesPage,
@@ -99,12 +100,15 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
     c: Context,
     refused?: {
       status: number;
-      message: string;
+      /** Absent with `expireTaken`, which says it in its own words. */
+      message?: string;
       /** The API's key of the field the message is about, marked invalid in the form. */
       field?: string;
       values?: SilenceFormValues;
       /** An expiry's refusal: the silence's row shows it, with what was typed. */
       expiring?: { silenceId: string; values: Record<string, string> };
+      /** An expiry not recorded: this silence was expired first, by someone else. */
+      expireTaken?: ExpireTaken;
     },
     done?: SilenceDone,
   ) {
@@ -126,9 +130,10 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
         values={refused?.values}
         expireRefused={
           refused?.expiring
-            ? { ...refused.expiring, message: refused.message, field: refused.field }
+            ? { ...refused.expiring, message: refused.message ?? "", field: refused.field }
             : undefined
         }
+        expireTaken={refused?.expireTaken}
         done={done}
       />,
       refused?.status ?? 200,
@@ -221,6 +226,23 @@ export function silenceConsoleRoutes(options: SilenceConsoleOptions): Hono {
       const by = parseBody(expireSilenceSchema, auth.named(typed, "by", who), "a silence");
       const result = await silences.expire(id, by, auth.actor(who, by.by));
       if (!result) throw new HttpError(404, "not_found", `There is no silence ${id}.`);
+      const first = result.silence;
+      // Someone expired it first: nothing of this form was recorded, so the page says whose
+      // expiry stands and keeps what was typed (as the acknowledgement's "first wins" does). The
+      // same form sent again (a double click) is the one recorded.
+      if (
+        !result.changed &&
+        first.expired_at &&
+        (first.expired_by !== by.by || (first.expired_reason ?? "") !== (by.reason || ""))
+      ) {
+        const expireTaken = {
+          silenceId: id,
+          by: first.expired_by ?? "",
+          at: first.expired_at,
+          values: typed,
+        };
+        return silencesPage(c, { status: 409, expireTaken });
+      }
       return c.redirect(`/silences?expired=${id}`, 303);
     } catch (error) {
       if (error instanceof HttpError && error.status >= 500) return notRecorded(c, error, typed);

@@ -169,5 +169,48 @@ for (const target of testTargets()) {
       assert.equal(ok.status, 303);
       assert.equal((await verdicts(id)).length, 1);
     });
+
+    test("a verdict refused for want of the token comes back through the token form as typed, or says to copy it when too long", async () => {
+      const id = await incident();
+      const typed = {
+        verdict: "maintenance",
+        cause: "valve",
+        note: "drained <b>\r\nfirst",
+        by: "Ana",
+      };
+      const refused = await guarded.request(`/incidents/${id}/verdict`, form(typed));
+      assert.equal(refused.status, 401);
+      const back = (await refused.text()).match(
+        /<input type="hidden" name="return" value="([^"]*)"/,
+      )?.[1];
+      assert.ok(back?.startsWith(`/incidents/${id}?`), back);
+      const stored = await guarded.request(
+        "/console-token",
+        form({ token: TOKEN, return: back!.replaceAll("&amp;", "&") }),
+      );
+      assert.equal(stored.status, 303);
+      const cookie = stored.headers.get("set-cookie")!.split(";")[0];
+      const page = await (
+        await guarded.request(stored.headers.get("location")!, { headers: { cookie } })
+      ).text();
+      assert.match(
+        page,
+        /id="console-token-stored"[^>]*>Token stored: [^<]*filled in as you typed it/,
+      );
+      assert.match(page, /<option value="maintenance" selected="">maintenance<\/option>/);
+      assert.match(page, /id="verdict-cause" name="cause" maxlength="500" value="valve"/);
+      assert.match(page, /<textarea id="verdict-note"[^>]*>drained &lt;b&gt;\r\nfirst<\/textarea>/);
+      assert.match(page, /id="verdict-by"[^>]* value="Ana"/);
+      assert.deepEqual(await verdicts(id), [], "nothing recorded until it is sent");
+
+      // 2000 characters of three UTF-8 bytes each: too long for a URL the browser sends back.
+      const long = await guarded.request(
+        `/incidents/${id}/verdict`,
+        form({ ...typed, note: "温".repeat(2000) }),
+      );
+      const longPage = await long.text();
+      assert.match(longPage, /<input type="hidden" name="return" value="\/incidents\/[^"?]*"/);
+      assert.match(longPage, /id="console-token-long">What you typed is too long to carry/);
+    });
   });
 }

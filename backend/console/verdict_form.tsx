@@ -1,6 +1,7 @@
 // The Incident page's verdict section: the current verdict, the ones it superseded, and the form to give one.
 import type { IncidentDetail, Verdict, VerdictKind } from "../incidents/incident_types.ts";
 import { VERDICTS } from "../incidents/incident_types.ts";
+import { useKeptText } from "./console_token_form.tsx";
 import { FormError, invalidIf } from "./form_error.tsx";
 import { utc } from "./format.ts";
 import { NameField } from "./name_field.tsx";
@@ -65,7 +66,9 @@ export function VerdictSection(props: {
   /** The page follows this form's recorded verdict: said, and focused by the console's script. */
   done?: boolean;
 }) {
-  const typed = props.values ?? {};
+  // Carried back through the token form: the form filled in as it was typed when refused.
+  const kept = useKeptText("verdict");
+  const typed = props.values ?? kept ?? {};
   const invalid = (key: string) =>
     invalidIf(props.error !== undefined && props.errorField === key, "verdict-error");
   const { incident } = props;
