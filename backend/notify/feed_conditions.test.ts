@@ -399,6 +399,10 @@ for (const target of testTargets()) {
           "condition.opened retired-told",
           "condition.resolved retired-told",
         ]);
+        // Its end says it was retired, not that it sends again.
+        const end = JSON.parse(kit.receiver.on("/retired")[1].body);
+        assert.match(end.data.text, /^Stream retired-told was retired by Ana \(line removed\)/);
+        assert.equal(end.data.condition.detail.retired_by, "Ana");
       } finally {
         await notify.stop();
       }
@@ -407,6 +411,67 @@ for (const target of testTargets()) {
       ]);
       assert.deepEqual(await retirementsOf("retired-quiet"), ["in force"]);
     });
+
+    if (target.kind === "postgres") {
+      test("a watch that judged a stream before it was retired opens nothing once the retirement commits (the insert waits on the stream's lock)", async () => {
+        await kit.db.sql`DELETE FROM feed_condition`;
+        const feed = createFeedConditions(kit.db, { graceMs: 0 });
+        const t = Date.now();
+        const read: FeedObservation = {
+          reachable: true,
+          silent: [
+            { stream_id: "retired-race", last_accepted_at: new Date(t - 60_000).toISOString() },
+          ],
+        };
+        await feed.observe(ENGINE, read, new Date(t));
+        // An operator's retirement, held open in its own transaction as the repository makes it:
+        // the stream's lock, the record, its episode ended.
+        const other = await kit.db.reopen();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let locked!: () => void;
+        const lockTaken = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const retiring = other.sql.begin(async (tx) => {
+          await tx`SELECT pg_advisory_xact_lock(hashtext('stream_retirement:retired-race'))`;
+          await tx`
+            INSERT INTO stream_retirement (retirement_id, stream_id, retired_at, retired_by, reason,
+              last_accepted_at)
+            VALUES (${crypto.randomUUID()}, 'retired-race', ${new Date(t + 1000)}, 'Ana',
+              'line removed', ${new Date(t - 60_000)})`;
+          await tx`UPDATE feed_condition SET ended_at = ${new Date(t + 1000)}
+            WHERE subject = 'retired-race' AND ended_at IS NULL`;
+          locked();
+          await held;
+        });
+        try {
+          await lockTaken;
+          // The watch's next read: judged before the retirement is visible, it tries to open an
+          // episode (the old one is ended by the time its insert may go on).
+          const observed = feed.observe(ENGINE, read, new Date(t + 2000));
+          await waitFor(async () => {
+            const [row] = await kit.db.sql<{ n: number }[]>`
+                SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND datname = current_database()`;
+            return row.n > 0 ? true : undefined;
+          }, "the watch waiting on the retirement");
+          release();
+          await retiring;
+          const changes = await observed;
+          assert.deepEqual(changes.opened, [], "nothing opened for a retired stream");
+        } finally {
+          release();
+          await retiring.catch(() => {});
+          await other.close();
+        }
+        assert.deepEqual(await episodes(), [
+          `stream_silent retired-race ${new Date(t - 60_000).toISOString()} ended`,
+        ]);
+      });
+    }
 
     test("a retirement ends by itself when the stream is shown silent since a later frame, and that silence opens an episode", async () => {
       await kit.db.sql`DELETE FROM feed_condition`;

@@ -56,11 +56,13 @@ export function endStreamSilentEpisode(
   at: Date,
   from: string,
 ) {
+  // The end says who retired the stream and why (its message words it so, not as "sending again").
   return sql`
-    UPDATE feed_condition SET ended_at = ${at}
-    WHERE kind = 'stream_silent' AND subject = ${streamId} AND ended_at IS NULL
-      AND EXISTS (SELECT 1 FROM ${sql(from)})
-    RETURNING condition_id`;
+    UPDATE feed_condition c SET ended_at = ${at},
+      detail = c.detail || jsonb_build_object('retired_by', r.retired_by, 'retire_reason', r.reason)
+    FROM ${sql(from)} r
+    WHERE c.kind = 'stream_silent' AND c.subject = ${streamId} AND c.ended_at IS NULL
+    RETURNING c.condition_id`;
 }
 
 /** What an observation changed: the episodes it opened and those it ended. */
@@ -116,17 +118,23 @@ export function createFeedConditions(
   /** Opens an episode for each of `seen` that none holds open; resolves with those opened. */
   async function open(kind: FeedKind, seen: Seen[], now: Date): Promise<FeedCondition[]> {
     if (seen.length === 0) return [];
-    const col = <T>(pick: (s: Seen) => T) => seen.map(pick);
+    // In subject order: each row's insert takes its stream's lock (migration 0027), so two
+    // backends inserting the same streams take them in the same order and never deadlock.
+    const sorted = [...seen].sort((a, b) =>
+      a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0,
+    );
+    const col = <T>(pick: (s: Seen) => T) => sorted.map(pick);
     return rows(sql()<FeedCondition[]>`
       INSERT INTO feed_condition (condition_id, kind, subject, stream_id, sensor, since, detail,
         opened_at, seen_at)
       SELECT k.id, ${kind}, k.subject, k.stream_id, k.sensor, k.since, k.detail::jsonb, ${now},
         ${now}
-      FROM unnest(${seen.map(() => randomUUID())}::uuid[], ${col((s) => s.subject)}::text[],
+      FROM unnest(${sorted.map(() => randomUUID())}::uuid[], ${col((s) => s.subject)}::text[],
         ${col((s) => s.stream_id)}::text[], ${col((s) => s.sensor)}::text[],
         ${col((s) => s.since.toISOString())}::timestamptz[],
         ${col((s) => JSON.stringify(s.detail))}::text[])
         AS k(id, subject, stream_id, sensor, since, detail)
+      ORDER BY k.subject
       ON CONFLICT DO NOTHING
       RETURNING *`);
   }
@@ -193,10 +201,12 @@ export function createFeedConditions(
     if (held.length === 0) return { rest: seen, ended: [] };
     const out = new Set(held.map((h) => h.stream_id));
     const ended = await rows(sql()<FeedCondition[]>`
-      UPDATE feed_condition SET ended_at = ${now}
-      WHERE kind = 'stream_silent' AND ended_at IS NULL
-        AND subject = ANY(${[...out]}::text[])
-      RETURNING *`);
+      UPDATE feed_condition c SET ended_at = ${now},
+        detail = c.detail || jsonb_build_object('retired_by', r.retired_by, 'retire_reason', r.reason)
+      FROM stream_retirement r
+      WHERE c.kind = 'stream_silent' AND c.ended_at IS NULL AND r.ended_at IS NULL
+        AND r.stream_id = c.subject AND c.subject = ANY(${[...out]}::text[])
+      RETURNING c.*`);
     return { rest: seen.filter((s) => !out.has(s.subject)), ended };
   }
 

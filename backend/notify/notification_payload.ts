@@ -186,6 +186,9 @@ function conditionLine(event: ConditionEvent, c: ConditionSnapshot): string {
   const ended = event === "condition_resolved";
   switch (c.kind) {
     case "stream_silent":
+      if (ended && typeof c.detail.retired_by === "string") {
+        return `Stream ${c.stream_id} was retired by ${c.detail.retired_by} (${String(c.detail.retire_reason)}): its silence pages nobody (silent since ${c.since})`;
+      }
       return ended
         ? `Stream ${c.stream_id} is sending again (silent since ${c.since})`
         : `Stream ${c.stream_id} is silent: no frame accepted since ${c.since}`;

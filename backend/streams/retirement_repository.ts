@@ -1,4 +1,6 @@
 // Stores stream retirements (a line taken out of service for good: its silence pages nobody) and reads them back, with postgres.js.
+
+import type { Sql } from "postgres";
 import type { Identity } from "../../contracts/auth.ts";
 import { type ErrorCode, HttpError } from "../../contracts/error.ts";
 import { unverified } from "../audit/actor.ts";
@@ -83,19 +85,23 @@ export function createRetirementRepository(
     const sql = client();
     const at = new Date(now());
     const id = crypto.randomUUID();
-    const audit = auditInsert(
-      sql,
-      {
-        action: "stream.retire",
-        target: `stream:${streamId}`,
-        actor: actor ?? unverified(action.by),
-        at,
-        detail: { retirement_id: id, reason: action.reason },
-      },
-      "inserted",
-    );
     try {
-      const [row] = await sql<RetirementRow[]>`
+      // The stream's lock first (as the feed watch's insert takes it, migration 0027), then the
+      // statement, whose snapshot then holds an episode the watch opened meanwhile: it ends it.
+      const retire = async (tx: Sql) => {
+        await tx`SELECT pg_advisory_xact_lock(hashtext(${`stream_retirement:${streamId}`}))`;
+        const audit = auditInsert(
+          tx,
+          {
+            action: "stream.retire",
+            target: `stream:${streamId}`,
+            actor: actor ?? unverified(action.by),
+            at,
+            detail: { retirement_id: id, reason: action.reason },
+          },
+          "inserted",
+        );
+        return await tx<RetirementRow[]>`
         WITH inserted AS (
           INSERT INTO stream_retirement (retirement_id, stream_id, retired_at, retired_by, reason,
             last_accepted_at)
@@ -104,9 +110,11 @@ export function createRetirementRepository(
               (SELECT since FROM feed_condition WHERE kind = 'stream_silent'
                 AND subject = ${streamId} AND ended_at IS NULL LIMIT 1)))
           RETURNING *
-        ), ended AS (${endStreamSilentEpisode(sql, streamId, at, "inserted")}),
+        ), ended AS (${endStreamSilentEpisode(tx, streamId, at, "inserted")}),
         audited AS (${audit})
         SELECT * FROM inserted`;
+      };
+      const [row] = await sql.begin((tx) => retire(tx as unknown as Sql));
       return toRetirement(row);
     } catch (error) {
       if ((error as { code?: unknown } | null)?.code === "23505") {

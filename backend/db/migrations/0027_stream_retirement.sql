@@ -44,3 +44,25 @@ CREATE TRIGGER stream_retirement_ended_only BEFORE UPDATE OR DELETE ON stream_re
   FOR EACH ROW EXECUTE FUNCTION stream_retirement_ended_only();
 CREATE TRIGGER stream_retirement_not_truncated BEFORE TRUNCATE ON stream_retirement
   FOR EACH STATEMENT EXECUTE FUNCTION operator_record_kept();
+
+-- A silent stream's episode is not opened while a retirement covers it (silent since no later than
+-- the stream's last frame when retired, or than the retirement). Checked here, at the insert, with
+-- the stream's lock that the retirement takes too: a feed watch that judged the stream before an
+-- operator retired it opens nothing once the retirement is committed, and a retirement made while
+-- the watch inserts waits for it and ends what it opened.
+CREATE FUNCTION feed_condition_not_retired() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.kind = 'stream_silent' THEN
+    PERFORM pg_advisory_xact_lock(hashtext('stream_retirement:' || NEW.subject));
+    IF EXISTS (SELECT 1 FROM stream_retirement r
+        WHERE r.stream_id = NEW.subject AND r.ended_at IS NULL
+          AND NEW.since <= COALESCE(r.last_accepted_at, r.retired_at)) THEN
+      RETURN NULL;
+    END IF;
+  END IF;
+  RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER feed_condition_not_retired BEFORE INSERT ON feed_condition
+  FOR EACH ROW EXECUTE FUNCTION feed_condition_not_retired();
