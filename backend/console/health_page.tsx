@@ -27,6 +27,7 @@ import { modelLabel, num, utc } from "./format.ts";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
 import { NotifyHealth, type NotifyHealthStatus } from "./notify_health.tsx";
+import { RetiredStreamsSection } from "./retired_streams_section.tsx";
 import { RetrainForm, RetrainNotice } from "./retrain_form.tsx";
 import { useViewer } from "./viewer.tsx";
 
@@ -489,6 +490,8 @@ export function HealthPage(props: {
         silent={h?.stats?.silent}
         retired={props.retired}
       />
+      {/* From the database: shown, and can be watched again, whatever the engine answers. */}
+      <RetiredStreamsSection retired={props.retired} />
       {h === null ? null : (
         <ModelsSection
           models={h.models}

@@ -2,7 +2,7 @@
 import type { Retirement } from "../streams/retirement_repository.ts";
 import type { MachineOff, SilentStream } from "./engine_monitor.ts";
 import { utc } from "./format.ts";
-import { NotAllowed, useViewer } from "./viewer.tsx";
+import { StreamForm } from "./retired_streams_section.tsx";
 
 /** Silent streams named at most; the rest are counted. */
 const SILENT_SHOWN = 20;
@@ -13,7 +13,10 @@ export function MachineOffSection(props: {
   lastKnownAt?: string;
   /** Streams that sent nothing past the engine's stale limit (absent: the engine does not say). */
   silent?: SilentStream[];
-  /** Retirements in force: their streams are shown apart, under "Retired streams". */
+  /**
+   * Retirements in force: their streams are not listed silent (retired_streams_section.tsx shows
+   * them, engine or not).
+   */
   retired?: Retirement[];
 }) {
   const { stopped, lastKnownAt, retired = [] } = props;
@@ -104,7 +107,6 @@ export function MachineOffSection(props: {
         </table>
       )}
       {silent?.length ? <SilentStreams silent={silent} /> : null}
-      {retired.length ? <RetiredStreams retired={retired} /> : null}
     </section>
   );
 }
@@ -145,94 +147,6 @@ function SilentStreams(props: { silent: SilentStream[] }) {
                   stream={s.stream_id}
                   label="Retire"
                   what="Retiring a stream"
-                />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </>
-  );
-}
-
-/**
- * A form acting on one stream (retire it, watch it again): a reason with its label, and the
- * person's name where nobody signs in. Viewers see why there is none.
- */
-function StreamForm(props: {
-  action: string;
-  id: string;
-  stream: string;
-  label: "Retire" | "Watch again";
-  what: string;
-}) {
-  const viewer = useViewer();
-  if (!viewer.canAct) return <NotAllowed what={props.what} />;
-  const { id } = props;
-  return (
-    <form
-      method="post"
-      action={props.action}
-      class="stream-form"
-      aria-label={`${props.label} ${props.stream}`}
-    >
-      <label for={`${id}-reason`}>Why ({props.stream})</label>{" "}
-      <input id={`${id}-reason`} name="reason" required maxlength={500} autocomplete="off" />
-      {viewer.typesName ? (
-        <>
-          {" "}
-          <label for={`${id}-by`}>Your name</label>{" "}
-          <input id={`${id}-by`} name="by" required maxlength={200} autocomplete="name" />
-        </>
-      ) : null}{" "}
-      <button type="submit">{props.label}</button>
-    </form>
-  );
-}
-
-/** Streams an operator retired (a line taken out of service): their silence pages nobody. */
-function RetiredStreams(props: { retired: Retirement[] }) {
-  return (
-    <>
-      <h3 id="retired-heading">Retired streams</h3>
-      <p id="retired-summary">
-        Taken out of service by an operator: their silence is no outage and pages nobody. A retired
-        stream that sends again is watched again by itself.
-      </p>
-      <table id="retired-streams" aria-labelledby="retired-heading">
-        <thead>
-          <tr>
-            <th scope="col">Stream</th>
-            <th scope="col">Silent since</th>
-            <th scope="col">Retired by</th>
-            <th scope="col">Retired at</th>
-            <th scope="col">Why</th>
-            <th scope="col">Watch again</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.retired.map((r, i) => (
-            <tr>
-              <td>{r.stream_id}</td>
-              <td>
-                {r.last_accepted_at ? (
-                  <time datetime={r.last_accepted_at}>{utc(r.last_accepted_at)}</time>
-                ) : (
-                  "not listed silent when retired"
-                )}
-              </td>
-              <td>{r.retired_by}</td>
-              <td>
-                <time datetime={r.retired_at}>{utc(r.retired_at)}</time>
-              </td>
-              <td>{r.reason}</td>
-              <td>
-                <StreamForm
-                  action={`/streams/${encodeURIComponent(r.stream_id)}/watch`}
-                  id={`watch-${i}`}
-                  stream={r.stream_id}
-                  label="Watch again"
-                  what="Watching a retired stream again"
                 />
               </td>
             </tr>

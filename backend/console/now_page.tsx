@@ -6,6 +6,7 @@ import { utc } from "./format.ts";
 import { IncidentTable } from "./incident_row.tsx";
 import { Layout } from "./layout.tsx";
 import { MachineOffSection } from "./machine_off_section.tsx";
+import { RetiredStreamsSection } from "./retired_streams_section.tsx";
 
 /** The most incidents one answer of the incidents API gives (its `limit`'s maximum). */
 export const ALL_OPEN_LIMIT = 500;
@@ -128,6 +129,8 @@ export function NowPage(props: {
       {engine && !engine.reachable && engine.lastKnown ? (
         <MachineOffSection stopped={engine.lastKnown.stopped} lastKnownAt={engine.lastKnown.at} />
       ) : null}
+      {/* From the database: shown, and can be watched again, whatever the engine answers. */}
+      <RetiredStreamsSection retired={props.retired} />
       <section aria-labelledby="resolved-heading">
         <h2 id="resolved-heading">Resolved, started in the last hour</h2>
         {props.resolvedTotal > props.resolved.length ? (

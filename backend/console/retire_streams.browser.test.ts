@@ -1,4 +1,4 @@
-// Chromium against the backend in-process and a real engine: a silent stream is retired from the Health page by keyboard alone, shown under Retired streams, then watched again.
+// Chromium against the backend in-process and a real engine: of two silent streams, one is retired from the Health page by keyboard alone, shown under Retired streams, then watched again; each row's controls have names of their own.
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -12,7 +12,9 @@ import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
 import { createEngineMonitor } from "./engine_monitor.ts";
 
+// Two silent streams: two rows of the same controls, which a screen reader must tell apart.
 const STREAM = "line-retire";
+const OTHER = "line-other";
 
 describe("retiring a silent stream in the console", () => {
   const reg = trainedRegistry([{ features: 8, name: "kiln", frames: 300 }]);
@@ -36,17 +38,21 @@ describe("retiring a silent stream in the console", () => {
     });
     base = `http://127.0.0.1:${port}`;
     const [kiln] = reg.models;
-    for (let i = 0; i < 3; i++) {
-      const res = await fetch(url("/data-enqueue"), {
-        method: "POST",
-        body: jsonFrame(kiln.featureNames, kiln.normalFrame(i), { stream_id: STREAM }),
-      });
-      assert.equal(res.status, 202, await res.text());
+    for (const stream of [STREAM, OTHER]) {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(url("/data-enqueue"), {
+          method: "POST",
+          body: jsonFrame(kiln.featureNames, kiln.normalFrame(i), { stream_id: stream }),
+        });
+        assert.equal(res.status, 202, await res.text());
+      }
     }
     await waitFor(async () => {
       const page = await (await fetch(`${base}/status`)).text();
-      return page.includes(`action="/streams/${STREAM}/retire"`) || undefined;
-    }, "the stream listed silent");
+      return (
+        [STREAM, OTHER].every((s) => page.includes(`action="/streams/${s}/retire"`)) || undefined
+      );
+    }, "both streams listed silent");
     browser = await launchChromium();
   });
 
@@ -65,13 +71,47 @@ describe("retiring a silent stream in the console", () => {
     await page.waitForSelector("h1");
   }
 
-  test("a silent stream is retired by keyboard on the Health page, listed under Retired streams, and watched again", async () => {
+  /** The names of the form controls in `main`, as Chromium's accessibility tree gives them. */
+  async function controlNames(page: Page): Promise<string[]> {
+    const snapshot = await page.locator("main").ariaSnapshot();
+    return [...snapshot.matchAll(/- '?(textbox|button) "([^"]*)"/g)].map((m) => `${m[1]} ${m[2]}`);
+  }
+
+  /** No two controls share a name, and each stream's form names its stream and action. */
+  async function assertNamed(page: Page, rows: { stream: string; act: "retire" | "watch" }[]) {
+    const names = await controlNames(page);
+    assert.deepEqual(
+      names.filter((n, i) => names.indexOf(n) !== i),
+      [],
+      "no two controls share a name",
+    );
+    for (const { stream, act } of rows) {
+      const which = act === "retire" ? `retire ${stream}` : `watch ${stream} again`;
+      const button = act === "retire" ? `Retire: ${stream}` : `Watch again: ${stream}`;
+      for (const name of [
+        `textbox Why (${which})`,
+        `textbox Your name (${which})`,
+        `button ${button}`,
+      ]) {
+        assert.ok(names.includes(name), `${name} not among:\n${names.join("\n")}`);
+      }
+    }
+  }
+
+  test("a silent stream is retired by keyboard on the Health page, listed under Retired streams, and watched again, each row's controls named apart", async () => {
     const page = await browser.newPage({ locale: "en-US", viewport: { width: 1280, height: 900 } });
     const errors = watchErrors(page);
     try {
       await page.goto(`${base}/status`);
-      await checkAccessibility(page, "Health with a silent stream");
-      await tabTo(page, "#silent-streams input[name=reason]");
+      await checkAccessibility(page, "Health with two silent streams");
+      await assertNamed(page, [
+        { stream: STREAM, act: "retire" },
+        { stream: OTHER, act: "retire" },
+      ]);
+      await tabTo(
+        page,
+        `#silent-streams form[action="/streams/${STREAM}/retire"] input[name=reason]`,
+      );
       await page.keyboard.type(`line taken out <b>"for good"</b>`);
       await page.keyboard.press("Tab");
       await page.keyboard.type("Ana");
@@ -81,12 +121,14 @@ describe("retiring a silent stream in the console", () => {
         (await retired.textContent()) ?? "",
         new RegExp(`${STREAM}[\\s\\S]*Ana[\\s\\S]*line taken out <b>"for good"</b>`),
       );
-      assert.equal(
-        await page.locator(`#silent-streams`).count(),
-        0,
-        "no longer among Streams silent",
-      );
+      const silent = (await page.locator("#silent-streams").textContent()) ?? "";
+      assert.ok(!silent.includes(STREAM), "no longer among Streams silent");
+      assert.ok(silent.includes(OTHER), "the other stays silent");
       await checkAccessibility(page, "Health with a retired stream");
+      await assertNamed(page, [
+        { stream: STREAM, act: "watch" },
+        { stream: OTHER, act: "retire" },
+      ]);
 
       await tabTo(page, "#retired-streams input[name=reason]");
       await page.keyboard.type("line back in service");
@@ -94,7 +136,8 @@ describe("retiring a silent stream in the console", () => {
       await page.keyboard.type("Ben");
       await submitWithEnter(page);
       assert.equal(await page.locator("#retired-streams").count(), 0);
-      assert.match((await page.locator("#silent-streams").textContent()) ?? "", new RegExp(STREAM));
+      const back = (await page.locator("#silent-streams").textContent()) ?? "";
+      assert.ok(back.includes(STREAM) && back.includes(OTHER), "both silent again");
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

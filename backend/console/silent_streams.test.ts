@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { jsonFrame } from "../../engine/_test/engine_harness.ts";
 import { trainedRegistry } from "../../engine/_test/registry_engine.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
+import { freePort } from "../_test/free_port.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
 import { createEngineMonitor } from "./engine_monitor.ts";
@@ -77,7 +78,16 @@ describe("the console with a stream gone silent", () => {
       const page = await (await app.request("/status")).text();
       return page.includes(`action="/streams/${stream}/retire"`) ? page : undefined;
     }, "the stream listed silent with its Retire form");
-    assert.match(listed, new RegExp(`<label for="retire-\\d+-reason">Why \\(${stream}\\)</label>`));
+    // Each row's controls are named after their stream (the words on screen come first).
+    assert.match(
+      listed,
+      new RegExp(
+        `<label for="retire-\\d+-reason">Why<span class="vh"> \\(retire ${stream}\\)</span></label>`,
+      ),
+    );
+    assert.ok(
+      listed.includes(`<button type="submit" aria-label="Retire: ${stream}">Retire</button>`),
+    );
     const form = (path: string, fields: Record<string, string>) =>
       app.request(path, {
         method: "POST",
@@ -115,5 +125,45 @@ describe("the console with a stream gone silent", () => {
     const after = await (await app.request("/status")).text();
     assert.ok(after.includes(`action="/streams/${stream}/retire"`), "silent again, watched");
     assert.ok(!after.includes('id="retired-streams"'));
+  });
+
+  test("Retired streams and their Watch again forms stay on Now and Health while the engine is out of reach", async () => {
+    // Retirements come from the database: a port nothing listens on stands for an engine down.
+    const gone = createBackendApp({
+      database: db,
+      engine: createEngineMonitor({
+        engineUrl: `http://127.0.0.1:${await freePort()}`,
+        timeoutMs: 500,
+      }),
+    });
+    const stream = "line-unheard";
+    const form = (path: string, from: string, fields: Record<string, string>) =>
+      gone.request(path, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          referer: `http://x${from}`,
+        },
+        body: new URLSearchParams(fields).toString(),
+      });
+    const done = await form(`/streams/${stream}/retire`, "/", {
+      reason: "line removed",
+      by: "Ana",
+    });
+    assert.equal(done.status, 303);
+    assert.equal(done.headers.get("location"), "/#retired-heading");
+    for (const path of ["/", "/status"]) {
+      const page = await (await gone.request(path)).text();
+      assert.match(text(page), /unreachable/i, `${path}: the engine is out of reach`);
+      const retired = /<table id="retired-streams"[\s\S]*?<\/table>/.exec(page)?.[0] ?? "";
+      assert.ok(retired.includes(`<td>${stream}</td>`), `${path}: listed under Retired streams`);
+      assert.ok(retired.includes("<td>Ana</td>") && retired.includes("<td>line removed</td>"));
+      assert.ok(retired.includes(`action="/streams/${stream}/watch"`), `${path}: Watch again form`);
+      assert.match(page, /<h2 id="retired-heading">Retired streams<\/h2>/);
+    }
+    const back = await form(`/streams/${stream}/watch`, "/status", { reason: "back", by: "Ben" });
+    assert.equal(back.status, 303);
+    const after = await (await gone.request("/status")).text();
+    assert.ok(!after.includes('id="retired-streams"'), "watched again: no longer retired");
   });
 });
