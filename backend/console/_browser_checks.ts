@@ -92,3 +92,19 @@ export async function colourPixels(
     [rgb, tolerance] as const,
   );
 }
+
+/** Presses Enter on the focused control and waits for the page the form leads to. */
+export async function submitWithEnter(page: Page): Promise<void> {
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: "domcontentloaded", timeout: 60_000 }),
+    page.keyboard.press("Enter"),
+  ]);
+  await page.waitForSelector("h1");
+}
+
+/** Waits until the focus is on `selector` (the console's script moves it once it has run). */
+export async function focusOn(page: Page, selector: string): Promise<void> {
+  await page.waitForFunction((s) => document.activeElement?.matches(s) ?? false, selector, {
+    timeout: 10_000,
+  });
+}

@@ -6,7 +6,14 @@ import { startBackend } from "../_test/backend_process.ts";
 import type { ServiceProcess } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
 import { incidentAlert } from "../incidents/_fixtures.ts";
-import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
+import {
+  checkAccessibility,
+  focusOn,
+  launchChromium,
+  submitWithEnter,
+  tabTo,
+  watchErrors,
+} from "./_browser_checks.ts";
 
 const TOKEN = "token-refused-console-token";
 
@@ -23,22 +30,6 @@ after(async () => {
   await browser?.close();
   await backend?.stop("SIGTERM");
 });
-
-/** Presses Enter on the focused control and waits for the page the form leads to. */
-async function submitWithEnter(page: Page) {
-  await Promise.all([
-    page.waitForNavigation({ waitUntil: "domcontentloaded", timeout: 60_000 }),
-    page.keyboard.press("Enter"),
-  ]);
-  await page.waitForSelector("h1");
-}
-
-/** Waits until the focus is on `selector` (the console's script moves it once it has run). */
-async function focusOn(page: Page, selector: string) {
-  await page.waitForFunction((s) => document.activeElement?.matches(s) ?? false, selector, {
-    timeout: 10_000,
-  });
-}
 
 /** Opens the page's "Console token" fold, types the token and sends it, by keyboard. */
 async function useToken(page: Page) {

@@ -1,12 +1,18 @@
 // Chromium (playwright-core) against a real backend process and a real engine process: the Health page marks the versions that read other sensors, says beside the form why one is refused without "Start windows afresh", and activates it by keyboard with it, saying so.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { ADMIN_TOKEN, trainedRegistry } from "../../engine/_test/registry_engine.ts";
 import { startBackend } from "../_test/backend_process.ts";
 import type { ServiceProcess } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
-import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
+import {
+  checkAccessibility,
+  focusOn,
+  launchChromium,
+  tabTo,
+  watchErrors,
+} from "./_browser_checks.ts";
 
 const HOSTILE = '<img src=x onerror="window.pwned=1"> & <script>window.pwned=2</script>';
 const MARK = "(other sensors or window size)";
@@ -36,13 +42,6 @@ describe("the Health page's activation of a version that reads other sensors", (
     await browser?.close();
     await backend?.stop("SIGTERM");
   });
-
-  /** Waits until the focus is on `selector` (the console's script moves it once it has run). */
-  async function focusOn(page: Page, selector: string) {
-    await page.waitForFunction((s) => document.activeElement?.matches(s) ?? false, selector, {
-      timeout: 10_000,
-    });
-  }
 
   /** The engine's own listing of the model. */
   async function listed() {

@@ -9,7 +9,13 @@ import { trainedRegistry } from "../../engine/_test/registry_engine.ts";
 import { waitFor } from "../../engine/_test/wait_for.ts";
 import { createBackendApp } from "../app.ts";
 import { type TestDatabase, testTargets } from "../db/_test_databases.ts";
-import { checkAccessibility, launchChromium, tabTo, watchErrors } from "./_browser_checks.ts";
+import {
+  checkAccessibility,
+  launchChromium,
+  submitWithEnter,
+  tabTo,
+  watchErrors,
+} from "./_browser_checks.ts";
 import { createEngineMonitor } from "./engine_monitor.ts";
 
 // Two silent streams: two rows of the same controls, which a screen reader must tell apart.
@@ -61,15 +67,6 @@ describe("retiring a silent stream in the console", () => {
     await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
     await db?.dispose();
   });
-
-  /** Presses Enter on the focused control and waits for the page the form leads to. */
-  async function submitWithEnter(page: Page) {
-    await Promise.all([
-      page.waitForNavigation({ waitUntil: "domcontentloaded", timeout: 60_000 }),
-      page.keyboard.press("Enter"),
-    ]);
-    await page.waitForSelector("h1");
-  }
 
   /** The names of the form controls in `main`, as Chromium's accessibility tree gives them. */
   async function controlNames(page: Page): Promise<string[]> {

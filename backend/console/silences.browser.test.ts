@@ -5,7 +5,9 @@ import { startBackend } from "../_test/backend_process.ts";
 import type { ServiceProcess } from "../_test/spawn_service.ts";
 import {
   checkAccessibility as checkPage,
+  focusOn,
   launchChromium,
+  submitWithEnter,
   tabTo as tabToShared,
   watchErrors,
 } from "./_browser_checks.ts";
@@ -44,18 +46,6 @@ const tabTo = (page: Page, selector: string) => tabToShared(page, selector, 120)
 /** Types a time into the focused field as the form asks: YYYY-MM-DD HH:MM, here in UTC. */
 async function typeDateTime(page: Page, at: Date) {
   await page.keyboard.type(at.toISOString().slice(0, 16).replace("T", " "));
-}
-
-/** Submits the form of the focused control with Enter and waits for the page it leads to. */
-async function submitWithEnter(page: Page) {
-  await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
-}
-
-/** Waits until the focus is on `selector` (the console's script moves it once it has run). */
-async function focusOn(page: Page, selector: string) {
-  await page.waitForFunction((s) => document.activeElement?.matches(s) ?? false, selector, {
-    timeout: 10_000,
-  });
 }
 
 async function apiSilences(state: string) {
