@@ -45,6 +45,31 @@ const post = (port: number, body: BodyInit, headers: Record<string, string> = {}
 
 const stats = async (port: number) => (await fetch(`http://127.0.0.1:${port}/stats`)).json();
 
+/**
+ * Starts an upload on `port` that never ends: its headers, then 100 bytes every 100 ms of a
+ * 100,000-byte body, once another request was answered (so the upload's headers were read).
+ * `stop()` ends the trickle and the connection.
+ */
+async function trickleUpload(port: number): Promise<{ stop(): void }> {
+  const socket = new Socket();
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.connect(port, "127.0.0.1", resolve);
+  });
+  socket.on("error", () => {}); // cut by the engine: that is the point
+  socket.write(
+    "POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+  );
+  const trickle = setInterval(() => socket.write("x".repeat(100)), 100);
+  await stats(port);
+  return {
+    stop() {
+      clearInterval(trickle);
+      socket.destroy();
+    },
+  };
+}
+
 test("engine process stops with a clear message when a variable is invalid", async () => {
   const engine = spawnEngine("node", env({ MAX_RETRIES: "9" }));
   assert.equal(await engine.exited, 1);
@@ -86,26 +111,14 @@ test("engine process that cannot load its model exits though a client keeps an u
   execFileSync("mkfifo", [join(dir, "held.json")]);
   await copyFile(join(model.dir, `${model.name}.onnx`), join(dir, "held.onnx"));
   const engine = spawnEngine("node", env({ MODEL_DIR: dir, DEFAULT_MODEL_NAME: "held" }));
-  const socket = new Socket();
-  let trickle: ReturnType<typeof setInterval> | undefined;
+  let upload: { stop(): void } | undefined;
   try {
-    const port = await engine.port();
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", reject);
-      socket.connect(port, "127.0.0.1", resolve);
-    });
-    socket.on("error", () => {}); // cut by the engine: that is the point
-    socket.write(
-      "POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
-    );
-    trickle = setInterval(() => socket.write("x".repeat(100)), 100);
-    await stats(port); // another request answered: the upload's headers were read before it
+    upload = await trickleUpload(await engine.port());
     await writeFile(join(dir, "held.json"), "not metadata");
     assert.equal(await engine.exited, 1);
     assert.match(engine.output(), /engine: cannot load model held: .* is not valid JSON/);
   } finally {
-    clearInterval(trickle);
-    socket.destroy();
+    upload?.stop();
     await engine.kill();
     await rm(dir, { recursive: true, force: true });
   }
@@ -207,21 +220,11 @@ test("a frame whose upload outlasts the shutdown's drain is refused 503 shutting
 for (const runtime of ["node", "deno"] as const) {
   test(`engine process under ${runtime} stops within its drain while a client trickles an upload that never ends`, async () => {
     const engine = spawnEngine(runtime, env({ SHUTDOWN_TIMEOUT_MS: "300" }));
-    const socket = new Socket();
-    let trickle: ReturnType<typeof setInterval> | undefined;
+    let upload: { stop(): void } | undefined;
     try {
       const port = await engine.port();
       await waitReady(port);
-      await new Promise<void>((resolve, reject) => {
-        socket.once("error", reject);
-        socket.connect(port, "127.0.0.1", resolve);
-      });
-      socket.on("error", () => {}); // cut by the engine: that is the point
-      socket.write(
-        "POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
-      );
-      trickle = setInterval(() => socket.write("x".repeat(100)), 100);
-      await stats(port); // another request answered: the upload's headers were read before it
+      upload = await trickleUpload(port);
       engine.child.kill("SIGTERM");
       assert.equal(await engine.exited, 0);
       assert.ok(
@@ -230,8 +233,7 @@ for (const runtime of ["node", "deno"] as const) {
       );
       assert.ok(engine.logs().some((l) => l.msg === "engine stopped"));
     } finally {
-      clearInterval(trickle);
-      socket.destroy();
+      upload?.stop();
       await engine.kill();
     }
   });
