@@ -15,6 +15,21 @@ export const storableText = v.check<string, string>(
   "text without NUL characters or unpaired surrogates",
 );
 
+/**
+ * A required text field of an operator's record: trimmed, 1..`max` characters, storable. `what`
+ * names it in the refusal ("a reason of 1..500 characters").
+ *
+ * @example v.strictObject({ reason: operatorText("a reason", 500) })
+ */
+export const operatorText = (what: string, max: number) =>
+  v.pipe(
+    v.string(what),
+    v.trim(),
+    v.minLength(1, `${what} of 1..${max} characters`),
+    v.maxLength(max, `${what} of 1..${max} characters`),
+    storableText,
+  );
+
 /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: what a timestamp column holds and ISO 8601 writes with four digits. */
 export const MIN_INSTANT_MS = Date.parse("0001-01-01T00:00:00.000Z");
 export const MAX_INSTANT_MS = Date.parse("9999-12-31T23:59:59.999Z");

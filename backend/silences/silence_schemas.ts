@@ -3,21 +3,14 @@ import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { recurrenceSchema, SILENCE_STATES } from "../../contracts/silence.ts";
 import { matchersCoverEverything } from "../../contracts/silence_match.ts";
-import { storableInstant, storableText } from "../../contracts/storable.ts";
+import { operatorText, storableInstant, storableText } from "../../contracts/storable.ts";
 import { parseBody } from "../_parse_body.ts";
 import { intParam } from "../alerts/_query_params.ts";
 
 /** The farthest ahead a silence may end (a recurring one included): 90 days. */
 export const MAX_SILENCE_AHEAD_MS = 90 * 86_400_000;
 
-const text = (what: string, max: number) =>
-  v.pipe(
-    v.string(what),
-    v.trim(),
-    v.minLength(1, `${what} of 1..${max} characters`),
-    v.maxLength(max, `${what} of 1..${max} characters`),
-    storableText,
-  );
+const text = operatorText;
 
 // ISO 8601 with a zone: a bare local time would mean whatever the server's zone is.
 const instant = v.pipe(

@@ -2,20 +2,13 @@
 import * as v from "valibot";
 import { HttpError } from "../../contracts/error.ts";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
-import { storableText } from "../../contracts/storable.ts";
+import { operatorText } from "../../contracts/storable.ts";
 import { intParam } from "../alerts/_query_params.ts";
 
 /** Where a retirement stands: in force, or ended (by a person, or by the stream sending again). */
 export type RetirementState = "in_force" | "ended";
 
-const text = (what: string, max: number) =>
-  v.pipe(
-    v.string(what),
-    v.trim(),
-    v.minLength(1, `${what} of 1..${max} characters`),
-    v.maxLength(max, `${what} of 1..${max} characters`),
-    storableText,
-  );
+const text = operatorText;
 
 /**
  * `POST /api/v1/streams/:stream_id/retirement` and `.../retirement/end`: why, and who (the
