@@ -1510,11 +1510,11 @@ for (const target of testTargets()) {
       try {
         const all = await loadMigrations();
         // Every migration but the outbox's (0008, and 0012, 0019, 0024 and 0025 which change
-        // it): the schema of a database that stored alerts before notifications existed (the
-        // others are independent).
+        // it, and 0027 whose trigger is on 0025's table): the schema of a database that stored
+        // alerts before notifications existed (the others are independent).
         await migrate(
           older.sql,
-          all.filter((m) => ![8, 12, 19, 24, 25].includes(m.version)),
+          all.filter((m) => ![8, 12, 19, 24, 25, 27].includes(m.version)),
         );
         const before = createBackendApp({ database: older });
         for (const alert of lifecycle(crypto.randomUUID(), undefined, "history-1")) {

@@ -289,8 +289,15 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   async function planAfterSilence(t: number, holding: Holding): Promise<void> {
     if (config.routes.length === 0) return;
     const messages: NewMessage[] = [];
-    for (const u of await outbox.unsilencedOpen(holding.ids)) {
-      if (holding.coversNow(u.incident.stream_id, u.flagged)) continue;
+    const candidates = await outbox.unsilencedOpen(holding.ids);
+    if (candidates.length === 0) return;
+    // Read again: a silence created since the pass read them (and an alert it marked since) is not
+    // among `holding`, so its incident looks as if its silence had ended. Each candidate's silence
+    // was stored before the query above, so this read knows it.
+    const fresh = await silencesNow(now());
+    for (const u of candidates) {
+      if (fresh.ids.includes(u.silence_id)) continue;
+      if (fresh.coversNow(u.incident.stream_id, u.flagged)) continue;
       const ended = new Date(Math.min(u.silence_end.getTime(), t)).toISOString();
       for (const route of config.routes) {
         const event = {

@@ -333,6 +333,72 @@ for (const target of testTargets()) {
         ["opened", "delivered"],
       ]);
     });
+
+    if (target.kind === "postgres") {
+      test("a silence created while a pass runs, and an incident opened under it, is not taken for a silence that ended", async () => {
+        const notify = dispatcher([
+          { name: "racing", match: { stream: "racing-*" }, webhook: hook("/racing") },
+        ]);
+        // The pass is held after it read the silences (none yet): its feed planning waits on a lock.
+        const other = await kit.db.reopen();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let locked!: () => void;
+        const lockTaken = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const holding = other.sql.begin(async (tx) => {
+          await tx`LOCK TABLE feed_condition IN ACCESS EXCLUSIVE MODE`;
+          locked();
+          await held;
+        });
+        const id = crypto.randomUUID();
+        try {
+          await lockTaken;
+          const pass = notify.tick();
+          await waitFor(async () => {
+            const [row] = await kit.db.sql<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND datname = current_database()`;
+            return row.n > 0 ? true : undefined;
+          }, "the pass waiting");
+          // Meanwhile: a silence, then an incident opened under it.
+          const created = await kit.app.request(
+            "/api/v1/silences",
+            post({
+              matchers: { stream: "racing-1" },
+              ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+              reason: "pump swap",
+              created_by: "Ana",
+            }),
+          );
+          assert.equal(created.status, 201);
+          await store(
+            incidentAlert({
+              incidentId: id,
+              start: new Date().toISOString(),
+              streamId: "racing-1",
+              event: "opened",
+              sensors: [{ idx: 7, severity: 20 }],
+            }),
+          );
+          release();
+          await holding;
+          await pass;
+          await notify.tick();
+        } finally {
+          release();
+          await holding.catch(() => {});
+          await other.close();
+          await notify.stop();
+        }
+        // Its opening is silenced; no opening "after the silence" while the silence holds.
+        assert.deepEqual(await rows("racing", id), [["opened", "silenced"]]);
+        assert.equal(kit.receiver.on("/racing").length, 0);
+      });
+    }
   });
 }
 
