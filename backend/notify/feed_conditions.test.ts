@@ -1,6 +1,7 @@
 // Feed conditions as episodes (opened once, ended once, a moved `since` a new one) and their messages: which routes, silences, an opening never tried superseded by the end (PGlite and PostgreSQL).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { holdTransaction, untilSomeoneWaitsOnALock } from "../_test/held_transaction.ts";
 import { waitFor } from "../_test/spawn_service.ts";
 import { createBackendApp } from "../app.ts";
 import { testTargets } from "../db/_test_databases.ts";
@@ -426,16 +427,7 @@ for (const target of testTargets()) {
         await feed.observe(ENGINE, read, new Date(t));
         // An operator's retirement, held open in its own transaction as the repository makes it:
         // the stream's lock, the record, its episode ended.
-        const other = await kit.db.reopen();
-        let release!: () => void;
-        const held = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        let locked!: () => void;
-        const lockTaken = new Promise<void>((resolve) => {
-          locked = resolve;
-        });
-        const retiring = other.sql.begin(async (tx) => {
+        const retiring = await holdTransaction(kit.db, async (tx) => {
           await tx`SELECT pg_advisory_xact_lock(hashtext('stream_retirement:retired-race'))`;
           await tx`
             INSERT INTO stream_retirement (retirement_id, stream_id, retired_at, retired_by, reason,
@@ -444,28 +436,17 @@ for (const target of testTargets()) {
               'line removed', ${new Date(t - 60_000)})`;
           await tx`UPDATE feed_condition SET ended_at = ${new Date(t + 1000)}
             WHERE subject = 'retired-race' AND ended_at IS NULL`;
-          locked();
-          await held;
         });
         try {
-          await lockTaken;
           // The watch's next read: judged before the retirement is visible, it tries to open an
           // episode (the old one is ended by the time its insert may go on).
           const observed = feed.observe(ENGINE, read, new Date(t + 2000));
-          await waitFor(async () => {
-            const [row] = await kit.db.sql<{ n: number }[]>`
-                SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE wait_event_type = 'Lock' AND datname = current_database()`;
-            return row.n > 0 ? true : undefined;
-          }, "the watch waiting on the retirement");
-          release();
-          await retiring;
+          await untilSomeoneWaitsOnALock(kit.db);
+          await retiring.release();
           const changes = await observed;
           assert.deepEqual(changes.opened, [], "nothing opened for a retired stream");
         } finally {
-          release();
-          await retiring.catch(() => {});
-          await other.close();
+          await retiring.release();
         }
         assert.deepEqual(await episodes(), [
           `stream_silent retired-race ${new Date(t - 60_000).toISOString()} ended`,

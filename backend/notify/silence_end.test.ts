@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { freePort } from "../_test/free_port.ts";
+import { holdTransaction, untilSomeoneWaitsOnALock } from "../_test/held_transaction.ts";
 import { ownPostgresDatabase } from "../_test/own_database.ts";
 import { NODE_TS, type ServiceProcess, spawnService, waitFor } from "../_test/spawn_service.ts";
 import { post } from "../alerts/_fixtures.ts";
@@ -340,30 +341,13 @@ for (const target of testTargets()) {
           { name: "racing", match: { stream: "racing-*" }, webhook: hook("/racing") },
         ]);
         // The pass is held after it read the silences (none yet): its feed planning waits on a lock.
-        const other = await kit.db.reopen();
-        let release!: () => void;
-        const held = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        let locked!: () => void;
-        const lockTaken = new Promise<void>((resolve) => {
-          locked = resolve;
-        });
-        const holding = other.sql.begin(async (tx) => {
-          await tx`LOCK TABLE feed_condition IN ACCESS EXCLUSIVE MODE`;
-          locked();
-          await held;
-        });
+        const lock = await holdTransaction(kit.db, (tx) =>
+          tx`LOCK TABLE feed_condition IN ACCESS EXCLUSIVE MODE`.then(() => undefined),
+        );
         const id = crypto.randomUUID();
         try {
-          await lockTaken;
           const pass = notify.tick();
-          await waitFor(async () => {
-            const [row] = await kit.db.sql<{ n: number }[]>`
-              SELECT count(*)::int AS n FROM pg_stat_activity
-              WHERE wait_event_type = 'Lock' AND datname = current_database()`;
-            return row.n > 0 ? true : undefined;
-          }, "the pass waiting");
+          await untilSomeoneWaitsOnALock(kit.db);
           // Meanwhile: a silence, then an incident opened under it.
           const created = await kit.app.request(
             "/api/v1/silences",
@@ -384,14 +368,11 @@ for (const target of testTargets()) {
               sensors: [{ idx: 7, severity: 20 }],
             }),
           );
-          release();
-          await holding;
+          await lock.release();
           await pass;
           await notify.tick();
         } finally {
-          release();
-          await holding.catch(() => {});
-          await other.close();
+          await lock.release();
           await notify.stop();
         }
         // Its opening is silenced; no opening "after the silence" while the silence holds.
