@@ -79,6 +79,12 @@ export async function serve(
         });
       },
     );
+    // A client that half-closes its connection once its request is sent (`nc`, some gateways)
+    // still gets its answer: Node's HTTP server otherwise aborts a request whose answer is not
+    // written by the time the client's end arrives, and ends the connection with no answer at all
+    // (any upload, whose answer waits for its decode). Node's own switch (`httpAllowHalfOpen`,
+    // read by its server on the client's end) is not among its typed options.
+    (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
     server.once("error", reject);
   });
 }

@@ -60,3 +60,44 @@ for (const runtime of ["node", "deno"] as const) {
     }
   });
 }
+
+// Node only: Deno.serve drops the answer to a client that half-closes (no switch for it).
+for (const runtime of ["node"] as const) {
+  test(`engine process under ${runtime} answers a producer that half-closes its connection once its upload is sent (202, not a cut connection)`, async () => {
+    const engine = spawnEngine(runtime, {
+      MODEL_DIR: model.dir,
+      DEFAULT_MODEL_NAME: model.name,
+      NESTJS_URL: "http://127.0.0.1:9",
+    });
+    try {
+      const port = await engine.port();
+      await waitReady(port);
+      for (let i = 0; i < 5; i++) {
+        const body = gzip(
+          jsonFrame(model.featureNames, model.normalFrame(i), { stream_id: `half-${i}` }),
+        );
+        const socket = new Socket();
+        let text = "";
+        socket.on("data", (chunk) => {
+          text += String(chunk);
+        });
+        const closed = new Promise((resolve) => socket.on("close", resolve));
+        socket.on("error", () => {});
+        await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", resolve));
+        // The whole request, then the client's end of the connection (as `nc` or a gateway may).
+        socket.end(
+          Buffer.concat([
+            Buffer.from(
+              `POST /data-enqueue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+            ),
+            body,
+          ]),
+        );
+        await closed;
+        assert.match(text, /^HTTP\/1\.1 202 /, `upload ${i}: ${text.slice(0, 300)}`);
+      }
+    } finally {
+      await engine.kill();
+    }
+  });
+}
