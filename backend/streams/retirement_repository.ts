@@ -10,7 +10,7 @@ import { dbErrorTranslator } from "../db/db_errors.ts";
 import { endStreamSilentEpisode } from "../notify/feed_conditions.ts";
 import type { RetirementAction, RetirementState } from "./retirement_schemas.ts";
 
-// In contracts/error.ts's catalogue once it lists it (proposed there): a retirement already in force (409).
+// A retirement already in force (409; in contracts/error.ts's catalogue).
 const ALREADY_RETIRED: ErrorCode = "already_retired";
 
 /** One retirement, as the API answers it. */
