@@ -90,6 +90,27 @@ test("backend exits non-zero naming a bad configuration variable", async () => {
   );
 });
 
+test("backend exits non-zero on a signing secret that cannot sign, naming it", async () => {
+  const service = spawnService([...NODE_TS, "backend/main.ts"], {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: "",
+    LOG_LEVEL: "info",
+    ALERT_SIGNING_SECRET: "whsec_not base64 at all!!",
+  });
+  running.push(service);
+  // A backend that took the secret would listen instead of exiting: that ends the wait too.
+  const outcome = await Promise.race([
+    exitCode(service),
+    service.waitForLog((l) => l.msg === "backend listening", 90_000).then(() => "listening"),
+  ]);
+  assert.equal(outcome, 1, service.lines.join("\n"));
+  assert.ok(
+    service.lines.some((l) => l.includes("'ALERT_SIGNING_SECRET' must be whsec_ followed by base64")),
+    service.lines.join("\n"),
+  );
+});
+
 const roots: string[] = [];
 after(() => {
   for (const root of roots) rmSync(root, { recursive: true, force: true });

@@ -94,6 +94,27 @@ test("engine config rejects each out-of-range value naming the variable", () => 
   }
 });
 
+test("both services refuse a signing secret that cannot sign and keep one that can", () => {
+  for (const schema of [engineConfigSchema, backendConfigSchema]) {
+    for (const bad of ["whsec_not base64 at all!!", "whsec_q-8_Zr0xAbCdEfGh", "whsec_"]) {
+      assert.throws(
+        () => parseConfig(schema, { ALERT_SIGNING_SECRET: bad }),
+        /'ALERT_SIGNING_SECRET' must be whsec_ followed by base64/,
+        bad,
+      );
+    }
+    assert.throws(
+      () => parseConfig(schema, { ALERT_SIGNING_SECRET: "short" }),
+      /'ALERT_SIGNING_SECRET' must be whsec_<base64> or at least 16 characters/,
+    );
+    const good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert.equal(parseConfig(schema, { ALERT_SIGNING_SECRET: good }).ALERT_SIGNING_SECRET, good);
+    const plain = "a plain secret of 16+ chars";
+    assert.equal(parseConfig(schema, { ALERT_SIGNING_SECRET: plain }).ALERT_SIGNING_SECRET, plain);
+    assert.equal(parseConfig(schema, { ALERT_SIGNING_SECRET: "" }).ALERT_SIGNING_SECRET, undefined);
+  }
+});
+
 test("config lists every bad variable at once", () => {
   assert.throws(
     () => parseConfig(engineConfigSchema, { MAX_RETRIES: "9", APP_PORT: "x" }),

@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import { AUTH_MODES, parseRoleMap } from "./auth.ts";
 import { parseModelRoutes } from "./model_routes.ts";
+import { webhookSecretProblem } from "./webhook_signature.ts";
 
 /** Raised for a bad environment variable; the message names it, e.g. `'MAX_RETRIES' must be an integer 1..5, got "9"`. */
 export class ConfigError extends RangeError {
@@ -118,6 +119,23 @@ function secret(name: string, minLength: number) {
   );
 }
 
+/**
+ * The alerts' signing secret, checked as signing will read it (`whsec_` and base64, or at least
+ * 16 characters), so a secret that cannot sign stops the start instead of every delivery.
+ */
+function signingSecret(name: string) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => s === "" || webhookSecretProblem(s) === undefined,
+        (i) => `'${name}' ${webhookSecretProblem(i.input)}`,
+      ),
+      v.transform((s) => (s === "" ? undefined : s)),
+    ),
+  );
+}
+
 /** An http(s) URL that may be absent; blank counts as absent. */
 function optionalUrl(name: string) {
   return v.optional(
@@ -198,7 +216,7 @@ export const engineConfigSchema = v.object({
   DECISIONS_TOKEN: secret("DECISIONS_TOKEN", 16),
   // ... or a file holding it (compose's `tokens` service writes one); DECISIONS_TOKEN wins.
   DECISIONS_TOKEN_FILE: optionalText(),
-  ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
+  ALERT_SIGNING_SECRET: signingSecret("ALERT_SIGNING_SECRET"),
   INGEST_TOKEN: secret("INGEST_TOKEN", 16),
   // The model operations API (GET /models, POST /models/{name}/activate) needs it when set.
   ADMIN_TOKEN: secret("ADMIN_TOKEN", 16),
@@ -330,7 +348,7 @@ export const backendConfigSchema = v.object({
     ),
   ),
   ENGINE_URL: url("ENGINE_URL", "http://localhost:9000"),
-  ALERT_SIGNING_SECRET: secret("ALERT_SIGNING_SECRET", 16),
+  ALERT_SIGNING_SECRET: signingSecret("ALERT_SIGNING_SECRET"),
   INGEST_TOKEN: secret("INGEST_TOKEN", 16),
   SIMULATOR_RATE_HZ: num("SIMULATOR_RATE_HZ", 0, 0, 10_000),
   SIMULATOR_ANOMALY_EVERY_S: num("SIMULATOR_ANOMALY_EVERY_S", 20, 0, 86_400),

@@ -74,6 +74,12 @@ describe("engine start-up names the variable behind a bad setting", () => {
     assertOneLine(out, /engine: 'DECISIONS_TOKEN_FILE' \S+ must hold at least 16 characters/);
   });
 
+  test("ALERT_SIGNING_SECRET that cannot sign (whsec_ and not base64): refused at start, naming it", async () => {
+    const { code, out } = await engineExit({ ALERT_SIGNING_SECRET: "whsec_not base64 at all!!" });
+    assert.equal(code, 1, out);
+    assertOneLine(out, /'ALERT_SIGNING_SECRET' must be whsec_ followed by base64/);
+  });
+
   test("ADMIN_TOKEN_FILE holding a token too short: the message says it came from the file", async () => {
     const file = join(dir, "short-admin");
     await writeFile(file, "short\n");
