@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFile, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -87,6 +87,46 @@ test("outbox compacts the log once enough alerts are delivered", () =>
     assert.equal(lines.length, 6);
     assert.equal(outbox.size, 2);
     await outbox.close();
+  }));
+
+test("outbox compacts the log once delivered alerts take compactBytes of it, before compactAfter marks", () =>
+  withDir(async (dir) => {
+    const outbox = await Outbox.open({ dir, compactBytes: 64 * 1024 });
+    // Alerts with evidence: 8 KiB each, 12 of them delivered, 2 kept.
+    const big = (n: number) => {
+      const r = record(n);
+      return { ...r, body: JSON.stringify({ ...JSON.parse(r.body), evidence: "e".repeat(8192) }) };
+    };
+    const records = Array.from({ length: 14 }, (_, i) => big(i));
+    await outbox.append(records);
+    const before = (await stat(outbox.path)).size;
+    const addIds = async () =>
+      (await readFile(outbox.path, "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.op === "add")
+        .map((l) => l.id);
+    // 7 delivered (~58 KiB): under 64 KiB, nothing rewritten yet.
+    for (const r of records.slice(0, 7)) await outbox.delivered(r.id);
+    assert.equal((await addIds()).length, 14);
+    // The 8th passes 64 KiB, and more than the 6 undelivered alerts' bytes: rewritten to them.
+    await outbox.delivered(records[7].id);
+    assert.deepEqual(
+      await addIds(),
+      records.slice(8).map((r) => r.id),
+    );
+    const after = (await stat(outbox.path)).size;
+    assert.ok(after < before / 2, `log ${after} bytes after delivering 8 of 14, was ${before}`);
+    for (const r of records.slice(8, 12)) await outbox.delivered(r.id);
+    await outbox.close();
+    const reopened = await Outbox.open({ dir });
+    assert.deepEqual(
+      reopened.pending().map((r) => r.id),
+      records.slice(12).map((r) => r.id),
+    );
+    for (const r of records.slice(0, 12)) assert.ok(reopened.wasDelivered(r.id));
+    await reopened.close();
   }));
 
 test("outbox counts the bytes of its undelivered alerts, across a reopen", () =>

@@ -11,6 +11,11 @@ export interface OutboxOptions {
   dir: string;
   /** Delivered marks that trigger a rewrite of the log with only undelivered alerts (1000). */
   compactAfter?: number;
+  /**
+   * Bytes of the log no longer needed (delivered alerts' lines) that trigger the rewrite too
+   * (16 MiB): a thousand delivered alerts of evidence would otherwise stay on disk for weeks.
+   */
+  compactBytes?: number;
 }
 
 type FileHandle = Awaited<ReturnType<typeof open>>;
@@ -64,6 +69,7 @@ export class Outbox {
   readonly path: string;
   readonly #dir: string;
   readonly #compactAfter: number;
+  readonly #compactBytes: number;
   readonly #pending = new Map<string, AlertRecord>();
   /** Bytes of the undelivered alerts' bodies. */
   #bytes = 0;
@@ -73,17 +79,23 @@ export class Outbox {
   /** The log's length in bytes: where the next append begins (this process alone writes it). */
   #size = 0;
   #marks = 0;
+  /** The log's length from which a rewrite by bytes is tried again after one failed (a full disk). */
+  #retryAtSize = 0;
   #chain: Promise<unknown> = Promise.resolve();
   /** Lines skipped when the log was opened (torn writes). */
   skippedLines = 0;
 
   private constructor(options: OutboxOptions) {
-    const { compactAfter = 1000 } = options;
+    const { compactAfter = 1000, compactBytes = 16 * 2 ** 20 } = options;
     if (!Number.isInteger(compactAfter) || compactAfter < 1) {
       throw new RangeError(`'compactAfter' must be a positive integer, got ${compactAfter}`);
     }
+    if (!Number.isInteger(compactBytes) || compactBytes < 1) {
+      throw new RangeError(`'compactBytes' must be a positive integer, got ${compactBytes}`);
+    }
     this.#dir = options.dir;
     this.#compactAfter = compactAfter;
+    this.#compactBytes = compactBytes;
     this.path = join(options.dir, FILE);
   }
 
@@ -182,10 +194,17 @@ export class Outbox {
     this.#remember(id);
     return this.#serial(async () => {
       await this.#appendText(`{"op":"done","id":${JSON.stringify(id)}}\n`, false);
-      if (++this.#marks >= this.#compactAfter && this.#marks >= this.#pending.size) {
-        // One that cannot be written (a full disk) is tried again after as many marks more.
+      // Due after enough marks or enough bytes of delivered alerts, and no sooner than the
+      // rewrite removes as much as it copies (the undelivered alerts), so its cost is amortised.
+      const byMarks = ++this.#marks >= this.#compactAfter && this.#marks >= this.#pending.size;
+      const waste = this.#size - this.#bytes;
+      const byBytes =
+        waste >= this.#compactBytes && waste >= this.#bytes && this.#size >= this.#retryAtSize;
+      if (byMarks || byBytes) {
+        // One that cannot be written (a full disk) is tried again after as many marks or bytes more.
         await this.#rewrite().catch(() => {
           this.#marks = 0;
+          this.#retryAtSize = this.#size + this.#compactBytes;
         });
       }
     });
@@ -302,5 +321,6 @@ export class Outbox {
     this.#file = await open(this.path, "a");
     this.#size = written;
     this.#marks = 0;
+    this.#retryAtSize = 0;
   }
 }
