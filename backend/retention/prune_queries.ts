@@ -15,6 +15,9 @@ export interface IncidentBatch {
   alerts: number;
   alert_features: number;
   notifications: number;
+  /** The incidents' sensors and timeline events, deleted by the cascade. */
+  incident_sensors: number;
+  incident_events: number;
 }
 
 /** Rows one feed-condition batch deleted. */
@@ -78,8 +81,16 @@ export async function deleteIncidentBatch(
       SELECT i.incident_id FROM incident i WHERE ${prunable(tx)}
       ORDER BY i.resolved_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED`;
-    if (locked.length === 0)
-      return { incidents: 0, alerts: 0, alert_features: 0, notifications: 0 };
+    if (locked.length === 0) {
+      return {
+        incidents: 0,
+        alerts: 0,
+        alert_features: 0,
+        notifications: 0,
+        incident_sensors: 0,
+        incident_events: 0,
+      };
+    }
     const [row] = await tx<IncidentBatch[]>`
       WITH doomed AS (
         SELECT i.incident_id FROM incident i
@@ -98,10 +109,16 @@ export async function deleteIncidentBatch(
       ), incidents AS (
         DELETE FROM incident WHERE incident_id IN (SELECT incident_id FROM doomed) RETURNING 1
       )
+      -- The cascade's rows, counted (the statement sees them as they were before it) so the
+      -- pruner knows how much of their tables it deleted.
       SELECT (SELECT count(*) FROM incidents)::int AS incidents,
         (SELECT count(*) FROM late_alerts)::int AS alerts,
         (SELECT count(*) FROM late_features)::int AS alert_features,
-        (SELECT count(*) FROM notifications)::int AS notifications`;
+        (SELECT count(*) FROM notifications)::int AS notifications,
+        (SELECT count(*) FROM incident_sensor
+          WHERE incident_id IN (SELECT incident_id FROM doomed))::int AS incident_sensors,
+        (SELECT count(*) FROM incident_event
+          WHERE incident_id IN (SELECT incident_id FROM doomed))::int AS incident_events`;
     return row;
   };
   // Already inside a caller's transaction (a TransactionSql has no `begin`): run in that one.
@@ -187,19 +204,57 @@ export const PRUNED_TABLES = [
   "feed_condition",
 ] as const;
 
-/**
- * Marks the space of deleted rows reusable and refreshes the planner's statistics. PGlite runs no
- * autovacuum, so without this its files would keep every deleted row's space and its planner
- * would never learn how large the tables grew; PostgreSQL's autovacuum does both on its own. One
- * table per statement, so ingest's statements get PGlite's connection in between.
- */
-export async function vacuum(sql: Sql): Promise<void> {
-  for (const table of PRUNED_TABLES) await sql.unsafe(`VACUUM (ANALYZE) ${table}`);
+export type PrunedTable = (typeof PRUNED_TABLES)[number];
+
+/** What the planner's catalogue and the statistics say of a pruned table: both cheap to read. */
+export interface TableDeadRows {
+  table: PrunedTable;
+  /** Rows as of its last VACUUM or ANALYZE (`pg_class.reltuples`); -1 before the first. */
+  reltuples: number;
+  /**
+   * Dead rows the statistics know of (`n_dead_tup`): deleted or updated since its last VACUUM,
+   * re-estimated by each ANALYZE. PGlite forgets them when it stops.
+   */
+  dead: number;
 }
 
-/** Refreshes the planner's statistics on the pruned tables (PGlite: no autoanalyze), one per statement. */
-export async function analyze(sql: Sql): Promise<void> {
-  for (const table of PRUNED_TABLES) await sql.unsafe(`ANALYZE ${table}`);
+/**
+ * {@link TableDeadRows} of every pruned table (PostgreSQL 15 or later, PGlite): two short
+ * statements, no table is read.
+ */
+export async function deadRows(sql: Sql): Promise<TableDeadRows[]> {
+  // PGlite's one backend reports its counts at most once a second, when idle: those of the last
+  // deletes would reach the statistics only after a VACUUM that had already removed their rows,
+  // and count again as dead. Forced, they are reported as this statement ends.
+  await sql`SELECT pg_stat_force_next_flush()`;
+  return await sql<TableDeadRows[]>`
+    SELECT t AS table, c.reltuples::float8 AS reltuples,
+      pg_stat_get_dead_tuples(c.oid)::float8 AS dead
+    FROM unnest(${[...PRUNED_TABLES]}::text[]) WITH ORDINALITY AS u (t, i)
+    JOIN pg_class c ON c.oid = to_regclass(t)
+    ORDER BY i`;
+}
+
+/**
+ * Marks the space of deleted rows reusable and refreshes the planner's statistics, of `tables`
+ * (all pruned ones by default). PGlite runs no autovacuum, so without this its files would keep
+ * every deleted row's space and its planner would never learn how large the tables grew;
+ * PostgreSQL's autovacuum does both on its own. One table per statement, so ingest's statements
+ * get PGlite's connection in between.
+ */
+export async function vacuum(
+  sql: Sql,
+  tables: readonly PrunedTable[] = PRUNED_TABLES,
+): Promise<void> {
+  for (const table of tables) await sql.unsafe(`VACUUM (ANALYZE) ${table}`);
+}
+
+/** Refreshes the planner's statistics on `tables` (PGlite: no autoanalyze), one per statement. */
+export async function analyze(
+  sql: Sql,
+  tables: readonly PrunedTable[] = PRUNED_TABLES,
+): Promise<void> {
+  for (const table of tables) await sql.unsafe(`ANALYZE ${table}`);
 }
 
 /** The last run as the Health page shows it: one row, replaced by every run of any backend. */

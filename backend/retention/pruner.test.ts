@@ -623,7 +623,7 @@ for (const target of testTargets()) {
       }
     });
 
-    test("PGlite's upkeep: a run that deleted rows vacuums; one that deleted nothing analyzes at most hourly", async () => {
+    test("PGlite's upkeep: a run analyzes at most hourly, and deleting one alert vacuums nothing", async () => {
       const own = await target.open();
       try {
         let clock = Date.now();
@@ -649,7 +649,9 @@ for (const target of testTargets()) {
         clock += 31 * 86_400_000;
         const pruned = await pruner.runOnce();
         assert.equal(pruned.alerts, 1);
-        assert.equal(pruned.maintenance, pglite ? "vacuum" : null);
+        // One dead row is far below autovacuum's threshold (pruner_upkeep.test.ts); the hour is up.
+        assert.equal(pruned.maintenance, pglite ? "analyze" : null);
+        assert.deepEqual(pruned.vacuumed, []);
         clock += 30 * 60_000;
         assert.equal((await pruner.runOnce()).maintenance, null);
         clock += 31 * 60_000;
