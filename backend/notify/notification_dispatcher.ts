@@ -79,6 +79,25 @@ interface Holding {
   coversEverything: boolean;
 }
 
+/**
+ * Whether `work` settles before `deadline` aborts; without a deadline it is waited for. A failure
+ * of `work` counts as settled (the loop and deliveries log their own).
+ */
+async function settlesBefore(work: Promise<unknown>, deadline?: AbortSignal): Promise<boolean> {
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  if (!deadline) return await settled;
+  if (deadline.aborted) return false;
+  return await Promise.race([
+    settled,
+    new Promise<boolean>((resolve) =>
+      deadline.addEventListener("abort", () => resolve(false), { once: true }),
+    ),
+  ]);
+}
+
 // A claimed message stays leased this long past its route's timeout, so a slow answer is not
 // claimed twice; a process that died mid-delivery leaves the lease to run out.
 const LEASE_MARGIN_MS = 5000;
@@ -155,6 +174,8 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   let stopping = false;
+  /** Whether a pass is running (not waiting for the next one). */
+  let passing = false;
 
   async function toMessage(
     route: NotifyRoute,
@@ -585,10 +606,13 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
 
   async function run(): Promise<void> {
     while (!stopping) {
+      passing = true;
       try {
         await tick();
       } catch (error) {
         log?.warn("notification pass failed", { error: (error as Error).message });
+      } finally {
+        passing = false;
       }
       if (!stopping) await pause(pollMs);
     }
@@ -602,19 +626,22 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
       loop ??= run();
     },
     /**
-     * Stops passing and waits for deliveries in flight until `deadline` aborts, then abandons
-     * them (their leases run out; the next start delivers them again under the same id).
+     * Stops passing and waits for the pass and deliveries in flight until `deadline` aborts, then
+     * abandons them: a pass held in the database (a lock, a query slow on a backlog) is left to
+     * the database's close, which ends its query, and deliveries' leases run out (the next start
+     * delivers them again under the same id). Without a deadline it waits for both.
      */
     async stop(deadline?: AbortSignal): Promise<void> {
       stopping = true;
       wake?.();
-      await loop;
-      if (deadline && !deadline.aborted) {
-        await Promise.race([
-          Promise.all([...deliveries]),
-          new Promise((resolve) => deadline.addEventListener("abort", resolve, { once: true })),
-        ]);
+      // Between passes the loop ends at once; a pass running is given until the deadline. A
+      // pass held in a query kept a stopped backend alive for minutes, until the query ended.
+      if (loop && !(await settlesBefore(loop, passing ? deadline : undefined))) {
+        log?.warn("notification pass abandoned at the shutdown deadline", {
+          detail: "its query ends when the database closes",
+        });
       }
+      if (deadline) await settlesBefore(Promise.all([...deliveries]), deadline);
       lifetime.abort(new Error("notifications stopping"));
       await Promise.all([...deliveries]);
     },
