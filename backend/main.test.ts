@@ -106,7 +106,9 @@ test("backend exits non-zero on a signing secret that cannot sign, naming it", a
   ]);
   assert.equal(outcome, 1, service.lines.join("\n"));
   assert.ok(
-    service.lines.some((l) => l.includes("'ALERT_SIGNING_SECRET' must be whsec_ followed by base64")),
+    service.lines.some((l) =>
+      l.includes("'ALERT_SIGNING_SECRET' must be whsec_ followed by base64"),
+    ),
     service.lines.join("\n"),
   );
 });
