@@ -17,14 +17,17 @@ const STDERR_KEEP = 64 * 1024;
 const PARENT_CHECK_MS = 500;
 
 /**
- * Loaded first in the Node child (`--import`): a thread that ends the child once the engine that
- * started it (`RETRAIN_PARENT_PID`) is no longer its parent (killed with `kill -9`, nothing ran
- * to stop the child), so no orphan trains on and writes into a scratch folder nobody removes. A
- * thread, since training holds the main thread for long stretches; unref'd, so it never keeps
- * the child alive. Reading `process.ppid` again each time: it changes when the parent dies.
+ * Loaded first in the child (Node: `--import`, Deno: `--preload`; both take this data: URL): a
+ * thread that ends the child once the engine that started it (`RETRAIN_PARENT_PID`) is no longer
+ * its parent (killed with `kill -9`, nothing ran to stop the child), so no orphan trains on,
+ * writes into a scratch folder nobody removes, or (`RETRAIN_PROMOTE=auto`) activates a version
+ * after the engine is gone. A thread, since training holds the main thread for long stretches;
+ * unref'd, so it never keeps the child alive. Reading `process.ppid` again each time: it changes
+ * when the parent dies.
  */
 const PARENT_WATCH = `data:text/javascript,${encodeURIComponent(
-  `import { Worker } from "node:worker_threads";
+  `import process from "node:process";
+import { Worker } from "node:worker_threads";
 const parent = Number(process.env.RETRAIN_PARENT_PID);
 if (parent > 0) {
   new Worker("setInterval(() => { if (process.ppid !== " + parent + ") process.kill(process.pid, 'SIGKILL'); }, ${PARENT_CHECK_MS});", { eval: true }).unref();
@@ -63,8 +66,8 @@ export interface RetrainChildOptions {
  * report the CLI names on its last line is read (`decided`, promoted or held). Exit 1 saying
  * "too little history" or "nothing new to train on": `decided`, held, with that message as the
  * reason (expected outcomes on a young history, or one the line added nothing to since the
- * last run). Anything else: `failed`, with the CLI's own message. Under Node the child ends
- * itself once this process is gone (`kill -9`: see {@link PARENT_WATCH}).
+ * last run). Anything else: `failed`, with the CLI's own message. The child ends itself once
+ * this process is gone (`kill -9`: see {@link PARENT_WATCH}), under Node and Deno alike.
  *
  * @example const result = await runRetrainChild({ model: "pump", env, signal });
  */
@@ -78,7 +81,7 @@ export async function runRetrainChild(o: RetrainChildOptions): Promise<RetrainRe
   ];
   const [command, args] =
     "Deno" in globalThis
-      ? [process.execPath, ["run", "-A", CLI, ...options]]
+      ? [process.execPath, ["run", "-A", "--preload", PARENT_WATCH, CLI, ...options]]
       : [process.execPath, ["--import", PARENT_WATCH, RUN_TS, CLI, ...options]];
   let stdout = "";
   let stderr = "";
