@@ -1,6 +1,7 @@
 // Reads the engine's served models (`GET ENGINE_URL/models`) server-side for the console's Health page.
 import * as v from "valibot";
 import { modelsResponseSchema, type ServedModel } from "../../contracts/models_api.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 
 // Any code: an engine newer than this backend may answer with one we do not list.
 const errorBodySchema = v.object({ error: v.string(), message: v.string() });
@@ -25,7 +26,7 @@ export interface EngineModelsOptions {
  */
 export function createEngineModelsReader(options: EngineModelsOptions) {
   const { engineUrl, adminToken, timeoutMs = 2000 } = options;
-  const fetcher = options.fetch ?? fetch;
+  const fetcher = options.fetch ?? containedFetch;
   const headers: Record<string, string> = { accept: "application/json" };
   if (adminToken) headers.authorization = `Bearer ${adminToken}`;
 

@@ -1,6 +1,7 @@
 // Reads the engine's readiness and counters server-side for the console's Health page.
 import * as v from "valibot";
 import { type EngineReady, engineReadySchema } from "../../contracts/health.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 import { createEngineModelsReader, type EngineModels } from "./engine_models.ts";
 
 // The parts of the engine's `GET /stats` the page shows; the engine may add more.
@@ -113,7 +114,7 @@ export type EngineNow =
 export function createEngineMonitor(options: EngineMonitorOptions) {
   const { engineUrl, timeoutMs = 2000, sampleGapMs = 1000, recheckMs = 5000 } = options;
   const nowTimeoutMs = options.nowTimeoutMs ?? Math.min(500, timeoutMs);
-  const fetcher = options.fetch ?? fetch;
+  const fetcher = options.fetch ?? containedFetch;
   const now = options.now ?? (() => Date.now());
   let previous: { at: number; scored: number } | undefined;
   const readModels = createEngineModelsReader({

@@ -1,6 +1,7 @@
 // One call to the engine's model operations API (ADMIN_TOKEN as bearer), its refusals translated into the backend's answers.
 import * as v from "valibot";
 import { ERROR_CODES, type ErrorCode, HttpError } from "../../contracts/error.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 
 /**
  * An engine call that may have reached the engine but whose answer is missing: it timed out, the
@@ -90,7 +91,7 @@ async function callEngine<S extends v.GenericSchema>(
   if (o.adminToken) headers.authorization = `Bearer ${o.adminToken}`;
   let res: Response;
   try {
-    res = await (o.fetch ?? fetch)(new URL(path, o.engineUrl), {
+    res = await (o.fetch ?? containedFetch)(new URL(path, o.engineUrl), {
       ...request,
       headers,
       signal: AbortSignal.timeout(o.timeoutMs),

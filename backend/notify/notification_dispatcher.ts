@@ -7,6 +7,7 @@ import {
   silenceCoversAll,
   silenceHolds,
 } from "../../contracts/silence_match.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
 import { closeSupersededIncidents, SUPERSEDE_AFTER_MS } from "../incidents/superseded_incidents.ts";
@@ -154,7 +155,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   const { config, log } = options;
   const outbox = createOutboxRepository(options.database);
   const silences = createSilenceRepository(options.database, () => now());
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const fetchImpl = options.fetch ?? containedFetch;
   const now = options.now ?? (() => Date.now());
   const pollMs = options.pollMs ?? 1000;
   const batchSize = options.batchSize ?? 200;

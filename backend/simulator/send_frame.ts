@@ -1,6 +1,7 @@
 // Sends one gzip frame to the engine's /data-enqueue, with the simulator's retry policy.
 import { deadlineSignal } from "../../contracts/deadline.ts";
 import { HttpError } from "../../contracts/error.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 
 /** What the engine answered. */
 export interface EngineAnswer {
@@ -110,7 +111,7 @@ function retryAfterMs(header: string | null): number | undefined {
  * `onRetry` hears of each failed attempt as it happens.
  */
 export function createFrameSender(options: FrameSenderOptions) {
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? containedFetch;
   const url = `${options.engineUrl.replace(/\/+$/, "")}/data-enqueue`;
   const { timeoutMs = 10_000, maxRetries = 0, retryBaseMs = 100, retryMaxMs = 5000 } = options;
   if (!(maxRetries >= 0 && maxRetries <= 100)) {

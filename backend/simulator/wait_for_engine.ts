@@ -1,5 +1,6 @@
 // Waits until the engine reports ready, so a simulator run does not start by failing frames.
 import { deadlineSignal } from "../../contracts/deadline.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 import { delay } from "./send_frame.ts";
 
 /**
@@ -11,7 +12,7 @@ export async function waitForEngine(
   signal: AbortSignal,
   options: { intervalMs?: number; fetch?: typeof fetch } = {},
 ): Promise<void> {
-  const { intervalMs = 500, fetch: doFetch = fetch } = options;
+  const { intervalMs = 500, fetch: doFetch = containedFetch } = options;
   const url = `${engineUrl.replace(/\/+$/, "")}/health/ready`;
   while (true) {
     const deadline = deadlineSignal(2000, signal);

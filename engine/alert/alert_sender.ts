@@ -11,6 +11,7 @@ import {
 import { createFetch } from "ofetch";
 import { deadlineSignal } from "../../contracts/deadline.ts";
 import { signWebhook } from "../../contracts/webhook_signature.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 import type { EngineMetrics } from "../../telemetry/metrics.ts";
 import { delay } from "../_delay.ts";
 import { backoffDelay, isRetryableStatus, retryAfterMs } from "./retry_policy.ts";
@@ -86,7 +87,7 @@ export function createAlertSender(options: AlertSenderOptions): AlertSender {
       `'RETRY_BASE_MS' must be > 0 and 'RETRY_MAX_MS' at least it, got ${retryBaseMs} and ${retryMaxMs}`,
     );
   }
-  const $fetch = createFetch({ fetch: options.fetch ?? globalThis.fetch });
+  const $fetch = createFetch({ fetch: options.fetch ?? containedFetch });
   const tracer = options.tracer ?? trace.getTracer("engine");
   const random = options.random ?? Math.random;
   const fetchPropagates = options.fetchPropagates ?? "Deno" in globalThis;

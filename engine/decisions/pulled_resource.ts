@@ -1,6 +1,7 @@
 // One resource of the backend pulled with If-None-Match, validated, and kept as its last good copy.
 import * as v from "valibot";
 import { deadlineSignal } from "../../contracts/deadline.ts";
+import { containedFetch } from "../../telemetry/contained_fetch.ts";
 import { LastGoodCopy, type StoredCopy } from "./last_good_copy.ts";
 
 /** Where a pulled resource stands, for logs and tests. */
@@ -116,7 +117,7 @@ export class PulledResource<S extends v.GenericSchema> {
   /** Asks the backend once; resolves with the outcome (never rejects). */
   async pull(signal?: AbortSignal): Promise<PullStatus["last"]> {
     const { url, schema } = this.#options;
-    const doFetch = this.#options.fetch ?? fetch;
+    const doFetch = this.#options.fetch ?? containedFetch;
     const deadline = deadlineSignal(this.#options.timeoutMs ?? 10_000, signal);
     const headers: Record<string, string> = { accept: "application/json" };
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token}`;
