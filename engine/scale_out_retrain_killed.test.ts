@@ -1,8 +1,7 @@
 // A scale-out worker killed (kill -9) during a retraining (real processes, private nats-server): its child ends, and once it is back its run shows as failed, its scratch folder gone.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -10,6 +9,7 @@ import * as v from "valibot";
 import { modelsResponseSchema, retrainResponseSchema } from "../contracts/models_api.ts";
 import { NAME, plantFrames, trainInto } from "../models/retrain/_test/plant_history.ts";
 import { type EngineProcess, spawnEngine, waitReady } from "./_test/engine_process.ts";
+import { retrainChildOf, running } from "./_test/processes.ts";
 import { waitFor } from "./_test/wait_for.ts";
 import { type NatsServer, startNatsServer } from "./bus/_test/nats_server.ts";
 
@@ -35,28 +35,6 @@ after(async () => {
   await server?.remove();
   await rm(root, { recursive: true, force: true });
 });
-
-/** Whether `pid` runs (a zombie nobody reaped has ended). */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/** The retraining CLI process `parent` started, if one runs. */
-async function retrainChildOf(parent: number): Promise<number | undefined> {
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (ppid !== parent) continue;
-    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.includes("models/retrain/cli.ts")) return Number(name);
-  }
-  return undefined;
-}
 
 test("scale-out: a worker killed mid-run leaves no child running, and back, records the run as failed and removes its scratch folder", async () => {
   const registryDir = join(root, "models");

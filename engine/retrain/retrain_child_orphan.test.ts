@@ -1,12 +1,12 @@
 // The retraining child outlives no engine killed with `kill -9` (real processes, Node and Deno): it ends itself, its parent gone.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { NAME, plantFrames, trainInto } from "../../models/retrain/_test/plant_history.ts";
+import { retrainChildOf, running } from "../_test/processes.ts";
 import { waitFor } from "../_test/wait_for.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -29,28 +29,6 @@ after(async () => {
   for (const pid of children) if (running(pid)) process.kill(pid, "SIGKILL");
   await rm(root, { recursive: true, force: true });
 });
-
-/** Whether `pid` runs (a zombie nobody reaped has ended). */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/** The retraining CLI process `parent` started, if one runs. */
-async function retrainChildOf(parent: number): Promise<number | undefined> {
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (ppid !== parent) continue;
-    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.includes("models/retrain/cli.ts")) return Number(name);
-  }
-  return undefined;
-}
 
 for (const runtime of ["deno", "node"] as const) {
   test(`a retraining child started under ${runtime} ends itself once its parent is killed with kill -9`, async () => {
