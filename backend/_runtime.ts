@@ -34,30 +34,68 @@ export async function serveApp(app: Hono, host: string, port: number): Promise<R
     });
     return {
       port: bound,
-      // Closed once every request is answered: a browser's keep-alive or a live page's event
-      // stream (answered, still open) would otherwise hold the stop until its deadline.
       close: async function closeDenoServer(signal: AbortSignal) {
-        await Promise.race([server!.shutdown(), counted.idle(), abortion(signal)]);
+        // Every request answered, then every answer written out (`shutdown()`), until the
+        // deadline: a stop that went on to exit once the answers were given cut a large one
+        // still being written to a slow reader (its body short of its Content-Length). The
+        // live streams are ended by then (main.ts); a client holding its connection past its
+        // answer (a refused upload, main.test.ts) does not hold `shutdown()`.
+        const shutdown = server!.shutdown();
+        await Promise.race([counted.idle(), abortion(signal)]);
+        await Promise.race([shutdown, abortion(signal)]);
       },
     };
   }
   const { serve } = await import("@hono/node-server");
+  const { Server: NetServer } = await import("node:net");
   let http: import("node:http").Server | undefined;
+  const answers = answersInProgress();
   const bound = await new Promise<number>((resolve, reject) => {
     http = serve({ fetch: app.fetch, hostname: host, port }, (info) =>
       resolve(info.port),
     ) as import("node:http").Server;
     // A port in use or a host that does not resolve: the caller says so and stops.
     http.once("error", reject);
+    // From its request until its answer is written out, or its connection gone ("close").
+    http.on("request", (_request, response: import("node:http").ServerResponse) =>
+      answers.track(new Promise((written) => response.once("close", written))),
+    );
   });
   return {
     port: bound,
     close: function closeNodeServer(signal: AbortSignal) {
       return new Promise<void>((done) => {
-        http!.close(() => done());
-        http!.closeIdleConnections();
+        // Stops accepting. Not `http.close()`: it also destroys the connections it takes for
+        // idle, among them one whose answer is given (`res.end`) but still being written to a
+        // slow reader, which got a body cut short of its Content-Length. The idle ones are
+        // closed once every answer is written out; at the deadline, all of them.
+        NetServer.prototype.close.call(http!, () => done());
         signal.addEventListener("abort", () => http!.closeAllConnections(), { once: true });
+        answers.whenIdle(() => http!.closeIdleConnections());
       });
+    },
+  };
+}
+
+/**
+ * Counts answers from their request until written out (`track`, with a promise that settles
+ * then). `whenIdle(f)` calls `f` when none is, at once and every time the count drops to none
+ * again (a keep-alive client's next request, answered during the stop).
+ */
+function answersInProgress() {
+  let open = 0;
+  const onIdle: (() => void)[] = [];
+  const end = () => {
+    if (--open === 0) for (const f of onIdle) f();
+  };
+  return {
+    track(written: Promise<unknown>) {
+      open++;
+      written.then(end, end);
+    },
+    whenIdle(f: () => void) {
+      onIdle.push(f);
+      if (open === 0) f();
     },
   };
 }
