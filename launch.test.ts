@@ -244,3 +244,19 @@ test("summariseLogLine keeps a service's line one line, whatever a client put in
     msg: "engine listening",
   });
 });
+
+test("summariseLogLine shows a nested object's plain fields by their path, and leaves lists out", () => {
+  // The engine's scoring summary, as ScoringSummary writes it on a GPU host.
+  const line = JSON.stringify({
+    level: "info",
+    msg: "scoring summary",
+    frames: 56,
+    latency_ms: { p50: 9.5, p99: 14.25, max: 20 },
+    resources: { rss_bytes: 3e8, gpu: { utilisation_percent: 37, deeper: { left: 1 } } },
+    streams: ["a", "b"],
+  });
+  assert.equal(
+    summariseLogLine(line).text,
+    "scoring summary  frames=56 latency_ms.p50=9.5 latency_ms.p99=14.25 latency_ms.max=20 resources.rss_bytes=300000000 resources.gpu.utilisation_percent=37",
+  );
+});

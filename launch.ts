@@ -204,8 +204,24 @@ export function oneLine(text: string): string {
 }
 
 /**
+ * `key=value` for each plain field of `fields`, those of a nested object as `key.inner=value`
+ * (the scoring summary's `latency_ms.p99`, its `resources.gpu.utilisation_percent`), three levels
+ * deep; lists are left out.
+ *
+ * @example plainFields({ n: 1, latency_ms: { p99: 12 }, ids: [1] }) // ["n=1", "latency_ms.p99=12"]
+ */
+function plainFields(fields: Record<string, unknown>, prefix = "", depth = 0): string[] {
+  return Object.entries(fields).flatMap(([key, value]) => {
+    if (typeof value !== "object" || value === null) return [`${prefix}${key}=${value}`];
+    if (Array.isArray(value) || depth >= 2) return [];
+    return plainFields(value as Record<string, unknown>, `${prefix}${key}.`, depth + 1);
+  });
+}
+
+/**
  * A service's log line as `npm start` prints it: a JSON line as its level (but info), message,
- * the error's reason and its plain fields `key=value`; another line as it is. Every part on one
+ * the error's reason and its plain fields `key=value` (a nested object's as `key.inner=value`);
+ * another line as it is. Every part on one
  * line (`oneLine`). `msg`: the JSON line's message.
  *
  * @example summariseLogLine('{"level":"warn","msg":"slow","ms":12}') // { text: "WARN slow  ms=12", msg: "slow" }
@@ -215,10 +231,7 @@ export function summariseLogLine(line: string): { text: string; msg?: string } {
   try {
     const { time: _t, level, msg, service: _s, error, ...fields } = JSON.parse(line);
     if (typeof msg !== "string") return { text: oneLine(line) };
-    const rest = Object.entries(fields)
-      .filter(([, value]) => typeof value !== "object" || value === null)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(" ");
+    const rest = plainFields(fields).join(" ");
     // The reason of an error line (a full disk, a refused connection): without it an ERROR line
     // says only where something failed.
     const why = reasonOf(error);
