@@ -331,3 +331,32 @@ test("the incident page charts each flagged sensor's history with its onset, ban
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("the time axis reads as the rest of the page writes times: year first, 24-hour, never 12/8/26 or am/pm", async () => {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  // What the charts write on their canvases (tick labels among it), recorded as drawn.
+  await page.addInitScript(() => {
+    const drawn: string[] = [];
+    (window as unknown as { drawnText: string[] }).drawnText = drawn;
+    const fillText = CanvasRenderingContext2D.prototype.fillText;
+    CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+      drawn.push(String(text));
+      return fillText.call(this, text, ...rest);
+    };
+  });
+  await page.goto(`${base}/incidents/${incidentId}`);
+  // The ten-minute histories tick by the minute; the day-long one by the hour.
+  await page.waitForSelector(".sensor:nth-of-type(3) > .chart.drawn canvas");
+  const drawn = await page.evaluate(() => (window as unknown as { drawnText: string[] }).drawnText);
+  assert.ok(
+    drawn.some((t) => /^\d{2}:\d{2}$/.test(t)),
+    `24-hour ticks: ${JSON.stringify(drawn.slice(0, 40))}`,
+  );
+  assert.ok(
+    drawn.some((t) => /^\d{4}-\d{2}-\d{2}$/.test(t)),
+    `a date, year first: ${JSON.stringify(drawn.slice(0, 40))}`,
+  );
+  const american = drawn.filter((t) => /\d{1,2}\/\d{1,2}\/\d{2}|\d(am|pm)\b/i.test(t));
+  assert.deepEqual(american, [], "no month-first dates, no am/pm");
+  await page.close();
+});

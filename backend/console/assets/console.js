@@ -189,6 +189,32 @@
     return seconds == null ? "–" : `${new Date(seconds * 1000).toISOString().slice(11, 19)}Z`;
   }
 
+  // The time axis's tick labels as the rest of the page writes times (2026-12-08, 00:10, 24-hour),
+  // not uPlot's default (12/8/26, 12:10am), which reads as August in most of the world. Rows:
+  // the tick step (seconds) from which a row applies, its label, then the label of a tick where
+  // the year, month, day, hour or minute turns over (added below it), as uPlot's own table.
+  const DAY = 86400;
+  const YMD = "\n{YYYY}-{MM}-{DD}";
+  const TIME_AXIS = [
+    [365 * DAY, "{YYYY}", null, null, null, null, null, null, 1],
+    [28 * DAY, "{YYYY}-{MM}", null, null, null, null, null, null, 1],
+    [DAY, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:00", YMD, null, YMD, null, null, null, 1],
+    [60, "{HH}:{mm}", YMD, null, YMD, null, null, null, 1],
+    [1, ":{ss}", `${YMD} {HH}:{mm}`, null, `${YMD} {HH}:{mm}`, null, "\n{HH}:{mm}", null, 1],
+    [
+      0.001,
+      ":{ss}.{fff}",
+      `${YMD} {HH}:{mm}`,
+      null,
+      `${YMD} {HH}:{mm}`,
+      null,
+      "\n{HH}:{mm}",
+      null,
+      1,
+    ],
+  ];
+
   function lastDefined(values) {
     for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
     return null;
@@ -277,7 +303,10 @@
           tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
           axes: small
             ? [{ show: false }, { size: 48 }]
-            : [{ label: "time (UTC)" }, { label: "reading", size: 56 }],
+            : [
+                { label: "time (UTC)", values: TIME_AXIS },
+                { label: "reading", size: 56 },
+              ],
           hooks: { draw: [onsetMarker(d.onset, small)] },
           legend: { show: !small },
         },
