@@ -5,15 +5,17 @@ export interface ReplayRingOptions {
   /** Streams kept at most (`MAX_STREAMS`), the least recently active forgotten first. */
   maxStreams?: number;
   /**
-   * Bus time a stream may send nothing before it is forgotten (`INCIDENT_STALE_MS`), or 10 of its
-   * own steps when that is longer: the machine-off gap rule. Its next frame after such a silence
-   * starts its window afresh, and the alert path has resolved its incident, so a new owner needs
-   * none of its old frames. Infinity (the default): never.
+   * Bus time a stream may send nothing before it holds the replay point no more
+   * (`INCIDENT_STALE_MS`), or 10 of its own steps when that is longer, as the machine-off gap
+   * rule has it. Its next frame after such a silence starts its window afresh (the alert path has
+   * resolved its incident as stale meanwhile), so a new owner needs none of its old frames.
+   * Infinity (the default): never.
    */
   idleMs?: number;
   /**
    * How long the stream keeps a frame (`NATS_STREAM_MAX_AGE_S`): a stream whose newest frame is
-   * older is forgotten whatever its step, as none of its frames can be read again. Infinity: never.
+   * older holds the replay point no more whatever its step, as none of its frames can be read
+   * again (its next frame starts its window afresh). Infinity: never.
    */
   maxAgeMs?: number;
 }
@@ -25,32 +27,41 @@ interface StreamRing {
   /** Bus time (`receivedAt`, epoch ms) of its newest frame, and the step before it. */
   at: number;
   step: number;
+  /** Silent past what its window survives: it holds no replay point, its next frame restarts it. */
+  lapsed: boolean;
 }
 
 /**
  * Remembers, per stream, the bus sequences of its last `keep` accepted frames (the frames that
- * rebuild its next window and running levels, `WindowShape.rebuildFrames`), and answers the
- * partition's replay point: the oldest of them across streams. Streams are kept in recency order
- * and bounded like the engine's stream windows (`maxStreams`, least recently active forgotten),
- * so a stream the window store forgot no longer holds the replay point back.
+ * rebuild its next window and running levels, `WindowShape.rebuildFrames`; `keepAtLeast` raises
+ * it when another version with more of them is served), and answers the partition's replay
+ * point: the oldest of them across streams. Streams are kept in recency order and bounded like
+ * the engine's stream windows (`maxStreams`, least recently active forgotten), so a stream the
+ * window store forgot no longer holds the replay point back.
  *
- * A stream that stops sending is forgotten too, once its silence ends its window (`idleMs`) or its
- * frames left the stream (`maxAgeMs`): otherwise it would hold its partition's replay point, and
- * with it the purge of every frame after it, for ever. Silence is measured in bus time, the
+ * A stream that stops sending stops holding the replay point too, once its silence outlasts its
+ * window (`idleMs`) or its frames left the stream (`maxAgeMs`): otherwise it would hold its
+ * partition's replay point, and with it the purge of every frame after it, for ever. Its frames
+ * before the silence may then be purged, so no owner can rebuild its window from them: its next
+ * frame after such a silence starts its window afresh (`remember` answers true), whatever that
+ * frame's timestamp, so a producer forwarding a backlog after an outage (frame times with no gap)
+ * gets the same window from this owner and from a new one. Silence is measured in bus time, the
  * ingest replica's receive time of the frames (`receivedAt`): the same for every stream of the
  * partition whatever its producer's clock, carried on the bus, so a new owner reading the same
- * frames again forgets the same streams, and a worker working off a backlog does not take the
- * streams further on in it for silent.
+ * frames again decides the same, and a worker working off a backlog does not take the streams
+ * further on in it for silent.
  *
- * `remember` is O(1); `replayPoint` is O(streams), called once per committed batch.
+ * Memory: `keep * 8` bytes per stream, `maxStreams` streams at most. `remember` is O(1) (O(keep)
+ * once per stream after `keepAtLeast`); `replayPoint` is O(streams), called once per committed
+ * batch.
  *
  * @example
  * const ring = new ReplayRing(shape.rebuildFrames, { maxStreams: 1024, idleMs: 300_000 });
- * ring.remember(frame.streamId, frame.seq, frame.receivedAt);
+ * if (ring.remember(frame.streamId, frame.seq, frame.receivedAt)) windows.restart(frame.streamId);
  * const replay = ring.replayPoint(newestReceivedAt);
  */
 export class ReplayRing {
-  readonly #keep: number;
+  #keep: number;
   readonly #maxStreams: number;
   readonly #idleMs: number;
   readonly #maxAgeMs: number;
@@ -63,9 +74,7 @@ export class ReplayRing {
       idleMs = Number.POSITIVE_INFINITY,
       maxAgeMs = Number.POSITIVE_INFINITY,
     } = options;
-    if (!Number.isInteger(keep) || keep < 0) {
-      throw new RangeError(`'keep' must be an integer >= 0, got ${keep}`);
-    }
+    checkKeep(keep);
     if (!(idleMs > 0)) throw new RangeError(`'idleMs' must be > 0, got ${idleMs}`);
     if (!(maxAgeMs > 0)) throw new RangeError(`'maxAgeMs' must be > 0, got ${maxAgeMs}`);
     this.#keep = keep;
@@ -74,47 +83,95 @@ export class ReplayRing {
     this.#maxAgeMs = maxAgeMs;
   }
 
+  /** Frames kept per stream. */
+  get keep(): number {
+    return this.#keep;
+  }
+
+  /** Streams holding the replay point (sending, or silent for less than their window survives). */
   get streams(): number {
-    return this.#streams.size;
+    let n = 0;
+    for (const ring of this.#streams.values()) if (!ring.lapsed) n++;
+    return n;
+  }
+
+  /**
+   * Keeps at least `keep` frames per stream from now on (never fewer than before): a version
+   * with running levels served after one without needs more frames to rebuild a window. Each
+   * stream's frames kept so far stay, so until it has sent `keep` more its replay point is the
+   * oldest of them.
+   */
+  keepAtLeast(keep: number): void {
+    checkKeep(keep);
+    if (keep > this.#keep) this.#keep = keep;
   }
 
   /**
    * Records that `streamId`'s frame at bus sequence `seq`, received at `at` (epoch ms: the frame's
-   * `receivedAt`), was accepted into its window.
+   * `receivedAt`), was accepted into its window. True when the stream comes back after a silence
+   * its window does not survive (as {@link replayPoint} judges it): the caller starts its window
+   * afresh with this frame, as a new owner, which cannot read its frames before, does.
    */
-  remember(streamId: string, seq: number, at = 0): void {
-    if (this.#keep === 0) return;
+  remember(streamId: string, seq: number, at = 0): boolean {
+    if (this.#keep === 0) return false;
     let ring = this.#streams.get(streamId);
+    let restarts = false;
     if (ring) {
       this.#streams.delete(streamId);
-      // Two ingest replicas' clocks may differ by a little: bus time never goes back.
-      if (at > ring.at) {
-        ring.step = at - ring.at;
+      if (this.#restarts(ring, at)) {
+        // As a stream first met: what a new owner reading from the replay point has of it.
+        restarts = true;
+        ring.next = 0;
+        ring.count = 0;
         ring.at = at;
+        ring.step = 0;
+        ring.lapsed = false;
+      } else {
+        if (ring.lapsed) {
+          // Its frames before may be purged: it holds the point again from this one on.
+          ring.next = 0;
+          ring.count = 0;
+          ring.lapsed = false;
+        }
+        // Two ingest replicas' clocks may differ by a little: bus time never goes back.
+        if (at > ring.at) {
+          ring.step = at - ring.at;
+          ring.at = at;
+        }
       }
+      if (ring.seqs.length < this.#keep) ring = widened(ring, this.#keep);
     } else {
       if (this.#streams.size >= this.#maxStreams) {
         this.#streams.delete(this.#streams.keys().next().value as string);
       }
-      ring = { seqs: new Float64Array(this.#keep), next: 0, count: 0, at, step: 0 };
+      ring = {
+        seqs: new Float64Array(this.#keep),
+        next: 0,
+        count: 0,
+        at,
+        step: 0,
+        lapsed: false,
+      };
     }
     this.#streams.set(streamId, ring);
+    const size = ring.seqs.length;
     ring.seqs[ring.next] = seq;
-    ring.next = (ring.next + 1) % this.#keep;
-    ring.count = Math.min(this.#keep, ring.count + 1);
+    ring.next = (ring.next + 1) % size;
+    ring.count = Math.min(size, ring.count + 1);
+    return restarts;
   }
 
   /**
    * The first sequence a new owner must read (0: nothing to rebuild), at bus time `now` (the
    * newest `receivedAt` the partition's owner took, of any stream or model): streams silent for
-   * longer than their window survives, or whose frames aged out, are forgotten first.
+   * longer than their window survives, or whose frames aged out, hold it no more.
    */
   replayPoint(now = Number.NEGATIVE_INFINITY): number {
     let min = Number.POSITIVE_INFINITY;
-    for (const [streamId, ring] of this.#streams) {
-      const silence = now - ring.at;
-      if (silence > this.#maxAgeMs || silence > Math.max(this.#idleMs, GAP_STEPS * ring.step)) {
-        this.#streams.delete(streamId);
+    for (const ring of this.#streams.values()) {
+      if (ring.lapsed) continue;
+      if (this.#outlived(now - ring.at, ring.step)) {
+        ring.lapsed = true;
         continue;
       }
       const oldest = ring.count < ring.seqs.length ? ring.seqs[0] : ring.seqs[ring.next];
@@ -122,4 +179,37 @@ export class ReplayRing {
     }
     return Number.isFinite(min) ? min : 0;
   }
+
+  /** Whether a stream silent for `silence` ms of bus time, after a step of `step`, lost its window. */
+  #outlived(silence: number, step: number): boolean {
+    return silence > this.#maxAgeMs || silence > Math.max(this.#idleMs, GAP_STEPS * step);
+  }
+
+  /**
+   * Whether `ring`'s stream, sending again at `at`, starts its window afresh: it was silent past
+   * the rule, or released the replay point (only bus-time noise between two replicas tells the
+   * two apart). The first interval after a stream's first frame (no step yet) is never one, as
+   * the machine-off gap rule has it, unless its frame aged out: a stream sampled more slowly
+   * than `idleMs` would otherwise start afresh at every frame.
+   */
+  #restarts(ring: StreamRing, at: number): boolean {
+    const silence = at - ring.at;
+    if (silence > this.#maxAgeMs) return true;
+    return ring.step > 0 && (ring.lapsed || this.#outlived(silence, ring.step));
+  }
+}
+
+function checkKeep(keep: number): void {
+  if (!Number.isInteger(keep) || keep < 0) {
+    throw new RangeError(`'keep' must be an integer >= 0, got ${keep}`);
+  }
+}
+
+/** `ring` with room for `keep` sequences, its kept ones first, oldest first. */
+function widened(ring: StreamRing, keep: number): StreamRing {
+  const seqs = new Float64Array(keep);
+  const size = ring.seqs.length;
+  const first = ring.count < size ? 0 : ring.next;
+  for (let i = 0; i < ring.count; i++) seqs[i] = ring.seqs[(first + i) % size];
+  return { ...ring, seqs, next: ring.count };
 }

@@ -403,8 +403,8 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const windows = StreamWindows.forModel(meta, streamLimitsOf(config));
     return {
       windows,
-      // A stream silent past the machine-off gap rule, or whose frames aged out, holds no
-      // replay point (nor the purge) back.
+      // A stream silent past the machine-off gap rule (bus time), or whose frames aged out,
+      // holds no replay point (nor the purge) back; its next frame restarts its window (drain).
       replayRing: new ReplayRing(windows.shape.rebuildFrames, {
         maxStreams: config.MAX_STREAMS,
         idleMs: config.INCIDENT_STALE_MS,
@@ -599,7 +599,11 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     const m = await partOf(part, served);
     if (m.version !== wanted.version) {
       // Same features and window size (the registry refuses others): windows carry over.
-      m.windows.adopt(WindowShape.forModel(wanted.meta), "carry");
+      const shape = WindowShape.forModel(wanted.meta);
+      m.windows.adopt(shape, "carry");
+      // A version with running levels rebuilds a window from more frames: the replay point
+      // keeps them for a new owner from now on (never fewer, should an older version come back).
+      m.replayRing.keepAtLeast(shape.rebuildFrames);
       m.pipeline.useModel({
         ...alertModelFor(config, wanted.meta),
         evidence: (parts as Parts).evidence.for(served.name, wanted),
@@ -696,8 +700,12 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       // Replayed frames too: a partition taken over rebuilds what history it can.
       p.evidence.record(name, frame.streamId, frame.timestamp, frame.values);
       // A stopped frame too: the replay point moves on during a long stop, and a new owner's
-      // replay meets the stop again and restarts the window as this one did.
-      m.replayRing.remember(frame.streamId, frame.seq, frame.receivedAt);
+      // replay meets the stop again and restarts the window as this one did. A stream back after
+      // a silence that released the replay point (bus time) starts its window afresh, even with
+      // frame times that run on (a forwarded backlog): a new owner has none of its frames before.
+      if (m.replayRing.remember(frame.streamId, frame.seq, frame.receivedAt)) {
+        m.windows.restart(frame.streamId);
+      }
       const judged = m.machine.judge(
         version.meta,
         frame.streamId,
