@@ -262,3 +262,87 @@ test("incidentTracker classify with an incident id leaves another incident of th
   assert.equal(resolved.at(-1)?.event, "resolved");
   assert.equal(resolved.at(-1)?.kind, "sensor");
 });
+
+test("incidentTracker opens with the sensors of the hits still in its ring, at k of n above 2", () => {
+  const t = new IncidentTracker({ ...options, confirmK: 3, confirmN: 4 });
+  // 42 and 43 leave the ring before 7, 8 and 9 confirm: two hits in it all along.
+  const windows = [win(1, [[42, 30]]), win(2, [[43, 12]]), win(3), win(4)];
+  windows.push(win(5, [[7, 12]]), win(6, [[8, 12]]));
+  assert.deepEqual(play(t, windows), []);
+  const [opened] = t.observe(win(7, [[9, 12]]));
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.startedAt, win(5).timestamp);
+  assert.deepEqual(
+    opened.sensors.map((s) => s.feature_idx).sort((a, b) => a - b),
+    [7, 8, 9],
+  );
+  assert.equal(opened.sensorCount, 3);
+  assert.equal(opened.maxSeverity, 12, "not the severity of a hit that left the ring");
+});
+
+test("incidentTracker keeps each confirming hit's sensors across a restore", () => {
+  const k3 = { ...options, confirmK: 3, confirmN: 4 };
+  const t = new IncidentTracker(k3);
+  assert.deepEqual(play(t, [win(1, [[42, 30]]), win(2), win(3, [[43, 12]])]), []);
+  const snap = JSON.parse(JSON.stringify(t.snapshot("s")));
+  assert.equal(snap.pending.maxSeverity, 30, "the union of the hits in the ring, as before");
+  const u = new IncidentTracker(k3);
+  u.restore("s", snap);
+  // 42 leaves the ring with window 5; 43, 7 and 8 open the incident.
+  assert.deepEqual(play(u, [win(4), win(5, [[7, 12]])]), []);
+  const [opened] = u.observe(win(6, [[8, 12]]));
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.startedAt, win(3).timestamp);
+  assert.deepEqual(
+    opened.sensors.map((s) => s.feature_idx).sort((a, b) => a - b),
+    [7, 8, 43],
+  );
+  assert.equal(opened.maxSeverity, 12);
+  assert.equal(new IncidentTracker({ ...k3, nFeatures: 43 }).fits(snap), false);
+});
+
+test("incidentTracker restores a confirming snapshot saved before hits were kept one by one", () => {
+  // As an earlier release saved them: the confirming set as one union, no `hits`.
+  const k2 = new IncidentTracker({ ...options, confirmK: 2, confirmN: 3 });
+  k2.restore("s", {
+    v: 1,
+    last: 1002000,
+    recent: [1001000, 0],
+    pending: {
+      bits: "AAAAAAAEAAAAAAAAAAAAAA==",
+      peak: [{ feature_idx: 42, score: 1, severity: 30, statistic: 0, window: [0, 0, 0, 0, 30] }],
+      maxSeverity: 30,
+    },
+  });
+  const [opened] = k2.observe(win(3, [[43, 12]]));
+  assert.equal(opened.event, "opened");
+  assert.equal(opened.startedAt, win(1).timestamp);
+  assert.deepEqual(
+    opened.sensors.map((s) => s.feature_idx),
+    [42, 43],
+  );
+  assert.equal(opened.maxSeverity, 30);
+
+  const k3 = new IncidentTracker({ ...options, confirmK: 3, confirmN: 4 });
+  k3.restore("s", {
+    v: 1,
+    last: 1003000,
+    recent: [1001000, 1002000, 0],
+    pending: {
+      bits: "AAAAAAAMAAAAAAAAAAAAAA==",
+      peak: [
+        { feature_idx: 42, score: 1, severity: 30, statistic: 0, window: [0, 0, 0, 0, 30] },
+        { feature_idx: 43, score: 1, severity: 12, statistic: 0, window: [0, 0, 0, 0, 12] },
+      ],
+      maxSeverity: 30,
+    },
+  });
+  const [next] = k3.observe(win(4, [[7, 12]]));
+  assert.equal(next.event, "opened");
+  assert.equal(next.startedAt, win(1).timestamp);
+  assert.equal(next.sensorCount, 3);
+  assert.deepEqual(
+    next.sensors.map((s) => s.feature_idx),
+    [42, 7, 43],
+  );
+});

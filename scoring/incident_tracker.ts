@@ -80,8 +80,17 @@ export interface StreamSnapshot {
   last: number;
   /** Confirmation ring: timestamps of the last `confirmN` windows, 0 for a quiet one. */
   recent: number[];
-  /** Sensors flagged while confirming (before `opened`), with peak evidence. */
+  /**
+   * Sensors flagged by the hits in the ring while confirming (before `opened`), with peak
+   * evidence: their union.
+   */
   pending?: { bits: string; peak: SensorEvidence[]; maxSeverity: number };
+  /**
+   * While confirming with two or more hits in the ring: each hit's own sensors and evidence, so
+   * a hit's sensors leave the confirming set when the hit leaves the ring. Without it (one hit,
+   * or a snapshot saved before it was kept) `pending` belongs to the newest hit in the ring.
+   */
+  hits?: { t: number; bits: string; peak: SensorEvidence[]; maxSeverity: number }[];
   incident?: {
     id: string;
     startedAt: number;
@@ -115,10 +124,22 @@ interface OpenIncident extends Union {
   kind?: FaultKind;
 }
 
+/** A flagged window in the confirmation ring, while no incident is open. */
+interface Hit {
+  t: number;
+  /** Its flagged sensors: a bitset when `dense`, else their sorted distinct indices. */
+  sensors: Uint32Array;
+  dense: boolean;
+  /** Its evidence, one per sensor at its peak: the `maxFeatures` most severe. */
+  peak: SensorEvidence[];
+  maxSeverity: number;
+}
+
 interface StreamState {
   last: number;
   recent: number[];
-  pending: Union | undefined;
+  /** The hits of `recent` (those in the ring, oldest first) while no incident is open. */
+  hits: Hit[];
   incident: OpenIncident | undefined;
 }
 
@@ -167,12 +188,13 @@ function fromBase64(text: string, words: number): Uint32Array {
 /**
  * Per stream, turns scored windows into incident events. A window is anomalous when it flags
  * any sensor. An incident opens when `confirmK` of the last `confirmN` windows are anomalous
- * (1 of 1: at once); its start is the first anomalous window of that run. While open, every
- * flagged sensor joins it (a bitset: the count is exact at any scale) and keeps its peak
- * evidence (the `maxFeatures` most severe are kept, so memory is bounded); `updated` is emitted
- * when sensors joined or the max severity rose by `updateSeverityRise` since the last event, at
- * most once per `updateMinMs` of stream time; `resolved` after `quietWindows` consecutive quiet
- * windows. Deterministic: the same windows give the same events and ids.
+ * (1 of 1: at once); its start is the first anomalous window of that run, and its sensors are
+ * those of the anomalous windows in the ring (one that left the ring is no part of it). While
+ * open, every flagged sensor joins it (a bitset: the count is exact at any scale) and keeps its
+ * peak evidence (the `maxFeatures` most severe are kept, so memory is bounded); `updated` is
+ * emitted when sensors joined or the max severity rose by `updateSeverityRise` since the last
+ * event, at most once per `updateMinMs` of stream time; `resolved` after `quietWindows`
+ * consecutive quiet windows. Deterministic: the same windows give the same events and ids.
  *
  * @example
  * const tracker = new IncidentTracker({ nFeatures, modelVersion, confirmK: 1, confirmN: 1, ... });
@@ -229,12 +251,14 @@ export class IncidentTracker {
     const anomalous = flagged.length > 0;
     if (!s) {
       if (!anomalous) return [];
-      s = { last: 0, recent: [], pending: undefined, incident: undefined };
+      s = { last: 0, recent: [], hits: [], incident: undefined };
       this.#streams.set(streamId, s);
     }
     s.last = timestamp;
     s.recent.push(anomalous ? timestamp : 0);
     if (s.recent.length > this.#o.confirmN) s.recent.shift();
+    // A hit that left the ring takes its sensors out of the confirming set.
+    while (s.hits.length > 0 && !s.recent.includes(s.hits[0].t)) s.hits.shift();
     const events: IncidentEvent[] = [];
     const inc = s.incident;
     if (inc) {
@@ -251,15 +275,13 @@ export class IncidentTracker {
       }
     } else if (anomalous) {
       const hits = s.recent.filter((t) => t > 0);
-      // A hit alone in the ring starts the confirming set afresh: sensors of hits that left the
-      // ring are not this incident's (sporadic hits a ring apart would otherwise pile up).
-      if (hits.length === 1) s.pending = undefined;
-      s.pending ??= this.#union();
-      this.#merge(s.pending, window);
+      s.hits.push(this.#hit(window));
       if (hits.length >= this.#o.confirmK) {
         const startedAt = hits[0];
+        // The incident's sensors are those of the hits in the ring: sensors of hits that left it
+        // are not this incident's (sporadic hits a ring apart would otherwise pile up).
         const opened: OpenIncident = {
-          ...s.pending,
+          ...this.#pendingUnion(s),
           id: deterministicUuid("incident", streamId, startedAt, this.#o.modelVersion),
           startedAt,
           quiet: 0,
@@ -267,7 +289,7 @@ export class IncidentTracker {
           emittedSeverity: 0,
           emittedAt: timestamp,
         };
-        s.pending = undefined;
+        s.hits = [];
         s.incident = opened;
         events.push(this.#emit(s, streamId, opened, "opened", timestamp));
       }
@@ -310,9 +332,17 @@ export class IncidentTracker {
     const s = this.#streams.get(streamId);
     if (!s) return undefined;
     const snap: StreamSnapshot = { v: 1, last: s.last, recent: [...s.recent] };
-    if (s.pending) {
-      const p = s.pending;
+    if (!s.incident && s.hits.length > 0) {
+      const p = this.#pendingUnion(s);
       snap.pending = { bits: toBase64(p.bits), peak: this.#top(p), maxSeverity: p.maxSeverity };
+      if (s.hits.length > 1) {
+        snap.hits = s.hits.map((h) => ({
+          t: h.t,
+          bits: toBase64(this.#bitsOf(h)),
+          peak: [...h.peak],
+          maxSeverity: h.maxSeverity,
+        }));
+      }
     }
     const i = s.incident;
     if (i) {
@@ -348,8 +378,12 @@ export class IncidentTracker {
       }
       return true;
     };
-    const { pending: p, incident: i } = snap;
-    return (!p || within(p.bits, p.peak)) && (!i || within(i.bits, i.peak));
+    const { pending: p, incident: i, hits } = snap;
+    return (
+      (!p || within(p.bits, p.peak)) &&
+      (!i || within(i.bits, i.peak)) &&
+      (hits ?? []).every((h) => within(h.bits, h.peak))
+    );
   }
 
   /** Restores a stream from `snapshot` (at start-up, before its first window). */
@@ -367,10 +401,24 @@ export class IncidentTracker {
     };
     const p = snap.pending;
     const i = snap.incident;
+    const recent = snap.recent.slice(-this.#o.confirmN);
+    const hits: Hit[] = [];
+    if (!i) {
+      const saved = new Map((snap.hits ?? []).map((h) => [h.t, h]));
+      for (const t of recent) {
+        if (t <= 0) continue;
+        const h = saved.get(t);
+        hits.push(this.#savedHit(t, h?.bits, h?.peak ?? [], h?.maxSeverity ?? 0));
+      }
+      // One hit, or a snapshot saved before hits were kept one by one: the union is the newest's.
+      if (!snap.hits && p && hits.length > 0) {
+        hits[hits.length - 1] = this.#savedHit(hits.at(-1)!.t, p.bits, p.peak, p.maxSeverity);
+      }
+    }
     this.#streams.set(streamId, {
       last: snap.last,
-      recent: snap.recent.slice(-this.#o.confirmN),
-      pending: p ? union(p.bits, p.peak, p.maxSeverity) : undefined,
+      recent,
+      hits,
       incident: i
         ? {
             ...union(i.bits, i.peak, i.maxSeverity, i.count),
@@ -390,8 +438,73 @@ export class IncidentTracker {
     return { bits: new Uint32Array(this.#words), count: 0, peak: new Map(), maxSeverity: 0 };
   }
 
-  #merge(u: Union, window: ObservedWindow): void {
+  /** A window's hit: its sensors (sparse while fewer than a bitset's words) and evidence. */
+  #hit(window: ObservedWindow): Hit {
     const { flagged, evidence } = window;
+    const n = this.#o.nFeatures;
+    const within: number[] = [];
+    for (let j = 0; j < flagged.length; j++) {
+      const f = flagged[j];
+      if (f >= 0 && f < n) within.push(f);
+    }
+    let sensors: Uint32Array;
+    const dense = within.length >= this.#words;
+    if (dense) {
+      sensors = new Uint32Array(this.#words);
+      for (const f of within) sensors[f >>> 5] |= 1 << (f & 31);
+    } else {
+      sensors = Uint32Array.from(new Set(within)).sort();
+    }
+    const peak = new Map<number, SensorEvidence>();
+    let maxSeverity = 0;
+    for (const e of evidence) {
+      const had = peak.get(e.feature_idx);
+      if (!had || bySeverity(e, had) < 0) peak.set(e.feature_idx, e);
+      if (e.severity > maxSeverity) maxSeverity = e.severity;
+    }
+    const top = [...peak.values()].sort(bySeverity).slice(0, this.#o.maxFeatures);
+    return { t: window.timestamp, sensors, dense, peak: top, maxSeverity };
+  }
+
+  #savedHit(t: number, bits: string | undefined, peak: SensorEvidence[], maxSeverity: number): Hit {
+    const sensors = bits === undefined ? new Uint32Array(0) : fromBase64(bits, this.#words);
+    const top = [...peak].sort(bySeverity).slice(0, this.#o.maxFeatures);
+    return { t, sensors, dense: bits !== undefined, peak: top, maxSeverity };
+  }
+
+  #bitsOf(h: Hit): Uint32Array {
+    if (h.dense) return h.sensors;
+    const bits = new Uint32Array(this.#words);
+    for (const f of h.sensors) bits[f >>> 5] |= 1 << (f & 31);
+    return bits;
+  }
+
+  /** The confirming set: the union of the hits in the ring, oldest first. */
+  #pendingUnion(s: StreamState): Union {
+    const u = this.#union();
+    for (const h of s.hits) {
+      if (h.dense) {
+        for (let w = 0; w < h.sensors.length; w++) {
+          const added = h.sensors[w] & ~u.bits[w];
+          if (added !== 0) {
+            u.bits[w] |= added;
+            u.count += popcount(added);
+          }
+        }
+      } else {
+        this.#mergeFlags(u, h.sensors);
+      }
+      this.#mergeEvidence(u, h.peak);
+    }
+    return u;
+  }
+
+  #merge(u: Union, window: ObservedWindow): void {
+    this.#mergeFlags(u, window.flagged);
+    this.#mergeEvidence(u, window.evidence);
+  }
+
+  #mergeFlags(u: Union, flagged: ArrayLike<number>): void {
     const n = this.#o.nFeatures;
     for (let j = 0; j < flagged.length; j++) {
       const f = flagged[j];
@@ -403,6 +516,9 @@ export class IncidentTracker {
         u.count++;
       }
     }
+  }
+
+  #mergeEvidence(u: Union, evidence: readonly SensorEvidence[]): void {
     for (const e of evidence) {
       const had = u.peak.get(e.feature_idx);
       if (!had || bySeverity(e, had) < 0) u.peak.set(e.feature_idx, e);
@@ -461,7 +577,6 @@ export class IncidentTracker {
   #forgetIfIdle(streamId: string, s: StreamState): void {
     if (s.incident) return;
     if (s.recent.some((t) => t > 0)) return;
-    s.pending = undefined;
     this.#streams.delete(streamId);
   }
 }
