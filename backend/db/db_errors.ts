@@ -37,11 +37,25 @@ export function isUnavailable(error: unknown): boolean {
   return CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith("08");
 }
 
-/** Rethrows `error` as a `DuplicateError`, a 503 `HttpError`, or unchanged. */
+/**
+ * Whether the server refused the connection: the role may not log in or its password is wrong
+ * (class 28), or the database does not exist (3D000, renamed or dropped). At start-up this is a
+ * wrong setting and fails at once; once serving, a request gets a 503 until it is put right.
+ */
+export function isRefused(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  return code === "3D000" || code.startsWith("28");
+}
+
+/**
+ * Rethrows `error` as a `DuplicateError`, a 503 `HttpError` (the database unreachable or refusing
+ * the connection), or unchanged.
+ */
 export function translateDbError(error: unknown): never {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "23505") throw new DuplicateError((error as Error).message, { cause: error });
-  if (isUnavailable(error)) {
+  if (isUnavailable(error) || isRefused(error)) {
     throw new HttpError(503, "database_unavailable", "the database is unavailable; retry later", {
       "Retry-After": "1",
     });

@@ -10,6 +10,7 @@ import {
 import { containedFetch } from "../../telemetry/contained_fetch.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { Database } from "../db/database.ts";
+import { isRefused, isUnavailable } from "../db/db_errors.ts";
 import { closeSupersededIncidents, SUPERSEDE_AFTER_MS } from "../incidents/superseded_incidents.ts";
 import { createSilenceRepository } from "../silences/silence_repository.ts";
 import {
@@ -65,6 +66,15 @@ export interface NotifyStatus extends OutboxStatus {
 }
 
 export type NotificationDispatcher = ReturnType<typeof createNotificationDispatcher>;
+
+/** Whether `error` says the database is out of reach (a 503 from a repository, or its own code). */
+function isDatabaseOutage(error: unknown): boolean {
+  return (
+    (error as { status?: unknown } | null)?.status === 503 ||
+    isUnavailable(error) ||
+    isRefused(error)
+  );
+}
 
 /** Whether a silence holding now covers an incident of `stream` that flagged `flagged` (names). */
 type Covers = (stream: string, flagged: string[]) => boolean;
@@ -579,10 +589,13 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
    * incidents whose silence ended, plan reminders, start due deliveries (not waiting for them).
    */
   async function tick(): Promise<void> {
-    // Its failure is logged apart: it must never hold back the notifications themselves.
-    await closeSuperseded(now()).catch((error) =>
-      log?.warn("closing superseded incidents failed", { error: (error as Error).message }),
-    );
+    // Its failure must never hold back the notifications themselves: the rest of the pass goes
+    // on. The database out of reach then fails the pass (logged as the passes' outage); any other
+    // failure is logged apart.
+    let supersedeFailed: Error | undefined;
+    await closeSuperseded(now()).catch((error) => {
+      supersedeFailed = error as Error;
+    });
     const holding = await silencesNow(now());
     await planEvents(holding);
     await planFeed(now(), holding);
@@ -591,6 +604,10 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     await planAfterSilence(t, holding);
     await planReminders(t, holding);
     await dispatchDue(new Date(t), holding);
+    if (supersedeFailed) {
+      if (isDatabaseOutage(supersedeFailed)) throw supersedeFailed;
+      log?.warn("closing superseded incidents failed", { error: supersedeFailed.message });
+    }
   }
 
   function pause(ms: number): Promise<void> {
@@ -605,13 +622,29 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     });
   }
 
+  // When passes began failing (the database down or refusing), for the line when they work again.
+  let failingSince: number | undefined;
+
   async function run(): Promise<void> {
     while (!stopping) {
       passing = true;
       try {
         await tick();
+        if (failingSince !== undefined) {
+          log?.info("notification passes work again", {
+            failing_ms: Math.round(performance.now() - failingSince),
+          });
+          failingSince = undefined;
+        }
       } catch (error) {
-        log?.warn("notification pass failed", { error: (error as Error).message });
+        // One warning when passes start failing, one line when they work again: a database down
+        // for an hour would otherwise log a line per pass (one a second). Each failed pass is at
+        // debug.
+        const fields = { error: (error as Error).message };
+        if (failingSince === undefined) {
+          failingSince = performance.now();
+          log?.warn("notification pass failed; retried each pass until it works again", fields);
+        } else log?.debug("notification pass failed", fields);
       } finally {
         passing = false;
       }

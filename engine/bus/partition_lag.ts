@@ -94,14 +94,20 @@ export class PartitionLag {
     while (!signal.aborted) {
       try {
         const watch = await kv.watch({ key: "p.*" });
-        signal.addEventListener("abort", () => watch.stop(), { once: true });
-        for await (const entry of watch) {
-          const p = Number(entry.key.slice(2));
-          if (!(p >= 0 && p < this.#records.length)) continue;
-          const record = entry.operation === "PUT" ? decodeRecord(entry.string()) : undefined;
-          this.#records[p] = record;
-          // A new owner's reports count at once, not a second later.
-          if (leased(record, Date.now())) this.#unowned.delete(p);
+        const stop = () => watch.stop();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const entry of watch) {
+            const p = Number(entry.key.slice(2));
+            if (!(p >= 0 && p < this.#records.length)) continue;
+            const record = entry.operation === "PUT" ? decodeRecord(entry.string()) : undefined;
+            this.#records[p] = record;
+            // A new owner's reports count at once, not a second later.
+            if (leased(record, Date.now())) this.#unowned.delete(p);
+          }
+        } finally {
+          // The signal lives as long as the role: a listener per restarted watch would pile up.
+          signal.removeEventListener("abort", stop);
         }
       } catch (error) {
         if (!signal.aborted) log.warn("partition watch failed; restarting", error as Error);

@@ -154,11 +154,24 @@ export class PartitionLeases {
   async #run(): Promise<void> {
     const { log } = this.#o;
     const every = Math.max(50, Math.floor(this.#o.leaseMs / 4));
+    // When rounds began failing (NATS out of reach), for the line when they work again.
+    let failingSince: number | undefined;
     while (!this.#stop.signal.aborted) {
       try {
         await this.#tick();
+        if (failingSince !== undefined) {
+          log.info("partition lease rounds work again", {
+            failing_ms: Math.round(performance.now() - failingSince),
+          });
+          failingSince = undefined;
+        }
       } catch (error) {
-        log.warn("partition lease round failed; retrying", error as Error);
+        // One warning when rounds start failing, one line when they work again: NATS down for
+        // an hour would otherwise log a stack every round. Each failed round is at debug.
+        if (failingSince === undefined) {
+          failingSince = performance.now();
+          log.warn("partition lease round failed; retrying each round", error as Error);
+        } else log.debug("partition lease round failed", error as Error);
         this.#o.onError?.(error);
       }
       if (this.#stop.signal.aborted) break;
