@@ -386,14 +386,26 @@ export function createAlertRepository(
     >`
       SELECT stream_id, count(*)::int AS alerts, max(max_score) AS max_score, max(ts) AS last
       FROM alert WHERE true ${within}
-      GROUP BY stream_id ORDER BY alerts DESC, stream_id`.catch(failed);
+      GROUP BY stream_id ORDER BY alerts DESC, stream_id COLLATE "C"`.catch(failed);
+    // Each feature's latest name in the range (max(feature) would pick by the database's
+    // collation, an old name of a renamed sensor as often as its current one): for the top
+    // features only, each one read newest first on the (feature_idx, ts, alert_id) index.
     const features = await sql<
       { feature_idx: number; feature: string | null; alerts: number; max_score: number }[]
     >`
-      SELECT feature_idx, max(feature) AS feature, count(*)::int AS alerts, max(score) AS max_score
-      FROM alert_feature WHERE true ${within}
-      GROUP BY feature_idx ORDER BY alerts DESC, max_score DESC, feature_idx
-      LIMIT ${range.top}`.catch(failed);
+      SELECT t.feature_idx, n.feature, t.alerts, t.max_score
+      FROM (
+        SELECT feature_idx, count(*)::int AS alerts, max(score) AS max_score
+        FROM alert_feature WHERE true ${within}
+        GROUP BY feature_idx ORDER BY alerts DESC, max_score DESC, feature_idx
+        LIMIT ${range.top}
+      ) t
+      LEFT JOIN LATERAL (
+        SELECT feature FROM alert_feature
+        WHERE feature_idx = t.feature_idx AND feature IS NOT NULL ${within}
+        ORDER BY ts DESC, alert_id DESC LIMIT 1
+      ) n ON true
+      ORDER BY t.alerts DESC, t.max_score DESC, t.feature_idx`.catch(failed);
     return {
       from: range.from?.toISOString() ?? null,
       to: range.to?.toISOString() ?? null,

@@ -23,6 +23,12 @@ export const MUTE_DURATIONS: Record<string, { ms: number; label: string }> = {
   "7d": { ms: 7 * 86_400_000, label: "7 days" },
 };
 
+/**
+ * How many names one mute covers at most (a sensor renamed within the range has several): more
+ * would make a form too large to send, so such a row points to the Silences page.
+ */
+export const MUTE_MAX_NAMES = 100;
+
 /** What the page says after a silence was created from it. */
 export interface MuteConfirmation {
   silenceId: string;
@@ -80,10 +86,20 @@ function SensorsKept(props: { sensors: number }) {
   );
 }
 
-/** A refused mute: the row it came from (stream and sensor), why, and what was typed. */
+/** A refused mute: the row it came from (stream and sensor names), why, and what was typed. */
 export interface MuteRefusal extends Refusal {
   stream: string;
-  sensor: string;
+  sensors: string[];
+}
+
+/** Whether a refused mute came from the row of `s`: its stream, and the same names. */
+function refusedFrom(s: FalsePositiveSensor, refused: MuteRefusal): boolean {
+  const posted = new Set(refused.sensors);
+  return (
+    s.stream_id === refused.stream &&
+    posted.size === s.names.length &&
+    s.names.every((n) => posted.has(n))
+  );
 }
 
 const DEFAULT_DURATION = "24h";
@@ -96,6 +112,28 @@ function MutedAlready(props: { silence: Silence }) {
       Muted until <time datetime={m.ends_at}>{utc(m.ends_at)}</time> by <bdi>{m.created_by}</bdi> (
       <a href={`/silences#silence-${m.silence_id}`}>see Silences</a>)
     </p>
+  );
+}
+
+/**
+ * The names other than the one shown that a row's sensor had in the range (an older name, or
+ * `feature_<idx>` for alerts that gave none): its mute covers them too, so they are said.
+ */
+function OtherNames(props: { sensor: FalsePositiveSensor }) {
+  const others = props.sensor.names.filter((n) => n !== props.sensor.feature);
+  if (others.length === 0) return null;
+  return (
+    <small class="other-names">
+      {" "}
+      (also{" "}
+      {others.map((n, i) => (
+        <>
+          {i > 0 ? ", " : ""}
+          <bdi>{n}</bdi>
+        </>
+      ))}
+      )
+    </small>
   );
 }
 
@@ -115,14 +153,22 @@ function MuteForm(props: {
   const s = props.sensor;
   const id = `mute-${props.index}`;
   const viewer = useViewer();
-  if (s.feature === null) return <span>no sensor name to match</span>;
   if (props.mutedBy && !props.refused) return <MutedAlready silence={props.mutedBy} />;
   if (!viewer.canAct) return <NotAllowed what="Muting a sensor" />;
+  if (s.names.length > MUTE_MAX_NAMES) {
+    return (
+      <span>
+        {s.names.length} names in this range, more than a mute takes: create the silence on{" "}
+        <a href="/silences">Silences</a>
+      </span>
+    );
+  }
+  const shown = s.feature ?? `#${s.feature_idx}`;
   const typed = props.refused?.values ?? {};
   const invalid = (key: string) => invalidIf(props.refused?.field === key, "mute-error");
   // Every row has these controls: each name says whose they are, after the words on screen. In
   // brackets: the hidden text is a box of its own, which screen readers set apart with a space.
-  const which = <span class="vh"> (mute {`${s.feature} on ${s.stream_id}`})</span>;
+  const which = <span class="vh"> (mute {`${shown} on ${s.stream_id}`})</span>;
   const duration = Object.hasOwn(MUTE_DURATIONS, typed.duration ?? "")
     ? typed.duration
     : DEFAULT_DURATION;
@@ -132,7 +178,10 @@ function MuteForm(props: {
         <FormError id="mute-error" prefix="Nothing was muted: " message={props.refused.message} />
       ) : null}
       <input type="hidden" name="stream" value={s.stream_id} />
-      <input type="hidden" name="sensor" value={s.feature} />
+      {/* Every name the sensor had in the range: the silence covers each. */}
+      {s.names.map((name) => (
+        <input type="hidden" name="sensor" value={name} />
+      ))}
       <input type="hidden" name="weeks" value={String(props.weeks)} />
       {props.filterStream ? (
         <input type="hidden" name="stream_id" value={props.filterStream} />
@@ -162,7 +211,7 @@ function MuteForm(props: {
       {/* Described by what a mute does, said above the table (training included). */}
       <button
         type="submit"
-        aria-label={`Mute this sensor: ${s.feature} on ${s.stream_id}`}
+        aria-label={`Mute this sensor: ${shown} on ${s.stream_id}`}
         aria-describedby="mute-effect"
       >
         Mute this sensor
@@ -179,8 +228,8 @@ export function QualityPage(props: {
   tokenRequired: boolean;
   /** How many sensors each sensor table holds at most (`?sensors=`). */
   sensors: number;
-  /** The active silence that already mutes a noisy row's stream and sensor, if any. */
-  mutedBy?: (stream: string, sensor: string) => Silence | undefined;
+  /** The active silence that already mutes a noisy row's stream and every name of its sensor. */
+  mutedBy?: (stream: string, names: string[]) => Silence | undefined;
   /** A Stream filter that is not one: why, and what was typed (the report then covers every stream). */
   streamError?: { message: string; typed: string };
 }) {
@@ -189,9 +238,7 @@ export function QualityPage(props: {
   const refused = props.refused;
   // The row the refused form was in, if the table still lists it.
   const refusedRow = refused
-    ? r.false_positive_sensors.findIndex(
-        (s) => s.stream_id === refused.stream && s.feature === refused.sensor,
-      )
+    ? r.false_positive_sensors.findIndex((s) => refusedFrom(s, refused))
     : -1;
   return (
     <Layout title="Quality" section="quality">
@@ -360,7 +407,10 @@ export function QualityPage(props: {
               <tbody>
                 {r.false_positive_sensors.map((s, index) => (
                   <tr data-stream={s.stream_id} data-feature-idx={String(s.feature_idx)}>
-                    <th scope="row">{s.feature ?? `#${s.feature_idx}`}</th>
+                    <th scope="row">
+                      {s.feature ?? `#${s.feature_idx}`}
+                      <OtherNames sensor={s} />
+                    </th>
                     <td>{s.stream_id}</td>
                     <td class="num" data-count="false_positives">
                       {s.false_positives}
@@ -381,9 +431,7 @@ export function QualityPage(props: {
                         filterStream={r.stream_id ?? undefined}
                         sensors={props.sensors}
                         refused={index === refusedRow ? refused : undefined}
-                        mutedBy={
-                          s.feature === null ? undefined : props.mutedBy?.(s.stream_id, s.feature)
-                        }
+                        mutedBy={props.mutedBy?.(s.stream_id, s.names)}
                       />
                     </td>
                   </tr>

@@ -18,6 +18,7 @@ import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import {
   MUTE_DURATIONS,
+  MUTE_MAX_NAMES,
   type MuteConfirmation,
   type MuteRefusal,
   QualityPage,
@@ -55,13 +56,23 @@ const text = (what: string, max: number) =>
 
 const muteFormSchema = v.object({
   stream: v.pipe(v.string("a stream id"), v.regex(STREAM_ID_PATTERN, "a stream id")),
-  // Exactly as the alerts named it, spaces included: the silence matches names as they are, so
-  // a trimmed " TI-101 " would make one that never matches.
+  // Every name the sensor had in the report's range (a renamed sensor has several, an unnamed
+  // one `feature_<idx>`), one `sensor` field each: a silence on only one of them leaves the
+  // incidents under the others notified. Exactly as the alerts named it, spaces included: the
+  // silence matches names as they are, so a trimmed " TI-101 " would make one that never matches.
   sensor: v.pipe(
-    v.string("a sensor name"),
+    v.array(
+      v.pipe(
+        v.string("a sensor name"),
+        v.minLength(1, "a sensor name of 1..500 characters"),
+        v.maxLength(500, "a sensor name of 1..500 characters"),
+        storableText,
+      ),
+      "a sensor name",
+    ),
     v.minLength(1, "a sensor name of 1..500 characters"),
-    v.maxLength(500, "a sensor name of 1..500 characters"),
-    storableText,
+    v.maxLength(MUTE_MAX_NAMES, `at most ${MUTE_MAX_NAMES} sensor names`),
+    v.transform((names) => [...new Set(names)]),
   ),
   duration: v.picklist(
     Object.keys(MUTE_DURATIONS),
@@ -93,16 +104,26 @@ const MUTE_FIELD_OF: Record<string, string> = { created_by: "by" };
 
 const UUID = /^[\da-f]{8}(?:-[\da-f]{4}){3}-[\da-f]{12}$/i;
 
-/** Only string fields of a parsed form: a file upload in their place counts as missing. */
+/**
+ * The fields of a parsed form given once, as text: a file upload in their place, or a field
+ * given more than once, counts as missing.
+ */
 function strings(form: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(
     Object.entries(form).filter((e): e is [string, string] => typeof e[1] === "string"),
   );
 }
 
+/** Every text value of a field that a form may give several times (file uploads left out). */
+function texts(value: unknown): string[] {
+  const all = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return all.filter((x): x is string => typeof x === "string");
+}
+
 /**
  * Mounted at `/`: `GET /quality?weeks=&stream_id=&silence=` (the page; `silence` names one just
- * created, to confirm it) and `POST /quality/mute` (form: stream, sensor, duration, reason, by).
+ * created, to confirm it) and `POST /quality/mute` (form: stream, sensor once per name, duration,
+ * reason, by).
  */
 export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   const { quality, silences, now, auth, consoleToken, render } = options;
@@ -110,8 +131,9 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
 
   /**
    * Which noisy rows an active silence already mutes: a function of a row's stream and sensor
-   * giving the latest silence that covers them, among those with a single time span (a weekly
-   * recurrence mutes only some hours, so its rows keep the form).
+   * names giving the latest silence that covers the stream and every one of the names, among
+   * those with a single time span (a weekly recurrence mutes only some hours, so its rows keep
+   * the form).
    */
   async function activeMutes() {
     const { silences: active } = await silences.list({ state: "active", limit: 500 });
@@ -122,11 +144,11 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
         stream: compileGlob(s.matchers.stream),
         sensors: s.matchers.sensors.map(compileGlob),
       }));
-    return function mutedBy(stream: string, sensor: string): Silence | undefined {
+    return function mutedBy(stream: string, names: string[]): Silence | undefined {
       return compiled.find(
         (m) =>
           m.stream.test(stream) &&
-          (m.sensors.length === 0 || m.sensors.some((g) => g.test(sensor))),
+          (m.sensors.length === 0 || names.every((n) => m.sensors.some((g) => g.test(n)))),
       )?.silence;
     };
   }
@@ -201,7 +223,9 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
   });
 
   app.post("/quality/mute", async function muteSensor(c) {
-    const form = strings(await formBody(c));
+    const body = await formBody(c, { all: true });
+    const form = strings(body);
+    const names = texts(body.sensor);
     const weeks = /^\d{1,3}$/.test(form.weeks ?? "") && Number(form.weeks) <= MAX_WEEKS;
     // The page it came from: its period, stream filter and table length.
     const back: Record<string, string> = weeks ? { weeks: form.weeks } : {};
@@ -212,7 +236,10 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
       const who = await auth.require(c, "operator");
       // A missing field reads as blank, so the message says what it must be.
       const fields = auth.named(
-        Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k] ?? ""])),
+        {
+          ...Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k] ?? ""])),
+          sensor: names,
+        },
         "by",
         who,
       );
@@ -229,7 +256,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
       const start = now();
       const silence = await silences.create(
         {
-          matchers: { stream: m.stream, sensors: [literalGlob(m.sensor)] },
+          matchers: { stream: m.stream, sensors: m.sensor.map(literalGlob) },
           starts_at: new Date(start).toISOString(),
           ends_at: new Date(start + MUTE_DURATIONS[m.duration].ms).toISOString(),
           reason: m.reason,
@@ -247,7 +274,9 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
           c,
           <NotRecordedPage
             message={error.message}
-            typed={Object.fromEntries(MUTE_FIELDS.map((k) => [k, form[k]]))}
+            typed={Object.fromEntries(
+              MUTE_FIELDS.map((k) => [k, k === "sensor" ? names.join(", ") : form[k]]),
+            )}
             back={{ href: `/quality?${new URLSearchParams(back)}`, label: "Back to Quality" }}
           />,
           503,
@@ -257,7 +286,7 @@ export function qualityConsoleRoutes(options: QualityConsoleOptions): Hono {
       const said = refusalFor(error, MUTE_LABELS);
       const refused: MuteRefusal = {
         stream: form.stream ?? "",
-        sensor: form.sensor ?? "",
+        sensors: names,
         message: said.message,
         field: said.field === undefined ? undefined : (MUTE_FIELD_OF[said.field] ?? said.field),
         values: Object.fromEntries(["duration", "reason", "by"].map((k) => [k, form[k] ?? ""])),

@@ -409,6 +409,7 @@ export function createIncidentRepository(
    * peak evidence in the bucket of its peak (`peak_at`), for peaks in [from, to) and, in the first
    * bucket, earlier peaks of incidents still open at `from` (a long incident is not left out
    * because it began, or peaked, before the period). The strongest per cell, with its incident.
+   * A sensor is named as at its latest peak (a renamed sensor by its current name).
    */
   async function heatmap(q: {
     from: Date;
@@ -431,7 +432,10 @@ export function createIncidentRepository(
     const top = await sql<
       { feature_idx: number; feature: string | null; max_severity: number | null }[]
     >`
-      SELECT feature_idx, max(feature) AS feature, max(severity) AS max_severity
+      SELECT feature_idx,
+        (array_agg(feature ORDER BY peak_at DESC, incident_id DESC)
+          FILTER (WHERE feature IS NOT NULL))[1] AS feature,
+        max(severity) AS max_severity
       FROM (${evidence}) e
       GROUP BY feature_idx
       ORDER BY max(severity) DESC NULLS LAST, max(score) DESC, feature_idx

@@ -23,8 +23,13 @@ export interface JudgedCounts extends VerdictCounts {
 export interface FalsePositiveSensor {
   stream_id: string;
   feature_idx: number;
-  /** The sensor's name as alerts gave it; null when they gave none. */
+  /** The sensor's latest name as alerts gave it; null when they gave none. */
   feature: string | null;
+  /**
+   * Every name silences matched the sensor by in the range, sorted: each name alerts gave it
+   * (a renamed sensor has several), and `feature_<idx>` where they gave none.
+   */
+  names: string[];
   false_positives: number;
   /** Incidents on this stream that flagged the sensor, whatever their verdict. */
   incidents: number;
@@ -42,7 +47,10 @@ export interface QualityReport {
   weekly: (VerdictCounts & { week_start: string })[];
   /** Streams with incidents, most incidents first. */
   streams: (JudgedCounts & { stream_id: string })[];
-  /** The sensors flagged in the most incidents, with how those incidents were judged. */
+  /**
+   * The sensors flagged in the most incidents, with how those incidents were judged; `feature`:
+   * the sensor's latest name.
+   */
   sensors: (VerdictCounts & { feature_idx: number; feature: string | null })[];
   /** The (stream, sensor) pairs flagged in the most false positives. */
   false_positive_sensors: FalsePositiveSensor[];
@@ -123,6 +131,20 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
     const sensorsInRange = sql`
       FROM cur c JOIN incident_sensor s ON s.incident_id = c.incident_id
         AND s.started_at >= ${from}`;
+    // Each sensor's names are counted first, one row per name (with its latest peak), then
+    // summed per sensor: its latest name is that of the latest peak (the alert a row's name came
+    // from; ties by name), null when none had one. max(feature) would pick by the database's
+    // collation, an old name as often as the current one. Ordering every row of a sensor instead
+    // (array_agg(... ORDER BY peak_at)) made the report about twice as slow with 1.6 million
+    // rows in range; one row per name first, it takes as long as the counts alone.
+    const latestName = sql`(array_agg(n.feature ORDER BY n.last_peak DESC,
+      n.feature COLLATE "C" DESC) FILTER (WHERE n.feature IS NOT NULL))[1]`;
+    const summed = sql`sum(n.incidents)::int AS incidents,
+      sum(n.true_positive)::int AS true_positive, sum(n.false_positive)::int AS false_positive,
+      sum(n.maintenance)::int AS maintenance, sum(n.sensor_fault)::int AS sensor_fault,
+      sum(n.none)::int AS none`;
+    // Ties on text are broken in byte order (COLLATE "C"): the database's collation (en_US, ICU)
+    // would order them, and so cut them at a LIMIT, differently from one server to another.
 
     const weekly = await sql<(VerdictCounts & { week: number })[]>`
       ${judgedIncidents}
@@ -132,24 +154,36 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
     const streams = await sql<(VerdictCounts & { stream_id: string })[]>`
       ${judgedIncidents}
       SELECT c.stream_id, ${tally} FROM cur c
-      GROUP BY c.stream_id ORDER BY incidents DESC, c.stream_id`.catch(failed);
+      GROUP BY c.stream_id ORDER BY incidents DESC, c.stream_id COLLATE "C"`.catch(failed);
     const sensors = await sql<(VerdictCounts & { feature_idx: number; feature: string | null })[]>`
       ${judgedIncidents}
-      SELECT s.feature_idx, max(s.feature) AS feature, ${tally}
-      ${sensorsInRange}
-      GROUP BY s.feature_idx ORDER BY incidents DESC, false_positive DESC, s.feature_idx
+      SELECT n.feature_idx, ${latestName} AS feature, ${summed}
+      FROM (
+        SELECT s.feature_idx, s.feature, max(s.peak_at) AS last_peak, ${tally}
+        ${sensorsInRange}
+        GROUP BY s.feature_idx, s.feature
+      ) n
+      GROUP BY n.feature_idx ORDER BY incidents DESC, false_positive DESC, n.feature_idx
       LIMIT ${q.sensors}`.catch(failed);
     const noisy = await sql<
       (Omit<FalsePositiveSensor, "last_false_positive_at"> & { last_fp_at: Date })[]
     >`
       ${judgedIncidents}
-      SELECT c.stream_id, s.feature_idx, max(s.feature) AS feature, count(*)::int AS incidents,
-        count(*) FILTER (WHERE c.verdict = 'false_positive')::int AS false_positives,
-        max(c.started_at) FILTER (WHERE c.verdict = 'false_positive') AS last_fp_at
-      ${sensorsInRange}
-      GROUP BY c.stream_id, s.feature_idx
-      HAVING count(*) FILTER (WHERE c.verdict = 'false_positive') > 0
-      ORDER BY false_positives DESC, last_fp_at DESC, c.stream_id, s.feature_idx
+      SELECT n.stream_id, n.feature_idx, ${latestName} AS feature,
+        array_agg(coalesce(n.feature, 'feature_' || n.feature_idx)) AS names,
+        sum(n.incidents)::int AS incidents, sum(n.false_positive)::int AS false_positives,
+        max(n.last_fp_at) AS last_fp_at
+      FROM (
+        SELECT c.stream_id, s.feature_idx, s.feature, max(s.peak_at) AS last_peak,
+          count(*) AS incidents,
+          count(*) FILTER (WHERE c.verdict = 'false_positive') AS false_positive,
+          max(c.started_at) FILTER (WHERE c.verdict = 'false_positive') AS last_fp_at
+        ${sensorsInRange}
+        GROUP BY c.stream_id, s.feature_idx, s.feature
+      ) n
+      GROUP BY n.stream_id, n.feature_idx
+      HAVING sum(n.false_positive) > 0
+      ORDER BY false_positives DESC, last_fp_at DESC, n.stream_id COLLATE "C", n.feature_idx
       LIMIT ${q.sensors}`.catch(failed);
 
     const byWeek = new Map(weekly.map((w) => [w.week, w]));
@@ -180,6 +214,7 @@ export function createQualityRepository(db: Pick<Database, "sql" | "recover">) {
         stream_id: n.stream_id,
         feature_idx: n.feature_idx,
         feature: n.feature,
+        names: [...new Set(n.names)].sort(),
         false_positives: n.false_positives,
         incidents: n.incidents,
         last_false_positive_at: new Date(n.last_fp_at).toISOString(),
