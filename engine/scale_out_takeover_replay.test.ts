@@ -1,4 +1,4 @@
-// A partition taken over by a new worker: its windows and running levels are rebuilt from the replay point as the old owner had them, after a version with running levels and after a forwarded backlog (real processes, private nats-server).
+// A partition taken over by a new worker: its windows and running levels are rebuilt from the replay point as the old owner had them, after a version with running levels and across a store-and-forward gateway's uploads; a backlog forwarded past a silence continues its window at its owner (real processes, private nats-server).
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,6 +22,7 @@ let plain: ModelFixture;
 let levelled: ModelFixture;
 let plainVersion = "";
 let levelledVersion = "";
+let windowSize = 0;
 let nats: NatsServer;
 const procs: EngineProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -35,7 +36,9 @@ before(async () => {
   ]);
   const versionOf = async (m: ModelFixture) =>
     JSON.parse(await readFile(join(m.dir, `${NAME}.json`), "utf8"));
-  plainVersion = (await versionOf(plain)).version;
+  const plainMeta = await versionOf(plain);
+  plainVersion = plainMeta.version;
+  windowSize = plainMeta.window_size;
   const meta = await versionOf(levelled);
   levelledVersion = meta.version;
   assert.ok(meta.baseline?.features.includes(10), "the second version has running levels");
@@ -243,7 +246,41 @@ test("scale-out: a partition taken over after its streams' version gained runnin
   assert.deepEqual(after(takenOver.steady), after(one.steady));
 });
 
-test("scale-out: a partition taken over after a stream forwarded its backlog past a silence: both owners start its window afresh alike", async () => {
+test("scale-out: a store-and-forward gateway posting a few frames every 6 minutes: every window scored, by one worker and across a takeover", async () => {
+  // Each upload: 4 one-second frames (fewer than a window), posted 20 ms apart, every 6 minutes
+  // of bus time (past INCIDENT_STALE_MS, 5 minutes); frame times run on without a gap, every
+  // frame anomalous. The window carries over from upload to upload, as in the single process.
+  const R = Date.now() - 3_600_000;
+  const PER = 4;
+  const upload = (u: number): Frame[] =>
+    Array.from({ length: PER }, (_, k) => {
+      const i = u * PER + k;
+      return {
+        streamId: "gw",
+        t: i * 1000,
+        receivedAt: R + u * 360_000 + k * 20,
+        version: plainVersion,
+        values: plain.spikedFrame(i, 6),
+      };
+    });
+  const frames = (from: number, to: number) =>
+    Array.from({ length: to - from }, (_, n) => upload(from + n)).flat();
+  assert.ok(PER < windowSize, `an upload (${PER}) is shorter than a window (${windowSize})`);
+  const { one, takenOver } = await compare(
+    "GATEWAY",
+    frames(0, 3),
+    // Taken over between the third upload and the fourth.
+    frames(3, 6),
+    async () => {},
+    async () => {},
+  );
+  // A window ends at every frame from the window_size-th on.
+  const every = Array.from({ length: 6 * PER - windowSize + 1 }, (_, n) => windowSize - 1 + n);
+  assert.deepEqual(one.gw ?? [], every, "windows flagged by one worker (frame time ends, s)");
+  assert.deepEqual(takenOver.gw ?? [], every, "windows flagged across the takeover");
+});
+
+test("scale-out: a stream forwarding its backlog past a silence continues its window at its owner; a new owner taking over before it sent a window's frames starts it afresh", async () => {
   const R = Date.now() - 3_600_000;
   const first: Frame[] = [];
   // "live" sends every second for 600 s; the gateway "gw" for 200 s, then loses its uplink.
@@ -267,7 +304,8 @@ test("scale-out: a partition taken over after a stream forwarded its backlog pas
     });
   }
   // Back after 400 s of bus time, the gateway forwards its backlog: frame times running on from
-  // 200 s without a gap, every one anomalous.
+  // 200 s without a gap, every one anomalous. By then "live" took the bus time past the silence,
+  // so "gw" no longer held the replay point when the partition was taken over.
   const second: Frame[] = [];
   for (let k = 0; k < 40; k++) {
     const at = R + 600_000 + k * 50;
@@ -294,11 +332,16 @@ test("scale-out: a partition taken over after a stream forwarded its backlog pas
     async () => {},
   );
   const backlog = (ends: number[] = []) => ends.filter((t) => t >= 200 && t < 240);
-  assert.ok(backlog(one.gw).length > 0, `one worker flags the backlog: ${JSON.stringify(one.gw)}`);
+  const full = 200 + windowSize - 1;
+  assert.deepEqual(
+    backlog(one.gw),
+    Array.from({ length: 40 }, (_, k) => 200 + k),
+    "one worker continues the window: every backlog frame ends a flagged window",
+  );
   assert.deepEqual(
     backlog(takenOver.gw),
-    backlog(one.gw),
-    "windows of the forwarded backlog flagged",
+    backlog(one.gw).filter((t) => t >= full),
+    "the new owner starts the window with the backlog's first frame",
   );
   assert.deepEqual(takenOver.live ?? [], one.live ?? []);
 });

@@ -5,17 +5,15 @@ export interface ReplayRingOptions {
   /** Streams kept at most (`MAX_STREAMS`), the least recently active forgotten first. */
   maxStreams?: number;
   /**
-   * Bus time a stream may send nothing before it holds the replay point no more
-   * (`INCIDENT_STALE_MS`), or 10 of its own steps when that is longer, as the machine-off gap
-   * rule has it. Its next frame after such a silence starts its window afresh (the alert path has
-   * resolved its incident as stale meanwhile), so a new owner needs none of its old frames.
-   * Infinity (the default): never.
+   * Bus time a stream may send nothing before it is forgotten (`INCIDENT_STALE_MS`), or 10 of its
+   * own steps when that is longer: the machine-off gap rule. Its next frame after such a silence
+   * holds the replay point again from that frame on, and the alert path has resolved its incident
+   * as stale meanwhile. Infinity (the default): never.
    */
   idleMs?: number;
   /**
    * How long the stream keeps a frame (`NATS_STREAM_MAX_AGE_S`): a stream whose newest frame is
-   * older holds the replay point no more whatever its step, as none of its frames can be read
-   * again (its next frame starts its window afresh). Infinity: never.
+   * older is forgotten whatever its step, as none of its frames can be read again. Infinity: never.
    */
   maxAgeMs?: number;
 }
@@ -27,8 +25,6 @@ interface StreamRing {
   /** Bus time (`receivedAt`, epoch ms) of its newest frame, and the step before it. */
   at: number;
   step: number;
-  /** Silent past what its window survives: it holds no replay point, its next frame restarts it. */
-  lapsed: boolean;
 }
 
 /**
@@ -39,17 +35,17 @@ interface StreamRing {
  * the engine's stream windows (`maxStreams`, least recently active forgotten), so a stream the
  * window store forgot no longer holds the replay point back.
  *
- * A stream that stops sending stops holding the replay point too, once its silence outlasts its
- * window (`idleMs`) or its frames left the stream (`maxAgeMs`): otherwise it would hold its
- * partition's replay point, and with it the purge of every frame after it, for ever. Its frames
- * before the silence may then be purged, so no owner can rebuild its window from them: its next
- * frame after such a silence starts its window afresh (`remember` answers true), whatever that
- * frame's timestamp, so a producer forwarding a backlog after an outage (frame times with no gap)
- * gets the same window from this owner and from a new one. Silence is measured in bus time, the
- * ingest replica's receive time of the frames (`receivedAt`): the same for every stream of the
- * partition whatever its producer's clock, carried on the bus, so a new owner reading the same
- * frames again decides the same, and a worker working off a backlog does not take the streams
- * further on in it for silent.
+ * A stream that stops sending is forgotten too, once its silence ends its window (`idleMs`) or its
+ * frames left the stream (`maxAgeMs`): otherwise it would hold its partition's replay point, and
+ * with it the purge of every frame after it, for ever. A stream back after that holds the point
+ * from its new frame on. Whether its window restarts is the window's own rule (frame time), not
+ * the ring's: a producer forwarding a backlog after an outage (frame times with no gap) continues
+ * its window at its owner, while a new owner taking the partition over within `window_size` of its
+ * frames starts it afresh, as it cannot read the frames before the silence. Silence is measured in
+ * bus time, the ingest replica's receive time of the frames (`receivedAt`): the same for every
+ * stream of the partition whatever its producer's clock, carried on the bus, so a new owner
+ * reading the same frames again forgets the same streams, and a worker working off a backlog does
+ * not take the streams further on in it for silent.
  *
  * Memory: `keep * 8` bytes per stream, `maxStreams` streams at most. `remember` is O(1) (O(keep)
  * once per stream after `keepAtLeast`); `replayPoint` is O(streams), called once per committed
@@ -57,7 +53,7 @@ interface StreamRing {
  *
  * @example
  * const ring = new ReplayRing(shape.rebuildFrames, { maxStreams: 1024, idleMs: 300_000 });
- * if (ring.remember(frame.streamId, frame.seq, frame.receivedAt)) windows.restart(frame.streamId);
+ * ring.remember(frame.streamId, frame.seq, frame.receivedAt);
  * const replay = ring.replayPoint(newestReceivedAt);
  */
 export class ReplayRing {
@@ -90,9 +86,7 @@ export class ReplayRing {
 
   /** Streams holding the replay point (sending, or silent for less than their window survives). */
   get streams(): number {
-    let n = 0;
-    for (const ring of this.#streams.values()) if (!ring.lapsed) n++;
-    return n;
+    return this.#streams.size;
   }
 
   /**
@@ -108,94 +102,49 @@ export class ReplayRing {
 
   /**
    * Records that `streamId`'s frame at bus sequence `seq`, received at `at` (epoch ms: the frame's
-   * `receivedAt`), was accepted into its window. True when the stream comes back after a silence
-   * its window does not survive (as {@link replayPoint} judges it): the caller starts its window
-   * afresh with this frame, as a new owner, which cannot read its frames before, does.
+   * `receivedAt`), was accepted into its window.
    */
-  remember(streamId: string, seq: number, at = 0): boolean {
-    if (this.#keep === 0) return false;
+  remember(streamId: string, seq: number, at = 0): void {
+    if (this.#keep === 0) return;
     let ring = this.#streams.get(streamId);
-    let restarts = false;
     if (ring) {
       this.#streams.delete(streamId);
-      if (this.#restarts(ring, at)) {
-        // As a stream first met: what a new owner reading from the replay point has of it.
-        restarts = true;
-        ring.next = 0;
-        ring.count = 0;
+      // Two ingest replicas' clocks may differ by a little: bus time never goes back.
+      if (at > ring.at) {
+        ring.step = at - ring.at;
         ring.at = at;
-        ring.step = 0;
-        ring.lapsed = false;
-      } else {
-        if (ring.lapsed) {
-          // Its frames before may be purged: it holds the point again from this one on.
-          ring.next = 0;
-          ring.count = 0;
-          ring.lapsed = false;
-        }
-        // Two ingest replicas' clocks may differ by a little: bus time never goes back.
-        if (at > ring.at) {
-          ring.step = at - ring.at;
-          ring.at = at;
-        }
       }
       if (ring.seqs.length < this.#keep) ring = widened(ring, this.#keep);
     } else {
       if (this.#streams.size >= this.#maxStreams) {
         this.#streams.delete(this.#streams.keys().next().value as string);
       }
-      ring = {
-        seqs: new Float64Array(this.#keep),
-        next: 0,
-        count: 0,
-        at,
-        step: 0,
-        lapsed: false,
-      };
+      ring = { seqs: new Float64Array(this.#keep), next: 0, count: 0, at, step: 0 };
     }
     this.#streams.set(streamId, ring);
     const size = ring.seqs.length;
     ring.seqs[ring.next] = seq;
     ring.next = (ring.next + 1) % size;
     ring.count = Math.min(size, ring.count + 1);
-    return restarts;
   }
 
   /**
    * The first sequence a new owner must read (0: nothing to rebuild), at bus time `now` (the
    * newest `receivedAt` the partition's owner took, of any stream or model): streams silent for
-   * longer than their window survives, or whose frames aged out, hold it no more.
+   * longer than their window survives, or whose frames aged out, are forgotten first.
    */
   replayPoint(now = Number.NEGATIVE_INFINITY): number {
     let min = Number.POSITIVE_INFINITY;
-    for (const ring of this.#streams.values()) {
-      if (ring.lapsed) continue;
-      if (this.#outlived(now - ring.at, ring.step)) {
-        ring.lapsed = true;
+    for (const [streamId, ring] of this.#streams) {
+      const silence = now - ring.at;
+      if (silence > this.#maxAgeMs || silence > Math.max(this.#idleMs, GAP_STEPS * ring.step)) {
+        this.#streams.delete(streamId);
         continue;
       }
       const oldest = ring.count < ring.seqs.length ? ring.seqs[0] : ring.seqs[ring.next];
       if (oldest < min) min = oldest;
     }
     return Number.isFinite(min) ? min : 0;
-  }
-
-  /** Whether a stream silent for `silence` ms of bus time, after a step of `step`, lost its window. */
-  #outlived(silence: number, step: number): boolean {
-    return silence > this.#maxAgeMs || silence > Math.max(this.#idleMs, GAP_STEPS * step);
-  }
-
-  /**
-   * Whether `ring`'s stream, sending again at `at`, starts its window afresh: it was silent past
-   * the rule, or released the replay point (only bus-time noise between two replicas tells the
-   * two apart). The first interval after a stream's first frame (no step yet) is never one, as
-   * the machine-off gap rule has it, unless its frame aged out: a stream sampled more slowly
-   * than `idleMs` would otherwise start afresh at every frame.
-   */
-  #restarts(ring: StreamRing, at: number): boolean {
-    const silence = at - ring.at;
-    if (silence > this.#maxAgeMs) return true;
-    return ring.step > 0 && (ring.lapsed || this.#outlived(silence, ring.step));
   }
 }
 

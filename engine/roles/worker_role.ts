@@ -404,7 +404,7 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
     return {
       windows,
       // A stream silent past the machine-off gap rule (bus time), or whose frames aged out,
-      // holds no replay point (nor the purge) back; its next frame restarts its window (drain).
+      // holds no replay point (nor the purge) back.
       replayRing: new ReplayRing(windows.shape.rebuildFrames, {
         maxStreams: config.MAX_STREAMS,
         idleMs: config.INCIDENT_STALE_MS,
@@ -700,12 +700,10 @@ export function createWorkerRole(options: WorkerRoleOptions): Role & { stats: En
       // Replayed frames too: a partition taken over rebuilds what history it can.
       p.evidence.record(name, frame.streamId, frame.timestamp, frame.values);
       // A stopped frame too: the replay point moves on during a long stop, and a new owner's
-      // replay meets the stop again and restarts the window as this one did. A stream back after
-      // a silence that released the replay point (bus time) starts its window afresh, even with
-      // frame times that run on (a forwarded backlog): a new owner has none of its frames before.
-      if (m.replayRing.remember(frame.streamId, frame.seq, frame.receivedAt)) {
-        m.windows.restart(frame.streamId);
-      }
+      // replay meets the stop again and restarts the window as this one did. Whether a window
+      // restarts is the stream-time rule's alone (the machine judge below): a stream back after a
+      // silence in bus time with frame times that run on (a forwarded backlog) continues it.
+      m.replayRing.remember(frame.streamId, frame.seq, frame.receivedAt);
       const judged = m.machine.judge(
         version.meta,
         frame.streamId,
