@@ -209,8 +209,14 @@ export function createBackendApp(options: BackendAppOptions): Hono {
         "retry-after": "1",
       });
     } else if (error instanceof HttpError) {
+      // A 503 for the database out of reach names the database's own error (`cause`: refused
+      // login, no such database, connection lost); the answer's body does not.
       if (error.status >= 500)
-        log?.warn(error.message, { error_code: error.code, path: c.req.path });
+        log?.warn(error.message, {
+          error_code: error.code,
+          path: c.req.path,
+          ...(error.cause instanceof Error ? { cause: error.cause.message } : {}),
+        });
       http = error;
     } else {
       log?.error("unhandled error", error, { path: c.req.path, method: c.req.method });

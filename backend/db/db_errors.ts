@@ -50,15 +50,22 @@ export function isRefused(error: unknown): boolean {
 
 /**
  * Rethrows `error` as a `DuplicateError`, a 503 `HttpError` (the database unreachable or refusing
- * the connection), or unchanged.
+ * the connection; `error` is its `cause`), or unchanged.
  */
 export function translateDbError(error: unknown): never {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "23505") throw new DuplicateError((error as Error).message, { cause: error });
   if (isUnavailable(error) || isRefused(error)) {
-    throw new HttpError(503, "database_unavailable", "the database is unavailable; retry later", {
-      "Retry-After": "1",
-    });
+    const http = new HttpError(
+      503,
+      "database_unavailable",
+      "the database is unavailable; retry later",
+      { "Retry-After": "1" },
+    );
+    // The database's own words ("password authentication failed", "not permitted to log in")
+    // for the logs; the answer's body keeps the generic message.
+    http.cause = error;
+    throw http;
   }
   throw error;
 }

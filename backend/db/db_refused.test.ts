@@ -64,6 +64,14 @@ test("refusals are told apart from an unreachable server, and both answer 503", 
       code,
     );
   }
+  // The database's own error stays with the 503, for the logs.
+  const refusal = Object.assign(new Error('role "x" is not permitted to log in'), {
+    code: "28000",
+  });
+  assert.throws(
+    () => translateDbError(refusal),
+    (e: { status?: number; cause?: unknown }) => e.status === 503 && e.cause === refusal,
+  );
   for (const code of ["42P01", "23503", "CONNECTION_CLOSED", undefined]) {
     assert.ok(!isRefused({ code }), String(code));
   }
@@ -153,9 +161,17 @@ pgTest(
       );
 
       assert.deepEqual(logged(backend.service, "error", "unhandled error"), []);
+      const warned = logged(backend.service, "warn", "the database is unavailable; retry later");
+      assert.ok(warned.length >= 6, backend.service.lines.slice(-20).join("\n"));
+      // Each warning names the refusal itself.
+      const causes = warned.map((line) => String(JSON.parse(line).cause));
       assert.ok(
-        logged(backend.service, "warn", "the database is unavailable; retry later").length >= 6,
-        backend.service.lines.slice(-20).join("\n"),
+        causes.some((cause) => /database ".*" does not exist/.test(cause)),
+        causes.join("\n"),
+      );
+      assert.ok(
+        causes.some((cause) => /is not permitted to log in/.test(cause)),
+        causes.join("\n"),
       );
     } finally {
       await backend.service.stop();

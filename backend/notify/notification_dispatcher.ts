@@ -53,6 +53,8 @@ export interface NotificationDispatcherOptions {
    * (`SUPERSEDE_AFTER_MS`); checked every minute, or every quarter of this when shorter.
    */
   supersedeAfterMs?: number;
+  /** A failure of the passes that persists is warned of again after this long (10 minutes). */
+  failureRewarnMs?: number;
 }
 
 /** What the Health page shows: the configured routes and the outbox's counts. */
@@ -74,6 +76,32 @@ function isDatabaseOutage(error: unknown): boolean {
     isUnavailable(error) ||
     isRefused(error)
   );
+}
+
+/** A persisting failure of the passes is warned of again after this long (10 minutes). */
+const FAILURE_REWARN_MS = 10 * 60_000;
+
+/**
+ * The database's own error behind `error` (a repository's 503 keeps it as `cause`), else
+ * `error` itself.
+ */
+function rootError(error: unknown): Error {
+  const cause = (error as { status?: unknown; cause?: unknown } | null)?.cause;
+  if ((error as { status?: unknown } | null)?.status === 503 && cause instanceof Error) {
+    return cause;
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * What makes two failures the same failure: the server out of reach is one (stopping, closed,
+ * refusing connections: the one outage); any other, its code and its message without digits (a
+ * pid, a port, a count), so the same refusal repeated matches and a different one does not.
+ */
+function failureKey(error: Error): string {
+  if (isUnavailable(error)) return "unavailable";
+  const code = (error as { code?: unknown }).code;
+  return `${typeof code === "string" ? code : error.name}|${error.message.replace(/\d+/g, "#")}`;
 }
 
 /** Whether a silence holding now covers an incident of `stream` that flagged `flagged` (names). */
@@ -171,6 +199,7 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
   const batchSize = options.batchSize ?? 200;
   const random = options.random ?? Math.random;
   const supersedeAfterMs = options.supersedeAfterMs ?? SUPERSEDE_AFTER_MS;
+  const failureRewarnMs = options.failureRewarnMs ?? FAILURE_REWARN_MS;
   const supersedeEveryMs = Math.min(60_000, Math.max(pollMs, supersedeAfterMs / 4));
   let supersededAt = -Infinity;
   const routes = new Map(config.routes.map((r) => [r.name, r]));
@@ -622,29 +651,54 @@ export function createNotificationDispatcher(options: NotificationDispatcherOpti
     });
   }
 
-  // When passes began failing (the database down or refusing), for the line when they work again.
-  let failingSince: number | undefined;
+  // The failing passes since the last one that worked: when they began, the failures warned of
+  // (by `failureKey`) and when the last warning was.
+  let failing: { since: number; warned: Set<string>; warnedAt: number } | undefined;
+
+  /**
+   * One warning when passes start failing, one more each time they fail differently (the
+   * database back, but the role's grants lost), one every `failureRewarnMs` while they keep
+   * failing, and one line when they work again; each other failed pass is at debug. A database
+   * down for an hour would otherwise log a line per pass (one a second).
+   */
+  function passFailed(error: unknown): void {
+    const root = rootError(error);
+    const fields: Record<string, unknown> = { error: (error as Error)?.message ?? String(error) };
+    if (root !== error) fields.cause = root.message;
+    const key = failureKey(root);
+    const t = performance.now();
+    if (failing === undefined) {
+      failing = { since: t, warned: new Set([key]), warnedAt: t };
+      log?.warn("notification pass failed; retried each pass until it works again", fields);
+      return;
+    }
+    fields.failing_ms = Math.round(t - failing.since);
+    if (!failing.warned.has(key)) {
+      failing.warned.add(key);
+      failing.warnedAt = t;
+      log?.warn(
+        "notification passes fail differently now; retried each pass until it works again",
+        fields,
+      );
+    } else if (t - failing.warnedAt >= failureRewarnMs) {
+      failing.warnedAt = t;
+      log?.warn("notification passes still fail; retried each pass until it works again", fields);
+    } else log?.debug("notification pass failed", fields);
+  }
 
   async function run(): Promise<void> {
     while (!stopping) {
       passing = true;
       try {
         await tick();
-        if (failingSince !== undefined) {
+        if (failing !== undefined) {
           log?.info("notification passes work again", {
-            failing_ms: Math.round(performance.now() - failingSince),
+            failing_ms: Math.round(performance.now() - failing.since),
           });
-          failingSince = undefined;
+          failing = undefined;
         }
       } catch (error) {
-        // One warning when passes start failing, one line when they work again: a database down
-        // for an hour would otherwise log a line per pass (one a second). Each failed pass is at
-        // debug.
-        const fields = { error: (error as Error).message };
-        if (failingSince === undefined) {
-          failingSince = performance.now();
-          log?.warn("notification pass failed; retried each pass until it works again", fields);
-        } else log?.debug("notification pass failed", fields);
+        passFailed(error);
       } finally {
         passing = false;
       }

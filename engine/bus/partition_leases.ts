@@ -37,6 +37,23 @@ export interface PartitionLeasesOptions {
   lagOf?(partition: number): number | undefined;
   /** Hears of every failed KV call (a bucket the server lost is made again: `BusRepair`). */
   onError?(error: unknown): void;
+  /** A failure of the lease rounds that persists is warned of again after this long (10 min). */
+  failureRewarnMs?: number;
+}
+
+/** A persisting failure of the lease rounds is warned of again after this long (10 minutes). */
+const FAILURE_REWARN_MS = 10 * 60_000;
+
+/**
+ * What makes two failures of a round the same failure: the error's code (else its name) and its
+ * message without digits (a timeout, a port, a sequence), so the same failure repeated matches
+ * and a different one does not.
+ */
+function failureKey(error: unknown): string {
+  if (!(error instanceof Error)) return String(error).replace(/\d+/g, "#");
+  const code = (error as { code?: unknown }).code;
+  const kind = typeof code === "string" || typeof code === "number" ? String(code) : error.name;
+  return `${kind}|${error.message.replace(/\d+/g, "#")}`;
 }
 
 interface Held {
@@ -154,24 +171,47 @@ export class PartitionLeases {
   async #run(): Promise<void> {
     const { log } = this.#o;
     const every = Math.max(50, Math.floor(this.#o.leaseMs / 4));
-    // When rounds began failing (NATS out of reach), for the line when they work again.
-    let failingSince: number | undefined;
+    // The failing rounds since the last one that worked: when they began, the failures warned of
+    // (by `failureKey`) and when the last warning was.
+    let failing: { since: number; warned: Set<string>; warnedAt: number } | undefined;
     while (!this.#stop.signal.aborted) {
       try {
         await this.#tick();
-        if (failingSince !== undefined) {
+        if (failing !== undefined) {
           log.info("partition lease rounds work again", {
-            failing_ms: Math.round(performance.now() - failingSince),
+            failing_ms: Math.round(performance.now() - failing.since),
           });
-          failingSince = undefined;
+          failing = undefined;
         }
       } catch (error) {
-        // One warning when rounds start failing, one line when they work again: NATS down for
-        // an hour would otherwise log a stack every round. Each failed round is at debug.
-        if (failingSince === undefined) {
-          failingSince = performance.now();
+        // One warning when rounds start failing, one more each time they fail differently (NATS
+        // back, but the bucket gone), one every `failureRewarnMs` while they keep failing, and
+        // one line when they work again: NATS down for an hour would otherwise log a stack every
+        // round. Each other failed round is at debug.
+        const key = failureKey(error);
+        const t = performance.now();
+        if (failing === undefined) {
+          failing = { since: t, warned: new Set([key]), warnedAt: t };
           log.warn("partition lease round failed; retrying each round", error as Error);
-        } else log.debug("partition lease round failed", error as Error);
+        } else {
+          const fields = { failing_ms: Math.round(t - failing.since) };
+          if (!failing.warned.has(key)) {
+            failing.warned.add(key);
+            failing.warnedAt = t;
+            log.warn(
+              "partition lease rounds fail differently now; retrying each round",
+              error as Error,
+              fields,
+            );
+          } else if (t - failing.warnedAt >= (this.#o.failureRewarnMs ?? FAILURE_REWARN_MS)) {
+            failing.warnedAt = t;
+            log.warn(
+              "partition lease rounds still fail; retrying each round",
+              error as Error,
+              fields,
+            );
+          } else log.debug("partition lease round failed", error as Error, fields);
+        }
         this.#o.onError?.(error);
       }
       if (this.#stop.signal.aborted) break;

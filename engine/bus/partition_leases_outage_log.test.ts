@@ -1,7 +1,7 @@
-// Partition leases through a NATS outage: one warning when the lease rounds start failing, one line with how long when they work again.
+// Partition leases through a NATS outage: one warning when the lease rounds start failing, one more when they fail differently or keep failing for long, one line with how long when they work again.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -92,5 +92,74 @@ test("lease rounds failing through a NATS outage log one warning, and one info l
     );
   } finally {
     await leases.stop();
+  }
+});
+
+test("a different failure while the lease rounds fail (the bucket gone, then NATS down) is warned of too, and a persisting one again every failureRewarnMs", {
+  timeout: 120_000,
+}, async () => {
+  const kv = await new Kvm(jetstream(nc, { timeout: 300 })).create("SPELL_leases", { history: 1 });
+  const { log, lines } = recordingLog();
+  let failedRounds = 0;
+  const leases = new PartitionLeases({
+    kv,
+    partitions: 2,
+    workerId: "w-spell",
+    leaseMs: 400,
+    log,
+    onAcquire: () => {},
+    onRelease: async () => {},
+    onLost: () => {},
+    onError: () => {
+      failedRounds++;
+    },
+    failureRewarnMs: 1000,
+  });
+  type Line = { level: string; msg: string; error?: { message?: string }; failing_ms?: number };
+  const warnings = () =>
+    (lines as Line[]).filter(
+      (l) => l.level === "warn" && l.msg.startsWith("partition lease round"),
+    );
+  const shown = () => JSON.stringify(warnings().map((l) => [l.msg, l.error?.message]));
+  leases.start();
+  try {
+    await waitFor(async () => leases.owned.length === 2, "both partitions leased");
+
+    // The bucket's stream deleted under it: every round fails with JetStream's answer.
+    await jetstreamManager(nc).then((jsm) => jsm.streams.delete("KV_SPELL_leases"));
+    await waitFor(async () => warnings().length > 0, "a warning for the lost bucket");
+    const first = warnings()[0];
+    const from = failedRounds;
+    await waitFor(async () => failedRounds >= from + 3, "3 more failed rounds");
+    assert.deepEqual(
+      warnings().map((l) => l.msg),
+      ["partition lease round failed; retrying each round"],
+    );
+
+    // Then NATS itself down: rounds fail differently (a timeout), which is warned of too.
+    await server.signal("SIGTERM");
+    const differently = await waitFor(
+      async () => warnings().find((l) => l.msg.includes("differently")),
+      "a warning for the new failure",
+      30_000,
+    ).catch((error: Error) => assert.fail(`${error.message}: ${shown()}`));
+    assert.equal(
+      differently.msg,
+      "partition lease rounds fail differently now; retrying each round",
+    );
+    assert.notEqual(differently.error?.message, first.error?.message);
+    assert.equal(typeof differently.failing_ms, "number");
+
+    // And, persisting, again after failureRewarnMs, with how long the rounds have failed.
+    const again = await waitFor(
+      async () => warnings().find((l) => l.msg.includes("still fail")),
+      "the persisting failure warned of again",
+      30_000,
+    ).catch((error: Error) => assert.fail(`${error.message}: ${shown()}`));
+    assert.equal(again.msg, "partition lease rounds still fail; retrying each round");
+    assert.ok((again.failing_ms as number) >= 1000, JSON.stringify(again));
+  } finally {
+    await leases.stop();
+    await server.start();
   }
 });
