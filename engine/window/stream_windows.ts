@@ -22,7 +22,11 @@ export interface StreamLimits {
    * instead of every stream losing its window to the next one in turn.
    */
   maxStreams?: number;
-  /** How long a stream must have been silent to give its place to a new one (no limit: always). */
+  /**
+   * How long a stream must have been silent to give its place to a new one (no limit: always),
+   * and the silence that, with {@link SILENT_STEPS} of its interval, makes a gap an outage that
+   * does not enter the stream's interval (no limit: every gap enters it).
+   */
   idleMs?: number;
   /** Accepted timestamps remembered per stream to recognise a repeated frame (64). */
   recentTimestamps?: number;
@@ -35,6 +39,13 @@ export const streamLimitsOf = (
 
 /** How many of its own reception intervals a stream must also be quiet to count as silent. */
 export const SILENT_STEPS = 10;
+
+/**
+ * Whether a stream quiet for `quiet` ms is silent: longer than `idleMs` (`INCIDENT_STALE_MS`) and
+ * than {@link SILENT_STEPS} of its reception interval `step`.
+ */
+export const silentFor = (quiet: number, idleMs: number, step: number): boolean =>
+  quiet > idleMs && quiet > SILENT_STEPS * step;
 
 /** How fast a stream's longest recent reception interval fades (its `step`): an hour. */
 const STEP_FADE_MS = 3_600_000;
@@ -49,9 +60,13 @@ interface StreamState {
   /**
    * Its reception interval, the longest of late (each new interval, or the last longest fading
    * with an hour's time constant; 0 until a second frame): a producer that sends in bursts every
-   * few minutes has that gap as its step, not the milliseconds inside a burst.
+   * few minutes has that gap as its step, not the milliseconds inside a burst. An outage (a gap
+   * after which the stream was silent by {@link silentFor}, once it has sent for `idleMs`) does
+   * not enter it, so the stream's next outage is listed as soon as its first was.
    */
   step: number;
+  /** When its current run began: its first frame, or the first after an outage. */
+  runFrom: number;
   features: StreamFeatures;
 }
 
@@ -157,10 +172,33 @@ export class StreamWindows {
     if (admission.status === "accepted" && known) {
       this.#touch(streamId);
       const interval = Math.max(0, now - state.seenAt);
-      state.step = Math.max(interval, state.step * Math.exp(-interval / STEP_FADE_MS));
+      if (this.#outage(state, interval)) {
+        // The stream was dark, which says nothing of how it is sampled: its interval stays.
+        state.runFrom = now;
+      } else {
+        state.step = Math.max(interval, state.step * Math.exp(-interval / STEP_FADE_MS));
+      }
       state.seenAt = now;
     }
     return admission;
+  }
+
+  /**
+   * Whether a gap of `interval` before the stream's frame was an outage, which does not enter its
+   * interval: the stream was silent by {@link silentFor} during it, judged by an interval it has
+   * learnt (not its first: a stream sampled every 10 minutes, beyond `idleMs`, has that as its
+   * step) over a run of at least `idleMs` before it. A gateway's first burst of buffered frames
+   * lasts less, so the gap to its second burst becomes its interval, as a slow stream's first
+   * does; a stream that goes dark before it has sent for `idleMs` has that gap taken as its
+   * interval too, until it fades.
+   */
+  #outage(state: StreamState, interval: number): boolean {
+    return (
+      this.#idleMs > 0 &&
+      state.step > 0 &&
+      state.seenAt - state.runFrom >= this.#idleMs &&
+      silentFor(interval, this.#idleMs, state.step)
+    );
   }
 
   /**
@@ -178,7 +216,7 @@ export class StreamWindows {
     for (const [streamId, state] of this.#streams) {
       const quiet = now - state.seenAt;
       if (!(quiet > idleMs)) break;
-      if (quiet > SILENT_STEPS * state.step && Number.isFinite(state.seenAt)) {
+      if (silentFor(quiet, idleMs, state.step) && Number.isFinite(state.seenAt)) {
         out.push({ stream_id: streamId, last_accepted_at: new Date(state.seenAt).toISOString() });
       }
     }
@@ -280,6 +318,7 @@ export class StreamWindows {
         order: new StreamOrder(this.#recentSize),
         seenAt: now ?? Number.NEGATIVE_INFINITY,
         step: 0,
+        runFrom: now ?? Number.NEGATIVE_INFINITY,
         features: new StreamFeatures(this.shape),
       };
     }
