@@ -4,7 +4,12 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { STREAM_ID_PATTERN } from "../../contracts/frame.ts";
 import { writeFileAtomic } from "../_write_atomic.ts";
-import { SILENT_STEPS, type SilentStream, type StreamWindows } from "./stream_windows.ts";
+import {
+  SILENT_STEPS,
+  type SilentStream,
+  type StreamWindows,
+  silentFor,
+} from "./stream_windows.ts";
 
 /** The file in `DATA_DIR`. */
 export const SEEN_STREAMS_FILE = "streams_seen.json";
@@ -81,7 +86,7 @@ export class SeenMemory {
     const out: SilentStream[] = [];
     for (const [streamId, s] of this.#seen) {
       const quiet = now - s.seenAt;
-      if (!(quiet > idleMs && quiet > SILENT_STEPS * s.step)) continue;
+      if (!silentFor(quiet, idleMs, s.step)) continue;
       if (lanes.some((w) => w.knows(streamId))) continue;
       out.push({ stream_id: streamId, last_accepted_at: new Date(s.seenAt).toISOString() });
     }
