@@ -1,4 +1,4 @@
-// The Quality page's Mute on a sensor renamed within the range (only in case, or unnamed in some alerts): the silence covers every name, so the next incident is silenced whichever it carries.
+// The Quality page's Mute on a sensor renamed within the range (only in case, or unnamed in some alerts): the silence covers every name a silence can hold, so the next incident is silenced whichever it carries; names it cannot hold (empty, control characters, too long) are said.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { post } from "../alerts/_fixtures.ts";
@@ -155,6 +155,13 @@ for (const target of testTargets()) {
           ],
           /“Sensor” must be a sensor name of 1..500 characters/,
         ],
+        [
+          [
+            ["sensor", "ok"],
+            ["sensor", "TI\t104"],
+          ],
+          /“Sensor” must be a sensor name a silence holds \(no control characters/,
+        ],
       ];
       for (const [sensors, message] of cases) {
         const res = await app.request("/quality/mute", {
@@ -168,6 +175,116 @@ for (const target of testTargets()) {
         assert.match(error.slice(0, error.indexOf("</p>")), message);
       }
       assert.equal(await count(), before);
+    });
+  });
+}
+
+/**
+ * Names alerts accept that no silence glob holds (empty, a control character, or past 500
+ * characters once `*`, `?` and `\` are escaped), beside a name it does: `[stream, idx, names
+ * oldest first, what the page says of the left-out one]`.
+ */
+const UNSILENCEABLE: [string, number, string[], string, string][] = [
+  ["line-empty", 9004, ["", "TI-104"], "&quot;&quot;", "an empty name"],
+  ["line-tab", 9005, ["TI\t104", "TI-104"], "&quot;TI\\t104&quot;", "control characters"],
+  ["line-stars", 9006, ["*".repeat(256), "TI-104"], "*".repeat(256), "longer than the 500"],
+];
+
+for (const target of testTargets()) {
+  describe(`muting a sensor some alerts named as no silence can on ${target.kind}`, () => {
+    let db: TestDatabase;
+    let app: ReturnType<typeof createBackendApp>;
+
+    before(async () => {
+      db = await target.open();
+      app = createBackendApp({ database: db, clock: { now: () => NOW } });
+      const all: [string, number, string[]][] = [
+        ...UNSILENCEABLE.map(([s, i, n]): [string, number, string[]] => [s, i, n]),
+        // Only ever named as no silence can: nothing to mute it by.
+        ["line-blank", 9007, [""]],
+      ];
+      for (const [stream, idx, names] of all) {
+        for (const [n, name] of names.entries()) {
+          const start = new Date(Date.parse("2026-11-24T08:00:00Z") + n * 1_800_000);
+          const alert = alertOf(stream, idx, name, start.toISOString());
+          const stored = await app.request("/api/v1/alert", post(alert));
+          assert.equal(stored.status, 201, await stored.text());
+          const judged = await app.request(
+            `/api/v1/incidents/${alert.incident_id}/verdict`,
+            post({ verdict: "false_positive", by: "Ana" }),
+          );
+          assert.equal(judged.status, 201, await judged.text());
+        }
+      }
+    });
+    after(() => db.dispose());
+
+    test("the mute covers the names a silence holds and says which it leaves out, and why", async () => {
+      const report = await (await app.request("/api/v1/quality?weeks=1")).json();
+      const page = await (await app.request("/quality?weeks=1")).text();
+      for (const [stream, idx, names, shown, why] of UNSILENCEABLE) {
+        // The API lists every name the sensor had, the left-out one too.
+        const entry = report.false_positive_sensors.find(
+          (s: { stream_id: string }) => s.stream_id === stream,
+        );
+        assert.deepEqual(entry.names, [...names].sort(), `${stream}: every name in the API`);
+        const fields = muteForm(page, stream, idx);
+        const res = await app.request("/quality/mute", {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams([
+            ...fields,
+            ["duration", "8h"],
+            ["reason", "noisy"],
+            ["by", "Ana"],
+          ]).toString(),
+        });
+        const answer = await res.text();
+        assert.equal(
+          res.status,
+          303,
+          `${stream}: muted, not refused: ${/Nothing was muted: [^<]*/.exec(answer)?.[0]}`,
+        );
+        assert.deepEqual(
+          fields.filter(([k]) => k === "sensor"),
+          [["sensor", "TI-104"]],
+          `${stream}: the form sends the name a silence holds`,
+        );
+        const from = page.indexOf(`<tr data-stream="${stream}" data-feature-idx="${idx}">`);
+        const row = page.slice(from, page.indexOf("</tr>", from));
+        const leftOut = /<small class="left-out">(.*?)<\/small>/s.exec(row)?.[1] ?? "";
+        assert.ok(leftOut.includes(shown), `${stream}: the row names ${shown}: ${leftOut}`);
+        assert.ok(leftOut.includes(why), `${stream}: the row says why: ${leftOut}`);
+        assert.doesNotMatch(row, /\t/, `${stream}: no raw tab on the page`);
+        const location = res.headers.get("location")!;
+        const id = location.split("silence=")[1];
+        const next = alertOf(stream, idx, "TI-104", "2026-11-24T10:30:00Z");
+        assert.equal((await app.request("/api/v1/alert", post(next))).status, 201);
+        const incident = await (await app.request(`/api/v1/incidents/${next.incident_id}`)).json();
+        assert.equal(incident.silence_id, id, `${stream}: the next TI-104 incident is silenced`);
+
+        // The confirmation names the muted name and the left-out one with why.
+        const done = await (await app.request(location)).text();
+        const said = /<p[^>]*id="mute-done"[^>]*>(.*?)<\/p>/s.exec(done)?.[1] ?? "";
+        assert.ok(said.includes("TI-104"), `${stream}: ${said}`);
+        assert.ok(said.includes(shown) && said.includes(why), `${stream}: ${said}`);
+        // The row is muted, and says the left-out name still is not.
+        const at = done.indexOf(`<tr data-stream="${stream}" data-feature-idx="${idx}">`);
+        const mutedRow = done.slice(at, done.indexOf("</tr>", at));
+        assert.match(mutedRow, new RegExp(`data-silence="${id}"`));
+        assert.ok(mutedRow.includes(shown), `${stream}: ${mutedRow}`);
+        assert.ok(!mutedRow.includes("<form"), `${stream}: no second form`);
+      }
+    });
+
+    test("a sensor only ever named as no silence can says why instead of offering a mute", async () => {
+      const page = await (await app.request("/quality?weeks=1")).text();
+      const from = page.indexOf('<tr data-stream="line-blank" data-feature-idx="9007">');
+      assert.ok(from >= 0, "line-blank is listed");
+      const row = page.slice(from, page.indexOf("</tr>", from));
+      assert.ok(!row.includes("<form"), `no form that would be refused: ${row}`);
+      assert.match(row, /Cannot be muted/);
+      assert.match(row, /&quot;&quot;.*an empty name/s);
     });
   });
 }

@@ -1,5 +1,6 @@
 // The Quality page: incidents per week, stream and sensor by verdict, the false-positive share, and muting the noisiest sensors.
 import type { Silence } from "../../contracts/silence.ts";
+import { compileGlob } from "../../contracts/silence_match.ts";
 import type {
   FalsePositiveSensor,
   QualityReport,
@@ -28,6 +29,76 @@ export const MUTE_DURATIONS: Record<string, { ms: number; label: string }> = {
  * would make a form too large to send, so such a row points to the Silences page.
  */
 export const MUTE_MAX_NAMES = 100;
+
+/** A sensor name as a glob that matches only that name: `*`, `?` and `\` made literal. */
+export function literalGlob(name: string): string {
+  return name.replace(/[\\*?]/g, "\\$&");
+}
+
+/** The longest sensor glob a silence holds, in characters (code points). */
+const SILENCE_GLOB_MAX = 500;
+
+/**
+ * Why a silence cannot hold `name` as a sensor glob, or undefined when it can. Alerts may name a
+ * sensor with an empty text, control characters (a tab) or up to 256 characters, which escaped
+ * can pass the 500 a glob holds; a silence takes 1..500 printable characters only.
+ */
+export function unsilenceable(name: string): string | undefined {
+  if (name === "") return "an empty name";
+  if (/\p{Cc}/u.test(name)) return "control characters";
+  if (Array.from(literalGlob(name)).length > SILENCE_GLOB_MAX) {
+    return `longer than the ${SILENCE_GLOB_MAX} characters a silence holds once \`*\`, \`?\` and \`\\\` are escaped`;
+  }
+  return undefined;
+}
+
+/** A name as the page shows it: quoted and escaped (`"TI\t104"`, `""`) when empty or with control characters. */
+export function nameShown(name: string): string {
+  return name === "" || /\p{Cc}/u.test(name) ? JSON.stringify(name) : name;
+}
+
+/** The names of a row that a mute covers, and those a silence cannot hold, with why. */
+export function muteNames(s: Pick<FalsePositiveSensor, "names">): {
+  covered: string[];
+  leftOut: { name: string; why: string }[];
+} {
+  const covered: string[] = [];
+  const leftOut: { name: string; why: string }[] = [];
+  for (const name of s.names) {
+    const why = unsilenceable(name);
+    if (why === undefined) covered.push(name);
+    else leftOut.push({ name, why });
+  }
+  return { covered, leftOut };
+}
+
+/**
+ * The names an active silence must cover for a row to count as muted: those a mute from the page
+ * covers; when there are none, every name (only a silence of a glob such as `*` matches them).
+ */
+function mutedNames(s: FalsePositiveSensor): string[] {
+  const { covered } = muteNames(s);
+  return covered.length > 0 ? covered : s.names;
+}
+
+/** "Not covered: "" (an empty name), "TI\t104" (control characters)": names a mute leaves out. */
+function LeftOut(props: { leftOut: { name: string; why: string }[]; lead: string }) {
+  if (props.leftOut.length === 0) return null;
+  return (
+    <small class="left-out">
+      {props.lead}{" "}
+      {props.leftOut.map((l, i) => (
+        <>
+          {i > 0 ? ", " : ""}
+          <code>
+            <bdi>{nameShown(l.name)}</bdi>
+          </code>{" "}
+          ({l.why})
+        </>
+      ))}
+    </small>
+  );
+}
 
 /** What the page says after a silence was created from it. */
 export interface MuteConfirmation {
@@ -92,13 +163,14 @@ export interface MuteRefusal extends Refusal {
   sensors: string[];
 }
 
-/** Whether a refused mute came from the row of `s`: its stream, and the same names. */
+/** Whether a refused mute came from the row of `s`: its stream, and the names its form sends. */
 function refusedFrom(s: FalsePositiveSensor, refused: MuteRefusal): boolean {
   const posted = new Set(refused.sensors);
+  const { covered } = muteNames(s);
   return (
     s.stream_id === refused.stream &&
-    posted.size === s.names.length &&
-    s.names.every((n) => posted.has(n))
+    posted.size === covered.length &&
+    covered.every((n) => posted.has(n))
   );
 }
 
@@ -129,7 +201,7 @@ function OtherNames(props: { sensor: FalsePositiveSensor }) {
       {others.map((n, i) => (
         <>
           {i > 0 ? ", " : ""}
-          <bdi>{n}</bdi>
+          <bdi>{nameShown(n)}</bdi>
         </>
       ))}
       )
@@ -153,17 +225,38 @@ function MuteForm(props: {
   const s = props.sensor;
   const id = `mute-${props.index}`;
   const viewer = useViewer();
-  if (props.mutedBy && !props.refused) return <MutedAlready silence={props.mutedBy} />;
+  const { covered, leftOut } = muteNames(s);
+  if (props.mutedBy && !props.refused) {
+    // A name the silence does not match still notifies: said beside it.
+    const globs = props.mutedBy.matchers.sensors.map(compileGlob);
+    const open = leftOut.filter((l) => globs.length > 0 && !globs.some((g) => g.test(l.name)));
+    return (
+      <>
+        <MutedAlready silence={props.mutedBy} />
+        <LeftOut leftOut={open} lead="Not covered (a silence cannot hold them):" />
+      </>
+    );
+  }
+  if (covered.length === 0) {
+    return (
+      <p class="not-mutable">
+        <LeftOut
+          leftOut={leftOut}
+          lead="Cannot be muted: a silence holds none of this sensor's names:"
+        />
+      </p>
+    );
+  }
   if (!viewer.canAct) return <NotAllowed what="Muting a sensor" />;
-  if (s.names.length > MUTE_MAX_NAMES) {
+  if (covered.length > MUTE_MAX_NAMES) {
     return (
       <span>
-        {s.names.length} names in this range, more than a mute takes: create the silence on{" "}
+        {covered.length} names in this range, more than a mute takes: create the silence on{" "}
         <a href="/silences">Silences</a>
       </span>
     );
   }
-  const shown = s.feature ?? `#${s.feature_idx}`;
+  const shown = nameShown(s.feature ?? `#${s.feature_idx}`);
   const typed = props.refused?.values ?? {};
   const invalid = (key: string) => invalidIf(props.refused?.field === key, "mute-error");
   // Every row has these controls: each name says whose they are, after the words on screen. In
@@ -178,8 +271,8 @@ function MuteForm(props: {
         <FormError id="mute-error" prefix="Nothing was muted: " message={props.refused.message} />
       ) : null}
       <input type="hidden" name="stream" value={s.stream_id} />
-      {/* Every name the sensor had in the range: the silence covers each. */}
-      {s.names.map((name) => (
+      {/* Every name the sensor had in the range that a silence can hold: it covers each. */}
+      {covered.map((name) => (
         <input type="hidden" name="sensor" value={name} />
       ))}
       <input type="hidden" name="weeks" value={String(props.weeks)} />
@@ -216,6 +309,7 @@ function MuteForm(props: {
       >
         Mute this sensor
       </button>
+      <LeftOut leftOut={leftOut} lead="Leaves out (a silence cannot hold them):" />
     </form>
   );
 }
@@ -236,6 +330,18 @@ export function QualityPage(props: {
   const r = props.report;
   const t = r.totals;
   const refused = props.refused;
+  // The names the confirmed mute left out: those of the row whose mute made its sensor globs.
+  const muted = props.muted;
+  const mutedRow = muted
+    ? r.false_positive_sensors.find((s) => {
+        const globs = muteNames(s).covered.map(literalGlob);
+        return (
+          s.stream_id === muted.stream &&
+          globs.length === muted.sensors.length &&
+          globs.every((g) => muted.sensors.includes(g))
+        );
+      })
+    : undefined;
   // The row the refused form was in, if the table still lists it.
   const refusedRow = refused
     ? r.false_positive_sensors.findIndex((s) => refusedFrom(s, refused))
@@ -289,6 +395,15 @@ export function QualityPage(props: {
           </strong>{" "}
           until <time datetime={props.muted.endsAt}>{utc(props.muted.endsAt)}</time> by{" "}
           <bdi>{props.muted.by}</bdi>: <bdi>{props.muted.reason}</bdi>
+          {mutedRow ? (
+            <>
+              {" "}
+              <LeftOut
+                leftOut={muteNames(mutedRow).leftOut}
+                lead="Left out (a silence cannot hold them):"
+              />
+            </>
+          ) : null}
         </p>
       ) : null}
       <p>
@@ -376,8 +491,11 @@ export function QualityPage(props: {
         ) : (
           <>
             <p id="mute-effect">
-              Muting a sensor creates a silence on its stream: its incidents are still stored,
-              marked silenced, and not notified until the silence ends. While it holds, the stream's
+              Muting a sensor creates a silence on its stream for that sensor: an incident that
+              flags no other sensor is still stored, marked silenced, and not notified until the
+              silence ends. An incident that flags other sensors too is notified as before, even if
+              each of them is muted on its own: one silence must cover every sensor an incident
+              flags (create one naming them all on the Silences page). While it holds, the stream's
               frames are also left out of the training history, whole, not only this sensor's
               readings (a retrained model learns nothing from them).
             </p>
@@ -408,7 +526,7 @@ export function QualityPage(props: {
                 {r.false_positive_sensors.map((s, index) => (
                   <tr data-stream={s.stream_id} data-feature-idx={String(s.feature_idx)}>
                     <th scope="row">
-                      {s.feature ?? `#${s.feature_idx}`}
+                      {s.feature === null ? `#${s.feature_idx}` : nameShown(s.feature)}
                       <OtherNames sensor={s} />
                     </th>
                     <td>{s.stream_id}</td>
@@ -431,7 +549,7 @@ export function QualityPage(props: {
                         filterStream={r.stream_id ?? undefined}
                         sensors={props.sensors}
                         refused={index === refusedRow ? refused : undefined}
-                        mutedBy={props.mutedBy?.(s.stream_id, s.names)}
+                        mutedBy={props.mutedBy?.(s.stream_id, mutedNames(s))}
                       />
                     </td>
                   </tr>

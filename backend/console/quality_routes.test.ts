@@ -142,6 +142,36 @@ for (const target of testTargets()) {
       assert.equal(incident.silence_id, id);
     });
 
+    test("a muted sensor silences an incident that flags it alone, not one that flags another sensor too, as the page says", async () => {
+      const page = await (await app.request("/quality?weeks=4")).text();
+      assert.match(page, /An incident that flags other sensors too is notified as before/);
+      for (const name of ["TI-201", "TI-202"]) {
+        const res = await app.request(
+          "/quality/mute",
+          form({ ...mute, stream: "line-m", sensor: name }),
+        );
+        assert.equal(res.status, 303, await res.clone().text());
+      }
+      const incident = async (sensors: { idx: number; severity: number; name: string }[]) => {
+        const alert = incidentAlert({
+          incidentId: crypto.randomUUID(),
+          event: "opened",
+          start: "2026-11-24T10:30:00Z",
+          streamId: "line-m",
+          sensors,
+        });
+        assert.equal((await app.request("/api/v1/alert", post(alert))).status, 201);
+        return (await app.request(`/api/v1/incidents/${alert.incident_id}`)).json();
+      };
+      const alone = await incident([{ idx: 201, severity: 10, name: "TI-201" }]);
+      assert.ok(alone.silence_id, "flagging the muted sensor alone: silenced");
+      const both = await incident([
+        { idx: 201, severity: 10, name: "TI-201" },
+        { idx: 202, severity: 9, name: "TI-202" },
+      ]);
+      assert.equal(both.silence_id, null, "each sensor muted on its own: notified");
+    });
+
     test("mute this sensor refuses bad input with a message on the page and stores nothing", async () => {
       const before = await silenceCount();
       const cases: [Record<string, string>, RegExp][] = [

@@ -17,11 +17,13 @@ import type { SilenceRepository } from "../silences/silence_repository.ts";
 import { type FieldLabels, refusalFor } from "./form_error.tsx";
 import { MessagePage, NotRecordedPage } from "./incident_page.tsx";
 import {
+  literalGlob,
   MUTE_DURATIONS,
   MUTE_MAX_NAMES,
   type MuteConfirmation,
   type MuteRefusal,
   QualityPage,
+  unsilenceable,
 } from "./quality_page.tsx";
 
 export interface QualityConsoleOptions {
@@ -41,10 +43,7 @@ export interface QualityConsoleOptions {
   ) => Promise<Response>;
 }
 
-/** A sensor name as a glob that matches only that name: `*`, `?` and `\` made literal. */
-export function literalGlob(name: string): string {
-  return name.replace(/[\\*?]/g, "\\$&");
-}
+export { literalGlob };
 
 const text = (what: string, max: number) =>
   v.pipe(
@@ -67,6 +66,11 @@ const muteFormSchema = v.object({
         v.minLength(1, "a sensor name of 1..500 characters"),
         v.maxLength(500, "a sensor name of 1..500 characters"),
         storableText,
+        // The page sends only names a silence holds; any other would be refused by the silence.
+        v.check(
+          (name) => unsilenceable(name) === undefined,
+          "a sensor name a silence holds (no control characters, at most 500 characters with `*`, `?` and `\\` escaped)",
+        ),
       ),
       "a sensor name",
     ),

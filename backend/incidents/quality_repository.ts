@@ -27,7 +27,9 @@ export interface FalsePositiveSensor {
   feature: string | null;
   /**
    * Every name silences matched the sensor by in the range, sorted: each name alerts gave it
-   * (a renamed sensor has several), and `feature_<idx>` where they gave none.
+   * (a renamed sensor has several), and `feature_<idx>` where they gave none. Also names no
+   * silence glob can hold (empty, with control characters): what the sensor was called; the
+   * Quality page's Mute leaves those out and says so.
    */
   names: string[];
   false_positives: number;
