@@ -1,10 +1,13 @@
 // The Incident page: summary, timeline, acknowledgement, verdict, each flagged sensor's evidence in context, similar past incidents.
+
+import type { Silence } from "../../contracts/silence.ts";
 import type {
   Acknowledgement,
   IncidentDetail,
   IncidentSensor,
 } from "../incidents/incident_types.ts";
 import type { SimilarIncidents } from "../incidents/similar_incidents.ts";
+import type { IncidentNotified } from "../notify/outbox_repository.ts";
 import { ConsoleTokenForm, type KeepTyped, useKeptText } from "./console_token_form.tsx";
 import { FormError, invalidIf } from "./form_error.tsx";
 import { age, modelLabel, num, utc } from "./format.ts";
@@ -147,6 +150,107 @@ function AckSection(props: {
   );
 }
 
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * Whether anyone was told of the incident, from what its outbox messages became (the notifier's
+ * record, notify/README.md), not from the silences: delivered or tried, all silenced, stale,
+ * waiting, or none written at all.
+ */
+function Notified(props: {
+  incident: IncidentDetail;
+  notified: IncidentNotified | null;
+  configured: boolean;
+}) {
+  const n = props.notified;
+  const silenceLink = props.incident.silence_id ? (
+    <a href={`/silences#silence-${props.incident.silence_id}`}>a maintenance silence</a>
+  ) : (
+    "a maintenance silence"
+  );
+  if (n && n.reached > 0) {
+    const routes = n.routes.join(", ");
+    const unconfirmed = n.reached - n.delivered;
+    return (
+      <dd id="incident-notified" data-notified="yes">
+        {n.delivered > 0 ? "yes: " : "tried, none confirmed delivered: "}
+        {plural(n.routes.length, "route")} (<bdi>{routes}</bdi>), {plural(n.delivered, "message")}{" "}
+        delivered
+        {n.delivered > 0 && unconfirmed > 0 ? `, ${unconfirmed} tried` : ""}
+        {n.first_at ? (
+          <>
+            , first at <time datetime={n.first_at}>{utc(n.first_at)}</time>
+          </>
+        ) : null}
+      </dd>
+    );
+  }
+  if (n && n.silenced > 0) {
+    return (
+      <dd id="incident-notified" data-notified="silenced">
+        never notified: silenced by {silenceLink} ({plural(n.silenced, "message")} stored, not sent
+        {n.stale > 0 ? `; ${n.stale} too old for their route` : ""})
+      </dd>
+    );
+  }
+  if (n && n.waiting > 0) {
+    return (
+      <dd id="incident-notified" data-notified="waiting">
+        not yet: {plural(n.waiting, "message")} waiting to be sent
+      </dd>
+    );
+  }
+  if (n && n.stale > 0) {
+    return (
+      <dd id="incident-notified" data-notified="stale">
+        never notified: older than its routes' <code>max_age</code> when planned (
+        {plural(n.stale, "message")} stored, not sent)
+      </dd>
+    );
+  }
+  if (n) {
+    return (
+      <dd id="incident-notified" data-notified="failed">
+        never notified: {plural(n.messages, "message")} not delivered (dead letters or superseded,
+        see <a href="/health">Health</a>)
+      </dd>
+    );
+  }
+  return (
+    <dd id="incident-notified" data-notified="none">
+      {props.configured
+        ? "nothing sent: no notification route matched it"
+        : "nothing sent: notifications are not configured"}
+    </dd>
+  );
+}
+
+/** The silence the incident's latest alert fell under: which, by whom, until when, whether it holds. */
+function SilenceFacts(props: { incident: IncidentDetail; silence?: Silence }) {
+  const i = props.incident;
+  const s = props.silence;
+  return (
+    <dd id={i.silenced ? "incident-silenced" : "incident-silence-ended"}>
+      its latest alert fell under{" "}
+      <a href={`/silences#silence-${i.silence_id}`}>a maintenance silence</a>
+      {s ? (
+        <>
+          {" "}
+          by <bdi>{s.created_by}</bdi> (<bdi>{s.reason}</bdi>), until{" "}
+          <time datetime={s.ends_at}>{utc(s.ends_at)}</time>
+          {s.expired_at ? (
+            <>
+              , expired by <bdi>{s.expired_by ?? ""}</bdi> at{" "}
+              <time datetime={s.expired_at}>{utc(s.expired_at)}</time>
+            </>
+          ) : null}
+        </>
+      ) : null}
+      {i.silenced ? ", which holds now" : ", which no longer holds"}
+    </dd>
+  );
+}
+
 export function IncidentPage(props: {
   incident: IncidentDetail;
   now: number;
@@ -164,6 +268,12 @@ export function IncidentPage(props: {
   values?: Record<string, string>;
   /** Which form's action the page follows (the redirect after it says `?done=`), if any. */
   done?: "ack" | "verdict";
+  /** Its outbox messages (notify/outbox_repository.ts); null: none; absent: the line is left out. */
+  notified?: IncidentNotified | null;
+  /** Whether notification routes are configured (false: `NOTIFY_CONFIG` unset); default true. */
+  notifyConfigured?: boolean;
+  /** The silence its latest alert fell under (`silence_id`), when still stored. */
+  silence?: Silence;
 }) {
   const i = props.incident;
   const charted = i.sensors.slice(0, CHARTED_SENSORS);
@@ -201,21 +311,20 @@ export function IncidentPage(props: {
             ? "sensor: the evidence looks like an instrument failing"
             : "process: the evidence looks like the process itself moved"}
         </dd>
-        {i.silenced ? (
+        {props.notified !== undefined ? (
           <>
-            <dt>Silenced</dt>
-            <dd id="incident-silenced">
-              by <a href={`/silences#silence-${i.silence_id}`}>a maintenance silence</a>: stored,
-              not notified
-            </dd>
+            <dt>Notified</dt>
+            <Notified
+              incident={i}
+              notified={props.notified}
+              configured={props.notifyConfigured ?? true}
+            />
           </>
-        ) : i.silence_id ? (
+        ) : null}
+        {i.silence_id ? (
           <>
             <dt>Silence</dt>
-            <dd id="incident-silence-ended">
-              opened under <a href={`/silences#silence-${i.silence_id}`}>a maintenance silence</a>{" "}
-              that has ended: notified since
-            </dd>
+            <SilenceFacts incident={i} silence={props.silence} />
           </>
         ) : null}
         <dt>Peak severity</dt>

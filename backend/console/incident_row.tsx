@@ -1,5 +1,6 @@
 // One incident as a row of the Now page's tables; also sent over the live stream, rendered here.
 import type { IncidentSummary } from "../incidents/incident_types.ts";
+import type { IncidentNotified } from "../notify/outbox_repository.ts";
 import { age, modelLabel, num, utc } from "./format.ts";
 import { verdictLabel } from "./verdict_form.tsx";
 
@@ -13,7 +14,26 @@ export function sensorList(incident: IncidentSummary, shown = 3): string {
   return more > 0 ? `${names} and ${more} more` : names;
 }
 
-export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
+/**
+ * Whether nobody was told of the incident because of a silence, from its outbox messages
+ * (`notified`; null: it has none): none may have reached a receiver, and some were silenced, or
+ * none was written while a silence holds over it now. Not read (undefined): the silence that holds
+ * now stands in.
+ */
+export function silencedUntold(
+  incident: IncidentSummary,
+  notified: IncidentNotified | null | undefined,
+): boolean {
+  if (!notified) return incident.silenced;
+  return notified.reached === 0 && (notified.silenced > 0 || incident.silenced);
+}
+
+export function IncidentRow(props: {
+  incident: IncidentSummary;
+  now: number;
+  /** Its outbox messages (notify/outbox_repository.ts); null: none; absent: not read. */
+  notified?: IncidentNotified | null;
+}) {
   const i = props.incident;
   return (
     <tr data-incident={i.incident_id} data-started={i.started_at} data-state={i.state}>
@@ -23,7 +43,12 @@ export function IncidentRow(props: { incident: IncidentSummary; now: number }) {
       <td>
         {i.stream_id}
         {i.kind === "sensor" ? <span class="tag kind-sensor"> sensor fault?</span> : null}
-        {i.silenced ? <span class="tag silenced"> silenced</span> : null}
+        {silencedUntold(i, props.notified) ? (
+          <span class="tag silenced" title="never notified: silenced">
+            {" "}
+            silenced
+          </span>
+        ) : null}
       </td>
       <td class="sensors">{sensorList(i)}</td>
       <td class="num">{num(i.max_severity)}</td>
@@ -58,6 +83,8 @@ export function IncidentTable(props: {
   incidents: IncidentSummary[];
   now: number;
   empty: string;
+  /** The incidents' outbox messages by id (one read for the table); absent: not read. */
+  notified?: Map<string, IncidentNotified>;
 }) {
   return (
     <>
@@ -77,7 +104,13 @@ export function IncidentTable(props: {
         </thead>
         <tbody>
           {props.incidents.map((incident) => (
-            <IncidentRow incident={incident} now={props.now} />
+            <IncidentRow
+              incident={incident}
+              now={props.now}
+              notified={
+                props.notified ? (props.notified.get(incident.incident_id) ?? null) : undefined
+              }
+            />
           ))}
         </tbody>
       </table>

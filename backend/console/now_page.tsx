@@ -1,5 +1,7 @@
 // The Now page: open incidents newest first, and resolved ones that started in the last hour, kept live by SSE.
+
 import type { IncidentSummary } from "../incidents/incident_types.ts";
+import type { IncidentNotified } from "../notify/outbox_repository.ts";
 import type { Retirement } from "../streams/retirement_repository.ts";
 import type { EngineNow } from "./engine_monitor.ts";
 import { utc } from "./format.ts";
@@ -97,6 +99,8 @@ export function NowPage(props: {
   engine?: EngineNow | null;
   /** Retirements in force: their streams are shown under "Retired streams", not as silent. */
   retired?: Retirement[];
+  /** Both lists' outbox messages by incident (one read for the page); absent: not read. */
+  notified?: Map<string, IncidentNotified>;
 }) {
   const engine = props.engine;
   return (
@@ -116,6 +120,7 @@ export function NowPage(props: {
           caption="Open incidents, newest first"
           incidents={props.open}
           now={props.now}
+          notified={props.notified}
           empty="No open incidents."
         />
       </section>
@@ -145,6 +150,7 @@ export function NowPage(props: {
           caption="Resolved incidents that started in the last hour, newest first"
           incidents={props.resolved}
           now={props.now}
+          notified={props.notified}
           empty="None."
         />
       </section>

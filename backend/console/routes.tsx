@@ -26,6 +26,7 @@ import type { RetrainReportReader } from "../models/model_report.ts";
 import type { ModelRetrainer } from "../models/model_retrain.ts";
 import { type DeadLetterResender, MESSAGE_ID_PATTERN } from "../notify/dead_letter_resend.ts";
 import type { NotifyStatus } from "../notify/notification_dispatcher.ts";
+import { incidentsNotified } from "../notify/outbox_repository.ts";
 import { readDatabaseHealth } from "../retention/database_health.ts";
 import type { SilenceRepository } from "../silences/silence_repository.ts";
 import type { RetirementRepository } from "../streams/retirement_repository.ts";
@@ -230,9 +231,14 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     ]);
     // More listed than shown: the page says how many, so none goes unnoticed. Counted only then.
     const resolvedFrom = new Date(at - HOUR_MS);
-    const [openTotal, resolvedTotal] = await Promise.all([
+    const [openTotal, resolvedTotal, notified] = await Promise.all([
       open.next_cursor ? incidents.countOpen() : open.incidents.length,
       resolved.next_cursor ? incidents.countResolvedSince(resolvedFrom) : resolved.incidents.length,
+      // Whether each listed incident was notified, in one read for the page.
+      incidentsNotified(
+        database.sql,
+        [...open.incidents, ...resolved.incidents].map((i) => i.incident_id),
+      ),
     ]);
     return page(
       c,
@@ -245,6 +251,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         now={at}
         engine={engineNow}
         retired={retired}
+        notified={notified}
       />,
     );
   });
@@ -278,8 +285,13 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         // older one (a verdict given from its own page) goes from the lists, not into them.
         const listed =
           incident.state === "open" || Date.parse(incident.started_at) >= now() - HOUR_MS;
+        const notified = listed ? await incidentsNotified(database.sql, [id]) : undefined;
         const row = listed
-          ? (await (<IncidentRow incident={incident} now={now()} />)).toString()
+          ? (
+              await (
+                <IncidentRow incident={incident} now={now()} notified={notified?.get(id) ?? null} />
+              )
+            ).toString()
           : "";
         return JSON.stringify({
           incident_id: incident.incident_id,
@@ -309,9 +321,10 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       ackTaken?: Acknowledgement;
     },
   ) {
-    const [incident, similar] = await Promise.all([
+    const [incident, similar, notified] = await Promise.all([
       incidents.get(id, 200, CHARTED_SENSORS),
       incidents.similar(id, { limit: 10, minShared: 1 }),
+      incidentsNotified(database.sql, [id]),
     ]);
     if (!incident) {
       return page(
@@ -327,6 +340,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
         now={now()}
         tokenRequired={auth.mode === "none" && consoleToken !== undefined}
         similar={similar}
+        notified={notified.get(id) ?? null}
+        notifyConfigured={options.notifications !== undefined}
+        silence={incident.silence_id ? await options.silences.get(incident.silence_id) : undefined}
         error={error?.form === "verdict" ? undefined : error?.message}
         ackTaken={error?.ackTaken}
         verdictError={error?.form === "verdict" ? error.message : undefined}

@@ -794,3 +794,57 @@ export function createOutboxRepository(db: Pick<Database, "sql" | "recover">) {
     status,
   };
 }
+
+/** What the outbox holds about one incident: whether anyone was told of it, for the console. */
+export interface IncidentNotified {
+  /** Messages written about it, of every state. */
+  messages: number;
+  /** Messages delivered (answered 2xx). */
+  delivered: number;
+  /** Messages that may have reached a receiver: delivered, or tried at least once. */
+  reached: number;
+  /** The routes of those, by name. */
+  routes: string[];
+  /** When the first of those was delivered or tried (ISO), or null. */
+  first_at: string | null;
+  /** Messages written `silenced`: the event fell under a silence, nobody was told. */
+  silenced: number;
+  /** Messages written `stale`: older than the route's `max_age`, never sent. */
+  stale: number;
+  /** Messages waiting for their first try. */
+  waiting: number;
+}
+
+/**
+ * What the outbox holds about each of `incidentIds` (those without a message are left out): one
+ * statement for a whole list, over the outbox's incident index. Whether a route was told follows
+ * {@link mayHaveReached}; a silenced or stale message told nobody.
+ */
+export async function incidentsNotified(
+  sql: Database["sql"],
+  incidentIds: readonly string[],
+): Promise<Map<string, IncidentNotified>> {
+  const found = new Map<string, IncidentNotified>();
+  if (incidentIds.length === 0) return found;
+  const reached = mayHaveReached(sql, "o");
+  const rows = await sql<
+    (Omit<IncidentNotified, "first_at"> & { incident_id: string; first_at: Date | null })[]
+  >`
+    SELECT o.incident_id::text AS incident_id, count(*)::int AS messages,
+      count(*) FILTER (WHERE o.state = 'delivered')::int AS delivered,
+      count(*) FILTER (WHERE ${reached})::int AS reached,
+      COALESCE(array_agg(DISTINCT o.route ORDER BY o.route) FILTER (WHERE ${reached}), '{}')
+        AS routes,
+      min(CASE WHEN o.state = 'delivered' THEN COALESCE(o.last_attempt_at, o.done_at)
+        ELSE o.last_attempt_at END) FILTER (WHERE ${reached}) AS first_at,
+      count(*) FILTER (WHERE o.state = 'silenced')::int AS silenced,
+      count(*) FILTER (WHERE o.state = 'stale')::int AS stale,
+      count(*) FILTER (WHERE o.state = 'pending' AND NOT ${reached})::int AS waiting
+    FROM notification_outbox o
+    WHERE o.incident_id = ANY(${incidentIds as string[]}::uuid[])
+    GROUP BY o.incident_id`;
+  for (const { incident_id, first_at, ...counts } of rows) {
+    found.set(incident_id, { ...counts, first_at: first_at ? first_at.toISOString() : null });
+  }
+  return found;
+}
